@@ -1,0 +1,37 @@
+"""Error types raised by mpsolve.
+
+Every error the library raises on bad input derives from :class:`MpsolveError`, so callers
+(and the CLI) can catch the library's own errors without hiding real bugs.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MpsolveError", "SpaceError", "ArchitectureError", "InfeasibleError", "SolverError"]
+
+
+class MpsolveError(ValueError):
+    """Base class of every error mpsolve raises on bad input."""
+
+
+class SpaceError(MpsolveError):
+    """A search space is malformed (empty grid, bad widths, zero blocks, ...)."""
+
+
+class ArchitectureError(MpsolveError):
+    """An architecture is malformed or does not belong to a space."""
+
+
+class InfeasibleError(MpsolveError):
+    """No architecture of the space satisfies the constraints.
+
+    Attributes:
+        cheapest: for each violated budget, the cheapest value any architecture achieves.
+    """
+
+    def __init__(self, message: str, cheapest: dict[str, float] | None = None) -> None:
+        super().__init__(message)
+        self.cheapest = dict(cheapest or {})
+
+
+class SolverError(MpsolveError):
+    """A solver was misconfigured or cannot handle the problem."""

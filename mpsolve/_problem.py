@@ -1,0 +1,183 @@
+"""The mathematical program: maximise an objective over a space subject to constraints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mpsolve._errors import InfeasibleError, MpsolveError
+from mpsolve.constraints import Budget, Constraint, CostModel, FlopsCost, MemoryCost, ParamsCost, batch_of
+from mpsolve.objectives import Objective, get_objective
+from mpsolve.spaces import Architecture, SearchSpace, get_space
+
+__all__ = ["Problem", "Evaluation"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Objective, costs and constraint violations of a batch of encodings.
+
+    Attributes:
+        objective: ``(n,)`` objective values (to maximise).
+        costs: reported costs by name, each ``(n,)``.
+        violations: ``(n, n_constraints)`` violations (``<= 0`` satisfied).
+        feasible: ``(n,)`` mask of designs satisfying every constraint and the width order.
+    """
+
+    objective: np.ndarray
+    costs: dict[str, np.ndarray]
+    violations: np.ndarray
+    feasible: np.ndarray
+
+    @property
+    def total_violation(self) -> np.ndarray:
+        """Sum of positive violations, relative to each budget (pymoo's ``CV``)."""
+        return np.sum(np.maximum(self.violations, 0.0), axis=1)
+
+
+class Problem:
+    """``maximize objective(x) s.t. constraints(x) <= 0`` over a search space (spec Eq. 15).
+
+    Args:
+        space: a :class:`SearchSpace` or a preset name (default ``"default"``).
+        objective: an :class:`Objective`, a name (``"entropy"``, ``"params"``,
+            ``"decoder_params"``) or ``None`` for the MeRino entropy.
+        constraints: budgets and other constraints; the width order is always enforced.
+        report_costs: costs reported with every design besides the budgeted ones
+            (``params`` and ``flops`` by default).
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace | str = "default",
+        objective: Objective | str | None = None,
+        constraints: Iterable[Constraint] = (),
+        report_costs: Sequence[CostModel | str] | None = None,
+    ) -> None:
+        self.space = get_space(space) if isinstance(space, str) else space
+        if not isinstance(self.space, SearchSpace):
+            raise MpsolveError(f"space must be a SearchSpace or a preset name, got {space!r}")
+        self.objective = get_objective(objective)
+        self.constraints = list(constraints)
+        for c in self.constraints:
+            if not isinstance(c, Constraint):
+                raise MpsolveError(f"constraints must be Constraint objects (e.g. Budget('flops', 160e9)), got {c!r}")
+        reported: list[CostModel] = [ParamsCost(), FlopsCost(), MemoryCost()]
+        if report_costs is not None:
+            from mpsolve.constraints import get_cost
+
+            reported = [get_cost(c) for c in report_costs]
+        self.costs: dict[str, CostModel] = {c.name: c for c in reported}
+        for b in self.budgets:  # a budgeted cost is reported with its own options
+            self.costs[b.cost.name] = b.cost
+
+    # -- description ---------------------------------------------------------------------
+    @property
+    def budgets(self) -> list[Budget]:
+        return [c for c in self.constraints if isinstance(c, Budget)]
+
+    @property
+    def n_var(self) -> int:
+        return self.space.n_var
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved problem (echoed into every result so it can be rerun)."""
+        return {
+            "space": self.space.to_dict(),
+            "objective": {"name": self.objective.name, **self.objective.options()},
+            "constraints": [c.to_dict() for c in self.constraints],
+        }
+
+    def fingerprint(self) -> str:
+        """A short hash identifying the problem (for checkpoints)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        return f"Problem(space={self.space.name!r}, objective={self.objective!r}, constraints={self.constraints!r})"
+
+    # -- evaluation -------------------------------------------------------------------------
+    def evaluate(self, X: np.ndarray) -> Evaluation:
+        """Objective, costs and violations of an ``(n, n_var)`` batch of encodings."""
+        X = self.space.check_encoding(X)
+        batch = self.space.decode_batch(X)
+        costs = {name: cost.evaluate(batch, self.space) for name, cost in self.costs.items()}
+        cols = [
+            costs[c.cost.name] - c.limit
+            if isinstance(c, Budget) and self.costs[c.cost.name] == c.cost
+            else c.violation(batch, self.space)
+            for c in self.constraints
+        ]
+        order = -np.min(np.diff(X[:, 0::3], axis=1), axis=1, initial=0).astype(np.float64)
+        violations = np.column_stack(cols + [order]) if cols else order[:, None]
+        feasible = np.all(violations <= 0, axis=1)
+        return Evaluation(self.objective.evaluate(batch, self.space), costs, violations, feasible)
+
+    def evaluate_architecture(self, arch: Architecture) -> dict[str, Any]:
+        """Objective, its parts, costs and constraint satisfaction of one architecture."""
+        batch = batch_of(arch)
+        return {
+            "objective": self.objective.of(arch),
+            "details": self.objective.details(arch),
+            "costs": {name: cost.of(arch) for name, cost in self.costs.items()},
+            "feasible": bool(all(c.violation(batch, arch)[0] <= 0 for c in self.constraints)),
+        }
+
+    # -- feasibility --------------------------------------------------------------------------
+    def corner_designs(self) -> np.ndarray:
+        """Every width order with the smallest ratio and depth in each block.
+
+        For costs that do not decrease with the FFN ratio or depth (all built-in ones), the
+        cheapest design of the space, for any combination of budgets, is among these.
+        """
+        k, N = len(self.space.embed_dims), self.space.num_blocks
+        from itertools import combinations_with_replacement
+
+        widths = np.array(list(combinations_with_replacement(range(k), N)), dtype=np.int64).reshape(-1, N)
+        X = np.zeros((len(widths), self.n_var), dtype=np.int64)
+        X[:, 0::3] = widths
+        return X
+
+    def check_feasible(self) -> np.ndarray:
+        """Raise :class:`InfeasibleError` when the budgets cannot be met; else return the
+        feasible corner designs (a starting point for solvers, possibly empty when only
+        non-budget constraints exclude them)."""
+        X = self.corner_designs()
+        ev = self.evaluate(X)
+        budgets = self.budgets
+        if budgets:
+            idx = [self.constraints.index(b) for b in budgets]
+            within = ev.violations[:, idx] <= 0
+            if not np.any(np.all(within, axis=1)):
+                cheapest = {b.cost.name: float(np.min(ev.violations[:, i] + b.limit)) for b, i in zip(budgets, idx)}
+                violated = [b for b in budgets if cheapest[b.cost.name] > b.limit]
+                if violated:
+                    parts = [
+                        f"{b.cost.name} budget {_fmt(b.limit)} is below the cheapest design's "
+                        f"{_fmt(cheapest[b.cost.name])}"
+                        for b in violated
+                    ]
+                    raise InfeasibleError(
+                        "infeasible problem: "
+                        + "; ".join(parts)
+                        + f" in space {self.space.name!r}: raise the budget or use a space with smaller widths",
+                        {b.cost.name: cheapest[b.cost.name] for b in violated},
+                    )
+                raise InfeasibleError(
+                    "infeasible problem: each budget alone can be met (cheapest: "
+                    + ", ".join(f"{k}={_fmt(v)}" for k, v in cheapest.items())
+                    + ") but no design meets all of them together: relax one of them",
+                    cheapest,
+                )
+        return X[ev.feasible]
+
+
+def _fmt(value: float) -> str:
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.4g}{unit}"
+    return f"{value:.4g}"

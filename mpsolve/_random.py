@@ -1,0 +1,20 @@
+"""One helper that turns every accepted seed form into a numpy Generator."""
+
+from __future__ import annotations
+
+from typing import Union
+
+import numpy as np
+
+__all__ = ["RandomState", "check_random_state"]
+
+RandomState = Union[None, int, np.integer, np.random.Generator]
+
+
+def check_random_state(seed: RandomState) -> np.random.Generator:
+    """A ``numpy.random.Generator`` from ``None`` (fresh entropy), an int, or a Generator."""
+    if seed is None or isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return np.random.default_rng(seed)
+    if isinstance(seed, np.random.Generator):
+        return seed
+    raise TypeError(f"seed must be None, an int or a numpy Generator, got {seed!r}")

@@ -1,0 +1,365 @@
+"""The solver abstraction, the run context every backend uses, and the solver registry.
+
+A backend subclasses :class:`Solver`, takes its options in ``__init__`` and implements
+``_solve(ctx)``: it proposes encodings, scores them with ``ctx.evaluate`` (which keeps the
+best feasible design, the history, the evaluation count and the progress bar), stops when
+``ctx.time_up()``, and may set ``ctx.status``/``ctx.bound`` when it proves something.
+:meth:`Solver.solve` does the rest identically for every backend: feasibility check, time
+limit, best-so-far on Ctrl-C, checkpoints, and the :class:`Result`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import os
+import pickle
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mpsolve._errors import MpsolveError, SolverError
+from mpsolve._problem import Evaluation, Problem
+from mpsolve._random import check_random_state
+from mpsolve._result import Result
+
+__all__ = ["Solver", "SolveContext", "register_solver", "get_solver", "list_solvers", "CheckpointError"]
+
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(MpsolveError):
+    """A checkpoint cannot be used (another problem or solver, or an unreadable file)."""
+
+
+class SolveContext:
+    """What a backend sees during one run: the problem, its RNG, the clock and the incumbent."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        solver: Solver,
+        seed: int | None,
+        time_limit: float | None,
+        progress: bool = False,
+        callback: Callable[[SolveContext], Any] | None = None,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: float = 30.0,
+        resume_state: dict[str, Any] | None = None,
+    ) -> None:
+        self.problem = problem
+        self.solver = solver
+        self.seed = seed
+        self.rng = check_random_state(seed)
+        self.time_limit = time_limit
+        self.start = time.perf_counter()
+        self.deadline = math.inf if time_limit is None else self.start + time_limit
+        self.callback = callback
+        self.n_evals = 0
+        self.best_x: np.ndarray | None = None
+        self.best_f = -math.inf
+        self.history: list[tuple[float, int, float]] = []
+        self.status: str | None = None
+        self.bound: float | None = None
+        self.pareto: list[dict[str, Any]] | None = None
+        self.feasible_seeds = np.empty((0, problem.n_var), dtype=np.int64)
+        self.checkpoint_path = None if checkpoint is None else Path(checkpoint)
+        self.checkpoint_every = checkpoint_every
+        self.resume_state = resume_state
+        self._last_checkpoint = time.perf_counter()
+        self._state_fn: Callable[[], dict[str, Any]] | None = None
+        self._bar = None
+        self._progress = progress
+        if resume_state is not None:
+            self.n_evals = resume_state["n_evals"]
+            self.best_x = resume_state["best_x"]
+            self.best_f = resume_state["best_f"]
+            self.history = list(resume_state["history"])
+            self._elapsed_before = resume_state["elapsed"]
+        else:
+            self._elapsed_before = 0.0
+
+    # -- clock -------------------------------------------------------------------------------
+    def elapsed(self) -> float:
+        """Seconds of this run, including time spent before a resume."""
+        return self._elapsed_before + time.perf_counter() - self.start
+
+    def time_left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def time_up(self) -> bool:
+        return time.perf_counter() >= self.deadline
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def evaluate(self, X: np.ndarray) -> Evaluation:
+        """Score a batch, count it, and keep the best feasible design."""
+        ev = self.problem.evaluate(X)
+        self.n_evals += len(ev.objective)
+        if np.any(ev.feasible):
+            f = np.where(ev.feasible, ev.objective, -np.inf)
+            i = int(np.argmax(f))
+            self.offer(np.asarray(X)[i], float(f[i]))
+        if self._bar is not None:
+            self._bar.update(len(ev.objective))
+        if self.callback is not None:
+            self.callback(self)
+        return ev
+
+    def offer(self, x: np.ndarray, f: float) -> None:
+        """Propose a feasible design with objective ``f`` as the incumbent."""
+        if f > self.best_f:
+            self.best_f, self.best_x = f, np.array(x, dtype=np.int64)
+            self.history.append((self.elapsed(), self.n_evals, f))
+            if self._bar is not None:
+                self._bar.set_postfix(best=f"{f:.6g}", refresh=False)
+
+    def progress(self, total: int | None, unit: str = "eval") -> None:
+        """Show a progress bar of ``total`` evaluations (when the run asked for one)."""
+        if self._progress and self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, unit=unit, desc=self.solver.name, leave=False, dynamic_ncols=True)
+            self._bar.update(self.n_evals if total is not None else 0)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def set_state(self, state_fn: Callable[[], dict[str, Any]]) -> None:
+        """Register how to capture the solver's state; checkpoints then happen every
+        ``checkpoint_every`` seconds at :meth:`maybe_checkpoint` and on interrupt."""
+        self._state_fn = state_fn
+
+    def maybe_checkpoint(self, force: bool = False) -> None:
+        if self.checkpoint_path is None or self._state_fn is None:
+            return
+        now = time.perf_counter()
+        if force or now - self._last_checkpoint >= self.checkpoint_every:
+            self.write_checkpoint(self._state_fn())
+            self._last_checkpoint = now
+
+    def write_checkpoint(self, solver_state: dict[str, Any]) -> None:
+        """Atomically write the run's state (a crash mid-write keeps the previous file)."""
+        assert self.checkpoint_path is not None
+        payload = {
+            "version": CHECKPOINT_VERSION,
+            "fingerprint": self.problem.fingerprint(),
+            "solver": self.solver.name,
+            "solver_options": self.solver.get_options(),
+            "seed": self.seed,
+            "n_evals": self.n_evals,
+            "best_x": self.best_x,
+            "best_f": self.best_f,
+            "history": self.history,
+            "elapsed": self.elapsed(),
+            "solver_state": solver_state,
+        }
+        path = self.checkpoint_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def load_checkpoint(path: str | Path, problem: Problem, solver: Solver) -> dict[str, Any]:
+    """Read a checkpoint and check it belongs to this problem and solver."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            payload = pickle.load(fh)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist") from None
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
+        raise CheckpointError(f"checkpoint {str(path)!r} is unreadable ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{str(path)!r} is not an mpsolve checkpoint of version {CHECKPOINT_VERSION}")
+    if payload["fingerprint"] != problem.fingerprint():
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} belongs to another problem (fingerprint {payload['fingerprint']}, "
+            f"this problem {problem.fingerprint()}): resume with the same space, objective and constraints"
+        )
+    if payload["solver"] != solver.name or payload["solver_options"] != solver.get_options():
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} was written by solver {payload['solver']!r} with options "
+            f"{payload['solver_options']}, not {solver.name!r} with {solver.get_options()}"
+        )
+    return payload
+
+
+class Solver(ABC):
+    """Base class of every backend (one abstract base, as Optuna's ``BaseSampler``).
+
+    Subclasses set ``name``, store their options in ``__init__`` and implement ``_solve``.
+    """
+
+    name: ClassVar[str] = ""
+    #: whether the seed changes the answer (the conformance suite checks determinism per seed)
+    stochastic: ClassVar[bool] = True
+    #: whether a run can be checkpointed and resumed
+    resumable: ClassVar[bool] = False
+
+    def get_options(self) -> dict[str, Any]:
+        """The constructor arguments (scikit-learn's ``get_params``)."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_options().items())})"
+
+    def solve(
+        self,
+        problem: Problem,
+        seed: int | None = None,
+        time_limit: float | None = None,
+        *,
+        progress: bool = False,
+        callback: Callable[[SolveContext], Any] | None = None,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: float = 30.0,
+        resume: str | Path | None = None,
+    ) -> Result:
+        """Solve ``problem`` and return the best design found.
+
+        Args:
+            problem: the mathematical program.
+            seed: seed of the run's RNG (same seed, same answer).
+            time_limit: wall-clock seconds; the best design so far is returned when it expires.
+            progress: show a progress bar on stderr.
+            callback: called with the run context after every evaluated batch.
+            checkpoint: file the run's state is written to periodically and on interrupt.
+            checkpoint_every: seconds between periodic checkpoints.
+            resume: a checkpoint of the same problem and solver to continue from.
+
+        Raises:
+            InfeasibleError: when no design of the space can meet the budgets.
+        """
+        if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
+            raise SolverError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise SolverError(f"seed must be an integer or None, got {seed!r}")
+        if (checkpoint is not None or resume is not None) and not self.resumable:
+            raise SolverError(f"solver {self.name!r} does not support checkpoints")
+        feasible_seeds = problem.check_feasible()
+        state = None
+        if resume is not None:
+            state = load_checkpoint(resume, problem, self)
+            seed = state["seed"]
+        ctx = SolveContext(
+            problem,
+            self,
+            seed,
+            time_limit,
+            progress,
+            callback,
+            checkpoint=checkpoint if checkpoint is not None else resume,
+            checkpoint_every=checkpoint_every,
+            resume_state=state,
+        )
+        ctx.feasible_seeds = feasible_seeds
+        interrupted = False
+        try:
+            self._solve(ctx)
+        except KeyboardInterrupt:
+            interrupted = True
+            ctx.maybe_checkpoint(force=True)
+        finally:
+            ctx.close()
+        if not interrupted:
+            ctx.maybe_checkpoint(force=True)
+        return self._result(ctx, interrupted)
+
+    def _result(self, ctx: SolveContext, interrupted: bool) -> Result:
+        problem = ctx.problem
+        if ctx.best_x is None:
+            status = "interrupted" if interrupted else "infeasible"
+            arch, costs, details, objective = None, {}, {}, math.nan
+        else:
+            status = "interrupted" if interrupted else (ctx.status or "feasible")
+            arch = problem.space.decode(ctx.best_x)
+            info = problem.evaluate_architecture(arch)
+            costs, details, objective = info["costs"], info["details"], ctx.best_f
+        return Result(
+            architecture=arch,
+            x=ctx.best_x,
+            objective=objective,
+            costs=costs,
+            status=status,
+            solver=self.name,
+            wall_time=ctx.elapsed(),
+            n_evals=ctx.n_evals,
+            history=ctx.history,
+            bound=ctx.bound,
+            details=details,
+            pareto=ctx.pareto,
+            problem=problem.to_dict(),
+            seed=ctx.seed,
+            options=self.get_options(),
+        )
+
+    @abstractmethod
+    def _solve(self, ctx: SolveContext) -> None:
+        """Search, reporting designs through ``ctx.evaluate`` / ``ctx.offer``."""
+
+
+# -- registry -------------------------------------------------------------------------------
+_BUILTIN: dict[str, str] = {
+    "ea": "mpsolve.solvers._ea:EvolutionarySolver",
+    "exhaustive": "mpsolve.solvers._exhaustive:ExhaustiveSolver",
+    "cpsat": "mpsolve.solvers._cpsat:CPSATSolver",
+    "nsga2": "mpsolve.solvers._nsga2:NSGA2Solver",
+    "tpe": "mpsolve.solvers._tpe:TPESolver",
+}
+_REGISTRY: dict[str, type[Solver]] = {}
+
+
+def register_solver(cls: type[Solver]) -> type[Solver]:
+    """Class decorator that makes a backend available by its ``name``."""
+    if not (isinstance(cls, type) and issubclass(cls, Solver)) or not cls.name:
+        raise SolverError("register_solver expects a Solver subclass with a non-empty `name`")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def list_solvers() -> list[str]:
+    """Names of every known backend (built-in ones whose module exists, and registered ones)."""
+    names = set(_REGISTRY)
+    for name, target in _BUILTIN.items():
+        if importlib.util.find_spec(target.split(":")[0]) is not None:
+            names.add(name)
+    return sorted(names)
+
+
+def get_solver(solver: str | Solver | type[Solver], **options: Any) -> Solver:
+    """A backend instance from a name, a class or an instance."""
+    if isinstance(solver, Solver):
+        if options:
+            raise SolverError("solver options are only accepted with a solver given by name or class")
+        return solver
+    if isinstance(solver, type) and issubclass(solver, Solver):
+        cls = solver
+    else:
+        if solver not in _REGISTRY and solver in _BUILTIN:
+            module = _BUILTIN[solver].split(":")[0]
+            if importlib.util.find_spec(module) is not None:
+                importlib.import_module(module)
+        if solver not in _REGISTRY:
+            raise SolverError(f"unknown solver {solver!r}; known solvers: {', '.join(list_solvers())}")
+        cls = _REGISTRY[solver]
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise SolverError(f"bad options for solver {cls.name!r}: {exc}") from None

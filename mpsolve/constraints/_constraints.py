@@ -1,0 +1,172 @@
+"""Constraints of the mathematical program: budgets, width order, effectiveness, predicates.
+
+A constraint maps a batch to a violation ``(n,)`` array: ``<= 0`` satisfied, ``> 0`` by how much
+it is violated (in the constraint's own unit), the convention of pymoo's ``G``.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mpsolve._errors import MpsolveError
+from mpsolve.constraints._costs import CostModel, ModelConstants, get_cost
+from mpsolve.spaces import Architecture, DecodedBatch
+
+__all__ = ["Constraint", "Budget", "NonDecreasingWidths", "Effectiveness", "Predicate", "parse_quantity"]
+
+_UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+
+
+def parse_quantity(text: str | float | int) -> float:
+    """``"160G"`` -> 1.6e11 (units K, M, G, T); plain numbers pass through."""
+    if isinstance(text, bool):
+        raise MpsolveError(f"not a quantity: {text!r}")
+    if isinstance(text, (int, float)):
+        return float(text)
+    s = str(text).strip()
+    unit = s[-1:].upper() if s[-1:].isalpha() else ""
+    if unit not in _UNITS:
+        raise MpsolveError(f"bad unit in {text!r}: use a number with an optional unit K, M, G or T (e.g. 160G)")
+    try:
+        return float(s[: len(s) - len(unit)]) * _UNITS[unit]
+    except ValueError:
+        raise MpsolveError(f"not a quantity: {text!r}; write e.g. 160G, 64M or 50") from None
+
+
+class Constraint(ABC):
+    """A constraint on architectures, vectorised over a batch."""
+
+    name: str = ""
+
+    @abstractmethod
+    def violation(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
+        """``(n,)`` array: ``<= 0`` where satisfied, the amount of violation elsewhere."""
+
+    def describe(self) -> str:
+        return repr(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A serialisable description (for results and problem files)."""
+        return {"type": type(self).__name__}
+
+
+class Budget(Constraint):
+    """``cost(arch) <= limit``.
+
+    Args:
+        cost: a cost name (``"params"``, ``"flops"``, ``"memory"``, ``"latency"``) or a
+            :class:`CostModel`.
+        limit: the budget, a number or a string with a unit (``"160G"``).
+        **options: options of a cost given by name (e.g. ``seq_len=128``).
+    """
+
+    def __init__(self, cost: str | CostModel, limit: float | str, **options: Any) -> None:
+        self.cost = get_cost(cost, **options)
+        self.limit = parse_quantity(limit)
+        if not math.isfinite(self.limit) or self.limit <= 0:
+            raise MpsolveError(f"budget on {self.cost.name} must be a positive finite number, got {limit!r}")
+        self.name = f"{self.cost.name}<={self.limit:g}"
+
+    def violation(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
+        return self.cost.evaluate(batch, constants) - self.limit
+
+    def __repr__(self) -> str:
+        return f"Budget({self.cost!r}, {self.limit:g})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "Budget", "cost": self.cost.name, "limit": self.limit, "options": self.cost.options()}
+
+
+class NonDecreasingWidths(Constraint):
+    """``E_1 <= E_2 <= ... <= E_N`` (always on for search spaces; explicit for custom checks)."""
+
+    name = "non_decreasing_widths"
+
+    def violation(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
+        drops = -np.diff(batch.embed_dims, axis=1)
+        return np.max(drops, axis=1, initial=0).astype(np.float64)
+
+    def __repr__(self) -> str:
+        return "NonDecreasingWidths()"
+
+
+class Effectiveness(Constraint):
+    """``rho <= rho_max`` for the MHSA and FFN effectiveness (DeepMAD uses 0.5).
+
+    Args:
+        rho_max: the bound ``rho_0``.
+        beta: scale of ``rho`` (as in the objective).
+        parts: ``"both"``, ``"mhsa"`` or ``"ffn"``.
+    """
+
+    name = "effectiveness"
+
+    def __init__(self, rho_max: float = 0.5, beta: float = 1 / 16, parts: str = "both") -> None:
+        if not (rho_max > 0 and math.isfinite(rho_max)):
+            raise MpsolveError(f"rho_max must be a positive number, got {rho_max!r}")
+        if parts not in ("both", "mhsa", "ffn"):
+            raise MpsolveError(f"parts must be 'both', 'mhsa' or 'ffn', got {parts!r}")
+        self.rho_max, self.beta, self.parts = float(rho_max), float(beta), parts
+
+    def violation(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
+        from mpsolve.objectives._entropy import effectiveness
+
+        rhos = []
+        if self.parts in ("both", "mhsa"):
+            rhos.append(effectiveness(batch.layers, batch.embed_dims, self.beta))
+        if self.parts in ("both", "ffn"):
+            rhos.append(effectiveness(batch.layers, batch.ffn_dims, self.beta))
+        return np.max(rhos, axis=0) - self.rho_max
+
+    def __repr__(self) -> str:
+        return f"Effectiveness(rho_max={self.rho_max:g}, beta={self.beta:g}, parts={self.parts!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "Effectiveness", "rho_max": self.rho_max, "beta": self.beta, "parts": self.parts}
+
+
+class Predicate(Constraint):
+    """A user-defined constraint.
+
+    Args:
+        fn: with ``vectorized=False`` (default), ``fn(arch: Architecture) -> bool`` called per
+            architecture; with ``vectorized=True``, ``fn(batch: DecodedBatch) -> bool array``.
+        name: a label for reports.
+        vectorized: see ``fn``.
+    """
+
+    def __init__(self, fn: Callable[..., Any], name: str = "predicate", vectorized: bool = False) -> None:
+        if not callable(fn):
+            raise MpsolveError(f"Predicate needs a callable, got {fn!r}")
+        self.fn, self.name, self.vectorized = fn, name, vectorized
+
+    def violation(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
+        if self.vectorized:
+            ok = np.asarray(self.fn(batch), dtype=bool)
+        else:
+            ok = np.array([bool(self.fn(a)) for a in _architectures(batch, constants)], dtype=bool)
+        if ok.shape != (batch.embed_dims.shape[0],):
+            raise MpsolveError(f"predicate {self.name!r} returned shape {ok.shape}, expected one bool per design")
+        return np.where(ok, 0.0, 1.0)
+
+    def __repr__(self) -> str:
+        return f"Predicate({self.name!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "Predicate", "name": self.name}
+
+
+def _architectures(batch: DecodedBatch, constants: ModelConstants) -> list[Architecture]:
+    from mpsolve.spaces import Block
+
+    kwargs = {k: getattr(constants, k) for k in ("vocab_size", "embed_proj_dim", "max_positions", "head_dim", "shared")}
+    out = []
+    for E, F, L in zip(batch.embed_dims, batch.ffn_dims, batch.layers):
+        blocks = tuple(Block(int(e), float(f) / float(e), int(n)) for e, f, n in zip(E, F, L))
+        out.append(Architecture(blocks=blocks, **kwargs))
+    return out

@@ -1,0 +1,178 @@
+"""The MeRino entropy objective (spec section 2) and the simple alternatives."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mpsolve._errors import MpsolveError
+from mpsolve.constraints._costs import ModelConstants, ParamsCost, batch_of
+from mpsolve.objectives._base import Objective
+from mpsolve.objectives._lookup import SpectrumTable
+from mpsolve.spaces import Architecture, DecodedBatch
+
+__all__ = ["MeRinoEntropy", "ParamsObjective", "DecoderParamsObjective", "effectiveness"]
+
+VARIANTS = ("log", "rate")
+PENALTIES = ("linear", "exp", "none")
+_TABLES: dict[tuple[int, int], SpectrumTable] = {}
+
+
+def _shared_table(draws: int, seed: int) -> SpectrumTable:
+    key = (draws, seed)
+    if key not in _TABLES:
+        _TABLES[key] = SpectrumTable(draws=draws, seed=seed)
+    return _TABLES[key]
+
+
+def effectiveness(layers: np.ndarray, widths: np.ndarray, beta: float) -> np.ndarray:
+    """``rho = beta * L / w`` with ``w = (1/L) sum_i L_i log2(width_i)`` (spec Eq. 9-11).
+
+    Args:
+        layers: ``(n, N)`` layers per block.
+        widths: ``(n, N)`` widths (``E_i`` for MHSA, ``F_i`` for FFN).
+        beta: scale; 1/16 reproduces the paper's Table 1.
+    """
+    depth = layers.sum(axis=1).astype(np.float64)
+    weighted_log_width = np.sum(layers * np.log2(widths.astype(np.float64)), axis=1)
+    return beta * depth * depth / weighted_log_width
+
+
+class MeRinoEntropy(Objective):
+    """Expected subspace entropy of a transformer, weighted and depth-penalised.
+
+    ``H = alpha_mhsa * p(rho_MHSA) * sum_i L_i 4 H(E_i x E_i)
+        + alpha_ffn  * p(rho_FFN)  * sum_i L_i (H(E_i x F_i) + H(F_i x E_i))``
+    with the penalty ``p(rho) = 1 - rho`` (``linear``), ``exp(-gamma rho)`` (``exp``) or 1
+    (``none``, equivalently ``effectiveness=False``).
+
+    Args:
+        variant: per-matrix entropy, ``log`` (sum log(s + eps)) or ``rate`` (coding rate).
+        eps: the small constant of the variant.
+        init_std: std of the Gaussian initialisation the expectation is taken over.
+        alpha: weights ``(alpha_mhsa, alpha_ffn)``.
+        beta: scale of the effectiveness ``rho``.
+        effectiveness: apply the depth penalty.
+        penalty: form of the depth penalty.
+        gamma: rate of the ``exp`` penalty.
+        draws, table_seed: the lookup table's random draws per shape and their seed.
+        table: a :class:`SpectrumTable` to use instead of the shared on-disk one.
+    """
+
+    name = "entropy"
+
+    def __init__(
+        self,
+        variant: str = "log",
+        eps: float = 1e-6,
+        init_std: float = 1.0,
+        alpha: Sequence[float] = (1.0, 1.0),
+        beta: float = 1 / 16,
+        effectiveness: bool = True,
+        penalty: str = "linear",
+        gamma: float = 4.0,
+        draws: int = 4,
+        table_seed: int = 0,
+        table: SpectrumTable | None = None,
+    ) -> None:
+        if variant not in VARIANTS:
+            raise MpsolveError(f"unknown entropy variant {variant!r}; known: {', '.join(VARIANTS)}")
+        if penalty not in PENALTIES:
+            raise MpsolveError(f"unknown penalty {penalty!r}; known: {', '.join(PENALTIES)}")
+        if not (eps > 0 and np.isfinite(eps)):
+            raise MpsolveError(f"eps must be a positive number, got {eps!r}")
+        if not (init_std > 0 and np.isfinite(init_std)):
+            raise MpsolveError(f"init_std must be a positive number, got {init_std!r}")
+        alpha = tuple(float(a) for a in alpha)
+        if len(alpha) != 2 or not all(np.isfinite(alpha)) or min(alpha) < 0:
+            raise MpsolveError(f"alpha must be two non-negative numbers (mhsa, ffn), got {alpha!r}")
+        if not (beta >= 0 and np.isfinite(beta)) or not (gamma >= 0 and np.isfinite(gamma)):
+            raise MpsolveError(f"beta and gamma must be non-negative numbers, got beta={beta!r}, gamma={gamma!r}")
+        self.variant, self.eps, self.init_std = variant, float(eps), float(init_std)
+        self.alpha, self.beta, self.gamma = alpha, float(beta), float(gamma)
+        self.penalty = penalty if effectiveness else "none"
+        self.draws, self.table_seed = int(draws), int(table_seed)
+        self.table = table if table is not None else _shared_table(self.draws, self.table_seed)
+        self._cache: dict[tuple[int, int], float] = {}
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "eps": self.eps,
+            "init_std": self.init_std,
+            "alpha": list(self.alpha),
+            "beta": self.beta,
+            "effectiveness": self.penalty != "none",
+            "penalty": self.penalty,
+            "gamma": self.gamma,
+            "draws": self.draws,
+            "table_seed": self.table_seed,
+        }
+
+    # -- pieces ----------------------------------------------------------------------------
+    def matrix_entropy(self, m: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """Expected entropy ``H(m x n)`` of each shape (broadcast arrays), from the table."""
+        m, n = np.broadcast_arrays(np.asarray(m, dtype=np.int64), np.asarray(n, dtype=np.int64))
+        lo, hi = np.minimum(m, n), np.maximum(m, n)
+        keys, inverse = np.unique(np.stack([lo.ravel(), hi.ravel()]), axis=1, return_inverse=True)
+        shapes = [(int(a), int(b)) for a, b in keys.T]
+        missing = [s for s in shapes if s not in self._cache]
+        if missing:
+            values = self.table.expected_entropy(missing, self.variant, self.eps, self.init_std)
+            self._cache.update(zip(missing, values.tolist()))
+        table = np.array([self._cache[s] for s in shapes])
+        return table[inverse.ravel()].reshape(m.shape)
+
+    def penalty_factor(self, rho: np.ndarray) -> np.ndarray:
+        """The depth penalty ``p(rho)``."""
+        rho = np.asarray(rho, dtype=np.float64)
+        if self.penalty == "linear":
+            return 1.0 - rho
+        if self.penalty == "exp":
+            return np.exp(-self.gamma * rho)
+        return np.ones_like(rho)
+
+    def parts(self, batch: DecodedBatch) -> dict[str, np.ndarray]:
+        """Unweighted sums, effectiveness and penalised parts of every architecture."""
+        E, F, L = batch.embed_dims, batch.ffn_dims, batch.layers
+        raw_mhsa = np.sum(L * 4.0 * self.matrix_entropy(E, E), axis=1)
+        raw_ffn = np.sum(L * 2.0 * self.matrix_entropy(E, F), axis=1)
+        rho_mhsa = effectiveness(L, E, self.beta)
+        rho_ffn = effectiveness(L, F, self.beta)
+        h_mhsa = self.penalty_factor(rho_mhsa) * raw_mhsa
+        h_ffn = self.penalty_factor(rho_ffn) * raw_ffn
+        return {
+            "entropy": self.alpha[0] * h_mhsa + self.alpha[1] * h_ffn,
+            "entropy_mhsa": h_mhsa,
+            "entropy_ffn": h_ffn,
+            "rho_mhsa": rho_mhsa,
+            "rho_ffn": rho_ffn,
+        }
+
+    def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
+        return self.parts(batch)["entropy"]
+
+    def details(self, arch: Architecture) -> dict[str, float]:
+        return {k: float(v[0]) for k, v in self.parts(batch_of(arch)).items()}
+
+
+class ParamsObjective(Objective):
+    """Unique parameter count (the largest model within budget)."""
+
+    name = "params"
+
+    def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
+        return ParamsCost().evaluate(batch, constants)
+
+
+class DecoderParamsObjective(Objective):
+    """LTS's proxy: parameters of the decoder, i.e. everything but the embeddings."""
+
+    name = "decoder_params"
+
+    def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
+        D = constants.embed_proj_dim
+        embeddings = (constants.vocab_size + constants.max_positions) * D
+        return ParamsCost().evaluate(batch, constants) - embeddings

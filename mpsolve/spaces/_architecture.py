@@ -1,0 +1,190 @@
+"""The architecture of one MeRino model: blocks of shared transformer layers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mpsolve._errors import ArchitectureError
+
+__all__ = ["Block", "Architecture", "ffn_dim"]
+
+
+def ffn_dim(embed_dim: int, ffn_ratio: float) -> int:
+    """FFN width ``F = round(r * E)`` (every grid of the presets makes this exact)."""
+    return int(round(embed_dim * ffn_ratio))
+
+
+@dataclass(frozen=True)
+class Block:
+    """``layers`` transformer layers of width ``embed_dim`` and FFN ratio ``ffn_ratio``."""
+
+    embed_dim: int
+    ffn_ratio: float
+    layers: int
+
+    @property
+    def ffn_dim(self) -> int:
+        return ffn_dim(self.embed_dim, self.ffn_ratio)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"embed_dim": self.embed_dim, "ffn_ratio": self.ffn_ratio, "layers": self.layers}
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A decoder-only transformer of the MeRino family (spec section 1).
+
+    Args:
+        blocks: the blocks, input to output; widths must be non-decreasing.
+        vocab_size: vocabulary size ``V`` (token embedding tied with the LM head).
+        embed_proj_dim: token-embedding width ``D``.
+        max_positions: number of learned position embeddings.
+        head_dim: attention head dimension (``heads = E / head_dim``).
+        shared: whether the layers of a block share one set of weights.
+    """
+
+    blocks: tuple[Block, ...]
+    vocab_size: int = 50272
+    embed_proj_dim: int = 768
+    max_positions: int = 2048
+    head_dim: int = 64
+    shared: bool = True
+    activation: str = field(default="gelu")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "blocks", tuple(self.blocks))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ArchitectureError` naming the first problem found."""
+        if not self.blocks:
+            raise ArchitectureError("an architecture needs at least one block")
+        for name in ("vocab_size", "embed_proj_dim", "max_positions", "head_dim"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ArchitectureError(f"{name} must be a positive integer, got {value!r}")
+        for i, b in enumerate(self.blocks):
+            if not isinstance(b, Block):
+                raise ArchitectureError(f"block {i} is not a Block: {b!r}")
+            if not isinstance(b.embed_dim, int) or b.embed_dim < 1:
+                raise ArchitectureError(f"block {i}: embed_dim must be a positive integer, got {b.embed_dim!r}")
+            if b.embed_dim % self.head_dim:
+                raise ArchitectureError(
+                    f"block {i}: embed_dim {b.embed_dim} is not a multiple of head_dim {self.head_dim}; "
+                    f"use a multiple of {self.head_dim}"
+                )
+            if not isinstance(b.layers, int) or b.layers < 1:
+                raise ArchitectureError(f"block {i}: layers must be a positive integer, got {b.layers!r}")
+            if not (b.ffn_ratio > 0) or abs(b.ffn_ratio * b.embed_dim - b.ffn_dim) > 1e-9:
+                raise ArchitectureError(
+                    f"block {i}: ffn_ratio {b.ffn_ratio!r} times embed_dim {b.embed_dim} is not a positive integer"
+                )
+        widths = [b.embed_dim for b in self.blocks]
+        for i in range(1, len(widths)):
+            if widths[i] < widths[i - 1]:
+                raise ArchitectureError(
+                    f"widths must be non-decreasing with depth, but block {i} has embed_dim {widths[i]} "
+                    f"< {widths[i - 1]} of block {i - 1}: reorder the blocks"
+                )
+
+    # -- derived quantities -------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        """Total number of layer applications ``L = sum_i L_i``."""
+        return sum(b.layers for b in self.blocks)
+
+    @property
+    def embed_dims(self) -> tuple[int, ...]:
+        return tuple(b.embed_dim for b in self.blocks)
+
+    @property
+    def ffn_dims(self) -> tuple[int, ...]:
+        return tuple(b.ffn_dim for b in self.blocks)
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return tuple(b.layers for b in self.blocks)
+
+    def replace(self, **changes: Any) -> Architecture:
+        """A copy with some fields changed (``dataclasses.replace`` that re-validates)."""
+        fields = {**self._fields(), **changes}
+        return Architecture(**fields)
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "blocks": self.blocks,
+            "vocab_size": self.vocab_size,
+            "embed_proj_dim": self.embed_proj_dim,
+            "max_positions": self.max_positions,
+            "head_dim": self.head_dim,
+            "shared": self.shared,
+            "activation": self.activation,
+        }
+
+    # -- serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The CLI's JSON ``architecture`` object."""
+        d = self._fields()
+        d["blocks"] = [b.to_dict() for b in self.blocks]
+        return d
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Architecture:
+        """Parse the JSON ``architecture`` object, with errors that name the bad field."""
+        if not isinstance(data, Mapping):
+            raise ArchitectureError(f"an architecture must be a JSON object, got {type(data).__name__}")
+        known = {"blocks", "vocab_size", "embed_proj_dim", "max_positions", "head_dim", "shared", "activation"}
+        unknown = set(data) - known
+        if unknown:
+            raise ArchitectureError(f"unknown architecture field(s) {sorted(unknown)}; known: {sorted(known)}")
+        if "blocks" not in data:
+            raise ArchitectureError("architecture is missing 'blocks' (a list of {embed_dim, ffn_ratio, layers})")
+        raw_blocks = data["blocks"]
+        if not isinstance(raw_blocks, Sequence) or isinstance(raw_blocks, (str, bytes)):
+            raise ArchitectureError("'blocks' must be a list of {embed_dim, ffn_ratio, layers} objects")
+        blocks = []
+        for i, rb in enumerate(raw_blocks):
+            if not isinstance(rb, Mapping) or set(rb) != {"embed_dim", "ffn_ratio", "layers"}:
+                raise ArchitectureError(
+                    f"blocks[{i}] must be an object with keys embed_dim, ffn_ratio, layers; got {rb!r}"
+                )
+            blocks.append(
+                Block(
+                    embed_dim=_as_int(rb["embed_dim"], f"blocks[{i}].embed_dim"),
+                    ffn_ratio=_as_float(rb["ffn_ratio"], f"blocks[{i}].ffn_ratio"),
+                    layers=_as_int(rb["layers"], f"blocks[{i}].layers"),
+                )
+            )
+        kwargs: dict[str, Any] = {"blocks": tuple(blocks)}
+        for name in ("vocab_size", "embed_proj_dim", "max_positions", "head_dim"):
+            if name in data:
+                kwargs[name] = _as_int(data[name], name)
+        if "shared" in data:
+            if not isinstance(data["shared"], bool):
+                raise ArchitectureError(f"'shared' must be true or false, got {data['shared']!r}")
+            kwargs["shared"] = data["shared"]
+        if "activation" in data:
+            kwargs["activation"] = str(data["activation"])
+        return cls(**kwargs)
+
+    def __str__(self) -> str:
+        blocks = ", ".join(f"{b.layers}x(E={b.embed_dim}, r={b.ffn_ratio:g})" for b in self.blocks)
+        return f"[{blocks}]{' shared' if self.shared else ''}"
+
+
+def _as_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+        raise ArchitectureError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _as_float(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ArchitectureError(f"{name} must be a number, got {value!r}")
+    return float(value)

@@ -1,0 +1,64 @@
+"""Named search spaces and the published MeRino architectures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mpsolve._errors import ArchitectureError, SpaceError
+from mpsolve.spaces._architecture import Architecture, Block
+from mpsolve.spaces._space import SearchSpace
+
+__all__ = ["SPACES", "ARCHITECTURES", "get_space", "get_architecture"]
+
+SPACES: dict[str, Callable[[], SearchSpace]] = {
+    # Spec section 5: 4 blocks, E in 128..1024, r in 1..4, L in 1..4 (about 2e8 designs).
+    "default": lambda: SearchSpace(name="default"),
+    # The grid of the published designs: E 512..1024, r in {1, 1.5}, L in {1, 2, 3}.
+    "paper": lambda: SearchSpace(
+        embed_dims=(512, 640, 768, 896, 1024), ffn_ratios=(1.0, 1.5), layers=(1, 2, 3), name="paper"
+    ),
+    # Small enough to enumerate in a blink: the ground truth of the tests.
+    "small": lambda: SearchSpace(
+        num_blocks=3, embed_dims=(128, 256, 384, 512), ffn_ratios=(1.0, 2.0, 4.0), layers=(1, 2, 3), name="small"
+    ),
+    # Eight blocks with the default grids: about 2.4e15 designs, far past enumeration.
+    "large8": lambda: SearchSpace(num_blocks=8, name="large8"),
+    # A tiny byte-level member of the family, trainable on a CPU (benchmarks).
+    "byte-tiny": lambda: SearchSpace(
+        num_blocks=4,
+        embed_dims=(64, 128, 192, 256),
+        ffn_ratios=(1.0, 2.0, 3.0, 4.0),
+        layers=(1, 2, 3),
+        vocab_size=256,
+        embed_proj_dim=128,
+        max_positions=512,
+        name="byte-tiny",
+    ),
+}
+
+
+def _published(widths, ratios, layers) -> Architecture:
+    return Architecture(blocks=tuple(Block(e, float(r), n) for e, r, n in zip(widths, ratios, layers)))
+
+
+ARCHITECTURES: dict[str, Callable[[], Architecture]] = {
+    "merino-52m": lambda: _published((512, 512, 640, 896), (1, 1, 1, 1), (2, 3, 2, 1)),
+    "merino-61m": lambda: _published((640, 768, 896, 1024), (1, 1.5, 1, 1), (2, 2, 2, 2)),
+    "merino-64m": lambda: _published((640, 896, 1024, 1024), (1.5, 1.5, 1, 1), (3, 3, 2, 3)),
+}
+
+
+def get_space(name: str) -> SearchSpace:
+    """A preset search space by name."""
+    try:
+        return SPACES[name]()
+    except KeyError:
+        raise SpaceError(f"unknown search space {name!r}; known spaces: {', '.join(SPACES)}") from None
+
+
+def get_architecture(name: str) -> Architecture:
+    """A published architecture by name (``merino-52m``, ``merino-61m``, ``merino-64m``)."""
+    try:
+        return ARCHITECTURES[name]()
+    except KeyError:
+        raise ArchitectureError(f"unknown architecture preset {name!r}; known: {', '.join(ARCHITECTURES)}") from None
