@@ -74,6 +74,8 @@ class SolveContext:
         self.resume_state = resume_state
         self._last_checkpoint = time.perf_counter()
         self._state_fn: Callable[[], dict[str, Any]] | None = None
+        self._boundary: dict[str, Any] | None = None
+        self._fingerprint = problem.fingerprint()
         self._bar = None
         self._progress = progress
         if resume_state is not None:
@@ -134,34 +136,55 @@ class SolveContext:
 
     # -- checkpoints -----------------------------------------------------------------------
     def set_state(self, state_fn: Callable[[], dict[str, Any]]) -> None:
-        """Register how to capture the solver's state; checkpoints then happen every
-        ``checkpoint_every`` seconds at :meth:`maybe_checkpoint` and on interrupt."""
-        self._state_fn = state_fn
+        """Register how to capture the solver's state, at a consistent point of the run.
 
-    def maybe_checkpoint(self, force: bool = False) -> None:
+        The backend then calls :meth:`maybe_checkpoint` after every step; ``state_fn`` runs
+        there, so it should return references (not copies) of what it keeps.
+        """
+        self._state_fn = state_fn
+        self.maybe_checkpoint(write=False)
+
+    def maybe_checkpoint(self, force: bool = False, write: bool = True) -> None:
+        """Mark a consistent point of the run (a step boundary) and write it every
+        ``checkpoint_every`` seconds, or now with ``force``.
+
+        An interrupt writes the last marked point, so a resumed run replays the interrupted
+        step exactly as the uninterrupted run did.
+        """
         if self.checkpoint_path is None or self._state_fn is None:
             return
+        self._boundary = self._payload(self._state_fn())
         now = time.perf_counter()
-        if force or now - self._last_checkpoint >= self.checkpoint_every:
-            self.write_checkpoint(self._state_fn())
+        if write and (force or now - self._last_checkpoint >= self.checkpoint_every):
+            self._write(self._boundary)
             self._last_checkpoint = now
 
+    def checkpoint_last_boundary(self) -> None:
+        """Write the last consistent point of the run (on interrupt)."""
+        if self.checkpoint_path is not None and self._boundary is not None:
+            self._write(self._boundary)
+
     def write_checkpoint(self, solver_state: dict[str, Any]) -> None:
-        """Atomically write the run's state (a crash mid-write keeps the previous file)."""
-        assert self.checkpoint_path is not None
-        payload = {
+        """Atomically write the run's state now (a crash mid-write keeps the previous file)."""
+        self._write(self._payload(solver_state))
+
+    def _payload(self, solver_state: dict[str, Any]) -> dict[str, Any]:
+        return {
             "version": CHECKPOINT_VERSION,
-            "fingerprint": self.problem.fingerprint(),
+            "fingerprint": self._fingerprint,
             "solver": self.solver.name,
             "solver_options": self.solver.get_options(),
             "seed": self.seed,
             "n_evals": self.n_evals,
             "best_x": self.best_x,
             "best_f": self.best_f,
-            "history": self.history,
+            "history": list(self.history),
             "elapsed": self.elapsed(),
             "solver_state": solver_state,
         }
+
+    def _write(self, payload: dict[str, Any]) -> None:
+        assert self.checkpoint_path is not None
         path = self.checkpoint_path
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -275,7 +298,7 @@ class Solver(ABC):
             self._solve(ctx)
         except KeyboardInterrupt:
             interrupted = True
-            ctx.maybe_checkpoint(force=True)
+            ctx.checkpoint_last_boundary()
         finally:
             ctx.close()
         if not interrupted:
