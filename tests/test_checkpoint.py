@@ -1,0 +1,169 @@
+"""Checkpoint and resume, for every backend that declares ``resumable = True``."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import mpsolve
+from mpsolve._solver import CheckpointError, load_checkpoint
+
+#: small runs per backend (a backend not listed runs with its defaults)
+LEAN: dict[str, dict[str, Any]] = {
+    "ea": {"iterations": 3000, "population": 64, "parents": 16, "batch_size": 32, "init_samples": 256},
+    "nsga2": {"generations": 12, "population": 24},
+    "tpe": {"n_trials": 40, "n_startup_trials": 10},
+}
+
+
+def _resumable() -> list[str]:
+    return [name for name in mpsolve.list_solvers() if type(mpsolve.get_solver(name)).resumable]
+
+
+def _solver(name: str) -> mpsolve.Solver:
+    cls = type(mpsolve.get_solver(name))
+    options = {k: v for k, v in LEAN.get(name, {}).items() if k in mpsolve.get_solver(name).get_options()}
+    return cls(**options)
+
+
+@pytest.fixture(scope="module")
+def problem() -> mpsolve.Problem:
+    return mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "40G")])
+
+
+class _InterruptAfter:
+    """A callback that raises KeyboardInterrupt once ``n`` designs have been evaluated."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __call__(self, ctx: mpsolve.SolveContext) -> None:
+        if ctx.n_evals >= self.n:
+            raise KeyboardInterrupt
+
+
+def _answer(result: mpsolve.Result) -> tuple[Any, ...]:
+    return (result.status, result.x.tolist(), result.objective, result.n_evals)
+
+
+def test_ea_is_resumable():
+    assert "ea" in _resumable()
+
+
+@pytest.mark.parametrize("name", _resumable())
+def test_interrupted_run_resumes_to_the_uninterrupted_answer(name, problem, tmp_path):
+    full = _solver(name).solve(problem, seed=7)
+    path = tmp_path / "run.ckpt"
+    cut = _solver(name).solve(problem, seed=7, checkpoint=path, callback=_InterruptAfter(full.n_evals // 2))
+    assert cut.status == "interrupted"
+    assert path.exists()
+    resumed = _solver(name).solve(problem, resume=path)
+    assert _answer(resumed) == _answer(full)
+    assert resumed.seed == 7
+
+
+@pytest.mark.parametrize("name", _resumable())
+def test_twice_interrupted_run_resumes_to_the_same_answer(name, problem, tmp_path):
+    full = _solver(name).solve(problem, seed=3)
+    path = tmp_path / "run.ckpt"
+    _solver(name).solve(problem, seed=3, checkpoint=path, callback=_InterruptAfter(full.n_evals // 3))
+    second = _solver(name).solve(problem, resume=path, callback=_InterruptAfter(2 * full.n_evals // 3))
+    assert second.status == "interrupted"
+    assert _answer(_solver(name).solve(problem, resume=path)) == _answer(full)
+
+
+def test_periodic_checkpoints_are_written(problem, tmp_path, monkeypatch):
+    path = tmp_path / "run.ckpt"
+    written = []
+    real = os.replace
+
+    def replace(src, dst):
+        real(src, dst)
+        with open(dst, "rb") as fh:
+            written.append(pickle.load(fh)["n_evals"])
+
+    monkeypatch.setattr(os, "replace", replace)
+    result = _solver("ea").solve(problem, seed=0, checkpoint=path, checkpoint_every=0.0)
+    assert len(written) > 10 and written == sorted(written)
+    assert written[-1] == result.n_evals
+
+
+def test_checkpoint_of_another_problem_is_refused(problem, tmp_path):
+    path = tmp_path / "run.ckpt"
+    _solver("ea").solve(problem, seed=0, checkpoint=path)
+    other = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "50G")])
+    with pytest.raises(CheckpointError, match="belongs to another problem.*same space, objective and constraints"):
+        _solver("ea").solve(other, resume=path)
+
+
+def test_checkpoint_of_another_solver_configuration_is_refused(problem, tmp_path):
+    path = tmp_path / "run.ckpt"
+    _solver("ea").solve(problem, seed=0, checkpoint=path)
+    with pytest.raises(CheckpointError, match="was written by solver 'ea'"):
+        mpsolve.solve(problem, "ea", resume=path, iterations=10)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "does not exist"), (b"not a pickle", "unreadable"), (pickle.dumps({"a": 1}), "not an mpsolve checkpoint")],
+)
+def test_unusable_checkpoint_files_are_refused(problem, tmp_path, content, message):
+    path = tmp_path / "run.ckpt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        _solver("ea").solve(problem, resume=path)
+
+
+def test_non_resumable_solver_refuses_checkpoints(problem, tmp_path):
+    class OneShot(mpsolve.Solver):
+        name = "one-shot-test"
+
+        def _solve(self, ctx):
+            ctx.evaluate(ctx.feasible_seeds)
+
+    with pytest.raises(mpsolve.SolverError, match="does not support checkpoints"):
+        OneShot().solve(problem, checkpoint=tmp_path / "x.ckpt")
+
+
+@pytest.mark.parametrize("target", ["os.replace", "pickle.dump"])
+def test_crash_during_a_write_keeps_the_last_good_checkpoint(problem, tmp_path, monkeypatch, target):
+    path = tmp_path / "run.ckpt"
+    _solver("ea").solve(problem, seed=1, checkpoint=path)
+    good = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full (simulated)")
+
+    module, attr = target.split(".")
+    monkeypatch.setattr({"os": os, "pickle": pickle}[module], attr, crash)
+    with pytest.raises(OSError, match="simulated"):
+        _solver("ea").solve(problem, seed=2, checkpoint=path)
+    monkeypatch.undo()
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["run.ckpt"]  # no temporary file left behind
+    assert load_checkpoint(path, problem, _solver("ea"))["seed"] == 1
+
+
+def test_resume_continues_the_clock_and_history(problem, tmp_path):
+    path = tmp_path / "run.ckpt"
+    full = _solver("ea").solve(problem, seed=5)
+    _solver("ea").solve(problem, seed=5, checkpoint=path, callback=_InterruptAfter(full.n_evals // 2))
+    state = load_checkpoint(path, problem, _solver("ea"))
+    resumed = _solver("ea").solve(problem, resume=path)
+    assert resumed.wall_time >= state["elapsed"]
+    assert [h[1:] for h in resumed.history[: len(state["history"])]] == [h[1:] for h in state["history"]]
+    assert np.array_equal(resumed.x, full.x)
+
+
+def test_facade_passes_checkpoint_and_resume(problem, tmp_path):
+    path = Path(tmp_path) / "facade.ckpt"
+    options = LEAN["ea"]
+    first = mpsolve.solve(problem, "ea", seed=4, checkpoint=path, **options)
+    again = mpsolve.solve(problem, "ea", resume=path, **options)
+    assert np.array_equal(first.x, again.x) and again.n_evals == first.n_evals
