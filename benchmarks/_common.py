@@ -1,0 +1,348 @@
+"""Shared pieces of the benchmarks: corpus, byte tokenisation, training, cached results.
+
+Every training run is identified by a hash of (architecture, training config, seed, corpus
+fingerprint) and stored as one small JSON file, so a killed benchmark resumes where it
+stopped. Training is deterministic per seed: the initialisation comes from the seed, the data
+order is the same for every run (``data_seed`` of the config), and each worker uses one thread.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mpsolve import Architecture
+from mpsolve.constraints import FlopsCost
+from mpsolve.constraints._costs import ParamsCost
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+DEFAULT_CORPUS = "python-docs"
+TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ""}
+VAL_EVERY = 20  # every 20th 64 KiB block of the corpus is validation text (5 %)
+SPLIT_BLOCK = 1 << 16
+
+
+# -- corpus ------------------------------------------------------------------------------
+def _python_docs() -> list[str]:
+    """English prose that ships with every CPython: the stdlib's docstrings and pydoc's topics.
+
+    About 2.1 MB on CPython 3.11: the reference-manual topics behind ``help()`` and the
+    docstrings of the pure-Python standard library (tests and IDLE excluded), in file order.
+    """
+    import pydoc_data.topics
+
+    docs = [pydoc_data.topics.topics[k] for k in sorted(pydoc_data.topics.topics)]
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for path in sorted(stdlib.rglob("*.py")):
+        rel = path.relative_to(stdlib).parts
+        if any(p in {"test", "tests", "idlelib", "site-packages", "dist-packages"} for p in rel):
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc and len(doc) >= 40:
+                    docs.append(doc)
+    return docs
+
+
+def _text_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A byte-level corpus split into training and validation bytes."""
+
+    name: str
+    train: np.ndarray
+    val: np.ndarray
+    fingerprint: str
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "fingerprint": self.fingerprint, "train_bytes": len(self.train),
+                "val_bytes": len(self.val)}
+
+
+@lru_cache(maxsize=4)
+def load_corpus(spec: str | None = None) -> Corpus:
+    """The corpus named by ``spec``: ``python-docs`` (default) or a UTF-8 text file or folder.
+
+    The text is concatenated (documents separated by blank lines), cut into 64 KiB blocks, and
+    every 20th block goes to validation, so the held-out text is spread over the whole corpus
+    and never overlaps the training text.
+    """
+    spec = spec or DEFAULT_CORPUS
+    if spec == DEFAULT_CORPUS:
+        docs = _python_docs()
+    else:
+        path = Path(spec).expanduser()
+        if path.is_file():
+            files = [path]
+        elif path.is_dir():
+            files = _text_files(path)
+        else:
+            raise SystemExit(f"--corpus {spec!r} is neither {DEFAULT_CORPUS!r} nor an existing file or folder")
+        docs = [f.read_text(encoding="utf-8", errors="replace") for f in files]
+    data = np.frombuffer("\n\n".join(d.strip() for d in docs if d.strip()).encode("utf-8"), dtype=np.uint8)
+    if len(data) < 4 * SPLIT_BLOCK:
+        raise SystemExit(f"corpus {spec!r} has {len(data)} bytes; the benchmarks need at least {4 * SPLIT_BLOCK}")
+    blocks = [data[i : i + SPLIT_BLOCK] for i in range(0, len(data), SPLIT_BLOCK)]
+    val = np.concatenate([b for i, b in enumerate(blocks) if i % VAL_EVERY == VAL_EVERY // 2])
+    train = np.concatenate([b for i, b in enumerate(blocks) if i % VAL_EVERY != VAL_EVERY // 2])
+    fingerprint = hashlib.sha256(data.tobytes()).hexdigest()[:16]
+    return Corpus(name=spec, train=train, val=val, fingerprint=fingerprint)
+
+
+# -- training ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainConfig:
+    """How every model of a benchmark is trained (the same for all of them).
+
+    AdamW with linear warm-up and linear decay to ``min_lr_ratio * lr``, as in the paper;
+    batches are random windows of the training bytes in an order fixed by ``data_seed``.
+    """
+
+    tokens: int = 4_000_000
+    seq_len: int = 256
+    batch_size: int = 16
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.1
+    warmup: float = 0.05
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0
+    init_std: float = 0.02
+    data_seed: int = 0
+    eval_tokens: int = 1 << 17
+    checkpoints: tuple[float, ...] = (0.5, 0.75, 1.0)
+
+    @property
+    def steps(self) -> int:
+        return max(1, math.ceil(self.tokens / (self.seq_len * self.batch_size)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run: an architecture, a config, a seed, a corpus, where to cache it."""
+
+    arch: dict[str, Any]
+    config: dict[str, Any]
+    seed: int
+    corpus: str
+    cache_dir: str
+    tags: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return run_key(self.arch, self.config, self.seed, load_corpus(self.corpus).fingerprint)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.cache_dir) / f"{self.key}.json"
+
+
+def run_key(arch: dict[str, Any], config: dict[str, Any], seed: int, fingerprint: str) -> str:
+    blob = json.dumps({"arch": arch, "config": config, "seed": seed, "corpus": fingerprint}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def arch_costs(arch: Architecture, seq_len: int) -> dict[str, float]:
+    return {"params": ParamsCost().of(arch), "flops": FlopsCost(seq_len=seq_len).of(arch)}
+
+
+def learning_rate(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up over ``warmup * steps``, then linear decay to ``min_lr_ratio * lr``."""
+    warm = max(1, int(cfg.warmup * cfg.steps))
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    progress = (step - warm) / max(1, cfg.steps - warm)
+    return cfg.lr * (1.0 - (1.0 - cfg.min_lr_ratio) * min(1.0, progress))
+
+
+def batch_starts(n_bytes: int, cfg: TrainConfig) -> np.ndarray:
+    """``(steps, batch)`` window starts: the fixed data order shared by every run."""
+    rng = np.random.default_rng(cfg.data_seed)
+    return rng.integers(0, n_bytes - cfg.seq_len - 1, size=(cfg.steps, cfg.batch_size))
+
+
+def windows(data: np.ndarray, starts: np.ndarray, seq_len: int):
+    import torch
+
+    idx = starts[:, None] + np.arange(seq_len)[None, :]
+    return torch.from_numpy(data[idx].astype(np.int64))
+
+
+def evaluate(model, data: np.ndarray, cfg: TrainConfig, batch_size: int = 32) -> float:
+    """Mean next-byte loss (nats) over non-overlapping validation windows."""
+    import torch
+
+    n_windows = max(1, min(cfg.eval_tokens, len(data) - 1) // cfg.seq_len)
+    starts = np.arange(n_windows) * cfg.seq_len
+    total, count = 0.0, 0
+    model.eval()
+    with torch.inference_mode():
+        for i in range(0, n_windows, batch_size):
+            x = windows(data, starts[i : i + batch_size], cfg.seq_len)
+            loss = model(x, labels=x).loss
+            n = x.shape[0] * (cfg.seq_len - 1)
+            total += float(loss) * n
+            count += n
+    model.train()
+    return total / count
+
+
+def train(job: Job, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Train ``job``'s architecture from scratch; return its result record (not cached)."""
+    import torch
+
+    from mpsolve.merino_model import build
+
+    torch.set_num_threads(1)
+    cfg = TrainConfig.from_dict(job.config)
+    corpus = load_corpus(job.corpus)
+    arch = Architecture.from_dict(job.arch)
+    torch.manual_seed(job.seed)
+    model = build(arch, seed=job.seed, init_std=cfg.init_std)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr, betas=cfg.betas,
+    )
+    starts = batch_starts(len(corpus.train), cfg)
+    marks = {max(1, round(f * cfg.steps)): f for f in cfg.checkpoints}
+    checkpoints, train_losses = [], []
+    t0 = time.perf_counter()
+    for step in range(cfg.steps):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step, cfg)
+        x = windows(corpus.train, starts[step], cfg.seq_len)
+        loss = model(x, labels=x).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        train_losses.append(float(loss.detach()))
+        if not math.isfinite(train_losses[-1]):
+            break
+        if step + 1 in marks:
+            val = evaluate(model, corpus.val, cfg)
+            checkpoints.append({
+                "fraction": marks[step + 1], "step": step + 1, "tokens": (step + 1) * cfg.seq_len * cfg.batch_size,
+                "val_loss": val, "val_ppl": math.exp(val), "train_loss": float(np.mean(train_losses[-50:])),
+                "elapsed_s": time.perf_counter() - t0,
+            })
+        if progress is not None:
+            progress(step + 1, cfg.steps)
+    elapsed = time.perf_counter() - t0
+    final = checkpoints[-1]["val_loss"] if checkpoints and checkpoints[-1]["fraction"] == 1.0 else float("nan")
+    return {
+        "key": job.key, "arch": job.arch, "arch_str": str(arch), **arch_costs(arch, cfg.seq_len),
+        "depth": arch.depth, "seed": job.seed, "config": job.config, "corpus": corpus.describe(),
+        "tokens": cfg.steps * cfg.seq_len * cfg.batch_size, "val_loss": final, "val_ppl": math.exp(final),
+        "checkpoints": checkpoints, "train_time_s": elapsed, "tokens_per_s": cfg.steps * cfg.seq_len
+        * cfg.batch_size / elapsed, "git_commit": git_commit(), "torch": torch.__version__, "threads": 1,
+        "python": sys.version.split()[0], "tags": job.tags,
+    }
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` atomically (a killed process never leaves half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=float) + "\n")
+    os.replace(tmp, path)
+
+
+def cached(job: Job) -> dict[str, Any] | None:
+    if job.path.exists():
+        try:
+            return json.loads(job.path.read_text())
+        except json.JSONDecodeError:
+            return None
+    return None
+
+
+def train_and_cache(job: Job) -> dict[str, Any]:
+    """Worker entry point: the cached result, or train and cache it."""
+    result = cached(job)
+    if result is None:
+        result = train(job)
+        write_json(job.path, result)
+    return result
+
+
+def run_jobs(jobs: Iterable[Job], workers: int = 2, desc: str = "training") -> Iterator[dict[str, Any]]:
+    """Results of ``jobs`` (cached ones first), training the rest in ``workers`` spawned processes."""
+    from tqdm import tqdm
+
+    jobs = list(jobs)
+    todo = []
+    for job in jobs:
+        result = cached(job)
+        if result is not None:
+            yield result
+        else:
+            todo.append(job)
+    if not todo:
+        return
+    bar = tqdm(total=len(todo), desc=desc, unit="model", file=sys.stderr)
+    if workers <= 1:
+        for job in todo:
+            yield train_and_cache(job)
+            bar.update()
+        bar.close()
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        pending = {pool.submit(train_and_cache, job) for job in todo}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                result = fut.result()
+                bar.update()
+                bar.set_postfix_str(f"{result['arch_str'][:40]} val {result['val_loss']:.3f}")
+                yield result
+    bar.close()
+
+
+def parse_count(text: str) -> int:
+    """``4M`` -> 4_000_000, ``300k`` -> 300_000, ``1.5G`` -> 1_500_000_000."""
+    text = str(text).strip()
+    scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(text[-1:].lower(), 1)
+    return int(float(text[:-1] if scale != 1 else text) * scale)
