@@ -30,11 +30,19 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mpsolve._errors import InfeasibleError, MpsolveError
 from mpsolve._problem import Problem
-from mpsolve._problem_file import ProblemFileError, ProblemSpec, load_problem_file, problem_from_dict, problem_to_dict
+from mpsolve._problem_file import (
+    ProblemFileError,
+    ProblemSpec,
+    _quantity,
+    load_problem_file,
+    problem_from_dict,
+    problem_to_dict,
+)
 from mpsolve._result import Result
 from mpsolve._solver import get_solver
 from mpsolve.constraints import Budget, parse_quantity
@@ -187,7 +195,7 @@ def run_sweep(tasks: Sequence[SweepTask], executor: Any = "local") -> list[dict[
         workers = _count(target[6:], executor) if target != "local" else min(4, os.cpu_count() or 1)
         with (
             distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
             ) as cluster,
             distributed.Client(cluster) as client,
         ):
@@ -314,7 +322,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     budgets = {cost: _split(limits, "--budgets") for cost, limits in zip(args.over, args.budgets)}
     problems: dict[str, Any] = {}
     for path in args.problem:
-        problems[path] = load_problem_file(path)
+        problems[Path(path).stem if Path(path).stem not in problems else path] = load_problem_file(path)
     if args.space or not problems:
         for name in _split(args.space or "default", "--space"):
             problems[name] = Problem(name)
@@ -346,7 +354,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     print(f"{'problem':<16} {'budgets':<24} {'solver':<10} {'seed':>4}  {'status':<11} {'objective':>12}  architecture")
     for r in rows:
-        limits = ",".join(f"{k}={v}" for k, v in r["budgets"].items()) or "-"
+        limits = ",".join(f"{k}={_quantity(v)}" for k, v in r["budgets"].items()) or "-"
         objective = "-" if r["objective"] is None else f"{r['objective']:.6g}"
         arch = "-" if r["architecture"] is None else _describe(r["architecture"])
         head = f"{r['name']:<16} {limits:<24} {r['solver']:<10} {r['seed']!s:>4}"
