@@ -148,10 +148,11 @@ class _Reader:
         return ProblemFileError(f"{self.source}: {path}: {message}" if path else f"{self.source}: {message}")
 
     def build(self, path: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call a library constructor, turning its own errors into errors at ``path``."""
+        """Call a constructor with values from the file; its ``ValueError`` (every
+        :class:`MpsolveError` is one) becomes an error at ``path``."""
         try:
             return fn(*args, **kwargs)
-        except MpsolveError as exc:
+        except ValueError as exc:
             raise self.error(path, str(exc)) from None
 
     def table(
