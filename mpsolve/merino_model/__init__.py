@@ -1,0 +1,66 @@
+"""MeRino language models in PyTorch: build, generate, quantise, and use with Hugging Face.
+
+Example:
+    >>> from mpsolve.merino_model import build
+    >>> model = build("merino-64m", seed=0)          # pure PyTorch, params == ParamsCost
+    >>> ids = model.generate(prompt_ids, max_new_tokens=32)
+
+Every name loads lazily: importing this package imports neither ``torch`` (extra ``[torch]``)
+nor ``transformers`` (extra ``[hf]``, for ``MeRinoConfig`` and ``MeRinoHFForCausalLM``).
+``model_type="merino"`` is registered with ``AutoConfig``/``AutoModelForCausalLM`` as soon as
+``transformers`` is imported (before or after this package), so
+``AutoModelForCausalLM.from_pretrained(dir)`` works.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from mpsolve.merino_model._errors import CheckpointMismatchError, MissingDependencyError, ModelInputError, require
+from mpsolve.merino_model._registration import install_registration_hook
+
+__all__ = [
+    "CausalLMOutput",
+    "CheckpointMismatchError",
+    "KVCache",
+    "MeRinoConfig",
+    "MeRinoForCausalLM",
+    "MeRinoHFForCausalLM",
+    "MissingDependencyError",
+    "ModelInputError",
+    "build",
+    "compare_outputs",
+    "quantize",
+    "resolve_architecture",
+]
+
+#: lazily loaded name -> (private module, extra that provides its dependency)
+_LAZY = {
+    "CausalLMOutput": ("_model", "torch"),
+    "KVCache": ("_model", "torch"),
+    "MeRinoForCausalLM": ("_model", "torch"),
+    "build": ("_model", "torch"),
+    "resolve_architecture": ("_model", "torch"),
+    "compare_outputs": ("_quantize", "torch"),
+    "quantize": ("_quantize", "torch"),
+    "MeRinoConfig": ("_hf", "hf"),
+    "MeRinoHFForCausalLM": ("_hf", "hf"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, extra = _LAZY[name]
+    require("torch", extra)
+    if extra == "hf":
+        require("transformers", extra)
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+install_registration_hook()

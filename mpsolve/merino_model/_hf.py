@@ -1,0 +1,221 @@
+"""Hugging Face ``transformers`` integration: config, ``PreTrainedModel`` wrapper, Auto registration.
+
+The HF model holds the pure-PyTorch :class:`MeRinoForCausalLM` as ``.model`` (one implementation
+of the network) and adds what ``transformers`` expects: ``save_pretrained``/``from_pretrained``
+with safetensors and the tied LM head, ``generate`` through ``GenerationMixin`` with a
+``DynamicCache`` (one slot per layer application), ``Trainer``-compatible losses, and the Auto
+classes (``model_type="merino"``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, GenerationMixin, PreTrainedConfig, PreTrainedModel
+from transformers.initialization import guard_torch_init_functions
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+from mpsolve._errors import ArchitectureError
+from mpsolve.merino_model._errors import CheckpointMismatchError, ModelInputError
+from mpsolve.merino_model._model import MeRinoForCausalLM, causal_lm_loss, resolve_architecture
+from mpsolve.spaces import Architecture, get_architecture
+
+__all__ = ["MeRinoConfig", "MeRinoHFForCausalLM", "register"]
+
+
+_DEFAULT_BLOCKS = [b.to_dict() for b in get_architecture("merino-64m").blocks]
+
+
+class MeRinoConfig(PreTrainedConfig):
+    """A MeRino architecture as a ``transformers`` config (its fields are :class:`Architecture`'s).
+
+    ``num_hidden_layers`` is derived: the number of layer applications (KV-cache slots).
+    ``initializer_range`` and ``init_seed`` drive the initialisation of a fresh model.
+    """
+
+    model_type = "merino"
+    attribute_map = {"hidden_size": "embed_proj_dim", "max_position_embeddings": "max_positions"}
+
+    blocks: list[dict[str, Any]] | None = None
+    vocab_size: int = 50272
+    embed_proj_dim: int = 768
+    max_positions: int = 2048
+    head_dim: int = 64
+    shared: bool = True
+    activation: str = "gelu"
+    num_hidden_layers: int | None = None
+    initializer_range: float = 0.02
+    init_seed: int | None = 0
+    use_cache: bool = True
+    tie_word_embeddings: bool = True
+    bos_token_id: int | None = None
+    eos_token_id: int | None = None
+    pad_token_id: int | None = None
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if self.blocks is None:
+            self.blocks = [dict(b) for b in _DEFAULT_BLOCKS]
+        if not self.tie_word_embeddings:
+            raise ArchitectureError(
+                "MeRino ties the token embedding with the LM head; tie_word_embeddings must be true"
+            )
+        arch = self.architecture
+        self.blocks = [b.to_dict() for b in arch.blocks]
+        self.num_hidden_layers = arch.depth
+        super().__post_init__(**kwargs)
+
+    @property
+    def architecture(self) -> Architecture:
+        """The :class:`Architecture` this config describes."""
+        return Architecture.from_dict(
+            {
+                "blocks": self.blocks,
+                "vocab_size": self.vocab_size,
+                "embed_proj_dim": self.embed_proj_dim,
+                "max_positions": self.max_positions,
+                "head_dim": self.head_dim,
+                "shared": self.shared,
+                "activation": self.activation,
+            }
+        )
+
+    @classmethod
+    def from_architecture(cls, architecture: Architecture | str | Any, **kwargs: Any) -> MeRinoConfig:
+        """The config of an architecture (or preset name / JSON object); ``kwargs`` override fields."""
+        return cls(**{**resolve_architecture(architecture).to_dict(), **kwargs})
+
+
+class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
+    """A MeRino language model with the ``transformers`` API (``AutoModelForCausalLM``-loadable)."""
+
+    config_class = MeRinoConfig
+    base_model_prefix = "model"
+    main_input_name = "input_ids"
+    _tied_weights_keys = {"model.lm_head.weight": "model.embed_tokens.weight"}
+    _no_split_modules = ["MeRinoBlock"]
+    _supports_sdpa = True
+    supports_gradient_checkpointing = False
+
+    def __init__(self, config: MeRinoConfig) -> None:
+        super().__init__(config)
+        self.model = MeRinoForCausalLM(config.architecture)
+        self.post_init()
+
+    @classmethod
+    def from_model(cls, model: MeRinoForCausalLM, **config_kwargs: Any) -> MeRinoHFForCausalLM:
+        """Wrap a pure-PyTorch model (sharing its weights) to save or evaluate it with ``transformers``."""
+        config = MeRinoConfig.from_architecture(model.architecture, **config_kwargs)
+        with torch.device("meta"):
+            hf = cls(config)
+        hf.model = model
+        hf.tie_weights()
+        return hf
+
+    @torch.no_grad()
+    def initialize_weights(self) -> None:
+        """Initialise the whole network with the seeded generator of the pure model.
+
+        ``transformers`` guards the init functions, so weights loaded from a checkpoint stay as loaded.
+        """
+        with guard_torch_init_functions():
+            self.model.init_weights(std=self.config.initializer_range, seed=self.config.init_seed)
+
+    def get_input_embeddings(self) -> torch.nn.Embedding:
+        return self.model.embed_tokens
+
+    def set_input_embeddings(self, value: torch.nn.Embedding) -> None:
+        self.model.embed_tokens = value
+
+    def get_output_embeddings(self) -> torch.nn.Linear:
+        return self.model.lm_head
+
+    def set_output_embeddings(self, value: torch.nn.Linear) -> None:
+        self.model.lm_head = value
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        cache: Any | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int = 0,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Any | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        num_items_in_batch: int | torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> CausalLMOutputWithPast | tuple:
+        """The HF causal-LM forward; ``past_key_values`` is accepted as an alias of ``cache``."""
+        if input_ids is None or inputs_embeds is not None:
+            raise ModelInputError("MeRino takes input_ids (inputs_embeds are not supported)")
+        if output_attentions or output_hidden_states:
+            raise ModelInputError("MeRino does not return attentions or hidden states")
+        if cache is not None and past_key_values is not None:
+            raise ModelInputError("pass the cache as either `cache` or `past_key_values`, not both")
+        cache = cache if cache is not None else past_key_values
+        use_cache = (self.config.use_cache and not self.training) if use_cache is None else use_cache
+        if use_cache and cache is None:
+            from transformers import DynamicCache
+
+            cache = DynamicCache()
+        out = self.model(
+            input_ids,
+            attention_mask=attention_mask,
+            past_key_values=cache,
+            use_cache=bool(use_cache),
+            logits_to_keep=int(logits_to_keep),
+            position_ids=position_ids,
+        )
+        loss = causal_lm_loss(out.logits, labels, num_items_in_batch) if labels is not None else None
+        result = CausalLMOutputWithPast(loss=loss, logits=out.logits, cache=out.past_key_values)
+        return result if return_dict is not False else result.to_tuple()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
+        """``PreTrainedModel.from_pretrained`` that refuses weights disagreeing with the config.
+
+        Pass ``ignore_mismatched_sizes=True`` to re-initialise disagreeing tensors instead.
+
+        Raises:
+            CheckpointMismatchError: naming the first tensors whose names or shapes differ from the
+                model the config describes.
+        """
+        want_info = kwargs.pop("output_loading_info", False)
+        lenient = kwargs.get("ignore_mismatched_sizes", False)
+        kwargs["ignore_mismatched_sizes"] = True  # report mismatches as loading info; checked below
+        model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
+        problems = [
+            *(
+                f"tensor {key}: checkpoint shape {tuple(saved)} but the config needs {tuple(needed)}"
+                for key, saved, needed in sorted(info.get("mismatched_keys", ()))
+            ),
+            *(f"tensor {key} is missing from the checkpoint" for key in sorted(info.get("missing_keys", ()))),
+            *(f"unexpected tensor {key} in the checkpoint" for key in sorted(info.get("unexpected_keys", ()))),
+        ]
+        if problems and not lenient:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            detail = "; ".join(problems[:3]) + more
+            raise CheckpointMismatchError(_mismatch_message(pretrained_model_name_or_path, detail))
+        return (model, info) if want_info else model
+
+
+def _mismatch_message(path: str | os.PathLike, detail: str) -> str:
+    config = Path(path) / "config.json"
+    hint = f" (edit {config} or re-export the checkpoint)" if config.is_file() else ""
+    return f"checkpoint {str(path)!r} does not match its config{hint}: {detail}"
+
+
+def register() -> None:
+    """Register ``model_type="merino"`` with ``AutoConfig`` and ``AutoModelForCausalLM`` (idempotent)."""
+    AutoConfig.register(MeRinoConfig.model_type, MeRinoConfig, exist_ok=True)
+    AutoModelForCausalLM.register(MeRinoConfig, MeRinoHFForCausalLM, exist_ok=True)
+
+
+register()

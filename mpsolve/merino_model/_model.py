@@ -1,0 +1,422 @@
+"""The MeRino network in pure PyTorch (spec section 1).
+
+Token embedding ``V x D`` tied with the LM head, learned positions ``max_positions x D``,
+linear projections (with bias) wherever consecutive widths differ (``D -> E_1``,
+``E_{i-1} -> E_i``, ``E_N -> D``), blocks of pre-LN transformer layers (ALBERT-style weight
+sharing inside a block when ``shared``), and a final ``LayerNorm(D)``. Attention runs through
+``torch.nn.functional.scaled_dot_product_attention``. The unique parameters of the module are
+exactly :class:`~mpsolve.constraints.ParamsCost` of its architecture.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mpsolve._errors import ArchitectureError
+from mpsolve.merino_model._errors import ModelInputError
+from mpsolve.spaces import Architecture, Block, get_architecture
+from mpsolve.spaces._presets import ARCHITECTURES
+
+__all__ = [
+    "ACTIVATIONS",
+    "CausalLMOutput",
+    "KVCache",
+    "MeRinoBlock",
+    "MeRinoForCausalLM",
+    "MeRinoLayer",
+    "build",
+    "causal_lm_loss",
+    "resolve_architecture",
+]
+
+ACTIVATIONS: dict[str, Any] = {
+    "gelu": lambda: nn.GELU(),
+    "gelu_tanh": lambda: nn.GELU(approximate="tanh"),
+    "gelu_new": lambda: nn.GELU(approximate="tanh"),
+    "relu": lambda: nn.ReLU(),
+    "silu": lambda: nn.SiLU(),
+}
+
+
+def resolve_architecture(architecture: Architecture | str | Path | Mapping[str, Any]) -> Architecture:
+    """An :class:`Architecture` from itself, a preset name, a JSON file, or its JSON object.
+
+    A JSON object (or file) may also be a design result holding the architecture under an
+    ``"architecture"`` key.
+    """
+    if isinstance(architecture, Architecture):
+        return architecture
+    if isinstance(architecture, (str, Path)):
+        if str(architecture) in ARCHITECTURES:
+            return get_architecture(str(architecture))
+        path = Path(architecture)
+        if not path.is_file():
+            raise ArchitectureError(
+                f"{str(architecture)!r} is neither an architecture preset ({', '.join(ARCHITECTURES)}) "
+                "nor an existing JSON file"
+            )
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ArchitectureError(f"{path} is not valid JSON: {exc}") from None
+        return resolve_architecture(data)
+    if isinstance(architecture, Mapping):
+        if "architecture" in architecture:
+            return Architecture.from_dict(architecture["architecture"])
+        return Architecture.from_dict(architecture)
+    raise ArchitectureError(
+        f"expected an Architecture, a preset name, a JSON file or a JSON object, got {type(architecture).__name__}"
+    )
+
+
+@dataclass
+class CausalLMOutput:
+    """What :meth:`MeRinoForCausalLM.forward` returns."""
+
+    logits: torch.Tensor
+    loss: torch.Tensor | None = None
+    past_key_values: KVCache | Any | None = None
+
+
+class KVCache:
+    """Keys and values of every layer *application*, in application order.
+
+    A shared layer applied ``L`` times fills ``L`` slots. Any object with the same
+    ``update``/``get_seq_length`` methods (e.g. ``transformers.DynamicCache``) works too.
+    """
+
+    def __init__(self) -> None:
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+
+    def update(self, key: torch.Tensor, value: torch.Tensor, layer_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append ``(batch, heads, new, head_dim)`` keys/values to slot ``layer_idx``; return the full ones."""
+        if layer_idx == len(self.keys):
+            self.keys.append(key)
+            self.values.append(value)
+        elif layer_idx < len(self.keys):
+            self.keys[layer_idx] = torch.cat([self.keys[layer_idx], key], dim=-2)
+            self.values[layer_idx] = torch.cat([self.values[layer_idx], value], dim=-2)
+        else:
+            raise ModelInputError(f"cache slot {layer_idx} written before slot {len(self.keys)}")
+        return self.keys[layer_idx], self.values[layer_idx]
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        """Number of cached positions."""
+        return self.keys[layer_idx].shape[-2] if layer_idx < len(self.keys) else 0
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+class MeRinoLayer(nn.Module):
+    """Pre-LN transformer layer: LN, fused QKV, SDPA, out-proj; LN, FFN up, activation, FFN down."""
+
+    def __init__(self, embed_dim: int, ffn_dim: int, head_dim: int, activation: str = "gelu") -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ArchitectureError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
+        self.num_heads = embed_dim // head_dim
+        self.head_dim = head_dim
+        self.attn_norm = nn.LayerNorm(embed_dim)
+        self.qkv = nn.Linear(embed_dim, 3 * embed_dim)
+        self.out_proj = nn.Linear(embed_dim, embed_dim)
+        self.ffn_norm = nn.LayerNorm(embed_dim)
+        self.ffn_up = nn.Linear(embed_dim, ffn_dim)
+        self.act = ACTIVATIONS[activation]()
+        self.ffn_down = nn.Linear(ffn_dim, embed_dim)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+        is_causal: bool = True,
+        cache: KVCache | Any | None = None,
+        cache_slot: int = 0,
+    ) -> torch.Tensor:
+        b, t, e = x.shape
+        qkv = self.qkv(self.attn_norm(x)).view(b, t, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        if cache is not None:
+            k, v = cache.update(k, v, cache_slot)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal and attn_mask is None)
+        x = x + self.out_proj(a.transpose(1, 2).reshape(b, t, e))
+        return x + self.ffn_down(self.act(self.ffn_up(self.ffn_norm(x))))
+
+
+class MeRinoBlock(nn.Module):
+    """An optional input projection and ``layers`` applications of one (shared) or ``layers`` layers."""
+
+    def __init__(self, in_dim: int, block: Block, architecture: Architecture) -> None:
+        super().__init__()
+        self.proj_in = nn.Linear(in_dim, block.embed_dim) if in_dim != block.embed_dim else None
+        copies = 1 if architecture.shared else block.layers
+        self.layers = nn.ModuleList(
+            MeRinoLayer(block.embed_dim, block.ffn_dim, architecture.head_dim, architecture.activation)
+            for _ in range(copies)
+        )
+        self.applications = block.layers
+
+    def applied_layers(self) -> Iterator[MeRinoLayer]:
+        """The layer modules in application order (one module repeated when shared)."""
+        for i in range(self.applications):
+            yield self.layers[i % len(self.layers)]
+
+
+class MeRinoForCausalLM(nn.Module):
+    """A MeRino decoder-only language model; see :func:`build` for a seeded, initialised one.
+
+    Args:
+        architecture: the architecture (blocks and model constants).
+    """
+
+    def __init__(self, architecture: Architecture) -> None:
+        super().__init__()
+        arch = resolve_architecture(architecture)
+        self.architecture = arch
+        d = arch.embed_proj_dim
+        self.embed_tokens = nn.Embedding(arch.vocab_size, d)
+        self.embed_positions = nn.Embedding(arch.max_positions, d)
+        widths = [d, *arch.embed_dims]
+        self.blocks = nn.ModuleList(MeRinoBlock(widths[i], b, arch) for i, b in enumerate(arch.blocks))
+        self.proj_out = nn.Linear(widths[-1], d) if widths[-1] != d else None
+        self.final_norm = nn.LayerNorm(d)
+        self.lm_head = nn.Linear(d, arch.vocab_size, bias=False)
+        self.lm_head.weight = self.embed_tokens.weight
+
+    @property
+    def num_layer_applications(self) -> int:
+        """Total depth ``sum_i L_i`` (the number of KV-cache slots)."""
+        return self.architecture.depth
+
+    @torch.no_grad()
+    def init_weights(self, std: float = 0.02, seed: int | None = 0) -> None:
+        """Re-initialise: linear and embedding weights ``N(0, std)``, biases 0, norms 1/0.
+
+        Args:
+            std: standard deviation of the Gaussian weights.
+            seed: seed of the ``torch.Generator`` drawing them (``None``: torch's global RNG).
+        """
+        if not std > 0:
+            raise ModelInputError(f"init std must be positive, got {std!r}")
+        generators: dict[torch.device, torch.Generator] = {}
+
+        def generator(device: torch.device) -> torch.Generator | None:
+            if seed is None or device.type == "meta":
+                return None
+            if device not in generators:
+                generators[device] = torch.Generator(device=device).manual_seed(seed)
+            return generators[device]
+
+        seen: set[int] = set()
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)) and id(module.weight) not in seen:
+                seen.add(id(module.weight))
+                nn.init.normal_(module.weight, mean=0.0, std=std, generator=generator(module.weight.device))
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        past_key_values: KVCache | Any | None = None,
+        use_cache: bool = False,
+        logits_to_keep: int = 0,
+        position_ids: torch.Tensor | None = None,
+    ) -> CausalLMOutput:
+        """Logits (and the shifted next-token loss when ``labels`` are given).
+
+        Args:
+            input_ids: ``(batch, seq)`` token ids (the new tokens only when a cache is given).
+            attention_mask: ``(batch, past + seq)`` 1 for real tokens, 0 for (left) padding.
+            labels: ``(batch, seq)`` targets, shifted inside; ``-100`` is ignored.
+            past_key_values: a cache from a previous call (:class:`KVCache` or a HF ``Cache``).
+            use_cache: return the (created or updated) cache as ``past_key_values``.
+            logits_to_keep: compute logits only for the last ``k`` positions; 0 means all.
+            position_ids: ``(batch, seq)`` positions; by default counted from the cache length
+                (skipping left padding when an attention mask is given).
+        """
+        if input_ids.dim() != 2:
+            raise ModelInputError(f"input_ids must have shape (batch, seq), got {tuple(input_ids.shape)}")
+        if labels is not None and logits_to_keep:
+            raise ModelInputError("labels need the logits of every position; pass logits_to_keep=0 with labels")
+        if isinstance(logits_to_keep, bool) or not isinstance(logits_to_keep, int) or logits_to_keep < 0:
+            raise ModelInputError(f"logits_to_keep must be a non-negative int, got {logits_to_keep!r}")
+        b, t = input_ids.shape
+        cache = past_key_values
+        if cache is None and use_cache:
+            cache = KVCache()
+        past = cache.get_seq_length() if cache is not None else 0
+        if position_ids is None:
+            position_ids = self._position_ids(b, t, past, attention_mask, input_ids.device)
+        h = self.embed_tokens(input_ids) + self.embed_positions(position_ids)
+        attn_mask = self._attention_mask(t, past, attention_mask, h.device)
+        slot = 0
+        for block in self.blocks:
+            if block.proj_in is not None:
+                h = block.proj_in(h)
+            for layer in block.applied_layers():
+                h = layer(h, attn_mask=attn_mask, is_causal=t > 1, cache=cache, cache_slot=slot)
+                slot += 1
+        if logits_to_keep:
+            h = h[:, -logits_to_keep:]
+        if self.proj_out is not None:
+            h = self.proj_out(h)
+        logits = self.lm_head(self.final_norm(h))
+        loss = causal_lm_loss(logits, labels) if labels is not None else None
+        return CausalLMOutput(logits=logits, loss=loss, past_key_values=cache if use_cache else None)
+
+    def _position_ids(
+        self, b: int, t: int, past: int, attention_mask: torch.Tensor | None, device: torch.device
+    ) -> torch.Tensor:
+        limit = self.architecture.max_positions
+        if past + t > limit:
+            raise ModelInputError(
+                f"sequence of {past + t} tokens exceeds max_positions={limit}; shorten the input "
+                "or build the architecture with a larger max_positions"
+            )
+        if attention_mask is None:
+            return torch.arange(past, past + t, device=device).expand(b, t)
+        if attention_mask.shape != (b, past + t):
+            raise ModelInputError(
+                f"attention_mask must have shape (batch, past + seq) = {(b, past + t)}, "
+                f"got {tuple(attention_mask.shape)}"
+            )
+        return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, past:]
+
+    @staticmethod
+    def _attention_mask(
+        t: int, past: int, attention_mask: torch.Tensor | None, device: torch.device
+    ) -> torch.Tensor | None:
+        """A boolean ``(batch, 1, t, past + t)`` mask, or ``None`` when plain causal masking suffices."""
+        padded = attention_mask is not None and not bool(attention_mask.all())
+        if not padded and (past == 0 or t == 1):
+            return None
+        k = past + t
+        allowed = torch.ones(t, k, dtype=torch.bool, device=device).tril(diagonal=past)[None, None]
+        if padded:
+            allowed = allowed & attention_mask.bool()[:, None, None, :]
+            # a padding query would see no key at all; let it see itself so SDPA stays finite
+            own = torch.arange(k, device=device)[None, :] == torch.arange(past, k, device=device)[:, None]
+            allowed = allowed | own[None, None]
+        return allowed
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        max_new_tokens: int = 32,
+        *,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        eos_token_id: int | None = None,
+        pad_token_id: int | None = None,
+        attention_mask: torch.Tensor | None = None,
+        seed: int | torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Continue ``input_ids`` by up to ``max_new_tokens`` tokens with a KV cache.
+
+        Greedy unless ``do_sample``; sampling applies ``temperature``, then ``top_k``, then
+        ``top_p`` (nucleus) filtering. Sequences that emit ``eos_token_id`` are padded with
+        ``pad_token_id`` (default: the EOS id) until all are done.
+
+        Args:
+            input_ids: ``(batch, seq)`` prompt (left-padded when ``attention_mask`` marks padding).
+            seed: seed or ``torch.Generator`` of the sampling (``None``: torch's global RNG).
+
+        Returns:
+            ``(batch, seq + new)`` prompt and generated tokens.
+        """
+        from mpsolve.merino_model._generation import next_tokens
+
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+            raise ModelInputError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
+        if do_sample and not temperature > 0:
+            raise ModelInputError(f"temperature must be positive when sampling, got {temperature!r}")
+        generator = seed
+        if isinstance(seed, int):
+            generator = torch.Generator(device=input_ids.device).manual_seed(seed)
+        pad = eos_token_id if pad_token_id is None else pad_token_id
+        sequences = input_ids
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        cache: KVCache | None = None
+        step_ids = input_ids
+        for _ in range(max_new_tokens):
+            out = self(step_ids, attention_mask=attention_mask, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            cache = out.past_key_values
+            token = next_tokens(out.logits[:, -1], do_sample, temperature, top_k, top_p, generator)
+            if eos_token_id is not None:
+                token = torch.where(done, torch.full_like(token, pad), token)
+                done = done | (token == eos_token_id)
+            sequences = torch.cat([sequences, token[:, None]], dim=1)
+            if attention_mask is not None:
+                attention_mask = torch.cat([attention_mask, attention_mask.new_ones(attention_mask.shape[0], 1)], 1)
+            if bool(done.all()):
+                break
+            # finished rows keep feeding EOS (a valid token) while their output is padded
+            step_ids = token[:, None] if eos_token_id is None else torch.where(done, eos_token_id, token)[:, None]
+        return sequences
+
+
+def causal_lm_loss(
+    logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch: int | torch.Tensor | None = None
+) -> torch.Tensor:
+    """Next-token cross entropy: position ``i`` predicts ``labels[:, i + 1]``; ``-100`` is ignored.
+
+    The mean over counted targets, or their sum divided by ``num_items_in_batch`` when given
+    (gradient accumulation, as ``transformers.Trainer`` does it).
+    """
+    if labels.shape != logits.shape[:2]:
+        raise ModelInputError(f"labels must have shape {tuple(logits.shape[:2])}, got {tuple(labels.shape)}")
+    shift_logits = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
+    shift_labels = labels[:, 1:].reshape(-1).to(logits.device)
+    if num_items_in_batch is None:
+        return F.cross_entropy(shift_logits, shift_labels, ignore_index=-100)
+    return F.cross_entropy(shift_logits, shift_labels, ignore_index=-100, reduction="sum") / num_items_in_batch
+
+
+def build(
+    architecture: Architecture | str | Path | Mapping[str, Any],
+    *,
+    seed: int | None = 0,
+    init_std: float = 0.02,
+    **overrides: Any,
+) -> MeRinoForCausalLM:
+    """A freshly initialised MeRino model.
+
+    Args:
+        architecture: an :class:`Architecture`, a preset name (``"merino-64m"``), a JSON file
+            or the JSON ``architecture`` object (or a design result holding one).
+        seed: seed of the weight initialisation (``None``: torch's global RNG).
+        init_std: standard deviation of the Gaussian weights.
+        **overrides: architecture fields to replace, e.g. ``vocab_size=256, shared=False``.
+
+    Example:
+        >>> model = build("merino-52m", vocab_size=256, embed_proj_dim=64, max_positions=64)
+    """
+    arch = resolve_architecture(architecture)
+    if overrides:
+        unknown = set(overrides) - set(arch.to_dict())
+        if unknown:
+            raise ArchitectureError(
+                f"unknown architecture override(s) {sorted(unknown)}; known: {sorted(arch.to_dict())}"
+            )
+        arch = arch.replace(**overrides)
+    model = MeRinoForCausalLM(arch)
+    model.init_weights(std=init_std, seed=seed)
+    return model

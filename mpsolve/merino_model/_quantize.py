@@ -1,0 +1,66 @@
+"""INT8 weight quantisation of MeRino (or any) models, and its effect on the outputs."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from mpsolve.merino_model._errors import ModelInputError
+
+__all__ = ["QUANTIZATION_MODES", "compare_outputs", "quantize"]
+
+QUANTIZATION_MODES = ("int8",)
+
+
+def quantize(model: nn.Module, mode: str = "int8", *, per_channel: bool = True) -> nn.Module:
+    """A copy of ``model`` with every ``nn.Linear`` dynamically quantised (CPU inference).
+
+    ``"int8"``: weights stored as int8 (per output channel by default), activations quantised
+    on the fly per batch (``torch.ao.quantization.quantize_dynamic``). Embeddings and norms
+    stay fp32; the tied LM head is a Linear, so it is quantised too (the embedding keeps its
+    fp32 copy). PyTorch marks ``torch.ao`` quantisation deprecated in favour of ``torchao``;
+    it still works in this torch and its deprecation warnings are silenced here.
+
+    Args:
+        model: an fp32 model (``MeRinoForCausalLM``, the HF wrapper, or any module).
+        mode: ``"int8"``.
+        per_channel: one scale per output channel (more accurate) instead of per tensor.
+    """
+    if mode not in QUANTIZATION_MODES:
+        raise ModelInputError(f"unknown quantisation mode {mode!r}; supported: {', '.join(QUANTIZATION_MODES)}")
+    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
+
+    qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r".*torch\.ao\.quantization is deprecated", category=DeprecationWarning
+        )
+        warnings.filterwarnings("ignore", message=r".*quantized tensor creation functions.*deprecated")
+        return quantize_dynamic(model, {nn.Linear: qconfig}, dtype=torch.qint8, inplace=False)
+
+
+@torch.inference_mode()
+def compare_outputs(
+    reference: nn.Module, candidate: nn.Module, input_ids: torch.Tensor, **forward_kwargs: Any
+) -> dict[str, float]:
+    """How far ``candidate``'s logits are from ``reference``'s on the same input.
+
+    Returns:
+        ``max_abs_diff``; ``max_rel_diff`` (max abs difference over the max abs reference
+        logit); ``mean_abs_diff``; ``top1_agreement`` (fraction of positions with the same
+        argmax token).
+    """
+    ref = reference(input_ids, **forward_kwargs).logits.float()
+    cand = candidate(input_ids, **forward_kwargs).logits.float()
+    if ref.shape != cand.shape:
+        raise ModelInputError(f"the models' logits differ in shape: {tuple(ref.shape)} vs {tuple(cand.shape)}")
+    diff = (ref - cand).abs()
+    return {
+        "max_abs_diff": float(diff.max()),
+        "max_rel_diff": float(diff.max() / ref.abs().max().clamp_min(torch.finfo(ref.dtype).tiny)),
+        "mean_abs_diff": float(diff.mean()),
+        "top1_agreement": float((ref.argmax(-1) == cand.argmax(-1)).float().mean()),
+    }

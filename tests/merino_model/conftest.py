@@ -1,0 +1,40 @@
+"""Tiny MeRino architectures: fast on two CPU cores, yet with projections, sharing and several heads."""
+
+from __future__ import annotations
+
+import pytest
+
+from mpsolve.spaces import Architecture, Block
+
+
+def tiny_architecture(shared: bool = True) -> Architecture:
+    """Widths 64 -> 128 (projections D->E_1 absent, E_1->E_2 and E_3->D present), 2-4 heads."""
+    return Architecture(
+        blocks=(Block(64, 1.0, 2), Block(128, 2.0, 1), Block(128, 1.0, 2)),
+        vocab_size=256,
+        embed_proj_dim=64,
+        max_positions=64,
+        head_dim=32,
+        shared=shared,
+    )
+
+
+@pytest.fixture(params=[True, False], ids=["shared", "unshared"])
+def tiny_arch(request: pytest.FixtureRequest) -> Architecture:
+    return tiny_architecture(shared=request.param)
+
+
+@pytest.fixture
+def shared_arch() -> Architecture:
+    return tiny_architecture(shared=True)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One intra-op thread: tiny models gain nothing from more, and shared CI cores make them spin."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -1,0 +1,137 @@
+"""Hugging Face integration: save/load with safetensors, Auto classes, generate, mismatch errors, training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from transformers import AutoConfig, AutoModelForCausalLM, DynamicCache
+
+from mpsolve.merino_model import (
+    CheckpointMismatchError,
+    MeRinoConfig,
+    MeRinoHFForCausalLM,
+    build,
+)
+from mpsolve.spaces import Architecture
+
+
+@pytest.fixture
+def hf_model(tiny_arch: Architecture) -> MeRinoHFForCausalLM:
+    return MeRinoHFForCausalLM(MeRinoConfig.from_architecture(tiny_arch, init_seed=4)).eval()
+
+
+def test_config_describes_the_architecture(tiny_arch: Architecture) -> None:
+    config = MeRinoConfig.from_architecture(tiny_arch)
+    assert config.architecture == tiny_arch
+    assert config.hidden_size == 64 and config.max_position_embeddings == 64
+    assert config.num_hidden_layers == tiny_arch.depth  # one cache slot per layer application
+    assert MeRinoConfig.from_dict(config.to_dict()).architecture == tiny_arch
+    assert MeRinoConfig().architecture.embed_dims == (640, 896, 1024, 1024)  # MeRino-64M by default
+
+
+def test_fresh_hf_model_equals_build_with_the_same_seed(tiny_arch: Architecture, hf_model) -> None:
+    pure = build(tiny_arch, seed=4)
+    for (name, p), q in zip(hf_model.model.named_parameters(), pure.parameters()):
+        assert torch.equal(p, q), name
+
+
+def test_save_load_round_trip(hf_model, tmp_path: Path) -> None:
+    hf_model.save_pretrained(tmp_path)
+    with safe_open(str(tmp_path / "model.safetensors"), "pt") as f:
+        keys = set(f.keys())
+    assert "model.embed_tokens.weight" in keys and "model.lm_head.weight" not in keys  # tied: stored once
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert type(loaded) is MeRinoHFForCausalLM
+    assert loaded.model.lm_head.weight is loaded.model.embed_tokens.weight
+    ids = torch.randint(0, 256, (2, 16))
+    with torch.inference_mode():
+        assert torch.equal(loaded(ids).logits, hf_model(ids).logits)
+    assert AutoConfig.from_pretrained(tmp_path).architecture == hf_model.config.architecture
+
+
+def test_from_model_wraps_a_pure_model(shared_arch: Architecture, tmp_path: Path) -> None:
+    pure = build(shared_arch, seed=9)
+    MeRinoHFForCausalLM.from_model(pure).save_pretrained(tmp_path)
+    loaded = MeRinoHFForCausalLM.from_pretrained(tmp_path)
+    assert all(torch.equal(p, q) for p, q in zip(loaded.model.parameters(), pure.parameters()))
+
+
+def test_mismatching_config_names_tensor_and_shapes(shared_arch: Architecture, tmp_path: Path) -> None:
+    MeRinoHFForCausalLM(MeRinoConfig.from_architecture(shared_arch)).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["blocks"][1]["ffn_ratio"] = 1.0  # F: 256 -> 128
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    expected = r"blocks\.1\.layers\.0\.ffn_down\.weight.*\(128, 256\).*\(128, 128\)"
+    with pytest.raises(CheckpointMismatchError, match=expected):
+        AutoModelForCausalLM.from_pretrained(tmp_path)
+    config["blocks"][1]["ffn_ratio"], config["shared"] = 2.0, False  # unshared needs layers the file lacks
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointMismatchError, match=r"blocks\.0\.layers\.1\..* missing"):
+        MeRinoHFForCausalLM.from_pretrained(tmp_path)
+
+
+def test_hf_generate_matches_the_pure_generate(hf_model) -> None:
+    prompt = torch.randint(0, 256, (2, 6), generator=torch.Generator().manual_seed(0))
+    ours = hf_model.model.generate(prompt, max_new_tokens=8)
+    theirs = hf_model.generate(prompt, max_new_tokens=8, do_sample=False, pad_token_id=0)
+    assert torch.equal(theirs, ours)
+
+
+def test_hf_generate_with_left_padding(hf_model) -> None:
+    short = torch.randint(0, 256, (1, 4), generator=torch.Generator().manual_seed(1))
+    batch = torch.cat([torch.zeros(1, 3, dtype=torch.long), short], dim=1)
+    mask = torch.tensor([[0, 0, 0, 1, 1, 1, 1]])
+    padded = hf_model.generate(batch, attention_mask=mask, max_new_tokens=5, do_sample=False, pad_token_id=0)
+    assert torch.equal(padded[0, 7:], hf_model.model.generate(short, max_new_tokens=5)[0, 4:])
+
+
+def test_hf_forward_with_dynamic_cache(hf_model) -> None:
+    ids = torch.randint(0, 256, (1, 10))
+    with torch.inference_mode():
+        full = hf_model(ids).logits
+        first = hf_model(ids[:, :6], cache=DynamicCache(), use_cache=True)
+        rest = hf_model(ids[:, 6:], past_key_values=first.cache, use_cache=True)
+    torch.testing.assert_close(torch.cat([first.logits, rest.logits], 1), full, atol=1e-5, rtol=1e-4)
+
+
+def test_training_steps_reduce_the_loss(shared_arch: Architecture) -> None:
+    model = MeRinoHFForCausalLM(MeRinoConfig.from_architecture(shared_arch)).train()
+    data = (torch.arange(32) % 16).repeat(2, 1)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(6):
+        out = model(input_ids=data, labels=data)
+        assert out.cache is None  # no cache while training
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        losses.append(out.loss.item())
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_loss_with_num_items_in_batch_sums_over_tokens(hf_model) -> None:
+    ids = torch.randint(0, 256, (2, 8))
+    mean = hf_model(input_ids=ids, labels=ids).loss
+    summed = hf_model(input_ids=ids, labels=ids, num_items_in_batch=7).loss
+    torch.testing.assert_close(summed, mean * 14 / 7)
+
+
+def test_auto_registration_when_transformers_is_imported_later(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        import mpsolve.merino_model
+        assert "transformers" not in sys.modules
+        from transformers import AutoConfig
+        print(type(AutoConfig.for_model("merino")).__name__)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.strip() == "MeRinoConfig"
