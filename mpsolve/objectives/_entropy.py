@@ -116,8 +116,9 @@ class MeRinoEntropy(Objective):
         """Expected entropy ``H(m x n)`` of each shape (broadcast arrays), from the table."""
         m, n = np.broadcast_arrays(np.asarray(m, dtype=np.int64), np.asarray(n, dtype=np.int64))
         lo, hi = np.minimum(m, n), np.maximum(m, n)
-        keys, inverse = np.unique(np.stack([lo.ravel(), hi.ravel()]), axis=1, return_inverse=True)
-        shapes = [(int(a), int(b)) for a, b in keys.T]
+        packed = lo.ravel() * (int(hi.max(initial=0)) + 1) + hi.ravel()  # 1-D keys: far faster than axis=1
+        keys, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
+        shapes = [(int(lo.flat[i]), int(hi.flat[i])) for i in first]
         missing = [s for s in shapes if s not in self._cache]
         if missing:
             values = self.table.expected_entropy(missing, self.variant, self.eps, self.init_std)
