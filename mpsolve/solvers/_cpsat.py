@@ -1,0 +1,465 @@
+"""OR-Tools CP-SAT backend: the exact optimum of the discretised program, with a proof.
+
+Model
+-----
+Block ``i`` picks one choice ``(e, r, l)`` (one boolean per choice, exactly one true); the
+widths of adjacent blocks are linked by pair booleans ``(e_i, e_{i+1})`` with ``e_i <= e_{i+1}``
+(a network-flow linking that also enforces the width order). Every quantity is an integer
+per-choice (or per-width-pair) table, scaled and rounded:
+
+* entropy parts ``a = S * alpha_1 * sum_i L_i 4 H(E_i x E_i)`` and
+  ``b = S * alpha_2 * sum_i L_i 2 H(E_i x F_i)``, ``S`` chosen so that ``max |a + b|`` is about
+  ``1e15`` (``scale`` in the result options; ``1e10`` for the default space);
+* log-widths ``s_M = G * sum_i L_i log2 E_i``, ``s_F = G * sum_i L_i log2 F_i``, ``G = 1e5``;
+* additive costs (budgets, the ``params`` objective) as per-choice plus per-width-pair tables
+  extracted from the cost model with one- and two-block designs (``C_N = sum C_1(b_i) +
+  sum Q(e_i, e_{i+1})``), verified on sample designs.
+
+The entropy's effectiveness penalty ``p(rho) = 1 - beta T^2 / s`` is a ratio. For each total
+depth ``T`` (outer loop, so ``beta T^2`` is a constant) the model takes ``q_M >= a / s_M``
+through CP-SAT's product constraint ``q_M * s_M >= a`` and maximises
+``u = a + b - round(G beta T^2) (q_M + q_F)``; at the optimum ``q = ceil(a / s)``.
+
+Exactness
+---------
+``u`` differs from ``S * H`` by at most ``delta``, a bound derived from the rounding of every
+table entry, of ``G beta T^2`` and of the ceiling (:meth:`_Model.delta`). A design better than
+the incumbent ``H*`` therefore has ``u >= ceil(S H* - delta)``: with that cut (and no-good cuts
+excluding designs already scored), a depth whose model is infeasible holds no better design.
+Each design CP-SAT returns is re-scored in floating point by the problem itself (which also
+checks constraints the model relaxes or omits: rounded budgets, non-additive budgets, user
+predicates); better ones become the incumbent. When every depth is proved the status is
+``optimal``; when the time limit stops the loop the bound is the largest of CP-SAT's bounds
+(plus ``delta``) and the interval bounds of the depths not reached.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mpsolve._errors import SolverError
+from mpsolve._problem import Problem
+from mpsolve._result import Result
+from mpsolve._solver import SolveContext, Solver, register_solver
+from mpsolve.constraints import Budget, CostModel, Effectiveness, ParamsCost, Predicate
+from mpsolve.objectives import DecoderParamsObjective, MeRinoEntropy, ParamsObjective
+from mpsolve.spaces import DecodedBatch, SearchSpace
+
+__all__ = ["CPSATSolver"]
+
+#: scale of the log-width tables (``G``).
+LOG_SCALE = 1e5
+#: the objective tables are scaled so that the largest objective is about this many units.
+OBJECTIVE_UNITS = 1e15
+#: additive costs are scaled so that the largest cost is about this many units.
+COST_UNITS = 1e12
+
+
+def _import_cp_model():
+    try:
+        from ortools.sat.python import cp_model
+    except ImportError:
+        raise SolverError("solver 'cpsat' needs OR-Tools: pip install 'mpsolve[solvers]' (or ortools)") from None
+    return cp_model
+
+
+def _power_of_ten_scale(max_abs: float, units: float) -> float:
+    return 10.0 ** math.floor(math.log10(units / max(max_abs, 1e-300)))
+
+
+@dataclass
+class _Tables:
+    """Per-choice / per-width-pair tables of the space (floats) and their integer versions."""
+
+    choices: np.ndarray  # (m, 3) grid indices (e, r, l)
+    layers: np.ndarray  # (m,) layers of each choice
+    linear: np.ndarray  # (m,) objective part linear in the choices, integer units
+    linear_pairs: np.ndarray | None  # (k, k) objective part on adjacent widths, integer units
+    ratios: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (numerator, log-width) tables
+    scale: float = 1.0
+    beta: float = 0.0
+
+
+def _cost_tables(cost: CostModel, space: SearchSpace, choices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Chain decomposition ``cost(x) = sum_i U[b_i] + sum_i Q[e_i, e_{i+1}]`` of an additive cost."""
+    E, F, L = np.asarray(space.embed_dims), space.ffn_table, np.asarray(space.layers)
+    e, r, l = choices.T
+    U = cost.evaluate(DecodedBatch(E[e][:, None], F[e, r][:, None], L[l][:, None]), space)
+    k = len(E)
+    pe = np.array([(i, j) for i in range(k) for j in range(k)])
+    C2 = cost.evaluate(DecodedBatch(E[pe], F[pe, 0], np.full(pe.shape, L[0])), space)
+    C1 = cost.evaluate(DecodedBatch(E[:, None], F[:, :1], np.full((k, 1), L[0])), space)
+    Q = (C2 - C1[pe[:, 0]] - C1[pe[:, 1]]).reshape(k, k)
+    rng = np.random.default_rng(0)
+    X = space.sample(256, rng)
+    idx = _choice_index(X, space)
+    approx = U[idx].sum(axis=1) + Q[X[:, 0:-3:3], X[:, 3::3]].sum(axis=1)
+    exact = cost.evaluate(space.decode_batch(X), space)
+    if not np.allclose(approx, exact, rtol=1e-9, atol=1e-6):
+        raise SolverError(
+            f"cost {cost.name!r} claims to be additive but is not a sum of per-block and adjacent-width terms; "
+            "fix its is_additive() or use another solver"
+        )
+    return U, Q
+
+
+def _choice_index(X: np.ndarray, space: SearchSpace) -> np.ndarray:
+    kr, kl = len(space.ffn_ratios), len(space.layers)
+    return (X[:, 0::3] * kr + X[:, 1::3]) * kl + X[:, 2::3]
+
+
+def _is_additive(cost: CostModel) -> bool:
+    return cost.is_additive() or type(cost) is ParamsCost
+
+
+class _Model:
+    """Builds and solves the CP-SAT model of one total depth (or of all depths)."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        space = problem.space
+        self.space = space
+        self.N = space.num_blocks
+        k, kr, kl = len(space.embed_dims), len(space.ffn_ratios), len(space.layers)
+        self.k = k
+        self.choices = np.array([(e, r, l) for e in range(k) for r in range(kr) for l in range(kl)], dtype=np.int64)
+        self.layer_of = np.asarray(space.layers, dtype=np.int64)[self.choices[:, 2]]
+        self._objective_tables()
+        self._constraint_tables()
+
+    # -- tables -------------------------------------------------------------------------------
+    def _objective_tables(self) -> None:
+        obj, space, ch = self.problem.objective, self.space, self.choices
+        E, F = np.asarray(space.embed_dims), space.ffn_table
+        L = self.layer_of.astype(np.float64)
+        self.ratio_coeff = 0.0
+        self.pairs_obj = np.zeros((self.k, self.k))
+        if isinstance(obj, MeRinoEntropy):
+            if obj.penalty == "exp":
+                raise SolverError(
+                    "cpsat handles the entropy with penalty 'linear' or 'none', not 'exp'; "
+                    "use MeRinoEntropy(penalty='linear') or another solver (ea, exhaustive)"
+                )
+            e, r = ch[:, 0], ch[:, 1]
+            att = obj.alpha[0] * L * 4.0 * obj.matrix_entropy(E[e], E[e])
+            ffn = obj.alpha[1] * L * 2.0 * obj.matrix_entropy(E[e], F[e, r])
+            self.scale = _power_of_ten_scale(self.N * max(np.abs(att).max() + np.abs(ffn).max(), 1.0), OBJECTIVE_UNITS)
+            self.num = [np.round(att * self.scale).astype(np.int64), np.round(ffn * self.scale).astype(np.int64)]
+            self.logw = [
+                np.round(L * np.log2(E[e]) * LOG_SCALE).astype(np.int64),
+                np.round(L * np.log2(F[e, r]) * LOG_SCALE).astype(np.int64),
+            ]
+            self.unary_obj = self.num[0] + self.num[1]
+            self.ratio_coeff = obj.beta if obj.penalty == "linear" else 0.0
+            self.n_rounded = 2 * self.N
+        elif isinstance(obj, (ParamsObjective, DecoderParamsObjective)):
+            U, Q = _cost_tables(ParamsCost(), space, ch)
+            if isinstance(obj, DecoderParamsObjective):
+                U = U - (space.vocab_size + space.max_positions) * space.embed_proj_dim / self.N
+            self.scale = _power_of_ten_scale(self.N * np.abs(U).max() + self.N * np.abs(Q).max(), OBJECTIVE_UNITS)
+            self.unary_obj = np.round(U * self.scale).astype(np.int64)
+            self.pairs_obj = np.round(Q * self.scale).astype(np.int64)
+            self.num, self.logw = [], []
+            self.n_rounded = 2 * self.N - 1
+        else:
+            raise SolverError(
+                f"cpsat supports the objectives 'entropy', 'params' and 'decoder_params', not {obj.name!r}; "
+                "use another solver (ea, nsga2, tpe, exhaustive) for custom objectives"
+            )
+        self.depth_loop = self.ratio_coeff > 0 or any(isinstance(c, Effectiveness) for c in self.problem.constraints)
+
+    def _constraint_tables(self) -> None:
+        self.budgets: list[tuple[np.ndarray, np.ndarray, int]] = []
+        self.lazy: list[str] = []
+        for c in self.problem.constraints:
+            if isinstance(c, Budget) and _is_additive(c.cost):
+                U, Q = _cost_tables(c.cost, self.space, self.choices)
+                s = _power_of_ten_scale(self.N * np.abs(U).max() + self.N * np.abs(Q).max(), COST_UNITS)
+                # floors: the integer cost never exceeds the true one, so no feasible design is cut
+                self.budgets.append(
+                    (np.floor(U * s).astype(np.int64), np.floor(Q * s).astype(np.int64), math.floor(c.limit * s))
+                )
+            elif isinstance(c, (Budget, Predicate)):
+                self.lazy.append(c.cost.name if isinstance(c, Budget) else c.name)
+            elif not isinstance(c, Effectiveness):
+                self.lazy.append(type(c).__name__)
+        # objective and modelled constraints are sums over blocks: only user predicates may tell
+        # apart designs that differ by swapping adjacent blocks of equal width
+        self.symmetric = not any(isinstance(c, Predicate) for c in self.problem.constraints)
+
+    def depths(self) -> list[int]:
+        """Every achievable total depth."""
+        sums = {0}
+        for _ in range(self.N):
+            sums = {s + l for s in sums for l in self.space.layers}
+        return sorted(sums)
+
+    # -- the scaled objective of given designs (the model's arithmetic, in numpy) --------------------
+    def scaled(self, X: np.ndarray) -> np.ndarray:
+        """``u`` of each design (python ints, exact) for the depth of each design."""
+        idx = _choice_index(X, self.space)
+        out = []
+        for row, x in zip(idx, X):
+            u = int(self.unary_obj[row].sum()) + int(self.pairs_obj[x[0:-3:3], x[3::3]].sum())
+            if self.ratio_coeff > 0:
+                T = int(self.layer_of[row].sum())
+                cr = round(self.ratio_coeff * T * T * LOG_SCALE)
+                for num, logw in zip(self.num, self.logw):
+                    a, s = int(num[row].sum()), int(logw[row].sum())
+                    u -= cr * (-(-a // s))
+            out.append(u)
+        return np.array(out, dtype=object)
+
+    def delta(self, T: int | None) -> float:
+        """Upper bound on ``|u - scale * objective|`` for designs of total depth ``T``."""
+        d = 0.5 * self.n_rounded
+        if self.ratio_coeff > 0 and T is not None:
+            c = self.ratio_coeff * T * T * LOG_SCALE
+            for num, logw in zip(self.num, self.logw):
+                per_layer_num = num / self.layer_of
+                per_layer_log = logw / self.layer_of
+                s_min = T * per_layer_log.min() - 0.5 * self.N
+                r_max = T * np.abs(per_layer_num).max() / s_min + 1.0
+                d += 0.5 * (r_max + 1) + c * (1.0 + 0.5 * self.N * (1.0 + r_max) / s_min)
+        return 1.5 * d + 1e-9 * OBJECTIVE_UNITS
+
+    def interval_bound(self, T: int) -> float:
+        """A cheap valid upper bound on the objective over designs of total depth ``T``."""
+        if not self.num:
+            return math.inf
+        total = 0.0
+        for num, logw in zip(self.num, self.logw):
+            per_num = num / self.layer_of / self.scale
+            per_log = logw / self.layer_of / LOG_SCALE
+            A = (T * per_num.min(), T * per_num.max())
+            p = (1 - self.ratio_coeff * T / (per_log.min() - 1e-6), 1 - self.ratio_coeff * T / (per_log.max() + 1e-6))
+            total += max(a * q for a in A for q in p)
+        return total + 1e-9 * abs(total)
+
+    # -- the CP-SAT model -------------------------------------------------------------------------
+    def build(self, T: int | None, threshold: int | None, excluded: list[np.ndarray], hint: np.ndarray | None):
+        cp_model = _import_cp_model()
+        m = cp_model.CpModel()
+        N, k, n_ch = self.N, self.k, len(self.choices)
+        x = [[m.new_bool_var(f"x{i}_{c}") for c in range(n_ch)] for i in range(N)]
+        for i in range(N):
+            m.add_exactly_one(x[i])
+        width = [[[x[i][c] for c in range(n_ch) if self.choices[c, 0] == e] for e in range(k)] for i in range(N)]
+        pairs = []
+        for i in range(N - 1):
+            pv = {(e, f): m.new_bool_var(f"p{i}_{e}_{f}") for e in range(k) for f in range(e, k)}
+            for e in range(k):
+                m.add(sum(pv[e, f] for f in range(e, k)) == sum(width[i][e]))
+                m.add(sum(pv[f, e] for f in range(e + 1)) == sum(width[i + 1][e]))
+            pairs.append(pv)
+
+        def lin(table: np.ndarray, pair_table: np.ndarray | None = None):
+            terms = [(x[i][c], int(table[c])) for i in range(N) for c in range(n_ch) if table[c]]
+            if pair_table is not None:
+                terms += [(v, int(pair_table[e, f])) for pv in pairs for (e, f), v in pv.items() if pair_table[e, f]]
+            return cp_model.LinearExpr.weighted_sum([t[0] for t in terms], [t[1] for t in terms])
+
+        for U, Q, limit in self.budgets:
+            m.add(lin(U, Q) <= limit)
+        if self.symmetric:  # swapping adjacent equal-width blocks changes nothing: keep choices sorted
+            index = np.arange(n_ch)
+            for i in range(N - 1):
+                ci = cp_model.LinearExpr.weighted_sum(x[i], index.tolist())
+                cj = cp_model.LinearExpr.weighted_sum(x[i + 1], index.tolist())
+                ei = cp_model.LinearExpr.weighted_sum(x[i], self.choices[:, 0].tolist())
+                ej = cp_model.LinearExpr.weighted_sum(x[i + 1], self.choices[:, 0].tolist())
+                m.add(ci - cj <= n_ch * (ej - ei))
+        if T is not None:
+            m.add(lin(self.layer_of) == T)
+        objective = lin(self.unary_obj, self.pairs_obj)
+        if self.ratio_coeff > 0 and T is not None:
+            cr = round(self.ratio_coeff * T * T * LOG_SCALE)
+            for num, logw in zip(self.num, self.logw):
+                per_num, per_log = num / self.layer_of, logw / self.layer_of
+                s_lo, s_hi = int(T * np.floor(per_log.min())), int(T * np.ceil(per_log.max()))
+                a_lo, a_hi = int(np.floor(T * per_num.min())), int(np.ceil(T * per_num.max()))
+                s = m.new_int_var(s_lo, s_hi, "")
+                m.add(s == lin(logw))
+                q = m.new_int_var(a_lo // s_lo - 1 if a_lo < 0 else 0, -(-a_hi // s_lo) + 1, "")
+                prod = m.new_int_var(min(0, a_lo), max(0, a_hi) + s_hi, "")
+                m.add_multiplication_equality(prod, [q, s])
+                m.add(prod >= lin(num))
+                if a_lo >= 0:  # redundant linear relaxation of q * s >= a (s <= s_hi, q >= 0)
+                    m.add(s_hi * q >= lin(num))
+                objective -= cr * q
+        if T is not None:
+            for con in self.problem.constraints:
+                if isinstance(con, Effectiveness):
+                    for part, logw in zip(("mhsa", "ffn"), self._logw_tables()):
+                        if con.parts in ("both", part):
+                            need = con.beta * T * T / con.rho_max * LOG_SCALE - 0.5 * self.N
+                            m.add(lin(logw) >= math.floor(need))
+        if threshold is not None:
+            m.add(objective >= threshold)
+        for X in excluded:
+            m.add_bool_or([x[i][c].Not() for i, c in enumerate(_choice_index(X[None], self.space)[0])])
+        if hint is not None:
+            chosen = _choice_index(hint[None], self.space)[0]
+            for i in range(N):
+                for c in range(n_ch):
+                    m.add_hint(x[i][c], int(c == chosen[i]))
+        m.maximize(objective)
+        return m, x
+
+    def _logw_tables(self) -> list[np.ndarray]:
+        if self.logw:
+            return self.logw
+        E, F, L = np.asarray(self.space.embed_dims), self.space.ffn_table, self.layer_of
+        e, r = self.choices[:, 0], self.choices[:, 1]
+        return [
+            np.round(L * np.log2(E[e]) * LOG_SCALE).astype(np.int64),
+            np.round(L * np.log2(F[e, r]) * LOG_SCALE).astype(np.int64),
+        ]
+
+    def decode(self, solver: Any, x: list[list[Any]]) -> np.ndarray:
+        out = np.empty(3 * self.N, dtype=np.int64)
+        for i, row in enumerate(x):
+            c = next(c for c, v in enumerate(row) if solver.value(v))
+            out[3 * i : 3 * i + 3] = self.choices[c]
+        return out
+
+
+@register_solver
+class CPSATSolver(Solver):
+    """Exact optimum by OR-Tools CP-SAT, with ``status='optimal'`` only when proved.
+
+    See the module docstring for the model and the exactness argument. Budgets on additive
+    costs (params, FLOPs, latency) and the effectiveness bound are model constraints;
+    other constraints (memory budgets, predicates) are checked on each candidate and cut
+    lazily, at most ``max_lazy_cuts`` times.
+
+    Args:
+        workers: CP-SAT search workers (``None``: the CPU count, at most 8).
+        hint: a warm start, the encoding (or a :class:`Result`) of a design from another solver.
+        max_lazy_cuts: how many candidates violating a lazily checked constraint may be cut.
+        log: print CP-SAT's search log.
+    """
+
+    name = "cpsat"
+    stochastic = False
+    resumable = True
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        hint: Result | list[int] | tuple[int, ...] | np.ndarray | None = None,
+        max_lazy_cuts: int = 200,
+        log: bool = False,
+    ) -> None:
+        bad_workers = isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1
+        if workers is not None and bad_workers:
+            raise SolverError(f"cpsat: workers must be a positive integer or None, got {workers!r}")
+        if isinstance(hint, Result):
+            if hint.x is None:
+                raise SolverError("cpsat: the hint result has no design (its status is infeasible)")
+            hint = hint.x
+        self.workers = None if workers is None else int(workers)
+        self.hint = None if hint is None else tuple(int(v) for v in np.asarray(hint).ravel())
+        self.max_lazy_cuts = int(max_lazy_cuts)
+        self.log = bool(log)
+
+    def _solve(self, ctx: SolveContext) -> None:
+        cp_model = _import_cp_model()
+        problem = ctx.problem
+        model = _Model(problem)
+        self._best: tuple[float, np.ndarray] | None = None
+        # the incumbent: resumed, hinted, or the best feasible corner design
+        starts = [ctx.feasible_seeds]
+        if self.hint is not None:
+            starts.append(problem.space.check_encoding(np.asarray(self.hint)))
+        if ctx.best_x is not None:
+            starts.append(ctx.best_x[None])
+        cand = np.concatenate(starts)
+        if len(cand):
+            self._score(ctx, model, cand)
+        done: dict[int | None, float] = {}
+        if ctx.resume_state is not None:
+            done = dict(ctx.resume_state["solver_state"]["done"])
+        ctx.set_state(lambda: {"done": dict(done)})
+        depths: list[int | None] = model.depths() if model.depth_loop else [None]
+        if model.depth_loop:
+            depths.sort(key=model.interval_bound, reverse=True)
+        ctx.progress(None)
+        bounds: dict[int | None, float] = {}
+        excluded: list[np.ndarray] = [] if ctx.best_x is None else [ctx.best_x]
+        lazy_cuts = 0
+        for T in depths:
+            if T in done:
+                continue
+            if T is not None and ctx.best_x is not None and model.interval_bound(T) < ctx.best_f:
+                done[T] = model.interval_bound(T)
+                continue
+            delta = model.delta(T)
+            while True:
+                if ctx.time_up():
+                    break
+                threshold = None if ctx.best_x is None else math.ceil(model.scale * ctx.best_f - delta)
+                m, xvars = model.build(T, threshold, excluded, ctx.best_x)
+                solver = cp_model.CpSolver()
+                params = solver.parameters
+                params.max_time_in_seconds = max(0.01, ctx.time_left()) if ctx.time_limit is not None else 1e9
+                params.num_workers = self.workers or min(8, os.cpu_count() or 1)
+                params.random_seed = int(ctx.seed or 0) % (2**31)
+                params.log_search_progress = self.log
+                status = solver.solve(m)
+                if status == cp_model.INFEASIBLE:
+                    done[T] = -math.inf
+                    break
+                if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                    if status == cp_model.MODEL_INVALID:
+                        raise SolverError(f"cpsat built an invalid model: {m.validate()}")
+                    bounds[T] = math.inf if threshold is None else (solver.best_objective_bound + delta) / model.scale
+                    break
+                y = model.decode(solver, xvars)
+                excluded.append(y)
+                feasible = self._score(ctx, model, y[None], delta)
+                if not feasible:
+                    lazy_cuts += 1
+                    if lazy_cuts > self.max_lazy_cuts:
+                        raise SolverError(
+                            f"cpsat cut {lazy_cuts} candidates violating constraints it cannot model "
+                            f"({', '.join(model.lazy) or 'rounded budgets'}); raise max_lazy_cuts or use "
+                            "solver 'ea' or 'exhaustive'"
+                        )
+                if status != cp_model.OPTIMAL:
+                    bounds[T] = (solver.best_objective_bound + delta) / model.scale
+                    break
+            ctx.maybe_checkpoint()
+        unproved = [T for T in depths if T not in done]
+        if not unproved:
+            ctx.status = "optimal"
+            ctx.bound = ctx.best_f if ctx.best_x is not None else None
+        else:
+            fallback = [model.interval_bound(T) if T is not None else math.inf for T in unproved]
+            ctx.bound = max(max(bounds.get(T, b) for T, b in zip(unproved, fallback)), ctx.best_f)
+
+    def _score(self, ctx: SolveContext, model: _Model, X: np.ndarray, delta: float | None = None) -> bool:
+        """Evaluate candidates exactly, keep the best (ties: the smallest encoding, so that runs
+        are deterministic), and check that the model's scaled objective agrees with the float one."""
+        ev = ctx.evaluate(X)
+        for x, f, ok, u in zip(X, ev.objective, ev.feasible, model.scaled(X)):
+            err = abs(float(u) / model.scale - f)
+            T = int(model.layer_of[_choice_index(x[None], model.space)[0]].sum()) if model.depth_loop else None
+            if err > (model.delta(T) if delta is None else delta) / model.scale or err > 1e-6 * max(abs(f), 1e-12):
+                raise SolverError(
+                    f"cpsat: scaled objective {float(u) / model.scale!r} disagrees with the float objective {f!r}; "
+                    "this is a bug, please report it"
+                )
+            if ok and self._best is not None and abs(f - self._best[0]) <= 1e-12 * abs(f):
+                if tuple(x) < tuple(self._best[1]):
+                    self._best = (float(f), np.array(x, dtype=np.int64))
+            elif ok and (self._best is None or f > self._best[0]):
+                self._best = (float(f), np.array(x, dtype=np.int64))
+        if self._best is not None:
+            ctx.best_f, ctx.best_x = self._best
+        return bool(np.any(ev.feasible))

@@ -1,0 +1,57 @@
+"""Exhaustive enumeration: the ground truth on spaces small enough to enumerate."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mpsolve._errors import SolverError
+from mpsolve._problem import Problem
+from mpsolve._solver import SolveContext, Solver, register_solver
+
+__all__ = ["ExhaustiveSolver"]
+
+
+@register_solver
+class ExhaustiveSolver(Solver):
+    """Score every design of the space in bounded-memory chunks; optimal when it finishes.
+
+    Ties are broken by the enumeration order (the first best design is kept), so the answer
+    does not depend on the seed. Only the budgeted costs are computed while enumerating.
+
+    Args:
+        max_designs: refuse spaces with more designs than this (the default space has about
+            2e8 and takes minutes; raise the limit to enumerate larger ones).
+        chunk_size: designs scored per vectorised batch (memory grows linearly with it).
+    """
+
+    name = "exhaustive"
+    stochastic = False
+
+    def __init__(self, max_designs: int = 300_000_000, chunk_size: int = 1 << 18) -> None:
+        for label, v in (("max_designs", max_designs), ("chunk_size", chunk_size)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise SolverError(f"exhaustive: {label} must be a positive integer, got {v!r}")
+        self.max_designs = int(max_designs)
+        self.chunk_size = int(chunk_size)
+
+    def _solve(self, ctx: SolveContext) -> None:
+        space = ctx.problem.space
+        size = space.size()
+        if size > self.max_designs:
+            raise SolverError(
+                f"exhaustive: space {space.name!r} has {size:.4g} designs, more than max_designs="
+                f"{self.max_designs:.4g}; use a smaller space, raise max_designs, or use cpsat for a proved optimum"
+            )
+        # score only what the constraints need; the result re-reports every cost of the design
+        lean = Problem(space, ctx.problem.objective, ctx.problem.constraints, report_costs=[])
+        ctx.problem, full = lean, ctx.problem
+        ctx.progress(size)
+        try:
+            for X in space.enumerate(self.chunk_size):
+                if ctx.time_up():
+                    return
+                ctx.evaluate(X)
+        finally:
+            ctx.problem = full
+        ctx.status = "optimal"
+        ctx.bound = ctx.best_f if ctx.best_x is not None else None
