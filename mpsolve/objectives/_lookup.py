@@ -47,6 +47,20 @@ def singular_values(W: np.ndarray) -> np.ndarray:
     return scipy.linalg.svdvals(W, check_finite=False)
 
 
+def _fast_singular_values(W: np.ndarray) -> np.ndarray:
+    """Singular values of a short-wide ``W``; through the Gram matrix when it is well conditioned.
+
+    A Gaussian ``m x n`` matrix with ``n >= 1.25 m`` has condition number below ~20, so the
+    eigenvalues of ``W W^T`` give its singular values to ~1e-13 relative, several times faster
+    than an SVD; square-ish matrices (tiny singular values) take the exact SVD.
+    """
+    m, n = W.shape
+    if n < 1.25 * m:
+        return singular_values(W)
+    eig = scipy.linalg.eigvalsh(W @ W.T, check_finite=False)
+    return np.sqrt(np.clip(eig[::-1], 0.0, None))
+
+
 def exact_entropy(m: int, n: int, variant: str, eps: float, init_std: float, rng: np.random.Generator) -> float:
     """Entropy of one freshly drawn ``m x n`` Gaussian matrix by exact SVD."""
     W = rng.standard_normal((m, n)) * init_std
@@ -97,7 +111,7 @@ class SpectrumTable:
 
     def _compute(self, m: int, n: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, m, n])
-        return np.stack([singular_values(rng.standard_normal((m, n))) for _ in range(self.draws)])
+        return np.stack([_fast_singular_values(rng.standard_normal((m, n))) for _ in range(self.draws)])
 
     def spectra(self, shapes: list[tuple[int, int]]) -> list[np.ndarray]:
         """``(draws, min(m, n))`` spectra of every shape, computing and saving missing ones."""

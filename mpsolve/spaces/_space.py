@@ -114,6 +114,12 @@ class SearchSpace:
         """``F[e, r]``: FFN width of every (width index, ratio index)."""
         return self._f
 
+    def matrix_shapes(self) -> list[tuple[int, int]]:
+        """Every weight-matrix shape the entropy needs: ``E x E`` and ``E x F`` (short side first)."""
+        shapes = {(int(e), int(e)) for e in self._e}
+        shapes |= {(int(min(e, f)), int(max(e, f))) for e, row in zip(self._e, self._f) for f in row}
+        return sorted(shapes)
+
     def size(self, ordered: bool = True) -> int:
         """Exact number of architectures (with the non-decreasing width order by default)."""
         k, n = len(self.embed_dims), self.num_blocks

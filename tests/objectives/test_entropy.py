@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+
+from mpsolve import MpsolveError
+from mpsolve.constraints._costs import batch_of
+from mpsolve.objectives import (
+    DecoderParamsObjective,
+    MeRinoEntropy,
+    ParamsObjective,
+    SpectrumTable,
+    effectiveness,
+    exact_entropy,
+    get_objective,
+)
+from mpsolve.spaces import Architecture, Block, get_architecture, get_space
+
+
+def one_block(E: int, L: int, r: float = 4.0) -> Architecture:
+    return Architecture(blocks=(Block(E, r, L),))
+
+
+def test_effectiveness_reproduces_paper_table_1():
+    wide, deep = one_block(256, 1), one_block(64, 24)
+    for arch, rho in ((wide, 0.008), (deep, 0.25)):
+        b = batch_of(arch)
+        assert effectiveness(b.layers, b.embed_dims, 1 / 16)[0] == pytest.approx(rho, abs=5e-4)
+        assert MeRinoEntropy().details(arch)["rho_mhsa"] == pytest.approx(rho, abs=5e-4)
+
+
+@pytest.fixture(scope="module")
+def memory_table() -> SpectrumTable:
+    return SpectrumTable(draws=4, seed=0, cache_dir=False)
+
+
+def test_lookup_table_agrees_with_exact_svd_on_random_shapes(memory_table):
+    rng = np.random.default_rng(5)
+    shapes = [(int(rng.integers(64, 256)), int(rng.integers(64, 512))) for _ in range(8)]
+    errors = memory_table.verify(shapes, variant="log", eps=1e-6, init_std=1.0)
+    assert max(errors.values()) < 0.01
+    errors = memory_table.verify(shapes, variant="rate", eps=1e-2, init_std=0.5)
+    assert max(errors.values()) < 0.01
+
+
+def test_entropy_equals_definition_for_a_one_layer_model(memory_table):
+    arch = one_block(128, 1, 2.0)
+    obj = MeRinoEntropy(effectiveness=False, table=memory_table)
+    h_att = memory_table.expected_entropy([(128, 128)], "log", 1e-6, 1.0)[0]
+    h_ffn = memory_table.expected_entropy([(128, 256)], "log", 1e-6, 1.0)[0]
+    assert obj.of(arch) == pytest.approx(4 * h_att + 2 * h_ffn, rel=1e-12)
+    # a block's L shared layers count L times; the penalty scales each part by (1 - rho)
+    obj = MeRinoEntropy(table=memory_table)
+    d = obj.details(one_block(128, 3, 2.0))
+    assert d["entropy_mhsa"] == pytest.approx((1 - d["rho_mhsa"]) * 3 * 4 * h_att, rel=1e-12)
+    assert d["entropy_ffn"] == pytest.approx((1 - d["rho_ffn"]) * 3 * 2 * h_ffn, rel=1e-12)
+    weighted = MeRinoEntropy(alpha=(0.5, 2.0), table=memory_table).details(one_block(128, 3, 2.0))
+    assert weighted["entropy"] == pytest.approx(0.5 * d["entropy_mhsa"] + 2.0 * d["entropy_ffn"], rel=1e-12)
+
+
+def test_exact_entropy_matches_closed_form_scaling():
+    # s(cW) = c s(W): with tiny eps, log variant shifts by r log c
+    a = exact_entropy(64, 96, "log", 1e-12, 1.0, np.random.default_rng(0))
+    b = exact_entropy(64, 96, "log", 1e-12, 3.0, np.random.default_rng(0))
+    assert b - a == pytest.approx(64 * np.log(3.0), rel=1e-9)
+
+
+def test_exp_penalty_and_options(memory_table):
+    arch = one_block(64, 24)
+    lin = MeRinoEntropy(table=memory_table).details(arch)
+    exp = MeRinoEntropy(penalty="exp", gamma=4.0, table=memory_table).details(arch)
+    assert exp["entropy_mhsa"] / lin["entropy_mhsa"] == pytest.approx(np.exp(-4 * 0.25) / 0.75, rel=1e-3)
+    for kwargs, match in (
+        ({"variant": "x"}, "variant"),
+        ({"eps": 0}, "eps"),
+        ({"penalty": "q"}, "penalty"),
+        ({"alpha": (1,)}, "alpha"),
+        ({"init_std": -1}, "init_std"),
+    ):
+        with pytest.raises(MpsolveError, match=match):
+            MeRinoEntropy(**kwargs)
+
+
+def test_vectorised_evaluation_matches_per_architecture():
+    space = get_space("default")
+    X = space.sample(200, 3)
+    obj = MeRinoEntropy()  # the shared on-disk table of the default space
+    values = obj.evaluate(space.decode_batch(X), space)
+    np.testing.assert_allclose(values, [obj.of(space.decode(x)) for x in X], rtol=1e-12)
+
+
+def test_table_is_cached_on_disk_versioned_and_extended(tmp_path):
+    table = SpectrumTable(draws=2, seed=1, cache_dir=tmp_path)
+    first = table.expected_entropy([(64, 128)], "log", 1e-6, 1.0)
+    assert table.path.name == "spectra-v1-seed1-draws2.npz" and table.path.exists()
+    again = SpectrumTable(draws=2, seed=1, cache_dir=tmp_path)
+    assert again.expected_entropy([(128, 64)], "log", 1e-6, 1.0)[0] == first[0]  # transpose: same entry
+    again.expected_entropy([(64, 192)], "log", 1e-6, 1.0)  # a new shape is computed and saved
+    import numpy as np_
+
+    with np_.load(table.path) as data:
+        assert set(data.files) == {"64x128", "64x192"}
+    table.path.write_bytes(b"corrupt")
+    rebuilt = SpectrumTable(draws=2, seed=1, cache_dir=tmp_path)
+    assert rebuilt.expected_entropy([(64, 128)], "log", 1e-6, 1.0)[0] == first[0]
+
+
+def test_alternative_objectives():
+    arch = get_architecture("merino-52m")
+    params = ParamsObjective().of(arch)
+    assert params == pytest.approx(52.61e6, rel=1e-3)
+    embeddings = (arch.vocab_size + arch.max_positions) * arch.embed_proj_dim
+    assert DecoderParamsObjective().of(arch) == params - embeddings
+    with pytest.raises(MpsolveError, match="known objectives: entropy"):
+        get_objective("loss")

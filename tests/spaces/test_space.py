@@ -1,0 +1,124 @@
+import math
+from collections import Counter
+from itertools import product
+
+import numpy as np
+import pytest
+
+from mpsolve import ArchitectureError, SpaceError
+from mpsolve.spaces import Architecture, Block, SearchSpace, get_architecture, get_space
+
+
+def brute_force_size(space: SearchSpace) -> int:
+    k, n = len(space.embed_dims), space.num_blocks
+    orders = sum(1 for w in product(range(k), repeat=n) if list(w) == sorted(w))
+    return orders * (len(space.ffn_ratios) * len(space.layers)) ** n
+
+
+@pytest.mark.parametrize("name", ["small", "paper", "default", "byte-tiny"])
+def test_size_counts_non_decreasing_widths(name):
+    space = get_space(name)
+    assert space.size() == brute_force_size(space)
+    assert (
+        space.size(ordered=False)
+        == len(space.embed_dims) ** space.num_blocks * (len(space.ffn_ratios) * len(space.layers)) ** space.num_blocks
+    )
+
+
+def test_default_space_is_the_spec_space():
+    space = get_space("default")
+    assert space.num_blocks == 4 and space.embed_dims == tuple(range(128, 1025, 128))
+    assert space.size() == 202_836_480  # "about 2e8"
+
+
+def test_enumerate_yields_every_ordered_design_once(small_space):
+    rows = np.concatenate(list(small_space.enumerate(chunk_size=1000)))
+    assert len(rows) == small_space.size()
+    assert len(np.unique(rows, axis=0)) == len(rows)
+    assert small_space.is_ordered(rows).all()
+    assert max(len(c) for c in small_space.enumerate(chunk_size=1000)) <= 1000
+
+
+def test_sample_is_valid_uniform_and_seeded(small_space):
+    X = small_space.sample(20000, 7)
+    assert small_space.is_ordered(X).all()
+    np.testing.assert_array_equal(X, small_space.sample(20000, 7))
+    # every ordered width tuple appears with roughly equal frequency (uniform over the space)
+    _, counts = np.unique(X[:, 0::3], axis=0, return_counts=True)
+    assert len(counts) == math.comb(4 + 3 - 1, 3)
+    assert counts.min() > 0.7 * counts.mean() and counts.max() < 1.3 * counts.mean()
+
+
+def test_mutate_changes_one_variable_and_keeps_order(small_space, rng):
+    X = small_space.sample(500, rng)
+    Y = small_space.mutate(X, rng)
+    assert small_space.is_ordered(Y).all()
+    # a mutation changes one element of the width multiset, or one block's ratio or depth
+    changed = 0
+    for x, y in zip(X, Y):
+        widths = Counter(x[0::3].tolist())
+        widths.subtract(Counter(y[0::3].tolist()))
+        width_moves = sum(v for v in widths.values() if v > 0)
+        rl_moves = int(np.sum((x[1::3] != y[1::3]) | (x[2::3] != y[2::3])))
+        assert width_moves + rl_moves <= 1
+        changed += width_moves + rl_moves
+    assert changed > 0.5 * len(X)
+    np.testing.assert_array_equal(small_space.mutate(X, 3), small_space.mutate(X, 3))
+
+
+def test_neighbours_are_one_step_and_ordered(small_space):
+    x = small_space.sample(1, 0)[0]
+    N = small_space.neighbours(x)
+    assert len(N) > 0 and small_space.is_ordered(N).all()
+    assert (np.abs(N - x).sum(axis=1) == 1).all()
+
+
+def test_encode_decode_round_trip(small_space, rng):
+    for x in small_space.sample(50, rng):
+        arch = small_space.decode(x)
+        np.testing.assert_array_equal(small_space.encode(arch), x)
+
+
+def test_encode_rejects_foreign_architectures(small_space):
+    arch = get_architecture("merino-52m")
+    with pytest.raises(ArchitectureError, match="blocks"):
+        small_space.encode(arch)
+    with pytest.raises(ArchitectureError, match="not in the space's grid"):
+        get_space("default").encode(arch.replace(blocks=(Block(1152, 1.0, 1),) * 4))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"embed_dims": (100, 128)}, "not multiples of head_dim 64"),
+        ({"embed_dims": ()}, "empty"),
+        ({"num_blocks": 0}, "num_blocks"),
+        ({"layers": (0, 1)}, "positive"),
+        ({"ffn_ratios": (1.0, 1.0)}, "duplicates"),
+        ({"ffn_ratios": (1.3,), "embed_dims": (64,)}, "not an integer FFN width"),
+        ({"embed_dims": (float("nan"),)}, "finite"),
+    ],
+)
+def test_bad_spaces_say_what_is_wrong(kwargs, match):
+    with pytest.raises(SpaceError, match=match):
+        SearchSpace(**kwargs)
+
+
+def test_unknown_preset_lists_known():
+    with pytest.raises(SpaceError, match="known spaces: default"):
+        get_space("nope")
+
+
+def test_architecture_json_round_trip_and_errors():
+    arch = get_architecture("merino-61m")
+    assert Architecture.from_dict(arch.to_dict()) == arch
+    bad = arch.to_dict()
+    bad["blocks"][0]["embed_dim"], bad["blocks"][1]["embed_dim"] = 1024, 640
+    with pytest.raises(ArchitectureError, match="non-decreasing"):
+        Architecture.from_dict(bad)
+    with pytest.raises(ArchitectureError, match="missing 'blocks'"):
+        Architecture.from_dict({"vocab_size": 3})
+    with pytest.raises(ArchitectureError, match="multiple of head_dim"):
+        Architecture(blocks=(Block(100, 1.0, 1),))
+    with pytest.raises(ArchitectureError, match="unknown architecture field"):
+        Architecture.from_dict({**arch.to_dict(), "colour": "red"})
