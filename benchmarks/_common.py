@@ -66,6 +66,22 @@ def _python_docs() -> list[str]:
     return docs
 
 
+def _cached_python_docs() -> list[str]:
+    """:func:`_python_docs`, kept in mpsolve's cache dir per Python version (parsing takes seconds)."""
+    from mpsolve.objectives import default_cache_dir
+
+    path = default_cache_dir() / "benchmarks" / f"python-docs-{sys.version.split()[0]}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        docs = _python_docs()
+    try:
+        write_json(path, docs)
+    except OSError:
+        pass  # an unwritable cache only costs the parsing again
+    return docs
+
+
 def _text_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
 
@@ -94,7 +110,7 @@ def load_corpus(spec: str | None = None) -> Corpus:
     """
     spec = spec or DEFAULT_CORPUS
     if spec == DEFAULT_CORPUS:
-        docs = _python_docs()
+        docs = _cached_python_docs()
     else:
         path = Path(spec).expanduser()
         if path.is_file():
