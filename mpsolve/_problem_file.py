@@ -189,9 +189,7 @@ class _Reader:
             value = {"preset": value}
         known = ("preset", "name", *_SPACE_INTS, *_SPACE_GRIDS, "shared", "activation")
         data = self.table("space", value, known, "a preset name or a table")
-        preset = data.pop("preset", "default")
-        if preset not in SPACES:
-            raise self.error("space.preset", f"unknown space {preset!r}; known: {', '.join(SPACES)}")
+        preset = self.choice("space.preset", data.pop("preset", "default"), SPACES, "space")
         base = get_space(preset).to_dict()
         if data and "name" not in data:
             base["name"] = "custom"
@@ -211,9 +209,7 @@ class _Reader:
         if isinstance(value, str):
             value = {"name": value}
         data = self.table("objective", value, kind="an objective name or a table")
-        name = data.pop("name", "entropy")
-        if name not in OBJECTIVES:
-            raise self.error("objective.name", f"unknown objective {name!r}; known: {', '.join(OBJECTIVES)}")
+        name = self.choice("objective.name", data.pop("name", "entropy"), OBJECTIVES, "objective")
         defaults = get_objective(name).options()
         self.options("objective", data, defaults)
         return self.build("objective", get_objective, name, **data)
@@ -328,6 +324,11 @@ class _Reader:
             return
         if not ok:
             raise self.error(path, f"expected {kind}, got {value!r}")
+
+    def choice(self, path: str, value: Any, known: Mapping[str, Any], what: str) -> str:
+        if not isinstance(value, str) or value not in known:
+            raise self.error(path, f"unknown {what} {value!r}; known: {', '.join(known)}")
+        return value
 
     def integer(self, path: str, value: Any, minimum: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
