@@ -74,7 +74,7 @@ class SolveContext:
         self.resume_state = resume_state
         self._last_checkpoint = time.perf_counter()
         self._state_fn: Callable[[], dict[str, Any]] | None = None
-        self._boundary: dict[str, Any] | None = None
+        self._boundary: bytes | None = None
         self._fingerprint = problem.fingerprint()
         self._bar = None
         self._progress = progress
@@ -138,8 +138,9 @@ class SolveContext:
     def set_state(self, state_fn: Callable[[], dict[str, Any]]) -> None:
         """Register how to capture the solver's state, at a consistent point of the run.
 
-        The backend then calls :meth:`maybe_checkpoint` after every step; ``state_fn`` runs
-        there, so it should return references (not copies) of what it keeps.
+        The backend then calls :meth:`maybe_checkpoint` after every step; the state is
+        pickled there (when the run has a checkpoint file), so later changes to the objects
+        it returns do not leak into the saved step.
         """
         self._state_fn = state_fn
         self.maybe_checkpoint(write=False)
@@ -153,7 +154,7 @@ class SolveContext:
         """
         if self.checkpoint_path is None or self._state_fn is None:
             return
-        self._boundary = self._payload(self._state_fn())
+        self._boundary = self._dumps(self._state_fn())
         now = time.perf_counter()
         if write and (force or now - self._last_checkpoint >= self.checkpoint_every):
             self._write(self._boundary)
@@ -166,10 +167,10 @@ class SolveContext:
 
     def write_checkpoint(self, solver_state: dict[str, Any]) -> None:
         """Atomically write the run's state now (a crash mid-write keeps the previous file)."""
-        self._write(self._payload(solver_state))
+        self._write(self._dumps(solver_state))
 
-    def _payload(self, solver_state: dict[str, Any]) -> dict[str, Any]:
-        return {
+    def _dumps(self, solver_state: dict[str, Any]) -> bytes:
+        payload = {
             "version": CHECKPOINT_VERSION,
             "fingerprint": self._fingerprint,
             "solver": self.solver.name,
@@ -182,15 +183,16 @@ class SolveContext:
             "elapsed": self.elapsed(),
             "solver_state": solver_state,
         }
+        return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def _write(self, payload: dict[str, Any]) -> None:
+    def _write(self, data: bytes) -> None:
         assert self.checkpoint_path is not None
         path = self.checkpoint_path
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
