@@ -20,8 +20,8 @@ RATIOS = (1.0, 1.5, 2.0, 4.0)
 TABLE = SpectrumTable(draws=2, cache_dir=False)
 QUICK = {
     "ea": {"iterations": 200, "population": 16, "parents": 4, "batch_size": 16, "init_samples": 32},
-    "nsga2": {"generations": 5, "population": 12},
-    "tpe": {"n_trials": 15},
+    "nsga2": {"generations": 5, "pop_size": 12},
+    "tpe": {"n_trials": 15, "n_startup_trials": 5},
     "cpsat": {"workers": 1},
 }
 PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
