@@ -373,6 +373,11 @@ class CPSATSolver(Solver):
         problem = ctx.problem
         model = _Model(problem)
         self._best: tuple[float, np.ndarray] | None = None
+        # depths proved to hold no better design; a resumed run skips them
+        done: dict[int | None, float] = {}
+        if ctx.resume_state is not None:
+            done = dict(ctx.resume_state["solver_state"]["done"])
+        ctx.set_state(lambda: {"done": done})
         # the incumbent: resumed, hinted, or the best feasible corner design
         starts = [ctx.feasible_seeds]
         if self.hint is not None:
@@ -382,10 +387,6 @@ class CPSATSolver(Solver):
         cand = np.concatenate(starts)
         if len(cand):
             self._score(ctx, model, cand)
-        done: dict[int | None, float] = {}
-        if ctx.resume_state is not None:
-            done = dict(ctx.resume_state["solver_state"]["done"])
-        ctx.set_state(lambda: {"done": dict(done)})
         depths: list[int | None] = model.depths() if model.depth_loop else [None]
         if model.depth_loop:
             depths.sort(key=model.interval_bound, reverse=True)

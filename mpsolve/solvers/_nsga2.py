@@ -1,0 +1,145 @@
+"""pymoo NSGA-II backend: a Pareto front of entropy against the costs the user names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mpsolve._errors import SolverError
+from mpsolve._solver import SolveContext, Solver, register_solver
+from mpsolve.constraints import Budget
+
+__all__ = ["NSGA2Solver"]
+
+
+try:
+    from pymoo.algorithms.moo.nsga2 import NSGA2
+    from pymoo.core.evaluator import Evaluator
+    from pymoo.core.problem import Problem as PymooProblem
+    from pymoo.core.repair import Repair
+    from pymoo.operators.crossover.sbx import SBX
+    from pymoo.operators.mutation.pm import PM
+    from pymoo.problems.static import StaticProblem
+except ImportError:  # pragma: no cover - depends on the installation
+    raise SolverError("solver 'nsga2' needs pymoo: pip install 'mpsolve[solvers]' (or pymoo)") from None
+
+
+class WidthOrderRepair(Repair):
+    """Round and clip the indices to the grid, then sort each design's width indices."""
+
+    def __init__(self, upper: np.ndarray) -> None:
+        super().__init__()
+        self.upper = np.asarray(upper)
+
+    def _do(self, problem: Any, X: np.ndarray, **kwargs: Any) -> np.ndarray:
+        return repair(X, self.upper)
+
+
+def repair(X: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    X = np.clip(np.rint(np.asarray(X, dtype=np.float64)), 0, upper).astype(np.int64)
+    X[:, 0::3] = np.sort(X[:, 0::3], axis=1)
+    return X
+
+
+@register_solver
+class NSGA2Solver(Solver):
+    """NSGA-II (pymoo) on the integer encoding; returns the best design and the Pareto front.
+
+    Objectives: maximise the problem's objective and minimise every cost in ``costs``
+    (default: the budgeted costs, so a budgeted problem yields an entropy-vs-cost front).
+    Budgets and other constraints are pymoo inequality constraints (relative to each budget);
+    the width order is kept by a repair that sorts the width indices, not by constraints.
+    SBX crossover and polynomial mutation work on the indices as reals, rounded by the repair.
+
+    Args:
+        pop_size: population size.
+        generations: generations (``pop_size * generations`` evaluations in all).
+        costs: names of the costs minimised besides the objective (``()``: single objective).
+        crossover_eta, mutation_eta: distribution indices of SBX and polynomial mutation.
+    """
+
+    name = "nsga2"
+    resumable = True
+
+    def __init__(
+        self,
+        pop_size: int = 100,
+        generations: int = 100,
+        costs: Sequence[str] | None = None,
+        crossover_eta: float = 15.0,
+        mutation_eta: float = 20.0,
+    ) -> None:
+        for label, v in (("pop_size", pop_size), ("generations", generations)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise SolverError(f"nsga2: {label} must be a positive integer, got {v!r}")
+        if isinstance(costs, str):
+            costs = [c.strip() for c in costs.split(",") if c.strip()]
+        self.pop_size = int(pop_size)
+        self.generations = int(generations)
+        self.costs = None if costs is None else tuple(costs)
+        self.crossover_eta = float(crossover_eta)
+        self.mutation_eta = float(mutation_eta)
+
+    def _objective_costs(self, ctx: SolveContext) -> list[str]:
+        problem = ctx.problem
+        names = [b.cost.name for b in problem.budgets] if self.costs is None else list(self.costs)
+        unknown = [n for n in names if n not in problem.costs]
+        if unknown:
+            raise SolverError(
+                f"nsga2: cost(s) {unknown} are not reported by the problem (it reports {sorted(problem.costs)}); "
+                "add them to Problem(report_costs=...) or budget them"
+            )
+        return list(dict.fromkeys(names))
+
+    def _solve(self, ctx: SolveContext) -> None:
+        problem, space = ctx.problem, ctx.problem.space
+        names = self._objective_costs(ctx)
+        limits = np.array([c.limit if isinstance(c, Budget) else 1.0 for c in problem.constraints])
+        if ctx.resume_state is not None:
+            algorithm = ctx.resume_state["solver_state"]["algorithm"]
+        else:
+            n_seed = min(len(ctx.feasible_seeds), self.pop_size // 2)
+            seeds = ctx.feasible_seeds[ctx.rng.permutation(len(ctx.feasible_seeds))[:n_seed]]
+            X0 = np.concatenate([seeds, space.sample(self.pop_size - n_seed, ctx.rng)])
+            pymoo_problem = PymooProblem(
+                n_var=space.n_var,
+                n_obj=1 + len(names),
+                n_ieq_constr=max(1, len(problem.constraints)),
+                xl=np.zeros(space.n_var),
+                xu=space.upper.astype(np.float64),
+                vtype=int,
+            )
+            algorithm = NSGA2(
+                pop_size=self.pop_size,
+                sampling=X0.astype(np.float64),
+                crossover=SBX(prob=0.9, eta=self.crossover_eta, vtype=float),
+                mutation=PM(eta=self.mutation_eta, vtype=float),
+                repair=WidthOrderRepair(space.upper),
+                eliminate_duplicates=True,
+            )
+            seed = int(ctx.rng.integers(0, 2**31 - 1))
+            algorithm.setup(pymoo_problem, termination=("n_gen", self.generations), seed=seed, verbose=False)
+        ctx.set_state(lambda: {"algorithm": algorithm})  # pickled at each generation's end
+        ctx.progress(self.pop_size * self.generations)
+        while algorithm.has_next() and not ctx.time_up():
+            pop = algorithm.ask()
+            X = repair(pop.get("X"), space.upper)
+            ev = ctx.evaluate(X)
+            F = np.column_stack([-ev.objective] + [ev.costs[n] for n in names])
+            n_con = len(limits)
+            G = ev.violations[:, :n_con] / limits if n_con else np.zeros((len(X), 1))
+            Evaluator().eval(StaticProblem(algorithm.problem, F=F, G=G), pop)
+            algorithm.tell(infills=pop)
+            ctx.maybe_checkpoint()
+        ctx.pareto = _front(ctx, algorithm.opt, names)
+
+
+def _front(ctx: SolveContext, opt: Any, names: list[str]) -> list[dict[str, Any]]:
+    from mpsolve._pareto import front_entries
+
+    if opt is None or len(opt) == 0:
+        return []
+    X = np.unique(repair(opt.get("X"), ctx.problem.space.upper), axis=0)
+    return front_entries(ctx.problem, X, names)
