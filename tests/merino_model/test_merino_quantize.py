@@ -1,0 +1,56 @@
+"""INT8 dynamic quantisation: every Linear quantised, outputs close to fp32."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+from mpsolve.merino_model import MeRinoConfig, MeRinoHFForCausalLM, ModelInputError, build, compare_outputs, quantize
+from mpsolve.spaces import Architecture
+
+
+def trained(arch: Architecture, steps: int = 8) -> torch.nn.Module:
+    """A model with confident predictions (random ones make top-1 a coin flip between near-ties)."""
+    model = build(arch, seed=0)
+    data = (torch.arange(48) % 24).repeat(2, 1)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        loss = model(data, labels=data).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+def test_int8_quantises_every_linear_and_stays_close(tiny_arch: Architecture) -> None:
+    model = trained(tiny_arch)
+    q = quantize(model, "int8")
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert sum(isinstance(m, DynamicQuantizedLinear) for m in q.modules()) == len(linears)
+    assert isinstance(q.embed_tokens, torch.nn.Embedding)  # embeddings stay fp32
+    assert isinstance(model.lm_head, torch.nn.Linear)  # the original is untouched
+    ids = (torch.arange(40) % 24).repeat(2, 1)
+    report = compare_outputs(model, q, ids)
+    assert set(report) == {"max_abs_diff", "max_rel_diff", "mean_abs_diff", "top1_agreement"}
+    assert report["top1_agreement"] >= 0.95
+    assert report["max_rel_diff"] < 0.1
+    assert torch.equal(q.generate(ids[:, :8], max_new_tokens=4)[:, :8], ids[:, :8])
+
+
+def test_random_weights_still_mostly_agree(shared_arch: Architecture) -> None:
+    model = build(shared_arch, seed=0, init_std=0.05).eval()
+    ids = torch.randint(0, 256, (4, 32), generator=torch.Generator().manual_seed(0))
+    assert compare_outputs(model, quantize(model), ids)["top1_agreement"] >= 0.85
+
+
+def test_quantised_hf_model_generates(shared_arch: Architecture) -> None:
+    hf = MeRinoHFForCausalLM(MeRinoConfig.from_architecture(shared_arch)).eval()
+    q = quantize(hf)
+    out = q.generate(torch.randint(0, 256, (1, 5)), max_new_tokens=3, do_sample=False, pad_token_id=0)
+    assert out.shape == (1, 8)
+
+
+def test_unknown_mode(shared_arch: Architecture) -> None:
+    with pytest.raises(ModelInputError, match="int8"):
+        quantize(build(shared_arch), "int4")
