@@ -163,52 +163,46 @@ def test_cli_sweep_table_and_errors(capsys, tmp_path):
 
 WORKER = textwrap.dedent(
     """
-    import sys
-    import numpy as np
-    import optuna
+    import json, sys
     import mpsolve
 
     url, name, n_trials, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    if url.startswith("journal:"):
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-        storage = JournalStorage(JournalFileBackend(url[len("journal:"):]))
-    else:
-        storage = url
     problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "40G")])
-    space = problem.space
-
-    def objective(trial):
-        x = np.array([[trial.suggest_int(f"x{i}", 0, int(u)) for i, u in enumerate(space.upper)]])
-        ev = problem.evaluate(space.repair(x))
-        return float(ev.objective[0]) if ev.feasible[0] else -float(ev.total_violation[0])
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=seed)
-    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
-    study.optimize(objective, n_trials=n_trials)
+    options = {"storage": url, "study_name": name, "n_trials": n_trials, "n_startup_trials": 4}
+    result = mpsolve.solve(problem, "tpe", seed=seed, **options)
+    print(json.dumps({"status": result.status, "objective": result.objective}))
     """
 )
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_two_processes_share_one_optuna_study(tmp_path, kind):
-    optuna = pytest.importorskip("optuna")
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp_path / 'study.db'}"
-        storage = url
-    else:
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        url = f"journal:{tmp_path / 'study.log'}"
-        storage = JournalStorage(JournalFileBackend(str(tmp_path / "study.log")))
-    optuna.create_study(study_name="shared", storage=storage, direction="maximize")
+def _tpe_workers(url: str, trials: int, seeds: tuple[int, ...]) -> list[dict]:
     workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, url, "shared", "8", str(seed)], stderr=subprocess.PIPE)
-        for seed in (0, 1)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, url, "shared", str(trials), str(seed)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for seed in seeds
     ]
+    out = []
     for w in workers:
-        assert w.wait(timeout=120) == 0, w.stderr.read().decode()
-    study = optuna.load_study(study_name="shared", storage=storage)
-    trials = study.get_trials(deepcopy=False)
-    assert len(trials) == 16 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    assert study.best_value == max(t.value for t in trials) and study.best_value > 0
+        stdout, stderr = w.communicate(timeout=180)
+        assert w.returncode == 0, stderr.decode()
+        out.append(json.loads(stdout.decode().splitlines()[-1]))
+    return out
+
+
+def test_two_processes_share_one_persistent_tpe_study(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    if "storage" not in mpsolve.get_solver("tpe").get_options():
+        pytest.fail("the tpe backend has no `storage` option")
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    optuna.create_study(study_name="shared", storage=url, direction="maximize")  # both workers load it
+    rows = _tpe_workers(url, 8, (0, 1))
+    assert all(r["status"] == "feasible" for r in rows)
+    trials = optuna.load_study(study_name="shared", storage=url).get_trials(deepcopy=False)
+    assert 8 <= len(trials) <= 16
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    (more,) = _tpe_workers(url, len(trials) + 3, (2,))  # a later run continues the stored study
+    assert len(optuna.load_study(study_name="shared", storage=url).trials) == len(trials) + 3
+    assert more["objective"] is not None
