@@ -1,0 +1,87 @@
+"""EA speed at the paper's settings and the objective's evaluation throughput.
+
+    python benchmarks/ea.py [--space default] [--budgets 60G,110G,160G] [--seeds 0,1,2]
+
+Prints, for each budget, the wall time of the paper-setting search (population 512, parents
+64, 100 000 iterations; vectorised batches of 64 and the strictly sequential batch of 1),
+the objective reached, and the throughput of evaluating 100 000 architectures (entropy alone
+and the whole problem: entropy + params + FLOPs + memory + budgets). The lookup table is built
+beforehand so that its one-time cost is reported separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+import mpsolve
+from mpsolve.constraints import parse_quantity
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", default="default")
+    parser.add_argument("--budgets", default="60G,110G,160G")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--sequential", action="store_true", help="also time batch_size=1 (the paper's loop)")
+    parser.add_argument("--json", default=None, metavar="FILE", help="also write the numbers as JSON")
+    args = parser.parse_args()
+    space = mpsolve.get_space(args.space)
+    objective = mpsolve.MeRinoEntropy()
+    out: dict = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "space": args.space}
+
+    t = time.perf_counter()
+    objective.matrix_entropy(*np.array(space.matrix_shapes()).T)
+    out["table_seconds"] = time.perf_counter() - t
+    print(f"lookup table ready in {out['table_seconds']:.2f} s ({len(space.matrix_shapes())} shapes)")
+
+    X = space.sample(100_000, 0)
+    batch = space.decode_batch(X)
+    objective.evaluate(batch, space)
+    t = time.perf_counter()
+    objective.evaluate(space.decode_batch(X), space)
+    out["entropy_100k_seconds"] = time.perf_counter() - t
+    problem = mpsolve.Problem(space, objective, [mpsolve.Budget("flops", "160G")])
+    t = time.perf_counter()
+    problem.evaluate(X)
+    out["problem_100k_seconds"] = time.perf_counter() - t
+    rate = 1e5 / out["entropy_100k_seconds"]
+    print(
+        f"entropy of 100 000 architectures: {out['entropy_100k_seconds'] * 1e3:.1f} ms ({rate:.3g} archs/s); "
+        f"whole problem: {out['problem_100k_seconds'] * 1e3:.1f} ms"
+    )
+
+    rows = []
+    for budget in args.budgets.split(","):
+        problem = mpsolve.Problem(space, objective, [mpsolve.Budget("flops", parse_quantity(budget))])
+        for seed in (int(s) for s in args.seeds.split(",")):
+            for batch_size in [64, 1] if args.sequential else [64]:
+                r = mpsolve.solve(problem, "ea", seed=seed, batch_size=batch_size)
+                rows.append(
+                    {
+                        "budget": budget,
+                        "seed": seed,
+                        "batch_size": batch_size,
+                        "seconds": r.wall_time,
+                        "objective": r.objective,
+                        "evaluations": r.n_evals,
+                        "architecture": str(r.architecture),
+                    }
+                )
+                print(
+                    f"EA flops<={budget:<5} seed {seed} batch {batch_size:>2}: {r.wall_time:6.2f} s, "
+                    f"objective {r.objective:.6g}, {r.architecture}"
+                )
+    out["runs"] = rows
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(out, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
