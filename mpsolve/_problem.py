@@ -94,8 +94,11 @@ class Problem:
         }
 
     def fingerprint(self) -> str:
-        """A short hash identifying the problem (for checkpoints)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """A short hash identifying the problem (for checkpoints); the order of the
+        constraints does not matter (a problem file lists budgets first)."""
+        data = self.to_dict()
+        data["constraints"] = sorted(json.dumps(c, sort_keys=True) for c in data["constraints"])
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def __repr__(self) -> str:
         return f"Problem(space={self.space.name!r}, objective={self.objective!r}, constraints={self.constraints!r})"
