@@ -119,6 +119,13 @@ def test_problem_written_from_python_round_trips():
     assert 'limit = "45M"' in text and 'limit = "300M"' in text
 
 
+def test_rerun_file_identifies_the_same_problem_whatever_the_constraint_order():
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Effectiveness(0.5), mpsolve.Budget("flops", "40G")])
+    spec = loads_problem(problem_to_toml(problem))
+    assert [type(c).__name__ for c in spec.problem.constraints] == ["Budget", "Effectiveness"]
+    assert spec.problem.fingerprint() == problem.fingerprint()
+
+
 def test_json_problem_file(tmp_path):
     path = tmp_path / "p.json"
     path.write_text(json.dumps({"space": "small", "budgets": {"flops": "40G"}, "solver": {"seed": 1, **QUICK}}))
