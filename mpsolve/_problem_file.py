@@ -38,7 +38,7 @@ Errors are :class:`ProblemFileError` naming the file and the field path (list in
 count from 0), e.g. ``run.toml: budget[1].limit: expected a positive number or a string
 like '160G', got -3``. JSON files with the same structure are read too. The resolved problem
 of every result (``Result.problem``, ``Result.to_dict()``) turns back into a runnable file
-with :func:`result_to_problem_toml`.
+with :func:`result_to_problem_toml`, and a result's JSON file can be loaded as it is.
 """
 
 from __future__ import annotations
@@ -107,7 +107,8 @@ class ProblemSpec:
 
 # -- reading ------------------------------------------------------------------------------------
 def load_problem_file(path: str | Path) -> ProblemSpec:
-    """Read a problem file (TOML, or JSON when the name ends in ``.json``)."""
+    """Read a problem file (TOML, or JSON when the name ends in ``.json``; the JSON of a
+    result, ``Result.to_dict()``, reruns that result)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -120,6 +121,8 @@ def load_problem_file(path: str | Path) -> ProblemSpec:
             data = json.loads(text)
         except ValueError as exc:
             raise ProblemFileError(f"{path}: invalid JSON: {exc}") from None
+        if isinstance(data, dict) and "problem" in data and "status" in data:  # a result: rerun it
+            return loads_problem(result_to_problem_toml(data), str(path))
         return problem_from_dict(data, str(path))
     return loads_problem(text, str(path))
 

@@ -100,6 +100,9 @@ def test_result_reruns_from_its_echoed_problem(tmp_path):
     again = rerun.solve()
     assert np.array_equal(again.x, first.x) and again.objective == first.objective
     assert result_to_problem_toml(first) == text
+    result_json = tmp_path / "result.json"
+    result_json.write_text(first.to_json())
+    _same(load_problem_file(result_json), rerun)
 
 
 def test_problem_written_from_python_round_trips():
