@@ -202,6 +202,27 @@ def cross_validate(scores: dict[str, np.ndarray], quality: np.ndarray, groups: n
     return {"folds": folds, "held_out_mean_spearman": float(np.mean(held)) if held else math.nan}
 
 
+def paper_scale_optima(names: list[str]) -> dict[str, dict[str, str]]:
+    """The EA optimum of each entropy option set in the ``default`` space at 60 G and 165 G FLOPs.
+
+    The published designs are 8-11 layers deep with widths 512-1024; this shows which option
+    sets reproduce that shape.
+    """
+    import mpsolve
+
+    grid = entropy_grid()
+    out = {}
+    for name in names:
+        if name not in grid:
+            continue
+        out[name] = {}
+        for budget in (60e9, 165e9):
+            problem = mpsolve.Problem("default", MeRinoEntropy(**grid[name]), [mpsolve.Budget("flops", budget)])
+            arch = mpsolve.solve(problem, "ea", seed=0, iterations=20_000).architecture
+            out[name][f"{budget / 1e9:g}G"] = f"depth {arch.depth}: {arch}"
+    return out
+
+
 # -- report ------------------------------------------------------------------------------
 def fmt(v: float, ci: list[float] | None = None) -> str:
     if v is None or not np.isfinite(v):
@@ -276,6 +297,7 @@ def report(args: argparse.Namespace, selection: list[dict[str, Any]], runs: dict
     result["entropy_options"] = entropy_grid()
     result["best_entropy_in_sample"] = best_all
     result["cross_validation"] = cv
+    result["paper_scale_optima"] = paper_scale_optima(main)
     # ranking at 50 / 75 / 100 % of the token budget: does short training penalise depth?
     by_fraction = {}
     for frac in cfg.checkpoints:
@@ -328,8 +350,15 @@ def markdown(result: dict[str, Any], names: list[str]) -> str:
     for f in cv["folds"]:
         lines.append(f"| {f['held_out_group']} | {f['chosen']} | {fmt(f['train_iso_spearman'])} | "
                      f"{fmt(f['held_out_spearman'])} |")
+    if not cv["folds"]:
+        lines.append("| - | needs at least two groups of three finished runs | | |")
     lines += ["", f"Mean held-out Spearman: {fmt(cv['held_out_mean_spearman'])}. "
               f"Best in sample (not a held-out figure): `{result['best_entropy_in_sample']}`.", "",
+              "## What each entropy option set designs at paper scale (default space, EA, seq 1024)", "",
+              "| options | 60 G FLOPs | 165 G FLOPs |", "|---|---|---|"]
+    for n, d in result["paper_scale_optima"].items():
+        lines.append(f"| {n} | {d['60G']} | {d['165G']} |")
+    lines += ["",
               "## Ranking along training (iso Spearman at 50 / 75 / 100 % of the tokens)", "",
               "| score | " + " | ".join(f"{float(f):.0%}" for f in result["by_checkpoint"]) + " |",
               "|---|" + "---|" * len(result["by_checkpoint"])]
