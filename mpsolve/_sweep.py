@@ -178,10 +178,12 @@ def run_sweep(tasks: Sequence[SweepTask], executor: Any = "local") -> list[dict[
     if executor == "local":
         return [run_task(t) for t in tasks]
     if kind == "process" or executor.startswith("process:"):
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         workers = _count(executor.partition(":")[2], executor) if ":" in executor else None
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        spawn = multiprocessing.get_context("spawn")  # forking a process that runs threads can deadlock
+        with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
             return list(pool.map(run_task, tasks))
     if kind == "ray":
         raise SweepError(
