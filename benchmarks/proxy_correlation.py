@@ -76,6 +76,19 @@ def select_architectures(targets: list[float], per_group: int, tolerance: float,
     return chosen
 
 
+def spread_order(n: int) -> list[int]:
+    """``0 .. n-1`` reordered so that every prefix spreads over the range (extremes first).
+
+    Groups are trained cheapest first and, within a group, in this order of depth (with the
+    second-seed runs after the first four), so an interrupted benchmark leaves usable results.
+    """
+    order = [0, n - 1][:n]
+    while len(order) < n:
+        rest = [i for i in range(n) if i not in order]
+        order.append(max(rest, key=lambda i: (min(abs(i - j) for j in order), -i)))
+    return order
+
+
 # -- scores ------------------------------------------------------------------------------
 def entropy_grid() -> dict[str, dict[str, Any]]:
     """Every option combination of the entropy that the benchmark scores."""
@@ -421,11 +434,13 @@ def main(argv: list[str] | None = None) -> int:
     C.write_json(out / "proxy_architectures.json", selection)
     cache = str(out / "proxy_runs")
     jobs = []
-    for g in range(len(args.targets)):  # group by group, cheapest first: partial runs stay usable
+    for g in range(len(args.targets)):
         members = [s for s in selection if s["group"] == g]
-        jobs += [C.Job(s["arch"], cfg.to_dict(), 0, args.corpus, cache, {"group": g}) for s in members]
+        seed0 = [C.Job(members[i]["arch"], cfg.to_dict(), 0, args.corpus, cache, {"group": g})
+                 for i in spread_order(len(members))]
         picks = np.round(np.linspace(0, len(members) - 1, args.second_seed)).astype(int) if args.second_seed else []
-        jobs += [C.Job(members[i]["arch"], cfg.to_dict(), 1, args.corpus, cache, {"group": g}) for i in picks]
+        seed1 = [C.Job(members[i]["arch"], cfg.to_dict(), 1, args.corpus, cache, {"group": g}) for i in picks]
+        jobs += seed0[:4] + seed1 + seed0[4:]
     if args.no_train:
         jobs = [j for j in jobs if C.cached(j) is not None]
     elif args.max_runs is not None:
