@@ -146,6 +146,18 @@ def test_problem_file_round_trip(problem, seed, time_limit):
     assert (spec.seed, spec.time_limit, spec.solver_options) == (seed, time_limit, {"iterations": 10})
 
 
+@pytest.mark.parametrize("name", _solvers())
+@pytest.mark.parametrize("blocks", [1, 2])
+def test_every_solver_finds_the_best_design_of_a_tiny_space(name, blocks):
+    space = mpsolve.SearchSpace(num_blocks=blocks, embed_dims=(64, 128)[:blocks], ffn_ratios=(1.0,), layers=(1,))
+    problem = mpsolve.Problem(space, "params", [mpsolve.Budget("params", "100M")])
+    defaults = mpsolve.get_solver(name).get_options()
+    solver = mpsolve.get_solver(name, **{k: v for k, v in QUICK.get(name, {}).items() if k in defaults})
+    result = solver.solve(problem, seed=0, time_limit=10)
+    every = np.concatenate(list(space.enumerate()))
+    assert result.objective == problem.evaluate(every).objective.max()
+
+
 # -- edge cases: clear errors -----------------------------------------------------------------------
 @pytest.mark.parametrize("limit", [math.nan, math.inf, -math.inf, -1, 0, "-3G", "nanG", "infT", "0M", "", "3X", "G"])
 def test_bad_budgets_are_refused(limit):
