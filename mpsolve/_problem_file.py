@@ -248,8 +248,14 @@ class _Reader:
         cost_path = f"{path}.cost" if path.startswith("budget[") else path
         if not isinstance(cost, str):
             raise self.error(cost_path, f"expected a cost name such as 'flops', got {cost!r}")
-        default = self.build(cost_path, get_cost, cost)
-        self.options(path, options, default.options())
+        try:
+            self.options(path, options, get_cost(cost).options())
+        except ProblemFileError:
+            raise
+        except ValueError as exc:
+            if str(exc).startswith("unknown cost"):
+                raise self.error(cost_path, str(exc)) from None
+            # a cost with required options (latency's profile): its constructor checks them below
         limit_path = f"{path}.limit" if path.startswith("budget[") or options else path
         expected = "expected a positive number or a string like '160G'"
         if isinstance(limit, bool) or not isinstance(limit, (int, float, str)):
