@@ -122,7 +122,7 @@ def load_problem_file(path: str | Path) -> ProblemSpec:
         except ValueError as exc:
             raise ProblemFileError(f"{path}: invalid JSON: {exc}") from None
         if isinstance(data, dict) and "problem" in data and "status" in data:  # a result: rerun it
-            return loads_problem(result_to_problem_toml(data), str(path))
+            return loads_problem(result_to_problem_toml(data, str(path)), str(path))
         return problem_from_dict(data, str(path))
     return loads_problem(text, str(path))
 
@@ -378,7 +378,17 @@ def problem_to_dict(
     Raises:
         ProblemFileError: for constraints a file cannot express (e.g. a :class:`Predicate`).
     """
-    reader = _Reader("<problem>")
+    return _structure(_Reader("<problem>"), problem, solver, solver_options, seed, time_limit)
+
+
+def _structure(
+    reader: _Reader,
+    problem: Problem | Mapping[str, Any],
+    solver: str,
+    solver_options: Mapping[str, Any] | None,
+    seed: int | None,
+    time_limit: float | None,
+) -> dict[str, Any]:
     resolved = problem.to_dict() if isinstance(problem, Problem) else reader.table("problem", problem)
     known = ("space", "objective", "constraints")
     resolved = reader.table("problem", resolved, known)
@@ -434,11 +444,12 @@ def problem_to_toml(
     return dumps_toml(problem_to_dict(problem, solver, solver_options, seed, time_limit))
 
 
-def result_to_problem_toml(result: Result | Mapping[str, Any]) -> str:
-    """A problem file that reruns a result (a :class:`Result` or its ``to_dict()``/JSON)."""
+def result_to_problem_toml(result: Result | Mapping[str, Any], source: str = "<result>") -> str:
+    """A problem file that reruns a result (a :class:`Result` or its ``to_dict()``/JSON);
+    ``source`` names the result in error messages."""
     if isinstance(result, Result):
         result = result.to_dict()
-    reader = _Reader("<result>")
+    reader = _Reader(source)
     data = reader.table("result", result)
     if not isinstance(data.get("problem"), Mapping) or not data["problem"]:
         raise reader.error("problem", "the result carries no problem to rerun (expected Result.to_dict() output)")
@@ -447,8 +458,8 @@ def result_to_problem_toml(result: Result | Mapping[str, Any]) -> str:
         raise reader.error("solver", f"expected a solver name, got {solver!r}")
     options = reader.table("options", data.get("options") or {})
     seed = data.get("seed")
-    text = problem_to_toml(data["problem"], solver, options, seed)
-    loads_problem(text, "<result>")  # what we hand out must load
+    text = dumps_toml(_structure(reader, data["problem"], solver, options, seed, None))
+    loads_problem(text, source)  # what we hand out must load
     return text
 
 
