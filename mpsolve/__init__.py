@@ -11,6 +11,7 @@ latency budgets with a pluggable solver, and build the winner as a torch model::
 
 from mpsolve._errors import ArchitectureError, InfeasibleError, MpsolveError, SolverError, SpaceError
 from mpsolve._facade import solve
+from mpsolve._pareto import ParetoFront, pareto
 from mpsolve._problem import Evaluation, Problem
 from mpsolve._result import Result
 from mpsolve._solver import SolveContext, Solver, get_solver, list_solvers, register_solver
@@ -32,6 +33,7 @@ __all__ = [
     "MeRinoEntropy",
     "MpsolveError",
     "NonDecreasingWidths",
+    "ParetoFront",
     "ParamsObjective",
     "Predicate",
     "Problem",
@@ -45,6 +47,7 @@ __all__ = [
     "get_solver",
     "get_space",
     "list_solvers",
+    "pareto",
     "register_solver",
     "solve",
 ]

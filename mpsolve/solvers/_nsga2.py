@@ -10,6 +10,7 @@ import numpy as np
 from mpsolve._errors import SolverError
 from mpsolve._solver import SolveContext, Solver, register_solver
 from mpsolve.constraints import Budget
+from mpsolve.spaces import SearchSpace
 
 __all__ = ["NSGA2Solver"]
 
@@ -17,10 +18,10 @@ __all__ = ["NSGA2Solver"]
 try:
     from pymoo.algorithms.moo.nsga2 import NSGA2
     from pymoo.core.evaluator import Evaluator
+    from pymoo.core.mutation import Mutation
     from pymoo.core.problem import Problem as PymooProblem
     from pymoo.core.repair import Repair
     from pymoo.operators.crossover.sbx import SBX
-    from pymoo.operators.mutation.pm import PM
     from pymoo.problems.static import StaticProblem
 except ImportError:  # pragma: no cover - depends on the installation
     raise SolverError("solver 'nsga2' needs pymoo: pip install 'mpsolve[solvers]' (or pymoo)") from None
@@ -37,6 +38,17 @@ class WidthOrderRepair(Repair):
         return repair(X, self.upper)
 
 
+class GridMutation(Mutation):
+    """The EA's mutation (:meth:`SearchSpace.mutate`): one block variable moves on its grid."""
+
+    def __init__(self, space: SearchSpace, p_neighbour: float) -> None:
+        super().__init__(prob=1.0)
+        self.space, self.p_neighbour = space, p_neighbour
+
+    def _do(self, problem: Any, X: np.ndarray, *args: Any, random_state: Any = None, **kwargs: Any) -> np.ndarray:
+        return self.space.mutate(repair(X, self.space.upper), random_state, self.p_neighbour).astype(np.float64)
+
+
 def repair(X: np.ndarray, upper: np.ndarray) -> np.ndarray:
     X = np.clip(np.rint(np.asarray(X, dtype=np.float64)), 0, upper).astype(np.int64)
     X[:, 0::3] = np.sort(X[:, 0::3], axis=1)
@@ -51,13 +63,15 @@ class NSGA2Solver(Solver):
     (default: the budgeted costs, so a budgeted problem yields an entropy-vs-cost front).
     Budgets and other constraints are pymoo inequality constraints (relative to each budget);
     the width order is kept by a repair that sorts the width indices, not by constraints.
-    SBX crossover and polynomial mutation work on the indices as reals, rounded by the repair.
+    SBX crossover works on the indices as reals (rounded by the repair); mutation is the EA's
+    grid move (one block variable to a neighbouring or uniformly drawn grid value).
 
     Args:
         pop_size: population size.
         generations: generations (``pop_size * generations`` evaluations in all).
         costs: names of the costs minimised besides the objective (``()``: single objective).
-        crossover_eta, mutation_eta: distribution indices of SBX and polynomial mutation.
+        crossover_eta: distribution index of SBX crossover.
+        p_neighbour: probability that a mutation moves to a neighbouring grid value.
     """
 
     name = "nsga2"
@@ -69,7 +83,7 @@ class NSGA2Solver(Solver):
         generations: int = 100,
         costs: Sequence[str] | None = None,
         crossover_eta: float = 15.0,
-        mutation_eta: float = 20.0,
+        p_neighbour: float = 0.5,
     ) -> None:
         for label, v in (("pop_size", pop_size), ("generations", generations)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -80,7 +94,9 @@ class NSGA2Solver(Solver):
         self.generations = int(generations)
         self.costs = None if costs is None else tuple(costs)
         self.crossover_eta = float(crossover_eta)
-        self.mutation_eta = float(mutation_eta)
+        if not 0 <= p_neighbour <= 1:
+            raise SolverError(f"nsga2: p_neighbour must be in [0, 1], got {p_neighbour!r}")
+        self.p_neighbour = float(p_neighbour)
 
     def _objective_costs(self, ctx: SolveContext) -> list[str]:
         problem = ctx.problem
@@ -115,7 +131,7 @@ class NSGA2Solver(Solver):
                 pop_size=self.pop_size,
                 sampling=X0.astype(np.float64),
                 crossover=SBX(prob=0.9, eta=self.crossover_eta, vtype=float),
-                mutation=PM(eta=self.mutation_eta, vtype=float),
+                mutation=GridMutation(space, self.p_neighbour),
                 repair=WidthOrderRepair(space.upper),
                 eliminate_duplicates=True,
             )

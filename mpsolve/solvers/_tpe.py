@@ -36,6 +36,12 @@ class TPESolver(Solver):
         storage: an Optuna storage URL (``sqlite:///study.db``, ...); ``None`` keeps the study
             in memory.
         study_name: the study's name in ``storage`` (an existing study is continued).
+        polish: after the trials, climb from each of the ``polish_starts`` best feasible trials
+            and as many random feasible corner designs (smallest ratios and depths) to the
+            best feasible design one or two grid steps away until none is better
+            (vectorised, a few thousand evaluations in all; TPE alone often stops a few per
+            cent short of the optimum under a binding budget).
+        polish_starts: how many best trials (and corner designs) the polish starts from.
     """
 
     name = "tpe"
@@ -48,8 +54,14 @@ class TPESolver(Solver):
         multivariate: bool = True,
         storage: str | None = None,
         study_name: str | None = None,
+        polish: bool = True,
+        polish_starts: int = 10,
     ) -> None:
-        for label, v in (("n_trials", n_trials), ("n_startup_trials", n_startup_trials)):
+        for label, v in (
+            ("n_trials", n_trials),
+            ("n_startup_trials", n_startup_trials),
+            ("polish_starts", polish_starts),
+        ):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise SolverError(f"tpe: {label} must be a positive integer, got {v!r}")
         if storage is not None and not isinstance(storage, str):
@@ -61,6 +73,8 @@ class TPESolver(Solver):
         self.multivariate = bool(multivariate)
         self.storage = storage
         self.study_name = study_name
+        self.polish = bool(polish)
+        self.polish_starts = int(polish_starts)
 
     def _solve(self, ctx: SolveContext) -> None:
         problem, space = ctx.problem, ctx.problem.space
@@ -87,8 +101,9 @@ class TPESolver(Solver):
             raise SolverError(f"tpe: cannot open storage {self.storage!r}: {type(exc).__name__}: {exc}") from None
         if state is not None and self.storage is None:
             study.add_trials(state["trials"])
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            study.tell(t.number, state=TrialState.FAIL)  # a trial an interrupt left unfinished
+        elif state is not None:  # the trials an interrupt left unfinished in the storage
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                study.tell(t.number, state=TrialState.FAIL)
         grids = [(f"{v}{i}", int(space.upper[3 * i + j])) for i in range(space.num_blocks) for j, v in enumerate("erl")]
         distributions = {name: optuna.distributions.IntDistribution(0, hi) for name, hi in grids}
 
@@ -109,3 +124,34 @@ class TPESolver(Solver):
             study.tell(trial, float(ev.objective[0]))
             done += 1
             ctx.maybe_checkpoint()
+        if self.polish and done >= self.n_trials:
+            feasible = [
+                t
+                for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if all(v <= 0 for v in t.constraints.values())
+            ]
+            feasible.sort(key=lambda t: t.value, reverse=True)
+            X = space.repair(np.array([[t.params[name] for name, _ in grids] for t in feasible], dtype=np.int64))
+            X = X[np.sort(np.unique(X, axis=0, return_index=True)[1])][: self.polish_starts] if len(X) else X
+            corners = ctx.feasible_seeds[ctx.rng.permutation(len(ctx.feasible_seeds))[: self.polish_starts]]
+            _hill_climb(ctx, np.concatenate([X.reshape(-1, space.n_var), corners]))
+
+
+def _hill_climb(ctx: SolveContext, starts: np.ndarray) -> None:
+    """From each start, move to the best feasible design one or two grid steps away (in one or
+    two variables) until none is better."""
+    space = ctx.problem.space
+    n = space.n_var
+    steps = [np.eye(n, dtype=np.int64)[j] * d for j in range(n) for d in (-1, 1)]
+    moves = np.array(steps + [a + b for i, a in enumerate(steps) for b in steps[i + 1 :] if np.any(a + b)])
+    for x in starts:
+        f = -np.inf
+        while not ctx.time_up():
+            Y = x + moves
+            Y = np.unique(space.repair(Y[np.all((Y >= 0) & (Y <= space.upper), axis=1)]), axis=0)
+            ev = ctx.evaluate(Y)
+            g = np.where(ev.feasible, ev.objective, -np.inf)
+            i = int(np.argmax(g))
+            if g[i] <= f:
+                break
+            x, f = Y[i], g[i]

@@ -1,0 +1,114 @@
+"""The conformance suite every solver backend must pass (Optuna's ``testing/pytest_samplers.py``).
+
+Subclass :class:`SolverConformance` in a test module (pytest collects it by its ``Test`` name)
+and set the backend and its effort settings::
+
+    from mpsolve.testing.pytest_solvers import SolverConformance
+
+    class TestMySolver(SolverConformance):
+        solver = "mine"                      # a registered name or a Solver subclass
+        fast_options = {"iterations": 200}   # small effort: determinism and feasibility checks
+        long_options = {"iterations": 10**9} # would run far past the time-limit check
+
+Checks: every returned design is feasible; the same seed gives the same answer; the time
+limit is honoured within 10 %; an infeasible problem raises :class:`InfeasibleError`; on the
+small space (14 580 designs) the default effort reaches 99 % of the exhaustive optimum, and an
+exact backend (``exact = True``) equals it and says ``optimal``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+import mpsolve
+from mpsolve._solver import Solver
+
+__all__ = ["SolverConformance", "small_optimum"]
+
+#: budgets of the optimality check on the small space (one binding, one loose)
+OPTIMALITY_BUDGETS = ("40G", "110G")
+TIME_LIMIT = 3.0
+
+
+@functools.cache
+def small_optimum(budget: str) -> tuple[float, tuple[int, ...]]:
+    """The optimum of the entropy on the small space under a FLOPs budget, by plain enumeration."""
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", budget)])
+    X = np.concatenate(list(problem.space.enumerate()))
+    ev = problem.evaluate(X)
+    f = np.where(ev.feasible, ev.objective, -np.inf)
+    i = int(np.argmax(f))
+    return float(f[i]), tuple(int(v) for v in X[i])
+
+
+class SolverConformance:
+    """Base class of a backend's conformance tests; see the module docstring."""
+
+    solver: ClassVar[str | type[Solver]] = ""
+    #: options for the quick checks (determinism, feasibility)
+    fast_options: ClassVar[dict[str, Any]] = {}
+    #: options with which a solve of the default space runs well past ``TIME_LIMIT``
+    long_options: ClassVar[dict[str, Any]] = {}
+    #: the space of the time-limit check (one the backend cannot finish within the limit)
+    long_space: ClassVar[str] = "default"
+    #: whether the backend proves optimality (must equal the exhaustive optimum and say so)
+    exact: ClassVar[bool] = False
+
+    def solve(self, problem: mpsolve.Problem, options: dict[str, Any], **kwargs: Any) -> mpsolve.Result:
+        return mpsolve.solve(problem, self.solver, **kwargs, **options)
+
+    def test_registered_and_resolvable(self) -> None:
+        backend = mpsolve.get_solver(self.solver, **self.fast_options)
+        assert isinstance(backend, Solver) and backend.name
+        if isinstance(self.solver, str):
+            assert self.solver in mpsolve.list_solvers()
+
+    @pytest.mark.parametrize("budget", ["12G", "60G"])
+    def test_every_returned_design_is_feasible(self, budget: str) -> None:
+        problem = mpsolve.Problem(
+            "small", constraints=[mpsolve.Budget("flops", budget), mpsolve.Budget("params", "60M")]
+        )
+        r = self.solve(problem, self.fast_options, seed=0)
+        assert r.architecture is not None and r.status in ("optimal", "feasible")
+        designs = [r.x] + [p["encoding"] for p in r.pareto or []]
+        ev = problem.evaluate(np.asarray(designs, dtype=np.int64))
+        assert ev.feasible.all()
+        assert r.costs["flops"] <= mpsolve.constraints.parse_quantity(budget)
+        assert r.objective == pytest.approx(float(ev.objective[0]), rel=1e-12)
+        assert [h[2] for h in r.history] == sorted(h[2] for h in r.history)
+
+    def test_same_seed_same_answer(self) -> None:
+        problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "40G")])
+        a = self.solve(problem, self.fast_options, seed=7)
+        b = self.solve(problem, self.fast_options, seed=7)
+        assert a.x.tolist() == b.x.tolist() and a.objective == b.objective and a.status == b.status
+
+    def test_time_limit_is_honoured(self) -> None:
+        problem = mpsolve.Problem(self.long_space, constraints=[mpsolve.Budget("flops", "110G")])
+        start = time.perf_counter()
+        r = self.solve(problem, self.long_options, seed=0, time_limit=TIME_LIMIT)
+        assert time.perf_counter() - start <= 1.1 * TIME_LIMIT + 0.5  # + setup before the clock starts
+        assert r.wall_time <= 1.1 * TIME_LIMIT
+        assert r.status in ("feasible", "optimal")
+
+    def test_infeasible_problem_raises(self) -> None:
+        problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "1M")])
+        with pytest.raises(mpsolve.InfeasibleError):
+            self.solve(problem, self.fast_options, seed=0)
+
+    @pytest.mark.parametrize("budget", OPTIMALITY_BUDGETS)
+    def test_default_effort_reaches_the_exhaustive_optimum(self, budget: str) -> None:
+        best, _ = small_optimum(budget)
+        problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", budget)])
+        r = mpsolve.solve(problem, self.solver, seed=0)
+        if self.exact:
+            assert r.status == "optimal"
+            assert r.objective == pytest.approx(best, rel=1e-12)
+            assert r.gap == pytest.approx(0.0, abs=1e-12)
+        else:
+            assert r.objective >= 0.99 * best
