@@ -28,7 +28,7 @@ from mpsolve._errors import MpsolveError
 from mpsolve.constraints._costs import CostModel, ModelConstants, projection_shapes, register_cost
 from mpsolve.spaces import DecodedBatch, SearchSpace, get_space
 
-__all__ = ["LatencyCost", "LatencyProfileError", "profile_latency", "PROFILE_FORMAT", "PROFILE_VERSION"]
+__all__ = ["LatencyCost", "LatencyProfileError", "PROFILE_FORMAT", "PROFILE_VERSION", "device_info", "profile_latency"]
 
 PROFILE_FORMAT = "mpsolve-latency-profile"
 PROFILE_VERSION = 1
@@ -158,7 +158,7 @@ def profile_latency(
         "format": PROFILE_FORMAT,
         "version": PROFILE_VERSION,
         "workload": "prefill of seq_len tokens, logits of the last position only (logits_to_keep=1)",
-        "device": _device(),
+        "device": device_info(),
         "torch": torch.__version__,
         "threads": threads if threads is not None else previous_threads,
         "seq_len": seq_len,
@@ -175,7 +175,8 @@ def profile_latency(
     }
 
 
-def _device() -> dict[str, str]:
+def device_info() -> dict[str, str]:
+    """Platform, machine and CPU model of this computer (from /proc/cpuinfo where there is one)."""
     cpu = platform.processor()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():

@@ -192,11 +192,6 @@ class MeRinoForCausalLM(nn.Module):
         self.lm_head = nn.Linear(d, arch.vocab_size, bias=False)
         self.lm_head.weight = self.embed_tokens.weight
 
-    @property
-    def num_layer_applications(self) -> int:
-        """Total depth ``sum_i L_i`` (the number of KV-cache slots)."""
-        return self.architecture.depth
-
     @torch.no_grad()
     def init_weights(self, std: float = 0.02, seed: int | None = 0) -> None:
         """Re-initialise: linear and embedding weights ``N(0, std)``, biases 0, norms 1/0.
