@@ -16,7 +16,8 @@ class ExhaustiveSolver(Solver):
     """Score every design of the space in bounded-memory chunks; optimal when it finishes.
 
     Ties are broken by the enumeration order (the first best design is kept), so the answer
-    does not depend on the seed. Only the budgeted costs are computed while enumerating.
+    does not depend on the seed. Constraints are checked first and only feasible designs are
+    scored.
 
     Args:
         max_designs: refuse spaces with more designs than this (the default space has about
@@ -42,7 +43,8 @@ class ExhaustiveSolver(Solver):
                 f"exhaustive: space {space.name!r} has {size:.4g} designs, more than max_designs="
                 f"{self.max_designs:.4g}; use a smaller space, raise max_designs, or use cpsat for a proved optimum"
             )
-        # score only what the constraints need; the result re-reports every cost of the design
+        # score only feasible designs, and only what the constraints need (the result re-reports
+        # every cost of the returned design); skipped designs still count as evaluated
         lean = Problem(space, ctx.problem.objective, ctx.problem.constraints, report_costs=[])
         ctx.problem, full = lean, ctx.problem
         ctx.progress(size)
@@ -50,7 +52,13 @@ class ExhaustiveSolver(Solver):
             for X in space.enumerate(self.chunk_size):
                 if ctx.time_up():
                     return
-                ctx.evaluate(X)
+                batch = space.decode_batch(X)
+                ok = np.ones(len(X), dtype=bool)
+                for c in lean.constraints:
+                    ok &= c.violation(batch, space) <= 0
+                ctx.n_evals += int(len(X) - ok.sum())
+                if ok.any():
+                    ctx.evaluate(X[ok])
         finally:
             ctx.problem = full
         ctx.status = "optimal"

@@ -1,0 +1,142 @@
+"""How close each backend gets to the proved optimum, and how long the proofs take.
+
+1. Default space at each budget: CP-SAT's proved optimum, then every other backend's
+   objective, gap to it and wall time.
+2. The 8-block space ``large8``: CP-SAT's time to proof, or the gap left at the time limit.
+3. Exhaustive enumeration of the whole default space (bounded-memory chunks) at each budget,
+   checked against CP-SAT.
+
+Usage: ``python benchmarks/optimality.py [--budgets 60G,110G,160G] [--large8-limit 300]``;
+results are printed and written to ``benchmarks/results/optimality.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import mpsolve
+
+HEURISTICS = ("ea", "nsga2", "tpe")
+
+
+def _problem(space: str, budget: str) -> mpsolve.Problem:
+    return mpsolve.Problem(space, constraints=[mpsolve.Budget("flops", budget)])
+
+
+def _row(r: mpsolve.Result, optimum: float | None) -> dict:
+    gap = None if optimum is None or r.architecture is None else (optimum - r.objective) / abs(optimum)
+    return {
+        "solver": r.solver,
+        "status": r.status,
+        "objective": r.objective,
+        "gap_to_cpsat": gap,
+        "bound": r.bound,
+        "wall_time_s": r.wall_time,
+        "n_evals": r.n_evals,
+        "encoding": None if r.x is None else [int(v) for v in r.x],
+    }
+
+
+def _exhaustive(budget: str) -> dict:
+    r = mpsolve.solve(_problem("default", budget), "exhaustive")
+    return _row(r, None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--budgets", default="60G,110G,160G", help="FLOPs budgets (default 60G,110G,160G)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the stochastic backends")
+    ap.add_argument("--large8-budget", default="160G", help="FLOPs budget of the 8-block run")
+    ap.add_argument("--large8-limit", type=float, default=300.0, help="seconds for CP-SAT on large8 (default 300)")
+    ap.add_argument("--skip-exhaustive", action="store_true", help="skip enumerating the default space")
+    ap.add_argument("--workers", type=int, default=None, help="CP-SAT workers (default: CPU count, at most 8)")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "optimality"), help="output stem")
+    args = ap.parse_args(argv)
+    budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
+    report: dict = {"default": {}, "large8": None, "exhaustive": {}}
+
+    print("== default space: every backend against CP-SAT's proved optimum ==")
+    print(f"{'budget':>7} {'solver':>10} {'status':>9} {'objective':>14} {'gap':>10} {'time s':>8} {'evals':>9}")
+    for b in budgets:
+        problem = _problem("default", b)
+        exact = mpsolve.solve(problem, "cpsat", seed=args.seed, workers=args.workers)
+        rows = [_row(exact, exact.objective)]
+        rows += [_row(mpsolve.solve(problem, s, seed=args.seed), exact.objective) for s in HEURISTICS]
+        report["default"][b] = rows
+        for r in rows:
+            gap = "-" if r["gap_to_cpsat"] is None else f"{100 * r['gap_to_cpsat']:.3f}%"
+            print(
+                f"{b:>7} {r['solver']:>10} {r['status']:>9} {r['objective']:>14.6f} {gap:>10} "
+                f"{r['wall_time_s']:>8.2f} {r['n_evals']:>9}"
+            )
+
+    print(f"\n== large8 ({mpsolve.get_space('large8').size():.3g} designs), flops <= {args.large8_budget} ==")
+    start = time.perf_counter()
+    big = mpsolve.solve(
+        _problem("large8", args.large8_budget),
+        "cpsat",
+        seed=args.seed,
+        time_limit=args.large8_limit,
+        workers=args.workers,
+    )
+    report["large8"] = {**_row(big, None), "gap": big.gap, "time_limit_s": args.large8_limit}
+    if big.status == "optimal":
+        print(f"proved optimal in {time.perf_counter() - start:.1f} s: objective {big.objective:.6f}")
+    else:
+        gap = "unknown" if big.gap is None else f"{100 * big.gap:.3f}%"
+        print(
+            f"not proved within {args.large8_limit:.0f} s: objective {big.objective:.6f}, bound {big.bound}, gap {gap}"
+        )
+
+    if not args.skip_exhaustive:
+        print("\n== exhaustive enumeration of the default space (one process per budget) ==")
+        with ProcessPoolExecutor(max_workers=len(budgets)) as pool:
+            rows = dict(zip(budgets, pool.map(_exhaustive, budgets)))
+        for b, r in rows.items():
+            cp = report["default"][b][0]
+            agree = abs(r["objective"] - cp["objective"]) <= 1e-9 * abs(cp["objective"])
+            r["agrees_with_cpsat"] = agree
+            report["exhaustive"][b] = r
+            print(
+                f"{b:>7} exhaustive objective {r['objective']:.6f} over {r['n_evals']:,} designs in "
+                f"{r['wall_time_s']:.1f} s; cpsat {cp['objective']:.6f}: {'agree' if agree else 'DISAGREE'}"
+            )
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    out.with_suffix(".md").write_text(_markdown(report))
+    print(f"\nwrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+    return 0
+
+
+def _markdown(report: dict) -> str:
+    lines = ["# Optimality benchmark", "", "| budget | solver | status | objective | gap to CP-SAT | wall s |"]
+    lines.append("|---|---|---|---|---|---|")
+    for b, rows in report["default"].items():
+        for r in rows:
+            gap = "-" if r["gap_to_cpsat"] is None else f"{100 * r['gap_to_cpsat']:.3f}%"
+            lines.append(
+                f"| {b} | {r['solver']} | {r['status']} | {r['objective']:.6f} | {gap} | {r['wall_time_s']:.2f} |"
+            )
+    big = report["large8"]
+    if big:
+        gap = "-" if big["gap"] is None else f"{100 * big['gap']:.3f}%"
+        lines += [
+            "",
+            f"large8: status {big['status']}, objective {big['objective']:.6f}, gap {gap}, "
+            f"{big['wall_time_s']:.1f} s (limit {big['time_limit_s']:.0f} s)",
+        ]
+    for b, r in report["exhaustive"].items():
+        lines.append(
+            f"- exhaustive {b}: {r['objective']:.6f} in {r['wall_time_s']:.1f} s, agrees: {r['agrees_with_cpsat']}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
