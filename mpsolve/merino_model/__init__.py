@@ -17,7 +17,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from mpsolve.merino_model._errors import CheckpointMismatchError, MissingDependencyError, ModelInputError, require
+from mpsolve.merino_model._errors import (
+    TRANSFORMERS_MIN,
+    CheckpointMismatchError,
+    MissingDependencyError,
+    ModelInputError,
+    require,
+)
 from mpsolve.merino_model._registration import install_registration_hook
 
 __all__ = [
@@ -55,7 +61,7 @@ def __getattr__(name: str) -> Any:
     module, extra = _LAZY[name]
     require("torch", extra)
     if extra == "hf":
-        require("transformers", extra)
+        require("transformers", extra, TRANSFORMERS_MIN)
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 

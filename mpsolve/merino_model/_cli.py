@@ -58,10 +58,10 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """``mpsolve build``: write an untrained checkpoint and print a one-line summary."""
-    from mpsolve.merino_model._errors import require
+    from mpsolve.merino_model._errors import TRANSFORMERS_MIN, require
 
     require("torch", "torch")
-    require("transformers", "hf")
+    require("transformers", "hf", TRANSFORMERS_MIN)
     from mpsolve.constraints import ParamsCost
     from mpsolve.merino_model._hf import MeRinoConfig, MeRinoHFForCausalLM
     from mpsolve.merino_model._model import resolve_architecture

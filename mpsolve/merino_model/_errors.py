@@ -16,12 +16,27 @@ class CheckpointMismatchError(MpsolveError):
 
 
 class MissingDependencyError(MpsolveError, ImportError):
-    """An optional dependency is not installed."""
+    """An optional dependency is not installed, or too old."""
 
 
-def require(module: str, extra: str) -> None:
-    """Raise :class:`MissingDependencyError` naming the extra to install when ``module`` is missing."""
+#: oldest transformers the HF integration is tested with (configs as dataclasses, the ``cache`` kwarg)
+TRANSFORMERS_MIN = (5, 24)
+
+
+def require(module: str, extra: str, min_version: tuple[int, ...] = ()) -> None:
+    """Raise :class:`MissingDependencyError` naming the extra to install when ``module`` is missing or too old."""
+    import importlib.metadata
     import importlib.util
+    import re
 
     if importlib.util.find_spec(module) is None:
         raise MissingDependencyError(f"{module} is not installed; install it with: pip install 'mpsolve[{extra}]'")
+    if min_version:
+        installed = importlib.metadata.version(module)
+        numbers = tuple(int(n) for n in re.findall(r"\d+", installed)[: len(min_version)])
+        if numbers < min_version:
+            wanted = ".".join(map(str, min_version))
+            raise MissingDependencyError(
+                f"{module} {installed} is too old (mpsolve needs {module}>={wanted}); "
+                f"upgrade it with: pip install -U 'mpsolve[{extra}]'"
+            )

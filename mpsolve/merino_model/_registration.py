@@ -28,6 +28,12 @@ def install_registration_hook() -> None:
 
 
 def _register() -> None:
+    from mpsolve.merino_model._errors import TRANSFORMERS_MIN, MissingDependencyError, require
+
+    try:
+        require("transformers", "hf", TRANSFORMERS_MIN)
+    except MissingDependencyError:
+        return  # an old transformers stays unregistered; using the HF classes names the upgrade
     # importing the HF module registers its classes (a no-op if it is being imported right now)
     importlib.import_module("mpsolve.merino_model._hf")
 

@@ -135,3 +135,15 @@ def test_auto_registration_when_transformers_is_imported_later(tmp_path: Path) -
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip() == "MeRinoConfig"
+
+
+def test_missing_or_old_dependencies_name_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    from mpsolve.merino_model._errors import MissingDependencyError, require
+
+    with pytest.raises(MissingDependencyError, match=r"pip install 'mpsolve\[hf\]'"):
+        require("no_such_module_here", "hf")
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "4.46.1")
+    with pytest.raises(MissingDependencyError, match=r"transformers 4\.46\.1 is too old.*>=5\.24.*mpsolve\[hf\]"):
+        require("transformers", "hf", (5, 24))
