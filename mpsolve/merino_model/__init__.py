@@ -1,9 +1,12 @@
 """MeRino language models in PyTorch: build, generate, quantise, and use with Hugging Face.
 
 Example:
-    >>> from mpsolve.merino_model import build
-    >>> model = build("merino-64m", seed=0)          # pure PyTorch, params == ParamsCost
-    >>> ids = model.generate(prompt_ids, max_new_tokens=32)
+    >>> import torch
+    >>> from mpsolve.merino_model import build, quantize
+    >>> model = build("merino-52m", seed=0, vocab_size=256, embed_proj_dim=64, max_positions=64)
+    >>> model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=4).shape
+    torch.Size([1, 7])
+    >>> int8 = quantize(model, "int8")
 
 Every name loads lazily: importing this package imports neither ``torch`` (extra ``[torch]``)
 nor ``transformers`` (extra ``[hf]``, for ``MeRinoConfig`` and ``MeRinoHFForCausalLM``).
