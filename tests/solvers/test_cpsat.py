@@ -1,0 +1,118 @@
+"""CP-SAT: exact against enumeration on random spaces and every supported objective/constraint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mpsolve
+from mpsolve import Budget, Effectiveness, MeRinoEntropy, Predicate, Problem, SearchSpace
+from mpsolve.solvers._cpsat import _Model
+
+
+def _random_problem(rng: np.random.Generator, objective: str) -> Problem:
+    N = int(rng.integers(2, 4))
+    widths = sorted(rng.choice([64, 128, 192, 256, 320, 384, 448, 512], size=int(rng.integers(2, 5)), replace=False))
+    ratios = sorted(rng.choice([1.0, 1.5, 2.0, 3.0, 4.0], size=int(rng.integers(1, 4)), replace=False))
+    layers = sorted(rng.choice([1, 2, 3, 4, 6], size=int(rng.integers(1, 4)), replace=False))
+    space = SearchSpace(num_blocks=N, embed_dims=widths, ffn_ratios=ratios, layers=layers)
+    constraints = [Budget("flops", float(rng.uniform(8e9, 4e10)))]
+    if rng.random() < 0.5:
+        constraints.append(Budget("params", float(rng.uniform(4.3e7, 6e7))))
+    if rng.random() < 0.3:
+        constraints.append(Effectiveness(float(rng.uniform(0.1, 0.3))))
+    return Problem(space, objective=objective, constraints=constraints)
+
+
+def _enumerate(problem: Problem) -> tuple[float, np.ndarray]:
+    X = np.concatenate(list(problem.space.enumerate()))
+    ev = problem.evaluate(X)
+    f = np.where(ev.feasible, ev.objective, -np.inf)
+    return float(f.max()), X[int(np.argmax(f))]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_equals_enumeration_on_random_spaces(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    objective = ["entropy", "entropy", "params", "decoder_params"][seed % 4]
+    if seed == 5:
+        objective = MeRinoEntropy(penalty="none")
+    problem = _random_problem(rng, objective)
+    try:
+        best, _ = _enumerate(problem)
+        problem.check_feasible()
+    except mpsolve.InfeasibleError:
+        with pytest.raises(mpsolve.InfeasibleError):
+            mpsolve.solve(problem, "cpsat", workers=1)
+        return
+    r = mpsolve.solve(problem, "cpsat", workers=1)
+    assert r.status == "optimal" and r.gap == 0.0
+    assert r.objective == pytest.approx(best, rel=1e-12)
+
+
+def test_memory_budget_is_modelled_exactly() -> None:
+    problem = Problem("small", constraints=[Budget("flops", "60G"), Budget("memory", "600M")])
+    best, _ = _enumerate(problem)
+    r = mpsolve.solve(problem, "cpsat", workers=1)
+    assert r.status == "optimal" and r.objective == pytest.approx(best, rel=1e-12)
+    assert r.costs["memory"] <= 600e6
+
+
+def test_predicates_are_cut_lazily() -> None:
+    base = Problem("small", constraints=[Budget("flops", "60G")])
+    _, top = _enumerate(base)
+    banned = base.space.decode(top)
+    problem = Problem("small", constraints=[Budget("flops", "60G"), Predicate(lambda a: a != banned, "not the top")])
+    best, _ = _enumerate(problem)
+    r = mpsolve.solve(problem, "cpsat", workers=1)
+    assert r.status == "optimal" and r.objective == pytest.approx(best, rel=1e-12)
+    assert r.architecture != banned
+    wide = Problem("small", constraints=[Budget("flops", "60G"), Predicate(lambda a: a.embed_dims[-1] != 512, "x")])
+    with pytest.raises(mpsolve.SolverError, match="max_lazy_cuts"):
+        mpsolve.solve(wide, "cpsat", workers=1, max_lazy_cuts=3)
+
+
+def test_scaled_objective_matches_float_objective() -> None:
+    problem = Problem("default", constraints=[Budget("flops", "160G")])
+    model = _Model(problem)
+    X = problem.space.sample(300, np.random.default_rng(0))
+    f = problem.evaluate(X).objective
+    u = np.array([float(v) for v in model.scaled(X)]) / model.scale
+    np.testing.assert_allclose(u, f, rtol=1e-6)
+    depths = problem.space.decode_batch(X).layers.sum(axis=1)
+    assert np.all(np.abs(u - f) <= [model.delta(int(T)) / model.scale for T in depths])
+
+
+def test_refuses_what_it_cannot_model_exactly() -> None:
+    with pytest.raises(mpsolve.SolverError, match="penalty"):
+        mpsolve.solve(Problem("small", MeRinoEntropy(penalty="exp"), [Budget("flops", "60G")]), "cpsat")
+
+    class Custom(mpsolve.objectives.Objective):
+        name = "custom"
+
+        def evaluate(self, batch, constants):
+            return batch.layers.sum(axis=1).astype(float)
+
+    with pytest.raises(mpsolve.SolverError, match="objectives"):
+        mpsolve.solve(Problem("small", Custom(), [Budget("flops", "60G")]), "cpsat")
+
+
+def test_warm_start_from_another_solvers_result() -> None:
+    problem = Problem("small", constraints=[Budget("flops", "40G")])
+    ea = mpsolve.solve(problem, "ea", seed=0, iterations=500)
+    r = mpsolve.solve(problem, "cpsat", hint=ea, workers=1)
+    assert r.status == "optimal" and r.objective >= ea.objective
+    assert r.options["hint"] == tuple(int(v) for v in ea.x)
+
+
+def test_time_limit_reports_feasible_with_an_honest_bound() -> None:
+    problem = Problem("large8", constraints=[Budget("flops", "160G")])
+    r = mpsolve.solve(problem, "cpsat", time_limit=3, workers=2)
+    assert r.status == "feasible"
+    assert r.bound is not None and r.bound >= r.objective and r.gap is not None and r.gap > 0
+
+
+def test_default_space_60g_is_proved_optimal() -> None:
+    r = mpsolve.solve(Problem("default", constraints=[Budget("flops", "60G")]), "cpsat")
+    assert r.status == "optimal" and r.gap == 0.0
+    assert r.costs["flops"] <= 60e9
