@@ -79,6 +79,7 @@ class SolveContext:
         self._bar = None
         self._progress = progress
         if resume_state is not None:
+            self.rng.bit_generator.state = resume_state["rng"]
             self.n_evals = resume_state["n_evals"]
             self.best_x = resume_state["best_x"]
             self.best_f = resume_state["best_f"]
@@ -176,6 +177,7 @@ class SolveContext:
             "solver": self.solver.name,
             "solver_options": self.solver.get_options(),
             "seed": self.seed,
+            "rng": self.rng.bit_generator.state,
             "n_evals": self.n_evals,
             "best_x": self.best_x,
             "best_f": self.best_f,
