@@ -102,7 +102,8 @@ def sweep_tasks(
 
     Args:
         problems: problems by label, or a sequence (labelled by space name); a string is a
-            preset space, a :class:`ProblemSpec` also brings options for its own solver.
+            preset space, a :class:`ProblemSpec` also brings options for its own solver
+            (its seed and time limit give way to the sweep's).
         budgets: limits to sweep by cost name, e.g. ``{"flops": ["60G", "110G"]}`` (several
             costs: every combination). A swept budget replaces the problem's budget on that
             cost and keeps its options (e.g. ``seq_len``).
