@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,20 @@ def test_twice_interrupted_run_resumes_to_the_same_answer(name, problem, tmp_pat
     _solver(name).solve(problem, seed=3, checkpoint=path, callback=_InterruptAt(batches // 2 + 1))
     _solver(name).solve(problem, resume=path, callback=_InterruptAt(batches // 3 + 1))
     assert _answer(name, _solver(name).solve(problem, resume=path)) == _answer(name, full)
+
+
+def test_a_real_sigint_midway_resumes_to_the_uninterrupted_answer(problem, tmp_path):
+    full, batches = _batches("ea", problem, seed=11)
+    calls = []
+
+    def sigint(ctx: mpsolve.SolveContext) -> None:  # delivered wherever the run happens to be
+        calls.append(1)
+        if len(calls) == batches // 2:
+            signal.raise_signal(signal.SIGINT)
+
+    path = tmp_path / "run.ckpt"
+    assert _solver("ea").solve(problem, seed=11, checkpoint=path, callback=sigint).status == "interrupted"
+    assert _answer("ea", _solver("ea").solve(problem, resume=path)) == _answer("ea", full)
 
 
 def test_periodic_checkpoints_are_written(problem, tmp_path, monkeypatch):
