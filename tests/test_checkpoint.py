@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -89,18 +91,40 @@ def test_twice_interrupted_run_resumes_to_the_same_answer(name, problem, tmp_pat
     assert _answer(name, _solver(name).solve(problem, resume=path)) == _answer(name, full)
 
 
-def test_a_real_sigint_midway_resumes_to_the_uninterrupted_answer(problem, tmp_path):
-    full, batches = _batches("ea", problem, seed=11)
-    calls = []
+SIGINT_RUN = """
+import signal, sys
+import mpsolve
 
-    def sigint(ctx: mpsolve.SolveContext) -> None:  # delivered wherever the run happens to be
-        calls.append(1)
-        if len(calls) == batches // 2:
-            signal.raise_signal(signal.SIGINT)
+problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "40G")])
+if sys.argv[2] != "-":  # a run of another backend earlier in the same process
+    mpsolve.solve(problem, sys.argv[2])
+options = {"iterations": 3000, "population": 64, "parents": 16, "batch_size": 32, "init_samples": 256}
+full = mpsolve.solve(problem, "ea", seed=11, **options)
+calls = []
 
-    path = tmp_path / "run.ckpt"
-    assert _solver("ea").solve(problem, seed=11, checkpoint=path, callback=sigint).status == "interrupted"
-    assert _answer("ea", _solver("ea").solve(problem, resume=path)) == _answer("ea", full)
+def sigint(ctx):  # delivered wherever the run happens to be
+    calls.append(1)
+    if len(calls) == 40:
+        signal.raise_signal(signal.SIGINT)
+
+cut = mpsolve.solve(problem, "ea", seed=11, checkpoint=sys.argv[1], callback=sigint, **options)
+resumed = mpsolve.solve(problem, "ea", resume=sys.argv[1], **options)
+assert cut.status == "interrupted", cut
+assert (resumed.x.tolist(), resumed.n_evals) == (full.x.tolist(), full.n_evals), (resumed, full)
+"""
+
+
+@pytest.mark.parametrize("before", ["-", *[n for n in ("cpsat",) if n in mpsolve.list_solvers()]])
+def test_a_real_sigint_midway_resumes_to_the_uninterrupted_answer(tmp_path, before):
+    """In a subprocess: a SIGINT that kills the process would take the whole test run with it."""
+    run = subprocess.run(
+        [sys.executable, "-c", SIGINT_RUN, str(tmp_path / "run.ckpt"), before], capture_output=True, timeout=120
+    )
+    assert run.returncode != -signal.SIGINT, (
+        f"SIGINT killed the process instead of raising KeyboardInterrupt (after a {before!r} run): "
+        "something reset the SIGINT handler to SIG_DFL"
+    )
+    assert run.returncode == 0, run.stderr.decode()
 
 
 def test_periodic_checkpoints_are_written(problem, tmp_path, monkeypatch):
