@@ -16,9 +16,9 @@ from mpsolve._problem import Problem
 from mpsolve._solver import list_solvers
 from mpsolve.constraints import Budget, FlopsCost, ParamsCost, graph_totals, operator_graph
 from mpsolve.objectives import MeRinoEntropy
-from mpsolve.spaces import ARCHITECTURES, SPACES, Architecture, SearchSpace, get_architecture, get_space
+from mpsolve.spaces import ARCHITECTURES, SPACES, SearchSpace, get_architecture, get_space, resolve_architecture
 
-__all__ = ["main", "build_parser", "load_architecture", "load_space"]
+__all__ = ["main", "build_parser", "load_space"]
 
 #: modules that add their own subcommands through ``add_subcommands(subparsers)``
 PLUGINS = ("mpsolve.merino_model._cli", "mpsolve._pareto", "mpsolve._sweep")
@@ -26,24 +26,6 @@ PLUGINS = ("mpsolve.merino_model._cli", "mpsolve._pareto", "mpsolve._sweep")
 
 class CLIError(MpsolveError):
     """Bad command-line input."""
-
-
-def load_architecture(spec: str) -> Architecture:
-    """A preset name, or a JSON file holding an architecture or a design result."""
-    if spec in ARCHITECTURES:
-        return get_architecture(spec)
-    path = Path(spec)
-    if not path.exists():
-        raise CLIError(
-            f"{spec!r} is neither an architecture preset ({', '.join(ARCHITECTURES)}) nor an existing JSON file"
-        )
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CLIError(f"cannot read architecture JSON {spec!r}: {exc}") from None
-    if isinstance(data, dict) and "architecture" in data:
-        data = data["architecture"]
-    return Architecture.from_dict(data)
 
 
 def load_space(spec: str) -> SearchSpace:
@@ -160,7 +142,7 @@ def cmd_design(args: argparse.Namespace) -> int:
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    arch = load_architecture(args.arch)
+    arch = resolve_architecture(args.arch)
     flops = FlopsCost(seq_len=args.seq_len, include_lm_head=args.include_lm_head)
     costs = {"params": ParamsCost().of(arch), "flops": flops.of(arch)}
     if args.breakdown or args.graphml:
@@ -195,7 +177,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    arch = load_architecture(args.arch)
+    arch = resolve_architecture(args.arch)
     details = MeRinoEntropy().details(arch)
     if args.json:
         _print_json({"architecture": arch.to_dict(), **details})

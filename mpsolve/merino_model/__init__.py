@@ -28,6 +28,7 @@ from mpsolve.merino_model._errors import (
     require,
 )
 from mpsolve.merino_model._registration import install_registration_hook
+from mpsolve.spaces import resolve_architecture
 
 __all__ = [
     "CausalLMOutput",
@@ -50,7 +51,6 @@ _LAZY = {
     "KVCache": ("_model", "torch"),
     "MeRinoForCausalLM": ("_model", "torch"),
     "build": ("_model", "torch"),
-    "resolve_architecture": ("_model", "torch"),
     "compare_outputs": ("_quantize", "torch"),
     "quantize": ("_quantize", "torch"),
     "MeRinoConfig": ("_hf", "hf"),

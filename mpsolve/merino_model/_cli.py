@@ -64,7 +64,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     require("transformers", "hf", TRANSFORMERS_MIN)
     from mpsolve.constraints import ParamsCost
     from mpsolve.merino_model._hf import MeRinoConfig, MeRinoHFForCausalLM
-    from mpsolve.merino_model._model import resolve_architecture
+    from mpsolve.spaces import resolve_architecture
 
     arch = resolve_architecture(args.architecture)
     config = MeRinoConfig.from_architecture(arch, initializer_range=args.init_std, init_seed=args.seed)

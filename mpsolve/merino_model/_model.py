@@ -10,7 +10,6 @@ exactly :class:`~mpsolve.constraints.ParamsCost` of its architecture.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,7 @@ from torch import nn
 
 from mpsolve._errors import ArchitectureError
 from mpsolve.merino_model._errors import ModelInputError
-from mpsolve.spaces import Architecture, Block, get_architecture
-from mpsolve.spaces._presets import ARCHITECTURES
+from mpsolve.spaces import Architecture, Block, resolve_architecture
 
 __all__ = [
     "ACTIVATIONS",
@@ -44,37 +42,6 @@ ACTIVATIONS: dict[str, Any] = {
     "relu": lambda: nn.ReLU(),
     "silu": lambda: nn.SiLU(),
 }
-
-
-def resolve_architecture(architecture: Architecture | str | Path | Mapping[str, Any]) -> Architecture:
-    """An :class:`Architecture` from itself, a preset name, a JSON file, or its JSON object.
-
-    A JSON object (or file) may also be a design result holding the architecture under an
-    ``"architecture"`` key.
-    """
-    if isinstance(architecture, Architecture):
-        return architecture
-    if isinstance(architecture, (str, Path)):
-        if str(architecture) in ARCHITECTURES:
-            return get_architecture(str(architecture))
-        path = Path(architecture)
-        if not path.is_file():
-            raise ArchitectureError(
-                f"{str(architecture)!r} is neither an architecture preset ({', '.join(ARCHITECTURES)}) "
-                "nor an existing JSON file"
-            )
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ArchitectureError(f"{path} is not valid JSON: {exc}") from None
-        return resolve_architecture(data)
-    if isinstance(architecture, Mapping):
-        if "architecture" in architecture:
-            return Architecture.from_dict(architecture["architecture"])
-        return Architecture.from_dict(architecture)
-    raise ArchitectureError(
-        f"expected an Architecture, a preset name, a JSON file or a JSON object, got {type(architecture).__name__}"
-    )
 
 
 @dataclass

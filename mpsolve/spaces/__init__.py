@@ -1,7 +1,7 @@
 """Search spaces, the architecture type and presets."""
 
 from mpsolve.spaces._architecture import Architecture, Block, ffn_dim
-from mpsolve.spaces._presets import ARCHITECTURES, SPACES, get_architecture, get_space
+from mpsolve.spaces._presets import ARCHITECTURES, SPACES, get_architecture, get_space, resolve_architecture
 from mpsolve.spaces._space import DecodedBatch, SearchSpace
 
 __all__ = [
@@ -14,4 +14,5 @@ __all__ = [
     "ffn_dim",
     "get_architecture",
     "get_space",
+    "resolve_architecture",
 ]

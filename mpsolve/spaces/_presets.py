@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
 
 from mpsolve._errors import ArchitectureError, SpaceError
 from mpsolve.spaces._architecture import Architecture, Block
 from mpsolve.spaces._space import SearchSpace
 
-__all__ = ["SPACES", "ARCHITECTURES", "get_space", "get_architecture"]
+__all__ = ["SPACES", "ARCHITECTURES", "get_space", "get_architecture", "resolve_architecture"]
 
 SPACES: dict[str, Callable[[], SearchSpace]] = {
     # Spec section 5: 4 blocks, E in 128..1024, r in 1..4, L in 1..4 (about 2e8 designs).
@@ -62,3 +65,34 @@ def get_architecture(name: str) -> Architecture:
         return ARCHITECTURES[name]()
     except KeyError:
         raise ArchitectureError(f"unknown architecture preset {name!r}; known: {', '.join(ARCHITECTURES)}") from None
+
+
+def resolve_architecture(architecture: Architecture | str | Path | Mapping[str, Any]) -> Architecture:
+    """An :class:`Architecture` from itself, a preset name, a JSON file, or its JSON object.
+
+    A JSON object (or file) may also be a design result holding the architecture under an
+    ``"architecture"`` key.
+    """
+    if isinstance(architecture, Architecture):
+        return architecture
+    if isinstance(architecture, (str, Path)):
+        if str(architecture) in ARCHITECTURES:
+            return get_architecture(str(architecture))
+        path = Path(architecture)
+        if not path.is_file():
+            raise ArchitectureError(
+                f"{str(architecture)!r} is neither an architecture preset ({', '.join(ARCHITECTURES)}) "
+                "nor an existing JSON file"
+            )
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ArchitectureError(f"cannot read architecture JSON {str(path)!r}: {exc}") from None
+        return resolve_architecture(data)
+    if isinstance(architecture, Mapping):
+        if "architecture" in architecture:
+            return Architecture.from_dict(architecture["architecture"])
+        return Architecture.from_dict(architecture)
+    raise ArchitectureError(
+        f"expected an Architecture, a preset name, a JSON file or a JSON object, got {type(architecture).__name__}"
+    )

@@ -116,6 +116,33 @@ def test_training_steps_reduce_the_loss(shared_arch: Architecture) -> None:
     assert losses[-1] < 0.8 * losses[0]
 
 
+def test_trainer_trains_the_model(shared_arch: Architecture, tmp_path: Path) -> None:
+    from transformers import Trainer, TrainingArguments
+
+    model = MeRinoHFForCausalLM(MeRinoConfig.from_architecture(shared_arch))
+    data = [{"input_ids": (torch.arange(32) + i) % 16, "labels": (torch.arange(32) + i) % 16} for i in range(16)]
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=12,
+        per_device_train_batch_size=4,
+        learning_rate=1e-2,
+        report_to=[],
+        logging_steps=1,
+        save_strategy="no",
+        use_cpu=True,
+        seed=0,
+        disable_tqdm=True,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=data)
+    trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert len(losses) == 12 and losses[-1] < 0.7 * losses[0]
+    trainer.save_model(str(tmp_path / "final"))
+    reloaded = MeRinoHFForCausalLM.from_pretrained(str(tmp_path / "final"))
+    ids = torch.arange(16)[None]
+    torch.testing.assert_close(reloaded(input_ids=ids).logits, model.eval()(input_ids=ids).logits)
+
+
 def test_loss_with_num_items_in_batch_sums_over_tokens(hf_model) -> None:
     ids = torch.randint(0, 256, (2, 8))
     mean = hf_model(input_ids=ids, labels=ids).loss
