@@ -19,6 +19,7 @@ from mpsolve.constraints._costs import (
     register_cost,
 )
 from mpsolve.constraints._graph import graph_totals, operator_graph
+from mpsolve.constraints._latency import LatencyCost, LatencyProfileError, profile_latency
 
 __all__ = [
     "COSTS",
@@ -27,6 +28,8 @@ __all__ = [
     "CostModel",
     "Effectiveness",
     "FlopsCost",
+    "LatencyCost",
+    "LatencyProfileError",
     "MemoryCost",
     "NonDecreasingWidths",
     "ParamsCost",
@@ -36,5 +39,6 @@ __all__ = [
     "graph_totals",
     "operator_graph",
     "parse_quantity",
+    "profile_latency",
     "register_cost",
 ]

@@ -212,8 +212,6 @@ def get_cost(spec: str | CostModel, **options: Any) -> CostModel:
         return spec
     aliases = {"latency_ms": "latency", "memory_bytes": "memory"}
     key = aliases.get(spec, spec)
-    if key not in COSTS and key == "latency":
-        from mpsolve.constraints import _latency  # noqa: F401  (registers the latency cost)
     if key not in COSTS:
         raise MpsolveError(f"unknown cost {spec!r}; known costs: {', '.join(sorted(COSTS))}")
     try:
