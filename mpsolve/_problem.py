@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import combinations_with_replacement
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,9 @@ from mpsolve.objectives import Objective, get_objective
 from mpsolve.spaces import Architecture, SearchSpace, get_space
 
 __all__ = ["Problem", "Evaluation"]
+
+#: width orders enumerated by the feasibility check before it samples instead
+MAX_CORNERS = 200_000
 
 
 @dataclass(frozen=True)
@@ -131,31 +136,39 @@ class Problem:
         }
 
     # -- feasibility --------------------------------------------------------------------------
-    def corner_designs(self) -> np.ndarray:
-        """Every width order with the smallest ratio and depth in each block.
+    def corner_designs(self, limit: int = MAX_CORNERS) -> tuple[np.ndarray, bool]:
+        """Width orders with the smallest ratio and depth in each block, and whether that is all of them.
 
         For costs that do not decrease with the FFN ratio or depth (all built-in ones), the
-        cheapest design of the space, for any combination of budgets, is among these.
+        cheapest design of the space, for any combination of budgets, is among all width
+        orders. When there are more than ``limit`` orders, the uniform-width orders plus a
+        fixed random sample of the others are returned instead, with ``False``.
         """
         k, N = len(self.space.embed_dims), self.space.num_blocks
-        from itertools import combinations_with_replacement
-
-        widths = np.array(list(combinations_with_replacement(range(k), N)), dtype=np.int64).reshape(-1, N)
+        if math.comb(k + N - 1, N) <= limit:
+            widths = np.array(list(combinations_with_replacement(range(k), N)), dtype=np.int64).reshape(-1, N)
+            complete = True
+        else:
+            uniform = np.repeat(np.arange(k, dtype=np.int64)[:, None], N, axis=1)
+            sample = self.space.sample(limit, np.random.default_rng(0))[:, 0::3]
+            widths = np.unique(np.concatenate([uniform, sample]), axis=0)
+            complete = False
         X = np.zeros((len(widths), self.n_var), dtype=np.int64)
         X[:, 0::3] = widths
-        return X
+        return X, complete
 
     def check_feasible(self) -> np.ndarray:
         """Raise :class:`InfeasibleError` when the budgets cannot be met; else return the
         feasible corner designs (a starting point for solvers, possibly empty when only
-        non-budget constraints exclude them)."""
-        X = self.corner_designs()
+        non-budget constraints exclude them, or when a space with very many width orders
+        could only be sampled)."""
+        X, complete = self.corner_designs()
         ev = self.evaluate(X)
         budgets = self.budgets
         if budgets:
             idx = [self.constraints.index(b) for b in budgets]
             within = ev.violations[:, idx] <= 0
-            if not np.any(np.all(within, axis=1)):
+            if complete and not np.any(np.all(within, axis=1)):
                 cheapest = {b.cost.name: float(np.min(ev.violations[:, i] + b.limit)) for b, i in zip(budgets, idx)}
                 violated = [b for b in budgets if cheapest[b.cost.name] > b.limit]
                 if violated:

@@ -38,7 +38,7 @@ class NarrowFirstBlock(CostModel):
 
 
 def test_jointly_infeasible_budgets_are_reported(small_space):
-    cheapest_flops = Problem(small_space).evaluate(Problem(small_space).corner_designs()).costs["flops"].min()
+    cheapest_flops = Problem(small_space).evaluate(Problem(small_space).corner_designs()[0]).costs["flops"].min()
     problem = Problem(small_space, constraints=[Budget("flops", cheapest_flops), Budget(NarrowFirstBlock(), 1)])
     with pytest.raises(InfeasibleError, match="each budget alone can be met .* no design meets all of them"):
         problem.check_feasible()
@@ -74,3 +74,12 @@ def test_problem_echo_and_fingerprint(small_problem, small_space):
 def test_bad_budgets(limit):
     with pytest.raises(mpsolve.MpsolveError):
         Budget("flops", limit)
+
+
+def test_feasibility_check_samples_spaces_with_very_many_width_orders():
+    space = mpsolve.SearchSpace(num_blocks=24, embed_dims=(64, 128, 192, 256, 320, 384, 448, 512), layers=(1, 2))
+    problem = Problem(space, constraints=[Budget("flops", "20G")])
+    X, complete = problem.corner_designs(limit=1000)
+    assert not complete and len(X) <= 1000 + 8 and problem.space.is_ordered(X).all()
+    result = mpsolve.solve(problem, "ea", seed=0, iterations=500)
+    assert result.costs["flops"] <= 20e9

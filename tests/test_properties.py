@@ -91,7 +91,7 @@ def problems(draw: st.DrawFn) -> mpsolve.Problem:
     """A random space with budgets between its cheapest and a random design's costs."""
     space = draw(spaces(max_blocks=3))
     costs = [c for c in _costs(draw) if draw(st.booleans())]
-    corner = mpsolve.Problem(space, "params").corner_designs()
+    corner = mpsolve.Problem(space, "params").corner_designs()[0]
     sampled = space.sample(16, draw(st.integers(0, 2**32 - 1)))
     constraints: list[mpsolve.constraints.Constraint] = []
     for cost in costs:
@@ -120,7 +120,7 @@ def test_solvers_never_return_an_infeasible_design(name, problem, seed):
     try:
         result = solver.solve(problem, seed=seed, time_limit=5)
     except mpsolve.InfeasibleError:
-        ev = problem.evaluate(problem.corner_designs())
+        ev = problem.evaluate(problem.corner_designs()[0])
         budgets = [problem.constraints.index(b) for b in problem.budgets]
         assert not np.any(np.all(ev.violations[:, budgets] <= 0, axis=1))
         return

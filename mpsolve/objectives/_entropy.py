@@ -85,6 +85,11 @@ class MeRinoEntropy(Objective):
             raise MpsolveError(f"eps must be a positive number, got {eps!r}")
         if not (init_std > 0 and np.isfinite(init_std)):
             raise MpsolveError(f"init_std must be a positive number, got {init_std!r}")
+        for label, v in (("draws", draws), ("table_seed", table_seed)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (1 if label == "draws" else 0):
+                raise MpsolveError(
+                    f"{label} must be a {'positive' if label == 'draws' else 'non-negative'} integer, got {v!r}"
+                )
         alpha = tuple(float(a) for a in alpha)
         if len(alpha) != 2 or not all(np.isfinite(alpha)) or min(alpha) < 0:
             raise MpsolveError(f"alpha must be two non-negative numbers (mhsa, ffn), got {alpha!r}")
