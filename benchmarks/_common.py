@@ -141,7 +141,7 @@ class TrainConfig:
 
     tokens: int = 4_000_000
     seq_len: int = 256
-    batch_size: int = 16
+    batch_size: int = 8
     lr: float = 2e-3
     min_lr_ratio: float = 0.1
     warmup: float = 0.05

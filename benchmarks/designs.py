@@ -99,7 +99,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--entropy-options", default="{}", help="JSON options of MeRinoEntropy (default: its defaults)")
     p.add_argument("--tokens", default="4M", help="training tokens (bytes) per model, same for all")
     p.add_argument("--seq-len", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seeds", default="0", help="training seeds, comma-separated")
     p.add_argument("--solver-seed", type=int, default=0)

@@ -215,7 +215,7 @@ def cross_validate(scores: dict[str, np.ndarray], quality: np.ndarray, groups: n
     return {"folds": folds, "held_out_mean_spearman": float(np.mean(held)) if held else math.nan}
 
 
-def paper_scale_optima(names: list[str]) -> dict[str, dict[str, str]]:
+def paper_scale_optima(names: list[str], iterations: int = 20_000) -> dict[str, dict[str, str]]:
     """The EA optimum of each entropy option set in the ``default`` space at 60 G and 165 G FLOPs.
 
     The published designs are 8-11 layers deep with widths 512-1024; this shows which option
@@ -231,7 +231,7 @@ def paper_scale_optima(names: list[str]) -> dict[str, dict[str, str]]:
         out[name] = {}
         for budget in (60e9, 165e9):
             problem = mpsolve.Problem("default", MeRinoEntropy(**grid[name]), [mpsolve.Budget("flops", budget)])
-            arch = mpsolve.solve(problem, "ea", seed=0, iterations=20_000).architecture
+            arch = mpsolve.solve(problem, "ea", seed=0, iterations=iterations).architecture
             out[name][f"{budget / 1e9:g}G"] = f"depth {arch.depth}: {arch}"
     return out
 
@@ -310,7 +310,7 @@ def report(args: argparse.Namespace, selection: list[dict[str, Any]], runs: dict
     result["entropy_options"] = entropy_grid()
     result["best_entropy_in_sample"] = best_all
     result["cross_validation"] = cv
-    result["paper_scale_optima"] = paper_scale_optima(main)
+    result["paper_scale_optima"] = paper_scale_optima(main, 2_000 if args.quick else 20_000)
     # ranking at 50 / 75 / 100 % of the token budget: does short training penalise depth?
     by_fraction = {}
     for frac in cfg.checkpoints:
@@ -405,7 +405,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tolerance", type=float, default=0.1, help="relative FLOPs tolerance of a group")
     p.add_argument("--tokens", default="4M", help="training tokens (bytes) per model, same for all")
     p.add_argument("--seq-len", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--second-seed", type=int, default=2, help="architectures per group also trained with seed 1")
     p.add_argument("--workers", type=int, default=2, help="training processes (one thread each)")
