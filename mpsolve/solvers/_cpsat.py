@@ -189,6 +189,7 @@ class _Model:
                 "use another solver (ea, nsga2, tpe, exhaustive) for custom objectives"
             )
         self.depth_loop = self.ratio_coeff > 0 or any(isinstance(c, Effectiveness) for c in self.problem.constraints)
+        self.relaxable = self.ratio_coeff > 0 and all(int(num.min()) >= 0 for num in self.num)
 
     def _constraint_tables(self) -> None:
         self.budgets: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, int]] = []
@@ -267,8 +268,79 @@ class _Model:
             total += max(a * q for a in A for q in p)
         return total + 1e-9 * abs(total)
 
+    def lp_bound(self, T: int) -> float:
+        """An upper bound on the objective at depth ``T``: the LP relaxation (HiGHS) of the model
+        with ``q * s >= a`` relaxed to ``q * max(s) >= a`` (valid for ``a >= 0``), so that the
+        objective is linear; ``inf`` when the LP fails."""
+        from scipy.optimize import linprog
+        from scipy.sparse import coo_matrix
+
+        N, k, n_ch = self.N, self.k, len(self.choices)
+        pairs = [(i, e, f) for i in range(N - 1) for e in range(k) for f in range(e, k)]
+        n_x = N * n_ch
+        n = n_x + len(pairs)
+        cr = round(self.ratio_coeff * T * T * LOG_SCALE)
+        w = self.unary_obj.astype(np.float64)
+        for num, logw in zip(self.num, self.logw):
+            w = w - cr * num / int(T * np.ceil((logw / self.layer_of).max()))
+        rows_eq: list[tuple[list[int], list[float], float]] = [
+            (list(range(i * n_ch, (i + 1) * n_ch)), [1.0] * n_ch, 1.0) for i in range(N)
+        ]
+        rows_eq.append((list(range(n_x)), np.tile(self.layer_of, N).astype(float).tolist(), float(T)))
+        for i in range(N - 1):
+            for e in range(k):
+                cols = [c for c in range(n_ch) if self.choices[c, 0] == e]
+                out = [n_x + j for j, (pi, pe, _) in enumerate(pairs) if pi == i and pe == e]
+                inc = [n_x + j for j, (pi, _, pf) in enumerate(pairs) if pi == i and pf == e]
+                rows_eq.append(([i * n_ch + c for c in cols] + out, [1.0] * len(cols) + [-1.0] * len(out), 0.0))
+                rows_eq.append(([(i + 1) * n_ch + c for c in cols] + inc, [1.0] * len(cols) + [-1.0] * len(inc), 0.0))
+        rows_ub: list[tuple[list[int], list[float], float]] = []
+        pair_cols = list(range(n_x, n))
+        for U, Q, W, limit in self.budgets:
+            scale = max(abs(limit), 1)
+            base = np.tile(U, N).astype(np.float64) / scale
+            qv = [Q[e, f] / scale for _, e, f in pairs]
+            for i in [None] if W is None else range(N):
+                coef = base.copy()
+                if i is not None:
+                    coef[i * n_ch : (i + 1) * n_ch] += W / scale
+                rows_ub.append((list(range(n_x)) + pair_cols, coef.tolist() + qv, limit / scale))
+        for con in self.problem.constraints:
+            if isinstance(con, Effectiveness):
+                for part, logw in zip(("mhsa", "ffn"), self._logw_tables()):
+                    if con.parts in ("both", part):
+                        need = math.floor(con.beta * T * T / con.rho_max * LOG_SCALE - 0.5 * self.N)
+                        coef = np.tile(logw, N).astype(np.float64)
+                        rows_ub.append((list(range(n_x)), (-coef / max(need, 1)).tolist(), -need / max(need, 1)))
+
+        def matrix(rows: list[tuple[list[int], list[float], float]]) -> tuple[Any, np.ndarray]:
+            r = np.concatenate([[j] * len(cols) for j, (cols, _, _) in enumerate(rows)])
+            c = np.concatenate([cols for cols, _, _ in rows])
+            v = np.concatenate([vals for _, vals, _ in rows])
+            return coo_matrix((v, (r, c)), shape=(len(rows), n)).tocsr(), np.array([b for _, _, b in rows])
+
+        A_eq, b_eq = matrix(rows_eq)
+        A_ub, b_ub = matrix(rows_ub) if rows_ub else (None, None)
+        norm = max(np.abs(w).max(), 1.0)
+        cost = np.concatenate([np.tile(-w / norm, N), np.zeros(len(pairs))])
+        res = linprog(cost, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=(0, 1), method="highs")
+        if res.status == 2:
+            return -math.inf
+        if res.status != 0:
+            return math.inf
+        best = -res.fun * norm
+        # HiGHS works in floating point: a relative margin covers its tolerances
+        return (best + 1e-6 * abs(best) + self.delta(T)) / self.scale
+
     # -- the CP-SAT model -------------------------------------------------------------------------
-    def build(self, T: int | None, threshold: int | None, excluded: list[np.ndarray], hint: np.ndarray | None):
+    def build(
+        self,
+        T: int | None,
+        threshold: int | None,
+        excluded: list[np.ndarray],
+        hint: np.ndarray | None,
+    ):
+        """The CP-SAT model of depth ``T`` (all depths for ``None``), with the cut ``u >= threshold``."""
         cp_model = _import_cp_model()
         m = cp_model.CpModel()
         N, k, n_ch = self.N, self.k, len(self.choices)
@@ -317,10 +389,10 @@ class _Model:
                 m.add(s == lin(logw))
                 q = m.new_int_var(a_lo // s_lo - 1 if a_lo < 0 else 0, -(-a_hi // s_lo) + 1, "")
                 prod = m.new_int_var(min(0, a_lo), max(0, a_hi) + s_hi, "")
+                if a_lo >= 0:  # linear relaxation of q * s >= a (s <= s_hi, q >= 0)
+                    m.add(s_hi * q >= lin(num))
                 m.add_multiplication_equality(prod, [q, s])
                 m.add(prod >= lin(num))
-                if a_lo >= 0:  # redundant linear relaxation of q * s >= a (s <= s_hi, q >= 0)
-                    m.add(s_hi * q >= lin(num))
                 objective -= cr * q
         if T is not None:
             for con in self.problem.constraints:
@@ -400,7 +472,7 @@ class CPSATSolver(Solver):
         self.log = bool(log)
 
     def _solve(self, ctx: SolveContext) -> None:
-        cp_model = _import_cp_model()
+        _import_cp_model()  # fail early, with the install hint
         problem = ctx.problem
         model = _Model(problem)
         self._best: tuple[float, np.ndarray] | None = None
@@ -419,61 +491,83 @@ class CPSATSolver(Solver):
         if len(cand):
             self._score(ctx, model, cand)
         depths: list[int | None] = model.depths() if model.depth_loop else [None]
-        if model.depth_loop:
-            depths.sort(key=model.interval_bound, reverse=True)
         ctx.progress(None)
-        bounds: dict[int | None, float] = {}
+        bounds: dict[int | None, float] = {}  # upper bounds of depths not proved yet
+
+        def upper(T: int | None) -> float:
+            return bounds.get(T, math.inf if T is None else model.interval_bound(T))
+
         excluded: list[np.ndarray] = [] if ctx.best_x is None else [ctx.best_x]
         lazy_cuts = 0
-        for T in depths:
-            if T in done:
+        if model.depth_loop and model.relaxable:
+            # the LP relaxation of each depth: a fast bound, much tighter than the interval one,
+            # to order the depths, skip those that cannot beat the incumbent and bound a run
+            # stopped by its time limit
+            for T in depths:
+                if T not in done and not ctx.time_up():
+                    bounds[T] = min(upper(T), model.lp_bound(T))
+        for T in sorted(depths, key=upper, reverse=True):  # most promising depth first
+            if T in done or ctx.time_up():
                 continue
-            if T is not None and ctx.best_x is not None and model.interval_bound(T) < ctx.best_f:
-                done[T] = model.interval_bound(T)
+            if ctx.best_x is not None and upper(T) < ctx.best_f:
+                done[T] = upper(T)
                 continue
-            delta = model.delta(T)
-            while True:
-                if ctx.time_up():
-                    break
-                threshold = None if ctx.best_x is None else math.ceil(model.scale * ctx.best_f - delta)
-                m, xvars = model.build(T, threshold, excluded, ctx.best_x)
-                solver = cp_model.CpSolver()
-                params = solver.parameters
-                params.max_time_in_seconds = max(0.01, ctx.time_left()) if ctx.time_limit is not None else 1e9
-                params.num_workers = self.workers or min(8, os.cpu_count() or 1)
-                params.random_seed = int(ctx.seed or 0) % (2**31)
-                params.log_search_progress = self.log
-                status = solver.solve(m)
-                if status == cp_model.INFEASIBLE:
-                    done[T] = -math.inf
-                    break
-                if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-                    if status == cp_model.MODEL_INVALID:
-                        raise SolverError(f"cpsat built an invalid model: {m.validate()}")
-                    bounds[T] = math.inf if threshold is None else (solver.best_objective_bound + delta) / model.scale
-                    break
-                y = model.decode(solver, xvars)
-                excluded.append(y)
-                feasible = self._score(ctx, model, y[None], delta)
-                if not feasible:
-                    lazy_cuts += 1
-                    if lazy_cuts > self.max_lazy_cuts:
-                        raise SolverError(
-                            f"cpsat cut {lazy_cuts} candidates violating constraints it cannot model "
-                            f"({', '.join(model.lazy) or 'rounded budgets'}); raise max_lazy_cuts or use "
-                            "solver 'ea' or 'exhaustive'"
-                        )
-                if status != cp_model.OPTIMAL:
-                    bounds[T] = (solver.best_objective_bound + delta) / model.scale
-                    break
+            lazy_cuts = self._solve_depth(ctx, model, T, excluded, done, bounds, lazy_cuts)
             ctx.maybe_checkpoint()
         unproved = [T for T in depths if T not in done]
         if not unproved:
             ctx.status = "optimal"
             ctx.bound = ctx.best_f if ctx.best_x is not None else None
         else:
-            fallback = [model.interval_bound(T) if T is not None else math.inf for T in unproved]
-            ctx.bound = max(max(bounds.get(T, b) for T, b in zip(unproved, fallback)), ctx.best_f)
+            ctx.bound = max(max(upper(T) for T in unproved), ctx.best_f)
+
+    def _solve_depth(
+        self,
+        ctx: SolveContext,
+        model: _Model,
+        T: int | None,
+        excluded: list[np.ndarray],
+        done: dict[int | None, float],
+        bounds: dict[int | None, float],
+        lazy_cuts: int,
+    ) -> int:
+        """Search one depth until it is proved (``done``) or out of time (``bounds``)."""
+        cp_model = _import_cp_model()
+        delta = model.delta(T)
+        while not ctx.time_up():
+            threshold = None if ctx.best_x is None else math.ceil(model.scale * ctx.best_f - delta)
+            m, xvars = model.build(T, threshold, excluded, ctx.best_x)
+            solver = cp_model.CpSolver()
+            status = self._run(ctx, solver, m)
+            if status == cp_model.INFEASIBLE:
+                done[T] = -math.inf
+                return lazy_cuts
+            if status == cp_model.MODEL_INVALID:
+                raise SolverError(f"cpsat built an invalid model: {m.validate()}")
+            if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                return lazy_cuts  # no solution, no bound (CP-SAT reports 0): the depth keeps its bound
+            y = model.decode(solver, xvars)
+            excluded.append(y)
+            if not self._score(ctx, model, y[None], delta):
+                lazy_cuts += 1
+                if lazy_cuts > self.max_lazy_cuts:
+                    raise SolverError(
+                        f"cpsat cut {lazy_cuts} candidates violating constraints it cannot model "
+                        f"({', '.join(model.lazy) or 'rounded budgets'}); raise max_lazy_cuts or use "
+                        "solver 'ea' or 'exhaustive'"
+                    )
+            if status != cp_model.OPTIMAL:
+                bounds[T] = (solver.best_objective_bound + delta) / model.scale
+                return lazy_cuts
+        return lazy_cuts
+
+    def _run(self, ctx: SolveContext, solver: Any, m: Any) -> Any:
+        params = solver.parameters
+        params.max_time_in_seconds = max(0.01, ctx.time_left()) if ctx.time_limit is not None else 1e9
+        params.num_workers = self.workers or min(8, os.cpu_count() or 1)
+        params.random_seed = int(ctx.seed or 0) % (2**31)
+        params.log_search_progress = self.log
+        return solver.solve(m)
 
     def _score(self, ctx: SolveContext, model: _Model, X: np.ndarray, delta: float | None = None) -> bool:
         """Evaluate candidates exactly, keep the best (ties: the smallest encoding, so that runs
