@@ -4,20 +4,24 @@ Model
 -----
 Block ``i`` picks one choice ``(e, r, l)`` (one boolean per choice, exactly one true); the
 widths of adjacent blocks are linked by pair booleans ``(e_i, e_{i+1})`` with ``e_i <= e_{i+1}``
-(a network-flow linking that also enforces the width order). Every quantity is an integer
-per-choice (or per-width-pair) table, scaled and rounded:
+(a network-flow linking that also enforces the width order). Adjacent blocks of equal width
+keep their choices sorted (swapping them changes no objective or cost), unless a user
+predicate could tell them apart. Every quantity is an integer per-choice (or per-width-pair)
+table, scaled and rounded:
 
 * entropy parts ``a = S * alpha_1 * sum_i L_i 4 H(E_i x E_i)`` and
-  ``b = S * alpha_2 * sum_i L_i 2 H(E_i x F_i)``, ``S`` chosen so that ``max |a + b|`` is about
-  ``1e15`` (``scale`` in the result options; ``1e10`` for the default space);
+  ``b = S * alpha_2 * sum_i L_i 2 H(E_i x F_i)``, ``S`` the power of ten that makes the largest
+  objective about ``1e15`` units (``1e10`` for the default space);
 * log-widths ``s_M = G * sum_i L_i log2 E_i``, ``s_F = G * sum_i L_i log2 F_i``, ``G = 1e5``;
-* additive costs (budgets, the ``params`` objective) as per-choice plus per-width-pair tables
-  extracted from the cost model with one- and two-block designs (``C_N = sum C_1(b_i) +
-  sum Q(e_i, e_{i+1})``), verified on sample designs.
+* additive costs (FLOPs, params, latency budgets; the ``params`` objective) as per-choice plus
+  per-width-pair tables extracted from the cost model with one- and two-block designs
+  (``C_N = sum_i C_1(b_i) + sum_i Q(e_i, e_{i+1})``) and verified on sample designs; memory
+  is that plus the largest per-block working set (one linear constraint per block). Budget
+  tables are rounded down, so no feasible design is cut.
 
 The entropy's effectiveness penalty ``p(rho) = 1 - beta T^2 / s`` is a ratio. For each total
-depth ``T`` (outer loop, so ``beta T^2`` is a constant) the model takes ``q_M >= a / s_M``
-through CP-SAT's product constraint ``q_M * s_M >= a`` and maximises
+depth ``T`` (outer loop, so ``beta T^2`` is a constant) the model takes ``q >= a / s``
+through CP-SAT's product constraint ``q * s >= a`` and maximises
 ``u = a + b - round(G beta T^2) (q_M + q_F)``; at the optimum ``q = ceil(a / s)``.
 
 Exactness
@@ -27,17 +31,18 @@ table entry, of ``G beta T^2`` and of the ceiling (:meth:`_Model.delta`). A desi
 the incumbent ``H*`` therefore has ``u >= ceil(S H* - delta)``: with that cut (and no-good cuts
 excluding designs already scored), a depth whose model is infeasible holds no better design.
 Each design CP-SAT returns is re-scored in floating point by the problem itself (which also
-checks constraints the model relaxes or omits: rounded budgets, non-additive budgets, user
-predicates); better ones become the incumbent. When every depth is proved the status is
-``optimal``; when the time limit stops the loop the bound is the largest of CP-SAT's bounds
-(plus ``delta``) and the interval bounds of the depths not reached.
+checks what the model relaxes or omits: rounded budgets, user predicates); better ones become
+the incumbent, ties go to the smallest encoding (so runs are deterministic). Depths are
+searched in decreasing order of their LP-relaxation bound, and skipped when that bound is
+below the incumbent. When every depth is proved the status is ``optimal``; when the time
+limit stops the search the bound is the largest of CP-SAT's bounds (plus ``delta``) and the
+LP bounds of the depths not proved.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -70,19 +75,6 @@ def _import_cp_model():
 
 def _power_of_ten_scale(max_abs: float, units: float) -> float:
     return 10.0 ** math.floor(math.log10(units / max(max_abs, 1e-300)))
-
-
-@dataclass
-class _Tables:
-    """Per-choice / per-width-pair tables of the space (floats) and their integer versions."""
-
-    choices: np.ndarray  # (m, 3) grid indices (e, r, l)
-    layers: np.ndarray  # (m,) layers of each choice
-    linear: np.ndarray  # (m,) objective part linear in the choices, integer units
-    linear_pairs: np.ndarray | None  # (k, k) objective part on adjacent widths, integer units
-    ratios: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (numerator, log-width) tables
-    scale: float = 1.0
-    beta: float = 0.0
 
 
 def _cost_tables(
