@@ -151,7 +151,8 @@ def pareto(
 ) -> ParetoFront:
     """Solve ``problem`` once per budget on the cost ``over`` and collect the front.
 
-    Budgets on ``over`` already in ``problem`` are replaced; other constraints stay.
+    Budgets on ``over`` already in ``problem`` are replaced (their cost options, e.g. a
+    latency profile, are kept); other constraints stay.
 
     Args:
         problem: the program (its space, objective and other constraints are kept).
@@ -170,8 +171,8 @@ def pareto(
     limits = sorted(parse_quantity(b) for b in budgets)
     if not limits:
         raise MpsolveError("pareto needs at least one budget, e.g. budgets=['60G', '110G', '160G']")
-    existing = [b for b in problem.budgets if b.cost.name == get_cost(over).name]
-    cost = existing[0].cost if existing else get_cost(over)
+    existing = [b for b in problem.budgets if b.cost.name == over]
+    cost = existing[0].cost if existing else get_cost(over)  # keeps the options of a budgeted cost
     others = [c for c in problem.constraints if c not in existing]
     points, native = [], []
     for limit in limits:
