@@ -460,6 +460,8 @@ class CPSATSolver(Solver):
             hint = hint.x
         self.workers = None if workers is None else int(workers)
         self.hint = None if hint is None else tuple(int(v) for v in np.asarray(hint).ravel())
+        if isinstance(max_lazy_cuts, bool) or not isinstance(max_lazy_cuts, (int, np.integer)) or max_lazy_cuts < 0:
+            raise SolverError(f"cpsat: max_lazy_cuts must be a non-negative integer, got {max_lazy_cuts!r}")
         self.max_lazy_cuts = int(max_lazy_cuts)
         self.log = bool(log)
 
