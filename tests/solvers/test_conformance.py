@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mpsolve import SolveContext, Solver
 from mpsolve.testing.pytest_solvers import SolverConformance
 
 
@@ -34,3 +35,22 @@ class TestTPE(SolverConformance):
     solver = "tpe"
     fast_options = {"n_trials": 60, "n_startup_trials": 20}
     long_options = {"n_trials": 10**6}
+
+
+class RandomSearch(Solver):
+    """A third-party backend in a few lines: uniform samples, in batches, until done or out of time."""
+
+    name = "random-search"
+
+    def __init__(self, samples: int = 100_000) -> None:
+        self.samples = samples
+
+    def _solve(self, ctx: SolveContext) -> None:
+        while ctx.n_evals < self.samples and not ctx.time_up():
+            ctx.evaluate(ctx.problem.space.sample(1000, ctx.rng))
+
+
+class TestThirdPartyBackend(SolverConformance):
+    solver = RandomSearch
+    fast_options = {"samples": 2000}
+    long_options = {"samples": 10**12}
