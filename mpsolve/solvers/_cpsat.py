@@ -379,7 +379,9 @@ class _Model:
                 a_lo, a_hi = int(np.floor(T * per_num.min())), int(np.ceil(T * per_num.max()))
                 s = m.new_int_var(s_lo, s_hi, "")
                 m.add(s == lin(logw))
-                q = m.new_int_var(a_lo // s_lo - 1 if a_lo < 0 else 0, -(-a_hi // s_lo) + 1, "")
+                # a / s is a mediant of the choices' num / logw, so ceil(a / s) lies within theirs
+                ratio = num / logw
+                q = m.new_int_var(math.floor(ratio.min()), math.ceil(ratio.max()) + 1, "")
                 prod = m.new_int_var(min(0, a_lo), max(0, a_hi) + s_hi, "")
                 if a_lo >= 0:  # linear relaxation of q * s >= a (s <= s_hi, q >= 0)
                     m.add(s_hi * q >= lin(num))
