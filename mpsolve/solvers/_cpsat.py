@@ -46,8 +46,15 @@ import os
 from typing import Any
 
 import numpy as np
+from scipy.optimize import linprog
+from scipy.sparse import coo_matrix
 
 from mpsolve._errors import SolverError
+
+try:  # imported with the module, so that the import does not count against a run's time limit
+    from ortools.sat.python import cp_model
+except ImportError:  # pragma: no cover - depends on the installation
+    raise SolverError("solver 'cpsat' needs OR-Tools: pip install 'mpsolve[solvers]' (or ortools)") from None
 from mpsolve._problem import Problem
 from mpsolve._result import Result
 from mpsolve._solver import SolveContext, Solver, register_solver
@@ -63,14 +70,6 @@ LOG_SCALE = 1e5
 OBJECTIVE_UNITS = 1e15
 #: additive costs are scaled so that the largest cost is about this many units.
 COST_UNITS = 1e12
-
-
-def _import_cp_model():
-    try:
-        from ortools.sat.python import cp_model
-    except ImportError:
-        raise SolverError("solver 'cpsat' needs OR-Tools: pip install 'mpsolve[solvers]' (or ortools)") from None
-    return cp_model
 
 
 def _power_of_ten_scale(max_abs: float, units: float) -> float:
@@ -264,9 +263,6 @@ class _Model:
         """An upper bound on the objective at depth ``T``: the LP relaxation (HiGHS) of the model
         with ``q * s >= a`` relaxed to ``q * max(s) >= a`` (valid for ``a >= 0``), so that the
         objective is linear; ``inf`` when the LP fails."""
-        from scipy.optimize import linprog
-        from scipy.sparse import coo_matrix
-
         N, k, n_ch = self.N, self.k, len(self.choices)
         pairs = [(i, e, f) for i in range(N - 1) for e in range(k) for f in range(e, k)]
         n_x = N * n_ch
@@ -333,7 +329,6 @@ class _Model:
         hint: np.ndarray | None,
     ):
         """The CP-SAT model of depth ``T`` (all depths for ``None``), with the cut ``u >= threshold``."""
-        cp_model = _import_cp_model()
         m = cp_model.CpModel()
         N, k, n_ch = self.N, self.k, len(self.choices)
         x = [[m.new_bool_var(f"x{i}_{c}") for c in range(n_ch)] for i in range(N)]
@@ -468,7 +463,6 @@ class CPSATSolver(Solver):
         self.log = bool(log)
 
     def _solve(self, ctx: SolveContext) -> None:
-        _import_cp_model()  # fail early, with the install hint
         problem = ctx.problem
         model = _Model(problem)
         self._best: tuple[float, np.ndarray] | None = None
@@ -528,11 +522,12 @@ class CPSATSolver(Solver):
         lazy_cuts: int,
     ) -> int:
         """Search one depth until it is proved (``done``) or out of time (``bounds``)."""
-        cp_model = _import_cp_model()
         delta = model.delta(T)
         while not ctx.time_up():
             threshold = None if ctx.best_x is None else math.ceil(model.scale * ctx.best_f - delta)
             m, xvars = model.build(T, threshold, excluded, ctx.best_x)
+            if ctx.time_up():
+                return lazy_cuts
             solver = cp_model.CpSolver()
             status = self._run(ctx, solver, m)
             if status == cp_model.INFEASIBLE:
