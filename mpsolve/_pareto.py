@@ -251,9 +251,16 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
     problem = problem if problem is not None else Problem("default")
     cost = problem.costs.get(over) or get_cost(over)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for fr in fronts:
+    for i, fr in enumerate(fronts):
         pts = fr.front()
-        line = ax.plot([p["cost"] for p in pts], [p["objective"] for p in pts], "o-", label=f"{fr.solver} (per budget)")
+        line = ax.plot(
+            [p["cost"] for p in pts],
+            [p["objective"] for p in pts],
+            marker="osD^v"[i % 5],
+            markersize=max(4, 10 - 2 * i),  # later fronts drawn smaller: equal points stay visible
+            fillstyle="none" if i else "full",
+            label=f"{fr.solver} (per budget)",
+        )
         if fr.native:
             ax.plot(
                 [p["costs"][over] for p in fr.native],
