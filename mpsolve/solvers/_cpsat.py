@@ -139,6 +139,8 @@ class _Model:
         self.layer_of = np.asarray(space.layers, dtype=np.int64)[self.choices[:, 2]]
         self._objective_tables()
         self._constraint_tables()
+        #: per depth, the LP range ``(min, max)`` of each log-width sum (set by :meth:`lp_bound`)
+        self.log_ranges: dict[int, list[tuple[int, int]]] = {}
 
     # -- tables -------------------------------------------------------------------------------
     def _objective_tables(self) -> None:
@@ -262,15 +264,12 @@ class _Model:
     def lp_bound(self, T: int) -> float:
         """An upper bound on the objective at depth ``T``: the LP relaxation (HiGHS) of the model
         with ``q * s >= a`` relaxed to ``q * max(s) >= a`` (valid for ``a >= 0``), so that the
-        objective is linear; ``inf`` when the LP fails."""
+        objective is linear; ``inf`` when an LP fails. Also records the LP ranges of the
+        log-width sums, which the CP-SAT model of this depth then uses as domains."""
         N, k, n_ch = self.N, self.k, len(self.choices)
         pairs = [(i, e, f) for i in range(N - 1) for e in range(k) for f in range(e, k)]
         n_x = N * n_ch
         n = n_x + len(pairs)
-        cr = round(self.ratio_coeff * T * T * LOG_SCALE)
-        w = self.unary_obj.astype(np.float64)
-        for num, logw in zip(self.num, self.logw):
-            w = w - cr * num / int(T * np.ceil((logw / self.layer_of).max()))
         rows_eq: list[tuple[list[int], list[float], float]] = [
             (list(range(i * n_ch, (i + 1) * n_ch)), [1.0] * n_ch, 1.0) for i in range(N)
         ]
@@ -309,16 +308,37 @@ class _Model:
 
         A_eq, b_eq = matrix(rows_eq)
         A_ub, b_ub = matrix(rows_ub) if rows_ub else (None, None)
-        norm = max(np.abs(w).max(), 1.0)
-        cost = np.concatenate([np.tile(-w / norm, N), np.zeros(len(pairs))])
-        res = linprog(cost, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=(0, 1), method="highs")
-        if res.status == 2:
-            return -math.inf
-        if res.status != 0:
-            return math.inf
-        best = -res.fun * norm
-        # HiGHS works in floating point: a relative margin covers its tolerances
-        return (best + 1e-6 * abs(best) + self.delta(T)) / self.scale
+
+        def maximise(w: np.ndarray) -> float | None:
+            """LP maximum of ``sum_i w[b_i]``; ``-inf`` if infeasible, ``None`` if it failed.
+            HiGHS works in floating point: a relative margin covers its tolerances."""
+            norm = max(np.abs(w).max(), 1.0)
+            cost = np.concatenate([np.tile(-w / norm, N), np.zeros(len(pairs))])
+            res = linprog(cost, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=(0, 1), method="highs")
+            if res.status == 2:
+                return -math.inf
+            best = -res.fun * norm
+            return best + 1e-6 * abs(best) + 1.0 if res.status == 0 else None
+
+        # the range of each log-width sum at this depth and within the budgets: tighter than
+        # T * [min, max] per layer, it tightens both this bound and the CP-SAT model
+        cr = round(self.ratio_coeff * T * T * LOG_SCALE)
+        w = self.unary_obj.astype(np.float64)
+        ranges = []
+        for num, logw in zip(self.num, self.logw):
+            per_log = logw / self.layer_of
+            lo, hi = int(T * np.floor(per_log.min())), int(T * np.ceil(per_log.max()))
+            s_max, s_min = maximise(logw.astype(np.float64)), maximise(-logw.astype(np.float64))
+            if s_max is None or s_min is None:
+                return math.inf
+            if not math.isfinite(s_max):
+                return -math.inf
+            lo, hi = max(lo, math.floor(-s_min)), min(hi, math.ceil(s_max))
+            ranges.append((lo, hi))
+            w = w - cr * num.astype(np.float64) / hi  # float: cr * num overflows int64
+        self.log_ranges[T] = ranges
+        best = maximise(w)
+        return math.inf if best is None else (best + self.delta(T)) / self.scale
 
     # -- the CP-SAT model -------------------------------------------------------------------------
     def build(
@@ -368,9 +388,12 @@ class _Model:
         objective = lin(self.unary_obj, self.pairs_obj)
         if self.ratio_coeff > 0 and T is not None:
             cr = round(self.ratio_coeff * T * T * LOG_SCALE)
+            ratio_vars: list[Any] = []
             for num, logw in zip(self.num, self.logw):
                 per_num, per_log = num / self.layer_of, logw / self.layer_of
                 s_lo, s_hi = int(T * np.floor(per_log.min())), int(T * np.ceil(per_log.max()))
+                if T in self.log_ranges:
+                    s_lo, s_hi = self.log_ranges[T][len(ratio_vars)]
                 a_lo, a_hi = int(np.floor(T * per_num.min())), int(np.ceil(T * per_num.max()))
                 s = m.new_int_var(s_lo, s_hi, "")
                 m.add(s == lin(logw))
@@ -383,6 +406,7 @@ class _Model:
                 m.add_multiplication_equality(prod, [q, s])
                 m.add(prod >= lin(num))
                 objective -= cr * q
+                ratio_vars.append(q)
         if T is not None:
             for con in self.problem.constraints:
                 if isinstance(con, Effectiveness):

@@ -116,3 +116,21 @@ def test_default_space_60g_is_proved_optimal() -> None:
     r = mpsolve.solve(Problem("default", constraints=[Budget("flops", "60G")]), "cpsat")
     assert r.status == "optimal" and r.gap == 0.0
     assert r.costs["flops"] <= 60e9
+
+
+@pytest.mark.parametrize("budget", ["20G", "60G"])
+def test_lp_bound_of_each_depth_is_valid_and_close(budget: str) -> None:
+    problem = Problem("small", constraints=[Budget("flops", budget), Budget("memory", "700M")])
+    model = _Model(problem)
+    X = np.concatenate(list(problem.space.enumerate()))
+    ev = problem.evaluate(X)
+    depth = problem.space.decode_batch(X).layers.sum(axis=1)
+    for T in model.depths():
+        at = ev.feasible & (depth == T)
+        bound = model.lp_bound(T)
+        if not at.any():  # no feasible design at this depth: any bound is valid
+            continue
+        best = ev.objective[at].max()
+        assert best <= bound <= 1.2 * best
+        lo, hi = zip(*model.log_ranges[T])
+        assert np.all(np.asarray(lo) >= 0) and np.all(np.asarray(hi) >= np.asarray(lo))
