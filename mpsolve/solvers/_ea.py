@@ -22,6 +22,13 @@ class EvolutionarySolver(Solver):
     the population to ``population`` by objective. ``batch_size=1`` is the paper's strictly
     sequential loop; batches make the same search vectorised (numpy) and much faster.
 
+    A child is mutated once more with probability ``p_repeat``, repeatedly. Under a tight
+    budget, improving a design often needs two coordinated moves (narrow one block, widen
+    another) that are infeasible one at a time: with the paper's single mutation
+    (``p_repeat=0``) the EA stalls 1.5-4 % below the CP-SAT optimum at 60/110/160 GFLOPs in
+    the default space, with ``p_repeat=0.7`` it reached the optimum for 10 of 10 seeds at
+    every budget (``benchmarks/optimality.py``).
+
     Args:
         iterations: children generated in all (the paper: 100 000).
         population: population size (512).
@@ -30,6 +37,7 @@ class EvolutionarySolver(Solver):
         p_neighbour: probability that a mutation moves to a neighbouring grid value rather
             than a uniformly drawn one.
         init_samples: random designs drawn to fill the initial population.
+        p_repeat: probability of each further mutation of a child (0: the paper's one).
     """
 
     name = "ea"
@@ -43,6 +51,7 @@ class EvolutionarySolver(Solver):
         batch_size: int = 64,
         p_neighbour: float = 0.5,
         init_samples: int = 4096,
+        p_repeat: float = 0.7,
     ) -> None:
         for label, v in (
             ("iterations", iterations),
@@ -55,12 +64,15 @@ class EvolutionarySolver(Solver):
                 raise SolverError(f"ea: {label} must be a positive integer, got {v!r}")
         if not 0 <= p_neighbour <= 1:
             raise SolverError(f"ea: p_neighbour must be in [0, 1], got {p_neighbour!r}")
+        if not 0 <= p_repeat < 1:
+            raise SolverError(f"ea: p_repeat must be in [0, 1), got {p_repeat!r}")
         self.iterations = int(iterations)
         self.population = int(population)
         self.parents = int(parents)
         self.batch_size = int(batch_size)
         self.p_neighbour = float(p_neighbour)
         self.init_samples = int(init_samples)
+        self.p_repeat = float(p_repeat)
 
     def _initial_population(self, ctx: SolveContext) -> tuple[np.ndarray, np.ndarray]:
         space = ctx.problem.space
@@ -90,7 +102,7 @@ class EvolutionarySolver(Solver):
         while state["done"] < self.iterations and len(pop_X) and not ctx.time_up():
             k = min(self.batch_size, self.iterations - state["done"])
             top = min(self.parents, len(pop_X))
-            children = space.mutate(pop_X[ctx.rng.integers(0, top, size=k)], ctx.rng, self.p_neighbour)
+            children = space.mutate(pop_X[ctx.rng.integers(0, top, size=k)], ctx.rng, self.p_neighbour, self.p_repeat)
             ev = ctx.evaluate(children)
             keep = []
             for i in np.flatnonzero(ev.feasible):

@@ -247,14 +247,25 @@ class SearchSpace:
         X[:, 2::3] = rng.integers(0, len(self.layers), size=(n, N))
         return X
 
-    def mutate(self, X: np.ndarray, random_state: RandomState = None, p_neighbour: float = 0.5) -> np.ndarray:
-        """One mutation per row (spec section 4).
+    def mutate(
+        self, X: np.ndarray, random_state: RandomState = None, p_neighbour: float = 0.5, p_repeat: float = 0.0
+    ) -> np.ndarray:
+        """Mutate every row (spec section 4).
 
         Picks a block and one of its ``E``, ``r``, ``L`` uniformly; re-samples it as a
         neighbouring grid value with probability ``p_neighbour``, else uniformly over the
-        grid; then restores the non-decreasing width order.
+        grid; then restores the non-decreasing width order. With ``p_repeat > 0`` a row is
+        mutated again with that probability, repeatedly (a geometric number of mutations).
         """
         rng = check_random_state(random_state)
+        Y = self._mutate_once(X, rng, p_neighbour)
+        again = rng.random(len(Y)) < p_repeat
+        while again.any():
+            Y[again] = self._mutate_once(Y[again], rng, p_neighbour)
+            again &= rng.random(len(Y)) < p_repeat
+        return Y
+
+    def _mutate_once(self, X: np.ndarray, rng: np.random.Generator, p_neighbour: float) -> np.ndarray:
         X = self.check_encoding(X).copy()
         n = X.shape[0]
         col = rng.integers(0, self.num_blocks, size=n) * 3 + rng.integers(0, 3, size=n)
