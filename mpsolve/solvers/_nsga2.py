@@ -141,6 +141,8 @@ class NSGA2Solver(Solver):
         ctx.progress(self.pop_size * self.generations)
         while algorithm.has_next() and not ctx.time_up():
             pop = algorithm.ask()
+            if pop is None or len(pop) == 0:  # no new design left (a tiny space, all duplicates)
+                break
             X = repair(pop.get("X"), space.upper)
             ev = ctx.evaluate(X)
             F = np.column_stack([-ev.objective] + [ev.costs[n] for n in names])

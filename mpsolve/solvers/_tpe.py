@@ -150,6 +150,8 @@ def _hill_climb(ctx: SolveContext, starts: np.ndarray) -> None:
         while not ctx.time_up():
             Y = x + moves
             Y = np.unique(space.repair(Y[np.all((Y >= 0) & (Y <= space.upper), axis=1)]), axis=0)
+            if len(Y) == 0:  # a one-design space
+                break
             ev = ctx.evaluate(Y)
             g = np.where(ev.feasible, ev.objective, -np.inf)
             i = int(np.argmax(g))
