@@ -582,6 +582,9 @@ class CPSATSolver(Solver):
         params.num_workers = self.workers or min(8, os.cpu_count() or 1)
         params.random_seed = int(ctx.seed or 0) % (2**31)
         params.log_search_progress = self.log
+        # CP-SAT's own Ctrl-C handler resets SIGINT to the default (kill) when a solve ends;
+        # Python's handler stays, and the interrupt arrives when the current solve returns
+        params.catch_sigint_signal = False
         return solver.solve(m)
 
     def _score(self, ctx: SolveContext, model: _Model, X: np.ndarray, delta: float | None = None) -> bool:

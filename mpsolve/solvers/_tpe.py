@@ -80,12 +80,11 @@ class TPESolver(Solver):
         problem, space = ctx.problem, ctx.problem.space
         limits = np.array([c.limit if isinstance(c, Budget) else 1.0 for c in problem.constraints])
         state = ctx.resume_state["solver_state"] if ctx.resume_state is not None else None
-        seed = int(ctx.rng.integers(0, 2**31 - 1))  # drawn on resume too: the polish's draws then match
         if state is not None:
             sampler = state["sampler"]
         else:
             sampler = optuna.samplers.TPESampler(
-                seed=seed,
+                seed=int(ctx.rng.integers(0, 2**31 - 1)),
                 n_startup_trials=self.n_startup_trials,
                 multivariate=self.multivariate,
             )
