@@ -327,7 +327,10 @@ def report(args: argparse.Namespace, selection: list[dict[str, Any]], runs: dict
                                 "kendall_seed0_vs_seed1": kendall(a, b),
                                 "mean_abs_diff_nats": float(np.mean(np.abs(a - b))),
                                 "max_abs_diff_nats": float(np.max(np.abs(a - b))),
-                                "loss_spread_nats": float(np.ptp([r["val_loss"] for r in rows]))}
+                                "loss_spread_nats": float(np.ptp([r["val_loss"] for r in rows])),
+                                "pairs_val_loss": [{"arch": p[0]["arch_str"], "depth": p[0]["depth"],
+                                                    "seed0": p[0]["val_loss"], "seed1": p[1]["val_loss"]}
+                                                   for p in pairs]}
     C.write_json(out / "proxy_correlation.json", result)
     scatter(out / "proxy_correlation.png", scores, main, quality, groups, corr)
     (out / "proxy_correlation.md").write_text(markdown(result, main))
@@ -384,6 +387,8 @@ def markdown(result: dict[str, Any], names: list[str]) -> str:
                   f"rankings {fmt(s['spearman_seed0_vs_seed1'])}, mean |diff| {s['mean_abs_diff_nats']:.4f} nats "
                   f"(max {s['max_abs_diff_nats']:.4f}) against a spread of {s['loss_spread_nats']:.3f} nats across "
                   "architectures."]
+        lines += ["", "| architecture | depth | val loss seed 0 | seed 1 |", "|---|---|---|---|"]
+        lines += [f"| {q['arch']} | {q['depth']} | {q['seed0']:.3f} | {q['seed1']:.3f} |" for q in s["pairs_val_loss"]]
     lines += ["", "## Runs", "", "| group | architecture | params | MFLOPs | depth | val loss (50/75/100 %) | ppl |",
               "|---|---|---|---|---|---|---|"]
     for r in sorted(result["runs"], key=lambda r: (r["group"], r["val_loss"])):
