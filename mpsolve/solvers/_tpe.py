@@ -131,10 +131,11 @@ class TPESolver(Solver):
                 if all(v <= 0 for v in t.constraints.values())
             ]
             feasible.sort(key=lambda t: t.value, reverse=True)
-            X = space.repair(np.array([[t.params[name] for name, _ in grids] for t in feasible], dtype=np.int64))
-            X = X[np.sort(np.unique(X, axis=0, return_index=True)[1])][: self.polish_starts] if len(X) else X
+            X = np.array([[t.params[name] for name, _ in grids] for t in feasible], dtype=np.int64)
+            X = space.repair(X.reshape(-1, space.n_var))
+            X = X[np.sort(np.unique(X, axis=0, return_index=True)[1])][: self.polish_starts]
             corners = ctx.feasible_seeds[ctx.rng.permutation(len(ctx.feasible_seeds))[: self.polish_starts]]
-            _hill_climb(ctx, np.concatenate([X.reshape(-1, space.n_var), corners]))
+            _hill_climb(ctx, np.concatenate([X, corners]))
 
 
 def _hill_climb(ctx: SolveContext, starts: np.ndarray) -> None:
