@@ -114,6 +114,9 @@ class ParamsCost(CostModel):
         blocks = np.sum(copies * layer_params(E, F), axis=1)
         return (embeddings + 2 * D + blocks + _projections(batch, D, bias=True)).astype(np.float64)
 
+    def is_additive(self) -> bool:
+        return True
+
 
 class FlopsCost(CostModel):
     """FLOPs of one forward pass (2 per MAC), ``seq_len`` tokens, batch 1.

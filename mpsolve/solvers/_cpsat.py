@@ -121,8 +121,6 @@ def _choice_index(X: np.ndarray, space: SearchSpace) -> np.ndarray:
     return (X[:, 0::3] * kr + X[:, 1::3]) * kl + X[:, 2::3]
 
 
-def _is_additive(cost: CostModel) -> bool:
-    return cost.is_additive() or type(cost) is ParamsCost
 
 
 class _Model:
@@ -191,7 +189,7 @@ class _Model:
             peak = None
             if isinstance(c, Budget) and type(c.cost) is MemoryCost:
                 peak = _memory_peak(c.cost, self.space, self.choices)
-            if isinstance(c, Budget) and (_is_additive(c.cost) or peak is not None):
+            if isinstance(c, Budget) and (c.cost.is_additive() or peak is not None):
                 U, Q = _cost_tables(c.cost, self.space, self.choices, peak)
                 W = np.zeros(len(self.choices)) if peak is None else peak
                 s = _power_of_ten_scale(self.N * (np.abs(U).max() + np.abs(Q).max()) + np.abs(W).max(), COST_UNITS)
