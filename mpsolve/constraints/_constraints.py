@@ -15,7 +15,7 @@ import numpy as np
 
 from mpsolve._errors import MpsolveError
 from mpsolve.constraints._costs import CostModel, ModelConstants, get_cost
-from mpsolve.spaces import Architecture, DecodedBatch
+from mpsolve.spaces import Architecture, Block, DecodedBatch, model_constants
 
 __all__ = ["Constraint", "Budget", "NonDecreasingWidths", "Effectiveness", "Predicate", "parse_quantity"]
 
@@ -162,9 +162,7 @@ class Predicate(Constraint):
 
 
 def _architectures(batch: DecodedBatch, constants: ModelConstants) -> list[Architecture]:
-    from mpsolve.spaces import Block
-
-    kwargs = {k: getattr(constants, k) for k in ("vocab_size", "embed_proj_dim", "max_positions", "head_dim", "shared")}
+    kwargs = model_constants(constants)
     out = []
     for E, F, L in zip(batch.embed_dims, batch.ffn_dims, batch.layers):
         blocks = tuple(Block(int(e), float(f) / float(e), int(n)) for e, f, n in zip(E, F, L))

@@ -37,6 +37,7 @@ class ModelConstants(Protocol):
     max_positions: int
     head_dim: int
     shared: bool
+    activation: str
 
 
 def batch_of(arch: Architecture) -> DecodedBatch:

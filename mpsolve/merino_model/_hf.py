@@ -21,7 +21,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 from mpsolve._errors import ArchitectureError
 from mpsolve.merino_model._errors import CheckpointMismatchError, ModelInputError
 from mpsolve.merino_model._model import MeRinoForCausalLM, causal_lm_loss, resolve_architecture
-from mpsolve.spaces import Architecture, get_architecture
+from mpsolve.spaces import Architecture, get_architecture, model_constants
 
 __all__ = ["MeRinoConfig", "MeRinoHFForCausalLM", "register"]
 
@@ -70,17 +70,7 @@ class MeRinoConfig(PreTrainedConfig):
     @property
     def architecture(self) -> Architecture:
         """The :class:`Architecture` this config describes."""
-        return Architecture.from_dict(
-            {
-                "blocks": self.blocks,
-                "vocab_size": self.vocab_size,
-                "embed_proj_dim": self.embed_proj_dim,
-                "max_positions": self.max_positions,
-                "head_dim": self.head_dim,
-                "shared": self.shared,
-                "activation": self.activation,
-            }
-        )
+        return Architecture.from_dict({"blocks": self.blocks, **model_constants(self)})
 
     @classmethod
     def from_architecture(cls, architecture: Architecture | str | Any, **kwargs: Any) -> MeRinoConfig:

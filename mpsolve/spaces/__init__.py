@@ -1,11 +1,12 @@
 """Search spaces, the architecture type and presets."""
 
-from mpsolve.spaces._architecture import Architecture, Block, ffn_dim
+from mpsolve.spaces._architecture import MODEL_CONSTANTS, Architecture, Block, ffn_dim, model_constants
 from mpsolve.spaces._presets import ARCHITECTURES, SPACES, get_architecture, get_space, resolve_architecture
 from mpsolve.spaces._space import DecodedBatch, SearchSpace
 
 __all__ = [
     "ARCHITECTURES",
+    "MODEL_CONSTANTS",
     "Architecture",
     "Block",
     "DecodedBatch",
@@ -14,5 +15,6 @@ __all__ = [
     "ffn_dim",
     "get_architecture",
     "get_space",
+    "model_constants",
     "resolve_architecture",
 ]

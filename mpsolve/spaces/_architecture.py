@@ -9,7 +9,15 @@ from typing import Any
 
 from mpsolve._errors import ArchitectureError
 
-__all__ = ["Block", "Architecture", "ffn_dim"]
+__all__ = ["Block", "Architecture", "ffn_dim", "MODEL_CONSTANTS", "model_constants"]
+
+#: the fields every architecture of a space shares (a space and an architecture both carry them)
+MODEL_CONSTANTS = ("vocab_size", "embed_proj_dim", "max_positions", "head_dim", "shared", "activation")
+
+
+def model_constants(obj: Any) -> dict[str, Any]:
+    """The :data:`MODEL_CONSTANTS` of an architecture, a space or a model config."""
+    return {name: getattr(obj, name) for name in MODEL_CONSTANTS}
 
 
 def ffn_dim(embed_dim: int, ffn_ratio: float) -> int:
@@ -114,15 +122,7 @@ class Architecture:
         return Architecture(**fields)
 
     def _fields(self) -> dict[str, Any]:
-        return {
-            "blocks": self.blocks,
-            "vocab_size": self.vocab_size,
-            "embed_proj_dim": self.embed_proj_dim,
-            "max_positions": self.max_positions,
-            "head_dim": self.head_dim,
-            "shared": self.shared,
-            "activation": self.activation,
-        }
+        return {"blocks": self.blocks, **model_constants(self)}
 
     # -- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -139,7 +139,7 @@ class Architecture:
         """Parse the JSON ``architecture`` object, with errors that name the bad field."""
         if not isinstance(data, Mapping):
             raise ArchitectureError(f"an architecture must be a JSON object, got {type(data).__name__}")
-        known = {"blocks", "vocab_size", "embed_proj_dim", "max_positions", "head_dim", "shared", "activation"}
+        known = {"blocks", *MODEL_CONSTANTS}
         unknown = set(data) - known
         if unknown:
             raise ArchitectureError(f"unknown architecture field(s) {sorted(unknown)}; known: {sorted(known)}")

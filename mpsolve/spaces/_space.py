@@ -18,7 +18,7 @@ import numpy as np
 
 from mpsolve._errors import ArchitectureError, SpaceError
 from mpsolve._random import RandomState, check_random_state
-from mpsolve.spaces._architecture import Architecture, Block, ffn_dim
+from mpsolve.spaces._architecture import Architecture, Block, ffn_dim, model_constants
 
 __all__ = ["SearchSpace", "DecodedBatch"]
 
@@ -133,12 +133,7 @@ class SearchSpace:
             "embed_dims": list(self.embed_dims),
             "ffn_ratios": list(self.ffn_ratios),
             "layers": list(self.layers),
-            "vocab_size": self.vocab_size,
-            "embed_proj_dim": self.embed_proj_dim,
-            "max_positions": self.max_positions,
-            "head_dim": self.head_dim,
-            "shared": self.shared,
-            "activation": self.activation,
+            **model_constants(self),
         }
 
     @classmethod
@@ -199,13 +194,13 @@ class SearchSpace:
             Block(int(self._e[x[3 * i]]), float(self._r[x[3 * i + 1]]), int(self._l[x[3 * i + 2]]))
             for i in range(self.num_blocks)
         )
-        return Architecture(blocks=blocks, **self._constants())
+        return Architecture(blocks=blocks, **model_constants(self))
 
     def encode(self, arch: Architecture) -> np.ndarray:
         """The encoding of an architecture, or :class:`ArchitectureError` if it is not in the space."""
         if len(arch.blocks) != self.num_blocks:
             raise ArchitectureError(f"architecture has {len(arch.blocks)} blocks, the space {self.num_blocks}")
-        mismatch = {k: (getattr(arch, k), v) for k, v in self._constants().items() if getattr(arch, k) != v}
+        mismatch = {k: (getattr(arch, k), v) for k, v in model_constants(self).items() if getattr(arch, k) != v}
         if mismatch:
             raise ArchitectureError(
                 "architecture constants differ from the space's: "
@@ -223,16 +218,6 @@ class SearchSpace:
                     raise ArchitectureError(f"block {i}: {name}={value} is not in the space's grid {list(grid)}")
                 out.append(hits[0])
         return np.asarray(out, dtype=np.int64)
-
-    def _constants(self) -> dict[str, Any]:
-        return {
-            "vocab_size": self.vocab_size,
-            "embed_proj_dim": self.embed_proj_dim,
-            "max_positions": self.max_positions,
-            "head_dim": self.head_dim,
-            "shared": self.shared,
-            "activation": self.activation,
-        }
 
     # -- sampling and neighbourhoods --------------------------------------------------------------
     def sample(self, n: int, random_state: RandomState = None) -> np.ndarray:
