@@ -162,3 +162,39 @@ def test_profiling_rejects_bad_settings(tiny_space: SearchSpace) -> None:
         profile_latency(tiny_space, seq_len=65, progress=False)
     with pytest.raises(MpsolveError, match="statistic"):
         profile_latency(tiny_space, statistic="mean", progress=False)
+
+
+@pytest.mark.parametrize("solver", ["ea", "exhaustive", "cpsat", "nsga2", "tpe"])
+def test_latency_budget_works_with_every_backend(
+    profile: dict, tiny_space: SearchSpace, tmp_path: Path, solver: str, capsys: pytest.CaptureFixture
+) -> None:
+    from mpsolve.cli import main
+
+    device = tmp_path / "device.json"
+    device.write_text(json.dumps(profile))
+    space_file = tmp_path / "tiny.toml"
+    d = tiny_space.to_dict()
+    space_file.write_text("[space]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in d.items() if k != "name"))
+    cost = LatencyCost(profile)
+    latencies = cost.evaluate(tiny_space.decode_batch(tiny_space.sample(200, random_state=0)), tiny_space)
+    budget = float(np.median(latencies))
+    options = {"ea": ["iterations=3000"], "nsga2": ["generations=20"], "tpe": ["n_trials=60"]}.get(solver, [])
+    argv = [
+        "design",
+        "--space",
+        str(space_file),
+        "--budget",
+        f"latency_ms={budget}",
+        "--latency-profile",
+        str(device),
+        "--solver",
+        solver,
+        "--json",
+    ]
+    for opt in options:
+        argv += ["--option", opt]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["costs"]["latency"] <= budget
+    arch = tiny_space.decode(np.array(result["encoding"]))
+    assert cost.of(arch) == pytest.approx(result["costs"]["latency"])
