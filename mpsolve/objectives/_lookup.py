@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 __all__ = ["SpectrumTable", "exact_entropy", "entropy_of_spectrum", "default_cache_dir", "TABLE_VERSION"]
 
@@ -118,8 +119,11 @@ class SpectrumTable:
         with self._lock:
             self._load()
             missing = sorted({self.key(m, n) for m, n in shapes} - set(self._spectra))
-            for key in missing:
-                self._spectra[key] = self._compute(*key)
+            # One BLAS thread: these mid-sized factorisations gain little from more, and
+            # OpenBLAS threads that spin-wait on a busy machine slow them down up to 60x.
+            with threadpool_limits(limits=1, user_api="blas"):
+                for key in missing:
+                    self._spectra[key] = self._compute(*key)
             if missing:
                 self._save()
             return [self._spectra[self.key(m, n)] for m, n in shapes]
@@ -152,7 +156,8 @@ class SpectrumTable:
         rng = np.random.default_rng(seed)
         table = self.expected_entropy(shapes, variant, eps, init_std)
         errors = {}
-        for (m, n), t in zip(shapes, table):
-            exact = exact_entropy(m, n, variant, eps, init_std, rng)
-            errors[(m, n)] = abs(t - exact) / max(abs(exact), 1e-12)
+        with threadpool_limits(limits=1, user_api="blas"):
+            for (m, n), t in zip(shapes, table):
+                exact = exact_entropy(m, n, variant, eps, init_std, rng)
+                errors[(m, n)] = abs(t - exact) / max(abs(exact), 1e-12)
         return errors
