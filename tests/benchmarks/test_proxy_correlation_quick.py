@@ -7,11 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("torch")
-pytest.importorskip("matplotlib")
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
