@@ -48,6 +48,11 @@ class MeRinoEntropy(Objective):
     with the penalty ``p(rho) = 1 - rho`` (``linear``), ``exp(-gamma rho)`` (``exp``) or 1
     (``none``, equivalently ``effectiveness=False``).
 
+    The penalty assumes positive entropies. With the ``log`` variant and a small
+    ``init_std`` (e.g. 0.02, singular values below 1) every matrix entropy is negative and a
+    penalty below 1 *raises* the score of deeper models: keep ``init_std`` near 1 (the
+    default) or use the ``rate`` variant when the penalty is on.
+
     Args:
         variant: per-matrix entropy, ``log`` (sum log(s + eps)) or ``rate`` (coding rate).
         eps: the small constant of the variant.
