@@ -185,8 +185,16 @@ class Job:
         return Path(self.cache_dir) / f"{self.key}.json"
 
 
+#: version of the builder's initialisation; part of every cache key, so that runs (and
+#: init-time scores) made under another initialisation are never reused. 2: width projections
+#: get N(0, 1/fan_in) (runs under 1 are kept in results/pilots/projection_init_v1/).
+BUILDER_INIT = 2
+
+
 def run_key(arch: dict[str, Any], config: dict[str, Any], seed: int, fingerprint: str) -> str:
-    blob = json.dumps({"arch": arch, "config": config, "seed": seed, "corpus": fingerprint}, sort_keys=True)
+    blob = json.dumps(
+        {"arch": arch, "config": config, "seed": seed, "corpus": fingerprint, "init": BUILDER_INIT}, sort_keys=True
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -163,6 +163,12 @@ class MeRinoForCausalLM(nn.Module):
     def init_weights(self, std: float = 0.02, seed: int | None = 0) -> None:
         """Re-initialise: linear and embedding weights ``N(0, std)``, biases 0, norms 1/0.
 
+        The width projections between blocks (and to and from ``D``) are the exception: they
+        carry the residual stream itself, so they get ``N(0, 1 / fan_in)``, which keeps its
+        scale. At ``std`` they would shrink it by ``std * sqrt(fan_in)`` (about 5x for
+        ``fan_in=128``) at each width change; in a byte-level run on 1 M bytes that cost a
+        model with projections 0.55 nats/byte of validation loss (3.25 vs 2.70).
+
         Args:
             std: standard deviation of the Gaussian weights.
             seed: seed of the ``torch.Generator`` drawing them (``None``: torch's global RNG).
@@ -178,11 +184,13 @@ class MeRinoForCausalLM(nn.Module):
                 generators[device] = torch.Generator(device=device).manual_seed(seed)
             return generators[device]
 
+        projections = {id(p.weight) for p in [*(b.proj_in for b in self.blocks), self.proj_out] if p is not None}
         seen: set[int] = set()
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Embedding)) and id(module.weight) not in seen:
                 seen.add(id(module.weight))
-                nn.init.normal_(module.weight, mean=0.0, std=std, generator=generator(module.weight.device))
+                w_std = module.weight.shape[1] ** -0.5 if id(module.weight) in projections else std
+                nn.init.normal_(module.weight, mean=0.0, std=w_std, generator=generator(module.weight.device))
                 if getattr(module, "bias", None) is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.LayerNorm):

@@ -119,6 +119,10 @@ def test_seeded_initialisation_and_std(shared_arch: Architecture) -> None:
     assert not torch.equal(a.embed_tokens.weight, c.embed_tokens.weight)
     wide = build(shared_arch, seed=0, init_std=0.5)
     assert wide.blocks[1].layers[0].ffn_up.weight.std().item() == pytest.approx(0.5, rel=0.05)
+    # width projections keep the residual stream's scale: N(0, 1 / fan_in) whatever init_std is
+    proj = wide.blocks[1].proj_in
+    assert proj.weight.std().item() == pytest.approx(proj.in_features**-0.5, rel=0.1)
+    assert wide.proj_out.weight.std().item() == pytest.approx(wide.proj_out.in_features**-0.5, rel=0.1)
     assert torch.all(wide.blocks[1].layers[0].ffn_up.bias == 0)
     assert torch.all(wide.final_norm.weight == 1)
     with pytest.raises(ModelInputError, match="std"):

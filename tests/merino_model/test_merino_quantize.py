@@ -10,7 +10,7 @@ from mpsolve.merino_model import MeRinoConfig, MeRinoHFForCausalLM, ModelInputEr
 from mpsolve.spaces import Architecture
 
 
-def trained(arch: Architecture, steps: int = 8) -> torch.nn.Module:
+def trained(arch: Architecture, steps: int = 80) -> torch.nn.Module:
     """A model with confident predictions (random ones make top-1 a coin flip between near-ties)."""
     model = build(arch, seed=0)
     data = (torch.arange(48) % 24).repeat(2, 1)
