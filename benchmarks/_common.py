@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import shlex
 import subprocess
 import sys
 import sysconfig
@@ -370,3 +371,16 @@ def parse_count(text: str) -> int:
     text = str(text).strip()
     scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(text[-1:].lower(), 1)
     return int(float(text[:-1] if scale != 1 else text) * scale)
+
+
+def train_config(args: Any) -> TrainConfig:
+    """The training config a benchmark's parsed command line asks for (``--quick`` evaluates on less text)."""
+    return TrainConfig(
+        tokens=parse_count(args.tokens), seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr,
+        **({"eval_tokens": 4096} if args.quick else {}),
+    )
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    """The shell command that reproduces this run (recorded with its results)."""
+    return f"python benchmarks/{script} " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))

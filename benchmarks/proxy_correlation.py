@@ -21,7 +21,6 @@ import argparse
 import itertools
 import json
 import math
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -429,10 +428,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = "python benchmarks/proxy_correlation.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    command = C.command_line("proxy_correlation.py", argv)
     t0 = time.time()
-    cfg = C.TrainConfig(tokens=C.parse_count(args.tokens), seq_len=args.seq_len, batch_size=args.batch_size,
-                        lr=args.lr, **({"eval_tokens": 4096} if args.quick else {}))
+    cfg = C.train_config(args)
     corpus = C.load_corpus(args.corpus)
     out = Path(args.out)
     selection = select_architectures(args.targets, args.per_group, args.tolerance, args.sample_seed)
