@@ -53,6 +53,10 @@ class Result:
     seed: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
     @property
     def gap(self) -> float | None:
         """Relative optimality gap ``(bound - objective) / |bound|`` when a bound is known."""
