@@ -13,7 +13,16 @@ from typing import Any
 import numpy as np
 
 from mpsolve._errors import InfeasibleError, MpsolveError
-from mpsolve.constraints import Budget, Constraint, CostModel, FlopsCost, MemoryCost, ParamsCost, batch_of
+from mpsolve.constraints import (
+    Budget,
+    Constraint,
+    CostModel,
+    FlopsCost,
+    MemoryCost,
+    ParamsCost,
+    batch_of,
+    format_quantity,
+)
 from mpsolve.objectives import Objective, get_objective
 from mpsolve.spaces import Architecture, SearchSpace, get_space
 
@@ -173,8 +182,8 @@ class Problem:
                 violated = [b for b in budgets if cheapest[b.cost.name] > b.limit]
                 if violated:
                     parts = [
-                        f"{b.cost.name} budget {_fmt(b.limit)} is below the cheapest design's "
-                        f"{_fmt(cheapest[b.cost.name])}"
+                        f"{b.cost.name} budget {format_quantity(b.limit)} is below the cheapest design's "
+                        f"{format_quantity(cheapest[b.cost.name])}"
                         for b in violated
                     ]
                     raise InfeasibleError(
@@ -185,15 +194,8 @@ class Problem:
                     )
                 raise InfeasibleError(
                     "infeasible problem: each budget alone can be met (cheapest: "
-                    + ", ".join(f"{k}={_fmt(v)}" for k, v in cheapest.items())
+                    + ", ".join(f"{k}={format_quantity(v)}" for k, v in cheapest.items())
                     + ") but no design meets all of them together: relax one of them",
                     cheapest,
                 )
         return X[ev.feasible]
-
-
-def _fmt(value: float) -> str:
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.4g}{unit}"
-    return f"{value:.4g}"

@@ -14,7 +14,7 @@ from mpsolve._errors import MpsolveError
 from mpsolve._facade import solve
 from mpsolve._problem import Problem
 from mpsolve._solver import list_solvers
-from mpsolve.constraints import Budget, FlopsCost, ParamsCost, graph_totals, operator_graph
+from mpsolve.constraints import Budget, FlopsCost, ParamsCost, format_quantity, graph_totals, operator_graph
 from mpsolve.objectives import MeRinoEntropy
 from mpsolve.spaces import ARCHITECTURES, SPACES, SearchSpace, get_architecture, get_space, resolve_architecture
 
@@ -73,13 +73,6 @@ def _parse_options(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _human(value: float) -> str:
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.4g}{unit}"
-    return f"{value:.4g}"
-
-
 def _print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj) + "\n")
 
@@ -130,7 +123,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     for k, v in result.details.items():
         if k != problem.objective.name:
             print(f"  {k:<16} {v:.6g}")
-    print("costs      " + ", ".join(f"{k}={_human(v)}" for k, v in result.costs.items()))
+    print("costs      " + ", ".join(f"{k}={format_quantity(v)}" for k, v in result.costs.items()))
     print("block  embed_dim  ffn_ratio  ffn_dim  layers")
     for i, b in enumerate(result.architecture.blocks):
         print(f"{i:>5}  {b.embed_dim:>9}  {b.ffn_ratio:>9g}  {b.ffn_dim:>7}  {b.layers:>6}")
@@ -165,14 +158,13 @@ def cmd_cost(args: argparse.Namespace) -> int:
         _print_json(payload)
         return 0
     print(f"{arch}")
-    print(f"params {_human(costs['params'])} ({costs['params']:.0f})")
-    print(
-        f"flops  {_human(costs['flops'])} (seq_len {args.seq_len}, lm head {'in' if args.include_lm_head else 'out'})"
-    )
+    print(f"params {format_quantity(costs['params'])} ({costs['params']:.0f})")
+    head = "in" if args.include_lm_head else "out"
+    print(f"flops  {format_quantity(costs['flops'])} (seq_len {args.seq_len}, lm head {head})")
     if args.breakdown:
         print(f"\n{'node':<28} {'kind':<8} {'params':>12} {'flops':>12}")
         for n, d in graph.nodes(data=True):
-            print(f"{n:<28} {d['kind']:<8} {d.get('params', 0):>12} {_human(d.get('flops', 0)):>12}")
+            print(f"{n:<28} {d['kind']:<8} {d.get('params', 0):>12} {format_quantity(d.get('flops', 0)):>12}")
     return 0
 
 
@@ -207,7 +199,9 @@ def cmd_presets(args: argparse.Namespace) -> int:
         )
     print("architectures:")
     for n, a in archs.items():
-        print(f"  {n:<10} {a}  params {_human(ParamsCost().of(a))}, flops {_human(FlopsCost().of(a))}")
+        print(
+            f"  {n:<10} {a}  params {format_quantity(ParamsCost().of(a))}, flops {format_quantity(FlopsCost().of(a))}"
+        )
     print("solvers: " + ", ".join(list_solvers()))
     return 0
 

@@ -6,6 +6,7 @@ from mpsolve.constraints._constraints import (
     Effectiveness,
     NonDecreasingWidths,
     Predicate,
+    format_quantity,
     parse_quantity,
 )
 from mpsolve.constraints._costs import (
@@ -35,6 +36,7 @@ __all__ = [
     "ParamsCost",
     "Predicate",
     "batch_of",
+    "format_quantity",
     "get_cost",
     "graph_totals",
     "operator_graph",

@@ -17,7 +17,15 @@ from mpsolve._errors import MpsolveError
 from mpsolve.constraints._costs import CostModel, ModelConstants, get_cost
 from mpsolve.spaces import Architecture, Block, DecodedBatch, model_constants
 
-__all__ = ["Constraint", "Budget", "NonDecreasingWidths", "Effectiveness", "Predicate", "parse_quantity"]
+__all__ = [
+    "Constraint",
+    "Budget",
+    "NonDecreasingWidths",
+    "Effectiveness",
+    "Predicate",
+    "parse_quantity",
+    "format_quantity",
+]
 
 _UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 
@@ -36,6 +44,14 @@ def parse_quantity(text: str | float | int) -> float:
         return float(s[: len(s) - len(unit)]) * _UNITS[unit]
     except ValueError:
         raise MpsolveError(f"not a quantity: {text!r}; write e.g. 160G, 64M or 50") from None
+
+
+def format_quantity(value: float) -> str:
+    """``1.6e11`` -> ``"160G"``: the inverse of :func:`parse_quantity`, to 4 significant digits."""
+    for unit in ("T", "G", "M", "K"):
+        if abs(value) >= _UNITS[unit]:
+            return f"{value / _UNITS[unit]:.4g}{unit}"
+    return f"{value:.4g}"
 
 
 class Constraint(ABC):
