@@ -35,6 +35,9 @@ from mpsolve.constraints._costs import ParamsCost
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_CORPUS = "python-docs"
+#: the entropy options the spec proposes before any measurement (its [C] marks)
+SPEC_PROVISIONAL_ENTROPY: dict[str, Any] = {"variant": "log", "eps": 1e-6, "init_std": 1.0, "alpha": (1.0, 1.0),
+                                            "beta": 1 / 16, "penalty": "linear"}
 TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ""}
 VAL_EVERY = 20  # every 20th 64 KiB block of the corpus is validation text (5 %)
 SPLIT_BLOCK = 1 << 16

@@ -1,10 +1,11 @@
 """Design quality end to end: the paper's Figure 5 in miniature (issue #6, part 4).
 
-For each FLOPs budget, three designs of the byte-level ``byte-tiny`` space are trained from
+For each FLOPs budget, four designs of the byte-level ``byte-tiny`` space are trained from
 scratch under the same token budget and compared by validation perplexity:
 
 - ``entropy``: the entropy-optimal design, ``mpsolve.solve(Problem(space, MeRinoEntropy(...),
   [Budget('flops', X, seq_len=256)]), 'ea', seed=0)`` (options from ``--entropy-options``),
+- ``entropy_provisional``: the same with the spec's provisional options (before calibration),
 - ``params``: the design of the parameter-count proxy (``objective='params'``), same solver,
 - ``uniform``: a naive scaled model, four identical blocks, the largest uniform design within
   the budget (ties: the widest).
@@ -59,7 +60,9 @@ def uniform_design(budget: float) -> mpsolve.Architecture:
 def designs(budget: float, entropy_options: dict[str, Any], seed: int) -> dict[str, mpsolve.Architecture]:
     space = mpsolve.get_space(SPACE)
     found = {}
-    for label, objective in (("entropy", mpsolve.MeRinoEntropy(**entropy_options)), ("params", "params")):
+    objectives = (("entropy", mpsolve.MeRinoEntropy(**entropy_options)),
+                  ("entropy_provisional", mpsolve.MeRinoEntropy(**C.SPEC_PROVISIONAL_ENTROPY)), ("params", "params"))
+    for label, objective in objectives:
         problem = mpsolve.Problem(space, objective, [mpsolve.Budget("flops", budget, seq_len=FLOPS_SEQ_LEN)])
         found[label] = mpsolve.solve(problem, "ea", seed=seed).architecture
     found["uniform"] = uniform_design(budget)
@@ -72,13 +75,13 @@ def plot(path: Path, rows: list[dict[str, Any]], budgets: list[float]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = ("entropy", "params", "uniform")
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    width = 0.25
+    labels = ("entropy", "entropy_provisional", "params", "uniform")
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    width = 0.2
     for j, label in enumerate(labels):
         vals = [np.mean([r["val_ppl"] for r in rows if r["budget"] == b and r["design"] == label] or [np.nan])
                 for b in budgets]
-        ax.bar(np.arange(len(budgets)) + (j - 1) * width, vals, width, label=label)
+        ax.bar(np.arange(len(budgets)) + (j - 1.5) * width, vals, width, label=label)
     ax.set_xticks(np.arange(len(budgets)), [f"{b / 1e6:g}M FLOPs" for b in budgets])
     ax.set_ylabel("validation perplexity (bytes)")
     lo = np.nanmin([r["val_ppl"] for r in rows]) if rows else 1
