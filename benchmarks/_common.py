@@ -109,8 +109,8 @@ def load_corpus(spec: str | None = None) -> Corpus:
     """The corpus named by ``spec``: ``python-docs`` (default) or a UTF-8 text file or folder.
 
     The text is concatenated (documents separated by blank lines), cut into 64 KiB blocks, and
-    every 20th block goes to validation, so the held-out text is spread over the whole corpus
-    and never overlaps the training text.
+    every 20th block goes to validation (the middle block of a corpus under 11 blocks), so the
+    held-out text is spread over the whole corpus and never overlaps the training text.
     """
     spec = spec or DEFAULT_CORPUS
     if spec == DEFAULT_CORPUS:
@@ -126,10 +126,12 @@ def load_corpus(spec: str | None = None) -> Corpus:
         docs = [f.read_text(encoding="utf-8", errors="replace") for f in files]
     data = np.frombuffer("\n\n".join(d.strip() for d in docs if d.strip()).encode("utf-8"), dtype=np.uint8)
     if len(data) < 4 * SPLIT_BLOCK:
-        raise SystemExit(f"corpus {spec!r} has {len(data)} bytes; the benchmarks need at least {4 * SPLIT_BLOCK}")
+        raise SystemExit(f"corpus {spec!r} has {len(data)} bytes; the benchmarks need at least {4 * SPLIT_BLOCK} "
+                         f"(give a larger file or folder, or {DEFAULT_CORPUS!r})")
     blocks = [data[i : i + SPLIT_BLOCK] for i in range(0, len(data), SPLIT_BLOCK)]
-    val = np.concatenate([b for i, b in enumerate(blocks) if i % VAL_EVERY == VAL_EVERY // 2])
-    train = np.concatenate([b for i, b in enumerate(blocks) if i % VAL_EVERY != VAL_EVERY // 2])
+    held = {i for i in range(len(blocks)) if i % VAL_EVERY == VAL_EVERY // 2} or {len(blocks) // 2}  # small corpora
+    val = np.concatenate([b for i, b in enumerate(blocks) if i in held])
+    train = np.concatenate([b for i, b in enumerate(blocks) if i not in held])
     fingerprint = hashlib.sha256(data.tobytes()).hexdigest()[:16]
     return Corpus(name=spec, train=train, val=val, fingerprint=fingerprint)
 

@@ -1,0 +1,61 @@
+"""The training benchmarks run on a corpus the user names (a file or a folder), not only the default."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 400 KB of English in two files: far smaller than the default corpus (one validation block)."""
+    from pydoc_data.topics import topics
+
+    folder = tmp_path_factory.mktemp("corpus")
+    text = "\n\n".join(topics[k].strip() for k in sorted(topics))
+    (folder / "a.txt").write_text(text[:300_000].strip(), encoding="utf-8")
+    (folder / "b.md").write_text(text[300_000:400_000].strip(), encoding="utf-8")
+    return folder
+
+
+def size(*files: Path) -> int:
+    return sum(len(f.read_bytes()) for f in files) + 2 * (len(files) - 1)  # joined by blank lines
+
+
+def run(script: str, *args: str) -> None:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / script), "--quick", *args]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_designs_on_a_corpus_file(corpus: Path, tmp_path: Path) -> None:
+    run("designs.py", "--corpus", str(corpus / "a.txt"), "--out", str(tmp_path))
+    result = json.loads((tmp_path / "designs_quick.json").read_text())
+    assert result["corpus"]["name"] == str(corpus / "a.txt")
+    assert result["corpus"]["train_bytes"] + result["corpus"]["val_bytes"] == size(corpus / "a.txt")
+    assert result["corpus"]["val_bytes"] > 0
+    assert {r["design"] for r in result["runs"]} == {"entropy", "entropy_provisional", "params", "uniform"}
+    assert all(0 < r["val_loss"] < 6 for r in result["runs"])
+
+
+def test_proxy_correlation_on_a_corpus_folder(corpus: Path, tmp_path: Path) -> None:
+    run("proxy_correlation.py", "--corpus", str(corpus), "--out", str(tmp_path))
+    result = json.loads((tmp_path / "proxy_correlation.json").read_text())
+    assert result["corpus"]["name"] == str(corpus) and result["finished"] == 3
+    assert result["corpus"]["train_bytes"] + result["corpus"]["val_bytes"] == size(corpus / "a.txt", corpus / "b.md")
+
+
+def test_a_missing_or_tiny_corpus_is_a_clear_error(tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("too short", encoding="utf-8")
+    for corpus, message in ((tmp_path / "nope", "neither"), (tiny, "need at least")):
+        cmd = [sys.executable, str(ROOT / "benchmarks" / "designs.py"), "--quick", "--corpus", str(corpus),
+               "--out", str(tmp_path / "out")]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode != 0 and message in done.stderr
