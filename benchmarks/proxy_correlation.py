@@ -97,7 +97,7 @@ def entropy_grid() -> dict[str, dict[str, Any]]:
     bases = [("log", 1e-6, 1.0), ("log", 1e-6, 0.02), ("rate", 0.1, 1.0), ("rate", 1.0, 1.0)]
     alphas = [(1.0, 1.0), (1.0, 0.5), (0.5, 1.0)]
     penalties = [("none", 0.0, 0.0)]
-    penalties += [("linear", b, 0.0) for b in (1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4)]
+    penalties += [("linear", b, 0.0) for b in (1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 3 / 8, 1 / 2)]
     penalties += [("exp", 1 / 16, g) for g in (2.0, 4.0, 8.0, 16.0, 32.0)]
     grid = {}
     for (variant, eps, std), alpha, (penalty, beta, gamma) in itertools.product(bases, alphas, penalties):
