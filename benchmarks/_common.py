@@ -386,6 +386,12 @@ def train_config(args: Any) -> TrainConfig:
     )
 
 
+def provenance(meta: dict[str, Any]) -> str:
+    """Markdown lines naming the command, commit and entropy options of a result."""
+    opts = ", ".join(f"{k}={v}" for k, v in meta["entropy_options"].items() if k not in ("draws", "table_seed"))
+    return f"Command: `{meta['command']}` (commit {meta['git_commit'][:10]}). Entropy options: {opts}.\n\n"
+
+
 def command_line(script: str, argv: list[str] | None) -> str:
     """The shell command that reproduces this run (recorded with its results)."""
     return f"python benchmarks/{script} " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))

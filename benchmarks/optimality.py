@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import mpsolve
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as C  # noqa: E402
+
+import mpsolve  # noqa: E402
 
 HEURISTICS = ("ea", "nsga2", "tpe")
 
@@ -57,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "optimality"), help="output stem")
     args = ap.parse_args(argv)
     budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
-    report: dict = {"default": {}, "large8": None, "exhaustive": {}}
+    report: dict = {"command": C.command_line("optimality.py", argv), "git_commit": C.git_commit(),
+                    "entropy_options": mpsolve.MeRinoEntropy().options(), "default": {}, "large8": None,
+                    "exhaustive": {}}
 
     print("== default space: every backend against CP-SAT's proved optimum ==")
     print(f"{'budget':>7} {'solver':>10} {'status':>9} {'objective':>14} {'gap':>10} {'time s':>8} {'evals':>9}")
@@ -115,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _markdown(report: dict) -> str:
-    lines = ["# Optimality benchmark", "", "| budget | solver | status | objective | gap to CP-SAT | wall s |"]
+    lines = ["# Optimality benchmark", "", C.provenance(report).rstrip("\n"), "",
+             "| budget | solver | status | objective | gap to CP-SAT | wall s |"]
     lines.append("|---|---|---|---|---|---|")
     for b, rows in report["default"].items():
         for r in rows:

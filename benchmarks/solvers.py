@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import mpsolve
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as C  # noqa: E402
+
+import mpsolve  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -87,9 +92,11 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+    meta = {"command": C.command_line("solvers.py", argv), "git_commit": C.git_commit(),
+            "entropy_options": mpsolve.MeRinoEntropy().options()}
+    out.with_suffix(".json").write_text(json.dumps({**meta, "runs": rows}, indent=1) + "\n")
     table = _markdown(rows)
-    out.with_suffix(".md").write_text(table)
+    out.with_suffix(".md").write_text(C.provenance(meta) + table)
     print(table)
     _plot(rows, out.parent / f"{out.name}_convergence.png")
     print(f"wrote {out.with_suffix('.json')}, {out.with_suffix('.md')}, {out.parent / f'{out.name}_convergence.png'}")
