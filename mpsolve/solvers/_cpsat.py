@@ -28,8 +28,9 @@ Exactness
 ---------
 ``u`` differs from ``S * H`` by at most ``delta``, a bound derived from the rounding of every
 table entry, of ``G beta T^2`` and of the ceiling (:meth:`_Model.delta`). A design better than
-the incumbent ``H*`` therefore has ``u >= ceil(S H* - delta)``: with that cut (and no-good cuts
-excluding designs already scored), a depth whose model is infeasible holds no better design.
+the incumbent ``H*`` therefore has ``u >= ceil(S H* - delta)``: a depth whose model (with
+no-good cuts excluding designs already scored) has a maximum, or CP-SAT bound, below that holds
+no better design (the cut is checked, not posted: see :meth:`_Model.build`).
 Each design CP-SAT returns is re-scored in floating point by the problem itself (which also
 checks what the model relaxes or omits: rounded budgets, user predicates); better ones become
 the incumbent, ties go to the smallest encoding (so runs are deterministic). Depths are
@@ -342,11 +343,15 @@ class _Model:
     def build(
         self,
         T: int | None,
-        threshold: int | None,
         excluded: list[np.ndarray],
         hint: np.ndarray | None,
     ):
-        """The CP-SAT model of depth ``T`` (all depths for ``None``), with the cut ``u >= threshold``."""
+        """The CP-SAT model of depth ``T`` (all depths for ``None``) without the designs ``excluded``.
+
+        The incumbent is not a constraint (``u >= threshold``): with one, CP-SAT 9.15's presolve
+        returned a worse design as optimal on some models (its result without presolve, and
+        without the cut, was right), so :meth:`CPSATSolver._solve_depth` compares the optimum
+        with the incumbent instead."""
         m = cp_model.CpModel()
         N, k, n_ch = self.N, self.k, len(self.choices)
         x = [[m.new_bool_var(f"x{i}_{c}") for c in range(n_ch)] for i in range(N)]
@@ -412,8 +417,6 @@ class _Model:
                         if con.parts in ("both", part):
                             need = con.beta * T * T / con.rho_max * LOG_SCALE - 0.5 * self.N
                             m.add(lin(logw) >= math.floor(need))
-        if threshold is not None:
-            m.add(objective >= threshold)
         for X in excluded:
             m.add_bool_or([x[i][c].Not() for i, c in enumerate(_choice_index(X[None], self.space)[0])])
         if hint is not None:
@@ -547,7 +550,7 @@ class CPSATSolver(Solver):
         delta = model.delta(T)
         while not ctx.time_up():
             threshold = None if ctx.best_x is None else math.ceil(model.scale * ctx.best_f - delta)
-            m, xvars = model.build(T, threshold, excluded, ctx.best_x)
+            m, xvars = model.build(T, excluded, ctx.best_x)
             if ctx.time_up():
                 return lazy_cuts
             solver = cp_model.CpSolver()
@@ -559,6 +562,9 @@ class CPSATSolver(Solver):
                 raise SolverError(f"cpsat built an invalid model: {m.validate()}")
             if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
                 return lazy_cuts  # no solution, no bound (CP-SAT reports 0): the depth keeps its bound
+            if threshold is not None and solver.best_objective_bound < threshold:
+                done[T] = (solver.best_objective_bound + delta) / model.scale  # no design here beats the incumbent
+                return lazy_cuts
             y = model.decode(solver, xvars)
             excluded.append(y)
             if not self._score(ctx, model, y[None], delta):
@@ -592,7 +598,7 @@ class CPSATSolver(Solver):
         for x, f, ok, u in zip(X, ev.objective, ev.feasible, model.scaled(X)):
             err = abs(float(u) / model.scale - f)
             T = int(model.layer_of[_choice_index(x[None], model.space)[0]].sum()) if model.depth_loop else None
-            if err > (model.delta(T) if delta is None else delta) / model.scale or err > 1e-6 * max(abs(f), 1e-12):
+            if err > (model.delta(T) if delta is None else delta) / model.scale:
                 raise SolverError(
                     f"cpsat: scaled objective {float(u) / model.scale!r} disagrees with the float objective {f!r}; "
                     "this is a bug, please report it"
