@@ -266,7 +266,7 @@ def scatter(path: Path, scores: dict[str, np.ndarray], names: list[str], quality
             m = groups == g
             ax.scatter(scores[name][m], quality[m], s=18, label=f"group {g}")
         c = corr[name]
-        ax.set_title(f"{name[:38]}\nrho={fmt(c['spearman'])} iso={fmt(c['iso_spearman'])}", fontsize=8)
+        ax.set_title(f"{name}\nSpearman {fmt(c['spearman'])}, iso {fmt(c['iso_spearman'])}", fontsize=7)
         ax.set_ylabel("-val ppl (bytes)", fontsize=7)
         ax.tick_params(labelsize=6)
     for ax in axes.ravel()[len(names):]:

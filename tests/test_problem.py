@@ -4,6 +4,7 @@ import pytest
 import mpsolve
 from mpsolve import Budget, Effectiveness, InfeasibleError, Predicate, Problem
 from mpsolve.constraints import CostModel
+from mpsolve.objectives import effectiveness
 
 
 def test_evaluation_shapes_and_feasibility(small_problem, rng):
@@ -59,7 +60,8 @@ def test_predicate_and_effectiveness_constraints(small_space, rng):
     assert (ev.feasible <= ok).all()
     result = mpsolve.solve(problem, "ea", seed=1, iterations=2000)
     assert result.architecture.blocks[0].layers == 1
-    assert max(result.details["rho_mhsa"], result.details["rho_ffn"]) <= 0.1
+    b = small_space.decode_batch(result.x[None])
+    assert max(effectiveness(b.layers, b.embed_dims, 1 / 16)[0], effectiveness(b.layers, b.ffn_dims, 1 / 16)[0]) <= 0.1
 
 
 def test_problem_echo_and_fingerprint(small_problem, small_space):

@@ -116,7 +116,8 @@ class Effectiveness(Constraint):
 
     Args:
         rho_max: the bound ``rho_0``.
-        beta: scale of ``rho`` (as in the objective).
+        beta: scale of ``rho``; 1/16 is the paper's (Table 1, and DeepMAD's ``rho_0``), not the
+            entropy's default 1/4, so ``rho`` here is a quarter of ``details()['rho_*']``.
         parts: ``"both"``, ``"mhsa"`` or ``"ffn"``.
     """
 

@@ -24,7 +24,8 @@ def test_effectiveness_reproduces_paper_table_1():
     for arch, rho in ((wide, 0.008), (deep, 0.25)):
         b = batch_of(arch)
         assert effectiveness(b.layers, b.embed_dims, 1 / 16)[0] == pytest.approx(rho, abs=5e-4)
-        assert MeRinoEntropy().details(arch)["rho_mhsa"] == pytest.approx(rho, abs=5e-4)
+        assert MeRinoEntropy(beta=1 / 16).details(arch)["rho_mhsa"] == pytest.approx(rho, abs=5e-4)
+        assert MeRinoEntropy().details(arch)["rho_mhsa"] == pytest.approx(4 * rho, abs=2e-3)  # default beta 1/4
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +44,17 @@ def test_lookup_table_agrees_with_exact_svd_on_random_shapes(memory_table):
 
 def test_entropy_equals_definition_for_a_one_layer_model(memory_table):
     arch = one_block(128, 1, 2.0)
-    obj = MeRinoEntropy(effectiveness=False, table=memory_table)
+    log = {"variant": "log", "eps": 1e-6, "table": memory_table}
+    obj = MeRinoEntropy(effectiveness=False, alpha=(1, 1), **log)
     h_att = memory_table.expected_entropy([(128, 128)], "log", 1e-6, 1.0)[0]
     h_ffn = memory_table.expected_entropy([(128, 256)], "log", 1e-6, 1.0)[0]
     assert obj.of(arch) == pytest.approx(4 * h_att + 2 * h_ffn, rel=1e-12)
     # a block's L shared layers count L times; the penalty scales each part by (1 - rho)
-    obj = MeRinoEntropy(table=memory_table)
+    obj = MeRinoEntropy(**log)
     d = obj.details(one_block(128, 3, 2.0))
     assert d["entropy_mhsa"] == pytest.approx((1 - d["rho_mhsa"]) * 3 * 4 * h_att, rel=1e-12)
     assert d["entropy_ffn"] == pytest.approx((1 - d["rho_ffn"]) * 3 * 2 * h_ffn, rel=1e-12)
-    weighted = MeRinoEntropy(alpha=(0.5, 2.0), table=memory_table).details(one_block(128, 3, 2.0))
+    weighted = MeRinoEntropy(alpha=(0.5, 2.0), **log).details(one_block(128, 3, 2.0))
     assert weighted["entropy"] == pytest.approx(0.5 * d["entropy_mhsa"] + 2.0 * d["entropy_ffn"], rel=1e-12)
 
 
@@ -65,8 +67,8 @@ def test_exact_entropy_matches_closed_form_scaling():
 
 def test_exp_penalty_and_options(memory_table):
     arch = one_block(64, 24)
-    lin = MeRinoEntropy(table=memory_table).details(arch)
-    exp = MeRinoEntropy(penalty="exp", gamma=4.0, table=memory_table).details(arch)
+    lin = MeRinoEntropy(beta=1 / 16, table=memory_table).details(arch)
+    exp = MeRinoEntropy(beta=1 / 16, penalty="exp", gamma=4.0, table=memory_table).details(arch)
     assert exp["entropy_mhsa"] / lin["entropy_mhsa"] == pytest.approx(np.exp(-4 * 0.25) / 0.75, rel=1e-3)
     for kwargs, match in (
         ({"variant": "x"}, "variant"),
