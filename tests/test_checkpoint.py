@@ -95,6 +95,9 @@ SIGINT_RUN = """
 import signal, sys
 import mpsolve
 
+# a test run started in the background inherits SIGINT ignored; this test needs Python's handler
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "40G")])
 if sys.argv[2] != "-":  # a run of another backend earlier in the same process
     mpsolve.solve(problem, sys.argv[2])
