@@ -39,7 +39,6 @@ from mpsolve.objectives import DecoderParamsObjective, ParamsObjective  # noqa: 
 
 SPACE = "byte-tiny"
 FLOPS_SEQ_LEN = 256  # FLOPs of the groups are counted at the training context of the full run
-PROVISIONAL = "log eps=1e-06 std=1 a=1,1 linear b=0.0625"
 #: penalties every backend handles exactly (CP-SAT's model covers these, not ``exp``): the
 #: library default is chosen among these option sets
 EXACT_PENALTIES = ("linear", "none")
@@ -217,10 +216,10 @@ def cross_validate(scores: dict[str, np.ndarray], quality: np.ndarray, groups: n
     return {"folds": folds, "held_out_mean_spearman": float(np.mean(held)) if held else math.nan}
 
 
-def library_default() -> str | None:
-    """The grid name of ``MeRinoEntropy()``'s default options (``None`` if not in the grid)."""
-    default = MeRinoEntropy().options()
-    return next((n for n, o in entropy_grid().items() if MeRinoEntropy(**o).options() == default), None)
+def grid_name(entropy: MeRinoEntropy) -> str | None:
+    """The grid name of ``entropy``'s options (``None`` if they are not in the grid)."""
+    options = entropy.options()
+    return next((n for n, o in entropy_grid().items() if MeRinoEntropy(**o).options() == options), None)
 
 
 def paper_scale_optima(names: list[str], iterations: int = 20_000) -> dict[str, dict[str, str]]:
@@ -288,7 +287,7 @@ def report(args: argparse.Namespace, selection: list[dict[str, Any]], runs: dict
         "command": command, "partial": partial, "finished": len(done), "planned": len(selection),
         "space": SPACE, "flops_seq_len": FLOPS_SEQ_LEN, "targets": args.targets, "tolerance": args.tolerance,
         "train_config": cfg.to_dict(), "corpus": corpus.describe(), "git_commit": C.git_commit(),
-        "provisional_entropy": PROVISIONAL,
+        "provisional_entropy": grid_name(MeRinoEntropy(**C.SPEC_PROVISIONAL_ENTROPY)),
     }
     archs = [Architecture.from_dict(selection[i]["arch"]) for i in done]
     rows = [runs[(keys[i], 0)] for i in done]
@@ -306,7 +305,7 @@ def report(args: argparse.Namespace, selection: list[dict[str, Any]], runs: dict
     scores.update(torch_proxies([selection[i]["arch"] for i in done], corpus, out / "proxy_scores.json"))
     options = entropy_grid()
     grid = list(options)
-    exact = [n for n in grid if (options[n]["penalty"] if options[n]["effectiveness"] else "none") in EXACT_PENALTIES]
+    exact = [n for n in grid if MeRinoEntropy(**options[n]).penalty in EXACT_PENALTIES]
     corr = {n: correlations(scores[n], quality, groups, 0) for n in grid}
     cv = cross_validate(scores, quality, groups, grid)
     cv_exact = cross_validate(scores, quality, groups, exact)
@@ -315,8 +314,8 @@ def report(args: argparse.Namespace, selection: list[dict[str, Any]], runs: dict
         return max(names, key=lambda n: (np.nan_to_num(corr[n]["iso_spearman"], nan=-9), corr[n]["spearman"]))
 
     best_all, chosen = best(grid), best(exact)
-    library = library_default()
-    main = [PROVISIONAL, *([library] if library else []), chosen, best_all,
+    library = grid_name(MeRinoEntropy())
+    main = [result["provisional_entropy"], *([library] if library else []), chosen, best_all,
             *[f["chosen"] for f in cv["folds"] + cv_exact["folds"]], *BASELINES]
     main = list(dict.fromkeys(main))
     for n in main:

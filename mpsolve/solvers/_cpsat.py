@@ -122,8 +122,6 @@ def _choice_index(X: np.ndarray, space: SearchSpace) -> np.ndarray:
     return (X[:, 0::3] * kr + X[:, 1::3]) * kl + X[:, 2::3]
 
 
-
-
 class _Model:
     """Builds and solves the CP-SAT model of one total depth (or of all depths)."""
 
