@@ -9,6 +9,7 @@ order is the same for every run (``data_seed`` of the config), and each worker u
 from __future__ import annotations
 
 import ast
+import gzip
 import hashlib
 import json
 import math
@@ -39,6 +40,11 @@ DEFAULT_CORPUS = "python-docs"
 SPEC_PROVISIONAL_ENTROPY: dict[str, Any] = {"variant": "log", "eps": 1e-6, "init_std": 1.0, "alpha": (1.0, 1.0),
                                             "beta": 1 / 16, "penalty": "linear"}
 TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ""}
+#: a larger English corpus from a registry package: the reStructuredText sources of the Linux
+#: kernel's documentation (Debian's ``linux-doc-6.1``, about 21 MB of English without the
+#: translations), so that 16 M-byte budgets see each byte at most once
+LINUX_DOC = "linux-doc"
+LINUX_DOC_GLOB = "/usr/share/doc/linux-doc-*/html/_sources"
 VAL_EVERY = 20  # every 20th 64 KiB block of the corpus is validation text (5 %)
 SPLIT_BLOCK = 1 << 16
 
@@ -86,6 +92,23 @@ def _cached_python_docs() -> list[str]:
     return docs
 
 
+def _linux_doc() -> list[str]:
+    """The English ``.rst`` sources of the kernel documentation (Debian gzips the larger ones)."""
+    import glob
+
+    roots = sorted(glob.glob(LINUX_DOC_GLOB))
+    if not roots:
+        raise SystemExit(f"corpus {LINUX_DOC!r} needs Debian's kernel documentation: apt-get install linux-doc-6.1")
+    root = Path(roots[-1])
+    docs = []
+    for path in sorted(root.rglob("*.rst.txt*")):
+        if path.relative_to(root).parts[0] == "translations":
+            continue
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        docs.append(raw.decode("utf-8", errors="replace"))
+    return docs
+
+
 def _text_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
 
@@ -106,7 +129,7 @@ class Corpus:
 
 @lru_cache(maxsize=4)
 def load_corpus(spec: str | None = None) -> Corpus:
-    """The corpus named by ``spec``: ``python-docs`` (default) or a UTF-8 text file or folder.
+    """The corpus named by ``spec``: ``python-docs`` (default), ``linux-doc``, or a UTF-8 text file or folder.
 
     The text is concatenated (documents separated by blank lines), cut into 64 KiB blocks, and
     every 20th block goes to validation (the middle block of a corpus under 11 blocks), so the
@@ -115,6 +138,8 @@ def load_corpus(spec: str | None = None) -> Corpus:
     spec = spec or DEFAULT_CORPUS
     if spec == DEFAULT_CORPUS:
         docs = _cached_python_docs()
+    elif spec == LINUX_DOC:
+        docs = _linux_doc()
     else:
         path = Path(spec).expanduser()
         if path.is_file():

@@ -173,6 +173,22 @@ def bootstrap(fn, x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, n: in
     return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))] if len(values) else [math.nan] * 2
 
 
+def paired_bootstrap(fn, a: np.ndarray, b: np.ndarray, y: np.ndarray, groups: np.ndarray | None, n: int,
+                     seed: int = 0) -> dict[str, Any]:
+    """``fn(a, y) - fn(b, y)`` (within groups if given) and its 95 % interval over shared resamples."""
+    def diff(idx: np.ndarray) -> float:
+        if groups is None:
+            return fn(a[idx], y[idx]) - fn(b[idx], y[idx])
+        return grouped(fn, a[idx], y[idx], groups[idx]) - grouped(fn, b[idx], y[idx], groups[idx])
+
+    rng = np.random.default_rng(seed)
+    members = [np.arange(len(y))] if groups is None else [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    values = np.array([diff(np.concatenate([rng.choice(m, len(m)) for m in members])) for _ in range(n)])
+    values = values[np.isfinite(values)]
+    ci = [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))] if len(values) else [math.nan] * 2
+    return {"mean": diff(np.arange(len(y))), "ci": ci}
+
+
 def correlations(score: np.ndarray, quality: np.ndarray, groups: np.ndarray, n_boot: int) -> dict[str, Any]:
     out = {
         "spearman": spearman(score, quality),
