@@ -396,6 +396,22 @@ def run_jobs(jobs: Iterable[Job], workers: int = 2, desc: str = "training") -> I
     bar.close()
 
 
+def run_planned(jobs: list[Job], no_train: bool, max_runs: int | None, workers: int,
+                desc: str) -> dict[tuple[str, int], dict[str, Any]]:
+    """Results of the cached ``jobs`` and of up to ``max_runs`` new ones (none if ``no_train``).
+
+    Keyed by (the seed-0 run key of the architecture and config, seed), so a seed's twin is
+    found from the seed-0 key.
+    """
+    if no_train:
+        jobs = [j for j in jobs if cached(j) is not None]
+    elif max_runs is not None:
+        fresh = [j for j in jobs if cached(j) is None][:max_runs]
+        jobs = [j for j in jobs if cached(j) is not None] + fresh
+    return {(run_key(r["arch"], r["config"], 0, r["corpus"]["fingerprint"]), r["seed"]): r
+            for r in run_jobs(jobs, workers=workers, desc=desc)}
+
+
 def parse_count(text: str) -> int:
     """``4M`` -> 4_000_000, ``300k`` -> 300_000, ``1.5G`` -> 1_500_000_000."""
     text = str(text).strip()

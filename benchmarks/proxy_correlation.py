@@ -189,6 +189,71 @@ def paired_bootstrap(fn, a: np.ndarray, b: np.ndarray, y: np.ndarray, groups: np
     return {"mean": diff(np.arange(len(y))), "ci": ci}
 
 
+def paired_permutation_p(a: np.ndarray, b: np.ndarray, y: np.ndarray, groups: np.ndarray, n: int,
+                         seed: int = 0) -> float:
+    """Two-sided p-value of the mean within-group Spearman difference ``a - b`` against ``y``.
+
+    Under the null hypothesis the two scores rank equally well, so within each architecture
+    their within-group ranks are exchangeable: each permutation swaps them with probability 1/2.
+    """
+    def ranks(v: np.ndarray) -> np.ndarray:
+        out = np.empty(len(v))
+        for g in np.unique(groups):
+            m = groups == g
+            out[m] = stats.rankdata(v[m])
+        return out
+
+    ra, rb, ry = ranks(a), ranks(b), ranks(y)
+    labels = [g for g in np.unique(groups) if np.sum(groups == g) >= 3]
+
+    def statistic(xa: np.ndarray, xb: np.ndarray) -> np.ndarray:  # rows: permutations
+        diffs = []
+        for g in labels:
+            m = groups == g
+            yc = ry[m] - ry[m].mean()
+            corr = [((x[:, m] - x[:, m].mean(axis=1, keepdims=True)) @ yc)
+                    / (np.linalg.norm(x[:, m] - x[:, m].mean(axis=1, keepdims=True), axis=1) * np.linalg.norm(yc))
+                    for x in (xa, xb)]
+            diffs.append(corr[0] - corr[1])
+        return np.mean(diffs, axis=0)
+
+    observed = statistic(ra[None], rb[None])[0]
+    swap = np.random.default_rng(seed).random((n, len(y))) < 0.5
+    perm = statistic(np.where(swap, rb, ra), np.where(swap, ra, rb))
+    return float((np.sum(np.abs(perm) >= abs(observed) - 1e-12) + 1) / (n + 1))
+
+
+def study_scores(archs: list[Architecture], entropy: MeRinoEntropy) -> dict[str, np.ndarray]:
+    """The scores the evidence studies follow: an entropy, its unpenalised twin, and simple proxies."""
+    space = get_space(SPACE)
+    batch = space.decode_batch(np.stack([space.encode(a) for a in archs]))
+    unpenalised = MeRinoEntropy(**{**entropy.options(), "effectiveness": False})
+    return {
+        "entropy": entropy.evaluate(batch, space),
+        "entropy_no_penalty": unpenalised.evaluate(batch, space),
+        "entropy_provisional": MeRinoEntropy(**C.SPEC_PROVISIONAL_ENTROPY).evaluate(batch, space),
+        "params": ParamsObjective().evaluate(batch, space),
+        "flops": FlopsCost(seq_len=FLOPS_SEQ_LEN).evaluate(batch, space),
+        "neg_depth": -batch.layers.sum(axis=1).astype(float),
+        # layer-weighted mean log2 width: a zero-parameter score
+        "mean_log2_width": np.sum(batch.layers * np.log2(batch.embed_dims), axis=1) / batch.layers.sum(axis=1),
+    }
+
+
+def plan_jobs(selection: list[dict[str, Any]], cfg: C.TrainConfig, corpus: str, cache: str,
+              second_seed: int) -> list[C.Job]:
+    """Training jobs, cheapest group first; within a group spread over depth, second seeds after four."""
+    jobs = []
+    for g in sorted({s["group"] for s in selection}):
+        members = [s for s in selection if s["group"] == g]
+        seed0 = [C.Job(members[i]["arch"], cfg.to_dict(), 0, corpus, cache, {"group": g})
+                 for i in spread_order(len(members))]
+        picks = np.round(np.linspace(0, len(members) - 1, second_seed)).astype(int) if second_seed else []
+        seed1 = [C.Job(members[i]["arch"], cfg.to_dict(), 1, corpus, cache, {"group": g}) for i in picks]
+        jobs += seed0[:4] + seed1 + seed0[4:]
+    return jobs
+
+
 def correlations(score: np.ndarray, quality: np.ndarray, groups: np.ndarray, n_boot: int) -> dict[str, Any]:
     out = {
         "spearman": spearman(score, quality),
@@ -483,23 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     selection = select_architectures(args.targets, args.per_group, args.tolerance, args.sample_seed)
     C.write_json(out / "proxy_architectures.json", selection)
     cache = str(out / "proxy_runs")
-    jobs = []
-    for g in range(len(args.targets)):
-        members = [s for s in selection if s["group"] == g]
-        seed0 = [C.Job(members[i]["arch"], cfg.to_dict(), 0, args.corpus, cache, {"group": g})
-                 for i in spread_order(len(members))]
-        picks = np.round(np.linspace(0, len(members) - 1, args.second_seed)).astype(int) if args.second_seed else []
-        seed1 = [C.Job(members[i]["arch"], cfg.to_dict(), 1, args.corpus, cache, {"group": g}) for i in picks]
-        jobs += seed0[:4] + seed1 + seed0[4:]
-    if args.no_train:
-        jobs = [j for j in jobs if C.cached(j) is not None]
-    elif args.max_runs is not None:
-        fresh = [j for j in jobs if C.cached(j) is None][: args.max_runs]
-        jobs = [j for j in jobs if C.cached(j) is not None] + fresh
-    runs = {}
-    for r in C.run_jobs(jobs, workers=args.workers, desc="proxy runs"):
-        runs[(r["key"] if r["seed"] == 0 else C.run_key(r["arch"], r["config"], 0, r["corpus"]["fingerprint"]),
-              r["seed"])] = r
+    jobs = plan_jobs(selection, cfg, args.corpus, cache, args.second_seed)
+    runs = C.run_planned(jobs, args.no_train, args.max_runs, args.workers, "proxy runs")
     result = report(args, selection, runs, corpus, cfg, command)
     print(f"{result['finished']}/{result['planned']} runs finished; report in {out} ({time.time() - t0:.0f} s)")
     if "correlations" in result:

@@ -34,29 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 import proxy_correlation as P  # noqa: E402
 
-from mpsolve import Architecture, MeRinoEntropy, get_space  # noqa: E402
-
-
-def scores_of(archs: list[Architecture]) -> dict[str, np.ndarray]:
-    """The scores the study follows: the library default entropy, its parts, and simple proxies."""
-    grid = P.analytic_scores(archs)
-    space = get_space(P.SPACE)
-    batch = space.decode_batch(np.stack([space.encode(a) for a in archs]))
-    entropies = {"entropy (library default)": MeRinoEntropy(),
-                 "entropy without penalty": MeRinoEntropy(effectiveness=False),
-                 "entropy, spec's provisional options": MeRinoEntropy(**C.SPEC_PROVISIONAL_ENTROPY)}
-    out = {name: e.evaluate(batch, space) for name, e in entropies.items()}
-    out.update({name: grid[name] for name in ("params", "flops", "neg_depth")})
-    out["mean_log2_width"] = np.array([sum(b.layers * math.log2(b.embed_dim) for b in a.blocks) / a.depth
-                                       for a in archs])
-    return out
+from mpsolve import Architecture, MeRinoEntropy  # noqa: E402
 
 
 def analyse(rows: list[dict[str, Any]], n_boot: int) -> dict[str, Any]:
     """Spearman of every score against -val ppl among ``rows`` (one seed, one budget)."""
     archs = [Architecture.from_dict(r["arch"]) for r in rows]
     quality = -np.array([r["val_ppl"] for r in rows])
-    scores = scores_of(archs)
+    scores = P.study_scores(archs, MeRinoEntropy())
     out: dict[str, Any] = {"n": len(rows), "scores": {}}
     if len(rows) < 3:
         return out
@@ -221,15 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs += [C.Job(members[i]["arch"], cfg.to_dict(), 0, args.corpus, cache, tags)
                  for i in P.spread_order(len(members))]
         jobs += [C.Job(members[i]["arch"], cfg.to_dict(), 1, args.corpus, cache, tags) for i in picks]
-    if args.no_train:
-        jobs = [j for j in jobs if C.cached(j) is not None]
-    elif args.max_runs is not None:
-        fresh = [j for j in jobs if C.cached(j) is None][: args.max_runs]
-        jobs = [j for j in jobs if C.cached(j) is not None] + fresh
-    runs = {}
-    for r in C.run_jobs(jobs, workers=args.workers, desc="token-budget runs"):
-        runs[(r["key"] if r["seed"] == 0 else C.run_key(r["arch"], r["config"], 0, r["corpus"]["fingerprint"]),
-              r["seed"])] = r
+    runs = C.run_planned(jobs, args.no_train, args.max_runs, args.workers, "token-budget runs")
     result = report(args, members, runs, configs, corpus, command)
     print(f"{len(runs)} runs; report in {args.out}/token_budget.md ({time.time() - t0:.0f} s)")
     for t, b in result["budgets"].items():
