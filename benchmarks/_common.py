@@ -126,12 +126,11 @@ def load_corpus(spec: str | None = None) -> Corpus:
         else:
             raise SystemExit(f"--corpus {spec!r} is neither {DEFAULT_CORPUS!r} nor an existing file or folder")
         docs = [f.read_text(encoding="utf-8", errors="replace") for f in files]
-    corpus = Corpus.from_documents(docs, spec, block_size=SPLIT_BLOCK)
-    n_bytes = len(corpus.train) + len(corpus.val)
-    if n_bytes < 4 * SPLIT_BLOCK:
-        raise SystemExit(f"corpus {spec!r} has {n_bytes} bytes; the benchmarks need at least {4 * SPLIT_BLOCK} "
+    data = "\n\n".join(d.strip() for d in docs if d.strip()).encode("utf-8")
+    if len(data) < 4 * SPLIT_BLOCK:
+        raise SystemExit(f"corpus {spec!r} has {len(data)} bytes; the benchmarks need at least {4 * SPLIT_BLOCK} "
                          f"(give a larger file or folder, or {DEFAULT_CORPUS!r})")
-    return corpus
+    return Corpus.from_bytes(data, spec, block_size=SPLIT_BLOCK)
 
 
 # -- training ----------------------------------------------------------------------------
