@@ -71,6 +71,7 @@ _LAZY = {
     "evaluate": ("_train", "torch"),
     "load_corpus": ("_train", "torch"),
     "train": ("_train", "torch"),
+    "train_bpe_tokenizer": ("_train", "torch"),
     "compare_onnx": ("_onnx", "onnx"),
     "export_onnx": ("_onnx", "onnx"),
     "onnx_generate": ("_onnx", "onnx"),

@@ -1,4 +1,7 @@
-"""Train and evaluate MeRino models on a byte-level text corpus (the loop the benchmarks use).
+"""Train and evaluate MeRino models on a text corpus (the loop the benchmarks use).
+
+Tokens are bytes by default (vocabulary 256); :func:`train_bpe_tokenizer` trains a byte-level
+BPE tokenizer on the corpus itself (``tokenizers``, no download) and :meth:`Corpus.encode` uses it.
 
 The recipe is the paper's: AdamW (weight decay on matrices only), linear warm-up, linear decay
 to ``min_lr_ratio * lr``, gradient clipping. Batches are random windows of the training bytes
@@ -8,6 +11,7 @@ the same machine, give the same losses. ``torch`` is imported only when training
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -37,6 +41,7 @@ __all__ = [
     "learning_rate",
     "load_corpus",
     "train",
+    "train_bpe_tokenizer",
     "validation_loss",
 ]
 
@@ -51,17 +56,55 @@ CHECKPOINT_DIR = "checkpoint"
 # -- corpus ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Corpus:
-    """A byte-level corpus split into training and validation bytes (``uint8`` token ids)."""
+    """A corpus split into training and validation token ids: bytes, or BPE tokens after :meth:`encode`.
+
+    Attributes:
+        name: where it came from.
+        train: training token ids (``uint8`` bytes, or ``int32`` BPE ids).
+        val: validation token ids.
+        fingerprint: a hash of the corpus bytes.
+        tokenizer: the ``tokenizers.Tokenizer`` of BPE ids; ``None`` for bytes.
+    """
 
     name: str
     train: np.ndarray
     val: np.ndarray
     fingerprint: str
+    tokenizer: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def vocab_size(self) -> int:
+        """Token ids are below this (256 for bytes)."""
+        return 256 if self.tokenizer is None else self.tokenizer.get_vocab_size()
 
     def describe(self) -> dict[str, Any]:
-        """Name, fingerprint and sizes (what a result records about its corpus)."""
-        return {"name": self.name, "fingerprint": self.fingerprint, "train_bytes": len(self.train),
-                "val_bytes": len(self.val)}
+        """Name, fingerprint and sizes (what a result records about its corpus); the tokenizer if BPE."""
+        unit = "bytes" if self.tokenizer is None else "tokens"
+        described = {"name": self.name, "fingerprint": self.fingerprint, f"train_{unit}": len(self.train),
+                     f"val_{unit}": len(self.val)}
+        if self.tokenizer is not None:
+            described["tokenizer"] = _tokenizer_id(self.tokenizer)
+        return described
+
+    def encode(self, tokenizer: Any) -> Corpus:
+        """This byte corpus as the ids of ``tokenizer`` (a ``tokenizers.Tokenizer``); same split.
+
+        The training and validation bytes are encoded separately, 64 KiB at a time (a character
+        cut by a block boundary is decoded as U+FFFD).
+        """
+        if self.tokenizer is not None:
+            raise ModelInputError("this corpus is already tokenized; encode the byte corpus")
+        return dataclasses.replace(self, train=_encode(tokenizer, self.train), val=_encode(tokenizer, self.val),
+                                   tokenizer=tokenizer)
+
+    def token_bytes(self) -> np.ndarray:
+        """``(vocab_size,)`` bytes each token stands for (all 1 for bytes), for bits per byte."""
+        if self.tokenizer is None:
+            return np.ones(256, dtype=np.int64)
+        lengths = np.zeros(self.vocab_size, dtype=np.int64)
+        for token, index in self.tokenizer.get_vocab().items():
+            lengths[index] = len(token)  # byte-level BPE: one alphabet character per byte
+        return lengths
 
     @classmethod
     def from_bytes(cls, data: bytes | np.ndarray, name: str = "text", *, block_size: int | None = None) -> Corpus:
@@ -91,6 +134,51 @@ class Corpus:
         """The UTF-8 bytes of ``docs`` (stripped, empty ones dropped) joined by blank lines."""
         text = "\n\n".join(d.strip() for d in docs if d.strip())
         return cls.from_bytes(text.encode("utf-8"), name, block_size=block_size)
+
+
+def _text_chunks(data: np.ndarray, size: int = SPLIT_BLOCK) -> list[str]:
+    return [data[i : i + size].tobytes().decode("utf-8", errors="replace") for i in range(0, len(data), size)]
+
+
+def _encode(tokenizer: Any, data: np.ndarray) -> np.ndarray:
+    encodings = tokenizer.encode_batch(_text_chunks(data))
+    return np.concatenate([np.asarray(e.ids, dtype=np.int32) for e in encodings] or [np.zeros(0, np.int32)])
+
+
+def _tokenizer_id(tokenizer: Any) -> dict[str, Any]:
+    """What identifies a tokenizer in records and checkpoints: its type, vocabulary size and a hash."""
+    digest = hashlib.sha256(tokenizer.to_str().encode()).hexdigest()[:16]
+    return {"type": "bpe", "vocab_size": tokenizer.get_vocab_size(), "sha256": digest}
+
+
+def train_bpe_tokenizer(corpus: Corpus, vocab_size: int = 4096) -> Any:
+    """A byte-level BPE tokenizer (``tokenizers``) trained on ``corpus``'s training text only.
+
+    Every byte is in its alphabet, so any text encodes; nothing is downloaded. Needs the
+    ``tokenizers`` package (installed with the ``[hf]`` extra).
+
+    Args:
+        corpus: a byte corpus (not yet encoded).
+        vocab_size: size of the vocabulary (at least 256, the byte alphabet); smaller when the
+            text has no more pairs to merge.
+    """
+    from mpsolve.merino_model._errors import require
+
+    require("tokenizers", "hf")
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    if corpus.tokenizer is not None:
+        raise ModelInputError("train the tokenizer on the byte corpus, before encoding it")
+    if vocab_size < 256:
+        raise ModelInputError(f"a byte-level BPE vocabulary holds the 256 bytes; vocab_size must be >= 256, "
+                              f"got {vocab_size}")
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tokenizer.train_from_iterator(_text_chunks(corpus.train), trainer)
+    return tokenizer
 
 
 def load_corpus(source: str | os.PathLike | Corpus, *, block_size: int | None = None) -> Corpus:
@@ -228,22 +316,26 @@ def evaluate(
     eval_tokens: int = 1 << 17,
     batch_size: int = 32,
 ) -> dict[str, float]:
-    """Validation loss, perplexity and bits per byte of ``model`` on ``corpus``'s held-out bytes.
+    """Validation loss, perplexity and bits per byte of ``model`` on ``corpus``'s held-out text.
 
     Args:
-        model: a :class:`MeRinoForCausalLM` or the Hugging Face wrapper (byte-level vocabulary).
-        corpus: a :class:`Corpus` or a text file / folder (split as :func:`load_corpus` does).
+        model: a :class:`MeRinoForCausalLM` or the Hugging Face wrapper.
+        corpus: a :class:`Corpus` (bytes or BPE) or a text file / folder (bytes).
         seq_len: window length (at most the model's ``max_positions``).
-        eval_tokens: validation bytes to read (from the start of the held-out text).
+        eval_tokens: validation tokens to read (from the start of the held-out text).
 
     Returns:
-        ``loss`` (nats per byte), ``perplexity``, ``bits_per_byte`` and ``tokens`` (bytes predicted).
+        ``loss`` (nats per token), ``perplexity`` (per token), ``bits_per_byte`` (comparable
+        across tokenizers), ``tokens`` and ``bytes`` (predicted).
     """
-    data = load_corpus(corpus).val
+    corpus = load_corpus(corpus)
+    data = corpus.val
     loss = validation_loss(model, data, seq_len, eval_tokens, batch_size)
     n_windows = max(1, min(eval_tokens, len(data) - 1) // seq_len)
-    return {"loss": loss, "perplexity": math.exp(loss), "bits_per_byte": loss / math.log(2),
-            "tokens": n_windows * (seq_len - 1)}
+    predicted = data[(np.arange(n_windows) * seq_len)[:, None] + np.arange(1, seq_len)[None, :]]
+    n_tokens, n_bytes = predicted.size, int(corpus.token_bytes()[predicted].sum())
+    return {"loss": loss, "perplexity": math.exp(loss), "bits_per_byte": loss * n_tokens / n_bytes / math.log(2),
+            "tokens": n_tokens, "bytes": n_bytes}
 
 
 # -- training ----------------------------------------------------------------------------
@@ -326,17 +418,19 @@ def train(
     save_every: int | None = None,
     device: str | None = None,
 ) -> TrainResult:
-    """Train a MeRino model on a byte-level corpus from scratch (or resume a run).
+    """Train a MeRino model on a corpus from scratch (or resume a run).
 
     Args:
         model_or_arch: a model to train in place, or an architecture / preset name / JSON file
-            to build with ``seed`` (``vocab_size`` must cover the 256 byte values).
-        corpus: a :class:`Corpus` or a UTF-8 text file / folder (see :func:`load_corpus`).
+            to build with ``seed`` (its ``vocab_size`` must cover the corpus's: 256 for bytes).
+        corpus: a :class:`Corpus` (bytes, or BPE after :meth:`Corpus.encode`) or a UTF-8 text
+            file / folder (bytes; see :func:`load_corpus`).
         config: the recipe (default :class:`TrainConfig`).
         out_dir: where to save: a resumable checkpoint (``checkpoint/``: safetensors weights,
             the AdamW state, a JSON state) at every validation point and every ``save_every``
             steps, ``training.json`` (config and evaluations) and, at the end, a Hugging Face
-            checkpoint (``config.json`` + ``model.safetensors``; needs the ``[hf]`` extra).
+            checkpoint (``config.json`` + ``model.safetensors``; needs the ``[hf]`` extra) with
+            the BPE tokenizer as ``tokenizer.json``.
         resume: continue from ``out_dir``'s checkpoint (same config); the run then continues
             exactly as if it had not been interrupted.
         progress: a progress bar (``True``), none (``False``), or a ``(step, total)`` callback.
@@ -357,9 +451,9 @@ def train(
         require("safetensors", "hf")
     model = _model_of(model_or_arch, config, seed)
     arch = model.architecture
-    if arch.vocab_size < 256:
-        raise ModelInputError(f"byte-level training needs vocab_size >= 256, got {arch.vocab_size}; "
-                              "build the model with vocab_size=256")
+    if arch.vocab_size < corpus.vocab_size:
+        raise ModelInputError(f"the corpus has {corpus.vocab_size} token ids but the model's vocab_size is "
+                              f"{arch.vocab_size}; build the model with vocab_size={corpus.vocab_size}")
     if config.seq_len > arch.max_positions:
         raise ModelInputError(f"seq_len={config.seq_len} exceeds the model's max_positions={arch.max_positions}")
     if device is None and not isinstance(model_or_arch, torch.nn.Module):
@@ -415,7 +509,8 @@ def _state(result: TrainResult, corpus: Corpus, seed: int) -> dict[str, Any]:
     return {
         "step": result.steps, "config": result.config.to_dict(), "seed": seed, "corpus": corpus.describe(),
         "architecture": result.model.architecture.to_dict(), "train_losses": result.train_losses,
-        "evaluations": result.evaluations, "elapsed_s": result.elapsed_s, "tokenizer": "bytes",
+        "evaluations": result.evaluations, "elapsed_s": result.elapsed_s,
+        "tokenizer": "bytes" if corpus.tokenizer is None else _tokenizer_id(corpus.tokenizer),
     }
 
 
@@ -450,6 +545,7 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
         name for name, saved, now in [
             ("config", state["config"], result.config.to_dict()),
             ("corpus", state["corpus"]["fingerprint"], corpus.fingerprint),
+            ("tokenizer", state["tokenizer"], "bytes" if corpus.tokenizer is None else _tokenizer_id(corpus.tokenizer)),
             ("architecture", state["architecture"], result.model.architecture.to_dict()),
         ] if saved != now
     ]
@@ -470,5 +566,7 @@ def _save_final(result: TrainResult, corpus: Corpus, seed: int) -> None:
     from mpsolve.merino_model._hf import MeRinoHFForCausalLM
 
     MeRinoHFForCausalLM.from_model(result.model).save_pretrained(result.out_dir)
+    if corpus.tokenizer is not None:
+        corpus.tokenizer.save(str(result.out_dir / "tokenizer.json"))
     _write_json(result.out_dir / "training.json", {k: v for k, v in _state(result, corpus, seed).items()
                                                     if k != "train_losses"})

@@ -112,6 +112,7 @@ def test_train_evaluate_save_and_load_hf_checkpoint(tmp_path, make_tiny_architec
     loaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path)
     ids = torch.tensor([list(b"the model learns")])
     assert torch.equal(loaded(ids).logits, run.model.eval()(ids).logits)
+    assert evaluate(loaded, corpus, seq_len=32)["loss"] == pytest.approx(after["loss"], rel=1e-6)  # HF wrapper too
     saved = json.loads((tmp_path / "training.json").read_text())
     assert saved["evaluations"] == run.evaluations and saved["tokenizer"] == "bytes"
 
@@ -150,3 +151,33 @@ def test_bad_settings_raise_clear_errors(tmp_path, make_tiny_architecture):
         train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
     with pytest.raises(ModelInputError, match="fewer than seq_len"):
         train(make_tiny_architecture(), Corpus.from_bytes(b"tiny corpus " * 5), TINY, progress=False)
+
+
+def test_bpe_tokenizer_trained_on_the_corpus(tmp_path, make_tiny_architecture):
+    pytest.importorskip("tokenizers")
+    pytest.importorskip("transformers")
+    from mpsolve.merino_model import train_bpe_tokenizer
+
+    text = _text(20_000) + " naïve café ✓"
+    raw = Corpus.from_bytes(text.encode())
+    tokenizer = train_bpe_tokenizer(raw, vocab_size=320)
+    corpus = raw.encode(tokenizer)
+    # at most 320: training stops when no pair is left to merge (317 on this text)
+    n = corpus.vocab_size
+    assert 300 < n <= 320 and n == tokenizer.get_vocab_size() and corpus.fingerprint == raw.fingerprint
+    assert len(corpus.train) < len(raw.train) / 2  # merges learned from the repetitive text
+    assert tokenizer.decode(corpus.train[:200].tolist()) == raw.train[: len(tokenizer.decode(
+        corpus.train[:200].tolist()).encode())].tobytes().decode()
+    assert corpus.describe()["tokenizer"]["vocab_size"] == n
+    assert int(corpus.token_bytes()[corpus.train].sum()) == len(raw.train)  # ASCII split: bytes add up
+    with pytest.raises(ModelInputError, match=f"vocab_size={n}"):
+        train(make_tiny_architecture(), corpus, TINY, progress=False)
+    run = train(build(make_tiny_architecture(), vocab_size=n), corpus, TINY, out_dir=tmp_path, progress=False)
+    quality = evaluate(run.model, corpus, seq_len=32)
+    assert quality["bytes"] > quality["tokens"]
+    assert quality["bits_per_byte"] == pytest.approx(quality["loss"] * quality["tokens"] / quality["bytes"]
+                                                     / math.log(2))
+    from tokenizers import Tokenizer
+
+    saved = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    assert saved.encode(text[:300]).ids == tokenizer.encode(text[:300]).ids
