@@ -427,8 +427,9 @@ def train(
             file / folder (bytes; see :func:`load_corpus`).
         config: the recipe (default :class:`TrainConfig`).
         out_dir: where to save: a resumable checkpoint (``checkpoint/``: safetensors weights,
-            the AdamW state, a JSON state) at every validation point and every ``save_every``
-            steps, ``training.json`` (config and evaluations) and, at the end, a Hugging Face
+            the AdamW state, tensors only, loaded with ``weights_only=True``, and a JSON state) at
+            every validation point and every ``save_every`` steps, ``training.json`` (config
+            and evaluations) and, at the end, a Hugging Face
             checkpoint (``config.json`` + ``model.safetensors``; needs the ``[hf]`` extra) with
             the BPE tokenizer as ``tokenizer.json``.
         resume: continue from ``out_dir``'s checkpoint (same config); the run then continues
@@ -521,15 +522,23 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _save_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Corpus, seed: int) -> None:
-    """Weights (safetensors), the AdamW state (tensors only) and the JSON state; the state last."""
+    """Weights (safetensors) and the AdamW state (tensors only) under new names, then the JSON state.
+
+    The state names the files it belongs to and replaces the previous one atomically, so a run
+    killed while saving resumes from the previous checkpoint, which is deleted only afterwards.
+    """
     import torch
     from safetensors.torch import save_model
 
     folder = result.out_dir / CHECKPOINT_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    save_model(result.model, str(folder / "model.safetensors"))
-    torch.save(opt.state_dict(), folder / "optimizer.pt")
-    _write_json(folder / "state.json", _state(result, corpus, seed))
+    files = {"weights": f"model-{result.steps}.safetensors", "optimizer": f"optimizer-{result.steps}.pt"}
+    save_model(result.model, str(folder / files["weights"]))
+    torch.save(opt.state_dict(), folder / files["optimizer"])
+    _write_json(folder / "state.json", {**_state(result, corpus, seed), "files": files})
+    for path in [*folder.glob("model-*.safetensors"), *folder.glob("optimizer-*.pt")]:
+        if path.name not in files.values():
+            path.unlink()
 
 
 def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Corpus) -> None:
@@ -541,20 +550,22 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
         state = json.loads((folder / "state.json").read_text())
     except (OSError, ValueError) as exc:
         raise ModelInputError(f"cannot resume: no readable checkpoint in {str(folder)!r} ({exc})") from exc
+    now = "bytes" if corpus.tokenizer is None else _tokenizer_id(corpus.tokenizer)
     mismatch = [
-        name for name, saved, now in [
+        name for name, saved, current in [
             ("config", state["config"], result.config.to_dict()),
             ("corpus", state["corpus"]["fingerprint"], corpus.fingerprint),
-            ("tokenizer", state["tokenizer"], "bytes" if corpus.tokenizer is None else _tokenizer_id(corpus.tokenizer)),
+            ("tokenizer", state["tokenizer"], now),
             ("architecture", state["architecture"], result.model.architecture.to_dict()),
-        ] if saved != now
+        ] if saved != current
     ]
     if mismatch:
         raise ModelInputError(
             f"cannot resume from {str(folder)!r}: its {' and '.join(mismatch)} differ from this run's"
         )
-    load_model(result.model, str(folder / "model.safetensors"), device=str(next(result.model.parameters()).device))
-    opt.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+    device = str(next(result.model.parameters()).device)
+    load_model(result.model, str(folder / state["files"]["weights"]), device=device)
+    opt.load_state_dict(torch.load(folder / state["files"]["optimizer"], weights_only=True))
     result.steps = state["step"]
     result.train_losses = list(state["train_losses"])
     result.evaluations = list(state["evaluations"])

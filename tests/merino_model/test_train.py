@@ -129,7 +129,9 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, make_tiny_ar
     with pytest.raises(KeyboardInterrupt):
         train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, progress=interrupt, save_every=4)
     state = json.loads((tmp_path / "checkpoint" / "state.json").read_text())
-    assert state["step"] == 12
+    assert state["step"] == 12  # saved every 4 steps; the older checkpoints are gone
+    assert sorted(p.name for p in (tmp_path / "checkpoint").iterdir()) == [
+        "model-12.safetensors", "optimizer-12.pt", "state.json"]
     resumed = train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
     assert resumed.train_losses == straight.train_losses
     assert [e["val_loss"] for e in resumed.evaluations] == [e["val_loss"] for e in straight.evaluations]
