@@ -124,3 +124,24 @@ def test_ort_dynamic_int8_agrees_wherever_the_fp32_margin_is_clear(exported, tmp
     # measured: loss 0.7208 (fp32) vs 0.7206 (INT8) nats per byte, |change| 2e-4 (250x margin)
     assert abs(report["loss_candidate"] - report["loss_reference"]) < 0.05
     assert report["top1_agreement"] > 0.9
+
+
+def test_hf_wrapper_verifies_against_the_same_graph(exported):
+    pytest.importorskip("transformers")
+    from mpsolve.merino_model import MeRinoHFForCausalLM
+
+    model, _, kv = exported
+    report = verify_onnx(MeRinoHFForCausalLM.from_model(model), kv, _prompt(), decode_steps=4)
+    assert report["decode_max_abs_diff"] < FP32_REL_TOL * report["max_abs_logit"]
+
+
+def test_missing_onnx_packages_name_the_extra(monkeypatch, tmp_path, make_tiny_architecture):
+    import importlib.util
+
+    from mpsolve.merino_model import MissingDependencyError
+
+    find_spec = importlib.util.find_spec
+    model = build(make_tiny_architecture(), seed=0)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else find_spec(name))
+    with pytest.raises(MissingDependencyError, match=r"mpsolve\[onnx\]"):
+        export_onnx(model, tmp_path / "x.onnx")
