@@ -23,14 +23,11 @@ problem a file cannot express (e.g. with a :class:`Predicate`) travels pickled.
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mpsolve._errors import InfeasibleError, MpsolveError
@@ -38,8 +35,6 @@ from mpsolve._problem import Problem
 from mpsolve._problem_file import (
     ProblemFileError,
     ProblemSpec,
-    _quantity,
-    load_problem_file,
     problem_from_dict,
     problem_to_dict,
 )
@@ -47,7 +42,7 @@ from mpsolve._result import Result
 from mpsolve._solver import get_solver
 from mpsolve.constraints import Budget, parse_quantity
 
-__all__ = ["SweepError", "SweepTask", "sweep", "sweep_tasks", "run_sweep", "run_task", "add_subcommands"]
+__all__ = ["SweepError", "SweepTask", "sweep", "sweep_tasks", "run_sweep", "run_task"]
 
 
 class SweepError(MpsolveError):
@@ -290,88 +285,3 @@ def _run_dask_client(client: Any, tasks: list[SweepTask]) -> list[dict[str, Any]
         raise SweepError(f"executor must be a string or a distributed.Client, got {client!r}")
     futures = client.map(run_task, tasks, pure=False)
     return list(client.gather(futures))
-
-
-# -- command line ---------------------------------------------------------------------------------
-def add_subcommands(subparsers: Any) -> None:
-    """Add ``mpsolve sweep`` to the CLI."""
-    p = subparsers.add_parser(
-        "sweep",
-        help="run problems x budgets x solvers x seeds, locally or on a Dask cluster",
-        description="Run every combination of problems, swept budgets, solvers and seeds; "
-        "e.g. mpsolve sweep --space default --over flops --budgets 60G,110G --solvers ea --seeds 0,1 "
-        "--executor dask://local",
-    )
-    p.add_argument("--space", help="comma-separated preset spaces (default: default unless --problem)")
-    p.add_argument("--problem", action="append", default=[], metavar="FILE", help="a problem file (repeatable)")
-    p.add_argument("--over", action="append", default=[], metavar="COST", help="cost whose budget is swept")
-    p.add_argument(
-        "--budgets", action="append", default=[], metavar="LIMITS", help="comma-separated limits, one per --over"
-    )
-    p.add_argument("--solvers", help="comma-separated solvers (default: ea, or each problem file's solver)")
-    p.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
-    p.add_argument("--option", action="append", default=[], metavar="SOLVER.KEY=VALUE", help="a solver option")
-    p.add_argument("--time-limit", type=float, help="seconds per run")
-    p.add_argument("--executor", default="local", help="local, process[:N], dask://local[:N] or dask://HOST:PORT")
-    p.add_argument("--json", action="store_true", help="print the rows as one JSON array")
-    p.set_defaults(func=cmd_sweep)
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from mpsolve.cli import _parse_options
-
-    if len(args.over) != len(args.budgets):
-        raise SweepError("give one --budgets list per --over cost, e.g. --over flops --budgets 60G,110G")
-    budgets = {cost: _split(limits, "--budgets") for cost, limits in zip(args.over, args.budgets)}
-    problems: dict[str, Any] = {}
-    for path in args.problem:
-        problems[Path(path).stem if Path(path).stem not in problems else path] = load_problem_file(path)
-    if args.space or not problems:
-        for name in _split(args.space or "default", "--space"):
-            problems[name] = Problem(name)
-    if args.solvers:
-        solvers = _split(args.solvers, "--solvers")
-    else:
-        solvers = list(dict.fromkeys(p.solver if isinstance(p, ProblemSpec) else "ea" for p in problems.values()))
-    try:
-        seeds = [int(s) for s in _split(args.seeds, "--seeds")]
-    except ValueError:
-        raise SweepError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
-    options: dict[str, dict[str, Any]] = {}
-    for key, value in _parse_options(args.option).items():
-        solver, dot, name = key.partition(".")
-        if not dot or not name:
-            raise SweepError(f"bad option {key!r}: write SOLVER.KEY=VALUE, e.g. ea.iterations=5000")
-        options.setdefault(solver, {})[name] = value
-    rows = sweep(
-        problems,
-        budgets,
-        solvers,
-        seeds,
-        executor=args.executor,
-        time_limit=args.time_limit,
-        solver_options=options,
-    )
-    if args.json:
-        print(json.dumps(rows))
-        return 0
-    print(f"{'problem':<16} {'budgets':<24} {'solver':<10} {'seed':>4}  {'status':<11} {'objective':>12}  architecture")
-    for r in rows:
-        limits = ",".join(f"{k}={_quantity(v)}" for k, v in r["budgets"].items()) or "-"
-        objective = "-" if r["objective"] is None else f"{r['objective']:.6g}"
-        arch = "-" if r["architecture"] is None else _describe(r["architecture"])
-        head = f"{r['name']:<16} {limits:<24} {r['solver']:<10} {r['seed']!s:>4}"
-        print(f"{head}  {r['status']:<11} {objective:>12}  {arch}")
-    return 0
-
-
-def _split(text: str, flag: str) -> list[str]:
-    items = [s.strip() for s in text.split(",") if s.strip()]
-    if not items:
-        raise SweepError(f"{flag} needs at least one comma-separated value")
-    return items
-
-
-def _describe(arch: Mapping[str, Any]) -> str:
-    blocks = arch.get("blocks", [])
-    return " ".join(f"{b.get('layers')}x(E={b.get('embed_dim')},r={b.get('ffn_ratio'):g})" for b in blocks)

@@ -11,9 +11,9 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from mpsolve._errors import ArchitectureError
+from mpsolve.cli.model import add_subcommands
 from mpsolve.constraints import get_cost
 from mpsolve.merino_model import MeRinoHFForCausalLM, build
-from mpsolve.merino_model._cli import add_subcommands
 from mpsolve.spaces import Architecture
 
 

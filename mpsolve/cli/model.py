@@ -1,4 +1,4 @@
-"""The ``build`` and ``profile-latency`` subcommands (added to ``mpsolve`` by ``add_subcommands``).
+"""The torch-side subcommands: ``build`` and ``profile-latency``.
 
 Importing this module is cheap: torch and transformers load only when a command runs.
 """
@@ -8,11 +8,16 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
+
+from mpsolve import merino_model
+from mpsolve.constraints import ParamsCost
+from mpsolve.spaces import load_space, resolve_architecture
 
 __all__ = ["add_subcommands", "cmd_build", "cmd_profile_latency"]
 
 
-def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
+def add_subcommands(subparsers: Any) -> None:
     """Add ``build`` and ``profile-latency``; each sets ``func(args) -> int``."""
     p = subparsers.add_parser(
         "build",
@@ -58,24 +63,15 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """``mpsolve build``: write an untrained checkpoint and print a one-line summary."""
-    from mpsolve.merino_model._errors import TRANSFORMERS_MIN, require
-
-    require("torch", "torch")
-    require("transformers", "hf", TRANSFORMERS_MIN)
-    from mpsolve.constraints import ParamsCost
-    from mpsolve.merino_model._hf import MeRinoConfig, MeRinoHFForCausalLM
-    from mpsolve.spaces import resolve_architecture
-
     arch = resolve_architecture(args.architecture)
-    config = MeRinoConfig.from_architecture(arch, initializer_range=args.init_std, init_seed=args.seed)
-    MeRinoHFForCausalLM(config).save_pretrained(args.out)
+    config = merino_model.MeRinoConfig.from_architecture(arch, initializer_range=args.init_std, init_seed=args.seed)
+    merino_model.MeRinoHFForCausalLM(config).save_pretrained(args.out)
     print(f"wrote {args.out}: MeRino {arch} with {ParamsCost().of(arch) / 1e6:.2f}M parameters (seed {args.seed})")
     return 0
 
 
 def cmd_profile_latency(args: argparse.Namespace) -> int:
     """``mpsolve profile-latency``: write a device profile and print where it went."""
-    from mpsolve.cli import load_space
     from mpsolve.constraints._latency import profile_latency
 
     profile = profile_latency(
