@@ -16,48 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve._errors import MpsolveError
-from mpsolve._problem import Problem
-from mpsolve._result import _jsonable
 from mpsolve.constraints import Budget, get_cost, parse_quantity
+from mpsolve.core.front import non_dominated
+from mpsolve.core.problem import Problem
+from mpsolve.core.result import _jsonable
+from mpsolve.utils.errors import MpsolveError
 
-__all__ = ["ParetoFront", "pareto", "front_entries", "plot_fronts", "write_csv"]
+__all__ = ["ParetoFront", "pareto", "plot_fronts", "write_csv"]
 
 PUBLISHED = ("merino-52m", "merino-61m", "merino-64m")
-
-
-def front_entries(problem: Problem, X: np.ndarray, costs: Sequence[str]) -> list[dict[str, Any]]:
-    """The feasible, non-dominated designs of ``X`` (objective up, ``costs`` down), by first cost."""
-    if len(X) == 0:
-        return []
-    ev = problem.evaluate(X)
-    X, f = X[ev.feasible], ev.objective[ev.feasible]
-    C = np.column_stack([ev.costs[c][ev.feasible] for c in costs]) if costs else np.zeros((len(X), 0))
-    keep = _non_dominated(np.column_stack([-f, C]))
-    order = sorted(keep, key=lambda i: (tuple(C[i]), -f[i]))
-    return [_entry(problem, X[i]) for i in order]
-
-
-def _non_dominated(F: np.ndarray) -> list[int]:
-    """Indices of the rows of ``F`` (to minimise) that no other row dominates; duplicates once."""
-    _, first = np.unique(F, axis=0, return_index=True)
-    keep = []
-    for i in sorted(first):
-        dominated = np.all(F <= F[i], axis=1) & np.any(F < F[i], axis=1)
-        if not np.any(dominated):
-            keep.append(int(i))
-    return keep
-
-
-def _entry(problem: Problem, x: np.ndarray) -> dict[str, Any]:
-    arch = problem.space.decode(x)
-    info = problem.evaluate_architecture(arch)
-    return {
-        "objective": info["objective"],
-        "costs": info["costs"],
-        "encoding": [int(v) for v in x],
-        "architecture": arch.to_dict(),
-    }
 
 
 @dataclass
@@ -84,7 +51,7 @@ class ParetoFront:
         if not feasible:
             return []
         F = np.array([[-p["objective"], p["cost"]] for p in feasible])
-        return [feasible[i] for i in sorted(_non_dominated(F), key=lambda i: F[i, 1])]
+        return [feasible[i] for i in sorted(non_dominated(F), key=lambda i: F[i, 1])]
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable({"over": self.over, "solver": self.solver, "points": self.points, "native": self.native})
@@ -164,8 +131,8 @@ def pareto(
     Returns:
         A :class:`ParetoFront`; budgets no design meets are points with status ``infeasible``.
     """
-    from mpsolve._errors import InfeasibleError
-    from mpsolve._facade import solve
+    from mpsolve.solvers import solve
+    from mpsolve.utils.errors import InfeasibleError
 
     limits = sorted(parse_quantity(b) for b in budgets)
     if not limits:
@@ -185,7 +152,7 @@ def pareto(
         native.extend(r.pareto or [])
     if native:
         F = np.array([[-p["objective"], p["costs"][cost.name]] for p in native])
-        native = [native[i] for i in sorted(_non_dominated(F), key=lambda i: F[i, 1])]
+        native = [native[i] for i in sorted(non_dominated(F), key=lambda i: F[i, 1])]
     return ParetoFront(
         over=cost.name, solver=solver if isinstance(solver, str) else str(solver), points=points, native=native
     )

@@ -30,17 +30,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mpsolve._errors import InfeasibleError, MpsolveError
-from mpsolve._problem import Problem
 from mpsolve._problem_file import (
     ProblemFileError,
     ProblemSpec,
     problem_from_dict,
     problem_to_dict,
 )
-from mpsolve._result import Result
-from mpsolve._solver import get_solver
 from mpsolve.constraints import Budget, parse_quantity
+from mpsolve.core.problem import Problem
+from mpsolve.core.result import Result
+from mpsolve.solvers import get_solver
+from mpsolve.utils.errors import InfeasibleError, MpsolveError
 
 __all__ = ["SweepError", "SweepTask", "sweep", "sweep_tasks", "run_sweep", "run_task"]
 

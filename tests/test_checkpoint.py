@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import mpsolve
-from mpsolve._solver import CheckpointError, load_checkpoint
+from mpsolve.core.checkpoint import CheckpointError, load_checkpoint
 
 #: small runs per backend (a backend not listed runs with its defaults)
 LEAN: dict[str, dict[str, Any]] = {

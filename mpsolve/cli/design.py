@@ -6,11 +6,11 @@ import argparse
 import sys
 from typing import Any
 
-from mpsolve._facade import solve
-from mpsolve._problem import Problem
 from mpsolve._problem_file import load_problem_file
 from mpsolve.cli.parsing import CLIError, parse_budget, parse_options, print_json
 from mpsolve.constraints import format_quantity
+from mpsolve.core.problem import Problem
+from mpsolve.solvers import solve
 from mpsolve.spaces import SPACES, load_space
 
 __all__ = ["add_subcommands", "cmd_design"]

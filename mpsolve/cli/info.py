@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mpsolve._solver import list_solvers
 from mpsolve.cli.parsing import print_json
 from mpsolve.constraints import FlopsCost, ParamsCost, format_quantity, graph_totals, operator_graph
 from mpsolve.objectives import MeRinoEntropy
+from mpsolve.solvers import list_solvers
 from mpsolve.spaces import ARCHITECTURES, SPACES, get_architecture, get_space, load_space, resolve_architecture
 
 __all__ = ["add_subcommands", "cmd_cost", "cmd_score", "cmd_presets", "cmd_table"]

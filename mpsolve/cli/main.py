@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 
 import mpsolve
-from mpsolve._errors import MpsolveError
 from mpsolve.cli import design, info, model, pareto, sweep
+from mpsolve.utils.errors import MpsolveError
 
 __all__ = ["build_parser", "main"]
 

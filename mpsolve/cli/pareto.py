@@ -6,9 +6,9 @@ import argparse
 from typing import Any
 
 from mpsolve._pareto import pareto, plot_fronts, write_csv
-from mpsolve._problem import Problem
 from mpsolve.cli.parsing import print_json, split_list
 from mpsolve.constraints import parse_quantity
+from mpsolve.core.problem import Problem
 from mpsolve.spaces import get_space
 
 __all__ = ["add_subcommands", "cmd_pareto"]

@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mpsolve._errors import MpsolveError
 from mpsolve.constraints import Budget
+from mpsolve.utils.errors import MpsolveError
 
 __all__ = ["CLIError", "parse_budget", "parse_options", "print_json", "split_list"]
 

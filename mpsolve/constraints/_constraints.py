@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve._errors import MpsolveError
 from mpsolve.constraints._costs import CostModel, ModelConstants, get_cost
 from mpsolve.spaces import Architecture, Block, DecodedBatch, model_constants
+from mpsolve.utils.errors import MpsolveError
 
 __all__ = [
     "Constraint",

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mpsolve._errors import MpsolveError
 from mpsolve.spaces import Architecture, DecodedBatch
+from mpsolve.utils.errors import MpsolveError
 
 __all__ = [
     "CostModel",

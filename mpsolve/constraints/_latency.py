@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve._errors import MpsolveError
 from mpsolve.constraints._costs import CostModel, ModelConstants, projection_shapes, register_cost
 from mpsolve.spaces import DecodedBatch, SearchSpace, get_space
+from mpsolve.utils.errors import MpsolveError
 
 __all__ = ["LatencyCost", "LatencyProfileError", "PROFILE_FORMAT", "PROFILE_VERSION", "device_info", "profile_latency"]
 

@@ -18,10 +18,10 @@ from transformers import AutoConfig, AutoModelForCausalLM, GenerationMixin, PreT
 from transformers.initialization import guard_torch_init_functions
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from mpsolve._errors import ArchitectureError
 from mpsolve.merino_model._errors import CheckpointMismatchError, ModelInputError
 from mpsolve.merino_model._model import MeRinoForCausalLM, causal_lm_loss, resolve_architecture
 from mpsolve.spaces import Architecture, get_architecture, model_constants
+from mpsolve.utils.errors import ArchitectureError
 
 __all__ = ["MeRinoConfig", "MeRinoHFForCausalLM", "register"]
 

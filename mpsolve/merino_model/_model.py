@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mpsolve._errors import ArchitectureError
 from mpsolve.merino_model._errors import ModelInputError
 from mpsolve.spaces import Architecture, Block, resolve_architecture
+from mpsolve.utils.errors import ArchitectureError
 
 __all__ = [
     "ACTIVATIONS",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpsolve._errors import MpsolveError
 from mpsolve.objectives._base import Objective
 from mpsolve.objectives._entropy import DecoderParamsObjective, MeRinoEntropy, ParamsObjective, effectiveness
 from mpsolve.objectives._lookup import SpectrumTable, default_cache_dir, exact_entropy
+from mpsolve.utils.errors import MpsolveError
 
 __all__ = [
     "OBJECTIVES",

@@ -50,17 +50,18 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
-from mpsolve._errors import SolverError
+from mpsolve.utils.errors import SolverError
 
 try:  # imported with the module, so that the import does not count against a run's time limit
     from ortools.sat.python import cp_model
 except ImportError:  # pragma: no cover - depends on the installation
     raise SolverError("solver 'cpsat' needs OR-Tools: pip install 'mpsolve[solvers]' (or ortools)") from None
-from mpsolve._problem import Problem
-from mpsolve._result import Result
-from mpsolve._solver import SolveContext, Solver, register_solver
 from mpsolve.constraints import Budget, CostModel, Effectiveness, MemoryCost, ParamsCost, Predicate
+from mpsolve.core.problem import Problem
+from mpsolve.core.result import Result
+from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.objectives import DecoderParamsObjective, MeRinoEntropy, ParamsObjective
+from mpsolve.solvers._registry import register_solver
 from mpsolve.spaces import DecodedBatch, SearchSpace
 
 __all__ = ["CPSATSolver"]
@@ -488,7 +489,6 @@ class CPSATSolver(Solver):
     def _solve(self, ctx: SolveContext) -> None:
         problem = ctx.problem
         model = _Model(problem)
-        self._best: tuple[float, np.ndarray] | None = None
         # depths proved to hold no better design; a resumed run skips them
         done: dict[int | None, float] = {}
         if ctx.resume_state is not None:
@@ -592,6 +592,7 @@ class CPSATSolver(Solver):
     def _score(self, ctx: SolveContext, model: _Model, X: np.ndarray, delta: float | None = None) -> bool:
         """Evaluate candidates exactly, keep the best (ties: the smallest encoding, so that runs
         are deterministic), and check that the model's scaled objective agrees with the float one."""
+        best = None if ctx.best_x is None else (ctx.best_f, ctx.best_x)
         ev = ctx.evaluate(X)
         for x, f, ok, u in zip(X, ev.objective, ev.feasible, model.scaled(X)):
             err = abs(float(u) / model.scale - f)
@@ -601,11 +602,11 @@ class CPSATSolver(Solver):
                     f"cpsat: scaled objective {float(u) / model.scale!r} disagrees with the float objective {f!r}; "
                     "this is a bug, please report it"
                 )
-            if ok and self._best is not None and abs(f - self._best[0]) <= 1e-12 * abs(f):
-                if tuple(x) < tuple(self._best[1]):
-                    self._best = (float(f), np.array(x, dtype=np.int64))
-            elif ok and (self._best is None or f > self._best[0]):
-                self._best = (float(f), np.array(x, dtype=np.int64))
-        if self._best is not None:
-            ctx.best_f, ctx.best_x = self._best
+            if ok and best is not None and abs(f - best[0]) <= 1e-12 * abs(f):
+                if tuple(x) < tuple(best[1]):
+                    best = (float(f), np.array(x, dtype=np.int64))
+            elif ok and (best is None or f > best[0]):
+                best = (float(f), np.array(x, dtype=np.int64))
+        if best is not None:
+            ctx.best_f, ctx.best_x = best
         return bool(np.any(ev.feasible))

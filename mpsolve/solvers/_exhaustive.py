@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mpsolve._errors import SolverError
-from mpsolve._problem import Problem
-from mpsolve._solver import SolveContext, Solver, register_solver
+from mpsolve.core.problem import Problem
+from mpsolve.core.solver import SolveContext, Solver
+from mpsolve.solvers._registry import register_solver
+from mpsolve.utils.errors import SolverError
 
 __all__ = ["ExhaustiveSolver"]
 

@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve._errors import SolverError
-from mpsolve._solver import SolveContext, Solver, register_solver
 from mpsolve.constraints import Budget
+from mpsolve.core.front import front_entries
+from mpsolve.core.solver import SolveContext, Solver
+from mpsolve.solvers._registry import register_solver
 from mpsolve.spaces import SearchSpace
+from mpsolve.utils.errors import SolverError
 
 __all__ = ["NSGA2Solver"]
 
@@ -155,8 +157,6 @@ class NSGA2Solver(Solver):
 
 
 def _front(ctx: SolveContext, opt: Any, names: list[str]) -> list[dict[str, Any]]:
-    from mpsolve._pareto import front_entries
-
     if opt is None or len(opt) == 0:
         return []
     X = np.unique(repair(opt.get("X"), ctx.problem.space.upper), axis=0)

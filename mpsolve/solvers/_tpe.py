@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve._errors import SolverError
-from mpsolve._solver import SolveContext, Solver, register_solver
 from mpsolve.constraints import Budget
+from mpsolve.core.solver import SolveContext, Solver
+from mpsolve.solvers._registry import register_solver
+from mpsolve.utils.errors import SolverError
 
 try:
     import optuna

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mpsolve._errors import ArchitectureError
+from mpsolve.utils.errors import ArchitectureError
 
 __all__ = ["Block", "Architecture", "ffn_dim", "MODEL_CONSTANTS", "model_constants"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from mpsolve._errors import SpaceError
 from mpsolve.spaces._presets import SPACES, get_space
 from mpsolve.spaces._space import SearchSpace
+from mpsolve.utils.errors import SpaceError
 
 if sys.version_info >= (3, 11):
     import tomllib

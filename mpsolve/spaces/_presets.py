@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mpsolve._errors import ArchitectureError, SpaceError
 from mpsolve.spaces._architecture import Architecture, Block
 from mpsolve.spaces._space import SearchSpace
+from mpsolve.utils.errors import ArchitectureError, SpaceError
 
 __all__ = ["SPACES", "ARCHITECTURES", "get_space", "get_architecture", "resolve_architecture"]
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve._errors import ArchitectureError, SpaceError
-from mpsolve._random import RandomState, check_random_state
 from mpsolve.spaces._architecture import Architecture, Block, ffn_dim, model_constants
+from mpsolve.utils.errors import ArchitectureError, SpaceError
+from mpsolve.utils.random import RandomState, check_random_state
 
 __all__ = ["SearchSpace", "DecodedBatch"]
 

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import mpsolve
-from mpsolve._solver import Solver
+from mpsolve.core.solver import Solver
 
 __all__ = ["SolverConformance", "small_optimum"]
 

@@ -13,10 +13,10 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from mpsolve._errors import MpsolveError
 from mpsolve.constraints import Budget, batch_of, get_cost
 from mpsolve.constraints._latency import LatencyCost, LatencyProfileError, profile_latency
 from mpsolve.spaces import SearchSpace
+from mpsolve.utils.errors import MpsolveError
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve._errors import InfeasibleError, MpsolveError
 from mpsolve.constraints import (
     Budget,
     Constraint,
@@ -25,6 +24,7 @@ from mpsolve.constraints import (
 )
 from mpsolve.objectives import Objective, get_objective
 from mpsolve.spaces import Architecture, SearchSpace, get_space
+from mpsolve.utils.errors import InfeasibleError, MpsolveError
 
 __all__ = ["Problem", "Evaluation"]
 

@@ -1,4 +1,4 @@
-"""The solver abstraction, the run context every backend uses, and the solver registry.
+"""The solver abstraction and the run context every backend uses.
 
 A backend subclasses :class:`Solver`, takes its options in ``__init__`` and implements
 ``_solve(ctx)``: it proposes encodings, scores them with ``ctx.evaluate`` (which keeps the
@@ -10,12 +10,8 @@ limit, best-so-far on Ctrl-C, checkpoints, and the :class:`Result`.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import inspect
 import math
-import os
-import pickle
-import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -24,19 +20,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mpsolve._errors import MpsolveError, SolverError
-from mpsolve._problem import Evaluation, Problem
-from mpsolve._random import check_random_state
-from mpsolve._result import Result
+from mpsolve.core.checkpoint import dumps_checkpoint, load_checkpoint
+from mpsolve.core.problem import Evaluation, Problem
+from mpsolve.core.result import Result
+from mpsolve.utils.errors import SolverError
+from mpsolve.utils.files import atomic_write
+from mpsolve.utils.random import check_random_state
 
-__all__ = ["Solver", "SolveContext", "register_solver", "get_solver", "list_solvers", "CheckpointError"]
-
-CHECKPOINT_VERSION = 1
-
-
-class CheckpointError(MpsolveError):
-    """A checkpoint cannot be used (another problem or solver, or an unreadable file)."""
-
+__all__ = ["Solver", "SolveContext"]
 
 class SolveContext:
     """What a backend sees during one run: the problem, its RNG, the clock and the incumbent."""
@@ -75,7 +66,7 @@ class SolveContext:
         self._last_checkpoint = time.perf_counter()
         self._state_fn: Callable[[], dict[str, Any]] | None = None
         self._boundary: bytes | None = None
-        self._fingerprint = problem.fingerprint()
+        self.fingerprint = problem.fingerprint()
         self._bar = None
         self._progress = progress
         if resume_state is not None:
@@ -155,83 +146,28 @@ class SolveContext:
         """
         if self.checkpoint_path is None or self._state_fn is None:
             return
-        self._boundary = self._dumps(self._state_fn())
+        self._boundary = dumps_checkpoint(self, self._state_fn())
         now = time.perf_counter()
         if write and (force or now - self._last_checkpoint >= self.checkpoint_every):
-            self._write(self._boundary)
+            atomic_write(self.checkpoint_path, self._boundary)
             self._last_checkpoint = now
 
     def checkpoint_last_boundary(self) -> None:
         """Write the last consistent point of the run (on interrupt)."""
         if self.checkpoint_path is not None and self._boundary is not None:
-            self._write(self._boundary)
+            atomic_write(self.checkpoint_path, self._boundary)
 
     def write_checkpoint(self, solver_state: dict[str, Any]) -> None:
         """Atomically write the run's state now (a crash mid-write keeps the previous file)."""
-        self._write(self._dumps(solver_state))
-
-    def _dumps(self, solver_state: dict[str, Any]) -> bytes:
-        payload = {
-            "version": CHECKPOINT_VERSION,
-            "fingerprint": self._fingerprint,
-            "solver": self.solver.name,
-            "solver_options": self.solver.get_options(),
-            "seed": self.seed,
-            "rng": self.rng.bit_generator.state,
-            "n_evals": self.n_evals,
-            "best_x": self.best_x,
-            "best_f": self.best_f,
-            "history": list(self.history),
-            "elapsed": self.elapsed(),
-            "solver_state": solver_state,
-        }
-        return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def _write(self, data: bytes) -> None:
-        assert self.checkpoint_path is not None
-        path = self.checkpoint_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
-def load_checkpoint(path: str | Path, problem: Problem, solver: Solver) -> dict[str, Any]:
-    """Read a checkpoint and check it belongs to this problem and solver."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            payload = pickle.load(fh)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist") from None
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
-        raise CheckpointError(f"checkpoint {str(path)!r} is unreadable ({type(exc).__name__}: {exc})") from None
-    if not isinstance(payload, dict) or payload.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{str(path)!r} is not an mpsolve checkpoint of version {CHECKPOINT_VERSION}")
-    if payload["fingerprint"] != problem.fingerprint():
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} belongs to another problem (fingerprint {payload['fingerprint']}, "
-            f"this problem {problem.fingerprint()}): resume with the same space, objective and constraints"
-        )
-    if payload["solver"] != solver.name or payload["solver_options"] != solver.get_options():
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} was written by solver {payload['solver']!r} with options "
-            f"{payload['solver_options']}, not {solver.name!r} with {solver.get_options()}"
-        )
-    return payload
+        atomic_write(self.checkpoint_path, dumps_checkpoint(self, solver_state))
 
 
 class Solver(ABC):
     """Base class of every backend (one abstract base, as Optuna's ``BaseSampler``).
 
-    Subclasses set ``name``, store their options in ``__init__`` and implement ``_solve``.
+    Subclasses set ``name``, store each option of ``__init__`` in an attribute of the same
+    name (scikit-learn's convention) and implement ``_solve``; state of a run lives on the
+    :class:`SolveContext` (or in ``_solve``'s locals), never on the solver.
     """
 
     name: ClassVar[str] = ""
@@ -240,9 +176,18 @@ class Solver(ABC):
     #: whether a run can be checkpointed and resumed
     resumable: ClassVar[bool] = False
 
+    @classmethod
+    def _option_names(cls) -> list[str]:
+        """The constructor's explicit parameters (scikit-learn's ``_get_param_names``)."""
+        if cls.__init__ is object.__init__:
+            return []
+        params = inspect.signature(cls.__init__).parameters.values()
+        return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
     def get_options(self) -> dict[str, Any]:
-        """The constructor arguments (scikit-learn's ``get_params``)."""
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        """The constructor arguments (scikit-learn's ``get_params``): each parameter of
+        ``__init__``, read from the attribute of the same name."""
+        return {name: getattr(self, name) for name in self._option_names()}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_options().items())})"
@@ -340,53 +285,3 @@ class Solver(ABC):
     @abstractmethod
     def _solve(self, ctx: SolveContext) -> None:
         """Search, reporting designs through ``ctx.evaluate`` / ``ctx.offer``."""
-
-
-# -- registry -------------------------------------------------------------------------------
-_BUILTIN: dict[str, str] = {
-    "ea": "mpsolve.solvers._ea:EvolutionarySolver",
-    "exhaustive": "mpsolve.solvers._exhaustive:ExhaustiveSolver",
-    "cpsat": "mpsolve.solvers._cpsat:CPSATSolver",
-    "nsga2": "mpsolve.solvers._nsga2:NSGA2Solver",
-    "tpe": "mpsolve.solvers._tpe:TPESolver",
-}
-_REGISTRY: dict[str, type[Solver]] = {}
-
-
-def register_solver(cls: type[Solver]) -> type[Solver]:
-    """Class decorator that makes a backend available by its ``name``."""
-    if not (isinstance(cls, type) and issubclass(cls, Solver)) or not cls.name:
-        raise SolverError("register_solver expects a Solver subclass with a non-empty `name`")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def list_solvers() -> list[str]:
-    """Names of every known backend (built-in ones whose module exists, and registered ones)."""
-    names = set(_REGISTRY)
-    for name, target in _BUILTIN.items():
-        if importlib.util.find_spec(target.split(":")[0]) is not None:
-            names.add(name)
-    return sorted(names)
-
-
-def get_solver(solver: str | Solver | type[Solver], **options: Any) -> Solver:
-    """A backend instance from a name, a class or an instance."""
-    if isinstance(solver, Solver):
-        if options:
-            raise SolverError("solver options are only accepted with a solver given by name or class")
-        return solver
-    if isinstance(solver, type) and issubclass(solver, Solver):
-        cls = solver
-    else:
-        if solver not in _REGISTRY and solver in _BUILTIN:
-            module = _BUILTIN[solver].split(":")[0]
-            if importlib.util.find_spec(module) is not None:
-                importlib.import_module(module)
-        if solver not in _REGISTRY:
-            raise SolverError(f"unknown solver {solver!r}; known solvers: {', '.join(list_solvers())}")
-        cls = _REGISTRY[solver]
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        raise SolverError(f"bad options for solver {cls.name!r}: {exc}") from None

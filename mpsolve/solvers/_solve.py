@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
-from mpsolve._problem import Problem
-from mpsolve._result import Result
-from mpsolve._solver import Solver, get_solver
+from mpsolve.core.problem import Problem
+from mpsolve.core.result import Result
+from mpsolve.core.solver import Solver
+from mpsolve.solvers._registry import get_solver
 
 __all__ = ["solve"]
+
+#: the per-run keywords of :meth:`Solver.solve` (read from its signature, never listed by hand)
+RUN_OPTIONS = frozenset(
+    p.name for p in inspect.signature(Solver.solve).parameters.values() if p.kind is p.KEYWORD_ONLY
+)
 
 
 def solve(
@@ -25,9 +32,8 @@ def solve(
         solver: a backend name (see :func:`mpsolve.list_solvers`), class or instance.
         seed: seed of the run (same seed, same answer).
         time_limit: wall-clock seconds; the best design so far is returned when it expires.
-        **kwargs: ``progress``, ``callback``, ``checkpoint``, ``checkpoint_every`` and
-            ``resume`` go to :meth:`Solver.solve`; anything else is a solver option.
+        **kwargs: the keyword-only run options of :meth:`Solver.solve` (``progress``,
+            ``callback``, ``checkpoint``, ...) go to the run; anything else is a solver option.
     """
-    run_keys = {"progress", "callback", "checkpoint", "checkpoint_every", "resume"}
-    run = {k: kwargs.pop(k) for k in list(kwargs) if k in run_keys}
+    run = {k: kwargs.pop(k) for k in list(kwargs) if k in RUN_OPTIONS}
     return get_solver(solver, **kwargs).solve(problem, seed=seed, time_limit=time_limit, **run)
