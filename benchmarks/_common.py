@@ -30,8 +30,7 @@ from typing import Any
 import numpy as np
 
 from mpsolve import Architecture
-from mpsolve.constraints import FlopsCost
-from mpsolve.constraints._costs import ParamsCost
+from mpsolve.costs import FlopsCost, ParamsCost
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"

@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve.constraints import Budget, get_cost, parse_quantity
+from mpsolve.constraints import Budget
 from mpsolve.core.front import non_dominated
 from mpsolve.core.problem import Problem
 from mpsolve.core.result import _jsonable
+from mpsolve.costs import get_cost
 from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.quantities import parse_quantity
 
 __all__ = ["ParetoFront", "pareto", "plot_fronts", "write_csv"]
 

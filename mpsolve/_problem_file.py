@@ -52,13 +52,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mpsolve.constraints import Budget, Constraint, Effectiveness, NonDecreasingWidths, get_cost, parse_quantity
+from mpsolve.constraints import Budget, Constraint, Effectiveness, NonDecreasingWidths
 from mpsolve.core.problem import Problem
 from mpsolve.core.result import Result
+from mpsolve.costs import get_cost
 from mpsolve.objectives import OBJECTIVES, get_objective
 from mpsolve.solvers import get_solver
 from mpsolve.spaces import SPACES, SearchSpace, get_space
 from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.quantities import parse_quantity
 
 if sys.version_info >= (3, 11):
     import tomllib

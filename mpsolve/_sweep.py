@@ -36,11 +36,12 @@ from mpsolve._problem_file import (
     problem_from_dict,
     problem_to_dict,
 )
-from mpsolve.constraints import Budget, parse_quantity
+from mpsolve.constraints import Budget
 from mpsolve.core.problem import Problem
 from mpsolve.core.result import Result
 from mpsolve.solvers import get_solver
 from mpsolve.utils.errors import InfeasibleError, MpsolveError
+from mpsolve.utils.quantities import parse_quantity
 
 __all__ = ["SweepError", "SweepTask", "sweep", "sweep_tasks", "run_sweep", "run_task"]
 

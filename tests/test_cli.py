@@ -3,7 +3,7 @@ import json
 import pytest
 
 from mpsolve.cli import main
-from mpsolve.constraints import FlopsCost, ParamsCost
+from mpsolve.costs import FlopsCost, ParamsCost
 from mpsolve.spaces import get_architecture
 
 

@@ -3,7 +3,7 @@ import pytest
 
 import mpsolve
 from mpsolve import Budget, Effectiveness, InfeasibleError, Predicate, Problem
-from mpsolve.constraints import CostModel
+from mpsolve.costs import CostModel
 from mpsolve.objectives import effectiveness
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import mpsolve
 from mpsolve._problem_file import loads_problem, problem_to_toml
-from mpsolve.constraints import FlopsCost, MemoryCost, ParamsCost
+from mpsolve.costs import FlopsCost, MemoryCost, ParamsCost
 from mpsolve.objectives import SpectrumTable
 
 #: widths and ratios small enough that fresh entropy spectra cost milliseconds
@@ -44,7 +44,7 @@ def spaces(draw: st.DrawFn, max_blocks: int = 4) -> mpsolve.SearchSpace:
     )
 
 
-def _costs(draw: st.DrawFn) -> list[mpsolve.constraints.CostModel]:
+def _costs(draw: st.DrawFn) -> list[mpsolve.costs.CostModel]:
     return [
         ParamsCost(),
         FlopsCost(seq_len=draw(st.integers(1, 4096)), include_lm_head=draw(st.booleans())),

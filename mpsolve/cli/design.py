@@ -8,10 +8,10 @@ from typing import Any
 
 from mpsolve._problem_file import load_problem_file
 from mpsolve.cli.parsing import CLIError, parse_budget, parse_options, print_json
-from mpsolve.constraints import format_quantity
 from mpsolve.core.problem import Problem
 from mpsolve.solvers import solve
 from mpsolve.spaces import SPACES, load_space
+from mpsolve.utils.quantities import format_quantity
 
 __all__ = ["add_subcommands", "cmd_design"]
 

@@ -6,10 +6,11 @@ import argparse
 from typing import Any
 
 from mpsolve.cli.parsing import print_json
-from mpsolve.constraints import FlopsCost, ParamsCost, format_quantity, graph_totals, operator_graph
+from mpsolve.costs import FlopsCost, ParamsCost, graph_totals, operator_graph
 from mpsolve.objectives import MeRinoEntropy
 from mpsolve.solvers import list_solvers
 from mpsolve.spaces import ARCHITECTURES, SPACES, get_architecture, get_space, load_space, resolve_architecture
+from mpsolve.utils.quantities import format_quantity
 
 __all__ = ["add_subcommands", "cmd_cost", "cmd_score", "cmd_presets", "cmd_table"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mpsolve import merino_model
-from mpsolve.constraints import ParamsCost
+from mpsolve.costs import ParamsCost
 from mpsolve.spaces import load_space, resolve_architecture
 
 __all__ = ["add_subcommands", "cmd_build", "cmd_profile_latency"]
@@ -72,7 +72,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_profile_latency(args: argparse.Namespace) -> int:
     """``mpsolve profile-latency``: write a device profile and print where it went."""
-    from mpsolve.constraints._latency import profile_latency
+    from mpsolve.merino_model import profile_latency
 
     profile = profile_latency(
         load_space(args.space),

@@ -7,9 +7,9 @@ from typing import Any
 
 from mpsolve._pareto import pareto, plot_fronts, write_csv
 from mpsolve.cli.parsing import print_json, split_list
-from mpsolve.constraints import parse_quantity
 from mpsolve.core.problem import Problem
 from mpsolve.spaces import get_space
+from mpsolve.utils.quantities import parse_quantity
 
 __all__ = ["add_subcommands", "cmd_pareto"]
 

@@ -12,19 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve.constraints import (
-    Budget,
-    Constraint,
-    CostModel,
-    FlopsCost,
-    MemoryCost,
-    ParamsCost,
-    batch_of,
-    format_quantity,
-)
+from mpsolve.constraints import Budget, Constraint
+from mpsolve.costs import CostModel, FlopsCost, MemoryCost, ParamsCost, batch_of, get_cost
 from mpsolve.objectives import Objective, get_objective
 from mpsolve.spaces import Architecture, SearchSpace, get_space
 from mpsolve.utils.errors import InfeasibleError, MpsolveError
+from mpsolve.utils.quantities import format_quantity
 
 __all__ = ["Problem", "Evaluation"]
 
@@ -83,8 +76,6 @@ class Problem:
                 raise MpsolveError(f"constraints must be Constraint objects (e.g. Budget('flops', 160e9)), got {c!r}")
         reported: list[CostModel] = [ParamsCost(), FlopsCost(), MemoryCost()]
         if report_costs is not None:
-            from mpsolve.constraints import get_cost
-
             reported = [get_cost(c) for c in report_costs]
         self.costs: dict[str, CostModel] = {c.name: c for c in reported}
         for b in self.budgets:  # a budgeted cost is reported with its own options

@@ -1,4 +1,4 @@
-"""MeRino language models in PyTorch: build, generate, quantise, and use with Hugging Face.
+"""MeRino language models in PyTorch: build, generate, quantise, profile latency, use with Hugging Face.
 
 Example:
     >>> import torch
@@ -27,6 +27,7 @@ from mpsolve.merino_model._errors import (
     ModelInputError,
     require,
 )
+from mpsolve.merino_model._profile import device_info, profile_latency
 from mpsolve.merino_model._registration import install_registration_hook
 from mpsolve.spaces import resolve_architecture
 
@@ -41,6 +42,8 @@ __all__ = [
     "ModelInputError",
     "build",
     "compare_outputs",
+    "device_info",
+    "profile_latency",
     "quantize",
     "resolve_architecture",
 ]

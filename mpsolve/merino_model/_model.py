@@ -5,7 +5,7 @@ linear projections (with bias) wherever consecutive widths differ (``D -> E_1``,
 ``E_{i-1} -> E_i``, ``E_N -> D``), blocks of pre-LN transformer layers (ALBERT-style weight
 sharing inside a block when ``shared``), and a final ``LayerNorm(D)``. Attention runs through
 ``torch.nn.functional.scaled_dot_product_attention``. The unique parameters of the module are
-exactly :class:`~mpsolve.constraints.ParamsCost` of its architecture.
+exactly :class:`~mpsolve.costs.ParamsCost` of its architecture.
 """
 
 from __future__ import annotations

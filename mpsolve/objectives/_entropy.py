@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve.constraints._costs import ModelConstants, ParamsCost, batch_of
+from mpsolve.costs import ModelConstants, ParamsCost, batch_of
 from mpsolve.objectives._base import Objective
 from mpsolve.objectives._lookup import SpectrumTable
 from mpsolve.spaces import Architecture, DecodedBatch

@@ -56,10 +56,11 @@ try:  # imported with the module, so that the import does not count against a ru
     from ortools.sat.python import cp_model
 except ImportError:  # pragma: no cover - depends on the installation
     raise SolverError("solver 'cpsat' needs OR-Tools: pip install 'mpsolve[solvers]' (or ortools)") from None
-from mpsolve.constraints import Budget, CostModel, Effectiveness, MemoryCost, ParamsCost, Predicate
+from mpsolve.constraints import Budget, Effectiveness, Predicate
 from mpsolve.core.problem import Problem
 from mpsolve.core.result import Result
 from mpsolve.core.solver import SolveContext, Solver
+from mpsolve.costs import CostModel, MemoryCost, ParamsCost
 from mpsolve.objectives import DecoderParamsObjective, MeRinoEntropy, ParamsObjective
 from mpsolve.solvers._registry import register_solver
 from mpsolve.spaces import DecodedBatch, SearchSpace

@@ -2,8 +2,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from mpsolve.constraints import FlopsCost, MemoryCost, ParamsCost, get_cost, graph_totals, operator_graph
-from mpsolve.constraints._costs import batch_of
+from mpsolve.costs import FlopsCost, MemoryCost, ParamsCost, batch_of, get_cost, graph_totals, operator_graph
 from mpsolve.spaces import Block, get_architecture, get_space
 
 # Spec section 1: exact counts 52.61/61.29/64.06 M, paper FLOPs 60/110/160 G, unshared 59/79/100 M.

@@ -13,8 +13,9 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from mpsolve.constraints import Budget, batch_of, get_cost
-from mpsolve.constraints._latency import LatencyCost, LatencyProfileError, profile_latency
+from mpsolve.constraints import Budget
+from mpsolve.costs import LatencyCost, LatencyProfileError, batch_of, get_cost
+from mpsolve.merino_model import profile_latency
 from mpsolve.spaces import SearchSpace
 from mpsolve.utils.errors import MpsolveError
 
@@ -145,7 +146,7 @@ def test_the_predictor_needs_no_torch(profile: dict, tmp_path: Path) -> None:
     script = f"""
 import sys
 sys.modules["torch"] = None  # any torch import now fails
-from mpsolve.constraints import get_cost
+from mpsolve.costs import get_cost
 from mpsolve.spaces import Architecture
 arch = Architecture.from_dict({{"blocks": [{{"embed_dim": 128, "ffn_ratio": 4.0, "layers": 2}}],
                                "vocab_size": 256, "embed_proj_dim": 128, "max_positions": 64}})

@@ -11,7 +11,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from mpsolve.cli.model import add_subcommands
-from mpsolve.constraints import get_cost
+from mpsolve.costs import get_cost
 from mpsolve.merino_model import MeRinoHFForCausalLM, build
 from mpsolve.spaces import Architecture
 from mpsolve.utils.errors import ArchitectureError

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mpsolve.constraints import ParamsCost
+from mpsolve.costs import ParamsCost
 from mpsolve.merino_model import KVCache, MeRinoForCausalLM, ModelInputError, build, resolve_architecture
 from mpsolve.spaces import Architecture, get_architecture, get_space
 from mpsolve.utils.errors import ArchitectureError

@@ -17,6 +17,7 @@ import numpy as np
 
 from mpsolve.spaces import Architecture, DecodedBatch
 from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.registry import Registry
 
 __all__ = [
     "CostModel",
@@ -101,6 +102,22 @@ class CostModel(ABC):
         return hash((type(self).__name__, repr(sorted(self.options().items()))))
 
 
+#: every cost model by name (``latency_ms`` and ``memory_bytes`` are aliases)
+COSTS: Registry[type[CostModel]] = Registry(
+    "cost", aliases={"latency_ms": "latency", "memory_bytes": "memory"}, sort=True
+)
+
+
+def register_cost(cls: type[CostModel]) -> type[CostModel]:
+    """Class decorator that makes a cost model available by its ``name`` (in budgets,
+    problem files and the CLI)."""
+    if not (isinstance(cls, type) and issubclass(cls, CostModel)) or not cls.name:
+        raise MpsolveError("register_cost expects a CostModel subclass with a non-empty `name`")
+    COSTS.add(cls.name, cls)
+    return cls
+
+
+@register_cost
 class ParamsCost(CostModel):
     """Unique parameters (shared blocks counted once unless the model is unshared)."""
 
@@ -119,6 +136,7 @@ class ParamsCost(CostModel):
         return True
 
 
+@register_cost
 class FlopsCost(CostModel):
     """FLOPs of one forward pass (2 per MAC), ``seq_len`` tokens, batch 1.
 
@@ -152,6 +170,7 @@ class FlopsCost(CostModel):
         return True
 
 
+@register_cost
 class MemoryCost(CostModel):
     """Peak inference memory estimate in bytes.
 
@@ -200,25 +219,14 @@ class MemoryCost(CostModel):
         return weights + (kv_cache + working + logits) * self.bytes_per_activation
 
 
-COSTS: dict[str, type[CostModel]] = {"params": ParamsCost, "flops": FlopsCost, "memory": MemoryCost}
-
-
-def register_cost(name: str, cls: type[CostModel]) -> None:
-    """Make a cost model available by name (in budgets, problem files and the CLI)."""
-    COSTS[name] = cls
-
-
 def get_cost(spec: str | CostModel, **options: Any) -> CostModel:
     """A cost model from a name (with constructor options) or an instance."""
     if isinstance(spec, CostModel):
         if options:
             raise MpsolveError("options are only accepted with a cost given by name")
         return spec
-    aliases = {"latency_ms": "latency", "memory_bytes": "memory"}
-    key = aliases.get(spec, spec)
-    if key not in COSTS:
-        raise MpsolveError(f"unknown cost {spec!r}; known costs: {', '.join(sorted(COSTS))}")
+    cls = COSTS[spec]
     try:
-        return COSTS[key](**options)
+        return cls(**options)
     except TypeError as exc:
         raise MpsolveError(f"bad options for cost {spec!r}: {exc}") from None
