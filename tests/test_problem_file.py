@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import mpsolve
-from mpsolve._problem_file import (
+from mpsolve.workflows.problem_file import (
     ProblemFileError,
     ProblemSpec,
     load_problem_file,

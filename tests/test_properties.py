@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import mpsolve
-from mpsolve._problem_file import loads_problem, problem_to_toml
 from mpsolve.costs import FlopsCost, MemoryCost, ParamsCost
 from mpsolve.objectives import SpectrumTable
+from mpsolve.workflows.problem_file import loads_problem, problem_to_toml
 
 #: widths and ratios small enough that fresh entropy spectra cost milliseconds
 WIDTHS = (64, 128, 192, 256)

@@ -11,8 +11,8 @@ import textwrap
 import pytest
 
 import mpsolve
-from mpsolve._sweep import SweepError, run_sweep, sweep, sweep_tasks
 from mpsolve.cli import main
+from mpsolve.workflows.sweep import SweepError, run_sweep, sweep, sweep_tasks
 
 EA = {"ea": {"iterations": 300, "population": 32, "parents": 8, "init_samples": 64}}
 

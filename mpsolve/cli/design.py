@@ -6,12 +6,12 @@ import argparse
 import sys
 from typing import Any
 
-from mpsolve._problem_file import load_problem_file
 from mpsolve.cli.parsing import CLIError, parse_budget, parse_options, print_json
 from mpsolve.core.problem import Problem
 from mpsolve.solvers import solve
 from mpsolve.spaces import SPACES, load_space
 from mpsolve.utils.quantities import format_quantity
+from mpsolve.workflows.problem_file import load_problem_file
 
 __all__ = ["add_subcommands", "cmd_design"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mpsolve._pareto import pareto, plot_fronts, write_csv
 from mpsolve.cli.parsing import print_json, split_list
 from mpsolve.core.problem import Problem
 from mpsolve.spaces import get_space
 from mpsolve.utils.quantities import parse_quantity
+from mpsolve.workflows.pareto import pareto, plot_fronts, write_csv
 
 __all__ = ["add_subcommands", "cmd_pareto"]
 

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mpsolve._problem_file import ProblemSpec, _quantity, load_problem_file
-from mpsolve._sweep import sweep
 from mpsolve.cli.parsing import CLIError, parse_options, split_list
 from mpsolve.core.problem import Problem
+from mpsolve.workflows.problem_file import ProblemSpec, _quantity, load_problem_file
+from mpsolve.workflows.sweep import sweep
 
 __all__ = ["add_subcommands", "cmd_sweep"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,24 @@ class Result:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    @classmethod
+    def infeasible(
+        cls, problem: Any, solver: str, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> Result:
+        """The result of a run that found no feasible design of ``problem`` (a :class:`Problem`)."""
+        return cls(
+            architecture=None,
+            x=None,
+            objective=math.nan,
+            costs={},
+            status="infeasible",
+            solver=solver,
+            wall_time=0.0,
+            problem=problem.to_dict(),
+            seed=seed,
+            options=dict(options or {}),
+        )
 
     @property
     def gap(self) -> float | None:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import mpsolve
-from mpsolve._pareto import plot_fronts
 from mpsolve.cli.pareto import add_subcommands
+from mpsolve.workflows.pareto import plot_fronts
 
 BUDGETS = ["20G", "40G", "110G"]
 

@@ -2,7 +2,7 @@
 
 ::
 
-    from mpsolve._sweep import sweep
+    from mpsolve.workflows.sweep import sweep
     rows = sweep({"default": Problem("default")}, budgets={"flops": ["60G", "110G"]},
                  solvers=["ea"], seeds=[0, 1], executor="dask://local")
 
@@ -17,31 +17,30 @@ any executor (without a time limit). Executors:
   existing Dask cluster whose workers have mpsolve installed;
 - a ``distributed.Client``.
 
-Tasks travel as problem files (:mod:`mpsolve._problem_file`), a few kilobytes each; a
+Tasks travel as problem files (:mod:`mpsolve.workflows.problem_file`), a few kilobytes each; a
 problem a file cannot express (e.g. with a :class:`Predicate`) travels pickled.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mpsolve._problem_file import (
+from mpsolve.constraints import Budget
+from mpsolve.core.problem import Problem
+from mpsolve.core.result import Result
+from mpsolve.solvers import get_solver, solve
+from mpsolve.utils.errors import InfeasibleError, MpsolveError
+from mpsolve.utils.quantities import parse_quantity
+from mpsolve.workflows.problem_file import (
     ProblemFileError,
     ProblemSpec,
     problem_from_dict,
     problem_to_dict,
 )
-from mpsolve.constraints import Budget
-from mpsolve.core.problem import Problem
-from mpsolve.core.result import Result
-from mpsolve.solvers import get_solver
-from mpsolve.utils.errors import InfeasibleError, MpsolveError
-from mpsolve.utils.quantities import parse_quantity
 
 __all__ = ["SweepError", "SweepTask", "sweep", "sweep_tasks", "run_sweep", "run_task"]
 
@@ -142,24 +141,13 @@ def run_task(task: SweepTask) -> dict[str, Any]:
     A budget no design can meet gives a row with status ``infeasible`` and an ``error``
     message instead of stopping the sweep.
     """
-    solver = get_solver(task.solver, **task.solver_options)
     error = None
     try:
-        result = solver.solve(task.problem, seed=task.seed, time_limit=task.time_limit)
+        result = solve(task.problem, task.solver, task.seed, task.time_limit, **task.solver_options)
     except InfeasibleError as exc:
         error = str(exc)
-        result = Result(
-            architecture=None,
-            x=None,
-            objective=math.nan,
-            costs={},
-            status="infeasible",
-            solver=solver.name,
-            wall_time=0.0,
-            problem=task.problem.to_dict(),
-            seed=task.seed,
-            options=solver.get_options(),
-        )
+        solver = get_solver(task.solver, **task.solver_options)
+        result = Result.infeasible(task.problem, solver.name, seed=task.seed, options=solver.get_options())
     row = {"index": task.index, "name": task.name, "budgets": task.budgets, **result.to_dict()}
     if error is not None:
         row["error"] = error

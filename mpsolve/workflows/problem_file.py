@@ -57,7 +57,7 @@ from mpsolve.core.problem import Problem
 from mpsolve.core.result import Result
 from mpsolve.costs import get_cost
 from mpsolve.objectives import OBJECTIVES, get_objective
-from mpsolve.solvers import get_solver
+from mpsolve.solvers import get_solver, solve
 from mpsolve.spaces import SPACES, SearchSpace, get_space
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.quantities import parse_quantity
@@ -99,9 +99,9 @@ class ProblemSpec:
     time_limit: float | None = None
 
     def solve(self, **run: Any) -> Result:
-        """Run it (``run``: ``progress``, ``callback``, ``checkpoint``, ... of :meth:`Solver.solve`)."""
-        solver = get_solver(self.solver, **self.solver_options)
-        return solver.solve(self.problem, seed=self.seed, time_limit=self.time_limit, **run)
+        """Run it with :func:`mpsolve.solve` (``run``: ``progress``, ``callback``,
+        ``checkpoint``, ... of :meth:`Solver.solve`)."""
+        return solve(self.problem, self.solver, self.seed, self.time_limit, **self.solver_options, **run)
 
     def to_toml(self) -> str:
         return problem_to_toml(self.problem, self.solver, self.solver_options, self.seed, self.time_limit)

@@ -21,7 +21,9 @@ from mpsolve.core.front import non_dominated
 from mpsolve.core.problem import Problem
 from mpsolve.core.result import _jsonable
 from mpsolve.costs import get_cost
-from mpsolve.utils.errors import MpsolveError
+from mpsolve.solvers import solve
+from mpsolve.spaces import get_architecture
+from mpsolve.utils.errors import InfeasibleError, MpsolveError
 from mpsolve.utils.quantities import parse_quantity
 
 __all__ = ["ParetoFront", "pareto", "plot_fronts", "write_csv"]
@@ -133,9 +135,6 @@ def pareto(
     Returns:
         A :class:`ParetoFront`; budgets no design meets are points with status ``infeasible``.
     """
-    from mpsolve.solvers import solve
-    from mpsolve.utils.errors import InfeasibleError
-
     limits = sorted(parse_quantity(b) for b in budgets)
     if not limits:
         raise MpsolveError("pareto needs at least one budget, e.g. budgets=['60G', '110G', '160G']")
@@ -211,8 +210,6 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
         import matplotlib.pyplot as plt
     except ImportError:
         raise MpsolveError("plotting needs matplotlib: pip install 'mpsolve[plot]'") from None
-    from mpsolve.spaces import get_architecture
-
     if not fronts:
         raise MpsolveError("plot_fronts needs at least one front")
     over = fronts[0].over
