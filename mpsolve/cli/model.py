@@ -72,9 +72,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_profile_latency(args: argparse.Namespace) -> int:
     """``mpsolve profile-latency``: write a device profile and print where it went."""
-    from mpsolve.merino_model import profile_latency
-
-    profile = profile_latency(
+    profile = merino_model.profile_latency(
         load_space(args.space),
         seq_len=args.seq_len,
         batch=args.batch,

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mpsolve.costs import CostModel, ModelConstants, get_cost
+from mpsolve.objectives import effectiveness
 from mpsolve.spaces import Architecture, Block, DecodedBatch, model_constants
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.quantities import parse_quantity
@@ -103,8 +104,6 @@ class Effectiveness(Constraint):
         self.rho_max, self.beta, self.parts = float(rho_max), float(beta), parts
 
     def violation(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
-        from mpsolve.objectives._entropy import effectiveness
-
         rhos = []
         if self.parts in ("both", "mhsa"):
             rhos.append(effectiveness(batch.layers, batch.embed_dims, self.beta))

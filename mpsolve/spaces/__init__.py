@@ -2,7 +2,14 @@
 
 from mpsolve.spaces._architecture import MODEL_CONSTANTS, Architecture, Block, ffn_dim, model_constants
 from mpsolve.spaces._file import load_space
-from mpsolve.spaces._presets import ARCHITECTURES, SPACES, get_architecture, get_space, resolve_architecture
+from mpsolve.spaces._presets import (
+    ARCHITECTURES,
+    SPACES,
+    get_architecture,
+    get_space,
+    register_space,
+    resolve_architecture,
+)
 from mpsolve.spaces._space import DecodedBatch, SearchSpace
 
 __all__ = [
@@ -18,5 +25,6 @@ __all__ = [
     "get_space",
     "load_space",
     "model_constants",
+    "register_space",
     "resolve_architecture",
 ]

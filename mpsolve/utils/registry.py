@@ -56,6 +56,10 @@ class Registry(Mapping[str, T], Generic[T]):
             raise self.error(f"a {self.kind} needs a non-empty name to be registered, got {name!r}")
         self._entries[name] = entry
 
+    def remove(self, name: str) -> None:
+        """Forget the entry ``name`` (e.g. a plug-in registered for one test)."""
+        self._entries.pop(name, None)
+
     def __getitem__(self, name: str) -> T:
         key = self.aliases.get(name, name)
         if key not in self._entries or not self._available(key):
