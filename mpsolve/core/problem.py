@@ -32,7 +32,8 @@ class Evaluation:
     Attributes:
         objective: ``(n,)`` objective values (to maximise).
         costs: reported costs by name, each ``(n,)``.
-        violations: ``(n, n_constraints)`` violations (``<= 0`` satisfied).
+        violations: ``(n, n_constraints + 1)`` violations (``<= 0`` satisfied), one column per
+            constraint in the problem's order, then the width order.
         feasible: ``(n,)`` mask of designs satisfying every constraint and the width order.
     """
 
@@ -40,11 +41,6 @@ class Evaluation:
     costs: dict[str, np.ndarray]
     violations: np.ndarray
     feasible: np.ndarray
-
-    @property
-    def total_violation(self) -> np.ndarray:
-        """Sum of positive violations, relative to each budget (pymoo's ``CV``)."""
-        return np.sum(np.maximum(self.violations, 0.0), axis=1)
 
 
 class Problem:
@@ -120,10 +116,17 @@ class Problem:
             else c.violation(batch, self.space)
             for c in self.constraints
         ]
-        order = -np.min(np.diff(X[:, 0::3], axis=1), axis=1, initial=0).astype(np.float64)
+        order = self.space.order_violation(X)
         violations = np.column_stack(cols + [order]) if cols else order[:, None]
         feasible = np.all(violations <= 0, axis=1)
         return Evaluation(self.objective.evaluate(batch, self.space), costs, violations, feasible)
+
+    def relative_violations(self, ev: Evaluation) -> np.ndarray:
+        """The ``(n, n_constraints)`` constraint violations of ``ev``, each budget's relative to
+        its limit (other constraints as they are; the width order left out), as pymoo's ``G``
+        and Optuna's constraints take them."""
+        limits = np.array([c.limit if isinstance(c, Budget) else 1.0 for c in self.constraints])
+        return ev.violations[:, : len(limits)] / limits if len(limits) else ev.violations[:, :0]
 
     def evaluate_architecture(self, arch: Architecture) -> dict[str, Any]:
         """Objective, its parts, costs and constraint satisfaction of one architecture."""
@@ -150,12 +153,10 @@ class Problem:
             complete = True
         else:
             uniform = np.repeat(np.arange(k, dtype=np.int64)[:, None], N, axis=1)
-            sample = self.space.sample(limit, np.random.default_rng(0))[:, 0::3]
+            sample = self.space.widths(self.space.sample(limit, np.random.default_rng(0)))
             widths = np.unique(np.concatenate([uniform, sample]), axis=0)
             complete = False
-        X = np.zeros((len(widths), self.n_var), dtype=np.int64)
-        X[:, 0::3] = widths
-        return X, complete
+        return self.space.compose(widths), complete
 
     def check_feasible(self) -> np.ndarray:
         """Raise :class:`InfeasibleError` when the budgets cannot be met; else return the

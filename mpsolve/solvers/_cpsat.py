@@ -100,7 +100,8 @@ def _cost_tables(
     Q[pe[:, 0], pe[:, 1]] = C2 - U[base[pe[:, 0]]] - U[base[pe[:, 1]]]
     X = space.sample(256, np.random.default_rng(0))
     idx = _choice_index(X, space)
-    approx = U[idx].sum(axis=1) + Q[X[:, 0:-3:3], X[:, 3::3]].sum(axis=1) + w[idx].max(axis=1)
+    e = space.widths(X)
+    approx = U[idx].sum(axis=1) + Q[e[:, :-1], e[:, 1:]].sum(axis=1) + w[idx].max(axis=1)
     exact = cost.evaluate(space.decode_batch(X), space)
     if not np.allclose(approx, exact, rtol=1e-9, atol=1e-6):
         raise SolverError(
@@ -121,7 +122,7 @@ def _memory_peak(cost: MemoryCost, space: SearchSpace, choices: np.ndarray) -> n
 
 def _choice_index(X: np.ndarray, space: SearchSpace) -> np.ndarray:
     kr, kl = len(space.ffn_ratios), len(space.layers)
-    return (X[:, 0::3] * kr + X[:, 1::3]) * kl + X[:, 2::3]
+    return (space.widths(X) * kr + space.ratios(X)) * kl + space.depths(X)
 
 
 class _Model:
@@ -223,8 +224,8 @@ class _Model:
         """``u`` of each design (python ints, exact) for the depth of each design."""
         idx = _choice_index(X, self.space)
         out = []
-        for row, x in zip(idx, X):
-            u = int(self.unary_obj[row].sum()) + int(self.pairs_obj[x[0:-3:3], x[3::3]].sum())
+        for row, e in zip(idx, self.space.widths(X)):
+            u = int(self.unary_obj[row].sum()) + int(self.pairs_obj[e[:-1], e[1:]].sum())
             if self.ratio_coeff > 0:
                 T = int(self.layer_of[row].sum())
                 cr = round(self.ratio_coeff * T * T * LOG_SCALE)
