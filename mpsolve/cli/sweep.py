@@ -10,7 +10,8 @@ from typing import Any
 
 from mpsolve.cli.parsing import CLIError, parse_options, split_list
 from mpsolve.core.problem import Problem
-from mpsolve.workflows.problem_file import ProblemSpec, _quantity, load_problem_file
+from mpsolve.utils.quantities import exact_quantity
+from mpsolve.workflows.problem_file import ProblemSpec, load_problem_file
 from mpsolve.workflows.sweep import sweep
 
 __all__ = ["add_subcommands", "cmd_sweep"]
@@ -78,7 +79,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     print(f"{'problem':<16} {'budgets':<24} {'solver':<10} {'seed':>4}  {'status':<11} {'objective':>12}  architecture")
     for r in rows:
-        limits = ",".join(f"{k}={_quantity(v)}" for k, v in r["budgets"].items()) or "-"
+        limits = ",".join(f"{k}={exact_quantity(v)}" for k, v in r["budgets"].items()) or "-"
         objective = "-" if r["objective"] is None else f"{r['objective']:.6g}"
         arch = "-" if r["architecture"] is None else _describe(r["architecture"])
         head = f"{r['name']:<16} {limits:<24} {r['solver']:<10} {r['seed']!s:>4}"

@@ -26,6 +26,7 @@ from mpsolve.core.result import Result
 from mpsolve.utils.errors import SolverError
 from mpsolve.utils.files import atomic_write
 from mpsolve.utils.random import check_random_state
+from mpsolve.utils.validation import check_integer
 
 __all__ = ["Solver", "SolveContext"]
 
@@ -221,8 +222,7 @@ class Solver(ABC):
         """
         if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
             raise SolverError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise SolverError(f"seed must be a non-negative integer or None, got {seed!r}")
+        check_integer(seed, "seed", minimum=0, error=SolverError, optional=True)
         if (checkpoint is not None or resume is not None) and not self.resumable:
             raise SolverError(f"solver {self.name!r} does not support checkpoints")
         feasible_seeds = problem.check_feasible()

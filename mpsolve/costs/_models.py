@@ -18,6 +18,7 @@ import numpy as np
 from mpsolve.spaces import Architecture, DecodedBatch
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.registry import Registry
+from mpsolve.utils.validation import check_integer
 
 __all__ = [
     "CostModel",
@@ -149,8 +150,7 @@ class FlopsCost(CostModel):
     unit = "FLOPs"
 
     def __init__(self, seq_len: int = 1024, include_lm_head: bool = False) -> None:
-        if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
-            raise MpsolveError(f"seq_len must be a positive integer, got {seq_len!r}")
+        check_integer(seq_len, "seq_len")
         self.seq_len = int(seq_len)
         self.include_lm_head = bool(include_lm_head)
 
@@ -192,8 +192,7 @@ class MemoryCost(CostModel):
         self, seq_len: int = 1024, batch_size: int = 1, bytes_per_param: float = 4, bytes_per_activation: float = 4
     ) -> None:
         for label, v in (("seq_len", seq_len), ("batch_size", batch_size)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise MpsolveError(f"{label} must be a positive integer, got {v!r}")
+            check_integer(v, label)
         for label, v in (("bytes_per_param", bytes_per_param), ("bytes_per_activation", bytes_per_activation)):
             if not v > 0:
                 raise MpsolveError(f"{label} must be positive, got {v!r}")

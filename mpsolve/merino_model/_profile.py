@@ -22,6 +22,7 @@ from mpsolve.costs import PROFILE_CONSTANTS, PROFILE_FORMAT, PROFILE_VERSION
 from mpsolve.merino_model._errors import require
 from mpsolve.spaces import SearchSpace, get_space
 from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.validation import check_integer
 
 __all__ = ["device_info", "profile_latency"]
 
@@ -68,14 +69,12 @@ def profile_latency(
 
     space = get_space(space) if isinstance(space, str) else space
     for label, value in (("seq_len", seq_len), ("batch", batch), ("repeats", repeats)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise MpsolveError(f"{label} must be a positive integer, got {value!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise MpsolveError(f"warmup must be a non-negative integer, got {warmup!r}")
+        check_integer(value, label)
+    check_integer(warmup, "warmup", minimum=0)
     if statistic not in _STATISTICS:
         raise MpsolveError(f"statistic must be one of {', '.join(_STATISTICS)}, got {statistic!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise MpsolveError(f"threads must be a positive integer, got {threads!r}")
+    if threads is not None:
+        check_integer(threads, "threads")
     if seq_len > space.max_positions:
         raise MpsolveError(f"seq_len {seq_len} exceeds the space's max_positions {space.max_positions}")
 

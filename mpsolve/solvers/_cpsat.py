@@ -51,6 +51,7 @@ from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
 from mpsolve.utils.errors import SolverError
+from mpsolve.utils.validation import check_integer
 
 try:  # imported with the module, so that the import does not count against a run's time limit
     from ortools.sat.python import cp_model
@@ -474,18 +475,14 @@ class CPSATSolver(Solver):
         max_lazy_cuts: int = 200,
         log: bool = False,
     ) -> None:
-        bad_workers = isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1
-        if workers is not None and bad_workers:
-            raise SolverError(f"cpsat: workers must be a positive integer or None, got {workers!r}")
+        workers = check_integer(workers, "cpsat: workers", error=SolverError, optional=True)
         if isinstance(hint, Result):
             if hint.x is None:
                 raise SolverError("cpsat: the hint result has no design (its status is infeasible)")
             hint = hint.x
-        self.workers = None if workers is None else int(workers)
+        self.workers = workers
         self.hint = None if hint is None else tuple(int(v) for v in np.asarray(hint).ravel())
-        if isinstance(max_lazy_cuts, bool) or not isinstance(max_lazy_cuts, (int, np.integer)) or max_lazy_cuts < 0:
-            raise SolverError(f"cpsat: max_lazy_cuts must be a non-negative integer, got {max_lazy_cuts!r}")
-        self.max_lazy_cuts = int(max_lazy_cuts)
+        self.max_lazy_cuts = check_integer(max_lazy_cuts, "cpsat: max_lazy_cuts", minimum=0, error=SolverError)
         self.log = bool(log)
 
     def _solve(self, ctx: SolveContext) -> None:

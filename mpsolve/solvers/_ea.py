@@ -9,6 +9,7 @@ import numpy as np
 from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.solvers._registry import register_solver
 from mpsolve.utils.errors import SolverError
+from mpsolve.utils.validation import check_integer
 
 __all__ = ["EvolutionarySolver"]
 
@@ -61,8 +62,7 @@ class EvolutionarySolver(Solver):
             ("batch_size", batch_size),
             ("init_samples", init_samples),
         ):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise SolverError(f"ea: {label} must be a positive integer, got {v!r}")
+            check_integer(v, f"ea: {label}", error=SolverError)
         if not 0 <= p_neighbour <= 1:
             raise SolverError(f"ea: p_neighbour must be in [0, 1], got {p_neighbour!r}")
         if not 0 <= p_repeat < 1:

@@ -12,6 +12,7 @@ from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.solvers._registry import register_solver
 from mpsolve.spaces import SearchSpace
 from mpsolve.utils.errors import SolverError
+from mpsolve.utils.validation import check_integer
 
 __all__ = ["NSGA2Solver"]
 
@@ -81,8 +82,7 @@ class NSGA2Solver(Solver):
         p_neighbour: float = 0.5,
     ) -> None:
         for label, v in (("pop_size", pop_size), ("generations", generations)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise SolverError(f"nsga2: {label} must be a positive integer, got {v!r}")
+            check_integer(v, f"nsga2: {label}", error=SolverError)
         if isinstance(costs, str):
             costs = [c.strip() for c in costs.split(",") if c.strip()]
         self.pop_size = int(pop_size)

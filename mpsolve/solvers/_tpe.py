@@ -9,6 +9,7 @@ import numpy as np
 from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.solvers._registry import register_solver
 from mpsolve.utils.errors import SolverError
+from mpsolve.utils.validation import check_integer
 
 try:
     import optuna
@@ -62,8 +63,7 @@ class TPESolver(Solver):
             ("n_startup_trials", n_startup_trials),
             ("polish_starts", polish_starts),
         ):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise SolverError(f"tpe: {label} must be a positive integer, got {v!r}")
+            check_integer(v, f"tpe: {label}", error=SolverError)
         if storage is not None and not isinstance(storage, str):
             raise SolverError(
                 f"tpe: storage must be an Optuna storage URL such as 'sqlite:///study.db', got {storage!r}"

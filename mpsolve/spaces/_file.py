@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from mpsolve.spaces._presets import SPACES, get_space
 from mpsolve.spaces._space import SearchSpace
 from mpsolve.utils.errors import SpaceError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+from mpsolve.utils.files import tomllib
 
 __all__ = ["load_space"]
 

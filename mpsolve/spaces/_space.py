@@ -19,6 +19,7 @@ import numpy as np
 from mpsolve.spaces._architecture import Architecture, Block, ffn_dim, model_constants
 from mpsolve.utils.errors import ArchitectureError, SpaceError
 from mpsolve.utils.random import RandomState, check_random_state
+from mpsolve.utils.validation import check_integer
 
 __all__ = ["SearchSpace", "DecodedBatch"]
 
@@ -62,8 +63,7 @@ class SearchSpace:
         activation: str = "gelu",
         name: str = "custom",
     ) -> None:
-        if isinstance(num_blocks, bool) or not isinstance(num_blocks, (int, np.integer)) or num_blocks < 1:
-            raise SpaceError(f"num_blocks must be a positive integer, got {num_blocks!r}")
+        check_integer(num_blocks, "num_blocks", error=SpaceError)
         self.num_blocks = int(num_blocks)
         self.embed_dims = _grid(embed_dims, "embed_dims", int)
         self.ffn_ratios = _grid(ffn_ratios, "ffn_ratios", float)
@@ -81,8 +81,7 @@ class SearchSpace:
             ("max_positions", max_positions),
             ("head_dim", head_dim),
         ):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise SpaceError(f"{n} must be a positive integer, got {v!r}")
+            check_integer(v, n, error=SpaceError)
         bad = [e for e in self.embed_dims if e % head_dim]
         if bad:
             raise SpaceError(

@@ -1,12 +1,18 @@
-"""Writing files safely."""
+"""Reading and writing files: the TOML reader of every Python version, atomic writes."""
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = ["atomic_write", "tomllib"]
 
 
 def atomic_write(path: str | Path, data: bytes | str) -> None:

@@ -46,7 +46,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,12 +59,9 @@ from mpsolve.objectives import OBJECTIVES, get_objective
 from mpsolve.solvers import get_solver, solve
 from mpsolve.spaces import SPACES, SearchSpace, get_space
 from mpsolve.utils.errors import MpsolveError
-from mpsolve.utils.quantities import parse_quantity
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+from mpsolve.utils.files import tomllib
+from mpsolve.utils.quantities import exact_quantity, parse_quantity
+from mpsolve.utils.validation import is_integer, is_positive_number
 
 __all__ = [
     "ProblemFileError",
@@ -266,7 +262,7 @@ class _Reader:
             amount = parse_quantity(limit)
         except MpsolveError:
             raise self.error(limit_path, f"{expected}, got {limit!r}") from None
-        if not (math.isfinite(amount) and amount > 0):
+        if not is_positive_number(amount):
             raise self.error(limit_path, f"{expected}, got {limit!r}")
         return self.build(path, Budget, cost, limit, **options)
 
@@ -342,13 +338,13 @@ class _Reader:
         return value
 
     def integer(self, path: str, value: Any, minimum: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        if not is_integer(value) or value < minimum:
             kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
             raise self.error(path, f"expected {kind}, got {value!r}")
         return value
 
     def number(self, path: str, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        if not is_positive_number(value):
             raise self.error(path, f"expected a positive number, got {value!r}")
         return float(value)
 
@@ -408,7 +404,7 @@ def _structure(
         kind = c.pop("type", None)
         if kind == "Budget" and {"cost", "limit"} <= set(c):
             options = reader.table(f"problem.constraints[{i}].options", c.get("options", {}))
-            budgets.append({"cost": c["cost"], "limit": _quantity(c["limit"]), **options})
+            budgets.append({"cost": c["cost"], "limit": exact_quantity(c["limit"]), **options})
         elif kind == "Effectiveness" and "effectiveness" not in constraints:
             constraints["effectiveness"] = c
         elif kind == "NonDecreasingWidths":
@@ -463,17 +459,6 @@ def result_to_problem_toml(result: Result | Mapping[str, Any], source: str = "<r
     text = dumps_toml(_structure(reader, data["problem"], solver, options, seed, None))
     loads_problem(text, source)  # what we hand out must load
     return text
-
-
-def _quantity(limit: Any) -> Any:
-    """A limit as a short string (``"160G"``) when that is exact, else as it is."""
-    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit):
-        return limit
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(limit) >= scale:
-            text = f"{limit / scale:.12g}{unit}"
-            return text if parse_quantity(text) == limit else limit
-    return limit
 
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
