@@ -26,10 +26,10 @@ class EvolutionarySolver(Solver):
 
     A child is mutated once more with probability ``p_repeat``, repeatedly. Under a tight
     budget, improving a design often needs two coordinated moves (narrow one block, widen
-    another) that are infeasible one at a time: with the paper's single mutation
-    (``p_repeat=0``) the EA stalls 1.5-4 % below the CP-SAT optimum at 60/110/160 GFLOPs in
-    the default space, with ``p_repeat=0.7`` it reached the optimum for 10 of 10 seeds at
-    every budget (``benchmarks/optimality.py``).
+    another) that are infeasible one at a time, and the paper's single mutation
+    (``p_repeat=0``) tends to stall below the optimum there; how far, and how the default
+    ``p_repeat`` does, is measured by ``benchmarks/optimality.py`` (numbers in
+    ``benchmarks/results/optimality.md``).
 
     Args:
         iterations: children generated in all (the paper: 100 000).
