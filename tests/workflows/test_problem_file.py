@@ -18,7 +18,7 @@ from mpsolve.workflows.problem_file import (
     result_to_problem_toml,
 )
 
-EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.toml"))
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.toml"))
 QUICK = {"iterations": 400, "population": 32, "init_samples": 128}
 
 SMALL = """
