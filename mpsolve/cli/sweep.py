@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mpsolve.cli.parsing import CLIError, parse_options, split_list
+from mpsolve.cli.parsing import CLIError, parse_options, print_json, split_list
 from mpsolve.core.problem import Problem
 from mpsolve.utils.quantities import exact_quantity
 from mpsolve.workflows.problem_file import ProblemSpec, load_problem_file
@@ -75,7 +74,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         solver_options=options,
     )
     if args.json:
-        print(json.dumps(rows))
+        print_json(rows)
         return 0
     print(f"{'problem':<16} {'budgets':<24} {'solver':<10} {'seed':>4}  {'status':<11} {'objective':>12}  architecture")
     for r in rows:
