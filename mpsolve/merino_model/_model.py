@@ -10,6 +10,8 @@ exactly :class:`~mpsolve.costs.ParamsCost` of its architecture.
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,8 +175,8 @@ class MeRinoForCausalLM(nn.Module):
             std: standard deviation of the Gaussian weights.
             seed: seed of the ``torch.Generator`` drawing them (``None``: torch's global RNG).
         """
-        if not std > 0:
-            raise ModelInputError(f"init std must be positive, got {std!r}")
+        if not (isinstance(std, (int, float)) and math.isfinite(std) and std > 0):
+            raise ModelInputError(f"init std must be a positive finite number, got {std!r}")
         generators: dict[torch.device, torch.Generator] = {}
 
         def generator(device: torch.device) -> torch.Generator | None:
@@ -360,6 +362,38 @@ def causal_lm_loss(
     return F.cross_entropy(shift_logits, shift_labels, ignore_index=-100, reduction="sum") / num_items_in_batch
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``; ``None`` if unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_fits_in_memory(architecture: Architecture, dtype: torch.dtype = torch.float32) -> int:
+    """The parameter count of ``architecture``'s model; raises if its weights exceed the free memory.
+
+    The model is laid out on the ``meta`` device, so nothing is allocated to find out.
+    """
+    with torch.device("meta"):
+        n_params = sum(p.numel() for p in MeRinoForCausalLM(architecture).parameters())
+    need = n_params * torch.finfo(dtype).bits // 8
+    free = available_memory()
+    if free is not None and need > free:
+        raise ModelInputError(
+            f"the model has {n_params:,} parameters ({need / 2**30:.1f} GiB in {dtype}) but only "
+            f"{free / 2**30:.1f} GiB of memory is available; choose a smaller architecture"
+        )
+    return n_params
+
+
 def build(
     architecture: Architecture | str | Path | Mapping[str, Any],
     *,
@@ -387,6 +421,9 @@ def build(
                 f"unknown architecture override(s) {sorted(unknown)}; known: {sorted(arch.to_dict())}"
             )
         arch = arch.replace(**overrides)
+    if not (isinstance(init_std, (int, float)) and math.isfinite(init_std) and init_std > 0):
+        raise ModelInputError(f"init std must be a positive finite number, got {init_std!r}")
+    check_fits_in_memory(arch)
     model = MeRinoForCausalLM(arch)
     model.init_weights(std=init_std, seed=seed)
     return model
