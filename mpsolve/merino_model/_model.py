@@ -234,22 +234,38 @@ class MeRinoForCausalLM(nn.Module):
         past = cache.get_seq_length() if cache is not None else 0
         if position_ids is None:
             position_ids = self._position_ids(b, t, past, attention_mask, input_ids.device)
+        attn_mask = self._attention_mask(t, past, attention_mask, input_ids.device)
+        logits = self._logits(input_ids, position_ids, attn_mask, t > 1, cache, logits_to_keep)
+        loss = causal_lm_loss(logits, labels) if labels is not None else None
+        return CausalLMOutput(logits=logits, loss=loss, past_key_values=cache if use_cache else None)
+
+    def _logits(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        attn_mask: torch.Tensor | None,
+        is_causal: bool,
+        cache: KVCache | Any | None,
+        logits_to_keep: int = 0,
+    ) -> torch.Tensor:
+        """The network itself, without input checks (what the ONNX export traces).
+
+        Embeddings, the blocks (filling ``cache`` slots in application order), the projection
+        back to ``D``, the final norm and the tied head.
+        """
         h = self.embed_tokens(input_ids) + self.embed_positions(position_ids)
-        attn_mask = self._attention_mask(t, past, attention_mask, h.device)
         slot = 0
         for block in self.blocks:
             if block.proj_in is not None:
                 h = block.proj_in(h)
             for layer in block.applied_layers():
-                h = layer(h, attn_mask=attn_mask, is_causal=t > 1, cache=cache, cache_slot=slot)
+                h = layer(h, attn_mask=attn_mask, is_causal=is_causal, cache=cache, cache_slot=slot)
                 slot += 1
         if logits_to_keep:
             h = h[:, -logits_to_keep:]
         if self.proj_out is not None:
             h = self.proj_out(h)
-        logits = self.lm_head(self.final_norm(h))
-        loss = causal_lm_loss(logits, labels) if labels is not None else None
-        return CausalLMOutput(logits=logits, loss=loss, past_key_values=cache if use_cache else None)
+        return self.lm_head(self.final_norm(h))
 
     def _position_ids(
         self, b: int, t: int, past: int, attention_mask: torch.Tensor | None, device: torch.device
