@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mpsolve import Architecture
-from mpsolve.constraints import FlopsCost
-from mpsolve.constraints._costs import ParamsCost
+from mpsolve.costs import FlopsCost, ParamsCost
 from mpsolve.merino_model._train import SPLIT_BLOCK, TEXT_SUFFIXES, Corpus, TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent

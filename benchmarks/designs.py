@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 import mpsolve  # noqa: E402
-from mpsolve.constraints import FlopsCost  # noqa: E402
+from mpsolve.costs import FlopsCost  # noqa: E402
 
 SPACE = "byte-tiny"
 FLOPS_SEQ_LEN = 256

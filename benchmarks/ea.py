@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 import mpsolve
-from mpsolve.constraints import parse_quantity
+from mpsolve.utils.quantities import parse_quantity
 
 
 def main() -> None:

@@ -264,8 +264,8 @@ def latency_cost_check(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from scipy.stats import spearmanr
 
-    from mpsolve.constraints._latency import LatencyCost, profile_latency
-    from mpsolve.merino_model import build
+    from mpsolve.costs import LatencyCost
+    from mpsolve.merino_model import build, profile_latency
     from mpsolve.spaces import get_space
 
     space = get_space(args.space)
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         import torch
 
-        from mpsolve.constraints._latency import device_info
+        from mpsolve.merino_model import device_info
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
         results = {

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 from mpsolve import Architecture, MeRinoEntropy, get_space  # noqa: E402
-from mpsolve.constraints import FlopsCost  # noqa: E402
+from mpsolve.costs import FlopsCost  # noqa: E402
 from mpsolve.objectives import DecoderParamsObjective, ParamsObjective  # noqa: E402
 
 SPACE = "byte-tiny"

@@ -63,8 +63,6 @@ def main(argv: list[str] | None = None) -> int:
 
     budgets: list[tuple[str, str, str | None]] = [("flops", b.strip(), None) for b in args.budgets.split(",") if b]
     if args.latency_profile:
-        from mpsolve.constraints import _latency  # noqa: F401  (registers the latency cost)
-
         lat = [b.strip() for b in args.latency_budgets.split(",") if b.strip()]
         if not lat:
             ap.error("--latency-profile needs --latency-budgets, e.g. 40,80 (milliseconds)")

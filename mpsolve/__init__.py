@@ -9,15 +9,13 @@ latency budgets with a pluggable solver, and build the winner as a torch model::
     print(result.architecture, result.objective)
 """
 
-from mpsolve._errors import ArchitectureError, InfeasibleError, MpsolveError, SolverError, SpaceError
-from mpsolve._facade import solve
-from mpsolve._pareto import ParetoFront, pareto
-from mpsolve._problem import Evaluation, Problem
-from mpsolve._result import Result
-from mpsolve._solver import SolveContext, Solver, get_solver, list_solvers, register_solver
 from mpsolve.constraints import Budget, Effectiveness, NonDecreasingWidths, Predicate
+from mpsolve.core import Evaluation, Problem, Result, SolveContext, Solver
 from mpsolve.objectives import DecoderParamsObjective, MeRinoEntropy, ParamsObjective
+from mpsolve.solvers import get_solver, list_solvers, register_solver, solve
 from mpsolve.spaces import Architecture, Block, SearchSpace, get_architecture, get_space
+from mpsolve.utils.errors import ArchitectureError, InfeasibleError, MpsolveError, SolverError, SpaceError
+from mpsolve.workflows.pareto import ParetoFront, pareto
 
 __version__ = "0.1.0"
 

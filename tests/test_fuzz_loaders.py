@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mpsolve
-from mpsolve._problem_file import (
+from mpsolve.workflows.problem_file import (
     dumps_toml,
     load_problem_file,
     loads_problem,

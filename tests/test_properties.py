@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import mpsolve
-from mpsolve._problem_file import loads_problem, problem_to_toml
-from mpsolve.constraints import FlopsCost, MemoryCost, ParamsCost
+from mpsolve.costs import FlopsCost, MemoryCost, ParamsCost
+from mpsolve.workflows.problem_file import loads_problem, problem_to_toml
 
 #: widths and ratios small enough that fresh entropy spectra cost milliseconds
 WIDTHS = (64, 128, 192, 256)
@@ -42,7 +42,7 @@ def spaces(draw: st.DrawFn, max_blocks: int = 4) -> mpsolve.SearchSpace:
     )
 
 
-def _costs(draw: st.DrawFn) -> list[mpsolve.constraints.CostModel]:
+def _costs(draw: st.DrawFn) -> list[mpsolve.costs.CostModel]:
     return [
         ParamsCost(),
         FlopsCost(seq_len=draw(st.integers(1, 4096)), include_lm_head=draw(st.booleans())),

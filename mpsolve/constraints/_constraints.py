@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve._errors import MpsolveError
-from mpsolve.constraints._costs import CostModel, ModelConstants, get_cost
+from mpsolve.costs import CostModel, ModelConstants, get_cost
+from mpsolve.objectives import effectiveness
 from mpsolve.spaces import Architecture, Block, DecodedBatch, model_constants
+from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.quantities import parse_quantity
 
 __all__ = [
     "Constraint",
@@ -23,36 +25,7 @@ __all__ = [
     "NonDecreasingWidths",
     "Effectiveness",
     "Predicate",
-    "parse_quantity",
-    "format_quantity",
 ]
-
-_UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
-
-
-def parse_quantity(text: str | float | int) -> float:
-    """``"160G"`` -> 1.6e11 (units K, M, G, T); plain numbers pass through."""
-    if isinstance(text, bool):
-        raise MpsolveError(f"not a quantity: {text!r}")
-    if isinstance(text, (int, float)):
-        return float(text)
-    s = str(text).strip()
-    unit = s[-1:].upper() if s[-1:].isalpha() else ""
-    if unit not in _UNITS:
-        raise MpsolveError(f"bad unit in {text!r}: use a number with an optional unit K, M, G or T (e.g. 160G)")
-    try:
-        return float(s[: len(s) - len(unit)]) * _UNITS[unit]
-    except ValueError:
-        raise MpsolveError(f"not a quantity: {text!r}; write e.g. 160G, 64M or 50") from None
-
-
-def format_quantity(value: float) -> str:
-    """``1.6e11`` -> ``"160G"``: the inverse of :func:`parse_quantity`, to 4 significant digits."""
-    for unit in ("T", "G", "M", "K"):
-        if abs(value) >= _UNITS[unit]:
-            return f"{value / _UNITS[unit]:.4g}{unit}"
-    return f"{value:.4g}"
-
 
 class Constraint(ABC):
     """A constraint on architectures, vectorised over a batch."""
@@ -131,8 +104,6 @@ class Effectiveness(Constraint):
         self.rho_max, self.beta, self.parts = float(rho_max), float(beta), parts
 
     def violation(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
-        from mpsolve.objectives._entropy import effectiveness
-
         rhos = []
         if self.parts in ("both", "mhsa"):
             rhos.append(effectiveness(batch.layers, batch.embed_dims, self.beta))

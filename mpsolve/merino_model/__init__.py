@@ -1,4 +1,4 @@
-"""MeRino language models in PyTorch: build, generate, quantise, and use with Hugging Face.
+"""MeRino language models in PyTorch: build, generate, quantise, profile latency, use with Hugging Face.
 
 Example:
     >>> import torch
@@ -29,6 +29,7 @@ from mpsolve.merino_model._errors import (
     ModelInputError,
     require,
 )
+from mpsolve.merino_model._profile import device_info, profile_latency
 from mpsolve.merino_model._registration import install_registration_hook
 from mpsolve.spaces import resolve_architecture
 
@@ -47,10 +48,12 @@ __all__ = [
     "build",
     "compare_onnx",
     "compare_outputs",
+    "device_info",
     "evaluate",
     "export_onnx",
     "load_corpus",
     "onnx_generate",
+    "profile_latency",
     "quantize",
     "quantize_onnx",
     "verify_onnx",

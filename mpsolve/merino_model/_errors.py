@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mpsolve._errors import MpsolveError
+from mpsolve.utils.errors import MpsolveError
 
 __all__ = ["CheckpointMismatchError", "MissingDependencyError", "ModelInputError"]
 

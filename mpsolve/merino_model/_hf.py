@@ -19,7 +19,6 @@ from transformers import AutoConfig, AutoModelForCausalLM, GenerationMixin, PreT
 from transformers.initialization import guard_torch_init_functions
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from mpsolve._errors import ArchitectureError
 from mpsolve.merino_model._errors import CheckpointMismatchError, ModelInputError
 from mpsolve.merino_model._model import (
     MeRinoForCausalLM,
@@ -28,6 +27,7 @@ from mpsolve.merino_model._model import (
     resolve_architecture,
 )
 from mpsolve.spaces import Architecture, get_architecture, model_constants
+from mpsolve.utils.errors import ArchitectureError
 
 __all__ = ["MeRinoConfig", "MeRinoHFForCausalLM", "register"]
 

@@ -5,7 +5,7 @@ linear projections (with bias) wherever consecutive widths differ (``D -> E_1``,
 ``E_{i-1} -> E_i``, ``E_N -> D``), blocks of pre-LN transformer layers (ALBERT-style weight
 sharing inside a block when ``shared``), and a final ``LayerNorm(D)``. Attention runs through
 ``torch.nn.functional.scaled_dot_product_attention``. The unique parameters of the module are
-exactly :class:`~mpsolve.constraints.ParamsCost` of its architecture.
+exactly :class:`~mpsolve.costs.ParamsCost` of its architecture.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mpsolve._errors import ArchitectureError
 from mpsolve.merino_model._errors import ModelInputError
 from mpsolve.spaces import Architecture, Block, resolve_architecture
+from mpsolve.utils.errors import ArchitectureError
 
 __all__ = [
     "ACTIVATIONS",

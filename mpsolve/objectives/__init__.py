@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpsolve._errors import MpsolveError
 from mpsolve.objectives._base import Objective
 from mpsolve.objectives._entropy import DecoderParamsObjective, MeRinoEntropy, ParamsObjective, effectiveness
 from mpsolve.objectives._lookup import SpectrumTable, analytic_entropy, default_cache_dir, exact_entropy
+from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.registry import Registry
 
 __all__ = [
     "OBJECTIVES",
@@ -21,13 +22,24 @@ __all__ = [
     "effectiveness",
     "exact_entropy",
     "get_objective",
+    "register_objective",
 ]
 
-OBJECTIVES: dict[str, type[Objective]] = {
-    "entropy": MeRinoEntropy,
-    "params": ParamsObjective,
-    "decoder_params": DecoderParamsObjective,
-}
+#: every objective by name
+OBJECTIVES: Registry[type[Objective]] = Registry("objective")
+
+
+def register_objective(cls: type[Objective]) -> type[Objective]:
+    """Class decorator that makes an objective available by its ``name`` (``Problem``,
+    problem files, the CLI)."""
+    if not (isinstance(cls, type) and issubclass(cls, Objective)) or not cls.name:
+        raise MpsolveError("register_objective expects an Objective subclass with a non-empty `name`")
+    OBJECTIVES.add(cls.name, cls)
+    return cls
+
+
+for _builtin in (MeRinoEntropy, ParamsObjective, DecoderParamsObjective):
+    register_objective(_builtin)
 
 
 def get_objective(spec: str | Objective | None = None, **options: Any) -> Objective:
@@ -35,9 +47,8 @@ def get_objective(spec: str | Objective | None = None, **options: Any) -> Object
     if isinstance(spec, Objective):
         return spec
     name = spec or "entropy"
-    if name not in OBJECTIVES:
-        raise MpsolveError(f"unknown objective {name!r}; known objectives: {', '.join(OBJECTIVES)}")
+    cls = OBJECTIVES[name]
     try:
-        return OBJECTIVES[name](**options)
+        return cls(**options)
     except TypeError as exc:
         raise MpsolveError(f"bad options for objective {name!r}: {exc}") from None

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve.constraints._costs import ModelConstants, batch_of
+from mpsolve.costs import ModelConstants, batch_of
 from mpsolve.spaces import Architecture, DecodedBatch
 
 __all__ = ["Objective"]

@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve._errors import MpsolveError
-from mpsolve.constraints._costs import ModelConstants, ParamsCost, batch_of
+from mpsolve.costs import ModelConstants, ParamsCost, batch_of
 from mpsolve.objectives._base import Objective
 from mpsolve.objectives._lookup import SpectrumTable, analytic_entropy
 from mpsolve.spaces import Architecture, DecodedBatch
+from mpsolve.utils.errors import MpsolveError
 
 __all__ = ["MeRinoEntropy", "ParamsObjective", "DecoderParamsObjective", "effectiveness"]
 

@@ -1,36 +1,35 @@
 """Solver backends, each registered by name: ``ea``, ``exhaustive``, ``cpsat``, ``nsga2``, ``tpe``.
 
-Backends with optional dependencies are imported only when asked for by name (or attribute).
+One module per backend, and the one registry (:data:`SOLVERS`) beside them. Every backend
+loads on first use (by name, or as an attribute of this package), so optional dependencies
+(``ortools``, ``pymoo``, ``optuna``) are imported only when asked for. A third-party backend
+registers the way the built-in ones do: ``@register_solver`` on a :class:`Solver` subclass.
 """
 
-import importlib
 from typing import Any
 
-from mpsolve._solver import SolveContext, Solver, get_solver, list_solvers, register_solver
-from mpsolve.solvers._ea import EvolutionarySolver
-from mpsolve.solvers._exhaustive import ExhaustiveSolver
-
-_OPTIONAL = {
-    "CPSATSolver": "mpsolve.solvers._cpsat",
-    "NSGA2Solver": "mpsolve.solvers._nsga2",
-    "TPESolver": "mpsolve.solvers._tpe",
-}
+from mpsolve.core.solver import SolveContext, Solver
+from mpsolve.solvers._registry import SOLVERS, get_solver, list_solvers, register_solver
+from mpsolve.solvers._solve import solve
 
 __all__ = [
     "CPSATSolver",
     "EvolutionarySolver",
     "ExhaustiveSolver",
     "NSGA2Solver",
+    "SOLVERS",
     "SolveContext",
     "Solver",
     "TPESolver",
     "get_solver",
     "list_solvers",
     "register_solver",
+    "solve",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _OPTIONAL:
-        return getattr(importlib.import_module(_OPTIONAL[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        return SOLVERS.by_attribute(name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

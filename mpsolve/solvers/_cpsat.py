@@ -50,17 +50,20 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
-from mpsolve._errors import SolverError
+from mpsolve.utils.errors import SolverError
+from mpsolve.utils.validation import check_integer
 
 try:  # imported with the module, so that the import does not count against a run's time limit
     from ortools.sat.python import cp_model
 except ImportError:  # pragma: no cover - depends on the installation
     raise SolverError("solver 'cpsat' needs OR-Tools: pip install 'mpsolve[solvers]' (or ortools)") from None
-from mpsolve._problem import Problem
-from mpsolve._result import Result
-from mpsolve._solver import SolveContext, Solver, register_solver
-from mpsolve.constraints import Budget, CostModel, Effectiveness, MemoryCost, ParamsCost, Predicate
+from mpsolve.constraints import Budget, Effectiveness, Predicate
+from mpsolve.core.problem import Problem
+from mpsolve.core.result import Result
+from mpsolve.core.solver import SolveContext, Solver
+from mpsolve.costs import CostModel, MemoryCost, ParamsCost
 from mpsolve.objectives import DecoderParamsObjective, MeRinoEntropy, ParamsObjective
+from mpsolve.solvers._registry import register_solver
 from mpsolve.spaces import DecodedBatch, SearchSpace
 
 __all__ = ["CPSATSolver"]
@@ -98,7 +101,8 @@ def _cost_tables(
     Q[pe[:, 0], pe[:, 1]] = C2 - U[base[pe[:, 0]]] - U[base[pe[:, 1]]]
     X = space.sample(256, np.random.default_rng(0))
     idx = _choice_index(X, space)
-    approx = U[idx].sum(axis=1) + Q[X[:, 0:-3:3], X[:, 3::3]].sum(axis=1) + w[idx].max(axis=1)
+    e = space.widths(X)
+    approx = U[idx].sum(axis=1) + Q[e[:, :-1], e[:, 1:]].sum(axis=1) + w[idx].max(axis=1)
     exact = cost.evaluate(space.decode_batch(X), space)
     if not np.allclose(approx, exact, rtol=1e-9, atol=1e-6):
         raise SolverError(
@@ -119,7 +123,7 @@ def _memory_peak(cost: MemoryCost, space: SearchSpace, choices: np.ndarray) -> n
 
 def _choice_index(X: np.ndarray, space: SearchSpace) -> np.ndarray:
     kr, kl = len(space.ffn_ratios), len(space.layers)
-    return (X[:, 0::3] * kr + X[:, 1::3]) * kl + X[:, 2::3]
+    return (space.widths(X) * kr + space.ratios(X)) * kl + space.depths(X)
 
 
 class _Model:
@@ -221,8 +225,8 @@ class _Model:
         """``u`` of each design (python ints, exact) for the depth of each design."""
         idx = _choice_index(X, self.space)
         out = []
-        for row, x in zip(idx, X):
-            u = int(self.unary_obj[row].sum()) + int(self.pairs_obj[x[0:-3:3], x[3::3]].sum())
+        for row, e in zip(idx, self.space.widths(X)):
+            u = int(self.unary_obj[row].sum()) + int(self.pairs_obj[e[:-1], e[1:]].sum())
             if self.ratio_coeff > 0:
                 T = int(self.layer_of[row].sum())
                 cr = round(self.ratio_coeff * T * T * LOG_SCALE)
@@ -471,24 +475,19 @@ class CPSATSolver(Solver):
         max_lazy_cuts: int = 200,
         log: bool = False,
     ) -> None:
-        bad_workers = isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1
-        if workers is not None and bad_workers:
-            raise SolverError(f"cpsat: workers must be a positive integer or None, got {workers!r}")
+        workers = check_integer(workers, "cpsat: workers", error=SolverError, optional=True)
         if isinstance(hint, Result):
             if hint.x is None:
                 raise SolverError("cpsat: the hint result has no design (its status is infeasible)")
             hint = hint.x
-        self.workers = None if workers is None else int(workers)
+        self.workers = workers
         self.hint = None if hint is None else tuple(int(v) for v in np.asarray(hint).ravel())
-        if isinstance(max_lazy_cuts, bool) or not isinstance(max_lazy_cuts, (int, np.integer)) or max_lazy_cuts < 0:
-            raise SolverError(f"cpsat: max_lazy_cuts must be a non-negative integer, got {max_lazy_cuts!r}")
-        self.max_lazy_cuts = int(max_lazy_cuts)
+        self.max_lazy_cuts = check_integer(max_lazy_cuts, "cpsat: max_lazy_cuts", minimum=0, error=SolverError)
         self.log = bool(log)
 
     def _solve(self, ctx: SolveContext) -> None:
         problem = ctx.problem
         model = _Model(problem)
-        self._best: tuple[float, np.ndarray] | None = None
         # depths proved to hold no better design; a resumed run skips them
         done: dict[int | None, float] = {}
         if ctx.resume_state is not None:
@@ -592,6 +591,7 @@ class CPSATSolver(Solver):
     def _score(self, ctx: SolveContext, model: _Model, X: np.ndarray, delta: float | None = None) -> bool:
         """Evaluate candidates exactly, keep the best (ties: the smallest encoding, so that runs
         are deterministic), and check that the model's scaled objective agrees with the float one."""
+        best = None if ctx.best_x is None else (ctx.best_f, ctx.best_x)
         ev = ctx.evaluate(X)
         for x, f, ok, u in zip(X, ev.objective, ev.feasible, model.scaled(X)):
             err = abs(float(u) / model.scale - f)
@@ -601,11 +601,11 @@ class CPSATSolver(Solver):
                     f"cpsat: scaled objective {float(u) / model.scale!r} disagrees with the float objective {f!r}; "
                     "this is a bug, please report it"
                 )
-            if ok and self._best is not None and abs(f - self._best[0]) <= 1e-12 * abs(f):
-                if tuple(x) < tuple(self._best[1]):
-                    self._best = (float(f), np.array(x, dtype=np.int64))
-            elif ok and (self._best is None or f > self._best[0]):
-                self._best = (float(f), np.array(x, dtype=np.int64))
-        if self._best is not None:
-            ctx.best_f, ctx.best_x = self._best
+            if ok and best is not None and abs(f - best[0]) <= 1e-12 * abs(f):
+                if tuple(x) < tuple(best[1]):
+                    best = (float(f), np.array(x, dtype=np.int64))
+            elif ok and (best is None or f > best[0]):
+                best = (float(f), np.array(x, dtype=np.int64))
+        if best is not None:
+            ctx.best_f, ctx.best_x = best
         return bool(np.any(ev.feasible))

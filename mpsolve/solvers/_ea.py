@@ -6,8 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve._errors import SolverError
-from mpsolve._solver import SolveContext, Solver, register_solver
+from mpsolve.core.solver import SolveContext, Solver
+from mpsolve.solvers._registry import register_solver
+from mpsolve.utils.errors import SolverError
+from mpsolve.utils.validation import check_integer
 
 __all__ = ["EvolutionarySolver"]
 
@@ -24,10 +26,10 @@ class EvolutionarySolver(Solver):
 
     A child is mutated once more with probability ``p_repeat``, repeatedly. Under a tight
     budget, improving a design often needs two coordinated moves (narrow one block, widen
-    another) that are infeasible one at a time: with the paper's single mutation
-    (``p_repeat=0``) the EA stalls 1.5-4 % below the CP-SAT optimum at 60/110/160 GFLOPs in
-    the default space, with ``p_repeat=0.7`` it reached the optimum for 10 of 10 seeds at
-    every budget (``benchmarks/optimality.py``).
+    another) that are infeasible one at a time, and the paper's single mutation
+    (``p_repeat=0``) tends to stall below the optimum there; how far, and how the default
+    ``p_repeat`` does, is measured by ``benchmarks/optimality.py`` (numbers in
+    ``benchmarks/results/optimality.md``).
 
     Args:
         iterations: children generated in all (the paper: 100 000).
@@ -60,8 +62,7 @@ class EvolutionarySolver(Solver):
             ("batch_size", batch_size),
             ("init_samples", init_samples),
         ):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise SolverError(f"ea: {label} must be a positive integer, got {v!r}")
+            check_integer(v, f"ea: {label}", error=SolverError)
         if not 0 <= p_neighbour <= 1:
             raise SolverError(f"ea: p_neighbour must be in [0, 1], got {p_neighbour!r}")
         if not 0 <= p_repeat < 1:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from mpsolve._errors import SolverError
-from mpsolve._problem import Problem
-from mpsolve._solver import SolveContext, Solver, register_solver
+from mpsolve.core.problem import Problem
+from mpsolve.core.solver import SolveContext, Solver
+from mpsolve.solvers._registry import register_solver
+from mpsolve.utils.errors import SolverError
+from mpsolve.utils.validation import check_integer
 
 __all__ = ["ExhaustiveSolver"]
 
@@ -30,8 +32,7 @@ class ExhaustiveSolver(Solver):
 
     def __init__(self, max_designs: int = 300_000_000, chunk_size: int = 1 << 18) -> None:
         for label, v in (("max_designs", max_designs), ("chunk_size", chunk_size)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise SolverError(f"exhaustive: {label} must be a positive integer, got {v!r}")
+            check_integer(v, f"exhaustive: {label}", error=SolverError)
         self.max_designs = int(max_designs)
         self.chunk_size = int(chunk_size)
 

@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve._errors import SolverError
-from mpsolve._solver import SolveContext, Solver, register_solver
-from mpsolve.constraints import Budget
+from mpsolve.core.front import front_entries
+from mpsolve.core.solver import SolveContext, Solver
+from mpsolve.solvers._registry import register_solver
 from mpsolve.spaces import SearchSpace
+from mpsolve.utils.errors import SolverError
+from mpsolve.utils.validation import check_integer
 
 __all__ = ["NSGA2Solver"]
 
@@ -30,12 +32,12 @@ except ImportError:  # pragma: no cover - depends on the installation
 class WidthOrderRepair(Repair):
     """Round and clip the indices to the grid, then sort each design's width indices."""
 
-    def __init__(self, upper: np.ndarray) -> None:
+    def __init__(self, space: SearchSpace) -> None:
         super().__init__()
-        self.upper = np.asarray(upper)
+        self.space = space
 
     def _do(self, problem: Any, X: np.ndarray, **kwargs: Any) -> np.ndarray:
-        return repair(X, self.upper)
+        return self.space.repair(X)
 
 
 class GridMutation(Mutation):
@@ -46,13 +48,7 @@ class GridMutation(Mutation):
         self.space, self.p_neighbour = space, p_neighbour
 
     def _do(self, problem: Any, X: np.ndarray, *args: Any, random_state: Any = None, **kwargs: Any) -> np.ndarray:
-        return self.space.mutate(repair(X, self.space.upper), random_state, self.p_neighbour).astype(np.float64)
-
-
-def repair(X: np.ndarray, upper: np.ndarray) -> np.ndarray:
-    X = np.clip(np.rint(np.asarray(X, dtype=np.float64)), 0, upper).astype(np.int64)
-    X[:, 0::3] = np.sort(X[:, 0::3], axis=1)
-    return X
+        return self.space.mutate(self.space.repair(X), random_state, self.p_neighbour).astype(np.float64)
 
 
 @register_solver
@@ -86,8 +82,7 @@ class NSGA2Solver(Solver):
         p_neighbour: float = 0.5,
     ) -> None:
         for label, v in (("pop_size", pop_size), ("generations", generations)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise SolverError(f"nsga2: {label} must be a positive integer, got {v!r}")
+            check_integer(v, f"nsga2: {label}", error=SolverError)
         if isinstance(costs, str):
             costs = [c.strip() for c in costs.split(",") if c.strip()]
         self.pop_size = int(pop_size)
@@ -112,7 +107,6 @@ class NSGA2Solver(Solver):
     def _solve(self, ctx: SolveContext) -> None:
         problem, space = ctx.problem, ctx.problem.space
         names = self._objective_costs(ctx)
-        limits = np.array([c.limit if isinstance(c, Budget) else 1.0 for c in problem.constraints])
         if ctx.resume_state is not None:
             algorithm = ctx.resume_state["solver_state"]["algorithm"]
         else:
@@ -132,7 +126,7 @@ class NSGA2Solver(Solver):
                 sampling=X0.astype(np.float64),
                 crossover=SBX(prob=0.9, eta=self.crossover_eta, vtype=float),
                 mutation=GridMutation(space, self.p_neighbour),
-                repair=WidthOrderRepair(space.upper),
+                repair=WidthOrderRepair(space),
                 eliminate_duplicates=True,
             )
             seed = int(ctx.rng.integers(0, 2**31 - 1))
@@ -143,11 +137,10 @@ class NSGA2Solver(Solver):
             pop = algorithm.ask()
             if pop is None or len(pop) == 0:  # no new design left (a tiny space, all duplicates)
                 break
-            X = repair(pop.get("X"), space.upper)
+            X = space.repair(pop.get("X"))
             ev = ctx.evaluate(X)
             F = np.column_stack([-ev.objective] + [ev.costs[n] for n in names])
-            n_con = len(limits)
-            G = ev.violations[:, :n_con] / limits if n_con else np.zeros((len(X), 1))
+            G = problem.relative_violations(ev) if problem.constraints else np.zeros((len(X), 1))
             Evaluator().eval(StaticProblem(algorithm.problem, F=F, G=G), pop)
             algorithm.tell(infills=pop)
             ctx.maybe_checkpoint()
@@ -155,9 +148,7 @@ class NSGA2Solver(Solver):
 
 
 def _front(ctx: SolveContext, opt: Any, names: list[str]) -> list[dict[str, Any]]:
-    from mpsolve._pareto import front_entries
-
     if opt is None or len(opt) == 0:
         return []
-    X = np.unique(repair(opt.get("X"), ctx.problem.space.upper), axis=0)
+    X = np.unique(ctx.problem.space.repair(opt.get("X")), axis=0)
     return front_entries(ctx.problem, X, names)

@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve._errors import SolverError
-from mpsolve._solver import SolveContext, Solver, register_solver
-from mpsolve.constraints import Budget
+from mpsolve.core.solver import SolveContext, Solver
+from mpsolve.solvers._registry import register_solver
+from mpsolve.utils.errors import SolverError
+from mpsolve.utils.validation import check_integer
 
 try:
     import optuna
@@ -62,8 +63,7 @@ class TPESolver(Solver):
             ("n_startup_trials", n_startup_trials),
             ("polish_starts", polish_starts),
         ):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise SolverError(f"tpe: {label} must be a positive integer, got {v!r}")
+            check_integer(v, f"tpe: {label}", error=SolverError)
         if storage is not None and not isinstance(storage, str):
             raise SolverError(
                 f"tpe: storage must be an Optuna storage URL such as 'sqlite:///study.db', got {storage!r}"
@@ -78,7 +78,6 @@ class TPESolver(Solver):
 
     def _solve(self, ctx: SolveContext) -> None:
         problem, space = ctx.problem, ctx.problem.space
-        limits = np.array([c.limit if isinstance(c, Budget) else 1.0 for c in problem.constraints])
         state = ctx.resume_state["solver_state"] if ctx.resume_state is not None else None
         if state is not None:
             sampler = state["sampler"]
@@ -118,8 +117,7 @@ class TPESolver(Solver):
             trial = study.ask(distributions)
             x = space.repair(np.array([[trial.params[name] for name, _ in grids]], dtype=np.int64))
             ev = ctx.evaluate(x)
-            violations = ev.violations[0, : len(limits)] / limits if len(limits) else np.zeros(0)
-            for i, v in enumerate(violations):
+            for i, v in enumerate(problem.relative_violations(ev)[0]):
                 trial.set_constraint(f"c{i}", float(v))
             study.tell(trial, float(ev.objective[0]))
             done += 1

@@ -1,7 +1,15 @@
 """Search spaces, the architecture type and presets."""
 
 from mpsolve.spaces._architecture import MODEL_CONSTANTS, Architecture, Block, ffn_dim, model_constants
-from mpsolve.spaces._presets import ARCHITECTURES, SPACES, get_architecture, get_space, resolve_architecture
+from mpsolve.spaces._file import load_space
+from mpsolve.spaces._presets import (
+    ARCHITECTURES,
+    SPACES,
+    get_architecture,
+    get_space,
+    register_space,
+    resolve_architecture,
+)
 from mpsolve.spaces._space import DecodedBatch, SearchSpace
 
 __all__ = [
@@ -15,6 +23,8 @@ __all__ = [
     "ffn_dim",
     "get_architecture",
     "get_space",
+    "load_space",
     "model_constants",
+    "register_space",
     "resolve_architecture",
 ]

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mpsolve._errors import ArchitectureError
+from mpsolve.utils.errors import ArchitectureError
+from mpsolve.utils.validation import check_integer
 
 __all__ = ["Block", "Architecture", "ffn_dim", "MODEL_CONSTANTS", "model_constants"]
 
@@ -71,21 +72,17 @@ class Architecture:
         if not self.blocks:
             raise ArchitectureError("an architecture needs at least one block")
         for name in ("vocab_size", "embed_proj_dim", "max_positions", "head_dim"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ArchitectureError(f"{name} must be a positive integer, got {value!r}")
+            check_integer(getattr(self, name), name, error=ArchitectureError)
         for i, b in enumerate(self.blocks):
             if not isinstance(b, Block):
                 raise ArchitectureError(f"block {i} is not a Block: {b!r}")
-            if not isinstance(b.embed_dim, int) or b.embed_dim < 1:
-                raise ArchitectureError(f"block {i}: embed_dim must be a positive integer, got {b.embed_dim!r}")
+            check_integer(b.embed_dim, f"block {i}: embed_dim", error=ArchitectureError)
             if b.embed_dim % self.head_dim:
                 raise ArchitectureError(
                     f"block {i}: embed_dim {b.embed_dim} is not a multiple of head_dim {self.head_dim}; "
                     f"use a multiple of {self.head_dim}"
                 )
-            if not isinstance(b.layers, int) or b.layers < 1:
-                raise ArchitectureError(f"block {i}: layers must be a positive integer, got {b.layers!r}")
+            check_integer(b.layers, f"block {i}: layers", error=ArchitectureError)
             if not (b.ffn_ratio > 0) or abs(b.ffn_ratio * b.embed_dim - b.ffn_dim) > 1e-9:
                 raise ArchitectureError(
                     f"block {i}: ffn_ratio {b.ffn_ratio!r} times embed_dim {b.embed_dim} is not a positive integer"

@@ -7,27 +7,40 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mpsolve._errors import ArchitectureError, SpaceError
 from mpsolve.spaces._architecture import Architecture, Block
 from mpsolve.spaces._space import SearchSpace
+from mpsolve.utils.errors import ArchitectureError, SpaceError
+from mpsolve.utils.registry import Registry
 
-__all__ = ["SPACES", "ARCHITECTURES", "get_space", "get_architecture", "resolve_architecture"]
+__all__ = ["SPACES", "ARCHITECTURES", "get_space", "get_architecture", "register_space", "resolve_architecture"]
 
-SPACES: dict[str, Callable[[], SearchSpace]] = {
+#: every named search space (presets and ``register_space``-ed ones)
+SPACES: Registry[SearchSpace] = Registry("search space", SpaceError, plural="spaces")
+
+
+def register_space(space: SearchSpace) -> SearchSpace:
+    """Make a search space available by its ``name`` (``get_space``, problem files, the CLI)."""
+    if not isinstance(space, SearchSpace):
+        raise SpaceError(f"register_space expects a SearchSpace, got {space!r}")
+    SPACES.add(space.name, space)
+    return space
+
+
+for _preset in (
     # Spec section 5: 4 blocks, E in 128..1024, r in 1..4, L in 1..4 (about 2e8 designs).
-    "default": lambda: SearchSpace(name="default"),
+    SearchSpace(name="default"),
     # The grid of the published designs: E 512..1024, r in {1, 1.5}, L in {1, 2, 3}.
-    "paper": lambda: SearchSpace(
+    SearchSpace(
         embed_dims=(512, 640, 768, 896, 1024), ffn_ratios=(1.0, 1.5), layers=(1, 2, 3), name="paper"
     ),
     # Small enough to enumerate in a blink: the ground truth of the tests.
-    "small": lambda: SearchSpace(
+    SearchSpace(
         num_blocks=3, embed_dims=(128, 256, 384, 512), ffn_ratios=(1.0, 2.0, 4.0), layers=(1, 2, 3), name="small"
     ),
     # Eight blocks with the default grids: about 2.4e15 designs, far past enumeration.
-    "large8": lambda: SearchSpace(num_blocks=8, name="large8"),
+    SearchSpace(num_blocks=8, name="large8"),
     # A tiny byte-level member of the family, trainable on a CPU (benchmarks).
-    "byte-tiny": lambda: SearchSpace(
+    SearchSpace(
         num_blocks=4,
         embed_dims=(64, 128, 192, 256),
         ffn_ratios=(1.0, 2.0, 3.0, 4.0),
@@ -37,7 +50,8 @@ SPACES: dict[str, Callable[[], SearchSpace]] = {
         max_positions=512,
         name="byte-tiny",
     ),
-}
+):
+    register_space(_preset)
 
 
 def _published(widths, ratios, layers) -> Architecture:
@@ -52,11 +66,8 @@ ARCHITECTURES: dict[str, Callable[[], Architecture]] = {
 
 
 def get_space(name: str) -> SearchSpace:
-    """A preset search space by name."""
-    try:
-        return SPACES[name]()
-    except KeyError:
-        raise SpaceError(f"unknown search space {name!r}; known spaces: {', '.join(SPACES)}") from None
+    """A registered search space by name (a fresh copy)."""
+    return SearchSpace.from_dict(SPACES[name].to_dict())
 
 
 def get_architecture(name: str) -> Architecture:

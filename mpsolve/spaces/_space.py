@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve._errors import ArchitectureError, SpaceError
-from mpsolve._random import RandomState, check_random_state
 from mpsolve.spaces._architecture import Architecture, Block, ffn_dim, model_constants
+from mpsolve.utils.errors import ArchitectureError, SpaceError
+from mpsolve.utils.random import RandomState, check_random_state
+from mpsolve.utils.validation import check_integer
 
 __all__ = ["SearchSpace", "DecodedBatch"]
 
@@ -62,8 +63,7 @@ class SearchSpace:
         activation: str = "gelu",
         name: str = "custom",
     ) -> None:
-        if isinstance(num_blocks, bool) or not isinstance(num_blocks, (int, np.integer)) or num_blocks < 1:
-            raise SpaceError(f"num_blocks must be a positive integer, got {num_blocks!r}")
+        check_integer(num_blocks, "num_blocks", error=SpaceError)
         self.num_blocks = int(num_blocks)
         self.embed_dims = _grid(embed_dims, "embed_dims", int)
         self.ffn_ratios = _grid(ffn_ratios, "ffn_ratios", float)
@@ -81,8 +81,7 @@ class SearchSpace:
             ("max_positions", max_positions),
             ("head_dim", head_dim),
         ):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise SpaceError(f"{n} must be a positive integer, got {v!r}")
+            check_integer(v, n, error=SpaceError)
         bad = [e for e in self.embed_dims if e % head_dim]
         if bad:
             raise SpaceError(
@@ -164,7 +163,7 @@ class SearchSpace:
     def decode_batch(self, X: np.ndarray) -> DecodedBatch:
         """Per-block ``E``, ``F``, ``L`` of an ``(n, 3N)`` batch of encodings."""
         X = self.check_encoding(X)
-        ei, ri, li = X[:, 0::3], X[:, 1::3], X[:, 2::3]
+        ei, ri, li = self.widths(X), self.ratios(X), self.depths(X)
         return DecodedBatch(embed_dims=self._e[ei], ffn_dims=self._f[ei, ri], layers=self._l[li])
 
     def check_encoding(self, X: np.ndarray) -> np.ndarray:
@@ -182,10 +181,41 @@ class SearchSpace:
             raise ArchitectureError(f"encoding index out of range; upper bounds are {self.upper.tolist()}")
         return X.astype(np.int64, copy=False)
 
+    # -- the parts of an encoding (the only code that knows the layout) ---------------------------
+    @staticmethod
+    def widths(X: np.ndarray) -> np.ndarray:
+        """The width indices ``e_i`` of encodings (``(n, N)`` for a batch, ``(N,)`` for one)."""
+        return np.asarray(X)[..., 0::VARS_PER_BLOCK]
+
+    @staticmethod
+    def ratios(X: np.ndarray) -> np.ndarray:
+        """The FFN-ratio indices ``r_i`` of encodings."""
+        return np.asarray(X)[..., 1::VARS_PER_BLOCK]
+
+    @staticmethod
+    def depths(X: np.ndarray) -> np.ndarray:
+        """The layer-count indices ``l_i`` of encodings."""
+        return np.asarray(X)[..., 2::VARS_PER_BLOCK]
+
+    def compose(
+        self, widths: np.ndarray, ratios: np.ndarray | int = 0, depths: np.ndarray | int = 0
+    ) -> np.ndarray:
+        """Encodings from per-block width, ratio and depth indices (``(n, N)`` arrays or scalars)."""
+        widths = np.asarray(widths, dtype=np.int64).reshape(-1, self.num_blocks)
+        X = np.empty((len(widths), self.n_var), dtype=np.int64)
+        X[:, 0::VARS_PER_BLOCK] = widths
+        X[:, 1::VARS_PER_BLOCK] = ratios
+        X[:, 2::VARS_PER_BLOCK] = depths
+        return X
+
+    def order_violation(self, X: np.ndarray) -> np.ndarray:
+        """By how many grid steps each encoding's widths decrease (``<= 0``: the order holds)."""
+        drops = -np.diff(self.widths(X), axis=-1)
+        return np.max(drops, axis=-1, initial=0).astype(np.float64)
+
     def is_ordered(self, X: np.ndarray) -> np.ndarray:
         """Boolean mask: which encodings have non-decreasing widths."""
-        e = self.check_encoding(X)[:, 0::3]
-        return np.all(np.diff(e, axis=1) >= 0, axis=1)
+        return self.order_violation(self.check_encoding(X)) <= 0
 
     def decode(self, x: np.ndarray) -> Architecture:
         """The :class:`Architecture` of one encoding."""
@@ -224,13 +254,12 @@ class SearchSpace:
         """``n`` encodings drawn uniformly from the (ordered) space."""
         rng = check_random_state(random_state)
         k, N = len(self.embed_dims), self.num_blocks
-        X = np.empty((n, self.n_var), dtype=np.int64)
         # Uniform non-decreasing width sequences: a random N-subset of k+N-1 slots (stars and bars).
         keys = rng.random((n, k + N - 1))
-        X[:, 0::3] = np.sort(np.argsort(keys, axis=1)[:, :N], axis=1) - np.arange(N)
-        X[:, 1::3] = rng.integers(0, len(self.ffn_ratios), size=(n, N))
-        X[:, 2::3] = rng.integers(0, len(self.layers), size=(n, N))
-        return X
+        widths = np.sort(np.argsort(keys, axis=1)[:, :N], axis=1) - np.arange(N)
+        ratios = rng.integers(0, len(self.ffn_ratios), size=(n, N))
+        depths = rng.integers(0, len(self.layers), size=(n, N))
+        return self.compose(widths, ratios, depths)
 
     def mutate(
         self, X: np.ndarray, random_state: RandomState = None, p_neighbour: float = 0.5, p_repeat: float = 0.0
@@ -265,9 +294,10 @@ class SearchSpace:
         return self.repair(X)
 
     def repair(self, X: np.ndarray) -> np.ndarray:
-        """Restore the width order by sorting each row's width indices (ratios and depths stay)."""
-        X = np.array(X, dtype=np.int64, copy=True)
-        X[:, 0::3] = np.sort(X[:, 0::3], axis=1)
+        """A valid encoding of every row: indices rounded and clipped to the grids, then the
+        width order restored by sorting each row's width indices (ratios and depths stay)."""
+        X = np.clip(np.rint(np.asarray(X, dtype=np.float64)), 0, self.upper).astype(np.int64)
+        X[:, 0::VARS_PER_BLOCK] = np.sort(self.widths(X), axis=1)
         return X
 
     def neighbours(self, x: np.ndarray) -> np.ndarray:

@@ -26,7 +26,8 @@ import numpy as np
 import pytest
 
 import mpsolve
-from mpsolve._solver import Solver
+from mpsolve.core.solver import Solver
+from mpsolve.utils.quantities import parse_quantity
 
 __all__ = ["SolverConformance", "small_optimum"]
 
@@ -78,7 +79,7 @@ class SolverConformance:
         designs = [r.x] + [p["encoding"] for p in r.pareto or []]
         ev = problem.evaluate(np.asarray(designs, dtype=np.int64))
         assert ev.feasible.all()
-        assert r.costs["flops"] <= mpsolve.constraints.parse_quantity(budget)
+        assert r.costs["flops"] <= parse_quantity(budget)
         assert r.objective == pytest.approx(float(ev.objective[0]), rel=1e-12)
         assert [h[2] for h in r.history] == sorted(h[2] for h in r.history)
 

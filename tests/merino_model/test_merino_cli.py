@@ -10,11 +10,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from mpsolve._errors import ArchitectureError
-from mpsolve.constraints import get_cost
+from mpsolve.cli.model import add_subcommands
+from mpsolve.costs import get_cost
 from mpsolve.merino_model import MeRinoHFForCausalLM, build
-from mpsolve.merino_model._cli import add_subcommands
 from mpsolve.spaces import Architecture
+from mpsolve.utils.errors import ArchitectureError
 
 
 def run(*argv: str) -> int:

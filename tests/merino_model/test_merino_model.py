@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mpsolve._errors import ArchitectureError
-from mpsolve.constraints import ParamsCost
+from mpsolve.costs import ParamsCost
 from mpsolve.merino_model import KVCache, MeRinoForCausalLM, ModelInputError, build, resolve_architecture
 from mpsolve.spaces import Architecture, get_architecture, get_space
+from mpsolve.utils.errors import ArchitectureError
 
 
 def n_params(model: torch.nn.Module) -> int:

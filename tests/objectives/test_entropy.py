@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mpsolve import MpsolveError
-from mpsolve.constraints._costs import batch_of
+from mpsolve.costs import batch_of
 from mpsolve.objectives import (
     DecoderParamsObjective,
     MeRinoEntropy,

@@ -1,0 +1,7 @@
+"""``python -m mpsolve.cli``."""
+
+import sys
+
+from mpsolve.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,94 @@
+"""``mpsolve design``: the best architecture of a space under budgets, or of a problem file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from mpsolve.cli.parsing import CLIError, parse_budget, parse_options, print_json
+from mpsolve.core.problem import Problem
+from mpsolve.solvers import solve
+from mpsolve.spaces import SPACES, load_space
+from mpsolve.utils.quantities import format_quantity
+from mpsolve.workflows.problem_file import load_problem_file
+
+__all__ = ["add_subcommands", "cmd_design"]
+
+
+def add_subcommands(subparsers: Any) -> None:
+    """Add ``design``."""
+    p = subparsers.add_parser("design", help="find the best architecture under budgets")
+    p.add_argument(
+        "--budget",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="e.g. flops=160G, params=64M, memory=512M, latency_ms=50 (units K, M, G, T)",
+    )
+    p.add_argument("--space", default="default", help=f"preset ({', '.join(SPACES)}) or a TOML file")
+    p.add_argument("--objective", default="entropy", help="entropy (default), params or decoder_params")
+    p.add_argument("--solver", default=None, help="backend name (default: ea)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a solver option")
+    p.add_argument("--seed", type=int, default=None, help="seed of the run (default 0)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="S", help="wall-clock limit in seconds")
+    p.add_argument("--latency-profile", default=None, metavar="FILE", help="device profile for latency budgets")
+    p.add_argument("--problem", default=None, metavar="FILE.toml", help="a whole problem as a TOML file")
+    p.add_argument("--checkpoint", default=None, metavar="PATH", help="write the run's state here")
+    p.add_argument("--resume", default=None, metavar="PATH", help="continue from a checkpoint")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_design)
+
+
+def cmd_design(args: argparse.Namespace) -> int:
+    options = parse_options(args.option)
+    if args.problem:
+        spec = load_problem_file(args.problem)
+        problem = spec.problem
+        solver = args.solver or spec.solver
+        options = {**spec.solver_options, **options}
+        seed = args.seed if args.seed is not None else spec.seed
+        time_limit = args.time_limit if args.time_limit is not None else spec.time_limit
+        if args.budget:
+            raise CLIError("--budget and --problem cannot be combined: put the budgets in the problem file")
+    else:
+        if not args.budget:
+            raise CLIError("give at least one budget, e.g. --budget flops=160G (or a --problem FILE.toml)")
+        space = load_space(args.space)
+        constraints = [parse_budget(b, args.latency_profile) for b in args.budget]
+        problem = Problem(space, args.objective, constraints)
+        solver, seed, time_limit = args.solver or "ea", args.seed if args.seed is not None else 0, args.time_limit
+    progress = not args.json and sys.stderr.isatty()
+    result = solve(
+        problem,
+        solver,
+        seed=seed,
+        time_limit=time_limit,
+        progress=progress,
+        checkpoint=args.checkpoint,
+        resume=args.resume,
+        **options,
+    )
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    print(f"status     {result.status}")
+    print(f"solver     {result.solver} (seed {result.seed}, {result.n_evals} evaluations, {result.wall_time:.2f} s)")
+    if result.architecture is None:
+        print("no feasible design found")
+        return 1
+    print(f"objective  {result.objective:.6g} ({problem.objective.name})")
+    if result.gap is not None:
+        print(f"bound      {result.bound:.6g} (gap {100 * result.gap:.4f} %)")
+    for k, v in result.details.items():
+        if k != problem.objective.name:
+            print(f"  {k:<16} {v:.6g}")
+    print("costs      " + ", ".join(f"{k}={format_quantity(v)}" for k, v in result.costs.items()))
+    print("block  embed_dim  ffn_ratio  ffn_dim  layers")
+    for i, b in enumerate(result.architecture.blocks):
+        print(f"{i:>5}  {b.embed_dim:>9}  {b.ffn_ratio:>9g}  {b.ffn_dim:>7}  {b.layers:>6}")
+    a = result.architecture
+    print(
+        f"vocab {a.vocab_size}, embed_proj_dim {a.embed_proj_dim}, max_positions {a.max_positions}, shared {a.shared}"
+    )
+    return 0

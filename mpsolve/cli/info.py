@@ -1,0 +1,134 @@
+"""Inspection subcommands: ``cost``, ``score``, ``presets`` and ``table``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mpsolve.cli.parsing import print_json
+from mpsolve.costs import FlopsCost, ParamsCost, graph_totals, operator_graph
+from mpsolve.objectives import MeRinoEntropy
+from mpsolve.solvers import list_solvers
+from mpsolve.spaces import ARCHITECTURES, SPACES, get_architecture, get_space, load_space, resolve_architecture
+from mpsolve.utils.quantities import format_quantity
+
+__all__ = ["add_subcommands", "cmd_cost", "cmd_score", "cmd_presets", "cmd_table"]
+
+
+def add_subcommands(subparsers: Any) -> None:
+    """Add ``cost``, ``score``, ``presets`` and ``table``."""
+    p = subparsers.add_parser("cost", help="params and FLOPs of an architecture")
+    p.add_argument("arch", help="preset name or JSON file")
+    p.add_argument("--seq-len", type=int, default=1024)
+    p.add_argument("--include-lm-head", action="store_true")
+    p.add_argument("--breakdown", action="store_true", help="per-operator costs from the operator graph")
+    p.add_argument("--graphml", default=None, metavar="FILE", help="export the operator graph as GraphML")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_cost)
+
+    p = subparsers.add_parser("score", help="entropy of an architecture and its parts")
+    p.add_argument("arch", help="preset name or JSON file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_score)
+
+    p = subparsers.add_parser("presets", help="list preset spaces, architectures and solvers")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_presets)
+
+    p = subparsers.add_parser("table", help="build the entropy lookup table for a space and verify it against SVD")
+    p.add_argument("--space", default="default")
+    p.add_argument("--verify", type=int, default=0, metavar="K", help="check K shapes against exact SVD")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_table)
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    arch = resolve_architecture(args.arch)
+    flops = FlopsCost(seq_len=args.seq_len, include_lm_head=args.include_lm_head)
+    costs = {"params": ParamsCost().of(arch), "flops": flops.of(arch)}
+    if args.breakdown or args.graphml:
+        graph = operator_graph(arch, seq_len=args.seq_len, include_lm_head=args.include_lm_head)
+        totals = graph_totals(graph)
+        assert totals["params"] == costs["params"] and abs(totals["flops"] - costs["flops"]) <= 1e-9 * costs["flops"]
+        if args.graphml:
+            import networkx as nx
+
+            nx.write_graphml(graph, args.graphml)
+    payload: dict[str, Any] = {
+        "architecture": arch.to_dict(),
+        "costs": costs,
+        "seq_len": args.seq_len,
+        "include_lm_head": args.include_lm_head,
+    }
+    if args.breakdown:
+        payload["breakdown"] = [{"node": n, **{k: v for k, v in d.items()}} for n, d in graph.nodes(data=True)]
+    if args.json:
+        print_json(payload)
+        return 0
+    print(f"{arch}")
+    print(f"params {format_quantity(costs['params'])} ({costs['params']:.0f})")
+    head = "in" if args.include_lm_head else "out"
+    print(f"flops  {format_quantity(costs['flops'])} (seq_len {args.seq_len}, lm head {head})")
+    if args.breakdown:
+        print(f"\n{'node':<28} {'kind':<8} {'params':>12} {'flops':>12}")
+        for n, d in graph.nodes(data=True):
+            print(f"{n:<28} {d['kind']:<8} {d.get('params', 0):>12} {format_quantity(d.get('flops', 0)):>12}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    arch = resolve_architecture(args.arch)
+    details = MeRinoEntropy().details(arch)
+    if args.json:
+        print_json({"architecture": arch.to_dict(), **details})
+        return 0
+    print(f"{arch}")
+    for k, v in details.items():
+        print(f"{k:<14} {v:.6g}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    spaces = {name: get_space(name) for name in SPACES}
+    archs = {name: get_architecture(name) for name in ARCHITECTURES}
+    if args.json:
+        print_json(
+            {
+                "spaces": {n: {**s.to_dict(), "size": s.size()} for n, s in spaces.items()},
+                "architectures": {n: a.to_dict() for n, a in archs.items()},
+            }
+        )
+        return 0
+    print("search spaces:")
+    for n, s in spaces.items():
+        print(
+            f"  {n:<10} {s.num_blocks} blocks, E {list(s.embed_dims)}, r {list(s.ffn_ratios)}, "
+            f"L {list(s.layers)}, {s.size():.3g} designs"
+        )
+    print("architectures:")
+    for n, a in archs.items():
+        print(
+            f"  {n:<10} {a}  params {format_quantity(ParamsCost().of(a))}, flops {format_quantity(FlopsCost().of(a))}"
+        )
+    print("solvers: " + ", ".join(list_solvers()))
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    space = load_space(args.space)
+    objective = MeRinoEntropy()
+    shapes = space.matrix_shapes()
+    table = objective.table
+    table.spectra(shapes)
+    report: dict[str, Any] = {"path": str(table.path), "shapes": len(shapes), "draws": table.draws}
+    if args.verify:
+        errors = table.verify(shapes[: args.verify])
+        report["max_relative_error"] = max(errors.values())
+        report["mean_relative_error"] = sum(errors.values()) / len(errors)
+        report["verified_shapes"] = len(errors)
+    if args.json:
+        print_json(report)
+    else:
+        for k, v in report.items():
+            print(f"{k:<20} {v}")
+    return 0

@@ -1,0 +1,40 @@
+"""The ``mpsolve`` command: one parser made of every subcommand module, and the error handling."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import mpsolve
+from mpsolve.cli import design, info, model, pareto, sweep
+from mpsolve.utils.errors import MpsolveError
+
+__all__ = ["build_parser", "main"]
+
+#: subcommand modules, in the order ``mpsolve --help`` lists them
+SUBCOMMANDS = (design, info, model, pareto, sweep)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mpsolve", description="mpsolve: design small language models by mathematical programming (MeRino)."
+    )
+    parser.add_argument("--version", action="version", version=f"mpsolve {mpsolve.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in SUBCOMMANDS:
+        module.add_subcommands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MpsolveError as exc:
+        print(f"mpsolve: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mpsolve: interrupted", file=sys.stderr)
+        return 130

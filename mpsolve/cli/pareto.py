@@ -1,0 +1,59 @@
+"""``mpsolve pareto``: the objective-vs-cost front across budgets, printed, as CSV or as a figure."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mpsolve.cli.parsing import print_json, split_list
+from mpsolve.core.problem import Problem
+from mpsolve.spaces import get_space
+from mpsolve.utils.quantities import parse_quantity
+from mpsolve.workflows.pareto import pareto, plot_fronts, write_csv
+
+__all__ = ["add_subcommands", "cmd_pareto"]
+
+
+def add_subcommands(subparsers: Any) -> None:
+    """Add ``pareto`` to the main CLI's subparsers."""
+    p = subparsers.add_parser(
+        "pareto",
+        help="entropy-vs-cost front across budgets",
+        description="Solve once per budget on one cost and print the front (objective against cost).",
+    )
+    p.add_argument("--over", default="flops", help="the budgeted cost (default: flops)")
+    p.add_argument("--budgets", required=True, help="comma-separated budgets with units, e.g. 40G,60G,110G,160G")
+    p.add_argument("--solver", default="cpsat", help="backend, or several comma-separated (default: cpsat)")
+    p.add_argument("--space", default="default", help="search-space preset (default: default)")
+    p.add_argument("--seed", type=int, default=None, help="seed of every solve")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--csv", metavar="FILE", default=None, help="write the front(s) as CSV")
+    p.add_argument("--plot", metavar="PNG", default=None, help="write a figure of the front(s)")
+    p.set_defaults(func=cmd_pareto)
+
+
+def cmd_pareto(args: argparse.Namespace) -> int:
+    budgets = split_list(args.budgets, "--budgets")
+    for b in budgets:
+        parse_quantity(b)
+    problem = Problem(get_space(args.space))
+    solvers = split_list(args.solver, "--solver")
+    fronts = [pareto(problem, args.over, budgets, s, seed=args.seed, time_limit=args.time_limit) for s in solvers]
+    if args.csv:
+        write_csv(fronts, args.csv)
+    if args.plot:
+        plot_fronts(fronts, args.plot, problem)
+    if args.json:
+        payload = fronts[0].to_dict() if len(fronts) == 1 else {"fronts": [fr.to_dict() for fr in fronts]}
+        print_json(payload)
+        return 0
+    for fr in fronts:
+        print(f"{fr.solver}: objective vs {fr.over}")
+        print(f"  {'budget':>12} {'status':>10} {'objective':>14} {fr.over:>12}  design")
+        for p in fr.points:
+            design = "-" if p["architecture"] is None else " ".join(map(str, p["encoding"]))
+            obj = "-" if p["objective"] is None else f"{p['objective']:.6g}"
+            cost = "-" if p["cost"] is None else f"{p['cost']:.4g}"
+            print(f"  {p['budget']:>12.4g} {p['status']:>10} {obj:>14} {cost:>12}  {design}")
+    return 0

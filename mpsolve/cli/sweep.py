@@ -1,0 +1,91 @@
+"""``mpsolve sweep``: problems x budgets x solvers x seeds, locally or on a Dask cluster."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mpsolve.cli.parsing import CLIError, parse_options, print_json, split_list
+from mpsolve.core.problem import Problem
+from mpsolve.utils.quantities import exact_quantity
+from mpsolve.workflows.problem_file import ProblemSpec, load_problem_file
+from mpsolve.workflows.sweep import sweep
+
+__all__ = ["add_subcommands", "cmd_sweep"]
+
+
+def add_subcommands(subparsers: Any) -> None:
+    """Add ``mpsolve sweep`` to the CLI."""
+    p = subparsers.add_parser(
+        "sweep",
+        help="run problems x budgets x solvers x seeds, locally or on a Dask cluster",
+        description="Run every combination of problems, swept budgets, solvers and seeds; "
+        "e.g. mpsolve sweep --space default --over flops --budgets 60G,110G --solvers ea --seeds 0,1 "
+        "--executor dask://local",
+    )
+    p.add_argument("--space", help="comma-separated preset spaces (default: default unless --problem)")
+    p.add_argument("--problem", action="append", default=[], metavar="FILE", help="a problem file (repeatable)")
+    p.add_argument("--over", action="append", default=[], metavar="COST", help="cost whose budget is swept")
+    p.add_argument(
+        "--budgets", action="append", default=[], metavar="LIMITS", help="comma-separated limits, one per --over"
+    )
+    p.add_argument("--solvers", help="comma-separated solvers (default: ea, or each problem file's solver)")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
+    p.add_argument("--option", action="append", default=[], metavar="SOLVER.KEY=VALUE", help="a solver option")
+    p.add_argument("--time-limit", type=float, help="seconds per run")
+    p.add_argument("--executor", default="local", help="local, process[:N], dask://local[:N] or dask://HOST:PORT")
+    p.add_argument("--json", action="store_true", help="print the rows as one JSON array")
+    p.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    if len(args.over) != len(args.budgets):
+        raise CLIError("give one --budgets list per --over cost, e.g. --over flops --budgets 60G,110G")
+    budgets = {cost: split_list(limits, "--budgets") for cost, limits in zip(args.over, args.budgets)}
+    problems: dict[str, Any] = {}
+    for path in args.problem:
+        problems[Path(path).stem if Path(path).stem not in problems else path] = load_problem_file(path)
+    if args.space or not problems:
+        for name in split_list(args.space or "default", "--space"):
+            problems[name] = Problem(name)
+    if args.solvers:
+        solvers = split_list(args.solvers, "--solvers")
+    else:
+        solvers = list(dict.fromkeys(p.solver if isinstance(p, ProblemSpec) else "ea" for p in problems.values()))
+    try:
+        seeds = [int(s) for s in split_list(args.seeds, "--seeds")]
+    except ValueError:
+        raise CLIError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
+    options: dict[str, dict[str, Any]] = {}
+    for key, value in parse_options(args.option).items():
+        solver, dot, name = key.partition(".")
+        if not dot or not name:
+            raise CLIError(f"bad option {key!r}: write SOLVER.KEY=VALUE, e.g. ea.iterations=5000")
+        options.setdefault(solver, {})[name] = value
+    rows = sweep(
+        problems,
+        budgets,
+        solvers,
+        seeds,
+        executor=args.executor,
+        time_limit=args.time_limit,
+        solver_options=options,
+    )
+    if args.json:
+        print_json(rows)
+        return 0
+    print(f"{'problem':<16} {'budgets':<24} {'solver':<10} {'seed':>4}  {'status':<11} {'objective':>12}  architecture")
+    for r in rows:
+        limits = ",".join(f"{k}={exact_quantity(v)}" for k, v in r["budgets"].items()) or "-"
+        objective = "-" if r["objective"] is None else f"{r['objective']:.6g}"
+        arch = "-" if r["architecture"] is None else _describe(r["architecture"])
+        head = f"{r['name']:<16} {limits:<24} {r['solver']:<10} {r['seed']!s:>4}"
+        print(f"{head}  {r['status']:<11} {objective:>12}  {arch}")
+    return 0
+
+
+def _describe(arch: Mapping[str, Any]) -> str:
+    blocks = arch.get("blocks", [])
+    return " ".join(f"{b.get('layers')}x(E={b.get('embed_dim')},r={b.get('ffn_ratio'):g})" for b in blocks)

@@ -1,0 +1,193 @@
+"""The mathematical program: maximise an objective over a space subject to constraints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import combinations_with_replacement
+from typing import Any
+
+import numpy as np
+
+from mpsolve.constraints import Budget, Constraint
+from mpsolve.costs import CostModel, FlopsCost, MemoryCost, ParamsCost, batch_of, get_cost
+from mpsolve.objectives import Objective, get_objective
+from mpsolve.spaces import Architecture, SearchSpace, get_space
+from mpsolve.utils.errors import InfeasibleError, MpsolveError
+from mpsolve.utils.quantities import format_quantity
+
+__all__ = ["Problem", "Evaluation"]
+
+#: width orders enumerated by the feasibility check before it samples instead
+MAX_CORNERS = 200_000
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Objective, costs and constraint violations of a batch of encodings.
+
+    Attributes:
+        objective: ``(n,)`` objective values (to maximise).
+        costs: reported costs by name, each ``(n,)``.
+        violations: ``(n, n_constraints + 1)`` violations (``<= 0`` satisfied), one column per
+            constraint in the problem's order, then the width order.
+        feasible: ``(n,)`` mask of designs satisfying every constraint and the width order.
+    """
+
+    objective: np.ndarray
+    costs: dict[str, np.ndarray]
+    violations: np.ndarray
+    feasible: np.ndarray
+
+
+class Problem:
+    """``maximize objective(x) s.t. constraints(x) <= 0`` over a search space (spec Eq. 15).
+
+    Args:
+        space: a :class:`SearchSpace` or a preset name (default ``"default"``).
+        objective: an :class:`Objective`, a name (``"entropy"``, ``"params"``,
+            ``"decoder_params"``) or ``None`` for the MeRino entropy.
+        constraints: budgets and other constraints; the width order is always enforced.
+        report_costs: costs reported with every design besides the budgeted ones
+            (``params`` and ``flops`` by default).
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace | str = "default",
+        objective: Objective | str | None = None,
+        constraints: Iterable[Constraint] = (),
+        report_costs: Sequence[CostModel | str] | None = None,
+    ) -> None:
+        self.space = get_space(space) if isinstance(space, str) else space
+        if not isinstance(self.space, SearchSpace):
+            raise MpsolveError(f"space must be a SearchSpace or a preset name, got {space!r}")
+        self.objective = get_objective(objective)
+        self.constraints = list(constraints)
+        for c in self.constraints:
+            if not isinstance(c, Constraint):
+                raise MpsolveError(f"constraints must be Constraint objects (e.g. Budget('flops', 160e9)), got {c!r}")
+        reported: list[CostModel] = [ParamsCost(), FlopsCost(), MemoryCost()]
+        if report_costs is not None:
+            reported = [get_cost(c) for c in report_costs]
+        self.costs: dict[str, CostModel] = {c.name: c for c in reported}
+        for b in self.budgets:  # a budgeted cost is reported with its own options
+            self.costs[b.cost.name] = b.cost
+
+    # -- description ---------------------------------------------------------------------
+    @property
+    def budgets(self) -> list[Budget]:
+        return [c for c in self.constraints if isinstance(c, Budget)]
+
+    @property
+    def n_var(self) -> int:
+        return self.space.n_var
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved problem (echoed into every result so it can be rerun)."""
+        return {
+            "space": self.space.to_dict(),
+            "objective": {"name": self.objective.name, **self.objective.options()},
+            "constraints": [c.to_dict() for c in self.constraints],
+        }
+
+    def fingerprint(self) -> str:
+        """A short hash identifying the problem (for checkpoints); the order of the
+        constraints does not matter (a problem file lists budgets first)."""
+        data = self.to_dict()
+        data["constraints"] = sorted(json.dumps(c, sort_keys=True) for c in data["constraints"])
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        return f"Problem(space={self.space.name!r}, objective={self.objective!r}, constraints={self.constraints!r})"
+
+    # -- evaluation -------------------------------------------------------------------------
+    def evaluate(self, X: np.ndarray) -> Evaluation:
+        """Objective, costs and violations of an ``(n, n_var)`` batch of encodings."""
+        X = self.space.check_encoding(X)
+        batch = self.space.decode_batch(X)
+        costs = {name: cost.evaluate(batch, self.space) for name, cost in self.costs.items()}
+        cols = [
+            costs[c.cost.name] - c.limit
+            if isinstance(c, Budget) and self.costs[c.cost.name] == c.cost
+            else c.violation(batch, self.space)
+            for c in self.constraints
+        ]
+        order = self.space.order_violation(X)
+        violations = np.column_stack(cols + [order]) if cols else order[:, None]
+        feasible = np.all(violations <= 0, axis=1)
+        return Evaluation(self.objective.evaluate(batch, self.space), costs, violations, feasible)
+
+    def relative_violations(self, ev: Evaluation) -> np.ndarray:
+        """The ``(n, n_constraints)`` constraint violations of ``ev``, each budget's relative to
+        its limit (other constraints as they are; the width order left out), as pymoo's ``G``
+        and Optuna's constraints take them."""
+        limits = np.array([c.limit if isinstance(c, Budget) else 1.0 for c in self.constraints])
+        return ev.violations[:, : len(limits)] / limits if len(limits) else ev.violations[:, :0]
+
+    def evaluate_architecture(self, arch: Architecture) -> dict[str, Any]:
+        """Objective, its parts, costs and constraint satisfaction of one architecture."""
+        batch = batch_of(arch)
+        return {
+            "objective": self.objective.of(arch),
+            "details": self.objective.details(arch),
+            "costs": {name: cost.of(arch) for name, cost in self.costs.items()},
+            "feasible": bool(all(c.violation(batch, arch)[0] <= 0 for c in self.constraints)),
+        }
+
+    # -- feasibility --------------------------------------------------------------------------
+    def corner_designs(self, limit: int = MAX_CORNERS) -> tuple[np.ndarray, bool]:
+        """Width orders with the smallest ratio and depth in each block, and whether that is all of them.
+
+        For costs that do not decrease with the FFN ratio or depth (all built-in ones), the
+        cheapest design of the space, for any combination of budgets, is among all width
+        orders. When there are more than ``limit`` orders, the uniform-width orders plus a
+        fixed random sample of the others are returned instead, with ``False``.
+        """
+        k, N = len(self.space.embed_dims), self.space.num_blocks
+        if math.comb(k + N - 1, N) <= limit:
+            widths = np.array(list(combinations_with_replacement(range(k), N)), dtype=np.int64).reshape(-1, N)
+            complete = True
+        else:
+            uniform = np.repeat(np.arange(k, dtype=np.int64)[:, None], N, axis=1)
+            sample = self.space.widths(self.space.sample(limit, np.random.default_rng(0)))
+            widths = np.unique(np.concatenate([uniform, sample]), axis=0)
+            complete = False
+        return self.space.compose(widths), complete
+
+    def check_feasible(self) -> np.ndarray:
+        """Raise :class:`InfeasibleError` when the budgets cannot be met; else return the
+        feasible corner designs (a starting point for solvers, possibly empty when only
+        non-budget constraints exclude them, or when a space with very many width orders
+        could only be sampled)."""
+        X, complete = self.corner_designs()
+        ev = self.evaluate(X)
+        budgets = self.budgets
+        if budgets:
+            idx = [self.constraints.index(b) for b in budgets]
+            within = ev.violations[:, idx] <= 0
+            if complete and not np.any(np.all(within, axis=1)):
+                cheapest = {b.cost.name: float(np.min(ev.violations[:, i] + b.limit)) for b, i in zip(budgets, idx)}
+                violated = [b for b in budgets if cheapest[b.cost.name] > b.limit]
+                if violated:
+                    parts = [
+                        f"{b.cost.name} budget {format_quantity(b.limit)} is below the cheapest design's "
+                        f"{format_quantity(cheapest[b.cost.name])}"
+                        for b in violated
+                    ]
+                    raise InfeasibleError(
+                        "infeasible problem: "
+                        + "; ".join(parts)
+                        + f" in space {self.space.name!r}: raise the budget or use a space with smaller widths",
+                        {b.cost.name: cheapest[b.cost.name] for b in violated},
+                    )
+                raise InfeasibleError(
+                    "infeasible problem: each budget alone can be met (cheapest: "
+                    + ", ".join(f"{k}={format_quantity(v)}" for k, v in cheapest.items())
+                    + ") but no design meets all of them together: relax one of them",
+                    cheapest,
+                )
+        return X[ev.feasible]

@@ -1,0 +1,287 @@
+"""The solver abstraction and the run context every backend uses.
+
+A backend subclasses :class:`Solver`, takes its options in ``__init__`` and implements
+``_solve(ctx)``: it proposes encodings, scores them with ``ctx.evaluate`` (which keeps the
+best feasible design, the history, the evaluation count and the progress bar), stops when
+``ctx.time_up()``, and may set ``ctx.status``/``ctx.bound`` when it proves something.
+:meth:`Solver.solve` does the rest identically for every backend: feasibility check, time
+limit, best-so-far on Ctrl-C, checkpoints, and the :class:`Result`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mpsolve.core.checkpoint import dumps_checkpoint, load_checkpoint
+from mpsolve.core.problem import Evaluation, Problem
+from mpsolve.core.result import Result
+from mpsolve.utils.errors import SolverError
+from mpsolve.utils.files import atomic_write
+from mpsolve.utils.random import check_random_state
+from mpsolve.utils.validation import check_integer
+
+__all__ = ["Solver", "SolveContext"]
+
+class SolveContext:
+    """What a backend sees during one run: the problem, its RNG, the clock and the incumbent."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        solver: Solver,
+        seed: int | None,
+        time_limit: float | None,
+        progress: bool = False,
+        callback: Callable[[SolveContext], Any] | None = None,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: float = 30.0,
+        resume_state: dict[str, Any] | None = None,
+    ) -> None:
+        self.problem = problem
+        self.solver = solver
+        self.seed = seed
+        self.rng = check_random_state(seed)
+        self.time_limit = time_limit
+        self.start = time.perf_counter()
+        self.deadline = math.inf if time_limit is None else self.start + time_limit
+        self.callback = callback
+        self.n_evals = 0
+        self.best_x: np.ndarray | None = None
+        self.best_f = -math.inf
+        self.history: list[tuple[float, int, float]] = []
+        self.status: str | None = None
+        self.bound: float | None = None
+        self.pareto: list[dict[str, Any]] | None = None
+        self.feasible_seeds = np.empty((0, problem.n_var), dtype=np.int64)
+        self.checkpoint_path = None if checkpoint is None else Path(checkpoint)
+        self.checkpoint_every = checkpoint_every
+        self.resume_state = resume_state
+        self._last_checkpoint = time.perf_counter()
+        self._state_fn: Callable[[], dict[str, Any]] | None = None
+        self._boundary: bytes | None = None
+        self.fingerprint = problem.fingerprint()
+        self._bar = None
+        self._progress = progress
+        if resume_state is not None:
+            self.rng.bit_generator.state = resume_state["rng"]
+            self.n_evals = resume_state["n_evals"]
+            self.best_x = resume_state["best_x"]
+            self.best_f = resume_state["best_f"]
+            self.history = list(resume_state["history"])
+            self._elapsed_before = resume_state["elapsed"]
+        else:
+            self._elapsed_before = 0.0
+
+    # -- clock -------------------------------------------------------------------------------
+    def elapsed(self) -> float:
+        """Seconds of this run, including time spent before a resume."""
+        return self._elapsed_before + time.perf_counter() - self.start
+
+    def time_left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def time_up(self) -> bool:
+        return time.perf_counter() >= self.deadline
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def evaluate(self, X: np.ndarray) -> Evaluation:
+        """Score a batch, count it, and keep the best feasible design."""
+        ev = self.problem.evaluate(X)
+        self.n_evals += len(ev.objective)
+        if np.any(ev.feasible):
+            f = np.where(ev.feasible, ev.objective, -np.inf)
+            i = int(np.argmax(f))
+            self.offer(np.asarray(X)[i], float(f[i]))
+        if self._bar is not None:
+            self._bar.update(len(ev.objective))
+        if self.callback is not None:
+            self.callback(self)
+        return ev
+
+    def offer(self, x: np.ndarray, f: float) -> None:
+        """Propose a feasible design with objective ``f`` as the incumbent."""
+        if f > self.best_f:
+            self.best_f, self.best_x = f, np.array(x, dtype=np.int64)
+            self.history.append((self.elapsed(), self.n_evals, f))
+            if self._bar is not None:
+                self._bar.set_postfix(best=f"{f:.6g}", refresh=False)
+
+    def progress(self, total: int | None, unit: str = "eval") -> None:
+        """Show a progress bar of ``total`` evaluations (when the run asked for one)."""
+        if self._progress and self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, unit=unit, desc=self.solver.name, leave=False, dynamic_ncols=True)
+            self._bar.update(self.n_evals if total is not None else 0)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def set_state(self, state_fn: Callable[[], dict[str, Any]]) -> None:
+        """Register how to capture the solver's state, at a consistent point of the run.
+
+        The backend then calls :meth:`maybe_checkpoint` after every step; the state is
+        pickled there (when the run has a checkpoint file), so later changes to the objects
+        it returns do not leak into the saved step.
+        """
+        self._state_fn = state_fn
+        self.maybe_checkpoint(write=False)
+
+    def maybe_checkpoint(self, force: bool = False, write: bool = True) -> None:
+        """Mark a consistent point of the run (a step boundary) and write it every
+        ``checkpoint_every`` seconds, or now with ``force``.
+
+        An interrupt writes the last marked point, so a resumed run replays the interrupted
+        step exactly as the uninterrupted run did.
+        """
+        if self.checkpoint_path is None or self._state_fn is None:
+            return
+        self._boundary = dumps_checkpoint(self, self._state_fn())
+        now = time.perf_counter()
+        if write and (force or now - self._last_checkpoint >= self.checkpoint_every):
+            atomic_write(self.checkpoint_path, self._boundary)
+            self._last_checkpoint = now
+
+    def checkpoint_last_boundary(self) -> None:
+        """Write the last consistent point of the run (on interrupt)."""
+        if self.checkpoint_path is not None and self._boundary is not None:
+            atomic_write(self.checkpoint_path, self._boundary)
+
+    def write_checkpoint(self, solver_state: dict[str, Any]) -> None:
+        """Atomically write the run's state now (a crash mid-write keeps the previous file)."""
+        atomic_write(self.checkpoint_path, dumps_checkpoint(self, solver_state))
+
+
+class Solver(ABC):
+    """Base class of every backend (one abstract base, as Optuna's ``BaseSampler``).
+
+    Subclasses set ``name``, store each option of ``__init__`` in an attribute of the same
+    name (scikit-learn's convention) and implement ``_solve``; state of a run lives on the
+    :class:`SolveContext` (or in ``_solve``'s locals), never on the solver.
+    """
+
+    name: ClassVar[str] = ""
+    #: whether the seed changes the answer (the conformance suite checks determinism per seed)
+    stochastic: ClassVar[bool] = True
+    #: whether a run can be checkpointed and resumed
+    resumable: ClassVar[bool] = False
+
+    @classmethod
+    def _option_names(cls) -> list[str]:
+        """The constructor's explicit parameters (scikit-learn's ``_get_param_names``)."""
+        if cls.__init__ is object.__init__:
+            return []
+        params = inspect.signature(cls.__init__).parameters.values()
+        return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+    def get_options(self) -> dict[str, Any]:
+        """The constructor arguments (scikit-learn's ``get_params``): each parameter of
+        ``__init__``, read from the attribute of the same name."""
+        return {name: getattr(self, name) for name in self._option_names()}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_options().items())})"
+
+    def solve(
+        self,
+        problem: Problem,
+        seed: int | None = None,
+        time_limit: float | None = None,
+        *,
+        progress: bool = False,
+        callback: Callable[[SolveContext], Any] | None = None,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: float = 30.0,
+        resume: str | Path | None = None,
+    ) -> Result:
+        """Solve ``problem`` and return the best design found.
+
+        Args:
+            problem: the mathematical program.
+            seed: seed of the run's RNG (same seed, same answer).
+            time_limit: wall-clock seconds; the best design so far is returned when it expires.
+            progress: show a progress bar on stderr.
+            callback: called with the run context after every evaluated batch.
+            checkpoint: file the run's state is written to periodically and on interrupt.
+            checkpoint_every: seconds between periodic checkpoints.
+            resume: a checkpoint of the same problem and solver to continue from.
+
+        Raises:
+            InfeasibleError: when no design of the space can meet the budgets.
+        """
+        if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
+            raise SolverError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
+        check_integer(seed, "seed", minimum=0, error=SolverError, optional=True)
+        if (checkpoint is not None or resume is not None) and not self.resumable:
+            raise SolverError(f"solver {self.name!r} does not support checkpoints")
+        feasible_seeds = problem.check_feasible()
+        state = None
+        if resume is not None:
+            state = load_checkpoint(resume, problem, self)
+            seed = state["seed"]
+        ctx = SolveContext(
+            problem,
+            self,
+            seed,
+            time_limit,
+            progress,
+            callback,
+            checkpoint=checkpoint if checkpoint is not None else resume,
+            checkpoint_every=checkpoint_every,
+            resume_state=state,
+        )
+        ctx.feasible_seeds = feasible_seeds
+        interrupted = False
+        try:
+            self._solve(ctx)
+        except KeyboardInterrupt:
+            interrupted = True
+            ctx.checkpoint_last_boundary()
+        finally:
+            ctx.close()
+        if not interrupted:
+            ctx.maybe_checkpoint(force=True)
+        return self._result(ctx, interrupted)
+
+    def _result(self, ctx: SolveContext, interrupted: bool) -> Result:
+        problem = ctx.problem
+        if ctx.best_x is None:
+            status = "interrupted" if interrupted else "infeasible"
+            arch, costs, details, objective = None, {}, {}, math.nan
+        else:
+            status = "interrupted" if interrupted else (ctx.status or "feasible")
+            arch = problem.space.decode(ctx.best_x)
+            info = problem.evaluate_architecture(arch)
+            costs, details, objective = info["costs"], info["details"], ctx.best_f
+        return Result(
+            architecture=arch,
+            x=ctx.best_x,
+            objective=objective,
+            costs=costs,
+            status=status,
+            solver=self.name,
+            wall_time=ctx.elapsed(),
+            n_evals=ctx.n_evals,
+            history=ctx.history,
+            bound=ctx.bound,
+            details=details,
+            pareto=ctx.pareto,
+            problem=problem.to_dict(),
+            seed=ctx.seed,
+            options=self.get_options(),
+        )
+
+    @abstractmethod
+    def _solve(self, ctx: SolveContext) -> None:
+        """Search, reporting designs through ``ctx.evaluate`` / ``ctx.offer``."""

@@ -1,0 +1,231 @@
+"""Exact, vectorised cost models: parameters, FLOPs, peak inference memory.
+
+Every cost model maps a :class:`~mpsolve.spaces.DecodedBatch` (per-block ``E``, ``F``, ``L``
+of ``n`` architectures) plus the model constants (``vocab_size``, ``embed_proj_dim``,
+``max_positions``, ``shared``; a space or an architecture carries them) to an ``(n,)`` float
+array. Conventions follow spec section 1: params count every unique parameter (biases and
+norms included, the tied embedding once, a shared block once); FLOPs are 2 per
+multiply-accumulate for one forward pass of ``seq_len`` tokens at batch 1.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Protocol
+
+import numpy as np
+
+from mpsolve.spaces import Architecture, DecodedBatch
+from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.registry import Registry
+from mpsolve.utils.validation import check_integer
+
+__all__ = [
+    "CostModel",
+    "ParamsCost",
+    "FlopsCost",
+    "MemoryCost",
+    "ModelConstants",
+    "batch_of",
+    "get_cost",
+    "register_cost",
+    "COSTS",
+]
+
+
+class ModelConstants(Protocol):
+    vocab_size: int
+    embed_proj_dim: int
+    max_positions: int
+    head_dim: int
+    shared: bool
+    activation: str
+
+
+def batch_of(arch: Architecture) -> DecodedBatch:
+    """A one-row :class:`DecodedBatch` of an architecture (for costs of a single design)."""
+    return DecodedBatch(
+        embed_dims=np.asarray([arch.embed_dims], dtype=np.int64),
+        ffn_dims=np.asarray([arch.ffn_dims], dtype=np.int64),
+        layers=np.asarray([arch.layers], dtype=np.int64),
+    )
+
+
+def layer_params(E: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """Parameters of one pre-LN layer: 2 LNs, fused QKV + out-proj, FFN up/down, all with biases."""
+    return 4 * E * E + 2 * E * F + 9 * E + F
+
+
+def projection_shapes(batch: DecodedBatch, embed_proj_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """In/out widths of the projections ``D->E_1``, ``E_{i-1}->E_i``, ``E_N->D``: ``(n, N+1)``
+    arrays, with in == out where no projection exists."""
+    E = batch.embed_dims
+    D = np.full((E.shape[0], 1), embed_proj_dim, dtype=np.int64)
+    return np.concatenate([D, E], axis=1), np.concatenate([E, D], axis=1)
+
+
+def _projections(batch: DecodedBatch, embed_proj_dim: int, bias: bool) -> np.ndarray:
+    fan_in, fan_out = projection_shapes(batch, embed_proj_dim)
+    present = fan_in != fan_out
+    return np.sum(present * (fan_in * fan_out + (fan_out if bias else 0)), axis=1)
+
+
+class CostModel(ABC):
+    """A cost of an architecture that a budget can bound; vectorised over a batch."""
+
+    name: str = ""
+    unit: str = ""
+
+    @abstractmethod
+    def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
+        """The cost of every architecture in ``batch`` as an ``(n,)`` float array."""
+
+    def of(self, arch: Architecture) -> float:
+        """The cost of one architecture."""
+        return float(self.evaluate(batch_of(arch), arch)[0])
+
+    def is_additive(self) -> bool:
+        """Whether the cost is a sum of per-block terms plus projection terms (linear in CP-SAT)."""
+        return False
+
+    def options(self) -> dict[str, Any]:
+        """The constructor arguments (for results and problem files)."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.options() == other.options()  # type: ignore[union-attr]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, repr(sorted(self.options().items()))))
+
+
+#: every cost model by name (``latency_ms`` and ``memory_bytes`` are aliases)
+COSTS: Registry[type[CostModel]] = Registry(
+    "cost", aliases={"latency_ms": "latency", "memory_bytes": "memory"}, sort=True
+)
+
+
+def register_cost(cls: type[CostModel]) -> type[CostModel]:
+    """Class decorator that makes a cost model available by its ``name`` (in budgets,
+    problem files and the CLI)."""
+    if not (isinstance(cls, type) and issubclass(cls, CostModel)) or not cls.name:
+        raise MpsolveError("register_cost expects a CostModel subclass with a non-empty `name`")
+    COSTS.add(cls.name, cls)
+    return cls
+
+
+@register_cost
+class ParamsCost(CostModel):
+    """Unique parameters (shared blocks counted once unless the model is unshared)."""
+
+    name = "params"
+    unit = ""
+
+    def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
+        E, F, L = batch.embed_dims, batch.ffn_dims, batch.layers
+        copies = 1 if constants.shared else L
+        D = constants.embed_proj_dim
+        embeddings = constants.vocab_size * D + constants.max_positions * D
+        blocks = np.sum(copies * layer_params(E, F), axis=1)
+        return (embeddings + 2 * D + blocks + _projections(batch, D, bias=True)).astype(np.float64)
+
+    def is_additive(self) -> bool:
+        return True
+
+
+@register_cost
+class FlopsCost(CostModel):
+    """FLOPs of one forward pass (2 per MAC), ``seq_len`` tokens, batch 1.
+
+    Args:
+        seq_len: sequence length ``n`` (the paper uses 1024).
+        include_lm_head: also count the LM head (``n * D * V`` MACs).
+    """
+
+    name = "flops"
+    unit = "FLOPs"
+
+    def __init__(self, seq_len: int = 1024, include_lm_head: bool = False) -> None:
+        check_integer(seq_len, "seq_len")
+        self.seq_len = int(seq_len)
+        self.include_lm_head = bool(include_lm_head)
+
+    def options(self) -> dict[str, Any]:
+        return {"seq_len": self.seq_len, "include_lm_head": self.include_lm_head}
+
+    def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
+        n = self.seq_len
+        E, F, L = batch.embed_dims.astype(np.float64), batch.ffn_dims.astype(np.float64), batch.layers
+        per_layer = n * (4 * E * E + 2 * E * F) + 2.0 * n * n * E
+        macs = np.sum(L * per_layer, axis=1) + n * _projections(batch, constants.embed_proj_dim, bias=False)
+        if self.include_lm_head:
+            macs = macs + float(n) * constants.embed_proj_dim * constants.vocab_size
+        return 2.0 * macs
+
+    def is_additive(self) -> bool:
+        return True
+
+
+@register_cost
+class MemoryCost(CostModel):
+    """Peak inference memory estimate in bytes.
+
+    Weights, plus the KV cache of every layer application, plus the working set of the
+    widest layer (its input, QKV or FFN activations and unfused attention scores), plus the
+    last position's logits.
+
+    Args:
+        seq_len: tokens held in the KV cache.
+        batch_size: sequences processed together.
+        bytes_per_param: 4 for fp32, 2 for fp16, 1 for int8 weights.
+        bytes_per_activation: bytes per activation value.
+    """
+
+    name = "memory"
+    unit = "B"
+
+    def __init__(
+        self, seq_len: int = 1024, batch_size: int = 1, bytes_per_param: float = 4, bytes_per_activation: float = 4
+    ) -> None:
+        for label, v in (("seq_len", seq_len), ("batch_size", batch_size)):
+            check_integer(v, label)
+        for label, v in (("bytes_per_param", bytes_per_param), ("bytes_per_activation", bytes_per_activation)):
+            if not v > 0:
+                raise MpsolveError(f"{label} must be positive, got {v!r}")
+        self.seq_len, self.batch_size = int(seq_len), int(batch_size)
+        self.bytes_per_param, self.bytes_per_activation = float(bytes_per_param), float(bytes_per_activation)
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "seq_len": self.seq_len,
+            "batch_size": self.batch_size,
+            "bytes_per_param": self.bytes_per_param,
+            "bytes_per_activation": self.bytes_per_activation,
+        }
+
+    def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
+        n, b = self.seq_len, self.batch_size
+        E, F, L = batch.embed_dims.astype(np.float64), batch.ffn_dims.astype(np.float64), batch.layers
+        weights = ParamsCost().evaluate(batch, constants) * self.bytes_per_param
+        kv_cache = np.sum(L * 2.0 * b * n * E, axis=1)
+        heads = E / constants.head_dim
+        working = np.max(b * n * (E + np.maximum(3 * E, F)) + b * heads * n * n, axis=1)
+        logits = b * constants.vocab_size
+        return weights + (kv_cache + working + logits) * self.bytes_per_activation
+
+
+def get_cost(spec: str | CostModel, **options: Any) -> CostModel:
+    """A cost model from a name (with constructor options) or an instance."""
+    if isinstance(spec, CostModel):
+        if options:
+            raise MpsolveError("options are only accepted with a cost given by name")
+        return spec
+    cls = COSTS[spec]
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise MpsolveError(f"bad options for cost {spec!r}: {exc}") from None

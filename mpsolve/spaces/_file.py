@@ -1,0 +1,26 @@
+"""Search spaces from TOML files (the CLI's ``--space FILE.toml``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mpsolve.spaces._presets import SPACES, get_space
+from mpsolve.spaces._space import SearchSpace
+from mpsolve.utils.errors import SpaceError
+from mpsolve.utils.files import tomllib
+
+__all__ = ["load_space"]
+
+
+def load_space(spec: str) -> SearchSpace:
+    """A preset name, or a TOML file with the :class:`SearchSpace` fields (optionally a ``[space]`` table)."""
+    if spec in SPACES or not spec.endswith(".toml"):
+        return get_space(spec)
+    try:
+        data = tomllib.loads(Path(spec).read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SpaceError(f"cannot read space file {spec!r}: {exc}") from None
+    data = data.get("space", data)
+    preset = data.pop("preset", None)
+    base = get_space(preset).to_dict() if preset else {}
+    return SearchSpace.from_dict({**base, "name": Path(spec).stem, **data})

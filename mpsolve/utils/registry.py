@@ -1,0 +1,98 @@
+"""The one registry shape behind solvers, costs, objectives and spaces.
+
+A :class:`Registry` maps names to entries (classes, or factories for spaces). An entry may
+be given lazily as ``"module:attribute"``: the module is imported only when the entry is
+asked for, so a backend with an optional dependency costs nothing until it is used (as
+Optuna's ``samplers/__init__.py`` does). Each package exposes one ``register_*`` function
+that adds an object under its ``name``; built-in and third-party entries register alike.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Iterator, Mapping
+from typing import Any, Generic, TypeVar
+
+from mpsolve.utils.errors import MpsolveError
+
+__all__ = ["Registry"]
+
+T = TypeVar("T")
+
+
+class Registry(Mapping[str, T], Generic[T]):
+    """Names -> entries, some loaded lazily; a read-only mapping (``name in registry``,
+    ``registry[name]``, iteration over the available names).
+
+    Args:
+        kind: what the entries are, for error messages (``"solver"``, ``"cost"``, ...).
+        error: the error raised for an unknown name.
+        lazy: built-in entries as ``{name: "module:attribute"}``.
+        aliases: other names of entries (``{"latency_ms": "latency"}``).
+        plural: the plural of ``kind`` in messages (default ``kind + "s"``).
+        sort: list names alphabetically in messages (else in registration order).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        error: type[MpsolveError] = MpsolveError,
+        lazy: Mapping[str, str] | None = None,
+        aliases: Mapping[str, str] | None = None,
+        plural: str | None = None,
+        sort: bool = False,
+    ) -> None:
+        self.kind = kind
+        self.plural = plural or f"{kind}s"
+        self.sort = sort
+        self.error = error
+        self._entries: dict[str, T | str] = dict(lazy or {})
+        self.aliases = dict(aliases or {})
+
+    def add(self, name: str, entry: T) -> None:
+        """Register ``entry`` under ``name`` (replacing a lazy or earlier entry of that name)."""
+        if not isinstance(name, str) or not name:
+            raise self.error(f"a {self.kind} needs a non-empty name to be registered, got {name!r}")
+        self._entries[name] = entry
+
+    def remove(self, name: str) -> None:
+        """Forget the entry ``name`` (e.g. a plug-in registered for one test)."""
+        self._entries.pop(name, None)
+
+    def __getitem__(self, name: str) -> T:
+        key = self.aliases.get(name, name)
+        if key not in self._entries or not self._available(key):
+            raise self.error(f"unknown {self.kind} {name!r}; known {self.plural}: {', '.join(self.names())}")
+        entry = self._entries[key]
+        if isinstance(entry, str):
+            module, _, attribute = entry.partition(":")
+            entry = getattr(importlib.import_module(module), attribute)
+            self._entries[key] = entry
+        return entry  # type: ignore[return-value]
+
+    def names(self) -> list[str]:
+        """The available names, in the order error messages list them."""
+        return sorted(self) if self.sort else list(self)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([name for name in self._entries if self._available(name)])
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+    def __contains__(self, name: object) -> bool:
+        key = self.aliases.get(name, name) if isinstance(name, str) else name
+        return key in self._entries and self._available(key)  # type: ignore[operator]
+
+    def by_attribute(self, attribute: str) -> Any:
+        """The entry whose lazy target or class is called ``attribute`` (a package's ``__getattr__``)."""
+        for name, entry in self._entries.items():
+            target = entry.partition(":")[2] if isinstance(entry, str) else getattr(entry, "__name__", None)
+            if target == attribute:
+                return self[name]
+        raise AttributeError(attribute)
+
+    def _available(self, name: str) -> bool:
+        entry = self._entries[name]
+        return not isinstance(entry, str) or importlib.util.find_spec(entry.partition(":")[0]) is not None

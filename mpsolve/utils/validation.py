@@ -1,0 +1,48 @@
+"""The one set of checks for numeric arguments (each error says what was given and what is expected)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from mpsolve.utils.errors import MpsolveError
+
+__all__ = ["check_integer", "check_positive_number", "is_integer", "is_positive_number"]
+
+
+def is_integer(value: Any) -> bool:
+    """Whether ``value`` is an integer (Python or numpy), not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def is_positive_number(value: Any) -> bool:
+    """Whether ``value`` is a finite real number above zero, not a bool."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    return math.isfinite(value) and value > 0
+
+
+def check_integer(
+    value: Any, name: str, minimum: int = 1, error: type[MpsolveError] = MpsolveError, optional: bool = False
+) -> int | None:
+    """``value`` as an ``int`` when it is an integer ``>= minimum`` (or ``None`` with ``optional``);
+    else ``error`` naming ``name``, e.g. ``"seq_len must be a positive integer, got 0"``."""
+    if optional and value is None:
+        return None
+    if not is_integer(value) or value < minimum:
+        kind = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
+        raise error(f"{name} must be {kind}{' or None' if optional else ''}, got {value!r}")
+    return int(value)
+
+
+def check_positive_number(
+    value: Any, name: str, error: type[MpsolveError] = MpsolveError, optional: bool = False
+) -> float | None:
+    """``value`` as a ``float`` when it is a finite positive number (or ``None`` with ``optional``)."""
+    if optional and value is None:
+        return None
+    if not is_positive_number(value):
+        raise error(f"{name} must be a positive number{' or None' if optional else ''}, got {value!r}")
+    return float(value)

@@ -1,0 +1,276 @@
+"""Sweeps: problems x budgets x solvers x seeds, locally or on a Dask cluster.
+
+::
+
+    from mpsolve.workflows.sweep import sweep
+    rows = sweep({"default": Problem("default")}, budgets={"flops": ["60G", "110G"]},
+                 solvers=["ea"], seeds=[0, 1], executor="dask://local")
+
+Every task is an ordinary seeded :meth:`Solver.solve`, so a task gives the same answer on
+any executor (without a time limit). Executors:
+
+- ``"local"``: one after another in this process (the default);
+- ``"process"`` / ``"process:N"``: a pool of ``N`` local processes;
+- ``"dask://local"`` / ``"dask://local:N"``: a throw-away Dask ``LocalCluster`` of ``N``
+  single-threaded worker processes;
+- ``"dask://HOST:PORT"`` (or any Dask scheduler address such as ``tcp://HOST:PORT``): an
+  existing Dask cluster whose workers have mpsolve installed;
+- a ``distributed.Client``.
+
+Tasks travel as problem files (:mod:`mpsolve.workflows.problem_file`), a few kilobytes each; a
+problem a file cannot express (e.g. with a :class:`Predicate`) travels pickled.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mpsolve.constraints import Budget
+from mpsolve.core.problem import Problem
+from mpsolve.core.result import Result
+from mpsolve.solvers import get_solver, solve
+from mpsolve.utils.errors import InfeasibleError, MpsolveError
+from mpsolve.utils.quantities import parse_quantity
+from mpsolve.workflows.problem_file import (
+    ProblemFileError,
+    ProblemSpec,
+    problem_from_dict,
+    problem_to_dict,
+)
+
+__all__ = ["SweepError", "SweepTask", "sweep", "sweep_tasks", "run_sweep", "run_task"]
+
+
+class SweepError(MpsolveError):
+    """A sweep is misconfigured (bad grid, executor or cluster address)."""
+
+
+@dataclass
+class SweepTask:
+    """One seeded run of a sweep.
+
+    Attributes:
+        index: position in the sweep (results come back in this order).
+        name: the problem's label.
+        problem: the problem, with the swept budgets in place.
+        budgets: the swept budget values by cost name (empty when budgets are not swept).
+        solver, solver_options, seed, time_limit: how to run it.
+    """
+
+    index: int
+    name: str
+    problem: Problem
+    budgets: dict[str, float] = field(default_factory=dict)
+    solver: str = "ea"
+    solver_options: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = 0
+    time_limit: float | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(vars(self))
+        try:  # a problem file is a few KB; the problem object carries the whole entropy table
+            state["problem"] = problem_to_dict(self.problem)
+        except ProblemFileError:
+            pass
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state["problem"], Mapping):
+            state["problem"] = problem_from_dict(state["problem"], f"sweep task {state['index']}").problem
+        vars(self).update(state)
+
+
+def sweep_tasks(
+    problems: Mapping[str, Problem | ProblemSpec | str] | Sequence[Problem | ProblemSpec | str],
+    budgets: Mapping[str, Sequence[float | str]] | None = None,
+    solvers: Sequence[str] = ("ea",),
+    seeds: Sequence[int] = (0,),
+    *,
+    time_limit: float | None = None,
+    solver_options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[SweepTask]:
+    """The tasks of a sweep, in a fixed order: problem, budget combination, solver, seed.
+
+    Args:
+        problems: problems by label, or a sequence (labelled by space name); a string is a
+            preset space, a :class:`ProblemSpec` also brings options for its own solver
+            (its seed and time limit give way to the sweep's).
+        budgets: limits to sweep by cost name, e.g. ``{"flops": ["60G", "110G"]}`` (several
+            costs: every combination). A swept budget replaces the problem's budget on that
+            cost and keeps its options (e.g. ``seq_len``).
+        solvers: backend names.
+        seeds: seeds of every run.
+        time_limit: seconds per run (a time limit makes answers depend on machine speed).
+        solver_options: options by solver name, e.g. ``{"ea": {"iterations": 5000}}``.
+
+    Raises:
+        SweepError: for an empty grid or options of a solver that is not swept; the
+            solvers' own errors for bad options.
+    """
+    labelled = _labelled(problems)
+    solvers, seeds = list(solvers), list(seeds)
+    if not labelled or not solvers or not seeds:
+        raise SweepError("a sweep needs at least one problem, one solver and one seed")
+    options = {k: dict(v) for k, v in (solver_options or {}).items()}
+    stray = set(options) - set(solvers)
+    if stray:
+        raise SweepError(f"solver_options given for {sorted(stray)}, which are not swept (solvers: {solvers})")
+    grid = _budget_grid(budgets)
+    tasks = []
+    for name, item in labelled:
+        spec = item if isinstance(item, ProblemSpec) else None
+        base = spec.problem if spec else item if isinstance(item, Problem) else Problem(item)
+        for limits in grid:
+            problem = _with_budgets(base, limits)
+            swept = {cost: parse_quantity(limit) for cost, limit in limits.items()}
+            for solver in solvers:
+                opts = {**(spec.solver_options if spec and spec.solver == solver else {}), **options.get(solver, {})}
+                get_solver(solver, **opts)  # bad options fail before anything runs
+                for seed in seeds:
+                    tasks.append(SweepTask(len(tasks), name, problem, swept, solver, opts, seed, time_limit))
+    return tasks
+
+
+def run_task(task: SweepTask) -> dict[str, Any]:
+    """Run one task; the row is ``Result.to_dict()`` plus ``index``, ``name`` and ``budgets``.
+
+    A budget no design can meet gives a row with status ``infeasible`` and an ``error``
+    message instead of stopping the sweep.
+    """
+    error = None
+    try:
+        result = solve(task.problem, task.solver, task.seed, task.time_limit, **task.solver_options)
+    except InfeasibleError as exc:
+        error = str(exc)
+        solver = get_solver(task.solver, **task.solver_options)
+        result = Result.infeasible(task.problem, solver.name, seed=task.seed, options=solver.get_options())
+    row = {"index": task.index, "name": task.name, "budgets": task.budgets, **result.to_dict()}
+    if error is not None:
+        row["error"] = error
+    return row
+
+
+def run_sweep(tasks: Sequence[SweepTask], executor: Any = "local") -> list[dict[str, Any]]:
+    """Run tasks on an executor (see the module docstring); rows come back in task order."""
+    tasks = list(tasks)
+    if not isinstance(executor, str):
+        return _run_dask_client(executor, tasks)
+    kind, _, target = executor.partition("://")
+    if executor == "local":
+        return [run_task(t) for t in tasks]
+    if kind == "process" or executor.startswith("process:"):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        workers = _count(executor.partition(":")[2], executor) if ":" in executor else None
+        spawn = multiprocessing.get_context("spawn")  # forking a process that runs threads can deadlock
+        with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
+            return list(pool.map(run_task, tasks))
+    if kind == "ray":
+        raise SweepError(
+            "Ray clusters are not supported; start a Dask cluster (`dask scheduler` and `dask worker "
+            "tcp://HOST:8786` on each machine) and pass --executor dask://HOST:8786"
+        )
+    if kind not in ("dask", "tcp", "tls", "ucx", "inproc"):
+        raise SweepError(f"unknown executor {executor!r}; use local, process[:N], dask://local[:N] or dask://HOST:PORT")
+    distributed = _import_distributed()
+    if kind == "dask" and (target == "local" or target.startswith("local:")):
+        workers = _count(target[6:], executor) if target != "local" else min(4, os.cpu_count() or 1)
+        with (
+            distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            return _run_dask_client(client, tasks)
+    address = f"tcp://{target}" if kind == "dask" and "://" not in target else target if kind == "dask" else executor
+    try:
+        client = distributed.Client(address, timeout=30)
+    except (OSError, TimeoutError) as exc:
+        raise SweepError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    with client:
+        return _run_dask_client(client, tasks)
+
+
+def sweep(
+    problems: Mapping[str, Problem | ProblemSpec | str] | Sequence[Problem | ProblemSpec | str],
+    budgets: Mapping[str, Sequence[float | str]] | None = None,
+    solvers: Sequence[str] = ("ea",),
+    seeds: Sequence[int] = (0,),
+    *,
+    executor: Any = "local",
+    time_limit: float | None = None,
+    solver_options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Run a sweep (:func:`sweep_tasks` then :func:`run_sweep`) and return its rows."""
+    tasks = sweep_tasks(problems, budgets, solvers, seeds, time_limit=time_limit, solver_options=solver_options)
+    return run_sweep(tasks, executor)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _labelled(problems: Any) -> list[tuple[str, Any]]:
+    if isinstance(problems, Mapping):
+        return [(str(k), v) for k, v in problems.items()]
+    if isinstance(problems, (str, Problem, ProblemSpec)):
+        problems = [problems]
+    out: list[tuple[str, Any]] = []
+    for item in problems:
+        problem = item.problem if isinstance(item, ProblemSpec) else item
+        name = problem if isinstance(problem, str) else problem.space.name
+        taken = {n for n, _ in out}
+        out.append((name if name not in taken else f"{name}#{len(out)}", item))
+    return out
+
+
+def _budget_grid(budgets: Mapping[str, Sequence[float | str]] | None) -> list[dict[str, float | str]]:
+    if not budgets:
+        return [{}]
+    costs = list(budgets)
+    values = []
+    for cost in costs:
+        limits = [budgets[cost]] if isinstance(budgets[cost], (str, int, float)) else list(budgets[cost])
+        if not limits:
+            raise SweepError(f"no budget values for {cost!r}: give at least one, e.g. {{{cost!r}: ['160G']}}")
+        values.append(limits)
+    return [dict(zip(costs, combo)) for combo in itertools.product(*values)]
+
+
+def _with_budgets(problem: Problem, limits: Mapping[str, float | str]) -> Problem:
+    if not limits:
+        return problem
+    constraints = list(problem.constraints)
+    for cost, limit in limits.items():
+        at = [i for i, c in enumerate(constraints) if isinstance(c, Budget) and c.cost.name == cost]
+        if at:
+            constraints[at[0]] = Budget(constraints[at[0]].cost, limit)
+        else:
+            constraints.append(Budget(cost, limit))
+    return Problem(problem.space, problem.objective, constraints, report_costs=list(problem.costs.values()))
+
+
+def _count(text: str, executor: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise SweepError(f"bad worker count in executor {executor!r}: expected a positive integer after ':'")
+    return int(text)
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise SweepError(
+            "Dask executors need dask.distributed: pip install mpsolve[distributed] "
+            "(or pip install 'dask[distributed]')"
+        ) from None
+    return distributed
+
+
+def _run_dask_client(client: Any, tasks: list[SweepTask]) -> list[dict[str, Any]]:
+    if not hasattr(client, "map") or not hasattr(client, "gather"):
+        raise SweepError(f"executor must be a string or a distributed.Client, got {client!r}")
+    futures = client.map(run_task, tasks, pure=False)
+    return list(client.gather(futures))

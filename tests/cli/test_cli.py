@@ -1,0 +1,92 @@
+import json
+
+import pytest
+
+from mpsolve.cli import main
+from mpsolve.costs import FlopsCost, ParamsCost
+from mpsolve.spaces import get_architecture
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_design_json_has_the_documented_keys(capsys):
+    code, out, _ = run(capsys, "design", "--budget", "flops=12G", "--space", "small", "--json", "--seed", "1",
+                       "--option", "iterations=2000")
+    assert code == 0
+    obj = json.loads(out)  # exactly one JSON object
+    assert {"status", "objective", "solver", "wall_time_s", "costs", "architecture"} <= set(obj)
+    assert obj["costs"]["flops"] <= 12e9 and obj["solver"] == "ea" and obj["status"] == "feasible"
+    arch = obj["architecture"]
+    assert {"blocks", "vocab_size", "embed_proj_dim", "max_positions", "shared"} <= set(arch)
+    assert set(arch["blocks"][0]) == {"embed_dim", "ffn_ratio", "layers"}
+
+
+def test_design_table_output(capsys):
+    code, out, _ = run(capsys, "design", "--budget", "flops=12G", "--budget", "params=60M", "--space", "small",
+                       "--option", "iterations=500")
+    assert code == 0 and "status     feasible" in out and "embed_dim" in out
+
+
+def test_design_from_space_file(tmp_path, capsys):
+    f = tmp_path / "tiny.toml"
+    f.write_text('[space]\npreset = "small"\nnum_blocks = 2\nlayers = [1, 2]\n')
+    code, out, _ = run(capsys, "design", "--budget", "flops=20G", "--space", str(f), "--json")
+    assert code == 0 and len(json.loads(out)["architecture"]["blocks"]) == 2
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["design", "--budget", "flops=160X"], "bad unit"),
+        (["design", "--budget", "flops"], "NAME=VALUE"),
+        (["design", "--budget", "flops=1G"], "cheapest design's"),
+        (["design", "--budget", "flops=160G", "--solver", "nope"], "known solvers"),
+        (["design", "--budget", "flops=160G", "--space", "nope"], "known spaces"),
+        (["design", "--budget", "latency_ms=50"], "--latency-profile"),
+        (["cost", "nope"], "neither an architecture preset"),
+        (["design"], "at least one budget"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_json_and_non_monotone_widths(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    code, _, err = run(capsys, "score", str(bad))
+    assert code == 2 and "cannot read architecture JSON" in err
+    arch = get_architecture("merino-52m").to_dict()
+    arch["blocks"].reverse()
+    f = tmp_path / "rev.json"
+    f.write_text(json.dumps(arch))
+    code, _, err = run(capsys, "cost", str(f))
+    assert code == 2 and "non-decreasing" in err
+
+
+def test_cost_and_score(tmp_path, capsys):
+    code, out, _ = run(capsys, "cost", "merino-64m", "--json", "--seq-len", "128", "--include-lm-head")
+    arch = get_architecture("merino-64m")
+    obj = json.loads(out)
+    assert obj["costs"]["params"] == ParamsCost().of(arch)
+    assert obj["costs"]["flops"] == FlopsCost(128, True).of(arch)
+    code, out, _ = run(capsys, "cost", "merino-52m", "--breakdown", "--graphml", str(tmp_path / "g.graphml"))
+    assert code == 0 and "block0.layer0.qkv" in out and (tmp_path / "g.graphml").exists()
+    # a single unshared block describes a plain uniform transformer
+    plain = {"blocks": [{"embed_dim": 768, "ffn_ratio": 4, "layers": 12}], "shared": False}
+    (tmp_path / "gpt.json").write_text(json.dumps(plain))
+    code, out, _ = run(capsys, "score", str(tmp_path / "gpt.json"), "--json")
+    obj = json.loads(out)
+    assert code == 0 and {"entropy", "entropy_mhsa", "entropy_ffn", "rho_mhsa", "rho_ffn"} <= set(obj)
+
+
+def test_presets(capsys):
+    code, out, _ = run(capsys, "presets", "--json")
+    obj = json.loads(out)
+    assert {"default", "small", "large8"} <= set(obj["spaces"])
+    assert set(obj["architectures"]) == {"merino-52m", "merino-61m", "merino-64m"}

@@ -1,0 +1,221 @@
+"""Checkpoint and resume, for every backend that declares ``resumable = True``."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import mpsolve
+from mpsolve.core.checkpoint import CheckpointError, load_checkpoint
+
+#: small runs per backend (a backend not listed runs with its defaults)
+LEAN: dict[str, dict[str, Any]] = {
+    "ea": {"iterations": 3000, "population": 64, "parents": 16, "batch_size": 32, "init_samples": 256},
+    "nsga2": {"generations": 12, "pop_size": 24},
+    "tpe": {"n_trials": 40, "n_startup_trials": 10},
+    "cpsat": {"workers": 1},
+}
+
+
+def _resumable() -> list[str]:
+    return [name for name in mpsolve.list_solvers() if type(mpsolve.get_solver(name)).resumable]
+
+
+def _solver(name: str) -> mpsolve.Solver:
+    cls = type(mpsolve.get_solver(name))
+    options = {k: v for k, v in LEAN.get(name, {}).items() if k in mpsolve.get_solver(name).get_options()}
+    return cls(**options)
+
+
+@pytest.fixture(scope="module")
+def problem() -> mpsolve.Problem:
+    return mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "40G")])
+
+
+class _InterruptAt:
+    """A callback that raises KeyboardInterrupt at its ``n``-th call (one call per evaluated batch)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.calls = n, 0
+
+    def __call__(self, ctx: mpsolve.SolveContext) -> None:
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+
+
+def _batches(name: str, problem: mpsolve.Problem, seed: int) -> tuple[mpsolve.Result, int]:
+    """An uninterrupted run and how many batches it evaluated."""
+    counter = _InterruptAt(0)
+    return _solver(name).solve(problem, seed=seed, callback=counter), counter.calls
+
+
+def _answer(name: str, result: mpsolve.Result) -> tuple[Any, ...]:
+    """What a resumed run must reproduce: a stochastic backend replays its run exactly (same
+    evaluation count); a deterministic one (cpsat) warm-starts from the stored incumbent."""
+    answer = (result.status, result.x.tolist(), result.objective)
+    return (*answer, result.n_evals) if type(mpsolve.get_solver(name)).stochastic else answer
+
+
+def test_ea_is_resumable():
+    assert "ea" in _resumable()
+
+
+@pytest.mark.parametrize("name", _resumable())
+def test_interrupted_run_resumes_to_the_uninterrupted_answer(name, problem, tmp_path):
+    full, batches = _batches(name, problem, seed=7)
+    assert batches >= 2, "the run is too short to interrupt"
+    path = tmp_path / "run.ckpt"
+    cut = _solver(name).solve(problem, seed=7, checkpoint=path, callback=_InterruptAt(batches // 2 + 1))
+    assert cut.status == "interrupted"
+    assert path.exists()
+    resumed = _solver(name).solve(problem, resume=path)
+    assert _answer(name, resumed) == _answer(name, full)
+    assert resumed.seed == 7
+
+
+@pytest.mark.parametrize("name", _resumable())
+def test_twice_interrupted_run_resumes_to_the_same_answer(name, problem, tmp_path):
+    full, batches = _batches(name, problem, seed=3)
+    path = tmp_path / "run.ckpt"
+    _solver(name).solve(problem, seed=3, checkpoint=path, callback=_InterruptAt(batches // 2 + 1))
+    _solver(name).solve(problem, resume=path, callback=_InterruptAt(batches // 3 + 1))
+    assert _answer(name, _solver(name).solve(problem, resume=path)) == _answer(name, full)
+
+
+SIGINT_RUN = """
+import signal, sys
+import mpsolve
+
+# a test run started in the background inherits SIGINT ignored; this test needs Python's handler
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
+problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "40G")])
+if sys.argv[2] != "-":  # a run of another backend earlier in the same process
+    mpsolve.solve(problem, sys.argv[2])
+options = {"iterations": 3000, "population": 64, "parents": 16, "batch_size": 32, "init_samples": 256}
+full = mpsolve.solve(problem, "ea", seed=11, **options)
+calls = []
+
+def sigint(ctx):  # delivered wherever the run happens to be
+    calls.append(1)
+    if len(calls) == 40:
+        signal.raise_signal(signal.SIGINT)
+
+cut = mpsolve.solve(problem, "ea", seed=11, checkpoint=sys.argv[1], callback=sigint, **options)
+resumed = mpsolve.solve(problem, "ea", resume=sys.argv[1], **options)
+assert cut.status == "interrupted", cut
+assert (resumed.x.tolist(), resumed.n_evals) == (full.x.tolist(), full.n_evals), (resumed, full)
+"""
+
+
+@pytest.mark.parametrize("before", ["-", *[n for n in ("cpsat",) if n in mpsolve.list_solvers()]])
+def test_a_real_sigint_midway_resumes_to_the_uninterrupted_answer(tmp_path, before):
+    """In a subprocess: a SIGINT that kills the process would take the whole test run with it."""
+    run = subprocess.run(
+        [sys.executable, "-c", SIGINT_RUN, str(tmp_path / "run.ckpt"), before], capture_output=True, timeout=120
+    )
+    assert run.returncode != -signal.SIGINT, (
+        f"SIGINT killed the process instead of raising KeyboardInterrupt (after a {before!r} run): "
+        "something reset the SIGINT handler to SIG_DFL"
+    )
+    assert run.returncode == 0, run.stderr.decode()
+
+
+def test_periodic_checkpoints_are_written(problem, tmp_path, monkeypatch):
+    path = tmp_path / "run.ckpt"
+    written = []
+    real = os.replace
+
+    def replace(src, dst):
+        real(src, dst)
+        with open(dst, "rb") as fh:
+            written.append(pickle.load(fh)["n_evals"])
+
+    monkeypatch.setattr(os, "replace", replace)
+    result = _solver("ea").solve(problem, seed=0, checkpoint=path, checkpoint_every=0.0)
+    assert len(written) > 10 and written == sorted(written)
+    assert written[-1] == result.n_evals
+
+
+def test_checkpoint_of_another_problem_is_refused(problem, tmp_path):
+    path = tmp_path / "run.ckpt"
+    _solver("ea").solve(problem, seed=0, checkpoint=path)
+    other = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "50G")])
+    with pytest.raises(CheckpointError, match="belongs to another problem.*same space, objective and constraints"):
+        _solver("ea").solve(other, resume=path)
+
+
+def test_checkpoint_of_another_solver_configuration_is_refused(problem, tmp_path):
+    path = tmp_path / "run.ckpt"
+    _solver("ea").solve(problem, seed=0, checkpoint=path)
+    with pytest.raises(CheckpointError, match="was written by solver 'ea'"):
+        mpsolve.solve(problem, "ea", resume=path, iterations=10)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "does not exist"), (b"not a pickle", "unreadable"), (pickle.dumps({"a": 1}), "not an mpsolve checkpoint")],
+)
+def test_unusable_checkpoint_files_are_refused(problem, tmp_path, content, message):
+    path = tmp_path / "run.ckpt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        _solver("ea").solve(problem, resume=path)
+
+
+def test_non_resumable_solver_refuses_checkpoints(problem, tmp_path):
+    class OneShot(mpsolve.Solver):
+        name = "one-shot-test"
+
+        def _solve(self, ctx):
+            ctx.evaluate(ctx.feasible_seeds)
+
+    with pytest.raises(mpsolve.SolverError, match="does not support checkpoints"):
+        OneShot().solve(problem, checkpoint=tmp_path / "x.ckpt")
+
+
+@pytest.mark.parametrize("target", ["os.replace", "os.fsync"])
+def test_crash_during_a_write_keeps_the_last_good_checkpoint(problem, tmp_path, monkeypatch, target):
+    path = tmp_path / "run.ckpt"
+    _solver("ea").solve(problem, seed=1, checkpoint=path)
+    good = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(os, target.split(".")[1], crash)
+    with pytest.raises(OSError, match="simulated"):
+        _solver("ea").solve(problem, seed=2, checkpoint=path)
+    monkeypatch.undo()
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["run.ckpt"]  # no temporary file left behind
+    assert load_checkpoint(path, problem, _solver("ea"))["seed"] == 1
+
+
+def test_resume_continues_the_clock_and_history(problem, tmp_path):
+    path = tmp_path / "run.ckpt"
+    full, batches = _batches("ea", problem, seed=5)
+    _solver("ea").solve(problem, seed=5, checkpoint=path, callback=_InterruptAt(batches // 2))
+    state = load_checkpoint(path, problem, _solver("ea"))
+    resumed = _solver("ea").solve(problem, resume=path)
+    assert resumed.wall_time >= state["elapsed"]
+    assert [h[1:] for h in resumed.history[: len(state["history"])]] == [h[1:] for h in state["history"]]
+    assert np.array_equal(resumed.x, full.x)
+
+
+def test_facade_passes_checkpoint_and_resume(problem, tmp_path):
+    path = Path(tmp_path) / "facade.ckpt"
+    options = LEAN["ea"]
+    first = mpsolve.solve(problem, "ea", seed=4, checkpoint=path, **options)
+    again = mpsolve.solve(problem, "ea", resume=path, **options)
+    assert np.array_equal(first.x, again.x) and again.n_evals == first.n_evals

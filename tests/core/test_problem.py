@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+
+import mpsolve
+from mpsolve import Budget, Effectiveness, InfeasibleError, Predicate, Problem
+from mpsolve.costs import CostModel
+from mpsolve.objectives import effectiveness
+
+
+def test_evaluation_shapes_and_feasibility(small_problem, rng):
+    X = small_problem.space.sample(300, rng)
+    ev = small_problem.evaluate(X)
+    assert ev.objective.shape == (300,) and ev.violations.shape == (300, 2)
+    np.testing.assert_array_equal(ev.feasible, ev.costs["flops"] <= 12e9)
+    assert 0 < ev.feasible.mean() < 1
+
+
+def test_unordered_encodings_are_infeasible(small_problem):
+    x = np.array([[2, 0, 0, 1, 0, 0, 3, 0, 0]])
+    assert not small_problem.evaluate(x).feasible[0]
+
+
+def test_infeasible_budget_states_cheapest_cost(small_space):
+    problem = Problem(small_space, constraints=[Budget("flops", "1G"), Budget("params", "500M")])
+    with pytest.raises(InfeasibleError, match=r"flops budget 1G is below the cheapest design's 2\.\d+G") as info:
+        mpsolve.solve(problem, "ea", seed=0)
+    cheapest = info.value.cheapest["flops"]
+    all_flops = np.concatenate([problem.evaluate(X).costs["flops"] for X in small_space.enumerate()])
+    assert cheapest == pytest.approx(all_flops.min())
+
+
+class NarrowFirstBlock(CostModel):
+    """A cost that falls as the first block widens (so it conflicts with FLOPs)."""
+
+    name = "narrowness"
+
+    def evaluate(self, batch, constants):
+        return 1.0 + 512.0 - batch.embed_dims[:, 0]
+
+
+def test_jointly_infeasible_budgets_are_reported(small_space):
+    cheapest_flops = Problem(small_space).evaluate(Problem(small_space).corner_designs()[0]).costs["flops"].min()
+    problem = Problem(small_space, constraints=[Budget("flops", cheapest_flops), Budget(NarrowFirstBlock(), 1)])
+    with pytest.raises(InfeasibleError, match="each budget alone can be met .* no design meets all of them"):
+        problem.check_feasible()
+
+
+def test_predicate_and_effectiveness_constraints(small_space, rng):
+    problem = Problem(
+        small_space,
+        constraints=[
+            Budget("flops", "20G"),
+            Effectiveness(rho_max=0.1),
+            Predicate(lambda a: a.blocks[0].layers == 1, name="shallow first block"),
+        ],
+    )
+    X = small_space.sample(200, rng)
+    ev = problem.evaluate(X)
+    ok = (ev.costs["flops"] <= 20e9) & (small_space.decode_batch(X).layers[:, 0] == 1)
+    assert (ev.feasible <= ok).all()
+    result = mpsolve.solve(problem, "ea", seed=1, iterations=2000)
+    assert result.architecture.blocks[0].layers == 1
+    b = small_space.decode_batch(result.x[None])
+    assert max(effectiveness(b.layers, b.embed_dims, 1 / 16)[0], effectiveness(b.layers, b.ffn_dims, 1 / 16)[0]) <= 0.1
+
+
+def test_problem_echo_and_fingerprint(small_problem, small_space):
+    d = small_problem.to_dict()
+    assert d["space"]["name"] == "small" and d["constraints"][0]["limit"] == 12e9
+    other = Problem(small_space, constraints=[Budget("flops", "13G")])
+    assert other.fingerprint() != small_problem.fingerprint()
+    assert Problem(small_space, constraints=[Budget("flops", 12e9)]).fingerprint() == small_problem.fingerprint()
+
+
+@pytest.mark.parametrize("limit", [float("nan"), float("inf"), -1, 0, "12Q"])
+def test_bad_budgets(limit):
+    with pytest.raises(mpsolve.MpsolveError):
+        Budget("flops", limit)
+
+
+def test_feasibility_check_samples_spaces_with_very_many_width_orders():
+    space = mpsolve.SearchSpace(num_blocks=24, embed_dims=(64, 128, 192, 256, 320, 384, 448, 512), layers=(1, 2))
+    problem = Problem(space, constraints=[Budget("flops", "20G")])
+    X, complete = problem.corner_designs(limit=1000)
+    assert not complete and len(X) <= 1000 + 8 and problem.space.is_ordered(X).all()
+    result = mpsolve.solve(problem, "ea", seed=0, iterations=500)
+    assert result.costs["flops"] <= 20e9

@@ -1,0 +1,86 @@
+import networkx as nx
+import numpy as np
+import pytest
+
+from mpsolve.costs import FlopsCost, MemoryCost, ParamsCost, batch_of, get_cost, graph_totals, operator_graph
+from mpsolve.spaces import Block, get_architecture, get_space
+
+# Spec section 1: exact counts 52.61/61.29/64.06 M, paper FLOPs 60/110/160 G, unshared 59/79/100 M.
+REFERENCE = {
+    "merino-52m": (52.61e6, 60e9, 59e6),
+    "merino-61m": (61.29e6, 110e9, 79e6),
+    "merino-64m": (64.06e6, 160e9, 100e6),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_reference_table(name):
+    params, flops, unshared = REFERENCE[name]
+    arch = get_architecture(name)
+    assert ParamsCost().of(arch) == pytest.approx(params, rel=0.0005 / 5)  # the exact count, to 0.01 %
+    assert FlopsCost().of(arch) == pytest.approx(flops, rel=0.03)
+    assert ParamsCost().of(arch.replace(shared=False)) == pytest.approx(unshared, rel=0.02)  # paper rounds to whole M
+
+
+def test_params_by_hand_for_one_layer_model():
+    arch = get_architecture("merino-52m").replace(
+        blocks=(Block(128, 2.0, 3),), vocab_size=10, embed_proj_dim=64, max_positions=8
+    )
+    E, F, D = 128, 256, 64
+    layer = 2 * E + 3 * E * E + 3 * E + E * E + E + 2 * E + E * F + F + F * E + E
+    expected = 10 * D + 8 * D + (D * E + E) + layer + (E * D + D) + 2 * D
+    assert ParamsCost().of(arch) == expected
+    assert ParamsCost().of(arch.replace(shared=False)) == expected + 2 * layer
+    macs = 5 * (4 * E * E + 2 * E * F) + 2 * 5 * 5 * E  # seq_len 5: three layer applications
+    assert FlopsCost(seq_len=5).of(arch) == 2 * (3 * macs + 5 * (D * E + E * D))
+
+
+def test_vectorised_costs_match_single_architecture_costs(rng):
+    space = get_space("default")
+    X = space.sample(64, rng)
+    batch = space.decode_batch(X)
+    for cost in (ParamsCost(), FlopsCost(seq_len=128, include_lm_head=True), MemoryCost()):
+        values = cost.evaluate(batch, space)
+        singles = [cost.of(space.decode(x)) for x in X]
+        np.testing.assert_allclose(values, singles, rtol=1e-12)
+        assert (values > 0).all()
+
+
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("include_lm_head", [True, False])
+def test_operator_graph_sums_to_vectorised_totals(rng, shared, include_lm_head):
+    space = get_space("default")
+    for x in space.sample(10, rng):
+        arch = space.decode(x).replace(shared=shared)
+        g = operator_graph(arch, seq_len=256, include_lm_head=include_lm_head)
+        totals = graph_totals(g)
+        assert totals["params"] == ParamsCost().of(arch)
+        assert totals["flops"] == pytest.approx(FlopsCost(256, include_lm_head).of(arch), rel=1e-12)
+
+
+def test_operator_graph_shows_sharing_and_tying(tmp_path):
+    arch = get_architecture("merino-52m")
+    g = operator_graph(arch)
+    qkv = "block1.qkv.weight"
+    users = [v for _, v in g.out_edges(qkv)]
+    assert len(users) == arch.blocks[1].layers  # one shared weight node, one edge per application
+    assert {v for _, v in g.out_edges("embed.tokens.weight")} == {"embed", "lm_head"}
+    assert nx.is_directed_acyclic_graph(g)
+    nx.write_graphml(g, tmp_path / "g.graphml")
+    assert graph_totals(nx.read_graphml(tmp_path / "g.graphml"))["params"] == ParamsCost().of(arch)
+
+
+def test_flops_grow_with_every_dimension():
+    a = get_architecture("merino-52m")
+    f = FlopsCost().of
+    assert f(a.replace(blocks=a.blocks[:-1] + (Block(1024, 1.0, 1),))) > f(a)
+    assert f(a.replace(blocks=a.blocks[:-1] + (Block(896, 2.0, 1),))) > f(a)
+    assert f(a.replace(blocks=a.blocks[:-1] + (Block(896, 1.0, 2),))) > f(a)
+
+
+def test_get_cost_errors():
+    with pytest.raises(ValueError, match="known costs: flops, latency, memory, params"):
+        get_cost("speed")
+    with pytest.raises(ValueError, match="seq_len"):
+        FlopsCost(seq_len=0)
+    assert batch_of(get_architecture("merino-64m")).embed_dims.shape == (1, 4)

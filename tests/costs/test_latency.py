@@ -1,0 +1,201 @@
+"""Latency profiles and the additive latency cost, validated against measured end-to-end latency."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+from mpsolve.constraints import Budget
+from mpsolve.costs import LatencyCost, LatencyProfileError, batch_of, get_cost
+from mpsolve.merino_model import profile_latency
+from mpsolve.spaces import SearchSpace
+from mpsolve.utils.errors import MpsolveError
+
+
+@pytest.fixture(scope="module")
+def tiny_space() -> SearchSpace:
+    return SearchSpace(
+        num_blocks=3,
+        embed_dims=(64, 128, 256),
+        ffn_ratios=(1.0, 4.0),
+        layers=(1, 2, 4),
+        vocab_size=256,
+        embed_proj_dim=128,
+        max_positions=64,
+        name="tiny",
+    )
+
+
+@pytest.fixture(scope="module")
+def profile(tiny_space: SearchSpace) -> dict:
+    # the minimum, not the median: test machines run other work, and preemptions inflate medians
+    return profile_latency(tiny_space, seq_len=64, threads=1, repeats=15, warmup=3, progress=False, statistic="min")
+
+
+def test_profile_covers_every_component(profile: dict, tiny_space: SearchSpace) -> None:
+    assert {(r["embed_dim"], r["ffn_dim"]) for r in profile["layers"]} == {
+        (e, int(e * r)) for e in tiny_space.embed_dims for r in tiny_space.ffn_ratios
+    }
+    inputs = {(r["in_dim"], r["out_dim"]) for r in profile["projections"] if r["kind"] == "input"}
+    outputs = {(r["in_dim"], r["out_dim"]) for r in profile["projections"] if r["kind"] == "output"}
+    assert inputs == {(128, 64), (128, 256), (64, 128), (64, 256)}  # D -> E and E -> E' (E < E')
+    assert outputs == {(64, 128), (256, 128)}  # E_N -> D at the last position
+    assert all(r["positions"] == (64 if r["kind"] == "input" else 1) for r in profile["projections"])
+    assert (profile["threads"], profile["seq_len"], profile["batch"], profile["statistic"]) == (1, 64, 1, "min")
+    assert profile["space"]["name"] == "tiny" and profile["device"]["cpu"]
+    assert profile["torch"] == torch.__version__
+    assert all(v > 0 for v in [profile["embedding_ms"], profile["head_ms"], *(r["ms"] for r in profile["layers"])])
+    json.dumps(profile)  # serialisable
+
+
+def test_prediction_is_the_sum_of_its_parts(profile: dict, tiny_space: SearchSpace) -> None:
+    cost = LatencyCost(profile)
+    assert cost.is_additive() and cost.unit == "ms" and cost.name == "latency"
+    arch = tiny_space.decode(np.array([0, 1, 2, 2, 0, 0, 2, 0, 1]))  # 4x(64, r=4), 1x(256, r=1), 2x(256, r=1)
+    layer = {(r["embed_dim"], r["ffn_dim"]): r["ms"] for r in profile["layers"]}
+    proj = {(r["kind"], r["in_dim"], r["out_dim"]): r["ms"] for r in profile["projections"]}
+    expected = (
+        profile["embedding_ms"]
+        + profile["head_ms"]
+        + 4 * layer[(64, 256)]
+        + 3 * layer[(256, 256)]
+        + proj[("input", 128, 64)]
+        + proj[("input", 64, 256)]
+        + proj[("output", 256, 128)]
+    )
+    assert cost.of(arch) == pytest.approx(expected)
+    batch = tiny_space.decode_batch(tiny_space.sample(50, random_state=0))
+    many = cost.evaluate(batch, tiny_space)
+    assert many.shape == (50,)
+    one_by_one = [cost.of(tiny_space.decode(x)) for x in tiny_space.sample(50, random_state=0)]
+    np.testing.assert_allclose(many, one_by_one)
+
+
+def test_predicted_latency_ranks_like_measured_latency(profile: dict, tiny_space: SearchSpace) -> None:
+    from mpsolve.merino_model import build
+
+    X = tiny_space.sample(12, random_state=3)
+    predicted = LatencyCost(profile).evaluate(tiny_space.decode_batch(X), tiny_space)
+    models = [build(tiny_space.decode(x)).eval() for x in X]
+    ids = torch.randint(0, 256, (1, 64), generator=torch.Generator().manual_seed(0))
+    times: list[list[float]] = [[] for _ in models]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            for model in models:
+                model(ids, logits_to_keep=1)
+            for _ in range(15):  # round robin: background load hits every model alike
+                for model, t in zip(models, times):
+                    start = time.perf_counter()
+                    model(ids, logits_to_keep=1)
+                    t.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
+    measured = [1000 * min(t) for t in times]
+    rho = spearmanr(predicted, measured).statistic
+    assert rho > 0.8, f"Spearman {rho:.3f}; predicted {np.round(predicted, 2)}, measured {np.round(measured, 2)}"
+
+
+def test_profile_file_and_budget(profile: dict, tiny_space: SearchSpace, tmp_path: Path) -> None:
+    path = tmp_path / "device.json"
+    path.write_text(json.dumps(profile))
+    cost = get_cost("latency", profile=str(path))
+    assert isinstance(cost, LatencyCost) and cost.options() == {"profile": str(path)}
+    assert cost == get_cost("latency_ms", profile=str(path))
+    budget = Budget("latency", 1e9, profile=str(path))
+    assert np.all(budget.violation(tiny_space.decode_batch(tiny_space.sample(5, random_state=1)), tiny_space) < 0)
+
+
+def test_missing_shapes_and_other_constants_are_explained(profile: dict, tiny_space: SearchSpace) -> None:
+    cost = LatencyCost(profile)
+    wider = SearchSpace(**{**tiny_space.to_dict(), "embed_dims": (64, 128, 256, 512)})
+    arch = wider.decode(np.array([3, 0, 0, 3, 0, 0, 3, 0, 0]))
+    with pytest.raises(LatencyProfileError, match=r"embed_dim=512, ffn_dim=512.*profile-latency"):
+        cost.of(arch)
+    no_proj = {**profile, "projections": [r for r in profile["projections"] if r["kind"] == "output"]}
+    with pytest.raises(LatencyProfileError, match=r"input projection 128 -> 256"):
+        LatencyCost(no_proj).of(tiny_space.decode(np.array([2, 0, 0, 2, 0, 0, 2, 0, 0])))
+    with pytest.raises(LatencyProfileError, match=r"vocab_size=50272 \(profile: 256\)"):
+        cost.evaluate(batch_of(arch), SearchSpace())
+
+
+def test_bad_profiles(tmp_path: Path) -> None:
+    with pytest.raises(LatencyProfileError, match="does not exist.*profile-latency"):
+        LatencyCost(tmp_path / "nope.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(LatencyProfileError, match="cannot read"):
+        LatencyCost(tmp_path / "bad.json")
+    with pytest.raises(LatencyProfileError, match="not a latency profile"):
+        LatencyCost({"format": "other"})
+    with pytest.raises(LatencyProfileError, match="version"):
+        LatencyCost({"format": "mpsolve-latency-profile", "version": 99})
+
+
+def test_the_predictor_needs_no_torch(profile: dict, tmp_path: Path) -> None:
+    path = tmp_path / "device.json"
+    path.write_text(json.dumps(profile))
+    script = f"""
+import sys
+sys.modules["torch"] = None  # any torch import now fails
+from mpsolve.costs import get_cost
+from mpsolve.spaces import Architecture
+arch = Architecture.from_dict({{"blocks": [{{"embed_dim": 128, "ffn_ratio": 4.0, "layers": 2}}],
+                               "vocab_size": 256, "embed_proj_dim": 128, "max_positions": 64}})
+print(get_cost("latency", profile={str(path)!r}).of(arch))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert float(out.stdout) > 0
+
+
+def test_profiling_rejects_bad_settings(tiny_space: SearchSpace) -> None:
+    with pytest.raises(MpsolveError, match="seq_len"):
+        profile_latency(tiny_space, seq_len=0, progress=False)
+    with pytest.raises(MpsolveError, match="max_positions"):
+        profile_latency(tiny_space, seq_len=65, progress=False)
+    with pytest.raises(MpsolveError, match="statistic"):
+        profile_latency(tiny_space, statistic="mean", progress=False)
+
+
+@pytest.mark.parametrize("solver", ["ea", "exhaustive", "cpsat", "nsga2", "tpe"])
+def test_latency_budget_works_with_every_backend(
+    profile: dict, tiny_space: SearchSpace, tmp_path: Path, solver: str, capsys: pytest.CaptureFixture
+) -> None:
+    from mpsolve.cli import main
+
+    device = tmp_path / "device.json"
+    device.write_text(json.dumps(profile))
+    space_file = tmp_path / "tiny.toml"
+    d = tiny_space.to_dict()
+    space_file.write_text("[space]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in d.items() if k != "name"))
+    cost = LatencyCost(profile)
+    latencies = cost.evaluate(tiny_space.decode_batch(tiny_space.sample(200, random_state=0)), tiny_space)
+    budget = float(np.median(latencies))
+    options = {"ea": ["iterations=3000"], "nsga2": ["generations=20"], "tpe": ["n_trials=60"]}.get(solver, [])
+    argv = [
+        "design",
+        "--space",
+        str(space_file),
+        "--budget",
+        f"latency_ms={budget}",
+        "--latency-profile",
+        str(device),
+        "--solver",
+        solver,
+        "--json",
+    ]
+    for opt in options:
+        argv += ["--option", opt]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["costs"]["latency"] <= budget
+    arch = tiny_space.decode(np.array(result["encoding"]))
+    assert cost.of(arch) == pytest.approx(result["costs"]["latency"])

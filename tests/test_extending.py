@@ -1,0 +1,65 @@
+"""A solver backend, a cost model and an objective added from outside the package: one class
+and one registration each, then used by name in a solve."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mpsolve
+from mpsolve.costs import COSTS, CostModel, register_cost
+from mpsolve.objectives import OBJECTIVES, Objective, register_objective
+from mpsolve.solvers import SOLVERS, register_solver
+
+
+class RandomSearch(mpsolve.Solver):
+    name = "test-random"
+
+    def __init__(self, samples: int = 3000) -> None:
+        self.samples = samples
+
+    def _solve(self, ctx: mpsolve.SolveContext) -> None:
+        while ctx.n_evals < self.samples and not ctx.time_up():
+            ctx.evaluate(ctx.problem.space.sample(500, ctx.rng))
+
+
+class WidestBlock(CostModel):
+    name = "test-widest"
+
+    def evaluate(self, batch, constants) -> np.ndarray:
+        return np.max(batch.embed_dims, axis=1).astype(np.float64)
+
+
+class Depth(Objective):
+    name = "test-depth"
+
+    def evaluate(self, batch, constants) -> np.ndarray:
+        return np.sum(batch.layers, axis=1).astype(np.float64)
+
+
+@pytest.fixture
+def plugins():
+    register_solver(RandomSearch)
+    register_cost(WidestBlock)
+    register_objective(Depth)
+    yield
+    SOLVERS.remove(RandomSearch.name)
+    COSTS.remove(WidestBlock.name)
+    OBJECTIVES.remove(Depth.name)
+
+
+def test_plugins_solve_by_name(plugins) -> None:
+    problem = mpsolve.Problem("small", objective="test-depth", constraints=[mpsolve.Budget("test-widest", 256)])
+    exact = mpsolve.solve(problem, "exhaustive")
+    assert exact.status == "optimal" and exact.objective == 9  # three blocks of the deepest choice, 3 layers
+    found = mpsolve.solve(problem, "test-random", seed=0, samples=2000)
+    assert found.solver == "test-random" and found.options == {"samples": 2000}
+    assert found.status == "feasible" and found.costs["test-widest"] <= 256
+    assert found.objective == exact.objective
+    assert "test-random" in mpsolve.list_solvers()
+
+
+def test_plugins_are_gone_after_removal(plugins) -> None:
+    SOLVERS.remove(RandomSearch.name)
+    with pytest.raises(mpsolve.SolverError, match="unknown solver 'test-random'"):
+        mpsolve.get_solver("test-random")

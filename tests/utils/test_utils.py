@@ -1,0 +1,65 @@
+"""The bottom layer: the registry, the validators, quantities and atomic writes."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from mpsolve.utils.errors import MpsolveError, SolverError
+from mpsolve.utils.files import atomic_write
+from mpsolve.utils.quantities import exact_quantity, format_quantity, parse_quantity
+from mpsolve.utils.registry import Registry
+from mpsolve.utils.validation import check_integer, check_positive_number
+
+
+def test_registry_loads_lazy_entries_on_first_use() -> None:
+    registry = Registry("thing", SolverError, lazy={"dec": "decimal:Decimal", "gone": "no_such_module_xyz:X"})
+    assert list(registry) == ["dec"]  # an entry whose module is missing is not offered
+    assert "gone" not in registry
+    assert registry["dec"].__name__ == "Decimal" and registry.by_attribute("Decimal") is registry["dec"]
+    with pytest.raises(SolverError, match="unknown thing 'gone'; known things: dec"):
+        registry["gone"]
+    registry.add("int", int)
+    registry.remove("dec")
+    assert registry.names() == ["int"]
+
+
+def test_registry_aliases_and_sorted_names() -> None:
+    registry = Registry("cost", aliases={"b_alias": "b"}, sort=True)
+    registry.add("b", float)
+    registry.add("a", int)
+    assert registry["b_alias"] is float and "b_alias" in registry
+    with pytest.raises(MpsolveError, match="known costs: a, b"):
+        registry["c"]
+
+
+def test_validators_accept_what_they_name_and_say_what_was_wrong() -> None:
+    assert check_integer(np.int64(3), "n") == 3 and check_integer(None, "n", optional=True) is None
+    assert check_integer(0, "n", minimum=0) == 0
+    for bad in (0, True, 1.5, "2"):
+        with pytest.raises(MpsolveError, match="n must be a positive integer, got"):
+            check_integer(bad, "n")
+    with pytest.raises(SolverError, match="w must be a positive integer or None"):
+        check_integer(-1, "w", error=SolverError, optional=True)
+    assert check_positive_number(2, "x") == 2.0
+    for bad in (0, -1.0, float("inf"), float("nan"), False):
+        with pytest.raises(MpsolveError, match="x must be a positive number"):
+            check_positive_number(bad, "x")
+
+
+def test_quantities_round_trip() -> None:
+    assert parse_quantity("160G") == 160e9 and parse_quantity(5) == 5.0
+    assert format_quantity(160e9) == "160G" and parse_quantity(format_quantity(64e6)) == 64e6
+    assert exact_quantity(160e9) == "160G" and exact_quantity(1e9 / 3) == 1e9 / 3
+    with pytest.raises(MpsolveError, match="bad unit"):
+        parse_quantity("3X")
+
+
+def test_atomic_write_replaces_the_whole_file(tmp_path) -> None:
+    path = tmp_path / "deep" / "file.txt"
+    atomic_write(path, "first")
+    atomic_write(path, b"second")
+    assert path.read_text() == "second" and [p.name for p in path.parent.iterdir()] == ["file.txt"]
+    assert sys.modules["mpsolve.utils.files"].tomllib.loads("a = 1") == {"a": 1}

@@ -1,0 +1,230 @@
+"""Problem files: the schema, its error messages, and the result -> file -> rerun round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mpsolve
+from mpsolve.workflows.problem_file import (
+    ProblemFileError,
+    ProblemSpec,
+    load_problem_file,
+    loads_problem,
+    problem_to_toml,
+    result_to_problem_toml,
+)
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.toml"))
+QUICK = {"iterations": 400, "population": 32, "init_samples": 128}
+
+SMALL = """
+[space]
+preset = "small"
+
+[[budget]]
+cost = "flops"
+limit = "40G"
+seq_len = 512
+
+[constraints]
+effectiveness = 0.5
+
+[solver]
+name = "ea"
+seed = 3
+iterations = 400
+population = 32
+init_samples = 128
+"""
+
+
+def _same(a: ProblemSpec, b: ProblemSpec) -> None:
+    assert a.problem.to_dict() == b.problem.to_dict()
+    assert a.problem.fingerprint() == b.problem.fingerprint()
+    assert (a.solver, a.solver_options, a.seed, a.time_limit) == (b.solver, b.solver_options, b.seed, b.time_limit)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_examples_load_and_round_trip(path):
+    spec = load_problem_file(path)
+    assert isinstance(spec.problem, mpsolve.Problem) and spec.problem.budgets
+    _same(spec, loads_problem(spec.to_toml()))
+
+
+def test_schema_builds_the_described_problem():
+    spec = loads_problem(SMALL)
+    problem = spec.problem
+    assert problem.space == mpsolve.get_space("small") and problem.space.name == "small"
+    (budget,) = problem.budgets
+    assert budget.cost.name == "flops" and budget.limit == 40e9 and budget.cost.seq_len == 512
+    assert isinstance(problem.constraints[1], mpsolve.Effectiveness) and problem.constraints[1].rho_max == 0.5
+    assert (spec.solver, spec.seed, spec.time_limit) == ("ea", 3, None)
+    assert spec.solver_options == {"iterations": 400, "population": 32, "init_samples": 128}
+
+
+def test_empty_file_is_the_default_problem():
+    spec = loads_problem("")
+    assert spec.problem.to_dict() == mpsolve.Problem("default").to_dict()
+    assert (spec.solver, spec.solver_options, spec.seed, spec.time_limit) == ("ea", {}, None, None)
+
+
+def test_shorthands_and_budget_table():
+    spec = loads_problem(
+        'space = "paper"\nobjective = "params"\nsolver = "ea"\n'
+        '[budgets]\nparams = "64M"\nflops = { limit = 2e11, seq_len = 256 }\n'
+    )
+    assert spec.problem.space.name == "paper" and spec.problem.objective.name == "params"
+    assert [(b.cost.name, b.limit) for b in spec.problem.budgets] == [("params", 64e6), ("flops", 2e11)]
+    assert spec.problem.budgets[1].cost.seq_len == 256
+
+
+def test_space_fields_override_a_preset():
+    spec = loads_problem('[space]\npreset = "small"\nnum_blocks = 2\nlayers = [1, 2]\n')
+    space = spec.problem.space
+    assert (space.num_blocks, space.layers, space.embed_dims) == (2, (1, 2), mpsolve.get_space("small").embed_dims)
+    assert space.name == "custom"
+
+
+def test_result_reruns_from_its_echoed_problem(tmp_path):
+    spec = loads_problem(SMALL)
+    first = spec.solve()
+    text = result_to_problem_toml(json.loads(first.to_json()))
+    path = tmp_path / "rerun.toml"
+    path.write_text(text)
+    rerun = load_problem_file(path)
+    assert rerun.problem.fingerprint() == spec.problem.fingerprint()
+    again = rerun.solve()
+    assert np.array_equal(again.x, first.x) and again.objective == first.objective
+    assert result_to_problem_toml(first) == text
+    result_json = tmp_path / "result.json"
+    result_json.write_text(first.to_json())
+    _same(load_problem_file(result_json), rerun)
+
+
+def test_problem_written_from_python_round_trips():
+    problem = mpsolve.Problem(
+        mpsolve.SearchSpace(num_blocks=2, embed_dims=(64, 128), ffn_ratios=(1.0, 2.5), layers=(1, 3), name="tiny ü"),
+        mpsolve.MeRinoEntropy(variant="rate", eps=1e-3, alpha=(0.5, 2.0)),
+        [
+            mpsolve.Budget("params", 4.5e7),
+            mpsolve.Budget("memory", "300M", bytes_per_param=2),
+            mpsolve.Effectiveness(0.4),
+        ],
+    )
+    text = problem_to_toml(problem, "ea", {"iterations": 100}, seed=9, time_limit=2.5)
+    spec = loads_problem(text)
+    assert spec.problem.to_dict() == problem.to_dict()
+    assert (spec.solver_options, spec.seed, spec.time_limit) == ({"iterations": 100}, 9, 2.5)
+    assert 'limit = "45M"' in text and 'limit = "300M"' in text
+
+
+def test_rerun_file_identifies_the_same_problem_whatever_the_constraint_order():
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Effectiveness(0.5), mpsolve.Budget("flops", "40G")])
+    spec = loads_problem(problem_to_toml(problem))
+    assert [type(c).__name__ for c in spec.problem.constraints] == ["Budget", "Effectiveness"]
+    assert spec.problem.fingerprint() == problem.fingerprint()
+
+
+def test_json_problem_file(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"space": "small", "budgets": {"flops": "40G"}, "solver": {"seed": 1, **QUICK}}))
+    spec = load_problem_file(path)
+    assert spec.seed == 1 and spec.problem.budgets[0].limit == 40e9
+
+
+def test_predicate_cannot_be_written():
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Predicate(lambda a: True, name="mine")])
+    with pytest.raises(ProblemFileError, match=r"constraints\[0\].*cannot be written to a problem file"):
+        problem_to_toml(problem)
+
+
+def test_result_without_problem_is_refused():
+    with pytest.raises(ProblemFileError, match="carries no problem"):
+        result_to_problem_toml({"status": "feasible"})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[[budget]]\ncost = 'flops'\nlimit = -3",
+            "budget[0].limit: expected a positive number or a string like '160G', got -3",
+        ),
+        (
+            "[[budget]]\ncost = 'flops'\nlimit = '1G'\n[[budget]]\ncost = 'params'\nlimit = '3X'",
+            "budget[1].limit: expected",
+        ),
+        ("[[budget]]\ncost = 'flops'\nlimit = nan", "budget[0].limit: expected a positive number"),
+        ("[[budget]]\ncost = 'flops'\nlimit = inf", "budget[0].limit: expected a positive number"),
+        ("[[budget]]\ncost = 'flops'\nlimit = 0", "budget[0].limit: expected a positive number"),
+        ("[[budget]]\ncost = 'flops'", "budget[0]: missing field 'limit'"),
+        ("[[budget]]\nlimit = 3", "budget[0]: missing field 'cost'"),
+        ("[[budget]]\ncost = 'watts'\nlimit = 3", "budget[0].cost: unknown cost 'watts'"),
+        ("[[budget]]\ncost = 'flops'\nlimit = 3\nseq_len = 1.5", "budget[0].seq_len: expected an integer, got 1.5"),
+        (
+            "[[budget]]\ncost = 'flops'\nlimit = 3\nseq_length = 5",
+            "budget[0].seq_length: unknown option; known options: seq_len",
+        ),
+        ("[[budget]]\ncost = 'latency'\nlimit = 5", "budget[0]: bad options for cost 'latency'"),
+        ("[[budget]]\ncost = 'latency'\nlimit = 5\nprofile = 'nowhere.json'", "budget[0]: latency profile"),
+        ("[budgets]\nflops = true", "budgets.flops: expected a positive number"),
+        ("[budgets]\nflops = { seq_len = 4 }", "budgets.flops: missing field 'limit'"),
+        ("budget = 3", "budget: expected an array of tables"),
+        ("[budgets]\nflops = 1\n[[budget]]\ncost = 'flops'\nlimit = 2", "not both"),
+        ("space = 3", "space: expected a preset name or a table, got 3"),
+        ("space = 'huge'", "space.preset: unknown space 'huge'"),
+        ("[space]\nnum_blocks = 0", "space.num_blocks: expected a positive integer, got 0"),
+        ("[space]\nembed_dims = []", "space.embed_dims: expected a non-empty array"),
+        ("[space]\nembed_dims = [64, -64]", "space.embed_dims[1]: expected a positive integer, got -64"),
+        ("[space]\nffn_ratios = [1.0, 'a']", "space.ffn_ratios[1]: expected a positive number"),
+        ("[space]\nembed_dims = [100]", "space: embed_dims [100] are not multiples of head_dim 64"),
+        ("[space]\nlayers = [1, 1]", "space: layers contains duplicates"),
+        ("[space]\nshared = 1", "space.shared: expected true or false, got 1"),
+        ("[space]\nwidth = 3", "space.width: unknown field"),
+        ("[objective]\nname = 'beauty'", "objective.name: unknown objective 'beauty'"),
+        ("[objective]\neps = 'x'", "objective.eps: expected a number, got 'x'"),
+        ("[objective]\neps = -1.0", "objective: eps must be a positive number"),
+        ("[objective]\nalpha = [1, 'x']", "objective.alpha[1]: expected a number"),
+        ("[objective]\ncolour = 1", "objective.colour: unknown option"),
+        ("[constraints]\neffectiveness = -1", "constraints.effectiveness: expected a positive number, got -1"),
+        ("[constraints]\neffectiveness = { parts = 'all' }", "constraints.effectiveness: parts must be"),
+        ("[constraints]\nlatency = 3", "constraints.latency: unknown field"),
+        ("[constraints]\nnon_decreasing_widths = 'yes'", "constraints.non_decreasing_widths: expected true or false"),
+        ("[solver]\nname = 'magic'", "solver.name: unknown solver 'magic'"),
+        ("[solver]\nseed = -1", "solver.seed: expected an integer >= 0, got -1"),
+        ("[solver]\nseed = 1.5", "solver.seed: expected an integer >= 0"),
+        ("[solver]\ntime_limit = 0", "solver.time_limit: expected a positive number, got 0"),
+        ("[solver]\niterations = -5", "solver: ea: iterations must be a positive integer"),
+        ("[solver]\niterations = 'many'", "solver.iterations: expected an integer"),
+        ("[solver]\nbogus = 1", "solver.bogus: unknown option; known options: iterations"),
+        ("colour = 'red'", "colour: unknown field; known: space, objective"),
+        ("[space", "invalid TOML"),
+    ],
+)
+def test_errors_name_the_file_and_the_field(text, message):
+    with pytest.raises(ProblemFileError) as info:
+        loads_problem(text, "run.toml")
+    assert str(info.value).startswith("run.toml: ")
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.toml", None, "does not exist"),
+        ("bad.json", "{", "invalid JSON"),
+        ("bin.toml", b"\xff\xfe", "cannot read"),
+    ],
+)
+def test_unreadable_files(tmp_path, name, content, message):
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content)
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ProblemFileError, match=message):
+        load_problem_file(path)

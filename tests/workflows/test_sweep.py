@@ -1,0 +1,209 @@
+"""Sweeps on the local, process and Dask executors, and Optuna studies shared by processes."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import mpsolve
+from mpsolve.cli import main
+from mpsolve.workflows.sweep import SweepError, run_sweep, sweep, sweep_tasks
+
+EA = {"ea": {"iterations": 300, "population": 32, "parents": 8, "init_samples": 64}}
+
+
+def _problems() -> dict[str, mpsolve.Problem]:
+    return {
+        "small": mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "40G", seq_len=512)]),
+        "small-params": mpsolve.Problem("small", objective="params"),
+    }
+
+
+def _tasks():
+    return sweep_tasks(_problems(), {"flops": ["20G", "60G"]}, ["ea"], [0, 1], solver_options=EA)
+
+
+def _answers(rows):
+    """Rows without what depends on the machine's speed."""
+    return [{k: v for k, v in r.items() if k not in ("wall_time_s", "history")} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def local_rows():
+    return run_sweep(_tasks(), "local")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        yield cluster
+
+
+def test_tasks_cover_the_grid_in_a_fixed_order():
+    tasks = _tasks()
+    assert len(tasks) == 2 * 2 * 1 * 2
+    assert [(t.name, t.budgets["flops"], t.seed) for t in tasks[:4]] == [
+        ("small", 20e9, 0),
+        ("small", 20e9, 1),
+        ("small", 60e9, 0),
+        ("small", 60e9, 1),
+    ]
+    assert [t.index for t in tasks] == list(range(8))
+    budget = tasks[0].problem.budgets[0]
+    assert budget.limit == 20e9 and budget.cost.seq_len == 512  # the swept budget keeps its cost options
+    assert tasks[4].problem.budgets[0].cost.seq_len == 1024  # a budget the problem lacked is added
+
+
+def test_local_rows(local_rows):
+    assert [r["index"] for r in local_rows] == list(range(8))
+    for row in local_rows:
+        assert row["status"] == "feasible"
+        assert row["costs"]["flops"] <= row["budgets"]["flops"]
+        assert row["problem"]["constraints"][0]["limit"] == row["budgets"]["flops"]
+    assert local_rows[0]["objective"] < local_rows[2]["objective"]  # a larger budget, a better design
+
+
+def test_dask_cluster_gives_the_local_answers(local_rows, cluster):
+    address = cluster.scheduler_address.removeprefix("tcp://")
+    assert _answers(run_sweep(_tasks(), f"dask://{address}")) == _answers(local_rows)
+
+
+def test_dask_client_object_is_an_executor(local_rows, cluster):
+    distributed = pytest.importorskip("distributed")
+    with distributed.Client(cluster) as client:
+        assert _answers(run_sweep(_tasks()[:2], client)) == _answers(local_rows[:2])
+
+
+def test_process_pool_gives_the_local_answers(local_rows):
+    assert _answers(run_sweep(_tasks()[:2], "process:2")) == _answers(local_rows[:2])
+
+
+def test_infeasible_budget_is_a_row_not_a_crash():
+    rows = sweep(["small"], {"flops": ["1G"]}, ["ea"], [0], solver_options=EA)
+    assert rows[0]["status"] == "infeasible" and rows[0]["architecture"] is None
+    assert "raise the budget" in rows[0]["error"]
+
+
+def _one_layer_first(arch: mpsolve.Architecture) -> bool:
+    return arch.blocks[0].layers == 1
+
+
+def test_predicate_problems_travel_pickled():
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Predicate(_one_layer_first, name="l1")])
+    (task,) = sweep_tasks({"p": problem}, solver_options=EA)
+    copy = pickle.loads(pickle.dumps(task))
+    assert isinstance(copy.problem.constraints[0], mpsolve.Predicate)
+    assert run_sweep([copy])[0]["architecture"]["blocks"][0]["layers"] == 1
+
+
+def test_file_expressible_tasks_travel_as_small_files():
+    (task,) = sweep_tasks(["small"], solver_options=EA)
+    data = pickle.dumps(task)
+    assert len(data) < 20_000
+    assert pickle.loads(data).problem.fingerprint() == task.problem.fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"problems": {}}, "at least one problem"),
+        ({"seeds": []}, "at least one problem, one solver and one seed"),
+        ({"budgets": {"flops": []}}, "no budget values for 'flops'"),
+        ({"solver_options": {"tpe": {}}}, "not swept"),
+        ({"solvers": ["magic"]}, "unknown solver 'magic'"),
+        ({"budgets": {"flops": ["-3G"]}}, "positive finite"),
+        ({"problems": ["nowhere"]}, "unknown search space 'nowhere'"),
+    ],
+)
+def test_bad_sweeps_are_refused(kwargs, message):
+    args = {"problems": ["small"], "solvers": ["ea"], "seeds": [0], **kwargs}
+    with pytest.raises(mpsolve.MpsolveError, match=message):
+        sweep_tasks(**args)
+
+
+@pytest.mark.parametrize(
+    ("executor", "message"),
+    [
+        ("ray://head:10001", "Ray clusters are not supported"),
+        ("spark", "unknown executor"),
+        ("process:x", "worker count"),
+    ],
+)
+def test_bad_executors_are_refused(executor, message):
+    with pytest.raises(SweepError, match=message):
+        run_sweep(_tasks()[:1], executor)
+
+
+def test_cli_sweep_on_a_local_cluster(capsys):
+    argv = ["sweep", "--space", "small", "--over", "flops", "--budgets", "20G,60G", "--seeds", "0,1", "--json"]
+    argv += ["--option", "ea.iterations=300", "--option", "ea.population=32", "--option", "ea.init_samples=64"]
+    assert main(argv) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--executor", "dask://local:2"]) == 0
+    assert _answers(json.loads(capsys.readouterr().out)) == _answers(local)
+    assert [r["budgets"] for r in local] == [{"flops": 20e9}] * 2 + [{"flops": 60e9}] * 2
+
+
+def test_cli_sweep_table_and_errors(capsys, tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('space = "small"\n[solver]\nname = "ea"\niterations = 200\ninit_samples = 64\n')
+    assert main(["sweep", "--problem", str(path), "--over", "params", "--budgets", "50M,60M"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:4] == ["problem", "budgets", "solver", "seed"] and len(out) == 3
+    assert "params=50M" in out[1]
+    assert main(["sweep", "--over", "flops"]) == 2
+    assert "one --budgets list per --over" in capsys.readouterr().err
+
+
+WORKER = textwrap.dedent(
+    """
+    import json, sys
+    import mpsolve
+
+    url, name, n_trials, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "40G")])
+    options = {"storage": url, "study_name": name, "n_trials": n_trials, "n_startup_trials": 4}
+    result = mpsolve.solve(problem, "tpe", seed=seed, **options)
+    print(json.dumps({"status": result.status, "objective": result.objective}))
+    """
+)
+
+
+def _tpe_workers(url: str, trials: int, seeds: tuple[int, ...]) -> list[dict]:
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, url, "shared", str(trials), str(seed)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for seed in seeds
+    ]
+    out = []
+    for w in workers:
+        stdout, stderr = w.communicate(timeout=180)
+        assert w.returncode == 0, stderr.decode()
+        out.append(json.loads(stdout.decode().splitlines()[-1]))
+    return out
+
+
+def test_two_processes_share_one_persistent_tpe_study(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    if "storage" not in mpsolve.get_solver("tpe").get_options():
+        pytest.fail("the tpe backend has no `storage` option")
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    optuna.create_study(study_name="shared", storage=url, direction="maximize")  # both workers load it
+    rows = _tpe_workers(url, 8, (0, 1))
+    assert all(r["status"] == "feasible" for r in rows)
+    trials = optuna.load_study(study_name="shared", storage=url).get_trials(deepcopy=False)
+    assert 8 <= len(trials) <= 16
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "40G")])
+    options = {"storage": url, "study_name": "shared", "n_trials": len(trials) + 3, "n_startup_trials": 4}
+    mpsolve.solve(problem, "tpe", seed=2, **options)  # a later run continues the stored study
+    assert len(optuna.load_study(study_name="shared", storage=url).trials) == len(trials) + 3
