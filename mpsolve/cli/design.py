@@ -11,6 +11,7 @@ from mpsolve.core.problem import Problem
 from mpsolve.solvers import solve
 from mpsolve.spaces import SPACES, load_space
 from mpsolve.utils.quantities import format_quantity
+from mpsolve.utils.random import DEFAULT_SEED
 from mpsolve.workflows.problem_file import load_problem_file
 
 __all__ = ["add_subcommands", "cmd_design"]
@@ -26,8 +27,8 @@ def add_subcommands(subparsers: Any) -> None:
         metavar="NAME=VALUE",
         help="e.g. flops=160G, params=64M, memory=512M, latency_ms=50 (units K, M, G, T)",
     )
-    p.add_argument("--space", default="default", help=f"preset ({', '.join(SPACES)}) or a TOML file")
-    p.add_argument("--objective", default="entropy", help="entropy (default), params or decoder_params")
+    p.add_argument("--space", default=None, help=f"preset ({', '.join(SPACES)}; default: default) or a TOML file")
+    p.add_argument("--objective", default=None, help="entropy (default), params or decoder_params")
     p.add_argument("--solver", default=None, help="backend name (default: ea)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a solver option")
     p.add_argument("--seed", type=int, default=None, help="seed of the run (default 0)")
@@ -36,14 +37,24 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--problem", default=None, metavar="FILE.toml", help="a whole problem as a TOML file")
     p.add_argument("--checkpoint", default=None, metavar="PATH", help="write the run's state here")
     p.add_argument("--resume", default=None, metavar="PATH", help="continue from a checkpoint")
+    p.add_argument("--allow-storage", action="store_true",
+                   help="let the --problem file set a TPE storage URL (a database it creates or opens)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_design)
 
 
 def cmd_design(args: argparse.Namespace) -> int:
     options = parse_options(args.option)
+    if args.solver is not None and not args.solver.strip():
+        raise CLIError("--solver is empty: name a backend, e.g. --solver ea")
+    if args.resume and args.seed is not None:
+        raise CLIError("--seed and --resume cannot be combined: a resumed run keeps the checkpoint's seed")
     if args.problem:
-        spec = load_problem_file(args.problem)
+        given = [f for f, v in (("--space", args.space), ("--objective", args.objective),
+                                ("--latency-profile", args.latency_profile)) if v is not None]
+        if given:
+            raise CLIError(f"{', '.join(given)} and --problem cannot be combined: set them in the problem file")
+        spec = load_problem_file(args.problem, allow_storage=args.allow_storage)
         problem = spec.problem
         solver = args.solver or spec.solver
         options = {**spec.solver_options, **options}
@@ -54,10 +65,11 @@ def cmd_design(args: argparse.Namespace) -> int:
     else:
         if not args.budget:
             raise CLIError("give at least one budget, e.g. --budget flops=160G (or a --problem FILE.toml)")
-        space = load_space(args.space)
+        space = load_space(args.space or "default")
         constraints = [parse_budget(b, args.latency_profile) for b in args.budget]
-        problem = Problem(space, args.objective, constraints)
-        solver, seed, time_limit = args.solver or "ea", args.seed if args.seed is not None else 0, args.time_limit
+        problem = Problem(space, args.objective or "entropy", constraints)
+        solver, seed = args.solver or "ea", args.seed if args.seed is not None else DEFAULT_SEED
+        time_limit = args.time_limit
     progress = not args.json and sys.stderr.isatty()
     result = solve(
         problem,

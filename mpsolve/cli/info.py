@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mpsolve.cli.parsing import print_json
+from mpsolve.cli.parsing import CLIError, print_json
 from mpsolve.costs import FlopsCost, ParamsCost, graph_totals, operator_graph
 from mpsolve.objectives import MeRinoEntropy
 from mpsolve.solvers import list_solvers
 from mpsolve.spaces import ARCHITECTURES, SPACES, get_architecture, get_space, load_space, resolve_architecture
+from mpsolve.utils.files import check_writable
 from mpsolve.utils.quantities import format_quantity
 
 __all__ = ["add_subcommands", "cmd_cost", "cmd_score", "cmd_presets", "cmd_table"]
@@ -43,6 +44,8 @@ def add_subcommands(subparsers: Any) -> None:
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
+    if args.graphml:
+        check_writable(args.graphml, "--graphml")
     arch = resolve_architecture(args.arch)
     flops = FlopsCost(seq_len=args.seq_len, include_lm_head=args.include_lm_head)
     costs = {"params": ParamsCost().of(arch), "flops": flops.of(arch)}
@@ -121,6 +124,8 @@ def cmd_table(args: argparse.Namespace) -> int:
     table = objective.table
     table.spectra(shapes)
     report: dict[str, Any] = {"path": str(table.path), "shapes": len(shapes), "draws": table.draws}
+    if args.verify < 0:
+        raise CLIError(f"--verify takes a number of shapes (0 or more), got {args.verify}")
     if args.verify:
         errors = table.verify(shapes[: args.verify])
         report["max_relative_error"] = max(errors.values())

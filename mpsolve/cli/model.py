@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from mpsolve import merino_model
+from mpsolve.cli.parsing import CLIError
 from mpsolve.costs import ParamsCost
 from mpsolve.spaces import load_space, resolve_architecture
+from mpsolve.utils.files import atomic_write, check_writable
 
 __all__ = ["add_subcommands", "cmd_build", "cmd_profile_latency"]
 
@@ -63,6 +65,9 @@ def add_subcommands(subparsers: Any) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """``mpsolve build``: write an untrained checkpoint and print a one-line summary."""
+    if args.out.exists() and not args.out.is_dir():
+        raise CLIError(f"--out {str(args.out)!r} is a file; a checkpoint is a folder: give a new or existing folder")
+    check_writable(args.out / "config.json", "--out")
     arch = resolve_architecture(args.architecture)
     config = merino_model.MeRinoConfig.from_architecture(arch, initializer_range=args.init_std, init_seed=args.seed)
     merino_model.MeRinoHFForCausalLM(config).save_pretrained(args.out)
@@ -72,6 +77,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_profile_latency(args: argparse.Namespace) -> int:
     """``mpsolve profile-latency``: write a device profile and print where it went."""
+    check_writable(args.out, "--out")
     profile = merino_model.profile_latency(
         load_space(args.space),
         seq_len=args.seq_len,
@@ -83,8 +89,7 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
         seed=args.seed,
         statistic=args.statistic,
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(profile, indent=2) + "\n")
+    atomic_write(args.out, json.dumps(profile, indent=2) + "\n")
     print(
         f"wrote {args.out}: {len(profile['layers'])} layer shapes, {len(profile['projections'])} projections, "
         f"{profile['threads']} thread(s), {profile['device']['cpu']}"

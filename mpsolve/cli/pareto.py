@@ -8,6 +8,7 @@ from typing import Any
 from mpsolve.cli.parsing import print_json, split_list
 from mpsolve.core.problem import Problem
 from mpsolve.spaces import get_space
+from mpsolve.utils.files import check_writable
 from mpsolve.utils.quantities import parse_quantity
 from mpsolve.workflows.pareto import pareto, plot_fronts, write_csv
 
@@ -37,6 +38,9 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     budgets = split_list(args.budgets, "--budgets")
     for b in budgets:
         parse_quantity(b)
+    for path, what in ((args.csv, "--csv"), (args.plot, "--plot")):
+        if path:
+            check_writable(path, what)
     problem = Problem(get_space(args.space))
     solvers = split_list(args.solver, "--solver")
     fronts = [pareto(problem, args.over, budgets, s, seed=args.seed, time_limit=args.time_limit) for s in solvers]

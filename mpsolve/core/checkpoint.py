@@ -1,16 +1,23 @@
 """The checkpoint format: what a run writes to resume later, and the checks on reading it back.
 
-A checkpoint is a pickled dict (``version`` :data:`CHECKPOINT_VERSION`) holding the problem's
-fingerprint, the solver's name and options, the run's seed, RNG state, incumbent, history
-and elapsed time, and the backend's own ``solver_state``. Files are written atomically
-(:func:`mpsolve.utils.files.atomic_write`).
+A checkpoint is **data only**: a JSON document (``format`` ``"mpsolve-checkpoint"``, ``version``
+:data:`CHECKPOINT_VERSION`) holding the problem's fingerprint, the solver's name and options,
+the run's seed, RNG state, incumbent, history and elapsed time, and the backend's own
+``solver_state``. Arrays are stored as ``{"__array__": {"dtype", "shape", "data"}}`` with a
+numeric dtype, and mappings with non-string keys as ``{"__items__": [[key, value], ...]}``.
+Nothing in a checkpoint is executed: reading one parses JSON, checks its size, its structure
+and the fingerprint first, and re-scores the stored incumbent instead of trusting it. Files
+are written atomically (:func:`mpsolve.utils.files.atomic_write`).
 """
 
 from __future__ import annotations
 
-import pickle
+import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from mpsolve.utils.errors import MpsolveError
 
@@ -18,18 +25,82 @@ if TYPE_CHECKING:
     from mpsolve.core.problem import Problem
     from mpsolve.core.solver import SolveContext, Solver
 
-__all__ = ["CHECKPOINT_VERSION", "CheckpointError", "dumps_checkpoint", "load_checkpoint"]
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "MAX_CHECKPOINT_BYTES",
+    "CheckpointError",
+    "decode",
+    "dumps_checkpoint",
+    "encode",
+    "load_checkpoint",
+    "replay_point",
+]
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+FORMAT = "mpsolve-checkpoint"
+#: a checkpoint larger than this is refused unread
+MAX_CHECKPOINT_BYTES = 64 * 2**20
+_DTYPES = {"int64", "int32", "float64", "float32", "bool"}
 
 
 class CheckpointError(MpsolveError):
-    """A checkpoint cannot be used (another problem or solver, or an unreadable file)."""
+    """A checkpoint cannot be used (another problem or solver, or an unreadable or altered file)."""
+
+
+def encode(value: Any) -> Any:
+    """``value`` as JSON-able data (arrays and non-string-keyed mappings tagged)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.name not in _DTYPES:
+            raise TypeError(f"checkpoints hold numeric arrays only, not {value.dtype}")
+        return {"__array__": {"dtype": value.dtype.name, "shape": list(value.shape), "data": value.ravel().tolist()}}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        if all(isinstance(k, str) and not k.startswith("__") for k in value):
+            return {k: encode(v) for k, v in value.items()}
+        return {"__items__": [[encode(k), encode(v)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return [encode(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"checkpoints hold data only, not {type(value).__name__}")
+
+
+def decode(value: Any) -> Any:
+    """The inverse of :func:`encode`; raises ``ValueError`` on a malformed tag."""
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"__array__"}:
+        spec = value["__array__"]
+        if not (isinstance(spec, dict) and spec.get("dtype") in _DTYPES and isinstance(spec.get("shape"), list)
+                and isinstance(spec.get("data"), list)):
+            raise ValueError("malformed array")
+        shape = spec["shape"]
+        if not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n for n in shape):
+            raise ValueError("malformed array shape")
+        array = np.array(spec["data"], dtype=spec["dtype"])
+        if array.ndim != 1 or array.size != math.prod(shape):
+            raise ValueError("array data do not fill its shape")
+        return array.reshape(shape)
+    if set(value) == {"__items__"}:
+        items = value["__items__"]
+        if not (isinstance(items, list) and all(isinstance(i, list) and len(i) == 2 for i in items)):
+            raise ValueError("malformed mapping")
+        out = {}
+        for k, v in items:
+            if not (k is None or isinstance(k, (int, float, str))):
+                raise ValueError("malformed mapping key")
+            out[k] = decode(v)
+        return out
+    return {k: decode(v) for k, v in value.items()}
 
 
 def dumps_checkpoint(ctx: SolveContext, solver_state: dict[str, Any]) -> bytes:
     """The bytes of a checkpoint of the run ``ctx`` with the backend's ``solver_state``."""
     payload = {
+        "format": FORMAT,
         "version": CHECKPOINT_VERSION,
         "fingerprint": ctx.fingerprint,
         "solver": ctx.solver.name,
@@ -43,31 +114,110 @@ def dumps_checkpoint(ctx: SolveContext, solver_state: dict[str, Any]) -> bytes:
         "elapsed": ctx.elapsed(),
         "solver_state": solver_state,
     }
-    return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    return json.dumps(encode(payload)).encode("utf-8")
+
+
+def _read(path: Path) -> Any:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CHECKPOINT_BYTES + 1)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} is unreadable ({exc.strerror or exc})") from None
+    if len(raw) > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"checkpoint {str(path)!r} is larger than {MAX_CHECKPOINT_BYTES >> 20} MiB: refused")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is unreadable: not an mpsolve checkpoint (version {CHECKPOINT_VERSION}, JSON)"
+        ) from None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_structure(payload: dict[str, Any], problem: Problem) -> str | None:
+    """What is wrong with a decoded checkpoint's fields (``None`` if nothing)."""
+    n_var = problem.n_var
+    seed, n_evals, elapsed = payload.get("seed"), payload.get("n_evals"), payload.get("elapsed")
+    if not (seed is None or (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0)):
+        return "seed is not a non-negative integer"
+    if not (isinstance(n_evals, int) and not isinstance(n_evals, bool) and n_evals >= 0):
+        return "n_evals is not a non-negative integer"
+    if not (_number(elapsed) and math.isfinite(elapsed) and elapsed >= 0):
+        return "elapsed is not a non-negative number"
+    if not isinstance(payload.get("rng"), dict):
+        return "rng is not a generator state"
+    try:
+        np.random.Generator(np.random.PCG64()).bit_generator.state = payload["rng"]
+    except (TypeError, ValueError, KeyError):
+        return "rng is not a valid PCG64 state"
+    best_x, best_f = payload.get("best_x"), payload.get("best_f")
+    if best_x is not None and not (isinstance(best_x, np.ndarray) and best_x.shape == (n_var,)
+                                   and best_x.dtype.kind == "i"):
+        return f"best_x is not an integer design of {n_var} variables"
+    if not _number(best_f) or math.isnan(best_f) or (best_x is not None and not math.isfinite(best_f)):
+        return "best_f is not a number"
+    history = payload.get("history")
+    if not (isinstance(history, list) and all(isinstance(h, list) and len(h) == 3 and all(map(_number, h))
+                                              for h in history)):
+        return "history is not a list of (seconds, evaluations, objective)"
+    if not isinstance(payload.get("solver_state"), dict):
+        return "solver_state is not a mapping"
+    return None
 
 
 def load_checkpoint(path: str | Path, problem: Problem, solver: Solver) -> dict[str, Any]:
-    """Read a checkpoint and check it belongs to this problem and solver."""
+    """Read a checkpoint and check it is whole, belongs to this problem and solver, and scores as recorded."""
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            payload = pickle.load(fh)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist") from None
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
-        raise CheckpointError(f"checkpoint {str(path)!r} is unreadable ({type(exc).__name__}: {exc})") from None
-    if not isinstance(payload, dict) or payload.get("version") != CHECKPOINT_VERSION:
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {str(path)!r} is a folder; give a file")
+    raw = _read(path)
+    if not (isinstance(raw, dict) and raw.get("format") == FORMAT and raw.get("version") == CHECKPOINT_VERSION):
         raise CheckpointError(f"{str(path)!r} is not an mpsolve checkpoint of version {CHECKPOINT_VERSION}")
-    if payload["fingerprint"] != problem.fingerprint():
+    if raw.get("fingerprint") != problem.fingerprint():
         raise CheckpointError(
-            f"checkpoint {str(path)!r} belongs to another problem (fingerprint {payload['fingerprint']}, "
+            f"checkpoint {str(path)!r} belongs to another problem (fingerprint {raw.get('fingerprint')}, "
             f"this problem {problem.fingerprint()}): resume with the same space, objective and constraints"
         )
-    if payload["solver"] != solver.name or payload["solver_options"] != solver.get_options():
+    if raw.get("solver") != solver.name or raw.get("solver_options") != encode(solver.get_options()):
         raise CheckpointError(
-            f"checkpoint {str(path)!r} was written by solver {payload['solver']!r} with options "
-            f"{payload['solver_options']}, not {solver.name!r} with {solver.get_options()}"
+            f"checkpoint {str(path)!r} was written by solver {raw.get('solver')!r} with options "
+            f"{raw.get('solver_options')}, not {solver.name!r} with {solver.get_options()}"
         )
+    try:
+        payload = decode(raw)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} is malformed: {exc}") from None
+    problem_found = _check_structure(payload, problem)
+    if problem_found is not None:
+        raise CheckpointError(f"checkpoint {str(path)!r} is malformed: {problem_found}")
+    payload["history"] = [(float(t), int(n), float(f)) for t, n, f in payload["history"]]
+    if payload["best_x"] is not None:  # re-scored, never trusted
+        try:
+            ev = problem.evaluate(problem.space.check_encoding(payload["best_x"][None, :]))
+        except MpsolveError as exc:
+            raise CheckpointError(f"checkpoint {str(path)!r} holds an invalid design: {exc}") from None
+        score = float(ev.objective[0])
+        if not bool(ev.feasible[0]) or not math.isclose(score, payload["best_f"], rel_tol=1e-9, abs_tol=1e-9):
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} was altered: its incumbent scores {score!r} "
+                f"({'feasible' if ev.feasible[0] else 'infeasible'}), not the recorded {payload['best_f']!r}"
+            )
     return payload
 
 
+def replay_point(state: dict[str, Any], counter: str, solver: str) -> tuple[int, dict[str, Any]]:
+    """``(state[counter], state["rng_start"])``: the steps a seeded backend replays on resuming.
+
+    Backends whose own state is not data (pymoo's algorithm, Optuna's sampler) checkpoint how
+    many steps they finished and the run's first RNG state; a resumed run rebuilds them from
+    the seed and replays those steps without re-counting them.
+    """
+    steps, rng_start = state.get(counter), state.get("rng_start")
+    if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0 and isinstance(rng_start, dict)):
+        raise CheckpointError(f"the {solver} checkpoint is malformed: it needs {counter} and rng_start")
+    return steps, rng_start

@@ -23,8 +23,8 @@ import numpy as np
 from mpsolve.core.checkpoint import dumps_checkpoint, load_checkpoint
 from mpsolve.core.problem import Evaluation, Problem
 from mpsolve.core.result import Result
-from mpsolve.utils.errors import SolverError
-from mpsolve.utils.files import atomic_write
+from mpsolve.utils.errors import MpsolveError, SolverError
+from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.random import check_random_state
 from mpsolve.utils.validation import check_integer
 
@@ -132,7 +132,7 @@ class SolveContext:
         """Register how to capture the solver's state, at a consistent point of the run.
 
         The backend then calls :meth:`maybe_checkpoint` after every step; the state is
-        pickled there (when the run has a checkpoint file), so later changes to the objects
+        serialised there (when the run has a checkpoint file), so later changes to the objects
         it returns do not leak into the saved step.
         """
         self._state_fn = state_fn
@@ -225,10 +225,21 @@ class Solver(ABC):
         check_integer(seed, "seed", minimum=0, error=SolverError, optional=True)
         if (checkpoint is not None or resume is not None) and not self.resumable:
             raise SolverError(f"solver {self.name!r} does not support checkpoints")
+        for path, what in ((checkpoint, "checkpoint"), (resume, "resumed checkpoint")):
+            if path is not None:
+                try:
+                    check_writable(path, what)
+                except MpsolveError as exc:
+                    raise SolverError(str(exc)) from None
         feasible_seeds = problem.check_feasible()
         state = None
         if resume is not None:
             state = load_checkpoint(resume, problem, self)
+            if seed is not None and seed != state["seed"]:
+                raise SolverError(
+                    f"seed {seed} conflicts with the checkpoint's seed {state['seed']}: a resumed run keeps its "
+                    "seed (omit the seed)"
+                )
             seed = state["seed"]
         ctx = SolveContext(
             problem,

@@ -15,6 +15,7 @@ Profiling needs ``torch`` (extra ``[torch]``) and lives with the model; predicti
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import numpy as np
 from mpsolve.costs._models import CostModel, ModelConstants, projection_shapes, register_cost
 from mpsolve.spaces import DecodedBatch
 from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.files import read_text_bounded
 
 __all__ = ["LatencyCost", "LatencyProfileError", "PROFILE_CONSTANTS", "PROFILE_FORMAT", "PROFILE_VERSION"]
 
@@ -145,14 +147,15 @@ class LatencyCost(CostModel):
 def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(profile, (str, Path)):
         path = Path(profile)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
+        if not path.exists():
             raise LatencyProfileError(
                 f"latency profile {str(path)!r} does not exist; make one with mpsolve profile-latency --out {path}"
-            ) from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise LatencyProfileError(f"cannot read latency profile {str(path)!r}: {exc}") from None
+            )
+        try:
+            data = json.loads(read_text_bounded(path, "latency profile", LatencyProfileError))
+        except (ValueError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise LatencyProfileError(f"cannot read latency profile {str(path)!r}: {reason}") from None
     elif isinstance(profile, Mapping):
         data = dict(profile)
     else:
@@ -167,5 +170,12 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     missing = [k for k in required if k not in data]
     if missing:
         raise LatencyProfileError(f"latency profile lacks {missing}; re-profile with mpsolve profile-latency")
+    entries = [e for k in ("layers", "projections") for e in (data[k] if isinstance(data[k], list) else [None])]
+    timings = [data["embedding_ms"], data["head_ms"], *(e.get("ms") if isinstance(e, Mapping) else e for e in entries)]
+    bad = [v for v in timings if isinstance(v, bool) or not isinstance(v, (int, float))
+           or not math.isfinite(v) or v < 0]
+    if bad:
+        raise LatencyProfileError(f"latency profile has timings that are not non-negative numbers: {bad[:3]}; "
+                                  "re-profile with mpsolve profile-latency")
     return data
 

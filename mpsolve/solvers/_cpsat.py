@@ -488,11 +488,11 @@ class CPSATSolver(Solver):
     def _solve(self, ctx: SolveContext) -> None:
         problem = ctx.problem
         model = _Model(problem)
-        # depths proved to hold no better design; a resumed run skips them
+        # depths proved to hold no better design. A resumed run proves them again, warm-started
+        # from the checkpoint's re-scored incumbent: a stored proof cannot be checked, so a file
+        # never decides that a depth may be skipped.
         done: dict[int | None, float] = {}
-        if ctx.resume_state is not None:
-            done = dict(ctx.resume_state["solver_state"]["done"])
-        ctx.set_state(lambda: {"done": done})
+        ctx.set_state(lambda: {})
         # the incumbent: resumed, hinted, or the best feasible corner design
         starts = [ctx.feasible_seeds]
         if self.hint is not None:

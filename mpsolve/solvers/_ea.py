@@ -6,12 +6,31 @@ from typing import Any
 
 import numpy as np
 
+from mpsolve.core.checkpoint import CheckpointError
 from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.solvers._registry import register_solver
-from mpsolve.utils.errors import SolverError
+from mpsolve.utils.errors import MpsolveError, SolverError
 from mpsolve.utils.validation import check_integer
 
 __all__ = ["EvolutionarySolver"]
+
+
+def _resumed_population(ctx: SolveContext) -> tuple[np.ndarray, np.ndarray, int]:
+    """The population of a checkpoint, checked and re-scored (its stored scores are not trusted)."""
+    st = ctx.resume_state["solver_state"]
+    pop_X, done = st.get("pop_X"), st.get("done")
+    if not (isinstance(pop_X, np.ndarray) and pop_X.ndim == 2 and pop_X.shape[1] == ctx.problem.n_var
+            and isinstance(done, int) and not isinstance(done, bool) and done >= 0):
+        raise CheckpointError("the ea checkpoint is malformed: it needs pop_X (designs x variables) and done")
+    try:
+        pop_X = ctx.problem.space.check_encoding(pop_X)
+        ctx.rng.bit_generator.state = st.get("rng")
+    except (MpsolveError, TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"the ea checkpoint is malformed: {exc}") from None
+    ev = ctx.problem.evaluate(pop_X)
+    if not np.all(ev.feasible):
+        raise CheckpointError("the ea checkpoint was altered: its population holds infeasible designs")
+    return pop_X, ev.objective, done
 
 
 @register_solver
@@ -86,9 +105,7 @@ class EvolutionarySolver(Solver):
     def _solve(self, ctx: SolveContext) -> None:
         space = ctx.problem.space
         if ctx.resume_state is not None:
-            st = ctx.resume_state["solver_state"]
-            pop_X, pop_f, done = st["pop_X"], st["pop_f"], st["done"]
-            ctx.rng.bit_generator.state = st["rng"]
+            pop_X, pop_f, done = _resumed_population(ctx)
         else:
             pop_X, pop_f = self._initial_population(ctx)
             done = 0

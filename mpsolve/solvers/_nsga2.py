@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from mpsolve.core.checkpoint import replay_point
 from mpsolve.core.front import front_entries
 from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.solvers._registry import register_solver
@@ -107,43 +108,51 @@ class NSGA2Solver(Solver):
     def _solve(self, ctx: SolveContext) -> None:
         problem, space = ctx.problem, ctx.problem.space
         names = self._objective_costs(ctx)
-        if ctx.resume_state is not None:
-            algorithm = ctx.resume_state["solver_state"]["algorithm"]
+        # A checkpoint holds data only: a resumed run replays its seeded generations (cheap,
+        # without re-counting them) from the run's first RNG state, then goes on.
+        resumed = ctx.resume_state["solver_state"] if ctx.resume_state is not None else None
+        if resumed is not None:
+            replay, rng_start = replay_point(resumed, "generations", self.name)
+            ctx.rng.bit_generator.state = rng_start
         else:
-            n_seed = min(len(ctx.feasible_seeds), self.pop_size // 2)
-            seeds = ctx.feasible_seeds[ctx.rng.permutation(len(ctx.feasible_seeds))[:n_seed]]
-            X0 = np.concatenate([seeds, space.sample(self.pop_size - n_seed, ctx.rng)])
-            pymoo_problem = PymooProblem(
-                n_var=space.n_var,
-                n_obj=1 + len(names),
-                n_ieq_constr=max(1, len(problem.constraints)),
-                xl=np.zeros(space.n_var),
-                xu=space.upper.astype(np.float64),
-                vtype=int,
-            )
-            algorithm = NSGA2(
-                pop_size=self.pop_size,
-                sampling=X0.astype(np.float64),
-                crossover=SBX(prob=0.9, eta=self.crossover_eta, vtype=float),
-                mutation=GridMutation(space, self.p_neighbour),
-                repair=WidthOrderRepair(space),
-                eliminate_duplicates=True,
-            )
-            seed = int(ctx.rng.integers(0, 2**31 - 1))
-            algorithm.setup(pymoo_problem, termination=("n_gen", self.generations), seed=seed, verbose=False)
-        ctx.set_state(lambda: {"algorithm": algorithm})  # pickled at each generation's end
+            replay, rng_start = 0, ctx.rng.bit_generator.state
+        n_seed = min(len(ctx.feasible_seeds), self.pop_size // 2)
+        seeds = ctx.feasible_seeds[ctx.rng.permutation(len(ctx.feasible_seeds))[:n_seed]]
+        X0 = np.concatenate([seeds, space.sample(self.pop_size - n_seed, ctx.rng)])
+        pymoo_problem = PymooProblem(
+            n_var=space.n_var,
+            n_obj=1 + len(names),
+            n_ieq_constr=max(1, len(problem.constraints)),
+            xl=np.zeros(space.n_var),
+            xu=space.upper.astype(np.float64),
+            vtype=int,
+        )
+        algorithm = NSGA2(
+            pop_size=self.pop_size,
+            sampling=X0.astype(np.float64),
+            crossover=SBX(prob=0.9, eta=self.crossover_eta, vtype=float),
+            mutation=GridMutation(space, self.p_neighbour),
+            repair=WidthOrderRepair(space),
+            eliminate_duplicates=True,
+        )
+        seed = int(ctx.rng.integers(0, 2**31 - 1))
+        algorithm.setup(pymoo_problem, termination=("n_gen", self.generations), seed=seed, verbose=False)
+        done = {"generations": 0}
+        ctx.set_state(lambda: {"generations": done["generations"], "rng_start": rng_start})
         ctx.progress(self.pop_size * self.generations)
         while algorithm.has_next() and not ctx.time_up():
             pop = algorithm.ask()
             if pop is None or len(pop) == 0:  # no new design left (a tiny space, all duplicates)
                 break
             X = space.repair(pop.get("X"))
-            ev = ctx.evaluate(X)
+            ev = problem.evaluate(X) if done["generations"] < replay else ctx.evaluate(X)
             F = np.column_stack([-ev.objective] + [ev.costs[n] for n in names])
             G = problem.relative_violations(ev) if problem.constraints else np.zeros((len(X), 1))
             Evaluator().eval(StaticProblem(algorithm.problem, F=F, G=G), pop)
             algorithm.tell(infills=pop)
-            ctx.maybe_checkpoint()
+            done["generations"] += 1
+            if done["generations"] >= replay:
+                ctx.maybe_checkpoint()
         ctx.pareto = _front(ctx, algorithm.opt, names)
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from mpsolve.core.checkpoint import replay_point
 from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.solvers._registry import register_solver
 from mpsolve.utils.errors import SolverError
@@ -78,15 +77,21 @@ class TPESolver(Solver):
 
     def _solve(self, ctx: SolveContext) -> None:
         problem, space = ctx.problem, ctx.problem.space
+        # A checkpoint holds data only: a resumed in-memory study replays its seeded trials
+        # (without re-counting them) from the run's first RNG state; a study in a storage
+        # continues from the trials the storage holds.
         state = ctx.resume_state["solver_state"] if ctx.resume_state is not None else None
         if state is not None:
-            sampler = state["sampler"]
+            replay, rng_start = replay_point(state, "trials", self.name)
+            ctx.rng.bit_generator.state = rng_start
+            replay = replay if self.storage is None else 0
         else:
-            sampler = optuna.samplers.TPESampler(
-                seed=int(ctx.rng.integers(0, 2**31 - 1)),
-                n_startup_trials=self.n_startup_trials,
-                multivariate=self.multivariate,
-            )
+            replay, rng_start = 0, ctx.rng.bit_generator.state
+        sampler = optuna.samplers.TPESampler(
+            seed=int(ctx.rng.integers(0, 2**31 - 1)),
+            n_startup_trials=self.n_startup_trials,
+            multivariate=self.multivariate,
+        )
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         try:
             study = optuna.create_study(
@@ -98,30 +103,25 @@ class TPESolver(Solver):
             )
         except Exception as exc:  # noqa: BLE001 - Optuna raises many types for a bad storage URL
             raise SolverError(f"tpe: cannot open storage {self.storage!r}: {type(exc).__name__}: {exc}") from None
-        if state is not None and self.storage is None:
-            study.add_trials(state["trials"])
-        elif state is not None:  # the trials an interrupt left unfinished in the storage
+        if state is not None and self.storage is not None:  # the trials an interrupt left unfinished
             for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 study.tell(t.number, state=TrialState.FAIL)
         grids = [(f"{v}{i}", int(space.upper[3 * i + j])) for i in range(space.num_blocks) for j, v in enumerate("erl")]
         distributions = {name: optuna.distributions.IntDistribution(0, hi) for name, hi in grids}
 
-        def snapshot() -> dict[str, Any]:  # pickled at each trial's end
-            trials = [] if self.storage is not None else study.get_trials(states=(TrialState.COMPLETE,))
-            return {"sampler": sampler, "trials": trials}
-
-        ctx.set_state(snapshot)
-        ctx.progress(self.n_trials)
         done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        ctx.set_state(lambda: {"trials": done, "rng_start": rng_start})
+        ctx.progress(self.n_trials)
         while done < self.n_trials and not ctx.time_up():
             trial = study.ask(distributions)
             x = space.repair(np.array([[trial.params[name] for name, _ in grids]], dtype=np.int64))
-            ev = ctx.evaluate(x)
+            ev = problem.evaluate(x) if done < replay else ctx.evaluate(x)
             for i, v in enumerate(problem.relative_violations(ev)[0]):
                 trial.set_constraint(f"c{i}", float(v))
             study.tell(trial, float(ev.objective[0]))
             done += 1
-            ctx.maybe_checkpoint()
+            if done >= replay:
+                ctx.maybe_checkpoint()
         if self.polish and done >= self.n_trials:
             feasible = [
                 t

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,29 @@ __all__ = ["Block", "Architecture", "ffn_dim", "MODEL_CONSTANTS", "model_constan
 
 #: the fields every architecture of a space shares (a space and an architecture both carry them)
 MODEL_CONSTANTS = ("vocab_size", "embed_proj_dim", "max_positions", "head_dim", "shared", "activation")
+#: activations the model builder implements
+ACTIVATION_NAMES = ("gelu", "gelu_tanh", "gelu_new", "relu", "silu")
+#: largest values accepted: with them, every parameter and FLOPs count stays exact in int64
+#: (at most about 2^61 FLOPs), so no cost can overflow silently
+LIMITS = {"embed_dim": 2**14, "ffn_ratio": 16, "layers": 64, "num_blocks": 32, "vocab_size": 2**22,
+          "embed_proj_dim": 2**14, "max_positions": 2**16, "head_dim": 2**12}
+
+
+def check_limit(value: Any, name: str, error: type[Exception]) -> None:
+    """Raise ``error`` when ``value`` exceeds ``LIMITS[name]`` (values already checked positive)."""
+    if value > LIMITS[name]:
+        shown = repr(value) if len(repr(value)) <= 24 else f"{str(value)[:12]}... ({len(str(value))} digits)"
+        raise error(f"{name} {shown} is above the largest supported value {LIMITS[name]:,}")
+
+
+def check_model_constants(obj: Any, error: type[Exception]) -> None:
+    """``shared`` a bool, a known ``activation``, and sizes within :data:`LIMITS`."""
+    if not isinstance(obj.shared, bool):
+        raise error(f"shared must be true or false, got {obj.shared!r}")
+    if obj.activation not in ACTIVATION_NAMES:
+        raise error(f"unknown activation {obj.activation!r}; known: {', '.join(ACTIVATION_NAMES)}")
+    for name in ("vocab_size", "embed_proj_dim", "max_positions", "head_dim"):
+        check_limit(getattr(obj, name), name, error)
 
 
 def model_constants(obj: Any) -> dict[str, Any]:
@@ -73,6 +97,9 @@ class Architecture:
             raise ArchitectureError("an architecture needs at least one block")
         for name in ("vocab_size", "embed_proj_dim", "max_positions", "head_dim"):
             check_integer(getattr(self, name), name, error=ArchitectureError)
+        check_model_constants(self, ArchitectureError)
+        if len(self.blocks) > LIMITS["num_blocks"]:
+            raise ArchitectureError(f"{len(self.blocks)} blocks is above the largest supported {LIMITS['num_blocks']}")
         for i, b in enumerate(self.blocks):
             if not isinstance(b, Block):
                 raise ArchitectureError(f"block {i} is not a Block: {b!r}")
@@ -83,7 +110,12 @@ class Architecture:
                     f"use a multiple of {self.head_dim}"
                 )
             check_integer(b.layers, f"block {i}: layers", error=ArchitectureError)
-            if not (b.ffn_ratio > 0) or abs(b.ffn_ratio * b.embed_dim - b.ffn_dim) > 1e-9:
+            if isinstance(b.ffn_ratio, bool) or not isinstance(b.ffn_ratio, (int, float)) or not (
+                    math.isfinite(b.ffn_ratio) and b.ffn_ratio > 0):
+                raise ArchitectureError(f"block {i}: ffn_ratio must be a positive finite number, got {b.ffn_ratio!r}")
+            for name in ("embed_dim", "ffn_ratio", "layers"):
+                check_limit(getattr(b, name), f"{name}", ArchitectureError)
+            if abs(b.ffn_ratio * b.embed_dim - b.ffn_dim) > 1e-9:
                 raise ArchitectureError(
                     f"block {i}: ffn_ratio {b.ffn_ratio!r} times embed_dim {b.embed_dim} is not a positive integer"
                 )

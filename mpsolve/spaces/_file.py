@@ -21,6 +21,11 @@ def load_space(spec: str) -> SearchSpace:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SpaceError(f"cannot read space file {spec!r}: {exc}") from None
     data = data.get("space", data)
+    if not isinstance(data, dict):
+        raise SpaceError(f"space file {spec!r}: [space] must be a table of SearchSpace fields, got {data!r} "
+                         "(for a preset write: preset = \"paper\")")
     preset = data.pop("preset", None)
+    if preset is not None and not isinstance(preset, str):
+        raise SpaceError(f"space file {spec!r}: preset must be a preset name, got {preset!r}")
     base = get_space(preset).to_dict() if preset else {}
     return SearchSpace.from_dict({**base, "name": Path(spec).stem, **data})

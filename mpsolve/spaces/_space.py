@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve.spaces._architecture import Architecture, Block, ffn_dim, model_constants
+from mpsolve.spaces._architecture import (
+    Architecture,
+    Block,
+    check_limit,
+    check_model_constants,
+    ffn_dim,
+    model_constants,
+)
 from mpsolve.utils.errors import ArchitectureError, SpaceError
 from mpsolve.utils.random import RandomState, check_random_state
 from mpsolve.utils.validation import check_integer
@@ -64,6 +71,7 @@ class SearchSpace:
         name: str = "custom",
     ) -> None:
         check_integer(num_blocks, "num_blocks", error=SpaceError)
+        check_limit(num_blocks, "num_blocks", SpaceError)
         self.num_blocks = int(num_blocks)
         self.embed_dims = _grid(embed_dims, "embed_dims", int)
         self.ffn_ratios = _grid(ffn_ratios, "ffn_ratios", float)
@@ -72,7 +80,7 @@ class SearchSpace:
         self.embed_proj_dim = embed_proj_dim
         self.max_positions = max_positions
         self.head_dim = head_dim
-        self.shared = bool(shared)
+        self.shared = shared
         self.activation = activation
         self.name = name
         for n, v in (
@@ -82,6 +90,11 @@ class SearchSpace:
             ("head_dim", head_dim),
         ):
             check_integer(v, n, error=SpaceError)
+        check_model_constants(self, SpaceError)
+        for name, grid in (("embed_dim", self.embed_dims), ("ffn_ratio", self.ffn_ratios), ("layers", self.layers)):
+            if min(grid) <= 0:
+                raise SpaceError(f"{name} values must be positive, got {list(grid)}")
+            check_limit(max(grid), name, SpaceError)
         bad = [e for e in self.embed_dims if e % head_dim]
         if bad:
             raise SpaceError(
@@ -354,7 +367,8 @@ def _grid(values: Sequence[Any], name: str, kind: type) -> tuple[Any, ...]:
         raise SpaceError(f"{name} is empty: give at least one value")
     out = []
     for v in vals:
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or (
+                isinstance(v, (float, np.floating)) and not np.isfinite(v)):
             raise SpaceError(f"{name} must contain finite numbers, got {v!r}")
         if kind is int and float(v) != int(v):
             raise SpaceError(f"{name} must contain integers, got {v!r}")

@@ -12,7 +12,50 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["atomic_write", "tomllib"]
+__all__ = ["MAX_FILE_BYTES", "atomic_write", "check_writable", "read_text_bounded", "tomllib"]
+
+
+#: problem, result and profile files larger than this are refused unread
+MAX_FILE_BYTES = 16 * 2**20
+
+
+def read_text_bounded(path: Path, what: str, error: type[Exception] | None = None) -> str:
+    """The UTF-8 text of ``path``, refusing folders, devices and files over :data:`MAX_FILE_BYTES`."""
+    from mpsolve.utils.errors import MpsolveError
+
+    error = error or MpsolveError
+    try:
+        if not path.is_file():
+            raise error(f"{what} {str(path)!r} {'does not exist' if not path.exists() else 'is not a regular file'}")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise error(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise error(f"{what} {str(path)!r} is larger than {MAX_FILE_BYTES >> 20} MiB: refused")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"cannot read {what} {str(path)!r}: not UTF-8 text ({exc.reason})") from None
+
+
+def check_writable(path: str | Path, what: str = "output") -> Path:
+    """``path`` if a file can be written there (checked before any work), else a one-line error.
+
+    Raises:
+        MpsolveError: naming the path and what is wrong with it.
+    """
+    from mpsolve.utils.errors import MpsolveError
+
+    path = Path(path)
+    if path.is_dir():
+        raise MpsolveError(f"{what} {str(path)!r} is a folder; give a file path")
+    folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path("."))
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise MpsolveError(f"{what} {str(path)!r} cannot be written: {str(folder)!r} is not a writable folder")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise MpsolveError(f"{what} {str(path)!r} exists and is not writable")
+    return path
 
 
 def atomic_write(path: str | Path, data: bytes | str) -> None:

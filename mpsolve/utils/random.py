@@ -6,7 +6,10 @@ from typing import Union
 
 import numpy as np
 
-__all__ = ["RandomState", "check_random_state"]
+__all__ = ["DEFAULT_SEED", "RandomState", "check_random_state"]
+
+#: the seed of every run that names none: the CLI, problem files and sweeps
+DEFAULT_SEED = 0
 
 RandomState = Union[None, int, np.integer, np.random.Generator]
 

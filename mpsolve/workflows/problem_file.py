@@ -59,8 +59,9 @@ from mpsolve.objectives import OBJECTIVES, get_objective
 from mpsolve.solvers import get_solver, solve
 from mpsolve.spaces import SPACES, SearchSpace, get_space
 from mpsolve.utils.errors import MpsolveError
-from mpsolve.utils.files import tomllib
+from mpsolve.utils.files import read_text_bounded, tomllib
 from mpsolve.utils.quantities import exact_quantity, parse_quantity
+from mpsolve.utils.random import DEFAULT_SEED
 from mpsolve.utils.validation import is_integer, is_positive_number
 
 __all__ = [
@@ -104,46 +105,58 @@ class ProblemSpec:
 
 
 # -- reading ------------------------------------------------------------------------------------
-def load_problem_file(path: str | Path) -> ProblemSpec:
+def load_problem_file(path: str | Path, *, allow_storage: bool = False) -> ProblemSpec:
     """Read a problem file (TOML, or JSON when the name ends in ``.json``; the JSON of a
-    result, ``Result.to_dict()``, reruns that result)."""
+    result, ``Result.to_dict()``, reruns that result).
+
+    Relative paths in the file (a latency ``profile``) are resolved against the file's folder.
+    A TPE ``storage`` URL (a database Optuna creates or opens) is refused unless
+    ``allow_storage``: a file handed to you must not choose where data is written.
+    """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProblemFileError(f"problem file {str(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProblemFileError(f"cannot read problem file {str(path)!r}: {exc}") from None
+    text = read_text_bounded(path, "problem file", ProblemFileError)
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
-        except ValueError as exc:
-            raise ProblemFileError(f"{path}: invalid JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise ProblemFileError(f"{path}: invalid JSON: {reason}") from None
         if isinstance(data, dict) and "problem" in data and "status" in data:  # a result: rerun it
-            return loads_problem(result_to_problem_toml(data, str(path)), str(path))
-        return problem_from_dict(data, str(path))
-    return loads_problem(text, str(path))
+            text = result_to_problem_toml(data, str(path))
+        else:
+            return problem_from_dict(data, str(path), folder=path.parent, allow_storage=allow_storage)
+    return loads_problem(text, str(path), folder=path.parent, allow_storage=allow_storage)
 
 
-def loads_problem(text: str, source: str = "<string>") -> ProblemSpec:
+def loads_problem(text: str, source: str = "<string>", *, folder: str | Path | None = None,
+                  allow_storage: bool = False) -> ProblemSpec:
     """Parse a problem from TOML text; ``source`` names it in error messages."""
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProblemFileError(f"{source}: invalid TOML: {exc}") from None
-    return problem_from_dict(data, source)
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ProblemFileError(f"{source}: invalid TOML: {reason}") from None
+    return problem_from_dict(data, source, folder=folder, allow_storage=allow_storage)
 
 
-def problem_from_dict(data: Any, source: str = "<dict>") -> ProblemSpec:
-    """Validate a parsed problem file and build the :class:`ProblemSpec` it describes."""
-    return _Reader(source).spec(data)
+def problem_from_dict(data: Any, source: str = "<dict>", *, folder: str | Path | None = None,
+                      allow_storage: bool = False) -> ProblemSpec:
+    """Validate a parsed problem file and build the :class:`ProblemSpec` it describes.
+
+    Args:
+        folder: relative paths in the file are resolved against it (the file's own folder).
+        allow_storage: let the file set a TPE ``storage`` URL.
+    """
+    return _Reader(source, folder, allow_storage).spec(data)
 
 
 class _Reader:
     """Validates a parsed file; every error carries the source and the field path."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, folder: str | Path | None = None, allow_storage: bool = False) -> None:
         self.source = source
+        self.folder = None if folder is None else Path(folder)
+        self.allow_storage = allow_storage
 
     def error(self, path: str, message: str) -> ProblemFileError:
         return ProblemFileError(f"{self.source}: {path}: {message}" if path else f"{self.source}: {message}")
@@ -264,6 +277,8 @@ class _Reader:
             raise self.error(limit_path, f"{expected}, got {limit!r}") from None
         if not is_positive_number(amount):
             raise self.error(limit_path, f"{expected}, got {limit!r}")
+        if isinstance(options.get("profile"), str) and self.folder is not None:
+            options = {**options, "profile": str(self.folder / Path(options["profile"]).expanduser())}
         return self.build(path, Budget, cost, limit, **options)
 
     def constraints(self, value: Any) -> list[Constraint]:
@@ -293,9 +308,10 @@ class _Reader:
         name = data.pop("name", "ea")
         if not isinstance(name, str):
             raise self.error("solver.name", f"expected a solver name such as 'ea', got {name!r}")
-        seed = data.pop("seed", None)
-        if seed is not None:
-            seed = self.integer("solver.seed", seed, minimum=0)
+        seed = self.integer("solver.seed", data.pop("seed", DEFAULT_SEED), minimum=0)
+        if "storage" in data and data["storage"] is not None and not self.allow_storage:
+            raise self.error("solver.storage", "a file may not choose where a study database is written; "
+                             "pass --allow-storage (allow_storage=True) to let it")
         time_limit = data.pop("time_limit", None)
         if time_limit is not None:
             time_limit = self.number("solver.time_limit", time_limit)
@@ -468,11 +484,15 @@ def dumps_toml(data: Mapping[str, Any]) -> str:
     """TOML text of a dict of tables and arrays of tables (values: scalars, arrays, tables)."""
     lines: list[str] = []
     for name, section in data.items():
+        # TOML has no null: a None value is an option left at its default, so it is not written
+        if section is None:
+            continue
         if isinstance(section, list) and section and all(isinstance(s, Mapping) for s in section):
             for item in section:
-                lines += ["", f"[[{_key(name)}]]", *(f"{_key(k)} = {_value(v)}" for k, v in item.items())]
+                lines += ["", f"[[{_key(name)}]]",
+                          *(f"{_key(k)} = {_value(v)}" for k, v in item.items() if v is not None)]
         elif isinstance(section, Mapping):
-            lines += ["", f"[{_key(name)}]", *(f"{_key(k)} = {_value(v)}" for k, v in section.items())]
+            lines += ["", f"[{_key(name)}]", *(f"{_key(k)} = {_value(v)}" for k, v in section.items() if v is not None)]
         else:
             lines.insert(0, f"{_key(name)} = {_value(section)}")
     return "\n".join(lines).lstrip("\n") + "\n"
@@ -496,7 +516,8 @@ def _value(v: Any) -> str:
     if isinstance(v, str):
         return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(v, Mapping):
-        return "{ " + ", ".join(f"{_key(str(k))} = {_value(x)}" for k, x in v.items()) + " }" if v else "{}"
+        items = [(k, x) for k, x in v.items() if x is not None]
+        return "{ " + ", ".join(f"{_key(str(k))} = {_value(x)}" for k, x in items) + " }" if items else "{}"
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_value(x) for x in v) + "]"
     if hasattr(v, "item"):  # numpy scalars

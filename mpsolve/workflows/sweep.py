@@ -177,6 +177,11 @@ def run_sweep(tasks: Sequence[SweepTask], executor: Any = "local") -> list[dict[
         )
     if kind not in ("dask", "tcp", "tls", "ucx", "inproc"):
         raise SweepError(f"unknown executor {executor!r}; use local, process[:N], dask://local[:N] or dask://HOST:PORT")
+    if not (target == "local" or target.startswith("local:")):
+        host, _, port = target.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SweepError(f"executor {executor!r} needs a scheduler address HOST:PORT (e.g. dask://127.0.0.1:8786) "
+                             "or local[:N]")
     distributed = _import_distributed()
     if kind == "dask" and (target == "local" or target.startswith("local:")):
         workers = _count(target[6:], executor) if target != "local" else min(4, os.cpu_count() or 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -138,7 +139,7 @@ def test_periodic_checkpoints_are_written(problem, tmp_path, monkeypatch):
     def replace(src, dst):
         real(src, dst)
         with open(dst, "rb") as fh:
-            written.append(pickle.load(fh)["n_evals"])
+            written.append(json.load(fh)["n_evals"])
 
     monkeypatch.setattr(os, "replace", replace)
     result = _solver("ea").solve(problem, seed=0, checkpoint=path, checkpoint_every=0.0)
@@ -163,7 +164,8 @@ def test_checkpoint_of_another_solver_configuration_is_refused(problem, tmp_path
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(None, "does not exist"), (b"not a pickle", "unreadable"), (pickle.dumps({"a": 1}), "not an mpsolve checkpoint")],
+    [(None, "does not exist"), (b"not json", "unreadable"), (b'{"a": 1}', "not an mpsolve checkpoint"),
+     (pickle.dumps({"a": 1}), "unreadable")],
 )
 def test_unusable_checkpoint_files_are_refused(problem, tmp_path, content, message):
     path = tmp_path / "run.ckpt"
@@ -219,3 +221,94 @@ def test_facade_passes_checkpoint_and_resume(problem, tmp_path):
     first = mpsolve.solve(problem, "ea", seed=4, checkpoint=path, **options)
     again = mpsolve.solve(problem, "ea", resume=path, **options)
     assert np.array_equal(first.x, again.x) and again.n_evals == first.n_evals
+
+
+class _Payload:
+    """Runs a shell command if unpickled: the attack a pickled checkpoint allowed."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("embedded", [False, True], ids=["bare", "inside-a-valid-checkpoint"])
+def test_a_pickled_payload_never_runs(problem, tmp_path, embedded):
+    path, marker = tmp_path / "run.ckpt", tmp_path / "pwned"
+    if embedded:
+        _solver("ea").solve(problem, seed=0, checkpoint=path)
+        data = json.loads(path.read_text())
+        data["solver_state"] = {"__pickle__": pickle.dumps(_Payload(marker)).hex()}
+        path.write_bytes(pickle.dumps({"checkpoint": data, "x": _Payload(marker)}))
+    else:
+        path.write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(CheckpointError, match="unreadable"):
+        _solver("ea").solve(problem, resume=path)
+    assert not marker.exists()
+
+
+def _edited(problem, tmp_path, edit) -> Path:
+    path = tmp_path / "run.ckpt"
+    full, batches = _batches("ea", problem, seed=2)
+    _solver("ea").solve(problem, seed=2, checkpoint=path, callback=_InterruptAt(batches // 2))
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(best_f=1e300), "altered: its incumbent scores"),
+        (lambda d: d.pop("history"), "history is not a list"),
+        (lambda d: d.update(n_evals="many"), "n_evals is not a non-negative integer"),
+        (lambda d: d.update(rng={"bit_generator": "MT19937"}), "rng is not a valid PCG64 state"),
+        (lambda d: d.update(best_x={"__array__": {"dtype": "int64", "shape": [99], "data": [0]}}), "malformed"),
+        (lambda d: d.update(best_x={"__array__": {"dtype": "object", "shape": [1], "data": [0]}}), "malformed"),
+        (lambda d: d.update(elapsed=float("nan")), "elapsed is not a non-negative number"),
+        (lambda d: d["solver_state"].update(pop_X=[[1, 2]]), "the ea checkpoint is malformed"),
+        (lambda d: d["solver_state"].update(done=-3), "the ea checkpoint is malformed"),
+        (lambda d: d.update(version=1), "not an mpsolve checkpoint of version 2"),
+        (lambda d: d.update(fingerprint="0" * 16), "belongs to another problem"),
+    ],
+    ids=["best_f", "no-history", "n_evals", "rng", "best_x-shape", "object-array", "elapsed", "pop_X", "done",
+         "version", "fingerprint"],
+)
+def test_hand_edited_checkpoints_are_refused_with_one_line(problem, tmp_path, edit, message):
+    path = _edited(problem, tmp_path, edit)
+    with pytest.raises(mpsolve.MpsolveError, match=message) as info:
+        _solver("ea").solve(problem, resume=path)
+    assert "\n" not in str(info.value)
+
+
+def test_a_tampered_population_is_re_scored_not_trusted(problem, tmp_path):
+    full, _ = _batches("ea", problem, seed=2)
+    path = _edited(problem, tmp_path, lambda d: d["solver_state"].update(pop_f={"__array__": {
+        "dtype": "float64", "shape": [len(d["solver_state"]["pop_f"]["__array__"]["data"])],
+        "data": [1e300] * len(d["solver_state"]["pop_f"]["__array__"]["data"])}}))
+    resumed = _solver("ea").solve(problem, resume=path)
+    assert (resumed.x.tolist(), resumed.objective) == (full.x.tolist(), full.objective)
+
+
+def test_huge_and_deeply_nested_checkpoints_are_refused(problem, tmp_path):
+    from mpsolve.core.checkpoint import MAX_CHECKPOINT_BYTES
+
+    deep, big = tmp_path / "deep.ckpt", tmp_path / "big.ckpt"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with big.open("wb") as fh:
+        fh.truncate(MAX_CHECKPOINT_BYTES + 1)
+    with pytest.raises(CheckpointError, match="unreadable"):
+        _solver("ea").solve(problem, resume=deep)
+    with pytest.raises(CheckpointError, match="larger than"):
+        _solver("ea").solve(problem, resume=big)
+
+
+def test_checkpoint_paths_are_checked_before_the_work(problem, tmp_path):
+    with pytest.raises(mpsolve.SolverError, match="is a folder"):
+        _solver("ea").solve(problem, checkpoint=tmp_path)
+    path = tmp_path / "run.ckpt"
+    _solver("ea").solve(problem, seed=1, checkpoint=path)
+    with pytest.raises(mpsolve.SolverError, match="conflicts with the checkpoint's seed 1"):
+        _solver("ea").solve(problem, seed=2, resume=path)

@@ -69,7 +69,8 @@ def test_schema_builds_the_described_problem():
 def test_empty_file_is_the_default_problem():
     spec = loads_problem("")
     assert spec.problem.to_dict() == mpsolve.Problem("default").to_dict()
-    assert (spec.solver, spec.solver_options, spec.seed, spec.time_limit) == ("ea", {}, None, None)
+    # no seed in the file: the one default seed of the CLI, not an unseeded run (issue 11.4)
+    assert (spec.solver, spec.solver_options, spec.seed, spec.time_limit) == ("ea", {}, 0, None)
 
 
 def test_shorthands_and_budget_table():

@@ -1,0 +1,143 @@
+"""An adversarial battery through the CLI: every bad input is one line on stderr and exit 2 (issue 11).
+
+Each case writes its files into a fresh folder (``{d}`` in the arguments), runs ``mpsolve``
+in-process, and checks that no traceback escapes, the error is one line naming the problem,
+and nothing was written where an output path was bad.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mpsolve.cli import main
+
+SPACE = "[space]\npreset = \"small\"\n"
+ARCH = {"blocks": [{"embed_dim": 64, "ffn_ratio": 1.0, "layers": 1}], "vocab_size": 256, "embed_proj_dim": 64,
+        "max_positions": 64, "head_dim": 32}
+
+
+def _arch(**changes) -> str:
+    return json.dumps({**ARCH, **changes})
+
+
+def _block(**changes) -> str:
+    return json.dumps({**ARCH, "blocks": [{**ARCH["blocks"][0], **changes}]})
+
+
+#: (id, files {name: text}, argv, expected message)
+CASES = [
+    # space files
+    ("space-is-a-string", {"s.toml": 'space = "paper"\n'}, ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"],
+     "must be a table"),
+    ("space-400-digits", {"s.toml": SPACE + "num_blocks = " + "9" * 400 + "\n"},
+     ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"], "400 digits"),
+    ("space-int64-max", {"s.toml": SPACE + "num_blocks = 9223372036854775807\n"},
+     ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"], "largest supported"),
+    ("space-float-blocks", {"s.toml": SPACE + "num_blocks = 1e12\n"},
+     ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"], "positive integer"),
+    ("space-shared-string", {"s.toml": SPACE + 'shared = "false"\n'},
+     ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"], "shared must be true or false"),
+    ("space-activation", {"s.toml": SPACE + 'activation = "swishy"\n'},
+     ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"], "unknown activation"),
+    *[(f"space-embed-{v}", {"s.toml": f"[space]\nnum_blocks = 1\nembed_dims = [{v}]\nffn_ratios = [1.0]\n"
+                                      "layers = [1]\n"},
+       ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"], msg)
+      for v, msg in (("0", "must be positive"), ("-64", "must be positive"), ("2147483648", "largest supported"),
+                     ("64.5", "integers"), ('"x"', "finite numbers"), ("inf", "finite numbers"),
+                     ("nan", "finite numbers"))],
+    *[(f"space-ratio-{v}", {"s.toml": f"[space]\nnum_blocks = 1\nembed_dims = [64]\nffn_ratios = [{v}]\n"
+                                      "layers = [1]\n"},
+       ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"], msg)
+      for v, msg in (("0", "must be positive"), ("-1.0", "must be positive"), ("1000", "largest supported"),
+                     ("true", "finite numbers"))],
+    *[(f"space-layers-{v}", {"s.toml": f"[space]\nnum_blocks = 1\nembed_dims = [64]\nffn_ratios = [1.0]\n"
+                                       f"layers = [{v}]\n"},
+       ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"], msg)
+      for v, msg in (("0", "must be positive"), ("100000", "largest supported"), ("[]", "finite numbers"))],
+    *[(f"space-{key}-{v}", {"s.toml": SPACE + f"{key} = {v}\n"},
+       ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"], msg)
+      for key in ("vocab_size", "embed_proj_dim", "max_positions", "head_dim")
+      for v, msg in (("0", "positive integer"), ("-5", "positive integer"), ("1e30", "positive integer"),
+                     ("18446744073709551616", "largest supported"))],
+    ("space-not-toml", {"s.toml": "[space\n"}, ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"],
+     "cannot read space file"),
+    ("space-preset-number", {"s.toml": "[space]\npreset = 3\n"},
+     ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"], "preset must be a preset name"),
+    # problem and result files
+    ("problem-deep-json", {"p.json": "[" * 100_000 + "]" * 100_000}, ["design", "--problem", "{d}/p.json"],
+     "nested too deeply"),
+    ("problem-device", {}, ["design", "--problem", "/dev/zero"], "not a regular file"),
+    ("problem-folder", {}, ["design", "--problem", "{d}"], "not a regular file"),
+    ("problem-missing", {}, ["design", "--problem", "{d}/none.toml"], "does not exist"),
+    ("problem-binary", {"p.toml": "\udcff"}, ["design", "--problem", "{d}/p.toml"], "not UTF-8"),
+    ("problem-storage", {"p.toml": '[solver]\nname = "tpe"\nstorage = "sqlite:///{d}/x.db"\n'},
+     ["design", "--problem", "{d}/p.toml"], "--allow-storage"),
+    ("problem-with-space", {"p.toml": ""}, ["design", "--problem", "{d}/p.toml", "--space", "small"],
+     "--space and --problem cannot be combined"),
+    ("problem-with-objective", {"p.toml": ""}, ["design", "--problem", "{d}/p.toml", "--objective", "params"],
+     "--objective and --problem cannot be combined"),
+    ("problem-with-budget", {"p.toml": ""}, ["design", "--problem", "{d}/p.toml", "--budget", "flops=1G"],
+     "cannot be combined"),
+    # flags
+    ("empty-solver", {}, ["design", "--solver", "", "--space", "small", "--budget", "flops=10G"], "--solver is empty"),
+    ("unknown-solver", {}, ["design", "--solver", "sa", "--space", "small", "--budget", "flops=10G"], "sa"),
+    ("seed-and-resume", {"c.ckpt": "{}"}, ["design", "--space", "small", "--budget", "flops=10G", "--seed", "3",
+                                           "--resume", "{d}/c.ckpt"], "--seed and --resume cannot be combined"),
+    ("verify-negative", {}, ["table", "--space", "small", "--verify", "-1"], "--verify takes"),
+    ("checkpoint-folder", {}, ["design", "--space", "small", "--budget", "flops=10G", "--checkpoint", "{d}"],
+     "is a folder"),
+    ("checkpoint-under-a-file", {"f": "x"},
+     ["design", "--space", "small", "--budget", "flops=10G", "--checkpoint", "{d}/f/c.ckpt"], "not a writable folder"),
+    ("resume-garbage", {"c.ckpt": "garbage"},
+     ["design", "--space", "small", "--budget", "flops=10G", "--resume", "{d}/c.ckpt"], "unreadable"),
+    ("budget-negative", {}, ["design", "--space", "small", "--budget", "flops=-3G"], "flops"),
+    ("budget-nan", {}, ["design", "--space", "small", "--budget", "flops=nan"], "bad unit"),
+    ("budget-unknown-cost", {}, ["design", "--space", "small", "--budget", "joules=3"], "joules"),
+    ("budget-infeasible", {}, ["design", "--space", "small", "--budget", "flops=1"], "cheapest"),
+    # outputs checked before the work
+    ("pareto-csv-under-a-file", {"f": "x"},
+     ["pareto", "--space", "small", "--budgets", "5G,10G", "--csv", "{d}/f/front.csv"], "--csv"),
+    ("pareto-plot-folder", {}, ["pareto", "--space", "small", "--budgets", "5G,10G", "--plot", "{d}"], "--plot"),
+    ("cost-graphml-under-a-file", {"f": "x"}, ["cost", "merino-52m", "--graphml", "{d}/f/g.graphml"], "--graphml"),
+    ("profile-out-under-a-file", {"f": "x"}, ["profile-latency", "--space", "small", "--out", "{d}/f/p.json"],
+     "--out"),
+    ("build-out-is-a-file", {"f": "x"}, ["build", "merino-52m", "--out", "{d}/f"], "is a file"),
+    # architectures
+    ("build-init-std-inf", {}, ["build", "merino-52m", "--init-std", "inf", "--out", "{d}/m"], "init std"),
+    ("build-init-std-negative", {}, ["build", "merino-52m", "--init-std", "-1", "--out", "{d}/m"], "init std"),
+    *[(f"arch-{name}", {"a.json": text}, ["cost", "{d}/a.json"], msg) for name, text, msg in (
+        ("ratio-infinity", _block(ffn_ratio="Infinity").replace('"Infinity"', "Infinity"), "ffn_ratio"),
+        ("ratio-nan", _block(ffn_ratio="NaN").replace('"NaN"', "NaN"), "ffn_ratio"),
+        ("ratio-zero", _block(ffn_ratio=0), "ffn_ratio"),
+        ("ratio-string", _block(ffn_ratio="2"), "ffn_ratio"),
+        ("embed-zero", _block(embed_dim=0), "embed_dim"),
+        ("embed-huge", _block(embed_dim=2**40), "largest supported"),
+        ("layers-zero", _block(layers=0), "layers"),
+        ("layers-huge", _block(layers=10**6), "largest supported"),
+        ("vocab-huge", _arch(vocab_size=2**40), "largest supported"),
+        ("activation", _arch(activation="swishy"), "unknown activation"),
+        ("shared-string", _arch(shared="no"), "must be true or false"),
+        ("no-blocks", _arch(blocks=[]), "at least one block"),
+        ("order", _arch(blocks=[{"embed_dim": 128, "ffn_ratio": 1.0, "layers": 1},
+                                {"embed_dim": 64, "ffn_ratio": 1.0, "layers": 1}]), "non-decreasing"),
+    )],
+]
+
+
+@pytest.mark.parametrize(("files", "argv", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, files, argv, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text.replace("{d}", str(tmp_path)), errors="surrogateescape")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    try:
+        code = main([a.replace("{d}", str(tmp_path)) for a in argv])
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert "Traceback" not in "\n".join(err)
+    assert message in err[-1], err
+    assert len([line for line in err if line.startswith("mpsolve")]) == 1
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written
