@@ -347,6 +347,7 @@ _BUILTIN: dict[str, str] = {
     "ea": "mpsolve.solvers._ea:EvolutionarySolver",
     "exhaustive": "mpsolve.solvers._exhaustive:ExhaustiveSolver",
     "cpsat": "mpsolve.solvers._cpsat:CPSATSolver",
+    "exact": "mpsolve.solvers._exact:ExactSolver",
     "nsga2": "mpsolve.solvers._nsga2:NSGA2Solver",
     "tpe": "mpsolve.solvers._tpe:TPESolver",
 }
