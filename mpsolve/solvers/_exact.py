@@ -259,35 +259,32 @@ class _Search:
         zero_pairs = np.zeros((tab.parts.shape[0], k, k))
         pair_values = zero_pairs.copy()
         pair_values[_A] = pair_values[_AB] = tab.pair_value
-        # the budget of the tables: the first one, its steps shifted to be non-negative
-        # (block i >= 1 costs U[c] + Q[p, e_c]; qmin[e] moves the smallest pair term into U)
-        if tab.budgets:
-            U, Q, W, limit = tab.budgets[0]
+        args = (N, k, tab.width, tab.depth)
+        # one table of suffix maxima per budget (each a valid bound: the search takes the least)
+        self.tables: list[tuple[float, float, int, list]] = []
+        for U, Q, W, limit in tab.budgets:
+            # block i >= 1 costs U[c] + Q[p, e_c]: qmin[e] moves the smallest pair term into U and
+            # ``shift`` makes every step non-negative (a completion of n blocks pays n * shift more)
             qmin = np.array([Q[: e + 1, e].min() for e in range(k)])
             Us = U + qmin[tab.width]
-            self.shift = min(0.0, float(Us.min()))
-            Qs = np.triu(Q - qmin[None, :])
-            top = limit - float((U + W).min()) - (N - 1) * self.shift
-            self.unit = max(top, 1e-300) / (buckets - 1)
-            step = np.floor((Us - self.shift) / self.unit).astype(np.int64)
-            pair_step = np.floor(Qs / self.unit).astype(np.int64)
-        else:
-            buckets, self.shift, self.unit = 1, 0.0, 1.0
-            step, pair_step = np.zeros(len(tab.choices), dtype=np.int64), np.zeros((k, k), dtype=np.int64)
-        self.buckets = buckets
-        args = (N, k, tab.width, tab.depth)
-        self.hi = _suffix_tables(*args, tab.parts, pair_values, step, pair_step, buckets, self.max_depth)
+            shift = min(0.0, float(Us.min()))
+            top = limit - float((U + W).min()) - (N - 1) * shift  # the most room a completion has
+            unit = top / (buckets - 1) if top > 0 else 1.0  # top <= 0: nothing fits, any unit is valid
+            step = np.floor((Us - shift) / unit).astype(np.int64)
+            pair_step = np.floor(np.triu(Q - qmin[None, :]) / unit).astype(np.int64)
+            hi = _suffix_tables(*args, tab.parts, pair_values, step, pair_step, buckets, self.max_depth)
+            self.tables.append((shift, unit, buckets, hi))
+        step, pair_step = np.zeros(len(tab.choices), dtype=np.int64), np.zeros((k, k), dtype=np.int64)
+        if not tab.budgets:
+            hi = _suffix_tables(*args, tab.parts, pair_values, step, pair_step, 1, self.max_depth)
+            self.tables.append((0.0, 1.0, 1, hi))
         # smallest sums over all completions (no budget): the largest of the negated values
-        neg = _suffix_tables(
-            *args, -tab.parts, -pair_values, np.zeros_like(step), np.zeros_like(pair_step), 1, self.max_depth
-        )
+        neg = _suffix_tables(*args, -tab.parts, -pair_values, step, pair_step, 1, self.max_depth)
         self.lo = [None if t is None else -t[..., 0] for t in neg]
         # cheapest completion of every budget (additive part; the peak only adds)
         self.cheapest = []
         for U, Q, _, _ in tab.budgets:
-            t = _suffix_tables(
-                *args, -U[None], -Q[None], np.zeros_like(step), np.zeros_like(pair_step), 1, self.max_depth
-            )
+            t = _suffix_tables(*args, -U[None], -Q[None], step, pair_step, 1, self.max_depth)
             self.cheapest.append([None if x is None else -x[:, 0, :, 0] for x in t])
         self.frames: list[dict] = []
 
@@ -315,20 +312,33 @@ class _Search:
         tab, i = self.tab, kids["block"]
         e, n, D = kids["width"], len(kids["choice"]), self.max_depth + 1
         rest = tab.N - 1 - i
+        T = kids["depth"][:, None] + np.arange(D)[None, :]
         ok = np.ones((n, D), dtype=bool)
-        idx = np.full(n, self.buckets - 1)
+        room = []
         for j, ((_, _, _, limit), cost, peak) in enumerate(zip(tab.budgets, kids["costs"], kids["peaks"])):
             used = cost + peak
             ok &= (used[:, None] + self.cheapest[j][i + 1][e]) <= limit + SLACK * abs(limit)
-            if j == 0:
-                room = (limit - used - rest * self.shift + SLACK * abs(limit)) / self.unit
-                ok &= (room >= 0)[:, None]
-                idx = np.clip(np.floor(np.maximum(room, 0)), 0, self.buckets - 1).astype(np.int64)
-        hi = self.hi[i + 1][e, :, :, idx] if self.buckets > 1 else self.hi[i + 1][e, :, :, 0]
-        hi = hi + kids["sums"].T[:, :, None]  # (n, 5, D)
+            room.append(limit - used + SLACK * abs(limit))
+        if not tab.budgets:
+            room.append(np.zeros(n))
         lo = self.lo[i + 1][e][:, [_A, _B, _SM, _SF]] + kids["sums"].T[:, [_A, _B, _SM, _SF], None]
-        T = kids["depth"][:, None] + np.arange(D)[None, :]
-        ok &= np.isfinite(hi[:, _A])
+        bound = np.full((n, D), np.inf)
+        for (shift, unit, buckets, table), r in zip(self.tables, room):
+            r = (r - rest * shift) / unit
+            ok &= (r >= 0)[:, None]
+            idx = np.clip(np.floor(np.maximum(r, 0)), 0, buckets - 1).astype(np.int64)
+            hi = table[i + 1][e, :, :, idx] + kids["sums"].T[:, :, None]  # (n, 5, D)
+            bound = np.minimum(bound, self._box_bound(hi, lo, T))
+        bound = np.where(ok & ~np.isnan(bound), bound, -np.inf)
+        best = bound.max(axis=1)
+        finite = np.isfinite(best)
+        best[finite] += SLACK * np.abs(best[finite])
+        return best
+
+    def _box_bound(self, hi: np.ndarray, lo: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """The objective's bound over the boxes ``[lo, hi]`` of the sums, ``(n, D)``."""
+        tab = self.tab
+        ok = np.isfinite(hi[:, _A])
         for coef, part in tab.rho_min_s:
             ok &= hi[:, part] >= coef * T * T * (1 - SLACK)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -336,21 +346,19 @@ class _Search:
                 bound = np.minimum(hi[:, _A] + hi[:, _B], hi[:, _AB])
             else:
                 T2 = tab.beta * T.astype(np.float64) ** 2
-                bound = np.zeros((n, D))
+                bound = np.zeros(T.shape)
                 p_hi = []
-                for x_lo, x_hi, s_lo, s_hi in ((lo[:, 0], hi[:, _A], lo[:, 2], hi[:, _SM]),
-                                               (lo[:, 1], hi[:, _B], lo[:, 3], hi[:, _SF])):
+                for x_lo, x_hi, s_lo, s_hi in (
+                    (lo[:, 0], hi[:, _A], lo[:, 2], hi[:, _SM]),
+                    (lo[:, 1], hi[:, _B], lo[:, 3], hi[:, _SF]),
+                ):
                     ph, pl = tab.penalty_factor(T2 / s_hi), tab.penalty_factor(T2 / s_lo)
                     bound += np.maximum.reduce([x_hi * ph, x_hi * pl, x_lo * ph, x_lo * pl])
                     p_hi.append(ph)
                 joint = hi[:, _AB] * np.maximum(p_hi[0], p_hi[1])
                 usable = (lo[:, 0] >= 0) & (lo[:, 1] >= 0) & (np.maximum(p_hi[0], p_hi[1]) >= 0)
                 bound = np.where(usable, np.minimum(bound, joint), bound)
-        bound = np.where(ok & ~np.isnan(bound), bound, -np.inf)
-        best = bound.max(axis=1)
-        finite = np.isfinite(best)
-        best[finite] += SLACK * np.abs(best[finite])
-        return best
+        return np.where(ok, bound, -np.inf)
 
     def _leaves(self, node: dict, kids: dict) -> None:
         """Score complete designs from the tables; re-score the promising ones exactly."""
@@ -420,9 +428,7 @@ class _Search:
         order = np.argsort(-bound, kind="stable")
         order = order[bound[order] >= self.ctx.best_f]
         if len(order):
-            self.frames.append(
-                {"kids": kids, "order": order, "bound": bound[order], "next": 0, "path": node["path"]}
-            )
+            self.frames.append({"kids": kids, "order": order, "bound": bound[order], "next": 0, "path": node["path"]})
 
     def open_bound(self) -> float:
         """The largest bound of the subtrees not searched yet."""
