@@ -1,4 +1,5 @@
-"""The exact backend: its proved optimum equals plain enumeration on random spaces and options."""
+"""The exact backend (and the tabled exhaustive one): their optimum equals plain enumeration on
+random spaces, option sets and budgets."""
 
 from __future__ import annotations
 
@@ -83,6 +84,10 @@ def test_proved_optimum_equals_enumeration(seed: int, option_sets: list[str]) ->
         # enumeration's up to the rounding of a tied design (a few ulps), far below 1e-12
         assert r.objective == pytest.approx(best, rel=1e-12, abs=1e-9), name
         assert problem.evaluate(r.x[None]).feasible[0], name
+        # the exhaustive backend scores from the same per-block tables: it must agree too
+        ex = mpsolve.solve(problem, "exhaustive", chunk_size=int(rng.choice([7, 100, 1 << 20])))
+        assert ex.status == "optimal" and ex.n_evals == space.size(), name
+        assert ex.objective == pytest.approx(best, rel=1e-12, abs=1e-9), name
 
 
 @pytest.mark.parametrize("budget", ["60G", "110G", "160G"])
@@ -95,8 +100,8 @@ def test_default_space_agrees_with_the_proved_cpsat_optima(budget: str) -> None:
 
 
 def test_time_limit_returns_an_honest_bound() -> None:
-    problem = Problem("large8", constraints=[Budget("flops", "160G")])
-    r = mpsolve.solve(problem, "exact", time_limit=0.5)
+    problem = Problem("default", constraints=[Budget("flops", "110G"), Budget("params", "60M")])
+    r = mpsolve.solve(problem, "exact", time_limit=0.01)  # stops at the root: every subtree open
     if r.status == "feasible":
         assert r.bound is not None and r.bound >= r.objective
     full = mpsolve.solve(problem, "exact")
