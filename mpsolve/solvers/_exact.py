@@ -260,9 +260,16 @@ class _Search:
         pair_values = zero_pairs.copy()
         pair_values[_A] = pair_values[_AB] = tab.pair_value
         args = (N, k, tab.width, tab.depth)
-        # one table of suffix maxima per budget (each a valid bound: the search takes the least)
-        self.tables: list[tuple[float, float, int, list]] = []
-        for U, Q, W, limit in tab.budgets:
+        # tables of suffix maxima, each for a weighted sum of the budgets (each a valid bound: the
+        # search takes the least): every budget alone and, with several, their sum relative to
+        # the limits (a Lagrangian relaxation that sees them together)
+        nb = len(tab.budgets)
+        weights = [np.eye(nb)[j] for j in range(nb)]
+        if nb > 1:
+            weights.append(np.array([1 / limit for *_, limit in tab.budgets]))
+        self.tables: list[tuple[np.ndarray, float, float, int, list]] = []
+        for w in weights:
+            U, Q, W, limit = (sum(wj * b[part] for wj, b in zip(w, tab.budgets)) for part in range(4))
             # block i >= 1 costs U[c] + Q[p, e_c]: qmin[e] moves the smallest pair term into U and
             # ``shift`` makes every step non-negative (a completion of n blocks pays n * shift more)
             qmin = np.array([Q[: e + 1, e].min() for e in range(k)])
@@ -273,11 +280,11 @@ class _Search:
             step = np.floor((Us - shift) / unit).astype(np.int64)
             pair_step = np.floor(np.triu(Q - qmin[None, :]) / unit).astype(np.int64)
             hi = _suffix_tables(*args, tab.parts, pair_values, step, pair_step, buckets, self.max_depth)
-            self.tables.append((shift, unit, buckets, hi))
+            self.tables.append((w, shift, unit, buckets, hi))
         step, pair_step = np.zeros(len(tab.choices), dtype=np.int64), np.zeros((k, k), dtype=np.int64)
         if not tab.budgets:
             hi = _suffix_tables(*args, tab.parts, pair_values, step, pair_step, 1, self.max_depth)
-            self.tables.append((0.0, 1.0, 1, hi))
+            self.tables.append((np.zeros(0), 0.0, 1.0, 1, hi))
         # smallest sums over all completions (no budget): the largest of the negated values
         neg = _suffix_tables(*args, -tab.parts, -pair_values, step, pair_step, 1, self.max_depth)
         self.lo = [None if t is None else -t[..., 0] for t in neg]
@@ -319,12 +326,11 @@ class _Search:
             used = cost + peak
             ok &= (used[:, None] + self.cheapest[j][i + 1][e]) <= limit + SLACK * abs(limit)
             room.append(limit - used + SLACK * abs(limit))
-        if not tab.budgets:
-            room.append(np.zeros(n))
+        room = np.array(room).reshape(len(tab.budgets), n)
         lo = self.lo[i + 1][e][:, [_A, _B, _SM, _SF]] + kids["sums"].T[:, [_A, _B, _SM, _SF], None]
         bound = np.full((n, D), np.inf)
-        for (shift, unit, buckets, table), r in zip(self.tables, room):
-            r = (r - rest * shift) / unit
+        for w, shift, unit, buckets, table in self.tables:
+            r = (w @ room - rest * shift) / unit
             ok &= (r >= 0)[:, None]
             idx = np.clip(np.floor(np.maximum(r, 0)), 0, buckets - 1).astype(np.int64)
             hi = table[i + 1][e, :, :, idx] + kids["sums"].T[:, :, None]  # (n, 5, D)
