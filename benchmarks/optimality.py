@@ -29,7 +29,10 @@ EXACT = ("exact", "cpsat")
 HEURISTICS = ("ea", "nsga2", "tpe")
 
 
-def _problem(space: str, budget: str) -> mpsolve.Problem:
+def _problem(space: str, budget: str, profile: str | None = None) -> mpsolve.Problem:
+    """A FLOPs budget (``60G``) or, with a latency profile, a latency budget (``latency<=50``, ms)."""
+    if budget.startswith("latency<="):
+        return mpsolve.Problem(space, constraints=[mpsolve.Budget("latency", budget[9:], profile=profile)])
     return mpsolve.Problem(space, constraints=[mpsolve.Budget("flops", budget)])
 
 
@@ -56,10 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpsat-limit", type=float, default=None, help="seconds for CP-SAT per default-space budget")
     ap.add_argument("--note", default="", help="a note on the machine (e.g. shared, loaded), kept with the results")
     ap.add_argument("--skip-exhaustive", action="store_true", help="skip enumerating the default space")
+    ap.add_argument("--skip-large8", action="store_true", help="skip the 8-block space")
+    ap.add_argument("--latency-profile", default=None, help="a latency profile JSON: adds latency budgets")
+    ap.add_argument("--latency-budgets", default="", help="latency budgets in ms, e.g. 50,130 (with a profile)")
     ap.add_argument("--workers", type=int, default=None, help="CP-SAT workers (default: CPU count, at most 8)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "optimality"), help="output stem")
     args = ap.parse_args(argv)
     budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
+    if args.latency_profile:
+        from mpsolve.constraints import _latency  # noqa: F401  (registers the latency cost)
+
+        budgets += [f"latency<={b.strip()}" for b in args.latency_budgets.split(",") if b.strip()]
     report: dict = {"command": C.command_line("optimality.py", argv), "git_commit": C.git_commit(),
                     "entropy_options": mpsolve.MeRinoEntropy().options(), "default": {}, "large8": None,
                     "exhaustive": {}, "note": args.note}
@@ -67,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     print("== default space: every backend against the proved optimum ==")
     print(f"{'budget':>7} {'solver':>10} {'status':>9} {'objective':>14} {'gap':>10} {'time s':>8} {'evals':>9}")
     for b in budgets:
-        problem = _problem("default", b)
+        problem = _problem("default", b, args.latency_profile)
         proved = [
             mpsolve.solve(problem, "exact", seed=args.seed),
             mpsolve.solve(problem, "cpsat", seed=args.seed, workers=args.workers, time_limit=args.cpsat_limit),
@@ -83,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['wall_time_s']:>8.2f} {r['n_evals']:>9}"
             )
 
-    print(f"\n== large8 ({mpsolve.get_space('large8').size():.3g} designs), flops <= {args.large8_budget} ==")
     report["large8"] = []
-    for solver in EXACT:
+    if not args.skip_large8:
+        print(f"\n== large8 ({mpsolve.get_space('large8').size():.3g} designs), flops <= {args.large8_budget} ==")
+    for solver in () if args.skip_large8 else EXACT:
         options = {"workers": args.workers} if solver == "cpsat" else {}
         big = mpsolve.solve(
             _problem("large8", args.large8_budget), solver, seed=args.seed, time_limit=args.large8_limit, **options
@@ -103,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_exhaustive:
         print("\n== exhaustive enumeration of the default space (one budget after the other) ==")
         for b in budgets:
-            r = _row(mpsolve.solve(_problem("default", b), "exhaustive"), None)
+            r = _row(mpsolve.solve(_problem("default", b, args.latency_profile), "exhaustive"), None)
             ref = report["default"][b][0]
             r["agrees_with_exact"] = abs(r["objective"] - ref["objective"]) <= 1e-9 * abs(ref["objective"])
             r["designs_per_s"] = r["n_evals"] / r["wall_time_s"]
