@@ -1,4 +1,4 @@
-"""Solver backends, each registered by name: ``ea``, ``exhaustive``, ``cpsat``, ``nsga2``, ``tpe``.
+"""Solver backends, each registered by name: ``ea``, ``exhaustive``, ``exact``, ``cpsat``, ``nsga2``, ``tpe``.
 
 Backends with optional dependencies are imported only when asked for by name (or attribute).
 """
@@ -8,6 +8,7 @@ from typing import Any
 
 from mpsolve._solver import SolveContext, Solver, get_solver, list_solvers, register_solver
 from mpsolve.solvers._ea import EvolutionarySolver
+from mpsolve.solvers._exact import ExactSolver
 from mpsolve.solvers._exhaustive import ExhaustiveSolver
 
 _OPTIONAL = {
@@ -19,6 +20,7 @@ _OPTIONAL = {
 __all__ = [
     "CPSATSolver",
     "EvolutionarySolver",
+    "ExactSolver",
     "ExhaustiveSolver",
     "NSGA2Solver",
     "SolveContext",
