@@ -1,4 +1,4 @@
-"""Shared pieces of the benchmarks: corpus, byte tokenisation, training, cached results.
+"""Shared pieces of the benchmarks: corpora, training jobs (through the library's loop), cached results.
 
 Every training run is identified by a hash of (architecture, training config, seed, corpus
 fingerprint) and stored as one small JSON file, so a killed benchmark resumes where it
@@ -18,20 +18,18 @@ import shlex
 import subprocess
 import sys
 import sysconfig
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mpsolve import Architecture
 from mpsolve.constraints import FlopsCost
 from mpsolve.constraints._costs import ParamsCost
+from mpsolve.merino_model._train import SPLIT_BLOCK, TEXT_SUFFIXES, Corpus, TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -39,14 +37,11 @@ DEFAULT_CORPUS = "python-docs"
 #: the entropy options the spec proposes before any measurement (its [C] marks)
 SPEC_PROVISIONAL_ENTROPY: dict[str, Any] = {"variant": "log", "eps": 1e-6, "init_std": 1.0, "alpha": (1.0, 1.0),
                                             "beta": 1 / 16, "penalty": "linear"}
-TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ""}
 #: a larger English corpus from a registry package: the reStructuredText sources of the Linux
 #: kernel's documentation (Debian's ``linux-doc-6.1``, about 21 MB of English without the
 #: translations), so that 16 M-byte budgets see each byte at most once
 LINUX_DOC = "linux-doc"
 LINUX_DOC_GLOB = "/usr/share/doc/linux-doc-*/html/_sources"
-VAL_EVERY = 20  # every 20th 64 KiB block of the corpus is validation text (5 %)
-SPLIT_BLOCK = 1 << 16
 
 
 # -- corpus ------------------------------------------------------------------------------
@@ -109,24 +104,6 @@ def _linux_doc() -> list[str]:
     return docs
 
 
-def _text_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
-
-
-@dataclass(frozen=True)
-class Corpus:
-    """A byte-level corpus split into training and validation bytes."""
-
-    name: str
-    train: np.ndarray
-    val: np.ndarray
-    fingerprint: str
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "fingerprint": self.fingerprint, "train_bytes": len(self.train),
-                "val_bytes": len(self.val)}
-
-
 @lru_cache(maxsize=4)
 def load_corpus(spec: str | None = None) -> Corpus:
     """The corpus named by ``spec``: ``python-docs`` (default), ``linux-doc``, or a UTF-8 text file or folder.
@@ -145,57 +122,18 @@ def load_corpus(spec: str | None = None) -> Corpus:
         if path.is_file():
             files = [path]
         elif path.is_dir():
-            files = _text_files(path)
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
         else:
             raise SystemExit(f"--corpus {spec!r} is neither {DEFAULT_CORPUS!r} nor an existing file or folder")
         docs = [f.read_text(encoding="utf-8", errors="replace") for f in files]
-    data = np.frombuffer("\n\n".join(d.strip() for d in docs if d.strip()).encode("utf-8"), dtype=np.uint8)
+    data = "\n\n".join(d.strip() for d in docs if d.strip()).encode("utf-8")
     if len(data) < 4 * SPLIT_BLOCK:
         raise SystemExit(f"corpus {spec!r} has {len(data)} bytes; the benchmarks need at least {4 * SPLIT_BLOCK} "
                          f"(give a larger file or folder, or {DEFAULT_CORPUS!r})")
-    blocks = [data[i : i + SPLIT_BLOCK] for i in range(0, len(data), SPLIT_BLOCK)]
-    held = {i for i in range(len(blocks)) if i % VAL_EVERY == VAL_EVERY // 2} or {len(blocks) // 2}  # small corpora
-    val = np.concatenate([b for i, b in enumerate(blocks) if i in held])
-    train = np.concatenate([b for i, b in enumerate(blocks) if i not in held])
-    fingerprint = hashlib.sha256(data.tobytes()).hexdigest()[:16]
-    return Corpus(name=spec, train=train, val=val, fingerprint=fingerprint)
+    return Corpus.from_bytes(data, spec, block_size=SPLIT_BLOCK)
 
 
 # -- training ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TrainConfig:
-    """How every model of a benchmark is trained (the same for all of them).
-
-    AdamW with linear warm-up and linear decay to ``min_lr_ratio * lr``, as in the paper;
-    batches are random windows of the training bytes in an order fixed by ``data_seed``.
-    """
-
-    tokens: int = 4_000_000
-    seq_len: int = 256
-    batch_size: int = 8
-    lr: float = 2e-3
-    min_lr_ratio: float = 0.1
-    warmup: float = 0.05
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = 1.0
-    init_std: float = 0.02
-    data_seed: int = 0
-    eval_tokens: int = 1 << 17
-    checkpoints: tuple[float, ...] = (0.5, 0.75, 1.0)
-
-    @property
-    def steps(self) -> int:
-        return max(1, math.ceil(self.tokens / (self.seq_len * self.batch_size)))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
-
-
 @dataclass(frozen=True)
 class Job:
     """One training run: an architecture, a config, a seed, a corpus, where to cache it."""
@@ -241,98 +179,24 @@ def arch_costs(arch: Architecture, seq_len: int) -> dict[str, float]:
     return {"params": ParamsCost().of(arch), "flops": FlopsCost(seq_len=seq_len).of(arch)}
 
 
-def learning_rate(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up over ``warmup * steps``, then linear decay to ``min_lr_ratio * lr``."""
-    warm = max(1, int(cfg.warmup * cfg.steps))
-    if step < warm:
-        return cfg.lr * (step + 1) / warm
-    progress = (step - warm) / max(1, cfg.steps - warm)
-    return cfg.lr * (1.0 - (1.0 - cfg.min_lr_ratio) * min(1.0, progress))
-
-
-def batch_starts(n_bytes: int, cfg: TrainConfig) -> np.ndarray:
-    """``(steps, batch)`` window starts: the fixed data order shared by every run."""
-    rng = np.random.default_rng(cfg.data_seed)
-    return rng.integers(0, n_bytes - cfg.seq_len - 1, size=(cfg.steps, cfg.batch_size))
-
-
-def windows(data: np.ndarray, starts: np.ndarray, seq_len: int):
-    import torch
-
-    idx = starts[:, None] + np.arange(seq_len)[None, :]
-    return torch.from_numpy(data[idx].astype(np.int64))
-
-
-def evaluate(model, data: np.ndarray, cfg: TrainConfig, batch_size: int = 32) -> float:
-    """Mean next-byte loss (nats) over non-overlapping validation windows."""
-    import torch
-
-    n_windows = max(1, min(cfg.eval_tokens, len(data) - 1) // cfg.seq_len)
-    starts = np.arange(n_windows) * cfg.seq_len
-    total, count = 0.0, 0
-    model.eval()
-    with torch.inference_mode():
-        for i in range(0, n_windows, batch_size):
-            x = windows(data, starts[i : i + batch_size], cfg.seq_len)
-            loss = model(x, labels=x).loss
-            n = x.shape[0] * (cfg.seq_len - 1)
-            total += float(loss) * n
-            count += n
-    model.train()
-    return total / count
-
-
 def train(job: Job, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Train ``job``'s architecture from scratch; return its result record (not cached)."""
+    """Train ``job``'s architecture from scratch with the library loop; return its result record (not cached)."""
     import torch
 
-    from mpsolve.merino_model import build
+    from mpsolve.merino_model import train as train_model
 
     torch.set_num_threads(1)
     cfg = TrainConfig.from_dict(job.config)
     corpus = load_corpus(job.corpus)
     arch = Architecture.from_dict(job.arch)
-    torch.manual_seed(job.seed)
-    model = build(arch, seed=job.seed, init_std=cfg.init_std)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr, betas=cfg.betas,
-    )
-    starts = batch_starts(len(corpus.train), cfg)
-    marks = {max(1, round(f * cfg.steps)): f for f in cfg.checkpoints}
-    checkpoints, train_losses = [], []
-    t0 = time.perf_counter()
-    for step in range(cfg.steps):
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(step, cfg)
-        x = windows(corpus.train, starts[step], cfg.seq_len)
-        loss = model(x, labels=x).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        train_losses.append(float(loss.detach()))
-        if not math.isfinite(train_losses[-1]):
-            break
-        if step + 1 in marks:
-            val = evaluate(model, corpus.val, cfg)
-            checkpoints.append({
-                "fraction": marks[step + 1], "step": step + 1, "tokens": (step + 1) * cfg.seq_len * cfg.batch_size,
-                "val_loss": val, "val_ppl": math.exp(val), "train_loss": float(np.mean(train_losses[-50:])),
-                "elapsed_s": time.perf_counter() - t0,
-            })
-        if progress is not None:
-            progress(step + 1, cfg.steps)
-    elapsed = time.perf_counter() - t0
-    final = checkpoints[-1]["val_loss"] if checkpoints and checkpoints[-1]["fraction"] == 1.0 else float("nan")
+    run = train_model(arch, corpus, cfg, seed=job.seed, progress=progress or False, device="cpu")
+    final = run.val_loss
     return {
         "key": job.key, "arch": job.arch, "arch_str": str(arch), **arch_costs(arch, cfg.seq_len),
         "depth": arch.depth, "seed": job.seed, "config": job.config, "corpus": corpus.describe(),
         "tokens": cfg.steps * cfg.seq_len * cfg.batch_size, "val_loss": final, "val_ppl": math.exp(final),
-        "checkpoints": checkpoints, "train_time_s": elapsed, "tokens_per_s": cfg.steps * cfg.seq_len
-        * cfg.batch_size / elapsed, "git_commit": git_commit(), "torch": torch.__version__, "threads": 1,
+        "checkpoints": run.evaluations, "train_time_s": run.elapsed_s, "tokens_per_s": cfg.steps * cfg.seq_len
+        * cfg.batch_size / run.elapsed_s, "git_commit": git_commit(), "torch": torch.__version__, "threads": 1,
         "python": sys.version.split()[0], "tags": job.tags,
     }
 

@@ -303,23 +303,36 @@ def grid_name(entropy: MeRinoEntropy) -> str | None:
     return next((n for n, o in entropy_grid().items() if MeRinoEntropy(**o).options() == options), None)
 
 
+#: the sanity layer: a default must design a plausible language model at paper scale. A
+#: convention, not evidence: the published MeRino designs have 8-11 layers of widths 512-1024,
+#: so at 165 GFLOPs an option set must design at least 6 layers and a largest width of 512.
+PLAUSIBLE_MIN_DEPTH, PLAUSIBLE_MIN_WIDTH = 6, 512
+
+
+def paper_scale_design(name: str, budget: float, iterations: int) -> Architecture:
+    """The EA optimum of grid option set ``name`` in the ``default`` space at ``budget`` FLOPs."""
+    import mpsolve
+
+    problem = mpsolve.Problem("default", MeRinoEntropy(**entropy_grid()[name]), [mpsolve.Budget("flops", budget)])
+    return mpsolve.solve(problem, "ea", seed=0, iterations=iterations).architecture
+
+
+def plausible(name: str, iterations: int) -> bool:
+    arch = paper_scale_design(name, 165e9, iterations)
+    return arch.depth >= PLAUSIBLE_MIN_DEPTH and max(b.embed_dim for b in arch.blocks) >= PLAUSIBLE_MIN_WIDTH
+
+
 def paper_scale_optima(names: list[str], iterations: int = 20_000) -> dict[str, dict[str, str]]:
     """The EA optimum of each entropy option set in the ``default`` space at 60 G and 165 G FLOPs.
 
     The published designs are 8-11 layers deep with widths 512-1024; this shows which option
     sets reproduce that shape.
     """
-    import mpsolve
-
-    grid = entropy_grid()
     out = {}
-    for name in names:
-        if name not in grid:
-            continue
+    for name in (n for n in names if n in entropy_grid()):
         out[name] = {}
         for budget in (60e9, 165e9):
-            problem = mpsolve.Problem("default", MeRinoEntropy(**grid[name]), [mpsolve.Budget("flops", budget)])
-            arch = mpsolve.solve(problem, "ea", seed=0, iterations=iterations).architecture
+            arch = paper_scale_design(name, budget, iterations)
             out[name][f"{budget / 1e9:g}G"] = f"depth {arch.depth}: {arch}"
     return out
 
@@ -394,7 +407,15 @@ def report(args: argparse.Namespace, selection: list[dict[str, Any]], runs: dict
     def best(names: list[str]) -> str:  # within-group Spearman first, then across groups
         return max(names, key=lambda n: (np.nan_to_num(corr[n]["iso_spearman"], nan=-9), corr[n]["spearman"]))
 
-    best_all, chosen = best(grid), best(exact)
+    best_all = best(grid)
+    iterations = 2_000 if args.quick else 20_000
+    ranked = sorted(exact, key=lambda n: (np.nan_to_num(corr[n]["iso_spearman"], nan=-9), corr[n]["spearman"]),
+                    reverse=True)
+    skipped = []
+    for chosen in ranked:  # the best exactly solvable option set that designs a plausible model
+        if plausible(chosen, iterations):
+            break
+        skipped.append(chosen)
     library = grid_name(MeRinoEntropy())
     main = [result["provisional_entropy"], *([library] if library else []), chosen, best_all,
             *[f["chosen"] for f in cv["folds"] + cv_exact["folds"]], *BASELINES]
@@ -402,15 +423,22 @@ def report(args: argparse.Namespace, selection: list[dict[str, Any]], runs: dict
     for n in main:
         corr[n] = correlations(scores[n], quality, groups, args.bootstrap)
     result["correlations"] = {n: corr[n] for n in main}
+    # paired within-group differences to params: is an entropy's advantage beyond resampling noise?
+    result["paired_minus_params"] = {n: paired_bootstrap(spearman, scores[n], scores["params"], quality, groups,
+                                                         args.bootstrap) for n in dict.fromkeys([library, chosen])
+                                     if n}
     result["entropy_grid"] = {n: {k: corr[n][k] for k in ("spearman", "kendall", "iso_spearman", "iso_kendall")}
                               for n in grid}
     result["entropy_options"] = entropy_grid()
     result["best_entropy_in_sample"] = best_all
     result["cross_validation"] = cv
     result["cross_validation_exact_family"] = cv_exact
-    result["chosen_default"] = {"name": chosen, "options": options[chosen], "family": list(EXACT_PENALTIES)}
+    result["chosen_default"] = {"name": chosen, "options": options[chosen], "family": list(EXACT_PENALTIES),
+                                "plausibility": {"min_depth_165G": PLAUSIBLE_MIN_DEPTH,
+                                                 "min_max_width_165G": PLAUSIBLE_MIN_WIDTH}}
     result["library_default"] = library
-    result["paper_scale_optima"] = paper_scale_optima(main, 2_000 if args.quick else 20_000)
+    result["paper_scale_optima"] = paper_scale_optima(main + skipped, iterations)
+    result["implausible_skipped"] = skipped
     # ranking at 50 / 75 / 100 % of the token budget: does short training penalise depth?
     by_fraction = {}
     for frac in cfg.checkpoints:
@@ -461,6 +489,9 @@ def markdown(result: dict[str, Any], names: list[str]) -> str:
         lines.append(f"| {label} | {fmt(s['spearman'], s.get('spearman_ci'))} | "
                      f"{fmt(s['kendall'], s.get('kendall_ci'))} | {fmt(s['iso_spearman'], s.get('iso_spearman_ci'))} | "
                      f"{fmt(s['iso_kendall'], s.get('iso_kendall_ci'))} |")
+    lines += ["", "Paired within-group difference to params (same bootstrap resamples): " + "; ".join(
+        f"`{n}` {fmt(d['mean'], d['ci'])}" for n, d in result["paired_minus_params"].items()) + ". In sample: the "
+        "option sets were chosen on these runs."]
     lines += ["", "## Entropy options by leave-one-group-out cross-validation", "",
               "For each held-out group, the option set with the best mean within-group Spearman on the "
               "other groups is chosen and scored on the held-out group: over all "
@@ -482,6 +513,9 @@ def markdown(result: dict[str, Any], names: list[str]) -> str:
               f"in the exact family, the chosen default: `{chosen}`. The library's current default: "
               f"`{result['library_default']}`.", "",
               "## What each entropy option set designs at paper scale (default space, EA, seq 1024)", "",
+              f"Sanity layer (a convention): the chosen default must design at least {PLAUSIBLE_MIN_DEPTH} layers "
+              f"and a largest width of at least {PLAUSIBLE_MIN_WIDTH} at 165 GFLOPs. Better-ranked option sets "
+              "skipped by it: " + (", ".join(f"`{n}`" for n in result["implausible_skipped"]) or "none") + ".", "",
               "| options | 60 G FLOPs | 165 G FLOPs |", "|---|---|---|"]
     for n, d in result["paper_scale_optima"].items():
         lines.append(f"| {n} | {d['60G']} | {d['165G']} |")

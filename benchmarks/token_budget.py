@@ -39,12 +39,12 @@ from mpsolve import Architecture, MeRinoEntropy  # noqa: E402
 
 def analyse(rows: list[dict[str, Any]], n_boot: int) -> dict[str, Any]:
     """Spearman of every score against -val ppl among ``rows`` (one seed, one budget)."""
-    archs = [Architecture.from_dict(r["arch"]) for r in rows]
-    quality = -np.array([r["val_ppl"] for r in rows])
-    scores = P.study_scores(archs, MeRinoEntropy())
     out: dict[str, Any] = {"n": len(rows), "scores": {}}
     if len(rows) < 3:
         return out
+    archs = [Architecture.from_dict(r["arch"]) for r in rows]
+    quality = -np.array([r["val_ppl"] for r in rows])
+    scores = P.study_scores(archs, MeRinoEntropy())
     params = "params"
     for name, score in scores.items():
         entry = {"spearman": P.spearman(score, quality), "kendall": P.kendall(score, quality)}

@@ -12,12 +12,10 @@ from hypothesis import strategies as st
 import mpsolve
 from mpsolve._problem_file import loads_problem, problem_to_toml
 from mpsolve.constraints import FlopsCost, MemoryCost, ParamsCost
-from mpsolve.objectives import SpectrumTable
 
 #: widths and ratios small enough that fresh entropy spectra cost milliseconds
 WIDTHS = (64, 128, 192, 256)
 RATIOS = (1.0, 1.5, 2.0, 4.0)
-TABLE = SpectrumTable(draws=2, cache_dir=False)
 QUICK = {
     "ea": {"iterations": 200, "population": 16, "parents": 4, "batch_size": 16, "init_samples": 32},
     "nsga2": {"generations": 5, "pop_size": 12},
@@ -82,7 +80,7 @@ def test_costs_are_finite_and_non_negative(space, seed, data):
         assert values.shape == (len(X),)
         assert np.all(np.isfinite(values)) and np.all(values >= 0), (cost, values)
         assert math.isclose(cost.of(space.decode(X[0])), values[0], rel_tol=1e-12)
-    objective = mpsolve.MeRinoEntropy(table=TABLE, penalty=data.draw(st.sampled_from(("linear", "exp", "none"))))
+    objective = mpsolve.MeRinoEntropy(penalty=data.draw(st.sampled_from(("linear", "exp", "none"))))
     assert np.all(np.isfinite(objective.evaluate(batch, space)))
 
 
@@ -103,7 +101,7 @@ def problems(draw: st.DrawFn) -> mpsolve.Problem:
         constraints.append(mpsolve.Effectiveness(draw(st.floats(0.05, 2.0))))
     objective = draw(st.sampled_from(("params", "decoder_params", "entropy")))
     return mpsolve.Problem(
-        space, mpsolve.MeRinoEntropy(table=TABLE) if objective == "entropy" else objective, constraints
+        space, mpsolve.MeRinoEntropy() if objective == "entropy" else objective, constraints
     )
 
 

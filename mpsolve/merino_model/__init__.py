@@ -9,7 +9,9 @@ Example:
     >>> int8 = quantize(model, "int8")
 
 Every name loads lazily: importing this package imports neither ``torch`` (extra ``[torch]``)
-nor ``transformers`` (extra ``[hf]``, for ``MeRinoConfig`` and ``MeRinoHFForCausalLM``).
+nor ``transformers`` (extra ``[hf]``, for ``MeRinoConfig`` and ``MeRinoHFForCausalLM``), nor
+``onnx``/``onnxruntime``/``onnxscript`` (extra ``[onnx]``, for ``export_onnx``, ``verify_onnx``,
+``onnx_generate``, ``quantize_onnx`` and ``compare_onnx``).
 ``model_type="merino"`` is registered with ``AutoConfig``/``AutoModelForCausalLM`` as soon as
 ``transformers`` is imported (before or after this package), so
 ``AutoModelForCausalLM.from_pretrained(dir)`` works.
@@ -33,15 +35,25 @@ from mpsolve.spaces import resolve_architecture
 __all__ = [
     "CausalLMOutput",
     "CheckpointMismatchError",
+    "Corpus",
     "KVCache",
     "MeRinoConfig",
     "MeRinoForCausalLM",
     "MeRinoHFForCausalLM",
     "MissingDependencyError",
     "ModelInputError",
+    "TrainConfig",
+    "TrainResult",
     "build",
+    "compare_onnx",
     "compare_outputs",
+    "evaluate",
+    "export_onnx",
+    "load_corpus",
+    "onnx_generate",
     "quantize",
+    "quantize_onnx",
+    "verify_onnx",
     "resolve_architecture",
 ]
 
@@ -53,6 +65,18 @@ _LAZY = {
     "build": ("_model", "torch"),
     "compare_outputs": ("_quantize", "torch"),
     "quantize": ("_quantize", "torch"),
+    "Corpus": ("_train", "torch"),
+    "TrainConfig": ("_train", "torch"),
+    "TrainResult": ("_train", "torch"),
+    "evaluate": ("_train", "torch"),
+    "load_corpus": ("_train", "torch"),
+    "train": ("_train", "torch"),
+    "train_bpe_tokenizer": ("_train", "torch"),
+    "compare_onnx": ("_onnx", "onnx"),
+    "export_onnx": ("_onnx", "onnx"),
+    "onnx_generate": ("_onnx", "onnx"),
+    "quantize_onnx": ("_onnx", "onnx"),
+    "verify_onnx": ("_onnx", "onnx"),
     "MeRinoConfig": ("_hf", "hf"),
     "MeRinoHFForCausalLM": ("_hf", "hf"),
 }

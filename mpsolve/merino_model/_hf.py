@@ -9,6 +9,7 @@ classes (``model_type="merino"``).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,21 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from mpsolve._errors import ArchitectureError
 from mpsolve.merino_model._errors import CheckpointMismatchError, ModelInputError
-from mpsolve.merino_model._model import MeRinoForCausalLM, causal_lm_loss, resolve_architecture
+from mpsolve.merino_model._model import (
+    MeRinoForCausalLM,
+    causal_lm_loss,
+    check_fits_in_memory,
+    resolve_architecture,
+)
 from mpsolve.spaces import Architecture, get_architecture, model_constants
 
 __all__ = ["MeRinoConfig", "MeRinoHFForCausalLM", "register"]
 
 
 _DEFAULT_BLOCKS = [b.to_dict() for b in get_architecture("merino-64m").blocks]
+#: safetensors header key holding the architecture the weights were saved for: the fields that
+#: shapes cannot reveal (activation, head size, the layer count of a shared block) are checked
+ARCHITECTURE_METADATA = "mpsolve_architecture"
 
 
 class MeRinoConfig(PreTrainedConfig):
@@ -167,6 +176,20 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
         result = CausalLMOutputWithPast(loss=loss, logits=out.logits, cache=out.past_key_values)
         return result if return_dict is not False else result.to_tuple()
 
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
+        """``PreTrainedModel.save_pretrained``; the weight files also record the architecture."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        from safetensors import safe_open
+        from safetensors.torch import load_file, save_file
+
+        stamp = json.dumps(self.config.architecture.to_dict(), sort_keys=True)
+        for path in sorted(Path(save_directory).glob("*.safetensors")):
+            with safe_open(str(path), framework="pt") as fh:
+                metadata = dict(fh.metadata() or {})
+            tmp = path.with_name(path.name + ".tmp")
+            save_file(load_file(str(path)), str(tmp), metadata={**metadata, ARCHITECTURE_METADATA: stamp})
+            os.replace(tmp, path)
+
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
         """``PreTrainedModel.from_pretrained`` that refuses weights disagreeing with the config.
@@ -179,6 +202,8 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
         """
         want_info = kwargs.pop("output_loading_info", False)
         lenient = kwargs.get("ignore_mismatched_sizes", False)
+        if Path(pretrained_model_name_or_path).is_dir() and not lenient:
+            _check_before_loading(Path(pretrained_model_name_or_path))
         kwargs["ignore_mismatched_sizes"] = True  # report mismatches as loading info; checked below
         model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
         problems = [
@@ -194,6 +219,53 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
             detail = "; ".join(problems[:3]) + more
             raise CheckpointMismatchError(_mismatch_message(pretrained_model_name_or_path, detail))
         return (model, info) if want_info else model
+
+
+def _check_before_loading(path: Path) -> None:
+    """Refuse a local checkpoint whose weights disagree with its config, before allocating anything.
+
+    Compares the tensor shapes in the safetensors headers with the model the config describes
+    (laid out on the ``meta`` device), the architecture recorded at saving with the config's,
+    and the model's size with the free memory.
+    """
+    from safetensors import safe_open
+
+    try:
+        architecture = MeRinoConfig.from_pretrained(str(path)).architecture
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise CheckpointMismatchError(f"checkpoint {str(path)!r} has an unreadable config: {exc}") from None
+    with torch.device("meta"):
+        needed = {f"model.{k}": tuple(v.shape) for k, v in MeRinoForCausalLM(architecture).state_dict().items()}
+    problems, recorded, present = [], None, set()
+    for file in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="pt") as fh:
+                recorded = (fh.metadata() or {}).get(ARCHITECTURE_METADATA, recorded)
+                saved = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+                present |= set(saved)
+        except Exception as exc:  # safetensors raises its own error types for damaged headers
+            raise CheckpointMismatchError(f"checkpoint file {str(file)!r} is unreadable: {exc}") from None
+        problems += [f"tensor {k}: checkpoint shape {shape} but the config needs {needed[k]}"
+                     for k, shape in sorted(saved.items()) if k in needed and needed[k] != shape]
+    if present:
+        tied = set(MeRinoHFForCausalLM._tied_weights_keys)
+        problems += [f"tensor {k} is missing from the checkpoint" for k in sorted(set(needed) - present - tied)]
+        problems += [f"unexpected tensor {k} in the checkpoint" for k in sorted(present - set(needed))]
+    if recorded is not None and not problems:
+        try:
+            differing = sorted(k for k, v in json.loads(recorded).items() if architecture.to_dict().get(k) != v)
+        except (ValueError, AttributeError):
+            differing = ["(unreadable record)"]
+        if differing:
+            problems.append(f"the config's {', '.join(differing)} differ from the architecture the weights were "
+                            "saved for")
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise CheckpointMismatchError(_mismatch_message(path, "; ".join(problems[:3]) + more))
+    try:
+        check_fits_in_memory(architecture)
+    except ModelInputError as exc:
+        raise CheckpointMismatchError(f"checkpoint {str(path)!r}: {exc}") from None
 
 
 def _mismatch_message(path: str | os.PathLike, detail: str) -> str:

@@ -10,6 +10,8 @@ exactly :class:`~mpsolve.constraints.ParamsCost` of its architecture.
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,8 +175,8 @@ class MeRinoForCausalLM(nn.Module):
             std: standard deviation of the Gaussian weights.
             seed: seed of the ``torch.Generator`` drawing them (``None``: torch's global RNG).
         """
-        if not std > 0:
-            raise ModelInputError(f"init std must be positive, got {std!r}")
+        if not (isinstance(std, (int, float)) and math.isfinite(std) and std > 0):
+            raise ModelInputError(f"init std must be a positive finite number, got {std!r}")
         generators: dict[torch.device, torch.Generator] = {}
 
         def generator(device: torch.device) -> torch.Generator | None:
@@ -232,22 +234,38 @@ class MeRinoForCausalLM(nn.Module):
         past = cache.get_seq_length() if cache is not None else 0
         if position_ids is None:
             position_ids = self._position_ids(b, t, past, attention_mask, input_ids.device)
+        attn_mask = self._attention_mask(t, past, attention_mask, input_ids.device)
+        logits = self._logits(input_ids, position_ids, attn_mask, t > 1, cache, logits_to_keep)
+        loss = causal_lm_loss(logits, labels) if labels is not None else None
+        return CausalLMOutput(logits=logits, loss=loss, past_key_values=cache if use_cache else None)
+
+    def _logits(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        attn_mask: torch.Tensor | None,
+        is_causal: bool,
+        cache: KVCache | Any | None,
+        logits_to_keep: int = 0,
+    ) -> torch.Tensor:
+        """The network itself, without input checks (what the ONNX export traces).
+
+        Embeddings, the blocks (filling ``cache`` slots in application order), the projection
+        back to ``D``, the final norm and the tied head.
+        """
         h = self.embed_tokens(input_ids) + self.embed_positions(position_ids)
-        attn_mask = self._attention_mask(t, past, attention_mask, h.device)
         slot = 0
         for block in self.blocks:
             if block.proj_in is not None:
                 h = block.proj_in(h)
             for layer in block.applied_layers():
-                h = layer(h, attn_mask=attn_mask, is_causal=t > 1, cache=cache, cache_slot=slot)
+                h = layer(h, attn_mask=attn_mask, is_causal=is_causal, cache=cache, cache_slot=slot)
                 slot += 1
         if logits_to_keep:
             h = h[:, -logits_to_keep:]
         if self.proj_out is not None:
             h = self.proj_out(h)
-        logits = self.lm_head(self.final_norm(h))
-        loss = causal_lm_loss(logits, labels) if labels is not None else None
-        return CausalLMOutput(logits=logits, loss=loss, past_key_values=cache if use_cache else None)
+        return self.lm_head(self.final_norm(h))
 
     def _position_ids(
         self, b: int, t: int, past: int, attention_mask: torch.Tensor | None, device: torch.device
@@ -360,6 +378,38 @@ def causal_lm_loss(
     return F.cross_entropy(shift_logits, shift_labels, ignore_index=-100, reduction="sum") / num_items_in_batch
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``; ``None`` if unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_fits_in_memory(architecture: Architecture, dtype: torch.dtype = torch.float32) -> int:
+    """The parameter count of ``architecture``'s model; raises if its weights exceed the free memory.
+
+    The model is laid out on the ``meta`` device, so nothing is allocated to find out.
+    """
+    with torch.device("meta"):
+        n_params = sum(p.numel() for p in MeRinoForCausalLM(architecture).parameters())
+    need = n_params * torch.finfo(dtype).bits // 8
+    free = available_memory()
+    if free is not None and need > free:
+        raise ModelInputError(
+            f"the model has {n_params:,} parameters ({need / 2**30:.1f} GiB in {dtype}) but only "
+            f"{free / 2**30:.1f} GiB of memory is available; choose a smaller architecture"
+        )
+    return n_params
+
+
 def build(
     architecture: Architecture | str | Path | Mapping[str, Any],
     *,
@@ -387,6 +437,9 @@ def build(
                 f"unknown architecture override(s) {sorted(unknown)}; known: {sorted(arch.to_dict())}"
             )
         arch = arch.replace(**overrides)
+    if not (isinstance(init_std, (int, float)) and math.isfinite(init_std) and init_std > 0):
+        raise ModelInputError(f"init std must be a positive finite number, got {init_std!r}")
+    check_fits_in_memory(arch)
     model = MeRinoForCausalLM(arch)
     model.init_weights(std=init_std, seed=seed)
     return model

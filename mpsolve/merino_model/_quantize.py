@@ -53,8 +53,8 @@ def compare_outputs(
         logit); ``mean_abs_diff``; ``top1_agreement`` (fraction of positions with the same
         argmax token).
     """
-    ref = reference(input_ids, **forward_kwargs).logits.float()
-    cand = candidate(input_ids, **forward_kwargs).logits.float()
+    ref = reference(input_ids, **forward_kwargs).logits.double()
+    cand = candidate(input_ids, **forward_kwargs).logits.double()
     if ref.shape != cand.shape:
         raise ModelInputError(f"the models' logits differ in shape: {tuple(ref.shape)} vs {tuple(cand.shape)}")
     diff = (ref - cand).abs()
@@ -62,5 +62,5 @@ def compare_outputs(
         "max_abs_diff": float(diff.max()),
         "max_rel_diff": float(diff.max() / ref.abs().max().clamp_min(torch.finfo(ref.dtype).tiny)),
         "mean_abs_diff": float(diff.mean()),
-        "top1_agreement": float((ref.argmax(-1) == cand.argmax(-1)).float().mean()),
+        "top1_agreement": float((ref.argmax(-1) == cand.argmax(-1)).double().mean()),
     }

@@ -7,7 +7,7 @@ from typing import Any
 from mpsolve._errors import MpsolveError
 from mpsolve.objectives._base import Objective
 from mpsolve.objectives._entropy import DecoderParamsObjective, MeRinoEntropy, ParamsObjective, effectiveness
-from mpsolve.objectives._lookup import SpectrumTable, default_cache_dir, exact_entropy
+from mpsolve.objectives._lookup import SpectrumTable, analytic_entropy, default_cache_dir, exact_entropy
 
 __all__ = [
     "OBJECTIVES",
@@ -16,6 +16,7 @@ __all__ = [
     "Objective",
     "ParamsObjective",
     "SpectrumTable",
+    "analytic_entropy",
     "default_cache_dir",
     "effectiveness",
     "exact_entropy",

@@ -10,17 +10,18 @@ import numpy as np
 from mpsolve._errors import MpsolveError
 from mpsolve.constraints._costs import ModelConstants, ParamsCost, batch_of
 from mpsolve.objectives._base import Objective
-from mpsolve.objectives._lookup import SpectrumTable
+from mpsolve.objectives._lookup import SpectrumTable, analytic_entropy
 from mpsolve.spaces import Architecture, DecodedBatch
 
 __all__ = ["MeRinoEntropy", "ParamsObjective", "DecoderParamsObjective", "effectiveness"]
 
 VARIANTS = ("log", "rate")
+EXPECTATIONS = ("analytic", "monte-carlo")
 PENALTIES = ("linear", "exp", "none")
-_TABLES: dict[tuple[int, int], SpectrumTable] = {}
+_TABLES: dict[tuple[int | str, int], SpectrumTable] = {}
 
 
-def _shared_table(draws: int, seed: int) -> SpectrumTable:
+def _shared_table(draws: int | str, seed: int) -> SpectrumTable:
     key = (draws, seed)
     if key not in _TABLES:
         _TABLES[key] = SpectrumTable(draws=draws, seed=seed)
@@ -48,12 +49,12 @@ class MeRinoEntropy(Objective):
     with the penalty ``p(rho) = 1 - rho`` (``linear``), ``exp(-gamma rho)`` (``exp``) or 1
     (``none``, equivalently ``effectiveness=False``).
 
-    Defaults (``rate``, eps 1, init std 1, alpha (0.5, 1), beta 1/4, ``linear``) were chosen by
-    ``benchmarks/proxy_correlation.py`` among the option sets every backend solves exactly: 24
-    byte-level models trained on real text in three iso-FLOPs groups, within-group Spearman
-    +0.67 against negative validation perplexity (+0.05 for the spec's provisional ``log``,
-    eps 1e-6, alpha (1, 1), beta 1/16), +0.56 held out by leave-one-group-out cross-validation
-    (``benchmarks/results/proxy_correlation.md``). Note ``beta`` 1/4 is four times the value
+    Defaults: the linear penalty with ``beta`` 1/4 is what ``benchmarks/proxy_correlation.py``
+    measured on its tuning corpus (every leading option set that the exact backends solve has
+    it). ``rate``, eps 1, init std 1 and alpha (0.5, 1) are a convention: that benchmark cannot
+    tell them apart from the ``log`` variant with alpha (1, 0.5). Whether the entropy ranks
+    trained models better than parameter count is *not* established: see the README's
+    "What the evidence shows" and ``benchmarks/results/``. ``beta`` 1/4 is four times the value
     that reproduces the paper's Table 1 ``rho`` (1/16), so ``details()['rho_*']`` are four times
     those of the table.
 
@@ -71,7 +72,12 @@ class MeRinoEntropy(Objective):
         effectiveness: apply the depth penalty.
         penalty: form of the depth penalty.
         gamma: rate of the ``exp`` penalty.
-        draws, table_seed: the lookup table's random draws per shape and their seed.
+        expectation: how the expected matrix entropy is computed: ``analytic`` (deterministic:
+            exact for ``log`` with a tiny eps, Marchenko-Pastur with its finite-size mean otherwise;
+            :func:`~mpsolve.objectives.analytic_entropy`) or ``monte-carlo`` (the paper's lookup
+            table of random spectra).
+        draws, table_seed: the Monte-Carlo table's random draws per shape (``"auto"``: the same
+            work per shape, see :mod:`mpsolve.objectives._lookup`) and their seed.
         table: a :class:`SpectrumTable` to use instead of the shared on-disk one.
     """
 
@@ -87,23 +93,27 @@ class MeRinoEntropy(Objective):
         effectiveness: bool = True,
         penalty: str = "linear",
         gamma: float = 4.0,
-        draws: int = 4,
+        expectation: str = "analytic",
+        draws: int | str = "auto",
         table_seed: int = 0,
         table: SpectrumTable | None = None,
     ) -> None:
         if variant not in VARIANTS:
             raise MpsolveError(f"unknown entropy variant {variant!r}; known: {', '.join(VARIANTS)}")
+        if expectation not in EXPECTATIONS:
+            raise MpsolveError(f"unknown expectation {expectation!r}; known: {', '.join(EXPECTATIONS)}")
+        if table is not None and expectation != "monte-carlo":
+            raise MpsolveError("a lookup table is only used with expectation='monte-carlo'; pass both, or neither")
         if penalty not in PENALTIES:
             raise MpsolveError(f"unknown penalty {penalty!r}; known: {', '.join(PENALTIES)}")
         if not (eps > 0 and np.isfinite(eps)):
             raise MpsolveError(f"eps must be a positive number, got {eps!r}")
         if not (init_std > 0 and np.isfinite(init_std)):
             raise MpsolveError(f"init_std must be a positive number, got {init_std!r}")
-        for label, v in (("draws", draws), ("table_seed", table_seed)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (1 if label == "draws" else 0):
-                raise MpsolveError(
-                    f"{label} must be a {'positive' if label == 'draws' else 'non-negative'} integer, got {v!r}"
-                )
+        if draws != "auto" and (isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1):
+            raise MpsolveError(f"draws must be a positive integer or 'auto', got {draws!r}")
+        if isinstance(table_seed, bool) or not isinstance(table_seed, (int, np.integer)) or table_seed < 0:
+            raise MpsolveError(f"table_seed must be a non-negative integer, got {table_seed!r}")
         alpha = tuple(float(a) for a in alpha)
         if len(alpha) != 2 or not all(np.isfinite(alpha)) or min(alpha) < 0:
             raise MpsolveError(f"alpha must be two non-negative numbers (mhsa, ffn), got {alpha!r}")
@@ -112,8 +122,9 @@ class MeRinoEntropy(Objective):
         self.variant, self.eps, self.init_std = variant, float(eps), float(init_std)
         self.alpha, self.beta, self.gamma = alpha, float(beta), float(gamma)
         self.penalty = penalty if effectiveness else "none"
-        self.draws, self.table_seed = int(draws), int(table_seed)
-        self.table = table if table is not None else _shared_table(self.draws, self.table_seed)
+        self.expectation = expectation
+        self.draws, self.table_seed = draws if draws == "auto" else int(draws), int(table_seed)
+        self._table = table
         self._cache: dict[tuple[int, int], float] = {}
 
     def options(self) -> dict[str, Any]:
@@ -126,9 +137,17 @@ class MeRinoEntropy(Objective):
             "effectiveness": self.penalty != "none",
             "penalty": self.penalty,
             "gamma": self.gamma,
+            "expectation": self.expectation,
             "draws": self.draws,
             "table_seed": self.table_seed,
         }
+
+    @property
+    def table(self) -> SpectrumTable:
+        """The Monte-Carlo table (built on first use; the ``analytic`` expectation needs none)."""
+        if self._table is None:
+            self._table = _shared_table(self.draws, self.table_seed)
+        return self._table
 
     # -- pieces ----------------------------------------------------------------------------
     def matrix_entropy(self, m: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -139,7 +158,10 @@ class MeRinoEntropy(Objective):
         keys, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
         shapes = [(int(lo.flat[i]), int(hi.flat[i])) for i in first]
         missing = [s for s in shapes if s not in self._cache]
-        if missing:
+        if missing and self.expectation == "analytic":
+            values = np.array([analytic_entropy(m_, n_, self.variant, self.eps, self.init_std) for m_, n_ in missing])
+            self._cache.update(zip(missing, values.tolist()))
+        elif missing:
             values = self.table.expected_entropy(missing, self.variant, self.eps, self.init_std)
             self._cache.update(zip(missing, values.tolist()))
         table = np.array([self._cache[s] for s in shapes])

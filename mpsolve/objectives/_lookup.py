@@ -2,26 +2,45 @@
 
 The expected subspace entropy of a Gaussian ``m x n`` matrix depends only on its singular
 values, which scale linearly with the initialisation std. The table therefore stores the
-singular-value spectra of ``draws`` standard-Gaussian matrices per shape (fixed seed), and
-any option set (variant, eps, init std) is an exact, millisecond reduction of those spectra.
+singular-value spectra of standard-Gaussian matrices per shape (fixed seed), and any option
+set (variant, eps, init std) is an exact, millisecond reduction of those spectra.
+
+How many matrices per shape: the entropy is a linear spectral statistic, whose fluctuation
+from draw to draw is of order one whatever the size (a standard deviation of about 0.3-2
+nats, largest for square shapes), while an SVD costs ``m^2 n``. ``draws="auto"`` therefore
+spends the same work on every shape (:data:`AUTO_WORK` multiply-adds, between
+:data:`AUTO_MIN_DRAWS` and :data:`AUTO_MAX_DRAWS` draws): small shapes, whose differences
+decide the rankings of small models, get hundreds of draws; :meth:`SpectrumTable.standard_error`
+states the Monte-Carlo error of every entry.
+
 Spectra are built on demand for new shapes and cached on disk in the user cache dir, in a
-file whose name carries the table version, seed and number of draws.
+file whose name carries the table version, seed and draws; the file stores a checksum of its
+spectra, and a file that fails to load or to verify is rebuilt with a warning.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
 import scipy.linalg
+from scipy.special import digamma
 from threadpoolctl import threadpool_limits
 
-__all__ = ["SpectrumTable", "exact_entropy", "entropy_of_spectrum", "default_cache_dir", "TABLE_VERSION"]
+__all__ = ["SpectrumTable", "exact_entropy", "entropy_of_spectrum", "default_cache_dir", "draws_for",
+           "analytic_entropy", "TABLE_VERSION"]
 
-TABLE_VERSION = 1
+TABLE_VERSION = 2
+#: multiply-adds (``m^2 n`` per draw) that ``draws="auto"`` spends on each shape
+AUTO_WORK = 2**31
+AUTO_MIN_DRAWS = 8
+AUTO_MAX_DRAWS = 2048
+_CHECKSUM = "__sha256__"
 
 
 def default_cache_dir() -> Path:
@@ -62,6 +81,67 @@ def _fast_singular_values(W: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(eig[::-1], 0.0, None))
 
 
+def draws_for(m: int, n: int, draws: int | str) -> int:
+    """Matrices averaged for an ``m x n`` shape: ``draws`` itself, or the ``"auto"`` rule."""
+    if draws != "auto":
+        return int(draws)
+    lo, hi = min(m, n), max(m, n)
+    return int(np.clip(AUTO_WORK // (lo * lo * hi), AUTO_MIN_DRAWS, AUTO_MAX_DRAWS))
+
+
+def _checksum(spectra: dict[tuple[int, int], np.ndarray], seed: int, draws: int | str) -> str:
+    """A digest of the spectra and of the options that made them."""
+    digest = hashlib.sha256(f"v{TABLE_VERSION} seed={seed} draws={draws}".encode())
+    for (m, n) in sorted(spectra):
+        digest.update(f"{m}x{n}".encode())
+        digest.update(np.ascontiguousarray(spectra[(m, n)], dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
+#: below this ``eps / init_std`` the ``log`` variant is ``E sum log s`` (exact; the neglected
+#: ``eps E sum 1/s`` is far below the Monte-Carlo error of any table)
+LOG_EXACT_EPS = 1e-4
+_QUADRATURE_POINTS = 4096
+
+
+def analytic_entropy(m: int, n: int, variant: str, eps: float, init_std: float) -> float:
+    """Deterministic expected entropy of an ``m x n`` matrix of i.i.d. ``N(0, init_std^2)`` entries.
+
+    - ``log`` with ``eps <= LOG_EXACT_EPS * init_std``: exactly ``1/2 E log det(W W^T)``, which by
+      Bartlett's decomposition is ``1/2 sum_{i<m} (psi((n - i) / 2) + log 2) + m log init_std``
+      (``m <= n``).
+    - otherwise: the Marchenko-Pastur limit ``m int f dF_c`` (``c = m / n``, ``f(x)`` the entropy of
+      the singular value ``init_std sqrt(n x)``) plus the finite-size mean of the central limit
+      theorem for linear spectral statistics of real Gaussian matrices (Bai & Silverstein, 2004,
+      Thm 1.1): ``(f(a) + f(b)) / 4 - (1 / 2 pi) int_a^b f(x) / sqrt(4c - (x - 1 - c)^2) dx``.
+      Both integrals are taken by the midpoint rule in ``x = 1 + c + 2 sqrt(c) cos(theta)``.
+
+    The agreement with direct SVD means is measured by ``benchmarks/expectation.py``
+    (``benchmarks/results/expectation.md``).
+    """
+    m, n = min(m, n), max(m, n)
+    if variant == "log" and eps <= LOG_EXACT_EPS * init_std:
+        i = np.arange(m)
+        return float(0.5 * np.sum(digamma((n - i) / 2) + np.log(2.0)) + m * np.log(init_std))
+    c = m / n
+    theta = (np.arange(_QUADRATURE_POINTS) + 0.5) * np.pi / _QUADRATURE_POINTS
+    x = 1 + c + 2 * np.sqrt(c) * np.cos(theta)
+    edges = np.array([(1 - np.sqrt(c)) ** 2, (1 + np.sqrt(c)) ** 2])
+
+    def f(v: np.ndarray) -> np.ndarray:
+        return entropy_of_spectrum((init_std * np.sqrt(n * np.maximum(v, 0.0)))[:, None], variant, eps)
+
+    fx = f(x)
+    bulk = m * 2.0 * np.mean(fx * np.sin(theta) ** 2 / np.where(x > 0, x, np.inf))
+    return float(bulk + np.sum(f(edges)) / 4 - np.mean(fx) / 2)
+
+
+def _plausible(m: int, n: int, spectra: np.ndarray) -> bool:
+    """Shape, finiteness and ``E sum s^2 = m n`` (its relative sd per draw is ``sqrt(2 / mn)``, at most 3 %)."""
+    return (spectra.ndim == 2 and spectra.shape[1] == m and bool(np.all(np.isfinite(spectra)))
+            and bool(np.all(spectra >= 0)) and abs(np.mean(np.sum(spectra**2, axis=1)) / (m * n) - 1) < 0.2)
+
+
 def exact_entropy(m: int, n: int, variant: str, eps: float, init_std: float, rng: np.random.Generator) -> float:
     """Entropy of one freshly drawn ``m x n`` Gaussian matrix by exact SVD."""
     W = rng.standard_normal((m, n)) * init_std
@@ -72,7 +152,7 @@ class SpectrumTable:
     """Singular-value spectra of standard-Gaussian matrices, per shape, cached on disk.
 
     Args:
-        draws: random matrices averaged per shape.
+        draws: random matrices averaged per shape, or ``"auto"`` (the same work per shape).
         seed: seed of the draws (each shape gets its own stream derived from it).
         cache_dir: where the table lives; ``None`` for the default user cache dir,
             ``False`` for an in-memory table.
@@ -80,10 +160,10 @@ class SpectrumTable:
 
     _lock = threading.Lock()
 
-    def __init__(self, draws: int = 4, seed: int = 0, cache_dir: str | Path | None | bool = None) -> None:
-        if draws < 1:
-            raise ValueError(f"draws must be >= 1, got {draws}")
-        self.draws, self.seed = int(draws), int(seed)
+    def __init__(self, draws: int | str = "auto", seed: int = 0, cache_dir: str | Path | None | bool = None) -> None:
+        if draws != "auto" and (isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1):
+            raise ValueError(f"draws must be a positive integer or 'auto', got {draws!r}")
+        self.draws, self.seed = draws if draws == "auto" else int(draws), int(seed)
         if cache_dir is False:
             self.path: Path | None = None
         else:
@@ -103,16 +183,25 @@ class SpectrumTable:
         self._loaded = True
         if self.path is not None and self.path.exists():
             try:
-                with np.load(self.path) as data:
+                with np.load(self.path, allow_pickle=False) as data:
+                    stored = str(data[_CHECKSUM])
                     for name in data.files:
-                        m, n = (int(v) for v in name.split("x"))
-                        self._spectra[(m, n)] = data[name]
-            except (OSError, ValueError, KeyError):
-                self._spectra.clear()  # a corrupt cache is rebuilt, never trusted
+                        if name != _CHECKSUM:
+                            m, n = (int(v) for v in name.split("x"))
+                            self._spectra[(m, n)] = np.asarray(data[name], dtype=np.float64)
+                if stored != _checksum(self._spectra, self.seed, self.draws):
+                    raise ValueError("checksum mismatch")
+                if not all(_plausible(m, n, s) for (m, n), s in self._spectra.items()):
+                    raise ValueError("spectra are not those of standard-Gaussian matrices")
+            except Exception as exc:  # any unreadable or altered file is rebuilt, never trusted
+                warnings.warn(f"entropy lookup table {self.path} is unreadable or altered ({exc}); rebuilding it",
+                              RuntimeWarning, stacklevel=4)
+                self._spectra.clear()
 
     def _compute(self, m: int, n: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, m, n])
-        return np.stack([_fast_singular_values(rng.standard_normal((m, n))) for _ in range(self.draws)])
+        draws = draws_for(m, n, self.draws)
+        return np.stack([_fast_singular_values(rng.standard_normal((m, n))) for _ in range(draws)])
 
     def spectra(self, shapes: list[tuple[int, int]]) -> list[np.ndarray]:
         """``(draws, min(m, n))`` spectra of every shape, computing and saving missing ones."""
@@ -135,7 +224,8 @@ class SpectrumTable:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz.tmp")
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **{f"{m}x{n}": s for (m, n), s in self._spectra.items()})
+                np.savez(fh, **{f"{m}x{n}": s for (m, n), s in self._spectra.items()},
+                         **{_CHECKSUM: np.array(_checksum(self._spectra, self.seed, self.draws))})
             os.replace(tmp, self.path)
         except OSError:
             pass  # an unwritable cache only costs recomputation
@@ -143,6 +233,11 @@ class SpectrumTable:
     def expected_entropy(self, shapes: list[tuple[int, int]], variant: str, eps: float, init_std: float) -> np.ndarray:
         """Expected entropy of each shape for the given options (mean over the draws)."""
         return np.array([float(np.mean(entropy_of_spectrum(s * init_std, variant, eps))) for s in self.spectra(shapes)])
+
+    def standard_error(self, shapes: list[tuple[int, int]], variant: str, eps: float, init_std: float) -> np.ndarray:
+        """Monte-Carlo standard error of each :meth:`expected_entropy` entry (sd over draws / sqrt(draws))."""
+        return np.array([float(np.std(entropy_of_spectrum(s * init_std, variant, eps), ddof=1) / np.sqrt(len(s)))
+                         if len(s) > 1 else np.inf for s in self.spectra(shapes)])
 
     def verify(
         self,

@@ -38,3 +38,9 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def make_tiny_architecture():
+    """:func:`tiny_architecture` itself, for module-scoped fixtures (they cannot use ``tiny_arch``)."""
+    return tiny_architecture

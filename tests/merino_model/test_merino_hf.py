@@ -174,3 +174,45 @@ def test_missing_or_old_dependencies_name_the_extra(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "4.46.1")
     with pytest.raises(MissingDependencyError, match=r"transformers 4\.46\.1 is too old.*>=5\.24.*mpsolve\[hf\]"):
         require("transformers", "hf", (5, 24))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("activation", "relu"), ("head_dim", 16), ("layers", 3)],
+    ids=["activation", "head_dim", "shared-layer-count"],
+)
+def test_a_config_edit_that_keeps_the_shapes_is_refused(shared_arch: Architecture, tmp_path: Path, field, value):
+    MeRinoHFForCausalLM(MeRinoConfig.from_architecture(shared_arch)).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    if field == "layers":
+        config["blocks"][0]["layers"] = value  # a shared block: more layer applications, same tensors
+    else:
+        config[field] = value
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointMismatchError, match=f"{'blocks' if field == 'layers' else field} differ"):
+        MeRinoHFForCausalLM.from_pretrained(tmp_path)
+
+
+def test_a_huge_config_is_refused_before_allocating(shared_arch: Architecture, tmp_path: Path) -> None:
+    import tracemalloc
+
+    MeRinoHFForCausalLM(MeRinoConfig.from_architecture(shared_arch)).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["vocab_size"] = 2**26  # a 2**26 x 64 embedding: 16 GiB had the loader allocated it first
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    tracemalloc.start()
+    with pytest.raises(CheckpointMismatchError, match=r"embed_tokens\.weight: checkpoint shape \(256, 64\)"):
+        MeRinoHFForCausalLM.from_pretrained(tmp_path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2**28  # far below the 16 GiB the tensor would take
+
+
+def test_models_larger_than_memory_and_bad_init_stds_are_refused(shared_arch: Architecture) -> None:
+    from mpsolve.merino_model import ModelInputError, build
+
+    with pytest.raises(ModelInputError, match="GiB of memory is available"):
+        build(shared_arch, vocab_size=2**31)  # 2**31 x 64 fp32 = 512 GiB
+    for std in (float("inf"), float("nan"), 0.0, -1.0):
+        with pytest.raises(ModelInputError, match="init std must be a positive finite number"):
+            build(shared_arch, init_std=std)

@@ -33,8 +33,17 @@ def test_int8_quantises_every_linear_and_stays_close(tiny_arch: Architecture) ->
     ids = (torch.arange(40) % 24).repeat(2, 1)
     report = compare_outputs(model, q, ids)
     assert set(report) == {"max_abs_diff", "max_rel_diff", "mean_abs_diff", "top1_agreement"}
-    assert report["top1_agreement"] >= 0.95
     assert report["max_rel_diff"] < 0.1
+    # Top-1 can only flip where the fp32 margin between the two best logits is at most twice the
+    # largest logit error; everywhere else the INT8 model must agree exactly (no threshold to tune).
+    with torch.inference_mode():
+        ref, cand = model(ids).logits.double(), q(ids).logits.double()
+    top2 = ref.topk(2, dim=-1).values
+    confident = (top2[..., 0] - top2[..., 1]) > 2 * (ref - cand).abs().max(dim=-1).values
+    # not vacuous: at this fixed seed 37.5 % (shared) / 55 % (unshared) of the positions are
+    # confident (12.5-82.5 % over seeds 0-3), so a fifth leaves a margin
+    assert confident.double().mean() >= 0.2
+    assert torch.equal(ref.argmax(-1)[confident], cand.argmax(-1)[confident])
     assert torch.equal(q.generate(ids[:, :8], max_new_tokens=4)[:, :8], ids[:, :8])
 
 

@@ -44,7 +44,7 @@ def test_lookup_table_agrees_with_exact_svd_on_random_shapes(memory_table):
 
 def test_entropy_equals_definition_for_a_one_layer_model(memory_table):
     arch = one_block(128, 1, 2.0)
-    log = {"variant": "log", "eps": 1e-6, "table": memory_table}
+    log = {"variant": "log", "eps": 1e-6, "table": memory_table, "expectation": "monte-carlo"}
     obj = MeRinoEntropy(effectiveness=False, alpha=(1, 1), **log)
     h_att = memory_table.expected_entropy([(128, 128)], "log", 1e-6, 1.0)[0]
     h_ffn = memory_table.expected_entropy([(128, 256)], "log", 1e-6, 1.0)[0]
@@ -65,10 +65,10 @@ def test_exact_entropy_matches_closed_form_scaling():
     assert b - a == pytest.approx(64 * np.log(3.0), rel=1e-9)
 
 
-def test_exp_penalty_and_options(memory_table):
+def test_exp_penalty_and_options():
     arch = one_block(64, 24)
-    lin = MeRinoEntropy(beta=1 / 16, table=memory_table).details(arch)
-    exp = MeRinoEntropy(beta=1 / 16, penalty="exp", gamma=4.0, table=memory_table).details(arch)
+    lin = MeRinoEntropy(beta=1 / 16).details(arch)
+    exp = MeRinoEntropy(beta=1 / 16, penalty="exp", gamma=4.0).details(arch)
     assert exp["entropy_mhsa"] / lin["entropy_mhsa"] == pytest.approx(np.exp(-4 * 0.25) / 0.75, rel=1e-3)
     for kwargs, match in (
         ({"variant": "x"}, "variant"),
@@ -92,17 +92,34 @@ def test_vectorised_evaluation_matches_per_architecture():
 def test_table_is_cached_on_disk_versioned_and_extended(tmp_path):
     table = SpectrumTable(draws=2, seed=1, cache_dir=tmp_path)
     first = table.expected_entropy([(64, 128)], "log", 1e-6, 1.0)
-    assert table.path.name == "spectra-v1-seed1-draws2.npz" and table.path.exists()
+    assert table.path.name == "spectra-v2-seed1-draws2.npz" and table.path.exists()
     again = SpectrumTable(draws=2, seed=1, cache_dir=tmp_path)
     assert again.expected_entropy([(128, 64)], "log", 1e-6, 1.0)[0] == first[0]  # transpose: same entry
     again.expected_entropy([(64, 192)], "log", 1e-6, 1.0)  # a new shape is computed and saved
-    import numpy as np_
+    with np.load(table.path) as data:
+        assert set(data.files) == {"64x128", "64x192", "__sha256__"}
 
-    with np_.load(table.path) as data:
-        assert set(data.files) == {"64x128", "64x192"}
-    table.path.write_bytes(b"corrupt")
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "scaled", "nan", "resealed-scaled"])
+def test_a_damaged_or_tampered_table_is_rebuilt_with_a_warning(tmp_path, damage):
+    from mpsolve.objectives._lookup import _checksum
+
+    table = SpectrumTable(draws=2, seed=1, cache_dir=tmp_path)
+    first = table.expected_entropy([(64, 128)], "log", 1e-6, 1.0)[0]
+    raw = table.path.read_bytes()
+    if damage == "garbage":
+        table.path.write_bytes(b"corrupt")
+    elif damage == "truncated":
+        table.path.write_bytes(raw[: len(raw) // 2])
+    else:
+        spectra = {(64, 128): np.load(table.path)["64x128"] * (np.nan if damage == "nan" else 10.0)}
+        seal = _checksum(spectra, 1, 2) if damage == "resealed-scaled" else np.load(table.path)["__sha256__"]
+        np.savez(table.path, **{"64x128": spectra[(64, 128)], "__sha256__": np.array(seal)})
     rebuilt = SpectrumTable(draws=2, seed=1, cache_dir=tmp_path)
-    assert rebuilt.expected_entropy([(64, 128)], "log", 1e-6, 1.0)[0] == first[0]
+    with pytest.warns(RuntimeWarning, match="rebuilding"):
+        assert rebuilt.expected_entropy([(64, 128)], "log", 1e-6, 1.0)[0] == first
+    again = SpectrumTable(draws=2, seed=1, cache_dir=tmp_path)  # the rebuilt file loads cleanly
+    assert again.expected_entropy([(64, 128)], "log", 1e-6, 1.0)[0] == first
 
 
 def test_alternative_objectives():

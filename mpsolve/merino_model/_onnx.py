@@ -1,0 +1,395 @@
+"""ONNX export of MeRino models, ONNX Runtime inference (verify, generate) and ORT dynamic INT8.
+
+Two graphs, both with a dynamic batch and sequence length:
+
+- ``kv_cache=False``: ``input_ids (batch, seq) -> logits (batch, seq, vocab)``, the prefill of a
+  prompt (causal attention, positions from 0);
+- ``kv_cache=True``: also takes ``past_key_values.{i}.key`` / ``.value``
+  ``(batch, heads_i, past, head_dim)`` for every layer *application* ``i`` (a shared layer
+  applied ``L`` times has ``L`` slots) and returns ``present.{i}.key`` / ``.value`` with
+  ``past + seq`` positions. Positions count from ``past`` and the mask lets query ``j`` see keys
+  ``0 .. past + j``, so one graph serves the prompt (``past = 0``: empty arrays) and every
+  decoding step (``seq = 1``).
+
+The exporter is ``torch.onnx.export(dynamo=True)`` (``torch.export`` + ``onnxscript``), the one
+PyTorch maintains; the TorchScript exporter also handles these graphs and exports the tiny test
+models about 20x faster, but PyTorch deprecated it in 2.9. The graphs have no attention-mask
+input: a batch holds prompts of one length (no left padding).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mpsolve.merino_model._errors import ModelInputError, require
+from mpsolve.merino_model._model import KVCache, MeRinoForCausalLM
+
+__all__ = ["compare_onnx", "export_onnx", "onnx_generate", "quantize_onnx", "verify_onnx"]
+
+DEFAULT_OPSET = 18
+_META_GRAPH = "mpsolve.graph"
+_META_ARCH = "mpsolve.architecture"
+_PAST = "past_key_values.{}.{}"
+_PRESENT = "present.{}.{}"
+
+
+class _PrefillGraph(nn.Module):
+    """``input_ids -> logits`` with positions from 0 and causal attention."""
+
+    def __init__(self, model: MeRinoForCausalLM) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        b, t = input_ids.shape
+        positions = torch.arange(t, device=input_ids.device)[None].expand(b, t)
+        return self.model._logits(input_ids, positions, None, True, None)
+
+
+class _CacheGraph(nn.Module):
+    """``input_ids, past keys/values -> logits, present keys/values`` for any ``past >= 0``."""
+
+    def __init__(self, model: MeRinoForCausalLM) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, past: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        b, t = input_ids.shape
+        past_len = past[0].shape[-2]
+        query_positions = torch.arange(t, device=input_ids.device) + past_len
+        key_positions = torch.arange(past_len + t, device=input_ids.device)
+        mask = key_positions[None, :] <= query_positions[:, None]
+        cache = KVCache()
+        cache.keys, cache.values = list(past[0::2]), list(past[1::2])
+        logits = self.model._logits(input_ids, query_positions[None].expand(b, t), mask, False, cache)
+        return (logits, *(x for kv in zip(cache.keys, cache.values) for x in kv))
+
+
+def _pure_model(model: nn.Module) -> MeRinoForCausalLM:
+    """The pure-PyTorch network of ``model`` (itself, or the ``.model`` of the HF wrapper)."""
+    inner = getattr(model, "model", None)
+    if isinstance(model, MeRinoForCausalLM):
+        return model
+    if isinstance(inner, MeRinoForCausalLM):
+        return inner
+    raise ModelInputError(
+        f"export_onnx takes a MeRinoForCausalLM or MeRinoHFForCausalLM, got {type(model).__name__} "
+        "(export the fp32 model and quantise the ONNX file with quantize_onnx)"
+    )
+
+
+def _slot_heads(model: MeRinoForCausalLM) -> list[int]:
+    """Attention heads of every layer application, in cache-slot order."""
+    return [layer.num_heads for block in model.blocks for layer in block.applied_layers()]
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    kv_cache: bool = False,
+    opset: int = DEFAULT_OPSET,
+    external_data: bool = False,
+) -> Path:
+    """Export a MeRino model to an ONNX file (see the module docstring for the two graphs).
+
+    Args:
+        model: a :class:`MeRinoForCausalLM` or the Hugging Face wrapper (fp32, any device).
+        path: the ``.onnx`` file to write (its folder is created).
+        kv_cache: export the graph with past/present keys and values for token-by-token decoding.
+        opset: the ONNX opset of the graph.
+        external_data: store the weights in ``<path>.data`` beside the graph (needed above 2 GB).
+
+    Returns:
+        the path written. The architecture (JSON) and the graph kind are in the model's metadata.
+    """
+    require("onnx", "onnx")
+    require("onnxscript", "onnx")
+    net = _pure_model(model)
+    arch = net.architecture
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    device = next(net.parameters()).device
+    batch = torch.export.Dim("batch", max=1 << 16)
+    seq = torch.export.Dim("seq", max=arch.max_positions)
+    ids = torch.zeros(2, min(3, arch.max_positions), dtype=torch.long, device=device)
+    if kv_cache:
+        past_len = torch.export.Dim("past", max=arch.max_positions - 1)
+        heads = _slot_heads(net)
+        past = [
+            torch.zeros(2, h, 2, arch.head_dim, device=device) for h in heads for _ in range(2)
+        ]
+        graph: nn.Module = _CacheGraph(net)
+        args: tuple[Any, ...] = (ids, past)
+        dynamic_shapes: Any = {"input_ids": {0: batch, 1: seq}, "past": [{0: batch, 2: past_len} for _ in past]}
+        slots = range(len(heads))
+        input_names = ["input_ids", *(_PAST.format(i, kv) for i in slots for kv in ("key", "value"))]
+        output_names = ["logits", *(_PRESENT.format(i, kv) for i in slots for kv in ("key", "value"))]
+    else:
+        graph = _PrefillGraph(net)
+        args = (ids,)
+        dynamic_shapes = {"input_ids": {0: batch, 1: seq}}
+        input_names, output_names = ["input_ids"], ["logits"]
+    was_training = net.training
+    graph.eval()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # torch's notes that axes sharing one Dim keep its name, and a pytree deprecation inside torch
+            warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used")
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+            program = torch.onnx.export(
+                graph,
+                args,
+                dynamo=True,
+                dynamic_shapes=dynamic_shapes,
+                input_names=input_names,
+                output_names=output_names,
+                opset_version=opset,
+                verbose=False,
+            )
+    finally:
+        net.train(was_training)
+    program.model.metadata_props[_META_GRAPH] = "kv_cache" if kv_cache else "prefill"
+    program.model.metadata_props[_META_ARCH] = json.dumps(arch.to_dict(), sort_keys=True)
+    program.save(path, external_data=external_data)
+    return path
+
+
+# -- ONNX Runtime ------------------------------------------------------------------------------
+def _session(model: Any) -> Any:
+    """An ``onnxruntime.InferenceSession`` (CPU) of a path, or ``model`` itself when it is one."""
+    require("onnxruntime", "onnx")
+    import onnxruntime as ort
+
+    if isinstance(model, ort.InferenceSession):
+        return model
+    return ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+
+
+def _max_positions(session: Any) -> int | None:
+    arch = session.get_modelmeta().custom_metadata_map.get(_META_ARCH)
+    return json.loads(arch)["max_positions"] if arch else None
+
+
+def _past_inputs(session: Any) -> list[Any]:
+    return [i for i in session.get_inputs() if i.name.startswith("past_key_values.")]
+
+
+def _run(session: Any, input_ids: np.ndarray, past: list[np.ndarray] | None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Logits and present keys/values (empty for a prefill graph) of one call.
+
+    ``past=None`` on a cache graph starts from an empty cache.
+    """
+    inputs = _past_inputs(session)
+    feed: dict[str, np.ndarray] = {"input_ids": input_ids}
+    if inputs:
+        if past is None:
+            past = [np.zeros((input_ids.shape[0], i.shape[1], 0, i.shape[3]), np.float32) for i in inputs]
+        feed.update({i.name: p for i, p in zip(inputs, past)})
+    logits, *present = session.run(None, feed)
+    return logits, present
+
+
+def _as_ids(input_ids: Any) -> np.ndarray:
+    ids = input_ids.detach().cpu().numpy() if isinstance(input_ids, torch.Tensor) else np.asarray(input_ids)
+    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+        raise ModelInputError(f"input_ids must be integers of shape (batch, seq), got {ids.dtype} {ids.shape}")
+    return ids.astype(np.int64)
+
+
+def _check_length(session: Any, length: int) -> None:
+    limit = _max_positions(session)
+    if limit is not None and length > limit:
+        raise ModelInputError(
+            f"sequence of {length} tokens exceeds max_positions={limit}; shorten the prompt or max_new_tokens"
+        )
+
+
+def onnx_generate(
+    model: str | os.PathLike | Any,
+    input_ids: Any,
+    max_new_tokens: int = 32,
+    *,
+    eos_token_id: int | None = None,
+    pad_token_id: int | None = None,
+) -> np.ndarray:
+    """Greedy generation in ONNX Runtime, with the KV cache when the graph has one.
+
+    Args:
+        model: an exported ``.onnx`` file or an ``onnxruntime.InferenceSession`` of one; a
+            prefill graph recomputes the whole sequence at every step.
+        input_ids: ``(batch, seq)`` prompts of one length (array or tensor).
+        max_new_tokens: tokens to add.
+        eos_token_id: rows that emit it are padded with ``pad_token_id`` (default: the EOS id).
+
+    Returns:
+        ``(batch, seq + new)`` int64 prompt and generated tokens, as :meth:`MeRinoForCausalLM.generate`.
+    """
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ModelInputError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
+    session = _session(model)
+    sequences = _as_ids(input_ids)
+    _check_length(session, sequences.shape[1] + max(0, max_new_tokens - 1))
+    cached = bool(_past_inputs(session))
+    pad = eos_token_id if pad_token_id is None else pad_token_id
+    done = np.zeros(sequences.shape[0], dtype=bool)
+    step_ids, past = sequences, None
+    for _ in range(max_new_tokens):
+        logits, present = _run(session, step_ids, past)
+        token = logits[:, -1].argmax(-1).astype(np.int64)
+        if eos_token_id is not None:
+            token = np.where(done, pad, token)
+            done = done | (token == eos_token_id)
+        sequences = np.concatenate([sequences, token[:, None]], axis=1)
+        if done.all():
+            break
+        feed = token if eos_token_id is None else np.where(done, eos_token_id, token)
+        if cached:
+            step_ids, past = feed[:, None], present
+        else:
+            step_ids = np.concatenate([step_ids, feed[:, None]], axis=1)
+    return sequences
+
+
+@torch.inference_mode()
+def verify_onnx(
+    model: nn.Module,
+    onnx_model: str | os.PathLike | Any,
+    input_ids: Any = None,
+    *,
+    decode_steps: int = 16,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Compare ONNX Runtime's logits with the torch model's, for the prompt and greedy decoding.
+
+    Both follow the tokens torch picks greedily: the cache graph decodes token by token from its
+    present keys/values (torch from its :class:`KVCache`); a prefill graph recomputes the sequence.
+
+    Args:
+        model: the torch model that was exported.
+        onnx_model: its ``.onnx`` file or an ``onnxruntime.InferenceSession``.
+        input_ids: ``(batch, seq)`` prompt; default 8 random tokens drawn with ``seed``.
+        decode_steps: decoding steps compared after the prompt.
+
+    Returns:
+        ``graph`` ("kv_cache" or "prefill"), ``prefill_max_abs_diff``, ``decode_max_abs_diff``
+        (over all steps; 0 when ``decode_steps=0``), ``decode_steps``, ``max_abs_logit`` (scale
+        of the torch logits) and ``top1_agreement`` (ORT argmax == torch argmax, all compared positions).
+    """
+    net = _pure_model(model)
+    session = _session(onnx_model)
+    arch = net.architecture
+    if input_ids is None:
+        generator = torch.Generator().manual_seed(seed)
+        length = max(1, min(8, arch.max_positions - decode_steps))
+        input_ids = torch.randint(0, arch.vocab_size, (1, length), generator=generator)
+    ids = _as_ids(input_ids)
+    _check_length(session, ids.shape[1] + decode_steps)
+    device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    try:
+        out = net(torch.from_numpy(ids).to(device), use_cache=True)
+        ref, cache = out.logits.float().cpu().numpy(), out.past_key_values
+        logits, present = _run(session, ids, None)
+        cached = bool(_past_inputs(session))
+        prefill_diff = float(np.abs(logits - ref).max())
+        agree, count = int((logits.argmax(-1) == ref.argmax(-1)).sum()), ref.shape[0] * ref.shape[1]
+        decode_diff, scale = 0.0, float(np.abs(ref).max())
+        sequence = ids
+        for _ in range(decode_steps):
+            token = ref[:, -1].argmax(-1).astype(np.int64)[:, None]
+            sequence = np.concatenate([sequence, token], axis=1)
+            step = net(torch.from_numpy(token).to(device), past_key_values=cache, use_cache=True)
+            ref, cache = step.logits.float().cpu().numpy(), step.past_key_values
+            if cached:
+                logits, present = _run(session, token, present)
+            else:
+                logits = _run(session, sequence, None)[0][:, -1:]
+            decode_diff = max(decode_diff, float(np.abs(logits - ref).max()))
+            scale = max(scale, float(np.abs(ref).max()))
+            agree += int((logits.argmax(-1) == ref.argmax(-1)).sum())
+            count += ref.shape[0]
+    finally:
+        net.train(was_training)
+    return {
+        "graph": "kv_cache" if cached else "prefill",
+        "prefill_max_abs_diff": prefill_diff,
+        "decode_max_abs_diff": decode_diff,
+        "decode_steps": decode_steps,
+        "max_abs_logit": scale,
+        "top1_agreement": agree / count,
+    }
+
+
+# -- INT8 ------------------------------------------------------------------------------------
+def quantize_onnx(
+    onnx_model: str | os.PathLike, out: str | os.PathLike, *, per_channel: bool = True
+) -> Path:
+    """ONNX Runtime dynamic INT8 of an exported graph: int8 weights, activations quantised per call.
+
+    Every linear layer (shared ones and the tied LM head included) becomes an integer matmul,
+    the embedding tables are stored as int8 and dequantised; norms and attention stay fp32.
+
+    Args:
+        onnx_model: the fp32 ``.onnx`` file from :func:`export_onnx`.
+        out: the INT8 ``.onnx`` file to write.
+        per_channel: one weight scale per output channel (more accurate) instead of per tensor.
+    """
+    require("onnxruntime", "onnx")
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        # ORT's pre-processing folds the transposed weights the exporter leaves as Transpose nodes
+        # when a layer is shared (applied twice); without it their MatMuls would stay fp32
+        folded = Path(tmp) / "folded.onnx"
+        quant_pre_process(Path(onnx_model), folded)
+        quantize_dynamic(folded, out, per_channel=per_channel, weight_type=QuantType.QInt8)
+    return out
+
+
+def compare_onnx(
+    reference: str | os.PathLike | Any, candidate: str | os.PathLike | Any, input_ids: Any
+) -> dict[str, float]:
+    """How far ``candidate``'s prompt logits are from ``reference``'s (e.g. INT8 vs fp32 ONNX).
+
+    Returns:
+        ``max_abs_diff``, ``mean_abs_diff``, ``top1_agreement`` (fraction of positions with the
+        same argmax), and the next-token losses (nats) of ``input_ids`` under each,
+        ``loss_reference`` and ``loss_candidate`` (their difference is the perplexity change in log space).
+    """
+    ids = _as_ids(input_ids)
+    ref = _run(_session(reference), ids, None)[0].astype(np.float64)
+    cand = _run(_session(candidate), ids, None)[0].astype(np.float64)
+    diff = np.abs(ref - cand)
+    return {
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "top1_agreement": float((ref.argmax(-1) == cand.argmax(-1)).mean()),
+        "loss_reference": _next_token_loss(ref, ids),
+        "loss_candidate": _next_token_loss(cand, ids),
+    }
+
+
+def _next_token_loss(logits: np.ndarray, ids: np.ndarray) -> float:
+    """Mean cross entropy (nats) of ``ids[:, 1:]`` under ``logits[:, :-1]``."""
+    if ids.shape[1] < 2:
+        return float("nan")
+    scores = logits[:, :-1]
+    top = scores.max(-1, keepdims=True)
+    log_norm = np.log(np.exp(scores - top).sum(-1)) + top[..., 0]
+    picked = np.take_along_axis(scores, ids[:, 1:, None], axis=-1)[..., 0]
+    return float((log_norm - picked).mean())

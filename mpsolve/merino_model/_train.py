@@ -1,0 +1,583 @@
+"""Train and evaluate MeRino models on a text corpus (the loop the benchmarks use).
+
+Tokens are bytes by default (vocabulary 256); :func:`train_bpe_tokenizer` trains a byte-level
+BPE tokenizer on the corpus itself (``tokenizers``, no download) and :meth:`Corpus.encode` uses it.
+
+The recipe is the paper's: AdamW (weight decay on matrices only), linear warm-up, linear decay
+to ``min_lr_ratio * lr``, gradient clipping. Batches are random windows of the training bytes
+in an order fixed by ``data_seed``, so two runs with the same seed see the same data and, on
+the same machine, give the same losses. ``torch`` is imported only when training starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mpsolve.merino_model._errors import ModelInputError
+
+if TYPE_CHECKING:
+    import torch
+
+    from mpsolve.merino_model._model import MeRinoForCausalLM
+
+__all__ = [
+    "Corpus",
+    "TrainConfig",
+    "TrainResult",
+    "batch_starts",
+    "evaluate",
+    "learning_rate",
+    "load_corpus",
+    "train",
+    "train_bpe_tokenizer",
+    "validation_loss",
+]
+
+#: every ``VAL_EVERY``-th block of a corpus is validation text (5 %)
+VAL_EVERY = 20
+#: block size of the train/validation split of corpora of at least ``VAL_EVERY`` such blocks
+SPLIT_BLOCK = 1 << 16
+TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ""}
+CHECKPOINT_DIR = "checkpoint"
+
+
+# -- corpus ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Corpus:
+    """A corpus split into training and validation token ids: bytes, or BPE tokens after :meth:`encode`.
+
+    Attributes:
+        name: where it came from.
+        train: training token ids (``uint8`` bytes, or ``int32`` BPE ids).
+        val: validation token ids.
+        fingerprint: a hash of the corpus bytes.
+        tokenizer: the ``tokenizers.Tokenizer`` of BPE ids; ``None`` for bytes.
+    """
+
+    name: str
+    train: np.ndarray
+    val: np.ndarray
+    fingerprint: str
+    tokenizer: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def vocab_size(self) -> int:
+        """Token ids are below this (256 for bytes)."""
+        return 256 if self.tokenizer is None else self.tokenizer.get_vocab_size()
+
+    def describe(self) -> dict[str, Any]:
+        """Name, fingerprint and sizes (what a result records about its corpus); the tokenizer if BPE."""
+        unit = "bytes" if self.tokenizer is None else "tokens"
+        described = {"name": self.name, "fingerprint": self.fingerprint, f"train_{unit}": len(self.train),
+                     f"val_{unit}": len(self.val)}
+        if self.tokenizer is not None:
+            described["tokenizer"] = _tokenizer_id(self.tokenizer)
+        return described
+
+    def encode(self, tokenizer: Any) -> Corpus:
+        """This byte corpus as the ids of ``tokenizer`` (a ``tokenizers.Tokenizer``); same split.
+
+        The training and validation bytes are encoded separately, 64 KiB at a time (a character
+        cut by a block boundary is decoded as U+FFFD).
+        """
+        if self.tokenizer is not None:
+            raise ModelInputError("this corpus is already tokenized; encode the byte corpus")
+        return dataclasses.replace(self, train=_encode(tokenizer, self.train), val=_encode(tokenizer, self.val),
+                                   tokenizer=tokenizer)
+
+    def token_bytes(self) -> np.ndarray:
+        """``(vocab_size,)`` bytes each token stands for (all 1 for bytes), for bits per byte."""
+        if self.tokenizer is None:
+            return np.ones(256, dtype=np.int64)
+        lengths = np.zeros(self.vocab_size, dtype=np.int64)
+        for token, index in self.tokenizer.get_vocab().items():
+            lengths[index] = len(token)  # byte-level BPE: one alphabet character per byte
+        return lengths
+
+    @classmethod
+    def from_bytes(cls, data: bytes | np.ndarray, name: str = "text", *, block_size: int | None = None) -> Corpus:
+        """Split ``data`` into blocks; every 20th block (or the middle one of under 11) is validation.
+
+        The held-out text is spread over the whole corpus and never overlaps the training text.
+
+        Args:
+            data: the corpus bytes.
+            name: what :meth:`describe` calls it.
+            block_size: bytes per block; default 64 KiB, smaller for corpora under 20 such
+                blocks so that 5 % of any corpus is held out.
+        """
+        data = np.frombuffer(bytes(data), dtype=np.uint8) if not isinstance(data, np.ndarray) else data
+        if len(data) < 2 * VAL_EVERY:
+            raise ModelInputError(f"corpus {name!r} has {len(data)} bytes; give at least {2 * VAL_EVERY}")
+        block = block_size or min(SPLIT_BLOCK, len(data) // VAL_EVERY)
+        blocks = [data[i : i + block] for i in range(0, len(data), block)]
+        held = {i for i in range(len(blocks)) if i % VAL_EVERY == VAL_EVERY // 2} or {len(blocks) // 2}
+        val = np.concatenate([b for i, b in enumerate(blocks) if i in held])
+        train = np.concatenate([b for i, b in enumerate(blocks) if i not in held])
+        fingerprint = hashlib.sha256(data.tobytes()).hexdigest()[:16]
+        return cls(name=name, train=train, val=val, fingerprint=fingerprint)
+
+    @classmethod
+    def from_documents(cls, docs: Iterable[str], name: str = "text", *, block_size: int | None = None) -> Corpus:
+        """The UTF-8 bytes of ``docs`` (stripped, empty ones dropped) joined by blank lines."""
+        text = "\n\n".join(d.strip() for d in docs if d.strip())
+        return cls.from_bytes(text.encode("utf-8"), name, block_size=block_size)
+
+
+def _text_chunks(data: np.ndarray, size: int = SPLIT_BLOCK) -> list[str]:
+    return [data[i : i + size].tobytes().decode("utf-8", errors="replace") for i in range(0, len(data), size)]
+
+
+def _encode(tokenizer: Any, data: np.ndarray) -> np.ndarray:
+    encodings = tokenizer.encode_batch(_text_chunks(data))
+    return np.concatenate([np.asarray(e.ids, dtype=np.int32) for e in encodings] or [np.zeros(0, np.int32)])
+
+
+def _tokenizer_id(tokenizer: Any) -> dict[str, Any]:
+    """What identifies a tokenizer in records and checkpoints: its type, vocabulary size and a hash."""
+    digest = hashlib.sha256(tokenizer.to_str().encode()).hexdigest()[:16]
+    return {"type": "bpe", "vocab_size": tokenizer.get_vocab_size(), "sha256": digest}
+
+
+def train_bpe_tokenizer(corpus: Corpus, vocab_size: int = 4096) -> Any:
+    """A byte-level BPE tokenizer (``tokenizers``) trained on ``corpus``'s training text only.
+
+    Every byte is in its alphabet, so any text encodes; nothing is downloaded. Needs the
+    ``tokenizers`` package (installed with the ``[hf]`` extra).
+
+    Args:
+        corpus: a byte corpus (not yet encoded).
+        vocab_size: size of the vocabulary (at least 256, the byte alphabet); smaller when the
+            text has no more pairs to merge.
+    """
+    from mpsolve.merino_model._errors import require
+
+    require("tokenizers", "hf")
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    if corpus.tokenizer is not None:
+        raise ModelInputError("train the tokenizer on the byte corpus, before encoding it")
+    if vocab_size < 256:
+        raise ModelInputError(f"a byte-level BPE vocabulary holds the 256 bytes; vocab_size must be >= 256, "
+                              f"got {vocab_size}")
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tokenizer.train_from_iterator(_text_chunks(corpus.train), trainer)
+    return tokenizer
+
+
+def load_corpus(source: str | os.PathLike | Corpus, *, block_size: int | None = None) -> Corpus:
+    """A :class:`Corpus` from a UTF-8 text file or a folder of them (``.txt``, ``.md``, ``.rst``, no suffix).
+
+    A folder's files are read in sorted order; a :class:`Corpus` is returned as it is.
+    """
+    if isinstance(source, Corpus):
+        return source
+    path = Path(source).expanduser()
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+        if not files:
+            raise ModelInputError(f"folder {str(path)!r} holds no text files ({', '.join(sorted(TEXT_SUFFIXES))})")
+    else:
+        raise ModelInputError(f"corpus {str(source)!r} is neither a text file nor a folder of text files")
+    docs = [f.read_text(encoding="utf-8", errors="replace") for f in files]
+    return Corpus.from_documents(docs, str(source), block_size=block_size)
+
+
+# -- configuration ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained (the benchmarks' recipe; their result keys hash ``to_dict()``).
+
+    AdamW with linear warm-up over ``warmup * steps`` and linear decay to ``min_lr_ratio * lr``;
+    batches are random windows of the training bytes in an order fixed by ``data_seed``.
+
+    Attributes:
+        tokens: training tokens; ``steps = ceil(tokens / (seq_len * batch_size))``.
+        seq_len: window length (at most the model's ``max_positions``).
+        batch_size: windows per step.
+        lr: peak learning rate.
+        min_lr_ratio: final learning rate over ``lr``.
+        warmup: fraction of the steps spent warming up.
+        weight_decay: AdamW weight decay of matrices (vectors: none).
+        betas: AdamW betas.
+        grad_clip: maximum global gradient norm.
+        init_std: standard deviation of a freshly built model's weights.
+        data_seed: seed of the window order.
+        eval_tokens: validation tokens per evaluation.
+        checkpoints: fractions of the run at which to validate (and, with an ``out_dir``, save).
+    """
+
+    tokens: int = 4_000_000
+    seq_len: int = 256
+    batch_size: int = 8
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.1
+    warmup: float = 0.05
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0
+    init_std: float = 0.02
+    data_seed: int = 0
+    eval_tokens: int = 1 << 17
+    checkpoints: tuple[float, ...] = (0.5, 0.75, 1.0)
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps of the run."""
+        return max(1, math.ceil(self.tokens / (self.seq_len * self.batch_size)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (tuples as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """The config :meth:`to_dict` wrote."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Linear warm-up over ``warmup * steps``, then linear decay to ``min_lr_ratio * lr``."""
+    warm = max(1, int(config.warmup * config.steps))
+    if step < warm:
+        return config.lr * (step + 1) / warm
+    progress = (step - warm) / max(1, config.steps - warm)
+    return config.lr * (1.0 - (1.0 - config.min_lr_ratio) * min(1.0, progress))
+
+
+def batch_starts(n_tokens: int, config: TrainConfig) -> np.ndarray:
+    """``(steps, batch)`` window starts: the fixed data order of every run with this config."""
+    if n_tokens < config.seq_len + 2:
+        raise ModelInputError(
+            f"the training text has {n_tokens} tokens, fewer than seq_len + 2 = {config.seq_len + 2}; "
+            "give a larger corpus or a shorter seq_len"
+        )
+    rng = np.random.default_rng(config.data_seed)
+    return rng.integers(0, n_tokens - config.seq_len - 1, size=(config.steps, config.batch_size))
+
+
+def _windows(data: np.ndarray, starts: np.ndarray, seq_len: int, device: Any = None) -> torch.Tensor:
+    import torch
+
+    idx = starts[:, None] + np.arange(seq_len)[None, :]
+    return torch.from_numpy(data[idx].astype(np.int64)).to(device)
+
+
+# -- evaluation --------------------------------------------------------------------------
+def validation_loss(model: Any, data: np.ndarray, seq_len: int, eval_tokens: int, batch_size: int = 32) -> float:
+    """Mean next-token loss (nats) over the first ``eval_tokens`` of ``data`` in non-overlapping windows."""
+    import torch
+
+    if len(data) < seq_len + 1:
+        raise ModelInputError(
+            f"the validation text has {len(data)} tokens, fewer than seq_len + 1 = {seq_len + 1}; "
+            "give a larger corpus or a shorter seq_len"
+        )
+    n_windows = max(1, min(eval_tokens, len(data) - 1) // seq_len)
+    starts = np.arange(n_windows) * seq_len
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for i in range(0, n_windows, batch_size):
+            x = _windows(data, starts[i : i + batch_size], seq_len, device)
+            loss = model(x, labels=x).loss
+            n = x.shape[0] * (seq_len - 1)
+            total += float(loss) * n
+            count += n
+    model.train(was_training)
+    return total / count
+
+
+def evaluate(
+    model: Any,
+    corpus: Corpus | str | os.PathLike,
+    *,
+    seq_len: int = 256,
+    eval_tokens: int = 1 << 17,
+    batch_size: int = 32,
+) -> dict[str, float]:
+    """Validation loss, perplexity and bits per byte of ``model`` on ``corpus``'s held-out text.
+
+    Args:
+        model: a :class:`MeRinoForCausalLM` or the Hugging Face wrapper.
+        corpus: a :class:`Corpus` (bytes or BPE) or a text file / folder (bytes).
+        seq_len: window length (at most the model's ``max_positions``).
+        eval_tokens: validation tokens to read (from the start of the held-out text).
+
+    Returns:
+        ``loss`` (nats per token), ``perplexity`` (per token), ``bits_per_byte`` (comparable
+        across tokenizers), ``tokens`` and ``bytes`` (predicted).
+    """
+    corpus = load_corpus(corpus)
+    data = corpus.val
+    loss = validation_loss(model, data, seq_len, eval_tokens, batch_size)
+    n_windows = max(1, min(eval_tokens, len(data) - 1) // seq_len)
+    predicted = data[(np.arange(n_windows) * seq_len)[:, None] + np.arange(1, seq_len)[None, :]]
+    n_tokens, n_bytes = predicted.size, int(corpus.token_bytes()[predicted].sum())
+    return {"loss": loss, "perplexity": math.exp(loss), "bits_per_byte": loss * n_tokens / n_bytes / math.log(2),
+            "tokens": n_tokens, "bytes": n_bytes}
+
+
+# -- training ----------------------------------------------------------------------------
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        model: the trained model (the one passed in, or the one built).
+        config: the training config.
+        steps: optimizer steps done (fewer than ``config.steps`` if the loss became non-finite).
+        train_losses: the loss of every step.
+        evaluations: one record per validation point: ``fraction``, ``step``, ``tokens``,
+            ``val_loss``, ``val_ppl``, ``train_loss`` (mean of the last 50 steps), ``elapsed_s``.
+        elapsed_s: training time (of all sessions when resumed).
+        out_dir: where the checkpoints and the final Hugging Face checkpoint are, if anywhere.
+    """
+
+    model: Any
+    config: TrainConfig
+    steps: int
+    train_losses: list[float] = field(default_factory=list)
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    out_dir: Path | None = None
+
+    @property
+    def val_loss(self) -> float:
+        """The validation loss at the end of the run (NaN if the run stopped early)."""
+        last = self.evaluations[-1] if self.evaluations else None
+        return last["val_loss"] if last is not None and last["fraction"] == 1.0 else float("nan")
+
+
+def _model_of(model_or_arch: Any, config: TrainConfig, seed: int) -> MeRinoForCausalLM:
+    import torch
+
+    from mpsolve.merino_model._model import MeRinoForCausalLM, build
+
+    inner = getattr(model_or_arch, "model", None)
+    if isinstance(model_or_arch, MeRinoForCausalLM):
+        return model_or_arch
+    if isinstance(inner, MeRinoForCausalLM):
+        return inner
+    torch.manual_seed(seed)
+    return build(model_or_arch, seed=seed, init_std=config.init_std)
+
+
+def _optimizer(model: Any, config: TrainConfig) -> torch.optim.AdamW:
+    import torch
+
+    decay = [p for _, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for _, p in model.named_parameters() if p.dim() < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr, betas=config.betas,
+    )
+
+
+def _progress_callback(progress: bool | Callable[[int, int], None], start: int, total: int):
+    """A ``(step, total)`` callback and a closer: a tqdm bar for ``True``, the user's callable, or none."""
+    if callable(progress):
+        return progress, lambda: None
+    if not progress:
+        return (lambda step, total: None), lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=start, desc="training", unit="step", file=sys.stderr)
+    return (lambda step, total: bar.update(step - bar.n)), bar.close
+
+
+def train(
+    model_or_arch: Any,
+    corpus: Corpus | str | os.PathLike,
+    config: TrainConfig | None = None,
+    *,
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool | Callable[[int, int], None] = True,
+    seed: int = 0,
+    save_every: int | None = None,
+    device: str | None = None,
+) -> TrainResult:
+    """Train a MeRino model on a corpus from scratch (or resume a run).
+
+    Args:
+        model_or_arch: a model to train in place, or an architecture / preset name / JSON file
+            to build with ``seed`` (its ``vocab_size`` must cover the corpus's: 256 for bytes).
+        corpus: a :class:`Corpus` (bytes, or BPE after :meth:`Corpus.encode`) or a UTF-8 text
+            file / folder (bytes; see :func:`load_corpus`).
+        config: the recipe (default :class:`TrainConfig`).
+        out_dir: where to save: a resumable checkpoint (``checkpoint/``: safetensors weights,
+            the AdamW state, tensors only, loaded with ``weights_only=True``, and a JSON state) at
+            every validation point and every ``save_every`` steps, ``training.json`` (config
+            and evaluations) and, at the end, a Hugging Face
+            checkpoint (``config.json`` + ``model.safetensors``; needs the ``[hf]`` extra) with
+            the BPE tokenizer as ``tokenizer.json``.
+        resume: continue from ``out_dir``'s checkpoint (same config); the run then continues
+            exactly as if it had not been interrupted.
+        progress: a progress bar (``True``), none (``False``), or a ``(step, total)`` callback.
+        seed: seed of a built model's initialisation.
+        save_every: also save the resumable checkpoint every this many steps.
+        device: where to train; default the model's device for a model, else CUDA when present.
+    """
+    import torch
+
+    from mpsolve.merino_model._errors import require
+
+    config = config or TrainConfig()
+    corpus = load_corpus(corpus)
+    if resume and out_dir is None:
+        raise ModelInputError("resume=True needs the out_dir of the interrupted run")
+    if out_dir is not None:
+        require("transformers", "hf")
+        require("safetensors", "hf")
+    model = _model_of(model_or_arch, config, seed)
+    arch = model.architecture
+    if arch.vocab_size < corpus.vocab_size:
+        raise ModelInputError(f"the corpus has {corpus.vocab_size} token ids but the model's vocab_size is "
+                              f"{arch.vocab_size}; build the model with vocab_size={corpus.vocab_size}")
+    if config.seq_len > arch.max_positions:
+        raise ModelInputError(f"seq_len={config.seq_len} exceeds the model's max_positions={arch.max_positions}")
+    if device is None and not isinstance(model_or_arch, torch.nn.Module):
+        device = "cuda" if torch.cuda.is_available() else None
+    if device is not None:
+        model.to(device)
+    device = next(model.parameters()).device
+    opt = _optimizer(model, config)
+    starts = batch_starts(len(corpus.train), config)
+    marks = {max(1, round(f * config.steps)): f for f in config.checkpoints}
+    result = TrainResult(model=model, config=config, steps=0, out_dir=Path(out_dir) if out_dir is not None else None)
+    if resume:
+        _load_checkpoint(result, opt, corpus)
+    report, close = _progress_callback(progress, result.steps, config.steps)
+    model.train()
+    t0 = time.perf_counter() - result.elapsed_s
+    try:
+        for step in range(result.steps, config.steps):
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(step, config)
+            x = _windows(corpus.train, starts[step], config.seq_len, device)
+            loss = model(x, labels=x).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            opt.step()
+            result.train_losses.append(float(loss.detach()))
+            if not math.isfinite(result.train_losses[-1]):
+                break
+            result.steps = step + 1
+            if step + 1 in marks:
+                val = validation_loss(model, corpus.val, config.seq_len, config.eval_tokens)
+                result.evaluations.append({
+                    "fraction": marks[step + 1], "step": step + 1,
+                    "tokens": (step + 1) * config.seq_len * config.batch_size, "val_loss": val,
+                    "val_ppl": math.exp(val), "train_loss": float(np.mean(result.train_losses[-50:])),
+                    "elapsed_s": time.perf_counter() - t0,
+                })
+            result.elapsed_s = time.perf_counter() - t0
+            if out_dir is not None and (step + 1 in marks or (save_every and (step + 1) % save_every == 0)):
+                _save_checkpoint(result, opt, corpus, seed)
+            report(step + 1, config.steps)
+    finally:
+        close()
+    result.elapsed_s = time.perf_counter() - t0
+    if out_dir is not None:
+        _save_final(result, corpus, seed)
+    return result
+
+
+# -- checkpoints -------------------------------------------------------------------------
+def _state(result: TrainResult, corpus: Corpus, seed: int) -> dict[str, Any]:
+    return {
+        "step": result.steps, "config": result.config.to_dict(), "seed": seed, "corpus": corpus.describe(),
+        "architecture": result.model.architecture.to_dict(), "train_losses": result.train_losses,
+        "evaluations": result.evaluations, "elapsed_s": result.elapsed_s,
+        "tokenizer": "bytes" if corpus.tokenizer is None else _tokenizer_id(corpus.tokenizer),
+    }
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _save_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Corpus, seed: int) -> None:
+    """Weights (safetensors) and the AdamW state (tensors only) under new names, then the JSON state.
+
+    The state names the files it belongs to and replaces the previous one atomically, so a run
+    killed while saving resumes from the previous checkpoint, which is deleted only afterwards.
+    """
+    import torch
+    from safetensors.torch import save_model
+
+    folder = result.out_dir / CHECKPOINT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"weights": f"model-{result.steps}.safetensors", "optimizer": f"optimizer-{result.steps}.pt"}
+    save_model(result.model, str(folder / files["weights"]))
+    torch.save(opt.state_dict(), folder / files["optimizer"])
+    _write_json(folder / "state.json", {**_state(result, corpus, seed), "files": files})
+    for path in [*folder.glob("model-*.safetensors"), *folder.glob("optimizer-*.pt")]:
+        if path.name not in files.values():
+            path.unlink()
+
+
+def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Corpus) -> None:
+    import torch
+    from safetensors.torch import load_model
+
+    folder = result.out_dir / CHECKPOINT_DIR
+    try:
+        state = json.loads((folder / "state.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelInputError(f"cannot resume: no readable checkpoint in {str(folder)!r} ({exc})") from exc
+    now = "bytes" if corpus.tokenizer is None else _tokenizer_id(corpus.tokenizer)
+    mismatch = [
+        name for name, saved, current in [
+            ("config", state["config"], result.config.to_dict()),
+            ("corpus", state["corpus"]["fingerprint"], corpus.fingerprint),
+            ("tokenizer", state["tokenizer"], now),
+            ("architecture", state["architecture"], result.model.architecture.to_dict()),
+        ] if saved != current
+    ]
+    if mismatch:
+        raise ModelInputError(
+            f"cannot resume from {str(folder)!r}: its {' and '.join(mismatch)} differ from this run's"
+        )
+    device = str(next(result.model.parameters()).device)
+    load_model(result.model, str(folder / state["files"]["weights"]), device=device)
+    opt.load_state_dict(torch.load(folder / state["files"]["optimizer"], weights_only=True))
+    result.steps = state["step"]
+    result.train_losses = list(state["train_losses"])
+    result.evaluations = list(state["evaluations"])
+    result.elapsed_s = state["elapsed_s"]
+
+
+def _save_final(result: TrainResult, corpus: Corpus, seed: int) -> None:
+    """The Hugging Face checkpoint of the trained model and ``training.json`` beside it."""
+    from mpsolve.merino_model._hf import MeRinoHFForCausalLM
+
+    MeRinoHFForCausalLM.from_model(result.model).save_pretrained(result.out_dir)
+    if corpus.tokenizer is not None:
+        corpus.tokenizer.save(str(result.out_dir / "tokenizer.json"))
+    _write_json(result.out_dir / "training.json", {k: v for k, v in _state(result, corpus, seed).items()
+                                                    if k != "train_losses"})

@@ -1,0 +1,185 @@
+"""The library training loop: recipe, evaluation, checkpoints and resume, the benchmarks' parity."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from mpsolve.merino_model import (  # noqa: E402
+    Corpus,
+    ModelInputError,
+    TrainConfig,
+    build,
+    evaluate,
+    load_corpus,
+    train,
+)
+from mpsolve.merino_model._train import learning_rate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = TrainConfig(tokens=20 * 4 * 32, seq_len=32, batch_size=4, eval_tokens=256, checkpoints=(0.5, 1.0))
+
+
+def _text(n_bytes: int) -> str:
+    """Deterministic English-like text: seeded words from a small vocabulary."""
+    words = "the model learns to predict the next byte of text from the bytes before it and".split()
+    rng = np.random.default_rng(7)
+    out, size = [], 0
+    while size < n_bytes:
+        sentence = " ".join(rng.choice(words, size=int(rng.integers(4, 12)))) + ". "
+        out.append(sentence)
+        size += len(sentence)
+    return "".join(out)
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 270 KB: the smallest corpus the benchmarks accept (four 64 KiB blocks)."""
+    path = tmp_path_factory.mktemp("corpus") / "text.txt"
+    path.write_text(_text(270_000), encoding="utf-8")
+    return path
+
+
+#: what the benchmarks' own loop (before it moved into the library) gave for TINY, seed 3, on
+#: this corpus: the validation and mean training losses at half way and at the end
+BENCHMARK_LOOP = [(4.095731258392334, 4.7837615489959715), (3.568598508834839, 4.277691578865051)]
+#: run_key of a default-config job before the loop moved (benchmark caches stay valid)
+RUN_KEY_BEFORE_THE_MOVE = "5ee11d74e6bce3ac"
+
+
+def test_benchmark_training_is_the_library_loop(corpus_file, make_tiny_architecture, tmp_path):
+    """A benchmark job trains through the library loop with the same numbers as before it moved."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import _common as C
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    arch = make_tiny_architecture(shared=True)
+    job = C.Job(arch=arch.to_dict(), config=TINY.to_dict(), seed=3, corpus=str(corpus_file), cache_dir=str(tmp_path))
+    record = C.train(job)
+    run = train(arch, load_corpus(corpus_file, block_size=1 << 16), TINY, seed=3, progress=False, device="cpu")
+    assert [c["val_loss"] for c in record["checkpoints"]] == [e["val_loss"] for e in run.evaluations]
+    assert [c["train_loss"] for c in record["checkpoints"]] == [e["train_loss"] for e in run.evaluations]
+    assert record["val_loss"] == run.val_loss
+    # the same numbers as the removed copy (to float rounding across CPUs)
+    measured = [(c["val_loss"], c["train_loss"]) for c in record["checkpoints"]]
+    assert np.allclose(measured, BENCHMARK_LOOP, rtol=1e-5, atol=0)
+    # the cache key of a job is what it was (TrainConfig fields unchanged)
+    assert sorted(TINY.to_dict()) == ["batch_size", "betas", "checkpoints", "data_seed", "eval_tokens", "grad_clip",
+                                      "init_std", "lr", "min_lr_ratio", "seq_len", "tokens", "warmup", "weight_decay"]
+    default = C.run_key({"blocks": []}, C.TrainConfig().to_dict(), 0, "0" * 16)
+    assert default == RUN_KEY_BEFORE_THE_MOVE
+
+
+def test_learning_rate_warms_up_then_decays_linearly():
+    config = TrainConfig(tokens=100 * 8 * 32, seq_len=32, batch_size=8, lr=1e-3, warmup=0.1, min_lr_ratio=0.1)
+    rates = [learning_rate(step, config) for step in range(config.steps)]
+    assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(rates[9:], rates[10:]))
+    assert rates[-1] == pytest.approx(1e-4 + 0.9e-3 / 90, rel=1e-9)
+
+
+def test_corpus_split_holds_out_five_percent_without_overlap(tmp_path):
+    corpus = Corpus.from_bytes(_text(40_000).encode())
+    assert len(corpus.val) / (len(corpus.train) + len(corpus.val)) == pytest.approx(0.05, abs=0.01)
+    (tmp_path / "a.txt").write_text("first file " * 50)
+    (tmp_path / "b.md").write_text("second file " * 50)
+    (tmp_path / "skip.bin").write_bytes(b"\0" * 100)
+    folder = load_corpus(tmp_path)
+    assert len(folder.train) + len(folder.val) == len("first file " * 50) - 1 + len("second file " * 50) - 1 + 2
+    with pytest.raises(ModelInputError, match="neither"):
+        load_corpus(tmp_path / "missing.txt")
+
+
+def test_train_evaluate_save_and_load_hf_checkpoint(tmp_path, make_tiny_architecture):
+    transformers = pytest.importorskip("transformers")
+    corpus = Corpus.from_bytes(_text(20_000).encode())
+    before = evaluate(build(make_tiny_architecture(), seed=0), corpus, seq_len=32)
+    run = train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, progress=False)
+    after = evaluate(run.model, corpus, seq_len=32)
+    assert after["loss"] < before["loss"] - 0.5
+    assert after["bits_per_byte"] == pytest.approx(after["loss"] / math.log(2))
+    assert after["perplexity"] == pytest.approx(math.exp(after["loss"]))
+    assert run.steps == TINY.steps and len(run.train_losses) == TINY.steps
+    assert [e["step"] for e in run.evaluations] == [10, 20]
+    loaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path)
+    ids = torch.tensor([list(b"the model learns")])
+    assert torch.equal(loaded(ids).logits, run.model.eval()(ids).logits)
+    assert evaluate(loaded, corpus, seq_len=32)["loss"] == pytest.approx(after["loss"], rel=1e-6)  # HF wrapper too
+    saved = json.loads((tmp_path / "training.json").read_text())
+    assert saved["evaluations"] == run.evaluations and saved["tokenizer"] == "bytes"
+
+
+def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, make_tiny_architecture):
+    pytest.importorskip("transformers")
+    corpus = Corpus.from_bytes(_text(20_000).encode())
+    straight = train(make_tiny_architecture(), corpus, TINY, progress=False)
+
+    def interrupt(step: int, total: int) -> None:
+        if step == 13:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, progress=interrupt, save_every=4)
+    state = json.loads((tmp_path / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 12  # saved every 4 steps; the older checkpoints are gone
+    assert sorted(p.name for p in (tmp_path / "checkpoint").iterdir()) == [
+        "model-12.safetensors", "optimizer-12.pt", "state.json"]
+    resumed = train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
+    assert resumed.train_losses == straight.train_losses
+    assert [e["val_loss"] for e in resumed.evaluations] == [e["val_loss"] for e in straight.evaluations]
+    with pytest.raises(ModelInputError, match="config"):
+        train(make_tiny_architecture(), corpus, TrainConfig(**{**TINY.to_dict(), "lr": 1e-3, "betas": (0.9, 0.95),
+                                                              "checkpoints": (0.5, 1.0)}),
+              out_dir=tmp_path, resume=True, progress=False)
+
+
+def test_bad_settings_raise_clear_errors(tmp_path, make_tiny_architecture):
+    corpus = Corpus.from_bytes(_text(5_000).encode())
+    with pytest.raises(ModelInputError, match="max_positions=64"):
+        train(make_tiny_architecture(), corpus, TrainConfig(seq_len=128), progress=False)
+    with pytest.raises(ModelInputError, match="vocab_size=256"):
+        train(build(make_tiny_architecture(), vocab_size=100), corpus, TINY, progress=False)
+    with pytest.raises(ModelInputError, match="out_dir"):
+        train(make_tiny_architecture(), corpus, TINY, resume=True, progress=False)
+    with pytest.raises(ModelInputError, match="no readable checkpoint"):
+        train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
+    with pytest.raises(ModelInputError, match="fewer than seq_len"):
+        train(make_tiny_architecture(), Corpus.from_bytes(b"tiny corpus " * 5), TINY, progress=False)
+
+
+def test_bpe_tokenizer_trained_on_the_corpus(tmp_path, make_tiny_architecture):
+    pytest.importorskip("tokenizers")
+    pytest.importorskip("transformers")
+    from mpsolve.merino_model import train_bpe_tokenizer
+
+    text = _text(20_000) + " naïve café ✓"
+    raw = Corpus.from_bytes(text.encode())
+    tokenizer = train_bpe_tokenizer(raw, vocab_size=320)
+    corpus = raw.encode(tokenizer)
+    # at most 320: training stops when no pair is left to merge (317 on this text)
+    n = corpus.vocab_size
+    assert 300 < n <= 320 and n == tokenizer.get_vocab_size() and corpus.fingerprint == raw.fingerprint
+    assert len(corpus.train) < len(raw.train) / 2  # merges learned from the repetitive text
+    assert tokenizer.decode(corpus.train[:200].tolist()) == raw.train[: len(tokenizer.decode(
+        corpus.train[:200].tolist()).encode())].tobytes().decode()
+    assert corpus.describe()["tokenizer"]["vocab_size"] == n
+    assert int(corpus.token_bytes()[corpus.train].sum()) == len(raw.train)  # ASCII split: bytes add up
+    with pytest.raises(ModelInputError, match=f"vocab_size={n}"):
+        train(make_tiny_architecture(), corpus, TINY, progress=False)
+    run = train(build(make_tiny_architecture(), vocab_size=n), corpus, TINY, out_dir=tmp_path, progress=False)
+    quality = evaluate(run.model, corpus, seq_len=32)
+    assert quality["bytes"] > quality["tokens"]
+    assert quality["bits_per_byte"] == pytest.approx(quality["loss"] * quality["tokens"] / quality["bytes"]
+                                                     / math.log(2))
+    from tokenizers import Tokenizer
+
+    saved = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    assert saved.encode(text[:300]).ids == tokenizer.encode(text[:300]).ids
