@@ -1,13 +1,15 @@
 """How close each backend gets to the proved optimum, and how long the proofs take.
 
-1. Default space at each budget: CP-SAT's proved optimum, then every other backend's
-   objective, gap to it and wall time.
-2. The 8-block space ``large8``: CP-SAT's time to proof, or the gap left at the time limit.
-3. Exhaustive enumeration of the whole default space (bounded-memory chunks) at each budget,
-   checked against CP-SAT.
+1. Default space at each budget: the proved optimum of the exact backends (``exact``, then
+   ``cpsat``), then every other backend's objective, gap to it and wall time.
+2. The 8-block space ``large8``: each exact backend's time to proof, or the gap left at the
+   time limit.
+3. Exhaustive enumeration of the whole default space at each budget (one after the other, so
+   that designs/s is one process's speed), checked against the proved optimum.
 
-Usage: ``python benchmarks/optimality.py [--budgets 60G,110G,160G] [--large8-limit 300]``;
-results are printed and written to ``benchmarks/results/optimality.{json,md}``.
+Usage: ``python benchmarks/optimality.py [--budgets 60G,110G,160G] [--cpsat-limit 600]
+[--large8-limit 300] [--note "shared machine"]``; results are printed and written to
+``benchmarks/results/optimality.{json,md}``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -25,10 +25,14 @@ import _common as C  # noqa: E402
 
 import mpsolve  # noqa: E402
 
+EXACT = ("exact", "cpsat")
 HEURISTICS = ("ea", "nsga2", "tpe")
 
 
-def _problem(space: str, budget: str) -> mpsolve.Problem:
+def _problem(space: str, budget: str, profile: str | None = None) -> mpsolve.Problem:
+    """A FLOPs budget (``60G``) or, with a latency profile, a latency budget (``latency<=50``, ms)."""
+    if budget.startswith("latency<="):
+        return mpsolve.Problem(space, constraints=[mpsolve.Budget("latency", budget[9:], profile=profile)])
     return mpsolve.Problem(space, constraints=[mpsolve.Budget("flops", budget)])
 
 
@@ -38,7 +42,7 @@ def _row(r: mpsolve.Result, optimum: float | None) -> dict:
         "solver": r.solver,
         "status": r.status,
         "objective": r.objective,
-        "gap_to_cpsat": gap,
+        "gap_to_optimum": gap,
         "bound": r.bound,
         "wall_time_s": r.wall_time,
         "n_evals": r.n_evals,
@@ -46,71 +50,79 @@ def _row(r: mpsolve.Result, optimum: float | None) -> dict:
     }
 
 
-def _exhaustive(budget: str) -> dict:
-    r = mpsolve.solve(_problem("default", budget), "exhaustive")
-    return _row(r, None)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budgets", default="60G,110G,160G", help="FLOPs budgets (default 60G,110G,160G)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the stochastic backends")
     ap.add_argument("--large8-budget", default="160G", help="FLOPs budget of the 8-block run")
-    ap.add_argument("--large8-limit", type=float, default=300.0, help="seconds for CP-SAT on large8 (default 300)")
+    ap.add_argument("--large8-limit", type=float, default=300.0, help="seconds per exact solver on large8")
+    ap.add_argument("--cpsat-limit", type=float, default=None, help="seconds for CP-SAT per default-space budget")
+    ap.add_argument("--note", default="", help="a note on the machine (e.g. shared, loaded), kept with the results")
     ap.add_argument("--skip-exhaustive", action="store_true", help="skip enumerating the default space")
+    ap.add_argument("--skip-large8", action="store_true", help="skip the 8-block space")
+    ap.add_argument("--latency-profile", default=None, help="a latency profile JSON: adds latency budgets")
+    ap.add_argument("--latency-budgets", default="", help="latency budgets in ms, e.g. 50,130 (with a profile)")
     ap.add_argument("--workers", type=int, default=None, help="CP-SAT workers (default: CPU count, at most 8)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "optimality"), help="output stem")
     args = ap.parse_args(argv)
     budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
+    if args.latency_profile:
+        from mpsolve.constraints import _latency  # noqa: F401  (registers the latency cost)
+
+        budgets += [f"latency<={b.strip()}" for b in args.latency_budgets.split(",") if b.strip()]
     report: dict = {"command": C.command_line("optimality.py", argv), "git_commit": C.git_commit(),
                     "entropy_options": mpsolve.MeRinoEntropy().options(), "default": {}, "large8": None,
-                    "exhaustive": {}}
+                    "exhaustive": {}, "note": args.note}
 
-    print("== default space: every backend against CP-SAT's proved optimum ==")
+    print("== default space: every backend against the proved optimum ==")
     print(f"{'budget':>7} {'solver':>10} {'status':>9} {'objective':>14} {'gap':>10} {'time s':>8} {'evals':>9}")
     for b in budgets:
-        problem = _problem("default", b)
-        exact = mpsolve.solve(problem, "cpsat", seed=args.seed, workers=args.workers)
-        rows = [_row(exact, exact.objective)]
-        rows += [_row(mpsolve.solve(problem, s, seed=args.seed), exact.objective) for s in HEURISTICS]
+        problem = _problem("default", b, args.latency_profile)
+        proved = [
+            mpsolve.solve(problem, "exact", seed=args.seed),
+            mpsolve.solve(problem, "cpsat", seed=args.seed, workers=args.workers, time_limit=args.cpsat_limit),
+        ]
+        optimum = next((r.objective for r in proved if r.status == "optimal"), None)
+        rows = [_row(r, optimum) for r in proved]
+        rows += [_row(mpsolve.solve(problem, s, seed=args.seed), optimum) for s in HEURISTICS]
         report["default"][b] = rows
         for r in rows:
-            gap = "-" if r["gap_to_cpsat"] is None else f"{100 * r['gap_to_cpsat']:.3f}%"
+            gap = "-" if r["gap_to_optimum"] is None else f"{100 * r['gap_to_optimum']:.3f}%"
             print(
                 f"{b:>7} {r['solver']:>10} {r['status']:>9} {r['objective']:>14.6f} {gap:>10} "
                 f"{r['wall_time_s']:>8.2f} {r['n_evals']:>9}"
             )
 
-    print(f"\n== large8 ({mpsolve.get_space('large8').size():.3g} designs), flops <= {args.large8_budget} ==")
-    start = time.perf_counter()
-    big = mpsolve.solve(
-        _problem("large8", args.large8_budget),
-        "cpsat",
-        seed=args.seed,
-        time_limit=args.large8_limit,
-        workers=args.workers,
-    )
-    report["large8"] = {**_row(big, None), "gap": big.gap, "time_limit_s": args.large8_limit}
-    if big.status == "optimal":
-        print(f"proved optimal in {time.perf_counter() - start:.1f} s: objective {big.objective:.6f}")
-    else:
-        gap = "unknown" if big.gap is None else f"{100 * big.gap:.3f}%"
-        print(
-            f"not proved within {args.large8_limit:.0f} s: objective {big.objective:.6f}, bound {big.bound}, gap {gap}"
+    report["large8"] = []
+    if not args.skip_large8:
+        print(f"\n== large8 ({mpsolve.get_space('large8').size():.3g} designs), flops <= {args.large8_budget} ==")
+    for solver in () if args.skip_large8 else EXACT:
+        options = {"workers": args.workers} if solver == "cpsat" else {}
+        big = mpsolve.solve(
+            _problem("large8", args.large8_budget), solver, seed=args.seed, time_limit=args.large8_limit, **options
         )
+        report["large8"].append({**_row(big, None), "gap": big.gap, "time_limit_s": args.large8_limit})
+        if big.status == "optimal":
+            print(f"{solver}: proved optimal in {big.wall_time:.1f} s: objective {big.objective:.6f}")
+        else:
+            gap = "unknown" if big.gap is None else f"{100 * big.gap:.3f}%"
+            print(
+                f"{solver}: not proved within {args.large8_limit:.0f} s: objective {big.objective:.6f}, "
+                f"bound {big.bound}, gap {gap}"
+            )
 
     if not args.skip_exhaustive:
-        print("\n== exhaustive enumeration of the default space (one process per budget) ==")
-        with ProcessPoolExecutor(max_workers=len(budgets)) as pool:
-            rows = dict(zip(budgets, pool.map(_exhaustive, budgets)))
-        for b, r in rows.items():
-            cp = report["default"][b][0]
-            agree = abs(r["objective"] - cp["objective"]) <= 1e-9 * abs(cp["objective"])
-            r["agrees_with_cpsat"] = agree
+        print("\n== exhaustive enumeration of the default space (one budget after the other) ==")
+        for b in budgets:
+            r = _row(mpsolve.solve(_problem("default", b, args.latency_profile), "exhaustive"), None)
+            ref = report["default"][b][0]
+            r["agrees_with_exact"] = abs(r["objective"] - ref["objective"]) <= 1e-9 * abs(ref["objective"])
+            r["designs_per_s"] = r["n_evals"] / r["wall_time_s"]
             report["exhaustive"][b] = r
             print(
                 f"{b:>7} exhaustive objective {r['objective']:.6f} over {r['n_evals']:,} designs in "
-                f"{r['wall_time_s']:.1f} s; cpsat {cp['objective']:.6f}: {'agree' if agree else 'DISAGREE'}"
+                f"{r['wall_time_s']:.1f} s ({r['designs_per_s']:.3g} designs/s); exact {ref['objective']:.6f}: "
+                f"{'agree' if r['agrees_with_exact'] else 'DISAGREE'}"
             )
 
     out = Path(args.out)
@@ -122,26 +134,30 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _markdown(report: dict) -> str:
-    lines = ["# Optimality benchmark", "", C.provenance(report).rstrip("\n"), "",
-             "| budget | solver | status | objective | gap to CP-SAT | wall s |"]
-    lines.append("|---|---|---|---|---|---|")
+    lines = ["# Optimality benchmark", "", C.provenance(report).rstrip("\n"), ""]
+    if report.get("note"):
+        lines += [f"Machine: {report['note']}", ""]
+    lines += ["| budget | solver | status | objective | gap to the optimum | wall s |", "|---|---|---|---|---|---|"]
     for b, rows in report["default"].items():
         for r in rows:
-            gap = "-" if r["gap_to_cpsat"] is None else f"{100 * r['gap_to_cpsat']:.3f}%"
+            gap = "-" if r["gap_to_optimum"] is None else f"{100 * r['gap_to_optimum']:.3f}%"
             lines.append(
                 f"| {b} | {r['solver']} | {r['status']} | {r['objective']:.6f} | {gap} | {r['wall_time_s']:.2f} |"
             )
-    big = report["large8"]
-    if big:
+    if report["large8"]:
+        lines.append("")
+    for big in report["large8"] or []:
         gap = "-" if big["gap"] is None else f"{100 * big['gap']:.3f}%"
-        lines += [
-            "",
-            f"large8: status {big['status']}, objective {big['objective']:.6f}, gap {gap}, "
-            f"{big['wall_time_s']:.1f} s (limit {big['time_limit_s']:.0f} s)",
-        ]
+        lines.append(
+            f"- large8, {big['solver']}: status {big['status']}, objective {big['objective']:.6f}, gap {gap}, "
+            f"{big['wall_time_s']:.1f} s (limit {big['time_limit_s']:.0f} s)"
+        )
+    if report["exhaustive"]:
+        lines.append("")
     for b, r in report["exhaustive"].items():
         lines.append(
-            f"- exhaustive {b}: {r['objective']:.6f} in {r['wall_time_s']:.1f} s, agrees: {r['agrees_with_cpsat']}"
+            f"- exhaustive {b}: {r['objective']:.6f} over {r['n_evals']:,} designs in {r['wall_time_s']:.1f} s "
+            f"({r['designs_per_s']:.3g} designs/s), agrees with exact: {r['agrees_with_exact']}"
         )
     return "\n".join(lines) + "\n"
 

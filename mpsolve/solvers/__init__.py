@@ -1,4 +1,4 @@
-"""Solver backends, each registered by name: ``ea``, ``exhaustive``, ``cpsat``, ``nsga2``, ``tpe``.
+"""Solver backends, each registered by name: ``ea``, ``exhaustive``, ``exact``, ``cpsat``, ``nsga2``, ``tpe``.
 
 One module per backend, and the one registry (:data:`SOLVERS`) beside them. Every backend
 loads on first use (by name, or as an attribute of this package), so optional dependencies
@@ -15,6 +15,7 @@ from mpsolve.solvers._solve import solve
 __all__ = [
     "CPSATSolver",
     "EvolutionarySolver",
+    "ExactSolver",
     "ExhaustiveSolver",
     "NSGA2Solver",
     "SOLVERS",

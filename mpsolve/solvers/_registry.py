@@ -17,6 +17,7 @@ SOLVERS: Registry[type[Solver]] = Registry(
     lazy={
         "ea": "mpsolve.solvers._ea:EvolutionarySolver",
         "exhaustive": "mpsolve.solvers._exhaustive:ExhaustiveSolver",
+        "exact": "mpsolve.solvers._exact:ExactSolver",
         "cpsat": "mpsolve.solvers._cpsat:CPSATSolver",
         "nsga2": "mpsolve.solvers._nsga2:NSGA2Solver",
         "tpe": "mpsolve.solvers._tpe:TPESolver",

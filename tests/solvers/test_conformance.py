@@ -54,3 +54,9 @@ class TestThirdPartyBackend(SolverConformance):
     solver = RandomSearch
     fast_options = {"samples": 2000}
     long_options = {"samples": 10**12}
+
+
+class TestExact(SolverConformance):
+    solver = "exact"
+    exact = True
+    long_space = "large8"

@@ -1,0 +1,399 @@
+"""Exact backend: a branch and bound over blocks with budget-indexed suffix bounds, with a proof.
+
+Structure
+---------
+Block ``i`` picks a choice ``c = (e, r, l)``. Every quantity the program needs is a sum over
+blocks of per-choice terms plus, for costs, terms of adjacent widths (the projections), read
+from the cost model and verified on sample designs (:func:`_cost_tables`):
+
+* ``A = sum_i alpha_1 L_i 4 H(E_i x E_i)``, ``B = sum_i alpha_2 L_i 2 H(E_i x F_i)``,
+* ``S_M = sum_i L_i log2 E_i``, ``S_F = sum_i L_i log2 F_i``, ``T = sum_i L_i``,
+* each budgeted cost ``sum_i U[c_i] + sum_i Q[e_i, e_{i+1}]`` (memory adds ``max_i W[c_i]``),
+
+and the entropy is ``A p(beta T^2 / S_M) + B p(beta T^2 / S_F)`` with ``p`` non-decreasing in
+``S`` (``linear``, ``exp`` or ``none``); the ``params`` objectives are additive costs themselves.
+
+Search
+------
+A depth-first branch and bound fixes the blocks in order (widths non-decreasing; adjacent blocks
+of equal width keep their choices sorted, since swapping them changes no objective or cost) and
+expands the children of a node best bound first. The bound of a partial design comes from
+suffix tables computed once by dynamic programming: for the blocks after ``i``, the width of
+block ``i``, a remaining depth ``d`` and a remaining budget (the first budget, in buckets whose
+costs are rounded down, so no feasible completion is lost), the largest ``A``, ``B``, ``A + B``,
+``S_M`` and ``S_F`` of any completion, and their smallest values and the cheapest cost of every
+budget over all completions. For each ``d`` (which fixes ``T``) the product ``A p`` is bounded
+by the corners of the boxes ``[A_lo, A_hi] x [p(S_lo), p(S_hi)]``, and by ``(A + B) max(p)`` when
+both parts are non-negative.
+
+Soundness
+---------
+Bounds are relaxations (independent maxima, rounded-down costs, the width order and symmetry
+rule left out of the tables) and are compared with the incumbent with a relative slack of
+``1e-9``, far above the floating-point error of the table sums (about ``1e-15`` relative).
+Complete designs are scored from the tables and every one within that slack of the incumbent
+is re-scored by the problem itself (``ctx.evaluate``: objective, all constraints), which alone
+decides the incumbent. ``status='optimal'`` only when the search tree is exhausted; a time
+limit returns the best design with the largest bound of the subtrees not searched.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mpsolve.constraints import Budget, Effectiveness
+from mpsolve.core.problem import Problem
+from mpsolve.core.solver import SolveContext, Solver
+from mpsolve.costs import MemoryCost, ParamsCost
+from mpsolve.objectives import DecoderParamsObjective, MeRinoEntropy, ParamsObjective
+from mpsolve.solvers._registry import register_solver
+from mpsolve.solvers._tables import _cost_tables, _memory_peak
+from mpsolve.utils.errors import SolverError
+
+__all__ = ["ExactSolver", "BlockTables"]
+
+#: relative slack of every bound and feasibility test (far above the float error of the sums)
+SLACK = 1e-9
+#: channels of the suffix maxima
+_A, _B, _AB, _SM, _SF = range(5)
+
+
+class BlockTables:
+    """Per-choice tables of a problem whose objective and budgets are sums over blocks.
+
+    Attributes:
+        choices: ``(n_ch, 3)`` grid indices ``(e, r, l)`` of every per-block choice.
+        parts: ``(5, n_ch)`` per-choice ``A``, ``B``, ``A + B``, ``S_M``, ``S_F`` terms.
+        pair_value: ``(k, k)`` adjacent-width term of ``A`` (the ``params`` objectives).
+        budgets: ``(U, Q, W, limit)`` per budget (``W`` the memory peak per choice, or zeros).
+        rho_min_s: ``(beta / rho_max, part)`` of each effectiveness bound ``S_part >= beta T^2 / rho_max``.
+    """
+
+    def __init__(self, problem: Problem, solver: str) -> None:
+        space = problem.space
+        self.space, self.N, self.k = space, space.num_blocks, len(space.embed_dims)
+        kr, kl = len(space.ffn_ratios), len(space.layers)
+        self.choices = np.array(
+            [(e, r, l) for e in range(self.k) for r in range(kr) for l in range(kl)], dtype=np.int64
+        )
+        ch = self.choices
+        E, F = np.asarray(space.embed_dims, dtype=np.float64), space.ffn_table.astype(np.float64)
+        self.width = ch[:, 0]
+        self.depth = np.asarray(space.layers, dtype=np.int64)[ch[:, 2]]
+        L = self.depth.astype(np.float64)
+        s_m, s_f = L * np.log2(E[ch[:, 0]]), L * np.log2(F[ch[:, 0], ch[:, 1]])
+        if min(s_m.min(), s_f.min()) <= 0:
+            raise SolverError(f"{solver}: every width must exceed 1 (log2 width > 0); use solver 'cpsat' or 'ea'")
+        obj = problem.objective
+        self.pair_value = np.zeros((self.k, self.k))
+        self.penalty, self.beta = "none", 0.0
+        if isinstance(obj, MeRinoEntropy):
+            e, r = ch[:, 0], ch[:, 1]
+            Ei, Fi = np.asarray(space.embed_dims)[e], space.ffn_table[e, r]
+            a = obj.alpha[0] * L * 4.0 * obj.matrix_entropy(Ei, Ei)
+            b = obj.alpha[1] * L * 2.0 * obj.matrix_entropy(Ei, Fi)
+            self.penalty_factor, self.penalty, self.beta = obj.penalty_factor, obj.penalty, obj.beta
+        elif isinstance(obj, (ParamsObjective, DecoderParamsObjective)):
+            a, self.pair_value = _cost_tables(ParamsCost(), space, ch)
+            if isinstance(obj, DecoderParamsObjective):
+                a = a - (space.vocab_size + space.max_positions) * space.embed_proj_dim / self.N
+            b = np.zeros(len(ch))
+        else:
+            raise SolverError(
+                f"{solver} supports the objectives 'entropy', 'params' and 'decoder_params', not {obj.name!r}; "
+                "use solver 'cpsat' or a heuristic (ea, nsga2, tpe) for custom objectives"
+            )
+        self.parts = np.stack([a, b, a + b, s_m, s_f])
+        self.budgets: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
+        self.rho_min_s: list[tuple[float, int]] = []
+        for c in problem.constraints:
+            if isinstance(c, Budget) and type(c.cost) is MemoryCost:
+                W = _memory_peak(c.cost, space, ch)
+                self.budgets.append((*_cost_tables(c.cost, space, ch, W), W, c.limit))
+            elif isinstance(c, Budget) and c.cost.is_additive():
+                self.budgets.append((*_cost_tables(c.cost, space, ch), np.zeros(len(ch)), c.limit))
+            elif isinstance(c, Effectiveness):
+                parts = {"both": (_SM, _SF), "mhsa": (_SM,), "ffn": (_SF,)}[c.parts]
+                self.rho_min_s += [(c.beta / c.rho_max, p) for p in parts]
+            else:
+                what = f"budget on the non-additive cost {c.cost.name!r}" if isinstance(c, Budget) else repr(c)
+                raise SolverError(f"{solver} cannot model the constraint {what}; use solver 'cpsat'")
+
+    def objective(self, A, B, s_m, s_f, T) -> np.ndarray:
+        """The objective from the sums (vectorised); the sums may hold bounds instead."""
+        if self.penalty == "none":
+            return A + B
+        T2 = self.beta * np.asarray(T, dtype=np.float64) ** 2
+        return A * self.penalty_factor(T2 / s_m) + B * self.penalty_factor(T2 / s_f)
+
+
+def _suffix_tables(
+    N: int,
+    k: int,
+    width: np.ndarray,
+    depth: np.ndarray,
+    values: np.ndarray,
+    pair_values: np.ndarray,
+    step: np.ndarray,
+    pair_step: np.ndarray,
+    buckets: int,
+    max_depth: int,
+) -> list[np.ndarray | None]:
+    """``out[i][p, ch, d, b]``: the largest sum of ``values[ch]`` over the blocks ``i..N-1`` after a
+    block of width ``p``, with total depth ``d`` and summed ``step`` (plus ``pair_step`` of adjacent
+    widths; both non-negative integers) at most ``b``; ``-inf`` where none. ``out[0]`` is ``None``."""
+    C, D = values.shape[0], max_depth + 1
+    out: list[np.ndarray | None] = [None] * (N + 1)
+    last = np.full((k, C, D, buckets), -np.inf)
+    last[:, :, 0, :] = 0.0
+    out[N] = last
+    for i in range(N - 1, 0, -1):
+        nxt = out[i + 1]
+        assert nxt is not None
+        by_width = np.full((k, C, D, buckets), -np.inf)
+        for c in range(len(width)):
+            e, l, s = int(width[c]), int(depth[c]), int(step[c])
+            if l >= D or s >= buckets:
+                continue
+            shifted = nxt[e, :, : D - l, : buckets - s] + values[:, c, None, None]
+            np.maximum(by_width[e, :, l:, s:], shifted, out=by_width[e, :, l:, s:])
+        cur = np.full((k, C, D, buckets), -np.inf)
+        for p in range(k):
+            for e in range(p, k):
+                s = int(pair_step[p, e])
+                if s < buckets:
+                    shifted = by_width[e, :, :, : buckets - s] + pair_values[:, p, e, None, None]
+                    np.maximum(cur[p, :, :, s:], shifted, out=cur[p, :, :, s:])
+        out[i] = cur
+    return out
+
+
+@register_solver
+class ExactSolver(Solver):
+    """Proved optimum by a branch and bound over blocks (see the module docstring).
+
+    Handles the entropy (penalty ``linear``, ``exp`` or ``none``) and the ``params`` /
+    ``decoder_params`` objectives under budgets on additive costs (params, FLOPs, latency),
+    memory budgets and the effectiveness bound; refuses anything else (user predicates,
+    custom objectives or costs), for which ``cpsat`` is the exact backend.
+
+    Args:
+        buckets: resolution of the budget axis of the suffix bounds (more: tighter bounds,
+            more memory and set-up time).
+    """
+
+    name = "exact"
+    stochastic = False
+
+    def __init__(self, buckets: int = 1024) -> None:
+        if isinstance(buckets, bool) or not isinstance(buckets, (int, np.integer)) or buckets < 2:
+            raise SolverError(f"exact: buckets must be an integer >= 2, got {buckets!r}")
+        self.buckets = int(buckets)
+
+    def _solve(self, ctx: SolveContext) -> None:
+        tab = BlockTables(ctx.problem, self.name)
+        if len(ctx.feasible_seeds):
+            ctx.evaluate(ctx.feasible_seeds)
+        ctx.progress(None)
+        search = _Search(tab, ctx, self.buckets)
+        complete = search.run()
+        if complete:
+            ctx.status = "optimal"
+            ctx.bound = ctx.best_f if ctx.best_x is not None else None
+        else:
+            ctx.bound = max(search.open_bound(), ctx.best_f)
+
+
+class _Search:
+    """The branch and bound of one run."""
+
+    def __init__(self, tab: BlockTables, ctx: SolveContext, buckets: int) -> None:
+        self.tab, self.ctx = tab, ctx
+        N, k = tab.N, tab.k
+        self.max_depth = (N - 1) * int(tab.depth.max())
+        zero_pairs = np.zeros((tab.parts.shape[0], k, k))
+        pair_values = zero_pairs.copy()
+        pair_values[_A] = pair_values[_AB] = tab.pair_value
+        args = (N, k, tab.width, tab.depth)
+        # tables of suffix maxima, each for a weighted sum of the budgets (each a valid bound: the
+        # search takes the least): every budget alone and, with several, their sum relative to
+        # the limits (a Lagrangian relaxation that sees them together)
+        nb = len(tab.budgets)
+        weights = [np.eye(nb)[j] for j in range(nb)]
+        if nb > 1:
+            weights.append(np.array([1 / limit for *_, limit in tab.budgets]))
+        self.tables: list[tuple[np.ndarray, float, float, int, list]] = []
+        for w in weights:
+            U, Q, W, limit = (sum(wj * b[part] for wj, b in zip(w, tab.budgets)) for part in range(4))
+            # block i >= 1 costs U[c] + Q[p, e_c]: qmin[e] moves the smallest pair term into U and
+            # ``shift`` makes every step non-negative (a completion of n blocks pays n * shift more)
+            qmin = np.array([Q[: e + 1, e].min() for e in range(k)])
+            Us = U + qmin[tab.width]
+            shift = min(0.0, float(Us.min()))
+            top = limit - float((U + W).min()) - (N - 1) * shift  # the most room a completion has
+            unit = top / (buckets - 1) if top > 0 else 1.0  # top <= 0: nothing fits, any unit is valid
+            step = np.floor((Us - shift) / unit).astype(np.int64)
+            pair_step = np.floor(np.triu(Q - qmin[None, :]) / unit).astype(np.int64)
+            hi = _suffix_tables(*args, tab.parts, pair_values, step, pair_step, buckets, self.max_depth)
+            self.tables.append((w, shift, unit, buckets, hi))
+        step, pair_step = np.zeros(len(tab.choices), dtype=np.int64), np.zeros((k, k), dtype=np.int64)
+        if not tab.budgets:
+            hi = _suffix_tables(*args, tab.parts, pair_values, step, pair_step, 1, self.max_depth)
+            self.tables.append((np.zeros(0), 0.0, 1.0, 1, hi))
+        # smallest sums over all completions (no budget): the largest of the negated values
+        neg = _suffix_tables(*args, -tab.parts, -pair_values, step, pair_step, 1, self.max_depth)
+        self.lo = [None if t is None else -t[..., 0] for t in neg]
+        # cheapest completion of every budget (additive part; the peak only adds)
+        self.cheapest = []
+        for U, Q, _, _ in tab.budgets:
+            t = _suffix_tables(*args, -U[None], -Q[None], step, pair_step, 1, self.max_depth)
+            self.cheapest.append([None if x is None else -x[:, 0, :, 0] for x in t])
+        self.frames: list[dict] = []
+
+    # -- children of a node -----------------------------------------------------------------------
+    def _children(self, node: dict) -> dict:
+        tab, i = self.tab, node["block"] + 1
+        ch = np.arange(len(tab.choices))
+        if i > 0:
+            p, last = node["width"], node["choice"]
+            ch = ch[(tab.width > p) | ((tab.width == p) & (ch >= last))]
+        e = tab.width[ch]
+        sums = node["sums"][:, None] + tab.parts[:, ch]
+        if i > 0:
+            sums[_A] += tab.pair_value[node["width"], e]
+            sums[_AB] += tab.pair_value[node["width"], e]
+        T = node["depth"] + tab.depth[ch]
+        costs, peaks = [], []
+        for (U, Q, W, _), c0, w0 in zip(tab.budgets, node["costs"], node["peaks"]):
+            costs.append(c0 + U[ch] + (Q[node["width"], e] if i > 0 else 0.0))
+            peaks.append(np.maximum(w0, W[ch]))
+        return {"block": i, "choice": ch, "width": e, "sums": sums, "depth": T, "costs": costs, "peaks": peaks}
+
+    def _bounds(self, kids: dict) -> np.ndarray:
+        """Upper bound of the objective over the completions of each child (``-inf``: none)."""
+        tab, i = self.tab, kids["block"]
+        e, n, D = kids["width"], len(kids["choice"]), self.max_depth + 1
+        rest = tab.N - 1 - i
+        T = kids["depth"][:, None] + np.arange(D)[None, :]
+        ok = np.ones((n, D), dtype=bool)
+        room = []
+        for j, ((_, _, _, limit), cost, peak) in enumerate(zip(tab.budgets, kids["costs"], kids["peaks"])):
+            used = cost + peak
+            ok &= (used[:, None] + self.cheapest[j][i + 1][e]) <= limit + SLACK * abs(limit)
+            room.append(limit - used + SLACK * abs(limit))
+        room = np.array(room).reshape(len(tab.budgets), n)
+        lo = self.lo[i + 1][e][:, [_A, _B, _SM, _SF]] + kids["sums"].T[:, [_A, _B, _SM, _SF], None]
+        bound = np.full((n, D), np.inf)
+        for w, shift, unit, buckets, table in self.tables:
+            r = (w @ room - rest * shift) / unit
+            ok &= (r >= 0)[:, None]
+            idx = np.clip(np.floor(np.maximum(r, 0)), 0, buckets - 1).astype(np.int64)
+            hi = table[i + 1][e, :, :, idx] + kids["sums"].T[:, :, None]  # (n, 5, D)
+            bound = np.minimum(bound, self._box_bound(hi, lo, T))
+        bound = np.where(ok & ~np.isnan(bound), bound, -np.inf)
+        best = bound.max(axis=1)
+        finite = np.isfinite(best)
+        best[finite] += SLACK * np.abs(best[finite])
+        return best
+
+    def _box_bound(self, hi: np.ndarray, lo: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """The objective's bound over the boxes ``[lo, hi]`` of the sums, ``(n, D)``."""
+        tab = self.tab
+        ok = np.isfinite(hi[:, _A])
+        for coef, part in tab.rho_min_s:
+            ok &= hi[:, part] >= coef * T * T * (1 - SLACK)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            if tab.penalty == "none":
+                bound = np.minimum(hi[:, _A] + hi[:, _B], hi[:, _AB])
+            else:
+                T2 = tab.beta * T.astype(np.float64) ** 2
+                bound = np.zeros(T.shape)
+                p_hi = []
+                for x_lo, x_hi, s_lo, s_hi in (
+                    (lo[:, 0], hi[:, _A], lo[:, 2], hi[:, _SM]),
+                    (lo[:, 1], hi[:, _B], lo[:, 3], hi[:, _SF]),
+                ):
+                    ph, pl = tab.penalty_factor(T2 / s_hi), tab.penalty_factor(T2 / s_lo)
+                    bound += np.maximum.reduce([x_hi * ph, x_hi * pl, x_lo * ph, x_lo * pl])
+                    p_hi.append(ph)
+                joint = hi[:, _AB] * np.maximum(p_hi[0], p_hi[1])
+                usable = (lo[:, 0] >= 0) & (lo[:, 1] >= 0) & (np.maximum(p_hi[0], p_hi[1]) >= 0)
+                bound = np.where(usable, np.minimum(bound, joint), bound)
+        return np.where(ok, bound, -np.inf)
+
+    def _leaves(self, node: dict, kids: dict) -> None:
+        """Score complete designs from the tables; re-score the promising ones exactly."""
+        tab, ctx = self.tab, self.ctx
+        s = kids["sums"]
+        ok = np.ones(len(kids["choice"]), dtype=bool)
+        for (_, _, _, limit), cost, peak in zip(tab.budgets, kids["costs"], kids["peaks"]):
+            ok &= cost + peak <= limit + SLACK * abs(limit)
+        T = kids["depth"].astype(np.float64)
+        for coef, part in tab.rho_min_s:
+            ok &= s[part] >= coef * T * T * (1 - SLACK)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            f = tab.objective(s[_A], s[_B], s[_SM], s[_SF], T)
+        ctx.n_evals += len(f)
+        keep = ok & (f + SLACK * np.abs(f) >= ctx.best_f)
+        if keep.any():
+            X = np.empty((int(keep.sum()), 3 * tab.N), dtype=np.int64)
+            X[:, :-3] = tab.choices[node["path"]].ravel()
+            X[:, -3:] = tab.choices[kids["choice"][keep]]
+            ctx.n_evals -= len(X)  # counted again by ctx.evaluate
+            ctx.evaluate(X)
+
+    # -- the search ---------------------------------------------------------------------------------
+    def run(self) -> bool:
+        """Search until done (``True``) or out of time (``False``)."""
+        tab, ctx = self.tab, self.ctx
+        root = {
+            "block": -1,
+            "width": 0,
+            "choice": 0,
+            "path": [],
+            "sums": np.zeros(5),
+            "depth": 0,
+            "costs": [0.0] * len(tab.budgets),
+            "peaks": [0.0] * len(tab.budgets),
+        }
+        self._push(root)
+        while self.frames:
+            if ctx.time_up():
+                return False
+            frame = self.frames[-1]
+            j = frame["next"]
+            if j >= len(frame["order"]) or frame["bound"][j] < ctx.best_f:
+                self.frames.pop()
+                continue
+            frame["next"] = j + 1
+            kids, c = frame["kids"], frame["order"][j]
+            node = {
+                "block": kids["block"],
+                "width": int(kids["width"][c]),
+                "choice": int(kids["choice"][c]),
+                "path": frame["path"] + [int(kids["choice"][c])],
+                "sums": kids["sums"][:, c],
+                "depth": int(kids["depth"][c]),
+                "costs": [float(x[c]) for x in kids["costs"]],
+                "peaks": [float(x[c]) for x in kids["peaks"]],
+            }
+            self._push(node)
+        return True
+
+    def _push(self, node: dict) -> None:
+        kids = self._children(node)
+        if kids["block"] == self.tab.N - 1:
+            self._leaves(node, kids)
+            return
+        bound = self._bounds(kids)
+        order = np.argsort(-bound, kind="stable")
+        order = order[bound[order] >= self.ctx.best_f]
+        if len(order):
+            self.frames.append({"kids": kids, "order": order, "bound": bound[order], "next": 0, "path": node["path"]})
+
+    def open_bound(self) -> float:
+        """The largest bound of the subtrees not searched yet."""
+        rest = [f["bound"][f["next"]] for f in self.frames if f["next"] < len(f["order"])]
+        return max(rest, default=-math.inf)

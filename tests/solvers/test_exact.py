@@ -1,0 +1,130 @@
+"""The exact backend (and the tabled exhaustive one): their optimum equals plain enumeration on
+random spaces, option sets and budgets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mpsolve
+import mpsolve.costs
+from mpsolve import Budget, Effectiveness, MeRinoEntropy, Predicate, Problem, SearchSpace
+
+#: option sets of the soundness check: both penalty scales, no penalty, the exp penalty, the
+#: spec's provisional log variant, and the params objectives
+OPTION_SETS = {
+    "linear-1/4": lambda: MeRinoEntropy(),
+    "linear-1/16": lambda: MeRinoEntropy(beta=1 / 16),
+    "linear-1/16-log": lambda: MeRinoEntropy(variant="log", eps=1e-6, alpha=(1, 1), beta=1 / 16),
+    "none": lambda: MeRinoEntropy(penalty="none"),
+    "exp": lambda: MeRinoEntropy(penalty="exp"),
+    "exp-gamma1": lambda: MeRinoEntropy(penalty="exp", gamma=1.0),
+    "params": lambda: "params",
+    "decoder_params": lambda: "decoder_params",
+}
+
+
+def _random_space(rng: np.random.Generator) -> SearchSpace:
+    """At most about 5e4 designs, with the shapes of the on-disk spectrum table."""
+    while True:
+        N = int(rng.integers(1, 5))
+        widths = sorted(
+            rng.choice([64, 128, 192, 256, 320, 384, 448, 512], size=int(rng.integers(2, 5)), replace=False)
+        )
+        ratios = sorted(rng.choice([1.0, 1.5, 2.0, 3.0, 4.0], size=int(rng.integers(1, 4)), replace=False))
+        layers = sorted(rng.choice([1, 2, 3, 4, 6], size=int(rng.integers(1, 4)), replace=False))
+        space = SearchSpace(num_blocks=N, embed_dims=widths, ffn_ratios=ratios, layers=layers)
+        if space.size() <= 50_000:
+            return space
+
+
+def _random_constraints(rng: np.random.Generator, space: SearchSpace, X: np.ndarray) -> list:
+    """Budgets drawn between the cheapest and the dearest design, so that they bind."""
+    batch = space.decode_batch(X)
+    costs = {name: mpsolve.costs.get_cost(name).evaluate(batch, space) for name in ("flops", "params", "memory")}
+
+    def limit(name: str) -> float:
+        return float(np.quantile(costs[name], rng.uniform(0.02, 0.7)))
+
+    constraints = [Budget("flops", limit("flops"))]
+    if rng.random() < 0.4:
+        constraints.append(Budget("params", limit("params")))
+    if rng.random() < 0.3:
+        constraints.append(Budget("memory", limit("memory")))
+    if rng.random() < 0.25:
+        constraints.append(Effectiveness(float(rng.uniform(0.1, 0.4))))
+    return constraints
+
+
+def _cases(n_spaces: int = 36) -> list:
+    cases = []
+    for seed in range(n_spaces):
+        names = list(OPTION_SETS)
+        chosen = np.random.default_rng(1000 + seed).choice(names, size=3, replace=False)
+        cases.append(pytest.param(seed, list(chosen), id=f"space{seed}"))
+    return cases
+
+
+@pytest.mark.parametrize(("seed", "option_sets"), _cases())
+def test_proved_optimum_equals_enumeration(seed: int, option_sets: list[str]) -> None:
+    rng = np.random.default_rng(seed)
+    space = _random_space(rng)
+    X = np.concatenate(list(space.enumerate()))
+    constraints = _random_constraints(rng, space, X)
+    for name in option_sets:
+        problem = Problem(space, OPTION_SETS[name](), constraints)
+        ev = problem.evaluate(X)
+        if not ev.feasible.any():
+            with pytest.raises(mpsolve.InfeasibleError):
+                mpsolve.solve(problem, "exact")
+            continue
+        best = float(np.max(np.where(ev.feasible, ev.objective, -np.inf)))
+        r = mpsolve.solve(problem, "exact")
+        assert r.status == "optimal" and r.gap == 0.0, name
+        # the backend's objective is the problem's own float evaluation of its design, so it equals
+        # enumeration's up to the rounding of a tied design (a few ulps), far below 1e-12
+        assert r.objective == pytest.approx(best, rel=1e-12, abs=1e-9), name
+        assert problem.evaluate(r.x[None]).feasible[0], name
+        # the exhaustive backend scores from the same per-block tables: it must agree too
+        ex = mpsolve.solve(problem, "exhaustive", chunk_size=int(rng.choice([7, 100, 1 << 20])))
+        assert ex.status == "optimal" and ex.n_evals == space.size(), name
+        assert ex.objective == pytest.approx(best, rel=1e-12, abs=1e-9), name
+
+
+@pytest.mark.parametrize("budget", ["40G", "80G"])
+def test_four_block_paper_space_equals_exhaustive(budget: str) -> None:
+    # 4 blocks, 9.1e4 designs: deeper trees than the random spaces (the default space's 2e8 are
+    # checked by benchmarks/optimality.py)
+    problem = Problem("paper", constraints=[Budget("flops", budget), Budget("params", "58M")])
+    r = mpsolve.solve(problem, "exact")
+    ex = mpsolve.solve(problem, "exhaustive")
+    assert r.status == ex.status == "optimal"
+    assert r.objective == pytest.approx(ex.objective, rel=1e-12)
+
+
+def test_time_limit_returns_an_honest_bound() -> None:
+    problem = Problem("default", constraints=[Budget("flops", "110G"), Budget("params", "60M")])
+    r = mpsolve.solve(problem, "exact", time_limit=0.01)  # stops at the root: every subtree open
+    if r.status == "feasible":
+        assert r.bound is not None and r.bound >= r.objective
+    full = mpsolve.solve(problem, "exact")
+    assert full.status == "optimal" and full.objective >= r.objective
+    if r.status == "feasible":
+        assert r.bound >= full.objective * (1 - 1e-9)
+
+
+def test_refuses_what_it_cannot_model_naming_cpsat() -> None:
+    banned = Predicate(lambda a: a.layers[0] != 2, "no two-layer first block")
+    with pytest.raises(mpsolve.SolverError, match="cpsat"):
+        mpsolve.solve(Problem("small", constraints=[Budget("flops", "60G"), banned]), "exact")
+
+    class Custom(mpsolve.objectives.Objective):
+        name = "custom"
+
+        def evaluate(self, batch, constants):
+            return batch.layers.sum(axis=1).astype(float)
+
+    with pytest.raises(mpsolve.SolverError, match="cpsat"):
+        mpsolve.solve(Problem("small", Custom(), [Budget("flops", "60G")]), "exact")
+    with pytest.raises(mpsolve.SolverError, match="buckets"):
+        mpsolve.get_solver("exact", buckets=1)
