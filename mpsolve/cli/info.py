@@ -52,7 +52,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
     if args.breakdown or args.graphml:
         graph = operator_graph(arch, seq_len=args.seq_len, include_lm_head=args.include_lm_head)
         totals = graph_totals(graph)
-        assert totals["params"] == costs["params"] and abs(totals["flops"] - costs["flops"]) <= 1e-9 * costs["flops"]
+        if totals["params"] != costs["params"] or abs(totals["flops"] - costs["flops"]) > 1e-9 * costs["flops"]:
+            raise CLIError(f"the operator graph ({totals}) disagrees with the cost models ({costs}): please report")
         if args.graphml:
             import networkx as nx
 

@@ -151,7 +151,6 @@ def _suffix_tables(
     out[N] = last
     for i in range(N - 1, 0, -1):
         nxt = out[i + 1]
-        assert nxt is not None
         by_width = np.full((k, C, D, buckets), -np.inf)
         for c in range(len(width)):
             e, l, s = int(width[c]), int(depth[c]), int(step[c])
