@@ -93,8 +93,11 @@ class SolverConformance:
         problem = mpsolve.Problem(self.long_space, constraints=[mpsolve.Budget("flops", "110G")])
         start = time.perf_counter()
         r = self.solve(problem, self.long_options, seed=0, time_limit=TIME_LIMIT)
-        assert time.perf_counter() - start <= 1.1 * TIME_LIMIT + 0.5  # + setup before the clock starts
-        assert r.wall_time <= 1.1 * TIME_LIMIT
+        # With long_options a run that ignores the limit takes minutes. The slack covers set-up
+        # before the clock starts and the last solver step: 1.1 x + 0.5 s was overrun twice on
+        # two cores at load average ~8 (CP-SAT), so the bound is twice the limit plus a second.
+        assert time.perf_counter() - start <= 2 * TIME_LIMIT + 1.0
+        assert r.wall_time <= 2 * TIME_LIMIT
         assert r.status in ("feasible", "optimal")
 
     def test_infeasible_problem_raises(self) -> None:
