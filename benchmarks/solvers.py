@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 import mpsolve  # noqa: E402
+from mpsolve.workflows.sweep import SweepTask, run_sweep  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -33,19 +33,20 @@ def _budget(spec: tuple[str, str, str | None]) -> mpsolve.Budget:
     return mpsolve.Budget(cost, limit, profile=profile) if cost == "latency" else mpsolve.Budget(cost, limit)
 
 
-def run_one(task: dict[str, Any]) -> dict[str, Any]:
-    """Solve one (space, budget, solver, seed) and summarise the result."""
-    problem = mpsolve.Problem(task["space"], constraints=[_budget(tuple(task["budget"]))])
-    r = mpsolve.solve(problem, task["solver"], seed=task["seed"])
+def summary(row: dict[str, Any], budget: tuple[str, str, str | None], space: str) -> dict[str, Any]:
+    """The benchmark's row of one sweep row (a ``Result.to_dict()``)."""
     return {
-        **task,
-        "status": r.status,
-        "objective": r.objective,
-        "bound": r.bound,
-        "wall_time_s": r.wall_time,
-        "n_evals": r.n_evals,
-        "history": [list(h) for h in r.history],
-        "encoding": None if r.x is None else [int(v) for v in r.x],
+        "space": space,
+        "budget": list(budget),
+        "solver": row["solver"],
+        "seed": row["seed"],
+        "status": row["status"],
+        "objective": row["objective"],
+        "bound": row["bound"],
+        "wall_time_s": row["wall_time_s"],
+        "n_evals": row["n_evals"],
+        "history": [list(h) for h in row["history"]],
+        "encoding": row["encoding"],
     }
 
 
@@ -69,17 +70,19 @@ def main(argv: list[str] | None = None) -> int:
         budgets += [("latency", b, args.latency_profile) for b in lat]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
-    tasks = []
+    # the library's sweep runs the grid (deterministic backends once per budget)
+    space = mpsolve.get_space(args.space)
+    tasks, labels = [], []
     for b in budgets:
+        problem = mpsolve.Problem(space, constraints=[_budget(b)])
         for s in solvers:
             stochastic = mpsolve.get_solver(s).stochastic
             for seed in seeds if stochastic else seeds[:1]:
-                tasks.append({"space": args.space, "budget": list(b), "solver": s, "seed": seed})
-    if args.jobs > 1:
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            rows = list(pool.map(run_one, tasks))
-    else:
-        rows = [run_one(t) for t in tasks]
+                tasks.append(SweepTask(len(tasks), args.space, problem, {b[0]: C.parse_count(b[1]) if b[0] != "latency"
+                                                                          else float(b[1])}, s, {}, seed))
+                labels.append(b)
+    rows = [summary(row, b, args.space)
+            for row, b in zip(run_sweep(tasks, f"process:{args.jobs}" if args.jobs > 1 else "local"), labels)]
 
     optimum = {
         tuple(r["budget"][:2]): r["objective"] for r in rows if r["solver"] == "cpsat" and r["status"] == "optimal"
