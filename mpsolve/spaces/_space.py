@@ -91,9 +91,10 @@ class SearchSpace:
         ):
             check_integer(v, n, error=SpaceError)
         check_model_constants(self, SpaceError)
-        for name, grid in (("embed_dim", self.embed_dims), ("ffn_ratio", self.ffn_ratios), ("layers", self.layers)):
+        for label, name, grid in (("embed_dims", "embed_dim", self.embed_dims),
+                                  ("ffn_ratios", "ffn_ratio", self.ffn_ratios), ("layers", "layers", self.layers)):
             if min(grid) <= 0:
-                raise SpaceError(f"{name} values must be positive, got {list(grid)}")
+                raise SpaceError(f"{label} must be positive, got {list(grid)}")
             check_limit(max(grid), name, SpaceError)
         bad = [e for e in self.embed_dims if e % head_dim]
         if bad:
@@ -101,10 +102,6 @@ class SearchSpace:
                 f"embed_dims {bad} are not multiples of head_dim {head_dim}; every width must be a "
                 f"multiple of the head dimension (e.g. {[max(head_dim, e // head_dim * head_dim) for e in bad]})"
             )
-        if min(self.layers) < 1:
-            raise SpaceError(f"layers must be positive, got {list(self.layers)}")
-        if min(self.ffn_ratios) <= 0:
-            raise SpaceError(f"ffn_ratios must be positive, got {list(self.ffn_ratios)}")
         for e in self.embed_dims:
             for r in self.ffn_ratios:
                 if abs(e * r - round(e * r)) > 1e-9:
