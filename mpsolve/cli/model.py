@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from mpsolve import merino_model
-from mpsolve.cli.parsing import CLIError
+from mpsolve.cli.parsing import CLIError, print_json
 from mpsolve.costs import ParamsCost
 from mpsolve.spaces import load_space, resolve_architecture
 from mpsolve.utils.files import atomic_write, check_writable
+from mpsolve.utils.quantities import parse_quantity
 
 __all__ = ["add_subcommands", "cmd_build", "cmd_profile_latency"]
 
 
 def add_subcommands(subparsers: Any) -> None:
-    """Add ``build`` and ``profile-latency``; each sets ``func(args) -> int``."""
+    """Add ``build``, ``profile-latency``, ``train``, ``evaluate`` and ``export``; each sets ``func(args) -> int``."""
     p = subparsers.add_parser(
         "build",
         help="write an untrained, loadable MeRino checkpoint (Hugging Face format)",
@@ -38,6 +40,39 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the weight initialisation (default 0)")
     p.add_argument("--init-std", type=float, default=0.02, help="std of the Gaussian weights (default 0.02)")
     p.set_defaults(func=cmd_build)
+
+    p = subparsers.add_parser(
+        "train",
+        help="train a design from scratch on a UTF-8 corpus and save a Hugging Face checkpoint",
+        description="AdamW with linear warm-up and linear decay (mpsolve.merino_model.TrainConfig), byte-level "
+        "tokens (or a BPE vocabulary trained on the corpus with --bpe), periodic resumable checkpoints in "
+        "OUT/checkpoint, and a loadable checkpoint (config.json + model.safetensors) in OUT. Needs the [hf] extra.",
+    )
+    p.add_argument("architecture", metavar="DESIGN", help="a preset, an architecture JSON or a design result JSON")
+    p.add_argument("--corpus", required=True, help="a UTF-8 text file or a folder of text files")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="run folder to write")
+    p.add_argument("--tokens", default="4M", help="training tokens, e.g. 4M (default 4M)")
+    p.add_argument("--seq-len", type=int, default=256, help="context length (default 256)")
+    p.add_argument("--batch-size", type=int, default=8, help="sequences per step (default 8)")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
+    p.add_argument("--bpe", type=int, default=None, metavar="VOCAB", help="train a BPE tokenizer of this size")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation (default 0)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.set_defaults(func=cmd_train)
+
+    p = subparsers.add_parser("evaluate", help="validation loss, perplexity and bits per byte of a checkpoint")
+    p.add_argument("checkpoint", type=Path, metavar="DIR", help="a folder written by mpsolve train or build")
+    p.add_argument("--corpus", required=True, help="the text file or folder (its held-out blocks are used)")
+    p.add_argument("--seq-len", type=int, default=256, help="context length (default 256)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = subparsers.add_parser("export", help="export a checkpoint to ONNX, verified in ONNX Runtime")
+    p.add_argument("checkpoint", type=Path, metavar="DIR", help="a folder written by mpsolve train or build")
+    p.add_argument("--onnx", required=True, type=Path, metavar="FILE", help="the .onnx file to write")
+    p.add_argument("--kv-cache", action="store_true", help="export the KV-cache graph for token-by-token decoding")
+    p.add_argument("--int8", type=Path, default=None, metavar="FILE", help="also write an ORT dynamic-INT8 model")
+    p.set_defaults(func=cmd_export)
 
     p = subparsers.add_parser(
         "profile-latency",
@@ -94,4 +129,66 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
         f"wrote {args.out}: {len(profile['layers'])} layer shapes, {len(profile['projections'])} projections, "
         f"{profile['threads']} thread(s), {profile['device']['cpu']}"
     )
+    return 0
+
+
+def _load_checkpoint(path: Path) -> Any:
+    if not (path / "config.json").is_file():
+        raise CLIError(f"{str(path)!r} is not a checkpoint folder (no config.json): write one with mpsolve train")
+    return merino_model.MeRinoHFForCausalLM.from_pretrained(path).model.eval()
+
+
+def _tokenized(corpus: Any, folder: Path) -> Any:
+    """The corpus in the checkpoint's vocabulary (bytes, or the BPE tokenizer saved beside it)."""
+    tokenizer = folder / "tokenizer.json"
+    if not tokenizer.is_file():
+        return corpus
+    from tokenizers import Tokenizer
+
+    return corpus.encode(Tokenizer.from_file(str(tokenizer)))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``mpsolve train``: train a design and print where the checkpoint went."""
+    if args.out.exists() and not args.out.is_dir():
+        raise CLIError(f"--out {str(args.out)!r} is a file; a run is a folder")
+    check_writable(args.out / "config.json", "--out")
+    corpus = merino_model.load_corpus(args.corpus)
+    if args.bpe is not None:
+        corpus = corpus.encode(merino_model.train_bpe_tokenizer(corpus, vocab_size=args.bpe))
+    config = merino_model.TrainConfig(tokens=int(parse_quantity(args.tokens)), seq_len=args.seq_len,
+                                      batch_size=args.batch_size, lr=args.lr)
+    run = merino_model.train(resolve_architecture(args.architecture), corpus, config, out_dir=args.out,
+                             resume=args.resume, progress=sys.stderr.isatty(), seed=args.seed)
+    final = run.evaluations[-1] if run.evaluations else {}
+    print(f"wrote {args.out}: {run.steps} steps, validation loss {final.get('val_loss', float('nan')):.4f}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``mpsolve evaluate``: the held-out quality of a checkpoint."""
+    model = _load_checkpoint(args.checkpoint)
+    report = merino_model.evaluate(model, _tokenized(merino_model.load_corpus(args.corpus), args.checkpoint),
+                                   seq_len=args.seq_len)
+    if args.json:
+        print_json(report)
+    else:
+        for key, value in report.items():
+            print(f"{key:<16} {value:.6g}" if isinstance(value, float) else f"{key:<16} {value}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``mpsolve export``: write the ONNX graph(s) and print the check against torch."""
+    for path, flag in ((args.onnx, "--onnx"), (args.int8, "--int8")):
+        if path is not None:
+            check_writable(path, flag)
+    model = _load_checkpoint(args.checkpoint)
+    path = merino_model.export_onnx(model, args.onnx, kv_cache=args.kv_cache)
+    report = merino_model.verify_onnx(model, path, decode_steps=16 if args.kv_cache else 0)
+    print(f"wrote {path}: ONNX Runtime vs torch max abs diff {report['prefill_max_abs_diff']:.3g} (prefill)"
+          + (f", {report['decode_max_abs_diff']:.3g} (16 decode steps)" if args.kv_cache else ""))
+    if args.int8 is not None:
+        merino_model.quantize_onnx(path, args.int8)
+        print(f"wrote {args.int8}: dynamic INT8")
     return 0
