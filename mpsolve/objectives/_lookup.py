@@ -21,8 +21,8 @@ spectra, and a file that fails to load or to verify is rebuilt with a warning.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -31,6 +31,8 @@ import numpy as np
 import scipy.linalg
 from scipy.special import digamma
 from threadpoolctl import threadpool_limits
+
+from mpsolve.utils.files import atomic_write
 
 __all__ = ["SpectrumTable", "exact_entropy", "entropy_of_spectrum", "default_cache_dir", "draws_for",
            "analytic_entropy", "TABLE_VERSION"]
@@ -220,13 +222,11 @@ class SpectrumTable:
     def _save(self) -> None:
         if self.path is None:
             return
+        buffer = io.BytesIO()
+        np.savez(buffer, **{f"{m}x{n}": s for (m, n), s in self._spectra.items()},
+                 **{_CHECKSUM: np.array(_checksum(self._spectra, self.seed, self.draws))})
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz.tmp")
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **{f"{m}x{n}": s for (m, n), s in self._spectra.items()},
-                         **{_CHECKSUM: np.array(_checksum(self._spectra, self.seed, self.draws))})
-            os.replace(tmp, self.path)
+            atomic_write(self.path, buffer.getvalue())
         except OSError:
             pass  # an unwritable cache only costs recomputation
 
