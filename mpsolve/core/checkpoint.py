@@ -12,8 +12,11 @@ are written atomically (:func:`mpsolve.utils.files.atomic_write`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +35,7 @@ __all__ = [
     "decode",
     "dumps_checkpoint",
     "encode",
+    "checkpoint_lock",
     "load_checkpoint",
     "replay_point",
 ]
@@ -221,3 +225,47 @@ def replay_point(state: dict[str, Any], counter: str, solver: str) -> tuple[int,
     if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0 and isinstance(rng_start, dict)):
         raise CheckpointError(f"the {solver} checkpoint is malformed: it needs {counter} and rng_start")
     return steps, rng_start
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0  # a process we may not signal still exists
+    return True
+
+
+@contextlib.contextmanager
+def checkpoint_lock(path: Path) -> Iterator[None]:
+    """Hold ``path + ".lock"`` for a run that writes ``path``; a second live writer is refused.
+
+    The lock file holds the writer's pid; a lock left by a process that no longer runs (a
+    killed run) is taken over.
+    """
+    lock = path.with_name(path.name + ".lock")
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                owner = int(lock.read_text(encoding="ascii").strip() or "0")
+            except (OSError, ValueError):
+                owner = 0
+            if owner != os.getpid() and _alive(owner):
+                raise CheckpointError(
+                    f"checkpoint {str(path)!r} is being written by another run (pid {owner}); wait for it, or "
+                    f"write elsewhere (delete {str(lock)!r} if that run is gone)"
+                ) from None
+            lock.unlink(missing_ok=True)  # stale: its writer is gone
+            continue
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(str(os.getpid()))
+        break
+    else:
+        raise CheckpointError(f"cannot lock checkpoint {str(path)!r}: {str(lock)!r} keeps reappearing")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)

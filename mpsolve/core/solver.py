@@ -10,6 +10,7 @@ limit, best-so-far on Ctrl-C, checkpoints, and the :class:`Result`.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import time
@@ -20,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mpsolve.core.checkpoint import dumps_checkpoint, load_checkpoint
+from mpsolve.core.checkpoint import checkpoint_lock, dumps_checkpoint, load_checkpoint
 from mpsolve.core.problem import Evaluation, Problem
 from mpsolve.core.result import Result
 from mpsolve.utils.errors import MpsolveError, SolverError
@@ -241,6 +242,7 @@ class Solver(ABC):
                     "seed (omit the seed)"
                 )
             seed = state["seed"]
+        target = checkpoint if checkpoint is not None else resume
         ctx = SolveContext(
             problem,
             self,
@@ -248,21 +250,22 @@ class Solver(ABC):
             time_limit,
             progress,
             callback,
-            checkpoint=checkpoint if checkpoint is not None else resume,
+            checkpoint=target,
             checkpoint_every=checkpoint_every,
             resume_state=state,
         )
         ctx.feasible_seeds = feasible_seeds
         interrupted = False
-        try:
-            self._solve(ctx)
-        except KeyboardInterrupt:
-            interrupted = True
-            ctx.checkpoint_last_boundary()
-        finally:
-            ctx.close()
-        if not interrupted:
-            ctx.maybe_checkpoint(force=True)
+        with checkpoint_lock(Path(target)) if target is not None else contextlib.nullcontext():
+            try:
+                self._solve(ctx)
+            except KeyboardInterrupt:
+                interrupted = True
+                ctx.checkpoint_last_boundary()
+            finally:
+                ctx.close()
+            if not interrupted:
+                ctx.maybe_checkpoint(force=True)
         return self._result(ctx, interrupted)
 
     def _result(self, ctx: SolveContext, interrupted: bool) -> Result:

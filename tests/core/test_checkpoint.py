@@ -312,3 +312,20 @@ def test_checkpoint_paths_are_checked_before_the_work(problem, tmp_path):
     _solver("ea").solve(problem, seed=1, checkpoint=path)
     with pytest.raises(mpsolve.SolverError, match="conflicts with the checkpoint's seed 1"):
         _solver("ea").solve(problem, seed=2, resume=path)
+
+
+def test_a_second_writer_of_one_checkpoint_is_refused_and_a_stale_lock_taken_over(problem, tmp_path):
+    path = tmp_path / "run.ckpt"
+    lock = tmp_path / "run.ckpt.lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock.write_text(str(holder.pid))  # a live run holds the checkpoint
+        with pytest.raises(CheckpointError, match=f"being written by another run \\(pid {holder.pid}\\)"):
+            _solver("ea").solve(problem, seed=0, checkpoint=path)
+        assert not path.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone: its lock is stale and the next run takes it over, then releases it
+    result = _solver("ea").solve(problem, seed=0, checkpoint=path)
+    assert result.status == "feasible" and path.exists() and not lock.exists()
