@@ -8,6 +8,7 @@ order is the same for every run (``data_seed`` of the config), and each worker u
 
 from __future__ import annotations
 
+import argparse
 import ast
 import gzip
 import hashlib
@@ -280,6 +281,23 @@ def parse_count(text: str) -> int:
     text = str(text).strip()
     scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(text[-1:].lower(), 1)
     return int(float(text[:-1] if scale != 1 else text) * scale)
+
+
+def add_recipe_args(p: argparse.ArgumentParser, tokens: str | None = "4M") -> None:
+    """The training-recipe flags (``--tokens`` only when the script trains one budget)."""
+    if tokens is not None:
+        p.add_argument("--tokens", default=tokens, help="training tokens (bytes) per model, same for all")
+    p.add_argument("--seq-len", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=2e-3)
+
+
+def add_run_args(p: argparse.ArgumentParser, workers: int, quick: str) -> None:
+    """The flags that say how many runs to train, in how many processes (``quick``: the smoke test's help)."""
+    p.add_argument("--workers", type=int, default=workers, help="training processes (one thread each)")
+    p.add_argument("--no-train", action="store_true", help="only report on the runs already cached")
+    p.add_argument("--max-runs", type=int, default=None, help="train at most this many new runs, then report")
+    p.add_argument("--quick", action="store_true", help=f"smoke test: {quick}")
 
 
 def train_config(args: Any) -> TrainConfig:

@@ -1,20 +1,28 @@
-"""Design quality end to end: the paper's Figure 5 in miniature (issue #6, part 4).
+"""Design quality end to end: the paper's Figure 5 in miniature, with training seeds and controls.
 
-For each FLOPs budget, four designs of the byte-level ``byte-tiny`` space are trained from
-scratch under the same token budget and compared by validation perplexity:
+For each FLOPs budget, designs of the byte-level ``byte-tiny`` space are trained from scratch
+under the same token budget, each with several training seeds, and compared by validation loss:
 
-- ``entropy``: the entropy-optimal design, ``mpsolve.solve(Problem(space, MeRinoEntropy(...),
-  [Budget('flops', X, seq_len=256)]), 'ea', seed=0)`` (options from ``--entropy-options``),
-- ``entropy_provisional``: the same with the spec's provisional options (before calibration),
-- ``params``: the design of the parameter-count proxy (``objective='params'``), same solver,
-- ``uniform``: a naive scaled model, four identical blocks, the largest uniform design within
-  the budget (ties: the widest).
+- ``entropy``: the entropy-optimal design (``MeRinoEntropy(**--entropy-options)``),
+- ``params``: the parameter-count proxy's design (``objective='params'``),
+- ``uniform``: a naive scaled model, four identical blocks, the largest within the budget,
+- ``entropy_noproj`` / ``params_noproj``: the same objectives restricted to designs whose
+  blocks all have one width, so the model has no width projections. They separate "no
+  projections" from the objective's choice (an entropy design without projections is compared
+  with the parameter proxy's best design without projections); a control equal to its parent
+  design is the same run and is reported once,
+- ``entropy_provisional`` (on request): the spec's provisional options, before calibration.
 
-Runs are cached as ``<out>/design_runs/<hash>.json``; re-running resumes.
+Designs are solved with the ``exact`` backend, so each is a proved optimum; where several designs
+tie at the optimum, the backend's canonical choice is trained (the report says which tie).
+Runs are paired by training seed (same initialisation seed and data order). Every run in the
+cache is reported, including runs of earlier option sets or solvers that this plan no longer
+trains. Runs are cached as ``<out>/design_runs/<hash>.json``; re-running resumes.
 
-    python benchmarks/designs.py                              # budgets 300M and 800M FLOPs
-    python benchmarks/designs.py --entropy-options '{"penalty": "exp", "gamma": 8}'
-    python benchmarks/designs.py --quick                      # smoke test
+    python benchmarks/designs.py                       # budgets 300M and 800M, seeds 0,1,2
+    python benchmarks/designs.py --max-runs 2          # train two more runs, then report
+    python benchmarks/designs.py --no-train            # report on the runs cached so far
+    python benchmarks/designs.py --quick               # smoke test
 """
 
 from __future__ import annotations
@@ -27,21 +35,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C  # noqa: E402
 
 import mpsolve  # noqa: E402
-from mpsolve.costs import FlopsCost  # noqa: E402
+from mpsolve.costs import FlopsCost, ParamsCost  # noqa: E402
+from mpsolve.spaces import SearchSpace  # noqa: E402
 
 SPACE = "byte-tiny"
 FLOPS_SEQ_LEN = 256
+DESIGNS = ("entropy", "params", "uniform", "entropy_noproj", "params_noproj", "entropy_provisional")
+DEFAULT_DESIGNS = "entropy,params,uniform,entropy_noproj,params_noproj"
 
 
-def uniform_design(budget: float) -> mpsolve.Architecture:
+def uniform_design(space: SearchSpace, budget: float) -> mpsolve.Architecture:
     """Four identical blocks: the largest FLOPs within ``budget`` (ties: widest, then deepest)."""
-    space = mpsolve.get_space(SPACE)
     best = None
     for e in space.embed_dims:
         for r in space.ffn_ratios:
@@ -57,36 +68,92 @@ def uniform_design(budget: float) -> mpsolve.Architecture:
     return best[1]
 
 
-def designs(budget: float, entropy_options: dict[str, Any], seed: int) -> dict[str, mpsolve.Architecture]:
+def optimum(space: SearchSpace, objective: Any, budget: float) -> mpsolve.Result:
+    problem = mpsolve.Problem(space, objective, [mpsolve.Budget("flops", budget, seq_len=FLOPS_SEQ_LEN)])
+    result = mpsolve.solve(problem, "exact")
+    if result.status != "optimal":
+        raise SystemExit(f"exact did not prove the {budget:.3g}-FLOPs design optimal (status {result.status})")
+    return result
+
+
+def single_width_optimum(space: SearchSpace, objective: Any, budget: float) -> mpsolve.Architecture:
+    """The best design whose blocks share one width (no projections), over every width that fits."""
+    best = None
+    for e in space.embed_dims:
+        sub = SearchSpace.from_dict({**space.to_dict(), "name": f"{space.name}-E{e}", "embed_dims": [int(e)]})
+        try:
+            result = optimum(sub, objective, budget)
+        except mpsolve.InfeasibleError:
+            continue
+        if best is None or result.objective > best.objective:
+            best = result
+    if best is None:
+        raise SystemExit(f"no single-width design fits {budget:.3g} FLOPs")
+    return best.architecture
+
+
+def designs(budget: float, entropy_options: dict[str, Any], wanted: list[str]) -> dict[str, mpsolve.Architecture]:
     space = mpsolve.get_space(SPACE)
+    objectives = {"entropy": mpsolve.MeRinoEntropy(**entropy_options), "params": "params",
+                  "entropy_provisional": mpsolve.MeRinoEntropy(**C.SPEC_PROVISIONAL_ENTROPY)}
     found = {}
-    objectives = (("entropy", mpsolve.MeRinoEntropy(**entropy_options)),
-                  ("entropy_provisional", mpsolve.MeRinoEntropy(**C.SPEC_PROVISIONAL_ENTROPY)), ("params", "params"))
-    for label, objective in objectives:
-        problem = mpsolve.Problem(space, objective, [mpsolve.Budget("flops", budget, seq_len=FLOPS_SEQ_LEN)])
-        found[label] = mpsolve.solve(problem, "ea", seed=seed).architecture
-    found["uniform"] = uniform_design(budget)
+    for label in wanted:
+        if label == "uniform":
+            found[label] = uniform_design(space, budget)
+        elif label.endswith("_noproj"):
+            found[label] = single_width_optimum(space, objectives[label.removesuffix("_noproj")], budget)
+        else:
+            found[label] = optimum(space, objectives[label], budget).architecture
     return found
 
 
-def plot(path: Path, rows: list[dict[str, Any]], budgets: list[float]) -> None:
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, sd and a 95 % t-interval of the validation loss over seeds."""
+    v = np.array([r["val_loss"] for r in runs])
+    out = {"n": len(v), "mean": float(v.mean()) if len(v) else None,
+           "sd": float(v.std(ddof=1)) if len(v) > 1 else None, "ci": None}
+    if len(v) > 1:
+        out["ci"] = [float(x) for x in stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v))]
+    return out
+
+
+def paired(a: dict[int, float], b: dict[int, float]) -> dict[str, Any] | None:
+    """``a - b`` over the seeds both have: mean, sd, 95 % t-interval and the seeds' differences."""
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    d = np.array([a[s] - b[s] for s in seeds])
+    out = {"seeds": seeds, "diffs": d.tolist(), "mean": float(d.mean()), "sd": None, "ci": None}
+    if len(d) > 1:
+        out["sd"] = float(d.std(ddof=1))
+        out["ci"] = [float(x) for x in stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))]
+    return out
+
+
+def plot(path: Path, table: list[dict[str, Any]], budgets: list[float]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = ("entropy", "entropy_provisional", "params", "uniform")
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    width = 0.2
+    labels = list(dict.fromkeys(t["design"] for t in table))
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    width = 0.8 / max(len(labels), 1)
     for j, label in enumerate(labels):
-        vals = [np.mean([r["val_ppl"] for r in rows if r["budget"] == b and r["design"] == label] or [np.nan])
-                for b in budgets]
-        ax.bar(np.arange(len(budgets)) + (j - 1.5) * width, vals, width, label=label)
+        for i, b in enumerate(budgets):
+            row = next((t for t in table if t["budget"] == b and t["design"] == label), None)
+            if row is None or not row["runs"]:
+                continue
+            x = i + (j - (len(labels) - 1) / 2) * width
+            losses = [r["val_loss"] for r in row["runs"]]
+            ax.bar(x, np.mean(losses), width, color=f"C{j}", alpha=0.5, label=label if i == 0 else None)
+            ax.plot([x] * len(losses), losses, "k.", ms=4)
     ax.set_xticks(np.arange(len(budgets)), [f"{b / 1e6:g}M FLOPs" for b in budgets])
-    ax.set_ylabel("validation perplexity (bytes)")
-    lo = np.nanmin([r["val_ppl"] for r in rows]) if rows else 1
-    ax.set_ylim(max(1.0, lo * 0.95), None)
-    ax.legend()
+    ax.set_ylabel("validation loss (nats/byte)")
+    losses = [r["val_loss"] for t in table for r in t["runs"]]
+    if losses:
+        ax.set_ylim(min(losses) * 0.97, max(losses) * 1.02)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -98,22 +165,69 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="UTF-8 text file or folder, or 'python-docs' (default: the stdlib's English docs)")
     p.add_argument("--out", default=str(C.RESULTS), help="output folder (runs cached in OUT/design_runs)")
     p.add_argument("--budgets", default="300M,800M", help=f"FLOPs budgets (forward pass, seq {FLOPS_SEQ_LEN})")
+    p.add_argument("--designs", default=DEFAULT_DESIGNS, help=f"comma-separated, of {', '.join(DESIGNS)}")
     p.add_argument("--entropy-options", default="{}", help="JSON options of MeRinoEntropy (default: its defaults)")
-    p.add_argument("--tokens", default="4M", help="training tokens (bytes) per model, same for all")
-    p.add_argument("--seq-len", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seeds", default="0", help="training seeds, comma-separated")
-    p.add_argument("--solver-seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=2, help="training processes (one thread each)")
-    p.add_argument("--quick", action="store_true", help="smoke test: one budget, a few steps")
+    C.add_recipe_args(p)
+    p.add_argument("--seeds", default="0,1,2", help="training seeds, comma-separated")
+    C.add_run_args(p, workers=1, quick="one budget, a few steps")
     args = p.parse_args(argv)
     args.budgets = [float(C.parse_count(b)) for b in str(args.budgets).split(",")]
     args.seeds = [int(s) for s in str(args.seeds).split(",")]
+    args.designs = [d.strip() for d in str(args.designs).split(",")]
+    unknown = sorted(set(args.designs) - set(DESIGNS))
+    if unknown:
+        p.error(f"unknown design(s) {', '.join(unknown)}; choose from {', '.join(DESIGNS)}")
     args.entropy_options = json.loads(args.entropy_options)
     if args.quick:
-        args.budgets, args.tokens, args.seq_len, args.batch_size = [300e6], "6144", 64, 8
+        args.budgets, args.tokens, args.seq_len, args.seeds = [300e6], "6144", 64, [0, 1]
     return args
+
+
+def report(out: Path, stem: str, command: str, meta: dict[str, Any], table: list[dict[str, Any]],
+           others: list[dict[str, Any]]) -> str:
+    lines = ["# Design quality end to end", "",
+             f"Command: `{command}` (commit {meta['git_commit'][:10]}).", "",
+             f"{meta['train_config']['tokens']:,} training bytes per model on `{meta['corpus']['name']}`; entropy "
+             f"options `{json.dumps(meta['entropy_options_given'])}` (library defaults where not given). Designs are "
+             "proved optima of the `exact` backend (ties: its canonical choice); `_noproj` designs are restricted "
+             "to one width in every block (no width projections). Validation loss in nats per byte; intervals "
+             "are 95 % t-intervals over training seeds (few seeds: wide by construction).", ""]
+    for budget in meta["budgets"]:
+        rows = [t for t in table if t["budget"] == budget]
+        lines += [f"## {budget / 1e6:g}M FLOPs", "",
+                  "| design | architecture | params | MFLOPs | depth | seeds | val loss mean ± sd [95 % CI] | runs |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for t in rows:
+            s = t["summary"]
+            if s["n"] == 0:
+                stat = "not trained yet"
+            elif s["n"] == 1:
+                stat = f"{s['mean']:.4f}"
+            else:
+                stat = f"{s['mean']:.4f} ± {s['sd']:.4f} [{s['ci'][0]:.3f}, {s['ci'][1]:.3f}]"
+            same = f" (= {t['same_as']})" if t["same_as"] else ""
+            runs = ", ".join(f"s{r['seed']} {r['val_loss']:.4f}" for r in t["runs"])
+            lines.append(f"| {t['design']}{same} | {t['arch']} | {t['params'] / 1e6:.2f}M | {t['flops'] / 1e6:.0f} "
+                         f"| {t['depth']} | {s['n']} | {stat} | {runs} |")
+        lines += ["", "Paired by seed, design - entropy (negative: the design beats the entropy's):", "",
+                  "| design | seeds | mean difference | sd | 95 % CI |", "|---|---|---|---|---|"]
+        for t in rows:
+            d = t["vs_entropy"]
+            if t["design"] == "entropy" or t["same_as"] == "entropy" or d is None:
+                continue
+            sd = f"{d['sd']:.4f}" if d["sd"] is not None else "-"
+            ci = f"[{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]" if d["ci"] else "-"
+            lines.append(f"| {t['design']} | {len(d['seeds'])} | {d['mean']:+.4f} | {sd} | {ci} |")
+        lines.append("")
+    lines += ["## Every other run in the cache", "",
+              "Runs of designs this plan no longer trains (earlier option sets, EA tie choices, other configs):", "",
+              "| tags | architecture | seed | tokens | val loss | commit |", "|---|---|---|---|---|---|"]
+    for r in others:
+        lines.append(f"| {json.dumps(r.get('tags', {}))} | {r['arch_str']} | {r['seed']} | {r['tokens']:,} | "
+                     f"{r['val_loss']:.4f} | {str(r.get('git_commit', ''))[:10]} |")
+    text = "\n".join(lines) + "\n"
+    (out / f"{stem}.md").write_text(text)
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,45 +237,47 @@ def main(argv: list[str] | None = None) -> int:
     cfg = C.train_config(args)
     corpus = C.load_corpus(args.corpus)
     out = Path(args.out)
-    jobs = []
-    chosen = {}
+    cache = out / "design_runs"
+    chosen: list[tuple[float, str, mpsolve.Architecture]] = []
     for budget in args.budgets:
-        for label, arch in designs(budget, args.entropy_options, args.solver_seed).items():
-            chosen[(budget, label)] = arch
+        chosen += [(budget, label, arch) for label, arch in designs(budget, args.entropy_options, args.designs).items()]
+    jobs: dict[str, C.Job] = {}
+    for seed in args.seeds:  # seed-major: every design gets its first seeds before any gets its third
+        for budget, label, arch in chosen:
             tags = {"budget": budget, "design": label}
-            jobs += [C.Job(arch.to_dict(), cfg.to_dict(), s, args.corpus, str(out / "design_runs"), tags)
-                     for s in args.seeds]
-    results = {j.key: None for j in jobs}
-    for r in C.run_jobs(jobs, workers=args.workers, desc="design runs"):
-        results[r["key"]] = r
+            job = C.Job(arch.to_dict(), cfg.to_dict(), seed, args.corpus, str(cache), tags)
+            jobs.setdefault(job.key, job)
+    done = C.run_planned(list(jobs.values()), args.no_train, args.max_runs, args.workers, "design runs")
     flops = FlopsCost(seq_len=FLOPS_SEQ_LEN)
-    rows = []
-    for j in jobs:
-        r = results[j.key]
-        if r is None:
-            continue
-        rows.append({"budget": j.tags["budget"], "design": j.tags["design"], "seed": j.seed, "arch": r["arch_str"],
-                     "params": r["params"],
-                     "flops": flops.of(mpsolve.Architecture.from_dict(r["arch"])), "depth": r["depth"],
-                     "val_loss": r["val_loss"],
-                     "val_ppl": r["val_ppl"], "train_time_s": r["train_time_s"], "key": r["key"]})
-    result = {"command": command, "train_config": cfg.to_dict(), "corpus": corpus.describe(),
-              "entropy_options": mpsolve.MeRinoEntropy(**args.entropy_options).options(), "budgets": args.budgets,
-              "flops_seq_len": FLOPS_SEQ_LEN, "git_commit": C.git_commit(), "runs": rows}
+    table = []
+    for budget, label, arch in chosen:
+        key0 = C.run_key(arch.to_dict(), cfg.to_dict(), 0, corpus.fingerprint)
+        runs = [done[(key0, s)] for s in args.seeds if (key0, s) in done]
+        same = next((t["design"] for t in table if t["budget"] == budget and t["arch"] == str(arch)), None)
+        table.append({"budget": budget, "design": label, "arch": str(arch), "architecture": arch.to_dict(),
+                      "params": ParamsCost().of(arch), "flops": flops.of(arch), "depth": arch.depth,
+                      "same_as": same, "runs": [{"seed": r["seed"], "val_loss": r["val_loss"], "key": r["key"],
+                                                 "train_time_s": r["train_time_s"]} for r in runs],
+                      "summary": summarise(runs)})
+    for t in table:
+        ref = next(e for e in table if e["budget"] == t["budget"] and e["design"] == "entropy") \
+            if "entropy" in args.designs else None
+        t["vs_entropy"] = None if ref is None else paired({r["seed"]: r["val_loss"] for r in t["runs"]},
+                                                          {r["seed"]: r["val_loss"] for r in ref["runs"]})
+    planned = {r["key"] for t in table for r in t["runs"]}
+    others = sorted((json.loads(p.read_text()) for p in cache.glob("*.json") if p.stem not in planned),
+                    key=lambda r: (json.dumps(r.get("tags", {}), sort_keys=True), r["arch_str"], r["seed"]))
+    meta = {"command": command, "git_commit": C.git_commit(), "train_config": cfg.to_dict(),
+            "corpus": corpus.describe(), "entropy_options_given": args.entropy_options,
+            "entropy_options": mpsolve.MeRinoEntropy(**args.entropy_options).options(), "budgets": args.budgets,
+            "flops_seq_len": FLOPS_SEQ_LEN, "seeds": args.seeds, "solver": "exact"}
     stem = "designs_quick" if args.quick else "designs"
-    C.write_json(out / f"{stem}.json", result)
-    plot(out / f"{stem}.png", rows, args.budgets)
-    lines = ["# Design quality end to end", "", f"Command: `{command}`", "",
-             f"{cfg.tokens:,} training tokens per model on `{corpus.name}`; entropy options "
-             f"`{json.dumps(args.entropy_options) or '{}'}` (library defaults where not given).", "",
-             "| budget | design | architecture | params | MFLOPs | depth | val loss | val ppl |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['budget'] / 1e6:g}M | {r['design']} (seed {r['seed']}) | {r['arch']} | "
-                     f"{r['params'] / 1e6:.2f}M | {r['flops'] / 1e6:.0f} | {r['depth']} | {r['val_loss']:.4f} | "
-                     f"{r['val_ppl']:.3f} |")
-    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[6:]))
+    C.write_json(out / f"{stem}.json", {**meta, "designs": table,
+                                        "other_runs": [{k: r[k] for k in ("key", "tags", "arch_str", "seed", "tokens",
+                                                                          "val_loss", "git_commit") if k in r}
+                                                       for r in others]})
+    plot(out / f"{stem}.png", table, args.budgets)
+    print(report(out, stem, command, meta, table, others))
     print(f"report in {out} ({time.time() - t0:.0f} s)")
     return 0
 

@@ -135,10 +135,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--plan", default=PLAN, help="the pre-registration file")
     p.add_argument("--out", default=str(C.RESULTS / "replication"), help="output folder (runs cached in OUT/runs)")
-    p.add_argument("--workers", type=int, default=1, help="training processes (one thread each)")
-    p.add_argument("--no-train", action="store_true", help="only report on the runs already cached")
-    p.add_argument("--max-runs", type=int, default=None, help="train at most this many new runs, then report")
-    p.add_argument("--quick", action="store_true", help="smoke test: one small group, a few steps, python-docs")
+    C.add_run_args(p, workers=1, quick="one small group, a few steps, python-docs")
     return p.parse_args(argv)
 
 

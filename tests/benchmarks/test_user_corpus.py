@@ -40,8 +40,12 @@ def test_designs_on_a_corpus_file(corpus: Path, tmp_path: Path) -> None:
     assert result["corpus"]["name"] == str(corpus / "a.txt")
     assert result["corpus"]["train_bytes"] + result["corpus"]["val_bytes"] == size(corpus / "a.txt")
     assert result["corpus"]["val_bytes"] > 0
-    assert {r["design"] for r in result["runs"]} == {"entropy", "entropy_provisional", "params", "uniform"}
-    assert all(0 < r["val_loss"] < 6 for r in result["runs"])
+    designs = {d["design"]: d for d in result["designs"]}
+    assert set(designs) == {"entropy", "params", "uniform", "entropy_noproj", "params_noproj"}
+    assert all(len({b["embed_dim"] for b in designs[d]["architecture"]["blocks"]}) == 1
+               for d in ("entropy_noproj", "params_noproj"))
+    assert all([r["seed"] for r in d["runs"]] == [0, 1] and 0 < d["summary"]["mean"] < 6 for d in designs.values())
+    assert designs["params"]["vs_entropy"]["seeds"] == [0, 1]
 
 
 def test_proxy_correlation_on_a_corpus_folder(corpus: Path, tmp_path: Path) -> None:
