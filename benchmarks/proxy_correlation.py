@@ -43,6 +43,8 @@ FLOPS_SEQ_LEN = 256  # FLOPs of the groups are counted at the training context o
 #: library default is chosen among these option sets
 EXACT_PENALTIES = ("linear", "none")
 BASELINES = ("params", "decoder_params", "flops", "ntk", "dss", "neg_depth")
+#: ablations of the library default entropy (see ``study_scores``)
+ABLATIONS = ("entropy_no_penalty", "penalty_only", "mean_log2_width")
 
 
 # -- architectures -----------------------------------------------------------------------
@@ -109,15 +111,13 @@ def entropy_grid() -> dict[str, dict[str, Any]]:
 
 
 def analytic_scores(archs: list[Architecture]) -> dict[str, np.ndarray]:
-    """Entropy of every grid option, parameter counts, FLOPs and depth of ``archs``."""
+    """Entropy of every grid option, the ablations of the library default and the simple proxies."""
     space = get_space(SPACE)
-    X = np.stack([space.encode(a) for a in archs])
-    batch = space.decode_batch(X)
+    batch = space.decode_batch(np.stack([space.encode(a) for a in archs]))
     scores = {name: MeRinoEntropy(**opts).evaluate(batch, space) for name, opts in entropy_grid().items()}
-    scores["params"] = ParamsObjective().evaluate(batch, space)
+    study = study_scores(archs, MeRinoEntropy())
+    scores.update({n: study[n] for n in ("params", "flops", "neg_depth", *ABLATIONS)})
     scores["decoder_params"] = DecoderParamsObjective().evaluate(batch, space)
-    scores["flops"] = FlopsCost(seq_len=FLOPS_SEQ_LEN).evaluate(batch, space)
-    scores["neg_depth"] = -batch.layers.sum(axis=1).astype(float)
     return scores
 
 
@@ -224,13 +224,17 @@ def paired_permutation_p(a: np.ndarray, b: np.ndarray, y: np.ndarray, groups: np
 
 
 def study_scores(archs: list[Architecture], entropy: MeRinoEntropy) -> dict[str, np.ndarray]:
-    """The scores the evidence studies follow: an entropy, its unpenalised twin, and simple proxies."""
+    """The scores the evidence studies follow: an entropy, its ablations, and simple proxies."""
     space = get_space(SPACE)
     batch = space.decode_batch(np.stack([space.encode(a) for a in archs]))
     unpenalised = MeRinoEntropy(**{**entropy.options(), "effectiveness": False})
+    parts = entropy.parts(batch)
     return {
-        "entropy": entropy.evaluate(batch, space),
+        "entropy": parts["entropy"],
         "entropy_no_penalty": unpenalised.evaluate(batch, space),
+        # the depth penalty's factors alone, weighted like the entropy's two parts
+        "penalty_only": entropy.alpha[0] * entropy.penalty_factor(parts["rho_mhsa"])
+        + entropy.alpha[1] * entropy.penalty_factor(parts["rho_ffn"]),
         "entropy_provisional": MeRinoEntropy(**C.SPEC_PROVISIONAL_ENTROPY).evaluate(batch, space),
         "params": ParamsObjective().evaluate(batch, space),
         "flops": FlopsCost(seq_len=FLOPS_SEQ_LEN).evaluate(batch, space),
@@ -418,7 +422,7 @@ def report(args: argparse.Namespace, selection: list[dict[str, Any]], runs: dict
         skipped.append(chosen)
     library = grid_name(MeRinoEntropy())
     main = [result["provisional_entropy"], *([library] if library else []), chosen, best_all,
-            *[f["chosen"] for f in cv["folds"] + cv_exact["folds"]], *BASELINES]
+            *[f["chosen"] for f in cv["folds"] + cv_exact["folds"]], *ABLATIONS, *BASELINES]
     main = list(dict.fromkeys(main))
     for n in main:
         corr[n] = correlations(scores[n], quality, groups, args.bootstrap)
