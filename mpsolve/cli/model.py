@@ -60,10 +60,21 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.set_defaults(func=cmd_train)
 
-    p = subparsers.add_parser("evaluate", help="validation loss, perplexity and bits per byte of a checkpoint")
+    p = subparsers.add_parser(
+        "evaluate",
+        help="validation loss, perplexity and bits per byte of a checkpoint; lm-evaluation-harness tasks",
+        description="With --corpus: held-out loss, perplexity and bits per byte. With --tasks: lm-evaluation-"
+        "harness tasks (needs the [eval] extra), each a task YAML file (lm-eval's format, read as data: no "
+        "!function, local data_files relative to the file, templates rendered in Jinja's sandbox) or the name of "
+        "a task installed with lm-eval whose data is available offline.",
+    )
     p.add_argument("checkpoint", type=Path, metavar="DIR", help="a folder written by mpsolve train or build")
-    p.add_argument("--corpus", required=True, help="the text file or folder (its held-out blocks are used)")
+    p.add_argument("--corpus", default=None, help="the text file or folder (its held-out blocks are used)")
     p.add_argument("--seq-len", type=int, default=256, help="context length (default 256)")
+    p.add_argument("--tasks", default=None, help="comma-separated lm-eval task files (.yaml/.yml/.json) or names")
+    p.add_argument("--limit", type=int, default=None, help="at most this many documents per task")
+    p.add_argument("--num-fewshot", type=int, default=None, help="few-shot examples per prompt (task default)")
+    p.add_argument("--seed", type=int, default=None, help="seed of lm-eval's sampling (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
 
@@ -167,15 +178,44 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``mpsolve evaluate``: the held-out quality of a checkpoint."""
+    if args.corpus is None and args.tasks is None:
+        raise CLIError("evaluate needs --corpus (held-out loss) or --tasks (lm-evaluation-harness), or both")
+    for flag in ("limit", "num_fewshot"):
+        value = getattr(args, flag)
+        if value is not None and (args.tasks is None or value < (1 if flag == "limit" else 0)):
+            raise CLIError(f"--{flag.replace('_', '-')} {value} needs --tasks and must be >= "
+                           f"{1 if flag == 'limit' else 0}")
+    tasks = [_task(t) for t in args.tasks.split(",") if t.strip()] if args.tasks is not None else []
+    if args.tasks is not None and not tasks:
+        raise CLIError("--tasks is empty: give task files or names, comma-separated")
     model = _load_checkpoint(args.checkpoint)
-    report = merino_model.evaluate(model, _tokenized(merino_model.load_corpus(args.corpus), args.checkpoint),
-                                   seq_len=args.seq_len)
+    report: dict[str, Any] = {}
+    if args.corpus is not None:
+        report = merino_model.evaluate(model, _tokenized(merino_model.load_corpus(args.corpus), args.checkpoint),
+                                       seq_len=args.seq_len)
+    if tasks:
+        hf = merino_model.MeRinoHFForCausalLM.from_model(model)
+        report["tasks"] = merino_model.lm_eval_tasks(hf, merino_model.checkpoint_tokenizer(args.checkpoint), tasks,
+                                                     limit=args.limit, num_fewshot=args.num_fewshot, seed=args.seed)
     if args.json:
         print_json(report)
-    else:
-        for key, value in report.items():
+        return 0
+    for key, value in report.items():
+        if key == "tasks":
+            for task, metrics in value.items():
+                for metric, number in metrics.items():
+                    print(f"{task} {metric:<16} {number:.6g}")
+        else:
             print(f"{key:<16} {value:.6g}" if isinstance(value, float) else f"{key:<16} {value}")
     return 0
+
+
+def _task(spec: str) -> str | dict[str, Any]:
+    """A task file read as data, or an installed task's name."""
+    spec = spec.strip()
+    if Path(spec).suffix.lower() in (".yaml", ".yml", ".json"):
+        return merino_model.load_task_file(Path(spec))
+    return spec
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -11,7 +11,8 @@ Example:
 Every name loads lazily: importing this package imports neither ``torch`` (extra ``[torch]``)
 nor ``transformers`` (extra ``[hf]``, for ``MeRinoConfig`` and ``MeRinoHFForCausalLM``), nor
 ``onnx``/``onnxruntime``/``onnxscript`` (extra ``[onnx]``, for ``export_onnx``, ``verify_onnx``,
-``onnx_generate``, ``quantize_onnx`` and ``compare_onnx``).
+``onnx_generate``, ``quantize_onnx`` and ``compare_onnx``), nor ``lm_eval`` (extra ``[eval]``, for
+``lm_eval_tasks`` and ``load_task_file``).
 ``model_type="merino"`` is registered with ``AutoConfig``/``AutoModelForCausalLM`` as soon as
 ``transformers`` is imported (before or after this package), so
 ``AutoModelForCausalLM.from_pretrained(dir)`` works.
@@ -46,12 +47,16 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "build",
+    "byte_tokenizer",
+    "checkpoint_tokenizer",
     "compare_onnx",
     "compare_outputs",
     "device_info",
     "evaluate",
     "export_onnx",
+    "lm_eval_tasks",
     "load_corpus",
+    "load_task_file",
     "onnx_generate",
     "profile_latency",
     "quantize",
@@ -80,6 +85,10 @@ _LAZY = {
     "onnx_generate": ("_onnx", "onnx"),
     "quantize_onnx": ("_onnx", "onnx"),
     "verify_onnx": ("_onnx", "onnx"),
+    "byte_tokenizer": ("_lm_eval", "hf"),
+    "checkpoint_tokenizer": ("_lm_eval", "hf"),
+    "lm_eval_tasks": ("_lm_eval", "eval"),
+    "load_task_file": ("_lm_eval", "eval"),
     "MeRinoConfig": ("_hf", "hf"),
     "MeRinoHFForCausalLM": ("_hf", "hf"),
 }
@@ -90,7 +99,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module, extra = _LAZY[name]
     require("torch", extra)
-    if extra == "hf":
+    if extra in ("hf", "eval"):
         require("transformers", extra, TRANSFORMERS_MIN)
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 

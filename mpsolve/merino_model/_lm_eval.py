@@ -1,0 +1,176 @@
+"""lm-evaluation-harness on a MeRino checkpoint: tokenizers, task files read as data, a sandboxed run.
+
+lm-eval task configs are YAML files whose fields are Jinja templates and which may name Python
+functions (``!function``). Task files handed to :func:`load_task_file` are read as data only
+(``yaml.safe_load`` refuses ``!function`` and every other Python tag), keys that load code or
+other files are refused, and :func:`lm_eval_tasks` renders every template in Jinja's sandbox,
+so a template cannot reach Python internals. Nothing is downloaded: the Hugging Face hub and
+``datasets`` run offline, so a task's data must be local files (``dataset_path: json`` with
+``data_files`` relative to the task file). Needs the ``[eval]`` extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from mpsolve.merino_model._errors import ModelInputError, require
+from mpsolve.utils.files import read_text_bounded
+
+__all__ = ["byte_tokenizer", "checkpoint_tokenizer", "lm_eval_tasks", "load_task_file"]
+
+#: keys of an lm-eval task config that would load code or further files
+_REFUSED_KEYS = ("include", "class", "custom_dataset")
+
+
+def _byte_alphabet() -> list[str]:
+    """The printable character that stands for each byte in byte-level tokenizers (GPT-2's mapping)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = iter(range(256, 512))
+    return [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
+
+
+def byte_tokenizer() -> Any:
+    """A ``transformers`` fast tokenizer whose token ids are the UTF-8 bytes (MeRino's byte vocabulary)."""
+    require("tokenizers", "hf")
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(vocab={c: b for b, c in enumerate(_byte_alphabet())}, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=tok)
+
+
+def checkpoint_tokenizer(folder: str | os.PathLike) -> Any:
+    """The tokenizer of a checkpoint folder: its ``tokenizer.json`` (BPE) or the byte vocabulary."""
+    path = Path(folder) / "tokenizer.json"
+    if not path.is_file():
+        return byte_tokenizer()
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(tokenizer_file=str(path))
+
+
+def load_task_file(path: str | os.PathLike) -> dict[str, Any]:
+    """An lm-eval task config from a YAML (or JSON) file, as data; local ``data_files`` resolved.
+
+    Raises:
+        ModelInputError: unreadable, not a mapping with a ``task`` name, a Python tag
+            (``!function``), a key that loads code or files (``include``, ``class``,
+            ``custom_dataset``), or ``trust_remote_code``.
+    """
+    require("yaml", "eval")
+    import yaml
+
+    path = Path(path)
+    text = read_text_bounded(path, "task file", ModelInputError)
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelInputError(f"task file {str(path)!r} is not data-only YAML ({first}); "
+                              "Python tags such as !function are refused") from None
+    if not isinstance(config, dict) or not isinstance(config.get("task"), str):
+        raise ModelInputError(f"task file {str(path)!r} must be a mapping with a 'task' name (lm-eval's format)")
+    refused = [k for k in _REFUSED_KEYS if k in config]
+    kwargs = config.get("dataset_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise ModelInputError(f"task file {str(path)!r}: dataset_kwargs must be a mapping")
+    if "trust_remote_code" in kwargs:
+        refused.append("dataset_kwargs.trust_remote_code")
+    if refused:
+        raise ModelInputError(f"task file {str(path)!r} uses {', '.join(refused)}, which would load code or other "
+                              "files; define the task in one file with local data")
+    files = kwargs.get("data_files")
+    if files is not None:
+        kwargs = {**kwargs, "data_files": _resolve(files, path.parent)}
+        config = {**config, "dataset_kwargs": kwargs}
+    return config
+
+
+def _resolve(files: Any, folder: Path) -> Any:
+    """``data_files`` (a path, a list or a split -> path mapping) relative to the task file's folder."""
+    if isinstance(files, str):
+        return str(folder / files)
+    if isinstance(files, list):
+        return [_resolve(f, folder) for f in files]
+    if isinstance(files, dict):
+        return {k: _resolve(v, folder) for k, v in files.items()}
+    raise ModelInputError(f"data_files must be a path, a list or a mapping, got {type(files).__name__}")
+
+
+@contextlib.contextmanager
+def _sandboxed_templates() -> Iterator[None]:
+    """Render lm-eval's Jinja templates in Jinja's sandbox for the duration."""
+    import lm_eval.utils
+    from jinja2 import BaseLoader, StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    original = lm_eval.utils.env
+    sandbox = SandboxedEnvironment(loader=BaseLoader, undefined=StrictUndefined, keep_trailing_newline=True)
+    sandbox.filters.update(original.filters)
+    lm_eval.utils.env = sandbox
+    try:
+        yield
+    finally:
+        lm_eval.utils.env = original
+
+
+def lm_eval_tasks(
+    model: Any,
+    tokenizer: Any,
+    tasks: Sequence[str | dict[str, Any]],
+    *,
+    limit: int | None = None,
+    num_fewshot: int | None = None,
+    batch_size: int = 8,
+    seed: int | None = None,
+) -> dict[str, dict[str, float]]:
+    """Run lm-evaluation-harness tasks on a model; the metrics per task.
+
+    Args:
+        model: a :class:`MeRinoHFForCausalLM` (or any ``transformers`` causal LM).
+        tokenizer: its tokenizer (:func:`checkpoint_tokenizer`).
+        tasks: task configs (:func:`load_task_file`) or names of tasks installed with lm-eval
+            (whose data must be available offline).
+        limit: at most this many documents per task.
+        num_fewshot: few-shot examples per prompt (the task's own default when ``None``).
+        seed: seed of lm-eval's sampling (few-shot choice); default ``DEFAULT_SEED``.
+
+    Returns:
+        ``{task: {metric: value}}`` (lm-eval's ``metric,filter`` keys, numbers only).
+    """
+    require("lm_eval", "eval")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    import lm_eval
+    from jinja2.exceptions import SecurityError, TemplateError
+    from lm_eval.models.huggingface import HFLM
+
+    from mpsolve.utils.random import DEFAULT_SEED
+
+    seed = DEFAULT_SEED if seed is None else seed
+    # no BOS token in MeRino vocabularies: an empty context is conditioned on a newline
+    prefix = tokenizer.encode("\n", add_special_tokens=False)[-1]
+    max_length = int(getattr(model.config, "max_positions", 0) or 0) or None
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, device="cpu", batch_size=batch_size, max_length=max_length,
+              prefix_token_id=prefix, add_bos_token=False)
+    try:
+        with _sandboxed_templates():
+            out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), limit=limit, num_fewshot=num_fewshot,
+                                          log_samples=False, bootstrap_iters=0, random_seed=seed,
+                                          numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+    except SecurityError as exc:
+        raise ModelInputError(f"a task template tried unsafe access ({exc}); templates may only read document "
+                              "fields") from None
+    except (TemplateError, KeyError, ValueError, TypeError, OSError, FileNotFoundError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ModelInputError(f"lm-eval could not run the tasks: {type(exc).__name__}: {first}") from None
+    if out is None:
+        raise ModelInputError("lm-eval returned no results")
+    return {task: {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            for task, metrics in out["results"].items()}

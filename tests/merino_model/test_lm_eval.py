@@ -1,0 +1,176 @@
+"""lm-evaluation-harness on a checkpoint: a local task from files, checked against our own log-likelihoods."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mpsolve import Architecture
+from mpsolve.cli.main import main
+from mpsolve.merino_model import (
+    Corpus,
+    MeRinoHFForCausalLM,
+    ModelInputError,
+    build,
+    byte_tokenizer,
+    checkpoint_tokenizer,
+    evaluate,
+    lm_eval_tasks,
+    load_task_file,
+    train_bpe_tokenizer,
+)
+
+DOCS = [
+    {"question": "The cat sat on the", "choices": [" mat", " qzx"], "label": 0},
+    {"question": "Hello", "choices": ["zzzz", " world"], "label": 1},
+    {"question": "def f(x):\n    return", "choices": [" x", "}}}}"], "label": 0},
+    {"question": "1, 2, 3,", "choices": [" 4", " é"], "label": 0},
+    {"question": "import", "choices": [" os", " ~~~"], "label": 0},
+    {"question": "", "choices": ["a", "b"], "label": 1},
+]
+TASK = """task: tiny_choice
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: data/docs.jsonl
+test_split: test
+output_type: multiple_choice
+doc_to_text: "{{question}}"
+doc_to_target: label
+doc_to_choice: choices
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+"""
+
+
+@pytest.fixture(scope="module")
+def task_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("task")
+    (root / "data").mkdir()
+    (root / "data" / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in DOCS), encoding="utf-8")
+    (root / "task.yaml").write_text(TASK, encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def model() -> MeRinoHFForCausalLM:
+    arch = Architecture.from_dict({"blocks": [{"embed_dim": 64, "ffn_ratio": 2, "layers": 2}], "vocab_size": 256,
+                                   "max_positions": 128})
+    return MeRinoHFForCausalLM.from_model(build(arch, seed=3, init_std=0.5).eval())
+
+
+def continuation_logprob(model: MeRinoHFForCausalLM, context: str, continuation: str) -> float:
+    """log p(continuation | context) in float64, a newline standing in for an empty context."""
+    ctx = list(context.encode()) or [10]
+    cont = list(continuation.encode())
+    ids = torch.tensor([ctx + cont])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(ids).logits.double(), dim=-1)[0]
+    return float(sum(logp[len(ctx) - 1 + i, t] for i, t in enumerate(cont)))
+
+
+def expected_accuracy(model: MeRinoHFForCausalLM) -> float:
+    hits = 0
+    for d in DOCS:
+        # lm-eval's continuation is the target delimiter (a space by default) and the choice
+        scores = [continuation_logprob(model, d["question"], " " + c) for c in d["choices"]]
+        hits += int(max(range(len(scores)), key=scores.__getitem__) == d["label"])
+    return hits / len(DOCS)
+
+
+def test_byte_tokenizer_ids_are_the_utf8_bytes() -> None:
+    text = "héllo, wörld\n\t~ ÿ 🙂"
+    tok = byte_tokenizer()
+    assert tok.encode(text, add_special_tokens=False) == list(text.encode())
+    assert tok.decode(list(text.encode())) == text
+
+
+def test_local_task_matches_our_own_loglikelihoods(model: MeRinoHFForCausalLM, task_dir: Path) -> None:
+    config = load_task_file(task_dir / "task.yaml")
+    assert config["dataset_kwargs"]["data_files"]["test"] == str(task_dir / "data" / "docs.jsonl")
+    result = lm_eval_tasks(model, byte_tokenizer(), [config])
+    acc = result["tiny_choice"]["acc,none"]
+    # six documents: accuracy is a multiple of 1/6; our float64 scoring must pick the same choices
+    assert acc == pytest.approx(expected_accuracy(model), abs=1e-9)
+
+
+def test_cli_evaluate_runs_tasks_and_corpus(model: MeRinoHFForCausalLM, task_dir: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = tmp_path / "ckpt"
+    model.save_pretrained(ckpt)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 400, encoding="utf-8")
+    assert main(["evaluate", str(ckpt), "--corpus", str(corpus), "--tasks", str(task_dir / "task.yaml"),
+                 "--seq-len", "64", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tasks"]["tiny_choice"]["acc,none"] == pytest.approx(expected_accuracy(model), abs=1e-9)
+    # the corpus part is the same computation as the library's evaluate (deterministic, same weights)
+    assert report["bits_per_byte"] == pytest.approx(evaluate(model.model, str(corpus), seq_len=64)["bits_per_byte"],
+                                                    rel=1e-9)
+    assert checkpoint_tokenizer(ckpt).encode("ab", add_special_tokens=False) == [97, 98]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("task: t\ndoc_to_text: !function utils.doc\n", "not data-only YAML"),
+        ("!!python/object/apply:os.system ['echo pwned']\n", "not data-only YAML"),
+        ("task: t\ninclude: other.yaml\n", "include"),
+        ("task: t\nclass: lm_eval.api.task.ConfigurableTask\n", "class"),
+        ("task: t\ndataset_kwargs:\n  trust_remote_code: true\n", "trust_remote_code"),
+        ("- task: t\n", "mapping with a 'task' name"),
+        ("task: [1, 2]\n", "mapping with a 'task' name"),
+        ("task: t\ndataset_kwargs: 3\n", "dataset_kwargs must be a mapping"),
+        ("task: t\ndataset_kwargs:\n  data_files: 3\n", "data_files must be"),
+        ("task: t\n  bad: indent\n: x\n", "not data-only YAML"),
+    ],
+)
+def test_task_files_are_data_only(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "task.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ModelInputError, match=message) as info:
+        load_task_file(path)
+    assert "\n" not in str(info.value)
+
+
+def test_a_template_cannot_reach_python_internals(model: MeRinoHFForCausalLM, task_dir: Path, tmp_path: Path) -> None:
+    hostile = TASK.replace('"{{question}}"', '"{{ question.__class__.__mro__[1].__subclasses__() }}"')
+    path = tmp_path / "task.yaml"
+    path.write_text(hostile.replace("data/docs.jsonl", str(task_dir / "data" / "docs.jsonl")), encoding="utf-8")
+    with pytest.raises(ModelInputError, match="unsafe access"):
+        lm_eval_tasks(model, byte_tokenizer(), [load_task_file(path)])
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, task_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    cases = [
+        ["evaluate", str(ckpt)],
+        ["evaluate", str(ckpt), "--corpus", "x.txt", "--limit", "3"],
+        ["evaluate", str(ckpt), "--tasks", str(task_dir / "task.yaml"), "--limit", "0"],
+        ["evaluate", str(ckpt), "--tasks", " , "],
+        ["evaluate", str(ckpt), "--tasks", str(tmp_path / "missing.yaml")],
+    ]
+    for argv in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err and "\n" not in err and "Traceback" not in err, (argv, err)
+
+
+def test_an_unknown_task_name_is_one_line(model: MeRinoHFForCausalLM) -> None:
+    with pytest.raises(ModelInputError, match="lm-eval could not run the tasks") as info:
+        lm_eval_tasks(model, byte_tokenizer(), ["no_such_task_xyz"])
+    assert "\n" not in str(info.value)
+
+
+def test_a_bpe_checkpoint_evaluates_with_its_saved_tokenizer(tmp_path: Path) -> None:
+    corpus = Corpus.from_bytes(("the quick brown fox jumps over the lazy dog. " * 300).encode())
+    tokenizer = train_bpe_tokenizer(corpus, vocab_size=300)
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    text = "the lazy fox"
+    assert checkpoint_tokenizer(tmp_path).encode(text, add_special_tokens=False) == tokenizer.encode(text).ids
