@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -84,7 +83,7 @@ def report(args: argparse.Namespace, members: list[dict[str, Any]], runs: dict[t
             entry["seed_noise"] = {"pairs": len(pairs), "mean_abs_diff_nats": float(diff.mean()),
                                    "max_abs_diff_nats": float(diff.max())}
         if rows:
-            entry["loss_sd_nats"] = float(np.std([r["val_loss"] for r in rows], ddof=1)) if len(rows) > 1 else 0.0
+            entry["loss_sd_nats"] = float(np.std([r["val_loss"] for r in rows], ddof=1)) if len(rows) > 1 else None
         result["budgets"][str(tokens)] = entry
     C.write_json(out / "token_budget.json", result)
     (out / "token_budget.md").write_text(markdown(result))
@@ -124,7 +123,8 @@ def markdown(result: dict[str, Any]) -> str:
         noise = b.get("seed_noise")
         cell = f"{noise['mean_abs_diff_nats']:.4f} / {noise['max_abs_diff_nats']:.4f} nats ({noise['pairs']} pairs)" \
             if noise else "n/a"
-        lines.append(f"| {int(t) / 1e6:g} M | {b.get('loss_sd_nats', math.nan):.3f} nats | {cell} |")
+        sd = b.get("loss_sd_nats")
+        lines.append(f"| {int(t) / 1e6:g} M | {'n/a' if sd is None else f'{sd:.3f} nats'} | {cell} |")
     lines += ["", "## Validation loss (nats/byte) per architecture, budget and seed", "",
               "| architecture | depth | params | " + " | ".join(f"{int(t) / 1e6:g} M" for t in budgets) + " |",
               "|---|---|---|" + "---|" * len(budgets)]
