@@ -24,6 +24,10 @@ __all__ = ["byte_tokenizer", "checkpoint_tokenizer", "lm_eval_tasks", "load_task
 
 #: keys of an lm-eval task config that would load code or further files
 _REFUSED_KEYS = ("include", "class", "custom_dataset")
+#: ``datasets``' packaged loaders of local files, the only ``dataset_path`` a task file may name
+_LOCAL_LOADERS = ("json", "csv", "text", "parquet")
+#: size limit of one data file of a task
+_DATA_FILE_LIMIT = 1 << 30
 
 
 def _byte_alphabet() -> list[str]:
@@ -61,7 +65,8 @@ def load_task_file(path: str | os.PathLike) -> dict[str, Any]:
     Raises:
         ModelInputError: unreadable, not a mapping with a ``task`` name, a Python tag
             (``!function``), a key that loads code or files (``include``, ``class``,
-            ``custom_dataset``), or ``trust_remote_code``.
+            ``custom_dataset``), ``trust_remote_code``, or data that is not local regular files
+            read by one of ``datasets``' packaged loaders (``json``, ``csv``, ``text``, ``parquet``).
     """
     require("yaml", "eval")
     import yaml
@@ -85,17 +90,24 @@ def load_task_file(path: str | os.PathLike) -> dict[str, Any]:
     if refused:
         raise ModelInputError(f"task file {str(path)!r} uses {', '.join(refused)}, which would load code or other "
                               "files; define the task in one file with local data")
-    files = kwargs.get("data_files")
-    if files is not None:
-        kwargs = {**kwargs, "data_files": _resolve(files, path.parent)}
-        config = {**config, "dataset_kwargs": kwargs}
-    return config
+    if config.get("dataset_path") not in _LOCAL_LOADERS or kwargs.get("data_files") is None:
+        raise ModelInputError(f"task file {str(path)!r} must read local files: dataset_path one of "
+                              f"{', '.join(_LOCAL_LOADERS)} and dataset_kwargs.data_files (nothing is downloaded)")
+    kwargs = {**kwargs, "data_files": _resolve(kwargs["data_files"], path.parent)}
+    return {**config, "dataset_kwargs": kwargs}
 
 
 def _resolve(files: Any, folder: Path) -> Any:
-    """``data_files`` (a path, a list or a split -> path mapping) relative to the task file's folder."""
+    """``data_files`` (a path, a list or a split -> path mapping) relative to the task file's folder;
+    each must be a regular file of at most 1 GiB (no globs, folders or devices)."""
     if isinstance(files, str):
-        return str(folder / files)
+        file = folder / files
+        if not file.is_file():
+            raise ModelInputError(f"data file {str(file)!r} is not a regular file (globs, folders and devices "
+                                  "are refused)")
+        if file.stat().st_size > _DATA_FILE_LIMIT:
+            raise ModelInputError(f"data file {str(file)!r} is larger than {_DATA_FILE_LIMIT >> 30} GiB: refused")
+        return str(file)
     if isinstance(files, list):
         return [_resolve(f, folder) for f in files]
     if isinstance(files, dict):

@@ -126,7 +126,12 @@ def test_cli_evaluate_runs_tasks_and_corpus(model: MeRinoHFForCausalLM, task_dir
         ("- task: t\n", "mapping with a 'task' name"),
         ("task: [1, 2]\n", "mapping with a 'task' name"),
         ("task: t\ndataset_kwargs: 3\n", "dataset_kwargs must be a mapping"),
-        ("task: t\ndataset_kwargs:\n  data_files: 3\n", "data_files must be"),
+        ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: 3\n", "data_files must be"),
+        ("task: t\ndataset_path: json\n", "must read local files"),
+        ("task: t\ndataset_path: hellaswag\ndataset_kwargs:\n  data_files: d.jsonl\n", "must read local files"),
+        ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: /dev/zero\n", "not a regular file"),
+        ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: '*.jsonl'\n", "not a regular file"),
+        ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: [missing.jsonl]\n", "not a regular file"),
         ("task: t\n  bad: indent\n: x\n", "not data-only YAML"),
     ],
 )
