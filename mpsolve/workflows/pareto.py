@@ -29,7 +29,7 @@ from mpsolve.spaces import get_architecture
 from mpsolve.utils.errors import InfeasibleError, MpsolveError
 from mpsolve.utils.quantities import parse_quantity
 
-__all__ = ["ParetoFront", "pareto", "plot_fronts", "write_csv"]
+__all__ = ["ParetoFront", "budget_point", "pareto", "plot_fronts", "write_csv"]
 
 PUBLISHED = ("merino-52m", "merino-61m", "merino-64m")
 
@@ -199,9 +199,9 @@ def pareto(
         try:
             r = solve(sub, solver, seed=seed, time_limit=time_limit, **solver_options)
         except InfeasibleError:  # the space's cheapest design exceeds the budget: a proof
-            points.append(_point(limit, None, cost.name, solver))
+            points.append(budget_point(limit, None, cost.name, str(solver)))
             continue
-        points.append(_point(limit, r, cost.name, solver))
+        points.append(budget_point(limit, r.to_dict(), cost.name, str(solver)))
         native.extend(r.pareto or [])
     if native:
         F = np.array([[-p["objective"], p["costs"][cost.name]] for p in native])
@@ -211,31 +211,33 @@ def pareto(
     )
 
 
-def _point(limit: float, r: Any, over: str, solver: Any) -> dict[str, Any]:
-    """One budget's point; ``r`` is ``None`` when the budget was proved infeasible before solving."""
-    point: dict[str, Any] = {"budget": limit, "solver": str(solver), "status": "infeasible", "proved": r is None}
-    if r is None or r.architecture is None:
+def budget_point(budget: float, result: dict[str, Any] | None, over: str, solver: str) -> dict[str, Any]:
+    """One budget's point of a front (see :class:`ParetoFront`) from a ``Result.to_dict()``;
+    ``result`` is ``None`` when the budget was proved infeasible before solving
+    (:class:`InfeasibleError`: the space's cheapest design exceeds it)."""
+    point: dict[str, Any] = {"budget": budget, "solver": solver, "status": "infeasible", "proved": result is None}
+    if result is None or result["architecture"] is None:
         return {
             **point,
             "objective": None,
             "cost": None,
             "bound": None,
             "gap": None,
-            "wall_time_s": None if r is None else r.wall_time,
+            "wall_time_s": None if result is None else result["wall_time_s"],
             "encoding": None,
             "architecture": None,
         }
     return {
         **point,
-        "status": r.status,
-        "proved": r.status == "optimal" and r.gap == 0,
-        "objective": r.objective,
-        "cost": r.costs[over],
-        "bound": r.bound,
-        "gap": r.gap,
-        "wall_time_s": r.wall_time,
-        "encoding": [int(v) for v in r.x],
-        "architecture": r.architecture.to_dict(),
+        "status": result["status"],
+        "proved": result["status"] == "optimal" and result["gap"] == 0,
+        "objective": result["objective"],
+        "cost": result["costs"][over],
+        "bound": result["bound"],
+        "gap": result["gap"],
+        "wall_time_s": result["wall_time_s"],
+        "encoding": result["encoding"],
+        "architecture": result["architecture"],
     }
 
 
