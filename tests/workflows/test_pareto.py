@@ -12,7 +12,7 @@ import pytest
 
 import mpsolve
 from mpsolve.cli.pareto import add_subcommands
-from mpsolve.workflows.pareto import plot_fronts
+from mpsolve.workflows.pareto import budget_point, plot_fronts
 
 BUDGETS = ["20G", "40G", "110G"]
 
@@ -63,6 +63,29 @@ def test_hypervolume_against_the_default_and_a_stated_reference(cpsat_front: mps
     wider = mpsolve.ParetoFront("flops", "cpsat", cpsat_front.points, reference_point=(0, "220G"))
     best = cpsat_front.points[-1]["objective"]
     assert wider.hypervolume == pytest.approx((cpsat_front.hypervolume + best) / 2, rel=1e-9)
+
+
+def _point(budget: float, objective: float, cost: float, status: str = "feasible") -> dict:
+    result = {
+        "status": status,
+        "objective": objective,
+        "costs": {"flops": cost},
+        "bound": None,
+        "gap": None,
+        "wall_time_s": 0.0,
+        "encoding": [0],
+        "architecture": {},
+    }
+    return budget_point(budget, result, "flops", "test")
+
+
+def test_front_drops_dominated_points_and_keeps_duplicates_once() -> None:
+    points = [_point(10, 5.0, 8), _point(20, 4.0, 15), _point(30, 5.0, 8), _point(40, 9.0, 35)]
+    fr = mpsolve.ParetoFront("flops", "test", points)
+    assert fr.front() == [points[0], points[3]]  # 20: dominated by 10; 30: the same design as 10
+    assert fr.reference_point == (0.0, 40.0)
+    assert fr.hypervolume == pytest.approx((5.0 * (35 - 8) + 9.0 * (40 - 35)) / 40, rel=1e-12)
+    assert not fr.certified
 
 
 def test_bad_reference_point_fails_before_solving() -> None:
