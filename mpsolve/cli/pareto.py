@@ -66,12 +66,13 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         return 0
     for fr in fronts:
         print(f"{fr.solver}: objective vs {fr.over}")
-        print(f"  {'budget':>12} {'status':>10} {'objective':>14} {fr.over:>12}  design")
+        print(f"  {'budget':>12} {'status':>10} {'objective':>14} {fr.over:>12} {'gap':>8}  design")
         for p in fr.points:
             design = "-" if p["architecture"] is None else " ".join(map(str, p["encoding"]))
             obj = "-" if p["objective"] is None else f"{p['objective']:.6g}"
             cost = "-" if p["cost"] is None else f"{p['cost']:.4g}"
-            print(f"  {p['budget']:>12.4g} {p['status']:>10} {obj:>14} {cost:>12}  {design}")
+            gap = "-" if p["gap"] is None else f"{100 * p['gap']:.3g}%"
+            print(f"  {p['budget']:>12.4g} {p['status']:>10} {obj:>14} {cost:>12} {gap:>8}  {design}")
         ref_objective, ref_cost = fr.reference_point
         proved = sum(p["proved"] for p in fr.points)
         print(f"  certified: {'yes' if fr.certified else 'no'} ({proved} of {len(fr.points)} points proved)")
