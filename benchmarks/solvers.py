@@ -1,13 +1,18 @@
-"""Every backend on the same problems: objective, gap to CP-SAT's optimum, time, evaluations.
+"""Every backend on the same problems: objective, gap to the proved optimum, time, evaluations,
+and the hypervolume of each backend's front over the FLOPs budgets.
 
 The sweep is backends x budgets x seeds (deterministic backends run once per budget) on one
 space, FLOPs budgets plus, with ``--latency-profile``, latency budgets. Runs go through
-``concurrent.futures`` (``--jobs``; ``--jobs 1`` runs them in this process). Writes
-``benchmarks/results/solvers.{json,md}`` and a convergence plot (best-so-far objective
-against time, from each result's history) ``solvers_convergence.png``.
+``concurrent.futures`` (``--jobs``; ``--jobs 1`` runs them in this process). The per-budget
+answers of one backend and seed over the FLOPs budgets form a :class:`mpsolve.ParetoFront`;
+every front is scored by pymoo's hypervolume against the same reference point, objective 0
+and the largest FLOPs budget. Writes ``benchmarks/results/solvers.{json,md}`` and a
+convergence plot (best-so-far objective against time, from each result's history)
+``solvers_convergence.png``.
 
 Usage: ``python benchmarks/solvers.py [--budgets 60G,110G,160G] [--seeds 0,1,2]
-[--solvers ea,nsga2,tpe,cpsat] [--latency-profile device.json --latency-budgets 40,80]``
+[--solvers ea,nsga2,tpe,exact,cpsat] [--time-limit S] [--option tpe:n_trials=200]
+[--latency-profile device.json --latency-budgets 40,80]``
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 import mpsolve  # noqa: E402
+from mpsolve.cli.parsing import parse_options  # noqa: E402
+from mpsolve.workflows.pareto import ParetoFront, budget_point  # noqa: E402
 from mpsolve.workflows.sweep import SweepTask, run_sweep  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -43,6 +50,8 @@ def summary(row: dict[str, Any], budget: tuple[str, str, str | None], space: str
         "status": row["status"],
         "objective": row["objective"],
         "bound": row["bound"],
+        "gap": row["gap"],
+        "costs": row["costs"],
         "wall_time_s": row["wall_time_s"],
         "n_evals": row["n_evals"],
         "history": [list(h) for h in row["history"]],
@@ -50,12 +59,45 @@ def summary(row: dict[str, Any], budget: tuple[str, str, str | None], space: str
     }
 
 
+def flops_fronts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One front per backend and seed over the FLOPs budgets of the sweep ``rows`` (each a
+    ``Result.to_dict()`` with the swept ``budgets``), scored against one reference point."""
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        if "flops" in r["budgets"]:
+            runs.setdefault((r["solver"], r["seed"]), []).append(r)
+    if not runs:
+        return []
+    reference = (0.0, max(r["budgets"]["flops"] for rs in runs.values() for r in rs))
+    out = []
+    for (solver, seed), rs in runs.items():
+        points = [  # a sweep row with an error is a budget proved infeasible before solving
+            budget_point(r["budgets"]["flops"], None if "error" in r else r, "flops", solver)
+            for r in sorted(rs, key=lambda r: r["budgets"]["flops"])
+        ]
+        front = ParetoFront("flops", solver, points, reference_point=reference)
+        out.append({
+            "solver": solver,
+            "seed": seed,
+            "budgets": [p["budget"] for p in points],
+            "reference_point": {"objective": reference[0], "flops": reference[1]},
+            "hypervolume": front.hypervolume,
+            "certified": front.certified,
+            "proved": sum(p["proved"] for p in points),
+            "wall_time_s": sum(r["wall_time_s"] for r in rs),
+        })
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--space", default="default", help="search-space preset (default: default)")
     ap.add_argument("--budgets", default="60G,110G,160G", help="FLOPs budgets (default 60G,110G,160G)")
     ap.add_argument("--seeds", default="0,1,2", help="seeds of the stochastic backends (default 0,1,2)")
-    ap.add_argument("--solvers", default="ea,nsga2,tpe,cpsat", help="backends (default ea,nsga2,tpe,cpsat)")
+    ap.add_argument("--solvers", default="ea,nsga2,tpe,exact,cpsat", help="backends (default ea,nsga2,tpe,exact,cpsat)")
+    ap.add_argument("--time-limit", type=float, default=None, help="seconds per run (default: none)")
+    ap.add_argument("--option", action="append", default=[], metavar="SOLVER:KEY=VALUE",
+                    help="a backend option, e.g. tpe:n_trials=200 (repeatable)")
     ap.add_argument("--latency-profile", default=None, help="a latency profile JSON: adds latency budgets")
     ap.add_argument("--latency-budgets", default="", help="latency budgets in ms, e.g. 40,80 (with a profile)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel runs (default 2; 1 runs in this process)")
@@ -70,6 +112,13 @@ def main(argv: list[str] | None = None) -> int:
         budgets += [("latency", b, args.latency_profile) for b in lat]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
+    options: dict[str, list[str]] = {s: [] for s in solvers}
+    for spec in args.option:
+        name, _, pair = spec.partition(":")
+        if name not in options or not pair:
+            ap.error(f"--option {spec!r}: write SOLVER:KEY=VALUE with SOLVER one of {solvers}")
+        options[name].append(pair)
+    solver_options = {s: parse_options(pairs) for s, pairs in options.items()}
     # the library's sweep runs the grid (deterministic backends once per budget)
     space = mpsolve.get_space(args.space)
     tasks, labels = [], []
@@ -78,25 +127,25 @@ def main(argv: list[str] | None = None) -> int:
         for s in solvers:
             stochastic = mpsolve.get_solver(s).stochastic
             for seed in seeds if stochastic else seeds[:1]:
-                tasks.append(SweepTask(len(tasks), args.space, problem, {b[0]: C.parse_count(b[1]) if b[0] != "latency"
-                                                                          else float(b[1])}, s, {}, seed))
+                limit = {b[0]: C.parse_count(b[1]) if b[0] != "latency" else float(b[1])}
+                tasks.append(SweepTask(len(tasks), args.space, problem, limit, s, solver_options[s], seed,
+                                       args.time_limit))
                 labels.append(b)
-    rows = [summary(row, b, args.space)
-            for row, b in zip(run_sweep(tasks, f"process:{args.jobs}" if args.jobs > 1 else "local"), labels)]
+    raw = run_sweep(tasks, f"process:{args.jobs}" if args.jobs > 1 else "local")
+    fronts = flops_fronts(raw)
+    rows = [summary(row, b, args.space) for row, b in zip(raw, labels)]
 
-    optimum = {
-        tuple(r["budget"][:2]): r["objective"] for r in rows if r["solver"] == "cpsat" and r["status"] == "optimal"
-    }
+    optimum = {tuple(r["budget"][:2]): r["objective"] for r in rows if r["status"] == "optimal"}
     for r in rows:
         best = optimum.get(tuple(r["budget"][:2]))
-        r["gap_to_cpsat"] = None if best is None else (best - r["objective"]) / abs(best)
+        r["gap_to_optimum"] = None if best is None else (best - r["objective"]) / abs(best)
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"command": C.command_line("solvers.py", argv), "git_commit": C.git_commit(),
             "entropy_options": mpsolve.MeRinoEntropy().options()}
-    out.with_suffix(".json").write_text(json.dumps({**meta, "runs": rows}, indent=1) + "\n")
-    table = _markdown(rows)
+    out.with_suffix(".json").write_text(json.dumps({**meta, "runs": rows, "fronts": fronts}, indent=1) + "\n")
+    table = _front_markdown(fronts) + "\n" + _markdown(rows)
     out.with_suffix(".md").write_text(C.provenance(meta) + table)
     print(table)
     _plot(rows, out.parent / f"{out.name}_convergence.png")
@@ -106,14 +155,47 @@ def main(argv: list[str] | None = None) -> int:
 
 def _markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| budget | solver | seed | status | objective | gap to CP-SAT | wall s | evaluations |",
+        "| budget | solver | seed | status | objective | gap to proved optimum | wall s | evaluations |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        gap = "-" if r["gap_to_cpsat"] is None else f"{100 * r['gap_to_cpsat']:.3f}%"
+        gap = "-" if r["gap_to_optimum"] is None else f"{100 * r['gap_to_optimum']:.3f}%"
+        objective = "-" if r["objective"] is None else f"{r['objective']:.6f}"
         lines.append(
             f"| {r['budget'][0]}<={r['budget'][1]} | {r['solver']} | {r['seed']} | {r['status']} | "
-            f"{r['objective']:.6f} | {gap} | {r['wall_time_s']:.2f} | {r['n_evals']} |"
+            f"{objective} | {gap} | {r['wall_time_s']:.2f} | {r['n_evals']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _front_markdown(fronts: list[dict[str, Any]]) -> str:
+    """Hypervolume per backend (over its seeds) of the FLOPs front, and its gap to the best
+    certified front's (negative: more area than the certified front)."""
+    if not fronts:
+        return ""
+    ref = fronts[0]["reference_point"]
+    certified = [f["hypervolume"] for f in fronts if f["certified"]]
+    best = max(certified) if certified else None
+    lines = [
+        f"Fronts over {len(fronts[0]['budgets'])} FLOPs budgets; hypervolume (pymoo HV of (-objective, "
+        f"FLOPs / {ref['flops']:.4g})) against the reference point objective {ref['objective']:g}, "
+        f"FLOPs {ref['flops']:.4g}: the mean over budgets up to {ref['flops']:.4g} of the best objective "
+        "within the budget.",
+        "",
+        "| solver | seeds | hypervolume (min-max over seeds) | vs certified front | certified | points proved "
+        "| wall s per front |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for solver in dict.fromkeys(f["solver"] for f in fronts):
+        fs = [f for f in fronts if f["solver"] == solver]
+        hv = [f["hypervolume"] for f in fs]
+        span = f"{min(hv):.2f}" if len(hv) == 1 else f"{min(hv):.2f}-{max(hv):.2f}"
+        rel = "-" if best is None else ", ".join(sorted({f"{100 * (h - best) / best:+.3f}%" for h in hv}))
+        proved = ", ".join(sorted({f"{f['proved']}/{len(f['budgets'])}" for f in fs}))
+        cert = "yes" if all(f["certified"] for f in fs) else "no"
+        wall = [f["wall_time_s"] for f in fs]
+        lines.append(
+            f"| {solver} | {len(fs)} | {span} | {rel} | {cert} | {proved} | {min(wall):.1f}-{max(wall):.1f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -6,10 +6,11 @@ import argparse
 from typing import Any
 
 from mpsolve.cli.parsing import print_json, split_list
+from mpsolve.core.front import check_reference_point
 from mpsolve.core.problem import Problem
 from mpsolve.spaces import get_space
 from mpsolve.utils.files import check_writable
-from mpsolve.utils.quantities import parse_quantity
+from mpsolve.utils.quantities import format_quantity, parse_quantity
 from mpsolve.workflows.pareto import pareto, plot_fronts, write_csv
 
 __all__ = ["add_subcommands", "cmd_pareto"]
@@ -20,7 +21,8 @@ def add_subcommands(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "pareto",
         help="entropy-vs-cost front across budgets",
-        description="Solve once per budget on one cost and print the front (objective against cost).",
+        description="Solve once per budget on one cost and print the front (objective against cost), "
+        "whether it is certified (every point proved) and its hypervolume against a reference point.",
     )
     p.add_argument("--over", default="flops", help="the budgeted cost (default: flops)")
     p.add_argument("--budgets", required=True, help="comma-separated budgets with units, e.g. 40G,60G,110G,160G")
@@ -28,6 +30,12 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--space", default="default", help="search-space preset (default: default)")
     p.add_argument("--seed", type=int, default=None, help="seed of every solve")
     p.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
+    p.add_argument(
+        "--reference",
+        metavar="OBJECTIVE,COST",
+        default=None,
+        help="hypervolume reference point, e.g. 0,200G (default: objective 0 and the largest budget)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--csv", metavar="FILE", default=None, help="write the front(s) as CSV")
     p.add_argument("--plot", metavar="PNG", default=None, help="write a figure of the front(s)")
@@ -38,12 +46,16 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     budgets = split_list(args.budgets, "--budgets")
     for b in budgets:
         parse_quantity(b)
+    reference = None if args.reference is None else check_reference_point(split_list(args.reference, "--reference"))
     for path, what in ((args.csv, "--csv"), (args.plot, "--plot")):
         if path:
             check_writable(path, what)
     problem = Problem(get_space(args.space))
     solvers = split_list(args.solver, "--solver")
-    fronts = [pareto(problem, args.over, budgets, s, seed=args.seed, time_limit=args.time_limit) for s in solvers]
+    fronts = [
+        pareto(problem, args.over, budgets, s, seed=args.seed, time_limit=args.time_limit, reference_point=reference)
+        for s in solvers
+    ]
     if args.csv:
         write_csv(fronts, args.csv)
     if args.plot:
@@ -54,10 +66,18 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         return 0
     for fr in fronts:
         print(f"{fr.solver}: objective vs {fr.over}")
-        print(f"  {'budget':>12} {'status':>10} {'objective':>14} {fr.over:>12}  design")
+        print(f"  {'budget':>12} {'status':>10} {'objective':>14} {fr.over:>12} {'gap':>8}  design")
         for p in fr.points:
             design = "-" if p["architecture"] is None else " ".join(map(str, p["encoding"]))
             obj = "-" if p["objective"] is None else f"{p['objective']:.6g}"
             cost = "-" if p["cost"] is None else f"{p['cost']:.4g}"
-            print(f"  {p['budget']:>12.4g} {p['status']:>10} {obj:>14} {cost:>12}  {design}")
+            gap = "-" if p["gap"] is None else f"{100 * p['gap']:.3g}%"
+            print(f"  {p['budget']:>12.4g} {p['status']:>10} {obj:>14} {cost:>12} {gap:>8}  {design}")
+        ref_objective, ref_cost = fr.reference_point
+        proved = sum(p["proved"] for p in fr.points)
+        print(f"  certified: {'yes' if fr.certified else 'no'} ({proved} of {len(fr.points)} points proved)")
+        print(
+            f"  hypervolume {fr.hypervolume:.6g} against reference point objective={ref_objective:g}, "
+            f"{fr.over}={format_quantity(ref_cost)} ({fr.over} axis in units of {format_quantity(ref_cost)})"
+        )
     return 0

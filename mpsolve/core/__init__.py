@@ -2,7 +2,7 @@
 
 :class:`Problem` and :class:`Evaluation` (``problem``), :class:`Result` (``result``),
 :class:`Solver` and :class:`SolveContext` (``solver``), the checkpoint format (``checkpoint``)
-and the non-dominated filter of Pareto fronts (``front``). Concrete backends live in
+and the non-dominated filter and hypervolume of Pareto fronts (``front``). Concrete backends live in
 :mod:`mpsolve.solvers`, with the registry that finds them by name.
 """
 

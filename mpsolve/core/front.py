@@ -1,15 +1,18 @@
-"""Non-dominated designs: the filter behind Pareto fronts and multi-objective solvers."""
+"""Non-dominated designs and the hypervolume of fronts (pymoo's sorting and indicator)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from mpsolve.core.problem import Problem
+from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.quantities import parse_quantity
 
-__all__ = ["front_entries", "non_dominated"]
+__all__ = ["check_reference_point", "front_entries", "hypervolume", "non_dominated"]
 
 
 def front_entries(problem: Problem, X: np.ndarray, costs: Sequence[str]) -> list[dict[str, Any]]:
@@ -25,14 +28,59 @@ def front_entries(problem: Problem, X: np.ndarray, costs: Sequence[str]) -> list
 
 
 def non_dominated(F: np.ndarray) -> list[int]:
-    """Indices of the rows of ``F`` (to minimise) that no other row dominates; duplicates once."""
+    """Indices (ascending) of the rows of ``F`` (to minimise) that no other row dominates.
+
+    Equal rows do not dominate each other; each is kept once, by its first index.
+    """
+    F = np.asarray(F, dtype=float)
+    if len(F) == 0:
+        return []
     _, first = np.unique(F, axis=0, return_index=True)
-    keep = []
-    for i in sorted(first):
-        dominated = np.all(F <= F[i], axis=1) & np.any(F < F[i], axis=1)
-        if not np.any(dominated):
-            keep.append(int(i))
-    return keep
+    first = np.sort(first)
+    keep = _pymoo("util.nds.non_dominated_sorting").NonDominatedSorting().do(F[first], only_non_dominated_front=True)
+    return sorted(int(first[i]) for i in keep)
+
+
+def check_reference_point(reference: Any) -> tuple[float, float]:
+    """The hypervolume reference point ``(objective, cost)`` as floats (the cost may carry a
+    unit, ``"160G"``), or a one-line error."""
+    try:
+        if isinstance(reference, str):
+            raise TypeError(reference)
+        objective, cost = reference
+        ref = (float(objective), parse_quantity(cost))
+    except (TypeError, ValueError):  # MpsolveError is a ValueError
+        raise MpsolveError(
+            f"reference point must be an objective and a cost (e.g. 0 and 160G), got {reference!r}"
+        ) from None
+    if not all(math.isfinite(v) for v in ref) or ref[1] <= 0:
+        raise MpsolveError(f"reference point must have a finite objective and a positive finite cost, got {ref!r}")
+    return ref
+
+
+def hypervolume(objective: Sequence[float], cost: Sequence[float], reference: tuple[float, float]) -> float:
+    """pymoo's hypervolume of points (objective maximised, cost minimised) against ``reference``.
+
+    The points are ``(-objective, cost / reference_cost)``, to minimise, and the reference point
+    is ``(-reference_objective, 1)``: the cost axis is measured in units of the reference cost.
+    With reference ``(0, B)`` the value is the mean, over budgets ``b`` in ``[0, B]``, of the best
+    objective among the points costing at most ``b`` (0 where none does), in objective units.
+    Points no better than the reference in either coordinate add nothing.
+    """
+    ref_objective, ref_cost = check_reference_point(reference)
+    F = np.column_stack([-np.asarray(objective, dtype=float), np.asarray(cost, dtype=float) / ref_cost])
+    if len(F) == 0:
+        return 0.0
+    return float(_pymoo("indicators.hv").HV(ref_point=np.array([-ref_objective, 1.0])).do(F))
+
+
+def _pymoo(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(f"pymoo.{module}")
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise MpsolveError("Pareto fronts need pymoo: pip install 'mpsolve[solvers]' (or pymoo)") from None
 
 
 def _entry(problem: Problem, x: np.ndarray) -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """Pareto fronts of the objective against one cost, across budgets (``mpsolve.pareto``).
 
 For each budget on the cost ``over``, the best design a solver finds is one point of the
-front; a multi-objective solver (``nsga2``) also contributes its native front. Fronts are
-exported as JSON or CSV and plotted with the published MeRino models marked.
+front, with its proof (status, bound, gap); a front whose every point is proved is
+*certified*. A multi-objective solver (``nsga2``) also contributes its native front. A front
+reports its hypervolume against a stated reference point (by default objective 0 and the
+largest budget), so fronts of different solvers over the same budgets compare by one number.
+Fronts are exported as JSON or CSV and plotted with the published MeRino models marked.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mpsolve.constraints import Budget
-from mpsolve.core.front import non_dominated
+from mpsolve.core.front import check_reference_point, hypervolume, non_dominated
 from mpsolve.core.problem import Problem
 from mpsolve.core.result import _jsonable
 from mpsolve.costs import get_cost
@@ -26,28 +29,41 @@ from mpsolve.spaces import get_architecture
 from mpsolve.utils.errors import InfeasibleError, MpsolveError
 from mpsolve.utils.quantities import parse_quantity
 
-__all__ = ["ParetoFront", "pareto", "plot_fronts", "write_csv"]
+__all__ = ["ParetoFront", "budget_point", "pareto", "plot_fronts", "write_csv"]
 
 PUBLISHED = ("merino-52m", "merino-61m", "merino-64m")
 
 
 @dataclass
 class ParetoFront:
-    """Objective against the cost ``over``: the best design per budget and, for multi-objective
-    solvers, the solver's native front.
+    """Objective against the cost ``over``: the best design per budget with its proof and, for
+    multi-objective solvers, the solver's native front.
 
     Attributes:
         over: the cost the budgets bound.
         solver: the backend's name.
-        points: per budget (ascending), ``budget``, ``status``, ``objective``, ``cost``, ``gap``,
-            ``wall_time_s``, ``encoding`` and ``architecture`` (``None`` when infeasible).
+        points: per budget (ascending), ``budget``, ``solver``, ``status``, ``proved``,
+            ``objective``, ``cost``, ``bound``, ``gap``, ``wall_time_s``, ``encoding`` and
+            ``architecture`` (``None`` when infeasible). ``proved`` is true for an optimum
+            proved with gap 0, and for a budget below the cheapest design of the space.
         native: the solver's own non-dominated designs, merged over budgets (may be empty).
+        reference_point: ``(objective, cost)`` of the hypervolume (see :attr:`hypervolume`);
+            ``None`` means objective 0 and the largest budget.
     """
 
     over: str
     solver: str
     points: list[dict[str, Any]]
     native: list[dict[str, Any]] = field(default_factory=list)
+    reference_point: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.reference_point is None:
+            budgets = [p["budget"] for p in self.points]
+            if not budgets:
+                raise MpsolveError("a Pareto front without budgets needs an explicit reference_point")
+            self.reference_point = (0.0, max(budgets))
+        self.reference_point = check_reference_point(self.reference_point)
 
     def front(self) -> list[dict[str, Any]]:
         """The non-dominated points over budgets (a larger budget must buy more objective)."""
@@ -57,8 +73,31 @@ class ParetoFront:
         F = np.array([[-p["objective"], p["cost"]] for p in feasible])
         return [feasible[i] for i in sorted(non_dominated(F), key=lambda i: F[i, 1])]
 
+    @property
+    def certified(self) -> bool:
+        """Whether every budget's point is proved (optimal with gap 0, or provably infeasible)."""
+        return bool(self.points) and all(p["proved"] for p in self.points)
+
+    @property
+    def hypervolume(self) -> float:
+        """pymoo's hypervolume of :meth:`front` against :attr:`reference_point`, the cost axis
+        in units of the reference cost (see :func:`mpsolve.core.front.hypervolume`): with the
+        default reference, the mean over budgets up to the largest of the best objective."""
+        pts = self.front()
+        return hypervolume([p["objective"] for p in pts], [p["cost"] for p in pts], self.reference_point)
+
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable({"over": self.over, "solver": self.solver, "points": self.points, "native": self.native})
+        return _jsonable(
+            {
+                "over": self.over,
+                "solver": self.solver,
+                "certified": self.certified,
+                "hypervolume": self.hypervolume,
+                "reference_point": {"objective": self.reference_point[0], self.over: self.reference_point[1]},
+                "points": self.points,
+                "native": self.native,
+            }
+        )
 
     def to_json(self, path: str | Path | None = None, **kwargs: Any) -> str:
         """The front as JSON (written to ``path`` when given)."""
@@ -72,6 +111,8 @@ class ParetoFront:
         write_csv([self], path)
 
     def csv_rows(self) -> list[list[Any]]:
+        """The rows :func:`write_csv` writes for this front."""
+        front = [self.reference_point[0], self.reference_point[1], self.hypervolume, self.certified]
         rows: list[list[Any]] = []
         for p in self.points:
             arch = p["architecture"]
@@ -82,9 +123,12 @@ class ParetoFront:
                     "budget",
                     p["budget"],
                     p["status"],
+                    p["proved"],
                     p["objective"],
                     p["cost"],
+                    p["bound"],
                     p["gap"],
+                    *front,
                     encoding,
                     json.dumps(arch) if arch is not None else "",
                 ]
@@ -96,9 +140,12 @@ class ParetoFront:
                     "native",
                     "",
                     "feasible",
+                    False,
                     p["objective"],
                     p["costs"][self.over],
                     "",
+                    "",
+                    *front,
                     " ".join(map(str, p["encoding"])),
                     json.dumps(p["architecture"]),
                 ]
@@ -117,6 +164,7 @@ def pareto(
     solver: str = "cpsat",
     seed: int | None = None,
     time_limit: float | None = None,
+    reference_point: tuple[float, float | str] | None = None,
     **solver_options: Any,
 ) -> ParetoFront:
     """Solve ``problem`` once per budget on the cost ``over`` and collect the front.
@@ -130,6 +178,8 @@ def pareto(
         budgets: the budgets, numbers or strings with units (``"60G"``).
         solver: a backend name.
         seed, time_limit: per solve.
+        reference_point: ``(objective, cost)`` of the hypervolume, the cost a number or a string
+            with units; default objective 0 and the largest budget.
         **solver_options: options of the backend.
 
     Returns:
@@ -138,6 +188,8 @@ def pareto(
     limits = sorted(parse_quantity(b) for b in budgets)
     if not limits:
         raise MpsolveError("pareto needs at least one budget, e.g. budgets=['60G', '110G', '160G']")
+    if reference_point is not None:
+        reference_point = check_reference_point(reference_point)  # before any solve
     existing = [b for b in problem.budgets if b.cost.name == over]
     cost = existing[0].cost if existing else get_cost(over)  # keeps the options of a budgeted cost
     others = [c for c in problem.constraints if c not in existing]
@@ -146,50 +198,75 @@ def pareto(
         sub = Problem(problem.space, problem.objective, [*others, Budget(cost, limit)], list(problem.costs.values()))
         try:
             r = solve(sub, solver, seed=seed, time_limit=time_limit, **solver_options)
-        except InfeasibleError:
-            points.append(_point(limit, None, cost.name))
+        except InfeasibleError:  # the space's cheapest design exceeds the budget: a proof
+            points.append(budget_point(limit, None, cost.name, str(solver)))
             continue
-        points.append(_point(limit, r, cost.name))
+        points.append(budget_point(limit, r.to_dict(), cost.name, str(solver)))
         native.extend(r.pareto or [])
     if native:
         F = np.array([[-p["objective"], p["costs"][cost.name]] for p in native])
         native = [native[i] for i in sorted(non_dominated(F), key=lambda i: F[i, 1])]
     return ParetoFront(
-        over=cost.name, solver=solver if isinstance(solver, str) else str(solver), points=points, native=native
+        over=cost.name, solver=str(solver), points=points, native=native, reference_point=reference_point
     )
 
 
-def _point(limit: float, r: Any, over: str) -> dict[str, Any]:
-    if r is None or r.architecture is None:
+def budget_point(budget: float, result: dict[str, Any] | None, over: str, solver: str) -> dict[str, Any]:
+    """One budget's point of a front (see :class:`ParetoFront`) from a ``Result.to_dict()``;
+    ``result`` is ``None`` when the budget was proved infeasible before solving
+    (:class:`InfeasibleError`: the space's cheapest design exceeds it)."""
+    point: dict[str, Any] = {"budget": budget, "solver": solver, "status": "infeasible", "proved": result is None}
+    if result is None or result["architecture"] is None:
         return {
-            "budget": limit,
-            "status": "infeasible",
+            **point,
             "objective": None,
             "cost": None,
+            "bound": None,
             "gap": None,
-            "wall_time_s": None if r is None else r.wall_time,
+            "wall_time_s": None if result is None else result["wall_time_s"],
             "encoding": None,
             "architecture": None,
         }
     return {
-        "budget": limit,
-        "status": r.status,
-        "objective": r.objective,
-        "cost": r.costs[over],
-        "gap": r.gap,
-        "wall_time_s": r.wall_time,
-        "encoding": [int(v) for v in r.x],
-        "architecture": r.architecture.to_dict(),
+        **point,
+        "status": result["status"],
+        "proved": result["status"] == "optimal" and result["gap"] == 0,
+        "objective": result["objective"],
+        "cost": result["costs"][over],
+        "bound": result["bound"],
+        "gap": result["gap"],
+        "wall_time_s": result["wall_time_s"],
+        "encoding": result["encoding"],
+        "architecture": result["architecture"],
     }
 
 
 def write_csv(fronts: Sequence[ParetoFront], path: str | Path) -> None:
-    """Write fronts as CSV: solver, kind (``budget`` or ``native``), budget, status, objective,
-    cost, gap, encoding, architecture (JSON)."""
+    """Write fronts as CSV: solver, kind (``budget`` or ``native``), budget, status, proved,
+    objective, cost, bound, gap, the front's hypervolume reference point (objective, cost), its
+    hypervolume and whether it is certified, encoding, architecture (JSON)."""
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         over = fronts[0].over if fronts else "cost"
-        w.writerow(["solver", "kind", "budget", "status", "objective", over, "gap", "encoding", "architecture"])
+        w.writerow(
+            [
+                "solver",
+                "kind",
+                "budget",
+                "status",
+                "proved",
+                "objective",
+                over,
+                "bound",
+                "gap",
+                "reference_objective",
+                f"reference_{over}",
+                "hypervolume",
+                "certified",
+                "encoding",
+                "architecture",
+            ]
+        )
         for fr in fronts:
             w.writerows(fr.csv_rows())
 

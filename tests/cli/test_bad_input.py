@@ -99,6 +99,12 @@ CASES = [
     # outputs checked before the work
     ("pareto-csv-under-a-file", {"f": "x"},
      ["pareto", "--space", "small", "--budgets", "5G,10G", "--csv", "{d}/f/front.csv"], "--csv"),
+    ("pareto-reference-zero-cost", {}, ["pareto", "--space", "small", "--budgets", "5G", "--reference", "0,0"],
+     "positive finite cost"),
+    ("pareto-reference-one-number", {}, ["pareto", "--space", "small", "--budgets", "5G", "--reference", "0"],
+     "an objective and a cost"),
+    ("pareto-reference-nan", {}, ["pareto", "--space", "small", "--budgets", "5G", "--reference", "nan,5G"],
+     "finite objective"),
     ("pareto-plot-folder", {}, ["pareto", "--space", "small", "--budgets", "5G,10G", "--plot", "{d}"], "--plot"),
     ("cost-graphml-under-a-file", {"f": "x"}, ["cost", "merino-52m", "--graphml", "{d}/f/g.graphml"], "--graphml"),
     ("profile-out-under-a-file", {"f": "x"}, ["profile-latency", "--space", "small", "--out", "{d}/f/p.json"],

@@ -1,4 +1,5 @@
-"""Pareto fronts across budgets: per-budget optima, NSGA-II's native front, exports, plot, CLI."""
+"""Pareto fronts across budgets: per-budget optima and their proofs, certification, hypervolume,
+NSGA-II's native front, exports, plot, CLI."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 import mpsolve
 from mpsolve.cli.pareto import add_subcommands
-from mpsolve.workflows.pareto import plot_fronts
+from mpsolve.workflows.pareto import budget_point, plot_fronts
 
 BUDGETS = ["20G", "40G", "110G"]
 
@@ -25,15 +26,71 @@ def test_one_proved_point_per_budget(cpsat_front: mpsolve.ParetoFront) -> None:
     pts = cpsat_front.points
     assert [p["budget"] for p in pts] == [20e9, 40e9, 110e9]
     assert all(p["status"] == "optimal" and p["cost"] <= p["budget"] for p in pts)
+    assert all(p["proved"] and p["gap"] == 0 and p["bound"] == p["objective"] and p["solver"] == "cpsat" for p in pts)
     objectives = [p["objective"] for p in pts]
     assert objectives == sorted(objectives)  # a larger budget never buys less
     assert cpsat_front.front() and cpsat_front.native == []
+    assert cpsat_front.certified
 
 
 def test_infeasible_budget_is_a_point_not_an_error() -> None:
     fr = mpsolve.pareto(mpsolve.Problem("small"), budgets=["1M", "40G"], solver="exhaustive")
     assert fr.points[0]["status"] == "infeasible" and fr.points[0]["architecture"] is None
+    assert fr.points[0]["proved"]  # the space's cheapest design costs more than 1M FLOPs
     assert fr.points[1]["status"] == "optimal"
+    assert fr.certified
+
+
+def test_a_heuristic_front_is_not_certified() -> None:
+    fr = mpsolve.pareto(mpsolve.Problem("small"), budgets=BUDGETS, solver="ea", seed=0, iterations=200)
+    assert [p["status"] for p in fr.points] == ["feasible"] * 3
+    assert not any(p["proved"] for p in fr.points) and not fr.certified
+    assert fr.to_dict()["certified"] is False
+
+
+def _staircase_area(points: list[dict], reference_cost: float) -> float:
+    """The area under the best objective at cost <= b, for b in [0, reference_cost], over the cost."""
+    edges = sorted({p["cost"] for p in points} | {reference_cost})
+    area = 0.0
+    for lo, hi in zip(edges, edges[1:]):
+        area += max((p["objective"] for p in points if p["cost"] <= lo), default=0.0) * (hi - lo)
+    return area / reference_cost
+
+
+def test_hypervolume_against_the_default_and_a_stated_reference(cpsat_front: mpsolve.ParetoFront) -> None:
+    assert cpsat_front.reference_point == (0.0, 110e9)  # objective 0, the largest budget
+    assert cpsat_front.hypervolume == pytest.approx(_staircase_area(cpsat_front.points, 110e9), rel=1e-9)
+    wider = mpsolve.ParetoFront("flops", "cpsat", cpsat_front.points, reference_point=(0, "220G"))
+    best = cpsat_front.points[-1]["objective"]
+    assert wider.hypervolume == pytest.approx((cpsat_front.hypervolume + best) / 2, rel=1e-9)
+
+
+def _point(budget: float, objective: float, cost: float, status: str = "feasible") -> dict:
+    result = {
+        "status": status,
+        "objective": objective,
+        "costs": {"flops": cost},
+        "bound": None,
+        "gap": None,
+        "wall_time_s": 0.0,
+        "encoding": [0],
+        "architecture": {},
+    }
+    return budget_point(budget, result, "flops", "test")
+
+
+def test_front_drops_dominated_points_and_keeps_duplicates_once() -> None:
+    points = [_point(10, 5.0, 8), _point(20, 4.0, 15), _point(30, 5.0, 8), _point(40, 9.0, 35)]
+    fr = mpsolve.ParetoFront("flops", "test", points)
+    assert fr.front() == [points[0], points[3]]  # 20: dominated by 10; 30: the same design as 10
+    assert fr.reference_point == (0.0, 40.0)
+    assert fr.hypervolume == pytest.approx((5.0 * (35 - 8) + 9.0 * (40 - 35)) / 40, rel=1e-12)
+    assert not fr.certified
+
+
+def test_bad_reference_point_fails_before_solving() -> None:
+    with pytest.raises(mpsolve.MpsolveError, match="positive finite cost"):
+        mpsolve.pareto(mpsolve.Problem("small"), budgets=BUDGETS, solver="ea", reference_point=(0, "-1G"))
 
 
 def test_nsga2_contributes_its_native_front() -> None:
@@ -47,10 +104,15 @@ def test_nsga2_contributes_its_native_front() -> None:
 def test_exports_and_plot(cpsat_front: mpsolve.ParetoFront, tmp_path) -> None:
     data = json.loads(cpsat_front.to_json(tmp_path / "front.json"))
     assert data["over"] == "flops" and len(data["points"]) == 3
+    assert data["reference_point"] == {"objective": 0.0, "flops": 110e9} and data["certified"] is True
+    assert data["hypervolume"] == pytest.approx(cpsat_front.hypervolume, rel=1e-12)
     assert json.loads((tmp_path / "front.json").read_text()) == data
     cpsat_front.to_csv(tmp_path / "front.csv")
     rows = list(csv.DictReader(open(tmp_path / "front.csv")))
     assert len(rows) == 3 and rows[0]["kind"] == "budget" and float(rows[0]["flops"]) <= 20e9
+    assert {(r["reference_objective"], r["reference_flops"], r["certified"], r["proved"]) for r in rows} == {
+        ("0.0", "110000000000.0", "True", "True")
+    }
     plot_fronts([cpsat_front], tmp_path / "front.png", mpsolve.Problem("small"))
     assert (tmp_path / "front.png").stat().st_size > 1000
 
@@ -79,10 +141,27 @@ def test_cli_prints_one_json_object_and_writes_files(tmp_path, capsys) -> None:
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["solver"] == "cpsat" and [p["status"] for p in out["points"]] == ["optimal", "optimal"]
+    assert out["reference_point"] == {"objective": 0.0, "flops": 40e9} and out["certified"] is True
     assert (tmp_path / "f.csv").exists() and (tmp_path / "f.png").exists()
+
+
+def test_cli_prints_the_reference_point_and_certification(capsys) -> None:
+    args = _cli().parse_args(
+        ["pareto", "--budgets", "20G,40G", "--space", "small", "--solver", "exact,ea", "--reference=-5,60G"]
+    )
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("against reference point objective=-5, flops=60G (flops axis in units of 60G)") == 2
+    assert "certified: yes (2 of 2 points proved)" in out and "certified: no (0 of 2 points proved)" in out
 
 
 def test_cli_rejects_bad_budgets_with_a_library_error() -> None:
     args = _cli().parse_args(["pareto", "--budgets", "40X", "--space", "small"])
     with pytest.raises(mpsolve.MpsolveError, match="unit"):
+        args.func(args)
+
+
+def test_cli_rejects_a_bad_reference_point_with_a_library_error() -> None:
+    args = _cli().parse_args(["pareto", "--budgets", "40G", "--space", "small", "--reference", "0,0"])
+    with pytest.raises(mpsolve.MpsolveError, match="positive finite cost"):
         args.func(args)
