@@ -1,11 +1,16 @@
-"""Measured latency: the additive cost a device profile of per-layer latencies predicts.
+"""Measured latency: the additive costs a device profile of per-layer latencies predicts.
 
-The workload is the MeRino prefill that yields the next token: ``seq_len`` tokens at batch
-``batch``, logits of the last position only (``logits_to_keep=1``). :func:`mpsolve.merino_model.profile_latency`
-times, on this machine, every component such a forward runs: one application of a layer of
-every distinct ``(E, F)`` of a space, every input projection (``D -> E``, ``E -> E'``), every
-output projection ``E -> D`` (last position only, as the model applies it after slicing), the
-embeddings, and the final LayerNorm + LM head. :class:`LatencyCost` sums them per architecture::
+A profile (:func:`mpsolve.merino_model.profile_latency`) times, in one runtime (``torch`` or
+``onnxruntime``) on this machine, every component a MeRino forward runs: one application of a
+layer of every distinct ``(E, F)`` of a space, every input projection (``D -> E``, ``E -> E'``),
+every output projection ``E -> D``, the embeddings, and the final LayerNorm + LM head. Its
+``phase`` says which forward:
+
+* ``prefill``: a ``seq_len``-token prompt at batch ``batch`` (:class:`LatencyCost`, ``latency_ms``);
+* ``decode``: one new token with ``seq_len`` positions in the KV cache, the time per generated
+  token (:class:`DecodeLatencyCost`, ``decode_ms``).
+
+Both sum the components per architecture::
 
     latency = embedding + sum_i L_i * layer(E_i, F_i) + projections + output projection + head
 
@@ -27,10 +32,22 @@ from mpsolve.spaces import DecodedBatch
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import read_text_bounded
 
-__all__ = ["LatencyCost", "LatencyProfileError", "PROFILE_CONSTANTS", "PROFILE_FORMAT", "PROFILE_VERSION"]
+__all__ = [
+    "DecodeLatencyCost",
+    "LatencyCost",
+    "LatencyProfileError",
+    "PROFILE_CONSTANTS",
+    "PROFILE_FORMAT",
+    "PROFILE_PHASES",
+    "PROFILE_RUNTIMES",
+    "PROFILE_VERSION",
+]
 
 PROFILE_FORMAT = "mpsolve-latency-profile"
-PROFILE_VERSION = 1
+#: version 2 added runtime, phase and per-entry spread; version 1 files are torch prefill profiles
+PROFILE_VERSION = 2
+PROFILE_RUNTIMES = ("torch", "onnxruntime")
+PROFILE_PHASES = ("prefill", "decode")
 #: the model constants a profile was measured with (a cost refuses architectures with others)
 PROFILE_CONSTANTS = ("vocab_size", "embed_proj_dim", "head_dim", "activation")
 
@@ -75,10 +92,18 @@ class LatencyCost(CostModel):
 
     name = "latency"
     unit = "ms"
+    #: the profile phase this cost predicts
+    phase = "prefill"
 
     def __init__(self, profile: str | Path | Mapping[str, Any]) -> None:
         self.profile = str(profile) if isinstance(profile, Path) else profile
         data = _read_profile(profile)
+        if data["phase"] != self.phase:
+            other = "decode_ms" if self.phase == "prefill" else "latency_ms"
+            raise LatencyProfileError(
+                f"{self.name!r} needs a {self.phase} profile, got a {data['phase']} profile: budget it as {other}, "
+                f"or profile with mpsolve profile-latency --phase {self.phase}"
+            )
         self._data = data
         self.constants = dict(data["constants"])
         self.embedding_ms = float(data["embedding_ms"])
@@ -123,6 +148,11 @@ class LatencyCost(CostModel):
         projections += np.where(present[:, -1], output_ms, 0.0)
         return self.embedding_ms + self.head_ms + np.sum(L * layer_ms, axis=1) + projections
 
+    @property
+    def runtime(self) -> str:
+        """The runtime the profile was measured in (``torch`` or ``onnxruntime``)."""
+        return str(self._data["runtime"])
+
     def _check_constants(self, constants: ModelConstants) -> None:
         differ = {
             name: (getattr(constants, name), measured)
@@ -144,6 +174,21 @@ class LatencyCost(CostModel):
         )
 
 
+@register_cost
+class DecodeLatencyCost(LatencyCost):
+    """Predicted time per generated token (ms) with the KV cache, from a ``decode`` profile.
+
+    The same additive model as :class:`LatencyCost` over one-token components: the layers
+    attend to the ``seq_len`` cached positions of the profile.
+
+    Args:
+        profile: a profile made with ``mpsolve profile-latency --phase decode`` (dict or path).
+    """
+
+    name = "decode"
+    phase = "decode"
+
+
 def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(profile, (str, Path)):
         path = Path(profile)
@@ -162,16 +207,27 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         raise LatencyProfileError(f"a latency profile is a dict or a JSON file path, got {type(profile).__name__}")
     if data.get("format") != PROFILE_FORMAT:
         raise LatencyProfileError(f"not a latency profile (format {data.get('format')!r}, expected {PROFILE_FORMAT!r})")
-    if data.get("version") != PROFILE_VERSION:
+    version = data.get("version")
+    if version == 1:  # before runtimes and phases: torch prefill
+        data = {**data, "runtime": "torch", "phase": "prefill"}
+    elif version != PROFILE_VERSION:
         raise LatencyProfileError(
-            f"latency profile version {data.get('version')!r} is not supported (expected {PROFILE_VERSION}); re-profile"
+            f"latency profile version {version!r} is not supported (expected {PROFILE_VERSION}); re-profile"
         )
+    for key, known in (("runtime", PROFILE_RUNTIMES), ("phase", PROFILE_PHASES)):
+        if data.get(key) not in known:
+            raise LatencyProfileError(
+                f"latency profile {key} {data.get(key)!r} is not one of {', '.join(known)}; re-profile"
+            )
     required = ("constants", "embedding_ms", "head_ms", "layers", "projections")
     missing = [k for k in required if k not in data]
     if missing:
         raise LatencyProfileError(f"latency profile lacks {missing}; re-profile with mpsolve profile-latency")
     entries = [e for k in ("layers", "projections") for e in (data[k] if isinstance(data[k], list) else [None])]
+    spreads = [data.get(k, 0.0) for k in ("embedding_iqr_ms", "head_iqr_ms", "call_overhead_ms")]
+    spreads += [e.get("iqr_ms", 0.0) for e in entries if isinstance(e, Mapping)]
     timings = [data["embedding_ms"], data["head_ms"], *(e.get("ms") if isinstance(e, Mapping) else e for e in entries)]
+    timings += spreads
     bad = [v for v in timings if isinstance(v, bool) or not isinstance(v, (int, float))
            or not math.isfinite(v) or v < 0]
     if bad:

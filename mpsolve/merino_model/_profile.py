@@ -1,32 +1,87 @@
 """Latency profiling: time every component of a space's architectures on this machine.
 
-The workload is the MeRino prefill that yields the next token: ``seq_len`` tokens at batch
-``batch``, logits of the last position only (``logits_to_keep=1``). :func:`profile_latency`
-times one application of a layer of every distinct ``(E, F)`` of a space, every input
-projection (``D -> E``, ``E -> E'``), every output projection ``E -> D`` (last position only,
-as the model applies it after slicing), the embeddings, and the final LayerNorm + LM head; the
-profile it returns is what :class:`mpsolve.costs.LatencyCost` predicts from. Importing this
-module is cheap; profiling needs ``torch`` (extra ``[torch]``).
+:func:`profile_latency` times, in ``torch`` or in ONNX Runtime, one application of a layer of
+every distinct ``(E, F)`` of a space, every input projection (``D -> E``, ``E -> E'``), every
+output projection ``E -> D``, the embeddings, and the final LayerNorm + LM head, for one of two
+workloads (``phase``):
+
+* ``prefill``: a ``seq_len``-token prompt at batch ``batch``. In torch the model keeps the
+  logits of the last position only (``logits_to_keep=1``), so the output projection and the
+  head run on one position; the exported ONNX graph returns every position's logits, so there
+  they run on ``seq_len``.
+* ``decode``: one new token per sequence with ``seq_len`` positions already in the KV cache;
+  a layer appends its key and value to the cache and attends to all ``seq_len + 1``.
+
+Every entry is timed with ``torch.utils.benchmark.Timer.blocked_autorange`` (blocks of calls
+for at least ``min_run_time`` seconds) with pinned threads; an entry whose interquartile range
+exceeds ``NOISE_THRESHOLD`` of its median is flagged ``noisy``. In ONNX Runtime every component
+is its own exported graph; the cost of one ``session.run`` call, which a whole model pays once,
+is measured on a trivial graph, taken off every component but the embeddings and recorded as
+``call_overhead_ms``. The profile is what :class:`mpsolve.costs.LatencyCost` (prefill) and
+:class:`mpsolve.costs.DecodeLatencyCost` (decode) predict from. Importing this module is cheap;
+profiling needs ``torch`` (extra ``[torch]``), and ``onnxruntime`` (extra ``[onnx]``) for that runtime.
 """
 
 from __future__ import annotations
 
 import platform
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mpsolve.costs import PROFILE_CONSTANTS, PROFILE_FORMAT, PROFILE_VERSION
+from mpsolve.costs import PROFILE_CONSTANTS, PROFILE_FORMAT, PROFILE_PHASES, PROFILE_RUNTIMES, PROFILE_VERSION
 from mpsolve.merino_model._errors import require
 from mpsolve.spaces import SearchSpace, get_space
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.validation import check_integer
 
-__all__ = ["device_info", "profile_latency"]
+__all__ = ["NOISE_THRESHOLD", "device_info", "onnx_session", "profile_latency", "time_call"]
 
-_STATISTICS: dict[str, Callable[[list[float]], float]] = {"median": statistics.median, "min": min}
+#: IQR / median above which a timing is flagged noisy (``torch.utils.benchmark``'s own warning level)
+NOISE_THRESHOLD = 0.1
+_STATISTICS = ("median", "min")
+_WORKLOADS = {
+    "prefill": "prefill of seq_len tokens (torch: logits of the last position only; onnxruntime: of every position)",
+    "decode": "one new token with seq_len positions in the KV cache (time per generated token)",
+}
+
+
+def time_call(
+    fn: Callable[[], Any], threads: int, min_run_time: float = 0.2, statistic: str = "median"
+) -> dict[str, Any]:
+    """Time ``fn`` with ``torch.utils.benchmark.Timer.blocked_autorange`` on ``threads`` torch threads.
+
+    Returns:
+        ``ms`` (the median, or the minimum, of the per-call block means), ``iqr_ms``, ``blocks``
+        (timed blocks) and ``noisy`` (IQR above :data:`NOISE_THRESHOLD` of the median).
+    """
+    from torch.utils import benchmark
+
+    fn()  # the first call allocates; blocked_autorange calibrates on the following ones
+    m = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads).blocked_autorange(
+        min_run_time=min_run_time
+    )
+    value = m.median if statistic == "median" else min(m.times)
+    return {
+        "ms": 1000.0 * value,
+        "iqr_ms": 1000.0 * m.iqr,
+        "blocks": len(m.times),
+        "noisy": not m.meets_confidence(NOISE_THRESHOLD),
+    }
+
+
+def onnx_session(model: Any, threads: int) -> Any:
+    """A CPU ``onnxruntime.InferenceSession`` of a path or serialised model with pinned threads
+    (``threads`` intra-op, one inter-op, sequential execution)."""
+    require("onnxruntime", "onnx")
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 def profile_latency(
@@ -34,130 +89,187 @@ def profile_latency(
     seq_len: int = 128,
     batch: int = 1,
     threads: int | None = None,
-    repeats: int = 10,
-    warmup: int = 3,
+    *,
+    runtime: str = "torch",
+    phase: str = "prefill",
+    min_run_time: float = 0.2,
     progress: bool = True,
     seed: int = 0,
     statistic: str = "median",
 ) -> dict[str, Any]:
     """Measure the latency of every component the architectures of ``space`` are made of.
 
-    Each entry is the median (or minimum) of ``repeats`` timed runs after ``warmup`` untimed
-    ones, under ``torch.inference_mode`` with ``threads`` intra-op threads (default: torch's
-    current setting).
-
     Args:
         space: a :class:`SearchSpace` or a preset name.
-        seq_len: prompt length of the prefill.
-        batch: prompts per forward.
-        threads: torch intra-op threads during the measurement (restored afterwards).
-        repeats: timed runs per entry.
-        warmup: untimed runs per entry.
+        seq_len: prompt length (``prefill``), or positions in the KV cache (``decode``).
+        batch: sequences per forward.
+        threads: intra-op threads of the runtime during the measurement (default: torch's
+            current setting); torch's setting is restored afterwards.
+        runtime: ``"torch"`` or ``"onnxruntime"`` (each component exported with
+            :func:`torch.onnx.export`, as :func:`mpsolve.merino_model.export_onnx` does).
+        phase: ``"prefill"`` or ``"decode"`` (see the module docstring).
+        min_run_time: seconds of timed calls per entry.
         progress: show a progress bar on stderr.
         seed: seed of the random weights and inputs.
-        statistic: ``"median"``, or ``"min"`` on a machine shared with other work (the
-            minimum estimates the undisturbed latency; preemptions inflate the median).
+        statistic: ``"median"`` of the timed blocks, or ``"min"`` on a machine shared with
+            other work (the minimum estimates the undisturbed latency; preemptions inflate the median).
 
     Returns:
         The profile, a JSON-serialisable dict (save it with ``json.dump``; see :class:`LatencyCost`).
+        Every entry carries ``ms``, ``iqr_ms`` and ``noisy``; ``noisy_entries`` names the flagged ones.
     """
     require("torch", "torch")
     import torch
     from tqdm import tqdm
 
-    from mpsolve.merino_model._model import MeRinoLayer
-
     space = get_space(space) if isinstance(space, str) else space
-    for label, value in (("seq_len", seq_len), ("batch", batch), ("repeats", repeats)):
+    for label, value in (("seq_len", seq_len), ("batch", batch)):
         check_integer(value, label)
-    check_integer(warmup, "warmup", minimum=0)
-    if statistic not in _STATISTICS:
-        raise MpsolveError(f"statistic must be one of {', '.join(_STATISTICS)}, got {statistic!r}")
+    for label, value, known in (
+        ("statistic", statistic, _STATISTICS),
+        ("runtime", runtime, PROFILE_RUNTIMES),
+        ("phase", phase, PROFILE_PHASES),
+    ):
+        if value not in known:
+            raise MpsolveError(f"{label} must be one of {', '.join(known)}, got {value!r}")
+    if not (isinstance(min_run_time, (int, float)) and 0 < min_run_time <= 60):
+        raise MpsolveError(f"min_run_time must be a number of seconds in (0, 60], got {min_run_time!r}")
     if threads is not None:
         check_integer(threads, "threads")
-    if seq_len > space.max_positions:
-        raise MpsolveError(f"seq_len {seq_len} exceeds the space's max_positions {space.max_positions}")
+    limit = space.max_positions - (1 if phase == "decode" else 0)
+    if seq_len > limit:
+        raise MpsolveError(
+            f"seq_len {seq_len} exceeds the space's max_positions {space.max_positions}"
+            + (" less the decoded token" if phase == "decode" else "")
+        )
+    if runtime == "onnxruntime":
+        require("onnxruntime", "onnx")
+        require("onnxscript", "onnx")
+    from mpsolve.merino_model._components import components as make_components
 
-    d = space.embed_proj_dim
-    widths = list(space.embed_dims)
-    layer_shapes = sorted({(e, int(f)) for i, e in enumerate(widths) for f in space.ffn_table[i]})
-    input_shapes = sorted({(d, e) for e in widths if e != d} | {(a, b) for a in widths for b in widths if a < b})
-    output_shapes = sorted({(e, d) for e in widths if e != d})
-    generator = torch.Generator().manual_seed(seed)
-
-    def timed(fn: Callable[[], Any]) -> float:
-        for _ in range(warmup):
-            fn()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return 1000.0 * _STATISTICS[statistic](times)
-
-    def inputs(width: int, positions: int) -> torch.Tensor:
-        return torch.randn(batch, positions, width, generator=generator)
-
-    def linear(fan_in: int, fan_out: int, bias: bool = True) -> torch.nn.Linear:
-        module = torch.nn.Linear(fan_in, fan_out, bias=bias)
-        torch.nn.init.normal_(module.weight, std=0.02, generator=generator)
-        return module.eval()
-
+    components = make_components(space, seq_len, batch, phase, runtime == "onnxruntime", seed)
     previous_threads = torch.get_num_threads()
-    total = len(layer_shapes) + len(input_shapes) + len(output_shapes) + 2
-    bar = tqdm(total=total, desc="profiling latency", unit="shape", disable=not progress)
+    threads = previous_threads if threads is None else threads
+    measure = _torch_timer if runtime == "torch" else _onnx_timer
+    bar = tqdm(total=len(components), desc=f"profiling {runtime} {phase}", unit="shape", disable=not progress)
+    entries: dict[str, dict[str, Any]] = {}
     try:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        with torch.inference_mode():
-            tokens = torch.nn.Embedding(space.vocab_size, d)
-            positions = torch.nn.Embedding(space.max_positions, d)
-            ids = torch.randint(0, space.vocab_size, (batch, seq_len), generator=generator)
-            pos = torch.arange(seq_len).expand(batch, seq_len)
-            embedding_ms = timed(lambda: tokens(ids) + positions(pos))
+        torch.set_num_threads(threads)
+        overhead = _onnx_call_overhead(threads, min_run_time, statistic) if runtime == "onnxruntime" else None
+        for label, (module, inputs) in components.items():
+            entries[label] = {**measure(module, inputs, threads, min_run_time, statistic),
+                              "positions": int(inputs[0].shape[1])}
+            if overhead is not None and label != "embedding":
+                entries[label]["ms"] = max(0.0, entries[label]["ms"] - overhead["ms"])
             bar.update()
-            norm, head, last = torch.nn.LayerNorm(d), linear(d, space.vocab_size, bias=False), inputs(d, 1)
-            head_ms = timed(lambda: head(norm(last)))
-            bar.update()
-            layers = []
-            for e, f in layer_shapes:
-                layer = MeRinoLayer(e, f, space.head_dim, space.activation).eval()
-                for module in layer.modules():
-                    if isinstance(module, torch.nn.Linear):
-                        torch.nn.init.normal_(module.weight, std=0.02, generator=generator)
-                x = inputs(e, seq_len)
-                layers.append({"embed_dim": e, "ffn_dim": f, "ms": timed(lambda layer=layer, x=x: layer(x))})
-                bar.update()
-            projections = []
-            for table, shapes, n in (("input", input_shapes, seq_len), ("output", output_shapes, 1)):
-                for a, b in shapes:
-                    module, x = linear(a, b), inputs(a, n)
-                    ms = timed(lambda module=module, x=x: module(x))
-                    projections.append({"kind": table, "in_dim": a, "out_dim": b, "positions": n, "ms": ms})
-                    bar.update()
     finally:
         bar.close()
         torch.set_num_threads(previous_threads)
+    settings = {"runtime": runtime, "phase": phase, "threads": threads, "seq_len": seq_len, "batch": batch,
+                "min_run_time": min_run_time, "statistic": statistic}
+    return _assemble(space, entries, overhead, settings)
 
-    return {
+
+# -- the runtimes --------------------------------------------------------------------------------
+def _torch_timer(module: Any, inputs: tuple[Any, ...], threads: int, min_run_time: float, statistic: str) -> dict:
+    import torch
+
+    with torch.inference_mode():
+        return time_call(lambda: module(*inputs), threads, min_run_time, statistic)
+
+
+def _onnx_timer(module: Any, inputs: tuple[Any, ...], threads: int, min_run_time: float, statistic: str) -> dict:
+    session = onnx_session(_export_component(module, inputs), threads)
+    feed = {i.name: x.numpy() for i, x in zip(session.get_inputs(), inputs)}
+    return time_call(lambda: session.run(None, feed), threads, min_run_time, statistic)
+
+
+def _export_component(module: Any, inputs: tuple[Any, ...]) -> bytes:
+    """The serialised ONNX graph of ``module`` at the shapes of ``inputs`` (the exporter of ``export_onnx``)."""
+    import logging
+    import warnings
+
+    import torch
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logger = logging.getLogger("torch.onnx")
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            program = torch.onnx.export(module, inputs, dynamo=True, verbose=False)
+        finally:
+            logger.setLevel(level)
+    return program.model_proto.SerializeToString()
+
+
+def _onnx_call_overhead(threads: int, min_run_time: float, statistic: str) -> dict[str, Any]:
+    """The time of one ``session.run`` of a one-``Add`` graph: what every extra call costs."""
+    import torch
+
+    class Increment(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + 1
+
+    x = torch.zeros(1, 1)
+    return _onnx_timer(Increment(), (x,), threads, min_run_time, statistic)
+
+
+# -- the profile -----------------------------------------------------------------------------------
+def _assemble(
+    space: SearchSpace, entries: dict[str, dict[str, Any]], overhead: dict[str, Any] | None, settings: dict[str, Any]
+) -> dict[str, Any]:
+    import torch
+
+    def stats(label: str) -> dict[str, Any]:
+        e = entries[label]
+        return {"positions": e["positions"], "ms": e["ms"], "iqr_ms": e["iqr_ms"], "noisy": e["noisy"]}
+
+    layers, projections = [], []
+    for label in entries:
+        kind, _, shape = label.partition(" ")
+        if kind == "layer":
+            e, f = map(int, shape.split("x"))
+            layers.append({"embed_dim": e, "ffn_dim": f, **stats(label)})
+        elif kind in ("input", "output"):
+            a, b = map(int, shape.split("->"))
+            projections.append({"kind": kind, "in_dim": a, "out_dim": b, **stats(label)})
+    runtime, phase = settings["runtime"], settings["phase"]
+    profile: dict[str, Any] = {
         "format": PROFILE_FORMAT,
         "version": PROFILE_VERSION,
-        "workload": "prefill of seq_len tokens, logits of the last position only (logits_to_keep=1)",
+        "runtime": runtime,
+        "phase": phase,
+        "workload": _WORKLOADS[phase],
         "device": device_info(),
         "torch": torch.__version__,
-        "threads": threads if threads is not None else previous_threads,
-        "seq_len": seq_len,
-        "batch": batch,
-        "repeats": repeats,
-        "warmup": warmup,
-        "statistic": statistic,
-        "space": space.to_dict(),
-        "constants": {name: getattr(space, name) for name in PROFILE_CONSTANTS},
-        "embedding_ms": embedding_ms,
-        "head_ms": head_ms,
-        "layers": layers,
-        "projections": projections,
     }
+    if runtime == "onnxruntime":
+        import onnxruntime
+
+        profile["onnxruntime"] = onnxruntime.__version__
+    profile.update(
+        threads=settings["threads"],
+        seq_len=settings["seq_len"],
+        batch=settings["batch"],
+        timer="torch.utils.benchmark.Timer.blocked_autorange",
+        min_run_time=settings["min_run_time"],
+        statistic=settings["statistic"],
+        noise_threshold=NOISE_THRESHOLD,
+        noisy_entries=[label for label, e in entries.items() if e["noisy"]],
+        space=space.to_dict(),
+        constants={name: getattr(space, name) for name in PROFILE_CONSTANTS},
+        embedding_ms=entries["embedding"]["ms"],
+        embedding_iqr_ms=entries["embedding"]["iqr_ms"],
+        head_ms=entries["head"]["ms"],
+        head_iqr_ms=entries["head"]["iqr_ms"],
+        head_positions=entries["head"]["positions"],
+        layers=layers,
+        projections=projections,
+    )
+    if overhead is not None:
+        profile["call_overhead_ms"] = overhead["ms"]
+    return profile
 
 
 def device_info() -> dict[str, str]:
