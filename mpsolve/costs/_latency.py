@@ -12,7 +12,11 @@ every output projection ``E -> D``, the embeddings, and the final LayerNorm + LM
 
 Both sum the components per architecture::
 
-    latency = embedding + sum_i L_i * layer(E_i, F_i) + projections + output projection + head
+    latency = embedding + sum_i layers_i + projections + output projection + head
+
+where block ``i`` costs ``layer(E_i, F_i) + (L_i - 1) * warm_layer(E_i, F_i)`` when its layer is
+shared (the first application reads the weights from memory, the repeats find them in the CPU
+cache) and ``L_i * layer(E_i, F_i)`` when not (profiles without ``warm_ms`` use ``ms`` for both).
 
 Profiling needs ``torch`` (extra ``[torch]``) and lives with the model; predicting does not.
 """
@@ -82,8 +86,9 @@ def _key(a: Any, b: Any) -> Any:
 class LatencyCost(CostModel):
     """Predicted prefill latency (ms) from a device profile made by :func:`mpsolve.merino_model.profile_latency`.
 
-    Additive: the embeddings and head, plus ``L_i`` times the layer latency of each block,
-    plus the latency of every projection. Vectorised over the batch with lookup tables.
+    Additive: the embeddings and head, plus the ``L_i`` layer applications of each block (see
+    the module docstring), plus the latency of every projection. Vectorised over the batch with
+    lookup tables.
 
     Args:
         profile: the profile dict, or the path of its JSON file
@@ -108,9 +113,9 @@ class LatencyCost(CostModel):
         self.constants = dict(data["constants"])
         self.embedding_ms = float(data["embedding_ms"])
         self.head_ms = float(data["head_ms"])
-        self._layers = _Table(
-            [(r["embed_dim"], r["ffn_dim"]) for r in data["layers"]], [r["ms"] for r in data["layers"]]
-        )
+        shapes = [(r["embed_dim"], r["ffn_dim"]) for r in data["layers"]]
+        self._layers = _Table(shapes, [r["ms"] for r in data["layers"]])
+        self._warm_layers = _Table(shapes, [r.get("warm_ms", r["ms"]) for r in data["layers"]])
         by_kind: dict[str, list[dict[str, Any]]] = {"input": [], "output": []}
         for r in data["projections"]:
             by_kind[r["kind"]].append(r)
@@ -129,6 +134,7 @@ class LatencyCost(CostModel):
         self._check_constants(constants)
         E, F, L = batch.embed_dims, batch.ffn_dims, batch.layers
         layer_ms, found = self._layers.lookup(E, F)
+        repeat_ms = self._warm_layers.lookup(E, F)[0] if constants.shared else layer_ms
         if not found.all():
             row, col = np.argwhere(~found)[0]
             self._missing(f"a layer with embed_dim={E[row, col]}, ffn_dim={F[row, col]}")
@@ -146,7 +152,8 @@ class LatencyCost(CostModel):
             self._missing(f"an output projection {fan_in[row, -1]} -> {fan_out[row, -1]}")
         projections = np.sum(np.where(present[:, :-1], input_ms, 0.0), axis=1)
         projections += np.where(present[:, -1], output_ms, 0.0)
-        return self.embedding_ms + self.head_ms + np.sum(L * layer_ms, axis=1) + projections
+        layers = np.sum(layer_ms + (L - 1) * repeat_ms, axis=1)
+        return self.embedding_ms + self.head_ms + layers + projections
 
     @property
     def runtime(self) -> str:
@@ -225,7 +232,7 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         raise LatencyProfileError(f"latency profile lacks {missing}; re-profile with mpsolve profile-latency")
     entries = [e for k in ("layers", "projections") for e in (data[k] if isinstance(data[k], list) else [None])]
     spreads = [data.get(k, 0.0) for k in ("embedding_iqr_ms", "head_iqr_ms", "call_overhead_ms")]
-    spreads += [e.get("iqr_ms", 0.0) for e in entries if isinstance(e, Mapping)]
+    spreads += [e.get(k, 0.0) for e in entries if isinstance(e, Mapping) for k in ("iqr_ms", "warm_ms", "warm_iqr_ms")]
     timings = [data["embedding_ms"], data["head_ms"], *(e.get("ms") if isinstance(e, Mapping) else e for e in entries)]
     timings += spreads
     bad = [v for v in timings if isinstance(v, bool) or not isinstance(v, (int, float))

@@ -10,7 +10,7 @@ from torch import nn
 from mpsolve.merino_model._model import KVCache, MeRinoLayer
 from mpsolve.spaces import SearchSpace
 
-__all__ = ["DecodeLayer", "Embeddings", "Head", "components"]
+__all__ = ["CachedLayer", "Embeddings", "Head", "components"]
 
 
 class Embeddings(nn.Module):
@@ -35,28 +35,39 @@ class Head(nn.Module):
         return self.head(self.norm(h))
 
 
-class DecodeLayer(nn.Module):
-    """One decoding step of a layer: the new token's key and value join the cache, as in the model."""
+class CachedLayer(nn.Module):
+    """A layer on a KV cache: the new positions' keys and values join ``key`` / ``value``.
+
+    With ``mask`` it is the layer of the exported KV-cache graph (which masks every call);
+    without, the torch model's decoding step (one new token sees every key).
+    """
 
     def __init__(self, layer: MeRinoLayer) -> None:
         super().__init__()
         self.layer = layer
 
-    def forward(self, x: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(
+        self, x: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
         cache = KVCache()
         cache.keys, cache.values = [key], [value]
-        y = self.layer(x, is_causal=False, cache=cache, cache_slot=0)
+        y = self.layer(x, attn_mask=mask, is_causal=False, cache=cache, cache_slot=0)
         return y, cache.keys[0], cache.values[0]
 
 
 def components(
-    space: SearchSpace, seq_len: int, batch: int, phase: str, all_logits: bool, seed: int
+    space: SearchSpace, seq_len: int, batch: int, phase: str, onnx: bool, seed: int
 ) -> dict[str, tuple[Any, tuple[Any, ...]]]:
-    """Every component to time, by label: ``(module, inputs)`` with seeded weights and inputs."""
+    """Every component to time, by label: ``(module, inputs)`` with seeded weights and inputs.
+
+    ``onnx``: the components of the exported KV-cache graph (every position's logits; layers
+    on a cache, empty for the prefill, with a mask) instead of the torch model's.
+    """
     generator = torch.Generator().manual_seed(seed)
     d, widths = space.embed_proj_dim, list(space.embed_dims)
     new = 1 if phase == "decode" else seq_len  # positions each component processes
-    last = new if all_logits else 1  # positions of the output projection and the head
+    last = new if onnx else 1  # positions of the output projection and the head
+    past = 0 if phase == "prefill" else seq_len  # positions in the cache
 
     def randn(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=generator)
@@ -67,20 +78,21 @@ def components(
                 nn.init.normal_(sub.weight, std=0.02, generator=generator)
         return module.eval()
 
-    first = 0 if phase == "prefill" else seq_len
     ids = torch.randint(0, space.vocab_size, (batch, new), generator=generator)
-    pos = torch.arange(first, first + new).expand(batch, new)
+    pos = torch.arange(past, past + new).expand(batch, new)
     embed = Embeddings(space.vocab_size, space.max_positions, d)
     out: dict[str, tuple[Any, tuple[Any, ...]]] = {"embedding": (init(embed), (ids, pos))}
     head = Head(d, space.vocab_size)
     out["head"] = (init(head), (randn(batch, last, d),))
     for e, f in sorted({(e, int(f)) for i, e in enumerate(widths) for f in space.ffn_table[i]}):
         layer = init(MeRinoLayer(e, f, space.head_dim, space.activation))
-        if phase == "prefill":
-            out[f"layer {e}x{f}"] = (layer, (randn(batch, new, e),))
-        else:
-            past = [randn(batch, e // space.head_dim, seq_len, space.head_dim) for _ in range(2)]
-            out[f"layer {e}x{f}"] = (DecodeLayer(layer), (randn(batch, 1, e), *past))
+        x = randn(batch, new, e)
+        if phase == "prefill" and not onnx:
+            out[f"layer {e}x{f}"] = (layer, (x,))
+            continue
+        kv = [randn(batch, e // space.head_dim, past, space.head_dim) for _ in range(2)]
+        mask = (torch.arange(past + new)[None, :] <= torch.arange(past, past + new)[:, None],) if onnx else ()
+        out[f"layer {e}x{f}"] = (CachedLayer(layer), (x, *kv, *mask))
     inputs = sorted({(d, e) for e in widths if e != d} | {(a, b) for a in widths for b in widths if a < b})
     for a, b in inputs:
         out[f"input {a}->{b}"] = (init(nn.Linear(a, b)), (randn(batch, new, a),))

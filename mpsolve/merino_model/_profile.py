@@ -7,14 +7,21 @@ workloads (``phase``):
 
 * ``prefill``: a ``seq_len``-token prompt at batch ``batch``. In torch the model keeps the
   logits of the last position only (``logits_to_keep=1``), so the output projection and the
-  head run on one position; the exported ONNX graph returns every position's logits, so there
-  they run on ``seq_len``.
+  head run on one position; in ONNX Runtime it is the KV-cache graph of
+  :func:`~mpsolve.merino_model.export_onnx` on an empty cache, which returns every position's
+  logits, so there they run on ``seq_len``.
 * ``decode``: one new token per sequence with ``seq_len`` positions already in the KV cache;
   a layer appends its key and value to the cache and attends to all ``seq_len + 1``.
 
+:func:`model_latency` times a whole model on the same workload, to check a profile against.
+
 Every entry is timed with ``torch.utils.benchmark.Timer.blocked_autorange`` (blocks of calls
-for at least ``min_run_time`` seconds) with pinned threads; an entry whose interquartile range
-exceeds ``NOISE_THRESHOLD`` of its median is flagged ``noisy``. In ONNX Runtime every component
+for at least ``min_run_time`` seconds) with pinned threads, twice: ``ms`` with cold weights (the
+calls rotate through copies of the component that together hold twice the largest CPU cache,
+as in a model whose other weights have evicted them; at one token per layer, decoding reads
+every weight once and the cache decides its speed), and ``warm_ms`` calling one copy (the
+repeated applications of a shared layer). An entry whose interquartile range exceeds
+``NOISE_THRESHOLD`` of its median is flagged ``noisy``. In ONNX Runtime every component
 is its own exported graph; the cost of one ``session.run`` call, which a whole model pays once,
 is measured on a trivial graph, taken off every component but the embeddings and recorded as
 ``call_overhead_ms``. The profile is what :class:`mpsolve.costs.LatencyCost` (prefill) and
@@ -24,6 +31,8 @@ profiling needs ``torch`` (extra ``[torch]``), and ``onnxruntime`` (extra ``[onn
 
 from __future__ import annotations
 
+import functools
+import itertools
 import platform
 from collections.abc import Callable
 from pathlib import Path
@@ -33,15 +42,19 @@ from mpsolve.costs import PROFILE_CONSTANTS, PROFILE_FORMAT, PROFILE_PHASES, PRO
 from mpsolve.merino_model._errors import require
 from mpsolve.spaces import SearchSpace, get_space
 from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.files import atomic_write
 from mpsolve.utils.validation import check_integer
 
-__all__ = ["NOISE_THRESHOLD", "device_info", "onnx_session", "profile_latency", "time_call"]
+__all__ = ["NOISE_THRESHOLD", "device_info", "model_latency", "onnx_session", "profile_latency", "time_call"]
 
 #: IQR / median above which a timing is flagged noisy (``torch.utils.benchmark``'s own warning level)
 NOISE_THRESHOLD = 0.1
 _STATISTICS = ("median", "min")
+#: most copies of a component rotated through for its cold timing
+_MAX_COPIES = 256
 _WORKLOADS = {
-    "prefill": "prefill of seq_len tokens (torch: logits of the last position only; onnxruntime: of every position)",
+    "prefill": "prefill of seq_len tokens (torch: logits of the last position only; onnxruntime: the KV-cache "
+    "graph on an empty cache, logits of every position)",
     "decode": "one new token with seq_len positions in the KV cache (time per generated token)",
 }
 
@@ -96,6 +109,7 @@ def profile_latency(
     progress: bool = True,
     seed: int = 0,
     statistic: str = "median",
+    graph_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Measure the latency of every component the architectures of ``space`` are made of.
 
@@ -113,6 +127,8 @@ def profile_latency(
         seed: seed of the random weights and inputs.
         statistic: ``"median"`` of the timed blocks, or ``"min"`` on a machine shared with
             other work (the minimum estimates the undisturbed latency; preemptions inflate the median).
+        graph_dir: ``onnxruntime`` only: a folder that keeps the exported component graphs, so a
+            later profile of the same space and settings skips the export (about a second each).
 
     Returns:
         The profile, a JSON-serialisable dict (save it with ``json.dump``; see :class:`LatencyCost`).
@@ -150,38 +166,161 @@ def profile_latency(
     components = make_components(space, seq_len, batch, phase, runtime == "onnxruntime", seed)
     previous_threads = torch.get_num_threads()
     threads = previous_threads if threads is None else threads
-    measure = _torch_timer if runtime == "torch" else _onnx_timer
+    make_calls = _torch_calls if runtime == "torch" else functools.partial(_onnx_calls, graph_dir=graph_dir)
+    cold_bytes = 2 * _largest_cache_bytes()
+    key = f"{phase}-n{seq_len}-b{batch}-s{seed}-v{space.vocab_size}-d{space.embed_proj_dim}-h{space.head_dim}"
+    key += f"-{space.activation}"
     bar = tqdm(total=len(components), desc=f"profiling {runtime} {phase}", unit="shape", disable=not progress)
     entries: dict[str, dict[str, Any]] = {}
     try:
         torch.set_num_threads(threads)
         overhead = _onnx_call_overhead(threads, min_run_time, statistic) if runtime == "onnxruntime" else None
         for label, (module, inputs) in components.items():
-            entries[label] = {**measure(module, inputs, threads, min_run_time, statistic),
-                              "positions": int(inputs[0].shape[1])}
+            size = sum(t.numel() * t.element_size() for t in [*module.state_dict().values(), *inputs])
+            copies = max(1, min(_MAX_COPIES, -(-cold_bytes // size)))
+            calls = make_calls(module, inputs, copies, threads, name=f"{key}-{label}")
+            with torch.inference_mode():
+                warm = time_call(calls[0], threads, min_run_time, statistic)
+                cycle = itertools.cycle(calls)
+                cold = time_call(lambda cycle=cycle: next(cycle)(), threads, min_run_time, statistic)
             if overhead is not None and label != "embedding":
-                entries[label]["ms"] = max(0.0, entries[label]["ms"] - overhead["ms"])
+                for timing in (warm, cold):
+                    timing["ms"] = max(0.0, timing["ms"] - overhead["ms"])
+            entries[label] = {
+                "positions": int(inputs[0].shape[1]),
+                "ms": cold["ms"],
+                "iqr_ms": cold["iqr_ms"],
+                "warm_ms": warm["ms"],
+                "warm_iqr_ms": warm["iqr_ms"],
+                "noisy": cold["noisy"] or warm["noisy"],
+            }
             bar.update()
     finally:
         bar.close()
         torch.set_num_threads(previous_threads)
     settings = {"runtime": runtime, "phase": phase, "threads": threads, "seq_len": seq_len, "batch": batch,
-                "min_run_time": min_run_time, "statistic": statistic}
+                "min_run_time": min_run_time, "statistic": statistic, "cold_bytes": cold_bytes}
     return _assemble(space, entries, overhead, settings)
 
 
-# -- the runtimes --------------------------------------------------------------------------------
-def _torch_timer(module: Any, inputs: tuple[Any, ...], threads: int, min_run_time: float, statistic: str) -> dict:
+def model_latency(
+    model: Any,
+    seq_len: int = 128,
+    threads: int | None = None,
+    *,
+    phase: str = "prefill",
+    min_run_time: float = 0.2,
+    statistic: str = "median",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Time a whole model on the workload of :func:`profile_latency` (batch 1).
+
+    Args:
+        model: a :class:`~mpsolve.merino_model.MeRinoForCausalLM` (timed in torch), or the
+            path of its KV-cache ONNX graph (``export_onnx(..., kv_cache=True)``; timed in ONNX Runtime).
+        seq_len: prompt length (``prefill``), or positions in the KV cache (``decode``).
+        threads: intra-op threads (default: torch's current setting).
+        phase: ``"prefill"`` or ``"decode"``.
+        min_run_time, statistic: as in :func:`profile_latency`.
+        seed: seed of the prompt.
+
+    Returns:
+        ``ms``, ``iqr_ms``, ``blocks`` and ``noisy`` (see :func:`time_call`).
+    """
+    require("torch", "torch")
+    import numpy as np
     import torch
 
-    with torch.inference_mode():
-        return time_call(lambda: module(*inputs), threads, min_run_time, statistic)
+    if phase not in PROFILE_PHASES:
+        raise MpsolveError(f"phase must be one of {', '.join(PROFILE_PHASES)}, got {phase!r}")
+    check_integer(seq_len, "seq_len")
+    threads = torch.get_num_threads() if threads is None else threads
+    previous = torch.get_num_threads()
+    if isinstance(model, torch.nn.Module):
+        vocab = model.architecture.vocab_size
+    else:
+        from mpsolve.merino_model._onnx import _past_inputs, _run
+
+        session = onnx_session(model, threads)
+        if not _past_inputs(session):
+            raise MpsolveError(f"{str(model)!r} is a prefill graph: time the KV-cache one (export_onnx kv_cache=True)")
+        vocab = session.get_outputs()[0].shape[-1]
+    ids = torch.randint(0, vocab, (1, seq_len + 1), generator=torch.Generator().manual_seed(seed))
+    prompt, token = ids[:, :seq_len], ids[:, seq_len:]
+    try:
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            if isinstance(model, torch.nn.Module):
+                if phase == "prefill":
+                    return time_call(lambda: model(prompt, logits_to_keep=1), threads, min_run_time, statistic)
+                cache = model(prompt, use_cache=True).past_key_values
+                keys, values = list(cache.keys), list(cache.values)
+
+                def step() -> None:
+                    cache.keys, cache.values = list(keys), list(values)  # back to seq_len cached positions
+                    model(token, past_key_values=cache, use_cache=True, logits_to_keep=1)
+
+                return time_call(step, threads, min_run_time, statistic)
+            prompt_np, token_np = prompt.numpy(), token.numpy()
+            if phase == "prefill":
+                return time_call(lambda: _run(session, prompt_np, None), threads, min_run_time, statistic)
+            past = [np.ascontiguousarray(p) for p in _run(session, prompt_np, None)[1]]
+            return time_call(lambda: _run(session, token_np, past), threads, min_run_time, statistic)
+    finally:
+        torch.set_num_threads(previous)
 
 
-def _onnx_timer(module: Any, inputs: tuple[Any, ...], threads: int, min_run_time: float, statistic: str) -> dict:
-    session = onnx_session(_export_component(module, inputs), threads)
-    feed = {i.name: x.numpy() for i, x in zip(session.get_inputs(), inputs)}
-    return time_call(lambda: session.run(None, feed), threads, min_run_time, statistic)
+# -- the runtimes --------------------------------------------------------------------------------
+def _torch_calls(
+    module: Any, inputs: tuple[Any, ...], copies: int, threads: int, name: str = ""
+) -> list[Callable[[], Any]]:
+    """``copies`` calls of ``module``, each on its own copy of the weights and inputs."""
+    import copy
+
+    calls = []
+    for i in range(copies):
+        m, x = (module, inputs) if i == 0 else (copy.deepcopy(module), tuple(t.clone() for t in inputs))
+        calls.append(lambda m=m, x=x: m(*x))
+    return calls
+
+
+def _onnx_calls(
+    module: Any,
+    inputs: tuple[Any, ...],
+    copies: int,
+    threads: int,
+    name: str = "",
+    graph_dir: str | Path | None = None,
+) -> list[Callable[[], Any]]:
+    """``copies`` calls of the exported ``module``, each in its own session (own weights) on its own inputs.
+
+    With ``graph_dir`` the graph is kept there as ``<name>.onnx`` and reused when present.
+    """
+    path = Path(graph_dir) / f"{name.replace(' ', '_').replace('>', '')}.onnx" if graph_dir is not None else None
+    if path is not None and path.is_file():
+        graph = path.read_bytes()
+    else:
+        graph = _export_component(module, inputs)
+        if path is not None:
+            atomic_write(path, graph)
+    calls = []
+    for _ in range(copies):
+        session = onnx_session(graph, threads)
+        feed = {i.name: x.numpy().copy() for i, x in zip(session.get_inputs(), inputs)}
+        calls.append(lambda session=session, feed=feed: session.run(None, feed))
+    return calls
+
+
+def _largest_cache_bytes() -> int:
+    """The largest CPU cache of this machine (from sysfs; 32 MiB where it cannot be read)."""
+    sizes = []
+    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        text = entry.read_text().strip().upper()
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit():
+            sizes.append(int(digits) * scale)
+    return max(sizes, default=32 << 20)
 
 
 def _export_component(module: Any, inputs: tuple[Any, ...]) -> bytes:
@@ -211,8 +350,7 @@ def _onnx_call_overhead(threads: int, min_run_time: float, statistic: str) -> di
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x + 1
 
-    x = torch.zeros(1, 1)
-    return _onnx_timer(Increment(), (x,), threads, min_run_time, statistic)
+    return time_call(_onnx_calls(Increment(), (torch.zeros(1, 1),), 1, threads)[0], threads, min_run_time, statistic)
 
 
 # -- the profile -----------------------------------------------------------------------------------
@@ -223,7 +361,7 @@ def _assemble(
 
     def stats(label: str) -> dict[str, Any]:
         e = entries[label]
-        return {"positions": e["positions"], "ms": e["ms"], "iqr_ms": e["iqr_ms"], "noisy": e["noisy"]}
+        return {k: e[k] for k in ("positions", "ms", "iqr_ms", "warm_ms", "warm_iqr_ms", "noisy")}
 
     layers, projections = [], []
     for label in entries:
@@ -254,6 +392,7 @@ def _assemble(
         batch=settings["batch"],
         timer="torch.utils.benchmark.Timer.blocked_autorange",
         min_run_time=settings["min_run_time"],
+        cold_bytes=settings["cold_bytes"],
         statistic=settings["statistic"],
         noise_threshold=NOISE_THRESHOLD,
         noisy_entries=[label for label, e in entries.items() if e["noisy"]],

@@ -50,20 +50,24 @@ def test_build_rejects_an_unknown_architecture(tmp_path: Path) -> None:
         run("build", "merino-1b", "--out", str(tmp_path))
 
 
-def test_profile_latency_writes_a_usable_profile(tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize(
+    ("runtime", "phase", "cost"), [("torch", "prefill", "latency"), ("onnxruntime", "decode", "decode")]
+)
+def test_profile_latency_writes_a_usable_profile(tmp_path: Path, capsys, runtime: str, phase: str, cost: str) -> None:
     space = tmp_path / "tiny.toml"
     space.write_text(
         "num_blocks = 2\nembed_dims = [64, 128]\nffn_ratios = [1.0, 2.0]\nlayers = [1, 2]\n"
         "vocab_size = 256\nembed_proj_dim = 64\nmax_positions = 32\n"
     )
     out = tmp_path / "device.json"
-    argv = ["profile-latency", "--space", str(space), "--seq-len", "16", "--threads", "1"]
-    assert run(*argv, "--repeats", "2", "--warmup", "1", "--out", str(out)) == 0
-    assert "wrote" in capsys.readouterr().out
+    argv = ["profile-latency", "--space", str(space), "--seq-len", "16", "--threads", "1", "--runtime", runtime]
+    assert run(*argv, "--phase", phase, "--min-run-time", "0.02", "--out", str(out)) == 0
+    assert f"{runtime} {phase}" in capsys.readouterr().out
     profile = json.loads(out.read_text())
     assert (profile["seq_len"], profile["batch"], profile["threads"]) == (16, 1, 1)
+    assert (profile["runtime"], profile["phase"]) == (runtime, phase)
     assert len(profile["layers"]) == 4
     constants = {k: profile["space"][k] for k in ("vocab_size", "embed_proj_dim", "max_positions")}
     blocks = [{"embed_dim": 64, "ffn_ratio": 2.0, "layers": 2}, {"embed_dim": 128, "ffn_ratio": 1.0, "layers": 1}]
     arch = Architecture.from_dict({"blocks": blocks, **constants})
-    assert get_cost("latency", profile=str(out)).of(arch) > 0
+    assert get_cost(cost, profile=str(out)).of(arch) > 0
