@@ -456,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(*args.worker, args)))
         return 0
     if args.prepare:
+        from mpsolve.merino_model import profile_latency
         from mpsolve.spaces import get_space
 
         for name in args.models:
@@ -464,6 +465,9 @@ def main(argv: list[str] | None = None) -> int:
         space = get_space(args.space)
         for x in space.sample(args.mape_archs, random_state=args.seed):
             design_graph(space, x, args)
+        for phase in ("prefill", "decode"):  # the component graphs (the timings are thrown away)
+            profile_latency(space, args.seq_len, threads=args.threads, runtime="onnxruntime", phase=phase,
+                            min_run_time=0.01, seed=args.seed, graph_dir=args.cache / "components")
         return 0
     passthrough = [  # the options a worker needs
         *("--threads", str(args.threads), "--min-run-time", str(args.min_run_time), "--seq-len", str(args.seq_len)),
