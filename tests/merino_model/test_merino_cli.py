@@ -71,3 +71,16 @@ def test_profile_latency_writes_a_usable_profile(tmp_path: Path, capsys, runtime
     blocks = [{"embed_dim": 64, "ffn_ratio": 2.0, "layers": 2}, {"embed_dim": 128, "ffn_ratio": 1.0, "layers": 1}]
     arch = Architecture.from_dict({"blocks": blocks, **constants})
     assert get_cost(cost, profile=str(out)).of(arch) > 0
+
+
+def test_profile_latency_warns_about_noisy_entries(tmp_path: Path, capsys, monkeypatch) -> None:
+    from mpsolve import merino_model
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    profile = {**synthetic_profile("small", "decode"), "noise_threshold": 0.1,
+               "noisy_entries": ["head", "layer 128x128"], "device": {"cpu": "test"}}
+    monkeypatch.setattr(merino_model, "profile_latency", lambda *args, **kwargs: profile)
+    assert run("profile-latency", "--space", "small", "--phase", "decode", "--out", str(tmp_path / "d.json")) == 0
+    out = capsys.readouterr().out
+    assert "warning: 2 of " in out and "too noisy to trust (IQR above 10% of the median: head, layer 128x128)" in out
+    assert json.loads((tmp_path / "d.json").read_text())["noisy_entries"] == ["head", "layer 128x128"]
