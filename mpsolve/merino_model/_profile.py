@@ -47,6 +47,8 @@ from mpsolve.utils.validation import check_integer
 
 __all__ = ["NOISE_THRESHOLD", "device_info", "model_latency", "onnx_session", "profile_latency", "time_call"]
 
+#: fewest timed blocks per measurement
+MIN_BLOCKS = 5
 #: IQR / median above which a timing is flagged noisy (``torch.utils.benchmark``'s own warning level)
 NOISE_THRESHOLD = 0.1
 _STATISTICS = ("median", "min")
@@ -64,16 +66,23 @@ def time_call(
 ) -> dict[str, Any]:
     """Time ``fn`` with ``torch.utils.benchmark.Timer.blocked_autorange`` on ``threads`` torch threads.
 
+    The run lasts ``min_run_time`` seconds, or longer where that would give fewer than
+    ``MIN_BLOCKS`` blocks (a call longer than ``min_run_time / MIN_BLOCKS``).
+
     Returns:
         ``ms`` (the median, or the minimum, of the per-call block means), ``iqr_ms``, ``blocks``
         (timed blocks) and ``noisy`` (IQR above :data:`NOISE_THRESHOLD` of the median).
     """
+    import time
+
     from torch.utils import benchmark
 
     fn()  # the first call allocates; blocked_autorange calibrates on the following ones
-    m = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads).blocked_autorange(
-        min_run_time=min_run_time
-    )
+    start = time.perf_counter()
+    fn()
+    # at least MIN_BLOCKS blocks, so that a call longer than min_run_time still gets a spread
+    run_time = max(min_run_time, MIN_BLOCKS * (time.perf_counter() - start))
+    m = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads).blocked_autorange(min_run_time=run_time)
     value = m.median if statistic == "median" else min(m.times)
     return {
         "ms": 1000.0 * value,
