@@ -144,6 +144,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache", type=Path, default=Path("/tmp/mpsolve-latency-cache"), help="ONNX graphs kept here")
     p.add_argument("--prepare", action="store_true", help="only export the ONNX graphs into --cache")
     p.add_argument("--out", type=Path, default=None, help="write all results to this JSON file")
+    p.add_argument("--md", type=Path, default=None, help="write a markdown report here")
+    p.add_argument("--note", default="", help="a line about the machine's state, for the report")
     p.add_argument("--worker", nargs=3, metavar=("MODEL", "PRECISION", "RUNTIME"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -414,6 +416,58 @@ def latency_cost_check(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def markdown(results: dict[str, Any]) -> str:
+    """The report of a run: provenance, the baseline table, the speedups and the latency-cost accuracy."""
+    s = results["settings"]
+    lines = [
+        "# Latency on this CPU: MeRino vs baselines, and the accuracy of the latency costs\n",
+        f"Command: `{results['command']}` (commit {results['git_commit'][:10]}). {results['device']['cpu']}, "
+        f"torch {results['device']['torch']}, onnxruntime {results['device'].get('onnxruntime', '-')}, "
+        f"{s['threads']} thread(s). {s['note']}\n",
+        f"Batch 1; prefill: {s['seq_len']}-token prompt, last-position logits; decode: one token with "
+        f"{s['seq_len']} cached positions (ms per generated token). Median of the timed blocks "
+        f"(torch.utils.benchmark), IQR in brackets; * marks IQR above {results['noise_threshold']:.0%} of the "
+        "median (too noisy to trust). Random weights, nothing downloaded.\n",
+    ]
+    if results["models"]:
+        lines += ["| model | runtime | precision | params | prefill ms | decode ms/token | model MB | peak MB | "
+                  "INT8 top-1 vs fp32 |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in results["models"]:
+            cells = [f"{r[p]['ms']:.2f} ({r[p]['iqr_ms']:.2f}){' *' if r[p]['noisy'] else ''}"
+                     for p in ("prefill", "decode")]
+            agree = f"{r['vs_fp32']['top1_agreement']:.3f}" if "vs_fp32" in r else ""
+            lines.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['params_m']:.1f}M | {cells[0]} | "
+                         f"{cells[1]} | {r['rss_model_mb']:.0f} | {r['peak_mb']:.0f} | {agree} |")
+        ratio = results["speedup_merino64m_vs_opt350m"]
+        if ratio:
+            lines += ["", "MeRino-64M vs OPT-350M, measured in this run (goal >= 5x): "
+                      + ", ".join(f"{k.replace('_', ' ')} {v:.2f}x" for k, v in ratio.items()) + ".\n"]
+    check = results["latency_cost"]
+    if check:
+        lines += [
+            f"\n## Predicted vs measured latency, {len(check['architectures'])} random designs of space "
+            f"`{check['space']}`\n",
+            f"Profile: `profile_latency(min_run_time={s['profile_run_time']}, statistic={s['statistic']!r})`; "
+            f"each design timed with `model_latency(min_run_time={s['mape_run_time']})` in {s['rounds']} "
+            "round-robin rounds. MAPE: median over the rounds (range); bias: mean signed error of the "
+            "prediction against the median measurement.\n",
+            "| runtime | phase | MAPE % | rounds % | bias % | max APE % | Spearman | noisy profile entries | "
+            "noisy measurements | spread between rounds (median) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for c in check["checks"]:
+            noisy = sum(map(sum, c["measured_noisy"]))
+            total = sum(map(len, c["measured_noisy"]))
+            lines.append(
+                f"| {c['runtime']} | {c['phase']} | {c['mape_percent']:.1f} | {min(c['mape_percent_by_round']):.1f}-"
+                f"{max(c['mape_percent_by_round']):.1f} | {c['bias_percent']:+.1f} | {c['max_ape_percent']:.1f} | "
+                f"{c['spearman']:.3f} | {c['profile_noisy_entries']}/{c['profile_entries']} | {noisy}/{total} | "
+                f"{c['round_spread_percent_median']:.1f} % |"
+            )
+    lines.append(f"\nTotal {results['seconds'] / 60:.1f} min.")
+    return "\n".join(lines) + "\n"
+
+
 # -- report ----------------------------------------------------------------------------------------
 def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(
@@ -506,10 +560,15 @@ def main(argv: list[str] | None = None) -> int:
         from mpsolve.merino_model import NOISE_THRESHOLD, device_info
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        import onnxruntime
+        from _common import command_line, git_commit
+
         results = {
+            "command": command_line("latency.py", argv),
+            "git_commit": git_commit(),
             "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
-                         if k not in ("out", "worker", "prepare")},
-            "device": {**device_info(), "torch": torch.__version__},
+                         if k not in ("out", "md", "worker", "prepare")},
+            "device": {**device_info(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
             "noise_threshold": NOISE_THRESHOLD,
             "models": rows,
             "speedup_merino64m_vs_opt350m": ratio,
@@ -518,6 +577,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {args.out}")
+        if args.md:
+            args.md.write_text(markdown(results))
+            print(f"wrote {args.md}")
     return 0
 
 
