@@ -212,8 +212,9 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         data = dict(profile)
     else:
         raise LatencyProfileError(f"a latency profile is a dict or a JSON file path, got {type(profile).__name__}")
-    if data.get("format") != PROFILE_FORMAT:
-        raise LatencyProfileError(f"not a latency profile (format {data.get('format')!r}, expected {PROFILE_FORMAT!r})")
+    if not isinstance(data, Mapping) or data.get("format") != PROFILE_FORMAT:
+        found = data.get("format") if isinstance(data, Mapping) else type(data).__name__
+        raise LatencyProfileError(f"not a latency profile (format {found!r}, expected {PROFILE_FORMAT!r})")
     version = data.get("version")
     if version == 1:  # before runtimes and phases: torch prefill
         data = {**data, "runtime": "torch", "phase": "prefill"}

@@ -154,6 +154,9 @@ def test_bad_profiles(tmp_path: Path) -> None:
         LatencyCost(tmp_path / "bad.json")
     with pytest.raises(LatencyProfileError, match="not a latency profile"):
         LatencyCost({"format": "other"})
+    (tmp_path / "list.json").write_text("[1]")
+    with pytest.raises(LatencyProfileError, match="not a latency profile .format 'list'"):
+        LatencyCost(tmp_path / "list.json")
     with pytest.raises(LatencyProfileError, match="version"):
         LatencyCost({"format": "mpsolve-latency-profile", "version": 99})
     with pytest.raises(LatencyProfileError, match="runtime 'tvm' is not one of torch, onnxruntime"):
