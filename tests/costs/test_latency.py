@@ -196,7 +196,11 @@ def test_predicted_decode_latency_ranks_like_measured_decode_latency() -> None:
     space = SearchSpace(num_blocks=2, embed_dims=(64, 512), ffn_ratios=(1.0, 4.0), layers=(1, 4), vocab_size=50272,
                         embed_proj_dim=768, max_positions=64, name="decode")
     profile = profile_latency(space, 48, threads=1, phase="decode", min_run_time=0.05, progress=False, statistic="min")
-    X = space.sample(10, random_state=4)
+    # five designs spread over the predicted range (the cheapest, the dearest, the quartiles): a
+    # sample of near-ties is ranked by the background load, not by the designs
+    every = np.concatenate(list(space.enumerate()))
+    order = np.argsort(DecodeLatencyCost(profile).evaluate(space.decode_batch(every), space))
+    X = every[order[np.linspace(0, len(order) - 1, 5).round().astype(int)]]
     predicted = DecodeLatencyCost(profile).evaluate(space.decode_batch(X), space)
     models = [build(space.decode(x)).eval() for x in X]
     rounds = [[model_latency(m, 48, 1, phase="decode", min_run_time=0.02, statistic="min")["ms"] for m in models]
