@@ -1,25 +1,35 @@
-"""CPU latency of MeRino against OPT, GPT-2 and Pythia, and the accuracy of the latency cost.
+"""CPU latency of MeRino against OPT, GPT-2 and Pythia in torch and ONNX Runtime, and the accuracy of the latency costs.
 
 Part 1 (spec section 6, the paper's latency claim, on this CPU instead of a Jetson Nano):
 MeRino-52M/61M/64M built by ``mpsolve.merino_model`` against OPT-125M, OPT-350M, GPT-2-124M and
 Pythia-70M instantiated from hand-written ``transformers`` configs with their published sizes
-(random weights, nothing downloaded), fp32 and INT8 (dynamic quantisation of every Linear;
-GPT-2's ``Conv1D`` layers are first turned into equivalent ``Linear`` layers), at batch 1 with a
-fixed number of threads. Two workloads:
+(random weights, nothing downloaded), at batch 1 with a fixed number of threads, in
 
-* prefill: a ``--seq-len``-token prompt, logits of the last position only (``logits_to_keep=1``
-  on both sides, no cache);
-* decode: after a cached prefill, ``--new-tokens`` greedy steps with the KV cache (timed steps only).
+* torch, fp32 and INT8 (``mpsolve.merino_model.quantize``, torch dynamic quantisation of every
+  Linear; GPT-2's ``Conv1D`` layers are first turned into equivalent ``Linear`` layers);
+* ONNX Runtime, fp32 and INT8 (``quantize_onnx``, ORT dynamic quantisation), of the same two
+  graphs exported with ``torch.onnx.export`` for every model.
 
-Each (model, precision) runs in a fresh process so that its peak memory is its own: the resident
-set (RSS, from /proc) of the model over the process baseline, and the peak RSS during the
-workloads over the same baseline (weights + activations + KV cache).
+Two workloads, the same modules in both runtimes: prefill, a ``--seq-len``-token prompt with
+the logits of the last position only (``logits_to_keep=1``, no cache); decode, one token with
+``--seq-len`` positions in the KV cache (the time per generated token; the cache is reset to
+``--seq-len`` positions before each call). Timing: ``mpsolve.merino_model.time_call``
+(``torch.utils.benchmark.Timer.blocked_autorange``), median of the blocks with its IQR; entries
+whose IQR exceeds 10 % of the median are marked noisy. Each (model, precision, runtime) runs in a
+fresh process so that its memory is its own: the resident set (RSS, from /proc) of the loaded
+model over the process baseline, and the peak RSS during the workloads over the same baseline.
 
-Part 2: the latency cost. Profile the search space on this CPU (``profile_latency``), then
-measure the prefill latency of ``--mape-archs`` random architectures of it and report the
-MAPE and the Spearman correlation of predicted against measured latency.
+Part 2: the latency costs. For each runtime and phase, profile the search space
+(``profile_latency``), sample ``--mape-archs`` random architectures, time each whole model on the
+same workload (``model_latency``; in ONNX Runtime the KV-cache graph of ``export_onnx``) in
+``--rounds`` round-robin rounds, and report the MAPE of predicted against measured latency (its
+median and range over the rounds) and the Spearman correlation.
+
+ONNX exports take minutes and need no quiet machine: ``--prepare`` writes them all to ``--cache``
+and times nothing; the timed run then reuses them.
 
 Usage:
+    python benchmarks/latency.py --prepare
     python benchmarks/latency.py --threads 1 --out benchmarks/results/latency.json
 """
 
@@ -29,10 +39,11 @@ import argparse
 import ctypes
 import gc
 import json
-import statistics
+import logging
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -106,37 +117,46 @@ PAPER_MS = {
 }
 
 
+RUNTIMES = ("torch", "onnxruntime")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads, fixed for every run (default 1)")
-    p.add_argument("--repeats", type=int, default=5, help="timed prefill runs per model (default 5)")
-    p.add_argument("--decode-repeats", type=int, default=2, help="timed decode runs per model (default 2)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed runs before timing (default 2)")
-    p.add_argument("--seq-len", type=int, default=128, help="prompt length (default 128)")
-    p.add_argument("--new-tokens", type=int, default=32, help="decoded tokens (default 32)")
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads, fixed for every run (default 1)")
+    p.add_argument("--min-run-time", type=float, default=1.0, help="seconds timed per model and workload (default 1)")
+    p.add_argument("--seq-len", type=int, default=128, help="prompt length and decode context (default 128)")
     p.add_argument(
         "--models",
-        nargs="+",
+        nargs="*",
         choices=MODELS,
         default=MODELS,
         metavar="MODEL",
-        help=f"models to time (default all: {', '.join(MODELS)})",
+        help=f"models to time (default all: {', '.join(MODELS)}; none skips part 1)",
     )
+    p.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=list(RUNTIMES), help="runtimes (default both)")
     p.add_argument("--space", default="default", help="search space of the latency-cost check (default: default)")
     p.add_argument("--mape-archs", type=int, default=20, help="random architectures for the MAPE (0 skips it)")
-    p.add_argument(
-        "--statistic",
-        choices=("median", "min"),
-        default="median",
-        help="summary of timed runs for the latency-cost check (default median)",
-    )
+    p.add_argument("--rounds", type=int, default=3, help="round-robin measurement rounds of the MAPE (default 3)")
+    p.add_argument("--profile-run-time", type=float, default=0.2, help="min_run_time of the profiles (default 0.2)")
+    p.add_argument("--mape-run-time", type=float, default=0.3, help="min_run_time per model and round (default 0.3)")
+    p.add_argument("--statistic", choices=("median", "min"), default="median", help="summary of timed blocks")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, prompts and sampled architectures")
+    p.add_argument("--cache", type=Path, default=Path("/tmp/mpsolve-latency-cache"), help="ONNX graphs kept here")
+    p.add_argument("--prepare", action="store_true", help="only export the ONNX graphs into --cache")
     p.add_argument("--out", type=Path, default=None, help="write all results to this JSON file")
-    p.add_argument("--worker", nargs=2, metavar=("MODEL", "PRECISION"), help=argparse.SUPPRESS)
+    p.add_argument("--md", type=Path, default=None, help="write a markdown report here")
+    p.add_argument("--note", default="", help="a line about the machine's state, for the report")
+    p.add_argument("--worker", nargs=3, metavar=("MODEL", "PRECISION", "RUNTIME"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
-# -- one (model, precision) in its own process -------------------------------------------------
+def quiet() -> None:
+    """Silence the exporter's progress messages and warnings."""
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore")
+
+
+# -- one (model, precision, runtime) in its own process ------------------------------------------
 def memory_kb() -> dict[str, int]:
     """Current and peak resident set size of this process, in kB."""
     out = {}
@@ -191,158 +211,295 @@ def linearize_conv1d(model) -> None:
                 setattr(parent, child_name, linear)
 
 
-def worker(name: str, precision: str, args: argparse.Namespace) -> dict[str, Any]:
+def workloads(model, is_merino: bool):
+    """The prefill and decode-step modules of a model (the same ones are timed in torch and exported)."""
     import torch
 
-    from mpsolve.merino_model import compare_outputs, quantize
+    from mpsolve.merino_model import KVCache
 
+    class Prefill(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.model(ids, logits_to_keep=1).logits
+
+    class Step(torch.nn.Module):
+        """One token on a cache rebuilt from ``past`` (keys and values of every layer, in turn)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, ids: torch.Tensor, past: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+            if is_merino:
+                cache = KVCache()
+                cache.keys, cache.values = list(past[0::2]), list(past[1::2])
+                out = self.model(ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+                return (out.logits, *(t for kv in zip(cache.keys, cache.values) for t in kv))
+            from transformers import DynamicCache
+
+            cache = DynamicCache(config=self.model.config)
+            for i in range(0, len(past), 2):
+                cache.update(past[i], past[i + 1], i // 2)
+            out = self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            return (out.logits, *(t for layer in cache.layers for t in (layer.keys, layer.values)))
+
+    return Prefill().eval(), Step().eval()
+
+
+def past_of(model, is_merino: bool, prompt) -> list:
+    """The keys and values of every layer after the prompt."""
+    cache = model(prompt, use_cache=True).past_key_values
+    if is_merino:
+        return [t for kv in zip(cache.keys, cache.values) for t in kv]
+    return [t for layer in cache.layers for t in (layer.keys, layer.values)]
+
+
+def graph_paths(name: str, precision: str, args: argparse.Namespace) -> tuple[Path, Path]:
+    stem = args.cache / f"{name}-n{args.seq_len}-s{args.seed}"
+    return Path(f"{stem}-prefill-{precision}.onnx"), Path(f"{stem}-decode-{precision}.onnx")
+
+
+def export_graphs(name: str, args: argparse.Namespace) -> None:
+    """The fp32 and INT8 prefill and decode graphs of a model, in ``--cache`` (kept when present)."""
+    import torch
+
+    from mpsolve.merino_model import quantize_onnx
+
+    fp32, int8 = graph_paths(name, "fp32", args), graph_paths(name, "int8", args)
+    if all(p.is_file() for p in (*fp32, *int8)):
+        return
+    quiet()
+    model, is_merino, vocab = build_model(name, args.seed)
+    prompt = torch.randint(0, vocab, (1, args.seq_len), generator=torch.Generator().manual_seed(args.seed))
+    prefill, step = workloads(model, is_merino)
+    with torch.no_grad():
+        past = past_of(model, is_merino, prompt)
+        for module, inputs, path in ((prefill, (prompt,), fp32[0]), (step, (prompt[:, :1], past), fp32[1])):
+            if not path.is_file():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                torch.onnx.export(module, inputs, dynamo=True, verbose=False).save(path, external_data=True)
+    for source, target in zip(fp32, int8):
+        if not target.is_file():
+            quantize_onnx(source, target)
+
+
+def worker(name: str, precision: str, runtime: str, args: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    from mpsolve.merino_model import compare_outputs, onnx_session, quantize, time_call
+
+    quiet()
     torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(args.seed)
     release_memory()
     baseline = memory_kb()["VmRSS"]
     model, is_merino, vocab = build_model(name, args.seed)
     params = sum(p.numel() for p in model.parameters())
-    ids = torch.randint(0, vocab, (1, args.seq_len), generator=generator)
-    result: dict[str, Any] = {"model": name, "precision": precision, "params_m": params / 1e6}
-    if precision == "int8":
-        if not is_merino:
-            linearize_conv1d(model)
-        quantized = quantize(model, "int8")
-        result["vs_fp32"] = compare_outputs(model, quantized, ids)
-        del model
-        model = quantized
+    ids = torch.randint(0, vocab, (1, args.seq_len + 1), generator=generator)
+    prompt, token = ids[:, :-1], ids[:, -1:]
+    result: dict[str, Any] = {"model": name, "precision": precision, "runtime": runtime, "params_m": params / 1e6}
+    with torch.inference_mode():
+        past = past_of(model, is_merino, prompt)
+    if runtime == "onnxruntime":
+        paths = graph_paths(name, precision, args)
+        feeds = [[prompt.numpy()], [token.numpy(), *(t.numpy() for t in past)]]
+        del model, past
+        release_memory()
+        baseline = memory_kb()["VmRSS"]
+        sessions = [onnx_session(path, args.threads) for path in paths]
+        calls = []
+        for session, feed in zip(sessions, feeds):
+            named = {i.name: x for i, x in zip(session.get_inputs(), feed)}
+            calls.append(lambda session=session, named=named: session.run(None, named))
+        if precision == "int8":
+            reference = onnx_session(graph_paths(name, "fp32", args)[0], args.threads)
+            ref = reference.run(None, {reference.get_inputs()[0].name: feeds[0][0]})[0]
+            got = calls[0]()[0]
+            result["vs_fp32"] = {"top1_agreement": float((ref.argmax(-1) == got.argmax(-1)).mean()),
+                                 "max_abs_diff": float(np.abs(ref - got).max())}
+            del reference
+    else:
+        if precision == "int8":
+            if not is_merino:
+                linearize_conv1d(model)
+            quantized = quantize(model, "int8")
+            result["vs_fp32"] = compare_outputs(model, quantized, prompt)
+            del model
+            model = quantized
+        prefill, step = workloads(model, is_merino)
+        calls = [lambda: prefill(prompt), lambda: step(token, past)]
     release_memory()
     result["rss_model_mb"] = (memory_kb()["VmRSS"] - baseline) / 1024
-
-    def forward(input_ids, cache=None, use_cache=False):
-        if is_merino:
-            out = model(input_ids, past_key_values=cache, use_cache=use_cache, logits_to_keep=1)
-            return out.logits, out.past_key_values
-        out = model(input_ids=input_ids, cache=cache, use_cache=use_cache, logits_to_keep=1)
-        return out.logits, out.cache
-
-    def decode_ms() -> float:
-        logits, cache = forward(ids, use_cache=True)
-        start = time.perf_counter()
-        for _ in range(args.new_tokens):
-            logits, cache = forward(logits[:, -1].argmax(-1, keepdim=True), cache, use_cache=True)
-        return 1000 * (time.perf_counter() - start)
-
     with torch.inference_mode():
-        assert forward(ids)[0].shape == (1, 1, vocab)
-        for _ in range(args.warmup):
-            forward(ids)
-        prefill = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            forward(ids)
-            prefill.append(1000 * (time.perf_counter() - start))
-        decode_ms()
-        decode = [decode_ms() for _ in range(args.decode_repeats)]
-    result.update(
-        prefill_ms=statistics.median(prefill),
-        prefill_ms_min=min(prefill),
-        decode_ms=statistics.median(decode),
-        decode_ms_min=min(decode),
-        decode_ms_per_token=statistics.median(decode) / args.new_tokens,
-        peak_mb=(memory_kb()["VmHWM"] - baseline) / 1024,
-    )
+        for phase, call in zip(("prefill", "decode"), calls):
+            result[phase] = time_call(call, args.threads, args.min_run_time)
+    result["peak_mb"] = (memory_kb()["VmHWM"] - baseline) / 1024
     return result
 
 
-def run_worker(name: str, precision: str, argv: list[str]) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, *argv, "--worker", name, precision]
+def run_worker(name: str, precision: str, runtime: str, argv: list[str]) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, *argv, "--worker", name, precision, runtime]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
-        raise RuntimeError(f"{name} {precision} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{name} {precision} {runtime} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-# -- the latency cost against measurements -------------------------------------------------------
+# -- the latency costs against measurements ------------------------------------------------------
+def design_graph(space, x, args: argparse.Namespace) -> Path:
+    """The KV-cache ONNX graph of a sampled design, in ``--cache`` (exported when missing)."""
+    from mpsolve.merino_model import build, export_onnx
+
+    path = args.cache / f"{space.name}-{'-'.join(map(str, x))}-s{args.seed}.onnx"
+    if not path.is_file():
+        quiet()
+        export_onnx(build(space.decode(x), seed=args.seed), path, kv_cache=True, external_data=True)
+    return path
+
+
 def latency_cost_check(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
-    import torch
     from scipy.stats import spearmanr
 
-    from mpsolve.costs import LatencyCost
-    from mpsolve.merino_model import build, profile_latency
+    from mpsolve.costs import get_cost
+    from mpsolve.merino_model import build, model_latency, profile_latency
     from mpsolve.spaces import get_space
 
     space = get_space(args.space)
-    start = time.perf_counter()
-    profile = profile_latency(
-        space,
-        seq_len=args.seq_len,
-        threads=args.threads,
-        repeats=args.repeats,
-        warmup=args.warmup,
-        seed=args.seed,
-        statistic=args.statistic,
-    )
-    profile_s = time.perf_counter() - start
     X = space.sample(args.mape_archs, random_state=args.seed)
-    predicted = LatencyCost(profile).evaluate(space.decode_batch(X), space)
-    summary = {"median": statistics.median, "min": min}[args.statistic]
-    torch.set_num_threads(args.threads)
-    ids = torch.randint(0, space.vocab_size, (1, args.seq_len), generator=torch.Generator().manual_seed(args.seed))
-    measured = []
-    with torch.inference_mode():
-        for x in X:
-            model = build(space.decode(x), seed=args.seed).eval()
-            for _ in range(args.warmup):
-                model(ids, logits_to_keep=1)
-            times = []
-            for _ in range(args.repeats):
-                t0 = time.perf_counter()
-                model(ids, logits_to_keep=1)
-                times.append(1000 * (time.perf_counter() - t0))
-            measured.append(summary(times))
-    measured_arr = np.asarray(measured)
-    errors = np.abs(predicted - measured_arr) / measured_arr
-    return {
-        "space": space.name,
-        "profile_seconds": profile_s,
-        "statistic": args.statistic,
-        "architectures": [str(space.decode(x)) for x in X],
-        "predicted_ms": predicted.tolist(),
-        "measured_ms": measured,
-        "mape_percent": float(100 * errors.mean()),
-        "max_ape_percent": float(100 * errors.max()),
-        "spearman": float(spearmanr(predicted, measured_arr).statistic),
-    }
+    out: dict[str, Any] = {"space": space.name, "architectures": [str(space.decode(x)) for x in X], "checks": []}
+    for runtime in args.runtimes:
+        graphs = [design_graph(space, x, args) for x in X] if runtime == "onnxruntime" else None
+        for phase in ("prefill", "decode"):
+            print(f"latency cost: {runtime} {phase} ...", file=sys.stderr, flush=True)
+            start = time.perf_counter()
+            profile = profile_latency(space, args.seq_len, threads=args.threads, runtime=runtime, phase=phase,
+                                      min_run_time=args.profile_run_time, progress=False, seed=args.seed,
+                                      statistic=args.statistic, graph_dir=args.cache / "components")
+            profile_s = time.perf_counter() - start
+            cost = get_cost("latency" if phase == "prefill" else "decode", profile=profile)
+            predicted = cost.evaluate(space.decode_batch(X), space)
+            rounds: list[list[dict[str, Any]]] = [[] for _ in range(args.rounds)]
+            models = [build(space.decode(x), seed=args.seed).eval() for x in X] if graphs is None else graphs
+            for r in range(args.rounds):  # round robin: a disturbance hits one round, not one design
+                for model in models:
+                    rounds[r].append(model_latency(model, args.seq_len, args.threads, phase=phase,
+                                                   min_run_time=args.mape_run_time, statistic=args.statistic,
+                                                   seed=args.seed))
+            del models
+            measured = np.array([[t["ms"] for t in row] for row in rounds])  # (rounds, designs)
+            mape = 100 * np.mean(np.abs(predicted - measured) / measured, axis=1)
+            per_design = np.median(measured, axis=0)
+            spread = (measured.max(axis=0) - measured.min(axis=0)) / per_design
+            out["checks"].append({
+                "runtime": runtime,
+                "phase": phase,
+                "profile_seconds": profile_s,
+                "profile_noisy_entries": len(profile["noisy_entries"]),
+                "profile_entries": 2 + len(profile["layers"]) + len(profile["projections"]),
+                "call_overhead_ms": profile.get("call_overhead_ms"),
+                "predicted_ms": predicted.tolist(),
+                "measured_ms": measured.tolist(),
+                "measured_noisy": [[t["noisy"] for t in row] for row in rounds],
+                "mape_percent_by_round": mape.tolist(),
+                "mape_percent": float(np.median(mape)),
+                "mape_of_median_percent": float(100 * np.mean(np.abs(predicted - per_design) / per_design)),
+                "max_ape_percent": float(100 * np.max(np.abs(predicted - per_design) / per_design)),
+                "bias_percent": float(100 * np.mean((predicted - per_design) / per_design)),
+                "round_spread_percent_median": float(100 * np.median(spread)),
+                "spearman": float(spearmanr(predicted, per_design).statistic),
+            })
+    return out
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The report of a run: provenance, the baseline table, the speedups and the latency-cost accuracy."""
+    s = results["settings"]
+    lines = [
+        "# Latency on this CPU: MeRino vs baselines, and the accuracy of the latency costs\n",
+        f"Command: `{results['command']}` (commit {results['git_commit'][:10]}). {results['device']['cpu']}, "
+        f"torch {results['device']['torch']}, onnxruntime {results['device'].get('onnxruntime', '-')}, "
+        f"{s['threads']} thread(s). {s['note']}\n",
+        f"Batch 1; prefill: {s['seq_len']}-token prompt, last-position logits; decode: one token with "
+        f"{s['seq_len']} cached positions (ms per generated token). Median of the timed blocks "
+        f"(torch.utils.benchmark), IQR in brackets; * marks IQR above {results['noise_threshold']:.0%} of the "
+        "median (too noisy to trust). Random weights, nothing downloaded.\n",
+    ]
+    if results["models"]:
+        lines += ["| model | runtime | precision | params | prefill ms | decode ms/token | model MB | peak MB | "
+                  "INT8 top-1 vs fp32 |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in results["models"]:
+            cells = [f"{r[p]['ms']:.2f} ({r[p]['iqr_ms']:.2f}){' *' if r[p]['noisy'] else ''}"
+                     for p in ("prefill", "decode")]
+            agree = f"{r['vs_fp32']['top1_agreement']:.3f}" if "vs_fp32" in r else ""
+            lines.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['params_m']:.1f}M | {cells[0]} | "
+                         f"{cells[1]} | {r['rss_model_mb']:.0f} | {r['peak_mb']:.0f} | {agree} |")
+        ratio = results["speedup_merino64m_vs_opt350m"]
+        if ratio:
+            lines += ["", "MeRino-64M vs OPT-350M, measured in this run (goal >= 5x): "
+                      + ", ".join(f"{k.replace('_', ' ')} {v:.2f}x" for k, v in ratio.items()) + ".\n"]
+    check = results["latency_cost"]
+    if check:
+        lines += [
+            f"\n## Predicted vs measured latency, {len(check['architectures'])} random designs of space "
+            f"`{check['space']}`\n",
+            f"Profile: `profile_latency(min_run_time={s['profile_run_time']}, statistic={s['statistic']!r})`; "
+            f"each design timed with `model_latency(min_run_time={s['mape_run_time']})` in {s['rounds']} "
+            "round-robin rounds. MAPE: median over the rounds (range); bias: mean signed error of the "
+            "prediction against the median measurement.\n",
+            "| runtime | phase | MAPE % | rounds % | bias % | max APE % | Spearman | noisy profile entries | "
+            "noisy measurements | spread between rounds (median) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for c in check["checks"]:
+            noisy = sum(map(sum, c["measured_noisy"]))
+            total = sum(map(len, c["measured_noisy"]))
+            lines.append(
+                f"| {c['runtime']} | {c['phase']} | {c['mape_percent']:.1f} | {min(c['mape_percent_by_round']):.1f}-"
+                f"{max(c['mape_percent_by_round']):.1f} | {c['bias_percent']:+.1f} | {c['max_ape_percent']:.1f} | "
+                f"{c['spearman']:.3f} | {c['profile_noisy_entries']}/{c['profile_entries']} | {noisy}/{total} | "
+                f"{c['round_spread_percent_median']:.1f} % |"
+            )
+    lines.append(f"\nTotal {results['seconds'] / 60:.1f} min.")
+    return "\n".join(lines) + "\n"
 
 
 # -- report ----------------------------------------------------------------------------------------
 def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(
-        f"\nbatch 1, prompt {args.seq_len} tokens, {args.new_tokens} decoded tokens, {args.threads} thread(s); "
-        f"median (min) of {args.repeats} prefill / {args.decode_repeats} decode runs"
+        f"\nbatch 1, prompt {args.seq_len} tokens, decode at {args.seq_len} cached tokens, {args.threads} thread(s); "
+        f"median of timed blocks (IQR), {args.min_run_time:g} s per entry; * = IQR above 10 % of the median"
     )
     header = (
-        f"{'model':<12} {'prec':<5} {'params':>7} {'prefill ms':>17} {'decode ms':>17} {'ms/tok':>7} "
+        f"{'model':<12} {'runtime':<11} {'prec':<5} {'params':>7} {'prefill ms':>17} {'decode ms/tok':>17} "
         f"{'model MB':>9} {'peak MB':>8} {'top-1':>6} {'paper ms':>8}"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
         agree = f"{r['vs_fp32']['top1_agreement']:.3f}" if "vs_fp32" in r else ""
+        cells = [f"{r[p]['ms']:>8.2f} ({r[p]['iqr_ms']:>5.2f}){'*' if r[p]['noisy'] else ' '}"
+                 for p in ("prefill", "decode")]
+        paper = PAPER_MS[r["model"]] if r["precision"] == "fp32" and r["runtime"] == "torch" else ""
         print(
-            f"{r['model']:<12} {r['precision']:<5} {r['params_m']:>6.1f}M "
-            f"{r['prefill_ms']:>8.1f} ({r['prefill_ms_min']:>6.1f}) "
-            f"{r['decode_ms']:>8.1f} ({r['decode_ms_min']:>6.1f}) "
-            f"{r['decode_ms_per_token']:>7.2f} {r['rss_model_mb']:>9.0f} {r['peak_mb']:>8.0f} {agree:>6} "
-            f"{PAPER_MS[r['model']] if r['precision'] == 'fp32' else '':>8}"
+            f"{r['model']:<12} {r['runtime']:<11} {r['precision']:<5} {r['params_m']:>6.1f}M {cells[0]} {cells[1]} "
+            f"{r['rss_model_mb']:>9.0f} {r['peak_mb']:>8.0f} {agree:>6} {paper:>8}"
         )
 
 
 def speedups(rows: list[dict[str, Any]]) -> dict[str, float]:
-    by = {(r["model"], r["precision"]): r for r in rows}
+    by = {(r["model"], r["precision"], r["runtime"]): r for r in rows}
     out = {}
-    for precision in ("fp32", "int8"):
-        a, b = by.get(("MeRino-64M", precision)), by.get(("OPT-350M", precision))
-        if a and b:
-            out[f"prefill_{precision}"] = b["prefill_ms"] / a["prefill_ms"]
-            out[f"decode_{precision}"] = b["decode_ms"] / a["decode_ms"]
+    for runtime in RUNTIMES:
+        for precision in ("fp32", "int8"):
+            a, b = by.get(("MeRino-64M", precision, runtime)), by.get(("OPT-350M", precision, runtime))
+            if a and b:
+                for phase in ("prefill", "decode"):
+                    out[f"{phase}_{runtime}_{precision}"] = b[phase]["ms"] / a[phase]["ms"]
     return out
 
 
@@ -352,45 +509,67 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(worker(*args.worker, args)))
         return 0
+    if args.prepare:
+        from mpsolve.merino_model import profile_latency
+        from mpsolve.spaces import get_space
+
+        for name in args.models:
+            print(f"exporting {name} ...", file=sys.stderr, flush=True)
+            export_graphs(name, args)
+        space = get_space(args.space)
+        for x in space.sample(args.mape_archs, random_state=args.seed):
+            design_graph(space, x, args)
+        for phase in ("prefill", "decode"):  # the component graphs (the timings are thrown away)
+            profile_latency(space, args.seq_len, threads=args.threads, runtime="onnxruntime", phase=phase,
+                            min_run_time=0.01, seed=args.seed, graph_dir=args.cache / "components")
+        return 0
     passthrough = [  # the options a worker needs
-        *("--threads", str(args.threads), "--repeats", str(args.repeats), "--warmup", str(args.warmup)),
-        *("--decode-repeats", str(args.decode_repeats), "--seq-len", str(args.seq_len)),
-        *("--new-tokens", str(args.new_tokens), "--seed", str(args.seed)),
+        *("--threads", str(args.threads), "--min-run-time", str(args.min_run_time), "--seq-len", str(args.seq_len)),
+        *("--seed", str(args.seed), "--cache", str(args.cache)),
     ]
     started = time.perf_counter()
     rows = []
     for name in args.models:
-        for precision in ("fp32", "int8"):
-            print(f"timing {name} {precision} ...", file=sys.stderr, flush=True)
-            rows.append(run_worker(name, precision, passthrough))
-    print_table(rows, args)
+        for runtime in args.runtimes:
+            if runtime == "onnxruntime":
+                export_graphs(name, args)
+            for precision in ("fp32", "int8"):
+                print(f"timing {name} {runtime} {precision} ...", file=sys.stderr, flush=True)
+                rows.append(run_worker(name, precision, runtime, passthrough))
+    if rows:
+        print_table(rows, args)
     ratio = speedups(rows)
     if ratio:
-        print(
-            f"\nMeRino-64M vs OPT-350M prefill speedup: {ratio['prefill_fp32']:.2f}x fp32, "
-            f"{ratio['prefill_int8']:.2f}x int8 (goal >= 5x; the paper reports 559/114 = 4.9x on a Jetson Nano); "
-            f"decode: {ratio['decode_fp32']:.2f}x fp32, {ratio['decode_int8']:.2f}x int8"
-        )
+        print("\nMeRino-64M vs OPT-350M speedup (goal >= 5x; the paper: 559/114 = 4.9x prefill on a Jetson Nano): "
+              + ", ".join(f"{k} {v:.2f}x" for k, v in ratio.items()))
     check = None
     if args.mape_archs:
-        print(f"\nlatency cost on {args.mape_archs} random architectures of space {args.space!r} ...", file=sys.stderr)
         check = latency_cost_check(args)
-        print(
-            f"latency cost ({check['statistic']}): MAPE {check['mape_percent']:.1f}% "
-            f"(max {check['max_ape_percent']:.1f}%), Spearman {check['spearman']:.3f} over "
-            f"{len(check['measured_ms'])} architectures; profiling took {check['profile_seconds']:.0f} s"
-        )
+        for c in check["checks"]:
+            print(
+                f"latency cost {c['runtime']} {c['phase']}: MAPE {c['mape_percent']:.1f}% (rounds "
+                f"{min(c['mape_percent_by_round']):.1f}-{max(c['mape_percent_by_round']):.1f}%), bias "
+                f"{c['bias_percent']:+.1f}%, max {c['max_ape_percent']:.1f}%, Spearman {c['spearman']:.3f}; "
+                f"{c['profile_noisy_entries']}/{c['profile_entries']} noisy profile entries"
+            )
     elapsed = time.perf_counter() - started
     print(f"\ntotal {elapsed:.0f} s")
     if args.out:
         import torch
 
-        from mpsolve.merino_model import device_info
+        from mpsolve.merino_model import NOISE_THRESHOLD, device_info
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        import onnxruntime
+        from _common import command_line, git_commit
+
         results = {
-            "settings": {k: v for k, v in vars(args).items() if k not in ("out", "worker")},
-            "device": {**device_info(), "torch": torch.__version__},
+            "command": command_line("latency.py", argv),
+            "git_commit": git_commit(),
+            "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
+                         if k not in ("out", "md", "worker", "prepare")},
+            "device": {**device_info(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
+            "noise_threshold": NOISE_THRESHOLD,
             "models": rows,
             "speedup_merino64m_vs_opt350m": ratio,
             "latency_cost": check,
@@ -398,6 +577,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {args.out}")
+        if args.md:
+            args.md.write_text(markdown(results))
+            print(f"wrote {args.md}")
     return 0
 
 

@@ -25,7 +25,7 @@ def add_subcommands(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="e.g. flops=160G, params=64M, memory=512M, latency_ms=50 (units K, M, G, T)",
+        help="e.g. flops=160G, params=64M, memory=512M, latency_ms=50, decode_ms=5 (units K, M, G, T)",
     )
     p.add_argument("--space", default=None, help=f"preset ({', '.join(SPACES)}; default: default) or a TOML file")
     p.add_argument("--objective", default=None, help="entropy (default), params or decoder_params")
@@ -33,7 +33,8 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a solver option")
     p.add_argument("--seed", type=int, default=None, help="seed of the run (default 0)")
     p.add_argument("--time-limit", type=float, default=None, metavar="S", help="wall-clock limit in seconds")
-    p.add_argument("--latency-profile", default=None, metavar="FILE", help="device profile for latency budgets")
+    p.add_argument("--latency-profile", default=None, metavar="FILE", help="prefill device profile for latency_ms")
+    p.add_argument("--decode-profile", default=None, metavar="FILE", help="decode device profile for decode_ms")
     p.add_argument("--problem", default=None, metavar="FILE.toml", help="a whole problem as a TOML file")
     p.add_argument("--checkpoint", default=None, metavar="PATH", help="write the run's state here")
     p.add_argument("--resume", default=None, metavar="PATH", help="continue from a checkpoint")
@@ -51,7 +52,8 @@ def cmd_design(args: argparse.Namespace) -> int:
         raise CLIError("--seed and --resume cannot be combined: a resumed run keeps the checkpoint's seed")
     if args.problem:
         given = [f for f, v in (("--space", args.space), ("--objective", args.objective),
-                                ("--latency-profile", args.latency_profile)) if v is not None]
+                                ("--latency-profile", args.latency_profile),
+                                ("--decode-profile", args.decode_profile)) if v is not None]
         if given:
             raise CLIError(f"{', '.join(given)} and --problem cannot be combined: set them in the problem file")
         spec = load_problem_file(args.problem, allow_storage=args.allow_storage)
@@ -66,7 +68,7 @@ def cmd_design(args: argparse.Namespace) -> int:
         if not args.budget:
             raise CLIError("give at least one budget, e.g. --budget flops=160G (or a --problem FILE.toml)")
         space = load_space(args.space or "default")
-        constraints = [parse_budget(b, args.latency_profile) for b in args.budget]
+        constraints = [parse_budget(b, args.latency_profile, args.decode_profile) for b in args.budget]
         problem = Problem(space, args.objective or "entropy", constraints)
         solver, seed = args.solver or "ea", args.seed if args.seed is not None else DEFAULT_SEED
         time_limit = args.time_limit

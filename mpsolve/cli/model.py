@@ -1,4 +1,4 @@
-"""The torch-side subcommands: ``build`` and ``profile-latency``.
+"""The torch-side subcommands: ``build``, ``train``, ``evaluate``, ``export`` and ``profile-latency``.
 
 Importing this module is cheap: torch and transformers load only when a command runs.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from mpsolve import merino_model
 from mpsolve.cli.parsing import CLIError, print_json
-from mpsolve.costs import ParamsCost
+from mpsolve.costs import PROFILE_PHASES, PROFILE_RUNTIMES, ParamsCost
 from mpsolve.spaces import load_space, resolve_architecture
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.quantities import parse_quantity
@@ -88,21 +88,32 @@ def add_subcommands(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "profile-latency",
         help="measure per-layer latencies on this machine for latency budgets",
-        description="Time one application of every (E, F) layer of a search space, every projection, "
-        "the embeddings and the LM head (prefill of --seq-len tokens, last-position logits), and write a "
-        "device profile for latency budgets (--latency-profile FILE). Needs the [torch] extra.",
+        description="Time one application of every (E, F) layer of a search space, every projection, the "
+        "embeddings and the LM head in torch or ONNX Runtime, for a prefill of --seq-len tokens or for one "
+        "decoded token with --seq-len positions in the KV cache, and write a device profile for latency "
+        "budgets (latency_ms with --latency-profile FILE, decode_ms with --decode-profile FILE). Each entry "
+        "is timed with torch.utils.benchmark.Timer; entries whose IQR exceeds 10%% of the median are "
+        "flagged noisy. Needs the [torch] extra ([onnx] for --runtime onnxruntime).",
     )
     p.add_argument("--space", default="default", help="a preset space or a TOML space file (default: default)")
-    p.add_argument("--seq-len", type=int, default=128, help="prompt length (default 128)")
-    p.add_argument("--batch", type=int, default=1, help="prompts per forward (default 1)")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
-    p.add_argument("--repeats", type=int, default=10, help="timed runs per entry; the median is kept (default 10)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed runs per entry (default 3)")
+    p.add_argument("--runtime", choices=PROFILE_RUNTIMES, default="torch", help="runtime to time (default torch)")
+    p.add_argument(
+        "--phase",
+        choices=PROFILE_PHASES,
+        default="prefill",
+        help="prefill (per prompt) or decode (per generated token) (default prefill)",
+    )
+    p.add_argument(
+        "--seq-len", type=int, default=128, help="prompt length, or tokens in the KV cache with --phase decode (128)"
+    )
+    p.add_argument("--batch", type=int, default=1, help="sequences per forward (default 1)")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's choice)")
+    p.add_argument("--min-run-time", type=float, default=0.2, metavar="S", help="seconds timed per entry (default 0.2)")
     p.add_argument(
         "--statistic",
         choices=("median", "min"),
         default="median",
-        help="summary of the timed runs (default median; min on a machine busy with other work)",
+        help="summary of the timed blocks (default median; min on a machine busy with other work)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights and inputs (default 0)")
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help="device profile JSON to write")
@@ -129,17 +140,27 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
         seq_len=args.seq_len,
         batch=args.batch,
         threads=args.threads,
-        repeats=args.repeats,
-        warmup=args.warmup,
+        runtime=args.runtime,
+        phase=args.phase,
+        min_run_time=args.min_run_time,
         progress=True,
         seed=args.seed,
         statistic=args.statistic,
     )
     atomic_write(args.out, json.dumps(profile, indent=2) + "\n")
     print(
-        f"wrote {args.out}: {len(profile['layers'])} layer shapes, {len(profile['projections'])} projections, "
-        f"{profile['threads']} thread(s), {profile['device']['cpu']}"
+        f"wrote {args.out}: {args.runtime} {args.phase}, {len(profile['layers'])} layer shapes, "
+        f"{len(profile['projections'])} projections, {profile['threads']} thread(s), {profile['device']['cpu']}"
     )
+    noisy = profile["noisy_entries"]
+    if noisy:
+        total = 2 + len(profile["layers"]) + len(profile["projections"])
+        names = ", ".join(noisy[:5]) + (", ..." if len(noisy) > 5 else "")
+        print(
+            f"warning: {len(noisy)} of {total} entries are too noisy to trust (IQR above "
+            f"{profile['noise_threshold']:.0%} of the median: {names}); "
+            "the machine was busy: re-profile when it is idle, or with --statistic min"
+        )
     return 0
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mpsolve.cli.parsing import print_json, split_list
+from mpsolve.cli.parsing import PROFILED_COSTS, print_json, profile_for, split_list
 from mpsolve.core.front import check_reference_point
 from mpsolve.core.problem import Problem
+from mpsolve.costs import CostModel, get_cost
 from mpsolve.spaces import get_space
 from mpsolve.utils.files import check_writable
 from mpsolve.utils.quantities import format_quantity, parse_quantity
@@ -24,7 +25,11 @@ def add_subcommands(subparsers: Any) -> None:
         description="Solve once per budget on one cost and print the front (objective against cost), "
         "whether it is certified (every point proved) and its hypervolume against a reference point.",
     )
-    p.add_argument("--over", default="flops", help="the budgeted cost (default: flops)")
+    p.add_argument(
+        "--over", default="flops", help="budgeted cost: flops, params, memory, latency_ms, decode_ms (default: flops)"
+    )
+    p.add_argument("--latency-profile", default=None, metavar="FILE", help="prefill device profile (--over latency_ms)")
+    p.add_argument("--decode-profile", default=None, metavar="FILE", help="decode device profile (--over decode_ms)")
     p.add_argument("--budgets", required=True, help="comma-separated budgets with units, e.g. 40G,60G,110G,160G")
     p.add_argument("--solver", default="cpsat", help="backend, or several comma-separated (default: cpsat)")
     p.add_argument("--space", default="default", help="search-space preset (default: default)")
@@ -52,8 +57,11 @@ def cmd_pareto(args: argparse.Namespace) -> int:
             check_writable(path, what)
     problem = Problem(get_space(args.space))
     solvers = split_list(args.solver, "--solver")
+    over: str | CostModel = args.over
+    if args.over in PROFILED_COSTS:
+        over = get_cost(args.over, profile=profile_for(args.over, args.latency_profile, args.decode_profile))
     fronts = [
-        pareto(problem, args.over, budgets, s, seed=args.seed, time_limit=args.time_limit, reference_point=reference)
+        pareto(problem, over, budgets, s, seed=args.seed, time_limit=args.time_limit, reference_point=reference)
         for s in solvers
     ]
     if args.csv:

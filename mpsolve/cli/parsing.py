@@ -10,26 +10,42 @@ from typing import Any
 from mpsolve.constraints import Budget
 from mpsolve.utils.errors import MpsolveError
 
-__all__ = ["CLIError", "parse_budget", "parse_options", "print_json", "split_list"]
+__all__ = ["PROFILED_COSTS", "CLIError", "parse_budget", "profile_for", "parse_options", "print_json", "split_list"]
 
 
 class CLIError(MpsolveError):
     """Bad command-line input."""
 
 
-def parse_budget(text: str, latency_profile: str | None) -> Budget:
-    """A ``NAME=VALUE`` budget (a latency budget needs the device profile)."""
+#: the costs that need a device profile: name -> (the flag giving it, the profile-latency phase)
+PROFILED_COSTS = {
+    "latency": ("--latency-profile", "prefill"),
+    "latency_ms": ("--latency-profile", "prefill"),
+    "decode": ("--decode-profile", "decode"),
+    "decode_ms": ("--decode-profile", "decode"),
+}
+
+
+def parse_budget(text: str, latency_profile: str | None, decode_profile: str | None = None) -> Budget:
+    """A ``NAME=VALUE`` budget (a prefill or decode latency budget needs its device profile)."""
     if "=" not in text:
         raise CLIError(f"bad budget {text!r}: write NAME=VALUE, e.g. flops=160G or params=64M")
     name, value = (s.strip() for s in text.split("=", 1))
-    if name in ("latency", "latency_ms"):
-        if latency_profile is None:
-            raise CLIError(
-                "a latency budget needs a device profile: add --latency-profile device.json "
-                "(make one with `mpsolve profile-latency --out device.json`)"
-            )
-        return Budget(name, value, profile=latency_profile)
+    if name in PROFILED_COSTS:
+        return Budget(name, value, profile=profile_for(name, latency_profile, decode_profile))
     return Budget(name, value)
+
+
+def profile_for(cost: str, latency_profile: str | None, decode_profile: str | None) -> str:
+    """The device profile a latency cost needs, from ``--latency-profile`` / ``--decode-profile``."""
+    flag, phase = PROFILED_COSTS[cost]
+    profile = latency_profile if flag == "--latency-profile" else decode_profile
+    if profile is None:
+        raise CLIError(
+            f"a {cost} budget needs a device profile: add {flag} device.json "
+            f"(make one with `mpsolve profile-latency --phase {phase} --out device.json`)"
+        )
+    return profile
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, Any]:

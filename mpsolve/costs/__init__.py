@@ -1,4 +1,4 @@
-"""Cost models a budget can bound: parameters, FLOPs, peak memory, measured latency.
+"""Cost models a budget can bound: parameters, FLOPs, peak memory, measured prefill and decode latency.
 
 Every cost model maps a batch of decoded architectures to an ``(n,)`` array and registers
 by name (``@register_cost``), so budgets, problem files and the CLI find it. The operator
@@ -9,7 +9,10 @@ from mpsolve.costs._graph import graph_totals, operator_graph
 from mpsolve.costs._latency import (
     PROFILE_CONSTANTS,
     PROFILE_FORMAT,
+    PROFILE_PHASES,
+    PROFILE_RUNTIMES,
     PROFILE_VERSION,
+    DecodeLatencyCost,
     LatencyCost,
     LatencyProfileError,
 )
@@ -31,8 +34,11 @@ __all__ = [
     "COSTS",
     "PROFILE_CONSTANTS",
     "PROFILE_FORMAT",
+    "PROFILE_PHASES",
+    "PROFILE_RUNTIMES",
     "PROFILE_VERSION",
     "CostModel",
+    "DecodeLatencyCost",
     "FlopsCost",
     "LatencyCost",
     "LatencyProfileError",

@@ -1,13 +1,22 @@
-"""Measured latency: the additive cost a device profile of per-layer latencies predicts.
+"""Measured latency: the additive costs a device profile of per-layer latencies predicts.
 
-The workload is the MeRino prefill that yields the next token: ``seq_len`` tokens at batch
-``batch``, logits of the last position only (``logits_to_keep=1``). :func:`mpsolve.merino_model.profile_latency`
-times, on this machine, every component such a forward runs: one application of a layer of
-every distinct ``(E, F)`` of a space, every input projection (``D -> E``, ``E -> E'``), every
-output projection ``E -> D`` (last position only, as the model applies it after slicing), the
-embeddings, and the final LayerNorm + LM head. :class:`LatencyCost` sums them per architecture::
+A profile (:func:`mpsolve.merino_model.profile_latency`) times, in one runtime (``torch`` or
+``onnxruntime``) on this machine, every component a MeRino forward runs: one application of a
+layer of every distinct ``(E, F)`` of a space, every input projection (``D -> E``, ``E -> E'``),
+every output projection ``E -> D``, the embeddings, and the final LayerNorm + LM head. Its
+``phase`` says which forward:
 
-    latency = embedding + sum_i L_i * layer(E_i, F_i) + projections + output projection + head
+* ``prefill``: a ``seq_len``-token prompt at batch ``batch`` (:class:`LatencyCost`, ``latency_ms``);
+* ``decode``: one new token with ``seq_len`` positions in the KV cache, the time per generated
+  token (:class:`DecodeLatencyCost`, ``decode_ms``).
+
+Both sum the components per architecture::
+
+    latency = embedding + sum_i layers_i + projections + output projection + head
+
+where block ``i`` costs ``layer(E_i, F_i) + (L_i - 1) * warm_layer(E_i, F_i)`` when its layer is
+shared (the first application reads the weights from memory, the repeats find them in the CPU
+cache) and ``L_i * layer(E_i, F_i)`` when not (profiles without ``warm_ms`` use ``ms`` for both).
 
 Profiling needs ``torch`` (extra ``[torch]``) and lives with the model; predicting does not.
 """
@@ -27,10 +36,22 @@ from mpsolve.spaces import DecodedBatch
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import read_text_bounded
 
-__all__ = ["LatencyCost", "LatencyProfileError", "PROFILE_CONSTANTS", "PROFILE_FORMAT", "PROFILE_VERSION"]
+__all__ = [
+    "DecodeLatencyCost",
+    "LatencyCost",
+    "LatencyProfileError",
+    "PROFILE_CONSTANTS",
+    "PROFILE_FORMAT",
+    "PROFILE_PHASES",
+    "PROFILE_RUNTIMES",
+    "PROFILE_VERSION",
+]
 
 PROFILE_FORMAT = "mpsolve-latency-profile"
-PROFILE_VERSION = 1
+#: version 2 added runtime, phase and per-entry spread; version 1 files are torch prefill profiles
+PROFILE_VERSION = 2
+PROFILE_RUNTIMES = ("torch", "onnxruntime")
+PROFILE_PHASES = ("prefill", "decode")
 #: the model constants a profile was measured with (a cost refuses architectures with others)
 PROFILE_CONSTANTS = ("vocab_size", "embed_proj_dim", "head_dim", "activation")
 
@@ -65,8 +86,9 @@ def _key(a: Any, b: Any) -> Any:
 class LatencyCost(CostModel):
     """Predicted prefill latency (ms) from a device profile made by :func:`mpsolve.merino_model.profile_latency`.
 
-    Additive: the embeddings and head, plus ``L_i`` times the layer latency of each block,
-    plus the latency of every projection. Vectorised over the batch with lookup tables.
+    Additive: the embeddings and head, plus the ``L_i`` layer applications of each block (see
+    the module docstring), plus the latency of every projection. Vectorised over the batch with
+    lookup tables.
 
     Args:
         profile: the profile dict, or the path of its JSON file
@@ -75,17 +97,25 @@ class LatencyCost(CostModel):
 
     name = "latency"
     unit = "ms"
+    #: the profile phase this cost predicts
+    phase = "prefill"
 
     def __init__(self, profile: str | Path | Mapping[str, Any]) -> None:
         self.profile = str(profile) if isinstance(profile, Path) else profile
         data = _read_profile(profile)
+        if data["phase"] != self.phase:
+            other = "decode_ms" if self.phase == "prefill" else "latency_ms"
+            raise LatencyProfileError(
+                f"{self.name!r} needs a {self.phase} profile, got a {data['phase']} profile: budget it as {other}, "
+                f"or profile with mpsolve profile-latency --phase {self.phase}"
+            )
         self._data = data
         self.constants = dict(data["constants"])
         self.embedding_ms = float(data["embedding_ms"])
         self.head_ms = float(data["head_ms"])
-        self._layers = _Table(
-            [(r["embed_dim"], r["ffn_dim"]) for r in data["layers"]], [r["ms"] for r in data["layers"]]
-        )
+        shapes = [(r["embed_dim"], r["ffn_dim"]) for r in data["layers"]]
+        self._layers = _Table(shapes, [r["ms"] for r in data["layers"]])
+        self._warm_layers = _Table(shapes, [r.get("warm_ms", r["ms"]) for r in data["layers"]])
         by_kind: dict[str, list[dict[str, Any]]] = {"input": [], "output": []}
         for r in data["projections"]:
             by_kind[r["kind"]].append(r)
@@ -104,6 +134,7 @@ class LatencyCost(CostModel):
         self._check_constants(constants)
         E, F, L = batch.embed_dims, batch.ffn_dims, batch.layers
         layer_ms, found = self._layers.lookup(E, F)
+        repeat_ms = self._warm_layers.lookup(E, F)[0] if constants.shared else layer_ms
         if not found.all():
             row, col = np.argwhere(~found)[0]
             self._missing(f"a layer with embed_dim={E[row, col]}, ffn_dim={F[row, col]}")
@@ -121,7 +152,13 @@ class LatencyCost(CostModel):
             self._missing(f"an output projection {fan_in[row, -1]} -> {fan_out[row, -1]}")
         projections = np.sum(np.where(present[:, :-1], input_ms, 0.0), axis=1)
         projections += np.where(present[:, -1], output_ms, 0.0)
-        return self.embedding_ms + self.head_ms + np.sum(L * layer_ms, axis=1) + projections
+        layers = np.sum(layer_ms + (L - 1) * repeat_ms, axis=1)
+        return self.embedding_ms + self.head_ms + layers + projections
+
+    @property
+    def runtime(self) -> str:
+        """The runtime the profile was measured in (``torch`` or ``onnxruntime``)."""
+        return str(self._data["runtime"])
 
     def _check_constants(self, constants: ModelConstants) -> None:
         differ = {
@@ -144,6 +181,21 @@ class LatencyCost(CostModel):
         )
 
 
+@register_cost
+class DecodeLatencyCost(LatencyCost):
+    """Predicted time per generated token (ms) with the KV cache, from a ``decode`` profile.
+
+    The same additive model as :class:`LatencyCost` over one-token components: the layers
+    attend to the ``seq_len`` cached positions of the profile.
+
+    Args:
+        profile: a profile made with ``mpsolve profile-latency --phase decode`` (dict or path).
+    """
+
+    name = "decode"
+    phase = "decode"
+
+
 def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(profile, (str, Path)):
         path = Path(profile)
@@ -160,18 +212,30 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         data = dict(profile)
     else:
         raise LatencyProfileError(f"a latency profile is a dict or a JSON file path, got {type(profile).__name__}")
-    if data.get("format") != PROFILE_FORMAT:
-        raise LatencyProfileError(f"not a latency profile (format {data.get('format')!r}, expected {PROFILE_FORMAT!r})")
-    if data.get("version") != PROFILE_VERSION:
+    if not isinstance(data, Mapping) or data.get("format") != PROFILE_FORMAT:
+        found = data.get("format") if isinstance(data, Mapping) else type(data).__name__
+        raise LatencyProfileError(f"not a latency profile (format {found!r}, expected {PROFILE_FORMAT!r})")
+    version = data.get("version")
+    if version == 1:  # before runtimes and phases: torch prefill
+        data = {**data, "runtime": "torch", "phase": "prefill"}
+    elif version != PROFILE_VERSION:
         raise LatencyProfileError(
-            f"latency profile version {data.get('version')!r} is not supported (expected {PROFILE_VERSION}); re-profile"
+            f"latency profile version {version!r} is not supported (expected {PROFILE_VERSION}); re-profile"
         )
+    for key, known in (("runtime", PROFILE_RUNTIMES), ("phase", PROFILE_PHASES)):
+        if data.get(key) not in known:
+            raise LatencyProfileError(
+                f"latency profile {key} {data.get(key)!r} is not one of {', '.join(known)}; re-profile"
+            )
     required = ("constants", "embedding_ms", "head_ms", "layers", "projections")
     missing = [k for k in required if k not in data]
     if missing:
         raise LatencyProfileError(f"latency profile lacks {missing}; re-profile with mpsolve profile-latency")
     entries = [e for k in ("layers", "projections") for e in (data[k] if isinstance(data[k], list) else [None])]
+    spreads = [data.get(k, 0.0) for k in ("embedding_iqr_ms", "head_iqr_ms", "call_overhead_ms")]
+    spreads += [e.get(k, 0.0) for e in entries if isinstance(e, Mapping) for k in ("iqr_ms", "warm_ms", "warm_iqr_ms")]
     timings = [data["embedding_ms"], data["head_ms"], *(e.get("ms") if isinstance(e, Mapping) else e for e in entries)]
+    timings += spreads
     bad = [v for v in timings if isinstance(v, bool) or not isinstance(v, (int, float))
            or not math.isfinite(v) or v < 0]
     if bad:

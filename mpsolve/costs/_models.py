@@ -103,9 +103,9 @@ class CostModel(ABC):
         return hash((type(self).__name__, repr(sorted(self.options().items()))))
 
 
-#: every cost model by name (``latency_ms`` and ``memory_bytes`` are aliases)
+#: every cost model by name (``latency_ms``, ``decode_ms`` and ``memory_bytes`` are aliases)
 COSTS: Registry[type[CostModel]] = Registry(
-    "cost", aliases={"latency_ms": "latency", "memory_bytes": "memory"}, sort=True
+    "cost", aliases={"latency_ms": "latency", "decode_ms": "decode", "memory_bytes": "memory"}, sort=True
 )
 
 

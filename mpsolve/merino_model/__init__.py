@@ -30,11 +30,19 @@ from mpsolve.merino_model._errors import (
     ModelInputError,
     require,
 )
-from mpsolve.merino_model._profile import device_info, profile_latency
+from mpsolve.merino_model._profile import (
+    NOISE_THRESHOLD,
+    device_info,
+    model_latency,
+    onnx_session,
+    profile_latency,
+    time_call,
+)
 from mpsolve.merino_model._registration import install_registration_hook
 from mpsolve.spaces import resolve_architecture
 
 __all__ = [
+    "NOISE_THRESHOLD",
     "CausalLMOutput",
     "CheckpointMismatchError",
     "Corpus",
@@ -57,10 +65,13 @@ __all__ = [
     "lm_eval_tasks",
     "load_corpus",
     "load_task_file",
+    "model_latency",
     "onnx_generate",
+    "onnx_session",
     "profile_latency",
     "quantize",
     "quantize_onnx",
+    "time_call",
     "verify_onnx",
     "resolve_architecture",
 ]

@@ -1,32 +1,109 @@
 """Latency profiling: time every component of a space's architectures on this machine.
 
-The workload is the MeRino prefill that yields the next token: ``seq_len`` tokens at batch
-``batch``, logits of the last position only (``logits_to_keep=1``). :func:`profile_latency`
-times one application of a layer of every distinct ``(E, F)`` of a space, every input
-projection (``D -> E``, ``E -> E'``), every output projection ``E -> D`` (last position only,
-as the model applies it after slicing), the embeddings, and the final LayerNorm + LM head; the
-profile it returns is what :class:`mpsolve.costs.LatencyCost` predicts from. Importing this
-module is cheap; profiling needs ``torch`` (extra ``[torch]``).
+:func:`profile_latency` times, in ``torch`` or in ONNX Runtime, one application of a layer of
+every distinct ``(E, F)`` of a space, every input projection (``D -> E``, ``E -> E'``), every
+output projection ``E -> D``, the embeddings, and the final LayerNorm + LM head, for one of two
+workloads (``phase``):
+
+* ``prefill``: a ``seq_len``-token prompt at batch ``batch``. In torch the model keeps the
+  logits of the last position only (``logits_to_keep=1``), so the output projection and the
+  head run on one position; in ONNX Runtime it is the KV-cache graph of
+  :func:`~mpsolve.merino_model.export_onnx` on an empty cache, which returns every position's
+  logits, so there they run on ``seq_len``.
+* ``decode``: one new token per sequence with ``seq_len`` positions already in the KV cache;
+  a layer appends its key and value to the cache and attends to all ``seq_len + 1``.
+
+:func:`model_latency` times a whole model on the same workload, to check a profile against.
+
+Every entry is timed with ``torch.utils.benchmark.Timer.blocked_autorange`` (blocks of calls
+for at least ``min_run_time`` seconds) with pinned threads, twice: ``ms`` with cold weights (the
+calls rotate through copies of the component that together hold twice the largest CPU cache,
+as in a model whose other weights have evicted them; at one token per layer, decoding reads
+every weight once and the cache decides its speed), and ``warm_ms`` calling one copy (the
+repeated applications of a shared layer). An entry whose interquartile range exceeds
+``NOISE_THRESHOLD`` of its median is flagged ``noisy``. In ONNX Runtime every component
+is its own exported graph; the cost of one ``session.run`` call, which a whole model pays once,
+is measured on a trivial graph, taken off every component but the embeddings and recorded as
+``call_overhead_ms``. The profile is what :class:`mpsolve.costs.LatencyCost` (prefill) and
+:class:`mpsolve.costs.DecodeLatencyCost` (decode) predict from. Importing this module is cheap;
+profiling needs ``torch`` (extra ``[torch]``), and ``onnxruntime`` (extra ``[onnx]``) for that runtime.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import platform
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mpsolve.costs import PROFILE_CONSTANTS, PROFILE_FORMAT, PROFILE_VERSION
+from mpsolve.costs import PROFILE_CONSTANTS, PROFILE_FORMAT, PROFILE_PHASES, PROFILE_RUNTIMES, PROFILE_VERSION
 from mpsolve.merino_model._errors import require
 from mpsolve.spaces import SearchSpace, get_space
 from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.files import atomic_write
 from mpsolve.utils.validation import check_integer
 
-__all__ = ["device_info", "profile_latency"]
+__all__ = ["NOISE_THRESHOLD", "device_info", "model_latency", "onnx_session", "profile_latency", "time_call"]
 
-_STATISTICS: dict[str, Callable[[list[float]], float]] = {"median": statistics.median, "min": min}
+#: fewest timed blocks per measurement
+MIN_BLOCKS = 5
+#: IQR / median above which a timing is flagged noisy (``torch.utils.benchmark``'s own warning level)
+NOISE_THRESHOLD = 0.1
+_STATISTICS = ("median", "min")
+#: most copies of a component rotated through for its cold timing
+_MAX_COPIES = 256
+_WORKLOADS = {
+    "prefill": "prefill of seq_len tokens (torch: logits of the last position only; onnxruntime: the KV-cache "
+    "graph on an empty cache, logits of every position)",
+    "decode": "one new token with seq_len positions in the KV cache (time per generated token)",
+}
+
+
+def time_call(
+    fn: Callable[[], Any], threads: int, min_run_time: float = 0.2, statistic: str = "median"
+) -> dict[str, Any]:
+    """Time ``fn`` with ``torch.utils.benchmark.Timer.blocked_autorange`` on ``threads`` torch threads.
+
+    The run lasts ``min_run_time`` seconds, or longer where that would give fewer than
+    ``MIN_BLOCKS`` blocks (a call longer than ``min_run_time / MIN_BLOCKS``).
+
+    Returns:
+        ``ms`` (the median, or the minimum, of the per-call block means), ``iqr_ms``, ``blocks``
+        (timed blocks) and ``noisy`` (IQR above :data:`NOISE_THRESHOLD` of the median).
+    """
+    import time
+
+    from torch.utils import benchmark
+
+    fn()  # the first call allocates; blocked_autorange calibrates on the following ones
+    start = time.perf_counter()
+    fn()
+    # at least MIN_BLOCKS blocks, so that a call longer than min_run_time still gets a spread
+    run_time = max(min_run_time, MIN_BLOCKS * (time.perf_counter() - start))
+    m = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads).blocked_autorange(min_run_time=run_time)
+    value = m.median if statistic == "median" else min(m.times)
+    return {
+        "ms": 1000.0 * value,
+        "iqr_ms": 1000.0 * m.iqr,
+        "blocks": len(m.times),
+        "noisy": not m.meets_confidence(NOISE_THRESHOLD),
+    }
+
+
+def onnx_session(model: Any, threads: int) -> Any:
+    """A CPU ``onnxruntime.InferenceSession`` of a path or serialised model with pinned threads
+    (``threads`` intra-op, one inter-op, sequential execution)."""
+    require("onnxruntime", "onnx")
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 def profile_latency(
@@ -34,130 +111,313 @@ def profile_latency(
     seq_len: int = 128,
     batch: int = 1,
     threads: int | None = None,
-    repeats: int = 10,
-    warmup: int = 3,
+    *,
+    runtime: str = "torch",
+    phase: str = "prefill",
+    min_run_time: float = 0.2,
     progress: bool = True,
     seed: int = 0,
     statistic: str = "median",
+    graph_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Measure the latency of every component the architectures of ``space`` are made of.
 
-    Each entry is the median (or minimum) of ``repeats`` timed runs after ``warmup`` untimed
-    ones, under ``torch.inference_mode`` with ``threads`` intra-op threads (default: torch's
-    current setting).
-
     Args:
         space: a :class:`SearchSpace` or a preset name.
-        seq_len: prompt length of the prefill.
-        batch: prompts per forward.
-        threads: torch intra-op threads during the measurement (restored afterwards).
-        repeats: timed runs per entry.
-        warmup: untimed runs per entry.
+        seq_len: prompt length (``prefill``), or positions in the KV cache (``decode``).
+        batch: sequences per forward.
+        threads: intra-op threads of the runtime during the measurement (default: torch's
+            current setting); torch's setting is restored afterwards.
+        runtime: ``"torch"`` or ``"onnxruntime"`` (each component exported with
+            :func:`torch.onnx.export`, as :func:`mpsolve.merino_model.export_onnx` does).
+        phase: ``"prefill"`` or ``"decode"`` (see the module docstring).
+        min_run_time: seconds of timed calls per entry.
         progress: show a progress bar on stderr.
         seed: seed of the random weights and inputs.
-        statistic: ``"median"``, or ``"min"`` on a machine shared with other work (the
-            minimum estimates the undisturbed latency; preemptions inflate the median).
+        statistic: ``"median"`` of the timed blocks, or ``"min"`` on a machine shared with
+            other work (the minimum estimates the undisturbed latency; preemptions inflate the median).
+        graph_dir: ``onnxruntime`` only: a folder that keeps the exported component graphs, so a
+            later profile of the same space and settings skips the export (about a second each).
 
     Returns:
         The profile, a JSON-serialisable dict (save it with ``json.dump``; see :class:`LatencyCost`).
+        Every entry carries ``ms``, ``iqr_ms`` and ``noisy``; ``noisy_entries`` names the flagged ones.
     """
     require("torch", "torch")
     import torch
     from tqdm import tqdm
 
-    from mpsolve.merino_model._model import MeRinoLayer
-
     space = get_space(space) if isinstance(space, str) else space
-    for label, value in (("seq_len", seq_len), ("batch", batch), ("repeats", repeats)):
+    for label, value in (("seq_len", seq_len), ("batch", batch)):
         check_integer(value, label)
-    check_integer(warmup, "warmup", minimum=0)
-    if statistic not in _STATISTICS:
-        raise MpsolveError(f"statistic must be one of {', '.join(_STATISTICS)}, got {statistic!r}")
+    for label, value, known in (
+        ("statistic", statistic, _STATISTICS),
+        ("runtime", runtime, PROFILE_RUNTIMES),
+        ("phase", phase, PROFILE_PHASES),
+    ):
+        if value not in known:
+            raise MpsolveError(f"{label} must be one of {', '.join(known)}, got {value!r}")
+    if not (isinstance(min_run_time, (int, float)) and 0 < min_run_time <= 60):
+        raise MpsolveError(f"min_run_time must be a number of seconds in (0, 60], got {min_run_time!r}")
     if threads is not None:
         check_integer(threads, "threads")
-    if seq_len > space.max_positions:
-        raise MpsolveError(f"seq_len {seq_len} exceeds the space's max_positions {space.max_positions}")
+    limit = space.max_positions - (1 if phase == "decode" else 0)
+    if seq_len > limit:
+        raise MpsolveError(
+            f"seq_len {seq_len} exceeds the space's max_positions {space.max_positions}"
+            + (" less the decoded token" if phase == "decode" else "")
+        )
+    if runtime == "onnxruntime":
+        require("onnxruntime", "onnx")
+        require("onnxscript", "onnx")
+    from mpsolve.merino_model._components import components as make_components
 
-    d = space.embed_proj_dim
-    widths = list(space.embed_dims)
-    layer_shapes = sorted({(e, int(f)) for i, e in enumerate(widths) for f in space.ffn_table[i]})
-    input_shapes = sorted({(d, e) for e in widths if e != d} | {(a, b) for a in widths for b in widths if a < b})
-    output_shapes = sorted({(e, d) for e in widths if e != d})
-    generator = torch.Generator().manual_seed(seed)
-
-    def timed(fn: Callable[[], Any]) -> float:
-        for _ in range(warmup):
-            fn()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return 1000.0 * _STATISTICS[statistic](times)
-
-    def inputs(width: int, positions: int) -> torch.Tensor:
-        return torch.randn(batch, positions, width, generator=generator)
-
-    def linear(fan_in: int, fan_out: int, bias: bool = True) -> torch.nn.Linear:
-        module = torch.nn.Linear(fan_in, fan_out, bias=bias)
-        torch.nn.init.normal_(module.weight, std=0.02, generator=generator)
-        return module.eval()
-
+    components = make_components(space, seq_len, batch, phase, runtime == "onnxruntime", seed)
     previous_threads = torch.get_num_threads()
-    total = len(layer_shapes) + len(input_shapes) + len(output_shapes) + 2
-    bar = tqdm(total=total, desc="profiling latency", unit="shape", disable=not progress)
+    threads = previous_threads if threads is None else threads
+    make_calls = _torch_calls if runtime == "torch" else functools.partial(_onnx_calls, graph_dir=graph_dir)
+    cold_bytes = 2 * _largest_cache_bytes()
+    key = f"{phase}-n{seq_len}-b{batch}-s{seed}-v{space.vocab_size}-d{space.embed_proj_dim}-h{space.head_dim}"
+    key += f"-{space.activation}"
+    bar = tqdm(total=len(components), desc=f"profiling {runtime} {phase}", unit="shape", disable=not progress)
+    entries: dict[str, dict[str, Any]] = {}
     try:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        with torch.inference_mode():
-            tokens = torch.nn.Embedding(space.vocab_size, d)
-            positions = torch.nn.Embedding(space.max_positions, d)
-            ids = torch.randint(0, space.vocab_size, (batch, seq_len), generator=generator)
-            pos = torch.arange(seq_len).expand(batch, seq_len)
-            embedding_ms = timed(lambda: tokens(ids) + positions(pos))
+        torch.set_num_threads(threads)
+        overhead = _onnx_call_overhead(threads, min_run_time, statistic) if runtime == "onnxruntime" else None
+        for label, (module, inputs) in components.items():
+            size = sum(t.numel() * t.element_size() for t in [*module.state_dict().values(), *inputs])
+            copies = max(1, min(_MAX_COPIES, -(-cold_bytes // size)))
+            calls = make_calls(module, inputs, copies, threads, name=f"{key}-{label}")
+            with torch.inference_mode():
+                warm = time_call(calls[0], threads, min_run_time, statistic)
+                cycle = itertools.cycle(calls)
+                cold = time_call(lambda cycle=cycle: next(cycle)(), threads, min_run_time, statistic)
+            if overhead is not None and label != "embedding":
+                for timing in (warm, cold):
+                    timing["ms"] = max(0.0, timing["ms"] - overhead["ms"])
+            entries[label] = {
+                "positions": int(inputs[0].shape[1]),
+                "ms": cold["ms"],
+                "iqr_ms": cold["iqr_ms"],
+                "warm_ms": warm["ms"],
+                "warm_iqr_ms": warm["iqr_ms"],
+                "noisy": cold["noisy"] or warm["noisy"],
+            }
             bar.update()
-            norm, head, last = torch.nn.LayerNorm(d), linear(d, space.vocab_size, bias=False), inputs(d, 1)
-            head_ms = timed(lambda: head(norm(last)))
-            bar.update()
-            layers = []
-            for e, f in layer_shapes:
-                layer = MeRinoLayer(e, f, space.head_dim, space.activation).eval()
-                for module in layer.modules():
-                    if isinstance(module, torch.nn.Linear):
-                        torch.nn.init.normal_(module.weight, std=0.02, generator=generator)
-                x = inputs(e, seq_len)
-                layers.append({"embed_dim": e, "ffn_dim": f, "ms": timed(lambda layer=layer, x=x: layer(x))})
-                bar.update()
-            projections = []
-            for table, shapes, n in (("input", input_shapes, seq_len), ("output", output_shapes, 1)):
-                for a, b in shapes:
-                    module, x = linear(a, b), inputs(a, n)
-                    ms = timed(lambda module=module, x=x: module(x))
-                    projections.append({"kind": table, "in_dim": a, "out_dim": b, "positions": n, "ms": ms})
-                    bar.update()
     finally:
         bar.close()
         torch.set_num_threads(previous_threads)
+    settings = {"runtime": runtime, "phase": phase, "threads": threads, "seq_len": seq_len, "batch": batch,
+                "min_run_time": min_run_time, "statistic": statistic, "cold_bytes": cold_bytes}
+    return _assemble(space, entries, overhead, settings)
 
-    return {
+
+def model_latency(
+    model: Any,
+    seq_len: int = 128,
+    threads: int | None = None,
+    *,
+    phase: str = "prefill",
+    min_run_time: float = 0.2,
+    statistic: str = "median",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Time a whole model on the workload of :func:`profile_latency` (batch 1).
+
+    Args:
+        model: a :class:`~mpsolve.merino_model.MeRinoForCausalLM` (timed in torch), or the
+            path of its KV-cache ONNX graph (``export_onnx(..., kv_cache=True)``; timed in ONNX Runtime).
+        seq_len: prompt length (``prefill``), or positions in the KV cache (``decode``).
+        threads: intra-op threads (default: torch's current setting).
+        phase: ``"prefill"`` or ``"decode"``.
+        min_run_time, statistic: as in :func:`profile_latency`.
+        seed: seed of the prompt.
+
+    Returns:
+        ``ms``, ``iqr_ms``, ``blocks`` and ``noisy`` (see :func:`time_call`).
+    """
+    require("torch", "torch")
+    import numpy as np
+    import torch
+
+    if phase not in PROFILE_PHASES:
+        raise MpsolveError(f"phase must be one of {', '.join(PROFILE_PHASES)}, got {phase!r}")
+    check_integer(seq_len, "seq_len")
+    threads = torch.get_num_threads() if threads is None else threads
+    previous = torch.get_num_threads()
+    if isinstance(model, torch.nn.Module):
+        vocab = model.architecture.vocab_size
+    else:
+        from mpsolve.merino_model._onnx import _past_inputs, _run
+
+        session = onnx_session(model, threads)
+        if not _past_inputs(session):
+            raise MpsolveError(f"{str(model)!r} is a prefill graph: time the KV-cache one (export_onnx kv_cache=True)")
+        vocab = session.get_outputs()[0].shape[-1]
+    ids = torch.randint(0, vocab, (1, seq_len + 1), generator=torch.Generator().manual_seed(seed))
+    prompt, token = ids[:, :seq_len], ids[:, seq_len:]
+    try:
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            if isinstance(model, torch.nn.Module):
+                if phase == "prefill":
+                    return time_call(lambda: model(prompt, logits_to_keep=1), threads, min_run_time, statistic)
+                cache = model(prompt, use_cache=True).past_key_values
+                keys, values = list(cache.keys), list(cache.values)
+
+                def step() -> None:
+                    cache.keys, cache.values = list(keys), list(values)  # back to seq_len cached positions
+                    model(token, past_key_values=cache, use_cache=True, logits_to_keep=1)
+
+                return time_call(step, threads, min_run_time, statistic)
+            prompt_np, token_np = prompt.numpy(), token.numpy()
+            if phase == "prefill":
+                return time_call(lambda: _run(session, prompt_np, None), threads, min_run_time, statistic)
+            past = [np.ascontiguousarray(p) for p in _run(session, prompt_np, None)[1]]
+            return time_call(lambda: _run(session, token_np, past), threads, min_run_time, statistic)
+    finally:
+        torch.set_num_threads(previous)
+
+
+# -- the runtimes --------------------------------------------------------------------------------
+def _torch_calls(
+    module: Any, inputs: tuple[Any, ...], copies: int, threads: int, name: str = ""
+) -> list[Callable[[], Any]]:
+    """``copies`` calls of ``module``, each on its own copy of the weights and inputs."""
+    import copy
+
+    calls = []
+    for i in range(copies):
+        m, x = (module, inputs) if i == 0 else (copy.deepcopy(module), tuple(t.clone() for t in inputs))
+        calls.append(lambda m=m, x=x: m(*x))
+    return calls
+
+
+def _onnx_calls(
+    module: Any,
+    inputs: tuple[Any, ...],
+    copies: int,
+    threads: int,
+    name: str = "",
+    graph_dir: str | Path | None = None,
+) -> list[Callable[[], Any]]:
+    """``copies`` calls of the exported ``module``, each in its own session (own weights) on its own inputs.
+
+    With ``graph_dir`` the graph is kept there as ``<name>.onnx`` and reused when present.
+    """
+    path = Path(graph_dir) / f"{name.replace(' ', '_').replace('>', '')}.onnx" if graph_dir is not None else None
+    if path is not None and path.is_file():
+        graph = path.read_bytes()
+    else:
+        graph = _export_component(module, inputs)
+        if path is not None:
+            atomic_write(path, graph)
+    calls = []
+    for _ in range(copies):
+        session = onnx_session(graph, threads)
+        feed = {i.name: x.numpy().copy() for i, x in zip(session.get_inputs(), inputs)}
+        calls.append(lambda session=session, feed=feed: session.run(None, feed))
+    return calls
+
+
+def _largest_cache_bytes() -> int:
+    """The largest CPU cache of this machine (from sysfs; 32 MiB where it cannot be read)."""
+    sizes = []
+    for entry in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        text = entry.read_text().strip().upper()
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit():
+            sizes.append(int(digits) * scale)
+    return max(sizes, default=32 << 20)
+
+
+def _export_component(module: Any, inputs: tuple[Any, ...]) -> bytes:
+    """The serialised ONNX graph of ``module`` at the shapes of ``inputs`` (the exporter of ``export_onnx``)."""
+    import logging
+    import warnings
+
+    import torch
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logger = logging.getLogger("torch.onnx")
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            program = torch.onnx.export(module, inputs, dynamo=True, verbose=False)
+        finally:
+            logger.setLevel(level)
+    return program.model_proto.SerializeToString()
+
+
+def _onnx_call_overhead(threads: int, min_run_time: float, statistic: str) -> dict[str, Any]:
+    """The time of one ``session.run`` of a one-``Add`` graph: what every extra call costs."""
+    import torch
+
+    class Increment(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + 1
+
+    return time_call(_onnx_calls(Increment(), (torch.zeros(1, 1),), 1, threads)[0], threads, min_run_time, statistic)
+
+
+# -- the profile -----------------------------------------------------------------------------------
+def _assemble(
+    space: SearchSpace, entries: dict[str, dict[str, Any]], overhead: dict[str, Any] | None, settings: dict[str, Any]
+) -> dict[str, Any]:
+    import torch
+
+    def stats(label: str) -> dict[str, Any]:
+        e = entries[label]
+        return {k: e[k] for k in ("positions", "ms", "iqr_ms", "warm_ms", "warm_iqr_ms", "noisy")}
+
+    layers, projections = [], []
+    for label in entries:
+        kind, _, shape = label.partition(" ")
+        if kind == "layer":
+            e, f = map(int, shape.split("x"))
+            layers.append({"embed_dim": e, "ffn_dim": f, **stats(label)})
+        elif kind in ("input", "output"):
+            a, b = map(int, shape.split("->"))
+            projections.append({"kind": kind, "in_dim": a, "out_dim": b, **stats(label)})
+    runtime, phase = settings["runtime"], settings["phase"]
+    profile: dict[str, Any] = {
         "format": PROFILE_FORMAT,
         "version": PROFILE_VERSION,
-        "workload": "prefill of seq_len tokens, logits of the last position only (logits_to_keep=1)",
+        "runtime": runtime,
+        "phase": phase,
+        "workload": _WORKLOADS[phase],
         "device": device_info(),
         "torch": torch.__version__,
-        "threads": threads if threads is not None else previous_threads,
-        "seq_len": seq_len,
-        "batch": batch,
-        "repeats": repeats,
-        "warmup": warmup,
-        "statistic": statistic,
-        "space": space.to_dict(),
-        "constants": {name: getattr(space, name) for name in PROFILE_CONSTANTS},
-        "embedding_ms": embedding_ms,
-        "head_ms": head_ms,
-        "layers": layers,
-        "projections": projections,
     }
+    if runtime == "onnxruntime":
+        import onnxruntime
+
+        profile["onnxruntime"] = onnxruntime.__version__
+    profile.update(
+        threads=settings["threads"],
+        seq_len=settings["seq_len"],
+        batch=settings["batch"],
+        timer="torch.utils.benchmark.Timer.blocked_autorange",
+        min_run_time=settings["min_run_time"],
+        cold_bytes=settings["cold_bytes"],
+        statistic=settings["statistic"],
+        noise_threshold=NOISE_THRESHOLD,
+        noisy_entries=[label for label, e in entries.items() if e["noisy"]],
+        space=space.to_dict(),
+        constants={name: getattr(space, name) for name in PROFILE_CONSTANTS},
+        embedding_ms=entries["embedding"]["ms"],
+        embedding_iqr_ms=entries["embedding"]["iqr_ms"],
+        head_ms=entries["head"]["ms"],
+        head_iqr_ms=entries["head"]["iqr_ms"],
+        head_positions=entries["head"]["positions"],
+        layers=layers,
+        projections=projections,
+    )
+    if overhead is not None:
+        profile["call_overhead_ms"] = overhead["ms"]
+    return profile
 
 
 def device_info() -> dict[str, str]:

@@ -13,7 +13,9 @@ and set the backend and its effort settings::
 Checks: every returned design is feasible; the same seed gives the same answer; the time
 limit is honoured within 10 %; an infeasible problem raises :class:`InfeasibleError`; on the
 small space (14 580 designs) the default effort reaches 99 % of the exhaustive optimum, and an
-exact backend (``exact = True``) equals it and says ``optimal``.
+exact backend (``exact = True``) equals it and says ``optimal``; prefill and per-token decode
+latency budgets (device profiles made by :func:`synthetic_profile`) are met, exactly at the
+optimum by an exact backend.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ import pytest
 
 import mpsolve
 from mpsolve.core.solver import Solver
+from mpsolve.costs import get_cost
 from mpsolve.utils.quantities import parse_quantity
 
-__all__ = ["SolverConformance", "small_optimum"]
+__all__ = ["SolverConformance", "small_optimum", "synthetic_profile"]
 
 #: budgets of the optimality check on the small space (one binding, one loose)
 OPTIMALITY_BUDGETS = ("40G", "110G")
@@ -45,6 +48,50 @@ def small_optimum(budget: str) -> tuple[float, tuple[int, ...]]:
     f = np.where(ev.feasible, ev.objective, -np.inf)
     i = int(np.argmax(f))
     return float(f[i]), tuple(int(v) for v in X[i])
+
+
+def synthetic_profile(space: str | mpsolve.SearchSpace, phase: str = "prefill", seq_len: int = 128) -> dict[str, Any]:
+    """A latency profile of ``space`` whose timings are its FLOPs at 1 GFLOP/s plus 10 us a call.
+
+    A stand-in for a measured ``mpsolve profile-latency`` profile (same format, no torch): in
+    ``prefill`` every component processes ``seq_len`` positions (the head one); in ``decode``
+    one, with layers attending to ``seq_len`` cached positions.
+    """
+    from mpsolve.costs import PROFILE_CONSTANTS, PROFILE_FORMAT, PROFILE_VERSION
+
+    space = mpsolve.get_space(space) if isinstance(space, str) else space
+    n, keys = (seq_len, seq_len) if phase == "prefill" else (1, seq_len + 1)
+
+    def ms(macs: float) -> float:
+        return 2 * macs / 1e6 + 0.01
+
+    d, widths = space.embed_proj_dim, [int(e) for e in space.embed_dims]
+    layers = [
+        {"embed_dim": e, "ffn_dim": int(f), "ms": ms(n * (4 * e * e + 2 * e * int(f)) + 2 * n * keys * e)}
+        for i, e in enumerate(widths)
+        for f in sorted(set(space.ffn_table[i]))
+    ]
+    pairs = {("input", d, e) for e in widths if e != d} | {("input", a, b) for a in widths for b in widths if a < b}
+    pairs |= {("output", e, d) for e in widths if e != d}
+    projections = [
+        {"kind": k, "in_dim": a, "out_dim": b, "ms": ms((n if k == "input" else 1) * a * b)}
+        for k, a, b in sorted(pairs)
+    ]
+    return {
+        "format": PROFILE_FORMAT,
+        "version": PROFILE_VERSION,
+        "runtime": "torch",
+        "phase": phase,
+        "seq_len": seq_len,
+        "batch": 1,
+        "threads": 1,
+        "constants": {name: getattr(space, name) for name in PROFILE_CONSTANTS},
+        "space": space.to_dict(),
+        "embedding_ms": ms(n * d),
+        "head_ms": ms(d * space.vocab_size),
+        "layers": layers,
+        "projections": projections,
+    }
 
 
 class SolverConformance:
@@ -104,6 +151,31 @@ class SolverConformance:
         problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "1M")])
         with pytest.raises(mpsolve.InfeasibleError):
             self.solve(problem, self.fast_options, seed=0)
+
+    def test_prefill_and_decode_latency_budgets_are_met(self) -> None:
+        space = mpsolve.get_space("small")
+        costs = [get_cost(name, profile=synthetic_profile(space, phase))
+                 for name, phase in (("latency_ms", "prefill"), ("decode_ms", "decode"))]
+        X = np.concatenate(list(space.enumerate()))
+        batch = space.decode_batch(X)
+        values = [c.evaluate(batch, space) for c in costs]
+        # budgets at quantiles where the decode budget binds: the best design under the prefill
+        # budget alone is over it
+        limits = [float(np.quantile(v, q)) for v, q in zip(values, (0.3, 0.25))]
+        prefill_only = mpsolve.Problem(space, constraints=[mpsolve.Budget(costs[0], limits[0])]).evaluate(X)
+        assert values[1][np.argmax(np.where(prefill_only.feasible, prefill_only.objective, -np.inf))] > limits[1]
+        problem = mpsolve.Problem(space, constraints=[mpsolve.Budget(c, lim) for c, lim in zip(costs, limits)])
+        r = self.solve(problem, self.fast_options, seed=0)
+        assert r.architecture is not None and r.status in ("optimal", "feasible")
+        for cost, limit in zip(costs, limits):
+            assert r.costs[cost.name] == pytest.approx(cost.of(r.architecture), rel=1e-12)
+            assert r.costs[cost.name] <= limit
+        ev = problem.evaluate(X)
+        best = float(np.max(np.where(ev.feasible, ev.objective, -np.inf)))
+        if self.exact:
+            assert r.status == "optimal" and r.objective == pytest.approx(best, rel=1e-12)
+        else:
+            assert r.objective <= best + 1e-12 * abs(best)
 
     @pytest.mark.parametrize("budget", OPTIMALITY_BUDGETS)
     def test_default_effort_reaches_the_exhaustive_optimum(self, budget: str) -> None:

@@ -23,7 +23,7 @@ from mpsolve.constraints import Budget
 from mpsolve.core.front import check_reference_point, hypervolume, non_dominated
 from mpsolve.core.problem import Problem
 from mpsolve.core.result import _jsonable
-from mpsolve.costs import get_cost
+from mpsolve.costs import COSTS, CostModel, get_cost
 from mpsolve.solvers import solve
 from mpsolve.spaces import get_architecture
 from mpsolve.utils.errors import InfeasibleError, MpsolveError
@@ -159,7 +159,7 @@ class ParetoFront:
 
 def pareto(
     problem: Problem,
-    over: str = "flops",
+    over: str | CostModel = "flops",
     budgets: Sequence[float | str] = (),
     solver: str = "cpsat",
     seed: int | None = None,
@@ -174,7 +174,8 @@ def pareto(
 
     Args:
         problem: the program (its space, objective and other constraints are kept).
-        over: the budgeted cost (``flops``, ``params``, ``latency``, ...).
+        over: the budgeted cost, a name (``flops``, ``params``, ...) or a cost model (a
+            :class:`~mpsolve.costs.LatencyCost` or :class:`~mpsolve.costs.DecodeLatencyCost` with its profile).
         budgets: the budgets, numbers or strings with units (``"60G"``).
         solver: a backend name.
         seed, time_limit: per solve.
@@ -190,8 +191,12 @@ def pareto(
         raise MpsolveError("pareto needs at least one budget, e.g. budgets=['60G', '110G', '160G']")
     if reference_point is not None:
         reference_point = check_reference_point(reference_point)  # before any solve
-    existing = [b for b in problem.budgets if b.cost.name == over]
-    cost = existing[0].cost if existing else get_cost(over)  # keeps the options of a budgeted cost
+    name = over.name if isinstance(over, CostModel) else COSTS[over].name
+    existing = [b for b in problem.budgets if b.cost.name == name]
+    if isinstance(over, CostModel):
+        cost = over
+    else:
+        cost = existing[0].cost if existing else get_cost(over)  # keeps the options of a budgeted cost
     others = [c for c in problem.constraints if c not in existing]
     points, native = [], []
     for limit in limits:

@@ -16,7 +16,7 @@ space with the ``ea`` solver::
                                # table_seed)
 
     [[budget]]                 # one table per budget, in order ...
-    cost = "flops"             # params | flops | memory | latency
+    cost = "flops"             # params | flops | memory | latency | decode (both with profile = FILE)
     limit = "160G"             # a positive number or a string with a unit K, M, G or T
     seq_len = 1024             # any option of the cost model
 

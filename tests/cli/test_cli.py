@@ -4,7 +4,7 @@ import pytest
 
 from mpsolve.cli import main
 from mpsolve.costs import FlopsCost, ParamsCost
-from mpsolve.spaces import get_architecture
+from mpsolve.spaces import Architecture, get_architecture
 
 
 def run(capsys, *argv):
@@ -47,6 +47,8 @@ def test_design_from_space_file(tmp_path, capsys):
         (["design", "--budget", "flops=160G", "--solver", "nope"], "known solvers"),
         (["design", "--budget", "flops=160G", "--space", "nope"], "known spaces"),
         (["design", "--budget", "latency_ms=50"], "--latency-profile"),
+        (["design", "--budget", "decode_ms=5"], "--decode-profile device.json (make one with `mpsolve profile-latency"),
+        (["pareto", "--over", "decode_ms", "--budgets", "5,10"], "--decode-profile"),
         (["cost", "nope"], "neither an architecture preset"),
         (["design"], "at least one budget"),
     ],
@@ -54,6 +56,30 @@ def test_design_from_space_file(tmp_path, capsys):
 def test_errors_are_one_line_without_traceback(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_decode_budget_and_decode_pareto_front(tmp_path, capsys):
+    from mpsolve.costs import DecodeLatencyCost
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    prefill, decode = tmp_path / "prefill.json", tmp_path / "decode.json"
+    prefill.write_text(json.dumps(synthetic_profile("small", "prefill")))
+    decode.write_text(json.dumps(synthetic_profile("small", "decode")))
+    code, out, _ = run(capsys, "design", "--space", "small", "--solver", "cpsat", "--budget", "decode_ms=85",
+                       "--budget", "latency_ms=1000", "--latency-profile", str(prefill), "--decode-profile",
+                       str(decode), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["costs"]["decode"] <= 85 and result["costs"]["latency"] <= 1000
+    code, _, err = run(capsys, "design", "--budget", "decode_ms=85", "--decode-profile", str(prefill))
+    assert code == 2 and "needs a decode profile" in err
+    code, out, _ = run(capsys, "pareto", "--space", "small", "--over", "decode_ms", "--budgets", "80,90,100",
+                       "--decode-profile", str(decode), "--json")
+    front = json.loads(out)
+    assert code == 0 and front["over"] == "decode"
+    costs = [p["cost"] for p in front["points"]]
+    assert all(c <= b for c, b in zip(costs, (80, 90, 100))) and costs == sorted(costs)
+    first = Architecture.from_dict(front["points"][0]["architecture"])
+    assert DecodeLatencyCost(str(decode)).of(first) == pytest.approx(costs[0])
 
 
 def test_bad_json_and_non_monotone_widths(tmp_path, capsys):

@@ -229,3 +229,20 @@ def test_unreadable_files(tmp_path, name, content, message):
         path.write_bytes(content)
     with pytest.raises(ProblemFileError, match=message):
         load_problem_file(path)
+
+
+def test_decode_and_prefill_latency_budgets_from_a_file(tmp_path):
+    from mpsolve.costs import DecodeLatencyCost, LatencyCost
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    for phase in ("prefill", "decode"):
+        (tmp_path / f"{phase}.json").write_text(json.dumps(synthetic_profile("small", phase)))
+    path = tmp_path / "problem.toml"
+    path.write_text('[space]\npreset = "small"\n\n[[budget]]\ncost = "decode_ms"\nlimit = 85\nprofile = "decode.json"\n'
+                    '\n[[budget]]\ncost = "latency"\nlimit = 1000\nprofile = "prefill.json"\n')
+    spec = load_problem_file(path)
+    costs = {b.cost.name: b.cost for b in spec.problem.budgets}
+    assert isinstance(costs["decode"], DecodeLatencyCost) and type(costs["latency"]) is LatencyCost
+    assert costs["decode"].profile == str(tmp_path / "decode.json")
+    r = mpsolve.solve(spec.problem, "exact")
+    assert r.status == "optimal" and r.costs["decode"] <= 85 and r.costs["latency"] <= 1000
