@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.files import read_bytes_bounded
 
 if TYPE_CHECKING:
     from mpsolve.core.problem import Problem
@@ -122,15 +123,7 @@ def dumps_checkpoint(ctx: SolveContext, solver_state: dict[str, Any]) -> bytes:
 
 
 def _read(path: Path) -> Any:
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_CHECKPOINT_BYTES + 1)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist") from None
-    except OSError as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r} is unreadable ({exc.strerror or exc})") from None
-    if len(raw) > MAX_CHECKPOINT_BYTES:
-        raise CheckpointError(f"checkpoint {str(path)!r} is larger than {MAX_CHECKPOINT_BYTES >> 20} MiB: refused")
+    raw = read_bytes_bounded(path, "checkpoint", CheckpointError, MAX_CHECKPOINT_BYTES)
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):

@@ -14,7 +14,6 @@ Profiling needs ``torch`` (extra ``[torch]``) and lives with the model; predicti
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 from mpsolve.costs._models import CostModel, ModelConstants, projection_shapes, register_cost
 from mpsolve.spaces import DecodedBatch
 from mpsolve.utils.errors import MpsolveError
-from mpsolve.utils.files import read_text_bounded
+from mpsolve.utils.files import parse_data, read_text_bounded
 
 __all__ = ["LatencyCost", "LatencyProfileError", "PROFILE_CONSTANTS", "PROFILE_FORMAT", "PROFILE_VERSION"]
 
@@ -151,11 +150,8 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
             raise LatencyProfileError(
                 f"latency profile {str(path)!r} does not exist; make one with mpsolve profile-latency --out {path}"
             )
-        try:
-            data = json.loads(read_text_bounded(path, "latency profile", LatencyProfileError))
-        except (ValueError, RecursionError) as exc:
-            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-            raise LatencyProfileError(f"cannot read latency profile {str(path)!r}: {reason}") from None
+        data = parse_data(read_text_bounded(path, "latency profile", LatencyProfileError), "json",
+                          LatencyProfileError, f"cannot read latency profile {str(path)!r}")
     elif isinstance(profile, Mapping):
         data = dict(profile)
     else:
