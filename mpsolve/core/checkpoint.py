@@ -46,6 +46,7 @@ FORMAT = "mpsolve-checkpoint"
 #: a checkpoint larger than this is refused unread
 MAX_CHECKPOINT_BYTES = 64 * 2**20
 _DTYPES = {"int64", "int32", "float64", "float32", "bool"}
+_FIELDS = {"seed", "rng", "n_evals", "best_x", "best_f", "history", "elapsed", "solver_state"}
 
 
 class CheckpointError(MpsolveError):
@@ -139,6 +140,9 @@ def _number(value: Any) -> bool:
 def _check_structure(payload: dict[str, Any], problem: Problem) -> str | None:
     """What is wrong with a decoded checkpoint's fields (``None`` if nothing)."""
     n_var = problem.n_var
+    missing = _FIELDS - set(payload)
+    if missing:
+        return f"it lacks {', '.join(sorted(missing))}"
     seed, n_evals, elapsed = payload.get("seed"), payload.get("n_evals"), payload.get("elapsed")
     if not (seed is None or (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0)):
         return "seed is not a non-negative integer"
@@ -150,7 +154,7 @@ def _check_structure(payload: dict[str, Any], problem: Problem) -> str | None:
         return "rng is not a generator state"
     try:
         np.random.Generator(np.random.PCG64()).bit_generator.state = payload["rng"]
-    except (TypeError, ValueError, KeyError):
+    except (TypeError, ValueError, KeyError, OverflowError):
         return "rng is not a valid PCG64 state"
     best_x, best_f = payload.get("best_x"), payload.get("best_f")
     if best_x is not None and not (isinstance(best_x, np.ndarray) and best_x.shape == (n_var,)
@@ -187,7 +191,7 @@ def load_checkpoint(path: str | Path, problem: Problem, solver: Solver) -> dict[
         )
     try:
         payload = decode(raw)
-    except (ValueError, TypeError, RecursionError) as exc:
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
         raise CheckpointError(f"checkpoint {str(path)!r} is malformed: {exc}") from None
     problem_found = _check_structure(payload, problem)
     if problem_found is not None:

@@ -156,7 +156,8 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         data = dict(profile)
     else:
         raise LatencyProfileError(f"a latency profile is a dict or a JSON file path, got {type(profile).__name__}")
-    if data.get("format") != PROFILE_FORMAT:
+    if not isinstance(data, dict) or data.get("format") != PROFILE_FORMAT:
+        data = data if isinstance(data, dict) else {}
         raise LatencyProfileError(f"not a latency profile (format {data.get('format')!r}, expected {PROFILE_FORMAT!r})")
     if data.get("version") != PROFILE_VERSION:
         raise LatencyProfileError(
@@ -166,6 +167,9 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     missing = [k for k in required if k not in data]
     if missing:
         raise LatencyProfileError(f"latency profile lacks {missing}; re-profile with mpsolve profile-latency")
+    if not (isinstance(data["constants"], Mapping) and all(isinstance(k, str) for k in data["constants"])):
+        raise LatencyProfileError("latency profile constants are not a mapping of names to values; re-profile "
+                                  "with mpsolve profile-latency")
     entries = [e for k in ("layers", "projections") for e in (data[k] if isinstance(data[k], list) else [None])]
     timings = [data["embedding_ms"], data["head_ms"], *(e.get("ms") if isinstance(e, Mapping) else e for e in entries)]
     bad = [v for v in timings if isinstance(v, bool) or not isinstance(v, (int, float))
