@@ -46,7 +46,8 @@ FORMAT = "mpsolve-checkpoint"
 #: a checkpoint larger than this is refused unread
 MAX_CHECKPOINT_BYTES = 64 * 2**20
 _DTYPES = {"int64", "int32", "float64", "float32", "bool"}
-_FIELDS = {"seed", "rng", "n_evals", "best_x", "best_f", "history", "elapsed", "solver_state"}
+#: fields that may be null but not absent (the others are type-checked one by one)
+_NULLABLE = {"seed", "best_x"}
 
 
 class CheckpointError(MpsolveError):
@@ -140,7 +141,7 @@ def _number(value: Any) -> bool:
 def _check_structure(payload: dict[str, Any], problem: Problem) -> str | None:
     """What is wrong with a decoded checkpoint's fields (``None`` if nothing)."""
     n_var = problem.n_var
-    missing = _FIELDS - set(payload)
+    missing = _NULLABLE - set(payload)
     if missing:
         return f"it lacks {', '.join(sorted(missing))}"
     seed, n_evals, elapsed = payload.get("seed"), payload.get("n_evals"), payload.get("elapsed")
