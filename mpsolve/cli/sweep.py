@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mpsolve.cli.parsing import CLIError, parse_options, print_json, split_list
 from mpsolve.core.problem import Problem
+from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.quantities import exact_quantity
 from mpsolve.workflows.problem_file import ProblemSpec, load_problem_file
-from mpsolve.workflows.sweep import sweep
+from mpsolve.workflows.sweep import SweepInterrupted, run_sweep, sweep_tasks
 
 __all__ = ["add_subcommands", "cmd_sweep"]
 
@@ -37,6 +40,8 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--time-limit", type=float, help="seconds per run")
     p.add_argument("--executor", default="local", help="local, process[:N], dask://local[:N] or dask://HOST:PORT")
     p.add_argument("--json", action="store_true", help="print the rows as one JSON array")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="also write the rows as a JSON array, updated as each run finishes (kept on Ctrl-C)")
     p.set_defaults(func=cmd_sweep)
 
 
@@ -64,18 +69,30 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if not dot or not name:
             raise CLIError(f"bad option {key!r}: write SOLVER.KEY=VALUE, e.g. ea.iterations=5000")
         options.setdefault(solver, {})[name] = value
-    rows = sweep(
-        problems,
-        budgets,
-        solvers,
-        seeds,
-        executor=args.executor,
-        time_limit=args.time_limit,
-        solver_options=options,
-    )
-    if args.json:
+    if args.out is not None:
+        check_writable(args.out, "--out")
+    tasks = sweep_tasks(problems, budgets, solvers, seeds, time_limit=args.time_limit, solver_options=options)
+    finished: dict[int, dict[str, Any]] = {}
+
+    def write(row: dict[str, Any]) -> None:
+        finished[row["index"]] = row
+        atomic_write(args.out, json.dumps([finished[i] for i in sorted(finished)]))
+
+    try:
+        rows = run_sweep(tasks, args.executor, on_row=write if args.out is not None else None)
+    except SweepInterrupted as stop:
+        _show(stop.rows, args.json)
+        where = f" (in {str(args.out)!r})" if args.out is not None else ""
+        print(f"mpsolve: interrupted: {len(stop.rows)} of {stop.total} runs finished{where}", file=sys.stderr)
+        return 130
+    _show(rows, args.json)
+    return 0
+
+
+def _show(rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
         print_json(rows)
-        return 0
+        return
     print(f"{'problem':<16} {'budgets':<24} {'solver':<10} {'seed':>4}  {'status':<11} {'objective':>12}  architecture")
     for r in rows:
         limits = ",".join(f"{k}={exact_quantity(v)}" for k, v in r["budgets"].items()) or "-"
@@ -83,7 +100,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         arch = "-" if r["architecture"] is None else _describe(r["architecture"])
         head = f"{r['name']:<16} {limits:<24} {r['solver']:<10} {r['seed']!s:>4}"
         print(f"{head}  {r['status']:<11} {objective:>12}  {arch}")
-    return 0
 
 
 def _describe(arch: Mapping[str, Any]) -> str:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.files import read_bytes_bounded
 
 if TYPE_CHECKING:
     from mpsolve.core.problem import Problem
@@ -45,6 +46,8 @@ FORMAT = "mpsolve-checkpoint"
 #: a checkpoint larger than this is refused unread
 MAX_CHECKPOINT_BYTES = 64 * 2**20
 _DTYPES = {"int64", "int32", "float64", "float32", "bool"}
+#: fields that may be null but not absent (the others are type-checked one by one)
+_NULLABLE = {"seed", "best_x"}
 
 
 class CheckpointError(MpsolveError):
@@ -122,15 +125,7 @@ def dumps_checkpoint(ctx: SolveContext, solver_state: dict[str, Any]) -> bytes:
 
 
 def _read(path: Path) -> Any:
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_CHECKPOINT_BYTES + 1)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist") from None
-    except OSError as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r} is unreadable ({exc.strerror or exc})") from None
-    if len(raw) > MAX_CHECKPOINT_BYTES:
-        raise CheckpointError(f"checkpoint {str(path)!r} is larger than {MAX_CHECKPOINT_BYTES >> 20} MiB: refused")
+    raw = read_bytes_bounded(path, "checkpoint", CheckpointError, MAX_CHECKPOINT_BYTES)
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -146,6 +141,9 @@ def _number(value: Any) -> bool:
 def _check_structure(payload: dict[str, Any], problem: Problem) -> str | None:
     """What is wrong with a decoded checkpoint's fields (``None`` if nothing)."""
     n_var = problem.n_var
+    missing = _NULLABLE - set(payload)
+    if missing:
+        return f"it lacks {', '.join(sorted(missing))}"
     seed, n_evals, elapsed = payload.get("seed"), payload.get("n_evals"), payload.get("elapsed")
     if not (seed is None or (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0)):
         return "seed is not a non-negative integer"
@@ -157,7 +155,7 @@ def _check_structure(payload: dict[str, Any], problem: Problem) -> str | None:
         return "rng is not a generator state"
     try:
         np.random.Generator(np.random.PCG64()).bit_generator.state = payload["rng"]
-    except (TypeError, ValueError, KeyError):
+    except (TypeError, ValueError, KeyError, OverflowError):
         return "rng is not a valid PCG64 state"
     best_x, best_f = payload.get("best_x"), payload.get("best_f")
     if best_x is not None and not (isinstance(best_x, np.ndarray) and best_x.shape == (n_var,)
@@ -194,7 +192,7 @@ def load_checkpoint(path: str | Path, problem: Problem, solver: Solver) -> dict[
         )
     try:
         payload = decode(raw)
-    except (ValueError, TypeError, RecursionError) as exc:
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
         raise CheckpointError(f"checkpoint {str(path)!r} is malformed: {exc}") from None
     problem_found = _check_structure(payload, problem)
     if problem_found is not None:

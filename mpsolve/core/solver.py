@@ -15,7 +15,7 @@ import inspect
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +24,7 @@ import numpy as np
 from mpsolve.core.checkpoint import checkpoint_lock, dumps_checkpoint, load_checkpoint
 from mpsolve.core.problem import Evaluation, Problem
 from mpsolve.core.result import Result
+from mpsolve.utils.clock import DeadlineReached, deadline
 from mpsolve.utils.errors import MpsolveError, SolverError
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.random import check_random_state
@@ -45,13 +46,14 @@ class SolveContext:
         checkpoint: str | Path | None = None,
         checkpoint_every: float = 30.0,
         resume_state: dict[str, Any] | None = None,
+        start: float | None = None,
     ) -> None:
         self.problem = problem
         self.solver = solver
         self.seed = seed
         self.rng = check_random_state(seed)
         self.time_limit = time_limit
-        self.start = time.perf_counter()
+        self.start = time.perf_counter() if start is None else start
         self.deadline = math.inf if time_limit is None else self.start + time_limit
         self.callback = callback
         self.n_evals = 0
@@ -221,6 +223,7 @@ class Solver(ABC):
         Raises:
             InfeasibleError: when no design of the space can meet the budgets.
         """
+        start = time.perf_counter()  # the time limit covers all that follows, lookup-table builds included
         if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
             raise SolverError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
         check_integer(seed, "seed", minimum=0, error=SolverError, optional=True)
@@ -232,41 +235,51 @@ class Solver(ABC):
                     check_writable(path, what)
                 except MpsolveError as exc:
                     raise SolverError(str(exc)) from None
-        feasible_seeds = problem.check_feasible()
-        state = None
-        if resume is not None:
-            state = load_checkpoint(resume, problem, self)
-            if seed is not None and seed != state["seed"]:
-                raise SolverError(
-                    f"seed {seed} conflicts with the checkpoint's seed {state['seed']}: a resumed run keeps its "
-                    "seed (omit the seed)"
-                )
-            seed = state["seed"]
-        target = checkpoint if checkpoint is not None else resume
-        ctx = SolveContext(
-            problem,
-            self,
-            seed,
-            time_limit,
-            progress,
-            callback,
-            checkpoint=target,
-            checkpoint_every=checkpoint_every,
-            resume_state=state,
-        )
-        ctx.feasible_seeds = feasible_seeds
-        interrupted = False
-        with checkpoint_lock(Path(target)) if target is not None else contextlib.nullcontext():
-            try:
-                self._solve(ctx)
-            except KeyboardInterrupt:
-                interrupted = True
-                ctx.checkpoint_last_boundary()
-            finally:
-                ctx.close()
-            if not interrupted:
-                ctx.maybe_checkpoint(force=True)
-        return self._result(ctx, interrupted)
+        with _time_limited(start, time_limit):
+            feasible_seeds = problem.check_feasible()
+            state = None if resume is None else load_checkpoint(resume, problem, self)
+            if state is not None:
+                if seed is not None and seed != state["seed"]:
+                    raise SolverError(
+                        f"seed {seed} conflicts with the checkpoint's seed {state['seed']}: a resumed run keeps its "
+                        "seed (omit the seed)"
+                    )
+                seed = state["seed"]
+            target = checkpoint if checkpoint is not None else resume
+            ctx = SolveContext(
+                problem,
+                self,
+                seed,
+                time_limit,
+                progress,
+                callback,
+                checkpoint=target,
+                checkpoint_every=checkpoint_every,
+                resume_state=state,
+                start=start,
+            )
+            ctx.feasible_seeds = feasible_seeds
+            interrupted = cut = False
+            with checkpoint_lock(Path(target)) if target is not None else contextlib.nullcontext():
+                try:
+                    self._solve(ctx)
+                except KeyboardInterrupt:
+                    interrupted = True
+                    ctx.checkpoint_last_boundary()
+                except DeadlineReached:  # the time limit struck mid-step, building the lookup table
+                    cut = True
+                    ctx.checkpoint_last_boundary()
+                finally:
+                    ctx.close()
+                if not (interrupted or cut):
+                    ctx.maybe_checkpoint(force=True)
+            if ctx.best_x is None and not interrupted and (cut or ctx.time_up()):
+                if len(feasible_seeds):  # scored while checking feasibility: the best so far
+                    ctx.evaluate(feasible_seeds)
+                if ctx.best_x is None:
+                    raise SolverError(f"the time limit of {time_limit:g} s ran out before a feasible design was "
+                                      "found: allow more time")
+            return self._result(ctx, interrupted)
 
     def _result(self, ctx: SolveContext, interrupted: bool) -> Result:
         problem = ctx.problem
@@ -299,3 +312,16 @@ class Solver(ABC):
     @abstractmethod
     def _solve(self, ctx: SolveContext) -> None:
         """Search, reporting designs through ``ctx.evaluate`` / ``ctx.offer``."""
+
+
+@contextlib.contextmanager
+def _time_limited(start: float, time_limit: float | None) -> Iterator[None]:
+    """The run's deadline for set-up work deep below the solver (the Monte-Carlo lookup table)."""
+    with deadline(math.inf if time_limit is None else start + time_limit):
+        try:
+            yield
+        except DeadlineReached:
+            raise SolverError(
+                f"the time limit of {time_limit:g} s ran out before any design was scored (building the entropy "
+                "lookup table; the shapes built so far are cached): rerun, or allow more time"
+            ) from None

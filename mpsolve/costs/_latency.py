@@ -23,7 +23,6 @@ Profiling needs ``torch`` (extra ``[torch]``) and lives with the model; predicti
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 from mpsolve.costs._models import CostModel, ModelConstants, projection_shapes, register_cost
 from mpsolve.spaces import DecodedBatch
 from mpsolve.utils.errors import MpsolveError
-from mpsolve.utils.files import read_text_bounded
+from mpsolve.utils.files import parse_data, read_text_bounded
 
 __all__ = [
     "DecodeLatencyCost",
@@ -203,11 +202,8 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
             raise LatencyProfileError(
                 f"latency profile {str(path)!r} does not exist; make one with mpsolve profile-latency --out {path}"
             )
-        try:
-            data = json.loads(read_text_bounded(path, "latency profile", LatencyProfileError))
-        except (ValueError, RecursionError) as exc:
-            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-            raise LatencyProfileError(f"cannot read latency profile {str(path)!r}: {reason}") from None
+        data = parse_data(read_text_bounded(path, "latency profile", LatencyProfileError), "json",
+                          LatencyProfileError, f"cannot read latency profile {str(path)!r}")
     elif isinstance(profile, Mapping):
         data = dict(profile)
     else:
@@ -231,6 +227,9 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     missing = [k for k in required if k not in data]
     if missing:
         raise LatencyProfileError(f"latency profile lacks {missing}; re-profile with mpsolve profile-latency")
+    if not (isinstance(data["constants"], Mapping) and all(isinstance(k, str) for k in data["constants"])):
+        raise LatencyProfileError("latency profile constants are not a mapping of names to values; re-profile "
+                                  "with mpsolve profile-latency")
     entries = [e for k in ("layers", "projections") for e in (data[k] if isinstance(data[k], list) else [None])]
     spreads = [data.get(k, 0.0) for k in ("embedding_iqr_ms", "head_iqr_ms", "call_overhead_ms")]
     spreads += [e.get(k, 0.0) for e in entries if isinstance(e, Mapping) for k in ("iqr_ms", "warm_ms", "warm_iqr_ms")]

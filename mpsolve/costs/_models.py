@@ -10,6 +10,7 @@ multiply-accumulate for one forward pass of ``seq_len`` tokens at batch 1.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
@@ -150,7 +151,7 @@ class FlopsCost(CostModel):
     unit = "FLOPs"
 
     def __init__(self, seq_len: int = 1024, include_lm_head: bool = False) -> None:
-        check_integer(seq_len, "seq_len")
+        _check_count(seq_len, "seq_len")
         self.seq_len = int(seq_len)
         self.include_lm_head = bool(include_lm_head)
 
@@ -192,10 +193,10 @@ class MemoryCost(CostModel):
         self, seq_len: int = 1024, batch_size: int = 1, bytes_per_param: float = 4, bytes_per_activation: float = 4
     ) -> None:
         for label, v in (("seq_len", seq_len), ("batch_size", batch_size)):
-            check_integer(v, label)
+            _check_count(v, label)
         for label, v in (("bytes_per_param", bytes_per_param), ("bytes_per_activation", bytes_per_activation)):
-            if not v > 0:
-                raise MpsolveError(f"{label} must be positive, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+                raise MpsolveError(f"{label} must be a positive finite number, got {v!r}")
         self.seq_len, self.batch_size = int(seq_len), int(batch_size)
         self.bytes_per_param, self.bytes_per_activation = float(bytes_per_param), float(bytes_per_activation)
 
@@ -229,3 +230,13 @@ def get_cost(spec: str | CostModel, **options: Any) -> CostModel:
         return cls(**options)
     except TypeError as exc:
         raise MpsolveError(f"bad options for cost {spec!r}: {exc}") from None
+
+
+#: largest sequence length and batch size a cost accepts (its counts stay far inside float64)
+MAX_COUNT = 2**30
+
+
+def _check_count(value: Any, name: str) -> None:
+    check_integer(value, name)
+    if value > MAX_COUNT:
+        raise MpsolveError(f"{name} {value} is above the largest supported value {MAX_COUNT:,}")

@@ -232,7 +232,7 @@ def _check_before_loading(path: Path) -> None:
 
     try:
         architecture = MeRinoConfig.from_pretrained(str(path)).architecture
-    except (OSError, ValueError, TypeError, KeyError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:  # transformers' own
         raise CheckpointMismatchError(f"checkpoint {str(path)!r} has an unreadable config: {exc}") from None
     with torch.device("meta"):
         needed = {f"model.{k}": tuple(v.shape) for k, v in MeRinoForCausalLM(architecture).state_dict().items()}

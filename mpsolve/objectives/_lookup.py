@@ -32,6 +32,7 @@ import scipy.linalg
 from scipy.special import digamma
 from threadpoolctl import threadpool_limits
 
+from mpsolve.utils.clock import check_deadline
 from mpsolve.utils.files import atomic_write
 
 __all__ = ["SpectrumTable", "exact_entropy", "entropy_of_spectrum", "default_cache_dir", "draws_for",
@@ -202,8 +203,11 @@ class SpectrumTable:
 
     def _compute(self, m: int, n: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, m, n])
-        draws = draws_for(m, n, self.draws)
-        return np.stack([_fast_singular_values(rng.standard_normal((m, n))) for _ in range(draws)])
+        spectra = []
+        for _ in range(draws_for(m, n, self.draws)):
+            check_deadline()  # a solve's time limit covers building the table
+            spectra.append(_fast_singular_values(rng.standard_normal((m, n))))
+        return np.stack(spectra)
 
     def spectra(self, shapes: list[tuple[int, int]]) -> list[np.ndarray]:
         """``(draws, min(m, n))`` spectra of every shape, computing and saving missing ones."""
@@ -212,11 +216,13 @@ class SpectrumTable:
             missing = sorted({self.key(m, n) for m, n in shapes} - set(self._spectra))
             # One BLAS thread: these mid-sized factorisations gain little from more, and
             # OpenBLAS threads that spin-wait on a busy machine slow them down up to 60x.
-            with threadpool_limits(limits=1, user_api="blas"):
-                for key in missing:
-                    self._spectra[key] = self._compute(*key)
-            if missing:
-                self._save()
+            try:
+                with threadpool_limits(limits=1, user_api="blas"):
+                    for key in missing:
+                        self._spectra[key] = self._compute(*key)
+            finally:
+                if missing and missing[0] in self._spectra:
+                    self._save()  # what was built, even when the deadline stopped the rest
             return [self._spectra[self.key(m, n)] for m, n in shapes]
 
     def _save(self) -> None:

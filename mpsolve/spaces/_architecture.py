@@ -208,7 +208,8 @@ class Architecture:
 
 
 def _as_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not value.is_integer()):
         raise ArchitectureError(f"{name} must be an integer, got {value!r}")
     return int(value)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from mpsolve.spaces._presets import SPACES, get_space
 from mpsolve.spaces._space import SearchSpace
 from mpsolve.utils.errors import SpaceError
-from mpsolve.utils.files import tomllib
+from mpsolve.utils.files import parse_data, read_text_bounded
 
 __all__ = ["load_space"]
 
@@ -16,10 +16,8 @@ def load_space(spec: str) -> SearchSpace:
     """A preset name, or a TOML file with the :class:`SearchSpace` fields (optionally a ``[space]`` table)."""
     if spec in SPACES or not spec.endswith(".toml"):
         return get_space(spec)
-    try:
-        data = tomllib.loads(Path(spec).read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise SpaceError(f"cannot read space file {spec!r}: {exc}") from None
+    data = parse_data(read_text_bounded(Path(spec), "space file", SpaceError), "toml", SpaceError,
+                      f"cannot read space file {spec!r}")
     data = data.get("space", data)
     if not isinstance(data, dict):
         raise SpaceError(f"space file {spec!r}: [space] must be a table of SearchSpace fields, got {data!r} "

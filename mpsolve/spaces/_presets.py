@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from mpsolve.spaces._architecture import Architecture, Block
 from mpsolve.spaces._space import SearchSpace
 from mpsolve.utils.errors import ArchitectureError, SpaceError
+from mpsolve.utils.files import parse_data, read_text_bounded
 from mpsolve.utils.registry import Registry
 
 __all__ = ["SPACES", "ARCHITECTURES", "get_space", "get_architecture", "register_space", "resolve_architecture"]
@@ -95,10 +95,8 @@ def resolve_architecture(architecture: Architecture | str | Path | Mapping[str, 
                 f"{str(architecture)!r} is neither an architecture preset ({', '.join(ARCHITECTURES)}) "
                 "nor an existing JSON file"
             )
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ArchitectureError(f"cannot read architecture JSON {str(path)!r}: {exc}") from None
+        data = parse_data(read_text_bounded(path, "architecture JSON", ArchitectureError), "json",
+                          ArchitectureError, f"cannot read architecture JSON {str(path)!r}")
         return resolve_architecture(data)
     if isinstance(architecture, Mapping):
         if "architecture" in architecture:

@@ -1,26 +1,31 @@
-"""Reading and writing files: the TOML reader of every Python version, atomic writes."""
+"""Reading and writing files: bounded reads, JSON/TOML parsing with one-line errors, atomic writes."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["MAX_FILE_BYTES", "atomic_write", "check_writable", "read_text_bounded", "tomllib"]
+__all__ = [
+    "MAX_FILE_BYTES", "atomic_write", "check_writable", "parse_data", "read_bytes_bounded", "read_text_bounded",
+]
 
 
 #: problem, result and profile files larger than this are refused unread
 MAX_FILE_BYTES = 16 * 2**20
 
 
-def read_text_bounded(path: Path, what: str, error: type[Exception] | None = None) -> str:
-    """The UTF-8 text of ``path``, refusing folders, devices and files over :data:`MAX_FILE_BYTES`."""
+def read_bytes_bounded(path: Path, what: str, error: type[Exception] | None = None,
+                       limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of ``path``, refusing folders, devices and files over ``limit`` bytes."""
     from mpsolve.utils.errors import MpsolveError
 
     error = error or MpsolveError
@@ -28,15 +33,32 @@ def read_text_bounded(path: Path, what: str, error: type[Exception] | None = Non
         if not path.is_file():
             raise error(f"{what} {str(path)!r} {'does not exist' if not path.exists() else 'is not a regular file'}")
         with open(path, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
+            raw = fh.read(limit + 1)
     except OSError as exc:
         raise error(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise error(f"{what} {str(path)!r} is larger than {MAX_FILE_BYTES >> 20} MiB: refused")
+    if len(raw) > limit:
+        raise error(f"{what} {str(path)!r} is larger than {limit / 2**20:g} MiB: refused")
+    return raw
+
+
+def read_text_bounded(path: Path, what: str, error: type[Exception] | None = None,
+                      limit: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of ``path``, refusing folders, devices and files over ``limit`` bytes."""
+    from mpsolve.utils.errors import MpsolveError
+
     try:
-        return raw.decode("utf-8")
+        return read_bytes_bounded(path, what, error, limit).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise error(f"cannot read {what} {str(path)!r}: not UTF-8 text ({exc.reason})") from None
+        raise (error or MpsolveError)(f"cannot read {what} {str(path)!r}: not UTF-8 text ({exc.reason})") from None
+
+
+def parse_data(text: str, fmt: str, error: type[Exception], where: str) -> Any:
+    """JSON or TOML (``fmt``) ``text`` parsed; bad syntax or too deep nesting raise ``error(f"{where}: why")``."""
+    try:
+        return json.loads(text) if fmt == "json" else tomllib.loads(text)
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise error(f"{where}: {reason}") from None
 
 
 def check_writable(path: str | Path, what: str = "output") -> Path:

@@ -59,7 +59,7 @@ from mpsolve.objectives import OBJECTIVES, get_objective
 from mpsolve.solvers import get_solver, solve
 from mpsolve.spaces import SPACES, SearchSpace, get_space
 from mpsolve.utils.errors import MpsolveError
-from mpsolve.utils.files import read_text_bounded, tomllib
+from mpsolve.utils.files import parse_data, read_text_bounded
 from mpsolve.utils.quantities import exact_quantity, parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
 from mpsolve.utils.validation import is_integer, is_positive_number
@@ -116,11 +116,7 @@ def load_problem_file(path: str | Path, *, allow_storage: bool = False) -> Probl
     path = Path(path)
     text = read_text_bounded(path, "problem file", ProblemFileError)
     if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-            raise ProblemFileError(f"{path}: invalid JSON: {reason}") from None
+        data = parse_data(text, "json", ProblemFileError, f"{path}: invalid JSON")
         if isinstance(data, dict) and "problem" in data and "status" in data:  # a result: rerun it
             text = result_to_problem_toml(data, str(path))
         else:
@@ -131,11 +127,7 @@ def load_problem_file(path: str | Path, *, allow_storage: bool = False) -> Probl
 def loads_problem(text: str, source: str = "<string>", *, folder: str | Path | None = None,
                   allow_storage: bool = False) -> ProblemSpec:
     """Parse a problem from TOML text; ``source`` names it in error messages."""
-    try:
-        data = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise ProblemFileError(f"{source}: invalid TOML: {reason}") from None
+    data = parse_data(text, "toml", ProblemFileError, f"{source}: invalid TOML")
     return problem_from_dict(data, source, folder=folder, allow_storage=allow_storage)
 
 

@@ -19,13 +19,20 @@ any executor (without a time limit). Executors:
 
 Tasks travel as problem files (:mod:`mpsolve.workflows.problem_file`), a few kilobytes each; a
 problem a file cannot express (e.g. with a :class:`Predicate`) travels pickled.
+
+A Ctrl-C stops the sweep on any executor: the runs in flight are cancelled (worker
+processes started here ignore it, so only this process reacts) and :class:`SweepInterrupted`
+carries the rows that finished.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
 import os
-from collections.abc import Mapping, Sequence
+import signal
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,11 +49,19 @@ from mpsolve.workflows.problem_file import (
     problem_to_dict,
 )
 
-__all__ = ["SweepError", "SweepTask", "sweep", "sweep_tasks", "run_sweep", "run_task"]
+__all__ = ["SweepError", "SweepInterrupted", "SweepTask", "sweep", "sweep_tasks", "run_sweep", "run_task"]
 
 
 class SweepError(MpsolveError):
     """A sweep is misconfigured (bad grid, executor or cluster address)."""
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep stopped by Ctrl-C; ``rows`` are the runs that finished (in task order) of ``total``."""
+
+    def __init__(self, rows: list[dict[str, Any]], total: int) -> None:
+        super().__init__(f"sweep interrupted: {len(rows)} of {total} runs finished")
+        self.rows, self.total = rows, total
 
 
 @dataclass
@@ -154,22 +169,49 @@ def run_task(task: SweepTask) -> dict[str, Any]:
     return row
 
 
-def run_sweep(tasks: Sequence[SweepTask], executor: Any = "local") -> list[dict[str, Any]]:
-    """Run tasks on an executor (see the module docstring); rows come back in task order."""
+def run_sweep(tasks: Sequence[SweepTask], executor: Any = "local",
+              on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run tasks on an executor (see the module docstring); rows come back in task order.
+
+    Args:
+        on_row: called with each row as its run finishes (in the order they finish).
+
+    Raises:
+        SweepInterrupted: on Ctrl-C, with the rows that finished.
+    """
     tasks = list(tasks)
+    done: dict[int, dict[str, Any]] = {}
+    try:
+        with _rows(tasks, executor) as rows:
+            for row in rows:
+                done[row["index"]] = row
+                if on_row is not None:
+                    on_row(row)
+    except KeyboardInterrupt:
+        raise SweepInterrupted([done[i] for i in sorted(done)], len(tasks)) from None
+    return [done[t.index] for t in tasks]
+
+
+@contextlib.contextmanager
+def _rows(tasks: list[SweepTask], executor: Any) -> Iterator[Iterator[dict[str, Any]]]:
+    """The rows of ``tasks`` as they finish on ``executor``; leaving early cancels the rest."""
     if not isinstance(executor, str):
-        return _run_dask_client(executor, tasks)
+        yield _dask_rows(executor, tasks)
+        return
     kind, _, target = executor.partition("://")
     if executor == "local":
-        return [run_task(t) for t in tasks]
+        yield _local_rows(tasks)
+        return
     if kind == "process" or executor.startswith("process:"):
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
 
         workers = _count(executor.partition(":")[2], executor) if ":" in executor else None
         spawn = multiprocessing.get_context("spawn")  # forking a process that runs threads can deadlock
-        with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
-            return list(pool.map(run_task, tasks))
+        with _children_ignore_ctrl_c():
+            pool = spawn.Pool(workers)
+        with pool:  # leaving terminates the workers
+            yield pool.imap_unordered(run_task, tasks)
+        return
     if kind == "ray":
         raise SweepError(
             "Ray clusters are not supported; start a Dask cluster (`dask scheduler` and `dask worker "
@@ -185,20 +227,19 @@ def run_sweep(tasks: Sequence[SweepTask], executor: Any = "local") -> list[dict[
     distributed = _import_distributed()
     if kind == "dask" and (target == "local" or target.startswith("local:")):
         workers = _count(target[6:], executor) if target != "local" else min(4, os.cpu_count() or 1)
-        with (
-            distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
-            ) as cluster,
-            distributed.Client(cluster) as client,
-        ):
-            return _run_dask_client(client, tasks)
+        with _children_ignore_ctrl_c():
+            cluster = distributed.LocalCluster(  # workers log errors only: cancelled runs are no news
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                silence_logs=logging.ERROR,
+            )
+        yield from _on_dask(tasks, cluster, lambda: distributed.Client(cluster))
+        return
     address = f"tcp://{target}" if kind == "dask" and "://" not in target else target if kind == "dask" else executor
     try:
         client = distributed.Client(address, timeout=30)
     except (OSError, TimeoutError) as exc:
         raise SweepError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
-    with client:
-        return _run_dask_client(client, tasks)
+    yield from _on_dask(tasks, client)
 
 
 def sweep(
@@ -274,8 +315,55 @@ def _import_distributed() -> Any:
     return distributed
 
 
-def _run_dask_client(client: Any, tasks: list[SweepTask]) -> list[dict[str, Any]]:
+# -- executors ------------------------------------------------------------------------------------
+def _local_rows(tasks: list[SweepTask]) -> Iterator[dict[str, Any]]:
+    for task in tasks:
+        row = run_task(task)
+        if row["status"] == "interrupted":  # the solver caught Ctrl-C and stopped with its best so far
+            raise KeyboardInterrupt
+        yield row
+
+
+def _on_dask(tasks: list[SweepTask], *resources: Any) -> Iterator[Iterator[dict[str, Any]]]:
+    """Yield the rows of ``tasks`` on the client that is the last of ``resources`` (a context
+    manager or a factory of one), then close them all; a Ctrl-C closes them without the
+    ``distributed`` log lines of every connection it cuts."""
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    try:
+        with contextlib.ExitStack() as stack:
+            for resource in resources:
+                client = stack.enter_context(resource() if callable(resource) else resource)
+            try:
+                yield _dask_rows(client, tasks)
+            except KeyboardInterrupt:
+                logger.setLevel(logging.CRITICAL + 1)
+                raise
+    finally:
+        logger.setLevel(level)
+
+
+def _dask_rows(client: Any, tasks: list[SweepTask]) -> Iterator[dict[str, Any]]:
     if not hasattr(client, "map") or not hasattr(client, "gather"):
         raise SweepError(f"executor must be a string or a distributed.Client, got {client!r}")
     futures = client.map(run_task, tasks, pure=False)
-    return list(client.gather(futures))
+    try:
+        for future in _import_distributed().as_completed(futures):
+            yield future.result()
+    finally:
+        client.cancel(futures)
+
+
+@contextlib.contextmanager
+def _children_ignore_ctrl_c() -> Iterator[None]:
+    """Processes started inside ignore SIGINT, so a Ctrl-C stops this process only.
+
+    (A terminal sends it to every process of the foreground group; worker processes that got
+    it too would print tracebacks.) An ignored signal stays ignored across ``exec``; while
+    the workers start, a Ctrl-C is ignored here as well.
+    """
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
@@ -207,3 +211,43 @@ def test_two_processes_share_one_persistent_tpe_study(tmp_path):
     options = {"storage": url, "study_name": "shared", "n_trials": len(trials) + 3, "n_startup_trials": 4}
     mpsolve.solve(problem, "tpe", seed=2, **options)  # a later run continues the stored study
     assert len(optuna.load_study(study_name="shared", storage=url).trials) == len(trials) + 3
+
+
+@pytest.mark.parametrize("executor", ["local", "process:1", "dask://local:1"])
+def test_ctrl_c_keeps_the_finished_rows_and_exits_130(tmp_path, executor):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) once a run has finished."""
+    if executor.startswith("dask"):
+        pytest.importorskip("distributed")
+    out = tmp_path / "rows.json"
+    argv = [sys.executable, "-m", "mpsolve.cli", "sweep", "--space", "small", "--over", "flops", "--budgets", "20G",
+            "--seeds", ",".join(map(str, range(40))), "--executor", executor, "--out", str(out)]
+    root = str(Path(mpsolve.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not out.exists():  # written atomically once the first run finishes
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "no run finished in 300 s"
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    rows = json.loads(out.read_text())
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert stderr.startswith(f"mpsolve: interrupted: {len(rows)} of 40 runs finished"), stderr
+    assert 1 <= len(rows) < 40 and all(r["status"] == "feasible" for r in rows)
+    assert len(stdout.strip().splitlines()) == 1 + len(rows)  # the table of the finished rows
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # no worker process is left behind
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("worker processes outlived the interrupted sweep")
