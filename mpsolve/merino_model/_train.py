@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -541,20 +542,54 @@ def _save_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
             path.unlink()
 
 
+def _checked_state(folder: Path, config: TrainConfig) -> dict[str, Any]:
+    """The saved ``state.json`` of a run, validated field by field before anything in it is used."""
+    from mpsolve.utils.files import parse_data, read_text_bounded
+
+    path = folder / "state.json"
+    if not path.is_file():
+        raise ModelInputError(f"cannot resume: no readable checkpoint in {str(folder)!r} (no state.json)")
+    state = parse_data(read_text_bounded(path, "training checkpoint state", ModelInputError), "json",
+                       ModelInputError, f"cannot resume from {str(folder)!r}")
+
+    def bad(what: str) -> ModelInputError:
+        return ModelInputError(f"cannot resume: {str(path)!r} is damaged ({what}); start again without --resume")
+
+    if not isinstance(state, dict):
+        raise bad("not a JSON object")
+    kinds = {"step": int, "config": dict, "corpus": dict, "architecture": dict, "train_losses": list,
+             "evaluations": list, "elapsed_s": (int, float), "files": dict}
+    for key, kind in kinds.items():
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            raise bad(f"{key!r} missing or not a {getattr(kind, '__name__', 'number')}")
+    if "tokenizer" not in state:
+        raise bad("'tokenizer' missing")
+    if not 0 <= state["step"] <= config.steps:
+        raise bad(f"step {state['step']} outside 0..{config.steps}")
+    numbers = [*state["train_losses"], state["elapsed_s"]]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers) \
+            or state["elapsed_s"] < 0:
+        raise bad("losses and elapsed time must be finite numbers")
+    if not all(isinstance(e, dict) for e in state["evaluations"]):
+        raise bad("evaluations must be objects")
+    files = state["files"]
+    for key, pattern in (("weights", r"model-\d+\.safetensors"), ("optimizer", r"optimizer-\d+\.pt")):
+        if not isinstance(files.get(key), str) or not re.fullmatch(pattern, files[key]):
+            raise bad(f"files.{key} must name a file of the run folder like {pattern.replace(chr(92), '')}")
+    return state
+
+
 def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Corpus) -> None:
     import torch
     from safetensors.torch import load_model
 
     folder = result.out_dir / CHECKPOINT_DIR
-    try:
-        state = json.loads((folder / "state.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelInputError(f"cannot resume: no readable checkpoint in {str(folder)!r} ({exc})") from exc
+    state = _checked_state(folder, result.config)
     now = "bytes" if corpus.tokenizer is None else _tokenizer_id(corpus.tokenizer)
     mismatch = [
         name for name, saved, current in [
             ("config", state["config"], result.config.to_dict()),
-            ("corpus", state["corpus"]["fingerprint"], corpus.fingerprint),
+            ("corpus", state["corpus"].get("fingerprint"), corpus.fingerprint),
             ("tokenizer", state["tokenizer"], now),
             ("architecture", state["architecture"], result.model.architecture.to_dict()),
         ] if saved != current
@@ -564,12 +599,17 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
             f"cannot resume from {str(folder)!r}: its {' and '.join(mismatch)} differ from this run's"
         )
     device = str(next(result.model.parameters()).device)
-    load_model(result.model, str(folder / state["files"]["weights"]), device=device)
-    opt.load_state_dict(torch.load(folder / state["files"]["optimizer"], weights_only=True))
+    try:
+        load_model(result.model, str(folder / state["files"]["weights"]), device=device)
+        opt.load_state_dict(torch.load(folder / state["files"]["optimizer"], weights_only=True))
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ModelInputError(f"cannot resume from {str(folder)!r}: its weights or optimizer state are damaged "
+                              f"({first[:200]}); start again without --resume") from None
     result.steps = state["step"]
     result.train_losses = list(state["train_losses"])
     result.evaluations = list(state["evaluations"])
-    result.elapsed_s = state["elapsed_s"]
+    result.elapsed_s = float(state["elapsed_s"])
 
 
 def _save_final(result: TrainResult, corpus: Corpus, seed: int) -> None:

@@ -141,6 +141,44 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, make_tiny_ar
               out_dir=tmp_path, resume=True, progress=False)
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: s.pop("step"), "'step' missing"),
+        (lambda s: s.update(step="12"), "'step' missing or not"),
+        (lambda s: s.update(step=10**9), "outside"),
+        (lambda s: s.update(train_losses=[1.0, "x"]), "finite numbers"),
+        (lambda s: s.update(elapsed_s=-1.0), "finite numbers"),
+        (lambda s: s.update(evaluations=[3]), "evaluations"),
+        (lambda s: s["files"].update(weights="../../etc/passwd"), "files.weights"),
+        (lambda s: s["files"].update(optimizer="/tmp/x.pt"), "files.optimizer"),
+        (lambda s: s.pop("tokenizer"), "'tokenizer' missing"),
+        (lambda s: s["corpus"].clear(), "corpus"),
+        (lambda s: s["files"].update(weights="model-99.safetensors"), "damaged"),
+    ],
+)
+def test_a_damaged_training_checkpoint_is_refused(tmp_path, make_tiny_architecture, edit, message):
+    pytest.importorskip("transformers")
+    corpus = Corpus.from_bytes(_text(20_000).encode())
+
+    def interrupt(step: int, total: int) -> None:
+        if step == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, progress=interrupt, save_every=4)
+    path = tmp_path / "checkpoint" / "state.json"
+    state = json.loads(path.read_text())
+    edit(state)
+    path.write_text(json.dumps(state))
+    with pytest.raises(ModelInputError, match=message) as info:
+        train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
+    assert "\n" not in str(info.value)
+    path.write_text("[1, 2")
+    with pytest.raises(ModelInputError, match="cannot resume"):
+        train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
+
+
 def test_bad_settings_raise_clear_errors(tmp_path, make_tiny_architecture):
     corpus = Corpus.from_bytes(_text(5_000).encode())
     with pytest.raises(ModelInputError, match="max_positions=64"):
