@@ -151,7 +151,7 @@ def profile() -> dict:
 
     space = mpsolve.SearchSpace(num_blocks=1, embed_dims=(64,), ffn_ratios=(1.0,), layers=(1,), vocab_size=64,
                                 embed_proj_dim=64, max_positions=16, name="one")
-    return profile_latency(space, seq_len=16, threads=1, repeats=1, warmup=0, progress=False)
+    return profile_latency(space, seq_len=16, threads=1, min_run_time=0.01, progress=False)
 
 
 def test_damaged_latency_profiles(tmp_path, profile):
