@@ -116,6 +116,14 @@ def add_subcommands(subparsers: Any) -> None:
         help="summary of the timed blocks (default median; min on a machine busy with other work)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights and inputs (default 0)")
+    p.add_argument(
+        "--calibrate",
+        type=int,
+        default=merino_model.DEFAULT_CALIBRATION_DESIGNS,
+        metavar="N",
+        help="whole designs timed to fit the per-forward and per-layer overheads the components miss "
+        f"(default {merino_model.DEFAULT_CALIBRATION_DESIGNS}; 0: none)",
+    )
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help="device profile JSON to write")
     p.set_defaults(func=cmd_profile_latency)
 
@@ -146,6 +154,7 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
         progress=True,
         seed=args.seed,
         statistic=args.statistic,
+        calibrate=args.calibrate,
     )
     atomic_write(args.out, json.dumps(profile, indent=2) + "\n")
     print(

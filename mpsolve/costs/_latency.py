@@ -17,6 +17,9 @@ Both sum the components per architecture::
 where block ``i`` costs ``layer(E_i, F_i) + (L_i - 1) * warm_layer(E_i, F_i)`` when its layer is
 shared (the first application reads the weights from memory, the repeats find them in the CPU
 cache) and ``L_i * layer(E_i, F_i)`` when not (profiles without ``warm_ms`` use ``ms`` for both).
+A profile with a ``calibration`` (whole designs timed against their component sums) adds its
+model-level terms, ``ms + per_layer_ms * sum_i L_i``: what a whole forward pays beyond its
+components (framework dispatch, cache bookkeeping, session input and output).
 
 Profiling needs ``torch`` (extra ``[torch]``) and lives with the model; predicting does not.
 """
@@ -92,6 +95,8 @@ class LatencyCost(CostModel):
     Args:
         profile: the profile dict, or the path of its JSON file
             (``mpsolve profile-latency --out device.json``).
+        calibrated: add the profile's calibration terms when it has them (``False``: the
+            component sum alone).
     """
 
     name = "latency"
@@ -99,8 +104,11 @@ class LatencyCost(CostModel):
     #: the profile phase this cost predicts
     phase = "prefill"
 
-    def __init__(self, profile: str | Path | Mapping[str, Any]) -> None:
+    def __init__(self, profile: str | Path | Mapping[str, Any], calibrated: bool = True) -> None:
         self.profile = str(profile) if isinstance(profile, Path) else profile
+        if not isinstance(calibrated, bool):
+            raise LatencyProfileError(f"calibrated must be True or False, got {calibrated!r}")
+        self.calibrated = calibrated
         data = _read_profile(profile)
         if data["phase"] != self.phase:
             other = "decode_ms" if self.phase == "prefill" else "latency_ms"
@@ -112,6 +120,9 @@ class LatencyCost(CostModel):
         self.constants = dict(data["constants"])
         self.embedding_ms = float(data["embedding_ms"])
         self.head_ms = float(data["head_ms"])
+        calibration = data.get("calibration") if calibrated else None
+        self.calibration_ms = float(calibration["ms"]) if calibration else 0.0
+        self.per_layer_ms = float(calibration["per_layer_ms"]) if calibration else 0.0
         shapes = [(r["embed_dim"], r["ffn_dim"]) for r in data["layers"]]
         self._layers = _Table(shapes, [r["ms"] for r in data["layers"]])
         self._warm_layers = _Table(shapes, [r.get("warm_ms", r["ms"]) for r in data["layers"]])
@@ -124,7 +135,7 @@ class LatencyCost(CostModel):
         )
 
     def options(self) -> dict[str, Any]:
-        return {"profile": self.profile}
+        return {"profile": self.profile, "calibrated": self.calibrated}
 
     def is_additive(self) -> bool:
         return True
@@ -151,8 +162,8 @@ class LatencyCost(CostModel):
             self._missing(f"an output projection {fan_in[row, -1]} -> {fan_out[row, -1]}")
         projections = np.sum(np.where(present[:, :-1], input_ms, 0.0), axis=1)
         projections += np.where(present[:, -1], output_ms, 0.0)
-        layers = np.sum(layer_ms + (L - 1) * repeat_ms, axis=1)
-        return self.embedding_ms + self.head_ms + layers + projections
+        layers = np.sum(layer_ms + (L - 1) * repeat_ms + self.per_layer_ms * L, axis=1)
+        return self.embedding_ms + self.head_ms + self.calibration_ms + layers + projections
 
     @property
     def runtime(self) -> str:
@@ -240,5 +251,24 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if bad:
         raise LatencyProfileError(f"latency profile has timings that are not non-negative numbers: {bad[:3]}; "
                                   "re-profile with mpsolve profile-latency")
+    if data.get("calibration") is not None:
+        _check_calibration(data, data["calibration"])
     return data
 
+
+def _check_calibration(profile: Mapping[str, Any], calibration: Any) -> None:
+    """Refuse calibration terms that are not finite numbers, or that could make a design's latency negative.
+
+    The per-forward term may take back less than the embeddings and head, the per-layer term
+    less than the fastest layer timing: every prediction stays above its projections' time.
+    """
+    terms = [calibration.get(k) for k in ("ms", "per_layer_ms")] if isinstance(calibration, Mapping) else [None]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in terms):
+        raise LatencyProfileError("latency profile calibration needs finite numbers ms and per_layer_ms; "
+                                  "re-profile with mpsolve profile-latency")
+    fastest = min((min(r["ms"], r.get("warm_ms", r["ms"])) for r in profile["layers"]), default=0.0)
+    if terms[0] <= -(profile["embedding_ms"] + profile["head_ms"]) or terms[1] <= -fastest:
+        raise LatencyProfileError(
+            f"latency profile calibration (ms {terms[0]:.4g}, per_layer_ms {terms[1]:.4g}) would make some designs' "
+            "latency negative: the timings were too noisy; re-profile on an idle machine, or with --calibrate 0"
+        )

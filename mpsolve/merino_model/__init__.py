@@ -31,6 +31,7 @@ from mpsolve.merino_model._errors import (
     require,
 )
 from mpsolve.merino_model._profile import (
+    DEFAULT_CALIBRATION_DESIGNS,
     NOISE_THRESHOLD,
     device_info,
     model_latency,
@@ -42,6 +43,7 @@ from mpsolve.merino_model._registration import install_registration_hook
 from mpsolve.spaces import resolve_architecture
 
 __all__ = [
+    "DEFAULT_CALIBRATION_DESIGNS",
     "NOISE_THRESHOLD",
     "CausalLMOutput",
     "CheckpointMismatchError",

@@ -24,17 +24,26 @@ repeated applications of a shared layer). An entry whose interquartile range exc
 ``NOISE_THRESHOLD`` of its median is flagged ``noisy``. In ONNX Runtime every component
 is its own exported graph; the cost of one ``session.run`` call, which a whole model pays once,
 is measured on a trivial graph, taken off every component but the embeddings and recorded as
-``call_overhead_ms``. The profile is what :class:`mpsolve.costs.LatencyCost` (prefill) and
+``call_overhead_ms``.
+
+What the components miss, a whole model pays once per forward or once per layer application
+(framework dispatch between layers, the cache bookkeeping, moving the KV cache in and out of
+a session). The profile measures it: ``calibrate`` whole designs of the space, spread over depth
+and drawn with a seed other than ``seed``'s sample, are timed on the same workload and the
+differences to their component sums fitted by least squares as ``ms + per_layer_ms *
+applications`` (``calibration`` in the profile; an additive term, so every backend keeps it).
+The profile is what :class:`mpsolve.costs.LatencyCost` (prefill) and
 :class:`mpsolve.costs.DecodeLatencyCost` (decode) predict from. Importing this module is cheap;
 profiling needs ``torch`` (extra ``[torch]``), and ``onnxruntime`` (extra ``[onnx]``) for that runtime.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +54,15 @@ from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import atomic_write
 from mpsolve.utils.validation import check_integer
 
-__all__ = ["NOISE_THRESHOLD", "device_info", "model_latency", "onnx_session", "profile_latency", "time_call"]
+__all__ = [
+    "DEFAULT_CALIBRATION_DESIGNS",
+    "NOISE_THRESHOLD",
+    "device_info",
+    "model_latency",
+    "onnx_session",
+    "profile_latency",
+    "time_call",
+]
 
 #: fewest timed blocks per measurement
 MIN_BLOCKS = 5
@@ -54,6 +71,12 @@ NOISE_THRESHOLD = 0.1
 _STATISTICS = ("median", "min")
 #: most copies of a component rotated through for its cold timing
 _MAX_COPIES = 256
+#: whole designs :func:`profile_latency` times to fit the model-level terms (0: none)
+DEFAULT_CALIBRATION_DESIGNS = 8
+#: sampled designs the calibration designs are picked from, evenly over depth
+_CALIBRATION_POOL = 256
+#: how close to their bounds (zero latency) the calibration terms may come
+_BOUND_MARGIN = 0.01
 _WORKLOADS = {
     "prefill": "prefill of seq_len tokens (torch: logits of the last position only; onnxruntime: the KV-cache "
     "graph on an empty cache, logits of every position)",
@@ -119,6 +142,7 @@ def profile_latency(
     seed: int = 0,
     statistic: str = "median",
     graph_dir: str | Path | None = None,
+    calibrate: int = DEFAULT_CALIBRATION_DESIGNS,
 ) -> dict[str, Any]:
     """Measure the latency of every component the architectures of ``space`` are made of.
 
@@ -138,6 +162,8 @@ def profile_latency(
             other work (the minimum estimates the undisturbed latency; preemptions inflate the median).
         graph_dir: ``onnxruntime`` only: a folder that keeps the exported component graphs, so a
             later profile of the same space and settings skips the export (about a second each).
+        calibrate: whole designs to time for the model-level terms (see the module docstring);
+            0 skips the calibration, otherwise at least 3.
 
     Returns:
         The profile, a JSON-serialisable dict (save it with ``json.dump``; see :class:`LatencyCost`).
@@ -161,6 +187,8 @@ def profile_latency(
         raise MpsolveError(f"min_run_time must be a number of seconds in (0, 60], got {min_run_time!r}")
     if threads is not None:
         check_integer(threads, "threads")
+    if isinstance(calibrate, bool) or not isinstance(calibrate, int) or calibrate < 0 or 0 < calibrate < 3:
+        raise MpsolveError(f"calibrate must be 0 (no calibration) or at least 3 designs, got {calibrate!r}")
     limit = space.max_positions - (1 if phase == "decode" else 0)
     if seq_len > limit:
         raise MpsolveError(
@@ -179,7 +207,8 @@ def profile_latency(
     cold_bytes = 2 * _largest_cache_bytes()
     key = f"{phase}-n{seq_len}-b{batch}-s{seed}-v{space.vocab_size}-d{space.embed_proj_dim}-h{space.head_dim}"
     key += f"-{space.activation}"
-    bar = tqdm(total=len(components), desc=f"profiling {runtime} {phase}", unit="shape", disable=not progress)
+    bar = tqdm(total=len(components) + calibrate, desc=f"profiling {runtime} {phase}", unit="shape",
+               disable=not progress)
     entries: dict[str, dict[str, Any]] = {}
     try:
         torch.set_num_threads(threads)
@@ -204,12 +233,15 @@ def profile_latency(
                 "noisy": cold["noisy"] or warm["noisy"],
             }
             bar.update()
+        settings = {"runtime": runtime, "phase": phase, "threads": threads, "seq_len": seq_len, "batch": batch,
+                    "min_run_time": min_run_time, "statistic": statistic, "cold_bytes": cold_bytes}
+        profile = _assemble(space, entries, overhead, settings)
+        if calibrate:
+            profile["calibration"] = _calibrate(space, profile, calibrate, seed, graph_dir, bar.update)
     finally:
         bar.close()
         torch.set_num_threads(previous_threads)
-    settings = {"runtime": runtime, "phase": phase, "threads": threads, "seq_len": seq_len, "batch": batch,
-                "min_run_time": min_run_time, "statistic": statistic, "cold_bytes": cold_bytes}
-    return _assemble(space, entries, overhead, settings)
+    return profile
 
 
 def model_latency(
@@ -221,8 +253,9 @@ def model_latency(
     min_run_time: float = 0.2,
     statistic: str = "median",
     seed: int = 0,
+    batch: int = 1,
 ) -> dict[str, Any]:
-    """Time a whole model on the workload of :func:`profile_latency` (batch 1).
+    """Time a whole model on the workload of :func:`profile_latency`.
 
     Args:
         model: a :class:`~mpsolve.merino_model.MeRinoForCausalLM` (timed in torch), or the
@@ -232,6 +265,7 @@ def model_latency(
         phase: ``"prefill"`` or ``"decode"``.
         min_run_time, statistic: as in :func:`profile_latency`.
         seed: seed of the prompt.
+        batch: sequences per forward.
 
     Returns:
         ``ms``, ``iqr_ms``, ``blocks`` and ``noisy`` (see :func:`time_call`).
@@ -243,6 +277,7 @@ def model_latency(
     if phase not in PROFILE_PHASES:
         raise MpsolveError(f"phase must be one of {', '.join(PROFILE_PHASES)}, got {phase!r}")
     check_integer(seq_len, "seq_len")
+    check_integer(batch, "batch")
     threads = torch.get_num_threads() if threads is None else threads
     previous = torch.get_num_threads()
     if isinstance(model, torch.nn.Module):
@@ -254,7 +289,7 @@ def model_latency(
         if not _past_inputs(session):
             raise MpsolveError(f"{str(model)!r} is a prefill graph: time the KV-cache one (export_onnx kv_cache=True)")
         vocab = session.get_outputs()[0].shape[-1]
-    ids = torch.randint(0, vocab, (1, seq_len + 1), generator=torch.Generator().manual_seed(seed))
+    ids = torch.randint(0, vocab, (batch, seq_len + 1), generator=torch.Generator().manual_seed(seed))
     prompt, token = ids[:, :seq_len], ids[:, seq_len:]
     try:
         torch.set_num_threads(threads)
@@ -320,6 +355,67 @@ def _onnx_calls(
     return calls
 
 
+def _calibrate(
+    space: SearchSpace,
+    profile: dict[str, Any],
+    n: int,
+    seed: int,
+    graph_dir: str | Path | None,
+    done: Callable[[], Any],
+) -> dict[str, Any]:
+    """Time ``n`` whole designs and fit ``measured - components = ms + per_layer_ms * applications``."""
+    import tempfile
+
+    import numpy as np
+    from scipy.optimize import lsq_linear
+
+    from mpsolve.costs import DecodeLatencyCost, LatencyCost
+    from mpsolve.merino_model._model import build
+    from mpsolve.merino_model._onnx import export_onnx
+
+    # a stream of its own: designs a check of the profile samples with `seed` are not fitted on
+    pool = space.sample(_CALIBRATION_POOL, np.random.default_rng([seed, 1]))
+    depth = space.decode_batch(pool).layers.sum(axis=1)
+    order = np.argsort(depth, kind="stable")
+    X = pool[order[np.linspace(0, len(order) - 1, n).round().astype(int)]]
+    batch = space.decode_batch(X)
+    applications = batch.layers.sum(axis=1).astype(float)
+    cost = (LatencyCost if profile["phase"] == "prefill" else DecodeLatencyCost)(profile)
+    predicted = cost.evaluate(batch, space)
+    timing = {k: profile[k] for k in ("seq_len", "threads", "phase", "min_run_time", "statistic", "batch")}
+    measured, architectures = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(graph_dir) if graph_dir is not None else Path(tmp)
+        for x in X:
+            arch = space.decode(x)
+            model: Any = build(arch, seed=seed).eval()
+            if profile["runtime"] == "onnxruntime":
+                model = folder / f"calibration-{space.name}-{'-'.join(map(str, x))}-s{seed}.onnx"
+                if not model.is_file():
+                    with _quiet_export():
+                        export_onnx(build(arch, seed=seed), model, kv_cache=True, external_data=True)
+            measured.append(model_latency(model, seed=seed, **timing)["ms"])
+            architectures.append(str(arch))
+            done()
+    residual = np.asarray(measured) - predicted
+    # bounded least squares: the terms may take back less than the embeddings and head, and less
+    # than the fastest layer timing (a whole model small enough to stay in the CPU cache runs its
+    # layers faster than their cold timings), so no design's latency goes negative
+    fastest = min(min(r["ms"], r["warm_ms"]) for r in profile["layers"])
+    lower = [-(1 - _BOUND_MARGIN) * (profile["embedding_ms"] + profile["head_ms"]), -(1 - _BOUND_MARGIN) * fastest]
+    columns = [np.ones(n), *([applications] if np.ptp(applications) else [])]  # one depth only: a constant
+    terms = lsq_linear(np.stack(columns, axis=1), residual, bounds=(lower[: len(columns)], np.inf)).x
+    fit = {"ms": float(terms[0]), "per_layer_ms": float(terms[1]) if len(terms) > 1 else 0.0}
+    return {
+        "designs": architectures,
+        "encodings": X.tolist(),
+        "applications": applications.tolist(),
+        "components_ms": predicted.tolist(),
+        "measured_ms": measured,
+        **fit,
+    }
+
+
 def _largest_cache_bytes() -> int:
     """The largest CPU cache of this machine (from sysfs; 32 MiB where it cannot be read)."""
     sizes = []
@@ -332,22 +428,29 @@ def _largest_cache_bytes() -> int:
     return max(sizes, default=32 << 20)
 
 
-def _export_component(module: Any, inputs: tuple[Any, ...]) -> bytes:
-    """The serialised ONNX graph of ``module`` at the shapes of ``inputs`` (the exporter of ``export_onnx``)."""
+@contextlib.contextmanager
+def _quiet_export() -> Iterator[None]:
+    """Silence the ONNX exporter's warnings and log lines (one per operator it cannot translate)."""
     import logging
     import warnings
 
-    import torch
-
-    with torch.no_grad(), warnings.catch_warnings():
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        logger = logging.getLogger("torch.onnx")
-        level = logger.level
         logger.setLevel(logging.ERROR)
         try:
-            program = torch.onnx.export(module, inputs, dynamo=True, verbose=False)
+            yield
         finally:
             logger.setLevel(level)
+
+
+def _export_component(module: Any, inputs: tuple[Any, ...]) -> bytes:
+    """The serialised ONNX graph of ``module`` at the shapes of ``inputs`` (the exporter of ``export_onnx``)."""
+    import torch
+
+    with torch.no_grad(), _quiet_export():
+        program = torch.onnx.export(module, inputs, dynamo=True, verbose=False)
     return program.model_proto.SerializeToString()
 
 

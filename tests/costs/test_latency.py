@@ -70,7 +70,7 @@ def test_profile_covers_every_component(profile: dict, tiny_space: SearchSpace) 
 
 
 def test_prediction_is_the_sum_of_its_parts(profile: dict, tiny_space: SearchSpace) -> None:
-    cost = LatencyCost(profile)
+    cost = LatencyCost(profile, calibrated=False)
     assert cost.is_additive() and cost.unit == "ms" and cost.name == "latency"
     arch = tiny_space.decode(np.array([0, 1, 2, 2, 0, 0, 2, 0, 1]))  # 4x(64, r=4), 1x(256, r=1), 2x(256, r=1)
     layer = {(r["embed_dim"], r["ffn_dim"]): r["ms"] for r in profile["layers"]}
@@ -87,6 +87,8 @@ def test_prediction_is_the_sum_of_its_parts(profile: dict, tiny_space: SearchSpa
         + proj[("output", 256, 128)]
     )
     assert cost.of(arch) == pytest.approx(expected)
+    cal = profile["calibration"]  # the calibrated cost adds its terms: 7 layer applications
+    assert LatencyCost(profile).of(arch) == pytest.approx(expected + cal["ms"] + 7 * cal["per_layer_ms"])
     batch = tiny_space.decode_batch(tiny_space.sample(50, random_state=0))
     many = cost.evaluate(batch, tiny_space)
     assert many.shape == (50,)
@@ -127,7 +129,7 @@ def test_profile_file_and_budget(profile: dict, tiny_space: SearchSpace, tmp_pat
     path = tmp_path / "device.json"
     path.write_text(json.dumps(profile))
     cost = get_cost("latency", profile=str(path))
-    assert isinstance(cost, LatencyCost) and cost.options() == {"profile": str(path)}
+    assert isinstance(cost, LatencyCost) and cost.options() == {"profile": str(path), "calibrated": True}
     assert cost == get_cost("latency_ms", profile=str(path))
     budget = Budget("latency", 1e9, profile=str(path))
     assert np.all(budget.violation(tiny_space.decode_batch(tiny_space.sample(5, random_state=1)), tiny_space) < 0)
@@ -209,6 +211,50 @@ def test_predicted_decode_latency_ranks_like_measured_decode_latency() -> None:
     rho = spearmanr(predicted, measured).statistic
     # 0.89 measured with two training processes on the two cores
     assert rho > 0.7, f"Spearman {rho:.3f}; predicted {np.round(predicted, 3)}, measured {np.round(measured, 3)}"
+
+
+def test_calibration_adds_the_fitted_model_level_terms(tiny_space: SearchSpace) -> None:
+    profile = profile_latency(tiny_space, 48, threads=1, phase="decode", min_run_time=0.02, progress=False,
+                              statistic="min", calibrate=4)
+    cal = profile["calibration"]
+    X = np.array(cal["encodings"])
+    assert [str(tiny_space.decode(x)) for x in X] == cal["designs"]
+    applications = tiny_space.decode_batch(X).layers.sum(axis=1)
+    assert cal["applications"] == applications.tolist() == sorted(applications) and np.ptp(applications) > 0
+    raw = DecodeLatencyCost(profile, calibrated=False)
+    np.testing.assert_allclose(cal["components_ms"], raw.evaluate(tiny_space.decode_batch(X), tiny_space))
+    # the least-squares line through what the whole designs took beyond their components, bounded
+    # so that no design's latency goes negative (the tiny models here can run faster than their cold parts)
+    A = np.stack([np.ones(4), applications], axis=1)
+    fit = np.linalg.lstsq(A, np.subtract(cal["measured_ms"], cal["components_ms"]), rcond=None)[0]
+    lower = np.array([-(profile["embedding_ms"] + profile["head_ms"]),
+                      -min(min(r["ms"], r["warm_ms"]) for r in profile["layers"])])
+    terms = np.array([cal["ms"], cal["per_layer_ms"]])
+    assert np.all(terms > lower)
+    if np.all(fit > 0.99 * lower):
+        np.testing.assert_allclose(terms, fit)
+    else:  # the fit stops at a bound
+        assert np.any(np.isclose(terms, 0.99 * lower))
+    batch = tiny_space.decode_batch(tiny_space.sample(30, random_state=1))
+    added = DecodeLatencyCost(profile).evaluate(batch, tiny_space) - raw.evaluate(batch, tiny_space)
+    np.testing.assert_allclose(added, cal["ms"] + cal["per_layer_ms"] * batch.layers.sum(axis=1))
+    assert get_cost("decode_ms", profile=profile, calibrated=False) == raw
+
+
+def test_calibration_settings_and_terms_are_checked(profile: dict, tiny_space: SearchSpace) -> None:
+    for bad in (1, 2, -1, True, 3.0):
+        with pytest.raises(MpsolveError, match="calibrate must be 0 .no calibration. or at least 3"):
+            profile_latency(tiny_space, calibrate=bad, progress=False)
+    for terms in ({"ms": "1"}, {"ms": 1.0}, {"ms": float("nan"), "per_layer_ms": 0.0}, [1, 2]):
+        with pytest.raises(LatencyProfileError, match="calibration needs finite numbers"):
+            LatencyCost({**profile, "calibration": terms})
+    floor = -(profile["embedding_ms"] + profile["head_ms"])
+    fastest = min(min(r["ms"], r["warm_ms"]) for r in profile["layers"])
+    for terms in ({"ms": floor, "per_layer_ms": 0.0}, {"ms": 0.0, "per_layer_ms": -fastest}):
+        with pytest.raises(LatencyProfileError, match="would make some designs' latency negative.*idle machine"):
+            LatencyCost({**profile, "calibration": terms})
+    with pytest.raises(LatencyProfileError, match="calibrated must be True or False"):
+        LatencyCost(profile, calibrated="yes")
 
 
 def test_the_timer_flags_an_erratic_call_as_noisy() -> None:

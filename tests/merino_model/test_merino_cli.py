@@ -61,12 +61,12 @@ def test_profile_latency_writes_a_usable_profile(tmp_path: Path, capsys, runtime
     )
     out = tmp_path / "device.json"
     argv = ["profile-latency", "--space", str(space), "--seq-len", "16", "--threads", "1", "--runtime", runtime]
-    assert run(*argv, "--phase", phase, "--min-run-time", "0.02", "--out", str(out)) == 0
+    assert run(*argv, "--phase", phase, "--min-run-time", "0.02", "--calibrate", "3", "--out", str(out)) == 0
     assert f"{runtime} {phase}" in capsys.readouterr().out
     profile = json.loads(out.read_text())
     assert (profile["seq_len"], profile["batch"], profile["threads"]) == (16, 1, 1)
     assert (profile["runtime"], profile["phase"]) == (runtime, phase)
-    assert len(profile["layers"]) == 4
+    assert len(profile["layers"]) == 4 and len(profile["calibration"]["designs"]) == 3
     constants = {k: profile["space"][k] for k in ("vocab_size", "embed_proj_dim", "max_positions")}
     blocks = [{"embed_dim": 64, "ffn_ratio": 2.0, "layers": 2}, {"embed_dim": 128, "ffn_ratio": 1.0, "layers": 1}]
     arch = Architecture.from_dict({"blocks": blocks, **constants})
