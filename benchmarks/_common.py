@@ -39,8 +39,12 @@ SPEC_PROVISIONAL_ENTROPY: dict[str, Any] = {"variant": "log", "eps": 1e-6, "init
                                             "beta": 1 / 16, "penalty": "linear"}
 #: a larger English corpus from a registry package: the reStructuredText sources of the Linux
 #: kernel's documentation (Debian's ``linux-doc-6.1``, about 21 MB of English without the
-#: translations), so that 16 M-byte budgets see each byte at most once
+#: translations), so that 16 M-byte budgets see each byte at most once. Kept in the repository
+#: (xz, 4.8 MB): Debian replaces the package at every point release and drops the old version
+#: from its mirror, which changed the corpus under the running studies once already.
 LINUX_DOC = "linux-doc"
+LINUX_DOC_FILE = ROOT / "benchmarks" / "data" / "linux-doc-6.1.170-3.txt.xz"
+LINUX_DOC_FINGERPRINT = "a3bd529ef4e94c6b"
 LINUX_DOC_GLOB = "/usr/share/doc/linux-doc-*/html/_sources"
 
 
@@ -88,7 +92,23 @@ def _cached_python_docs() -> list[str]:
 
 
 def _linux_doc() -> list[str]:
-    """The English ``.rst`` sources of the kernel documentation (Debian gzips the larger ones)."""
+    """The kept kernel documentation (``LINUX_DOC_FILE``), one document."""
+    import lzma
+
+    return [lzma.decompress(LINUX_DOC_FILE.read_bytes()).decode("utf-8")]
+
+
+def vendor_linux_doc(path: Path = LINUX_DOC_FILE) -> Path:
+    """Write the installed ``linux-doc-6.1`` package's text to ``path`` (how ``LINUX_DOC_FILE`` was made)."""
+    import lzma
+
+    text = "\n\n".join(d.strip() for d in _linux_doc_package() if d.strip())
+    path.write_bytes(lzma.compress(text.encode("utf-8"), preset=9 | lzma.PRESET_EXTREME))
+    return path
+
+
+def _linux_doc_package() -> list[str]:
+    """The English ``.rst`` sources of the installed kernel documentation (Debian gzips the larger ones)."""
     import glob
 
     roots = sorted(glob.glob(LINUX_DOC_GLOB))
@@ -130,7 +150,11 @@ def load_corpus(spec: str | None = None) -> Corpus:
     if len(data) < 4 * SPLIT_BLOCK:
         raise SystemExit(f"corpus {spec!r} has {len(data)} bytes; the benchmarks need at least {4 * SPLIT_BLOCK} "
                          f"(give a larger file or folder, or {DEFAULT_CORPUS!r})")
-    return Corpus.from_bytes(data, spec, block_size=SPLIT_BLOCK)
+    corpus = Corpus.from_bytes(data, spec, block_size=SPLIT_BLOCK)
+    if spec == LINUX_DOC and corpus.fingerprint != LINUX_DOC_FINGERPRINT:
+        raise SystemExit(f"{LINUX_DOC_FILE} has fingerprint {corpus.fingerprint}, not {LINUX_DOC_FINGERPRINT}: "
+                         "restore it with git checkout")
+    return corpus
 
 
 # -- training ----------------------------------------------------------------------------
