@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import lzma
 import subprocess
 import sys
 from pathlib import Path
@@ -63,3 +64,18 @@ def test_a_missing_or_tiny_corpus_is_a_clear_error(tmp_path: Path) -> None:
                "--out", str(tmp_path / "out")]
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert done.returncode != 0 and message in done.stderr
+
+
+def test_the_kept_kernel_documentation_is_the_corpus_of_the_studies(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import _common as C
+
+    corpus = C.load_corpus(C.LINUX_DOC)  # read from the repository, not from an installed package
+    assert corpus.fingerprint == C.LINUX_DOC_FINGERPRINT and len(corpus.train) > 16_000_000
+    damaged = tmp_path / "linux-doc.txt.xz"
+    damaged.write_bytes(lzma.compress(lzma.decompress(C.LINUX_DOC_FILE.read_bytes())[:-1], preset=0))
+    monkeypatch.setattr(C, "LINUX_DOC_FILE", damaged)
+    C.load_corpus.cache_clear()
+    with pytest.raises(SystemExit, match="fingerprint .* not a3bd529ef4e94c6b: restore it with git checkout"):
+        C.load_corpus(C.LINUX_DOC)
