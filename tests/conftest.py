@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 import mpsolve
 from mpsolve.spaces import SearchSpace, get_space
+
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # one intra-op thread per test process (and the CLIs they start): the workers already fill the
+    # cores, and OpenMP threads spinning on a busy core slow small models many times over
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture

@@ -11,15 +11,21 @@ from mpsolve.spaces import Architecture
 
 
 def trained(arch: Architecture, steps: int = 80) -> torch.nn.Module:
-    """A model with confident predictions (random ones make top-1 a coin flip between near-ties)."""
+    """A model with confident predictions (random ones make top-1 a coin flip between near-ties).
+
+    Clipped gradients at a moderate rate converge on every init seed tried (0-7: final loss 0.013-0.040
+    nats, where ln 24 = 3.18 is chance); unclipped at 1e-2 the run diverged on some seeds and CPUs.
+    """
     model = build(arch, seed=0)
     data = (torch.arange(48) % 24).repeat(2, 1)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for _ in range(steps):
         loss = model(data, labels=data).loss
         opt.zero_grad()
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+    assert loss.item() < 0.5, f"the test model did not learn the sequence (loss {loss.item():.3f})"
     return model.eval()
 
 
@@ -40,9 +46,8 @@ def test_int8_quantises_every_linear_and_stays_close(tiny_arch: Architecture) ->
         ref, cand = model(ids).logits.double(), q(ids).logits.double()
     top2 = ref.topk(2, dim=-1).values
     confident = (top2[..., 0] - top2[..., 1]) > 2 * (ref - cand).abs().max(dim=-1).values
-    # not vacuous: at this fixed seed 37.5 % (shared) / 55 % (unshared) of the positions are
-    # confident (12.5-82.5 % over seeds 0-3), so a fifth leaves a margin
-    assert confident.double().mean() >= 0.2
+    # not vacuous: a trained model is confident everywhere (100 % of positions on init seeds 0-7)
+    assert confident.double().mean() >= 0.9
     assert torch.equal(ref.argmax(-1)[confident], cand.argmax(-1)[confident])
     assert torch.equal(q.generate(ids[:, :8], max_new_tokens=4)[:, :8], ids[:, :8])
 

