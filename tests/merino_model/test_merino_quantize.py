@@ -10,26 +10,21 @@ from mpsolve.merino_model import MeRinoConfig, MeRinoHFForCausalLM, ModelInputEr
 from mpsolve.spaces import Architecture
 
 
-def trained(arch: Architecture, steps: int = 80) -> torch.nn.Module:
-    """A model with confident predictions (random ones make top-1 a coin flip between near-ties).
+@pytest.fixture
+def trained(train_steps):
+    """Train a model to confident predictions (random ones make top-1 a coin flip between near-ties)."""
 
-    Clipped gradients at a moderate rate converge on every init seed tried (0-7: final loss 0.013-0.040
-    nats, where ln 24 = 3.18 is chance); unclipped at 1e-2 the run diverged on some seeds and CPUs.
-    """
-    model = build(arch, seed=0)
-    data = (torch.arange(48) % 24).repeat(2, 1)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(steps):
-        loss = model(data, labels=data).loss
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-    assert loss.item() < 0.5, f"the test model did not learn the sequence (loss {loss.item():.3f})"
-    return model.eval()
+    def fit(arch: Architecture, steps: int = 80) -> torch.nn.Module:
+        model = build(arch, seed=0)
+        loss = train_steps(model, (torch.arange(48) % 24).repeat(2, 1), steps)[-1]
+        # 0.013-0.040 nats on init seeds 0-7, where ln 24 = 3.18 is chance
+        assert loss < 0.5, f"the test model did not learn the sequence (loss {loss:.3f})"
+        return model.eval()
+
+    return fit
 
 
-def test_int8_quantises_every_linear_and_stays_close(tiny_arch: Architecture) -> None:
+def test_int8_quantises_every_linear_and_stays_close(tiny_arch: Architecture, trained) -> None:
     model = trained(tiny_arch)
     q = quantize(model, "int8")
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
