@@ -28,10 +28,13 @@ is measured on a trivial graph, taken off every component but the embeddings and
 
 What the components miss, a whole model pays once per forward or once per layer application
 (framework dispatch between layers, the cache bookkeeping, moving the KV cache in and out of
-a session). The profile measures it: ``calibrate`` whole designs of the space, spread over depth
-and drawn with a seed other than ``seed``'s sample, are timed on the same workload and the
-differences to their component sums fitted by least squares as ``ms + per_layer_ms *
-applications`` (``calibration`` in the profile; an additive term, so every backend keeps it).
+a session). On request (``calibrate``, off by default) the profile fits it: that many whole
+designs of the space, spread over depth and drawn with a seed other than ``seed``'s sample, are
+timed on the same workload and the differences to their component sums fitted by least squares
+as ``ms + per_layer_ms * applications`` (``calibration`` in the profile; an additive term, so
+every backend keeps it). Off by default because a fit to a few designs also fits the machine's
+drift at the moment they were timed: on an idle benchmark run it did not predict other designs
+better than the component sum (``benchmarks/results/latency.md``).
 The profile is what :class:`mpsolve.costs.LatencyCost` (prefill) and
 :class:`mpsolve.costs.DecodeLatencyCost` (decode) predict from. Importing this module is cheap;
 profiling needs ``torch`` (extra ``[torch]``), and ``onnxruntime`` (extra ``[onnx]``) for that runtime.
@@ -71,8 +74,8 @@ NOISE_THRESHOLD = 0.1
 _STATISTICS = ("median", "min")
 #: most copies of a component rotated through for its cold timing
 _MAX_COPIES = 256
-#: whole designs :func:`profile_latency` times to fit the model-level terms (0: none)
-DEFAULT_CALIBRATION_DESIGNS = 8
+#: whole designs :func:`profile_latency` times to fit the model-level terms (0: none; see the module docstring)
+DEFAULT_CALIBRATION_DESIGNS = 0
 #: sampled designs the calibration designs are picked from, evenly over depth
 _CALIBRATION_POOL = 256
 #: how close to their bounds (zero latency) the calibration terms may come
@@ -163,7 +166,7 @@ def profile_latency(
         graph_dir: ``onnxruntime`` only: a folder that keeps the exported component graphs, so a
             later profile of the same space and settings skips the export (about a second each).
         calibrate: whole designs to time for the model-level terms (see the module docstring);
-            0 skips the calibration, otherwise at least 3.
+            0 (the default) skips the calibration, otherwise at least 3.
 
     Returns:
         The profile, a JSON-serialisable dict (save it with ``json.dump``; see :class:`LatencyCost`).

@@ -37,7 +37,8 @@ def tiny_space() -> SearchSpace:
 @pytest.fixture(scope="module")
 def profile(tiny_space: SearchSpace) -> dict:
     # the minimum, not the median: test machines run other work, and preemptions inflate medians
-    return profile_latency(tiny_space, seq_len=64, threads=1, min_run_time=0.05, progress=False, statistic="min")
+    return profile_latency(tiny_space, seq_len=64, threads=1, min_run_time=0.05, progress=False, statistic="min",
+                           calibrate=8)
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +190,7 @@ def test_version_1_profiles_are_torch_prefill(profile: dict) -> None:
 def test_decode_profile_times_one_token_against_the_cache(decode_profile: dict, tiny_space: SearchSpace) -> None:
     assert (decode_profile["phase"], decode_profile["seq_len"], decode_profile["head_positions"]) == ("decode", 48, 1)
     assert all(e["positions"] == 1 for e in [*decode_profile["layers"], *decode_profile["projections"]])
+    assert "calibration" not in decode_profile  # opt-in: the fixture asks for none
     cost = get_cost("decode_ms", profile=decode_profile)
     assert isinstance(cost, DecodeLatencyCost) and cost.name == "decode" and cost.is_additive()
     arch = tiny_space.decode(np.array([0, 1, 2, 2, 0, 0, 2, 0, 1]))
