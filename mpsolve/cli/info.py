@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 from typing import Any
 
 from mpsolve.cli.parsing import CLIError, print_json
@@ -10,7 +11,7 @@ from mpsolve.costs import FlopsCost, ParamsCost, graph_totals, operator_graph
 from mpsolve.objectives import MeRinoEntropy
 from mpsolve.solvers import list_solvers
 from mpsolve.spaces import ARCHITECTURES, SPACES, get_architecture, get_space, load_space, resolve_architecture
-from mpsolve.utils.files import check_writable
+from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.quantities import format_quantity
 
 __all__ = ["add_subcommands", "cmd_cost", "cmd_score", "cmd_presets", "cmd_table"]
@@ -57,7 +58,9 @@ def cmd_cost(args: argparse.Namespace) -> int:
         if args.graphml:
             import networkx as nx
 
-            nx.write_graphml(graph, args.graphml)
+            buffer = io.BytesIO()
+            nx.write_graphml(graph, buffer)
+            atomic_write(args.graphml, buffer.getvalue())
     payload: dict[str, Any] = {
         "architecture": arch.to_dict(),
         "costs": costs,

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-from mpsolve.cli.parsing import PROFILED_COSTS, print_json, profile_for, split_list
+from mpsolve.cli.parsing import PROFILED_COSTS, CLIError, print_json, profile_for, split_list
 from mpsolve.core.front import check_reference_point
 from mpsolve.core.problem import Problem
 from mpsolve.costs import CostModel, get_cost
 from mpsolve.spaces import get_space
 from mpsolve.utils.files import check_writable
 from mpsolve.utils.quantities import format_quantity, parse_quantity
-from mpsolve.workflows.pareto import pareto, plot_fronts, write_csv
+from mpsolve.workflows.pareto import check_figure_path, pareto, plot_fronts, write_csv
 
 __all__ = ["add_subcommands", "cmd_pareto"]
 
@@ -43,7 +44,9 @@ def add_subcommands(subparsers: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--csv", metavar="FILE", default=None, help="write the front(s) as CSV")
-    p.add_argument("--plot", metavar="PNG", default=None, help="write a figure of the front(s)")
+    p.add_argument(
+        "--plot", metavar="FILE", default=None, help="write a figure of the front(s) (format from the suffix)"
+    )
     p.set_defaults(func=cmd_pareto)
 
 
@@ -55,6 +58,10 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     for path, what in ((args.csv, "--csv"), (args.plot, "--plot")):
         if path:
             check_writable(path, what)
+    if args.plot:
+        check_figure_path(args.plot, "--plot")
+    if args.csv and args.plot and Path(args.csv).resolve() == Path(args.plot).resolve():
+        raise CLIError(f"--csv and --plot are the same file {args.csv!r}: give each its own path")
     problem = Problem(get_space(args.space))
     solvers = split_list(args.solver, "--solver")
     over: str | CostModel = args.over

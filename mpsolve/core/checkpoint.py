@@ -243,6 +243,7 @@ def checkpoint_lock(path: Path) -> Iterator[None]:
     killed run) is taken over.
     """
     lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)  # like atomic_write: missing folders are made
     for _ in range(2):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)

@@ -11,6 +11,7 @@ Fronts are exported as JSON or CSV and plotted with the published MeRino models 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,9 +28,10 @@ from mpsolve.costs import COSTS, CostModel, get_cost
 from mpsolve.solvers import solve
 from mpsolve.spaces import get_architecture
 from mpsolve.utils.errors import InfeasibleError, MpsolveError
+from mpsolve.utils.files import atomic_write
 from mpsolve.utils.quantities import parse_quantity
 
-__all__ = ["ParetoFront", "budget_point", "pareto", "plot_fronts", "write_csv"]
+__all__ = ["ParetoFront", "budget_point", "check_figure_path", "pareto", "plot_fronts", "write_csv"]
 
 PUBLISHED = ("merino-52m", "merino-61m", "merino-64m")
 
@@ -103,7 +105,7 @@ class ParetoFront:
         """The front as JSON (written to ``path`` when given)."""
         text = json.dumps(self.to_dict(), **kwargs)
         if path is not None:
-            Path(path).write_text(text + "\n")
+            atomic_write(path, text + "\n")
         return text
 
     def to_csv(self, path: str | Path) -> None:
@@ -250,30 +252,31 @@ def write_csv(fronts: Sequence[ParetoFront], path: str | Path) -> None:
     """Write fronts as CSV: solver, kind (``budget`` or ``native``), budget, status, proved,
     objective, cost, bound, gap, the front's hypervolume reference point (objective, cost), its
     hypervolume and whether it is certified, encoding, architecture (JSON)."""
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        over = fronts[0].over if fronts else "cost"
-        w.writerow(
-            [
-                "solver",
-                "kind",
-                "budget",
-                "status",
-                "proved",
-                "objective",
-                over,
-                "bound",
-                "gap",
-                "reference_objective",
-                f"reference_{over}",
-                "hypervolume",
-                "certified",
-                "encoding",
-                "architecture",
-            ]
-        )
-        for fr in fronts:
-            w.writerows(fr.csv_rows())
+    buffer = io.StringIO(newline="")
+    w = csv.writer(buffer)
+    over = fronts[0].over if fronts else "cost"
+    w.writerow(
+        [
+            "solver",
+            "kind",
+            "budget",
+            "status",
+            "proved",
+            "objective",
+            over,
+            "bound",
+            "gap",
+            "reference_objective",
+            f"reference_{over}",
+            "hypervolume",
+            "certified",
+            "encoding",
+            "architecture",
+        ]
+    )
+    for fr in fronts:
+        w.writerows(fr.csv_rows())
+    atomic_write(path, buffer.getvalue())
 
 
 def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Problem | None = None) -> None:
@@ -285,13 +288,9 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
         problem: scores the published models (default: the MeRino entropy and the cost
             ``over`` with default options).
     """
-    try:
-        import matplotlib
+    fmt = check_figure_path(path)
+    import matplotlib.pyplot as plt
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise MpsolveError("plotting needs matplotlib: pip install 'mpsolve[plot]'") from None
     if not fronts:
         raise MpsolveError("plot_fronts needs at least one front")
     over = fronts[0].over
@@ -327,5 +326,30 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=120)
     plt.close(fig)
+    atomic_write(path, buffer.getvalue())
+
+
+def check_figure_path(path: str | Path, what: str = "figure") -> str:
+    """The image format of ``path``: its suffix, which must name a format matplotlib writes.
+
+    Raises:
+        MpsolveError: matplotlib is missing, or the suffix is absent or not an image format.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+    except ImportError:
+        raise MpsolveError("plotting needs matplotlib: pip install 'mpsolve[plot]'") from None
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    fmt = Path(path).suffix[1:].lower()
+    if fmt not in formats:
+        found = f"suffix {Path(path).suffix!r}" if fmt else "no suffix"
+        raise MpsolveError(
+            f"{what} {str(path)!r} has {found}: end it with an image format, one of {', '.join(sorted(formats))}"
+        )
+    return fmt

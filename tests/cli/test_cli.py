@@ -111,6 +111,17 @@ def test_cost_and_score(tmp_path, capsys):
     assert code == 0 and {"entropy", "entropy_mhsa", "entropy_ffn", "rho_mhsa", "rho_ffn"} <= set(obj)
 
 
+def test_outputs_in_missing_folders_are_made(tmp_path, capsys):
+    graphml, checkpoint = tmp_path / "a/b/g.graphml", tmp_path / "c/d/run.ckpt"
+    csv, plot = tmp_path / "e/f/front.csv", tmp_path / "g/h/front.svg"
+    assert run(capsys, "cost", "merino-52m", "--graphml", str(graphml))[0] == 0
+    assert run(capsys, "design", "--space", "byte-tiny", "--budget", "params=2M", "--option", "iterations=30",
+               "--checkpoint", str(checkpoint))[0] == 0
+    assert run(capsys, "pareto", "--space", "small", "--budgets", "10G", "--csv", str(csv), "--plot", str(plot))[0] == 0
+    assert graphml.read_text().startswith("<?xml") and json.loads(checkpoint.read_text())["format"]
+    assert csv.read_text().startswith("solver,kind") and plot.read_text().startswith("<?xml")
+
+
 def test_presets(capsys):
     code, out, _ = run(capsys, "presets", "--json")
     obj = json.loads(out)
