@@ -37,6 +37,7 @@ from mpsolve.costs._models import CostModel, ModelConstants, projection_shapes, 
 from mpsolve.spaces import DecodedBatch
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import parse_data, read_text_bounded
+from mpsolve.utils.validation import is_integer
 
 __all__ = [
     "DecodeLatencyCost",
@@ -56,6 +57,9 @@ PROFILE_RUNTIMES = ("torch", "onnxruntime")
 PROFILE_PHASES = ("prefill", "decode")
 #: the model constants a profile was measured with (a cost refuses architectures with others)
 PROFILE_CONSTANTS = ("vocab_size", "embed_proj_dim", "head_dim", "activation")
+_PROJECTION_KINDS = ("input", "output")
+#: shapes are looked up as ``a * 2**31 + b`` in int64 (see :func:`_key`)
+_DIM_LIMIT = 1 << 31
 
 
 class LatencyProfileError(MpsolveError):
@@ -81,7 +85,7 @@ class _Table:
 
 
 def _key(a: Any, b: Any) -> Any:
-    return a * (1 << 31) + b
+    return a * _DIM_LIMIT + b
 
 
 @register_cost
@@ -126,7 +130,7 @@ class LatencyCost(CostModel):
         shapes = [(r["embed_dim"], r["ffn_dim"]) for r in data["layers"]]
         self._layers = _Table(shapes, [r["ms"] for r in data["layers"]])
         self._warm_layers = _Table(shapes, [r.get("warm_ms", r["ms"]) for r in data["layers"]])
-        by_kind: dict[str, list[dict[str, Any]]] = {"input": [], "output": []}
+        by_kind: dict[str, list[dict[str, Any]]] = {kind: [] for kind in _PROJECTION_KINDS}
         for r in data["projections"]:
             by_kind[r["kind"]].append(r)
         self._inputs, self._outputs = (
@@ -241,10 +245,11 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if not (isinstance(data["constants"], Mapping) and all(isinstance(k, str) for k in data["constants"])):
         raise LatencyProfileError("latency profile constants are not a mapping of names to values; re-profile "
                                   "with mpsolve profile-latency")
-    entries = [e for k in ("layers", "projections") for e in (data[k] if isinstance(data[k], list) else [None])]
+    _check_entries(data)
+    entries = [*data["layers"], *data["projections"]]
     spreads = [data.get(k, 0.0) for k in ("embedding_iqr_ms", "head_iqr_ms", "call_overhead_ms")]
-    spreads += [e.get(k, 0.0) for e in entries if isinstance(e, Mapping) for k in ("iqr_ms", "warm_ms", "warm_iqr_ms")]
-    timings = [data["embedding_ms"], data["head_ms"], *(e.get("ms") if isinstance(e, Mapping) else e for e in entries)]
+    spreads += [e.get(k, 0.0) for e in entries for k in ("iqr_ms", "warm_ms", "warm_iqr_ms")]
+    timings = [data["embedding_ms"], data["head_ms"], *(e.get("ms") for e in entries)]
     timings += spreads
     bad = [v for v in timings if isinstance(v, bool) or not isinstance(v, (int, float))
            or not math.isfinite(v) or v < 0]
@@ -254,6 +259,23 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if data.get("calibration") is not None:
         _check_calibration(data, data["calibration"])
     return data
+
+
+def _check_entries(data: Mapping[str, Any]) -> None:
+    """Refuse layer and projection entries that are not mappings with positive integer shapes and a known kind."""
+    for key, dims in (("layers", ("embed_dim", "ffn_dim")), ("projections", ("in_dim", "out_dim"))):
+        rows = data[key]
+        if not (isinstance(rows, list) and all(isinstance(r, Mapping) for r in rows)):
+            raise LatencyProfileError(f"latency profile {key} is not a list of entries; re-profile with "
+                                      "mpsolve profile-latency")
+        for i, r in enumerate(rows):
+            bad = [d for d in dims if not (is_integer(r.get(d)) and 0 < r[d] < _DIM_LIMIT)]
+            if bad:
+                raise LatencyProfileError(f"latency profile {key}[{i}] {bad[0]} {r.get(bad[0])!r} is not a positive "
+                                          f"integer below 2**31; re-profile with mpsolve profile-latency")
+            if key == "projections" and r.get("kind") not in _PROJECTION_KINDS:
+                raise LatencyProfileError(f"latency profile projections[{i}] kind {r.get('kind')!r} is not one of "
+                                          f"{', '.join(_PROJECTION_KINDS)}; re-profile with mpsolve profile-latency")
 
 
 def _check_calibration(profile: Mapping[str, Any], calibration: Any) -> None:

@@ -181,6 +181,23 @@ def test_a_cost_refuses_the_other_phase(profile: dict, decode_profile: dict) -> 
         LatencyCost({**profile, "head_iqr_ms": -1.0})
 
 
+@pytest.mark.parametrize(
+    ("key", "change", "message"),
+    [
+        ("projections", {"kind": "bogus"}, r"projections\[0\] kind 'bogus' is not one of input, output"),
+        ("projections", {"in_dim": 7.5}, r"projections\[0\] in_dim 7.5 is not a positive integer"),
+        ("projections", {"out_dim": 2**40}, r"out_dim 1099511627776 is not a positive integer below 2\*\*31"),
+        ("layers", {"embed_dim": True}, r"layers\[0\] embed_dim True is not a positive integer"),
+        ("layers", {"ffn_dim": 0}, r"layers\[0\] ffn_dim 0 is not a positive integer"),
+        ("layers", 5, "layers is not a list of entries"),
+    ],
+)
+def test_tampered_entries_are_refused(profile: dict, key: str, change: dict | int, message: str) -> None:
+    first = {**profile[key][0], **change} if isinstance(change, dict) else change
+    with pytest.raises(LatencyProfileError, match=message + ".*re-profile"):
+        LatencyCost({**profile, key: [first, *profile[key][1:]]})
+
+
 def test_version_1_profiles_are_torch_prefill(profile: dict) -> None:
     old = {k: v for k, v in profile.items() if k not in ("runtime", "phase")}
     cost = LatencyCost({**old, "version": 1})
