@@ -192,6 +192,8 @@ def test_bad_spaces_are_refused(kwargs, message):
 def test_bad_effectiveness_bounds_are_refused(rho_max):
     with pytest.raises(mpsolve.MpsolveError, match="rho_max must be a positive number"):
         mpsolve.Effectiveness(rho_max)
+    with pytest.raises(mpsolve.MpsolveError, match="beta must be a positive number"):
+        mpsolve.Effectiveness(0.5, beta=rho_max)
 
 
 @pytest.mark.parametrize(

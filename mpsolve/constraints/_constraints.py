@@ -18,6 +18,7 @@ from mpsolve.objectives import effectiveness
 from mpsolve.spaces import Architecture, Block, DecodedBatch, model_constants
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.quantities import parse_quantity
+from mpsolve.utils.validation import check_positive_number
 
 __all__ = [
     "Constraint",
@@ -97,11 +98,11 @@ class Effectiveness(Constraint):
     name = "effectiveness"
 
     def __init__(self, rho_max: float = 0.5, beta: float = 1 / 16, parts: str = "both") -> None:
-        if not (rho_max > 0 and math.isfinite(rho_max)):
-            raise MpsolveError(f"rho_max must be a positive number, got {rho_max!r}")
+        self.rho_max = check_positive_number(rho_max, "effectiveness rho_max")
+        self.beta = check_positive_number(beta, "effectiveness beta")
         if parts not in ("both", "mhsa", "ffn"):
             raise MpsolveError(f"parts must be 'both', 'mhsa' or 'ffn', got {parts!r}")
-        self.rho_max, self.beta, self.parts = float(rho_max), float(beta), parts
+        self.parts = parts
 
     def violation(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
         rhos = []

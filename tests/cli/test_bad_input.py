@@ -80,6 +80,10 @@ CASES = [
      "--objective and --problem cannot be combined"),
     ("problem-with-budget", {"p.toml": ""}, ["design", "--problem", "{d}/p.toml", "--budget", "flops=1G"],
      "cannot be combined"),
+    *[(f"problem-effectiveness-beta-{v}", {"p.toml": SPACE + "[budgets]\nflops = '10G'\n[constraints]\n"
+                                                   f"effectiveness = {{ rho_max = 0.5, beta = {v} }}\n"},
+       ["design", "--problem", "{d}/p.toml"], "effectiveness beta must be a positive number")
+      for v in ("nan", "inf", "-1.0", "0")],
     # flags
     ("empty-solver", {}, ["design", "--solver", "", "--space", "small", "--budget", "flops=10G"], "--solver is empty"),
     ("unknown-solver", {}, ["design", "--solver", "sa", "--space", "small", "--budget", "flops=10G"], "sa"),
