@@ -7,6 +7,7 @@ import numpy as np
 from mpsolve.core.checkpoint import replay_point
 from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.solvers._registry import register_solver
+from mpsolve.spaces import SearchSpace
 from mpsolve.utils.errors import SolverError
 from mpsolve.utils.validation import check_integer
 
@@ -17,6 +18,9 @@ except ImportError:  # pragma: no cover - depends on the installation
     raise SolverError("solver 'tpe' needs Optuna: pip install 'mpsolve[solvers]' (or optuna)") from None
 
 __all__ = ["TPESolver"]
+
+#: the study user attribute naming the problem (its fingerprint) a stored study's trials belong to
+_OWNER = "mpsolve_fingerprint"
 
 
 @register_solver
@@ -30,12 +34,17 @@ class TPESolver(Solver):
     ``constraints_func`` by it), so TPE prefers feasible designs.
 
     Args:
-        n_trials: designs evaluated.
+        n_trials: the study's completed trials in all: a new study runs ``n_trials``, a
+            continued one (from a checkpoint or a storage) runs until it holds ``n_trials``.
         n_startup_trials: random trials before TPE starts modelling.
         multivariate: model the parameters jointly (Optuna's multivariate TPE).
         storage: an Optuna storage URL (``sqlite:///study.db``, ...); ``None`` keeps the study
-            in memory.
-        study_name: the study's name in ``storage`` (an existing study is continued).
+            in memory. The completed trials a stored study already holds are re-scored by
+            this problem and count: the result is the best feasible design of all of them.
+        study_name: the study's name in ``storage`` (an existing study is continued); default
+            ``mpsolve-<problem fingerprint>``, so re-running a problem continues its study. A
+            study holds one problem: its fingerprint is stored as the study's user attribute
+            ``mpsolve_fingerprint``, and a study of another problem is refused.
         polish: after the trials, climb from each of the ``polish_starts`` best feasible trials
             and as many random feasible corner designs (smallest ratios and depths) to the
             best feasible design one or two grid steps away until none is better
@@ -93,23 +102,29 @@ class TPESolver(Solver):
             multivariate=self.multivariate,
         )
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study_name = self.study_name or (None if self.storage is None else f"mpsolve-{ctx.fingerprint}")
         try:
             study = optuna.create_study(
                 storage=self.storage,
                 sampler=sampler,
-                study_name=self.study_name,
+                study_name=study_name,
                 direction="maximize",
                 load_if_exists=self.storage is not None,
             )
         except Exception as exc:  # noqa: BLE001 - Optuna raises many types for a bad storage URL
             raise SolverError(f"tpe: cannot open storage {self.storage!r}: {type(exc).__name__}: {exc}") from None
+        if self.storage is not None:
+            _claim(study, ctx.fingerprint, self.storage)
         if state is not None and self.storage is not None:  # the trials an interrupt left unfinished
             for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 study.tell(t.number, state=TrialState.FAIL)
         grids = [(f"{v}{i}", int(space.upper[3 * i + j])) for i in range(space.num_blocks) for j, v in enumerate("erl")]
         distributions = {name: optuna.distributions.IntDistribution(0, hi) for name, hi in grids}
 
-        done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        stored = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        done = len(stored)
+        if self.storage is not None and stored:  # a continued study's trials count, re-scored by this problem
+            ctx.evaluate(_encodings(stored, grids, space))
         ctx.set_state(lambda: {"trials": done, "rng_start": rng_start})
         ctx.progress(self.n_trials)
         while done < self.n_trials and not ctx.time_up():
@@ -129,11 +144,30 @@ class TPESolver(Solver):
                 if all(v <= 0 for v in t.constraints.values())
             ]
             feasible.sort(key=lambda t: t.value, reverse=True)
-            X = np.array([[t.params[name] for name, _ in grids] for t in feasible], dtype=np.int64)
-            X = space.repair(X.reshape(-1, space.n_var))
+            X = _encodings(feasible, grids, space)
             X = X[np.sort(np.unique(X, axis=0, return_index=True)[1])][: self.polish_starts]
             corners = ctx.feasible_seeds[ctx.rng.permutation(len(ctx.feasible_seeds))[: self.polish_starts]]
             _hill_climb(ctx, np.concatenate([X, corners]))
+
+
+def _encodings(trials: list[optuna.trial.FrozenTrial], grids: list[tuple[str, int]], space: SearchSpace) -> np.ndarray:
+    """The repaired ``(n, n_var)`` encodings of ``trials``."""
+    X = np.array([[t.params[name] for name, _ in grids] for t in trials], dtype=np.int64)
+    return space.repair(X.reshape(-1, space.n_var))
+
+
+def _claim(study: optuna.Study, fingerprint: str, storage: str) -> None:
+    """Mark a stored ``study`` as the problem ``fingerprint``'s, or refuse a study of another problem."""
+    had_trials = bool(study.get_trials(deepcopy=False))  # read before the owner: a concurrent run claims first
+    owner = study.user_attrs.get(_OWNER)
+    if owner is None and not had_trials:
+        study.set_user_attr(_OWNER, fingerprint)
+    elif owner != fingerprint:
+        of = f"problem {owner}" if owner is not None else "a problem it does not name (made outside mpsolve)"
+        raise SolverError(
+            f"tpe: study {study.study_name!r} in {storage!r} holds trials of {of}, not of this problem "
+            f"({fingerprint}): give another study_name, or none for this problem's own study"
+        )
 
 
 def _hill_climb(ctx: SolveContext, starts: np.ndarray) -> None:
