@@ -29,7 +29,8 @@ def add_subcommands(subparsers: Any) -> None:
     )
     p.add_argument("--space", default=None, help=f"preset ({', '.join(SPACES)}; default: default) or a TOML file")
     p.add_argument("--objective", default=None, help="entropy (default), params or decoder_params")
-    p.add_argument("--solver", default=None, help="backend name (default: ea)")
+    p.add_argument("--solver", default=None, help="backend name (default: ea, or the --problem file's solver, "
+                   "whose options in the file apply to it only)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a solver option")
     p.add_argument("--seed", type=int, default=None, help="seed of the run (default 0)")
     p.add_argument("--time-limit", type=float, default=None, metavar="S", help="wall-clock limit in seconds")
@@ -59,7 +60,8 @@ def cmd_design(args: argparse.Namespace) -> int:
         spec = load_problem_file(args.problem, allow_storage=args.allow_storage)
         problem = spec.problem
         solver = args.solver or spec.solver
-        options = {**spec.solver_options, **options}
+        # the file's options are its own solver's (as in a sweep); another --solver starts from its defaults
+        options = {**(spec.solver_options if solver == spec.solver else {}), **options}
         seed = args.seed if args.seed is not None else spec.seed
         time_limit = args.time_limit if args.time_limit is not None else spec.time_limit
         if args.budget:

@@ -356,10 +356,13 @@ def _combinations_with_replacement(k: int, n: int):
 
 
 def _grid(values: Sequence[Any], name: str, kind: type) -> tuple[Any, ...]:
+    kinds = "integers" if kind is int else "numbers"
+    if isinstance(values, (str, bytes)):  # a string iterates over its characters
+        raise SpaceError(f"{name} must be a list of {kinds}, got {values!r}")
     try:
         vals = list(values)
     except TypeError:
-        raise SpaceError(f"{name} must be a list of numbers, got {values!r}") from None
+        raise SpaceError(f"{name} must be a list of {kinds}, got {values!r}") from None
     if not vals:
         raise SpaceError(f"{name} is empty: give at least one value")
     out = []

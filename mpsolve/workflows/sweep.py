@@ -39,6 +39,7 @@ from typing import Any
 from mpsolve.constraints import Budget
 from mpsolve.core.problem import Problem
 from mpsolve.core.result import Result
+from mpsolve.costs import COSTS, LatencyCost
 from mpsolve.solvers import get_solver, solve
 from mpsolve.utils.errors import InfeasibleError, MpsolveError
 from mpsolve.utils.quantities import parse_quantity
@@ -290,9 +291,15 @@ def _with_budgets(problem: Problem, limits: Mapping[str, float | str]) -> Proble
         return problem
     constraints = list(problem.constraints)
     for cost, limit in limits.items():
-        at = [i for i, c in enumerate(constraints) if isinstance(c, Budget) and c.cost.name == cost]
+        name = COSTS[cost].name  # latency_ms is latency
+        at = [i for i, c in enumerate(constraints) if isinstance(c, Budget) and c.cost.name == name]
         if at:
             constraints[at[0]] = Budget(constraints[at[0]].cost, limit)
+        elif issubclass(COSTS[cost], LatencyCost):
+            raise SweepError(
+                f"sweeping {cost} needs a device profile: sweep a problem file (--problem) with a {name} budget "
+                f'and its profile, e.g. [budgets] {name} = {{ limit = 50, profile = "device.json" }}'
+            )
         else:
             constraints.append(Budget(cost, limit))
     return Problem(problem.space, problem.objective, constraints, report_costs=list(problem.costs.values()))

@@ -61,6 +61,10 @@ CASES = [
       for key in ("vocab_size", "embed_proj_dim", "max_positions", "head_dim")
       for v, msg in (("0", "positive integer"), ("-5", "positive integer"), ("1e30", "positive integer"),
                      ("18446744073709551616", "largest supported"))],
+    *[(f"space-{key}-a-string", {"s.toml": "[space]\nnum_blocks = 1\nembed_dims = [64]\nffn_ratios = [1.0]\n"
+                                            "layers = [1]\n".replace(f"{key} = [", f'{key} = "64" #[')},
+       ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"], f"{key} must be a list of {kind}, got '64'")
+      for key, kind in (("embed_dims", "integers"), ("ffn_ratios", "numbers"), ("layers", "integers"))],
     ("space-not-toml", {"s.toml": "[space\n"}, ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"],
      "cannot read space file"),
     ("space-preset-number", {"s.toml": "[space]\npreset = 3\n"},
@@ -85,6 +89,8 @@ CASES = [
        ["design", "--problem", "{d}/p.toml"], "effectiveness beta must be a positive number")
       for v in ("nan", "inf", "-1.0", "0")],
     # flags
+    ("sweep-latency-without-profile", {}, ["sweep", "--space", "small", "--over", "latency_ms", "--budgets", "50"],
+     "needs a device profile: sweep a problem file (--problem) with a latency budget and its profile"),
     ("empty-solver", {}, ["design", "--solver", "", "--space", "small", "--budget", "flops=10G"], "--solver is empty"),
     ("unknown-solver", {}, ["design", "--solver", "sa", "--space", "small", "--budget", "flops=10G"], "sa"),
     ("seed-and-resume", {"c.ckpt": "{}"}, ["design", "--space", "small", "--budget", "flops=10G", "--seed", "3",

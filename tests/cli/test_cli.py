@@ -122,6 +122,13 @@ def test_outputs_in_missing_folders_are_made(tmp_path, capsys):
     assert csv.read_text().startswith("solver,kind") and plot.read_text().startswith("<?xml")
 
 
+def test_a_problem_files_solver_options_stay_with_its_solver(tmp_path, capsys):
+    f = tmp_path / "ea.toml"
+    f.write_text('[space]\npreset = "byte-tiny"\n[budgets]\nparams = "2M"\n[solver]\nname = "ea"\niterations = 30\n')
+    code, out, err = run(capsys, "design", "--problem", str(f), "--solver", "cpsat", "--json")
+    assert code == 0 and json.loads(out)["solver"] == "cpsat", err
+
+
 def test_presets(capsys):
     code, out, _ = run(capsys, "presets", "--json")
     obj = json.loads(out)

@@ -31,7 +31,7 @@ def test_a_stored_study_is_continued_and_its_trials_count(tmp_path):
 def test_a_study_of_another_problem_is_refused(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     mpsolve.solve(_problem(), "tpe", seed=0, storage=url, study_name="s", n_trials=3, **OPTIONS)
-    with pytest.raises(SolverError, match=r"study 's' .* holds trials of problem \w+, not of this .*another study_name"):
+    with pytest.raises(SolverError, match=r"study 's' .* holds trials of problem \w+, not of this .*study_name"):
         mpsolve.solve(_problem("30G"), "tpe", seed=0, storage=url, study_name="s", n_trials=3, **OPTIONS)
     foreign = optuna.create_study(study_name="foreign", storage=url)
     foreign.optimize(lambda trial: trial.suggest_int("x", 0, 3), n_trials=1)

@@ -113,6 +113,17 @@ def test_file_expressible_tasks_travel_as_small_files():
     assert pickle.loads(data).problem.fingerprint() == task.problem.fingerprint()
 
 
+def test_a_swept_latency_budget_keeps_the_problems_profile():
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    profile = synthetic_profile("small")
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("latency", 100, profile=profile)])
+    tasks = sweep_tasks([problem], {"latency_ms": [50, 80]})  # latency_ms is the latency budget, not a second one
+    budgets = [[(b.cost.name, b.limit) for b in t.problem.budgets] for t in tasks]
+    assert budgets == [[("latency", 50)], [("latency", 80)]]
+    assert all(t.problem.budgets[0].cost.profile is profile for t in tasks)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -123,6 +134,7 @@ def test_file_expressible_tasks_travel_as_small_files():
         ({"solvers": ["magic"]}, "unknown solver 'magic'"),
         ({"budgets": {"flops": ["-3G"]}}, "positive finite"),
         ({"problems": ["nowhere"]}, "unknown search space 'nowhere'"),
+        ({"budgets": {"latency_ms": [50]}}, "sweeping latency_ms needs a device profile: sweep a problem file"),
     ],
 )
 def test_bad_sweeps_are_refused(kwargs, message):
