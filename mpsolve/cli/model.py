@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from mpsolve.costs import PROFILE_PHASES, PROFILE_RUNTIMES, ParamsCost
 from mpsolve.spaces import load_space, resolve_architecture
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.quantities import parse_quantity
+from mpsolve.utils.validation import check_integer
 
 __all__ = ["add_subcommands", "cmd_build", "cmd_profile_latency"]
 
@@ -55,7 +57,8 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--seq-len", type=int, default=256, help="context length (default 256)")
     p.add_argument("--batch-size", type=int, default=8, help="sequences per step (default 8)")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
-    p.add_argument("--bpe", type=int, default=None, metavar="VOCAB", help="train a BPE tokenizer of this size")
+    p.add_argument("--bpe", type=int, default=None, metavar="VOCAB",
+                   help="train a BPE tokenizer of this size (256 up to the design's vocab_size)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.set_defaults(func=cmd_train)
@@ -132,6 +135,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     """``mpsolve build``: write an untrained checkpoint and print a one-line summary."""
     if args.out.exists() and not args.out.is_dir():
         raise CLIError(f"--out {str(args.out)!r} is a file; a checkpoint is a folder: give a new or existing folder")
+    check_integer(args.seed, "seed", 0, CLIError)
     check_writable(args.out / "config.json", "--out")
     arch = resolve_architecture(args.architecture)
     config = merino_model.MeRinoConfig.from_architecture(arch, initializer_range=args.init_std, init_seed=args.seed)
@@ -181,12 +185,8 @@ def _load_checkpoint(path: Path) -> Any:
 
 def _tokenized(corpus: Any, folder: Path) -> Any:
     """The corpus in the checkpoint's vocabulary (bytes, or the BPE tokenizer saved beside it)."""
-    tokenizer = folder / "tokenizer.json"
-    if not tokenizer.is_file():
-        return corpus
-    from tokenizers import Tokenizer
-
-    return corpus.encode(Tokenizer.from_file(str(tokenizer)))
+    tokenizer = merino_model.checkpoint_bpe_tokenizer(folder)
+    return corpus if tokenizer is None else corpus.encode(tokenizer)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -194,13 +194,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise CLIError(f"--out {str(args.out)!r} is a file; a run is a folder")
     check_writable(args.out / "config.json", "--out")
+    check_integer(args.seed, "seed", 0, CLIError)
+    tokens = parse_quantity(args.tokens)
+    if not (math.isfinite(tokens) and tokens == int(tokens)):
+        raise CLIError(f"--tokens must be a whole number of tokens, e.g. 4M, got {args.tokens!r}")
+    config = merino_model.TrainConfig(tokens=int(tokens), seq_len=args.seq_len, batch_size=args.batch_size,
+                                      lr=args.lr)
+    arch = resolve_architecture(args.architecture)
+    if args.bpe is not None and args.bpe > arch.vocab_size:
+        raise CLIError(f"--bpe {args.bpe} exceeds the design's vocab_size {arch.vocab_size}: give --bpe <= "
+                       f"{arch.vocab_size} (and >= 256), or a design with a larger vocab_size")
     corpus = merino_model.load_corpus(args.corpus)
     if args.bpe is not None:
         corpus = corpus.encode(merino_model.train_bpe_tokenizer(corpus, vocab_size=args.bpe))
-    config = merino_model.TrainConfig(tokens=int(parse_quantity(args.tokens)), seq_len=args.seq_len,
-                                      batch_size=args.batch_size, lr=args.lr)
-    run = merino_model.train(resolve_architecture(args.architecture), corpus, config, out_dir=args.out,
-                             resume=args.resume, progress=sys.stderr.isatty(), seed=args.seed)
+    run = merino_model.train(arch, corpus, config, out_dir=args.out, resume=args.resume,
+                             progress=sys.stderr.isatty(), seed=args.seed)
     final = run.evaluations[-1] if run.evaluations else {}
     print(f"wrote {args.out}: {run.steps} steps, validation loss {final.get('val_loss', float('nan')):.4f}")
     return 0
@@ -250,6 +258,8 @@ def _task(spec: str) -> str | dict[str, Any]:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``mpsolve export``: write the ONNX graph(s) and print the check against torch."""
+    if args.int8 is not None and args.int8.resolve() == args.onnx.resolve():
+        raise CLIError(f"--int8 {str(args.int8)!r} is the --onnx file: give the INT8 model its own file name")
     for path, flag in ((args.onnx, "--onnx"), (args.int8, "--int8")):
         if path is not None:
             check_writable(path, flag)

@@ -194,16 +194,23 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
         """``PreTrainedModel.from_pretrained`` that refuses weights disagreeing with the config.
 
-        Pass ``ignore_mismatched_sizes=True`` to re-initialise disagreeing tensors instead.
+        Pass ``ignore_mismatched_sizes=True`` to re-initialise disagreeing tensors instead. Only
+        safetensors weights are read (never pickled ``.bin`` files).
 
         Raises:
             CheckpointMismatchError: naming the first tensors whose names or shapes differ from the
-                model the config describes.
+                model the config describes, or a local folder without safetensors weights.
         """
         want_info = kwargs.pop("output_loading_info", False)
         lenient = kwargs.get("ignore_mismatched_sizes", False)
-        if Path(pretrained_model_name_or_path).is_dir() and not lenient:
-            _check_before_loading(Path(pretrained_model_name_or_path))
+        path = Path(pretrained_model_name_or_path)
+        if path.is_dir() and not any(path.glob("*.safetensors")):
+            raise CheckpointMismatchError(f"checkpoint {str(path)!r} has no model.safetensors: no weights to load "
+                                          "(save with mpsolve train/build or save_pretrained; pickle .bin weights "
+                                          "are not read)")
+        if path.is_dir() and not lenient:
+            _check_before_loading(path)
+        kwargs["use_safetensors"] = True  # a pickled .bin could run code when loaded
         kwargs["ignore_mismatched_sizes"] = True  # report mismatches as loading info; checked below
         model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
         problems = [

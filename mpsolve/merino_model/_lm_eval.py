@@ -20,7 +20,7 @@ from typing import Any
 from mpsolve.merino_model._errors import ModelInputError, require
 from mpsolve.utils.files import read_text_bounded
 
-__all__ = ["byte_tokenizer", "checkpoint_tokenizer", "lm_eval_tasks", "load_task_file"]
+__all__ = ["byte_tokenizer", "checkpoint_bpe_tokenizer", "checkpoint_tokenizer", "lm_eval_tasks", "load_task_file"]
 
 #: keys of an lm-eval task config that would load code or further files
 _REFUSED_KEYS = ("include", "class", "custom_dataset")
@@ -28,6 +28,8 @@ _REFUSED_KEYS = ("include", "class", "custom_dataset")
 _LOCAL_LOADERS = ("json", "csv", "text", "parquet")
 #: size limit of one data file of a task
 _DATA_FILE_LIMIT = 1 << 30
+#: size limit of a checkpoint's ``tokenizer.json``
+_TOKENIZER_FILE_LIMIT = 1 << 30
 
 
 def _byte_alphabet() -> list[str]:
@@ -49,14 +51,31 @@ def byte_tokenizer() -> Any:
     return PreTrainedTokenizerFast(tokenizer_object=tok)
 
 
-def checkpoint_tokenizer(folder: str | os.PathLike) -> Any:
-    """The tokenizer of a checkpoint folder: its ``tokenizer.json`` (BPE) or the byte vocabulary."""
+def checkpoint_bpe_tokenizer(folder: str | os.PathLike) -> Any | None:
+    """The ``tokenizers.Tokenizer`` saved in a checkpoint folder (``tokenizer.json``); ``None`` for bytes."""
     path = Path(folder) / "tokenizer.json"
     if not path.is_file():
+        return None
+    require("tokenizers", "hf")
+    from tokenizers import Tokenizer
+
+    text = read_text_bounded(path, "tokenizer file", ModelInputError, limit=_TOKENIZER_FILE_LIMIT)
+    try:
+        return Tokenizer.from_str(text)
+    except Exception as exc:  # tokenizers raises plain Exception for bad JSON and bad fields
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ModelInputError(f"tokenizer file {str(path)!r} is damaged ({first[:200]}); restore it or train the "
+                              "checkpoint again with mpsolve train --bpe") from None
+
+
+def checkpoint_tokenizer(folder: str | os.PathLike) -> Any:
+    """The ``transformers`` tokenizer of a checkpoint folder: its ``tokenizer.json`` (BPE) or the byte vocabulary."""
+    bpe = checkpoint_bpe_tokenizer(folder)
+    if bpe is None:
         return byte_tokenizer()
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast(tokenizer_file=str(path))
+    return PreTrainedTokenizerFast(tokenizer_object=bpe)
 
 
 def load_task_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -99,8 +118,11 @@ def load_task_file(path: str | os.PathLike) -> dict[str, Any]:
 
 def _resolve(files: Any, folder: Path) -> Any:
     """``data_files`` (a path, a list or a split -> path mapping) relative to the task file's folder;
-    each must be a regular file of at most 1 GiB (no globs, folders or devices)."""
+    each must be a regular file of at most 1 GiB inside that folder (no globs, folders or devices)."""
     if isinstance(files, str):
+        if Path(files).is_absolute() or ".." in Path(files).parts:
+            raise ModelInputError(f"data file {files!r} must be a path relative to the task file's folder "
+                                  f"{str(folder)!r} and inside it (absolute paths and '..' are refused)")
         file = folder / files
         if not file.is_file():
             raise ModelInputError(f"data file {str(file)!r} is not a regular file (globs, folders and devices "
@@ -160,6 +182,7 @@ def lm_eval_tasks(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     import lm_eval
+    from datasets.exceptions import DatasetsError
     from jinja2.exceptions import SecurityError, TemplateError
     from lm_eval.models.huggingface import HFLM
 
@@ -179,6 +202,14 @@ def lm_eval_tasks(
     except SecurityError as exc:
         raise ModelInputError(f"a task template tried unsafe access ({exc}); templates may only read document "
                               "fields") from None
+    except DatasetsError as exc:
+        cause = exc.__cause__ or exc
+        first = (str(cause).splitlines() or [type(cause).__name__])[0]
+        files = "; ".join(f"{t.get('task')}: {(t.get('dataset_kwargs') or {}).get('data_files')}"
+                          for t in tasks if isinstance(t, dict))
+        raise ModelInputError(f"lm-eval could not read the task data ({files or 'installed tasks'}): {first[:200]}; "
+                              f"check that each data file suits its dataset_path ({', '.join(_LOCAL_LOADERS)})"
+                              ) from None
     except (TemplateError, KeyError, ValueError, TypeError, OSError, FileNotFoundError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ModelInputError(f"lm-eval could not run the tasks: {type(exc).__name__}: {first}") from None

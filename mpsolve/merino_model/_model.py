@@ -24,6 +24,7 @@ from torch import nn
 from mpsolve.merino_model._errors import ModelInputError
 from mpsolve.spaces import Architecture, Block, resolve_architecture
 from mpsolve.utils.errors import ArchitectureError
+from mpsolve.utils.validation import check_integer
 
 __all__ = [
     "ACTIVATIONS",
@@ -439,6 +440,7 @@ def build(
         arch = arch.replace(**overrides)
     if not (isinstance(init_std, (int, float)) and math.isfinite(init_std) and init_std > 0):
         raise ModelInputError(f"init std must be a positive finite number, got {init_std!r}")
+    check_integer(seed, "seed", 0, ModelInputError, optional=True)
     check_fits_in_memory(arch)
     model = MeRinoForCausalLM(arch)
     model.init_weights(std=init_std, seed=seed)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mpsolve.merino_model._errors import ModelInputError
+from mpsolve.utils.validation import check_integer, check_positive_number, is_integer
 
 if TYPE_CHECKING:
     import torch
@@ -52,6 +53,8 @@ VAL_EVERY = 20
 SPLIT_BLOCK = 1 << 16
 TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ""}
 CHECKPOINT_DIR = "checkpoint"
+#: largest BPE vocabulary: ``tokenizers`` allocates it up front (and aborts the process when it cannot)
+MAX_BPE_VOCAB = 1 << 24
 
 
 # -- corpus ------------------------------------------------------------------------------
@@ -160,8 +163,8 @@ def train_bpe_tokenizer(corpus: Corpus, vocab_size: int = 4096) -> Any:
 
     Args:
         corpus: a byte corpus (not yet encoded).
-        vocab_size: size of the vocabulary (at least 256, the byte alphabet); smaller when the
-            text has no more pairs to merge.
+        vocab_size: size of the vocabulary (at least 256, the byte alphabet, at most
+            ``MAX_BPE_VOCAB``); smaller when the text has no more pairs to merge.
     """
     from mpsolve.merino_model._errors import require
 
@@ -170,9 +173,9 @@ def train_bpe_tokenizer(corpus: Corpus, vocab_size: int = 4096) -> Any:
 
     if corpus.tokenizer is not None:
         raise ModelInputError("train the tokenizer on the byte corpus, before encoding it")
-    if vocab_size < 256:
-        raise ModelInputError(f"a byte-level BPE vocabulary holds the 256 bytes; vocab_size must be >= 256, "
-                              f"got {vocab_size}")
+    if not is_integer(vocab_size) or not 256 <= vocab_size <= MAX_BPE_VOCAB:
+        raise ModelInputError(f"a byte-level BPE vocabulary holds the 256 bytes; vocab_size must be an integer in "
+                              f"256..{MAX_BPE_VOCAB}, got {vocab_size!r}")
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -198,8 +201,17 @@ def load_corpus(source: str | os.PathLike | Corpus, *, block_size: int | None = 
             raise ModelInputError(f"folder {str(path)!r} holds no text files ({', '.join(sorted(TEXT_SUFFIXES))})")
     else:
         raise ModelInputError(f"corpus {str(source)!r} is neither a text file nor a folder of text files")
-    docs = [f.read_text(encoding="utf-8", errors="replace") for f in files]
-    return Corpus.from_documents(docs, str(source), block_size=block_size)
+    return Corpus.from_documents([_utf8_text(f) for f in files], str(source), block_size=block_size)
+
+
+def _utf8_text(path: Path) -> str:
+    """The text of a corpus file; a file that is not UTF-8 is refused (nothing is replaced silently)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelInputError(f"corpus file {str(path)!r} is not UTF-8 text (byte {exc.start}: {exc.reason}); "
+                              "convert it to UTF-8 first, e.g. with iconv -t UTF-8") from None
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -240,10 +252,32 @@ class TrainConfig:
     eval_tokens: int = 1 << 17
     checkpoints: tuple[float, ...] = (0.5, 0.75, 1.0)
 
+    def __post_init__(self) -> None:
+        for name, minimum in (("seq_len", 2), ("batch_size", 1), ("tokens", 1), ("eval_tokens", 1), ("data_seed", 0)):
+            check_integer(getattr(self, name), name, minimum, ModelInputError)
+        batch = self.seq_len * self.batch_size
+        if self.tokens < batch:
+            raise ModelInputError(f"tokens={self.tokens} is less than one batch; give tokens >= seq_len * batch_size "
+                                  f"= {self.seq_len} * {self.batch_size} = {batch}")
+        for name in ("lr", "grad_clip", "init_std"):
+            check_positive_number(getattr(self, name), name, ModelInputError)
+        _check_fraction(self.min_lr_ratio, "min_lr_ratio", "0 <= min_lr_ratio <= 1")
+        _check_fraction(self.warmup, "warmup", "0 <= warmup < 1", top=False)
+        if not _is_real(self.weight_decay) or self.weight_decay < 0:
+            raise ModelInputError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if not (isinstance(self.betas, tuple) and len(self.betas) == 2):
+            raise ModelInputError(f"betas must be a tuple of two numbers in [0, 1), got {self.betas!r}")
+        for beta in self.betas:
+            _check_fraction(beta, "betas", "a tuple of two numbers in [0, 1)", top=False)
+        if not isinstance(self.checkpoints, tuple):
+            raise ModelInputError(f"checkpoints must be a tuple of fractions in (0, 1], got {self.checkpoints!r}")
+        for fraction in self.checkpoints:
+            _check_fraction(fraction, "checkpoints", "fractions in (0, 1]", bottom=False)
+
     @property
     def steps(self) -> int:
         """Optimizer steps of the run."""
-        return max(1, math.ceil(self.tokens / (self.seq_len * self.batch_size)))
+        return math.ceil(self.tokens / (self.seq_len * self.batch_size))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (tuples as lists)."""
@@ -253,6 +287,16 @@ class TrainConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """The config :meth:`to_dict` wrote."""
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def _is_real(value: Any) -> bool:
+    return (is_integer(value) or isinstance(value, (float, np.floating))) and math.isfinite(value)
+
+
+def _check_fraction(value: Any, name: str, valid: str, *, bottom: bool = True, top: bool = True) -> None:
+    """Refuse ``value`` unless it lies in [0, 1] (``bottom``/``top``: whether 0 / 1 are allowed)."""
+    if not _is_real(value) or not (0 <= value <= 1) or (value == 0 and not bottom) or (value == 1 and not top):
+        raise ModelInputError(f"{name} must be {valid}, got {value!r}")
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -287,6 +331,9 @@ def validation_loss(model: Any, data: np.ndarray, seq_len: int, eval_tokens: int
     """Mean next-token loss (nats) over the first ``eval_tokens`` of ``data`` in non-overlapping windows."""
     import torch
 
+    check_integer(seq_len, "seq_len", 2, ModelInputError)
+    check_integer(eval_tokens, "eval_tokens", 1, ModelInputError)
+    check_integer(batch_size, "batch_size", 1, ModelInputError)
     if len(data) < seq_len + 1:
         raise ModelInputError(
             f"the validation text has {len(data)} tokens, fewer than seq_len + 1 = {seq_len + 1}; "
@@ -445,6 +492,7 @@ def train(
     from mpsolve.merino_model._errors import require
 
     config = config or TrainConfig()
+    check_integer(seed, "seed", 0, ModelInputError)
     corpus = load_corpus(corpus)
     if resume and out_dir is None:
         raise ModelInputError("resume=True needs the out_dir of the interrupted run")
@@ -542,8 +590,12 @@ def _save_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
             path.unlink()
 
 
-def _checked_state(folder: Path, config: TrainConfig) -> dict[str, Any]:
-    """The saved ``state.json`` of a run, validated field by field before anything in it is used."""
+def _damaged(path: Path, what: str) -> ModelInputError:
+    return ModelInputError(f"cannot resume: {str(path)!r} is damaged ({what}); start again without --resume")
+
+
+def _checked_state(folder: Path) -> dict[str, Any]:
+    """The saved ``state.json`` of a run, its fields' types validated before anything in it is used."""
     from mpsolve.utils.files import parse_data, read_text_bounded
 
     path = folder / "state.json"
@@ -552,30 +604,25 @@ def _checked_state(folder: Path, config: TrainConfig) -> dict[str, Any]:
     state = parse_data(read_text_bounded(path, "training checkpoint state", ModelInputError), "json",
                        ModelInputError, f"cannot resume from {str(folder)!r}")
 
-    def bad(what: str) -> ModelInputError:
-        return ModelInputError(f"cannot resume: {str(path)!r} is damaged ({what}); start again without --resume")
-
     if not isinstance(state, dict):
-        raise bad("not a JSON object")
+        raise _damaged(path, "not a JSON object")
     kinds = {"step": int, "config": dict, "corpus": dict, "architecture": dict, "train_losses": list,
              "evaluations": list, "elapsed_s": (int, float), "files": dict}
     for key, kind in kinds.items():
         if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
-            raise bad(f"{key!r} missing or not a {getattr(kind, '__name__', 'number')}")
+            raise _damaged(path, f"{key!r} missing or not a {getattr(kind, '__name__', 'number')}")
     if "tokenizer" not in state:
-        raise bad("'tokenizer' missing")
-    if not 0 <= state["step"] <= config.steps:
-        raise bad(f"step {state['step']} outside 0..{config.steps}")
+        raise _damaged(path, "'tokenizer' missing")
     numbers = [*state["train_losses"], state["elapsed_s"]]
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers) \
             or state["elapsed_s"] < 0:
-        raise bad("losses and elapsed time must be finite numbers")
+        raise _damaged(path, "losses and elapsed time must be finite numbers")
     if not all(isinstance(e, dict) for e in state["evaluations"]):
-        raise bad("evaluations must be objects")
+        raise _damaged(path, "evaluations must be objects")
     files = state["files"]
     for key, pattern in (("weights", r"model-\d+\.safetensors"), ("optimizer", r"optimizer-\d+\.pt")):
         if not isinstance(files.get(key), str) or not re.fullmatch(pattern, files[key]):
-            raise bad(f"files.{key} must name a file of the run folder like {pattern.replace(chr(92), '')}")
+            raise _damaged(path, f"files.{key} must name a file of the run folder like {pattern.replace(chr(92), '')}")
     return state
 
 
@@ -584,20 +631,26 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
     from safetensors.torch import load_model
 
     folder = result.out_dir / CHECKPOINT_DIR
-    state = _checked_state(folder, result.config)
+    state = _checked_state(folder)
     now = "bytes" if corpus.tokenizer is None else _tokenizer_id(corpus.tokenizer)
+    config = result.config.to_dict()
     mismatch = [
         name for name, saved, current in [
-            ("config", state["config"], result.config.to_dict()),
+            ("config", state["config"], config),
             ("corpus", state["corpus"].get("fingerprint"), corpus.fingerprint),
             ("tokenizer", state["tokenizer"], now),
             ("architecture", state["architecture"], result.model.architecture.to_dict()),
         ] if saved != current
     ]
     if mismatch:
-        raise ModelInputError(
-            f"cannot resume from {str(folder)!r}: its {' and '.join(mismatch)} differ from this run's"
-        )
+        fields = [f"{k} {state['config'].get(k)!r} there, {v!r} now" for k, v in config.items()
+                  if state["config"].get(k) != v]
+        detail = f" ({'; '.join(fields)})" if fields else ""
+        verb = "differs" if len(mismatch) == 1 else "differ"
+        raise ModelInputError(f"cannot resume from {str(folder)!r}: its {' and '.join(mismatch)} {verb} from this "
+                              f"run's{detail}; resume with the run's settings or start again without --resume")
+    if not 0 <= state["step"] <= result.config.steps:
+        raise _damaged(folder / "state.json", f"step {state['step']} outside 0..{result.config.steps}")
     device = str(next(result.model.parameters()).device)
     try:
         load_model(result.model, str(folder / state["files"]["weights"]), device=device)

@@ -129,7 +129,9 @@ def test_cli_evaluate_runs_tasks_and_corpus(model: MeRinoHFForCausalLM, task_dir
         ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: 3\n", "data_files must be"),
         ("task: t\ndataset_path: json\n", "must read local files"),
         ("task: t\ndataset_path: hellaswag\ndataset_kwargs:\n  data_files: d.jsonl\n", "must read local files"),
-        ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: /dev/zero\n", "not a regular file"),
+        ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: .\n", "not a regular file"),
+        ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: /etc/passwd\n", "relative to the task file"),
+        ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: {test: ../task.yaml}\n", "'..' are refused"),
         ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: '*.jsonl'\n", "not a regular file"),
         ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: [missing.jsonl]\n", "not a regular file"),
         ("task: t\n  bad: indent\n: x\n", "not data-only YAML"),
@@ -145,8 +147,8 @@ def test_task_files_are_data_only(tmp_path: Path, text: str, message: str) -> No
 
 def test_a_template_cannot_reach_python_internals(model: MeRinoHFForCausalLM, task_dir: Path, tmp_path: Path) -> None:
     hostile = TASK.replace('"{{question}}"', '"{{ question.__class__.__mro__[1].__subclasses__() }}"')
-    path = tmp_path / "task.yaml"
-    path.write_text(hostile.replace("data/docs.jsonl", str(task_dir / "data" / "docs.jsonl")), encoding="utf-8")
+    path = task_dir / "hostile.yaml"
+    path.write_text(hostile, encoding="utf-8")
     with pytest.raises(ModelInputError, match="unsafe access"):
         lm_eval_tasks(model, byte_tokenizer(), [load_task_file(path)])
 
@@ -167,6 +169,15 @@ def test_cli_errors_are_one_line(tmp_path: Path, task_dir: Path, capsys: pytest.
         assert err and "\n" not in err and "Traceback" not in err, (argv, err)
 
 
+def test_a_data_file_its_loader_cannot_read_is_named(model: MeRinoHFForCausalLM, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "docs.jsonl").write_text("not json{\n", encoding="utf-8")
+    (tmp_path / "task.yaml").write_text(TASK, encoding="utf-8")
+    with pytest.raises(ModelInputError, match=r"could not read the task data \(tiny_choice: .*docs\.jsonl") as info:
+        lm_eval_tasks(model, byte_tokenizer(), [load_task_file(tmp_path / "task.yaml")], limit=2)
+    assert "\n" not in str(info.value)
+
+
 def test_an_unknown_task_name_is_one_line(model: MeRinoHFForCausalLM) -> None:
     with pytest.raises(ModelInputError, match="lm-eval could not run the tasks") as info:
         lm_eval_tasks(model, byte_tokenizer(), ["no_such_task_xyz"])
@@ -179,3 +190,7 @@ def test_a_bpe_checkpoint_evaluates_with_its_saved_tokenizer(tmp_path: Path) -> 
     tokenizer.save(str(tmp_path / "tokenizer.json"))
     text = "the lazy fox"
     assert checkpoint_tokenizer(tmp_path).encode(text, add_special_tokens=False) == tokenizer.encode(text).ids
+    (tmp_path / "tokenizer.json").write_text("garbage{", encoding="utf-8")
+    with pytest.raises(ModelInputError, match=r"tokenizer file '.*tokenizer\.json' is damaged") as info:
+        checkpoint_tokenizer(tmp_path)
+    assert "\n" not in str(info.value)

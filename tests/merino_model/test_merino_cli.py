@@ -84,3 +84,51 @@ def test_profile_latency_warns_about_noisy_entries(tmp_path: Path, capsys, monke
     out = capsys.readouterr().out
     assert "warning: 2 of " in out and "too noisy to trust (IQR above 10% of the median: head, layer 128x128)" in out
     assert json.loads((tmp_path / "d.json").read_text())["noisy_entries"] == ["head", "layer 128x128"]
+
+
+def test_train_evaluate_and_export_refuse_bad_input_in_one_line(shared_arch: Architecture, tmp_path: Path,
+                                                                capsys) -> None:
+    from mpsolve.cli.main import main
+
+    design = tmp_path / "design.json"
+    design.write_text(json.dumps(shared_arch.to_dict()))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 300, encoding="utf-8")
+    ckpt = tmp_path / "ckpt"
+    MeRinoHFForCausalLM.from_model(build(shared_arch)).save_pretrained(ckpt)
+    no_weights = tmp_path / "no_weights"
+    no_weights.mkdir()
+    (no_weights / "config.json").write_text((ckpt / "config.json").read_text())
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text((ckpt / "config.json").read_text())
+    torch.save(build(shared_arch).state_dict(), pickled / "pytorch_model.bin")
+    bad_tokenizer = tmp_path / "bad_tokenizer"
+    MeRinoHFForCausalLM.from_model(build(shared_arch)).save_pretrained(bad_tokenizer)
+    (bad_tokenizer / "tokenizer.json").write_text("garbage{")
+    capsys.readouterr()
+    train = ["train", str(design), "--corpus", str(corpus), "--out", str(tmp_path / "run"), "--seq-len", "32"]
+    cases = [
+        (train + ["--seq-len", "0"], "seq_len must be an integer >= 2, got 0"),
+        (train + ["--batch-size", "-2"], "batch_size must be a positive integer, got -2"),
+        (train + ["--lr", "inf"], "lr must be a positive number, got inf"),
+        (train + ["--tokens", "1"], "tokens=1 is less than one batch; give tokens >= seq_len * batch_size"),
+        (train + ["--tokens", "1.5"], "--tokens must be a whole number of tokens"),
+        (train + ["--seed", "-1"], "seed must be a non-negative integer, got -1"),
+        # checked before the tokenizer trains (tokenizers aborts the process on a vocabulary this size)
+        (train + ["--bpe", "99999999999"], "--bpe 99999999999 exceeds the design's vocab_size 256"),
+        (["build", str(design), "--out", str(tmp_path / "b"), "--seed", "-1"], "seed must be a non-negative integer"),
+        (["evaluate", str(ckpt), "--corpus", str(corpus), "--seq-len", "0"], "seq_len must be an integer >= 2"),
+        (["evaluate", str(no_weights), "--corpus", str(corpus)], "has no model.safetensors"),
+        (["evaluate", str(pickled), "--corpus", str(corpus)], "pickle .bin weights are not read"),
+        (["export", str(no_weights), "--onnx", str(tmp_path / "m.onnx")], "has no model.safetensors"),
+        (["evaluate", str(bad_tokenizer), "--corpus", str(corpus)], "tokenizer.json' is damaged"),
+        (["export", str(ckpt), "--onnx", str(tmp_path / "m.onnx"), "--int8", f"{tmp_path}/../{tmp_path.name}/m.onnx"],
+         "is the --onnx file"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err  # loading a checkpoint may draw a progress bar first
+        assert "Traceback" not in err and err.splitlines()[-1].startswith("mpsolve: error: "), (argv, err)
+        assert message in err.splitlines()[-1], (argv, err)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "b").exists() and not (tmp_path / "m.onnx").exists()

@@ -139,6 +139,11 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, make_tiny_ar
         train(make_tiny_architecture(), corpus, TrainConfig(**{**TINY.to_dict(), "lr": 1e-3, "betas": (0.9, 0.95),
                                                               "checkpoints": (0.5, 1.0)}),
               out_dir=tmp_path, resume=True, progress=False)
+    # a finished run resumed with fewer tokens: its step is past the new end, but the config is what differs
+    shorter = TrainConfig(**{**TINY.to_dict(), "tokens": TINY.tokens // 2, "betas": (0.9, 0.95),
+                             "checkpoints": (0.5, 1.0)})
+    with pytest.raises(ModelInputError, match=f"config differs .*tokens {TINY.tokens} there, {TINY.tokens // 2} now"):
+        train(make_tiny_architecture(), corpus, shorter, out_dir=tmp_path, resume=True, progress=False)
 
 
 @pytest.mark.parametrize(
@@ -193,6 +198,52 @@ def test_bad_settings_raise_clear_errors(tmp_path, make_tiny_architecture):
         train(make_tiny_architecture(), Corpus.from_bytes(b"tiny corpus " * 5), TINY, progress=False)
 
 
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"seq_len": 0}, "seq_len must be an integer >= 2, got 0"),
+        ({"seq_len": -4}, "seq_len must be an integer >= 2"),
+        ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+        ({"batch_size": -2}, "batch_size must be a positive integer"),
+        ({"tokens": -5}, "tokens must be a positive integer"),
+        ({"tokens": 1}, r"tokens=1 is less than one batch; give tokens >= seq_len \* batch_size = 32 \* 8 = 256"),
+        ({"tokens": 2.5e6}, "tokens must be a positive integer"),
+        ({"lr": float("nan")}, "lr must be a positive number"),
+        ({"lr": float("inf")}, "lr must be a positive number"),
+        ({"lr": -1.0}, "lr must be a positive number"),
+        ({"grad_clip": 0.0}, "grad_clip must be a positive number"),
+        ({"min_lr_ratio": 1.5}, "min_lr_ratio must be 0 <= min_lr_ratio <= 1"),
+        ({"warmup": 1.0}, "warmup must be 0 <= warmup < 1"),
+        ({"weight_decay": -0.1}, "weight_decay must be a finite number >= 0"),
+        ({"betas": (0.9, 1.0)}, r"betas must be a tuple of two numbers in \[0, 1\)"),
+        ({"betas": [0.9, 0.95]}, "betas must be a tuple of two numbers"),
+        ({"checkpoints": (0.0, 1.0)}, r"checkpoints must be fractions in \(0, 1\]"),
+        ({"data_seed": -1}, "data_seed must be a non-negative integer"),
+        ({"eval_tokens": 0}, "eval_tokens must be a positive integer"),
+    ],
+)
+def test_a_bad_train_config_is_refused(fields, message):
+    with pytest.raises(ModelInputError, match=message) as info:
+        TrainConfig(**{"seq_len": 32, "batch_size": 8, **fields})
+    assert "\n" not in str(info.value)
+
+
+def test_bad_seeds_evaluation_lengths_and_corpus_bytes_are_refused(tmp_path, make_tiny_architecture):
+    corpus = Corpus.from_bytes(_text(5_000).encode())
+    with pytest.raises(ModelInputError, match="seed must be a non-negative integer, got -1"):
+        train(make_tiny_architecture(), corpus, TINY, seed=-1, progress=False)
+    with pytest.raises(ModelInputError, match="seed must be a non-negative integer or None, got -1"):
+        build(make_tiny_architecture(), seed=-1)
+    model = build(make_tiny_architecture())
+    for seq_len in (0, 1, -1):
+        with pytest.raises(ModelInputError, match=f"seq_len must be an integer >= 2, got {seq_len}"):
+            evaluate(model, corpus, seq_len=seq_len)
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("café au lait. ".encode("latin-1") * 10)
+    with pytest.raises(ModelInputError, match=r"'.*latin1\.txt' is not UTF-8 text \(byte 3: invalid"):
+        load_corpus(latin1)
+
+
 def test_bpe_tokenizer_trained_on_the_corpus(tmp_path, make_tiny_architecture):
     pytest.importorskip("tokenizers")
     pytest.importorskip("transformers")
@@ -221,3 +272,7 @@ def test_bpe_tokenizer_trained_on_the_corpus(tmp_path, make_tiny_architecture):
 
     saved = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
     assert saved.encode(text[:300]).ids == tokenizer.encode(text[:300]).ids
+    # refused before training: the tokenizers library aborts the process on a vocabulary it cannot allocate
+    for size in (255, 10**11, 300.0):
+        with pytest.raises(ModelInputError, match=r"vocab_size must be an integer in 256\.\.16777216"):
+            train_bpe_tokenizer(raw, vocab_size=size)
