@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mpsolve.merino_model._errors import ModelInputError
-from mpsolve.utils.validation import check_integer, check_positive_number, is_integer
+from mpsolve.utils.validation import check_integer, check_positive_number, is_finite_number, is_integer
 
 if TYPE_CHECKING:
     import torch
@@ -263,7 +263,7 @@ class TrainConfig:
             check_positive_number(getattr(self, name), name, ModelInputError)
         _check_fraction(self.min_lr_ratio, "min_lr_ratio", "0 <= min_lr_ratio <= 1")
         _check_fraction(self.warmup, "warmup", "0 <= warmup < 1", top=False)
-        if not _is_real(self.weight_decay) or self.weight_decay < 0:
+        if not is_finite_number(self.weight_decay) or self.weight_decay < 0:
             raise ModelInputError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
         if not (isinstance(self.betas, tuple) and len(self.betas) == 2):
             raise ModelInputError(f"betas must be a tuple of two numbers in [0, 1), got {self.betas!r}")
@@ -289,13 +289,9 @@ class TrainConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
-def _is_real(value: Any) -> bool:
-    return (is_integer(value) or isinstance(value, (float, np.floating))) and math.isfinite(value)
-
-
 def _check_fraction(value: Any, name: str, valid: str, *, bottom: bool = True, top: bool = True) -> None:
     """Refuse ``value`` unless it lies in [0, 1] (``bottom``/``top``: whether 0 / 1 are allowed)."""
-    if not _is_real(value) or not (0 <= value <= 1) or (value == 0 and not bottom) or (value == 1 and not top):
+    if not is_finite_number(value) or not (0 <= value <= 1) or (value == 0 and not bottom) or (value == 1 and not top):
         raise ModelInputError(f"{name} must be {valid}, got {value!r}")
 
 

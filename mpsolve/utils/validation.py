@@ -9,7 +9,7 @@ import numpy as np
 
 from mpsolve.utils.errors import MpsolveError
 
-__all__ = ["check_integer", "check_positive_number", "is_integer", "is_positive_number"]
+__all__ = ["check_integer", "check_positive_number", "is_finite_number", "is_integer", "is_positive_number"]
 
 
 def is_integer(value: Any) -> bool:
@@ -17,11 +17,16 @@ def is_integer(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def is_positive_number(value: Any) -> bool:
-    """Whether ``value`` is a finite real number above zero, not a bool."""
+def is_finite_number(value: Any) -> bool:
+    """Whether ``value`` is a finite real number (Python or numpy), not a bool."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         return False
-    return math.isfinite(value) and value > 0
+    return math.isfinite(value)
+
+
+def is_positive_number(value: Any) -> bool:
+    """Whether ``value`` is a finite real number above zero, not a bool."""
+    return is_finite_number(value) and value > 0
 
 
 def check_integer(
