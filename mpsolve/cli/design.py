@@ -61,6 +61,9 @@ def cmd_design(args: argparse.Namespace) -> int:
         problem = spec.problem
         solver = args.solver or spec.solver
         # the file's options are its own solver's (as in a sweep); another --solver starts from its defaults
+        if solver != spec.solver and spec.solver_options:
+            print(f"note: the problem file's {spec.solver} options ({', '.join(spec.solver_options)}) do not apply "
+                  f"to --solver {solver}; pass them with --option", file=sys.stderr)
         options = {**(spec.solver_options if solver == spec.solver else {}), **options}
         seed = args.seed if args.seed is not None else spec.seed
         time_limit = args.time_limit if args.time_limit is not None else spec.time_limit

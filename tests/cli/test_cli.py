@@ -127,6 +127,7 @@ def test_a_problem_files_solver_options_stay_with_its_solver(tmp_path, capsys):
     f.write_text('[space]\npreset = "byte-tiny"\n[budgets]\nparams = "2M"\n[solver]\nname = "ea"\niterations = 30\n')
     code, out, err = run(capsys, "design", "--problem", str(f), "--solver", "cpsat", "--json")
     assert code == 0 and json.loads(out)["solver"] == "cpsat", err
+    assert "ea options (iterations) do not apply to --solver cpsat" in err
 
 
 def test_presets(capsys):
