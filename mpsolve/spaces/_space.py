@@ -26,7 +26,7 @@ from mpsolve.spaces._architecture import (
 )
 from mpsolve.utils.errors import ArchitectureError, SpaceError
 from mpsolve.utils.random import RandomState, check_random_state
-from mpsolve.utils.validation import check_integer
+from mpsolve.utils.validation import check_integer, is_finite_number
 
 __all__ = ["SearchSpace", "DecodedBatch"]
 
@@ -367,8 +367,7 @@ def _grid(values: Sequence[Any], name: str, kind: type) -> tuple[Any, ...]:
         raise SpaceError(f"{name} is empty: give at least one value")
     out = []
     for v in vals:
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or (
-                isinstance(v, (float, np.floating)) and not np.isfinite(v)):
+        if not is_finite_number(v):
             raise SpaceError(f"{name} must contain finite numbers, got {v!r}")
         if kind is int and float(v) != int(v):
             raise SpaceError(f"{name} must contain integers, got {v!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from numbers import Real
 from typing import Any
 
 from mpsolve.utils.errors import MpsolveError
@@ -14,11 +15,14 @@ UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 
 def parse_quantity(text: str | float | int) -> float:
     """``"160G"`` -> 1.6e11 (units K, M, G, T); plain numbers pass through."""
-    if isinstance(text, bool):
-        raise MpsolveError(f"not a quantity: {text!r}")
-    if isinstance(text, (int, float)):
-        return float(text)
-    s = str(text).strip()
+    if isinstance(text, Real) and not isinstance(text, bool):  # numpy numbers too
+        try:
+            return float(text)
+        except OverflowError:  # an int beyond any float
+            raise MpsolveError(f"quantity of {len(str(text))} digits is too large: give a finite number") from None
+    if not isinstance(text, str):
+        raise MpsolveError(f"not a quantity: {text!r}; write e.g. 160G, 64M or 50")
+    s = text.strip()
     unit = s[-1:].upper() if s[-1:].isalpha() else ""
     if unit not in UNITS:
         raise MpsolveError(f"bad unit in {text!r}: use a number with an optional unit K, M, G or T (e.g. 160G)")

@@ -18,10 +18,14 @@ def is_integer(value: Any) -> bool:
 
 
 def is_finite_number(value: Any) -> bool:
-    """Whether ``value`` is a finite real number (Python or numpy), not a bool."""
+    """Whether ``value`` is a finite real number (Python or numpy), not a bool; an integer
+    too large for a float (``10**400``) is not."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         return False
-    return math.isfinite(value)
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def is_positive_number(value: Any) -> bool:

@@ -97,6 +97,7 @@ def test_encode_rejects_foreign_architectures(small_space):
         ({"ffn_ratios": (1.0, 1.0)}, "duplicates"),
         ({"ffn_ratios": (1.3,), "embed_dims": (64,)}, "not an integer FFN width"),
         ({"embed_dims": (float("nan"),)}, "finite"),
+        ({"embed_dims": (10**400,)}, "finite"),
     ],
 )
 def test_bad_spaces_say_what_is_wrong(kwargs, match):

@@ -44,7 +44,7 @@ def test_validators_accept_what_they_name_and_say_what_was_wrong() -> None:
     with pytest.raises(SolverError, match="w must be a positive integer or None"):
         check_integer(-1, "w", error=SolverError, optional=True)
     assert check_positive_number(2, "x") == 2.0
-    for bad in (0, -1.0, float("inf"), float("nan"), False):
+    for bad in (0, -1.0, float("inf"), float("nan"), False, 10**400):
         with pytest.raises(MpsolveError, match="x must be a positive number"):
             check_positive_number(bad, "x")
 
@@ -55,6 +55,11 @@ def test_quantities_round_trip() -> None:
     assert exact_quantity(160e9) == "160G" and exact_quantity(1e9 / 3) == 1e9 / 3
     with pytest.raises(MpsolveError, match="bad unit"):
         parse_quantity("3X")
+    assert parse_quantity(np.int64(5)) == 5.0
+    with pytest.raises(MpsolveError, match="401 digits is too large"):
+        parse_quantity(10**400)
+    with pytest.raises(MpsolveError, match="not a quantity: None"):
+        parse_quantity(None)
 
 
 def test_atomic_write_replaces_the_whole_file(tmp_path) -> None:
