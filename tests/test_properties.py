@@ -205,11 +205,24 @@ def test_bad_effectiveness_bounds_are_refused(rho_max):
         ({"time_limit": 0}, "time_limit must be a positive number"),
         ({"time_limit": -1}, "time_limit must be a positive number"),
         ({"time_limit": math.nan}, "time_limit must be a positive number"),
+        ({"time_limit": True}, "time_limit must be a positive number"),
+        ({"time_limit": 10**400}, "time_limit must be a positive number"),
+        ({"callback": 3}, "callback must be a function"),
+        ({"checkpoint_every": -1}, "checkpoint_every must be a number of seconds >= 0"),
+        ({"checkpoint_every": math.nan}, "checkpoint_every must be a number of seconds >= 0"),
+        ({"checkpoint": 3}, "checkpoint must be a file path, got 3"),
+        ({"resume": b"x"}, "resumed checkpoint must be a file path"),
     ],
 )
 def test_bad_run_arguments_are_refused(kwargs, message):
     with pytest.raises(mpsolve.SolverError, match=message):
         mpsolve.solve(mpsolve.Problem("small"), "ea", **kwargs)
+
+
+@pytest.mark.parametrize("problem", ["small", None])
+def test_solve_needs_a_problem(problem):
+    with pytest.raises(mpsolve.SolverError, match="solve needs a Problem"):
+        mpsolve.solve(problem, "ea")
 
 
 def test_unmeetable_budget_names_the_cheapest_design():

@@ -28,7 +28,7 @@ from mpsolve.utils.clock import DeadlineReached, deadline
 from mpsolve.utils.errors import MpsolveError, SolverError
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.random import check_random_state
-from mpsolve.utils.validation import check_integer
+from mpsolve.utils.validation import check_integer, is_finite_number, is_positive_number
 
 __all__ = ["Solver", "SolveContext"]
 
@@ -224,9 +224,15 @@ class Solver(ABC):
             InfeasibleError: when no design of the space can meet the budgets.
         """
         start = time.perf_counter()  # the time limit covers all that follows, lookup-table builds included
-        if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
+        if not isinstance(problem, Problem):
+            raise SolverError(f"solve needs a Problem, e.g. Problem('small', constraints=[...]), got {problem!r}")
+        if time_limit is not None and not (is_positive_number(time_limit) or time_limit == math.inf):
             raise SolverError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
         check_integer(seed, "seed", minimum=0, error=SolverError, optional=True)
+        if not (is_finite_number(checkpoint_every) and checkpoint_every >= 0):
+            raise SolverError(f"checkpoint_every must be a number of seconds >= 0, got {checkpoint_every!r}")
+        if callback is not None and not callable(callback):
+            raise SolverError(f"callback must be a function of the run context or None, got {callback!r}")
         if (checkpoint is not None or resume is not None) and not self.resumable:
             raise SolverError(f"solver {self.name!r} does not support checkpoints")
         for path, what in ((checkpoint, "checkpoint"), (resume, "resumed checkpoint")):

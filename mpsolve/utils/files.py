@@ -69,6 +69,8 @@ def check_writable(path: str | Path, what: str = "output") -> Path:
     """
     from mpsolve.utils.errors import MpsolveError
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise MpsolveError(f"{what} must be a file path, got {path!r}")
     path = Path(path)
     if path.is_dir():
         raise MpsolveError(f"{what} {str(path)!r} is a folder; give a file path")
