@@ -66,12 +66,19 @@ class Problem:
         if not isinstance(self.space, SearchSpace):
             raise MpsolveError(f"space must be a SearchSpace or a preset name, got {space!r}")
         self.objective = get_objective(objective)
+        # a lone constraint or string is not a list of them (a string would be split into characters)
+        if isinstance(constraints, (Constraint, str)) or not isinstance(constraints, Iterable):
+            raise MpsolveError(
+                f"constraints must be a list of Constraint objects, e.g. [Budget('flops', '160G')], got {constraints!r}"
+            )
         self.constraints = list(constraints)
         for c in self.constraints:
             if not isinstance(c, Constraint):
                 raise MpsolveError(f"constraints must be Constraint objects (e.g. Budget('flops', 160e9)), got {c!r}")
         reported: list[CostModel] = [ParamsCost(), FlopsCost(), MemoryCost()]
         if report_costs is not None:
+            if isinstance(report_costs, (CostModel, str)) or not isinstance(report_costs, Iterable):
+                raise MpsolveError(f"report_costs must be a list of costs, e.g. ['params'], got {report_costs!r}")
             reported = [get_cost(c) for c in report_costs]
         self.costs: dict[str, CostModel] = {c.name: c for c in reported}
         for b in self.budgets:  # a budgeted cost is reported with its own options

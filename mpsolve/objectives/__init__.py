@@ -46,7 +46,7 @@ def get_objective(spec: str | Objective | None = None, **options: Any) -> Object
     """An objective from a name (with options), an instance, or ``None`` for the entropy."""
     if isinstance(spec, Objective):
         return spec
-    name = spec or "entropy"
+    name = "entropy" if spec is None else spec
     cls = OBJECTIVES[name]
     try:
         return cls(**options)

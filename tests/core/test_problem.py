@@ -85,3 +85,18 @@ def test_feasibility_check_samples_spaces_with_very_many_width_orders():
     assert not complete and len(X) <= 1000 + 8 and problem.space.is_ordered(X).all()
     result = mpsolve.solve(problem, "ea", seed=0, iterations=500)
     assert result.costs["flops"] <= 20e9
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"constraints": Budget("flops", "12G")}, "constraints must be a list of Constraint objects"),
+        ({"constraints": "flops<=12G"}, "constraints must be a list of Constraint objects"),
+        ({"constraints": None}, "constraints must be a list of Constraint objects"),
+        ({"report_costs": "params"}, "report_costs must be a list of costs"),
+        ({"objective": ""}, "unknown objective ''"),
+    ],
+)
+def test_bad_problem_arguments_say_what_is_wrong(kwargs, match):
+    with pytest.raises(mpsolve.MpsolveError, match=match):
+        Problem("small", **kwargs)
