@@ -219,6 +219,29 @@ def test_bad_run_arguments_are_refused(kwargs, message):
         mpsolve.solve(mpsolve.Problem("small"), "ea", **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("solver", "options", "message"),
+    [
+        ("ea", {"p_neighbour": "x"}, r"ea: p_neighbour must be in \[0, 1\], got 'x'"),
+        ("ea", {"p_repeat": None}, r"ea: p_repeat must be in \[0, 1\), got None"),
+        ("nsga2", {"crossover_eta": math.nan}, "nsga2: crossover_eta must be a number >= 0, got nan"),
+        ("nsga2", {"crossover_eta": "x"}, "nsga2: crossover_eta must be a number >= 0"),
+        ("tpe", {"polish": "False"}, "tpe: polish must be True or False, got 'False'"),
+        ("tpe", {"multivariate": None}, "tpe: multivariate must be True or False"),
+        ("tpe", {"study_name": ""}, "tpe: study_name must be a non-empty string or None"),
+        ("cpsat", {"log": "no"}, "cpsat: log must be True or False"),
+        ("cpsat", {"workers": 10**6}, "cpsat: workers must be at most 10000"),
+        ("cpsat", {"hint": [0.5] * 9}, "cpsat: hint must be a Result or a design's encoding"),
+        ("cpsat", {"hint": "x"}, "cpsat: hint must be a Result or a design's encoding"),
+    ],
+)
+def test_bad_solver_options_are_refused(solver, options, message):
+    if solver not in mpsolve.list_solvers():
+        pytest.skip(f"the {solver} backend is not installed")
+    with pytest.raises(mpsolve.SolverError, match=message):
+        mpsolve.get_solver(solver, **options)
+
+
 @pytest.mark.parametrize("problem", ["small", None])
 def test_solve_needs_a_problem(problem):
     with pytest.raises(mpsolve.SolverError, match="solve needs a Problem"):

@@ -51,7 +51,7 @@ from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
 from mpsolve.utils.errors import SolverError
-from mpsolve.utils.validation import check_integer
+from mpsolve.utils.validation import check_bool, check_integer, is_integer
 
 try:  # imported with the module, so that the import does not count against a run's time limit
     from ortools.sat.python import cp_model
@@ -74,6 +74,8 @@ LOG_SCALE = 1e5
 OBJECTIVE_UNITS = 1e15
 #: additive costs are scaled so that the largest cost is about this many units.
 COST_UNITS = 1e12
+#: the most search workers CP-SAT accepts (a larger num_workers makes every solve MODEL_INVALID)
+MAX_WORKERS = 10_000
 
 
 def _power_of_ten_scale(max_abs: float, units: float) -> float:
@@ -430,14 +432,19 @@ class CPSATSolver(Solver):
         log: bool = False,
     ) -> None:
         workers = check_integer(workers, "cpsat: workers", error=SolverError, optional=True)
+        if workers is not None and workers > MAX_WORKERS:
+            raise SolverError(f"cpsat: workers must be at most {MAX_WORKERS} (CP-SAT's limit), got {workers}")
         if isinstance(hint, Result):
             if hint.x is None:
                 raise SolverError("cpsat: the hint result has no design (its status is infeasible)")
             hint = hint.x
+        values = None if hint is None else np.asarray(hint).ravel().tolist()
+        if values is not None and not all(is_integer(v) for v in values):  # floats would be truncated silently
+            raise SolverError(f"cpsat: hint must be a Result or a design's encoding (grid indices), got {hint!r}")
         self.workers = workers
-        self.hint = None if hint is None else tuple(int(v) for v in np.asarray(hint).ravel())
+        self.hint = None if values is None else tuple(values)
         self.max_lazy_cuts = check_integer(max_lazy_cuts, "cpsat: max_lazy_cuts", minimum=0, error=SolverError)
-        self.log = bool(log)
+        self.log = check_bool(log, "cpsat: log", SolverError)
 
     def _solve(self, ctx: SolveContext) -> None:
         problem = ctx.problem

@@ -9,7 +9,7 @@ from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.solvers._registry import register_solver
 from mpsolve.spaces import SearchSpace
 from mpsolve.utils.errors import SolverError
-from mpsolve.utils.validation import check_integer
+from mpsolve.utils.validation import check_bool, check_integer
 
 try:
     import optuna
@@ -78,10 +78,12 @@ class TPESolver(Solver):
             )
         self.n_trials = int(n_trials)
         self.n_startup_trials = int(n_startup_trials)
-        self.multivariate = bool(multivariate)
+        self.multivariate = check_bool(multivariate, "tpe: multivariate", SolverError)
+        if study_name is not None and not (isinstance(study_name, str) and study_name):
+            raise SolverError(f"tpe: study_name must be a non-empty string or None, got {study_name!r}")
         self.storage = storage
         self.study_name = study_name
-        self.polish = bool(polish)
+        self.polish = check_bool(polish, "tpe: polish", SolverError)
         self.polish_starts = int(polish_starts)
 
     def _solve(self, ctx: SolveContext) -> None:

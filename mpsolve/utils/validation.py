@@ -9,7 +9,14 @@ import numpy as np
 
 from mpsolve.utils.errors import MpsolveError
 
-__all__ = ["check_integer", "check_positive_number", "is_finite_number", "is_integer", "is_positive_number"]
+__all__ = [
+    "check_bool",
+    "check_integer",
+    "check_positive_number",
+    "is_finite_number",
+    "is_integer",
+    "is_positive_number",
+]
 
 
 def is_integer(value: Any) -> bool:
@@ -31,6 +38,14 @@ def is_finite_number(value: Any) -> bool:
 def is_positive_number(value: Any) -> bool:
     """Whether ``value`` is a finite real number above zero, not a bool."""
     return is_finite_number(value) and value > 0
+
+
+def check_bool(value: Any, name: str, error: type[MpsolveError] = MpsolveError) -> bool:
+    """``value`` as a ``bool`` when it is one (Python or numpy), else ``error`` naming ``name``
+    (a truthy string such as ``"no"`` must not silently mean ``True``)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise error(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def check_integer(
