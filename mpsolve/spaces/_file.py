@@ -14,7 +14,7 @@ __all__ = ["load_space"]
 
 def load_space(spec: str) -> SearchSpace:
     """A preset name, or a TOML file with the :class:`SearchSpace` fields (optionally a ``[space]`` table)."""
-    if spec in SPACES or not spec.endswith(".toml"):
+    if not isinstance(spec, str) or spec in SPACES or not spec.endswith(".toml"):
         return get_space(spec)
     data = parse_data(read_text_bounded(Path(spec), "space file", SpaceError), "toml", SpaceError,
                       f"cannot read space file {spec!r}")

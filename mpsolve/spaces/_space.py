@@ -238,6 +238,8 @@ class SearchSpace:
 
     def encode(self, arch: Architecture) -> np.ndarray:
         """The encoding of an architecture, or :class:`ArchitectureError` if it is not in the space."""
+        if not isinstance(arch, Architecture):
+            raise ArchitectureError(f"encode needs an Architecture, got {arch!r}")
         if len(arch.blocks) != self.num_blocks:
             raise ArchitectureError(f"architecture has {len(arch.blocks)} blocks, the space {self.num_blocks}")
         mismatch = {k: (getattr(arch, k), v) for k, v in model_constants(self).items() if getattr(arch, k) != v}
@@ -262,6 +264,7 @@ class SearchSpace:
     # -- sampling and neighbourhoods --------------------------------------------------------------
     def sample(self, n: int, random_state: RandomState = None) -> np.ndarray:
         """``n`` encodings drawn uniformly from the (ordered) space."""
+        check_integer(n, "sample size n", minimum=0, error=SpaceError)
         rng = check_random_state(random_state)
         k, N = len(self.embed_dims), self.num_blocks
         # Uniform non-decreasing width sequences: a random N-subset of k+N-1 slots (stars and bars).
@@ -281,6 +284,10 @@ class SearchSpace:
         grid; then restores the non-decreasing width order. With ``p_repeat > 0`` a row is
         mutated again with that probability, repeatedly (a geometric number of mutations).
         """
+        if not (is_finite_number(p_neighbour) and 0 <= p_neighbour <= 1):
+            raise SpaceError(f"p_neighbour must be in [0, 1], got {p_neighbour!r}")
+        if not (is_finite_number(p_repeat) and 0 <= p_repeat < 1):  # 1 would mutate forever
+            raise SpaceError(f"p_repeat must be in [0, 1), got {p_repeat!r}")
         rng = check_random_state(random_state)
         Y = self._mutate_once(X, rng, p_neighbour)
         again = rng.random(len(Y)) < p_repeat
@@ -327,6 +334,7 @@ class SearchSpace:
 
     def enumerate(self, chunk_size: int = 1 << 20):
         """Yield every ordered encoding, in chunks of at most ``chunk_size`` rows."""
+        check_integer(chunk_size, "chunk_size", error=SpaceError)
         k, N = len(self.embed_dims), self.num_blocks
         widths = np.array([c for c in _combinations_with_replacement(k, N)], dtype=np.int64).reshape(-1, N)
         per_block = np.array(

@@ -6,6 +6,8 @@ from typing import Union
 
 import numpy as np
 
+from mpsolve.utils.validation import check_integer, is_integer
+
 __all__ = ["DEFAULT_SEED", "RandomState", "check_random_state"]
 
 #: the seed of every run that names none: the CLI, problem files and sweeps
@@ -15,9 +17,9 @@ RandomState = Union[None, int, np.integer, np.random.Generator]
 
 
 def check_random_state(seed: RandomState) -> np.random.Generator:
-    """A ``numpy.random.Generator`` from ``None`` (fresh entropy), an int, or a Generator."""
-    if seed is None or isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        return np.random.default_rng(seed)
+    """A ``numpy.random.Generator`` from ``None`` (fresh entropy), a non-negative int, or a Generator."""
+    if seed is None or is_integer(seed):
+        return np.random.default_rng(check_integer(seed, "seed", minimum=0, optional=True))
     if isinstance(seed, np.random.Generator):
         return seed
     raise TypeError(f"seed must be None, an int or a numpy Generator, got {seed!r}")

@@ -5,8 +5,8 @@ from itertools import product
 import numpy as np
 import pytest
 
-from mpsolve import ArchitectureError, SpaceError
-from mpsolve.spaces import Architecture, Block, SearchSpace, get_architecture, get_space
+from mpsolve import ArchitectureError, MpsolveError, SpaceError
+from mpsolve.spaces import Architecture, Block, SearchSpace, get_architecture, get_space, load_space
 
 
 def brute_force_size(space: SearchSpace) -> int:
@@ -123,3 +123,21 @@ def test_architecture_json_round_trip_and_errors():
         Architecture(blocks=(Block(100, 1.0, 1),))
     with pytest.raises(ArchitectureError, match="unknown architecture field"):
         Architecture.from_dict({**arch.to_dict(), "colour": "red"})
+
+
+def test_bad_method_arguments_say_what_is_wrong(small_space):
+    x = small_space.sample(2, 0)
+    with pytest.raises(SpaceError, match="p_repeat must be in \\[0, 1\\), got 1.0"):
+        small_space.mutate(x, 0, 0.5, 1.0)  # mutated forever before
+    with pytest.raises(SpaceError, match="p_neighbour must be in \\[0, 1\\], got nan"):
+        small_space.mutate(x, 0, float("nan"))
+    with pytest.raises(SpaceError, match="sample size n must be a non-negative integer, got -1"):
+        small_space.sample(-1, 0)
+    with pytest.raises(MpsolveError, match="seed must be a non-negative integer or None, got -1"):
+        small_space.sample(3, -1)
+    with pytest.raises(SpaceError, match="chunk_size must be a positive integer, got 0"):
+        next(small_space.enumerate(0))
+    with pytest.raises(ArchitectureError, match="encode needs an Architecture, got 'x'"):
+        small_space.encode("x")
+    with pytest.raises(SpaceError, match="unknown search space 3"):
+        load_space(3)
