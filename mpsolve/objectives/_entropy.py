@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,6 +12,7 @@ from mpsolve.objectives._base import Objective
 from mpsolve.objectives._lookup import SpectrumTable, analytic_entropy
 from mpsolve.spaces import Architecture, DecodedBatch
 from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.validation import check_bool, check_positive_number, is_finite_number
 
 __all__ = ["MeRinoEntropy", "ParamsObjective", "DecoderParamsObjective", "effectiveness"]
 
@@ -102,26 +103,27 @@ class MeRinoEntropy(Objective):
             raise MpsolveError(f"unknown entropy variant {variant!r}; known: {', '.join(VARIANTS)}")
         if expectation not in EXPECTATIONS:
             raise MpsolveError(f"unknown expectation {expectation!r}; known: {', '.join(EXPECTATIONS)}")
+        if table is not None and not isinstance(table, SpectrumTable):
+            raise MpsolveError(f"table must be a SpectrumTable or None, got {table!r}")
         if table is not None and expectation != "monte-carlo":
             raise MpsolveError("a lookup table is only used with expectation='monte-carlo'; pass both, or neither")
         if penalty not in PENALTIES:
             raise MpsolveError(f"unknown penalty {penalty!r}; known: {', '.join(PENALTIES)}")
-        if not (eps > 0 and np.isfinite(eps)):
-            raise MpsolveError(f"eps must be a positive number, got {eps!r}")
-        if not (init_std > 0 and np.isfinite(init_std)):
-            raise MpsolveError(f"init_std must be a positive number, got {init_std!r}")
+        check_positive_number(eps, "eps")
+        check_positive_number(init_std, "init_std")
         if draws != "auto" and (isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1):
             raise MpsolveError(f"draws must be a positive integer or 'auto', got {draws!r}")
         if isinstance(table_seed, bool) or not isinstance(table_seed, (int, np.integer)) or table_seed < 0:
             raise MpsolveError(f"table_seed must be a non-negative integer, got {table_seed!r}")
-        alpha = tuple(float(a) for a in alpha)
-        if len(alpha) != 2 or not all(np.isfinite(alpha)) or min(alpha) < 0:
+        parts = tuple(alpha) if isinstance(alpha, Iterable) and not isinstance(alpha, str) else ()
+        if len(parts) != 2 or not all(is_finite_number(a) and a >= 0 for a in parts):
             raise MpsolveError(f"alpha must be two non-negative numbers (mhsa, ffn), got {alpha!r}")
-        if not (beta >= 0 and np.isfinite(beta)) or not (gamma >= 0 and np.isfinite(gamma)):
+        alpha = tuple(float(a) for a in parts)
+        if not all(is_finite_number(v) and v >= 0 for v in (beta, gamma)):
             raise MpsolveError(f"beta and gamma must be non-negative numbers, got beta={beta!r}, gamma={gamma!r}")
         self.variant, self.eps, self.init_std = variant, float(eps), float(init_std)
         self.alpha, self.beta, self.gamma = alpha, float(beta), float(gamma)
-        self.penalty = penalty if effectiveness else "none"
+        self.penalty = penalty if check_bool(effectiveness, "effectiveness") else "none"
         self.expectation = expectation
         self.draws, self.table_seed = draws if draws == "auto" else int(draws), int(table_seed)
         self._table = table

@@ -76,6 +76,13 @@ def test_exp_penalty_and_options():
         ({"penalty": "q"}, "penalty"),
         ({"alpha": (1,)}, "alpha"),
         ({"init_std": -1}, "init_std"),
+        ({"eps": "x"}, "eps must be a positive number, got 'x'"),
+        ({"init_std": None}, "init_std must be a positive number, got None"),
+        ({"alpha": 3}, "alpha must be two non-negative numbers"),
+        ({"alpha": ("x", 1)}, "alpha must be two non-negative numbers"),
+        ({"beta": "x"}, "beta and gamma must be non-negative numbers"),
+        ({"effectiveness": "no"}, "effectiveness must be True or False, got 'no'"),
+        ({"table": 3, "expectation": "monte-carlo"}, "table must be a SpectrumTable or None, got 3"),
     ):
         with pytest.raises(MpsolveError, match=match):
             MeRinoEntropy(**kwargs)
