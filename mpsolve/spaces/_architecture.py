@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +88,8 @@ class Architecture:
     activation: str = field(default="gelu")
 
     def __post_init__(self) -> None:
+        if isinstance(self.blocks, (Block, str)) or not isinstance(self.blocks, Iterable):
+            raise ArchitectureError(f"blocks must be a list of Block objects, got {self.blocks!r}")
         object.__setattr__(self, "blocks", tuple(self.blocks))
         self.validate()
 

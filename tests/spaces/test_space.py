@@ -121,6 +121,9 @@ def test_architecture_json_round_trip_and_errors():
         Architecture.from_dict({"vocab_size": 3})
     with pytest.raises(ArchitectureError, match="multiple of head_dim"):
         Architecture(blocks=(Block(100, 1.0, 1),))
+    for blocks in (Block(64, 1.0, 1), None):
+        with pytest.raises(ArchitectureError, match="blocks must be a list of Block objects"):
+            Architecture(blocks=blocks)
     with pytest.raises(ArchitectureError, match="unknown architecture field"):
         Architecture.from_dict({**arch.to_dict(), "colour": "red"})
 
