@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from mpsolve.merino_model._errors import ModelInputError
+from mpsolve.utils.validation import is_finite_number, is_integer
 
 __all__ = ["next_tokens"]
 
@@ -22,12 +23,12 @@ def next_tokens(
         return logits.argmax(dim=-1)
     scores = logits.float() / temperature
     if top_k is not None:
-        if top_k < 1:
+        if not is_integer(top_k) or top_k < 1:
             raise ModelInputError(f"top_k must be a positive int, got {top_k!r}")
         kth = torch.topk(scores, min(top_k, scores.shape[-1]), dim=-1).values[:, -1:]
         scores = scores.masked_fill(scores < kth, float("-inf"))
     if top_p is not None:
-        if not 0 < top_p <= 1:
+        if not (is_finite_number(top_p) and 0 < top_p <= 1):
             raise ModelInputError(f"top_p must be in (0, 1], got {top_p!r}")
         sorted_scores, order = torch.sort(scores, dim=-1, descending=True)
         cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)

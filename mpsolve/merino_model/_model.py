@@ -24,7 +24,7 @@ from torch import nn
 from mpsolve.merino_model._errors import ModelInputError
 from mpsolve.spaces import Architecture, Block, resolve_architecture
 from mpsolve.utils.errors import ArchitectureError
-from mpsolve.utils.validation import check_integer
+from mpsolve.utils.validation import check_bool, check_integer, is_positive_number
 
 __all__ = [
     "ACTIVATIONS",
@@ -178,6 +178,7 @@ class MeRinoForCausalLM(nn.Module):
         """
         if not (isinstance(std, (int, float)) and math.isfinite(std) and std > 0):
             raise ModelInputError(f"init std must be a positive finite number, got {std!r}")
+        seed = _torch_seed(seed)
         generators: dict[torch.device, torch.Generator] = {}
 
         def generator(device: torch.device) -> torch.Generator | None:
@@ -222,8 +223,7 @@ class MeRinoForCausalLM(nn.Module):
             position_ids: ``(batch, seq)`` positions; by default counted from the cache length
                 (skipping left padding when an attention mask is given).
         """
-        if input_ids.dim() != 2:
-            raise ModelInputError(f"input_ids must have shape (batch, seq), got {tuple(input_ids.shape)}")
+        _check_input_ids(input_ids)
         if labels is not None and logits_to_keep:
             raise ModelInputError("labels need the logits of every position; pass logits_to_keep=0 with labels")
         if isinstance(logits_to_keep, bool) or not isinstance(logits_to_keep, int) or logits_to_keep < 0:
@@ -335,11 +335,19 @@ class MeRinoForCausalLM(nn.Module):
 
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
             raise ModelInputError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
-        if do_sample and not temperature > 0:
+        if check_bool(do_sample, "do_sample", ModelInputError) and not is_positive_number(temperature):
             raise ModelInputError(f"temperature must be positive when sampling, got {temperature!r}")
+        _check_input_ids(input_ids)
+        if max_new_tokens and input_ids.shape[1] == 0:
+            raise ModelInputError("generate needs at least one prompt token per row, got an empty prompt")
+        vocab = self.embed_tokens.num_embeddings
+        if max_new_tokens and (input_ids.min() < 0 or input_ids.max() >= vocab):
+            raise ModelInputError(f"prompt token ids must be in [0, {vocab}) (the vocabulary), got ids from "
+                                  f"{int(input_ids.min())} to {int(input_ids.max())}")
         generator = seed
-        if isinstance(seed, int):
-            generator = torch.Generator(device=input_ids.device).manual_seed(seed)
+        if not isinstance(seed, torch.Generator):
+            seed = _torch_seed(seed)
+            generator = None if seed is None else torch.Generator(device=input_ids.device).manual_seed(seed)
         pad = eos_token_id if pad_token_id is None else pad_token_id
         sequences = input_ids
         done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
@@ -360,6 +368,24 @@ class MeRinoForCausalLM(nn.Module):
             # finished rows keep feeding EOS (a valid token) while their output is padded
             step_ids = token[:, None] if eos_token_id is None else torch.where(done, eos_token_id, token)[:, None]
         return sequences
+
+
+def _check_input_ids(input_ids: Any) -> None:
+    """Refuse token ids that are not a ``(batch, seq)`` integer tensor."""
+    if not isinstance(input_ids, torch.Tensor):
+        raise ModelInputError(f"input_ids must be a torch tensor of token ids, got {type(input_ids).__name__}")
+    if input_ids.dim() != 2:
+        raise ModelInputError(f"input_ids must have shape (batch, seq), got {tuple(input_ids.shape)}")
+    if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
+        raise ModelInputError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
+
+
+def _torch_seed(seed: Any) -> int | None:
+    """``seed`` as an ``int`` torch generators accept (a non-negative integer below 2**64), or ``None``."""
+    seed = check_integer(seed, "seed", 0, ModelInputError, optional=True)
+    if seed is not None and seed >= 2**64:
+        raise ModelInputError(f"seed must be below 2**64 (torch's limit), got {seed}")
+    return seed
 
 
 def causal_lm_loss(

@@ -162,6 +162,25 @@ def test_input_errors(shared_arch: Architecture) -> None:
         model(torch.zeros(5, dtype=torch.long))
     with pytest.raises(ModelInputError, match="temperature"):
         model.generate(torch.zeros(1, 2, dtype=torch.long), do_sample=True, temperature=0)
+    prompt = torch.zeros(1, 2, dtype=torch.long)
+    for kwargs, match in (
+        ({"do_sample": True, "temperature": "x"}, "temperature must be positive when sampling, got 'x'"),
+        ({"do_sample": "yes"}, "do_sample must be True or False, got 'yes'"),
+        ({"do_sample": True, "top_k": 1.5}, "top_k must be a positive int, got 1.5"),
+        ({"do_sample": True, "seed": 1.5}, "seed must be a non-negative integer or None, got 1.5"),
+        ({"do_sample": True, "seed": 2**64}, "seed must be below 2\\*\\*64"),
+    ):
+        with pytest.raises(ModelInputError, match=match):
+            model.generate(prompt, **kwargs)
+    with pytest.raises(ModelInputError, match="input_ids must hold integer token ids, got dtype torch.float32"):
+        model(torch.zeros(1, 2))
+    with pytest.raises(ModelInputError, match="input_ids must be a torch tensor of token ids, got list"):
+        model([[1, 2]])
+    with pytest.raises(ModelInputError, match="generate needs at least one prompt token"):
+        model.generate(torch.zeros(1, 0, dtype=torch.long))
+    with pytest.raises(ModelInputError, match=r"prompt token ids must be in \[0, "):
+        model.generate(torch.full((1, 2), -1))
+    assert build(shared_arch, seed=np.int64(3)).state_dict().keys() == model.state_dict().keys()
 
 
 def test_build_accepts_presets_dicts_and_design_results(tmp_path) -> None:
