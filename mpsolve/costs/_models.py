@@ -19,7 +19,7 @@ import numpy as np
 from mpsolve.spaces import Architecture, DecodedBatch
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.registry import Registry
-from mpsolve.utils.validation import check_integer
+from mpsolve.utils.validation import check_bool, check_integer
 
 __all__ = [
     "CostModel",
@@ -153,7 +153,7 @@ class FlopsCost(CostModel):
     def __init__(self, seq_len: int = 1024, include_lm_head: bool = False) -> None:
         _check_count(seq_len, "seq_len")
         self.seq_len = int(seq_len)
-        self.include_lm_head = bool(include_lm_head)
+        self.include_lm_head = check_bool(include_lm_head, "include_lm_head")
 
     def options(self) -> dict[str, Any]:
         return {"seq_len": self.seq_len, "include_lm_head": self.include_lm_head}

@@ -83,4 +83,6 @@ def test_get_cost_errors():
         get_cost("speed")
     with pytest.raises(ValueError, match="seq_len"):
         FlopsCost(seq_len=0)
+    with pytest.raises(ValueError, match="include_lm_head must be True or False, got 'no'"):
+        FlopsCost(include_lm_head="no")  # silently counted the head before
     assert batch_of(get_architecture("merino-64m")).embed_dims.shape == (1, 4)
