@@ -188,6 +188,10 @@ def pareto(
     Returns:
         A :class:`ParetoFront`; budgets no design meets are points with status ``infeasible``.
     """
+    if not isinstance(problem, Problem):
+        raise MpsolveError(f"pareto needs a Problem, e.g. Problem('small'), got {problem!r}")
+    if isinstance(budgets, str):  # would be split into characters
+        raise MpsolveError(f"budgets must be a list, e.g. budgets=['60G', '110G'], got {budgets!r}")
     limits = sorted(parse_quantity(b) for b in budgets)
     if not limits:
         raise MpsolveError("pareto needs at least one budget, e.g. budgets=['60G', '110G', '160G']")

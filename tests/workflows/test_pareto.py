@@ -91,6 +91,10 @@ def test_front_drops_dominated_points_and_keeps_duplicates_once() -> None:
 def test_bad_reference_point_fails_before_solving() -> None:
     with pytest.raises(mpsolve.MpsolveError, match="positive finite cost"):
         mpsolve.pareto(mpsolve.Problem("small"), budgets=BUDGETS, solver="ea", reference_point=(0, "-1G"))
+    with pytest.raises(mpsolve.MpsolveError, match="budgets must be a list"):
+        mpsolve.pareto(mpsolve.Problem("small"), budgets="60G", solver="ea")
+    with pytest.raises(mpsolve.MpsolveError, match="pareto needs a Problem"):
+        mpsolve.pareto("small", budgets=BUDGETS, solver="ea")
 
 
 def test_nsga2_contributes_its_native_front() -> None:
