@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
+import signal
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -266,7 +268,8 @@ class Solver(ABC):
             )
             ctx.feasible_seeds = feasible_seeds
             interrupted = cut = False
-            with checkpoint_lock(Path(target)) if target is not None else contextlib.nullcontext():
+            lock = checkpoint_lock(Path(target)) if target is not None else contextlib.nullcontext()
+            with lock, _watch_ctrl_c() as ctrl_c:
                 try:
                     self._solve(ctx)
                 except KeyboardInterrupt:
@@ -274,6 +277,11 @@ class Solver(ABC):
                     ctx.checkpoint_last_boundary()
                 except DeadlineReached:  # the time limit struck mid-step, building the lookup table
                     cut = True
+                    ctx.checkpoint_last_boundary()
+                except Exception:
+                    if not ctrl_c[0]:
+                        raise
+                    interrupted = True  # a Ctrl-C that a library reported as another error
                     ctx.checkpoint_last_boundary()
                 finally:
                     ctx.close()
@@ -318,6 +326,29 @@ class Solver(ABC):
     @abstractmethod
     def _solve(self, ctx: SolveContext) -> None:
         """Search, reporting designs through ``ctx.evaluate`` / ``ctx.offer``."""
+
+
+@contextlib.contextmanager
+def _watch_ctrl_c() -> Iterator[list[bool]]:
+    """Record whether Ctrl-C arrived: numpy turns a ``KeyboardInterrupt`` raised inside some
+    operations (the structured-array comparison of ``np.unique(..., axis=0)``) into a
+    ``TypeError``. Only where Python's default handler is installed, in the main thread."""
+    seen = [False]
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield seen
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        seen[0] = True
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @contextlib.contextmanager

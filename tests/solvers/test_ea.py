@@ -1,3 +1,5 @@
+import signal
+
 import numpy as np
 import pytest
 
@@ -71,3 +73,26 @@ def test_bad_options_and_unknown_solver(small_problem):
         mpsolve.solve(small_problem, "simulated-annealing")
     with pytest.raises(mpsolve.SolverError, match="time_limit"):
         mpsolve.solve(small_problem, "ea", time_limit=-1)
+
+
+def test_a_ctrl_c_that_numpy_reports_as_another_error_still_returns_best_so_far(small_problem):
+    """numpy turns a KeyboardInterrupt raised inside np.unique's structured comparison into a TypeError."""
+
+    def interrupt_seen_as_type_error(ctx):
+        if ctx.n_evals > 5000:
+            try:
+                signal.raise_signal(signal.SIGINT)
+            except KeyboardInterrupt:
+                raise TypeError("Cannot compare structured arrays unless they have a common dtype.") from None
+
+    def plain_error(ctx):
+        raise TypeError("a real bug")
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        result = mpsolve.solve(small_problem, "ea", seed=0, callback=interrupt_seen_as_type_error)
+        with pytest.raises(TypeError, match="a real bug"):
+            mpsolve.solve(small_problem, "ea", seed=0, callback=plain_error)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert result.status == "interrupted" and small_problem.evaluate(result.x).feasible[0]
