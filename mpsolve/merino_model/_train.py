@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mpsolve.merino_model._errors import ModelInputError
-from mpsolve.utils.validation import check_integer, check_positive_number, is_finite_number, is_integer
+from mpsolve.utils.validation import check_integer, check_positive_number, is_finite_number, is_fraction, is_integer
 
 if TYPE_CHECKING:
     import torch
@@ -291,7 +291,7 @@ class TrainConfig:
 
 def _check_fraction(value: Any, name: str, valid: str, *, bottom: bool = True, top: bool = True) -> None:
     """Refuse ``value`` unless it lies in [0, 1] (``bottom``/``top``: whether 0 / 1 are allowed)."""
-    if not is_finite_number(value) or not (0 <= value <= 1) or (value == 0 and not bottom) or (value == 1 and not top):
+    if not is_fraction(value, zero=bottom, one=top):
         raise ModelInputError(f"{name} must be {valid}, got {value!r}")
 
 

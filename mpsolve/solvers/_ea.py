@@ -10,7 +10,7 @@ from mpsolve.core.checkpoint import CheckpointError
 from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.solvers._registry import register_solver
 from mpsolve.utils.errors import MpsolveError, SolverError
-from mpsolve.utils.validation import check_integer, is_finite_number
+from mpsolve.utils.validation import check_integer, is_fraction
 
 __all__ = ["EvolutionarySolver"]
 
@@ -82,9 +82,9 @@ class EvolutionarySolver(Solver):
             ("init_samples", init_samples),
         ):
             check_integer(v, f"ea: {label}", error=SolverError)
-        if not (is_finite_number(p_neighbour) and 0 <= p_neighbour <= 1):
+        if not is_fraction(p_neighbour):
             raise SolverError(f"ea: p_neighbour must be in [0, 1], got {p_neighbour!r}")
-        if not (is_finite_number(p_repeat) and 0 <= p_repeat < 1):
+        if not is_fraction(p_repeat, one=False):
             raise SolverError(f"ea: p_repeat must be in [0, 1), got {p_repeat!r}")
         self.iterations = int(iterations)
         self.population = int(population)

@@ -13,7 +13,7 @@ from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.solvers._registry import register_solver
 from mpsolve.spaces import SearchSpace
 from mpsolve.utils.errors import SolverError
-from mpsolve.utils.validation import check_integer, is_finite_number
+from mpsolve.utils.validation import check_integer, is_finite_number, is_fraction
 
 __all__ = ["NSGA2Solver"]
 
@@ -92,7 +92,7 @@ class NSGA2Solver(Solver):
         if not (is_finite_number(crossover_eta) and crossover_eta >= 0):
             raise SolverError(f"nsga2: crossover_eta must be a number >= 0, got {crossover_eta!r}")
         self.crossover_eta = float(crossover_eta)
-        if not (is_finite_number(p_neighbour) and 0 <= p_neighbour <= 1):
+        if not is_fraction(p_neighbour):
             raise SolverError(f"nsga2: p_neighbour must be in [0, 1], got {p_neighbour!r}")
         self.p_neighbour = float(p_neighbour)
 

@@ -26,7 +26,7 @@ from mpsolve.spaces._architecture import (
 )
 from mpsolve.utils.errors import ArchitectureError, SpaceError
 from mpsolve.utils.random import RandomState, check_random_state
-from mpsolve.utils.validation import check_integer, is_finite_number
+from mpsolve.utils.validation import check_integer, is_finite_number, is_fraction
 
 __all__ = ["SearchSpace", "DecodedBatch"]
 
@@ -284,9 +284,9 @@ class SearchSpace:
         grid; then restores the non-decreasing width order. With ``p_repeat > 0`` a row is
         mutated again with that probability, repeatedly (a geometric number of mutations).
         """
-        if not (is_finite_number(p_neighbour) and 0 <= p_neighbour <= 1):
+        if not is_fraction(p_neighbour):
             raise SpaceError(f"p_neighbour must be in [0, 1], got {p_neighbour!r}")
-        if not (is_finite_number(p_repeat) and 0 <= p_repeat < 1):  # 1 would mutate forever
+        if not is_fraction(p_repeat, one=False):  # 1 would mutate forever
             raise SpaceError(f"p_repeat must be in [0, 1), got {p_repeat!r}")
         rng = check_random_state(random_state)
         Y = self._mutate_once(X, rng, p_neighbour)

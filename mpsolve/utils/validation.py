@@ -14,6 +14,7 @@ __all__ = [
     "check_integer",
     "check_positive_number",
     "is_finite_number",
+    "is_fraction",
     "is_integer",
     "is_positive_number",
 ]
@@ -38,6 +39,11 @@ def is_finite_number(value: Any) -> bool:
 def is_positive_number(value: Any) -> bool:
     """Whether ``value`` is a finite real number above zero, not a bool."""
     return is_finite_number(value) and value > 0
+
+
+def is_fraction(value: Any, *, zero: bool = True, one: bool = True) -> bool:
+    """Whether ``value`` is a finite number in [0, 1]; ``zero`` / ``one`` say whether the ends count."""
+    return is_finite_number(value) and (0 < value < 1 or (value == 0 and zero) or (value == 1 and one))
 
 
 def check_bool(value: Any, name: str, error: type[MpsolveError] = MpsolveError) -> bool:
