@@ -49,8 +49,8 @@ def test_ea_beats_published_merino_64m_at_165g():
 
 def test_time_limit_and_interrupt_return_best_so_far(small_problem):
     result = mpsolve.solve(small_problem, "ea", seed=0, time_limit=0.3, iterations=10**9, batch_size=1)
-    # 10**9 iterations take hours: stopping at all shows the limit works (0.29: float rounding of the deadline); the upper bound leaves room for a
-    # loaded machine (the overshoot is one batch of one design, milliseconds when idle).
+    # 10**9 iterations take hours, so stopping at all shows the limit works; 0.29 allows float rounding of the
+    # deadline, 10 s a loaded machine (the overshoot is one batch of one design, milliseconds when idle).
     assert 0.29 < result.wall_time < 10 and result.architecture is not None
 
     def interrupt(ctx):
