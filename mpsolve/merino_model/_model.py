@@ -11,7 +11,6 @@ exactly :class:`~mpsolve.costs.ParamsCost` of its architecture.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from torch import nn
 from mpsolve.merino_model._errors import ModelInputError
 from mpsolve.spaces import Architecture, Block, resolve_architecture
 from mpsolve.utils.errors import ArchitectureError
+from mpsolve.utils.memory import available_memory
 from mpsolve.utils.validation import check_bool, check_integer, is_positive_number
 
 __all__ = [
@@ -223,7 +223,7 @@ class MeRinoForCausalLM(nn.Module):
             position_ids: ``(batch, seq)`` positions; by default counted from the cache length
                 (skipping left padding when an attention mask is given).
         """
-        _check_input_ids(input_ids)
+        _check_input_ids(input_ids, self.embed_tokens.num_embeddings)
         if labels is not None and logits_to_keep:
             raise ModelInputError("labels need the logits of every position; pass logits_to_keep=0 with labels")
         if isinstance(logits_to_keep, bool) or not isinstance(logits_to_keep, int) or logits_to_keep < 0:
@@ -337,13 +337,9 @@ class MeRinoForCausalLM(nn.Module):
             raise ModelInputError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
         if check_bool(do_sample, "do_sample", ModelInputError) and not is_positive_number(temperature):
             raise ModelInputError(f"temperature must be positive when sampling, got {temperature!r}")
-        _check_input_ids(input_ids)
+        _check_input_ids(input_ids, self.embed_tokens.num_embeddings)
         if max_new_tokens and input_ids.shape[1] == 0:
             raise ModelInputError("generate needs at least one prompt token per row, got an empty prompt")
-        vocab = self.embed_tokens.num_embeddings
-        if max_new_tokens and (input_ids.min() < 0 or input_ids.max() >= vocab):
-            raise ModelInputError(f"prompt token ids must be in [0, {vocab}) (the vocabulary), got ids from "
-                                  f"{int(input_ids.min())} to {int(input_ids.max())}")
         generator = seed
         if not isinstance(seed, torch.Generator):
             seed = _torch_seed(seed)
@@ -370,14 +366,17 @@ class MeRinoForCausalLM(nn.Module):
         return sequences
 
 
-def _check_input_ids(input_ids: Any) -> None:
-    """Refuse token ids that are not a ``(batch, seq)`` integer tensor."""
+def _check_input_ids(input_ids: Any, vocab: int) -> None:
+    """Refuse token ids that are not a ``(batch, seq)`` integer tensor of ids in ``[0, vocab)``."""
     if not isinstance(input_ids, torch.Tensor):
         raise ModelInputError(f"input_ids must be a torch tensor of token ids, got {type(input_ids).__name__}")
     if input_ids.dim() != 2:
         raise ModelInputError(f"input_ids must have shape (batch, seq), got {tuple(input_ids.shape)}")
     if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
         raise ModelInputError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
+    if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= vocab):
+        raise ModelInputError(f"token ids must be in [0, {vocab}) (the vocabulary), got ids from "
+                              f"{int(input_ids.min())} to {int(input_ids.max())}")
 
 
 def _torch_seed(seed: Any) -> int | None:
@@ -403,21 +402,6 @@ def causal_lm_loss(
     if num_items_in_batch is None:
         return F.cross_entropy(shift_logits, shift_labels, ignore_index=-100)
     return F.cross_entropy(shift_logits, shift_labels, ignore_index=-100, reduction="sum") / num_items_in_batch
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux ``MemAvailable``; ``None`` if unknown)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def check_fits_in_memory(architecture: Architecture, dtype: torch.dtype = torch.float32) -> int:

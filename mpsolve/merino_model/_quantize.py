@@ -29,6 +29,8 @@ def quantize(model: nn.Module, mode: str = "int8", *, per_channel: bool = True) 
         mode: ``"int8"``.
         per_channel: one scale per output channel (more accurate) instead of per tensor.
     """
+    if not isinstance(model, nn.Module):
+        raise ModelInputError(f"quantize needs a torch.nn.Module (e.g. from mpsolve.build), got {type(model).__name__}")
     if mode not in QUANTIZATION_MODES:
         raise ModelInputError(f"unknown quantisation mode {mode!r}; supported: {', '.join(QUANTIZATION_MODES)}")
     from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic

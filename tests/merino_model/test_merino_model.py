@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from mpsolve.costs import ParamsCost
-from mpsolve.merino_model import KVCache, MeRinoForCausalLM, ModelInputError, build, resolve_architecture
+from mpsolve.merino_model import KVCache, MeRinoForCausalLM, ModelInputError, build, quantize, resolve_architecture
 from mpsolve.spaces import Architecture, get_architecture, get_space
 from mpsolve.utils.errors import ArchitectureError
 
@@ -178,8 +178,13 @@ def test_input_errors(shared_arch: Architecture) -> None:
         model([[1, 2]])
     with pytest.raises(ModelInputError, match="generate needs at least one prompt token"):
         model.generate(torch.zeros(1, 0, dtype=torch.long))
-    with pytest.raises(ModelInputError, match=r"prompt token ids must be in \[0, "):
+    vocab = shared_arch.vocab_size
+    with pytest.raises(ModelInputError, match=rf"token ids must be in \[0, {vocab}\) \(the vocabulary\), got ids from"):
         model.generate(torch.full((1, 2), -1))
+    with pytest.raises(ModelInputError, match=rf"got ids from 0 to {vocab}$"):
+        model(torch.tensor([[0, vocab]]))
+    with pytest.raises(ModelInputError, match="quantize needs a torch.nn.Module"):
+        quantize(3, "int8")
     assert build(shared_arch, seed=np.int64(3)).state_dict().keys() == model.state_dict().keys()
 
 

@@ -128,3 +128,6 @@ def test_refuses_what_it_cannot_model_naming_cpsat() -> None:
         mpsolve.solve(Problem("small", Custom(), [Budget("flops", "60G")]), "exact")
     with pytest.raises(mpsolve.SolverError, match="buckets"):
         mpsolve.get_solver("exact", buckets=1)
+    # 10**12 buckets would need terabytes for the bound tables: refused before anything is allocated
+    with pytest.raises(mpsolve.SolverError, match=r"exact: buckets=1000000000000 needs .* GiB .*use fewer buckets"):
+        mpsolve.solve(Problem("small", constraints=[Budget("flops", "60G")]), "exact", buckets=10**12)
