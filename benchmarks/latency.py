@@ -483,10 +483,12 @@ def markdown(results: dict[str, Any]) -> str:
             f"each design timed with `model_latency(min_run_time={s['mape_run_time']}, statistic={s['statistic']!r})` "
             f"in {s['rounds']} round-robin rounds. MAPE: median over the rounds (range); vs fastest: against each "
             "design's fastest round (the undisturbed latency, the estimate that matches `statistic='min'`); bias: "
-            "mean signed error of the prediction against the median round. The calibrated prediction (`calibrate="
-            f"{s.get('calibrate', 0)}` whole designs per profile, drawn apart from the checked ones, fit the terms "
-            "`ms + per_layer_ms * layers` the components miss) and the component sum alone (the library's default, "
-            "`calibrate=0`) are in their own columns.\n",
+            "mean signed error of the prediction against the median round. "
+            + (f"The calibrated prediction (`calibrate={s['calibrate']}` whole designs per profile, drawn apart from "
+               "the checked ones, fit the terms `ms + per_layer_ms * layers` the components miss) and the component "
+               "sum alone (the library's default, `calibrate=0`) are in their own columns.\n"
+               if s.get("calibrate") else "No calibration in this run (`calibrate=0`, the library's default): both "
+               "prediction columns are the component sum.\n"),
             "| runtime | phase | calibrated MAPE % | rounds % | vs fastest % | components alone MAPE % | "
             "vs fastest % | calibration ms + per layer ms | bias % | max APE % | Spearman | noisy profile entries | "
             "noisy measurements | spread between rounds (median) |",
