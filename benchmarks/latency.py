@@ -613,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": command_line("latency.py", argv),
             "git_commit": git_commit(),
             "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
-                         if k not in ("out", "md", "worker", "prepare")},
+                         if k not in ("out", "md", "worker", "prepare", "report")},
             "device": {**device_info(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
             "noise_threshold": NOISE_THRESHOLD,
             "models": rows,
@@ -621,12 +621,18 @@ def main(argv: list[str] | None = None) -> int:
             "latency_cost": check,
             "seconds": elapsed,
         }
+        write(results, args)
+    return 0
+
+
+def write(results: dict[str, Any], args: argparse.Namespace) -> None:
+    """The results as JSON into ``--out`` and as a report into ``--md`` (each where given)."""
+    if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {args.out}")
-        if args.md:
-            args.md.write_text(markdown(results))
-            print(f"wrote {args.md}")
-    return 0
+    if args.md:
+        args.md.write_text(markdown(results))
+        print(f"wrote {args.md}")
 
 
 def rerender(args: argparse.Namespace) -> int:
@@ -637,12 +643,7 @@ def rerender(args: argparse.Namespace) -> int:
     results = json.loads(args.report.read_text())
     for c in (results.get("latency_cost") or {}).get("checks", []):
         c.update(accuracy(c["predicted_ms"], c["components_ms"], c["measured_ms"]))
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {args.out}")
-    if args.md:
-        args.md.write_text(markdown(results))
-        print(f"wrote {args.md}")
+    write(results, args)
     return 0
 
 
