@@ -15,13 +15,14 @@ import hashlib
 import json
 import math
 import os
+import re
 import shlex
 import subprocess
 import sys
 import sysconfig
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
@@ -203,7 +204,7 @@ def arch_costs(arch: Architecture, seq_len: int) -> dict[str, float]:
     return {"params": ParamsCost().of(arch), "flops": FlopsCost(seq_len=seq_len).of(arch)}
 
 
-def train(job: Job, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+def train(job: Job, progress: Callable[[int, int], None] | None = None, device: str = "cpu") -> dict[str, Any]:
     """Train ``job``'s architecture from scratch with the library loop; return its result record (not cached)."""
     import torch
 
@@ -213,7 +214,7 @@ def train(job: Job, progress: Callable[[int, int], None] | None = None) -> dict[
     cfg = TrainConfig.from_dict(job.config)
     corpus = load_corpus(job.corpus)
     arch = Architecture.from_dict(job.arch)
-    run = train_model(arch, corpus, cfg, seed=job.seed, progress=progress or False, device="cpu")
+    run = train_model(arch, corpus, cfg, seed=job.seed, progress=progress or False, device=device)
     final = run.val_loss
     return {
         "key": job.key, "arch": job.arch, "arch_str": str(arch), **arch_costs(arch, cfg.seq_len),
@@ -221,8 +222,28 @@ def train(job: Job, progress: Callable[[int, int], None] | None = None) -> dict[
         "tokens": cfg.steps * cfg.seq_len * cfg.batch_size, "val_loss": final, "val_ppl": math.exp(final),
         "checkpoints": run.evaluations, "train_time_s": run.elapsed_s, "tokens_per_s": cfg.steps * cfg.seq_len
         * cfg.batch_size / run.elapsed_s, "git_commit": git_commit(), "torch": torch.__version__, "threads": 1,
-        "python": sys.version.split()[0], "tags": job.tags,
+        "python": sys.version.split()[0], "tags": job.tags, "device": device_name(device),
     }
+
+
+def device_name(device: str) -> str:
+    """``cpu``, or the GPU's name (what a result records about where it was trained)."""
+    import torch
+
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else device
+
+
+def check_device(device: str) -> str:
+    """``device`` (``cpu``, ``cuda`` or ``cuda:N``) if torch can train there; else argparse's one-line error."""
+    import torch
+
+    if device != "cpu" and not re.fullmatch(r"cuda(:\d+)?", device):
+        raise argparse.ArgumentTypeError(f"{device!r} is not cpu, cuda or cuda:N")
+    if device != "cpu" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"torch {torch.__version__} sees no CUDA device here; use --device cpu")
+    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(f"there are {torch.cuda.device_count()} CUDA devices here")
+    return device
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -242,17 +263,18 @@ def cached(job: Job) -> dict[str, Any] | None:
     return None
 
 
-def train_and_cache(job: Job) -> dict[str, Any]:
-    """Worker entry point: the cached result, or train and cache it."""
+def train_and_cache(job: Job, device: str = "cpu") -> dict[str, Any]:
+    """Worker entry point: the cached result, or train (on ``device``) and cache it."""
     result = cached(job)
     if result is None:
-        result = train(job)
+        result = train(job, device=device)
         write_json(job.path, result)
     return result
 
 
-def run_jobs(jobs: Iterable[Job], workers: int = 2, desc: str = "training") -> Iterator[dict[str, Any]]:
-    """Results of ``jobs`` (cached ones first), training the rest in ``workers`` spawned processes."""
+def run_jobs(jobs: Iterable[Job], workers: int = 2, desc: str = "training", device: str = "cpu"
+             ) -> Iterator[dict[str, Any]]:
+    """Results of ``jobs`` (cached ones first), training the rest in ``workers`` spawned processes on ``device``."""
     from tqdm import tqdm
 
     jobs = list(jobs)
@@ -268,12 +290,12 @@ def run_jobs(jobs: Iterable[Job], workers: int = 2, desc: str = "training") -> I
     bar = tqdm(total=len(todo), desc=desc, unit="model", file=sys.stderr)
     if workers <= 1:
         for job in todo:
-            yield train_and_cache(job)
+            yield train_and_cache(job, device)
             bar.update()
         bar.close()
         return
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        pending = {pool.submit(train_and_cache, job) for job in todo}
+        pending = {pool.submit(train_and_cache, job, device) for job in todo}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
@@ -285,19 +307,22 @@ def run_jobs(jobs: Iterable[Job], workers: int = 2, desc: str = "training") -> I
 
 
 def run_planned(jobs: list[Job], no_train: bool, max_runs: int | None, workers: int,
-                desc: str) -> dict[tuple[str, int], dict[str, Any]]:
-    """Results of the cached ``jobs`` and of up to ``max_runs`` new ones (none if ``no_train``).
+                desc: str, device: str = "cpu") -> dict[tuple[str, int], dict[str, Any]]:
+    """Results of the cached ``jobs`` and of up to ``max_runs`` new ones (none if ``no_train``), trained on ``device``.
 
     Keyed by (the seed-0 run key of the architecture and config, seed), so a seed's twin is
-    found from the seed-0 key.
+    found from the seed-0 key. GPU runs are cached in ``<cache>-cuda``: their arithmetic is not the
+    CPU's, so one study never mixes runs of both.
     """
+    if device != "cpu":
+        jobs = [replace(j, cache_dir=f"{j.cache_dir}-cuda") for j in jobs]
     if no_train:
         jobs = [j for j in jobs if cached(j) is not None]
     elif max_runs is not None:
         fresh = [j for j in jobs if cached(j) is None][:max_runs]
         jobs = [j for j in jobs if cached(j) is not None] + fresh
     return {(run_key(r["arch"], r["config"], 0, r["corpus"]["fingerprint"]), r["seed"]): r
-            for r in run_jobs(jobs, workers=workers, desc=desc)}
+            for r in run_jobs(jobs, workers=workers, desc=desc, device=device)}
 
 
 def parse_count(text: str) -> int:
@@ -319,6 +344,9 @@ def add_recipe_args(p: argparse.ArgumentParser, tokens: str | None = "4M") -> No
 def add_run_args(p: argparse.ArgumentParser, workers: int, quick: str) -> None:
     """The flags that say how many runs to train, in how many processes (``quick``: the smoke test's help)."""
     p.add_argument("--workers", type=int, default=workers, help="training processes (one thread each)")
+    p.add_argument("--device", default="cpu", type=check_device,
+                   help="where to train: cpu (default) or cuda (one GPU shared by the workers; its runs are cached "
+                        "apart, in <cache>-cuda)")
     p.add_argument("--no-train", action="store_true", help="only report on the runs already cached")
     p.add_argument("--max-runs", type=int, default=None, help="train at most this many new runs, then report")
     p.add_argument("--quick", action="store_true", help=f"smoke test: {quick}")

@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             tags = {"budget": budget, "design": label}
             job = C.Job(arch.to_dict(), cfg.to_dict(), seed, args.corpus, str(cache), tags)
             jobs.setdefault(job.key, job)
-    done = C.run_planned(list(jobs.values()), args.no_train, args.max_runs, args.workers, "design runs")
+    done = C.run_planned(list(jobs.values()), args.no_train, args.max_runs, args.workers, "design runs", args.device)
     flops = FlopsCost(seq_len=FLOPS_SEQ_LEN)
     table = []
     for budget, label, arch in chosen:

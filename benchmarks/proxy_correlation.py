@@ -581,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
     C.write_json(out / "proxy_architectures.json", selection)
     cache = str(out / "proxy_runs")
     jobs = plan_jobs(selection, cfg, args.corpus, cache, args.second_seed)
-    runs = C.run_planned(jobs, args.no_train, args.max_runs, args.workers, "proxy runs")
+    runs = C.run_planned(jobs, args.no_train, args.max_runs, args.workers, "proxy runs", args.device)
     result = report(args, selection, runs, corpus, cfg, command)
     print(f"{result['finished']}/{result['planned']} runs finished; report in {out} ({time.time() - t0:.0f} s)")
     if "correlations" in result:

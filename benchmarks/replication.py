@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     selection = P.select_architectures(list(s["targets"]), s["per_group"], s["tolerance"], s["sample_seed"])
     C.write_json(out / "architectures.json", selection)
     jobs = P.plan_jobs(selection, cfg, plan["corpus"]["name"], str(out / "runs"), s["second_seed"])
-    runs = C.run_planned(jobs, args.no_train, args.max_runs, args.workers, "replication runs")
+    runs = C.run_planned(jobs, args.no_train, args.max_runs, args.workers, "replication runs", args.device)
     result = analyse(plan, selection, runs, corpus, cfg, out)
     meta = {"command": command, "plan": args.plan, "git_commit": C.git_commit(),
             "corpus": corpus.describe(), "train_config": cfg.to_dict()}

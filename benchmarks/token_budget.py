@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs += [C.Job(members[i]["arch"], cfg.to_dict(), 0, args.corpus, cache, tags)
                  for i in P.spread_order(len(members))]
         jobs += [C.Job(members[i]["arch"], cfg.to_dict(), 1, args.corpus, cache, tags) for i in picks]
-    runs = C.run_planned(jobs, args.no_train, args.max_runs, args.workers, "token-budget runs")
+    runs = C.run_planned(jobs, args.no_train, args.max_runs, args.workers, "token-budget runs", args.device)
     result = report(args, members, runs, configs, corpus, command)
     print(f"{len(runs)} runs; report in {args.out}/token_budget.md ({time.time() - t0:.0f} s)")
     for t, b in result["budgets"].items():

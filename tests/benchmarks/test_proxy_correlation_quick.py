@@ -16,7 +16,8 @@ def test_quick_run_writes_a_complete_report(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "proxy_correlation.json").read_text())
     assert result["finished"] == result["planned"] == 3 and not result["partial"]
-    assert len(list((tmp_path / "proxy_runs").glob("*.json"))) == 4  # 3 models + one second seed
+    cached = [json.loads(p.read_text()) for p in (tmp_path / "proxy_runs").glob("*.json")]
+    assert len(cached) == 4 and all(r["device"] == "cpu" for r in cached)  # 3 models + one second seed, on the default
     for run in result["runs"]:
         assert set(run["checkpoints"]) == {"0.5", "0.75", "1.0"}
         assert 0 < run["val_loss"] < 6  # nats per byte; a uniform guess is log(256) = 5.5

@@ -66,6 +66,20 @@ def test_a_missing_or_tiny_corpus_is_a_clear_error(tmp_path: Path) -> None:
         assert done.returncode != 0 and message in done.stderr
 
 
+@pytest.mark.parametrize("script", ["designs.py", "proxy_correlation.py", "replication.py", "token_budget.py"])
+def test_a_device_torch_cannot_train_on_is_a_clear_error(script: str, tmp_path: Path) -> None:
+    import torch
+
+    bogus = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--device", "tpu", "--out",
+                            str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bogus.returncode == 2 and "argument --device: 'tpu' is not cpu, cuda or cuda:N" in bogus.stderr
+    beyond = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--device", "cuda:64", "--no-train",
+                             "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    message = "sees no CUDA device here; use --device cpu" if not torch.cuda.is_available() else "CUDA devices here"
+    assert beyond.returncode == 2 and message in beyond.stderr and "Traceback" not in bogus.stderr + beyond.stderr
+    assert not any(tmp_path.iterdir())  # refused before any work
+
+
 def test_the_kept_kernel_documentation_is_the_corpus_of_the_studies(monkeypatch: pytest.MonkeyPatch,
                                                                      tmp_path: Path) -> None:
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
