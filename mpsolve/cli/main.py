@@ -35,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MpsolveError as exc:
         print(f"mpsolve: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path the system refuses (name too long, a device, a vanished folder)
+        where = f": {exc.filename!r}" if exc.filename else ""
+        print(f"mpsolve: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("mpsolve: interrupted", file=sys.stderr)
         return 130

@@ -275,7 +275,7 @@ class Solver(ABC):
                 except KeyboardInterrupt:
                     interrupted = True
                     ctx.checkpoint_last_boundary()
-                except DeadlineReached:  # the time limit struck mid-step, building the lookup table
+                except DeadlineReached:  # the time limit struck mid-step (the lookup table, the exact bounds)
                     cut = True
                     ctx.checkpoint_last_boundary()
                 except Exception:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from mpsolve.utils.errors import MpsolveError
 
-__all__ = ["CheckpointMismatchError", "MissingDependencyError", "ModelInputError"]
+__all__ = ["CheckpointMismatchError", "MissingDependencyError", "ModelInputError", "check_id_range", "check_init_std"]
 
 
 class ModelInputError(MpsolveError):
@@ -17,6 +20,18 @@ class CheckpointMismatchError(MpsolveError):
 
 class MissingDependencyError(MpsolveError, ImportError):
     """An optional dependency is not installed, or too old."""
+
+
+def check_id_range(low: int, high: int, vocab: int) -> None:
+    """Refuse token ids from ``low`` to ``high`` outside the vocabulary ``[0, vocab)``."""
+    if low < 0 or high >= vocab:
+        raise ModelInputError(f"token ids must be in [0, {vocab}) (the vocabulary), got ids from {low} to {high}")
+
+
+def check_init_std(std: Any) -> None:
+    """Refuse an init std that is not in (0, 1]: larger ones overflow the logits (GPT-2 uses 0.02)."""
+    if isinstance(std, bool) or not (isinstance(std, (int, float)) and math.isfinite(std) and 0 < std <= 1):
+        raise ModelInputError(f"init std must be a number in (0, 1] (GPT-2 uses 0.02), got {std!r}")
 
 
 #: oldest transformers the HF integration is tested with (configs as dataclasses, the ``cache`` kwarg)

@@ -210,7 +210,7 @@ def lm_eval_tasks(
         raise ModelInputError(f"lm-eval could not read the task data ({files or 'installed tasks'}): {first[:200]}; "
                               f"check that each data file suits its dataset_path ({', '.join(_LOCAL_LOADERS)})"
                               ) from None
-    except (TemplateError, KeyError, ValueError, TypeError, OSError, FileNotFoundError) as exc:
+    except (TemplateError, LookupError, ValueError, TypeError, ArithmeticError, OSError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ModelInputError(f"lm-eval could not run the tasks: {type(exc).__name__}: {first}") from None
     if out is None:

@@ -10,7 +10,6 @@ exactly :class:`~mpsolve.costs.ParamsCost` of its architecture.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mpsolve.merino_model._errors import ModelInputError
+from mpsolve.merino_model._errors import ModelInputError, check_id_range, check_init_std
 from mpsolve.spaces import Architecture, Block, resolve_architecture
 from mpsolve.utils.errors import ArchitectureError
 from mpsolve.utils.memory import available_memory
@@ -176,8 +175,7 @@ class MeRinoForCausalLM(nn.Module):
             std: standard deviation of the Gaussian weights.
             seed: seed of the ``torch.Generator`` drawing them (``None``: torch's global RNG).
         """
-        if not (isinstance(std, (int, float)) and math.isfinite(std) and std > 0):
-            raise ModelInputError(f"init std must be a positive finite number, got {std!r}")
+        check_init_std(std)
         seed = _torch_seed(seed)
         generators: dict[torch.device, torch.Generator] = {}
 
@@ -374,9 +372,8 @@ def _check_input_ids(input_ids: Any, vocab: int) -> None:
         raise ModelInputError(f"input_ids must have shape (batch, seq), got {tuple(input_ids.shape)}")
     if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
         raise ModelInputError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
-    if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= vocab):
-        raise ModelInputError(f"token ids must be in [0, {vocab}) (the vocabulary), got ids from "
-                              f"{int(input_ids.min())} to {int(input_ids.max())}")
+    if input_ids.numel():
+        check_id_range(int(input_ids.min()), int(input_ids.max()), vocab)
 
 
 def _torch_seed(seed: Any) -> int | None:
@@ -448,8 +445,7 @@ def build(
                 f"unknown architecture override(s) {sorted(unknown)}; known: {sorted(arch.to_dict())}"
             )
         arch = arch.replace(**overrides)
-    if not (isinstance(init_std, (int, float)) and math.isfinite(init_std) and init_std > 0):
-        raise ModelInputError(f"init std must be a positive finite number, got {init_std!r}")
+    check_init_std(init_std)
     check_integer(seed, "seed", 0, ModelInputError, optional=True)
     check_fits_in_memory(arch)
     model = MeRinoForCausalLM(arch)

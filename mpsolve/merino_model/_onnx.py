@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mpsolve.merino_model._errors import ModelInputError, require
+from mpsolve.merino_model._errors import ModelInputError, check_id_range, require
 from mpsolve.merino_model._model import KVCache, MeRinoForCausalLM
 
 __all__ = ["compare_onnx", "export_onnx", "onnx_generate", "quantize_onnx", "verify_onnx"]
@@ -171,7 +171,12 @@ def _session(model: Any) -> Any:
 
     if isinstance(model, ort.InferenceSession):
         return model
-    return ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    if not isinstance(model, (str, os.PathLike)) or not Path(model).is_file():
+        raise ModelInputError(f"{str(model)!r} is not an ONNX file; give the path export_onnx wrote")
+    try:
+        return ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT's load errors (InvalidProtobuf, Fail, ...) subclass Exception only
+        raise ModelInputError(f"ONNX Runtime cannot load {str(model)!r}: {str(exc).splitlines()[0][:200]}") from None
 
 
 def _max_positions(session: Any) -> int | None:
@@ -238,6 +243,9 @@ def onnx_generate(
     session = _session(model)
     sequences = _as_ids(input_ids)
     _check_length(session, sequences.shape[1] + max(0, max_new_tokens - 1))
+    vocab = session.get_outputs()[0].shape[-1]
+    if isinstance(vocab, int) and sequences.size:
+        check_id_range(int(sequences.min()), int(sequences.max()), vocab)
     cached = bool(_past_inputs(session))
     pad = eos_token_id if pad_token_id is None else pad_token_id
     done = np.zeros(sequences.shape[0], dtype=bool)
@@ -299,6 +307,9 @@ def verify_onnx(
     try:
         out = net(torch.from_numpy(ids).to(device), use_cache=True)
         ref, cache = out.logits.float().cpu().numpy(), out.past_key_values
+        if not np.isfinite(ref).all():
+            raise ModelInputError("the torch model's logits are not finite, so the export cannot be checked "
+                                  "(a diverged run?); retrain it with a lower learning rate")
         logits, present = _run(session, ids, None)
         cached = bool(_past_inputs(session))
         prefill_diff = float(np.abs(logits - ref).max())
@@ -350,7 +361,10 @@ def quantize_onnx(
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    _session(onnx_model)  # a loadable graph, or a one-line error
     out = Path(out)
+    if out.resolve() == Path(onnx_model).resolve():
+        raise ModelInputError(f"out {str(out)!r} is the fp32 model: give the INT8 model its own file name")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         # ORT's pre-processing folds the transposed weights the exporter leaves as Transpose nodes

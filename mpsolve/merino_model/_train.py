@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mpsolve.merino_model._errors import ModelInputError
+from mpsolve.merino_model._errors import ModelInputError, check_init_std
+from mpsolve.utils.memory import available_memory
 from mpsolve.utils.validation import check_integer, check_positive_number, is_finite_number, is_fraction, is_integer
 
 if TYPE_CHECKING:
@@ -259,8 +260,9 @@ class TrainConfig:
         if self.tokens < batch:
             raise ModelInputError(f"tokens={self.tokens} is less than one batch; give tokens >= seq_len * batch_size "
                                   f"= {self.seq_len} * {self.batch_size} = {batch}")
-        for name in ("lr", "grad_clip", "init_std"):
+        for name in ("lr", "grad_clip"):
             check_positive_number(getattr(self, name), name, ModelInputError)
+        check_init_std(self.init_std)
         _check_fraction(self.min_lr_ratio, "min_lr_ratio", "0 <= min_lr_ratio <= 1")
         _check_fraction(self.warmup, "warmup", "0 <= warmup < 1", top=False)
         if not is_finite_number(self.weight_decay) or self.weight_decay < 0:
@@ -311,6 +313,10 @@ def batch_starts(n_tokens: int, config: TrainConfig) -> np.ndarray:
             f"the training text has {n_tokens} tokens, fewer than seq_len + 2 = {config.seq_len + 2}; "
             "give a larger corpus or a shorter seq_len"
         )
+    need, free = config.steps * config.batch_size * 8, available_memory()
+    if free is not None and need > free // 2:
+        raise ModelInputError(f"tokens={config.tokens} means {config.steps} steps, whose data order needs "
+                              f"{need / 2**30:.1f} GiB ({free / 2**30:.1f} GiB free); train on fewer tokens")
     rng = np.random.default_rng(config.data_seed)
     return rng.integers(0, n_tokens - config.seq_len - 1, size=(config.steps, config.batch_size))
 
@@ -375,6 +381,9 @@ def evaluate(
     corpus = load_corpus(corpus)
     data = corpus.val
     loss = validation_loss(model, data, seq_len, eval_tokens, batch_size)
+    if not math.isfinite(loss):
+        raise ModelInputError(f"the validation loss is {loss}: the model's weights or logits are not finite "
+                              "(a diverged run?); retrain it with a lower learning rate")
     n_windows = max(1, min(eval_tokens, len(data) - 1) // seq_len)
     predicted = data[(np.arange(n_windows) * seq_len)[:, None] + np.arange(1, seq_len)[None, :]]
     n_tokens, n_bytes = predicted.size, int(corpus.token_bytes()[predicted].sum())
@@ -512,7 +521,7 @@ def train(
     marks = {max(1, round(f * config.steps)): f for f in config.checkpoints}
     result = TrainResult(model=model, config=config, steps=0, out_dir=Path(out_dir) if out_dir is not None else None)
     if resume:
-        _load_checkpoint(result, opt, corpus)
+        _load_checkpoint(result, opt, corpus, seed)
     report, close = _progress_callback(progress, result.steps, config.steps)
     model.train()
     t0 = time.perf_counter() - result.elapsed_s
@@ -528,7 +537,8 @@ def train(
             opt.step()
             result.train_losses.append(float(loss.detach()))
             if not math.isfinite(result.train_losses[-1]):
-                break
+                raise ModelInputError(f"training diverged at step {step + 1} (loss {result.train_losses[-1]}): lower "
+                                      f"the learning rate (lr={config.lr}) and start again without --resume")
             result.steps = step + 1
             if step + 1 in marks:
                 val = validation_loss(model, corpus.val, config.seq_len, config.eval_tokens)
@@ -602,7 +612,7 @@ def _checked_state(folder: Path) -> dict[str, Any]:
 
     if not isinstance(state, dict):
         raise _damaged(path, "not a JSON object")
-    kinds = {"step": int, "config": dict, "corpus": dict, "architecture": dict, "train_losses": list,
+    kinds = {"step": int, "seed": int, "config": dict, "corpus": dict, "architecture": dict, "train_losses": list,
              "evaluations": list, "elapsed_s": (int, float), "files": dict}
     for key, kind in kinds.items():
         if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
@@ -616,13 +626,16 @@ def _checked_state(folder: Path) -> dict[str, Any]:
     if not all(isinstance(e, dict) for e in state["evaluations"]):
         raise _damaged(path, "evaluations must be objects")
     files = state["files"]
-    for key, pattern in (("weights", r"model-\d+\.safetensors"), ("optimizer", r"optimizer-\d+\.pt")):
+    step = state["step"]
+    for key, pattern in (("weights", rf"model-{step}\.safetensors"), ("optimizer", rf"optimizer-{step}\.pt")):
         if not isinstance(files.get(key), str) or not re.fullmatch(pattern, files[key]):
-            raise _damaged(path, f"files.{key} must name a file of the run folder like {pattern.replace(chr(92), '')}")
+            raise _damaged(path, f"files.{key} must name the step's file {pattern.replace(chr(92), '')}")
+    if len(state["train_losses"]) != step:
+        raise _damaged(path, f"{len(state['train_losses'])} training losses for {step} steps")
     return state
 
 
-def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Corpus) -> None:
+def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Corpus, seed: int) -> None:
     import torch
     from safetensors.torch import load_model
 
@@ -636,6 +649,7 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
             ("corpus", state["corpus"].get("fingerprint"), corpus.fingerprint),
             ("tokenizer", state["tokenizer"], now),
             ("architecture", state["architecture"], result.model.architecture.to_dict()),
+            ("seed", state["seed"], seed),
         ] if saved != current
     ]
     if mismatch:
@@ -651,8 +665,10 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
     try:
         load_model(result.model, str(folder / state["files"]["weights"]), device=device)
         opt.load_state_dict(torch.load(folder / state["files"]["optimizer"], weights_only=True))
-    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # OSError, RuntimeError, EOFError, UnpicklingError, ...: the files are damaged
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        if "weights_only" in str(exc) or not first:  # torch's advice to load with weights_only=False would run code
+            first = f"not a tensor file: {type(exc).__name__}"
         raise ModelInputError(f"cannot resume from {str(folder)!r}: its weights or optimizer state are damaged "
                               f"({first[:200]}); start again without --resume") from None
     result.steps = state["step"]

@@ -50,6 +50,7 @@ from mpsolve.costs import MemoryCost, ParamsCost
 from mpsolve.objectives import DecoderParamsObjective, MeRinoEntropy, ParamsObjective
 from mpsolve.solvers._registry import register_solver
 from mpsolve.solvers._tables import _cost_tables, _memory_peak
+from mpsolve.utils.clock import check_deadline
 from mpsolve.utils.errors import SolverError
 from mpsolve.utils.memory import available_memory
 
@@ -154,6 +155,7 @@ def _suffix_tables(
         nxt = out[i + 1]
         by_width = np.full((k, C, D, buckets), -np.inf)
         for c in range(len(width)):
+            check_deadline()  # a solve's time limit covers building the bounds
             e, l, s = int(width[c]), int(depth[c]), int(step[c])
             if l >= D or s >= buckets:
                 continue

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -82,13 +82,18 @@ class NSGA2Solver(Solver):
         crossover_eta: float = 15.0,
         p_neighbour: float = 0.5,
     ) -> None:
-        for label, v in (("pop_size", pop_size), ("generations", generations)):
-            check_integer(v, f"nsga2: {label}", error=SolverError)
+        for label, v, least in (("pop_size", pop_size, 2), ("generations", generations, 1)):  # a pair to cross over
+            check_integer(v, f"nsga2: {label}", least, error=SolverError)
         if isinstance(costs, str):
             costs = [c.strip() for c in costs.split(",") if c.strip()]
         self.pop_size = int(pop_size)
         self.generations = int(generations)
-        self.costs = None if costs is None else tuple(costs)
+        if costs is not None:
+            names = tuple(costs) if isinstance(costs, Iterable) and not isinstance(costs, Mapping) else None
+            if names is None or not all(isinstance(c, str) for c in names):
+                raise SolverError(f"nsga2: costs must be cost names (a list of strings or 'a,b'), got {costs!r}")
+            costs = names
+        self.costs = costs
         if not (is_finite_number(crossover_eta) and crossover_eta >= 0):
             raise SolverError(f"nsga2: crossover_eta must be a number >= 0, got {crossover_eta!r}")
         self.crossover_eta = float(crossover_eta)

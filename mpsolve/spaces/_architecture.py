@@ -117,10 +117,13 @@ class Architecture:
                 raise ArchitectureError(f"block {i}: ffn_ratio must be a positive finite number, got {b.ffn_ratio!r}")
             for name in ("embed_dim", "ffn_ratio", "layers"):
                 check_limit(getattr(b, name), f"{name}", ArchitectureError)
-            if abs(b.ffn_ratio * b.embed_dim - b.ffn_dim) > 1e-9:
+            if abs(b.ffn_ratio * b.embed_dim - b.ffn_dim) > 1e-9 or b.ffn_dim < 1:
                 raise ArchitectureError(
                     f"block {i}: ffn_ratio {b.ffn_ratio!r} times embed_dim {b.embed_dim} is not a positive integer"
                 )
+            if min(b.embed_dim, b.ffn_dim) < 2:  # log2(1) = 0: the entropy's depth penalty would divide by zero
+                raise ArchitectureError(f"block {i}: widths of 1 (embed_dim {b.embed_dim}, FFN {b.ffn_dim}) are not "
+                                        "supported; use 2 or more")
         widths = [b.embed_dim for b in self.blocks]
         for i in range(1, len(widths)):
             if widths[i] < widths[i - 1]:

@@ -106,6 +106,9 @@ class SearchSpace:
             for r in self.ffn_ratios:
                 if abs(e * r - round(e * r)) > 1e-9:
                     raise SpaceError(f"ffn_ratio {r} times embed_dim {e} is not an integer FFN width")
+                if min(e, round(e * r)) < 2:  # log2(1) = 0: the entropy's depth penalty would divide by zero
+                    raise SpaceError(f"embed_dim {e} with ffn_ratio {r} gives a width below 2 "
+                                     f"(FFN {round(e * r)}); use widths of 2 or more")
         self._e = np.asarray(self.embed_dims, dtype=np.int64)
         self._r = np.asarray(self.ffn_ratios, dtype=np.float64)
         self._l = np.asarray(self.layers, dtype=np.int64)

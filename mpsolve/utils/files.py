@@ -72,13 +72,20 @@ def check_writable(path: str | Path, what: str = "output") -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise MpsolveError(f"{what} must be a file path, got {path!r}")
     path = Path(path)
-    if path.is_dir():
-        raise MpsolveError(f"{what} {str(path)!r} is a folder; give a file path")
-    folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path("."))
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        raise MpsolveError(f"{what} {str(path)!r} cannot be written: {str(folder)!r} is not a writable folder")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise MpsolveError(f"{what} {str(path)!r} exists and is not writable")
+    try:
+        if path.is_dir():
+            raise MpsolveError(f"{what} {str(path)!r} is a folder; give a file path")
+        folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path("."))
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise MpsolveError(f"{what} {str(path)!r} cannot be written: {str(folder)!r} is not a writable folder")
+        if path.exists() and not os.access(path, os.W_OK):
+            raise MpsolveError(f"{what} {str(path)!r} exists and is not writable")
+        # os.access trusts permissions alone (root may "write" /proc): create and remove a file as atomic_write would
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=path.name, suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise MpsolveError(f"{what} {str(path)!r} cannot be written: {exc.strerror or exc}") from None
     return path
 
 

@@ -124,13 +124,38 @@ CASES = [
     ("profile-out-under-a-file", {"f": "x"}, ["profile-latency", "--space", "small", "--out", "{d}/f/p.json"],
      "--out"),
     ("build-out-is-a-file", {"f": "x"}, ["build", "merino-52m", "--out", "{d}/f"], "is a file"),
+    ("graphml-name-too-long", {}, ["cost", "merino-52m", "--graphml", "{d}/" + "g" * 300 + ".graphml"],
+     "cannot be written: File name too long"),
+    ("graphml-under-proc", {}, ["cost", "merino-52m", "--graphml", "/proc/mpsolve-none/g.graphml"],
+     "cannot be written"),  # root may pass os.access there; the probe file cannot be made
+    ("arch-path-too-long", {}, ["cost", "{d}/" + "a" * 300 + ".json"], "File name too long"),
+    ("train-diverges", {"a.json": _arch(), "c.txt": "the quick brown fox jumps over the lazy dog. " * 100},
+     ["train", "{d}/a.json", "--corpus", "{d}/c.txt", "--out", "{d}/run", "--tokens", "2k", "--seq-len", "32",
+      "--lr", "1e10"], "training diverged"),
+    ("train-tokens-beyond-memory", {"a.json": _arch(), "c.txt": "the quick brown fox jumps over the lazy dog. " * 100},
+     ["train", "{d}/a.json", "--corpus", "{d}/c.txt", "--out", "{d}/run", "--tokens", "2T", "--seq-len", "32"],
+     "whose data order needs"),
+    ("nsga2-costs-table", {"p.toml": 'space = "small"\n[budgets]\nflops = "10G"\n[solver]\nname = "nsga2"\n'
+                                     "costs = [{a = 1}]\n"}, ["design", "--problem", "{d}/p.toml"],
+     "nsga2: costs must be cost names"),
+    ("nsga2-pop-size-1", {"p.toml": 'space = "small"\n[budgets]\nflops = "10G"\n[solver]\nname = "nsga2"\n'
+                                    "pop_size = 1\n"}, ["design", "--problem", "{d}/p.toml"],
+     "pop_size must be an integer >= 2"),
+    ("space-width-one", {"s.toml": "num_blocks = 2\nembed_dims = [1]\nffn_ratios = [1.0]\nlayers = [1]\n"
+                                   "head_dim = 1\n"}, ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"],
+     "width below 2"),
+    ("space-ratio-rounds-to-zero", {"s.toml": SPACE + "ffn_ratios = [1e-12, 1.0]\n"},
+     ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"], "width below 2"),
     # architectures
     ("build-init-std-inf", {}, ["build", "merino-52m", "--init-std", "inf", "--out", "{d}/m"], "init std"),
     ("build-init-std-negative", {}, ["build", "merino-52m", "--init-std", "-1", "--out", "{d}/m"], "init std"),
+    ("build-init-std-huge", {}, ["build", "merino-52m", "--init-std", "1e300", "--out", "{d}/m"], "init std"),
     *[(f"arch-{name}", {"a.json": text}, ["cost", "{d}/a.json"], msg) for name, text, msg in (
         ("ratio-infinity", _block(ffn_ratio="Infinity").replace('"Infinity"', "Infinity"), "ffn_ratio"),
         ("ratio-nan", _block(ffn_ratio="NaN").replace('"NaN"', "NaN"), "ffn_ratio"),
         ("ratio-zero", _block(ffn_ratio=0), "ffn_ratio"),
+        ("ratio-rounds-to-zero", _block(ffn_ratio=1e-300), "is not a positive integer"),
+        ("width-one", _arch(head_dim=1, blocks=[{"embed_dim": 1, "ffn_ratio": 4.0, "layers": 1}]), "widths of 1"),
         ("ratio-string", _block(ffn_ratio="2"), "ffn_ratio"),
         ("embed-zero", _block(embed_dim=0), "embed_dim"),
         ("embed-huge", _block(embed_dim=2**40), "largest supported"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -100,6 +102,24 @@ def test_bad_inputs_raise_clear_errors(exported, tmp_path):
         export_onnx(torch.nn.Linear(2, 2), tmp_path / "x.onnx")
     with pytest.raises(ModelInputError, match="shape"):
         onnx_generate(kv, [1, 2, 3])
+    with pytest.raises(ModelInputError, match=r"must be in \[0, 256\) \(the vocabulary\), got ids from 3 to 999"):
+        onnx_generate(kv, np.array([[3, 999]]))
+    text = tmp_path / "notes.txt"
+    text.write_text("not a graph")
+    for bad, message in ((tmp_path / "missing.onnx", "is not an ONNX file"), (text, "ONNX Runtime cannot load")):
+        with pytest.raises(ModelInputError, match=message):
+            verify_onnx(model, bad)
+        with pytest.raises(ModelInputError, match=message):
+            quantize_onnx(bad, tmp_path / "q.onnx")
+        with pytest.raises(ModelInputError, match=message):
+            onnx_generate(bad, _prompt())
+    with pytest.raises(ModelInputError, match="is the fp32 model"):
+        quantize_onnx(kv, kv)
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        next(broken.parameters()).fill_(float("nan"))
+    with pytest.raises(ModelInputError, match="logits are not finite"):
+        verify_onnx(broken, kv, _prompt())
 
 
 def test_ort_dynamic_int8_agrees_wherever_the_fp32_margin_is_clear(exported, tmp_path):

@@ -151,7 +151,10 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, make_tiny_ar
     [
         (lambda s: s.pop("step"), "'step' missing"),
         (lambda s: s.update(step="12"), "'step' missing or not"),
-        (lambda s: s.update(step=10**9), "outside"),
+        (lambda s: s.update(step=10**9), "must name the step's file model-1000000000"),
+        (lambda s: s.update(step=TINY.steps + 1, train_losses=[1.0] * (TINY.steps + 1),
+                            files={"weights": f"model-{TINY.steps + 1}.safetensors",
+                                   "optimizer": f"optimizer-{TINY.steps + 1}.pt"}), "outside"),
         (lambda s: s.update(train_losses=[1.0, "x"]), "finite numbers"),
         (lambda s: s.update(elapsed_s=-1.0), "finite numbers"),
         (lambda s: s.update(evaluations=[3]), "evaluations"),
@@ -160,6 +163,9 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, make_tiny_ar
         (lambda s: s.pop("tokenizer"), "'tokenizer' missing"),
         (lambda s: s["corpus"].clear(), "corpus"),
         (lambda s: s["files"].update(weights="model-99.safetensors"), "damaged"),
+        (lambda s: s.update(step=3), "files.weights must name the step's file model-3.safetensors"),
+        (lambda s: s.update(train_losses=s["train_losses"][:-1]), "3 training losses for 4 steps"),
+        (lambda s: s.update(seed=7), "its seed differs from this run's"),
     ],
 )
 def test_a_damaged_training_checkpoint_is_refused(tmp_path, make_tiny_architecture, edit, message):
@@ -182,6 +188,41 @@ def test_a_damaged_training_checkpoint_is_refused(tmp_path, make_tiny_architectu
     path.write_text("[1, 2")
     with pytest.raises(ModelInputError, match="cannot resume"):
         train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
+
+
+def test_a_damaged_optimizer_file_is_refused_without_torch_advice(tmp_path, make_tiny_architecture):
+    pytest.importorskip("transformers")
+    corpus = Corpus.from_bytes(_text(20_000).encode())
+
+    def interrupt(step: int, total: int) -> None:
+        if step == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, progress=interrupt, save_every=4)
+    for garbage in (b"", b"\x80\x02garbage" * 50):
+        (tmp_path / "checkpoint" / "optimizer-4.pt").write_bytes(garbage)
+        with pytest.raises(ModelInputError, match="optimizer state are damaged") as info:
+            train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
+        assert "weights_only" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_divergence_and_non_finite_models_are_errors_not_numbers(make_tiny_architecture):
+    corpus = Corpus.from_bytes(_text(5_000).encode())
+    with pytest.raises(ModelInputError, match=r"training diverged at step \d+ \(loss nan\): lower the learning rate"):
+        train(make_tiny_architecture(), corpus, TrainConfig(**{**TINY.to_dict(), "lr": 1e10,
+                                                              "betas": tuple(TINY.betas),
+                                                              "checkpoints": tuple(TINY.checkpoints)}),
+              progress=False)
+    model = build(make_tiny_architecture())
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    with pytest.raises(ModelInputError, match="the validation loss is nan"):
+        evaluate(model, corpus, seq_len=32)
+    # the batch order of 2e12 tokens would need hundreds of GiB: refused before any work
+    with pytest.raises(ModelInputError, match=r"tokens=2000000000000 means 7812500000 steps, whose data order needs"):
+        train(make_tiny_architecture(), corpus, TrainConfig(tokens=2 * 10**12, seq_len=32, batch_size=8),
+              progress=False)
 
 
 def test_bad_settings_raise_clear_errors(tmp_path, make_tiny_architecture):
@@ -220,6 +261,7 @@ def test_bad_settings_raise_clear_errors(tmp_path, make_tiny_architecture):
         ({"checkpoints": (0.0, 1.0)}, r"checkpoints must be fractions in \(0, 1\]"),
         ({"data_seed": -1}, "data_seed must be a non-negative integer"),
         ({"eval_tokens": 0}, "eval_tokens must be a positive integer"),
+        ({"init_std": 2.0}, r"init std must be a number in \(0, 1\]"),
     ],
 )
 def test_a_bad_train_config_is_refused(fields, message):
