@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
 
-from mpsolve.spaces import Architecture, DecodedBatch
-from mpsolve.utils.errors import MpsolveError
+from mpsolve.spaces import Architecture, DecodedBatch, resolve_architecture
+from mpsolve.utils.errors import ArchitectureError, MpsolveError
 from mpsolve.utils.registry import Registry
 from mpsolve.utils.validation import check_bool, check_integer
 
@@ -45,6 +46,9 @@ class ModelConstants(Protocol):
 
 def batch_of(arch: Architecture) -> DecodedBatch:
     """A one-row :class:`DecodedBatch` of an architecture (for costs of a single design)."""
+    if not isinstance(arch, Architecture):
+        raise ArchitectureError(f"expected an Architecture, got {type(arch).__name__}; read names and files with "
+                                "mpsolve.spaces.resolve_architecture")
     return DecodedBatch(
         embed_dims=np.asarray([arch.embed_dims], dtype=np.int64),
         ffn_dims=np.asarray([arch.ffn_dims], dtype=np.int64),
@@ -81,8 +85,9 @@ class CostModel(ABC):
     def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
         """The cost of every architecture in ``batch`` as an ``(n,)`` float array."""
 
-    def of(self, arch: Architecture) -> float:
-        """The cost of one architecture."""
+    def of(self, arch: Architecture | str | Mapping[str, Any]) -> float:
+        """The cost of one architecture (or a preset name, a JSON file or object of one)."""
+        arch = resolve_architecture(arch)
         return float(self.evaluate(batch_of(arch), arch)[0])
 
     def is_additive(self) -> bool:

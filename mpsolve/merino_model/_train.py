@@ -123,6 +123,9 @@ class Corpus:
             block_size: bytes per block; default 64 KiB, smaller for corpora under 20 such
                 blocks so that 5 % of any corpus is held out.
         """
+        if not isinstance(data, (bytes, bytearray, memoryview, np.ndarray)):
+            raise ModelInputError(f"Corpus.from_bytes takes bytes, got {type(data).__name__}; encode text first "
+                                  "(text.encode('utf-8')) or use load_corpus for a file")
         data = np.frombuffer(bytes(data), dtype=np.uint8) if not isinstance(data, np.ndarray) else data
         if len(data) < 2 * VAL_EVERY:
             raise ModelInputError(f"corpus {name!r} has {len(data)} bytes; give at least {2 * VAL_EVERY}")
@@ -496,7 +499,9 @@ def train(
 
     from mpsolve.merino_model._errors import require
 
-    config = config or TrainConfig()
+    config = TrainConfig() if config is None else config
+    if not isinstance(config, TrainConfig):
+        raise ModelInputError(f"config must be a TrainConfig, got {type(config).__name__}: TrainConfig(tokens=...)")
     check_integer(seed, "seed", 0, ModelInputError)
     corpus = load_corpus(corpus)
     if resume and out_dir is None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from mpsolve.costs import ModelConstants, batch_of
-from mpsolve.spaces import Architecture, DecodedBatch
+from mpsolve.spaces import Architecture, DecodedBatch, resolve_architecture
 
 __all__ = ["Objective"]
 
@@ -22,8 +23,9 @@ class Objective(ABC):
     def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
         """The score of every architecture of ``batch`` as an ``(n,)`` float array."""
 
-    def of(self, arch: Architecture) -> float:
-        """The score of one architecture."""
+    def of(self, arch: Architecture | str | Mapping[str, Any]) -> float:
+        """The score of one architecture (or a preset name, a JSON file or object of one)."""
+        arch = resolve_architecture(arch)
         return float(self.evaluate(batch_of(arch), arch)[0])
 
     def details(self, arch: Architecture) -> dict[str, float]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -10,7 +10,7 @@ import numpy as np
 from mpsolve.costs import ModelConstants, ParamsCost, batch_of
 from mpsolve.objectives._base import Objective
 from mpsolve.objectives._lookup import SpectrumTable, analytic_entropy
-from mpsolve.spaces import Architecture, DecodedBatch
+from mpsolve.spaces import Architecture, DecodedBatch, resolve_architecture
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.validation import check_bool, check_positive_number, is_finite_number
 
@@ -198,8 +198,8 @@ class MeRinoEntropy(Objective):
     def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
         return self.parts(batch)["entropy"]
 
-    def details(self, arch: Architecture) -> dict[str, float]:
-        return {k: float(v[0]) for k, v in self.parts(batch_of(arch)).items()}
+    def details(self, arch: Architecture | str | Mapping[str, Any]) -> dict[str, float]:
+        return {k: float(v[0]) for k, v in self.parts(batch_of(resolve_architecture(arch))).items()}
 
 
 class ParamsObjective(Objective):

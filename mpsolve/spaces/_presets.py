@@ -74,7 +74,7 @@ def get_architecture(name: str) -> Architecture:
     """A published architecture by name (``merino-52m``, ``merino-61m``, ``merino-64m``)."""
     try:
         return ARCHITECTURES[name]()
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: an unhashable name
         raise ArchitectureError(f"unknown architecture preset {name!r}; known: {', '.join(ARCHITECTURES)}") from None
 
 

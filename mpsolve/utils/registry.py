@@ -61,7 +61,7 @@ class Registry(Mapping[str, T], Generic[T]):
         self._entries.pop(name, None)
 
     def __getitem__(self, name: str) -> T:
-        key = self.aliases.get(name, name)
+        key = self.aliases.get(name, name) if isinstance(name, str) else None  # a list or dict: no such entry
         if key not in self._entries or not self._available(key):
             raise self.error(f"unknown {self.kind} {name!r}; known {self.plural}: {', '.join(self.names())}")
         entry = self._entries[key]

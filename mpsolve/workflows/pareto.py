@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,7 +190,7 @@ def pareto(
     """
     if not isinstance(problem, Problem):
         raise MpsolveError(f"pareto needs a Problem, e.g. Problem('small'), got {problem!r}")
-    if isinstance(budgets, str):  # would be split into characters
+    if isinstance(budgets, (str, Mapping)) or not isinstance(budgets, Iterable):  # a str would split into characters
         raise MpsolveError(f"budgets must be a list, e.g. budgets=['60G', '110G'], got {budgets!r}")
     limits = sorted(parse_quantity(b) for b in budgets)
     if not limits:

@@ -1,0 +1,49 @@
+"""Public Python calls given the wrong kind of argument raise a one-line MpsolveError, not a TypeError deep inside."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+import mpsolve
+from mpsolve import Budget, MeRinoEntropy, Problem
+from mpsolve.costs import ParamsCost
+from mpsolve.spaces import get_architecture
+
+PROBLEM = Problem("small", constraints=[Budget("flops", "10G")])
+
+CASES: list[tuple[str, Callable[[], object], str]] = [
+    ("pareto-budgets-none", lambda: mpsolve.pareto(PROBLEM, budgets=None), "budgets must be a list"),
+    ("pareto-solver-list", lambda: mpsolve.pareto(PROBLEM, budgets=["5G"], solver=["exact"]),
+     r"unknown solver \['exact'\]; known solvers: "),
+    ("preset-dict", lambda: get_architecture({}), "unknown architecture preset {}"),
+    ("entropy-of-none", lambda: MeRinoEntropy().of(None), "expected an Architecture, a preset name"),
+    ("cost-of-int", lambda: ParamsCost().of(3), "expected an Architecture, a preset name"),
+    ("sample-beyond-memory", lambda: PROBLEM.space.sample(10**12, random_state=0),
+     "a sample of 1000000000000 designs needs .* GiB"),
+]
+
+
+@pytest.mark.parametrize(("call", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_wrong_arguments_are_clear_errors(call: Callable[[], object], message: str) -> None:
+    with pytest.raises(mpsolve.MpsolveError, match=message) as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+def test_scores_and_costs_take_what_resolve_architecture_takes() -> None:
+    arch = get_architecture("merino-52m")
+    assert MeRinoEntropy().of("merino-52m") == MeRinoEntropy().of(arch)
+    assert ParamsCost().of(arch.to_dict()) == ParamsCost().of(arch)
+    assert MeRinoEntropy().details("merino-52m") == MeRinoEntropy().details(arch)
+
+
+def test_model_calls_refuse_the_wrong_kind_of_corpus_and_config() -> None:
+    pytest.importorskip("torch")
+    from mpsolve.merino_model import Corpus, ModelInputError, train
+
+    with pytest.raises(ModelInputError, match=r"takes bytes, got str; encode text first"):
+        Corpus.from_bytes("some text")
+    with pytest.raises(ModelInputError, match="config must be a TrainConfig, got dict"):
+        train("merino-52m", Corpus.from_bytes(b"x" * 5000), {"tokens": 512}, progress=False)
