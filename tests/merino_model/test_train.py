@@ -146,6 +146,20 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, make_tiny_ar
         train(make_tiny_architecture(), corpus, shorter, out_dir=tmp_path, resume=True, progress=False)
 
 
+def _interrupted_at_step_5(folder: Path, make_tiny_architecture) -> Corpus:
+    """A run stopped by Ctrl-C at step 5, its checkpoint (step 4) in ``folder``; the corpus it trained on."""
+    pytest.importorskip("transformers")
+    corpus = Corpus.from_bytes(_text(20_000).encode())
+
+    def interrupt(step: int, total: int) -> None:
+        if step == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(make_tiny_architecture(), corpus, TINY, out_dir=folder, progress=interrupt, save_every=4)
+    return corpus
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -169,15 +183,7 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, make_tiny_ar
     ],
 )
 def test_a_damaged_training_checkpoint_is_refused(tmp_path, make_tiny_architecture, edit, message):
-    pytest.importorskip("transformers")
-    corpus = Corpus.from_bytes(_text(20_000).encode())
-
-    def interrupt(step: int, total: int) -> None:
-        if step == 5:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, progress=interrupt, save_every=4)
+    corpus = _interrupted_at_step_5(tmp_path, make_tiny_architecture)
     path = tmp_path / "checkpoint" / "state.json"
     state = json.loads(path.read_text())
     edit(state)
@@ -191,15 +197,7 @@ def test_a_damaged_training_checkpoint_is_refused(tmp_path, make_tiny_architectu
 
 
 def test_a_damaged_optimizer_file_is_refused_without_torch_advice(tmp_path, make_tiny_architecture):
-    pytest.importorskip("transformers")
-    corpus = Corpus.from_bytes(_text(20_000).encode())
-
-    def interrupt(step: int, total: int) -> None:
-        if step == 5:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, progress=interrupt, save_every=4)
+    corpus = _interrupted_at_step_5(tmp_path, make_tiny_architecture)
     for garbage in (b"", b"\x80\x02garbage" * 50):
         (tmp_path / "checkpoint" / "optimizer-4.pt").write_bytes(garbage)
         with pytest.raises(ModelInputError, match="optimizer state are damaged") as info:
