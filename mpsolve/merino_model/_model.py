@@ -22,7 +22,7 @@ from torch import nn
 from mpsolve.merino_model._errors import ModelInputError, check_id_range, check_init_std
 from mpsolve.spaces import Architecture, Block, resolve_architecture
 from mpsolve.utils.errors import ArchitectureError
-from mpsolve.utils.memory import available_memory
+from mpsolve.utils.memory import check_memory
 from mpsolve.utils.validation import check_bool, check_integer, is_positive_number
 
 __all__ = [
@@ -409,12 +409,8 @@ def check_fits_in_memory(architecture: Architecture, dtype: torch.dtype = torch.
     with torch.device("meta"):
         n_params = sum(p.numel() for p in MeRinoForCausalLM(architecture).parameters())
     need = n_params * torch.finfo(dtype).bits // 8
-    free = available_memory()
-    if free is not None and need > free:
-        raise ModelInputError(
-            f"the model has {n_params:,} parameters ({need / 2**30:.1f} GiB in {dtype}) but only "
-            f"{free / 2**30:.1f} GiB of memory is available; choose a smaller architecture"
-        )
+    check_memory(need, f"a model of {n_params:,} parameters in {dtype}", "choose a smaller architecture",
+                 ModelInputError)
     return n_params
 
 

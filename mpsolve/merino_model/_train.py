@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mpsolve.merino_model._errors import ModelInputError, check_init_std
-from mpsolve.utils.memory import available_memory
+from mpsolve.utils.memory import check_memory
 from mpsolve.utils.validation import check_integer, check_positive_number, is_finite_number, is_fraction, is_integer
 
 if TYPE_CHECKING:
@@ -316,10 +316,8 @@ def batch_starts(n_tokens: int, config: TrainConfig) -> np.ndarray:
             f"the training text has {n_tokens} tokens, fewer than seq_len + 2 = {config.seq_len + 2}; "
             "give a larger corpus or a shorter seq_len"
         )
-    need, free = config.steps * config.batch_size * 8, available_memory()
-    if free is not None and need > free // 2:
-        raise ModelInputError(f"tokens={config.tokens} means {config.steps} steps, whose data order needs "
-                              f"{need / 2**30:.1f} GiB ({free / 2**30:.1f} GiB free); train on fewer tokens")
+    check_memory(config.steps * config.batch_size * 8, f"tokens={config.tokens} means {config.steps} steps, whose "
+                 "data order", "train on fewer tokens", ModelInputError)
     rng = np.random.default_rng(config.data_seed)
     return rng.integers(0, n_tokens - config.seq_len - 1, size=(config.steps, config.batch_size))
 

@@ -52,7 +52,7 @@ from mpsolve.solvers._registry import register_solver
 from mpsolve.solvers._tables import _cost_tables, _memory_peak
 from mpsolve.utils.clock import check_deadline
 from mpsolve.utils.errors import SolverError
-from mpsolve.utils.memory import available_memory
+from mpsolve.utils.memory import check_memory
 
 __all__ = ["ExactSolver", "BlockTables"]
 
@@ -228,12 +228,8 @@ class _Search:
             weights.append(np.array([1 / limit for *_, limit in tab.budgets]))
         # N stored suffix tables per weighting and a few working ones, of k x C x D x buckets floats each
         need = (len(weights) * N + 3) * k * tab.parts.shape[0] * (self.max_depth + 1) * buckets * 8
-        free = available_memory()
-        if free is not None and need > free:
-            raise SolverError(
-                f"exact: buckets={buckets} needs {need / 2**30:.1f} GiB for its bound tables but {free / 2**30:.1f} "
-                "GiB of memory is available; use fewer buckets (the default is 1024)"
-            )
+        check_memory(need, f"exact: buckets={buckets}", "its bound tables grow with it: use fewer buckets (the "
+                     "default is 1024)", SolverError)
         self.tables: list[tuple[np.ndarray, float, float, int, list]] = []
         for w in weights:
             U, Q, W, limit = (sum(wj * b[part] for wj, b in zip(w, tab.budgets)) for part in range(4))

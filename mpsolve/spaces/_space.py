@@ -25,7 +25,7 @@ from mpsolve.spaces._architecture import (
     model_constants,
 )
 from mpsolve.utils.errors import ArchitectureError, SpaceError
-from mpsolve.utils.memory import available_memory
+from mpsolve.utils.memory import check_memory
 from mpsolve.utils.random import RandomState, check_random_state
 from mpsolve.utils.validation import check_integer, is_finite_number, is_fraction
 
@@ -269,10 +269,8 @@ class SearchSpace:
     def sample(self, n: int, random_state: RandomState = None) -> np.ndarray:
         """``n`` encodings drawn uniformly from the (ordered) space."""
         check_integer(n, "sample size n", minimum=0, error=SpaceError)
-        need, free = 8 * n * (len(self.embed_dims) + 4 * self.num_blocks), available_memory()
-        if free is not None and need > free // 2:
-            raise SpaceError(f"a sample of {n} designs needs {need / 2**30:.1f} GiB ({free / 2**30:.1f} GiB free); "
-                             "draw fewer at a time")
+        check_memory(8 * n * (len(self.embed_dims) + 4 * self.num_blocks), f"a sample of {n} designs",
+                     "draw fewer at a time", SpaceError)
         rng = check_random_state(random_state)
         k, N = len(self.embed_dims), self.num_blocks
         # Uniform non-decreasing width sequences: a random N-subset of k+N-1 slots (stars and bars).

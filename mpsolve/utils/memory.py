@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["available_memory"]
+__all__ = ["available_memory", "check_memory"]
 
 
 def available_memory() -> int | None:
@@ -20,3 +20,11 @@ def available_memory() -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def check_memory(need: int, what: str, way_out: str, error: type[Exception]) -> None:
+    """Raise ``error("<what> needs X GiB but only Y GiB ...; <way_out>")`` when ``need`` bytes exceed free memory."""
+    free = available_memory()
+    if free is not None and need > free:
+        raise error(f"{what} needs {need / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB of memory is available; "
+                    f"{way_out}")
