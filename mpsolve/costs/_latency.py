@@ -60,6 +60,8 @@ PROFILE_CONSTANTS = ("vocab_size", "embed_proj_dim", "head_dim", "activation")
 _PROJECTION_KINDS = ("input", "output")
 #: shapes are looked up as ``a * 2**31 + b`` in int64 (see :func:`_key`)
 _DIM_LIMIT = 1 << 31
+#: a timing at or above this (about 11.6 days) is no measurement of one forward pass
+_MS_LIMIT = 1e9
 
 
 class LatencyProfileError(MpsolveError):
@@ -252,10 +254,14 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     timings = [data["embedding_ms"], data["head_ms"], *(e.get("ms") for e in entries)]
     timings += spreads
     bad = [v for v in timings if isinstance(v, bool) or not isinstance(v, (int, float))
-           or not math.isfinite(v) or v < 0]
+           or not math.isfinite(v) or not 0 <= v < _MS_LIMIT]
     if bad:
-        raise LatencyProfileError(f"latency profile has timings that are not non-negative numbers: {bad[:3]}; "
-                                  "re-profile with mpsolve profile-latency")
+        raise LatencyProfileError(f"latency profile has timings that are not numbers from 0 to {_MS_LIMIT:g} ms: "
+                                  f"{bad[:3]}; re-profile with mpsolve profile-latency")
+    for key in ("seq_len", "batch"):
+        if key in data and not (is_integer(data[key]) and 0 < data[key] < _DIM_LIMIT):
+            raise LatencyProfileError(f"latency profile {key} {data[key]!r} is not a positive integer; re-profile "
+                                      "with mpsolve profile-latency")
     if data.get("calibration") is not None:
         _check_calibration(data, data["calibration"])
     return data
@@ -276,6 +282,11 @@ def _check_entries(data: Mapping[str, Any]) -> None:
             if key == "projections" and r.get("kind") not in _PROJECTION_KINDS:
                 raise LatencyProfileError(f"latency profile projections[{i}] kind {r.get('kind')!r} is not one of "
                                           f"{', '.join(_PROJECTION_KINDS)}; re-profile with mpsolve profile-latency")
+        shapes = [tuple(r.get(k) for k in ("kind", *dims)) for r in rows]
+        if len(set(shapes)) < len(shapes):
+            i = next(i for i, shape in enumerate(shapes) if shape in shapes[:i])
+            raise LatencyProfileError(f"latency profile {key}[{i}] repeats the shape of an earlier entry (which "
+                                      "timing holds?); re-profile with mpsolve profile-latency")
 
 
 def _check_calibration(profile: Mapping[str, Any], calibration: Any) -> None:

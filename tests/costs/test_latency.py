@@ -176,8 +176,9 @@ def test_a_cost_refuses_the_other_phase(profile: dict, decode_profile: dict) -> 
         LatencyCost(decode_profile)
     with pytest.raises(LatencyProfileError, match="needs a decode profile.*latency_ms.*--phase decode"):
         DecodeLatencyCost(profile)
-    with pytest.raises(LatencyProfileError, match="not non-negative"):
-        LatencyCost({**profile, "head_iqr_ms": -1.0})
+    for timing in (-1.0, 1e308):  # 1e308 overflowed the sums into a misleading "not additive" error
+        with pytest.raises(LatencyProfileError, match=r"timings that are not numbers from 0 to 1e\+09 ms"):
+            LatencyCost({**profile, "head_iqr_ms": timing})
 
 
 @pytest.mark.parametrize(
@@ -189,12 +190,23 @@ def test_a_cost_refuses_the_other_phase(profile: dict, decode_profile: dict) -> 
         ("layers", {"embed_dim": True}, r"layers\[0\] embed_dim True is not a positive integer"),
         ("layers", {"ffn_dim": 0}, r"layers\[0\] ffn_dim 0 is not a positive integer"),
         ("layers", 5, "layers is not a list of entries"),
+        ("layers", "copy", r"layers\[1\] repeats the shape of an earlier entry"),
+        ("projections", "copy", r"projections\[1\] repeats the shape of an earlier entry"),
     ],
 )
-def test_tampered_entries_are_refused(profile: dict, key: str, change: dict | int, message: str) -> None:
-    first = {**profile[key][0], **change} if isinstance(change, dict) else change
+def test_tampered_entries_are_refused(profile: dict, key: str, change: dict | int | str, message: str) -> None:
+    if change == "copy":  # the first entry twice, with another timing
+        tampered = [profile[key][0], {**profile[key][0], "ms": 2 * profile[key][0]["ms"]}, *profile[key][1:]]
+    else:
+        tampered = [{**profile[key][0], **change}, *profile[key][1:]] if isinstance(change, dict) else change
     with pytest.raises(LatencyProfileError, match=message + ".*re-profile"):
-        LatencyCost({**profile, key: [first, *profile[key][1:]]})
+        LatencyCost({**profile, key: tampered})
+
+
+@pytest.mark.parametrize("value", [-1, 0, 2.5, True, "64"])
+def test_a_profile_seq_len_that_is_not_a_positive_integer_is_refused(profile: dict, value: object) -> None:
+    with pytest.raises(LatencyProfileError, match=f"seq_len {value!r} is not a positive integer.*re-profile"):
+        LatencyCost({**profile, "seq_len": value})
 
 
 def test_version_1_profiles_are_torch_prefill(profile: dict) -> None:
