@@ -74,6 +74,12 @@ def cmd_design(args: argparse.Namespace) -> int:
             raise CLIError("give at least one budget, e.g. --budget flops=160G (or a --problem FILE.toml)")
         space = load_space(args.space or "default")
         constraints = [parse_budget(b, args.latency_profile, args.decode_profile) for b in args.budget]
+        budgeted = {c.cost.name for c in constraints}
+        for flag, value, cost, example in (("--latency-profile", args.latency_profile, "latency", "latency_ms=50"),
+                                           ("--decode-profile", args.decode_profile, "decode", "decode_ms=5")):
+            if value is not None and cost not in budgeted:
+                print(f"note: {flag} is unused without a {cost} budget; add one, e.g. --budget {example}",
+                      file=sys.stderr)
         problem = Problem(space, args.objective or "entropy", constraints)
         solver, seed = args.solver or "ea", args.seed if args.seed is not None else DEFAULT_SEED
         time_limit = args.time_limit

@@ -130,6 +130,15 @@ def test_a_problem_files_solver_options_stay_with_its_solver(tmp_path, capsys):
     assert "ea options (iterations) do not apply to --solver cpsat" in err
 
 
+def test_a_device_profile_without_its_budget_is_noted_not_silently_dropped(tmp_path, capsys):
+    missing = str(tmp_path / "never-read.json")  # unused: not even opened
+    code, out, err = run(capsys, "design", "--space", "byte-tiny", "--budget", "params=2M", "--option",
+                         "iterations=30", "--latency-profile", missing, "--decode-profile", missing, "--json")
+    assert code == 0 and json.loads(out)["architecture"] is not None, err
+    assert "note: --latency-profile is unused without a latency budget; add one, e.g. --budget latency_ms=50" in err
+    assert "note: --decode-profile is unused without a decode budget; add one, e.g. --budget decode_ms=5" in err
+
+
 def test_presets(capsys):
     code, out, _ = run(capsys, "presets", "--json")
     obj = json.loads(out)
