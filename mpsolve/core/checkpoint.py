@@ -167,6 +167,8 @@ def _check_structure(payload: dict[str, Any], problem: Problem) -> str | None:
     if not (isinstance(history, list) and all(isinstance(h, list) and len(h) == 3 and all(map(_number, h))
                                               for h in history)):
         return "history is not a list of (seconds, evaluations, objective)"
+    if best_x is None and (best_f != -math.inf or history):  # the history lists improvements of the incumbent
+        return "best_x is null, but best_f or the history records an incumbent"
     if not isinstance(payload.get("solver_state"), dict):
         return "solver_state is not a mapping"
     return None

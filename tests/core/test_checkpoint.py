@@ -272,9 +272,10 @@ def _edited(problem, tmp_path, edit) -> Path:
         (lambda d: d["solver_state"].update(done=-3), "the ea checkpoint is malformed"),
         (lambda d: d.update(version=1), "not an mpsolve checkpoint of version 2"),
         (lambda d: d.update(fingerprint="0" * 16), "belongs to another problem"),
+        (lambda d: d.update(best_x=None), "best_x is null, but best_f or the history records an incumbent"),
     ],
     ids=["best_f", "no-history", "n_evals", "rng", "best_x-shape", "object-array", "elapsed", "pop_X", "done",
-         "version", "fingerprint"],
+         "version", "fingerprint", "incumbent-dropped"],
 )
 def test_hand_edited_checkpoints_are_refused_with_one_line(problem, tmp_path, edit, message):
     path = _edited(problem, tmp_path, edit)
