@@ -72,10 +72,9 @@ def get_space(name: str) -> SearchSpace:
 
 def get_architecture(name: str) -> Architecture:
     """A published architecture by name (``merino-52m``, ``merino-61m``, ``merino-64m``)."""
-    try:
-        return ARCHITECTURES[name]()
-    except (KeyError, TypeError):  # TypeError: an unhashable name
-        raise ArchitectureError(f"unknown architecture preset {name!r}; known: {', '.join(ARCHITECTURES)}") from None
+    if not isinstance(name, str) or name not in ARCHITECTURES:
+        raise ArchitectureError(f"unknown architecture preset {name!r}; known: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name]()
 
 
 def resolve_architecture(architecture: Architecture | str | Path | Mapping[str, Any]) -> Architecture:
