@@ -63,3 +63,12 @@ def test_plugins_are_gone_after_removal(plugins) -> None:
     SOLVERS.remove(RandomSearch.name)
     with pytest.raises(mpsolve.SolverError, match="unknown solver 'test-random'"):
         mpsolve.get_solver("test-random")
+
+
+def test_a_plugin_cannot_silently_take_a_built_in_name() -> None:
+    class Impostor(RandomSearch):
+        name = "ea"
+
+    with pytest.raises(mpsolve.SolverError, match="a solver named 'ea' is already registered"):
+        register_solver(Impostor)
+    assert mpsolve.get_solver("ea").name == "ea" and not isinstance(mpsolve.get_solver("ea"), Impostor)

@@ -115,12 +115,13 @@ COSTS: Registry[type[CostModel]] = Registry(
 )
 
 
-def register_cost(cls: type[CostModel]) -> type[CostModel]:
+def register_cost(cls: type[CostModel], *, replace: bool = False) -> type[CostModel]:
     """Class decorator that makes a cost model available by its ``name`` (in budgets,
-    problem files and the CLI)."""
+    problem files and the CLI); a taken name (a built-in's included) is refused unless
+    ``replace``."""
     if not (isinstance(cls, type) and issubclass(cls, CostModel)) or not cls.name:
         raise MpsolveError("register_cost expects a CostModel subclass with a non-empty `name`")
-    COSTS.add(cls.name, cls)
+    COSTS.add(cls.name, cls, replace)
     return cls
 
 

@@ -29,12 +29,13 @@ __all__ = [
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")
 
 
-def register_objective(cls: type[Objective]) -> type[Objective]:
+def register_objective(cls: type[Objective], *, replace: bool = False) -> type[Objective]:
     """Class decorator that makes an objective available by its ``name`` (``Problem``,
-    problem files, the CLI)."""
+    problem files, the CLI); a taken name (a built-in's included) is refused unless
+    ``replace``."""
     if not (isinstance(cls, type) and issubclass(cls, Objective)) or not cls.name:
         raise MpsolveError("register_objective expects an Objective subclass with a non-empty `name`")
-    OBJECTIVES.add(cls.name, cls)
+    OBJECTIVES.add(cls.name, cls, replace)
     return cls
 
 

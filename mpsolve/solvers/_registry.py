@@ -26,11 +26,12 @@ SOLVERS: Registry[type[Solver]] = Registry(
 )
 
 
-def register_solver(cls: type[Solver]) -> type[Solver]:
-    """Class decorator that makes a backend available by its ``name``."""
+def register_solver(cls: type[Solver], *, replace: bool = False) -> type[Solver]:
+    """Class decorator that makes a backend available by its ``name``; a taken name (a
+    built-in's included) is refused unless ``replace``."""
     if not (isinstance(cls, type) and issubclass(cls, Solver)) or not cls.name:
         raise SolverError("register_solver expects a Solver subclass with a non-empty `name`")
-    SOLVERS.add(cls.name, cls)
+    SOLVERS.add(cls.name, cls, replace)
     return cls
 
 

@@ -18,11 +18,12 @@ __all__ = ["SPACES", "ARCHITECTURES", "get_space", "get_architecture", "register
 SPACES: Registry[SearchSpace] = Registry("search space", SpaceError, plural="spaces")
 
 
-def register_space(space: SearchSpace) -> SearchSpace:
-    """Make a search space available by its ``name`` (``get_space``, problem files, the CLI)."""
+def register_space(space: SearchSpace, *, replace: bool = False) -> SearchSpace:
+    """Make a search space available by its ``name`` (``get_space``, problem files, the CLI);
+    a taken name (a built-in's included) is refused unless ``replace``."""
     if not isinstance(space, SearchSpace):
         raise SpaceError(f"register_space expects a SearchSpace, got {space!r}")
-    SPACES.add(space.name, space)
+    SPACES.add(space.name, space, replace)
     return space
 
 

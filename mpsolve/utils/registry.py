@@ -50,11 +50,28 @@ class Registry(Mapping[str, T], Generic[T]):
         self._entries: dict[str, T | str] = dict(lazy or {})
         self.aliases = dict(aliases or {})
 
-    def add(self, name: str, entry: T) -> None:
-        """Register ``entry`` under ``name`` (replacing a lazy or earlier entry of that name)."""
+    def add(self, name: str, entry: T, replace: bool = False) -> None:
+        """Register ``entry`` under ``name``.
+
+        A name already taken by another entry (a built-in included) or used as an alias is
+        refused unless ``replace``: a plug-in must not silently stand in for what users ask for.
+        """
         if not isinstance(name, str) or not name:
             raise self.error(f"a {self.kind} needs a non-empty name to be registered, got {name!r}")
+        if name in self.aliases:
+            raise self.error(f"{name!r} is another name of the {self.kind} {self.aliases[name]!r}; pick another name")
+        current = self._entries.get(name, entry)
+        if not replace and not self._same(current, entry):
+            raise self.error(f"a {self.kind} named {name!r} is already registered; pick another name, "
+                             "or pass replace=True to stand in for it")
         self._entries[name] = entry
+
+    @staticmethod
+    def _same(current: Any, entry: Any) -> bool:
+        """Whether ``current`` (an entry or its lazy ``"module:attribute"``) is ``entry``."""
+        if isinstance(current, str) and not isinstance(entry, str):
+            return current == f"{getattr(entry, '__module__', '')}:{getattr(entry, '__qualname__', '')}"
+        return current is entry or bool(current == entry)
 
     def remove(self, name: str) -> None:
         """Forget the entry ``name`` (e.g. a plug-in registered for one test)."""

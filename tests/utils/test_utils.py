@@ -35,6 +35,24 @@ def test_registry_aliases_and_sorted_names() -> None:
         registry["c"]
 
 
+def test_registry_refuses_a_taken_name_unless_replace() -> None:
+    registry = Registry("solver", SolverError, lazy={"dec": "decimal:Decimal"}, aliases={"d": "dec"})
+    import decimal
+
+    registry.add("dec", decimal.Decimal)  # the lazy entry's own object: the same registration
+    registry.add("int", int)
+    registry.add("int", int)
+    with pytest.raises(SolverError, match="a solver named 'dec' is already registered; .* replace=True"):
+        registry.add("dec", float)
+    with pytest.raises(SolverError, match="a solver named 'int' is already registered"):
+        registry.add("int", float)
+    with pytest.raises(SolverError, match="'d' is another name of the solver 'dec'"):
+        registry.add("d", float)
+    assert registry["dec"] is decimal.Decimal and registry["int"] is int
+    registry.add("int", float, replace=True)
+    assert registry["int"] is float
+
+
 def test_validators_accept_what_they_name_and_say_what_was_wrong() -> None:
     assert check_integer(np.int64(3), "n") == 3 and check_integer(None, "n", optional=True) is None
     assert check_integer(0, "n", minimum=0) == 0
