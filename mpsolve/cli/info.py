@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 from typing import Any
 
 from mpsolve.cli.parsing import CLIError, print_json
@@ -48,6 +49,9 @@ def cmd_cost(args: argparse.Namespace) -> int:
     if args.graphml:
         check_writable(args.graphml, "--graphml")
     arch = resolve_architecture(args.arch)
+    if args.seq_len > arch.max_positions:
+        print(f"note: --seq-len {args.seq_len} exceeds the architecture's max_positions {arch.max_positions}: the "
+              "model cannot process that many tokens, so the FLOPs count a run that cannot happen", file=sys.stderr)
     flops = FlopsCost(seq_len=args.seq_len, include_lm_head=args.include_lm_head)
     costs = {"params": ParamsCost().of(arch), "flops": flops.of(arch)}
     if args.breakdown or args.graphml:

@@ -52,7 +52,14 @@ def byte_tokenizer() -> Any:
 
 
 def checkpoint_bpe_tokenizer(folder: str | os.PathLike) -> Any | None:
-    """The ``tokenizers.Tokenizer`` saved in a checkpoint folder (``tokenizer.json``); ``None`` for bytes."""
+    """The ``tokenizers.Tokenizer`` saved in a checkpoint folder (``tokenizer.json``); ``None`` for bytes.
+
+    Raises:
+        ModelInputError: ``folder`` is not a folder (a mistyped path would otherwise mean bytes).
+    """
+    if not Path(folder).is_dir():
+        raise ModelInputError(f"checkpoint folder {str(folder)!r} does not exist or is not a folder; "
+                              "pass the folder that mpsolve train or build wrote")
     path = Path(folder) / "tokenizer.json"
     if not path.is_file():
         return None

@@ -118,6 +118,18 @@ def time_call(
     }
 
 
+def _check_threads(threads: Any) -> int:
+    """``threads`` when it is a positive integer no larger than the CPUs this process may run on."""
+    import os
+
+    check_integer(threads, "threads")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if threads > cpus:
+        raise MpsolveError(f"threads {threads} exceeds the {cpus} CPUs this process may run on: with more threads "
+                           f"than CPUs the timings measure the scheduler; use at most {cpus}")
+    return int(threads)
+
+
 def onnx_session(model: Any, threads: int) -> Any:
     """A CPU ``onnxruntime.InferenceSession`` of a path or serialised model with pinned threads
     (``threads`` intra-op, one inter-op, sequential execution)."""
@@ -189,7 +201,7 @@ def profile_latency(
     if not (isinstance(min_run_time, (int, float)) and 0 < min_run_time <= 60):
         raise MpsolveError(f"min_run_time must be a number of seconds in (0, 60], got {min_run_time!r}")
     if threads is not None:
-        check_integer(threads, "threads")
+        _check_threads(threads)
     if isinstance(calibrate, bool) or not isinstance(calibrate, int) or calibrate < 0 or 0 < calibrate < 3:
         raise MpsolveError(f"calibrate must be 0 (no calibration) or at least 3 designs, got {calibrate!r}")
     limit = space.max_positions - (1 if phase == "decode" else 0)
@@ -281,7 +293,7 @@ def model_latency(
         raise MpsolveError(f"phase must be one of {', '.join(PROFILE_PHASES)}, got {phase!r}")
     check_integer(seq_len, "seq_len")
     check_integer(batch, "batch")
-    threads = torch.get_num_threads() if threads is None else threads
+    threads = torch.get_num_threads() if threads is None else _check_threads(threads)
     previous = torch.get_num_threads()
     if isinstance(model, torch.nn.Module):
         vocab = model.architecture.vocab_size

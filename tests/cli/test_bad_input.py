@@ -123,6 +123,8 @@ CASES = [
     ("cost-graphml-under-a-file", {"f": "x"}, ["cost", "merino-52m", "--graphml", "{d}/f/g.graphml"], "--graphml"),
     ("profile-out-under-a-file", {"f": "x"}, ["profile-latency", "--space", "small", "--out", "{d}/f/p.json"],
      "--out"),
+    ("profile-threads-beyond-cpus", {}, ["profile-latency", "--space", "small", "--threads", "100000", "--out",
+                                         "{d}/p.json"], "CPUs this process may run on"),
     ("build-out-is-a-file", {"f": "x"}, ["build", "merino-52m", "--out", "{d}/f"], "is a file"),
     ("graphml-name-too-long", {}, ["cost", "merino-52m", "--graphml", "{d}/" + "g" * 300 + ".graphml"],
      "cannot be written: File name too long"),

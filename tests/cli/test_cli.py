@@ -111,6 +111,14 @@ def test_cost_and_score(tmp_path, capsys):
     assert code == 0 and {"entropy", "entropy_mhsa", "entropy_ffn", "rho_mhsa", "rho_ffn"} <= set(obj)
 
 
+def test_cost_beyond_max_positions_is_noted(capsys):
+    limit = get_architecture("merino-52m").max_positions
+    code, out, err = run(capsys, "cost", "merino-52m", "--seq-len", str(limit + 1), "--json")
+    assert code == 0 and json.loads(out)["seq_len"] == limit + 1
+    assert f"exceeds the architecture's max_positions {limit}" in err
+    assert run(capsys, "cost", "merino-52m", "--seq-len", str(limit))[2] == ""
+
+
 def test_outputs_in_missing_folders_are_made(tmp_path, capsys):
     graphml, checkpoint = tmp_path / "a/b/g.graphml", tmp_path / "c/d/run.ckpt"
     csv, plot = tmp_path / "e/f/front.csv", tmp_path / "g/h/front.svg"

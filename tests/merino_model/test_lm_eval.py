@@ -194,3 +194,14 @@ def test_a_bpe_checkpoint_evaluates_with_its_saved_tokenizer(tmp_path: Path) -> 
     with pytest.raises(ModelInputError, match=r"tokenizer file '.*tokenizer\.json' is damaged") as info:
         checkpoint_tokenizer(tmp_path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("where", ["missing", "file"])
+def test_a_tokenizer_of_no_folder_is_refused_not_bytes(tmp_path: Path, where: str) -> None:
+    folder = tmp_path / "run"  # a mistyped checkpoint path used to give the byte tokenizer
+    if where == "file":
+        folder.write_text("x", encoding="utf-8")
+    with pytest.raises(ModelInputError, match="does not exist or is not a folder") as info:
+        checkpoint_tokenizer(folder)
+    assert "\n" not in str(info.value)
+
