@@ -1,4 +1,4 @@
-"""The torch-side subcommands: ``build``, ``train``, ``evaluate``, ``export`` and ``profile-latency``.
+"""The torch-side subcommands: ``build``, ``train``, ``evaluate``, ``export``, ``generate`` and ``profile-latency``.
 
 Importing this module is cheap: torch and transformers load only when a command runs.
 """
@@ -9,6 +9,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,15 @@ from mpsolve.costs import PROFILE_PHASES, PROFILE_RUNTIMES, ParamsCost
 from mpsolve.spaces import load_space, resolve_architecture
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.quantities import parse_quantity
-from mpsolve.utils.validation import check_integer
+from mpsolve.utils.random import DEFAULT_SEED
+from mpsolve.utils.validation import check_integer, check_threads
 
-__all__ = ["add_subcommands", "cmd_build", "cmd_profile_latency"]
+__all__ = ["add_subcommands", "cmd_build", "cmd_generate", "cmd_profile_latency"]
 
 
 def add_subcommands(subparsers: Any) -> None:
-    """Add ``build``, ``profile-latency``, ``train``, ``evaluate`` and ``export``; each sets ``func(args) -> int``."""
+    """Add ``build``, ``profile-latency``, ``train``, ``evaluate``, ``export`` and ``generate``; each sets
+    ``func(args) -> int``."""
     p = subparsers.add_parser(
         "build",
         help="write an untrained, loadable MeRino checkpoint (Hugging Face format)",
@@ -87,6 +90,29 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--kv-cache", action="store_true", help="export the KV-cache graph for token-by-token decoding")
     p.add_argument("--int8", type=Path, default=None, metavar="FILE", help="also write an ORT dynamic-INT8 model")
     p.set_defaults(func=cmd_export)
+
+    p = subparsers.add_parser(
+        "generate",
+        help="continue a prompt with a checkpoint (torch) or an exported .onnx file (ONNX Runtime)",
+        description="Stream the prompt and its continuation to stdout, then the time to the first token and per "
+        "generated token to stderr (wall clock of this run, KV cache; not a benchmark: see mpsolve "
+        "profile-latency). Greedy unless --sample. The tokenizer is the checkpoint's (bytes, or its "
+        "tokenizer.json), or the one mpsolve export recorded in the .onnx file.",
+    )
+    p.add_argument("model", type=Path, metavar="MODEL",
+                   help="a checkpoint folder (mpsolve train / build) or an .onnx file (mpsolve export)")
+    p.add_argument("--prompt", required=True, help="the text to continue")
+    p.add_argument("--max-new-tokens", type=int, default=64, help="tokens to generate (default 64)")
+    p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens")
+    p.add_argument("--top-p", type=float, default=None, help="sample from the smallest set holding this probability")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the sampling (default {DEFAULT_SEED})")
+    p.add_argument("--tokenizer", type=Path, default=None, metavar="DIR",
+                   help="take the tokenizer of this checkpoint folder (for an .onnx file that records none)")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: the runtime's choice)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming the text")
+    p.set_defaults(func=cmd_generate)
 
     p = subparsers.add_parser(
         "profile-latency",
@@ -180,6 +206,9 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
 def _load_checkpoint(path: Path) -> Any:
     if not (path / "config.json").is_file():
         raise CLIError(f"{str(path)!r} is not a checkpoint folder (no config.json): write one with mpsolve train")
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # transformers' "Loading weights" bar: noise before every line on stderr
     return merino_model.MeRinoHFForCausalLM.from_pretrained(path).model.eval()
 
 
@@ -264,7 +293,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         if path is not None:
             check_writable(path, flag)
     model = _load_checkpoint(args.checkpoint)
-    path = merino_model.export_onnx(model, args.onnx, kv_cache=args.kv_cache)
+    tokenizer = merino_model.checkpoint_bpe_tokenizer(args.checkpoint) or "bytes"
+    path = merino_model.export_onnx(model, args.onnx, kv_cache=args.kv_cache, tokenizer=tokenizer)
     report = merino_model.verify_onnx(model, path, decode_steps=16 if args.kv_cache else 0)
     print(f"wrote {path}: ONNX Runtime vs torch max abs diff {report['prefill_max_abs_diff']:.3g} (prefill)"
           + (f", {report['decode_max_abs_diff']:.3g} (16 decode steps)" if args.kv_cache else ""))
@@ -272,3 +302,94 @@ def cmd_export(args: argparse.Namespace) -> int:
         merino_model.quantize_onnx(path, args.int8)
         print(f"wrote {args.int8}: dynamic INT8")
     return 0
+
+
+class _Clock:
+    """A streamer that notes when the prompt and each step's tokens arrive, and passes them on."""
+
+    def __init__(self, inner: Any = None) -> None:
+        self.inner, self.times = inner, []  # perf_counter of the prompt, then of every step
+
+    def put(self, value: Any) -> None:
+        self.times.append(time.perf_counter())
+        if self.inner is not None:
+            self.inner.put(value)
+
+    def end(self) -> None:
+        if self.inner is not None:
+            self.inner.end()
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """``mpsolve generate``: stream a continuation of ``--prompt`` and its timing."""
+    import torch
+
+    check_integer(args.max_new_tokens, "--max-new-tokens", 0, CLIError)
+    threads = None if args.threads is None else check_threads(args.threads, CLIError)
+    onnx = args.model.suffix.lower() == ".onnx"
+    if not onnx and not args.model.is_dir():
+        raise CLIError(f"{str(args.model)!r} is neither a checkpoint folder nor an .onnx file: give the folder "
+                       "mpsolve train / build wrote or the file mpsolve export wrote")
+    if onnx:
+        model: Any = merino_model.onnx_session(args.model, threads or torch.get_num_threads())
+        tokenizer = (merino_model.checkpoint_tokenizer(args.tokenizer) if args.tokenizer is not None
+                     else merino_model.onnx_tokenizer(model))
+        if tokenizer is None:
+            raise CLIError(f"{str(args.model)!r} records no tokenizer (it was not written by mpsolve export): pass "
+                           "--tokenizer with the checkpoint folder it was exported from")
+        vocab = model.get_outputs()[0].shape[-1]
+    else:
+        model = _load_checkpoint(args.model)
+        tokenizer = merino_model.checkpoint_tokenizer(args.tokenizer or args.model)
+        vocab = model.architecture.vocab_size
+    ids = tokenizer.encode(args.prompt, add_special_tokens=False)
+    if not ids:
+        raise CLIError("--prompt is empty: give some text to continue")
+    settings = {"do_sample": args.sample, "temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
+                "seed": args.seed, "eos_token_id": tokenizer.eos_token_id}
+    printer = None
+    if not args.json:
+        from transformers import TextStreamer
+
+        printer = TextStreamer(tokenizer)
+    clock = _Clock(printer)
+    previous = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        if onnx:
+            out = merino_model.onnx_generate(model, [ids], args.max_new_tokens, streamer=clock, **settings)[0]
+        else:
+            with torch.inference_mode():
+                out = model.generate(torch.tensor([ids]), args.max_new_tokens, streamer=clock, **settings)[0]
+    finally:
+        torch.set_num_threads(previous)
+    new = [int(t) for t in out[len(ids):]]
+    gaps = [b - a for a, b in zip(clock.times[1:], clock.times[2:])]
+    report = {
+        "model": str(args.model),
+        "runtime": "onnxruntime" if onnx else "torch",
+        "threads": threads or previous,
+        "prompt_tokens": len(ids),
+        "new_tokens": len(new),
+        "text": tokenizer.decode(new),
+        "ids": new,
+        "time_to_first_token_ms": 1000 * (clock.times[1] - clock.times[0]) if new else None,
+        "ms_per_token": 1000 * sum(gaps) / len(gaps) if gaps else None,
+    }
+    unknown = sum(t >= len(tokenizer) for t in new)
+    if unknown:
+        print(f"note: {unknown} of {len(new)} generated ids are not in the tokenizer's {len(tokenizer)} tokens (the "
+              f"model's vocabulary has {vocab}: untrained, or trained with another tokenizer); they print as nothing",
+              file=sys.stderr)
+    if args.json:
+        print_json(report)
+        return 0
+    timing = f"{report['new_tokens']} tokens, {report['runtime']}, {report['threads']} thread(s)"
+    if new:
+        timing += f": first token after {report['time_to_first_token_ms']:.1f} ms ({len(ids)}-token prompt)"
+    if gaps:
+        timing += f", then {report['ms_per_token']:.1f} ms per token"
+    print(timing, file=sys.stderr)
+    return 0
+

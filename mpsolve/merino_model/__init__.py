@@ -11,7 +11,7 @@ Example:
 Every name loads lazily: importing this package imports neither ``torch`` (extra ``[torch]``)
 nor ``transformers`` (extra ``[hf]``, for ``MeRinoConfig`` and ``MeRinoHFForCausalLM``), nor
 ``onnx``/``onnxruntime``/``onnxscript`` (extra ``[onnx]``, for ``export_onnx``, ``verify_onnx``,
-``onnx_generate``, ``quantize_onnx`` and ``compare_onnx``), nor ``lm_eval`` (extra ``[eval]``, for
+``onnx_generate``, ``onnx_tokenizer``, ``quantize_onnx`` and ``compare_onnx``), nor ``lm_eval`` (extra ``[eval]``, for
 ``lm_eval_tasks`` and ``load_task_file``).
 ``model_type="merino"`` is registered with ``AutoConfig``/``AutoModelForCausalLM`` as soon as
 ``transformers`` is imported (before or after this package), so
@@ -71,6 +71,7 @@ __all__ = [
     "model_latency",
     "onnx_generate",
     "onnx_session",
+    "onnx_tokenizer",
     "profile_latency",
     "quantize",
     "quantize_onnx",
@@ -97,6 +98,7 @@ _LAZY = {
     "compare_onnx": ("_onnx", "onnx"),
     "export_onnx": ("_onnx", "onnx"),
     "onnx_generate": ("_onnx", "onnx"),
+    "onnx_tokenizer": ("_onnx", "hf"),  # and onnxruntime, which it requires
     "quantize_onnx": ("_onnx", "onnx"),
     "verify_onnx": ("_onnx", "onnx"),
     "byte_tokenizer": ("_lm_eval", "hf"),

@@ -1,13 +1,73 @@
-"""Next-token selection for :meth:`MeRinoForCausalLM.generate`: greedy, temperature, top-k, top-p."""
+"""Next-token selection for :meth:`MeRinoForCausalLM.generate` and :func:`onnx_generate`: greedy,
+temperature, top-k, top-p; the sampling settings' checks and the streamer calls both share."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
 from mpsolve.merino_model._errors import ModelInputError
-from mpsolve.utils.validation import is_finite_number, is_integer
+from mpsolve.utils.validation import check_bool, check_integer, is_finite_number, is_integer, is_positive_number
 
-__all__ = ["next_tokens"]
+__all__ = ["check_length", "check_max_new_tokens", "check_streamer", "next_tokens", "sampling_generator", "torch_seed"]
+
+
+def torch_seed(seed: Any) -> int | None:
+    """``seed`` as an ``int`` torch generators accept (a non-negative integer below 2**64), or ``None``."""
+    seed = check_integer(seed, "seed", 0, ModelInputError, optional=True)
+    if seed is not None and seed >= 2**64:
+        raise ModelInputError(f"seed must be below 2**64 (torch's limit), got {seed}")
+    return seed
+
+
+def check_max_new_tokens(max_new_tokens: Any) -> int:
+    """``max_new_tokens`` when it is a non-negative int."""
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ModelInputError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
+    return max_new_tokens
+
+
+def check_length(length: int, limit: int | None) -> None:
+    """Refuse, before any output, a sequence that would pass the model's ``limit`` positions."""
+    if limit is not None and length > limit:
+        raise ModelInputError(
+            f"sequence of {length} tokens exceeds max_positions={limit}; shorten the prompt or max_new_tokens"
+        )
+
+
+def sampling_generator(
+    do_sample: Any,
+    temperature: Any,
+    top_k: Any,
+    top_p: Any,
+    seed: int | torch.Generator | None,
+    device: torch.device | str = "cpu",
+) -> torch.Generator | None:
+    """Check the sampling settings (before any output); the generator of ``seed`` (``None``: torch's global RNG)."""
+    if check_bool(do_sample, "do_sample", ModelInputError) and not is_positive_number(temperature):
+        raise ModelInputError(f"temperature must be positive when sampling, got {temperature!r}")
+    if top_k is not None and (not is_integer(top_k) or top_k < 1):
+        raise ModelInputError(f"top_k must be a positive int, got {top_k!r}")
+    if top_p is not None and not (is_finite_number(top_p) and 0 < top_p <= 1):
+        raise ModelInputError(f"top_p must be in (0, 1], got {top_p!r}")
+    if isinstance(seed, torch.Generator):
+        return seed
+    seed = torch_seed(seed)
+    return None if seed is None else torch.Generator(device=device).manual_seed(seed)
+
+
+def check_streamer(streamer: Any) -> Any:
+    """``streamer`` when it has the ``put`` / ``end`` methods of ``transformers``' streamers (or is ``None``).
+
+    A streamer gets the prompt ids ``(batch, seq)`` once, then each step's new tokens ``(batch,)``
+    (as torch tensors, as ``transformers.TextStreamer`` expects), then ``end()``.
+    """
+    methods = (getattr(streamer, name, None) for name in ("put", "end"))
+    if streamer is not None and not all(callable(m) for m in methods):
+        raise ModelInputError(f"streamer must have put() and end() methods (e.g. transformers.TextStreamer), "
+                              f"got {type(streamer).__name__}")
+    return streamer
 
 
 def next_tokens(
@@ -18,18 +78,15 @@ def next_tokens(
     top_p: float | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """The ``(batch,)`` next tokens from ``(batch, vocab)`` logits of the last position."""
+    """The ``(batch,)`` next tokens from ``(batch, vocab)`` logits of the last position (settings checked by
+    :func:`sampling_generator`)."""
     if not do_sample:
         return logits.argmax(dim=-1)
     scores = logits.float() / temperature
     if top_k is not None:
-        if not is_integer(top_k) or top_k < 1:
-            raise ModelInputError(f"top_k must be a positive int, got {top_k!r}")
         kth = torch.topk(scores, min(top_k, scores.shape[-1]), dim=-1).values[:, -1:]
         scores = scores.masked_fill(scores < kth, float("-inf"))
     if top_p is not None:
-        if not (is_finite_number(top_p) and 0 < top_p <= 1):
-            raise ModelInputError(f"top_p must be in (0, 1], got {top_p!r}")
         sorted_scores, order = torch.sort(scores, dim=-1, descending=True)
         cumulative = sorted_scores.softmax(dim=-1).cumsum(dim=-1)
         # drop a token when the more likely ones already reach top_p (the most likely always stays)

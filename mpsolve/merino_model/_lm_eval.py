@@ -63,26 +63,35 @@ def checkpoint_bpe_tokenizer(folder: str | os.PathLike) -> Any | None:
     path = Path(folder) / "tokenizer.json"
     if not path.is_file():
         return None
+    text = read_text_bounded(path, "tokenizer file", ModelInputError, limit=_TOKENIZER_FILE_LIMIT)
+    return tokenizer_from_json(text, f"tokenizer file {str(path)!r}", "restore it or train the checkpoint again "
+                               "with mpsolve train --bpe")
+
+
+def tokenizer_from_json(text: str, source: str, way_out: str) -> Any:
+    """A ``tokenizers.Tokenizer`` from its JSON; a damaged one is a one-line error naming ``source``."""
     require("tokenizers", "hf")
     from tokenizers import Tokenizer
 
-    text = read_text_bounded(path, "tokenizer file", ModelInputError, limit=_TOKENIZER_FILE_LIMIT)
     try:
         return Tokenizer.from_str(text)
     except Exception as exc:  # tokenizers raises plain Exception for bad JSON and bad fields
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise ModelInputError(f"tokenizer file {str(path)!r} is damaged ({first[:200]}); restore it or train the "
-                              "checkpoint again with mpsolve train --bpe") from None
+        raise ModelInputError(f"{source} is damaged ({first[:200]}); {way_out}") from None
 
 
-def checkpoint_tokenizer(folder: str | os.PathLike) -> Any:
-    """The ``transformers`` tokenizer of a checkpoint folder: its ``tokenizer.json`` (BPE) or the byte vocabulary."""
-    bpe = checkpoint_bpe_tokenizer(folder)
+def transformers_tokenizer(bpe: Any | None) -> Any:
+    """``bpe`` (a ``tokenizers.Tokenizer``) as a ``transformers`` fast tokenizer; ``None``: the byte vocabulary."""
     if bpe is None:
         return byte_tokenizer()
     from transformers import PreTrainedTokenizerFast
 
     return PreTrainedTokenizerFast(tokenizer_object=bpe)
+
+
+def checkpoint_tokenizer(folder: str | os.PathLike) -> Any:
+    """The ``transformers`` tokenizer of a checkpoint folder: its ``tokenizer.json`` (BPE) or the byte vocabulary."""
+    return transformers_tokenizer(checkpoint_bpe_tokenizer(folder))
 
 
 def load_task_file(path: str | os.PathLike) -> dict[str, Any]:

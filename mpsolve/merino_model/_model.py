@@ -20,10 +20,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from mpsolve.merino_model._errors import ModelInputError, check_id_range, check_init_std
+from mpsolve.merino_model._generation import (
+    check_length,
+    check_max_new_tokens,
+    check_streamer,
+    next_tokens,
+    sampling_generator,
+    torch_seed,
+)
 from mpsolve.spaces import Architecture, Block, resolve_architecture
 from mpsolve.utils.errors import ArchitectureError
 from mpsolve.utils.memory import check_memory
-from mpsolve.utils.validation import check_bool, check_integer, is_positive_number
+from mpsolve.utils.validation import check_integer
 
 __all__ = [
     "ACTIVATIONS",
@@ -176,7 +184,7 @@ class MeRinoForCausalLM(nn.Module):
             seed: seed of the ``torch.Generator`` drawing them (``None``: torch's global RNG).
         """
         check_init_std(std)
-        seed = _torch_seed(seed)
+        seed = torch_seed(seed)
         generators: dict[torch.device, torch.Generator] = {}
 
         def generator(device: torch.device) -> torch.Generator | None:
@@ -315,6 +323,7 @@ class MeRinoForCausalLM(nn.Module):
         pad_token_id: int | None = None,
         attention_mask: torch.Tensor | None = None,
         seed: int | torch.Generator | None = None,
+        streamer: Any = None,
     ) -> torch.Tensor:
         """Continue ``input_ids`` by up to ``max_new_tokens`` tokens with a KV cache.
 
@@ -325,24 +334,21 @@ class MeRinoForCausalLM(nn.Module):
         Args:
             input_ids: ``(batch, seq)`` prompt (left-padded when ``attention_mask`` marks padding).
             seed: seed or ``torch.Generator`` of the sampling (``None``: torch's global RNG).
+            streamer: e.g. ``transformers.TextStreamer``: gets the prompt, each step's tokens, then ``end()``.
 
         Returns:
             ``(batch, seq + new)`` prompt and generated tokens.
         """
-        from mpsolve.merino_model._generation import next_tokens
-
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ModelInputError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
-        if check_bool(do_sample, "do_sample", ModelInputError) and not is_positive_number(temperature):
-            raise ModelInputError(f"temperature must be positive when sampling, got {temperature!r}")
+        check_max_new_tokens(max_new_tokens)
         _check_input_ids(input_ids, self.embed_tokens.num_embeddings)
+        generator = sampling_generator(do_sample, temperature, top_k, top_p, seed, input_ids.device)
+        check_streamer(streamer)
         if max_new_tokens and input_ids.shape[1] == 0:
             raise ModelInputError("generate needs at least one prompt token per row, got an empty prompt")
-        generator = seed
-        if not isinstance(seed, torch.Generator):
-            seed = _torch_seed(seed)
-            generator = None if seed is None else torch.Generator(device=input_ids.device).manual_seed(seed)
+        check_length(input_ids.shape[1] + max(0, max_new_tokens - 1), self.architecture.max_positions)
         pad = eos_token_id if pad_token_id is None else pad_token_id
+        if streamer is not None:
+            streamer.put(input_ids.cpu())
         sequences = input_ids
         done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         cache: KVCache | None = None
@@ -355,12 +361,16 @@ class MeRinoForCausalLM(nn.Module):
                 token = torch.where(done, torch.full_like(token, pad), token)
                 done = done | (token == eos_token_id)
             sequences = torch.cat([sequences, token[:, None]], dim=1)
+            if streamer is not None:
+                streamer.put(token.cpu())
             if attention_mask is not None:
                 attention_mask = torch.cat([attention_mask, attention_mask.new_ones(attention_mask.shape[0], 1)], 1)
             if bool(done.all()):
                 break
             # finished rows keep feeding EOS (a valid token) while their output is padded
             step_ids = token[:, None] if eos_token_id is None else torch.where(done, eos_token_id, token)[:, None]
+        if streamer is not None:
+            streamer.end()
         return sequences
 
 
@@ -374,14 +384,6 @@ def _check_input_ids(input_ids: Any, vocab: int) -> None:
         raise ModelInputError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
     if input_ids.numel():
         check_id_range(int(input_ids.min()), int(input_ids.max()), vocab)
-
-
-def _torch_seed(seed: Any) -> int | None:
-    """``seed`` as an ``int`` torch generators accept (a non-negative integer below 2**64), or ``None``."""
-    seed = check_integer(seed, "seed", 0, ModelInputError, optional=True)
-    if seed is not None and seed >= 2**64:
-        raise ModelInputError(f"seed must be below 2**64 (torch's limit), got {seed}")
-    return seed
 
 
 def causal_lm_loss(

@@ -30,13 +30,21 @@ import torch
 from torch import nn
 
 from mpsolve.merino_model._errors import ModelInputError, check_id_range, require
+from mpsolve.merino_model._generation import (
+    check_length,
+    check_max_new_tokens,
+    check_streamer,
+    next_tokens,
+    sampling_generator,
+)
 from mpsolve.merino_model._model import KVCache, MeRinoForCausalLM
 
-__all__ = ["compare_onnx", "export_onnx", "onnx_generate", "quantize_onnx", "verify_onnx"]
+__all__ = ["compare_onnx", "export_onnx", "onnx_generate", "onnx_tokenizer", "quantize_onnx", "verify_onnx"]
 
 DEFAULT_OPSET = 18
 _META_GRAPH = "mpsolve.graph"
 _META_ARCH = "mpsolve.architecture"
+_META_TOKENIZER = "mpsolve.tokenizer"
 _PAST = "past_key_values.{}.{}"
 _PRESENT = "present.{}.{}"
 
@@ -98,6 +106,7 @@ def export_onnx(
     kv_cache: bool = False,
     opset: int = DEFAULT_OPSET,
     external_data: bool = False,
+    tokenizer: Any = None,
 ) -> Path:
     """Export a MeRino model to an ONNX file (see the module docstring for the two graphs).
 
@@ -107,12 +116,20 @@ def export_onnx(
         kv_cache: export the graph with past/present keys and values for token-by-token decoding.
         opset: the ONNX opset of the graph.
         external_data: store the weights in ``<path>.data`` beside the graph (needed above 2 GB).
+        tokenizer: the model's tokenizer, recorded in the graph so that the file alone can be
+            deployed (:func:`onnx_tokenizer` reads it back): ``"bytes"`` for the byte vocabulary,
+            or a ``tokenizers.Tokenizer`` (e.g. :func:`checkpoint_bpe_tokenizer`); ``None``
+            records none.
 
     Returns:
-        the path written. The architecture (JSON) and the graph kind are in the model's metadata.
+        the path written. The architecture (JSON), the graph kind and the tokenizer are in the
+        model's metadata.
     """
     require("onnx", "onnx")
     require("onnxscript", "onnx")
+    if tokenizer is not None and tokenizer != "bytes" and not callable(getattr(tokenizer, "to_str", None)):
+        raise ModelInputError(f"tokenizer must be 'bytes', a tokenizers.Tokenizer or None, "
+                              f"got {type(tokenizer).__name__}")
     net = _pure_model(model)
     arch = net.architecture
     path = Path(path)
@@ -159,13 +176,18 @@ def export_onnx(
         net.train(was_training)
     program.model.metadata_props[_META_GRAPH] = "kv_cache" if kv_cache else "prefill"
     program.model.metadata_props[_META_ARCH] = json.dumps(arch.to_dict(), sort_keys=True)
+    if tokenizer is not None:
+        program.model.metadata_props[_META_TOKENIZER] = tokenizer if tokenizer == "bytes" else tokenizer.to_str()
     program.save(path, external_data=external_data)
     return path
 
 
 # -- ONNX Runtime ------------------------------------------------------------------------------
-def _session(model: Any) -> Any:
-    """An ``onnxruntime.InferenceSession`` (CPU) of a path, or ``model`` itself when it is one."""
+def _session(model: Any, threads: int | None = None) -> Any:
+    """An ``onnxruntime.InferenceSession`` (CPU) of a path, or ``model`` itself when it is one.
+
+    ``threads``: that many intra-op threads, one inter-op thread, sequential execution.
+    """
     require("onnxruntime", "onnx")
     import onnxruntime as ort
 
@@ -174,9 +196,34 @@ def _session(model: Any) -> Any:
     if not isinstance(model, (str, os.PathLike)) or not Path(model).is_file():
         raise ModelInputError(f"{str(model)!r} is not an ONNX file; give the path export_onnx wrote")
     try:
-        return ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(model), _session_options(threads), providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT's load errors (InvalidProtobuf, Fail, ...) subclass Exception only
         raise ModelInputError(f"ONNX Runtime cannot load {str(model)!r}: {str(exc).splitlines()[0][:200]}") from None
+
+
+def _session_options(threads: int | None) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return options
+
+
+def onnx_tokenizer(model: str | os.PathLike | Any) -> Any | None:
+    """The ``transformers`` tokenizer recorded in an exported graph (``export_onnx(tokenizer=...)``,
+    which ``mpsolve export`` always passes), or ``None`` when the graph records none."""
+    from mpsolve.merino_model._lm_eval import tokenizer_from_json, transformers_tokenizer
+
+    text = _session(model).get_modelmeta().custom_metadata_map.get(_META_TOKENIZER)
+    if text is None:
+        return None
+    if text == "bytes":
+        return transformers_tokenizer(None)
+    return transformers_tokenizer(tokenizer_from_json(text, f"the tokenizer recorded in {str(model)!r}",
+                                                      "export the checkpoint again with mpsolve export"))
 
 
 def _max_positions(session: Any) -> int | None:
@@ -210,23 +257,24 @@ def _as_ids(input_ids: Any) -> np.ndarray:
     return ids.astype(np.int64)
 
 
-def _check_length(session: Any, length: int) -> None:
-    limit = _max_positions(session)
-    if limit is not None and length > limit:
-        raise ModelInputError(
-            f"sequence of {length} tokens exceeds max_positions={limit}; shorten the prompt or max_new_tokens"
-        )
-
-
 def onnx_generate(
     model: str | os.PathLike | Any,
     input_ids: Any,
     max_new_tokens: int = 32,
     *,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
     eos_token_id: int | None = None,
     pad_token_id: int | None = None,
+    seed: int | torch.Generator | None = None,
+    streamer: Any = None,
 ) -> np.ndarray:
-    """Greedy generation in ONNX Runtime, with the KV cache when the graph has one.
+    """Generation in ONNX Runtime, with the KV cache when the graph has one.
+
+    The token selection is :meth:`MeRinoForCausalLM.generate`'s: greedy unless ``do_sample``,
+    which applies ``temperature``, then ``top_k``, then ``top_p``.
 
     Args:
         model: an exported ``.onnx`` file or an ``onnxruntime.InferenceSession`` of one; a
@@ -234,15 +282,20 @@ def onnx_generate(
         input_ids: ``(batch, seq)`` prompts of one length (array or tensor).
         max_new_tokens: tokens to add.
         eos_token_id: rows that emit it are padded with ``pad_token_id`` (default: the EOS id).
+        seed: seed or ``torch.Generator`` of the sampling (``None``: torch's global RNG).
+        streamer: e.g. ``transformers.TextStreamer``: gets the prompt, each step's tokens, then ``end()``.
 
     Returns:
         ``(batch, seq + new)`` int64 prompt and generated tokens, as :meth:`MeRinoForCausalLM.generate`.
     """
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ModelInputError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
+    check_max_new_tokens(max_new_tokens)
+    generator = sampling_generator(do_sample, temperature, top_k, top_p, seed)
+    check_streamer(streamer)
     session = _session(model)
     sequences = _as_ids(input_ids)
-    _check_length(session, sequences.shape[1] + max(0, max_new_tokens - 1))
+    if max_new_tokens and sequences.shape[1] == 0:
+        raise ModelInputError("generate needs at least one prompt token per row, got an empty prompt")
+    check_length(sequences.shape[1] + max(0, max_new_tokens - 1), _max_positions(session))
     vocab = session.get_outputs()[0].shape[-1]
     if isinstance(vocab, int) and sequences.size:
         check_id_range(int(sequences.min()), int(sequences.max()), vocab)
@@ -250,13 +303,18 @@ def onnx_generate(
     pad = eos_token_id if pad_token_id is None else pad_token_id
     done = np.zeros(sequences.shape[0], dtype=bool)
     step_ids, past = sequences, None
+    if streamer is not None:
+        streamer.put(torch.from_numpy(sequences.copy()))
     for _ in range(max_new_tokens):
         logits, present = _run(session, step_ids, past)
-        token = logits[:, -1].argmax(-1).astype(np.int64)
+        token = next_tokens(torch.from_numpy(logits[:, -1].copy()), do_sample, temperature, top_k, top_p, generator)
+        token = token.numpy().astype(np.int64)
         if eos_token_id is not None:
             token = np.where(done, pad, token)
             done = done | (token == eos_token_id)
         sequences = np.concatenate([sequences, token[:, None]], axis=1)
+        if streamer is not None:
+            streamer.put(torch.from_numpy(token.copy()))
         if done.all():
             break
         feed = token if eos_token_id is None else np.where(done, eos_token_id, token)
@@ -264,6 +322,8 @@ def onnx_generate(
             step_ids, past = feed[:, None], present
         else:
             step_ids = np.concatenate([step_ids, feed[:, None]], axis=1)
+    if streamer is not None:
+        streamer.end()
     return sequences
 
 
@@ -300,7 +360,7 @@ def verify_onnx(
         length = max(1, min(8, arch.max_positions - decode_steps))
         input_ids = torch.randint(0, arch.vocab_size, (1, length), generator=generator)
     ids = _as_ids(input_ids)
-    _check_length(session, ids.shape[1] + decode_steps)
+    check_length(ids.shape[1] + decode_steps, _max_positions(session))
     device = next(net.parameters()).device
     was_training = net.training
     net.eval()

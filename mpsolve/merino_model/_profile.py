@@ -55,7 +55,7 @@ from mpsolve.merino_model._errors import require
 from mpsolve.spaces import SearchSpace, get_space
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import atomic_write
-from mpsolve.utils.validation import check_integer
+from mpsolve.utils.validation import check_integer, check_threads
 
 __all__ = [
     "DEFAULT_CALIBRATION_DESIGNS",
@@ -118,30 +118,17 @@ def time_call(
     }
 
 
-def _check_threads(threads: Any) -> int:
-    """``threads`` when it is a positive integer no larger than the CPUs this process may run on."""
-    import os
-
-    check_integer(threads, "threads")
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if threads > cpus:
-        raise MpsolveError(f"threads {threads} exceeds the {cpus} CPUs this process may run on: with more threads "
-                           f"than CPUs the timings measure the scheduler; use at most {cpus}")
-    return int(threads)
-
-
 def onnx_session(model: Any, threads: int) -> Any:
     """A CPU ``onnxruntime.InferenceSession`` of a path or serialised model with pinned threads
     (``threads`` intra-op, one inter-op, sequential execution)."""
     require("onnxruntime", "onnx")
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    from mpsolve.merino_model._onnx import _session, _session_options
+
+    if isinstance(model, bytes):
+        return ort.InferenceSession(model, _session_options(threads), providers=["CPUExecutionProvider"])
+    return _session(model, threads)
 
 
 def profile_latency(
@@ -201,7 +188,7 @@ def profile_latency(
     if not (isinstance(min_run_time, (int, float)) and 0 < min_run_time <= 60):
         raise MpsolveError(f"min_run_time must be a number of seconds in (0, 60], got {min_run_time!r}")
     if threads is not None:
-        _check_threads(threads)
+        check_threads(threads)
     if isinstance(calibrate, bool) or not isinstance(calibrate, int) or calibrate < 0 or 0 < calibrate < 3:
         raise MpsolveError(f"calibrate must be 0 (no calibration) or at least 3 designs, got {calibrate!r}")
     limit = space.max_positions - (1 if phase == "decode" else 0)
@@ -293,7 +280,7 @@ def model_latency(
         raise MpsolveError(f"phase must be one of {', '.join(PROFILE_PHASES)}, got {phase!r}")
     check_integer(seq_len, "seq_len")
     check_integer(batch, "batch")
-    threads = torch.get_num_threads() if threads is None else _check_threads(threads)
+    threads = torch.get_num_threads() if threads is None else check_threads(threads)
     previous = torch.get_num_threads()
     if isinstance(model, torch.nn.Module):
         vocab = model.architecture.vocab_size

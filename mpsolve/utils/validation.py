@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ __all__ = [
     "check_bool",
     "check_integer",
     "check_positive_number",
+    "check_threads",
     "is_finite_number",
     "is_fraction",
     "is_integer",
@@ -65,6 +67,17 @@ def check_integer(
         kind = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
         raise error(f"{name} must be {kind}{' or None' if optional else ''}, got {value!r}")
     return int(value)
+
+
+def check_threads(threads: Any, error: type[MpsolveError] = MpsolveError) -> int:
+    """``threads`` as an ``int`` when it is a positive integer no larger than the CPUs this process may
+    run on (more threads than CPUs time the scheduler, not the model)."""
+    check_integer(threads, "threads", error=error)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if threads > cpus:
+        raise error(f"threads {threads} exceeds the {cpus} CPUs this process may run on: with more threads "
+                    f"than CPUs the timings measure the scheduler; use at most {cpus}")
+    return int(threads)
 
 
 def check_positive_number(

@@ -1,0 +1,144 @@
+"""``mpsolve generate`` on a checkpoint (torch) and an exported graph (ONNX Runtime); streamers."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+torch = pytest.importorskip("torch")
+
+from mpsolve.cli import main  # noqa: E402
+from mpsolve.merino_model import (  # noqa: E402
+    Corpus,
+    MeRinoHFForCausalLM,
+    ModelInputError,
+    build,
+    checkpoint_tokenizer,
+    export_onnx,
+    onnx_generate,
+    onnx_tokenizer,
+    train_bpe_tokenizer,
+)
+from mpsolve.spaces import Architecture  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+PROMPT = "the lazy fox"
+
+
+class Recorder:
+    """A streamer that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.calls: list = []
+
+    def put(self, value: torch.Tensor) -> None:
+        self.calls.append(value.tolist())
+
+    def end(self) -> None:
+        self.calls.append("end")
+
+
+@pytest.fixture(scope="module", params=["bytes", "bpe"])
+def checkpoint(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, make_tiny_architecture
+) -> tuple[Path, Path]:
+    """An untrained tiny checkpoint (with a BPE tokenizer.json for "bpe") and its CLI-exported KV graph."""
+    folder = tmp_path_factory.mktemp(request.param)
+    arch: Architecture = dataclasses.replace(make_tiny_architecture(), vocab_size=512)
+    MeRinoHFForCausalLM.from_model(build(arch, seed=1)).save_pretrained(folder / "ckpt")
+    if request.param == "bpe":
+        corpus = Corpus.from_bytes(("the quick brown fox jumps over the lazy dog. " * 300).encode())
+        train_bpe_tokenizer(corpus, vocab_size=300).save(str(folder / "ckpt" / "tokenizer.json"))
+    onnx = folder / "m.onnx"
+    assert main(["export", str(folder / "ckpt"), "--onnx", str(onnx), "--kv-cache"]) == 0
+    return folder / "ckpt", onnx
+
+
+def generate(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["generate", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_greedy_cli_output_is_the_library_generation(checkpoint, capsys) -> None:
+    ckpt, onnx = checkpoint
+    tokenizer = checkpoint_tokenizer(ckpt)
+    ids = tokenizer.encode(PROMPT, add_special_tokens=False)
+    model = MeRinoHFForCausalLM.from_pretrained(ckpt).model.eval()
+    expected_torch = model.generate(torch.tensor([ids]), 10)[0, len(ids):].tolist()
+    expected_ort = onnx_generate(onnx, [ids], 10)[0, len(ids):].tolist()
+    for target, expected in ((ckpt, expected_torch), (onnx, expected_ort)):
+        code, out, _ = generate(capsys, str(target), "--prompt", PROMPT, "--max-new-tokens", "10", "--json")
+        report = json.loads(out)
+        assert code == 0 and report["prompt_tokens"] == len(ids) and report["new_tokens"] == 10
+        assert report["ids"] == expected and report["text"] == tokenizer.decode(expected)
+        assert report["runtime"] == ("onnxruntime" if target == onnx else "torch")
+        assert report["time_to_first_token_ms"] > 0 and report["ms_per_token"] > 0
+
+
+def test_export_records_the_checkpoint_tokenizer(checkpoint) -> None:
+    ckpt, onnx = checkpoint
+    text = "a lazy dog, jumping"
+    recorded, own = onnx_tokenizer(onnx), checkpoint_tokenizer(ckpt)
+    assert recorded.encode(text, add_special_tokens=False) == own.encode(text, add_special_tokens=False)
+    assert len(recorded) == len(own)
+
+
+def test_streaming_prints_the_prompt_then_the_timing(checkpoint, capsys) -> None:
+    ckpt, onnx = checkpoint
+    for target in (ckpt, onnx):
+        code, out, err = generate(capsys, str(target), "--prompt", PROMPT, "--max-new-tokens", "6", "--threads", "1")
+        assert code == 0 and out.startswith(PROMPT)
+        assert "6 tokens" in err and "1 thread(s)" in err and "first token after" in err
+
+
+def test_sampling_is_seeded(checkpoint, capsys) -> None:
+    ckpt, _ = checkpoint
+    argv = [str(ckpt), "--prompt", PROMPT, "--max-new-tokens", "12", "--sample", "--top-k", "50", "--json"]
+    ids = [json.loads(generate(capsys, *argv, "--seed", seed)[1])["ids"] for seed in ("3", "3", "4")]
+    assert ids[0] == ids[1]
+    assert ids[0] != ids[2]  # 12 draws among 50 near-uniform tokens: equal for two seeds with p < 1e-15
+
+
+def test_streamers_get_the_prompt_each_token_and_the_end(checkpoint) -> None:
+    ckpt, onnx = checkpoint
+    model = MeRinoHFForCausalLM.from_pretrained(ckpt).model.eval()
+    prompt = [[5, 6, 7]]
+    for run in (lambda s: model.generate(torch.tensor(prompt), 4, do_sample=True, seed=0, streamer=s),
+                lambda s: onnx_generate(onnx, prompt, 4, do_sample=True, seed=0, streamer=s)):
+        recorder = Recorder()
+        out = np.asarray(run(recorder))
+        assert recorder.calls == [prompt, *([t] for t in out[0, 3:].tolist()), "end"]
+    with pytest.raises(ModelInputError, match="streamer must have put"):
+        onnx_generate(onnx, prompt, 2, streamer=print)
+
+
+def test_bad_requests_fail_before_any_output(checkpoint, capsys, tmp_path: Path) -> None:
+    ckpt, onnx = checkpoint
+    bare = export_onnx(MeRinoHFForCausalLM.from_pretrained(ckpt).model, tmp_path / "bare.onnx", kv_cache=True)
+    capsys.readouterr()
+    cases = [
+        ([str(onnx), "--prompt", ""], "--prompt is empty"),
+        ([str(ckpt), "--prompt", PROMPT, "--max-new-tokens", "100"], "exceeds max_positions=64"),
+        ([str(onnx), "--prompt", PROMPT, "--max-new-tokens", "100"], "exceeds max_positions=64"),
+        ([str(onnx), "--prompt", PROMPT, "--sample", "--top-p", "2"], "top_p must be in (0, 1]"),
+        ([str(ckpt), "--prompt", PROMPT, "--sample", "--temperature", "0"], "temperature must be positive"),
+        ([str(bare), "--prompt", PROMPT], "records no tokenizer"),
+        ([str(tmp_path / "none.onnx"), "--prompt", PROMPT], "is not an ONNX file"),
+        ([str(ckpt / "config.json"), "--prompt", PROMPT], "neither a checkpoint folder nor an .onnx file"),
+        ([str(ckpt), "--prompt", PROMPT, "--tokenizer", str(tmp_path / "nowhere")], "does not exist"),
+    ]
+    for argv, message in cases:
+        code, out, err = generate(capsys, *argv)
+        assert (code, out) == (2, ""), argv
+        assert message in err and err.count("\n") == 1, err
+    # a graph without a tokenizer runs with the checkpoint's
+    code, out, _ = generate(capsys, str(bare), "--prompt", PROMPT, "--tokenizer", str(ckpt), "--max-new-tokens", "3")
+    assert code == 0 and out.startswith(PROMPT)
