@@ -88,6 +88,9 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("checkpoint", type=Path, metavar="DIR", help="a folder written by mpsolve train or build")
     p.add_argument("--onnx", required=True, type=Path, metavar="FILE", help="the .onnx file to write")
     p.add_argument("--kv-cache", action="store_true", help="export the KV-cache graph for token-by-token decoding")
+    p.add_argument("--logits", choices=("all", "last"), default="all",
+                   help="every position's logits (default; scoring) or the last one's only (generation: the LM "
+                   "head runs on one position, so the first token comes sooner)")
     p.add_argument("--int8", type=Path, default=None, metavar="FILE", help="also write an ORT dynamic-INT8 model")
     p.set_defaults(func=cmd_export)
 
@@ -154,6 +157,13 @@ def add_subcommands(subparsers: Any) -> None:
         f"(default {merino_model.DEFAULT_CALIBRATION_DESIGNS}; 0: none)",
     )
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help="device profile JSON to write")
+    p.add_argument(
+        "--logits",
+        choices=("all", "last"),
+        default=None,
+        help="onnxruntime: time the graph exported with --logits all (the default) or last; torch always keeps the "
+        "last position's logits",
+    )
     p.set_defaults(func=cmd_profile_latency)
 
 
@@ -185,6 +195,7 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
         seed=args.seed,
         statistic=args.statistic,
         calibrate=args.calibrate,
+        logits=args.logits,
     )
     atomic_write(args.out, json.dumps(profile, indent=2) + "\n")
     print(
@@ -294,7 +305,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             check_writable(path, flag)
     model = _load_checkpoint(args.checkpoint)
     tokenizer = merino_model.checkpoint_bpe_tokenizer(args.checkpoint) or "bytes"
-    path = merino_model.export_onnx(model, args.onnx, kv_cache=args.kv_cache, tokenizer=tokenizer)
+    path = merino_model.export_onnx(model, args.onnx, kv_cache=args.kv_cache, tokenizer=tokenizer, logits=args.logits)
     report = merino_model.verify_onnx(model, path, decode_steps=16 if args.kv_cache else 0)
     print(f"wrote {path}: ONNX Runtime vs torch max abs diff {report['prefill_max_abs_diff']:.3g} (prefill)"
           + (f", {report['decode_max_abs_diff']:.3g} (16 decode steps)" if args.kv_cache else ""))

@@ -56,17 +56,18 @@ class CachedLayer(nn.Module):
 
 
 def components(
-    space: SearchSpace, seq_len: int, batch: int, phase: str, onnx: bool, seed: int
+    space: SearchSpace, seq_len: int, batch: int, phase: str, onnx: bool, seed: int, all_logits: bool = False
 ) -> dict[str, tuple[Any, tuple[Any, ...]]]:
     """Every component to time, by label: ``(module, inputs)`` with seeded weights and inputs.
 
-    ``onnx``: the components of the exported KV-cache graph (every position's logits; layers
-    on a cache, empty for the prefill, with a mask) instead of the torch model's.
+    ``onnx``: the components of the exported KV-cache graph (layers on a cache, empty for the
+    prefill, with a mask) instead of the torch model's; ``all_logits``: the output projection and
+    the head run on every new position (a graph exported with ``logits="all"``), else on the last.
     """
     generator = torch.Generator().manual_seed(seed)
     d, widths = space.embed_proj_dim, list(space.embed_dims)
     new = 1 if phase == "decode" else seq_len  # positions each component processes
-    last = new if onnx else 1  # positions of the output projection and the head
+    last = new if all_logits else 1  # positions of the output projection and the head
     past = 0 if phase == "prefill" else seq_len  # positions in the cache
 
     def randn(*shape: int) -> torch.Tensor:

@@ -11,6 +11,10 @@ Two graphs, both with a dynamic batch and sequence length:
   ``0 .. past + j``, so one graph serves the prompt (``past = 0``: empty arrays) and every
   decoding step (``seq = 1``).
 
+Both return every position's logits, or with ``logits="last"`` the last position's only
+``(batch, 1, vocab)``: what generation needs, with the LM head run on one position instead of
+``seq`` (``verify_onnx`` then checks that position; ``compare_onnx`` needs every position).
+
 The exporter is ``torch.onnx.export(dynamo=True)`` (``torch.export`` + ``onnxscript``), the one
 PyTorch maintains; the TorchScript exporter also handles these graphs and exports the tiny test
 models about 20x faster, but PyTorch deprecated it in 2.9. The graphs have no attention-mask
@@ -45,29 +49,34 @@ DEFAULT_OPSET = 18
 _META_GRAPH = "mpsolve.graph"
 _META_ARCH = "mpsolve.architecture"
 _META_TOKENIZER = "mpsolve.tokenizer"
+_META_LOGITS = "mpsolve.logits"
+#: which positions' logits an exported graph returns
+LOGITS = ("all", "last")
 _PAST = "past_key_values.{}.{}"
 _PRESENT = "present.{}.{}"
 
 
 class _PrefillGraph(nn.Module):
-    """``input_ids -> logits`` with positions from 0 and causal attention."""
+    """``input_ids -> logits`` with positions from 0 and causal attention (the last ``keep`` positions' logits;
+    0: all)."""
 
-    def __init__(self, model: MeRinoForCausalLM) -> None:
+    def __init__(self, model: MeRinoForCausalLM, keep: int) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.keep = model, keep
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         b, t = input_ids.shape
         positions = torch.arange(t, device=input_ids.device)[None].expand(b, t)
-        return self.model._logits(input_ids, positions, None, True, None)
+        return self.model._logits(input_ids, positions, None, True, None, self.keep)
 
 
 class _CacheGraph(nn.Module):
-    """``input_ids, past keys/values -> logits, present keys/values`` for any ``past >= 0``."""
+    """``input_ids, past keys/values -> logits, present keys/values`` for any ``past >= 0`` (the last
+    ``keep`` positions' logits; 0: all)."""
 
-    def __init__(self, model: MeRinoForCausalLM) -> None:
+    def __init__(self, model: MeRinoForCausalLM, keep: int) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.keep = model, keep
 
     def forward(self, input_ids: torch.Tensor, past: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         b, t = input_ids.shape
@@ -77,7 +86,7 @@ class _CacheGraph(nn.Module):
         mask = key_positions[None, :] <= query_positions[:, None]
         cache = KVCache()
         cache.keys, cache.values = list(past[0::2]), list(past[1::2])
-        logits = self.model._logits(input_ids, query_positions[None].expand(b, t), mask, False, cache)
+        logits = self.model._logits(input_ids, query_positions[None].expand(b, t), mask, False, cache, self.keep)
         return (logits, *(x for kv in zip(cache.keys, cache.values) for x in kv))
 
 
@@ -107,6 +116,7 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     external_data: bool = False,
     tokenizer: Any = None,
+    logits: str = "all",
 ) -> Path:
     """Export a MeRino model to an ONNX file (see the module docstring for the two graphs).
 
@@ -120,13 +130,19 @@ def export_onnx(
             deployed (:func:`onnx_tokenizer` reads it back): ``"bytes"`` for the byte vocabulary,
             or a ``tokenizers.Tokenizer`` (e.g. :func:`checkpoint_bpe_tokenizer`); ``None``
             records none.
+        logits: ``"all"``: every position's logits (scoring, perplexity, :func:`compare_onnx`);
+            ``"last"``: the last position's only, all that generation needs: the output projection
+            and the LM head run on one position, so a prompt's first token comes sooner.
 
     Returns:
-        the path written. The architecture (JSON), the graph kind and the tokenizer are in the
-        model's metadata.
+        the path written. The architecture (JSON), the graph kind, which logits it returns and
+        the tokenizer are in the model's metadata.
     """
     require("onnx", "onnx")
     require("onnxscript", "onnx")
+    if logits not in LOGITS:
+        raise ModelInputError(f"logits must be one of {', '.join(LOGITS)}, got {logits!r}")
+    keep = 1 if logits == "last" else 0
     if tokenizer is not None and tokenizer != "bytes" and not callable(getattr(tokenizer, "to_str", None)):
         raise ModelInputError(f"tokenizer must be 'bytes', a tokenizers.Tokenizer or None, "
                               f"got {type(tokenizer).__name__}")
@@ -144,14 +160,14 @@ def export_onnx(
         past = [
             torch.zeros(2, h, 2, arch.head_dim, device=device) for h in heads for _ in range(2)
         ]
-        graph: nn.Module = _CacheGraph(net)
+        graph: nn.Module = _CacheGraph(net, keep)
         args: tuple[Any, ...] = (ids, past)
         dynamic_shapes: Any = {"input_ids": {0: batch, 1: seq}, "past": [{0: batch, 2: past_len} for _ in past]}
         slots = range(len(heads))
         input_names = ["input_ids", *(_PAST.format(i, kv) for i in slots for kv in ("key", "value"))]
         output_names = ["logits", *(_PRESENT.format(i, kv) for i in slots for kv in ("key", "value"))]
     else:
-        graph = _PrefillGraph(net)
+        graph = _PrefillGraph(net, keep)
         args = (ids,)
         dynamic_shapes = {"input_ids": {0: batch, 1: seq}}
         input_names, output_names = ["input_ids"], ["logits"]
@@ -176,6 +192,7 @@ def export_onnx(
         net.train(was_training)
     program.model.metadata_props[_META_GRAPH] = "kv_cache" if kv_cache else "prefill"
     program.model.metadata_props[_META_ARCH] = json.dumps(arch.to_dict(), sort_keys=True)
+    program.model.metadata_props[_META_LOGITS] = logits
     if tokenizer is not None:
         program.model.metadata_props[_META_TOKENIZER] = tokenizer if tokenizer == "bytes" else tokenizer.to_str()
     program.save(path, external_data=external_data)
@@ -224,6 +241,11 @@ def onnx_tokenizer(model: str | os.PathLike | Any) -> Any | None:
         return transformers_tokenizer(None)
     return transformers_tokenizer(tokenizer_from_json(text, f"the tokenizer recorded in {str(model)!r}",
                                                       "export the checkpoint again with mpsolve export"))
+
+
+def _logits_kept(session: Any) -> str:
+    """``"all"`` or ``"last"``: the logits an exported graph returns (graphs older than the choice: all)."""
+    return session.get_modelmeta().custom_metadata_map.get(_META_LOGITS, "all")
 
 
 def _max_positions(session: Any) -> int | None:
@@ -372,8 +394,9 @@ def verify_onnx(
                                   "(a diverged run?); retrain it with a lower learning rate")
         logits, present = _run(session, ids, None)
         cached = bool(_past_inputs(session))
-        prefill_diff = float(np.abs(logits - ref).max())
-        agree, count = int((logits.argmax(-1) == ref.argmax(-1)).sum()), ref.shape[0] * ref.shape[1]
+        prompt_ref = ref[:, -logits.shape[1]:]  # a graph that returns the last position's logits only
+        prefill_diff = float(np.abs(logits - prompt_ref).max())
+        agree, count = int((logits.argmax(-1) == prompt_ref.argmax(-1)).sum()), logits.shape[0] * logits.shape[1]
         decode_diff, scale = 0.0, float(np.abs(ref).max())
         sequence = ids
         for _ in range(decode_steps):
@@ -446,8 +469,13 @@ def compare_onnx(
         ``loss_reference`` and ``loss_candidate`` (their difference is the perplexity change in log space).
     """
     ids = _as_ids(input_ids)
-    ref = _run(_session(reference), ids, None)[0].astype(np.float64)
-    cand = _run(_session(candidate), ids, None)[0].astype(np.float64)
+    sessions = {"reference": _session(reference), "candidate": _session(candidate)}
+    for name, session in sessions.items():
+        if _logits_kept(session) != "all":
+            raise ModelInputError(f"the {name} graph returns the last position's logits only; compare_onnx scores "
+                                  "every position: export both with logits='all'")
+    ref = _run(sessions["reference"], ids, None)[0].astype(np.float64)
+    cand = _run(sessions["candidate"], ids, None)[0].astype(np.float64)
     diff = np.abs(ref - cand)
     return {
         "max_abs_diff": float(diff.max()),

@@ -8,8 +8,9 @@ workloads (``phase``):
 * ``prefill``: a ``seq_len``-token prompt at batch ``batch``. In torch the model keeps the
   logits of the last position only (``logits_to_keep=1``), so the output projection and the
   head run on one position; in ONNX Runtime it is the KV-cache graph of
-  :func:`~mpsolve.merino_model.export_onnx` on an empty cache, which returns every position's
-  logits, so there they run on ``seq_len``.
+  :func:`~mpsolve.merino_model.export_onnx` on an empty cache, which by default returns every
+  position's logits, so there they run on ``seq_len`` (``logits="last"``: on one position, as
+  the graph exported with ``logits="last"`` does).
 * ``decode``: one new token per sequence with ``seq_len`` positions already in the KV cache;
   a layer appends its key and value to the cache and attends to all ``seq_len + 1``.
 
@@ -82,7 +83,7 @@ _CALIBRATION_POOL = 256
 _BOUND_MARGIN = 0.01
 _WORKLOADS = {
     "prefill": "prefill of seq_len tokens (torch: logits of the last position only; onnxruntime: the KV-cache "
-    "graph on an empty cache, logits of every position)",
+    "graph on an empty cache, logits of {} position)",
     "decode": "one new token with seq_len positions in the KV cache (time per generated token)",
 }
 
@@ -145,6 +146,7 @@ def profile_latency(
     statistic: str = "median",
     graph_dir: str | Path | None = None,
     calibrate: int = DEFAULT_CALIBRATION_DESIGNS,
+    logits: str | None = None,
 ) -> dict[str, Any]:
     """Measure the latency of every component the architectures of ``space`` are made of.
 
@@ -166,6 +168,9 @@ def profile_latency(
             later profile of the same space and settings skips the export (about a second each).
         calibrate: whole designs to time for the model-level terms (see the module docstring);
             0 (the default) skips the calibration, otherwise at least 3.
+        logits: the positions whose logits the timed graph returns, ``"all"`` or ``"last"`` (as
+            :func:`export_onnx`'s option); default: torch's ``"last"`` (``logits_to_keep=1``, the
+            only one torch profiles) and ONNX Runtime's ``"all"`` (the export's default).
 
     Returns:
         The profile, a JSON-serialisable dict (save it with ``json.dump``; see :class:`LatencyCost`).
@@ -191,6 +196,7 @@ def profile_latency(
         check_threads(threads)
     if isinstance(calibrate, bool) or not isinstance(calibrate, int) or calibrate < 0 or 0 < calibrate < 3:
         raise MpsolveError(f"calibrate must be 0 (no calibration) or at least 3 designs, got {calibrate!r}")
+    logits = _profile_logits(runtime, logits)
     limit = space.max_positions - (1 if phase == "decode" else 0)
     if seq_len > limit:
         raise MpsolveError(
@@ -202,13 +208,14 @@ def profile_latency(
         require("onnxscript", "onnx")
     from mpsolve.merino_model._components import components as make_components
 
-    components = make_components(space, seq_len, batch, phase, runtime == "onnxruntime", seed)
+    all_logits = logits == "all" and phase == "prefill"
+    components = make_components(space, seq_len, batch, phase, runtime == "onnxruntime", seed, all_logits)
     previous_threads = torch.get_num_threads()
     threads = previous_threads if threads is None else threads
     make_calls = _torch_calls if runtime == "torch" else functools.partial(_onnx_calls, graph_dir=graph_dir)
     cold_bytes = 2 * _largest_cache_bytes()
     key = f"{phase}-n{seq_len}-b{batch}-s{seed}-v{space.vocab_size}-d{space.embed_proj_dim}-h{space.head_dim}"
-    key += f"-{space.activation}"
+    key += f"-{space.activation}-{logits}"
     bar = tqdm(total=len(components) + calibrate, desc=f"profiling {runtime} {phase}", unit="shape",
                disable=not progress)
     entries: dict[str, dict[str, Any]] = {}
@@ -236,7 +243,7 @@ def profile_latency(
             }
             bar.update()
         settings = {"runtime": runtime, "phase": phase, "threads": threads, "seq_len": seq_len, "batch": batch,
-                    "min_run_time": min_run_time, "statistic": statistic, "cold_bytes": cold_bytes}
+                    "min_run_time": min_run_time, "statistic": statistic, "cold_bytes": cold_bytes, "logits": logits}
         profile = _assemble(space, entries, overhead, settings)
         if calibrate:
             profile["calibration"] = _calibrate(space, profile, calibrate, seed, graph_dir, bar.update)
@@ -244,6 +251,18 @@ def profile_latency(
         bar.close()
         torch.set_num_threads(previous_threads)
     return profile
+
+
+def _profile_logits(runtime: str, logits: str | None) -> str:
+    """The ``logits`` a profile times: the runtime's default, or a choice it supports."""
+    choices = ("last",) if runtime == "torch" else ("all", "last")
+    if logits is None:
+        return choices[0]
+    if logits not in choices:
+        raise MpsolveError(f"logits must be one of {', '.join(choices)} for {runtime}, got {logits!r}"
+                           + (" (torch profiles keep the last position's logits, as generate does)"
+                              if runtime == "torch" else ""))
+    return logits
 
 
 def model_latency(
@@ -392,10 +411,11 @@ def _calibrate(
             arch = space.decode(x)
             model: Any = build(arch, seed=seed).eval()
             if profile["runtime"] == "onnxruntime":
-                model = folder / f"calibration-{space.name}-{'-'.join(map(str, x))}-s{seed}.onnx"
+                logits = profile["logits"]
+                model = folder / f"calibration-{space.name}-{'-'.join(map(str, x))}-s{seed}-{logits}.onnx"
                 if not model.is_file():
                     with _quiet_export():
-                        export_onnx(build(arch, seed=seed), model, kv_cache=True, external_data=True)
+                        export_onnx(build(arch, seed=seed), model, kv_cache=True, external_data=True, logits=logits)
             measured.append(model_latency(model, seed=seed, **timing)["ms"])
             architectures.append(str(arch))
             done()
@@ -492,7 +512,7 @@ def _assemble(
         "version": PROFILE_VERSION,
         "runtime": runtime,
         "phase": phase,
-        "workload": _WORKLOADS[phase],
+        "workload": _WORKLOADS[phase].format("every" if settings["logits"] == "all" else "the last"),
         "device": device_info(),
         "torch": torch.__version__,
     }
@@ -502,6 +522,7 @@ def _assemble(
         profile["onnxruntime"] = onnxruntime.__version__
     profile.update(
         threads=settings["threads"],
+        logits=settings["logits"],
         seq_len=settings["seq_len"],
         batch=settings["batch"],
         timer="torch.utils.benchmark.Timer.blocked_autorange",

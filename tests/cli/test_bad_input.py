@@ -125,6 +125,8 @@ CASES = [
      "--out"),
     ("profile-threads-beyond-cpus", {}, ["profile-latency", "--space", "small", "--threads", "100000", "--out",
                                          "{d}/p.json"], "CPUs this process may run on"),
+    ("profile-torch-all-logits", {}, ["profile-latency", "--space", "small", "--logits", "all", "--out", "{d}/p.json"],
+     "torch profiles keep the last position's logits"),
     ("build-out-is-a-file", {"f": "x"}, ["build", "merino-52m", "--out", "{d}/f"], "is a file"),
     ("graphml-name-too-long", {}, ["cost", "merino-52m", "--graphml", "{d}/" + "g" * 300 + ".graphml"],
      "cannot be written: File name too long"),

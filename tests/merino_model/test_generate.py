@@ -83,6 +83,16 @@ def test_greedy_cli_output_is_the_library_generation(checkpoint, capsys) -> None
         assert report["time_to_first_token_ms"] > 0 and report["ms_per_token"] > 0
 
 
+def test_a_last_logits_export_generates_from_the_cli(checkpoint, capsys, tmp_path: Path) -> None:
+    ckpt, _ = checkpoint
+    last = tmp_path / "last.onnx"
+    assert main(["export", str(ckpt), "--onnx", str(last), "--kv-cache", "--logits", "last"]) == 0
+    assert "max abs diff" in capsys.readouterr().out
+    ids = checkpoint_tokenizer(ckpt).encode(PROMPT, add_special_tokens=False)
+    report = json.loads(generate(capsys, str(last), "--prompt", PROMPT, "--max-new-tokens", "8", "--json")[1])
+    assert report["ids"] == onnx_generate(last, [ids], 8)[0, len(ids):].tolist()
+
+
 def test_export_records_the_checkpoint_tokenizer(checkpoint) -> None:
     ckpt, onnx = checkpoint
     text = "a lazy dog, jumping"

@@ -51,9 +51,13 @@ def test_build_rejects_an_unknown_architecture(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("runtime", "phase", "cost"), [("torch", "prefill", "latency"), ("onnxruntime", "decode", "decode")]
+    ("runtime", "phase", "cost", "logits"),
+    [("torch", "prefill", "latency", None), ("onnxruntime", "decode", "decode", None),
+     ("onnxruntime", "prefill", "latency", "last")],
 )
-def test_profile_latency_writes_a_usable_profile(tmp_path: Path, capsys, runtime: str, phase: str, cost: str) -> None:
+def test_profile_latency_writes_a_usable_profile(
+    tmp_path: Path, capsys, runtime: str, phase: str, cost: str, logits: str | None
+) -> None:
     space = tmp_path / "tiny.toml"
     space.write_text(
         "num_blocks = 2\nembed_dims = [64, 128]\nffn_ratios = [1.0, 2.0]\nlayers = [1, 2]\n"
@@ -61,9 +65,13 @@ def test_profile_latency_writes_a_usable_profile(tmp_path: Path, capsys, runtime
     )
     out = tmp_path / "device.json"
     argv = ["profile-latency", "--space", str(space), "--seq-len", "16", "--threads", "1", "--runtime", runtime]
+    argv += ["--logits", logits] if logits else []
     assert run(*argv, "--phase", phase, "--min-run-time", "0.02", "--calibrate", "3", "--out", str(out)) == 0
     assert f"{runtime} {phase}" in capsys.readouterr().out
     profile = json.loads(out.read_text())
+    kept = logits or {"torch": "last", "onnxruntime": "all"}[runtime]
+    assert profile["logits"] == kept
+    assert profile["head_positions"] == (16 if (kept, phase) == ("all", "prefill") else 1)
     assert (profile["seq_len"], profile["batch"], profile["threads"]) == (16, 1, 1)
     assert (profile["runtime"], profile["phase"]) == (runtime, phase)
     assert len(profile["layers"]) == 4 and len(profile["calibration"]["designs"]) == 3

@@ -86,6 +86,26 @@ def test_ort_greedy_generation_equals_torch(exported):
     assert np.array_equal(one, model.generate(prompt[:1, :1], max_new_tokens=5).numpy())
 
 
+def test_a_last_logits_graph_generates_the_same_and_is_checked_on_its_position(exported, tmp_path):
+    model, _, kv = exported
+    last = export_onnx(model, tmp_path / "last.onnx", kv_cache=True, logits="last")
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(last))
+    prompt = _prompt(n=10)
+    report = verify_onnx(model, last, prompt, decode_steps=16)
+    assert report["max_abs_logit"] > 1.0 and report["top1_agreement"] == 1.0
+    assert report["prefill_max_abs_diff"] < FP32_REL_TOL * report["max_abs_logit"]
+    assert report["decode_max_abs_diff"] < FP32_REL_TOL * report["max_abs_logit"]
+    empty = {i.name: np.zeros((2, i.shape[1], 0, i.shape[3]), np.float32) for i in session.get_inputs()[1:]}
+    assert session.run(["logits"], {"input_ids": prompt.numpy(), **empty})[0].shape == (2, 1, 256)
+    assert np.array_equal(onnx_generate(last, prompt, max_new_tokens=24), model.generate(prompt, 24).numpy())
+    with pytest.raises(ModelInputError, match="the candidate graph returns the last position's logits only"):
+        compare_onnx(kv, last, prompt)
+    with pytest.raises(ModelInputError, match="logits must be one of all, last"):
+        export_onnx(model, tmp_path / "x.onnx", logits="first")
+
+
 def test_onnx_generate_stops_at_eos_and_pads(exported):
     model, _, kv = exported
     prompt = _prompt(n=10)
