@@ -142,6 +142,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--calibrate", type=int, default=8,
                    help="whole designs each profile times for its calibration (default 8; 0: none); drawn from "
                         "their own stream, never the checked designs")
+    p.add_argument("--fit-intercept", action=argparse.BooleanOptionalAction, default=True,
+                   help="calibration: fit a per-forward term besides the per-layer one (default; "
+                        "--no-fit-intercept: the per-layer term alone)")
     p.add_argument("--statistic", choices=("median", "min"), default="median", help="summary of timed blocks")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, prompts and sampled architectures")
     p.add_argument("--cache", type=Path, default=Path("/tmp/mpsolve-latency-cache"), help="ONNX graphs kept here")
@@ -385,7 +388,7 @@ def latency_cost_check(args: argparse.Namespace) -> dict[str, Any]:
             profile = profile_latency(space, args.seq_len, threads=args.threads, runtime=runtime, phase=phase,
                                       min_run_time=args.profile_run_time, progress=False, seed=args.seed,
                                       statistic=args.statistic, graph_dir=args.cache / "components",
-                                      calibrate=args.calibrate)
+                                      calibrate=args.calibrate, fit_intercept=args.fit_intercept)
             profile_s = time.perf_counter() - start
             name = "latency" if phase == "prefill" else "decode"
             predicted = get_cost(name, profile=profile).evaluate(space.decode_batch(X), space)
@@ -485,7 +488,10 @@ def markdown(results: dict[str, Any]) -> str:
             "design's fastest round (the undisturbed latency, the estimate that matches `statistic='min'`); bias: "
             "mean signed error of the prediction against the median round. "
             + (f"The calibrated prediction (`calibrate={s['calibrate']}` whole designs per profile, drawn apart from "
-               "the checked ones, fit the terms `ms + per_layer_ms * layers` the components miss) and the component "
+               "the checked ones, fit the terms "
+               + ("`ms + per_layer_ms * layers`" if s.get("fit_intercept", True) else
+                  "`per_layer_ms * layers` (no intercept, `fit_intercept=False`)")
+               + " the components miss) and the component "
                "sum alone (the library's default, `calibrate=0`) are in their own columns.\n"
                if s.get("calibrate") else "No calibration in this run (`calibrate=0`, the library's default): both "
                "prediction columns are the component sum.\n"),

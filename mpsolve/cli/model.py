@@ -156,6 +156,13 @@ def add_subcommands(subparsers: Any) -> None:
         help="whole designs timed to fit the per-forward and per-layer overheads the components miss "
         f"(default {merino_model.DEFAULT_CALIBRATION_DESIGNS}; 0: none)",
     )
+    p.add_argument(
+        "--fit-intercept",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --calibrate, fit a per-forward term as well as the per-layer one (default); "
+        "--no-fit-intercept fits the per-layer term alone",
+    )
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help="device profile JSON to write")
     p.add_argument(
         "--logits",
@@ -196,6 +203,7 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
         statistic=args.statistic,
         calibrate=args.calibrate,
         logits=args.logits,
+        fit_intercept=args.fit_intercept,
     )
     atomic_write(args.out, json.dumps(profile, indent=2) + "\n")
     print(

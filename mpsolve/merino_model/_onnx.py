@@ -128,8 +128,8 @@ def export_onnx(
         external_data: store the weights in ``<path>.data`` beside the graph (needed above 2 GB).
         tokenizer: the model's tokenizer, recorded in the graph so that the file alone can be
             deployed (:func:`onnx_tokenizer` reads it back): ``"bytes"`` for the byte vocabulary,
-            or a ``tokenizers.Tokenizer`` (e.g. :func:`checkpoint_bpe_tokenizer`); ``None``
-            records none.
+            a ``tokenizers.Tokenizer`` (e.g. :func:`checkpoint_bpe_tokenizer`) or a ``transformers``
+            fast tokenizer; ``None`` records none.
         logits: ``"all"``: every position's logits (scoring, perplexity, :func:`compare_onnx`);
             ``"last"``: the last position's only, all that generation needs: the output projection
             and the LM head run on one position, so a prompt's first token comes sooner.
@@ -143,9 +143,10 @@ def export_onnx(
     if logits not in LOGITS:
         raise ModelInputError(f"logits must be one of {', '.join(LOGITS)}, got {logits!r}")
     keep = 1 if logits == "last" else 0
+    tokenizer = getattr(tokenizer, "backend_tokenizer", tokenizer)  # a transformers fast tokenizer's own
     if tokenizer is not None and tokenizer != "bytes" and not callable(getattr(tokenizer, "to_str", None)):
-        raise ModelInputError(f"tokenizer must be 'bytes', a tokenizers.Tokenizer or None, "
-                              f"got {type(tokenizer).__name__}")
+        raise ModelInputError("tokenizer must be 'bytes', a tokenizers.Tokenizer, a transformers fast tokenizer or "
+                              f"None, got {type(tokenizer).__name__}")
     net = _pure_model(model)
     arch = net.architecture
     path = Path(path)

@@ -147,6 +147,7 @@ def profile_latency(
     graph_dir: str | Path | None = None,
     calibrate: int = DEFAULT_CALIBRATION_DESIGNS,
     logits: str | None = None,
+    fit_intercept: bool = True,
 ) -> dict[str, Any]:
     """Measure the latency of every component the architectures of ``space`` are made of.
 
@@ -171,6 +172,9 @@ def profile_latency(
         logits: the positions whose logits the timed graph returns, ``"all"`` or ``"last"`` (as
             :func:`export_onnx`'s option); default: torch's ``"last"`` (``logits_to_keep=1``, the
             only one torch profiles) and ONNX Runtime's ``"all"`` (the export's default).
+        fit_intercept: with ``calibrate``, fit the per-forward term ``ms`` as well as
+            ``per_layer_ms``; ``False`` fits the per-layer term alone (``ms`` = 0), which a
+            per-forward drift of the machine cannot bend.
 
     Returns:
         The profile, a JSON-serialisable dict (save it with ``json.dump``; see :class:`LatencyCost`).
@@ -196,6 +200,8 @@ def profile_latency(
         check_threads(threads)
     if isinstance(calibrate, bool) or not isinstance(calibrate, int) or calibrate < 0 or 0 < calibrate < 3:
         raise MpsolveError(f"calibrate must be 0 (no calibration) or at least 3 designs, got {calibrate!r}")
+    if not isinstance(fit_intercept, bool):
+        raise MpsolveError(f"fit_intercept must be True or False, got {fit_intercept!r}")
     logits = _profile_logits(runtime, logits)
     limit = space.max_positions - (1 if phase == "decode" else 0)
     if seq_len > limit:
@@ -246,7 +252,7 @@ def profile_latency(
                     "min_run_time": min_run_time, "statistic": statistic, "cold_bytes": cold_bytes, "logits": logits}
         profile = _assemble(space, entries, overhead, settings)
         if calibrate:
-            profile["calibration"] = _calibrate(space, profile, calibrate, seed, graph_dir, bar.update)
+            profile["calibration"] = _calibrate(space, profile, calibrate, seed, graph_dir, bar.update, fit_intercept)
     finally:
         bar.close()
         torch.set_num_threads(previous_threads)
@@ -383,8 +389,10 @@ def _calibrate(
     seed: int,
     graph_dir: str | Path | None,
     done: Callable[[], Any],
+    fit_intercept: bool = True,
 ) -> dict[str, Any]:
-    """Time ``n`` whole designs and fit ``measured - components = ms + per_layer_ms * applications``."""
+    """Time ``n`` whole designs and fit ``measured - components = ms + per_layer_ms * applications``
+    (``ms`` = 0 without ``fit_intercept``)."""
     import tempfile
 
     import numpy as np
@@ -425,15 +433,20 @@ def _calibrate(
     # layers faster than their cold timings), so no design's latency goes negative
     fastest = min(min(r["ms"], r["warm_ms"]) for r in profile["layers"])
     lower = [-(1 - _BOUND_MARGIN) * (profile["embedding_ms"] + profile["head_ms"]), -(1 - _BOUND_MARGIN) * fastest]
-    columns = [np.ones(n), *([applications] if np.ptp(applications) else [])]  # one depth only: a constant
-    terms = lsq_linear(np.stack(columns, axis=1), residual, bounds=(lower[: len(columns)], np.inf)).x
-    fit = {"ms": float(terms[0]), "per_layer_ms": float(terms[1]) if len(terms) > 1 else 0.0}
+    if fit_intercept:
+        columns = [np.ones(n), *([applications] if np.ptp(applications) else [])]  # one depth only: a constant
+        terms = lsq_linear(np.stack(columns, axis=1), residual, bounds=(lower[: len(columns)], np.inf)).x
+        fit = {"ms": float(terms[0]), "per_layer_ms": float(terms[1]) if len(terms) > 1 else 0.0}
+    else:
+        slope = lsq_linear(applications[:, None], residual, bounds=(lower[1:], np.inf)).x
+        fit = {"ms": 0.0, "per_layer_ms": float(slope[0])}
     return {
         "designs": architectures,
         "encodings": X.tolist(),
         "applications": applications.tolist(),
         "components_ms": predicted.tolist(),
         "measured_ms": measured,
+        "fit_intercept": fit_intercept,
         **fit,
     }
 

@@ -101,6 +101,15 @@ def test_export_records_the_checkpoint_tokenizer(checkpoint) -> None:
     assert len(recorded) == len(own)
 
 
+def test_export_takes_a_transformers_tokenizer_and_refuses_other_objects(checkpoint, tmp_path: Path) -> None:
+    ckpt, _ = checkpoint
+    model, own = MeRinoHFForCausalLM.from_pretrained(ckpt).model, checkpoint_tokenizer(ckpt)
+    path = export_onnx(model, tmp_path / "t.onnx", kv_cache=True, tokenizer=own)
+    assert onnx_tokenizer(path).encode(PROMPT, add_special_tokens=False) == own.encode(PROMPT, add_special_tokens=False)
+    with pytest.raises(ModelInputError, match="tokenizer must be 'bytes', a tokenizers.Tokenizer"):
+        export_onnx(model, tmp_path / "u.onnx", tokenizer=42)
+
+
 def test_streaming_prints_the_prompt_then_the_timing(checkpoint, capsys) -> None:
     ckpt, onnx = checkpoint
     for target in (ckpt, onnx):

@@ -65,13 +65,15 @@ def test_profile_latency_writes_a_usable_profile(
     )
     out = tmp_path / "device.json"
     argv = ["profile-latency", "--space", str(space), "--seq-len", "16", "--threads", "1", "--runtime", runtime]
-    argv += ["--logits", logits] if logits else []
+    argv += ["--logits", logits] if logits else ["--no-fit-intercept"]
     assert run(*argv, "--phase", phase, "--min-run-time", "0.02", "--calibrate", "3", "--out", str(out)) == 0
     assert f"{runtime} {phase}" in capsys.readouterr().out
     profile = json.loads(out.read_text())
     kept = logits or {"torch": "last", "onnxruntime": "all"}[runtime]
     assert profile["logits"] == kept
     assert profile["head_positions"] == (16 if (kept, phase) == ("all", "prefill") else 1)
+    assert profile["calibration"]["fit_intercept"] is (logits is not None)
+    assert logits is not None or profile["calibration"]["ms"] == 0.0  # the per-layer term alone
     assert (profile["seq_len"], profile["batch"], profile["threads"]) == (16, 1, 1)
     assert (profile["runtime"], profile["phase"]) == (runtime, phase)
     assert len(profile["layers"]) == 4 and len(profile["calibration"]["designs"]) == 3
