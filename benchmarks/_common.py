@@ -254,6 +254,17 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def write_report(results: dict[str, Any], out: Path | None, md: Path | None,
+                 render: Callable[[dict[str, Any]], str]) -> None:
+    """``results`` as JSON into ``out`` and rendered as Markdown into ``md`` (each where given)."""
+    if out:
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {out}")
+    if md:
+        md.write_text(render(results))
+        print(f"wrote {md}")
+
+
 def cached(job: Job) -> dict[str, Any] | None:
     if job.path.exists():
         try:

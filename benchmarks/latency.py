@@ -633,12 +633,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def write(results: dict[str, Any], args: argparse.Namespace) -> None:
     """The results as JSON into ``--out`` and as a report into ``--md`` (each where given)."""
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {args.out}")
-    if args.md:
-        args.md.write_text(markdown(results))
-        print(f"wrote {args.md}")
+    from _common import write_report
+
+    write_report(results, args.out, args.md, markdown)
 
 
 def rerender(args: argparse.Namespace) -> int:

@@ -18,7 +18,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import command_line, git_commit  # noqa: E402
+from _common import command_line, git_commit, write_report  # noqa: E402
 
 MODELS = ("merino-52m", "merino-61m", "merino-64m")
 GRAPHS = ("all", "last")
@@ -103,12 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "seconds": time.perf_counter() - start,
     }
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
-        print(f"wrote {args.out}")
-    if args.md:
-        args.md.write_text(markdown(results))
-        print(f"wrote {args.md}")
+    write_report(results, args.out, args.md, markdown)
     return 0
 
 
