@@ -22,7 +22,17 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("cost-of-int", lambda: ParamsCost().of(3), "expected an Architecture, a preset name"),
     ("sample-beyond-memory", lambda: PROBLEM.space.sample(10**12, random_state=0),
      "a sample of 1000000000000 designs needs .* GiB"),
+    ("profile-fit-intercept-str", lambda: _profile(fit_intercept="no"), "fit_intercept must be True or False"),
+    ("profile-torch-all-logits", lambda: _profile(logits="all"), "logits must be one of last for torch"),
+    ("profile-threads-beyond-cpus", lambda: _profile(threads=10**5), "CPUs this process may run on"),
 ]
+
+
+def _profile(**options: object) -> object:
+    """``profile_latency`` of the small space, refused before any timing when its options are wrong."""
+    from mpsolve.merino_model import profile_latency
+
+    return profile_latency("small", progress=False, **options)
 
 
 @pytest.mark.parametrize(("call", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
