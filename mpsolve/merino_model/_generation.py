@@ -10,7 +10,7 @@ import torch
 from mpsolve.merino_model._errors import ModelInputError
 from mpsolve.utils.validation import check_bool, check_integer, is_finite_number, is_integer, is_positive_number
 
-__all__ = ["check_length", "check_max_new_tokens", "check_streamer", "next_tokens", "sampling_generator", "torch_seed"]
+__all__ = ["check_length", "check_streamer", "next_tokens", "sampling_generator", "torch_seed"]
 
 
 def torch_seed(seed: Any) -> int | None:
@@ -19,13 +19,6 @@ def torch_seed(seed: Any) -> int | None:
     if seed is not None and seed >= 2**64:
         raise ModelInputError(f"seed must be below 2**64 (torch's limit), got {seed}")
     return seed
-
-
-def check_max_new_tokens(max_new_tokens: Any) -> int:
-    """``max_new_tokens`` when it is a non-negative int."""
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ModelInputError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
-    return max_new_tokens
 
 
 def check_length(length: int, limit: int | None) -> None:

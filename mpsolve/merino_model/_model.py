@@ -22,7 +22,6 @@ from torch import nn
 from mpsolve.merino_model._errors import ModelInputError, check_id_range, check_init_std
 from mpsolve.merino_model._generation import (
     check_length,
-    check_max_new_tokens,
     check_streamer,
     next_tokens,
     sampling_generator,
@@ -339,7 +338,7 @@ class MeRinoForCausalLM(nn.Module):
         Returns:
             ``(batch, seq + new)`` prompt and generated tokens.
         """
-        check_max_new_tokens(max_new_tokens)
+        max_new_tokens = check_integer(max_new_tokens, "max_new_tokens", 0, ModelInputError)
         _check_input_ids(input_ids, self.embed_tokens.num_embeddings)
         generator = sampling_generator(do_sample, temperature, top_k, top_p, seed, input_ids.device)
         check_streamer(streamer)

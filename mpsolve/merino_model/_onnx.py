@@ -36,12 +36,12 @@ from torch import nn
 from mpsolve.merino_model._errors import ModelInputError, check_id_range, require
 from mpsolve.merino_model._generation import (
     check_length,
-    check_max_new_tokens,
     check_streamer,
     next_tokens,
     sampling_generator,
 )
 from mpsolve.merino_model._model import KVCache, MeRinoForCausalLM
+from mpsolve.utils.validation import check_integer
 
 __all__ = ["compare_onnx", "export_onnx", "onnx_generate", "onnx_tokenizer", "quantize_onnx", "verify_onnx"]
 
@@ -311,7 +311,7 @@ def onnx_generate(
     Returns:
         ``(batch, seq + new)`` int64 prompt and generated tokens, as :meth:`MeRinoForCausalLM.generate`.
     """
-    check_max_new_tokens(max_new_tokens)
+    max_new_tokens = check_integer(max_new_tokens, "max_new_tokens", 0, ModelInputError)
     generator = sampling_generator(do_sample, temperature, top_k, top_p, seed)
     check_streamer(streamer)
     session = _session(model)
