@@ -231,7 +231,11 @@ def test_ctrl_c_keeps_the_finished_rows_and_exits_130(tmp_path, executor):
     if executor.startswith("dask"):
         pytest.importorskip("distributed")
     out = tmp_path / "rows.json"
-    argv = [sys.executable, "-m", "mpsolve.cli", "sweep", "--space", "small", "--over", "flops", "--budgets", "20G",
+    # Python's Ctrl-C handler even when this test runs where SIGINT is ignored (a shell's background job
+    # inherits SIG_IGN, and Python then never raises KeyboardInterrupt): a terminal's mpsolve has it
+    cli = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+           "sys.argv[0] = 'mpsolve'; runpy.run_module('mpsolve.cli', run_name='__main__')")
+    argv = [sys.executable, "-c", cli, "sweep", "--space", "small", "--over", "flops", "--budgets", "20G",
             "--seeds", ",".join(map(str, range(40))), "--executor", executor, "--out", str(out)]
     root = str(Path(mpsolve.__file__).parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
