@@ -240,7 +240,8 @@ def onnx_tokenizer(model: str | os.PathLike | Any) -> Any | None:
         return None
     if text == "bytes":
         return transformers_tokenizer(None)
-    return transformers_tokenizer(tokenizer_from_json(text, f"the tokenizer recorded in {str(model)!r}",
+    graph = repr(str(model)) if isinstance(model, (str, os.PathLike)) else "this graph"  # not a session's repr
+    return transformers_tokenizer(tokenizer_from_json(text, f"the tokenizer recorded in {graph}",
                                                       "export the checkpoint again with mpsolve export"))
 
 

@@ -110,6 +110,23 @@ def test_export_takes_a_transformers_tokenizer_and_refuses_other_objects(checkpo
         export_onnx(model, tmp_path / "u.onnx", tokenizer=42)
 
 
+def test_a_damaged_recorded_tokenizer_is_one_line(checkpoint, capsys, tmp_path: Path) -> None:
+    import onnx
+
+    _, exported = checkpoint
+    graph = onnx.load(str(exported))
+    for prop in graph.metadata_props:
+        if prop.key == "mpsolve.tokenizer":
+            prop.value = "{not a tokenizer"
+    damaged = tmp_path / "damaged.onnx"
+    onnx.save(graph, str(damaged))
+    with pytest.raises(ModelInputError, match=r"the tokenizer recorded in '.*damaged\.onnx' is damaged"):
+        onnx_tokenizer(damaged)
+    code, out, err = generate(capsys, str(damaged), "--prompt", PROMPT)
+    assert (code, out) == (2, "") and "the tokenizer recorded in this graph is damaged" in err
+    assert err.count("\n") == 1
+
+
 def test_streaming_prints_the_prompt_then_the_timing(checkpoint, capsys) -> None:
     ckpt, onnx = checkpoint
     for target in (ckpt, onnx):
