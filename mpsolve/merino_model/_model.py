@@ -11,7 +11,7 @@ exactly :class:`~mpsolve.costs.ParamsCost` of its architecture.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,7 @@ class CausalLMOutput:
     past_key_values: KVCache | Any | None = None
 
 
+@dataclass(eq=False, repr=False)  # identity equality, as a cache object
 class KVCache:
     """Keys and values of every layer *application*, in application order.
 
@@ -69,9 +70,8 @@ class KVCache:
     ``update``/``get_seq_length`` methods (e.g. ``transformers.DynamicCache``) works too.
     """
 
-    def __init__(self) -> None:
-        self.keys: list[torch.Tensor] = []
-        self.values: list[torch.Tensor] = []
+    keys: list[torch.Tensor] = field(default_factory=list)
+    values: list[torch.Tensor] = field(default_factory=list)
 
     def update(self, key: torch.Tensor, value: torch.Tensor, layer_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Append ``(batch, heads, new, head_dim)`` keys/values to slot ``layer_idx``; return the full ones."""
@@ -91,6 +91,11 @@ class KVCache:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+
+# pytree nodes, so that torch.export / torch.compile can trace a forward that takes or returns them
+for _output_type in (CausalLMOutput, KVCache):
+    torch.export.register_dataclass(_output_type, serialized_type_name=f"mpsolve.{_output_type.__name__}")
 
 
 class MeRinoLayer(nn.Module):
@@ -381,7 +386,8 @@ def _check_input_ids(input_ids: Any, vocab: int) -> None:
         raise ModelInputError(f"input_ids must have shape (batch, seq), got {tuple(input_ids.shape)}")
     if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
         raise ModelInputError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
-    if input_ids.numel():
+    # the range is data: reading it while torch.export / torch.compile traces would fail or break the graph
+    if input_ids.numel() and not torch.compiler.is_compiling():
         check_id_range(int(input_ids.min()), int(input_ids.max()), vocab)
 
 

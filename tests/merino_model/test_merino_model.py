@@ -103,6 +103,36 @@ def test_logits_to_keep(shared_arch: Architecture) -> None:
         model(ids, labels=ids, logits_to_keep=1)
 
 
+def test_torch_export_traces_forward_with_and_without_a_cache(shared_arch: Architecture) -> None:
+    # the id-range check reads data; torch.export (and torch.onnx.export of a user's wrapper) must still trace
+    model = build(shared_arch).eval()
+    ids = torch.randint(0, 256, (1, 10), generator=torch.Generator().manual_seed(0))
+
+    class Step(torch.nn.Module):
+        def forward(self, token: torch.Tensor, past: list[torch.Tensor]) -> torch.Tensor:
+            cache = KVCache()
+            cache.keys, cache.values = list(past[0::2]), list(past[1::2])
+            return model(token, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+
+    with torch.inference_mode():
+        cache = model(ids[:, :-1], use_cache=True).past_key_values
+        past = [t for kv in zip(cache.keys, cache.values) for t in kv]
+        want = model(ids, logits_to_keep=1).logits
+    prefill = torch.export.export(model, (ids,), {"logits_to_keep": 1}).module()
+    step = torch.export.export(Step(), (ids[:, -1:], past)).module()
+    with torch.inference_mode():
+        torch.testing.assert_close(prefill(ids, logits_to_keep=1).logits, want, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(step(ids[:, -1:], past), want, atol=1e-5, rtol=1e-4)
+    from mpsolve.merino_model import MeRinoHFForCausalLM
+
+    hf = MeRinoHFForCausalLM.from_model(model).eval()  # as for transformers' own models: without a returned cache
+    exported = torch.export.export(hf, (ids,), {"logits_to_keep": 1, "use_cache": False}).module()
+    with torch.inference_mode():
+        torch.testing.assert_close(exported(ids, logits_to_keep=1, use_cache=False).logits, want, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ModelInputError, match="token ids must be in"):  # eager calls still check
+        model(torch.tensor([[0, shared_arch.vocab_size]]))
+
+
 def test_labels_loss_is_shifted_cross_entropy_ignoring_minus_100(shared_arch: Architecture) -> None:
     model = build(shared_arch)
     ids = torch.randint(0, 256, (2, 10))
