@@ -18,6 +18,9 @@ the logits of the last position only (``logits_to_keep=1``, no cache); decode, o
 whose IQR exceeds 10 % of the median are marked noisy. Each (model, precision, runtime) runs in a
 fresh process so that its memory is its own: the resident set (RSS, from /proc) of the loaded
 model over the process baseline, and the peak RSS during the workloads over the same baseline.
+The table is timed in ``--model-rounds`` round-robin rounds; the MeRino-64M vs OPT-350M ratio is
+paired within a round and reported as the median of the rounds with every round's value, beside
+the ratio of the arithmetic each model does (GFLOPs counted by ``torch.utils.flop_counter``).
 
 Part 2: the latency costs. For each runtime and phase, profile the search space
 (``profile_latency``), sample ``--mape-archs`` random architectures, time each whole model on the
@@ -134,6 +137,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"models to time (default all: {', '.join(MODELS)}; none skips part 1)",
     )
     p.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=list(RUNTIMES), help="runtimes (default both)")
+    p.add_argument("--model-rounds", type=int, default=3,
+                   help="round-robin rounds over the models of part 1; ratios are paired within a round (default 3)")
     p.add_argument("--space", default="default", help="search space of the latency-cost check (default: default)")
     p.add_argument("--mape-archs", type=int, default=20, help="random architectures for the MAPE (0 skips it)")
     p.add_argument("--rounds", type=int, default=3, help="round-robin measurement rounds of the MAPE (default 3)")
@@ -156,7 +161,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="re-render a saved run's JSON (accuracy figures recomputed from its timings) into --md and "
                         "--out; times nothing")
     p.add_argument("--worker", nargs=3, metavar=("MODEL", "PRECISION", "RUNTIME"), help=argparse.SUPPRESS)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for label in ("threads", "seq_len", "rounds", "model_rounds"):
+        if getattr(args, label) < 1:
+            p.error(f"--{label.replace('_', '-')} must be at least 1")
+    return args
 
 
 def quiet() -> None:
@@ -341,6 +350,8 @@ def worker(name: str, precision: str, runtime: str, args: argparse.Namespace) ->
             model = quantized
         prefill, step = workloads(model, is_merino)
         calls = [lambda: prefill(prompt), lambda: step(token, past)]
+        if precision == "fp32":
+            result["gflops"] = count_gflops(calls)
     release_memory()
     result["rss_model_mb"] = (memory_kb()["VmRSS"] - baseline) / 1024
     with torch.inference_mode():
@@ -348,6 +359,19 @@ def worker(name: str, precision: str, runtime: str, args: argparse.Namespace) ->
             result[phase] = time_call(call, args.threads, args.min_run_time)
     result["peak_mb"] = (memory_kb()["VmHWM"] - baseline) / 1024
     return result
+
+
+def count_gflops(calls: list[Any]) -> dict[str, float]:
+    """GFLOPs of the prefill and decode calls, counted by ``torch.utils.flop_counter`` (matmuls and attention)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    out = {}
+    for phase, call in zip(("prefill", "decode"), calls):
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            call()
+        out[phase] = counter.get_total_flops() / 1e9
+    return out
 
 
 def run_worker(name: str, precision: str, runtime: str, argv: list[str]) -> dict[str, Any]:
@@ -465,18 +489,25 @@ def markdown(results: dict[str, Any]) -> str:
         "median (too noisy to trust). Random weights, nothing downloaded.\n",
     ]
     if results["models"]:
-        lines += ["| model | runtime | precision | params | prefill ms | decode ms/token | model MB | peak MB | "
-                  "INT8 top-1 vs fp32 |", "|---|---|---|---|---|---|---|---|---|"]
+        rounds = s.get("model_rounds", 1)
+        if rounds > 1:
+            lines.append(f"{rounds} round-robin rounds over the table's entries, each in a fresh process: each cell is "
+                         "its median round (the lower middle one for an even count; that round's IQR), the range of "
+                         "the rounds in square brackets. GFLOPs: "
+                         "counted by `torch.utils.flop_counter` on the torch fp32 workloads (INT8 does the same "
+                         "arithmetic). INT8 top-1 agreement with fp32: over the prompt's positions in torch; in ONNX "
+                         "Runtime over the last position only (the prefill graph returns no other), so 1 or 0.\n")
+        lines += ["| model | runtime | precision | params | GFLOPs prefill / decode | prefill ms | decode ms/token | "
+                  "model MB | peak MB | INT8 top-1 vs fp32 |", "|---|---|---|---|---|---|---|---|---|---|"]
         for r in results["models"]:
             cells = [f"{r[p]['ms']:.2f} ({r[p]['iqr_ms']:.2f}){' *' if r[p]['noisy'] else ''}"
+                     + (f" [{min(r['rounds_ms'][p]):.2f}-{max(r['rounds_ms'][p]):.2f}]" if rounds > 1 else "")
                      for p in ("prefill", "decode")]
+            flops = f"{r['gflops']['prefill']:.2f} / {r['gflops']['decode']:.3f}" if "gflops" in r else ""
             agree = f"{r['vs_fp32']['top1_agreement']:.3f}" if "vs_fp32" in r else ""
-            lines.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['params_m']:.1f}M | {cells[0]} | "
-                         f"{cells[1]} | {r['rss_model_mb']:.0f} | {r['peak_mb']:.0f} | {agree} |")
-        ratio = results["speedup_merino64m_vs_opt350m"]
-        if ratio:
-            lines += ["", "MeRino-64M vs OPT-350M, measured in this run (goal >= 5x): "
-                      + ", ".join(f"{k.replace('_', ' ')} {v:.2f}x" for k, v in ratio.items()) + ".\n"]
+            lines.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | {r['params_m']:.1f}M | {flops} | "
+                         f"{cells[0]} | {cells[1]} | {r['rss_model_mb']:.0f} | {r['peak_mb']:.0f} | {agree} |")
+        lines += speedup_lines(results)
     check = results["latency_cost"]
     if check:
         lines += [
@@ -518,6 +549,32 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 # -- report ----------------------------------------------------------------------------------------
+def speedup_lines(results: dict[str, Any]) -> list[str]:
+    """The report's MeRino-64M vs OPT-350M ratios, with their rounds and the GFLOPs ratio where the run has them."""
+    ratio, by_round = results["speedup_merino64m_vs_opt350m"], results.get("speedup_by_round")
+    if not ratio:
+        return []
+    if not by_round:
+        return ["", "MeRino-64M vs OPT-350M, measured in this run (goal >= 5x): "
+                + ", ".join(f"{k.replace('_', ' ')} {v:.2f}x" for k, v in ratio.items()) + ".\n"]
+    lines = ["", "MeRino-64M vs OPT-350M (goal >= 5x): OPT-350M ms / MeRino-64M ms, paired within a round; median "
+             "of the rounds (every round's ratio).\n", "| runtime | precision | prefill | decode |",
+             "|---|---|---|---|"]
+    for runtime in RUNTIMES:
+        for precision in ("fp32", "int8"):
+            keys = [f"{phase}_{runtime}_{precision}" for phase in ("prefill", "decode")]
+            if all(k in ratio for k in keys):
+                cells = [f"{ratio[k]:.2f}x ({', '.join(f'{v:.2f}' for v in by_round[k])})" for k in keys]
+                lines.append(f"| {runtime} | {precision} | {cells[0]} | {cells[1]} |")
+    flops = results.get("gflops_ratio_merino64m_vs_opt350m")
+    if flops:
+        params = {r["model"]: r["params_m"] for r in results["models"]}
+        lines.append(f"\nArithmetic, OPT-350M / MeRino-64M: GFLOPs {flops['prefill']:.2f}x prefill, "
+                     f"{flops['decode']:.2f}x decode; parameters {params['OPT-350M'] / params['MeRino-64M']:.2f}x "
+                     "(the weights a decode step reads).\n")
+    return lines
+
+
 def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(
         f"\nbatch 1, prompt {args.seq_len} tokens, decode at {args.seq_len} cached tokens, {args.threads} thread(s); "
@@ -540,16 +597,52 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         )
 
 
-def speedups(rows: list[dict[str, Any]]) -> dict[str, float]:
+def merge_rounds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from the rounds of a (model, runtime, precision): each phase's timing is its median round's.
+
+    ``rounds_ms`` keeps every round's time per phase (the speedups pair them round by round).
+    """
+    row = dict(runs[0])
+    row["rounds_ms"] = {}
+    for phase in ("prefill", "decode"):
+        ordered = sorted(runs, key=lambda run: run[phase]["ms"])
+        row[phase] = ordered[(len(ordered) - 1) // 2][phase]
+        row["rounds_ms"][phase] = [run[phase]["ms"] for run in runs]
+    row["rss_model_mb"] = max(run["rss_model_mb"] for run in runs)
+    row["peak_mb"] = max(run["peak_mb"] for run in runs)
+    return row
+
+
+def add_flops(rows: list[dict[str, Any]]) -> None:
+    """Give every row its model's GFLOPs (counted in the torch fp32 worker; INT8 does the same arithmetic)."""
+    counted = {r["model"]: r["gflops"] for r in rows if "gflops" in r}
+    for r in rows:
+        if r["model"] in counted:
+            r["gflops"] = counted[r["model"]]
+
+
+def speedups(rows: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, list[float]], dict[str, float]]:
+    """MeRino-64M vs OPT-350M per cell: the median over rounds of the within-round ratio, every round's
+    ratio, and the ratio of the GFLOPs each does (per phase; the same in every cell)."""
+    import statistics
+
     by = {(r["model"], r["precision"], r["runtime"]): r for r in rows}
-    out = {}
+    median, rounds, flops = {}, {}, {}
     for runtime in RUNTIMES:
         for precision in ("fp32", "int8"):
             a, b = by.get(("MeRino-64M", precision, runtime)), by.get(("OPT-350M", precision, runtime))
-            if a and b:
-                for phase in ("prefill", "decode"):
-                    out[f"{phase}_{runtime}_{precision}"] = b[phase]["ms"] / a[phase]["ms"]
-    return out
+            if not (a and b):
+                continue
+            for phase in ("prefill", "decode"):
+                key = f"{phase}_{runtime}_{precision}"
+                if "rounds_ms" in a and "rounds_ms" in b:
+                    rounds[key] = [y / x for x, y in zip(a["rounds_ms"][phase], b["rounds_ms"][phase])]
+                    median[key] = statistics.median(rounds[key])
+                else:  # a run from before the rounds
+                    median[key] = b[phase]["ms"] / a[phase]["ms"]
+                if "gflops" in a and "gflops" in b:
+                    flops[phase] = b["gflops"][phase] / a["gflops"][phase]
+    return median, rounds, flops
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -580,20 +673,26 @@ def main(argv: list[str] | None = None) -> int:
         *("--seed", str(args.seed), "--cache", str(args.cache)),
     ]
     started = time.perf_counter()
-    rows = []
-    for name in args.models:
-        for runtime in args.runtimes:
-            if runtime == "onnxruntime":
-                export_graphs(name, args)
-            for precision in ("fp32", "int8"):
-                print(f"timing {name} {runtime} {precision} ...", file=sys.stderr, flush=True)
-                rows.append(run_worker(name, precision, runtime, passthrough))
+    if "onnxruntime" in args.runtimes:
+        for name in args.models:
+            export_graphs(name, args)
+    entries = [(name, runtime, precision) for name in args.models for runtime in args.runtimes
+               for precision in ("fp32", "int8")]
+    timed: dict[tuple[str, str, str], list[dict[str, Any]]] = {entry: [] for entry in entries}
+    for r in range(args.model_rounds if entries else 0):
+        for name, runtime, precision in entries:
+            print(f"round {r + 1}/{args.model_rounds}: timing {name} {runtime} {precision} ...", file=sys.stderr,
+                  flush=True)
+            timed[name, runtime, precision].append(run_worker(name, precision, runtime, passthrough))
+    rows = [merge_rounds(timed[entry]) for entry in entries]
+    add_flops(rows)
     if rows:
         print_table(rows, args)
-    ratio = speedups(rows)
+    ratio, ratio_rounds, flops_ratio = speedups(rows)
     if ratio:
-        print("\nMeRino-64M vs OPT-350M speedup (goal >= 5x; the paper: 559/114 = 4.9x prefill on a Jetson Nano): "
-              + ", ".join(f"{k} {v:.2f}x" for k, v in ratio.items()))
+        print("\nMeRino-64M vs OPT-350M speedup, median of the rounds (goal >= 5x; the paper: 559/114 = 4.9x prefill "
+              "on a Jetson Nano): " + ", ".join(f"{k} {v:.2f}x" for k, v in ratio.items())
+              + "; GFLOPs ratio " + ", ".join(f"{k} {v:.2f}x" for k, v in flops_ratio.items()))
     check = None
     if args.mape_archs:
         check = latency_cost_check(args)
@@ -624,6 +723,8 @@ def main(argv: list[str] | None = None) -> int:
             "noise_threshold": NOISE_THRESHOLD,
             "models": rows,
             "speedup_merino64m_vs_opt350m": ratio,
+            "speedup_by_round": ratio_rounds,
+            "gflops_ratio_merino64m_vs_opt350m": flops_ratio,
             "latency_cost": check,
             "seconds": elapsed,
         }
