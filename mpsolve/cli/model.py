@@ -154,8 +154,8 @@ def add_subcommands(subparsers: Any) -> None:
         default=merino_model.DEFAULT_CALIBRATION_DESIGNS,
         metavar="N",
         help="whole designs timed to fit the per-forward and per-layer overheads the components miss "
-        f"(default {merino_model.DEFAULT_CALIBRATION_DESIGNS}; 0: none; for --phase decode, 8 with "
-        "--no-fit-intercept: see benchmarks/results/latency_slope.md)",
+        f"(default {merino_model.DEFAULT_CALIBRATION_DESIGNS}; 0: none; its record in decode, with "
+        "--no-fit-intercept: benchmarks/results/latency_slope*.md)",
     )
     p.add_argument(
         "--fit-intercept",

@@ -35,10 +35,10 @@ timed on the same workload and the differences to their component sums fitted by
 as ``ms + per_layer_ms * applications`` (``calibration`` in the profile; an additive term, so
 every backend keeps it). Off by default because a fit to a few designs also fits the machine's
 drift at the moment they were timed: on an idle benchmark run it did not predict other designs
-better than the component sum (``benchmarks/results/latency.md``). The per-layer term is steadier
-than the per-forward one in decode, so for decode profiles ``calibrate=8, fit_intercept=False``
-(the per-layer term alone) is the recommendation of a pre-registered test
-(``benchmarks/results/latency_slope.md``).
+better than the component sum (``benchmarks/results/latency.md``). ``fit_intercept=False`` fits
+the per-layer term alone, steadier than the per-forward one in decode; in two pre-registered runs
+it helped one of four decode cells and hurt three (``benchmarks/results/latency_slope.md``,
+``latency_slope_replication.md``), so check it against whole designs timed on the device.
 The profile is what :class:`mpsolve.costs.LatencyCost` (prefill) and
 :class:`mpsolve.costs.DecodeLatencyCost` (decode) predict from. Importing this module is cheap;
 profiling needs ``torch`` (extra ``[torch]``), and ``onnxruntime`` (extra ``[onnx]``) for that runtime.
