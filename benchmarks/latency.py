@@ -490,13 +490,17 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     if results["models"]:
         rounds = s.get("model_rounds", 1)
+        notes = []
         if rounds > 1:
-            lines.append(f"{rounds} round-robin rounds over the table's entries, each in a fresh process: each cell is "
+            notes.append(f"{rounds} round-robin rounds over the table's entries, each in a fresh process: each cell is "
                          "its median round (the lower middle one for an even count; that round's IQR), the range of "
-                         "the rounds in square brackets. GFLOPs: "
-                         "counted by `torch.utils.flop_counter` on the torch fp32 workloads (INT8 does the same "
-                         "arithmetic). INT8 top-1 agreement with fp32: over the prompt's positions in torch; in ONNX "
-                         "Runtime over the last position only (the prefill graph returns no other), so 1 or 0.\n")
+                         "the rounds in square brackets.")
+        if any("gflops" in r for r in results["models"]):
+            notes.append("GFLOPs: counted by `torch.utils.flop_counter` on the torch fp32 workloads (INT8 does the "
+                         "same arithmetic). INT8 top-1 agreement with fp32: over the prompt's positions in torch; in "
+                         "ONNX Runtime over the last position only (the prefill graph returns no other), so 1 or 0.")
+        if notes:
+            lines.append(" ".join(notes) + "\n")
         lines += ["| model | runtime | precision | params | GFLOPs prefill / decode | prefill ms | decode ms/token | "
                   "model MB | peak MB | INT8 top-1 vs fp32 |", "|---|---|---|---|---|---|---|---|---|---|"]
         for r in results["models"]:
