@@ -362,7 +362,11 @@ def worker(name: str, precision: str, runtime: str, args: argparse.Namespace) ->
 
 
 def count_gflops(calls: list[Any]) -> dict[str, float]:
-    """GFLOPs of the prefill and decode calls, counted by ``torch.utils.flop_counter`` (matmuls and attention)."""
+    """GFLOPs of the prefill and decode calls, counted by ``torch.utils.flop_counter``.
+
+    It counts the matmuls (linear layers, LM head); the CPU attention kernel is not in its table, so
+    the attention products (``4 * positions * width`` per layer and query) are not in the count.
+    """
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -497,8 +501,10 @@ def markdown(results: dict[str, Any]) -> str:
                          "the rounds in square brackets.")
         if any("gflops" in r for r in results["models"]):
             notes.append("GFLOPs: counted by `torch.utils.flop_counter` on the torch fp32 workloads (INT8 does the "
-                         "same arithmetic). INT8 top-1 agreement with fp32: over the prompt's positions in torch; in "
-                         "ONNX Runtime over the last position only (the prefill graph returns no other), so 1 or 0.")
+                         "same arithmetic): the matmuls of the linear layers and the LM head; it does not count the "
+                         "attention products of the CPU attention kernel. INT8 top-1 agreement with fp32: over the "
+                         "prompt's positions in torch; in ONNX Runtime over the last position only (the prefill graph "
+                         "returns no other), so 1 or 0.")
         if notes:
             lines.append(" ".join(notes) + "\n")
         lines += ["| model | runtime | precision | params | GFLOPs prefill / decode | prefill ms | decode ms/token | "
@@ -573,7 +579,7 @@ def speedup_lines(results: dict[str, Any]) -> list[str]:
     flops = results.get("gflops_ratio_merino64m_vs_opt350m")
     if flops:
         params = {r["model"]: r["params_m"] for r in results["models"]}
-        lines.append(f"\nArithmetic, OPT-350M / MeRino-64M: GFLOPs {flops['prefill']:.2f}x prefill, "
+        lines.append(f"\nArithmetic, OPT-350M / MeRino-64M: matmul GFLOPs {flops['prefill']:.2f}x prefill, "
                      f"{flops['decode']:.2f}x decode; parameters {params['OPT-350M'] / params['MeRino-64M']:.2f}x "
                      "(the weights a decode step reads).\n")
     return lines

@@ -85,7 +85,7 @@ def test_model_rounds_are_merged_and_the_speedup_is_paired_within_a_round() -> N
     report = latency.speedup_lines({"speedup_merino64m_vs_opt350m": median, "speedup_by_round": by_round,
                                     "gflops_ratio_merino64m_vs_opt350m": flops, "models": rows})
     assert "| torch | fp32 | 5.00x (5.00, 3.00, 7.50) | 3.00x (3.00, 2.80, 10.00) |" in report
-    assert any("GFLOPs 5.11x prefill, 3.30x decode; parameters 5.17x" in line for line in report)
+    assert any("matmul GFLOPs 5.11x prefill, 3.30x decode; parameters 5.17x" in line for line in report)
 
 
 def test_a_run_from_before_the_rounds_still_renders(tmp_path: Path) -> None:
