@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from mpsolve.cli.parsing import CLIError, print_json
-from mpsolve.costs import FlopsCost, ParamsCost, graph_totals, operator_graph
+from mpsolve.costs import DecodeFlopsCost, FlopsCost, ParamsCost, graph_totals, operator_graph
 from mpsolve.objectives import MeRinoEntropy
 from mpsolve.solvers import list_solvers
 from mpsolve.spaces import ARCHITECTURES, SPACES, get_architecture, get_space, load_space, resolve_architecture
@@ -53,7 +53,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
         print(f"note: --seq-len {args.seq_len} exceeds the architecture's max_positions {arch.max_positions}: the "
               "model cannot process that many tokens, so the FLOPs count a run that cannot happen", file=sys.stderr)
     flops = FlopsCost(seq_len=args.seq_len, include_lm_head=args.include_lm_head)
-    costs = {"params": ParamsCost().of(arch), "flops": flops.of(arch)}
+    costs = {"params": ParamsCost().of(arch), "flops": flops.of(arch),
+             "decode_flops": DecodeFlopsCost(seq_len=args.seq_len).of(arch)}
     if args.breakdown or args.graphml:
         graph = operator_graph(arch, seq_len=args.seq_len, include_lm_head=args.include_lm_head)
         totals = graph_totals(graph)
@@ -80,6 +81,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
     print(f"params {format_quantity(costs['params'])} ({costs['params']:.0f})")
     head = "in" if args.include_lm_head else "out"
     print(f"flops  {format_quantity(costs['flops'])} (seq_len {args.seq_len}, lm head {head})")
+    print(f"decode_flops {format_quantity(costs['decode_flops'])} per generated token ({args.seq_len} cached "
+          "positions, lm head in)")
     if args.breakdown:
         print(f"\n{'node':<28} {'kind':<8} {'params':>12} {'flops':>12}")
         for n, d in graph.nodes(data=True):

@@ -49,7 +49,7 @@ class Budget(Constraint):
     """``cost(arch) <= limit``.
 
     Args:
-        cost: a cost name (``"params"``, ``"flops"``, ``"memory"``, ``"latency"``) or a
+        cost: a cost name (``"params"``, ``"flops"``, ``"decode_flops"``, ``"memory"``, ``"latency"``) or a
             :class:`CostModel`.
         limit: the budget, a number or a string with a unit (``"160G"``).
         **options: options of a cost given by name (e.g. ``seq_len=128``).

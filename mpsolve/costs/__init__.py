@@ -1,4 +1,5 @@
-"""Cost models a budget can bound: parameters, FLOPs, peak memory, measured prefill and decode latency.
+"""Cost models a budget can bound: parameters, FLOPs (per prompt and per generated token), peak memory,
+measured prefill and decode latency.
 
 Every cost model maps a batch of decoded architectures to an ``(n,)`` array and registers
 by name (``@register_cost``), so budgets, problem files and the CLI find it. The operator
@@ -19,6 +20,7 @@ from mpsolve.costs._latency import (
 from mpsolve.costs._models import (
     COSTS,
     CostModel,
+    DecodeFlopsCost,
     FlopsCost,
     MemoryCost,
     ModelConstants,
@@ -38,6 +40,7 @@ __all__ = [
     "PROFILE_RUNTIMES",
     "PROFILE_VERSION",
     "CostModel",
+    "DecodeFlopsCost",
     "DecodeLatencyCost",
     "FlopsCost",
     "LatencyCost",

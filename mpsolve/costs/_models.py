@@ -178,6 +178,43 @@ class FlopsCost(CostModel):
 
 
 @register_cost
+class DecodeFlopsCost(CostModel):
+    """FLOPs of generating one token with the KV cache (2 per MAC), ``seq_len`` cached positions, batch 1.
+
+    Every layer application's weights once, its attention over the ``seq_len + 1`` positions, the
+    width projections, and the LM head (``D * V`` MACs; generation needs the new token's logits).
+    The per-token work of a design with a wide tied embedding or shared layers is much larger than
+    its ``flops / seq_len`` suggests; where decoding is compute-bound this is the budget to bound.
+
+    Args:
+        seq_len: positions already in the KV cache.
+        include_lm_head: count the LM head.
+    """
+
+    name = "decode_flops"
+    unit = "FLOPs"
+
+    def __init__(self, seq_len: int = 1024, include_lm_head: bool = True) -> None:
+        _check_count(seq_len, "seq_len")
+        self.seq_len = int(seq_len)
+        self.include_lm_head = check_bool(include_lm_head, "include_lm_head")
+
+    def options(self) -> dict[str, Any]:
+        return {"seq_len": self.seq_len, "include_lm_head": self.include_lm_head}
+
+    def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
+        E, F, L = batch.embed_dims.astype(np.float64), batch.ffn_dims.astype(np.float64), batch.layers
+        per_layer = 4 * E * E + 2 * E * F + 2.0 * (self.seq_len + 1) * E
+        macs = np.sum(L * per_layer, axis=1) + _projections(batch, constants.embed_proj_dim, bias=False)
+        if self.include_lm_head:
+            macs = macs + float(constants.embed_proj_dim) * constants.vocab_size
+        return 2.0 * macs
+
+    def is_additive(self) -> bool:
+        return True
+
+
+@register_cost
 class MemoryCost(CostModel):
     """Peak inference memory estimate in bytes.
 

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from mpsolve.cli import main
-from mpsolve.costs import FlopsCost, ParamsCost
+from mpsolve.costs import DecodeFlopsCost, FlopsCost, ParamsCost
 from mpsolve.spaces import Architecture, get_architecture
 
 
@@ -101,6 +101,9 @@ def test_cost_and_score(tmp_path, capsys):
     obj = json.loads(out)
     assert obj["costs"]["params"] == ParamsCost().of(arch)
     assert obj["costs"]["flops"] == FlopsCost(128, True).of(arch)
+    assert obj["costs"]["decode_flops"] == DecodeFlopsCost(128).of(arch)
+    code, out, _ = run(capsys, "cost", "merino-64m", "--seq-len", "128")
+    assert code == 0 and "decode_flops 201.6M per generated token (128 cached positions, lm head in)" in out
     code, out, _ = run(capsys, "cost", "merino-52m", "--breakdown", "--graphml", str(tmp_path / "g.graphml"))
     assert code == 0 and "block0.layer0.qkv" in out and (tmp_path / "g.graphml").exists()
     # a single unshared block describes a plain uniform transformer

@@ -79,7 +79,7 @@ def test_flops_grow_with_every_dimension():
 
 
 def test_get_cost_errors():
-    with pytest.raises(ValueError, match="known costs: decode, flops, latency, memory, params"):
+    with pytest.raises(ValueError, match="known costs: decode, decode_flops, flops, latency, memory, params"):
         get_cost("speed")
     with pytest.raises(ValueError, match="seq_len"):
         FlopsCost(seq_len=0)

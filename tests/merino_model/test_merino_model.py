@@ -133,6 +133,34 @@ def test_torch_export_traces_forward_with_and_without_a_cache(shared_arch: Archi
         model(torch.tensor([[0, shared_arch.vocab_size]]))
 
 
+def test_flops_costs_count_the_matmuls_torch_runs(tiny_arch: Architecture) -> None:
+    # torch's flop counter counts the linear layers and the LM head (aten.mm / addmm); the attention
+    # products (4 * positions * width per layer application and query) are the costs' own formula
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from mpsolve.costs import DecodeFlopsCost, FlopsCost
+
+    model = build(tiny_arch).eval()
+    n = 20
+    ids = torch.randint(0, 256, (1, n + 1), generator=torch.Generator().manual_seed(0))
+    width = sum(block.layers * block.embed_dim for block in tiny_arch.blocks)
+
+    def matmul_flops(call) -> int:
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            call()
+        counts = counter.get_flop_counts()["Global"]
+        return sum(v for op, v in counts.items() if str(op) in ("aten.mm", "aten.addmm"))
+
+    with torch.inference_mode():
+        cache = model(ids[:, :n], use_cache=True).past_key_values
+    prefill = matmul_flops(lambda: model(ids[:, :n]))
+    decode = matmul_flops(lambda: model(ids[:, n:], past_key_values=cache, use_cache=True, logits_to_keep=1))
+    assert FlopsCost(seq_len=n, include_lm_head=True).of(tiny_arch) == prefill + 4 * n * n * width
+    assert DecodeFlopsCost(seq_len=n).of(tiny_arch) == decode + 4 * (n + 1) * width
+    lm_head = 2 * tiny_arch.embed_proj_dim * tiny_arch.vocab_size
+    assert DecodeFlopsCost(seq_len=n, include_lm_head=False).of(tiny_arch) == decode + 4 * (n + 1) * width - lm_head
+
+
 def test_labels_loss_is_shifted_cross_entropy_ignoring_minus_100(shared_arch: Architecture) -> None:
     model = build(shared_arch)
     ids = torch.randint(0, 256, (2, 10))

@@ -41,7 +41,8 @@ def _random_space(rng: np.random.Generator) -> SearchSpace:
 def _random_constraints(rng: np.random.Generator, space: SearchSpace, X: np.ndarray) -> list:
     """Budgets drawn between the cheapest and the dearest design, so that they bind."""
     batch = space.decode_batch(X)
-    costs = {name: mpsolve.costs.get_cost(name).evaluate(batch, space) for name in ("flops", "params", "memory")}
+    names = ("flops", "params", "memory", "decode_flops")
+    costs = {name: mpsolve.costs.get_cost(name).evaluate(batch, space) for name in names}
 
     def limit(name: str) -> float:
         return float(np.quantile(costs[name], rng.uniform(0.02, 0.7)))
@@ -53,6 +54,8 @@ def _random_constraints(rng: np.random.Generator, space: SearchSpace, X: np.ndar
         constraints.append(Budget("memory", limit("memory")))
     if rng.random() < 0.25:
         constraints.append(Effectiveness(float(rng.uniform(0.1, 0.4))))
+    if rng.random() < 0.3:
+        constraints.append(Budget("decode_flops", limit("decode_flops")))
     return constraints
 
 
