@@ -178,7 +178,7 @@ class FlopsCost(CostModel):
 
 
 @register_cost
-class DecodeFlopsCost(CostModel):
+class DecodeFlopsCost(FlopsCost):
     """FLOPs of generating one token with the KV cache (2 per MAC), ``seq_len`` cached positions, batch 1.
 
     Every layer application's weights once, its attention over the ``seq_len + 1`` positions, the
@@ -192,15 +192,9 @@ class DecodeFlopsCost(CostModel):
     """
 
     name = "decode_flops"
-    unit = "FLOPs"
 
     def __init__(self, seq_len: int = 1024, include_lm_head: bool = True) -> None:
-        _check_count(seq_len, "seq_len")
-        self.seq_len = int(seq_len)
-        self.include_lm_head = check_bool(include_lm_head, "include_lm_head")
-
-    def options(self) -> dict[str, Any]:
-        return {"seq_len": self.seq_len, "include_lm_head": self.include_lm_head}
+        super().__init__(seq_len, include_lm_head)
 
     def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
         E, F, L = batch.embed_dims.astype(np.float64), batch.ffn_dims.astype(np.float64), batch.layers
@@ -209,9 +203,6 @@ class DecodeFlopsCost(CostModel):
         if self.include_lm_head:
             macs = macs + float(constants.embed_proj_dim) * constants.vocab_size
         return 2.0 * macs
-
-    def is_additive(self) -> bool:
-        return True
 
 
 @register_cost
