@@ -689,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     entries = [(name, runtime, precision) for name in args.models for runtime in args.runtimes
                for precision in ("fp32", "int8")]
     timed: dict[tuple[str, str, str], list[dict[str, Any]]] = {entry: [] for entry in entries}
-    for r in range(args.model_rounds if entries else 0):
+    for r in range(args.model_rounds):
         for name, runtime, precision in entries:
             print(f"round {r + 1}/{args.model_rounds}: timing {name} {runtime} {precision} ...", file=sys.stderr,
                   flush=True)

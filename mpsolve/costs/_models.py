@@ -75,6 +75,18 @@ def _projections(batch: DecodedBatch, embed_proj_dim: int, bias: bool) -> np.nda
     return np.sum(present * (fan_in * fan_out + (fan_out if bias else 0)), axis=1)
 
 
+def _forward_flops(
+    batch: DecodedBatch, constants: ModelConstants, tokens: int, attended: int, include_lm_head: bool
+) -> np.ndarray:
+    """FLOPs (2 per MAC) of a forward over ``tokens`` new positions, each attending to ``attended`` positions."""
+    E, F, L = batch.embed_dims.astype(np.float64), batch.ffn_dims.astype(np.float64), batch.layers
+    per_layer = tokens * (4 * E * E + 2 * E * F) + 2.0 * tokens * attended * E
+    macs = np.sum(L * per_layer, axis=1) + tokens * _projections(batch, constants.embed_proj_dim, bias=False)
+    if include_lm_head:
+        macs = macs + float(tokens) * constants.embed_proj_dim * constants.vocab_size
+    return 2.0 * macs
+
+
 class CostModel(ABC):
     """A cost of an architecture that a budget can bound; vectorised over a batch."""
 
@@ -165,13 +177,7 @@ class FlopsCost(CostModel):
         return {"seq_len": self.seq_len, "include_lm_head": self.include_lm_head}
 
     def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
-        n = self.seq_len
-        E, F, L = batch.embed_dims.astype(np.float64), batch.ffn_dims.astype(np.float64), batch.layers
-        per_layer = n * (4 * E * E + 2 * E * F) + 2.0 * n * n * E
-        macs = np.sum(L * per_layer, axis=1) + n * _projections(batch, constants.embed_proj_dim, bias=False)
-        if self.include_lm_head:
-            macs = macs + float(n) * constants.embed_proj_dim * constants.vocab_size
-        return 2.0 * macs
+        return _forward_flops(batch, constants, self.seq_len, self.seq_len, self.include_lm_head)
 
     def is_additive(self) -> bool:
         return True
@@ -197,12 +203,7 @@ class DecodeFlopsCost(FlopsCost):
         super().__init__(seq_len, include_lm_head)
 
     def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
-        E, F, L = batch.embed_dims.astype(np.float64), batch.ffn_dims.astype(np.float64), batch.layers
-        per_layer = 4 * E * E + 2 * E * F + 2.0 * (self.seq_len + 1) * E
-        macs = np.sum(L * per_layer, axis=1) + _projections(batch, constants.embed_proj_dim, bias=False)
-        if self.include_lm_head:
-            macs = macs + float(constants.embed_proj_dim) * constants.vocab_size
-        return 2.0 * macs
+        return _forward_flops(batch, constants, 1, self.seq_len + 1, self.include_lm_head)
 
 
 @register_cost

@@ -59,7 +59,7 @@ from mpsolve.merino_model._errors import require
 from mpsolve.spaces import SearchSpace, get_space
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import atomic_write
-from mpsolve.utils.validation import check_integer, check_threads
+from mpsolve.utils.validation import check_bool, check_integer, check_threads
 
 __all__ = [
     "DEFAULT_CALIBRATION_DESIGNS",
@@ -203,8 +203,7 @@ def profile_latency(
         check_threads(threads)
     if isinstance(calibrate, bool) or not isinstance(calibrate, int) or calibrate < 0 or 0 < calibrate < 3:
         raise MpsolveError(f"calibrate must be 0 (no calibration) or at least 3 designs, got {calibrate!r}")
-    if not isinstance(fit_intercept, bool):
-        raise MpsolveError(f"fit_intercept must be True or False, got {fit_intercept!r}")
+    fit_intercept = check_bool(fit_intercept, "fit_intercept")
     logits = _profile_logits(runtime, logits)
     limit = space.max_positions - (1 if phase == "decode" else 0)
     if seq_len > limit:
