@@ -18,9 +18,11 @@ the logits of the last position only (``logits_to_keep=1``, no cache); decode, o
 whose IQR exceeds 10 % of the median are marked noisy. Each (model, precision, runtime) runs in a
 fresh process so that its memory is its own: the resident set (RSS, from /proc) of the loaded
 model over the process baseline, and the peak RSS during the workloads over the same baseline.
-The table is timed in ``--model-rounds`` round-robin rounds; the MeRino-64M vs OPT-350M ratio is
-paired within a round and reported as the median of the rounds with every round's value, beside
-the ratio of the arithmetic each model does (GFLOPs counted by ``torch.utils.flop_counter``).
+``--design NAME=FILE`` adds a design of your own (``mpsolve design --json`` output, an architecture
+JSON or a preset) to the table. The table is timed in ``--model-rounds`` round-robin rounds; the
+ratio to OPT-350M of each MeRino model and design is paired within a round and reported as the
+median of the rounds with every round's value, beside the ratio of the arithmetic each model does
+(GFLOPs counted by ``torch.utils.flop_counter``).
 
 Part 2: the latency costs. For each runtime and phase, profile the search space
 (``profile_latency``), sample ``--mape-archs`` random architectures, time each whole model on the
@@ -34,6 +36,7 @@ and times nothing; the timed run then reuses them.
 Usage:
     python benchmarks/latency.py --prepare
     python benchmarks/latency.py --threads 1 --out benchmarks/results/latency.json
+    python benchmarks/latency.py --models OPT-350M --design mine=design.json --mape-archs 0
 """
 
 from __future__ import annotations
@@ -136,6 +139,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="MODEL",
         help=f"models to time (default all: {', '.join(MODELS)}; none skips part 1)",
     )
+    p.add_argument("--design", action="append", default=[], metavar="NAME=FILE",
+                   help="also time a design (a design result JSON, an architecture JSON or a preset) under NAME, "
+                        "with its ratios to OPT-350M; repeatable")
     p.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=list(RUNTIMES), help="runtimes (default both)")
     p.add_argument("--model-rounds", type=int, default=3,
                    help="round-robin rounds over the models of part 1; ratios are paired within a round (default 3)")
@@ -165,7 +171,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for label in ("threads", "seq_len", "rounds", "model_rounds"):
         if getattr(args, label) < 1:
             p.error(f"--{label.replace('_', '-')} must be at least 1")
+    try:
+        args.designs = parse_designs(args.design)
+    except ValueError as exc:
+        p.error(str(exc))
     return args
+
+
+def parse_designs(specs: list[str]) -> dict[str, dict[str, str]]:
+    """``--design NAME=FILE`` options as ``{NAME: {"file", "architecture", "digest"}}`` (ValueError if bad).
+
+    The digest (of the architecture's JSON) names the design's ONNX graphs in ``--cache``, so a
+    file that now holds another design is exported afresh.
+    """
+    import hashlib
+    import re
+
+    from mpsolve import MpsolveError
+    from mpsolve.spaces import resolve_architecture
+
+    designs: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or not file:
+            raise ValueError(f"--design {spec!r}: expected NAME=FILE with NAME of letters, digits, '.', '_', '-'")
+        if name in MODELS or name in designs:
+            raise ValueError(f"--design {spec!r}: the name {name!r} is already taken; choose another")
+        try:
+            architecture = resolve_architecture(file)
+        except MpsolveError as exc:
+            raise ValueError(f"--design {spec!r}: {exc}") from None
+        text = json.dumps(architecture.to_dict(), sort_keys=True)
+        designs[name] = {"file": file, "architecture": str(architecture),
+                         "digest": hashlib.sha256(text.encode()).hexdigest()[:12]}
+    return designs
 
 
 def quiet() -> None:
@@ -195,14 +234,15 @@ def release_memory() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def build_model(name: str, seed: int):
-    """(model, is_merino, vocab size) with random weights."""
+def build_model(name: str, args: argparse.Namespace):
+    """(model, is_merino, vocab size) with random weights (seed ``--seed``); a ``--design`` is MeRino."""
     import torch
 
-    if name in MERINO:
+    seed = args.seed
+    if name in MERINO or name in args.designs:
         from mpsolve.merino_model import build
 
-        model = build(MERINO[name], seed=seed)
+        model = build(MERINO[name] if name in MERINO else args.designs[name]["file"], seed=seed)
         return model.eval(), True, model.architecture.vocab_size
     import transformers
 
@@ -276,7 +316,8 @@ def past_of(model, is_merino: bool, prompt) -> list:
 
 
 def graph_paths(name: str, precision: str, args: argparse.Namespace) -> tuple[Path, Path]:
-    stem = args.cache / f"{name}-n{args.seq_len}-s{args.seed}"
+    design = args.designs.get(name)
+    stem = args.cache / f"{name}{'-' + design['digest'] if design else ''}-n{args.seq_len}-s{args.seed}"
     return Path(f"{stem}-prefill-{precision}.onnx"), Path(f"{stem}-decode-{precision}.onnx")
 
 
@@ -290,7 +331,7 @@ def export_graphs(name: str, args: argparse.Namespace) -> None:
     if all(p.is_file() for p in (*fp32, *int8)):
         return
     quiet()
-    model, is_merino, vocab = build_model(name, args.seed)
+    model, is_merino, vocab = build_model(name, args)
     prompt = torch.randint(0, vocab, (1, args.seq_len), generator=torch.Generator().manual_seed(args.seed))
     prefill, step = workloads(model, is_merino)
     with torch.no_grad():
@@ -315,7 +356,7 @@ def worker(name: str, precision: str, runtime: str, args: argparse.Namespace) ->
     generator = torch.Generator().manual_seed(args.seed)
     release_memory()
     baseline = memory_kb()["VmRSS"]
-    model, is_merino, vocab = build_model(name, args.seed)
+    model, is_merino, vocab = build_model(name, args)
     params = sum(p.numel() for p in model.parameters())
     ids = torch.randint(0, vocab, (1, args.seq_len + 1), generator=generator)
     prompt, token = ids[:, :-1], ids[:, -1:]
@@ -559,29 +600,42 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 # -- report ----------------------------------------------------------------------------------------
-def speedup_lines(results: dict[str, Any]) -> list[str]:
-    """The report's MeRino-64M vs OPT-350M ratios, with their rounds and the GFLOPs ratio where the run has them."""
-    ratio, by_round = results["speedup_merino64m_vs_opt350m"], results.get("speedup_by_round")
+def compared(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each compared model's ratios to OPT-350M (``ratio``, ``by_round``, ``gflops_ratio``), also from a
+    run that compared MeRino-64M alone under its own keys."""
+    if "speedups_vs_opt350m" in results:
+        return results["speedups_vs_opt350m"]
+    ratio = results.get("speedup_merino64m_vs_opt350m")
     if not ratio:
-        return []
-    if not by_round:
-        return ["", "MeRino-64M vs OPT-350M, measured in this run (goal >= 5x): "
-                + ", ".join(f"{k.replace('_', ' ')} {v:.2f}x" for k, v in ratio.items()) + ".\n"]
-    lines = ["", "MeRino-64M vs OPT-350M (goal >= 5x): OPT-350M ms / MeRino-64M ms, paired within a round; median "
-             "of the rounds (every round's ratio).\n", "| runtime | precision | prefill | decode |",
-             "|---|---|---|---|"]
-    for runtime in RUNTIMES:
-        for precision in ("fp32", "int8"):
-            keys = [f"{phase}_{runtime}_{precision}" for phase in ("prefill", "decode")]
-            if all(k in ratio for k in keys):
-                cells = [f"{ratio[k]:.2f}x ({', '.join(f'{v:.2f}' for v in by_round[k])})" for k in keys]
-                lines.append(f"| {runtime} | {precision} | {cells[0]} | {cells[1]} |")
-    flops = results.get("gflops_ratio_merino64m_vs_opt350m")
-    if flops:
-        params = {r["model"]: r["params_m"] for r in results["models"]}
-        lines.append(f"\nArithmetic, OPT-350M / MeRino-64M: matmul GFLOPs {flops['prefill']:.2f}x prefill, "
-                     f"{flops['decode']:.2f}x decode; parameters {params['OPT-350M'] / params['MeRino-64M']:.2f}x "
-                     "(the weights a decode step reads).\n")
+        return {}
+    return {"MeRino-64M": {"ratio": ratio, "by_round": results.get("speedup_by_round") or {},
+                           "gflops_ratio": results.get("gflops_ratio_merino64m_vs_opt350m") or {}}}
+
+
+def speedup_lines(results: dict[str, Any]) -> list[str]:
+    """The report's ratios to OPT-350M of each compared model, with their rounds and the GFLOPs ratio where
+    the run has them."""
+    lines: list[str] = []
+    params = {r["model"]: r["params_m"] for r in results["models"]}
+    for model, c in compared(results).items():
+        ratio, by_round, flops = c["ratio"], c["by_round"], c["gflops_ratio"]
+        if not by_round:
+            lines += ["", f"{model} vs OPT-350M, measured in this run (goal >= 5x): "
+                      + ", ".join(f"{k.replace('_', ' ')} {v:.2f}x" for k, v in ratio.items()) + ".\n"]
+            continue
+        lines += ["", f"{model} vs OPT-350M (goal >= 5x): OPT-350M ms / {model} ms, paired within a round; median "
+                  "of the rounds (every round's ratio).\n", "| runtime | precision | prefill | decode |",
+                  "|---|---|---|---|"]
+        for runtime in RUNTIMES:
+            for precision in ("fp32", "int8"):
+                keys = [f"{phase}_{runtime}_{precision}" for phase in ("prefill", "decode")]
+                if all(k in ratio for k in keys):
+                    cells = [f"{ratio[k]:.2f}x ({', '.join(f'{v:.2f}' for v in by_round[k])})" for k in keys]
+                    lines.append(f"| {runtime} | {precision} | {cells[0]} | {cells[1]} |")
+        if flops:
+            lines.append(f"\nArithmetic, OPT-350M / {model}: matmul GFLOPs {flops['prefill']:.2f}x prefill, "
+                         f"{flops['decode']:.2f}x decode; parameters {params['OPT-350M'] / params[model]:.2f}x "
+                         "(the weights a decode step reads).\n")
     return lines
 
 
@@ -600,7 +654,7 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         agree = f"{r['vs_fp32']['top1_agreement']:.3f}" if "vs_fp32" in r else ""
         cells = [f"{r[p]['ms']:>8.2f} ({r[p]['iqr_ms']:>5.2f}){'*' if r[p]['noisy'] else ' '}"
                  for p in ("prefill", "decode")]
-        paper = PAPER_MS[r["model"]] if r["precision"] == "fp32" and r["runtime"] == "torch" else ""
+        paper = PAPER_MS.get(r["model"], "") if r["precision"] == "fp32" and r["runtime"] == "torch" else ""
         print(
             f"{r['model']:<12} {r['runtime']:<11} {r['precision']:<5} {r['params_m']:>6.1f}M {cells[0]} {cells[1]} "
             f"{r['rss_model_mb']:>9.0f} {r['peak_mb']:>8.0f} {agree:>6} {paper:>8}"
@@ -631,8 +685,9 @@ def add_flops(rows: list[dict[str, Any]]) -> None:
             r["gflops"] = counted[r["model"]]
 
 
-def speedups(rows: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, list[float]], dict[str, float]]:
-    """MeRino-64M vs OPT-350M per cell: the median over rounds of the within-round ratio, every round's
+def speedups(rows: list[dict[str, Any]], model: str = "MeRino-64M"
+             ) -> tuple[dict[str, float], dict[str, list[float]], dict[str, float]]:
+    """``model`` vs OPT-350M per cell: the median over rounds of the within-round ratio, every round's
     ratio, and the ratio of the GFLOPs each does (per phase; the same in every cell)."""
     import statistics
 
@@ -640,7 +695,7 @@ def speedups(rows: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, li
     median, rounds, flops = {}, {}, {}
     for runtime in RUNTIMES:
         for precision in ("fp32", "int8"):
-            a, b = by.get(("MeRino-64M", precision, runtime)), by.get(("OPT-350M", precision, runtime))
+            a, b = by.get((model, precision, runtime)), by.get(("OPT-350M", precision, runtime))
             if not (a and b):
                 continue
             for phase in ("prefill", "decode"):
@@ -663,13 +718,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.report:
         return rerender(args)
+    names = [*args.models, *args.designs]
     if args.prepare:
         from mpsolve.merino_model import profile_latency
         from mpsolve.spaces import get_space
 
-        for name in args.models:
+        for name in names:
             print(f"exporting {name} ...", file=sys.stderr, flush=True)
             export_graphs(name, args)
+        if not args.mape_archs:
+            return 0
         space = get_space(args.space)
         for x in space.sample(args.mape_archs, random_state=args.seed):
             design_graph(space, x, args)
@@ -681,12 +739,13 @@ def main(argv: list[str] | None = None) -> int:
     passthrough = [  # the options a worker needs
         *("--threads", str(args.threads), "--min-run-time", str(args.min_run_time), "--seq-len", str(args.seq_len)),
         *("--seed", str(args.seed), "--cache", str(args.cache)),
+        *(f"--design={name}={d['file']}" for name, d in args.designs.items()),
     ]
     started = time.perf_counter()
     if "onnxruntime" in args.runtimes:
-        for name in args.models:
+        for name in names:
             export_graphs(name, args)
-    entries = [(name, runtime, precision) for name in args.models for runtime in args.runtimes
+    entries = [(name, runtime, precision) for name in names for runtime in args.runtimes
                for precision in ("fp32", "int8")]
     timed: dict[tuple[str, str, str], list[dict[str, Any]]] = {entry: [] for entry in entries}
     for r in range(args.model_rounds):
@@ -698,11 +757,14 @@ def main(argv: list[str] | None = None) -> int:
     add_flops(rows)
     if rows:
         print_table(rows, args)
-    ratio, ratio_rounds, flops_ratio = speedups(rows)
-    if ratio:
-        print("\nMeRino-64M vs OPT-350M speedup, median of the rounds (goal >= 5x; the paper: 559/114 = 4.9x prefill "
-              "on a Jetson Nano): " + ", ".join(f"{k} {v:.2f}x" for k, v in ratio.items())
-              + "; GFLOPs ratio " + ", ".join(f"{k} {v:.2f}x" for k, v in flops_ratio.items()))
+    speedup = {}
+    for name in names:
+        ratio, ratio_rounds, flops_ratio = speedups(rows, name) if name not in BASELINES else ({}, {}, {})
+        if ratio:
+            speedup[name] = {"ratio": ratio, "by_round": ratio_rounds, "gflops_ratio": flops_ratio}
+            print(f"\n{name} vs OPT-350M speedup, median of the rounds (goal >= 5x; the paper: MeRino-64M 559/114 = "
+                  "4.9x prefill on a Jetson Nano): " + ", ".join(f"{k} {v:.2f}x" for k, v in ratio.items())
+                  + "; GFLOPs ratio " + ", ".join(f"{k} {v:.2f}x" for k, v in flops_ratio.items()))
     check = None
     if args.mape_archs:
         check = latency_cost_check(args)
@@ -728,13 +790,12 @@ def main(argv: list[str] | None = None) -> int:
             "command": command_line("latency.py", argv),
             "git_commit": git_commit(),
             "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
-                         if k not in ("out", "md", "worker", "prepare", "report")},
+                         if k not in ("out", "md", "worker", "prepare", "report", "design", "designs")},
             "device": {**device_info(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
             "noise_threshold": NOISE_THRESHOLD,
             "models": rows,
-            "speedup_merino64m_vs_opt350m": ratio,
-            "speedup_by_round": ratio_rounds,
-            "gflops_ratio_merino64m_vs_opt350m": flops_ratio,
+            "designs": args.designs,
+            "speedups_vs_opt350m": speedup,
             "latency_cost": check,
             "seconds": elapsed,
         }

@@ -97,3 +97,54 @@ def test_a_run_from_before_the_rounds_still_renders(tmp_path: Path) -> None:
     report = (tmp_path / "out.md").read_text()
     assert "MeRino-64M vs OPT-350M, measured in this run (goal >= 5x): prefill torch fp32 4.57x" in report
     assert report.count("| OPT-350M |") == 4
+
+
+def test_designs_are_named_by_their_architecture_and_bad_ones_refused(tmp_path: Path) -> None:
+    latency = _latency_module()
+    result = tmp_path / "design.json"  # a design result holds its architecture under "architecture"
+    result.write_text(json.dumps({"status": "optimal", "architecture": {"blocks": [
+        {"embed_dim": 256, "ffn_ratio": 1.0, "layers": 2}, {"embed_dim": 512, "ffn_ratio": 2.0, "layers": 1}]}}))
+    args = latency.parse_args(["--design", f"fast={result}", "--design", "preset=merino-52m", "--models"])
+    fast, preset = args.designs["fast"], args.designs["preset"]
+    assert fast["architecture"].startswith("[2x(E=256, r=1), 1x(E=512, r=2)]") and fast["file"] == str(result)
+    assert len(fast["digest"]) == 12 and fast["digest"] != preset["digest"]
+    prefill, decode = latency.graph_paths("fast", "int8", args)
+    assert prefill.name == f"fast-{fast['digest']}-n128-s0-prefill-int8.onnx"
+    assert decode.name == f"fast-{fast['digest']}-n128-s0-decode-int8.onnx"
+    assert latency.graph_paths("OPT-350M", "fp32", args)[0].name == "OPT-350M-n128-s0-prefill-fp32.onnx"
+    for spec, message in ((f"OPT-350M={result}", "the name 'OPT-350M' is already taken"),
+                          ("fast", "expected NAME=FILE"), (f"a b={result}", "expected NAME=FILE"),
+                          (f"x={tmp_path / 'missing.json'}", "neither an architecture preset")):
+        with pytest.raises(ValueError, match=message):
+            latency.parse_designs([spec])
+    with pytest.raises(ValueError, match="already taken"):
+        latency.parse_designs([f"x={result}", "x=merino-52m"])
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "latency.py"), "--design", "x=nope", "--models"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("latency.py: error: --design 'x=nope': 'nope' is neither")
+
+
+def test_every_compared_model_gets_its_ratios_to_opt350m() -> None:
+    latency = _latency_module()
+
+    def row(model: str, runtime: str, prefill: list[float], decode: list[float]) -> dict:
+        return {"model": model, "precision": "fp32", "runtime": runtime, "params_m": 331.2 if model == "OPT-350M"
+                else 40.0, "rounds_ms": {"prefill": prefill, "decode": decode},
+                **{p: {"ms": sorted(ms)[1], "iqr_ms": 0.1, "noisy": False}
+                   for p, ms in (("prefill", prefill), ("decode", decode))}}
+
+    rows = [row("OPT-350M", rt, [600, 500, 550], [100, 90, 95]) for rt in latency.RUNTIMES]
+    rows += [row("fast", rt, [60, 50, 50], [10, 20, 19]) for rt in latency.RUNTIMES]
+    rows += [row("MeRino-64M", "torch", [120, 100, 110], [25, 30, 25])]
+    ratio, by_round, flops = latency.speedups(rows, "fast")
+    assert by_round["decode_onnxruntime_fp32"] == [10.0, 4.5, 5.0] and ratio["decode_onnxruntime_fp32"] == 5.0
+    assert ratio["prefill_torch_fp32"] == 10.0 and flops == {}
+    assert latency.speedups(rows)[0] == {"prefill_torch_fp32": 5.0, "decode_torch_fp32": 3.8}
+    results = {"models": rows, "speedups_vs_opt350m": {
+        name: dict(zip(("ratio", "by_round", "gflops_ratio"), latency.speedups(rows, name)))
+        for name in ("fast", "MeRino-64M")}}
+    report = "\n".join(latency.speedup_lines(results))
+    assert "fast vs OPT-350M (goal >= 5x): OPT-350M ms / fast ms" in report
+    assert "| onnxruntime | fp32 | 10.00x (10.00, 10.00, 11.00) | 5.00x (10.00, 4.50, 5.00) |" in report
+    assert "MeRino-64M vs OPT-350M (goal >= 5x)" in report and report.count("| torch | fp32 |") == 2
