@@ -148,3 +148,34 @@ def test_every_compared_model_gets_its_ratios_to_opt350m() -> None:
     assert "fast vs OPT-350M (goal >= 5x): OPT-350M ms / fast ms" in report
     assert "| onnxruntime | fp32 | 10.00x (10.00, 10.00, 11.00) | 5.00x (10.00, 4.50, 5.00) |" in report
     assert "MeRino-64M vs OPT-350M (goal >= 5x)" in report and report.count("| torch | fp32 |") == 2
+
+
+@pytest.mark.slow
+def test_a_design_of_ones_own_is_timed_in_both_runtimes(tmp_path: Path) -> None:
+    """``latency.py --design`` end to end on a tiny design (15 s): every entry timed, its graphs cached under
+    the design's digest, ONNX Runtime INT8 compared with fp32 on the last position of several prompts."""
+    latency = _latency_module()
+    design = tmp_path / "tiny.json"
+    design.write_text(json.dumps({"blocks": [{"embed_dim": 32, "ffn_ratio": 2.0, "layers": 2},
+                                             {"embed_dim": 64, "ffn_ratio": 1.0, "layers": 1}],
+                                  "vocab_size": 300, "embed_proj_dim": 64, "max_positions": 64, "head_dim": 16}))
+    out = tmp_path / "run.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "latency.py"), "--models", "--design", f"tiny={design}",
+           "--seq-len", "16", "--model-rounds", "1", "--min-run-time", "0.01", "--mape-archs", "0",
+           "--cache", str(tmp_path / "cache"), "--out", str(out), "--md", str(tmp_path / "run.md")]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    digest = results["designs"]["tiny"]["digest"]
+    rows = {(r["runtime"], r["precision"]): r for r in results["models"]}
+    assert set(rows) == {(rt, p) for rt in latency.RUNTIMES for p in ("fp32", "int8")}
+    assert all(r["model"] == "tiny" and r["prefill"]["ms"] > 0 and r["decode"]["ms"] > 0 for r in rows.values())
+    assert rows["torch", "fp32"]["gflops"]["prefill"] > rows["torch", "fp32"]["gflops"]["decode"] > 0
+    ort = rows["onnxruntime", "int8"]["vs_fp32"]
+    assert ort["prompts"] == latency.TOP1_PROMPTS and 0 <= ort["top1_agreement"] <= 1
+    assert ort["top1_agreement"] * ort["prompts"] == round(ort["top1_agreement"] * ort["prompts"])
+    assert sorted(p.name for p in (tmp_path / "cache").glob("*.onnx")) == sorted(
+        f"tiny-{digest}-n16-s0-{phase}-{precision}.onnx" for phase in ("prefill", "decode")
+        for precision in ("fp32", "int8"))
+    assert results["speedups_vs_opt350m"] == {}  # no OPT-350M in this run
+    assert f"the last position of {latency.TOP1_PROMPTS} random prompts" in (tmp_path / "run.md").read_text()
