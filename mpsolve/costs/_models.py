@@ -190,7 +190,8 @@ class DecodeFlopsCost(FlopsCost):
     Every layer application's weights once, its attention over the ``seq_len + 1`` positions, the
     width projections, and the LM head (``D * V`` MACs; generation needs the new token's logits).
     The per-token work of a design with a wide tied embedding or shared layers is much larger than
-    its ``flops / seq_len`` suggests; where decoding is compute-bound this is the budget to bound.
+    its ``flops / seq_len`` suggests; where decoding is compute-bound this is the budget to bound
+    (designs made under it, timed against OPT-350M: ``benchmarks/results/design_speedup.md``).
 
     Args:
         seq_len: positions already in the KV cache.

@@ -39,6 +39,7 @@ better than the component sum (``benchmarks/results/latency.md``). ``fit_interce
 the per-layer term alone, steadier than the per-forward one in decode; in two pre-registered runs
 it helped one of four decode cells and hurt three (``benchmarks/results/latency_slope.md``,
 ``latency_slope_replication.md``), so check it against whole designs timed on the device.
+The component sum's own record over the registered runs is in ``benchmarks/README.md``.
 The profile is what :class:`mpsolve.costs.LatencyCost` (prefill) and
 :class:`mpsolve.costs.DecodeLatencyCost` (decode) predict from. Importing this module is cheap;
 profiling needs ``torch`` (extra ``[torch]``), and ``onnxruntime`` (extra ``[onnx]``) for that runtime.
