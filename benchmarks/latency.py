@@ -186,7 +186,6 @@ def parse_designs(specs: list[str]) -> dict[str, dict[str, str]]:
     The digest (of the architecture's JSON) names the design's ONNX graphs in ``--cache``, so a
     file that now holds another design is exported afresh.
     """
-    import hashlib
     import re
 
     from mpsolve import MpsolveError
@@ -203,9 +202,7 @@ def parse_designs(specs: list[str]) -> dict[str, dict[str, str]]:
             architecture = resolve_architecture(file)
         except MpsolveError as exc:
             raise ValueError(f"--design {spec!r}: {exc}") from None
-        text = json.dumps(architecture.to_dict(), sort_keys=True)
-        designs[name] = {"file": file, "architecture": str(architecture),
-                         "digest": hashlib.sha256(text.encode()).hexdigest()[:12]}
+        designs[name] = {"file": file, "architecture": str(architecture), "digest": architecture.digest()}
     return designs
 
 

@@ -1,4 +1,5 @@
-"""The torch-side subcommands: ``build``, ``train``, ``evaluate``, ``export``, ``generate`` and ``profile-latency``.
+"""The torch-side subcommands: ``build``, ``train``, ``evaluate``, ``export``, ``generate``,
+``profile-latency`` and ``latency``.
 
 Importing this module is cheap: torch and transformers load only when a command runs.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 from mpsolve import merino_model
 from mpsolve.cli.parsing import CLIError, print_json
-from mpsolve.costs import PROFILE_PHASES, PROFILE_RUNTIMES, ParamsCost
+from mpsolve.costs import PROFILE_PHASES, PROFILE_RUNTIMES, ParamsCost, latency_cost
 from mpsolve.spaces import load_space, resolve_architecture
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.quantities import parse_quantity
@@ -174,6 +175,34 @@ def add_subcommands(subparsers: Any) -> None:
     )
     p.set_defaults(func=cmd_profile_latency)
 
+    p = subparsers.add_parser(
+        "latency",
+        help="time a design on this machine; with --profile, against its latency cost's prediction",
+        description="Build a design with random weights and time it whole on the workload of profile-latency (a "
+        "--seq-len-token prompt, or one generated token with --seq-len positions in the KV cache) in torch or ONNX "
+        "Runtime, with torch.utils.benchmark.Timer on pinned threads. With --profile FILE it times the profile's "
+        "workload and prints the prediction of the profile's latency cost (latency_ms or decode_ms) beside the "
+        "measurement: check a design on the device before you ship it. Needs the [torch] extra ([onnx] for "
+        "--runtime onnxruntime).",
+    )
+    p.add_argument("arch", help="a preset name, a design result JSON (mpsolve design --json) or an architecture JSON")
+    p.add_argument("--profile", type=Path, metavar="FILE",
+                   help="a device profile (mpsolve profile-latency): time its workload and compare with its prediction")
+    p.add_argument("--runtime", choices=PROFILE_RUNTIMES, default=None,
+                   help="runtime (default torch, or the profile's)")
+    p.add_argument("--phase", choices=PROFILE_PHASES, default=None,
+                   help="prefill (per prompt) or decode (per generated token) (default prefill, or the profile's)")
+    p.add_argument("--seq-len", type=int, default=None,
+                   help="prompt length, or tokens in the KV cache with --phase decode (default 128, or the profile's)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op threads (default: torch's choice, or the profile's)")
+    p.add_argument("--statistic", choices=("median", "min"), default=None,
+                   help="summary of the timed blocks (default median, or the profile's)")
+    p.add_argument("--min-run-time", type=float, default=1.0, metavar="S", help="seconds timed (default 1)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random weights and inputs")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_latency)
+
 
 def cmd_build(args: argparse.Namespace) -> int:
     """``mpsolve build``: write an untrained checkpoint and print a one-line summary."""
@@ -220,6 +249,61 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
             f"{profile['noise_threshold']:.0%} of the median: {names}); "
             "the machine was busy: re-profile when it is idle, or with --statistic min"
         )
+    return 0
+
+
+def cmd_latency(args: argparse.Namespace) -> int:
+    """``mpsolve latency``: a design's measured latency, and its predicted one with ``--profile``."""
+    arch = resolve_architecture(args.arch)
+    check_integer(args.seed, "seed", 0, CLIError)
+    given = {"runtime": args.runtime, "phase": args.phase, "seq_len": args.seq_len, "threads": args.threads,
+             "statistic": args.statistic}
+    workload: dict[str, Any] = {"runtime": "torch", "phase": "prefill", "seq_len": 128, "threads": None,
+                                "statistic": "median", "batch": 1, "logits": None}
+    cost = components = None
+    if args.profile is not None:
+        cost = latency_cost(args.profile)
+        components = latency_cost(args.profile, calibrated=False) if cost.per_layer_ms or cost.calibration_ms else None
+        profiled = {k: v for k, v in cost.workload.items() if v is not None}
+        for key, value in given.items():
+            if value is not None and key in profiled and value != profiled[key]:
+                flag = "--" + key.replace("_", "-")
+                raise CLIError(f"{flag} {value} differs from the profile's {profiled[key]}: drop {flag} to time the "
+                               f"profile's workload, or profile again with {flag} {value}")
+        workload.update(profiled)
+        cost.of(arch)  # a design the profile cannot predict is refused before the timing
+    workload.update({k: v for k, v in given.items() if v is not None})
+    if workload["threads"] is not None:
+        check_threads(workload["threads"])
+    limit = arch.max_positions - (1 if workload["phase"] == "decode" else 0)
+    if not 0 < workload["seq_len"] <= limit:
+        raise CLIError(f"--seq-len {workload['seq_len']} is outside 1..{limit} for this architecture (max_positions "
+                       f"{arch.max_positions}{' less the decoded token' if workload['phase'] == 'decode' else ''})")
+    if not (math.isfinite(args.min_run_time) and args.min_run_time > 0):
+        raise CLIError(f"--min-run-time must be a positive number of seconds, got {args.min_run_time}")
+    measured = merino_model.design_latency(arch, min_run_time=args.min_run_time, seed=args.seed, **workload)
+    payload: dict[str, Any] = {"architecture": arch.to_dict(), "workload": workload, "measured": measured}
+    if cost is not None:
+        payload["profile"] = str(args.profile)
+        payload["predicted_ms"] = cost.of(arch)
+        payload["error_percent"] = 100 * (payload["predicted_ms"] - measured["ms"]) / measured["ms"]
+        if components is not None:
+            payload["components_ms"] = components.of(arch)
+    if args.json:
+        print_json(payload)
+        return 0
+    what = (f"a {workload['seq_len']}-token prompt" if workload["phase"] == "prefill"
+            else f"one token at {workload['seq_len']} cached positions")
+    threads = workload["threads"] or "torch's default"
+    print(f"{arch}")
+    print(f"measured   {measured['ms']:.2f} ms (IQR {measured['iqr_ms']:.2f}, {measured['blocks']} blocks, "
+          f"{workload['statistic']} of blocks): {workload['runtime']} {workload['phase']}, {what}, {threads} thread(s)")
+    if cost is not None:
+        print(f"predicted  {payload['predicted_ms']:.2f} ms by {args.profile} ({payload['error_percent']:+.1f} %)"
+              + (f"; component sum {payload['components_ms']:.2f} ms" if components is not None else ""))
+    if measured["noisy"]:
+        print(f"warning: the timed blocks spread more than {merino_model.NOISE_THRESHOLD:.0%} of their median: the "
+              "machine is busy; measure again when it is idle, or with --statistic min")
     return 0
 
 

@@ -16,6 +16,7 @@ from mpsolve.costs._latency import (
     DecodeLatencyCost,
     LatencyCost,
     LatencyProfileError,
+    latency_cost,
 )
 from mpsolve.costs._models import (
     COSTS,
@@ -51,6 +52,7 @@ __all__ = [
     "batch_of",
     "get_cost",
     "graph_totals",
+    "latency_cost",
     "layer_params",
     "operator_graph",
     "projection_shapes",

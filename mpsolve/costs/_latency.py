@@ -48,6 +48,7 @@ __all__ = [
     "PROFILE_PHASES",
     "PROFILE_RUNTIMES",
     "PROFILE_VERSION",
+    "latency_cost",
 ]
 
 PROFILE_FORMAT = "mpsolve-latency-profile"
@@ -176,6 +177,14 @@ class LatencyCost(CostModel):
         """The runtime the profile was measured in (``torch`` or ``onnxruntime``)."""
         return str(self._data["runtime"])
 
+    @property
+    def workload(self) -> dict[str, Any]:
+        """What the profile timed, the workload to time a design on to check a prediction:
+        ``runtime``, ``phase``, ``seq_len``, ``batch``, ``threads``, ``statistic``, ``logits``
+        (``None`` where an older profile does not say)."""
+        return {k: self._data.get(k) for k in ("runtime", "phase", "seq_len", "batch", "threads", "statistic",
+                                               "logits")}
+
     def _check_constants(self, constants: ModelConstants) -> None:
         differ = {
             name: (getattr(constants, name), measured)
@@ -210,6 +219,13 @@ class DecodeLatencyCost(LatencyCost):
 
     name = "decode"
     phase = "decode"
+
+
+def latency_cost(profile: str | Path | Mapping[str, Any], calibrated: bool = True) -> LatencyCost:
+    """The latency cost of a profile's phase: :class:`LatencyCost` for a prefill profile,
+    :class:`DecodeLatencyCost` for a decode one."""
+    phase = _read_profile(profile)["phase"]
+    return (DecodeLatencyCost if phase == "decode" else LatencyCost)(profile, calibrated)
 
 
 def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from mpsolve.merino_model._errors import (
 from mpsolve.merino_model._profile import (
     DEFAULT_CALIBRATION_DESIGNS,
     NOISE_THRESHOLD,
+    design_latency,
     device_info,
     model_latency,
     onnx_session,
@@ -62,6 +63,7 @@ __all__ = [
     "checkpoint_tokenizer",
     "compare_onnx",
     "compare_outputs",
+    "design_latency",
     "device_info",
     "evaluate",
     "export_onnx",

@@ -57,7 +57,7 @@ from typing import Any
 
 from mpsolve.costs import PROFILE_CONSTANTS, PROFILE_FORMAT, PROFILE_PHASES, PROFILE_RUNTIMES, PROFILE_VERSION
 from mpsolve.merino_model._errors import require
-from mpsolve.spaces import SearchSpace, get_space
+from mpsolve.spaces import Architecture, SearchSpace, get_space, resolve_architecture
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import atomic_write
 from mpsolve.utils.validation import check_bool, check_integer, check_threads
@@ -65,6 +65,7 @@ from mpsolve.utils.validation import check_bool, check_integer, check_threads
 __all__ = [
     "DEFAULT_CALIBRATION_DESIGNS",
     "NOISE_THRESHOLD",
+    "design_latency",
     "device_info",
     "model_latency",
     "onnx_session",
@@ -344,6 +345,55 @@ def model_latency(
         torch.set_num_threads(previous)
 
 
+def design_latency(
+    architecture: Architecture | str | Path,
+    seq_len: int = 128,
+    threads: int | None = None,
+    *,
+    runtime: str = "torch",
+    phase: str = "prefill",
+    min_run_time: float = 0.2,
+    statistic: str = "median",
+    seed: int = 0,
+    batch: int = 1,
+    logits: str | None = None,
+    graph_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Time a design, built with random weights, on the workload of :func:`profile_latency`: the
+    whole-model measurement a prediction of the profile's latency cost is checked against.
+
+    Args:
+        architecture: an :class:`~mpsolve.spaces.Architecture`, a preset name or a JSON file.
+        runtime: ``torch``, or ``onnxruntime`` on the design's exported KV-cache graph.
+        logits: ONNX Runtime: the graph's logits, ``all`` (default) or ``last``, as in the profile.
+        graph_dir: ONNX Runtime: keep the exported graph here (named by the architecture's
+            digest) and reuse it when present; default: a temporary folder.
+        seq_len, threads, phase, min_run_time, statistic, seed, batch: as in :func:`model_latency`.
+
+    Returns:
+        ``ms``, ``iqr_ms``, ``blocks`` and ``noisy`` (see :func:`time_call`).
+    """
+    import tempfile
+
+    from mpsolve.merino_model._model import build
+    from mpsolve.merino_model._onnx import export_onnx
+
+    if runtime not in PROFILE_RUNTIMES:
+        raise MpsolveError(f"runtime must be one of {', '.join(PROFILE_RUNTIMES)}, got {runtime!r}")
+    logits = _profile_logits(runtime, logits)
+    arch = resolve_architecture(architecture)
+    timing = {"phase": phase, "min_run_time": min_run_time, "statistic": statistic, "seed": seed, "batch": batch}
+    if runtime == "torch":
+        return model_latency(build(arch, seed=seed).eval(), seq_len, threads, **timing)
+    require("onnxruntime", "onnx")
+    with tempfile.TemporaryDirectory() as tmp:
+        graph = Path(graph_dir if graph_dir is not None else tmp) / f"design-{arch.digest()}-s{seed}-{logits}.onnx"
+        if not graph.is_file():
+            with _quiet_export():
+                export_onnx(build(arch, seed=seed), graph, kv_cache=True, external_data=True, logits=logits)
+        return model_latency(graph, seq_len, threads, **timing)
+
+
 # -- the runtimes --------------------------------------------------------------------------------
 def _torch_calls(
     module: Any, inputs: tuple[Any, ...], copies: int, threads: int, name: str = ""
@@ -396,14 +446,10 @@ def _calibrate(
 ) -> dict[str, Any]:
     """Time ``n`` whole designs and fit ``measured - components = ms + per_layer_ms * applications``
     (``ms`` = 0 without ``fit_intercept``)."""
-    import tempfile
-
     import numpy as np
     from scipy.optimize import lsq_linear
 
     from mpsolve.costs import DecodeLatencyCost, LatencyCost
-    from mpsolve.merino_model._model import build
-    from mpsolve.merino_model._onnx import export_onnx
 
     # a stream of its own: designs a check of the profile samples with `seed` are not fitted on
     pool = space.sample(_CALIBRATION_POOL, np.random.default_rng([seed, 1]))
@@ -414,22 +460,14 @@ def _calibrate(
     applications = batch.layers.sum(axis=1).astype(float)
     cost = (LatencyCost if profile["phase"] == "prefill" else DecodeLatencyCost)(profile)
     predicted = cost.evaluate(batch, space)
-    timing = {k: profile[k] for k in ("seq_len", "threads", "phase", "min_run_time", "statistic", "batch")}
+    timing = {k: profile[k] for k in ("seq_len", "threads", "phase", "min_run_time", "statistic", "batch",
+                                      "runtime", "logits")}
     measured, architectures = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(graph_dir) if graph_dir is not None else Path(tmp)
-        for x in X:
-            arch = space.decode(x)
-            model: Any = build(arch, seed=seed).eval()
-            if profile["runtime"] == "onnxruntime":
-                logits = profile["logits"]
-                model = folder / f"calibration-{space.name}-{'-'.join(map(str, x))}-s{seed}-{logits}.onnx"
-                if not model.is_file():
-                    with _quiet_export():
-                        export_onnx(build(arch, seed=seed), model, kv_cache=True, external_data=True, logits=logits)
-            measured.append(model_latency(model, seed=seed, **timing)["ms"])
-            architectures.append(str(arch))
-            done()
+    for x in X:
+        arch = space.decode(x)
+        measured.append(design_latency(arch, seed=seed, graph_dir=graph_dir, **timing)["ms"])
+        architectures.append(str(arch))
+        done()
     residual = np.asarray(measured) - predicted
     # bounded least squares: the terms may take back less than the embeddings and head, and less
     # than the fastest layer timing (a whole model small enough to stay in the CPU cache runs its

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -167,6 +168,10 @@ class Architecture:
 
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), **kwargs)
+
+    def digest(self) -> str:
+        """A short fingerprint of the architecture (12 hex digits of its JSON's SHA-256), e.g. to name cached files."""
+        return hashlib.sha256(self.to_json(sort_keys=True).encode()).hexdigest()[:12]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Architecture:

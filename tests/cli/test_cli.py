@@ -155,3 +155,55 @@ def test_presets(capsys):
     obj = json.loads(out)
     assert {"default", "small", "large8"} <= set(obj["spaces"])
     assert set(obj["architectures"]) == {"merino-52m", "merino-61m", "merino-64m"}
+
+
+def test_latency_times_a_design_on_its_profiles_workload_and_compares(capsys, tmp_path):
+    from mpsolve.costs import latency_cost
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    profile = tmp_path / "decode.json"
+    profile.write_text(json.dumps(synthetic_profile("byte-tiny", "decode", seq_len=32)))
+    design = tmp_path / "design.json"
+    code, out, _ = run(capsys, "design", "--space", "byte-tiny", "--budget", "params=300K", "--solver", "exact",
+                       "--json")
+    assert code == 0
+    design.write_text(out)
+    code, out, _ = run(capsys, "latency", str(design), "--profile", str(profile), "--min-run-time", "0.05", "--json")
+    assert code == 0
+    obj = json.loads(out)
+    assert obj["workload"] == {"runtime": "torch", "phase": "decode", "seq_len": 32, "threads": 1,
+                               "statistic": "median", "batch": 1, "logits": None}
+    arch = Architecture.from_dict(obj["architecture"])
+    assert obj["predicted_ms"] == latency_cost(profile).of(arch)  # the decode_ms a design budget would use
+    assert obj["measured"]["ms"] > 0 and obj["measured"]["blocks"] >= 1
+    assert obj["error_percent"] == pytest.approx(100 * (obj["predicted_ms"] / obj["measured"]["ms"] - 1))
+    assert "components_ms" not in obj  # an uncalibrated profile: the prediction is the component sum
+    code, out, _ = run(capsys, "latency", str(design), "--min-run-time", "0.05", "--threads", "1")
+    assert code == 0 and "torch prefill, a 128-token prompt, 1 thread(s)" in out and "predicted" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--phase", "prefill"], "--phase prefill differs from the profile's decode: drop --phase"),
+        (["--seq-len", "64"], "--seq-len 64 differs from the profile's 32"),
+        (["--arch", "merino-52m"], "the latency profile was measured for other model constants: vocab_size=50272"),
+        (["--arch", "merino-52m", "--no-profile", "--seq-len", "4096"], "--seq-len 4096 is outside 1..2048"),
+        (["--no-profile", "--min-run-time", "0"], "--min-run-time must be a positive number of seconds"),
+    ],
+)
+def test_latency_refuses_what_it_cannot_time_or_compare(capsys, tmp_path, argv, message):
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    profile = tmp_path / "decode.json"
+    profile.write_text(json.dumps(synthetic_profile("byte-tiny", "decode", seq_len=32)))
+    arch = get_architecture("merino-52m") if "--arch" in argv else None
+    design = tmp_path / "design.json"
+    design.write_text(json.dumps(
+        arch.to_dict() if arch else {"blocks": [{"embed_dim": 64, "ffn_ratio": 1.0, "layers": 1}], "vocab_size": 256,
+                                     "embed_proj_dim": 128, "max_positions": 512}))
+    flags = [a for a in argv if a not in ("--arch", "merino-52m", "--no-profile")]
+    profile_flags = [] if "--no-profile" in argv else ["--profile", str(profile)]
+    code, out, err = run(capsys, "latency", str(design), *profile_flags, *flags)
+    assert code == 2 and out == ""
+    assert err.strip().count("\n") == 0 and message in err

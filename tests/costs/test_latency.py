@@ -379,3 +379,18 @@ def test_latency_budget_works_with_every_backend(
     assert result["costs"]["latency"] <= budget
     arch = tiny_space.decode(np.array(result["encoding"]))
     assert cost.of(arch) == pytest.approx(result["costs"]["latency"])
+
+
+def test_design_latency_keeps_the_exported_graph_of_a_design(tmp_path: Path, tiny_space: SearchSpace) -> None:
+    from mpsolve.merino_model import design_latency
+
+    arch = tiny_space.decode(tiny_space.sample(1, random_state=3)[0])
+    timing = {"runtime": "onnxruntime", "phase": "decode", "min_run_time": 0.02, "graph_dir": tmp_path, "seed": 1}
+    first = design_latency(arch, 16, 1, **timing)
+    (graph,) = tmp_path.glob("*.onnx")
+    assert graph.name == f"design-{arch.digest()}-s1-all.onnx" and first["ms"] > 0
+    written = graph.stat().st_mtime_ns
+    assert design_latency(arch, 16, 1, **timing)["ms"] > 0 and graph.stat().st_mtime_ns == written  # reused
+    assert design_latency(arch, 16, 1, phase="decode", min_run_time=0.02)["ms"] > 0  # torch
+    with pytest.raises(MpsolveError, match="runtime must be one of torch, onnxruntime"):
+        design_latency(arch, runtime="tvm")

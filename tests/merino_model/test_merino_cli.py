@@ -81,6 +81,16 @@ def test_profile_latency_writes_a_usable_profile(
     blocks = [{"embed_dim": 64, "ffn_ratio": 2.0, "layers": 2}, {"embed_dim": 128, "ffn_ratio": 1.0, "layers": 1}]
     arch = Architecture.from_dict({"blocks": blocks, **constants})
     assert get_cost(cost, profile=str(out)).of(arch) > 0
+    # `mpsolve latency` times the design on the profile's workload (ONNX Runtime: its exported graph)
+    design = tmp_path / "design.json"
+    design.write_text(arch.to_json())
+    assert run("latency", str(design), "--profile", str(out), "--min-run-time", "0.02", "--json") == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert {k: obj["workload"][k] for k in ("runtime", "phase", "seq_len", "threads", "logits")} == {
+        "runtime": runtime, "phase": phase, "seq_len": 16, "threads": 1, "logits": kept}
+    assert obj["measured"]["ms"] > 0
+    assert obj["predicted_ms"] == get_cost(cost, profile=str(out)).of(arch)
+    assert obj["components_ms"] == get_cost(cost, profile=str(out), calibrated=False).of(arch)
 
 
 def test_profile_latency_warns_about_noisy_entries(tmp_path: Path, capsys, monkeypatch) -> None:

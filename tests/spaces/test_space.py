@@ -144,3 +144,13 @@ def test_bad_method_arguments_say_what_is_wrong(small_space):
         small_space.encode("x")
     with pytest.raises(SpaceError, match="unknown search space 3"):
         load_space(3)
+
+
+def test_an_architecture_digest_names_it_and_nothing_else():
+    arch = get_architecture("merino-52m")
+    same = Architecture.from_dict(arch.to_dict())
+    assert arch.digest() == same.digest() and len(arch.digest()) == 12
+    assert int(arch.digest(), 16) >= 0  # hex digits: safe in a file name
+    others = {arch.replace(shared=False), arch.replace(vocab_size=256),
+              arch.replace(blocks=(Block(512, 1.0, 3), *arch.blocks[1:]))}
+    assert len({arch.digest(), *(o.digest() for o in others)}) == 4
