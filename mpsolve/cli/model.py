@@ -260,7 +260,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
              "statistic": args.statistic}
     workload: dict[str, Any] = {"runtime": "torch", "phase": "prefill", "seq_len": 128, "threads": None,
                                 "statistic": "median", "batch": 1, "logits": None}
-    cost = components = None
+    cost = components = predicted = None
     if args.profile is not None:
         cost = latency_cost(args.profile)
         components = latency_cost(args.profile, calibrated=False) if cost.per_layer_ms or cost.calibration_ms else None
@@ -271,7 +271,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
                 raise CLIError(f"{flag} {value} differs from the profile's {profiled[key]}: drop {flag} to time the "
                                f"profile's workload, or profile again with {flag} {value}")
         workload.update(profiled)
-        cost.of(arch)  # a design the profile cannot predict is refused before the timing
+        predicted = cost.of(arch)  # a design the profile cannot predict is refused before the timing
     workload.update({k: v for k, v in given.items() if v is not None})
     if workload["threads"] is not None:
         check_threads(workload["threads"])
@@ -283,10 +283,10 @@ def cmd_latency(args: argparse.Namespace) -> int:
         raise CLIError(f"--min-run-time must be a positive number of seconds, got {args.min_run_time}")
     measured = merino_model.design_latency(arch, min_run_time=args.min_run_time, seed=args.seed, **workload)
     payload: dict[str, Any] = {"architecture": arch.to_dict(), "workload": workload, "measured": measured}
-    if cost is not None:
+    if predicted is not None:
         payload["profile"] = str(args.profile)
-        payload["predicted_ms"] = cost.of(arch)
-        payload["error_percent"] = 100 * (payload["predicted_ms"] - measured["ms"]) / measured["ms"]
+        payload["predicted_ms"] = predicted
+        payload["error_percent"] = 100 * (predicted - measured["ms"]) / measured["ms"]
         if components is not None:
             payload["components_ms"] = components.of(arch)
     if args.json:
@@ -298,7 +298,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
     print(f"{arch}")
     print(f"measured   {measured['ms']:.2f} ms (IQR {measured['iqr_ms']:.2f}, {measured['blocks']} blocks, "
           f"{workload['statistic']} of blocks): {workload['runtime']} {workload['phase']}, {what}, {threads} thread(s)")
-    if cost is not None:
+    if predicted is not None:
         print(f"predicted  {payload['predicted_ms']:.2f} ms by {args.profile} ({payload['error_percent']:+.1f} %)"
               + (f"; component sum {payload['components_ms']:.2f} ms" if components is not None else ""))
     if measured["noisy"]:
