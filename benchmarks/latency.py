@@ -442,7 +442,7 @@ def design_graph(space, x, args: argparse.Namespace) -> Path:
 def latency_cost_check(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
-    from mpsolve.costs import get_cost
+    from mpsolve.costs import latency_cost
     from mpsolve.merino_model import build, model_latency, profile_latency
     from mpsolve.spaces import get_space
 
@@ -459,9 +459,8 @@ def latency_cost_check(args: argparse.Namespace) -> dict[str, Any]:
                                       statistic=args.statistic, graph_dir=args.cache / "components",
                                       calibrate=args.calibrate, fit_intercept=args.fit_intercept)
             profile_s = time.perf_counter() - start
-            name = "latency" if phase == "prefill" else "decode"
-            predicted = get_cost(name, profile=profile).evaluate(space.decode_batch(X), space)
-            components = get_cost(name, profile=profile, calibrated=False).evaluate(space.decode_batch(X), space)
+            predicted = latency_cost(profile).evaluate(space.decode_batch(X), space)
+            components = latency_cost(profile, calibrated=False).evaluate(space.decode_batch(X), space)
             rounds: list[list[dict[str, Any]]] = [[] for _ in range(args.rounds)]
             models = [build(space.decode(x), seed=args.seed).eval() for x in X] if graphs is None else graphs
             for r in range(args.rounds):  # round robin: a disturbance hits one round, not one design

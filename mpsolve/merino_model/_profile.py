@@ -449,7 +449,7 @@ def _calibrate(
     import numpy as np
     from scipy.optimize import lsq_linear
 
-    from mpsolve.costs import DecodeLatencyCost, LatencyCost
+    from mpsolve.costs import latency_cost
 
     # a stream of its own: designs a check of the profile samples with `seed` are not fitted on
     pool = space.sample(_CALIBRATION_POOL, np.random.default_rng([seed, 1]))
@@ -458,7 +458,7 @@ def _calibrate(
     X = pool[order[np.linspace(0, len(order) - 1, n).round().astype(int)]]
     batch = space.decode_batch(X)
     applications = batch.layers.sum(axis=1).astype(float)
-    cost = (LatencyCost if profile["phase"] == "prefill" else DecodeLatencyCost)(profile)
+    cost = latency_cost(profile)
     predicted = cost.evaluate(batch, space)
     timing = {k: profile[k] for k in ("seq_len", "threads", "phase", "min_run_time", "statistic", "batch",
                                       "runtime", "logits")}

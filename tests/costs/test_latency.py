@@ -394,3 +394,18 @@ def test_design_latency_keeps_the_exported_graph_of_a_design(tmp_path: Path, tin
     assert design_latency(arch, 16, 1, phase="decode", min_run_time=0.02)["ms"] > 0  # torch
     with pytest.raises(MpsolveError, match="runtime must be one of torch, onnxruntime"):
         design_latency(arch, runtime="tvm")
+
+
+def test_latency_cost_is_the_cost_of_the_profiles_phase(tmp_path: Path) -> None:
+    from mpsolve.costs import latency_cost
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    for phase, kind in (("prefill", LatencyCost), ("decode", DecodeLatencyCost)):
+        path = tmp_path / f"{phase}.json"
+        path.write_text(json.dumps(synthetic_profile("small", phase, seq_len=64)))
+        cost = latency_cost(path, calibrated=False)
+        assert type(cost) is kind and cost == kind(str(path), calibrated=False)
+        assert cost.workload == {"runtime": "torch", "phase": phase, "seq_len": 64, "batch": 1, "threads": 1,
+                                 "statistic": None, "logits": None}
+    with pytest.raises(LatencyProfileError, match="does not exist"):
+        latency_cost(tmp_path / "missing.json")
