@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -183,27 +184,24 @@ def test_latency_times_a_design_on_its_profiles_workload_and_compares(capsys, tm
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("arch", "with_profile", "flags", "message"),
     [
-        (["--phase", "prefill"], "--phase prefill differs from the profile's decode: drop --phase"),
-        (["--seq-len", "64"], "--seq-len 64 differs from the profile's 32"),
-        (["--arch", "merino-52m"], "the latency profile was measured for other model constants: vocab_size=50272"),
-        (["--arch", "merino-52m", "--no-profile", "--seq-len", "4096"], "--seq-len 4096 is outside 1..2048"),
-        (["--no-profile", "--min-run-time", "0"], "--min-run-time must be a positive number of seconds"),
+        ("tiny", True, ["--phase", "prefill"], "--phase prefill differs from the profile's decode: drop --phase"),
+        ("tiny", True, ["--seq-len", "64"], "--seq-len 64 differs from the profile's 32"),
+        ("merino-52m", True, [], "the latency profile was measured for other model constants: vocab_size=50272"),
+        ("merino-52m", False, ["--seq-len", "4096"], "--seq-len 4096 is outside 1..2048"),
+        ("tiny", False, ["--min-run-time", "0"], "--min-run-time must be a positive number of seconds"),
     ],
 )
-def test_latency_refuses_what_it_cannot_time_or_compare(capsys, tmp_path, argv, message):
+def test_latency_refuses_what_it_cannot_time_or_compare(capsys, tmp_path, arch, with_profile, flags, message):
     from mpsolve.testing.pytest_solvers import synthetic_profile
 
     profile = tmp_path / "decode.json"
     profile.write_text(json.dumps(synthetic_profile("byte-tiny", "decode", seq_len=32)))
-    arch = get_architecture("merino-52m") if "--arch" in argv else None
-    design = tmp_path / "design.json"
-    design.write_text(json.dumps(
-        arch.to_dict() if arch else {"blocks": [{"embed_dim": 64, "ffn_ratio": 1.0, "layers": 1}], "vocab_size": 256,
-                                     "embed_proj_dim": 128, "max_positions": 512}))
-    flags = [a for a in argv if a not in ("--arch", "merino-52m", "--no-profile")]
-    profile_flags = [] if "--no-profile" in argv else ["--profile", str(profile)]
-    code, out, err = run(capsys, "latency", str(design), *profile_flags, *flags)
+    if arch == "tiny":  # a byte-level design the profile covers
+        arch = str(tmp_path / "design.json")
+        Path(arch).write_text(json.dumps({"blocks": [{"embed_dim": 64, "ffn_ratio": 1.0, "layers": 1}],
+                                          "vocab_size": 256, "embed_proj_dim": 128, "max_positions": 512}))
+    code, out, err = run(capsys, "latency", arch, *(["--profile", str(profile)] if with_profile else []), *flags)
     assert code == 2 and out == ""
     assert err.strip().count("\n") == 0 and message in err
