@@ -224,6 +224,7 @@ def test_bad_run_arguments_are_refused(kwargs, message):
     [
         ("ea", {"p_neighbour": "x"}, r"ea: p_neighbour must be in \[0, 1\], got 'x'"),
         ("ea", {"p_repeat": None}, r"ea: p_repeat must be in \[0, 1\), got None"),
+        ("ea", {"parents": 65, "population": 64}, r"ea: parents \(65\) cannot exceed population \(64\)"),
         ("nsga2", {"crossover_eta": math.nan}, "nsga2: crossover_eta must be a number >= 0, got nan"),
         ("nsga2", {"crossover_eta": "x"}, "nsga2: crossover_eta must be a number >= 0"),
         ("tpe", {"polish": "False"}, "tpe: polish must be True or False, got 'False'"),

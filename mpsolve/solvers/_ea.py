@@ -53,7 +53,8 @@ class EvolutionarySolver(Solver):
     Args:
         iterations: children generated in all (the paper: 100 000).
         population: population size (512).
-        parents: how many of the best members can be parents (64).
+        parents: how many of the best members can be parents, at most ``population``
+            (default: 64, or ``population`` when smaller).
         batch_size: children generated per vectorised step.
         p_neighbour: probability that a mutation moves to a neighbouring grid value rather
             than a uniformly drawn one.
@@ -68,7 +69,7 @@ class EvolutionarySolver(Solver):
         self,
         iterations: int = 100_000,
         population: int = 512,
-        parents: int = 64,
+        parents: int | None = None,
         batch_size: int = 64,
         p_neighbour: float = 0.5,
         init_samples: int = 4096,
@@ -77,7 +78,6 @@ class EvolutionarySolver(Solver):
         for label, v in (
             ("iterations", iterations),
             ("population", population),
-            ("parents", parents),
             ("batch_size", batch_size),
             ("init_samples", init_samples),
         ):
@@ -86,9 +86,13 @@ class EvolutionarySolver(Solver):
             raise SolverError(f"ea: p_neighbour must be in [0, 1], got {p_neighbour!r}")
         if not is_fraction(p_repeat, one=False):
             raise SolverError(f"ea: p_repeat must be in [0, 1), got {p_repeat!r}")
+        parents = check_integer(parents, "ea: parents", error=SolverError, optional=True)
+        if parents is not None and parents > population:
+            raise SolverError(f"ea: parents ({parents}) cannot exceed population ({population}): the parents are "
+                              "drawn among the population's best; lower parents or raise population")
         self.iterations = int(iterations)
         self.population = int(population)
-        self.parents = int(parents)
+        self.parents = parents
         self.batch_size = int(batch_size)
         self.p_neighbour = float(p_neighbour)
         self.init_samples = int(init_samples)
@@ -110,6 +114,7 @@ class EvolutionarySolver(Solver):
             pop_X, pop_f = self._initial_population(ctx)
             done = 0
         seen = {row.tobytes() for row in pop_X}
+        parents = min(64, self.population) if self.parents is None else self.parents
         state = {"done": done}
 
         def snapshot() -> dict[str, Any]:
@@ -119,7 +124,7 @@ class EvolutionarySolver(Solver):
         ctx.progress(self.iterations + self.init_samples)
         while state["done"] < self.iterations and len(pop_X) and not ctx.time_up():
             k = min(self.batch_size, self.iterations - state["done"])
-            top = min(self.parents, len(pop_X))
+            top = min(parents, len(pop_X))  # fewer members than parents while few designs are feasible
             children = space.mutate(pop_X[ctx.rng.integers(0, top, size=k)], ctx.rng, self.p_neighbour, self.p_repeat)
             ev = ctx.evaluate(children)
             keep = []
