@@ -115,6 +115,9 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--tokenizer", type=Path, default=None, metavar="DIR",
                    help="take the tokenizer of this checkpoint folder (for an .onnx file that records none)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: the runtime's choice)")
+    p.add_argument("--warmup", type=int, default=1, metavar="N",
+                   help="untimed generations of 2 tokens before the timed one, so that the first token's time "
+                   "leaves out first-call set-up (default 1; 0 times a cold call)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming the text")
     p.set_defaults(func=cmd_generate)
 
@@ -429,6 +432,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
     check_integer(args.max_new_tokens, "--max-new-tokens", 0, CLIError)
+    check_integer(args.warmup, "--warmup", 0, CLIError)
     threads = None if args.threads is None else check_threads(args.threads, CLIError)
     onnx = args.model.suffix.lower() == ".onnx"
     if not onnx and not args.model.is_dir():
@@ -456,16 +460,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
         from transformers import TextStreamer
 
         printer = TextStreamer(tokenizer)
+
+    def run(max_new_tokens: int, streamer: Any) -> Any:
+        if onnx:
+            return merino_model.onnx_generate(model, [ids], max_new_tokens, streamer=streamer, **settings)[0]
+        with torch.inference_mode():
+            return model.generate(torch.tensor([ids]), max_new_tokens, streamer=streamer, **settings)[0]
+
     clock = _Clock(printer)
+    warmup = args.warmup if args.max_new_tokens else 0
     previous = torch.get_num_threads()
     try:
         if threads is not None:
             torch.set_num_threads(threads)
-        if onnx:
-            out = merino_model.onnx_generate(model, [ids], args.max_new_tokens, streamer=clock, **settings)[0]
-        else:
-            with torch.inference_mode():
-                out = model.generate(torch.tensor([ids]), args.max_new_tokens, streamer=clock, **settings)[0]
+        for _ in range(warmup):
+            run(min(2, args.max_new_tokens), None)
+        out = run(args.max_new_tokens, clock)
     finally:
         torch.set_num_threads(previous)
     new = [int(t) for t in out[len(ids):]]
@@ -474,6 +484,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         "model": str(args.model),
         "runtime": "onnxruntime" if onnx else "torch",
         "threads": threads or previous,
+        "warmup": warmup,
         "prompt_tokens": len(ids),
         "new_tokens": len(new),
         "text": tokenizer.decode(new),
@@ -489,7 +500,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
         return 0
-    timing = f"{report['new_tokens']} tokens, {report['runtime']}, {report['threads']} thread(s)"
+    timing = (f"{report['new_tokens']} tokens, {report['runtime']}, {report['threads']} thread(s), "
+              + (f"after {warmup} warm-up run(s)" if warmup else "cold (first call's set-up included)"))
     if new:
         timing += f": first token after {report['time_to_first_token_ms']:.1f} ms ({len(ids)}-token prompt)"
     if gaps:

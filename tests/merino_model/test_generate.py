@@ -143,6 +143,18 @@ def test_sampling_is_seeded(checkpoint, capsys) -> None:
     assert ids[0] != ids[2]  # 12 draws among 50 near-uniform tokens: equal for two seeds with p < 1e-15
 
 
+def test_warm_up_runs_change_the_timing_label_not_the_tokens(checkpoint, capsys) -> None:
+    ckpt, onnx = checkpoint
+    for target in (ckpt, onnx):
+        argv = [str(target), "--prompt", PROMPT, "--max-new-tokens", "5", "--sample", "--seed", "3", "--threads", "1"]
+        reports = [json.loads(generate(capsys, *argv, "--warmup", n, "--json")[1]) for n in ("0", "2")]
+        assert [r["warmup"] for r in reports] == [0, 2] and reports[0]["ids"] == reports[1]["ids"]
+        code, out, err = generate(capsys, *argv, "--warmup", "0")
+        assert code == 0 and out.startswith(PROMPT) and out.count(PROMPT) == 1 and "cold (first call" in err
+        code, out, err = generate(capsys, *argv)
+        assert code == 0 and out.count(PROMPT) == 1 and "after 1 warm-up run(s)" in err
+
+
 def test_streamers_get_the_prompt_each_token_and_the_end(checkpoint) -> None:
     ckpt, onnx = checkpoint
     model = MeRinoHFForCausalLM.from_pretrained(ckpt).model.eval()
@@ -162,6 +174,7 @@ def test_bad_requests_fail_before_any_output(checkpoint, capsys, tmp_path: Path)
     capsys.readouterr()
     cases = [
         ([str(onnx), "--prompt", ""], "--prompt is empty"),
+        ([str(ckpt), "--prompt", PROMPT, "--warmup", "-1"], "--warmup must be a non-negative integer, got -1"),
         ([str(ckpt), "--prompt", PROMPT, "--max-new-tokens", "100"], "exceeds max_positions=64"),
         ([str(onnx), "--prompt", PROMPT, "--max-new-tokens", "100"], "exceeds max_positions=64"),
         ([str(onnx), "--prompt", PROMPT, "--sample", "--top-p", "2"], "top_p must be in (0, 1]"),
