@@ -26,8 +26,9 @@ median of the rounds with every round's value, beside the ratio of the arithmeti
 
 Part 2: the latency costs. For each runtime and phase, profile the search space
 (``profile_latency``), sample ``--mape-archs`` random architectures, time each whole model on the
-same workload (``model_latency``; in ONNX Runtime the KV-cache graph of ``export_onnx``) in
-``--rounds`` round-robin rounds, and report the MAPE of predicted against measured latency (its
+same workload as ``mpsolve latency`` does (``design_latency``: in ONNX Runtime the KV-cache graph
+of ``export_onnx``, kept in ``--cache`` under the architecture's digest) in ``--rounds`` round-robin
+rounds, and report the MAPE of predicted against measured latency (its
 median and range over the rounds) and the Spearman correlation.
 
 ONNX exports take minutes and need no quiet machine: ``--prepare`` writes them all to ``--cache``
@@ -147,7 +148,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=list(RUNTIMES), help="runtimes (default both)")
     p.add_argument("--model-rounds", type=int, default=3,
                    help="round-robin rounds over the models of part 1; ratios are paired within a round (default 3)")
-    p.add_argument("--space", default="default", help="search space of the latency-cost check (default: default)")
+    p.add_argument("--space", default="default",
+                   help="search space of the latency-cost check: a preset or a TOML space file (default: default)")
     p.add_argument("--mape-archs", type=int, default=20, help="random architectures for the MAPE (0 skips it)")
     p.add_argument("--rounds", type=int, default=3, help="round-robin measurement rounds of the MAPE (default 3)")
     p.add_argument("--profile-run-time", type=float, default=0.2, help="min_run_time of the profiles (default 0.2)")
@@ -428,29 +430,17 @@ def run_worker(name: str, precision: str, runtime: str, argv: list[str]) -> dict
 
 
 # -- the latency costs against measurements ------------------------------------------------------
-def design_graph(space, x, args: argparse.Namespace) -> Path:
-    """The KV-cache ONNX graph of a sampled design, in ``--cache`` (exported when missing)."""
-    from mpsolve.merino_model import build, export_onnx
-
-    path = args.cache / f"{space.name}-{'-'.join(map(str, x))}-s{args.seed}.onnx"
-    if not path.is_file():
-        quiet()
-        export_onnx(build(space.decode(x), seed=args.seed), path, kv_cache=True, external_data=True)
-    return path
-
-
 def latency_cost_check(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
     from mpsolve.costs import latency_cost
-    from mpsolve.merino_model import build, model_latency, profile_latency
-    from mpsolve.spaces import get_space
+    from mpsolve.merino_model import design_latency, profile_latency
+    from mpsolve.spaces import load_space
 
-    space = get_space(args.space)
+    space = load_space(args.space)
     X = space.sample(args.mape_archs, random_state=args.seed)
     out: dict[str, Any] = {"space": space.name, "architectures": [str(space.decode(x)) for x in X], "checks": []}
     for runtime in args.runtimes:
-        graphs = [design_graph(space, x, args) for x in X] if runtime == "onnxruntime" else None
         for phase in ("prefill", "decode"):
             print(f"latency cost: {runtime} {phase} ...", file=sys.stderr, flush=True)
             start = time.perf_counter()
@@ -462,13 +452,11 @@ def latency_cost_check(args: argparse.Namespace) -> dict[str, Any]:
             predicted = latency_cost(profile).evaluate(space.decode_batch(X), space)
             components = latency_cost(profile, calibrated=False).evaluate(space.decode_batch(X), space)
             rounds: list[list[dict[str, Any]]] = [[] for _ in range(args.rounds)]
-            models = [build(space.decode(x), seed=args.seed).eval() for x in X] if graphs is None else graphs
             for r in range(args.rounds):  # round robin: a disturbance hits one round, not one design
-                for model in models:
-                    rounds[r].append(model_latency(model, args.seq_len, args.threads, phase=phase,
-                                                   min_run_time=args.mape_run_time, statistic=args.statistic,
-                                                   seed=args.seed))
-            del models
+                for x in X:  # as `mpsolve latency` times a design (ONNX graphs kept in --cache)
+                    rounds[r].append(design_latency(space.decode(x), args.seq_len, args.threads, runtime=runtime,
+                                                    phase=phase, min_run_time=args.mape_run_time,
+                                                    statistic=args.statistic, seed=args.seed, graph_dir=args.cache))
             measured = np.array([[t["ms"] for t in row] for row in rounds])  # (rounds, designs)
             out["checks"].append({
                 "runtime": runtime,
@@ -723,17 +711,18 @@ def main(argv: list[str] | None = None) -> int:
         return rerender(args)
     names = [*args.models, *args.designs]
     if args.prepare:
-        from mpsolve.merino_model import profile_latency
-        from mpsolve.spaces import get_space
+        from mpsolve.merino_model import design_latency, profile_latency
+        from mpsolve.spaces import load_space
 
         for name in names:
             print(f"exporting {name} ...", file=sys.stderr, flush=True)
             export_graphs(name, args)
         if not args.mape_archs:
             return 0
-        space = get_space(args.space)
-        for x in space.sample(args.mape_archs, random_state=args.seed):
-            design_graph(space, x, args)
+        space = load_space(args.space)
+        for x in space.sample(args.mape_archs, random_state=args.seed):  # the graphs (timings thrown away)
+            design_latency(space.decode(x), args.seq_len, args.threads, runtime="onnxruntime", min_run_time=0.01,
+                           seed=args.seed, graph_dir=args.cache)
         for phase in ("prefill", "decode"):  # the component graphs (the timings are thrown away)
             profile_latency(space, args.seq_len, threads=args.threads, runtime="onnxruntime", phase=phase,
                             min_run_time=0.01, seed=args.seed, graph_dir=args.cache / "components",

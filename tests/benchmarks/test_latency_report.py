@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from mpsolve.spaces import load_space
+
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "benchmarks" / "results" / "latency_confirm.json"
 
@@ -179,3 +181,30 @@ def test_a_design_of_ones_own_is_timed_in_both_runtimes(tmp_path: Path) -> None:
         for precision in ("fp32", "int8"))
     assert results["speedups_vs_opt350m"] == {}  # no OPT-350M in this run
     assert f"the last position of {latency.TOP1_PROMPTS} random prompts" in (tmp_path / "run.md").read_text()
+
+
+@pytest.mark.slow
+def test_the_latency_cost_check_times_designs_as_mpsolve_latency_does(tmp_path: Path) -> None:
+    """``latency.py``'s accuracy part end to end on a tiny space (both runtimes and phases, one round):
+    every sampled design predicted and measured, its ONNX graph kept under its digest as
+    ``mpsolve latency`` keeps it, and the report written."""
+    space = tmp_path / "tiny.toml"
+    space.write_text("num_blocks = 2\nembed_dims = [64, 128]\nffn_ratios = [1.0, 2.0]\nlayers = [1, 2]\n"
+                     "vocab_size = 256\nembed_proj_dim = 64\nmax_positions = 32\n")
+    out, cache = tmp_path / "run.json", tmp_path / "cache"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "latency.py"), "--models", "--space", str(space),
+           "--mape-archs", "3", "--rounds", "1", "--seq-len", "16", "--calibrate", "0", "--profile-run-time", "0.01",
+           "--mape-run-time", "0.01", "--cache", str(cache), "--out", str(out), "--md", str(tmp_path / "run.md")]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())["latency_cost"]
+    checks = {(c["runtime"], c["phase"]): c for c in results["checks"]}
+    assert set(checks) == {(rt, ph) for rt in ("torch", "onnxruntime") for ph in ("prefill", "decode")}
+    for check in checks.values():
+        assert len(check["predicted_ms"]) == 3 and len(check["measured_ms"]) == 1 and len(check["measured_ms"][0]) == 3
+        assert all(ms > 0 for ms in check["measured_ms"][0]) and check["predicted_ms"] == check["components_ms"]
+    sampled = load_space(str(space)).sample(3, random_state=0)
+    assert results["architectures"] == [str(load_space(str(space)).decode(x)) for x in sampled]
+    assert {p.name for p in cache.glob("design-*.onnx")} == {
+        f"design-{load_space(str(space)).decode(x).digest()}-s0-all.onnx" for x in sampled}
+    assert "calibrated MAPE %" in (tmp_path / "run.md").read_text()
