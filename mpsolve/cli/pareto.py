@@ -10,7 +10,7 @@ from mpsolve.cli.parsing import PROFILED_COSTS, CLIError, print_json, profile_fo
 from mpsolve.core.front import check_reference_point
 from mpsolve.core.problem import Problem
 from mpsolve.costs import CostModel, get_cost
-from mpsolve.spaces import get_space
+from mpsolve.spaces import SPACES, load_space
 from mpsolve.utils.files import check_writable
 from mpsolve.utils.quantities import format_quantity, parse_quantity
 from mpsolve.workflows.pareto import check_figure_path, pareto, plot_fronts, write_csv
@@ -33,7 +33,7 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--decode-profile", default=None, metavar="FILE", help="decode device profile (--over decode_ms)")
     p.add_argument("--budgets", required=True, help="comma-separated budgets with units, e.g. 40G,60G,110G,160G")
     p.add_argument("--solver", default="cpsat", help="backend, or several comma-separated (default: cpsat)")
-    p.add_argument("--space", default="default", help="search-space preset (default: default)")
+    p.add_argument("--space", default="default", help=f"preset ({', '.join(SPACES)}; default: default) or a TOML file")
     p.add_argument("--seed", type=int, default=None, help="seed of every solve")
     p.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
     p.add_argument(
@@ -62,7 +62,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         check_figure_path(args.plot, "--plot")
     if args.csv and args.plot and Path(args.csv).resolve() == Path(args.plot).resolve():
         raise CLIError(f"--csv and --plot are the same file {args.csv!r}: give each its own path")
-    problem = Problem(get_space(args.space))
+    problem = Problem(load_space(args.space))
     solvers = split_list(args.solver, "--solver")
     over: str | CostModel = args.over
     if args.over in PROFILED_COSTS:

@@ -169,3 +169,13 @@ def test_cli_rejects_a_bad_reference_point_with_a_library_error() -> None:
     args = _cli().parse_args(["pareto", "--budgets", "40G", "--space", "small", "--reference", "0,0"])
     with pytest.raises(mpsolve.MpsolveError, match="positive finite cost"):
         args.func(args)
+
+
+def test_cli_takes_a_space_file(tmp_path, capsys) -> None:
+    space = tmp_path / "mine.toml"
+    space.write_text('preset = "small"\n')
+    args = _cli().parse_args(["pareto", "--budgets", "20G,40G", "--space", str(space), "--solver", "exact", "--json"])
+    assert args.func(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    expected = mpsolve.pareto(mpsolve.Problem("small"), over="flops", budgets=["20G", "40G"], solver="exact")
+    assert [p["objective"] for p in out["points"]] == [p["objective"] for p in expected.points]
