@@ -16,7 +16,7 @@ from typing import Any
 
 from mpsolve import merino_model
 from mpsolve.cli.parsing import CLIError, print_json
-from mpsolve.costs import PROFILE_PHASES, PROFILE_RUNTIMES, ParamsCost, latency_cost
+from mpsolve.costs import PROFILE_PHASES, PROFILE_RUNTIMES, PROFILE_STATISTICS, ParamsCost, latency_cost
 from mpsolve.spaces import load_space, resolve_architecture
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.quantities import parse_quantity
@@ -108,7 +108,7 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--prompt", required=True, help="the text to continue")
     p.add_argument("--max-new-tokens", type=int, default=64, help="tokens to generate (default 64)")
     p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 1)")
     p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens")
     p.add_argument("--top-p", type=float, default=None, help="sample from the smallest set holding this probability")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the sampling (default {DEFAULT_SEED})")
@@ -147,7 +147,7 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--min-run-time", type=float, default=0.2, metavar="S", help="seconds timed per entry (default 0.2)")
     p.add_argument(
         "--statistic",
-        choices=("median", "min"),
+        choices=PROFILE_STATISTICS,
         default="median",
         help="summary of the timed blocks (default median; min on a machine busy with other work)",
     )
@@ -199,7 +199,7 @@ def add_subcommands(subparsers: Any) -> None:
                    help="prompt length, or tokens in the KV cache with --phase decode (default 128, or the profile's)")
     p.add_argument("--threads", type=int, default=None,
                    help="intra-op threads (default: torch's choice, or the profile's)")
-    p.add_argument("--statistic", choices=("median", "min"), default=None,
+    p.add_argument("--statistic", choices=PROFILE_STATISTICS, default=None,
                    help="summary of the timed blocks (default median, or the profile's)")
     p.add_argument("--min-run-time", type=float, default=1.0, metavar="S", help="seconds timed (default 1)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random weights and inputs")
@@ -213,6 +213,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise CLIError(f"--out {str(args.out)!r} is a file; a checkpoint is a folder: give a new or existing folder")
     check_integer(args.seed, "seed", 0, CLIError)
     check_writable(args.out / "config.json", "--out")
+    held = [n for n in ("config.json", "training.json", "tokenizer.json") if (args.out / n).exists()]
+    if held:  # a new config beside another run's tokenizer or record would mislead every later command
+        raise CLIError(f"--out {str(args.out)!r} already holds a checkpoint ({held[0]}): give a new folder")
     arch = resolve_architecture(args.architecture)
     config = merino_model.MeRinoConfig.from_architecture(arch, initializer_range=args.init_std, init_seed=args.seed)
     merino_model.MeRinoHFForCausalLM(config).save_pretrained(args.out)
@@ -280,7 +283,9 @@ def cmd_latency(args: argparse.Namespace) -> int:
         check_threads(workload["threads"])
     limit = arch.max_positions - (1 if workload["phase"] == "decode" else 0)
     if not 0 < workload["seq_len"] <= limit:
-        raise CLIError(f"--seq-len {workload['seq_len']} is outside 1..{limit} for this architecture (max_positions "
+        source = ("--seq-len" if given["seq_len"] is not None else "the default --seq-len" if cost is None
+                  else "the profile's seq_len")
+        raise CLIError(f"{source} {workload['seq_len']} is outside 1..{limit} for this architecture (max_positions "
                        f"{arch.max_positions}{' less the decoded token' if workload['phase'] == 'decode' else ''})")
     if not (math.isfinite(args.min_run_time) and args.min_run_time > 0):
         raise CLIError(f"--min-run-time must be a positive number of seconds, got {args.min_run_time}")
@@ -297,7 +302,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
         return 0
     what = (f"a {workload['seq_len']}-token prompt" if workload["phase"] == "prefill"
             else f"one token at {workload['seq_len']} cached positions")
-    threads = workload["threads"] or "torch's default"
+    threads = workload["threads"] or f"{workload['runtime']}'s default"
     print(f"{arch}")
     print(f"measured   {measured['ms']:.2f} ms (IQR {measured['iqr_ms']:.2f}, {measured['blocks']} blocks, "
           f"{workload['statistic']} of blocks): {workload['runtime']} {workload['phase']}, {what}, {threads} thread(s)")
@@ -342,7 +347,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                        f"{arch.vocab_size} (and >= 256), or a design with a larger vocab_size")
     corpus = merino_model.load_corpus(args.corpus)
     if args.bpe is not None:
-        corpus = corpus.encode(merino_model.train_bpe_tokenizer(corpus, vocab_size=args.bpe))
+        tokenizer = merino_model.train_bpe_tokenizer(corpus, vocab_size=args.bpe)
+        if tokenizer.get_vocab_size() < args.bpe:
+            print(f"note: the corpus gave a BPE vocabulary of {tokenizer.get_vocab_size()} tokens, fewer than --bpe "
+                  f"{args.bpe} (no more pairs to merge); the design keeps vocab_size {arch.vocab_size}",
+                  file=sys.stderr)
+        corpus = corpus.encode(tokenizer)
     run = merino_model.train(arch, corpus, config, out_dir=args.out, resume=args.resume,
                              progress=sys.stderr.isatty(), seed=args.seed)
     final = run.evaluations[-1] if run.evaluations else {}
@@ -399,6 +409,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     for path, flag in ((args.onnx, "--onnx"), (args.int8, "--int8")):
         if path is not None:
             check_writable(path, flag)
+            if path.suffix.lower() != ".onnx":  # onnx.save picks the format by suffix (.json: JSON text)
+                raise CLIError(f"{flag} {str(path)!r} must end in .onnx (mpsolve generate reads .onnx files); "
+                               "e.g. model.onnx")
     model = _load_checkpoint(args.checkpoint)
     tokenizer = merino_model.checkpoint_bpe_tokenizer(args.checkpoint) or "bytes"
     path = merino_model.export_onnx(model, args.onnx, kv_cache=args.kv_cache, tokenizer=tokenizer, logits=args.logits)
@@ -433,6 +446,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     check_integer(args.max_new_tokens, "--max-new-tokens", 0, CLIError)
     check_integer(args.warmup, "--warmup", 0, CLIError)
+    shaping = [f for f, v in (("--temperature", args.temperature), ("--top-k", args.top_k), ("--top-p", args.top_p))
+               if v is not None]
+    if shaping and not args.sample:
+        raise CLIError(f"{', '.join(shaping)} shape(s) sampling, and greedy decoding would ignore them: add --sample")
     threads = None if args.threads is None else check_threads(args.threads, CLIError)
     onnx = args.model.suffix.lower() == ".onnx"
     if not onnx and not args.model.is_dir():
@@ -440,8 +457,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
                        "mpsolve train / build wrote or the file mpsolve export wrote")
     if onnx:
         model: Any = merino_model.onnx_session(args.model, threads or torch.get_num_threads())
-        tokenizer = (merino_model.checkpoint_tokenizer(args.tokenizer) if args.tokenizer is not None
-                     else merino_model.onnx_tokenizer(model))
+        tokenizer = merino_model.onnx_tokenizer(model)
+        if args.tokenizer is not None:
+            if tokenizer is not None:
+                raise CLIError(f"{str(args.model)!r} records the tokenizer it was exported with: drop --tokenizer, "
+                               "which is for .onnx files that record none")
+            tokenizer = merino_model.checkpoint_tokenizer(args.tokenizer)
         if tokenizer is None:
             raise CLIError(f"{str(args.model)!r} records no tokenizer (it was not written by mpsolve export): pass "
                            "--tokenizer with the checkpoint folder it was exported from")
@@ -453,7 +474,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     ids = tokenizer.encode(args.prompt, add_special_tokens=False)
     if not ids:
         raise CLIError("--prompt is empty: give some text to continue")
-    settings = {"do_sample": args.sample, "temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
+    temperature = 1.0 if args.temperature is None else args.temperature
+    settings = {"do_sample": args.sample, "temperature": temperature, "top_k": args.top_k, "top_p": args.top_p,
                 "seed": args.seed, "eos_token_id": tokenizer.eos_token_id}
     printer = None
     if not args.json:

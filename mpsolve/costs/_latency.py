@@ -47,6 +47,7 @@ __all__ = [
     "PROFILE_FORMAT",
     "PROFILE_PHASES",
     "PROFILE_RUNTIMES",
+    "PROFILE_STATISTICS",
     "PROFILE_VERSION",
     "latency_cost",
 ]
@@ -56,6 +57,7 @@ PROFILE_FORMAT = "mpsolve-latency-profile"
 PROFILE_VERSION = 2
 PROFILE_RUNTIMES = ("torch", "onnxruntime")
 PROFILE_PHASES = ("prefill", "decode")
+PROFILE_STATISTICS = ("median", "min")
 #: the model constants a profile was measured with (a cost refuses architectures with others)
 PROFILE_CONSTANTS = ("vocab_size", "embed_proj_dim", "head_dim", "activation")
 _PROJECTION_KINDS = ("input", "output")
@@ -251,8 +253,8 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         raise LatencyProfileError(
             f"latency profile version {version!r} is not supported (expected {PROFILE_VERSION}); re-profile"
         )
-    for key, known in (("runtime", PROFILE_RUNTIMES), ("phase", PROFILE_PHASES)):
-        if data.get(key) not in known:
+    for key, known in (("runtime", PROFILE_RUNTIMES), ("phase", PROFILE_PHASES), ("statistic", PROFILE_STATISTICS)):
+        if data.get(key, known[0]) not in known:  # profiles before the choice of statistic took the median
             raise LatencyProfileError(
                 f"latency profile {key} {data.get(key)!r} is not one of {', '.join(known)}; re-profile"
             )

@@ -100,6 +100,8 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
 
     def __init__(self, config: MeRinoConfig) -> None:
         super().__init__(config)
+        if torch.empty(0).device.type != "meta":  # from_pretrained lays the model out on meta, checked before
+            check_fits_in_memory(config.architecture)
         self.model = MeRinoForCausalLM(config.architecture)
         self.post_init()
 
@@ -225,6 +227,11 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             detail = "; ".join(problems[:3]) + more
             raise CheckpointMismatchError(_mismatch_message(pretrained_model_name_or_path, detail))
+        broken = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if broken:
+            raise CheckpointMismatchError(f"checkpoint {str(pretrained_model_name_or_path)!r} holds weights that are "
+                                          f"not finite (NaN or inf) in {', '.join(broken[:3])}: a diverged or damaged "
+                                          "run; retrain it (a lower learning rate) or restore its model.safetensors")
         return (model, info) if want_info else model
 
 
@@ -249,9 +256,12 @@ def _check_before_loading(path: Path) -> None:
             with safe_open(str(file), framework="pt") as fh:
                 recorded = (fh.metadata() or {}).get(ARCHITECTURE_METADATA, recorded)
                 saved = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+                dtypes = {k: fh.get_slice(k).get_dtype() for k in fh.keys()}
                 present |= set(saved)
         except Exception as exc:  # safetensors raises its own error types for damaged headers
             raise CheckpointMismatchError(f"checkpoint file {str(file)!r} is unreadable: {exc}") from None
+        problems += [f"tensor {k} holds {dtype} values where weights are floating point"
+                     for k, dtype in sorted(dtypes.items()) if not dtype.startswith(("F", "BF"))]
         problems += [f"tensor {k}: checkpoint shape {shape} but the config needs {needed[k]}"
                      for k, shape in sorted(saved.items()) if k in needed and needed[k] != shape]
     if present:

@@ -12,6 +12,7 @@ so a template cannot reach Python internals. Nothing is downloaded: the Hugging 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -61,11 +62,33 @@ def checkpoint_bpe_tokenizer(folder: str | os.PathLike) -> Any | None:
         raise ModelInputError(f"checkpoint folder {str(folder)!r} does not exist or is not a folder; "
                               "pass the folder that mpsolve train or build wrote")
     path = Path(folder) / "tokenizer.json"
+    trained_with = _trained_tokenizer(Path(folder))
     if not path.is_file():
+        if isinstance(trained_with, dict):
+            raise ModelInputError(f"checkpoint {str(folder)!r} was trained with a BPE tokenizer (training.json) but "
+                                  f"{str(path)!r} is missing or not a file; restore the run's tokenizer.json")
         return None
     text = read_text_bounded(path, "tokenizer file", ModelInputError, limit=_TOKENIZER_FILE_LIMIT)
-    return tokenizer_from_json(text, f"tokenizer file {str(path)!r}", "restore it or train the checkpoint again "
-                               "with mpsolve train --bpe")
+    tokenizer = tokenizer_from_json(text, f"tokenizer file {str(path)!r}", "restore it or train the checkpoint "
+                                    "again with mpsolve train --bpe")
+    from mpsolve.merino_model._train import _tokenizer_id
+
+    if trained_with is not None and trained_with != _tokenizer_id(tokenizer):
+        raise ModelInputError(f"tokenizer file {str(path)!r} is not the tokenizer checkpoint {str(folder)!r} was "
+                              f"trained with (training.json records {trained_with!r}); restore the run's "
+                              "tokenizer.json")
+    return tokenizer
+
+
+def _trained_tokenizer(folder: Path) -> Any:
+    """The tokenizer ``training.json`` records (``"bytes"`` or a :func:`_tokenizer_id`); ``None`` when the
+    folder has no readable record (a built, never trained checkpoint)."""
+    path = folder / "training.json"
+    try:
+        record = json.loads(read_text_bounded(path, "run record", ModelInputError)) if path.is_file() else None
+    except (ModelInputError, ValueError):
+        return None
+    return record.get("tokenizer") if isinstance(record, dict) else None
 
 
 def tokenizer_from_json(text: str, source: str, way_out: str) -> Any:
@@ -110,10 +133,14 @@ def load_task_file(path: str | os.PathLike) -> dict[str, Any]:
     text = read_text_bounded(path, "task file", ModelInputError)
     try:
         config = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except yaml.constructor.ConstructorError as exc:  # a tag safe_load will not build, such as !function
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelInputError(f"task file {str(path)!r} is not data-only YAML ({first}); "
                               "Python tags such as !function are refused") from None
+    except yaml.YAMLError as exc:
+        where = f" at line {exc.problem_mark.line + 1}" if getattr(exc, "problem_mark", None) else ""
+        raise ModelInputError(f"task file {str(path)!r} is not valid YAML{where} "
+                              f"({getattr(exc, 'problem', None) or type(exc).__name__}); fix its syntax") from None
     if not isinstance(config, dict) or not isinstance(config.get("task"), str):
         raise ModelInputError(f"task file {str(path)!r} must be a mapping with a 'task' name (lm-eval's format)")
     refused = [k for k in _REFUSED_KEYS if k in config]

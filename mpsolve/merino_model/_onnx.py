@@ -147,9 +147,9 @@ def export_onnx(
     if tokenizer is not None and tokenizer != "bytes" and not callable(getattr(tokenizer, "to_str", None)):
         raise ModelInputError("tokenizer must be 'bytes', a tokenizers.Tokenizer, a transformers fast tokenizer or "
                               f"None, got {type(tokenizer).__name__}")
+    path = _onnx_path(path, "path")
     net = _pure_model(model)
     arch = net.architecture
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     device = next(net.parameters()).device
     batch = torch.export.Dim("batch", max=1 << 16)
@@ -217,6 +217,27 @@ def _session(model: Any, threads: int | None = None) -> Any:
         return ort.InferenceSession(str(model), _session_options(threads), providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT's load errors (InvalidProtobuf, Fail, ...) subclass Exception only
         raise ModelInputError(f"ONNX Runtime cannot load {str(model)!r}: {str(exc).splitlines()[0][:200]}") from None
+
+
+def _onnx_path(path: Any, what: str) -> Path:
+    """``path`` when it names an ``.onnx`` file (``onnx.save`` writes other suffixes in other formats,
+    such as JSON text for ``.json``); else a one-line error."""
+    if not isinstance(path, (str, os.PathLike)) or Path(path).suffix.lower() != ".onnx":
+        raise ModelInputError(f"{what} must be a file name ending in .onnx, got {str(path)!r}; e.g. model.onnx")
+    return Path(path)
+
+
+def _lm_session(model: Any) -> Any:
+    """:func:`_session` of a causal-LM graph: ``input_ids`` (and past keys/values) in, float logits
+    ``(batch, seq, vocab)`` out first, as :func:`export_onnx` writes; else a one-line error."""
+    session = _session(model)
+    out = session.get_outputs()[0]
+    if "input_ids" not in {i.name for i in session.get_inputs()} or len(out.shape) != 3 or out.type != "tensor(float)":
+        graph = repr(str(model)) if isinstance(model, (str, os.PathLike)) else "this graph"
+        raise ModelInputError(f"{graph} is not a causal-LM graph (input_ids in, float logits (batch, seq, vocab) "
+                              f"out; its first output is {out.name!r} {out.type} of rank {len(out.shape)}): give a "
+                              "file that export_onnx or mpsolve export wrote")
+    return session
 
 
 def _session_options(threads: int | None) -> Any:
@@ -315,7 +336,7 @@ def onnx_generate(
     max_new_tokens = check_integer(max_new_tokens, "max_new_tokens", 0, ModelInputError)
     generator = sampling_generator(do_sample, temperature, top_k, top_p, seed)
     check_streamer(streamer)
-    session = _session(model)
+    session = _lm_session(model)
     sequences = _as_ids(input_ids)
     if max_new_tokens and sequences.shape[1] == 0:
         raise ModelInputError("generate needs at least one prompt token per row, got an empty prompt")
@@ -447,7 +468,7 @@ def quantize_onnx(
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     _session(onnx_model)  # a loadable graph, or a one-line error
-    out = Path(out)
+    out = _onnx_path(out, "out")
     if out.resolve() == Path(onnx_model).resolve():
         raise ModelInputError(f"out {str(out)!r} is the fp32 model: give the INT8 model its own file name")
     out.parent.mkdir(parents=True, exist_ok=True)

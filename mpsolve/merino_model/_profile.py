@@ -55,7 +55,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from mpsolve.costs import PROFILE_CONSTANTS, PROFILE_FORMAT, PROFILE_PHASES, PROFILE_RUNTIMES, PROFILE_VERSION
+from mpsolve.costs import (
+    PROFILE_CONSTANTS,
+    PROFILE_FORMAT,
+    PROFILE_PHASES,
+    PROFILE_RUNTIMES,
+    PROFILE_STATISTICS,
+    PROFILE_VERSION,
+)
 from mpsolve.merino_model._errors import require
 from mpsolve.spaces import Architecture, SearchSpace, get_space, resolve_architecture
 from mpsolve.utils.errors import MpsolveError
@@ -77,7 +84,6 @@ __all__ = [
 MIN_BLOCKS = 5
 #: IQR / median above which a timing is flagged noisy (``torch.utils.benchmark``'s own warning level)
 NOISE_THRESHOLD = 0.1
-_STATISTICS = ("median", "min")
 #: most copies of a component rotated through for its cold timing
 _MAX_COPIES = 256
 #: whole designs :func:`profile_latency` times to fit the model-level terms (0: none; see the module docstring)
@@ -193,7 +199,7 @@ def profile_latency(
     for label, value in (("seq_len", seq_len), ("batch", batch)):
         check_integer(value, label)
     for label, value, known in (
-        ("statistic", statistic, _STATISTICS),
+        ("statistic", statistic, PROFILE_STATISTICS),
         ("runtime", runtime, PROFILE_RUNTIMES),
         ("phase", phase, PROFILE_PHASES),
     ):

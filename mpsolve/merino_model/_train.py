@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -202,7 +203,9 @@ def load_corpus(source: str | os.PathLike | Corpus, *, block_size: int | None = 
     elif path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
         if not files:
-            raise ModelInputError(f"folder {str(path)!r} holds no text files ({', '.join(sorted(TEXT_SUFFIXES))})")
+            kinds = ", ".join(s or "no suffix" for s in sorted(TEXT_SUFFIXES))
+            raise ModelInputError(f"folder {str(path)!r} holds no text files ({kinds}): give a folder of UTF-8 text "
+                                  "or one file")
     else:
         raise ModelInputError(f"corpus {str(source)!r} is neither a text file nor a folder of text files")
     return Corpus.from_documents([_utf8_text(f) for f in files], str(source), block_size=block_size)
@@ -507,6 +510,10 @@ def train(
     if out_dir is not None:
         require("transformers", "hf")
         require("safetensors", "hf")
+        held = [n for n in ("training.json", CHECKPOINT_DIR, "config.json") if (Path(out_dir) / n).exists()]
+        if held and not resume:
+            raise ModelInputError(f"out_dir {str(out_dir)!r} already holds a run ({held[0]}): resume=True (mpsolve "
+                                  "train --resume) continues an interrupted one; give a new out_dir to start another")
     model = _model_of(model_or_arch, config, seed)
     arch = model.architecture
     if arch.vocab_size < corpus.vocab_size:
@@ -609,9 +616,13 @@ def _checked_state(folder: Path) -> dict[str, Any]:
 
     path = folder / "state.json"
     if not path.is_file():
-        raise ModelInputError(f"cannot resume: no readable checkpoint in {str(folder)!r} (no state.json)")
-    state = parse_data(read_text_bounded(path, "training checkpoint state", ModelInputError), "json",
-                       ModelInputError, f"cannot resume from {str(folder)!r}")
+        raise ModelInputError(f"cannot resume: no readable checkpoint in {str(folder)!r} (no state.json); start "
+                              "again without --resume")
+    try:
+        state = parse_data(read_text_bounded(path, "training checkpoint state", ModelInputError), "json",
+                           ModelInputError, "not JSON")
+    except ModelInputError as exc:
+        raise _damaged(path, str(exc)) from None
 
     if not isinstance(state, dict):
         raise _damaged(path, "not a JSON object")
@@ -667,7 +678,10 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
     device = str(next(result.model.parameters()).device)
     try:
         load_model(result.model, str(folder / state["files"]["weights"]), device=device)
-        opt.load_state_dict(torch.load(folder / state["files"]["optimizer"], weights_only=True))
+        with warnings.catch_warnings():  # torch warns about legacy (non-zip) files it then refuses anyway
+            warnings.simplefilter("ignore", UserWarning)
+            saved = torch.load(folder / state["files"]["optimizer"], weights_only=True)
+        opt.load_state_dict(saved)
     except Exception as exc:  # OSError, RuntimeError, EOFError, UnpicklingError, ...: the files are damaged
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         if "weights_only" in str(exc) or not first:  # torch's advice to load with weights_only=False would run code

@@ -38,3 +38,45 @@ def test_train_evaluate_export(tmp_path, capsys):
 def test_commands_refuse_a_folder_without_a_checkpoint(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path), "--corpus", str(tmp_path)]) == 2
     assert "not a checkpoint folder" in capsys.readouterr().err
+
+
+def test_a_run_folder_is_not_overwritten(tmp_path, capsys):
+    (tmp_path / "arch.json").write_text(json.dumps(ARCH))
+    (tmp_path / "corpus.txt").write_text(TEXT)
+    run = tmp_path / "run"
+    train = ["train", str(tmp_path / "arch.json"), "--corpus", str(tmp_path / "corpus.txt"), "--out", str(run),
+             "--tokens", "512", "--seq-len", "32", "--batch-size", "8"]
+    assert main(train) == 0
+    before = (run / "model.safetensors").read_bytes()
+    capsys.readouterr()
+    for argv, message in [(train, f"out_dir {str(run)!r} already holds a run (training.json): resume=True"),
+                          (["build", str(tmp_path / "arch.json"), "--out", str(run)], "already holds a checkpoint"),
+                          (["export", str(run), "--onnx", str(run / "model.safetensors")], "must end in .onnx"),
+                          (["export", str(run), "--onnx", str(tmp_path / "m.onnx"), "--int8", str(run / "config.json")],
+                           "--int8 " + repr(str(run / "config.json")) + " must end in .onnx")]:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert (run / "model.safetensors").read_bytes() == before and not (tmp_path / "m.onnx").exists()
+
+
+def test_a_bpe_run_keeps_its_tokenizer(tmp_path, capsys):
+    """A BPE run is evaluated with the tokenizer it was trained with, or refused; a corpus too small for
+    the vocabulary asked for says so."""
+    (tmp_path / "arch.json").write_text(json.dumps({**ARCH, "vocab_size": 4096}))
+    (tmp_path / "corpus.txt").write_text(TEXT)
+    run, other = tmp_path / "run", tmp_path / "other"
+    for out, text in ((run, TEXT), (other, TEXT.replace("times", "by"))):
+        (tmp_path / "c.txt").write_text(text)
+        assert main(["train", str(tmp_path / "arch.json"), "--corpus", str(tmp_path / "c.txt"), "--out", str(out),
+                     "--tokens", "512", "--seq-len", "32", "--batch-size", "8", "--bpe", "4096"]) == 0
+        assert "fewer than --bpe 4096 (no more pairs to merge)" in capsys.readouterr().err
+    evaluate = ["evaluate", str(run), "--corpus", str(tmp_path / "corpus.txt"), "--seq-len", "32"]
+    assert main(evaluate) == 0
+    capsys.readouterr()
+    (run / "tokenizer.json").write_bytes((other / "tokenizer.json").read_bytes())
+    assert main(evaluate) == 2
+    assert "is not the tokenizer checkpoint" in capsys.readouterr().err
+    (run / "tokenizer.json").unlink()
+    assert main(evaluate) == 2
+    assert "was trained with a BPE tokenizer (training.json) but" in capsys.readouterr().err

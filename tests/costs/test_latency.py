@@ -169,6 +169,9 @@ def test_bad_profiles(tmp_path: Path) -> None:
         LatencyCost({"format": "mpsolve-latency-profile", "version": 99})
     with pytest.raises(LatencyProfileError, match="runtime 'tvm' is not one of torch, onnxruntime"):
         LatencyCost({"format": "mpsolve-latency-profile", "version": 2, "runtime": "tvm", "phase": "prefill"})
+    with pytest.raises(LatencyProfileError, match="statistic 'mean' is not one of median, min"):
+        LatencyCost({"format": "mpsolve-latency-profile", "version": 2, "runtime": "torch", "phase": "prefill",
+                     "statistic": "mean"})
 
 
 def test_a_cost_refuses_the_other_phase(profile: dict, decode_profile: dict) -> None:

@@ -12,6 +12,9 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from onnx import TensorProto, helper, save_model  # noqa: E402
 
 from mpsolve.cli import main  # noqa: E402
 from mpsolve.merino_model import (  # noqa: E402
@@ -111,8 +114,6 @@ def test_export_takes_a_transformers_tokenizer_and_refuses_other_objects(checkpo
 
 
 def test_a_damaged_recorded_tokenizer_is_one_line(checkpoint, capsys, tmp_path: Path) -> None:
-    import onnx
-
     _, exported = checkpoint
     graph = onnx.load(str(exported))
     for prop in graph.metadata_props:
@@ -171,15 +172,24 @@ def test_streamers_get_the_prompt_each_token_and_the_end(checkpoint) -> None:
 def test_bad_requests_fail_before_any_output(checkpoint, capsys, tmp_path: Path) -> None:
     ckpt, onnx = checkpoint
     bare = export_onnx(MeRinoHFForCausalLM.from_pretrained(ckpt).model, tmp_path / "bare.onnx", kv_cache=True)
+    foreign = tmp_path / "foreign.onnx"  # a valid graph that is no language model
+    save_model(helper.make_model(helper.make_graph(
+        [helper.make_node("Identity", ["input_ids"], ["y"])], "g",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, None])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, [1, None])])), str(foreign))
     capsys.readouterr()
     cases = [
         ([str(onnx), "--prompt", ""], "--prompt is empty"),
         ([str(ckpt), "--prompt", PROMPT, "--warmup", "-1"], "--warmup must be a non-negative integer, got -1"),
+        ([str(ckpt), "--prompt", PROMPT, "--top-k", "5", "--temperature", "0.5"],
+         "--temperature, --top-k shape(s) sampling, and greedy decoding would ignore them: add --sample"),
         ([str(ckpt), "--prompt", PROMPT, "--max-new-tokens", "100"], "exceeds max_positions=64"),
         ([str(onnx), "--prompt", PROMPT, "--max-new-tokens", "100"], "exceeds max_positions=64"),
         ([str(onnx), "--prompt", PROMPT, "--sample", "--top-p", "2"], "top_p must be in (0, 1]"),
         ([str(ckpt), "--prompt", PROMPT, "--sample", "--temperature", "0"], "temperature must be positive"),
         ([str(bare), "--prompt", PROMPT], "records no tokenizer"),
+        ([str(onnx), "--prompt", PROMPT, "--tokenizer", str(ckpt)], "records the tokenizer it was exported with"),
+        ([str(foreign), "--prompt", PROMPT, "--tokenizer", str(ckpt)], "is not a causal-LM graph"),
         ([str(tmp_path / "none.onnx"), "--prompt", PROMPT], "is not an ONNX file"),
         ([str(ckpt / "config.json"), "--prompt", PROMPT], "neither a checkpoint folder nor an .onnx file"),
         ([str(ckpt), "--prompt", PROMPT, "--tokenizer", str(tmp_path / "nowhere")], "does not exist"),

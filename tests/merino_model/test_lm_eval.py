@@ -134,7 +134,8 @@ def test_cli_evaluate_runs_tasks_and_corpus(model: MeRinoHFForCausalLM, task_dir
         ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: {test: ../task.yaml}\n", "'..' are refused"),
         ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: '*.jsonl'\n", "not a regular file"),
         ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: [missing.jsonl]\n", "not a regular file"),
-        ("task: t\n  bad: indent\n: x\n", "not data-only YAML"),
+        ("task: t\n  bad: indent\n: x\n", "not valid YAML at line 2 .mapping values are not allowed here.; fix"),
+        ("{bad: [\n", "is not valid YAML at line 2"),
     ],
 )
 def test_task_files_are_data_only(tmp_path: Path, text: str, message: str) -> None:

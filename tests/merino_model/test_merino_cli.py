@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM
 
 from mpsolve.cli.model import add_subcommands
@@ -126,6 +129,15 @@ def test_train_evaluate_and_export_refuse_bad_input_in_one_line(shared_arch: Arc
     bad_tokenizer = tmp_path / "bad_tokenizer"
     MeRinoHFForCausalLM.from_model(build(shared_arch)).save_pretrained(bad_tokenizer)
     (bad_tokenizer / "tokenizer.json").write_text("garbage{")
+    weights = load_file(ckpt / "model.safetensors")
+    with safe_open(ckpt / "model.safetensors", "pt") as fh:
+        metadata = fh.metadata()
+    for name, damage in (("nan_weights", lambda t: t.fill_(float("nan"))), ("int_weights", lambda t: t.long())):
+        shutil.copytree(ckpt, tmp_path / name)
+        damaged = {k: damage(v.clone()) if k == "model.embed_tokens.weight" else v for k, v in weights.items()}
+        save_file(damaged, tmp_path / name / "model.safetensors", metadata=metadata)
+    huge = tmp_path / "huge.json"  # a 2**22 x 2**14 fp32 embedding: 256 GiB
+    huge.write_text(json.dumps({**shared_arch.to_dict(), "vocab_size": 2**22, "embed_proj_dim": 2**14}))
     capsys.readouterr()
     train = ["train", str(design), "--corpus", str(corpus), "--out", str(tmp_path / "run"), "--seq-len", "32"]
     cases = [
@@ -143,6 +155,12 @@ def test_train_evaluate_and_export_refuse_bad_input_in_one_line(shared_arch: Arc
         (["evaluate", str(pickled), "--corpus", str(corpus)], "pickle .bin weights are not read"),
         (["export", str(no_weights), "--onnx", str(tmp_path / "m.onnx")], "has no model.safetensors"),
         (["evaluate", str(bad_tokenizer), "--corpus", str(corpus)], "tokenizer.json' is damaged"),
+        (["evaluate", str(tmp_path / "nan_weights"), "--corpus", str(corpus)],
+         "not finite (NaN or inf) in model.embed_tokens.weight"),
+        (["generate", str(tmp_path / "nan_weights"), "--prompt", "the"], "not finite (NaN or inf)"),
+        (["evaluate", str(tmp_path / "int_weights"), "--corpus", str(corpus)],
+         "tensor model.embed_tokens.weight holds I64 values where weights are floating point"),
+        (["build", str(huge), "--out", str(tmp_path / "b")], "GiB of memory is available; choose a smaller"),
         (["export", str(ckpt), "--onnx", str(tmp_path / "m.onnx"), "--int8", f"{tmp_path}/../{tmp_path.name}/m.onnx"],
          "is the --onnx file"),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -192,15 +193,18 @@ def test_a_damaged_training_checkpoint_is_refused(tmp_path, make_tiny_architectu
         train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
     assert "\n" not in str(info.value)
     path.write_text("[1, 2")
-    with pytest.raises(ModelInputError, match="cannot resume"):
+    with pytest.raises(ModelInputError, match=r"cannot resume: '.*state\.json' is damaged \(not JSON: .*\); start "
+                                              "again without --resume"):
         train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
 
 
 def test_a_damaged_optimizer_file_is_refused_without_torch_advice(tmp_path, make_tiny_architecture):
     corpus = _interrupted_at_step_5(tmp_path, make_tiny_architecture)
-    for garbage in (b"", b"\x80\x02garbage" * 50):
+    legacy = b"\x80\x04\x95\n\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94K\x01s."  # pickle.dumps({"a": 1}, 4)
+    for garbage in (b"", b"\x80\x02garbage" * 50, legacy):
         (tmp_path / "checkpoint" / "optimizer-4.pt").write_bytes(garbage)
-        with pytest.raises(ModelInputError, match="optimizer state are damaged") as info:
+        with pytest.raises(ModelInputError, match="optimizer state are damaged") as info, warnings.catch_warnings():
+            warnings.simplefilter("error")  # nothing but the one-line error reaches the user
             train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
         assert "weights_only" not in str(info.value) and "\n" not in str(info.value)
 
@@ -231,7 +235,7 @@ def test_bad_settings_raise_clear_errors(tmp_path, make_tiny_architecture):
         train(build(make_tiny_architecture(), vocab_size=100), corpus, TINY, progress=False)
     with pytest.raises(ModelInputError, match="out_dir"):
         train(make_tiny_architecture(), corpus, TINY, resume=True, progress=False)
-    with pytest.raises(ModelInputError, match="no readable checkpoint"):
+    with pytest.raises(ModelInputError, match="no readable checkpoint .* start again without --resume"):
         train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
     with pytest.raises(ModelInputError, match="fewer than seq_len"):
         train(make_tiny_architecture(), Corpus.from_bytes(b"tiny corpus " * 5), TINY, progress=False)

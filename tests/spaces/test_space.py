@@ -146,6 +146,14 @@ def test_bad_method_arguments_say_what_is_wrong(small_space):
         load_space(3)
 
 
+def test_a_space_file_must_be_toml(tmp_path):
+    (tmp_path / "space.bin").write_bytes(b"\x00")
+    with pytest.raises(SpaceError, match=r"space file '.*space\.bin' must be a \.toml file .*give a preset: default"):
+        load_space(str(tmp_path / "space.bin"))
+    with pytest.raises(SpaceError, match="unknown search space 'nowhere'"):
+        load_space("nowhere")
+
+
 def test_an_architecture_digest_names_it_and_nothing_else():
     arch = get_architecture("merino-52m")
     same = Architecture.from_dict(arch.to_dict())
