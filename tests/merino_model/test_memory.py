@@ -23,7 +23,7 @@ from mpsolve.spaces import Architecture
 
 def rss():
     fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-    return {k: int(fields[k].split()[0]) * 1024 for k in ("VmRSS", "VmHWM")}
+    return {k: int(fields[k].split()[0]) * 1024 for k in ("VmRSS", "VmHWM", "RssAnon")}
 
 def reset():
     gc.collect()
@@ -36,9 +36,10 @@ ids = torch.randint(0, arch.vocab_size, (1, n), generator=torch.Generator().manu
 with torch.inference_mode():  # torch's own first-use allocations, before the baseline
     build("merino-52m", vocab_size=256, embed_proj_dim=64, max_positions=64)(ids[:, :8] % 256)
 reset()
-base = rss()["VmRSS"]
+base = rss()
 model = build(arch).eval()
-weights = rss()["VmRSS"] - base
+weights = rss()["RssAnon"] - base["RssAnon"]  # anonymous pages: the kernel may drop mapped library pages meanwhile
+base = base["VmRSS"]
 reset()
 with torch.inference_mode():
     model(ids, use_cache=True, logits_to_keep=1)
