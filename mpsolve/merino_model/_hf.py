@@ -200,8 +200,9 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
         safetensors weights are read (never pickled ``.bin`` files).
 
         Raises:
-            CheckpointMismatchError: naming the first tensors whose names or shapes differ from the
-                model the config describes, or a local folder without safetensors weights.
+            CheckpointMismatchError: naming the first tensors whose names, shapes or (non-float)
+                types differ from the model the config describes, weights that are not finite, or a
+                local folder without safetensors weights.
         """
         want_info = kwargs.pop("output_loading_info", False)
         lenient = kwargs.get("ignore_mismatched_sizes", False)

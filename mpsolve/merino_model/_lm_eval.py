@@ -56,7 +56,8 @@ def checkpoint_bpe_tokenizer(folder: str | os.PathLike) -> Any | None:
     """The ``tokenizers.Tokenizer`` saved in a checkpoint folder (``tokenizer.json``); ``None`` for bytes.
 
     Raises:
-        ModelInputError: ``folder`` is not a folder (a mistyped path would otherwise mean bytes).
+        ModelInputError: ``folder`` is not a folder (a mistyped path would otherwise mean bytes), or
+            its ``tokenizer.json`` is missing, damaged or not the one ``training.json`` records.
     """
     if not Path(folder).is_dir():
         raise ModelInputError(f"checkpoint folder {str(folder)!r} does not exist or is not a folder; "

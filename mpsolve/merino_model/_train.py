@@ -488,7 +488,8 @@ def train(
             every validation point and every ``save_every`` steps, ``training.json`` (config
             and evaluations) and, at the end, a Hugging Face
             checkpoint (``config.json`` + ``model.safetensors``; needs the ``[hf]`` extra) with
-            the BPE tokenizer as ``tokenizer.json``.
+            the BPE tokenizer as ``tokenizer.json``. A folder that already holds a run or a
+            checkpoint is refused unless ``resume``.
         resume: continue from ``out_dir``'s checkpoint (same config); the run then continues
             exactly as if it had not been interrupted.
         progress: a progress bar (``True``), none (``False``), or a ``(step, total)`` callback.
