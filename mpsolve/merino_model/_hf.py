@@ -245,6 +245,17 @@ def _check_before_loading(path: Path) -> None:
     """
     from safetensors import safe_open
 
+    from mpsolve.utils.files import parse_data, read_text_bounded
+
+    config = path / "config.json"
+    if config.is_file():  # transformers would read a list, or another model type with a warning only
+        raw = parse_data(read_text_bounded(config, "config file", CheckpointMismatchError), "json",
+                         CheckpointMismatchError, f"checkpoint {str(path)!r} has an unreadable config")
+        kind = raw.get("model_type", MeRinoConfig.model_type) if isinstance(raw, dict) else None
+        if kind != MeRinoConfig.model_type:
+            found = f"model_type {kind!r}" if isinstance(raw, dict) else f"a JSON {type(raw).__name__}"
+            raise CheckpointMismatchError(f"checkpoint {str(path)!r} is not a MeRino checkpoint ({config.name} holds "
+                                          f"{found}); give a folder that mpsolve train or build wrote")
     try:
         architecture = MeRinoConfig.from_pretrained(str(path)).architecture
     except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:  # transformers' own

@@ -136,6 +136,10 @@ def test_train_evaluate_and_export_refuse_bad_input_in_one_line(shared_arch: Arc
         shutil.copytree(ckpt, tmp_path / name)
         damaged = {k: damage(v.clone()) if k == "model.embed_tokens.weight" else v for k, v in weights.items()}
         save_file(damaged, tmp_path / name / "model.safetensors", metadata=metadata)
+    for name, config in (("list_config", [1, 2]), ("gpt2_config", {**json.loads((ckpt / "config.json").read_text()),
+                                                                     "model_type": "gpt2"})):
+        shutil.copytree(ckpt, tmp_path / name)
+        (tmp_path / name / "config.json").write_text(json.dumps(config))
     huge = tmp_path / "huge.json"  # a 2**22 x 2**14 fp32 embedding: 256 GiB
     huge.write_text(json.dumps({**shared_arch.to_dict(), "vocab_size": 2**22, "embed_proj_dim": 2**14}))
     capsys.readouterr()
@@ -161,6 +165,10 @@ def test_train_evaluate_and_export_refuse_bad_input_in_one_line(shared_arch: Arc
         (["evaluate", str(tmp_path / "int_weights"), "--corpus", str(corpus)],
          "tensor model.embed_tokens.weight holds I64 values where weights are floating point"),
         (["build", str(huge), "--out", str(tmp_path / "b")], "GiB of memory is available; choose a smaller"),
+        (["evaluate", str(tmp_path / "list_config"), "--corpus", str(corpus)],
+         "is not a MeRino checkpoint (config.json holds a JSON list)"),
+        (["export", str(tmp_path / "gpt2_config"), "--onnx", str(tmp_path / "m.onnx")],
+         "is not a MeRino checkpoint (config.json holds model_type 'gpt2'); give a folder that mpsolve train"),
         (["export", str(ckpt), "--onnx", str(tmp_path / "m.onnx"), "--int8", f"{tmp_path}/../{tmp_path.name}/m.onnx"],
          "is the --onnx file"),
     ]
