@@ -254,7 +254,7 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
             f"latency profile version {version!r} is not supported (expected {PROFILE_VERSION}); re-profile"
         )
     for key, known in (("runtime", PROFILE_RUNTIMES), ("phase", PROFILE_PHASES), ("statistic", PROFILE_STATISTICS)):
-        if data.get(key, known[0]) not in known:  # profiles before the choice of statistic took the median
+        if data.get(key, "median" if key == "statistic" else None) not in known:  # older profiles: the median
             raise LatencyProfileError(
                 f"latency profile {key} {data.get(key)!r} is not one of {', '.join(known)}; re-profile"
             )
