@@ -25,7 +25,15 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("profile-fit-intercept-str", lambda: _profile(fit_intercept="no"), "fit_intercept must be True or False"),
     ("profile-torch-all-logits", lambda: _profile(logits="all"), "logits must be one of last for torch"),
     ("profile-threads-beyond-cpus", lambda: _profile(threads=10**5), "CPUs this process may run on"),
+    ("export-onnx-to-json", lambda: _export_onnx("model.json"), r"^path 'model\.json' must end in \.onnx"),
 ]
+
+
+def _export_onnx(path: str) -> object:
+    """``export_onnx`` refuses a file name before it looks at the model (``onnx.save`` picks the format by suffix)."""
+    from mpsolve.merino_model import export_onnx
+
+    return export_onnx(None, path)
 
 
 def _profile(**options: object) -> object:

@@ -18,7 +18,7 @@ from mpsolve import merino_model
 from mpsolve.cli.parsing import CLIError, print_json
 from mpsolve.costs import PROFILE_PHASES, PROFILE_RUNTIMES, PROFILE_STATISTICS, ParamsCost, latency_cost
 from mpsolve.spaces import load_space, resolve_architecture
-from mpsolve.utils.files import atomic_write, check_writable
+from mpsolve.utils.files import atomic_write, check_suffix, check_writable
 from mpsolve.utils.quantities import parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
 from mpsolve.utils.validation import check_integer, check_threads
@@ -213,7 +213,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise CLIError(f"--out {str(args.out)!r} is a file; a checkpoint is a folder: give a new or existing folder")
     check_integer(args.seed, "seed", 0, CLIError)
     check_writable(args.out / "config.json", "--out")
-    held = [n for n in ("config.json", "training.json", "tokenizer.json") if (args.out / n).exists()]
+    held = merino_model.run_files(args.out)
     if held:  # a new config beside another run's tokenizer or record would mislead every later command
         raise CLIError(f"--out {str(args.out)!r} already holds a checkpoint ({held[0]}): give a new folder")
     arch = resolve_architecture(args.architecture)
@@ -409,9 +409,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     for path, flag in ((args.onnx, "--onnx"), (args.int8, "--int8")):
         if path is not None:
             check_writable(path, flag)
-            if path.suffix.lower() != ".onnx":  # onnx.save picks the format by suffix (.json: JSON text)
-                raise CLIError(f"{flag} {str(path)!r} must end in .onnx (mpsolve generate reads .onnx files); "
-                               "e.g. model.onnx")
+            check_suffix(path, ".onnx", flag)  # before the checkpoint loads
     model = _load_checkpoint(args.checkpoint)
     tokenizer = merino_model.checkpoint_bpe_tokenizer(args.checkpoint) or "bytes"
     path = merino_model.export_onnx(model, args.onnx, kv_cache=args.kv_cache, tokenizer=tokenizer, logits=args.logits)

@@ -41,6 +41,7 @@ from mpsolve.merino_model._generation import (
     sampling_generator,
 )
 from mpsolve.merino_model._model import KVCache, MeRinoForCausalLM
+from mpsolve.utils.files import check_suffix
 from mpsolve.utils.validation import check_integer
 
 __all__ = ["compare_onnx", "export_onnx", "onnx_generate", "onnx_tokenizer", "quantize_onnx", "verify_onnx"]
@@ -147,7 +148,7 @@ def export_onnx(
     if tokenizer is not None and tokenizer != "bytes" and not callable(getattr(tokenizer, "to_str", None)):
         raise ModelInputError("tokenizer must be 'bytes', a tokenizers.Tokenizer, a transformers fast tokenizer or "
                               f"None, got {type(tokenizer).__name__}")
-    path = _onnx_path(path, "path")
+    path = check_suffix(path, ".onnx", "path", ModelInputError)
     net = _pure_model(model)
     arch = net.architecture
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -217,14 +218,6 @@ def _session(model: Any, threads: int | None = None) -> Any:
         return ort.InferenceSession(str(model), _session_options(threads), providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT's load errors (InvalidProtobuf, Fail, ...) subclass Exception only
         raise ModelInputError(f"ONNX Runtime cannot load {str(model)!r}: {str(exc).splitlines()[0][:200]}") from None
-
-
-def _onnx_path(path: Any, what: str) -> Path:
-    """``path`` when it names an ``.onnx`` file (``onnx.save`` writes other suffixes in other formats,
-    such as JSON text for ``.json``); else a one-line error."""
-    if not isinstance(path, (str, os.PathLike)) or Path(path).suffix.lower() != ".onnx":
-        raise ModelInputError(f"{what} must be a file name ending in .onnx, got {str(path)!r}; e.g. model.onnx")
-    return Path(path)
 
 
 def _lm_session(model: Any) -> Any:
@@ -468,7 +461,7 @@ def quantize_onnx(
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     _session(onnx_model)  # a loadable graph, or a one-line error
-    out = _onnx_path(out, "out")
+    out = check_suffix(out, ".onnx", "out", ModelInputError)
     if out.resolve() == Path(onnx_model).resolve():
         raise ModelInputError(f"out {str(out)!r} is the fp32 model: give the INT8 model its own file name")
     out.parent.mkdir(parents=True, exist_ok=True)

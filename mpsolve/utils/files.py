@@ -15,7 +15,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 __all__ = [
-    "MAX_FILE_BYTES", "atomic_write", "check_writable", "parse_data", "read_bytes_bounded", "read_text_bounded",
+    "MAX_FILE_BYTES", "atomic_write", "check_suffix", "check_writable", "parse_data", "read_bytes_bounded",
+    "read_text_bounded",
 ]
 
 
@@ -87,6 +88,17 @@ def check_writable(path: str | Path, what: str = "output") -> Path:
     except OSError as exc:
         raise MpsolveError(f"{what} {str(path)!r} cannot be written: {exc.strerror or exc}") from None
     return path
+
+
+def check_suffix(path: Any, suffix: str, what: str, error: type[Exception] | None = None) -> Path:
+    """``path`` as a :class:`Path` when it is a file name ending in ``suffix`` (any case), else a
+    one-line ``error`` (default :class:`MpsolveError`): writers such as ``onnx.save`` pick the
+    format by the suffix, so another suffix would write another format."""
+    from mpsolve.utils.errors import MpsolveError
+
+    if not isinstance(path, (str, os.PathLike)) or Path(path).suffix.lower() != suffix:
+        raise (error or MpsolveError)(f"{what} {str(path)!r} must end in {suffix}; e.g. model{suffix}")
+    return Path(path)
 
 
 def atomic_write(path: str | Path, data: bytes | str) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mpsolve.utils.errors import MpsolveError, SolverError
-from mpsolve.utils.files import atomic_write
+from mpsolve.utils.files import atomic_write, check_suffix
 from mpsolve.utils.quantities import exact_quantity, format_quantity, parse_quantity
 from mpsolve.utils.registry import Registry
 from mpsolve.utils.validation import check_integer, check_positive_number
@@ -86,3 +86,12 @@ def test_atomic_write_replaces_the_whole_file(tmp_path) -> None:
     atomic_write(path, b"second")
     assert path.read_text() == "second" and [p.name for p in path.parent.iterdir()] == ["file.txt"]
     assert sys.modules["mpsolve.utils.files"].tomllib.loads("a = 1") == {"a": 1}
+
+
+def test_check_suffix_names_the_file_and_the_suffix_it_needs(tmp_path) -> None:
+    assert check_suffix(tmp_path / "m.ONNX", ".onnx", "out") == tmp_path / "m.ONNX"
+    for bad in (tmp_path / "m.json", "model", None):
+        with pytest.raises(MpsolveError, match=r"^out .* must end in \.onnx; e\.g\. model\.onnx$"):
+            check_suffix(bad, ".onnx", "out")
+    with pytest.raises(SolverError):
+        check_suffix("m.json", ".onnx", "out", SolverError)
