@@ -248,17 +248,20 @@ def _check_before_loading(path: Path) -> None:
     from mpsolve.utils.files import parse_data, read_text_bounded
 
     config = path / "config.json"
-    if config.is_file():  # transformers would read a list, or another model type with a warning only
-        raw = parse_data(read_text_bounded(config, "config file", CheckpointMismatchError), "json",
-                         CheckpointMismatchError, f"checkpoint {str(path)!r} has an unreadable config")
-        kind = raw.get("model_type", MeRinoConfig.model_type) if isinstance(raw, dict) else None
-        if kind != MeRinoConfig.model_type:
-            found = f"model_type {kind!r}" if isinstance(raw, dict) else f"a JSON {type(raw).__name__}"
-            raise CheckpointMismatchError(f"checkpoint {str(path)!r} is not a MeRino checkpoint ({config.name} holds "
-                                          f"{found}); give a folder that mpsolve train or build wrote")
+    if not config.is_file():
+        raise CheckpointMismatchError(f"checkpoint {str(path)!r} has no config.json: give a folder that mpsolve "
+                                      "train or build wrote")
+    # read once, as data: transformers would read a list, or another model type with a warning only
+    raw = parse_data(read_text_bounded(config, "config file", CheckpointMismatchError), "json",
+                     CheckpointMismatchError, f"checkpoint {str(path)!r} has an unreadable config")
+    kind = raw.get("model_type", MeRinoConfig.model_type) if isinstance(raw, dict) else None
+    if kind != MeRinoConfig.model_type:
+        found = f"model_type {kind!r}" if isinstance(raw, dict) else f"a JSON {type(raw).__name__}"
+        raise CheckpointMismatchError(f"checkpoint {str(path)!r} is not a MeRino checkpoint ({config.name} holds "
+                                      f"{found}); give a folder that mpsolve train or build wrote")
     try:
-        architecture = MeRinoConfig.from_pretrained(str(path)).architecture
-    except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:  # transformers' own
+        architecture = MeRinoConfig.from_dict(raw).architecture
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:  # transformers' own
         raise CheckpointMismatchError(f"checkpoint {str(path)!r} has an unreadable config: {exc}") from None
     with torch.device("meta"):
         needed = {f"model.{k}": tuple(v.shape) for k, v in MeRinoForCausalLM(architecture).state_dict().items()}
@@ -267,8 +270,9 @@ def _check_before_loading(path: Path) -> None:
         try:
             with safe_open(str(file), framework="pt") as fh:
                 recorded = (fh.metadata() or {}).get(ARCHITECTURE_METADATA, recorded)
-                saved = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
-                dtypes = {k: fh.get_slice(k).get_dtype() for k in fh.keys()}
+                slices = {k: fh.get_slice(k) for k in fh.keys()}
+                saved = {k: tuple(s.get_shape()) for k, s in slices.items()}
+                dtypes = {k: s.get_dtype() for k, s in slices.items()}
                 present |= set(saved)
         except Exception as exc:  # safetensors raises its own error types for damaged headers
             raise CheckpointMismatchError(f"checkpoint file {str(file)!r} is unreadable: {exc}") from None

@@ -44,6 +44,7 @@ __all__ = [
     "evaluate",
     "learning_rate",
     "load_corpus",
+    "run_files",
     "train",
     "train_bpe_tokenizer",
     "validation_loss",
@@ -55,6 +56,8 @@ VAL_EVERY = 20
 SPLIT_BLOCK = 1 << 16
 TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ""}
 CHECKPOINT_DIR = "checkpoint"
+#: what a built or trained model's folder holds; writing another run there would mix the two
+RUN_FILES = ("training.json", CHECKPOINT_DIR, "config.json", "model.safetensors", "tokenizer.json")
 #: largest BPE vocabulary: ``tokenizers`` allocates it up front (and aborts the process when it cannot)
 MAX_BPE_VOCAB = 1 << 24
 
@@ -463,6 +466,12 @@ def _progress_callback(progress: bool | Callable[[int, int], None], start: int, 
     return (lambda step, total: bar.update(step - bar.n)), bar.close
 
 
+def run_files(folder: str | os.PathLike) -> list[str]:
+    """The names of :data:`RUN_FILES` in ``folder``: a built or trained model's files, which
+    :func:`train` and ``mpsolve build`` refuse to write beside."""
+    return [name for name in RUN_FILES if (Path(folder) / name).exists()]
+
+
 def train(
     model_or_arch: Any,
     corpus: Corpus | str | os.PathLike,
@@ -511,7 +520,7 @@ def train(
     if out_dir is not None:
         require("transformers", "hf")
         require("safetensors", "hf")
-        held = [n for n in ("training.json", CHECKPOINT_DIR, "config.json") if (Path(out_dir) / n).exists()]
+        held = run_files(out_dir)
         if held and not resume:
             raise ModelInputError(f"out_dir {str(out_dir)!r} already holds a run ({held[0]}): resume=True (mpsolve "
                                   "train --resume) continues an interrupted one; give a new out_dir to start another")

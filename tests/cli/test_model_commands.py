@@ -48,9 +48,13 @@ def test_a_run_folder_is_not_overwritten(tmp_path, capsys):
              "--tokens", "512", "--seq-len", "32", "--batch-size", "8"]
     assert main(train) == 0
     before = (run / "model.safetensors").read_bytes()
+    interrupted = tmp_path / "interrupted"  # a run stopped before its first save of the final model
+    (interrupted / "checkpoint").mkdir(parents=True)
     capsys.readouterr()
     for argv, message in [(train, f"out_dir {str(run)!r} already holds a run (training.json): resume=True"),
                           (["build", str(tmp_path / "arch.json"), "--out", str(run)], "already holds a checkpoint"),
+                          (["build", str(tmp_path / "arch.json"), "--out", str(interrupted)],
+                           "already holds a checkpoint (checkpoint)"),
                           (["export", str(run), "--onnx", str(run / "model.safetensors")], "must end in .onnx"),
                           (["export", str(run), "--onnx", str(tmp_path / "m.onnx"), "--int8", str(run / "config.json")],
                            "--int8 " + repr(str(run / "config.json")) + " must end in .onnx")]:

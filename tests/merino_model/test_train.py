@@ -239,6 +239,9 @@ def test_bad_settings_raise_clear_errors(tmp_path, make_tiny_architecture):
         train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
     with pytest.raises(ModelInputError, match="fewer than seq_len"):
         train(make_tiny_architecture(), Corpus.from_bytes(b"tiny corpus " * 5), TINY, progress=False)
+    (tmp_path / "tokenizer.json").write_text("{}")  # another run's tokenizer would be taken for this one's
+    with pytest.raises(ModelInputError, match=r"already holds a run \(tokenizer\.json\): resume=True"):
+        train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, progress=False)
 
 
 @pytest.mark.parametrize(
