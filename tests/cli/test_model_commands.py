@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -84,3 +86,16 @@ def test_a_bpe_run_keeps_its_tokenizer(tmp_path, capsys):
     (run / "tokenizer.json").unlink()
     assert main(evaluate) == 2
     assert "was trained with a BPE tokenizer (training.json) but" in capsys.readouterr().err
+
+
+def test_build_within_an_address_space_limit_says_what_fits(tmp_path):
+    """Under ``ulimit -v`` a model larger than the headroom is a one-line error, not torch's allocation
+    failure after part of it was built (the machine's free memory alone would have allowed it)."""
+    arch = {**ARCH, "blocks": [{"embed_dim": 4096, "ffn_ratio": 4.0, "layers": 1}] * 6}  # 1.2 G parameters, 4.5 GiB
+    (tmp_path / "arch.json").write_text(json.dumps(arch))
+    script = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30)); "
+              "from mpsolve.cli import main; sys.exit(main(['build', 'arch.json', '--out', 'out']))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and not (tmp_path / "out" / "model.safetensors").exists(), done.stderr
+    assert done.stderr.count("\n") == 1 and "a model of 1,208,828,096 parameters in torch.float32 needs 4.5 GiB" \
+        in done.stderr and "choose a smaller architecture" in done.stderr, done.stderr

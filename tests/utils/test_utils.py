@@ -95,3 +95,20 @@ def test_check_suffix_names_the_file_and_the_suffix_it_needs(tmp_path) -> None:
             check_suffix(bad, ".onnx", "out")
     with pytest.raises(SolverError):
         check_suffix("m.json", ".onnx", "out", SolverError)
+
+
+def test_available_memory_honours_a_containers_cgroup_limit(tmp_path, monkeypatch) -> None:
+    from mpsolve.utils import memory
+
+    (tmp_path / "proc").write_text("0::/user/app\n")
+    (tmp_path / "user" / "app").mkdir(parents=True)
+    (tmp_path / "user" / "app" / "memory.max").write_text("max\n")
+    for name, text in (("memory.max", f"{64 << 20}\n"), ("memory.current", f"{48 << 20}\n"),
+                       ("memory.stat", f"anon {32 << 20}\ninactive_file {16 << 20}\n")):
+        (tmp_path / "user" / name).write_text(text)
+    monkeypatch.setattr(memory, "PROC_CGROUP", tmp_path / "proc")
+    monkeypatch.setattr(memory, "CGROUP_ROOT", tmp_path)
+    # 64 MiB limit, 48 MiB charged of which 16 MiB reclaimable page cache: 32 MiB left
+    assert memory.available_memory() == 32 << 20
+    with pytest.raises(MpsolveError, match=r"^a table needs 0\.1 GiB but only 0\.0 GiB of memory is available; less$"):
+        memory.check_memory(100 << 20, "a table", "less", MpsolveError)
