@@ -25,8 +25,17 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("profile-fit-intercept-str", lambda: _profile(fit_intercept="no"), "fit_intercept must be True or False"),
     ("profile-torch-all-logits", lambda: _profile(logits="all"), "logits must be one of last for torch"),
     ("profile-threads-beyond-cpus", lambda: _profile(threads=10**5), "CPUs this process may run on"),
+    ("design-latency-run-time", lambda: _design_latency(min_run_time=1e9),
+     r"^min_run_time must be a number of seconds in \(0, 60\], got 1000000000\.0$"),
     ("export-onnx-to-json", lambda: _export_onnx("model.json"), r"^path 'model\.json' must end in \.onnx"),
 ]
+
+
+def _design_latency(**options: object) -> object:
+    """``design_latency`` refuses its timing options before it builds or exports anything."""
+    from mpsolve.merino_model import design_latency
+
+    return design_latency("merino-64m", runtime="onnxruntime", **options)
 
 
 def _export_onnx(path: str) -> object:

@@ -21,7 +21,7 @@ from mpsolve.spaces import load_space, resolve_architecture
 from mpsolve.utils.files import atomic_write, check_suffix, check_writable
 from mpsolve.utils.quantities import parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
-from mpsolve.utils.validation import check_integer, check_threads
+from mpsolve.utils.validation import check_integer, check_run_time, check_threads
 
 __all__ = ["add_subcommands", "cmd_build", "cmd_generate", "cmd_profile_latency"]
 
@@ -287,8 +287,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
                   else "the profile's seq_len")
         raise CLIError(f"{source} {workload['seq_len']} is outside 1..{limit} for this architecture (max_positions "
                        f"{arch.max_positions}{' less the decoded token' if workload['phase'] == 'decode' else ''})")
-    if not (math.isfinite(args.min_run_time) and args.min_run_time > 0):
-        raise CLIError(f"--min-run-time must be a positive number of seconds, got {args.min_run_time}")
+    check_run_time(args.min_run_time, "--min-run-time", CLIError)
     measured = merino_model.design_latency(arch, min_run_time=args.min_run_time, seed=args.seed, **workload)
     payload: dict[str, Any] = {"architecture": arch.to_dict(), "workload": workload, "measured": measured}
     if predicted is not None:

@@ -67,7 +67,7 @@ from mpsolve.merino_model._errors import require
 from mpsolve.spaces import Architecture, SearchSpace, get_space, resolve_architecture
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import atomic_write
-from mpsolve.utils.validation import check_bool, check_integer, check_threads
+from mpsolve.utils.validation import check_bool, check_integer, check_run_time, check_threads
 
 __all__ = [
     "DEFAULT_CALIBRATION_DESIGNS",
@@ -205,8 +205,7 @@ def profile_latency(
     ):
         if value not in known:
             raise MpsolveError(f"{label} must be one of {', '.join(known)}, got {value!r}")
-    if not (isinstance(min_run_time, (int, float)) and 0 < min_run_time <= 60):
-        raise MpsolveError(f"min_run_time must be a number of seconds in (0, 60], got {min_run_time!r}")
+    check_run_time(min_run_time)
     if threads is not None:
         check_threads(threads)
     if isinstance(calibrate, bool) or not isinstance(calibrate, int) or calibrate < 0 or 0 < calibrate < 3:
@@ -313,6 +312,7 @@ def model_latency(
 
     if phase not in PROFILE_PHASES:
         raise MpsolveError(f"phase must be one of {', '.join(PROFILE_PHASES)}, got {phase!r}")
+    check_run_time(min_run_time)
     check_integer(seq_len, "seq_len")
     check_integer(batch, "batch")
     threads = torch.get_num_threads() if threads is None else check_threads(threads)
@@ -386,6 +386,7 @@ def design_latency(
 
     if runtime not in PROFILE_RUNTIMES:
         raise MpsolveError(f"runtime must be one of {', '.join(PROFILE_RUNTIMES)}, got {runtime!r}")
+    check_run_time(min_run_time)  # before the export
     logits = _profile_logits(runtime, logits)
     arch = resolve_architecture(architecture)
     timing = {"phase": phase, "min_run_time": min_run_time, "statistic": statistic, "seed": seed, "batch": batch}

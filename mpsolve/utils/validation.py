@@ -14,6 +14,7 @@ __all__ = [
     "check_bool",
     "check_integer",
     "check_positive_number",
+    "check_run_time",
     "check_threads",
     "is_finite_number",
     "is_fraction",
@@ -67,6 +68,17 @@ def check_integer(
         kind = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
         raise error(f"{name} must be {kind}{' or None' if optional else ''}, got {value!r}")
     return int(value)
+
+
+#: longest timing run accepted per measurement, in seconds (a typo such as 1e9 would never return)
+MAX_RUN_TIME = 60.0
+
+
+def check_run_time(value: Any, name: str = "min_run_time", error: type[MpsolveError] = MpsolveError) -> float:
+    """``value`` as a ``float`` when it is a number of seconds in ``(0, MAX_RUN_TIME]``."""
+    if not (is_positive_number(value) and value <= MAX_RUN_TIME):
+        raise error(f"{name} must be a number of seconds in (0, {MAX_RUN_TIME:g}], got {value!r}")
+    return float(value)
 
 
 def check_threads(threads: Any, error: type[MpsolveError] = MpsolveError) -> int:

@@ -190,7 +190,9 @@ def test_latency_times_a_design_on_its_profiles_workload_and_compares(capsys, tm
         ("tiny", True, ["--seq-len", "64"], "--seq-len 64 differs from the profile's 32"),
         ("merino-52m", True, [], "the latency profile was measured for other model constants: vocab_size=50272"),
         ("merino-52m", False, ["--seq-len", "4096"], "--seq-len 4096 is outside 1..2048"),
-        ("tiny", False, ["--min-run-time", "0"], "--min-run-time must be a positive number of seconds"),
+        ("tiny", False, ["--min-run-time", "0"], "--min-run-time must be a number of seconds in (0, 60], got 0.0"),
+        ("tiny", False, ["--min-run-time", "1e9"],
+         "--min-run-time must be a number of seconds in (0, 60], got 1000000000.0"),
     ],
 )
 def test_latency_refuses_what_it_cannot_time_or_compare(capsys, tmp_path, arch, with_profile, flags, message):
