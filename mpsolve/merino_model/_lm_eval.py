@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -181,6 +182,25 @@ def _resolve(files: Any, folder: Path) -> Any:
     raise ModelInputError(f"data_files must be a path, a list or a mapping, got {type(files).__name__}")
 
 
+#: lm-eval's warnings about being handed a model object, which is how this module calls it on purpose
+_MODEL_OBJECT_WARNINGS = ("`pretrained` model kwarg is not of type `str`", "Passed an already-initialized model")
+
+
+@contextlib.contextmanager
+def _without_model_object_warnings() -> Iterator[None]:
+    """Drop lm-eval's warnings about a model object passed in (every other message passes)."""
+    logger = logging.getLogger("lm_eval.models.huggingface")
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_MODEL_OBJECT_WARNINGS)
+
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
+
+
 @contextlib.contextmanager
 def _sandboxed_templates() -> Iterator[None]:
     """Render lm-eval's Jinja templates in Jinja's sandbox for the duration."""
@@ -236,10 +256,11 @@ def lm_eval_tasks(
     # no BOS token in MeRino vocabularies: an empty context is conditioned on a newline
     prefix = tokenizer.encode("\n", add_special_tokens=False)[-1]
     max_length = int(getattr(model.config, "max_positions", 0) or 0) or None
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, device="cpu", batch_size=batch_size, max_length=max_length,
-              prefix_token_id=prefix, add_bos_token=False)
+    with _without_model_object_warnings():
+        lm = HFLM(pretrained=model, tokenizer=tokenizer, device="cpu", batch_size=batch_size, max_length=max_length,
+                  prefix_token_id=prefix, add_bos_token=False, backend="causal")
     try:
-        with _sandboxed_templates():
+        with _sandboxed_templates(), _without_model_object_warnings():
             out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), limit=limit, num_fewshot=num_fewshot,
                                           log_samples=False, bootstrap_iters=0, random_seed=seed,
                                           numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)

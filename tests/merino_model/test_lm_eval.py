@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -90,10 +91,33 @@ def test_byte_tokenizer_ids_are_the_utf8_bytes() -> None:
     assert tok.decode(list(text.encode())) == text
 
 
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def test_local_task_matches_our_own_loglikelihoods(model: MeRinoHFForCausalLM, task_dir: Path) -> None:
+    from mpsolve.merino_model._lm_eval import _without_model_object_warnings
+
     config = load_task_file(task_dir / "task.yaml")
     assert config["dataset_kwargs"]["data_files"]["test"] == str(task_dir / "data" / "docs.jsonl")
-    result = lm_eval_tasks(model, byte_tokenizer(), [config])
+    logger, records = logging.getLogger("lm_eval.models.huggingface"), _Records()
+    logger.addHandler(records)
+    try:
+        result = lm_eval_tasks(model, byte_tokenizer(), [config])
+        # lm-eval's warnings about the model object we hand it on purpose are dropped, every other message passes
+        dropped = [m for m in records.messages if "already-initialized" in m or "not of type `str`" in m]
+        assert not dropped, dropped
+        with _without_model_object_warnings():
+            logger.warning("Passed an already-initialized model through `pretrained`")
+            logger.warning("another warning")
+        assert records.messages[-1:] == ["another warning"] and not logger.filters
+    finally:
+        logger.removeHandler(records)
     acc = result["tiny_choice"]["acc,none"]
     # six documents: accuracy is a multiple of 1/6; our float64 scoring must pick the same choices
     assert acc == pytest.approx(expected_accuracy(model), abs=1e-9)
