@@ -10,6 +10,7 @@ import numpy as np
 
 from mpsolve.costs import ModelConstants, batch_of
 from mpsolve.spaces import Architecture, DecodedBatch, resolve_architecture
+from mpsolve.utils.errors import MpsolveError
 
 __all__ = ["Objective"]
 
@@ -26,7 +27,11 @@ class Objective(ABC):
     def of(self, arch: Architecture | str | Mapping[str, Any]) -> float:
         """The score of one architecture (or a preset name, a JSON file or object of one)."""
         arch = resolve_architecture(arch)
-        return float(self.evaluate(batch_of(arch), arch)[0])
+        score = float(self.evaluate(batch_of(arch), arch)[0])
+        if not np.isfinite(score):
+            raise MpsolveError(f"the objective {self.name!r} is {score} for {arch}: a score must be a finite number; "
+                               f"check its options: {self!r}")
+        return score
 
     def details(self, arch: Architecture) -> dict[str, float]:
         """The parts the score is made of (for reports); the score alone by default."""

@@ -4,7 +4,7 @@ import pytest
 import mpsolve
 from mpsolve import Budget, Effectiveness, InfeasibleError, Predicate, Problem
 from mpsolve.costs import CostModel
-from mpsolve.objectives import effectiveness
+from mpsolve.objectives import Objective, effectiveness
 
 
 def test_evaluation_shapes_and_feasibility(small_problem, rng):
@@ -100,3 +100,33 @@ def test_feasibility_check_samples_spaces_with_very_many_width_orders():
 def test_bad_problem_arguments_say_what_is_wrong(kwargs, match):
     with pytest.raises(mpsolve.MpsolveError, match=match):
         Problem("small", **kwargs)
+
+
+class _NanForWideFFN(Objective):
+    """A broken objective: NaN for designs with an FFN wider than its block (the corner designs are finite)."""
+
+    name = "nan_for_wide_ffn"
+
+    def evaluate(self, batch, constants):
+        return np.where((batch.ffn_dims > batch.embed_dims).any(axis=1), np.nan, 1.0)
+
+
+@pytest.mark.parametrize("solver", ["ea", "tpe", "nsga2", "exhaustive", "cpsat", "exact"])
+def test_a_nan_objective_is_an_error_not_infeasible(solver):
+    """Before: every solver but cpsat reported 'infeasible' (NaN never beats the incumbent), tpe's polish never
+    ended and cpsat crashed converting NaN to an integer."""
+    problem = Problem("small", mpsolve.MeRinoEntropy(eps=1e-300), [Budget("flops", "20G")])
+    with pytest.raises(mpsolve.MpsolveError, match=r"^the objective 'entropy' is nan for .* a score must be a finite "
+                       r"number; check its options: MeRinoEntropy\(variant='rate', eps=1e-300"):
+        mpsolve.solve(problem, solver, seed=0, time_limit=60)
+
+
+@pytest.mark.parametrize("solver", ["ea", "tpe", "exhaustive"])
+def test_a_nan_met_during_the_search_is_an_error(solver):
+    problem = Problem("small", _NanForWideFFN(), [Budget("flops", "20G")])
+    assert len(problem.check_feasible())  # the corner designs are finite: the NaN comes from the search
+    with pytest.raises(mpsolve.MpsolveError, match=r"^the objective 'nan_for_wide_ffn' is nan for .*\(\d+ of \d+ "
+                       r"designs scored\): a score must be a finite number"):
+        mpsolve.solve(problem, solver, seed=0, time_limit=60)
+    with pytest.raises(mpsolve.MpsolveError, match="is nan"):
+        _NanForWideFFN().of("merino-64m")  # r = 1.5
