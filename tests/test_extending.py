@@ -72,3 +72,31 @@ def test_a_plugin_cannot_silently_take_a_built_in_name() -> None:
     with pytest.raises(mpsolve.SolverError, match="a solver named 'ea' is already registered"):
         register_solver(Impostor)
     assert mpsolve.get_solver("ea").name == "ea" and not isinstance(mpsolve.get_solver("ea"), Impostor)
+
+
+class _Offers(mpsolve.Solver):
+    """A backend that finds designs its own way and offers them with the objective it believes."""
+
+    def __init__(self, x: tuple[int, ...] = (), f: float = 0.0) -> None:
+        self.x, self.f = x, f
+
+    def _solve(self, ctx: mpsolve.SolveContext) -> None:
+        if self.x:
+            ctx.offer(np.array(self.x), self.f)
+
+
+def test_offered_designs_are_checked_and_a_fruitless_search_is_not_called_infeasible() -> None:
+    problem = mpsolve.Problem("small", objective="params", constraints=[mpsolve.Budget("flops", "20G")])
+    widest = (3, 2, 2) * 3  # 78.9 GFLOPs
+    with pytest.raises(mpsolve.SolverError, match=r"^solver '' offered .* which violates the constraints"):
+        _Offers(widest, 5.0).solve(problem)
+    small = problem.check_feasible()[0]
+    true = float(problem.evaluate(small[None]).objective[0])
+    with pytest.raises(mpsolve.SolverError, match=rf"offered objective 5\.0 for a design whose objective is {true!r}"):
+        _Offers(tuple(small), 5.0).solve(problem)
+    r = _Offers(tuple(small), true).solve(problem)
+    assert r.status == "feasible" and r.objective == true and r.x.tolist() == small.tolist()
+    # a search that found nothing returns the best design the feasibility check scored, not "infeasible"
+    r = _Offers().solve(problem)
+    assert r.status == "feasible" and r.x is not None
+    assert r.objective == max(problem.evaluate(problem.check_feasible()).objective)

@@ -104,7 +104,7 @@ class SolveContext:
         if np.any(ev.feasible):
             f = np.where(ev.feasible, ev.objective, -np.inf)
             i = int(np.argmax(f))
-            self.offer(np.asarray(X)[i], float(f[i]))
+            self._take(np.asarray(X)[i], float(f[i]))
         if self._bar is not None:
             self._bar.update(len(ev.objective))
         if self.callback is not None:
@@ -112,7 +112,26 @@ class SolveContext:
         return ev
 
     def offer(self, x: np.ndarray, f: float) -> None:
-        """Propose a feasible design with objective ``f`` as the incumbent."""
+        """Propose a feasible design with objective ``f`` as the incumbent (a design found without
+        :meth:`evaluate`). It is scored again here, not counted as an evaluation.
+
+        Raises:
+            SolverError: the design violates a constraint, or its objective is not ``f``.
+        """
+        x = np.array(x, dtype=np.int64)
+        ev = self.problem.evaluate(x[None])
+        name = self.solver.name
+        if not ev.feasible[0]:
+            raise SolverError(f"solver {name!r} offered {self.problem.space.decode(x)}, which violates the "
+                              "constraints: offer only feasible designs (ctx.evaluate checks them)")
+        true = float(ev.objective[0])
+        if not math.isclose(f, true, rel_tol=1e-9, abs_tol=1e-12):
+            raise SolverError(f"solver {name!r} offered objective {f!r} for a design whose objective is {true!r}: "
+                              "offer the value ctx.evaluate returns")
+        self._take(x, true)
+
+    def _take(self, x: np.ndarray, f: float) -> None:
+        """Make ``x`` (feasible, objective ``f``) the incumbent when it beats it."""
         if f > self.best_f:
             self.best_f, self.best_x = f, np.array(x, dtype=np.int64)
             self.history.append((self.elapsed(), self.n_evals, f))
@@ -287,10 +306,10 @@ class Solver(ABC):
                     ctx.close()
                 if not (interrupted or cut):
                     ctx.maybe_checkpoint(force=True)
-            if ctx.best_x is None and not interrupted and (cut or ctx.time_up()):
-                if len(feasible_seeds):  # scored while checking feasibility: the best so far
+            if ctx.best_x is None and not interrupted:
+                if len(feasible_seeds):  # scored while checking feasibility: the best known, not "infeasible"
                     ctx.evaluate(feasible_seeds)
-                if ctx.best_x is None:
+                if ctx.best_x is None and (cut or ctx.time_up()):
                     raise SolverError(f"the time limit of {time_limit:g} s ran out before a feasible design was "
                                       "found: allow more time")
             return self._result(ctx, interrupted)
