@@ -395,7 +395,8 @@ class _Search:
             return
         bound = self._bounds(kids)
         order = np.argsort(-bound, kind="stable")
-        order = order[bound[order] >= self.ctx.best_f]
+        # a child without a feasible completion has bound -inf: pruned even before the first incumbent
+        order = order[(bound[order] >= self.ctx.best_f) & (bound[order] > -np.inf)]
         if len(order):
             self.frames.append({"kids": kids, "order": order, "bound": bound[order], "next": 0, "path": node["path"]})
 

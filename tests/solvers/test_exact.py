@@ -153,3 +153,14 @@ def test_refuses_what_it_cannot_model_naming_cpsat() -> None:
     # 10**12 buckets would need terabytes for the bound tables: refused before anything is allocated
     with pytest.raises(mpsolve.SolverError, match=r"exact: buckets=1000000000000 needs .* GiB .*use fewer buckets"):
         mpsolve.solve(Problem("small", constraints=[Budget("flops", "60G")]), "exact", buckets=10**12)
+
+
+def test_proves_infeasibility_the_feasibility_check_cannot_see() -> None:
+    """Each budget alone is met by some design, but no design meets the effectiveness bound too: the search
+    prunes every subtree without a feasible completion (before: nothing was pruned while there was no
+    incumbent, and the run went on until the time limit)."""
+    problem = Problem("default", objective="params", constraints=[Budget("flops", "160G"), Effectiveness(1e-6)])
+    assert len(problem.check_feasible()) == 0  # the corner designs cannot tell
+    r = mpsolve.solve(problem, "exact", time_limit=120)
+    assert r.status == "infeasible" and r.architecture is None
+    assert mpsolve.solve(problem, "cpsat", time_limit=120).status == "infeasible"  # the independent proof agrees
