@@ -138,6 +138,23 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _pcg64_state(state: Any) -> bool:
+    """Whether ``state`` is a state numpy's PCG64 generator accepts."""
+    if not isinstance(state, dict):
+        return False
+    try:
+        np.random.PCG64().state = state
+    except (TypeError, ValueError, KeyError, OverflowError):
+        return False
+    return True
+
+
+def _history_entry(entry: Any) -> bool:
+    """``[seconds, evaluations, objective]``: finite, the first two non-negative, the count whole."""
+    return (isinstance(entry, list) and len(entry) == 3 and all(_number(v) and math.isfinite(v) for v in entry)
+            and entry[0] >= 0 and entry[1] >= 0 and entry[1] == int(entry[1]))
+
+
 def _check_structure(payload: dict[str, Any], problem: Problem) -> str | None:
     """What is wrong with a decoded checkpoint's fields (``None`` if nothing)."""
     n_var = problem.n_var
@@ -151,12 +168,8 @@ def _check_structure(payload: dict[str, Any], problem: Problem) -> str | None:
         return "n_evals is not a non-negative integer"
     if not (_number(elapsed) and math.isfinite(elapsed) and elapsed >= 0):
         return "elapsed is not a non-negative number"
-    if not isinstance(payload.get("rng"), dict):
-        return "rng is not a generator state"
-    try:
-        np.random.Generator(np.random.PCG64()).bit_generator.state = payload["rng"]
-    except (TypeError, ValueError, KeyError, OverflowError):
-        return "rng is not a valid PCG64 state"
+    if not _pcg64_state(payload.get("rng")):
+        return "rng is not a valid PCG64 generator state"
     best_x, best_f = payload.get("best_x"), payload.get("best_f")
     if best_x is not None and not (isinstance(best_x, np.ndarray) and best_x.shape == (n_var,)
                                    and best_x.dtype.kind == "i"):
@@ -164,9 +177,8 @@ def _check_structure(payload: dict[str, Any], problem: Problem) -> str | None:
     if not _number(best_f) or math.isnan(best_f) or (best_x is not None and not math.isfinite(best_f)):
         return "best_f is not a number"
     history = payload.get("history")
-    if not (isinstance(history, list) and all(isinstance(h, list) and len(h) == 3 and all(map(_number, h))
-                                              for h in history)):
-        return "history is not a list of (seconds, evaluations, objective)"
+    if not (isinstance(history, list) and all(_history_entry(h) for h in history)):
+        return "history is not a list of finite (seconds, evaluations, objective)"
     if best_x is None and (best_f != -math.inf or history):  # the history lists improvements of the incumbent
         return "best_x is null, but best_f or the history records an incumbent"
     if not isinstance(payload.get("solver_state"), dict):
@@ -222,12 +234,15 @@ def replay_point(state: dict[str, Any], counter: str, solver: str) -> tuple[int,
     the seed and replays those steps without re-counting them.
     """
     steps, rng_start = state.get(counter), state.get("rng_start")
-    if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0 and isinstance(rng_start, dict)):
-        raise CheckpointError(f"the {solver} checkpoint is malformed: it needs {counter} and rng_start")
+    if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0 and _pcg64_state(rng_start)):
+        raise CheckpointError(f"the {solver} checkpoint is malformed: it needs {counter} and rng_start (a PCG64 "
+                              "generator state)")
     return steps, rng_start
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:  # an unreadable lock (0), or a process group: os.kill would signal our own group
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

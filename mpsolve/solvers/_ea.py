@@ -25,7 +25,7 @@ def _resumed_population(ctx: SolveContext) -> tuple[np.ndarray, np.ndarray, int]
     try:
         pop_X = ctx.problem.space.check_encoding(pop_X)
         ctx.rng.bit_generator.state = st.get("rng")
-    except (MpsolveError, TypeError, ValueError, KeyError) as exc:
+    except (MpsolveError, TypeError, ValueError, KeyError, OverflowError) as exc:
         raise CheckpointError(f"the ea checkpoint is malformed: {exc}") from None
     ev = ctx.problem.evaluate(pop_X)
     if not np.all(ev.feasible):

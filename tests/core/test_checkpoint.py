@@ -264,7 +264,10 @@ def _edited(problem, tmp_path, edit) -> Path:
         (lambda d: d.update(best_f=1e300), "altered: its incumbent scores"),
         (lambda d: d.pop("history"), "history is not a list"),
         (lambda d: d.update(n_evals="many"), "n_evals is not a non-negative integer"),
-        (lambda d: d.update(rng={"bit_generator": "MT19937"}), "rng is not a valid PCG64 state"),
+        (lambda d: d.update(rng={"bit_generator": "MT19937"}), "rng is not a valid PCG64 generator state"),
+        (lambda d: d["history"][0].__setitem__(1, float("inf")), "history is not a list of finite"),
+        (lambda d: d["history"][0].__setitem__(2, float("nan")), "history is not a list of finite"),
+        (lambda d: d["solver_state"]["rng"]["state"].update(state=-1), "the ea checkpoint is malformed"),
         (lambda d: d.update(best_x={"__array__": {"dtype": "int64", "shape": [99], "data": [0]}}), "malformed"),
         (lambda d: d.update(best_x={"__array__": {"dtype": "object", "shape": [1], "data": [0]}}), "malformed"),
         (lambda d: d.update(elapsed=float("nan")), "elapsed is not a non-negative number"),
@@ -274,7 +277,8 @@ def _edited(problem, tmp_path, edit) -> Path:
         (lambda d: d.update(fingerprint="0" * 16), "belongs to another problem"),
         (lambda d: d.update(best_x=None), "best_x is null, but best_f or the history records an incumbent"),
     ],
-    ids=["best_f", "no-history", "n_evals", "rng", "best_x-shape", "object-array", "elapsed", "pop_X", "done",
+    ids=["best_f", "no-history", "n_evals", "rng", "history-inf", "history-nan", "ea-rng", "best_x-shape",
+         "object-array", "elapsed", "pop_X", "done",
          "version", "fingerprint", "incumbent-dropped"],
 )
 def test_hand_edited_checkpoints_are_refused_with_one_line(problem, tmp_path, edit, message):
@@ -330,3 +334,19 @@ def test_a_second_writer_of_one_checkpoint_is_refused_and_a_stale_lock_taken_ove
     # the holder is gone: its lock is stale and the next run takes it over, then releases it
     result = _solver("ea").solve(problem, seed=0, checkpoint=path)
     assert result.status == "feasible" and path.exists() and not lock.exists()
+    lock.write_text("")  # an empty (unreadable) lock has no live writer (os.kill(0, 0) signals our own group)
+    assert _solver("ea").solve(problem, seed=0, checkpoint=path).status == "feasible" and not lock.exists()
+
+
+@pytest.mark.parametrize("solver", ["nsga2", "tpe"])
+@pytest.mark.parametrize("rng_start", [{}, {"bit_generator": "PCG64", "state": {"state": -1, "inc": 1},
+                                            "has_uint32": 0, "uinteger": 0}])
+def test_a_replayed_backends_edited_start_state_is_refused(problem, tmp_path, solver, rng_start):
+    path = tmp_path / "run.ckpt"
+    _solver(solver).solve(problem, seed=0, checkpoint=path)
+    data = json.loads(path.read_text())
+    data["solver_state"]["rng_start"] = rng_start
+    path.write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match=f"the {solver} checkpoint is malformed: it needs .* and rng_start "
+                       r"\(a PCG64 generator state\)$"):
+        _solver(solver).solve(problem, resume=path)
