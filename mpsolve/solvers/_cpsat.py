@@ -50,7 +50,7 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
-from mpsolve.utils.errors import SolverError
+from mpsolve.utils.errors import MpsolveError, SolverError
 from mpsolve.utils.validation import check_bool, check_integer, is_integer
 
 try:  # imported with the module, so that the import does not count against a run's time limit
@@ -457,7 +457,7 @@ class CPSATSolver(Solver):
         # the incumbent: resumed, hinted, or the best feasible corner design
         starts = [ctx.feasible_seeds]
         if self.hint is not None:
-            starts.append(problem.space.check_encoding(np.asarray(self.hint)))
+            starts.append(self._hint(problem))
         if ctx.best_x is not None:
             starts.append(ctx.best_x[None])
         cand = np.concatenate(starts)
@@ -548,6 +548,18 @@ class CPSATSolver(Solver):
         # Python's handler stays, and the interrupt arrives when the current solve returns
         params.catch_sigint_signal = False
         return solver.solve(m)
+
+    def _hint(self, problem: Problem) -> np.ndarray:
+        """The hint as a ``(1, n_var)`` encoding of a design in the width order, or a one-line error."""
+        try:
+            hint = problem.space.check_encoding(np.asarray(self.hint))
+        except MpsolveError as exc:
+            raise SolverError(f"cpsat: hint {list(self.hint)} is not a design of this space ({exc}); give a design's "
+                              "encoding, e.g. another solver's Result") from None
+        if problem.space.order_violation(hint)[0] > 0:
+            raise SolverError(f"cpsat: hint {list(self.hint)} has decreasing widths, which the width order forbids; "
+                              "give a feasible design, e.g. another solver's Result")
+        return hint
 
     def _score(self, ctx: SolveContext, model: _Model, X: np.ndarray, delta: float | None = None) -> bool:
         """Evaluate candidates exactly, keep the best (ties: the smallest encoding, so that runs

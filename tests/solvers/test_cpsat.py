@@ -105,6 +105,18 @@ def test_warm_start_from_another_solvers_result() -> None:
     assert r.options["hint"] == tuple(int(v) for v in ea.x)
 
 
+@pytest.mark.parametrize(("hint", "message"), [
+    ([3, 0, 0, 0, 0, 0, 0, 0, 0], r"^cpsat: hint \[3, 0, 0, 0, 0, 0, 0, 0, 0\] has decreasing widths, which the width "
+                                  "order forbids"),
+    ([0, 0, 0], r"^cpsat: hint \[0, 0, 0\] is not a design of this space \(encodings must have shape \(n, 9\)"),
+    ([9] * 9, r"is not a design of this space \(encoding index out of range"),
+])
+def test_a_hint_outside_the_space_or_the_width_order_is_refused(hint, message) -> None:
+    """Before: an unordered hint ended in 'scaled objective disagrees ... this is a bug, please report it'."""
+    with pytest.raises(mpsolve.SolverError, match=message):
+        mpsolve.solve(Problem("small", constraints=[Budget("flops", "20G")]), "cpsat", hint=hint, workers=1)
+
+
 def test_time_limit_reports_feasible_with_an_honest_bound() -> None:
     problem = Problem("large8", constraints=[Budget("flops", "160G")])
     r = mpsolve.solve(problem, "cpsat", time_limit=3, workers=2)
