@@ -43,6 +43,7 @@ with :func:`result_to_problem_toml`, and a result's JSON file can be loaded as i
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import re
@@ -118,7 +119,7 @@ def load_problem_file(path: str | Path, *, allow_storage: bool = False) -> Probl
     if path.suffix.lower() == ".json":
         data = parse_data(text, "json", ProblemFileError, f"{path}: invalid JSON")
         if isinstance(data, dict) and "problem" in data and "status" in data:  # a result: rerun it
-            text = result_to_problem_toml(data, str(path))
+            text = result_to_problem_toml(data, str(path), allow_storage=allow_storage)
         else:
             return problem_from_dict(data, str(path), folder=path.parent, allow_storage=allow_storage)
     return loads_problem(text, str(path), folder=path.parent, allow_storage=allow_storage)
@@ -216,8 +217,8 @@ class _Reader:
             value = {"name": value}
         data = self.table("objective", value, kind="an objective name or a table")
         name = self.choice("objective.name", data.pop("name", "entropy"), OBJECTIVES, "objective")
-        defaults = get_objective(name).options()
-        self.options("objective", data, defaults)
+        default = get_objective(name)
+        self.options("objective", data, default.options(), type(default))
         return self.build("objective", get_objective, name, **data)
 
     def budget_list(self, value: Any) -> list[Budget]:
@@ -252,7 +253,8 @@ class _Reader:
         if not isinstance(cost, str):
             raise self.error(cost_path, f"expected a cost name such as 'flops', got {cost!r}")
         try:
-            self.options(path, options, get_cost(cost).options())
+            default = get_cost(cost)
+            self.options(path, options, default.options(), type(default))
         except ProblemFileError:
             raise
         except ValueError as exc:
@@ -308,18 +310,20 @@ class _Reader:
         if time_limit is not None:
             time_limit = self.number("solver.time_limit", time_limit)
         default = self.build("solver.name", get_solver, name)
-        self.options("solver", data, default.get_options())
+        self.options("solver", data, default.get_options(), type(default))
         self.build("solver", get_solver, name, **data)
         return name, data, seed, time_limit
 
     # -- values -------------------------------------------------------------------------------------
-    def options(self, path: str, options: dict[str, Any], defaults: dict[str, Any]) -> None:
-        """Check option names and types against an instance's default options."""
+    def options(self, path: str, options: dict[str, Any], defaults: dict[str, Any], owner: type | None = None) -> None:
+        """Check option names and types against an instance's default options (and, where ``owner``'s
+        constructor annotates an option ``int | str`` such as ``draws``, an integer for a string default)."""
         for key, v in options.items():
             if key not in defaults:
                 known = ", ".join(defaults) or "none"
                 raise self.error(_join(path, key), f"unknown option; known options: {known}")
-            self.like(_join(path, key), v, defaults[key])
+            if not (isinstance(defaults[key], str) and is_integer(v) and _annotated_int(owner, key)):
+                self.like(_join(path, key), v, defaults[key])
 
     def like(self, path: str, value: Any, default: Any) -> None:
         if isinstance(default, bool):
@@ -450,9 +454,10 @@ def problem_to_toml(
     return dumps_toml(problem_to_dict(problem, solver, solver_options, seed, time_limit))
 
 
-def result_to_problem_toml(result: Result | Mapping[str, Any], source: str = "<result>") -> str:
+def result_to_problem_toml(result: Result | Mapping[str, Any], source: str = "<result>", *,
+                           allow_storage: bool = False) -> str:
     """A problem file that reruns a result (a :class:`Result` or its ``to_dict()``/JSON);
-    ``source`` names the result in error messages."""
+    ``source`` names the result in error messages; ``allow_storage`` as in :func:`load_problem_file`."""
     if isinstance(result, Result):
         result = result.to_dict()
     reader = _Reader(source)
@@ -465,8 +470,17 @@ def result_to_problem_toml(result: Result | Mapping[str, Any], source: str = "<r
     options = reader.table("options", data.get("options") or {})
     seed = data.get("seed")
     text = dumps_toml(_structure(reader, data["problem"], solver, options, seed, None))
-    loads_problem(text, source)  # what we hand out must load
+    loads_problem(text, source, allow_storage=allow_storage)  # what we hand out must load
     return text
+
+
+def _annotated_int(owner: type | None, key: str) -> bool:
+    """Whether ``owner(...)`` annotates its parameter ``key`` with ``int`` (alone or in a union)."""
+    try:
+        parameter = inspect.signature(owner).parameters.get(key) if owner is not None else None
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and "int" in re.split(r"[\s|]+", str(parameter.annotation))
 
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -37,3 +37,16 @@ def test_a_study_of_another_problem_is_refused(tmp_path):
     foreign.optimize(lambda trial: trial.suggest_int("x", 0, 3), n_trials=1)
     with pytest.raises(SolverError, match="a problem it does not name"):
         mpsolve.solve(_problem(), "tpe", seed=0, storage=url, study_name="foreign", n_trials=3, **OPTIONS)
+
+
+def test_a_stored_studys_result_reruns_only_with_allow_storage(tmp_path):
+    from mpsolve.workflows import load_problem_file
+    from mpsolve.workflows.problem_file import ProblemFileError
+
+    url, problem = f"sqlite:///{tmp_path / 'study.db'}", _problem()
+    first = mpsolve.solve(problem, "tpe", seed=0, storage=url, n_trials=6, **OPTIONS)
+    (tmp_path / "result.json").write_text(first.to_json())
+    with pytest.raises(ProblemFileError, match="pass --allow-storage"):
+        load_problem_file(tmp_path / "result.json")
+    spec = load_problem_file(tmp_path / "result.json", allow_storage=True)  # before: refused even so
+    assert spec.solver_options["storage"] == url and spec.solve().objective == first.objective

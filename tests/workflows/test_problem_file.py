@@ -106,6 +106,15 @@ def test_result_reruns_from_its_echoed_problem(tmp_path):
     _same(load_problem_file(result_json), rerun)
 
 
+def test_a_monte_carlo_objective_with_integer_draws_reruns(tmp_path):
+    """``draws`` takes an integer or 'auto' (its constructor says ``int | str``); the file reader checked it
+    against the string default only, so such a result could not be rerun."""
+    problem = mpsolve.Problem("small", mpsolve.MeRinoEntropy(expectation="monte-carlo", draws=4),
+                              [mpsolve.Budget("flops", "20G")])
+    (tmp_path / "result.json").write_text(mpsolve.solve(problem, "ea", seed=0, iterations=50).to_json())
+    assert load_problem_file(tmp_path / "result.json").problem.fingerprint() == problem.fingerprint()
+
+
 def test_problem_written_from_python_round_trips():
     problem = mpsolve.Problem(
         mpsolve.SearchSpace(num_blocks=2, embed_dims=(64, 128), ffn_ratios=(1.0, 2.5), layers=(1, 3), name="tiny ü"),
@@ -191,6 +200,9 @@ def test_result_without_problem_is_refused():
         ("[objective]\neps = -1.0", "objective: eps must be a positive number"),
         ("[objective]\nalpha = [1, 'x']", "objective.alpha[1]: expected a number"),
         ("[objective]\ncolour = 1", "objective.colour: unknown option"),
+        ("[objective]\ndraws = 1.5", "objective.draws: expected a string, got 1.5"),
+        ("[objective]\ndraws = 0", "objective: draws must be a positive integer or 'auto', got 0"),
+        ("[objective]\nvariant = 3", "objective.variant: expected a string, got 3"),
         ("[constraints]\neffectiveness = -1", "constraints.effectiveness: expected a positive number, got -1"),
         ("[constraints]\neffectiveness = { parts = 'all' }", "constraints.effectiveness: parts must be"),
         ("[constraints]\nlatency = 3", "constraints.latency: unknown field"),
