@@ -100,3 +100,26 @@ def test_offered_designs_are_checked_and_a_fruitless_search_is_not_called_infeas
     r = _Offers().solve(problem)
     assert r.status == "feasible" and r.x is not None
     assert r.objective == max(problem.evaluate(problem.check_feasible()).objective)
+
+
+class _ForgetsItsOption(mpsolve.Solver):
+    def __init__(self, samples: int = 100) -> None:
+        self.n = samples
+
+    def _solve(self, ctx: mpsolve.SolveContext) -> None:
+        raise AssertionError("never reached: the options are read before the run")
+
+
+class _SaysDone(mpsolve.Solver):
+    def _solve(self, ctx: mpsolve.SolveContext) -> None:
+        ctx.evaluate(ctx.feasible_seeds)
+        ctx.status = "done"
+
+
+def test_a_backend_breaking_the_conventions_is_told_how() -> None:
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")])
+    with pytest.raises(mpsolve.SolverError, match=r"^solver _ForgetsItsOption: .*'samples'; store each argument of "
+                       r"__init__ in the attribute of the same name"):
+        _ForgetsItsOption().solve(problem)
+    with pytest.raises(mpsolve.SolverError, match=r"set ctx.status to 'done': a backend may set 'optimal'"):
+        _SaysDone().solve(problem)

@@ -254,6 +254,11 @@ class Solver(ABC):
             raise SolverError(f"checkpoint_every must be a number of seconds >= 0, got {checkpoint_every!r}")
         if callback is not None and not callable(callback):
             raise SolverError(f"callback must be a function of the run context or None, got {callback!r}")
+        try:  # read now, not after the run: the result records them
+            self.get_options()
+        except AttributeError as exc:
+            raise SolverError(f"solver {type(self).__name__}: {exc}; store each argument of __init__ in the "
+                              "attribute of the same name (scikit-learn's convention)") from None
         if (checkpoint is not None or resume is not None) and not self.resumable:
             raise SolverError(f"solver {self.name!r} does not support checkpoints")
         for path, what in ((checkpoint, "checkpoint"), (resume, "resumed checkpoint")):
@@ -316,6 +321,9 @@ class Solver(ABC):
 
     def _result(self, ctx: SolveContext, interrupted: bool) -> Result:
         problem = ctx.problem
+        if ctx.status not in (None, "optimal", "feasible"):
+            raise SolverError(f"solver {self.name!r} set ctx.status to {ctx.status!r}: a backend may set 'optimal' "
+                              "(proved) or leave it unset")
         if ctx.best_x is None:
             status = "interrupted" if interrupted else "infeasible"
             arch, costs, details, objective = None, {}, {}, math.nan
