@@ -27,6 +27,11 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("profile-threads-beyond-cpus", lambda: _profile(threads=10**5), "CPUs this process may run on"),
     ("design-latency-run-time", lambda: _design_latency(min_run_time=1e9),
      r"^min_run_time must be a number of seconds in \(0, 60\], got 1000000000\.0$"),
+    ("entropy-alpha-dict", lambda: mpsolve.MeRinoEntropy(alpha={1: 2, 3: 4}), "alpha must be two non-negative"),
+    ("evaluate-strings", lambda: PROBLEM.evaluate([["0"] * 9]), "encodings must be integer grid indices, got an array"),
+    ("evaluate-booleans", lambda: PROBLEM.evaluate([[True] * 9]), "encodings must be integer grid indices, got an "
+     "array of bool"),
+    ("quantity-inf", lambda: mpsolve.Budget("flops", "inf"), "'inf' is not a finite quantity"),
     ("export-onnx-to-json", lambda: _export_onnx("model.json"), r"^path 'model\.json' must end in \.onnx"),
 ]
 

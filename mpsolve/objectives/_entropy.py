@@ -115,7 +115,7 @@ class MeRinoEntropy(Objective):
             raise MpsolveError(f"draws must be a positive integer or 'auto', got {draws!r}")
         if isinstance(table_seed, bool) or not isinstance(table_seed, (int, np.integer)) or table_seed < 0:
             raise MpsolveError(f"table_seed must be a non-negative integer, got {table_seed!r}")
-        parts = tuple(alpha) if isinstance(alpha, Iterable) and not isinstance(alpha, str) else ()
+        parts = tuple(alpha) if isinstance(alpha, Iterable) and not isinstance(alpha, (str, Mapping, set)) else ()
         if len(parts) != 2 or not all(is_finite_number(a) and a >= 0 for a in parts):
             raise MpsolveError(f"alpha must be two non-negative numbers (mhsa, ffn), got {alpha!r}")
         alpha = tuple(float(a) for a in parts)

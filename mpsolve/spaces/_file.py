@@ -14,10 +14,10 @@ __all__ = ["load_space"]
 
 def load_space(spec: str) -> SearchSpace:
     """A preset name, or a TOML file with the :class:`SearchSpace` fields (optionally a ``[space]`` table)."""
-    if isinstance(spec, str) and spec not in SPACES and not spec.endswith(".toml") and Path(spec).is_file():
+    if isinstance(spec, str) and spec not in SPACES and not spec.lower().endswith(".toml") and Path(spec).is_file():
         raise SpaceError(f"space file {spec!r} must be a .toml file of SearchSpace fields (or give a preset: "
                          f"{', '.join(SPACES)})")
-    if not isinstance(spec, str) or spec in SPACES or not spec.endswith(".toml"):
+    if not isinstance(spec, str) or spec in SPACES or not spec.lower().endswith(".toml"):
         return get_space(spec)
     data = parse_data(read_text_bounded(Path(spec), "space file", SpaceError), "toml", SpaceError,
                       f"cannot read space file {spec!r}")

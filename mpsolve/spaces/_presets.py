@@ -100,6 +100,9 @@ def resolve_architecture(architecture: Architecture | str | Path | Mapping[str, 
         return resolve_architecture(data)
     if isinstance(architecture, Mapping):
         if "architecture" in architecture:
+            if architecture["architecture"] is None and "status" in architecture:  # a result without a design
+                raise ArchitectureError(f"the result holds no design (status {architecture['status']!r}): give a "
+                                        "result that found one, a preset or an architecture")
             return Architecture.from_dict(architecture["architecture"])
         return Architecture.from_dict(architecture)
     raise ArchitectureError(

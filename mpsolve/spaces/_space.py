@@ -183,6 +183,8 @@ class SearchSpace:
     def check_encoding(self, X: np.ndarray) -> np.ndarray:
         """Validate a batch (or one row) of encodings and return it as an ``(n, 3N)`` int array."""
         X = np.asarray(X)
+        if X.dtype.kind not in "iuf":  # booleans, strings, objects: numpy's own errors would be raw TypeErrors
+            raise ArchitectureError(f"encodings must be integer grid indices, got an array of {X.dtype}")
         if X.ndim == 1:
             X = X[None, :]
         if X.ndim != 2 or X.shape[1] != self.n_var:

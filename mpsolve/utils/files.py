@@ -48,7 +48,7 @@ def read_text_bounded(path: Path, what: str, error: type[Exception] | None = Non
     from mpsolve.utils.errors import MpsolveError
 
     try:
-        return read_bytes_bounded(path, what, error, limit).decode("utf-8")
+        return read_bytes_bounded(path, what, error, limit).decode("utf-8-sig")  # a BOM (Windows editors) dropped
     except UnicodeDecodeError as exc:
         raise (error or MpsolveError)(f"cannot read {what} {str(path)!r}: not UTF-8 text ({exc.reason})") from None
 
@@ -59,6 +59,8 @@ def parse_data(text: str, fmt: str, error: type[Exception], where: str) -> Any:
         return json.loads(text) if fmt == "json" else tomllib.loads(text)
     except (ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        if "int_max_str_digits" in reason:  # Python's guard against huge integer literals
+            reason = "an integer with too many digits (more than 4300): give a number of reasonable size"
         raise error(f"{where}: {reason}") from None
 
 

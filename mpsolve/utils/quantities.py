@@ -23,6 +23,9 @@ def parse_quantity(text: str | float | int) -> float:
     if not isinstance(text, str):
         raise MpsolveError(f"not a quantity: {text!r}; write e.g. 160G, 64M or 50")
     s = text.strip()
+    if s.lower().lstrip("+-") in ("inf", "infinity", "nan"):  # float() reads these: say so, not "bad unit"
+        raise MpsolveError(f"{text!r} is not a finite quantity: give a number with an optional unit K, M, G or T "
+                           "(e.g. 160G)")
     unit = s[-1:].upper() if s[-1:].isalpha() else ""
     if unit not in UNITS:
         raise MpsolveError(f"bad unit in {text!r}: use a number with an optional unit K, M, G or T (e.g. 160G)")

@@ -103,7 +103,8 @@ CASES = [
     ("resume-garbage", {"c.ckpt": "garbage"},
      ["design", "--space", "small", "--budget", "flops=10G", "--resume", "{d}/c.ckpt"], "unreadable"),
     ("budget-negative", {}, ["design", "--space", "small", "--budget", "flops=-3G"], "flops"),
-    ("budget-nan", {}, ["design", "--space", "small", "--budget", "flops=nan"], "bad unit"),
+    ("budget-nan", {}, ["design", "--space", "small", "--budget", "flops=nan"], "'nan' is not a finite quantity"),
+    ("budget-inf", {}, ["design", "--space", "small", "--budget", "params=-Inf"], "'-Inf' is not a finite quantity"),
     ("budget-unknown-cost", {}, ["design", "--space", "small", "--budget", "joules=3"], "joules"),
     ("budget-infeasible", {}, ["design", "--space", "small", "--budget", "flops=1"], "cheapest"),
     # outputs checked before the work
@@ -172,6 +173,10 @@ CASES = [
         ("order", _arch(blocks=[{"embed_dim": 128, "ffn_ratio": 1.0, "layers": 1},
                                 {"embed_dim": 64, "ffn_ratio": 1.0, "layers": 1}]), "non-decreasing"),
     )],
+    ("result-without-design", {"r.json": json.dumps({"status": "infeasible", "architecture": None})},
+     ["cost", "{d}/r.json"], "the result holds no design (status 'infeasible')"),
+    ("json-5000-digits", {"a.json": '{"blocks": ' + "9" * 5000 + "}"}, ["cost", "{d}/a.json"],
+     "an integer with too many digits (more than 4300)"),
 ]
 
 

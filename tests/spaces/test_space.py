@@ -162,3 +162,13 @@ def test_an_architecture_digest_names_it_and_nothing_else():
     others = {arch.replace(shared=False), arch.replace(vocab_size=256),
               arch.replace(blocks=(Block(512, 1.0, 3), *arch.blocks[1:]))}
     assert len({arch.digest(), *(o.digest() for o in others)}) == 4
+
+
+def test_a_space_file_with_a_bom_or_an_upper_case_suffix_loads(tmp_path) -> None:
+    """Windows editors write a UTF-8 BOM ('Invalid statement' before); S.TOML is a TOML file too."""
+    from mpsolve.spaces import load_space
+
+    path = tmp_path / "S.TOML"
+    path.write_bytes(b"\xef\xbb\xbf" + b'[space]\npreset = "small"\nnum_blocks = 2\n')
+    space = load_space(str(path))
+    assert space.num_blocks == 2 and space.embed_dims == load_space("small").embed_dims
