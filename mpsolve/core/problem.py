@@ -126,22 +126,15 @@ class Problem:
         order = self.space.order_violation(X)
         violations = np.column_stack(cols + [order]) if cols else order[:, None]
         feasible = np.all(violations <= 0, axis=1)
-        objective = np.asarray(self.objective.evaluate(batch, self.space), dtype=float)
-        self._check_finite(X, objective, costs)
-        return Evaluation(objective, costs, violations, feasible)
-
-    def _check_finite(self, X: np.ndarray, objective: np.ndarray, costs: dict[str, np.ndarray]) -> None:
-        """Refuse a non-finite score or a NaN cost, which a solver would take for infeasible (or the best)."""
-        bad = np.flatnonzero(~np.isfinite(objective))
-        if len(bad):
-            raise MpsolveError(f"the objective {self.objective.name!r} is {objective[bad[0]]} for "
-                               f"{self.space.decode(X[bad[0]])} ({len(bad)} of {len(objective)} designs scored): "
-                               f"a score must be a finite number; check its options: {self.objective!r}")
+        # a non-finite score or a NaN cost would pass for infeasible (or the best): refused
+        objective = self.objective.finite_scores(self.objective.evaluate(batch, self.space),
+                                                 lambda i: self.space.decode(X[i]), counted=True)
         for name, values in costs.items():
             bad = np.flatnonzero(np.isnan(np.asarray(values, dtype=float)))
             if len(bad):
                 raise MpsolveError(f"the cost {name!r} is NaN for {self.space.decode(X[bad[0]])}: check the "
                                    "cost's definition")
+        return Evaluation(objective, costs, violations, feasible)
 
     def relative_violations(self, ev: Evaluation) -> np.ndarray:
         """The ``(n, n_constraints)`` constraint violations of ``ev``, each budget's relative to

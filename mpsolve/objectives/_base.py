@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -27,11 +27,18 @@ class Objective(ABC):
     def of(self, arch: Architecture | str | Mapping[str, Any]) -> float:
         """The score of one architecture (or a preset name, a JSON file or object of one)."""
         arch = resolve_architecture(arch)
-        score = float(self.evaluate(batch_of(arch), arch)[0])
-        if not np.isfinite(score):
-            raise MpsolveError(f"the objective {self.name!r} is {score} for {arch}: a score must be a finite number; "
-                               f"check its options: {self!r}")
-        return score
+        return float(self.finite_scores(self.evaluate(batch_of(arch), arch)[:1], lambda i: arch)[0])
+
+    def finite_scores(self, scores: Any, design: Callable[[int], Any], counted: bool = False) -> np.ndarray:
+        """``scores`` as a float array, or a one-line error naming ``design(i)`` of the first non-finite
+        score (and, when ``counted``, how many of the batch are) and this objective's options."""
+        scores = np.asarray(scores, dtype=float)
+        bad = np.flatnonzero(~np.isfinite(scores))
+        if len(bad):
+            count = f" ({len(bad)} of {len(scores)} designs scored)" if counted else ""
+            raise MpsolveError(f"the objective {self.name!r} is {scores[bad[0]]} for {design(int(bad[0]))}{count}: "
+                               f"a score must be a finite number; check its options: {self!r}")
+        return scores
 
     def details(self, arch: Architecture) -> dict[str, float]:
         """The parts the score is made of (for reports); the score alone by default."""
