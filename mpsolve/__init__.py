@@ -14,7 +14,14 @@ from mpsolve.core import Evaluation, Problem, Result, SolveContext, Solver
 from mpsolve.objectives import DecoderParamsObjective, MeRinoEntropy, ParamsObjective
 from mpsolve.solvers import get_solver, list_solvers, register_solver, solve
 from mpsolve.spaces import Architecture, Block, SearchSpace, get_architecture, get_space
-from mpsolve.utils.errors import ArchitectureError, InfeasibleError, MpsolveError, SolverError, SpaceError
+from mpsolve.utils.errors import (
+    ArchitectureError,
+    InfeasibleError,
+    MpsolveError,
+    MpsolveWarning,
+    SolverError,
+    SpaceError,
+)
 from mpsolve.workflows.pareto import ParetoFront, pareto
 
 __version__ = "0.1.0"
@@ -30,6 +37,7 @@ __all__ = [
     "InfeasibleError",
     "MeRinoEntropy",
     "MpsolveError",
+    "MpsolveWarning",
     "NonDecreasingWidths",
     "ParetoFront",
     "ParamsObjective",

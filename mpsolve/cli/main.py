@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 import mpsolve
 from mpsolve.cli import design, info, model, pareto, sweep
-from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.errors import MpsolveError, MpsolveWarning
 
 __all__ = ["build_parser", "main"]
 
@@ -31,7 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
     except MpsolveError as exc:
         print(f"mpsolve: error: {exc}", file=sys.stderr)
         return 2
@@ -42,3 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mpsolve: interrupted", file=sys.stderr)
         return 130
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file=None,
+                  line: str | None = None) -> None:
+    """mpsolve's own warnings as one line; any other as Python prints it."""
+    if issubclass(category, MpsolveWarning):
+        print(f"mpsolve: warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))

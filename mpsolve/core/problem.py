@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations_with_replacement
@@ -16,7 +17,7 @@ from mpsolve.constraints import Budget, Constraint
 from mpsolve.costs import CostModel, FlopsCost, MemoryCost, ParamsCost, batch_of, get_cost
 from mpsolve.objectives import Objective, get_objective
 from mpsolve.spaces import Architecture, SearchSpace, get_space
-from mpsolve.utils.errors import InfeasibleError, MpsolveError
+from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning
 from mpsolve.utils.quantities import format_quantity
 
 __all__ = ["Problem", "Evaluation"]
@@ -52,7 +53,9 @@ class Problem:
             ``"decoder_params"``) or ``None`` for the MeRino entropy.
         constraints: budgets and other constraints; the width order is always enforced.
         report_costs: costs reported with every design besides the budgeted ones
-            (``params`` and ``flops`` by default).
+            (default ``params``, ``flops`` and ``memory``). A budgeted cost is reported with its
+            own options under its name; another cost of the same name with other options is
+            reported under a label, e.g. ``flops[seq_len=128]`` (see :meth:`cost_key`).
     """
 
     def __init__(
@@ -80,9 +83,57 @@ class Problem:
             if isinstance(report_costs, (CostModel, str)) or not isinstance(report_costs, Iterable):
                 raise MpsolveError(f"report_costs must be a list of costs, e.g. ['params'], got {report_costs!r}")
             reported = [get_cost(c) for c in report_costs]
-        self.costs: dict[str, CostModel] = {c.name: c for c in reported}
-        for b in self.budgets:  # a budgeted cost is reported with its own options
+        self.costs: dict[str, CostModel] = {}
+        for c in reported:
+            self._report(c)
+        budgeted: set[str] = set()
+        for b in self.budgets:  # a budgeted cost is reported with its own options, the first under its name
+            if b.cost.name in budgeted:
+                self._report(b.cost)
+                continue
+            budgeted.add(b.cost.name)
+            displaced = self.costs.get(b.cost.name)
             self.costs[b.cost.name] = b.cost
+            if report_costs is not None and displaced is not None:  # asked for: kept, labelled
+                self._report(displaced)
+        for b in self.budgets:
+            positions = b.cost.positions()
+            if positions is not None and positions > self.space.max_positions:
+                warnings.warn(
+                    f"the {self.cost_key(b.cost)} budget counts a workload of {positions} token positions, beyond "
+                    f"the space's max_positions {self.space.max_positions}: its models cannot run it; lower the "
+                    "cost's seq_len or raise max_positions",
+                    MpsolveWarning,
+                    stacklevel=2,
+                )
+
+    def _report(self, cost: CostModel) -> None:
+        """Report ``cost`` under its name, or, when a cost of that name with other options
+        is already reported, under its name labelled with the options that differ
+        (``flops[seq_len=128]``), or numbered (``latency#2``) when they are not plain values."""
+        if cost in self.costs.values():
+            return
+        key = cost.name
+        if key in self.costs:
+            base = self.costs[key].options()
+            diff = {k: v for k, v in cost.options().items() if base.get(k) != v}
+            plain = diff and all(isinstance(v, (bool, int, float, str)) for v in diff.values())
+            key = f"{key}[{','.join(f'{k}={v}' for k, v in diff.items())}]" if plain else key
+            n = sum(k == cost.name or k.startswith(f"{cost.name}#") for k in self.costs)
+            key = f"{cost.name}#{n + 1}" if key in self.costs else key
+        self.costs[key] = cost
+
+    def cost_key(self, cost: CostModel) -> str:
+        """The name ``cost`` is reported under in :attr:`costs` and every result's costs:
+        its own name unless the problem reports another cost of that name (see ``Problem``)."""
+        for key, reported in self.costs.items():
+            if reported == cost:
+                return key
+        raise MpsolveError(f"{cost!r} is not reported by this problem (it reports {', '.join(self.costs)})")
+
+    def budgeted_costs(self, name: str) -> list[CostModel]:
+        """The distinct costs named ``name`` (``flops``, ...) the problem's budgets bound."""
+        return list(dict.fromkeys(b.cost for b in self.budgets if b.cost.name == name))
 
     # -- description ---------------------------------------------------------------------
     @property
@@ -118,9 +169,7 @@ class Problem:
         batch = self.space.decode_batch(X)
         costs = {name: cost.evaluate(batch, self.space) for name, cost in self.costs.items()}
         cols = [
-            costs[c.cost.name] - c.limit
-            if isinstance(c, Budget) and self.costs[c.cost.name] == c.cost
-            else c.violation(batch, self.space)
+            costs[self.cost_key(c.cost)] - c.limit if isinstance(c, Budget) else c.violation(batch, self.space)
             for c in self.constraints
         ]
         order = self.space.order_violation(X)
@@ -185,19 +234,20 @@ class Problem:
             idx = [self.constraints.index(b) for b in budgets]
             within = ev.violations[:, idx] <= 0
             if complete and not np.any(np.all(within, axis=1)):
-                cheapest = {b.cost.name: float(np.min(ev.violations[:, i] + b.limit)) for b, i in zip(budgets, idx)}
-                violated = [b for b in budgets if cheapest[b.cost.name] > b.limit]
+                keys = [self.cost_key(b.cost) for b in budgets]
+                cheapest = {k: float(np.min(ev.violations[:, i] + b.limit)) for k, b, i in zip(keys, budgets, idx)}
+                violated = [(k, b) for k, b in zip(keys, budgets) if cheapest[k] > b.limit]
                 if violated:
                     parts = [
-                        f"{b.cost.name} budget {format_quantity(b.limit)} is below the cheapest design's "
-                        f"{format_quantity(cheapest[b.cost.name])}"
-                        for b in violated
+                        f"{k} budget {format_quantity(b.limit)} is below the cheapest design's "
+                        f"{format_quantity(cheapest[k])}"
+                        for k, b in violated
                     ]
                     raise InfeasibleError(
                         "infeasible problem: "
                         + "; ".join(parts)
                         + f" in space {self.space.name!r}: raise the budget or use a space with smaller widths",
-                        {b.cost.name: cheapest[b.cost.name] for b in violated},
+                        {k: cheapest[k] for k, _ in violated},
                     )
                 raise InfeasibleError(
                     "infeasible problem: each budget alone can be met (cheapest: "

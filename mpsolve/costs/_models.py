@@ -110,6 +110,11 @@ class CostModel(ABC):
         """The constructor arguments (for results and problem files)."""
         return {}
 
+    def positions(self) -> int | None:
+        """The token positions the counted workload holds (``None``: not tied to one), which a
+        model must have (``max_positions``) to run it."""
+        return None
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
         return f"{type(self).__name__}({args})"
@@ -179,6 +184,9 @@ class FlopsCost(CostModel):
     def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
         return _forward_flops(batch, constants, self.seq_len, self.seq_len, self.include_lm_head)
 
+    def positions(self) -> int:
+        return self.seq_len
+
     def is_additive(self) -> bool:
         return True
 
@@ -205,6 +213,9 @@ class DecodeFlopsCost(FlopsCost):
 
     def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
         return _forward_flops(batch, constants, 1, self.seq_len + 1, self.include_lm_head)
+
+    def positions(self) -> int:
+        return self.seq_len + 1  # the cached positions and the generated token
 
 
 @register_cost
@@ -243,6 +254,9 @@ class MemoryCost(CostModel):
             "bytes_per_param": self.bytes_per_param,
             "bytes_per_activation": self.bytes_per_activation,
         }
+
+    def positions(self) -> int:
+        return self.seq_len
 
     def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
         n, b = self.seq_len, self.batch_size

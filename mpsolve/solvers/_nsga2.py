@@ -103,7 +103,7 @@ class NSGA2Solver(Solver):
 
     def _objective_costs(self, ctx: SolveContext) -> list[str]:
         problem = ctx.problem
-        names = [b.cost.name for b in problem.budgets] if self.costs is None else list(self.costs)
+        names = [problem.cost_key(b.cost) for b in problem.budgets] if self.costs is None else list(self.costs)
         unknown = [n for n in names if n not in problem.costs]
         if unknown:
             raise SolverError(

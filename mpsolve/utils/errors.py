@@ -6,7 +6,7 @@ Every error the library raises on bad input derives from :class:`MpsolveError`, 
 
 from __future__ import annotations
 
-__all__ = ["MpsolveError", "SpaceError", "ArchitectureError", "InfeasibleError", "SolverError"]
+__all__ = ["MpsolveError", "SpaceError", "ArchitectureError", "InfeasibleError", "SolverError", "MpsolveWarning"]
 
 
 class MpsolveError(ValueError):
@@ -35,3 +35,7 @@ class InfeasibleError(MpsolveError):
 
 class SolverError(MpsolveError):
     """A solver was misconfigured or cannot handle the problem."""
+
+
+class MpsolveWarning(UserWarning):
+    """Input mpsolve accepts but that is probably not what was meant (the CLI prints it as one line)."""

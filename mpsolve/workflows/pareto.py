@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve.constraints import Budget
+from mpsolve.constraints import Budget, Constraint
 from mpsolve.core.front import check_reference_point, hypervolume, non_dominated
 from mpsolve.core.problem import Problem
 from mpsolve.core.result import _jsonable
@@ -172,7 +172,9 @@ def pareto(
     """Solve ``problem`` once per budget on the cost ``over`` and collect the front.
 
     Budgets on ``over`` already in ``problem`` are replaced (their cost options, e.g. a
-    latency profile, are kept); other constraints stay.
+    latency profile, are kept); other constraints stay. When the problem budgets the cost
+    with several sets of options (``flops`` at two ``seq_len``), ``over`` must be the cost
+    model to vary, and only its budgets are replaced.
 
     Args:
         problem: the program (its space, objective and other constraints are kept).
@@ -198,27 +200,46 @@ def pareto(
     if reference_point is not None:
         reference_point = check_reference_point(reference_point)  # before any solve
     name = over.name if isinstance(over, CostModel) else COSTS[over].name
-    existing = [b for b in problem.budgets if b.cost.name == name]
+    budgeted = problem.budgeted_costs(name)
+    if len(budgeted) > 1 and not isinstance(over, CostModel):
+        raise MpsolveError(
+            f"the problem budgets {name} with {len(budgeted)} sets of options "
+            f"({', '.join(problem.cost_key(c) for c in budgeted)}): pass the one to vary as over=, e.g. "
+            f"over={budgeted[-1]!r}"
+        )
     if isinstance(over, CostModel):
         cost = over
+        existing = [b for b in problem.budgets if (b.cost == over if len(budgeted) > 1 else b.cost.name == name)]
     else:
+        existing = [b for b in problem.budgets if b.cost.name == name]
         cost = existing[0].cost if existing else get_cost(over)  # keeps the options of a budgeted cost
-    others = [c for c in problem.constraints if c not in existing]
+    kept = [c for c in problem.constraints if not any(c is b for b in existing)]
+    # the replaced budgets' cost is no longer reported, unless a kept budget bounds it
+    bounded = [c.cost for c in kept if isinstance(c, Budget)]
+    reported = [c for c in problem.costs.values() if c.name != name or c in bounded]
+
+    def constraints(limit: float) -> list[Constraint]:  # the new budget where the first replaced one was
+        if not existing:
+            return [*kept, Budget(cost, limit)]
+        return [Budget(cost, limit) if c is existing[0] else c for c in problem.constraints
+                if not any(c is b for b in existing[1:])]
+
+    subs = [(limit, Problem(problem.space, problem.objective, constraints(limit), reported)) for limit in limits]
+    key = subs[0][1].cost_key(cost)
     points, native = [], []
-    for limit in limits:
-        sub = Problem(problem.space, problem.objective, [*others, Budget(cost, limit)], list(problem.costs.values()))
+    for limit, sub in subs:
         try:
             r = solve(sub, solver, seed=seed, time_limit=time_limit, **solver_options)
         except InfeasibleError:  # the space's cheapest design exceeds the budget: a proof
-            points.append(budget_point(limit, None, cost.name, str(solver)))
+            points.append(budget_point(limit, None, key, str(solver)))
             continue
-        points.append(budget_point(limit, r.to_dict(), cost.name, str(solver)))
+        points.append(budget_point(limit, r.to_dict(), key, str(solver)))
         native.extend(r.pareto or [])
     if native:
-        F = np.array([[-p["objective"], p["costs"][cost.name]] for p in native])
+        F = np.array([[-p["objective"], p["costs"][key]] for p in native])
         native = [native[i] for i in sorted(non_dominated(F), key=lambda i: F[i, 1])]
     return ParetoFront(
-        over=cost.name, solver=str(solver), points=points, native=native, reference_point=reference_point
+        over=key, solver=str(solver), points=points, native=native, reference_point=reference_point
     )
 
 

@@ -292,6 +292,11 @@ def _with_budgets(problem: Problem, limits: Mapping[str, float | str]) -> Proble
     constraints = list(problem.constraints)
     for cost, limit in limits.items():
         name = COSTS[cost].name  # latency_ms is latency
+        if len(problem.budgeted_costs(name)) > 1:
+            raise SweepError(
+                f"sweeping {cost} is ambiguous: the problem budgets {name} with several sets of options "
+                f"({', '.join(problem.cost_key(c) for c in problem.budgeted_costs(name))}); keep one {name} budget"
+            )
         at = [i for i, c in enumerate(constraints) if isinstance(c, Budget) and c.cost.name == name]
         if at:
             constraints[at[0]] = Budget(constraints[at[0]].cost, limit)

@@ -123,6 +123,16 @@ def test_cost_beyond_max_positions_is_noted(capsys):
     assert run(capsys, "cost", "merino-52m", "--seq-len", str(limit))[2] == ""
 
 
+def test_a_budget_beyond_max_positions_is_one_warning_line(tmp_path, capsys):
+    f = tmp_path / "long.toml"
+    f.write_text('space = "small"\nsolver = "exhaustive"\n[budgets]\nflops = { limit = "1T", seq_len = 4096 }\n')
+    code, out, err = run(capsys, "design", "--problem", str(f), "--json")
+    assert code == 0 and json.loads(out)["status"] == "optimal"
+    assert err.splitlines() == ["mpsolve: warning: the flops budget counts a workload of 4096 token positions, "
+                                "beyond the space's max_positions 2048: its models cannot run it; lower the cost's "
+                                "seq_len or raise max_positions"]
+
+
 def test_outputs_in_missing_folders_are_made(tmp_path, capsys):
     graphml, checkpoint = tmp_path / "a/b/g.graphml", tmp_path / "c/d/run.ckpt"
     csv, plot = tmp_path / "e/f/front.csv", tmp_path / "g/h/front.svg"

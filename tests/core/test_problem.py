@@ -1,9 +1,11 @@
+import warnings
+
 import numpy as np
 import pytest
 
 import mpsolve
 from mpsolve import Budget, Effectiveness, InfeasibleError, Predicate, Problem
-from mpsolve.costs import CostModel
+from mpsolve.costs import CostModel, FlopsCost, ParamsCost
 from mpsolve.objectives import Objective, effectiveness
 
 
@@ -130,3 +132,58 @@ def test_a_nan_met_during_the_search_is_an_error(solver):
         mpsolve.solve(problem, solver, seed=0, time_limit=60)
     with pytest.raises(mpsolve.MpsolveError, match="is nan"):
         _NanForWideFFN().of("merino-64m")  # r = 1.5
+
+
+def test_two_budgets_on_one_cost_with_other_options_are_each_reported(small_space):
+    """The first budget on a cost takes its name; another with other options is labelled by them
+    (before, one unlabelled ``flops`` was reported and the other budget's value was lost)."""
+    long, short = FlopsCost(seq_len=1024), FlopsCost(seq_len=128)
+    problem = Problem(small_space, constraints=[Budget(long, "1T"), Budget(short, "4G")])
+    assert list(problem.costs) == ["params", "flops", "memory", "flops[seq_len=128]"]
+    assert problem.cost_key(long) == "flops" and problem.cost_key(short) == "flops[seq_len=128]"
+    r = mpsolve.solve(problem, "exhaustive")
+    assert r.costs["flops"] == long.of(r.architecture) and r.costs["flops[seq_len=128]"] == short.of(r.architecture)
+    assert r.costs["flops[seq_len=128]"] <= 4e9 < r.costs["flops"]
+    # infeasibility names the budget that cannot be met by its label
+    tight = Problem(small_space, constraints=[Budget(long, "1T"), Budget(short, "1M")])
+    with pytest.raises(InfeasibleError, match=r"^infeasible problem: flops\[seq_len=128\] budget 1M is below") as info:
+        tight.check_feasible()
+    assert list(info.value.cheapest) == ["flops[seq_len=128]"]
+    # asked-for costs are kept: a budget takes the name, the reported cost of that name is labelled
+    asked = Problem(small_space, constraints=[Budget(short, "4G")], report_costs=["params", long])
+    assert asked.costs == {"params": ParamsCost(), "flops": short, "flops[seq_len=1024]": long}
+    with pytest.raises(mpsolve.MpsolveError, match="is not reported by this problem"):
+        asked.cost_key(FlopsCost(seq_len=64))
+
+
+class ProfiledCost(CostModel):
+    name = "profiled"
+
+    def __init__(self, profile):
+        self.profile = profile
+
+    def options(self):
+        return {"profile": self.profile}
+
+    def evaluate(self, batch, constants):
+        return np.full(len(batch.layers), float(self.profile["ms"]))
+
+
+def test_costs_with_options_that_are_not_plain_values_are_numbered(small_space):
+    problem = Problem(small_space, constraints=[Budget(ProfiledCost({"ms": 1}), 2), Budget(ProfiledCost({"ms": 3}), 4)])
+    assert [k for k in problem.costs if k.startswith("profiled")] == ["profiled", "profiled#2"]
+    ev = problem.evaluate(small_space.sample(3, np.random.default_rng(0)))
+    assert set(ev.costs["profiled"]) == {1.0} and set(ev.costs["profiled#2"]) == {3.0}
+
+
+def test_a_budget_on_more_positions_than_the_models_hold_is_warned(small_space):
+    m = small_space.max_positions
+    with pytest.warns(mpsolve.MpsolveWarning, match=rf"the flops budget counts a workload of {m + 1} token "
+                                                    rf"positions, beyond the space's max_positions {m}"):
+        Problem(small_space, constraints=[Budget("flops", "1T", seq_len=m + 1)])
+    with pytest.warns(mpsolve.MpsolveWarning, match=rf"decode_flops budget counts a workload of {m + 1} token"):
+        Problem(small_space, constraints=[Budget("decode_flops", "1T", seq_len=m)])  # m cached and the new one
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Problem(small_space, constraints=[Budget("flops", "1T", seq_len=m), Budget("memory", "1T", seq_len=m),
+                                          Budget("decode_flops", "1T", seq_len=m - 1)])

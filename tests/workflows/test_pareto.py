@@ -179,3 +179,21 @@ def test_cli_takes_a_space_file(tmp_path, capsys) -> None:
     out = json.loads(capsys.readouterr().out)
     expected = mpsolve.pareto(mpsolve.Problem("small"), over="flops", budgets=["20G", "40G"], solver="exact")
     assert [p["objective"] for p in out["points"]] == [p["objective"] for p in expected.points]
+
+
+def test_a_cost_budgeted_with_two_sets_of_options_is_varied_by_its_model() -> None:
+    long, short = mpsolve.costs.FlopsCost(seq_len=1024), mpsolve.costs.FlopsCost(seq_len=128)
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget(long, "1T"), mpsolve.Budget(short, "4G")])
+    with pytest.raises(mpsolve.MpsolveError, match=r"budgets flops with 2 sets of options \(flops, flops\[seq_len="
+                                                   r"128\]\): pass the one to vary as over="):
+        mpsolve.pareto(problem, "flops", ["2G", "4G"], solver="exhaustive")
+    fr = mpsolve.pareto(problem, short, ["3G", "4G"], solver="exhaustive")
+    assert fr.over == "flops[seq_len=128]"
+    for p in fr.points:  # the other flops budget stays
+        arch = mpsolve.Architecture.from_dict(p["architecture"])
+        assert p["status"] == "optimal" and p["cost"] == short.of(arch) <= p["budget"] and long.of(arch) <= 1e12
+    # one set of options: over= a cost model replaces the budget on that cost, whatever its options
+    one = mpsolve.pareto(mpsolve.Problem("small", constraints=[mpsolve.Budget(short, "1G")]), long, ["1T"],
+                         solver="exhaustive")
+    arch = mpsolve.Architecture.from_dict(one.points[0]["architecture"])
+    assert one.over == "flops" and one.points[0]["cost"] == long.of(arch) and short.of(arch) > 1e9

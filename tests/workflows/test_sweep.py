@@ -135,6 +135,10 @@ def test_a_swept_latency_budget_keeps_the_problems_profile():
         ({"budgets": {"flops": ["-3G"]}}, "positive finite"),
         ({"problems": ["nowhere"]}, "unknown search space 'nowhere'"),
         ({"budgets": {"latency_ms": [50]}}, "sweeping latency_ms needs a device profile: sweep a problem file"),
+        ({"problems": [mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "1T", seq_len=1024),
+                                                             mpsolve.Budget("flops", "4G", seq_len=128)])],
+          "budgets": {"flops": ["2G"]}},
+         r"sweeping flops is ambiguous: .* \(flops, flops\[seq_len=128\]\); keep one flops budget"),
     ],
 )
 def test_bad_sweeps_are_refused(kwargs, message):
