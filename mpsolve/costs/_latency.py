@@ -36,7 +36,7 @@ import numpy as np
 from mpsolve.costs._models import CostModel, ModelConstants, projection_shapes, register_cost
 from mpsolve.spaces import DecodedBatch
 from mpsolve.utils.errors import MpsolveError
-from mpsolve.utils.files import parse_data, read_text_bounded
+from mpsolve.utils.files import missing_reason, parse_data, read_text_bounded
 from mpsolve.utils.validation import is_integer
 
 __all__ = [
@@ -233,7 +233,7 @@ def latency_cost(profile: str | Path | Mapping[str, Any], calibrated: bool = Tru
 def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(profile, (str, Path)):
         path = Path(profile)
-        if not path.exists():
+        if missing_reason(path) == "does not exist":
             raise LatencyProfileError(
                 f"latency profile {str(path)!r} does not exist; make one with mpsolve profile-latency --out {path}"
             )

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mpsolve.merino_model._errors import ModelInputError, check_init_std
+from mpsolve.utils.files import missing_reason
 from mpsolve.utils.memory import check_memory
 from mpsolve.utils.validation import check_integer, check_positive_number, is_finite_number, is_fraction, is_integer
 
@@ -210,7 +211,8 @@ def load_corpus(source: str | os.PathLike | Corpus, *, block_size: int | None = 
             raise ModelInputError(f"folder {str(path)!r} holds no text files ({kinds}): give a folder of UTF-8 text "
                                   "or one file")
     else:
-        raise ModelInputError(f"corpus {str(source)!r} is neither a text file nor a folder of text files")
+        raise ModelInputError(f"corpus {str(source)!r} {missing_reason(path)}: give a UTF-8 text file or a folder of "
+                              "text files")
     return Corpus.from_documents([_utf8_text(f) for f in files], str(source), block_size=block_size)
 
 

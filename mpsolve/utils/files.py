@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -15,13 +16,26 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 __all__ = [
-    "MAX_FILE_BYTES", "atomic_write", "check_suffix", "check_writable", "parse_data", "read_bytes_bounded",
-    "read_text_bounded",
+    "MAX_FILE_BYTES", "atomic_write", "check_suffix", "check_writable", "missing_reason", "parse_data",
+    "read_bytes_bounded", "read_text_bounded",
 ]
 
 
 #: problem, result and profile files larger than this are refused unread
 MAX_FILE_BYTES = 16 * 2**20
+
+
+def missing_reason(path: Path) -> str | None:
+    """Why ``path`` is not a regular file, for a one-line error (``None``: it is one)."""
+    try:
+        if path.is_file():
+            return None
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return "is a symbolic link to a missing file" if path.is_symlink() else "does not exist"
+        return f"cannot be opened: {exc.strerror or exc}"  # a symbolic link loop, a forbidden folder
+    return "is not a regular file"
 
 
 def read_bytes_bounded(path: Path, what: str, error: type[Exception] | None = None,
@@ -31,8 +45,9 @@ def read_bytes_bounded(path: Path, what: str, error: type[Exception] | None = No
 
     error = error or MpsolveError
     try:
-        if not path.is_file():
-            raise error(f"{what} {str(path)!r} {'does not exist' if not path.exists() else 'is not a regular file'}")
+        why = missing_reason(path)
+        if why:
+            raise error(f"{what} {str(path)!r} {why}")
         with open(path, "rb") as fh:
             raw = fh.read(limit + 1)
     except OSError as exc:

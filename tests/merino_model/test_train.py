@@ -289,6 +289,10 @@ def test_bad_seeds_evaluation_lengths_and_corpus_bytes_are_refused(tmp_path, mak
     latin1.write_bytes("café au lait. ".encode("latin-1") * 10)
     with pytest.raises(ModelInputError, match=r"'.*latin1\.txt' is not UTF-8 text \(byte 3: invalid"):
         load_corpus(latin1)
+    (tmp_path / "link.txt").symlink_to(tmp_path / "gone.txt")
+    for name, reason in (("gone.txt", "does not exist"), ("link.txt", "is a symbolic link to a missing file")):
+        with pytest.raises(ModelInputError, match=rf"^corpus '.*{name}' {reason}: give a UTF-8 text file or a folder"):
+            load_corpus(tmp_path / name)
 
 
 def test_bpe_tokenizer_trained_on_the_corpus(tmp_path, make_tiny_architecture):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mpsolve.utils.errors import MpsolveError, SolverError
-from mpsolve.utils.files import atomic_write, check_suffix
+from mpsolve.utils.files import atomic_write, check_suffix, read_text_bounded
 from mpsolve.utils.quantities import exact_quantity, format_quantity, parse_quantity
 from mpsolve.utils.registry import Registry
 from mpsolve.utils.validation import check_integer, check_positive_number
@@ -112,3 +112,13 @@ def test_available_memory_honours_a_containers_cgroup_limit(tmp_path, monkeypatc
     assert memory.available_memory() == 32 << 20
     with pytest.raises(MpsolveError, match=r"^a table needs 0\.1 GiB but only 0\.0 GiB of memory is available; less$"):
         memory.check_memory(100 << 20, "a table", "less", MpsolveError)
+
+
+def test_a_file_that_cannot_be_read_is_named_with_the_reason(tmp_path) -> None:
+    (tmp_path / "loop.toml").symlink_to(tmp_path / "loop.toml")
+    (tmp_path / "dangling.toml").symlink_to(tmp_path / "gone.toml")
+    for name, reason in (("loop.toml", "cannot be opened: Too many levels of symbolic links"),
+                         ("dangling.toml", "is a symbolic link to a missing file"),
+                         ("gone.toml", "does not exist"), (".", "is not a regular file")):
+        with pytest.raises(MpsolveError, match=rf"^problem file '.*{name}' {reason}$"):
+            read_text_bounded(tmp_path / name, "problem file")
