@@ -448,6 +448,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if shaping and not args.sample:
         raise CLIError(f"{', '.join(shaping)} shape(s) sampling, and greedy decoding would ignore them: add --sample")
     threads = None if args.threads is None else check_threads(args.threads, CLIError)
+    try:
+        args.prompt.encode("utf-8")
+    except UnicodeEncodeError:  # bytes the terminal's encoding could not decode arrive as surrogates
+        raise CLIError("--prompt is not valid UTF-8 text: give the prompt in UTF-8") from None
     onnx = args.model.suffix.lower() == ".onnx"
     if not onnx and not args.model.is_dir():
         raise CLIError(f"{str(args.model)!r} is neither a checkpoint folder nor an .onnx file: give the folder "

@@ -14,10 +14,11 @@ __all__ = ["check_length", "check_streamer", "next_tokens", "sampling_generator"
 
 
 def torch_seed(seed: Any) -> int | None:
-    """``seed`` as an ``int`` torch generators accept (a non-negative integer below 2**64), or ``None``."""
+    """``seed`` as an ``int`` torch generators accept (a non-negative integer below 2**32), or ``None``."""
     seed = check_integer(seed, "seed", 0, ModelInputError, optional=True)
-    if seed is not None and seed >= 2**64:
-        raise ModelInputError(f"seed must be below 2**64 (torch's limit), got {seed}")
+    if seed is not None and seed >= 2**32:  # torch's CPU generator keeps the low 32 bits: 2**32 would repeat 0
+        raise ModelInputError(f"seed must be below 2**32 (torch's CPU generator keeps 32 bits, so a larger seed "
+                              f"repeats a smaller one), got {seed}")
     return seed
 
 
@@ -75,7 +76,9 @@ def next_tokens(
     :func:`sampling_generator`)."""
     if not do_sample:
         return logits.argmax(dim=-1)
-    scores = logits.float() / temperature
+    logits = logits.double()  # a temperature below float32's range (1e-300) is not 0 in float64
+    # shifted so the best logit is 0: a tiny temperature gives -inf for the others, never inf - inf = nan
+    scores = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
     if top_k is not None:
         kth = torch.topk(scores, min(top_k, scores.shape[-1]), dim=-1).values[:, -1:]
         scores = scores.masked_fill(scores < kth, float("-inf"))

@@ -511,11 +511,12 @@ def train(
     import torch
 
     from mpsolve.merino_model._errors import require
+    from mpsolve.merino_model._generation import torch_seed
 
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
         raise ModelInputError(f"config must be a TrainConfig, got {type(config).__name__}: TrainConfig(tokens=...)")
-    check_integer(seed, "seed", 0, ModelInputError)
+    torch_seed(check_integer(seed, "seed", 0, ModelInputError))
     corpus = load_corpus(corpus)
     if resume and out_dir is None:
         raise ModelInputError("resume=True needs the out_dir of the interrupted run")

@@ -180,6 +180,7 @@ def test_bad_requests_fail_before_any_output(checkpoint, capsys, tmp_path: Path)
     capsys.readouterr()
     cases = [
         ([str(onnx), "--prompt", ""], "--prompt is empty"),
+        ([str(ckpt), "--prompt", "\udcff\udcfe"], "--prompt is not valid UTF-8 text"),  # argv bytes ff fe
         ([str(ckpt), "--prompt", PROMPT, "--warmup", "-1"], "--warmup must be a non-negative integer, got -1"),
         ([str(ckpt), "--prompt", PROMPT, "--top-k", "5", "--temperature", "0.5"],
          "--temperature, --top-k shape(s) sampling, and greedy decoding would ignore them: add --sample"),
@@ -201,3 +202,13 @@ def test_bad_requests_fail_before_any_output(checkpoint, capsys, tmp_path: Path)
     # a graph without a tokenizer runs with the checkpoint's
     code, out, _ = generate(capsys, str(bare), "--prompt", PROMPT, "--tokenizer", str(ckpt), "--max-new-tokens", "3")
     assert code == 0 and out.startswith(PROMPT)
+
+
+def test_a_tiny_temperature_samples_the_best_token_not_nan() -> None:
+    from mpsolve.merino_model._generation import next_tokens
+
+    logits = torch.tensor([[0.0, 3.0, 1.0], [5.0, -2.0, 4.9]])  # unshifted, /1e-40 gave inf - inf = nan
+    for temperature in (1e-40, 1e-300, 5e-324):
+        for seed in range(5):
+            got = next_tokens(logits, True, temperature, generator=torch.Generator().manual_seed(seed))
+            assert got.tolist() == [1, 0]

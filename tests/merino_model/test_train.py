@@ -281,6 +281,10 @@ def test_bad_seeds_evaluation_lengths_and_corpus_bytes_are_refused(tmp_path, mak
         train(make_tiny_architecture(), corpus, TINY, seed=-1, progress=False)
     with pytest.raises(ModelInputError, match="seed must be a non-negative integer or None, got -1"):
         build(make_tiny_architecture(), seed=-1)
+    for call in (lambda: train(make_tiny_architecture(), corpus, TINY, seed=2**32, progress=False),
+                 lambda: build(make_tiny_architecture(), seed=2**32)):  # 2**32 would build the weights of 0
+        with pytest.raises(ModelInputError, match=r"seed must be below 2\*\*32 \(torch's CPU generator keeps 32"):
+            call()
     model = build(make_tiny_architecture())
     for seq_len in (0, 1, -1):
         with pytest.raises(ModelInputError, match=f"seq_len must be an integer >= 2, got {seq_len}"):
