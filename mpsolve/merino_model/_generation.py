@@ -74,6 +74,9 @@ def next_tokens(
 ) -> torch.Tensor:
     """The ``(batch,)`` next tokens from ``(batch, vocab)`` logits of the last position (settings checked by
     :func:`sampling_generator`)."""
+    if bool(torch.isnan(logits).any() or torch.isposinf(logits).any()):
+        raise ModelInputError("the model's logits are NaN or infinite: its weights overflow in this dtype or are "
+                              "damaged (mpsolve evaluate reports the loss); check or retrain the checkpoint")
     if not do_sample:
         return logits.argmax(dim=-1)
     logits = logits.double()  # a temperature below float32's range (1e-300) is not 0 in float64

@@ -237,6 +237,7 @@ def _session_options(threads: int | None) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    options.log_severity_level = 4  # an error reaches the caller as one line (see _run), not also as ORT's log
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -284,7 +285,16 @@ def _run(session: Any, input_ids: np.ndarray, past: list[np.ndarray] | None) -> 
         if past is None:
             past = [np.zeros((input_ids.shape[0], i.shape[1], 0, i.shape[3]), np.float32) for i in inputs]
         feed.update({i.name: p for i, p in zip(inputs, past)})
-    logits, *present = session.run(None, feed)
+    try:
+        logits, *present = session.run(None, feed)
+    except Exception as exc:  # onnxruntime's errors (InvalidArgument, Fail, ...) share no public base class
+        if not type(exc).__module__.startswith("onnxruntime"):
+            raise
+        hint = "" if _max_positions(session) is not None else (
+            "; the graph records no max_positions (it was not written by mpsolve export), so a sequence longer "
+            "than its position table is only found here: shorten the prompt")
+        raise ModelInputError(f"ONNX Runtime could not run the graph on input_ids of shape {input_ids.shape}: "
+                              f"{' '.join(str(exc).split())}{hint}") from None
     return logits, present
 
 

@@ -143,6 +143,17 @@ def onnx_session(model: Any, threads: int) -> Any:
     return _session(model, threads)
 
 
+def _check_workload(seq_len: int, batch: int, seed: Any, phase: str, width: int, ffn_dim: int) -> None:
+    """Refuse a seed torch cannot take, and a workload whose largest activation alone (the FFN's
+    in a prompt, one layer's keys and values in a decode cache; 0 widths: unknown) exceeds the free memory."""
+    from mpsolve.merino_model._generation import torch_seed
+    from mpsolve.utils.memory import check_memory
+
+    torch_seed(check_integer(seed, "seed", 0))
+    need = 4 * batch * seq_len * (ffn_dim if phase == "prefill" else 2 * width)
+    check_memory(need, f"batch {batch} at seq_len {seq_len}", "lower batch or seq_len", MpsolveError)
+
+
 def profile_latency(
     space: SearchSpace | str,
     seq_len: int = 128,
@@ -218,6 +229,8 @@ def profile_latency(
             f"seq_len {seq_len} exceeds the space's max_positions {space.max_positions}"
             + (" less the decoded token" if phase == "decode" else "")
         )
+    _check_workload(seq_len, batch, seed, phase, int(max(space.embed_dims)),
+                    int(max(space.embed_dims) * max(space.ffn_ratios)))
     if runtime == "onnxruntime":
         require("onnxruntime", "onnx")
         require("onnxscript", "onnx")
@@ -318,8 +331,11 @@ def model_latency(
     threads = torch.get_num_threads() if threads is None else check_threads(threads)
     previous = torch.get_num_threads()
     if isinstance(model, torch.nn.Module):
+        blocks = model.architecture.blocks
+        _check_workload(seq_len, batch, seed, phase, max(b.embed_dim for b in blocks), max(b.ffn_dim for b in blocks))
         vocab = model.architecture.vocab_size
     else:
+        _check_workload(seq_len, batch, seed, phase, 0, 0)
         from mpsolve.merino_model._onnx import _past_inputs, _run
 
         session = onnx_session(model, threads)

@@ -650,8 +650,11 @@ def _checked_state(folder: Path) -> dict[str, Any]:
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers) \
             or state["elapsed_s"] < 0:
         raise _damaged(path, "losses and elapsed time must be finite numbers")
-    if not all(isinstance(e, dict) for e in state["evaluations"]):
-        raise _damaged(path, "evaluations must be objects")
+    fields = ("fraction", "step", "tokens", "val_loss", "val_ppl", "train_loss", "elapsed_s")
+    if not all(isinstance(e, dict) and sorted(e) == sorted(fields) and all(
+            isinstance(e[k], (int, float)) and not isinstance(e[k], bool) and not math.isnan(e[k]) for k in fields)
+            for e in state["evaluations"]):
+        raise _damaged(path, f"evaluations must be objects of the numbers {', '.join(fields)}")
     files = state["files"]
     step = state["step"]
     for key, pattern in (("weights", rf"model-{step}\.safetensors"), ("optimizer", rf"optimizer-{step}\.pt")):

@@ -346,6 +346,13 @@ def test_profiling_rejects_bad_settings(tiny_space: SearchSpace) -> None:
         profile_latency(tiny_space, seq_len=64, phase="decode", progress=False)
     with pytest.raises(MpsolveError, match="min_run_time"):
         profile_latency(tiny_space, min_run_time=0, progress=False)
+    for seed, message in ((-1, "seed must be a non-negative integer, got -1"), (2**64, "seed must be below 2")):
+        with pytest.raises(MpsolveError, match=message):  # -1 was recorded; 2**64 was torch's ValueError
+            profile_latency(tiny_space, seq_len=16, seed=seed, progress=False)
+    # was torch's allocation error
+    with pytest.raises(MpsolveError, match=r"^batch 100000000 at seq_len 16 needs [\d.]+ GiB but only [\d.]+ GiB of "
+                                           "memory is available; lower batch or seq_len$"):
+        profile_latency(tiny_space, seq_len=16, batch=10**8, progress=False)
 
 
 @pytest.mark.parametrize("solver", ["ea", "exhaustive", "cpsat", "nsga2", "tpe"])

@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from onnx import TensorProto, helper, save_model  # noqa: E402
+from onnx import load as onnx_load  # noqa: E402
 
 from mpsolve.cli import main  # noqa: E402
 from mpsolve.merino_model import (  # noqa: E402
@@ -177,8 +178,14 @@ def test_bad_requests_fail_before_any_output(checkpoint, capsys, tmp_path: Path)
         [helper.make_node("Identity", ["input_ids"], ["y"])], "g",
         [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, None])],
         [helper.make_tensor_value_info("y", TensorProto.INT64, [1, None])])), str(foreign))
+    stripped = onnx_load(str(bare))  # a graph that records no architecture: the length is found by ORT
+    del stripped.metadata_props[:]
+    save_model(stripped, str(tmp_path / "stripped.onnx"))
     capsys.readouterr()
     cases = [
+        ([str(tmp_path / "stripped.onnx"), "--prompt", "a" * 65, "--tokenizer", str(ckpt)],
+         "ONNX Runtime could not run the graph on input_ids of shape (1, 65): [ONNXRuntimeError] : 2 : "
+         "INVALID_ARGUMENT"),
         ([str(onnx), "--prompt", ""], "--prompt is empty"),
         ([str(ckpt), "--prompt", "\udcff\udcfe"], "--prompt is not valid UTF-8 text"),  # argv bytes ff fe
         ([str(ckpt), "--prompt", PROMPT, "--warmup", "-1"], "--warmup must be a non-negative integer, got -1"),
@@ -212,3 +219,13 @@ def test_a_tiny_temperature_samples_the_best_token_not_nan() -> None:
         for seed in range(5):
             got = next_tokens(logits, True, temperature, generator=torch.Generator().manual_seed(seed))
             assert got.tolist() == [1, 0]
+
+
+def test_nan_or_infinite_logits_are_an_error_not_token_zero() -> None:
+    from mpsolve.merino_model._generation import next_tokens
+
+    for bad in (float("nan"), float("inf")):  # greedy printed token 0; sampling was torch's multinomial error
+        for sample in (False, True):
+            with pytest.raises(ModelInputError, match="the model's logits are NaN or infinite"):
+                next_tokens(torch.tensor([[0.0, bad, 1.0]]), sample)
+    assert next_tokens(torch.tensor([[0.0, float("-inf"), 1.0]]), True).tolist() in ([0], [2])

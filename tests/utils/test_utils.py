@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 
 import numpy as np
@@ -86,6 +88,18 @@ def test_atomic_write_replaces_the_whole_file(tmp_path) -> None:
     atomic_write(path, b"second")
     assert path.read_text() == "second" and [p.name for p in path.parent.iterdir()] == ["file.txt"]
     assert sys.modules["mpsolve.utils.files"].tomllib.loads("a = 1") == {"a": 1}
+
+
+def test_atomic_write_honours_the_umask_and_keeps_a_replaced_files_mode(tmp_path) -> None:
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "new.json", "{}")  # mkstemp made it 0o600 whatever the umask
+        assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o644
+        os.chmod(tmp_path / "new.json", 0o640)
+        atomic_write(tmp_path / "new.json", "[]")
+        assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
 
 
 def test_check_suffix_names_the_file_and_the_suffix_it_needs(tmp_path) -> None:
