@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mpsolve.merino_model._errors import ModelInputError, require
-from mpsolve.utils.files import read_text_bounded
+from mpsolve.utils.files import missing_reason, read_text_bounded
 
 __all__ = ["byte_tokenizer", "checkpoint_bpe_tokenizer", "checkpoint_tokenizer", "lm_eval_tasks", "load_task_file"]
 
@@ -169,9 +169,11 @@ def _resolve(files: Any, folder: Path) -> Any:
             raise ModelInputError(f"data file {files!r} must be a path relative to the task file's folder "
                                   f"{str(folder)!r} and inside it (absolute paths and '..' are refused)")
         file = folder / files
-        if not file.is_file():
-            raise ModelInputError(f"data file {str(file)!r} is not a regular file (globs, folders and devices "
-                                  "are refused)")
+        why = missing_reason(file)
+        if why:
+            raise ModelInputError(f"data file {str(file)!r} {why} (globs, folders and devices are refused)")
+        if file.stat().st_size == 0:  # datasets' builders stop with a bare StopIteration
+            raise ModelInputError(f"data file {str(file)!r} is empty: give it the task's documents")
         if file.stat().st_size > _DATA_FILE_LIMIT:
             raise ModelInputError(f"data file {str(file)!r} is larger than {_DATA_FILE_LIMIT >> 30} GiB: refused")
         return str(file)

@@ -156,8 +156,9 @@ def test_cli_evaluate_runs_tasks_and_corpus(model: MeRinoHFForCausalLM, task_dir
         ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: .\n", "not a regular file"),
         ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: /etc/passwd\n", "relative to the task file"),
         ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: {test: ../task.yaml}\n", "'..' are refused"),
-        ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: '*.jsonl'\n", "not a regular file"),
-        ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: [missing.jsonl]\n", "not a regular file"),
+        ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: '*.jsonl'\n", "does not exist .globs"),
+        ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: [missing.jsonl]\n", "does not exist"),
+        ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: empty.jsonl\n", "empty.jsonl' is empty: give"),
         ("task: t\n  bad: indent\n: x\n", "not valid YAML at line 2 .mapping values are not allowed here.; fix"),
         ("{bad: [\n", "is not valid YAML at line 2"),
     ],
@@ -165,6 +166,7 @@ def test_cli_evaluate_runs_tasks_and_corpus(model: MeRinoHFForCausalLM, task_dir
 def test_task_files_are_data_only(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "task.yaml"
     path.write_text(text, encoding="utf-8")
+    (tmp_path / "empty.jsonl").touch()  # datasets stopped on it with a bare StopIteration
     with pytest.raises(ModelInputError, match=message) as info:
         load_task_file(path)
     assert "\n" not in str(info.value)
