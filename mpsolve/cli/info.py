@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+from pathlib import Path
 from typing import Any
 
 from mpsolve.cli.parsing import CLIError, print_json
@@ -12,7 +13,7 @@ from mpsolve.costs import DecodeFlopsCost, FlopsCost, ParamsCost, graph_totals, 
 from mpsolve.objectives import MeRinoEntropy
 from mpsolve.solvers import list_solvers
 from mpsolve.spaces import ARCHITECTURES, SPACES, get_architecture, get_space, load_space, resolve_architecture
-from mpsolve.utils.files import atomic_write, check_writable
+from mpsolve.utils.files import atomic_write, check_not_input, check_writable
 from mpsolve.utils.quantities import format_quantity
 
 __all__ = ["add_subcommands", "cmd_cost", "cmd_score", "cmd_presets", "cmd_table"]
@@ -48,6 +49,8 @@ def add_subcommands(subparsers: Any) -> None:
 def cmd_cost(args: argparse.Namespace) -> int:
     if args.graphml:
         check_writable(args.graphml, "--graphml")
+        arch_file = args.arch if Path(args.arch).is_file() else None  # not a preset name
+        check_not_input(args.graphml, "--graphml", {"the architecture file": arch_file}, CLIError)
     arch = resolve_architecture(args.arch)
     if args.seq_len > arch.max_positions:
         print(f"note: --seq-len {args.seq_len} exceeds the architecture's max_positions {arch.max_positions}: the "

@@ -18,7 +18,7 @@ from mpsolve import merino_model
 from mpsolve.cli.parsing import CLIError, print_json
 from mpsolve.costs import PROFILE_PHASES, PROFILE_RUNTIMES, PROFILE_STATISTICS, ParamsCost, latency_cost
 from mpsolve.spaces import load_space, resolve_architecture
-from mpsolve.utils.files import atomic_write, check_suffix, check_writable
+from mpsolve.utils.files import atomic_write, check_not_input, check_suffix, check_writable
 from mpsolve.utils.quantities import parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
 from mpsolve.utils.validation import check_integer, check_run_time, check_threads
@@ -363,11 +363,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """``mpsolve evaluate``: the held-out quality of a checkpoint."""
     if args.corpus is None and args.tasks is None:
         raise CLIError("evaluate needs --corpus (held-out loss) or --tasks (lm-evaluation-harness), or both")
-    for flag in ("limit", "num_fewshot"):
+    for flag, least in (("limit", 1), ("num_fewshot", 0), ("seed", 0)):  # lm-eval's settings
         value = getattr(args, flag)
-        if value is not None and (args.tasks is None or value < (1 if flag == "limit" else 0)):
-            raise CLIError(f"--{flag.replace('_', '-')} {value} needs --tasks and must be >= "
-                           f"{1 if flag == 'limit' else 0}")
+        if value is not None and (args.tasks is None or value < least):
+            raise CLIError(f"--{flag.replace('_', '-')} {value} needs --tasks and must be >= {least}")
     tasks = [_task(t) for t in args.tasks.split(",") if t.strip()] if args.tasks is not None else []
     if args.tasks is not None and not tasks:
         raise CLIError("--tasks is empty: give task files or names, comma-separated")
@@ -403,8 +402,8 @@ def _task(spec: str) -> str | dict[str, Any]:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``mpsolve export``: write the ONNX graph(s) and print the check against torch."""
-    if args.int8 is not None and args.int8.resolve() == args.onnx.resolve():
-        raise CLIError(f"--int8 {str(args.int8)!r} is the --onnx file: give the INT8 model its own file name")
+    if args.int8 is not None:
+        check_not_input(args.int8, "--int8", {"the --onnx file": args.onnx}, CLIError)
     for path, flag in ((args.onnx, "--onnx"), (args.int8, "--int8")):
         if path is not None:
             check_writable(path, flag)
@@ -469,8 +468,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
                            "--tokenizer with the checkpoint folder it was exported from")
         vocab = model.get_outputs()[0].shape[-1]
     else:
+        if args.tokenizer is not None:  # a checkpoint's own tokenizer is the one its weights were trained with
+            raise CLIError(f"--tokenizer is for an .onnx file that records no tokenizer; {str(args.model)!r} is a "
+                           "checkpoint folder, whose own tokenizer is used: drop --tokenizer")
         model = _load_checkpoint(args.model)
-        tokenizer = merino_model.checkpoint_tokenizer(args.tokenizer or args.model)
+        tokenizer = merino_model.checkpoint_tokenizer(args.model)
         vocab = model.architecture.vocab_size
     ids = tokenizer.encode(args.prompt, add_special_tokens=False)
     if not ids:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from mpsolve.cli.parsing import PROFILED_COSTS, CLIError, print_json, profile_for, split_list
@@ -11,7 +10,7 @@ from mpsolve.core.front import check_reference_point
 from mpsolve.core.problem import Problem
 from mpsolve.costs import CostModel, get_cost
 from mpsolve.spaces import SPACES, load_space
-from mpsolve.utils.files import check_writable
+from mpsolve.utils.files import check_not_input, check_writable
 from mpsolve.utils.quantities import format_quantity, parse_quantity
 from mpsolve.workflows.pareto import check_figure_path, pareto, plot_fronts, write_csv
 
@@ -60,8 +59,8 @@ def cmd_pareto(args: argparse.Namespace) -> int:
             check_writable(path, what)
     if args.plot:
         check_figure_path(args.plot, "--plot")
-    if args.csv and args.plot and Path(args.csv).resolve() == Path(args.plot).resolve():
-        raise CLIError(f"--csv and --plot are the same file {args.csv!r}: give each its own path")
+    if args.csv and args.plot:
+        check_not_input(args.plot, "--plot", {"the --csv file": args.csv}, CLIError)
     problem = Problem(load_space(args.space))
     solvers = split_list(args.solver, "--solver")
     over: str | CostModel = args.over

@@ -41,7 +41,7 @@ from mpsolve.merino_model._generation import (
     sampling_generator,
 )
 from mpsolve.merino_model._model import KVCache, MeRinoForCausalLM
-from mpsolve.utils.files import check_suffix
+from mpsolve.utils.files import check_not_input, check_suffix
 from mpsolve.utils.validation import check_integer
 
 __all__ = ["compare_onnx", "export_onnx", "onnx_generate", "onnx_tokenizer", "quantize_onnx", "verify_onnx"]
@@ -472,8 +472,7 @@ def quantize_onnx(
 
     _session(onnx_model)  # a loadable graph, or a one-line error
     out = check_suffix(out, ".onnx", "out", ModelInputError)
-    if out.resolve() == Path(onnx_model).resolve():
-        raise ModelInputError(f"out {str(out)!r} is the fp32 model: give the INT8 model its own file name")
+    check_not_input(out, "out", {"the fp32 model": onnx_model}, ModelInputError)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         # ORT's pre-processing folds the transposed weights the exporter leaves as Transpose nodes

@@ -390,14 +390,20 @@ def evaluate(
     corpus = load_corpus(corpus)
     data = corpus.val
     loss = validation_loss(model, data, seq_len, eval_tokens, batch_size)
-    if not math.isfinite(loss):
-        raise ModelInputError(f"the validation loss is {loss}: the model's weights or logits are not finite "
-                              "(a diverged run?); retrain it with a lower learning rate")
+    if not _has_perplexity(loss):
+        raise ModelInputError(f"the validation loss is {loss:.6g}: the model's weights or logits are not finite or "
+                              "far worse than uniform guessing (a diverged run?); retrain it with a lower learning "
+                              "rate")
     n_windows = max(1, min(eval_tokens, len(data) - 1) // seq_len)
     predicted = data[(np.arange(n_windows) * seq_len)[:, None] + np.arange(1, seq_len)[None, :]]
     n_tokens, n_bytes = predicted.size, int(corpus.token_bytes()[predicted].sum())
     return {"loss": loss, "perplexity": math.exp(loss), "bits_per_byte": loss * n_tokens / n_bytes / math.log(2),
             "tokens": n_tokens, "bytes": n_bytes}
+
+
+def _has_perplexity(loss: float) -> bool:
+    """Whether ``exp(loss)`` is a finite perplexity (a loss above ~709 nats per token overflows it)."""
+    return math.isfinite(loss) and loss < math.log(sys.float_info.max)
 
 
 # -- training ----------------------------------------------------------------------------
@@ -565,6 +571,9 @@ def train(
             result.steps = step + 1
             if step + 1 in marks:
                 val = validation_loss(model, corpus.val, config.seq_len, config.eval_tokens)
+                if not _has_perplexity(val):
+                    raise ModelInputError(f"training diverged by step {step + 1} (validation loss {val:.6g}): lower "
+                                          f"the learning rate (lr={config.lr}) and start again without --resume")
                 result.evaluations.append({
                     "fraction": marks[step + 1], "step": step + 1,
                     "tokens": (step + 1) * config.seq_len * config.batch_size, "val_loss": val,

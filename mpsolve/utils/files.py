@@ -17,8 +17,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 __all__ = [
-    "MAX_FILE_BYTES", "atomic_write", "check_suffix", "check_writable", "missing_reason", "parse_data",
-    "read_bytes_bounded", "read_text_bounded",
+    "MAX_FILE_BYTES", "atomic_write", "check_not_input", "check_suffix", "check_writable", "missing_reason",
+    "parse_data", "read_bytes_bounded", "read_text_bounded",
 ]
 
 
@@ -78,6 +78,17 @@ def parse_data(text: str, fmt: str, error: type[Exception], where: str) -> Any:
         if "int_max_str_digits" in reason:  # Python's guard against huge integer literals
             reason = "an integer with too many digits (more than 4300): give a number of reasonable size"
         raise error(f"{where}: {reason}") from None
+
+
+def check_not_input(out: str | Path, what: str, inputs: dict[str, str | Path | None],
+                    error: type[Exception] | None = None) -> None:
+    """Refuse to write ``out`` over one of ``inputs`` (by their description; the same file through
+    any spelling or link), before any work."""
+    from mpsolve.utils.errors import MpsolveError
+
+    for name, path in inputs.items():
+        if path is not None and Path(out).resolve() == Path(path).resolve():
+            raise (error or MpsolveError)(f"{what} {str(out)!r} is {name}: give {what} its own file name")
 
 
 def check_writable(path: str | Path, what: str = "output") -> Path:

@@ -12,6 +12,7 @@ import json
 import pytest
 
 from mpsolve.cli import main
+from mpsolve.spaces import get_architecture
 
 SPACE = "[space]\npreset = \"small\"\n"
 ARCH = {"blocks": [{"embed_dim": 64, "ffn_ratio": 1.0, "layers": 1}], "vocab_size": 256, "embed_proj_dim": 64,
@@ -119,7 +120,7 @@ CASES = [
     ("pareto-plot-txt", {}, ["pareto", "--space", "small", "--budgets", "5G", "--plot", "{d}/f.txt"], "suffix '.txt'"),
     ("pareto-plot-no-suffix", {}, ["pareto", "--space", "small", "--budgets", "5G", "--plot", "{d}/f"], "no suffix"),
     ("pareto-csv-is-plot", {}, ["pareto", "--space", "small", "--budgets", "5G", "--plot", "{d}/f.png", "--csv",
-                                "{d}/x/../f.png"], "the same file"),
+                                "{d}/x/../f.png"], "is the --csv file: give --plot its own file name"),
     ("pareto-plot-folder", {}, ["pareto", "--space", "small", "--budgets", "5G,10G", "--plot", "{d}"], "--plot"),
     ("cost-graphml-under-a-file", {"f": "x"}, ["cost", "merino-52m", "--graphml", "{d}/f/g.graphml"], "--graphml"),
     ("profile-out-under-a-file", {"f": "x"}, ["profile-latency", "--space", "small", "--out", "{d}/f/p.json"],
@@ -177,6 +178,13 @@ CASES = [
      ["cost", "{d}/r.json"], "the result holds no design (status 'infeasible')"),
     ("json-5000-digits", {"a.json": '{"blocks": ' + "9" * 5000 + "}"}, ["cost", "{d}/a.json"],
      "an integer with too many digits (more than 4300)"),
+    # an output over an input (before, each overwrote its input and exited 0)
+    ("graphml-over-the-architecture", {"a.json": json.dumps(get_architecture("merino-52m").to_dict())},
+     ["cost", "{d}/a.json", "--graphml", "{d}/./a.json"], "--graphml '{d}/./a.json' is the architecture file"),
+    ("sweep-out-over-its-problem", {"p.toml": 'space = "small"\n[budgets]\nflops = "12G"\n'},
+     ["sweep", "--problem", "{d}/p.toml", "--out", "{d}/p.toml"], "is the problem file"),
+    ("checkpoint-over-the-problem", {"p.toml": 'space = "small"\n[budgets]\nflops = "12G"\n'},
+     ["design", "--problem", "{d}/p.toml", "--checkpoint", "{d}/p.toml"], "is the --problem file"),
 ]
 
 
@@ -185,6 +193,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, files, argv, message
     for name, text in files.items():
         (tmp_path / name).write_text(text.replace("{d}", str(tmp_path)), errors="surrogateescape")
     before = sorted(p.name for p in tmp_path.rglob("*"))
+    contents = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     try:
         code = main([a.replace("{d}", str(tmp_path)) for a in argv])
     except SystemExit as exc:  # argparse's own usage errors
@@ -192,6 +201,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, files, argv, message
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2, err
     assert "Traceback" not in "\n".join(err)
-    assert message in err[-1], err
+    assert message.replace("{d}", str(tmp_path)) in err[-1], err
     assert len([line for line in err if line.startswith("mpsolve")]) == 1
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written
+    assert {p: p.read_bytes() for p in contents} == contents  # nor overwritten

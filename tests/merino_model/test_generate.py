@@ -200,7 +200,9 @@ def test_bad_requests_fail_before_any_output(checkpoint, capsys, tmp_path: Path)
         ([str(foreign), "--prompt", PROMPT, "--tokenizer", str(ckpt)], "is not a causal-LM graph"),
         ([str(tmp_path / "none.onnx"), "--prompt", PROMPT], "is not an ONNX file"),
         ([str(ckpt / "config.json"), "--prompt", PROMPT], "neither a checkpoint folder nor an .onnx file"),
-        ([str(ckpt), "--prompt", PROMPT, "--tokenizer", str(tmp_path / "nowhere")], "does not exist"),
+        ([str(bare), "--prompt", PROMPT, "--tokenizer", str(tmp_path / "nowhere")], "does not exist"),
+        ([str(ckpt), "--prompt", PROMPT, "--tokenizer", str(ckpt)],  # another run's tokenizer decoded garbage
+         "is a checkpoint folder, whose own tokenizer is used: drop --tokenizer"),
     ]
     for argv, message in cases:
         code, out, err = generate(capsys, *argv)

@@ -189,11 +189,15 @@ def test_cli_errors_are_one_line(tmp_path: Path, task_dir: Path, capsys: pytest.
         ["evaluate", str(ckpt), "--tasks", str(task_dir / "task.yaml"), "--limit", "0"],
         ["evaluate", str(ckpt), "--tasks", " , "],
         ["evaluate", str(ckpt), "--tasks", str(tmp_path / "missing.yaml")],
+        ["evaluate", str(ckpt), "--corpus", "x.txt", "--seed", "7"],  # was silently ignored
+        ["evaluate", str(ckpt), "--tasks", str(task_dir / "task.yaml"), "--seed", "-1"],
     ]
     for argv in cases:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err and "\n" not in err and "Traceback" not in err, (argv, err)
+        if "--seed" in argv:
+            assert f"--seed {argv[-1]} needs --tasks and must be >= 0" in err
 
 
 def test_a_data_file_its_loader_cannot_read_is_named(model: MeRinoHFForCausalLM, tmp_path: Path) -> None:

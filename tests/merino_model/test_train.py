@@ -23,6 +23,7 @@ from mpsolve.merino_model import (  # noqa: E402
     train,
 )
 from mpsolve.merino_model._train import learning_rate  # noqa: E402
+from mpsolve.spaces import get_space  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = TrainConfig(tokens=20 * 4 * 32, seq_len=32, batch_size=4, eval_tokens=256, checkpoints=(0.5, 1.0))
@@ -224,6 +225,18 @@ def test_divergence_and_non_finite_models_are_errors_not_numbers(make_tiny_archi
     with torch.no_grad():
         next(model.parameters()).fill_(float("nan"))
     with pytest.raises(ModelInputError, match="the validation loss is nan"):
+        evaluate(model, corpus, seq_len=32)
+    # a finite training loss, a validation loss near 9000 whose perplexity overflows (was an OverflowError)
+    with pytest.raises(ModelInputError, match=r"training diverged by step \d+ \(validation loss [\d.]+\): lower"):
+        byte_tiny = get_space("byte-tiny")  # a design whose run measured a validation loss of 9256 here
+        train(byte_tiny.decode(byte_tiny.sample(1, 0)[0]), corpus, TrainConfig(**{**TINY.to_dict(), "lr": 20.0,
+                                                              "betas": tuple(TINY.betas),
+                                                              "checkpoints": tuple(TINY.checkpoints)}),
+              progress=False)
+    model = build(make_tiny_architecture())
+    with torch.no_grad():  # finite logits, but a loss whose perplexity overflows (was an OverflowError)
+        model.embed_tokens.weight.mul_(1e4)
+    with pytest.raises(ModelInputError, match=r"the validation loss is [\d.e+]+: .* far worse than uniform guessing"):
         evaluate(model, corpus, seq_len=32)
     # the batch order of 2e12 tokens would need hundreds of GiB: refused before any work
     with pytest.raises(ModelInputError, match=r"tokens=2000000000000 means 7812500000 steps, whose data order needs"):
