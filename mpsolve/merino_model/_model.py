@@ -22,6 +22,7 @@ from torch import nn
 from mpsolve.merino_model._errors import ModelInputError, check_id_range, check_init_std
 from mpsolve.merino_model._generation import (
     check_length,
+    check_special_ids,
     check_streamer,
     next_tokens,
     sampling_generator,
@@ -350,6 +351,7 @@ class MeRinoForCausalLM(nn.Module):
         if max_new_tokens and input_ids.shape[1] == 0:
             raise ModelInputError("generate needs at least one prompt token per row, got an empty prompt")
         check_length(input_ids.shape[1] + max(0, max_new_tokens - 1), self.architecture.max_positions)
+        check_special_ids(eos_token_id, pad_token_id, self.embed_tokens.num_embeddings)
         pad = eos_token_id if pad_token_id is None else pad_token_id
         if streamer is not None:
             streamer.put(input_ids.cpu())
@@ -401,6 +403,10 @@ def causal_lm_loss(
     """
     if labels.shape != logits.shape[:2]:
         raise ModelInputError(f"labels must have shape {tuple(logits.shape[:2])}, got {tuple(labels.shape)}")
+    vocab = logits.shape[-1]
+    if labels.dtype.is_floating_point or not bool(((labels == -100) | ((labels >= 0) & (labels < vocab))).all()):
+        raise ModelInputError(f"labels must be token ids in [0, {vocab}) or -100 (ignored), got {labels.dtype} "
+                              f"values from {labels.min().item()} to {labels.max().item()}")
     shift_logits = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
     shift_labels = labels[:, 1:].reshape(-1).to(logits.device)
     if num_items_in_batch is None:

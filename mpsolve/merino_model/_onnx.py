@@ -36,12 +36,14 @@ from torch import nn
 from mpsolve.merino_model._errors import ModelInputError, check_id_range, require
 from mpsolve.merino_model._generation import (
     check_length,
+    check_special_ids,
     check_streamer,
     next_tokens,
     sampling_generator,
+    torch_seed,
 )
 from mpsolve.merino_model._model import KVCache, MeRinoForCausalLM
-from mpsolve.utils.files import check_not_input, check_suffix
+from mpsolve.utils.files import check_not_input, check_suffix, check_writable
 from mpsolve.utils.validation import check_integer
 
 __all__ = ["compare_onnx", "export_onnx", "onnx_generate", "onnx_tokenizer", "quantize_onnx", "verify_onnx"]
@@ -94,10 +96,9 @@ class _CacheGraph(nn.Module):
 def _pure_model(model: nn.Module) -> MeRinoForCausalLM:
     """The pure-PyTorch network of ``model`` (itself, or the ``.model`` of the HF wrapper)."""
     inner = getattr(model, "model", None)
-    if isinstance(model, MeRinoForCausalLM):
-        return model
-    if isinstance(inner, MeRinoForCausalLM):
-        return inner
+    net = model if isinstance(model, MeRinoForCausalLM) else inner if isinstance(inner, MeRinoForCausalLM) else None
+    if net is not None and not any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in net.modules()):
+        return net
     raise ModelInputError(
         f"export_onnx takes a MeRinoForCausalLM or MeRinoHFForCausalLM, got {type(model).__name__} "
         "(export the fp32 model and quantise the ONNX file with quantize_onnx)"
@@ -125,7 +126,7 @@ def export_onnx(
         model: a :class:`MeRinoForCausalLM` or the Hugging Face wrapper (fp32, any device).
         path: the ``.onnx`` file to write (its folder is created).
         kv_cache: export the graph with past/present keys and values for token-by-token decoding.
-        opset: the ONNX opset of the graph.
+        opset: the ONNX opset of the graph, 17 or later (LayerNormalization).
         external_data: store the weights in ``<path>.data`` beside the graph (needed above 2 GB).
         tokenizer: the model's tokenizer, recorded in the graph so that the file alone can be
             deployed (:func:`onnx_tokenizer` reads it back): ``"bytes"`` for the byte vocabulary,
@@ -148,7 +149,9 @@ def export_onnx(
     if tokenizer is not None and tokenizer != "bytes" and not callable(getattr(tokenizer, "to_str", None)):
         raise ModelInputError("tokenizer must be 'bytes', a tokenizers.Tokenizer, a transformers fast tokenizer or "
                               f"None, got {type(tokenizer).__name__}")
-    path = check_suffix(path, ".onnx", "path", ModelInputError)
+    path = check_writable(check_suffix(path, ".onnx", "path", ModelInputError), "path")
+    # every MeRino graph has LayerNormalization (opset 17+); asked for less, torch wrote 18 and said nothing
+    check_integer(opset, "opset", 17, ModelInputError)
     net = _pure_model(model)
     arch = net.architecture
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -299,10 +302,23 @@ def _run(session: Any, input_ids: np.ndarray, past: list[np.ndarray] | None) -> 
 
 
 def _as_ids(input_ids: Any) -> np.ndarray:
-    ids = input_ids.detach().cpu().numpy() if isinstance(input_ids, torch.Tensor) else np.asarray(input_ids)
+    try:
+        ids = input_ids.detach().cpu().numpy() if isinstance(input_ids, torch.Tensor) else np.asarray(input_ids)
+    except ValueError:  # numpy refuses rows of different lengths
+        raise ModelInputError("input_ids must be integers of shape (batch, seq): rows of one length") from None
     if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
         raise ModelInputError(f"input_ids must be integers of shape (batch, seq), got {ids.dtype} {ids.shape}")
     return ids.astype(np.int64)
+
+
+def _prompt_ids(session: Any, input_ids: Any) -> np.ndarray:
+    """``input_ids`` as ``(batch, seq)`` int64 ids within the graph's vocabulary (ORT's Gather would
+    wrap a negative id round instead of refusing it)."""
+    ids = _as_ids(input_ids)
+    vocab = session.get_outputs()[0].shape[-1]
+    if isinstance(vocab, int) and ids.size:
+        check_id_range(int(ids.min()), int(ids.max()), vocab)
+    return ids
 
 
 def onnx_generate(
@@ -340,13 +356,12 @@ def onnx_generate(
     generator = sampling_generator(do_sample, temperature, top_k, top_p, seed)
     check_streamer(streamer)
     session = _lm_session(model)
-    sequences = _as_ids(input_ids)
+    sequences = _prompt_ids(session, input_ids)
     if max_new_tokens and sequences.shape[1] == 0:
         raise ModelInputError("generate needs at least one prompt token per row, got an empty prompt")
     check_length(sequences.shape[1] + max(0, max_new_tokens - 1), _max_positions(session))
     vocab = session.get_outputs()[0].shape[-1]
-    if isinstance(vocab, int) and sequences.size:
-        check_id_range(int(sequences.min()), int(sequences.max()), vocab)
+    check_special_ids(eos_token_id, pad_token_id, vocab if isinstance(vocab, int) else None)
     cached = bool(_past_inputs(session))
     pad = eos_token_id if pad_token_id is None else pad_token_id
     done = np.zeros(sequences.shape[0], dtype=bool)
@@ -401,13 +416,14 @@ def verify_onnx(
         of the torch logits) and ``top1_agreement`` (ORT argmax == torch argmax, all compared positions).
     """
     net = _pure_model(model)
-    session = _session(onnx_model)
+    session = _lm_session(onnx_model)
+    decode_steps = check_integer(decode_steps, "decode_steps", 0, ModelInputError)
     arch = net.architecture
     if input_ids is None:
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(torch_seed(check_integer(seed, "seed", 0, ModelInputError)))
         length = max(1, min(8, arch.max_positions - decode_steps))
         input_ids = torch.randint(0, arch.vocab_size, (1, length), generator=generator)
-    ids = _as_ids(input_ids)
+    ids = _prompt_ids(session, input_ids)
     check_length(ids.shape[1] + decode_steps, _max_positions(session))
     device = next(net.parameters()).device
     was_training = net.training
@@ -471,7 +487,7 @@ def quantize_onnx(
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     _session(onnx_model)  # a loadable graph, or a one-line error
-    out = check_suffix(out, ".onnx", "out", ModelInputError)
+    out = check_writable(check_suffix(out, ".onnx", "out", ModelInputError), "out")
     check_not_input(out, "out", {"the fp32 model": onnx_model}, ModelInputError)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -493,14 +509,17 @@ def compare_onnx(
         same argmax), and the next-token losses (nats) of ``input_ids`` under each,
         ``loss_reference`` and ``loss_candidate`` (their difference is the perplexity change in log space).
     """
-    ids = _as_ids(input_ids)
-    sessions = {"reference": _session(reference), "candidate": _session(candidate)}
+    sessions = {"reference": _lm_session(reference), "candidate": _lm_session(candidate)}
     for name, session in sessions.items():
         if _logits_kept(session) != "all":
             raise ModelInputError(f"the {name} graph returns the last position's logits only; compare_onnx scores "
                                   "every position: export both with logits='all'")
+        ids = _prompt_ids(session, input_ids)
     ref = _run(sessions["reference"], ids, None)[0].astype(np.float64)
     cand = _run(sessions["candidate"], ids, None)[0].astype(np.float64)
+    if ref.shape != cand.shape:
+        raise ModelInputError(f"the graphs' logits differ in shape ({ref.shape} and {cand.shape}): compare two "
+                              "exports of one model")
     diff = np.abs(ref - cand)
     return {
         "max_abs_diff": float(diff.max()),

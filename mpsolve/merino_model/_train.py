@@ -21,7 +21,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +132,11 @@ class Corpus:
             raise ModelInputError(f"Corpus.from_bytes takes bytes, got {type(data).__name__}; encode text first "
                                   "(text.encode('utf-8')) or use load_corpus for a file")
         data = np.frombuffer(bytes(data), dtype=np.uint8) if not isinstance(data, np.ndarray) else data
+        if data.dtype != np.uint8 or data.ndim != 1:  # a float array would be trained on as if it were text
+            raise ModelInputError(f"Corpus.from_bytes takes bytes or a 1-D uint8 array, got a {data.ndim}-D "
+                                  f"{data.dtype} array")
+        if block_size is not None:
+            check_integer(block_size, "block_size", 1, ModelInputError)
         if len(data) < 2 * VAL_EVERY:
             raise ModelInputError(f"corpus {name!r} has {len(data)} bytes; give at least {2 * VAL_EVERY}")
         block = block_size or min(SPLIT_BLOCK, len(data) // VAL_EVERY)
@@ -145,6 +150,13 @@ class Corpus:
     @classmethod
     def from_documents(cls, docs: Iterable[str], name: str = "text", *, block_size: int | None = None) -> Corpus:
         """The UTF-8 bytes of ``docs`` (stripped, empty ones dropped) joined by blank lines."""
+        if isinstance(docs, (str, bytes)) or not isinstance(docs, Iterable):  # a str would be one per character
+            raise ModelInputError(f"Corpus.from_documents takes a list of strings, got {type(docs).__name__}; "
+                                  "for one text use [text]")
+        docs = list(docs)
+        bad = next((d for d in docs if not isinstance(d, str)), None)
+        if bad is not None:
+            raise ModelInputError(f"Corpus.from_documents takes strings, got a {type(bad).__name__}")
         text = "\n\n".join(d.strip() for d in docs if d.strip())
         return cls.from_bytes(text.encode("utf-8"), name, block_size=block_size)
 
@@ -201,6 +213,8 @@ def load_corpus(source: str | os.PathLike | Corpus, *, block_size: int | None = 
     """
     if isinstance(source, Corpus):
         return source
+    if not isinstance(source, (str, os.PathLike)):
+        raise ModelInputError(f"corpus must be a file or folder path or a Corpus, got {type(source).__name__}")
     path = Path(source).expanduser()
     if path.is_file():
         files = [path]
@@ -299,6 +313,13 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """The config :meth:`to_dict` wrote."""
+        if not isinstance(data, Mapping):
+            raise ModelInputError(f"a training config is a mapping of its fields, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(str(k) for k in data if k not in known)
+        if unknown:
+            raise ModelInputError(f"unknown training config field(s) {', '.join(unknown)}; the fields are "
+                                  f"{', '.join(sorted(known))}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
@@ -345,6 +366,10 @@ def validation_loss(model: Any, data: np.ndarray, seq_len: int, eval_tokens: int
     check_integer(seq_len, "seq_len", 2, ModelInputError)
     check_integer(eval_tokens, "eval_tokens", 1, ModelInputError)
     check_integer(batch_size, "batch_size", 1, ModelInputError)
+    if not callable(getattr(model, "parameters", None)):
+        raise ModelInputError(f"model must be a MeRinoForCausalLM or its Hugging Face wrapper, got "
+                              f"{type(model).__name__}; load a checkpoint folder with "
+                              "MeRinoHFForCausalLM.from_pretrained(folder)")
     if len(data) < seq_len + 1:
         raise ModelInputError(
             f"the validation text has {len(data)} tokens, fewer than seq_len + 1 = {seq_len + 1}; "
@@ -523,6 +548,9 @@ def train(
     if not isinstance(config, TrainConfig):
         raise ModelInputError(f"config must be a TrainConfig, got {type(config).__name__}: TrainConfig(tokens=...)")
     torch_seed(check_integer(seed, "seed", 0, ModelInputError))
+    check_integer(save_every, "save_every", 1, ModelInputError, optional=True)
+    if device is not None:
+        _check_device(device)
     corpus = load_corpus(corpus)
     if resume and out_dir is None:
         raise ModelInputError("resume=True needs the out_dir of the interrupted run")
@@ -593,6 +621,19 @@ def train(
 
 
 # -- checkpoints -------------------------------------------------------------------------
+def _check_device(device: Any) -> Any:
+    """``device`` as a ``torch.device`` that this machine has, else a one-line error."""
+    import torch
+
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ModelInputError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelInputError("device 'cuda' asked for, but torch sees no CUDA GPU here: train on 'cpu'")
+    return device
+
+
 def _state(result: TrainResult, corpus: Corpus, seed: int) -> dict[str, Any]:
     return {
         "step": result.steps, "config": result.config.to_dict(), "seed": seed, "corpus": corpus.describe(),

@@ -11,6 +11,8 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 torch = pytest.importorskip("torch")
 
+from onnx import TensorProto, helper, save_model  # noqa: E402
+
 from mpsolve.merino_model import (  # noqa: E402
     Corpus,
     ModelInputError,
@@ -19,10 +21,12 @@ from mpsolve.merino_model import (  # noqa: E402
     compare_onnx,
     export_onnx,
     onnx_generate,
+    quantize,
     quantize_onnx,
     train,
     verify_onnx,
 )
+from mpsolve.utils.errors import MpsolveError  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -135,6 +139,27 @@ def test_bad_inputs_raise_clear_errors(exported, tmp_path):
             onnx_generate(bad, _prompt())
     with pytest.raises(ModelInputError, match="is the fp32 model"):
         quantize_onnx(kv, kv)
+    foreign = tmp_path / "foreign.onnx"  # a valid graph that is no language model
+    save_model(helper.make_model(helper.make_graph(
+        [helper.make_node("Identity", ["input_ids"], ["y"])], "g",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, None])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, [1, None])])), str(foreign))
+    cases = [  # before: ORT's Gather wrapped -1 round, and raw numpy, broadcast or TypeErrors
+        (lambda: compare_onnx(kv, kv, [[-1, 2]]), r"must be in \[0, 256\) \(the vocabulary\), got ids from -1"),
+        (lambda: onnx_generate(kv, [[1, 2], [3]], 2), r"shape \(batch, seq\): rows of one length"),
+        (lambda: compare_onnx(kv, foreign, [[1, 2]]), "is not a causal-LM graph"),
+        (lambda: verify_onnx(model, kv, decode_steps=-1), "decode_steps must be a non-negative integer, got -1"),
+        (lambda: export_onnx(model, tmp_path / "o.onnx", opset="x"), "opset must be an integer >= 17, got 'x'"),
+        (lambda: export_onnx(model, tmp_path / "o.onnx", opset=13), "opset must be an integer >= 17, got 13"),
+        (lambda: quantize_onnx(kv, tmp_path), "must end in .onnx"),
+        (lambda: export_onnx(quantize(model, "int8"), tmp_path / "q3.onnx"),
+         "export the fp32 model and quantise the ONNX file with quantize_onnx"),  # was a TorchExportError
+    ]
+    (tmp_path / "dir.onnx").mkdir()
+    cases.append((lambda: quantize_onnx(kv, tmp_path / "dir.onnx"), "is a folder; give a file path"))
+    for call, message in cases:
+        with pytest.raises(MpsolveError, match=message):
+            call()
     broken = copy.deepcopy(model)
     with torch.no_grad():
         next(broken.parameters()).fill_(float("nan"))

@@ -96,7 +96,7 @@ def test_corpus_split_holds_out_five_percent_without_overlap(tmp_path):
     (tmp_path / "skip.bin").write_bytes(b"\0" * 100)
     folder = load_corpus(tmp_path)
     assert len(folder.train) + len(folder.val) == len("first file " * 50) - 1 + len("second file " * 50) - 1 + 2
-    with pytest.raises(ModelInputError, match="neither"):
+    with pytest.raises(ModelInputError, match="missing.txt' does not exist"):
         load_corpus(tmp_path / "missing.txt")
 
 
@@ -348,3 +348,44 @@ def test_bpe_tokenizer_trained_on_the_corpus(tmp_path, make_tiny_architecture):
     for size in (255, 10**11, 300.0):
         with pytest.raises(ModelInputError, match=r"vocab_size must be an integer in 256\.\.16777216"):
             train_bpe_tokenizer(raw, vocab_size=size)
+
+
+def test_corpus_and_config_inputs_that_were_misread_are_refused(make_tiny_architecture):
+    cases = [  # before: characters as documents, floats trained on as text, and raw TypeErrors
+        (lambda: Corpus.from_documents("one text"), r"takes a list of strings, got str; for one text use \[text\]"),
+        (lambda: Corpus.from_documents(["a", 3]), "takes strings, got a int"),
+        (lambda: Corpus.from_bytes(np.random.default_rng(0).random(4000)), "got a 1-D float64 array"),
+        (lambda: Corpus.from_bytes(b"x" * 100, block_size=-5), "block_size must be a positive integer, got -5"),
+        (lambda: Corpus.from_bytes(b"x" * 100, block_size=2.5), "block_size must be a positive integer, got 2.5"),
+        (lambda: load_corpus(None), "corpus must be a file or folder path or a Corpus, got NoneType"),
+        (lambda: TrainConfig.from_dict({"foo": 1}), "unknown training config field.s. foo; the fields are"),
+        (lambda: TrainConfig.from_dict([1]), "a training config is a mapping of its fields, got list"),
+        (lambda: evaluate("run", Corpus.from_bytes(_text(5_000).encode())),
+         "model must be a MeRinoForCausalLM or its Hugging Face wrapper, got str"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ModelInputError, match=message):
+            call()
+
+
+def test_training_and_model_arguments_that_raised_raw_errors_are_one_line(make_tiny_architecture):
+    corpus = Corpus.from_bytes(_text(5_000).encode())
+    model = build(make_tiny_architecture())
+    ids = torch.zeros(1, 4, dtype=torch.long)
+    cases = [
+        (lambda: train(make_tiny_architecture(), corpus, TINY, save_every=-1, progress=False),
+         "save_every must be a positive integer or None, got -1"),
+        (lambda: train(make_tiny_architecture(), corpus, TINY, device="gpu0", progress=False),
+         "device must be a torch device such as 'cpu' or 'cuda', got 'gpu0'"),
+        (lambda: model(ids, labels=torch.full((1, 4), 999)), r"labels must be token ids in \[0, 256\) or -100"),
+        (lambda: model(ids, labels=torch.full((1, 4), -5)), r"labels must be token ids in \[0, 256\) or -100"),
+        (lambda: model.generate(ids, 2, eos_token_id=5, pad_token_id="x"), "pad_token_id must be an integer or None"),
+        (lambda: model.generate(ids, 2, eos_token_id=256), r"eos_token_id must be a token id in \[0, 256\)"),
+    ]
+    if not torch.cuda.is_available():  # was an AssertionError from torch
+        cases.append((lambda: train(make_tiny_architecture(), corpus, TINY, device="cuda", progress=False),
+                      "device 'cuda' asked for, but torch sees no CUDA GPU here"))
+    for call, message in cases:
+        with pytest.raises(ModelInputError, match=message):
+            call()
+    assert model(ids, labels=torch.full((1, 4), -100)).loss.isnan()  # every target ignored: torch's NaN mean
