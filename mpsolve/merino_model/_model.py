@@ -352,6 +352,13 @@ class MeRinoForCausalLM(nn.Module):
             raise ModelInputError("generate needs at least one prompt token per row, got an empty prompt")
         check_length(input_ids.shape[1] + max(0, max_new_tokens - 1), self.architecture.max_positions)
         check_special_ids(eos_token_id, pad_token_id, self.embed_tokens.num_embeddings)
+        if isinstance(attention_mask, torch.Tensor) and attention_mask.shape == input_ids.shape:
+            real = attention_mask.bool()
+            if bool((real[:, :-1] & ~real[:, 1:]).any()):  # new tokens would follow the padding
+                raise ModelInputError("attention_mask marks padding after a real token (right padding): pad prompts "
+                                      "on the left (tokenizer.padding_side = 'left')")
+            if input_ids.shape[1] and not bool(real.any(dim=1).all()):
+                raise ModelInputError("a row of attention_mask has no real token: give every prompt one")
         pad = eos_token_id if pad_token_id is None else pad_token_id
         if streamer is not None:
             streamer.put(input_ids.cpu())

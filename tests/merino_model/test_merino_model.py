@@ -89,6 +89,12 @@ def test_left_padded_batch_generates_like_single_prompts(shared_arch: Architectu
     out = model.generate(batch, max_new_tokens=6, attention_mask=mask)
     assert torch.equal(out[0, 9:], model.generate(long, max_new_tokens=6)[0, 9:])
     assert torch.equal(out[1, 9:], model.generate(short, max_new_tokens=6)[0, 5:])
+    right = mask.flip(1)  # before: generated after the padding, silently
+    with pytest.raises(ModelInputError, match=r"padding after a real token \(right padding\): pad prompts on the left"):
+        model.generate(batch, max_new_tokens=2, attention_mask=right)
+    mask[1] = 0
+    with pytest.raises(ModelInputError, match="a row of attention_mask has no real token"):
+        model.generate(batch, max_new_tokens=2, attention_mask=mask)
 
 
 def test_logits_to_keep(shared_arch: Architecture) -> None:
