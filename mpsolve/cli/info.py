@@ -52,12 +52,15 @@ def cmd_cost(args: argparse.Namespace) -> int:
         arch_file = args.arch if Path(args.arch).is_file() else None  # not a preset name
         check_not_input(args.graphml, "--graphml", {"the architecture file": arch_file}, CLIError)
     arch = resolve_architecture(args.arch)
-    if args.seq_len > arch.max_positions:
-        print(f"note: --seq-len {args.seq_len} exceeds the architecture's max_positions {arch.max_positions}: the "
-              "model cannot process that many tokens, so the FLOPs count a run that cannot happen", file=sys.stderr)
     flops = FlopsCost(seq_len=args.seq_len, include_lm_head=args.include_lm_head)
-    costs = {"params": ParamsCost().of(arch), "flops": flops.of(arch),
-             "decode_flops": DecodeFlopsCost(seq_len=args.seq_len).of(arch)}
+    decode = DecodeFlopsCost(seq_len=args.seq_len)
+    beyond = [c.name for c in (flops, decode) if c.positions() > arch.max_positions]
+    if beyond:
+        less = " less the decoded token" if beyond == ["decode_flops"] else ""
+        print(f"note: --seq-len {args.seq_len} exceeds the architecture's max_positions {arch.max_positions}{less}: "
+              f"the model cannot run that workload, so {' and '.join(beyond)} count a run that cannot happen",
+              file=sys.stderr)
+    costs = {"params": ParamsCost().of(arch), "flops": flops.of(arch), "decode_flops": decode.of(arch)}
     if args.breakdown or args.graphml:
         graph = operator_graph(arch, seq_len=args.seq_len, include_lm_head=args.include_lm_head)
         totals = graph_totals(graph)

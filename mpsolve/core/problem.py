@@ -126,6 +126,9 @@ class Problem:
     def cost_key(self, cost: CostModel) -> str:
         """The name ``cost`` is reported under in :attr:`costs` and every result's costs:
         its own name unless the problem reports another cost of that name (see ``Problem``)."""
+        for key, reported in self.costs.items():  # a budget's own cost object first: no options compared
+            if reported is cost:
+                return key
         for key, reported in self.costs.items():
             if reported == cost:
                 return key

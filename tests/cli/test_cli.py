@@ -119,8 +119,11 @@ def test_cost_beyond_max_positions_is_noted(capsys):
     limit = get_architecture("merino-52m").max_positions
     code, out, err = run(capsys, "cost", "merino-52m", "--seq-len", str(limit + 1), "--json")
     assert code == 0 and json.loads(out)["seq_len"] == limit + 1
-    assert f"exceeds the architecture's max_positions {limit}" in err
-    assert run(capsys, "cost", "merino-52m", "--seq-len", str(limit))[2] == ""
+    assert f"exceeds the architecture's max_positions {limit}: the model cannot run that workload, so flops and " \
+           "decode_flops count" in err
+    err = run(capsys, "cost", "merino-52m", "--seq-len", str(limit))[2]  # the generated token needs one more
+    assert f"max_positions {limit} less the decoded token: the model cannot run that workload, so decode_flops " in err
+    assert run(capsys, "cost", "merino-52m", "--seq-len", str(limit - 1))[2] == ""
 
 
 def test_a_budget_beyond_max_positions_is_one_warning_line(tmp_path, capsys):
