@@ -6,11 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from mpsolve.cli.parsing import CLIError, parse_budget, parse_options, print_json
+from mpsolve.cli.parsing import CLIError, check_outputs, parse_budget, parse_options, print_json
 from mpsolve.core.problem import Problem
 from mpsolve.solvers import solve
 from mpsolve.spaces import SPACES, load_space
-from mpsolve.utils.files import check_not_input
 from mpsolve.utils.quantities import format_quantity
 from mpsolve.utils.random import DEFAULT_SEED
 from mpsolve.workflows.problem_file import load_problem_file
@@ -52,8 +51,9 @@ def cmd_design(args: argparse.Namespace) -> int:
         raise CLIError("--solver is empty: name a backend, e.g. --solver ea")
     if args.resume and args.seed is not None:
         raise CLIError("--seed and --resume cannot be combined: a resumed run keeps the checkpoint's seed")
-    if args.checkpoint is not None:
-        check_not_input(args.checkpoint, "--checkpoint", {"the --problem file": args.problem}, CLIError)
+    check_outputs({"--checkpoint": args.checkpoint}, {"--problem": args.problem, "--space": args.space,
+                                                       "--latency-profile": args.latency_profile,
+                                                       "--decode-profile": args.decode_profile})
     if args.problem:
         given = [f for f, v in (("--space", args.space), ("--objective", args.objective),
                                 ("--latency-profile", args.latency_profile),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import warnings
 from collections.abc import Sequence
@@ -33,8 +34,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
+            shown: set[str] = set()  # one line per message, however many places rebuild the problem
+            warnings.showwarning = functools.partial(_show_warning, shown=shown)
             return int(args.func(args) or 0)
+    except MpsolveWarning as exc:  # PYTHONWARNINGS=error makes a warning an error
+        print(f"mpsolve: error: {exc}", file=sys.stderr)
+        return 2
     except MpsolveError as exc:
         print(f"mpsolve: error: {exc}", file=sys.stderr)
         return 2
@@ -48,9 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file=None,
-                  line: str | None = None) -> None:
-    """mpsolve's own warnings as one line; any other as Python prints it."""
+                  line: str | None = None, *, shown: set[str]) -> None:
+    """mpsolve's own warnings as one line, each once; any other as Python prints it."""
     if issubclass(category, MpsolveWarning):
-        print(f"mpsolve: warning: {message}", file=sys.stderr)
+        if str(message) not in shown:
+            shown.add(str(message))
+            print(f"mpsolve: warning: {message}", file=sys.stderr)
     else:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))

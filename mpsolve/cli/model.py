@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mpsolve import merino_model
-from mpsolve.cli.parsing import CLIError, print_json
+from mpsolve.cli.parsing import CLIError, check_outputs, print_json
 from mpsolve.costs import PROFILE_PHASES, PROFILE_RUNTIMES, PROFILE_STATISTICS, ParamsCost, latency_cost
 from mpsolve.spaces import load_space, resolve_architecture
 from mpsolve.utils.files import atomic_write, check_not_input, check_suffix, check_writable
@@ -226,6 +226,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_profile_latency(args: argparse.Namespace) -> int:
     """``mpsolve profile-latency``: write a device profile and print where it went."""
     check_writable(args.out, "--out")
+    check_outputs({"--out": args.out}, {"--space": args.space})
     profile = merino_model.profile_latency(
         load_space(args.space),
         seq_len=args.seq_len,

@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from mpsolve.constraints import Budget
 from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.files import check_not_input
 
-__all__ = ["PROFILED_COSTS", "CLIError", "parse_budget", "profile_for", "parse_options", "print_json", "split_list"]
+__all__ = [
+    "PROFILED_COSTS", "CLIError", "check_outputs", "parse_budget", "profile_for", "parse_options", "print_json",
+    "split_list",
+]
 
 
 class CLIError(MpsolveError):
@@ -72,3 +77,12 @@ def split_list(text: str, flag: str) -> list[str]:
 
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj) + "\n")
+
+
+def check_outputs(outputs: dict[str, Any], inputs: dict[str, Any]) -> None:
+    """Refuse, before any work, an output flag's file that is an input flag's file (a preset
+    name given where a file could be is not a file)."""
+    files = {f"the {flag} file": path for flag, path in inputs.items() if path is not None and Path(path).is_file()}
+    for flag, out in outputs.items():
+        if out is not None:
+            check_not_input(out, flag, files, CLIError)

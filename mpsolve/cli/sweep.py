@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mpsolve.cli.parsing import CLIError, parse_options, print_json, split_list
+from mpsolve.cli.parsing import CLIError, check_outputs, parse_options, print_json, split_list
 from mpsolve.core.problem import Problem
-from mpsolve.utils.files import atomic_write, check_not_input, check_writable
+from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.quantities import exact_quantity
 from mpsolve.workflows.problem_file import ProblemSpec, load_problem_file
 from mpsolve.workflows.sweep import SweepInterrupted, run_sweep, sweep_tasks
@@ -71,7 +71,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         options.setdefault(solver, {})[name] = value
     if args.out is not None:
         check_writable(args.out, "--out")
-        check_not_input(args.out, "--out", {f"the problem file {path!r}": path for path in args.problem}, CLIError)
+        check_outputs({"--out": args.out}, {f"--problem {path!r}": path for path in args.problem})
     tasks = sweep_tasks(problems, budgets, solvers, seeds, time_limit=args.time_limit, solver_options=options)
     finished: dict[int, dict[str, Any]] = {}
 

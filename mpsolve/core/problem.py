@@ -93,6 +93,8 @@ class Problem:
                 continue
             budgeted.add(b.cost.name)
             displaced = self.costs.get(b.cost.name)
+            # a labelled copy of the budget's cost goes: the budget reports it under its name
+            self.costs = {k: c for k, c in self.costs.items() if c != b.cost or k == b.cost.name}
             self.costs[b.cost.name] = b.cost
             if report_costs is not None and displaced is not None:  # asked for: kept, labelled
                 self._report(displaced)

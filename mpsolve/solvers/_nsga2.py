@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -84,8 +85,8 @@ class NSGA2Solver(Solver):
     ) -> None:
         for label, v, least in (("pop_size", pop_size, 2), ("generations", generations, 1)):  # a pair to cross over
             check_integer(v, f"nsga2: {label}", least, error=SolverError)
-        if isinstance(costs, str):
-            costs = [c.strip() for c in costs.split(",") if c.strip()]
+        if isinstance(costs, str):  # commas inside a label's brackets (memory[seq_len=128,batch_size=8]) stay
+            costs = [c.strip() for c in re.split(r",(?![^\[]*\])", costs) if c.strip()]
         self.pop_size = int(pop_size)
         self.generations = int(generations)
         if costs is not None:

@@ -320,7 +320,13 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
         raise MpsolveError("plot_fronts needs at least one front")
     over = fronts[0].over
     problem = problem if problem is not None else Problem("default")
-    cost = problem.costs.get(over) or get_cost(over)
+    cost = problem.costs.get(over)
+    if cost is None:
+        try:
+            cost = get_cost(over)
+        except MpsolveError:  # a labelled cost (flops[seq_len=128]) or one that needs a profile
+            raise MpsolveError(f"the fronts are over {over!r}, which the problem does not report: pass the problem "
+                               "the fronts were solved for, plot_fronts(fronts, path, problem)") from None
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, fr in enumerate(fronts):
         pts = fr.front()

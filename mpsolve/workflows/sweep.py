@@ -32,6 +32,7 @@ import itertools
 import logging
 import os
 import signal
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,9 +40,9 @@ from typing import Any
 from mpsolve.constraints import Budget
 from mpsolve.core.problem import Problem
 from mpsolve.core.result import Result
-from mpsolve.costs import COSTS, LatencyCost
+from mpsolve.costs import COSTS, LatencyCost, get_cost
 from mpsolve.solvers import get_solver, solve
-from mpsolve.utils.errors import InfeasibleError, MpsolveError
+from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning
 from mpsolve.utils.quantities import parse_quantity
 from mpsolve.workflows.problem_file import (
     ProblemFileError,
@@ -90,13 +91,18 @@ class SweepTask:
         state = dict(vars(self))
         try:  # a problem file is a few KB; the problem object carries the whole entropy table
             state["problem"] = problem_to_dict(self.problem)
+            state["report_costs"] = [(c.name, c.options()) for c in self.problem.costs.values()]  # not in the file
         except ProblemFileError:
             pass
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if isinstance(state["problem"], Mapping):
-            state["problem"] = problem_from_dict(state["problem"], f"sweep task {state['index']}").problem
+            with warnings.catch_warnings():  # warned of where the task was made; not again in each worker
+                warnings.simplefilter("ignore", MpsolveWarning)
+                p = problem_from_dict(state["problem"], f"sweep task {state['index']}").problem
+                reported = [get_cost(name, **options) for name, options in state.pop("report_costs")]
+                state["problem"] = Problem(p.space, p.objective, p.constraints, report_costs=reported)
         vars(self).update(state)
 
 

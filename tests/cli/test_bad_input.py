@@ -182,7 +182,13 @@ CASES = [
     ("graphml-over-the-architecture", {"a.json": json.dumps(get_architecture("merino-52m").to_dict())},
      ["cost", "{d}/a.json", "--graphml", "{d}/./a.json"], "--graphml '{d}/./a.json' is the architecture file"),
     ("sweep-out-over-its-problem", {"p.toml": 'space = "small"\n[budgets]\nflops = "12G"\n'},
-     ["sweep", "--problem", "{d}/p.toml", "--out", "{d}/p.toml"], "is the problem file"),
+     ["sweep", "--problem", "{d}/p.toml", "--out", "{d}/p.toml"], "is the --problem '{d}/p.toml' file"),
+    *[(f"{cmd}-over-the-space-file", {"s.toml": "[space]\npreset = \"small\"\n"}, [cmd, *args, "{d}/s.toml"],
+       f"{flag} '{{d}}/s.toml' is the --space file: give {flag} its own file name")
+      for cmd, flag, args in (
+          ("pareto", "--csv", ["--space", "{d}/s.toml", "--budgets", "5G", "--csv"]),
+          ("design", "--checkpoint", ["--space", "{d}/s.toml", "--budget", "flops=10G", "--checkpoint"]),
+          ("profile-latency", "--out", ["--space", "{d}/s.toml", "--out"]))],
     ("checkpoint-over-the-problem", {"p.toml": 'space = "small"\n[budgets]\nflops = "12G"\n'},
      ["design", "--problem", "{d}/p.toml", "--checkpoint", "{d}/p.toml"], "is the --problem file"),
 ]

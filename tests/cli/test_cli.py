@@ -1,4 +1,5 @@
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,24 @@ def test_a_budget_beyond_max_positions_is_one_warning_line(tmp_path, capsys):
     assert err.splitlines() == ["mpsolve: warning: the flops budget counts a workload of 4096 token positions, "
                                 "beyond the space's max_positions 2048: its models cannot run it; lower the cost's "
                                 "seq_len or raise max_positions"]
+
+
+def test_a_warning_is_one_line_once_and_an_error_when_warnings_are_errors(tmp_path, capfd):
+    f = tmp_path / "long.toml"
+    f.write_text('space = "small"\n[budgets]\nflops = { limit = "1T", seq_len = 4096 }\n')
+    # the file's problem and the swept one both warn: one line (was two, and more from process workers)
+    code = main(["sweep", "--problem", str(f), "--over", "params", "--budgets", "43M", "--option",
+                 "ea.iterations=30", "--executor", "process:2"])
+    err = capfd.readouterr().err  # the workers' output too
+    assert code == 0 and [line for line in err.splitlines() if "Warning" in line or "warning" in line] == [
+        "mpsolve: warning: the flops budget counts a workload of 4096 token positions, beyond the space's "
+        "max_positions 2048: its models cannot run it; lower the cost's seq_len or raise max_positions"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PYTHONWARNINGS=error: was a traceback
+        code = main(["design", "--problem", str(f), "--option", "iterations=30"])
+    err = capfd.readouterr().err
+    assert code == 2 and err.startswith("mpsolve: error: the flops budget counts a workload of 4096") and \
+        err.count("\n") == 1
 
 
 def test_outputs_in_missing_folders_are_made(tmp_path, capsys):

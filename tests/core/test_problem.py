@@ -5,7 +5,7 @@ import pytest
 
 import mpsolve
 from mpsolve import Budget, Effectiveness, InfeasibleError, Predicate, Problem
-from mpsolve.costs import CostModel, FlopsCost, ParamsCost
+from mpsolve.costs import CostModel, FlopsCost, MemoryCost, ParamsCost
 from mpsolve.objectives import Objective, effectiveness
 
 
@@ -152,6 +152,9 @@ def test_two_budgets_on_one_cost_with_other_options_are_each_reported(small_spac
     # asked-for costs are kept: a budget takes the name, the reported cost of that name is labelled
     asked = Problem(small_space, constraints=[Budget(short, "4G")], report_costs=["params", long])
     assert asked.costs == {"params": ParamsCost(), "flops": short, "flops[seq_len=1024]": long}
+    # a budget on a cost asked for under a label takes the name, and the label goes
+    both = Problem(small_space, constraints=[Budget(short, "4G")], report_costs=[long, short])
+    assert both.costs == {"flops": short, "flops[seq_len=1024]": long}
     with pytest.raises(mpsolve.MpsolveError, match="is not reported by this problem"):
         asked.cost_key(FlopsCost(seq_len=64))
 
@@ -187,3 +190,11 @@ def test_a_budget_on_more_positions_than_the_models_hold_is_warned(small_space):
         warnings.simplefilter("error")
         Problem(small_space, constraints=[Budget("flops", "1T", seq_len=m), Budget("memory", "1T", seq_len=m),
                                           Budget("decode_flops", "1T", seq_len=m - 1)])
+
+
+def test_nsga2_takes_a_labelled_cost_with_commas_as_an_objective(small_space):
+    wide = MemoryCost(seq_len=128, batch_size=8)
+    problem = Problem(small_space, constraints=[Budget("params", "60M")], report_costs=["params", "memory", wide])
+    r = mpsolve.solve(problem, "nsga2", seed=0, generations=3, pop_size=12,
+                      costs="memory, memory[seq_len=128,batch_size=8]")  # the label's comma was split on
+    assert r.status == "feasible" and all("memory[seq_len=128,batch_size=8]" in p["costs"] for p in r.pareto)

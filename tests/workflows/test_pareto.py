@@ -181,7 +181,7 @@ def test_cli_takes_a_space_file(tmp_path, capsys) -> None:
     assert [p["objective"] for p in out["points"]] == [p["objective"] for p in expected.points]
 
 
-def test_a_cost_budgeted_with_two_sets_of_options_is_varied_by_its_model() -> None:
+def test_a_cost_budgeted_with_two_sets_of_options_is_varied_by_its_model(tmp_path) -> None:
     long, short = mpsolve.costs.FlopsCost(seq_len=1024), mpsolve.costs.FlopsCost(seq_len=128)
     problem = mpsolve.Problem("small", constraints=[mpsolve.Budget(long, "1T"), mpsolve.Budget(short, "4G")])
     with pytest.raises(mpsolve.MpsolveError, match=r"budgets flops with 2 sets of options \(flops, flops\[seq_len="
@@ -192,6 +192,11 @@ def test_a_cost_budgeted_with_two_sets_of_options_is_varied_by_its_model() -> No
     for p in fr.points:  # the other flops budget stays
         arch = mpsolve.Architecture.from_dict(p["architecture"])
         assert p["status"] == "optimal" and p["cost"] == short.of(arch) <= p["budget"] and long.of(arch) <= 1e12
+    with pytest.raises(mpsolve.MpsolveError, match=r"over 'flops\[seq_len=128\]', which the problem does not report: "
+                                                   "pass the problem the fronts were solved for"):
+        plot_fronts([fr], tmp_path / "f.png")  # was "unknown cost"
+    plot_fronts([fr], tmp_path / "f.png", problem)
+    assert (tmp_path / "f.png").stat().st_size > 0
     # one set of options: over= a cost model replaces the budget on that cost, whatever its options
     one = mpsolve.pareto(mpsolve.Problem("small", constraints=[mpsolve.Budget(short, "1G")]), long, ["1T"],
                          solver="exhaustive")

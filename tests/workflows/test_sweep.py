@@ -271,3 +271,13 @@ def test_ctrl_c_keeps_the_finished_rows_and_exits_130(tmp_path, executor):
         time.sleep(0.2)
     else:
         pytest.fail("worker processes outlived the interrupted sweep")
+
+
+def test_a_task_keeps_its_reported_costs_across_processes():
+    from mpsolve.costs import MemoryCost
+
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("params", "60M")],
+                              report_costs=["params", MemoryCost(seq_len=128, batch_size=8), "memory"])
+    task = sweep_tasks([problem], {"params": ["50M"]}, ["ea"], [0])[0]
+    copy = pickle.loads(pickle.dumps(task))  # what a process or dask worker gets (was the default report)
+    assert copy.problem.costs == task.problem.costs and len(copy.problem.costs) == 3
