@@ -305,7 +305,8 @@ def write_csv(fronts: Sequence[ParetoFront], path: str | Path) -> None:
 
 
 def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Problem | None = None) -> None:
-    """Plot objective against cost, one front per solver, with the published MeRino models.
+    """Plot objective against cost, one front per solver, with the published MeRino models (those
+    the cost can score: a profile of a byte-level space cannot).
 
     Args:
         fronts: fronts over the same cost.
@@ -349,7 +350,10 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
             )
     for name in PUBLISHED:
         arch = get_architecture(name)
-        c, f = cost.of(arch), problem.objective.of(arch)
+        try:
+            c, f = cost.of(arch), problem.objective.of(arch)
+        except MpsolveError:  # a profile measured for other model constants (a byte-level space) cannot score it
+            continue
         ax.plot([c], [f], "k*", markersize=11)
         ax.annotate(name, (c, f), textcoords="offset points", xytext=(5, -12), fontsize=8)
     ax.set_xlabel(f"{over} ({cost.unit})" if cost.unit else over)

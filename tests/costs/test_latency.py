@@ -419,3 +419,16 @@ def test_latency_cost_is_the_cost_of_the_profiles_phase(tmp_path: Path) -> None:
                                  "statistic": None, "logits": None}
     with pytest.raises(LatencyProfileError, match="does not exist"):
         latency_cost(tmp_path / "missing.json")
+
+
+def test_a_front_over_a_profiled_latency_is_plotted(profile: dict, tiny_space: SearchSpace, tmp_path: Path) -> None:
+    import mpsolve
+    from mpsolve.workflows.pareto import plot_fronts
+
+    cost = LatencyCost(profile)
+    budget = float(np.median(cost.evaluate(tiny_space.decode_batch(tiny_space.sample(50, random_state=0)),
+                                           tiny_space)))
+    fr = mpsolve.pareto(mpsolve.Problem(tiny_space), cost, [budget], solver="exhaustive")
+    # the published models have other constants than this profile: left off (was an error after every solve)
+    plot_fronts([fr], tmp_path / "f.png", mpsolve.Problem(tiny_space, report_costs=[cost]))
+    assert (tmp_path / "f.png").stat().st_size > 0
