@@ -204,6 +204,22 @@ def _without_model_object_warnings() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _without_git_probe() -> Iterator[None]:
+    """Skip lm-eval's ``git describe`` of the working folder for the duration: it records the
+    caller's repository, not the model, and outside one git prints "fatal: not a git repository"."""
+    import lm_eval.evaluator
+
+    original = getattr(lm_eval.evaluator, "get_git_commit_hash", None)
+    if original is not None:
+        lm_eval.evaluator.get_git_commit_hash = lambda: None
+    try:
+        yield
+    finally:
+        if original is not None:
+            lm_eval.evaluator.get_git_commit_hash = original
+
+
+@contextlib.contextmanager
 def _sandboxed_templates() -> Iterator[None]:
     """Render lm-eval's Jinja templates in Jinja's sandbox for the duration."""
     import lm_eval.utils
@@ -262,7 +278,7 @@ def lm_eval_tasks(
         lm = HFLM(pretrained=model, tokenizer=tokenizer, device="cpu", batch_size=batch_size, max_length=max_length,
                   prefix_token_id=prefix, add_bos_token=False, backend="causal")
     try:
-        with _sandboxed_templates(), _without_model_object_warnings():
+        with _sandboxed_templates(), _without_model_object_warnings(), _without_git_probe():
             out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), limit=limit, num_fewshot=num_fewshot,
                                           log_samples=False, bootstrap_iters=0, random_seed=seed,
                                           numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)

@@ -124,14 +124,18 @@ def test_local_task_matches_our_own_loglikelihoods(model: MeRinoHFForCausalLM, t
 
 
 def test_cli_evaluate_runs_tasks_and_corpus(model: MeRinoHFForCausalLM, task_dir: Path, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+                                            capfd: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     ckpt = tmp_path / "ckpt"
     model.save_pretrained(ckpt)
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the quick brown fox jumps over the lazy dog. " * 400, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # outside a git repository lm-eval's `git describe` printed "fatal: ..."
     assert main(["evaluate", str(ckpt), "--corpus", str(corpus), "--tasks", str(task_dir / "task.yaml"),
                  "--seq-len", "64", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    out, err = capfd.readouterr()
+    assert "fatal:" not in err, err
+    report = json.loads(out)
     assert report["tasks"]["tiny_choice"]["acc,none"] == pytest.approx(expected_accuracy(model), abs=1e-9)
     # the corpus part is the same computation as the library's evaluate (deterministic, same weights)
     assert report["bits_per_byte"] == pytest.approx(evaluate(model.model, str(corpus), seq_len=64)["bits_per_byte"],
