@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-from pathlib import Path
 from typing import Any
 
-from mpsolve.cli.parsing import CLIError, print_json
+from mpsolve.cli.parsing import CLIError, check_outputs, print_json
 from mpsolve.costs import DecodeFlopsCost, FlopsCost, ParamsCost, graph_totals, operator_graph
 from mpsolve.objectives import MeRinoEntropy
 from mpsolve.solvers import list_solvers
 from mpsolve.spaces import ARCHITECTURES, SPACES, get_architecture, get_space, load_space, resolve_architecture
-from mpsolve.utils.files import atomic_write, check_not_input, check_writable
+from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.quantities import format_quantity
 
 __all__ = ["add_subcommands", "cmd_cost", "cmd_score", "cmd_presets", "cmd_table"]
@@ -49,8 +48,7 @@ def add_subcommands(subparsers: Any) -> None:
 def cmd_cost(args: argparse.Namespace) -> int:
     if args.graphml:
         check_writable(args.graphml, "--graphml")
-        arch_file = args.arch if Path(args.arch).is_file() else None  # not a preset name
-        check_not_input(args.graphml, "--graphml", {"the architecture file": arch_file}, CLIError)
+        check_outputs({"--graphml": args.graphml}, {"architecture": args.arch})
     arch = resolve_architecture(args.arch)
     flops = FlopsCost(seq_len=args.seq_len, include_lm_head=args.include_lm_head)
     decode = DecodeFlopsCost(seq_len=args.seq_len)

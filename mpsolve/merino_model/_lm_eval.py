@@ -172,9 +172,10 @@ def _resolve(files: Any, folder: Path) -> Any:
         why = missing_reason(file)
         if why:
             raise ModelInputError(f"data file {str(file)!r} {why} (globs, folders and devices are refused)")
-        if file.stat().st_size == 0:  # datasets' builders stop with a bare StopIteration
+        size = file.stat().st_size
+        if size == 0:  # datasets' builders stop with a bare StopIteration
             raise ModelInputError(f"data file {str(file)!r} is empty: give it the task's documents")
-        if file.stat().st_size > _DATA_FILE_LIMIT:
+        if size > _DATA_FILE_LIMIT:
             raise ModelInputError(f"data file {str(file)!r} is larger than {_DATA_FILE_LIMIT >> 30} GiB: refused")
         return str(file)
     if isinstance(files, list):
