@@ -13,9 +13,10 @@ from mpsolve.utils.validation import check_bool, check_integer, is_finite_number
 __all__ = ["check_length", "check_streamer", "next_tokens", "sampling_generator", "torch_seed"]
 
 
-def torch_seed(seed: Any) -> int | None:
-    """``seed`` as an ``int`` torch generators accept (a non-negative integer below 2**32), or ``None``."""
-    seed = check_integer(seed, "seed", 0, ModelInputError, optional=True)
+def torch_seed(seed: Any, optional: bool = True) -> int | None:
+    """``seed`` as an ``int`` torch generators accept (a non-negative integer below 2**32), or
+    ``None`` when ``optional``."""
+    seed = check_integer(seed, "seed", 0, ModelInputError, optional=optional)
     if seed is not None and seed >= 2**32:  # torch's CPU generator keeps the low 32 bits: 2**32 would repeat 0
         raise ModelInputError(f"seed must be below 2**32 (torch's CPU generator keeps 32 bits, so a larger seed "
                               f"repeats a smaller one), got {seed}")

@@ -273,6 +273,12 @@ def _max_positions(session: Any) -> int | None:
     return json.loads(arch)["max_positions"] if arch else None
 
 
+def _vocab(session: Any) -> int | None:
+    """The logits' vocabulary size, ``None`` when the graph leaves it symbolic."""
+    vocab = session.get_outputs()[0].shape[-1]
+    return vocab if isinstance(vocab, int) else None
+
+
 def _past_inputs(session: Any) -> list[Any]:
     return [i for i in session.get_inputs() if i.name.startswith("past_key_values.")]
 
@@ -315,8 +321,8 @@ def _prompt_ids(session: Any, input_ids: Any) -> np.ndarray:
     """``input_ids`` as ``(batch, seq)`` int64 ids within the graph's vocabulary (ORT's Gather would
     wrap a negative id round instead of refusing it)."""
     ids = _as_ids(input_ids)
-    vocab = session.get_outputs()[0].shape[-1]
-    if isinstance(vocab, int) and ids.size:
+    vocab = _vocab(session)
+    if vocab is not None and ids.size:
         check_id_range(int(ids.min()), int(ids.max()), vocab)
     return ids
 
@@ -360,8 +366,7 @@ def onnx_generate(
     if max_new_tokens and sequences.shape[1] == 0:
         raise ModelInputError("generate needs at least one prompt token per row, got an empty prompt")
     check_length(sequences.shape[1] + max(0, max_new_tokens - 1), _max_positions(session))
-    vocab = session.get_outputs()[0].shape[-1]
-    check_special_ids(eos_token_id, pad_token_id, vocab if isinstance(vocab, int) else None)
+    check_special_ids(eos_token_id, pad_token_id, _vocab(session))
     cached = bool(_past_inputs(session))
     pad = eos_token_id if pad_token_id is None else pad_token_id
     done = np.zeros(sequences.shape[0], dtype=bool)
@@ -420,7 +425,7 @@ def verify_onnx(
     decode_steps = check_integer(decode_steps, "decode_steps", 0, ModelInputError)
     arch = net.architecture
     if input_ids is None:
-        generator = torch.Generator().manual_seed(torch_seed(check_integer(seed, "seed", 0, ModelInputError)))
+        generator = torch.Generator().manual_seed(torch_seed(seed, optional=False))
         length = max(1, min(8, arch.max_positions - decode_steps))
         input_ids = torch.randint(0, arch.vocab_size, (1, length), generator=generator)
     ids = _prompt_ids(session, input_ids)

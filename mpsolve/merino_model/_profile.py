@@ -149,7 +149,7 @@ def _check_workload(seq_len: int, batch: int, seed: Any, phase: str, width: int,
     from mpsolve.merino_model._generation import torch_seed
     from mpsolve.utils.memory import check_memory
 
-    torch_seed(check_integer(seed, "seed", 0))
+    torch_seed(seed, optional=False)
     need = 4 * batch * seq_len * (ffn_dim if phase == "prefill" else 2 * width)
     check_memory(need, f"batch {batch} at seq_len {seq_len}", "lower batch or seq_len", MpsolveError)
 
@@ -336,12 +336,15 @@ def model_latency(
         vocab = model.architecture.vocab_size
     else:
         _check_workload(seq_len, batch, seed, phase, 0, 0)
-        from mpsolve.merino_model._onnx import _past_inputs, _run
+        from mpsolve.merino_model._onnx import _past_inputs, _run, _vocab
 
         session = onnx_session(model, threads)
         if not _past_inputs(session):
             raise MpsolveError(f"{str(model)!r} is a prefill graph: time the KV-cache one (export_onnx kv_cache=True)")
-        vocab = session.get_outputs()[0].shape[-1]
+        vocab = _vocab(session)
+        if vocab is None:
+            raise MpsolveError(f"{str(model)!r} leaves its vocabulary size symbolic: export it with a fixed one "
+                               "(export_onnx or mpsolve export)")
     ids = torch.randint(0, vocab, (batch, seq_len + 1), generator=torch.Generator().manual_seed(seed))
     prompt, token = ids[:, :seq_len], ids[:, seq_len:]
     try:

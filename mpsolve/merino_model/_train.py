@@ -547,7 +547,7 @@ def train(
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
         raise ModelInputError(f"config must be a TrainConfig, got {type(config).__name__}: TrainConfig(tokens=...)")
-    torch_seed(check_integer(seed, "seed", 0, ModelInputError))
+    torch_seed(seed, optional=False)
     check_integer(save_every, "save_every", 1, ModelInputError, optional=True)
     if device is not None:
         _check_device(device)

@@ -20,6 +20,7 @@ from mpsolve.merino_model import (  # noqa: E402
     build,
     compare_onnx,
     export_onnx,
+    model_latency,
     onnx_generate,
     quantize,
     quantize_onnx,
@@ -119,7 +120,7 @@ def test_onnx_generate_stops_at_eos_and_pads(exported):
 
 
 def test_bad_inputs_raise_clear_errors(exported, tmp_path):
-    model, _, kv = exported
+    model, prefill, kv = exported
     with pytest.raises(ModelInputError, match="max_positions=64"):
         onnx_generate(kv, _prompt(n=60), max_new_tokens=10)
     with pytest.raises(ModelInputError, match="MeRinoForCausalLM"):
@@ -157,6 +158,16 @@ def test_bad_inputs_raise_clear_errors(exported, tmp_path):
     ]
     (tmp_path / "dir.onnx").mkdir()
     cases.append((lambda: quantize_onnx(kv, tmp_path / "dir.onnx"), "is a folder; give a file path"))
+    symbolic = tmp_path / "symbolic.onnx"  # a KV-cache graph whose vocabulary dimension has no size
+    save_model(helper.make_model(helper.make_graph(
+        [helper.make_node("Identity", ["past_key_values.0.key"], ["logits"])], "g",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, None]),
+         helper.make_tensor_value_info("past_key_values.0.key", TensorProto.FLOAT, [1, None, "vocab"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, None, "vocab"])])), str(symbolic))
+    cases += [
+        (lambda: model_latency(symbolic, 4, 1, phase="decode", min_run_time=0.01), "vocabulary size symbolic"),
+        (lambda: model_latency(prefill, 4, 1, phase="decode", min_run_time=0.01), "is a prefill graph"),
+    ]
     for call, message in cases:
         with pytest.raises(MpsolveError, match=message):
             call()
