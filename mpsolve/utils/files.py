@@ -102,16 +102,17 @@ def check_writable(path: str | Path, what: str = "output") -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise MpsolveError(f"{what} must be a file path, got {path!r}")
     path = Path(path)
+    target = _written(path)
     try:
-        if path.is_dir():
+        if target.is_dir():
             raise MpsolveError(f"{what} {str(path)!r} is a folder; give a file path")
-        folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path("."))
+        folder = next((p for p in (target.parent, *target.parent.parents) if p.exists()), Path("."))
         if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
             raise MpsolveError(f"{what} {str(path)!r} cannot be written: {str(folder)!r} is not a writable folder")
-        if path.exists() and not os.access(path, os.W_OK):
+        if target.exists() and not os.access(target, os.W_OK):
             raise MpsolveError(f"{what} {str(path)!r} exists and is not writable")
         # os.access trusts permissions alone (root may "write" /proc): create and remove a file as atomic_write would
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=path.name, suffix=".tmp")
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=target.name, suffix=".tmp")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
@@ -130,10 +131,16 @@ def check_suffix(path: Any, suffix: str, what: str, error: type[Exception] | Non
     return Path(path)
 
 
+def _written(path: str | Path) -> Path:
+    """The file a write to ``path`` replaces: a symbolic link's target (the link is kept)."""
+    return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+
+
 def atomic_write(path: str | Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename: a crash mid-write
-    leaves the previous file (or none), never half of the new one."""
-    path = Path(path)
+    leaves the previous file (or none), never half of the new one. A symbolic link is written
+    through, as ``open()`` would: its target is replaced and the link kept."""
+    path = _written(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode() if isinstance(data, str) else data
     # created 0o666 less the umask, as open() would (mkstemp's 0o600 would hide results from a group)

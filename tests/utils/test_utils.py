@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mpsolve.utils.errors import MpsolveError, SolverError
-from mpsolve.utils.files import atomic_write, check_suffix, read_text_bounded
+from mpsolve.utils.files import atomic_write, check_suffix, check_writable, read_text_bounded
 from mpsolve.utils.quantities import exact_quantity, format_quantity, parse_quantity
 from mpsolve.utils.registry import Registry
 from mpsolve.utils.validation import check_integer, check_positive_number
@@ -100,6 +100,21 @@ def test_atomic_write_honours_the_umask_and_keeps_a_replaced_files_mode(tmp_path
         assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o640
     finally:
         os.umask(old)
+
+
+def test_atomic_write_writes_through_a_symbolic_link(tmp_path) -> None:
+    (tmp_path / "results").mkdir()
+    target = tmp_path / "results" / "run.json"
+    target.write_text("old")
+    link = tmp_path / "latest.json"
+    link.symlink_to(target)
+    atomic_write(link, "new")  # before: the link was replaced by a regular file and the target kept "old"
+    assert link.is_symlink() and target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.json", "results"]
+    dangling = tmp_path / "next.json"
+    dangling.symlink_to(tmp_path / "results" / "new" / "run.json")
+    atomic_write(check_writable(dangling), "made")  # its target's folder is made, as for a plain path
+    assert dangling.is_symlink() and dangling.read_text() == "made"
 
 
 def test_check_suffix_names_the_file_and_the_suffix_it_needs(tmp_path) -> None:
