@@ -187,6 +187,26 @@ def test_a_config_edit_that_keeps_the_shapes_is_refused(shared_arch: Architectur
         MeRinoHFForCausalLM.from_pretrained(tmp_path)
 
 
+def test_weights_without_an_architecture_record_load_with_a_warning(shared_arch: Architecture, tmp_path: Path):
+    import warnings
+
+    from safetensors.torch import load_file, save_file
+
+    from mpsolve import MpsolveWarning
+
+    model = MeRinoHFForCausalLM(MeRinoConfig.from_architecture(shared_arch))
+    model.save_pretrained(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a recorded architecture is checked in full: no warning
+        MeRinoHFForCausalLM.from_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    save_file(load_file(str(weights)), str(weights))  # as plain safetensors writes them: no metadata
+    with pytest.warns(MpsolveWarning, match="record no architecture.*head_dim, activation"):
+        loaded = MeRinoHFForCausalLM.from_pretrained(tmp_path)
+    ids = torch.tensor([[1, 2, 3]])
+    assert torch.equal(loaded(ids).logits, model(ids).logits)
+
+
 def test_a_huge_config_is_refused_before_allocating(shared_arch: Architecture, tmp_path: Path) -> None:
     import tracemalloc
 
