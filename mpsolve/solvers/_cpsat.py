@@ -539,15 +539,22 @@ class CPSATSolver(Solver):
         return lazy_cuts
 
     def _run(self, ctx: SolveContext, solver: Any, m: Any) -> Any:
-        params = solver.parameters
+        self._parameters(ctx, solver.parameters)
+        return solver.solve(m)
+
+    def _parameters(self, ctx: SolveContext, params: Any) -> None:
+        """Set CP-SAT's ``SatParameters`` of one solve."""
         params.max_time_in_seconds = max(0.01, ctx.time_left()) if ctx.time_limit is not None else 1e9
         params.num_workers = self.workers or min(8, os.cpu_count() or 1)
         params.random_seed = int(ctx.seed or 0) % (2**31)
         params.log_search_progress = self.log
+        # CP-SAT 9.15's presolve proved depths infeasible that hold the optimum, so that a worse design
+        # came back "optimal"; without it no such case is known and the default space is not slower
+        # (benchmarks/results/cpsat_presolve.md)
+        params.cp_model_presolve = False
         # CP-SAT's own Ctrl-C handler resets SIGINT to the default (kill) when a solve ends;
         # Python's handler stays, and the interrupt arrives when the current solve returns
         params.catch_sigint_signal = False
-        return solver.solve(m)
 
     def _hint(self, problem: Problem) -> np.ndarray:
         """The hint as a ``(1, n_var)`` encoding of a design in the width order, or a one-line error."""

@@ -50,6 +50,24 @@ def test_equals_enumeration_on_random_spaces(seed: int) -> None:
     assert r.objective == pytest.approx(best, rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("space", "params"),
+    [
+        (SearchSpace(1, [48, 96], [1.0, 2.0], [1, 2], vocab_size=1000, embed_proj_dim=16, head_dim=16), None),
+        (SearchSpace(1, [192, 384], [1.0, 1.5], [2, 3]), 55_562_840),
+        (SearchSpace(1, [64, 384], [2.0, 4.0], [1, 3]), 75_195_253),
+        (SearchSpace(1, [320, 384], [1.5, 3.0], [2, 4]), 67_901_876),
+    ],
+)
+def test_spaces_whose_optimum_cpsat_presolve_lost(space: SearchSpace, params: int | None) -> None:
+    """CP-SAT's presolve proved the optimum's depth infeasible and cpsat reported a worse design
+    as optimal (1555.2 vs 807.0 in the first space; found by a probe of random custom spaces)."""
+    problem = Problem(space, constraints=[] if params is None else [Budget("params", params)])
+    truth = mpsolve.solve(problem, "exhaustive")
+    r = mpsolve.solve(problem, "cpsat", seed=0)
+    assert r.status == "optimal" and r.objective == pytest.approx(truth.objective, rel=1e-12)
+
+
 def test_memory_budget_is_modelled_exactly() -> None:
     problem = Problem("small", constraints=[Budget("flops", "60G"), Budget("memory", "600M")])
     best, _ = _enumerate(problem)
