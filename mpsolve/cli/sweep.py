@@ -11,6 +11,7 @@ from typing import Any
 
 from mpsolve.cli.parsing import CLIError, check_outputs, parse_options, print_json, split_list
 from mpsolve.core.problem import Problem
+from mpsolve.spaces import SPACES, load_space
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.quantities import exact_quantity
 from mpsolve.workflows.problem_file import ProblemSpec, load_problem_file
@@ -28,7 +29,8 @@ def add_subcommands(subparsers: Any) -> None:
         "e.g. mpsolve sweep --space default --over flops --budgets 60G,110G --solvers ea --seeds 0,1 "
         "--executor dask://local",
     )
-    p.add_argument("--space", help="comma-separated preset spaces (default: default unless --problem)")
+    p.add_argument("--space", help=f"comma-separated presets ({', '.join(SPACES)}) or TOML space files "
+                   "(default: default unless --problem)")
     p.add_argument("--problem", action="append", default=[], metavar="FILE", help="a problem file (repeatable)")
     p.add_argument("--over", action="append", default=[], metavar="COST", help="cost whose budget is swept")
     p.add_argument(
@@ -52,9 +54,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     problems: dict[str, Any] = {}
     for path in args.problem:
         problems[Path(path).stem if Path(path).stem not in problems else path] = load_problem_file(path)
-    if args.space or not problems:
-        for name in split_list(args.space or "default", "--space"):
-            problems[name] = Problem(name)
+    spaces = split_list(args.space or "default", "--space") if args.space or not problems else []
+    if args.out is not None:  # before any space file is read or any run starts
+        check_writable(args.out, "--out")
+        inputs = {f"--problem {path!r}": path for path in args.problem}
+        check_outputs({"--out": args.out}, {**inputs, **{f"--space {name!r}": name for name in spaces}})
+    for name in spaces:  # a space file is labelled by its space's name, as a problem file is
+        label = Path(name).stem if name.lower().endswith(".toml") else name
+        problems[label if label not in problems else f"{label}#{len(problems)}"] = Problem(load_space(name))
     if args.solvers:
         solvers = split_list(args.solvers, "--solvers")
     else:
@@ -69,9 +76,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if not dot or not name:
             raise CLIError(f"bad option {key!r}: write SOLVER.KEY=VALUE, e.g. ea.iterations=5000")
         options.setdefault(solver, {})[name] = value
-    if args.out is not None:
-        check_writable(args.out, "--out")
-        check_outputs({"--out": args.out}, {f"--problem {path!r}": path for path in args.problem})
     tasks = sweep_tasks(problems, budgets, solvers, seeds, time_limit=args.time_limit, solver_options=options)
     finished: dict[int, dict[str, Any]] = {}
 

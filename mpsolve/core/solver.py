@@ -30,7 +30,7 @@ from mpsolve.utils.clock import DeadlineReached, deadline
 from mpsolve.utils.errors import MpsolveError, SolverError
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.random import check_random_state
-from mpsolve.utils.validation import check_integer, is_finite_number, is_positive_number
+from mpsolve.utils.validation import check_integer, check_time_limit, is_finite_number
 
 __all__ = ["Solver", "SolveContext"]
 
@@ -247,8 +247,7 @@ class Solver(ABC):
         start = time.perf_counter()  # the time limit covers all that follows, lookup-table builds included
         if not isinstance(problem, Problem):
             raise SolverError(f"solve needs a Problem, e.g. Problem('small', constraints=[...]), got {problem!r}")
-        if time_limit is not None and not (is_positive_number(time_limit) or time_limit == math.inf):
-            raise SolverError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
+        check_time_limit(time_limit, SolverError)
         check_integer(seed, "seed", minimum=0, error=SolverError, optional=True)
         if not (is_finite_number(checkpoint_every) and checkpoint_every >= 0):
             raise SolverError(f"checkpoint_every must be a number of seconds >= 0, got {checkpoint_every!r}")

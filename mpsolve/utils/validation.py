@@ -13,6 +13,7 @@ from mpsolve.utils.errors import MpsolveError
 __all__ = [
     "check_bool",
     "check_integer",
+    "check_time_limit",
     "check_positive_number",
     "check_run_time",
     "check_threads",
@@ -68,6 +69,14 @@ def check_integer(
         kind = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
         raise error(f"{name} must be {kind}{' or None' if optional else ''}, got {value!r}")
     return int(value)
+
+
+def check_time_limit(value: Any, error: type[MpsolveError] = MpsolveError) -> float | None:
+    """``value`` when it is a positive number of seconds (``inf`` included) or ``None``."""
+    unlimited = isinstance(value, (float, np.floating)) and value == math.inf
+    if value is not None and not (unlimited or is_positive_number(value)):
+        raise error(f"time_limit must be a positive number of seconds or None, got {value!r}")
+    return value
 
 
 #: longest timing run accepted per measurement, in seconds (a typo such as 1e9 would never return)

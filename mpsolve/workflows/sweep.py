@@ -33,17 +33,22 @@ import logging
 import os
 import signal
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from numbers import Real
+from pathlib import Path
 from typing import Any
 
 from mpsolve.constraints import Budget
 from mpsolve.core.problem import Problem
 from mpsolve.core.result import Result
+from mpsolve.core.solver import Solver
 from mpsolve.costs import COSTS, LatencyCost, get_cost
 from mpsolve.solvers import get_solver, solve
+from mpsolve.spaces import load_space
 from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning
 from mpsolve.utils.quantities import parse_quantity
+from mpsolve.utils.validation import check_integer, check_time_limit, is_integer
 from mpsolve.workflows.problem_file import (
     ProblemFileError,
     ProblemSpec,
@@ -119,25 +124,28 @@ def sweep_tasks(
 
     Args:
         problems: problems by label, or a sequence (labelled by space name); a string is a
-            preset space, a :class:`ProblemSpec` also brings options for its own solver
-            (its seed and time limit give way to the sweep's).
+            preset space or a TOML space file, a :class:`ProblemSpec` also brings options for
+            its own solver (its seed and time limit give way to the sweep's).
         budgets: limits to sweep by cost name, e.g. ``{"flops": ["60G", "110G"]}`` (several
-            costs: every combination). A swept budget replaces the problem's budget on that
-            cost and keeps its options (e.g. ``seq_len``).
-        solvers: backend names.
-        seeds: seeds of every run.
+            costs: every combination; a single limit is a list of one). A swept budget
+            replaces the problem's budget on that cost and keeps its options (e.g. ``seq_len``).
+        solvers: backend names (a single name is a list of one).
+        seeds: seeds of every run (a single integer is a list of one).
         time_limit: seconds per run (a time limit makes answers depend on machine speed).
         solver_options: options by solver name, e.g. ``{"ea": {"iterations": 5000}}``.
 
     Raises:
-        SweepError: for an empty grid or options of a solver that is not swept; the
-            solvers' own errors for bad options.
+        SweepError: for an empty grid, an argument of the wrong kind, a bad seed or time limit,
+            or options of a solver that is not swept; the solvers' own errors for bad options.
+            Every argument is checked before any task is made, so a sweep never stops halfway
+            on bad input.
     """
+    solvers, seeds = _solvers(solvers), _seeds(seeds)
+    check_time_limit(time_limit, SweepError)
+    options = _solver_options(solver_options)
     labelled = _labelled(problems)
-    solvers, seeds = list(solvers), list(seeds)
     if not labelled or not solvers or not seeds:
         raise SweepError("a sweep needs at least one problem, one solver and one seed")
-    options = {k: dict(v) for k, v in (solver_options or {}).items()}
     stray = set(options) - set(solvers)
     if stray:
         raise SweepError(f"solver_options given for {sorted(stray)}, which are not swept (solvers: {solvers})")
@@ -145,7 +153,7 @@ def sweep_tasks(
     tasks = []
     for name, item in labelled:
         spec = item if isinstance(item, ProblemSpec) else None
-        base = spec.problem if spec else item if isinstance(item, Problem) else Problem(item)
+        base = spec.problem if spec else item if isinstance(item, Problem) else Problem(load_space(item))
         for limits in grid:
             problem = _with_budgets(base, limits)
             swept = {cost: parse_quantity(limit) for cost, limit in limits.items()}
@@ -265,27 +273,81 @@ def sweep(
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def _solvers(solvers: Any) -> list[Any]:
+    if isinstance(solvers, (str, Solver)) or (isinstance(solvers, type) and issubclass(solvers, Solver)):
+        return [solvers]  # one solver, not a list of its name's characters
+    if not isinstance(solvers, Iterable) or isinstance(solvers, Mapping):
+        raise SweepError(f"solvers must be a list of solver names, e.g. solvers=['ea', 'cpsat'], got {solvers!r}")
+    solvers = list(solvers)
+    for s in solvers:
+        if not (isinstance(s, (str, Solver)) or (isinstance(s, type) and issubclass(s, Solver))):
+            raise SweepError(f"solvers must be solver names, e.g. solvers=['ea', 'cpsat'], got {s!r} in {solvers!r}")
+    return solvers
+
+
+def _seeds(seeds: Any) -> list[int | None]:
+    if is_integer(seeds):
+        return [int(seeds)]  # one seed
+    if isinstance(seeds, (str, Mapping)) or not isinstance(seeds, Iterable):
+        raise SweepError(f"seeds must be a list of non-negative integers, e.g. seeds=[0, 1], got {seeds!r}")
+    return [check_integer(s, "each seed", minimum=0, error=SweepError, optional=True) for s in seeds]
+
+
+def _solver_options(solver_options: Any) -> dict[str, dict[str, Any]]:
+    example = "e.g. solver_options={'ea': {'iterations': 5000}}"
+    if solver_options is None:
+        return {}
+    if not isinstance(solver_options, Mapping):
+        raise SweepError(f"solver_options must map solver names to their options, {example}, got {solver_options!r}")
+    for name, opts in solver_options.items():
+        if not isinstance(opts, Mapping) or not all(isinstance(k, str) for k in opts):
+            raise SweepError(f"solver_options[{name!r}] must map option names to values, {example}, got {opts!r}")
+    return {k: dict(v) for k, v in solver_options.items()}
+
+
 def _labelled(problems: Any) -> list[tuple[str, Any]]:
+    kinds = "a Problem, a ProblemSpec, a preset space name or a .toml space file"
     if isinstance(problems, Mapping):
-        return [(str(k), v) for k, v in problems.items()]
+        labelled = [(str(k), v) for k, v in problems.items()]
+        for label, item in labelled:
+            if not isinstance(item, (str, Problem, ProblemSpec)):
+                raise SweepError(f"problem {label!r} must be {kinds}, got {item!r}")
+        return labelled
     if isinstance(problems, (str, Problem, ProblemSpec)):
         problems = [problems]
+    if not isinstance(problems, Iterable):
+        raise SweepError(f"problems must be a list or a mapping of problems by label, e.g. ['small'], got {problems!r}")
     out: list[tuple[str, Any]] = []
     for item in problems:
+        if not isinstance(item, (str, Problem, ProblemSpec)):
+            raise SweepError(f"each problem must be {kinds}, got {item!r}")
         problem = item.problem if isinstance(item, ProblemSpec) else item
         name = problem if isinstance(problem, str) else problem.space.name
+        name = Path(name).stem if name.lower().endswith(".toml") else name  # a space file: its space's name
         taken = {n for n, _ in out}
         out.append((name if name not in taken else f"{name}#{len(out)}", item))
     return out
 
 
 def _budget_grid(budgets: Mapping[str, Sequence[float | str]] | None) -> list[dict[str, float | str]]:
-    if not budgets:
+    example = "e.g. budgets={'flops': ['60G', '110G']}"
+    if budgets is None:
         return [{}]
+    if not isinstance(budgets, Mapping):
+        raise SweepError(f"budgets must map cost names to lists of limits, {example}, got {budgets!r}")
     costs = list(budgets)
     values = []
     for cost in costs:
-        limits = [budgets[cost]] if isinstance(budgets[cost], (str, int, float)) else list(budgets[cost])
+        if not isinstance(cost, str):
+            raise SweepError(f"budgets must be keyed by cost name (flops, params, ...), {example}, got key {cost!r}")
+        given = budgets[cost]
+        if isinstance(given, (str, Real)):  # one limit (numpy numbers too)
+            limits = [given]
+        elif isinstance(given, Mapping) or not isinstance(given, Iterable):
+            raise SweepError(f"budgets[{cost!r}] must be a list of limits, e.g. {{{cost!r}: ['60G', '110G']}}, "
+                             f"got {given!r}")
+        else:
+            limits = list(given)
         if not limits:
             raise SweepError(f"no budget values for {cost!r}: give at least one, e.g. {{{cost!r}: ['160G']}}")
         values.append(limits)

@@ -1,0 +1,101 @@
+"""Sweeps refuse bad arguments in one line before any run, and accept the single values that cannot be misread."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import numpy as np
+import pytest
+
+from mpsolve.cli import main
+from mpsolve.costs import FlopsCost
+from mpsolve.workflows.sweep import SweepError, sweep, sweep_tasks
+
+sweep_module = importlib.import_module("mpsolve.workflows.sweep")  # the package exports sweep()
+TINY = "num_blocks = 1\nembed_dims = [64, 128]\nffn_ratios = [1.0]\nlayers = [1, 2]\n"
+
+
+@pytest.fixture
+def no_solves(monkeypatch):
+    """Fail the test if any run starts."""
+    calls = []
+    monkeypatch.setattr(sweep_module, "solve", lambda *a, **k: calls.append(a) or pytest.fail("a run started"))
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"problems": [5]}, "each problem must be a Problem, a ProblemSpec, a preset space name or a .toml space"),
+        ({"problems": {"p": 5}}, "problem 'p' must be a Problem"),
+        ({"problems": None}, r"problems must be a list or a mapping of problems by label, e\.g\. \['small'\]"),
+        ({"solver_options": [("exact", {})]}, "solver_options must map solver names to their options, e.g."),
+        ({"solver_options": {"exact": 5}}, r"solver_options\['exact'\] must map option names to values"),
+        ({"budgets": ["20G"]}, r"budgets must map cost names to lists of limits, e\.g\. budgets=\{'flops'"),
+        ({"budgets": {"flops": None}}, r"budgets\['flops'\] must be a list of limits, e\.g\."),
+        ({"budgets": {FlopsCost(): ["20G"]}}, "budgets must be keyed by cost name"),
+        ({"seeds": [0, -1]}, "each seed must be a non-negative integer or None, got -1"),
+        ({"seeds": ["0"]}, "each seed must be a non-negative integer or None, got '0'"),
+        ({"seeds": "0"}, r"seeds must be a list of non-negative integers, e\.g\. seeds=\[0, 1\]"),
+        ({"seeds": 1.5}, "seeds must be a list of non-negative integers"),
+        ({"solvers": 5}, "solvers must be a list of solver names"),
+        ({"solvers": [["ea"]]}, "solvers must be solver names"),
+        ({"time_limit": "5"}, "time_limit must be a positive number of seconds or None, got '5'"),
+        ({"time_limit": 0}, "time_limit must be a positive number of seconds or None, got 0"),
+        ({"time_limit": float("nan")}, "time_limit must be a positive number"),
+    ],
+)
+def test_bad_arguments_are_one_line_sweep_errors_before_any_run(kwargs, message, no_solves):
+    args = {"problems": ["small"], "budgets": {"flops": ["20G"]}, "solvers": ["exact"], "seeds": [0], **kwargs}
+    with pytest.raises(SweepError, match=message) as info:
+        sweep(**args)
+    assert "\n" not in str(info.value)
+    assert not no_solves
+
+
+def test_single_solver_seed_and_numpy_budget_are_lists_of_one():
+    (task,) = sweep_tasks(["small"], {"flops": np.int64(20 * 10**9)}, "exact", 3)
+    assert (task.solver, task.seed, task.budgets) == ("exact", 3, {"flops": 20e9})
+    (task,) = sweep_tasks(["small"], {"flops": [np.float64(2e10)]}, ["exact"], [np.int64(1)])
+    assert task.seed == 1 and type(task.seed) is int
+    assert len(sweep_tasks(["small"], None, ["exact"], [0], time_limit=float("inf"))) == 1
+
+
+def test_a_late_bad_seed_stops_the_cli_before_the_first_run(tmp_path, capsys, no_solves):
+    out = tmp_path / "rows.json"
+    argv = ["sweep", "--space", "small", "--over", "flops", "--budgets", "20G", "--solvers", "ea", "--seeds", "0,-1",
+            "--time-limit", "3", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mpsolve: error: each seed must be a non-negative integer") and err.count("\n") == 1
+    assert not out.exists() and not no_solves
+
+
+def test_a_toml_space_file_is_swept_by_library_and_cli(tmp_path, capsys):
+    space = tmp_path / "tiny.toml"
+    space.write_text(TINY)
+    tasks = sweep_tasks([str(space)], {"flops": ["1G"]}, ["exact"])
+    assert tasks[0].name == "tiny" and list(tasks[0].problem.space.embed_dims) == [64, 128]
+    argv = ["sweep", "--space", f"{space},small", "--over", "flops", "--budgets", "1G", "--solvers", "exact", "--json"]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["tiny", "small"]
+    assert rows[0]["problem"]["space"]["embed_dims"] == [64, 128]
+
+
+def test_cli_sweep_refuses_out_over_its_space_file(tmp_path, capsys, no_solves):
+    space = tmp_path / "tiny.toml"
+    space.write_text(TINY)
+    assert main(["sweep", "--space", str(space), "--solvers", "exact", "--out", str(space)]) == 2
+    assert f"is the --space '{space}' file" in capsys.readouterr().err
+    assert space.read_text() == TINY
+
+
+def test_cli_sweep_keeps_a_problem_file_and_a_space_of_the_same_name(tmp_path, capsys):
+    problem = tmp_path / "small.toml"
+    problem.write_text('space = "small"\n[budgets]\nflops = "12G"\n')
+    assert main(["sweep", "--problem", str(problem), "--space", "small", "--solvers", "exact", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["small", "small#1"]
+    assert rows[0]["costs"]["flops"] <= 12e9 < rows[1]["costs"]["flops"]
