@@ -28,7 +28,7 @@ from mpsolve.costs import COSTS, CostModel, get_cost
 from mpsolve.solvers import solve
 from mpsolve.spaces import get_architecture
 from mpsolve.utils.errors import InfeasibleError, MpsolveError
-from mpsolve.utils.files import atomic_write
+from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.quantities import parse_quantity
 
 __all__ = ["ParetoFront", "budget_point", "check_figure_path", "pareto", "plot_fronts", "write_csv"]
@@ -103,6 +103,8 @@ class ParetoFront:
 
     def to_json(self, path: str | Path | None = None, **kwargs: Any) -> str:
         """The front as JSON (written to ``path`` when given)."""
+        if path is not None:
+            check_writable(path, "JSON file")
         text = json.dumps(self.to_dict(), **kwargs)
         if path is not None:
             atomic_write(path, text + "\n")
@@ -172,9 +174,10 @@ def pareto(
     """Solve ``problem`` once per budget on the cost ``over`` and collect the front.
 
     Budgets on ``over`` already in ``problem`` are replaced (their cost options, e.g. a
-    latency profile, are kept); other constraints stay. When the problem budgets the cost
-    with several sets of options (``flops`` at two ``seq_len``), ``over`` must be the cost
-    model to vary, and only its budgets are replaced.
+    latency profile, are kept); other constraints stay. A cost model given as ``over``
+    replaces only the budgets on that very model: a budget on the same cost with other
+    options (``flops`` at another ``seq_len``) stays. When the problem budgets the cost with
+    several sets of options, ``over`` must be the cost model to vary.
 
     Args:
         problem: the program (its space, objective and other constraints are kept).
@@ -209,7 +212,7 @@ def pareto(
         )
     if isinstance(over, CostModel):
         cost = over
-        existing = [b for b in problem.budgets if (b.cost == over if len(budgeted) > 1 else b.cost.name == name)]
+        existing = [b for b in problem.budgets if b.cost == over]  # a budget with other options is kept
     else:
         existing = [b for b in problem.budgets if b.cost.name == name]
         cost = existing[0].cost if existing else get_cost(over)  # keeps the options of a budgeted cost
@@ -277,6 +280,7 @@ def write_csv(fronts: Sequence[ParetoFront], path: str | Path) -> None:
     """Write fronts as CSV: solver, kind (``budget`` or ``native``), budget, status, proved,
     objective, cost, bound, gap, the front's hypervolume reference point (objective, cost), its
     hypervolume and whether it is certified, encoding, architecture (JSON)."""
+    check_writable(path, "CSV file")
     buffer = io.StringIO(newline="")
     w = csv.writer(buffer)
     over = fronts[0].over if fronts else "cost"
@@ -314,6 +318,7 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
         problem: scores the published models (default: the MeRino entropy and the cost
             ``over`` with default options).
     """
+    check_writable(path, "figure")
     fmt = check_figure_path(path)
     import matplotlib.pyplot as plt
 

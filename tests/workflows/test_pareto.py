@@ -197,8 +197,27 @@ def test_a_cost_budgeted_with_two_sets_of_options_is_varied_by_its_model(tmp_pat
         plot_fronts([fr], tmp_path / "f.png")  # was "unknown cost"
     plot_fronts([fr], tmp_path / "f.png", problem)
     assert (tmp_path / "f.png").stat().st_size > 0
-    # one set of options: over= a cost model replaces the budget on that cost, whatever its options
+    # one budget with other options: over= a cost model adds its own budget and keeps that one (it was
+    # replaced, and the front's designs broke it)
     one = mpsolve.pareto(mpsolve.Problem("small", constraints=[mpsolve.Budget(short, "1G")]), long, ["1T"],
                          solver="exhaustive")
     arch = mpsolve.Architecture.from_dict(one.points[0]["architecture"])
-    assert one.over == "flops" and one.points[0]["cost"] == long.of(arch) and short.of(arch) > 1e9
+    assert one.over == "flops[seq_len=1024]" and one.points[0]["cost"] == long.of(arch) and short.of(arch) <= 1e9
+    assert one.points[0]["objective"] == mpsolve.solve(mpsolve.Problem(
+        "small", constraints=[mpsolve.Budget(short, "1G"), mpsolve.Budget(long, "1T")]), "exhaustive").objective
+
+
+def test_front_writers_check_their_path_before_writing(tmp_path) -> None:
+    fr = mpsolve.pareto(mpsolve.Problem("small"), "flops", ["20G"], solver="exact")
+    cases = [  # before: IsADirectoryError / FileNotFoundError naming a temporary file, TypeError from lstat
+        (lambda: fr.to_csv(tmp_path), r"^CSV file '.*' is a folder; give a file path$"),
+        (lambda: fr.to_csv(None), "^CSV file must be a file path, got None$"),
+        (lambda: fr.to_json(tmp_path), r"^JSON file '.*' is a folder; give a file path$"),
+        (lambda: fr.plot(None), "^figure must be a file path, got None$"),
+        (lambda: fr.to_csv(tmp_path / "file.csv" / "x.csv"), "is not a writable folder"),
+    ]
+    (tmp_path / "file.csv").write_text("")
+    for call, message in cases:
+        with pytest.raises(mpsolve.MpsolveError, match=message):
+            call()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.csv"]  # no temporary file left
