@@ -21,7 +21,15 @@ def load_space(spec: str) -> SearchSpace:
         return get_space(spec)
     data = parse_data(read_text_bounded(Path(spec), "space file", SpaceError), "toml", SpaceError,
                       f"cannot read space file {spec!r}")
-    data = data.get("space", data)
+    if "space" in data:
+        extra = sorted(k for k in data if k != "space")
+        if extra:  # a problem file's objective, budgets or solver would be dropped without a word
+            raise SpaceError(f"space file {spec!r} holds {', '.join(extra)} besides [space], which a space file "
+                             "does not take: give a problem file to mpsolve design --problem, or keep only [space]")
+        data = data["space"]
+    if not data:
+        raise SpaceError(f"space file {spec!r} holds no space: give SearchSpace fields (num_blocks, embed_dims, "
+                         "ffn_ratios, layers, ...) or a preset, e.g. preset = \"paper\"")
     if not isinstance(data, dict):
         raise SpaceError(f"space file {spec!r}: [space] must be a table of SearchSpace fields, got {data!r} "
                          "(for a preset write: preset = \"paper\")")

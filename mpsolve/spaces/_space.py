@@ -27,7 +27,7 @@ from mpsolve.spaces._architecture import (
 from mpsolve.utils.errors import ArchitectureError, SpaceError
 from mpsolve.utils.memory import check_memory
 from mpsolve.utils.random import RandomState, check_random_state
-from mpsolve.utils.validation import check_integer, is_finite_number, is_fraction
+from mpsolve.utils.validation import check_integer, is_finite_number, is_fraction, is_integer
 
 __all__ = ["SearchSpace", "DecodedBatch"]
 
@@ -71,6 +71,8 @@ class SearchSpace:
         activation: str = "gelu",
         name: str = "custom",
     ) -> None:
+        if not isinstance(name, str) or not name:  # a TOML date or table would break every result file
+            raise SpaceError(f"a space's name must be a non-empty string, got {name!r}")
         check_integer(num_blocks, "num_blocks", error=SpaceError)
         check_limit(num_blocks, "num_blocks", SpaceError)
         self.num_blocks = int(num_blocks)
@@ -383,9 +385,9 @@ def _grid(values: Sequence[Any], name: str, kind: type) -> tuple[Any, ...]:
         raise SpaceError(f"{name} is empty: give at least one value")
     out = []
     for v in vals:
-        if not is_finite_number(v):
+        if not (is_finite_number(v) or (kind is int and is_integer(v))):
             raise SpaceError(f"{name} must contain finite numbers, got {v!r}")
-        if kind is int and float(v) != int(v):
+        if kind is int and not is_integer(v) and float(v) != int(v):  # a huge integer is checked against its limit
             raise SpaceError(f"{name} must contain integers, got {v!r}")
         out.append(kind(v))
     if len(set(out)) != len(out):

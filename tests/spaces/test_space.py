@@ -97,7 +97,7 @@ def test_encode_rejects_foreign_architectures(small_space):
         ({"ffn_ratios": (1.0, 1.0)}, "duplicates"),
         ({"ffn_ratios": (1.3,), "embed_dims": (64,)}, "not an integer FFN width"),
         ({"embed_dims": (float("nan"),)}, "finite"),
-        ({"embed_dims": (10**400,)}, "finite"),
+        ({"embed_dims": (10**400,)}, r"embed_dim 100000000000\.\.\. \(401 digits\) is above the largest"),
     ],
 )
 def test_bad_spaces_say_what_is_wrong(kwargs, match):
@@ -172,3 +172,32 @@ def test_a_space_file_with_a_bom_or_an_upper_case_suffix_loads(tmp_path) -> None
     path.write_bytes(b"\xef\xbb\xbf" + b'[space]\npreset = "small"\nnum_blocks = 2\n')
     space = load_space(str(path))
     assert space.num_blocks == 2 and space.embed_dims == load_space("small").embed_dims
+
+
+def test_a_space_file_that_holds_more_or_less_than_a_space_is_refused(tmp_path) -> None:
+    """Before: a problem file given as a space lost its objective, budgets and solver without a word,
+    and an empty file became the default space."""
+    problem = tmp_path / "problem.toml"
+    problem.write_text('[space]\npreset = "small"\n\n[objective]\nname = "params"\n\n[[budget]]\ncost = "flops"\n'
+                       'limit = "20G"\n')
+    with pytest.raises(SpaceError, match=r"holds budget, objective besides \[space\].*mpsolve design --problem"):
+        load_space(str(problem))
+    empty = tmp_path / "empty.toml"
+    empty.write_text("# nothing yet\n")
+    with pytest.raises(SpaceError, match="holds no space: give SearchSpace fields"):
+        load_space(str(empty))
+    (tmp_path / "tabled.toml").write_text("[space]\n")
+    with pytest.raises(SpaceError, match="holds no space"):
+        load_space(str(tmp_path / "tabled.toml"))
+
+
+def test_a_space_name_must_be_a_string_and_a_huge_width_names_its_limit(tmp_path) -> None:
+    dated = tmp_path / "dated.toml"
+    dated.write_text('name = 2024-01-01\npreset = "small"\n')  # a TOML date: results could not be written
+    with pytest.raises(SpaceError, match=r"a space's name must be a non-empty string, got datetime\.date"):
+        load_space(str(dated))
+    for name in (None, "", 3):
+        with pytest.raises(SpaceError, match="a space's name must be a non-empty string"):
+            SearchSpace(name=name)
+    with pytest.raises(SpaceError, match="embed_dim 99999999999999999999999 is above the largest supported value"):
+        SearchSpace(embed_dims=[64, 99999999999999999999999])  # was "must contain integers"
