@@ -282,7 +282,7 @@ def test_damaged_lookup_table_caches(tmp_path):
     def load(data: bytes) -> None:
         path.write_bytes(data)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # "rebuilding it"
+            warnings.simplefilter("ignore", mpsolve.MpsolveWarning)  # "rebuilding it"
             got = SpectrumTable(draws=3, seed=4, cache_dir=tmp_path).expected_entropy(shapes, "log", 1e-6, 1.0)
         # correct answer: the table of the seed, rebuilt when the file is not its own
         np.testing.assert_allclose(got, truth, rtol=1e-12)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+import warnings
+from pathlib import Path
 from typing import Any
 
 from mpsolve.cli.parsing import CLIError, check_outputs, print_json
@@ -12,8 +14,10 @@ from mpsolve.costs import DecodeFlopsCost, FlopsCost, ParamsCost, graph_totals, 
 from mpsolve.objectives import MeRinoEntropy
 from mpsolve.solvers import list_solvers
 from mpsolve.spaces import ARCHITECTURES, SPACES, get_architecture, get_space, load_space, resolve_architecture
-from mpsolve.utils.files import atomic_write, check_writable
+from mpsolve.utils.errors import MpsolveWarning
+from mpsolve.utils.files import atomic_write, check_writable, parse_data, read_text_bounded
 from mpsolve.utils.quantities import format_quantity
+from mpsolve.workflows.problem_file import problem_from_dict
 
 __all__ = ["add_subcommands", "cmd_cost", "cmd_score", "cmd_presets", "cmd_table"]
 
@@ -30,7 +34,8 @@ def add_subcommands(subparsers: Any) -> None:
     p.set_defaults(func=cmd_cost)
 
     p = subparsers.add_parser("score", help="entropy of an architecture and its parts")
-    p.add_argument("arch", help="preset name or JSON file")
+    p.add_argument("arch", help="preset name or JSON file (a design result is scored with the entropy it was "
+                   "solved with)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_score)
 
@@ -96,14 +101,32 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     arch = resolve_architecture(args.arch)
-    details = MeRinoEntropy().details(arch)
+    objective = _result_entropy(args.arch)
+    details = objective.details(arch)
     if args.json:
-        print_json({"architecture": arch.to_dict(), **details})
+        print_json({"architecture": arch.to_dict(), "objective": objective.options(), **details})
         return 0
     print(f"{arch}")
     for k, v in details.items():
         print(f"{k:<14} {v:.6g}")
     return 0
+
+
+def _result_entropy(spec: str) -> MeRinoEntropy:
+    """The entropy a design result was solved with (the default one for anything else)."""
+    path = Path(spec)
+    if spec in ARCHITECTURES or path.suffix.lower() != ".json":
+        return MeRinoEntropy()
+    data = parse_data(read_text_bounded(path, "architecture JSON", CLIError), "json", CLIError, f"cannot read {spec!r}")
+    record = data.get("problem", {}).get("objective") if isinstance(data, dict) and "status" in data else None
+    if not isinstance(record, dict):
+        return MeRinoEntropy()
+    objective = problem_from_dict({"objective": record}, spec).problem.objective
+    if isinstance(objective, MeRinoEntropy):
+        return objective
+    print(f"note: {spec} was designed for the {objective.name} objective; scored here with the default entropy",
+          file=sys.stderr)
+    return MeRinoEntropy()
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -133,16 +156,20 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
+    if args.verify < 0:
+        raise CLIError(f"--verify takes a number of shapes (0 or more), got {args.verify}")
     space = load_space(args.space)
     objective = MeRinoEntropy()
     shapes = space.matrix_shapes()
     table = objective.table
-    table.spectra(shapes)
+    if table.path is not None:  # before the build: the saved table is what this command makes
+        check_writable(table.path, "entropy lookup table")
+    with warnings.catch_warnings():  # so a table that cannot be saved is this command's failure
+        warnings.filterwarnings("error", "entropy lookup table .* cannot be saved", MpsolveWarning)
+        table.spectra(shapes)
     report: dict[str, Any] = {"path": str(table.path), "shapes": len(shapes), "draws": table.draws}
-    if args.verify < 0:
-        raise CLIError(f"--verify takes a number of shapes (0 or more), got {args.verify}")
     if args.verify:
-        errors = table.verify(shapes[: args.verify])
+        errors = table.verify(shapes[: args.verify], objective.variant, objective.eps, objective.init_std)
         report["max_relative_error"] = max(errors.values())
         report["mean_relative_error"] = sum(errors.values()) / len(errors)
         report["verified_shapes"] = len(errors)

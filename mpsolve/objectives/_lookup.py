@@ -33,6 +33,7 @@ from scipy.special import digamma
 from threadpoolctl import threadpool_limits
 
 from mpsolve.utils.clock import check_deadline
+from mpsolve.utils.errors import MpsolveWarning
 from mpsolve.utils.files import atomic_write
 
 __all__ = ["SpectrumTable", "exact_entropy", "entropy_of_spectrum", "default_cache_dir", "draws_for",
@@ -198,7 +199,7 @@ class SpectrumTable:
                     raise ValueError("spectra are not those of standard-Gaussian matrices")
             except Exception as exc:  # any unreadable or altered file is rebuilt, never trusted
                 warnings.warn(f"entropy lookup table {self.path} is unreadable or altered ({exc}); rebuilding it",
-                              RuntimeWarning, stacklevel=4)
+                              MpsolveWarning, stacklevel=4)
                 self._spectra.clear()
 
     def _compute(self, m: int, n: int) -> np.ndarray:
@@ -233,8 +234,10 @@ class SpectrumTable:
                  **{_CHECKSUM: np.array(_checksum(self._spectra, self.seed, self.draws))})
         try:
             atomic_write(self.path, buffer.getvalue())
-        except OSError:
-            pass  # an unwritable cache only costs recomputation
+        except OSError as exc:  # an unwritable cache costs recomputation, not the answer
+            warnings.warn(f"entropy lookup table {self.path} cannot be saved ({exc.strerror or exc}): it will be "
+                          "built again next time; set MPSOLVE_CACHE_DIR to a writable folder", MpsolveWarning,
+                          stacklevel=4)
 
     def expected_entropy(self, shapes: list[tuple[int, int]], variant: str, eps: float, init_std: float) -> np.ndarray:
         """Expected entropy of each shape for the given options (mean over the draws)."""

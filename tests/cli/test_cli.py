@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+import mpsolve
 from mpsolve.cli import main
 from mpsolve.costs import DecodeFlopsCost, FlopsCost, ParamsCost
 from mpsolve.spaces import Architecture, get_architecture
@@ -114,6 +115,25 @@ def test_cost_and_score(tmp_path, capsys):
     code, out, _ = run(capsys, "score", str(tmp_path / "gpt.json"), "--json")
     obj = json.loads(out)
     assert code == 0 and {"entropy", "entropy_mhsa", "entropy_ffn", "rho_mhsa", "rho_ffn"} <= set(obj)
+
+
+def test_score_of_a_result_uses_the_entropy_it_was_solved_with(capsys, tmp_path):
+    problem = tmp_path / "p.toml"
+    problem.write_text('[space]\npreset = "small"\n[objective]\nname = "entropy"\npenalty = "exp"\nvariant = "log"\n'
+                       'eps = 1e-6\n[[budget]]\ncost = "flops"\nlimit = "20G"\n[solver]\nname = "exact"\n')
+    code, out, _ = run(capsys, "design", "--problem", str(problem), "--json")
+    assert code == 0
+    (tmp_path / "r.json").write_text(out)
+    code, out, err = run(capsys, "score", str(tmp_path / "r.json"), "--json")
+    scored = json.loads(out)  # before: the default entropy, 16267.8 against the result's 12695.5
+    assert code == 0 and err == "" and scored["entropy"] == pytest.approx(json.loads((tmp_path / "r.json").read_text())[
+        "objective"], rel=1e-12) and scored["objective"]["penalty"] == "exp"
+    code, out, _ = run(capsys, "design", "--space", "small", "--budget", "flops=20G", "--objective", "params",
+                       "--solver", "exact", "--json")
+    (tmp_path / "params.json").write_text(out)
+    code, out, err = run(capsys, "score", str(tmp_path / "params.json"), "--json")
+    assert code == 0 and json.loads(out)["objective"]["penalty"] == "linear"
+    assert "was designed for the params objective; scored here with the default entropy" in err
 
 
 def test_cost_beyond_max_positions_is_noted(capsys):
@@ -239,3 +259,18 @@ def test_latency_refuses_what_it_cannot_time_or_compare(capsys, tmp_path, arch, 
     code, out, err = run(capsys, "latency", arch, *(["--profile", str(profile)] if with_profile else []), *flags)
     assert code == 2 and out == ""
     assert err.strip().count("\n") == 0 and message in err
+
+
+def test_table_fails_when_it_cannot_save_the_table(capsys, tmp_path, monkeypatch):
+    from mpsolve.objectives._lookup import SpectrumTable
+
+    monkeypatch.setenv("MPSOLVE_CACHE_DIR", str(tmp_path))
+    path = SpectrumTable(cache_dir=None).path
+    path.mkdir()  # before: "built" with exit 0 and nothing saved
+    code, out, err = run(capsys, "table", "--space", "small")
+    assert code == 2 and out == "" and err.strip() == f"mpsolve: error: entropy lookup table {str(path)!r} is a " \
+                                                      "folder; give a file path"
+    (tmp_path / "file").write_text("")
+    table = SpectrumTable(draws=2, cache_dir=tmp_path / "file" / "cache")  # a library solve warns and goes on
+    with pytest.warns(mpsolve.MpsolveWarning, match=r"cannot be saved \(.*\): it will be built again next time"):
+        assert table.spectra([(8, 16)])[0].shape == (2, 8)

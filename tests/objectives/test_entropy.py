@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mpsolve import MpsolveError
+from mpsolve import MpsolveError, MpsolveWarning
 from mpsolve.costs import batch_of
 from mpsolve.objectives import (
     DecoderParamsObjective,
@@ -123,7 +123,7 @@ def test_a_damaged_or_tampered_table_is_rebuilt_with_a_warning(tmp_path, damage)
         seal = _checksum(spectra, 1, 2) if damage == "resealed-scaled" else np.load(table.path)["__sha256__"]
         np.savez(table.path, **{"64x128": spectra[(64, 128)], "__sha256__": np.array(seal)})
     rebuilt = SpectrumTable(draws=2, seed=1, cache_dir=tmp_path)
-    with pytest.warns(RuntimeWarning, match="rebuilding"):
+    with pytest.warns(MpsolveWarning, match="rebuilding"):
         assert rebuilt.expected_entropy([(64, 128)], "log", 1e-6, 1.0)[0] == first
     again = SpectrumTable(draws=2, seed=1, cache_dir=tmp_path)  # the rebuilt file loads cleanly
     assert again.expected_entropy([(64, 128)], "log", 1e-6, 1.0)[0] == first
