@@ -298,18 +298,16 @@ class _Model:
         return math.inf if best is None else (best + self.delta(T)) / self.scale
 
     # -- the CP-SAT model -------------------------------------------------------------------------
-    def build(
-        self,
-        T: int | None,
-        excluded: list[np.ndarray],
-        hint: np.ndarray | None,
-    ):
+    def build(self, T: int | None, excluded: list[np.ndarray]):
         """The CP-SAT model of depth ``T`` (all depths for ``None``) without the designs ``excluded``.
 
         The incumbent is not a constraint (``u >= threshold``): with one, CP-SAT 9.15's presolve
         returned a worse design as optimal on some models (its result without presolve, and
         without the cut, was right), so :meth:`CPSATSolver._solve_depth` compares the optimum
-        with the incumbent instead."""
+        with the incumbent instead. Nor is it a solution hint: it is one of the ``excluded``
+        designs, so the model forbids it, and OR-Tools 9.15 is reported to abort the whole
+        process (``Check failed: heuristics.fixed_search != nullptr``) on such hints with several
+        workers; this backend hit that abort twice in runs of random spaces while it hinted."""
         m = cp_model.CpModel()
         N, k, n_ch = self.N, self.k, len(self.choices)
         x = [[m.new_bool_var(f"x{i}_{c}") for c in range(n_ch)] for i in range(N)]
@@ -377,11 +375,6 @@ class _Model:
                             m.add(lin(logw) >= math.floor(need))
         for X in excluded:
             m.add_bool_or([x[i][c].Not() for i, c in enumerate(_choice_index(X[None], self.space)[0])])
-        if hint is not None:
-            chosen = _choice_index(hint[None], self.space)[0]
-            for i in range(N):
-                for c in range(n_ch):
-                    m.add_hint(x[i][c], int(c == chosen[i]))
         m.maximize(objective)
         return m, x
 
@@ -508,7 +501,7 @@ class CPSATSolver(Solver):
         delta = model.delta(T)
         while not ctx.time_up():
             threshold = None if ctx.best_x is None else math.ceil(model.scale * ctx.best_f - delta)
-            m, xvars = model.build(T, excluded, ctx.best_x)
+            m, xvars = model.build(T, excluded)
             if ctx.time_up():
                 return lazy_cuts
             solver = cp_model.CpSolver()
