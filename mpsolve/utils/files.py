@@ -69,10 +69,20 @@ def read_text_bounded(path: Path, what: str, error: type[Exception] | None = Non
         raise (error or MpsolveError)(f"cannot read {what} {str(path)!r}: not UTF-8 text ({exc.reason})") from None
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when a key repeats (json keeps the last silently; TOML refuses it)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
 def parse_data(text: str, fmt: str, error: type[Exception], where: str) -> Any:
     """JSON or TOML (``fmt``) ``text`` parsed; bad syntax or too deep nesting raise ``error(f"{where}: why")``."""
     try:
-        return json.loads(text) if fmt == "json" else tomllib.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys) if fmt == "json" else tomllib.loads(text)
     except (ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         if "int_max_str_digits" in reason:  # Python's guard against huge integer literals
@@ -102,6 +112,10 @@ def check_writable(path: str | Path, what: str = "output") -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise MpsolveError(f"{what} must be a file path, got {path!r}")
     path = Path(path)
+    if _special(path):
+        if not os.access(path, os.W_OK):
+            raise MpsolveError(f"{what} {str(path)!r} exists and is not writable")
+        return path
     target = _written(path)
     try:
         if target.is_dir():
@@ -131,6 +145,16 @@ def check_suffix(path: Any, suffix: str, what: str, error: type[Exception] | Non
     return Path(path)
 
 
+def _special(path: str | Path) -> bool:
+    """Whether ``path`` is an existing file that is neither a regular file nor a folder
+    (``/dev/stdout``, a FIFO): it is written in place, as there is nothing to replace."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def _written(path: str | Path) -> Path:
     """The file a write to ``path`` replaces: a symbolic link's target (the link is kept)."""
     return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
@@ -139,10 +163,15 @@ def _written(path: str | Path) -> Path:
 def atomic_write(path: str | Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename: a crash mid-write
     leaves the previous file (or none), never half of the new one. A symbolic link is written
-    through, as ``open()`` would: its target is replaced and the link kept."""
+    through, as ``open()`` would: its target is replaced and the link kept. A device or FIFO
+    (``/dev/stdout``) is written in place."""
+    payload = data.encode() if isinstance(data, str) else data
+    if _special(path):
+        with open(path, "wb") as fh:
+            fh.write(payload)
+        return
     path = _written(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode() if isinstance(data, str) else data
     # created 0o666 less the umask, as open() would (mkstemp's 0o600 would hide results from a group)
     tmp = path.parent / f"{path.name}.{os.urandom(6).hex()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

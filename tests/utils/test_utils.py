@@ -117,6 +117,27 @@ def test_atomic_write_writes_through_a_symbolic_link(tmp_path) -> None:
     assert dangling.is_symlink() and dangling.read_text() == "made"
 
 
+def test_a_fifo_is_written_in_place_not_replaced(tmp_path) -> None:
+    import threading
+
+    fifo = tmp_path / "out.csv"
+    os.mkfifo(fifo)  # as /dev/stdout: before, the rename put a regular file there (or failed, naming a .tmp)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    atomic_write(check_writable(fifo), "a,b\n")
+    reader.join(timeout=30)
+    assert got == [b"a,b\n"] and stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_json_with_a_repeated_key_is_refused() -> None:
+    from mpsolve.utils.files import parse_data
+
+    with pytest.raises(MpsolveError, match=r"^arch\.json: key 'blocks' appears twice in one object$"):
+        parse_data('{"blocks": [1], "x": {"a": 1}, "blocks": []}', "json", MpsolveError, "arch.json")
+    assert parse_data('{"a": {"a": 1}, "b": [{"a": 2}]}', "json", MpsolveError, "x") == {"a": {"a": 1}, "b": [{"a": 2}]}
+
+
 def test_check_suffix_names_the_file_and_the_suffix_it_needs(tmp_path) -> None:
     assert check_suffix(tmp_path / "m.ONNX", ".onnx", "out") == tmp_path / "m.ONNX"
     for bad in (tmp_path / "m.json", "model", None):
