@@ -42,6 +42,11 @@ def effectiveness(layers: np.ndarray, widths: np.ndarray, beta: float) -> np.nda
     return beta * depth * depth / weighted_log_width
 
 
+#: the ratio init_std / eps the ``rate`` variant takes: singular values times it, squared, stay
+#: far from float64's overflow (1e308) and from vanishing next to 1 (1e-16)
+RATE_SCALE_RANGE = (1e-100, 1e100)
+
+
 class MeRinoEntropy(Objective):
     """Expected subspace entropy of a transformer, weighted and depth-penalised.
 
@@ -111,6 +116,10 @@ class MeRinoEntropy(Objective):
             raise MpsolveError(f"unknown penalty {penalty!r}; known: {', '.join(PENALTIES)}")
         check_positive_number(eps, "eps")
         check_positive_number(init_std, "init_std")
+        if variant == "rate" and not RATE_SCALE_RANGE[0] <= init_std / eps <= RATE_SCALE_RANGE[1]:
+            raise MpsolveError(f"the rate entropy needs init_std / eps in [{RATE_SCALE_RANGE[0]:g}, "
+                               f"{RATE_SCALE_RANGE[1]:g}]: its (s * init_std / eps)^2 would overflow to NaN or "
+                               f"vanish to 0 for every design; got eps={eps!r}, init_std={init_std!r}")
         if draws != "auto" and (isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1):
             raise MpsolveError(f"draws must be a positive integer or 'auto', got {draws!r}")
         if isinstance(table_seed, bool) or not isinstance(table_seed, (int, np.integer)) or table_seed < 0:

@@ -113,14 +113,29 @@ class _NanForWideFFN(Objective):
         return np.where((batch.ffn_dims > batch.embed_dims).any(axis=1), np.nan, 1.0)
 
 
+class _NanEntropy(mpsolve.MeRinoEntropy):
+    """The entropy with a NaN for every matrix (as ``eps=1e-300`` gave before such options were refused)."""
+
+    def matrix_entropy(self, m, n):
+        return np.full(np.broadcast(m, n).shape, np.nan)
+
+
 @pytest.mark.parametrize("solver", ["ea", "tpe", "nsga2", "exhaustive", "cpsat", "exact"])
 def test_a_nan_objective_is_an_error_not_infeasible(solver):
     """Before: every solver but cpsat reported 'infeasible' (NaN never beats the incumbent), tpe's polish never
     ended and cpsat crashed converting NaN to an integer."""
-    problem = Problem("small", mpsolve.MeRinoEntropy(eps=1e-300), [Budget("flops", "20G")])
+    problem = Problem("small", _NanEntropy(), [Budget("flops", "20G")])
     with pytest.raises(mpsolve.MpsolveError, match=r"^the objective 'entropy' is nan for .* a score must be a finite "
-                       r"number; check its options: MeRinoEntropy\(variant='rate', eps=1e-300"):
+                       r"number; check its options: _NanEntropy\(variant='rate', eps=1.0"):
         mpsolve.solve(problem, solver, seed=0, time_limit=60)
+
+
+@pytest.mark.parametrize("options", [{"eps": 1e-300}, {"eps": 1e-160}, {"eps": 1e300}, {"init_std": 1e-300}])
+def test_rate_entropy_options_that_overflow_or_vanish_are_refused(options):
+    """Before: eps=1e-160 scored every design NaN ((s / eps)^2 overflows), eps=1e300 scored them all 0."""
+    with pytest.raises(mpsolve.MpsolveError, match=r"^the rate entropy needs init_std / eps in \[1e-100, 1e\+100\]"):
+        mpsolve.MeRinoEntropy(**options)
+    assert np.isfinite(mpsolve.MeRinoEntropy(variant="log", **options).of("merino-52m"))
 
 
 @pytest.mark.parametrize("solver", ["ea", "tpe", "exhaustive"])
