@@ -128,7 +128,7 @@ def add_subcommands(subparsers: Any) -> None:
         "embeddings and the LM head in torch or ONNX Runtime, for a prefill of --seq-len tokens or for one "
         "decoded token with --seq-len positions in the KV cache, and write a device profile for latency "
         "budgets (latency_ms with --latency-profile FILE, decode_ms with --decode-profile FILE). Each entry "
-        "is timed with torch.utils.benchmark.Timer; entries whose IQR exceeds 10%% of the median are "
+        "is timed with torch.utils.benchmark.Timer; entries whose IQR exceeds 10% of the median are "
         "flagged noisy. Needs the [torch] extra ([onnx] for --runtime onnxruntime).",
     )
     p.add_argument("--space", default="default", help="a preset space or a TOML space file (default: default)")

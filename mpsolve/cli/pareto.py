@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from mpsolve.cli.parsing import PROFILED_COSTS, CLIError, check_outputs, print_json, profile_for, split_list
@@ -66,6 +67,11 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     problem = Problem(load_space(args.space))
     solvers = split_list(args.solver, "--solver")
     over: str | CostModel = args.over
+    used = PROFILED_COSTS.get(args.over, (None,))[0]
+    for flag, value, cost in (("--latency-profile", args.latency_profile, "latency_ms"),
+                              ("--decode-profile", args.decode_profile, "decode_ms")):
+        if value is not None and flag != used:
+            print(f"note: {flag} is unused unless --over {cost}", file=sys.stderr)
     if args.over in PROFILED_COSTS:
         over = get_cost(args.over, profile=profile_for(args.over, args.latency_profile, args.decode_profile))
     fronts = [

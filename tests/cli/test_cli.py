@@ -75,10 +75,11 @@ def test_decode_budget_and_decode_pareto_front(tmp_path, capsys):
     assert code == 0 and result["costs"]["decode"] <= 85 and result["costs"]["latency"] <= 1000
     code, _, err = run(capsys, "design", "--budget", "decode_ms=85", "--decode-profile", str(prefill))
     assert code == 2 and "needs a decode profile" in err
-    code, out, _ = run(capsys, "pareto", "--space", "small", "--over", "decode_ms", "--budgets", "80,90,100",
-                       "--decode-profile", str(decode), "--json")
+    code, out, err = run(capsys, "pareto", "--space", "small", "--over", "decode_ms", "--budgets", "80,90,100",
+                         "--decode-profile", str(decode), "--latency-profile", str(prefill), "--json")
     front = json.loads(out)
     assert code == 0 and front["over"] == "decode"
+    assert err.strip() == "note: --latency-profile is unused unless --over latency_ms"  # was silently ignored
     costs = [p["cost"] for p in front["points"]]
     assert all(c <= b for c, b in zip(costs, (80, 90, 100))) and costs == sorted(costs)
     first = Architecture.from_dict(front["points"][0]["architecture"])
