@@ -101,8 +101,11 @@ class ExhaustiveSolver(Solver):
             ):
                 ctx.n_evals += m**N  # no choice of ratios and depths fits: the whole width order is out
                 continue
+            # the objective's own adjacent-width term (the params objectives' width projections)
+            value = sum(tab.pair_value[w[i], w[i + 1]] for i in range(N - 1))
             for head in itertools.product(range(m), repeat=lead):
-                self._chunk(ctx, tab, [int(b[h]) for b, h in zip(blocks, head)], blocks[lead:], pair, per_chunk)
+                self._chunk(ctx, tab, [int(b[h]) for b, h in zip(blocks, head)], blocks[lead:], pair, value,
+                            per_chunk)
         return True
 
     def _chunk(
@@ -112,6 +115,7 @@ class ExhaustiveSolver(Solver):
         head: list[int],
         rest: list[np.ndarray],
         pair: list[float],
+        value: float,
         size: int,
     ) -> None:
         """Score the designs with the leading blocks ``head`` and every choice of the ``rest``."""
@@ -136,7 +140,7 @@ class ExhaustiveSolver(Solver):
             loose &= sums[part] >= need * (1 - SLACK)
             strict &= sums[part] >= need * (1 + SLACK)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            f = tab.objective(sums[0], sums[1], sums[3], sums[4], T)
+            f = tab.objective(sums[0] + value, sums[1], sums[3], sums[4], T)
         top = max(ctx.best_f, float(f[strict].max(initial=-np.inf)))
         keep = np.flatnonzero(loose & (f + SLACK * np.abs(f) >= top - SLACK * abs(top)))
         ctx.n_evals += size - len(keep)
