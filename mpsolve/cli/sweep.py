@@ -69,7 +69,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     try:
         seeds = [int(s) for s in split_list(args.seeds, "--seeds")]
     except ValueError:
-        raise CLIError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        raise CLIError(f"--seeds must be comma-separated non-negative integers, got {args.seeds!r}")
     options: dict[str, dict[str, Any]] = {}
     for key, value in parse_options(args.option).items():
         solver, dot, name = key.partition(".")
