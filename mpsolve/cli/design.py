@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from mpsolve.cli.parsing import CLIError, check_outputs, parse_budget, parse_options, print_json
+from mpsolve.cli.parsing import CLIError, check_not_profiles, check_outputs, parse_budget, parse_options, print_json
 from mpsolve.core.problem import Problem
 from mpsolve.solvers import solve
 from mpsolve.spaces import SPACES, load_space
@@ -62,6 +62,7 @@ def cmd_design(args: argparse.Namespace) -> int:
             raise CLIError(f"{', '.join(given)} and --problem cannot be combined: set them in the problem file")
         spec = load_problem_file(args.problem, allow_storage=args.allow_storage)
         problem = spec.problem
+        check_not_profiles({"--checkpoint": args.checkpoint}, problem)
         solver = args.solver or spec.solver
         # the file's options are its own solver's (as in a sweep); another --solver starts from its defaults
         if solver != spec.solver and spec.solver_options:

@@ -79,6 +79,16 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj) + "\n")
 
 
+def check_not_profiles(outputs: dict[str, Any], problem: Any) -> None:
+    """Refuse, before any work, an output flag's file that is a device profile the problem's
+    costs read (named inside a problem file, so no flag of its own shows it)."""
+    profiles = {f"the {cost.name} profile of the problem": cost.profile for cost in problem.costs.values()
+                if isinstance(getattr(cost, "profile", None), str)}
+    for flag, out in outputs.items():
+        if out is not None:
+            check_not_input(out, flag, profiles, CLIError)
+
+
 def check_outputs(outputs: dict[str, Any], inputs: dict[str, Any]) -> None:
     """Refuse, before any work, an output flag's file that is an input flag's file (a preset
     name given where a file could be is not a file)."""

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mpsolve.cli.parsing import CLIError, check_outputs, parse_options, print_json, split_list
+from mpsolve.cli.parsing import CLIError, check_not_profiles, check_outputs, parse_options, print_json, split_list
 from mpsolve.core.problem import Problem
 from mpsolve.spaces import SPACES, load_space
 from mpsolve.utils.files import atomic_write, check_writable
@@ -59,6 +59,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         check_writable(args.out, "--out")
         inputs = {f"--problem {path!r}": path for path in args.problem}
         check_outputs({"--out": args.out}, {**inputs, **{f"--space {name!r}": name for name in spaces}})
+        for spec in problems.values():
+            check_not_profiles({"--out": args.out}, spec.problem)
     for name in spaces:  # a space file is labelled by its space's name, as a problem file is
         label = Path(name).stem if name.lower().endswith(".toml") else name
         problems[label if label not in problems else f"{label}#{len(problems)}"] = Problem(load_space(name))

@@ -27,6 +27,7 @@ Profiling needs ``torch`` (extra ``[torch]``) and lives with the model; predicti
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,8 @@ class LatencyCost(CostModel):
     phase = "prefill"
 
     def __init__(self, profile: str | Path | Mapping[str, Any], calibrated: bool = True) -> None:
-        self.profile = str(profile) if isinstance(profile, Path) else profile
+        # an absolute path: a result or problem file records it, and is read again from another folder
+        self.profile = os.path.abspath(os.path.expanduser(profile)) if isinstance(profile, (str, Path)) else profile
         if not isinstance(calibrated, bool):
             raise LatencyProfileError(f"calibrated must be True or False, got {calibrated!r}")
         self.calibrated = calibrated

@@ -275,3 +275,39 @@ def test_table_fails_when_it_cannot_save_the_table(capsys, tmp_path, monkeypatch
     table = SpectrumTable(draws=2, cache_dir=tmp_path / "file" / "cache")  # a library solve warns and goes on
     with pytest.warns(mpsolve.MpsolveWarning, match=r"cannot be saved \(.*\): it will be built again next time"):
         assert table.spectra([(8, 16)])[0].shape == (2, 8)
+
+
+def test_a_result_with_a_latency_profile_reruns_from_another_folder(tmp_path, capsys, monkeypatch):
+    """Before: the result kept the profile path as typed (relative to where design ran), and a
+    rerun read it relative to the result's folder: an error, or silently another profile."""
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "prof").mkdir()
+    (tmp_path / "prof" / "pre.json").write_text(json.dumps(synthetic_profile("small", "prefill")))
+    (tmp_path / "out" / "prof").mkdir(parents=True)  # a decoy where the old rerun looked
+    decoy = synthetic_profile("small", "prefill")
+    for entry in decoy["layers"]:
+        entry["ms"] *= 0.3
+    (tmp_path / "out" / "prof" / "pre.json").write_text(json.dumps(decoy))
+    code, out, _ = run(capsys, "design", "--space", "small", "--budget", "latency_ms=300", "--latency-profile",
+                       "prof/pre.json", "--solver", "exact", "--json")
+    assert code == 0
+    (tmp_path / "out" / "lat.json").write_text(out)
+    code, again, _ = run(capsys, "design", "--problem", "out/lat.json", "--json")
+    assert code == 0 and json.loads(again)["objective"] == json.loads(out)["objective"]
+    assert json.loads(again)["problem"]["constraints"][0]["options"]["profile"] == str(tmp_path / "prof" / "pre.json")
+
+
+def test_outputs_may_not_overwrite_a_profile_named_in_a_problem_file(tmp_path, capsys):
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    profile = json.dumps(synthetic_profile("small", "prefill"))
+    (tmp_path / "p.json").write_text(profile)
+    (tmp_path / "prob.toml").write_text('space = "small"\n[[budget]]\ncost = "latency"\nlimit = 300\n'
+                                        'profile = "p.json"\n[solver]\nname = "ea"\niterations = 200\n')
+    for argv, flag in ((["design", "--problem", str(tmp_path / "prob.toml"), "--checkpoint"], "--checkpoint"),
+                       (["sweep", "--problem", str(tmp_path / "prob.toml"), "--out"], "--out")):
+        code, _, err = run(capsys, *argv, str(tmp_path / "." / "p.json"))
+        assert code == 2 and f"{flag} '" in err and "is the latency profile of the problem: give" in err
+    assert (tmp_path / "p.json").read_text() == profile  # before: replaced by a checkpoint or sweep rows
