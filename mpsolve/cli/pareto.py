@@ -74,10 +74,16 @@ def cmd_pareto(args: argparse.Namespace) -> int:
             print(f"note: {flag} is unused unless --over {cost}", file=sys.stderr)
     if args.over in PROFILED_COSTS:
         over = get_cost(args.over, profile=profile_for(args.over, args.latency_profile, args.decode_profile))
-    fronts = [
-        pareto(problem, over, budgets, s, seed=args.seed, time_limit=args.time_limit, reference_point=reference)
-        for s in solvers
-    ]
+    fronts = []
+    for s in solvers:
+        fronts.append(pareto(problem, over, budgets, s, seed=args.seed, time_limit=args.time_limit,
+                             reference_point=reference))
+        if fronts[-1].points[-1]["status"] == "interrupted":  # Ctrl-C: report what was solved, exit 130
+            break
+    code = 130 if fronts[-1].points[-1]["status"] == "interrupted" else 0
+    if code:
+        print(f"mpsolve: interrupted: the front stops at budget {fronts[-1].points[-1]['budget']:.4g} "
+              f"({fronts[-1].solver}); the points so far follow", file=sys.stderr)
     if args.csv:
         write_csv(fronts, args.csv)
     if args.plot:  # the published models are scored on the front's own cost (a latency profile's)
@@ -85,7 +91,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     if args.json:
         payload = fronts[0].to_dict() if len(fronts) == 1 else {"fronts": [fr.to_dict() for fr in fronts]}
         print_json(payload)
-        return 0
+        return code
     for fr in fronts:
         print(f"{fr.solver}: objective vs {fr.over}")
         print(f"  {'budget':>12} {'status':>10} {'objective':>14} {fr.over:>12} {'gap':>8}  design")
@@ -102,4 +108,4 @@ def cmd_pareto(args: argparse.Namespace) -> int:
             f"  hypervolume {fr.hypervolume:.6g} against reference point objective={ref_objective:g}, "
             f"{fr.over}={format_quantity(ref_cost)} ({fr.over} axis in units of {format_quantity(ref_cost)})"
         )
-    return 0
+    return code

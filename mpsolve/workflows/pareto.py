@@ -192,6 +192,8 @@ def pareto(
 
     Returns:
         A :class:`ParetoFront`; budgets no design meets are points with status ``infeasible``.
+        Ctrl-C ends the front at the budget being solved: its best design so far is the last
+        point (status ``interrupted``) and the larger budgets are left out.
     """
     if not isinstance(problem, Problem):
         raise MpsolveError(f"pareto needs a Problem, e.g. Problem('small'), got {problem!r}")
@@ -238,6 +240,8 @@ def pareto(
             continue
         points.append(budget_point(limit, r.to_dict(), key, str(solver)))
         native.extend(r.pareto or [])
+        if r.status == "interrupted":  # Ctrl-C stops the front, not only this budget's solve
+            break
     if native:
         F = np.array([[-p["objective"], p["costs"][key]] for p in native])
         native = [native[i] for i in sorted(non_dominated(F), key=lambda i: F[i, 1])]

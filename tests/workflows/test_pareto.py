@@ -221,3 +221,23 @@ def test_front_writers_check_their_path_before_writing(tmp_path) -> None:
         with pytest.raises(mpsolve.MpsolveError, match=message):
             call()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.csv"]  # no temporary file left
+
+
+def test_ctrl_c_ends_the_front_at_the_budget_being_solved() -> None:
+    """Before: Ctrl-C only cut the current budget's solve; the front went on with the larger budgets."""
+    from mpsolve.core.solver import Solver
+
+    class CtrlCOnSecondBudget(Solver):
+        name = "ctrl-c-on-second"
+        stochastic = False
+        calls = 0
+
+        def _solve(self, ctx) -> None:
+            type(self).calls += 1
+            ctx.evaluate(ctx.feasible_seeds)  # a best design so far
+            if type(self).calls == 2:
+                raise KeyboardInterrupt
+
+    fr = mpsolve.pareto(mpsolve.Problem("small"), "flops", ["10G", "20G", "40G"], solver=CtrlCOnSecondBudget)
+    assert [p["status"] for p in fr.points] == ["feasible", "interrupted"] and CtrlCOnSecondBudget.calls == 2
+    assert fr.points[1]["objective"] is not None
