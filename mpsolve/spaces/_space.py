@@ -24,6 +24,7 @@ from mpsolve.spaces._architecture import (
     ffn_dim,
     model_constants,
 )
+from mpsolve.utils.clock import check_deadline
 from mpsolve.utils.errors import ArchitectureError, SpaceError
 from mpsolve.utils.memory import check_memory
 from mpsolve.utils.random import RandomState, check_random_state
@@ -301,7 +302,8 @@ class SearchSpace:
         rng = check_random_state(random_state)
         Y = self._mutate_once(X, rng, p_neighbour)
         again = rng.random(len(Y)) < p_repeat
-        while again.any():
+        while again.any():  # about 1 / (1 - p_repeat) rounds: a solve's time limit stops a p_repeat near 1
+            check_deadline()
             Y[again] = self._mutate_once(Y[again], rng, p_neighbour)
             again &= rng.random(len(Y)) < p_repeat
         return Y

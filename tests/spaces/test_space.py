@@ -201,3 +201,16 @@ def test_a_space_name_must_be_a_string_and_a_huge_width_names_its_limit(tmp_path
             SearchSpace(name=name)
     with pytest.raises(SpaceError, match="embed_dim 99999999999999999999999 is above the largest supported value"):
         SearchSpace(embed_dims=[64, 99999999999999999999999])  # was "must contain integers"
+
+
+def test_repeated_mutation_stops_at_a_solves_deadline(small_space, rng) -> None:
+    """With p_repeat near 1 a child is mutated about a million times: ea ignored --time-limit 2
+    for more than 40 s. The mutation loop now checks the solve's deadline."""
+    import time
+
+    from mpsolve.utils.clock import DeadlineReached, deadline
+
+    X = small_space.sample(4, rng)
+    with deadline(time.perf_counter() - 1.0), pytest.raises(DeadlineReached):
+        small_space.mutate(X, rng, p_repeat=0.999)  # a row repeats with 1 - 1e-12 odds: the loop is entered
+    assert small_space.mutate(X, rng, p_repeat=0.5).shape == X.shape  # no deadline: it finishes
