@@ -72,6 +72,10 @@ class SolveContext:
         self._last_checkpoint = time.perf_counter()
         self._state_fn: Callable[[], dict[str, Any]] | None = None
         self._boundary: bytes | None = None
+        # a resumed run keeps its checkpoint file until the backend marks a step beyond it: a
+        # backend that replays its steps marks none while replaying, and an interrupt or the end
+        # of the run there must not write the replay's earlier step over the file
+        self._resumed_pending = resume_state is not None
         self.fingerprint = problem.fingerprint()
         self._bar = None
         self._progress = progress
@@ -160,7 +164,8 @@ class SolveContext:
         it returns do not leak into the saved step.
         """
         self._state_fn = state_fn
-        self.maybe_checkpoint(write=False)
+        if not self._resumed_pending:
+            self.maybe_checkpoint(write=False)
 
     def maybe_checkpoint(self, force: bool = False, write: bool = True) -> None:
         """Mark a consistent point of the run (a step boundary) and write it every
@@ -171,6 +176,7 @@ class SolveContext:
         """
         if self.checkpoint_path is None or self._state_fn is None:
             return
+        self._resumed_pending = False
         self._boundary = dumps_checkpoint(self, self._state_fn())
         now = time.perf_counter()
         if write and (force or now - self._last_checkpoint >= self.checkpoint_every):
@@ -308,7 +314,7 @@ class Solver(ABC):
                     ctx.checkpoint_last_boundary()
                 finally:
                     ctx.close()
-                if not (interrupted or cut):
+                if not (interrupted or cut or ctx._resumed_pending):  # nothing beyond a resumed file: keep it
                     ctx.maybe_checkpoint(force=True)
             if ctx.best_x is None and not interrupted:
                 if len(feasible_seeds):  # scored while checking feasibility: the best known, not "infeasible"

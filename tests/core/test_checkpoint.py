@@ -350,3 +350,18 @@ def test_a_replayed_backends_edited_start_state_is_refused(problem, tmp_path, so
     with pytest.raises(CheckpointError, match=f"the {solver} checkpoint is malformed: it needs .* and rng_start "
                        r"\(a PCG64 generator state\)$"):
         _solver(solver).solve(problem, resume=path)
+
+
+@pytest.mark.parametrize("name", ["nsga2", "tpe"])
+def test_a_resume_stopped_while_replaying_keeps_its_checkpoint(name, problem, tmp_path):
+    """A replaying backend marks no step until it is past the resumed one. Before, a time limit
+    (or Ctrl-C) during the replay wrote the replay's earlier step over the file (TPE 276 trials
+    became 0), and the next resume repeated the lost work and counted it."""
+    full, batches = _batches(name, problem, seed=5)
+    path = tmp_path / "run.ckpt"
+    _solver(name).solve(problem, seed=5, checkpoint=path, callback=_InterruptAt(batches - 2))
+    saved = path.read_bytes()
+    # replaying the steps so far takes far longer than 1 ms (each is a TPE trial or an NSGA-II generation)
+    _solver(name).solve(problem, resume=path, time_limit=1e-3)
+    assert path.read_bytes() == saved
+    assert _answer(name, _solver(name).solve(problem, resume=path)) == _answer(name, full)
