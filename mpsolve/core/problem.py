@@ -150,12 +150,19 @@ class Problem:
         return self.space.n_var
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved problem (echoed into every result so it can be rerun)."""
-        return {
+        """The resolved problem (echoed into every result so it can be rerun); ``report_costs``
+        (every reported cost, by name and options) only when they are not the default ones."""
+        out = {
             "space": self.space.to_dict(),
             "objective": {"name": self.objective.name, **self.objective.options()},
             "constraints": [c.to_dict() for c in self.constraints],
         }
+        with warnings.catch_warnings():  # this problem has warned already
+            warnings.simplefilter("ignore", MpsolveWarning)
+            default = Problem(self.space, self.objective, self.constraints).costs
+        if self.costs != default:
+            out["report_costs"] = [{"cost": c.name, "options": c.options()} for c in self.costs.values()]
+        return out
 
     def fingerprint(self) -> str:
         """A short hash identifying the problem (for checkpoints); the order of the

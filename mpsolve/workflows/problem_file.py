@@ -76,7 +76,7 @@ __all__ = [
     "result_to_problem_toml",
 ]
 
-_TOP = ("space", "objective", "budget", "budgets", "constraints", "solver")
+_TOP = ("space", "objective", "budget", "budgets", "constraints", "report_costs", "solver")
 _SPACE_INTS = ("num_blocks", "vocab_size", "embed_proj_dim", "max_positions", "head_dim")
 _SPACE_GRIDS = {"embed_dims": int, "ffn_ratios": float, "layers": int}
 _RUN_KEYS = ("name", "seed", "time_limit")
@@ -187,7 +187,8 @@ class _Reader:
         if "budgets" in data:
             constraints += self.budget_table(data["budgets"])
         constraints += self.constraints(data.get("constraints", {}))
-        problem = self.build("", Problem, space, objective, constraints)
+        reported = self.report_costs(data["report_costs"]) if "report_costs" in data else None
+        problem = self.build("", Problem, space, objective, constraints, reported)
         name, options, seed, time_limit = self.solver(data.get("solver", "ea"))
         return ProblemSpec(problem, name, options, seed, time_limit)
 
@@ -246,6 +247,22 @@ class _Reader:
                 out.append(self.budget(path, cost, data.pop("limit"), data))
             else:
                 out.append(self.budget(path, cost, item, {}))
+        return out
+
+    def report_costs(self, value: Any) -> list[Any]:
+        """Costs reported with every design: names, or tables of ``cost`` and its options."""
+        if not isinstance(value, list):
+            raise self.error("report_costs", f"expected an array of cost names or tables, got {value!r}")
+        out = []
+        for i, item in enumerate(value):
+            path = f"report_costs[{i}]"
+            data = {"cost": item} if isinstance(item, str) else dict(self.table(path, item))
+            name = data.pop("cost", None)
+            if not isinstance(name, str):
+                raise self.error(path, f"expected a cost name such as 'params', got {name!r}")
+            if isinstance(data.get("profile"), str) and self.folder is not None:
+                data["profile"] = str(self.folder / Path(data["profile"]).expanduser())
+            out.append(self.build(path, get_cost, name, **data))
         return out
 
     def budget(self, path: str, cost: Any, limit: Any, options: dict[str, Any]) -> Budget:
@@ -400,7 +417,7 @@ def _structure(
     time_limit: float | None,
 ) -> dict[str, Any]:
     resolved = problem.to_dict() if isinstance(problem, Problem) else reader.table("problem", problem)
-    known = ("space", "objective", "constraints")
+    known = ("space", "objective", "constraints", "report_costs")
     resolved = reader.table("problem", resolved, known)
     out: dict[str, Any] = {
         "space": reader.table("problem.space", resolved.get("space", {})),
@@ -431,6 +448,15 @@ def _structure(
         out["budget"] = budgets
     if constraints:
         out["constraints"] = constraints
+    reported = resolved.get("report_costs")
+    if reported is not None:
+        if not isinstance(reported, list):
+            raise reader.error("problem.report_costs", f"expected an array, got {reported!r}")
+        out["report_costs"] = []
+        for i, item in enumerate(reported):
+            c = reader.table(f"problem.report_costs[{i}]", item)
+            options = reader.table(f"problem.report_costs[{i}].options", c.get("options", {}))
+            out["report_costs"].append({"cost": c.get("cost"), **options})
     run: dict[str, Any] = {"name": solver}
     if seed is not None:
         run["seed"] = seed

@@ -258,3 +258,21 @@ def test_decode_and_prefill_latency_budgets_from_a_file(tmp_path):
     assert costs["decode"].profile == str(tmp_path / "decode.json")
     r = mpsolve.solve(spec.problem, "exact")
     assert r.status == "optimal" and r.costs["decode"] <= 85 and r.costs["latency"] <= 1000
+
+
+def test_report_costs_round_trip_through_results_and_problem_files(tmp_path):
+    """Before: Problem.to_dict left report_costs out, so a rerun reported other costs, and an
+    nsga2 result with costs=['decode_flops'] could not be rerun at all."""
+    problem = mpsolve.Problem("small", "entropy", [mpsolve.Budget("flops", "20G")],
+                              report_costs=["params", mpsolve.costs.DecodeFlopsCost(seq_len=128)])
+    assert "report_costs" not in mpsolve.Problem("small", constraints=problem.constraints).to_dict()  # defaults
+    again = loads_problem(problem_to_toml(problem)).problem
+    assert again.costs == problem.costs and again.fingerprint() == problem.fingerprint()
+    result = mpsolve.solve(problem, "nsga2", seed=0, generations=3, costs=["decode_flops"])
+    (tmp_path / "r.json").write_text(json.dumps(result.to_dict()))
+    spec = load_problem_file(tmp_path / "r.json")
+    assert spec.problem.costs == problem.costs and spec.solver_options["costs"] == ["decode_flops"]
+    rerun = spec.solve()
+    assert rerun.costs == result.costs and rerun.objective == result.objective
+    with pytest.raises(ProblemFileError, match=r"report_costs\[0\]: .*unknown cost 'joules'"):
+        loads_problem('space = "small"\nreport_costs = ["joules"]\n')
