@@ -3,6 +3,9 @@
 Every field is optional; an empty file maximises the MeRino entropy over the ``default``
 space with the ``ea`` solver::
 
+    report_costs = ["params", { cost = "decode_flops", seq_len = 128 }]   # reported with every
+                               # design besides the budgeted costs (default: params, flops, memory)
+
     [space]                    # or: space = "paper"
     preset = "default"         # a named space; the fields below override it
     num_blocks = 4             # also: embed_dims, ffn_ratios, layers, vocab_size,
