@@ -69,7 +69,8 @@ def cmd_design(args: argparse.Namespace) -> int:
             print(f"note: the problem file's {spec.solver} options ({', '.join(spec.solver_options)}) do not apply "
                   f"to --solver {solver}; pass them with --option", file=sys.stderr)
         options = {**(spec.solver_options if solver == spec.solver else {}), **options}
-        seed = args.seed if args.seed is not None else spec.seed
+        # a resumed run keeps the checkpoint's seed (the file's seed may be its unwritten default)
+        seed = args.seed if args.seed is not None else None if args.resume else spec.seed
         time_limit = args.time_limit if args.time_limit is not None else spec.time_limit
         if args.budget:
             raise CLIError("--budget and --problem cannot be combined: put the budgets in the problem file")

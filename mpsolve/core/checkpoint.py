@@ -220,8 +220,9 @@ def load_checkpoint(path: str | Path, problem: Problem, solver: Solver) -> dict[
         score = float(ev.objective[0])
         if not bool(ev.feasible[0]) or not math.isclose(score, payload["best_f"], rel_tol=1e-9, abs_tol=1e-9):
             raise CheckpointError(
-                f"checkpoint {str(path)!r} was altered: its incumbent scores {score!r} "
-                f"({'feasible' if ev.feasible[0] else 'infeasible'}), not the recorded {payload['best_f']!r}"
+                f"checkpoint {str(path)!r} does not fit this problem: its incumbent scores {score!r} "
+                f"({'feasible' if ev.feasible[0] else 'infeasible'}) where it recorded {payload['best_f']!r} "
+                "(feasible); the file was edited, or a file the problem reads (a latency profile) changed"
             )
     return payload
 

@@ -29,7 +29,8 @@ def _resumed_population(ctx: SolveContext) -> tuple[np.ndarray, np.ndarray, int]
         raise CheckpointError(f"the ea checkpoint is malformed: {exc}") from None
     ev = ctx.problem.evaluate(pop_X)
     if not np.all(ev.feasible):
-        raise CheckpointError("the ea checkpoint was altered: its population holds infeasible designs")
+        raise CheckpointError("the ea checkpoint does not fit this problem: its population holds infeasible designs; "
+                              "the file was edited, or a file the problem reads (a latency profile) changed")
     return pop_X, ev.objective, done
 
 

@@ -311,3 +311,14 @@ def test_outputs_may_not_overwrite_a_profile_named_in_a_problem_file(tmp_path, c
         code, _, err = run(capsys, *argv, str(tmp_path / "." / "p.json"))
         assert code == 2 and f"{flag} '" in err and "is the latency profile of the problem: give" in err
     assert (tmp_path / "p.json").read_text() == profile  # before: replaced by a checkpoint or sweep rows
+
+
+def test_resuming_a_problem_file_run_keeps_the_checkpoints_seed(tmp_path, capsys):
+    """Before: the file's unwritten default seed 0 'conflicted' with the checkpoint's seed 3."""
+    f = tmp_path / "p.toml"
+    f.write_text('space = "small"\n[budgets]\nflops = "20G"\n[solver]\nname = "ea"\niterations = 300\n')
+    ckpt = str(tmp_path / "run.ckpt")
+    first = json.loads(run(capsys, "design", "--problem", str(f), "--seed", "3", "--checkpoint", ckpt, "--json")[1])
+    code, out, err = run(capsys, "design", "--problem", str(f), "--resume", ckpt, "--json")
+    assert code == 0, err
+    assert json.loads(out)["seed"] == 3 and json.loads(out)["objective"] == first["objective"]

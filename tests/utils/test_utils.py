@@ -130,6 +130,12 @@ def test_a_fifo_is_written_in_place_not_replaced(tmp_path) -> None:
     assert got == [b"a,b\n"] and stat.S_ISFIFO(fifo.stat().st_mode)
 
 
+def test_an_output_path_ending_in_a_slash_is_refused(tmp_path) -> None:
+    with pytest.raises(MpsolveError, match=r"names a folder \(it ends in '/'\); give a file path$"):
+        check_writable(f"{tmp_path}/new/")  # before: a file named 'new' was written
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_json_with_a_repeated_key_is_refused() -> None:
     from mpsolve.utils.files import parse_data
 
