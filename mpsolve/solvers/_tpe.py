@@ -127,7 +127,9 @@ class TPESolver(Solver):
         done = len(stored)
         if self.storage is not None and stored:  # a continued study's trials count, re-scored by this problem
             ctx.evaluate(_encodings(stored, grids, space))
-        ctx.set_state(lambda: {"trials": done, "rng_start": rng_start})
+        # a finished run's checkpoint says it was polished: resuming it polishes (and counts) nothing again
+        polished = bool(state is not None and state.get("polished") is True)
+        ctx.set_state(lambda: {"trials": done, "rng_start": rng_start, "polished": polished})
         ctx.progress(self.n_trials)
         while done < self.n_trials and not ctx.time_up():
             trial = study.ask(distributions)
@@ -139,7 +141,7 @@ class TPESolver(Solver):
             done += 1
             if done >= replay:
                 ctx.maybe_checkpoint()
-        if self.polish and done >= self.n_trials:
+        if self.polish and done >= self.n_trials and not polished:
             feasible = [
                 t
                 for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -150,6 +152,7 @@ class TPESolver(Solver):
             X = X[np.sort(np.unique(X, axis=0, return_index=True)[1])][: self.polish_starts]
             corners = ctx.feasible_seeds[ctx.rng.permutation(len(ctx.feasible_seeds))[: self.polish_starts]]
             _hill_climb(ctx, np.concatenate([X, corners]))
+            polished = True
 
 
 def _encodings(trials: list[optuna.trial.FrozenTrial], grids: list[tuple[str, int]], space: SearchSpace) -> np.ndarray:

@@ -365,3 +365,11 @@ def test_a_resume_stopped_while_replaying_keeps_its_checkpoint(name, problem, tm
     _solver(name).solve(problem, resume=path, time_limit=1e-3)
     assert path.read_bytes() == saved
     assert _answer(name, _solver(name).solve(problem, resume=path)) == _answer(name, full)
+
+
+@pytest.mark.parametrize("name", _resumable())
+def test_resuming_a_finished_run_repeats_nothing(name, problem, tmp_path):
+    """Before: resuming a finished tpe run polished again, and counted it (4484, then 8868 evaluations)."""
+    path = tmp_path / "run.ckpt"
+    full = _solver(name).solve(problem, seed=2, checkpoint=path)
+    assert _answer(name, _solver(name).solve(problem, resume=path)) == _answer(name, full)
