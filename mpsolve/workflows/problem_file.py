@@ -263,9 +263,7 @@ class _Reader:
             name = data.pop("cost", None)
             if not isinstance(name, str):
                 raise self.error(path, f"expected a cost name such as 'params', got {name!r}")
-            if isinstance(data.get("profile"), str) and self.folder is not None:
-                data["profile"] = str(self.folder / Path(data["profile"]).expanduser())
-            out.append(self.build(path, get_cost, name, **data))
+            out.append(self.build(path, get_cost, name, **self.located(data)))
         return out
 
     def budget(self, path: str, cost: Any, limit: Any, options: dict[str, Any]) -> Budget:
@@ -291,9 +289,13 @@ class _Reader:
             raise self.error(limit_path, f"{expected}, got {limit!r}") from None
         if not is_positive_number(amount):
             raise self.error(limit_path, f"{expected}, got {limit!r}")
+        return self.build(path, Budget, cost, limit, **self.located(options))
+
+    def located(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Cost options with a relative ``profile`` path resolved against the file's folder."""
         if isinstance(options.get("profile"), str) and self.folder is not None:
-            options = {**options, "profile": str(self.folder / Path(options["profile"]).expanduser())}
-        return self.build(path, Budget, cost, limit, **options)
+            return {**options, "profile": str(self.folder / Path(options["profile"]).expanduser())}
+        return options
 
     def constraints(self, value: Any) -> list[Constraint]:
         data = self.table("constraints", value, ("effectiveness", "non_decreasing_widths"))
