@@ -118,7 +118,8 @@ def _result_entropy(spec: str) -> MeRinoEntropy:
     if spec in ARCHITECTURES or path.suffix.lower() != ".json":
         return MeRinoEntropy()
     data = parse_data(read_text_bounded(path, "architecture JSON", CLIError), "json", CLIError, f"cannot read {spec!r}")
-    record = data.get("problem", {}).get("objective") if isinstance(data, dict) and "status" in data else None
+    problem = data.get("problem") if isinstance(data, dict) and "status" in data else None
+    record = problem.get("objective") if isinstance(problem, dict) else None
     if not isinstance(record, dict):
         return MeRinoEntropy()
     objective = problem_from_dict({"objective": record}, spec).problem.objective
