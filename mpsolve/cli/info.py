@@ -14,7 +14,7 @@ from mpsolve.costs import DecodeFlopsCost, FlopsCost, ParamsCost, graph_totals, 
 from mpsolve.objectives import MeRinoEntropy
 from mpsolve.solvers import list_solvers
 from mpsolve.spaces import ARCHITECTURES, SPACES, get_architecture, get_space, load_space, resolve_architecture
-from mpsolve.utils.errors import MpsolveWarning
+from mpsolve.utils.errors import ArchitectureError, MpsolveWarning
 from mpsolve.utils.files import atomic_write, check_writable, parse_data, read_text_bounded
 from mpsolve.utils.quantities import format_quantity
 from mpsolve.workflows.problem_file import problem_from_dict
@@ -100,8 +100,12 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    arch = resolve_architecture(args.arch)
-    objective = _result_entropy(args.arch)
+    data = None  # a file is read once, as resolve_architecture would read it
+    if args.arch not in ARCHITECTURES and Path(args.arch).is_file():
+        data = parse_data(read_text_bounded(Path(args.arch), "architecture JSON", ArchitectureError), "json",
+                          ArchitectureError, f"cannot read architecture JSON {args.arch!r}")
+    arch = resolve_architecture(args.arch if data is None else data)
+    objective = _result_entropy(data, args.arch)
     details = objective.details(arch)
     if args.json:
         print_json({"architecture": arch.to_dict(), "objective": objective.options(), **details})
@@ -112,20 +116,17 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _result_entropy(spec: str) -> MeRinoEntropy:
-    """The entropy a design result was solved with (the default one for anything else)."""
-    path = Path(spec)
-    if spec in ARCHITECTURES or path.suffix.lower() != ".json":
-        return MeRinoEntropy()
-    data = parse_data(read_text_bounded(path, "architecture JSON", CLIError), "json", CLIError, f"cannot read {spec!r}")
+def _result_entropy(data: Any, source: str) -> MeRinoEntropy:
+    """The entropy a design result (``data``, read from ``source``) was solved with; the default
+    one for anything else."""
     problem = data.get("problem") if isinstance(data, dict) and "status" in data else None
     record = problem.get("objective") if isinstance(problem, dict) else None
     if not isinstance(record, dict):
         return MeRinoEntropy()
-    objective = problem_from_dict({"objective": record}, spec).problem.objective
+    objective = problem_from_dict({"objective": record}, source).problem.objective
     if isinstance(objective, MeRinoEntropy):
         return objective
-    print(f"note: {spec} was designed for the {objective.name} objective; scored here with the default entropy",
+    print(f"note: {source} was designed for the {objective.name} objective; scored here with the default entropy",
           file=sys.stderr)
     return MeRinoEntropy()
 
