@@ -11,7 +11,7 @@ from typing import Any
 
 from mpsolve.cli.parsing import CLIError, check_not_profiles, check_outputs, parse_options, print_json, split_list
 from mpsolve.core.problem import Problem
-from mpsolve.spaces import SPACES, load_space
+from mpsolve.spaces import SPACES, load_space, space_label
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.quantities import exact_quantity
 from mpsolve.workflows.problem_file import ProblemSpec, load_problem_file
@@ -62,7 +62,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         for spec in problems.values():
             check_not_profiles({"--out": args.out}, spec.problem)
     for name in spaces:  # a space file is labelled by its space's name, as a problem file is
-        label = Path(name).stem if name.lower().endswith(".toml") else name
+        label = space_label(name)
         problems[label if label not in problems else f"{label}#{len(problems)}"] = Problem(load_space(name))
     if args.solvers:
         solvers = split_list(args.solvers, "--solvers")

@@ -1,7 +1,7 @@
 """Search spaces, the architecture type and presets."""
 
 from mpsolve.spaces._architecture import MODEL_CONSTANTS, Architecture, Block, ffn_dim, model_constants
-from mpsolve.spaces._file import load_space
+from mpsolve.spaces._file import load_space, space_label
 from mpsolve.spaces._presets import (
     ARCHITECTURES,
     SPACES,
@@ -27,4 +27,5 @@ __all__ = [
     "model_constants",
     "register_space",
     "resolve_architecture",
+    "space_label",
 ]

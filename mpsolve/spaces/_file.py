@@ -9,7 +9,12 @@ from mpsolve.spaces._space import SearchSpace
 from mpsolve.utils.errors import SpaceError
 from mpsolve.utils.files import parse_data, read_text_bounded
 
-__all__ = ["load_space"]
+__all__ = ["load_space", "space_label"]
+
+
+def space_label(spec: str) -> str:
+    """The name a space given as ``spec`` goes by: a preset's own, a TOML file's stem."""
+    return Path(spec).stem if spec.lower().endswith(".toml") else spec
 
 
 def load_space(spec: str) -> SearchSpace:
@@ -37,4 +42,4 @@ def load_space(spec: str) -> SearchSpace:
     if preset is not None and not isinstance(preset, str):
         raise SpaceError(f"space file {spec!r}: preset must be a preset name, got {preset!r}")
     base = get_space(preset).to_dict() if preset else {}
-    return SearchSpace.from_dict({**base, "name": Path(spec).stem, **data})
+    return SearchSpace.from_dict({**base, "name": space_label(spec), **data})

@@ -36,7 +36,6 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
-from pathlib import Path
 from typing import Any
 
 from mpsolve.constraints import Budget
@@ -45,7 +44,7 @@ from mpsolve.core.result import Result
 from mpsolve.core.solver import Solver
 from mpsolve.costs import COSTS, LatencyCost, get_cost
 from mpsolve.solvers import get_solver, solve
-from mpsolve.spaces import load_space
+from mpsolve.spaces import load_space, space_label
 from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning
 from mpsolve.utils.quantities import parse_quantity
 from mpsolve.utils.validation import check_integer, check_time_limit, is_integer
@@ -273,14 +272,19 @@ def sweep(
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def _is_solver(s: Any) -> bool:
+    """A solver name, instance or class."""
+    return isinstance(s, (str, Solver)) or (isinstance(s, type) and issubclass(s, Solver))
+
+
 def _solvers(solvers: Any) -> list[Any]:
-    if isinstance(solvers, (str, Solver)) or (isinstance(solvers, type) and issubclass(solvers, Solver)):
+    if _is_solver(solvers):
         return [solvers]  # one solver, not a list of its name's characters
     if not isinstance(solvers, Iterable) or isinstance(solvers, Mapping):
         raise SweepError(f"solvers must be a list of solver names, e.g. solvers=['ea', 'cpsat'], got {solvers!r}")
     solvers = list(solvers)
     for s in solvers:
-        if not (isinstance(s, (str, Solver)) or (isinstance(s, type) and issubclass(s, Solver))):
+        if not _is_solver(s):
             raise SweepError(f"solvers must be solver names, e.g. solvers=['ea', 'cpsat'], got {s!r} in {solvers!r}")
     return solvers
 
@@ -323,7 +327,7 @@ def _labelled(problems: Any) -> list[tuple[str, Any]]:
             raise SweepError(f"each problem must be {kinds}, got {item!r}")
         problem = item.problem if isinstance(item, ProblemSpec) else item
         name = problem if isinstance(problem, str) else problem.space.name
-        name = Path(name).stem if name.lower().endswith(".toml") else name  # a space file: its space's name
+        name = space_label(name)  # a space file: its space's name
         taken = {n for n, _ in out}
         out.append((name if name not in taken else f"{name}#{len(out)}", item))
     return out
