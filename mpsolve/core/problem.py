@@ -98,6 +98,12 @@ class Problem:
             self.costs[b.cost.name] = b.cost
             if report_costs is not None and displaced is not None:  # asked for: kept, labelled
                 self._report(displaced)
+        if report_costs is None:
+            self._default_report = True
+        else:  # the problem as built without them: a result records the reported costs only when they differ
+            with warnings.catch_warnings():  # the budgets' warnings come below, once
+                warnings.simplefilter("ignore", MpsolveWarning)
+                self._default_report = self.costs == Problem(self.space, self.objective, self.constraints).costs
         for b in self.budgets:
             positions = b.cost.positions()
             if positions is not None and positions > self.space.max_positions:
@@ -157,10 +163,7 @@ class Problem:
             "objective": {"name": self.objective.name, **self.objective.options()},
             "constraints": [c.to_dict() for c in self.constraints],
         }
-        with warnings.catch_warnings():  # this problem has warned already
-            warnings.simplefilter("ignore", MpsolveWarning)
-            default = Problem(self.space, self.objective, self.constraints).costs
-        if self.costs != default:
+        if not self._default_report:
             out["report_costs"] = [{"cost": c.name, "options": c.options()} for c in self.costs.values()]
         return out
 
