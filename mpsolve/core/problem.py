@@ -219,12 +219,14 @@ class Problem:
 
     # -- feasibility --------------------------------------------------------------------------
     def corner_designs(self, limit: int = MAX_CORNERS) -> tuple[np.ndarray, bool]:
-        """Width orders with the smallest ratio and depth in each block, and whether that is all of them.
+        """The cheapest design of every width order for each budget, and whether those are all the width orders.
 
-        For costs that do not decrease with the FFN ratio or depth (all built-in ones), the
-        cheapest design of the space, for any combination of budgets, is among all width
-        orders. When there are more than ``limit`` orders, the uniform-width orders plus a
-        fixed random sample of the others are returned instead, with ``False``.
+        Each block takes the smallest depth and the FFN ratio that makes a block of its width
+        cheapest: the smallest ratio for a cost that does not decrease with it (every analytic
+        cost), possibly another for an additive cost that does (a measured latency profile, where
+        a wider FFN layer can time faster). So, for any combination of budgets, the cheapest design
+        of the space is among them. When there are more than ``limit`` orders, the uniform-width
+        orders plus a fixed random sample of the others are returned instead, with ``False``.
         """
         k, N = len(self.space.embed_dims), self.space.num_blocks
         if math.comb(k + N - 1, N) <= limit:
@@ -235,7 +237,24 @@ class Problem:
             sample = self.space.widths(self.space.sample(limit, np.random.default_rng(0)))
             widths = np.unique(np.concatenate([uniform, sample]), axis=0)
             complete = False
-        return self.space.compose(widths), complete
+        corners = [self.space.compose(widths, ratios[widths]) for ratios in self._cheapest_ratios()]
+        return np.concatenate(corners), complete
+
+    def _cheapest_ratios(self) -> list[np.ndarray]:
+        """For each budgeted cost, the ratio index that makes a block of each width at the smallest
+        depth cheapest (first the smallest ratios; each distinct choice once).
+
+        An additive cost is a sum of per-block terms, so a block's cheapest ratio is the one that
+        makes the uniform design of its width cheapest. Other costs are taken not to decrease with
+        the ratio (every built-in one)."""
+        k, r = len(self.space.embed_dims), len(self.space.ffn_ratios)
+        widths = np.repeat(np.arange(k), r)[:, None].repeat(self.space.num_blocks, axis=1)
+        batch = self.space.decode_batch(self.space.compose(widths, np.tile(np.arange(r), k)[:, None]))
+        choices = {(0,) * k}
+        for cost in dict.fromkeys(b.cost for b in self.budgets):
+            if cost.is_additive():
+                choices.add(tuple(np.argmin(cost.evaluate(batch, self.space).reshape(k, r), axis=1).tolist()))
+        return [np.array(c, dtype=np.int64) for c in sorted(choices)]
 
     def check_feasible(self) -> np.ndarray:
         """Raise :class:`InfeasibleError` when the budgets cannot be met; else return the
@@ -264,10 +283,12 @@ class Problem:
                         + f" in space {self.space.name!r}: raise the budget or use a space with smaller widths",
                         {k: cheapest[k] for k, _ in violated},
                     )
-                raise InfeasibleError(
-                    "infeasible problem: each budget alone can be met (cheapest: "
-                    + ", ".join(f"{k}={format_quantity(v)}" for k, v in cheapest.items())
-                    + ") but no design meets all of them together: relax one of them",
-                    cheapest,
-                )
+                # one corner per width order is cheapest in every budget only when the costs agree on the ratios
+                if len(self._cheapest_ratios()) == 1:
+                    raise InfeasibleError(
+                        "infeasible problem: each budget alone can be met (cheapest: "
+                        + ", ".join(f"{k}={format_quantity(v)}" for k, v in cheapest.items())
+                        + ") but no design meets all of them together: relax one of them",
+                        cheapest,
+                    )
         return X[ev.feasible]

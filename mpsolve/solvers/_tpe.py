@@ -46,7 +46,7 @@ class TPESolver(Solver):
             study holds one problem: its fingerprint is stored as the study's user attribute
             ``mpsolve_fingerprint``, and a study of another problem is refused.
         polish: after the trials, climb from each of the ``polish_starts`` best feasible trials
-            and as many random feasible corner designs (smallest ratios and depths) to the
+            and as many random feasible corner designs (the cheapest of their width orders) to the
             best feasible design one or two grid steps away until none is better
             (vectorised, a few thousand evaluations in all; TPE alone often stops a few per
             cent short of the optimum under a binding budget).

@@ -213,3 +213,48 @@ def test_nsga2_takes_a_labelled_cost_with_commas_as_an_objective(small_space):
     r = mpsolve.solve(problem, "nsga2", seed=0, generations=3, pop_size=12,
                       costs="memory, memory[seq_len=128,batch_size=8]")  # the label's comma was split on
     assert r.status == "feasible" and all("memory[seq_len=128,batch_size=8]" in p["costs"] for p in r.pareto)
+
+
+def _faster_wide_ffn_profile() -> tuple[mpsolve.SearchSpace, dict]:
+    """A tiny space and a profile in which the wider FFN layer of width 128 times faster (measurement
+    noise does this), so the cheapest design is not the smallest-ratio one."""
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    space = mpsolve.SearchSpace(num_blocks=2, embed_dims=(128, 256), ffn_ratios=(1.0, 2.0), layers=(1, 2),
+                                vocab_size=256, embed_proj_dim=128, max_positions=64, name="tiny")
+    profile = synthetic_profile(space)
+    for row in profile["layers"]:
+        if row["embed_dim"] == 128:
+            row["ms"] = 1.0 if row["ffn_dim"] == 128 else 0.5
+    return space, profile
+
+
+def test_a_latency_profile_where_a_wider_ffn_is_faster_keeps_the_cheapest_design():
+    space, profile = _faster_wide_ffn_profile()
+    X = np.concatenate(list(space.enumerate()))
+    latency = Problem(space, constraints=[Budget("latency", 1e9, profile=profile)]).evaluate(X).costs["latency"]
+    cheapest = float(latency.min())
+    assert space.decode(X[np.argmin(latency)]).blocks[0].ffn_ratio == 2.0  # the case this test is about
+    problem = Problem(space, constraints=[Budget("latency", cheapest * 1.001, profile=profile)])
+    assert mpsolve.solve(problem, "exhaustive").status == "optimal"  # was "infeasible problem" before any search
+    with pytest.raises(InfeasibleError) as info:
+        Problem(space, constraints=[Budget("latency", cheapest * 0.999, profile=profile)]).check_feasible()
+    assert info.value.cheapest["latency"] == pytest.approx(cheapest, rel=1e-12)
+
+
+def test_budgets_whose_cheapest_designs_differ_are_left_to_the_solvers():
+    """Latency is cheapest with the wider FFN, FLOPs with the narrower: no corner design is cheapest in
+    both, so the corners prove nothing about the pair; here no design meets both, and the exact
+    solvers prove it."""
+    space, profile = _faster_wide_ffn_profile()
+    X = np.concatenate(list(space.enumerate()))
+    ev = Problem(space, constraints=[Budget("latency", 1e9, profile=profile), Budget("flops", 1e30, seq_len=64)]
+                 ).evaluate(X)
+    latency = float(ev.costs["latency"].min())  # only the cheapest-latency (wide FFN) designs fit
+    flops = float(ev.costs["flops"][ev.costs["latency"] <= latency].min()) * 0.999  # and none of them fits this
+    assert not np.any((ev.costs["latency"] <= latency) & (ev.costs["flops"] <= flops))
+    problem = Problem(space, constraints=[Budget("latency", latency, profile=profile),
+                                          Budget("flops", flops, seq_len=64)])
+    assert len(problem.check_feasible()) == 0  # each budget alone can be met: no error from the corners
+    for solver in ("exhaustive", "exact", "cpsat"):
+        assert mpsolve.solve(problem, solver).status == "infeasible", solver
