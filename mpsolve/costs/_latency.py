@@ -264,6 +264,9 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     missing = [k for k in required if k not in data]
     if missing:
         raise LatencyProfileError(f"latency profile lacks {missing}; re-profile with mpsolve profile-latency")
+    if not isinstance(data.get("space", {}), Mapping):
+        raise LatencyProfileError("latency profile space is not a mapping (the profiled space's fields); re-profile "
+                                  "with mpsolve profile-latency")
     if not (isinstance(data["constants"], Mapping) and all(isinstance(k, str) for k in data["constants"])):
         raise LatencyProfileError("latency profile constants are not a mapping of names to values; re-profile "
                                   "with mpsolve profile-latency")

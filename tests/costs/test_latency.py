@@ -206,6 +206,15 @@ def test_tampered_entries_are_refused(profile: dict, key: str, change: dict | in
         LatencyCost({**profile, key: tampered})
 
 
+@pytest.mark.parametrize("space", [None, "tiny", [1]])
+def test_a_profile_whose_space_is_not_a_mapping_is_refused(tiny_space: SearchSpace, space: object) -> None:
+    """It was read only to name the space of a missing entry: an AttributeError then."""
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    with pytest.raises(LatencyProfileError, match="space is not a mapping.*re-profile"):
+        LatencyCost({**synthetic_profile(tiny_space), "space": space})
+
+
 @pytest.mark.parametrize("value", [-1, 0, 2.5, True, "64"])
 def test_a_profile_seq_len_that_is_not_a_positive_integer_is_refused(profile: dict, value: object) -> None:
     with pytest.raises(LatencyProfileError, match=f"seq_len {value!r} is not a positive integer.*re-profile"):
