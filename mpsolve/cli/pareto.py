@@ -10,6 +10,7 @@ from mpsolve.cli.parsing import PROFILED_COSTS, CLIError, check_outputs, print_j
 from mpsolve.core.front import check_reference_point
 from mpsolve.core.problem import Problem
 from mpsolve.costs import CostModel, get_cost
+from mpsolve.solvers import get_solver
 from mpsolve.spaces import SPACES, load_space
 from mpsolve.utils.files import check_not_input, check_writable
 from mpsolve.utils.quantities import format_quantity, parse_quantity
@@ -66,6 +67,8 @@ def cmd_pareto(args: argparse.Namespace) -> int:
                   "--latency-profile": args.latency_profile, "--decode-profile": args.decode_profile})
     problem = Problem(load_space(args.space))
     solvers = split_list(args.solver, "--solver")
+    for s in solvers:  # every name before the first front
+        get_solver(s)
     over: str | CostModel = args.over
     used = PROFILED_COSTS.get(args.over, (None,))[0]
     for flag, value, cost in (("--latency-profile", args.latency_profile, "latency_ms"),

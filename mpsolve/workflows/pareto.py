@@ -25,7 +25,7 @@ from mpsolve.core.front import check_reference_point, hypervolume, non_dominated
 from mpsolve.core.problem import Problem
 from mpsolve.core.result import _jsonable
 from mpsolve.costs import COSTS, CostModel, get_cost
-from mpsolve.solvers import solve
+from mpsolve.solvers import get_solver, solve
 from mpsolve.spaces import get_architecture
 from mpsolve.utils.errors import InfeasibleError, MpsolveError
 from mpsolve.utils.files import atomic_write, check_writable
@@ -202,8 +202,9 @@ def pareto(
     limits = sorted(parse_quantity(b) for b in budgets)
     if not limits:
         raise MpsolveError("pareto needs at least one budget, e.g. budgets=['60G', '110G', '160G']")
-    if reference_point is not None:
-        reference_point = check_reference_point(reference_point)  # before any solve
+    # before any solve; the default is the largest budget asked for, also for a front Ctrl-C cut short
+    reference_point = check_reference_point(reference_point if reference_point is not None else (0.0, limits[-1]))
+    get_solver(solver, **solver_options)  # a bad name or option, before any solve
     name = over.name if isinstance(over, CostModel) else COSTS[over].name
     budgeted = problem.budgeted_costs(name)
     if len(budgeted) > 1 and not isinstance(over, CostModel):

@@ -241,3 +241,18 @@ def test_ctrl_c_ends_the_front_at_the_budget_being_solved() -> None:
     fr = mpsolve.pareto(mpsolve.Problem("small"), "flops", ["10G", "20G", "40G"], solver=CtrlCOnSecondBudget)
     assert [p["status"] for p in fr.points] == ["feasible", "interrupted"] and CtrlCOnSecondBudget.calls == 2
     assert fr.points[1]["objective"] is not None
+    # the default reference is the largest budget asked for (was the largest solved: 20G), so fronts compare
+    assert fr.reference_point == (0.0, 40e9)
+
+
+def test_every_solver_name_is_checked_before_the_first_front(monkeypatch, capsys) -> None:
+    """Before: ``--solver tpe,nope`` solved the whole tpe front, then failed and lost it."""
+    import mpsolve.cli.pareto as cli_pareto
+    from mpsolve.cli import main
+
+    solved = []
+    monkeypatch.setattr(cli_pareto, "pareto", lambda *args, **kwargs: solved.append(args))
+    assert main(["pareto", "--space", "small", "--budgets", "10G", "--solver", "exhaustive,nope"]) == 2
+    assert "unknown solver 'nope'" in capsys.readouterr().err and solved == []
+    with pytest.raises(mpsolve.MpsolveError, match="bad options for solver 'exhaustive'"):
+        mpsolve.pareto(mpsolve.Problem("small"), "flops", ["10G"], solver="exhaustive", popsize=3)
