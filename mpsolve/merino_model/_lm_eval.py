@@ -3,10 +3,12 @@
 lm-eval task configs are YAML files whose fields are Jinja templates and which may name Python
 functions (``!function``). Task files handed to :func:`load_task_file` are read as data only
 (``yaml.safe_load`` refuses ``!function`` and every other Python tag), keys that load code or
-other files are refused, and :func:`lm_eval_tasks` renders every template in Jinja's sandbox,
-so a template cannot reach Python internals. Nothing is downloaded: the Hugging Face hub and
-``datasets`` run offline, so a task's data must be local files (``dataset_path: json`` with
-``data_files`` relative to the task file). Needs the ``[eval]`` extra.
+other files are refused, so are metrics that are not lm-eval's own (the ``evaluate`` library
+imports a metric named by a path), and a path given as a task name; and :func:`lm_eval_tasks`
+renders every template in Jinja's sandbox, so a template cannot reach Python internals. Nothing
+is downloaded: the Hugging Face hub and ``datasets`` run offline, so a task's data must be local
+files (``dataset_path: json`` with ``data_files`` relative to the task file). Needs the ``[eval]``
+extra.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ __all__ = ["byte_tokenizer", "checkpoint_bpe_tokenizer", "checkpoint_tokenizer",
 _REFUSED_KEYS = ("include", "class", "custom_dataset")
 #: ``datasets``' packaged loaders of local files, the only ``dataset_path`` a task file may name
 _LOCAL_LOADERS = ("json", "csv", "text", "parquet")
+#: suffixes of task files, read by :func:`load_task_file` (a task name with one is a path)
+_TASK_SUFFIXES = (".yaml", ".yml", ".json")
 #: size limit of one data file of a task
 _DATA_FILE_LIMIT = 1 << 30
 #: size limit of a checkpoint's ``tokenizer.json``
@@ -125,8 +129,9 @@ def load_task_file(path: str | os.PathLike) -> dict[str, Any]:
     Raises:
         ModelInputError: unreadable, not a mapping with a ``task`` name, a Python tag
             (``!function``), a key that loads code or files (``include``, ``class``,
-            ``custom_dataset``), ``trust_remote_code``, or data that is not local regular files
-            read by one of ``datasets``' packaged loaders (``json``, ``csv``, ``text``, ``parquet``).
+            ``custom_dataset``), ``trust_remote_code``, a metric that is not lm-eval's own, or data
+            that is not local regular files read by one of ``datasets``' packaged loaders (``json``,
+            ``csv``, ``text``, ``parquet``).
     """
     require("yaml", "eval")
     import yaml
@@ -157,8 +162,30 @@ def load_task_file(path: str | os.PathLike) -> dict[str, Any]:
     if config.get("dataset_path") not in _LOCAL_LOADERS or kwargs.get("data_files") is None:
         raise ModelInputError(f"task file {str(path)!r} must read local files: dataset_path one of "
                               f"{', '.join(_LOCAL_LOADERS)} and dataset_kwargs.data_files (nothing is downloaded)")
+    _check_metrics(config.get("metric_list"), path)
     kwargs = {**kwargs, "data_files": _resolve(kwargs["data_files"], path.parent)}
     return {**config, "dataset_kwargs": kwargs}
+
+
+def _check_metrics(metrics: Any, path: Path) -> None:
+    """Refuse metrics that are not lm-eval's own: lm-eval looks any other name up in the ``evaluate``
+    library, which imports a metric named by a local path as a Python script."""
+    if metrics is None:
+        return
+    if not (isinstance(metrics, list) and all(isinstance(m, dict) for m in metrics)):
+        raise ModelInputError(f"task file {str(path)!r}: metric_list must be a list of mappings with a 'metric' name")
+    require("lm_eval", "eval")
+    import lm_eval.api.metrics  # noqa: F401  (registers lm-eval's metrics)
+    from lm_eval.api.registry import metric_registry
+
+    for m in metrics:
+        name = m.get("metric")
+        if "hf_evaluate" in m or not isinstance(name, str) or name not in metric_registry:
+            raise ModelInputError(
+                f"task file {str(path)!r}: metric {name!r}" + (" with hf_evaluate" if "hf_evaluate" in m else "")
+                + f" is not one of lm-eval's own ({', '.join(sorted(metric_registry.keys()))}); the evaluate "
+                "library's metrics are refused: they load code"
+            )
 
 
 def _resolve(files: Any, folder: Path) -> Any:
@@ -271,6 +298,10 @@ def lm_eval_tasks(
 
     from mpsolve.utils.random import DEFAULT_SEED
 
+    for task in tasks:  # lm-eval reads a name that is a path as a task file, with its own loader (!function runs)
+        if isinstance(task, str) and (os.path.lexists(task) or Path(task).suffix.lower() in _TASK_SUFFIXES):
+            raise ModelInputError(f"task {task!r} is a file path, not an installed task's name: read it with "
+                                  "load_task_file (as data) and pass the config")
     seed = DEFAULT_SEED if seed is None else seed
     # no BOS token in MeRino vocabularies: an empty context is conditioned on a newline
     prefix = tokenizer.encode("\n", add_special_tokens=False)[-1]

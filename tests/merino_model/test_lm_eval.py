@@ -176,6 +176,45 @@ def test_task_files_are_data_only(tmp_path: Path, text: str, message: str) -> No
     assert "\n" not in str(info.value)
 
 
+def _script_writing(folder: Path, marker: Path) -> None:
+    """A Python module that, imported, writes ``marker``: the evaluate library imports a metric named by
+    a folder path, and lm-eval's own loader imports a ``!function`` module beside its task file."""
+    folder.mkdir(exist_ok=True)
+    code = f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\ndef doc(d):\n    return ''\n"
+    (folder / f"{folder.name}.py").write_text(code, encoding="utf-8")
+    (folder.parent / "utils.py").write_text(code, encoding="utf-8")
+
+
+@pytest.mark.parametrize("metric", ["- metric: {script}", "- metric: acc\n    hf_evaluate: true", "- metric: [acc]"])
+def test_a_metric_that_is_not_lm_evals_own_is_refused(task_dir: Path, tmp_path: Path, metric: str) -> None:
+    """Before: a metric named by a folder path ran the folder's script through ``evaluate.load``."""
+    marker = tmp_path / "ran"
+    _script_writing(tmp_path / "metric", marker)
+    text = TASK.split("metric_list:")[0] + "metric_list:\n  " + metric.format(script=tmp_path / "metric") + "\n"
+    (task_dir / "metric.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ModelInputError, match="is not one of lm-eval's own .*refused: they load code"):
+        load_task_file(task_dir / "metric.yaml")
+    assert not marker.exists()
+
+
+def test_a_task_file_is_read_as_data_whatever_its_name(model: MeRinoHFForCausalLM, task_dir: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: a path without a .yaml suffix went to lm-eval as a task name, and its loader ran ``!function``."""
+    marker = tmp_path / "ran"
+    _script_writing(tmp_path / "module", marker)
+    (task_dir / "utils.py").write_text((tmp_path / "utils.py").read_text(), encoding="utf-8")
+    path = task_dir / "plain"
+    path.write_text(TASK.replace('"{{question}}"', "!function utils.doc"), encoding="utf-8")
+    ckpt = tmp_path / "ckpt"
+    model.save_pretrained(ckpt)
+    assert main(["evaluate", str(ckpt), "--tasks", str(path)]) == 2
+    assert "is not data-only YAML" in capsys.readouterr().err
+    with pytest.raises(ModelInputError, match="is a file path, not an installed task's name: read it with "
+                                              "load_task_file"):
+        lm_eval_tasks(model, byte_tokenizer(), [str(path)])
+    assert not marker.exists()
+
+
 def test_a_template_cannot_reach_python_internals(model: MeRinoHFForCausalLM, task_dir: Path, tmp_path: Path) -> None:
     hostile = TASK.replace('"{{question}}"', '"{{ question.__class__.__mro__[1].__subclasses__() }}"')
     path = task_dir / "hostile.yaml"
