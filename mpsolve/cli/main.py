@@ -47,8 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f": {exc.filename!r}" if exc.filename else ""
         print(f"mpsolve: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("mpsolve: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a training run says where its checkpoint is
+        print("mpsolve: interrupted" + (f": {exc}" if str(exc) else ""), file=sys.stderr)
         return 130
 
 

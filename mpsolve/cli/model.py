@@ -66,6 +66,9 @@ def add_subcommands(subparsers: Any) -> None:
                    help="train a BPE tokenizer of this size (256 up to the design's vocab_size)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--save-every", type=int, default=None, metavar="STEPS",
+                   help="also save the resumable checkpoint every this many steps (it is saved at 50, 75 and 100 %% "
+                        "of the run, and on Ctrl-C)")
     p.set_defaults(func=cmd_train)
 
     p = subparsers.add_parser(
@@ -337,6 +340,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError(f"--out {str(args.out)!r} is a file; a run is a folder")
     check_writable(args.out / "config.json", "--out")
     check_integer(args.seed, "seed", 0, CLIError)
+    if args.save_every is not None:
+        check_integer(args.save_every, "--save-every", 1, CLIError)
     tokens = parse_quantity(args.tokens)
     if not (math.isfinite(tokens) and tokens == int(tokens)):
         raise CLIError(f"--tokens must be a whole number of tokens, e.g. 4M, got {args.tokens!r}")
@@ -355,7 +360,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         corpus = corpus.encode(tokenizer)
     run = merino_model.train(arch, corpus, config, out_dir=args.out, resume=args.resume,
-                             progress=sys.stderr.isatty(), seed=args.seed)
+                             progress=sys.stderr.isatty(), seed=args.seed, save_every=args.save_every)
     final = run.evaluations[-1] if run.evaluations else {}
     print(f"wrote {args.out}: {run.steps} steps, validation loss {final.get('val_loss', float('nan')):.4f}")
     return 0

@@ -11,16 +11,19 @@ the same machine, give the same losses. ``torch`` is imported only when training
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +44,7 @@ __all__ = [
     "Corpus",
     "TrainConfig",
     "TrainResult",
+    "TrainingInterrupted",
     "batch_starts",
     "evaluate",
     "learning_rate",
@@ -538,6 +542,11 @@ def train(
         seed: seed of a built model's initialisation.
         save_every: also save the resumable checkpoint every this many steps.
         device: where to train; default the model's device for a model, else CUDA when present.
+
+    Raises:
+        TrainingInterrupted: Ctrl-C (in the main thread) during a run with an ``out_dir``: the
+            step under way finishes and the checkpoint is saved first, so ``resume=True``
+            continues it exactly (a second Ctrl-C stops at once).
     """
     import torch
 
@@ -582,42 +591,86 @@ def train(
     report, close = _progress_callback(progress, result.steps, config.steps)
     model.train()
     t0 = time.perf_counter() - result.elapsed_s
-    try:
-        for step in range(result.steps, config.steps):
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(step, config)
-            x = _windows(corpus.train, starts[step], config.seq_len, device)
-            loss = model(x, labels=x).loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            opt.step()
-            result.train_losses.append(float(loss.detach()))
-            if not math.isfinite(result.train_losses[-1]):
-                raise ModelInputError(f"training diverged at step {step + 1} (loss {result.train_losses[-1]}): lower "
-                                      f"the learning rate (lr={config.lr}) and start again without --resume")
-            result.steps = step + 1
-            if step + 1 in marks:
-                val = validation_loss(model, corpus.val, config.seq_len, config.eval_tokens)
-                if not _has_perplexity(val):
-                    raise ModelInputError(f"training diverged by step {step + 1} (validation loss {val:.6g}): lower "
-                                          f"the learning rate (lr={config.lr}) and start again without --resume")
-                result.evaluations.append({
-                    "fraction": marks[step + 1], "step": step + 1,
-                    "tokens": (step + 1) * config.seq_len * config.batch_size, "val_loss": val,
-                    "val_ppl": math.exp(val), "train_loss": float(np.mean(result.train_losses[-50:])),
-                    "elapsed_s": time.perf_counter() - t0,
-                })
-            result.elapsed_s = time.perf_counter() - t0
-            if out_dir is not None and (step + 1 in marks or (save_every and (step + 1) % save_every == 0)):
-                _save_checkpoint(result, opt, corpus, seed)
-            report(step + 1, config.steps)
-    finally:
-        close()
+    # a Ctrl-C ends the step it arrives in, saves the checkpoint (a consistent one) and stops the run
+    with _deferred_ctrl_c(out_dir is not None) as interrupted:
+        try:
+            for step in range(result.steps, config.steps):
+                for group in opt.param_groups:
+                    group["lr"] = learning_rate(step, config)
+                x = _windows(corpus.train, starts[step], config.seq_len, device)
+                loss = model(x, labels=x).loss
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                opt.step()
+                result.train_losses.append(float(loss.detach()))
+                if not math.isfinite(result.train_losses[-1]):
+                    raise ModelInputError(f"training diverged at step {step + 1} (loss {result.train_losses[-1]}): "
+                                          f"lower the learning rate (lr={config.lr}) and start again without --resume")
+                result.steps = step + 1
+                if step + 1 in marks:
+                    val = validation_loss(model, corpus.val, config.seq_len, config.eval_tokens)
+                    if not _has_perplexity(val):
+                        raise ModelInputError(f"training diverged by step {step + 1} (validation loss {val:.6g}): "
+                                              f"lower the learning rate (lr={config.lr}) and start again without "
+                                              "--resume")
+                    result.evaluations.append({
+                        "fraction": marks[step + 1], "step": step + 1,
+                        "tokens": (step + 1) * config.seq_len * config.batch_size, "val_loss": val,
+                        "val_ppl": math.exp(val), "train_loss": float(np.mean(result.train_losses[-50:])),
+                        "elapsed_s": time.perf_counter() - t0,
+                    })
+                result.elapsed_s = time.perf_counter() - t0
+                stop = interrupted()
+                if out_dir is not None and (step + 1 in marks or (save_every and (step + 1) % save_every == 0)
+                                            or stop):
+                    _save_checkpoint(result, opt, corpus, seed)
+                report(step + 1, config.steps)
+                if stop:
+                    raise TrainingInterrupted(result.steps, config.steps, result.out_dir)
+        finally:
+            close()
     result.elapsed_s = time.perf_counter() - t0
     if out_dir is not None:
         _save_final(result, corpus, seed)
     return result
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run with an ``out_dir`` after saving its checkpoint: ``train(..., resume=True)``
+    continues it exactly."""
+
+    def __init__(self, steps: int, total: int, out_dir: Path | None) -> None:
+        super().__init__(f"training stopped at step {steps} of {total}; its checkpoint in {str(out_dir)!r} resumes it "
+                         "(mpsolve train --resume, or train(..., resume=True))")
+        self.steps, self.total, self.out_dir = steps, total, out_dir
+
+
+@contextlib.contextmanager
+def _deferred_ctrl_c(defer: bool) -> Iterator[Callable[[], bool]]:
+    """Whether Ctrl-C arrived, polled where a checkpoint is consistent (between steps: a
+    ``KeyboardInterrupt`` inside ``opt.step()`` would leave half the parameters updated). A second
+    Ctrl-C stops at once. Only with ``defer``, where Python's default handler is installed, in the
+    main thread; elsewhere Ctrl-C raises as usual."""
+    seen: list[bool] = []
+    if not defer or threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield lambda: False
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if seen:
+            signal.default_int_handler(signum, frame)
+        seen.append(True)
+        print("\nfinishing the step to save a resumable checkpoint (Ctrl-C again stops at once, losing the steps "
+              "since the last save)", file=sys.stderr)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(seen)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # -- checkpoints -------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from mpsolve.merino_model import (  # noqa: E402
     Corpus,
     ModelInputError,
     TrainConfig,
+    TrainingInterrupted,
     build,
     evaluate,
     load_corpus,
@@ -146,6 +147,30 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, make_tiny_ar
                              "checkpoints": (0.5, 1.0)})
     with pytest.raises(ModelInputError, match=f"config differs .*tokens {TINY.tokens} there, {TINY.tokens // 2} now"):
         train(make_tiny_architecture(), corpus, shorter, out_dir=tmp_path, resume=True, progress=False)
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, make_tiny_architecture):
+    """Before: Ctrl-C before the first save (half the run) lost every step."""
+    import signal
+
+    pytest.importorskip("transformers")
+    corpus = Corpus.from_bytes(_text(20_000).encode())
+    straight = train(make_tiny_architecture(), corpus, TINY, progress=False)
+
+    def ctrl_c(step: int, total: int) -> None:
+        if step == 5:
+            signal.raise_signal(signal.SIGINT)  # as a terminal delivers it: the step under way finishes first
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, as in a script
+    try:
+        with pytest.raises(TrainingInterrupted, match=r"stopped at step 6 of \d+; its checkpoint in .* resumes it"):
+            train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, progress=ctrl_c)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert json.loads((tmp_path / "checkpoint" / "state.json").read_text())["step"] == 6
+    resumed = train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
+    assert resumed.train_losses == straight.train_losses
+    assert [e["val_loss"] for e in resumed.evaluations] == [e["val_loss"] for e in straight.evaluations]
 
 
 def _interrupted_at_step_5(folder: Path, make_tiny_architecture) -> Corpus:
