@@ -90,7 +90,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     if args.csv:
         write_csv(fronts, args.csv)
     if args.plot:  # the published models are scored on the front's own cost (a latency profile's)
-        plot_fronts(fronts, args.plot, Problem(problem.space, report_costs=[*problem.costs.values(), get_cost(over)]))
+        plot_fronts(fronts, args.plot, problem)
     if args.json:
         payload = fronts[0].to_dict() if len(fronts) == 1 else {"fronts": [fr.to_dict() for fr in fronts]}
         print_json(payload)

@@ -51,6 +51,8 @@ class ParetoFront:
         native: the solver's own non-dominated designs, merged over budgets (may be empty).
         reference_point: ``(objective, cost)`` of the hypervolume (see :attr:`hypervolume`);
             ``None`` means objective 0 and the largest budget.
+        cost: the cost model ``over`` names, with its options (set by :func:`pareto`; it scores
+            the published models in :meth:`plot`).
     """
 
     over: str
@@ -58,6 +60,7 @@ class ParetoFront:
     points: list[dict[str, Any]]
     native: list[dict[str, Any]] = field(default_factory=list)
     reference_point: tuple[float, float] | None = None
+    cost: CostModel | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.reference_point is None:
@@ -247,7 +250,7 @@ def pareto(
         F = np.array([[-p["objective"], p["costs"][key]] for p in native])
         native = [native[i] for i in sorted(non_dominated(F), key=lambda i: F[i, 1])]
     return ParetoFront(
-        over=key, solver=str(solver), points=points, native=native, reference_point=reference_point
+        over=key, solver=str(solver), points=points, native=native, reference_point=reference_point, cost=cost
     )
 
 
@@ -320,8 +323,9 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
     Args:
         fronts: fronts over the same cost.
         path: image file to write (format from the suffix).
-        problem: scores the published models (default: the MeRino entropy and the cost
-            ``over`` with default options).
+        problem: its objective scores the published models (default: the MeRino entropy); their
+            cost is the fronts' own cost model (:attr:`ParetoFront.cost`), else the cost the
+            problem reports as ``over``, else ``over`` with default options.
     """
     check_writable(path, "figure")
     fmt = check_figure_path(path)
@@ -331,13 +335,14 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
         raise MpsolveError("plot_fronts needs at least one front")
     over = fronts[0].over
     problem = problem if problem is not None else Problem("default")
-    cost = problem.costs.get(over)
+    cost = fronts[0].cost or problem.costs.get(over)
     if cost is None:
         try:
             cost = get_cost(over)
-        except MpsolveError:  # a labelled cost (flops[seq_len=128]) or one that needs a profile
-            raise MpsolveError(f"the fronts are over {over!r}, which the problem does not report: pass the problem "
-                               "the fronts were solved for, plot_fronts(fronts, path, problem)") from None
+        except MpsolveError:  # a labelled cost (flops[seq_len=128]) or one that needs a profile, of a front read back
+            raise MpsolveError(f"the fronts are over {over!r}, which the problem does not report: pass a problem "
+                               f"that reports it, Problem(space, report_costs=[..., the {over!r} cost model])"
+                               ) from None
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, fr in enumerate(fronts):
         pts = fr.front()

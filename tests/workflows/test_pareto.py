@@ -12,6 +12,7 @@ import pytest
 
 import mpsolve
 from mpsolve.cli.pareto import add_subcommands
+from mpsolve.costs import FlopsCost
 from mpsolve.workflows.pareto import budget_point, plot_fronts
 
 BUDGETS = ["20G", "40G", "110G"]
@@ -192,10 +193,11 @@ def test_a_cost_budgeted_with_two_sets_of_options_is_varied_by_its_model(tmp_pat
     for p in fr.points:  # the other flops budget stays
         arch = mpsolve.Architecture.from_dict(p["architecture"])
         assert p["status"] == "optimal" and p["cost"] == short.of(arch) <= p["budget"] and long.of(arch) <= 1e12
+    bare = mpsolve.ParetoFront(fr.over, fr.solver, fr.points)  # a front built without its cost model
     with pytest.raises(mpsolve.MpsolveError, match=r"over 'flops\[seq_len=128\]', which the problem does not report: "
-                                                   "pass the problem the fronts were solved for"):
-        plot_fronts([fr], tmp_path / "f.png")  # was "unknown cost"
-    plot_fronts([fr], tmp_path / "f.png", problem)
+                                                   r"pass a problem that reports it, Problem\(space, report_costs="):
+        plot_fronts([bare], tmp_path / "f.png")  # was "unknown cost"
+    plot_fronts([bare], tmp_path / "f.png", problem)
     assert (tmp_path / "f.png").stat().st_size > 0
     # one budget with other options: over= a cost model adds its own budget and keeps that one (it was
     # replaced, and the front's designs broke it)
@@ -256,3 +258,14 @@ def test_every_solver_name_is_checked_before_the_first_front(monkeypatch, capsys
     assert "unknown solver 'nope'" in capsys.readouterr().err and solved == []
     with pytest.raises(mpsolve.MpsolveError, match="bad options for solver 'exhaustive'"):
         mpsolve.pareto(mpsolve.Problem("small"), "flops", ["10G"], solver="exhaustive", popsize=3)
+
+
+def test_a_front_plots_with_its_own_cost_model(tmp_path) -> None:
+    """Before: a front over flops[seq_len=128] could not be plotted, even with the problem it was solved for."""
+    pytest.importorskip("matplotlib")
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "40G")])
+    fr = mpsolve.pareto(problem, FlopsCost(seq_len=128), ["2G", "4G"], solver="exhaustive")
+    assert fr.over == "flops[seq_len=128]" and fr.cost == FlopsCost(seq_len=128)
+    for given in (None, problem):
+        fr.plot(tmp_path / "front.png", given)
+        assert (tmp_path / "front.png").read_bytes().startswith(b"\x89PNG")
