@@ -35,6 +35,9 @@ def non_dominated(F: np.ndarray) -> list[int]:
     F = np.asarray(F, dtype=float)
     if len(F) == 0:
         return []
+    if F.ndim != 2 or not np.isfinite(F).all():  # a NaN row would be silently dropped
+        raise MpsolveError(f"non_dominated needs a 2-D array of finite numbers, got shape {F.shape} with "
+                           f"{int(np.sum(~np.isfinite(F)))} non-finite values")
     _, first = np.unique(F, axis=0, return_index=True)
     first = np.sort(first)
     keep = _pymoo("util.nds.non_dominated_sorting").NonDominatedSorting().do(F[first], only_non_dominated_front=True)
@@ -68,7 +71,12 @@ def hypervolume(objective: Sequence[float], cost: Sequence[float], reference: tu
     Points no better than the reference in either coordinate add nothing.
     """
     ref_objective, ref_cost = check_reference_point(reference)
-    F = np.column_stack([-np.asarray(objective, dtype=float), np.asarray(cost, dtype=float) / ref_cost])
+    objective, cost = np.asarray(objective, dtype=float).reshape(-1), np.asarray(cost, dtype=float).reshape(-1)
+    if len(objective) != len(cost):
+        raise MpsolveError(f"hypervolume needs one cost per objective, got {len(objective)} and {len(cost)}")
+    if not (np.isfinite(objective).all() and np.isfinite(cost).all() and (cost >= 0).all()):
+        raise MpsolveError("hypervolume needs finite objectives and finite, non-negative costs")
+    F = np.column_stack([-objective, cost / ref_cost])
     if len(F) == 0:
         return 0.0
     return float(_pymoo("indicators.hv").HV(ref_point=np.array([-ref_objective, 1.0])).do(F))

@@ -87,3 +87,18 @@ def test_hypervolume_does_not_depend_on_the_cost_unit() -> None:
 def test_bad_reference_point_is_a_library_error(reference: object, message: str) -> None:
     with pytest.raises(MpsolveError, match=message):
         check_reference_point(reference)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: hypervolume([float("nan")], [1.0], (0, 10)), "finite objectives"),  # was 0.0
+        (lambda: hypervolume([5.0], [-3.0], (0, 10)), "non-negative costs"),  # was 6.5
+        (lambda: hypervolume([1.0, 2.0], [1.0], (0, 10)), "one cost per objective, got 2 and 1"),  # numpy's error
+        (lambda: non_dominated(np.array([[1.0, np.nan], [0.0, 0.0]])), "finite numbers.*1 non-finite"),  # row dropped
+        (lambda: non_dominated(np.array([1.0, 2.0])), "2-D array"),
+    ],
+)
+def test_bad_points_are_refused(call, message: str) -> None:
+    with pytest.raises(MpsolveError, match=message):
+        call()
