@@ -20,7 +20,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, GenerationMixin, PreT
 from transformers.initialization import guard_torch_init_functions
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from mpsolve.merino_model._errors import CheckpointMismatchError, ModelInputError
+from mpsolve.merino_model._errors import CheckpointMismatchError, ModelInputError, check_init_std
+from mpsolve.merino_model._generation import torch_seed
 from mpsolve.merino_model._model import (
     MeRinoForCausalLM,
     causal_lm_loss,
@@ -72,6 +73,11 @@ class MeRinoConfig(PreTrainedConfig):
             raise ArchitectureError(
                 "MeRino ties the token embedding with the LM head; tie_word_embeddings must be true"
             )
+        for name, check in (("initializer_range", check_init_std), ("init_seed", torch_seed)):
+            try:
+                check(getattr(self, name))
+            except ModelInputError as exc:  # named as the config field, not as a function argument
+                raise ModelInputError(f"config {name}: {exc}") from None
         arch = self.architecture
         self.blocks = [b.to_dict() for b in arch.blocks]
         self.num_hidden_layers = arch.depth

@@ -136,8 +136,10 @@ def test_train_evaluate_and_export_refuse_bad_input_in_one_line(shared_arch: Arc
         shutil.copytree(ckpt, tmp_path / name)
         damaged = {k: damage(v.clone()) if k == "model.embed_tokens.weight" else v for k, v in weights.items()}
         save_file(damaged, tmp_path / name / "model.safetensors", metadata=metadata)
-    for name, config in (("list_config", [1, 2]), ("gpt2_config", {**json.loads((ckpt / "config.json").read_text()),
-                                                                     "model_type": "gpt2"})):
+    saved = json.loads((ckpt / "config.json").read_text())
+    for name, config in (("list_config", [1, 2]), ("gpt2_config", {**saved, "model_type": "gpt2"}),
+                         ("init_config", {**saved, "initializer_range": 5}),
+                         ("seed_config", {**saved, "init_seed": "x"})):
         shutil.copytree(ckpt, tmp_path / name)
         (tmp_path / name / "config.json").write_text(json.dumps(config))
     huge = tmp_path / "huge.json"  # a 2**22 x 2**14 fp32 embedding: 256 GiB
@@ -167,6 +169,11 @@ def test_train_evaluate_and_export_refuse_bad_input_in_one_line(shared_arch: Arc
         (["build", str(huge), "--out", str(tmp_path / "b")], "GiB of memory is available; choose a smaller"),
         (["evaluate", str(tmp_path / "list_config"), "--corpus", str(corpus)],
          "is not a MeRino checkpoint (config.json holds a JSON list)"),
+        # were transformers' multi-line load report, then an "init std" error naming neither file nor field
+        (["evaluate", str(tmp_path / "init_config"), "--corpus", str(corpus)],
+         "has an unreadable config: config initializer_range: init std must be a number in (0, 1]"),
+        (["evaluate", str(tmp_path / "seed_config"), "--corpus", str(corpus)],
+         "has an unreadable config: config init_seed: seed must be a non-negative integer"),
         (["export", str(tmp_path / "gpt2_config"), "--onnx", str(tmp_path / "m.onnx")],
          "is not a MeRino checkpoint (config.json holds model_type 'gpt2'); give a folder that mpsolve train"),
         (["export", str(ckpt), "--onnx", str(tmp_path / "m.onnx"), "--int8", f"{tmp_path}/../{tmp_path.name}/m.onnx"],
