@@ -83,18 +83,26 @@ def checkpoint_bpe_tokenizer(folder: str | os.PathLike) -> Any | None:
         raise ModelInputError(f"tokenizer file {str(path)!r} is not the tokenizer checkpoint {str(folder)!r} was "
                               f"trained with (training.json records {trained_with!r}); restore the run's "
                               "tokenizer.json")
+    vocab = _record(Path(folder) / "config.json", "config file").get("vocab_size")
+    if isinstance(vocab, int) and tokenizer.get_vocab_size() > vocab:  # its ids would be past the embedding
+        raise ModelInputError(f"tokenizer file {str(path)!r} has {tokenizer.get_vocab_size()} tokens, more than the "
+                              f"model's vocab_size {vocab} (config.json): restore the run's tokenizer.json")
     return tokenizer
+
+
+def _record(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object of a checkpoint folder; empty when missing or unreadable (its own loader says why)."""
+    try:
+        record = json.loads(read_text_bounded(path, what, ModelInputError)) if path.is_file() else None
+    except (ModelInputError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def _trained_tokenizer(folder: Path) -> Any:
     """The tokenizer ``training.json`` records (``"bytes"`` or a :func:`_tokenizer_id`); ``None`` when the
     folder has no readable record (a built, never trained checkpoint)."""
-    path = folder / "training.json"
-    try:
-        record = json.loads(read_text_bounded(path, "run record", ModelInputError)) if path.is_file() else None
-    except (ModelInputError, ValueError):
-        return None
-    return record.get("tokenizer") if isinstance(record, dict) else None
+    return _record(folder / "training.json", "run record").get("tokenizer")
 
 
 def tokenizer_from_json(text: str, source: str, way_out: str) -> Any:

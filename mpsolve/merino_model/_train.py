@@ -417,6 +417,11 @@ def evaluate(
         across tokenizers), ``tokens`` and ``bytes`` (predicted).
     """
     corpus = load_corpus(corpus)
+    embedding = getattr(getattr(model, "model", model), "embed_tokens", None)  # the wrapper's, or the model's
+    if embedding is not None and embedding.num_embeddings < corpus.vocab_size:
+        kind = "bytes" if corpus.tokenizer is None else "BPE tokens"
+        raise ModelInputError(f"the corpus has {corpus.vocab_size} token ids ({kind}) but the model's vocab_size is "
+                              f"{embedding.num_embeddings}: give the corpus in the model's own tokenizer")
     data = corpus.val
     loss = validation_loss(model, data, seq_len, eval_tokens, batch_size)
     if not _has_perplexity(loss):

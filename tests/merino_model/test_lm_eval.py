@@ -264,6 +264,10 @@ def test_a_bpe_checkpoint_evaluates_with_its_saved_tokenizer(tmp_path: Path) -> 
     tokenizer.save(str(tmp_path / "tokenizer.json"))
     text = "the lazy fox"
     assert checkpoint_tokenizer(tmp_path).encode(text, add_special_tokens=False) == tokenizer.encode(text).ids
+    n = tokenizer.get_vocab_size()
+    (tmp_path / "config.json").write_text(json.dumps({"vocab_size": n - 1}), encoding="utf-8")  # ids past the model's
+    with pytest.raises(ModelInputError, match=rf"has {n} tokens, more than the model's vocab_size {n - 1} \(config"):
+        checkpoint_tokenizer(tmp_path)  # was "token ids must be in [0, n - 1)" from the model, naming no file
     (tmp_path / "tokenizer.json").write_text("garbage{", encoding="utf-8")
     with pytest.raises(ModelInputError, match=r"tokenizer file '.*tokenizer\.json' is damaged") as info:
         checkpoint_tokenizer(tmp_path)

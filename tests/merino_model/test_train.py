@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -15,6 +16,7 @@ torch = pytest.importorskip("torch")
 
 from mpsolve.merino_model import (  # noqa: E402
     Corpus,
+    MeRinoHFForCausalLM,
     ModelInputError,
     TrainConfig,
     TrainingInterrupted,
@@ -328,6 +330,11 @@ def test_bad_seeds_evaluation_lengths_and_corpus_bytes_are_refused(tmp_path, mak
         with pytest.raises(ModelInputError, match=r"seed must be below 2\*\*32 \(torch's CPU generator keeps 32"):
             call()
     model = build(make_tiny_architecture())
+    small = build(dataclasses.replace(make_tiny_architecture(), vocab_size=100))
+    for given in (small, MeRinoHFForCausalLM.from_model(small)):  # was "token ids must be in [0, 100)" only
+        with pytest.raises(ModelInputError, match=r"the corpus has 256 token ids \(bytes\) but the model's vocab_size "
+                                                  r"is 100: give the corpus in the model's own tokenizer"):
+            evaluate(given, corpus, seq_len=32)
     for seq_len in (0, 1, -1):
         with pytest.raises(ModelInputError, match=f"seq_len must be an integer >= 2, got {seq_len}"):
             evaluate(model, corpus, seq_len=seq_len)
