@@ -81,7 +81,8 @@ def add_subcommands(subparsers: Any) -> None:
     )
     p.add_argument("checkpoint", type=Path, metavar="DIR", help="a folder written by mpsolve train or build")
     p.add_argument("--corpus", default=None, help="the text file or folder (its held-out blocks are used)")
-    p.add_argument("--seq-len", type=int, default=256, help="context length (default 256)")
+    p.add_argument("--seq-len", type=int, default=None,
+                   help="context length of --corpus windows (default 256, or the model's max_positions if smaller)")
     p.add_argument("--tasks", default=None, help="comma-separated lm-eval task files (.yaml/.yml/.json) or names")
     p.add_argument("--limit", type=int, default=None, help="at most this many documents per task")
     p.add_argument("--num-fewshot", type=int, default=None, help="few-shot examples per prompt (task default)")
@@ -374,14 +375,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None and (args.tasks is None or value < least):
             raise CLIError(f"--{flag.replace('_', '-')} {value} needs --tasks and must be >= {least}")
+    if args.seq_len is not None and (args.corpus is None or args.seq_len < 2):
+        raise CLIError(f"--seq-len {args.seq_len} needs --corpus and must be >= 2")
     tasks = [_task(t) for t in args.tasks.split(",") if t.strip()] if args.tasks is not None else []
     if args.tasks is not None and not tasks:
         raise CLIError("--tasks is empty: give task files or names, comma-separated")
     model = _load_checkpoint(args.checkpoint)
     report: dict[str, Any] = {}
     if args.corpus is not None:
+        positions = model.architecture.max_positions
+        if args.seq_len is not None and args.seq_len > positions:
+            raise CLIError(f"--seq-len {args.seq_len} exceeds the checkpoint's max_positions {positions}: give "
+                           f"--seq-len {positions} or less")
         report = merino_model.evaluate(model, _tokenized(merino_model.load_corpus(args.corpus), args.checkpoint),
-                                       seq_len=args.seq_len)
+                                       seq_len=args.seq_len or min(256, positions))
     if tasks:
         hf = merino_model.MeRinoHFForCausalLM.from_model(model)
         report["tasks"] = merino_model.lm_eval_tasks(hf, merino_model.checkpoint_tokenizer(args.checkpoint), tasks,

@@ -32,6 +32,13 @@ def test_train_evaluate_export(tmp_path, capsys):
     out = capsys.readouterr().out
     report = json.loads(out[out.index("{"):])
     assert report["bits_per_byte"] < 4.0  # measured 1.42 after 100 steps; a uniform guess is 8
+    # without --seq-len: windows of the model's 64 positions (the default 256 was refused as "the input")
+    reports = []
+    for extra in ([], ["--seq-len", "64"]):
+        assert main(["evaluate", str(run), "--corpus", str(tmp_path / "corpus.txt"), "--json", *extra]) == 0
+        out = capsys.readouterr().out
+        reports.append(json.loads(out[out.index("{"):]))
+    assert reports[0] == reports[1] != report
     onnx, int8 = tmp_path / "m.onnx", tmp_path / "m8.onnx"
     assert main(["export", str(run), "--onnx", str(onnx), "--kv-cache", "--int8", str(int8)]) == 0
     assert onnx.is_file() and int8.is_file() and "max abs diff" in capsys.readouterr().out

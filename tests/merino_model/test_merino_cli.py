@@ -156,7 +156,9 @@ def test_train_evaluate_and_export_refuse_bad_input_in_one_line(shared_arch: Arc
         # checked before the tokenizer trains (tokenizers aborts the process on a vocabulary this size)
         (train + ["--bpe", "99999999999"], "--bpe 99999999999 exceeds the design's vocab_size 256"),
         (["build", str(design), "--out", str(tmp_path / "b"), "--seed", "-1"], "seed must be a non-negative integer"),
-        (["evaluate", str(ckpt), "--corpus", str(corpus), "--seq-len", "0"], "seq_len must be an integer >= 2"),
+        (["evaluate", str(ckpt), "--corpus", str(corpus), "--seq-len", "0"], "--seq-len 0 needs --corpus and must be"),
+        (["evaluate", str(ckpt), "--corpus", str(corpus), "--seq-len", "4096"],  # was about "the input"
+         f"--seq-len 4096 exceeds the checkpoint's max_positions {shared_arch.max_positions}: give --seq-len"),
         (["evaluate", str(no_weights), "--corpus", str(corpus)], "has no model.safetensors"),
         (["evaluate", str(pickled), "--corpus", str(corpus)], "pickle .bin weights are not read"),
         (["export", str(no_weights), "--onnx", str(tmp_path / "m.onnx")], "has no model.safetensors"),
