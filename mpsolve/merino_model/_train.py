@@ -61,6 +61,8 @@ VAL_EVERY = 20
 SPLIT_BLOCK = 1 << 16
 TEXT_SUFFIXES = {".txt", ".md", ".rst", ".text", ""}
 CHECKPOINT_DIR = "checkpoint"
+#: the way out of a run that cannot continue (its folder holds the run, so a fresh start there is refused)
+_START_AGAIN = "start again in a new out_dir (mpsolve train --out), without resume"
 #: what a built or trained model's folder holds; writing another run there would mix the two
 RUN_FILES = ("training.json", CHECKPOINT_DIR, "config.json", "model.safetensors", "tokenizer.json")
 #: largest BPE vocabulary: ``tokenizers`` allocates it up front (and aborts the process when it cannot)
@@ -611,14 +613,13 @@ def train(
                 result.train_losses.append(float(loss.detach()))
                 if not math.isfinite(result.train_losses[-1]):
                     raise ModelInputError(f"training diverged at step {step + 1} (loss {result.train_losses[-1]}): "
-                                          f"lower the learning rate (lr={config.lr}) and start again without --resume")
+                                          f"lower the learning rate (lr={config.lr}) and {_START_AGAIN}")
                 result.steps = step + 1
                 if step + 1 in marks:
                     val = validation_loss(model, corpus.val, config.seq_len, config.eval_tokens)
                     if not _has_perplexity(val):
                         raise ModelInputError(f"training diverged by step {step + 1} (validation loss {val:.6g}): "
-                                              f"lower the learning rate (lr={config.lr}) and start again without "
-                                              "--resume")
+                                              f"lower the learning rate (lr={config.lr}) and {_START_AGAIN}")
                     result.evaluations.append({
                         "fraction": marks[step + 1], "step": step + 1,
                         "tokens": (step + 1) * config.seq_len * config.batch_size, "val_loss": val,
@@ -728,7 +729,7 @@ def _save_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
 
 
 def _damaged(path: Path, what: str) -> ModelInputError:
-    return ModelInputError(f"cannot resume: {str(path)!r} is damaged ({what}); start again without --resume")
+    return ModelInputError(f"cannot resume: {str(path)!r} is damaged ({what}); {_START_AGAIN}")
 
 
 def _checked_state(folder: Path) -> dict[str, Any]:
@@ -796,7 +797,7 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
         detail = f" ({'; '.join(fields)})" if fields else ""
         verb = "differs" if len(mismatch) == 1 else "differ"
         raise ModelInputError(f"cannot resume from {str(folder)!r}: its {' and '.join(mismatch)} {verb} from this "
-                              f"run's{detail}; resume with the run's settings or start again without --resume")
+                              f"run's{detail}; resume with the run's settings or {_START_AGAIN}")
     if not 0 <= state["step"] <= result.config.steps:
         raise _damaged(folder / "state.json", f"step {state['step']} outside 0..{result.config.steps}")
     device = str(next(result.model.parameters()).device)
@@ -811,7 +812,7 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
         if "weights_only" in str(exc) or not first:  # torch's advice to load with weights_only=False would run code
             first = f"not a tensor file: {type(exc).__name__}"
         raise ModelInputError(f"cannot resume from {str(folder)!r}: its weights or optimizer state are damaged "
-                              f"({first[:200]}); start again without --resume") from None
+                              f"({first[:200]}); {_START_AGAIN}") from None
     result.steps = state["step"]
     result.train_losses = list(state["train_losses"])
     result.evaluations = list(state["evaluations"])

@@ -225,8 +225,9 @@ def test_a_damaged_training_checkpoint_is_refused(tmp_path, make_tiny_architectu
         train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
     assert "\n" not in str(info.value)
     path.write_text("[1, 2")
+    # the way out names a new folder: starting again without resume in this one is refused
     with pytest.raises(ModelInputError, match=r"cannot resume: '.*state\.json' is damaged \(not JSON: .*\); start "
-                                              "again without --resume"):
+                                              r"again in a new out_dir \(mpsolve train --out\), without resume"):
         train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
 
 
