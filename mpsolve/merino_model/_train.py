@@ -164,6 +164,8 @@ class Corpus:
         if bad is not None:
             raise ModelInputError(f"Corpus.from_documents takes strings, got a {type(bad).__name__}")
         text = "\n\n".join(d.strip() for d in docs if d.strip())
+        if not text:  # from_bytes would say "0 bytes" of a file that has some
+            raise ModelInputError(f"corpus {name!r} has no text: its documents are empty or whitespace only")
         return cls.from_bytes(text.encode("utf-8"), name, block_size=block_size)
 
 

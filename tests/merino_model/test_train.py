@@ -387,6 +387,7 @@ def test_corpus_and_config_inputs_that_were_misread_are_refused(make_tiny_archit
     cases = [  # before: characters as documents, floats trained on as text, and raw TypeErrors
         (lambda: Corpus.from_documents("one text"), r"takes a list of strings, got str; for one text use \[text\]"),
         (lambda: Corpus.from_documents(["a", 3]), "takes strings, got a int"),
+        (lambda: Corpus.from_documents([" \n\t " * 3000]), "has no text: its documents are empty or whitespace"),
         (lambda: Corpus.from_bytes(np.random.default_rng(0).random(4000)), "got a 1-D float64 array"),
         (lambda: Corpus.from_bytes(b"x" * 100, block_size=-5), "block_size must be a positive integer, got -5"),
         (lambda: Corpus.from_bytes(b"x" * 100, block_size=2.5), "block_size must be a positive integer, got 2.5"),
