@@ -351,7 +351,7 @@ def batch_starts(n_tokens: int, config: TrainConfig) -> np.ndarray:
     if n_tokens < config.seq_len + 2:
         raise ModelInputError(
             f"the training text has {n_tokens} tokens, fewer than seq_len + 2 = {config.seq_len + 2}; "
-            "give a larger corpus or a shorter seq_len"
+            "give a larger corpus, a shorter seq_len, or (BPE) a smaller vocabulary, which merges less"
         )
     check_memory(config.steps * config.batch_size * 8, f"tokens={config.tokens} means {config.steps} steps, whose "
                  "data order", "train on fewer tokens", ModelInputError)

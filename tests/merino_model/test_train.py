@@ -25,7 +25,7 @@ from mpsolve.merino_model import (  # noqa: E402
     load_corpus,
     train,
 )
-from mpsolve.merino_model._train import learning_rate  # noqa: E402
+from mpsolve.merino_model._train import batch_starts, learning_rate  # noqa: E402
 from mpsolve.spaces import get_space  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -388,6 +388,8 @@ def test_corpus_and_config_inputs_that_were_misread_are_refused(make_tiny_archit
         (lambda: Corpus.from_documents("one text"), r"takes a list of strings, got str; for one text use \[text\]"),
         (lambda: Corpus.from_documents(["a", 3]), "takes strings, got a int"),
         (lambda: Corpus.from_documents([" \n\t " * 3000]), "has no text: its documents are empty or whitespace"),
+        # a repetitive text that BPE merged into a single token
+        (lambda: batch_starts(1, TINY), r"the training text has 1 tokens.*or \(BPE\) a smaller vocabulary"),
         (lambda: Corpus.from_bytes(np.random.default_rng(0).random(4000)), "got a 1-D float64 array"),
         (lambda: Corpus.from_bytes(b"x" * 100, block_size=-5), "block_size must be a positive integer, got -5"),
         (lambda: Corpus.from_bytes(b"x" * 100, block_size=2.5), "block_size must be a positive integer, got 2.5"),
