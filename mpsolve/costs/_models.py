@@ -10,7 +10,6 @@ multiply-accumulate for one forward pass of ``seq_len`` tokens at batch 1.
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -20,7 +19,7 @@ import numpy as np
 from mpsolve.spaces import Architecture, DecodedBatch, resolve_architecture
 from mpsolve.utils.errors import ArchitectureError, MpsolveError
 from mpsolve.utils.registry import Registry
-from mpsolve.utils.validation import check_bool, check_integer
+from mpsolve.utils.validation import check_bool, check_integer, check_positive_number
 
 __all__ = [
     "CostModel",
@@ -241,11 +240,9 @@ class MemoryCost(CostModel):
     ) -> None:
         for label, v in (("seq_len", seq_len), ("batch_size", batch_size)):
             _check_count(v, label)
-        for label, v in (("bytes_per_param", bytes_per_param), ("bytes_per_activation", bytes_per_activation)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
-                raise MpsolveError(f"{label} must be a positive finite number, got {v!r}")
         self.seq_len, self.batch_size = int(seq_len), int(batch_size)
-        self.bytes_per_param, self.bytes_per_activation = float(bytes_per_param), float(bytes_per_activation)
+        self.bytes_per_param = check_positive_number(bytes_per_param, "bytes_per_param")  # numpy numbers too
+        self.bytes_per_activation = check_positive_number(bytes_per_activation, "bytes_per_activation")
 
     def options(self) -> dict[str, Any]:
         return {

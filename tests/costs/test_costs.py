@@ -4,6 +4,7 @@ import pytest
 
 from mpsolve.costs import FlopsCost, MemoryCost, ParamsCost, batch_of, get_cost, graph_totals, operator_graph
 from mpsolve.spaces import Block, get_architecture, get_space
+from mpsolve.utils.errors import MpsolveError
 
 # Spec section 1: exact counts 52.61/61.29/64.06 M, paper FLOPs 60/110/160 G, unshared 59/79/100 M.
 REFERENCE = {
@@ -86,3 +87,12 @@ def test_get_cost_errors():
     with pytest.raises(ValueError, match="include_lm_head must be True or False, got 'no'"):
         FlopsCost(include_lm_head="no")  # silently counted the head before
     assert batch_of(get_architecture("merino-64m")).embed_dims.shape == (1, 4)
+
+
+def test_memory_cost_takes_numpy_numbers_and_refuses_others() -> None:
+    """Before: np.int64(2) was refused as "not a positive finite number"."""
+    assert MemoryCost(bytes_per_param=np.int64(2)) == MemoryCost(bytes_per_param=2.0)
+    assert MemoryCost(bytes_per_activation=np.float32(2)).bytes_per_activation == 2.0
+    for bad in (0, -1, float("inf"), float("nan"), True, "2"):
+        with pytest.raises(MpsolveError, match="bytes_per_param must be a positive number"):
+            MemoryCost(bytes_per_param=bad)
