@@ -10,6 +10,7 @@ multiply-accumulate for one forward pass of ``seq_len`` tokens at batch 1.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -273,6 +274,11 @@ def get_cost(spec: str | CostModel, **options: Any) -> CostModel:
             raise MpsolveError("options are only accepted with a cost given by name")
         return spec
     cls = COSTS[spec]
+    required = [p.name for p in inspect.signature(cls).parameters.values() if p.name not in options
+                and p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if required:  # a latency cost needs its profile
+        raise MpsolveError(f"cost {spec!r} needs the option {', '.join(required)}, e.g. "
+                           f"{cls.__name__}({', '.join(f'{r}=...' for r in required)})")
     try:
         return cls(**options)
     except TypeError as exc:

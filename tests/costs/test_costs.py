@@ -96,3 +96,9 @@ def test_memory_cost_takes_numpy_numbers_and_refuses_others() -> None:
     for bad in (0, -1, float("inf"), float("nan"), True, "2"):
         with pytest.raises(MpsolveError, match="bytes_per_param must be a positive number"):
             MemoryCost(bytes_per_param=bad)
+
+
+def test_a_cost_named_without_its_required_option_says_which() -> None:
+    """Before: "bad options for cost 'latency': LatencyCost.__init__() missing 1 required positional argument"."""
+    with pytest.raises(MpsolveError, match=r"^cost 'latency' needs the option profile, e.g. LatencyCost\(profile="):
+        get_cost("latency")

@@ -179,7 +179,7 @@ def test_result_without_problem_is_refused():
             "[[budget]]\ncost = 'flops'\nlimit = 3\nseq_length = 5",
             "budget[0].seq_length: unknown option; known options: seq_len",
         ),
-        ("[[budget]]\ncost = 'latency'\nlimit = 5", "budget[0]: bad options for cost 'latency'"),
+        ("[[budget]]\ncost = 'latency'\nlimit = 5", "budget[0]: cost 'latency' needs the option profile"),
         ("[[budget]]\ncost = 'latency'\nlimit = 5\nprofile = 'nowhere.json'", "budget[0]: latency profile"),
         ("[budgets]\nflops = true", "budgets.flops: expected a positive number"),
         ("[budgets]\nflops = { seq_len = 4 }", "budgets.flops: missing field 'limit'"),
