@@ -249,7 +249,13 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         found = data.get("format") if isinstance(data, Mapping) else type(data).__name__
         raise LatencyProfileError(f"not a latency profile (format {found!r}, expected {PROFILE_FORMAT!r})")
     version = data.get("version")
+    if not is_integer(version):  # True == 1 in Python
+        version = repr(version)
     if version == 1:  # before runtimes and phases: torch prefill
+        if data.get("runtime", "torch") != "torch" or data.get("phase", "prefill") != "prefill":
+            raise LatencyProfileError(f"latency profile version 1 is a torch prefill profile, but this one says "
+                                      f"runtime {data.get('runtime', 'torch')!r}, phase "
+                                      f"{data.get('phase', 'prefill')!r}; re-profile")
         data = {**data, "runtime": "torch", "phase": "prefill"}
     elif version != PROFILE_VERSION:
         raise LatencyProfileError(
@@ -270,6 +276,10 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if not (isinstance(data["constants"], Mapping) and all(isinstance(k, str) for k in data["constants"])):
         raise LatencyProfileError("latency profile constants are not a mapping of names to values; re-profile "
                                   "with mpsolve profile-latency")
+    lacking = [k for k in PROFILE_CONSTANTS if k not in data["constants"]]  # each is checked against the design's
+    if lacking:
+        raise LatencyProfileError(f"latency profile constants lack {', '.join(lacking)}; re-profile with mpsolve "
+                                  "profile-latency")
     _check_entries(data)
     entries = [*data["layers"], *data["projections"]]
     spreads = [data.get(k, 0.0) for k in ("embedding_iqr_ms", "head_iqr_ms", "call_overhead_ms")]
@@ -319,9 +329,9 @@ def _check_calibration(profile: Mapping[str, Any], calibration: Any) -> None:
     less than the fastest layer timing: every prediction stays above its projections' time.
     """
     terms = [calibration.get(k) for k in ("ms", "per_layer_ms")] if isinstance(calibration, Mapping) else [None]
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in terms):
-        raise LatencyProfileError("latency profile calibration needs finite numbers ms and per_layer_ms; "
-                                  "re-profile with mpsolve profile-latency")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < _MS_LIMIT for v in terms):
+        raise LatencyProfileError(f"latency profile calibration needs numbers ms and per_layer_ms within "
+                                  f"+-{_MS_LIMIT:g} ms; re-profile with mpsolve profile-latency")
     fastest = min((min(r["ms"], r.get("warm_ms", r["ms"])) for r in profile["layers"]), default=0.0)
     if terms[0] <= -(profile["embedding_ms"] + profile["head_ms"]) or terms[1] <= -fastest:
         raise LatencyProfileError(

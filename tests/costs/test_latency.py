@@ -225,6 +225,14 @@ def test_version_1_profiles_are_torch_prefill(profile: dict) -> None:
     old = {k: v for k, v in profile.items() if k not in ("runtime", "phase")}
     cost = LatencyCost({**old, "version": 1})
     assert cost.runtime == "torch" and cost == LatencyCost({**old, "version": 1})
+    # before: a version-1 file that said decode was read as prefill, and version true as 1
+    with pytest.raises(LatencyProfileError, match="version 1 is a torch prefill profile, but this one says runtime "
+                                                  "'torch', phase 'decode'; re-profile"):
+        LatencyCost({**old, "version": 1, "phase": "decode"})
+    with pytest.raises(LatencyProfileError, match="version 'True' is not supported"):
+        LatencyCost({**old, "version": True})
+    with pytest.raises(LatencyProfileError, match="constants lack vocab_size, embed_proj_dim, head_dim, activation"):
+        LatencyCost({**profile, "constants": {}})  # nothing was checked against the design
 
 
 def test_decode_profile_times_one_token_against_the_cache(decode_profile: dict, tiny_space: SearchSpace) -> None:
@@ -299,8 +307,9 @@ def test_calibration_settings_and_terms_are_checked(profile: dict, tiny_space: S
     for bad in (1, 2, -1, True, 3.0):
         with pytest.raises(MpsolveError, match="calibrate must be 0 .no calibration. or at least 3"):
             profile_latency(tiny_space, calibrate=bad, progress=False)
-    for terms in ({"ms": "1"}, {"ms": 1.0}, {"ms": float("nan"), "per_layer_ms": 0.0}, [1, 2]):
-        with pytest.raises(LatencyProfileError, match="calibration needs finite numbers"):
+    for terms in ({"ms": "1"}, {"ms": 1.0}, {"ms": float("nan"), "per_layer_ms": 0.0}, [1, 2],
+                  {"ms": 1e300, "per_layer_ms": 0.0}):  # 1e300 predicted 5e300 ms
+        with pytest.raises(LatencyProfileError, match=r"calibration needs numbers ms and per_layer_ms within \+-1e"):
             LatencyCost({**profile, "calibration": terms})
     floor = -(profile["embedding_ms"] + profile["head_ms"])
     fastest = min(min(r["ms"], r["warm_ms"]) for r in profile["layers"])
