@@ -163,7 +163,7 @@ def add_subcommands(subparsers: Any) -> None:
         default=merino_model.DEFAULT_CALIBRATION_DESIGNS,
         metavar="N",
         help="whole designs timed to fit the per-forward and per-layer overheads the components miss "
-        f"(default {merino_model.DEFAULT_CALIBRATION_DESIGNS}; 0: none; its record in decode, with "
+        f"(default {merino_model.DEFAULT_CALIBRATION_DESIGNS}; 0: none, else 3 to 256; its record in decode, with "
         "--no-fit-intercept: benchmarks/results/latency_slope*.md)",
     )
     p.add_argument(

@@ -219,8 +219,10 @@ def profile_latency(
     check_run_time(min_run_time)
     if threads is not None:
         check_threads(threads)
-    if isinstance(calibrate, bool) or not isinstance(calibrate, int) or calibrate < 0 or 0 < calibrate < 3:
-        raise MpsolveError(f"calibrate must be 0 (no calibration) or at least 3 designs, got {calibrate!r}")
+    if isinstance(calibrate, bool) or not isinstance(calibrate, int) or not (calibrate == 0 or
+                                                                             3 <= calibrate <= _CALIBRATION_POOL):
+        raise MpsolveError(f"calibrate must be 0 (no calibration) or 3 to {_CALIBRATION_POOL} designs (the sample "
+                           f"it picks from), got {calibrate!r}")
     fit_intercept = check_bool(fit_intercept, "fit_intercept")
     logits = _profile_logits(runtime, logits)
     limit = space.max_positions - (1 if phase == "decode" else 0)
