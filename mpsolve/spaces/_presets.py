@@ -104,6 +104,9 @@ def resolve_architecture(architecture: Architecture | str | Path | Mapping[str, 
                 raise ArchitectureError(f"the result holds no design (status {architecture['status']!r}): give a "
                                         "result that found one, a preset or an architecture")
             return Architecture.from_dict(architecture["architecture"])
+        if "points" in architecture or "fronts" in architecture:  # mpsolve pareto --json
+            raise ArchitectureError("this is a Pareto front (mpsolve pareto --json), not one design: give the "
+                                    "'architecture' of one of its points, or solve that budget with mpsolve design")
         return Architecture.from_dict(architecture)
     raise ArchitectureError(
         f"expected an Architecture, a preset name, a JSON file or a JSON object, got {type(architecture).__name__}"

@@ -176,6 +176,9 @@ CASES = [
     )],
     ("result-without-design", {"r.json": json.dumps({"status": "infeasible", "architecture": None})},
      ["cost", "{d}/r.json"], "the result holds no design (status 'infeasible')"),
+    *[(f"{cmd}-of-a-pareto-front", {"f.json": json.dumps({"over": "flops", "points": []})}, [cmd, "{d}/f.json"],
+       "this is a Pareto front (mpsolve pareto --json), not one design") for cmd in ("cost", "score")],  # was
+    # "unknown architecture field(s) ['over', 'points']"
     ("json-5000-digits", {"a.json": '{"blocks": ' + "9" * 5000 + "}"}, ["cost", "{d}/a.json"],
      "an integer with too many digits (more than 4300)"),
     # an output over an input (before, each overwrote its input and exited 0)
