@@ -109,7 +109,7 @@ class NSGA2Solver(Solver):
         if unknown:
             raise SolverError(
                 f"nsga2: cost(s) {unknown} are not reported by the problem (it reports {sorted(problem.costs)}); "
-                "add them to Problem(report_costs=...) or budget them"
+                "add them to Problem(report_costs=...) (a problem file's report_costs = [...]) or budget them"
             )
         return list(dict.fromkeys(names))
 
