@@ -23,17 +23,22 @@ import sysconfig
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import lru_cache, wraps
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from mpsolve import Architecture
+from mpsolve import Architecture, MpsolveError
 from mpsolve.costs import FlopsCost, ParamsCost
-from mpsolve.merino_model._train import SPLIT_BLOCK, TEXT_SUFFIXES, Corpus, TrainConfig
+from mpsolve.merino_model._train import SPLIT_BLOCK, Corpus, TrainConfig
+from mpsolve.merino_model._train import load_corpus as load_text_corpus
+from mpsolve.utils.files import check_not_input, check_writable
+from mpsolve.utils.quantities import parse_quantity
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
+#: where ``--quick`` smoke tests write without ``--out`` (ignored by git): never over the committed results
+QUICK = RESULTS / "quick"
 DEFAULT_CORPUS = "python-docs"
 #: the entropy options the spec proposes before any measurement (its [C] marks)
 SPEC_PROVISIONAL_ENTROPY: dict[str, Any] = {"variant": "log", "eps": 1e-6, "init_std": 1.0, "alpha": (1.0, 1.0),
@@ -131,27 +136,22 @@ def load_corpus(spec: str | None = None) -> Corpus:
 
     The text is concatenated (documents separated by blank lines), cut into 64 KiB blocks, and
     every 20th block goes to validation (the middle block of a corpus under 11 blocks), so the
-    held-out text is spread over the whole corpus and never overlaps the training text.
+    held-out text is spread over the whole corpus and never overlaps the training text. A file
+    or folder is read by the library's loader, as ``mpsolve train`` reads it: a file that is not
+    UTF-8 is refused (:class:`MpsolveError`), never altered.
     """
     spec = spec or DEFAULT_CORPUS
-    if spec == DEFAULT_CORPUS:
-        docs = _cached_python_docs()
-    elif spec == LINUX_DOC:
-        docs = _linux_doc()
+    if spec in (DEFAULT_CORPUS, LINUX_DOC):
+        docs = _cached_python_docs() if spec == DEFAULT_CORPUS else _linux_doc()
+        corpus = Corpus.from_documents(docs, spec, block_size=SPLIT_BLOCK)
+    elif Path(spec).expanduser().exists():
+        corpus = load_text_corpus(spec, block_size=SPLIT_BLOCK)
     else:
-        path = Path(spec).expanduser()
-        if path.is_file():
-            files = [path]
-        elif path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
-        else:
-            raise SystemExit(f"--corpus {spec!r} is neither {DEFAULT_CORPUS!r} nor an existing file or folder")
-        docs = [f.read_text(encoding="utf-8", errors="replace") for f in files]
-    data = "\n\n".join(d.strip() for d in docs if d.strip()).encode("utf-8")
-    if len(data) < 4 * SPLIT_BLOCK:
-        raise SystemExit(f"corpus {spec!r} has {len(data)} bytes; the benchmarks need at least {4 * SPLIT_BLOCK} "
+        raise SystemExit(f"--corpus {spec!r} is neither {DEFAULT_CORPUS!r} nor an existing file or folder")
+    size = len(corpus.train) + len(corpus.val)
+    if size < 4 * SPLIT_BLOCK:
+        raise SystemExit(f"corpus {spec!r} has {size} bytes; the benchmarks need at least {4 * SPLIT_BLOCK} "
                          f"(give a larger file or folder, or {DEFAULT_CORPUS!r})")
-    corpus = Corpus.from_bytes(data, spec, block_size=SPLIT_BLOCK)
     if spec == LINUX_DOC and corpus.fingerprint != LINUX_DOC_FINGERPRINT:
         raise SystemExit(f"{LINUX_DOC_FILE} has fingerprint {corpus.fingerprint}, not {LINUX_DOC_FINGERPRINT}: "
                          "restore it with git checkout")
@@ -256,13 +256,12 @@ def write_json(path: Path, data: Any) -> None:
 
 def write_report(results: dict[str, Any], out: Path | None, md: Path | None,
                  render: Callable[[dict[str, Any]], str]) -> None:
-    """``results`` as JSON into ``out`` and rendered as Markdown into ``md`` (each where given)."""
-    if out:
-        out.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {out}")
-    if md:
-        md.write_text(render(results))
-        print(f"wrote {md}")
+    """``results`` as JSON into ``out`` and rendered as Markdown into ``md`` (each where given; folders created)."""
+    for path, text in ((out, lambda: json.dumps(results, indent=2) + "\n"), (md, lambda: render(results))):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text())
+            print(f"wrote {path}")
 
 
 def cached(job: Job) -> dict[str, Any] | None:
@@ -337,30 +336,133 @@ def run_planned(jobs: list[Job], no_train: bool, max_runs: int | None, workers: 
 
 
 def parse_count(text: str) -> int:
-    """``4M`` -> 4_000_000, ``300k`` -> 300_000, ``1.5G`` -> 1_500_000_000."""
-    text = str(text).strip()
-    scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(text[-1:].lower(), 1)
-    return int(float(text[:-1] if scale != 1 else text) * scale)
+    """``4M`` -> 4_000_000, ``300k`` -> 300_000, ``1.5G`` -> 1_500_000_000 (the library's units K, M, G, T)."""
+    return int(parse_quantity(str(text)))
+
+
+# -- command lines -----------------------------------------------------------------------
+def at_least(minimum: int) -> Callable[[str], int]:
+    """argparse type: an integer ``>= minimum`` (else argparse's one-line usage error)."""
+    def integer(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= {minimum}")
+        return value
+
+    return integer
+
+
+def positive(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number > 0")
+    return value
+
+
+def quantity(text: str) -> str:
+    """argparse type: a quantity >= 1 with an optional unit K, M, G or T (``160G``), as written."""
+    try:
+        value = parse_quantity(text.strip())
+    except MpsolveError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not (math.isfinite(value) and value >= 1):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite quantity >= 1: e.g. 60G, 4M or 6144")
+    return text.strip()
+
+
+def quantities(none_ok: bool = False) -> Callable[[str], list[str]]:
+    """argparse type: comma-separated :func:`quantity` values (``60G,160G``); ``''`` (none) only if ``none_ok``."""
+    def parse(text: str) -> list[str]:
+        items = [quantity(t) for t in text.split(",") if t.strip()]
+        if not items and not none_ok:
+            raise argparse.ArgumentTypeError("give at least one quantity, e.g. 60G,160G")
+        return items
+
+    return parse
+
+
+def seeds(text: str) -> list[int]:
+    """argparse type: comma-separated integer seeds >= 0 (``0,1,2``)."""
+    parse = at_least(0)
+    items = [parse(t.strip()) for t in text.split(",") if t.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("give at least one seed, e.g. 0,1,2")
+    return items
+
+
+def add_out_arg(p: argparse.ArgumentParser, runs: str, default: Path = RESULTS) -> None:
+    """``--out``, the output folder of a training benchmark (see :func:`output_folder`)."""
+    p.add_argument("--out", default=None, help=f"output folder (default {default.relative_to(ROOT)}, with --quick "
+                                               f"{quick_folder(default).relative_to(ROOT)}; runs cached in OUT/{runs})")
+
+
+def quick_folder(default: Path) -> Path:
+    return QUICK / default.relative_to(RESULTS)
+
+
+def output_folder(out: str | None, quick: bool, default: Path = RESULTS) -> Path:
+    """``--out`` if given, else ``default``; a ``--quick`` smoke test writes its counterpart under ``QUICK``."""
+    if out:
+        return Path(out)
+    return quick_folder(default) if quick else default
+
+
+def check_outputs(outputs: dict[str, str | Path | None], inputs: dict[str, str | Path | None] | None = None) -> None:
+    """Refuse, before any work, outputs (by their description) that cannot be written, that name one file
+    twice, or that would overwrite an input. Missing folders are fine: the writers create them."""
+    given = {what: Path(path) for what, path in outputs.items() if path is not None}
+    seen: dict[Path, str] = {}
+    for what, path in given.items():
+        check_writable(path, what)
+        check_not_input(path, what, inputs or {})
+        first = seen.setdefault(path.resolve(), what)
+        if first != what:
+            raise MpsolveError(f"{first} and {what} are the same file {str(path)!r}: give each its own file name")
+
+
+def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
+    """A script's ``main`` that turns the library's input errors and missing files into one-line exits."""
+    @wraps(main)
+    def run(*args: Any, **kwargs: Any) -> int:
+        try:
+            return main(*args, **kwargs)
+        except MpsolveError as exc:
+            raise SystemExit(f"error: {exc}") from None
+        except FileNotFoundError as exc:
+            missing = repr(str(exc.filename)) if exc.filename else "a file"
+            raise SystemExit(f"error: {missing} does not exist: give an existing file") from None
+
+    return run
 
 
 def add_recipe_args(p: argparse.ArgumentParser, tokens: str | None = "4M") -> None:
     """The training-recipe flags (``--tokens`` only when the script trains one budget)."""
     if tokens is not None:
-        p.add_argument("--tokens", default=tokens, help="training tokens (bytes) per model, same for all")
-    p.add_argument("--seq-len", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=2e-3)
+        p.add_argument("--tokens", default=tokens, type=quantity,
+                       help="training tokens (bytes) per model, same for all")
+    p.add_argument("--seq-len", type=at_least(2), default=256, help="context of the training windows (>= 2)")
+    p.add_argument("--batch-size", type=at_least(1), default=8)
+    p.add_argument("--lr", type=positive, default=2e-3)
 
 
 def add_run_args(p: argparse.ArgumentParser, workers: int, quick: str) -> None:
     """The flags that say how many runs to train, in how many processes (``quick``: the smoke test's help)."""
-    p.add_argument("--workers", type=int, default=workers, help="training processes (one thread each)")
+    p.add_argument("--workers", type=at_least(1), default=workers, help="training processes (one thread each)")
     p.add_argument("--device", default="cpu", type=check_device,
                    help="where to train: cpu (default) or cuda (one GPU shared by the workers; its runs are cached "
                         "apart, in <cache>-cuda)")
     p.add_argument("--no-train", action="store_true", help="only report on the runs already cached")
-    p.add_argument("--max-runs", type=int, default=None, help="train at most this many new runs, then report")
-    p.add_argument("--quick", action="store_true", help=f"smoke test: {quick}")
+    p.add_argument("--max-runs", type=at_least(0), default=None,
+                   help="train at most this many new runs (0: none), then report")
+    p.add_argument("--quick", action="store_true",
+                   help=f"smoke test: {quick}; without --out it writes under {QUICK.relative_to(ROOT)}")
 
 
 def train_config(args: Any) -> TrainConfig:

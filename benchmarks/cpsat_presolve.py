@@ -71,10 +71,17 @@ def small_spaces(cases: int, seed: int) -> dict[str, Any]:
     return {"cases": cases, "feasible": feasible, **out}
 
 
-def default_space(budgets: list[str], limit: float) -> list[dict[str, Any]]:
+def default_problems(budgets: list[str]) -> dict[str, mpsolve.Problem]:
+    """The default space under each FLOPs budget (an infeasible budget is refused before any work)."""
+    problems = {b: mpsolve.Problem("default", constraints=[mpsolve.Budget("flops", b)]) for b in budgets}
+    for problem in problems.values():
+        problem.check_feasible()
+    return problems
+
+
+def default_space(problems: dict[str, mpsolve.Problem], limit: float) -> list[dict[str, Any]]:
     rows = []
-    for budget in budgets:
-        problem = mpsolve.Problem("default", constraints=[mpsolve.Budget("flops", budget)])
+    for budget, problem in problems.items():
         for name, solver in (("without presolve", CPSATSolver()), ("with presolve", PresolvedCPSAT())):
             r = solver.solve(problem, seed=0, time_limit=limit)
             rows.append({"budget": budget, "presolve": name, "status": r.status, "objective": r.objective,
@@ -108,16 +115,20 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@C.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cases", type=int, default=2000, help="random custom spaces (default 2000)")
-    ap.add_argument("--seed", type=int, default=11, help="seed of the random spaces")
-    ap.add_argument("--budgets", default="60G,160G", help="default-space FLOPs budgets ('' for none)")
-    ap.add_argument("--limit", type=float, default=300.0, help="time limit of each default-space solve, s")
+    ap.add_argument("--cases", type=C.at_least(1), default=2000, help="random custom spaces (default 2000)")
+    ap.add_argument("--seed", type=C.at_least(0), default=11, help="seed of the random spaces")
+    ap.add_argument("--budgets", default="60G,160G", type=C.quantities(none_ok=True),
+                    help="default-space FLOPs budgets ('' for none)")
+    ap.add_argument("--limit", type=C.positive, default=300.0, help="time limit of each default-space solve, s")
     ap.add_argument("--note", default="", help="a line about the machine, recorded with the results")
     ap.add_argument("--out", type=Path, default=C.RESULTS / "cpsat_presolve.json")
     ap.add_argument("--md", type=Path, default=C.RESULTS / "cpsat_presolve.md")
     args = ap.parse_args(argv)
+    C.check_outputs({"--out": args.out, "--md": args.md})
+    problems = default_problems(args.budgets)
     from ortools import __version__ as ortools_version
 
     results: dict[str, Any] = {"command": C.command_line("cpsat_presolve.py", argv), "git_commit": C.git_commit(),
@@ -125,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     results["small_spaces"] = small_spaces(args.cases, args.seed)
     for name in ("without presolve", "with presolve"):
         print(f"{name}: {len(results['small_spaces'][name]['wrong'])} wrong 'optimal'", flush=True)
-    results["default_space"] = default_space([b for b in args.budgets.split(",") if b], args.limit)
+    results["default_space"] = default_space(problems, args.limit)
     C.write_report(results, args.out, args.md, render)
     return 0
 

@@ -163,27 +163,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", default=C.DEFAULT_CORPUS,
                    help="UTF-8 text file or folder, or 'python-docs' (default: the stdlib's English docs)")
-    p.add_argument("--out", default=str(C.RESULTS), help="output folder (runs cached in OUT/design_runs)")
-    p.add_argument("--budgets", default="300M,800M", help=f"FLOPs budgets (forward pass, seq {FLOPS_SEQ_LEN})")
+    C.add_out_arg(p, "design_runs")
+    p.add_argument("--budgets", default="300M,800M", type=C.quantities(),
+                   help=f"FLOPs budgets (forward pass, seq {FLOPS_SEQ_LEN})")
     p.add_argument("--designs", default=DEFAULT_DESIGNS, help=f"comma-separated, of {', '.join(DESIGNS)}")
     p.add_argument("--entropy-options", default="{}", help="JSON options of MeRinoEntropy (default: its defaults)")
     C.add_recipe_args(p)
-    p.add_argument("--seeds", default="0,1,2", help="training seeds, comma-separated")
+    p.add_argument("--seeds", default="0,1,2", type=C.seeds, help="training seeds, comma-separated")
     C.add_run_args(p, workers=1, quick="one budget, a few steps")
     args = p.parse_args(argv)
-    args.budgets = [float(C.parse_count(b)) for b in str(args.budgets).split(",")]
-    args.seeds = [int(s) for s in str(args.seeds).split(",")]
+    args.budgets = [float(C.parse_count(b)) for b in args.budgets]
+    args.out = C.output_folder(args.out, args.quick)
     args.designs = [d.strip() for d in str(args.designs).split(",")]
     unknown = sorted(set(args.designs) - set(DESIGNS))
     if unknown:
         p.error(f"unknown design(s) {', '.join(unknown)}; choose from {', '.join(DESIGNS)}")
-    args.entropy_options = json.loads(args.entropy_options)
+    try:
+        args.entropy_options = json.loads(args.entropy_options)
+        mpsolve.MeRinoEntropy(**args.entropy_options)
+    except (ValueError, TypeError) as exc:  # MpsolveError is a ValueError
+        p.error(f"--entropy-options: {exc}; give a JSON object of MeRinoEntropy options, e.g. '{{\"beta\": 0.1}}'")
     if args.quick:
         args.budgets, args.tokens, args.seq_len, args.seeds = [300e6], "6144", 64, [0, 1]
     return args
 
 
-def report(out: Path, stem: str, command: str, meta: dict[str, Any], table: list[dict[str, Any]],
+def report(out: Path, command: str, meta: dict[str, Any], table: list[dict[str, Any]],
            others: list[dict[str, Any]]) -> str:
     lines = ["# Design quality end to end", "",
              f"Command: `{command}` (commit {meta['git_commit'][:10]}).", "",
@@ -226,17 +231,20 @@ def report(out: Path, stem: str, command: str, meta: dict[str, Any], table: list
         lines.append(f"| {json.dumps(r.get('tags', {}))} | {r['arch_str']} | {r['seed']} | {r['tokens']:,} | "
                      f"{r['val_loss']:.4f} | {str(r.get('git_commit', ''))[:10]} |")
     text = "\n".join(lines) + "\n"
-    (out / f"{stem}.md").write_text(text)
+    (out / "designs.md").write_text(text)
     return text
 
 
+@C.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    out = args.out
+    C.check_outputs({f"--out file {name}": out / name for name in ("designs.json", "designs.png", "designs.md")},
+                    {"--corpus": args.corpus})
     command = C.command_line("designs.py", argv)
     t0 = time.time()
     cfg = C.train_config(args)
     corpus = C.load_corpus(args.corpus)
-    out = Path(args.out)
     cache = out / "design_runs"
     chosen: list[tuple[float, str, mpsolve.Architecture]] = []
     for budget in args.budgets:
@@ -271,13 +279,12 @@ def main(argv: list[str] | None = None) -> int:
             "corpus": corpus.describe(), "entropy_options_given": args.entropy_options,
             "entropy_options": mpsolve.MeRinoEntropy(**args.entropy_options).options(), "budgets": args.budgets,
             "flops_seq_len": FLOPS_SEQ_LEN, "seeds": args.seeds, "solver": "exact"}
-    stem = "designs_quick" if args.quick else "designs"
-    C.write_json(out / f"{stem}.json", {**meta, "designs": table,
+    C.write_json(out / "designs.json", {**meta, "designs": table,
                                         "other_runs": [{k: r[k] for k in ("key", "tags", "arch_str", "seed", "tokens",
                                                                           "val_loss", "git_commit") if k in r}
                                                        for r in others]})
-    plot(out / f"{stem}.png", table, args.budgets)
-    print(report(out, stem, command, meta, table, others))
+    plot(out / "designs.png", table, args.budgets)
+    print(report(out, command, meta, table, others))
     print(f"report in {out} ({time.time() - t0:.0f} s)")
     return 0
 

@@ -12,27 +12,36 @@ beforehand so that its one-time cost is reported separately.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-import mpsolve
-from mpsolve.utils.quantities import parse_quantity
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as C  # noqa: E402
+
+import mpsolve  # noqa: E402
 
 
-def main() -> None:
+@C.one_line_errors
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--space", default="default")
-    parser.add_argument("--budgets", default="60G,110G,160G")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--budgets", default="60G,110G,160G", type=C.quantities(), help="FLOPs budgets")
+    parser.add_argument("--seeds", default="0,1,2", type=C.seeds, help="EA seeds, comma-separated")
     parser.add_argument("--sequential", action="store_true", help="also time batch_size=1 (the paper's loop)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the numbers as JSON")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    C.check_outputs({"--json": args.json})
     space = mpsolve.get_space(args.space)
     objective = mpsolve.MeRinoEntropy()
+    problems = {b: mpsolve.Problem(space, objective, [mpsolve.Budget("flops", b)]) for b in args.budgets}
+    for problem in problems.values():  # an infeasible budget is refused before any timing
+        problem.check_feasible()
     out: dict = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "space": args.space}
 
     t = time.perf_counter()
@@ -57,9 +66,8 @@ def main() -> None:
     )
 
     rows = []
-    for budget in args.budgets.split(","):
-        problem = mpsolve.Problem(space, objective, [mpsolve.Budget("flops", parse_quantity(budget))])
-        for seed in (int(s) for s in args.seeds.split(",")):
+    for budget, problem in problems.items():
+        for seed in args.seeds:
             for batch_size in [64, 1] if args.sequential else [64]:
                 r = mpsolve.solve(problem, "ea", seed=seed, batch_size=batch_size)
                 rows.append(
@@ -79,9 +87,9 @@ def main() -> None:
                 )
     out["runs"] = rows
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=2)
+        C.write_json(Path(args.json), out)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -29,8 +29,8 @@ from mpsolve.objectives import SpectrumTable, _lookup, analytic_entropy  # noqa:
 OPTIONS = (("rate", 1.0, 1.0), ("log", 1e-6, 1.0), ("rate", 0.1, 1.0), ("log", 1e-6, 0.02))
 
 
-def compare(space: str, seed: int) -> list[dict[str, Any]]:
-    shapes = sorted({SpectrumTable.key(m, n) for m, n in mpsolve.get_space(space).matrix_shapes()})
+def compare(space: mpsolve.SearchSpace, seed: int) -> list[dict[str, Any]]:
+    shapes = sorted({SpectrumTable.key(m, n) for m, n in space.matrix_shapes()})
     table = SpectrumTable(seed=seed, cache_dir=False)
     rows = []
     for variant, eps, std in OPTIONS:
@@ -38,7 +38,7 @@ def compare(space: str, seed: int) -> list[dict[str, Any]]:
         se = table.standard_error(shapes, variant, eps, std)
         for (m, n), mean, err in zip(shapes, mc, se):
             a = analytic_entropy(m, n, variant, eps, std)
-            rows.append({"space": space, "shape": [m, n], "variant": variant, "eps": eps, "init_std": std,
+            rows.append({"space": space.name, "shape": [m, n], "variant": variant, "eps": eps, "init_std": std,
                          "draws": int(_lookup.draws_for(m, n, "auto")), "monte_carlo": float(mean),
                          "standard_error": float(err), "analytic": a, "diff": a - float(mean),
                          "z": (a - float(mean)) / float(err)})
@@ -65,16 +65,19 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@C.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--spaces", default="byte-tiny,default")
-    p.add_argument("--work", type=float, default=float(_lookup.AUTO_WORK), help="SVD multiply-adds per shape")
-    p.add_argument("--seed", type=int, default=1, help="Monte-Carlo seed (the library's table uses 0)")
-    p.add_argument("--out", default=str(C.RESULTS))
+    p.add_argument("--work", type=C.positive, default=float(_lookup.AUTO_WORK), help="SVD multiply-adds per shape")
+    p.add_argument("--seed", type=C.at_least(0), default=1, help="Monte-Carlo seed (the library's table uses 0)")
+    p.add_argument("--out", default=str(C.RESULTS), help="output folder (default benchmarks/results)")
     args = p.parse_args(argv)
+    C.check_outputs({f"--out file {name}": Path(args.out) / name for name in ("expectation.json", "expectation.md")})
+    spaces = [mpsolve.get_space(s) for s in args.spaces.split(",")]  # an unknown space is refused before any work
     _lookup.AUTO_WORK = int(args.work)
     t0 = time.time()
-    rows = [r for space in args.spaces.split(",") for r in compare(space, args.seed)]
+    rows = [r for space in spaces for r in compare(space, args.seed)]
     meta = {"command": C.command_line("expectation.py", argv), "git_commit": C.git_commit(), "work": args.work,
             "seed": args.seed, "elapsed_s": time.time() - t0}
     C.write_json(Path(args.out) / "expectation.json", {**meta, "rows": rows})

@@ -54,6 +54,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import check_outputs, command_line, git_commit, one_line_errors, write_report  # noqa: E402
+
+from mpsolve import MpsolveError  # noqa: E402
+from mpsolve.utils.files import parse_data, read_text_bounded  # noqa: E402
+
 MERINO = {"MeRino-52M": "merino-52m", "MeRino-61M": "merino-61m", "MeRino-64M": "merino-64m"}
 #: published sizes of the baselines (OPT: Zhang et al. 2022; GPT-2 small; Pythia-70M)
 BASELINES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -701,12 +708,15 @@ def speedups(rows: list[dict[str, Any]], model: str = "MeRino-64M"
     return median, rounds, flops
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.worker:
         print(json.dumps(worker(*args.worker, args)))
         return 0
+    check_outputs({"--out": args.out, "--md": args.md},
+                  {"--report": args.report, **{f"--design {n}": d["file"] for n, d in args.designs.items()}})
     if args.report:
         return rerender(args)
     names = [*args.models, *args.designs]
@@ -769,14 +779,11 @@ def main(argv: list[str] | None = None) -> int:
             )
     elapsed = time.perf_counter() - started
     print(f"\ntotal {elapsed:.0f} s")
-    if args.out:
+    if args.out or args.md:
+        import onnxruntime
         import torch
 
         from mpsolve.merino_model import NOISE_THRESHOLD, device_info
-
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        import onnxruntime
-        from _common import command_line, git_commit
 
         results = {
             "command": command_line("latency.py", argv),
@@ -797,8 +804,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def write(results: dict[str, Any], args: argparse.Namespace) -> None:
     """The results as JSON into ``--out`` and as a report into ``--md`` (each where given)."""
-    from _common import write_report
-
     write_report(results, args.out, args.md, markdown)
 
 
@@ -807,7 +812,7 @@ def rerender(args: argparse.Namespace) -> int:
     if not (args.md or args.out):
         print("--report needs --md and/or --out to write to", file=sys.stderr)
         return 2
-    results = json.loads(args.report.read_text())
+    results = parse_data(read_text_bounded(args.report, "--report"), "json", MpsolveError, str(args.report))
     for c in (results.get("latency_cost") or {}).get("checks", []):
         c.update(accuracy(c["predicted_ms"], c["components_ms"], c["measured_ms"]))
     write(results, args)

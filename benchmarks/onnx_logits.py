@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import command_line, git_commit, write_report  # noqa: E402
+from _common import check_outputs, command_line, git_commit, one_line_errors, write_report  # noqa: E402
 
 MODELS = ("merino-52m", "merino-61m", "merino-64m")
 GRAPHS = ("all", "last")
@@ -66,8 +66,10 @@ def export(name: str, folder: Path, int8: bool) -> dict[tuple[str, str], Path]:
     return paths
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    check_outputs({"--out": args.out, "--md": args.md})
     import onnxruntime
     import torch
 

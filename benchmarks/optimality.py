@@ -54,24 +54,31 @@ def _row(r: mpsolve.Result, optimum: float | None) -> dict:
     }
 
 
+@C.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--budgets", default="60G,110G,160G", help="FLOPs budgets (default 60G,110G,160G)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the stochastic backends")
-    ap.add_argument("--large8-budget", default="160G", help="FLOPs budget of the 8-block run")
-    ap.add_argument("--large8-limit", type=float, default=300.0, help="seconds per exact solver on large8")
-    ap.add_argument("--cpsat-limit", type=float, default=None, help="seconds for CP-SAT per default-space budget")
+    ap.add_argument("--budgets", default="60G,110G,160G", type=C.quantities(),
+                    help="FLOPs budgets (default 60G,110G,160G)")
+    ap.add_argument("--seed", type=C.at_least(0), default=0, help="seed of the stochastic backends")
+    ap.add_argument("--large8-budget", default="160G", type=C.quantity, help="FLOPs budget of the 8-block run")
+    ap.add_argument("--large8-limit", type=C.positive, default=300.0, help="seconds per exact solver on large8")
+    ap.add_argument("--cpsat-limit", type=C.positive, default=None,
+                    help="seconds for CP-SAT per default-space budget")
     ap.add_argument("--note", default="", help="a note on the machine (e.g. shared, loaded), kept with the results")
-    ap.add_argument("--warm-start", type=int, default=0, metavar="N",
+    ap.add_argument("--warm-start", type=C.at_least(0), default=0, metavar="N",
                     help="also run CP-SAT hinted by an EA run of N iterations (default 0: no)")
     ap.add_argument("--skip-exhaustive", action="store_true", help="skip enumerating the default space")
     ap.add_argument("--skip-large8", action="store_true", help="skip the 8-block space")
     ap.add_argument("--latency-profile", default=None, help="a latency profile JSON: adds latency budgets")
     ap.add_argument("--latency-budgets", default="", help="latency budgets in ms, e.g. 50,130 (with a profile)")
-    ap.add_argument("--workers", type=int, default=None, help="CP-SAT workers (default: CPU count, at most 8)")
+    ap.add_argument("--workers", type=C.at_least(1), default=None,
+                    help="CP-SAT workers (default: CPU count, at most 8)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "optimality"), help="output stem")
     args = ap.parse_args(argv)
-    budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
+    out = Path(args.out)
+    C.check_outputs({"--out (.json)": out.with_suffix(".json"), "--out (.md)": out.with_suffix(".md")},
+                    {"--latency-profile": args.latency_profile})
+    budgets = list(args.budgets)
     if args.latency_profile:
         from mpsolve.constraints import _latency  # noqa: F401  (registers the latency cost)
 
@@ -137,7 +144,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"{'agree' if r['agrees_with_exact'] else 'DISAGREE'}"
             )
 
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     out.with_suffix(".md").write_text(_markdown(report))

@@ -45,6 +45,9 @@ EXACT_PENALTIES = ("linear", "none")
 BASELINES = ("params", "decoder_params", "flops", "ntk", "dss", "neg_depth")
 #: ablations of the library default entropy (see ``study_scores``)
 ABLATIONS = ("entropy_no_penalty", "penalty_only", "mean_log2_width")
+#: what a run writes into ``--out`` besides the cached runs
+REPORT_FILES = ("proxy_architectures.json", "proxy_scores.json", "proxy_correlation.json", "proxy_correlation.png",
+                "proxy_correlation.md")
 
 
 # -- architectures -----------------------------------------------------------------------
@@ -552,31 +555,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", default=C.DEFAULT_CORPUS,
                    help="UTF-8 text file or folder, or 'python-docs' (default: the stdlib's English docs)")
-    p.add_argument("--out", default=str(C.RESULTS), help="output folder (runs cached in OUT/proxy_runs)")
-    p.add_argument("--targets", default="300M,500M,800M",
+    C.add_out_arg(p, "proxy_runs")
+    p.add_argument("--targets", default="300M,500M,800M", type=C.quantities(),
                    help=f"FLOPs targets of the iso-cost groups (forward pass, seq {FLOPS_SEQ_LEN})")
-    p.add_argument("--per-group", type=int, default=8, help="architectures per group (K = groups x this)")
-    p.add_argument("--tolerance", type=float, default=0.1, help="relative FLOPs tolerance of a group")
+    p.add_argument("--per-group", type=C.at_least(1), default=8, help="architectures per group (K = groups x this)")
+    p.add_argument("--tolerance", type=C.positive, default=0.1, help="relative FLOPs tolerance of a group")
     C.add_recipe_args(p)
-    p.add_argument("--second-seed", type=int, default=2, help="architectures per group also trained with seed 1")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
-    p.add_argument("--sample-seed", type=int, default=0, help="seed of the architecture sample")
+    p.add_argument("--second-seed", type=C.at_least(0), default=2,
+                   help="architectures per group also trained with seed 1")
+    p.add_argument("--bootstrap", type=C.at_least(1), default=1000, help="bootstrap resamples for the intervals")
+    p.add_argument("--sample-seed", type=C.at_least(0), default=0, help="seed of the architecture sample")
     C.add_run_args(p, workers=2, quick="3 architectures, a few steps")
     args = p.parse_args(argv)
-    args.targets = [float(C.parse_count(t)) for t in str(args.targets).split(",")]
+    args.targets = [float(C.parse_count(t)) for t in args.targets]
+    args.out = C.output_folder(args.out, args.quick)
     if args.quick:
         args.targets, args.per_group, args.second_seed, args.bootstrap = [300e6], 3, 1, 50
         args.tokens, args.seq_len, args.batch_size = "6144", 64, 8
     return args
 
 
+@C.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    out = args.out
+    C.check_outputs({f"--out file {name}": out / name for name in REPORT_FILES}, {"--corpus": args.corpus})
     command = C.command_line("proxy_correlation.py", argv)
     t0 = time.time()
     cfg = C.train_config(args)
     corpus = C.load_corpus(args.corpus)
-    out = Path(args.out)
     selection = select_architectures(args.targets, args.per_group, args.tolerance, args.sample_seed)
     C.write_json(out / "proxy_architectures.json", selection)
     cache = str(out / "proxy_runs")

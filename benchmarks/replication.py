@@ -23,19 +23,18 @@ from typing import Any
 
 import numpy as np
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C  # noqa: E402
 import proxy_correlation as P  # noqa: E402
 
-from mpsolve import Architecture, MeRinoEntropy  # noqa: E402
+from mpsolve import Architecture, MeRinoEntropy, MpsolveError  # noqa: E402
+from mpsolve.utils.files import parse_data, read_text_bounded  # noqa: E402
 
+#: the registered plan, relative to the repository (found from any working folder)
 PLAN = "benchmarks/preregistration/replication.toml"
+#: what a run writes into ``--out`` besides the cached runs
+REPORT_FILES = ("architectures.json", "proxy_scores.json", "report.json", "report.md")
 
 
 def decision(ci: list[float]) -> str:
@@ -133,17 +132,23 @@ def markdown(result: dict[str, Any], meta: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--plan", default=PLAN, help="the pre-registration file")
-    p.add_argument("--out", default=str(C.RESULTS / "replication"), help="output folder (runs cached in OUT/runs)")
+    p.add_argument("--plan", default=None, help=f"the pre-registration file (default {PLAN})")
+    C.add_out_arg(p, "runs", C.RESULTS / "replication")
     C.add_run_args(p, workers=1, quick="one small group, a few steps, python-docs")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.out = C.output_folder(args.out, args.quick, C.RESULTS / "replication")
+    return args
 
 
+@C.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    plan_path = Path(args.plan) if args.plan else C.ROOT / PLAN
+    out = args.out
+    C.check_outputs({f"--out file {name}": out / name for name in REPORT_FILES}, {"--plan": plan_path})
     command = C.command_line("replication.py", argv)
     t0 = time.time()
-    plan = tomllib.loads(Path(args.plan).read_text(encoding="utf-8"))
+    plan = parse_data(read_text_bounded(plan_path, "--plan"), "toml", MpsolveError, str(plan_path))
     s, t = plan["sample"], plan["training"]
     if args.quick:
         s = {**s, "targets": [300e6], "per_group": 3, "second_seed": 1}
@@ -153,13 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     cfg = C.TrainConfig(tokens=int(t["tokens"]), seq_len=t["seq_len"], batch_size=t["batch_size"], lr=t["lr"],
                         **({"eval_tokens": 4096} if args.quick else {}))
     corpus = C.load_corpus(plan["corpus"]["name"])
-    out = Path(args.out)
     selection = P.select_architectures(list(s["targets"]), s["per_group"], s["tolerance"], s["sample_seed"])
     C.write_json(out / "architectures.json", selection)
     jobs = P.plan_jobs(selection, cfg, plan["corpus"]["name"], str(out / "runs"), s["second_seed"])
     runs = C.run_planned(jobs, args.no_train, args.max_runs, args.workers, "replication runs", args.device)
     result = analyse(plan, selection, runs, corpus, cfg, out)
-    meta = {"command": command, "plan": args.plan, "git_commit": C.git_commit(),
+    meta = {"command": command, "plan": args.plan or PLAN, "git_commit": C.git_commit(),
             "corpus": corpus.describe(), "train_config": cfg.to_dict()}
     C.write_json(out / "report.json", {**meta, **result})
     (out / "report.md").write_text(markdown(result, meta))

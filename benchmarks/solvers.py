@@ -89,28 +89,34 @@ def flops_fronts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+@C.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--space", default="default", help="search-space preset (default: default)")
-    ap.add_argument("--budgets", default="60G,110G,160G", help="FLOPs budgets (default 60G,110G,160G)")
-    ap.add_argument("--seeds", default="0,1,2", help="seeds of the stochastic backends (default 0,1,2)")
+    ap.add_argument("--budgets", default="60G,110G,160G", type=C.quantities(),
+                    help="FLOPs budgets (default 60G,110G,160G)")
+    ap.add_argument("--seeds", default="0,1,2", type=C.seeds, help="seeds of the stochastic backends (default 0,1,2)")
     ap.add_argument("--solvers", default="ea,nsga2,tpe,exact,cpsat", help="backends (default ea,nsga2,tpe,exact,cpsat)")
-    ap.add_argument("--time-limit", type=float, default=None, help="seconds per run (default: none)")
+    ap.add_argument("--time-limit", type=C.positive, default=None, help="seconds per run (default: none)")
     ap.add_argument("--option", action="append", default=[], metavar="SOLVER:KEY=VALUE",
                     help="a backend option, e.g. tpe:n_trials=200 (repeatable)")
     ap.add_argument("--latency-profile", default=None, help="a latency profile JSON: adds latency budgets")
     ap.add_argument("--latency-budgets", default="", help="latency budgets in ms, e.g. 40,80 (with a profile)")
-    ap.add_argument("--jobs", type=int, default=2, help="parallel runs (default 2; 1 runs in this process)")
+    ap.add_argument("--jobs", type=C.at_least(1), default=2, help="parallel runs (default 2; 1 runs in this process)")
     ap.add_argument("--out", default=str(RESULTS / "solvers"), help="output stem (default benchmarks/results/solvers)")
     args = ap.parse_args(argv)
+    out = Path(args.out)
+    C.check_outputs({"--out (.json)": out.with_suffix(".json"), "--out (.md)": out.with_suffix(".md"),
+                     "--out (plot)": out.parent / f"{out.name}_convergence.png"},
+                    {"--latency-profile": args.latency_profile})
 
-    budgets: list[tuple[str, str, str | None]] = [("flops", b.strip(), None) for b in args.budgets.split(",") if b]
+    budgets: list[tuple[str, str, str | None]] = [("flops", b, None) for b in args.budgets]
     if args.latency_profile:
         lat = [b.strip() for b in args.latency_budgets.split(",") if b.strip()]
         if not lat:
             ap.error("--latency-profile needs --latency-budgets, e.g. 40,80 (milliseconds)")
         budgets += [("latency", b, args.latency_profile) for b in lat]
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    seeds = args.seeds
     solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
     options: dict[str, list[str]] = {s: [] for s in solvers}
     for spec in args.option:
@@ -140,7 +146,6 @@ def main(argv: list[str] | None = None) -> int:
         best = optimum.get(tuple(r["budget"][:2]))
         r["gap_to_optimum"] = None if best is None else (best - r["objective"]) / abs(best)
 
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"command": C.command_line("solvers.py", argv), "git_commit": C.git_commit(),
             "entropy_options": mpsolve.MeRinoEntropy().options()}

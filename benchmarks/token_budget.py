@@ -20,7 +20,6 @@ and re-running resumes.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -33,7 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 import proxy_correlation as P  # noqa: E402
 
-from mpsolve import Architecture, MeRinoEntropy  # noqa: E402
+from mpsolve import Architecture, MeRinoEntropy, MpsolveError  # noqa: E402
+from mpsolve.utils.files import parse_data, read_text_bounded  # noqa: E402
+
+#: what a run writes into ``--out`` besides the cached runs
+REPORT_FILES = ("token_budget.json", "token_budget.md", "token_budget.png")
 
 
 def analyse(rows: list[dict[str, Any]], n_boot: int) -> dict[str, Any]:
@@ -161,28 +164,37 @@ def plot(path: Path, result: dict[str, Any], configs: dict[int, C.TrainConfig]) 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", default=C.LINUX_DOC, help="'linux-doc' (default), 'python-docs', or a text file/folder")
-    p.add_argument("--out", default=str(C.RESULTS), help="output folder (runs cached in OUT/token_budget_runs)")
+    C.add_out_arg(p, "token_budget_runs")
     p.add_argument("--architectures", default=str(C.RESULTS / "proxy_architectures.json"),
-                   help="the architecture sample (JSON written by proxy_correlation.py)")
-    p.add_argument("--group", type=int, default=0, help="which iso-FLOPs group of the sample to train")
-    p.add_argument("--budgets", default="2M,4M,8M,16M", help="training bytes per model, one full schedule each")
-    p.add_argument("--second-seed", type=int, default=2, help="architectures also trained with seed 1 (depth extremes)")
+                   help="the architecture sample (JSON written by proxy_correlation.py; read, also with --quick, "
+                        "from the committed results by default)")
+    p.add_argument("--group", type=C.at_least(0), default=0, help="which iso-FLOPs group of the sample to train")
+    p.add_argument("--budgets", default="2M,4M,8M,16M", type=C.quantities(),
+                   help="training bytes per model, one full schedule each")
+    p.add_argument("--second-seed", type=C.at_least(0), default=2,
+                   help="architectures also trained with seed 1 (depth extremes)")
     C.add_recipe_args(p, tokens=None)
-    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the intervals")
+    p.add_argument("--bootstrap", type=C.at_least(1), default=2000, help="bootstrap resamples for the intervals")
     C.add_run_args(p, workers=1, quick="3 architectures, tiny budgets")
     args = p.parse_args(argv)
-    args.budgets = sorted({C.parse_count(b) for b in str(args.budgets).split(",")})
+    args.budgets = sorted({C.parse_count(b) for b in args.budgets})
+    args.out = C.output_folder(args.out, args.quick)
     if args.quick:
         args.budgets, args.second_seed, args.bootstrap, args.seq_len = [4096, 8192], 1, 50, 64
     return args
 
 
+@C.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    C.check_outputs({f"--out file {name}": args.out / name for name in REPORT_FILES},
+                    {"--architectures": args.architectures, "--corpus": args.corpus})
     command = C.command_line("token_budget.py", argv)
     t0 = time.time()
+    sample = parse_data(read_text_bounded(Path(args.architectures), "--architectures"), "json", MpsolveError,
+                        args.architectures)
+    members = [s for s in sample if s["group"] == args.group]
     corpus = C.load_corpus(args.corpus)
-    members = [s for s in json.loads(Path(args.architectures).read_text()) if s["group"] == args.group]
     if args.quick:
         members = members[:3]
     if len(members) < 3:
@@ -193,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         ns = argparse.Namespace(tokens=str(tokens), seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr,
                                 quick=args.quick)
         configs[tokens] = C.train_config(ns)
-    cache = str(Path(args.out) / "token_budget_runs")
+    cache = str(args.out / "token_budget_runs")
     picks = np.round(np.linspace(0, len(members) - 1, args.second_seed)).astype(int) if args.second_seed else []
     jobs = []
     for tokens, cfg in configs.items():

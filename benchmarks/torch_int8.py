@@ -25,14 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 
+@C.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="merino-52m")
-    p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--min-run-time", type=float, default=3.0, help="seconds per blocked_autorange")
+    p.add_argument("--seq-len", type=C.at_least(1), default=128)
+    p.add_argument("--threads", type=C.at_least(1), default=1)
+    p.add_argument("--min-run-time", type=C.positive, default=3.0, help="seconds per blocked_autorange")
     p.add_argument("--out", type=Path, default=C.RESULTS / "torch_int8.json")
     args = p.parse_args(argv)
+    C.check_outputs({"--out": args.out})
     try:
         import torchao
         from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_

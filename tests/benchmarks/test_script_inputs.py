@@ -1,0 +1,180 @@
+"""The benchmark scripts refuse bad input before any work, in one line, and never write a smoke test
+over the committed results."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+@pytest.fixture
+def script(monkeypatch: pytest.MonkeyPatch):
+    """Import a benchmark script by name (its folder on ``sys.path``, as when it runs)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return lambda name: importlib.import_module(name)
+
+
+def refused(capsys: pytest.CaptureFixture[str], entry: Callable[[list[str]], object], argv: list[str]) -> str:
+    """The one-line message a script's ``main`` or ``parse_args`` exits with on ``argv`` (argparse's or its own)."""
+    with pytest.raises(SystemExit) as exc:
+        entry(argv)
+    assert exc.value.code != 0
+    message = exc.value.code if isinstance(exc.value.code, str) else capsys.readouterr().err.strip().splitlines()[-1]
+    assert "Traceback" not in message and "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(("name", "default"), [("designs", ""), ("proxy_correlation", ""),
+                                               ("replication", "replication"), ("token_budget", "")])
+def test_a_quick_run_without_out_writes_to_the_ignored_scratch_folder(script, name: str, default: str) -> None:
+    mod = script(name)
+    C = script("_common")
+    assert mod.parse_args(["--quick"]).out == C.RESULTS / "quick" / default
+    assert mod.parse_args([]).out == C.RESULTS / default
+    assert mod.parse_args(["--quick", "--out", "/tmp/x"]).out == Path("/tmp/x")
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(C.RESULTS / "quick" / default / "report.md")],
+                             cwd=ROOT)
+    assert ignored.returncode == 0
+
+
+def test_a_quick_token_budget_run_reads_the_committed_architecture_sample(script) -> None:
+    C = script("_common")
+    args = script("token_budget").parse_args(["--quick"])
+    assert Path(args.architectures) == C.RESULTS / "proxy_architectures.json" and Path(args.architectures).is_file()
+
+
+def test_a_corpus_that_is_not_utf8_is_refused_not_altered(script, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes(("café au lait. " * 30_000).encode("latin-1"))
+    C = script("_common")
+    with pytest.raises(C.MpsolveError, match="is not UTF-8 text"):
+        C.load_corpus(str(latin1))
+    out = tmp_path / "out"
+    message = refused(capsys, script("designs").main, ["--quick", "--corpus", str(latin1), "--out", str(out)])
+    assert message.startswith("error: corpus file") and "convert it to UTF-8" in message and not out.exists()
+
+
+@pytest.mark.parametrize(("name", "argv", "message"), [
+    ("designs", ["--max-runs", "-1"], "argument --max-runs: '-1' is not an integer >= 0"),
+    ("proxy_correlation", ["--workers", "0"], "argument --workers: '0' is not an integer >= 1"),
+    ("proxy_correlation", ["--bootstrap", "0"], "argument --bootstrap: '0' is not an integer >= 1"),
+    ("token_budget", ["--bootstrap", "-5"], "argument --bootstrap: '-5' is not an integer >= 1"),
+    ("token_budget", ["--second-seed", "-1"], "argument --second-seed: '-1' is not an integer >= 0"),
+    ("replication", ["--max-runs", "x"], "argument --max-runs: 'x' is not an integer >= 0"),
+    ("designs", ["--seq-len", "1"], "argument --seq-len: '1' is not an integer >= 2"),
+    ("designs", ["--seeds", "0,x"], "argument --seeds: 'x' is not an integer >= 0"),
+    ("token_budget", ["--budgets", "abc"], "argument --budgets: bad unit in 'abc'"),
+    ("token_budget", ["--budgets", "2M,nan"], "argument --budgets: 'nan' is not a finite quantity"),
+    ("token_budget", ["--budgets=-4M"], "argument --budgets: '-4M' is not a finite quantity >= 1"),
+    ("token_budget", ["--budgets", "1e400"], "argument --budgets: '1e400' is not a finite quantity >= 1"),
+    ("proxy_correlation", ["--targets", ""], "argument --targets: give at least one quantity"),
+    ("designs", ["--tokens", "0.5"], "argument --tokens: '0.5' is not a finite quantity >= 1"),
+])
+def test_bad_counts_are_usage_errors(script, capsys: pytest.CaptureFixture[str], name: str, argv: list[str],
+                                     message: str) -> None:
+    assert message in refused(capsys, script(name).parse_args, argv)
+
+
+def test_zero_runs_may_be_asked_for(script) -> None:
+    assert script("designs").parse_args(["--max-runs", "0"]).max_runs == 0
+
+
+@pytest.mark.parametrize(("name", "argv", "message"), [
+    ("cpsat_presolve", ["--cases", "-3"], "argument --cases: '-3' is not an integer >= 1"),
+    ("cpsat_presolve", ["--budgets", "60G,abc"], "argument --budgets: bad unit in 'abc'"),
+    ("ea", ["--seeds", "x"], "argument --seeds: 'x' is not an integer >= 0"),
+    ("ea", ["--budgets", "0"], "argument --budgets: '0' is not a finite quantity >= 1"),
+    ("solvers", ["--jobs", "0"], "argument --jobs: '0' is not an integer >= 1"),
+    ("optimality", ["--large8-budget", "huge"], "argument --large8-budget: bad unit in 'huge'"),
+    ("torch_int8", ["--seq-len", "0"], "argument --seq-len: '0' is not an integer >= 1"),
+])
+def test_bad_counts_of_the_solver_scripts_are_usage_errors(script, capsys: pytest.CaptureFixture[str], name: str,
+                                                           argv: list[str], message: str) -> None:
+    assert message in refused(capsys, script(name).main, argv)
+
+
+def test_output_paths_are_checked_before_any_work(script, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cpsat = script("cpsat_presolve").main
+    same = tmp_path / "same.md"
+    message = refused(capsys, cpsat, ["--cases", "1", "--budgets", "", "--out", str(same), "--md", str(same)])
+    assert message == f"error: --out and --md are the same file {str(same)!r}: give each its own file name"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    message = refused(capsys, cpsat, ["--cases", "1", "--budgets", "", "--out", str(blocker / "cp.json")])
+    assert "cannot be written" in message and not same.exists()
+    for name, argv in (("ea", ["--json", str(blocker / "x.json")]),
+                       ("optimality", ["--budgets", "60G", "--cpsat-limit", "1", "--skip-exhaustive",
+                                       "--skip-large8", "--out", str(blocker / "opt")]),
+                       ("solvers", ["--solvers", "exact", "--budgets", "60G", "--jobs", "1", "--out",
+                                    str(blocker / "solvers")]),
+                       ("expectation", ["--spaces", "small", "--work", "1e4", "--out", str(blocker / "folder")]),
+                       ("onnx_logits", ["--models", "merino-52m", "--rounds", "1", "--min-run-time", "0.01",
+                                        "--no-int8", "--md", str(blocker / "x.md")]),
+                       ("torch_int8", ["--out", str(blocker / "x.json")]),
+                       ("latency", ["--mape-archs", "0", "--models", "--md", str(blocker / "x.md")])):
+        assert f"{str(blocker)!r} is not a writable folder" in refused(capsys, script(name).main, argv), name
+    for name in ("designs", "proxy_correlation", "replication", "token_budget"):
+        argv = ["--quick", "--no-train", "--out", str(blocker / "out")]
+        assert "is not a writable folder" in refused(capsys, script(name).main, argv), name
+
+
+def test_a_missing_output_folder_is_created_and_nothing_is_lost(script, tmp_path: Path) -> None:
+    out, md = tmp_path / "new" / "cp.json", tmp_path / "new" / "cp.md"
+    assert script("cpsat_presolve").main(["--cases", "1", "--budgets", "", "--out", str(out), "--md", str(md)]) == 0
+    assert out.stat().st_size > 0 and "random custom spaces" in md.read_text()
+
+
+def test_an_output_over_an_input_is_refused(script, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sample = tmp_path / "token_budget.json"
+    sample.write_text("[]")
+    argv = ["--quick", "--architectures", str(sample), "--out", str(tmp_path)]
+    message = refused(capsys, script("token_budget").main, argv)
+    assert message == (f"error: --out file token_budget.json {str(sample)!r} is --architectures: give --out file "
+                       "token_budget.json its own file name")
+    assert sample.read_text() == "[]"
+
+
+def test_library_errors_and_missing_inputs_are_one_line(script, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    ea = script("ea").main
+    assert refused(capsys, ea, ["--space", "nosuch"]).startswith("error: unknown search space 'nosuch'")
+    message = refused(capsys, ea, ["--budgets", "60G,1G"])  # refused before the timing of 60G
+    assert message.startswith("error: infeasible problem: flops budget 1G is below the cheapest design's")
+    argv = ["--architectures", str(tmp_path / "nonexistent.json"), "--out", str(tmp_path / "out")]
+    message = refused(capsys, script("token_budget").main, argv)
+    assert message == f"error: --architectures {str(tmp_path / 'nonexistent.json')!r} does not exist"
+    argv = ["--tokens", "100", "--no-train", "--out", str(tmp_path / "out")]
+    assert "less than one batch" in refused(capsys, script("designs").main, argv)  # the library's TrainConfig
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_script_exits_with_the_message_alone() -> None:
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "ea.py"), "--space", "nosuch"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.startswith("error: unknown search space 'nosuch'")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_replication_runs_from_any_folder(script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    assert script("replication").main(["--quick", "--no-train", "--out", str(out)]) == 0
+    assert "Plan: `benchmarks/preregistration/replication.toml`" in (out / "report.md").read_text()
+
+
+def test_the_shared_wrapper_passes_results_and_other_errors_through(script) -> None:
+    C = script("_common")
+    assert C.one_line_errors(lambda: 3)() == 3
+    with pytest.raises(SystemExit, match="^error: bad$"):
+        C.one_line_errors(lambda: (_ for _ in ()).throw(C.MpsolveError("bad")))()
+    with pytest.raises(KeyError):
+        C.one_line_errors(lambda: {}["x"])()
