@@ -224,9 +224,10 @@ class Problem:
         Each block takes the smallest depth and the FFN ratio that makes a block of its width
         cheapest: the smallest ratio for a cost that does not decrease with it (every analytic
         cost), possibly another for an additive cost that does (a measured latency profile, where
-        a wider FFN layer can time faster). So, for any combination of budgets, the cheapest design
-        of the space is among them. When there are more than ``limit`` orders, the uniform-width
-        orders plus a fixed random sample of the others are returned instead, with ``False``.
+        a wider FFN layer can time faster). So, for any combination of budgets on monotone costs
+        (:meth:`CostModel.is_monotone`), the cheapest design of the space is among them. When there
+        are more than ``limit`` orders, the uniform-width orders plus a fixed random sample of the
+        others are returned instead, with ``False``.
         """
         k, N = len(self.space.embed_dims), self.space.num_blocks
         if math.comb(k + N - 1, N) <= limit:
@@ -264,6 +265,8 @@ class Problem:
         X, complete = self.corner_designs()
         ev = self.evaluate(X)
         budgets = self.budgets
+        # the corners are each width order's cheapest designs only for costs that say so
+        complete = complete and all(b.cost.is_monotone() for b in budgets)
         if budgets:
             idx = [self.constraints.index(b) for b in budgets]
             within = ev.violations[:, idx] <= 0

@@ -151,6 +151,11 @@ class LatencyCost(CostModel):
     def is_additive(self) -> bool:
         return True
 
+    def is_monotone(self) -> bool:
+        # a layer application costs more than 0 ms (its calibration may take back less than the fastest
+        # timing), so depth never lowers it; the cheapest ratio, which noise can make a wider one, is found
+        return True
+
     def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
         self._check_constants(constants)
         E, F, L = batch.embed_dims, batch.ffn_dims, batch.layers

@@ -106,6 +106,14 @@ class CostModel(ABC):
         """Whether the cost is a sum of per-block terms plus projection terms (linear in CP-SAT)."""
         return False
 
+    def is_monotone(self) -> bool:
+        """Whether the cost never falls as a block gets deeper nor, unless it is additive, as its FFN
+        ratio grows: then the cheapest design of each width order is known without a search, and
+        a budget below all of them is proved infeasible before solving (every built-in cost; the
+        feasibility check finds an additive cost's cheapest ratio itself). ``False`` (the default
+        for a cost of your own): the solvers decide."""
+        return False
+
     def options(self) -> dict[str, Any]:
         """The constructor arguments (for results and problem files)."""
         return {}
@@ -160,6 +168,9 @@ class ParamsCost(CostModel):
     def is_additive(self) -> bool:
         return True
 
+    def is_monotone(self) -> bool:
+        return True
+
 
 @register_cost
 class FlopsCost(CostModel):
@@ -188,6 +199,9 @@ class FlopsCost(CostModel):
         return self.seq_len
 
     def is_additive(self) -> bool:
+        return True
+
+    def is_monotone(self) -> bool:
         return True
 
 
@@ -255,6 +269,9 @@ class MemoryCost(CostModel):
 
     def positions(self) -> int:
         return self.seq_len
+
+    def is_monotone(self) -> bool:
+        return True
 
     def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
         n, b = self.seq_len, self.batch_size

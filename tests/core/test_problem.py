@@ -39,6 +39,9 @@ class NarrowFirstBlock(CostModel):
     def evaluate(self, batch, constants):
         return 1.0 + 512.0 - batch.embed_dims[:, 0]
 
+    def is_monotone(self):  # FFN ratios and depths do not change it
+        return True
+
 
 def test_jointly_infeasible_budgets_are_reported(small_space):
     cheapest_flops = Problem(small_space).evaluate(Problem(small_space).corner_designs()[0]).costs["flops"].min()
@@ -258,3 +261,26 @@ def test_budgets_whose_cheapest_designs_differ_are_left_to_the_solvers():
     assert len(problem.check_feasible()) == 0  # each budget alone can be met: no error from the corners
     for solver in ("exhaustive", "exact", "cpsat"):
         assert mpsolve.solve(problem, solver).status == "infeasible", solver
+
+
+class CheaperWithWiderFfn(CostModel):
+    """A cost of one's own that falls as the FFN ratios grow (and says nothing of its monotonicity)."""
+
+    name = "cheaper-with-wider-ffn"
+
+    def evaluate(self, batch, constants):
+        return 1e6 / np.sum(batch.ffn_dims, axis=1)
+
+
+def test_a_cost_not_known_to_be_monotone_is_left_to_the_solvers(small_space):
+    """Before: the smallest-ratio corners 'proved' a budget infeasible that wide-FFN designs meet."""
+    X = np.concatenate(list(small_space.enumerate()))
+    cost = Problem(small_space, report_costs=[CheaperWithWiderFfn()]).evaluate(X).costs["cheaper-with-wider-ffn"]
+    corners = Problem(small_space, report_costs=[CheaperWithWiderFfn()]).corner_designs()[0]
+    limit = float(np.min(cost)) * 1.001
+    assert limit < float(np.min(Problem(small_space, report_costs=[CheaperWithWiderFfn()]).evaluate(corners).costs[
+        "cheaper-with-wider-ffn"]))  # no corner meets it
+    problem = Problem(small_space, "params", constraints=[Budget(CheaperWithWiderFfn(), limit)])
+    problem.check_feasible()  # no InfeasibleError
+    result = mpsolve.solve(problem, "exhaustive")
+    assert result.status == "optimal" and result.costs["cheaper-with-wider-ffn"] <= limit
