@@ -105,7 +105,8 @@ def cmd_design(args: argparse.Namespace) -> int:
     print(f"status     {result.status}")
     print(f"solver     {result.solver} (seed {result.seed}, {result.n_evals} evaluations, {result.wall_time:.2f} s)")
     if result.architecture is None:
-        print("no feasible design found")
+        print("no design meets the constraints (proved by a complete search)" if result.proved
+              else "no feasible design found")
         return 1
     print(f"objective  {result.objective:.6g} ({problem.objective.name})")
     if result.gap is not None:

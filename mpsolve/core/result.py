@@ -36,6 +36,8 @@ class Result:
         problem: the resolved problem (see :meth:`Problem.to_dict`).
         seed: the seed the run used.
         options: the solver's options.
+        proved: the status is proved: the optimum (``optimal``), or that no design meets the
+            constraints (``infeasible`` after a complete search, or a budget below the cheapest design).
     """
 
     architecture: Architecture | None
@@ -53,6 +55,7 @@ class Result:
     problem: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    proved: bool = False
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -62,7 +65,8 @@ class Result:
     def infeasible(
         cls, problem: Any, solver: str, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> Result:
-        """The result of a run that found no feasible design of ``problem`` (a :class:`Problem`)."""
+        """The result of a ``problem`` (a :class:`Problem`) proved infeasible before solving
+        (:class:`InfeasibleError`: a budget below the cheapest design)."""
         return cls(
             architecture=None,
             x=None,
@@ -74,6 +78,7 @@ class Result:
             problem=problem.to_dict(),
             seed=seed,
             options=dict(options or {}),
+            proved=True,
         )
 
     @property
@@ -103,6 +108,7 @@ class Result:
                 "pareto": self.pareto,
                 "problem": self.problem,
                 "encoding": None if self.x is None else [int(v) for v in self.x],
+                "proved": self.proved,
             }
         )
 

@@ -353,6 +353,7 @@ class Solver(ABC):
             problem=problem.to_dict(),
             seed=ctx.seed,
             options=self.get_options(),
+            proved=ctx.status == "optimal" and not interrupted,  # a complete search, with or without a design
         )
 
     @abstractmethod

@@ -47,7 +47,8 @@ class ParetoFront:
         points: per budget (ascending), ``budget``, ``solver``, ``status``, ``proved``,
             ``objective``, ``cost``, ``bound``, ``gap``, ``wall_time_s``, ``encoding`` and
             ``architecture`` (``None`` when infeasible). ``proved`` is true for an optimum
-            proved with gap 0, and for a budget below the cheapest design of the space.
+            proved with gap 0, for a budget below the cheapest design of the space, and for a
+            budget a complete search (``exhaustive``, ``exact``, ``cpsat``) found no design within.
         native: the solver's own non-dominated designs, merged over budgets (may be empty).
         reference_point: ``(objective, cost)`` of the hypervolume (see :attr:`hypervolume`);
             ``None`` means objective 0 and the largest budget.
@@ -258,7 +259,8 @@ def budget_point(budget: float, result: dict[str, Any] | None, over: str, solver
     """One budget's point of a front (see :class:`ParetoFront`) from a ``Result.to_dict()``;
     ``result`` is ``None`` when the budget was proved infeasible before solving
     (:class:`InfeasibleError`: the space's cheapest design exceeds it)."""
-    point: dict[str, Any] = {"budget": budget, "solver": solver, "status": "infeasible", "proved": result is None}
+    point: dict[str, Any] = {"budget": budget, "solver": solver, "status": "infeasible",
+                             "proved": result is None or bool(result.get("proved"))}  # a complete search proves it
     if result is None or result["architecture"] is None:
         return {
             **point,
@@ -273,7 +275,7 @@ def budget_point(budget: float, result: dict[str, Any] | None, over: str, solver
     return {
         **point,
         "status": result["status"],
-        "proved": result["status"] == "optimal" and result["gap"] == 0,
+        "proved": bool(result.get("proved")) and result["gap"] == 0,
         "objective": result["objective"],
         "cost": result["costs"][over],
         "bound": result["bound"],

@@ -259,8 +259,12 @@ def test_budgets_whose_cheapest_designs_differ_are_left_to_the_solvers():
     problem = Problem(space, constraints=[Budget("latency", latency, profile=profile),
                                           Budget("flops", flops, seq_len=64)])
     assert len(problem.check_feasible()) == 0  # each budget alone can be met: no error from the corners
-    for solver in ("exhaustive", "exact", "cpsat"):
-        assert mpsolve.solve(problem, solver).status == "infeasible", solver
+    for solver in ("exhaustive", "exact", "cpsat"):  # a complete search proves it
+        result = mpsolve.solve(problem, solver)
+        assert (result.status, result.proved, result.to_dict()["proved"]) == ("infeasible", True, True), solver
+    assert not mpsolve.solve(problem, "ea", seed=0).proved  # found nothing, proved nothing
+    front = mpsolve.pareto(problem, problem.budgets[0].cost, [latency], solver="exact")
+    assert front.points[0]["status"] == "infeasible" and front.certified  # was "not certified"
 
 
 class CheaperWithWiderFfn(CostModel):
