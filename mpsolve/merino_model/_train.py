@@ -653,6 +653,9 @@ class TrainingInterrupted(KeyboardInterrupt):
                          "(mpsolve train --resume, or train(..., resume=True))")
         self.steps, self.total, self.out_dir = steps, total, out_dir
 
+    def __reduce__(self) -> tuple[Any, ...]:  # from a worker process to its parent (a benchmark's pool)
+        return type(self), (self.steps, self.total, self.out_dir)
+
 
 @contextlib.contextmanager
 def _deferred_ctrl_c(defer: bool) -> Iterator[Callable[[], bool]]:

@@ -170,6 +170,10 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, make_tiny_arch
     finally:
         signal.signal(signal.SIGINT, previous)
     assert json.loads((tmp_path / "checkpoint" / "state.json").read_text())["step"] == 6
+    import pickle  # a benchmark's worker process hands it to its parent
+
+    again = pickle.loads(pickle.dumps(TrainingInterrupted(6, 20, tmp_path)))
+    assert (type(again), again.steps, again.out_dir) == (TrainingInterrupted, 6, tmp_path)
     resumed = train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
     assert resumed.train_losses == straight.train_losses
     assert [e["val_loss"] for e in resumed.evaluations] == [e["val_loss"] for e in straight.evaluations]
