@@ -54,9 +54,11 @@ def cmd_cost(args: argparse.Namespace) -> int:
     if args.graphml:
         check_writable(args.graphml, "--graphml")
         check_outputs({"--graphml": args.graphml}, {"architecture": args.arch})
-    arch = resolve_architecture(args.arch)
+    data = _design_file(args.arch)
+    arch = resolve_architecture(args.arch if data is None else data)
     flops = FlopsCost(seq_len=args.seq_len, include_lm_head=args.include_lm_head)
     decode = DecodeFlopsCost(seq_len=args.seq_len)
+    _note_budgeted_options(data, args.arch, (flops, decode))
     beyond = [c.name for c in (flops, decode) if c.positions() > arch.max_positions]
     if beyond:
         less = " less the decoded token" if beyond == ["decode_flops"] else ""
@@ -99,11 +101,29 @@ def cmd_cost(args: argparse.Namespace) -> int:
     return 0
 
 
+def _design_file(spec: str) -> Any:
+    """The JSON of a design file, read once as :func:`resolve_architecture` would read it; ``None`` for a preset."""
+    if spec in ARCHITECTURES or not Path(spec).is_file():
+        return None
+    return parse_data(read_text_bounded(Path(spec), "architecture JSON", ArchitectureError), "json",
+                      ArchitectureError, f"cannot read architecture JSON {spec!r}")
+
+
+def _note_budgeted_options(data: Any, source: str, shown: tuple[Any, ...]) -> None:
+    """Note a design result whose FLOPs budgets count another workload than the one shown."""
+    problem = data.get("problem") if isinstance(data, dict) and "status" in data else None
+    constraints = problem.get("constraints") if isinstance(problem, dict) else None
+    for c in constraints if isinstance(constraints, list) else []:
+        cost = next((s for s in shown if isinstance(c, dict) and c.get("cost") == s.name), None)
+        if cost is not None and isinstance(c.get("options"), dict) and c["options"] != cost.options():
+            options = ", ".join(f"{k}={v}" for k, v in c["options"].items())
+            print(f"note: {source} budgets {cost.name} with {options}; shown here with "
+                  f"{', '.join(f'{k}={v}' for k, v in cost.options().items())} (--seq-len, --include-lm-head)",
+                  file=sys.stderr)
+
+
 def cmd_score(args: argparse.Namespace) -> int:
-    data = None  # a file is read once, as resolve_architecture would read it
-    if args.arch not in ARCHITECTURES and Path(args.arch).is_file():
-        data = parse_data(read_text_bounded(Path(args.arch), "architecture JSON", ArchitectureError), "json",
-                          ArchitectureError, f"cannot read architecture JSON {args.arch!r}")
+    data = _design_file(args.arch)
     arch = resolve_architecture(args.arch if data is None else data)
     objective = _result_entropy(data, args.arch)
     details = objective.details(arch)

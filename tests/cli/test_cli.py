@@ -137,6 +137,20 @@ def test_score_of_a_result_uses_the_entropy_it_was_solved_with(capsys, tmp_path)
     assert "was designed for the params objective; scored here with the default entropy" in err
 
 
+def test_cost_of_a_result_notes_a_budget_on_another_workload(capsys, tmp_path):
+    """Before: the result said flops 12G and cost said 28.19G, with nothing to tie the two."""
+    problem = tmp_path / "p.toml"
+    problem.write_text('space = "small"\n[[budget]]\ncost = "flops"\nlimit = "12G"\nseq_len = 128\n'
+                       'include_lm_head = true\n[solver]\nname = "exact"\n')
+    (tmp_path / "r.json").write_text(run(capsys, "design", "--problem", str(problem), "--json")[1])
+    code, out, err = run(capsys, "cost", str(tmp_path / "r.json"), "--json")
+    assert code == 0 and "budgets flops with seq_len=128, include_lm_head=True; shown here with seq_len=1024, " \
+                         "include_lm_head=False" in err
+    code, out, err = run(capsys, "cost", str(tmp_path / "r.json"), "--seq-len", "128", "--include-lm-head", "--json")
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert code == 0 and err == "" and json.loads(out)["costs"]["flops"] == result["costs"]["flops"]
+
+
 def test_cost_beyond_max_positions_is_noted(capsys):
     limit = get_architecture("merino-52m").max_positions
     code, out, err = run(capsys, "cost", "merino-52m", "--seq-len", str(limit + 1), "--json")
