@@ -8,7 +8,7 @@ import pytest
 
 import mpsolve
 from mpsolve.costs import COSTS, CostModel, register_cost
-from mpsolve.objectives import OBJECTIVES, Objective, register_objective
+from mpsolve.objectives import OBJECTIVES, MeRinoEntropy, Objective, ParamsObjective, register_objective
 from mpsolve.solvers import SOLVERS, register_solver
 
 
@@ -123,3 +123,32 @@ def test_a_backend_breaking_the_conventions_is_told_how() -> None:
         _ForgetsItsOption().solve(problem)
     with pytest.raises(mpsolve.SolverError, match=r"set ctx.status to 'done': a backend may set 'optimal'"):
         _SaysDone().solve(problem)
+
+
+class SmallestModel(ParamsObjective):
+    """A plug-in that keeps the params objective's name space but scores the opposite."""
+
+    name = "test-smallest"
+
+    def evaluate(self, batch, constants) -> np.ndarray:
+        return -super().evaluate(batch, constants)
+
+
+class EntropyDepthBonus(MeRinoEntropy):
+    name = "test-entropy-depth-bonus"
+
+    def evaluate(self, batch, constants) -> np.ndarray:
+        return super().evaluate(batch, constants) + 5000.0 * np.sum(batch.layers, axis=1)
+
+
+@pytest.mark.parametrize("objective", [SmallestModel(), EntropyDepthBonus()], ids=lambda o: o.name)
+def test_a_built_in_objective_subclass_with_its_own_evaluate_is_scored_by_it(objective) -> None:
+    """Before: exhaustive and exact scored it with the built-in's block tables and 'proved' a wrong optimum."""
+    problem = mpsolve.Problem("small", objective=objective, constraints=[mpsolve.Budget("flops", "20G")])
+    X = np.concatenate(list(problem.space.enumerate()))
+    ev = problem.evaluate(X)
+    best = float(np.max(ev.objective[ev.feasible]))
+    assert mpsolve.solve(problem, "exhaustive").objective == pytest.approx(best, rel=1e-12)
+    for solver in ("exact", "cpsat"):
+        with pytest.raises(mpsolve.SolverError, match=f"not '{objective.name}'"):
+            mpsolve.solve(problem, solver)

@@ -64,7 +64,7 @@ from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.costs import MemoryCost, ParamsCost
 from mpsolve.objectives import DecoderParamsObjective, MeRinoEntropy, ParamsObjective
 from mpsolve.solvers._registry import register_solver
-from mpsolve.solvers._tables import _choice_index, _cost_tables, _memory_peak
+from mpsolve.solvers._tables import _choice_index, _cost_tables, _memory_peak, _tabled_objective
 
 __all__ = ["CPSATSolver"]
 
@@ -106,7 +106,8 @@ class _Model:
         L = self.layer_of.astype(np.float64)
         self.ratio_coeff = 0.0
         self.pairs_obj = np.zeros((self.k, self.k))
-        if isinstance(obj, MeRinoEntropy):
+        kind = _tabled_objective(obj)
+        if kind is MeRinoEntropy:
             if obj.penalty == "exp":
                 raise SolverError(
                     "cpsat handles the entropy with penalty 'linear' or 'none', not 'exp'; "
@@ -124,9 +125,9 @@ class _Model:
             self.unary_obj = self.num[0] + self.num[1]
             self.ratio_coeff = obj.beta if obj.penalty == "linear" else 0.0
             self.n_rounded = 2 * self.N
-        elif isinstance(obj, (ParamsObjective, DecoderParamsObjective)):
+        elif kind in (ParamsObjective, DecoderParamsObjective):
             U, Q = _cost_tables(ParamsCost(), space, ch)
-            if isinstance(obj, DecoderParamsObjective):
+            if kind is DecoderParamsObjective:
                 U = U - (space.vocab_size + space.max_positions) * space.embed_proj_dim / self.N
             self.scale = _power_of_ten_scale(self.N * np.abs(U).max() + self.N * np.abs(Q).max(), OBJECTIVE_UNITS)
             self.unary_obj = np.round(U * self.scale).astype(np.int64)
@@ -135,7 +136,8 @@ class _Model:
             self.n_rounded = 2 * self.N - 1
         else:
             raise SolverError(
-                f"cpsat supports the objectives 'entropy', 'params' and 'decoder_params', not {obj.name!r}; "
+                f"cpsat supports the objectives 'entropy', 'params' and 'decoder_params' (with their own "
+                f"evaluate), not {obj.name!r}; "
                 "use another solver (ea, nsga2, tpe, exhaustive) for custom objectives"
             )
         self.depth_loop = self.ratio_coeff > 0 or any(isinstance(c, Effectiveness) for c in self.problem.constraints)

@@ -49,7 +49,7 @@ from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.costs import MemoryCost, ParamsCost
 from mpsolve.objectives import DecoderParamsObjective, MeRinoEntropy, ParamsObjective
 from mpsolve.solvers._registry import register_solver
-from mpsolve.solvers._tables import _cost_tables, _memory_peak
+from mpsolve.solvers._tables import _cost_tables, _memory_peak, _tabled_objective
 from mpsolve.utils.clock import check_deadline
 from mpsolve.utils.errors import SolverError
 from mpsolve.utils.memory import check_memory
@@ -91,21 +91,22 @@ class BlockTables:
         obj = problem.objective
         self.pair_value = np.zeros((self.k, self.k))
         self.penalty, self.beta = "none", 0.0
-        if isinstance(obj, MeRinoEntropy):
+        kind = _tabled_objective(obj)
+        if kind is MeRinoEntropy:
             e, r = ch[:, 0], ch[:, 1]
             Ei, Fi = np.asarray(space.embed_dims)[e], space.ffn_table[e, r]
             a = obj.alpha[0] * L * 4.0 * obj.matrix_entropy(Ei, Ei)
             b = obj.alpha[1] * L * 2.0 * obj.matrix_entropy(Ei, Fi)
             self.penalty_factor, self.penalty, self.beta = obj.penalty_factor, obj.penalty, obj.beta
-        elif isinstance(obj, (ParamsObjective, DecoderParamsObjective)):
+        elif kind in (ParamsObjective, DecoderParamsObjective):
             a, self.pair_value = _cost_tables(ParamsCost(), space, ch)
-            if isinstance(obj, DecoderParamsObjective):
+            if kind is DecoderParamsObjective:
                 a = a - (space.vocab_size + space.max_positions) * space.embed_proj_dim / self.N
             b = np.zeros(len(ch))
         else:
             raise SolverError(
-                f"{solver} supports the objectives 'entropy', 'params' and 'decoder_params', not {obj.name!r}; "
-                "use solver 'cpsat' or a heuristic (ea, nsga2, tpe) for custom objectives"
+                f"{solver} supports the objectives 'entropy', 'params' and 'decoder_params' (with their own "
+                f"evaluate), not {obj.name!r}; use a heuristic (ea, nsga2, tpe) or exhaustive for custom objectives"
             )
         self.parts = np.stack([a, b, a + b, s_m, s_f])
         self.budgets: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []

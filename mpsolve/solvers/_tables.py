@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mpsolve.costs import CostModel, MemoryCost
+from mpsolve.objectives import DecoderParamsObjective, MeRinoEntropy, Objective, ParamsObjective
 from mpsolve.spaces import DecodedBatch, SearchSpace
 from mpsolve.utils.errors import SolverError
 
@@ -55,3 +56,13 @@ def _memory_peak(cost: MemoryCost, space: SearchSpace, choices: np.ndarray) -> n
 def _choice_index(X: np.ndarray, space: SearchSpace) -> np.ndarray:
     kr, kl = len(space.ffn_ratios), len(space.layers)
     return (space.widths(X) * kr + space.ratios(X)) * kl + space.depths(X)
+
+
+def _tabled_objective(objective: Objective) -> type[Objective] | None:
+    """The built-in objective whose block tables score ``objective``: its class, or that of a
+    subclass that keeps its ``evaluate``; ``None`` for any other (a plug-in that overrides
+    ``evaluate`` is scored by its ``evaluate`` alone)."""
+    for cls in (MeRinoEntropy, ParamsObjective, DecoderParamsObjective):
+        if isinstance(objective, cls):
+            return cls if type(objective).evaluate is cls.evaluate else None
+    return None
