@@ -118,8 +118,8 @@ class _SaysDone(mpsolve.Solver):
 
 def test_a_backend_breaking_the_conventions_is_told_how() -> None:
     problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")])
-    with pytest.raises(mpsolve.SolverError, match=r"^solver _ForgetsItsOption: .*'samples'; store each argument of "
-                       r"__init__ in the attribute of the same name"):
+    with pytest.raises(mpsolve.SolverError, match=r"^_ForgetsItsOption does not keep its argument\(s\) samples: store "
+                       r"each argument of __init__ in the attribute of the same name"):
         _ForgetsItsOption().solve(problem)
     with pytest.raises(mpsolve.SolverError, match=r"set ctx.status to 'done': a backend may set 'optimal'"):
         _SaysDone().solve(problem)
@@ -152,3 +152,32 @@ def test_a_built_in_objective_subclass_with_its_own_evaluate_is_scored_by_it(obj
     for solver in ("exact", "cpsat"):
         with pytest.raises(mpsolve.SolverError, match=f"not '{objective.name}'"):
             mpsolve.solve(problem, solver)
+
+
+class Width(CostModel):
+    """A plug-in cost with an option, kept as an attribute (scikit-learn's convention)."""
+
+    name = "test-width-power"
+
+    def __init__(self, power: int = 1) -> None:
+        self.power = power
+
+    def evaluate(self, batch, constants) -> np.ndarray:
+        return np.max(batch.embed_dims, axis=1).astype(np.float64) ** self.power
+
+
+def test_plugin_options_come_from_the_constructor() -> None:
+    """Before: options() was {} unless overridden, so two budgets on Width(1) and Width(2) were one cost,
+    and a result or a worker process rebuilt the plug-in with its defaults."""
+    assert Width(2).options() == {"power": 2} and Width(1) != Width(2)
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget(Width(1), 384), mpsolve.Budget(Width(2), 36864)])
+    assert len(problem.costs) == 5  # params, flops, memory and both widths
+    result = mpsolve.solve(problem, "ea", seed=0, time_limit=5)
+    assert result.costs[problem.cost_key(problem.budgets[1].cost)] <= 36864  # was 147456, "feasible"
+
+    class Forgetful(Width):
+        def __init__(self, power: int = 1) -> None:
+            self.exponent = power
+
+    with pytest.raises(mpsolve.MpsolveError, match=r"^Forgetful does not keep its argument\(s\) power: store each "):
+        mpsolve.Problem("small", constraints=[mpsolve.Budget(Forgetful(2), 100)])

@@ -11,7 +11,6 @@ limit, best-so-far on Ctrl-C, checkpoints, and the :class:`Result`.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 import signal
 import threading
@@ -29,6 +28,7 @@ from mpsolve.core.result import Result
 from mpsolve.utils.clock import DeadlineReached, deadline
 from mpsolve.utils.errors import MpsolveError, SolverError
 from mpsolve.utils.files import atomic_write, check_writable
+from mpsolve.utils.params import constructor_options
 from mpsolve.utils.random import check_random_state
 from mpsolve.utils.validation import check_integer, check_time_limit, is_finite_number
 
@@ -207,18 +207,10 @@ class Solver(ABC):
     #: whether a run can be checkpointed and resumed
     resumable: ClassVar[bool] = False
 
-    @classmethod
-    def _option_names(cls) -> list[str]:
-        """The constructor's explicit parameters (scikit-learn's ``_get_param_names``)."""
-        if cls.__init__ is object.__init__:
-            return []
-        params = inspect.signature(cls.__init__).parameters.values()
-        return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-
     def get_options(self) -> dict[str, Any]:
         """The constructor arguments (scikit-learn's ``get_params``): each parameter of
         ``__init__``, read from the attribute of the same name."""
-        return {name: getattr(self, name) for name in self._option_names()}
+        return constructor_options(self, SolverError)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_options().items())})"
@@ -259,11 +251,7 @@ class Solver(ABC):
             raise SolverError(f"checkpoint_every must be a number of seconds >= 0, got {checkpoint_every!r}")
         if callback is not None and not callable(callback):
             raise SolverError(f"callback must be a function of the run context or None, got {callback!r}")
-        try:  # read now, not after the run: the result records them
-            self.get_options()
-        except AttributeError as exc:
-            raise SolverError(f"solver {type(self).__name__}: {exc}; store each argument of __init__ in the "
-                              "attribute of the same name (scikit-learn's convention)") from None
+        self.get_options()  # read now, not after the run: the result records them
         if (checkpoint is not None or resume is not None) and not self.resumable:
             raise SolverError(f"solver {self.name!r} does not support checkpoints")
         for path, what in ((checkpoint, "checkpoint"), (resume, "resumed checkpoint")):

@@ -19,6 +19,7 @@ import numpy as np
 
 from mpsolve.spaces import Architecture, DecodedBatch, resolve_architecture
 from mpsolve.utils.errors import ArchitectureError, MpsolveError
+from mpsolve.utils.params import constructor_options
 from mpsolve.utils.registry import Registry
 from mpsolve.utils.validation import check_bool, check_integer, check_positive_number
 
@@ -115,8 +116,9 @@ class CostModel(ABC):
         return False
 
     def options(self) -> dict[str, Any]:
-        """The constructor arguments (for results and problem files)."""
-        return {}
+        """The constructor arguments (for results, problem files and comparisons): by default each
+        parameter of ``__init__``, read from the attribute of the same name."""
+        return constructor_options(self)
 
     def positions(self) -> int | None:
         """The token positions the counted workload holds (``None``: not tied to one), which a
@@ -289,6 +291,7 @@ def get_cost(spec: str | CostModel, **options: Any) -> CostModel:
     if isinstance(spec, CostModel):
         if options:
             raise MpsolveError("options are only accepted with a cost given by name")
+        spec.options()  # one of your own that does not keep its arguments: refused now, not in a result
         return spec
     cls = COSTS[spec]
     required = [p.name for p in inspect.signature(cls).parameters.values() if p.name not in options

@@ -46,6 +46,7 @@ for _builtin in (MeRinoEntropy, ParamsObjective, DecoderParamsObjective):
 def get_objective(spec: str | Objective | None = None, **options: Any) -> Objective:
     """An objective from a name (with options), an instance, or ``None`` for the entropy."""
     if isinstance(spec, Objective):
+        spec.options()  # one of your own that does not keep its arguments: refused now, not in a result
         return spec
     name = "entropy" if spec is None else spec
     cls = OBJECTIVES[name]

@@ -11,6 +11,7 @@ import numpy as np
 from mpsolve.costs import ModelConstants, batch_of
 from mpsolve.spaces import Architecture, DecodedBatch, resolve_architecture
 from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.params import constructor_options
 
 __all__ = ["Objective"]
 
@@ -45,8 +46,9 @@ class Objective(ABC):
         return {self.name: self.of(arch)}
 
     def options(self) -> dict[str, Any]:
-        """The constructor arguments (for results and problem files)."""
-        return {}
+        """The constructor arguments (for results, problem files and comparisons): by default each
+        parameter of ``__init__``, read from the attribute of the same name."""
+        return constructor_options(self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.options().items())})"
