@@ -181,3 +181,27 @@ def test_plugin_options_come_from_the_constructor() -> None:
 
     with pytest.raises(mpsolve.MpsolveError, match=r"^Forgetful does not keep its argument\(s\) power: store each "):
         mpsolve.Problem("small", constraints=[mpsolve.Budget(Forgetful(2), 100)])
+
+
+class _SetsItsAnswer(mpsolve.Solver):
+    """Claims the widest design, with an objective of its own, without asking the problem."""
+
+    def _solve(self, ctx: mpsolve.SolveContext) -> None:
+        ctx.evaluate(ctx.feasible_seeds)
+        ctx.best_x, ctx.best_f = np.array(ctx.problem.space.upper), 1e12
+
+
+class _DropsTheBudget(mpsolve.Solver):
+    def _solve(self, ctx: mpsolve.SolveContext) -> None:
+        ctx.problem.constraints.clear()
+        ctx.evaluate(ctx.problem.space.sample(200, ctx.rng))
+
+
+def test_a_backend_answer_is_checked_against_the_problem() -> None:
+    """Before: both were returned as 'feasible' (flops 78.9G against a 20G budget, objective 1e12)."""
+    problem = mpsolve.Problem("small", objective="params", constraints=[mpsolve.Budget("flops", "20G")])
+    with pytest.raises(mpsolve.SolverError, match=r"returns a design that is infeasible: report designs through "
+                                                  r"ctx.evaluate or ctx.offer"):
+        _SetsItsAnswer().solve(problem)
+    with pytest.raises(mpsolve.SolverError, match="changed the problem it was given"):
+        _DropsTheBudget().solve(mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")]))

@@ -317,6 +317,17 @@ class Solver(ABC):
         if ctx.status not in (None, "optimal", "feasible"):
             raise SolverError(f"solver {self.name!r} set ctx.status to {ctx.status!r}: a backend may set 'optimal' "
                               "(proved) or leave it unset")
+        if problem.fingerprint() != ctx.fingerprint:
+            raise SolverError(f"solver {self.name!r} changed the problem it was given (its constraints, objective or "
+                              "space): a backend may only read it")
+        if ctx.best_x is not None:  # set by ctx.evaluate / ctx.offer, or by hand: checked again either way
+            ev = problem.evaluate(np.asarray(ctx.best_x)[None])
+            if not ev.feasible[0] or not math.isclose(float(ev.objective[0]), ctx.best_f, rel_tol=1e-9, abs_tol=1e-12):
+                raise SolverError(
+                    f"solver {self.name!r} returns a design that is " + ("infeasible" if not ev.feasible[0] else
+                    f"scored {float(ev.objective[0]):.6g}, not {ctx.best_f:.6g}") + ": report designs through "
+                    "ctx.evaluate or ctx.offer, not by setting ctx.best_x"
+                )
         if ctx.best_x is None:
             status = "interrupted" if interrupted else "infeasible"
             arch, costs, details, objective = None, {}, {}, math.nan
