@@ -501,7 +501,14 @@ def result_to_problem_toml(result: Result | Mapping[str, Any], source: str = "<r
     options = reader.table("options", data.get("options") or {})
     seed = data.get("seed")
     text = dumps_toml(_structure(reader, data["problem"], solver, options, seed, None))
-    loads_problem(text, source, allow_storage=allow_storage)  # what we hand out must load
+    spec = loads_problem(text, source, allow_storage=allow_storage)  # what we hand out must load
+    # TOML has no null: an option the run set to None is left out, which is its default only when it is
+    rerun = get_solver(spec.solver, **spec.solver_options).get_options()
+    lost = [k for k, v in options.items() if v is None and rerun.get(k) is not None]
+    if lost:
+        raise reader.error("options", f"{', '.join(f'{k}=None' for k in lost)} cannot be written to a problem file "
+                                      "(TOML has no null) and the solver's default differs: rerun it in Python, "
+                                      "solve(problem, solver, seed, **result.options)")
     return text
 
 

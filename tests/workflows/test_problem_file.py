@@ -276,3 +276,29 @@ def test_report_costs_round_trip_through_results_and_problem_files(tmp_path):
     assert rerun.costs == result.costs and rerun.objective == result.objective
     with pytest.raises(ProblemFileError, match=r"report_costs\[0\]: .*unknown cost 'joules'"):
         loads_problem('space = "small"\nreport_costs = ["joules"]\n')
+
+
+class _Bounded(mpsolve.Solver):
+    name = "test-bounded"
+
+    def __init__(self, max_evals: int | None = 500) -> None:
+        self.max_evals = max_evals
+
+    def _solve(self, ctx) -> None:
+        ctx.evaluate(ctx.feasible_seeds)
+
+
+def test_a_result_whose_option_none_is_not_the_default_is_not_turned_into_another_run() -> None:
+    """Before: max_evals=None was left out of the file, so the rerun used max_evals=500 without a word."""
+    from mpsolve.solvers import SOLVERS, register_solver
+
+    register_solver(_Bounded)
+    try:
+        problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")])
+        unbounded = mpsolve.solve(problem, "test-bounded", seed=0, max_evals=None)
+        with pytest.raises(ProblemFileError, match=r"options: max_evals=None cannot be written to a problem file"):
+            result_to_problem_toml(unbounded)
+        nsga2 = mpsolve.solve(problem, "nsga2", seed=0, pop_size=8, generations=2)  # its costs=None is its default
+        assert nsga2.options["costs"] is None and "[solver]" in result_to_problem_toml(nsga2)
+    finally:
+        SOLVERS.remove("test-bounded")
