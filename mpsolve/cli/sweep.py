@@ -52,8 +52,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise CLIError("give one --budgets list per --over cost, e.g. --over flops --budgets 60G,110G")
     budgets = {cost: split_list(limits, "--budgets") for cost, limits in zip(args.over, args.budgets)}
     problems: dict[str, Any] = {}
-    for path in args.problem:
-        problems[Path(path).stem if Path(path).stem not in problems else path] = load_problem_file(path)
+    for path in args.problem:  # labelled by the file's stem, numbered when taken (the same file twice runs twice)
+        label = Path(path).stem
+        problems[label if label not in problems else f"{label}#{len(problems)}"] = load_problem_file(path)
     spaces = split_list(args.space or "default", "--space") if args.space or not problems else []
     if args.out is not None:  # before any space file is read or any run starts
         check_writable(args.out, "--out")

@@ -99,3 +99,11 @@ def test_cli_sweep_keeps_a_problem_file_and_a_space_of_the_same_name(tmp_path, c
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == ["small", "small#1"]
     assert rows[0]["costs"]["flops"] <= 12e9 < rows[1]["costs"]["flops"]
+
+
+def test_cli_sweep_runs_a_problem_file_given_three_times_three_times(tmp_path, capsys):
+    """Before: the second and third were both labelled by the path, and one of them was dropped."""
+    problem = tmp_path / "tiny.toml"
+    problem.write_text('space = "small"\n[budgets]\nflops = "12G"\n')
+    assert main(["sweep", *["--problem", str(problem)] * 3, "--solvers", "exact", "--json"]) == 0
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == ["tiny", "tiny#1", "tiny#2"]
