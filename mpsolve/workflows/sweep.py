@@ -218,13 +218,22 @@ def _rows(tasks: list[SweepTask], executor: Any) -> Iterator[Iterator[dict[str, 
         return
     if kind == "process" or executor.startswith("process:"):
         import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
         workers = _count(executor.partition(":")[2], executor) if ":" in executor else None
         spawn = multiprocessing.get_context("spawn")  # forking a process that runs threads can deadlock
-        with _children_ignore_ctrl_c():
-            pool = spawn.Pool(workers)
-        with pool:  # leaving terminates the workers
-            yield pool.imap_unordered(run_task, tasks)
+        # a pool that reports a dead worker (killed, out of memory) instead of waiting for it forever
+        pool = ProcessPoolExecutor(workers, mp_context=spawn)
+        try:
+            with _children_ignore_ctrl_c():  # the workers start with the first tasks
+                futures = [pool.submit(run_task, task) for task in tasks]
+            yield _process_rows(futures)
+        except BaseException:  # leaving early (Ctrl-C, an error): stop the runs under way too
+            for process in list((pool._processes or {}).values()):  # Python 3.14's terminate_workers()
+                process.terminate()
+            raise
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
         return
     if kind == "ray":
         raise SweepError(
@@ -406,6 +415,19 @@ def _local_rows(tasks: list[SweepTask]) -> Iterator[dict[str, Any]]:
         if row["status"] == "interrupted":  # the solver caught Ctrl-C and stopped with its best so far
             raise KeyboardInterrupt
         yield row
+
+
+def _process_rows(futures: list[Any]) -> Iterator[dict[str, Any]]:
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        for future in as_completed(futures):
+            yield future.result()
+    except BrokenProcessPool:
+        raise SweepError("a worker process died (killed, out of memory, or unable to load its task: a solver, cost "
+                         "or objective of your own must be importable from a module, not defined in python -c or on "
+                         "stdin); the runs that finished are kept in --out") from None
 
 
 def _on_dask(tasks: list[SweepTask], *resources: Any) -> Iterator[Iterator[dict[str, Any]]]:

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+import mpsolve
 from mpsolve.cli import main
 from mpsolve.costs import FlopsCost
 from mpsolve.workflows.sweep import SweepError, sweep, sweep_tasks
@@ -107,3 +108,22 @@ def test_cli_sweep_runs_a_problem_file_given_three_times_three_times(tmp_path, c
     problem.write_text('space = "small"\n[budgets]\nflops = "12G"\n')
     assert main(["sweep", *["--problem", str(problem)] * 3, "--solvers", "exact", "--json"]) == 0
     assert [r["name"] for r in json.loads(capsys.readouterr().out)] == ["tiny", "tiny#1", "tiny#2"]
+
+
+class _DiesInItsWorker(mpsolve.Solver):
+    """Stands in for a worker the system kills (out of memory) in the middle of a run."""
+
+    name = "test-dies"
+    stochastic = False
+
+    def _solve(self, ctx) -> None:
+        import os
+
+        os._exit(1)
+
+
+def test_a_worker_that_dies_stops_a_process_sweep_with_one_line():
+    """Before: multiprocessing.Pool started a new worker and waited for the lost task forever."""
+    with pytest.raises(SweepError, match=r"^a worker process died \(killed, out of memory, or unable to load its task"):
+        sweep([mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "12G")])], solvers=[_DiesInItsWorker],
+              executor="process:1")
