@@ -288,8 +288,8 @@ class _Model:
             per_log = logw / self.layer_of
             lo, hi = int(T * np.floor(per_log.min())), int(T * np.ceil(per_log.max()))
             s_max, s_min = maximise(logw.astype(np.float64)), maximise(-logw.astype(np.float64))
-            if s_max is None or s_min is None:
-                return math.inf
+            if s_max is None or s_min is None or math.isfinite(s_max) != math.isfinite(s_min):
+                return math.inf  # failed, or the two LPs disagree on feasibility (tolerances): no bound
             if not math.isfinite(s_max):
                 return -math.inf
             lo, hi = max(lo, math.floor(-s_min)), min(hi, math.ceil(s_max))

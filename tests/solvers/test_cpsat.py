@@ -165,3 +165,19 @@ def test_lp_bound_of_each_depth_is_valid_and_close(budget: str) -> None:
         assert best <= bound <= 1.2 * best
         lo, hi = zip(*model.log_ranges[T])
         assert np.all(np.asarray(lo) >= 0) and np.all(np.asarray(hi) >= np.asarray(lo))
+
+
+def test_lp_bounds_that_disagree_on_feasibility_bound_nothing() -> None:
+    """A calibration at the loader's limit leaves extra layers ~1e-8 ms: HiGHS found the budget feasible
+    maximising one log-width sum and infeasible minimising it, and cpsat raised a bare OverflowError."""
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    space = mpsolve.SearchSpace(num_blocks=1, embed_dims=(96,), ffn_ratios=(0.5, 1.0, 4.0), layers=(2, 3, 4),
+                                vocab_size=256, embed_proj_dim=96, max_positions=64, head_dim=32)
+    profile = synthetic_profile(space, seq_len=32)
+    for row in profile["layers"]:
+        row["ms"] = {48: 8.713871211265532, 96: 11.558826587751325, 384: 7.744647822878223}[row["ffn_dim"]]
+    profile["layers"][1]["warm_ms"] = 11.63408803907383
+    profile["calibration"] = {"ms": -0.0738205640705258, "per_layer_ms": -7.744647815133575}
+    problem = mpsolve.Problem(space, constraints=[mpsolve.Budget("latency", 0.0014754514807251025, profile=profile)])
+    assert mpsolve.solve(problem, "cpsat").objective == mpsolve.solve(problem, "exhaustive").objective
