@@ -178,7 +178,9 @@ class LatencyCost(CostModel):
             self._missing(f"an output projection {fan_in[row, -1]} -> {fan_out[row, -1]}")
         projections = np.sum(np.where(present[:, :-1], input_ms, 0.0), axis=1)
         projections += np.where(present[:, -1], output_ms, 0.0)
-        layers = np.sum(layer_ms + (L - 1) * repeat_ms + self.per_layer_ms * L, axis=1)
+        # summed in sorted order: reordering blocks of one width (the same cost) gives the same bits, so a
+        # budget at a design's cost to the last bit holds for every ordering (exact and cpsat try one)
+        layers = np.sum(np.sort(layer_ms + (L - 1) * repeat_ms + self.per_layer_ms * L, axis=1), axis=1)
         return self.embedding_ms + self.head_ms + self.calibration_ms + layers + projections
 
     @property

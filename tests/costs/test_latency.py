@@ -450,3 +450,29 @@ def test_a_front_over_a_profiled_latency_is_plotted(profile: dict, tiny_space: S
     # the published models have other constants than this profile: left off (was an error after every solve)
     plot_fronts([fr], tmp_path / "f.png", mpsolve.Problem(tiny_space, report_costs=[cost]))
     assert (tmp_path / "f.png").stat().st_size > 0
+
+
+def test_reordered_blocks_of_one_width_cost_the_same_to_the_last_bit() -> None:
+    """Before: their sums differed by one ulp, so with a budget at a design's cost exact and cpsat (which try
+    one ordering) proved a worse design optimal while exhaustive found the ordering within the budget."""
+    import itertools
+
+    import mpsolve
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    space = SearchSpace(num_blocks=3, embed_dims=(64,), ffn_ratios=(0.5, 1.0, 2.0), layers=(1, 2), vocab_size=256,
+                        embed_proj_dim=96, max_positions=64, head_dim=32)
+    rng = np.random.default_rng(0)
+    for _ in range(5):  # the fifth draw is the one the fuzzer found
+        profile = synthetic_profile(space, seq_len=32)
+        for r in profile["layers"]:
+            r["ms"] *= float(rng.uniform(0.3, 3))
+            r["warm_ms"] = r["ms"] * float(rng.uniform(0.3, 3))
+    cost = LatencyCost(profile)
+    x = [0, 2, 0, 0, 2, 0, 0, 0, 0]
+    orders = np.array([sum(p, ()) for p in itertools.permutations([tuple(x[3 * b:3 * b + 3]) for b in range(3)])])
+    assert len(set(cost.evaluate(space.decode_batch(orders), space).tolist())) == 1
+    problem = mpsolve.Problem(space, constraints=[Budget(cost, float(cost.evaluate(space.decode_batch(orders[:1]),
+                                                                                   space)[0]))])
+    best = mpsolve.solve(problem, "exhaustive").objective
+    assert [mpsolve.solve(problem, s).objective for s in ("exact", "cpsat")] == [pytest.approx(best, rel=1e-12)] * 2
