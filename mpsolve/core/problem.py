@@ -272,7 +272,7 @@ class Problem:
             within = ev.violations[:, idx] <= 0
             if complete and not np.any(np.all(within, axis=1)):
                 keys = [self.cost_key(b.cost) for b in budgets]
-                cheapest = {k: float(np.min(ev.violations[:, i] + b.limit)) for k, b, i in zip(keys, budgets, idx)}
+                cheapest = {k: float(np.min(ev.costs[k])) for k in keys}  # two budgets on one cost share its key
                 violated = [(k, b) for k, b in zip(keys, budgets) if cheapest[k] > b.limit]
                 if violated:
                     parts = [

@@ -288,3 +288,21 @@ def test_a_cost_not_known_to_be_monotone_is_left_to_the_solvers(small_space):
     problem.check_feasible()  # no InfeasibleError
     result = mpsolve.solve(problem, "exhaustive")
     assert result.status == "optimal" and result.costs["cheaper-with-wider-ffn"] <= limit
+
+
+def test_two_budgets_on_one_cost_name_only_the_violated_ones():
+    """Before: the cheapest value was recovered as (cost - limit) + limit of the last budget on the cost,
+    one ulp above the minimum, and a budget set at the minimum was blamed as violated."""
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    space = mpsolve.SearchSpace(num_blocks=2, embed_dims=(64, 128), ffn_ratios=(1.0, 2.0), layers=(1, 2),
+                                vocab_size=256, embed_proj_dim=128, max_positions=64, head_dim=32)
+    cost = mpsolve.costs.latency_cost(synthetic_profile(space, seq_len=16))
+    ev = Problem(space, report_costs=[cost, "params"]).evaluate(np.concatenate(list(space.enumerate())))
+    least, params = float(ev.costs["latency"].min()), float(ev.costs["params"].min())
+    big = next(b for b in np.linspace(2, 50, 200) * least if (least - b) + b > least)  # where the old sum rounded
+    budgets = [Budget(cost, least), Budget("params", params * 0.9), Budget(cost, float(big))]
+    problem = Problem(space, constraints=budgets)
+    with pytest.raises(InfeasibleError, match=r"^infeasible problem: params budget .* is below") as info:
+        problem.check_feasible()
+    assert info.value.cheapest == {"params": params}
