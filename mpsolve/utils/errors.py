@@ -25,7 +25,9 @@ class InfeasibleError(MpsolveError):
     """No architecture of the space satisfies the constraints.
 
     Attributes:
-        cheapest: for each violated budget, the cheapest value any architecture achieves.
+        cheapest: by cost, the cheapest value any architecture achieves: of each violated
+            budget's cost, or, when each budget alone can be met but not all together, of every
+            budgeted cost.
     """
 
     def __init__(self, message: str, cheapest: dict[str, float] | None = None) -> None:
