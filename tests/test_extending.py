@@ -205,3 +205,24 @@ def test_a_backend_answer_is_checked_against_the_problem() -> None:
         _SetsItsAnswer().solve(problem)
     with pytest.raises(mpsolve.SolverError, match="changed the problem it was given"):
         _DropsTheBudget().solve(mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")]))
+
+
+class _Shaped(Objective):
+    name = "test-shaped"
+
+    def __init__(self, shape: str = "column") -> None:
+        self.shape = shape
+
+    def evaluate(self, batch, constants):
+        depth = np.sum(batch.layers, axis=1).astype(np.float64)
+        return {"column": depth[:, None], "scalar": 1.0, "one": depth[:1], "text": depth.astype(str).astype(object)
+                + "x"}[self.shape]
+
+
+@pytest.mark.parametrize("shape", ["column", "scalar", "one", "text"])
+def test_a_plugin_returning_another_shape_is_one_line_naming_it(shape: str) -> None:
+    """Before: an IndexError deep in the solver, a broadcast error, or, for one number, an 'optimal' 1.0."""
+    problem = mpsolve.Problem("small", objective=_Shaped(shape), constraints=[mpsolve.Budget("flops", "20G")])
+    with pytest.raises(mpsolve.MpsolveError, match=r"^the objective 'test-shaped' returned .*evaluate must return "
+                                                   r"one number per design"):
+        mpsolve.solve(problem, "exhaustive")

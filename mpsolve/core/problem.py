@@ -182,17 +182,20 @@ class Problem:
         """Objective, costs and violations of an ``(n, n_var)`` batch of encodings."""
         X = self.space.check_encoding(X)
         batch = self.space.decode_batch(X)
-        costs = {name: cost.evaluate(batch, self.space) for name, cost in self.costs.items()}
+        n = len(X)
+        costs = {name: _per_design(cost.evaluate(batch, self.space), n, f"the cost {name!r}")
+                 for name, cost in self.costs.items()}
         cols = [
-            costs[self.cost_key(c.cost)] - c.limit if isinstance(c, Budget) else c.violation(batch, self.space)
+            costs[self.cost_key(c.cost)] - c.limit if isinstance(c, Budget)
+            else _per_design(c.violation(batch, self.space), n, f"the constraint {c.name!r}")
             for c in self.constraints
         ]
         order = self.space.order_violation(X)
         violations = np.column_stack(cols + [order]) if cols else order[:, None]
         feasible = np.all(violations <= 0, axis=1)
         # a non-finite score or a NaN cost would pass for infeasible (or the best): refused
-        objective = self.objective.finite_scores(self.objective.evaluate(batch, self.space),
-                                                 lambda i: self.space.decode(X[i]), counted=True)
+        scores = _per_design(self.objective.evaluate(batch, self.space), n, f"the objective {self.objective.name!r}")
+        objective = self.objective.finite_scores(scores, lambda i: self.space.decode(X[i]), counted=True)
         for name, values in costs.items():
             bad = np.flatnonzero(np.isnan(np.asarray(values, dtype=float)))
             if len(bad):
@@ -295,3 +298,17 @@ class Problem:
                         cheapest,
                     )
         return X[ev.feasible]
+
+
+def _per_design(values: Any, n: int, what: str) -> np.ndarray:
+    """``values`` as one float per design of a batch of ``n``, or a one-line error naming ``what`` returned
+    them (a plug-in's ``evaluate`` of another shape would broadcast, or fail deep in numpy)."""
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise MpsolveError(f"{what} returned {type(values).__name__} values that are not numbers: evaluate must "
+                           f"return one number per design, an array of shape ({n},)") from None
+    if array.shape != (n,):
+        raise MpsolveError(f"{what} returned an array of shape {array.shape} for {n} designs: evaluate must return "
+                           f"one number per design, an array of shape ({n},)")
+    return array
