@@ -3,6 +3,8 @@ and one registration each, then used by name in a solve."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -226,3 +228,14 @@ def test_a_plugin_returning_another_shape_is_one_line_naming_it(shape: str) -> N
     with pytest.raises(mpsolve.MpsolveError, match=r"^the objective 'test-shaped' returned .*evaluate must return "
                                                    r"one number per design"):
         mpsolve.solve(problem, "exhaustive")
+
+
+def test_numpy_and_other_option_values_do_not_break_fingerprints_or_json() -> None:
+    """Before: Width(np.int64(2)) made every solve fail with "Object of type int64 is not JSON serializable",
+    and a function-valued solver option made Result.to_json raise."""
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget(Width(np.int64(2)), 36864)])
+    plain = mpsolve.Problem("small", constraints=[mpsolve.Budget(Width(2), 36864)])
+    assert problem.fingerprint() == plain.fingerprint()
+    result = mpsolve.solve(problem, "ea", seed=0, time_limit=2)
+    result.options["hook"] = len  # a solver option JSON cannot hold is recorded by its repr
+    assert json.loads(result.to_json())["options"]["hook"] == repr(len)

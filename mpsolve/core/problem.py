@@ -18,6 +18,7 @@ from mpsolve.costs import CostModel, FlopsCost, MemoryCost, ParamsCost, batch_of
 from mpsolve.objectives import Objective, get_objective
 from mpsolve.spaces import Architecture, SearchSpace, get_space
 from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning
+from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import format_quantity
 
 __all__ = ["Problem", "Evaluation"]
@@ -170,7 +171,7 @@ class Problem:
     def fingerprint(self) -> str:
         """A short hash identifying the problem (for checkpoints); the order of the
         constraints does not matter (a problem file lists budgets first)."""
-        data = self.to_dict()
+        data = jsonable(self.to_dict())  # a plug-in's numpy options too
         data["constraints"] = sorted(json.dumps(c, sort_keys=True) for c in data["constraints"])
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 

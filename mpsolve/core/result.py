@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from mpsolve.spaces import Architecture
+from mpsolve.utils.jsonable import jsonable
 
 __all__ = ["Result", "STATUSES"]
 
@@ -90,7 +91,7 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (the CLI's ``--json`` object)."""
-        return _jsonable(
+        return jsonable(
             {
                 "status": self.status,
                 "objective": self.objective if self.architecture is not None else None,
@@ -120,18 +121,3 @@ class Result:
             f"Result(status={self.status!r}, solver={self.solver!r}, objective={self.objective:.6g}, "
             f"architecture={self.architecture}, wall_time={self.wall_time:.3g}s)"
         )
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if np.isfinite(v) else None
-    return obj

@@ -23,12 +23,12 @@ import numpy as np
 from mpsolve.constraints import Budget, Constraint
 from mpsolve.core.front import check_reference_point, hypervolume, non_dominated
 from mpsolve.core.problem import Problem
-from mpsolve.core.result import _jsonable
 from mpsolve.costs import COSTS, CostModel, get_cost
 from mpsolve.solvers import get_solver, solve
 from mpsolve.spaces import get_architecture
 from mpsolve.utils.errors import InfeasibleError, MpsolveError
 from mpsolve.utils.files import atomic_write, check_writable
+from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import parse_quantity
 
 __all__ = ["ParetoFront", "budget_point", "check_figure_path", "pareto", "plot_fronts", "write_csv"]
@@ -93,7 +93,7 @@ class ParetoFront:
         return hypervolume([p["objective"] for p in pts], [p["cost"] for p in pts], self.reference_point)
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(
+        return jsonable(
             {
                 "over": self.over,
                 "solver": self.solver,
