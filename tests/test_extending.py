@@ -239,3 +239,16 @@ def test_numpy_and_other_option_values_do_not_break_fingerprints_or_json() -> No
     result = mpsolve.solve(problem, "ea", seed=0, time_limit=2)
     result.options["hook"] = len  # a solver option JSON cannot hold is recorded by its repr
     assert json.loads(result.to_json())["options"]["hook"] == repr(len)
+
+
+@pytest.mark.parametrize("name", ["a,b", "x.y", "=eq", "new\nline", "ea ", "flops[seq_len=128]"])
+def test_a_name_the_command_line_cannot_carry_is_refused(name: str) -> None:
+    """Before: accepted; ',' and '.' split on the command line, a newline broke one-line messages, and a cost
+    named like a label overwrote the label of a second flops budget."""
+    class Odd(RandomSearch):
+        pass
+
+    Odd.name = name
+    with pytest.raises(mpsolve.SolverError, match="name is a letter or digit, then letters, digits"):
+        register_solver(Odd)
+    assert name not in SOLVERS

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -19,6 +20,8 @@ from mpsolve.utils.errors import MpsolveError
 __all__ = ["Registry"]
 
 T = TypeVar("T")
+#: what a registered name may be: command lines split lists at "," and solver options at "."
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 class Registry(Mapping[str, T], Generic[T]):
@@ -56,8 +59,10 @@ class Registry(Mapping[str, T], Generic[T]):
         A name already taken by another entry (a built-in included) or used as an alias is
         refused unless ``replace``: a plug-in must not silently stand in for what users ask for.
         """
-        if not isinstance(name, str) or not name:
-            raise self.error(f"a {self.kind} needs a non-empty name to be registered, got {name!r}")
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise self.error(f"a {self.kind} name is a letter or digit, then letters, digits, '_' or '-' (the "
+                             f"command line splits names at ',' and '.', and labels costs with '[' and '#'), got "
+                             f"{name!r}")
         if name in self.aliases:
             raise self.error(f"{name!r} is another name of the {self.kind} {self.aliases[name]!r}; pick another name")
         current = self._entries.get(name, entry)
