@@ -11,8 +11,10 @@ from typing import Any
 
 from mpsolve.cli.parsing import CLIError, check_not_profiles, check_outputs, parse_options, print_json, split_list
 from mpsolve.core.problem import Problem
+from mpsolve.solvers import get_solver
 from mpsolve.spaces import SPACES, load_space, space_label
-from mpsolve.utils.files import atomic_write, check_writable
+from mpsolve.utils.files import atomic_write, check_writable, parse_data, read_text_bounded
+from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import exact_quantity
 from mpsolve.workflows.problem_file import ProblemSpec, load_problem_file
 from mpsolve.workflows.sweep import SweepInterrupted, run_sweep, sweep_tasks
@@ -44,6 +46,8 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the rows as one JSON array")
     p.add_argument("--out", type=Path, metavar="FILE",
                    help="also write the rows as a JSON array, updated as each run finishes (kept on Ctrl-C)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the rows already in --out (runs of this same sweep) and run the rest")
     p.set_defaults(func=cmd_sweep)
 
 
@@ -82,21 +86,54 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             raise CLIError(f"bad option {key!r}: write SOLVER.KEY=VALUE, e.g. ea.iterations=5000")
         options.setdefault(solver, {})[name] = value
     tasks = sweep_tasks(problems, budgets, solvers, seeds, time_limit=args.time_limit, solver_options=options)
-    finished: dict[int, dict[str, Any]] = {}
+    finished = _earlier_rows(args, tasks)
 
     def write(row: dict[str, Any]) -> None:
         finished[row["index"]] = row
         atomic_write(args.out, json.dumps([finished[i] for i in sorted(finished)]))
 
     try:
-        rows = run_sweep(tasks, args.executor, on_row=write if args.out is not None else None)
-    except SweepInterrupted as stop:
-        _show(stop.rows, args.json)
+        run_sweep([t for t in tasks if t.index not in finished], args.executor,
+                  on_row=write if args.out is not None else lambda row: finished.update({row["index"]: row}))
+    except SweepInterrupted:
+        _show([finished[i] for i in sorted(finished)], args.json)
         where = f" (in {str(args.out)!r})" if args.out is not None else ""
-        print(f"mpsolve: interrupted: {len(stop.rows)} of {stop.total} runs finished{where}", file=sys.stderr)
+        print(f"mpsolve: interrupted: {len(finished)} of {len(tasks)} runs finished{where}", file=sys.stderr)
         return 130
-    _show(rows, args.json)
+    _show([finished[t.index] for t in tasks], args.json)
     return 0
+
+
+def _earlier_rows(args: argparse.Namespace, tasks: list[Any]) -> dict[int, dict[str, Any]]:
+    """The rows of ``--out`` to keep, by task index: with ``--resume``, those of runs of this very sweep
+    (same problem, budgets, solver, options and seed); without, an ``--out`` that holds rows is refused."""
+    held = args.out is not None and args.out.is_file() and args.out.stat().st_size > 0
+    if not args.resume:
+        if held:
+            raise CLIError(f"--out {str(args.out)!r} holds the rows of an earlier sweep: --resume keeps them and runs "
+                           "the rest, or give another --out")
+        return {}
+    if not held:
+        raise CLIError("--resume needs the --out file of an interrupted sweep")
+    rows = parse_data(read_text_bounded(args.out, "sweep rows", CLIError), "json", CLIError,
+                      f"cannot read the rows in --out {str(args.out)!r}")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise CLIError(f"--out {str(args.out)!r} is not a list of sweep rows: give another --out")
+    runs = {}
+    for task in tasks:
+        solver = get_solver(task.solver, **task.solver_options)
+        runs[task.index] = jsonable({"name": task.name, "budgets": task.budgets, "solver": solver.name,
+                                     "options": solver.get_options(), "seed": task.seed,
+                                     "problem": task.problem.to_dict()})
+    kept = {}
+    for i, row in enumerate(rows):
+        index = next((k for k, run in runs.items() if k not in kept and all(row.get(f) == v for f, v in run.items())),
+                     None)
+        if index is None:
+            raise CLIError(f"row {i} of --out {str(args.out)!r} is not a run of this sweep (another problem, budget, "
+                           "solver, option or seed): resume with the same arguments, or give another --out")
+        kept[index] = {**row, "index": index}
+    return kept
 
 
 def _show(rows: list[dict[str, Any]], as_json: bool) -> None:

@@ -127,3 +127,32 @@ def test_a_worker_that_dies_stops_a_process_sweep_with_one_line():
     with pytest.raises(SweepError, match=r"^a worker process died \(killed, out of memory, or unable to load its task"):
         sweep([mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "12G")])], solvers=[_DiesInItsWorker],
               executor="process:1")
+
+
+def test_cli_sweep_resumes_its_out_file_and_refuses_to_overwrite_it(tmp_path, capsys, monkeypatch):
+    """Before: rerunning a sweep with the same --out started again and wrote over the finished rows."""
+    sweep_module = importlib.import_module("mpsolve.workflows.sweep")
+    out = tmp_path / "rows.json"
+    argv = ["sweep", "--space", "small", "--over", "flops", "--budgets", "10G,12G,20G", "--solvers", "exact",
+            "--out", str(out)]
+    assert main(argv) == 0
+    full = json.loads(out.read_text())
+    out.write_text(json.dumps(full[:2]))  # as a Ctrl-C after two runs leaves it
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert "holds the rows of an earlier sweep: --resume keeps them" in capsys.readouterr().err
+    ran, original = [], sweep_module.run_task
+
+    def counted(task):
+        ran.append(task.index)
+        return original(task)
+
+    monkeypatch.setattr(sweep_module, "run_task", counted)
+    assert main([*argv, "--resume"]) == 0
+    def answers(rows):
+        return [(r["index"], r["status"], r["objective"], r["encoding"]) for r in rows]
+
+    assert ran == [2] and answers(json.loads(out.read_text())) == answers(full)
+    assert main([*argv[:6], "10G", *argv[7:], "--resume"]) == 2  # another sweep's file
+    assert "row 1 of --out" in capsys.readouterr().err
+
