@@ -252,3 +252,15 @@ def test_a_name_the_command_line_cannot_carry_is_refused(name: str) -> None:
     with pytest.raises(mpsolve.SolverError, match="name is a letter or digit, then letters, digits"):
         register_solver(Odd)
     assert name not in SOLVERS
+
+
+class _EvaluatesOneRow(mpsolve.Solver):
+    def _solve(self, ctx: mpsolve.SolveContext) -> None:
+        ctx.evaluate(ctx.feasible_seeds[0])
+
+
+def test_ctx_evaluate_takes_one_design() -> None:
+    """Before: the best design was kept as a scalar and the run failed at its end with a shape error."""
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")])
+    result = _EvaluatesOneRow().solve(problem)
+    assert result.status == "feasible" and result.n_evals == 1 and len(result.x) == problem.n_var

@@ -102,13 +102,15 @@ class SolveContext:
 
     # -- evaluation ----------------------------------------------------------------------------
     def evaluate(self, X: np.ndarray) -> Evaluation:
-        """Score a batch, count it, and keep the best feasible design."""
+        """Score a batch (or one design), count it, and keep the best feasible design."""
+        X = np.asarray(X)
+        X = X[None] if X.ndim == 1 else X  # one design: a batch of one
         ev = self.problem.evaluate(X)
         self.n_evals += len(ev.objective)
         if np.any(ev.feasible):
             f = np.where(ev.feasible, ev.objective, -np.inf)
             i = int(np.argmax(f))
-            self._take(np.asarray(X)[i], float(f[i]))
+            self._take(X[i], float(f[i]))
         if self._bar is not None:
             self._bar.update(len(ev.objective))
         if self.callback is not None:
