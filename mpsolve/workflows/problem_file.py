@@ -155,6 +155,8 @@ class _Reader:
         self.allow_storage = allow_storage
 
     def error(self, path: str, message: str) -> ProblemFileError:
+        if len(message) > 400:  # a value shown whole (a sweep's rows given as a problem) would fill the screen
+            message = f"{message[:250]} ... {message[-120:]}"
         return ProblemFileError(f"{self.source}: {path}: {message}" if path else f"{self.source}: {message}")
 
     def build(self, path: str, fn: Any, *args: Any, **kwargs: Any) -> Any:

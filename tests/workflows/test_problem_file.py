@@ -14,6 +14,7 @@ from mpsolve.workflows.problem_file import (
     ProblemSpec,
     load_problem_file,
     loads_problem,
+    problem_from_dict,
     problem_to_toml,
     result_to_problem_toml,
 )
@@ -302,3 +303,11 @@ def test_a_result_whose_option_none_is_not_the_default_is_not_turned_into_anothe
         assert nsga2.options["costs"] is None and "[solver]" in result_to_problem_toml(nsga2)
     finally:
         SOLVERS.remove("test-bounded")
+
+
+def test_a_huge_value_in_an_error_is_cut_short() -> None:
+    """Before: a sweep's rows given as a problem were printed whole in the one-line error (kilobytes)."""
+    rows = [{"index": i, "problem": {"space": "small", "budgets": list(range(100))}} for i in range(20)]
+    with pytest.raises(ProblemFileError, match=r"expected a table, got \[\{'index': 0, .* \.\.\. ") as info:
+        problem_from_dict(rows, "rows.json")
+    assert len(str(info.value)) < 450
