@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
-import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ from mpsolve.utils.errors import MpsolveError, SolverError
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.params import constructor_options
 from mpsolve.utils.random import check_random_state
+from mpsolve.utils.signals import on_ctrl_c
 from mpsolve.utils.validation import check_integer, check_time_limit, is_finite_number
 
 __all__ = ["Solver", "SolveContext"]
@@ -368,21 +368,13 @@ def _watch_ctrl_c() -> Iterator[list[bool]]:
     operations (the structured-array comparison of ``np.unique(..., axis=0)``) into a
     ``TypeError``. Only where Python's default handler is installed, in the main thread."""
     seen = [False]
-    if threading.current_thread() is not threading.main_thread() or (
-        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield seen
-        return
 
     def handler(signum: int, frame: Any) -> None:
         seen[0] = True
         signal.default_int_handler(signum, frame)
 
-    signal.signal(signal.SIGINT, handler)
-    try:
+    with on_ctrl_c(handler):
         yield seen
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @contextlib.contextmanager

@@ -20,7 +20,6 @@ import os
 import re
 import signal
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -33,6 +32,7 @@ import numpy as np
 from mpsolve.merino_model._errors import ModelInputError, check_init_std
 from mpsolve.utils.files import missing_reason
 from mpsolve.utils.memory import check_memory
+from mpsolve.utils.signals import on_ctrl_c
 from mpsolve.utils.validation import check_integer, check_positive_number, is_finite_number, is_fraction, is_integer
 
 if TYPE_CHECKING:
@@ -664,11 +664,6 @@ def _deferred_ctrl_c(defer: bool) -> Iterator[Callable[[], bool]]:
     Ctrl-C stops at once. Only with ``defer``, where Python's default handler is installed, in the
     main thread; elsewhere Ctrl-C raises as usual."""
     seen: list[bool] = []
-    if not defer or threading.current_thread() is not threading.main_thread() or (
-        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield lambda: False
-        return
 
     def handler(signum: int, frame: Any) -> None:
         if seen:
@@ -677,11 +672,8 @@ def _deferred_ctrl_c(defer: bool) -> Iterator[Callable[[], bool]]:
         print("\nfinishing the step to save a resumable checkpoint (Ctrl-C again stops at once, losing the steps "
               "since the last save)", file=sys.stderr)
 
-    signal.signal(signal.SIGINT, handler)
-    try:
+    with on_ctrl_c(handler) if defer else contextlib.nullcontext():
         yield lambda: bool(seen)
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # -- checkpoints -------------------------------------------------------------------------
