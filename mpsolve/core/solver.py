@@ -125,16 +125,22 @@ class SolveContext:
             SolverError: the design violates a constraint, or its objective is not ``f``.
         """
         x = np.array(x, dtype=np.int64)
-        ev = self.problem.evaluate(x[None])
+        feasible, true, same = self._rescore(x, f)
         name = self.solver.name
-        if not ev.feasible[0]:
+        if not feasible:
             raise SolverError(f"solver {name!r} offered {self.problem.space.decode(x)}, which violates the "
                               "constraints: offer only feasible designs (ctx.evaluate checks them)")
-        true = float(ev.objective[0])
-        if not math.isclose(f, true, rel_tol=1e-9, abs_tol=1e-12):
+        if not same:
             raise SolverError(f"solver {name!r} offered objective {f!r} for a design whose objective is {true!r}: "
                               "offer the value ctx.evaluate returns")
         self._take(x, true)
+
+    def _rescore(self, x: np.ndarray, f: float) -> tuple[bool, float, bool]:
+        """Score one design again, uncounted: whether it is feasible, its objective, and whether
+        that is ``f`` (to a relative 1e-9: one batch or another may round it differently)."""
+        ev = self.problem.evaluate(np.asarray(x)[None])
+        true = float(ev.objective[0])
+        return bool(ev.feasible[0]), true, math.isclose(f, true, rel_tol=1e-9, abs_tol=1e-12)
 
     def _take(self, x: np.ndarray, f: float) -> None:
         """Make ``x`` (feasible, objective ``f``) the incumbent when it beats it."""
@@ -323,11 +329,11 @@ class Solver(ABC):
             raise SolverError(f"solver {self.name!r} changed the problem it was given (its constraints, objective or "
                               "space): a backend may only read it")
         if ctx.best_x is not None:  # set by ctx.evaluate / ctx.offer, or by hand: checked again either way
-            ev = problem.evaluate(np.asarray(ctx.best_x)[None])
-            if not ev.feasible[0] or not math.isclose(float(ev.objective[0]), ctx.best_f, rel_tol=1e-9, abs_tol=1e-12):
+            feasible, true, same = ctx._rescore(ctx.best_x, ctx.best_f)
+            if not (feasible and same):
                 raise SolverError(
-                    f"solver {self.name!r} returns a design that is " + ("infeasible" if not ev.feasible[0] else
-                    f"scored {float(ev.objective[0]):.6g}, not {ctx.best_f:.6g}") + ": report designs through "
+                    f"solver {self.name!r} returns a design that is " + ("infeasible" if not feasible else
+                    f"scored {true:.6g}, not {ctx.best_f:.6g}") + ": report designs through "
                     "ctx.evaluate or ctx.offer, not by setting ctx.best_x"
                 )
         if ctx.best_x is None:
