@@ -4,6 +4,8 @@ and one registration each, then used by name in a solve."""
 from __future__ import annotations
 
 import json
+import time
+import warnings
 
 import numpy as np
 import pytest
@@ -264,3 +266,28 @@ def test_ctx_evaluate_takes_one_design() -> None:
     problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")])
     result = _EvaluatesOneRow().solve(problem)
     assert result.status == "feasible" and result.n_evals == 1 and len(result.x) == problem.n_var
+
+
+class _NeverLooksAtTheClock(mpsolve.Solver):
+    resumable = True
+
+    def _solve(self, ctx: mpsolve.SolveContext) -> None:
+        ctx.evaluate(ctx.feasible_seeds)
+        time.sleep(0.3)  # six times the limit below: past it on any machine
+
+
+def test_a_backend_ignoring_its_time_limit_or_checkpoint_is_named(tmp_path) -> None:
+    """Before: a plug-in that never read ctx.time_up() ran past its limit, and one that never
+    called ctx.set_state accepted a checkpoint file and wrote nothing, both without a word."""
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")])
+    with pytest.warns(mpsolve.MpsolveWarning, match=r"past its time limit of 0.05 s, and never checked ctx.time_up"):
+        result = _NeverLooksAtTheClock().solve(problem, time_limit=0.05)
+    assert result.status == "feasible"
+    path = tmp_path / "run.ckpt"
+    with pytest.warns(mpsolve.MpsolveWarning, match=r"never registered its state with ctx.set_state, so no checkpoint"):
+        _NeverLooksAtTheClock().solve(problem, checkpoint=path)
+    assert not path.exists()
+    with warnings.catch_warnings():  # a backend that reads the clock and registers its state: no word
+        warnings.simplefilter("error", mpsolve.MpsolveWarning)
+        mpsolve.solve(problem, "ea", seed=0, time_limit=0.05, checkpoint=tmp_path / "ea.ckpt", iterations=64)
+    assert (tmp_path / "ea.ckpt").exists()

@@ -14,6 +14,7 @@ import contextlib
 import math
 import signal
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from mpsolve.core.checkpoint import checkpoint_lock, dumps_checkpoint, load_chec
 from mpsolve.core.problem import Evaluation, Problem
 from mpsolve.core.result import Result
 from mpsolve.utils.clock import DeadlineReached, deadline
-from mpsolve.utils.errors import MpsolveError, SolverError
+from mpsolve.utils.errors import MpsolveError, MpsolveWarning, SolverError
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.params import constructor_options
 from mpsolve.utils.random import check_random_state
@@ -79,6 +80,7 @@ class SolveContext:
         self.fingerprint = problem.fingerprint()
         self._bar = None
         self._progress = progress
+        self._read_clock = False  # whether the backend asked for the time (a plug-in may never)
         if resume_state is not None:
             self.rng.bit_generator.state = resume_state["rng"]
             self.n_evals = resume_state["n_evals"]
@@ -95,9 +97,11 @@ class SolveContext:
         return self._elapsed_before + time.perf_counter() - self.start
 
     def time_left(self) -> float:
+        self._read_clock = True
         return self.deadline - time.perf_counter()
 
     def time_up(self) -> bool:
+        self._read_clock = True
         return time.perf_counter() >= self.deadline
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -312,6 +316,8 @@ class Solver(ABC):
                     ctx.close()
                 if not (interrupted or cut or ctx._resumed_pending):  # nothing beyond a resumed file: keep it
                     ctx.maybe_checkpoint(force=True)
+            if not (interrupted or cut):
+                self._warn_unheeded(ctx, time_limit)
             if ctx.best_x is None and not interrupted:
                 if len(feasible_seeds):  # scored while checking feasibility: the best known, not "infeasible"
                     ctx.evaluate(feasible_seeds)
@@ -319,6 +325,18 @@ class Solver(ABC):
                     raise SolverError(f"the time limit of {time_limit:g} s ran out before a feasible design was "
                                       "found: allow more time")
             return self._result(ctx, interrupted)
+
+    def _warn_unheeded(self, ctx: SolveContext, time_limit: float | None) -> None:
+        """Say when a run that ended by itself ignored its time limit or checkpoint file (a plug-in
+        that never reads ``ctx.time_up()`` or never calls ``ctx.set_state``): nothing else would."""
+        if time_limit is not None and not ctx._read_clock and ctx.time_up():
+            warnings.warn(f"solver {self.name!r} ran {ctx.elapsed():.3g} s, past its time limit of {time_limit:g} s, "
+                          "and never checked ctx.time_up(): a backend stops when ctx.time_up() is true",
+                          MpsolveWarning, stacklevel=3)
+        if ctx.checkpoint_path is not None and ctx._state_fn is None:
+            warnings.warn(f"solver {self.name!r} never registered its state with ctx.set_state, so no checkpoint "
+                          f"was written to {str(ctx.checkpoint_path)!r}: a resumable backend calls ctx.set_state "
+                          "and ctx.maybe_checkpoint", MpsolveWarning, stacklevel=3)
 
     def _result(self, ctx: SolveContext, interrupted: bool) -> Result:
         problem = ctx.problem
