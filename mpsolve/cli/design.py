@@ -6,7 +6,15 @@ import argparse
 import sys
 from typing import Any
 
-from mpsolve.cli.parsing import CLIError, check_not_profiles, check_outputs, parse_budget, parse_options, print_json
+from mpsolve.cli.parsing import (
+    CLIError,
+    check_not_profiles,
+    check_outputs,
+    check_time_limit_flag,
+    parse_budget,
+    parse_options,
+    print_json,
+)
 from mpsolve.core.problem import Problem
 from mpsolve.solvers import solve
 from mpsolve.spaces import SPACES, load_space
@@ -46,6 +54,7 @@ def add_subcommands(subparsers: Any) -> None:
 
 
 def cmd_design(args: argparse.Namespace) -> int:
+    check_time_limit_flag(args.time_limit)
     options = parse_options(args.option)
     if args.solver is not None and not args.solver.strip():
         raise CLIError("--solver is empty: name a backend, e.g. --solver ea")

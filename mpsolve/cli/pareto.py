@@ -6,7 +6,15 @@ import argparse
 import sys
 from typing import Any
 
-from mpsolve.cli.parsing import PROFILED_COSTS, CLIError, check_outputs, print_json, profile_for, split_list
+from mpsolve.cli.parsing import (
+    PROFILED_COSTS,
+    CLIError,
+    check_outputs,
+    check_time_limit_flag,
+    print_json,
+    profile_for,
+    split_list,
+)
 from mpsolve.core.front import check_reference_point
 from mpsolve.core.problem import Problem
 from mpsolve.costs import CostModel, get_cost
@@ -52,6 +60,7 @@ def add_subcommands(subparsers: Any) -> None:
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
+    check_time_limit_flag(args.time_limit)
     budgets = split_list(args.budgets, "--budgets")
     for b in budgets:
         parse_quantity(b)

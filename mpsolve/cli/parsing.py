@@ -13,8 +13,8 @@ from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import check_not_input
 
 __all__ = [
-    "PROFILED_COSTS", "CLIError", "check_outputs", "parse_budget", "profile_for", "parse_options", "print_json",
-    "split_list",
+    "PROFILED_COSTS", "CLIError", "check_outputs", "check_time_limit_flag", "parse_budget", "profile_for",
+    "parse_options", "print_json", "split_list",
 ]
 
 
@@ -73,6 +73,13 @@ def split_list(text: str, flag: str) -> list[str]:
     if not items:
         raise CLIError(f"{flag} needs at least one comma-separated value")
     return items
+
+
+def check_time_limit_flag(value: float | None) -> float | None:
+    """``--time-limit``: positive seconds (``inf`` for none), or absent."""
+    if value is not None and not (value > 0):  # NaN fails too
+        raise CLIError(f"--time-limit must be a positive number of seconds, got {value:g}: e.g. --time-limit 60")
+    return value
 
 
 def print_json(obj: Any) -> None:

@@ -9,7 +9,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mpsolve.cli.parsing import CLIError, check_not_profiles, check_outputs, parse_options, print_json, split_list
+from mpsolve.cli.parsing import (
+    CLIError,
+    check_not_profiles,
+    check_outputs,
+    check_time_limit_flag,
+    parse_options,
+    print_json,
+    split_list,
+)
 from mpsolve.core.problem import Problem
 from mpsolve.solvers import get_solver
 from mpsolve.spaces import SPACES, load_space, space_label
@@ -52,6 +60,7 @@ def add_subcommands(subparsers: Any) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    check_time_limit_flag(args.time_limit)
     if len(args.over) != len(args.budgets):
         raise CLIError("give one --budgets list per --over cost, e.g. --over flops --budgets 60G,110G")
     budgets = {cost: split_list(limits, "--budgets") for cost, limits in zip(args.over, args.budgets)}

@@ -194,6 +194,12 @@ CASES = [
           ("profile-latency", "--out", ["--space", "{d}/s.toml", "--out"]))],
     ("checkpoint-over-the-problem", {"p.toml": 'space = "small"\n[budgets]\nflops = "12G"\n'},
      ["design", "--problem", "{d}/p.toml", "--checkpoint", "{d}/p.toml"], "is the --problem file"),
+    *[(f"{cmd}-time-limit-{v}", {}, [cmd, *args, "--time-limit", v],
+       f"--time-limit must be a positive number of seconds, got {v}")
+      for cmd, args in (("design", ["--space", "small", "--budget", "flops=10G"]),
+                        ("pareto", ["--space", "small", "--budgets", "5G,10G"]),
+                        ("sweep", ["--space", "small", "--over", "flops", "--budgets", "5G,10G"]))
+      for v in ("0", "-1", "nan")],
 ]
 
 
