@@ -221,6 +221,7 @@ def _rows(tasks: list[SweepTask], executor: Any) -> Iterator[Iterator[dict[str, 
         from concurrent.futures import ProcessPoolExecutor
 
         workers = _count(executor.partition(":")[2], executor) if ":" in executor else None
+        _check_sendable(tasks)
         spawn = multiprocessing.get_context("spawn")  # forking a process that runs threads can deadlock
         # a pool that reports a dead worker (killed, out of memory) instead of waiting for it forever
         pool = ProcessPoolExecutor(workers, mp_context=spawn)
@@ -415,6 +416,21 @@ def _local_rows(tasks: list[SweepTask]) -> Iterator[dict[str, Any]]:
         if row["status"] == "interrupted":  # the solver caught Ctrl-C and stopped with its best so far
             raise KeyboardInterrupt
         yield row
+
+
+def _check_sendable(tasks: list[SweepTask]) -> None:
+    """Refuse, before any run, a problem a worker process cannot receive (a lambda
+    :class:`Predicate`): the pool would report it only when that run's row is awaited."""
+    from multiprocessing.reduction import ForkingPickler  # what the pool sends tasks with
+
+    for task in {task.name: task for task in tasks}.values():  # one per problem: only budgets differ
+        try:
+            ForkingPickler.dumps(task)
+        except Exception as exc:
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise SweepError(f"problem {task.name!r} cannot be sent to a worker process ({reason}): define its "
+                             "predicates, costs and objectives at module level, not as lambdas or inside a function, "
+                             "or use executor='local'") from None
 
 
 def _process_rows(futures: list[Any]) -> Iterator[dict[str, Any]]:

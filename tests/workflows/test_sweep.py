@@ -160,6 +160,16 @@ def test_bad_executors_are_refused(executor, message):
         run_sweep(_tasks()[:1], executor)
 
 
+def test_a_problem_no_worker_process_can_receive_is_refused_before_any_run():
+    """Before: pickle's own error, raised when that run's row was awaited, after others ran."""
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "40G", seq_len=512),
+                                                    mpsolve.Predicate(lambda a: True, name="anything")])
+    tasks = sweep_tasks({"plain": _problems()["small"], "lambda": problem}, None, ["ea"], [0], solver_options=EA)
+    with pytest.raises(SweepError, match=r"^problem 'lambda' cannot be sent to a worker process \(Can't pickle "
+                       r".*\): define its predicates, .* or use executor='local'$"):
+        run_sweep(tasks, "process:2")
+
+
 def test_cli_sweep_on_a_local_cluster(capsys):
     argv = ["sweep", "--space", "small", "--over", "flops", "--budgets", "20G,60G", "--seeds", "0,1", "--json"]
     argv += ["--option", "ea.iterations=300", "--option", "ea.population=32", "--option", "ea.init_samples=64"]
