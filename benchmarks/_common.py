@@ -366,6 +366,14 @@ def positive(text: str) -> float:
     return value
 
 
+def positives(text: str) -> list[str]:
+    """argparse type: comma-separated :func:`positive` numbers (``50,130``), as written; ``''`` for none."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    for t in items:
+        positive(t)
+    return items
+
+
 def quantity(text: str) -> str:
     """argparse type: a quantity >= 1 with an optional unit K, M, G or T (``160G``), as written."""
     try:

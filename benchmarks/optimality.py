@@ -70,19 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-exhaustive", action="store_true", help="skip enumerating the default space")
     ap.add_argument("--skip-large8", action="store_true", help="skip the 8-block space")
     ap.add_argument("--latency-profile", default=None, help="a latency profile JSON: adds latency budgets")
-    ap.add_argument("--latency-budgets", default="", help="latency budgets in ms, e.g. 50,130 (with a profile)")
+    ap.add_argument("--latency-budgets", default=[], type=C.positives,
+                    help="latency budgets in ms, e.g. 50,130 (with a profile)")
     ap.add_argument("--workers", type=C.at_least(1), default=None,
                     help="CP-SAT workers (default: CPU count, at most 8)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "optimality"), help="output stem")
     args = ap.parse_args(argv)
+    if bool(args.latency_budgets) != bool(args.latency_profile):
+        ap.error("--latency-budgets and --latency-profile go together: the budgets in ms and the device profile "
+                 "they are measured on")
     out = Path(args.out)
     C.check_outputs({"--out (.json)": out.with_suffix(".json"), "--out (.md)": out.with_suffix(".md")},
                     {"--latency-profile": args.latency_profile})
-    budgets = list(args.budgets)
-    if args.latency_profile:
-        from mpsolve.constraints import _latency  # noqa: F401  (registers the latency cost)
-
-        budgets += [f"latency<={b.strip()}" for b in args.latency_budgets.split(",") if b.strip()]
+    budgets = list(args.budgets) + [f"latency<={b}" for b in args.latency_budgets]
+    for b in budgets:  # a bad profile stops here, not after the FLOPs budgets' runs
+        _problem("default", b, args.latency_profile)
     report: dict = {"command": C.command_line("optimality.py", argv), "git_commit": C.git_commit(),
                     "entropy_options": mpsolve.MeRinoEntropy().options(), "default": {}, "large8": None,
                     "exhaustive": {}, "note": args.note}

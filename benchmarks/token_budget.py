@@ -184,6 +184,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _group(sample: object, group: int, path: str) -> list[dict]:
+    """The members of ``group`` in an architectures file (a list of ``{"group", "arch"}`` records),
+    each architecture checked, so a bad file stops before any training."""
+    if not isinstance(sample, list) or not all(isinstance(s, dict) and "group" in s and "arch" in s for s in sample):
+        raise MpsolveError(f"--architectures {path!r} must be a JSON list of {{\"group\": N, \"arch\": {{...}}}} "
+                           "records, as benchmarks/proxy_correlation.py writes")
+    members = [s for s in sample if s["group"] == group]
+    for m in members:
+        Architecture.from_dict(m["arch"])
+    return members
+
+
 @C.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
@@ -193,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     sample = parse_data(read_text_bounded(Path(args.architectures), "--architectures"), "json", MpsolveError,
                         args.architectures)
-    members = [s for s in sample if s["group"] == args.group]
+    members = _group(sample, args.group, args.architectures)
     corpus = C.load_corpus(args.corpus)
     if args.quick:
         members = members[:3]

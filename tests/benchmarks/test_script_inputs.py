@@ -157,6 +157,32 @@ def test_library_errors_and_missing_inputs_are_one_line(script, tmp_path: Path,
     assert not (tmp_path / "out").exists()
 
 
+def test_latency_budgets_and_architecture_files_are_checked_before_any_work(script, tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: optimality.py's latency budgets went unchecked (and its profile raised ImportError)
+    after the FLOPs runs; token_budget.py raised KeyError on a record without "group"."""
+    optimality = script("optimality").main
+    base = ["--budgets", "60G", "--skip-exhaustive", "--skip-large8", "--out", str(tmp_path / "opt")]
+    profile = str(ROOT / "benchmarks" / "results" / "latency_profile.json")
+    for argv, message in (
+        (["--latency-profile", profile, "--latency-budgets", "50,x"], "argument --latency-budgets: 'x' is not a "
+                                                                       "finite number > 0"),
+        (["--latency-budgets", "50"], "--latency-budgets and --latency-profile go together"),
+        (["--latency-profile", profile], "--latency-budgets and --latency-profile go together"),
+        (["--latency-profile", str(tmp_path / "none.json"), "--latency-budgets", "50"],
+         f"error: latency profile {str(tmp_path / 'none.json')!r} does not exist"),
+    ):
+        assert message in refused(capsys, optimality, base + argv), argv
+    assert not (tmp_path / "opt.json").exists()
+    token_budget = script("token_budget").main
+    for text, message in (('[{"arch": {}}]', "must be a JSON list of"), ('{"group": 0}', "must be a JSON list of"),
+                          ('[{"group": 0, "arch": {"blocks": 3}}]', "blocks")):
+        sample = tmp_path / "sample.json"
+        sample.write_text(text)
+        argv = ["--architectures", str(sample), "--no-train", "--out", str(tmp_path / "out")]
+        assert message in refused(capsys, token_budget, argv), text
+
+
 def test_a_script_exits_with_the_message_alone() -> None:
     done = subprocess.run([sys.executable, str(BENCHMARKS / "ea.py"), "--space", "nosuch"], capture_output=True,
                           text=True, timeout=120)
