@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -409,7 +408,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _task(spec: str) -> str | dict[str, Any]:
     """A task file read as data (any path that exists, whatever its suffix), or an installed task's name."""
     spec = spec.strip()
-    if os.path.lexists(spec) or Path(spec).suffix.lower() in (".yaml", ".yml", ".json"):
+    if merino_model.is_task_file(spec):
         return merino_model.load_task_file(Path(spec))
     return spec
 

@@ -24,7 +24,8 @@ from typing import Any
 from mpsolve.merino_model._errors import ModelInputError, require
 from mpsolve.utils.files import missing_reason, read_text_bounded
 
-__all__ = ["byte_tokenizer", "checkpoint_bpe_tokenizer", "checkpoint_tokenizer", "lm_eval_tasks", "load_task_file"]
+__all__ = ["byte_tokenizer", "checkpoint_bpe_tokenizer", "checkpoint_tokenizer", "is_task_file", "lm_eval_tasks",
+           "load_task_file"]
 
 #: keys of an lm-eval task config that would load code or further files
 _REFUSED_KEYS = ("include", "class", "custom_dataset")
@@ -129,6 +130,12 @@ def transformers_tokenizer(bpe: Any | None) -> Any:
 def checkpoint_tokenizer(folder: str | os.PathLike) -> Any:
     """The ``transformers`` tokenizer of a checkpoint folder: its ``tokenizer.json`` (BPE) or the byte vocabulary."""
     return transformers_tokenizer(checkpoint_bpe_tokenizer(folder))
+
+
+def is_task_file(spec: str) -> bool:
+    """Whether a ``--tasks`` item names a task file (any path that exists, or a task-file suffix),
+    which :func:`load_task_file` reads as data, rather than an installed task."""
+    return os.path.lexists(spec) or Path(spec).suffix.lower() in _TASK_SUFFIXES
 
 
 def load_task_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -307,7 +314,7 @@ def lm_eval_tasks(
     from mpsolve.utils.random import DEFAULT_SEED
 
     for task in tasks:  # lm-eval reads a name that is a path as a task file, with its own loader (!function runs)
-        if isinstance(task, str) and (os.path.lexists(task) or Path(task).suffix.lower() in _TASK_SUFFIXES):
+        if isinstance(task, str) and is_task_file(task):
             raise ModelInputError(f"task {task!r} is a file path, not an installed task's name: read it with "
                                   "load_task_file (as data) and pass the config")
     seed = DEFAULT_SEED if seed is None else seed
