@@ -291,3 +291,10 @@ def test_a_backend_ignoring_its_time_limit_or_checkpoint_is_named(tmp_path) -> N
         warnings.simplefilter("error", mpsolve.MpsolveWarning)
         mpsolve.solve(problem, "ea", seed=0, time_limit=0.05, checkpoint=tmp_path / "ea.ckpt", iterations=64)
     assert (tmp_path / "ea.ckpt").exists()
+
+
+def test_a_run_stopped_before_any_feasible_design_says_so() -> None:
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G"),
+                                                    mpsolve.Predicate(lambda a: False, name="nothing")])
+    with pytest.raises(mpsolve.SolverError, match=r"^the run was stopped \(ctx.stop\(\)\) before a feasible design"):
+        RandomSearch().solve(problem, callback=lambda ctx: ctx.stop())

@@ -81,6 +81,7 @@ class SolveContext:
         self._bar = None
         self._progress = progress
         self._read_clock = False  # whether the backend asked for the time (a plug-in may never)
+        self.stopped = False
         if resume_state is not None:
             self.rng.bit_generator.state = resume_state["rng"]
             self.n_evals = resume_state["n_evals"]
@@ -103,6 +104,13 @@ class SolveContext:
     def time_up(self) -> bool:
         self._read_clock = True
         return time.perf_counter() >= self.deadline
+
+    def stop(self) -> None:
+        """End the run early, as its time limit would: the backend stops at its next
+        :meth:`time_up` and the best design so far is the answer (e.g. from a callback, after no
+        improvement for a while, as Optuna's ``study.stop()``). Nothing is proved of a stopped run."""
+        self.stopped = True
+        self.deadline = -math.inf
 
     # -- evaluation ----------------------------------------------------------------------------
     def evaluate(self, X: np.ndarray) -> Evaluation:
@@ -246,7 +254,8 @@ class Solver(ABC):
             seed: seed of the run's RNG (same seed, same answer).
             time_limit: wall-clock seconds; the best design so far is returned when it expires.
             progress: show a progress bar on stderr.
-            callback: called with the run context after every evaluated batch.
+            callback: called with the run context after every evaluated batch; it may end the
+                run early with ``ctx.stop()``.
             checkpoint: file the run's state is written to periodically and on interrupt.
             checkpoint_every: seconds between periodic checkpoints.
             resume: a checkpoint of the same problem and solver to continue from.
@@ -321,6 +330,9 @@ class Solver(ABC):
             if ctx.best_x is None and not interrupted:
                 if len(feasible_seeds):  # scored while checking feasibility: the best known, not "infeasible"
                     ctx.evaluate(feasible_seeds)
+                if ctx.best_x is None and ctx.stopped:
+                    raise SolverError("the run was stopped (ctx.stop()) before a feasible design was found: stop it "
+                                      "later")
                 if ctx.best_x is None and (cut or ctx.time_up()):
                     raise SolverError(f"the time limit of {time_limit:g} s ran out before a feasible design was "
                                       "found: allow more time")
