@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2", type=C.seeds, help="EA seeds, comma-separated")
     parser.add_argument("--sequential", action="store_true", help="also time batch_size=1 (the paper's loop)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the numbers as JSON")
+    parser.add_argument("--note", default="", help="a note on the machine (e.g. idle, loaded), kept with the results")
     args = parser.parse_args(argv)
     C.check_outputs({"--json": args.json})
     space = mpsolve.get_space(args.space)
@@ -42,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     problems = {b: mpsolve.Problem(space, objective, [mpsolve.Budget("flops", b)]) for b in args.budgets}
     for problem in problems.values():  # an infeasible budget is refused before any timing
         problem.check_feasible()
-    out: dict = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "space": args.space}
+    out: dict = {"command": C.command_line("ea.py", argv), "git_commit": C.git_commit(), "note": args.note,
+                 "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "space": args.space}
 
     t = time.perf_counter()
     objective.matrix_entropy(*np.array(space.matrix_shapes()).T)
