@@ -298,3 +298,11 @@ def test_a_run_stopped_before_any_feasible_design_says_so() -> None:
                                                     mpsolve.Predicate(lambda a: False, name="nothing")])
     with pytest.raises(mpsolve.SolverError, match=r"^the run was stopped \(ctx.stop\(\)\) before a feasible design"):
         RandomSearch().solve(problem, callback=lambda ctx: ctx.stop())
+
+
+def test_a_stopped_run_is_not_said_to_have_passed_its_time_limit() -> None:
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mpsolve.MpsolveWarning)
+        result = _NeverLooksAtTheClock().solve(problem, time_limit=600, callback=lambda ctx: ctx.stop())
+    assert result.status == "feasible"

@@ -341,7 +341,7 @@ class Solver(ABC):
     def _warn_unheeded(self, ctx: SolveContext, time_limit: float | None) -> None:
         """Say when a run that ended by itself ignored its time limit or checkpoint file (a plug-in
         that never reads ``ctx.time_up()`` or never calls ``ctx.set_state``): nothing else would."""
-        if time_limit is not None and not ctx._read_clock and ctx.time_up():
+        if time_limit is not None and not ctx._read_clock and time.perf_counter() >= ctx.start + time_limit:
             warnings.warn(f"solver {self.name!r} ran {ctx.elapsed():.3g} s, past its time limit of {time_limit:g} s, "
                           "and never checked ctx.time_up(): a backend stops when ctx.time_up() is true",
                           MpsolveWarning, stacklevel=3)
