@@ -34,8 +34,8 @@ designs of the space, spread over depth and drawn with a seed other than ``seed`
 timed on the same workload and the differences to their component sums fitted by least squares
 as ``ms + per_layer_ms * applications`` (``calibration`` in the profile; an additive term, so
 every backend keeps it). Off by default because a fit to a few designs also fits the machine's
-drift at the moment they were timed: on an idle benchmark run it did not predict other designs
-better than the component sum (``benchmarks/results/latency.md``). ``fit_intercept=False`` fits
+drift at the moment they were timed: on an idle benchmark run it predicted other designs worse
+than the component sum in three of four cells (``benchmarks/results/latency.md``). ``fit_intercept=False`` fits
 the per-layer term alone, steadier than the per-forward one in decode; in two pre-registered runs
 it helped one of four decode cells and hurt three (``benchmarks/results/latency_slope.md``,
 ``latency_slope_replication.md``), so check it against whole designs timed on the device.
