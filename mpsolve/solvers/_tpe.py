@@ -8,6 +8,7 @@ from mpsolve.core.checkpoint import replay_point
 from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.solvers._registry import register_solver
 from mpsolve.spaces import SearchSpace
+from mpsolve.utils.clock import DeadlineReached
 from mpsolve.utils.errors import SolverError
 from mpsolve.utils.validation import check_bool, check_integer
 
@@ -184,7 +185,9 @@ def _hill_climb(ctx: SolveContext, starts: np.ndarray) -> None:
     moves = np.array(steps + [a + b for i, a in enumerate(steps) for b in steps[i + 1 :] if np.any(a + b)])
     for x in starts:
         f = -np.inf
-        while not ctx.time_up():
+        while True:
+            if ctx.time_up():  # cut mid-polish: a checkpoint keeps the point before it, to polish again in full
+                raise DeadlineReached
             Y = x + moves
             Y = np.unique(space.repair(Y[np.all((Y >= 0) & (Y <= space.upper), axis=1)]), axis=0)
             if len(Y) == 0:  # a one-design space

@@ -92,6 +92,24 @@ def test_twice_interrupted_run_resumes_to_the_same_answer(name, problem, tmp_pat
     assert _answer(name, _solver(name).solve(problem, resume=path)) == _answer(name, full)
 
 
+class _StopAt(_InterruptAt):
+    """A callback that ends the run with ``ctx.stop()`` at its ``n``-th call."""
+
+    def __call__(self, ctx: mpsolve.SolveContext) -> None:
+        self.calls += 1
+        if self.calls == self.n:
+            ctx.stop()
+
+
+@pytest.mark.parametrize("name", _resumable())
+def test_a_stopped_run_resumes_to_the_uninterrupted_answer(name, problem, tmp_path):
+    full, batches = _batches(name, problem, seed=5)
+    path = tmp_path / "run.ckpt"
+    stopped = _solver(name).solve(problem, seed=5, checkpoint=path, callback=_StopAt(batches // 2 + 1))
+    assert stopped.status == "feasible" and not stopped.proved
+    assert _answer(name, _solver(name).solve(problem, resume=path)) == _answer(name, full)
+
+
 SIGINT_RUN = """
 import signal, sys
 import mpsolve
