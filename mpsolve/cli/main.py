@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -43,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MpsolveError as exc:
         print(f"mpsolve: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of the output left (`| head`): stop quietly, as other tools do
+        _drop_stdout()
+        return 141  # 128 + SIGPIPE, the shell's status of a command a closed pipe stopped
     except OSError as exc:  # a path the system refuses (name too long, a device, a vanished folder)
         where = f": {exc.filename!r}" if exc.filename else ""
         print(f"mpsolve: error: {exc.strerror or exc}{where}", file=sys.stderr)
@@ -50,6 +54,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # a training run says where its checkpoint is
         print("mpsolve: interrupted" + (f": {exc}" if str(exc) else ""), file=sys.stderr)
         return 130
+
+
+def _drop_stdout() -> None:
+    """Point stdout at the null device, so that flushing it at exit cannot fail again."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+    except (OSError, ValueError):  # a stdout without a file descriptor (captured in tests)
+        pass
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file=None,

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -336,3 +338,12 @@ def test_resuming_a_problem_file_run_keeps_the_checkpoints_seed(tmp_path, capsys
     code, out, err = run(capsys, "design", "--problem", str(f), "--resume", ckpt, "--json")
     assert code == 0, err
     assert json.loads(out)["seed"] == 3 and json.loads(out)["objective"] == first["objective"]
+
+
+def test_a_reader_that_leaves_stops_the_command_quietly():
+    """`mpsolve cost ... | head`: before, 'mpsolve: error: Broken pipe' and status 2."""
+    process = subprocess.Popen([sys.executable, "-m", "mpsolve.cli", "cost", "merino-64m", "--breakdown"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # closed long before the command (about a second of imports) writes
+    err = process.stderr.read()
+    assert process.wait(timeout=120) == 141 and err == b"", err
