@@ -81,7 +81,8 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("checkpoint", type=Path, metavar="DIR", help="a folder written by mpsolve train or build")
     p.add_argument("--corpus", default=None, help="the text file or folder (its held-out blocks are used)")
     p.add_argument("--seq-len", type=int, default=None,
-                   help="context length of --corpus windows (default 256, or the model's max_positions if smaller)")
+                   help="context length of --corpus windows (default: the run's, from its training.json; else "
+                        "256, or the model's max_positions if smaller)")
     p.add_argument("--tasks", default=None, help="comma-separated lm-eval task files (.yaml/.yml/.json) or names")
     p.add_argument("--limit", type=int, default=None, help="at most this many documents per task")
     p.add_argument("--num-fewshot", type=int, default=None, help="few-shot examples per prompt (task default)")
@@ -386,8 +387,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.seq_len is not None and args.seq_len > positions:
             raise CLIError(f"--seq-len {args.seq_len} exceeds the checkpoint's max_positions {positions}: give "
                            f"--seq-len {positions} or less")
+        trained = merino_model.trained_seq_len(args.checkpoint)  # the windows the run's own validation used
+        seq_len = args.seq_len or (trained if trained is not None and trained <= positions else min(256, positions))
         report = merino_model.evaluate(model, _tokenized(merino_model.load_corpus(args.corpus), args.checkpoint),
-                                       seq_len=args.seq_len or min(256, positions))
+                                       seq_len=seq_len)
     if tasks:
         hf = merino_model.MeRinoHFForCausalLM.from_model(model)
         report["tasks"] = merino_model.lm_eval_tasks(hf, merino_model.checkpoint_tokenizer(args.checkpoint), tasks,

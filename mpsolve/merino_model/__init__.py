@@ -81,6 +81,7 @@ __all__ = [
     "quantize_onnx",
     "run_files",
     "time_call",
+    "trained_seq_len",
     "verify_onnx",
     "resolve_architecture",
 ]
@@ -114,6 +115,7 @@ _LAZY = {
     "is_task_file": ("_lm_eval", "eval"),
     "lm_eval_tasks": ("_lm_eval", "eval"),
     "load_task_file": ("_lm_eval", "eval"),
+    "trained_seq_len": ("_lm_eval", "hf"),
     "MeRinoConfig": ("_hf", "hf"),
     "MeRinoHFForCausalLM": ("_hf", "hf"),
 }

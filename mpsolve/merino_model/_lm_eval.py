@@ -25,7 +25,7 @@ from mpsolve.merino_model._errors import ModelInputError, require
 from mpsolve.utils.files import missing_reason, read_text_bounded
 
 __all__ = ["byte_tokenizer", "checkpoint_bpe_tokenizer", "checkpoint_tokenizer", "is_task_file", "lm_eval_tasks",
-           "load_task_file"]
+           "load_task_file", "trained_seq_len"]
 
 #: keys of an lm-eval task config that would load code or further files
 _REFUSED_KEYS = ("include", "class", "custom_dataset")
@@ -104,6 +104,14 @@ def _trained_tokenizer(folder: Path) -> Any:
     """The tokenizer ``training.json`` records (``"bytes"`` or a :func:`_tokenizer_id`); ``None`` when the
     folder has no readable record (a built, never trained checkpoint)."""
     return _record(folder / "training.json", "run record").get("tokenizer")
+
+
+def trained_seq_len(folder: str | os.PathLike) -> int | None:
+    """The context length a checkpoint was trained at (``training.json``); ``None`` when the folder
+    records none (a built, never trained checkpoint)."""
+    seq_len = _record(Path(folder) / "training.json", "run record").get("config", {})
+    seq_len = seq_len.get("seq_len") if isinstance(seq_len, dict) else None
+    return seq_len if isinstance(seq_len, int) and not isinstance(seq_len, bool) and seq_len >= 2 else None
 
 
 def tokenizer_from_json(text: str, source: str, way_out: str) -> Any:

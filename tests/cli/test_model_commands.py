@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -32,13 +33,20 @@ def test_train_evaluate_export(tmp_path, capsys):
     out = capsys.readouterr().out
     report = json.loads(out[out.index("{"):])
     assert report["bits_per_byte"] < 4.0  # measured 1.42 after 100 steps; a uniform guess is 8
-    # without --seq-len: windows of the model's 64 positions (the default 256 was refused as "the input")
+    trained = json.loads((run / "training.json").read_text())["evaluations"][-1]["val_loss"]
+    built = tmp_path / "built"  # the same weights without the run's record, as `mpsolve build` leaves them
+    shutil.copytree(run, built, ignore=shutil.ignore_patterns("training.json", "checkpoint*"))
     reports = []
-    for extra in ([], ["--seq-len", "64"]):
-        assert main(["evaluate", str(run), "--corpus", str(tmp_path / "corpus.txt"), "--json", *extra]) == 0
+    for folder, extra in ((run, []), (built, []), (built, ["--seq-len", "64"])):
+        assert main(["evaluate", str(folder), "--corpus", str(tmp_path / "corpus.txt"), "--json", *extra]) == 0
         out = capsys.readouterr().out
         reports.append(json.loads(out[out.index("{"):]))
-    assert reports[0] == reports[1] != report
+    # without --seq-len: the run's own 32-token windows, so its validation loss again (before: the
+    # model's 64 positions, another number); a checkpoint without a run record: its max_positions
+    # (the default 256 was refused as "the input")
+    assert reports[0] == report  # equal to the run's record to the last bit here; the margin is for BLAS threads
+    assert reports[0]["loss"] == pytest.approx(trained, rel=1e-6)
+    assert reports[1] == reports[2] != report
     onnx, int8 = tmp_path / "m.onnx", tmp_path / "m8.onnx"
     assert main(["export", str(run), "--onnx", str(onnx), "--kv-cache", "--int8", str(int8)]) == 0
     assert onnx.is_file() and int8.is_file() and "max abs diff" in capsys.readouterr().out
