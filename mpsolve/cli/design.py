@@ -108,7 +108,18 @@ def cmd_design(args: argparse.Namespace) -> int:
         resume=args.resume,
         **options,
     )
-    if args.json:
+    code = _report(result, problem, args.json)
+    if result.status == "interrupted":  # the best design so far is shown; the status says the run was cut
+        saved = args.checkpoint or args.resume
+        where = f"; continue it with --resume {saved} (the same problem and solver, no --seed)" if saved else ""
+        print(f"mpsolve: interrupted: the best design so far is shown{where}", file=sys.stderr)
+        return 130
+    return code
+
+
+def _report(result: Any, problem: Problem, as_json: bool) -> int:
+    """Print the result (a table, or JSON); 1 when it holds no design."""
+    if as_json:
         print_json(result.to_dict())
         return 0
     print(f"status     {result.status}")

@@ -347,3 +347,27 @@ def test_a_reader_that_leaves_stops_the_command_quietly():
     process.stdout.close()  # closed long before the command (about a second of imports) writes
     err = process.stderr.read()
     assert process.wait(timeout=120) == 141 and err == b"", err
+
+
+def test_an_interrupted_design_shows_its_best_so_far_and_exits_130(tmp_path, capsys, monkeypatch):
+    """Before: the design table, then status 0, as if the run had finished (pareto, sweep and train say 130)."""
+    from mpsolve.cli import design
+
+    def interrupted(*args, **kwargs):
+        calls = []
+
+        def ctrl_c(ctx):
+            calls.append(1)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+        return mpsolve.solve(*args, callback=ctrl_c, **kwargs)
+
+    monkeypatch.setattr(design, "solve", interrupted)
+    ckpt = tmp_path / "run.ckpt"
+    code, out, err = run(capsys, "design", "--space", "small", "--budget", "flops=40G", "--checkpoint", str(ckpt))
+    assert code == 130 and "status     interrupted" in out and "embed_dim" in out
+    assert err.strip() == (f"mpsolve: interrupted: the best design so far is shown; continue it with --resume {ckpt} "
+                           "(the same problem and solver, no --seed)")
+    monkeypatch.undo()
+    code, out, err = run(capsys, "design", "--space", "small", "--budget", "flops=40G", "--resume", str(ckpt))
+    assert code == 0 and "status     feasible" in out
