@@ -19,7 +19,7 @@ from mpsolve.core.front import check_reference_point
 from mpsolve.core.problem import Problem
 from mpsolve.costs import CostModel, get_cost
 from mpsolve.solvers import get_solver
-from mpsolve.spaces import SPACES, load_space
+from mpsolve.spaces import SPACES, Architecture, load_space
 from mpsolve.utils.files import check_not_input, check_writable
 from mpsolve.utils.quantities import format_quantity, parse_quantity
 from mpsolve.workflows.pareto import check_figure_path, pareto, plot_fronts, write_csv
@@ -106,13 +106,13 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         return code
     for fr in fronts:
         print(f"{fr.solver}: objective vs {fr.over}")
-        print(f"  {'budget':>12} {'status':>10} {'objective':>14} {fr.over:>12} {'gap':>8}  design")
+        print(f"  {'budget':>10} {'status':>10} {'objective':>14} {fr.over:>10} {'gap':>8}  design")
         for p in fr.points:
-            design = "-" if p["architecture"] is None else " ".join(map(str, p["encoding"]))
+            design = "-" if p["architecture"] is None else str(Architecture.from_dict(p["architecture"]))
             obj = "-" if p["objective"] is None else f"{p['objective']:.6g}"
-            cost = "-" if p["cost"] is None else f"{p['cost']:.4g}"
+            cost = "-" if p["cost"] is None else format_quantity(p["cost"])
             gap = "-" if p["gap"] is None else f"{100 * p['gap']:.3g}%"
-            print(f"  {p['budget']:>12.4g} {p['status']:>10} {obj:>14} {cost:>12} {gap:>8}  {design}")
+            print(f"  {format_quantity(p['budget']):>10} {p['status']:>10} {obj:>14} {cost:>10} {gap:>8}  {design}")
         ref_objective, ref_cost = fr.reference_point
         proved = sum(p["proved"] for p in fr.points)
         print(f"  certified: {'yes' if fr.certified else 'no'} ({proved} of {len(fr.points)} points proved)")

@@ -158,6 +158,9 @@ def test_cli_prints_the_reference_point_and_certification(capsys) -> None:
     out = capsys.readouterr().out
     assert out.count("against reference point objective=-5, flops=60G (flops axis in units of 60G)") == 2
     assert "certified: yes (2 of 2 points proved)" in out and "certified: no (0 of 2 points proved)" in out
+    # budgets and costs as written (20G, not 2e+10), designs as architectures, not encodings
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("20G ", "40G "))]
+    assert len(rows) == 4 and all(r[3].endswith("G") and r[5].startswith("[") for r in rows), rows
 
 
 def test_cli_rejects_bad_budgets_with_a_library_error() -> None:
