@@ -223,7 +223,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise CLIError(f"--out {str(args.out)!r} already holds a checkpoint ({held[0]}): give a new folder")
     arch = resolve_architecture(args.architecture)
     config = merino_model.MeRinoConfig.from_architecture(arch, initializer_range=args.init_std, init_seed=args.seed)
-    merino_model.MeRinoHFForCausalLM(config).save_pretrained(args.out)
+    with merino_model.without_hf_progress_bars():  # the line below says what was written
+        merino_model.MeRinoHFForCausalLM(config).save_pretrained(args.out)
     print(f"wrote {args.out}: MeRino {arch} with {ParamsCost().of(arch) / 1e6:.2f}M parameters (seed {args.seed})")
     return 0
 

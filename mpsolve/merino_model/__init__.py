@@ -83,6 +83,7 @@ __all__ = [
     "time_call",
     "trained_seq_len",
     "verify_onnx",
+    "without_hf_progress_bars",
     "resolve_architecture",
 ]
 
@@ -118,6 +119,7 @@ _LAZY = {
     "trained_seq_len": ("_lm_eval", "hf"),
     "MeRinoConfig": ("_hf", "hf"),
     "MeRinoHFForCausalLM": ("_hf", "hf"),
+    "without_hf_progress_bars": ("_hf", "hf"),
 }
 
 

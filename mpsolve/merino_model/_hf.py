@@ -9,9 +9,11 @@ classes (``model_type="merino"``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ from mpsolve.merino_model._model import (
 from mpsolve.spaces import Architecture, get_architecture, model_constants
 from mpsolve.utils.errors import ArchitectureError, MpsolveWarning
 
-__all__ = ["MeRinoConfig", "MeRinoHFForCausalLM", "register"]
+__all__ = ["MeRinoConfig", "MeRinoHFForCausalLM", "register", "without_hf_progress_bars"]
 
 
 _DEFAULT_BLOCKS = [b.to_dict() for b in get_architecture("merino-64m").blocks]
@@ -326,3 +328,18 @@ def register() -> None:
 
 
 register()
+
+
+@contextlib.contextmanager
+def without_hf_progress_bars() -> Iterator[None]:
+    """transformers' own progress bars off within the block (its "Writing model shards" bar of a
+    one-file checkpoint, under a command that reports its own progress)."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()

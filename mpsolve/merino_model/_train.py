@@ -818,9 +818,10 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
 
 def _save_final(result: TrainResult, corpus: Corpus, seed: int) -> None:
     """The Hugging Face checkpoint of the trained model and ``training.json`` beside it."""
-    from mpsolve.merino_model._hf import MeRinoHFForCausalLM
+    from mpsolve.merino_model._hf import MeRinoHFForCausalLM, without_hf_progress_bars
 
-    MeRinoHFForCausalLM.from_model(result.model).save_pretrained(result.out_dir)
+    with without_hf_progress_bars():  # training shows its own progress, or none
+        MeRinoHFForCausalLM.from_model(result.model).save_pretrained(result.out_dir)
     if corpus.tokenizer is not None:
         corpus.tokenizer.save(str(result.out_dir / "tokenizer.json"))
     _write_json(result.out_dir / "training.json", {k: v for k, v in _state(result, corpus, seed).items()

@@ -103,11 +103,13 @@ def test_corpus_split_holds_out_five_percent_without_overlap(tmp_path):
         load_corpus(tmp_path / "missing.txt")
 
 
-def test_train_evaluate_save_and_load_hf_checkpoint(tmp_path, make_tiny_architecture):
+def test_train_evaluate_save_and_load_hf_checkpoint(tmp_path, make_tiny_architecture, capfd):
     transformers = pytest.importorskip("transformers")
     corpus = Corpus.from_bytes(_text(20_000).encode())
     before = evaluate(build(make_tiny_architecture(), seed=0), corpus, seq_len=32)
+    capfd.readouterr()
     run = train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, progress=False)
+    assert "Writing model shards" not in capfd.readouterr().err  # progress=False: no bar, transformers' included
     after = evaluate(run.model, corpus, seq_len=32)
     assert after["loss"] < before["loss"] - 0.5
     assert after["bits_per_byte"] == pytest.approx(after["loss"] / math.log(2))
