@@ -94,7 +94,8 @@ def cmd_pareto(args: argparse.Namespace) -> int:
             break
     code = 130 if fronts[-1].points[-1]["status"] == "interrupted" else 0
     if code:
-        print(f"mpsolve: interrupted: the front stops at budget {fronts[-1].points[-1]['budget']:.4g} "
+        stop = _amount(fronts[-1].points[-1]["budget"], fronts[-1].cost)
+        print(f"mpsolve: interrupted: the front stops at budget {stop} "
               f"({fronts[-1].solver}); the points so far follow", file=sys.stderr)
     if args.csv:
         write_csv(fronts, args.csv)
@@ -106,18 +107,23 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         return code
     for fr in fronts:
         print(f"{fr.solver}: objective vs {fr.over}")
-        print(f"  {'budget':>10} {'status':>10} {'objective':>14} {fr.over:>10} {'gap':>8}  design")
+        print(f"  {'budget':>12} {'status':>11} {'objective':>14} {fr.over:>12} {'gap':>8}  design")
         for p in fr.points:
             design = "-" if p["architecture"] is None else str(Architecture.from_dict(p["architecture"]))
             obj = "-" if p["objective"] is None else f"{p['objective']:.6g}"
-            cost = "-" if p["cost"] is None else format_quantity(p["cost"])
+            cost = "-" if p["cost"] is None else _amount(p["cost"], fr.cost)
             gap = "-" if p["gap"] is None else f"{100 * p['gap']:.3g}%"
-            print(f"  {format_quantity(p['budget']):>10} {p['status']:>10} {obj:>14} {cost:>10} {gap:>8}  {design}")
+            print(f"  {_amount(p['budget'], fr.cost):>12} {p['status']:>11} {obj:>14} {cost:>12} {gap:>8}  {design}")
         ref_objective, ref_cost = fr.reference_point
         proved = sum(p["proved"] for p in fr.points)
         print(f"  certified: {'yes' if fr.certified else 'no'} ({proved} of {len(fr.points)} points proved)")
         print(
             f"  hypervolume {fr.hypervolume:.6g} against reference point objective={ref_objective:g}, "
-            f"{fr.over}={format_quantity(ref_cost)} ({fr.over} axis in units of {format_quantity(ref_cost)})"
+            f"{fr.over}={_amount(ref_cost, fr.cost)} ({fr.over} axis in units of {_amount(ref_cost, fr.cost)})"
         )
     return code
+
+
+def _amount(value: float, cost: CostModel | None) -> str:
+    """A budget or cost as people write it: ``60G`` FLOPs, ``12.5 ms`` (no SI prefix on milliseconds)."""
+    return f"{value:.4g} ms" if cost is not None and cost.unit == "ms" else format_quantity(value)

@@ -150,6 +150,20 @@ def test_cli_prints_one_json_object_and_writes_files(tmp_path, capsys) -> None:
     assert (tmp_path / "f.csv").exists() and (tmp_path / "f.png").exists()
 
 
+def test_cli_prints_milliseconds_as_milliseconds(tmp_path, capsys) -> None:
+    """Before: a 1991 ms point printed as 1.991K, a 2000 ms budget as 2K."""
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    profile = tmp_path / "prefill.json"
+    profile.write_text(json.dumps(synthetic_profile("small", phase="prefill")))
+    args = _cli().parse_args(["pareto", "--space", "small", "--over", "latency_ms", "--latency-profile", str(profile),
+                              "--budgets", "1,2000", "--solver", "exact"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "  1 ms  infeasible" in out and "latency=2000 ms (latency axis in units of 2000 ms)" in out
+    assert "K" not in out.replace("(E=", "")
+
+
 def test_cli_prints_the_reference_point_and_certification(capsys) -> None:
     args = _cli().parse_args(
         ["pareto", "--budgets", "20G,40G", "--space", "small", "--solver", "exact,ea", "--reference=-5,60G"]
