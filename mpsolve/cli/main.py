@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import select
 import sys
 import warnings
 from collections.abc import Sequence
@@ -37,15 +38,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             shown: set[str] = set()  # one line per message, however many places rebuild the problem
             warnings.showwarning = functools.partial(_show_warning, shown=shown)
-            return int(args.func(args) or 0)
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()  # a closed pipe fails here, not in the interpreter's own flush at exit
+            return code
     except MpsolveWarning as exc:  # PYTHONWARNINGS=error makes a warning an error
         print(f"mpsolve: error: {exc}", file=sys.stderr)
         return 2
     except MpsolveError as exc:
         print(f"mpsolve: error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # the reader of the output left (`| head`): stop quietly, as other tools do
-        _drop_stdout()
+    except BrokenPipeError as exc:
+        if not _stdout_closed():  # another output (a --csv named by a pipe): an error like any other
+            print(f"mpsolve: error: {exc.strerror or exc} writing an output: give a file", file=sys.stderr)
+            return 2
+        _drop_stdout()  # the reader of the output left (`| head`): stop quietly, as other tools do
         return 141  # 128 + SIGPIPE, the shell's status of a command a closed pipe stopped
     except OSError as exc:  # a path the system refuses (name too long, a device, a vanished folder)
         where = f": {exc.filename!r}" if exc.filename else ""
@@ -54,6 +60,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # a training run says where its checkpoint is
         print("mpsolve: interrupted" + (f": {exc}" if str(exc) else ""), file=sys.stderr)
         return 130
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poll.poll(0))
+    except (OSError, ValueError, AttributeError):  # no descriptor (captured in tests), or no poll here
+        return False
 
 
 def _drop_stdout() -> None:

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 import warnings
@@ -340,13 +341,29 @@ def test_resuming_a_problem_file_run_keeps_the_checkpoints_seed(tmp_path, capsys
     assert json.loads(out)["seed"] == 3 and json.loads(out)["objective"] == first["objective"]
 
 
-def test_a_reader_that_leaves_stops_the_command_quietly():
-    """`mpsolve cost ... | head`: before, 'mpsolve: error: Broken pipe' and status 2."""
-    process = subprocess.Popen([sys.executable, "-m", "mpsolve.cli", "cost", "merino-64m", "--breakdown"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+@pytest.mark.parametrize("argv", [["cost", "merino-64m", "--breakdown"], ["presets"]], ids=["long", "short"])
+def test_a_reader_that_leaves_stops_the_command_quietly(argv):
+    """`mpsolve cost ... | head`: before, 'mpsolve: error: Broken pipe' and status 2 for a long output,
+    and Python's 'Exception ignored ... BrokenPipeError' and status 120 for a short (buffered) one."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    process = subprocess.Popen([sys.executable, "-m", "mpsolve.cli", *argv], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env)
     process.stdout.close()  # closed long before the command (about a second of imports) writes
     err = process.stderr.read()
     assert process.wait(timeout=120) == 141 and err == b"", err
+
+
+def test_a_closed_pipe_that_is_not_stdout_is_an_error(tmp_path):
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        process = subprocess.run([sys.executable, "-m", "mpsolve.cli", "pareto", "--space", "small", "--budgets",
+                                  "20G", "--solver", "exact", "--csv", f"/dev/fd/{write}"], pass_fds=[write],
+                                 capture_output=True, timeout=120)
+    finally:
+        os.close(write)
+    assert process.returncode == 2
+    assert process.stderr.decode().strip() == "mpsolve: error: Broken pipe writing an output: give a file"
 
 
 def test_an_interrupted_design_shows_its_best_so_far_and_exits_130(tmp_path, capsys, monkeypatch):
