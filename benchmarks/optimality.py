@@ -83,8 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     C.check_outputs({"--out (.json)": out.with_suffix(".json"), "--out (.md)": out.with_suffix(".md")},
                     {"--latency-profile": args.latency_profile})
     budgets = list(args.budgets) + [f"latency<={b}" for b in args.latency_budgets]
-    for b in budgets:  # a bad profile stops here, not after the FLOPs budgets' runs
-        _problem("default", b, args.latency_profile)
+    for b in budgets:  # a bad profile or an impossible budget stops here, not after the other budgets' runs
+        _problem("default", b, args.latency_profile).check_feasible()
+    if not args.skip_large8:
+        _problem("large8", args.large8_budget).check_feasible()
     report: dict = {"command": C.command_line("optimality.py", argv), "git_commit": C.git_commit(),
                     "entropy_options": mpsolve.MeRinoEntropy().options(), "default": {}, "large8": None,
                     "exhaustive": {}, "note": args.note}

@@ -171,6 +171,7 @@ def test_latency_budgets_and_architecture_files_are_checked_before_any_work(scri
         (["--latency-profile", profile], "--latency-budgets and --latency-profile go together"),
         (["--latency-profile", str(tmp_path / "none.json"), "--latency-budgets", "50"],
          f"error: latency profile {str(tmp_path / 'none.json')!r} does not exist"),
+        (["--latency-profile", profile, "--latency-budgets", "0.0001"], "error: infeasible problem: latency budget"),
     ):
         assert message in refused(capsys, optimality, base + argv), argv
     assert not (tmp_path / "opt.json").exists()
