@@ -388,10 +388,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.seq_len is not None and args.seq_len > positions:
             raise CLIError(f"--seq-len {args.seq_len} exceeds the checkpoint's max_positions {positions}: give "
                            f"--seq-len {positions} or less")
-        trained = merino_model.trained_seq_len(args.checkpoint)  # the windows the run's own validation used
-        seq_len = args.seq_len or (trained if trained is not None and trained <= positions else min(256, positions))
-        report = merino_model.evaluate(model, _tokenized(merino_model.load_corpus(args.corpus), args.checkpoint),
-                                       seq_len=seq_len)
+        seq_len = _evaluation_seq_len(args, positions)
+        corpus = _tokenized(merino_model.load_corpus(args.corpus), args.checkpoint)
+        try:
+            report = {"seq_len": seq_len, **merino_model.evaluate(model, corpus, seq_len=seq_len)}
+        except merino_model.ModelInputError as exc:
+            if args.seq_len is not None or "seq_len" not in str(exc):
+                raise
+            raise CLIError(f"{exc} (seq_len {seq_len} is the default here: give --seq-len)") from None
     if tasks:
         hf = merino_model.MeRinoHFForCausalLM.from_model(model)
         report["tasks"] = merino_model.lm_eval_tasks(hf, merino_model.checkpoint_tokenizer(args.checkpoint), tasks,
@@ -407,6 +411,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         else:
             print(f"{key:<16} {value:.6g}" if isinstance(value, float) else f"{key:<16} {value}")
     return 0
+
+
+def _evaluation_seq_len(args: argparse.Namespace, positions: int) -> int:
+    """``--seq-len``, else the run's own (``training.json``: its validation windows), else 256 or
+    the model's ``max_positions`` if smaller (noted when the run's record holds no usable one)."""
+    if args.seq_len is not None:
+        return args.seq_len
+    trained = merino_model.trained_seq_len(args.checkpoint)
+    if trained is not None and trained <= positions:
+        return trained
+    fallback = min(256, positions)
+    if (args.checkpoint / "training.json").is_file():
+        print(f"note: {str(args.checkpoint / 'training.json')!r} records no usable seq_len (an integer from 2 to "
+              f"max_positions {positions}); evaluating windows of {fallback} tokens (give --seq-len)", file=sys.stderr)
+    return fallback
 
 
 def _task(spec: str) -> str | dict[str, Any]:

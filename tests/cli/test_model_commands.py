@@ -45,8 +45,20 @@ def test_train_evaluate_export(tmp_path, capsys):
     # model's 64 positions, another number); a checkpoint without a run record: its max_positions
     # (the default 256 was refused as "the input")
     assert reports[0] == report  # equal to the run's record to the last bit here; the margin is for BLAS threads
-    assert reports[0]["loss"] == pytest.approx(trained, rel=1e-6)
-    assert reports[1] == reports[2] != report
+    assert reports[0]["loss"] == pytest.approx(trained, rel=1e-6) and reports[0]["seq_len"] == 32
+    assert reports[1] == reports[2] != report and reports[1]["seq_len"] == 64
+    record = json.loads((run / "training.json").read_text())
+    for bad in ("32", 32.0, -5, 10**9, True, None):  # a hand-edited record: the fallback, said
+        (built / "training.json").write_text(json.dumps({**record, "config": {**record["config"], "seq_len": bad}}))
+        assert main(["evaluate", str(built), "--corpus", str(tmp_path / "corpus.txt"), "--json"]) == 0
+        out, err = capsys.readouterr()
+        assert json.loads(out[out.index("{"):]) == reports[1], bad
+        assert "records no usable seq_len" in err and "evaluating windows of 64 tokens (give --seq-len)" in err, bad
+    (built / "training.json").unlink()
+    short = tmp_path / "short.txt"
+    short.write_text("x" * 600)  # 30 held-out bytes: fewer than 33
+    assert main(["evaluate", str(run), "--corpus", str(short)]) == 2
+    assert "(seq_len 32 is the default here: give --seq-len)" in capsys.readouterr().err
     onnx, int8 = tmp_path / "m.onnx", tmp_path / "m8.onnx"
     assert main(["export", str(run), "--onnx", str(onnx), "--kv-cache", "--int8", str(int8)]) == 0
     assert onnx.is_file() and int8.is_file() and "max abs diff" in capsys.readouterr().out
