@@ -423,14 +423,15 @@ def _check_sendable(tasks: list[SweepTask]) -> None:
     :class:`Predicate`): the pool would report it only when that run's row is awaited."""
     from multiprocessing.reduction import ForkingPickler  # what the pool sends tasks with
 
-    for task in {task.name: task for task in tasks}.values():  # one per problem: only budgets differ
+    # one task per problem, solver and options: the budgets and seeds of the others change no types
+    for task in {(task.name, repr(task.solver), repr(task.solver_options)): task for task in tasks}.values():
         try:
             ForkingPickler.dumps(task)
         except Exception as exc:
             reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-            raise SweepError(f"problem {task.name!r} cannot be sent to a worker process ({reason}): define its "
-                             "predicates, costs and objectives at module level, not as lambdas or inside a function, "
-                             "or use executor='local'") from None
+            raise SweepError(f"the run of problem {task.name!r} with solver {task.solver!r} cannot be sent to a "
+                             f"worker process ({reason}): define its predicates, costs, objectives and solver at "
+                             "module level, not as lambdas or inside a function, or use executor='local'") from None
 
 
 def _process_rows(futures: list[Any]) -> Iterator[dict[str, Any]]:

@@ -165,8 +165,19 @@ def test_a_problem_no_worker_process_can_receive_is_refused_before_any_run():
     problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "40G", seq_len=512),
                                                     mpsolve.Predicate(lambda a: True, name="anything")])
     tasks = sweep_tasks({"plain": _problems()["small"], "lambda": problem}, None, ["ea"], [0], solver_options=EA)
-    with pytest.raises(SweepError, match=r"^problem 'lambda' cannot be sent to a worker process \(Can't pickle "
-                       r".*\): define its predicates, .* or use executor='local'$"):
+    with pytest.raises(SweepError, match=r"^the run of problem 'lambda' with solver 'ea' cannot be sent to a worker "
+                       r"process \(Can't pickle .*\): define its predicates, .* or use executor='local'$"):
+        run_sweep(tasks, "process:2")
+
+    class LocalSearch(mpsolve.Solver):  # a solver class defined in a function: no worker can import it
+        name = "local-search"
+
+        def _solve(self, ctx: mpsolve.SolveContext) -> None:
+            ctx.evaluate(ctx.feasible_seeds)
+
+    tasks = sweep_tasks({"plain": _problems()["small"]}, None, ["ea", LocalSearch], [0])  # the second one breaks
+    with pytest.raises(SweepError, match=r"^the run of problem 'plain' with solver <class .*LocalSearch'> cannot be "
+                       r"sent to a worker process"):
         run_sweep(tasks, "process:2")
 
 
