@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from mpsolve.cli.parsing import (
@@ -111,8 +112,11 @@ def cmd_design(args: argparse.Namespace) -> int:
     code = _report(result, problem, args.json)
     if result.status == "interrupted":  # the best design so far is shown; the status says the run was cut
         saved = args.checkpoint or args.resume
-        where = f"; continue it with --resume {saved} (the same problem and solver, no --seed)" if saved else ""
-        print(f"mpsolve: interrupted: the best design so far is shown{where}", file=sys.stderr)
+        shown = "no feasible design yet" if result.architecture is None else "the best design so far is shown"
+        where = (f"; continue it with --resume {saved} (the same problem and solver, no --seed)"
+                 if saved is not None and Path(saved).is_file() else
+                 "; it stopped before its first checkpoint: run it again" if saved is not None else "")
+        print(f"mpsolve: interrupted: {shown}{where}", file=sys.stderr)
         return 130
     return code
 

@@ -370,17 +370,23 @@ def test_an_interrupted_design_shows_its_best_so_far_and_exits_130(tmp_path, cap
     """Before: the design table, then status 0, as if the run had finished (pareto, sweep and train say 130)."""
     from mpsolve.cli import design
 
-    def interrupted(*args, **kwargs):
-        calls = []
+    def interrupted_at(batch):
+        def solve(*args, **kwargs):
+            calls = []
 
-        def ctrl_c(ctx):
-            calls.append(1)
-            if len(calls) == 3:
-                raise KeyboardInterrupt
-        return mpsolve.solve(*args, callback=ctrl_c, **kwargs)
+            def ctrl_c(ctx):
+                calls.append(1)
+                if len(calls) == batch:
+                    raise KeyboardInterrupt
+            return mpsolve.solve(*args, callback=ctrl_c, **kwargs)
+        return solve
 
-    monkeypatch.setattr(design, "solve", interrupted)
     ckpt = tmp_path / "run.ckpt"
+    monkeypatch.setattr(design, "solve", interrupted_at(1))  # in the EA's first batch: before its first checkpoint
+    code, out, err = run(capsys, "design", "--space", "small", "--budget", "flops=40G", "--checkpoint", str(ckpt))
+    assert code == 130 and not ckpt.exists()
+    assert err.strip().endswith("; it stopped before its first checkpoint: run it again")
+    monkeypatch.setattr(design, "solve", interrupted_at(3))
     code, out, err = run(capsys, "design", "--space", "small", "--budget", "flops=40G", "--checkpoint", str(ckpt))
     assert code == 130 and "status     interrupted" in out and "embed_dim" in out
     assert err.strip() == (f"mpsolve: interrupted: the best design so far is shown; continue it with --resume {ckpt} "
