@@ -302,7 +302,24 @@ def test_a_run_stopped_before_any_feasible_design_says_so() -> None:
 
 def test_a_stopped_run_is_not_said_to_have_passed_its_time_limit() -> None:
     problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", mpsolve.MpsolveWarning)
+        result = mpsolve.solve(problem, _NeverLooksAtTheClock, time_limit=600, callback=lambda ctx: ctx.stop())
+    assert result.status == "feasible"
+    assert [str(w.message) for w in caught] == [
+        "solver '' never checked ctx.time_up(), so ctx.stop() did not end it early: a backend stops when "
+        "ctx.time_up() is true"]
+    assert caught[0].filename == __file__  # the user's line, not the library's
+
+
+class _WatchesTheDeadline(mpsolve.Solver):
+    def _solve(self, ctx: mpsolve.SolveContext) -> None:
+        while time.perf_counter() < ctx.deadline:  # its own clock check: as good as ctx.time_up()
+            ctx.evaluate(ctx.problem.space.sample(100, ctx.rng))
+
+
+def test_a_backend_reading_the_deadline_itself_is_not_warned() -> None:
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")])
     with warnings.catch_warnings():
         warnings.simplefilter("error", mpsolve.MpsolveWarning)
-        result = _NeverLooksAtTheClock().solve(problem, time_limit=600, callback=lambda ctx: ctx.stop())
-    assert result.status == "feasible"
+        assert _WatchesTheDeadline().solve(problem, time_limit=0.2).status == "feasible"

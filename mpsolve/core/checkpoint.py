@@ -118,7 +118,7 @@ def dumps_checkpoint(ctx: SolveContext, solver_state: dict[str, Any]) -> bytes:
         "best_x": ctx.best_x,
         "best_f": ctx.best_f,
         "history": list(ctx.history),
-        "elapsed": ctx.elapsed(),
+        "elapsed": ctx._elapsed(),
         "solver_state": solver_state,
     }
     return json.dumps(encode(payload)).encode("utf-8")

@@ -17,7 +17,7 @@ from mpsolve.constraints import Budget, Constraint
 from mpsolve.costs import CostModel, FlopsCost, MemoryCost, ParamsCost, batch_of, get_cost
 from mpsolve.objectives import Objective, get_objective
 from mpsolve.spaces import Architecture, SearchSpace, get_space
-from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning
+from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning, warn
 from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import format_quantity
 
@@ -108,12 +108,10 @@ class Problem:
         for b in self.budgets:
             positions = b.cost.positions()
             if positions is not None and positions > self.space.max_positions:
-                warnings.warn(
+                warn(
                     f"the {self.cost_key(b.cost)} budget counts a workload of {positions} token positions, beyond "
                     f"the space's max_positions {self.space.max_positions}: its models cannot run it; lower the "
-                    "cost's seq_len or raise max_positions",
-                    MpsolveWarning,
-                    stacklevel=2,
+                    "cost's seq_len or raise max_positions"
                 )
 
     def _report(self, cost: CostModel) -> None:

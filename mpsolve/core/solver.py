@@ -14,7 +14,6 @@ import contextlib
 import math
 import signal
 import time
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from mpsolve.core.checkpoint import checkpoint_lock, dumps_checkpoint, load_chec
 from mpsolve.core.problem import Evaluation, Problem
 from mpsolve.core.result import Result
 from mpsolve.utils.clock import DeadlineReached, deadline
-from mpsolve.utils.errors import MpsolveError, MpsolveWarning, SolverError
+from mpsolve.utils.errors import MpsolveError, SolverError, warn
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.params import constructor_options
 from mpsolve.utils.random import check_random_state
@@ -57,7 +56,7 @@ class SolveContext:
         self.rng = check_random_state(seed)
         self.time_limit = time_limit
         self.start = time.perf_counter() if start is None else start
-        self.deadline = math.inf if time_limit is None else self.start + time_limit
+        self._deadline = math.inf if time_limit is None else self.start + time_limit
         self.callback = callback
         self.n_evals = 0
         self.best_x: np.ndarray | None = None
@@ -93,24 +92,34 @@ class SolveContext:
             self._elapsed_before = 0.0
 
     # -- clock -------------------------------------------------------------------------------
+    @property
+    def deadline(self) -> float:
+        """``time.perf_counter()`` at which the run must stop (``inf``: no limit)."""
+        self._read_clock = True
+        return self._deadline
+
     def elapsed(self) -> float:
         """Seconds of this run, including time spent before a resume."""
+        self._read_clock = True
+        return self._elapsed()
+
+    def _elapsed(self) -> float:
         return self._elapsed_before + time.perf_counter() - self.start
 
     def time_left(self) -> float:
         self._read_clock = True
-        return self.deadline - time.perf_counter()
+        return self._deadline - time.perf_counter()
 
     def time_up(self) -> bool:
         self._read_clock = True
-        return time.perf_counter() >= self.deadline
+        return time.perf_counter() >= self._deadline
 
     def stop(self) -> None:
         """End the run early, as its time limit would: the backend stops at its next
         :meth:`time_up` and the best design so far is the answer (e.g. from a callback, after no
         improvement for a while, as Optuna's ``study.stop()``). Nothing is proved of a stopped run."""
         self.stopped = True
-        self.deadline = -math.inf
+        self._deadline = -math.inf
 
     # -- evaluation ----------------------------------------------------------------------------
     def evaluate(self, X: np.ndarray) -> Evaluation:
@@ -158,7 +167,7 @@ class SolveContext:
         """Make ``x`` (feasible, objective ``f``) the incumbent when it beats it."""
         if f > self.best_f:
             self.best_f, self.best_x = f, np.array(x, dtype=np.int64)
-            self.history.append((self.elapsed(), self.n_evals, f))
+            self.history.append((self._elapsed(), self.n_evals, f))
             if self._bar is not None:
                 self._bar.set_postfix(best=f"{f:.6g}", refresh=False)
 
@@ -342,13 +351,14 @@ class Solver(ABC):
         """Say when a run that ended by itself ignored its time limit or checkpoint file (a plug-in
         that never reads ``ctx.time_up()`` or never calls ``ctx.set_state``): nothing else would."""
         if time_limit is not None and not ctx._read_clock and time.perf_counter() >= ctx.start + time_limit:
-            warnings.warn(f"solver {self.name!r} ran {ctx.elapsed():.3g} s, past its time limit of {time_limit:g} s, "
-                          "and never checked ctx.time_up(): a backend stops when ctx.time_up() is true",
-                          MpsolveWarning, stacklevel=3)
+            warn(f"solver {self.name!r} ran {ctx._elapsed():.3g} s, past its time limit of {time_limit:g} s, and "
+                 "never checked ctx.time_up(): a backend stops when ctx.time_up() is true")
+        if ctx.stopped and not ctx._read_clock:
+            warn(f"solver {self.name!r} never checked ctx.time_up(), so ctx.stop() did not end it early: a backend "
+                 "stops when ctx.time_up() is true")
         if ctx.checkpoint_path is not None and ctx._state_fn is None:
-            warnings.warn(f"solver {self.name!r} never registered its state with ctx.set_state, so no checkpoint "
-                          f"was written to {str(ctx.checkpoint_path)!r}: a resumable backend calls ctx.set_state "
-                          "and ctx.maybe_checkpoint", MpsolveWarning, stacklevel=3)
+            warn(f"solver {self.name!r} never registered its state with ctx.set_state, so no checkpoint was written "
+                 f"to {str(ctx.checkpoint_path)!r}: a resumable backend calls ctx.set_state and ctx.maybe_checkpoint")
 
     def _result(self, ctx: SolveContext, interrupted: bool) -> Result:
         problem = ctx.problem
@@ -381,7 +391,7 @@ class Solver(ABC):
             costs=costs,
             status=status,
             solver=self.name,
-            wall_time=ctx.elapsed(),
+            wall_time=ctx._elapsed(),
             n_evals=ctx.n_evals,
             history=ctx.history,
             bound=ctx.bound,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from mpsolve.merino_model._model import (
     resolve_architecture,
 )
 from mpsolve.spaces import Architecture, get_architecture, model_constants
-from mpsolve.utils.errors import ArchitectureError, MpsolveWarning
+from mpsolve.utils.errors import ArchitectureError, warn
 
 __all__ = ["MeRinoConfig", "MeRinoHFForCausalLM", "register", "without_hf_progress_bars"]
 
@@ -294,10 +293,9 @@ def _check_before_loading(path: Path) -> None:
         problems += [f"tensor {k} is missing from the checkpoint" for k in sorted(set(needed) - present - tied)]
         problems += [f"unexpected tensor {k} in the checkpoint" for k in sorted(present - set(needed))]
     if present and recorded is None and not problems:
-        warnings.warn(f"checkpoint {str(path)!r}: its weights record no architecture (they were not saved by "
-                      "mpsolve train, build or save_pretrained), so only their shapes were checked against "
-                      "config.json; head_dim, activation and a shared block's layer count are taken on trust",
-                      MpsolveWarning, stacklevel=4)
+        warn(f"checkpoint {str(path)!r}: its weights record no architecture (they were not saved by mpsolve train, "
+             "build or save_pretrained), so only their shapes were checked against config.json; head_dim, activation "
+             "and a shared block's layer count are taken on trust")
     if recorded is not None and not problems:
         try:
             differing = sorted(k for k, v in json.loads(recorded).items() if architecture.to_dict().get(k) != v)

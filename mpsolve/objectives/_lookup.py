@@ -24,7 +24,6 @@ import hashlib
 import io
 import os
 import threading
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ from scipy.special import digamma
 from threadpoolctl import threadpool_limits
 
 from mpsolve.utils.clock import check_deadline
-from mpsolve.utils.errors import MpsolveWarning
+from mpsolve.utils.errors import warn
 from mpsolve.utils.files import atomic_write
 
 __all__ = ["SpectrumTable", "exact_entropy", "entropy_of_spectrum", "default_cache_dir", "draws_for",
@@ -198,8 +197,7 @@ class SpectrumTable:
                 if not all(_plausible(m, n, s) for (m, n), s in self._spectra.items()):
                     raise ValueError("spectra are not those of standard-Gaussian matrices")
             except Exception as exc:  # any unreadable or altered file is rebuilt, never trusted
-                warnings.warn(f"entropy lookup table {self.path} is unreadable or altered ({exc}); rebuilding it",
-                              MpsolveWarning, stacklevel=4)
+                warn(f"entropy lookup table {self.path} is unreadable or altered ({exc}); rebuilding it")
                 self._spectra.clear()
 
     def _compute(self, m: int, n: int) -> np.ndarray:
@@ -235,9 +233,8 @@ class SpectrumTable:
         try:
             atomic_write(self.path, buffer.getvalue())
         except OSError as exc:  # an unwritable cache costs recomputation, not the answer
-            warnings.warn(f"entropy lookup table {self.path} cannot be saved ({exc.strerror or exc}): it will be "
-                          "built again next time; set MPSOLVE_CACHE_DIR to a writable folder", MpsolveWarning,
-                          stacklevel=4)
+            warn(f"entropy lookup table {self.path} cannot be saved ({exc.strerror or exc}): it will be built again "
+                 "next time; set MPSOLVE_CACHE_DIR to a writable folder")
 
     def expected_entropy(self, shapes: list[tuple[int, int]], variant: str, eps: float, init_std: float) -> np.ndarray:
         """Expected entropy of each shape for the given options (mean over the draws)."""

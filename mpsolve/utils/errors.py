@@ -6,7 +6,12 @@ Every error the library raises on bad input derives from :class:`MpsolveError`, 
 
 from __future__ import annotations
 
-__all__ = ["MpsolveError", "SpaceError", "ArchitectureError", "InfeasibleError", "SolverError", "MpsolveWarning"]
+import inspect
+import os
+import warnings
+
+__all__ = ["MpsolveError", "SpaceError", "ArchitectureError", "InfeasibleError", "SolverError", "MpsolveWarning",
+           "warn"]
 
 
 class MpsolveError(ValueError):
@@ -41,3 +46,16 @@ class SolverError(MpsolveError):
 
 class MpsolveWarning(UserWarning):
     """Input mpsolve accepts but that is probably not what was meant (the CLI prints it as one line)."""
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def warn(message: str) -> None:
+    """An :class:`MpsolveWarning` shown at the first caller outside mpsolve (the user's line),
+    however deep in the library it arose."""
+    frame, level = inspect.currentframe(), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    del frame
+    warnings.warn(message, MpsolveWarning, stacklevel=level)
