@@ -192,7 +192,8 @@ def pareto(
         seed, time_limit: per solve.
         reference_point: ``(objective, cost)`` of the hypervolume, the cost a number or a string
             with units; default objective 0 and the largest budget.
-        **solver_options: options of the backend.
+        **solver_options: options of the backend, and the run options ``callback`` and
+            ``progress`` of each solve (see :meth:`~mpsolve.core.solver.Solver.solve`).
 
     Returns:
         A :class:`ParetoFront`; budgets no design meets are points with status ``infeasible``.
@@ -208,6 +209,12 @@ def pareto(
         raise MpsolveError("pareto needs at least one budget, e.g. budgets=['60G', '110G', '160G']")
     # before any solve; the default is the largest budget asked for, also for a front Ctrl-C cut short
     reference_point = check_reference_point(reference_point if reference_point is not None else (0.0, limits[-1]))
+    run = {k: solver_options.pop(k) for k in ("callback", "progress") if k in solver_options}  # of each solve
+    held = [k for k in ("checkpoint", "checkpoint_every", "resume") if k in solver_options]
+    if held:
+        raise MpsolveError(f"pareto solves once per budget, and {held[0]}= belongs to one solve: checkpoint a "
+                           "single solve(...), or run the budgets as a sweep (mpsolve sweep --out rows.json, "
+                           "--resume)")
     get_solver(solver, **solver_options)  # a bad name or option, before any solve
     name = over.name if isinstance(over, CostModel) else COSTS[over].name
     budgeted = problem.budgeted_costs(name)
@@ -239,7 +246,7 @@ def pareto(
     points, native = [], []
     for limit, sub in subs:
         try:
-            r = solve(sub, solver, seed=seed, time_limit=time_limit, **solver_options)
+            r = solve(sub, solver, seed=seed, time_limit=time_limit, **run, **solver_options)
         except InfeasibleError:  # the space's cheapest design exceeds the budget: a proof
             points.append(budget_point(limit, None, key, str(solver)))
             continue

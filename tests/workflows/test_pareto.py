@@ -286,3 +286,14 @@ def test_a_front_plots_with_its_own_cost_model(tmp_path) -> None:
     for given in (None, problem):
         fr.plot(tmp_path / "front.png", given)
         assert (tmp_path / "front.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_each_solve_of_a_front_takes_the_run_options() -> None:
+    """Before: callback= was refused as an option of the solver's constructor."""
+    problem = mpsolve.Problem("small")
+    seen: list[float] = []
+    front = mpsolve.pareto(problem, "flops", ["20G", "40G"], "exact",
+                           callback=lambda ctx: seen.append(ctx.problem.budgets[0].limit))
+    assert sorted(set(seen)) == [20e9, 40e9] and all(p["proved"] for p in front.points)
+    with pytest.raises(mpsolve.MpsolveError, match=r"^pareto solves once per budget, and checkpoint= belongs to one"):
+        mpsolve.pareto(problem, "flops", ["20G"], "ea", checkpoint="run.ckpt")
