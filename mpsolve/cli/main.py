@@ -33,14 +33,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:  # --help, --version or a usage error, printed by argparse
+        code = _flush_stdout()
+        if code is not None:
+            return code
+        raise
     try:
         with warnings.catch_warnings():
             shown: set[str] = set()  # one line per message, however many places rebuild the problem
             warnings.showwarning = functools.partial(_show_warning, shown=shown)
             code = int(args.func(args) or 0)
-            sys.stdout.flush()  # a closed pipe fails here, not in the interpreter's own flush at exit
-            return code
+        return _flush_stdout() or code  # a closed pipe fails here, not in the interpreter's own flush at exit
     except MpsolveWarning as exc:  # PYTHONWARNINGS=error makes a warning an error
         print(f"mpsolve: error: {exc}", file=sys.stderr)
         return 2
@@ -48,26 +53,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mpsolve: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError as exc:
-        if not _stdout_closed():  # another output (a --csv named by a pipe): an error like any other
-            print(f"mpsolve: error: {exc.strerror or exc} writing an output: give a file", file=sys.stderr)
-            return 2
-        _drop_stdout()  # the reader of the output left (`| head`): stop quietly, as other tools do
-        return 141  # 128 + SIGPIPE, the shell's status of a command a closed pipe stopped
+        if _stdout_closed():  # the reader of the output left (`| head`): stop quietly, as other tools do
+            _drop_stdout()
+            return 141  # 128 + SIGPIPE, the shell's status of a command a closed pipe stopped
+        print(f"mpsolve: error: {exc.strerror or exc} writing an output: give a file", file=sys.stderr)
+        _flush_stdout(report=False)
+        return 2
     except OSError as exc:  # a path the system refuses (name too long, a device, a vanished folder)
         where = f": {exc.filename!r}" if exc.filename else ""
         print(f"mpsolve: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        _flush_stdout(report=False)
         return 2
     except KeyboardInterrupt as exc:  # a training run says where its checkpoint is
         print("mpsolve: interrupted" + (f": {exc}" if str(exc) else ""), file=sys.stderr)
         return 130
 
 
+def _flush_stdout(report: bool = True) -> int | None:
+    """Write out stdout now, not in the interpreter's flush at exit, where a failure is a
+    traceback-like report: 141 when its reader has gone, 2 (said on stderr unless ``report`` is
+    false) when it cannot take the output (a full disk), else ``None``. A stdout that failed is
+    pointed at the null device."""
+    if sys.stdout is None:  # closed by the shell (`>&-`)
+        return None
+    try:
+        sys.stdout.flush()
+        return None
+    except OSError as exc:
+        closed = isinstance(exc, BrokenPipeError) and _stdout_closed()
+        _drop_stdout()
+        if closed:
+            return 141
+        if report:
+            print(f"mpsolve: error: {exc.strerror or exc} writing the output", file=sys.stderr)
+        return 2
+
+
 def _stdout_closed() -> bool:
-    """Whether stdout is a pipe whose reader has gone."""
+    """Whether stdout is a pipe or socket whose reader has gone."""
     try:
         poll = select.poll()
         poll.register(sys.stdout.fileno(), select.POLLOUT)
-        return any(events & select.POLLERR for _, events in poll.poll(0))
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0))
     except (OSError, ValueError, AttributeError):  # no descriptor (captured in tests), or no poll here
         return False
 

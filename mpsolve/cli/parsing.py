@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -83,7 +82,7 @@ def check_time_limit_flag(value: float | None) -> float | None:
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
+    print(json.dumps(obj))  # print, not sys.stdout.write: a stdout the shell closed is None
 
 
 def check_not_profiles(outputs: dict[str, Any], problem: Any) -> None:

@@ -341,13 +341,13 @@ def test_resuming_a_problem_file_run_keeps_the_checkpoints_seed(tmp_path, capsys
     assert json.loads(out)["seed"] == 3 and json.loads(out)["objective"] == first["objective"]
 
 
-@pytest.mark.parametrize("argv", [["cost", "merino-64m", "--breakdown"], ["presets"]], ids=["long", "short"])
+@pytest.mark.parametrize("argv", [["cost", "merino-64m", "--breakdown"], ["presets"], ["presets", "--json"],
+                                  ["--help"], ["design", "--help"]], ids=["long", "short", "json", "help", "sub-help"])
 def test_a_reader_that_leaves_stops_the_command_quietly(argv):
     """`mpsolve cost ... | head`: before, 'mpsolve: error: Broken pipe' and status 2 for a long output,
     and Python's 'Exception ignored ... BrokenPipeError' and status 120 for a short (buffered) one."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     process = subprocess.Popen([sys.executable, "-m", "mpsolve.cli", *argv], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env=env)
+                               stderr=subprocess.PIPE, env=_unbuffered_env())
     process.stdout.close()  # closed long before the command (about a second of imports) writes
     err = process.stderr.read()
     assert process.wait(timeout=120) == 141 and err == b"", err
@@ -394,3 +394,39 @@ def test_an_interrupted_design_shows_its_best_so_far_and_exits_130(tmp_path, cap
     monkeypatch.undo()
     code, out, err = run(capsys, "design", "--space", "small", "--budget", "flops=40G", "--resume", str(ckpt))
     assert code == 0 and "status     feasible" in out
+
+
+def _unbuffered_env() -> dict[str, str]:
+    """The environment without PYTHONUNBUFFERED: stdout buffered, as users run the command."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("argv", [["presets"], ["cost", "merino-64m", "--breakdown"]], ids=["short", "long"])
+def test_a_full_disk_is_one_error_line(argv):
+    """Before: an error line, then Python's 'Exception ignored ... OSError' and status 120."""
+    with open("/dev/full", "w") as full:
+        process = subprocess.run([sys.executable, "-m", "mpsolve.cli", *argv], stdout=full, stderr=subprocess.PIPE,
+                                 env=_unbuffered_env(), timeout=120)
+    err = process.stderr.decode().strip()
+    assert process.returncode == 2 and err.startswith("mpsolve: error: No space left on device") and "\n" not in err
+
+
+def test_a_socket_whose_reader_left_stops_the_command_quietly():
+    import socket
+
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    with ours:
+        process = subprocess.run([sys.executable, "-m", "mpsolve.cli", "presets"], stdout=ours,
+                                 stderr=subprocess.PIPE, env=_unbuffered_env(), timeout=120)
+    assert process.returncode == 141 and process.stderr == b"", process.stderr
+
+
+def test_a_stdout_the_shell_closed_is_not_a_traceback():
+    """`mpsolve presets >&-`: sys.stdout is None (before: AttributeError from the flush)."""
+    for argv in (["presets"], ["presets", "--json"]):
+        process = subprocess.run([sys.executable, "-m", "mpsolve.cli", *argv], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, env=_unbuffered_env(), timeout=120,
+                                 preexec_fn=lambda: os.close(1))
+        assert process.returncode == 0 and process.stderr == b"", process.stderr
