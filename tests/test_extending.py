@@ -323,3 +323,25 @@ def test_a_backend_reading_the_deadline_itself_is_not_warned() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", mpsolve.MpsolveWarning)
         assert _WatchesTheDeadline().solve(problem, time_limit=0.2).status == "feasible"
+
+
+def test_a_callback_reading_the_clock_does_not_speak_for_the_backend() -> None:
+    """Before: a callback's ctx.elapsed() counted as the backend reading the clock, so the
+    stop-by-elapsed-time callback the docs suggest silenced the warning."""
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")])
+    with pytest.warns(mpsolve.MpsolveWarning, match=r"so ctx.stop\(\) did not end it early"):
+        _NeverLooksAtTheClock().solve(problem, callback=lambda ctx: ctx.stop() if ctx.elapsed() >= 0 else None)
+    with pytest.warns(mpsolve.MpsolveWarning, match=r"past its time limit of 0.05 s, and never checked"):
+        _NeverLooksAtTheClock().solve(problem, time_limit=0.05, callback=lambda ctx: ctx.time_left())
+
+
+def test_the_deadline_is_read_only_and_progress_a_bool() -> None:
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")])
+
+    def set_deadline(ctx):
+        ctx.deadline = 0.0
+
+    with pytest.raises(AttributeError, match=r"^ctx.deadline is read-only: end a run early with ctx.stop\(\)$"):
+        RandomSearch().solve(problem, callback=set_deadline)
+    with pytest.raises(mpsolve.SolverError, match=r"^progress must be True or False, got 'yes'$"):
+        mpsolve.pareto(problem, "flops", ["20G"], "exact", progress="yes")

@@ -99,6 +99,7 @@ def cmd_design(args: argparse.Namespace) -> int:
         solver, seed = args.solver or "ea", args.seed if args.seed is not None else DEFAULT_SEED
         time_limit = args.time_limit
     progress = not args.json and sys.stderr.isatty()
+    before = _stamp(args.checkpoint)  # to tell this run's checkpoint from an older file at that path
     result = solve(
         problem,
         solver,
@@ -111,14 +112,23 @@ def cmd_design(args: argparse.Namespace) -> int:
     )
     code = _report(result, problem, args.json)
     if result.status == "interrupted":  # the best design so far is shown; the status says the run was cut
-        saved = args.checkpoint or args.resume
+        written = args.checkpoint is not None and _stamp(args.checkpoint) not in (None, before)
+        saved = args.checkpoint if written else args.resume  # a resumed file stays a valid start
         shown = "no feasible design yet" if result.architecture is None else "the best design so far is shown"
-        where = (f"; continue it with --resume {saved} (the same problem and solver, no --seed)"
-                 if saved is not None and Path(saved).is_file() else
-                 "; it stopped before its first checkpoint: run it again" if saved is not None else "")
+        where = (f"; continue it with --resume {saved} (the same problem and solver, no --seed)" if saved else
+                 "; it stopped before its first checkpoint: run it again" if args.checkpoint else "")
         print(f"mpsolve: interrupted: {shown}{where}", file=sys.stderr)
         return 130
     return code
+
+
+def _stamp(path: str | None) -> tuple[int, int] | None:
+    """When and how large the file at ``path`` was last written (``None``: no file)."""
+    try:
+        st = Path(path).stat() if path is not None else None
+    except OSError:
+        return None
+    return None if st is None else (st.st_mtime_ns, st.st_size)
 
 
 def _report(result: Any, problem: Problem, as_json: bool) -> int:

@@ -30,7 +30,7 @@ from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.params import constructor_options
 from mpsolve.utils.random import check_random_state
 from mpsolve.utils.signals import on_ctrl_c
-from mpsolve.utils.validation import check_integer, check_time_limit, is_finite_number
+from mpsolve.utils.validation import check_bool, check_integer, check_time_limit, is_finite_number
 
 __all__ = ["Solver", "SolveContext"]
 
@@ -80,6 +80,7 @@ class SolveContext:
         self._bar = None
         self._progress = progress
         self._read_clock = False  # whether the backend asked for the time (a plug-in may never)
+        self._in_callback = False  # the user's callback reading the clock is not the backend reading it
         self.stopped = False
         if resume_state is not None:
             self.rng.bit_generator.state = resume_state["rng"]
@@ -94,24 +95,32 @@ class SolveContext:
     # -- clock -------------------------------------------------------------------------------
     @property
     def deadline(self) -> float:
-        """``time.perf_counter()`` at which the run must stop (``inf``: no limit)."""
-        self._read_clock = True
+        """``time.perf_counter()`` at which the run must stop (``inf``: no limit); read-only."""
+        self._clock_read()
         return self._deadline
+
+    @deadline.setter
+    def deadline(self, value: float) -> None:
+        raise AttributeError("ctx.deadline is read-only: end a run early with ctx.stop()")
 
     def elapsed(self) -> float:
         """Seconds of this run, including time spent before a resume."""
-        self._read_clock = True
+        self._clock_read()
         return self._elapsed()
+
+    def _clock_read(self) -> None:
+        if not self._in_callback:
+            self._read_clock = True
 
     def _elapsed(self) -> float:
         return self._elapsed_before + time.perf_counter() - self.start
 
     def time_left(self) -> float:
-        self._read_clock = True
+        self._clock_read()
         return self._deadline - time.perf_counter()
 
     def time_up(self) -> bool:
-        self._read_clock = True
+        self._clock_read()
         return time.perf_counter() >= self._deadline
 
     def stop(self) -> None:
@@ -135,7 +144,11 @@ class SolveContext:
         if self._bar is not None:
             self._bar.update(len(ev.objective))
         if self.callback is not None:
-            self.callback(self)
+            self._in_callback = True
+            try:
+                self.callback(self)
+            finally:
+                self._in_callback = False
         return ev
 
     def offer(self, x: np.ndarray, f: float) -> None:
@@ -279,6 +292,7 @@ class Solver(ABC):
         check_integer(seed, "seed", minimum=0, error=SolverError, optional=True)
         if not (is_finite_number(checkpoint_every) and checkpoint_every >= 0):
             raise SolverError(f"checkpoint_every must be a number of seconds >= 0, got {checkpoint_every!r}")
+        check_bool(progress, "progress", SolverError)
         if callback is not None and not callable(callback):
             raise SolverError(f"callback must be a function of the run context or None, got {callback!r}")
         self.get_options()  # read now, not after the run: the result records them

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sysconfig
 import warnings
 
 __all__ = ["MpsolveError", "SpaceError", "ArchitectureError", "InfeasibleError", "SolverError", "MpsolveWarning",
@@ -49,13 +50,18 @@ class MpsolveWarning(UserWarning):
 
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+#: where installed code lives: a caller there (a process pool, Dask) is not the user's line
+_INSTALLED = tuple(os.path.abspath(sysconfig.get_paths()[k]) + os.sep for k in ("stdlib", "purelib", "platlib"))
 
 
 def warn(message: str) -> None:
     """An :class:`MpsolveWarning` shown at the first caller outside mpsolve (the user's line),
-    however deep in the library it arose."""
+    however deep in the library it arose; at mpsolve's outermost line when that caller is
+    installed code (a worker process or a Dask task running the library)."""
     frame, level = inspect.currentframe(), 1
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
+    if frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_INSTALLED):
+        level -= 1
     del frame
     warnings.warn(message, MpsolveWarning, stacklevel=level)
