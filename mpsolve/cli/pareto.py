@@ -126,4 +126,4 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 
 def _amount(value: float, cost: CostModel | None) -> str:
     """A budget or cost as people write it: ``60G`` FLOPs, ``12.5 ms`` (no SI prefix on milliseconds)."""
-    return f"{value:.4g} ms" if cost is not None and cost.unit == "ms" else format_quantity(value)
+    return f"{value:.6g} ms" if cost is not None and cost.unit == "ms" else format_quantity(value)

@@ -38,7 +38,7 @@ def parse_quantity(text: str | float | int) -> float:
 def format_quantity(value: float) -> str:
     """``1.6e11`` -> ``"160G"``: the inverse of :func:`parse_quantity`, to 4 significant digits."""
     for unit in ("T", "G", "M", "K"):
-        if abs(value) >= UNITS[unit]:
+        if abs(value) >= UNITS[unit] * 0.99995:  # what rounds to 1 of this unit is one (1G, not 1000M)
             return f"{value / UNITS[unit]:.4g}{unit}"
     return f"{value:.4g}"
 

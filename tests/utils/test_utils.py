@@ -72,6 +72,8 @@ def test_validators_accept_what_they_name_and_say_what_was_wrong() -> None:
 def test_quantities_round_trip() -> None:
     assert parse_quantity("160G") == 160e9 and parse_quantity(5) == 5.0
     assert format_quantity(160e9) == "160G" and parse_quantity(format_quantity(64e6)) == 64e6
+    # what rounds to a whole unit takes that unit (before: 999.95e6 was "1000M")
+    assert [format_quantity(v) for v in (999.95e6, 999.94e6, 999.96, 999.5)] == ["1G", "999.9M", "1K", "999.5"]
     assert exact_quantity(160e9) == "160G" and exact_quantity(1e9 / 3) == 1e9 / 3
     with pytest.raises(MpsolveError, match="bad unit"):
         parse_quantity("3X")
