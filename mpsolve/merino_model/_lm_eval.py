@@ -109,8 +109,8 @@ def _trained_tokenizer(folder: Path) -> Any:
 def trained_seq_len(folder: str | os.PathLike) -> int | None:
     """The context length a checkpoint was trained at (``training.json``); ``None`` when the folder
     records none (a built, never trained checkpoint)."""
-    seq_len = _record(Path(folder) / "training.json", "run record").get("config", {})
-    seq_len = seq_len.get("seq_len") if isinstance(seq_len, dict) else None
+    config = _record(Path(folder) / "training.json", "run record").get("config")
+    seq_len = config.get("seq_len") if isinstance(config, dict) else None
     return seq_len if isinstance(seq_len, int) and not isinstance(seq_len, bool) and seq_len >= 2 else None
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.solvers._registry import SOLVERS, get_solver, list_solvers, register_solver
-from mpsolve.solvers._solve import solve
+from mpsolve.solvers._solve import RUN_OPTIONS, solve
 
 __all__ = [
     "CPSATSolver",
@@ -18,6 +18,7 @@ __all__ = [
     "ExactSolver",
     "ExhaustiveSolver",
     "NSGA2Solver",
+    "RUN_OPTIONS",
     "SOLVERS",
     "SolveContext",
     "Solver",

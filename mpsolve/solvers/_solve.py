@@ -10,7 +10,7 @@ from mpsolve.core.result import Result
 from mpsolve.core.solver import Solver
 from mpsolve.solvers._registry import get_solver
 
-__all__ = ["solve"]
+__all__ = ["RUN_OPTIONS", "solve"]
 
 #: the per-run keywords of :meth:`Solver.solve` (read from its signature, never listed by hand)
 RUN_OPTIONS = frozenset(

@@ -24,7 +24,7 @@ from mpsolve.constraints import Budget, Constraint
 from mpsolve.core.front import check_reference_point, hypervolume, non_dominated
 from mpsolve.core.problem import Problem
 from mpsolve.costs import COSTS, CostModel, get_cost
-from mpsolve.solvers import get_solver, solve
+from mpsolve.solvers import RUN_OPTIONS, get_solver, solve
 from mpsolve.spaces import get_architecture
 from mpsolve.utils.errors import InfeasibleError, MpsolveError
 from mpsolve.utils.files import atomic_write, check_writable
@@ -210,7 +210,7 @@ def pareto(
     # before any solve; the default is the largest budget asked for, also for a front Ctrl-C cut short
     reference_point = check_reference_point(reference_point if reference_point is not None else (0.0, limits[-1]))
     run = {k: solver_options.pop(k) for k in ("callback", "progress") if k in solver_options}  # of each solve
-    held = [k for k in ("checkpoint", "checkpoint_every", "resume") if k in solver_options]
+    held = sorted(RUN_OPTIONS.intersection(solver_options))  # the checkpoint options: each belongs to one solve
     if held:
         raise MpsolveError(f"pareto solves once per budget, and {held[0]}= belongs to one solve: checkpoint a "
                            "single solve(...), or run the budgets as a sweep (mpsolve sweep --out rows.json, "
