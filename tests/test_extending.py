@@ -345,3 +345,29 @@ def test_the_deadline_is_read_only_and_progress_a_bool() -> None:
         RandomSearch().solve(problem, callback=set_deadline)
     with pytest.raises(mpsolve.SolverError, match=r"^progress must be True or False, got 'yes'$"):
         mpsolve.pareto(problem, "flops", ["20G"], "exact", progress="yes")
+
+
+def test_a_callback_that_evaluates_still_does_not_speak_for_the_backend() -> None:
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")])
+
+    def evaluate_then_stop(ctx):
+        if not ctx.stopped:
+            ctx.stop()  # first: the evaluation below calls this callback again
+            ctx.evaluate(ctx.feasible_seeds[:1])
+            ctx.time_up()
+
+    with pytest.warns(mpsolve.MpsolveWarning, match=r"so ctx.stop\(\) did not end it early"):
+        _NeverLooksAtTheClock().solve(problem, callback=evaluate_then_stop)
+
+
+def test_a_warning_through_an_installed_library_points_at_the_users_line() -> None:
+    """An installed library (transformers' from_pretrained, a worker pool) between the user and
+    mpsolve is not the user's line."""
+    import os
+    import sysconfig
+
+    library = os.path.join(sysconfig.get_paths()["purelib"], "some_installed_library.py")
+    code = compile("Problem('small', constraints=[Budget('flops', '1T', seq_len=4096)])", library, "exec")
+    with pytest.warns(mpsolve.MpsolveWarning, match="beyond the space's max_positions") as caught:
+        exec(code, {"Problem": mpsolve.Problem, "Budget": mpsolve.Budget})  # a literal of this test
+    assert caught[0].filename == __file__

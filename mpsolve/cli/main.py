@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if sys.stderr is None:  # closed by the shell (`2>&-`): print would fall back to stdout, into its JSON
+        sys.stderr = open(os.devnull, "w")  # for the rest of the process
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

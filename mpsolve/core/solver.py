@@ -144,11 +144,11 @@ class SolveContext:
         if self._bar is not None:
             self._bar.update(len(ev.objective))
         if self.callback is not None:
-            self._in_callback = True
+            outer, self._in_callback = self._in_callback, True  # a callback may evaluate too
             try:
                 self.callback(self)
             finally:
-                self._in_callback = False
+                self._in_callback = outer
         return ev
 
     def offer(self, x: np.ndarray, f: float) -> None:

@@ -55,13 +55,17 @@ _INSTALLED = tuple(os.path.abspath(sysconfig.get_paths()[k]) + os.sep for k in (
 
 
 def warn(message: str) -> None:
-    """An :class:`MpsolveWarning` shown at the first caller outside mpsolve (the user's line),
-    however deep in the library it arose; at mpsolve's outermost line when that caller is
-    installed code (a worker process or a Dask task running the library)."""
-    frame, level = inspect.currentframe(), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+    """An :class:`MpsolveWarning` shown at the user's line: the first caller that is neither
+    mpsolve nor installed code (transformers, a process pool, Dask), however deep in the library
+    it arose; at mpsolve's outermost line when there is none (a worker running the library)."""
+    frame, level, outermost = inspect.currentframe(), 1, 1
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if os.path.abspath(name).startswith(_PACKAGE):
+            outermost = level
+        elif not (name.startswith("<frozen") or os.path.abspath(name).startswith(_INSTALLED)):
+            break
         frame, level = frame.f_back, level + 1
-    if frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_INSTALLED):
-        level -= 1
+    stacklevel = level if frame is not None else outermost
     del frame
-    warnings.warn(message, MpsolveWarning, stacklevel=level)
+    warnings.warn(message, MpsolveWarning, stacklevel=stacklevel)

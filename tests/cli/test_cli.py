@@ -434,3 +434,18 @@ def test_a_stdout_the_shell_closed_is_not_a_traceback():
                                  stderr=subprocess.PIPE, env=_unbuffered_env(), timeout=120,
                                  preexec_fn=lambda: os.close(1))
         assert process.returncode == 0 and process.stderr == b"", process.stderr
+
+
+def test_a_stderr_the_shell_closed_keeps_messages_out_of_stdout(tmp_path):
+    """`mpsolve ... 2>&-`: print(file=sys.stderr) fell back to stdout, into the --json output."""
+    problem = tmp_path / "long.toml"
+    problem.write_text('space = "small"\nsolver = "exhaustive"\n[budgets]\nflops = {limit = "1T", seq_len = 4096}\n')
+    for argv, code in ((["design", "--problem", str(problem), "--json"], 0),  # warns: beyond max_positions
+                       (["design", "--problem", str(tmp_path / "none.toml")], 2)):
+        process = subprocess.run([sys.executable, "-m", "mpsolve.cli", *argv], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, env=_unbuffered_env(), timeout=120,
+                                 preexec_fn=lambda: os.close(2))
+        out = process.stdout.decode()
+        assert process.returncode == code and "mpsolve:" not in out, out
+        if code == 0:
+            assert json.loads(out)["status"] == "optimal"
