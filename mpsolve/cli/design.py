@@ -124,11 +124,13 @@ def cmd_design(args: argparse.Namespace) -> int:
 
 def _stamp(path: str | None) -> tuple[int, int] | None:
     """When and how large the file at ``path`` was last written (``None``: no file)."""
+    if path is None:
+        return None
     try:
-        st = Path(path).stat() if path is not None else None
+        st = Path(path).stat()
     except OSError:
         return None
-    return None if st is None else (st.st_mtime_ns, st.st_size)
+    return st.st_mtime_ns, st.st_size
 
 
 def _report(result: Any, problem: Problem, as_json: bool) -> int:

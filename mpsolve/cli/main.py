@@ -54,15 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MpsolveError as exc:
         print(f"mpsolve: error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError as exc:
-        if _stdout_closed():  # the reader of the output left (`| head`): stop quietly, as other tools do
-            _drop_stdout()
-            return 141  # 128 + SIGPIPE, the shell's status of a command a closed pipe stopped
-        print(f"mpsolve: error: {exc.strerror or exc} writing an output: give a file", file=sys.stderr)
-        _flush_stdout(report=False)
-        return 2
-    except OSError as exc:  # a path the system refuses (name too long, a device, a vanished folder)
-        where = f": {exc.filename!r}" if exc.filename else ""
+    except OSError as exc:  # a path the system refuses (name too long, a device, a vanished folder, a pipe)
+        quiet = _reader_gone(exc)
+        if quiet is not None:
+            return quiet
+        pipe = isinstance(exc, BrokenPipeError)  # an output other than stdout (a --csv named by a pipe)
+        where = f": {exc.filename!r}" if exc.filename else " writing an output: give a file" if pipe else ""
         print(f"mpsolve: error: {exc.strerror or exc}{where}", file=sys.stderr)
         _flush_stdout(report=False)
         return 2
@@ -82,13 +79,22 @@ def _flush_stdout(report: bool = True) -> int | None:
         sys.stdout.flush()
         return None
     except OSError as exc:
-        closed = isinstance(exc, BrokenPipeError) and _stdout_closed()
+        quiet = _reader_gone(exc)
+        if quiet is not None:
+            return quiet
         _drop_stdout()
-        if closed:
-            return 141
         if report:
             print(f"mpsolve: error: {exc.strerror or exc} writing the output", file=sys.stderr)
         return 2
+
+
+def _reader_gone(exc: OSError) -> int | None:
+    """141, with stdout pointed at the null device, when ``exc`` is stdout's reader having left
+    (`| head`): the command stops quietly, as other tools do; else ``None``."""
+    if isinstance(exc, BrokenPipeError) and _stdout_closed():
+        _drop_stdout()
+        return 141  # 128 + SIGPIPE, the shell's status of a command a closed pipe stopped
+    return None
 
 
 def _stdout_closed() -> bool:

@@ -61,9 +61,10 @@ def warn(message: str) -> None:
     frame, level, outermost = inspect.currentframe(), 1, 1
     while frame is not None:
         name = frame.f_code.co_filename
-        if os.path.abspath(name).startswith(_PACKAGE):
+        path = os.path.abspath(name)
+        if path.startswith(_PACKAGE):
             outermost = level
-        elif not (name.startswith("<frozen") or os.path.abspath(name).startswith(_INSTALLED)):
+        elif not (name.startswith("<frozen") or path.startswith(_INSTALLED)):
             break
         frame, level = frame.f_back, level + 1
     stacklevel = level if frame is not None else outermost
