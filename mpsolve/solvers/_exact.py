@@ -22,9 +22,12 @@ suffix tables computed once by dynamic programming: for the blocks after ``i``, 
 block ``i``, a remaining depth ``d`` and a remaining budget (the first budget, in buckets whose
 costs are rounded down, so no feasible completion is lost), the largest ``A``, ``B``, ``A + B``,
 ``S_M`` and ``S_F`` of any completion, and their smallest values and the cheapest cost of every
-budget over all completions. For each ``d`` (which fixes ``T``) the product ``A p`` is bounded
-by the corners of the boxes ``[A_lo, A_hi] x [p(S_lo), p(S_hi)]``, and by ``(A + B) max(p)`` when
-both parts are non-negative.
+budget over all completions. Each table bounds every sum's maximum, so a child's sums lie in the
+intersection of the tables' boxes. For each ``d`` (which fixes ``T``) the product ``A p`` is bounded
+by the corners of the boxes ``[A_lo, A_hi] x [p(S_lo), p(S_hi)]``; when both parts are
+non-negative and ``m = min(P_M, P_F) >= 0`` (``P = p(S_hi)``), the objective is also at most
+``m (A + B)_hi + (P_M - m) A_hi + (P_F - m) B_hi``, which sees that one budget cannot buy the
+largest ``A`` and the largest ``B`` at once.
 
 Soundness
 ---------
@@ -59,7 +62,7 @@ __all__ = ["ExactSolver", "BlockTables"]
 #: relative slack of every bound and feasibility test (far above the float error of the sums)
 SLACK = 1e-9
 #: channels of the suffix maxima
-_A, _B, _AB, _SM, _SF = range(5)
+_CHANNELS = _A, _B, _AB, _SM, _SF = range(5)
 
 
 class BlockTables:
@@ -173,6 +176,11 @@ def _suffix_tables(
     return out
 
 
+def _by_bucket(tables: list[np.ndarray | None]) -> list[np.ndarray | None]:
+    """Suffix tables stored as ``[width, bucket, depth, channel]``: a child's bounds are one contiguous read."""
+    return [None if t is None else np.ascontiguousarray(t.transpose(0, 3, 2, 1)) for t in tables]
+
+
 @register_solver
 class ExactSolver(Solver):
     """Proved optimum by a branch and bound over blocks (see the module docstring).
@@ -215,7 +223,8 @@ class _Search:
     def __init__(self, tab: BlockTables, ctx: SolveContext, buckets: int) -> None:
         self.tab, self.ctx = tab, ctx
         N, k = tab.N, tab.k
-        self.max_depth = (N - 1) * int(tab.depth.max())
+        self.min_layers, self.max_layers = int(tab.depth.min()), int(tab.depth.max())
+        self.max_depth = (N - 1) * self.max_layers
         zero_pairs = np.zeros((tab.parts.shape[0], k, k))
         pair_values = zero_pairs.copy()
         pair_values[_A] = pair_values[_AB] = tab.pair_value
@@ -244,11 +253,11 @@ class _Search:
             step = np.floor((Us - shift) / unit).astype(np.int64)
             pair_step = np.floor(np.triu(Q - qmin[None, :]) / unit).astype(np.int64)
             hi = _suffix_tables(*args, tab.parts, pair_values, step, pair_step, buckets, self.max_depth)
-            self.tables.append((w, shift, unit, buckets, hi))
+            self.tables.append((w, shift, unit, buckets, _by_bucket(hi)))
         step, pair_step = np.zeros(len(tab.choices), dtype=np.int64), np.zeros((k, k), dtype=np.int64)
         if not tab.budgets:
             hi = _suffix_tables(*args, tab.parts, pair_values, step, pair_step, 1, self.max_depth)
-            self.tables.append((np.zeros(0), 0.0, 1.0, 1, hi))
+            self.tables.append((np.zeros(0), 0.0, 1.0, 1, _by_bucket(hi)))
         # smallest sums over all completions (no budget): the largest of the negated values
         neg = _suffix_tables(*args, -tab.parts, -pair_values, step, pair_step, 1, self.max_depth)
         self.lo = [None if t is None else -t[..., 0] for t in neg]
@@ -281,24 +290,27 @@ class _Search:
     def _bounds(self, kids: dict) -> np.ndarray:
         """Upper bound of the objective over the completions of each child (``-inf``: none)."""
         tab, i = self.tab, kids["block"]
-        e, n, D = kids["width"], len(kids["choice"]), self.max_depth + 1
+        e, n = kids["width"], len(kids["choice"])
         rest = tab.N - 1 - i
-        T = kids["depth"][:, None] + np.arange(D)[None, :]
-        ok = np.ones((n, D), dtype=bool)
+        # the depths the remaining blocks can add (the tables hold -inf elsewhere)
+        d = slice(rest * self.min_layers, rest * self.max_layers + 1)
+        T = kids["depth"][:, None] + np.arange(d.start, d.stop)[None, :]
+        ok = np.ones(T.shape, dtype=bool)
         room = []
         for j, ((_, _, _, limit), cost, peak) in enumerate(zip(tab.budgets, kids["costs"], kids["peaks"])):
             used = cost + peak
-            ok &= (used[:, None] + self.cheapest[j][i + 1][e]) <= limit + SLACK * abs(limit)
+            ok &= (used[:, None] + self.cheapest[j][i + 1][e, d]) <= limit + SLACK * abs(limit)
             room.append(limit - used + SLACK * abs(limit))
         room = np.array(room).reshape(len(tab.budgets), n)
-        lo = self.lo[i + 1][e][:, [_A, _B, _SM, _SF]] + kids["sums"].T[:, [_A, _B, _SM, _SF], None]
-        bound = np.full((n, D), np.inf)
+        lo = self.lo[i + 1][e][:, [_A, _B, _SM, _SF], d] + kids["sums"].T[:, [_A, _B, _SM, _SF], None]
+        # every table bounds each sum's maximum: the completions lie in the boxes' intersection
+        hi = np.full((n, len(_CHANNELS), T.shape[1]), np.inf)
         for w, shift, unit, buckets, table in self.tables:
             r = (w @ room - rest * shift) / unit
             ok &= (r >= 0)[:, None]
             idx = np.clip(np.floor(np.maximum(r, 0)), 0, buckets - 1).astype(np.int64)
-            hi = table[i + 1][e, :, :, idx] + kids["sums"].T[:, :, None]  # (n, 5, D)
-            bound = np.minimum(bound, self._box_bound(hi, lo, T))
+            np.minimum(hi, table[i + 1][e, idx, d, :].transpose(0, 2, 1), out=hi)  # (n, 5, depths)
+        bound = self._box_bound(hi + kids["sums"].T[:, :, None], lo, T)
         bound = np.where(ok & ~np.isnan(bound), bound, -np.inf)
         best = bound.max(axis=1)
         finite = np.isfinite(best)
@@ -325,8 +337,11 @@ class _Search:
                     ph, pl = tab.penalty_factor(T2 / s_hi), tab.penalty_factor(T2 / s_lo)
                     bound += np.maximum.reduce([x_hi * ph, x_hi * pl, x_lo * ph, x_lo * pl])
                     p_hi.append(ph)
-                joint = hi[:, _AB] * np.maximum(p_hi[0], p_hi[1])
-                usable = (lo[:, 0] >= 0) & (lo[:, 1] >= 0) & (np.maximum(p_hi[0], p_hi[1]) >= 0)
+                # with A, B >= 0 and m = min(P_M, P_F) >= 0: A p_M + B p_F <= A P_M + B P_F
+                # = m (A + B) + (P_M - m) A + (P_F - m) B, each term at most its channel's maximum
+                m = np.minimum(p_hi[0], p_hi[1])
+                joint = m * hi[:, _AB] + (p_hi[0] - m) * hi[:, _A] + (p_hi[1] - m) * hi[:, _B]
+                usable = (lo[:, 0] >= 0) & (lo[:, 1] >= 0) & (m >= 0)
                 bound = np.where(usable, np.minimum(bound, joint), bound)
         return np.where(ok, bound, -np.inf)
 
