@@ -275,10 +275,16 @@ def sweep(
     executor: Any = "local",
     time_limit: float | None = None,
     solver_options: Mapping[str, Mapping[str, Any]] | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run a sweep (:func:`sweep_tasks` then :func:`run_sweep`) and return its rows."""
+    """Run a sweep (:func:`sweep_tasks` then :func:`run_sweep`) and return its rows.
+
+    ``on_row`` is called with each row as its run finishes (to save or show it at once: the runs
+    may be in other processes, so a per-run solver ``callback`` cannot reach them)."""
+    if on_row is not None and not callable(on_row):
+        raise SweepError(f"on_row must be a function of one row (a dict), got {on_row!r}")
     tasks = sweep_tasks(problems, budgets, solvers, seeds, time_limit=time_limit, solver_options=solver_options)
-    return run_sweep(tasks, executor)
+    return run_sweep(tasks, executor, on_row)
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -94,6 +94,14 @@ def test_infeasible_budget_is_a_row_not_a_crash():
     assert "raise the budget" in rows[0]["error"]
 
 
+def test_on_row_sees_each_row_as_its_run_finishes():
+    seen = []
+    rows = sweep(["small"], {"flops": ["20G", "60G"]}, ["ea"], [0], solver_options=EA, on_row=seen.append)
+    assert sorted(seen, key=lambda r: r["index"]) == rows and len(rows) == 2
+    with pytest.raises(SweepError, match="on_row must be a function"):
+        sweep(["small"], on_row="rows.csv")
+
+
 def _one_layer_first(arch: mpsolve.Architecture) -> bool:
     return arch.blocks[0].layers == 1
 
