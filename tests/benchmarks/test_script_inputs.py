@@ -4,6 +4,7 @@ over the committed results."""
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -96,6 +97,10 @@ def test_zero_runs_may_be_asked_for(script) -> None:
     ("solvers", ["--jobs", "0"], "argument --jobs: '0' is not an integer >= 1"),
     ("optimality", ["--large8-budget", "huge"], "argument --large8-budget: bad unit in 'huge'"),
     ("torch_int8", ["--seq-len", "0"], "argument --seq-len: '0' is not an integer >= 1"),
+    ("exact", ["--repeats", "0"], "argument --repeats: '0' is not an integer >= 1"),
+    ("exact", ["--time-limit", "-1"], "argument --time-limit: '-1' is not a finite number > 0"),
+    ("exact", ["--cases", "large8"], "argument --cases: 'large8': write SPACE:NAME=VALUE[,NAME=VALUE...]"),
+    ("exact", ["--cases", "large8:flops="], "argument --cases: 'large8:flops=': write SPACE:NAME=VALUE"),
 ])
 def test_bad_counts_of_the_solver_scripts_are_usage_errors(script, capsys: pytest.CaptureFixture[str], name: str,
                                                            argv: list[str], message: str) -> None:
@@ -112,6 +117,7 @@ def test_output_paths_are_checked_before_any_work(script, tmp_path: Path, capsys
     message = refused(capsys, cpsat, ["--cases", "1", "--budgets", "", "--out", str(blocker / "cp.json")])
     assert "cannot be written" in message and not same.exists()
     for name, argv in (("ea", ["--json", str(blocker / "x.json")]),
+                       ("exact", ["--cases", "small:flops=40G", "--json", str(blocker / "x.json")]),
                        ("optimality", ["--budgets", "60G", "--cpsat-limit", "1", "--skip-exhaustive",
                                        "--skip-large8", "--out", str(blocker / "opt")]),
                        ("solvers", ["--solvers", "exact", "--budgets", "60G", "--jobs", "1", "--out",
@@ -149,6 +155,10 @@ def test_library_errors_and_missing_inputs_are_one_line(script, tmp_path: Path,
     assert refused(capsys, ea, ["--space", "nosuch"]).startswith("error: unknown search space 'nosuch'")
     message = refused(capsys, ea, ["--budgets", "60G,1G"])  # refused before the timing of 60G
     assert message.startswith("error: infeasible problem: flops budget 1G is below the cheapest design's")
+    exact = script("exact").main
+    message = refused(capsys, exact, ["--cases", "small:flops=40G", "small:params=1K"])  # before the first case
+    assert message.startswith("error: infeasible problem: params budget 1K is below the cheapest design's")
+    assert "unknown cost 'bogus'" in refused(capsys, exact, ["--cases", "small:bogus=1G"])
     argv = ["--architectures", str(tmp_path / "nonexistent.json"), "--out", str(tmp_path / "out")]
     message = refused(capsys, script("token_budget").main, argv)
     assert message == f"error: --architectures {str(tmp_path / 'nonexistent.json')!r} does not exist"
@@ -205,3 +215,13 @@ def test_the_shared_wrapper_passes_results_and_other_errors_through(script) -> N
         C.one_line_errors(lambda: (_ for _ in ()).throw(C.MpsolveError("bad")))()
     with pytest.raises(KeyError):
         C.one_line_errors(lambda: {}["x"])()
+
+
+def test_exact_script_records_every_run_and_the_library_it_timed(script, tmp_path: Path) -> None:
+    out = tmp_path / "exact.json"
+    assert script("exact").main(["--cases", "small:flops=40G,params=60M", "--repeats", "2", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    (case,) = data["cases"]
+    assert case["case"] == "small:flops=40G,params=60M" and len(case["runs"]) == 2
+    assert all(run["status"] == "optimal" and run["gap"] == 0.0 for run in case["runs"])
+    assert data["library_commit"] == data["git_commit"] and "exact.py" in data["command"]
