@@ -22,7 +22,9 @@ suffix tables computed once by dynamic programming: for the blocks after ``i``, 
 block ``i``, a remaining depth ``d`` and a remaining budget (the first budget, in buckets whose
 costs are rounded down, so no feasible completion is lost), the largest ``A``, ``B``, ``A + B``,
 ``S_M`` and ``S_F`` of any completion, and their smallest values and the cheapest cost of every
-budget over all completions. Each table bounds every sum's maximum, so a child's sums lie in the
+budget over all completions. A memory budget's peak term (the largest working set of any block)
+is at least the peak so far and at least the last block's own: a second table per weighting
+counts the latter. Each table bounds every sum's maximum, so a child's sums lie in the
 intersection of the tables' boxes. For each ``d`` (which fixes ``T``) the product ``A p`` is bounded
 by the corners of the boxes ``[A_lo, A_hi] x [p(S_lo), p(S_hi)]``; when both parts are
 non-negative and ``m = min(P_M, P_F) >= 0`` (``P = p(S_hi)``), the objective is also at most
@@ -146,10 +148,12 @@ def _suffix_tables(
     pair_step: np.ndarray,
     buckets: int,
     max_depth: int,
+    last_step: np.ndarray | None = None,
 ) -> list[np.ndarray | None]:
     """``out[i][p, ch, d, b]``: the largest sum of ``values[ch]`` over the blocks ``i..N-1`` after a
-    block of width ``p``, with total depth ``d`` and summed ``step`` (plus ``pair_step`` of adjacent
-    widths; both non-negative integers) at most ``b``; ``-inf`` where none. ``out[0]`` is ``None``."""
+    block of width ``p``, with total depth ``d`` and summed ``step`` (``last_step`` for block
+    ``N-1`` when given, plus ``pair_step`` of adjacent widths; all non-negative integers) at most
+    ``b``; ``-inf`` where none. ``out[0]`` is ``None``."""
     C, D = values.shape[0], max_depth + 1
     out: list[np.ndarray | None] = [None] * (N + 1)
     last = np.full((k, C, D, buckets), -np.inf)
@@ -158,9 +162,10 @@ def _suffix_tables(
     for i in range(N - 1, 0, -1):
         nxt = out[i + 1]
         by_width = np.full((k, C, D, buckets), -np.inf)
+        steps = last_step if i == N - 1 and last_step is not None else step
         for c in range(len(width)):
             check_deadline()  # a solve's time limit covers building the bounds
-            e, l, s = int(width[c]), int(depth[c]), int(step[c])
+            e, l, s = int(width[c]), int(depth[c]), int(steps[c])
             if l >= D or s >= buckets:
                 continue
             shifted = nxt[e, :, : D - l, : buckets - s] + values[:, c, None, None]
@@ -236,28 +241,35 @@ class _Search:
         weights = [np.eye(nb)[j] for j in range(nb)]
         if nb > 1:
             weights.append(np.array([1 / limit for *_, limit in tab.budgets]))
-        # N stored suffix tables per weighting and a few working ones, of k x C x D x buckets floats each
-        need = (len(weights) * N + 3) * k * tab.parts.shape[0] * (self.max_depth + 1) * buckets * 8
+        # a memory budget's peak term (the largest working set of any block) is bounded from below by
+        # the peak so far or by the last block's own: one table per weighting for each (their boxes
+        # intersect)
+        peaked = [bool(np.any(sum(wj * b[2] for wj, b in zip(w, tab.budgets)))) for w in weights]
+        # N stored suffix tables per table and a few working ones, of k x C x D x buckets floats each
+        need = ((len(weights) + sum(peaked)) * N + 3) * k * tab.parts.shape[0] * (self.max_depth + 1) * buckets * 8
         check_memory(need, f"exact: buckets={buckets}", "its bound tables grow with it: use fewer buckets (the "
                      "default is 1024)", SolverError)
-        self.tables: list[tuple[np.ndarray, float, float, int, list]] = []
-        for w in weights:
+        self.tables: list[tuple[np.ndarray, bool, float, float, int, list]] = []
+        for w, has_peak in zip(weights, peaked):
             U, Q, W, limit = (sum(wj * b[part] for wj, b in zip(w, tab.budgets)) for part in range(4))
             # block i >= 1 costs U[c] + Q[p, e_c]: qmin[e] moves the smallest pair term into U and
             # ``shift`` makes every step non-negative (a completion of n blocks pays n * shift more)
             qmin = np.array([Q[: e + 1, e].min() for e in range(k)])
             Us = U + qmin[tab.width]
             shift = min(0.0, float(Us.min()))
-            top = limit - float((U + W).min()) - (N - 1) * shift  # the most room a completion has
-            unit = top / (buckets - 1) if top > 0 else 1.0  # top <= 0: nothing fits, any unit is valid
-            step = np.floor((Us - shift) / unit).astype(np.int64)
-            pair_step = np.floor(np.triu(Q - qmin[None, :]) / unit).astype(np.int64)
-            hi = _suffix_tables(*args, tab.parts, pair_values, step, pair_step, buckets, self.max_depth)
-            self.tables.append((w, shift, unit, buckets, _by_bucket(hi)))
+            for last_peak in (False, True) if has_peak else (False,):
+                # the most room a completion has (the peak so far left out of it with the last block's peak)
+                top = limit - float((U if last_peak else U + W).min()) - (N - 1) * shift
+                unit = top / (buckets - 1) if top > 0 else 1.0  # top <= 0: nothing fits, any unit is valid
+                step = np.floor((Us - shift) / unit).astype(np.int64)
+                last = np.floor((Us + W - shift) / unit).astype(np.int64) if last_peak else None
+                pair_step = np.floor(np.triu(Q - qmin[None, :]) / unit).astype(np.int64)
+                hi = _suffix_tables(*args, tab.parts, pair_values, step, pair_step, buckets, self.max_depth, last)
+                self.tables.append((w, last_peak, shift, unit, buckets, _by_bucket(hi)))
         step, pair_step = np.zeros(len(tab.choices), dtype=np.int64), np.zeros((k, k), dtype=np.int64)
         if not tab.budgets:
             hi = _suffix_tables(*args, tab.parts, pair_values, step, pair_step, 1, self.max_depth)
-            self.tables.append((np.zeros(0), 0.0, 1.0, 1, _by_bucket(hi)))
+            self.tables.append((np.zeros(0), False, 0.0, 1.0, 1, _by_bucket(hi)))
         # smallest sums over all completions (no budget): the largest of the negated values
         neg = _suffix_tables(*args, -tab.parts, -pair_values, step, pair_step, 1, self.max_depth)
         self.lo = [None if t is None else -t[..., 0] for t in neg]
@@ -296,17 +308,18 @@ class _Search:
         d = slice(rest * self.min_layers, rest * self.max_layers + 1)
         T = kids["depth"][:, None] + np.arange(d.start, d.stop)[None, :]
         ok = np.ones(T.shape, dtype=bool)
-        room = []
+        room, peaks = [], []
         for j, ((_, _, _, limit), cost, peak) in enumerate(zip(tab.budgets, kids["costs"], kids["peaks"])):
             used = cost + peak
             ok &= (used[:, None] + self.cheapest[j][i + 1][e, d]) <= limit + SLACK * abs(limit)
             room.append(limit - used + SLACK * abs(limit))
-        room = np.array(room).reshape(len(tab.budgets), n)
+            peaks.append(peak)
+        room, peaks = np.array(room).reshape(len(tab.budgets), n), np.array(peaks).reshape(len(tab.budgets), n)
         lo = self.lo[i + 1][e][:, [_A, _B, _SM, _SF], d] + kids["sums"].T[:, [_A, _B, _SM, _SF], None]
         # every table bounds each sum's maximum: the completions lie in the boxes' intersection
         hi = np.full((n, len(_CHANNELS), T.shape[1]), np.inf)
-        for w, shift, unit, buckets, table in self.tables:
-            r = (w @ room - rest * shift) / unit
+        for w, last_peak, shift, unit, buckets, table in self.tables:
+            r = (w @ (room + peaks if last_peak else room) - rest * shift) / unit
             ok &= (r >= 0)[:, None]
             idx = np.clip(np.floor(np.maximum(r, 0)), 0, buckets - 1).astype(np.int64)
             np.minimum(hi, table[i + 1][e, idx, d, :].transpose(0, 2, 1), out=hi)  # (n, 5, depths)
