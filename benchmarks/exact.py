@@ -35,6 +35,8 @@ CASES = (
     "large8:params=60M",
     "large8:flops=160G,params=60M",
     "large8:flops=110G,params=50M",
+    "large8:flops=160G,memory=400M",
+    "large8:flops=160G,params=60M,memory=300M",
 )
 
 
