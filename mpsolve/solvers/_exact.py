@@ -19,8 +19,9 @@ A depth-first branch and bound fixes the blocks in order (widths non-decreasing;
 of equal width keep their choices sorted, since swapping them changes no objective or cost) and
 expands the children of a node best bound first. The bound of a partial design comes from
 suffix tables computed once by dynamic programming: for the blocks after ``i``, the width of
-block ``i``, a remaining depth ``d`` and a remaining budget (the first budget, in buckets whose
-costs are rounded down, so no feasible completion is lost), the largest ``A``, ``B``, ``A + B``,
+block ``i``, a remaining depth ``d`` and a remaining budget (each budget alone and, with several,
+their sum relative to the limits; in buckets whose costs are rounded down, so no feasible
+completion is lost), the largest ``A``, ``B``, ``A + B``,
 ``S_M`` and ``S_F`` of any completion, and their smallest values and the cheapest cost of every
 budget over all completions. A memory budget's peak term (the largest working set of any block)
 is at least the peak so far and at least the last block's own: a second table per weighting
