@@ -183,8 +183,13 @@ def _suffix_tables(
 
 
 def _by_bucket(tables: list[np.ndarray | None]) -> list[np.ndarray | None]:
-    """Suffix tables stored as ``[width, bucket, depth, channel]``: a child's bounds are one contiguous read."""
-    return [None if t is None else np.ascontiguousarray(t.transpose(0, 3, 2, 1)) for t in tables]
+    """Suffix tables stored as ``[width, bucket, depth, channel]``: a child's bounds are one contiguous read.
+
+    In place, one table at a time: a single copy beside them at any moment."""
+    for i, t in enumerate(tables):
+        if t is not None:
+            tables[i] = np.ascontiguousarray(t.transpose(0, 3, 2, 1))
+    return tables
 
 
 @register_solver
