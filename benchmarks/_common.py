@@ -192,9 +192,10 @@ def run_key(arch: dict[str, Any], config: dict[str, Any], seed: int, fingerprint
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def git_commit() -> str:
+def git_commit(folder: Path = ROOT) -> str:
+    """The commit checked out in ``folder`` (the repository's by default), or ``unknown``."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -17,7 +17,6 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -49,16 +48,6 @@ def case(text: str) -> tuple[str, dict[str, str]]:
     return space, budgets
 
 
-def library_commit() -> str:
-    """The commit of the mpsolve this script imported (it may be another checkout)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(mpsolve.__file__).parent, capture_output=True,
-                             text=True, timeout=10)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 @C.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -75,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         problem.check_feasible()
         problems.append((f"{space}:" + ",".join(f"{n}={v}" for n, v in budgets.items()), problem))
     out: dict = {"command": C.command_line("exact.py", argv), "git_commit": C.git_commit(),
-                 "library_commit": library_commit(), "note": args.note, "time_limit": args.time_limit,
+                 "library_commit": C.git_commit(Path(mpsolve.__file__).parent),  # the mpsolve imported
+                 "note": args.note, "time_limit": args.time_limit,
                  "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "cases": []}
     print(f"library {out['library_commit'][:10]}, time limit {args.time_limit:g} s")
     for name, problem in problems:
