@@ -250,14 +250,14 @@ class _Search:
         # a memory budget's peak term (the largest working set of any block) is bounded from below by
         # the peak so far or by the last block's own: one table per weighting for each (their boxes
         # intersect)
-        peaked = [bool(np.any(sum(wj * b[2] for wj, b in zip(w, tab.budgets)))) for w in weights]
+        weighted = [[sum(wj * b[part] for wj, b in zip(w, tab.budgets)) for part in range(4)] for w in weights]
+        peaked = [bool(np.any(W)) for _, _, W, _ in weighted]
         # N stored suffix tables per table and a few working ones, of k x C x D x buckets floats each
         need = ((len(weights) + sum(peaked)) * N + 3) * k * tab.parts.shape[0] * (self.max_depth + 1) * buckets * 8
         check_memory(need, f"exact: buckets={buckets}", "its bound tables grow with it: use fewer buckets (the "
                      "default is 1024)", SolverError)
         self.tables: list[tuple[np.ndarray, bool, float, float, int, list]] = []
-        for w, has_peak in zip(weights, peaked):
-            U, Q, W, limit = (sum(wj * b[part] for wj, b in zip(w, tab.budgets)) for part in range(4))
+        for w, (U, Q, W, limit), has_peak in zip(weights, weighted, peaked):
             # block i >= 1 costs U[c] + Q[p, e_c]: qmin[e] moves the smallest pair term into U and
             # ``shift`` makes every step non-negative (a completion of n blocks pays n * shift more)
             qmin = np.array([Q[: e + 1, e].min() for e in range(k)])
@@ -314,13 +314,12 @@ class _Search:
         d = slice(rest * self.min_layers, rest * self.max_layers + 1)
         T = kids["depth"][:, None] + np.arange(d.start, d.stop)[None, :]
         ok = np.ones(T.shape, dtype=bool)
-        room, peaks = [], []
+        room = []
         for j, ((_, _, _, limit), cost, peak) in enumerate(zip(tab.budgets, kids["costs"], kids["peaks"])):
             used = cost + peak
             ok &= (used[:, None] + self.cheapest[j][i + 1][e, d]) <= limit + SLACK * abs(limit)
             room.append(limit - used + SLACK * abs(limit))
-            peaks.append(peak)
-        room, peaks = np.array(room).reshape(len(tab.budgets), n), np.array(peaks).reshape(len(tab.budgets), n)
+        room, peaks = (np.array(x).reshape(len(tab.budgets), n) for x in (room, kids["peaks"]))
         lo = self.lo[i + 1][e][:, [_A, _B, _SM, _SF], d] + kids["sums"].T[:, [_A, _B, _SM, _SF], None]
         # every table bounds each sum's maximum: the completions lie in the boxes' intersection
         hi = np.full((n, len(_CHANNELS), T.shape[1]), np.inf)
