@@ -14,9 +14,12 @@ Both sum the components per architecture::
 
     latency = embedding + sum_i layers_i + projections + output projection + head
 
-where block ``i`` costs ``layer(E_i, F_i) + (L_i - 1) * warm_layer(E_i, F_i)`` when its layer is
-shared (the first application reads the weights from memory, the repeats find them in the CPU
-cache) and ``L_i * layer(E_i, F_i)`` when not (profiles without ``warm_ms`` use ``ms`` for both).
+where block ``i`` costs ``L_i * layer(E_i, F_i)`` when its layers are not shared (each reads its
+weights from memory), and, when one layer is shared, the timed ``L_i`` consecutive applications of
+it (``repeated``: each on its own KV cache, the weights partly in the CPU cache from the
+application before): linear between the timed depths and beyond the deepest with the slope over
+its repeats, after a running maximum (a depth never costs less than a shallower one, whatever the
+noise). Profiles without ``repeated`` (version 2) give the repeats their ``warm_ms``.
 A profile with a ``calibration`` (whole designs timed against their component sums) adds its
 model-level terms, ``ms + per_layer_ms * sum_i L_i``: what a whole forward pays beyond its
 components (framework dispatch, cache bookkeeping, session input and output).
@@ -54,8 +57,9 @@ __all__ = [
 ]
 
 PROFILE_FORMAT = "mpsolve-latency-profile"
-#: version 2 added runtime, phase and per-entry spread; version 1 files are torch prefill profiles
-PROFILE_VERSION = 2
+#: version 3 added the consecutive applications of shared layers (``repeated``), version 2 runtime, phase
+#: and per-entry spread; version 1 files are torch prefill profiles. All three are read.
+PROFILE_VERSION = 3
 PROFILE_RUNTIMES = ("torch", "onnxruntime")
 PROFILE_PHASES = ("prefill", "decode")
 PROFILE_STATISTICS = ("median", "min")
@@ -73,21 +77,51 @@ class LatencyProfileError(MpsolveError):
 
 
 class _Table:
-    """Vectorised lookup of milliseconds by an integer pair."""
+    """Vectorised lookup of milliseconds (one value, or a row of them) by an integer pair."""
 
-    def __init__(self, pairs: list[tuple[int, int]], ms: list[float]) -> None:
+    def __init__(self, pairs: list[tuple[int, int]], ms: Any) -> None:
         keys = np.asarray([_key(a, b) for a, b in pairs], dtype=np.int64).reshape(-1)
         order = np.argsort(keys)
-        self.keys, self.ms = keys[order], np.asarray(ms, dtype=np.float64).reshape(-1)[order]
+        values = np.asarray(ms, dtype=np.float64)
+        self.keys, self.ms = keys[order], values.reshape(len(keys), *values.shape[1:])[order]
 
-    def lookup(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Milliseconds of every ``(a, b)`` pair and a mask of the pairs found."""
+    def index(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The row of every ``(a, b)`` pair (0 where missing) and a mask of the pairs found."""
         keys = _key(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
         if self.keys.size == 0:
-            return np.zeros(keys.shape), np.zeros(keys.shape, dtype=bool)
+            return np.zeros(keys.shape, dtype=np.int64), np.zeros(keys.shape, dtype=bool)
         idx = np.clip(np.searchsorted(self.keys, keys), 0, self.keys.size - 1)
         found = self.keys[idx] == keys
+        return np.where(found, idx, 0), found
+
+    def lookup(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Milliseconds of every ``(a, b)`` pair (0 where missing) and a mask of the pairs found."""
+        idx, found = self.index(a, b)
+        if self.keys.size == 0:
+            return np.zeros(idx.shape), found
         return np.where(found, self.ms[idx], 0.0), found
+
+
+def _application_curve(entry: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, float]:
+    """A shared layer's milliseconds for ``n`` consecutive applications, from its profile entry:
+    the timed depths ``n`` (1 first), their running maximum, and the slope beyond the deepest
+    (over its repeats: from the first repeat timed, or from one application where only one is)."""
+    repeated = entry.get("repeated")
+    if not repeated:
+        return np.ones(1), np.asarray([float(entry["ms"])]), float(entry.get("warm_ms", entry["ms"]))
+    n = np.asarray([1, *repeated["applications"]], dtype=np.float64)
+    ms = np.maximum.accumulate(np.asarray([entry["ms"], *repeated["ms"]], dtype=np.float64))
+    first = 1 if len(n) > 2 else 0
+    return n, ms, float((ms[-1] - ms[first]) / (n[-1] - n[first]))
+
+
+def _fastest_application_ms(profile: Mapping[str, Any]) -> float:
+    """The least time any layer application adds in ``profile``: its first, or a repeat of a shared layer."""
+    fastest = []
+    for r in profile["layers"]:
+        n, ms, slope = _application_curve(r)
+        fastest += [ms[0], slope, *(np.diff(ms) / np.diff(n))]
+    return float(min(fastest, default=0.0))
 
 
 def _key(a: Any, b: Any) -> Any:
@@ -136,7 +170,14 @@ class LatencyCost(CostModel):
         self.per_layer_ms = float(calibration["per_layer_ms"]) if calibration else 0.0
         shapes = [(r["embed_dim"], r["ffn_dim"]) for r in data["layers"]]
         self._layers = _Table(shapes, [r["ms"] for r in data["layers"]])
-        self._warm_layers = _Table(shapes, [r.get("warm_ms", r["ms"]) for r in data["layers"]])
+        #: the least time a layer application adds (the first of a block, or a repeat of a shared one)
+        self.fastest_application_ms = _fastest_application_ms(data)
+        curves = [_application_curve(r) for r in data["layers"]]
+        # a shared block of n applications: its row at n - 1 up to the deepest timed, then the slope
+        self._deepest = int(max((n[-1] for n, _, _ in curves), default=1))
+        depths = np.arange(1, self._deepest + 1)
+        self._shared = _Table(shapes, [np.append(np.interp(depths, n, ms) + np.maximum(depths - n[-1], 0) * slope,
+                                                 slope) for n, ms, slope in curves])
         by_kind: dict[str, list[dict[str, Any]]] = {kind: [] for kind in _PROJECTION_KINDS}
         for r in data["projections"]:
             by_kind[r["kind"]].append(r)
@@ -152,15 +193,22 @@ class LatencyCost(CostModel):
         return True
 
     def is_monotone(self) -> bool:
-        # a layer application costs more than 0 ms (its calibration may take back less than the fastest
-        # timing), so depth never lowers it; the cheapest ratio, which noise can make a wider one, is found
+        # a block's timings are a running maximum over depth, and a calibration may take back less than
+        # the least an application adds, so depth never lowers it; the cheapest ratio, which noise can
+        # make a wider one, is found
         return True
 
     def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
         self._check_constants(constants)
         E, F, L = batch.embed_dims, batch.ffn_dims, batch.layers
         layer_ms, found = self._layers.lookup(E, F)
-        repeat_ms = self._warm_layers.lookup(E, F)[0] if constants.shared else layer_ms
+        if constants.shared:
+            row, _ = self._shared.index(E, F)
+            deepest = np.minimum(L, self._deepest)
+            curve = self._shared.ms
+            blocks = curve[row, deepest - 1] + (L - deepest) * curve[row, -1] if curve.size else np.zeros(L.shape)
+        else:
+            blocks = L * layer_ms
         if not found.all():
             row, col = np.argwhere(~found)[0]
             self._missing(f"a layer with embed_dim={E[row, col]}, ffn_dim={F[row, col]}")
@@ -180,7 +228,7 @@ class LatencyCost(CostModel):
         projections += np.where(present[:, -1], output_ms, 0.0)
         # summed in sorted order: reordering blocks of one width (the same cost) gives the same bits, so a
         # budget at a design's cost to the last bit holds for every ordering (exact and cpsat try one)
-        layers = np.sum(np.sort(layer_ms + (L - 1) * repeat_ms + self.per_layer_ms * L, axis=1), axis=1)
+        layers = np.sum(np.sort(blocks + self.per_layer_ms * L, axis=1), axis=1)
         return self.embedding_ms + self.head_ms + self.calibration_ms + layers + projections
 
     @property
@@ -264,9 +312,9 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
                                       f"runtime {data.get('runtime', 'torch')!r}, phase "
                                       f"{data.get('phase', 'prefill')!r}; re-profile")
         data = {**data, "runtime": "torch", "phase": "prefill"}
-    elif version != PROFILE_VERSION:
+    elif version not in (2, PROFILE_VERSION):
         raise LatencyProfileError(
-            f"latency profile version {version!r} is not supported (expected {PROFILE_VERSION}); re-profile"
+            f"latency profile version {version!r} is not supported (expected 1 to {PROFILE_VERSION}); re-profile"
         )
     for key, known in (("runtime", PROFILE_RUNTIMES), ("phase", PROFILE_PHASES), ("statistic", PROFILE_STATISTICS)):
         if data.get(key, "median" if key == "statistic" else None) not in known:  # older profiles: the median
@@ -291,6 +339,7 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     entries = [*data["layers"], *data["projections"]]
     spreads = [data.get(k, 0.0) for k in ("embedding_iqr_ms", "head_iqr_ms", "call_overhead_ms")]
     spreads += [e.get(k, 0.0) for e in entries for k in ("iqr_ms", "warm_ms", "warm_iqr_ms")]
+    spreads += [v for r in data["layers"] for k in ("ms", "iqr_ms") for v in r.get("repeated", {}).get(k, [])]
     timings = [data["embedding_ms"], data["head_ms"], *(e.get("ms") for e in entries)]
     timings += spreads
     bad = [v for v in timings if isinstance(v, bool) or not isinstance(v, (int, float))
@@ -319,6 +368,8 @@ def _check_entries(data: Mapping[str, Any]) -> None:
             if bad:
                 raise LatencyProfileError(f"latency profile {key}[{i}] {bad[0]} {r.get(bad[0])!r} is not a positive "
                                           f"integer below 2**31; re-profile with mpsolve profile-latency")
+            if key == "layers" and "repeated" in r:
+                _check_repeated(r["repeated"], i)
             if key == "projections" and r.get("kind") not in _PROJECTION_KINDS:
                 raise LatencyProfileError(f"latency profile projections[{i}] kind {r.get('kind')!r} is not one of "
                                           f"{', '.join(_PROJECTION_KINDS)}; re-profile with mpsolve profile-latency")
@@ -329,18 +380,30 @@ def _check_entries(data: Mapping[str, Any]) -> None:
                                       "timing holds?); re-profile with mpsolve profile-latency")
 
 
+def _check_repeated(repeated: Any, i: int) -> None:
+    """Refuse a ``repeated`` entry that is not increasing depths from 2 with one timing (and spread) each."""
+    n = repeated.get("applications") if isinstance(repeated, Mapping) else None
+    lists = [repeated.get(k, []) if isinstance(repeated, Mapping) else None for k in ("ms", "iqr_ms")]
+    if not (isinstance(n, list) and n and all(is_integer(v) and 2 <= v < _DIM_LIMIT for v in n)
+            and all(a < b for a, b in zip(n, n[1:])) and isinstance(lists[0], list) and len(lists[0]) == len(n)
+            and isinstance(lists[1], list) and len(lists[1]) in (0, len(n))):
+        raise LatencyProfileError(f"latency profile layers[{i}] repeated is not increasing applications from 2 "
+                                  "with one ms each; re-profile with mpsolve profile-latency")
+
+
 def _check_calibration(profile: Mapping[str, Any], calibration: Any) -> None:
     """Refuse calibration terms that are not finite numbers, or that could make a design's latency negative.
 
     The per-forward term may take back less than the embeddings and head, the per-layer term
-    less than the fastest layer timing: every prediction stays above its projections' time.
+    less than the least time a layer application adds: every prediction stays above its
+    projections' time, and a deeper block never costs less.
     """
     terms = [calibration.get(k) for k in ("ms", "per_layer_ms")] if isinstance(calibration, Mapping) else [None]
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < _MS_LIMIT for v in terms):
         raise LatencyProfileError(f"latency profile calibration needs numbers ms and per_layer_ms within "
                                   f"+-{_MS_LIMIT:g} ms; re-profile with mpsolve profile-latency")
-    fastest = min((min(r["ms"], r.get("warm_ms", r["ms"])) for r in profile["layers"]), default=0.0)
-    if terms[0] <= -(profile["embedding_ms"] + profile["head_ms"]) or terms[1] <= -fastest:
+    fastest = _fastest_application_ms(profile)
+    if terms[0] <= -(profile["embedding_ms"] + profile["head_ms"]) or (terms[1] < 0 and terms[1] <= -fastest):
         raise LatencyProfileError(
             f"latency profile calibration (ms {terms[0]:.4g}, per_layer_ms {terms[1]:.4g}) would make some designs' "
             "latency negative: the timings were too noisy; re-profile on an idle machine, or with --calibrate 0"

@@ -20,9 +20,13 @@ Every entry is timed with ``torch.utils.benchmark.Timer.blocked_autorange`` (blo
 for at least ``min_run_time`` seconds) with pinned threads, twice: ``ms`` with cold weights (the
 calls rotate through copies of the component that together hold twice the largest CPU cache,
 as in a model whose other weights have evicted them; at one token per layer, decoding reads
-every weight once and the cache decides its speed), and ``warm_ms`` calling one copy (the
-repeated applications of a shared layer). An entry whose interquartile range exceeds
-``NOISE_THRESHOLD`` of its median is flagged ``noisy``. In ONNX Runtime every component
+every weight once and the cache decides its speed), and ``warm_ms`` calling one copy. A layer of a
+shared space is also timed as the model runs it: ``n`` consecutive applications of one copy, each
+on its own input and KV cache, starting cold (``repeated``, for the space's depths up to
+``MAX_TIMED_APPLICATIONS``). The repeats do not run at ``warm_ms``: a layer read once is only partly
+in the cache at its second application, and each application reads a KV cache of its own
+(measured in ``benchmarks/README.md``, "Repeated applications"). An entry whose interquartile
+range exceeds ``NOISE_THRESHOLD`` of its median is flagged ``noisy``. In ONNX Runtime every component
 is its own exported graph; the cost of one ``session.run`` call, which a whole model pays once,
 is measured on a trivial graph, taken off every component but the embeddings and recorded as
 ``call_overhead_ms``.
@@ -86,6 +90,8 @@ MIN_BLOCKS = 5
 NOISE_THRESHOLD = 0.1
 #: most copies of a component rotated through for its cold timing
 _MAX_COPIES = 256
+#: most consecutive applications of a shared layer timed (deeper blocks extrapolate; see :func:`repeat_counts`)
+MAX_TIMED_APPLICATIONS = 8
 #: whole designs :func:`profile_latency` times to fit the model-level terms (0: none; see the module docstring)
 DEFAULT_CALIBRATION_DESIGNS = 0
 #: sampled designs the calibration designs are picked from, evenly over depth
@@ -244,6 +250,7 @@ def profile_latency(
     threads = previous_threads if threads is None else threads
     make_calls = _torch_calls if runtime == "torch" else functools.partial(_onnx_calls, graph_dir=graph_dir)
     cold_bytes = 2 * _largest_cache_bytes()
+    repeats = repeat_counts(space)
     key = f"{phase}-n{seq_len}-b{batch}-s{seed}-v{space.vocab_size}-d{space.embed_proj_dim}-h{space.head_dim}"
     key += f"-{space.activation}-{logits}"
     bar = tqdm(total=len(components) + calibrate, desc=f"profiling {runtime} {phase}", unit="shape",
@@ -253,24 +260,30 @@ def profile_latency(
         torch.set_num_threads(threads)
         overhead = _onnx_call_overhead(threads, min_run_time, statistic) if runtime == "onnxruntime" else None
         for label, (module, inputs) in components.items():
-            size = sum(t.numel() * t.element_size() for t in [*module.state_dict().values(), *inputs])
+            counts = repeats if label.startswith("layer ") else []
+            # every application of a shared layer has its own input and cache, as in the model
+            feeds = [inputs, *(tuple(t.clone() for t in inputs) for _ in range(max(counts, default=1) - 1))]
+            size = sum(t.numel() * t.element_size() for t in [*module.state_dict().values(), *itertools.chain(*feeds)])
             copies = max(1, min(_MAX_COPIES, -(-cold_bytes // size)))
-            calls = make_calls(module, inputs, copies, threads, name=f"{key}-{label}")
+            calls = make_calls(module, feeds, copies, threads, name=f"{key}-{label}")
             with torch.inference_mode():
-                warm = time_call(calls[0], threads, min_run_time, statistic)
-                cycle = itertools.cycle(calls)
-                cold = time_call(lambda cycle=cycle: next(cycle)(), threads, min_run_time, statistic)
-            if overhead is not None and label != "embedding":
-                for timing in (warm, cold):
-                    timing["ms"] = max(0.0, timing["ms"] - overhead["ms"])
+                warm = time_call(calls[0][0], threads, min_run_time, statistic)
+                cold, *runs = (time_call(functools.partial(_run_next, itertools.cycle(calls), n), threads,
+                                         min_run_time, statistic) for n in [1, *counts])
+            if overhead is not None and label != "embedding":  # a whole model pays one call
+                for n, timing in zip([1, 1, *counts], (warm, cold, *runs)):
+                    timing["ms"] = max(0.0, timing["ms"] - n * overhead["ms"])
             entries[label] = {
                 "positions": int(inputs[0].shape[1]),
                 "ms": cold["ms"],
                 "iqr_ms": cold["iqr_ms"],
                 "warm_ms": warm["ms"],
                 "warm_iqr_ms": warm["iqr_ms"],
-                "noisy": cold["noisy"] or warm["noisy"],
+                "noisy": any(t["noisy"] for t in (cold, warm, *runs)),
             }
+            if counts:
+                entries[label]["repeated"] = {"applications": counts, "ms": [t["ms"] for t in runs],
+                                              "iqr_ms": [t["iqr_ms"] for t in runs]}
             bar.update()
         settings = {"runtime": runtime, "phase": phase, "threads": threads, "seq_len": seq_len, "batch": batch,
                     "min_run_time": min_run_time, "statistic": statistic, "cold_bytes": cold_bytes, "logits": logits}
@@ -423,28 +436,49 @@ def design_latency(
 
 
 # -- the runtimes --------------------------------------------------------------------------------
+def repeat_counts(space: SearchSpace) -> list[int]:
+    """The numbers of consecutive applications of a shared layer a profile of ``space`` times: its
+    depths from 2 to :data:`MAX_TIMED_APPLICATIONS` (that many where it has deeper ones); none when
+    the layers are not shared (every application is a layer of its own)."""
+    if not space.shared or max(space.layers) < 2:
+        return []
+    counts = {n for n in space.layers if 2 <= n <= MAX_TIMED_APPLICATIONS}
+    if max(space.layers) > MAX_TIMED_APPLICATIONS:
+        counts.add(MAX_TIMED_APPLICATIONS)
+    return sorted(int(n) for n in counts)
+
+
+def _run_next(cycle: Iterator[list[Callable[[], Any]]], n: int) -> None:
+    """The first ``n`` calls of the next copy: ``n`` consecutive applications of one layer."""
+    for call in next(cycle)[:n]:
+        call()
+
+
 def _torch_calls(
-    module: Any, inputs: tuple[Any, ...], copies: int, threads: int, name: str = ""
-) -> list[Callable[[], Any]]:
-    """``copies`` calls of ``module``, each on its own copy of the weights and inputs."""
+    module: Any, feeds: list[tuple[Any, ...]], copies: int, threads: int, name: str = ""
+) -> list[list[Callable[[], Any]]]:
+    """``copies`` lists of calls of ``module``: each copy has its own weights, and one call per
+    input of ``feeds``, each on its own copy of that input."""
     import copy
 
     calls = []
     for i in range(copies):
-        m, x = (module, inputs) if i == 0 else (copy.deepcopy(module), tuple(t.clone() for t in inputs))
-        calls.append(lambda m=m, x=x: m(*x))
+        m = module if i == 0 else copy.deepcopy(module)
+        xs = feeds if i == 0 else [tuple(t.clone() for t in x) for x in feeds]
+        calls.append([lambda m=m, x=x: m(*x) for x in xs])
     return calls
 
 
 def _onnx_calls(
     module: Any,
-    inputs: tuple[Any, ...],
+    feeds: list[tuple[Any, ...]],
     copies: int,
     threads: int,
     name: str = "",
     graph_dir: str | Path | None = None,
-) -> list[Callable[[], Any]]:
-    """``copies`` calls of the exported ``module``, each in its own session (own weights) on its own inputs.
+) -> list[list[Callable[[], Any]]]:
+    """``copies`` lists of calls of the exported ``module``: each copy is its own session (own
+    weights), with one call per input of ``feeds``, each on its own copy of that input.
 
     With ``graph_dir`` the graph is kept there as ``<name>.onnx`` and reused when present.
     """
@@ -452,14 +486,15 @@ def _onnx_calls(
     if path is not None and path.is_file():
         graph = path.read_bytes()
     else:
-        graph = _export_component(module, inputs)
+        graph = _export_component(module, feeds[0])
         if path is not None:
             atomic_write(path, graph)
     calls = []
     for _ in range(copies):
         session = onnx_session(graph, threads)
-        feed = {i.name: x.numpy().copy() for i, x in zip(session.get_inputs(), inputs)}
-        calls.append(lambda session=session, feed=feed: session.run(None, feed))
+        names = [i.name for i in session.get_inputs()]
+        copied = [{n: t.numpy().copy() for n, t in zip(names, x)} for x in feeds]
+        calls.append([lambda session=session, feed=feed: session.run(None, feed) for feed in copied])
     return calls
 
 
@@ -500,7 +535,7 @@ def _calibrate(
     # bounded least squares: the terms may take back less than the embeddings and head, and less
     # than the fastest layer timing (a whole model small enough to stay in the CPU cache runs its
     # layers faster than their cold timings), so no design's latency goes negative
-    fastest = min(min(r["ms"], r["warm_ms"]) for r in profile["layers"])
+    fastest = cost.fastest_application_ms
     lower = [-(1 - _BOUND_MARGIN) * (profile["embedding_ms"] + profile["head_ms"]), -(1 - _BOUND_MARGIN) * fastest]
     if fit_intercept:
         columns = [np.ones(n), *([applications] if np.ptp(applications) else [])]  # one depth only: a constant
@@ -566,7 +601,8 @@ def _onnx_call_overhead(threads: int, min_run_time: float, statistic: str) -> di
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x + 1
 
-    return time_call(_onnx_calls(Increment(), (torch.zeros(1, 1),), 1, threads)[0], threads, min_run_time, statistic)
+    return time_call(_onnx_calls(Increment(), [(torch.zeros(1, 1),)], 1, threads)[0][0], threads, min_run_time,
+                     statistic)
 
 
 # -- the profile -----------------------------------------------------------------------------------
@@ -577,7 +613,8 @@ def _assemble(
 
     def stats(label: str) -> dict[str, Any]:
         e = entries[label]
-        return {k: e[k] for k in ("positions", "ms", "iqr_ms", "warm_ms", "warm_iqr_ms", "noisy")}
+        keys = ("positions", "ms", "iqr_ms", "warm_ms", "warm_iqr_ms", "repeated", "noisy")
+        return {k: e[k] for k in keys if k in e}
 
     layers, projections = [], []
     for label in entries:

@@ -55,7 +55,9 @@ def synthetic_profile(space: str | mpsolve.SearchSpace, phase: str = "prefill", 
 
     A stand-in for a measured ``mpsolve profile-latency`` profile (same format, no torch): in
     ``prefill`` every component processes ``seq_len`` positions (the head one); in ``decode``
-    one, with layers attending to ``seq_len`` cached positions.
+    one, with layers attending to ``seq_len`` cached positions. When the space shares its layers,
+    the repeats of a layer cost less, down to half its first application (``repeated``): a
+    block's time is not linear in its depth, as in a measured profile.
     """
     from mpsolve.costs import PROFILE_CONSTANTS, PROFILE_FORMAT, PROFILE_VERSION
 
@@ -71,6 +73,10 @@ def synthetic_profile(space: str | mpsolve.SearchSpace, phase: str = "prefill", 
         for i, e in enumerate(widths)
         for f in sorted(set(space.ffn_table[i]))
     ]
+    counts = [int(n) for n in space.layers if n >= 2] if space.shared else []
+    for r in layers if counts else []:
+        repeats = r["ms"] * np.cumsum([max(0.5, 1.2 - 0.2 * k) for k in range(2, max(counts) + 1)])
+        r["repeated"] = {"applications": counts, "ms": [r["ms"] + float(repeats[n - 2]) for n in counts]}
     pairs = {("input", d, e) for e in widths if e != d} | {("input", a, b) for a in widths for b in widths if a < b}
     pairs |= {("output", e, d) for e in widths if e != d}
     projections = [

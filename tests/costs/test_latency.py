@@ -74,14 +74,18 @@ def test_prediction_is_the_sum_of_its_parts(profile: dict, tiny_space: SearchSpa
     assert cost.is_additive() and cost.unit == "ms" and cost.name == "latency"
     arch = tiny_space.decode(np.array([0, 1, 2, 2, 0, 0, 2, 0, 1]))  # 4x(64, r=4), 1x(256, r=1), 2x(256, r=1)
     layer = {(r["embed_dim"], r["ffn_dim"]): r["ms"] for r in profile["layers"]}
-    warm = {(r["embed_dim"], r["ffn_dim"]): r["warm_ms"] for r in profile["layers"]}
+    # shared layers: the timed consecutive applications (2 and 4 here), never less than fewer of them
+    runs = {(r["embed_dim"], r["ffn_dim"]): dict(zip(r["repeated"]["applications"], r["repeated"]["ms"]))
+            for r in profile["layers"]}
+    four = max(layer[(64, 256)], runs[(64, 256)][2], runs[(64, 256)][4])
+    two = max(layer[(256, 256)], runs[(256, 256)][2])
     proj = {(r["kind"], r["in_dim"], r["out_dim"]): r["ms"] for r in profile["projections"]}
-    expected = (  # shared layers: the first application cold, the repeats warm
+    expected = (
         profile["embedding_ms"]
         + profile["head_ms"]
-        + layer[(64, 256)] + 3 * warm[(64, 256)]
+        + four
         + layer[(256, 256)]
-        + layer[(256, 256)] + warm[(256, 256)]
+        + two
         + proj[("input", 128, 64)]
         + proj[("input", 64, 256)]
         + proj[("output", 256, 128)]
@@ -95,8 +99,8 @@ def test_prediction_is_the_sum_of_its_parts(profile: dict, tiny_space: SearchSpa
     one_by_one = [cost.of(tiny_space.decode(x)) for x in tiny_space.sample(50, random_state=0)]
     np.testing.assert_allclose(many, one_by_one)
     unshared = SearchSpace(**{**tiny_space.to_dict(), "shared": False}).decode(np.array([0, 1, 2, 2, 0, 0, 2, 0, 1]))
-    assert cost.of(unshared) - cost.of(arch) == pytest.approx(3 * (layer[(64, 256)] - warm[(64, 256)])
-                                                              + (layer[(256, 256)] - warm[(256, 256)]))
+    assert cost.of(unshared) - cost.of(arch) == pytest.approx(4 * layer[(64, 256)] - four
+                                                              + 2 * layer[(256, 256)] - two)
 
 
 def test_predicted_latency_orders_well_separated_designs(profile: dict, tiny_space: SearchSpace) -> None:
@@ -206,6 +210,68 @@ def test_tampered_entries_are_refused(profile: dict, key: str, change: dict | in
         LatencyCost({**profile, key: tampered})
 
 
+@pytest.mark.parametrize(
+    "repeated",
+    [5, {"applications": [2, 4]}, {"applications": [], "ms": []}, {"applications": [1, 2], "ms": [1.0, 2.0]},
+     {"applications": [4, 2], "ms": [1.0, 2.0]}, {"applications": [2.5], "ms": [1.0]},
+     {"applications": [2], "ms": [1.0], "iqr_ms": [0.1, 0.2]}],
+)
+def test_a_malformed_repeated_entry_is_refused(profile: dict, repeated: object) -> None:
+    layers = [{**profile["layers"][0], "repeated": repeated}, *profile["layers"][1:]]
+    with pytest.raises(LatencyProfileError, match=r"layers\[0\] repeated is not increasing applications from 2 "
+                                                  r"with one ms each; re-profile"):
+        LatencyCost({**profile, "layers": layers})
+    bad = {"applications": [2], "ms": [float("nan")]}
+    with pytest.raises(LatencyProfileError, match="timings that are not numbers"):
+        LatencyCost({**profile, "layers": [{**profile["layers"][0], "repeated": bad}, *profile["layers"][1:]]})
+
+
+def test_a_shared_block_costs_its_timed_applications(tiny_space: SearchSpace) -> None:
+    """Linear between the timed depths, the slope of the repeats beyond the deepest, never less
+    for more applications; an unshared block is that many first applications; version 2 profiles
+    (no ``repeated``) give the repeats their warm timing."""
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    space = SearchSpace(**{**tiny_space.to_dict(), "layers": (1, 2, 3, 5, 9)})
+    profile = synthetic_profile(space)
+    row = next(r for r in profile["layers"] if (r["embed_dim"], r["ffn_dim"]) == (64, 64))
+    row.update(ms=1.0, warm_ms=0.25, repeated={"applications": [2, 4, 6], "ms": [1.8, 3.0, 2.9]})
+
+    def block(layers: int, prof: dict = profile, sp: SearchSpace = space) -> float:
+        x = np.array([0, 0, space.layers.index(layers), 0, 0, 0, 0, 0, 0])
+        one = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0])
+        cost = LatencyCost(prof)
+        return cost.of(sp.decode(x)) - cost.of(sp.decode(one)) + 1.0
+
+    # 3: between 2 and 4; 5 and 9: the running maximum holds 3.0 from 4 on, then (3.0 - 1.8) / (6 - 2) a repeat
+    assert [block(n) for n in (1, 2, 3, 5, 9)] == pytest.approx([1.0, 1.8, 2.4, 3.0, 3.0 + 3 * 0.3])
+    unshared = SearchSpace(**{**space.to_dict(), "shared": False})
+    assert block(5, sp=unshared) == pytest.approx(5.0)
+    del row["repeated"]
+    assert block(5, {**profile, "version": 2}) == pytest.approx(1.0 + 4 * 0.25)
+
+
+def test_profiles_time_the_consecutive_applications_of_shared_layers(profile: dict, tiny_space: SearchSpace) -> None:
+    from mpsolve.merino_model._profile import MAX_TIMED_APPLICATIONS, repeat_counts
+
+    assert profile["version"] == 3
+    for r in profile["layers"]:
+        assert r["repeated"]["applications"] == [2, 4] and len(r["repeated"]["iqr_ms"]) == 2
+        # two applications take longer than one (1.5-2.1x measured); a margin far beyond the timer's noise
+        assert min(r["repeated"]["ms"]) > r["ms"]
+    assert repeat_counts(SearchSpace(layers=(1, 2, 3, 4))) == [2, 3, 4]
+    assert repeat_counts(SearchSpace(layers=(1, 16, 32))) == [MAX_TIMED_APPLICATIONS]
+    assert repeat_counts(SearchSpace(layers=(1, 3, 9))) == [3, MAX_TIMED_APPLICATIONS]
+    assert repeat_counts(SearchSpace(layers=(1,))) == repeat_counts(SearchSpace(shared=False)) == []
+
+
+def test_an_unshared_space_times_no_repeats() -> None:
+    space = SearchSpace(num_blocks=1, embed_dims=(64,), ffn_ratios=(1.0,), layers=(1, 2), vocab_size=256,
+                        embed_proj_dim=64, max_positions=32, shared=False, name="unshared")
+    profile = profile_latency(space, 16, threads=1, min_run_time=0.01, progress=False)
+    assert "repeated" not in profile["layers"][0]
+
+
 @pytest.mark.parametrize("space", [None, "tiny", [1]])
 def test_a_profile_whose_space_is_not_a_mapping_is_refused(tiny_space: SearchSpace, space: object) -> None:
     """It was read only to name the space of a missing entry: an AttributeError then."""
@@ -289,8 +355,7 @@ def test_calibration_adds_the_fitted_model_level_terms(tiny_space: SearchSpace) 
     # so that no design's latency goes negative (the tiny models here can run faster than their cold parts)
     A = np.stack([np.ones(4), applications], axis=1)
     fit = np.linalg.lstsq(A, np.subtract(cal["measured_ms"], cal["components_ms"]), rcond=None)[0]
-    lower = np.array([-(profile["embedding_ms"] + profile["head_ms"]),
-                      -min(min(r["ms"], r["warm_ms"]) for r in profile["layers"])])
+    lower = np.array([-(profile["embedding_ms"] + profile["head_ms"]), -raw.fastest_application_ms])
     terms = np.array([cal["ms"], cal["per_layer_ms"]])
     assert np.all(terms > lower)
     if np.all(fit > 0.99 * lower):
@@ -312,7 +377,8 @@ def test_calibration_settings_and_terms_are_checked(profile: dict, tiny_space: S
         with pytest.raises(LatencyProfileError, match=r"calibration needs numbers ms and per_layer_ms within \+-1e"):
             LatencyCost({**profile, "calibration": terms})
     floor = -(profile["embedding_ms"] + profile["head_ms"])
-    fastest = min(min(r["ms"], r["warm_ms"]) for r in profile["layers"])
+    fastest = LatencyCost(profile).fastest_application_ms
+    assert 0 < fastest <= min(r["ms"] for r in profile["layers"])
     for terms in ({"ms": floor, "per_layer_ms": 0.0}, {"ms": 0.0, "per_layer_ms": -fastest}):
         with pytest.raises(LatencyProfileError, match="would make some designs' latency negative.*idle machine"):
             LatencyCost({**profile, "calibration": terms})

@@ -80,6 +80,7 @@ def test_profile_latency_writes_a_usable_profile(
     assert (profile["seq_len"], profile["batch"], profile["threads"]) == (16, 1, 1)
     assert (profile["runtime"], profile["phase"]) == (runtime, phase)
     assert len(profile["layers"]) == 4 and len(profile["calibration"]["designs"]) == 3
+    assert all(r["repeated"]["applications"] == [2] and r["repeated"]["ms"][0] > 0 for r in profile["layers"])
     constants = {k: profile["space"][k] for k in ("vocab_size", "embed_proj_dim", "max_positions")}
     blocks = [{"embed_dim": 64, "ffn_ratio": 2.0, "layers": 2}, {"embed_dim": 128, "ffn_ratio": 1.0, "layers": 1}]
     arch = Architecture.from_dict({"blocks": blocks, **constants})
