@@ -458,6 +458,8 @@ def latency_cost_check(args: argparse.Namespace) -> dict[str, Any]:
             profile_s = time.perf_counter() - start
             predicted = latency_cost(profile).evaluate(space.decode_batch(X), space)
             components = latency_cost(profile, calibrated=False).evaluate(space.decode_batch(X), space)
+            # the model before profile version 3: a shared layer's repeats at its warm timing
+            previous = latency_cost(without_repeats(profile), calibrated=False).evaluate(space.decode_batch(X), space)
             rounds: list[list[dict[str, Any]]] = [[] for _ in range(args.rounds)]
             for r in range(args.rounds):  # round robin: a disturbance hits one round, not one design
                 for x in X:  # as `mpsolve latency` times a design (ONNX graphs kept in --cache)
@@ -475,22 +477,31 @@ def latency_cost_check(args: argparse.Namespace) -> dict[str, Any]:
                 "calibration": profile.get("calibration"),
                 "predicted_ms": predicted.tolist(),
                 "components_ms": components.tolist(),
+                "previous_components_ms": previous.tolist(),
                 "measured_ms": measured.tolist(),
                 "measured_noisy": [[t["noisy"] for t in row] for row in rounds],
-                **accuracy(predicted, components, measured),
+                **accuracy(predicted, components, measured, previous, args.seed),
             })
     return out
 
 
-def accuracy(predicted: Any, components: Any, measured: Any) -> dict[str, Any]:
+def without_repeats(profile: dict[str, Any]) -> dict[str, Any]:
+    """``profile`` as version 2 read it: without the timed consecutive applications of shared layers."""
+    layers = [{k: v for k, v in r.items() if k != "repeated"} for r in profile["layers"]]
+    return {**profile, "version": 2, "layers": layers}
+
+
+def accuracy(predicted: Any, components: Any, measured: Any, previous: Any = None, seed: int = 0) -> dict[str, Any]:
     """How well the predictions (calibrated, and the component sum alone) match ``measured`` ``(rounds, designs)``.
 
     Per round and against the median round; and against each design's fastest round, the
     estimate of the undisturbed latency that matches ``--statistic min`` (a disturbance only
-    ever slows a round down).
+    ever slows a round down). With ``previous`` (another component sum of the same designs),
+    the paired comparison against the fastest round: the mean of its absolute percentage error
+    minus the component sum's, with a 95 % percentile bootstrap interval, and the Wilcoxon signed-rank p.
     """
     import numpy as np
-    from scipy.stats import spearmanr
+    from scipy.stats import bootstrap, spearmanr, wilcoxon
 
     predicted, components, measured = map(np.asarray, (predicted, components, measured))
     mape = 100 * np.mean(np.abs(predicted - measured) / measured, axis=1)
@@ -498,6 +509,19 @@ def accuracy(predicted: Any, components: Any, measured: Any) -> dict[str, Any]:
     per_design = np.median(measured, axis=0)
     fastest = measured.min(axis=0)
     spread = (measured.max(axis=0) - fastest) / per_design
+    paired: dict[str, Any] = {}
+    if previous is not None:
+        previous = np.asarray(previous)
+        gain = 100 * (np.abs(previous - fastest) - np.abs(components - fastest)) / fastest
+        interval = bootstrap((gain,), np.mean, confidence_level=0.95, method="percentile",
+                             random_state=seed).confidence_interval
+        paired = {
+            "mape_previous_vs_fastest_round_percent": float(100 * np.mean(np.abs(previous - fastest) / fastest)),
+            "bias_previous_vs_fastest_round_percent": float(100 * np.mean((previous - fastest) / fastest)),
+            "ape_gain_vs_previous_percent": float(np.mean(gain)),
+            "ape_gain_vs_previous_ci95": [float(interval.low), float(interval.high)],
+            "ape_gain_vs_previous_wilcoxon_p": float(wilcoxon(gain).pvalue) if np.any(gain) else 1.0,
+        }
     return {
         "mape_components_percent_by_round": mape_components.tolist(),
         "mape_components_percent": float(np.median(mape_components)),
@@ -511,6 +535,7 @@ def accuracy(predicted: Any, components: Any, measured: Any) -> dict[str, Any]:
         "bias_percent": float(100 * np.mean((predicted - per_design) / per_design)),
         "round_spread_percent_median": float(100 * np.median(spread)),
         "spearman": float(spearmanr(predicted, per_design).statistic),
+        **paired,
     }
 
 
@@ -593,6 +618,26 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{c['spearman']:.3f} | {c['profile_noisy_entries']}/{c['profile_entries']} | {noisy}/{total} | "
                 f"{c['round_spread_percent_median']:.1f} % |"
             )
+        paired = [c for c in check["checks"] if "ape_gain_vs_previous_percent" in c]
+        if paired:
+            lines += [
+                "\nThe component sum against the previous model (profile version 2: a shared layer's repeats at "
+                "its warm timing), the same designs and timings, against each design's fastest round. Gain: mean "
+                "of the previous absolute percentage error minus this one (95 % percentile bootstrap interval), "
+                "Wilcoxon signed-rank p.\n",
+                "| runtime | phase | components vs fastest % | bias % | previous vs fastest % | bias % | gain, points "
+                "| Wilcoxon p |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
+            for c in paired:
+                low, high = c["ape_gain_vs_previous_ci95"]
+                lines.append(
+                    f"| {c['runtime']} | {c['phase']} | {c['mape_components_vs_fastest_round_percent']:.1f} | "
+                    f"{c['bias_components_vs_fastest_round_percent']:+.1f} | "
+                    f"{c['mape_previous_vs_fastest_round_percent']:.1f} | "
+                    f"{c['bias_previous_vs_fastest_round_percent']:+.1f} | {c['ape_gain_vs_previous_percent']:+.1f} "
+                    f"({low:+.1f} to {high:+.1f}) | {c['ape_gain_vs_previous_wilcoxon_p']:.2g} |"
+                )
     lines.append(f"\nTotal {results['seconds'] / 60:.1f} min.")
     return "\n".join(lines) + "\n"
 
@@ -814,7 +859,8 @@ def rerender(args: argparse.Namespace) -> int:
         return 2
     results = parse_data(read_text_bounded(args.report, "--report"), "json", MpsolveError, str(args.report))
     for c in (results.get("latency_cost") or {}).get("checks", []):
-        c.update(accuracy(c["predicted_ms"], c["components_ms"], c["measured_ms"]))
+        c.update(accuracy(c["predicted_ms"], c["components_ms"], c["measured_ms"], c.get("previous_components_ms"),
+                          results.get("settings", {}).get("seed", 0)))
     write(results, args)
     return 0
 

@@ -46,6 +46,32 @@ def test_fastest_round_is_the_estimator_of_the_undisturbed_latency() -> None:
     assert acc["bias_components_vs_fastest_round_percent"] == pytest.approx(10.0)
     assert acc["mape_percent_by_round"][0] == 0.0 and acc["mape_percent"] > 0
     assert acc["round_spread_percent_median"] == pytest.approx(100 * (2 / 11 + 20 / 25) / 2)
+    assert "ape_gain_vs_previous_percent" not in acc
+    # paired with a previous model: 20 % and 10 % off before, 10 % and 0 % now, so 10 points better
+    paired = accuracy([10.0, 20.0], [11.0, 20.0], measured, previous=[12.0, 22.0])
+    assert paired["mape_previous_vs_fastest_round_percent"] == pytest.approx(15.0)
+    assert paired["bias_previous_vs_fastest_round_percent"] == pytest.approx(15.0)
+    assert paired["ape_gain_vs_previous_percent"] == pytest.approx(10.0)
+    assert paired["ape_gain_vs_previous_ci95"] == pytest.approx([10.0, 10.0])
+
+
+def test_the_previous_model_is_the_profile_without_its_timed_repeats() -> None:
+    from mpsolve.costs import LatencyCost
+    from mpsolve.spaces import SearchSpace
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    space = SearchSpace(num_blocks=2, embed_dims=(64,), ffn_ratios=(1.0,), layers=(1, 3), vocab_size=256,
+                        embed_proj_dim=64, max_positions=32)
+    profile = synthetic_profile(space)
+    profile["layers"][0]["warm_ms"] = 0.5
+    previous = _latency_module().without_repeats(profile)
+    assert "repeated" in profile["layers"][0] and "repeated" not in previous["layers"][0]
+    arch = space.decode([0, 0, 1, 0, 0, 0])  # three applications, then one
+    ms = profile["layers"][0]["ms"]
+    assert LatencyCost(previous).of(arch) - LatencyCost(previous).of(space.decode([0, 0, 0] * 2)) == (
+        pytest.approx(2 * 0.5))
+    assert LatencyCost(profile).of(arch) - LatencyCost(profile).of(space.decode([0, 0, 0] * 2)) == (
+        pytest.approx(profile["layers"][0]["repeated"]["ms"][0] - ms))
 
 
 def _latency_module():
@@ -203,8 +229,10 @@ def test_the_latency_cost_check_times_designs_as_mpsolve_latency_does(tmp_path: 
     for check in checks.values():
         assert len(check["predicted_ms"]) == 3 and len(check["measured_ms"]) == 1 and len(check["measured_ms"][0]) == 3
         assert all(ms > 0 for ms in check["measured_ms"][0]) and check["predicted_ms"] == check["components_ms"]
+        assert len(check["previous_components_ms"]) == 3 and "ape_gain_vs_previous_wilcoxon_p" in check
     sampled = load_space(str(space)).sample(3, random_state=0)
     assert results["architectures"] == [str(load_space(str(space)).decode(x)) for x in sampled]
     assert {p.name for p in cache.glob("design-*.onnx")} == {
         f"design-{load_space(str(space)).decode(x).digest()}-s0-all.onnx" for x in sampled}
     assert "calibrated MAPE %" in (tmp_path / "run.md").read_text()
+    assert "The component sum against the previous model" in (tmp_path / "run.md").read_text()
