@@ -41,8 +41,9 @@ every backend keeps it). Off by default because a fit to a few designs also fits
 drift at the moment they were timed: on an idle benchmark run it predicted other designs worse
 than the component sum in three of four cells (``benchmarks/results/latency.md``). ``fit_intercept=False`` fits
 the per-layer term alone, steadier than the per-forward one in decode; in two pre-registered runs
-it helped one of four decode cells and hurt three (``benchmarks/results/latency_slope.md``,
-``latency_slope_replication.md``), so check it against whole designs timed on the device.
+with version-2 profiles (repeats timed warm) it helped one of four decode cells and hurt three
+(``benchmarks/results/latency_slope.md``, ``latency_slope_replication.md``), so check it against
+whole designs timed on the device.
 The component sum's own record over the registered runs is in ``benchmarks/README.md``.
 The profile is what :class:`mpsolve.costs.LatencyCost` (prefill) and
 :class:`mpsolve.costs.DecodeLatencyCost` (decode) predict from. Importing this module is cheap;
