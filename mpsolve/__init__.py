@@ -9,20 +9,24 @@ latency budgets with a pluggable solver, and build the winner as a torch model::
     print(result.architecture, result.objective)
 """
 
-from mpsolve.constraints import Budget, Effectiveness, NonDecreasingWidths, Predicate
-from mpsolve.core import Evaluation, Problem, Result, SolveContext, Solver
-from mpsolve.objectives import DecoderParamsObjective, MeRinoEntropy, ParamsObjective
-from mpsolve.solvers import get_solver, list_solvers, register_solver, solve
-from mpsolve.spaces import Architecture, Block, SearchSpace, get_architecture, get_space
-from mpsolve.utils.errors import (
-    ArchitectureError,
-    InfeasibleError,
-    MpsolveError,
-    MpsolveWarning,
-    SolverError,
-    SpaceError,
-)
-from mpsolve.workflows.pareto import ParetoFront, pareto
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mpsolve.constraints import Budget, Effectiveness, NonDecreasingWidths, Predicate
+    from mpsolve.core import Evaluation, Problem, Result, SolveContext, Solver
+    from mpsolve.objectives import DecoderParamsObjective, MeRinoEntropy, ParamsObjective
+    from mpsolve.solvers import get_solver, list_solvers, register_solver, solve
+    from mpsolve.spaces import Architecture, Block, SearchSpace, get_architecture, get_space
+    from mpsolve.utils.errors import (
+        ArchitectureError,
+        InfeasibleError,
+        MpsolveError,
+        MpsolveWarning,
+        SolverError,
+        SpaceError,
+    )
+    from mpsolve.workflows.pareto import ParetoFront, pareto
 
 __version__ = "0.1.0"
 
@@ -57,3 +61,36 @@ __all__ = [
     "register_solver",
     "solve",
 ]
+
+# Imported on first use (PEP 562): `import mpsolve` stays cheap, so the command's Ctrl-C handling is
+# in place before the heavy imports (numpy, scipy, networkx) run.
+_HOMES = {
+    "mpsolve.constraints": ("Budget", "Effectiveness", "NonDecreasingWidths", "Predicate"),
+    "mpsolve.core": ("Evaluation", "Problem", "Result", "SolveContext", "Solver"),
+    "mpsolve.objectives": ("DecoderParamsObjective", "MeRinoEntropy", "ParamsObjective"),
+    "mpsolve.solvers": ("get_solver", "list_solvers", "register_solver", "solve"),
+    "mpsolve.spaces": ("Architecture", "Block", "SearchSpace", "get_architecture", "get_space"),
+    "mpsolve.utils.errors": ("ArchitectureError", "InfeasibleError", "MpsolveError", "MpsolveWarning", "SolverError",
+                             "SpaceError"),
+    "mpsolve.workflows.pareto": ("ParetoFront", "pareto"),
+}
+_HOME = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """A public name from its module, or a subpackage (``mpsolve.costs``), imported on first use."""
+    if name in _HOME:
+        value = getattr(importlib.import_module(_HOME[name]), name)
+    else:
+        try:
+            value = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -2,6 +2,6 @@
 
 import sys
 
-from mpsolve.cli.main import main
+from mpsolve.cli import main
 
 sys.exit(main())

@@ -449,3 +449,38 @@ def test_a_stderr_the_shell_closed_keeps_messages_out_of_stdout(tmp_path):
         assert process.returncode == code and "mpsolve:" not in out, out
         if code == 0:
             assert json.loads(out)["status"] == "optimal"
+
+
+def test_a_ctrl_c_while_the_library_loads_is_one_line() -> None:
+    """Before: a Ctrl-C in the first ~0.5 s of a command (the imports) printed a 26-line traceback.
+    The child sends itself SIGINT when the import of numpy begins, deep inside the library's loading."""
+    child = (
+        "import importlib.abc, os, signal, sys\n"
+        "class Interrupt(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'numpy':\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "from mpsolve.cli import main\n"
+        "sys.exit(main(['presets']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr, done.stdout) == (130, "mpsolve: interrupted\n", "")
+
+
+def test_importing_the_library_is_cheap_and_every_public_name_resolves() -> None:
+    code = ("import sys, mpsolve\n"
+            "heavy = sorted(m for m in ('numpy', 'scipy', 'networkx', 'torch') if m in sys.modules)\n"
+            "assert not heavy, heavy\n"
+            "assert sorted(mpsolve.__all__) == sorted(mpsolve._HOME)\n"
+            "assert all(getattr(mpsolve, name) is not None for name in mpsolve.__all__)\n"
+            "assert mpsolve.costs.FlopsCost and 'Problem' in dir(mpsolve)\n"
+            "try:\n"
+            "    mpsolve.nope\n"
+            "except AttributeError as exc:\n"
+            "    assert str(exc) == \"module 'mpsolve' has no attribute 'nope'\", exc\n"
+            "else:\n"
+            "    raise SystemExit('no AttributeError')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

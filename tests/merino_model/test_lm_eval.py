@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mpsolve import Architecture
-from mpsolve.cli.main import main
+from mpsolve.cli import main
 from mpsolve.merino_model import (
     Corpus,
     MeRinoHFForCausalLM,

@@ -112,7 +112,7 @@ def test_profile_latency_warns_about_noisy_entries(tmp_path: Path, capsys, monke
 
 def test_train_evaluate_and_export_refuse_bad_input_in_one_line(shared_arch: Architecture, tmp_path: Path,
                                                                 capsys) -> None:
-    from mpsolve.cli.main import main
+    from mpsolve.cli import main
 
     design = tmp_path / "design.json"
     design.write_text(json.dumps(shared_arch.to_dict()))
