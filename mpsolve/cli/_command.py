@@ -9,6 +9,7 @@ import select
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import mpsolve
 from mpsolve.cli import design, info, model, pareto, sweep
@@ -49,10 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = int(args.func(args) or 0)
         return _flush_stdout() or code  # a closed pipe fails here, not in the interpreter's own flush at exit
     except MpsolveWarning as exc:  # PYTHONWARNINGS=error makes a warning an error
-        print(f"mpsolve: error: {exc}", file=sys.stderr)
+        _say(f"mpsolve: error: {exc}")
         return 2
     except MpsolveError as exc:
-        print(f"mpsolve: error: {exc}", file=sys.stderr)
+        _say(f"mpsolve: error: {exc}")
         return 2
     except OSError as exc:  # a path the system refuses (name too long, a device, a vanished folder, a pipe)
         quiet = _reader_gone(exc)
@@ -60,11 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return quiet
         pipe = isinstance(exc, BrokenPipeError)  # an output other than stdout (a --csv named by a pipe)
         where = f": {exc.filename!r}" if exc.filename else " writing an output: give a file" if pipe else ""
-        print(f"mpsolve: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        _say(f"mpsolve: error: {exc.strerror or exc}{where}")
         _flush_stdout(report=False)
         return 2
     except KeyboardInterrupt as exc:  # a training run says where its checkpoint is
-        print("mpsolve: interrupted" + (f": {exc}" if str(exc) else ""), file=sys.stderr)
+        _say("mpsolve: interrupted" + (f": {exc}" if str(exc) else ""))
         return 130
 
 
@@ -82,9 +83,9 @@ def _flush_stdout(report: bool = True) -> int | None:
         quiet = _reader_gone(exc)
         if quiet is not None:
             return quiet
-        _drop_stdout()
+        _drop(sys.stdout)
         if report:
-            print(f"mpsolve: error: {exc.strerror or exc} writing the output", file=sys.stderr)
+            _say(f"mpsolve: error: {exc.strerror or exc} writing the output")
         return 2
 
 
@@ -92,7 +93,7 @@ def _reader_gone(exc: OSError) -> int | None:
     """141, with stdout pointed at the null device, when ``exc`` is stdout's reader having left
     (`| head`): the command stops quietly, as other tools do; else ``None``."""
     if isinstance(exc, BrokenPipeError) and _stdout_closed():
-        _drop_stdout()
+        _drop(sys.stdout)
         return 141  # 128 + SIGPIPE, the shell's status of a command a closed pipe stopped
     return None
 
@@ -107,13 +108,22 @@ def _stdout_closed() -> bool:
         return False
 
 
-def _drop_stdout() -> None:
-    """Point stdout at the null device, so that flushing it at exit cannot fail again."""
+def _drop(stream: Any) -> None:
+    """Point ``stream`` (stdout or stderr) at the null device, so that flushing it at exit cannot fail again."""
     try:
         fd = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(fd, sys.stdout.fileno())
-    except (OSError, ValueError):  # a stdout without a file descriptor (captured in tests)
+        os.dup2(fd, stream.fileno())
+    except (OSError, ValueError, AttributeError):  # a stream without a file descriptor (captured in tests)
         pass
+
+
+def _say(line: str) -> None:
+    """``line`` on stderr; a stderr that cannot take it (`2>/dev/full`) is pointed at the null device, and
+    the command keeps its exit status (there is nowhere left to say more)."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        _drop(sys.stderr)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file=None,
@@ -122,6 +132,6 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     if issubclass(category, MpsolveWarning):
         if str(message) not in shown:
             shown.add(str(message))
-            print(f"mpsolve: warning: {message}", file=sys.stderr)
+            _say(f"mpsolve: warning: {message}")
     else:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))

@@ -416,6 +416,18 @@ def test_a_full_disk_is_one_error_line(argv):
     assert process.returncode == 2 and err.startswith("mpsolve: error: No space left on device") and "\n" not in err
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("buffered", [True, False])
+def test_an_error_with_a_full_stderr_keeps_its_status(buffered):
+    """`mpsolve ... 2>/dev/full`: before, status 1 (the error line's OSError escaped) or 120 (Python's
+    flush of stderr at exit failed); now the error's own 2, and nothing on stdout."""
+    env = _unbuffered_env() if buffered else {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open("/dev/full", "w") as full:
+        process = subprocess.run([sys.executable, "-m", "mpsolve.cli", "design", "--budget", "flops=1"],
+                                 stdout=subprocess.PIPE, stderr=full, env=env, timeout=120)
+    assert (process.returncode, process.stdout) == (2, b"")
+
+
 def test_a_socket_whose_reader_left_stops_the_command_quietly():
     import socket
 
