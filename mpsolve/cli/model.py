@@ -129,7 +129,8 @@ def add_subcommands(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "profile-latency",
         help="measure per-layer latencies on this machine for latency budgets",
-        description="Time one application of every (E, F) layer of a search space, every projection, the "
+        description="Time one application of every (E, F) layer of a search space (and, where the space shares "
+        "its layers, 2 and more consecutive applications as the model runs them), every projection, the "
         "embeddings and the LM head in torch or ONNX Runtime, for a prefill of --seq-len tokens or for one "
         "decoded token with --seq-len positions in the KV cache, and write a device profile for latency "
         "budgets (latency_ms with --latency-profile FILE, decode_ms with --decode-profile FILE). Each entry "
