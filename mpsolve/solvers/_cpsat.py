@@ -276,8 +276,10 @@ class _Model:
             res = linprog(cost, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=(0, 1), method="highs")
             if res.status == 2:
                 return -math.inf
+            if res.status != 0:  # e.g. 4, numerical difficulties: no objective value (res.fun is None)
+                return None
             best = -res.fun * norm
-            return best + 1e-6 * abs(best) + 1.0 if res.status == 0 else None
+            return best + 1e-6 * abs(best) + 1.0
 
         # the range of each log-width sum at this depth and within the budgets: tighter than
         # T * [min, max] per layer, it tightens both this bound and the CP-SAT model

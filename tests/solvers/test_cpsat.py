@@ -182,3 +182,19 @@ def test_lp_bounds_that_disagree_on_feasibility_bound_nothing() -> None:
     profile["calibration"] = {"ms": -0.0738205640705258, "per_layer_ms": -7.744647815133575}
     problem = mpsolve.Problem(space, constraints=[mpsolve.Budget("latency", 0.0014754514807251025, profile=profile)])
     assert mpsolve.solve(problem, "cpsat").objective == mpsolve.solve(problem, "exhaustive").objective
+
+
+def test_an_lp_bound_without_a_value_bounds_nothing() -> None:
+    """HiGHS ended one of the bound's LPs with status 4 (numerical difficulties, no objective value) and cpsat
+    raised TypeError where exact solved the problem (found by a review, 2 of 1530 random latency budgets)."""
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    space = mpsolve.SearchSpace(num_blocks=3, embed_dims=(64, 192), ffn_ratios=(1.0,), layers=(2, 3, 10),
+                                vocab_size=256, embed_proj_dim=64, max_positions=64, shared=False)
+    profile = {**synthetic_profile(space), "version": 2,
+               "layers": [{"embed_dim": 64, "ffn_dim": 64, "ms": 4.13733471489039, "warm_ms": 0.28727589387409713},
+                          {"embed_dim": 192, "ffn_dim": 192, "ms": 4.909416715975493, "warm_ms": 1.59196499531838}],
+               "calibration": {"ms": 0.011676227439057663, "per_layer_ms": -0.286988617980223}}
+    problem = mpsolve.Problem(space, constraints=[mpsolve.Budget("latency", 31.76771890798043, profile=profile)])
+    assert mpsolve.solve(problem, "cpsat").objective == pytest.approx(mpsolve.solve(problem, "exact").objective,
+                                                                      rel=1e-12)
