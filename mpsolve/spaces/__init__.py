@@ -1,6 +1,6 @@
 """Search spaces, the architecture type and presets."""
 
-from mpsolve.spaces._architecture import MODEL_CONSTANTS, Architecture, Block, ffn_dim, model_constants
+from mpsolve.spaces._architecture import LIMITS, MODEL_CONSTANTS, Architecture, Block, ffn_dim, model_constants
 from mpsolve.spaces._file import load_space, space_label
 from mpsolve.spaces._presets import (
     ARCHITECTURES,
@@ -14,6 +14,7 @@ from mpsolve.spaces._space import DecodedBatch, SearchSpace
 
 __all__ = [
     "ARCHITECTURES",
+    "LIMITS",
     "MODEL_CONSTANTS",
     "Architecture",
     "Block",
