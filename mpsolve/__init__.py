@@ -81,6 +81,8 @@ def __getattr__(name: str) -> Any:
     """A public name from its module, or a subpackage (``mpsolve.costs``), imported on first use."""
     if name in _HOME:
         value = getattr(importlib.import_module(_HOME[name]), name)
+    elif not name.isidentifier() or name.startswith("_"):  # no dotted paths, no private modules
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     else:
         try:
             value = importlib.import_module(f"{__name__}.{name}")
