@@ -486,9 +486,10 @@ def latency_cost_check(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def without_repeats(profile: dict[str, Any]) -> dict[str, Any]:
-    """``profile`` as version 2 read it: without the timed consecutive applications of shared layers."""
+    """``profile`` as version 2 read it: without the timed consecutive applications of shared layers (and
+    without its calibration, fitted to them, whose bound version 2 may refuse)."""
     layers = [{k: v for k, v in r.items() if k != "repeated"} for r in profile["layers"]]
-    return {**profile, "version": 2, "layers": layers}
+    return {**{k: v for k, v in profile.items() if k != "calibration"}, "version": 2, "layers": layers}
 
 
 def accuracy(predicted: Any, components: Any, measured: Any, previous: Any = None, seed: int = 0) -> dict[str, Any]:
