@@ -117,12 +117,10 @@ def _application_curve(entry: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray
     return n, ms, float((ms[-1] - ms[first]) / (n[-1] - n[first]))
 
 
-def _fastest_application_ms(profile: Mapping[str, Any]) -> float:
-    """The least time any layer application adds in ``profile``: its first, or a repeat of a shared layer."""
-    fastest = []
-    for r in profile["layers"]:
-        n, ms, slope = _application_curve(r)
-        fastest += [ms[0], slope, *(np.diff(ms) / np.diff(n))]
+def _fastest_application_ms(curves: list[tuple[np.ndarray, np.ndarray, float]]) -> float:
+    """The least time any layer application adds, from the layers' :func:`_application_curve`: its first,
+    or a repeat of a shared layer."""
+    fastest = [v for n, ms, slope in curves for v in (ms[0], slope, *(np.diff(ms) / np.diff(n)))]
     return float(min(fastest, default=0.0))
 
 
@@ -172,9 +170,9 @@ class LatencyCost(CostModel):
         self.per_layer_ms = float(calibration["per_layer_ms"]) if calibration else 0.0
         shapes = [(r["embed_dim"], r["ffn_dim"]) for r in data["layers"]]
         self._layers = _Table(shapes, [r["ms"] for r in data["layers"]])
-        #: the least time a layer application adds (the first of a block, or a repeat of a shared one)
-        self.fastest_application_ms = _fastest_application_ms(data)
         curves = [_application_curve(r) for r in data["layers"]]
+        #: the least time a layer application adds (the first of a block, or a repeat of a shared one)
+        self.fastest_application_ms = _fastest_application_ms(curves)
         # a shared block of n applications: its row at n - 1 up to the deepest timed, then the slope
         self._deepest = int(max((n[-1] for n, _, _ in curves), default=1))
         depths = np.arange(1, self._deepest + 1)
@@ -406,7 +404,7 @@ def _check_calibration(profile: Mapping[str, Any], calibration: Any) -> None:
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < _MS_LIMIT for v in terms):
         raise LatencyProfileError(f"latency profile calibration needs numbers ms and per_layer_ms within "
                                   f"+-{_MS_LIMIT:g} ms; re-profile with mpsolve profile-latency")
-    fastest = _fastest_application_ms(profile)
+    fastest = _fastest_application_ms([_application_curve(r) for r in profile["layers"]])
     # a per-layer term within rounding of the bound could still let a deeper block cost a few ulps less
     if terms[0] <= -(profile["embedding_ms"] + profile["head_ms"]) or (
             terms[1] < 0 and terms[1] <= -(1 - _CALIBRATION_MARGIN) * fastest):
