@@ -193,6 +193,8 @@ def run_sweep(tasks: Sequence[SweepTask], executor: Any = "local",
     Raises:
         SweepInterrupted: on Ctrl-C, with the rows that finished.
     """
+    if on_row is not None and not callable(on_row):  # before the first run, not after it
+        raise SweepError(f"on_row must be a function of one row (a dict), got {on_row!r}")
     tasks = list(tasks)
     done: dict[int, dict[str, Any]] = {}
     try:
@@ -281,8 +283,6 @@ def sweep(
 
     ``on_row`` is called with each row as its run finishes (to save or show it at once: the runs
     may be in other processes, so a per-run solver ``callback`` cannot reach them)."""
-    if on_row is not None and not callable(on_row):
-        raise SweepError(f"on_row must be a function of one row (a dict), got {on_row!r}")
     tasks = sweep_tasks(problems, budgets, solvers, seeds, time_limit=time_limit, solver_options=solver_options)
     return run_sweep(tasks, executor, on_row)
 

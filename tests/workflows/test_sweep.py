@@ -100,6 +100,8 @@ def test_on_row_sees_each_row_as_its_run_finishes():
     assert sorted(seen, key=lambda r: r["index"]) == rows and len(rows) == 2
     with pytest.raises(SweepError, match="on_row must be a function"):
         sweep(["small"], on_row="rows.csv")
+    with pytest.raises(SweepError, match="on_row must be a function"):  # before its first run
+        run_sweep(sweep_tasks(["small"], {}, ["ea"], [0]), on_row="rows.csv")
 
 
 def _one_layer_first(arch: mpsolve.Architecture) -> bool:
