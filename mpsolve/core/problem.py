@@ -70,6 +70,7 @@ class Problem:
         if not isinstance(self.space, SearchSpace):
             raise MpsolveError(f"space must be a SearchSpace or a preset name, got {space!r}")
         self.objective = get_objective(objective)
+        self.objective.check_space(self.space)
         # a lone constraint or string is not a list of them (a string would be split into characters)
         if isinstance(constraints, (Constraint, str)) or not isinstance(constraints, Iterable):
             raise MpsolveError(

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from mpsolve.costs import ModelConstants, batch_of
-from mpsolve.spaces import Architecture, DecodedBatch, resolve_architecture
+from mpsolve.spaces import Architecture, DecodedBatch, SearchSpace, resolve_architecture
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.params import constructor_options
 
@@ -29,6 +29,11 @@ class Objective(ABC):
         """The score of one architecture (or a preset name, a JSON file or object of one)."""
         arch = resolve_architecture(arch)
         return float(self.finite_scores(self.evaluate(batch_of(arch), arch)[:1], lambda i: arch)[0])
+
+    def check_space(self, space: SearchSpace) -> None:
+        """Refuse, in one line (:class:`MpsolveError`), a space whose designs this objective cannot
+        rank; :class:`~mpsolve.Problem` calls it. Accepts every space by default."""
+        return None
 
     def finite_scores(self, scores: Any, design: Callable[[int], Any], counted: bool = False) -> np.ndarray:
         """``scores`` as a float array, or a one-line error naming ``design(i)`` of the first non-finite

@@ -10,7 +10,7 @@ import numpy as np
 from mpsolve.costs import ModelConstants, ParamsCost, batch_of
 from mpsolve.objectives._base import Objective
 from mpsolve.objectives._lookup import SpectrumTable, analytic_entropy
-from mpsolve.spaces import Architecture, DecodedBatch, resolve_architecture
+from mpsolve.spaces import Architecture, DecodedBatch, SearchSpace, resolve_architecture
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.validation import check_bool, check_positive_number, is_finite_number
 
@@ -41,6 +41,9 @@ def effectiveness(layers: np.ndarray, widths: np.ndarray, beta: float) -> np.nda
     weighted_log_width = np.sum(layers * np.log2(widths.astype(np.float64)), axis=1)
     return beta * depth * depth / weighted_log_width
 
+
+#: exp(-x) is a subnormal float (few significant bits) above this x: -log of float64's smallest normal
+_EXP_NORMAL = -float(np.log(np.finfo(np.float64).tiny))
 
 #: the ratio init_std / eps the ``rate`` variant takes: singular values times it, squared, stay
 #: far from float64's overflow (1e308) and from vanishing next to 1 (1e-16)
@@ -186,6 +189,21 @@ class MeRinoEntropy(Objective):
         if self.penalty == "exp":
             return np.exp(-self.gamma * rho)
         return np.ones_like(rho)
+
+    def check_space(self, space: SearchSpace) -> None:
+        """The ``exp`` penalty must leave some design a normal float factor: ``exp(-gamma rho)``
+        below float64's smallest normal number (``gamma rho > 708``) keeps too few bits to rank."""
+        if self.penalty != "exp":
+            return
+        least = []  # the least rho of each weighted part: every block at its fewest layers and widest
+        for weight, widths in zip(self.alpha, (space.embed_dims, space.ffn_table)):
+            if weight > 0 and np.max(widths) > 1:
+                least.append(self.beta * space.num_blocks * min(space.layers) / float(np.log2(np.max(widths))))
+        if least and self.gamma * min(least) > _EXP_NORMAL:
+            raise MpsolveError(f"the exp penalty exp(-gamma * rho) falls below the smallest normal float for every "
+                               f"design of space {space.name!r} (gamma * rho >= {self.gamma * min(least):.4g} > "
+                               f"{_EXP_NORMAL:.4g}), so scores lose their order: take gamma below "
+                               f"{_EXP_NORMAL / min(least):.4g} (or a smaller beta)")
 
     def parts(self, batch: DecodedBatch) -> dict[str, np.ndarray]:
         """Unweighted sums, effectiveness and penalised parts of every architecture."""

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mpsolve import MpsolveError, MpsolveWarning
+from mpsolve import MpsolveError, MpsolveWarning, Problem
 from mpsolve.costs import batch_of
 from mpsolve.objectives import (
     DecoderParamsObjective,
@@ -137,3 +137,17 @@ def test_alternative_objectives():
     assert DecoderParamsObjective().of(arch) == params - embeddings
     with pytest.raises(MpsolveError, match="known objectives: entropy"):
         get_objective("loss")
+
+
+def test_exp_penalty_that_underflows_for_every_design_is_refused():
+    # the default space's least rho: 4 blocks of 1 layer at the widest FFN (4096): 4 / 4 / 12 = 1/12,
+    # at the widest attention (1024): 1/10; exp(-x) is subnormal above x = 708.4
+    space = get_space("default")
+    problem = Problem(space, MeRinoEntropy(penalty="exp", gamma=8400.0))
+    widest = Architecture(blocks=(Block(1024, 4.0, 1),) * 4)
+    assert problem.objective.details(widest)["entropy_ffn"] > np.finfo(np.float64).tiny  # exp(-700): normal
+    with pytest.raises(MpsolveError, match=r"for every design of space 'default' .* take gamma below 8501"):
+        Problem(space, MeRinoEntropy(penalty="exp", gamma=8600.0))
+    with pytest.raises(MpsolveError, match="take gamma below 7084"):  # the attention part alone counts
+        Problem(space, MeRinoEntropy(penalty="exp", gamma=7200.0, alpha=(1, 0)))
+    Problem(space, MeRinoEntropy(penalty="linear", gamma=1e6))  # gamma only shapes the exp penalty
