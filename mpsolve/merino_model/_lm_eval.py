@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mpsolve.merino_model._errors import ModelInputError, require
-from mpsolve.utils.files import missing_reason, read_text_bounded
+from mpsolve.utils.files import atomic_write, missing_reason, read_text_bounded
 
 __all__ = ["byte_tokenizer", "checkpoint_bpe_tokenizer", "checkpoint_tokenizer", "is_task_file", "lm_eval_tasks",
            "load_task_file", "trained_seq_len"]
@@ -46,16 +46,34 @@ def _byte_alphabet() -> list[str]:
     return [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
 
 
-def byte_tokenizer() -> Any:
-    """A ``transformers`` fast tokenizer whose token ids are the UTF-8 bytes (MeRino's byte vocabulary)."""
+#: the token padding uses in saved tokenizers (byte 0's, in every byte-level vocabulary); padding is masked
+PAD_TOKEN = _byte_alphabet()[0]
+
+
+def byte_level_bpe() -> Any:
+    """The byte vocabulary as a ``tokenizers.Tokenizer``: byte-level BPE without merges (a token's id is its byte)."""
     require("tokenizers", "hf")
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(vocab={c: b for b, c in enumerate(_byte_alphabet())}, merges=[]))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tok.decoder = decoders.ByteLevel()
-    return PreTrainedTokenizerFast(tokenizer_object=tok)
+    return tok
+
+
+def byte_tokenizer() -> Any:
+    """A ``transformers`` fast tokenizer whose token ids are the UTF-8 bytes (MeRino's byte vocabulary)."""
+    return transformers_tokenizer(None)
+
+
+def save_tokenizer(folder: str | os.PathLike, bpe: Any | None, max_positions: int) -> None:
+    """Write ``tokenizer.json`` (``bpe``, a ``tokenizers.Tokenizer``, or the byte vocabulary for ``None``) and
+    the ``tokenizer_config.json`` with which ``transformers.AutoTokenizer.from_pretrained(folder)`` loads it:
+    padding on the left (where generation needs it) with :data:`PAD_TOKEN`, and ``max_positions`` tokens."""
+    (byte_level_bpe() if bpe is None else bpe).save(str(Path(folder) / "tokenizer.json"))
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", "pad_token": PAD_TOKEN, "padding_side": "left",
+              "model_max_length": int(max_positions), "clean_up_tokenization_spaces": False}
+    atomic_write(Path(folder) / "tokenizer_config.json", json.dumps(config, indent=1) + "\n")
 
 
 def checkpoint_bpe_tokenizer(folder: str | os.PathLike) -> Any | None:
@@ -80,10 +98,14 @@ def checkpoint_bpe_tokenizer(folder: str | os.PathLike) -> Any | None:
                                     "again with mpsolve train --bpe")
     from mpsolve.merino_model._train import _tokenizer_id
 
-    if trained_with is not None and trained_with != _tokenizer_id(tokenizer):
+    bytes_run = trained_with == "bytes"  # train writes the byte vocabulary's tokenizer.json too
+    expected = _tokenizer_id(byte_level_bpe()) if bytes_run else trained_with
+    if expected is not None and expected != _tokenizer_id(tokenizer):
         raise ModelInputError(f"tokenizer file {str(path)!r} is not the tokenizer checkpoint {str(folder)!r} was "
                               f"trained with (training.json records {trained_with!r}); restore the run's "
                               "tokenizer.json")
+    if bytes_run:
+        return None
     vocab = _record(Path(folder) / "config.json", "config file").get("vocab_size")
     if isinstance(vocab, int) and tokenizer.get_vocab_size() > vocab:  # its ids would be past the embedding
         raise ModelInputError(f"tokenizer file {str(path)!r} has {tokenizer.get_vocab_size()} tokens, more than the "
@@ -128,11 +150,9 @@ def tokenizer_from_json(text: str, source: str, way_out: str) -> Any:
 
 def transformers_tokenizer(bpe: Any | None) -> Any:
     """``bpe`` (a ``tokenizers.Tokenizer``) as a ``transformers`` fast tokenizer; ``None``: the byte vocabulary."""
-    if bpe is None:
-        return byte_tokenizer()
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast(tokenizer_object=bpe)
+    return PreTrainedTokenizerFast(tokenizer_object=byte_level_bpe() if bpe is None else bpe)
 
 
 def checkpoint_tokenizer(folder: str | os.PathLike) -> Any:

@@ -64,7 +64,8 @@ CHECKPOINT_DIR = "checkpoint"
 #: the way out of a run that cannot continue (its folder holds the run, so a fresh start there is refused)
 _START_AGAIN = "start again in a new out_dir (mpsolve train --out), without resume"
 #: what a built or trained model's folder holds; writing another run there would mix the two
-RUN_FILES = ("training.json", CHECKPOINT_DIR, "config.json", "model.safetensors", "tokenizer.json")
+RUN_FILES = ("training.json", CHECKPOINT_DIR, "config.json", "model.safetensors", "tokenizer.json",
+             "tokenizer_config.json")
 #: largest BPE vocabulary: ``tokenizers`` allocates it up front (and aborts the process when it cannot)
 MAX_BPE_VOCAB = 1 << 24
 
@@ -543,7 +544,8 @@ def train(
             every validation point and every ``save_every`` steps, ``training.json`` (config
             and evaluations) and, at the end, a Hugging Face
             checkpoint (``config.json`` + ``model.safetensors``; needs the ``[hf]`` extra) with
-            the BPE tokenizer as ``tokenizer.json``. A folder that already holds a run or a
+            its tokenizer (BPE or bytes: ``tokenizer.json`` + ``tokenizer_config.json``, what
+            ``AutoTokenizer.from_pretrained`` loads). A folder that already holds a run or a
             checkpoint is refused unless ``resume``.
         resume: continue from ``out_dir``'s checkpoint (same config); the run then continues
             exactly as if it had not been interrupted.
@@ -819,10 +821,10 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
 def _save_final(result: TrainResult, corpus: Corpus, seed: int) -> None:
     """The Hugging Face checkpoint of the trained model and ``training.json`` beside it."""
     from mpsolve.merino_model._hf import MeRinoHFForCausalLM, without_hf_progress_bars
+    from mpsolve.merino_model._lm_eval import save_tokenizer
 
     with without_hf_progress_bars():  # training shows its own progress, or none
         MeRinoHFForCausalLM.from_model(result.model).save_pretrained(result.out_dir)
-    if corpus.tokenizer is not None:
-        corpus.tokenizer.save(str(result.out_dir / "tokenizer.json"))
+    save_tokenizer(result.out_dir, corpus.tokenizer, result.model.architecture.max_positions)
     _write_json(result.out_dir / "training.json", {k: v for k, v in _state(result, corpus, seed).items()
                                                     if k != "train_losses"})

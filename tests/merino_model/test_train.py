@@ -122,6 +122,24 @@ def test_train_evaluate_save_and_load_hf_checkpoint(tmp_path, make_tiny_architec
     assert evaluate(loaded, corpus, seq_len=32)["loss"] == pytest.approx(after["loss"], rel=1e-6)  # HF wrapper too
     saved = json.loads((tmp_path / "training.json").read_text())
     assert saved["evaluations"] == run.evaluations and saved["tokenizer"] == "bytes"
+    _check_hf_tokenizer(transformers, tmp_path, loaded, b"the model learns")
+
+
+def _check_hf_tokenizer(transformers, folder: Path, model, text: bytes) -> None:
+    """``AutoTokenizer`` loads the run's tokenizer, pads a batch on the left, and a padded prompt generates
+    what it generates alone (before: bytes had no tokenizer file, BPE no pad token)."""
+    from mpsolve.merino_model import checkpoint_tokenizer
+
+    tok = transformers.AutoTokenizer.from_pretrained(folder)
+    ours = checkpoint_tokenizer(folder)
+    assert tok(text.decode())["input_ids"] == ours(text.decode())["input_ids"]
+    batch = tok([text.decode(), "a"], return_tensors="pt", padding=True)
+    n = batch.input_ids.shape[1]
+    assert batch.attention_mask[1].tolist() == [0] * (n - 1) + [1] and tok.model_max_length == 64
+    padded = model.generate(**batch, max_new_tokens=4, do_sample=False)
+    alone = model.generate(**tok(["a"], return_tensors="pt"), max_new_tokens=4, do_sample=False)
+    assert torch.equal(padded[1, n - 1:], alone[0])
+    assert tok.decode(padded[1], skip_special_tokens=True) == tok.decode(alone[0])
 
 
 def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, make_tiny_architecture):
@@ -383,6 +401,9 @@ def test_bpe_tokenizer_trained_on_the_corpus(tmp_path, make_tiny_architecture):
 
     saved = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
     assert saved.encode(text[:300]).ids == tokenizer.encode(text[:300]).ids
+    transformers = pytest.importorskip("transformers")
+    _check_hf_tokenizer(transformers, tmp_path, transformers.AutoModelForCausalLM.from_pretrained(tmp_path),
+                        text[:40].encode())
     # refused before training: the tokenizers library aborts the process on a vocabulary it cannot allocate
     for size in (255, 10**11, 300.0):
         with pytest.raises(ModelInputError, match=r"vocab_size must be an integer in 256\.\.16777216"):
