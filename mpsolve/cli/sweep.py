@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,11 +20,14 @@ from mpsolve.cli.parsing import (
     split_list,
 )
 from mpsolve.core.problem import Problem
+from mpsolve.core.result import STATUSES
 from mpsolve.solvers import get_solver
-from mpsolve.spaces import SPACES, load_space, space_label
+from mpsolve.spaces import SPACES, Architecture, load_space, space_label
+from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import atomic_write, check_writable, parse_data, read_text_bounded
 from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import exact_quantity
+from mpsolve.utils.validation import is_finite_number
 from mpsolve.workflows.problem_file import ProblemSpec, load_problem_file
 from mpsolve.workflows.sweep import SweepInterrupted, run_sweep, sweep_tasks
 
@@ -141,8 +145,27 @@ def _earlier_rows(args: argparse.Namespace, tasks: list[Any]) -> dict[int, dict[
         if index is None:
             raise CLIError(f"row {i} of --out {str(args.out)!r} is not a run of this sweep (another problem, budget, "
                            "solver, option or seed): resume with the same arguments, or give another --out")
+        damage = _row_damage(row)
+        if damage:
+            raise CLIError(f"row {i} of --out {str(args.out)!r} is damaged ({damage}): delete that row to run it "
+                           "again, or give another --out")
         kept[index] = {**row, "index": index}
     return kept
+
+
+def _row_damage(row: Mapping[str, Any]) -> str | None:
+    """What is wrong with a kept row's answer (``None`` if nothing): it is shown and kept as it is."""
+    if row.get("status") not in STATUSES:
+        return f"status {row.get('status')!r} is not one of {', '.join(STATUSES)}"
+    objective = row.get("objective")
+    if objective is not None and not (is_finite_number(objective) or objective in (math.inf, -math.inf)):
+        return f"objective {objective!r} is not a number"
+    if row.get("architecture") is not None:
+        try:
+            Architecture.from_dict(row["architecture"])
+        except (MpsolveError, TypeError):
+            return "its architecture is not one"
+    return None
 
 
 def _show(rows: list[dict[str, Any]], as_json: bool) -> None:

@@ -156,3 +156,22 @@ def test_cli_sweep_resumes_its_out_file_and_refuses_to_overwrite_it(tmp_path, ca
     assert main([*argv[:6], "10G", *argv[7:], "--resume"]) == 2  # another sweep's file
     assert "row 1 of --out" in capsys.readouterr().err
 
+
+
+@pytest.mark.parametrize("damage, message", [
+    ({"status": None}, "status None is not one of"),
+    ({"objective": "x"}, "objective 'x' is not a number"),
+    ({"architecture": {"blocks": 5}}, "its architecture is not one"),
+])
+def test_cli_sweep_resume_refuses_a_damaged_row_in_one_line(tmp_path, capsys, damage, message):
+    """Before: a kept row with a damaged answer was shown by --resume with a traceback (KeyError, ValueError)."""
+    out = tmp_path / "rows.json"
+    argv = ["sweep", "--space", "small", "--over", "flops", "--budgets", "10G,12G", "--solvers", "exact",
+            "--out", str(out)]
+    assert main(argv) == 0
+    rows = json.loads(out.read_text())
+    out.write_text(json.dumps([{**rows[0], **damage}, rows[1]]))
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"row 0 of --out {str(out)!r} is damaged ({message}" in err
