@@ -244,6 +244,10 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
         return (model, info) if want_info else model
 
 
+#: the ``dtype`` a config may name (transformers instantiates the model under it)
+_CONFIG_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
 def _check_before_loading(path: Path) -> None:
     """Refuse a local checkpoint whose weights disagree with its config, before allocating anything.
 
@@ -267,6 +271,12 @@ def _check_before_loading(path: Path) -> None:
         found = f"model_type {kind!r}" if isinstance(raw, dict) else f"a JSON {type(raw).__name__}"
         raise CheckpointMismatchError(f"checkpoint {str(path)!r} is not a MeRino checkpoint ({config.name} holds "
                                       f"{found}); give a folder that mpsolve train or build wrote")
+    for key in ("dtype", "torch_dtype"):  # transformers builds the model under it, and fails on a non-float one
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or getattr(torch, value, None) not in _CONFIG_DTYPES):
+            raise CheckpointMismatchError(
+                f"checkpoint {str(path)!r} has an unreadable config: {key} {value!r} is not a type the weights can "
+                f"run in (float32, float16, bfloat16 or float64): edit {str(config)!r} (mpsolve writes \"float32\")")
     try:
         architecture = MeRinoConfig.from_dict(raw).architecture
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:  # transformers' own

@@ -188,3 +188,22 @@ def test_train_evaluate_and_export_refuse_bad_input_in_one_line(shared_arch: Arc
         assert "Traceback" not in err and err.splitlines()[-1].startswith("mpsolve: error: "), (argv, err)
         assert message in err.splitlines()[-1], (argv, err)
     assert not (tmp_path / "run").exists() and not (tmp_path / "b").exists() and not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("key, value", [("dtype", 1.5), ("dtype", True), ("dtype", "int64"), ("dtype", "float8_e4m3fn"),
+                                        ("torch_dtype", 5)])
+def test_evaluate_refuses_a_config_dtype_the_model_cannot_run_in(shared_arch: Architecture, tmp_path: Path, capsys,
+                                                                 key: str, value: object) -> None:
+    """Before: transformers' AttributeError / ValueError / TypeError escaped as a traceback (exit 1)."""
+    from mpsolve.cli import main
+
+    ckpt = tmp_path / "ckpt"
+    MeRinoHFForCausalLM.from_model(build(shared_arch)).save_pretrained(ckpt)
+    config = json.loads((ckpt / "config.json").read_text())
+    config.pop("dtype", None)
+    (ckpt / "config.json").write_text(json.dumps({**config, key: value}))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 20, encoding="utf-8")
+    assert main(["evaluate", str(ckpt), "--corpus", str(corpus), "--seq-len", "16"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"has an unreadable config: {key} {value!r} is not a type the weights" in err
