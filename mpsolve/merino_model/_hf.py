@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,7 @@ def _check_before_loading(path: Path) -> None:
             raise CheckpointMismatchError(
                 f"checkpoint {str(path)!r} has an unreadable config: {key} {value!r} is not a type the weights can "
                 f"run in (float32, float16, bfloat16 or float64): edit {str(config)!r} (mpsolve writes \"float32\")")
+    _check_generation_config(path)
     try:
         architecture = MeRinoConfig.from_dict(raw).architecture
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:  # transformers' own
@@ -321,6 +323,36 @@ def _check_before_loading(path: Path) -> None:
         check_fits_in_memory(architecture)
     except ModelInputError as exc:
         raise CheckpointMismatchError(f"checkpoint {str(path)!r}: {exc}") from None
+
+
+def _check_generation_config(path: Path) -> None:
+    """Refuse a ``generation_config.json`` that transformers' loading would fail on with its own error
+    (``max_new_tokens = 0``, a string ``pad_token_id``); one it cannot parse it replaces, as before."""
+    from transformers import GenerationConfig
+
+    from mpsolve.utils.files import read_text_bounded
+
+    file = path / "generation_config.json"
+    if not file.is_file():
+        return
+    try:
+        raw = json.loads(read_text_bounded(file, "generation config", CheckpointMismatchError))
+    except (ValueError, RecursionError):  # transformers falls back to config.json
+        return
+    def failure(fields: dict[str, Any]) -> str | None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # its advice on unused sampling settings, shown again when loading
+                GenerationConfig.from_dict(fields)
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:  # raised by its validate()
+            return " ".join(str(exc).split()) or type(exc).__name__
+        return None
+
+    if not isinstance(raw, dict) or (reason := failure(raw)) is None:
+        return
+    field = next((f"{key} {value!r}: " for key, value in raw.items() if failure({key: value})), "")
+    raise CheckpointMismatchError(f"checkpoint {str(path)!r} has an unreadable {file.name} ({field}{reason}): fix "
+                                  "that field or delete the file (mpsolve's own generation does not read it)")
 
 
 def _mismatch_message(path: str | os.PathLike, detail: str) -> str:

@@ -207,3 +207,21 @@ def test_evaluate_refuses_a_config_dtype_the_model_cannot_run_in(shared_arch: Ar
     assert main(["evaluate", str(ckpt), "--corpus", str(corpus), "--seq-len", "16"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and f"has an unreadable config: {key} {value!r} is not a type the weights" in err
+
+
+@pytest.mark.parametrize("fields, message", [({"max_new_tokens": 0}, "(max_new_tokens 0: `max_new_tokens` must be"),
+                                             ({"pad_token_id": "x"}, "(pad_token_id 'x': ")])
+def test_a_damaged_generation_config_is_refused_in_one_line(shared_arch: Architecture, tmp_path: Path, capsys,
+                                                            fields: dict, message: str) -> None:
+    """Before: transformers' ValueError / TypeError from its GenerationConfig.validate() escaped as a traceback."""
+    from mpsolve.cli import main
+
+    ckpt = tmp_path / "ckpt"
+    MeRinoHFForCausalLM.from_model(build(shared_arch)).save_pretrained(ckpt)
+    (ckpt / "generation_config.json").write_text(json.dumps(fields))
+    assert main(["export", str(ckpt), "--onnx", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"has an unreadable generation_config.json {message}" in err
+    assert not (tmp_path / "m.onnx").exists()
+    (ckpt / "generation_config.json").write_text("not JSON")  # unparsable: transformers reads config.json instead
+    assert MeRinoHFForCausalLM.from_pretrained(ckpt).config.architecture == shared_arch
