@@ -812,6 +812,12 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
             first = f"not a tensor file: {type(exc).__name__}"
         raise ModelInputError(f"cannot resume from {str(folder)!r}: its weights or optimizer state are damaged "
                               f"({first[:200]}); {_START_AGAIN}") from None
+    # a finished run's resume trains no step and saves these weights over the final model: they must be usable
+    broken = [k for k, v in result.model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        raise ModelInputError(f"cannot resume from {str(folder)!r}: its weights are not finite (NaN or inf) in "
+                              f"{', '.join(broken[:3])}: the file {state['files']['weights']!r} is damaged; "
+                              f"{_START_AGAIN}")
     result.steps = state["step"]
     result.train_losses = list(state["train_losses"])
     result.evaluations = list(state["evaluations"])

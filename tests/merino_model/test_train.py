@@ -266,6 +266,26 @@ def test_a_damaged_optimizer_file_is_refused_without_torch_advice(tmp_path, make
         assert "weights_only" not in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_finished_run_with_non_finite_checkpoint_weights_keeps_its_final_model(tmp_path, make_tiny_architecture):
+    """Before: resuming a finished run trained no step and saved the checkpoint's NaN weights over the good
+    final model.safetensors, reporting the stored validation loss."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    pytest.importorskip("transformers")
+    corpus = Corpus.from_bytes(_text(20_000).encode())
+    train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, progress=False)
+    final = (tmp_path / "model.safetensors").read_bytes()
+    weights = tmp_path / "checkpoint" / f"model-{TINY.steps}.safetensors"
+    with safe_open(weights, "pt") as fh:
+        metadata = fh.metadata()
+    save_file({k: v.fill_(float("nan")) for k, v in load_file(weights).items()}, weights, metadata=metadata)
+    with pytest.raises(ModelInputError, match=r"its weights are not finite \(NaN or inf\) in .*: the file "
+                                              rf"'model-{TINY.steps}\.safetensors' is damaged; start again"):
+        train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
+    assert (tmp_path / "model.safetensors").read_bytes() == final
+
+
 def test_divergence_and_non_finite_models_are_errors_not_numbers(make_tiny_architecture):
     corpus = Corpus.from_bytes(_text(5_000).encode())
     with pytest.raises(ModelInputError, match=r"training diverged at step \d+ \(loss nan\): lower the learning rate"):
