@@ -348,8 +348,9 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         raise LatencyProfileError(f"latency profile has timings that are not numbers from 0 to {_MS_LIMIT:g} ms: "
                                   f"{[v if len(repr(v)) < 25 else repr(v)[:20] + '...' for v in bad[:3]]}; re-profile "
                                   "with mpsolve profile-latency")
-    for key in ("seq_len", "batch"):
-        if key in data and not (is_integer(data[key]) and 0 < data[key] < _DIM_LIMIT):
+    for key in ("seq_len", "batch", "threads"):  # threads: null for the runtime's default
+        if key in data and not (is_integer(data[key]) and 0 < data[key] < _DIM_LIMIT) and not (
+                key == "threads" and data[key] is None):
             raise LatencyProfileError(f"latency profile {key} {data[key]!r} is not a positive integer; re-profile "
                                       "with mpsolve profile-latency")
     if data.get("calibration") is not None:

@@ -289,6 +289,14 @@ def test_a_profile_seq_len_that_is_not_a_positive_integer_is_refused(profile: di
         LatencyCost({**profile, "seq_len": value})
 
 
+@pytest.mark.parametrize("value", [0, 2.5, True, "x"])
+def test_a_profile_threads_that_is_not_a_positive_integer_or_null_is_refused(profile: dict, value: object) -> None:
+    """Before: accepted; mpsolve latency then said 'threads must be a positive integer' without naming the file."""
+    with pytest.raises(LatencyProfileError, match=f"threads {value!r} is not a positive integer.*re-profile"):
+        LatencyCost({**profile, "threads": value})
+    assert LatencyCost({**profile, "threads": None}).workload["threads"] is None  # the runtime's default
+
+
 def test_version_1_profiles_are_torch_prefill(profile: dict) -> None:
     old = {k: v for k, v in profile.items() if k not in ("runtime", "phase")}
     cost = LatencyCost({**old, "version": 1})
