@@ -227,17 +227,22 @@ def load_checkpoint(path: str | Path, problem: Problem, solver: Solver) -> dict[
     return payload
 
 
-def replay_point(state: dict[str, Any], counter: str, solver: str) -> tuple[int, dict[str, Any]]:
+def replay_point(state: dict[str, Any], counter: str, solver: str,
+                 most: int | None = None) -> tuple[int, dict[str, Any]]:
     """``(state[counter], state["rng_start"])``: the steps a seeded backend replays on resuming.
 
     Backends whose own state is not data (pymoo's algorithm, Optuna's sampler) checkpoint how
     many steps they finished and the run's first RNG state; a resumed run rebuilds them from
-    the seed and replays those steps without re-counting them.
+    the seed and replays those steps without re-counting them. ``most``: the run's own number of
+    steps, which no checkpoint of it exceeds (a larger count would end the resumed run at once).
     """
     steps, rng_start = state.get(counter), state.get("rng_start")
     if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0 and _pcg64_state(rng_start)):
         raise CheckpointError(f"the {solver} checkpoint is malformed: it needs {counter} and rng_start (a PCG64 "
                               "generator state)")
+    if most is not None and steps > most:
+        raise CheckpointError(f"the {solver} checkpoint is malformed: it records {steps} {counter}, more than the "
+                              f"run's {most}")
     return steps, rng_start
 
 

@@ -22,6 +22,9 @@ def _resumed_population(ctx: SolveContext) -> tuple[np.ndarray, np.ndarray, int]
     if not (isinstance(pop_X, np.ndarray) and pop_X.ndim == 2 and pop_X.shape[1] == ctx.problem.n_var
             and isinstance(done, int) and not isinstance(done, bool) and done >= 0):
         raise CheckpointError("the ea checkpoint is malformed: it needs pop_X (designs x variables) and done")
+    if not len(pop_X) or done > ctx.solver.iterations:  # neither in a run's own checkpoint: it would end at once
+        raise CheckpointError(f"the ea checkpoint is malformed: its population is empty or its {done} children "
+                              f"exceed the run's iterations ({ctx.solver.iterations})")
     try:
         pop_X = ctx.problem.space.check_encoding(pop_X)
         ctx.rng.bit_generator.state = st.get("rng")

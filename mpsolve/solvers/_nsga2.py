@@ -120,7 +120,7 @@ class NSGA2Solver(Solver):
         # without re-counting them) from the run's first RNG state, then goes on.
         resumed = ctx.resume_state["solver_state"] if ctx.resume_state is not None else None
         if resumed is not None:
-            replay, rng_start = replay_point(resumed, "generations", self.name)
+            replay, rng_start = replay_point(resumed, "generations", self.name, self.generations)
             ctx.rng.bit_generator.state = rng_start
         else:
             replay, rng_start = 0, ctx.rng.bit_generator.state

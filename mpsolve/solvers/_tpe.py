@@ -94,7 +94,8 @@ class TPESolver(Solver):
         # continues from the trials the storage holds.
         state = ctx.resume_state["solver_state"] if ctx.resume_state is not None else None
         if state is not None:
-            replay, rng_start = replay_point(state, "trials", self.name)
+            most = self.n_trials if self.storage is None else None  # a shared study's trials count in all
+            replay, rng_start = replay_point(state, "trials", self.name, most)
             ctx.rng.bit_generator.state = rng_start
             replay = replay if self.storage is None else 0
         else:

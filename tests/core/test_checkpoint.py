@@ -306,6 +306,25 @@ def test_hand_edited_checkpoints_are_refused_with_one_line(problem, tmp_path, ed
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(("name", "edit", "message"), [
+    ("ea", lambda st: st.update(pop_X={"__array__": {"dtype": "int64", "shape": [0, 9], "data": []}}),
+     "its population is empty or"),
+    ("ea", lambda st: st.update(done=10**9), "its population is empty or its 1000000000 children exceed"),
+    ("nsga2", lambda st: st.update(generations=10**9), "it records 1000000000 generations, more than the run's"),
+    ("tpe", lambda st: st.update(trials=10**9), "it records 1000000000 trials, more than the run's"),
+])
+def test_a_checkpoint_past_its_runs_end_is_refused(problem, tmp_path, name, edit, message):
+    """Before: the resumed run ended at once and reported its incumbent as a finished run's answer."""
+    path = tmp_path / "run.ckpt"
+    _, batches = _batches(name, problem, seed=2)
+    _solver(name).solve(problem, seed=2, checkpoint=path, callback=_InterruptAt(max(2, batches // 2)))
+    data = json.loads(path.read_text())
+    edit(data["solver_state"])
+    path.write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match=f"the {name} checkpoint is malformed: {message}"):
+        _solver(name).solve(problem, resume=path)
+
+
 def test_a_tampered_population_is_re_scored_not_trusted(problem, tmp_path):
     full, _ = _batches("ea", problem, seed=2)
     path = _edited(problem, tmp_path, lambda d: d["solver_state"].update(pop_f={"__array__": {
