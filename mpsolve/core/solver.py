@@ -225,10 +225,12 @@ class SolveContext:
             atomic_write(self.checkpoint_path, self._boundary)
             self._last_checkpoint = now
 
-    def checkpoint_last_boundary(self) -> None:
-        """Write the last consistent point of the run (on interrupt)."""
-        if self.checkpoint_path is not None and self._boundary is not None:
-            atomic_write(self.checkpoint_path, self._boundary)
+    def checkpoint_last_boundary(self) -> bool:
+        """Write the last consistent point of the run (on interrupt); whether there was one to write."""
+        if self.checkpoint_path is None or self._boundary is None:
+            return False
+        atomic_write(self.checkpoint_path, self._boundary)
+        return True
 
     def write_checkpoint(self, solver_state: dict[str, Any]) -> None:
         """Atomically write the run's state now (a crash mid-write keeps the previous file)."""
@@ -339,8 +341,9 @@ class Solver(ABC):
                 except DeadlineReached:  # the time limit struck mid-step (the lookup table, the exact bounds)
                     cut = True
                     ctx.checkpoint_last_boundary()
-                except Exception:
-                    if not ctrl_c[0]:
+                except Exception as exc:
+                    if not ctrl_c[0]:  # an error of the run's own (a callback's, a plug-in's): its work so far is kept
+                        self._keep_work(ctx, exc)
                         raise
                     interrupted = True  # a Ctrl-C that a library reported as another error
                     ctx.checkpoint_last_boundary()
@@ -360,6 +363,17 @@ class Solver(ABC):
                     raise SolverError(f"the time limit of {time_limit:g} s ran out before a feasible design was "
                                       "found: allow more time")
             return self._result(ctx, interrupted)
+
+    @staticmethod
+    def _keep_work(ctx: SolveContext, exc: Exception) -> None:
+        """Write the run's last consistent point to its checkpoint file, if it has one, and say so on ``exc``."""
+        try:
+            written = ctx.checkpoint_last_boundary()
+        except OSError:  # the error itself may be the full disk: it is the one to report
+            return
+        if written:
+            exc.add_note(f"mpsolve: the run so far is saved in {str(ctx.checkpoint_path)!r}: resume=that file "
+                         "continues it")
 
     def _warn_unheeded(self, ctx: SolveContext, time_limit: float | None) -> None:
         """Say when a run that ended by itself ignored its time limit or checkpoint file (a plug-in

@@ -410,3 +410,23 @@ def test_resuming_a_finished_run_repeats_nothing(name, problem, tmp_path):
     path = tmp_path / "run.ckpt"
     full = _solver(name).solve(problem, seed=2, checkpoint=path)
     assert _answer(name, _solver(name).solve(problem, resume=path)) == _answer(name, full)
+
+
+class _FailAt(_InterruptAt):
+    """A callback with a bug: it raises RuntimeError at its ``n``-th call."""
+
+    def __call__(self, ctx: mpsolve.SolveContext) -> None:
+        self.calls += 1
+        if self.calls == self.n:
+            raise RuntimeError("a bug in the callback")
+
+
+@pytest.mark.parametrize("name", _resumable())
+def test_a_run_whose_callback_fails_keeps_its_work_for_resume(name, problem, tmp_path):
+    """The callback's error propagates, but the run so far is in the checkpoint (before: no file, the run lost)."""
+    full, batches = _batches(name, problem, seed=9)
+    path = tmp_path / "run.ckpt"
+    with pytest.raises(RuntimeError, match="a bug in the callback") as info:
+        _solver(name).solve(problem, seed=9, checkpoint=path, callback=_FailAt(batches // 2 + 1))
+    assert path.exists() and f"the run so far is saved in {str(path)!r}" in "".join(info.value.__notes__)
+    assert _answer(name, _solver(name).solve(problem, resume=path)) == _answer(name, full)
