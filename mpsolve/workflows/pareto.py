@@ -269,6 +269,8 @@ def budget_point(budget: float, result: dict[str, Any] | None, over: str, solver
     point: dict[str, Any] = {"budget": budget, "solver": solver, "status": "infeasible",
                              "proved": result is None or bool(result.get("proved"))}  # a complete search proves it
     if result is None or result["architecture"] is None:
+        if result is not None and result["status"] == "interrupted":  # Ctrl-C before a design: not infeasible
+            point = {**point, "status": "interrupted", "proved": False}
         return {
             **point,
             "objective": None,

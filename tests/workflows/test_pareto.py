@@ -297,3 +297,31 @@ def test_each_solve_of_a_front_takes_the_run_options() -> None:
     assert sorted(set(seen)) == [20e9, 40e9] and all(p["proved"] for p in front.points)
     with pytest.raises(mpsolve.MpsolveError, match=r"^pareto solves once per budget, and checkpoint= belongs to one"):
         mpsolve.pareto(problem, "flops", ["20G"], "ea", checkpoint="run.ckpt")
+
+
+def test_a_budget_interrupted_before_its_first_design_is_interrupted_not_infeasible(capsys) -> None:
+    """Before: its point said ``infeasible``, so ``mpsolve pareto`` exited 0 without saying the front was cut,
+    and went on to the next solver's front."""
+    from mpsolve.cli import main
+    from mpsolve.core.solver import Solver
+
+    class CtrlCAtOnce(Solver):
+        name = "ctrl-c-at-once"
+        stochastic = False
+
+        def _solve(self, ctx) -> None:
+            ctx.time_up()
+            raise KeyboardInterrupt
+
+    from mpsolve.solvers import SOLVERS
+
+    mpsolve.register_solver(CtrlCAtOnce)
+    try:
+        fr = mpsolve.pareto(mpsolve.Problem("small"), "flops", ["20G", "40G"], solver="ctrl-c-at-once")
+        assert [(p["status"], p["proved"], p["architecture"]) for p in fr.points] == [("interrupted", False, None)]
+        assert not fr.certified
+        assert main(["pareto", "--space", "small", "--budgets", "20G,40G", "--solver", "ctrl-c-at-once,exact"]) == 130
+    finally:
+        SOLVERS.remove(CtrlCAtOnce.name)
+    out, err = capsys.readouterr()
+    assert "interrupted: the front stops at budget 20G (ctrl-c-at-once)" in err and "exact" not in out
