@@ -413,4 +413,11 @@ def check_figure_path(path: str | Path, what: str = "figure") -> str:
         raise MpsolveError(
             f"{what} {str(path)!r} has {found}: end it with an image format, one of {', '.join(sorted(formats))}"
         )
+    if fmt == "pgf":  # matplotlib runs a TeX system to write it, after all the work
+        import shutil
+
+        tex = matplotlib.rcParams["pgf.texsystem"]
+        if shutil.which(tex) is None:
+            raise MpsolveError(f"{what} {str(path)!r}: matplotlib writes .pgf with {tex}, which is not installed: "
+                               "install it, or end the name in .pdf or .svg")
     return fmt

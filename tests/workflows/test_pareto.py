@@ -325,3 +325,20 @@ def test_a_budget_interrupted_before_its_first_design_is_interrupted_not_infeasi
         SOLVERS.remove(CtrlCAtOnce.name)
     out, err = capsys.readouterr()
     assert "interrupted: the front stops at budget 20G (ctrl-c-at-once)" in err and "exact" not in out
+
+
+def test_a_pgf_figure_without_its_tex_system_is_refused_before_any_solve(tmp_path, monkeypatch, capsys) -> None:
+    """Before: ``--plot front.pgf`` solved every budget, then failed with matplotlib's RuntimeError traceback
+    ('xelatex' not found) and lost the front."""
+    pytest.importorskip("matplotlib")
+    import shutil
+
+    import mpsolve.cli.pareto as cli_pareto
+    from mpsolve.cli import main
+
+    monkeypatch.setattr(shutil, "which", lambda name, *args, **kwargs: None)
+    solved = []
+    monkeypatch.setattr(cli_pareto, "pareto", lambda *args, **kwargs: solved.append(args))
+    assert main(["pareto", "--space", "small", "--budgets", "20G", "--plot", str(tmp_path / "front.pgf")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "front.pgf" in err and "not installed" in err and solved == []
