@@ -247,7 +247,7 @@ def _rows(tasks: list[SweepTask], executor: Any) -> Iterator[Iterator[dict[str, 
         raise SweepError(f"unknown executor {executor!r}; use local, process[:N], dask://local[:N] or dask://HOST:PORT")
     if not (target == "local" or target.startswith("local:")):
         host, _, port = target.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:  # int('²') fails
             raise SweepError(f"executor {executor!r} needs a scheduler address HOST:PORT (e.g. dask://127.0.0.1:8786) "
                              "or local[:N]")
     distributed = _import_distributed()
@@ -399,7 +399,7 @@ def _with_budgets(problem: Problem, limits: Mapping[str, float | str]) -> Proble
 
 
 def _count(text: str, executor: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:  # '²' is a digit that int() refuses
         raise SweepError(f"bad worker count in executor {executor!r}: expected a positive integer after ':'")
     return int(text)
 

@@ -163,6 +163,9 @@ def test_bad_sweeps_are_refused(kwargs, message):
         ("ray://head:10001", "Ray clusters are not supported"),
         ("spark", "unknown executor"),
         ("process:x", "worker count"),
+        ("process:\u00b2", "worker count"),  # a digit int() refuses: was a ValueError traceback
+        ("dask://local:\u00b2", "worker count"),
+        ("dask://127.0.0.1:\u00b2", "needs a scheduler address HOST:PORT"),
     ],
 )
 def test_bad_executors_are_refused(executor, message):
