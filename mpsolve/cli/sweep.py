@@ -67,6 +67,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     check_time_limit_flag(args.time_limit)
     if len(args.over) != len(args.budgets):
         raise CLIError("give one --budgets list per --over cost, e.g. --over flops --budgets 60G,110G")
+    repeated = next((cost for i, cost in enumerate(args.over) if cost in args.over[:i]), None)
+    if repeated is not None:  # a dict would keep the last --budgets list only
+        raise CLIError(f"--over {repeated} is given twice: give all its budgets in one --budgets list, "
+                       "e.g. --over flops --budgets 20G,40G")
     budgets = {cost: split_list(limits, "--budgets") for cost, limits in zip(args.over, args.budgets)}
     problems: dict[str, Any] = {}
     for path in args.problem:  # labelled by the file's stem, numbered when taken (the same file twice runs twice)

@@ -357,9 +357,15 @@ def _budget_grid(budgets: Mapping[str, Sequence[float | str]] | None) -> list[di
         raise SweepError(f"budgets must map cost names to lists of limits, {example}, got {budgets!r}")
     costs = list(budgets)
     values = []
+    named: dict[str, str] = {}
     for cost in costs:
         if not isinstance(cost, str):
             raise SweepError(f"budgets must be keyed by cost name (flops, params, ...), {example}, got key {cost!r}")
+        name = COSTS[cost].name  # latency_ms is latency: a second key would silently replace the first's budget
+        if name in named:
+            raise SweepError(f"budgets[{named[name]!r}] and budgets[{cost!r}] both bound the {name} cost: give all "
+                             f"its limits in one list, e.g. {{{named[name]!r}: ['50', '60']}}")
+        named[name] = cost
         given = budgets[cost]
         if isinstance(given, (str, Real)):  # one limit (numpy numbers too)
             limits = [given]

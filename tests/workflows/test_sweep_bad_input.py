@@ -175,3 +175,23 @@ def test_cli_sweep_resume_refuses_a_damaged_row_in_one_line(tmp_path, capsys, da
     assert main([*argv, "--resume"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"row 0 of --out {str(out)!r} is damaged ({message}" in err
+
+
+def test_cli_sweep_refuses_a_cost_given_twice_to_over(capsys, no_solves):
+    """Before: ``--over flops --budgets 20G --over flops --budgets 40G`` ran 40G only and said nothing."""
+    argv = ["sweep", "--space", "small", "--over", "flops", "--budgets", "20G", "--over", "flops", "--budgets", "40G",
+            "--solvers", "exact"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mpsolve: error: --over flops is given twice: give all its budgets in one --budgets list")
+    assert err.count("\n") == 1 and not no_solves
+
+
+def test_a_cost_swept_under_two_names_is_refused(no_solves):
+    """Before: ``{"latency": [50], "latency_ms": [80]}`` ran latency 80 only, in rows whose budgets said 50 and 80."""
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("latency", 100, profile=synthetic_profile("small"))])
+    with pytest.raises(SweepError, match=r"^budgets\['latency'\] and budgets\['latency_ms'\] both bound the latency "
+                       r"cost: give all its limits in one list"):
+        sweep_tasks([problem], {"latency": [50], "latency_ms": [80]})
