@@ -116,7 +116,8 @@ class TPESolver(Solver):
                 load_if_exists=self.storage is not None,
             )
         except Exception as exc:  # noqa: BLE001 - Optuna raises many types for a bad storage URL
-            raise SolverError(f"tpe: cannot open storage {self.storage!r}: {type(exc).__name__}: {exc}") from None
+            reason = (str(exc).splitlines() or [""])[0]  # SQLAlchemy adds a line of its own ("Background on ...")
+            raise SolverError(f"tpe: cannot open storage {self.storage!r}: {type(exc).__name__}: {reason}") from None
         if self.storage is not None:
             _claim(study, ctx.fingerprint, self.storage)
         if state is not None and self.storage is not None:  # the trials an interrupt left unfinished

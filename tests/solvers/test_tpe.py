@@ -50,3 +50,12 @@ def test_a_stored_studys_result_reruns_only_with_allow_storage(tmp_path):
         load_problem_file(tmp_path / "result.json")
     spec = load_problem_file(tmp_path / "result.json", allow_storage=True)  # before: refused even so
     assert spec.solver_options["storage"] == url and spec.solve().objective == first.objective
+
+
+def test_a_storage_that_cannot_be_opened_is_one_line(tmp_path):
+    """Before: SQLAlchemy's second line ("(Background on this error at: ...)") followed the error."""
+    (tmp_path / "folder").mkdir()
+    url = f"sqlite:///{tmp_path / 'folder'}"  # a folder is no database file
+    with pytest.raises(SolverError, match=r"^tpe: cannot open storage .*: OperationalError: .*unable to open") as info:
+        mpsolve.solve(_problem(), "tpe", seed=0, storage=url, n_trials=3, **OPTIONS)
+    assert "\n" not in str(info.value)
