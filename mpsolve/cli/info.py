@@ -51,7 +51,7 @@ def add_subcommands(subparsers: Any) -> None:
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    if args.graphml:
+    if args.graphml is not None:  # an empty name is refused, not taken for no file
         check_writable(args.graphml, "--graphml")
         check_outputs({"--graphml": args.graphml}, {"architecture": args.arch})
     data = _design_file(args.arch)
@@ -66,12 +66,12 @@ def cmd_cost(args: argparse.Namespace) -> int:
               f"the model cannot run that workload, so {' and '.join(beyond)} count a run that cannot happen",
               file=sys.stderr)
     costs = {"params": ParamsCost().of(arch), "flops": flops.of(arch), "decode_flops": decode.of(arch)}
-    if args.breakdown or args.graphml:
+    if args.breakdown or args.graphml is not None:
         graph = operator_graph(arch, seq_len=args.seq_len, include_lm_head=args.include_lm_head)
         totals = graph_totals(graph)
         if totals["params"] != costs["params"] or abs(totals["flops"] - costs["flops"]) > 1e-9 * costs["flops"]:
             raise CLIError(f"the operator graph ({totals}) disagrees with the cost models ({costs}): please report")
-        if args.graphml:
+        if args.graphml is not None:
             import networkx as nx
 
             buffer = io.BytesIO()

@@ -66,11 +66,11 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         parse_quantity(b)
     reference = None if args.reference is None else check_reference_point(split_list(args.reference, "--reference"))
     for path, what in ((args.csv, "--csv"), (args.plot, "--plot")):
-        if path:
+        if path is not None:  # an empty name is refused, not taken for no file
             check_writable(path, what)
-    if args.plot:
+    if args.plot is not None:
         check_figure_path(args.plot, "--plot")
-    if args.csv and args.plot:
+    if args.csv is not None and args.plot is not None:
         check_not_input(args.plot, "--plot", {"the --csv file": args.csv}, CLIError)
     check_outputs({"--csv": args.csv, "--plot": args.plot}, {"--space": args.space,
                   "--latency-profile": args.latency_profile, "--decode-profile": args.decode_profile})
@@ -97,9 +97,9 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         stop = _amount(fronts[-1].points[-1]["budget"], fronts[-1].cost)
         print(f"mpsolve: interrupted: the front stops at budget {stop} "
               f"({fronts[-1].solver}); the points so far follow", file=sys.stderr)
-    if args.csv:
+    if args.csv is not None:
         write_csv(fronts, args.csv)
-    if args.plot:  # the published models are scored on the front's own cost (a latency profile's)
+    if args.plot is not None:  # the published models are scored on the front's own cost (a latency profile's)
         plot_fronts(fronts, args.plot, problem)
     if args.json:
         payload = fronts[0].to_dict() if len(fronts) == 1 else {"fronts": [fr.to_dict() for fr in fronts]}

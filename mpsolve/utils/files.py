@@ -111,6 +111,8 @@ def check_writable(path: str | Path, what: str = "output") -> Path:
 
     if not isinstance(path, (str, os.PathLike)):
         raise MpsolveError(f"{what} must be a file path, got {path!r}")
+    if not str(path):  # Path("") is the current folder
+        raise MpsolveError(f"{what} is an empty name; give a file path")
     if str(path).endswith(("/", os.sep)):  # Path() would drop the slash and write a file of that name
         raise MpsolveError(f"{what} {str(path)!r} names a folder (it ends in '/'); give a file path")
     path = Path(path)

@@ -121,6 +121,10 @@ CASES = [
     ("pareto-plot-no-suffix", {}, ["pareto", "--space", "small", "--budgets", "5G", "--plot", "{d}/f"], "no suffix"),
     ("pareto-csv-is-plot", {}, ["pareto", "--space", "small", "--budgets", "5G", "--plot", "{d}/f.png", "--csv",
                                 "{d}/x/../f.png"], "is the --csv file: give --plot its own file name"),
+    # an empty name was taken for no file: the front was printed and no file written, without a word
+    ("pareto-csv-empty", {}, ["pareto", "--space", "small", "--budgets", "5G", "--csv", ""], "--csv is an empty name"),
+    ("pareto-plot-empty", {}, ["pareto", "--space", "small", "--budgets", "5G", "--plot", ""], "--plot is an empty"),
+    ("cost-graphml-empty", {}, ["cost", "merino-52m", "--graphml", ""], "--graphml is an empty name"),
     ("pareto-plot-folder", {}, ["pareto", "--space", "small", "--budgets", "5G,10G", "--plot", "{d}"], "--plot"),
     ("cost-graphml-under-a-file", {"f": "x"}, ["cost", "merino-52m", "--graphml", "{d}/f/g.graphml"], "--graphml"),
     ("profile-out-under-a-file", {"f": "x"}, ["profile-latency", "--space", "small", "--out", "{d}/f/p.json"],
