@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,6 +205,10 @@ def pareto(
         raise MpsolveError(f"pareto needs a Problem, e.g. Problem('small'), got {problem!r}")
     if isinstance(budgets, (str, Mapping)) or not isinstance(budgets, Iterable):  # a str would split into characters
         raise MpsolveError(f"budgets must be a list, e.g. budgets=['60G', '110G'], got {budgets!r}")
+    for b in budgets:  # before the default reference point (the largest budget) is checked, in its own words
+        limit = parse_quantity(b)
+        if not (math.isfinite(limit) and limit > 0):
+            raise MpsolveError(f"each budget must be a positive finite number, got {b!r}: e.g. budgets=['60G', '110G']")
     limits = sorted(parse_quantity(b) for b in budgets)
     if not limits:
         raise MpsolveError("pareto needs at least one budget, e.g. budgets=['60G', '110G', '160G']")

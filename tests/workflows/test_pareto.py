@@ -342,3 +342,12 @@ def test_a_pgf_figure_without_its_tex_system_is_refused_before_any_solve(tmp_pat
     assert main(["pareto", "--space", "small", "--budgets", "20G", "--plot", str(tmp_path / "front.pgf")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "front.pgf" in err and "not installed" in err and solved == []
+
+
+@pytest.mark.parametrize("budget", [0, "0", "1e999", "1e300T", -5])
+def test_a_budget_that_is_no_positive_finite_number_is_named(budget) -> None:
+    """Before: it was reported as a bad hypervolume reference point, which nobody had given."""
+    with pytest.raises(mpsolve.MpsolveError, match=r"^each budget must be a positive finite number, got "):
+        mpsolve.pareto(mpsolve.Problem("small"), "params", ["5M", budget], solver="exact")
+    with pytest.raises(mpsolve.MpsolveError, match=r"^each budget must be a positive finite number, got "):
+        mpsolve.pareto(mpsolve.Problem("small"), "params", [budget], solver="exact")
