@@ -22,7 +22,7 @@ from mpsolve.solvers import get_solver
 from mpsolve.spaces import SPACES, Architecture, load_space
 from mpsolve.utils.files import check_not_input, check_writable
 from mpsolve.utils.quantities import format_quantity, parse_quantity
-from mpsolve.workflows.pareto import check_figure_path, pareto, plot_fronts, write_csv
+from mpsolve.workflows.pareto import ParetoFront, check_figure_path, pareto, plot_fronts, write_csv
 
 __all__ = ["add_subcommands", "cmd_pareto"]
 
@@ -97,14 +97,18 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         stop = _amount(fronts[-1].points[-1]["budget"], fronts[-1].cost)
         print(f"mpsolve: interrupted: the front stops at budget {stop} "
               f"({fronts[-1].solver}); the points so far follow", file=sys.stderr)
+    _show(fronts, args.json)  # before the files: a file that cannot be written keeps the front shown
     if args.csv is not None:
         write_csv(fronts, args.csv)
     if args.plot is not None:  # the published models are scored on the front's own cost (a latency profile's)
         plot_fronts(fronts, args.plot, problem)
-    if args.json:
-        payload = fronts[0].to_dict() if len(fronts) == 1 else {"fronts": [fr.to_dict() for fr in fronts]}
-        print_json(payload)
-        return code
+    return code
+
+
+def _show(fronts: list[ParetoFront], as_json: bool) -> None:
+    if as_json:
+        print_json(fronts[0].to_dict() if len(fronts) == 1 else {"fronts": [fr.to_dict() for fr in fronts]})
+        return
     for fr in fronts:
         print(f"{fr.solver}: objective vs {fr.over}")
         print(f"  {'budget':>12} {'status':>11} {'objective':>14} {fr.over:>12} {'gap':>8}  design")
@@ -121,7 +125,6 @@ def cmd_pareto(args: argparse.Namespace) -> int:
             f"  hypervolume {fr.hypervolume:.6g} against reference point objective={ref_objective:g}, "
             f"{fr.over}={_amount(ref_cost, fr.cost)} ({fr.over} axis in units of {_amount(ref_cost, fr.cost)})"
         )
-    return code
 
 
 def _amount(value: float, cost: CostModel | None) -> str:

@@ -497,3 +497,14 @@ def test_importing_the_library_is_cheap_and_every_public_name_resolves() -> None
             "    raise SystemExit('no AttributeError')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_a_front_file_that_cannot_be_written_keeps_the_front_shown(capsys):
+    """``pareto --csv /dev/full`` passes the checks before the work and fails when written: the front is
+    printed first (before: solved, then only the error, the front lost)."""
+    code = main(["pareto", "--space", "small", "--over", "flops", "--budgets", "20G,40G", "--solver", "exact",
+                 "--csv", "/dev/full"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "No space left on device" in err
+    assert "certified: yes (2 of 2 points proved)" in out
