@@ -353,13 +353,13 @@ class Solver(ABC):
                     ctx.maybe_checkpoint(force=True)
             if not (interrupted or cut):
                 self._warn_unheeded(ctx, time_limit)
+            if ctx.best_x is None and len(feasible_seeds):  # scored by the feasibility check: the best known
+                ctx.evaluate(feasible_seeds)
             if ctx.best_x is None and not interrupted:
-                if len(feasible_seeds):  # scored while checking feasibility: the best known, not "infeasible"
-                    ctx.evaluate(feasible_seeds)
-                if ctx.best_x is None and ctx.stopped:
+                if ctx.stopped:
                     raise SolverError("the run was stopped (ctx.stop()) before a feasible design was found: stop it "
                                       "later")
-                if ctx.best_x is None and (cut or ctx.time_up()):
+                if cut or ctx.time_up():
                     raise SolverError(f"the time limit of {time_limit:g} s ran out before a feasible design was "
                                       "found: allow more time")
             return self._result(ctx, interrupted)

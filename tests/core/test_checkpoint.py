@@ -430,3 +430,22 @@ def test_a_run_whose_callback_fails_keeps_its_work_for_resume(name, problem, tmp
         _solver(name).solve(problem, seed=9, checkpoint=path, callback=_FailAt(batches // 2 + 1))
     assert path.exists() and f"the run so far is saved in {str(path)!r}" in "".join(info.value.__notes__)
     assert _answer(name, _solver(name).solve(problem, resume=path)) == _answer(name, full)
+
+
+def test_a_run_interrupted_before_its_first_evaluation_returns_the_best_known_design(problem):
+    """The feasibility check scored the corner designs; a Ctrl-C before the backend evaluated anything
+    returns the best of them as ``interrupted`` (before: no design, though feasible ones were known)."""
+
+    class CtrlCAtOnce(mpsolve.Solver):
+        name = "ctrl-c-at-once"
+        stochastic = False
+
+        def _solve(self, ctx: mpsolve.SolveContext) -> None:
+            ctx.time_up()
+            raise KeyboardInterrupt
+
+    result = CtrlCAtOnce().solve(problem)
+    corners = problem.check_feasible()
+    best = max(problem.evaluate(corners).objective)
+    assert result.status == "interrupted" and not result.proved and result.objective == best
+    assert problem.evaluate(result.x[None]).feasible[0]

@@ -317,8 +317,13 @@ def test_a_budget_interrupted_before_its_first_design_is_interrupted_not_infeasi
 
     mpsolve.register_solver(CtrlCAtOnce)
     try:
-        fr = mpsolve.pareto(mpsolve.Problem("small"), "flops", ["20G", "40G"], solver="ctrl-c-at-once")
+        # no corner design (every block at its fewest layers) passes, so the feasibility check knows no design
+        deeper = mpsolve.Predicate(lambda b: b.layers.sum(axis=1) > b.layers.shape[1], vectorized=True)
+        problem = mpsolve.Problem("small", constraints=[deeper])
+        fr = mpsolve.pareto(problem, "flops", ["20G", "40G"], solver="ctrl-c-at-once")
         assert [(p["status"], p["proved"], p["architecture"]) for p in fr.points] == [("interrupted", False, None)]
+        known = mpsolve.pareto(mpsolve.Problem("small"), "flops", ["20G"], solver="ctrl-c-at-once").points[0]
+        assert known["status"] == "interrupted" and known["architecture"] is not None  # a corner: the best known
         assert not fr.certified
         assert main(["pareto", "--space", "small", "--budgets", "20G,40G", "--solver", "ctrl-c-at-once,exact"]) == 130
     finally:
