@@ -87,7 +87,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     else:
         if not args.budget:
             raise CLIError("give at least one budget, e.g. --budget flops=160G (or a --problem FILE.toml)")
-        space = load_space(args.space or "default")
+        space = load_space("default" if args.space is None else args.space)
         constraints = [parse_budget(b, args.latency_profile, args.decode_profile) for b in args.budget]
         budgeted = {c.cost.name for c in constraints}
         for flag, value, cost, example in (("--latency-profile", args.latency_profile, "latency", "latency_ms=50"),
@@ -134,10 +134,10 @@ def _stamp(path: str | None) -> tuple[int, int] | None:
 
 
 def _report(result: Any, problem: Problem, as_json: bool) -> int:
-    """Print the result (a table, or JSON); 1 when it holds no design."""
+    """Print the result (a table, or JSON); 1 when it holds no design (either way)."""
     if as_json:
         print_json(result.to_dict())
-        return 0
+        return 0 if result.architecture is not None else 1
     print(f"status     {result.status}")
     print(f"solver     {result.solver} (seed {result.seed}, {result.n_evals} evaluations, {result.wall_time:.2f} s)")
     if result.architecture is None:

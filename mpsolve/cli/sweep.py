@@ -76,7 +76,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for path in args.problem:  # labelled by the file's stem, numbered when taken (the same file twice runs twice)
         label = Path(path).stem
         problems[label if label not in problems else f"{label}#{len(problems)}"] = load_problem_file(path)
-    spaces = split_list(args.space or "default", "--space") if args.space or not problems else []
+    given = args.space is not None  # an empty --space is refused, not taken for the default
+    spaces = split_list(args.space if given else "default", "--space") if given or not problems else []
     if args.out is not None:  # before any space file is read or any run starts
         check_writable(args.out, "--out")
         inputs = {f"--problem {path!r}": path for path in args.problem}

@@ -204,6 +204,10 @@ CASES = [
                         ("pareto", ["--space", "small", "--budgets", "5G,10G"]),
                         ("sweep", ["--space", "small", "--over", "flops", "--budgets", "5G,10G"]))
       for v in ("0", "-1", "nan")],
+    # an empty --space ran the default space without a word
+    ("design-empty-space", {}, ["design", "--space", "", "--budget", "flops=10G"], "unknown search space ''"),
+    ("sweep-empty-space", {}, ["sweep", "--space", "", "--over", "flops", "--budgets", "5G"],
+     "--space needs at least one comma-separated value"),
 ]
 
 

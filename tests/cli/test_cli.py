@@ -508,3 +508,15 @@ def test_a_front_file_that_cannot_be_written_keeps_the_front_shown(capsys):
     out, err = capsys.readouterr()
     assert code == 2 and "No space left on device" in err
     assert "certified: yes (2 of 2 points proved)" in out
+
+
+def test_a_result_without_a_design_exits_1_with_or_without_json(tmp_path, capsys):
+    """Before: 1 for the table, 0 for ``--json`` (a script could not tell from the status)."""
+    problem = tmp_path / "p.toml"
+    problem.write_text('[space]\npreset = "default"\n[objective]\nname = "params"\n[[budget]]\ncost = "flops"\n'
+                       'limit = "160G"\n[constraints]\neffectiveness = 1e-6\n')  # feasible budgets, no design
+    for extra in ([], ["--json"]):
+        assert main(["design", "--problem", str(problem), "--solver", "exact", *extra]) == 1
+        out = capsys.readouterr().out
+        shown = json.loads(out)["status"] == "infeasible" if extra else "no design meets the constraints (proved" in out
+        assert shown
