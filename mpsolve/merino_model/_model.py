@@ -234,7 +234,7 @@ class MeRinoForCausalLM(nn.Module):
             position_ids: ``(batch, seq)`` positions; by default counted from the cache length
                 (skipping left padding when an attention mask is given).
         """
-        _check_input_ids(input_ids, self.embed_tokens.num_embeddings)
+        input_ids = _check_input_ids(input_ids, self.embed_tokens.num_embeddings)
         if labels is not None and logits_to_keep:
             raise ModelInputError("labels need the logits of every position; pass logits_to_keep=0 with labels")
         if isinstance(logits_to_keep, bool) or not isinstance(logits_to_keep, int) or logits_to_keep < 0:
@@ -243,9 +243,12 @@ class MeRinoForCausalLM(nn.Module):
         cache = past_key_values
         if cache is None and use_cache:
             cache = KVCache()
-        past = cache.get_seq_length() if cache is not None else 0
+        past = _check_cache(cache, sum(block.applications for block in self.blocks), b)
+        _check_attention_mask(attention_mask, b, past + t)
         if position_ids is None:
             position_ids = self._position_ids(b, t, past, attention_mask, input_ids.device)
+        else:
+            _check_position_ids(position_ids, b, t, self.architecture.max_positions)
         attn_mask = self._attention_mask(t, past, attention_mask, input_ids.device)
         logits = self._logits(input_ids, position_ids, attn_mask, t > 1, cache, logits_to_keep)
         loss = causal_lm_loss(logits, labels) if labels is not None else None
@@ -290,11 +293,6 @@ class MeRinoForCausalLM(nn.Module):
             )
         if attention_mask is None:
             return torch.arange(past, past + t, device=device).expand(b, t)
-        if attention_mask.shape != (b, past + t):
-            raise ModelInputError(
-                f"attention_mask must have shape (batch, past + seq) = {(b, past + t)}, "
-                f"got {tuple(attention_mask.shape)}"
-            )
         return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, past:]
 
     @staticmethod
@@ -345,7 +343,7 @@ class MeRinoForCausalLM(nn.Module):
             ``(batch, seq + new)`` prompt and generated tokens.
         """
         max_new_tokens = check_integer(max_new_tokens, "max_new_tokens", 0, ModelInputError)
-        _check_input_ids(input_ids, self.embed_tokens.num_embeddings)
+        input_ids = _check_input_ids(input_ids, self.embed_tokens.num_embeddings)
         generator = sampling_generator(do_sample, temperature, top_k, top_p, seed, input_ids.device)
         check_streamer(streamer)
         if max_new_tokens and input_ids.shape[1] == 0:
@@ -387,8 +385,9 @@ class MeRinoForCausalLM(nn.Module):
         return sequences
 
 
-def _check_input_ids(input_ids: Any, vocab: int) -> None:
-    """Refuse token ids that are not a ``(batch, seq)`` integer tensor of ids in ``[0, vocab)``."""
+def _check_input_ids(input_ids: Any, vocab: int) -> torch.Tensor:
+    """``input_ids`` as ids ``nn.Embedding`` takes (int32 or int64: a ``uint8`` tensor of bytes becomes int64);
+    refuse token ids that are not a ``(batch, seq)`` integer tensor of ids in ``[0, vocab)``."""
     if not isinstance(input_ids, torch.Tensor):
         raise ModelInputError(f"input_ids must be a torch tensor of token ids, got {type(input_ids).__name__}")
     if input_ids.dim() != 2:
@@ -398,6 +397,66 @@ def _check_input_ids(input_ids: Any, vocab: int) -> None:
     # the range is data: reading it while torch.export / torch.compile traces would fail or break the graph
     if input_ids.numel() and not torch.compiler.is_compiling():
         check_id_range(int(input_ids.min()), int(input_ids.max()), vocab)
+    return input_ids if input_ids.dtype in (torch.int32, torch.int64) else input_ids.long()
+
+
+def _check_cache(cache: Any, slots: int, batch: int) -> int:
+    """The positions ``cache`` holds (0 for ``None``); refuse what is not a growing cache of this model's
+    ``slots`` layer applications (a static cache, a legacy tuple, another model's cache)."""
+    if cache is None:
+        return 0
+    if not (callable(getattr(cache, "update", None)) and callable(getattr(cache, "get_seq_length", None))):
+        raise ModelInputError(f"past_key_values must be a KVCache or a transformers Cache (e.g. DynamicCache), got "
+                              f"{type(cache).__name__}: pass the cache a previous call returned")
+    if getattr(cache, "is_compileable", False) is True:  # transformers' StaticCache: keys of a fixed length
+        raise ModelInputError(f"MeRino needs a cache that grows with the sequence (KVCache or DynamicCache), got "
+                              f"{type(cache).__name__}: drop cache_implementation='static' (or pass a DynamicCache)")
+    past = cache.get_seq_length()
+    if torch.compiler.is_compiling():
+        return past
+    lengths = [cache.get_seq_length(i) for i in range(slots + 1)]
+    if past and lengths != [past] * slots + [0]:
+        filled = sum(1 for n in lengths if n)
+        raise ModelInputError(f"past_key_values holds {filled} layer slot(s) of lengths {lengths[:slots + 1]}, but "
+                              f"this model has {slots} layer applications: pass the cache this model returned")
+    hf_layers = getattr(cache, "layers", [])  # transformers' Cache: one layer object per slot, its .keys a tensor
+    layers = cache.keys if isinstance(cache, KVCache) else [getattr(x, "keys", None) for x in hf_layers]
+    if past and layers and isinstance(layers[0], torch.Tensor) and layers[0].shape[0] != batch:
+        raise ModelInputError(f"past_key_values holds {layers[0].shape[0]} sequence(s) but input_ids {batch}: pass the "
+                              "new tokens of the same batch the cache was filled with")
+    return past
+
+
+def _check_attention_mask(attention_mask: Any, b: int, k: int) -> None:
+    """Refuse an attention mask that is not a ``(batch, past + seq) = (b, k)`` tensor of 0 and 1."""
+    if attention_mask is None:
+        return
+    if not isinstance(attention_mask, torch.Tensor):
+        raise ModelInputError(f"attention_mask must be a torch tensor of 0 and 1, got {type(attention_mask).__name__}")
+    if attention_mask.shape != (b, k):
+        raise ModelInputError(
+            f"attention_mask must have shape (batch, past + seq) = {(b, k)}, got {tuple(attention_mask.shape)}"
+        )
+    # 0.5 or 2 would count as padding for the positions but as a real token for the attention
+    if not torch.compiler.is_compiling() and not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+        raise ModelInputError("attention_mask must hold 0 (padding) and 1 (real token) only, got "
+                              f"{sorted({float(v) for v in attention_mask.unique()[:6].tolist()})}")
+
+
+def _check_position_ids(position_ids: Any, b: int, t: int, limit: int) -> None:
+    """Refuse position ids that are not ``(batch or 1, seq)`` integers in ``[0, max_positions)``."""
+    if not isinstance(position_ids, torch.Tensor) or position_ids.dtype not in (torch.int32, torch.int64):
+        kind = position_ids.dtype if isinstance(position_ids, torch.Tensor) else type(position_ids).__name__
+        raise ModelInputError(f"position_ids must be an int64 torch tensor, got {kind}")
+    if position_ids.dim() != 2 or position_ids.shape[0] not in (1, b) or position_ids.shape[1] != t:
+        raise ModelInputError(f"position_ids must have shape (batch, seq) = {(b, t)}, got {tuple(position_ids.shape)}")
+    if position_ids.numel() and not torch.compiler.is_compiling():
+        low, high = int(position_ids.min()), int(position_ids.max())
+        if low < 0 or high >= limit:
+            why = "" if high < limit else (": the sequence is longer than the model's max_positions; shorten the "
+                                           "prompt or max_new_tokens, or build the architecture with a larger one")
+            raise ModelInputError(f"position_ids must be in [0, {limit}) (max_positions), got positions from {low} to "
+                                  f"{high}{why}")
 
 
 def causal_lm_loss(
