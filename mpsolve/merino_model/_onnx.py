@@ -154,6 +154,11 @@ def export_onnx(
     check_integer(opset, "opset", 17, ModelInputError)
     net = _pure_model(model)
     arch = net.architecture
+    least = 3 if kv_cache else 2  # torch.export cannot make a dimension that is at most 1 dynamic
+    if arch.max_positions < least:
+        raise ModelInputError(f"export_onnx needs max_positions >= {least}{' with kv_cache' if kv_cache else ''} (a "
+                              f"dynamic sequence or cache length of at most 1 cannot be exported), got "
+                              f"{arch.max_positions}: build the architecture with a larger max_positions")
     path.parent.mkdir(parents=True, exist_ok=True)
     device = next(net.parameters()).device
     batch = torch.export.Dim("batch", max=1 << 16)
@@ -233,6 +238,12 @@ def _lm_session(model: Any) -> Any:
         raise ModelInputError(f"{graph} is not a causal-LM graph (input_ids in, float logits (batch, seq, vocab) "
                               f"out; its first output is {out.name!r} {out.type} of rank {len(out.shape)}): give a "
                               "file that export_onnx or mpsolve export wrote")
+    for i in _past_inputs(session):  # _run feeds an empty cache of (batch, heads, 0, head_dim)
+        if len(i.shape) != 4 or not all(isinstance(n, int) for n in (i.shape[1], i.shape[3])):
+            graph = repr(str(model)) if isinstance(model, (str, os.PathLike)) else "this graph"
+            raise ModelInputError(f"{graph} has a cache input {i.name!r} of shape {i.shape}, not (batch, heads, past, "
+                                  "head_dim) with fixed heads and head_dim: give a file that export_onnx or mpsolve "
+                                  "export wrote")
     return session
 
 
@@ -324,6 +335,13 @@ def _prompt_ids(session: Any, input_ids: Any) -> np.ndarray:
     vocab = _vocab(session)
     if vocab is not None and ids.size:
         check_id_range(int(ids.min()), int(ids.max()), vocab)
+    return ids
+
+
+def _nonempty(ids: np.ndarray) -> np.ndarray:
+    """``ids``, refused when it holds no token per row (ONNX Runtime's own error names a Reshape node)."""
+    if ids.shape[1] == 0:
+        raise ModelInputError(f"input_ids must hold at least one token per row, got shape {ids.shape}")
     return ids
 
 
@@ -428,7 +446,15 @@ def verify_onnx(
         generator = torch.Generator().manual_seed(torch_seed(seed, optional=False))
         length = max(1, min(8, arch.max_positions - decode_steps))
         input_ids = torch.randint(0, arch.vocab_size, (1, length), generator=generator)
-    ids = _prompt_ids(session, input_ids)
+    recorded = session.get_modelmeta().custom_metadata_map.get(_META_ARCH)
+    if recorded is not None:
+        mine, theirs = json.loads(json.dumps(arch.to_dict())), json.loads(recorded)
+        differing = sorted(k for k in {*mine, *theirs} if mine.get(k) != theirs.get(k)) if isinstance(theirs, dict) \
+            else ["(unreadable record)"]
+        if differing:
+            raise ModelInputError(f"the graph was exported from another architecture than the model's ("
+                                  f"{', '.join(differing)} differ): give the model that was exported")
+    ids = _nonempty(_prompt_ids(session, input_ids))
     check_length(ids.shape[1] + decode_steps, _max_positions(session))
     device = next(net.parameters()).device
     was_training = net.training
@@ -440,6 +466,9 @@ def verify_onnx(
             raise ModelInputError("the torch model's logits are not finite, so the export cannot be checked "
                                   "(a diverged run?); retrain it with a lower learning rate")
         logits, present = _run(session, ids, None)
+        if logits.shape[0] != ref.shape[0] or logits.shape[2:] != ref.shape[2:]:
+            raise ModelInputError(f"the graph's logits {logits.shape} do not match the model's {ref.shape}: give the "
+                                  "graph exported from this model")
         cached = bool(_past_inputs(session))
         prompt_ref = ref[:, -logits.shape[1]:]  # a graph that returns the last position's logits only
         prefill_diff = float(np.abs(logits - prompt_ref).max())
@@ -519,7 +548,8 @@ def compare_onnx(
         if _logits_kept(session) != "all":
             raise ModelInputError(f"the {name} graph returns the last position's logits only; compare_onnx scores "
                                   "every position: export both with logits='all'")
-        ids = _prompt_ids(session, input_ids)
+        ids = _nonempty(_prompt_ids(session, input_ids))
+        check_length(ids.shape[1], _max_positions(session))
     ref = _run(sessions["reference"], ids, None)[0].astype(np.float64)
     cand = _run(sessions["candidate"], ids, None)[0].astype(np.float64)
     if ref.shape != cand.shape:

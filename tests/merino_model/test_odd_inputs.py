@@ -82,3 +82,44 @@ def test_a_cache_of_another_model_or_batch_is_refused() -> None:
     step = model(torch.tensor([[4]]), past_key_values=cache, use_cache=True).logits
     assert torch.allclose(step[:, -1], model(torch.tensor([[1, 2, 3, 4]])).logits[:, -1], atol=1e-5)
     assert isinstance(cache, KVCache)
+
+
+def test_onnx_odd_inputs_are_clear_errors(tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper, save_model
+
+    from mpsolve.merino_model import compare_onnx, export_onnx, onnx_generate, verify_onnx
+
+    # torch.export cannot make a dimension of at most 1 dynamic: its traceback, exit status 1 from mpsolve export
+    for positions, kv_cache in ((1, False), (2, True)):
+        with pytest.raises(ModelInputError, match=f"export_onnx needs max_positions >= {positions + 1}"):
+            export_onnx(build(_arch(max_positions=positions)), tmp_path / "few.onnx", kv_cache=kv_cache)
+    assert not (tmp_path / "few.onnx").exists()
+    model = build(_arch(max_positions=8)).eval()
+    path = export_onnx(model, tmp_path / "m.onnx")
+    with pytest.raises(ModelInputError, match="another architecture than the model's .vocab_size differ."):
+        verify_onnx(build(_arch(max_positions=8).replace(vocab_size=300)), path)  # numpy's broadcast error
+    with pytest.raises(ModelInputError, match="input_ids must hold at least one token per row"):
+        verify_onnx(model, path, np.zeros((1, 0), np.int64))
+    with pytest.raises(ModelInputError, match="input_ids must hold at least one token per row"):
+        compare_onnx(path, path, np.zeros((1, 0), np.int64))
+    with pytest.raises(ModelInputError, match="sequence of 9 tokens exceeds max_positions=8"):
+        compare_onnx(path, path, np.zeros((1, 9), np.int64))  # ORT's Gather error
+    # a cache graph of another exporter, heads and head_dim symbolic: _run's TypeError
+    shape = ["b", "h", "p", "d"]
+    kvs = ("key", "value")
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["emb", "input_ids"], ["logits"]),
+         *(helper.make_node("Identity", [f"past_key_values.0.{kv}"], [f"present.0.{kv}"]) for kv in kvs)],
+        "foreign",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["b", "s"]),
+         *(helper.make_tensor_value_info(f"past_key_values.0.{kv}", TensorProto.FLOAT, shape) for kv in kvs)],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["b", "s", 10]),
+         *(helper.make_tensor_value_info(f"present.0.{kv}", TensorProto.FLOAT, shape) for kv in kvs)],
+        [numpy_helper.from_array(np.ones((10, 10), np.float32), "emb")],
+    )
+    save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "foreign.onnx")
+    with pytest.raises(ModelInputError, match="has a cache input 'past_key_values.0.key' of shape"):
+        onnx_generate(tmp_path / "foreign.onnx", [[1, 2]], 2)
