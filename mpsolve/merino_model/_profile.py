@@ -70,7 +70,7 @@ from mpsolve.costs import (
 )
 from mpsolve.merino_model._errors import require
 from mpsolve.spaces import Architecture, SearchSpace, get_space, resolve_architecture
-from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.errors import MpsolveError, warn
 from mpsolve.utils.files import atomic_write
 from mpsolve.utils.validation import check_bool, check_integer, check_run_time, check_threads
 
@@ -249,6 +249,10 @@ def profile_latency(
     components = make_components(space, seq_len, batch, phase, runtime == "onnxruntime", seed, all_logits)
     previous_threads = torch.get_num_threads()
     threads = previous_threads if threads is None else threads
+    if runtime == "onnxruntime" and threads > 1:
+        warn(f"an ONNX Runtime profile on {threads} threads times each component's cold copies in sessions whose "
+             "thread pools spin against each other: such profiles overestimated whole designs by 76-100 % "
+             "(benchmarks/results/latency_threads2_s14.md, _s15.md); profile with threads=1 (--threads 1)")
     make_calls = _torch_calls if runtime == "torch" else functools.partial(_onnx_calls, graph_dir=graph_dir)
     cold_bytes = 2 * _largest_cache_bytes()
     repeats = repeat_counts(space)

@@ -554,3 +554,28 @@ def test_reordered_blocks_of_one_width_cost_the_same_to_the_last_bit() -> None:
                                                                                    space)[0]))])
     best = mpsolve.solve(problem, "exhaustive").objective
     assert [mpsolve.solve(problem, s).objective for s in ("exact", "cpsat")] == [pytest.approx(best, rel=1e-12)] * 2
+
+
+def test_an_onnx_runtime_profile_on_several_threads_is_warned_of(tiny_space: SearchSpace, monkeypatch) -> None:
+    """Its rotating sessions' thread pools spin against each other (the registered two-thread runs overestimated
+    by 76-100 %); one thread and torch are not warned of. The timing itself is cut short here."""
+    pytest.importorskip("onnxruntime")
+    from mpsolve.merino_model import _profile
+    from mpsolve.utils.errors import MpsolveWarning
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(_profile, "_onnx_call_overhead", stop)
+    with pytest.warns(MpsolveWarning, match="on 2 threads .* overestimated whole designs by 76-100 %"), \
+            pytest.raises(Stop):
+        _profile.profile_latency(tiny_space, 16, threads=2, runtime="onnxruntime", progress=False)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MpsolveWarning)
+        with pytest.raises(Stop):
+            _profile.profile_latency(tiny_space, 16, threads=1, runtime="onnxruntime", progress=False)
