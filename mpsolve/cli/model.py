@@ -441,6 +441,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     """``mpsolve export``: write the ONNX graph(s) and print the check against torch."""
     if args.int8 is not None:
         check_not_input(args.int8, "--int8", {"the --onnx file": args.onnx}, CLIError)
+        for inner, outer in (("--int8", "--onnx"), ("--onnx", "--int8")):  # one file would stand in the other's path
+            given = {"--onnx": args.onnx, "--int8": args.int8}
+            if Path(given[outer]).resolve() in Path(given[inner]).resolve().parents:
+                raise CLIError(f"{inner} {given[inner]!r} lies inside the {outer} file's path {given[outer]!r}: "
+                               f"give {inner} a path of its own")
     for path, flag in ((args.onnx, "--onnx"), (args.int8, "--int8")):
         if path is not None:
             check_writable(path, flag)

@@ -55,6 +55,12 @@ def compare_outputs(
         logit); ``mean_abs_diff``; ``top1_agreement`` (fraction of positions with the same
         argmax token).
     """
+    for name, model in (("reference", reference), ("candidate", candidate)):
+        if not isinstance(model, nn.Module):
+            raise ModelInputError(f"compare_outputs needs torch.nn.Module models, got {type(model).__name__} as "
+                                  f"{name}")
+    if isinstance(input_ids, torch.Tensor) and input_ids.dim() == 2 and input_ids.shape[1] == 0:
+        raise ModelInputError(f"input_ids must hold at least one token per row, got shape {tuple(input_ids.shape)}")
     ref = reference(input_ids, **forward_kwargs).logits.double()
     cand = candidate(input_ids, **forward_kwargs).logits.double()
     if ref.shape != cand.shape:

@@ -181,6 +181,9 @@ def test_train_evaluate_and_export_refuse_bad_input_in_one_line(shared_arch: Arc
          "is not a MeRino checkpoint (config.json holds model_type 'gpt2'); give a folder that mpsolve train"),
         (["export", str(ckpt), "--onnx", str(tmp_path / "m.onnx"), "--int8", f"{tmp_path}/../{tmp_path.name}/m.onnx"],
          "is the --onnx file"),
+        # before: the fp32 graph was exported and checked, then the INT8 one could not be written
+        (["export", str(ckpt), "--onnx", str(tmp_path / "m.onnx"), "--int8", str(tmp_path / "m.onnx" / "q.onnx")],
+         "lies inside the --onnx file's path"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

@@ -63,3 +63,12 @@ def test_quantised_hf_model_generates(shared_arch: Architecture) -> None:
 def test_unknown_mode(shared_arch: Architecture) -> None:
     with pytest.raises(ModelInputError, match="int8"):
         quantize(build(shared_arch), "int4")
+
+
+def test_compare_outputs_refuses_an_empty_prompt_and_a_non_model(shared_arch: Architecture) -> None:
+    """Before: torch's 'max(): Expected reduction dim' and "'str' object is not callable"."""
+    model = build(shared_arch, seed=0).eval()
+    with pytest.raises(ModelInputError, match=r"at least one token per row, got shape \(1, 0\)"):
+        compare_outputs(model, model, torch.zeros(1, 0, dtype=torch.long))
+    with pytest.raises(ModelInputError, match="got str as candidate"):
+        compare_outputs(model, "int8", torch.zeros(1, 4, dtype=torch.long))
