@@ -23,12 +23,12 @@ def torch_seed(seed: Any, optional: bool = True) -> int | None:
     return seed
 
 
-def check_length(length: int, limit: int | None) -> None:
-    """Refuse, before any output, a sequence that would pass the model's ``limit`` positions."""
+def check_length(length: int, limit: int | None, added: str | None = "max_new_tokens") -> None:
+    """Refuse, before any output, a sequence that would pass the model's ``limit`` positions (``added``: what
+    lengthens the prompt, named in the error)."""
     if limit is not None and length > limit:
-        raise ModelInputError(
-            f"sequence of {length} tokens exceeds max_positions={limit}; shorten the prompt or max_new_tokens"
-        )
+        raise ModelInputError(f"sequence of {length} tokens exceeds max_positions={limit}; shorten the prompt"
+                              + (f" or {added}" if added else ""))
 
 
 def check_special_ids(eos_token_id: Any, pad_token_id: Any, vocab: int | None) -> None:

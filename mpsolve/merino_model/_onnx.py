@@ -455,7 +455,7 @@ def verify_onnx(
             raise ModelInputError(f"the graph was exported from another architecture than the model's ("
                                   f"{', '.join(differing)} differ): give the model that was exported")
     ids = _nonempty(_prompt_ids(session, input_ids))
-    check_length(ids.shape[1] + decode_steps, _max_positions(session))
+    check_length(ids.shape[1] + decode_steps, _max_positions(session), "decode_steps")
     device = next(net.parameters()).device
     was_training = net.training
     net.eval()
@@ -549,7 +549,7 @@ def compare_onnx(
             raise ModelInputError(f"the {name} graph returns the last position's logits only; compare_onnx scores "
                                   "every position: export both with logits='all'")
         ids = _nonempty(_prompt_ids(session, input_ids))
-        check_length(ids.shape[1], _max_positions(session))
+        check_length(ids.shape[1], _max_positions(session), None)
     ref = _run(sessions["reference"], ids, None)[0].astype(np.float64)
     cand = _run(sessions["candidate"], ids, None)[0].astype(np.float64)
     if ref.shape != cand.shape:

@@ -105,8 +105,11 @@ def test_onnx_odd_inputs_are_clear_errors(tmp_path) -> None:
         verify_onnx(model, path, np.zeros((1, 0), np.int64))
     with pytest.raises(ModelInputError, match="input_ids must hold at least one token per row"):
         compare_onnx(path, path, np.zeros((1, 0), np.int64))
-    with pytest.raises(ModelInputError, match="sequence of 9 tokens exceeds max_positions=8"):
+    with pytest.raises(ModelInputError, match="sequence of 9 tokens exceeds max_positions=8; shorten the prompt$"):
         compare_onnx(path, path, np.zeros((1, 9), np.int64))  # ORT's Gather error
+    cached = export_onnx(model, tmp_path / "kv.onnx", kv_cache=True)
+    with pytest.raises(ModelInputError, match="shorten the prompt or decode_steps$"):  # it said max_new_tokens
+        verify_onnx(model, cached, np.zeros((1, 4), np.int64), decode_steps=6)
     # a cache graph of another exporter, heads and head_dim symbolic: _run's TypeError
     shape = ["b", "h", "p", "d"]
     kvs = ("key", "value")
