@@ -29,7 +29,8 @@ in the cache at its second application, and each application reads a KV cache of
 range exceeds ``NOISE_THRESHOLD`` of its median is flagged ``noisy``. In ONNX Runtime every component
 is its own exported graph; the cost of one ``session.run`` call, which a whole model pays once,
 is measured on a trivial graph, taken off every component but the embeddings and recorded as
-``call_overhead_ms``.
+``call_overhead_ms``. On more than one thread its sessions are timed in a child process where they
+share one thread pool (a pool of their own each spins against the next session's: see :func:`_onnx_timer`).
 
 What the components miss, a whole model pays once per forward or once per layer application
 (framework dispatch between layers, the cache bookkeeping, moving the KV cache in and out of
@@ -70,8 +71,9 @@ from mpsolve.costs import (
 )
 from mpsolve.merino_model._errors import require
 from mpsolve.spaces import Architecture, SearchSpace, get_space, resolve_architecture
-from mpsolve.utils.errors import MpsolveError, warn
+from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import atomic_write
+from mpsolve.utils.signals import children_ignore_ctrl_c
 from mpsolve.utils.validation import check_bool, check_integer, check_run_time, check_threads
 
 __all__ = [
@@ -249,11 +251,6 @@ def profile_latency(
     components = make_components(space, seq_len, batch, phase, runtime == "onnxruntime", seed, all_logits)
     previous_threads = torch.get_num_threads()
     threads = previous_threads if threads is None else threads
-    if runtime == "onnxruntime" and threads > 1:
-        warn(f"an ONNX Runtime profile on {threads} threads times each component's cold copies in sessions whose "
-             "thread pools spin against each other: such profiles overestimated whole designs by 76-100 % "
-             "(benchmarks/results/latency_threads2_s14.md, _s15.md); profile with threads=1 (--threads 1)")
-    make_calls = _torch_calls if runtime == "torch" else functools.partial(_onnx_calls, graph_dir=graph_dir)
     cold_bytes = 2 * _largest_cache_bytes()
     repeats = repeat_counts(space)
     key = f"{phase}-n{seq_len}-b{batch}-s{seed}-v{space.vocab_size}-d{space.embed_proj_dim}-h{space.head_dim}"
@@ -261,43 +258,47 @@ def profile_latency(
     bar = tqdm(total=len(components) + calibrate, desc=f"profiling {runtime} {phase}", unit="shape",
                disable=not progress)
     entries: dict[str, dict[str, Any]] = {}
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(bar.close)
+        stack.callback(torch.set_num_threads, previous_threads)
         torch.set_num_threads(threads)
-        overhead = _onnx_call_overhead(threads, min_run_time, statistic) if runtime == "onnxruntime" else None
-        for label, (module, inputs) in components.items():
-            counts = repeats if label.startswith("layer ") else []
-            # every application of a shared layer has its own input and cache, as in the model
-            feeds = [inputs, *(tuple(t.clone() for t in inputs) for _ in range(max(counts, default=1) - 1))]
-            size = sum(t.numel() * t.element_size() for t in [*module.state_dict().values(), *itertools.chain(*feeds)])
-            copies = max(1, min(_MAX_COPIES, -(-cold_bytes // size)))
-            calls = make_calls(module, feeds, copies, threads, name=f"{key}-{label}")
-            with torch.inference_mode():
-                warm = time_call(calls[0][0], threads, min_run_time, statistic)
-                cold, *runs = (time_call(functools.partial(_run_next, itertools.cycle(calls), n), threads,
-                                         min_run_time, statistic) for n in [1, *counts])
-            if overhead is not None and label != "embedding":  # a whole model pays one call
-                for n, timing in zip([1, 1, *counts], (warm, cold, *runs)):
-                    timing["ms"] = max(0.0, timing["ms"] - n * overhead["ms"])
-            entries[label] = {
-                "positions": int(inputs[0].shape[1]),
-                "ms": cold["ms"],
-                "iqr_ms": cold["iqr_ms"],
-                "warm_ms": warm["ms"],
-                "warm_iqr_ms": warm["iqr_ms"],
-                "noisy": any(t["noisy"] for t in (cold, warm, *runs)),
-            }
-            if counts:
-                entries[label]["repeated"] = {"applications": counts, "ms": [t["ms"] for t in runs],
-                                              "iqr_ms": [t["iqr_ms"] for t in runs]}
-            bar.update()
+        with _onnx_timer(threads) if runtime == "onnxruntime" else contextlib.nullcontext() as time_graph:
+            overhead = time_graph(*_call_overhead_job(), threads, min_run_time, statistic)[0] if time_graph else None
+            for label, (module, inputs) in components.items():
+                counts = repeats if label.startswith("layer ") else []
+                # every application of a shared layer has its own input and cache, as in the model
+                feeds = [inputs, *(tuple(t.clone() for t in inputs) for _ in range(max(counts, default=1) - 1))]
+                tensors = [*module.state_dict().values(), *itertools.chain(*feeds)]
+                size = sum(t.numel() * t.element_size() for t in tensors)
+                copies = max(1, min(_MAX_COPIES, -(-cold_bytes // size)))
+                if time_graph is None:
+                    with torch.inference_mode():
+                        warm, cold, *runs = _time_copies(_torch_calls(module, feeds, copies), counts, threads,
+                                                         min_run_time, statistic)
+                else:
+                    graph = _component_graph(module, feeds[0], f"{key}-{label}", graph_dir)
+                    arrays = [tuple(t.numpy() for t in x) for x in feeds]
+                    warm, cold, *runs = time_graph(graph, arrays, copies, counts, threads, min_run_time, statistic)
+                if overhead is not None and label != "embedding":  # a whole model pays one call
+                    for n, timing in zip([1, 1, *counts], (warm, cold, *runs)):
+                        timing["ms"] = max(0.0, timing["ms"] - n * overhead["ms"])
+                entries[label] = {
+                    "positions": int(inputs[0].shape[1]),
+                    "ms": cold["ms"],
+                    "iqr_ms": cold["iqr_ms"],
+                    "warm_ms": warm["ms"],
+                    "warm_iqr_ms": warm["iqr_ms"],
+                    "noisy": any(t["noisy"] for t in (cold, warm, *runs)),
+                }
+                if counts:
+                    entries[label]["repeated"] = {"applications": counts, "ms": [t["ms"] for t in runs],
+                                                  "iqr_ms": [t["iqr_ms"] for t in runs]}
+                bar.update()
         settings = {"runtime": runtime, "phase": phase, "threads": threads, "seq_len": seq_len, "batch": batch,
                     "min_run_time": min_run_time, "statistic": statistic, "cold_bytes": cold_bytes, "logits": logits}
         profile = _assemble(space, entries, overhead, settings)
         if calibrate:
             profile["calibration"] = _calibrate(space, profile, calibrate, seed, graph_dir, bar.update, fit_intercept)
-    finally:
-        bar.close()
-        torch.set_num_threads(previous_threads)
     return profile
 
 
@@ -459,9 +460,17 @@ def _run_next(cycle: Iterator[list[Callable[[], Any]]], n: int) -> None:
         call()
 
 
-def _torch_calls(
-    module: Any, feeds: list[tuple[Any, ...]], copies: int, threads: int, name: str = ""
-) -> list[list[Callable[[], Any]]]:
+def _time_copies(
+    calls: list[list[Callable[[], Any]]], counts: list[int], threads: int, min_run_time: float, statistic: str
+) -> list[dict[str, Any]]:
+    """The timings of a component's copies (:func:`time_call`): warm (the first copy's first call), cold (one
+    call per copy in rotation), then ``n`` consecutive calls per copy for each ``n`` of ``counts``."""
+    warm = time_call(calls[0][0], threads, min_run_time, statistic)
+    return [warm, *(time_call(functools.partial(_run_next, itertools.cycle(calls), n), threads, min_run_time,
+                              statistic) for n in [1, *counts])]
+
+
+def _torch_calls(module: Any, feeds: list[tuple[Any, ...]], copies: int) -> list[list[Callable[[], Any]]]:
     """``copies`` lists of calls of ``module``: each copy has its own weights, and one call per
     input of ``feeds``, each on its own copy of that input."""
     import copy
@@ -474,33 +483,109 @@ def _torch_calls(
     return calls
 
 
-def _onnx_calls(
-    module: Any,
-    feeds: list[tuple[Any, ...]],
-    copies: int,
-    threads: int,
-    name: str = "",
-    graph_dir: str | Path | None = None,
-) -> list[list[Callable[[], Any]]]:
-    """``copies`` lists of calls of the exported ``module``: each copy is its own session (own
-    weights), with one call per input of ``feeds``, each on its own copy of that input.
-
-    With ``graph_dir`` the graph is kept there as ``<name>.onnx`` and reused when present.
-    """
+def _component_graph(module: Any, inputs: tuple[Any, ...], name: str, graph_dir: str | Path | None) -> bytes:
+    """The exported graph of ``module``; with ``graph_dir`` kept there as ``<name>.onnx`` and reused when present."""
     path = Path(graph_dir) / f"{name.replace(' ', '_').replace('>', '')}.onnx" if graph_dir is not None else None
     if path is not None and path.is_file():
-        graph = path.read_bytes()
-    else:
-        graph = _export_component(module, feeds[0])
-        if path is not None:
-            atomic_write(path, graph)
+        return path.read_bytes()
+    graph = _export_component(module, inputs)
+    if path is not None:
+        atomic_write(path, graph)
+    return graph
+
+
+def _time_graph(
+    graph: bytes,
+    feeds: list[tuple[Any, ...]],
+    copies: int,
+    counts: list[int],
+    threads: int,
+    min_run_time: float,
+    statistic: str,
+    shared_pool: bool = False,
+) -> list[dict[str, Any]]:
+    """:func:`_time_copies` of ``copies`` sessions of ``graph`` (own weights each), with one call per
+    input of ``feeds`` (numpy arrays), each on its own copy of that input; ``shared_pool``: the
+    sessions run on the process-wide thread pool (see :func:`_onnx_timer`)."""
+    import onnxruntime as ort
+
+    from mpsolve.merino_model._onnx import _session_options
+
+    options = _session_options(None if shared_pool else threads)
+    if shared_pool:  # the pool's size is the process's; the sessions run their nodes one after the other
+        options.use_per_session_threads = False
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     calls = []
     for _ in range(copies):
-        session = onnx_session(graph, threads)
+        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         names = [i.name for i in session.get_inputs()]
-        copied = [{n: t.numpy().copy() for n, t in zip(names, x)} for x in feeds]
+        copied = [{n: x.copy() for n, x in zip(names, feed)} for feed in feeds]
         calls.append([lambda session=session, feed=feed: session.run(None, feed) for feed in copied])
-    return calls
+    return _time_copies(calls, counts, threads, min_run_time, statistic)
+
+
+@contextlib.contextmanager
+def _onnx_timer(threads: int) -> Iterator[Callable[..., list[dict[str, Any]]]]:
+    """:func:`_time_graph`, run where the rotating sessions cannot slow each other down.
+
+    On one thread a session has no thread pool: in this process. On more, each session would own a pool
+    whose threads spin after a run, on the cores the next session needs (a profile taken so overestimated
+    whole designs by 76-100 %: ``benchmarks/results/latency_threads2_s14.md``, ``_s15.md``, and
+    ``latency_threads2_explore/``): in a child process whose sessions share one process-wide pool of
+    ``threads`` intra-op threads, which ONNX Runtime lets a process set only before its first session.
+    """
+    if threads == 1:
+        yield _time_graph
+        return
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    context = multiprocessing.get_context("spawn")  # a fresh process: no session of this one, no forked threads
+    here, there = context.Pipe()
+    child = context.Process(target=_serve_timings, args=(there, threads), daemon=True)
+    with children_ignore_ctrl_c():  # a Ctrl-C stops this process, which stops the child
+        child.start()
+    there.close()
+
+    def time_graph(*job: Any) -> list[dict[str, Any]]:
+        with contextlib.suppress(OSError):  # a child that ended closed the pipe: said below
+            here.send(job)
+        try:
+            if here not in wait([here, child.sentinel]):
+                raise EOFError
+            ok, value = here.recv()
+        except EOFError:  # the child ended before it answered
+            child.join(5)
+            raise MpsolveError(f"the process timing the ONNX Runtime components ended (exit status {child.exitcode}): "
+                               "out of memory, or a script that starts work at import (a spawned process imports "
+                               "the main script: guard its top level with if __name__ == '__main__')") from None
+        if not ok:
+            raise MpsolveError(f"timing an ONNX Runtime component failed: {value}")
+        return value
+
+    try:
+        yield time_graph
+    finally:
+        child.kill()
+        child.join()
+        here.close()
+
+
+def _serve_timings(connection: Any, threads: int) -> None:
+    """The child of :func:`_onnx_timer`: one process-wide pool of ``threads`` threads, then
+    :func:`_time_graph` of every job received until the parent closes the pipe."""
+    import onnxruntime as ort
+
+    ort.set_global_thread_pool_sizes(threads, 1)  # before the first session of this process
+    while True:
+        try:
+            job = connection.recv()
+        except EOFError:
+            return
+        try:
+            connection.send((True, _time_graph(*job, shared_pool=True)))
+        except Exception as exc:  # the parent raises it, in one line
+            connection.send((False, f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"))
 
 
 def _calibrate(
@@ -598,16 +683,17 @@ def _export_component(module: Any, inputs: tuple[Any, ...]) -> bytes:
     return program.model_proto.SerializeToString()
 
 
-def _onnx_call_overhead(threads: int, min_run_time: float, statistic: str) -> dict[str, Any]:
-    """The time of one ``session.run`` of a one-``Add`` graph: what every extra call costs."""
+def _call_overhead_job() -> tuple[bytes, list[tuple[Any, ...]], int, list[int]]:
+    """The graph, feeds, copies and counts of :func:`_time_graph` on a one-``Add`` graph: its warm
+    timing is what every extra ``session.run`` call costs."""
     import torch
 
     class Increment(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x + 1
 
-    return time_call(_onnx_calls(Increment(), [(torch.zeros(1, 1),)], 1, threads)[0][0], threads, min_run_time,
-                     statistic)
+    zeros = torch.zeros(1, 1)
+    return _export_component(Increment(), (zeros,)), [(zeros.numpy(),)], 1, []
 
 
 # -- the profile -----------------------------------------------------------------------------------

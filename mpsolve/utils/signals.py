@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["on_ctrl_c"]
+__all__ = ["children_ignore_ctrl_c", "on_ctrl_c"]
 
 
 @contextlib.contextmanager
@@ -26,3 +26,22 @@ def on_ctrl_c(handler: Callable[[int, Any], None]) -> Iterator[bool]:
         yield True
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@contextlib.contextmanager
+def children_ignore_ctrl_c() -> Iterator[None]:
+    """Processes started inside ignore SIGINT, so a Ctrl-C stops this process only.
+
+    (A terminal sends it to every process of the foreground group; child processes that got
+    it too would print tracebacks.) An ignored signal stays ignored across ``exec``; while
+    the children start, a Ctrl-C is ignored here as well. Outside the main thread, where no
+    handler can be set, nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

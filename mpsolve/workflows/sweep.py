@@ -31,7 +31,6 @@ import contextlib
 import itertools
 import logging
 import os
-import signal
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from mpsolve.solvers import get_solver, solve
 from mpsolve.spaces import load_space, space_label
 from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning
 from mpsolve.utils.quantities import parse_quantity
+from mpsolve.utils.signals import children_ignore_ctrl_c
 from mpsolve.utils.validation import check_integer, check_time_limit, is_integer
 from mpsolve.workflows.problem_file import (
     ProblemFileError,
@@ -228,7 +228,7 @@ def _rows(tasks: list[SweepTask], executor: Any) -> Iterator[Iterator[dict[str, 
         # a pool that reports a dead worker (killed, out of memory) instead of waiting for it forever
         pool = ProcessPoolExecutor(workers, mp_context=spawn)
         try:
-            with _children_ignore_ctrl_c():  # the workers start with the first tasks
+            with children_ignore_ctrl_c():  # the workers start with the first tasks
                 futures = [pool.submit(run_task, task) for task in tasks]
             yield _process_rows(futures)
         except BaseException:  # leaving early (Ctrl-C, an error): stop the runs under way too
@@ -253,7 +253,7 @@ def _rows(tasks: list[SweepTask], executor: Any) -> Iterator[Iterator[dict[str, 
     distributed = _import_distributed()
     if kind == "dask" and (target == "local" or target.startswith("local:")):
         workers = _count(target[6:], executor) if target != "local" else min(4, os.cpu_count() or 1)
-        with _children_ignore_ctrl_c():
+        with children_ignore_ctrl_c():
             cluster = distributed.LocalCluster(  # workers log errors only: cancelled runs are no news
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                 silence_logs=logging.ERROR,
@@ -489,16 +489,3 @@ def _dask_rows(client: Any, tasks: list[SweepTask]) -> Iterator[dict[str, Any]]:
         client.cancel(futures)
 
 
-@contextlib.contextmanager
-def _children_ignore_ctrl_c() -> Iterator[None]:
-    """Processes started inside ignore SIGINT, so a Ctrl-C stops this process only.
-
-    (A terminal sends it to every process of the foreground group; worker processes that got
-    it too would print tracebacks.) An ignored signal stays ignored across ``exec``; while
-    the workers start, a Ctrl-C is ignored here as well.
-    """
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -556,26 +557,41 @@ def test_reordered_blocks_of_one_width_cost_the_same_to_the_last_bit() -> None:
     assert [mpsolve.solve(problem, s).objective for s in ("exact", "cpsat")] == [pytest.approx(best, rel=1e-12)] * 2
 
 
-def test_an_onnx_runtime_profile_on_several_threads_is_warned_of(tiny_space: SearchSpace, monkeypatch) -> None:
-    """Its rotating sessions' thread pools spin against each other (the registered two-thread runs overestimated
-    by 76-100 %); one thread and torch are not warned of. The timing itself is cut short here."""
+def test_an_onnx_runtime_profile_on_several_threads_shares_one_pool_in_a_child(tmp_path: Path) -> None:
+    """Sessions with pools of their own spin against each other (the registered two-thread runs overestimated by
+    76-100 %), so on more than one thread the components are timed in a child process whose sessions share one
+    process-wide pool. A session on a shared pool cannot be made in a process without one (as here), so timings
+    coming back show that the child set it. The child ignores Ctrl-C (the parent's, which stops it), its errors
+    and its end are one-line errors, and it ends with the block."""
     pytest.importorskip("onnxruntime")
+    import multiprocessing
+
     from mpsolve.merino_model import _profile
-    from mpsolve.utils.errors import MpsolveWarning
 
-    class Stop(Exception):
-        pass
-
-    def stop(*args, **kwargs):
-        raise Stop
-
-    monkeypatch.setattr(_profile, "_onnx_call_overhead", stop)
-    with pytest.warns(MpsolveWarning, match="on 2 threads .* overestimated whole designs by 76-100 %"), \
-            pytest.raises(Stop):
-        _profile.profile_latency(tiny_space, 16, threads=2, runtime="onnxruntime", progress=False)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", MpsolveWarning)
-        with pytest.raises(Stop):
-            _profile.profile_latency(tiny_space, 16, threads=1, runtime="onnxruntime", progress=False)
+    job = _profile._call_overhead_job()
+    with pytest.raises(RuntimeError, match="EnvCreatedWithGlobalThreadPools"):
+        _profile._time_graph(*job, 2, 0.01, "min", shared_pool=True)
+    before = set(multiprocessing.active_children())
+    with _profile._onnx_timer(2) as time_graph:
+        warm, cold = time_graph(*job, 2, 0.01, "min")
+        assert 0 < warm["ms"] < 1000 and cold["blocks"] >= 1
+        (child,) = set(multiprocessing.active_children()) - before
+        ignored = int(next(line for line in Path(f"/proc/{child.pid}/status").read_text().splitlines()
+                           if line.startswith("SigIgn:")).split()[1], 16)
+        assert ignored & (1 << (signal.SIGINT - 1))
+        with pytest.raises(MpsolveError, match=r"^timing an ONNX Runtime component failed: \w+: .*$"):
+            time_graph(b"not a graph", [()], 1, [], 2, 0.01, "min")
+        child.kill()
+        child.join()
+        with pytest.raises(MpsolveError, match=r"components ended \(exit status -9\): out of memory"):
+            time_graph(*job, 2, 0.01, "min")
+    assert not set(multiprocessing.active_children()) - before
+    space = SearchSpace(num_blocks=1, embed_dims=(64,), ffn_ratios=(1.0,), layers=(1, 2), vocab_size=256,
+                        embed_proj_dim=64, max_positions=16, head_dim=32)
+    profile = _profile.profile_latency(space, 8, threads=2, runtime="onnxruntime", phase="decode", min_run_time=0.01,
+                                       progress=False, graph_dir=tmp_path)
+    (layer,) = profile["layers"]
+    assert profile["threads"] == 2 and profile["call_overhead_ms"] > 0 and layer["repeated"]["applications"] == [2]
+    assert all(x >= 0 for x in [layer["ms"], layer["warm_ms"], *layer["repeated"]["ms"], profile["head_ms"]])
+    assert len(list(tmp_path.glob("*.onnx"))) == 1 + len(profile["projections"]) + 2  # kept for the next profile
+    assert not set(multiprocessing.active_children()) - before
