@@ -540,9 +540,13 @@ def _onnx_timer(threads: int) -> Iterator[Callable[..., list[dict[str, Any]]]]:
     import multiprocessing
     from multiprocessing.connection import wait
 
+    if multiprocessing.current_process().daemon:
+        raise MpsolveError(f"an ONNX Runtime profile on {threads} threads times in a process of its own, which a "
+                           "daemonic process (a multiprocessing.Pool worker) cannot start: profile from the main "
+                           "process or a concurrent.futures.ProcessPoolExecutor worker")
     context = multiprocessing.get_context("spawn")  # a fresh process: no session of this one, no forked threads
     here, there = context.Pipe()
-    child = context.Process(target=_serve_timings, args=(there, threads), daemon=True)
+    child = context.Process(target=_serve_timings, args=(there, threads))
     with children_ignore_ctrl_c():  # a Ctrl-C stops this process, which stops the child
         child.start()
     there.close()

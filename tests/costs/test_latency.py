@@ -557,12 +557,12 @@ def test_reordered_blocks_of_one_width_cost_the_same_to_the_last_bit() -> None:
     assert [mpsolve.solve(problem, s).objective for s in ("exact", "cpsat")] == [pytest.approx(best, rel=1e-12)] * 2
 
 
-def test_an_onnx_runtime_profile_on_several_threads_shares_one_pool_in_a_child(tmp_path: Path) -> None:
+def test_an_onnx_runtime_profile_on_several_threads_shares_one_pool_in_a_child(tmp_path: Path, monkeypatch) -> None:
     """Sessions with pools of their own spin against each other (the registered two-thread runs overestimated by
     76-100 %), so on more than one thread the components are timed in a child process whose sessions share one
     process-wide pool. A session on a shared pool cannot be made in a process without one (as here), so timings
     coming back show that the child set it. The child ignores Ctrl-C (the parent's, which stops it), its errors
-    and its end are one-line errors, and it ends with the block."""
+    and its end are one-line errors, and it ends with the block; a daemonic process is told it cannot start one."""
     pytest.importorskip("onnxruntime")
     import multiprocessing
 
@@ -586,6 +586,10 @@ def test_an_onnx_runtime_profile_on_several_threads_shares_one_pool_in_a_child(t
         with pytest.raises(MpsolveError, match=r"components ended \(exit status -9\): out of memory"):
             time_graph(*job, 2, 0.01, "min")
     assert not set(multiprocessing.active_children()) - before
+    with monkeypatch.context() as patch:  # a multiprocessing.Pool worker cannot start a process
+        patch.setitem(multiprocessing.current_process()._config, "daemon", True)
+        with pytest.raises(MpsolveError, match="cannot start: profile from the main process"), _profile._onnx_timer(2):
+            pass
     space = SearchSpace(num_blocks=1, embed_dims=(64,), ffn_ratios=(1.0,), layers=(1, 2), vocab_size=256,
                         embed_proj_dim=64, max_positions=16, head_dim=32)
     profile = _profile.profile_latency(space, 8, threads=2, runtime="onnxruntime", phase="decode", min_run_time=0.01,
