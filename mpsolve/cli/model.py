@@ -25,6 +25,9 @@ from mpsolve.utils.validation import check_integer, check_run_time, check_thread
 
 __all__ = ["add_subcommands", "cmd_build", "cmd_generate", "cmd_profile_latency"]
 
+#: most untimed warm-up generations ``mpsolve generate`` runs before the timed one
+MAX_WARMUP = 100
+
 
 def add_subcommands(subparsers: Any) -> None:
     """Add ``build``, ``profile-latency``, ``train``, ``evaluate``, ``export`` and ``generate``; each sets
@@ -122,7 +125,7 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: the runtime's choice)")
     p.add_argument("--warmup", type=int, default=1, metavar="N",
                    help="untimed generations of 2 tokens before the timed one, so that the first token's time "
-                   "leaves out first-call set-up (default 1; 0 times a cold call)")
+                   f"leaves out first-call set-up (default 1, at most {MAX_WARMUP}; 0 times a cold call)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming the text")
     p.set_defaults(func=cmd_generate)
 
@@ -484,6 +487,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     check_integer(args.max_new_tokens, "--max-new-tokens", 0, CLIError)
     check_integer(args.warmup, "--warmup", 0, CLIError)
+    if args.warmup > MAX_WARMUP:
+        raise CLIError(f"--warmup {args.warmup} is more than the {MAX_WARMUP} warm-up runs allowed (one leaves out "
+                       f"the first call's set-up; more measure nothing more): give at most {MAX_WARMUP}")
     shaping = [f for f, v in (("--temperature", args.temperature), ("--top-k", args.top_k), ("--top-p", args.top_p))
                if v is not None]
     if shaping and not args.sample:

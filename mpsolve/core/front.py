@@ -76,7 +76,8 @@ def hypervolume(objective: Sequence[float], cost: Sequence[float], reference: tu
         raise MpsolveError(f"hypervolume needs one cost per objective, got {len(objective)} and {len(cost)}")
     if not (np.isfinite(objective).all() and np.isfinite(cost).all() and (cost >= 0).all()):
         raise MpsolveError("hypervolume needs finite objectives and finite, non-negative costs")
-    F = np.column_stack([-objective, cost / ref_cost])
+    inside = cost <= ref_cost  # a point beyond the reference cost adds nothing (and over a tiny one would overflow)
+    F = np.column_stack([-objective[inside], cost[inside] / ref_cost])
     if len(F) == 0:
         return 0.0
     return float(_pymoo("indicators.hv").HV(ref_point=np.array([-ref_objective, 1.0])).do(F))

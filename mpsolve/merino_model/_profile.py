@@ -187,7 +187,9 @@ def profile_latency(
         seq_len: prompt length (``prefill``), or positions in the KV cache (``decode``).
         batch: sequences per forward.
         threads: intra-op threads of the runtime during the measurement (default: torch's
-            current setting); torch's setting is restored afterwards.
+            current setting); torch's setting is restored afterwards. ONNX Runtime on more than
+            one thread times in a spawned child process (a script calling this from its top level
+            needs the ``if __name__ == "__main__":`` guard, as for any spawned process).
         runtime: ``"torch"`` or ``"onnxruntime"`` (each component exported with
             :func:`torch.onnx.export`, as :func:`mpsolve.merino_model.export_onnx` does).
         phase: ``"prefill"`` or ``"decode"`` (see the module docstring).

@@ -212,6 +212,9 @@ def pareto(
     limits = sorted(parse_quantity(b) for b in budgets)
     if not limits:
         raise MpsolveError("pareto needs at least one budget, e.g. budgets=['60G', '110G', '160G']")
+    twice = sorted({b for b in limits if limits.count(b) > 1})
+    if twice:  # one solve per budget: the same budget twice is the same point twice
+        raise MpsolveError(f"budget {', '.join(f'{b:g}' for b in twice)} is given twice: give each budget once")
     # before any solve; the default is the largest budget asked for, also for a front Ctrl-C cut short
     reference_point = check_reference_point(reference_point if reference_point is not None else (0.0, limits[-1]))
     run = {k: solver_options.pop(k) for k in ("callback", "progress") if k in solver_options}  # of each solve

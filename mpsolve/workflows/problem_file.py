@@ -181,6 +181,9 @@ class _Reader:
 
     # -- top level --------------------------------------------------------------------------------
     def spec(self, data: Any) -> ProblemSpec:
+        if isinstance(data, Mapping) and ({"over", "points"} <= data.keys() or "fronts" in data):
+            raise self.error("", "this is a Pareto front (mpsolve pareto --json), not a problem: give the problem "
+                                 "file the front was solved from, or a design's result JSON (mpsolve design --json)")
         data = self.table("", data, _TOP)
         if "budget" in data and "budgets" in data:
             raise self.error("budgets", "use either [[budget]] tables or one [budgets] table, not both")

@@ -70,6 +70,17 @@ def test_hypervolume_does_not_depend_on_the_cost_unit() -> None:
     assert hypervolume([], [], (0.0, 1.0)) == 0.0
 
 
+def test_a_reference_cost_below_every_point_adds_nothing_without_numpy_warnings() -> None:
+    """A subnormal reference cost: the points' cost over it overflowed, with numpy's RuntimeWarning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert hypervolume(OBJECTIVE, COST, (0.0, 1e-320)) == 0.0
+        assert hypervolume(OBJECTIVE, COST, (0.0, 100.0)) == pytest.approx(hypervolume(
+            [*OBJECTIVE, 9.0], [*COST, 1e308], (0.0, 100.0)), rel=1e-12)  # a point beyond the reference: nothing
+
+
 @pytest.mark.parametrize(
     ("reference", "message"),
     [

@@ -189,6 +189,7 @@ def test_bad_requests_fail_before_any_output(checkpoint, capsys, tmp_path: Path)
         ([str(onnx), "--prompt", ""], "--prompt is empty"),
         ([str(ckpt), "--prompt", "\udcff\udcfe"], "--prompt is not valid UTF-8 text"),  # argv bytes ff fe
         ([str(ckpt), "--prompt", PROMPT, "--warmup", "-1"], "--warmup must be a non-negative integer, got -1"),
+        ([str(ckpt), "--prompt", PROMPT, "--warmup", "101"], "--warmup 101 is more than the 100 warm-up runs allowed"),
         ([str(ckpt), "--prompt", PROMPT, "--top-k", "5", "--temperature", "0.5"],
          "--temperature, --top-k shape(s) sampling, and greedy decoding would ignore them: add --sample"),
         ([str(ckpt), "--prompt", PROMPT, "--max-new-tokens", "100"], "exceeds max_positions=64"),

@@ -356,3 +356,13 @@ def test_a_budget_that_is_no_positive_finite_number_is_named(budget) -> None:
         mpsolve.pareto(mpsolve.Problem("small"), "params", ["5M", budget], solver="exact")
     with pytest.raises(mpsolve.MpsolveError, match=r"^each budget must be a positive finite number, got "):
         mpsolve.pareto(mpsolve.Problem("small"), "params", [budget], solver="exact")
+
+
+def test_a_budget_given_twice_is_refused_before_solving(monkeypatch) -> None:
+    """Before: each was solved, and the front held the same point twice (in another spelling too: 5M and 5e6)."""
+    import importlib
+
+    pareto_module = importlib.import_module("mpsolve.workflows.pareto")  # the package's `pareto` is the function
+    monkeypatch.setattr(pareto_module, "solve", lambda *a, **k: pytest.fail("solved"))
+    with pytest.raises(mpsolve.MpsolveError, match=r"^budget 5e\+06 is given twice: give each budget once$"):
+        mpsolve.pareto(mpsolve.Problem("small"), "params", ["5M", "8M", 5e6], solver="exact")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -311,3 +312,14 @@ def test_a_huge_value_in_an_error_is_cut_short() -> None:
     with pytest.raises(ProblemFileError, match=r"expected a table, got \[\{'index': 0, .* \.\.\. ") as info:
         problem_from_dict(rows, "rows.json")
     assert len(str(info.value)) < 450
+
+
+def test_a_pareto_front_given_as_a_problem_is_named(tmp_path: Path) -> None:
+    """Before: ``over: unknown field; known: space, ...``, which did not say what the file was."""
+    front = mpsolve.pareto(mpsolve.Problem("small"), "params", ["5M"], solver="exact")
+    for name, data in (("front.json", front.to_dict()), ("fronts.json", {"fronts": [front.to_dict()] * 2})):
+        path = tmp_path / name
+        path.write_text(json.dumps(data))
+        with pytest.raises(ProblemFileError, match=rf"^{re.escape(str(path))}: this is a Pareto front \(mpsolve "
+                                                   r"pareto --json\), not a problem: give the problem file"):
+            load_problem_file(path)
