@@ -579,9 +579,18 @@ def _onnx_timer(threads: int) -> Iterator[Callable[..., list[dict[str, Any]]]]:
 
 def _serve_timings(connection: Any, threads: int) -> None:
     """The child of :func:`_onnx_timer`: one process-wide pool of ``threads`` threads, then
-    :func:`_time_graph` of every job received until the parent closes the pipe."""
+    :func:`_time_graph` of every job received until the parent closes the pipe. It ends with its
+    parent, also one killed outright (whose block could not end it): no timing goes on unasked."""
+    import multiprocessing
+    import os
+    import threading
+    from multiprocessing.connection import wait
+
     import onnxruntime as ort
 
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # its sentinel is ready once the parent has gone
+        threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(1)), daemon=True).start()
     ort.set_global_thread_pool_sizes(threads, 1)  # before the first session of this process
     while True:
         try:
@@ -589,9 +598,13 @@ def _serve_timings(connection: Any, threads: int) -> None:
         except EOFError:
             return
         try:
-            connection.send((True, _time_graph(*job, shared_pool=True)))
+            reply = (True, _time_graph(*job, shared_pool=True))
         except Exception as exc:  # the parent raises it, in one line
-            connection.send((False, f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"))
+            reply = (False, f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")
+        try:
+            connection.send(reply)
+        except OSError:  # the parent has gone
+            return
 
 
 def _calibrate(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -599,3 +600,43 @@ def test_an_onnx_runtime_profile_on_several_threads_shares_one_pool_in_a_child(t
     assert all(x >= 0 for x in [layer["ms"], layer["warm_ms"], *layer["repeated"]["ms"], profile["head_ms"]])
     assert len(list(tmp_path.glob("*.onnx"))) == 1 + len(profile["projections"]) + 2  # kept for the next profile
     assert not set(multiprocessing.active_children()) - before
+
+
+def test_the_onnx_runtime_timing_child_ends_with_its_parent(tmp_path: Path) -> None:
+    """A parent killed outright (a worker terminated, out of memory) runs no ``finally``: its timing child must not
+    go on timing (a minute here) on the cores it held, then print a traceback when its answer finds no reader."""
+    pytest.importorskip("onnxruntime")
+    script = (
+        "import multiprocessing, sys\n"
+        "from mpsolve.merino_model import _profile\n"
+        "job = _profile._call_overhead_job()\n"
+        "if __name__ == '__main__':\n"
+        "    with _profile._onnx_timer(2) as time_graph:\n"
+        "        time_graph(*job, 2, 0.01, 'min')\n"
+        "        print(multiprocessing.active_children()[0].pid, flush=True)\n"
+        "        time_graph(*job, 2, 60.0, 'min')\n"
+    )
+    (tmp_path / "parent.py").write_text(script)
+    parent = subprocess.Popen([sys.executable, str(tmp_path / "parent.py")], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    try:
+        child = int(parent.stdout.readline())
+    finally:
+        parent.kill()
+        parent.wait()
+
+    def alive(pid: int) -> bool:  # a zombie no one reaps (no init in a container) counts as gone
+        try:
+            return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert not alive(child), "the timing child outlived its parent"
+    finally:
+        if alive(child):
+            os.kill(child, signal.SIGKILL)
