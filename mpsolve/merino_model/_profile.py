@@ -583,11 +583,14 @@ def _serve_timings(connection: Any, threads: int) -> None:
     parent, also one killed outright (whose block could not end it): no timing goes on unasked."""
     import multiprocessing
     import os
+    import signal
     import threading
     from multiprocessing.connection import wait
 
     import onnxruntime as ort
 
+    # a Ctrl-C stops the parent, which stops this process; the parent, off its main thread, could not ignore it here
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
     if parent is not None:  # its sentinel is ready once the parent has gone
         threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(1)), daemon=True).start()

@@ -640,3 +640,34 @@ def test_the_onnx_runtime_timing_child_ends_with_its_parent(tmp_path: Path) -> N
     finally:
         if alive(child):
             os.kill(child, signal.SIGKILL)
+
+
+def test_the_onnx_runtime_timing_child_ignores_ctrl_c_when_profiled_from_a_thread() -> None:
+    """Off the main thread the parent cannot ignore Ctrl-C while the child starts; the child must ignore it itself,
+    or a Ctrl-C at the terminal ends it with a traceback (and the profiling thread with a made-up cause)."""
+    pytest.importorskip("onnxruntime")
+    import multiprocessing
+    import threading
+
+    from mpsolve.merino_model import _profile
+
+    job = _profile._call_overhead_job()
+    seen: list[int | BaseException] = []
+    before = set(multiprocessing.active_children())
+
+    def profile() -> None:
+        try:
+            with _profile._onnx_timer(2) as time_graph:
+                time_graph(*job, 2, 0.01, "min")
+                (child,) = set(multiprocessing.active_children()) - before
+                status = Path(f"/proc/{child.pid}/status").read_text().splitlines()
+                seen.append(int(next(line for line in status if line.startswith("SigIgn:")).split()[1], 16))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            seen.append(exc)
+
+    thread = threading.Thread(target=profile)
+    thread.start()
+    thread.join(60)
+    (ignored,) = seen
+    assert not isinstance(ignored, BaseException), ignored
+    assert ignored & (1 << (signal.SIGINT - 1))
