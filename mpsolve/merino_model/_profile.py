@@ -463,11 +463,14 @@ def _run_next(cycle: Iterator[list[Callable[[], Any]]], n: int) -> None:
 
 
 def _time_copies(
-    calls: list[list[Callable[[], Any]]], counts: list[int], threads: int, min_run_time: float, statistic: str
+    calls: list[list[Callable[[], Any]]], counts: list[int] | None, threads: int, min_run_time: float, statistic: str
 ) -> list[dict[str, Any]]:
     """The timings of a component's copies (:func:`time_call`): warm (the first copy's first call), cold (one
-    call per copy in rotation), then ``n`` consecutive calls per copy for each ``n`` of ``counts``."""
+    call per copy in rotation), then ``n`` consecutive calls per copy for each ``n`` of ``counts``; with
+    ``counts`` ``None``, the warm timing alone."""
     warm = time_call(calls[0][0], threads, min_run_time, statistic)
+    if counts is None:
+        return [warm]
     return [warm, *(time_call(functools.partial(_run_next, itertools.cycle(calls), n), threads, min_run_time,
                               statistic) for n in [1, *counts])]
 
@@ -500,7 +503,7 @@ def _time_graph(
     graph: bytes,
     feeds: list[tuple[Any, ...]],
     copies: int,
-    counts: list[int],
+    counts: list[int] | None,
     threads: int,
     min_run_time: float,
     statistic: str,
@@ -705,9 +708,9 @@ def _export_component(module: Any, inputs: tuple[Any, ...]) -> bytes:
     return program.model_proto.SerializeToString()
 
 
-def _call_overhead_job() -> tuple[bytes, list[tuple[Any, ...]], int, list[int]]:
+def _call_overhead_job() -> tuple[bytes, list[tuple[Any, ...]], int, None]:
     """The graph, feeds, copies and counts of :func:`_time_graph` on a one-``Add`` graph: its warm
-    timing is what every extra ``session.run`` call costs."""
+    timing (the only one: no counts) is what every extra ``session.run`` call costs."""
     import torch
 
     class Increment(torch.nn.Module):
@@ -715,7 +718,7 @@ def _call_overhead_job() -> tuple[bytes, list[tuple[Any, ...]], int, list[int]]:
             return x + 1
 
     zeros = torch.zeros(1, 1)
-    return _export_component(Increment(), (zeros,)), [(zeros.numpy(),)], 1, []
+    return _export_component(Increment(), (zeros,)), [(zeros.numpy(),)], 1, None
 
 
 # -- the profile -----------------------------------------------------------------------------------
