@@ -274,9 +274,9 @@ def profile_latency(
                 size = sum(t.numel() * t.element_size() for t in tensors)
                 copies = max(1, min(_MAX_COPIES, -(-cold_bytes // size)))
                 if time_graph is None:
+                    calls = _torch_calls(module, feeds, copies)  # ordinary tensors, as the first copy's
                     with torch.inference_mode():
-                        warm, cold, *runs = _time_copies(_torch_calls(module, feeds, copies), counts, threads,
-                                                         min_run_time, statistic)
+                        warm, cold, *runs = _time_copies(calls, counts, threads, min_run_time, statistic)
                 else:
                     graph = _component_graph(module, feeds[0], f"{key}-{label}", graph_dir)
                     arrays = [tuple(t.numpy() for t in x) for x in feeds]

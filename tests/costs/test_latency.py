@@ -696,3 +696,24 @@ def test_the_onnx_runtime_call_overhead_is_timed_once(tiny_space: SearchSpace, m
     with pytest.raises(Stop):
         _profile.profile_latency(tiny_space, 16, threads=1, runtime="onnxruntime", progress=False)
     assert len(timed) == 1
+
+
+def test_torch_copies_are_built_outside_inference_mode(tiny_space: SearchSpace, monkeypatch) -> None:
+    """As before the ONNX Runtime child: the copies' weights and inputs are ordinary tensors like the first copy's
+    (built in inference mode, they were inference tensors, which skip the version and view tracking the first
+    copy's pay); only the timing runs in inference mode."""
+    from mpsolve.merino_model import _profile
+
+    class Stop(Exception):
+        pass
+
+    built = []
+
+    def torch_calls(*args):
+        built.append(torch.is_inference_mode_enabled())
+        raise Stop
+
+    monkeypatch.setattr(_profile, "_torch_calls", torch_calls)
+    with pytest.raises(Stop):
+        _profile.profile_latency(tiny_space, 16, threads=1, progress=False)
+    assert built == [False]
