@@ -563,7 +563,7 @@ def _onnx_timer(threads: int) -> Iterator[Callable[..., list[dict[str, Any]]]]:
             if here not in wait([here, child.sentinel]):
                 raise EOFError
             ok, value = here.recv()
-        except EOFError:  # the child ended before it answered
+        except (EOFError, OSError):  # the child ended before it answered (a job it left unread resets the socket)
             child.join(5)
             raise MpsolveError(f"the process timing the ONNX Runtime components ended (exit status {child.exitcode}): "
                                "out of memory, or a script that starts work at import (a spawned process imports "

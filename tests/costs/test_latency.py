@@ -717,3 +717,33 @@ def test_torch_copies_are_built_outside_inference_mode(tiny_space: SearchSpace, 
     with pytest.raises(Stop):
         _profile.profile_latency(tiny_space, 16, threads=1, progress=False)
     assert built == [False]
+
+
+def test_a_timing_child_that_ends_with_a_job_unread_is_a_one_line_error(monkeypatch) -> None:
+    """The pipe is a socket pair: a child that ends before reading the job sent to it (killed, or a main script
+    without the ``__main__`` guard failing in it) resets the connection; that is the child's end, said in one line."""
+    pytest.importorskip("onnxruntime")
+    import multiprocessing
+    import multiprocessing.connection
+
+    from mpsolve.merino_model import _profile
+
+    job = _profile._call_overhead_job()
+    wait = multiprocessing.connection.wait
+    stopped = []
+
+    def kill_then_wait(*args, **kwargs):  # once the job was sent to a child that reads no more
+        for child in stopped:
+            os.kill(child.pid, signal.SIGKILL)
+            child.join()
+        return wait(*args, **kwargs)
+
+    monkeypatch.setattr(multiprocessing.connection, "wait", kill_then_wait)
+    before = set(multiprocessing.active_children())
+    with _profile._onnx_timer(2) as time_graph:
+        time_graph(*job, 2, 0.01, "min")
+        (child,) = set(multiprocessing.active_children()) - before
+        os.kill(child.pid, signal.SIGSTOP)  # the next job stays in its socket
+        stopped.append(child)
+        with pytest.raises(MpsolveError, match=r"components ended \(exit status -9\)"):
+            time_graph(*job, 2, 0.01, "min")
