@@ -205,16 +205,18 @@ def pareto(
         raise MpsolveError(f"pareto needs a Problem, e.g. Problem('small'), got {problem!r}")
     if isinstance(budgets, (str, Mapping)) or not isinstance(budgets, Iterable):  # a str would split into characters
         raise MpsolveError(f"budgets must be a list, e.g. budgets=['60G', '110G'], got {budgets!r}")
+    given: dict[float, Any] = {}  # each budget by its value, as the caller spelled it
     for b in budgets:  # before the default reference point (the largest budget) is checked, in its own words
         limit = parse_quantity(b)
         if not (math.isfinite(limit) and limit > 0):
             raise MpsolveError(f"each budget must be a positive finite number, got {b!r}: e.g. budgets=['60G', '110G']")
-    limits = sorted(parse_quantity(b) for b in budgets)
+        if limit in given:  # one solve per budget: the same budget twice is the same point twice
+            raise MpsolveError(f"budget {b!r} is given twice ({given[limit]!r} is the same {limit:g}): give each "
+                               "budget once")
+        given[limit] = b
+    limits = sorted(given)
     if not limits:
         raise MpsolveError("pareto needs at least one budget, e.g. budgets=['60G', '110G', '160G']")
-    twice = sorted({b for b in limits if limits.count(b) > 1})
-    if twice:  # one solve per budget: the same budget twice is the same point twice
-        raise MpsolveError(f"budget {', '.join(f'{b:g}' for b in twice)} is given twice: give each budget once")
     # before any solve; the default is the largest budget asked for, also for a front Ctrl-C cut short
     reference_point = check_reference_point(reference_point if reference_point is not None else (0.0, limits[-1]))
     run = {k: solver_options.pop(k) for k in ("callback", "progress") if k in solver_options}  # of each solve

@@ -364,5 +364,12 @@ def test_a_budget_given_twice_is_refused_before_solving(monkeypatch) -> None:
 
     pareto_module = importlib.import_module("mpsolve.workflows.pareto")  # the package's `pareto` is the function
     monkeypatch.setattr(pareto_module, "solve", lambda *a, **k: pytest.fail("solved"))
-    with pytest.raises(mpsolve.MpsolveError, match=r"^budget 5e\+06 is given twice: give each budget once$"):
+    with pytest.raises(mpsolve.MpsolveError, match=r"^budget 5000000\.0 is given twice \('5M' is the same 5e\+06\): "
+                                                   r"give each budget once$"):
         mpsolve.pareto(mpsolve.Problem("small"), "params", ["5M", "8M", 5e6], solver="exact")
+
+
+def test_budgets_may_be_any_iterable() -> None:
+    """A generator was read twice (checked, then parsed): the second pass found no budget."""
+    front = mpsolve.pareto(mpsolve.Problem("small"), "params", (b for b in ["5M", "8M"]), solver="exact")
+    assert [p["budget"] for p in front.points] == [5e6, 8e6]
