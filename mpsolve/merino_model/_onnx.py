@@ -110,6 +110,13 @@ def _slot_heads(model: MeRinoForCausalLM) -> list[int]:
     return [layer.num_heads for block in model.blocks for layer in block.applied_layers()]
 
 
+def export_dims(max_positions: int) -> tuple[Any, Any, Any, Any]:
+    """The dynamic axes of an exported graph: batch, new positions, cached positions, and all positions
+    (cached and new: a mask's keys), as ``torch.export.Dim``."""
+    return (torch.export.Dim("batch", max=1 << 16), torch.export.Dim("seq", max=max_positions),
+            torch.export.Dim("past", max=max_positions - 1), torch.export.Dim("total", max=max_positions))
+
+
 def export_onnx(
     model: nn.Module,
     path: str | os.PathLike,
@@ -161,11 +168,9 @@ def export_onnx(
                               f"{arch.max_positions}: build the architecture with a larger max_positions")
     path.parent.mkdir(parents=True, exist_ok=True)
     device = next(net.parameters()).device
-    batch = torch.export.Dim("batch", max=1 << 16)
-    seq = torch.export.Dim("seq", max=arch.max_positions)
+    batch, seq, past_len, _ = export_dims(arch.max_positions)
     ids = torch.zeros(2, min(3, arch.max_positions), dtype=torch.long, device=device)
     if kv_cache:
-        past_len = torch.export.Dim("past", max=arch.max_positions - 1)
         heads = _slot_heads(net)
         past = [
             torch.zeros(2, h, 2, arch.head_dim, device=device) for h in heads for _ in range(2)

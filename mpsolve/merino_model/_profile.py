@@ -27,10 +27,11 @@ on its own input and KV cache, starting cold (``repeated``, for the space's dept
 in the cache at its second application, and each application reads a KV cache of its own
 (measured in ``benchmarks/README.md``, "Repeated applications"). An entry whose interquartile
 range exceeds ``NOISE_THRESHOLD`` of its median is flagged ``noisy``. In ONNX Runtime every component
-is its own exported graph; the cost of one ``session.run`` call, which a whole model pays once,
-is measured on a trivial graph, taken off every component but the embeddings and recorded as
-``call_overhead_ms``. On more than one thread its sessions are timed in a child process where they
-share one thread pool (a pool of their own each spins against the next session's: see :func:`_onnx_timer`).
+is its own exported graph, with the dynamic axes of a design's graph (so it runs a design's kernels);
+the cost of one ``session.run`` call, which a whole model pays once, is measured on a trivial graph,
+taken off every component but the embeddings and recorded as ``call_overhead_ms``. On more than one
+thread its sessions are timed in a child process where they share one thread pool (a pool of their own
+each spins against the next session's: see :func:`_onnx_timer`).
 
 What the components miss, a whole model pays once per forward or once per layer application
 (framework dispatch between layers, the cache bookkeeping, moving the KV cache in and out of
@@ -256,7 +257,7 @@ def profile_latency(
     cold_bytes = 2 * _largest_cache_bytes()
     repeats = repeat_counts(space)
     key = f"{phase}-n{seq_len}-b{batch}-s{seed}-v{space.vocab_size}-d{space.embed_proj_dim}-h{space.head_dim}"
-    key += f"-{space.activation}-{logits}"
+    key += f"-{space.activation}-{logits}-dynamic"  # graphs exported with static shapes before: not reused
     bar = tqdm(total=len(components) + calibrate, desc=f"profiling {runtime} {phase}", unit="shape",
                disable=not progress)
     entries: dict[str, dict[str, Any]] = {}
@@ -278,7 +279,7 @@ def profile_latency(
                     with torch.inference_mode():
                         warm, cold, *runs = _time_copies(calls, counts, threads, min_run_time, statistic)
                 else:
-                    graph = _component_graph(module, feeds[0], f"{key}-{label}", graph_dir)
+                    graph = _component_graph(module, feeds[0], space.max_positions, f"{key}-{label}", graph_dir)
                     arrays = [tuple(t.numpy() for t in x) for x in feeds]
                     warm, cold, *runs = time_graph(graph, arrays, copies, counts, threads, min_run_time, statistic)
                 if overhead is not None and label != "embedding":  # a whole model pays one call
@@ -488,12 +489,15 @@ def _torch_calls(module: Any, feeds: list[tuple[Any, ...]], copies: int) -> list
     return calls
 
 
-def _component_graph(module: Any, inputs: tuple[Any, ...], name: str, graph_dir: str | Path | None) -> bytes:
-    """The exported graph of ``module``; with ``graph_dir`` kept there as ``<name>.onnx`` and reused when present."""
+def _component_graph(
+    module: Any, inputs: tuple[Any, ...], max_positions: int, name: str, graph_dir: str | Path | None
+) -> bytes:
+    """The exported graph of ``module`` (:func:`_export_component`); with ``graph_dir`` kept there as
+    ``<name>.onnx`` and reused when present."""
     path = Path(graph_dir) / f"{name.replace(' ', '_').replace('>', '')}.onnx" if graph_dir is not None else None
     if path is not None and path.is_file():
         return path.read_bytes()
-    graph = _export_component(module, inputs)
+    graph = _export_component(module, inputs, max_positions)
     if path is not None:
         atomic_write(path, graph)
     return graph
@@ -699,12 +703,30 @@ def _quiet_export() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _export_component(module: Any, inputs: tuple[Any, ...]) -> bytes:
-    """The serialised ONNX graph of ``module`` at the shapes of ``inputs`` (the exporter of ``export_onnx``)."""
+def _export_component(module: Any, inputs: tuple[Any, ...], max_positions: int) -> bytes:
+    """The serialised ONNX graph of ``module`` for inputs like ``inputs`` (the exporter of ``export_onnx``), with
+    its dynamic axes: ONNX Runtime then runs the kernels it runs in a design's graph (static shapes would let it
+    fuse what a design's graph cannot: a Gemm for MatMul + Add, the keys' transpose into the product). A bool
+    input is a mask ``(new, all positions)``, a 4-d one a KV cache ``(batch, heads, cached, head_dim)``, any other
+    ``(batch, new, ...)``; the example inputs have at least two of each, which ``torch.export`` keeps dynamic."""
     import torch
 
+    from mpsolve.merino_model._onnx import export_dims
+
+    batch, seq, past, total = export_dims(max(max_positions, 5))  # room for the examples
+    examples, axes = [], []
+    for x in inputs:
+        if x.dtype == torch.bool:
+            examples.append(torch.arange(5)[None, :] <= torch.arange(2, 5)[:, None])  # causal: 3 new, 2 cached
+            axes.append({0: seq, 1: total})
+        elif x.dim() == 4:
+            examples.append(torch.zeros(2, x.shape[1], 2, x.shape[3], dtype=x.dtype))
+            axes.append({0: batch, 2: past})
+        else:
+            examples.append(torch.zeros(2, 3, *x.shape[2:], dtype=x.dtype))
+            axes.append({0: batch, 1: seq})
     with torch.no_grad(), _quiet_export():
-        program = torch.onnx.export(module, inputs, dynamo=True, verbose=False)
+        program = torch.onnx.export(module, tuple(examples), dynamo=True, dynamic_shapes=tuple(axes), verbose=False)
     return program.model_proto.SerializeToString()
 
 
@@ -718,7 +740,7 @@ def _call_overhead_job() -> tuple[bytes, list[tuple[Any, ...]], int, None]:
             return x + 1
 
     zeros = torch.zeros(1, 1)
-    return _export_component(Increment(), (zeros,)), [(zeros.numpy(),)], 1, None
+    return _export_component(Increment(), (zeros,), 3), [(zeros.numpy(),)], 1, None
 
 
 # -- the profile -----------------------------------------------------------------------------------
