@@ -110,7 +110,7 @@ def _slot_heads(model: MeRinoForCausalLM) -> list[int]:
     return [layer.num_heads for block in model.blocks for layer in block.applied_layers()]
 
 
-def export_dims(max_positions: int) -> tuple[Any, Any, Any, Any]:
+def _export_dims(max_positions: int) -> tuple[Any, Any, Any, Any]:
     """The dynamic axes of an exported graph: batch, new positions, cached positions, and all positions
     (cached and new: a mask's keys), as ``torch.export.Dim``."""
     return (torch.export.Dim("batch", max=1 << 16), torch.export.Dim("seq", max=max_positions),
@@ -168,7 +168,7 @@ def export_onnx(
                               f"{arch.max_positions}: build the architecture with a larger max_positions")
     path.parent.mkdir(parents=True, exist_ok=True)
     device = next(net.parameters()).device
-    batch, seq, past_len, _ = export_dims(arch.max_positions)
+    batch, seq, past_len, _ = _export_dims(arch.max_positions)
     ids = torch.zeros(2, min(3, arch.max_positions), dtype=torch.long, device=device)
     if kv_cache:
         heads = _slot_heads(net)

@@ -711,9 +711,9 @@ def _export_component(module: Any, inputs: tuple[Any, ...], max_positions: int) 
     ``(batch, new, ...)``; the example inputs have at least two of each, which ``torch.export`` keeps dynamic."""
     import torch
 
-    from mpsolve.merino_model._onnx import export_dims
+    from mpsolve.merino_model._onnx import _export_dims
 
-    batch, seq, past, total = export_dims(max(max_positions, 5))  # room for the examples
+    batch, seq, past, total = _export_dims(max(max_positions, 5))  # room for the examples
     examples, axes = [], []
     for x in inputs:
         if x.dtype == torch.bool:
