@@ -88,18 +88,10 @@ def summary(label: str, rs: list[dict[str, object]], layers: list[str]) -> None:
         print(f"  {layer}: {sum(per_op.values()) / 1000:.3f} ms ({text} us)")
 
 
-def dynamic_graph(module) -> bytes:
-    """The layer's graph exported with dynamic batch, positions and cache length, as in a whole design's graph."""
-    head_dim = module.layer.head_dim
-    batch, seq = torch.export.Dim("batch", max=1 << 16), torch.export.Dim("seq", max=1024)
-    past, total = torch.export.Dim("past", max=1023), torch.export.Dim("total", max=1024)
-    kv = torch.zeros(2, 640 // head_dim, 2, head_dim)
-    args = (torch.zeros(2, 3, 640), kv, kv.clone(), torch.ones(3, 5, dtype=torch.bool))
-    shapes = {"x": {0: batch, 1: seq}, "key": {0: batch, 2: past}, "value": {0: batch, 2: past},
-              "mask": {0: seq, 1: total}}
+def static_graph(module, inputs) -> bytes:
+    """The component export before 5be5093: the example inputs' shapes, fixed (the library's is dynamic)."""
     with torch.no_grad():
-        return torch.onnx.export(module, args, dynamo=True, dynamic_shapes=shapes, verbose=False).model_proto \
-            .SerializeToString()
+        return torch.onnx.export(module, inputs, dynamo=True, verbose=False).model_proto.SerializeToString()
 
 
 def main() -> None:
@@ -124,7 +116,8 @@ def main() -> None:
                 [f"layer {i}" for i in range(DEPTH)] + ["other"])
 
         module, inputs = components(space, CONTEXT, 1, "decode", True, 16)["layer 640x640"]
-        for kind, graph in (("static", _export_component(module, inputs)), ("dynamic", dynamic_graph(module))):
+        for kind, graph in (("static", static_graph(module, inputs)),
+                            ("dynamic", _export_component(module, inputs, space.max_positions))):
             sessions = [session(graph, threads, f"{tmp}/{kind}{i}") for i in range(COPIES)]
             feeds = [{i.name: x.numpy().copy() for i, x in zip(s.get_inputs(), inputs)} for s in sessions]
             for _ in range(RUNS + 40):
