@@ -7,7 +7,8 @@ pool of ``threads`` intra-op threads (as the profile now runs; a whole design ti
 ``pool_type.py``). Per forward it prints the wall time of the run, the sum of its kernels, and per
 layer the kernel time by operator type.
 
-    python benchmarks/results/latency_threads2_shared_explore/node_profile.py 2
+    python benchmarks/results/latency_threads2_shared_explore/node_profile.py 2      # threads
+    python benchmarks/results/latency_threads2_shared_explore/node_profile.py 1 32   # threads, rotating copies
 """
 
 import collections
@@ -29,7 +30,7 @@ from mpsolve.merino_model._onnx import _run, _session_options
 from mpsolve.merino_model._profile import _export_component
 from mpsolve.spaces import Architecture, Block, SearchSpace, get_space
 
-DEPTH, CONTEXT, RUNS, COPIES = 8, 128, 300, 7
+DEPTH, CONTEXT, RUNS = 8, 128, 300
 
 
 def session(model, threads: int, prefix: str):
@@ -96,6 +97,7 @@ def static_graph(module, inputs) -> bytes:
 
 def main() -> None:
     threads = int(sys.argv[1])
+    copies = int(sys.argv[2]) if len(sys.argv) > 2 else 7  # the profile's for this layer
     if threads > 1:
         ort.set_global_thread_pool_sizes(threads, 1)
     default = get_space("default")
@@ -118,17 +120,17 @@ def main() -> None:
         module, inputs = components(space, CONTEXT, 1, "decode", True, 16)["layer 640x640"]
         for kind, graph in (("static", static_graph(module, inputs)),
                             ("dynamic", _export_component(module, inputs, space.max_positions))):
-            sessions = [session(graph, threads, f"{tmp}/{kind}{i}") for i in range(COPIES)]
+            sessions = [session(graph, threads, f"{tmp}/{kind}{i}") for i in range(copies)]
             feeds = [{i.name: x.numpy().copy() for i, x in zip(s.get_inputs(), inputs)} for s in sessions]
             for _ in range(RUNS + 40):
                 sessions[0].run(None, feeds[0])
             summary(f"{kind} component, one session (warm), {threads} thread(s)",
                     runs(sessions[0].end_profiling(), None, 40), ["layer"])
-            for _ in range(RUNS // COPIES + 3):
+            for _ in range(RUNS // copies + 3):
                 for s, f in zip(sessions[1:] + sessions[:1], feeds[1:] + feeds[:1]):
                     s.run(None, f)
             rotating = [r for s in sessions[1:] for r in runs(s.end_profiling(), None, 3)]
-            summary(f"{kind} component, {COPIES} rotating sessions (cold), {threads} thread(s)", rotating, ["layer"])
+            summary(f"{kind} component, {copies} rotating sessions (cold), {threads} thread(s)", rotating, ["layer"])
 
 if __name__ == "__main__":
     main()
