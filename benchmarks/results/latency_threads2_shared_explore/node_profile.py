@@ -2,7 +2,8 @@
 whole model pays in ONNX Runtime decode and its component timing misses? ONNX Runtime's own profiler
 (``enable_profiling``) times every kernel of a design of 8 identical 640 x 640 blocks (decode, 128
 cached positions, the past fed as ``design_latency`` feeds it) and of the profile's component graph
-of that layer, one session and 7 rotating sessions (the profile's copies), all on one process-wide
+of that layer (exported static and dynamic), one session and 7 rotating sessions (the profile's copies; or the
+count given), all on one process-wide
 pool of ``threads`` intra-op threads (as the profile now runs; a whole design times the same on it,
 ``pool_type.py``). Per forward it prints the wall time of the run, the sum of its kernels, and per
 layer the kernel time by operator type.
