@@ -134,7 +134,8 @@ def sweep_tasks(
         solver_options: options by solver name, e.g. ``{"ea": {"iterations": 5000}}``.
 
     Raises:
-        SweepError: for an empty grid, an argument of the wrong kind, a bad seed or time limit,
+        SweepError: for an empty grid, an argument of the wrong kind, a bad seed or time limit, a seed,
+            solver name or budget given twice (the same tasks twice),
             or options of a solver that is not swept; the solvers' own errors for bad options.
             Every argument is checked before any task is made, so a sweep never stops halfway
             on bad input.
@@ -302,7 +303,19 @@ def _solvers(solvers: Any) -> list[Any]:
     for s in solvers:
         if not _is_solver(s):
             raise SweepError(f"solvers must be solver names, e.g. solvers=['ea', 'cpsat'], got {s!r} in {solvers!r}")
+    names = [s for s in solvers if isinstance(s, str)]  # instances may differ in their options
+    _once(names, lambda s: f"solver {s!r} is given twice: its runs would repeat the same answers; give each solver "
+                           "once")
     return solvers
+
+
+def _once(values: list[Any], message: Callable[[Any], str]) -> None:
+    """Refuse a value given twice (its runs would repeat the same tasks): ``message`` names the first repeat."""
+    seen: set[Any] = set()
+    for v in values:
+        if v in seen:
+            raise SweepError(message(v))
+        seen.add(v)
 
 
 def _seeds(seeds: Any) -> list[int | None]:
@@ -310,7 +323,10 @@ def _seeds(seeds: Any) -> list[int | None]:
         return [int(seeds)]  # one seed
     if isinstance(seeds, (str, Mapping)) or not isinstance(seeds, Iterable):
         raise SweepError(f"seeds must be a list of non-negative integers, e.g. seeds=[0, 1], got {seeds!r}")
-    return [check_integer(s, "each seed", minimum=0, error=SweepError, optional=True) for s in seeds]
+    seeds = [check_integer(s, "each seed", minimum=0, error=SweepError, optional=True) for s in seeds]
+    _once([s for s in seeds if s is not None], lambda s: f"seed {s} is given twice: its runs would repeat the same "
+          "answers; give each seed once")  # None: unseeded runs, which differ
+    return seeds
 
 
 def _solver_options(solver_options: Any) -> dict[str, dict[str, Any]]:
@@ -376,6 +392,16 @@ def _budget_grid(budgets: Mapping[str, Sequence[float | str]] | None) -> list[di
             limits = list(given)
         if not limits:
             raise SweepError(f"no budget values for {cost!r}: give at least one, e.g. {{{cost!r}: ['160G']}}")
+        given: dict[float, Any] = {}  # each limit by its value, as the caller spelled it
+        for limit in limits:
+            try:
+                value = parse_quantity(limit)
+            except MpsolveError:  # the budget itself says what is wrong with it
+                continue
+            if value in given:
+                raise SweepError(f"budgets[{cost!r}]: {limit!r} is given twice ({given[value]!r} is the same "
+                                 f"{value:g}): give each budget once")
+            given[value] = limit
         values.append(limits)
     return [dict(zip(costs, combo)) for combo in itertools.product(*values)]
 

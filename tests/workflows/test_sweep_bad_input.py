@@ -45,6 +45,11 @@ def no_solves(monkeypatch):
         ({"time_limit": "5"}, "time_limit must be a positive number of seconds or None, got '5'"),
         ({"time_limit": 0}, "time_limit must be a positive number of seconds or None, got 0"),
         ({"time_limit": float("nan")}, "time_limit must be a positive number"),
+        # before: each repeat ran again, the same tasks twice
+        ({"seeds": [0, 1, 0]}, "^seed 0 is given twice: its runs would repeat the same answers; give each seed once$"),
+        ({"solvers": ["exact", "ea", "exact"]}, "^solver 'exact' is given twice: its runs would repeat"),
+        ({"budgets": {"flops": ["20G", 2e10]}},
+         r"^budgets\['flops'\]: 20000000000\.0 is given twice \('20G' is the same 2e\+10\): give each budget once$"),
     ],
 )
 def test_bad_arguments_are_one_line_sweep_errors_before_any_run(kwargs, message, no_solves):
@@ -52,6 +57,21 @@ def test_bad_arguments_are_one_line_sweep_errors_before_any_run(kwargs, message,
     with pytest.raises(SweepError, match=message) as info:
         sweep(**args)
     assert "\n" not in str(info.value)
+    assert not no_solves
+
+
+def test_unseeded_runs_and_solver_instances_may_repeat():
+    """Unseeded runs differ, and two instances of one backend may hold other options: neither is a repeat."""
+    tasks = sweep_tasks(["small"], {"flops": ["20G"]}, [mpsolve.get_solver("ea"), mpsolve.get_solver("ea")],
+                        [None, None])
+    assert len(tasks) == 4
+
+
+def test_cli_sweep_refuses_a_seed_or_budget_given_twice(capsys, no_solves):
+    for extra in (["--budgets", "20G,2e10", "--seeds", "0"], ["--budgets", "20G", "--seeds", "3,3"]):
+        assert main(["sweep", "--space", "small", "--over", "flops", "--solvers", "exact", *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is given twice" in err
     assert not no_solves
 
 
