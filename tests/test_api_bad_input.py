@@ -27,6 +27,11 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("profile-threads-beyond-cpus", lambda: _profile(threads=10**5), "CPUs this process may run on"),
     ("design-latency-run-time", lambda: _design_latency(min_run_time=1e9),
      r"^min_run_time must be a number of seconds in \(0, 60\], got 1000000000\.0$"),
+    # any statistic but the median was timed as the minimum, silently
+    ("design-latency-statistic", lambda: _design_latency(statistic="mean"),
+     r"^statistic must be one of median, min, got 'mean'$"),
+    ("time-call-statistic", lambda: _time_call(statistic="mean"),
+     r"^statistic must be one of median, min, got 'mean'$"),
     ("entropy-alpha-dict", lambda: mpsolve.MeRinoEntropy(alpha={1: 2, 3: 4}), "alpha must be two non-negative"),
     ("evaluate-strings", lambda: PROBLEM.evaluate([["0"] * 9]), "encodings must be integer grid indices, got an array"),
     ("evaluate-booleans", lambda: PROBLEM.evaluate([[True] * 9]), "encodings must be integer grid indices, got an "
@@ -41,6 +46,13 @@ def _design_latency(**options: object) -> object:
     from mpsolve.merino_model import design_latency
 
     return design_latency("merino-64m", runtime="onnxruntime", **options)
+
+
+def _time_call(**options: object) -> object:
+    """``time_call`` refuses its options before it calls anything."""
+    from mpsolve.merino_model import time_call
+
+    return time_call(lambda: None, 1, **options)
 
 
 def _export_onnx(path: str) -> object:

@@ -125,6 +125,7 @@ def time_call(
 
     from torch.utils import benchmark
 
+    _check_choice("statistic", statistic, PROFILE_STATISTICS)  # any other was taken as the minimum
     fn()  # the first call allocates; blocked_autorange calibrates on the following ones
     start = time.perf_counter()
     fn()
@@ -151,6 +152,13 @@ def onnx_session(model: Any, threads: int) -> Any:
     if isinstance(model, bytes):
         return ort.InferenceSession(model, _session_options(threads), providers=["CPUExecutionProvider"])
     return _session(model, threads)
+
+
+def _check_choice(label: str, value: Any, known: tuple[str, ...]) -> str:
+    """``value`` when it is one of ``known``, else a one-line error naming ``label``."""
+    if not isinstance(value, str) or value not in known:
+        raise MpsolveError(f"{label} must be one of {', '.join(known)}, got {value!r}")
+    return value
 
 
 def _check_workload(seq_len: int, batch: int, seed: Any, phase: str, width: int, ffn_dim: int) -> None:
@@ -226,8 +234,7 @@ def profile_latency(
         ("runtime", runtime, PROFILE_RUNTIMES),
         ("phase", phase, PROFILE_PHASES),
     ):
-        if value not in known:
-            raise MpsolveError(f"{label} must be one of {', '.join(known)}, got {value!r}")
+        _check_choice(label, value, known)
     check_run_time(min_run_time)
     if threads is not None:
         check_threads(threads)
@@ -347,8 +354,8 @@ def model_latency(
     import numpy as np
     import torch
 
-    if phase not in PROFILE_PHASES:
-        raise MpsolveError(f"phase must be one of {', '.join(PROFILE_PHASES)}, got {phase!r}")
+    _check_choice("phase", phase, PROFILE_PHASES)
+    _check_choice("statistic", statistic, PROFILE_STATISTICS)
     check_run_time(min_run_time)
     check_integer(seq_len, "seq_len")
     check_integer(batch, "batch")
@@ -427,8 +434,9 @@ def design_latency(
     from mpsolve.merino_model._model import build
     from mpsolve.merino_model._onnx import export_onnx
 
-    if runtime not in PROFILE_RUNTIMES:
-        raise MpsolveError(f"runtime must be one of {', '.join(PROFILE_RUNTIMES)}, got {runtime!r}")
+    for label, value, known in (("runtime", runtime, PROFILE_RUNTIMES), ("phase", phase, PROFILE_PHASES),
+                                ("statistic", statistic, PROFILE_STATISTICS)):
+        _check_choice(label, value, known)
     check_run_time(min_run_time)  # before the export
     logits = _profile_logits(runtime, logits)
     arch = resolve_architecture(architecture)
