@@ -504,6 +504,28 @@ def test_design_latency_keeps_the_exported_graph_of_a_design(tmp_path: Path, tin
         design_latency(arch, runtime="tvm")
 
 
+def test_model_latency_checks_an_onnx_graph_before_timing(tmp_path: Path, tiny_space: SearchSpace) -> None:
+    """A graph that is no causal LM was called a prefill graph; a seq_len beyond the graph's positions failed in
+    ONNX Runtime, naming a Gather node's indices."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from mpsolve.merino_model import build, export_onnx, model_latency
+
+    graph = export_onnx(build(tiny_space.decode(tiny_space.sample(1, random_state=3)[0])), tmp_path / "kv.onnx",
+                        kv_cache=True)
+    for seq_len, phase, less in ((65, "prefill", ""), (64, "decode", " less the decoded token")):
+        with pytest.raises(MpsolveError, match=rf"^seq_len {seq_len} exceeds the graph's max_positions 64{less}: "
+                                               "give a smaller seq_len$"):
+            model_latency(graph, seq_len, 1, phase=phase, min_run_time=0.02)
+    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["b", "s"])
+    out = helper.make_tensor_value_info("y", TensorProto.INT64, ["b", "s"])
+    onnx.save(helper.make_model(helper.make_graph([helper.make_node("Identity", ["input_ids"], ["y"])], "g", [ids],
+                                                  [out])), tmp_path / "foreign.onnx")
+    with pytest.raises(MpsolveError, match="is not a causal-LM graph"):
+        model_latency(tmp_path / "foreign.onnx", 8, 1, min_run_time=0.02)
+
+
 def test_latency_cost_is_the_cost_of_the_profiles_phase(tmp_path: Path) -> None:
     from mpsolve.costs import latency_cost
     from mpsolve.testing.pytest_solvers import synthetic_profile
