@@ -44,7 +44,7 @@ from mpsolve.merino_model._generation import (
 )
 from mpsolve.merino_model._model import KVCache, MeRinoForCausalLM
 from mpsolve.utils.files import check_not_input, check_suffix, check_writable
-from mpsolve.utils.validation import check_integer
+from mpsolve.utils.validation import check_integer, is_integer
 
 __all__ = ["compare_onnx", "export_onnx", "onnx_generate", "onnx_tokenizer", "quantize_onnx", "verify_onnx"]
 
@@ -284,9 +284,25 @@ def _logits_kept(session: Any) -> str:
     return session.get_modelmeta().custom_metadata_map.get(_META_LOGITS, "all")
 
 
+def _recorded_architecture(session: Any) -> dict[str, Any] | None:
+    """The architecture fields an exported graph records (``None``: it records none); a damaged record
+    is a one-line error (it was a JSONDecodeError, KeyError or TypeError)."""
+    text = session.get_modelmeta().custom_metadata_map.get(_META_ARCH)
+    if text is None:
+        return None
+    try:
+        arch = json.loads(text)
+    except (ValueError, RecursionError):
+        arch = None
+    if not (isinstance(arch, dict) and is_integer(arch.get("max_positions")) and arch["max_positions"] > 0):
+        raise ModelInputError(f"the graph's record of its architecture ({_META_ARCH!r}) is damaged (no positive "
+                              "max_positions): export the checkpoint again with mpsolve export")
+    return arch
+
+
 def _max_positions(session: Any) -> int | None:
-    arch = session.get_modelmeta().custom_metadata_map.get(_META_ARCH)
-    return json.loads(arch)["max_positions"] if arch else None
+    arch = _recorded_architecture(session)
+    return int(arch["max_positions"]) if arch is not None else None
 
 
 def _vocab(session: Any) -> int | None:
@@ -451,11 +467,10 @@ def verify_onnx(
         generator = torch.Generator().manual_seed(torch_seed(seed, optional=False))
         length = max(1, min(8, arch.max_positions - decode_steps))
         input_ids = torch.randint(0, arch.vocab_size, (1, length), generator=generator)
-    recorded = session.get_modelmeta().custom_metadata_map.get(_META_ARCH)
-    if recorded is not None:
-        mine, theirs = json.loads(json.dumps(arch.to_dict())), json.loads(recorded)
-        differing = sorted(k for k in {*mine, *theirs} if mine.get(k) != theirs.get(k)) if isinstance(theirs, dict) \
-            else ["(unreadable record)"]
+    theirs = _recorded_architecture(session)
+    if theirs is not None:
+        mine = json.loads(json.dumps(arch.to_dict()))
+        differing = sorted(k for k in {*mine, *theirs} if mine.get(k) != theirs.get(k))
         if differing:
             raise ModelInputError(f"the graph was exported from another architecture than the model's ("
                                   f"{', '.join(differing)} differ): give the model that was exported")

@@ -28,6 +28,7 @@ from mpsolve.merino_model import (  # noqa: E402
     onnx_generate,
     onnx_tokenizer,
     train_bpe_tokenizer,
+    verify_onnx,
 )
 from mpsolve.spaces import Architecture  # noqa: E402
 
@@ -127,6 +128,23 @@ def test_a_damaged_recorded_tokenizer_is_one_line(checkpoint, capsys, tmp_path: 
     code, out, err = generate(capsys, str(damaged), "--prompt", PROMPT)
     assert (code, out) == (2, "") and "the tokenizer recorded in this graph is damaged" in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("record", ["{not json", "[1]", '{"vocab_size": 512}', '{"max_positions": "64"}'])
+def test_a_damaged_recorded_architecture_is_one_line(checkpoint, capsys, tmp_path: Path, record: str) -> None:
+    """A JSONDecodeError, TypeError or KeyError before."""
+    ckpt, exported = checkpoint
+    graph = onnx.load(str(exported))
+    for prop in graph.metadata_props:
+        if prop.key == "mpsolve.architecture":
+            prop.value = record
+    damaged = tmp_path / "damaged.onnx"
+    onnx.save(graph, str(damaged))
+    message = r"record of its architecture \('mpsolve.architecture'\) is damaged .*mpsolve export"
+    with pytest.raises(ModelInputError, match=message):
+        verify_onnx(MeRinoHFForCausalLM.from_pretrained(ckpt), damaged)
+    code, out, err = generate(capsys, str(damaged), "--prompt", PROMPT)
+    assert (code, out) == (2, "") and "is damaged" in err and err.count("\n") == 1
 
 
 def test_streaming_prints_the_prompt_then_the_timing(checkpoint, capsys) -> None:
