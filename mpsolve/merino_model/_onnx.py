@@ -44,7 +44,7 @@ from mpsolve.merino_model._generation import (
 )
 from mpsolve.merino_model._model import KVCache, MeRinoForCausalLM
 from mpsolve.utils.files import check_not_input, check_suffix, check_writable
-from mpsolve.utils.validation import check_integer, is_integer
+from mpsolve.utils.validation import check_bool, check_integer, is_integer
 
 __all__ = ["compare_onnx", "export_onnx", "onnx_generate", "onnx_tokenizer", "quantize_onnx", "verify_onnx"]
 
@@ -151,6 +151,9 @@ def export_onnx(
     require("onnxscript", "onnx")
     if logits not in LOGITS:
         raise ModelInputError(f"logits must be one of {', '.join(LOGITS)}, got {logits!r}")
+    # a truthy string such as "no" exported the other graph, or the weights apart, silently
+    kv_cache = check_bool(kv_cache, "kv_cache", ModelInputError)
+    external_data = check_bool(external_data, "external_data", ModelInputError)
     keep = 1 if logits == "last" else 0
     tokenizer = getattr(tokenizer, "backend_tokenizer", tokenizer)  # a transformers fast tokenizer's own
     if tokenizer is not None and tokenizer != "bytes" and not callable(getattr(tokenizer, "to_str", None)):
@@ -535,6 +538,7 @@ def quantize_onnx(
         per_channel: one weight scale per output channel (more accurate) instead of per tensor.
     """
     require("onnxruntime", "onnx")
+    per_channel = check_bool(per_channel, "per_channel", ModelInputError)  # "no" meant per channel
     import tempfile
 
     from onnxruntime.quantization import QuantType, quantize_dynamic

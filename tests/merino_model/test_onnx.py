@@ -153,6 +153,10 @@ def test_bad_inputs_raise_clear_errors(exported, tmp_path):
         (lambda: export_onnx(model, tmp_path / "o.onnx", opset="x"), "opset must be an integer >= 17, got 'x'"),
         (lambda: export_onnx(model, tmp_path / "o.onnx", opset=13), "opset must be an integer >= 17, got 13"),
         (lambda: quantize_onnx(kv, tmp_path), "must end in .onnx"),
+        # a truthy string was taken as True, silently
+        (lambda: export_onnx(model, tmp_path / "o.onnx", kv_cache="no"), "^kv_cache must be True or False, got 'no'$"),
+        (lambda: export_onnx(model, tmp_path / "o.onnx", external_data="no"), "^external_data must be True or False"),
+        (lambda: quantize_onnx(kv, tmp_path / "q4.onnx", per_channel="no"), "^per_channel must be True or False"),
         (lambda: export_onnx(quantize(model, "int8"), tmp_path / "q3.onnx"),
          "export the fp32 model and quantise the ONNX file with quantize_onnx"),  # was a TorchExportError
     ]
