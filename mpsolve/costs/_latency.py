@@ -321,6 +321,11 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
             raise LatencyProfileError(
                 f"latency profile {key} {data.get(key)!r} is not one of {', '.join(known)}; re-profile"
             )
+    # the positions whose logits were timed (older profiles: unsaid); a torch profile keeps the last one's only
+    kept = ("last",) if data["runtime"] == "torch" else ("all", "last")
+    if data.get("logits") is not None and data["logits"] not in kept:
+        raise LatencyProfileError(f"latency profile logits {data['logits']!r} is not one of {', '.join(kept)} for a "
+                                  f"{data['runtime']} profile; re-profile with mpsolve profile-latency")
     required = ("constants", "embedding_ms", "head_ms", "layers", "projections")
     missing = [k for k in required if k not in data]
     if missing:

@@ -299,6 +299,20 @@ def test_a_profile_threads_that_is_not_a_positive_integer_or_null_is_refused(pro
     assert LatencyCost({**profile, "threads": None}).workload["threads"] is None  # the runtime's default
 
 
+@pytest.mark.parametrize(("runtime", "value"), [("torch", "all"), ("torch", "bogus"), ("onnxruntime", 5)])
+def test_a_profile_logits_that_its_runtime_does_not_time_is_refused(runtime: str, value: object) -> None:
+    """Before: accepted; mpsolve latency then said 'logits must be one of last for torch', an option it does not
+    have, without naming the file."""
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    profile = {**synthetic_profile("small"), "runtime": runtime}
+    kept = "last" if runtime == "torch" else "all, last"
+    with pytest.raises(LatencyProfileError, match=rf"^latency profile logits {value!r} is not one of {kept} for a "
+                                                  f"{runtime} profile; re-profile"):
+        LatencyCost({**profile, "logits": value})
+    assert LatencyCost({**profile, "logits": "last"}).workload["logits"] == "last"
+
+
 def test_version_1_profiles_are_torch_prefill(profile: dict) -> None:
     old = {k: v for k, v in profile.items() if k not in ("runtime", "phase")}
     cost = LatencyCost({**old, "version": 1})
