@@ -510,11 +510,30 @@ def _component_graph(
     ``<name>.onnx`` and reused when present."""
     path = Path(graph_dir) / f"{name.replace(' ', '_').replace('>', '')}.onnx" if graph_dir is not None else None
     if path is not None and path.is_file():
-        return path.read_bytes()
+        graph = path.read_bytes()
+        _check_kept_graph(graph, path)
+        return graph
     graph = _export_component(module, inputs, max_positions)
     if path is not None:
         atomic_write(path, graph)
     return graph
+
+
+def _check_kept_graph(graph: bytes, path: Path) -> None:
+    """Refuse a graph kept in ``graph_dir`` that ONNX Runtime cannot load (a damaged file was a traceback on one
+    thread, an error naming no file on more)."""
+    import onnxruntime as ort
+
+    from mpsolve.merino_model._onnx import _session_options
+
+    try:  # one thread: no thread pool to start
+        ort.InferenceSession(graph, _session_options(1), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT's load errors (InvalidProtobuf, Fail, ...) subclass Exception only
+        if not type(exc).__module__.startswith("onnxruntime"):
+            raise
+        raise MpsolveError(f"ONNX Runtime cannot load the component graph kept in {str(path)!r} ("
+                           f"{(str(exc).splitlines() or [''])[0][:150]}): delete it, and the profile exports it "
+                           "again") from None
 
 
 def _time_graph(

@@ -540,6 +540,17 @@ def test_model_latency_checks_an_onnx_graph_before_timing(tmp_path: Path, tiny_s
         model_latency(tmp_path / "foreign.onnx", 8, 1, min_run_time=0.02)
 
 
+def test_a_damaged_graph_kept_in_graph_dir_is_one_line(tmp_path: Path) -> None:
+    """Before: ONNX Runtime's InvalidProtobuf traceback on one thread, an error naming no file on more."""
+    pytest.importorskip("onnxruntime")
+    from mpsolve.merino_model._profile import _component_graph
+
+    (tmp_path / "prefill-layer_64x64.onnx").write_bytes(b"garbage")
+    with pytest.raises(MpsolveError, match=r"^ONNX Runtime cannot load the component graph kept in '.*prefill-layer_"
+                                           r"64x64\.onnx' \(.*\): delete it, and the profile exports it again$"):
+        _component_graph(None, (), 64, "prefill-layer 64x64", tmp_path)
+
+
 def test_latency_cost_is_the_cost_of_the_profiles_phase(tmp_path: Path) -> None:
     from mpsolve.costs import latency_cost
     from mpsolve.testing.pytest_solvers import synthetic_profile
