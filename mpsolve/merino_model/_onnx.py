@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -233,7 +234,21 @@ def _session(model: Any, threads: int | None = None) -> Any:
     try:
         return ort.InferenceSession(str(model), _session_options(threads), providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT's load errors (InvalidProtobuf, Fail, ...) subclass Exception only
-        raise ModelInputError(f"ONNX Runtime cannot load {str(model)!r}: {str(exc).splitlines()[0][:200]}") from None
+        raise ModelInputError(f"ONNX Runtime cannot load {str(model)!r}: {_load_failure(str(exc))}") from None
+
+
+def _load_failure(message: str) -> str:
+    """ONNX Runtime's reason for not loading a graph, in one line; weights stored apart (``external_data``) that
+    are missing or cut short are said so (the cause came after the first 200 characters, or not at all)."""
+    text = " ".join(message.split())
+    missing = re.search(r'External data path does not exist: "?([^"]+)"?', text)
+    if missing:
+        return (f"its weights file {missing.group(1)!r} is missing: keep the weights file written with the graph "
+                "beside it, or export it again")
+    if "External initializer" in text or "GetExtDataFromTensorProto" in text:
+        return ("its weights file (stored beside it) is shorter than the graph says: copy it again whole, or export "
+                "it again")
+    return (message.splitlines() or [""])[0][:200]
 
 
 def _lm_session(model: Any) -> Any:

@@ -182,6 +182,23 @@ def test_bad_inputs_raise_clear_errors(exported, tmp_path):
         verify_onnx(broken, kv, _prompt())
 
 
+def test_missing_or_cut_external_weights_are_said_so(tmp_path):
+    """ONNX Runtime's reason came after the 200 characters kept (missing), or not at all (cut short)."""
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [256], np.ones(256, np.float32).tobytes(), raw=True)
+    x, y = (helper.make_tensor_value_info(name, TensorProto.FLOAT, [256]) for name in "xy")
+    graph = helper.make_model(helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g", [x], [y],
+                                                initializer=[weights]))
+    save_model(graph, str(tmp_path / "m.onnx"), save_as_external_data=True, location="m.onnx.data", size_threshold=0)
+    data = tmp_path / "m.onnx.data"
+    data.write_bytes(data.read_bytes()[:100])
+    with pytest.raises(ModelInputError, match=r"weights file \(stored beside it\) is shorter than the graph says"):
+        onnx_generate(tmp_path / "m.onnx", _prompt())
+    data.unlink()
+    with pytest.raises(ModelInputError, match=r"^ONNX Runtime cannot load '.*m\.onnx': its weights file '.*m\.onnx\."
+                                              r"data' is missing: keep the weights file .* or export it again$"):
+        onnx_generate(tmp_path / "m.onnx", _prompt())
+
+
 def test_ort_dynamic_int8_agrees_wherever_the_fp32_margin_is_clear(exported, tmp_path):
     _, _, kv = exported
     int8 = quantize_onnx(kv, tmp_path / "kv-int8.onnx")
