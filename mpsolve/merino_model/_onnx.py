@@ -24,6 +24,7 @@ input: a batch holds prompts of one length (no left padding).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import warnings
@@ -192,6 +193,10 @@ def export_onnx(
         input_names, output_names = ["input_ids"], ["logits"]
     was_training = net.training
     graph.eval()
+    # the opset converter logs a failed conversion with its traceback, and the graph keeps the exporter's opset
+    converter = logging.getLogger("onnxscript.version_converter")
+    level = converter.level
+    converter.setLevel(logging.CRITICAL)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             # torch's notes that axes sharing one Dim keep its name, and a pytree deprecation inside torch
@@ -208,7 +213,12 @@ def export_onnx(
                 verbose=False,
             )
     finally:
+        converter.setLevel(level)
         net.train(was_training)
+    written = program.model.opset_imports.get("")
+    if written != opset:  # the graph would mix the opsets: ONNX Runtime refuses it
+        raise ModelInputError(f"torch's ONNX exporter cannot write this model in opset {opset} (its graph kept opset "
+                              f"{written}): give a lower opset (the default, {DEFAULT_OPSET}, works)")
     program.model.metadata_props[_META_GRAPH] = "kv_cache" if kv_cache else "prefill"
     program.model.metadata_props[_META_ARCH] = json.dumps(arch.to_dict(), sort_keys=True)
     program.model.metadata_props[_META_LOGITS] = logits

@@ -182,6 +182,15 @@ def test_bad_inputs_raise_clear_errors(exported, tmp_path):
         verify_onnx(broken, kv, _prompt())
 
 
+def test_an_opset_the_exporter_cannot_write_is_refused(exported, tmp_path, capfd):
+    """Before: the converter's traceback on stderr, and a file mixing opsets that ONNX Runtime refused to load."""
+    model = exported[0]
+    with pytest.raises(ModelInputError, match=r"^torch's ONNX exporter cannot write this model in opset 99 \(its "
+                                              r"graph kept opset 18\): give a lower opset"):
+        export_onnx(model, tmp_path / "o.onnx", opset=99)
+    assert "Traceback" not in capfd.readouterr().err and not (tmp_path / "o.onnx").exists()
+
+
 def test_missing_or_cut_external_weights_are_said_so(tmp_path):
     """ONNX Runtime's reason came after the 200 characters kept (missing), or not at all (cut short)."""
     weights = helper.make_tensor("w", TensorProto.FLOAT, [256], np.ones(256, np.float32).tobytes(), raw=True)
