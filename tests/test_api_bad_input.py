@@ -23,6 +23,8 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("sample-beyond-memory", lambda: PROBLEM.space.sample(10**12, random_state=0),
      "a sample of 1000000000000 designs needs .* GiB"),
     ("profile-fit-intercept-str", lambda: _profile(fit_intercept="no"), "fit_intercept must be True or False"),
+    ("profile-no-intercept-uncalibrated", lambda: _profile(fit_intercept=False),  # was ignored, silently
+     r"^fit_intercept=False shapes the calibration, and calibrate is 0: give calibrate"),
     ("profile-torch-all-logits", lambda: _profile(logits="all"), "logits must be one of last for torch"),
     ("profile-threads-beyond-cpus", lambda: _profile(threads=10**5), "CPUs this process may run on"),
     ("design-latency-run-time", lambda: _design_latency(min_run_time=1e9),

@@ -237,6 +237,9 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
     """``mpsolve profile-latency``: write a device profile and print where it went."""
     check_writable(args.out, "--out")
     check_outputs({"--out": args.out}, {"--space": args.space})
+    if not (args.fit_intercept or args.calibrate):
+        raise CLIError("--no-fit-intercept shapes the calibration, and --calibrate is 0: add --calibrate N (3 to "
+                       "256 designs), or drop --no-fit-intercept")
     profile = merino_model.profile_latency(
         load_space(args.space),
         seq_len=args.seq_len,

@@ -243,6 +243,9 @@ def profile_latency(
         raise MpsolveError(f"calibrate must be 0 (no calibration) or 3 to {_CALIBRATION_POOL} designs (the sample "
                            f"it picks from), got {calibrate!r}")
     fit_intercept = check_bool(fit_intercept, "fit_intercept")
+    if not (fit_intercept or calibrate):  # it shapes the calibration's fit alone: ignored, silently
+        raise MpsolveError("fit_intercept=False shapes the calibration, and calibrate is 0: give calibrate (3 or more "
+                           "designs), or drop fit_intercept")
     logits = _profile_logits(runtime, logits)
     limit = space.max_positions - (1 if phase == "decode" else 0)
     if seq_len > limit:

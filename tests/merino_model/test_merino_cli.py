@@ -97,6 +97,18 @@ def test_profile_latency_writes_a_usable_profile(
     assert obj["components_ms"] == get_cost(cost, profile=str(out), calibrated=False).of(arch)
 
 
+def test_profile_latency_refuses_no_fit_intercept_without_calibrate(tmp_path: Path, monkeypatch) -> None:
+    """Before: ignored, silently (it shapes the calibration's fit alone)."""
+    from mpsolve import merino_model
+    from mpsolve.cli.parsing import CLIError
+
+    monkeypatch.setattr(merino_model, "profile_latency", lambda *args, **kwargs: pytest.fail("profiled"))
+    with pytest.raises(CLIError, match=r"^--no-fit-intercept shapes the calibration, and --calibrate is 0: add "
+                                       r"--calibrate N \(3 to 256 designs\), or drop --no-fit-intercept$"):
+        run("profile-latency", "--space", "small", "--no-fit-intercept", "--out", str(tmp_path / "d.json"))
+    assert not (tmp_path / "d.json").exists()
+
+
 def test_profile_latency_warns_about_noisy_entries(tmp_path: Path, capsys, monkeypatch) -> None:
     from mpsolve import merino_model
     from mpsolve.testing.pytest_solvers import synthetic_profile
