@@ -313,6 +313,29 @@ def test_a_profile_logits_that_its_runtime_does_not_time_is_refused(runtime: str
     assert LatencyCost({**profile, "logits": "last"}).workload["logits"] == "last"
 
 
+@pytest.mark.parametrize("where", ["format", "version", "runtime", "seq_len", "logits", "embed_dim", "kind",
+                                   "activation", "space"])
+def test_a_huge_value_in_a_profile_is_cut_in_its_error(where: str) -> None:
+    """Before: the whole value, a megabyte-long error line for a megabyte-long string."""
+    from mpsolve.spaces import get_space
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    profile, huge = synthetic_profile("small"), "x" * 10**6
+    if where in ("embed_dim", "kind"):
+        key = "layers" if where == "embed_dim" else "projections"
+        profile[key] = [{**profile[key][0], where: huge}, *profile[key][1:]]
+    elif where == "activation":
+        profile["constants"] = {**profile["constants"], "activation": huge}
+    elif where == "space":  # named where a design needs a shape the profile lacks
+        profile.update(space={"name": huge}, layers=[])
+    else:
+        profile[where] = huge
+    space = get_space("small")
+    with pytest.raises(LatencyProfileError) as error:
+        LatencyCost(profile).evaluate(batch_of(space.decode(space.sample(1, random_state=0)[0])), space)
+    assert "x" * 40 not in str(error.value) and "..." in str(error.value) and len(str(error.value)) < 300
+
+
 def test_version_1_profiles_are_torch_prefill(profile: dict) -> None:
     old = {k: v for k, v in profile.items() if k not in ("runtime", "phase")}
     cost = LatencyCost({**old, "version": 1})
