@@ -448,7 +448,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.int8 is not None:
         check_not_input(args.int8, "--int8", {"the --onnx file": args.onnx}, CLIError)
         for inner, outer in (("--int8", "--onnx"), ("--onnx", "--int8")):  # one file would stand in the other's path
-            given = {"--onnx": args.onnx, "--int8": args.int8}
+            given = {"--onnx": str(args.onnx), "--int8": str(args.int8)}  # quoted as PosixPath('...') before
             if Path(given[outer]).resolve() in Path(given[inner]).resolve().parents:
                 raise CLIError(f"{inner} {given[inner]!r} lies inside the {outer} file's path {given[outer]!r}: "
                                f"give {inner} a path of its own")

@@ -195,8 +195,8 @@ def test_train_evaluate_and_export_refuse_bad_input_in_one_line(shared_arch: Arc
          "is the --onnx file"),
         # before: the fp32 graph was exported and checked, then the INT8 one could not be written
         (["export", str(ckpt), "--onnx", str(tmp_path / "m.onnx"), "--int8", str(tmp_path / "m.onnx" / "q.onnx")],
-         "lies inside the --onnx file's path"),
-    ]
+         f"--int8 '{tmp_path / 'm.onnx' / 'q.onnx'}' lies inside the --onnx file's path '{tmp_path / 'm.onnx'}'"),
+    ]  # the paths were quoted as PosixPath('...')
     for argv, message in cases:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err  # loading a checkpoint may draw a progress bar first
