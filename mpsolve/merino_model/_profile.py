@@ -16,22 +16,23 @@ workloads (``phase``):
 
 :func:`model_latency` times a whole model on the same workload, to check a profile against.
 
-Every entry is timed with ``torch.utils.benchmark.Timer.blocked_autorange`` (blocks of calls
-for at least ``min_run_time`` seconds) with pinned threads, twice: ``ms`` with cold weights (the
-calls rotate through copies of the component that together hold twice the largest CPU cache,
-as in a model whose other weights have evicted them; at one token per layer, decoding reads
-every weight once and the cache decides its speed), and ``warm_ms`` calling one copy. A layer of a
-shared space is also timed as the model runs it: ``n`` consecutive applications of one copy, each
-on its own input and KV cache, starting cold (``repeated``, for the space's depths up to
+Every entry is timed with ``torch.utils.benchmark.Timer.blocked_autorange`` (blocks of calls for at
+least ``min_run_time`` seconds, and at least ``MIN_BLOCKS`` blocks) with pinned threads, twice:
+``ms`` with cold weights (the calls rotate through copies of the component that together hold twice
+the largest CPU cache, as in a model whose other weights have evicted them; at one token per layer,
+decoding reads every weight once and the cache decides its speed), and ``warm_ms`` calling one copy.
+A layer of a shared space is also timed as the model runs it: ``n`` consecutive applications of one
+copy, each on its own input and KV cache, starting cold (``repeated``, for the space's depths up to
 ``MAX_TIMED_APPLICATIONS``). The repeats do not run at ``warm_ms``: a layer read once is only partly
-in the cache at its second application, and each application reads a KV cache of its own
-(measured in ``benchmarks/README.md``, "Repeated applications"). An entry whose interquartile
-range exceeds ``NOISE_THRESHOLD`` of its median is flagged ``noisy``. In ONNX Runtime every component
-is its own exported graph, with the dynamic axes of a design's graph (so it runs a design's kernels);
-the cost of one ``session.run`` call, which a whole model pays once, is measured on a trivial graph,
-taken off every component but the embeddings and recorded as ``call_overhead_ms``. On more than one
-thread its sessions are timed in a child process where they share one thread pool (a pool of their own
-each spins against the next session's: see :func:`_onnx_timer`).
+in the cache at its second application, and each application reads a KV cache of its own (measured
+in ``benchmarks/README.md``, "Repeated applications"). An entry whose interquartile range exceeds
+``NOISE_THRESHOLD`` of its median (or with fewer blocks) is flagged ``noisy``. In ONNX Runtime every
+component is its own exported graph, with the dynamic axes of a design's graph (so it runs a
+design's kernels); the cost of one ``session.run`` call, which a whole model pays once, is measured
+on a trivial graph, taken off every component but the embeddings and recorded as
+``call_overhead_ms``. On more than one thread its sessions are timed in a child process where they
+share one thread pool (a pool of their own each spins against the next session's: see
+:func:`_onnx_timer`).
 
 What the components miss, a whole model pays once per forward or once per layer application
 (framework dispatch between layers, the cache bookkeeping, moving the KV cache in and out of
@@ -115,11 +116,13 @@ def time_call(
     """Time ``fn`` with ``torch.utils.benchmark.Timer.blocked_autorange`` on ``threads`` torch threads.
 
     The run lasts ``min_run_time`` seconds, or longer where that would give fewer than
-    ``MIN_BLOCKS`` blocks (a call longer than ``min_run_time / MIN_BLOCKS``).
+    ``MIN_BLOCKS`` blocks (a call longer than ``min_run_time / MIN_BLOCKS``, or a block of
+    many short calls, as torch sizes them, longer than that).
 
     Returns:
         ``ms`` (the median, or the minimum, of the per-call block means), ``iqr_ms``, ``blocks``
-        (timed blocks) and ``noisy`` (IQR above :data:`NOISE_THRESHOLD` of the median).
+        (timed blocks) and ``noisy`` (IQR above :data:`NOISE_THRESHOLD` of the median, or, where
+        a block ran slower than its first estimate, fewer than ``MIN_BLOCKS`` blocks: no spread).
     """
     import time
 
@@ -131,13 +134,16 @@ def time_call(
     fn()
     # at least MIN_BLOCKS blocks, so that a call longer than min_run_time still gets a spread
     run_time = max(min_run_time, MIN_BLOCKS * (time.perf_counter() - start))
-    m = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads).blocked_autorange(min_run_time=run_time)
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
+    m = timer.blocked_autorange(min_run_time=run_time)
+    if len(m.times) < MIN_BLOCKS:  # torch puts up to 100 short calls in a block: time enough blocks for a spread
+        m = timer.blocked_autorange(min_run_time=1.5 * MIN_BLOCKS * m.number_per_run * max(m.times))
     value = m.median if statistic == "median" else min(m.times)
     return {
         "ms": 1000.0 * value,
         "iqr_ms": 1000.0 * m.iqr,
         "blocks": len(m.times),
-        "noisy": not m.meets_confidence(NOISE_THRESHOLD),
+        "noisy": len(m.times) < MIN_BLOCKS or not m.meets_confidence(NOISE_THRESHOLD),  # no spread: not trusted
     }
 
 

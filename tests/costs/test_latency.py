@@ -451,6 +451,15 @@ def test_the_timer_flags_an_erratic_call_as_noisy() -> None:
     assert timing["noisy"] and timing["iqr_ms"] > NOISE_THRESHOLD * timing["ms"] and timing["blocks"] >= 2
 
 
+def test_the_timer_times_enough_blocks_for_a_spread() -> None:
+    """torch puts 10-100 short calls in a block: a 2 ms call at min_run_time 0.01 s was one 20 ms block, its IQR 0 and
+    'not noisy'. Now it times at least MIN_BLOCKS blocks; fewer (a block slower than its estimate) is 'noisy'."""
+    from mpsolve.merino_model._profile import MIN_BLOCKS, time_call
+
+    timing = time_call(lambda: time.sleep(2e-3), threads=1, min_run_time=0.01)
+    assert timing["blocks"] > 1 and (timing["blocks"] >= MIN_BLOCKS or timing["noisy"])
+
+
 
 def test_the_predictor_needs_no_torch(profile: dict, tmp_path: Path) -> None:
     path = tmp_path / "device.json"
