@@ -240,7 +240,9 @@ def _session(model: Any, threads: int | None = None) -> Any:
     if isinstance(model, ort.InferenceSession):
         return model
     if not isinstance(model, (str, os.PathLike)) or not Path(model).is_file():
-        raise ModelInputError(f"{str(model)!r} is not an ONNX file; give the path export_onnx wrote")
+        what = "does not exist" if isinstance(model, (str, os.PathLike)) and not Path(model).exists() else \
+            "is not an ONNX file"
+        raise ModelInputError(f"{str(model)!r} {what}; give the path export_onnx wrote")
     try:
         return ort.InferenceSession(str(model), _session_options(threads), providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT's load errors (InvalidProtobuf, Fail, ...) subclass Exception only

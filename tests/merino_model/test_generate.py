@@ -217,7 +217,7 @@ def test_bad_requests_fail_before_any_output(checkpoint, capsys, tmp_path: Path)
         ([str(bare), "--prompt", PROMPT], "records no tokenizer"),
         ([str(onnx), "--prompt", PROMPT, "--tokenizer", str(ckpt)], "records the tokenizer it was exported with"),
         ([str(foreign), "--prompt", PROMPT, "--tokenizer", str(ckpt)], "is not a causal-LM graph"),
-        ([str(tmp_path / "none.onnx"), "--prompt", PROMPT], "is not an ONNX file"),
+        ([str(tmp_path / "none.onnx"), "--prompt", PROMPT], "none.onnx' does not exist"),
         ([str(ckpt / "config.json"), "--prompt", PROMPT], "neither a checkpoint folder nor an .onnx file"),
         ([str(bare), "--prompt", PROMPT, "--tokenizer", str(tmp_path / "nowhere")], "does not exist"),
         ([str(ckpt), "--prompt", PROMPT, "--tokenizer", str(ckpt)],  # another run's tokenizer decoded garbage

@@ -131,7 +131,8 @@ def test_bad_inputs_raise_clear_errors(exported, tmp_path):
         onnx_generate(kv, np.array([[3, 999]]))
     text = tmp_path / "notes.txt"
     text.write_text("not a graph")
-    for bad, message in ((tmp_path / "missing.onnx", "is not an ONNX file"), (text, "ONNX Runtime cannot load")):
+    for bad, message in ((tmp_path / "missing.onnx", "missing.onnx' does not exist; give the path export_onnx wrote"),
+                         (tmp_path, "is not an ONNX file"), (text, "ONNX Runtime cannot load")):
         with pytest.raises(ModelInputError, match=message):
             verify_onnx(model, bad)
         with pytest.raises(ModelInputError, match=message):
