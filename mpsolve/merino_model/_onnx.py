@@ -23,11 +23,13 @@ input: a batch holds prompts of one length (no left padding).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +121,20 @@ def _export_dims(max_positions: int) -> tuple[Any, Any, Any, Any]:
             torch.export.Dim("past", max=max_positions - 1), torch.export.Dim("total", max=max_positions))
 
 
+@contextlib.contextmanager
+def _quiet_loggers(levels: dict[str, int]) -> Iterator[None]:
+    """The named loggers at the given levels for the block, their own levels back after."""
+    loggers = {logging.getLogger(name): level for name, level in levels.items()}
+    before = {logger: logger.level for logger in loggers}
+    try:
+        for logger, level in loggers.items():
+            logger.setLevel(level)
+        yield
+    finally:
+        for logger, level in before.items():
+            logger.setLevel(level)
+
+
 def export_onnx(
     model: nn.Module,
     path: str | os.PathLike,
@@ -193,12 +209,11 @@ def export_onnx(
         input_names, output_names = ["input_ids"], ["logits"]
     was_training = net.training
     graph.eval()
-    # the opset converter logs a failed conversion with its traceback, and the graph keeps the exporter's opset
-    converter = logging.getLogger("onnxscript.version_converter")
-    level = converter.level
-    converter.setLevel(logging.CRITICAL)
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        # the opset converter logs a failed conversion with its traceback, and the graph keeps the exporter's opset;
+        # torch's exporter logs a line per torchvision operator it skips (no MeRino graph uses them)
+        with torch.no_grad(), warnings.catch_warnings(), _quiet_loggers(
+                {"onnxscript.version_converter": logging.CRITICAL, "torch.onnx": logging.ERROR}):
             # torch's notes that axes sharing one Dim keep its name, and a pytree deprecation inside torch
             warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used")
             warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
@@ -213,7 +228,6 @@ def export_onnx(
                 verbose=False,
             )
     finally:
-        converter.setLevel(level)
         net.train(was_training)
     written = program.model.opset_imports.get("")
     if written != opset:  # the graph would mix the opsets: ONNX Runtime refuses it

@@ -734,15 +734,11 @@ def _quiet_export() -> Iterator[None]:
     import logging
     import warnings
 
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    with warnings.catch_warnings():
+    from mpsolve.merino_model._onnx import _quiet_loggers
+
+    with warnings.catch_warnings(), _quiet_loggers({"torch.onnx": logging.ERROR}):
         warnings.simplefilter("ignore")
-        logger.setLevel(logging.ERROR)
-        try:
-            yield
-        finally:
-            logger.setLevel(level)
+        yield
 
 
 def _export_component(module: Any, inputs: tuple[Any, ...], max_positions: int) -> bytes:

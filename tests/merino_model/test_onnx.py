@@ -252,3 +252,21 @@ def test_missing_onnx_packages_name_the_extra(monkeypatch, tmp_path, make_tiny_a
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else find_spec(name))
     with pytest.raises(MissingDependencyError, match=r"mpsolve\[onnx\]"):
         export_onnx(model, tmp_path / "x.onnx")
+
+
+def test_an_export_prints_nothing_but_its_result(tmp_path) -> None:
+    """torch's exporter logged four 'torchvision is not installed' lines on the first export of every process."""
+    import json
+    import subprocess
+    import sys
+
+    from mpsolve.cli import main
+
+    arch = {"blocks": [{"embed_dim": 64, "ffn_ratio": 2.0, "layers": 1}], "vocab_size": 64, "embed_proj_dim": 64,
+            "max_positions": 16}
+    (tmp_path / "arch.json").write_text(json.dumps(arch))
+    assert main(["build", str(tmp_path / "arch.json"), "--out", str(tmp_path / "ck")]) == 0
+    run = subprocess.run([sys.executable, "-m", "mpsolve.cli", "export", str(tmp_path / "ck"), "--onnx",
+                          str(tmp_path / "m.onnx")], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    assert run.stdout.startswith("wrote ") and run.stdout.count("\n") == 1
