@@ -23,6 +23,14 @@ def torch_seed(seed: Any, optional: bool = True) -> int | None:
     return seed
 
 
+def check_prompts(shape: tuple[int, ...], max_new_tokens: int) -> None:
+    """Refuse a batch of no prompts, and prompts of no tokens to continue (``shape``: the ids' ``(batch, seq)``)."""
+    if shape[0] == 0:
+        raise ModelInputError("generate needs at least one prompt, got input_ids with no rows")
+    if max_new_tokens and shape[1] == 0:
+        raise ModelInputError("generate needs at least one prompt token per row, got an empty prompt")
+
+
 def check_length(length: int, limit: int | None, added: str | None = "max_new_tokens") -> None:
     """Refuse, before any output, a sequence that would pass the model's ``limit`` positions (``added``: what
     lengthens the prompt, named in the error)."""

@@ -22,6 +22,7 @@ from torch import nn
 from mpsolve.merino_model._errors import ModelInputError, check_id_range, check_init_std
 from mpsolve.merino_model._generation import (
     check_length,
+    check_prompts,
     check_special_ids,
     check_streamer,
     next_tokens,
@@ -346,8 +347,7 @@ class MeRinoForCausalLM(nn.Module):
         input_ids = _check_input_ids(input_ids, self.embed_tokens.num_embeddings)
         generator = sampling_generator(do_sample, temperature, top_k, top_p, seed, input_ids.device)
         check_streamer(streamer)
-        if max_new_tokens and input_ids.shape[1] == 0:
-            raise ModelInputError("generate needs at least one prompt token per row, got an empty prompt")
+        check_prompts(tuple(input_ids.shape), max_new_tokens)
         check_length(input_ids.shape[1] + max(0, max_new_tokens - 1), self.architecture.max_positions)
         check_special_ids(eos_token_id, pad_token_id, self.embed_tokens.num_embeddings)
         if isinstance(attention_mask, torch.Tensor) and attention_mask.shape == input_ids.shape:

@@ -40,6 +40,7 @@ from torch import nn
 from mpsolve.merino_model._errors import ModelInputError, check_id_range, require
 from mpsolve.merino_model._generation import (
     check_length,
+    check_prompts,
     check_special_ids,
     check_streamer,
     next_tokens,
@@ -446,8 +447,7 @@ def onnx_generate(
     check_streamer(streamer)
     session = _lm_session(model)
     sequences = _prompt_ids(session, input_ids)
-    if max_new_tokens and sequences.shape[1] == 0:
-        raise ModelInputError("generate needs at least one prompt token per row, got an empty prompt")
+    check_prompts(sequences.shape, max_new_tokens)
     check_length(sequences.shape[1] + max(0, max_new_tokens - 1), _max_positions(session))
     check_special_ids(eos_token_id, pad_token_id, _vocab(session))
     cached = bool(_past_inputs(session))

@@ -242,6 +242,8 @@ def test_input_errors(shared_arch: Architecture) -> None:
         model([[1, 2]])
     with pytest.raises(ModelInputError, match="generate needs at least one prompt token"):
         model.generate(torch.zeros(1, 0, dtype=torch.long))
+    with pytest.raises(ModelInputError, match="^generate needs at least one prompt, got input_ids with no rows$"):
+        model.generate(torch.zeros(0, 3, dtype=torch.long))  # returned an empty batch before
     vocab = shared_arch.vocab_size
     with pytest.raises(ModelInputError, match=rf"token ids must be in \[0, {vocab}\) \(the vocabulary\), got ids from"):
         model.generate(torch.full((1, 2), -1))

@@ -129,6 +129,9 @@ def test_bad_inputs_raise_clear_errors(exported, tmp_path):
         onnx_generate(kv, [1, 2, 3])
     with pytest.raises(ModelInputError, match=r"must be in \[0, 256\) \(the vocabulary\), got ids from 3 to 999"):
         onnx_generate(kv, np.array([[3, 999]]))
+    for graph in (prefill, kv):  # an empty batch came back empty
+        with pytest.raises(ModelInputError, match="^generate needs at least one prompt, got input_ids with no rows$"):
+            onnx_generate(graph, np.zeros((0, 3), dtype=np.int64))
     text = tmp_path / "notes.txt"
     text.write_text("not a graph")
     for bad, message in ((tmp_path / "missing.onnx", "missing.onnx' does not exist; give the path export_onnx wrote"),
