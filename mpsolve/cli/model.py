@@ -21,7 +21,7 @@ from mpsolve.spaces import load_space, resolve_architecture
 from mpsolve.utils.files import atomic_write, check_not_input, check_suffix, check_writable
 from mpsolve.utils.quantities import parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
-from mpsolve.utils.validation import check_integer, check_run_time, check_threads
+from mpsolve.utils.validation import available_cpus, check_integer, check_run_time, check_threads
 
 __all__ = ["add_subcommands", "cmd_build", "cmd_generate", "cmd_profile_latency"]
 
@@ -293,6 +293,10 @@ def cmd_latency(args: argparse.Namespace) -> int:
         workload.update(profiled)
         predicted = cost.of(arch)  # a design the profile cannot predict is refused before the timing
     workload.update({k: v for k, v in given.items() if v is not None})
+    if given["threads"] is None and workload["threads"] is not None and workload["threads"] > available_cpus():
+        raise CLIError(f"the profile was measured on {workload['threads']} threads, more than the {available_cpus()} "
+                       "CPUs this process may run on: time the design where it was profiled, or profile this machine "
+                       "(mpsolve profile-latency)")
     if workload["threads"] is not None:
         check_threads(workload["threads"])
     limit = arch.max_positions - (1 if workload["phase"] == "decode" else 0)

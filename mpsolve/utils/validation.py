@@ -11,6 +11,7 @@ import numpy as np
 from mpsolve.utils.errors import MpsolveError
 
 __all__ = [
+    "available_cpus",
     "check_bool",
     "check_integer",
     "check_time_limit",
@@ -90,11 +91,16 @@ def check_run_time(value: Any, name: str = "min_run_time", error: type[MpsolveEr
     return float(value)
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def check_threads(threads: Any, error: type[MpsolveError] = MpsolveError) -> int:
     """``threads`` as an ``int`` when it is a positive integer no larger than the CPUs this process may
     run on (more threads than CPUs time the scheduler, not the model)."""
     check_integer(threads, "threads", error=error)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cpus = available_cpus()
     if threads > cpus:
         raise error(f"threads {threads} exceeds the {cpus} CPUs this process may run on: with more threads "
                     f"than CPUs the timings measure the scheduler; use at most {cpus}")

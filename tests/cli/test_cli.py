@@ -279,6 +279,21 @@ def test_latency_refuses_what_it_cannot_time_or_compare(capsys, tmp_path, arch, 
     assert err.strip().count("\n") == 0 and message in err
 
 
+def test_latency_says_when_the_profiles_threads_exceed_this_machines_cpus(capsys, tmp_path):
+    """Before: 'threads 4096 exceeds the 2 CPUs ...; use at most 2', though --threads may not differ from the
+    profile's: the way out it named was refused next."""
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    profile = tmp_path / "decode.json"
+    profile.write_text(json.dumps({**synthetic_profile("byte-tiny", "decode", seq_len=32), "threads": 4096}))
+    arch = tmp_path / "design.json"
+    arch.write_text(json.dumps({"blocks": [{"embed_dim": 64, "ffn_ratio": 1.0, "layers": 1}], "vocab_size": 256,
+                                "embed_proj_dim": 128, "max_positions": 512}))
+    code, out, err = run(capsys, "latency", str(arch), "--profile", str(profile))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "the profile was measured on 4096 threads, more than the" in err and "profile this machine" in err
+
+
 def test_table_fails_when_it_cannot_save_the_table(capsys, tmp_path, monkeypatch):
     from mpsolve.objectives._lookup import SpectrumTable
 
