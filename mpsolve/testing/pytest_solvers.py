@@ -194,7 +194,9 @@ class SolverConformance:
         ev = problem.evaluate(X)
         best = float(np.max(np.where(ev.feasible, ev.objective, -np.inf)))
         if self.exact:
-            assert r.status == "optimal" and r.objective == pytest.approx(best, rel=1e-12)
+            assert r.status == "optimal"
+        if r.status == "optimal":  # a proof, by any backend, is checked against the enumeration
+            assert r.objective == pytest.approx(best, rel=1e-12), f"status 'optimal' at {r.objective!r}, not {best!r}"
         else:
             assert r.objective <= best + 1e-12 * abs(best)
 
@@ -205,7 +207,8 @@ class SolverConformance:
         r = mpsolve.solve(problem, self.solver, seed=0)
         if self.exact:
             assert r.status == "optimal"
-            assert r.objective == pytest.approx(best, rel=1e-12)
-            assert r.gap == pytest.approx(0.0, abs=1e-12)
+        if r.status == "optimal":  # a proof, by any backend, must be the optimum (not 99 % of it)
+            assert r.objective == pytest.approx(best, rel=1e-12), f"status 'optimal' at {r.objective!r}, not {best!r}"
+            assert r.gap is None or r.gap == pytest.approx(0.0, abs=1e-12)
         else:
             assert r.objective >= 0.99 * best

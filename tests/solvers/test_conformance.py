@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 from mpsolve import SolveContext, Solver
 from mpsolve.testing.pytest_solvers import SolverConformance
 
@@ -60,3 +63,29 @@ class TestExact(SolverConformance):
     solver = "exact"
     exact = True
     long_space = "large8"
+
+
+class _ClaimsOptimal(Solver):
+    """Scores every design but the best ones and says 'optimal' (proved): within 1 % of the optimum, not at it."""
+
+    name = "claims-optimal"
+
+    def _solve(self, ctx: SolveContext) -> None:
+        X = np.concatenate(list(ctx.problem.space.enumerate()))
+        ev = ctx.problem.evaluate(X)
+        f = np.where(ev.feasible, ev.objective, -np.inf)
+        ctx.evaluate(X[f < f.max()])
+        ctx.status = "optimal"
+
+
+class _ClaimsOptimalConformance(SolverConformance):  # not collected: its checks are called below
+    solver = _ClaimsOptimal
+
+
+def test_the_suite_checks_a_claimed_optimum_of_a_backend_not_marked_exact() -> None:
+    """Before: a non-exact backend's 'optimal' was held to 99 % of the optimum only, so a wrong proof passed."""
+    suite = _ClaimsOptimalConformance()
+    with pytest.raises(AssertionError, match=r"status 'optimal' at \S+, not \S+"):
+        suite.test_default_effort_reaches_the_exhaustive_optimum("40G")
+    with pytest.raises(AssertionError, match=r"status 'optimal' at"):
+        suite.test_prefill_and_decode_latency_budgets_are_met()
