@@ -135,12 +135,24 @@ class Predicate(Constraint):
         self.fn, self.name, self.vectorized = fn, name, vectorized
 
     def violation(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
+        # only bools: None (a forgotten return) or a violation amount (pymoo's G, <= 0 allowed) would be
+        # read as False or True, silently excluding or allowing designs
         if self.vectorized:
-            ok = np.asarray(self.fn(batch), dtype=bool)
+            ok = np.asarray(self.fn(batch))
+            if ok.shape != (batch.embed_dims.shape[0],):
+                raise MpsolveError(f"predicate {self.name!r} returned shape {ok.shape}, expected one bool per design")
+            if ok.dtype != bool:
+                raise MpsolveError(f"predicate {self.name!r} returned {ok.dtype} values: a vectorized predicate "
+                                   "returns a bool array, True where a design is allowed")
         else:
-            ok = np.array([bool(self.fn(a)) for a in _architectures(batch, constants)], dtype=bool)
-        if ok.shape != (batch.embed_dims.shape[0],):
-            raise MpsolveError(f"predicate {self.name!r} returned shape {ok.shape}, expected one bool per design")
+            values = []
+            for a in _architectures(batch, constants):
+                value = self.fn(a)
+                if not isinstance(value, (bool, np.bool_)):
+                    raise MpsolveError(f"predicate {self.name!r} returned {_shown(value)} for {a}: a predicate "
+                                       "returns True (the design is allowed) or False")
+                values.append(value)
+            ok = np.array(values, dtype=bool)
         return np.where(ok, 0.0, 1.0)
 
     def __repr__(self) -> str:
@@ -148,6 +160,12 @@ class Predicate(Constraint):
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "Predicate", "name": self.name}
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` on one line, cut to 40 characters (an array's repr spans lines)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _architectures(batch: DecodedBatch, constants: ModelConstants) -> list[Architecture]:

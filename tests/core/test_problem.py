@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import mpsolve
-from mpsolve import Budget, Effectiveness, InfeasibleError, Predicate, Problem
+from mpsolve import Budget, Effectiveness, InfeasibleError, MpsolveError, Predicate, Problem
 from mpsolve.costs import CostModel, FlopsCost, MemoryCost, ParamsCost
 from mpsolve.objectives import Objective, effectiveness
 
@@ -306,3 +306,18 @@ def test_two_budgets_on_one_cost_name_only_the_violated_ones():
     with pytest.raises(InfeasibleError, match=r"^infeasible problem: params budget .* is below") as info:
         problem.check_feasible()
     assert info.value.cheapest == {"params": params}
+
+
+@pytest.mark.parametrize(("fn", "vectorized", "said"), [
+    (lambda a: None, False, r"returned None for \[.*: a predicate returns True \(the design is allowed\) or False$"),
+    (lambda a: "False", False, r"returned 'False' for"),
+    (lambda a: np.array([True, False]), False, r"returned array\(\[ True, False\]\) for"),
+    (lambda b: np.max(b.embed_dims, axis=1) - 300.0, True, r"returned float64 values: a vectorized predicate returns "
+                                                           r"a bool array"),
+], ids=["none", "string", "array", "violation-amount"])
+def test_a_predicate_returning_no_bool_is_refused(small_space, fn, vectorized, said):
+    """Before: None (a forgotten return) excluded every design ('infeasible'), 'False' and a pymoo-style
+    violation amount (<= 0 allowed) allowed the designs they meant to exclude, and an array was a raw ValueError."""
+    problem = Problem(small_space, constraints=[Budget("flops", "40G"), Predicate(fn, "p", vectorized=vectorized)])
+    with pytest.raises(MpsolveError, match=rf"^predicate 'p' {said}"):
+        problem.evaluate(small_space.sample(5, np.random.default_rng(0)))
