@@ -6,7 +6,7 @@ import hashlib
 import json
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations_with_replacement
 from typing import Any
@@ -16,7 +16,7 @@ import numpy as np
 from mpsolve.constraints import Budget, Constraint
 from mpsolve.costs import CostModel, FlopsCost, MemoryCost, ParamsCost, batch_of, get_cost
 from mpsolve.objectives import Objective, get_objective
-from mpsolve.spaces import Architecture, SearchSpace, get_space
+from mpsolve.spaces import Architecture, DecodedBatch, SearchSpace, get_space
 from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning, warn
 from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import format_quantity
@@ -185,11 +185,8 @@ class Problem:
         n = len(X)
         costs = {name: _per_design(cost.evaluate(batch, self.space), n, f"the cost {name!r}")
                  for name, cost in self.costs.items()}
-        cols = [
-            costs[self.cost_key(c.cost)] - c.limit if isinstance(c, Budget)
-            else _per_design(c.violation(batch, self.space), n, f"the constraint {c.name!r}")
-            for c in self.constraints
-        ]
+        cols = [costs[self.cost_key(c.cost)] - c.limit if isinstance(c, Budget)
+                else self.violation(c, batch, design=lambda i: self.space.decode(X[i])) for c in self.constraints]
         order = self.space.order_violation(X)
         violations = np.column_stack(cols + [order]) if cols else order[:, None]
         feasible = np.all(violations <= 0, axis=1)
@@ -202,6 +199,26 @@ class Problem:
                 raise MpsolveError(f"the cost {name!r} is NaN for {self.space.decode(X[bad[0]])}: check the "
                                    "cost's definition")
         return Evaluation(objective, costs, violations, feasible)
+
+    def violation(self, constraint: Constraint, batch: DecodedBatch, constants: Any = None,
+                  design: Callable[[int], Any] | None = None) -> np.ndarray:
+        """The ``(n,)`` violations of one of the problem's constraints for ``batch`` (of the space, or of
+        ``constants``: an architecture), or a one-line error naming ``design(i)`` when a plug-in's values
+        are not one number per design, or NaN (which would pass for violated, silently excluding the design)."""
+        constants = self.space if constants is None else constants
+        n = len(batch.embed_dims)
+        if isinstance(constraint, Budget):
+            what = f"the cost {self.cost_key(constraint.cost)!r}"
+            values = _per_design(constraint.cost.evaluate(batch, constants), n, what) - constraint.limit
+        else:
+            what = f"the constraint {constraint.name or type(constraint).__name__!r}"
+            values = _per_design(constraint.violation(batch, constants), n, what)
+        bad = np.flatnonzero(np.isnan(values))
+        if len(bad):
+            shown = design(int(bad[0])) if design is not None else f"design {int(bad[0])} of the batch"
+            raise MpsolveError(f"{what} is NaN for {shown}: a constraint's violation is a number, <= 0 where the "
+                               "design is allowed")
+        return values
 
     def relative_violations(self, ev: Evaluation) -> np.ndarray:
         """The ``(n, n_constraints)`` constraint violations of ``ev``, each budget's relative to
@@ -217,7 +234,7 @@ class Problem:
             "objective": self.objective.of(arch),
             "details": self.objective.details(arch),
             "costs": {name: cost.of(arch) for name, cost in self.costs.items()},
-            "feasible": bool(all(c.violation(batch, arch)[0] <= 0 for c in self.constraints)),
+            "feasible": bool(all(self.violation(c, batch, arch, lambda i: arch)[0] <= 0 for c in self.constraints)),
         }
 
     # -- feasibility --------------------------------------------------------------------------

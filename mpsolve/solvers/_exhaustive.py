@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -10,6 +11,7 @@ from mpsolve.core.problem import Problem
 from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.solvers._exact import SLACK, BlockTables
 from mpsolve.solvers._registry import register_solver
+from mpsolve.spaces import Architecture, SearchSpace
 from mpsolve.utils.errors import SolverError
 from mpsolve.utils.validation import check_integer
 
@@ -74,8 +76,9 @@ class ExhaustiveSolver(Solver):
                     return False
                 batch = space.decode_batch(X)
                 ok = np.ones(len(X), dtype=bool)
+                design = functools.partial(_decode_row, space, X)  # a plug-in's values are checked, naming it
                 for c in lean.constraints:
-                    ok &= c.violation(batch, space) <= 0
+                    ok &= lean.violation(c, batch, design=design) <= 0
                 ctx.n_evals += int(len(X) - ok.sum())
                 if ok.any():
                     ctx.evaluate(X[ok])
@@ -152,3 +155,7 @@ class ExhaustiveSolver(Solver):
             for i, (b, pick) in enumerate(zip(rest, picks)):
                 X[:, 3 * (lead + i) : 3 * (lead + i + 1)] = tab.choices[b[pick]]
             ctx.evaluate(X)
+
+
+def _decode_row(space: SearchSpace, X: np.ndarray, i: int) -> Architecture:
+    return space.decode(X[i])

@@ -321,3 +321,19 @@ def test_a_predicate_returning_no_bool_is_refused(small_space, fn, vectorized, s
     problem = Problem(small_space, constraints=[Budget("flops", "40G"), Predicate(fn, "p", vectorized=vectorized)])
     with pytest.raises(MpsolveError, match=rf"^predicate 'p' {said}"):
         problem.evaluate(small_space.sample(5, np.random.default_rng(0)))
+
+
+class _NaNAboveWidth(mpsolve.constraints.Constraint):
+    name = "nan-above-300"
+
+    def violation(self, batch, constants):
+        widest = np.max(batch.embed_dims, axis=1).astype(np.float64)
+        return np.where(widest > 300, np.nan, widest - 1000)
+
+
+def test_a_nan_constraint_violation_is_refused():
+    """Before: a NaN violation passed for violated, so exhaustive 'proved' an optimum among the other designs."""
+    problem = Problem("small", constraints=[Budget("flops", "40G"), _NaNAboveWidth()])
+    with pytest.raises(MpsolveError, match=r"^the constraint 'nan-above-300' is NaN for \[.*: a constraint's "
+                                           r"violation is a number, <= 0 where the design is allowed$"):
+        mpsolve.solve(problem, "exhaustive")

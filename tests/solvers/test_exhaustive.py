@@ -43,3 +43,17 @@ def test_equals_scoring_every_design(objective: str, seed: int) -> None:
         ev = problem.evaluate(X)
         truth = float(np.where(ev.feasible, ev.objective, -np.inf).max())
         assert mpsolve.solve(problem, "exhaustive").objective == pytest.approx(truth, rel=1e-12)
+
+
+class _WidestAsList(mpsolve.costs.CostModel):
+    name = "test-widest-list"
+
+    def evaluate(self, batch, constants):
+        return [float(max(e)) for e in batch.embed_dims]  # a list, not an array
+
+
+def test_a_plugin_cost_returning_a_list_is_enumerated():
+    """Before: the enumeration subtracted the limit from the list itself: a raw TypeError from Budget.violation."""
+    problem = Problem("small", constraints=[Budget(_WidestAsList(), 300)])
+    r = mpsolve.solve(problem, "exhaustive")
+    assert r.status == "optimal" and max(r.architecture.embed_dims) <= 300
