@@ -371,3 +371,28 @@ def test_a_warning_through_an_installed_library_points_at_the_users_line() -> No
     with pytest.warns(mpsolve.MpsolveWarning, match="beyond the space's max_positions") as caught:
         exec(code, {"Problem": mpsolve.Problem, "Budget": mpsolve.Budget})  # a literal of this test
     assert caught[0].filename == __file__
+
+
+class _SpendsItsSamples(mpsolve.Solver):
+    """Keeps a run's countdown, and a nested setting, on the solver itself."""
+
+    def __init__(self, samples: int = 400, schedule: dict | None = None) -> None:
+        self.samples, self.schedule = samples, schedule
+
+    def _solve(self, ctx: mpsolve.SolveContext) -> None:
+        while self.samples > 0 and not ctx.time_up():
+            ctx.evaluate(ctx.problem.space.sample(100, ctx.rng))
+            self.samples -= 100
+        if self.schedule is not None:
+            self.schedule["step"] *= 2
+
+
+@pytest.mark.parametrize(("options", "changed"), [({}, "samples"),
+                                                  ({"samples": 0, "schedule": {"step": 1}}, "schedule")])
+def test_a_backend_changing_its_options_during_a_run_is_told_how(options, changed) -> None:
+    """Before: the result recorded the options as the run left them ({'samples': 0}: a rerun from it scores
+    nothing), and the same solver's second run with the same seed gave another answer."""
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")])
+    with pytest.raises(mpsolve.SolverError, match=rf"^solver '' changed its option\(s\) {changed} during the run: a "
+                                                  r"backend keeps a run's state on the ctx"):
+        _SpendsItsSamples(**options).solve(problem, seed=0)

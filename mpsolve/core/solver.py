@@ -27,6 +27,7 @@ from mpsolve.core.result import Result
 from mpsolve.utils.clock import DeadlineReached, deadline
 from mpsolve.utils.errors import MpsolveError, SolverError, warn
 from mpsolve.utils.files import atomic_write, check_writable
+from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.params import constructor_options
 from mpsolve.utils.random import check_random_state
 from mpsolve.utils.signals import on_ctrl_c
@@ -297,7 +298,7 @@ class Solver(ABC):
         check_bool(progress, "progress", SolverError)
         if callback is not None and not callable(callback):
             raise SolverError(f"callback must be a function of the run context or None, got {callback!r}")
-        self.get_options()  # read now, not after the run: the result records them
+        options = jsonable(self.get_options())  # read now: a run must not change them (checked in _result)
         if (checkpoint is not None or resume is not None) and not self.resumable:
             raise SolverError(f"solver {self.name!r} does not support checkpoints")
         for path, what in ((checkpoint, "checkpoint"), (resume, "resumed checkpoint")):
@@ -362,7 +363,7 @@ class Solver(ABC):
                 if cut or ctx.time_up():
                     raise SolverError(f"the time limit of {time_limit:g} s ran out before a feasible design was "
                                       "found: allow more time")
-            return self._result(ctx, interrupted)
+            return self._result(ctx, interrupted, options)
 
     @staticmethod
     def _keep_work(ctx: SolveContext, exc: Exception) -> None:
@@ -388,8 +389,12 @@ class Solver(ABC):
             warn(f"solver {self.name!r} never registered its state with ctx.set_state, so no checkpoint was written "
                  f"to {str(ctx.checkpoint_path)!r}: a resumable backend calls ctx.set_state and ctx.maybe_checkpoint")
 
-    def _result(self, ctx: SolveContext, interrupted: bool) -> Result:
+    def _result(self, ctx: SolveContext, interrupted: bool, options: dict[str, Any]) -> Result:
         problem = ctx.problem
+        changed = [k for k, v in self.get_options().items() if jsonable(v) != options.get(k)]
+        if changed:  # the result would record the changed values, and the solver's next run would differ
+            raise SolverError(f"solver {self.name!r} changed its option(s) {', '.join(changed)} during the run: a "
+                              "backend keeps a run's state on the ctx or in _solve's locals, never on the solver")
         if ctx.status not in (None, "optimal", "feasible"):
             raise SolverError(f"solver {self.name!r} set ctx.status to {ctx.status!r}: a backend may set 'optimal' "
                               "(proved) or leave it unset")
