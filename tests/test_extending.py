@@ -396,3 +396,32 @@ def test_a_backend_changing_its_options_during_a_run_is_told_how(options, change
     with pytest.raises(mpsolve.SolverError, match=rf"^solver '' changed its option\(s\) {changed} during the run: a "
                                                   r"backend keeps a run's state on the ctx"):
         _SpendsItsSamples(**options).solve(problem, seed=0)
+
+
+class _TakesAnything(mpsolve.Solver):
+    def __init__(self, **options) -> None:
+        self.options = options
+
+    def _solve(self, ctx: mpsolve.SolveContext) -> None:
+        ctx.evaluate(ctx.feasible_seeds)
+
+
+class _WidthOfAnyPower(CostModel):
+    name = "test-any-power"
+
+    def __init__(self, **options) -> None:
+        self.power = options.get("power", 1)
+
+    def evaluate(self, batch, constants) -> np.ndarray:
+        return np.max(batch.embed_dims, axis=1).astype(np.float64) ** self.power
+
+
+def test_a_plugin_taking_its_options_as_kwargs_is_told_how() -> None:
+    """Before: its options were recorded as {} (a result or a worker process lost them), and two such costs
+    with different options were equal, so two budgets on them were one."""
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")])
+    with pytest.raises(mpsolve.SolverError, match=r"^_TakesAnything.__init__ takes \*args or \*\*kwargs: name each "
+                                                  r"option as a parameter of __init__"):
+        mpsolve.solve(problem, _TakesAnything, samples=10)
+    with pytest.raises(mpsolve.MpsolveError, match=r"^_WidthOfAnyPower.__init__ takes \*args or \*\*kwargs"):
+        mpsolve.Problem("small", constraints=[mpsolve.Budget(_WidthOfAnyPower(power=2), 36864)])

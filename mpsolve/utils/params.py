@@ -22,6 +22,12 @@ def constructor_options(obj: Any, error: type[MpsolveError] = MpsolveError) -> d
     """Each parameter of ``type(obj).__init__``, read from the attribute of the same name, or a
     one-line ``error`` naming the class when one is not stored."""
     names = option_names(type(obj))
+    init = type(obj).__init__
+    variadic = init is not object.__init__ and any(
+        p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in inspect.signature(init).parameters.values())
+    if variadic:  # its options would be recorded as none: results, comparisons and reruns would lose them
+        raise error(f"{type(obj).__name__}.__init__ takes *args or **kwargs: name each option as a parameter of "
+                    "__init__ (scikit-learn's convention), so that results, problem files and comparisons see it")
     missing = [name for name in names if not hasattr(obj, name)]
     if missing:
         raise error(f"{type(obj).__name__} does not keep its argument(s) {', '.join(missing)}: store each argument "
