@@ -425,3 +425,27 @@ def test_a_plugin_taking_its_options_as_kwargs_is_told_how() -> None:
         mpsolve.solve(problem, _TakesAnything, samples=10)
     with pytest.raises(mpsolve.MpsolveError, match=r"^_WidthOfAnyPower.__init__ takes \*args or \*\*kwargs"):
         mpsolve.Problem("small", constraints=[mpsolve.Budget(_WidthOfAnyPower(power=2), 36864)])
+
+
+class _Bounds(mpsolve.Solver):
+    def __init__(self, bound: object = None) -> None:
+        self.bound = bound
+
+    def _solve(self, ctx: mpsolve.SolveContext) -> None:
+        ctx.evaluate(ctx.feasible_seeds)
+        ctx.bound = self.bound
+
+
+@pytest.mark.parametrize(("bound", "said"), [
+    (float("nan"), r"set ctx.bound to nan: a bound is a number"),
+    ("12", r"set ctx.bound to '12': a bound is a number"),
+    (np.array([1e9, 2e9]), r"set ctx.bound to array\(\[1.e\+09, 2.e\+09\]\): a bound is a number"),
+    (1.0, r"set ctx.bound to 1, below its design's objective 14990.5: a bound is a proven upper bound"),
+])
+def test_a_bound_set_by_a_backend_is_checked(bound, said) -> None:
+    """Before: NaN or a bound below the design's objective gave a gap of 0 (as a proof would), and a string or
+    an array was returned, to fail later in Result.gap with a raw TypeError or ValueError."""
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")])
+    with pytest.raises(mpsolve.SolverError, match=rf"^solver '' {said}"):
+        _Bounds(bound).solve(problem)
+    assert _Bounds(np.float64(2e4)).solve(problem).gap == pytest.approx((2e4 - 14990.5) / 2e4)

@@ -409,6 +409,17 @@ class Solver(ABC):
                     f"scored {true:.6g}, not {ctx.best_f:.6g}") + ": report designs through "
                     "ctx.evaluate or ctx.offer, not by setting ctx.best_x"
                 )
+        bound = ctx.bound
+        if bound is not None:  # a plug-in's, by hand: the gap and the CLI's report read it
+            number = not isinstance(bound, bool) and isinstance(bound, (int, float, np.integer, np.floating))
+            if not number or math.isnan(bound):
+                shown = " ".join(repr(bound).split())[:40]  # one line: an array's repr spans lines
+                raise SolverError(f"solver {self.name!r} set ctx.bound to {shown}: a bound is a number, a proven upper "
+                                  "bound on the optimum, or None")
+            bound = float(bound)
+            if ctx.best_x is not None and bound < ctx.best_f - 1e-9 * max(1.0, abs(ctx.best_f)):
+                raise SolverError(f"solver {self.name!r} set ctx.bound to {bound:.6g}, below its design's objective "
+                                  f"{ctx.best_f:.6g}: a bound is a proven upper bound on the optimum, or None")
         if ctx.best_x is None:
             status = "interrupted" if interrupted else "infeasible"
             arch, costs, details, objective = None, {}, {}, math.nan
@@ -427,7 +438,7 @@ class Solver(ABC):
             wall_time=ctx._elapsed(),
             n_evals=ctx.n_evals,
             history=ctx.history,
-            bound=ctx.bound,
+            bound=bound,
             details=details,
             pareto=ctx.pareto,
             problem=problem.to_dict(),
