@@ -449,3 +449,39 @@ def test_a_bound_set_by_a_backend_is_checked(bound, said) -> None:
     with pytest.raises(mpsolve.SolverError, match=rf"^solver '' {said}"):
         _Bounds(bound).solve(problem)
     assert _Bounds(np.float64(2e4)).solve(problem).gap == pytest.approx((2e4 - 14990.5) / 2e4)
+
+
+class _Drifts(CostModel):
+    """A cost that creeps up with every call (a stateful plug-in)."""
+
+    name = "test-drifts"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def evaluate(self, batch, constants) -> np.ndarray:
+        self.calls += 1
+        return np.max(batch.embed_dims, axis=1).astype(np.float64) + self.calls
+
+
+class _DriftingDepth(Depth):
+    name = "test-drifting-depth"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def evaluate(self, batch, constants) -> np.ndarray:
+        self.calls += 1
+        return super().evaluate(batch, constants) + 0.01 * self.calls
+
+
+def test_a_plugin_giving_a_design_two_values_is_named() -> None:
+    """Before: a drifting objective was 'a design ... scored 9.x, not 9.y: report designs through ctx.evaluate'
+    (the backend had), and a drifting cost could be reported over its budget in an 'optimal' result."""
+    problem = mpsolve.Problem("small", objective=_DriftingDepth(), constraints=[mpsolve.Budget("flops", "20G")])
+    with pytest.raises(mpsolve.MpsolveError, match=r"^the objective 'test-drifting-depth' gave \S+ and then \S+ for "
+                                                   r"\[.*: it must give a design one value \(seed any randomness\)$"):
+        mpsolve.solve(problem, "exhaustive")
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget(_Drifts(), 1000)])
+    with pytest.raises(mpsolve.MpsolveError, match=r"^the cost 'test-drifts' gave \S+ and then \S+ for"):
+        RandomSearch(samples=500).solve(problem, seed=0)

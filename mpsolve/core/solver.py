@@ -402,6 +402,7 @@ class Solver(ABC):
             raise SolverError(f"solver {self.name!r} changed the problem it was given (its constraints, objective or "
                               "space): a backend may only read it")
         if ctx.best_x is not None:  # set by ctx.evaluate / ctx.offer, or by hand: checked again either way
+            _check_deterministic(problem, ctx.best_x)
             feasible, true, same = ctx._rescore(ctx.best_x, ctx.best_f)
             if not (feasible and same):
                 raise SolverError(
@@ -450,6 +451,18 @@ class Solver(ABC):
     @abstractmethod
     def _solve(self, ctx: SolveContext) -> None:
         """Search, reporting designs through ``ctx.evaluate`` / ``ctx.offer``."""
+
+
+def _check_deterministic(problem: Problem, x: np.ndarray) -> None:
+    """Score ``x`` twice: a plug-in objective or cost that gives one design two values would have the
+    answer's re-check blame the backend, or report costs other than those its feasibility was judged on."""
+    first, second = (problem.evaluate(np.asarray(x)[None]) for _ in range(2))
+    values = {f"objective {problem.objective.name!r}": (first.objective, second.objective)}
+    values.update({f"cost {k!r}": (first.costs[k], second.costs[k]) for k in first.costs})
+    for what, (a, b) in values.items():
+        if not np.array_equal(a, b, equal_nan=True):
+            raise MpsolveError(f"the {what} gave {float(a[0]):.6g} and then {float(b[0]):.6g} for "
+                               f"{problem.space.decode(x)}: it must give a design one value (seed any randomness)")
 
 
 @contextlib.contextmanager
