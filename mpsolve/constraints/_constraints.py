@@ -16,7 +16,7 @@ import numpy as np
 from mpsolve.costs import CostModel, ModelConstants, get_cost
 from mpsolve.objectives import effectiveness
 from mpsolve.spaces import Architecture, Block, DecodedBatch, model_constants
-from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.errors import MpsolveError, shown
 from mpsolve.utils.quantities import parse_quantity
 from mpsolve.utils.validation import check_positive_number
 
@@ -149,7 +149,7 @@ class Predicate(Constraint):
             for a in _architectures(batch, constants):
                 value = self.fn(a)
                 if not isinstance(value, (bool, np.bool_)):
-                    raise MpsolveError(f"predicate {self.name!r} returned {_shown(value)} for {a}: a predicate "
+                    raise MpsolveError(f"predicate {self.name!r} returned {shown(value)} for {a}: a predicate "
                                        "returns True (the design is allowed) or False")
                 values.append(value)
             ok = np.array(values, dtype=bool)
@@ -161,11 +161,6 @@ class Predicate(Constraint):
     def to_dict(self) -> dict[str, Any]:
         return {"type": "Predicate", "name": self.name}
 
-
-def _shown(value: Any) -> str:
-    """``repr(value)`` on one line, cut to 40 characters (an array's repr spans lines)."""
-    text = " ".join(repr(value).split())
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _architectures(batch: DecodedBatch, constants: ModelConstants) -> list[Architecture]:

@@ -25,7 +25,7 @@ from mpsolve.core.checkpoint import checkpoint_lock, dumps_checkpoint, load_chec
 from mpsolve.core.problem import Evaluation, Problem
 from mpsolve.core.result import Result
 from mpsolve.utils.clock import DeadlineReached, deadline
-from mpsolve.utils.errors import MpsolveError, SolverError, warn
+from mpsolve.utils.errors import MpsolveError, SolverError, shown, warn
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.params import constructor_options
@@ -414,9 +414,8 @@ class Solver(ABC):
         if bound is not None:  # a plug-in's, by hand: the gap and the CLI's report read it
             number = not isinstance(bound, bool) and isinstance(bound, (int, float, np.integer, np.floating))
             if not number or math.isnan(bound):
-                shown = " ".join(repr(bound).split())[:40]  # one line: an array's repr spans lines
-                raise SolverError(f"solver {self.name!r} set ctx.bound to {shown}: a bound is a number, a proven upper "
-                                  "bound on the optimum, or None")
+                raise SolverError(f"solver {self.name!r} set ctx.bound to {shown(bound)}: a bound is a number, a "
+                                  "proven upper bound on the optimum, or None")
             bound = float(bound)
             if ctx.best_x is not None and bound < ctx.best_f - 1e-9 * max(1.0, abs(ctx.best_f)):
                 raise SolverError(f"solver {self.name!r} set ctx.bound to {bound:.6g}, below its design's objective "

@@ -38,7 +38,7 @@ import numpy as np
 
 from mpsolve.costs._models import CostModel, ModelConstants, projection_shapes, register_cost
 from mpsolve.spaces import LIMITS, DecodedBatch
-from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.errors import MpsolveError, shown
 from mpsolve.utils.files import missing_reason, parse_data, read_text_bounded
 from mpsolve.utils.validation import is_integer
 
@@ -123,11 +123,6 @@ def _fastest_application_ms(curves: list[tuple[np.ndarray, np.ndarray, float]]) 
     fastest = [v for n, ms, slope in curves for v in (ms[0], slope, *(np.diff(ms) / np.diff(n)))]
     return float(min(fastest, default=0.0))
 
-
-def _shown(value: Any) -> str:
-    """``repr(value)``, cut to 40 characters: a hostile profile's value does not make a megabyte-long error line."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _key(a: Any, b: Any) -> Any:
@@ -257,7 +252,7 @@ class LatencyCost(CostModel):
             if getattr(constants, name, measured) != measured
         }
         if differ:
-            detail = ", ".join(f"{k}={v!r} (profile: {_shown(m)})" for k, (v, m) in differ.items())
+            detail = ", ".join(f"{k}={v!r} (profile: {shown(m)})" for k, (v, m) in differ.items())
             raise LatencyProfileError(
                 f"the latency profile was measured for other model constants: {detail}; "
                 "re-profile a space with these constants (mpsolve profile-latency --space ... --out FILE)"
@@ -266,7 +261,7 @@ class LatencyCost(CostModel):
     def _missing(self, what: str) -> None:
         space = self._data.get("space", {}).get("name", "?")
         raise LatencyProfileError(
-            f"the latency profile (space {_shown(space)}) has no entry for {what}; re-profile a space that contains "
+            f"the latency profile (space {shown(space)}) has no entry for {what}; re-profile a space that contains "
             "it: mpsolve profile-latency --space NAME_OR_TOML --out device.json"
         )
 
@@ -308,29 +303,29 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         raise LatencyProfileError(f"a latency profile is a dict or a JSON file path, got {type(profile).__name__}")
     if not isinstance(data, Mapping) or data.get("format") != PROFILE_FORMAT:
         found = data.get("format") if isinstance(data, Mapping) else type(data).__name__
-        raise LatencyProfileError(f"not a latency profile (format {_shown(found)}, expected {PROFILE_FORMAT!r})")
+        raise LatencyProfileError(f"not a latency profile (format {shown(found)}, expected {PROFILE_FORMAT!r})")
     version = data.get("version")
     if not is_integer(version):  # True == 1 in Python
         version = repr(version)
     if version == 1:  # before runtimes and phases: torch prefill
         if data.get("runtime", "torch") != "torch" or data.get("phase", "prefill") != "prefill":
             raise LatencyProfileError(f"latency profile version 1 is a torch prefill profile, but this one says "
-                                      f"runtime {_shown(data.get('runtime', 'torch'))}, phase "
-                                      f"{_shown(data.get('phase', 'prefill'))}; re-profile")
+                                      f"runtime {shown(data.get('runtime', 'torch'))}, phase "
+                                      f"{shown(data.get('phase', 'prefill'))}; re-profile")
         data = {**data, "runtime": "torch", "phase": "prefill"}
     elif version not in (2, PROFILE_VERSION):
         raise LatencyProfileError(
-            f"latency profile version {_shown(version)} is not supported (expected 1 to {PROFILE_VERSION}); re-profile"
+            f"latency profile version {shown(version)} is not supported (expected 1 to {PROFILE_VERSION}); re-profile"
         )
     for key, known in (("runtime", PROFILE_RUNTIMES), ("phase", PROFILE_PHASES), ("statistic", PROFILE_STATISTICS)):
         if data.get(key, "median" if key == "statistic" else None) not in known:  # older profiles: the median
             raise LatencyProfileError(
-                f"latency profile {key} {_shown(data.get(key))} is not one of {', '.join(known)}; re-profile"
+                f"latency profile {key} {shown(data.get(key))} is not one of {', '.join(known)}; re-profile"
             )
     # the positions whose logits were timed (older profiles: unsaid); a torch profile keeps the last one's only
     kept = ("last",) if data["runtime"] == "torch" else ("all", "last")
     if data.get("logits") is not None and data["logits"] not in kept:
-        raise LatencyProfileError(f"latency profile logits {_shown(data['logits'])} is not one of {', '.join(kept)} "
+        raise LatencyProfileError(f"latency profile logits {shown(data['logits'])} is not one of {', '.join(kept)} "
                                   f"for a {data['runtime']} profile; re-profile with mpsolve profile-latency")
     required = ("constants", "embedding_ms", "head_ms", "layers", "projections")
     missing = [k for k in required if k not in data]
@@ -362,7 +357,7 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     for key in ("seq_len", "batch", "threads"):  # threads: null for the runtime's default
         if key in data and not (is_integer(data[key]) and 0 < data[key] < _DIM_LIMIT) and not (
                 key == "threads" and data[key] is None):
-            raise LatencyProfileError(f"latency profile {key} {_shown(data[key])} is not a positive integer; "
+            raise LatencyProfileError(f"latency profile {key} {shown(data[key])} is not a positive integer; "
                                       "re-profile with mpsolve profile-latency")
     if data.get("calibration") is not None:
         _check_calibration(data, data["calibration"])
@@ -379,12 +374,12 @@ def _check_entries(data: Mapping[str, Any]) -> None:
         for i, r in enumerate(rows):
             bad = [d for d in dims if not (is_integer(r.get(d)) and 0 < r[d] < _DIM_LIMIT)]
             if bad:
-                raise LatencyProfileError(f"latency profile {key}[{i}] {bad[0]} {_shown(r.get(bad[0]))} is not a "
+                raise LatencyProfileError(f"latency profile {key}[{i}] {bad[0]} {shown(r.get(bad[0]))} is not a "
                                           f"positive integer below 2**31; re-profile with mpsolve profile-latency")
             if key == "layers" and "repeated" in r:
                 _check_repeated(r["repeated"], i)
             if key == "projections" and r.get("kind") not in _PROJECTION_KINDS:
-                raise LatencyProfileError(f"latency profile projections[{i}] kind {_shown(r.get('kind'))} is not one "
+                raise LatencyProfileError(f"latency profile projections[{i}] kind {shown(r.get('kind'))} is not one "
                                           f"of {', '.join(_PROJECTION_KINDS)}; re-profile with mpsolve profile-latency")
         shapes = [tuple(r.get(k) for k in ("kind", *dims)) for r in rows]
         if len(set(shapes)) < len(shapes):

@@ -12,7 +12,7 @@ import sysconfig
 import warnings
 
 __all__ = ["MpsolveError", "SpaceError", "ArchitectureError", "InfeasibleError", "SolverError", "MpsolveWarning",
-           "warn"]
+           "shown", "warn"]
 
 
 class MpsolveError(ValueError):
@@ -70,3 +70,10 @@ def warn(message: str) -> None:
     stacklevel = level if frame is not None else outermost
     del frame
     warnings.warn(message, MpsolveWarning, stacklevel=stacklevel)
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for a one-line error: on one line (an array's repr spans lines), cut to 40 characters (a
+    hostile file's value does not make a megabyte-long line)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 40 else text[:37] + "..."
