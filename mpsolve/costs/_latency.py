@@ -124,7 +124,6 @@ def _fastest_application_ms(curves: list[tuple[np.ndarray, np.ndarray, float]]) 
     return float(min(fastest, default=0.0))
 
 
-
 def _key(a: Any, b: Any) -> Any:
     return a * _DIM_LIMIT + b
 

@@ -207,6 +207,7 @@ class SolverConformance:
         r = mpsolve.solve(problem, self.solver, seed=0)
         if self.exact:
             assert r.status == "optimal"
+            assert r.gap == pytest.approx(0.0, abs=1e-12)
         if r.status == "optimal":  # a proof, by any backend, must be the optimum (not 99 % of it)
             assert r.objective == pytest.approx(best, rel=1e-12), f"status 'optimal' at {r.objective!r}, not {best!r}"
             assert r.gap is None or r.gap == pytest.approx(0.0, abs=1e-12)
