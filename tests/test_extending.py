@@ -106,6 +106,21 @@ def test_offered_designs_are_checked_and_a_fruitless_search_is_not_called_infeas
     assert r.objective == max(problem.evaluate(problem.check_feasible()).objective)
 
 
+def test_an_offer_is_one_integer_encoding_and_a_number() -> None:
+    """Before: a fractional encoding was truncated to another design and offered silently; a string objective or a
+    batch gave a raw TypeError or ValueError."""
+    problem = mpsolve.Problem("small", objective="params", constraints=[mpsolve.Budget("flops", "20G")])
+    small = problem.check_feasible()[0]
+    true = float(problem.evaluate(small[None]).objective[0])
+    with pytest.raises(mpsolve.ArchitectureError, match="^encodings must be integer grid indices"):
+        _Offers(tuple(small + 0.7), true).solve(problem)
+    with pytest.raises(mpsolve.SolverError, match=r"^solver '' offered objective '1': offer the number ctx.evaluate"):
+        _Offers(tuple(small), "1").solve(problem)
+    with pytest.raises(mpsolve.SolverError, match=r"^solver '' offered an array of shape \(1, 9\): offer one design"):
+        _Offers((tuple(small),), true).solve(problem)
+    assert _Offers(tuple(small.astype(float)), true).solve(problem).x.tolist() == small.tolist()
+
+
 class _ForgetsItsOption(mpsolve.Solver):
     def __init__(self, samples: int = 100) -> None:
         self.n = samples

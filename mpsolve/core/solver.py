@@ -157,11 +157,17 @@ class SolveContext:
         :meth:`evaluate`). It is scored again here, not counted as an evaluation.
 
         Raises:
-            SolverError: the design violates a constraint, or its objective is not ``f``.
+            SolverError: the design violates a constraint, its objective is not ``f``, ``x`` is not one
+                design or ``f`` not a number (an encoding that is not integer: ``ArchitectureError``).
         """
-        x = np.array(x, dtype=np.int64)
-        feasible, true, same = self._rescore(x, f)
         name = self.solver.name
+        x = np.asarray(x)  # as given: the scoring refuses what is not an integer encoding (a cast truncated it)
+        if x.ndim != 1:
+            raise SolverError(f"solver {name!r} offered an array of shape {x.shape}: offer one design's encoding "
+                              "(ctx.evaluate takes a batch)")
+        if isinstance(f, bool) or not isinstance(f, (int, float, np.integer, np.floating)):
+            raise SolverError(f"solver {name!r} offered objective {shown(f)}: offer the number ctx.evaluate returns")
+        feasible, true, same = self._rescore(x, float(f))
         if not feasible:
             raise SolverError(f"solver {name!r} offered {self.problem.space.decode(x)}, which violates the "
                               "constraints: offer only feasible designs (ctx.evaluate checks them)")
