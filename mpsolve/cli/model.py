@@ -293,8 +293,9 @@ def cmd_latency(args: argparse.Namespace) -> int:
         workload.update(profiled)
         predicted = cost.of(arch)  # a design the profile cannot predict is refused before the timing
     workload.update({k: v for k, v in given.items() if v is not None})
-    if given["threads"] is None and workload["threads"] is not None and workload["threads"] > available_cpus():
-        raise CLIError(f"the profile was measured on {workload['threads']} threads, more than the {available_cpus()} "
+    cpus = available_cpus()
+    if given["threads"] is None and workload["threads"] is not None and workload["threads"] > cpus:
+        raise CLIError(f"the profile was measured on {workload['threads']} threads, more than the {cpus} "
                        "CPUs this process may run on: time the design where it was profiled, or profile this machine "
                        "(mpsolve profile-latency)")
     if workload["threads"] is not None:
