@@ -378,8 +378,9 @@ def model_latency(
         _check_workload(seq_len, batch, seed, phase, 0, 0)
         from mpsolve.merino_model._onnx import _lm_session, _max_positions, _past_inputs, _run, _vocab
 
-        session = _lm_session(onnx_session(model, threads))  # a causal-LM graph, its cache inputs as _run feeds them
+        session = onnx_session(model, threads)
         if not _past_inputs(session):
+            _lm_session(session)  # another graph was called a prefill graph
             raise MpsolveError(f"{str(model)!r} is a prefill graph: time the KV-cache one (export_onnx kv_cache=True)")
         limit = _max_positions(session)  # beyond it ONNX Runtime's error named a Gather node's indices
         if limit is not None and seq_len + (phase == "decode") > limit:
@@ -389,6 +390,7 @@ def model_latency(
         if vocab is None:
             raise MpsolveError(f"{str(model)!r} leaves its vocabulary size symbolic: export it with a fixed one "
                                "(export_onnx or mpsolve export)")
+        _lm_session(session)  # cache inputs of the shape _run feeds
     ids = torch.randint(0, vocab, (batch, seq_len + 1), generator=torch.Generator().manual_seed(seed))
     prompt, token = ids[:, :seq_len], ids[:, seq_len:]
     try:
