@@ -483,6 +483,8 @@ def test_a_ctrl_c_while_the_library_loads_is_one_line() -> None:
     The child sends itself SIGINT when the import of numpy begins, deep inside the library's loading."""
     child = (
         "import importlib.abc, os, signal, sys\n"
+        # Python's handler, as a terminal's command has (a test run as a shell's background job inherits SIG_IGN)
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "class Interrupt(importlib.abc.MetaPathFinder):\n"
         "    def find_spec(self, name, path=None, target=None):\n"
         "        if name == 'numpy':\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import os
 import signal
@@ -18,6 +20,7 @@ from mpsolve.constraints import Budget
 from mpsolve.costs import DecodeLatencyCost, LatencyCost, LatencyProfileError, batch_of, get_cost
 from mpsolve.merino_model import profile_latency
 from mpsolve.spaces import SearchSpace
+from mpsolve.testing.pytest_solvers import synthetic_profile
 from mpsolve.utils.errors import MpsolveError
 
 
@@ -234,7 +237,6 @@ def test_a_shared_block_costs_its_timed_applications(tiny_space: SearchSpace) ->
     """Linear between the timed depths, the slope of the repeats beyond the deepest, never less
     for more applications; an unshared block is that many first applications; version 2 profiles
     (no ``repeated``) give the repeats their warm timing."""
-    from mpsolve.testing.pytest_solvers import synthetic_profile
 
     space = SearchSpace(**{**tiny_space.to_dict(), "layers": (1, 2, 3, 5, 9)})
     profile = synthetic_profile(space)
@@ -256,13 +258,21 @@ def test_a_shared_block_costs_its_timed_applications(tiny_space: SearchSpace) ->
 
 
 def test_profiles_time_the_consecutive_applications_of_shared_layers(profile: dict, tiny_space: SearchSpace) -> None:
-    from mpsolve.merino_model._profile import MAX_TIMED_APPLICATIONS, repeat_counts
+    from mpsolve.merino_model._profile import MAX_TIMED_APPLICATIONS, _run_next, repeat_counts
 
     assert profile["version"] == 3
     for r in profile["layers"]:
         assert r["repeated"]["applications"] == [2, 4] and len(r["repeated"]["iqr_ms"]) == 2
-        # two applications take longer than one (1.5-2.1x measured); a margin far beyond the timer's noise
-        assert min(r["repeated"]["ms"]) > r["ms"]
+        assert all(0 < ms < 1e3 for ms in r["repeated"]["ms"])
+    # what a repeated timing runs: the first n calls of the next copy, copy after copy (counted, not
+    # timed: two applications took 1.5-2.1x one on an idle machine, less than one on a loaded one)
+    ran: list[tuple[int, int]] = []
+    copies = [[functools.partial(ran.append, (c, j)) for j in range(4)] for c in range(3)]
+    cycle = itertools.cycle(copies)
+    _run_next(cycle, 2)
+    _run_next(cycle, 4)
+    _run_next(cycle, 1)
+    assert ran == [(0, 0), (0, 1), (1, 0), (1, 1), (1, 2), (1, 3), (2, 0)]
     assert repeat_counts(SearchSpace(layers=(1, 2, 3, 4))) == [2, 3, 4]
     assert repeat_counts(SearchSpace(layers=(1, 16, 32))) == [MAX_TIMED_APPLICATIONS]
     assert repeat_counts(SearchSpace(layers=(1, 3, 9))) == [3, MAX_TIMED_APPLICATIONS]
@@ -279,7 +289,6 @@ def test_an_unshared_space_times_no_repeats() -> None:
 @pytest.mark.parametrize("space", [None, "tiny", [1]])
 def test_a_profile_whose_space_is_not_a_mapping_is_refused(tiny_space: SearchSpace, space: object) -> None:
     """It was read only to name the space of a missing entry: an AttributeError then."""
-    from mpsolve.testing.pytest_solvers import synthetic_profile
 
     with pytest.raises(LatencyProfileError, match="space is not a mapping.*re-profile"):
         LatencyCost({**synthetic_profile(tiny_space), "space": space})
@@ -303,7 +312,6 @@ def test_a_profile_threads_that_is_not_a_positive_integer_or_null_is_refused(pro
 def test_a_profile_logits_that_its_runtime_does_not_time_is_refused(runtime: str, value: object) -> None:
     """Before: accepted; mpsolve latency then said 'logits must be one of last for torch', an option it does not
     have, without naming the file."""
-    from mpsolve.testing.pytest_solvers import synthetic_profile
 
     profile = {**synthetic_profile("small"), "runtime": runtime}
     kept = "last" if runtime == "torch" else "all, last"
@@ -318,7 +326,6 @@ def test_a_profile_logits_that_its_runtime_does_not_time_is_refused(runtime: str
 def test_a_huge_value_in_a_profile_is_cut_in_its_error(where: str) -> None:
     """Before: the whole value, a megabyte-long error line for a megabyte-long string."""
     from mpsolve.spaces import get_space
-    from mpsolve.testing.pytest_solvers import synthetic_profile
 
     profile, huge = synthetic_profile("small"), "x" * 10**6
     if where in ("embed_dim", "kind"):
@@ -406,7 +413,8 @@ def test_calibration_adds_the_fitted_model_level_terms(tiny_space: SearchSpace) 
     fit = np.linalg.lstsq(A, np.subtract(cal["measured_ms"], cal["components_ms"]), rcond=None)[0]
     lower = np.array([-(profile["embedding_ms"] + profile["head_ms"]), -raw.fastest_application_ms])
     terms = np.array([cal["ms"], cal["per_layer_ms"]])
-    assert np.all(terms > lower)
+    # above each bound, or 0 where a busy machine's repeats timed no faster application (a bound of 0)
+    assert np.all((terms > lower) | (terms >= 0))
     if np.all(fit > 0.99 * lower):
         np.testing.assert_allclose(terms, fit)
     else:  # the fit stops at a bound
@@ -417,7 +425,10 @@ def test_calibration_adds_the_fitted_model_level_terms(tiny_space: SearchSpace) 
     assert get_cost("decode_ms", profile=profile, calibrated=False) == raw
 
 
-def test_calibration_settings_and_terms_are_checked(profile: dict, tiny_space: SearchSpace) -> None:
+def test_calibration_settings_and_terms_are_checked(tiny_space: SearchSpace) -> None:
+    # a synthetic profile: a measured one may hold no positive application time (a busy machine's
+    # repeats can time faster than the first application), and then no negative term is refused
+    profile = synthetic_profile(tiny_space)
     for bad in (1, 2, -1, True, 3.0, 257):  # 257 and more: more designs than the sample, hours of timing
         with pytest.raises(MpsolveError, match="calibrate must be 0 .no calibration. or 3 to 256 designs"):
             profile_latency(tiny_space, calibrate=bad, progress=False)
@@ -585,7 +596,6 @@ def test_a_damaged_graph_kept_in_graph_dir_is_one_line(tmp_path: Path) -> None:
 
 def test_latency_cost_is_the_cost_of_the_profiles_phase(tmp_path: Path) -> None:
     from mpsolve.costs import latency_cost
-    from mpsolve.testing.pytest_solvers import synthetic_profile
 
     for phase, kind in (("prefill", LatencyCost), ("decode", DecodeLatencyCost)):
         path = tmp_path / f"{phase}.json"
@@ -617,7 +627,6 @@ def test_reordered_blocks_of_one_width_cost_the_same_to_the_last_bit() -> None:
     import itertools
 
     import mpsolve
-    from mpsolve.testing.pytest_solvers import synthetic_profile
 
     space = SearchSpace(num_blocks=3, embed_dims=(64,), ffn_ratios=(0.5, 1.0, 2.0), layers=(1, 2), vocab_size=256,
                         embed_proj_dim=96, max_positions=64, head_dim=32)
