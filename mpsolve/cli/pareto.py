@@ -22,6 +22,7 @@ from mpsolve.solvers import get_solver
 from mpsolve.spaces import SPACES, Architecture, load_space
 from mpsolve.utils.files import check_not_input, check_writable
 from mpsolve.utils.quantities import format_quantity, parse_quantity
+from mpsolve.utils.random import DEFAULT_SEED
 from mpsolve.workflows.pareto import ParetoFront, check_figure_path, pareto, plot_fronts, write_csv
 
 __all__ = ["add_subcommands", "cmd_pareto"]
@@ -43,7 +44,7 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--budgets", required=True, help="comma-separated budgets with units, e.g. 40G,60G,110G,160G")
     p.add_argument("--solver", default="cpsat", help="backend, or several comma-separated (default: cpsat)")
     p.add_argument("--space", default="default", help=f"preset ({', '.join(SPACES)}; default: default) or a TOML file")
-    p.add_argument("--seed", type=int, default=None, help="seed of every solve")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of every solve (default {DEFAULT_SEED})")
     p.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
     p.add_argument(
         "--reference",

@@ -537,3 +537,21 @@ def test_a_result_without_a_design_exits_1_with_or_without_json(tmp_path, capsys
         out = capsys.readouterr().out
         shown = json.loads(out)["status"] == "infeasible" if extra else "no design meets the constraints (proved" in out
         assert shown
+
+
+def test_pareto_without_seed_runs_every_solve_with_the_default_seed(capsys, monkeypatch):
+    """Before: ``mpsolve pareto`` without --seed solved with seed None (fresh entropy), so two runs of the same
+    command with a seeded solver (ea, nsga2, tpe) printed different designs; design and sweep use seed 0."""
+    from mpsolve.cli import pareto as pareto_cli
+    from mpsolve.utils.random import DEFAULT_SEED
+
+    seeds, original = [], pareto_cli.pareto
+
+    def recorded(*args, **kwargs):
+        seeds.append(kwargs["seed"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pareto_cli, "pareto", recorded)
+    assert run(capsys, "pareto", "--space", "small", "--budgets", "10G,12G", "--solver", "exact")[0] == 0
+    assert run(capsys, "pareto", "--space", "small", "--budgets", "10G", "--solver", "exact", "--seed", "3")[0] == 0
+    assert seeds == [DEFAULT_SEED, 3]
