@@ -418,8 +418,9 @@ def _with_budgets(problem: Problem, limits: Mapping[str, float | str]) -> Proble
                 f"({', '.join(problem.cost_key(c) for c in problem.budgeted_costs(name))}); keep one {name} budget"
             )
         at = [i for i, c in enumerate(constraints) if isinstance(c, Budget) and c.cost.name == name]
-        if at:
+        if at:  # the swept budget where the first was; the others on that cost go (as in pareto)
             constraints[at[0]] = Budget(constraints[at[0]].cost, limit)
+            constraints = [c for i, c in enumerate(constraints) if i not in at[1:]]
         elif issubclass(COSTS[cost], LatencyCost):
             raise SweepError(
                 f"sweeping {cost} needs a device profile: sweep a problem file (--problem) with a {name} budget "

@@ -134,6 +134,16 @@ def test_a_swept_latency_budget_keeps_the_problems_profile():
     assert all(t.problem.budgets[0].cost.profile is profile for t in tasks)
 
 
+def test_a_swept_budget_replaces_every_budget_on_that_cost():
+    """Before: a problem with two budgets on flops (a problem file's two [[budget]] tables) swept to 40G kept the
+    second, 12G, budget: the row said flops=40G and the design was held to 12G (pareto replaces both)."""
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G"), mpsolve.Budget("flops", "12G"),
+                                                    mpsolve.Budget("params", "60M")])
+    (task,) = sweep_tasks([problem], {"flops": ["40G"]}, ["exact"], [0])
+    assert [(b.cost.name, b.limit) for b in task.problem.budgets] == [("flops", 40e9), ("params", 60e6)]
+
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
