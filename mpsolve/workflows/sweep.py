@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
 import os
 import warnings
@@ -45,6 +46,7 @@ from mpsolve.costs import COSTS, LatencyCost, get_cost
 from mpsolve.solvers import get_solver, solve
 from mpsolve.spaces import load_space, space_label
 from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning
+from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import parse_quantity
 from mpsolve.utils.signals import children_ignore_ctrl_c
 from mpsolve.utils.validation import check_integer, check_time_limit, is_integer
@@ -96,6 +98,8 @@ class SweepTask:
         try:  # a problem file is a few KB; the problem object carries the whole entropy table
             state["problem"] = problem_to_dict(self.problem)
             state["report_costs"] = [(c.name, c.options()) for c in self.problem.costs.values()]  # not in the file
+            # a file lists budgets first: the order the worker restores
+            state["constraint_order"] = [_constraint_key(c) for c in self.problem.constraints]
         except ProblemFileError:
             pass
         return state
@@ -106,8 +110,16 @@ class SweepTask:
                 warnings.simplefilter("ignore", MpsolveWarning)
                 p = problem_from_dict(state["problem"], f"sweep task {state['index']}").problem
                 reported = [get_cost(name, **options) for name, options in state.pop("report_costs")]
-                state["problem"] = Problem(p.space, p.objective, p.constraints, report_costs=reported)
+                order = state.pop("constraint_order")  # the row echoes the task's own problem, as a local run's does
+                rank = {key: i for i, key in reversed(list(enumerate(order)))}
+                constraints = sorted(p.constraints, key=lambda c: rank.get(_constraint_key(c), len(order)))
+                state["problem"] = Problem(p.space, p.objective, constraints, report_costs=reported)
         vars(self).update(state)
+
+
+def _constraint_key(constraint: Any) -> str:
+    """A constraint's description as text (the same before and after it travels as a problem file)."""
+    return json.dumps(jsonable(constraint.to_dict()), sort_keys=True)
 
 
 def sweep_tasks(

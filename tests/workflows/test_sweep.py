@@ -134,6 +134,25 @@ def test_a_swept_latency_budget_keeps_the_problems_profile():
     assert all(t.problem.budgets[0].cost.profile is profile for t in tasks)
 
 
+def test_a_task_keeps_its_constraint_order_across_processes(tmp_path, capsys):
+    """Before: a task travelled as a problem file, which lists budgets first, so a process or Dask row echoed
+    another constraint order than the task's and ``sweep --resume`` refused every row of its own --out as 'not a
+    run of this sweep'."""
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Effectiveness(0.5), mpsolve.Budget("flops", "12G")])
+    (task,) = sweep_tasks([problem], {"params": ["60M"]}, ["exact"], [0])
+    assert pickle.loads(pickle.dumps(task)).problem.to_dict() == task.problem.to_dict()
+    spec = tmp_path / "p.toml"
+    spec.write_text('space = "small"\n[budgets]\nflops = "12G"\n[constraints]\neffectiveness = 0.5\n')
+    out = tmp_path / "rows.json"
+    argv = ["sweep", "--problem", str(spec), "--over", "params", "--budgets", "50M,60M", "--solvers", "exact",
+            "--executor", "process:1", "--out", str(out)]
+    assert main(argv) == 0
+    full = json.loads(out.read_text())
+    out.write_text(json.dumps(full[:1]))  # as a Ctrl-C after one run leaves it
+    assert main([*argv, "--resume"]) == 0, capsys.readouterr().err
+    assert [r["encoding"] for r in json.loads(out.read_text())] == [r["encoding"] for r in full]
+
+
 def test_a_swept_budget_replaces_every_budget_on_that_cost():
     """Before: a problem with two budgets on flops (a problem file's two [[budget]] tables) swept to 40G kept the
     second, 12G, budget: the row said flops=40G and the design was held to 12G (pareto replaces both)."""
