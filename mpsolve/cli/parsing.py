@@ -59,10 +59,13 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
         if "=" not in pair:
             raise CLIError(f"bad option {pair!r}: write KEY=VALUE, e.g. iterations=20000")
         key, raw = pair.split("=", 1)
+        key = key.strip()
+        if key in out:  # a dict would keep the last value only
+            raise CLIError(f"--option {key} is given twice: give each option once, e.g. --option {key}=VALUE")
         try:
-            out[key.strip()] = json.loads(raw)
+            out[key] = json.loads(raw)
         except json.JSONDecodeError:
-            out[key.strip()] = raw
+            out[key] = raw
     return out
 
 

@@ -208,6 +208,12 @@ CASES = [
     ("design-empty-space", {}, ["design", "--space", "", "--budget", "flops=10G"], "unknown search space ''"),
     ("sweep-empty-space", {}, ["sweep", "--space", "", "--over", "flops", "--budgets", "5G"],
      "--space needs at least one comma-separated value"),
+    # an option given twice: the last one was run, the first dropped without a word
+    ("design-option-twice", {}, ["design", "--space", "small", "--budget", "flops=10G", "--option", "iterations=100",
+                                 "--option", "iterations=200"], "--option iterations is given twice"),
+    ("sweep-option-twice", {}, ["sweep", "--space", "small", "--over", "flops", "--budgets", "10G", "--option",
+                                "ea.iterations=100", "--option", " ea.iterations=200"],
+     "--option ea.iterations is given twice"),
 ]
 
 
