@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.errors import MpsolveError, shown
 from mpsolve.utils.files import read_bytes_bounded
 
 if TYPE_CHECKING:
@@ -193,7 +193,10 @@ def load_checkpoint(path: str | Path, problem: Problem, solver: Solver) -> dict[
         raise CheckpointError(f"checkpoint {str(path)!r} is a folder; give a file")
     raw = _read(path)
     if not (isinstance(raw, dict) and raw.get("format") == FORMAT and raw.get("version") == CHECKPOINT_VERSION):
-        raise CheckpointError(f"{str(path)!r} is not an mpsolve checkpoint of version {CHECKPOINT_VERSION}")
+        other = (f": it was written by another version of mpsolve (checkpoint version {shown(raw.get('version'))}); "
+                 "start the run again without resuming it" if isinstance(raw, dict) and raw.get("format") == FORMAT
+                 else "")
+        raise CheckpointError(f"{str(path)!r} is not an mpsolve checkpoint of version {CHECKPOINT_VERSION}{other}")
     if raw.get("fingerprint") != problem.fingerprint():
         raise CheckpointError(
             f"checkpoint {str(path)!r} belongs to another problem (fingerprint {raw.get('fingerprint')}, "

@@ -306,6 +306,15 @@ def test_hand_edited_checkpoints_are_refused_with_one_line(problem, tmp_path, ed
     assert "\n" not in str(info.value)
 
 
+def test_a_checkpoint_of_another_version_names_its_version_and_the_way_out(problem, tmp_path):
+    """Before: 'is not an mpsolve checkpoint of version 2', the same words as for any other JSON file, and no way
+    out."""
+    path = _edited(problem, tmp_path, lambda d: d.update(version=1))
+    with pytest.raises(CheckpointError, match=r"not an mpsolve checkpoint of version 2: it was written by another "
+                       r"version of mpsolve \(checkpoint version 1\); start the run again without resuming it$"):
+        _solver("ea").solve(problem, resume=path)
+
+
 @pytest.mark.parametrize(("name", "edit", "message"), [
     ("ea", lambda st: st.update(pop_X={"__array__": {"dtype": "int64", "shape": [0, 9], "data": []}}),
      "its population is empty or"),
