@@ -379,11 +379,7 @@ def validation_loss(model: Any, data: np.ndarray, seq_len: int, eval_tokens: int
         raise ModelInputError(f"model must be a MeRinoForCausalLM or its Hugging Face wrapper, got "
                               f"{type(model).__name__}; load a checkpoint folder with "
                               "MeRinoHFForCausalLM.from_pretrained(folder)")
-    if len(data) < seq_len + 1:
-        raise ModelInputError(
-            f"the validation text has {len(data)} tokens, fewer than seq_len + 1 = {seq_len + 1}; "
-            "give a larger corpus or a shorter seq_len"
-        )
+    _check_validation_text(len(data), seq_len)
     n_windows = max(1, min(eval_tokens, len(data) - 1) // seq_len)
     starts = np.arange(n_windows) * seq_len
     device = next(model.parameters()).device
@@ -399,6 +395,15 @@ def validation_loss(model: Any, data: np.ndarray, seq_len: int, eval_tokens: int
             count += n
     model.train(was_training)
     return total / count
+
+
+def _check_validation_text(n_tokens: int, seq_len: int) -> None:
+    """Refuse validation text shorter than one window of ``seq_len`` tokens and its next token."""
+    if n_tokens < seq_len + 1:
+        raise ModelInputError(
+            f"the validation text has {n_tokens} tokens, fewer than seq_len + 1 = {seq_len + 1}; "
+            "give a larger corpus or a shorter seq_len"
+        )
 
 
 def evaluate(
@@ -595,6 +600,8 @@ def train(
     device = next(model.parameters()).device
     opt = _optimizer(model, config)
     starts = batch_starts(len(corpus.train), config)
+    if config.checkpoints:  # found at the first validation point, it lost the steps before
+        _check_validation_text(len(corpus.val), config.seq_len)
     marks = {max(1, round(f * config.steps)): f for f in config.checkpoints}
     result = TrainResult(model=model, config=config, steps=0, out_dir=Path(out_dir) if out_dir is not None else None)
     if resume:

@@ -472,3 +472,18 @@ def test_training_and_model_arguments_that_raised_raw_errors_are_one_line(make_t
         with pytest.raises(ModelInputError, match=message):
             call()
     assert model(ids, labels=torch.full((1, 4), -100)).loss.isnan()  # every target ignored: torch's NaN mean
+
+
+def test_a_validation_text_shorter_than_a_window_is_refused_before_training(tmp_path, make_tiny_architecture):
+    """Before: the training text fitted, so the run trained up to its first validation point (half the
+    run) and only then found the held-out text shorter than one window, losing every step."""
+    corpus = Corpus.from_bytes(_text(600).encode())  # 5 % held out: fewer than seq_len + 1 = 33 bytes
+    assert len(corpus.train) >= TINY.seq_len + 2 > len(corpus.val)
+    steps = []
+    with pytest.raises(ModelInputError, match=r"the validation text has \d+ tokens, fewer than seq_len \+ 1 = 33"):
+        train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path / "run", progress=lambda s, t: steps.append(s))
+    assert steps == []
+    # no validation point, no validation text needed
+    run = train(make_tiny_architecture(), corpus, dataclasses.replace(TINY, tokens=2 * 4 * 32, checkpoints=()),
+                progress=False)
+    assert run.steps == 2
