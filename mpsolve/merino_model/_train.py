@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mpsolve.merino_model._errors import ModelInputError, check_init_std
-from mpsolve.utils.files import missing_reason
+from mpsolve.utils.files import check_writable, missing_reason
 from mpsolve.utils.memory import check_memory
 from mpsolve.utils.signals import on_ctrl_c
 from mpsolve.utils.validation import check_integer, check_positive_number, is_finite_number, is_fraction, is_integer
@@ -580,6 +580,10 @@ def train(
     if resume and out_dir is None:
         raise ModelInputError("resume=True needs the out_dir of the interrupted run")
     if out_dir is not None:
+        if not isinstance(out_dir, (str, os.PathLike)):
+            raise ModelInputError(f"out_dir must be a folder path, got {out_dir!r}")
+        # before the first step: a file there (or a read-only folder) stopped the run at its first save
+        check_writable(Path(out_dir) / "training.json", "out_dir")
         require("transformers", "hf")
         require("safetensors", "hf")
         held = run_files(out_dir)

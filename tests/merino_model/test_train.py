@@ -27,6 +27,7 @@ from mpsolve.merino_model import (  # noqa: E402
 )
 from mpsolve.merino_model._train import batch_starts, learning_rate  # noqa: E402
 from mpsolve.spaces import get_space  # noqa: E402
+from mpsolve.utils.errors import MpsolveError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = TrainConfig(tokens=20 * 4 * 32, seq_len=32, batch_size=4, eval_tokens=256, checkpoints=(0.5, 1.0))
@@ -487,3 +488,21 @@ def test_a_validation_text_shorter_than_a_window_is_refused_before_training(tmp_
     run = train(make_tiny_architecture(), corpus, dataclasses.replace(TINY, tokens=2 * 4 * 32, checkpoints=()),
                 progress=False)
     assert run.steps == 2
+
+
+def test_an_out_dir_that_cannot_be_written_is_refused_before_training(tmp_path, make_tiny_architecture):
+    """Before: a file as out_dir (or a folder under a file) trained up to the first checkpoint and then
+    stopped with a raw NotADirectoryError, losing the steps."""
+    pytest.importorskip("transformers")
+    corpus = Corpus.from_bytes(_text(20_000).encode())
+    file = tmp_path / "notes.txt"
+    file.write_text("not a folder")
+    steps = []
+    for out_dir in (file, file / "run"):
+        with pytest.raises(MpsolveError, match=f"out_dir '{file}.*' cannot be written") as info:
+            train(make_tiny_architecture(), corpus, TINY, out_dir=out_dir, progress=lambda s, t: steps.append(s))
+        assert "\n" not in str(info.value)
+    assert steps == []
+    assert file.read_text() == "not a folder"
+    with pytest.raises(ModelInputError, match="out_dir must be a folder path, got 5"):
+        train(make_tiny_architecture(), corpus, TINY, out_dir=5, progress=False)
