@@ -148,6 +148,10 @@ class Corpus:
             raise ModelInputError(f"corpus {name!r} has {len(data)} bytes; give at least {2 * VAL_EVERY}")
         block = block_size or min(SPLIT_BLOCK, len(data) // VAL_EVERY)
         blocks = [data[i : i + block] for i in range(0, len(data), block)]
+        if len(blocks) < 2:  # its one block would be held out, leaving nothing to train on
+            raise ModelInputError(f"corpus {name!r} has {len(data)} bytes, one block of block_size={block}, which "
+                                  f"leaves no training text: give a block_size of at most {len(data) // 2} (a "
+                                  "training and a validation block) or a larger corpus")
         held = {i for i in range(len(blocks)) if i % VAL_EVERY == VAL_EVERY // 2} or {len(blocks) // 2}
         val = np.concatenate([b for i, b in enumerate(blocks) if i in held])
         train = np.concatenate([b for i, b in enumerate(blocks) if i not in held])

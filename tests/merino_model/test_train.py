@@ -506,3 +506,16 @@ def test_an_out_dir_that_cannot_be_written_is_refused_before_training(tmp_path, 
     assert file.read_text() == "not a folder"
     with pytest.raises(ModelInputError, match="out_dir must be a folder path, got 5"):
         train(make_tiny_architecture(), corpus, TINY, out_dir=5, progress=False)
+
+
+def test_a_block_size_that_leaves_no_training_text_is_refused(tmp_path):
+    """Before: a block_size of the whole corpus or more (the benchmarks' 64 KiB on a smaller text) made
+    one block, held out for validation, and numpy's "need at least one array to concatenate"."""
+    (tmp_path / "small.txt").write_text(_text(20_000))
+    for call in (lambda: Corpus.from_bytes(_text(20_000).encode(), block_size=1 << 16),
+                 lambda: load_corpus(tmp_path / "small.txt", block_size=30_000)):
+        with pytest.raises(ModelInputError, match=r"corpus '.*' has \d+ bytes, one block of block_size=\d+, which "
+                                                  r"leaves no training text: give a block_size of at most 100\d\d"):
+            call()
+    corpus = Corpus.from_bytes(_text(20_000).encode(), block_size=10_000)  # two blocks: one for each split
+    assert len(corpus.train) > 0 and len(corpus.val) > 0
