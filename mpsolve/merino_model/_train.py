@@ -796,10 +796,17 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
     state = _checked_state(folder)
     now = "bytes" if corpus.tokenizer is None else _tokenizer_id(corpus.tokenizer)
     config = result.config.to_dict()
+
+    def split(described: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in described.items() if k not in ("name", "tokenizer")}
+
     mismatch = [
         name for name, saved, current in [
             ("config", state["config"], config),
-            ("corpus", state["corpus"].get("fingerprint"), corpus.fingerprint),
+            # its bytes and, in the same tokens, the sizes of their split (another block_size holds out other
+            # text); not where it was read from
+            ("corpus", split(state["corpus"]) if state["tokenizer"] == now else state["corpus"].get("fingerprint"),
+             split(corpus.describe()) if state["tokenizer"] == now else corpus.fingerprint),
             ("tokenizer", state["tokenizer"], now),
             ("architecture", state["architecture"], result.model.architecture.to_dict()),
             ("seed", state["seed"], seed),

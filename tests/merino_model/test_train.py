@@ -519,3 +519,25 @@ def test_a_block_size_that_leaves_no_training_text_is_refused(tmp_path):
             call()
     corpus = Corpus.from_bytes(_text(20_000).encode(), block_size=10_000)  # two blocks: one for each split
     assert len(corpus.train) > 0 and len(corpus.val) > 0
+
+
+def test_resume_refuses_the_same_corpus_split_otherwise(tmp_path, make_tiny_architecture):
+    """Before: only the corpus bytes' fingerprint was compared, so the same text split into other
+    training and validation blocks (another block_size: the benchmarks' 64 KiB against the default for
+    a small corpus) resumed silently on other data, a run unlike the uninterrupted one."""
+    pytest.importorskip("transformers")
+    text = _text(20_000).encode()
+
+    def interrupt(step: int, total: int) -> None:
+        if step == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(make_tiny_architecture(), Corpus.from_bytes(text), TINY, out_dir=tmp_path, progress=interrupt,
+              save_every=4)
+    other = Corpus.from_bytes(text, block_size=1 << 12)
+    assert other.fingerprint == Corpus.from_bytes(text).fingerprint
+    with pytest.raises(ModelInputError, match="cannot resume from .*: its corpus differs from this run's"):
+        train(make_tiny_architecture(), other, TINY, out_dir=tmp_path, resume=True, progress=False)
+    renamed = Corpus.from_bytes(text, name="moved.txt")  # the same text and split under another name resumes
+    assert train(make_tiny_architecture(), renamed, TINY, out_dir=tmp_path, resume=True, progress=False).steps == 20
