@@ -834,6 +834,15 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
             first = f"not a tensor file: {type(exc).__name__}"
         raise ModelInputError(f"cannot resume from {str(folder)!r}: its weights or optimizer state are damaged "
                               f"({first[:200]}); {_START_AGAIN}") from None
+    # load_state_dict checks the number of parameters only: another model's moments failed in the first step
+    misfit = next(((name, tuple(value.shape), tuple(p.shape)) for group in opt.param_groups for p in group["params"]
+                   for name, value in opt.state.get(p, {}).items()
+                   if isinstance(value, torch.Tensor) and value.dim() and value.shape != p.shape), None)
+    if misfit is not None:
+        raise ModelInputError(f"cannot resume from {str(folder)!r}: its optimizer state "
+                              f"{state['files']['optimizer']!r} does not fit the model ({misfit[0]} of shape "
+                              f"{misfit[1]} for a parameter of shape {misfit[2]}): it is another run's or damaged; "
+                              f"{_START_AGAIN}")
     # a finished run's resume trains no step and saves these weights over the final model: they must be usable
     broken = [k for k, v in result.model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if broken:

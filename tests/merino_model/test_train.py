@@ -267,6 +267,22 @@ def test_a_damaged_optimizer_file_is_refused_without_torch_advice(tmp_path, make
         assert "weights_only" not in str(info.value) and "\n" not in str(info.value)
 
 
+def test_an_optimizer_state_of_another_model_is_refused(tmp_path, make_tiny_architecture):
+    """Before: AdamW state of other shapes (another run's optimizer file under this step's name) loaded, and
+    the first resumed step stopped with torch's raw "The size of tensor a (...) must match"."""
+    corpus = _interrupted_at_step_5(tmp_path, make_tiny_architecture)
+    path = tmp_path / "checkpoint" / "optimizer-4.pt"
+    saved = torch.load(path, weights_only=True)
+    first = saved["state"][0]
+    first.update(exp_avg=torch.zeros(3, 5), exp_avg_sq=torch.zeros(3, 5))
+    torch.save(saved, path)
+    with pytest.raises(ModelInputError, match=r"cannot resume from '.*': its optimizer state 'optimizer-4\.pt' does "
+                                              r"not fit the model \(exp_avg of shape \(3, 5\) for a parameter of "
+                                              r"shape .*\): it is another run.s or damaged; start again") as info:
+        train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
+    assert "\n" not in str(info.value)
+
+
 def test_a_finished_run_with_non_finite_checkpoint_weights_keeps_its_final_model(tmp_path, make_tiny_architecture):
     """Before: resuming a finished run trained no step and saved the checkpoint's NaN weights over the good
     final model.safetensors, reporting the stored validation loss."""
