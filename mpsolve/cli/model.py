@@ -361,6 +361,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError(f"--tokens must be a whole number of tokens, e.g. 4M, got {args.tokens!r}")
     config = merino_model.TrainConfig(tokens=int(tokens), seq_len=args.seq_len, batch_size=args.batch_size,
                                       lr=args.lr)
+    merino_model.check_run_folder(args.out, args.resume)  # before the corpus is read and its tokenizer trained
     arch = resolve_architecture(args.architecture)
     if args.bpe is not None and args.bpe > arch.vocab_size:
         raise CLIError(f"--bpe {args.bpe} exceeds the design's vocab_size {arch.vocab_size}: give --bpe <= "

@@ -46,6 +46,7 @@ __all__ = [
     "TrainResult",
     "TrainingInterrupted",
     "batch_starts",
+    "check_run_folder",
     "evaluate",
     "learning_rate",
     "load_corpus",
@@ -528,6 +529,22 @@ def run_files(folder: str | os.PathLike) -> list[str]:
     return [name for name in RUN_FILES if (Path(folder) / name).exists()]
 
 
+def check_run_folder(out_dir: str | os.PathLike, resume: bool = False) -> None:
+    """Refuse an ``out_dir`` that :func:`train` could not write a run to, before any work: one that
+    cannot be written, one that holds a run (unless ``resume``), or, with ``resume``, one without a
+    readable checkpoint."""
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise ModelInputError(f"out_dir must be a folder path, got {out_dir!r}")
+    # before the first step: a file there (or a read-only folder) stopped the run at its first save
+    check_writable(Path(out_dir) / "training.json", "out_dir")
+    held = run_files(out_dir)
+    if held and not resume:
+        raise ModelInputError(f"out_dir {str(out_dir)!r} already holds a run ({held[0]}): resume=True (mpsolve "
+                              "train --resume) continues an interrupted one; give a new out_dir to start another")
+    if resume:
+        _checked_state(Path(out_dir) / CHECKPOINT_DIR)
+
+
 def train(
     model_or_arch: Any,
     corpus: Corpus | str | os.PathLike,
@@ -584,16 +601,9 @@ def train(
     if resume and out_dir is None:
         raise ModelInputError("resume=True needs the out_dir of the interrupted run")
     if out_dir is not None:
-        if not isinstance(out_dir, (str, os.PathLike)):
-            raise ModelInputError(f"out_dir must be a folder path, got {out_dir!r}")
-        # before the first step: a file there (or a read-only folder) stopped the run at its first save
-        check_writable(Path(out_dir) / "training.json", "out_dir")
         require("transformers", "hf")
         require("safetensors", "hf")
-        held = run_files(out_dir)
-        if held and not resume:
-            raise ModelInputError(f"out_dir {str(out_dir)!r} already holds a run ({held[0]}): resume=True (mpsolve "
-                                  "train --resume) continues an interrupted one; give a new out_dir to start another")
+        check_run_folder(out_dir, resume)
     model = _model_of(model_or_arch, config, seed)
     arch = model.architecture
     if arch.vocab_size < corpus.vocab_size:

@@ -126,3 +126,26 @@ def test_build_within_an_address_space_limit_says_what_fits(tmp_path):
     assert done.returncode == 2 and not (tmp_path / "out" / "model.safetensors").exists(), done.stderr
     assert done.stderr.count("\n") == 1 and "a model of 1,208,828,096 parameters in torch.float32 needs 4.5 GiB" \
         in done.stderr and "choose a smaller architecture" in done.stderr, done.stderr
+
+
+def test_the_run_folder_is_checked_before_the_corpus_and_its_tokenizer(tmp_path, capsys, monkeypatch):
+    """Before: a folder holding a run (without --resume), or one with no checkpoint to resume, was refused
+    only after the corpus was read and its BPE tokenizer trained (minutes on a large corpus)."""
+    from mpsolve.merino_model import _train
+
+    def unexpected(*args, **kwargs):
+        raise AssertionError("the corpus was read before the run folder was checked")
+
+    monkeypatch.setattr(_train, "load_corpus", unexpected)
+    (tmp_path / "arch.json").write_text(json.dumps({**ARCH, "vocab_size": 512}))
+    (tmp_path / "corpus.txt").write_text(TEXT)
+    held, empty = tmp_path / "held", tmp_path / "empty"
+    held.mkdir()
+    (held / "training.json").write_text("{}")
+    for out, resume, message in ((held, [], f"out_dir {str(held)!r} already holds a run (training.json): resume=True"),
+                                 (empty, ["--resume"], "cannot resume: no readable checkpoint in")):
+        argv = ["train", str(tmp_path / "arch.json"), "--corpus", str(tmp_path / "corpus.txt"), "--out", str(out),
+                "--tokens", "512", "--seq-len", "32", "--batch-size", "8", "--bpe", "300", *resume]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
