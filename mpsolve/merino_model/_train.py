@@ -620,7 +620,8 @@ def train(
     starts = batch_starts(len(corpus.train), config)
     if config.checkpoints:  # found at the first validation point, it lost the steps before
         _check_validation_text(len(corpus.val), config.seq_len)
-    marks = {max(1, round(f * config.steps)): f for f in config.checkpoints}
+    # fractions that round to one step keep the largest: the last step's validation is the final one (fraction 1)
+    marks = {max(1, round(f * config.steps)): f for f in sorted(config.checkpoints)}
     result = TrainResult(model=model, config=config, steps=0, out_dir=Path(out_dir) if out_dir is not None else None)
     if resume:
         _load_checkpoint(result, opt, corpus, seed)

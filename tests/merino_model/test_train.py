@@ -557,3 +557,14 @@ def test_resume_refuses_the_same_corpus_split_otherwise(tmp_path, make_tiny_arch
         train(make_tiny_architecture(), other, TINY, out_dir=tmp_path, resume=True, progress=False)
     renamed = Corpus.from_bytes(text, name="moved.txt")  # the same text and split under another name resumes
     assert train(make_tiny_architecture(), renamed, TINY, out_dir=tmp_path, resume=True, progress=False).steps == 20
+
+
+def test_checkpoints_in_any_order_end_with_the_final_validation(make_tiny_architecture):
+    """Before: two fractions rounding to the last step kept the one given last, so checkpoints=(1.0, 0.95)
+    recorded the final validation as fraction 0.95 and a finished run's val_loss was NaN."""
+    corpus = Corpus.from_bytes(_text(20_000).encode())
+    runs = [train(make_tiny_architecture(), corpus, dataclasses.replace(TINY, tokens=10 * 4 * 32, checkpoints=order),
+                  progress=False) for order in ((0.95, 1.0), (1.0, 0.95))]
+    assert [(e["fraction"], e["step"]) for e in runs[0].evaluations] == [(1.0, 10)]
+    assert [(e["fraction"], e["step"]) for e in runs[1].evaluations] == [(1.0, 10)]
+    assert math.isfinite(runs[1].val_loss) and runs[1].val_loss == runs[0].val_loss
