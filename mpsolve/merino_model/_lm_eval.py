@@ -14,6 +14,7 @@ extra.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -349,9 +350,22 @@ def lm_eval_tasks(
     # no BOS token in MeRino vocabularies: an empty context is conditioned on a newline
     prefix = tokenizer.encode("\n", add_special_tokens=False)[-1]
     max_length = int(getattr(model.config, "max_positions", 0) or 0) or None
+    eot = tokenizer.eos_token_id
+    if PAD_TOKEN in tokenizer.get_vocab():  # a byte-level vocabulary: byte 0's token is in no text
+        # no end-of-text token in MeRino vocabularies, and generate_until decodes it as a stop sequence
+        eot = tokenizer.convert_tokens_to_ids(PAD_TOKEN) if eot is None else eot
+        if tokenizer.pad_token is None:  # lm-eval would add a pad token past the model's vocabulary
+            tokenizer = copy.deepcopy(tokenizer)  # the one handed over is left as it is
+            tokenizer.pad_token = PAD_TOKEN  # what a saved checkpoint's tokenizer_config.json declares
+
+    class MeRinoLM(HFLM):
+        @property
+        def eot_token_id(self) -> int | None:
+            return eot
+
     with _without_model_object_warnings():
-        lm = HFLM(pretrained=model, tokenizer=tokenizer, device="cpu", batch_size=batch_size, max_length=max_length,
-                  prefix_token_id=prefix, add_bos_token=False, backend="causal")
+        lm = MeRinoLM(pretrained=model, tokenizer=tokenizer, device="cpu", batch_size=batch_size,
+                      max_length=max_length, prefix_token_id=prefix, add_bos_token=False, backend="causal")
     try:
         with _sandboxed_templates(), _without_model_object_warnings(), _without_git_probe():
             out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), limit=limit, num_fewshot=num_fewshot,

@@ -283,3 +283,19 @@ def test_a_tokenizer_of_no_folder_is_refused_not_bytes(tmp_path: Path, where: st
         checkpoint_tokenizer(folder)
     assert "\n" not in str(info.value)
 
+
+
+def test_a_generate_until_task_runs(model: MeRinoHFForCausalLM, task_dir: Path) -> None:
+    """Before: MeRino tokenizers have no end-of-text token, and lm-eval's generate_until decodes it as a stop
+    sequence: every generation task failed with "'None' is not an instance of 'Sequence'"."""
+    text = TASK.replace("tiny_choice", "tiny_generate").replace("output_type: multiple_choice",
+                                                               "output_type: generate_until")
+    text = text.replace("doc_to_target: label\ndoc_to_choice: choices", "doc_to_target: \"{{choices[label]}}\"")
+    text = text.replace("metric_list:\n  - metric: acc", "generation_kwargs:\n  until: [\"\\n\"]\n  max_gen_toks: 4\n"
+                        "metric_list:\n  - metric: exact_match")
+    (task_dir / "generate.yaml").write_text(text, encoding="utf-8")
+    tokenizer = byte_tokenizer()
+    result = lm_eval_tasks(model, tokenizer, [load_task_file(task_dir / "generate.yaml")], limit=2)
+    assert 0.0 <= result["tiny_generate"]["exact_match,none"] <= 1.0
+    assert tokenizer.eos_token_id is None  # the tokenizer handed over is left as it was
+    assert tokenizer.pad_token is None and len(tokenizer) == 256
