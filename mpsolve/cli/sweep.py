@@ -27,6 +27,7 @@ from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import atomic_write, check_writable, parse_data, read_text_bounded
 from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import exact_quantity
+from mpsolve.utils.random import DEFAULT_SEED
 from mpsolve.utils.validation import is_finite_number
 from mpsolve.workflows.problem_file import ProblemSpec, load_problem_file
 from mpsolve.workflows.sweep import SweepInterrupted, run_sweep, sweep_tasks
@@ -51,9 +52,10 @@ def add_subcommands(subparsers: Any) -> None:
         "--budgets", action="append", default=[], metavar="LIMITS", help="comma-separated limits, one per --over"
     )
     p.add_argument("--solvers", help="comma-separated solvers (default: ea, or each problem file's solver)")
-    p.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
+    p.add_argument("--seeds", help=f"comma-separated seeds (default: each problem file's seed, else {DEFAULT_SEED})")
     p.add_argument("--option", action="append", default=[], metavar="SOLVER.KEY=VALUE", help="a solver option")
-    p.add_argument("--time-limit", type=float, help="seconds per run")
+    p.add_argument("--time-limit", type=float, help="seconds per run, inf for none (default: each problem file's "
+                   "time limit, else none)")
     p.add_argument("--executor", default="local", help="local, process[:N], dask://local[:N] or dask://HOST:PORT")
     p.add_argument("--json", action="store_true", help="print the rows as one JSON array")
     p.add_argument("--out", type=Path, metavar="FILE",
@@ -91,12 +93,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         solvers = split_list(args.solvers, "--solvers")
     else:
         solvers = list(dict.fromkeys(p.solver if isinstance(p, ProblemSpec) else "ea" for p in problems.values()))
-    try:
-        seeds = [int(s) for s in split_list(args.seeds, "--seeds")]
-    except ValueError:
-        seeds = []
-    if not seeds or min(seeds) < 0:
-        raise CLIError(f"--seeds must be comma-separated non-negative integers, got {args.seeds!r}")
+    seeds = None  # each problem file's own, DEFAULT_SEED for the others
+    if args.seeds is not None:
+        try:
+            seeds = [int(s) for s in split_list(args.seeds, "--seeds")]
+        except ValueError:
+            seeds = []
+        if not seeds or min(seeds) < 0:
+            raise CLIError(f"--seeds must be comma-separated non-negative integers, got {args.seeds!r}")
     options: dict[str, dict[str, Any]] = {}
     for key, value in parse_options(args.option).items():
         solver, dot, name = key.partition(".")

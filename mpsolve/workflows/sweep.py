@@ -31,6 +31,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -48,6 +49,7 @@ from mpsolve.spaces import load_space, space_label
 from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning
 from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import parse_quantity
+from mpsolve.utils.random import DEFAULT_SEED
 from mpsolve.utils.signals import children_ignore_ctrl_c
 from mpsolve.utils.validation import check_integer, check_time_limit, is_integer
 from mpsolve.workflows.problem_file import (
@@ -90,7 +92,7 @@ class SweepTask:
     budgets: dict[str, float] = field(default_factory=dict)
     solver: str = "ea"
     solver_options: dict[str, Any] = field(default_factory=dict)
-    seed: int | None = 0
+    seed: int | None = DEFAULT_SEED
     time_limit: float | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -126,7 +128,7 @@ def sweep_tasks(
     problems: Mapping[str, Problem | ProblemSpec | str] | Sequence[Problem | ProblemSpec | str],
     budgets: Mapping[str, Sequence[float | str]] | None = None,
     solvers: Sequence[str] = ("ea",),
-    seeds: Sequence[int] = (0,),
+    seeds: Sequence[int] | None = None,
     *,
     time_limit: float | None = None,
     solver_options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -136,13 +138,17 @@ def sweep_tasks(
     Args:
         problems: problems by label, or a sequence (labelled by space name); a string is a
             preset space or a TOML space file, a :class:`ProblemSpec` also brings options for
-            its own solver (its seed and time limit give way to the sweep's).
+            its own solver, and its own seed and time limit where the sweep gives none.
         budgets: limits to sweep by cost name, e.g. ``{"flops": ["60G", "110G"]}`` (several
             costs: every combination; a single limit is a list of one). A swept budget
             replaces the problem's budget on that cost and keeps its options (e.g. ``seq_len``).
         solvers: backend names (a single name is a list of one).
-        seeds: seeds of every run (a single integer is a list of one).
-        time_limit: seconds per run (a time limit makes answers depend on machine speed).
+        seeds: seeds of every run (a single integer is a list of one); ``None``: each
+            :class:`ProblemSpec`'s own seed, :data:`~mpsolve.utils.random.DEFAULT_SEED` for the
+            other problems (and a spec without one).
+        time_limit: seconds per run (a time limit makes answers depend on machine speed);
+            ``None``: each :class:`ProblemSpec`'s own (none for the other problems); ``math.inf``:
+            no limit, whatever the specs say.
         solver_options: options by solver name, e.g. ``{"ea": {"iterations": 5000}}``.
 
     Raises:
@@ -152,11 +158,11 @@ def sweep_tasks(
             Every argument is checked before any task is made, so a sweep never stops halfway
             on bad input.
     """
-    solvers, seeds = _solvers(solvers), _seeds(seeds)
+    solvers, seeds = _solvers(solvers), None if seeds is None else _seeds(seeds)
     check_time_limit(time_limit, SweepError)
     options = _solver_options(solver_options)
     labelled = _labelled(problems)
-    if not labelled or not solvers or not seeds:
+    if not labelled or not solvers or seeds == []:
         raise SweepError("a sweep needs at least one problem, one solver and one seed")
     stray = set(options) - set(solvers)
     if stray:
@@ -166,19 +172,24 @@ def sweep_tasks(
     for name, item in labelled:
         spec = item if isinstance(item, ProblemSpec) else None
         base = spec.problem if spec else item if isinstance(item, Problem) else Problem(load_space(item))
+        # what the sweep gives wins; else the spec's own (as design --problem does)
+        own_seeds = seeds if seeds is not None else [spec.seed if spec and spec.seed is not None else DEFAULT_SEED]
+        limit = time_limit if time_limit is not None else spec.time_limit if spec else None
+        limit = None if limit == math.inf else limit  # no limit, as a row records it
         for limits in grid:
             problem = _with_budgets(base, limits)
             swept = {cost: parse_quantity(limit) for cost, limit in limits.items()}
             for solver in solvers:
                 opts = {**(spec.solver_options if spec and spec.solver == solver else {}), **options.get(solver, {})}
                 get_solver(solver, **opts)  # bad options fail before anything runs
-                for seed in seeds:
-                    tasks.append(SweepTask(len(tasks), name, problem, swept, solver, opts, seed, time_limit))
+                for seed in own_seeds:
+                    tasks.append(SweepTask(len(tasks), name, problem, swept, solver, opts, seed, limit))
     return tasks
 
 
 def run_task(task: SweepTask) -> dict[str, Any]:
-    """Run one task; the row is ``Result.to_dict()`` plus ``index``, ``name`` and ``budgets``.
+    """Run one task; the row is ``Result.to_dict()`` plus ``index``, ``name``, ``budgets`` and ``time_limit``
+    (seconds, ``None`` for none).
 
     A budget no design can meet gives a row with status ``infeasible`` and an ``error``
     message instead of stopping the sweep.
@@ -190,7 +201,8 @@ def run_task(task: SweepTask) -> dict[str, Any]:
         error = str(exc)
         solver = get_solver(task.solver, **task.solver_options)
         result = Result.infeasible(task.problem, solver.name, seed=task.seed, options=solver.get_options())
-    row = {"index": task.index, "name": task.name, "budgets": task.budgets, **result.to_dict()}
+    row = {"index": task.index, "name": task.name, "budgets": task.budgets, "time_limit": task.time_limit,
+           **result.to_dict()}
     if error is not None:
         row["error"] = error
     return row
@@ -285,7 +297,7 @@ def sweep(
     problems: Mapping[str, Problem | ProblemSpec | str] | Sequence[Problem | ProblemSpec | str],
     budgets: Mapping[str, Sequence[float | str]] | None = None,
     solvers: Sequence[str] = ("ea",),
-    seeds: Sequence[int] = (0,),
+    seeds: Sequence[int] | None = None,
     *,
     executor: Any = "local",
     time_limit: float | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import signal
@@ -16,6 +17,8 @@ import pytest
 
 import mpsolve
 from mpsolve.cli import main
+from mpsolve.utils.random import DEFAULT_SEED
+from mpsolve.workflows.problem_file import load_problem_file
 from mpsolve.workflows.sweep import SweepError, run_sweep, sweep, sweep_tasks
 
 EA = {"ea": {"iterations": 300, "population": 32, "parents": 8, "init_samples": 64}}
@@ -242,6 +245,40 @@ def test_cli_sweep_table_and_errors(capsys, tmp_path):
     assert "params=50M" in out[1]
     assert main(["sweep", "--over", "flops"]) == 2
     assert "one --budgets list per --over" in capsys.readouterr().err
+
+
+SEEDED = 'space = "small"\n[budgets]\nflops = "12G"\n[solver]\nname = "exact"\nseed = 3\ntime_limit = 60\n'
+
+
+def test_a_problem_files_seed_and_time_limit_apply_unless_the_sweep_gives_its_own(tmp_path, capsys):
+    """Before: a problem file's seed and time limit were dropped: without --seeds and --time-limit its runs had
+    seed 0 and no time limit (``design --problem`` honours both). Now what the sweep gives wins, and where it gives
+    nothing each file's own are used, and the row records the time limit it ran with."""
+    path = tmp_path / "p.toml"
+    path.write_text(SEEDED)
+    spec = load_problem_file(path)
+    (task,) = sweep_tasks([spec], None, ["exact"])
+    assert (task.seed, task.time_limit) == (3, 60)
+    tasks = sweep_tasks([spec, "small"], None, ["exact"], [1, 2], time_limit=5)
+    assert [(t.seed, t.time_limit) for t in tasks] == [(1, 5), (2, 5)] * 2
+    (task,) = sweep_tasks(["small"], None, ["exact"])
+    assert (task.seed, task.time_limit) == (DEFAULT_SEED, None)
+    (task,) = sweep_tasks([spec], None, ["exact"], time_limit=math.inf)  # no limit, over the file's
+    assert task.time_limit is None
+    argv = ["sweep", "--problem", str(path), "--space", "small", "--solvers", "exact", "--json"]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["seed"], r["time_limit"]) for r in rows] == [("p", 3, 60), ("small", DEFAULT_SEED, None)]
+    assert main([*argv, "--seeds", "1", "--time-limit", "5"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["seed"], r["time_limit"]) for r in rows] == [("p", 1, 5), ("small", 1, 5)]
+    out = tmp_path / "rows.json"  # a resume matches the rows by the seed they ran with
+    assert main([*argv, "--out", str(out)]) == 0
+    full = json.loads(out.read_text())
+    out.write_text(json.dumps(full[:1]))
+    assert main([*argv, "--out", str(out), "--resume"]) == 0, capsys.readouterr().err
+    assert [(r["seed"], r["encoding"]) for r in json.loads(out.read_text())] == [(r["seed"], r["encoding"])
+                                                                                 for r in full]
 
 
 WORKER = textwrap.dedent(
