@@ -29,7 +29,7 @@ from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import exact_quantity
 from mpsolve.utils.random import DEFAULT_SEED
 from mpsolve.utils.validation import is_finite_number
-from mpsolve.workflows.problem_file import ProblemSpec, load_problem_file
+from mpsolve.workflows.problem_file import load_problem_file
 from mpsolve.workflows.sweep import SweepInterrupted, run_sweep, sweep_tasks
 
 __all__ = ["add_subcommands", "cmd_sweep"]
@@ -51,7 +51,8 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument(
         "--budgets", action="append", default=[], metavar="LIMITS", help="comma-separated limits, one per --over"
     )
-    p.add_argument("--solvers", help="comma-separated solvers (default: ea, or each problem file's solver)")
+    p.add_argument("--solvers", help="comma-separated solvers, each run on every problem (default: each problem "
+                   "file with its own solver, each --space with ea)")
     p.add_argument("--seeds", help=f"comma-separated seeds (default: each problem file's seed, else {DEFAULT_SEED})")
     p.add_argument("--option", action="append", default=[], metavar="SOLVER.KEY=VALUE", help="a solver option")
     p.add_argument("--time-limit", type=float, help="seconds per run, inf for none (default: each problem file's "
@@ -89,10 +90,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for name in spaces:  # a space file is labelled by its space's name, as a problem file is
         label = space_label(name)
         problems[label if label not in problems else f"{label}#{len(problems)}"] = Problem(load_space(name))
-    if args.solvers:
-        solvers = split_list(args.solvers, "--solvers")
-    else:
-        solvers = list(dict.fromkeys(p.solver if isinstance(p, ProblemSpec) else "ea" for p in problems.values()))
+    # none given: each problem file with its own solver, the --space problems with ea
+    solvers = None if args.solvers is None else split_list(args.solvers, "--solvers")
     seeds = None  # each problem file's own, DEFAULT_SEED for the others
     if args.seeds is not None:
         try:

@@ -127,7 +127,7 @@ def _constraint_key(constraint: Any) -> str:
 def sweep_tasks(
     problems: Mapping[str, Problem | ProblemSpec | str] | Sequence[Problem | ProblemSpec | str],
     budgets: Mapping[str, Sequence[float | str]] | None = None,
-    solvers: Sequence[str] = ("ea",),
+    solvers: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
     *,
     time_limit: float | None = None,
@@ -142,7 +142,8 @@ def sweep_tasks(
         budgets: limits to sweep by cost name, e.g. ``{"flops": ["60G", "110G"]}`` (several
             costs: every combination; a single limit is a list of one). A swept budget
             replaces the problem's budget on that cost and keeps its options (e.g. ``seq_len``).
-        solvers: backend names (a single name is a list of one).
+        solvers: backend names, each run on every problem (a single name is a list of one);
+            ``None``: each :class:`ProblemSpec` with its own solver, the other problems with ``ea``.
         seeds: seeds of every run (a single integer is a list of one); ``None``: each
             :class:`ProblemSpec`'s own seed, :data:`~mpsolve.utils.random.DEFAULT_SEED` for the
             other problems (and a spec without one).
@@ -158,15 +159,17 @@ def sweep_tasks(
             Every argument is checked before any task is made, so a sweep never stops halfway
             on bad input.
     """
-    solvers, seeds = _solvers(solvers), None if seeds is None else _seeds(seeds)
+    solvers = None if solvers is None else _solvers(solvers)
+    seeds = None if seeds is None else _seeds(seeds)
     check_time_limit(time_limit, SweepError)
     options = _solver_options(solver_options)
     labelled = _labelled(problems)
-    if not labelled or not solvers or seeds == []:
+    if not labelled or solvers == [] or seeds == []:
         raise SweepError("a sweep needs at least one problem, one solver and one seed")
-    stray = set(options) - set(solvers)
+    swept = solvers if solvers is not None else list(dict.fromkeys(_own_solver(item) for _, item in labelled))
+    stray = set(options) - set(swept)
     if stray:
-        raise SweepError(f"solver_options given for {sorted(stray)}, which are not swept (solvers: {solvers})")
+        raise SweepError(f"solver_options given for {sorted(stray)}, which are not swept (solvers: {swept})")
     grid = _budget_grid(budgets)
     tasks = []
     for name, item in labelled:
@@ -179,7 +182,7 @@ def sweep_tasks(
         for limits in grid:
             problem = _with_budgets(base, limits)
             swept = {cost: parse_quantity(limit) for cost, limit in limits.items()}
-            for solver in solvers:
+            for solver in solvers if solvers is not None else [_own_solver(item)]:
                 opts = {**(spec.solver_options if spec and spec.solver == solver else {}), **options.get(solver, {})}
                 get_solver(solver, **opts)  # bad options fail before anything runs
                 for seed in own_seeds:
@@ -296,7 +299,7 @@ def _rows(tasks: list[SweepTask], executor: Any) -> Iterator[Iterator[dict[str, 
 def sweep(
     problems: Mapping[str, Problem | ProblemSpec | str] | Sequence[Problem | ProblemSpec | str],
     budgets: Mapping[str, Sequence[float | str]] | None = None,
-    solvers: Sequence[str] = ("ea",),
+    solvers: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
     *,
     executor: Any = "local",
@@ -313,6 +316,11 @@ def sweep(
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def _own_solver(item: Any) -> str:
+    """The solver a problem runs with when the sweep names none: a :class:`ProblemSpec`'s own, else ea."""
+    return item.solver if isinstance(item, ProblemSpec) else "ea"
+
+
 def _is_solver(s: Any) -> bool:
     """A solver name, instance or class."""
     return isinstance(s, (str, Solver)) or (isinstance(s, type) and issubclass(s, Solver))

@@ -281,6 +281,24 @@ def test_a_problem_files_seed_and_time_limit_apply_unless_the_sweep_gives_its_ow
                                                                                  for r in full]
 
 
+def test_without_solvers_each_problem_file_runs_with_its_own_solver(tmp_path, capsys):
+    """Before: two problem files naming exact and exhaustive, swept without --solvers, each ran with both solvers
+    (the help says: default ea, or each problem file's solver)."""
+    one, two = tmp_path / "one.toml", tmp_path / "two.toml"
+    one.write_text(SEEDED)
+    two.write_text(SEEDED.replace('"exact"', '"exhaustive"'))
+    tasks = sweep_tasks([load_problem_file(one), load_problem_file(two), "small"])
+    assert [(t.name, t.solver) for t in tasks] == [("small", "exact"), ("small#1", "exhaustive"), ("small#2", "ea")]
+    assert main(["sweep", "--problem", str(one), "--problem", str(two), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["solver"]) for r in rows] == [("one", "exact"), ("two", "exhaustive")]
+    assert main(["sweep", "--problem", str(one), "--problem", str(two), "--solvers", "exact", "--json"]) == 0
+    assert [(r["name"], r["solver"]) for r in json.loads(capsys.readouterr().out)] == [("one", "exact"),
+                                                                                       ("two", "exact")]
+    with pytest.raises(SweepError, match=r"solver_options given for \['ea'\], which are not swept"):
+        sweep_tasks([load_problem_file(one)], solver_options={"ea": {"iterations": 5}})
+
+
 WORKER = textwrap.dedent(
     """
     import json, sys
