@@ -30,7 +30,7 @@ from mpsolve.utils.quantities import exact_quantity
 from mpsolve.utils.random import DEFAULT_SEED
 from mpsolve.utils.validation import is_finite_number
 from mpsolve.workflows.problem_file import load_problem_file
-from mpsolve.workflows.sweep import SweepInterrupted, run_sweep, sweep_tasks
+from mpsolve.workflows.sweep import SweepInterrupted, profile_digests, run_sweep, sweep_tasks
 
 __all__ = ["add_subcommands", "cmd_sweep"]
 
@@ -127,7 +127,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _earlier_rows(args: argparse.Namespace, tasks: list[Any]) -> dict[int, dict[str, Any]]:
     """The rows of ``--out`` to keep, by task index: with ``--resume``, those of runs of this very sweep
-    (same problem, budgets, solver, options and seed); without, an ``--out`` that holds rows is refused."""
+    (same problem, budgets, solver, options and seed, scored under the same device profiles); without, an
+    ``--out`` that holds rows is refused."""
     held = args.out is not None and args.out.is_file() and args.out.stat().st_size > 0
     if not args.resume:
         if held:
@@ -140,8 +141,9 @@ def _earlier_rows(args: argparse.Namespace, tasks: list[Any]) -> dict[int, dict[
                       f"cannot read the rows in --out {str(args.out)!r}")
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise CLIError(f"--out {str(args.out)!r} is not a list of sweep rows: give another --out")
-    runs = {}
+    runs, problems = {}, {}
     for task in tasks:
+        problems[task.index] = task.problem
         solver = get_solver(task.solver, **task.solver_options)
         runs[task.index] = jsonable({"name": task.name, "budgets": task.budgets, "solver": solver.name,
                                      "options": solver.get_options(), "seed": task.seed,
@@ -153,12 +155,36 @@ def _earlier_rows(args: argparse.Namespace, tasks: list[Any]) -> dict[int, dict[
         if index is None:
             raise CLIError(f"row {i} of --out {str(args.out)!r} is not a run of this sweep (another problem, budget, "
                            "solver, option or seed): resume with the same arguments, or give another --out")
+        change = _profile_change(row, problems[index])
+        if change:
+            raise CLIError(f"row {i} of --out {str(args.out)!r} {change}")
         damage = _row_damage(row)
         if damage:
             raise CLIError(f"row {i} of --out {str(args.out)!r} is damaged ({damage}): delete that row to run it "
                            "again, or give another --out")
         kept[index] = {**row, "index": index}
     return kept
+
+
+def _profile_change(row: Mapping[str, Any], problem: Problem) -> str | None:
+    """Why a kept row may have been scored under other device profiles than ``problem``'s now (``None``: it was
+    not): a profile's path is in the problem a row matches, not what the file held when the row ran."""
+    now = profile_digests(problem)
+    if "profiles" not in row:
+        if not now:
+            return None  # nothing to compare
+        cost = problem.costs[next(iter(now))].name
+        return (f"records no fingerprint of its {cost} profile (written by an older mpsolve), so it may have been "
+                "scored under another: give another --out to run the sweep again")
+    then = row["profiles"] if isinstance(row["profiles"], Mapping) else {}
+    for key, digest in now.items():
+        if then.get(key) != digest:
+            cost = problem.costs[key]
+            where = repr(cost.profile) if isinstance(cost.profile, str) else "its in-memory profile"
+            return (f"was scored under another {cost.name} profile: {where} has changed since (fingerprint "
+                    f"{then.get(key)}, now {digest}): restore that profile to resume, or give another --out to run "
+                    "the sweep again")
+    return None
 
 
 def _row_damage(row: Mapping[str, Any]) -> str | None:

@@ -29,6 +29,8 @@ Profiling needs ``torch`` (extra ``[torch]``) and lives with the model; predicti
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +42,7 @@ from mpsolve.costs._models import CostModel, ModelConstants, projection_shapes, 
 from mpsolve.spaces import LIMITS, DecodedBatch
 from mpsolve.utils.errors import MpsolveError, shown
 from mpsolve.utils.files import missing_reason, parse_data, read_text_bounded
+from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.validation import is_integer
 
 __all__ = [
@@ -162,6 +165,8 @@ class LatencyCost(CostModel):
                 f"or profile with mpsolve profile-latency --phase {self.phase}"
             )
         self._data = data
+        #: a fingerprint of the profile's content (its path may hold another profile later)
+        self.profile_digest = hashlib.sha256(json.dumps(jsonable(data), sort_keys=True).encode()).hexdigest()[:16]
         self.constants = dict(data["constants"])
         self.embedding_ms = float(data["embedding_ms"])
         self.head_ms = float(data["head_ms"])

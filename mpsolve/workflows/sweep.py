@@ -59,7 +59,8 @@ from mpsolve.workflows.problem_file import (
     problem_to_dict,
 )
 
-__all__ = ["SweepError", "SweepInterrupted", "SweepTask", "sweep", "sweep_tasks", "run_sweep", "run_task"]
+__all__ = ["SweepError", "SweepInterrupted", "SweepTask", "profile_digests", "sweep", "sweep_tasks", "run_sweep",
+           "run_task"]
 
 
 class SweepError(MpsolveError):
@@ -191,8 +192,8 @@ def sweep_tasks(
 
 
 def run_task(task: SweepTask) -> dict[str, Any]:
-    """Run one task; the row is ``Result.to_dict()`` plus ``index``, ``name``, ``budgets`` and ``time_limit``
-    (seconds, ``None`` for none).
+    """Run one task; the row is ``Result.to_dict()`` plus ``index``, ``name``, ``budgets``, ``time_limit``
+    (seconds, ``None`` for none) and ``profiles`` (the :func:`profile_digests` of the problem it ran).
 
     A budget no design can meet gives a row with status ``infeasible`` and an ``error``
     message instead of stopping the sweep.
@@ -205,10 +206,16 @@ def run_task(task: SweepTask) -> dict[str, Any]:
         solver = get_solver(task.solver, **task.solver_options)
         result = Result.infeasible(task.problem, solver.name, seed=task.seed, options=solver.get_options())
     row = {"index": task.index, "name": task.name, "budgets": task.budgets, "time_limit": task.time_limit,
-           **result.to_dict()}
+           "profiles": profile_digests(task.problem), **result.to_dict()}
     if error is not None:
         row["error"] = error
     return row
+
+
+def profile_digests(problem: Problem) -> dict[str, str]:
+    """A fingerprint of the content of each device profile the problem's costs read, by cost key (a profile
+    file's path says nothing of what it holds now)."""
+    return {key: cost.profile_digest for key, cost in problem.costs.items() if isinstance(cost, LatencyCost)}
 
 
 def run_sweep(tasks: Sequence[SweepTask], executor: Any = "local",

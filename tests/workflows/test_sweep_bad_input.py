@@ -215,3 +215,39 @@ def test_a_cost_swept_under_two_names_is_refused(no_solves):
     with pytest.raises(SweepError, match=r"^budgets\['latency'\] and budgets\['latency_ms'\] both bound the latency "
                        r"cost: give all its limits in one list"):
         sweep_tasks([problem], {"latency": [50], "latency_ms": [80]})
+
+
+def test_cli_sweep_resume_refuses_rows_scored_under_a_changed_profile(tmp_path, capsys):
+    """Before: a resume compared a latency profile by its path only: rows scored under the profile before it was
+    re-measured were kept beside rows scored under the new one, silently (``design --resume`` re-scores)."""
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    profile, problem, out = tmp_path / "device.json", tmp_path / "p.toml", tmp_path / "rows.json"
+    data = synthetic_profile("small")
+    profile.write_text(json.dumps(data))
+    problem.write_text('space = "small"\n[budgets]\nlatency = { limit = 100, profile = "device.json" }\n')
+    argv = ["sweep", "--problem", str(problem), "--over", "latency_ms", "--budgets", "30,50", "--solvers", "exact",
+            "--out", str(out)]
+    assert main(argv) == 0
+    full = json.loads(out.read_text())
+    out.write_text(json.dumps(full[:1]))  # as a Ctrl-C after one run leaves it
+    profile.write_text(json.dumps({**data, "head_ms": 2 * data["head_ms"]}))  # re-measured
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"mpsolve: error: row 0 of --out {str(out)!r} was scored under another latency profile: "
+                          f"{str(profile)!r} has changed since (fingerprint "), err
+    assert err.endswith("): restore that profile to resume, or give another --out to run the sweep again\n"), err
+    assert json.loads(out.read_text()) == full[:1]  # nothing lost
+    profile.write_text(json.dumps(data))  # the profile the rows were scored under: resumes
+    assert main([*argv, "--resume"]) == 0
+    assert [r["encoding"] for r in json.loads(out.read_text())] == [r["encoding"] for r in full]
+    old = [{k: v for k, v in row.items() if k != "profiles"} for row in full[:1]]  # an older mpsolve's row
+    out.write_text(json.dumps(old))
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"mpsolve: error: row 0 of --out {str(out)!r} records no fingerprint of its latency profile "
+                   "(written by an older mpsolve), so it may have been scored under another: give another --out to "
+                   "run the sweep again\n")
