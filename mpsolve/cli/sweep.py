@@ -127,8 +127,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _earlier_rows(args: argparse.Namespace, tasks: list[Any]) -> dict[int, dict[str, Any]]:
     """The rows of ``--out`` to keep, by task index: with ``--resume``, those of runs of this very sweep
-    (same problem, budgets, solver, options and seed, scored under the same device profiles); without, an
-    ``--out`` that holds rows is refused."""
+    (same problem, budgets, solver, options, seed and time limit, scored under the same device profiles);
+    without, an ``--out`` that holds rows is refused."""
     held = args.out is not None and args.out.is_file() and args.out.stat().st_size > 0
     if not args.resume:
         if held:
@@ -141,9 +141,9 @@ def _earlier_rows(args: argparse.Namespace, tasks: list[Any]) -> dict[int, dict[
                       f"cannot read the rows in --out {str(args.out)!r}")
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise CLIError(f"--out {str(args.out)!r} is not a list of sweep rows: give another --out")
-    runs, problems = {}, {}
+    runs, problems, limits = {}, {}, {}
     for task in tasks:
-        problems[task.index] = task.problem
+        problems[task.index], limits[task.index] = task.problem, task.time_limit
         solver = get_solver(task.solver, **task.solver_options)
         runs[task.index] = jsonable({"name": task.name, "budgets": task.budgets, "solver": solver.name,
                                      "options": solver.get_options(), "seed": task.seed,
@@ -155,7 +155,7 @@ def _earlier_rows(args: argparse.Namespace, tasks: list[Any]) -> dict[int, dict[
         if index is None:
             raise CLIError(f"row {i} of --out {str(args.out)!r} is not a run of this sweep (another problem, budget, "
                            "solver, option or seed): resume with the same arguments, or give another --out")
-        change = _profile_change(row, problems[index])
+        change = _profile_change(row, problems[index]) or _time_limit_change(row, limits[index])
         if change:
             raise CLIError(f"row {i} of --out {str(args.out)!r} {change}")
         damage = _row_damage(row)
@@ -187,10 +187,37 @@ def _profile_change(row: Mapping[str, Any], problem: Problem) -> str | None:
     return None
 
 
+def _time_limit_change(row: Mapping[str, Any], limit: float | None) -> str | None:
+    """Why a kept row ran under another time limit than ``limit`` (``None``: it did not). A row is a whole run, and
+    its time limit is part of what it answers, so unlike a resumed design run (whose limit is that of the
+    invocation, a run cut by it continues under the next) it is held to the sweep's, as its seed is."""
+    if "time_limit" not in row:
+        return ("records no time limit (written by an older mpsolve), so it may have run under another: give another "
+                "--out to run the sweep again")
+    then = row["time_limit"]
+    if then == limit:
+        return None
+
+    def said(value: Any) -> str:
+        return "no time limit" if value is None else f"a time limit of {value:g} s"
+
+    if _time_limit_damage(then):
+        return None  # _row_damage says what is wrong with it
+    return (f"ran with {said(then)}, this sweep runs it with {said(limit)}: resume with --time-limit "
+            f"{'inf' if then is None else f'{then:g}'}, or give another --out to run the sweep again")
+
+
+def _time_limit_damage(value: Any) -> bool:
+    """Whether a row's ``time_limit`` is neither ``None`` nor a positive number of seconds."""
+    return value is not None and not (is_finite_number(value) and value > 0)
+
+
 def _row_damage(row: Mapping[str, Any]) -> str | None:
     """What is wrong with a kept row's answer (``None`` if nothing): it is shown and kept as it is."""
     if row.get("status") not in STATUSES:
         return f"status {row.get('status')!r} is not one of {', '.join(STATUSES)}"
+    if _time_limit_damage(row.get("time_limit")):
+        return f"time_limit {row.get('time_limit')!r} is not a positive number of seconds or null"
     objective = row.get("objective")
     if objective is not None and not (is_finite_number(objective) or objective in (math.inf, -math.inf)):
         return f"objective {objective!r} is not a number"

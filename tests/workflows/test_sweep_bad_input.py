@@ -182,6 +182,7 @@ def test_cli_sweep_resumes_its_out_file_and_refuses_to_overwrite_it(tmp_path, ca
     ({"status": None}, "status None is not one of"),
     ({"objective": "x"}, "objective 'x' is not a number"),
     ({"architecture": {"blocks": 5}}, "its architecture is not one"),
+    ({"time_limit": "x"}, "time_limit 'x' is not a positive number of seconds or null"),
 ])
 def test_cli_sweep_resume_refuses_a_damaged_row_in_one_line(tmp_path, capsys, damage, message):
     """Before: a kept row with a damaged answer was shown by --resume with a traceback (KeyError, ValueError)."""
@@ -251,3 +252,48 @@ def test_cli_sweep_resume_refuses_rows_scored_under_a_changed_profile(tmp_path, 
     assert err == (f"mpsolve: error: row 0 of --out {str(out)!r} records no fingerprint of its latency profile "
                    "(written by an older mpsolve), so it may have been scored under another: give another --out to "
                    "run the sweep again\n")
+
+
+def test_cli_sweep_resume_refuses_rows_run_under_another_time_limit(tmp_path, capsys):
+    """Before: rows did not record their time limit, and a resume with another --time-limit kept the rows run under
+    the first beside runs under the second. A row is a whole run, so its time limit is part of what it answers:
+    another one is refused in one line, as another seed is."""
+    out = tmp_path / "rows.json"
+    argv = ["sweep", "--space", "small", "--over", "flops", "--budgets", "10G,12G", "--solvers", "exact",
+            "--out", str(out)]
+    assert main([*argv, "--time-limit", "30"]) == 0
+    full = json.loads(out.read_text())
+    assert [r["time_limit"] for r in full] == [30, 30]
+    out.write_text(json.dumps(full[:1]))
+    capsys.readouterr()
+    for extra, now, way in ((["--time-limit", "60"], "a time limit of 60 s", "30"), ([], "no time limit", "30")):
+        assert main([*argv, *extra, "--resume"]) == 2
+        assert capsys.readouterr().err == (
+            f"mpsolve: error: row 0 of --out {str(out)!r} ran with a time limit of 30 s, this sweep runs it with "
+            f"{now}: resume with --time-limit {way}, or give another --out to run the sweep again\n")
+    out.write_text(json.dumps([{**full[0], "time_limit": None}]))
+    assert main([*argv, "--time-limit", "30", "--resume"]) == 2
+    assert "ran with no time limit, this sweep runs it with a time limit of 30 s: resume with --time-limit inf" in \
+        capsys.readouterr().err
+    out.write_text(json.dumps([{k: v for k, v in full[0].items() if k != "time_limit"}]))  # an older mpsolve's row
+    assert main([*argv, "--time-limit", "30", "--resume"]) == 2
+    assert capsys.readouterr().err == (
+        f"mpsolve: error: row 0 of --out {str(out)!r} records no time limit (written by an older mpsolve), so it "
+        "may have run under another: give another --out to run the sweep again\n")
+    out.write_text(json.dumps(full[:1]))
+    assert main([*argv, "--time-limit", "30", "--resume"]) == 0
+    assert [r["encoding"] for r in json.loads(out.read_text())] == [r["encoding"] for r in full]
+    problem = tmp_path / "p.toml"  # a problem file's own time limit is the one its rows ran with
+    problem.write_text('space = "small"\n[budgets]\nflops = "12G"\n[solver]\nname = "exact"\ntime_limit = 45\n')
+    out.unlink()
+    argv = ["sweep", "--problem", str(problem), "--over", "flops", "--budgets", "10G,12G", "--out", str(out)]
+    assert main(argv) == 0
+    full = json.loads(out.read_text())
+    out.write_text(json.dumps(full[:1]))
+    assert main([*argv, "--resume"]) == 0
+    assert [r["time_limit"] for r in json.loads(out.read_text())] == [45, 45]
+    out.write_text(json.dumps(full[:1]))
+    capsys.readouterr()
+    assert main([*argv, "--time-limit", "inf", "--resume"]) == 2
+    assert "ran with a time limit of 45 s, this sweep runs it with no time limit: resume with --time-limit 45" in \
+        capsys.readouterr().err
