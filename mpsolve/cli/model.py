@@ -58,7 +58,9 @@ def add_subcommands(subparsers: Any) -> None:
         "OUT/checkpoint, and a loadable checkpoint (config.json + model.safetensors) in OUT. Needs the [hf] extra.",
     )
     p.add_argument("architecture", metavar="DESIGN", help="a preset, an architecture JSON or a design result JSON")
-    p.add_argument("--corpus", required=True, help="a UTF-8 text file or a folder of text files")
+    p.add_argument("--corpus", required=True,
+                   help="a UTF-8 text file or a folder of text files (.txt/.md/.rst/.text or no suffix, subfolders "
+                        "included; hidden files and folders, such as .git/, are skipped)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="run folder to write")
     p.add_argument("--tokens", default="4M", help="training tokens, e.g. 4M (default 4M)")
     p.add_argument("--seq-len", type=int, default=256, help="context length (default 256)")
@@ -82,7 +84,8 @@ def add_subcommands(subparsers: Any) -> None:
         "a task installed with lm-eval whose data is available offline.",
     )
     p.add_argument("checkpoint", type=Path, metavar="DIR", help="a folder written by mpsolve train or build")
-    p.add_argument("--corpus", default=None, help="the text file or folder (its held-out blocks are used)")
+    p.add_argument("--corpus", default=None,
+                   help="the text file or folder, read as mpsolve train reads it (its held-out blocks are used)")
     p.add_argument("--seq-len", type=int, default=None,
                    help="context length of --corpus windows (default: the run's, from its training.json; else "
                         "256, or the model's max_positions if smaller)")

@@ -223,7 +223,9 @@ def train_bpe_tokenizer(corpus: Corpus, vocab_size: int = 4096) -> Any:
 def load_corpus(source: str | os.PathLike | Corpus, *, block_size: int | None = None) -> Corpus:
     """A :class:`Corpus` from a UTF-8 text file or a folder of them (``.txt``, ``.md``, ``.rst``, no suffix).
 
-    A folder's files are read in sorted order; a :class:`Corpus` is returned as it is.
+    A folder's files are read in sorted order, its subfolders included; hidden files and folders
+    (a name starting with ``.``: ``.git/``, ``.gitignore``, ``.DS_Store``) are skipped. A
+    :class:`Corpus` is returned as it is.
     """
     if isinstance(source, Corpus):
         return source
@@ -233,15 +235,22 @@ def load_corpus(source: str | os.PathLike | Corpus, *, block_size: int | None = 
     if path.is_file():
         files = [path]
     elif path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+        files = _corpus_files(path)
         if not files:
             kinds = ", ".join(s or "no suffix" for s in sorted(TEXT_SUFFIXES))
-            raise ModelInputError(f"folder {str(path)!r} holds no text files ({kinds}): give a folder of UTF-8 text "
-                                  "or one file")
+            raise ModelInputError(f"folder {str(path)!r} holds no text files ({kinds}; hidden files and folders are "
+                                  "skipped): give a folder of UTF-8 text or one file")
     else:
         raise ModelInputError(f"corpus {str(source)!r} {missing_reason(path)}: give a UTF-8 text file or a folder of "
                               "text files")
     return Corpus.from_documents([_utf8_text(f) for f in files], str(source), block_size=block_size)
+
+
+def _corpus_files(folder: Path) -> list[Path]:
+    """The text files of a corpus folder, sorted: the ``TEXT_SUFFIXES`` files in it and its subfolders,
+    less hidden ones (a name starting with ``.``, or inside a folder whose name does: ``.git/``)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def _utf8_text(path: Path) -> str:

@@ -104,6 +104,36 @@ def test_corpus_split_holds_out_five_percent_without_overlap(tmp_path):
         load_corpus(tmp_path / "missing.txt")
 
 
+def test_corpus_folder_skips_hidden_files_and_folders(tmp_path):
+    """Hidden files and folders (name starting with '.') are not corpus text: a .gitignore, a .env or a
+    .git folder was added to the training text, and a binary one (.DS_Store, git objects) stopped the run."""
+    folder = tmp_path / "text"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("first file " * 50)
+    (folder / "sub" / "b.md").write_text("second file " * 50)
+    (folder / ".gitignore").write_text("*.pyc\n")
+    (folder / ".env").write_text("SECRET=1\n")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1\xff\xfe")
+    (folder / ".git" / "objects").mkdir(parents=True)
+    (folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (folder / ".git" / "objects" / "ab").write_bytes(b"x\x9c\xff\xfe")
+    (folder / "sub" / ".hidden").mkdir()
+    (folder / "sub" / ".hidden" / "notes.txt").write_text("hidden notes " * 50)
+    corpus = load_corpus(folder)
+    text = (corpus.train.tobytes() + corpus.val.tobytes()).decode()
+    assert len(text) == len("first file " * 50) - 1 + len("second file " * 50) - 1 + 2
+    assert "SECRET" not in text and "refs/heads" not in text and "hidden notes" not in text
+    # the corpus folder itself may be hidden (only names inside it are skipped)
+    hidden_root = tmp_path / ".corpus"
+    hidden_root.mkdir()
+    (hidden_root / "a.txt").write_text("first file " * 50)
+    assert len(load_corpus(hidden_root).train) + len(load_corpus(hidden_root).val) == len("first file " * 50) - 1
+    (tmp_path / "only-hidden").mkdir()
+    (tmp_path / "only-hidden" / ".notes.txt").write_text("hidden " * 50)
+    with pytest.raises(ModelInputError, match=r"holds no text files .*hidden files and folders are skipped"):
+        load_corpus(tmp_path / "only-hidden")
+
+
 def test_train_evaluate_save_and_load_hf_checkpoint(tmp_path, make_tiny_architecture, capfd):
     transformers = pytest.importorskip("transformers")
     corpus = Corpus.from_bytes(_text(20_000).encode())
