@@ -365,7 +365,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = merino_model.TrainConfig(tokens=int(tokens), seq_len=args.seq_len, batch_size=args.batch_size,
                                       lr=args.lr)
     merino_model.check_run_folder(args.out, args.resume)  # before the corpus is read and its tokenizer trained
-    arch = resolve_architecture(args.architecture)
+    arch = merino_model.check_train_setup(resolve_architecture(args.architecture), config, args.seed)  # so are these
     if args.bpe is not None and args.bpe > arch.vocab_size:
         raise CLIError(f"--bpe {args.bpe} exceeds the design's vocab_size {arch.vocab_size}: give --bpe <= "
                        f"{arch.vocab_size} (and >= 256), or a design with a larger vocab_size")

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mpsolve.merino_model._errors import ModelInputError, check_init_std
+from mpsolve.spaces import Architecture, resolve_architecture
 from mpsolve.utils.files import check_writable, missing_reason
 from mpsolve.utils.memory import check_memory
 from mpsolve.utils.signals import on_ctrl_c
@@ -47,6 +48,7 @@ __all__ = [
     "TrainingInterrupted",
     "batch_starts",
     "check_run_folder",
+    "check_train_setup",
     "evaluate",
     "learning_rate",
     "load_corpus",
@@ -554,6 +556,30 @@ def check_run_folder(out_dir: str | os.PathLike, resume: bool = False) -> None:
         _checked_state(Path(out_dir) / CHECKPOINT_DIR)
 
 
+def check_train_setup(model_or_arch: Any, config: TrainConfig, seed: int = 0) -> Architecture:
+    """Refuse, before the corpus is read (and a tokenizer trained on it), what :func:`train` would
+    refuse of the design, the recipe and the seed: a ``seed`` outside ``0 .. 2**32 - 1``, a
+    ``config.seq_len`` above the design's ``max_positions``. Returns the design's architecture.
+
+    Args:
+        model_or_arch: a model, or an architecture / preset name / JSON file, as :func:`train` takes it.
+        config: the recipe.
+        seed: seed of a built model's initialisation.
+    """
+    from mpsolve.merino_model._generation import torch_seed
+    from mpsolve.merino_model._model import MeRinoForCausalLM
+
+    torch_seed(seed, optional=False)
+    model = next((m for m in (model_or_arch, getattr(model_or_arch, "model", None))
+                  if isinstance(m, MeRinoForCausalLM)), None)
+    arch = model.architecture if model is not None else resolve_architecture(model_or_arch)
+    if config.seq_len > arch.max_positions:
+        raise ModelInputError(f"seq_len={config.seq_len} exceeds the model's max_positions={arch.max_positions}: "
+                              f"give seq_len <= {arch.max_positions} (mpsolve train --seq-len) or a design with a "
+                              "larger max_positions")
+    return arch
+
+
 def train(
     model_or_arch: Any,
     corpus: Corpus | str | os.PathLike,
@@ -597,29 +623,26 @@ def train(
     import torch
 
     from mpsolve.merino_model._errors import require
-    from mpsolve.merino_model._generation import torch_seed
 
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
         raise ModelInputError(f"config must be a TrainConfig, got {type(config).__name__}: TrainConfig(tokens=...)")
-    torch_seed(seed, optional=False)
+    check_train_setup(model_or_arch, config, seed)
     check_integer(save_every, "save_every", 1, ModelInputError, optional=True)
     if device is not None:
         _check_device(device)
-    corpus = load_corpus(corpus)
     if resume and out_dir is None:
         raise ModelInputError("resume=True needs the out_dir of the interrupted run")
     if out_dir is not None:
         require("transformers", "hf")
         require("safetensors", "hf")
         check_run_folder(out_dir, resume)
+    corpus = load_corpus(corpus)  # after the checks above: a large corpus takes a while to read
     model = _model_of(model_or_arch, config, seed)
     arch = model.architecture
     if arch.vocab_size < corpus.vocab_size:
         raise ModelInputError(f"the corpus has {corpus.vocab_size} token ids but the model's vocab_size is "
                               f"{arch.vocab_size}; build the model with vocab_size={corpus.vocab_size}")
-    if config.seq_len > arch.max_positions:
-        raise ModelInputError(f"seq_len={config.seq_len} exceeds the model's max_positions={arch.max_positions}")
     if device is None and not isinstance(model_or_arch, torch.nn.Module):
         device = "cuda" if torch.cuda.is_available() else None
     if device is not None:

@@ -128,6 +128,28 @@ def test_build_within_an_address_space_limit_says_what_fits(tmp_path):
         in done.stderr and "choose a smaller architecture" in done.stderr, done.stderr
 
 
+def test_seq_len_and_seed_are_checked_before_the_corpus_and_its_tokenizer(tmp_path, capsys, monkeypatch):
+    """Before: --seq-len above the design's max_positions, and a --seed of 2**32 or more, were refused only
+    after the corpus was read and its BPE tokenizer trained (minutes on a large corpus)."""
+    from mpsolve.merino_model import _train
+
+    def unexpected(*args, **kwargs):
+        raise AssertionError("the corpus was read before the seed and seq_len were checked")
+
+    monkeypatch.setattr(_train, "load_corpus", unexpected)
+    (tmp_path / "arch.json").write_text(json.dumps({**ARCH, "vocab_size": 512}))  # max_positions 64
+    (tmp_path / "corpus.txt").write_text(TEXT)
+    for extra, message in ((["--seq-len", "128"], "seq_len=128 exceeds the model's max_positions=64: give seq_len "
+                                                  "<= 64 (mpsolve train --seq-len)"),
+                           (["--seq-len", "32", "--seed", str(2**32)], "seed must be below 2**32")):
+        argv = ["train", str(tmp_path / "arch.json"), "--corpus", str(tmp_path / "corpus.txt"), "--out",
+                str(tmp_path / "run"), "--tokens", "2048", "--batch-size", "8", "--bpe", "300", *extra]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+        assert not (tmp_path / "run").exists()
+
+
 def test_the_run_folder_is_checked_before_the_corpus_and_its_tokenizer(tmp_path, capsys, monkeypatch):
     """Before: a folder holding a run (without --resume), or one with no checkpoint to resume, was refused
     only after the corpus was read and its BPE tokenizer trained (minutes on a large corpus)."""

@@ -411,6 +411,28 @@ def test_a_bad_train_config_is_refused(fields, message):
     assert "\n" not in str(info.value)
 
 
+def test_seq_len_seed_and_run_folder_are_checked_before_the_corpus_is_read(tmp_path, make_tiny_architecture,
+                                                                          monkeypatch):
+    """Before: train() on a corpus path read the whole corpus, then refused a seq_len above the model's
+    max_positions (or a run folder holding a run)."""
+    from mpsolve.merino_model import _train
+
+    def unexpected(*args, **kwargs):
+        raise AssertionError("the corpus was read before the settings were checked")
+
+    monkeypatch.setattr(_train, "load_corpus", unexpected)
+    (tmp_path / "corpus.txt").write_text(_text(5_000))
+    (tmp_path / "held").mkdir()
+    (tmp_path / "held" / "training.json").write_text("{}")
+    for kwargs, message in (({"config": TrainConfig(seq_len=128)}, r"seq_len=128 exceeds the model's "
+                                                                   r"max_positions=64: give seq_len <= 64"),
+                            ({"config": TINY, "seed": 2**32}, r"seed must be below 2\*\*32"),
+                            ({"config": TINY, "out_dir": tmp_path / "held"}, r"already holds a run")):
+        for model in (make_tiny_architecture(), build(make_tiny_architecture())):
+            with pytest.raises(ModelInputError, match=message):
+                train(model, tmp_path / "corpus.txt", progress=False, **kwargs)
+
+
 def test_bad_seeds_evaluation_lengths_and_corpus_bytes_are_refused(tmp_path, make_tiny_architecture):
     corpus = Corpus.from_bytes(_text(5_000).encode())
     with pytest.raises(ModelInputError, match="seed must be a non-negative integer, got -1"):
