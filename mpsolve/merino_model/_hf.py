@@ -85,6 +85,21 @@ class MeRinoConfig(PreTrainedConfig):
         self.num_hidden_layers = arch.depth
         super().__post_init__(**kwargs)
 
+    @classmethod
+    def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> Any:
+        """``PreTrainedConfig.from_dict``, refusing a saved config without ``blocks``.
+
+        ``MeRinoConfig()`` defaults to MeRino-64M's blocks (transformers builds default configs),
+        but a loaded config without them would describe another model than its weights.
+
+        Raises:
+            CheckpointMismatchError: ``blocks`` is missing or null.
+        """
+        if isinstance(config_dict, dict) and {**config_dict, **kwargs}.get("blocks") is None:
+            raise CheckpointMismatchError("config has no blocks (the model's blocks of layers): re-save the checkpoint "
+                                          "with mpsolve train/build or save_pretrained, or restore its config.json")
+        return super().from_dict(config_dict, **kwargs)
+
     @property
     def architecture(self) -> Architecture:
         """The :class:`Architecture` this config describes."""
@@ -281,7 +296,7 @@ def _check_before_loading(path: Path) -> None:
     _check_generation_config(path)
     try:
         architecture = MeRinoConfig.from_dict(raw).architecture
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:  # transformers' own
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, CheckpointMismatchError) as exc:  # + ours
         raise CheckpointMismatchError(f"checkpoint {str(path)!r} has an unreadable config: {exc}") from None
     with torch.device("meta"):
         needed = {f"model.{k}": tuple(v.shape) for k, v in MeRinoForCausalLM(architecture).state_dict().items()}

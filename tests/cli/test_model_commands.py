@@ -128,6 +128,21 @@ def test_build_within_an_address_space_limit_says_what_fits(tmp_path):
         in done.stderr and "choose a smaller architecture" in done.stderr, done.stderr
 
 
+def test_a_checkpoint_config_without_blocks_is_a_one_line_error(tmp_path, capsys):
+    """Before: a config.json without blocks loaded as MeRino-64M and failed listing tensor shape mismatches."""
+    (tmp_path / "arch.json").write_text(json.dumps(ARCH))
+    (tmp_path / "corpus.txt").write_text(TEXT)
+    run = tmp_path / "run"
+    assert main(["build", str(tmp_path / "arch.json"), "--out", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    del config["blocks"]
+    (run / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--corpus", str(tmp_path / "corpus.txt"), "--seq-len", "32"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has an unreadable config: config has no blocks" in err and "re-save" in err, err
+
+
 def test_seq_len_and_seed_are_checked_before_the_corpus_and_its_tokenizer(tmp_path, capsys, monkeypatch):
     """Before: --seq-len above the design's max_positions, and a --seed of 2**32 or more, were refused only
     after the corpus was read and its BPE tokenizer trained (minutes on a large corpus)."""

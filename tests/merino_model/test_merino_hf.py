@@ -77,6 +77,29 @@ def test_mismatching_config_names_tensor_and_shapes(shared_arch: Architecture, t
         MeRinoHFForCausalLM.from_pretrained(tmp_path)
 
 
+def test_a_saved_config_without_blocks_is_refused_naming_the_field(shared_arch: Architecture, tmp_path: Path) -> None:
+    """Before: a config.json without blocks (or with null) took MeRino-64M's blocks, and loading failed listing
+    tensor shape mismatches; a fresh MeRinoConfig() still defaults to MeRino-64M (transformers builds one)."""
+    MeRinoHFForCausalLM(MeRinoConfig.from_architecture(shared_arch)).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    for blocks in ("missing", None):
+        if blocks == "missing":
+            del config["blocks"]
+        else:
+            config["blocks"] = blocks
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        for load in (lambda: MeRinoHFForCausalLM.from_pretrained(tmp_path),
+                     lambda: AutoModelForCausalLM.from_pretrained(tmp_path),
+                     lambda: MeRinoHFForCausalLM.from_pretrained(tmp_path, ignore_mismatched_sizes=True),
+                     lambda: AutoConfig.from_pretrained(tmp_path)):
+            with pytest.raises(CheckpointMismatchError, match=r"config has no blocks \(the model's blocks of layers\): "
+                                                              r"re-save the checkpoint with mpsolve train/build or "
+                                                              r"save_pretrained") as info:
+                load()
+            assert "\n" not in str(info.value) and "tensor" not in str(info.value)
+    assert MeRinoConfig().architecture.embed_dims == (640, 896, 1024, 1024)
+
+
 def test_hf_generate_matches_the_pure_generate(hf_model) -> None:
     prompt = torch.randint(0, 256, (2, 6), generator=torch.Generator().manual_seed(0))
     ours = hf_model.model.generate(prompt, max_new_tokens=8)
