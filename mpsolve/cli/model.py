@@ -81,7 +81,8 @@ def add_subcommands(subparsers: Any) -> None:
         description="With --corpus: held-out loss, perplexity and bits per byte. With --tasks: lm-evaluation-"
         "harness tasks (needs the [eval] extra), each a task YAML file (lm-eval's format, read as data: no "
         "!function, local data_files relative to the file, templates rendered in Jinja's sandbox) or the name of "
-        "a task installed with lm-eval whose data is available offline.",
+        "a task installed with lm-eval whose data is available offline. A generate_until task generates up to its "
+        "max_gen_toks tokens (default: lm-eval's 256, or half the model's max_positions if fewer).",
     )
     p.add_argument("checkpoint", type=Path, metavar="DIR", help="a folder written by mpsolve train or build")
     p.add_argument("--corpus", default=None,

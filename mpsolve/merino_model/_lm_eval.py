@@ -38,6 +38,10 @@ _TASK_SUFFIXES = (".yaml", ".yml", ".json")
 _DATA_FILE_LIMIT = 1 << 30
 #: size limit of a checkpoint's ``tokenizer.json``
 _TOKENIZER_FILE_LIMIT = 1 << 30
+#: lm-eval's default number of generated tokens of a ``generate_until`` task
+_MAX_GEN_TOKS = 256
+#: the generation_kwargs lm-eval reads as the number of tokens to generate, first one first
+_GEN_LENGTH_KEYS = ("max_gen_toks", "max_new_tokens", "max_tokens", "max_completion_tokens")
 
 
 def _byte_alphabet() -> list[str]:
@@ -308,6 +312,17 @@ def _sandboxed_templates() -> Iterator[None]:
         lm_eval.utils.env = original
 
 
+def _check_generation_lengths(tasks: Sequence[str | dict[str, Any]], max_length: int) -> None:
+    """Refuse a task config whose generation (``generation_kwargs``) leaves no room for its prompt."""
+    for task in tasks:
+        gen = task.get("generation_kwargs") if isinstance(task, dict) else None
+        key = next((k for k in _GEN_LENGTH_KEYS if isinstance(gen, dict) and gen.get(k) is not None), None)
+        if key is not None and isinstance(gen[key], int) and gen[key] >= max_length:
+            raise ModelInputError(f"task {task.get('task')!r} generates up to {gen[key]} tokens ({key}) but the model "
+                                  f"holds {max_length} positions in all, its prompt included: set generation_kwargs "
+                                  f"{key} below {max_length} in the task file")
+
+
 def lm_eval_tasks(
     model: Any,
     tokenizer: Any,
@@ -328,6 +343,11 @@ def lm_eval_tasks(
         limit: at most this many documents per task.
         num_fewshot: few-shot examples per prompt (the task's own default when ``None``).
         seed: seed of lm-eval's sampling (few-shot choice); default ``DEFAULT_SEED``.
+
+    A ``generate_until`` task generates up to its ``generation_kwargs`` ``max_gen_toks``
+    tokens, by default lm-eval's 256 or half the model's ``max_positions`` if fewer (the
+    prompt, cut from the left, fills the rest); a task file asking for ``max_positions`` or
+    more is refused before any work.
 
     Returns:
         ``{task: {metric: value}}`` (lm-eval's ``metric,filter`` keys, numbers only).
@@ -350,6 +370,9 @@ def lm_eval_tasks(
     # no BOS token in MeRino vocabularies: an empty context is conditioned on a newline
     prefix = tokenizer.encode("\n", add_special_tokens=False)[-1]
     max_length = int(getattr(model.config, "max_positions", 0) or 0) or None
+    max_gen_toks = _MAX_GEN_TOKS if max_length is None else min(_MAX_GEN_TOKS, max_length // 2)
+    if max_length is not None:  # lm-eval would stop at the first such batch, losing the work before it
+        _check_generation_lengths(tasks, max_length)
     eot = tokenizer.eos_token_id
     if PAD_TOKEN in tokenizer.get_vocab():  # a byte-level vocabulary: byte 0's token is in no text
         # no end-of-text token in MeRino vocabularies, and generate_until decodes it as a stop sequence
@@ -362,6 +385,10 @@ def lm_eval_tasks(
         @property
         def eot_token_id(self) -> int | None:
             return eot
+
+        @property
+        def max_gen_toks(self) -> int:  # lm-eval's 256 is more than a small model's positions hold
+            return max_gen_toks
 
     with _without_model_object_warnings():
         lm = MeRinoLM(pretrained=model, tokenizer=tokenizer, device="cpu", batch_size=batch_size,
@@ -382,7 +409,7 @@ def lm_eval_tasks(
         raise ModelInputError(f"lm-eval could not read the task data ({files or 'installed tasks'}): {first[:200]}; "
                               f"check that each data file suits its dataset_path ({', '.join(_LOCAL_LOADERS)})"
                               ) from None
-    except (TemplateError, LookupError, ValueError, TypeError, ArithmeticError, OSError) as exc:
+    except (TemplateError, LookupError, ValueError, TypeError, ArithmeticError, OSError, AssertionError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ModelInputError(f"lm-eval could not run the tasks: {type(exc).__name__}: {first}") from None
     if out is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -299,3 +300,60 @@ def test_a_generate_until_task_runs(model: MeRinoHFForCausalLM, task_dir: Path) 
     assert 0.0 <= result["tiny_generate"]["exact_match,none"] <= 1.0
     assert tokenizer.eos_token_id is None  # the tokenizer handed over is left as it was
     assert tokenizer.pad_token is None and len(tokenizer) == 256
+
+
+def _generate_task(task_dir: Path, name: str, generation: str) -> dict:
+    """The tiny task as a generate_until task with ``generation`` as its generation_kwargs lines."""
+    text = TASK.replace("tiny_choice", name).replace("output_type: multiple_choice", "output_type: generate_until")
+    text = text.replace("doc_to_target: label\ndoc_to_choice: choices", "doc_to_target: \"{{choices[label]}}\"")
+    text = text.replace("metric_list:\n  - metric: acc", f"generation_kwargs:\n{generation}metric_list:\n"
+                        "  - metric: exact_match")
+    (task_dir / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return load_task_file(task_dir / f"{name}.yaml")
+
+
+def test_generation_fits_a_small_model(task_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: lm-eval's default max_gen_toks (256) on a model of 64 positions stopped the run with lm-eval's raw
+    AssertionError "requested max tokens to generate (256) must be less than model's maximum sequence length";
+    now the default is at most half the model's positions, and a task asking for more is refused before any work."""
+    arch = Architecture.from_dict({"blocks": [{"embed_dim": 64, "ffn_ratio": 2, "layers": 2}], "vocab_size": 256,
+                                   "max_positions": 64})
+    small = MeRinoHFForCausalLM.from_model(build(arch, seed=3, init_std=0.5).eval())
+    default = _generate_task(task_dir, "tiny_default", "  until: [\"\\n\"]\n")
+    result = lm_eval_tasks(small, byte_tokenizer(), [default], limit=2)
+    assert 0.0 <= result["tiny_default"]["exact_match,none"] <= 1.0
+    calls = []
+
+    def unexpected(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("lm-eval ran before the generation length was checked")
+
+    for key in ("max_gen_toks", "max_new_tokens"):
+        task = _generate_task(task_dir, f"tiny_{key}", f"  until: [\"\\n\"]\n  {key}: 64\n")
+        with pytest.MonkeyPatch.context() as patch:
+            import lm_eval
+            patch.setattr(lm_eval, "simple_evaluate", unexpected)
+            with pytest.raises(ModelInputError, match=rf"^task 'tiny_{key}' generates up to 64 tokens \({key}\) but "
+                                                      r"the model holds 64 positions in all, its prompt included: set "
+                                                      rf"generation_kwargs {key} below 64 in the task file$"):
+                lm_eval_tasks(small, byte_tokenizer(), [default, task], limit=2)
+    assert not calls
+    # an installed task's settings are not seen before lm-eval runs: its own check (an assert) is one line too
+    message = "Invalid configuration: requested max tokens to generate (300) must be less than model's maximum"
+
+    def lm_eval_refuses(*args, **kwargs):
+        raise AssertionError(message)
+
+    with pytest.MonkeyPatch.context() as patch:
+        import lm_eval
+        patch.setattr(lm_eval, "simple_evaluate", lm_eval_refuses)
+        with pytest.raises(ModelInputError, match=f"^lm-eval could not run the tasks: AssertionError: "
+                                                  f"{re.escape(message)}$"):
+            lm_eval_tasks(small, byte_tokenizer(), ["some_installed_task"], limit=2)
+    ckpt = tmp_path / "ckpt"
+    small.save_pretrained(ckpt)
+    capsys.readouterr()
+    assert main(["evaluate", str(ckpt), "--tasks", str(task_dir / "tiny_max_gen_toks.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "generates up to 64 tokens (max_gen_toks)" in err, err
+
