@@ -17,7 +17,10 @@ Search
 ------
 A depth-first branch and bound fixes the blocks in order (widths non-decreasing; adjacent blocks
 of equal width keep their choices sorted, since swapping them changes no objective or cost) and
-expands the children of a node best bound first. The bound of a partial design comes from
+expands the children of a node best bound first. It goes depth first over batches of sibling-level
+nodes (up to ``_BATCH_NODES``, fewer where their children's bound arrays would grow large): one set
+of array operations bounds the children of a whole batch, which numpy's per-call cost made
+dearer than the few nodes more a batch expands before the incumbent improves. The bound of a partial design comes from
 suffix tables computed once by dynamic programming: for the blocks after ``i``, the width of
 block ``i``, a remaining depth ``d`` and a remaining budget (each budget alone and, with several,
 their sum relative to the limits; in buckets whose costs are rounded down, so no feasible
@@ -66,6 +69,9 @@ __all__ = ["ExactSolver", "BlockTables"]
 SLACK = 1e-9
 #: channels of the suffix maxima
 _CHANNELS = _A, _B, _AB, _SM, _SF = range(5)
+#: a batch of nodes expanded together: at most this many nodes, and children x depths x channels
+#: cells of their bound arrays near this many (larger batches prune later, smaller pay numpy's per-call cost)
+_BATCH_NODES, _BATCH_CELLS = 64, 1 << 20
 
 
 class BlockTables:
@@ -278,7 +284,9 @@ class _Search:
             self.tables.append((np.zeros(0), False, 0.0, 1.0, 1, _by_bucket(hi)))
         # smallest sums over all completions (no budget): the largest of the negated values
         neg = _suffix_tables(*args, -tab.parts, -pair_values, step, pair_step, 1, self.max_depth)
-        self.lo = [None if t is None else -t[..., 0] for t in neg]
+        # as [width, depth, part] of the parts A, B, S_M, S_F: a child's are one contiguous read
+        self.lo = [None if t is None else np.ascontiguousarray(-t[..., 0][:, [_A, _B, _SM, _SF]].transpose(0, 2, 1))
+                   for t in neg]
         # cheapest completion of every budget (additive part; the peak only adds)
         self.cheapest = []
         for U, Q, _, _ in tab.budgets:
@@ -286,71 +294,87 @@ class _Search:
             self.cheapest.append([None if x is None else -x[:, 0, :, 0] for x in t])
         self.frames: list[dict] = []
 
-    # -- children of a node -----------------------------------------------------------------------
-    def _children(self, node: dict) -> dict:
-        tab, i = self.tab, node["block"] + 1
-        ch = np.arange(len(tab.choices))
-        if i > 0:
-            p, last = node["width"], node["choice"]
-            ch = ch[(tab.width > p) | ((tab.width == p) & (ch >= last))]
+    # -- children of a batch of nodes ------------------------------------------------------------------
+    def _children(self, nodes: dict) -> dict:
+        """Every child of a batch of sibling-level nodes, flat; ``parent`` indexes ``nodes``."""
+        tab, i = self.tab, nodes["block"] + 1
+        ar = np.arange(len(tab.choices))
+        if i > 0:  # widths non-decreasing; equal widths keep their choices sorted
+            p, last = nodes["width"][:, None], nodes["choice"][:, None]
+            parent, ch = np.nonzero((tab.width > p) | ((tab.width == p) & (ar >= last)))
+        else:
+            parent, ch = np.zeros(len(ar), dtype=np.int64), ar
         e = tab.width[ch]
-        sums = node["sums"][:, None] + tab.parts[:, ch]
-        if i > 0:
-            sums[_A] += tab.pair_value[node["width"], e]
-            sums[_AB] += tab.pair_value[node["width"], e]
-        T = node["depth"] + tab.depth[ch]
+        sums = nodes["sums"][:, parent] + tab.parts[:, ch]
         costs, peaks = [], []
-        for (U, Q, W, _), c0, w0 in zip(tab.budgets, node["costs"], node["peaks"]):
-            costs.append(c0 + U[ch] + (Q[node["width"], e] if i > 0 else 0.0))
-            peaks.append(np.maximum(w0, W[ch]))
-        return {"block": i, "choice": ch, "width": e, "sums": sums, "depth": T, "costs": costs, "peaks": peaks}
+        if i > 0:
+            p = nodes["width"][parent]
+            sums[_A] += tab.pair_value[p, e]
+            sums[_AB] += tab.pair_value[p, e]
+        for (U, Q, W, _), c0, w0 in zip(tab.budgets, nodes["costs"], nodes["peaks"]):
+            costs.append(c0[parent] + U[ch] + (Q[p, e] if i > 0 else 0.0))
+            peaks.append(np.maximum(w0[parent], W[ch]))
+        return {"block": i, "parent": parent, "choice": ch, "width": e, "sums": sums,
+                "depth": nodes["depth"][parent] + tab.depth[ch], "costs": costs, "peaks": peaks}
 
     def _bounds(self, kids: dict) -> np.ndarray:
         """Upper bound of the objective over the completions of each child (``-inf``: none)."""
-        tab, i = self.tab, kids["block"]
+        tab, i, nb = self.tab, kids["block"], len(self.tab.budgets)
         e, n = kids["width"], len(kids["choice"])
         rest = tab.N - 1 - i
         # the depths the remaining blocks can add (the tables hold -inf elsewhere)
         d = slice(rest * self.min_layers, rest * self.max_layers + 1)
-        T = kids["depth"][:, None] + np.arange(d.start, d.stop)[None, :]
-        ok = np.ones(T.shape, dtype=bool)
-        room = []
+        # first what the budgets allow (a completion within each, and room in every table): the children
+        # with none are dropped before the arrays of the bounds are built
+        ok = np.ones((n, d.stop - d.start), dtype=bool)
+        room = np.empty((nb, n))
         for j, ((_, _, _, limit), cost, peak) in enumerate(zip(tab.budgets, kids["costs"], kids["peaks"])):
             used = cost + peak
             ok &= (used[:, None] + self.cheapest[j][i + 1][e, d]) <= limit + SLACK * abs(limit)
-            room.append(limit - used + SLACK * abs(limit))
-        room, peaks = (np.array(x).reshape(len(tab.budgets), n) for x in (room, kids["peaks"]))
-        lo = self.lo[i + 1][e][:, [_A, _B, _SM, _SF], d] + kids["sums"].T[:, [_A, _B, _SM, _SF], None]
-        # every table bounds each sum's maximum: the completions lie in the boxes' intersection
-        hi = np.full((n, len(_CHANNELS), T.shape[1]), np.inf)
-        for w, last_peak, shift, unit, buckets, table in self.tables:
+            room[j] = limit - used + SLACK * abs(limit)
+        peaks = np.array(kids["peaks"]).reshape(nb, n)
+        rows = []
+        for w, last_peak, shift, unit, buckets, _ in self.tables:
             r = (w @ (room + peaks if last_peak else room) - rest * shift) / unit
             ok &= (r >= 0)[:, None]
-            idx = np.clip(np.floor(np.maximum(r, 0)), 0, buckets - 1).astype(np.int64)
-            np.minimum(hi, table[i + 1][e, idx, d, :].transpose(0, 2, 1), out=hi)  # (n, 5, depths)
-        bound = self._box_bound(hi + kids["sums"].T[:, :, None], lo, T)
-        bound = np.where(ok & ~np.isnan(bound), bound, -np.inf)
-        best = bound.max(axis=1)
-        finite = np.isfinite(best)
-        best[finite] += SLACK * np.abs(best[finite])
+            rows.append(np.clip(np.floor(np.maximum(r, 0)), 0, buckets - 1).astype(np.int64))
+        best = np.full(n, -np.inf)
+        live = np.flatnonzero(ok.any(axis=1))
+        if not len(live):
+            return best
+        e, ok, sums = e[live], ok[live], kids["sums"].T[live]  # sums: (live, 5)
+        T = kids["depth"][live, None] + np.arange(d.start, d.stop)[None, :]
+        # every table bounds each sum's maximum: the completions lie in the boxes' intersection
+        hi = None
+        for (*_, table), idx in zip(self.tables, rows):
+            part = table[i + 1][e, idx[live], d, :]  # (live, depths, 5)
+            hi = part if hi is None else np.minimum(hi, part, out=hi)
+        hi += sums[:, None, :]
+        lo = self.lo[i + 1][e, d] + sums[:, None, [_A, _B, _SM, _SF]]
+        bound = self._box_bound(hi, lo, T)
+        bound = np.where(ok & ~np.isnan(bound), bound, -np.inf).max(axis=1)
+        finite = np.isfinite(bound)
+        bound[finite] += SLACK * np.abs(bound[finite])
+        best[live] = bound
         return best
 
     def _box_bound(self, hi: np.ndarray, lo: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """The objective's bound over the boxes ``[lo, hi]`` of the sums, ``(n, D)``."""
+        """The objective's bound over the boxes ``[lo, hi]`` of the sums (``(n, D, 5)`` and ``(n, D, 4)``:
+        ``A``, ``B``, ``S_M``, ``S_F``), ``(n, D)``."""
         tab = self.tab
-        ok = np.isfinite(hi[:, _A])
+        ok = np.isfinite(hi[..., _A])
         for coef, part in tab.rho_min_s:
-            ok &= hi[:, part] >= coef * T * T * (1 - SLACK)
+            ok &= hi[..., part] >= coef * T * T * (1 - SLACK)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             if tab.penalty == "none":
-                bound = np.minimum(hi[:, _A] + hi[:, _B], hi[:, _AB])
+                bound = np.minimum(hi[..., _A] + hi[..., _B], hi[..., _AB])
             else:
                 T2 = tab.beta * T.astype(np.float64) ** 2
                 bound = np.zeros(T.shape)
                 p_hi = []
                 for x_lo, x_hi, s_lo, s_hi in (
-                    (lo[:, 0], hi[:, _A], lo[:, 2], hi[:, _SM]),
-                    (lo[:, 1], hi[:, _B], lo[:, 3], hi[:, _SF]),
+                    (lo[..., 0], hi[..., _A], lo[..., 2], hi[..., _SM]),
+                    (lo[..., 1], hi[..., _B], lo[..., 3], hi[..., _SF]),
                 ):
                     ph, pl = tab.penalty_factor(T2 / s_hi), tab.penalty_factor(T2 / s_lo)
                     bound += np.maximum.reduce([x_hi * ph, x_hi * pl, x_lo * ph, x_lo * pl])
@@ -358,12 +382,12 @@ class _Search:
                 # with A, B >= 0 and m = min(P_M, P_F) >= 0: A p_M + B p_F <= A P_M + B P_F
                 # = m (A + B) + (P_M - m) A + (P_F - m) B, each term at most its channel's maximum
                 m = np.minimum(p_hi[0], p_hi[1])
-                joint = m * hi[:, _AB] + (p_hi[0] - m) * hi[:, _A] + (p_hi[1] - m) * hi[:, _B]
-                usable = (lo[:, 0] >= 0) & (lo[:, 1] >= 0) & (m >= 0)
+                joint = m * hi[..., _AB] + (p_hi[0] - m) * hi[..., _A] + (p_hi[1] - m) * hi[..., _B]
+                usable = (lo[..., 0] >= 0) & (lo[..., 1] >= 0) & (m >= 0)
                 bound = np.where(usable, np.minimum(bound, joint), bound)
         return np.where(ok, bound, -np.inf)
 
-    def _leaves(self, node: dict, kids: dict) -> None:
+    def _leaves(self, nodes: dict, kids: dict) -> None:
         """Score complete designs from the tables; re-score the promising ones exactly."""
         tab, ctx = self.tab, self.ctx
         s = kids["sums"]
@@ -376,65 +400,72 @@ class _Search:
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             f = tab.objective(s[_A], s[_B], s[_SM], s[_SF], T)
         ctx.n_evals += len(f)
-        keep = ok & (f + SLACK * np.abs(f) >= ctx.best_f)
-        if keep.any():
-            X = np.empty((int(keep.sum()), 3 * tab.N), dtype=np.int64)
-            X[:, :-3] = tab.choices[node["path"]].ravel()
-            X[:, -3:] = tab.choices[kids["choice"][keep]]
-            ctx.n_evals -= len(X)  # counted again by ctx.evaluate
-            ctx.evaluate(X)
+        keep = np.flatnonzero(ok & (f + SLACK * np.abs(f) >= ctx.best_f))
+        if len(keep):
+            paths = np.concatenate([nodes["path"][kids["parent"][keep]], kids["choice"][keep, None]], axis=1)
+            ctx.n_evals -= len(keep)  # counted again by ctx.evaluate
+            ctx.evaluate(tab.choices[paths].reshape(len(keep), 3 * tab.N))
 
     # -- the search ---------------------------------------------------------------------------------
     def run(self) -> bool:
-        """Search until done (``True``) or out of time (``False``)."""
+        """Search until done (``True``) or out of time (``False``).
+
+        Depth first over batches: each frame holds the surviving children of a batch of nodes,
+        best bound first, and the next batch is its first ``_batch`` nodes whose bound can still
+        beat the incumbent (one node at a time where the arrays of a batch would grow large)."""
         tab, ctx = self.tab, self.ctx
-        root = {
-            "block": -1,
-            "width": 0,
-            "choice": 0,
-            "path": [],
-            "sums": np.zeros(5),
-            "depth": 0,
-            "costs": [0.0] * len(tab.budgets),
-            "peaks": [0.0] * len(tab.budgets),
-        }
+        nb = len(tab.budgets)
+        root = {"block": -1, "width": np.zeros(1, dtype=np.int64), "choice": np.zeros(1, dtype=np.int64),
+                "path": np.zeros((1, 0), dtype=np.int64), "sums": np.zeros((5, 1)),
+                "depth": np.zeros(1, dtype=np.int64), "costs": [np.zeros(1)] * nb, "peaks": [np.zeros(1)] * nb}
         self._push(root)
         while self.frames:
             if ctx.time_up():
                 return False
             frame = self.frames[-1]
-            j = frame["next"]
-            if j >= len(frame["order"]) or frame["bound"][j] < ctx.best_f:
+            j, bound = frame["next"], frame["bound"]
+            stop = min(len(bound), j + frame["batch"])
+            stop = j + int(np.searchsorted(-bound[j:stop], -ctx.best_f, side="right"))  # sorted: the rest cannot win
+            if stop == j:
                 self.frames.pop()
                 continue
-            frame["next"] = j + 1
-            kids, c = frame["kids"], frame["order"][j]
-            node = {
-                "block": kids["block"],
-                "width": int(kids["width"][c]),
-                "choice": int(kids["choice"][c]),
-                "path": frame["path"] + [int(kids["choice"][c])],
-                "sums": kids["sums"][:, c],
-                "depth": int(kids["depth"][c]),
-                "costs": [float(x[c]) for x in kids["costs"]],
-                "peaks": [float(x[c]) for x in kids["peaks"]],
-            }
-            self._push(node)
+            frame["next"] = stop
+            self._push({k: v if k == "block" else (v[:, j:stop] if k == "sums" else
+                                                   [x[j:stop] for x in v] if k in ("costs", "peaks") else v[j:stop])
+                        for k, v in frame["nodes"].items()})
         return True
 
-    def _push(self, node: dict) -> None:
-        kids = self._children(node)
+    def _push(self, nodes: dict) -> None:
+        kids = self._children(nodes)
         if kids["block"] == self.tab.N - 1:
-            self._leaves(node, kids)
+            self._leaves(nodes, kids)
             return
         bound = self._bounds(kids)
         order = np.argsort(-bound, kind="stable")
         # a child without a feasible completion has bound -inf: pruned even before the first incumbent
         order = order[(bound[order] >= self.ctx.best_f) & (bound[order] > -np.inf)]
         if len(order):
-            self.frames.append({"kids": kids, "order": order, "bound": bound[order], "next": 0, "path": node["path"]})
+            survivors = {
+                "block": kids["block"],
+                "width": kids["width"][order],
+                "choice": kids["choice"][order],
+                "path": np.concatenate([nodes["path"][kids["parent"][order]], kids["choice"][order, None]], axis=1),
+                "sums": kids["sums"][:, order],
+                "depth": kids["depth"][order],
+                "costs": [x[order] for x in kids["costs"]],
+                "peaks": [x[order] for x in kids["peaks"]],
+            }
+            self.frames.append({"nodes": survivors, "bound": bound[order], "next": 0,
+                                "batch": self._batch(kids["block"])})
+
+    def _batch(self, block: int) -> int:
+        """How many nodes of ``block`` to expand together: their children's bound arrays stay near
+        :data:`_BATCH_CELLS` cells (children x depths x channels)."""
+        rest = max(self.tab.N - 2 - block, 0)  # blocks after a child's
+        cells = len(self.tab.choices) * (rest * (self.max_layers - self.min_layers) + 1) * len(_CHANNELS)
+        return int(np.clip(_BATCH_CELLS // cells, 1, _BATCH_NODES))
 
     def open_bound(self) -> float:
         """The largest bound of the subtrees not searched yet."""
-        rest = [f["bound"][f["next"]] for f in self.frames if f["next"] < len(f["order"])]
+        rest = [f["bound"][f["next"]] for f in self.frames if f["next"] < len(f["bound"])]
         return max(rest, default=-math.inf)
