@@ -40,6 +40,11 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
      "array of bool"),
     ("quantity-inf", lambda: mpsolve.Budget("flops", "inf"), "'inf' is not a finite quantity"),
     ("export-onnx-to-json", lambda: _export_onnx("model.json"), r"^path 'model\.json' must end in \.onnx"),
+    # a truthy string made the predicate vectorized, silently: it then failed deep in the solve
+    ("predicate-vectorized-str", lambda: mpsolve.Predicate(lambda a: True, vectorized="no"),
+     r"^vectorized must be True or False, got 'no'$"),
+    ("predicate-name-none", lambda: mpsolve.Predicate(lambda a: True, name=None),
+     r"^a predicate's name must be a non-empty string, got None$"),
 ]
 
 
@@ -93,3 +98,4 @@ def test_model_calls_refuse_the_wrong_kind_of_corpus_and_config() -> None:
         Corpus.from_bytes("some text")
     with pytest.raises(ModelInputError, match="config must be a TrainConfig, got dict"):
         train("merino-52m", Corpus.from_bytes(b"x" * 5000), {"tokens": 512}, progress=False)
+

@@ -18,7 +18,7 @@ from mpsolve.objectives import effectiveness
 from mpsolve.spaces import Architecture, Block, DecodedBatch, model_constants
 from mpsolve.utils.errors import MpsolveError, shown
 from mpsolve.utils.quantities import parse_quantity
-from mpsolve.utils.validation import check_positive_number
+from mpsolve.utils.validation import check_bool, check_positive_number
 
 __all__ = [
     "Constraint",
@@ -132,7 +132,10 @@ class Predicate(Constraint):
     def __init__(self, fn: Callable[..., Any], name: str = "predicate", vectorized: bool = False) -> None:
         if not callable(fn):
             raise MpsolveError(f"Predicate needs a callable, got {fn!r}")
-        self.fn, self.name, self.vectorized = fn, name, vectorized
+        if not (isinstance(name, str) and name):  # it labels the constraint in reports and problem files
+            raise MpsolveError(f"a predicate's name must be a non-empty string, got {shown(name)}")
+        # a truthy string ("no") must not make fn a vectorized one, silently
+        self.fn, self.name, self.vectorized = fn, name, check_bool(vectorized, "vectorized")
 
     def violation(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
         # only bools: None (a forgotten return) or a violation amount (pymoo's G, <= 0 allowed) would be
