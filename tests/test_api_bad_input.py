@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
 import mpsolve
@@ -45,6 +46,11 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
      r"^vectorized must be True or False, got 'no'$"),
     ("predicate-name-none", lambda: mpsolve.Predicate(lambda a: True, name=None),
      r"^a predicate's name must be a non-empty string, got None$"),
+    # scikit-learn's RandomState (or a string) escaped as a TypeError
+    ("sample-random-state-legacy", lambda: PROBLEM.space.sample(3, random_state=np.random.RandomState(0)),
+     r"^seed must be None, a non-negative integer or a numpy Generator, got RandomState"),
+    ("mutate-random-state-str", lambda: PROBLEM.space.mutate(PROBLEM.space.sample(2, 0), random_state="0"),
+     r"^seed must be None, a non-negative integer or a numpy Generator, got '0'$"),
 ]
 
 

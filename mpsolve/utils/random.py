@@ -6,6 +6,7 @@ from typing import Union
 
 import numpy as np
 
+from mpsolve.utils.errors import MpsolveError, shown
 from mpsolve.utils.validation import check_integer, is_integer
 
 __all__ = ["DEFAULT_SEED", "RandomState", "check_random_state"]
@@ -22,4 +23,4 @@ def check_random_state(seed: RandomState) -> np.random.Generator:
         return np.random.default_rng(check_integer(seed, "seed", minimum=0, optional=True))
     if isinstance(seed, np.random.Generator):
         return seed
-    raise TypeError(f"seed must be None, an int or a numpy Generator, got {seed!r}")
+    raise MpsolveError(f"seed must be None, a non-negative integer or a numpy Generator, got {shown(seed)}")
