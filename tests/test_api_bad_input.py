@@ -105,3 +105,20 @@ def test_model_calls_refuse_the_wrong_kind_of_corpus_and_config() -> None:
     with pytest.raises(ModelInputError, match="config must be a TrainConfig, got dict"):
         train("merino-52m", Corpus.from_bytes(b"x" * 5000), {"tokens": 512}, progress=False)
 
+
+def test_architectures_of_numpy_values_serialise_and_have_one_digest() -> None:
+    """An architecture built from numpy values (a grid read from an array) was accepted, then its to_json / digest
+    raised a TypeError; and one built with an integer ffn_ratio had another digest than its own JSON round trip."""
+    import json
+
+    from mpsolve import Architecture, Block
+
+    plain = Architecture(blocks=[Block(64, 2.0, 1), Block(128, 1.0, 2)], vocab_size=256, embed_proj_dim=64,
+                         max_positions=64)
+    numpy = Architecture(blocks=[Block(np.int64(64), np.float64(2.0), np.int32(1)), Block(np.int64(128), 1, 2)],
+                         vocab_size=np.int64(256), embed_proj_dim=np.int64(64), max_positions=np.int16(64),
+                         head_dim=np.int64(64))
+    assert numpy == plain and numpy.to_json() == plain.to_json() and numpy.digest() == plain.digest()
+    assert Architecture.from_dict(json.loads(numpy.to_json())).digest() == plain.digest()
+    assert all(type(v) is int for v in (numpy.vocab_size, numpy.blocks[0].embed_dim, numpy.blocks[1].layers))
+    assert type(numpy.blocks[1].ffn_ratio) is float

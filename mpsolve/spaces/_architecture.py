@@ -93,6 +93,14 @@ class Architecture:
             raise ArchitectureError(f"blocks must be a list of Block objects, got {self.blocks!r}")
         object.__setattr__(self, "blocks", tuple(self.blocks))
         self.validate()
+        # as Python values: numpy ones (a grid read from an array) are not JSON, and an integer ffn_ratio would give
+        # the architecture another to_json and digest than its own JSON round trip
+        if not all(type(b.embed_dim) is int and type(b.ffn_ratio) is float and type(b.layers) is int
+                   for b in self.blocks):  # (rebuilt only then: a predicate builds one per design)
+            object.__setattr__(self, "blocks", tuple(Block(int(b.embed_dim), float(b.ffn_ratio), int(b.layers))
+                                                     for b in self.blocks))
+        for name in ("vocab_size", "embed_proj_dim", "max_positions", "head_dim"):
+            object.__setattr__(self, name, int(getattr(self, name)))
 
     def validate(self) -> None:
         """Raise :class:`ArchitectureError` naming the first problem found."""
