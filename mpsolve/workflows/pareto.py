@@ -24,6 +24,7 @@ import numpy as np
 from mpsolve.constraints import Budget, Constraint
 from mpsolve.core.front import check_reference_point, hypervolume, non_dominated
 from mpsolve.core.problem import Problem
+from mpsolve.core.solver import Solver
 from mpsolve.costs import COSTS, CostModel, get_cost
 from mpsolve.solvers import RUN_OPTIONS, get_solver, solve
 from mpsolve.spaces import get_architecture
@@ -170,7 +171,7 @@ def pareto(
     problem: Problem,
     over: str | CostModel = "flops",
     budgets: Sequence[float | str] = (),
-    solver: str = "cpsat",
+    solver: str | Solver | type[Solver] = "cpsat",
     seed: int | None = None,
     time_limit: float | None = None,
     reference_point: tuple[float, float | str] | None = None,
@@ -189,7 +190,7 @@ def pareto(
         over: the budgeted cost, a name (``flops``, ``params``, ...) or a cost model (a
             :class:`~mpsolve.costs.LatencyCost` or :class:`~mpsolve.costs.DecodeLatencyCost` with its profile).
         budgets: the budgets, numbers or strings with units (``"60G"``).
-        solver: a backend name.
+        solver: a backend name (or a :class:`~mpsolve.Solver` class or instance, as :func:`mpsolve.solve` takes).
         seed, time_limit: per solve.
         reference_point: ``(objective, cost)`` of the hypervolume, the cost a number or a string
             with units; default objective 0 and the largest budget.
@@ -225,7 +226,7 @@ def pareto(
         raise MpsolveError(f"pareto solves once per budget, and {held[0]}= belongs to one solve: checkpoint a "
                            "single solve(...), or run the budgets as a sweep (mpsolve sweep --out rows.json, "
                            "--resume)")
-    get_solver(solver, **solver_options)  # a bad name or option, before any solve
+    label = get_solver(solver, **solver_options).name  # a bad name or option, before any solve; an instance's name
     name = over.name if isinstance(over, CostModel) else COSTS[over].name
     budgeted = problem.budgeted_costs(name)
     if len(budgeted) > 1 and not isinstance(over, CostModel):
@@ -258,9 +259,9 @@ def pareto(
         try:
             r = solve(sub, solver, seed=seed, time_limit=time_limit, **run, **solver_options)
         except InfeasibleError:  # the space's cheapest design exceeds the budget: a proof
-            points.append(budget_point(limit, None, key, str(solver)))
+            points.append(budget_point(limit, None, key, label))
             continue
-        points.append(budget_point(limit, r.to_dict(), key, str(solver)))
+        points.append(budget_point(limit, r.to_dict(), key, label))
         native.extend(r.pareto or [])
         if r.status == "interrupted":  # Ctrl-C stops the front, not only this budget's solve
             break
@@ -268,7 +269,7 @@ def pareto(
         F = np.array([[-p["objective"], p["costs"][key]] for p in native])
         native = [native[i] for i in sorted(non_dominated(F), key=lambda i: F[i, 1])]
     return ParetoFront(
-        over=key, solver=str(solver), points=points, native=native, reference_point=reference_point, cost=cost
+        over=key, solver=label, points=points, native=native, reference_point=reference_point, cost=cost
     )
 
 

@@ -373,3 +373,13 @@ def test_budgets_may_be_any_iterable() -> None:
     """A generator was read twice (checked, then parsed): the second pass found no budget."""
     front = mpsolve.pareto(mpsolve.Problem("small"), "params", (b for b in ["5M", "8M"]), solver="exact")
     assert [p["budget"] for p in front.points] == [5e6, 8e6]
+
+
+@pytest.mark.parametrize("given", ["instance", "class"])
+def test_a_front_of_a_solver_instance_or_class_is_labelled_by_its_name(given) -> None:
+    """A solver given as an instance or a class labelled the front and its points with its repr
+    ('ExactSolver(buckets=1024)', "<class '...ExactSolver'>"), not the backend's name."""
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "40G")])
+    solver = mpsolve.get_solver("exact")
+    front = mpsolve.pareto(problem, budgets=["1", "20G"], solver=solver if given == "instance" else type(solver))
+    assert front.solver == "exact" and [p["solver"] for p in front.points] == ["exact", "exact"]
