@@ -46,6 +46,8 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
      r"^vectorized must be True or False, got 'no'$"),
     ("predicate-name-none", lambda: mpsolve.Predicate(lambda a: True, name=None),
      r"^a predicate's name must be a non-empty string, got None$"),
+    ("result-status", lambda: mpsolve.Result(None, None, float("nan"), {}, "done", "ea", 0.0),  # was a ValueError
+     r"^status must be one of optimal, feasible, infeasible, interrupted, got 'done'$"),
     # scikit-learn's RandomState (or a string) escaped as a TypeError
     ("sample-random-state-legacy", lambda: PROBLEM.space.sample(3, random_state=np.random.RandomState(0)),
      r"^seed must be None, a non-negative integer or a numpy Generator, got RandomState"),

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from mpsolve.spaces import Architecture
+from mpsolve.utils.errors import MpsolveError, shown
 from mpsolve.utils.jsonable import jsonable
 
 __all__ = ["Result", "STATUSES"]
@@ -60,7 +61,7 @@ class Result:
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+            raise MpsolveError(f"status must be one of {', '.join(STATUSES)}, got {shown(self.status)}")
 
     @classmethod
     def infeasible(
