@@ -235,7 +235,7 @@ class _Shaped(Objective):
     def evaluate(self, batch, constants):
         depth = np.sum(batch.layers, axis=1).astype(np.float64)
         return {"column": depth[:, None], "scalar": 1.0, "one": depth[:1], "text": depth.astype(str).astype(object)
-                + "x"}[self.shape]
+                + "x", "none": None, "two": np.concatenate([depth, depth]), "empty": depth[:0]}[self.shape]
 
 
 @pytest.mark.parametrize("shape", ["column", "scalar", "one", "text"])
@@ -500,3 +500,25 @@ def test_a_plugin_giving_a_design_two_values_is_named() -> None:
     problem = mpsolve.Problem("small", constraints=[mpsolve.Budget(_Drifts(), 1000)])
     with pytest.raises(mpsolve.MpsolveError, match=r"^the cost 'test-drifts' gave \S+ and then \S+ for"):
         RandomSearch(samples=500).solve(problem, seed=0)
+
+
+class _ShapedCost(CostModel):
+    name = "test-shaped-cost"
+
+    def __init__(self, shape: str = "column") -> None:
+        self.shape = shape
+
+    def evaluate(self, batch, constants):
+        return _Shaped(self.shape).evaluate(batch, constants)
+
+
+@pytest.mark.parametrize("shape", ["column", "scalar", "none", "two", "empty", "text"])
+@pytest.mark.parametrize("plugin", [_Shaped, _ShapedCost], ids=["objective", "cost"])
+def test_of_on_a_plugin_returning_another_shape_is_one_line_naming_it(plugin, shape: str) -> None:
+    """Before: cost.of(arch) and objective.of(arch) gave a raw TypeError ('float' object is not subscriptable),
+    an IndexError or a ValueError, where a solve gave the one-line error below; two values gave the first."""
+    arch = mpsolve.Problem("small").space.decode(np.zeros(9, dtype=np.int64))
+    what = "objective 'test-shaped'" if plugin is _Shaped else "cost 'test-shaped-cost'"
+    with pytest.raises(mpsolve.MpsolveError, match=rf"^the {what} returned .*evaluate must return one number per "
+                                                   r"design, an array of shape \(1,\)$"):
+        plugin(shape).of(arch)

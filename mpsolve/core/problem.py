@@ -20,6 +20,7 @@ from mpsolve.spaces import Architecture, DecodedBatch, SearchSpace, get_space
 from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning, warn
 from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import format_quantity
+from mpsolve.utils.validation import per_design
 
 __all__ = ["Problem", "Evaluation"]
 
@@ -183,7 +184,7 @@ class Problem:
         X = self.space.check_encoding(X)
         batch = self.space.decode_batch(X)
         n = len(X)
-        costs = {name: _per_design(cost.evaluate(batch, self.space), n, f"the cost {name!r}")
+        costs = {name: per_design(cost.evaluate(batch, self.space), n, f"the cost {name!r}")
                  for name, cost in self.costs.items()}
         cols = [costs[self.cost_key(c.cost)] - c.limit if isinstance(c, Budget)
                 else self.violation(c, batch, design=lambda i: self.space.decode(X[i])) for c in self.constraints]
@@ -191,7 +192,7 @@ class Problem:
         violations = np.column_stack(cols + [order]) if cols else order[:, None]
         feasible = np.all(violations <= 0, axis=1)
         # a non-finite score or a NaN cost would pass for infeasible (or the best): refused
-        scores = _per_design(self.objective.evaluate(batch, self.space), n, f"the objective {self.objective.name!r}")
+        scores = per_design(self.objective.evaluate(batch, self.space), n, f"the objective {self.objective.name!r}")
         objective = self.objective.finite_scores(scores, lambda i: self.space.decode(X[i]), counted=True)
         for name, values in costs.items():
             bad = np.flatnonzero(np.isnan(np.asarray(values, dtype=float)))
@@ -209,10 +210,10 @@ class Problem:
         n = len(batch.embed_dims)
         if isinstance(constraint, Budget):
             what = f"the cost {self.cost_key(constraint.cost)!r}"
-            values = _per_design(constraint.cost.evaluate(batch, constants), n, what) - constraint.limit
+            values = per_design(constraint.cost.evaluate(batch, constants), n, what) - constraint.limit
         else:
             what = f"the constraint {constraint.name or type(constraint).__name__!r}"
-            values = _per_design(constraint.violation(batch, constants), n, what)
+            values = per_design(constraint.violation(batch, constants), n, what)
         bad = np.flatnonzero(np.isnan(values))
         if len(bad):
             shown = design(int(bad[0])) if design is not None else f"design {int(bad[0])} of the batch"
@@ -316,16 +317,3 @@ class Problem:
                     )
         return X[ev.feasible]
 
-
-def _per_design(values: Any, n: int, what: str) -> np.ndarray:
-    """``values`` as one float per design of a batch of ``n``, or a one-line error naming ``what`` returned
-    them (a plug-in's ``evaluate`` of another shape would broadcast, or fail deep in numpy)."""
-    try:
-        array = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise MpsolveError(f"{what} returned {type(values).__name__} values that are not numbers: evaluate must "
-                           f"return one number per design, an array of shape ({n},)") from None
-    if array.shape != (n,):
-        raise MpsolveError(f"{what} returned an array of shape {array.shape} for {n} designs: evaluate must return "
-                           f"one number per design, an array of shape ({n},)")
-    return array

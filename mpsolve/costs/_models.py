@@ -21,7 +21,7 @@ from mpsolve.spaces import Architecture, DecodedBatch, resolve_architecture
 from mpsolve.utils.errors import ArchitectureError, MpsolveError
 from mpsolve.utils.params import constructor_options
 from mpsolve.utils.registry import Registry
-from mpsolve.utils.validation import check_bool, check_integer, check_positive_number
+from mpsolve.utils.validation import check_bool, check_integer, check_positive_number, per_design
 
 __all__ = [
     "CostModel",
@@ -101,7 +101,7 @@ class CostModel(ABC):
     def of(self, arch: Architecture | str | Mapping[str, Any]) -> float:
         """The cost of one architecture (or a preset name, a JSON file or object of one)."""
         arch = resolve_architecture(arch)
-        return float(self.evaluate(batch_of(arch), arch)[0])
+        return float(per_design(self.evaluate(batch_of(arch), arch), 1, f"the cost {self.name!r}")[0])
 
     def is_additive(self) -> bool:
         """Whether the cost is a sum of per-block terms plus projection terms (linear in CP-SAT)."""

@@ -12,6 +12,7 @@ from mpsolve.costs import ModelConstants, batch_of
 from mpsolve.spaces import Architecture, DecodedBatch, SearchSpace, resolve_architecture
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.params import constructor_options
+from mpsolve.utils.validation import per_design
 
 __all__ = ["Objective"]
 
@@ -28,7 +29,8 @@ class Objective(ABC):
     def of(self, arch: Architecture | str | Mapping[str, Any]) -> float:
         """The score of one architecture (or a preset name, a JSON file or object of one)."""
         arch = resolve_architecture(arch)
-        return float(self.finite_scores(self.evaluate(batch_of(arch), arch)[:1], lambda i: arch)[0])
+        scores = per_design(self.evaluate(batch_of(arch), arch), 1, f"the objective {self.name!r}")
+        return float(self.finite_scores(scores, lambda i: arch)[0])
 
     def check_space(self, space: SearchSpace) -> None:
         """Refuse, in one line (:class:`MpsolveError`), a space whose designs this objective cannot

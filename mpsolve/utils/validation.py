@@ -22,6 +22,7 @@ __all__ = [
     "is_fraction",
     "is_integer",
     "is_positive_number",
+    "per_design",
 ]
 
 
@@ -116,3 +117,18 @@ def check_positive_number(
     if not is_positive_number(value):
         raise error(f"{name} must be a positive number{' or None' if optional else ''}, got {value!r}")
     return float(value)
+
+
+def per_design(values: Any, n: int, what: str) -> np.ndarray:
+    """``values`` as one float per design of a batch of ``n``, or a one-line error naming ``what`` returned
+    them (a plug-in's ``evaluate`` of another shape would broadcast, or fail deep in numpy)."""
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise MpsolveError(f"{what} returned {type(values).__name__} values that are not numbers: evaluate must "
+                           f"return one number per design, an array of shape ({n},)") from None
+    if array.shape != (n,):
+        designs = "1 design" if n == 1 else f"{n} designs"
+        raise MpsolveError(f"{what} returned an array of shape {array.shape} for {designs}: evaluate must return "
+                           f"one number per design, an array of shape ({n},)")
+    return array
