@@ -522,3 +522,39 @@ def test_of_on_a_plugin_returning_another_shape_is_one_line_naming_it(plugin, sh
     with pytest.raises(mpsolve.MpsolveError, match=rf"^the {what} returned .*evaluate must return one number per "
                                                    r"design, an array of shape \(1,\)$"):
         plugin(shape).of(arch)
+
+
+class _InfiniteAboveWidth(CostModel):
+    """The widest block's width, or ``sign * inf`` for a design with a block wider than 300."""
+
+    name = "test-infinite-above-300"
+
+    def __init__(self, sign: float = 1.0) -> None:
+        self.sign = sign
+
+    def evaluate(self, batch, constants) -> np.ndarray:
+        widest = np.max(batch.embed_dims, axis=1).astype(np.float64)
+        return np.where(widest > 300, self.sign * np.inf, widest)
+
+
+def test_a_cost_of_minus_infinity_is_refused_and_plus_infinity_admits_no_design() -> None:
+    """Before: -inf read as free, so the 512-wide design fit a budget of 256 and exhaustive 'proved' it
+    optimal; Problem.evaluate_architecture called it feasible and cost.of returned -inf."""
+    space = mpsolve.Problem("small").space
+    wide = space.decode(np.array(space.upper))
+    problem = mpsolve.Problem("small", objective="params", constraints=[mpsolve.Budget(_InfiniteAboveWidth(-1), 256)])
+    said = r"^the cost 'test-infinite-above-300' is -inf for \[.*: a cost is a number, or \+inf for a design no budget"
+    with pytest.raises(mpsolve.MpsolveError, match=said):
+        mpsolve.solve(problem, "exhaustive")
+    with pytest.raises(mpsolve.MpsolveError, match=said):
+        problem.evaluate_architecture(wide)
+    with pytest.raises(mpsolve.MpsolveError, match=said):
+        _InfiniteAboveWidth(-1).of(wide)
+    with pytest.raises(mpsolve.MpsolveError, match=said):  # reported only, not budgeted: refused too
+        mpsolve.Problem("small", report_costs=["params", _InfiniteAboveWidth(-1)]).evaluate(
+            np.array(space.upper)[None])
+    # +inf: over every budget (a design the cost rules out), never the answer
+    problem = mpsolve.Problem("small", objective="params", constraints=[mpsolve.Budget(_InfiniteAboveWidth(), 1e9)])
+    assert _InfiniteAboveWidth().of(wide) == np.inf and not problem.evaluate_architecture(wide)["feasible"]
+    result = mpsolve.solve(problem, "exhaustive")
+    assert result.status == "optimal" and result.costs["test-infinite-above-300"] <= 300

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from mpsolve.constraints import Budget, Constraint
-from mpsolve.costs import CostModel, FlopsCost, MemoryCost, ParamsCost, batch_of, get_cost
+from mpsolve.costs import CostModel, FlopsCost, MemoryCost, ParamsCost, batch_of, checked_costs, get_cost
 from mpsolve.objectives import Objective, get_objective
 from mpsolve.spaces import Architecture, DecodedBatch, SearchSpace, get_space
 from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning, warn
@@ -194,31 +194,30 @@ class Problem:
         # a non-finite score or a NaN cost would pass for infeasible (or the best): refused
         scores = per_design(self.objective.evaluate(batch, self.space), n, f"the objective {self.objective.name!r}")
         objective = self.objective.finite_scores(scores, lambda i: self.space.decode(X[i]), counted=True)
-        for name, values in costs.items():
-            bad = np.flatnonzero(np.isnan(np.asarray(values, dtype=float)))
-            if len(bad):
-                raise MpsolveError(f"the cost {name!r} is NaN for {self.space.decode(X[bad[0]])}: check the "
-                                   "cost's definition")
+        for name, values in costs.items():  # NaN would pass for over every budget, -inf for free
+            checked_costs(values, f"the cost {name!r}", lambda i: self.space.decode(X[i]))
         return Evaluation(objective, costs, violations, feasible)
 
     def violation(self, constraint: Constraint, batch: DecodedBatch, constants: Any = None,
                   design: Callable[[int], Any] | None = None) -> np.ndarray:
         """The ``(n,)`` violations of one of the problem's constraints for ``batch`` (of the space, or of
         ``constants``: an architecture), or a one-line error naming ``design(i)`` when a plug-in's values
-        are not one number per design, or NaN (which would pass for violated, silently excluding the design)."""
+        are not one number per design, or NaN (which would pass for violated, silently excluding the design), or a
+        cost of ``-inf`` (which would fit the budget, as if free)."""
         constants = self.space if constants is None else constants
         n = len(batch.embed_dims)
+        shown = design if design is not None else lambda i: f"design {i} of the batch"
         if isinstance(constraint, Budget):
             what = f"the cost {self.cost_key(constraint.cost)!r}"
-            values = per_design(constraint.cost.evaluate(batch, constants), n, what) - constraint.limit
+            costs = per_design(constraint.cost.evaluate(batch, constants), n, what)
+            values = checked_costs(costs, what, shown) - constraint.limit
         else:
             what = f"the constraint {constraint.name or type(constraint).__name__!r}"
             values = per_design(constraint.violation(batch, constants), n, what)
         bad = np.flatnonzero(np.isnan(values))
         if len(bad):
-            shown = design(int(bad[0])) if design is not None else f"design {int(bad[0])} of the batch"
-            raise MpsolveError(f"{what} is NaN for {shown}: a constraint's violation is a number, <= 0 where the "
-                               "design is allowed")
+            raise MpsolveError(f"{what} is NaN for {shown(int(bad[0]))}: a constraint's violation is a number, <= 0 "
+                               "where the design is allowed")
         return values
 
     def relative_violations(self, ev: Evaluation) -> np.ndarray:

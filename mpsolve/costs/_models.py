@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,6 +30,7 @@ __all__ = [
     "MemoryCost",
     "ModelConstants",
     "batch_of",
+    "checked_costs",
     "get_cost",
     "register_cost",
     "COSTS",
@@ -96,12 +97,15 @@ class CostModel(ABC):
 
     @abstractmethod
     def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
-        """The cost of every architecture in ``batch`` as an ``(n,)`` float array."""
+        """The cost of every architecture in ``batch`` as an ``(n,)`` float array; ``+inf`` for a
+        design no budget admits (one the cost cannot count or rules out). NaN and ``-inf`` are
+        refused where a problem evaluates them (``-inf`` would fit every budget, as if free)."""
 
     def of(self, arch: Architecture | str | Mapping[str, Any]) -> float:
         """The cost of one architecture (or a preset name, a JSON file or object of one)."""
         arch = resolve_architecture(arch)
-        return float(per_design(self.evaluate(batch_of(arch), arch), 1, f"the cost {self.name!r}")[0])
+        what = f"the cost {self.name!r}"
+        return float(checked_costs(per_design(self.evaluate(batch_of(arch), arch), 1, what), what, lambda i: arch)[0])
 
     def is_additive(self) -> bool:
         """Whether the cost is a sum of per-block terms plus projection terms (linear in CP-SAT)."""
@@ -303,6 +307,17 @@ def get_cost(spec: str | CostModel, **options: Any) -> CostModel:
         return cls(**options)
     except TypeError as exc:
         raise MpsolveError(f"bad options for cost {spec!r}: {exc}") from None
+
+
+def checked_costs(values: np.ndarray, what: str, design: Callable[[int], Any]) -> np.ndarray:
+    """``values`` of a cost, or a one-line error naming ``what`` and ``design(i)`` of the first NaN (it would pass
+    for over every budget) or ``-inf`` (under every budget, as if free); ``+inf`` is a design no budget admits."""
+    bad = np.flatnonzero(np.isnan(values) | (values == -np.inf))
+    if len(bad):
+        value = "NaN" if np.isnan(values[bad[0]]) else "-inf"
+        raise MpsolveError(f"{what} is {value} for {design(int(bad[0]))}: a cost is a number, or +inf for a design no "
+                           "budget admits; check the cost's definition")
+    return values
 
 
 #: largest sequence length and batch size a cost accepts (its counts stay far inside float64)
