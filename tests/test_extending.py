@@ -3,6 +3,7 @@ and one registration each, then used by name in a solve."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 import warnings
@@ -558,3 +559,48 @@ def test_a_cost_of_minus_infinity_is_refused_and_plus_infinity_admits_no_design(
     assert _InfiniteAboveWidth().of(wide) == np.inf and not problem.evaluate_architecture(wide)["feasible"]
     result = mpsolve.solve(problem, "exhaustive")
     assert result.status == "optimal" and result.costs["test-infinite-above-300"] <= 300
+
+
+class _BuggySolver(RandomSearch):
+    name = "test-buggy-solver"
+
+    def __init__(self, samples: int = 100) -> None:
+        self.samples = samples + "1"  # the user's own bug: a TypeError inside __init__
+
+
+class _BuggyCost(Width):
+    name = "test-buggy-cost"
+
+    def __init__(self, power: int = 1) -> None:
+        self.power = len(power)
+
+
+class _BuggyObjective(Depth):
+    name = "test-buggy-objective"
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = None + scale
+
+
+@pytest.mark.parametrize(("plugin", "make"), [(_BuggySolver, mpsolve.get_solver),
+                                              (_BuggyCost, mpsolve.costs.get_cost),
+                                              (_BuggyObjective, mpsolve.objectives.get_objective)],
+                         ids=["solver", "cost", "objective"])
+def test_a_type_error_inside_a_plugins_init_is_its_own_not_bad_options(plugin, make) -> None:
+    """Before: "bad options for solver 'test-buggy-solver': unsupported operand type(s) ...", blaming the caller's
+    options for the plug-in's own bug and hiding where it was; options that do not fit the signature still are."""
+    register = {"solver": register_solver, "cost": register_cost, "objective": register_objective}
+    registry = {"solver": SOLVERS, "cost": COSTS, "objective": OBJECTIVES}
+    kind = plugin.name.split("-")[-1]
+    register[kind](plugin)
+    try:
+        with pytest.raises(TypeError) as info:
+            make(plugin.name)
+        assert not isinstance(info.value, mpsolve.MpsolveError) and "bad options" not in str(info.value)
+        assert info.traceback[-1].name == "__init__"  # raised where the bug is
+        option = next(iter(inspect.signature(plugin).parameters))
+        with pytest.raises(mpsolve.MpsolveError, match=rf"^bad options for {kind} '{plugin.name}': got an unexpected "
+                                                       rf"keyword argument 'nope'; its options: {option}$"):
+            make(plugin.name, nope=1)
+    finally:
+        registry[kind].remove(plugin.name)

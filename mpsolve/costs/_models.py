@@ -19,7 +19,7 @@ import numpy as np
 
 from mpsolve.spaces import Architecture, DecodedBatch, resolve_architecture
 from mpsolve.utils.errors import ArchitectureError, MpsolveError
-from mpsolve.utils.params import constructor_options
+from mpsolve.utils.params import construct, constructor_options
 from mpsolve.utils.registry import Registry
 from mpsolve.utils.validation import check_bool, check_integer, check_positive_number, per_design
 
@@ -303,10 +303,7 @@ def get_cost(spec: str | CostModel, **options: Any) -> CostModel:
     if required:  # a latency cost needs its profile
         raise MpsolveError(f"cost {spec!r} needs the option {', '.join(required)}, e.g. "
                            f"{cls.__name__}({', '.join(f'{r}=...' for r in required)})")
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        raise MpsolveError(f"bad options for cost {spec!r}: {exc}") from None
+    return construct(cls, options, f"cost {spec!r}")
 
 
 def checked_costs(values: np.ndarray, what: str, design: Callable[[int], Any]) -> np.ndarray:

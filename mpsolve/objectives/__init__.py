@@ -8,6 +8,7 @@ from mpsolve.objectives._base import Objective
 from mpsolve.objectives._entropy import DecoderParamsObjective, MeRinoEntropy, ParamsObjective, effectiveness
 from mpsolve.objectives._lookup import SpectrumTable, analytic_entropy, default_cache_dir, exact_entropy
 from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.params import construct
 from mpsolve.utils.registry import Registry
 
 __all__ = [
@@ -50,7 +51,4 @@ def get_objective(spec: str | Objective | None = None, **options: Any) -> Object
         return spec
     name = "entropy" if spec is None else spec
     cls = OBJECTIVES[name]
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        raise MpsolveError(f"bad options for objective {name!r}: {exc}") from None
+    return construct(cls, options, f"objective {name!r}")

@@ -6,6 +6,7 @@ from typing import Any
 
 from mpsolve.core.solver import Solver
 from mpsolve.utils.errors import SolverError
+from mpsolve.utils.params import construct
 from mpsolve.utils.registry import Registry
 
 __all__ = ["SOLVERS", "get_solver", "list_solvers", "register_solver"]
@@ -47,7 +48,4 @@ def get_solver(solver: str | Solver | type[Solver], **options: Any) -> Solver:
             raise SolverError("solver options are only accepted with a solver given by name or class")
         return solver
     cls = solver if isinstance(solver, type) and issubclass(solver, Solver) else SOLVERS[solver]
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        raise SolverError(f"bad options for solver {cls.name!r}: {exc}") from None
+    return construct(cls, options, f"solver {cls.name!r}", SolverError)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from mpsolve.utils.errors import MpsolveError
 
-__all__ = ["constructor_options", "option_names"]
+__all__ = ["construct", "constructor_options", "option_names"]
+
+T = TypeVar("T")
 
 
 def option_names(cls: type) -> list[str]:
@@ -34,3 +37,15 @@ def constructor_options(obj: Any, error: type[MpsolveError] = MpsolveError) -> d
                     "of __init__ in the attribute of the same name (scikit-learn's convention), so that results, "
                     "problem files and comparisons see it")
     return {name: getattr(obj, name) for name in names}
+
+
+def construct(cls: type[T], options: Mapping[str, Any], what: str, error: type[MpsolveError] = MpsolveError) -> T:
+    """``cls(**options)``, or a one-line ``error`` ("bad options for ``what``") naming the options ``cls`` takes
+    when ``options`` do not fit the signature of its ``__init__`` (an unknown or a missing keyword). An error
+    raised inside ``__init__`` is its own: a plug-in's bug (a ``TypeError`` among them) is not blamed on the
+    options, nor its traceback hidden."""
+    try:
+        inspect.signature(cls).bind(**options)
+    except TypeError as exc:
+        raise error(f"bad options for {what}: {exc}; its options: {', '.join(option_names(cls)) or 'none'}") from None
+    return cls(**options)
