@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import pathlib
 import time
 import warnings
 
@@ -604,3 +605,35 @@ def test_a_type_error_inside_a_plugins_init_is_its_own_not_bad_options(plugin, m
             make(plugin.name, nope=1)
     finally:
         registry[kind].remove(plugin.name)
+
+
+class _TableCost(CostModel):
+    """A plug-in cost read from a file of its own, given as a path."""
+
+    name = "test-table-cost"
+
+    def __init__(self, table: pathlib.Path | str = "table.json") -> None:
+        self.table = pathlib.Path(table)
+
+    def evaluate(self, batch, constants) -> np.ndarray:
+        return np.max(batch.embed_dims, axis=1).astype(np.float64)
+
+
+def test_a_path_option_is_written_as_its_string_and_read_back(tmp_path) -> None:
+    """Before: a pathlib.Path option was written as "PosixPath('...')" into results (rebuilt as a plug-in reading
+    a file of that name) and problem_to_toml refused it ("cannot write PosixPath(...) to a problem file")."""
+    from mpsolve.workflows.problem_file import loads_problem, problem_to_toml, result_to_problem_toml
+
+    register_cost(_TableCost)
+    try:
+        table = tmp_path / "widths.json"
+        problem = mpsolve.Problem("small", constraints=[mpsolve.Budget(_TableCost(table), 300)])
+        result = mpsolve.solve(problem, "exhaustive")
+        assert json.loads(result.to_json())["problem"]["constraints"][0]["options"] == {"table": str(table)}
+        for text in (problem_to_toml(problem), result_to_problem_toml(result)):
+            assert f"table = {json.dumps(str(table))}" in text
+            assert loads_problem(text).problem.budgets[0].cost == _TableCost(table)
+        result.options["log"] = table  # a solver option too
+        assert json.loads(result.to_json())["options"]["log"] == str(table)
+    finally:
+        COSTS.remove(_TableCost.name)

@@ -49,6 +49,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -571,4 +572,6 @@ def _value(v: Any) -> str:
         return "[" + ", ".join(_value(x) for x in v) + "]"
     if hasattr(v, "item"):  # numpy scalars
         return _value(v.item())
+    if isinstance(v, os.PathLike):  # a plug-in's path option, read back as a string
+        return _value(os.fsdecode(v))
     raise ProblemFileError(f"cannot write {v!r} ({type(v).__name__}) to a problem file")
