@@ -637,3 +637,30 @@ def test_a_path_option_is_written_as_its_string_and_read_back(tmp_path) -> None:
         assert json.loads(result.to_json())["options"]["log"] == str(table)
     finally:
         COSTS.remove(_TableCost.name)
+
+
+def test_removing_a_built_in_or_what_stood_in_for_it_has_a_way_back() -> None:
+    """Before: SOLVERS.remove('ea') after a plug-in stood in for it dropped 'ea' for the rest of the process, and
+    mpsolve.solvers.EvolutionarySolver (read through the registry) was gone with it, so it could not be registered
+    again; while shadowed it was gone too."""
+    built_in = mpsolve.solvers.EvolutionarySolver
+
+    class MyEA(RandomSearch):
+        name = "ea"
+
+    register_solver(MyEA, replace=True)
+    try:
+        assert type(mpsolve.get_solver("ea")) is MyEA and mpsolve.solvers.EvolutionarySolver is built_in
+    finally:
+        SOLVERS.remove("ea")  # undoes the stand-in: the built-in is back
+    assert type(mpsolve.get_solver("ea")) is built_in
+    SOLVERS.remove("ea")  # the built-in itself: hidden, still importable, and registered again by its class
+    try:
+        assert "ea" not in mpsolve.list_solvers() and mpsolve.solvers.EvolutionarySolver is built_in
+        with pytest.raises(mpsolve.SolverError, match=r"^unknown solver 'ea' \(a built-in one removed from the "
+                                                      r"registry: register EvolutionarySolver again to use it\); "
+                                                      r"known solvers: cpsat, exact"):
+            mpsolve.get_solver("ea")
+    finally:
+        register_solver(mpsolve.solvers.EvolutionarySolver)
+    assert type(mpsolve.get_solver("ea")) is built_in

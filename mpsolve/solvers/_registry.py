@@ -11,7 +11,9 @@ from mpsolve.utils.registry import Registry
 
 __all__ = ["SOLVERS", "get_solver", "list_solvers", "register_solver"]
 
-#: every backend by name; the built-in ones load lazily (their optional dependencies too)
+#: every backend by name; the built-in ones load lazily (their optional dependencies too). ``SOLVERS.remove(name)``
+#: undoes the latest registration: a plug-in registered with ``replace=True`` gives way to the built-in it stood in
+#: for; a built-in removed outright is back with ``register_solver(mpsolve.solvers.EvolutionarySolver)`` (its class)
 SOLVERS: Registry[type[Solver]] = Registry(
     "solver",
     SolverError,

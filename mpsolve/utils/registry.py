@@ -5,6 +5,12 @@ be given lazily as ``"module:attribute"``: the module is imported only when the 
 asked for, so a backend with an optional dependency costs nothing until it is used (as
 Optuna's ``samplers/__init__.py`` does). Each package exposes one ``register_*`` function
 that adds an object under its ``name``; built-in and third-party entries register alike.
+
+A taken name is refused unless ``replace=True`` (a plug-in standing in for a built-in means it), and
+:meth:`Registry.remove` undoes the latest registration of a name: what a plug-in stood in for (a
+built-in included) is back. Removing a built-in itself hides it, as it would a plug-in; a lazy one
+stays importable (``mpsolve.solvers.EvolutionarySolver``) and is back once its class is registered
+again (``register_solver(mpsolve.solvers.EvolutionarySolver)``), and asking for it by name says so.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 class Registry(Mapping[str, T], Generic[T]):
     """Names -> entries, some loaded lazily; a read-only mapping (``name in registry``,
-    ``registry[name]``, iteration over the available names).
+    ``registry[name]``, iteration over the available names), changed through :meth:`add` and
+    :meth:`remove` (which undoes the latest ``add`` of a name; see the module's docstring).
 
     Args:
         kind: what the entries are, for error messages (``"solver"``, ``"cost"``, ...).
@@ -51,6 +58,8 @@ class Registry(Mapping[str, T], Generic[T]):
         self.sort = sort
         self.error = error
         self._entries: dict[str, T | str] = dict(lazy or {})
+        self._builtin = dict(lazy or {})  # still importable when removed or stood in for
+        self._shadowed: dict[str, list[T | str]] = {}  # what each replace=True stood in for, latest last
         self.aliases = dict(aliases or {})
 
     def add(self, name: str, entry: T, replace: bool = False) -> None:
@@ -66,9 +75,11 @@ class Registry(Mapping[str, T], Generic[T]):
         if name in self.aliases:
             raise self.error(f"{name!r} is another name of the {self.kind} {self.aliases[name]!r}; pick another name")
         current = self._entries.get(name, entry)
-        if not replace and not self._same(current, entry):
-            raise self.error(f"a {self.kind} named {name!r} is already registered; pick another name, "
-                             "or pass replace=True to stand in for it")
+        if not self._same(current, entry):
+            if not replace:
+                raise self.error(f"a {self.kind} named {name!r} is already registered; pick another name, "
+                                 "or pass replace=True to stand in for it")
+            self._shadowed.setdefault(name, []).append(current)  # remove(name) brings it back
         self._entries[name] = entry
 
     @staticmethod
@@ -79,13 +90,23 @@ class Registry(Mapping[str, T], Generic[T]):
         return current is entry or bool(current == entry)
 
     def remove(self, name: str) -> None:
-        """Forget the entry ``name`` (e.g. a plug-in registered for one test)."""
-        self._entries.pop(name, None)
+        """Undo the latest registration of ``name`` (e.g. a plug-in registered for one test): the entry it
+        stood in for with ``replace=True`` (a built-in included) is back; else the name is forgotten (a
+        built-in too, until its class is registered again). A name not registered is left alone."""
+        shadowed = self._shadowed.get(name)
+        if shadowed:
+            self._entries[name] = shadowed.pop()
+        else:
+            self._entries.pop(name, None)
 
     def __getitem__(self, name: str) -> T:
         key = self.aliases.get(name, name) if isinstance(name, str) else None  # a list or dict: no such entry
         if key not in self._entries or not self._available(key):
-            raise self.error(f"unknown {self.kind} {name!r}; known {self.plural}: {', '.join(self.names())}")
+            removed = self._builtin.get(key, "") if key not in self._entries else ""
+            module, _, attribute = removed.partition(":")
+            hint = (f" (a built-in one removed from the registry: register {attribute} again to use it)"
+                    if removed and importlib.util.find_spec(module) is not None else "")
+            raise self.error(f"unknown {self.kind} {name!r}{hint}; known {self.plural}: {', '.join(self.names())}")
         entry = self._entries[key]
         if isinstance(entry, str):
             module, _, attribute = entry.partition(":")
@@ -113,6 +134,10 @@ class Registry(Mapping[str, T], Generic[T]):
             target = entry.partition(":")[2] if isinstance(entry, str) else getattr(entry, "__name__", None)
             if target == attribute:
                 return self[name]
+        for entry in self._builtin.values():  # a built-in removed or stood in for is still importable
+            module, _, target = entry.partition(":")
+            if target == attribute and importlib.util.find_spec(module) is not None:
+                return getattr(importlib.import_module(module), target)
         raise AttributeError(attribute)
 
     def _available(self, name: str) -> bool:

@@ -55,6 +55,27 @@ def test_registry_refuses_a_taken_name_unless_replace() -> None:
     assert registry["int"] is float
 
 
+def test_registry_remove_undoes_the_latest_registration_and_keeps_built_ins_importable() -> None:
+    registry = Registry("thing", SolverError, lazy={"dec": "decimal:Decimal"})
+    import decimal
+
+    registry.add("dec", float, replace=True)
+    registry.add("dec", int, replace=True)
+    assert registry["dec"] is int and registry.by_attribute("Decimal") is decimal.Decimal
+    registry.remove("dec")
+    assert registry["dec"] is float
+    registry.remove("dec")
+    assert registry["dec"] is decimal.Decimal
+    registry.remove("dec")
+    registry.remove("dec")  # nothing left to remove: no error (a test's teardown)
+    assert "dec" not in registry and registry.by_attribute("Decimal") is decimal.Decimal
+    with pytest.raises(SolverError, match=r"^unknown thing 'dec' \(a built-in one removed from the registry: register "
+                                          r"Decimal again to use it\); known things: $"):
+        registry["dec"]
+    registry.add("dec", decimal.Decimal)
+    assert registry["dec"] is decimal.Decimal
+
+
 def test_validators_accept_what_they_name_and_say_what_was_wrong() -> None:
     assert check_integer(np.int64(3), "n") == 3 and check_integer(None, "n", optional=True) is None
     assert check_integer(0, "n", minimum=0) == 0
