@@ -383,9 +383,6 @@ def test_predicted_decode_latency_orders_well_separated_designs() -> None:
     X = every[order[np.linspace(0, len(order) - 1, 5).round().astype(int)]]
     predicted = DecodeLatencyCost(profile).evaluate(space.decode_batch(X), space)
     models = [build(space.decode(x)).eval() for x in X]
-    rounds = [[model_latency(m, 48, 1, phase="decode", min_run_time=0.02, statistic="min")["ms"] for m in models]
-              for _ in range(5)]  # round robin: background load hits every model alike
-    measured = np.min(rounds, axis=0)
     # Every pair the profile separates by 2x or more is measured in that order; near-ties are
     # ordered by background load (a Spearman bound over all five failed, 0.30, with four test
     # processes and two training processes on the two cores). Accuracy: benchmarks/latency.py.
@@ -393,8 +390,17 @@ def test_predicted_decode_latency_orders_well_separated_designs() -> None:
     # 2.9-3.0 and left a CI run (2.86) with too few pairs 2x apart to test.
     assert predicted[-1] >= 2.5 * predicted[0], f"the profile sees no spread: predicted {np.round(predicted, 2)}"
     wide = predicted[:, None] >= 2 * predicted[None, :]
-    agree = (measured[:, None] > measured[None, :])[wide]
-    assert agree.all(), f"predicted {np.round(predicted, 3)}, measured {np.round(measured, 3)}"
+    rounds: list[list[float]] = []
+    for _ in range(4):  # 5 rounds, 5 more (up to 20) while a wide pair disagrees: a suite run beside other jobs
+        # once measured a design 1.1x slower than one predicted 2.45x dearer (min of 5 rounds); the minimum of
+        # more rounds sees the quieter moments, and an idle machine agrees after the first 5
+        rounds += [[model_latency(m, 48, 1, phase="decode", min_run_time=0.02, statistic="min")["ms"] for m in models]
+                   for _ in range(5)]  # round robin: background load hits every model alike
+        measured = np.min(rounds, axis=0)
+        agree = (measured[:, None] > measured[None, :])[wide]
+        if agree.all():
+            break
+    assert agree.all(), f"predicted {np.round(predicted, 3)}, measured {np.round(measured, 3)} ({len(rounds)} rounds)"
 
 
 def test_calibration_adds_the_fitted_model_level_terms(tiny_space: SearchSpace) -> None:
