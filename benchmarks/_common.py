@@ -268,13 +268,21 @@ def write_report(results: dict[str, Any], out: Path | None, md: Path | None,
             print(f"wrote {path}")
 
 
+#: what every cached run record holds (a file without them is damaged: its run is trained again)
+RUN_FIELDS = ("key", "arch", "arch_str", "config", "corpus", "seed", "tokens", "val_loss", "val_ppl")
+
+
+def read_run(path: Path) -> dict[str, Any] | None:
+    """The run record in ``path``, or ``None`` where it is missing or damaged (not JSON, not a run record)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and all(k in record for k in RUN_FIELDS) else None
+
+
 def cached(job: Job) -> dict[str, Any] | None:
-    if job.path.exists():
-        try:
-            return json.loads(job.path.read_text())
-        except json.JSONDecodeError:
-            return None
-    return None
+    return read_run(job.path)
 
 
 def train_and_cache(job: Job, device: str = "cpu") -> dict[str, Any]:

@@ -273,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         t["vs_entropy"] = None if ref is None else paired({r["seed"]: r["val_loss"] for r in t["runs"]},
                                                           {r["seed"]: r["val_loss"] for r in ref["runs"]})
     planned = {r["key"] for t in table for r in t["runs"]}
-    others = sorted((json.loads(p.read_text()) for p in cache.glob("*.json") if p.stem not in planned),
+    records = (C.read_run(p) for p in cache.glob("*.json") if p.stem not in planned)
+    others = sorted((r for r in records if r is not None),
                     key=lambda r: (json.dumps(r.get("tags", {}), sort_keys=True), r["arch_str"], r["seed"]))
     meta = {"command": command, "git_commit": C.git_commit(), "train_config": cfg.to_dict(),
             "corpus": corpus.describe(), "entropy_options_given": args.entropy_options,

@@ -1,0 +1,47 @@
+"""Damaged cache files and late-checked options of the benchmark scripts: a damaged cached run is
+trained again (never a traceback), a bad plan or option is refused in one line before any work."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = ROOT / "benchmarks"
+DAMAGED = ('{"key": "0123', "", "[]", "{}", "null")
+
+
+@pytest.fixture
+def script(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return lambda name: importlib.import_module(name)
+
+
+def one_line(capsys: pytest.CaptureFixture[str], entry, argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as exc:
+        entry(argv)
+    assert exc.value.code != 0
+    message = exc.value.code if isinstance(exc.value.code, str) else capsys.readouterr().err.strip().splitlines()[-1]
+    assert "Traceback" not in message and "\n" not in message
+    return message
+
+
+def test_a_damaged_cached_run_is_not_a_result(script, tmp_path: Path) -> None:
+    C = script("_common")
+    job = C.Job({"blocks": []}, {}, 0, C.DEFAULT_CORPUS, str(tmp_path))
+    for text in DAMAGED:
+        job.path.write_text(text)
+        assert C.cached(job) is None, text
+
+
+def test_designs_reports_over_damaged_files_in_its_run_cache(script, tmp_path: Path) -> None:
+    """Before: a truncated JSON in design_runs/ (or one that is no run record) raised a traceback."""
+    runs = tmp_path / "design_runs"
+    runs.mkdir()
+    for i, text in enumerate(DAMAGED):
+        (runs / f"{i:016x}.json").write_text(text)
+    assert script("designs").main(["--quick", "--no-train", "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "designs.json").read_text())["other_runs"] == []
