@@ -129,11 +129,15 @@ def torch_proxies(archs: list[dict[str, Any]], corpus: C.Corpus, cache: Path) ->
     from proxies import proxy_scores
     from tqdm import tqdm
 
-    known = json.loads(cache.read_text()) if cache.exists() else {}
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):  # missing or damaged: the scores are computed again (deterministic)
+        known = {}
+    known = known if isinstance(known, dict) else {}
     key = corpus.fingerprint
     for a in tqdm(archs, desc="NTK/DSS", unit="model", file=sys.stderr):
         k = C.run_key(a, {}, 0, key)
-        if k not in known:
+        if not (isinstance(known.get(k), dict) and {"ntk", "dss"} <= set(known[k])):
             known[k] = proxy_scores(a, corpus.train)
             C.write_json(cache, known)
     rows = [known[C.run_key(a, {}, 0, key)] for a in archs]

@@ -45,3 +45,13 @@ def test_designs_reports_over_damaged_files_in_its_run_cache(script, tmp_path: P
         (runs / f"{i:016x}.json").write_text(text)
     assert script("designs").main(["--quick", "--no-train", "--out", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "designs.json").read_text())["other_runs"] == []
+
+
+def test_a_damaged_proxy_score_cache_is_recomputed(script, tmp_path: Path) -> None:
+    C, P = script("_common"), script("proxy_correlation")
+    arch = P.select_architectures([300e6], 1, 0.1, 0)[0]["arch"]
+    corpus = C.load_corpus(C.DEFAULT_CORPUS)
+    cache = tmp_path / "proxy_scores.json"
+    cache.write_text('{"abc": {"ntk": 1.0, "d')
+    scores = P.torch_proxies([arch], corpus, cache)
+    assert set(scores) == {"ntk", "dss"} and len(json.loads(cache.read_text())) == 1
