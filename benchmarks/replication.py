@@ -35,6 +35,11 @@ from mpsolve.utils.files import parse_data, read_text_bounded  # noqa: E402
 PLAN = "benchmarks/preregistration/replication.toml"
 #: what a run writes into ``--out`` besides the cached runs
 REPORT_FILES = ("architectures.json", "proxy_scores.json", "report.json", "report.md")
+#: what a plan must register, by table
+PLAN_KEYS = {"frozen": ("entropy",), "sample": ("targets", "per_group", "tolerance", "sample_seed", "second_seed"),
+             "corpus": ("name",), "training": ("tokens", "seq_len", "batch_size", "lr"),
+             "analysis": ("primary_score", "primary_baseline", "secondary_baselines", "descriptive", "bootstrap",
+                          "permutations", "seed")}
 
 
 def decision(ci: list[float]) -> str:
@@ -149,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     command = C.command_line("replication.py", argv)
     t0 = time.time()
     plan = parse_data(read_text_bounded(plan_path, "--plan"), "toml", MpsolveError, str(plan_path))
+    missing = [f"{table}.{key}" for table, keys in PLAN_KEYS.items() for key in keys
+               if not (isinstance(plan.get(table), dict) and key in plan[table])]
+    if missing:
+        raise MpsolveError(f"--plan {str(plan_path)!r} lacks {', '.join(missing)}: every key of {PLAN} is needed")
     s, t = plan["sample"], plan["training"]
     if args.quick:
         s = {**s, "targets": [300e6], "per_group": 3, "second_seed": 1}

@@ -55,3 +55,15 @@ def test_a_damaged_proxy_score_cache_is_recomputed(script, tmp_path: Path) -> No
     cache.write_text('{"abc": {"ntk": 1.0, "d')
     scores = P.torch_proxies([arch], corpus, cache)
     assert set(scores) == {"ntk", "dss"} and len(json.loads(cache.read_text())) == 1
+
+
+@pytest.mark.parametrize("plan", ["", "[sample]\ntargets = [1e8]\n", "sample = 3\n"])
+def test_an_incomplete_plan_is_refused_in_one_line(script, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   plan: str) -> None:
+    """Before: a --plan without [training] (or any other registered key) raised KeyError."""
+    path = tmp_path / "plan.toml"
+    path.write_text(plan)
+    message = one_line(capsys, script("replication").main, ["--plan", str(path), "--no-train",
+                                                            "--out", str(tmp_path / "out")])
+    assert message.startswith(f"error: --plan {str(path)!r} lacks ") and "replication.toml" in message
+    assert not (tmp_path / "out").exists()
