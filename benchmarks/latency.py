@@ -56,7 +56,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import check_outputs, command_line, git_commit, one_line_errors, write_report  # noqa: E402
+from _common import (  # noqa: E402
+    at_least,
+    check_outputs,
+    command_line,
+    git_commit,
+    one_line_errors,
+    positive,
+    write_report,
+)
 
 from mpsolve import MpsolveError  # noqa: E402
 from mpsolve.utils.files import parse_data, read_text_bounded  # noqa: E402
@@ -139,7 +147,8 @@ TOP1_PROMPTS = 16
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--threads", type=int, default=1, help="intra-op threads, fixed for every run (default 1)")
-    p.add_argument("--min-run-time", type=float, default=1.0, help="seconds timed per model and workload (default 1)")
+    p.add_argument("--min-run-time", type=positive, default=1.0,
+                   help="seconds timed per model and workload (default 1)")
     p.add_argument("--seq-len", type=int, default=128, help="prompt length and decode context (default 128)")
     p.add_argument(
         "--models",
@@ -155,20 +164,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=list(RUNTIMES), help="runtimes (default both)")
     p.add_argument("--model-rounds", type=int, default=3,
                    help="round-robin rounds over the models of part 1; ratios are paired within a round (default 3)")
-    p.add_argument("--space", default="default",
+    p.add_argument("--space", default="default", type=space_file,
                    help="search space of the latency-cost check: a preset or a TOML space file (default: default)")
-    p.add_argument("--mape-archs", type=int, default=20, help="random architectures for the MAPE (0 skips it)")
+    p.add_argument("--mape-archs", type=at_least(0), default=20, help="random architectures for the MAPE (0 skips it)")
     p.add_argument("--rounds", type=int, default=3, help="round-robin measurement rounds of the MAPE (default 3)")
-    p.add_argument("--profile-run-time", type=float, default=0.2, help="min_run_time of the profiles (default 0.2)")
-    p.add_argument("--mape-run-time", type=float, default=0.3, help="min_run_time per model and round (default 0.3)")
-    p.add_argument("--calibrate", type=int, default=8,
+    p.add_argument("--profile-run-time", type=positive, default=0.2, help="min_run_time of the profiles (default 0.2)")
+    p.add_argument("--mape-run-time", type=positive, default=0.3, help="min_run_time per model and round (default 0.3)")
+    p.add_argument("--calibrate", type=at_least(0), default=8,
                    help="whole designs each profile times for its calibration (default 8; 0: none); drawn from "
                         "their own stream, never the checked designs")
     p.add_argument("--fit-intercept", action=argparse.BooleanOptionalAction, default=True,
                    help="calibration: fit a per-forward term besides the per-layer one (default; "
                         "--no-fit-intercept: the per-layer term alone)")
     p.add_argument("--statistic", choices=("median", "min"), default="median", help="summary of timed blocks")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, prompts and sampled architectures")
+    p.add_argument("--seed", type=at_least(0), default=0, help="seed of weights, prompts and sampled architectures")
     p.add_argument("--cache", type=Path, default=Path("/tmp/mpsolve-latency-cache"), help="ONNX graphs kept here")
     p.add_argument("--prepare", action="store_true", help="only export the ONNX graphs into --cache")
     p.add_argument("--out", type=Path, default=None, help="write all results to this JSON file")
@@ -187,6 +196,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     except ValueError as exc:
         p.error(str(exc))
     return args
+
+
+def space_file(text: str) -> str:
+    """argparse type: a search space preset or TOML file that loads (checked before any timing), as written."""
+    from mpsolve.spaces import load_space
+
+    try:
+        load_space(text)
+    except MpsolveError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def parse_designs(specs: list[str]) -> dict[str, dict[str, str]]:

@@ -67,3 +67,18 @@ def test_an_incomplete_plan_is_refused_in_one_line(script, tmp_path: Path, capsy
                                                             "--out", str(tmp_path / "out")])
     assert message.startswith(f"error: --plan {str(path)!r} lacks ") and "replication.toml" in message
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--space", "nosuch"], "argument --space: unknown search space 'nosuch'"),
+    (["--seed", "-1"], "argument --seed: '-1' is not an integer >= 0"),
+    (["--mape-archs", "-3"], "argument --mape-archs: '-3' is not an integer >= 0"),
+    (["--calibrate", "-1"], "argument --calibrate: '-1' is not an integer >= 0"),
+    (["--min-run-time", "0"], "argument --min-run-time: '0' is not a finite number > 0"),
+    (["--profile-run-time", "nan"], "argument --profile-run-time: 'nan' is not a finite number > 0"),
+    (["--mape-run-time", "-1"], "argument --mape-run-time: '-1' is not a finite number > 0"),
+])
+def test_latency_options_used_late_are_checked_first(script, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                                     message: str) -> None:
+    """Before: these reached the latency-cost check (or a worker) only after part 1's timings."""
+    assert message in one_line(capsys, script("latency").parse_args, argv)
