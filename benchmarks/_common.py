@@ -338,6 +338,11 @@ def run_planned(jobs: list[Job], no_train: bool, max_runs: int | None, workers: 
     """
     if device != "cpu":
         jobs = [replace(j, cache_dir=f"{j.cache_dir}-cuda") for j in jobs]
+    # a run planned twice (a second seed drawn for a member twice) is trained once and counted once
+    unique: dict[Path, Job] = {}
+    for j in jobs:
+        unique.setdefault(j.path, j)
+    jobs = list(unique.values())
     if no_train:
         jobs = [j for j in jobs if cached(j) is not None]
     elif max_runs is not None:

@@ -82,3 +82,17 @@ def test_latency_options_used_late_are_checked_first(script, capsys: pytest.Capt
                                                      message: str) -> None:
     """Before: these reached the latency-cost check (or a worker) only after part 1's timings."""
     assert message in one_line(capsys, script("latency").parse_args, argv)
+
+
+def test_a_run_planned_twice_is_trained_once(script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: a second seed drawn twice for one member (``--second-seed`` above the group size) planned
+    the same run twice, trained at once by two workers and counted twice against ``--max-runs``."""
+    C = script("_common")
+    corpus = tmp_path / "text.txt"
+    corpus.write_text("a few words of text. " * 20000, encoding="utf-8")  # 420 KB: the benchmarks take it
+    arch = {"blocks": [{"embed_dim": 64, "ffn_ratio": 1.0, "layers": 1}], "vocab_size": 256}
+    one, other = (C.Job(arch, {"tokens": 1000}, seed, str(corpus), str(tmp_path / "runs")) for seed in (0, 1))
+    given: list[list] = []
+    monkeypatch.setattr(C, "run_jobs", lambda jobs, **_: given.append(jobs) or [])
+    C.run_planned([one, other, one], no_train=False, max_runs=3, workers=2, desc="runs")
+    assert given == [[one, other]]
