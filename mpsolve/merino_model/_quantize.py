@@ -33,6 +33,12 @@ def quantize(model: nn.Module, mode: str = "int8", *, per_channel: bool = True) 
         raise ModelInputError(f"quantize needs a torch.nn.Module (e.g. from mpsolve.build), got {type(model).__name__}")
     if mode not in QUANTIZATION_MODES:
         raise ModelInputError(f"unknown quantisation mode {mode!r}; supported: {', '.join(QUANTIZATION_MODES)}")
+    # the dynamic int8 Linear takes float32 activations only: a half model's forward would fail inside torch
+    other = next((m.weight.dtype for m in model.modules() if isinstance(m, nn.Linear)
+                  and m.weight.dtype != torch.float32), None)
+    if other is not None:
+        raise ModelInputError(f"int8 quantisation needs a float32 model, got Linear weights in "
+                              f"{str(other).removeprefix('torch.')}: quantize model.float() instead")
     from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
 
     qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig

@@ -72,3 +72,11 @@ def test_compare_outputs_refuses_an_empty_prompt_and_a_non_model(shared_arch: Ar
         compare_outputs(model, model, torch.zeros(1, 0, dtype=torch.long))
     with pytest.raises(ModelInputError, match="got str as candidate"):
         compare_outputs(model, "int8", torch.zeros(1, 4, dtype=torch.long))
+
+
+def test_a_half_precision_model_is_refused(shared_arch: Architecture) -> None:
+    """Before: quantize returned a model whose forward raised torch's 'expected scalar type Float but found Half'."""
+    for dtype in (torch.float16, torch.bfloat16):
+        with pytest.raises(ModelInputError, match=f"float32.*{str(dtype).removeprefix('torch.')}"):
+            quantize(build(shared_arch, seed=0).to(dtype))
+
