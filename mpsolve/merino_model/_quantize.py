@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from mpsolve.merino_model._errors import ModelInputError
+from mpsolve.utils.validation import check_bool
 
 __all__ = ["QUANTIZATION_MODES", "compare_outputs", "quantize"]
 
@@ -33,6 +34,7 @@ def quantize(model: nn.Module, mode: str = "int8", *, per_channel: bool = True) 
         raise ModelInputError(f"quantize needs a torch.nn.Module (e.g. from mpsolve.build), got {type(model).__name__}")
     if mode not in QUANTIZATION_MODES:
         raise ModelInputError(f"unknown quantisation mode {mode!r}; supported: {', '.join(QUANTIZATION_MODES)}")
+    per_channel = check_bool(per_channel, "per_channel", ModelInputError)
     # the dynamic int8 Linear takes float32 activations only: a half model's forward would fail inside torch
     other = next((m.weight.dtype for m in model.modules() if isinstance(m, nn.Linear)
                   and m.weight.dtype != torch.float32), None)

@@ -80,3 +80,8 @@ def test_a_half_precision_model_is_refused(shared_arch: Architecture) -> None:
         with pytest.raises(ModelInputError, match=f"float32.*{str(dtype).removeprefix('torch.')}"):
             quantize(build(shared_arch, seed=0).to(dtype))
 
+
+def test_per_channel_must_be_a_bool(shared_arch: Architecture) -> None:
+    """Before: per_channel="no" silently meant per-channel scales."""
+    with pytest.raises(ModelInputError, match="per_channel must be True or False, got 'no'"):
+        quantize(build(shared_arch, seed=0), per_channel="no")
