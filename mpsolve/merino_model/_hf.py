@@ -204,6 +204,9 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
         """``PreTrainedModel.save_pretrained``; the weight files also record the architecture."""
+        if any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in self.modules()):
+            raise ModelInputError("a quantised model cannot be saved (its int8 weights have no safetensors form): "
+                                  "save the float32 model and quantize it again after loading")
         super().save_pretrained(save_directory, *args, **kwargs)
         from safetensors import safe_open
         from safetensors.torch import load_file, save_file

@@ -85,3 +85,11 @@ def test_per_channel_must_be_a_bool(shared_arch: Architecture) -> None:
     """Before: per_channel="no" silently meant per-channel scales."""
     with pytest.raises(ModelInputError, match="per_channel must be True or False, got 'no'"):
         quantize(build(shared_arch, seed=0), per_channel="no")
+
+
+def test_saving_a_quantised_hf_model_is_refused_before_writing(shared_arch: Architecture, tmp_path) -> None:
+    """Before: transformers' "'torch.dtype' object has no attribute 'data_ptr'", after writing config.json."""
+    q = quantize(MeRinoHFForCausalLM(MeRinoConfig.from_architecture(shared_arch)).eval())
+    with pytest.raises(ModelInputError, match="quantised model cannot be saved"):
+        q.save_pretrained(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
