@@ -255,6 +255,12 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             detail = "; ".join(problems[:3]) + more
             raise CheckpointMismatchError(_mismatch_message(pretrained_model_name_or_path, detail))
+        if path.is_dir() and not lenient:  # config.json was checked; a config= or field override is checked here
+            differing = _differing_from_record(path, model.config.architecture)
+            if differing:
+                raise CheckpointMismatchError(f"checkpoint {str(path)!r}: the loading config's {', '.join(differing)} "
+                                              "differ from the architecture the weights were saved for; drop the "
+                                              "override (config= or a config field passed to from_pretrained)")
         broken = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
         if broken:
             raise CheckpointMismatchError(f"checkpoint {str(pretrained_model_name_or_path)!r} holds weights that are "
@@ -341,6 +347,22 @@ def _check_before_loading(path: Path) -> None:
         check_fits_in_memory(architecture)
     except ModelInputError as exc:
         raise CheckpointMismatchError(f"checkpoint {str(path)!r}: {exc}") from None
+
+
+def _differing_from_record(path: Path, architecture: Architecture) -> list[str]:
+    """The architecture fields that differ from the one the weights of ``path`` record (none when unrecorded)."""
+    from safetensors import safe_open
+
+    recorded = None
+    for file in sorted(path.glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as fh:
+            recorded = (fh.metadata() or {}).get(ARCHITECTURE_METADATA, recorded)
+    if recorded is None:
+        return []
+    try:
+        return sorted(k for k, v in json.loads(recorded).items() if architecture.to_dict().get(k) != v)
+    except (ValueError, AttributeError):
+        return ["(unreadable record)"]
 
 
 def _check_generation_config(path: Path) -> None:

@@ -210,6 +210,25 @@ def test_a_config_edit_that_keeps_the_shapes_is_refused(shared_arch: Architectur
         MeRinoHFForCausalLM.from_pretrained(tmp_path)
 
 
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [({"activation": "relu"}, "activation"), ({"head_dim": 16}, "head_dim"), ("config", "activation")],
+    ids=["activation-kwarg", "head_dim-kwarg", "config-object"],
+)
+def test_a_loading_override_that_keeps_the_shapes_is_refused(shared_arch: Architecture, tmp_path: Path, override,
+                                                             field):
+    """Before: from_pretrained(dir, activation="relu") (or config=) ran the saved weights under another activation
+    or head count, with logits silently off by 0.2 (the record was checked against config.json only)."""
+    MeRinoHFForCausalLM(MeRinoConfig.from_architecture(shared_arch)).save_pretrained(tmp_path)
+    kwargs = {"config": MeRinoConfig.from_architecture(shared_arch.replace(activation="relu"))} \
+        if override == "config" else override
+    with pytest.raises(CheckpointMismatchError, match=f"{field} differ"):
+        MeRinoHFForCausalLM.from_pretrained(tmp_path, **kwargs)
+    with pytest.raises(CheckpointMismatchError, match=f"{field} differ"):
+        AutoModelForCausalLM.from_pretrained(tmp_path, **kwargs)
+
+
 def test_weights_without_an_architecture_record_load_with_a_warning(shared_arch: Architecture, tmp_path: Path):
     import warnings
 
