@@ -234,6 +234,12 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
         want_info = kwargs.pop("output_loading_info", False)
         lenient = kwargs.get("ignore_mismatched_sizes", False)
         path = Path(pretrained_model_name_or_path)
+        if path.exists() and not path.is_dir():  # transformers would torch.load it
+            raise CheckpointMismatchError(f"checkpoint {str(path)!r} is a file; give the checkpoint folder (the one "
+                                          "holding config.json and model.safetensors)")
+        if not path.exists() and (path.is_absolute() or str(pretrained_model_name_or_path).startswith((".", "~"))):
+            raise CheckpointMismatchError(f"checkpoint folder {str(path)!r} does not exist; give a folder that mpsolve "
+                                          "train or build wrote")
         if path.is_dir() and not any(path.glob("*.safetensors")):
             raise CheckpointMismatchError(f"checkpoint {str(path)!r} has no model.safetensors: no weights to load "
                                           "(save with mpsolve train/build or save_pretrained; pickle .bin weights "

@@ -229,6 +229,20 @@ def test_a_loading_override_that_keeps_the_shapes_is_refused(shared_arch: Archit
         AutoModelForCausalLM.from_pretrained(tmp_path, **kwargs)
 
 
+
+def test_a_file_or_a_missing_folder_is_refused_naming_the_path(hf_model, tmp_path: Path) -> None:
+    """Before: a file went to torch.load (an UnpicklingError), a missing absolute path to the Hub ("Repo id must be
+    in the form 'repo_name'")."""
+    hf_model.save_pretrained(tmp_path / "ck")
+    for path in (tmp_path / "ck" / "config.json", tmp_path / "ck" / "model.safetensors"):
+        with pytest.raises(CheckpointMismatchError, match="is a file; give the checkpoint folder"):
+            MeRinoHFForCausalLM.from_pretrained(path)
+    with pytest.raises(CheckpointMismatchError, match="is a file; give the checkpoint folder"):
+        AutoModelForCausalLM.from_pretrained(tmp_path / "ck" / "config.json")
+    with pytest.raises(CheckpointMismatchError, match="does not exist"):
+        MeRinoHFForCausalLM.from_pretrained(tmp_path / "typo")
+
+
 def test_weights_without_an_architecture_record_load_with_a_warning(shared_arch: Architecture, tmp_path: Path):
     import warnings
 
