@@ -140,20 +140,22 @@ def plot(path: Path, table: list[dict[str, Any]], budgets: list[float]) -> None:
     fig, ax = plt.subplots(figsize=(8, 3.5))
     width = 0.8 / max(len(labels), 1)
     for j, label in enumerate(labels):
+        shown = False  # each design in the legend once, by its first bar drawn
         for i, b in enumerate(budgets):
             row = next((t for t in table if t["budget"] == b and t["design"] == label), None)
             if row is None or not row["runs"]:
                 continue
             x = i + (j - (len(labels) - 1) / 2) * width
             losses = [r["val_loss"] for r in row["runs"]]
-            ax.bar(x, np.mean(losses), width, color=f"C{j}", alpha=0.5, label=label if i == 0 else None)
+            ax.bar(x, np.mean(losses), width, color=f"C{j}", alpha=0.5, label=None if shown else label)
+            shown = True
             ax.plot([x] * len(losses), losses, "k.", ms=4)
     ax.set_xticks(np.arange(len(budgets)), [f"{b / 1e6:g}M FLOPs" for b in budgets])
     ax.set_ylabel("validation loss (nats/byte)")
     losses = [r["val_loss"] for t in table for r in t["runs"]]
-    if losses:
+    if losses:  # no runs yet (e.g. --no-train before any): an empty figure, no legend
         ax.set_ylim(min(losses) * 0.97, max(losses) * 1.02)
-    ax.legend(fontsize=8)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
