@@ -244,8 +244,7 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
             raise CheckpointMismatchError(f"checkpoint {str(path)!r} has no model.safetensors: no weights to load "
                                           "(save with mpsolve train/build or save_pretrained; pickle .bin weights "
                                           "are not read)")
-        if path.is_dir() and not lenient:
-            _check_before_loading(path)
+        recorded = _check_before_loading(path) if path.is_dir() and not lenient else None
         kwargs["use_safetensors"] = True  # a pickled .bin could run code when loaded
         kwargs["ignore_mismatched_sizes"] = True  # report mismatches as loading info; checked below
         model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
@@ -261,8 +260,8 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             detail = "; ".join(problems[:3]) + more
             raise CheckpointMismatchError(_mismatch_message(pretrained_model_name_or_path, detail))
-        if path.is_dir() and not lenient:  # config.json was checked; a config= or field override is checked here
-            differing = _differing_from_record(path, model.config.architecture)
+        if recorded is not None:  # config.json was checked; a config= or field override is checked here
+            differing = _differing(recorded, model.config.architecture)
             if differing:
                 raise CheckpointMismatchError(f"checkpoint {str(path)!r}: the loading config's {', '.join(differing)} "
                                               "differ from the architecture the weights were saved for; drop the "
@@ -279,12 +278,13 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
 _CONFIG_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
 
-def _check_before_loading(path: Path) -> None:
+def _check_before_loading(path: Path) -> str | None:
     """Refuse a local checkpoint whose weights disagree with its config, before allocating anything.
 
     Compares the tensor shapes in the safetensors headers with the model the config describes
     (laid out on the ``meta`` device), the architecture recorded at saving with the config's,
-    and the model's size with the free memory.
+    and the model's size with the free memory. Returns that record (``None`` where the weights
+    hold none).
     """
     from safetensors import safe_open
 
@@ -339,10 +339,7 @@ def _check_before_loading(path: Path) -> None:
              "build or save_pretrained), so only their shapes were checked against config.json; head_dim, activation "
              "and a shared block's layer count are taken on trust")
     if recorded is not None and not problems:
-        try:
-            differing = sorted(k for k, v in json.loads(recorded).items() if architecture.to_dict().get(k) != v)
-        except (ValueError, AttributeError):
-            differing = ["(unreadable record)"]
+        differing = _differing(recorded, architecture)
         if differing:
             problems.append(f"the config's {', '.join(differing)} differ from the architecture the weights were "
                             "saved for")
@@ -353,18 +350,11 @@ def _check_before_loading(path: Path) -> None:
         check_fits_in_memory(architecture)
     except ModelInputError as exc:
         raise CheckpointMismatchError(f"checkpoint {str(path)!r}: {exc}") from None
+    return recorded
 
 
-def _differing_from_record(path: Path, architecture: Architecture) -> list[str]:
-    """The architecture fields that differ from the one the weights of ``path`` record (none when unrecorded)."""
-    from safetensors import safe_open
-
-    recorded = None
-    for file in sorted(path.glob("*.safetensors")):
-        with safe_open(str(file), framework="pt") as fh:
-            recorded = (fh.metadata() or {}).get(ARCHITECTURE_METADATA, recorded)
-    if recorded is None:
-        return []
+def _differing(recorded: str, architecture: Architecture) -> list[str]:
+    """The fields of ``architecture`` that differ from the one the weights recorded (their JSON)."""
     try:
         return sorted(k for k, v in json.loads(recorded).items() if architecture.to_dict().get(k) != v)
     except (ValueError, AttributeError):
