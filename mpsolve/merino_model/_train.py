@@ -627,7 +627,7 @@ def train(
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
         raise ModelInputError(f"config must be a TrainConfig, got {type(config).__name__}: TrainConfig(tokens=...)")
-    check_train_setup(model_or_arch, config, seed)
+    arch = check_train_setup(model_or_arch, config, seed)
     check_integer(save_every, "save_every", 1, ModelInputError, optional=True)
     if device is not None:
         _check_device(device)
@@ -638,7 +638,8 @@ def train(
         require("safetensors", "hf")
         check_run_folder(out_dir, resume)
     corpus = load_corpus(corpus)  # after the checks above: a large corpus takes a while to read
-    model = _model_of(model_or_arch, config, seed)
+    # a design given by name or file is built from the architecture checked above (the file is read once)
+    model = _model_of(model_or_arch if isinstance(model_or_arch, torch.nn.Module) else arch, config, seed)
     arch = model.architecture
     if arch.vocab_size < corpus.vocab_size:
         raise ModelInputError(f"the corpus has {corpus.vocab_size} token ids but the model's vocab_size is "
