@@ -27,7 +27,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import check_outputs, command_line, git_commit, one_line_errors, write_report  # noqa: E402
+from _common import (  # noqa: E402
+    at_least,
+    check_outputs,
+    command_line,
+    git_commit,
+    one_line_errors,
+    positive,
+    write_report,
+)
 
 MODELS = ("merino-52m", "merino-61m", "merino-64m")
 GRAPHS = ("all", "last")
@@ -36,20 +44,14 @@ GRAPHS = ("all", "last")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="presets to time (default all)")
-    p.add_argument("--seq-len", type=int, default=128, help="prompt length and decode context (default 128)")
-    p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
-    p.add_argument("--rounds", type=int, default=3, help="rounds alternating the two graphs (default 3)")
-    p.add_argument("--min-run-time", type=float, default=1.0, help="seconds timed per entry (default 1)")
+    p.add_argument("--seq-len", type=at_least(1), default=128, help="prompt length and decode context (default 128)")
+    p.add_argument("--threads", type=at_least(1), default=1, help="intra-op threads (default 1)")
+    p.add_argument("--rounds", type=at_least(1), default=3, help="rounds alternating the two graphs (default 3)")
+    p.add_argument("--min-run-time", type=positive, default=1.0, help="seconds timed per entry (default 1)")
     p.add_argument("--no-int8", action="store_true", help="skip the ORT dynamic-INT8 graphs")
     p.add_argument("--out", type=Path, default=None, help="results JSON")
     p.add_argument("--md", type=Path, default=None, help="report (Markdown)")
-    args = p.parse_args(argv)
-    for label in ("seq_len", "threads", "rounds"):
-        if getattr(args, label) < 1:
-            p.error(f"--{label.replace('_', '-')} must be at least 1")
-    if args.min_run_time <= 0:
-        p.error("--min-run-time must be positive")
-    return args
+    return p.parse_args(argv)
 
 
 def export(name: str, folder: Path, int8: bool) -> dict[tuple[str, str], Path]:

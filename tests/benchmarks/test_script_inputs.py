@@ -103,6 +103,8 @@ def test_zero_runs_may_be_asked_for(script) -> None:
     ("exact", ["--time-limit", "-1"], "argument --time-limit: '-1' is not a finite number > 0"),
     ("exact", ["--cases", "large8"], "argument --cases: 'large8': write SPACE:NAME=VALUE[,NAME=VALUE...]"),
     ("exact", ["--cases", "large8:flops="], "argument --cases: 'large8:flops=': write SPACE:NAME=VALUE"),
+    ("onnx_logits", ["--min-run-time", "nan"], "argument --min-run-time: 'nan' is not a finite number > 0"),
+    ("onnx_logits", ["--rounds", "0"], "argument --rounds: '0' is not an integer >= 1"),
 ])
 def test_bad_counts_of_the_solver_scripts_are_usage_errors(script, capsys: pytest.CaptureFixture[str], name: str,
                                                            argv: list[str], message: str) -> None:
