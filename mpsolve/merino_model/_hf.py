@@ -30,7 +30,7 @@ from mpsolve.merino_model._model import (
     check_fits_in_memory,
     resolve_architecture,
 )
-from mpsolve.spaces import Architecture, get_architecture, model_constants
+from mpsolve.spaces import MODEL_CONSTANTS, Architecture, get_architecture, model_constants
 from mpsolve.utils.errors import ArchitectureError, warn
 
 __all__ = ["MeRinoConfig", "MeRinoHFForCausalLM", "register", "without_hf_progress_bars"]
@@ -87,17 +87,21 @@ class MeRinoConfig(PreTrainedConfig):
 
     @classmethod
     def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> Any:
-        """``PreTrainedConfig.from_dict``, refusing a saved config without ``blocks``.
+        """``PreTrainedConfig.from_dict``, refusing a saved config without ``blocks`` or a model constant.
 
-        ``MeRinoConfig()`` defaults to MeRino-64M's blocks (transformers builds default configs),
-        but a loaded config without them would describe another model than its weights.
+        ``MeRinoConfig()`` defaults to MeRino-64M (transformers builds default configs), but a loaded
+        config without its blocks or, say, its ``vocab_size`` would describe another model than its weights.
 
         Raises:
-            CheckpointMismatchError: ``blocks`` is missing or null.
+            CheckpointMismatchError: ``blocks`` or a field of :data:`MODEL_CONSTANTS` is missing or null.
         """
-        if isinstance(config_dict, dict) and {**config_dict, **kwargs}.get("blocks") is None:
-            raise CheckpointMismatchError("config has no blocks (the model's blocks of layers): re-save the checkpoint "
-                                          "with mpsolve train/build or save_pretrained, or restore its config.json")
+        if isinstance(config_dict, dict):
+            given = {**config_dict, **kwargs}
+            missing = [name for name in ("blocks", *MODEL_CONSTANTS) if given.get(name) is None]
+            if missing:
+                named = ", ".join("blocks (the model's blocks of layers)" if n == "blocks" else n for n in missing)
+                raise CheckpointMismatchError(f"config has no {named}: re-save the checkpoint with mpsolve "
+                                              "train/build or save_pretrained, or restore its config.json")
         return super().from_dict(config_dict, **kwargs)
 
     @property

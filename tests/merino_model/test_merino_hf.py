@@ -100,6 +100,23 @@ def test_a_saved_config_without_blocks_is_refused_naming_the_field(shared_arch: 
     assert MeRinoConfig().architecture.embed_dims == (640, 896, 1024, 1024)
 
 
+@pytest.mark.parametrize("fields", [["vocab_size"], ["max_positions", "head_dim"], ["activation"]])
+def test_a_saved_config_without_a_model_constant_is_refused_naming_it(shared_arch: Architecture, tmp_path: Path,
+                                                                       fields: list[str]) -> None:
+    """Before: a config.json without vocab_size / max_positions took MeRino-64M's (50272 / 2048), and loading
+    failed listing tensor shape mismatches; without activation / head_dim it took the default's."""
+    MeRinoHFForCausalLM(MeRinoConfig.from_architecture(shared_arch)).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    for name in fields:
+        del config[name]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    for load in (lambda: MeRinoHFForCausalLM.from_pretrained(tmp_path), lambda: AutoConfig.from_pretrained(tmp_path)):
+        with pytest.raises(CheckpointMismatchError, match=f"config has no {', '.join(fields)}: re-save the "
+                                                          "checkpoint") as info:
+            load()
+        assert "\n" not in str(info.value)
+
+
 def test_hf_generate_matches_the_pure_generate(hf_model) -> None:
     prompt = torch.randint(0, 256, (2, 6), generator=torch.Generator().manual_seed(0))
     ours = hf_model.model.generate(prompt, max_new_tokens=8)
