@@ -261,6 +261,10 @@ def pareto(
         except InfeasibleError:  # the space's cheapest design exceeds the budget: a proof
             points.append(budget_point(limit, None, key, label))
             continue
+        except KeyboardInterrupt:  # before the solver took Ctrl-C over (its checks): the points so far stand
+            points.append(budget_point(limit, {"status": "interrupted", "architecture": None, "wall_time_s": None},
+                                       key, label))
+            break
         points.append(budget_point(limit, r.to_dict(), key, label))
         native.extend(r.pareto or [])
         if r.status == "interrupted":  # Ctrl-C stops the front, not only this budget's solve

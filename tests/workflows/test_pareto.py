@@ -264,6 +264,26 @@ def test_ctrl_c_ends_the_front_at_the_budget_being_solved() -> None:
     assert fr.reference_point == (0.0, 40e9)
 
 
+def test_ctrl_c_before_a_solver_starts_keeps_the_front_so_far(monkeypatch) -> None:
+    """Before: Ctrl-C in a solve's own checks (before the solver catches it, e.g. the feasibility check)
+    left ``pareto`` with a traceback, and the budgets already solved were lost."""
+    import importlib
+
+    pareto_module = importlib.import_module("mpsolve.workflows.pareto")  # the package's name is the function
+    real, calls = pareto_module.solve, []
+
+    def ctrl_c_on_second(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pareto_module, "solve", ctrl_c_on_second)
+    fr = mpsolve.pareto(mpsolve.Problem("small"), "flops", ["10G", "20G", "40G"], solver="exact")
+    assert [(p["status"], p["proved"]) for p in fr.points] == [("optimal", True), ("interrupted", False)]
+    assert fr.points[1]["architecture"] is None and len(calls) == 2 and not fr.certified
+
+
 def test_every_solver_name_is_checked_before_the_first_front(monkeypatch, capsys) -> None:
     """Before: ``--solver tpe,nope`` solved the whole tpe front, then failed and lost it."""
     import mpsolve.cli.pareto as cli_pareto
