@@ -40,6 +40,14 @@ def _budget(spec: tuple[str, str, str | None]) -> mpsolve.Budget:
     return mpsolve.Budget(cost, limit, profile=profile) if cost == "latency" else mpsolve.Budget(cost, limit)
 
 
+def backends(text: str) -> list[str]:
+    """argparse type: comma-separated backend names (``ea,exact``), at least one."""
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one backend, e.g. ea,exact")
+    return names
+
+
 def summary(row: dict[str, Any], budget: tuple[str, str, str | None], space: str) -> dict[str, Any]:
     """The benchmark's row of one sweep row (a ``Result.to_dict()``)."""
     return {
@@ -96,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budgets", default="60G,110G,160G", type=C.quantities(),
                     help="FLOPs budgets (default 60G,110G,160G)")
     ap.add_argument("--seeds", default="0,1,2", type=C.seeds, help="seeds of the stochastic backends (default 0,1,2)")
-    ap.add_argument("--solvers", default="ea,nsga2,tpe,exact,cpsat", help="backends (default ea,nsga2,tpe,exact,cpsat)")
+    ap.add_argument("--solvers", default="ea,nsga2,tpe,exact,cpsat", type=backends,
+                    help="backends (default ea,nsga2,tpe,exact,cpsat)")
     ap.add_argument("--time-limit", type=C.positive, default=None, help="seconds per run (default: none)")
     ap.add_argument("--option", action="append", default=[], metavar="SOLVER:KEY=VALUE",
                     help="a backend option, e.g. tpe:n_trials=200 (repeatable)")
@@ -117,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("--latency-profile needs --latency-budgets, e.g. 40,80 (milliseconds)")
         budgets += [("latency", b, args.latency_profile) for b in lat]
     seeds = args.seeds
-    solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
+    solvers = args.solvers
     options: dict[str, list[str]] = {s: [] for s in solvers}
     for spec in args.option:
         name, _, pair = spec.partition(":")

@@ -198,6 +198,23 @@ def test_latency_budgets_and_architecture_files_are_checked_before_any_work(scri
         assert message in refused(capsys, token_budget, argv), text
 
 
+@pytest.fixture
+def solvers_unrun(script, monkeypatch: pytest.MonkeyPatch):
+    """solvers.py's ``main`` with its sweep replaced by a failure: a refusal must come before any run."""
+    mod = script("solvers")
+    monkeypatch.setattr(mod, "run_sweep", lambda *a, **k: pytest.fail("the sweep started"))
+    return mod.main
+
+
+def test_solvers_without_a_backend_is_a_usage_error(solvers_unrun, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: ``--solvers ''`` ran an empty sweep, wrote empty result files and raised matplotlib's ValueError."""
+    for names in ("", ","):
+        argv = ["--solvers", names, "--budgets", "60G", "--out", str(tmp_path / "s")]
+        assert "argument --solvers: give at least one backend" in refused(capsys, solvers_unrun, argv)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_script_exits_with_the_message_alone() -> None:
     done = subprocess.run([sys.executable, str(BENCHMARKS / "ea.py"), "--space", "nosuch"], capture_output=True,
                           text=True, timeout=120)
