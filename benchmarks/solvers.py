@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     for b in budgets:
         problem = mpsolve.Problem(space, constraints=[_budget(b)])
         for s in solvers:
-            stochastic = mpsolve.get_solver(s).stochastic
+            stochastic = mpsolve.get_solver(s, **solver_options[s]).stochastic  # bad options fail before any run
             for seed in seeds if stochastic else seeds[:1]:
                 limit = {b[0]: C.parse_count(b[1]) if b[0] != "latency" else float(b[1])}
                 tasks.append(SweepTask(len(tasks), args.space, problem, limit, s, solver_options[s], seed,

@@ -215,6 +215,19 @@ def test_solvers_without_a_backend_is_a_usage_error(solvers_unrun, tmp_path: Pat
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("option", "message"), [
+    ("ea:iterations=-3", "error: ea: iterations must be a positive integer, got -3"),
+    ("ea:bogus=1", "error: bad options for solver 'ea': got an unexpected keyword argument 'bogus'"),
+])
+def test_solvers_checks_backend_options_before_any_run(solvers_unrun, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str], option: str,
+                                                       message: str) -> None:
+    """Before: a bad --option reached its backend only when its first run started, after the runs of the
+    backends before it, and stopped the sweep with every finished run lost."""
+    argv = ["--solvers", "exact,ea", "--budgets", "60G", "--option", option, "--out", str(tmp_path / "s")]
+    assert refused(capsys, solvers_unrun, argv).startswith(message)
+
+
 def test_a_script_exits_with_the_message_alone() -> None:
     done = subprocess.run([sys.executable, str(BENCHMARKS / "ea.py"), "--space", "nosuch"], capture_output=True,
                           text=True, timeout=120)
