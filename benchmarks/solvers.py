@@ -110,21 +110,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--option", action="append", default=[], metavar="SOLVER:KEY=VALUE",
                     help="a backend option, e.g. tpe:n_trials=200 (repeatable)")
     ap.add_argument("--latency-profile", default=None, help="a latency profile JSON: adds latency budgets")
-    ap.add_argument("--latency-budgets", default="", help="latency budgets in ms, e.g. 40,80 (with a profile)")
+    ap.add_argument("--latency-budgets", default=[], type=C.positives,
+                    help="latency budgets in ms, e.g. 40,80 (with a profile)")
     ap.add_argument("--jobs", type=C.at_least(1), default=2, help="parallel runs (default 2; 1 runs in this process)")
     ap.add_argument("--out", default=str(RESULTS / "solvers"), help="output stem (default benchmarks/results/solvers)")
     args = ap.parse_args(argv)
+    if bool(args.latency_budgets) != bool(args.latency_profile):
+        ap.error("--latency-budgets and --latency-profile go together: the budgets in ms and the device profile "
+                 "they are measured on")
     out = Path(args.out)
     C.check_outputs({"--out (.json)": out.with_suffix(".json"), "--out (.md)": out.with_suffix(".md"),
                      "--out (plot)": out.parent / f"{out.name}_convergence.png"},
                     {"--latency-profile": args.latency_profile})
 
     budgets: list[tuple[str, str, str | None]] = [("flops", b, None) for b in args.budgets]
-    if args.latency_profile:
-        lat = [b.strip() for b in args.latency_budgets.split(",") if b.strip()]
-        if not lat:
-            ap.error("--latency-profile needs --latency-budgets, e.g. 40,80 (milliseconds)")
-        budgets += [("latency", b, args.latency_profile) for b in lat]
+    budgets += [("latency", b, args.latency_profile) for b in args.latency_budgets]
     seeds = args.seeds
     solvers = args.solvers
     options: dict[str, list[str]] = {s: [] for s in solvers}

@@ -228,6 +228,21 @@ def test_solvers_checks_backend_options_before_any_run(solvers_unrun, tmp_path: 
     assert refused(capsys, solvers_unrun, argv).startswith(message)
 
 
+def test_solvers_latency_budgets_need_their_profile(solvers_unrun, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: --latency-budgets without --latency-profile were ignored without a word (the sweep ran FLOPs
+    budgets alone), and their values were not checked as numbers by the command line."""
+    base = ["--solvers", "exact", "--budgets", "60G", "--out", str(tmp_path / "s")]
+    profile = str(ROOT / "benchmarks" / "results" / "latency_profile.json")
+    for argv, message in (
+        (["--latency-budgets", "40"], "--latency-budgets and --latency-profile go together"),
+        (["--latency-profile", profile], "--latency-budgets and --latency-profile go together"),
+        (["--latency-profile", profile, "--latency-budgets", "40,x"],
+         "argument --latency-budgets: 'x' is not a finite number > 0"),
+    ):
+        assert message in refused(capsys, solvers_unrun, base + argv), argv
+
+
 def test_a_script_exits_with_the_message_alone() -> None:
     done = subprocess.run([sys.executable, str(BENCHMARKS / "ea.py"), "--space", "nosuch"], capture_output=True,
                           text=True, timeout=120)
