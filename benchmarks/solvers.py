@@ -118,6 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     if bool(args.latency_budgets) != bool(args.latency_profile):
         ap.error("--latency-budgets and --latency-profile go together: the budgets in ms and the device profile "
                  "they are measured on")
+    given = (("--solvers", args.solvers, str), ("--seeds", args.seeds, int), ("--budgets", args.budgets, C.parse_count),
+             ("--latency-budgets", args.latency_budgets, float))
+    for flag, values, key in given:
+        seen: dict[Any, Any] = {}  # a value given twice would run the same runs twice, counted twice in a front
+        for v in values:
+            if key(v) in seen:
+                again = "" if seen[key(v)] == v else f" (as {seen[key(v)]!r})"
+                ap.error(f"{flag}: {v!r} is given twice{again}: its runs would repeat; give each once")
+            seen[key(v)] = v
     out = Path(args.out)
     C.check_outputs({"--out (.json)": out.with_suffix(".json"), "--out (.md)": out.with_suffix(".md"),
                      "--out (plot)": out.parent / f"{out.name}_convergence.png"},

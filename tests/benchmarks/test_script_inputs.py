@@ -243,6 +243,19 @@ def test_solvers_latency_budgets_need_their_profile(solvers_unrun, tmp_path: Pat
         assert message in refused(capsys, solvers_unrun, base + argv), argv
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--solvers", "exact,ea,exact"], "--solvers: 'exact' is given twice"),
+    (["--seeds", "0,1,0"], "--seeds: 0 is given twice"),
+    (["--budgets", "60G,60000M"], "--budgets: '60000M' is given twice (as '60G')"),
+])
+def test_solvers_refuses_a_value_given_twice(solvers_unrun, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             argv: list[str], message: str) -> None:
+    """Before: a backend, seed or budget given twice ran the same runs twice and put both in one front:
+    ``--solvers exact,exact --budgets 60G`` reported a front over 2 FLOPs budgets with 2/2 points proved."""
+    argv = ["--solvers", "exact", "--budgets", "60G", *argv, "--out", str(tmp_path / "s")]
+    assert message in refused(capsys, solvers_unrun, argv)
+
+
 def test_a_script_exits_with_the_message_alone() -> None:
     done = subprocess.run([sys.executable, str(BENCHMARKS / "ea.py"), "--space", "nosuch"], capture_output=True,
                           text=True, timeout=120)
