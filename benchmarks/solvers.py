@@ -193,7 +193,8 @@ def _markdown(rows: list[dict[str, Any]]) -> str:
 
 def _front_markdown(fronts: list[dict[str, Any]]) -> str:
     """Hypervolume per backend (over its seeds) of the FLOPs front, and its gap to the best
-    certified front's (negative: more area than the certified front)."""
+    certified front's (negative: more area than the certified front; none when that front has no
+    area, every budget below the cheapest design)."""
     if not fronts:
         return ""
     ref = fronts[0]["reference_point"]
@@ -213,7 +214,7 @@ def _front_markdown(fronts: list[dict[str, Any]]) -> str:
         fs = [f for f in fronts if f["solver"] == solver]
         hv = [f["hypervolume"] for f in fs]
         span = f"{min(hv):.2f}" if len(hv) == 1 else f"{min(hv):.2f}-{max(hv):.2f}"
-        rel = "-" if best is None else ", ".join(sorted({f"{100 * (h - best) / best:+.3f}%" for h in hv}))
+        rel = "-" if not best else ", ".join(sorted({f"{100 * (h - best) / best:+.3f}%" for h in hv}))
         proved = ", ".join(sorted({f"{f['proved']}/{len(f['budgets'])}" for f in fs}))
         cert = "yes" if all(f["certified"] for f in fs) else "no"
         wall = [f["wall_time_s"] for f in fs]
@@ -248,7 +249,8 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_xlabel("wall time (s)")
         ax.set_ylabel("best feasible objective")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # a budget no design meets has no history: no legend
+            ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

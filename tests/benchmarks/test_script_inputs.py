@@ -256,6 +256,17 @@ def test_solvers_refuses_a_value_given_twice(solvers_unrun, tmp_path: Path, caps
     assert message in refused(capsys, solvers_unrun, argv)
 
 
+def test_solvers_reports_budgets_that_no_design_meets(script, tmp_path: Path) -> None:
+    """Before: when every FLOPs budget was below the cheapest design, the certified front's hypervolume was 0 and
+    the report divided by it (ZeroDivisionError after solvers.json was written; no .md, no plot)."""
+    out = tmp_path / "s"
+    assert script("solvers").main(["--solvers", "exact", "--budgets", "1G", "--jobs", "1", "--out", str(out)]) == 0
+    (front,) = json.loads(out.with_suffix(".json").read_text())["fronts"]
+    assert front["hypervolume"] == 0 and front["certified"]
+    assert "| exact | 1 | 0.00 | - | yes | 1/1 |" in out.with_suffix(".md").read_text()
+    assert (tmp_path / "s_convergence.png").stat().st_size > 0
+
+
 def test_a_script_exits_with_the_message_alone() -> None:
     done = subprocess.run([sys.executable, str(BENCHMARKS / "ea.py"), "--space", "nosuch"], capture_output=True,
                           text=True, timeout=120)
