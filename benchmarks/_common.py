@@ -422,6 +422,17 @@ def seeds(text: str) -> list[int]:
     return items
 
 
+def output_stem(text: str) -> str:
+    """argparse type: the stem of a script's output files (``results/solvers``: ``.json``, ``.md`` are added),
+    refused when it names a folder (its files would land beside the folder, not in it)."""
+    if not text:  # Path("") is the current folder
+        raise argparse.ArgumentTypeError("an empty name is no file stem: give one, e.g. results/run")
+    if text.endswith(("/", os.sep)) or Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder, not a file stem: give a stem in it, e.g. "
+                                         f"{os.path.join(text, 'run')!r}")
+    return text
+
+
 def add_out_arg(p: argparse.ArgumentParser, runs: str, default: Path = RESULTS) -> None:
     """``--out``, the output folder of a training benchmark (see :func:`output_folder`)."""
     p.add_argument("--out", default=None, help=f"output folder (default {default.relative_to(ROOT)}, with --quick "

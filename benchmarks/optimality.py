@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="latency budgets in ms, e.g. 50,130 (with a profile)")
     ap.add_argument("--workers", type=C.at_least(1), default=None,
                     help="CP-SAT workers (default: CPU count, at most 8)")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "optimality"), help="output stem")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "optimality"), type=C.output_stem,
+                    help="output stem (.json and .md are added)")
     args = ap.parse_args(argv)
     if bool(args.latency_budgets) != bool(args.latency_profile):
         ap.error("--latency-budgets and --latency-profile go together: the budgets in ms and the device profile "

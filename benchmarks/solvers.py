@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-budgets", default=[], type=C.positives,
                     help="latency budgets in ms, e.g. 40,80 (with a profile)")
     ap.add_argument("--jobs", type=C.at_least(1), default=2, help="parallel runs (default 2; 1 runs in this process)")
-    ap.add_argument("--out", default=str(RESULTS / "solvers"), help="output stem (default benchmarks/results/solvers)")
+    ap.add_argument("--out", default=str(RESULTS / "solvers"), type=C.output_stem,
+                    help="output stem (default benchmarks/results/solvers)")
     args = ap.parse_args(argv)
     if bool(args.latency_budgets) != bool(args.latency_profile):
         ap.error("--latency-budgets and --latency-profile go together: the budgets in ms and the device profile "

@@ -267,6 +267,23 @@ def test_solvers_reports_budgets_that_no_design_meets(script, tmp_path: Path) ->
     assert (tmp_path / "s_convergence.png").stat().st_size > 0
 
 
+@pytest.mark.parametrize("name", ["solvers", "optimality"])
+def test_an_output_stem_that_names_a_folder_is_refused(script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str], name: str) -> None:
+    """Before: ``--out DIR`` or ``--out DIR/`` (the stem of solvers.py's and optimality.py's files) wrote
+    DIR.json, DIR.md (and DIR_convergence.png) beside the folder, over any files of those names there."""
+    mod = script(name)
+    monkeypatch.setattr(mod.mpsolve, "solve", lambda *a, **k: pytest.fail("a solve started"))
+    monkeypatch.setattr(mod, "run_sweep", lambda *a, **k: pytest.fail("the sweep started"), raising=False)
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for out in (str(folder), f"{folder}/", str(tmp_path / "new") + "/"):
+        argv = ["--budgets", "60G", "--out", out] + (["--skip-large8", "--skip-exhaustive"] if name == "optimality"
+                                                     else ["--solvers", "exact"])
+        assert f"argument --out: {out!r} is a folder" in refused(capsys, mod.main, argv)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
 def test_a_script_exits_with_the_message_alone() -> None:
     done = subprocess.run([sys.executable, str(BENCHMARKS / "ea.py"), "--space", "nosuch"], capture_output=True,
                           text=True, timeout=120)
