@@ -75,9 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     C.check_outputs({f"--out file {name}": Path(args.out) / name for name in ("expectation.json", "expectation.md")})
     spaces = [mpsolve.get_space(s) for s in args.spaces.split(",")]  # an unknown space is refused before any work
-    _lookup.AUTO_WORK = int(args.work)
+    work, _lookup.AUTO_WORK = _lookup.AUTO_WORK, int(args.work)
     t0 = time.time()
-    rows = [r for space in spaces for r in compare(space, args.seed)]
+    try:
+        rows = [r for space in spaces for r in compare(space, args.seed)]
+    finally:  # the library's own rule again for the rest of the process (main may run inside another program)
+        _lookup.AUTO_WORK = work
     meta = {"command": C.command_line("expectation.py", argv), "git_commit": C.git_commit(), "work": args.work,
             "seed": args.seed, "elapsed_s": time.time() - t0}
     C.write_json(Path(args.out) / "expectation.json", {**meta, "rows": rows})

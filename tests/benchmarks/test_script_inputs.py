@@ -284,6 +284,18 @@ def test_an_output_stem_that_names_a_folder_is_refused(script, tmp_path: Path, m
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
 
 
+def test_expectation_leaves_the_library_table_rule_as_it_was(script, tmp_path: Path) -> None:
+    """Before: ``--work`` set the library's ``AUTO_WORK`` and left it set, so after ``main`` every lookup table
+    of the process (and the disk cache it writes under the same name) drew 8 matrices per shape, not 2048."""
+    from mpsolve.objectives import _lookup
+
+    before = _lookup.draws_for(64, 64, "auto")
+    assert script("expectation").main(["--spaces", "byte-tiny", "--work", "1e4", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "expectation.json").read_text())["rows"]
+    assert {r["draws"] for r in rows} == {_lookup.AUTO_MIN_DRAWS}  # the run itself used --work
+    assert _lookup.draws_for(64, 64, "auto") == before == _lookup.AUTO_MAX_DRAWS
+
+
 def test_a_script_exits_with_the_message_alone() -> None:
     done = subprocess.run([sys.executable, str(BENCHMARKS / "ea.py"), "--space", "nosuch"], capture_output=True,
                           text=True, timeout=120)
