@@ -296,6 +296,13 @@ def test_expectation_leaves_the_library_table_rule_as_it_was(script, tmp_path: P
     assert _lookup.draws_for(64, 64, "auto") == before == _lookup.AUTO_MAX_DRAWS
 
 
+def test_expectation_refuses_a_space_given_twice(script, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: ``--spaces byte-tiny,byte-tiny`` compared every shape twice and reported 32 shapes of 16."""
+    argv = ["--spaces", "byte-tiny,byte-tiny", "--work", "1e4", "--out", str(tmp_path)]
+    assert "argument --spaces: 'byte-tiny' is given twice" in refused(capsys, script("expectation").main, argv)
+    assert not (tmp_path / "expectation.json").exists()
+
+
 def test_a_script_exits_with_the_message_alone() -> None:
     done = subprocess.run([sys.executable, str(BENCHMARKS / "ea.py"), "--space", "nosuch"], capture_output=True,
                           text=True, timeout=120)
