@@ -124,9 +124,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="default-space FLOPs budgets ('' for none)")
     ap.add_argument("--limit", type=C.positive, default=300.0, help="time limit of each default-space solve, s")
     ap.add_argument("--note", default="", help="a line about the machine, recorded with the results")
-    ap.add_argument("--out", type=Path, default=C.RESULTS / "cpsat_presolve.json")
-    ap.add_argument("--md", type=Path, default=C.RESULTS / "cpsat_presolve.md")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results JSON (default: beside --md, else benchmarks/results/cpsat_presolve.json)")
+    ap.add_argument("--md", type=Path, default=None, help="report (default: beside --out, else in benchmarks/results)")
     args = ap.parse_args(argv)
+    # one file sent elsewhere takes the other with it: never one half of the committed pair replaced
+    args.out = args.out or (args.md.with_suffix(".json") if args.md else C.RESULTS / "cpsat_presolve.json")
+    args.md = args.md or args.out.with_suffix(".md")
     C.check_outputs({"--out": args.out, "--md": args.md})
     problems = default_problems(args.budgets)
     from ortools import __version__ as ortools_version

@@ -143,6 +143,19 @@ def test_a_missing_output_folder_is_created_and_nothing_is_lost(script, tmp_path
     assert out.stat().st_size > 0 and "random custom spaces" in md.read_text()
 
 
+def test_cpsat_presolve_writes_both_files_where_one_is_sent(script, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: ``--out`` alone sent the JSON there and the Markdown over the committed results/cpsat_presolve.md
+    (``--md`` alone: the JSON over the committed .json), so the committed pair described two different runs."""
+    mod, C = script("cpsat_presolve"), script("_common")
+    monkeypatch.setattr(C, "RESULTS", tmp_path / "committed")
+    assert mod.main(["--cases", "1", "--budgets", "", "--out", str(tmp_path / "a" / "cp.json")]) == 0
+    assert "random custom spaces" in (tmp_path / "a" / "cp.md").read_text()
+    assert mod.main(["--cases", "1", "--budgets", "", "--md", str(tmp_path / "b" / "cp.md")]) == 0
+    assert json.loads((tmp_path / "b" / "cp.json").read_text())["small_spaces"]["cases"] == 1
+    assert not (tmp_path / "committed").exists()
+
+
 def test_an_output_over_an_input_is_refused(script, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sample = tmp_path / "token_budget.json"
     sample.write_text("[]")
