@@ -8,7 +8,8 @@ answers of one backend and seed over the FLOPs budgets form a :class:`mpsolve.Pa
 every front is scored by pymoo's hypervolume against the same reference point, objective 0
 and the largest FLOPs budget. Writes ``benchmarks/results/solvers.{json,md}`` and a
 convergence plot (best-so-far objective against time, from each result's history)
-``solvers_convergence.png``.
+``solvers_convergence.png``. On Ctrl-C the runs that finished are written (``interrupted`` in
+the files says how many), with the fronts of the backends and seeds whose budgets all finished.
 
 Usage: ``python benchmarks/solvers.py [--budgets 60G,110G,160G] [--seeds 0,1,2]
 [--solvers ea,nsga2,tpe,exact,cpsat] [--time-limit S] [--option tpe:n_trials=200]
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ import _common as C  # noqa: E402
 import mpsolve  # noqa: E402
 from mpsolve.cli.parsing import parse_options  # noqa: E402
 from mpsolve.workflows.pareto import ParetoFront, budget_point  # noqa: E402
-from mpsolve.workflows.sweep import SweepTask, run_sweep  # noqa: E402
+from mpsolve.workflows.sweep import SweepInterrupted, SweepTask, run_sweep  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -156,9 +158,16 @@ def main(argv: list[str] | None = None) -> int:
                 tasks.append(SweepTask(len(tasks), args.space, problem, limit, s, solver_options[s], seed,
                                        args.time_limit))
                 labels.append(b)
-    raw = run_sweep(tasks, f"process:{args.jobs}" if args.jobs > 1 else "local")
-    fronts = flops_fronts(raw)
-    rows = [summary(row, b, args.space) for row, b in zip(raw, labels)]
+    interrupted = None
+    try:
+        raw = run_sweep(tasks, f"process:{args.jobs}" if args.jobs > 1 else "local")
+    except SweepInterrupted as exc:  # the finished runs are written; a front only of a backend and seed complete
+        raw, interrupted = exc.rows, f"{len(exc.rows)} of {exc.total} runs finished (Ctrl-C)"
+    run_of = [(t.solver, t.seed) for t in tasks]
+    planned = Counter(run_of[t.index] for t in tasks if "flops" in t.budgets)
+    finished = Counter(run_of[r["index"]] for r in raw if "flops" in r["budgets"])
+    fronts = flops_fronts([r for r in raw if finished[run_of[r["index"]]] == planned[run_of[r["index"]]]])
+    rows = [summary(row, labels[row["index"]], args.space) for row in raw]
 
     optimum = {tuple(r["budget"][:2]): r["objective"] for r in rows if r["status"] == "optimal"}
     for r in rows:
@@ -168,12 +177,20 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"command": C.command_line("solvers.py", argv), "git_commit": C.git_commit(),
             "entropy_options": mpsolve.MeRinoEntropy().options()}
+    if interrupted is not None:
+        meta["interrupted"] = interrupted
     out.with_suffix(".json").write_text(json.dumps({**meta, "runs": rows, "fronts": fronts}, indent=1) + "\n")
     table = _front_markdown(fronts) + "\n" + _markdown(rows)
+    if interrupted is not None:
+        table = (f"**Interrupted**: {interrupted}; fronts only of the backends and seeds whose budgets all "
+                 f"finished.\n\n{table}")
     out.with_suffix(".md").write_text(C.provenance(meta) + table)
     print(table)
     _plot(rows, out.parent / f"{out.name}_convergence.png")
     print(f"wrote {out.with_suffix('.json')}, {out.with_suffix('.md')}, {out.parent / f'{out.name}_convergence.png'}")
+    if interrupted is not None:
+        print(f"interrupted: {interrupted}; the files hold those runs", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -416,3 +416,25 @@ def test_a_run_planned_twice_is_trained_once(script, tmp_path: Path, monkeypatch
     monkeypatch.setattr(C, "run_jobs", lambda jobs, **_: given.append(jobs) or [])
     C.run_planned([one, other, one], no_train=False, max_runs=3, workers=2, desc="runs")
     assert given == [[one, other]]
+
+
+def test_solvers_py_keeps_the_finished_runs_on_ctrl_c(script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: Ctrl-C lost every finished run (the files were written only at the end of the sweep)."""
+    solvers = script("solvers")
+    real = solvers.run_sweep
+
+    def ctrl_c_after_three(tasks, executor):
+        rows = real(tasks[:3], executor)
+        raise solvers.SweepInterrupted(rows, len(tasks))
+
+    monkeypatch.setattr(solvers, "run_sweep", ctrl_c_after_three)
+    out = tmp_path / "run"
+    argv = ["--space", "small", "--budgets", "10G,20G", "--solvers", "exact,ea", "--seeds", "0", "--jobs", "1",
+            "--out", str(out)]
+    assert solvers.main(argv) == 130
+    assert "interrupted: 3 of 4 runs finished (Ctrl-C)" in capsys.readouterr().err
+    written = json.loads(out.with_suffix(".json").read_text())
+    assert written["interrupted"] == "3 of 4 runs finished (Ctrl-C)" and len(written["runs"]) == 3
+    assert [(f["solver"], f["budgets"]) for f in written["fronts"]] == [("exact", [10e9, 20e9])]  # ea's: one budget
+    assert out.with_suffix(".md").read_text().count("**Interrupted**: 3 of 4 runs") == 1
