@@ -139,7 +139,8 @@ class MeRinoEntropy(Objective):
         self.expectation = expectation
         self.draws, self.table_seed = draws if draws == "auto" else int(draws), int(table_seed)
         self._table = table
-        self._cache: dict[tuple[int, int], float] = {}
+        #: matrix entropies by the options they depend on, then by shape: options are attributes that may be set
+        self._cache: dict[tuple[Any, ...], dict[tuple[int, int], float]] = {}
 
     def options(self) -> dict[str, Any]:
         return {
@@ -159,9 +160,7 @@ class MeRinoEntropy(Objective):
     @property
     def table(self) -> SpectrumTable:
         """The Monte-Carlo table (built on first use; the ``analytic`` expectation needs none)."""
-        if self._table is None:
-            self._table = _shared_table(self.draws, self.table_seed)
-        return self._table
+        return self._table if self._table is not None else _shared_table(self.draws, self.table_seed)
 
     # -- pieces ----------------------------------------------------------------------------
     def matrix_entropy(self, m: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -171,14 +170,16 @@ class MeRinoEntropy(Objective):
         packed = lo.ravel() * (int(hi.max(initial=0)) + 1) + hi.ravel()  # 1-D keys: far faster than axis=1
         keys, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
         shapes = [(int(lo.flat[i]), int(hi.flat[i])) for i in first]
-        missing = [s for s in shapes if s not in self._cache]
+        cache = self._cache.setdefault(
+            (self.variant, self.eps, self.init_std, self.expectation, self.draws, self.table_seed), {})
+        missing = [s for s in shapes if s not in cache]
         if missing and self.expectation == "analytic":
             values = np.array([analytic_entropy(m_, n_, self.variant, self.eps, self.init_std) for m_, n_ in missing])
-            self._cache.update(zip(missing, values.tolist()))
+            cache.update(zip(missing, values.tolist()))
         elif missing:
             values = self.table.expected_entropy(missing, self.variant, self.eps, self.init_std)
-            self._cache.update(zip(missing, values.tolist()))
-        table = np.array([self._cache[s] for s in shapes])
+            cache.update(zip(missing, values.tolist()))
+        table = np.array([cache[s] for s in shapes])
         return table[inverse.ravel()].reshape(m.shape)
 
     def penalty_factor(self, rho: np.ndarray) -> np.ndarray:

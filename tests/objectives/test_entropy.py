@@ -151,3 +151,23 @@ def test_exp_penalty_that_underflows_for_every_design_is_refused():
     with pytest.raises(MpsolveError, match="take gamma below 7084"):  # the attention part alone counts
         Problem(space, MeRinoEntropy(penalty="exp", gamma=7200.0, alpha=(1, 0)))
     Problem(space, MeRinoEntropy(penalty="linear", gamma=1e6))  # gamma only shapes the exp penalty
+
+
+def test_an_option_set_after_scoring_is_the_one_scored(tmp_path, monkeypatch):
+    """Options are the attributes of the same name (what results and repr show), but matrix entropies were
+    cached by shape alone: after `obj.variant, obj.eps = "log", 1e-6` the objective went on scoring the
+    rate entropy while naming the log one."""
+    arch = get_architecture("merino-52m")
+    obj = MeRinoEntropy()
+    before = obj.of(arch)
+    obj.variant, obj.eps = "log", 1e-6
+    after = MeRinoEntropy(variant="log", eps=1e-6).of(arch)
+    assert abs(after - before) > 100  # 39999 against 40624 nats: the two option sets differ
+    assert obj.of(arch) == after
+    monkeypatch.setenv("MPSOLVE_CACHE_DIR", str(tmp_path))  # the Monte-Carlo tables of seeds 3 and 4
+    small = one_block(64, 1, 2.0)
+    sampled = MeRinoEntropy(expectation="monte-carlo", draws=2, table_seed=3)
+    seed_3 = sampled.of(small)
+    sampled.table_seed = 4
+    seed_4 = MeRinoEntropy(expectation="monte-carlo", draws=2, table_seed=4).of(small)
+    assert seed_3 != seed_4 and sampled.of(small) == seed_4
