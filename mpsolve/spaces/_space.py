@@ -92,8 +92,8 @@ class SearchSpace:
             ("embed_proj_dim", embed_proj_dim),
             ("max_positions", max_positions),
             ("head_dim", head_dim),
-        ):
-            check_integer(v, n, error=SpaceError)
+        ):  # as Python ints: a numpy one would hash another way than the equal space and is not JSON
+            setattr(self, n, check_integer(v, n, error=SpaceError))
         check_model_constants(self, SpaceError)
         for label, name, grid in (("embed_dims", "embed_dim", self.embed_dims),
                                   ("ffn_ratios", "ffn_ratio", self.ffn_ratios), ("layers", "layers", self.layers)):

@@ -214,3 +214,16 @@ def test_repeated_mutation_stops_at_a_solves_deadline(small_space, rng) -> None:
     with deadline(time.perf_counter() - 1.0), pytest.raises(DeadlineReached):
         small_space.mutate(X, rng, p_repeat=0.999)  # a row repeats with 1 - 1e-12 odds: the loop is entered
     assert small_space.mutate(X, rng, p_repeat=0.5).shape == X.shape  # no deadline: it finishes
+
+
+def test_numpy_model_constants_are_kept_as_python_integers() -> None:
+    """Before: a space kept np.int64(256) as given, so it equalled the same space with 256 yet hashed
+    differently (a set of the two held both) and its to_dict was not JSON."""
+    import json
+
+    grids = {"num_blocks": 2, "embed_dims": [64, 128], "ffn_ratios": [1.0], "layers": [1]}
+    numpy = SearchSpace(**grids, vocab_size=np.int64(256), embed_proj_dim=np.int32(64), max_positions=np.int64(32),
+                        head_dim=np.int16(32))
+    plain = SearchSpace(**grids, vocab_size=256, embed_proj_dim=64, max_positions=32, head_dim=32)
+    assert numpy == plain and len({numpy, plain}) == 1
+    assert json.loads(json.dumps(numpy.to_dict())) == plain.to_dict()
