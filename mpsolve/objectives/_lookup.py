@@ -104,6 +104,9 @@ def _checksum(spectra: dict[tuple[int, int], np.ndarray], seed: int, draws: int 
 #: below this ``eps / init_std`` the ``log`` variant is ``E sum log s`` (exact; the neglected
 #: ``eps E sum 1/s`` is far below the Monte-Carlo error of any table)
 LOG_EXACT_EPS = 1e-4
+#: above ``LOG_EXACT_EPS`` and below this ``eps / init_std`` the ``log`` variant's expansion misses the
+#: hard edge of a square matrix's spectrum (its smallest singular values): scored low, see README
+LOG_EDGE_EPS = 1e-2
 _QUADRATURE_POINTS = 4096
 
 
