@@ -13,7 +13,8 @@ CP-SAT's, the EA's is recorded beside it.
 
 Usage: ``python benchmarks/optimality.py [--budgets 60G,110G,160G] [--cpsat-limit 600]
 [--large8-limit 300] [--warm-start 10000] [--note "shared machine"]``; results are printed and written to
-``benchmarks/results/optimality.{json,md}``.
+``benchmarks/results/optimality.{json,md}``. Ctrl-C stops the benchmark and writes the runs that
+finished (``interrupted`` in the files).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -52,6 +54,14 @@ def _row(r: mpsolve.Result, optimum: float | None) -> dict:
         "n_evals": r.n_evals,
         "encoding": None if r.x is None else [int(v) for v in r.x],
     }
+
+
+def _solve(*args: Any, **kwargs: Any) -> mpsolve.Result:
+    """``mpsolve.solve``; Ctrl-C, which a solver answers with an ``interrupted`` result, stops the benchmark."""
+    r = mpsolve.solve(*args, **kwargs)
+    if r.status == "interrupted":
+        raise KeyboardInterrupt
+    return r
 
 
 @C.one_line_errors
@@ -91,25 +101,40 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"command": C.command_line("optimality.py", argv), "git_commit": C.git_commit(),
                     "entropy_options": mpsolve.MeRinoEntropy().options(), "default": {}, "large8": None,
                     "exhaustive": {}, "note": args.note}
+    try:
+        _measure(args, budgets, report)
+    except KeyboardInterrupt:
+        report["interrupted"] = "Ctrl-C: the runs that finished before it are kept"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    out.with_suffix(".md").write_text(_markdown(report))
+    print(f"\nwrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+    if "interrupted" in report:
+        print("interrupted: the files hold the runs that finished", file=sys.stderr)
+        return 130
+    return 0
 
+
+def _measure(args: argparse.Namespace, budgets: list[str], report: dict) -> None:
+    """The three parts (see the module docstring), each run recorded in ``report`` as it finishes."""
     print("== default space: every backend against the proved optimum ==")
     print(f"{'budget':>7} {'solver':>10} {'status':>9} {'objective':>14} {'gap':>10} {'time s':>8} {'evals':>9}")
     for b in budgets:
         problem = _problem("default", b, args.latency_profile)
         proved = [
-            mpsolve.solve(problem, "exact", seed=args.seed),
-            mpsolve.solve(problem, "cpsat", seed=args.seed, workers=args.workers, time_limit=args.cpsat_limit),
+            _solve(problem, "exact", seed=args.seed),
+            _solve(problem, "cpsat", seed=args.seed, workers=args.workers, time_limit=args.cpsat_limit),
         ]
         optimum = next((r.objective for r in proved if r.status == "optimal"), None)
-        rows = [_row(r, optimum) for r in proved]
+        rows = report["default"][b] = [_row(r, optimum) for r in proved]  # filled as its runs finish
         if args.warm_start:
-            quick = mpsolve.solve(problem, "ea", seed=args.seed, iterations=args.warm_start)
-            warm = mpsolve.solve(problem, "cpsat", seed=args.seed, workers=args.workers,
-                                 time_limit=args.cpsat_limit, hint=quick)
+            quick = _solve(problem, "ea", seed=args.seed, iterations=args.warm_start)
+            warm = _solve(problem, "cpsat", seed=args.seed, workers=args.workers, time_limit=args.cpsat_limit,
+                          hint=quick)
             rows.append({**_row(warm, optimum), "solver": f"cpsat+ea{args.warm_start}",
                          "hint_objective": quick.objective, "hint_wall_time_s": quick.wall_time})
-        rows += [_row(mpsolve.solve(problem, s, seed=args.seed), optimum) for s in HEURISTICS]
-        report["default"][b] = rows
+        for s in HEURISTICS:
+            rows.append(_row(_solve(problem, s, seed=args.seed), optimum))
         for r in rows:
             gap = "-" if r["gap_to_optimum"] is None else f"{100 * r['gap_to_optimum']:.3f}%"
             print(
@@ -122,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n== large8 ({mpsolve.get_space('large8').size():.3g} designs), flops <= {args.large8_budget} ==")
     for solver in () if args.skip_large8 else EXACT:
         options = {"workers": args.workers} if solver == "cpsat" else {}
-        big = mpsolve.solve(
+        big = _solve(
             _problem("large8", args.large8_budget), solver, seed=args.seed, time_limit=args.large8_limit, **options
         )
         report["large8"].append({**_row(big, None), "gap": big.gap, "time_limit_s": args.large8_limit})
@@ -138,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_exhaustive:
         print("\n== exhaustive enumeration of the default space (one budget after the other) ==")
         for b in budgets:
-            r = _row(mpsolve.solve(_problem("default", b, args.latency_profile), "exhaustive"), None)
+            r = _row(_solve(_problem("default", b, args.latency_profile), "exhaustive"), None)
             ref = report["default"][b][0]
             r["agrees_with_exact"] = abs(r["objective"] - ref["objective"]) <= 1e-9 * abs(ref["objective"])
             r["designs_per_s"] = r["n_evals"] / r["wall_time_s"]
@@ -149,17 +174,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{'agree' if r['agrees_with_exact'] else 'DISAGREE'}"
             )
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    out.with_suffix(".md").write_text(_markdown(report))
-    print(f"\nwrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
-    return 0
-
 
 def _markdown(report: dict) -> str:
     lines = ["# Optimality benchmark", "", C.provenance(report).rstrip("\n"), ""]
     if report.get("note"):
         lines += [f"Machine: {report['note']}", ""]
+    if report.get("interrupted"):
+        lines += [f"**Interrupted** ({report['interrupted']}).", ""]
     lines += ["| budget | solver | status | objective | gap to the optimum | wall s |", "|---|---|---|---|---|---|"]
     for b, rows in report["default"].items():
         for r in rows:

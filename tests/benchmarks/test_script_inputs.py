@@ -438,3 +438,29 @@ def test_solvers_py_keeps_the_finished_runs_on_ctrl_c(script, tmp_path: Path, mo
     assert written["interrupted"] == "3 of 4 runs finished (Ctrl-C)" and len(written["runs"]) == 3
     assert [(f["solver"], f["budgets"]) for f in written["fronts"]] == [("exact", [10e9, 20e9])]  # ea's: one budget
     assert out.with_suffix(".md").read_text().count("**Interrupted**: 3 of 4 runs") == 1
+
+
+def test_optimality_py_stops_on_ctrl_c_and_keeps_the_finished_runs(script, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: a solver answered Ctrl-C with an ``interrupted`` result and the benchmark went on to the next
+    solve (a 20-minute run needed a Ctrl-C per solve), and one that stopped it lost every finished run."""
+    import dataclasses
+
+    import mpsolve
+
+    real, calls = mpsolve.solve, []
+
+    def ctrl_c_in_the_third(*args, **kwargs):
+        calls.append(args[1])
+        result = real(*args, **kwargs)
+        return dataclasses.replace(result, status="interrupted") if len(calls) == 3 else result
+
+    monkeypatch.setattr(mpsolve, "solve", ctrl_c_in_the_third)
+    out = tmp_path / "opt"
+    argv = ["--budgets", "60G,110G", "--cpsat-limit", "1", "--skip-exhaustive", "--skip-large8", "--out", str(out)]
+    assert script("optimality").main(argv) == 130
+    assert calls == ["exact", "cpsat", "ea"] and "interrupted" in capsys.readouterr().err
+    written = json.loads(out.with_suffix(".json").read_text())
+    assert [r["solver"] for r in written["default"]["60G"]] == ["exact", "cpsat"] and "interrupted" in written
+    assert "**Interrupted**" in out.with_suffix(".md").read_text()
