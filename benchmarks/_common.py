@@ -474,8 +474,19 @@ def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
         except FileNotFoundError as exc:
             missing = repr(str(exc.filename)) if exc.filename else "a file"
             raise SystemExit(f"error: {missing} does not exist: give an existing file") from None
+        except KeyboardInterrupt:  # a script that keeps its finished runs on Ctrl-C writes them and returns 130
+            print("interrupted (Ctrl-C): no results written", file=sys.stderr)
+            raise SystemExit(130) from None
 
     return run
+
+
+def finished(result: Any) -> Any:
+    """A solver's ``Result``; a KeyboardInterrupt when Ctrl-C cut it short (a solver answers Ctrl-C with an
+    ``interrupted`` result, its best so far), so that a benchmark stops instead of recording it as a measurement."""
+    if result.status == "interrupted":
+        raise KeyboardInterrupt
+    return result
 
 
 def add_recipe_args(p: argparse.ArgumentParser, tokens: str | None = "4M") -> None:

@@ -57,13 +57,13 @@ def small_spaces(cases: int, seed: int) -> dict[str, Any]:
     for _ in range(cases):
         problem = random_problem(rng)
         try:
-            truth = mpsolve.solve(problem, "exhaustive")
+            truth = C.finished(mpsolve.solve(problem, "exhaustive"))  # Ctrl-C stops: no half a truth
         except mpsolve.InfeasibleError:
             continue
         feasible += 1
         for name, solver in solvers.items():
             start = time.perf_counter()
-            r = solver.solve(problem, seed=0)
+            r = C.finished(solver.solve(problem, seed=0))
             out[name]["seconds"] += time.perf_counter() - start
             if r.status == "optimal" and r.objective < truth.objective * (1 - 1e-9):
                 out[name]["wrong"].append({"space": problem.space.to_dict(), "params": problem.constraints[0].limit,
@@ -83,7 +83,7 @@ def default_space(problems: dict[str, mpsolve.Problem], limit: float) -> list[di
     rows = []
     for budget, problem in problems.items():
         for name, solver in (("without presolve", CPSATSolver()), ("with presolve", PresolvedCPSAT())):
-            r = solver.solve(problem, seed=0, time_limit=limit)
+            r = C.finished(solver.solve(problem, seed=0, time_limit=limit))
             rows.append({"budget": budget, "presolve": name, "status": r.status, "objective": r.objective,
                          "bound": r.bound, "wall_time_s": r.wall_time})
             print(rows[-1], flush=True)

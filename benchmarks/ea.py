@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     for budget, problem in problems.items():
         for seed in args.seeds:
             for batch_size in [64, 1] if args.sequential else [64]:
-                r = mpsolve.solve(problem, "ea", seed=seed, batch_size=batch_size)
+                r = C.finished(mpsolve.solve(problem, "ea", seed=seed, batch_size=batch_size))  # Ctrl-C: stop
                 rows.append(
                     {
                         "budget": budget,

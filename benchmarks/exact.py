@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, problem in problems:
         runs = []
         for _ in range(args.repeats):
-            r = mpsolve.solve(problem, "exact", time_limit=args.time_limit)
+            r = C.finished(mpsolve.solve(problem, "exact", time_limit=args.time_limit))  # Ctrl-C: no timing
             runs.append({"status": r.status, "objective": r.objective, "bound": r.bound, "gap": r.gap,
                          "seconds": r.wall_time, "architecture": str(r.architecture)})
         secs = [x["seconds"] for x in runs]

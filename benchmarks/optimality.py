@@ -57,11 +57,8 @@ def _row(r: mpsolve.Result, optimum: float | None) -> dict:
 
 
 def _solve(*args: Any, **kwargs: Any) -> mpsolve.Result:
-    """``mpsolve.solve``; Ctrl-C, which a solver answers with an ``interrupted`` result, stops the benchmark."""
-    r = mpsolve.solve(*args, **kwargs)
-    if r.status == "interrupted":
-        raise KeyboardInterrupt
-    return r
+    """``mpsolve.solve``; Ctrl-C stops the benchmark (:func:`_common.finished`)."""
+    return C.finished(mpsolve.solve(*args, **kwargs))
 
 
 @C.one_line_errors

@@ -464,3 +464,31 @@ def test_optimality_py_stops_on_ctrl_c_and_keeps_the_finished_runs(script, tmp_p
     written = json.loads(out.with_suffix(".json").read_text())
     assert [r["solver"] for r in written["default"]["60G"]] == ["exact", "cpsat"] and "interrupted" in written
     assert "**Interrupted**" in out.with_suffix(".md").read_text()
+
+
+@pytest.mark.parametrize(("name", "argv"), [
+    ("exact", ["--cases", "small:flops=40G", "--repeats", "2"]),
+    ("ea", ["--space", "small", "--budgets", "20G", "--seeds", "0,1"]),
+])
+def test_a_solve_cut_by_ctrl_c_stops_the_script_instead_of_being_timed(script, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch,
+                                                                       capsys: pytest.CaptureFixture[str],
+                                                                       name: str, argv: list[str]) -> None:
+    """Before: a solver answered Ctrl-C with an ``interrupted`` result, which the script timed as a run (exact.py's
+    median, ea.py's seconds and objective) and went on."""
+    import dataclasses
+
+    import mpsolve
+
+    real, calls = mpsolve.solve, []
+
+    def ctrl_c_in_the_first(*args, **kwargs):
+        calls.append(args[1])
+        return dataclasses.replace(real(*args, **kwargs), status="interrupted")
+
+    monkeypatch.setattr(mpsolve, "solve", ctrl_c_in_the_first)
+    out = tmp_path / "run.json"
+    with pytest.raises(SystemExit) as exc:
+        script(name).main([*argv, "--json", str(out)])
+    assert exc.value.code == 130 and len(calls) == 1 and not out.exists()
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "interrupted (Ctrl-C): no results written"
