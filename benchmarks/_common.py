@@ -475,7 +475,8 @@ def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
             missing = repr(str(exc.filename)) if exc.filename else "a file"
             raise SystemExit(f"error: {missing} does not exist: give an existing file") from None
         except KeyboardInterrupt:  # a script that keeps its finished runs on Ctrl-C writes them and returns 130
-            print("interrupted (Ctrl-C): no results written", file=sys.stderr)
+            print("interrupted (Ctrl-C): no report written (training runs already cached are kept: run the same "
+                  "command to go on)", file=sys.stderr)
             raise SystemExit(130) from None
 
     return run
