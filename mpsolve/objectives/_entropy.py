@@ -9,9 +9,9 @@ import numpy as np
 
 from mpsolve.costs import ModelConstants, ParamsCost, batch_of
 from mpsolve.objectives._base import Objective
-from mpsolve.objectives._lookup import LOG_EDGE_EPS, LOG_EXACT_EPS, SpectrumTable, analytic_entropy
+from mpsolve.objectives._lookup import SpectrumTable, analytic_entropy
 from mpsolve.spaces import Architecture, DecodedBatch, SearchSpace, resolve_architecture
-from mpsolve.utils.errors import MpsolveError, warn
+from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.validation import check_bool, check_positive_number, is_finite_number
 
 __all__ = ["MeRinoEntropy", "ParamsObjective", "DecoderParamsObjective", "effectiveness"]
@@ -123,11 +123,6 @@ class MeRinoEntropy(Objective):
             raise MpsolveError(f"the rate entropy needs init_std / eps in [{RATE_SCALE_RANGE[0]:g}, "
                                f"{RATE_SCALE_RANGE[1]:g}]: its (s * init_std / eps)^2 would overflow to NaN or "
                                f"vanish to 0 for every design; got eps={eps!r}, init_std={init_std!r}")
-        if expectation == "analytic" and variant == "log" and LOG_EXACT_EPS < eps / init_std < LOG_EDGE_EPS:
-            warn(f"the analytic expectation of the log entropy scores square matrices low for eps / init_std "
-                 f"between {LOG_EXACT_EPS:g} and {LOG_EDGE_EPS:g} (its expansion misses their smallest singular "
-                 f"values; README, 'deterministic'): use expectation='monte-carlo', or eps <= "
-                 f"{LOG_EXACT_EPS:g} * init_std, where it is exact")
         if draws != "auto" and (isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1):
             raise MpsolveError(f"draws must be a positive integer or 'auto', got {draws!r}")
         if isinstance(table_seed, bool) or not isinstance(table_seed, (int, np.integer)) or table_seed < 0:

@@ -104,9 +104,10 @@ def _checksum(spectra: dict[tuple[int, int], np.ndarray], seed: int, draws: int 
 #: below this ``eps / init_std`` the ``log`` variant is ``E sum log s`` (exact; the neglected
 #: ``eps E sum 1/s`` is far below the Monte-Carlo error of any table)
 LOG_EXACT_EPS = 1e-4
-#: above ``LOG_EXACT_EPS`` and below this ``eps / init_std`` the ``log`` variant's expansion misses the
-#: hard edge of a square matrix's spectrum (its smallest singular values): scored low, see README
-LOG_EDGE_EPS = 1e-2
+#: below this ``eps / init_std`` the ``log`` variant is Bartlett's ``E sum log s`` plus the Marchenko-Pastur
+#: mean of ``sum log(1 + eps / s)``: the expansion of ``log(s + eps)`` misses the hard edge of a square
+#: matrix's spectrum there (measured against SVD means: ``benchmarks/results/expectation.md``)
+LOG_EDGE_EPS = 3e-2
 _QUADRATURE_POINTS = 4096
 
 
@@ -116,6 +117,9 @@ def analytic_entropy(m: int, n: int, variant: str, eps: float, init_std: float) 
     - ``log`` with ``eps <= LOG_EXACT_EPS * init_std``: exactly ``1/2 E log det(W W^T)``, which by
       Bartlett's decomposition is ``1/2 sum_{i<m} (psi((n - i) / 2) + log 2) + m log init_std``
       (``m <= n``).
+    - ``log`` with ``eps < LOG_EDGE_EPS * init_std``: that, plus ``m int log(1 + eps / s(x)) dF_c(x)``
+      (the Marchenko-Pastur law below), whose integrand stays integrable where a square matrix's
+      singular values reach 0 (the expansion below does not hold there).
     - otherwise: the Marchenko-Pastur limit ``m int f dF_c`` (``c = m / n``, ``f(x)`` the entropy of
       the singular value ``init_std sqrt(n x)``) plus the finite-size mean of the central limit
       theorem for linear spectral statistics of real Gaussian matrices (Bai & Silverstein, 2004,
@@ -126,12 +130,16 @@ def analytic_entropy(m: int, n: int, variant: str, eps: float, init_std: float) 
     (``benchmarks/results/expectation.md``).
     """
     m, n = min(m, n), max(m, n)
+    i = np.arange(m)
+    log_det = 0.5 * np.sum(digamma((n - i) / 2) + np.log(2.0)) + m * np.log(init_std)
     if variant == "log" and eps <= LOG_EXACT_EPS * init_std:
-        i = np.arange(m)
-        return float(0.5 * np.sum(digamma((n - i) / 2) + np.log(2.0)) + m * np.log(init_std))
+        return float(log_det)
     c = m / n
     theta = (np.arange(_QUADRATURE_POINTS) + 0.5) * np.pi / _QUADRATURE_POINTS
     x = 1 + c + 2 * np.sqrt(c) * np.cos(theta)
+    if variant == "log" and eps < LOG_EDGE_EPS * init_std:  # sin^2 / x, the law's weight, is bounded also for c = 1
+        gain = np.log1p(eps / (init_std * np.sqrt(n * np.maximum(x, np.finfo(float).tiny))))
+        return float(log_det + m * 2.0 * np.mean(gain * np.sin(theta) ** 2 / np.where(x > 0, x, np.inf)))
     edges = np.array([(1 - np.sqrt(c)) ** 2, (1 + np.sqrt(c)) ** 2])
 
     def f(v: np.ndarray) -> np.ndarray:

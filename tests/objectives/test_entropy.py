@@ -172,18 +172,3 @@ def test_an_option_set_after_scoring_is_the_one_scored(tmp_path, monkeypatch):
     seed_4 = MeRinoEntropy(expectation="monte-carlo", draws=2, table_seed=4).of(small)
     assert seed_3 != seed_4 and sampled.of(small) == seed_4
 
-
-def test_the_analytic_log_entropy_warns_where_it_is_least_accurate() -> None:
-    """Its expansion misses the hard edge of a square matrix's spectrum for eps / init_std in (1e-4, 1e-2):
-    64 x 64 scored 1.5 nats low at eps 1.01e-4 against 1000 SVDs, exact (Bartlett) at 1e-6 (README)."""
-    import warnings
-
-    for eps, std in ((1.01e-4, 1.0), (1e-3, 1.0), (2e-5, 0.02)):
-        with pytest.warns(MpsolveWarning, match=r"scores square matrices low .* use expectation='monte-carlo'"):
-            MeRinoEntropy(variant="log", eps=eps, init_std=std)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        for eps in (1e-6, 1e-4, 0.1):
-            MeRinoEntropy(variant="log", eps=eps)
-        MeRinoEntropy(variant="log", eps=1e-3, expectation="monte-carlo")
-        MeRinoEntropy(variant="rate", eps=1e-3)
