@@ -17,7 +17,7 @@ table, scaled and rounded:
   per-width-pair tables extracted from the cost model with one- and two-block designs
   (``C_N = sum_i C_1(b_i) + sum_i Q(e_i, e_{i+1})``) and verified on sample designs; memory
   is that plus the largest per-block working set (one linear constraint per block). Budget
-  tables are rounded down, so no feasible design is cut.
+  tables are rounded down and limits to the nearest unit, so no feasible design is cut.
 
 The entropy's effectiveness penalty ``p(rho) = 1 - beta T^2 / s`` is a ratio. For each total
 depth ``T`` (outer loop, so ``beta T^2`` is a constant) the model takes ``q >= a / s``
@@ -154,13 +154,16 @@ class _Model:
                 U, Q = _cost_tables(c.cost, self.space, self.choices, peak)
                 W = np.zeros(len(self.choices)) if peak is None else peak
                 s = _power_of_ten_scale(self.N * (np.abs(U).max() + np.abs(Q).max()) + np.abs(W).max(), COST_UNITS)
-                # floors: the integer cost never exceeds the true one, so no feasible design is cut
+                # floors: the integer cost never exceeds the true one, so no feasible design is cut; the
+                # limit is rounded to the nearest unit, not down: a design exactly at it sums to an integer
+                # that the limit times the scale may miss by a float's error (329.369248 ms x 1e8 is
+                # 32936924799.999996, flooring to one unit below the design's 32936924800)
                 self.budgets.append(
                     (
                         np.floor(U * s).astype(np.int64),
                         np.floor(Q * s).astype(np.int64),
                         None if peak is None else np.floor(W * s).astype(np.int64),
-                        math.floor(c.limit * s),
+                        round(c.limit * s),
                     )
                 )
             elif isinstance(c, (Budget, Predicate)):
