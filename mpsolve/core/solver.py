@@ -423,7 +423,9 @@ class Solver(ABC):
                 raise SolverError(f"solver {self.name!r} set ctx.bound to {shown(bound)}: a bound is a number, a "
                                   "proven upper bound on the optimum, or None")
             bound = float(bound)
-            if ctx.best_x is not None and bound < ctx.best_f - 1e-9 * max(1.0, abs(ctx.best_f)):
+            if bound == math.inf:  # bounds nothing: no gap (max(0, inf / inf) made it 0, as a proof's)
+                bound = None
+            elif ctx.best_x is not None and bound < ctx.best_f - 1e-9 * max(1.0, abs(ctx.best_f)):
                 raise SolverError(f"solver {self.name!r} set ctx.bound to {bound:.6g}, below its design's objective "
                                   f"{ctx.best_f:.6g}: a bound is a proven upper bound on the optimum, or None")
         if ctx.best_x is None:

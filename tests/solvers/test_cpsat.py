@@ -217,3 +217,13 @@ def test_a_float_budget_exactly_at_the_optimums_cost_keeps_it() -> None:
     assert x.tolist() == optimum.tolist()
     r = mpsolve.solve(problem, "cpsat", workers=1)
     assert r.status == "optimal" and r.objective == best and r.x.tolist() == optimum.tolist()
+
+
+def test_a_run_stopped_before_any_bound_reports_no_gap() -> None:
+    """Without a depth loop (the params objective) a run stopped before CP-SAT's first solve had the bound
+    inf: Result.gap was max(0, nan) = 0.0, as a proof's, and the JSON said bound null and gap 0."""
+    problem = Problem("default", "params", [Budget("flops", "110G"), Budget("params", "60M")])
+    r = mpsolve.solve(problem, "cpsat", workers=1, callback=lambda ctx: ctx.stop())  # stops at the corner designs
+    assert r.status == "feasible" and not r.proved and r.architecture is not None
+    assert r.bound is None and r.gap is None
+    assert r.to_dict()["gap"] is None
