@@ -295,11 +295,12 @@ class Problem:
                 cheapest = {k: float(np.min(ev.costs[k])) for k in keys}  # two budgets on one cost share its key
                 violated = [(k, b) for k, b in zip(keys, budgets) if cheapest[k] > b.limit]
                 if violated:
-                    parts = [
-                        f"{k} budget {format_quantity(b.limit)} is below the cheapest design's "
-                        f"{format_quantity(cheapest[k])}"
-                        for k, b in violated
-                    ]
+                    parts = []
+                    for k, b in violated:
+                        limit, least = format_quantity(b.limit), format_quantity(cheapest[k])
+                        if limit == least:  # 4 digits said "2.617G is below 2.617G", and 2.617G is too
+                            limit, least = f"{b.limit:.15g}", f"{cheapest[k]:.15g}"
+                        parts.append(f"{k} budget {limit} is below the cheapest design's {least}")
                     raise InfeasibleError(
                         "infeasible problem: "
                         + "; ".join(parts)

@@ -31,6 +31,17 @@ def test_infeasible_budget_states_cheapest_cost(small_space):
     assert cheapest == pytest.approx(all_flops.min())
 
 
+
+def test_a_budget_just_below_the_cheapest_design_states_both_apart():
+    """At 4 digits a budget one FLOP below the cheapest design read 'flops budget 2.617G is below the cheapest
+    design's 2.617G', and the budget the message suggests, 2.617G, is still below it."""
+    cheapest = 2617245696.0  # the small space's cheapest design
+    problem = Problem("small", constraints=[Budget("flops", cheapest - 1)])
+    with pytest.raises(InfeasibleError, match=r"^infeasible problem: flops budget 2617245695 is below the cheapest "
+                                              r"design's 2617245696 in space 'small'") as info:
+        problem.check_feasible()
+    assert info.value.cheapest["flops"] == cheapest
+
 class NarrowFirstBlock(CostModel):
     """A cost that falls as the first block widens (so it conflicts with FLOPs)."""
 
