@@ -306,7 +306,8 @@ class Solver(ABC):
             raise SolverError(f"callback must be a function of the run context or None, got {callback!r}")
         options = jsonable(self.get_options())  # read now: a run must not change them (checked in _result)
         if (checkpoint is not None or resume is not None) and not self.resumable:
-            raise SolverError(f"solver {self.name!r} does not support checkpoints")
+            raise SolverError(f"solver {self.name!r} does not support checkpoints: run it without checkpoint and "
+                              "resume, or use a resumable backend (ea, cpsat, nsga2, tpe)")
         for path, what in ((checkpoint, "checkpoint"), (resume, "resumed checkpoint")):
             if path is not None:
                 try:

@@ -202,6 +202,10 @@ def test_non_resumable_solver_refuses_checkpoints(problem, tmp_path):
 
     with pytest.raises(mpsolve.SolverError, match="does not support checkpoints"):
         OneShot().solve(problem, checkpoint=tmp_path / "x.ckpt")
+    # the way out is named (before: "solver 'exact' does not support checkpoints", and nothing else)
+    with pytest.raises(mpsolve.SolverError, match=r"^solver 'exact' does not support checkpoints: run it without "
+                                                  r"checkpoint and resume, or use a resumable backend \(ea, cpsat"):
+        mpsolve.solve(problem, "exact", checkpoint=tmp_path / "x.ckpt")
 
 
 @pytest.mark.parametrize("target", ["os.replace", "os.fsync"])
