@@ -236,7 +236,8 @@ def test_bad_run_arguments_are_refused(kwargs, message):
         ("cpsat", {"log": "no"}, "cpsat: log must be True or False"),
         ("cpsat", {"workers": 10**6}, "cpsat: workers must be at most 10000"),
         ("cpsat", {"hint": [0.5] * 9}, "cpsat: hint must be a Result or a design's encoding"),
-        ("cpsat", {"hint": "x"}, "cpsat: hint must be a Result or a design's encoding"),
+        ("cpsat", {"hint": "1,2"}, r"cpsat: hint must be a Result or a design's encoding \(grid indices, a list: on "
+                                   r"the command line hint=\[0,2,1,...\]\), got '1,2'"),
     ],
 )
 def test_bad_solver_options_are_refused(solver, options, message):

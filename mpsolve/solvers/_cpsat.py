@@ -440,7 +440,8 @@ class CPSATSolver(Solver):
             hint = hint.x
         values = None if hint is None else np.asarray(hint).ravel().tolist()
         if values is not None and not all(is_integer(v) for v in values):  # floats would be truncated silently
-            raise SolverError(f"cpsat: hint must be a Result or a design's encoding (grid indices), got {hint!r}")
+            raise SolverError(f"cpsat: hint must be a Result or a design's encoding (grid indices, a list: on the "
+                              f"command line hint=[0,2,1,...]), got {hint!r}")
         self.workers = workers
         self.hint = None if values is None else tuple(values)
         self.max_lazy_cuts = check_integer(max_lazy_cuts, "cpsat: max_lazy_cuts", minimum=0, error=SolverError)
