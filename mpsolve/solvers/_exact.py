@@ -42,7 +42,7 @@ rule left out of the tables) and are compared with the incumbent with a relative
 ``1e-9``, far above the floating-point error of the table sums (about ``1e-15`` relative).
 Complete designs are scored from the tables and every one within that slack of the incumbent
 is re-scored by the problem itself (``ctx.evaluate``: objective, all constraints), which alone
-decides the incumbent. ``status='optimal'`` only when the search tree is exhausted; a time
+decides the incumbent. ``status='optimal'`` only when no subtree left can beat the incumbent; a time
 limit returns the best design with the largest bound of the subtrees not searched.
 """
 
@@ -226,7 +226,8 @@ class ExactSolver(Solver):
             ctx.evaluate(ctx.feasible_seeds)
         ctx.progress(None)
         search = _Search(tab, ctx, self.buckets)
-        complete = search.run()
+        # stopped after the last subtree that could beat the incumbent: the proof is complete all the same
+        complete = search.run() or (ctx.best_x is not None and search.open_bound() < ctx.best_f)
         if complete:
             ctx.status = "optimal"
             ctx.bound = ctx.best_f if ctx.best_x is not None else None

@@ -121,6 +121,33 @@ def test_time_limit_returns_an_honest_bound() -> None:
     assert early.bound is None or early.bound >= full.objective * (1 - 1e-9)
 
 
+def test_a_stop_after_the_last_subtree_that_could_win_is_a_proof(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: a run stopped (time limit, ctx.stop) when no open subtree's bound could beat the incumbent
+    any more reported ``feasible``, not proved, with a bound equal to its objective."""
+    from mpsolve.solvers import _exact
+
+    problem = Problem("paper", constraints=[Budget("flops", "60G"), Budget("params", "58M")])
+    push, pushes = _exact._Search._push, []
+
+    def counted(search, nodes):
+        pushes.append(1)
+        if stop_at is not None and len(pushes) >= stop_at:
+            search.ctx.stop()
+        return push(search, nodes)
+
+    monkeypatch.setattr(_exact._Search, "_push", counted)
+    stop_at = None
+    full = mpsolve.solve(problem, "exact")
+    last, pushes[:] = len(pushes), []
+    stop_at = last  # stopped in the last expansion: the search ends with its frames, nothing left to beat
+    r = mpsolve.solve(problem, "exact")
+    assert full.status == "optimal" and len(pushes) == last
+    assert (r.status, r.proved, r.objective, r.bound) == ("optimal", True, full.objective, full.objective)
+    stop_at, pushes[:] = 2, []  # stopped early: subtrees that could win are left, no proof
+    early = mpsolve.solve(problem, "exact")
+    assert early.status == "feasible" and not early.proved and early.bound > early.objective
+
+
 def test_time_limit_covers_building_the_bounds() -> None:
     import time
 
