@@ -27,15 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
-    at_least,
-    check_outputs,
-    command_line,
-    git_commit,
-    one_line_errors,
-    positive,
-    write_report,
-)
+import _common as C  # noqa: E402
 
 MODELS = ("merino-52m", "merino-61m", "merino-64m")
 GRAPHS = ("all", "last")
@@ -44,10 +36,10 @@ GRAPHS = ("all", "last")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="presets to time (default all)")
-    p.add_argument("--seq-len", type=at_least(1), default=128, help="prompt length and decode context (default 128)")
-    p.add_argument("--threads", type=at_least(1), default=1, help="intra-op threads (default 1)")
-    p.add_argument("--rounds", type=at_least(1), default=3, help="rounds alternating the two graphs (default 3)")
-    p.add_argument("--min-run-time", type=positive, default=1.0, help="seconds timed per entry (default 1)")
+    p.add_argument("--seq-len", type=C.at_least(1), default=128, help="prompt length and decode context (default 128)")
+    p.add_argument("--threads", type=C.at_least(1), default=1, help="intra-op threads (default 1)")
+    p.add_argument("--rounds", type=C.at_least(1), default=3, help="rounds alternating the two graphs (default 3)")
+    p.add_argument("--min-run-time", type=C.positive, default=1.0, help="seconds timed per entry (default 1)")
     p.add_argument("--no-int8", action="store_true", help="skip the ORT dynamic-INT8 graphs")
     p.add_argument("--out", type=Path, default=None, help="results JSON")
     p.add_argument("--md", type=Path, default=None, help="report (Markdown)")
@@ -68,10 +60,10 @@ def export(name: str, folder: Path, int8: bool) -> dict[tuple[str, str], Path]:
     return paths
 
 
-@one_line_errors
+@C.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    check_outputs({"--out": args.out, "--md": args.md})
+    C.check_outputs({"--out": args.out, "--md": args.md})
     import onnxruntime
     import torch
 
@@ -99,14 +91,14 @@ def main(argv: list[str] | None = None) -> int:
                           f"last {[round(t['ms'], 1) for t in timings['last']]} ms, all/last "
                           f"{row['ratio_median']:.2f} ({min(ratios):.2f}-{max(ratios):.2f})", flush=True)
     results = {
-        "command": command_line("onnx_logits.py", argv),
-        "git_commit": git_commit(),
+        "command": C.command_line("onnx_logits.py", argv),
+        "git_commit": C.git_commit(),
         "device": {**device_info(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "rows": rows,
         "seconds": time.perf_counter() - start,
     }
-    write_report(results, args.out, args.md, markdown)
+    C.write_report(results, args.out, args.md, markdown)
     return 0
 
 
