@@ -96,7 +96,8 @@ def cmd_design(args: argparse.Namespace) -> int:
                 print(f"note: {flag} is unused without a {cost} budget; add one, e.g. --budget {example}",
                       file=sys.stderr)
         problem = Problem(space, args.objective or "entropy", constraints)
-        solver, seed = args.solver or "ea", args.seed if args.seed is not None else DEFAULT_SEED
+        solver = args.solver or "ea"
+        seed = args.seed if args.seed is not None else None if args.resume else DEFAULT_SEED  # the checkpoint's
         time_limit = args.time_limit
     progress = not args.json and sys.stderr.isatty()
     before = _stamp(args.checkpoint)  # to tell this run's checkpoint from an older file at that path

@@ -356,6 +356,18 @@ def test_resuming_a_problem_file_run_keeps_the_checkpoints_seed(tmp_path, capsys
     assert json.loads(out)["seed"] == 3 and json.loads(out)["objective"] == first["objective"]
 
 
+def test_resuming_a_budget_run_keeps_the_checkpoints_seed(tmp_path, capsys):
+    """Before: --resume without --seed (as the interrupted run says) ran with the default seed 0,
+    and 'seed 0 conflicts with the checkpoint's seed 3 ... (omit the seed)', so no run of another
+    seed could be resumed."""
+    ckpt = str(tmp_path / "run.ckpt")
+    argv = ["design", "--space", "small", "--budget", "flops=20G", "--option", "iterations=300", "--json"]
+    first = json.loads(run(capsys, *argv, "--seed", "3", "--checkpoint", ckpt)[1])
+    code, out, err = run(capsys, *argv, "--resume", ckpt)
+    assert code == 0, err
+    assert json.loads(out)["seed"] == 3 and json.loads(out)["objective"] == first["objective"]
+
+
 @pytest.mark.parametrize("argv", [["cost", "merino-64m", "--breakdown"], ["presets"], ["presets", "--json"],
                                   ["--help"], ["design", "--help"]], ids=["long", "short", "json", "help", "sub-help"])
 def test_a_reader_that_leaves_stops_the_command_quietly(argv):
