@@ -13,9 +13,17 @@ from mpsolve.cli.parsing import CLIError, check_outputs, print_json
 from mpsolve.costs import DecodeFlopsCost, FlopsCost, ParamsCost, graph_totals, operator_graph
 from mpsolve.objectives import MeRinoEntropy
 from mpsolve.solvers import list_solvers
-from mpsolve.spaces import ARCHITECTURES, SPACES, get_architecture, get_space, load_space, resolve_architecture
-from mpsolve.utils.errors import ArchitectureError, MpsolveWarning
-from mpsolve.utils.files import atomic_write, check_writable, parse_data, read_text_bounded
+from mpsolve.spaces import (
+    ARCHITECTURES,
+    SPACES,
+    get_architecture,
+    get_space,
+    load_space,
+    read_architecture_json,
+    resolve_architecture,
+)
+from mpsolve.utils.errors import MpsolveWarning
+from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.quantities import format_quantity
 from mpsolve.workflows.problem_file import problem_from_dict
 
@@ -105,8 +113,7 @@ def _design_file(spec: str) -> Any:
     """The JSON of a design file, read once as :func:`resolve_architecture` would read it; ``None`` for a preset."""
     if spec in ARCHITECTURES or not Path(spec).is_file():
         return None
-    return parse_data(read_text_bounded(Path(spec), "architecture JSON", ArchitectureError), "json",
-                      ArchitectureError, f"cannot read architecture JSON {spec!r}")
+    return read_architecture_json(spec)
 
 
 def _note_budgeted_options(data: Any, source: str, shown: tuple[Any, ...]) -> None:

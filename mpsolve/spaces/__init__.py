@@ -7,6 +7,7 @@ from mpsolve.spaces._presets import (
     SPACES,
     get_architecture,
     get_space,
+    read_architecture_json,
     register_space,
     resolve_architecture,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "get_space",
     "load_space",
     "model_constants",
+    "read_architecture_json",
     "register_space",
     "resolve_architecture",
     "space_label",

@@ -12,7 +12,10 @@ from mpsolve.utils.errors import ArchitectureError, SpaceError
 from mpsolve.utils.files import parse_data, read_text_bounded
 from mpsolve.utils.registry import Registry
 
-__all__ = ["SPACES", "ARCHITECTURES", "get_space", "get_architecture", "register_space", "resolve_architecture"]
+__all__ = [
+    "SPACES", "ARCHITECTURES", "get_space", "get_architecture", "read_architecture_json", "register_space",
+    "resolve_architecture",
+]
 
 #: every named search space (presets and ``register_space``-ed ones)
 SPACES: Registry[SearchSpace] = Registry("search space", SpaceError, plural="spaces")
@@ -78,6 +81,18 @@ def get_architecture(name: str) -> Architecture:
     return ARCHITECTURES[name]()
 
 
+def read_architecture_json(path: str | Path) -> dict[str, Any]:
+    """The JSON object of an architecture or design-result file; another JSON value (a string,
+    which would be taken for a preset name or another file) is refused."""
+    data = parse_data(read_text_bounded(Path(path), "architecture JSON", ArchitectureError), "json",
+                      ArchitectureError, f"cannot read architecture JSON {str(path)!r}")
+    if not isinstance(data, dict):
+        kind = {str: "a string", list: "a list", bool: "a boolean", type(None): "null"}.get(type(data), "a number")
+        raise ArchitectureError(f"architecture JSON {str(path)!r} holds {kind}, not an object: give an architecture "
+                                '({"blocks": [...], ...}) or a design result (mpsolve design --json)')
+    return data
+
+
 def resolve_architecture(architecture: Architecture | str | Path | Mapping[str, Any]) -> Architecture:
     """An :class:`Architecture` from itself, a preset name, a JSON file, or its JSON object.
 
@@ -95,9 +110,7 @@ def resolve_architecture(architecture: Architecture | str | Path | Mapping[str, 
                 f"{str(architecture)!r} is neither an architecture preset ({', '.join(ARCHITECTURES)}) "
                 "nor an existing JSON file"
             )
-        data = parse_data(read_text_bounded(path, "architecture JSON", ArchitectureError), "json",
-                          ArchitectureError, f"cannot read architecture JSON {str(path)!r}")
-        return resolve_architecture(data)
+        return resolve_architecture(read_architecture_json(path))
     if isinstance(architecture, Mapping):
         if "architecture" in architecture:
             if architecture["architecture"] is None and "status" in architecture:  # a result without a design

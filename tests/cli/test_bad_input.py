@@ -178,6 +178,12 @@ CASES = [
         ("order", _arch(blocks=[{"embed_dim": 128, "ffn_ratio": 1.0, "layers": 1},
                                 {"embed_dim": 64, "ffn_ratio": 1.0, "layers": 1}]), "non-decreasing"),
     )],
+    # a file holding a JSON string was read as a preset name or a path: one naming itself was a RecursionError
+    *[(f"{cmd}-json-{name}", {"a.json": text}, [cmd, "{d}/a.json"],
+       f"architecture JSON '{{d}}/a.json' holds {kind}, not an object: give an architecture")
+      for cmd in ("cost", "score") for name, text, kind in (("naming-itself", '"{d}/a.json"', "a string"),
+                                                              ("a-preset-name", '"merino-64m"', "a string"),
+                                                              ("a-list", "[1, 2]", "a list"))],
     ("result-without-design", {"r.json": json.dumps({"status": "infeasible", "architecture": None})},
      ["cost", "{d}/r.json"], "the result holds no design (status 'infeasible')"),
     *[(f"{cmd}-of-a-pareto-front", {"f.json": json.dumps({"over": "flops", "points": []})}, [cmd, "{d}/f.json"],
