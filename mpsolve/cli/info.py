@@ -144,10 +144,12 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def _result_entropy(data: Any, source: str) -> MeRinoEntropy:
-    """The entropy a design result (``data``, read from ``source``) was solved with; the default
-    one for anything else."""
+    """The entropy a design result (``data``, read from ``source``) was solved with, or that a
+    ``score --json`` output was scored with; the default one for anything else."""
     problem = data.get("problem") if isinstance(data, dict) and "status" in data else None
     record = problem.get("objective") if isinstance(problem, dict) else None
+    if isinstance(data, dict) and "status" not in data and "architecture" in data:  # mpsolve score --json
+        record = data.get("objective")
     if not isinstance(record, dict):
         return MeRinoEntropy()
     objective = problem_from_dict({"objective": record}, source).problem.objective

@@ -132,6 +132,9 @@ def test_score_of_a_result_uses_the_entropy_it_was_solved_with(capsys, tmp_path)
     scored = json.loads(out)  # before: the default entropy, 16267.8 against the result's 12695.5
     assert code == 0 and err == "" and scored["entropy"] == pytest.approx(json.loads((tmp_path / "r.json").read_text())[
         "objective"], rel=1e-12) and scored["objective"]["penalty"] == "exp"
+    (tmp_path / "s.json").write_text(out)  # score's own output names the options it scored with
+    code, out, err = run(capsys, "score", str(tmp_path / "s.json"), "--json")
+    assert code == 0 and err == "" and json.loads(out) == scored  # before: the default entropy, without a word
     code, out, _ = run(capsys, "design", "--space", "small", "--budget", "flops=20G", "--objective", "params",
                        "--solver", "exact", "--json")
     (tmp_path / "params.json").write_text(out)
