@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mpsolve.core.checkpoint import replay_point
+from mpsolve.core.checkpoint import CheckpointError, replay_point
 from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.solvers._registry import register_solver
 from mpsolve.spaces import SearchSpace
@@ -96,6 +96,9 @@ class TPESolver(Solver):
         if state is not None:
             most = self.n_trials if self.storage is None else None  # a shared study's trials count in all
             replay, rng_start = replay_point(state, "trials", self.name, most)
+            if state.get("polished") is True and replay < self.n_trials:  # a run polishes after its last trial
+                raise CheckpointError(f"the tpe checkpoint is malformed: it records a polish after {replay} of the "
+                                      f"run's {self.n_trials} trials")
             ctx.rng.bit_generator.state = rng_start
             replay = replay if self.storage is None else 0
         else:

@@ -338,6 +338,19 @@ def test_a_checkpoint_past_its_runs_end_is_refused(problem, tmp_path, name, edit
         _solver(name).solve(problem, resume=path)
 
 
+def test_a_tpe_checkpoint_polished_before_its_last_trial_is_refused(problem, tmp_path):
+    """Before: the resumed run skipped its polish, and ended short of the uninterrupted answer."""
+    path = tmp_path / "run.ckpt"
+    _solver("tpe").solve(problem, seed=2, checkpoint=path, callback=_InterruptAt(10))  # at trial 10 of 40
+    data = json.loads(path.read_text())
+    assert data["solver_state"]["trials"] < 40
+    data["solver_state"]["polished"] = True
+    path.write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match=r"the tpe checkpoint is malformed: it records a polish after \d+ of "
+                       "the run's 40 trials"):
+        _solver("tpe").solve(problem, resume=path)
+
+
 def test_a_tampered_population_is_re_scored_not_trusted(problem, tmp_path):
     full, _ = _batches("ea", problem, seed=2)
     path = _edited(problem, tmp_path, lambda d: d["solver_state"].update(pop_f={"__array__": {
