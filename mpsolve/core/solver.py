@@ -361,6 +361,11 @@ class Solver(ABC):
                     ctx.maybe_checkpoint(force=True)
             if not (interrupted or cut):
                 self._warn_unheeded(ctx, time_limit)
+            timed_out = cut or (ctx.time_up() and not ctx.stopped)
+            if state is not None and timed_out and not interrupted and ctx.n_evals == state["n_evals"]:
+                warn(f"the time limit of {time_limit:g} s ran out before the resumed run evaluated a new design (it "
+                     f"first rebuilds the run so far from {str(target)!r}; NSGA-II and TPE replay its steps): nothing "
+                     "was added to it; resume it with a longer time limit")  # else each resume is a silent no-op
             if ctx.best_x is None and len(feasible_seeds):  # scored by the feasibility check: the best known
                 ctx.evaluate(feasible_seeds)
             if ctx.best_x is None and not interrupted:
