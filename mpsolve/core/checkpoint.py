@@ -205,7 +205,8 @@ def load_checkpoint(path: str | Path, problem: Problem, solver: Solver) -> dict[
     if raw.get("solver") != solver.name or raw.get("solver_options") != encode(solver.get_options()):
         raise CheckpointError(
             f"checkpoint {str(path)!r} was written by solver {raw.get('solver')!r} with options "
-            f"{raw.get('solver_options')}, not {solver.name!r} with {solver.get_options()}"
+            f"{raw.get('solver_options')}, not {solver.name!r} with {solver.get_options()}: resume with the solver "
+            "and options it was written with"
         )
     try:
         payload = decode(raw)

@@ -176,7 +176,8 @@ def test_checkpoint_of_another_problem_is_refused(problem, tmp_path):
 def test_checkpoint_of_another_solver_configuration_is_refused(problem, tmp_path):
     path = tmp_path / "run.ckpt"
     _solver("ea").solve(problem, seed=0, checkpoint=path)
-    with pytest.raises(CheckpointError, match="was written by solver 'ea'"):
+    with pytest.raises(CheckpointError, match=r"was written by solver 'ea' .*: resume with the solver and options it "
+                       "was written with"):  # before: the two option sets, and no way out
         mpsolve.solve(problem, "ea", resume=path, iterations=10)
 
 
