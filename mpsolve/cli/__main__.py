@@ -1,4 +1,4 @@
-"""``python -m mpsolve.cli``."""
+"""``python -m mpsolve.cli`` (as ``python -m mpsolve``)."""
 
 import sys
 

@@ -570,3 +570,9 @@ def test_pareto_without_seed_runs_every_solve_with_the_default_seed(capsys, monk
     assert run(capsys, "pareto", "--space", "small", "--budgets", "10G,12G", "--solver", "exact")[0] == 0
     assert run(capsys, "pareto", "--space", "small", "--budgets", "10G", "--solver", "exact", "--seed", "3")[0] == 0
     assert seeds == [DEFAULT_SEED, 3]
+
+
+def test_python_dash_m_mpsolve_is_the_command() -> None:
+    """Before: ``python -m mpsolve`` said 'No module named mpsolve.__main__' (only ``-m mpsolve.cli`` ran)."""
+    done = subprocess.run([sys.executable, "-m", "mpsolve", "presets"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "merino-64m" in done.stdout, done.stderr
