@@ -15,7 +15,8 @@ limit is honoured, and a callback's ``ctx.stop()`` ends the run within the backe
 infeasible problem raises :class:`InfeasibleError`; on the small space (14 580 designs) the
 default effort reaches 99 % of the exhaustive optimum, and an exact backend (``exact = True``)
 equals it and says ``optimal``; prefill and per-token decode latency budgets (device profiles
-made by :func:`synthetic_profile`) are met, exactly at the optimum by an exact backend.
+made by :func:`synthetic_profile`) are met, exactly at the optimum by an exact backend; a bound
+a backend reports is no lower than the optimum (its design's objective is not enough).
 """
 
 from __future__ import annotations
@@ -199,6 +200,7 @@ class SolverConformance:
             assert r.objective == pytest.approx(best, rel=1e-12), f"status 'optimal' at {r.objective!r}, not {best!r}"
         else:
             assert r.objective <= best + 1e-12 * abs(best)
+        _check_bound(r, best)
 
     @pytest.mark.parametrize("budget", OPTIMALITY_BUDGETS)
     def test_default_effort_reaches_the_exhaustive_optimum(self, budget: str) -> None:
@@ -213,3 +215,12 @@ class SolverConformance:
             assert r.gap is None or r.gap == pytest.approx(0.0, abs=1e-12)
         else:
             assert r.objective >= 0.99 * best
+        _check_bound(r, best)
+
+
+def _check_bound(r: mpsolve.Result, best: float) -> None:
+    """A bound, with or without a proof, is an upper bound on the true optimum ``best`` (a bound
+    between the design's objective and the optimum passes the run-time check of ``Solver``, and
+    its gap 0 reads as a proof: a certified Pareto front)."""
+    if r.bound is not None:
+        assert r.bound >= best - 1e-12 * abs(best), f"bound {r.bound!r} below the optimum {best!r}"
