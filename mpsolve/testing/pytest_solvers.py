@@ -11,7 +11,8 @@ and set the backend and its effort settings::
         long_options = {"iterations": 10**9} # would run far past the time-limit check
 
 Checks: every returned design is feasible; the same seed gives the same answer; the time
-limit is honoured, and a callback's ``ctx.stop()`` ends the run within the backend's step; an
+limit is honoured, and a callback's ``ctx.stop()`` ends the run within the backend's step; Ctrl-C
+ends it as ``interrupted``, with the best design so far; an
 infeasible problem raises :class:`InfeasibleError`; on the small space (14 580 designs) the
 default effort reaches 99 % of the exhaustive optimum, and an exact backend (``exact = True``)
 equals it and says ``optimal``; prefill and per-token decode latency budgets (device profiles
@@ -168,6 +169,26 @@ class SolverConformance:
         # (exact on large8); the bound leaves the time-limit check's room for a loaded one
         assert time.perf_counter() - stopped[0] <= 2 * TIME_LIMIT
         assert r.status == "feasible" and not r.proved and r.architecture is not None
+
+    def test_ctrl_c_returns_the_best_design_so_far(self) -> None:
+        problem = mpsolve.Problem(self.long_space, constraints=[mpsolve.Budget("flops", "110G")])
+        seen: list[tuple[float, float]] = []
+
+        def ctrl_c_at_first_batch(ctx: mpsolve.SolveContext) -> None:  # as Ctrl-C arrives during a batch
+            if not seen:
+                seen.append((time.perf_counter(), ctx.best_f))
+                raise KeyboardInterrupt
+
+        # a backend that carries on after Ctrl-C runs into the time limit (which no honest run nears:
+        # the first batch comes within 0.05 s of the start on an idle machine) and returns 'feasible'
+        try:
+            r = self.solve(problem, self.long_options, seed=0, callback=ctrl_c_at_first_batch,
+                           time_limit=10 * TIME_LIMIT)
+        except KeyboardInterrupt:  # would end the whole pytest session
+            pytest.fail("Ctrl-C escaped the run instead of ending it as 'interrupted'")
+        assert r.status == "interrupted" and not r.proved, f"status {r.status!r} after Ctrl-C, not 'interrupted'"
+        assert r.architecture is not None and r.objective >= seen[0][1]
+        assert time.perf_counter() - seen[0][0] <= 2 * TIME_LIMIT
 
     def test_infeasible_problem_raises(self) -> None:
         problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "1M")])
