@@ -10,14 +10,15 @@ and set the backend and its effort settings::
         fast_options = {"iterations": 200}   # small effort: determinism and feasibility checks
         long_options = {"iterations": 10**9} # would run far past the time-limit check
 
-Checks: every returned design is feasible; the same seed gives the same answer; the time
-limit is honoured, and a callback's ``ctx.stop()`` ends the run within the backend's step; Ctrl-C
-ends it as ``interrupted``, with the best design so far; an
-infeasible problem raises :class:`InfeasibleError`; on the small space (14 580 designs) the
-default effort reaches 99 % of the exhaustive optimum, and an exact backend (``exact = True``)
-equals it and says ``optimal``; prefill and per-token decode latency budgets (device profiles
-made by :func:`synthetic_profile`) are met, exactly at the optimum by an exact backend; a bound
-a backend reports is no lower than the optimum (its design's objective is not enough).
+Checks: every returned design is feasible; the same seed gives the same answer, and the same
+path (evaluations, improvements) unless ``same_path = False`` (a search on several threads); the
+time limit is honoured, and a callback's ``ctx.stop()`` ends the run within the backend's step;
+Ctrl-C ends it as ``interrupted``, with the best design so far; an infeasible problem raises
+:class:`InfeasibleError`; on the small space (14 580 designs) the default effort reaches 99 % of
+the exhaustive optimum, and an exact backend (``exact = True``) equals it and says ``optimal``;
+prefill and per-token decode latency budgets (device profiles made by :func:`synthetic_profile`)
+are met, exactly at the optimum by an exact backend; a bound a backend reports is no lower than
+the optimum (its design's objective is not enough).
 """
 
 from __future__ import annotations
@@ -114,6 +115,9 @@ class SolverConformance:
     long_space: ClassVar[str] = "default"
     #: whether the backend proves optimality (must equal the exhaustive optimum and say so)
     exact: ClassVar[bool] = False
+    #: whether the same seed also gives the same path (evaluations, improvements); False for a backend
+    #: that searches on several threads, whose answer alone is the same
+    same_path: ClassVar[bool] = True
 
     def solve(self, problem: mpsolve.Problem, options: dict[str, Any], **kwargs: Any) -> mpsolve.Result:
         return mpsolve.solve(problem, self.solver, **kwargs, **options)
@@ -143,6 +147,10 @@ class SolverConformance:
         a = self.solve(problem, self.fast_options, seed=7)
         b = self.solve(problem, self.fast_options, seed=7)
         assert a.x.tolist() == b.x.tolist() and a.objective == b.objective and a.status == b.status
+        if self.same_path:  # the same run, not only the same answer (which a time limit would make differ):
+            # state kept across runs (a warm start) or global random state in the search order shows here only
+            steps = [[(n, f) for _, n, f in r.history] for r in (a, b)]
+            assert (a.n_evals, steps[0]) == (b.n_evals, steps[1]), "same seed, another run (evaluations, improvements)"
 
     def test_time_limit_is_honoured(self) -> None:
         problem = mpsolve.Problem(self.long_space, constraints=[mpsolve.Budget("flops", "110G")])
