@@ -422,6 +422,21 @@ def seeds(text: str) -> list[int]:
     return items
 
 
+def names(what: str, example: str) -> Callable[[str], list[str]]:
+    """argparse type: comma-separated names (``ea,exact``), at least one, each once (a name given twice
+    would repeat its runs and count them twice)."""
+    def parse(text: str) -> list[str]:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"give at least one {what}, e.g. {example}")
+        twice = next((t for i, t in enumerate(items) if t in items[:i]), None)
+        if twice is not None:
+            raise argparse.ArgumentTypeError(f"{twice!r} is given twice: give each {what} once")
+        return items
+
+    return parse
+
+
 def output_stem(text: str) -> str:
     """argparse type: the stem of a script's output files (``results/solvers``: ``.json``, ``.md`` are added),
     refused when it names a folder (its files would land beside the folder, not in it)."""

@@ -47,15 +47,6 @@ def compare(space: mpsolve.SearchSpace, seed: int) -> list[dict[str, Any]]:
     return rows
 
 
-def space_names(text: str) -> list[str]:
-    """argparse type: comma-separated space names, each once (a space given twice would count its shapes twice)."""
-    names = text.split(",")
-    twice = next((s for i, s in enumerate(names) if s in names[:i]), None)
-    if twice is not None:
-        raise argparse.ArgumentTypeError(f"{twice!r} is given twice: give each space once")
-    return names
-
-
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = ["# Analytic expected entropy vs Monte-Carlo SVD means", "",
              f"Command: `{meta['command']}` (commit {meta['git_commit'][:10]}); Monte-Carlo work "
@@ -79,7 +70,8 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
 @C.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--spaces", default="byte-tiny,default", type=space_names, help="search spaces, comma-separated")
+    p.add_argument("--spaces", default="byte-tiny,default", type=C.names("space", "byte-tiny,default"),
+                   help="search spaces, comma-separated")
     p.add_argument("--work", type=C.positive, default=float(_lookup.AUTO_WORK), help="SVD multiply-adds per shape")
     p.add_argument("--seed", type=C.at_least(0), default=1, help="Monte-Carlo seed (the library's table uses 0)")
     p.add_argument("--out", default=str(C.RESULTS), help="output folder (default benchmarks/results)")

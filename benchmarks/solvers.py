@@ -42,14 +42,6 @@ def _budget(spec: tuple[str, str, str | None]) -> mpsolve.Budget:
     return mpsolve.Budget(cost, limit, profile=profile) if cost == "latency" else mpsolve.Budget(cost, limit)
 
 
-def backends(text: str) -> list[str]:
-    """argparse type: comma-separated backend names (``ea,exact``), at least one."""
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("give at least one backend, e.g. ea,exact")
-    return names
-
-
 def summary(row: dict[str, Any], budget: tuple[str, str, str | None], space: str) -> dict[str, Any]:
     """The benchmark's row of one sweep row (a ``Result.to_dict()``)."""
     return {
@@ -106,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budgets", default="60G,110G,160G", type=C.quantities(),
                     help="FLOPs budgets (default 60G,110G,160G)")
     ap.add_argument("--seeds", default="0,1,2", type=C.seeds, help="seeds of the stochastic backends (default 0,1,2)")
-    ap.add_argument("--solvers", default="ea,nsga2,tpe,exact,cpsat", type=backends,
+    ap.add_argument("--solvers", default="ea,nsga2,tpe,exact,cpsat", type=C.names("backend", "ea,exact"),
                     help="backends (default ea,nsga2,tpe,exact,cpsat)")
     ap.add_argument("--time-limit", type=C.positive, default=None, help="seconds per run (default: none)")
     ap.add_argument("--option", action="append", default=[], metavar="SOLVER:KEY=VALUE",
@@ -121,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     if bool(args.latency_budgets) != bool(args.latency_profile):
         ap.error("--latency-budgets and --latency-profile go together: the budgets in ms and the device profile "
                  "they are measured on")
-    given = (("--solvers", args.solvers, str), ("--seeds", args.seeds, int), ("--budgets", args.budgets, C.parse_count),
-             ("--latency-budgets", args.latency_budgets, float))
+    given = (("--seeds", args.seeds, int), ("--budgets", args.budgets, C.parse_count),
+             ("--latency-budgets", args.latency_budgets, float))  # numbers: 60G and 60000M are one budget
     for flag, values, key in given:
         seen: dict[Any, Any] = {}  # a value given twice would run the same runs twice, counted twice in a front
         for v in values:
