@@ -226,13 +226,14 @@ class ExactSolver(Solver):
             ctx.evaluate(ctx.feasible_seeds)
         ctx.progress(None)
         search = _Search(tab, ctx, self.buckets)
+        complete = search.run()
+        left = -math.inf if complete else search.open_bound()  # the best bound of the subtrees not searched
         # stopped after the last subtree that could beat the incumbent: the proof is complete all the same
-        complete = search.run() or (ctx.best_x is not None and search.open_bound() < ctx.best_f)
-        if complete:
+        if complete or (ctx.best_x is not None and left < ctx.best_f):
             ctx.status = "optimal"
             ctx.bound = ctx.best_f if ctx.best_x is not None else None
         else:
-            ctx.bound = max(search.open_bound(), ctx.best_f)
+            ctx.bound = max(left, ctx.best_f)
 
 
 class _Search:
