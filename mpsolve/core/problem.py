@@ -17,6 +17,7 @@ from mpsolve.constraints import Budget, Constraint
 from mpsolve.costs import CostModel, FlopsCost, MemoryCost, ParamsCost, batch_of, checked_costs, get_cost
 from mpsolve.objectives import Objective, get_objective
 from mpsolve.spaces import Architecture, DecodedBatch, SearchSpace, get_space
+from mpsolve.utils.clock import deadline_passed
 from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning, warn
 from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import format_quantity
@@ -26,6 +27,10 @@ __all__ = ["Problem", "Evaluation"]
 
 #: width orders enumerated by the feasibility check before it samples instead
 MAX_CORNERS = 200_000
+#: width orders it samples then (besides the uniform ones): starting points for solvers, not a proof
+SAMPLED_CORNERS = 10_000
+#: corner designs scored at a time, the running solve's time limit checked between
+CORNER_CHUNK = 8192
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,16 @@ class Evaluation:
     costs: dict[str, np.ndarray]
     violations: np.ndarray
     feasible: np.ndarray
+
+    @staticmethod
+    def concatenate(parts: Sequence[Evaluation]) -> Evaluation:
+        """The evaluation of consecutive batches as one (at least one part)."""
+        return Evaluation(
+            np.concatenate([p.objective for p in parts]),
+            {k: np.concatenate([p.costs[k] for p in parts]) for k in parts[0].costs},
+            np.concatenate([p.violations for p in parts]),
+            np.concatenate([p.feasible for p in parts]),
+        )
 
 
 class Problem:
@@ -238,7 +253,7 @@ class Problem:
         }
 
     # -- feasibility --------------------------------------------------------------------------
-    def corner_designs(self, limit: int = MAX_CORNERS) -> tuple[np.ndarray, bool]:
+    def corner_designs(self, limit: int = MAX_CORNERS, sample: int = SAMPLED_CORNERS) -> tuple[np.ndarray, bool]:
         """The cheapest design of every width order for each budget, and whether those are all the width orders.
 
         Each block takes the smallest depth and the FFN ratio that makes a block of its width
@@ -246,7 +261,7 @@ class Problem:
         cost), possibly another for an additive cost that does (a measured latency profile, where
         a wider FFN layer can time faster). So, for any combination of budgets on monotone costs
         (:meth:`CostModel.is_monotone`), the cheapest design of the space is among them. When there
-        are more than ``limit`` orders, the uniform-width orders plus a fixed random sample of the
+        are more than ``limit`` orders, the uniform-width orders plus a fixed random sample of ``sample``
         others are returned instead, with ``False``.
         """
         k, N = len(self.space.embed_dims), self.space.num_blocks
@@ -255,8 +270,8 @@ class Problem:
             complete = True
         else:
             uniform = np.repeat(np.arange(k, dtype=np.int64)[:, None], N, axis=1)
-            sample = self.space.widths(self.space.sample(limit, np.random.default_rng(0)))
-            widths = np.unique(np.concatenate([uniform, sample]), axis=0)
+            drawn = self.space.widths(self.space.sample(sample, np.random.default_rng(0)))
+            widths = np.unique(np.concatenate([uniform, drawn]), axis=0)
             complete = False
         corners = [self.space.compose(widths, ratios[widths]) for ratios in self._cheapest_ratios()]
         return np.concatenate(corners), complete
@@ -281,18 +296,28 @@ class Problem:
         """Raise :class:`InfeasibleError` when the budgets cannot be met; else return the
         feasible corner designs (a starting point for solvers, possibly empty when only
         non-budget constraints exclude them, or when a space with very many width orders
-        could only be sampled)."""
+        could only be sampled). Within a solve whose time limit passes, it stops after the corners
+        scored so far (in chunks of :data:`CORNER_CHUNK`, the cheapest first) and proves nothing."""
         X, complete = self.corner_designs()
-        ev = self.evaluate(X)
         budgets = self.budgets
+        idx = [self.constraints.index(b) for b in budgets]
+        keys = [self.cost_key(b.cost) for b in budgets]  # two budgets on one cost share its key
+        cheapest = dict.fromkeys(keys, math.inf)
+        feasible, within = [], False
+        for start in range(0, len(X), CORNER_CHUNK):
+            if start and deadline_passed():
+                complete = False
+                break
+            chunk = X[start : start + CORNER_CHUNK]
+            ev = self.evaluate(chunk)
+            feasible.append(chunk[ev.feasible])
+            within = within or bool(np.any(np.all(ev.violations[:, idx] <= 0, axis=1)))
+            for k in keys:
+                cheapest[k] = min(cheapest[k], float(np.min(ev.costs[k])))
         # the corners are each width order's cheapest designs only for costs that say so
         complete = complete and all(b.cost.is_monotone() for b in budgets)
         if budgets:
-            idx = [self.constraints.index(b) for b in budgets]
-            within = ev.violations[:, idx] <= 0
-            if complete and not np.any(np.all(within, axis=1)):
-                keys = [self.cost_key(b.cost) for b in budgets]
-                cheapest = {k: float(np.min(ev.costs[k])) for k in keys}  # two budgets on one cost share its key
+            if complete and not within:
                 violated = [(k, b) for k, b in zip(keys, budgets) if cheapest[k] > b.limit]
                 if violated:
                     parts = []
@@ -315,5 +340,5 @@ class Problem:
                         + ") but no design meets all of them together: relax one of them",
                         cheapest,
                     )
-        return X[ev.feasible]
+        return np.concatenate(feasible)
 

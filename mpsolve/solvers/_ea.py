@@ -105,7 +105,7 @@ class EvolutionarySolver(Solver):
     def _initial_population(self, ctx: SolveContext) -> tuple[np.ndarray, np.ndarray]:
         space = ctx.problem.space
         X = np.unique(np.concatenate([space.sample(self.init_samples, ctx.rng), ctx.feasible_seeds]), axis=0)
-        ev = ctx.evaluate(X)
+        X, ev = ctx.evaluate_while_time_left(X)
         X, f = X[ev.feasible], ev.objective[ev.feasible]
         order = np.argsort(-f, kind="stable")[: self.population]
         return X[order], f[order]

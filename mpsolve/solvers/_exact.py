@@ -223,7 +223,7 @@ class ExactSolver(Solver):
     def _solve(self, ctx: SolveContext) -> None:
         tab = BlockTables(ctx.problem, self.name)
         if len(ctx.feasible_seeds):
-            ctx.evaluate(ctx.feasible_seeds)
+            ctx.evaluate_while_time_left(ctx.feasible_seeds)
         ctx.progress(None)
         search = _Search(tab, ctx, self.buckets)
         complete = search.run()

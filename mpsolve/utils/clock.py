@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-__all__ = ["DeadlineReached", "check_deadline", "deadline"]
+__all__ = ["DeadlineReached", "check_deadline", "deadline", "deadline_passed"]
 
 _DEADLINE: ContextVar[float] = ContextVar("mpsolve_deadline", default=math.inf)
 
@@ -31,7 +31,12 @@ def deadline(at: float) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
+def deadline_passed() -> bool:
+    """Whether the running solve's deadline has passed (never outside a solve)."""
+    return time.perf_counter() >= _DEADLINE.get()
+
+
 def check_deadline() -> None:
     """Raise :class:`DeadlineReached` if the running solve's deadline has passed."""
-    if time.perf_counter() >= _DEADLINE.get():
+    if deadline_passed():
         raise DeadlineReached

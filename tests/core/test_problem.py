@@ -5,8 +5,10 @@ import pytest
 
 import mpsolve
 from mpsolve import Budget, Effectiveness, InfeasibleError, MpsolveError, Predicate, Problem
+from mpsolve.core.problem import CORNER_CHUNK
 from mpsolve.costs import CostModel, FlopsCost, MemoryCost, ParamsCost
 from mpsolve.objectives import Objective, effectiveness
+from mpsolve.utils.clock import deadline
 
 
 def test_evaluation_shapes_and_feasibility(small_problem, rng):
@@ -97,10 +99,31 @@ def test_bad_budgets(limit):
 def test_feasibility_check_samples_spaces_with_very_many_width_orders():
     space = mpsolve.SearchSpace(num_blocks=24, embed_dims=(64, 128, 192, 256, 320, 384, 448, 512), layers=(1, 2))
     problem = Problem(space, constraints=[Budget("flops", "20G")])
-    X, complete = problem.corner_designs(limit=1000)
-    assert not complete and len(X) <= 1000 + 8 and problem.space.is_ordered(X).all()
+    X, complete = problem.corner_designs(limit=1000, sample=500)
+    assert not complete and len(X) <= 500 + 8 and problem.space.is_ordered(X).all()
     result = mpsolve.solve(problem, "ea", seed=0, iterations=500)
     assert result.costs["flops"] <= 20e9
+
+
+def test_feasibility_check_stops_at_a_solves_deadline(monkeypatch):
+    calls = []
+    monkeypatch.setattr(Problem, "evaluate", lambda self, X, _f=Problem.evaluate: calls.append(len(X)) or _f(self, X))
+    # 12 blocks: ~5 * 10^4 width orders, all enumerated (a proof), scored in chunks
+    problem = Problem(mpsolve.SearchSpace(num_blocks=12), constraints=[Budget("flops", "1")])
+    with pytest.raises(InfeasibleError, match="flops budget 1 is below"):
+        problem.check_feasible()
+    assert len(calls) > 2 and max(calls) == CORNER_CHUNK
+    calls.clear()
+    with deadline(0.0):  # passed: the first chunk is scored, no more, and nothing is proved
+        assert len(problem.check_feasible()) == 0
+    assert calls == [CORNER_CHUNK]
+    # 32 blocks: a 0.5 s limit took 12 s when ~2 * 10^5 sampled corners were scored, twice
+    calls.clear()
+    problem = Problem(mpsolve.SearchSpace(num_blocks=32), constraints=[Budget("flops", "500G")])
+    result = mpsolve.solve(problem, "ea", seed=0, time_limit=1e-9)  # time up at every check
+    assert result.status == "feasible" and result.n_evals <= CORNER_CHUNK
+    batches = [n for n in calls if n > 1]  # the answer's re-checks score one design each
+    assert len(batches) == 2 and max(batches) <= CORNER_CHUNK  # the check's first chunk, the EA's first
 
 
 @pytest.mark.parametrize(
