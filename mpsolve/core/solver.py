@@ -268,7 +268,8 @@ class Solver(ABC):
     """
 
     name: ClassVar[str] = ""
-    #: whether the seed changes the answer (the conformance suite checks determinism per seed)
+    #: whether the seed changes the run (the conformance suite checks that other seeds give other runs, or,
+    #: when False, the same answer)
     stochastic: ClassVar[bool] = True
     #: whether a run can be checkpointed and resumed
     resumable: ClassVar[bool] = False

@@ -11,7 +11,8 @@ and set the backend and its effort settings::
         long_options = {"iterations": 10**9} # would run far past the time-limit check
 
 Checks: every returned design is feasible; the same seed gives the same answer, and the same
-path (evaluations, improvements) unless ``same_path = False`` (a search on several threads); the
+path (evaluations, improvements) unless ``same_path = False`` (a search on several threads); other
+seeds give other paths, or, for a backend that sets ``stochastic = False``, the same answer; the
 time limit is honoured, and a callback's ``ctx.stop()`` ends the run within the backend's step;
 Ctrl-C ends it as ``interrupted``, with the best design so far; an infeasible problem raises
 :class:`InfeasibleError`; on the small space (14 580 designs) the default effort reaches 99 % of
@@ -151,6 +152,15 @@ class SolverConformance:
             # state kept across runs (a warm start) or global random state in the search order shows here only
             steps = [[(n, f) for _, n, f in r.history] for r in (a, b)]
             assert (a.n_evals, steps[0]) == (b.n_evals, steps[1]), "same seed, another run (evaluations, improvements)"
+
+    def test_the_seed_matters_as_declared(self) -> None:
+        problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "40G")])
+        runs = [self.solve(problem, self.fast_options, seed=seed) for seed in (1, 2, 3)]
+        if mpsolve.get_solver(self.solver, **self.fast_options).stochastic:  # a search drawing from ctx.rng
+            paths = {(r.n_evals, tuple((n, f) for _, n, f in r.history)) for r in runs}
+            assert len(paths) > 1, "seeds 1, 2, 3 gave one run: draw from ctx.rng, or set stochastic = False"
+        else:
+            assert len({tuple(r.x) for r in runs}) == 1, "stochastic = False, yet another seed gave another answer"
 
     def test_time_limit_is_honoured(self) -> None:
         problem = mpsolve.Problem(self.long_space, constraints=[mpsolve.Budget("flops", "110G")])

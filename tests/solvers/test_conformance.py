@@ -90,3 +90,25 @@ def test_the_suite_checks_a_claimed_optimum_of_a_backend_not_marked_exact() -> N
         suite.test_default_effort_reaches_the_exhaustive_optimum("40G")
     with pytest.raises(AssertionError, match=r"status 'optimal' at"):
         suite.test_prefill_and_decode_latency_budgets_are_met()
+
+
+class _IgnoresItsSeed(RandomSearch):
+    """Draws from its own generator of a fixed seed instead of ``ctx.rng``: every seed gives one run."""
+
+    name = "ignores-its-seed"
+
+    def _solve(self, ctx: SolveContext) -> None:
+        rng = np.random.default_rng(0)
+        while ctx.n_evals < self.samples and not ctx.time_up():
+            ctx.evaluate(ctx.problem.space.sample(1000, rng))
+
+
+class _IgnoresItsSeedConformance(SolverConformance):  # not collected: its check is called below
+    solver = _IgnoresItsSeed
+    fast_options = {"samples": 2000}
+
+
+def test_the_suite_checks_that_the_seed_matters() -> None:
+    """Before: a stochastic backend that ignored its seed passed every check (the same seed gave the same run)."""
+    with pytest.raises(AssertionError, match="seeds 1, 2, 3 gave one run"):
+        _IgnoresItsSeedConformance().test_the_seed_matters_as_declared()
