@@ -224,7 +224,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     """``mpsolve build``: write an untrained checkpoint and print a one-line summary."""
     if args.out.exists() and not args.out.is_dir():
         raise CLIError(f"--out {str(args.out)!r} is a file; a checkpoint is a folder: give a new or existing folder")
-    check_integer(args.seed, "seed", 0, CLIError)
+    merino_model.torch_seed(args.seed, optional=False)  # a seed torch keeps (said of the seed, not of a config)
     check_writable(args.out / "config.json", "--out")
     held = merino_model.run_files(args.out)
     if held:  # a new config beside another run's tokenizer or record would mislead every later command
