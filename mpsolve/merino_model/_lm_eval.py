@@ -154,10 +154,13 @@ def tokenizer_from_json(text: str, source: str, way_out: str) -> Any:
 
 
 def transformers_tokenizer(bpe: Any | None) -> Any:
-    """``bpe`` (a ``tokenizers.Tokenizer``) as a ``transformers`` fast tokenizer; ``None``: the byte vocabulary."""
+    """``bpe`` (a ``tokenizers.Tokenizer``) as a ``transformers`` fast tokenizer; ``None``: the byte vocabulary.
+    A byte-level vocabulary pads on the left with :data:`PAD_TOKEN`, as a saved checkpoint's tokenizer does."""
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast(tokenizer_object=byte_level_bpe() if bpe is None else bpe)
+    tok = byte_level_bpe() if bpe is None else bpe
+    padding = {"pad_token": PAD_TOKEN, "padding_side": "left"} if PAD_TOKEN in tok.get_vocab() else {}
+    return PreTrainedTokenizerFast(tokenizer_object=tok, **padding)
 
 
 def checkpoint_tokenizer(folder: str | os.PathLike) -> Any:

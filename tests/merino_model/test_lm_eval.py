@@ -295,11 +295,16 @@ def test_a_generate_until_task_runs(model: MeRinoHFForCausalLM, task_dir: Path) 
     text = text.replace("metric_list:\n  - metric: acc", "generation_kwargs:\n  until: [\"\\n\"]\n  max_gen_toks: 4\n"
                         "metric_list:\n  - metric: exact_match")
     (task_dir / "generate.yaml").write_text(text, encoding="utf-8")
-    tokenizer = byte_tokenizer()
-    result = lm_eval_tasks(model, tokenizer, [load_task_file(task_dir / "generate.yaml")], limit=2)
-    assert 0.0 <= result["tiny_generate"]["exact_match,none"] <= 1.0
-    assert tokenizer.eos_token_id is None  # the tokenizer handed over is left as it was
-    assert tokenizer.pad_token is None and len(tokenizer) == 256
+    from transformers import PreTrainedTokenizerFast
+
+    from mpsolve.merino_model._lm_eval import byte_level_bpe
+
+    for tokenizer in (byte_tokenizer(), PreTrainedTokenizerFast(tokenizer_object=byte_level_bpe())):  # a pad or none
+        pad = tokenizer.pad_token
+        result = lm_eval_tasks(model, tokenizer, [load_task_file(task_dir / "generate.yaml")], limit=2)
+        assert 0.0 <= result["tiny_generate"]["exact_match,none"] <= 1.0
+        assert tokenizer.eos_token_id is None  # the tokenizer handed over is left as it was
+        assert tokenizer.pad_token == pad and len(tokenizer) == 256
 
 
 def _generate_task(task_dir: Path, name: str, generation: str) -> dict:

@@ -158,7 +158,7 @@ def test_train_evaluate_save_and_load_hf_checkpoint(tmp_path, make_tiny_architec
 
 def _check_hf_tokenizer(transformers, folder: Path, model, text: bytes) -> None:
     """``AutoTokenizer`` loads the run's tokenizer, pads a batch on the left, and a padded prompt generates
-    what it generates alone (before: bytes had no tokenizer file, BPE no pad token)."""
+    what it generates alone (before: bytes had no tokenizer file, BPE no pad token); so does ``checkpoint_tokenizer``."""
     from mpsolve.merino_model import checkpoint_tokenizer
 
     tok = transformers.AutoTokenizer.from_pretrained(folder)
@@ -167,6 +167,9 @@ def _check_hf_tokenizer(transformers, folder: Path, model, text: bytes) -> None:
     batch = tok([text.decode(), "a"], return_tensors="pt", padding=True)
     n = batch.input_ids.shape[1]
     assert batch.attention_mask[1].tolist() == [0] * (n - 1) + [1] and tok.model_max_length == 64
+    # mpsolve's reading of the folder pads as transformers' does (before: no pad token, padding refused)
+    assert dict(ours([text.decode(), "a"], return_tensors="pt", padding=True)).keys() == dict(batch).keys()
+    assert all(torch.equal(ours([text.decode(), "a"], return_tensors="pt", padding=True)[k], batch[k]) for k in batch)
     padded = model.generate(**batch, max_new_tokens=4, do_sample=False)
     alone = model.generate(**tok(["a"], return_tensors="pt"), max_new_tokens=4, do_sample=False)
     assert torch.equal(padded[1, n - 1:], alone[0])
