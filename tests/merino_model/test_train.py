@@ -158,7 +158,7 @@ def test_train_evaluate_save_and_load_hf_checkpoint(tmp_path, make_tiny_architec
 
 def _check_hf_tokenizer(transformers, folder: Path, model, text: bytes) -> None:
     """``AutoTokenizer`` loads the run's tokenizer, pads a batch on the left, and a padded prompt generates
-    what it generates alone (before: bytes had no tokenizer file, BPE no pad token); so does ``checkpoint_tokenizer``."""
+    what it generates alone (before: bytes had no tokenizer file, BPE no pad token); checkpoint_tokenizer pads alike."""
     from mpsolve.merino_model import checkpoint_tokenizer
 
     tok = transformers.AutoTokenizer.from_pretrained(folder)
