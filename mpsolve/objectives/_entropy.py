@@ -131,6 +131,9 @@ class MeRinoEntropy(Objective):
         if len(parts) != 2 or not all(is_finite_number(a) and a >= 0 for a in parts):
             raise MpsolveError(f"alpha must be two non-negative numbers (mhsa, ffn), got {alpha!r}")
         alpha = tuple(float(a) for a in parts)
+        if not any(alpha):  # every design would score 0: any answer would be "optimal"
+            raise MpsolveError(f"alpha must weigh at least one part (mhsa, ffn) above 0, got {parts!r}; the "
+                               "default is (0.5, 1.0)")
         if not all(is_finite_number(v) and v >= 0 for v in (beta, gamma)):
             raise MpsolveError(f"beta and gamma must be non-negative numbers, got beta={beta!r}, gamma={gamma!r}")
         self.variant, self.eps, self.init_std = variant, float(eps), float(init_std)

@@ -80,6 +80,7 @@ def test_exp_penalty_and_options():
         ({"init_std": None}, "init_std must be a positive number, got None"),
         ({"alpha": 3}, "alpha must be two non-negative numbers"),
         ({"alpha": ("x", 1)}, "alpha must be two non-negative numbers"),
+        ({"alpha": (0, 0.0)}, r"alpha must weigh at least one part .* got \(0, 0.0\)"),  # every design scored 0
         ({"beta": "x"}, "beta and gamma must be non-negative numbers"),
         ({"effectiveness": "no"}, "effectiveness must be True or False, got 'no'"),
         ({"table": 3, "expectation": "monte-carlo"}, "table must be a SpectrumTable or None, got 3"),
