@@ -141,6 +141,12 @@ class MeRinoEntropy(Objective):
         self.penalty = penalty if check_bool(effectiveness, "effectiveness") else "none"
         self.expectation = expectation
         self.draws, self.table_seed = draws if draws == "auto" else int(draws), int(table_seed)
+        if table is not None:  # its draws and seed make the scores: the options (and fingerprints) say them
+            given = (self.draws, self.table_seed)
+            if given not in (("auto", 0), (table.draws, table.seed)):
+                raise MpsolveError(f"draws={given[0]!r}, table_seed={given[1]!r} conflict with the table's draws="
+                                   f"{table.draws!r}, seed={table.seed!r}: pass the table alone")
+            self.draws, self.table_seed = table.draws, table.seed
         self._table = table
         #: matrix entropies by the options they depend on, then by shape: options are attributes that may be set
         self._cache: dict[tuple[Any, ...], dict[tuple[int, int], float]] = {}

@@ -173,3 +173,14 @@ def test_an_option_set_after_scoring_is_the_one_scored(tmp_path, monkeypatch):
     seed_4 = MeRinoEntropy(expectation="monte-carlo", draws=2, table_seed=4).of(small)
     assert seed_3 != seed_4 and sampled.of(small) == seed_4
 
+
+
+def test_a_handed_table_is_recorded_in_the_options(tmp_path):
+    """Before: options() said draws 'auto', table_seed 0 of a table of 2 draws and seed 1, so a problem's
+    fingerprint, a checkpoint and a sweep row named another table than the one that scored."""
+    table = SpectrumTable(draws=2, seed=1, cache_dir=tmp_path)
+    obj = MeRinoEntropy(expectation="monte-carlo", table=table)
+    assert (obj.options()["draws"], obj.options()["table_seed"]) == (2, 1)
+    assert MeRinoEntropy(expectation="monte-carlo", draws=2, table_seed=1, table=table).options() == obj.options()
+    with pytest.raises(MpsolveError, match="table_seed=5 conflict with the table's draws=2, seed=1"):
+        MeRinoEntropy(expectation="monte-carlo", table_seed=5, table=table)
