@@ -22,20 +22,25 @@ from mpsolve.spaces import (
     read_architecture_json,
     resolve_architecture,
 )
-from mpsolve.utils.errors import MpsolveWarning
+from mpsolve.utils.errors import MpsolveWarning, shown
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.quantities import format_quantity
 from mpsolve.workflows.problem_file import problem_from_dict
 
 __all__ = ["add_subcommands", "cmd_cost", "cmd_score", "cmd_presets", "cmd_table"]
 
+#: positions ``mpsolve cost`` counts without --seq-len (FlopsCost's default)
+SEQ_LEN = FlopsCost().seq_len
+
 
 def add_subcommands(subparsers: Any) -> None:
     """Add ``cost``, ``score``, ``presets`` and ``table``."""
     p = subparsers.add_parser("cost", help="params and FLOPs of an architecture")
     p.add_argument("arch", help="preset name or JSON file")
-    p.add_argument("--seq-len", type=int, default=1024)
-    p.add_argument("--include-lm-head", action="store_true")
+    p.add_argument("--seq-len", type=int, default=None,
+                   help=f"positions of the pass counted (default: a cost --json output's own, else {SEQ_LEN})")
+    p.add_argument("--include-lm-head", action=argparse.BooleanOptionalAction, default=None,
+                   help="count the LM head in flops (default: a cost --json output's own choice, else not)")
     p.add_argument("--breakdown", action="store_true", help="per-operator costs from the operator graph")
     p.add_argument("--graphml", default=None, metavar="FILE", help="export the operator graph as GraphML")
     p.add_argument("--json", action="store_true")
@@ -64,18 +69,19 @@ def cmd_cost(args: argparse.Namespace) -> int:
         check_outputs({"--graphml": args.graphml}, {"architecture": args.arch})
     data = _design_file(args.arch)
     arch = resolve_architecture(args.arch if data is None else data)
-    flops = FlopsCost(seq_len=args.seq_len, include_lm_head=args.include_lm_head)
-    decode = DecodeFlopsCost(seq_len=args.seq_len)
+    seq_len, head = _workload(args, data)
+    flops = FlopsCost(seq_len=seq_len, include_lm_head=head)
+    decode = DecodeFlopsCost(seq_len=seq_len)
     _note_budgeted_options(data, args.arch, (flops, decode))
     beyond = [c.name for c in (flops, decode) if c.positions() > arch.max_positions]
     if beyond:
         less = " less the decoded token" if beyond == ["decode_flops"] else ""
-        print(f"note: --seq-len {args.seq_len} exceeds the architecture's max_positions {arch.max_positions}{less}: "
+        print(f"note: --seq-len {seq_len} exceeds the architecture's max_positions {arch.max_positions}{less}: "
               f"the model cannot run that workload, so {' and '.join(beyond)} count a run that cannot happen",
               file=sys.stderr)
     costs = {"params": ParamsCost().of(arch), "flops": flops.of(arch), "decode_flops": decode.of(arch)}
     if args.breakdown or args.graphml is not None:
-        graph = operator_graph(arch, seq_len=args.seq_len, include_lm_head=args.include_lm_head)
+        graph = operator_graph(arch, seq_len=seq_len, include_lm_head=head)
         totals = graph_totals(graph)
         if totals["params"] != costs["params"] or abs(totals["flops"] - costs["flops"]) > 1e-9 * costs["flops"]:
             raise CLIError(f"the operator graph ({totals}) disagrees with the cost models ({costs}): please report")
@@ -88,8 +94,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = {
         "architecture": arch.to_dict(),
         "costs": costs,
-        "seq_len": args.seq_len,
-        "include_lm_head": args.include_lm_head,
+        "seq_len": seq_len,
+        "include_lm_head": head,
     }
     if args.breakdown:
         payload["breakdown"] = [{"node": n, **{k: v for k, v in d.items()}} for n, d in graph.nodes(data=True)]
@@ -98,15 +104,27 @@ def cmd_cost(args: argparse.Namespace) -> int:
         return 0
     print(f"{arch}")
     print(f"params {format_quantity(costs['params'])} ({costs['params']:.0f})")
-    head = "in" if args.include_lm_head else "out"
-    print(f"flops  {format_quantity(costs['flops'])} (seq_len {args.seq_len}, lm head {head})")
-    print(f"decode_flops {format_quantity(costs['decode_flops'])} per generated token ({args.seq_len} cached "
+    head = "in" if head else "out"
+    print(f"flops  {format_quantity(costs['flops'])} (seq_len {seq_len}, lm head {head})")
+    print(f"decode_flops {format_quantity(costs['decode_flops'])} per generated token ({seq_len} cached "
           "positions, lm head in)")
     if args.breakdown:
         print(f"\n{'node':<28} {'kind':<8} {'params':>12} {'flops':>12}")
         for n, d in graph.nodes(data=True):
             print(f"{n:<28} {d['kind']:<8} {d.get('params', 0):>12} {format_quantity(d.get('flops', 0)):>12}")
     return 0
+
+
+def _workload(args: argparse.Namespace, data: Any) -> tuple[int, bool]:
+    """``--seq-len`` and ``--include-lm-head`` as given, else those a ``cost --json`` output (``data``) was
+    counted with, else the defaults."""
+    recorded = data if isinstance(data, dict) and "status" not in data and "costs" in data else {}
+    seq_len = args.seq_len if args.seq_len is not None else recorded.get("seq_len", SEQ_LEN)
+    head = args.include_lm_head if args.include_lm_head is not None else recorded.get("include_lm_head", False)
+    if not isinstance(head, bool):
+        raise CLIError(f"{args.arch}: include_lm_head must be true or false, got {shown(head)}: fix the file or give "
+                       "--include-lm-head or --no-include-lm-head")
+    return seq_len, head
 
 
 def _design_file(spec: str) -> Any:

@@ -121,6 +121,20 @@ def test_cost_and_score(tmp_path, capsys):
     assert code == 0 and {"entropy", "entropy_mhsa", "entropy_ffn", "rho_mhsa", "rho_ffn"} <= set(obj)
 
 
+def test_cost_of_its_own_json_counts_the_recorded_workload(capsys, tmp_path):
+    """Before: cost of a 'cost --json --seq-len 128 --include-lm-head' output counted 1024 positions, head out."""
+    code, out, _ = run(capsys, "cost", "merino-64m", "--json", "--seq-len", "128", "--include-lm-head")
+    (tmp_path / "c.json").write_text(out)
+    code, again, _ = run(capsys, "cost", str(tmp_path / "c.json"), "--json")
+    assert code == 0 and json.loads(again) == json.loads(out)
+    code, other, _ = run(capsys, "cost", str(tmp_path / "c.json"), "--json", "--seq-len", "64", "--no-include-lm-head")
+    arch = get_architecture("merino-64m")
+    assert json.loads(other)["costs"]["flops"] == FlopsCost(64, False).of(arch)  # the flags win
+    (tmp_path / "bad.json").write_text(out.replace('"include_lm_head": true', '"include_lm_head": "yes"'))
+    code, _, err = run(capsys, "cost", str(tmp_path / "bad.json"))
+    assert code == 2 and "include_lm_head must be true or false, got 'yes'" in err
+
+
 def test_score_of_a_result_uses_the_entropy_it_was_solved_with(capsys, tmp_path):
     problem = tmp_path / "p.toml"
     problem.write_text('[space]\npreset = "small"\n[objective]\nname = "entropy"\npenalty = "exp"\nvariant = "log"\n'
