@@ -130,7 +130,8 @@ def test_output_paths_are_checked_before_any_work(script, tmp_path: Path, capsys
                        ("onnx_logits", ["--models", "merino-52m", "--rounds", "1", "--min-run-time", "0.01",
                                         "--no-int8", "--md", str(blocker / "x.md")]),
                        ("torch_int8", ["--out", str(blocker / "x.json")]),
-                       ("latency", ["--mape-archs", "0", "--models", "--md", str(blocker / "x.md")])):
+                       ("latency", ["--mape-archs", "0", "--models", "--md", str(blocker / "x.md")]),
+                       ("memory", ["--designs", "1", "--seq-lens", "16", "--out", str(blocker / "memory")])):
         assert f"{str(blocker)!r} is not a writable folder" in refused(capsys, script(name).main, argv), name
     for name in ("designs", "proxy_correlation", "replication", "token_budget"):
         argv = ["--quick", "--no-train", "--out", str(blocker / "out")]
@@ -492,3 +493,19 @@ def test_a_solve_cut_by_ctrl_c_stops_the_script_instead_of_being_timed(script, t
         script(name).main([*argv, "--json", str(out)])
     assert exc.value.code == 130 and len(calls) == 1 and not out.exists()
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("interrupted (Ctrl-C): no report written")
+
+
+def test_memory_reports_each_design_and_refuses_lengths_beyond_the_space(script, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    memory = script("memory")
+    out = tmp_path / "m"
+    assert memory.main(["--space", "small", "--designs", "2", "--seq-lens", "16,32", "--repeats", "2", "--out",
+                        str(out)]) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["complete"] and len(report["rows"]) == 4 and [e["seq_len"] for e in report["summary"]] == [16, 32]
+    for row in report["rows"]:
+        assert len(row["runs"]) == 2 and row["ratio"] == pytest.approx(row["peak"] / row["predicted"])
+        assert 0.5 < row["ratio"] < 2  # the weights alone are within 2 % of 4 bytes a parameter
+    assert "| 16 |" in out.with_suffix(".md").read_text()
+    message = refused(capsys, memory.main, ["--space", "small", "--seq-lens", "4096", "--out", str(tmp_path / "x")])
+    assert "up to the space's max_positions" in message
