@@ -383,7 +383,7 @@ class Solver(ABC):
                      f"first rebuilds the run so far from {str(target)!r}; NSGA-II and TPE replay its steps): nothing "
                      "was added to it; resume it with a longer time limit")  # else each resume is a silent no-op
             if ctx.best_x is None and len(feasible_seeds):  # scored by the feasibility check: the best known
-                ctx.evaluate(feasible_seeds)
+                ctx.evaluate_while_time_left(feasible_seeds)
             if ctx.best_x is None and not interrupted:
                 if ctx.stopped:
                     raise SolverError("the run was stopped (ctx.stop()) before a feasible design was found: stop it "
