@@ -26,6 +26,7 @@ from mpsolve.core.front import check_reference_point, hypervolume, non_dominated
 from mpsolve.core.problem import Problem
 from mpsolve.core.solver import Solver
 from mpsolve.costs import COSTS, CostModel, get_cost
+from mpsolve.objectives import Objective
 from mpsolve.solvers import RUN_OPTIONS, get_solver, solve
 from mpsolve.spaces import get_architecture
 from mpsolve.utils.errors import InfeasibleError, MpsolveError
@@ -56,6 +57,8 @@ class ParetoFront:
             ``None`` means objective 0 and the largest budget.
         cost: the cost model ``over`` names, with its options (set by :func:`pareto`; it scores
             the published models in :meth:`plot`).
+        objective: the objective the front maximises (set by :func:`pareto`; it scores the
+            published models in :meth:`plot` when no problem is given).
     """
 
     over: str
@@ -64,6 +67,7 @@ class ParetoFront:
     native: list[dict[str, Any]] = field(default_factory=list)
     reference_point: tuple[float, float] | None = None
     cost: CostModel | None = field(default=None, repr=False, compare=False)
+    objective: Objective | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.reference_point is None:
@@ -273,7 +277,8 @@ def pareto(
         F = np.array([[-p["objective"], p["costs"][key]] for p in native])
         native = [native[i] for i in sorted(non_dominated(F), key=lambda i: F[i, 1])]
     return ParetoFront(
-        over=key, solver=label, points=points, native=native, reference_point=reference_point, cost=cost
+        over=key, solver=label, points=points, native=native, reference_point=reference_point, cost=cost,
+        objective=problem.objective,
     )
 
 
@@ -349,9 +354,10 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
     Args:
         fronts: fronts over the same cost.
         path: image file to write (format from the suffix).
-        problem: its objective scores the published models (default: the MeRino entropy); their
-            cost is the fronts' own cost model (:attr:`ParetoFront.cost`), else the cost the
-            problem reports as ``over``, else ``over`` with default options.
+        problem: its objective scores the published models (default: the fronts' own objective,
+            :attr:`ParetoFront.objective`, else the MeRino entropy); their cost is the fronts' own cost
+            model (:attr:`ParetoFront.cost`), else the cost the problem reports as ``over``, else
+            ``over`` with default options.
     """
     check_writable(path, "figure")
     fmt = check_figure_path(path)
@@ -360,7 +366,9 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
     if not fronts:
         raise MpsolveError("plot_fronts needs at least one front")
     over = fronts[0].over
+    objective = problem.objective if problem is not None else fronts[0].objective  # the fronts' own, not entropy
     problem = problem if problem is not None else Problem("default")
+    objective = objective if objective is not None else problem.objective
     cost = fronts[0].cost or problem.costs.get(over)
     if cost is None:
         try:
@@ -392,13 +400,13 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
     for name in PUBLISHED:
         arch = get_architecture(name)
         try:
-            c, f = cost.of(arch), problem.objective.of(arch)
+            c, f = cost.of(arch), objective.of(arch)
         except MpsolveError:  # a profile measured for other model constants (a byte-level space) cannot score it
             continue
         ax.plot([c], [f], "k*", markersize=11)
         ax.annotate(name, (c, f), textcoords="offset points", xytext=(5, -12), fontsize=8)
     ax.set_xlabel(f"{over} ({cost.unit})" if cost.unit else over)
-    ax.set_ylabel(problem.objective.name)
+    ax.set_ylabel(objective.name)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -403,3 +403,29 @@ def test_a_front_of_a_solver_instance_or_class_is_labelled_by_its_name(given) ->
     solver = mpsolve.get_solver("exact")
     front = mpsolve.pareto(problem, budgets=["1", "20G"], solver=solver if given == "instance" else type(solver))
     assert front.solver == "exact" and [p["solver"] for p in front.points] == ["exact", "exact"]
+
+
+def test_a_front_plots_the_published_models_with_its_own_objective(tmp_path, monkeypatch) -> None:
+    """Before: ``front.plot(path)`` of a front solved for the params objective scored the published
+    models with the entropy (about 4e4 to 9e4, on an axis of 4.7e7 to 5e7 parameters) and labelled the
+    axis ``entropy``."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    fr = mpsolve.pareto(mpsolve.Problem("small", "params"), "flops", ["20G", "40G"], solver="exact")
+    axes = []
+    subplots = plt.subplots
+
+    def keep_axes(*args, **kwargs):
+        fig, ax = subplots(*args, **kwargs)
+        axes.append(ax)
+        return fig, ax
+
+    monkeypatch.setattr(plt, "subplots", keep_axes)
+    fr.plot(tmp_path / "front.png")
+    ax = axes[0]
+    assert ax.get_ylabel() == "params"
+    stars = {line.get_xdata()[0]: line.get_ydata()[0] for line in ax.get_lines() if line.get_marker() == "*"}
+    for name in ("merino-52m", "merino-61m", "merino-64m"):
+        arch = mpsolve.get_architecture(name)
+        assert stars[FlopsCost().of(arch)] == mpsolve.costs.ParamsCost().of(arch)
