@@ -87,7 +87,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         check_outputs({"--out": args.out}, {**inputs, **{f"--space {name!r}": name for name in spaces}})
         for spec in problems.values():
             check_not_profiles({"--out": args.out}, spec.problem)
-    for name in spaces:  # a space file is labelled by its space's name, as a problem file is
+    for name in spaces:  # a space file is labelled by its file's stem, as a problem file is
         label = space_label(name)
         problems[label if label not in problems else f"{label}#{len(problems)}"] = Problem(load_space(name))
     # none given: each problem file with its own solver, the --space problems with ea
