@@ -102,6 +102,9 @@ class ParetoFront:
         return jsonable(
             {
                 "over": self.over,
+                # the swept cost's options: a front over 128-token FLOPs is labelled plain 'flops' when the
+                # problem budgets no other FLOPs
+                **({} if self.cost is None else {"cost": {"name": self.cost.name, "options": self.cost.options()}}),
                 "solver": self.solver,
                 "certified": self.certified,
                 "hypervolume": self.hypervolume,

@@ -429,3 +429,11 @@ def test_a_front_plots_the_published_models_with_its_own_objective(tmp_path, mon
     for name in ("merino-52m", "merino-61m", "merino-64m"):
         arch = mpsolve.get_architecture(name)
         assert stars[FlopsCost().of(arch)] == mpsolve.costs.ParamsCost().of(arch)
+
+
+def test_the_front_json_names_the_swept_costs_options() -> None:
+    """Before: a front over 128-token FLOPs said 'over': 'flops' and nothing more, as one over 1024 tokens."""
+    fr = mpsolve.pareto(mpsolve.Problem("small"), FlopsCost(seq_len=128), ["5G", "10G"], solver="exact")
+    data = json.loads(fr.to_json())
+    assert data["over"] == "flops" and data["cost"] == {"name": "flops",
+                                                        "options": {"seq_len": 128, "include_lm_head": False}}
