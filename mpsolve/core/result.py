@@ -27,7 +27,8 @@ class Result:
         x: its integer encoding.
         objective: its objective value.
         costs: its costs by name (``params``, ``flops``, ...).
-        status: ``optimal`` (proved), ``feasible``, ``infeasible`` or ``interrupted``.
+        status: ``optimal`` (proved), ``feasible``, ``infeasible`` (no design found; a proof only with
+            ``proved``: a heuristic that finds none proves nothing) or ``interrupted``.
         solver: the backend's name.
         wall_time: seconds spent.
         n_evals: designs evaluated.
