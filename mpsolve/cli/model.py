@@ -16,10 +16,17 @@ from typing import Any
 
 from mpsolve import merino_model
 from mpsolve.cli.parsing import CLIError, check_outputs, print_json
-from mpsolve.costs import PROFILE_PHASES, PROFILE_RUNTIMES, PROFILE_STATISTICS, ParamsCost, latency_cost
+from mpsolve.costs import (
+    PROFILE_PHASES,
+    PROFILE_RUNTIMES,
+    PROFILE_STATISTICS,
+    MemoryCost,
+    ParamsCost,
+    latency_cost,
+)
 from mpsolve.spaces import load_space, resolve_architecture
 from mpsolve.utils.files import atomic_write, check_not_input, check_suffix, check_writable
-from mpsolve.utils.quantities import parse_quantity
+from mpsolve.utils.quantities import format_quantity, parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
 from mpsolve.utils.validation import available_cpus, check_integer, check_run_time, check_threads
 
@@ -219,6 +226,20 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_latency)
 
+    p = subparsers.add_parser(
+        "memory",
+        help="measure a design's peak inference memory on this machine, against the memory cost's prediction",
+        description="Build a design with random weights in a fresh process and measure its peak resident memory "
+        "through a prefill of --seq-len tokens that fills its KV cache (torch fp32, batch 1, one thread; Linux), "
+        "beside MemoryCost(seq_len)'s prediction (the memory= budget): check a design before you ship it. "
+        "Measured against the prediction on many designs: benchmarks/results/memory.md. Needs the [torch] extra.",
+    )
+    p.add_argument("arch", help="a preset name, a design result JSON (mpsolve design --json) or an architecture JSON")
+    p.add_argument("--seq-len", type=int, default=1024, help="tokens in the KV cache (default 1024, as memory=)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random weights and inputs")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_memory)
+
 
 def cmd_build(args: argparse.Namespace) -> int:
     """``mpsolve build``: write an untrained checkpoint and print a one-line summary."""
@@ -334,6 +355,24 @@ def cmd_latency(args: argparse.Namespace) -> int:
     if measured["noisy"]:
         print(f"warning: the timed blocks spread more than {merino_model.NOISE_THRESHOLD:.0%} of their median: the "
               "machine is busy; measure again when it is idle, or with --statistic min")
+    return 0
+
+
+def cmd_memory(args: argparse.Namespace) -> int:
+    """``mpsolve memory``: a design's measured peak inference memory against its memory cost."""
+    arch = resolve_architecture(args.arch)
+    predicted = MemoryCost(seq_len=args.seq_len).of(arch)  # a bad --seq-len is refused before the measurement
+    measured = merino_model.design_memory(arch, args.seq_len, seed=args.seed)
+    payload = {"architecture": arch.to_dict(), "seq_len": args.seq_len, "measured": measured,
+               "predicted": predicted, "ratio": measured["peak"] / predicted}
+    if args.json:
+        print_json(payload)
+        return 0
+    print(f"{arch}")
+    print(f"measured   {format_quantity(measured['peak'])}B peak ({format_quantity(measured['weights'])}B of weights): "
+          f"torch fp32 prefill of {args.seq_len} tokens, batch 1, one thread")
+    print(f"predicted  {format_quantity(predicted)}B by MemoryCost(seq_len={args.seq_len}) (measured / predicted "
+          f"{payload['ratio']:.3f})")
     return 0
 
 

@@ -270,6 +270,24 @@ def test_latency_times_a_design_on_its_profiles_workload_and_compares(capsys, tm
     assert code == 0 and "torch prefill, a 128-token prompt, 1 thread(s)" in out and "predicted" not in out
 
 
+def test_memory_measures_a_design_against_its_memory_cost(capsys, tmp_path):
+    from mpsolve.costs import MemoryCost, ParamsCost
+
+    code, out, _ = run(capsys, "design", "--space", "byte-tiny", "--budget", "params=300K", "--solver", "exact",
+                       "--json")
+    (tmp_path / "design.json").write_text(out)
+    code, out, _ = run(capsys, "memory", str(tmp_path / "design.json"), "--seq-len", "64", "--json")
+    obj = json.loads(out)
+    arch = Architecture.from_dict(obj["architecture"])
+    assert code == 0 and obj["predicted"] == MemoryCost(seq_len=64).of(arch)
+    # 1.19 MB of weights measured as 1.33 MB: pages and allocator arenas, a fixed slack at this size
+    assert abs(obj["measured"]["weights"] - 4 * ParamsCost().of(arch)) < 2**19
+    assert obj["measured"]["peak"] >= obj["measured"]["weights"]
+    assert obj["ratio"] == obj["measured"]["peak"] / obj["predicted"]
+    code, out, _ = run(capsys, "memory", "merino-52m", "--seq-len", "16")
+    assert code == 0 and "measured / predicted" in out and "prefill of 16 tokens" in out
+
+
 @pytest.mark.parametrize(
     ("arch", "with_profile", "flags", "message"),
     [
