@@ -1,8 +1,8 @@
 """The ``mpsolve`` command line: every argparse parser lives in this package.
 
 One module per group of subcommands (``design``, ``info``: cost/score/presets/table,
-``model``: build/profile-latency, ``pareto``, ``sweep``), each with ``add_subcommands``;
-``parsing`` holds what they share. The library never imports this package.
+``model``: build/train/evaluate/export/generate/profile-latency/latency/memory, ``pareto``,
+``sweep``), each with ``add_subcommands``; ``parsing`` holds what they share. The library never imports this package.
 """
 
 from __future__ import annotations
