@@ -408,7 +408,10 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
             continue
         ax.plot([c], [f], "k*", markersize=11)
         ax.annotate(name, (c, f), textcoords="offset points", xytext=(5, -12), fontsize=8)
-    ax.set_xlabel(f"{over} ({cost.unit})" if cost.unit else over)
+    # the workload a FLOPs / memory / latency cost counts: a front over 128-token FLOPs is not one over 1024
+    workload = cost.options().get("seq_len")
+    said = [x for x in (cost.unit, None if workload is None else f"seq_len {workload}") if x]
+    ax.set_xlabel(f"{over} ({', '.join(said)})" if said else over)
     ax.set_ylabel(objective.name)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -424,7 +424,7 @@ def test_a_front_plots_the_published_models_with_its_own_objective(tmp_path, mon
     monkeypatch.setattr(plt, "subplots", keep_axes)
     fr.plot(tmp_path / "front.png")
     ax = axes[0]
-    assert ax.get_ylabel() == "params"
+    assert ax.get_ylabel() == "params" and ax.get_xlabel() == "flops (FLOPs, seq_len 1024)"
     stars = {line.get_xdata()[0]: line.get_ydata()[0] for line in ax.get_lines() if line.get_marker() == "*"}
     for name in ("merino-52m", "merino-61m", "merino-64m"):
         arch = mpsolve.get_architecture(name)
