@@ -22,7 +22,7 @@ from mpsolve.spaces import (
     read_architecture_json,
     resolve_architecture,
 )
-from mpsolve.utils.errors import MpsolveWarning, shown
+from mpsolve.utils.errors import MpsolveError, MpsolveWarning, shown
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.quantities import format_quantity
 from mpsolve.workflows.problem_file import problem_from_dict
@@ -120,6 +120,11 @@ def _workload(args: argparse.Namespace, data: Any) -> tuple[int, bool]:
     counted with, else the defaults."""
     recorded = data if isinstance(data, dict) and "status" not in data and "costs" in data else {}
     seq_len = args.seq_len if args.seq_len is not None else recorded.get("seq_len", SEQ_LEN)
+    if args.seq_len is None and "seq_len" in recorded:
+        try:
+            FlopsCost(seq_len=seq_len)
+        except MpsolveError as exc:  # else the error named a seq_len the user never gave, and no way out
+            raise CLIError(f"{args.arch}: {exc}: fix the file or give --seq-len") from None
     head = args.include_lm_head if args.include_lm_head is not None else recorded.get("include_lm_head", False)
     if not isinstance(head, bool):
         raise CLIError(f"{args.arch}: include_lm_head must be true or false, got {shown(head)}: fix the file or give "

@@ -608,3 +608,15 @@ def test_python_dash_m_mpsolve_is_the_command() -> None:
     """Before: ``python -m mpsolve`` said 'No module named mpsolve.__main__' (only ``-m mpsolve.cli`` ran)."""
     done = subprocess.run([sys.executable, "-m", "mpsolve", "presets"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "merino-64m" in done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("value", ["null", '"x"', "-1", "1000000000000"])
+def test_cost_of_its_own_json_names_the_file_of_a_bad_recorded_seq_len(capsys, tmp_path, value):
+    """Before: 'seq_len must be a positive integer, got None', of an option the user never gave, no way out."""
+    code, out, _ = run(capsys, "cost", "merino-64m", "--json", "--seq-len", "128")
+    bad = tmp_path / "bad.json"
+    bad.write_text(out.replace('"seq_len": 128', f'"seq_len": {value}'))
+    code, _, err = run(capsys, "cost", str(bad))
+    assert code == 2 and f"{bad}: seq_len " in err and "fix the file or give --seq-len" in err
+    code, again, _ = run(capsys, "cost", str(bad), "--json", "--seq-len", "64")  # the flag wins
+    assert code == 0 and json.loads(again)["seq_len"] == 64
