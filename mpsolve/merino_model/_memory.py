@@ -76,6 +76,10 @@ def design_memory(architecture: Architecture | str | Any, seq_len: int = 1024, *
     except BrokenProcessPool:
         raise ModelInputError(f"the process measuring {arch} at {seq_len} tokens ended without an answer (out of "
                               "memory?)") from None
+    except Exception as exc:  # the measuring process's own (torch's allocator out of memory): not a traceback
+        said = str(exc).strip().splitlines()
+        raise ModelInputError(f"the process measuring {arch} at {seq_len} tokens failed: {type(exc).__name__}"
+                              + (f": {said[0]}" if said else "")) from None
     except BaseException:  # Ctrl-C: the measuring process, which ignores it, stops too
         for process in list((pool._processes or {}).values()):
             process.terminate()

@@ -34,3 +34,15 @@ def test_design_memory_refuses_what_it_cannot_measure() -> None:
         design_memory("merino-52m", 4096)
     with pytest.raises(ModelInputError, match="seed must be below 2"):
         design_memory("merino-52m", 16, seed=2**32)
+
+
+def test_an_error_of_the_measuring_process_is_one_line(monkeypatch) -> None:
+    """Before: the measuring process's own error (torch's allocator out of memory, say) came back as itself,
+    a traceback from ``mpsolve memory``, though the docstring promises a ModelInputError in one line."""
+    import math
+
+    from mpsolve.merino_model import ModelInputError, _memory
+
+    monkeypatch.setattr(_memory, "_measure", math.factorial)  # importable in the fresh process; it raises there
+    with pytest.raises(ModelInputError, match=r"at 16 tokens failed: TypeError: .*factorial\(\) takes exactly one"):
+        _memory.design_memory("merino-52m", 16)
