@@ -157,6 +157,7 @@ class SolveContext:
         :data:`~mpsolve.core.problem.CORNER_CHUNK`, the first always and the others while time is left:
         the designs scored and their evaluation."""
         X = np.asarray(X)
+        X = X[None] if X.ndim == 1 else X  # one design: a batch of one, as evaluate takes it
         parts = []
         for start in range(0, len(X), CORNER_CHUNK):
             if start and self.time_up():

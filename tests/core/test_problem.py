@@ -371,3 +371,20 @@ def test_a_nan_constraint_violation_is_refused():
     with pytest.raises(MpsolveError, match=r"^the constraint 'nan-above-300' is NaN for \[.*: a constraint's "
                                            r"violation is a number, <= 0 where the design is allowed$"):
         mpsolve.solve(problem, "exhaustive")
+
+
+def test_evaluate_while_time_left_takes_one_design_as_evaluate_does():
+    """Before: one design came back as its first gene (shape (1,)) beside the evaluation of one design."""
+    got = {}
+
+    class OneAtATime(mpsolve.Solver):
+        name = "one-at-a-time"
+
+        def _solve(self, ctx: mpsolve.SolveContext) -> None:
+            got["x"] = ctx.problem.space.sample(1, ctx.rng)[0]
+            got["scored"] = ctx.evaluate_while_time_left(got["x"])
+            ctx.evaluate(ctx.feasible_seeds)
+
+    mpsolve.solve(Problem("small", constraints=[Budget("flops", "40G")]), OneAtATime, seed=0)
+    X, ev = got["scored"]
+    assert X.shape == (1, len(got["x"])) and (X[0] == got["x"]).all() and ev.objective.shape == (1,)
