@@ -74,8 +74,9 @@ def design_memory(architecture: Architecture | str | Any, seq_len: int = 1024, *
             future = pool.submit(_measure, arch.to_dict(), int(seq_len), seed)
         return future.result()
     except BrokenProcessPool:
-        raise ModelInputError(f"the process measuring {arch} at {seq_len} tokens ended without an answer (out of "
-                              "memory?)") from None
+        raise ModelInputError(f"the process measuring {arch} at {seq_len} tokens ended without an answer: out of "
+                              "memory, or a script that calls design_memory outside 'if __name__ == \"__main__\":' "
+                              "(the fresh process runs the script again): guard the call") from None
     except Exception as exc:  # the measuring process's own (torch's allocator out of memory): not a traceback
         said = str(exc).strip().splitlines()
         raise ModelInputError(f"the process measuring {arch} at {seq_len} tokens failed: {type(exc).__name__}"

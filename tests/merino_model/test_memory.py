@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,22 @@ def test_an_error_of_the_measuring_process_is_one_line(monkeypatch) -> None:
     monkeypatch.setattr(_memory, "_measure", math.factorial)  # importable in the fresh process; it raises there
     with pytest.raises(ModelInputError, match=r"at 16 tokens failed: TypeError: .*factorial\(\) takes exactly one"):
         _memory.design_memory("merino-52m", 16)
+
+
+def test_a_script_without_a_main_guard_is_told_so(tmp_path) -> None:
+    """Before: 'ended without an answer (out of memory?)' of a script whose design_memory call has no
+    ``if __name__ == "__main__":``, which the fresh (spawned) process runs again and cannot start a process in."""
+    import subprocess
+
+    script = tmp_path / "measure.py"
+    script.write_text('from mpsolve.merino_model import design_memory\nprint(design_memory("merino-52m", 16))\n')
+    import os
+
+    import mpsolve
+
+    root = str(Path(mpsolve.__file__).resolve().parents[1])  # this checkout's mpsolve, not another installed one
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 1
+    last = done.stderr.splitlines()[-1]
+    assert "ModelInputError: " in last and 'if __name__ == "__main__":' in last, done.stderr
