@@ -58,7 +58,7 @@ try:  # imported with the module, so that the import does not count against a ru
 except ImportError:  # pragma: no cover - depends on the installation
     raise SolverError("solver 'cpsat' needs OR-Tools: pip install 'mpsolve[solvers]' (or ortools)") from None
 from mpsolve.constraints import Budget, Effectiveness, Predicate
-from mpsolve.core.problem import Problem
+from mpsolve.core.problem import CORNER_CHUNK, Problem
 from mpsolve.core.result import Result
 from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.costs import MemoryCost, ParamsCost
@@ -455,15 +455,20 @@ class CPSATSolver(Solver):
         # never decides that a depth may be skipped.
         done: dict[int | None, float] = {}
         ctx.set_state(lambda: {})
-        # the incumbent: resumed, hinted, or the best feasible corner design
-        starts = [ctx.feasible_seeds]
+        # the incumbent: resumed, hinted, or the best feasible corner design (up to ~10^5 of them: scored in
+        # chunks, the first always and the others while time is left)
+        starts = []
         if self.hint is not None:
             starts.append(self._hint(problem))
         if ctx.best_x is not None:
             starts.append(ctx.best_x[None])
-        cand = np.concatenate(starts)
-        if len(cand):
-            self._score(ctx, model, cand)
+        seeds = ctx.feasible_seeds
+        for start in range(0, len(seeds), CORNER_CHUNK):
+            if start and ctx.time_up():
+                break
+            self._score(ctx, model, seeds[start : start + CORNER_CHUNK])
+        if starts:
+            self._score(ctx, model, np.concatenate(starts))
         depths: list[int | None] = model.depths() if model.depth_loop else [None]
         ctx.progress(None)
         bounds: dict[int | None, float] = {}  # upper bounds of depths not proved yet
