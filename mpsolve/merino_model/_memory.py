@@ -90,7 +90,16 @@ def design_memory(architecture: Architecture | str | Any, seq_len: int = 1024, *
 
 
 def _measure(arch: dict[str, Any], seq_len: int, seed: int) -> dict[str, int]:
-    """In the fresh process: the weights' and the prefill's resident memory over the baseline."""
+    """In the fresh process: the weights' and the prefill's resident memory over the baseline. It ends with its
+    parent, also one killed outright (a pool's worker would otherwise wait for another task forever)."""
+    import multiprocessing
+    import os
+    import threading
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # its sentinel is ready once the parent has gone (watched before torch's slow import)
+        threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(1)), daemon=True).start()
     import torch
 
     from mpsolve.merino_model._model import build

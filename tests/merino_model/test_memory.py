@@ -66,3 +66,54 @@ def test_a_script_without_a_main_guard_is_told_so(tmp_path) -> None:
     assert done.returncode == 1
     last = done.stderr.splitlines()[-1]
     assert "ModelInputError: " in last and 'if __name__ == "__main__":' in last, done.stderr
+
+
+def _state(pid: int) -> str | None:
+    """A process's state letter (``Z``: ended, unreaped), ``None`` once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_measuring_process_ends_with_its_parent_killed_outright(tmp_path) -> None:
+    """Before: a parent killed outright (SIGTERM, SIGKILL) left the measuring process running, then waiting for
+    another task forever with the model's memory (0.5 GB for merino-52m); the profiler's timing child ends."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import mpsolve
+
+    script = tmp_path / "measure.py"
+    script.write_text('if __name__ == "__main__":\n    from mpsolve.merino_model import design_memory\n'
+                      '    design_memory("merino-52m", 2048)\n')
+    root = str(Path(mpsolve.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    parent = subprocess.Popen([sys.executable, str(script)], env=env)
+    child = None
+    try:
+        end = time.monotonic() + 120
+        while child is None and parent.poll() is None and time.monotonic() < end:
+            for entry in Path("/proc").iterdir():
+                try:
+                    ppid = int(Path(entry, "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    cmd = Path(entry, "cmdline").read_bytes()
+                except (OSError, ValueError, IndexError):
+                    continue
+                if ppid == parent.pid and b"spawn_main" in cmd:
+                    child = int(entry.name)
+            time.sleep(0.05)
+        assert child is not None, "no measuring process started"
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        end = time.monotonic() + 30
+        while _state(child) not in (None, "Z") and time.monotonic() < end:
+            time.sleep(0.1)
+        assert _state(child) in (None, "Z"), "the measuring process outlived its parent"
+    finally:
+        parent.kill()
+        if child is not None and _state(child) not in (None, "Z"):
+            os.kill(child, signal.SIGKILL)
