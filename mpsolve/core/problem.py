@@ -6,7 +6,7 @@ import hashlib
 import json
 import math
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import combinations_with_replacement
 from typing import Any
@@ -23,14 +23,24 @@ from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import format_quantity
 from mpsolve.utils.validation import per_design
 
-__all__ = ["Problem", "Evaluation"]
+__all__ = ["Problem", "Evaluation", "corner_chunks"]
 
 #: width orders enumerated by the feasibility check before it samples instead
 MAX_CORNERS = 200_000
 #: width orders it samples then (besides the uniform ones): starting points for solvers, not a proof
 SAMPLED_CORNERS = 10_000
-#: corner designs scored at a time, the running solve's time limit checked between
+#: corner designs scored at a time, at most (the running solve's time limit checked between), and at first
 CORNER_CHUNK = 8192
+FIRST_CHUNK = 256
+
+
+def corner_chunks(n: int) -> Iterator[slice]:
+    """``n`` rows as slices of growing size, :data:`FIRST_CHUNK` doubling up to :data:`CORNER_CHUNK`: a
+    slow constraint (a plug-in :class:`Predicate` called per design) makes the first chunk end soon."""
+    start, size = 0, FIRST_CHUNK
+    while start < n:
+        yield slice(start, min(n, start + size))
+        start, size = start + size, min(2 * size, CORNER_CHUNK)
 
 
 @dataclass(frozen=True)
@@ -296,49 +306,54 @@ class Problem:
         """Raise :class:`InfeasibleError` when the budgets cannot be met; else return the
         feasible corner designs (a starting point for solvers, possibly empty when only
         non-budget constraints exclude them, or when a space with very many width orders
-        could only be sampled). Within a solve whose time limit passes, it stops after the corners
-        scored so far (in chunks of :data:`CORNER_CHUNK`, the cheapest first) and proves nothing."""
+        could only be sampled). The proof reads the budgets' costs of every corner (no objective);
+        the corners are then scored in growing chunks (:func:`corner_chunks`), and within a solve
+        whose time limit passes only those scored so far come back."""
         X, complete = self.corner_designs()
         budgets = self.budgets
-        idx = [self.constraints.index(b) for b in budgets]
-        keys = [self.cost_key(b.cost) for b in budgets]  # two budgets on one cost share its key
-        cheapest = dict.fromkeys(keys, math.inf)
-        feasible, within = [], False
-        for start in range(0, len(X), CORNER_CHUNK):
-            if start and deadline_passed():
-                complete = False
-                break
-            chunk = X[start : start + CORNER_CHUNK]
-            ev = self.evaluate(chunk)
-            feasible.append(chunk[ev.feasible])
-            within = within or bool(np.any(np.all(ev.violations[:, idx] <= 0, axis=1)))
-            for k in keys:
-                cheapest[k] = min(cheapest[k], float(np.min(ev.costs[k])))
         # the corners are each width order's cheapest designs only for costs that say so
-        complete = complete and all(b.cost.is_monotone() for b in budgets)
-        if budgets:
-            if complete and not within:
-                violated = [(k, b) for k, b in zip(keys, budgets) if cheapest[k] > b.limit]
-                if violated:
-                    parts = []
-                    for k, b in violated:
-                        limit, least = format_quantity(b.limit), format_quantity(cheapest[k])
-                        if limit == least:  # 4 digits said "2.617G is below 2.617G", and 2.617G is too
-                            limit, least = f"{b.limit:.15g}", f"{cheapest[k]:.15g}"
-                        parts.append(f"{k} budget {limit} is below the cheapest design's {least}")
-                    raise InfeasibleError(
-                        "infeasible problem: "
-                        + "; ".join(parts)
-                        + f" in space {self.space.name!r}: raise the budget or use a space with smaller widths",
-                        {k: cheapest[k] for k, _ in violated},
-                    )
-                # one corner per width order is cheapest in every budget only when the costs agree on the ratios
-                if len(self._cheapest_ratios()) == 1:
-                    raise InfeasibleError(
-                        "infeasible problem: each budget alone can be met (cheapest: "
-                        + ", ".join(f"{k}={format_quantity(v)}" for k, v in cheapest.items())
-                        + ") but no design meets all of them together: relax one of them",
-                        cheapest,
-                    )
+        if budgets and complete and all(b.cost.is_monotone() for b in budgets):
+            self._refuse_infeasible(X, budgets)
+        feasible = []
+        for part in corner_chunks(len(X)):
+            if part.start and deadline_passed():
+                break
+            ev = self.evaluate(X[part])
+            feasible.append(X[part][ev.feasible])
         return np.concatenate(feasible)
+
+    def _refuse_infeasible(self, X: np.ndarray, budgets: list[Budget]) -> None:
+        """Raise :class:`InfeasibleError` when no corner of ``X`` (every width order's) meets all ``budgets``."""
+        batch = self.space.decode_batch(X)
+        keys = [self.cost_key(b.cost) for b in budgets]  # two budgets on one cost share its key
+        values = {}
+        for k in dict.fromkeys(keys):
+            what = f"the cost {k!r}"
+            values[k] = checked_costs(per_design(self.costs[k].evaluate(batch, self.space), len(X), what), what,
+                                      lambda i: self.space.decode(X[i]))
+        if np.any(np.all([values[k] <= b.limit for k, b in zip(keys, budgets)], axis=0)):
+            return
+        cheapest = {k: float(np.min(v)) for k, v in values.items()}
+        violated = [(k, b) for k, b in zip(keys, budgets) if cheapest[k] > b.limit]
+        if violated:
+            parts = []
+            for k, b in violated:
+                limit, least = format_quantity(b.limit), format_quantity(cheapest[k])
+                if limit == least:  # 4 digits said "2.617G is below 2.617G", and 2.617G is too
+                    limit, least = f"{b.limit:.15g}", f"{cheapest[k]:.15g}"
+                parts.append(f"{k} budget {limit} is below the cheapest design's {least}")
+            raise InfeasibleError(
+                "infeasible problem: "
+                + "; ".join(parts)
+                + f" in space {self.space.name!r}: raise the budget or use a space with smaller widths",
+                {k: cheapest[k] for k, _ in violated},
+            )
+        # one corner per width order is cheapest in every budget only when the costs agree on the ratios
+        if len(self._cheapest_ratios()) == 1:
+            raise InfeasibleError(
+                "infeasible problem: each budget alone can be met (cheapest: "
+                + ", ".join(f"{k}={format_quantity(v)}" for k, v in cheapest.items())
+                + ") but no design meets all of them together: relax one of them",
+                cheapest,
+            )
 

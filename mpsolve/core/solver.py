@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mpsolve.core.checkpoint import checkpoint_lock, dumps_checkpoint, load_checkpoint
-from mpsolve.core.problem import CORNER_CHUNK, Evaluation, Problem
+from mpsolve.core.problem import Evaluation, Problem, corner_chunks
 from mpsolve.core.result import Result
 from mpsolve.utils.clock import DeadlineReached, deadline
 from mpsolve.utils.errors import MpsolveError, SolverError, shown, warn
@@ -153,16 +153,16 @@ class SolveContext:
         return ev
 
     def evaluate_while_time_left(self, X: np.ndarray) -> tuple[np.ndarray, Evaluation]:
-        """Score a large batch (the feasible corners: up to ~10^5 designs) in chunks of
-        :data:`~mpsolve.core.problem.CORNER_CHUNK`, the first always and the others while time is left:
+        """Score a large batch (the feasible corners: up to ~10^5 designs) in growing chunks
+        (:func:`~mpsolve.core.problem.corner_chunks`), the first always and the others while time is left:
         the designs scored and their evaluation."""
         X = np.asarray(X)
         X = X[None] if X.ndim == 1 else X  # one design: a batch of one, as evaluate takes it
         parts = []
-        for start in range(0, len(X), CORNER_CHUNK):
-            if start and self.time_up():
+        for part in corner_chunks(len(X)):
+            if part.start and self.time_up():
                 break
-            parts.append(self.evaluate(X[start : start + CORNER_CHUNK]))
+            parts.append(self.evaluate(X[part]))
         if not parts:
             return X, self.problem.evaluate(X)  # no rows: the empty evaluation, nothing counted
         n = sum(len(p.objective) for p in parts)

@@ -58,7 +58,7 @@ try:  # imported with the module, so that the import does not count against a ru
 except ImportError:  # pragma: no cover - depends on the installation
     raise SolverError("solver 'cpsat' needs OR-Tools: pip install 'mpsolve[solvers]' (or ortools)") from None
 from mpsolve.constraints import Budget, Effectiveness, Predicate
-from mpsolve.core.problem import CORNER_CHUNK, Problem
+from mpsolve.core.problem import Problem, corner_chunks
 from mpsolve.core.result import Result
 from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.costs import MemoryCost, ParamsCost
@@ -463,10 +463,10 @@ class CPSATSolver(Solver):
         if ctx.best_x is not None:
             starts.append(ctx.best_x[None])
         seeds = ctx.feasible_seeds
-        for start in range(0, len(seeds), CORNER_CHUNK):
-            if start and ctx.time_up():
+        for part in corner_chunks(len(seeds)):
+            if part.start and ctx.time_up():
                 break
-            self._score(ctx, model, seeds[start : start + CORNER_CHUNK])
+            self._score(ctx, model, seeds[part])
         if starts:
             self._score(ctx, model, np.concatenate(starts))
         depths: list[int | None] = model.depths() if model.depth_loop else [None]

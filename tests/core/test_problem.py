@@ -1,3 +1,4 @@
+import math
 import warnings
 
 import numpy as np
@@ -5,7 +6,7 @@ import pytest
 
 import mpsolve
 from mpsolve import Budget, Effectiveness, InfeasibleError, MpsolveError, Predicate, Problem
-from mpsolve.core.problem import CORNER_CHUNK
+from mpsolve.core.problem import CORNER_CHUNK, FIRST_CHUNK
 from mpsolve.costs import CostModel, FlopsCost, MemoryCost, ParamsCost
 from mpsolve.objectives import Objective, effectiveness
 from mpsolve.utils.clock import deadline
@@ -108,22 +109,40 @@ def test_feasibility_check_samples_spaces_with_very_many_width_orders():
 def test_feasibility_check_stops_at_a_solves_deadline(monkeypatch):
     calls = []
     monkeypatch.setattr(Problem, "evaluate", lambda self, X, _f=Problem.evaluate: calls.append(len(X)) or _f(self, X))
-    # 12 blocks: ~5 * 10^4 width orders, all enumerated (a proof), scored in chunks
+    # 12 blocks: ~5 * 10^4 width orders, all enumerated: the proof reads their budgets' costs, no objective
     problem = Problem(mpsolve.SearchSpace(num_blocks=12), constraints=[Budget("flops", "1")])
-    with pytest.raises(InfeasibleError, match="flops budget 1 is below"):
-        problem.check_feasible()
-    assert len(calls) > 2 and max(calls) == CORNER_CHUNK
+    for passed in (False, True):  # a passed deadline leaves the proof whole (a time-limited front kept it)
+        with deadline(0.0 if passed else math.inf), pytest.raises(InfeasibleError, match="flops budget 1 is below"):
+            problem.check_feasible()
+    assert calls == []
+    problem = Problem(mpsolve.SearchSpace(num_blocks=12), constraints=[Budget("flops", "2000G")])
+    assert len(problem.check_feasible()) > 4 * CORNER_CHUNK
+    assert calls[:3] == [FIRST_CHUNK, 2 * FIRST_CHUNK, 4 * FIRST_CHUNK] and max(calls) == CORNER_CHUNK
     calls.clear()
-    with deadline(0.0):  # passed: the first chunk is scored, no more, and nothing is proved
-        assert len(problem.check_feasible()) == 0
-    assert calls == [CORNER_CHUNK]
+    with deadline(0.0):  # passed: the first chunk is scored, no more
+        assert len(problem.check_feasible()) == FIRST_CHUNK
+    assert calls == [FIRST_CHUNK]
     # 32 blocks: a 0.5 s limit took 12 s when ~2 * 10^5 sampled corners were scored, twice
     calls.clear()
     problem = Problem(mpsolve.SearchSpace(num_blocks=32), constraints=[Budget("flops", "500G")])
     result = mpsolve.solve(problem, "ea", seed=0, time_limit=1e-9)  # time up at every check
-    assert result.status == "feasible" and result.n_evals <= CORNER_CHUNK
+    assert result.status == "feasible" and result.n_evals <= FIRST_CHUNK
     batches = [n for n in calls if n > 1]  # the answer's re-checks score one design each
-    assert len(batches) == 2 and max(batches) <= CORNER_CHUNK  # the check's first chunk, the EA's first
+    assert batches == [FIRST_CHUNK, FIRST_CHUNK]  # the check's first chunk, the EA's first
+
+
+def test_a_slow_predicate_meets_a_short_time_limit():
+    """Before: 8192 corners per chunk, each through a per-design Predicate, in the check and again in the EA's
+    first chunk: a 0.1 s limit took 3.3-4.2 s. The chunks now start at 256."""
+    calls = []
+
+    def slow(arch):
+        calls.append(1)
+        return True
+
+    problem = Problem(mpsolve.SearchSpace(num_blocks=12), constraints=[Budget("flops", "2000G"), Predicate(slow)])
+    mpsolve.solve(problem, "ea", seed=0, time_limit=1e-9, iterations=64)
+    assert len(calls) <= 2 * FIRST_CHUNK + 64 + 8  # the check's and the EA's first chunks, one batch, the re-checks
 
 
 @pytest.mark.parametrize(
