@@ -424,6 +424,7 @@ def onnx_generate(
     pad_token_id: int | None = None,
     seed: int | torch.Generator | None = None,
     streamer: Any = None,
+    attention_mask: Any = None,
 ) -> np.ndarray:
     """Generation in ONNX Runtime, with the KV cache when the graph has one.
 
@@ -438,10 +439,16 @@ def onnx_generate(
         eos_token_id: rows that emit it are padded with ``pad_token_id`` (default: the EOS id).
         seed: seed or ``torch.Generator`` of the sampling (``None``: torch's global RNG).
         streamer: e.g. ``transformers.TextStreamer``: gets the prompt, each step's tokens, then ``end()``.
+        attention_mask: a tokenizer's mask, accepted when it masks nothing: the graphs take no mask, so a
+            padded batch (``tokenizer(texts, padding=True)``) is refused, not continued as if its padding were text.
 
     Returns:
         ``(batch, seq + new)`` int64 prompt and generated tokens, as :meth:`MeRinoForCausalLM.generate`.
     """
+    if attention_mask is not None and not bool(np.all(np.asarray(attention_mask) == 1)):
+        raise ModelInputError("attention_mask marks padding, which ONNX graphs cannot skip (they take no mask): "
+                              "generate each prompt alone, or a batch of one length, or in torch "
+                              "(MeRinoForCausalLM.generate takes the mask)")
     max_new_tokens = check_integer(max_new_tokens, "max_new_tokens", 0, ModelInputError)
     generator = sampling_generator(do_sample, temperature, top_k, top_p, seed)
     check_streamer(streamer)

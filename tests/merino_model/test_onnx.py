@@ -91,6 +91,18 @@ def test_ort_greedy_generation_equals_torch(exported):
     assert np.array_equal(one, model.generate(prompt[:1, :1], max_new_tokens=5).numpy())
 
 
+def test_a_padded_batch_is_refused_not_continued_as_text(exported):
+    """Tokenizers now pad (with byte 0's token) as a checkpoint's AutoTokenizer does; the graphs take no mask."""
+    from mpsolve.merino_model import byte_tokenizer
+
+    _, _, kv = exported
+    batch = byte_tokenizer()(["7 times 8 is", "9 times"], padding=True, return_tensors="np")
+    with pytest.raises(ModelInputError, match="attention_mask marks padding, which ONNX graphs cannot skip"):
+        onnx_generate(kv, **batch, max_new_tokens=2)
+    alone = byte_tokenizer()(["7 times 8 is"], return_tensors="np")  # a mask of ones: accepted
+    assert np.array_equal(onnx_generate(kv, **alone, max_new_tokens=2), onnx_generate(kv, alone["input_ids"], 2))
+
+
 def test_a_last_logits_graph_generates_the_same_and_is_checked_on_its_position(exported, tmp_path):
     model, _, kv = exported
     last = export_onnx(model, tmp_path / "last.onnx", kv_cache=True, logits="last")
