@@ -24,7 +24,7 @@ from mpsolve.costs import (
     ParamsCost,
     latency_cost,
 )
-from mpsolve.spaces import load_space, resolve_architecture
+from mpsolve.spaces import ARCHITECTURES, load_space, read_architecture_json, resolve_architecture
 from mpsolve.utils.files import atomic_write, check_not_input, check_suffix, check_writable
 from mpsolve.utils.quantities import format_quantity, parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
@@ -235,7 +235,8 @@ def add_subcommands(subparsers: Any) -> None:
         "Measured against the prediction on many designs: benchmarks/results/memory.md. Needs the [torch] extra.",
     )
     p.add_argument("arch", help="a preset name, a design result JSON (mpsolve design --json) or an architecture JSON")
-    p.add_argument("--seq-len", type=int, default=1024, help="tokens in the KV cache (default 1024, as memory=)")
+    p.add_argument("--seq-len", type=int, default=None,
+                   help="tokens in the KV cache (default: the design result's memory budget's, else 1024, as memory=)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random weights and inputs")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_memory)
@@ -361,19 +362,34 @@ def cmd_latency(args: argparse.Namespace) -> int:
 def cmd_memory(args: argparse.Namespace) -> int:
     """``mpsolve memory``: a design's measured peak inference memory against its memory cost."""
     arch = resolve_architecture(args.arch)
-    predicted = MemoryCost(seq_len=args.seq_len).of(arch)  # a bad --seq-len is refused before the measurement
-    measured = merino_model.design_memory(arch, args.seq_len, seed=args.seed)
-    payload = {"architecture": arch.to_dict(), "seq_len": args.seq_len, "measured": measured,
+    seq_len = args.seq_len if args.seq_len is not None else _budgeted_memory_seq_len(args.arch)
+    predicted = MemoryCost(seq_len=seq_len).of(arch)  # a bad --seq-len is refused before the measurement
+    measured = merino_model.design_memory(arch, seq_len, seed=args.seed)
+    payload = {"architecture": arch.to_dict(), "seq_len": seq_len, "measured": measured,
                "predicted": predicted, "ratio": measured["peak"] / predicted}
     if args.json:
         print_json(payload)
         return 0
     print(f"{arch}")
     print(f"measured   {format_quantity(measured['peak'])}B peak ({format_quantity(measured['weights'])}B of weights): "
-          f"torch fp32 prefill of {args.seq_len} tokens, batch 1, one thread")
-    print(f"predicted  {format_quantity(predicted)}B by MemoryCost(seq_len={args.seq_len}) (measured / predicted "
+          f"torch fp32 prefill of {seq_len} tokens, batch 1, one thread")
+    print(f"predicted  {format_quantity(predicted)}B by MemoryCost(seq_len={seq_len}) (measured / predicted "
           f"{payload['ratio']:.3f})")
     return 0
+
+
+def _budgeted_memory_seq_len(spec: str) -> int:
+    """The context length of a design result's memory budget (the first; a result without one, a preset or an
+    architecture file: the memory cost's default), so that a design is measured where it was budgeted."""
+    default = MemoryCost().seq_len
+    if spec in ARCHITECTURES or not Path(spec).is_file():
+        return default
+    problem = read_architecture_json(spec).get("problem")
+    constraints = problem.get("constraints") if isinstance(problem, dict) else None
+    for c in constraints if isinstance(constraints, list) else []:
+        if isinstance(c, dict) and c.get("cost") == "memory" and isinstance(c.get("options"), dict):
+            return c["options"].get("seq_len", default)  # refused by MemoryCost, naming seq_len, when not a count
+    return default
 
 
 def _load_checkpoint(path: Path) -> Any:
