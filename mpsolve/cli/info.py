@@ -76,7 +76,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
     beyond = [c.name for c in (flops, decode) if c.positions() > arch.max_positions]
     if beyond:
         less = " less the decoded token" if beyond == ["decode_flops"] else ""
-        print(f"note: --seq-len {seq_len} exceeds the architecture's max_positions {arch.max_positions}{less}: "
+        given = "--seq-len" if args.seq_len is not None or seq_len == SEQ_LEN else f"{args.arch}'s seq_len"
+        print(f"note: {given} {seq_len} exceeds the architecture's max_positions {arch.max_positions}{less}: "
               f"the model cannot run that workload, so {' and '.join(beyond)} count a run that cannot happen",
               file=sys.stderr)
     costs = {"params": ParamsCost().of(arch), "flops": flops.of(arch), "decode_flops": decode.of(arch)}
