@@ -439,6 +439,8 @@ def test_an_interrupted_design_shows_its_best_so_far_and_exits_130(tmp_path, cap
     """Before: the design table, then status 0, as if the run had finished (pareto, sweep and train say 130)."""
     from mpsolve.cli import design
 
+    ckpt = tmp_path / "run.ckpt"
+
     def interrupted_at(batch):
         def solve(*args, **kwargs):
             calls = []
@@ -450,7 +452,6 @@ def test_an_interrupted_design_shows_its_best_so_far_and_exits_130(tmp_path, cap
             return mpsolve.solve(*args, callback=ctrl_c, **kwargs)
         return solve
 
-    ckpt = tmp_path / "run.ckpt"
     monkeypatch.setattr(design, "solve", interrupted_at(1))  # in the EA's first batch: before its first checkpoint
     code, out, err = run(capsys, "design", "--space", "small", "--budget", "flops=40G", "--checkpoint", str(ckpt))
     assert code == 130 and not ckpt.exists()
@@ -459,7 +460,8 @@ def test_an_interrupted_design_shows_its_best_so_far_and_exits_130(tmp_path, cap
     code, out, err = run(capsys, "design", "--space", "small", "--budget", "flops=40G", "--checkpoint", str(ckpt))
     assert code == 130 and err.strip().endswith("; it stopped before its first checkpoint: run it again")
     ckpt.unlink()
-    monkeypatch.setattr(design, "solve", interrupted_at(3))
+    # the 30th batch: past the EA's initial population (scored in a few chunks), so past its first boundary
+    monkeypatch.setattr(design, "solve", interrupted_at(30))
     code, out, err = run(capsys, "design", "--space", "small", "--budget", "flops=40G", "--checkpoint", str(ckpt))
     assert code == 130 and "status     interrupted" in out and "embed_dim" in out
     assert err.strip() == (f"mpsolve: interrupted: the best design so far is shown; continue it with --resume {ckpt} "
