@@ -6,10 +6,9 @@ import argparse
 import io
 import sys
 import warnings
-from pathlib import Path
 from typing import Any
 
-from mpsolve.cli.parsing import CLIError, check_outputs, print_json
+from mpsolve.cli.parsing import CLIError, budgeted_options, check_outputs, design_file, print_json
 from mpsolve.costs import DecodeFlopsCost, FlopsCost, ParamsCost, graph_totals, operator_graph
 from mpsolve.objectives import MeRinoEntropy
 from mpsolve.solvers import list_solvers
@@ -19,7 +18,6 @@ from mpsolve.spaces import (
     get_architecture,
     get_space,
     load_space,
-    read_architecture_json,
     resolve_architecture,
 )
 from mpsolve.utils.errors import MpsolveError, MpsolveWarning, shown
@@ -67,7 +65,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     if args.graphml is not None:  # an empty name is refused, not taken for no file
         check_writable(args.graphml, "--graphml")
         check_outputs({"--graphml": args.graphml}, {"architecture": args.arch})
-    data = _design_file(args.arch)
+    data = design_file(args.arch)
     arch = resolve_architecture(args.arch if data is None else data)
     seq_len, head = _workload(args, data)
     flops = FlopsCost(seq_len=seq_len, include_lm_head=head)
@@ -133,28 +131,19 @@ def _workload(args: argparse.Namespace, data: Any) -> tuple[int, bool]:
     return seq_len, head
 
 
-def _design_file(spec: str) -> Any:
-    """The JSON of a design file, read once as :func:`resolve_architecture` would read it; ``None`` for a preset."""
-    if spec in ARCHITECTURES or not Path(spec).is_file():
-        return None
-    return read_architecture_json(spec)
-
-
 def _note_budgeted_options(data: Any, source: str, shown: tuple[Any, ...]) -> None:
     """Note a design result whose FLOPs budgets count another workload than the one shown."""
-    problem = data.get("problem") if isinstance(data, dict) and "status" in data else None
-    constraints = problem.get("constraints") if isinstance(problem, dict) else None
-    for c in constraints if isinstance(constraints, list) else []:
-        cost = next((s for s in shown if isinstance(c, dict) and c.get("cost") == s.name), None)
-        if cost is not None and isinstance(c.get("options"), dict) and c["options"] != cost.options():
-            options = ", ".join(f"{k}={v}" for k, v in c["options"].items())
+    for name, budgeted in budgeted_options(data):
+        cost = next((s for s in shown if name == s.name), None)
+        if cost is not None and budgeted != cost.options():
+            options = ", ".join(f"{k}={v}" for k, v in budgeted.items())
             print(f"note: {source} budgets {cost.name} with {options}; shown here with "
                   f"{', '.join(f'{k}={v}' for k, v in cost.options().items())} (--seq-len, --include-lm-head)",
                   file=sys.stderr)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    data = _design_file(args.arch)
+    data = design_file(args.arch)
     arch = resolve_architecture(args.arch if data is None else data)
     objective = _result_entropy(data, args.arch)
     details = objective.details(arch)

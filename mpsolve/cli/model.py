@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mpsolve import merino_model
-from mpsolve.cli.parsing import CLIError, check_outputs, print_json
+from mpsolve.cli.parsing import CLIError, budgeted_options, check_outputs, design_file, print_json
 from mpsolve.costs import (
     PROFILE_PHASES,
     PROFILE_RUNTIMES,
@@ -24,7 +24,7 @@ from mpsolve.costs import (
     ParamsCost,
     latency_cost,
 )
-from mpsolve.spaces import ARCHITECTURES, load_space, read_architecture_json, resolve_architecture
+from mpsolve.spaces import load_space, resolve_architecture
 from mpsolve.utils.files import atomic_write, check_not_input, check_suffix, check_writable
 from mpsolve.utils.quantities import format_quantity, parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
@@ -361,8 +361,11 @@ def cmd_latency(args: argparse.Namespace) -> int:
 
 def cmd_memory(args: argparse.Namespace) -> int:
     """``mpsolve memory``: a design's measured peak inference memory against its memory cost."""
-    arch = resolve_architecture(args.arch)
-    seq_len = args.seq_len if args.seq_len is not None else _budgeted_memory_seq_len(args.arch)
+    data = design_file(args.arch)
+    arch = resolve_architecture(args.arch if data is None else data)
+    # a design result is measured where its memory budget counted (the first), else at the cost's default
+    budgeted = [options.get("seq_len") for cost, options in budgeted_options(data) if cost == "memory"]
+    seq_len = args.seq_len if args.seq_len is not None else budgeted[0] if budgeted else MemoryCost().seq_len
     predicted = MemoryCost(seq_len=seq_len).of(arch)  # a bad --seq-len is refused before the measurement
     measured = merino_model.design_memory(arch, seq_len, seed=args.seed)
     payload = {"architecture": arch.to_dict(), "seq_len": seq_len, "measured": measured,
@@ -376,20 +379,6 @@ def cmd_memory(args: argparse.Namespace) -> int:
     print(f"predicted  {format_quantity(predicted)}B by MemoryCost(seq_len={seq_len}) (measured / predicted "
           f"{payload['ratio']:.3f})")
     return 0
-
-
-def _budgeted_memory_seq_len(spec: str) -> int:
-    """The context length of a design result's memory budget (the first; a result without one, a preset or an
-    architecture file: the memory cost's default), so that a design is measured where it was budgeted."""
-    default = MemoryCost().seq_len
-    if spec in ARCHITECTURES or not Path(spec).is_file():
-        return default
-    problem = read_architecture_json(spec).get("problem")
-    constraints = problem.get("constraints") if isinstance(problem, dict) else None
-    for c in constraints if isinstance(constraints, list) else []:
-        if isinstance(c, dict) and c.get("cost") == "memory" and isinstance(c.get("options"), dict):
-            return c["options"].get("seq_len", default)  # refused by MemoryCost, naming seq_len, when not a count
-    return default
 
 
 def _load_checkpoint(path: Path) -> Any:

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from mpsolve.constraints import Budget
+from mpsolve.spaces import ARCHITECTURES, read_architecture_json
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import check_not_input
 
 __all__ = [
-    "PROFILED_COSTS", "CLIError", "check_outputs", "check_time_limit_flag", "parse_budget", "profile_for",
-    "parse_options", "print_json", "split_list",
+    "PROFILED_COSTS", "CLIError", "budgeted_options", "check_outputs", "check_time_limit_flag", "design_file",
+    "parse_budget", "profile_for", "parse_options", "print_json", "split_list",
 ]
 
 
@@ -105,3 +106,18 @@ def check_outputs(outputs: dict[str, Any], inputs: dict[str, Any]) -> None:
     for flag, out in outputs.items():
         if out is not None:
             check_not_input(out, flag, files, CLIError)
+
+
+def design_file(spec: str) -> Any:
+    """The JSON of a design file, read once as :func:`resolve_architecture` would read it; ``None`` for a preset."""
+    if spec in ARCHITECTURES or not Path(spec).is_file():
+        return None
+    return read_architecture_json(spec)
+
+
+def budgeted_options(data: Any) -> list[tuple[str, dict[str, Any]]]:
+    """``(cost, options)`` of each budget a design result (``data``, a :func:`design_file`) was solved under."""
+    problem = data.get("problem") if isinstance(data, dict) and "status" in data else None
+    constraints = problem.get("constraints") if isinstance(problem, dict) else None
+    return [(c["cost"], c["options"]) for c in (constraints if isinstance(constraints, list) else [])
+            if isinstance(c, dict) and isinstance(c.get("cost"), str) and isinstance(c.get("options"), dict)]
