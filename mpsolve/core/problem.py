@@ -34,11 +34,12 @@ CORNER_CHUNK = 8192
 FIRST_CHUNK = 256
 
 
-def corner_chunks(n: int) -> Iterator[slice]:
-    """``n`` rows as slices of growing size, :data:`FIRST_CHUNK` doubling up to :data:`CORNER_CHUNK`: a
-    slow constraint (a plug-in :class:`Predicate` called per design) makes the first chunk end soon."""
+def corner_chunks(n: int, time_up: Callable[[], bool] = deadline_passed) -> Iterator[slice]:
+    """``n`` rows as slices of growing size, :data:`FIRST_CHUNK` doubling up to :data:`CORNER_CHUNK` (a slow
+    constraint, a plug-in :class:`Predicate` called per design, makes the first chunk end soon): the first
+    always, the others until ``time_up()`` (default: the running solve's deadline has passed)."""
     start, size = 0, FIRST_CHUNK
-    while start < n:
+    while start < n and not (start and time_up()):
         yield slice(start, min(n, start + size))
         start, size = start + size, min(2 * size, CORNER_CHUNK)
 
@@ -316,8 +317,6 @@ class Problem:
             self._refuse_infeasible(X, budgets)
         feasible = []
         for part in corner_chunks(len(X)):
-            if part.start and deadline_passed():
-                break
             ev = self.evaluate(X[part])
             feasible.append(X[part][ev.feasible])
         return np.concatenate(feasible)

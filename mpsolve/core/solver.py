@@ -158,11 +158,7 @@ class SolveContext:
         the designs scored and their evaluation."""
         X = np.asarray(X)
         X = X[None] if X.ndim == 1 else X  # one design: a batch of one, as evaluate takes it
-        parts = []
-        for part in corner_chunks(len(X)):
-            if part.start and self.time_up():
-                break
-            parts.append(self.evaluate(X[part]))
+        parts = [self.evaluate(X[part]) for part in corner_chunks(len(X), self.time_up)]
         if not parts:
             return X, self.problem.evaluate(X)  # no rows: the empty evaluation, nothing counted
         n = sum(len(p.objective) for p in parts)

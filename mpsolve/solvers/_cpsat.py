@@ -463,9 +463,7 @@ class CPSATSolver(Solver):
         if ctx.best_x is not None:
             starts.append(ctx.best_x[None])
         seeds = ctx.feasible_seeds
-        for part in corner_chunks(len(seeds)):
-            if part.start and ctx.time_up():
-                break
+        for part in corner_chunks(len(seeds), ctx.time_up):
             self._score(ctx, model, seeds[part])
         if starts:
             self._score(ctx, model, np.concatenate(starts))
