@@ -125,14 +125,20 @@ class MeRinoLayer(nn.Module):
         cache: KVCache | Any | None = None,
         cache_slot: int = 0,
     ) -> torch.Tensor:
+        x = x + self._attention(x, attn_mask, is_causal, cache, cache_slot)  # its temporaries freed before the FFN
+        return x + self.ffn_down(self.act(self.ffn_up(self.ffn_norm(x))))
+
+    def _attention(
+        self, x: torch.Tensor, attn_mask: torch.Tensor | None, is_causal: bool, cache: KVCache | Any | None,
+        cache_slot: int,
+    ) -> torch.Tensor:
         b, t, e = x.shape
         qkv = self.qkv(self.attn_norm(x)).view(b, t, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        if cache is not None:
-            k, v = cache.update(k, v, cache_slot)
+        if cache is not None:  # copies: views would keep the whole fused projection, queries too, in the cache
+            k, v = cache.update(k.contiguous(), v.contiguous(), cache_slot)
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal and attn_mask is None)
-        x = x + self.out_proj(a.transpose(1, 2).reshape(b, t, e))
-        return x + self.ffn_down(self.act(self.ffn_up(self.ffn_norm(x))))
+        return self.out_proj(a.transpose(1, 2).reshape(b, t, e))
 
 
 class MeRinoBlock(nn.Module):

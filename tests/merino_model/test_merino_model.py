@@ -68,6 +68,23 @@ def test_kv_cache_matches_full_recomputation(tiny_arch: Architecture) -> None:
     torch.testing.assert_close(torch.cat([out.logits, *steps], dim=1), full, atol=1e-5, rtol=1e-4)
 
 
+def test_the_cache_holds_keys_and_values_only(tiny_arch: Architecture) -> None:
+    """Before: a prefill's cache held views of the fused QKV projection, whose storage (queries too) is half as
+    much again as the keys and values: MemoryCost's KV cache was 1.5x low on the built model."""
+    from transformers import DynamicCache
+
+    model = build(tiny_arch, seed=3).eval()
+    ids = torch.randint(0, 256, (2, 20), generator=torch.Generator().manual_seed(0))
+    for cache in (KVCache(), DynamicCache()):
+        with torch.inference_mode():
+            model(ids, past_key_values=cache, use_cache=True)
+        tensors = [*cache.keys, *cache.values] if isinstance(cache, KVCache) else [
+            t for layer in cache.layers for t in (layer.keys, layer.values)]
+        assert len(tensors) == 2 * tiny_arch.depth
+        for t in tensors:
+            assert t.untyped_storage().nbytes() == t.numel() * t.element_size()
+
+
 def test_greedy_generate_matches_recomputation(tiny_arch: Architecture) -> None:
     model = build(tiny_arch, seed=1).eval()
     prompt = torch.randint(0, 256, (2, 7), generator=torch.Generator().manual_seed(1))
