@@ -7,6 +7,7 @@ one thread; Linux). Each design and length is measured ``--repeats`` times, each
 
     python benchmarks/memory.py                                   # 20 designs of default, 128/1024/2048 tokens
     python benchmarks/memory.py --designs 3 --seq-lens 128 --out /tmp/memory   # quicker
+    python benchmarks/memory.py --mmap-threshold 131072 --out /tmp/live   # the live tensors (glibc's slack returned)
 
 Reports, per length: the ratio measured / predicted of each design (mean over repeats), its median with a
 95 % percentile bootstrap interval, range and mean absolute error; the same for the part beyond the weights;
@@ -34,10 +35,10 @@ from mpsolve.costs import MemoryCost, ParamsCost  # noqa: E402
 from mpsolve.spaces import load_space  # noqa: E402
 
 
-def measure(arch: mpsolve.Architecture, seq_len: int, repeats: int) -> dict[str, Any]:
+def measure(arch: mpsolve.Architecture, seq_len: int, repeats: int, mmap_threshold: int | None) -> dict[str, Any]:
     from mpsolve.merino_model import design_memory
 
-    runs = [design_memory(arch, seq_len) for _ in range(repeats)]
+    runs = [design_memory(arch, seq_len, mmap_threshold=mmap_threshold) for _ in range(repeats)]
     weights = 4 * ParamsCost().of(arch)
     predicted = MemoryCost(seq_len=seq_len).of(arch)
     peak = float(np.mean([r["peak"] for r in runs]))
@@ -76,7 +77,11 @@ def markdown(results: dict[str, Any]) -> str:
              f"{results['note']}", "",
              f"{results['designs']} random designs of space `{results['space']}` (sampling seed {results['seed']}), "
              f"each measured {results['repeats']} times in a fresh process: peak resident memory of the model and a "
-             "prefill of seq_len tokens (torch fp32, batch 1, one thread) over the process's baseline, against "
+             "prefill of seq_len tokens (torch fp32, batch 1, one thread) over the process's baseline, "
+             + ("with the allocator as it is (glibc's default: its heap keeps freed tensors)"
+                if results.get("mmap_threshold") is None else
+                f"with glibc's mmap threshold fixed at {results['mmap_threshold']} B (freed tensors returned: the "
+                "live tensors)") + ", against "
              "`MemoryCost(seq_len)`. Ratio: measured / predicted, per design the mean over its repeats; median with "
              "its 95 % percentile bootstrap interval (10 000 resamples), range; MAE: mean |ratio - 1|. "
              "Beyond the weights: (measured peak - measured weights) / (predicted - predicted weights).", "",
@@ -120,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=C.at_least(1), default=2, help="measurements per design and length (default 2)")
     p.add_argument("--out", type=C.output_stem, default=str(C.RESULTS / "memory"),
                    help="output stem: OUT.json and OUT.md (default benchmarks/results/memory)")
+    p.add_argument("--mmap-threshold", type=C.at_least(0), default=None, metavar="BYTES",
+                   help="fix glibc's mmap threshold in each measuring process, e.g. 131072: freed tensors are "
+                   "returned, so the peak is the live tensors' (default: the allocator as it is)")
     p.add_argument("--note", default="", help="a note on the machine, kept with the results")
     args = p.parse_args(argv)
     C.check_outputs({"--out .json": args.out + ".json", "--out .md": args.out + ".md"})
@@ -132,12 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "command": C.command_line("memory.py", argv), "git_commit": C.git_commit(), "machine": _machine(),
         "note": args.note, "space": space.name, "designs": len(designs), "seed": args.seed,
-        "repeats": args.repeats, "seq_lens": seq_lens, "rows": [], "complete": False}
+        "repeats": args.repeats, "seq_lens": seq_lens, "mmap_threshold": args.mmap_threshold, "rows": [],
+        "complete": False}
     t0 = time.time()
     try:
         for i, arch in enumerate(designs):
             for n in seq_lens:
-                row = measure(arch, n, args.repeats)
+                row = measure(arch, n, args.repeats, args.mmap_threshold)
                 results["rows"].append(row)
                 print(f"{i + 1}/{len(designs)} {row['arch_str']} at {n}: ratio {row['ratio']:.3f}", flush=True)
             results["summary"], results["elapsed_s"] = summary(results["rows"], args.seed), time.time() - t0

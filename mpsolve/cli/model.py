@@ -238,6 +238,10 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--seq-len", type=int, default=None,
                    help="tokens in the KV cache (default: the design result's memory budget's, else 1024, as memory=)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random weights and inputs")
+    p.add_argument("--mmap-threshold", type=int, default=None, metavar="BYTES",
+                   help="fix glibc's mmap threshold in the measuring process (e.g. 131072, as MALLOC_MMAP_THRESHOLD_ "
+                   "does): freed tensors are returned at once, so the peak is the live tensors' the cost counts "
+                   "(default: the allocator as it is, whose heap keeps freed tensors)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_memory)
 
@@ -367,15 +371,16 @@ def cmd_memory(args: argparse.Namespace) -> int:
     budgeted = [options.get("seq_len") for cost, options in budgeted_options(data) if cost == "memory"]
     seq_len = args.seq_len if args.seq_len is not None else budgeted[0] if budgeted else MemoryCost().seq_len
     predicted = MemoryCost(seq_len=seq_len).of(arch)  # a bad --seq-len is refused before the measurement
-    measured = merino_model.design_memory(arch, seq_len, seed=args.seed)
-    payload = {"architecture": arch.to_dict(), "seq_len": seq_len, "measured": measured,
-               "predicted": predicted, "ratio": measured["peak"] / predicted}
+    measured = merino_model.design_memory(arch, seq_len, seed=args.seed, mmap_threshold=args.mmap_threshold)
+    payload = {"architecture": arch.to_dict(), "seq_len": seq_len, "mmap_threshold": args.mmap_threshold,
+               "measured": measured, "predicted": predicted, "ratio": measured["peak"] / predicted}
     if args.json:
         print_json(payload)
         return 0
     print(f"{arch}")
     print(f"measured   {format_quantity(measured['peak'])}B peak ({format_quantity(measured['weights'])}B of weights): "
-          f"torch fp32 prefill of {seq_len} tokens, batch 1, one thread")
+          f"torch fp32 prefill of {seq_len} tokens, batch 1, one thread, "
+          + ("the allocator as it is" if args.mmap_threshold is None else f"mmap threshold {args.mmap_threshold} B"))
     print(f"predicted  {format_quantity(predicted)}B by MemoryCost(seq_len={seq_len}) (measured / predicted "
           f"{payload['ratio']:.3f})")
     return 0

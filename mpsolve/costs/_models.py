@@ -240,11 +240,18 @@ class DecodeFlopsCost(FlopsCost):
 
 @register_cost
 class MemoryCost(CostModel):
-    """Peak inference memory estimate in bytes.
+    """Peak inference memory in bytes: what the built torch model holds in a prefill that fills its KV cache.
 
-    Weights, plus the KV cache of every layer application, plus the working set of the
-    widest layer (its input, QKV or FFN activations and unfused attention scores), plus the
-    last position's logits.
+    The weights, the KV cache of every layer application, and the largest working set of a block:
+    the layer's input with its temporaries (the fused QKV projection and three ``seq_len x E``
+    tensors of the attention, or the FFN's up-projection and activation), or the embeddings' three
+    ``seq_len x D`` tensors if more; plus the last position's logits. The live tensors' peak is at
+    most this, and equal to it where the largest working set is the last block's (its cache is
+    then full; a block before it holds less of the cache). Attention is fused (torch's SDPA holds
+    no ``seq_len x seq_len`` scores); a runtime that materialises them holds more. An allocator's
+    slack is not counted (glibc's heap keeps freed tensors): measured against peak resident memory
+    both ways in ``benchmarks/results/`` (``memory*.md``); to budget for it, scale
+    ``bytes_per_activation``.
 
     Args:
         seq_len: tokens held in the KV cache.
@@ -280,14 +287,23 @@ class MemoryCost(CostModel):
         return True
 
     def evaluate(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:
-        n, b = self.seq_len, self.batch_size
-        E, F, L = batch.embed_dims.astype(np.float64), batch.ffn_dims.astype(np.float64), batch.layers
+        E, L = batch.embed_dims.astype(np.float64), batch.layers
         weights = ParamsCost().evaluate(batch, constants) * self.bytes_per_param
-        kv_cache = np.sum(L * 2.0 * b * n * E, axis=1)
-        heads = E / constants.head_dim
-        working = np.max(b * n * (E + np.maximum(3 * E, F)) + b * heads * n * n, axis=1)
-        logits = b * constants.vocab_size
-        return weights + (kv_cache + working + logits) * self.bytes_per_activation
+        cache = np.sum(L * 2.0 * self.seq_len * self.batch_size * E, axis=1) * self.bytes_per_activation
+        logits = self.batch_size * constants.vocab_size * self.bytes_per_activation
+        return weights + cache + np.max(self.working_set(E, batch.ffn_dims, constants), axis=1) + logits
+
+    def working_set(self, embed_dims: np.ndarray, ffn_dims: np.ndarray, constants: ModelConstants) -> np.ndarray:
+        """Bytes a block of widths ``(E, F)`` holds beyond the weights and the KV cache, elementwise.
+
+        A layer's input (its caller holds it) with the input plus the QKV output and the attention's output,
+        reshaped copy and projection (``7 E`` a token), or with the residual sum, the FFN's up-projection and
+        activation (``2 E + 2 F``); at least the embeddings' (token, position, sum: ``3 D``), which a width
+        projection's ``E_in + E`` never exceeds (``E_in <= 6 E``, else ``3 D`` is more).
+        """
+        E, F = np.asarray(embed_dims, dtype=np.float64), np.asarray(ffn_dims, dtype=np.float64)
+        per_token = np.maximum(np.maximum(7 * E, 2 * E + 2 * F), 3.0 * constants.embed_proj_dim)
+        return self.seq_len * self.batch_size * per_token * self.bytes_per_activation
 
 
 def get_cost(spec: str | CostModel, **options: Any) -> CostModel:

@@ -21,6 +21,8 @@ from mpsolve.utils.validation import check_integer
 __all__ = ["design_memory", "reset_peak_memory", "resident_memory"]
 
 _STATUS = Path("/proc/self/status")
+#: glibc's largest mmap threshold on 64-bit systems
+MAX_MMAP_THRESHOLD = 32 * 1024 * 1024
 
 
 def resident_memory() -> dict[str, int]:
@@ -40,8 +42,16 @@ def reset_peak_memory() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def design_memory(architecture: Architecture | str | Any, seq_len: int = 1024, *, seed: int = 0) -> dict[str, int]:
+def design_memory(
+    architecture: Architecture | str | Any, seq_len: int = 1024, *, seed: int = 0, mmap_threshold: int | None = None
+) -> dict[str, int]:
     """Measure a design's inference memory in a fresh process, in bytes over that process's baseline.
+
+    With glibc's default allocator the resident peak holds, beyond the live tensors, freed ones its heap
+    keeps (once its mmap threshold has grown past a tensor's size, freed tensors stay in the heap, and
+    the prefill's next ones do not always fit them). ``mmap_threshold`` fixes that threshold in the
+    measuring process (``mallopt(M_MMAP_THRESHOLD)``, as ``MALLOC_MMAP_THRESHOLD_`` does for a
+    deployment): every block above it is returned when freed, and the peak is the live tensors'.
 
     Returns:
         ``weights``: the resident memory its weights took when built; ``peak``: the peak resident memory
@@ -50,10 +60,16 @@ def design_memory(architecture: Architecture | str | Any, seq_len: int = 1024, *
 
     Raises:
         ModelInputError: not Linux (no ``/proc``), ``seq_len`` not within the design's ``max_positions``, a bad
-            seed, or the measuring process failed (its error, in one line).
+            seed or threshold, an allocator without ``mallopt``, or the measuring process failed (its error,
+            in one line).
     """
     arch = resolve_architecture(architecture)
     check_integer(seq_len, "seq_len", 1, ModelInputError)
+    if mmap_threshold is not None:
+        check_integer(mmap_threshold, "mmap_threshold", 0, ModelInputError)
+        if mmap_threshold > MAX_MMAP_THRESHOLD:
+            raise ModelInputError(f"mmap_threshold {mmap_threshold} is above glibc's largest, {MAX_MMAP_THRESHOLD} "
+                                  "(32 MiB on 64-bit systems): give a smaller one")
     if seq_len > arch.max_positions:
         raise ModelInputError(f"seq_len {seq_len} exceeds the design's max_positions {arch.max_positions}: give "
                               "a shorter one")
@@ -71,7 +87,7 @@ def design_memory(architecture: Architecture | str | Any, seq_len: int = 1024, *
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     try:
         with children_ignore_ctrl_c():  # the process starts with the task
-            future = pool.submit(_measure, arch.to_dict(), int(seq_len), seed)
+            future = pool.submit(_measure, arch.to_dict(), int(seq_len), seed, mmap_threshold)
         return future.result()
     except BrokenProcessPool:
         raise ModelInputError(f"the process measuring {arch} at {seq_len} tokens ended without an answer: out of "
@@ -89,7 +105,7 @@ def design_memory(architecture: Architecture | str | Any, seq_len: int = 1024, *
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _measure(arch: dict[str, Any], seq_len: int, seed: int) -> dict[str, int]:
+def _measure(arch: dict[str, Any], seq_len: int, seed: int, mmap_threshold: int | None = None) -> dict[str, int]:
     """In the fresh process: the weights' and the prefill's resident memory over the baseline. It ends with its
     parent, also one killed outright (a pool's worker would otherwise wait for another task forever)."""
     import multiprocessing
@@ -100,6 +116,8 @@ def _measure(arch: dict[str, Any], seq_len: int, seed: int) -> dict[str, int]:
     parent = multiprocessing.parent_process()
     if parent is not None:  # its sentinel is ready once the parent has gone (watched before torch's slow import)
         threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(1)), daemon=True).start()
+    if mmap_threshold is not None:
+        _fix_mmap_threshold(mmap_threshold)
     import torch
 
     from mpsolve.merino_model._model import build
@@ -119,3 +137,14 @@ def _measure(arch: dict[str, Any], seq_len: int, seed: int) -> dict[str, int]:
     with torch.inference_mode():
         model(ids, use_cache=True, logits_to_keep=1)
     return {"weights": weights, "peak": resident_memory()["VmHWM"] - base["VmRSS"]}
+
+
+def _fix_mmap_threshold(threshold: int) -> None:
+    """Fix glibc's mmap threshold (``M_MMAP_THRESHOLD``) in this process: blocks above it are returned when freed."""
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        raise ModelInputError("mmap_threshold sets glibc's allocator (mallopt), which this system has not: measure "
+                              "without it") from None
+    if mallopt(-3, threshold) != 1:  # M_MMAP_THRESHOLD
+        raise ModelInputError(f"glibc refused mmap_threshold {threshold}")

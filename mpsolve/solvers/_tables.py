@@ -47,10 +47,8 @@ def _cost_tables(
 
 def _memory_peak(cost: MemoryCost, space: SearchSpace, choices: np.ndarray) -> np.ndarray:
     """The working-set term of :class:`MemoryCost` per choice (the cost adds the largest one)."""
-    E = np.asarray(space.embed_dims, dtype=np.float64)[choices[:, 0]]
-    F = space.ffn_table[choices[:, 0], choices[:, 1]].astype(np.float64)
-    n, b = cost.seq_len, cost.batch_size
-    return (b * n * (E + np.maximum(3 * E, F)) + b * (E / space.head_dim) * n * n) * cost.bytes_per_activation
+    return cost.working_set(np.asarray(space.embed_dims)[choices[:, 0]], space.ffn_table[choices[:, 0], choices[:, 1]],
+                            space)
 
 
 def _choice_index(X: np.ndarray, space: SearchSpace) -> np.ndarray:

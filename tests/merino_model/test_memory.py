@@ -19,13 +19,16 @@ def test_memory_cost_predicts_the_measured_peak(seq_len: int) -> None:
     space = get_space("default")
     for x in space.sample(1, random_state=1):
         arch = space.decode(x)
-        measured = design_memory(arch, seq_len)
-        assert measured["weights"] == pytest.approx(4 * ParamsCost().of(arch), rel=0.02)
-        ratio = measured["peak"] / MemoryCost(seq_len=seq_len).of(arch)
-        # this design measured 1.07 at 128 tokens and 0.97 at 2048; 20 others (benchmarks/results/memory.md)
-        # 0.95-1.10 up to 1024 tokens and 0.68-0.97 at 2048 (the cost counts the attention scores that SDPA's
-        # fused kernel never materialises): the bounds leave 0.2 beyond this design at both ends
-        assert 0.7 < ratio < 1.25, f"{arch} at {seq_len} tokens: measured {measured['peak']:.3g} B, ratio {ratio:.3f}"
+        predicted = MemoryCost(seq_len=seq_len).of(arch)
+        live = design_memory(arch, seq_len, mmap_threshold=128 * 1024)
+        assert live["weights"] == pytest.approx(4 * ParamsCost().of(arch), rel=0.02)
+        ratio = live["peak"] / predicted
+        # the live tensors (freed blocks returned): this design measured 1.010 at 128 tokens and 0.995 at 2048,
+        # 8 others 0.959-1.020 up to 2048 tokens (benchmarks/preregistration/memory_live.md): 0.03-0.05 beyond
+        assert 0.92 < ratio < 1.07, f"{arch} at {seq_len} tokens: measured {live['peak']:.3g} B, ratio {ratio:.3f}"
+        if seq_len == 2048:  # glibc's default allocator keeps freed tensors: this design 1.30, 8 others 1.29-1.38
+            slack = design_memory(arch, seq_len)["peak"] / predicted
+            assert 1.1 < slack < 1.7, f"{arch} at {seq_len} tokens with glibc's default allocator: ratio {slack:.3f}"
 
 
 def test_design_memory_refuses_what_it_cannot_measure() -> None:
@@ -35,6 +38,10 @@ def test_design_memory_refuses_what_it_cannot_measure() -> None:
         design_memory("merino-52m", 4096)
     with pytest.raises(ModelInputError, match="seed must be below 2"):
         design_memory("merino-52m", 16, seed=2**32)
+    with pytest.raises(ModelInputError, match="mmap_threshold 33554433 is above glibc's largest"):
+        design_memory("merino-52m", 16, mmap_threshold=2**25 + 1)
+    with pytest.raises(ModelInputError, match="mmap_threshold must be"):
+        design_memory("merino-52m", 16, mmap_threshold=-1)
 
 
 def test_an_error_of_the_measuring_process_is_one_line(monkeypatch) -> None:
