@@ -232,7 +232,8 @@ def add_subcommands(subparsers: Any) -> None:
         description="Build a design with random weights in a fresh process and measure its peak resident memory "
         "through a prefill of --seq-len tokens that fills its KV cache (torch fp32, batch 1, one thread; Linux), "
         "beside MemoryCost(seq_len)'s prediction (the memory= budget): check a design before you ship it. "
-        "Measured against the prediction on many designs: benchmarks/results/memory.md. Needs the [torch] extra.",
+        "Measured against the prediction on many designs: benchmarks/results/memory_live_s42.md (the live tensors) "
+        "and memory_glibc_s42.md (glibc's allocator as it is). Needs the [torch] extra.",
     )
     p.add_argument("arch", help="a preset name, a design result JSON (mpsolve design --json) or an architecture JSON")
     p.add_argument("--seq-len", type=int, default=None,

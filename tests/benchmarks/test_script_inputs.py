@@ -501,9 +501,11 @@ def test_memory_reports_each_design_and_refuses_lengths_beyond_the_space(script,
     out = tmp_path / "m"
     # one design, two lengths, two repeats: four fresh processes (two designs took 37 s of the suite)
     assert memory.main(["--space", "small", "--designs", "1", "--seq-lens", "16,32", "--repeats", "2", "--out",
-                        str(out)]) == 0
+                        str(out), "--mmap-threshold", "131072"]) == 0
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["complete"] and len(report["rows"]) == 2 and [e["seq_len"] for e in report["summary"]] == [16, 32]
+    assert report["mmap_threshold"] == 131072
+    assert "mmap threshold fixed at 131072 B" in out.with_suffix(".md").read_text()
     for row in report["rows"]:
         assert len(row["runs"]) == 2 and row["ratio"] == pytest.approx(row["peak"] / row["predicted"])
         assert 0.5 < row["ratio"] < 2  # the weights alone are within 2 % of 4 bytes a parameter
