@@ -131,7 +131,8 @@ def test_output_paths_are_checked_before_any_work(script, tmp_path: Path, capsys
                                         "--no-int8", "--md", str(blocker / "x.md")]),
                        ("torch_int8", ["--out", str(blocker / "x.json")]),
                        ("latency", ["--mape-archs", "0", "--models", "--md", str(blocker / "x.md")]),
-                       ("memory", ["--designs", "1", "--seq-lens", "16", "--out", str(blocker / "memory")])):
+                       ("memory", ["--designs", "1", "--seq-lens", "16", "--out", str(blocker / "memory")]),
+                       ("allocator", ["--designs", "0", "--out", str(blocker / "allocator")])):
         assert f"{str(blocker)!r} is not a writable folder" in refused(capsys, script(name).main, argv), name
     for name in ("designs", "proxy_correlation", "replication", "token_budget"):
         argv = ["--quick", "--no-train", "--out", str(blocker / "out")]
@@ -512,3 +513,13 @@ def test_memory_reports_each_design_and_refuses_lengths_beyond_the_space(script,
     assert "| 16 |" in out.with_suffix(".md").read_text()
     message = refused(capsys, memory.main, ["--space", "small", "--seq-lens", "4096", "--out", str(tmp_path / "x")])
     assert "up to the space's max_positions" in message
+
+
+def test_allocator_refuses_bad_phases_and_lengths(script, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    allocator = script("allocator")
+    for phases in ("train", "prefill,prefill", ""):
+        message = refused(capsys, allocator.main, ["--phases", phases, "--out", str(tmp_path / "a")])
+        assert "--phases must be prefill, decode or both" in message
+    message = refused(capsys, allocator.main, ["--designs", "0", "--seq-len", "2048", "--out", str(tmp_path / "a")])
+    assert "--seq-len 2048 is beyond a design's max_positions" in message  # decode adds one position
+    assert not list(tmp_path.iterdir())
