@@ -20,6 +20,7 @@ import shlex
 import subprocess
 import sys
 import sysconfig
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -266,6 +267,30 @@ def write_report(results: dict[str, Any], out: Path | None, md: Path | None,
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text())
             print(f"wrote {path}")
+
+
+def measure_rows(results: dict[str, Any], stem: str, measure: Callable[[Callable[[], None]], None],
+                 summarize: Callable[[list[dict[str, Any]]], Any], render: Callable[[dict[str, Any]], str],
+                 what: str) -> int:
+    """Run ``measure(save)``, which appends to ``results["rows"]`` and calls ``save()`` to write ``STEM.json`` so
+    far; then write ``STEM.json`` and ``STEM.md`` and print the report. Ctrl-C keeps the rows measured (exit 130)."""
+    t0 = time.time()
+
+    def save() -> None:
+        results["summary"], results["elapsed_s"] = summarize(results["rows"]), time.time() - t0
+        write_json(Path(stem + ".json"), results)  # nothing measured is lost
+
+    try:
+        measure(save)
+        results["complete"] = True
+    except KeyboardInterrupt:
+        print(f"interrupted (Ctrl-C): the {what} measured so far are written", file=sys.stderr)
+        if not results["rows"]:
+            return 130
+    results["summary"], results["elapsed_s"] = summarize(results["rows"]), time.time() - t0
+    write_report(results, Path(stem + ".json"), Path(stem + ".md"), render)
+    print(render(results))
+    return 0 if results["complete"] else 130
 
 
 #: what every cached run record holds (a file without them is damaged: its run is trained again)

@@ -21,7 +21,7 @@ import os
 import subprocess  # nosec B404: runs this checkout's own command line
 import sys
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,34 +131,24 @@ def main(argv: list[str] | None = None) -> int:
         "space": space.name, "seed": args.seed, "seq_len": args.seq_len, "threads": args.threads,
         "threshold": args.threshold, "rounds": args.rounds, "min_run_time": args.min_run_time,
         "designs": {name: arch.to_dict() for name, arch in designs}, "rows": [], "complete": False}
-    t0 = time.time()
-    try:
+
+    def measure_all(save: Callable[[], None]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for name, arch in designs:
                 arch_file = Path(tmp) / f"{name}.json"
                 arch_file.write_text(json.dumps(arch.to_dict()))
                 for phase in phases:
                     for rnd in range(args.rounds):
-                        order = SETTINGS if rnd % 2 == 0 else SETTINGS[::-1]
-                        for setting in order:
+                        for setting in SETTINGS if rnd % 2 == 0 else SETTINGS[::-1]:
                             threshold = args.threshold if setting == "fixed" else None
                             m = time_once(arch_file, phase, args.seq_len, args.threads, threshold, args.min_run_time)
                             results["rows"].append({"design": name, "phase": phase, "setting": setting, "round": rnd,
                                                     "ms": m["ms"], "iqr_ms": m["iqr_ms"], "blocks": m["blocks"],
                                                     "noisy": bool(m["noisy"])})
                             print(f"{name} {phase} {setting} round {rnd}: {m['ms']:.2f} ms", flush=True)
-                    results["summary"], results["elapsed_s"] = summary(results["rows"], args.seed), time.time() - t0
-                    C.write_json(Path(args.out + ".json"), results)  # nothing measured is lost
-        results["complete"] = True
-    except KeyboardInterrupt:
-        print("interrupted (Ctrl-C): the timings so far are written", file=sys.stderr)
-        if not results["rows"]:
-            return 130
-    results["summary"], results["elapsed_s"] = summary(results["rows"], args.seed), time.time() - t0
-    C.write_report(results, Path(args.out + ".json"), Path(args.out + ".md"), markdown)
-    print(markdown(results))
-    return 0 if results["complete"] else 130
+                    save()
 
+    return C.measure_rows(results, args.out, measure_all, lambda rows: summary(rows, args.seed), markdown, "timings")
 
 if __name__ == "__main__":
     raise SystemExit(main())

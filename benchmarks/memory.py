@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,25 +142,16 @@ def main(argv: list[str] | None = None) -> int:
         "note": args.note, "space": space.name, "designs": len(designs), "seed": args.seed,
         "repeats": args.repeats, "seq_lens": seq_lens, "mmap_threshold": args.mmap_threshold, "rows": [],
         "complete": False}
-    t0 = time.time()
-    try:
+
+    def measure_all(save: Callable[[], None]) -> None:
         for i, arch in enumerate(designs):
             for n in seq_lens:
                 row = measure(arch, n, args.repeats, args.mmap_threshold)
                 results["rows"].append(row)
                 print(f"{i + 1}/{len(designs)} {row['arch_str']} at {n}: ratio {row['ratio']:.3f}", flush=True)
-            results["summary"], results["elapsed_s"] = summary(results["rows"], args.seed), time.time() - t0
-            C.write_json(Path(args.out + ".json"), results)  # nothing measured is lost
-        results["complete"] = True
-    except KeyboardInterrupt:
-        print("interrupted (Ctrl-C): the designs measured so far are written", file=sys.stderr)
-        if not results["rows"]:
-            return 130
-    results["summary"], results["elapsed_s"] = summary(results["rows"], args.seed), time.time() - t0
-    C.write_report(results, Path(args.out + ".json"), Path(args.out + ".md"), markdown)
-    print(markdown(results))
-    return 0 if results["complete"] else 130
+            save()
 
+    return C.measure_rows(results, args.out, measure_all, lambda rows: summary(rows, args.seed), markdown, "designs")
 
 if __name__ == "__main__":
     raise SystemExit(main())
