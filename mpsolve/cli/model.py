@@ -384,6 +384,9 @@ def cmd_memory(args: argparse.Namespace) -> int:
           + ("the allocator as it is" if args.mmap_threshold is None else f"mmap threshold {args.mmap_threshold} B"))
     print(f"predicted  {format_quantity(predicted)}B by MemoryCost(seq_len={seq_len}) (measured / predicted "
           f"{payload['ratio']:.3f})")
+    if args.mmap_threshold is None:
+        print("note: the cost counts the live tensors; an allocator may keep freed ones (glibc's heap does): "
+              "--mmap-threshold 131072 measures without glibc's")
     return 0
 
 
