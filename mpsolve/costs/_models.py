@@ -243,7 +243,7 @@ class MemoryCost(CostModel):
     """Peak inference memory in bytes: what the built torch model holds in a prefill that fills its KV cache.
 
     The weights, the KV cache of every layer application, and the largest working set of a block:
-    the layer's input with its temporaries (the fused QKV projection and three ``seq_len x E``
+    the layer's input with its temporaries (the fused QKV projection and two ``seq_len x E``
     tensors of the attention, or the FFN's up-projection and activation), or the embeddings' three
     ``seq_len x D`` tensors if more; plus the last position's logits. The live tensors' peak is at
     most this, and equal to it where the largest working set is the last block's (its cache is
@@ -296,13 +296,14 @@ class MemoryCost(CostModel):
     def working_set(self, embed_dims: np.ndarray, ffn_dims: np.ndarray, constants: ModelConstants) -> np.ndarray:
         """Bytes a block of widths ``(E, F)`` holds beyond the weights and the KV cache, elementwise.
 
-        A layer's input (its caller holds it) with the input plus the QKV output and the attention's output,
-        reshaped copy and projection (``7 E`` a token), or with the residual sum, the FFN's up-projection and
-        activation (``2 E + 2 F``); at least the embeddings' (token, position, sum: ``3 D``), which a width
-        projection's ``E_in + E`` never exceeds (``E_in <= 6 E``, else ``3 D`` is more).
+        A layer's input (its caller holds it) with the input plus the QKV output and the attention's output
+        and projection (``6 E`` a token: SDPA lays its output out as ``(batch, seq, heads, head_dim)``, so
+        the reshape is a view), or with the residual sum, the FFN's up-projection and activation
+        (``2 E + 2 F``); at least the embeddings' (token, position, sum: ``3 D``). A width projection's
+        ``E_in + E`` exceeds none: widths grow with depth, and from ``D``, ``D <= 5 E`` or ``3 D`` is more.
         """
         E, F = np.asarray(embed_dims, dtype=np.float64), np.asarray(ffn_dims, dtype=np.float64)
-        per_token = np.maximum(np.maximum(7 * E, 2 * E + 2 * F), 3.0 * constants.embed_proj_dim)
+        per_token = np.maximum(np.maximum(6 * E, 2 * E + 2 * F), 3.0 * constants.embed_proj_dim)
         return self.seq_len * self.batch_size * per_token * self.bytes_per_activation
 
 

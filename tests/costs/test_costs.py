@@ -112,8 +112,8 @@ def test_memory_cost_by_hand() -> None:
         blocks=(Block(128, 2.0, 3), Block(256, 4.0, 2)), vocab_size=10, embed_proj_dim=64, max_positions=128
     )
     weights = 4 * ParamsCost().of(arch)
-    # the cache 3 x 2 x 100 x 128 + 2 x 2 x 100 x 256 = 179200; working sets 100 x max(7 x 128, 2 x 128 + 2 x 256)
-    # and 100 x max(7 x 256, 2 x 256 + 2 x 1024) = 256000, the embeddings' 3 x 100 x 64 less
+    # the cache 3 x 2 x 100 x 128 + 2 x 2 x 100 x 256 = 179200; working sets 100 x max(6 x 128, 2 x 128 + 2 x 256)
+    # and 100 x max(6 x 256, 2 x 256 + 2 x 1024) = 256000, the embeddings' 3 x 100 x 64 less
     assert MemoryCost(seq_len=100).of(arch) == weights + 4 * (179200 + 256000 + 10)
     assert MemoryCost(seq_len=100, batch_size=2, bytes_per_activation=2).of(arch) == weights + 2 * 2 * (435200 + 10)
     wide = arch.replace(blocks=(Block(64, 1.0, 1),), embed_proj_dim=2048)  # the embeddings' 3 x 100 x 2048 hold more

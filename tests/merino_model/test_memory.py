@@ -32,6 +32,62 @@ def test_memory_cost_predicts_the_measured_peak(seq_len: int) -> None:
             assert 1.1 < slack < 1.7, f"{arch} at {seq_len} tokens with glibc's default allocator: ratio {slack:.3f}"
 
 
+def _live_peak(model, ids) -> int:
+    """The largest sum of the storages torch's ops return that are alive at once, through a prefill of ``ids``."""
+    import weakref
+
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    live: dict[int, list[int]] = {}  # storage address: [tensors on it alive, bytes]
+    now = peak = 0
+
+    def release(address: int) -> None:
+        nonlocal now
+        entry = live[address]
+        entry[0] -= 1
+        if not entry[0]:
+            now -= entry[1]
+            del live[address]
+
+    class Track(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            nonlocal now, peak
+            out = func(*args, **(kwargs or {}))
+            for t in tree_flatten(out)[0]:
+                if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes():
+                    address = t.untyped_storage().data_ptr()
+                    if address not in live:
+                        live[address] = [0, t.untyped_storage().nbytes()]
+                        now += live[address][1]
+                        peak = max(peak, now)
+                    live[address][0] += 1
+                    weakref.finalize(t, release, address)
+            return out
+
+    with torch.inference_mode(), Track():
+        model(ids, use_cache=True, logits_to_keep=1)
+    return peak
+
+
+@pytest.mark.parametrize("ratio", [1.0, 4.0])
+def test_memory_cost_is_the_live_tensors_of_the_built_model(ratio: float) -> None:
+    """The tensors alive at once in a prefill (what torch's ops return, tracked one by one) are the cost beyond the
+    weights where the last block holds the largest working set, but for the position ids (8 bytes a token). Before:
+    the attention's working set was counted as 7 E a token, with a copy of its output that the reshape never makes
+    (SDPA returns it laid out as (batch, seq, heads, head_dim)): the cost was 1 E a token high on such blocks."""
+    import torch
+
+    from mpsolve.merino_model import build
+    from mpsolve.spaces import Architecture, Block
+
+    arch = Architecture(blocks=(Block(32, 1.0, 1), Block(64, ratio, 2)), vocab_size=5, embed_proj_dim=16,
+                        max_positions=128, head_dim=16, shared=False)
+    ids = torch.randint(0, 5, (2, 128), generator=torch.Generator().manual_seed(0))
+    predicted = MemoryCost(seq_len=128, batch_size=2).of(arch) - 4 * ParamsCost().of(arch)
+    assert _live_peak(build(arch, seed=0).eval(), ids) == pytest.approx(predicted, abs=8 * 128)
+
 def test_design_memory_refuses_what_it_cannot_measure() -> None:
     from mpsolve.merino_model import ModelInputError, design_memory
 
