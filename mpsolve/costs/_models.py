@@ -247,11 +247,11 @@ class MemoryCost(CostModel):
     tensors of the attention, or the FFN's up-projection and activation), or the embeddings' three
     ``seq_len x D`` tensors if more; plus the last position's logits. The live tensors' peak is at
     most this, and equal to it where the largest working set is the last block's (its cache is
-    then full; a block before it holds less of the cache). Attention is fused (torch's SDPA holds
-    no ``seq_len x seq_len`` scores); a runtime that materialises them holds more. An allocator's
-    slack is not counted (glibc's heap keeps freed tensors): measured against peak resident memory
-    both ways in ``benchmarks/results/`` (``memory*.md``); to budget for it, scale
-    ``bytes_per_activation``.
+    then full; a block before it holds less of the cache). Attention is fused: torch's SDPA holds no
+    ``seq_len x seq_len`` scores in an unpadded prefill (a padding mask, not measured, may hold more; so
+    does a runtime that materialises them). An allocator's slack is not counted (glibc's heap keeps
+    freed tensors): measured against peak resident memory both ways in ``benchmarks/results/``
+    (``memory*.md``); to budget for it, scale ``bytes_per_activation``.
 
     Args:
         seq_len: tokens held in the KV cache.
@@ -300,7 +300,7 @@ class MemoryCost(CostModel):
         and projection (``6 E`` a token: SDPA lays its output out as ``(batch, seq, heads, head_dim)``, so
         the reshape is a view), or with the residual sum, the FFN's up-projection and activation
         (``2 E + 2 F``); at least the embeddings' (token, position, sum: ``3 D``). A width projection's
-        ``E_in + E`` exceeds none: widths grow with depth, and from ``D``, ``D <= 5 E`` or ``3 D`` is more.
+        ``E_in + E`` is less than a neighbour's: ``6 E_in`` (or ``3 D``) before it unless ``E > 5 E_in``, then ``6 E``.
         """
         E, F = np.asarray(embed_dims, dtype=np.float64), np.asarray(ffn_dims, dtype=np.float64)
         per_token = np.maximum(np.maximum(6 * E, 2 * E + 2 * F), 3.0 * constants.embed_proj_dim)

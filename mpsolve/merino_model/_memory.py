@@ -51,7 +51,8 @@ def design_memory(
     keeps (once its mmap threshold has grown past a tensor's size, freed tensors stay in the heap, and
     the prefill's next ones do not always fit them). ``mmap_threshold`` fixes that threshold in the
     measuring process (``mallopt(M_MMAP_THRESHOLD)``, as ``MALLOC_MMAP_THRESHOLD_`` does for a
-    deployment): every block above it is returned when freed, and the peak is the live tensors'.
+    deployment, at a cost in speed: ``benchmarks/results/allocator.md``): every block above it is returned
+    when freed, and the peak is the live tensors'.
 
     Returns:
         ``weights``: the resident memory its weights took when built; ``peak``: the peak resident memory
