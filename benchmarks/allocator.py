@@ -59,9 +59,9 @@ def summary(rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
         ratios = []
         for design in sorted({r["design"] for r in rows if r["phase"] == phase}):
             at = [r for r in rows if r["phase"] == phase and r["design"] == design]
-            med = {s: float(np.median([r["ms"] for r in at if r["setting"] == s])) for s in SETTINGS}
-            if all(med.values()):
-                ratios.append(med["fixed"] / med["default"])
+            times = {s: [r["ms"] for r in at if r["setting"] == s] for s in SETTINGS}
+            if all(times.values()) and np.median(times["default"]) > 0:  # an interrupted run: both settings timed
+                ratios.append(float(np.median(times["fixed"]) / np.median(times["default"])))
         x = np.array(ratios)
         if not len(x):
             continue

@@ -523,3 +523,15 @@ def test_allocator_refuses_bad_phases_and_lengths(script, tmp_path: Path, capsys
     message = refused(capsys, allocator.main, ["--designs", "0", "--seq-len", "2048", "--out", str(tmp_path / "a")])
     assert "--seq-len 2048 is beyond a design's max_positions" in message  # decode adds one position
     assert not list(tmp_path.iterdir())
+
+
+def test_allocator_summary_leaves_out_a_design_interrupted_between_its_settings(script) -> None:
+    """Before: a design timed with one setting only (Ctrl-C between the two) gave a NaN ratio (the median of no
+    timings), and the phase's median, interval and range in the interrupted run's report were all NaN."""
+    allocator = script("allocator")
+    rows = [{"design": d, "phase": "prefill", "setting": s, "round": 0, "ms": ms, "noisy": False}
+            for d, s, ms in (("a", "default", 10.0), ("a", "fixed", 12.0), ("b", "default", 10.0))]
+    (entry,) = allocator.summary(rows, seed=0)
+    assert entry["designs"] == 1 and entry["ratios"] == [pytest.approx(1.2)]
+    assert entry["median"] == entry["min"] == entry["max"] == pytest.approx(1.2)
+    assert allocator.summary(rows[2:], seed=0) == []  # no design with both settings: no phase entry
