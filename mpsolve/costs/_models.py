@@ -246,12 +246,13 @@ class MemoryCost(CostModel):
     the layer's input with its temporaries (the fused QKV projection and two ``seq_len x E``
     tensors of the attention, or the FFN's up-projection and activation), or the embeddings' three
     ``seq_len x D`` tensors if more; plus the last position's logits. The live tensors' peak is at
-    most this, and equal to it where the largest working set is the last block's (its cache is
-    then full; a block before it holds less of the cache). Attention is fused: torch's SDPA holds no
-    ``seq_len x seq_len`` scores in an unpadded prefill (a padding mask, not measured, may hold more; so
-    does a runtime that materialises them). An allocator's slack is not counted (glibc's heap keeps
-    freed tensors): measured against peak resident memory both ways in ``benchmarks/results/``
-    (``memory*.md``); to budget for it, scale ``bytes_per_activation``.
+    most this (but for the position ids, 8 bytes a token), and equal to it where the largest working
+    set is the last block's (its cache is then full; a block before it holds less of the cache).
+    Attention is fused: torch's SDPA holds no ``seq_len x seq_len`` scores in an unpadded prefill (a
+    padding mask, not measured, may hold more; so does a runtime that materialises them). An
+    allocator's slack is not counted (glibc's heap keeps freed tensors): measured against peak
+    resident memory both ways in ``benchmarks/results/`` (``memory*.md``); to budget for it, scale
+    ``bytes_per_activation``.
 
     Args:
         seq_len: tokens held in the KV cache.
@@ -296,7 +297,7 @@ class MemoryCost(CostModel):
     def working_set(self, embed_dims: np.ndarray, ffn_dims: np.ndarray, constants: ModelConstants) -> np.ndarray:
         """Bytes a block of widths ``(E, F)`` holds beyond the weights and the KV cache, elementwise.
 
-        A layer's input (its caller holds it) with the input plus the QKV output and the attention's output
+        A layer's input (its caller holds it through the layer) with the QKV output and the attention's output
         and projection (``6 E`` a token: SDPA lays its output out as ``(batch, seq, heads, head_dim)``, so
         the reshape is a view), or with the residual sum, the FFN's up-projection and activation
         (``2 E + 2 F``); at least the embeddings' (token, position, sum: ``3 D``). A width projection's
