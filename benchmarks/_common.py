@@ -29,6 +29,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mpsolve import Architecture, MpsolveError
 from mpsolve.costs import FlopsCost, ParamsCost
 from mpsolve.merino_model._train import SPLIT_BLOCK, Corpus, TrainConfig
@@ -267,6 +269,26 @@ def write_report(results: dict[str, Any], out: Path | None, md: Path | None,
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text())
             print(f"wrote {path}")
+
+
+def median_summary(values: Iterable[float], seed: int) -> dict[str, Any]:
+    """The median of ``values`` with its 95 % percentile bootstrap interval (10 000 resamples; one value: itself),
+    and their range."""
+    from scipy import stats
+
+    x = np.asarray(list(values), dtype=float)
+    lo = hi = float(x[0])
+    if len(x) > 1:
+        ci = stats.bootstrap((x,), np.median, confidence_level=0.95, n_resamples=10_000, method="percentile",
+                             random_state=seed).confidence_interval
+        lo, hi = float(ci.low), float(ci.high)
+    return {"median": float(np.median(x)), "ci95": [lo, hi], "min": float(x.min()), "max": float(x.max())}
+
+
+def total_line(results: dict[str, Any], what: str) -> str:
+    """A report's last line: its minutes, and whether it was interrupted."""
+    return f"Total {results['elapsed_s'] / 60:.1f} min" + ("" if results["complete"] else
+                                                          f" (interrupted: the {what} that finished)")
 
 
 def measure_rows(results: dict[str, Any], stem: str, measure: Callable[[Callable[[], None]], None],

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -62,17 +61,10 @@ def summary(rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
             times = {s: [r["ms"] for r in at if r["setting"] == s] for s in SETTINGS}
             if all(times.values()) and np.median(times["default"]) > 0:  # an interrupted run: both settings timed
                 ratios.append(float(np.median(times["fixed"]) / np.median(times["default"])))
-        x = np.array(ratios)
-        if not len(x):
-            continue
-        lo = hi = float(x[0])
-        if len(x) > 1:
-            ci = stats.bootstrap((x,), np.median, confidence_level=0.95, n_resamples=10_000, method="percentile",
-                                 random_state=seed).confidence_interval
-            lo, hi = float(ci.low), float(ci.high)
-        noisy = sum(r["noisy"] for r in rows if r["phase"] == phase)
-        out.append({"phase": phase, "designs": len(x), "ratios": ratios, "median": float(np.median(x)),
-                    "ci95": [lo, hi], "min": float(x.min()), "max": float(x.max()), "noisy": noisy})
+        if ratios:
+            noisy = sum(r["noisy"] for r in rows if r["phase"] == phase)
+            out.append({"phase": phase, "designs": len(ratios), "ratios": ratios, **C.median_summary(ratios, seed),
+                        "noisy": noisy})
     return out
 
 
@@ -94,8 +86,7 @@ def markdown(results: dict[str, Any]) -> str:
     for r in results["rows"]:
         lines.append(f"| {r['design']} | {r['phase']} | {r['setting']} | {r['round']} | {r['ms']:.2f} | "
                      f"{r['iqr_ms']:.2f} | {r['blocks']} | {'yes' if r['noisy'] else ''} |")
-    lines += ["", f"Total {results['elapsed_s'] / 60:.1f} min" + ("" if results["complete"] else
-                                                                   " (interrupted: the timings that finished)"), ""]
+    lines += ["", C.total_line(results, "timings"), ""]
     return "\n".join(lines)
 
 

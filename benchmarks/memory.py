@@ -56,13 +56,7 @@ def summary(rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"seq_len": n, "designs": len(at)}
         for key in ("ratio", "beyond_weights_ratio"):
             x = np.array([r[key] for r in at])
-            lo, hi = (float(x[0]),) * 2
-            if len(x) > 1:
-                ci = stats.bootstrap((x,), np.median, confidence_level=0.95, n_resamples=10_000, method="percentile",
-                                     random_state=seed).confidence_interval
-                lo, hi = float(ci.low), float(ci.high)
-            entry[key] = {"median": float(np.median(x)), "ci95": [lo, hi], "min": float(x.min()),
-                          "max": float(x.max()), "mape_pct": float(100 * np.mean(np.abs(x - 1)))}
+            entry[key] = {**C.median_summary(x, seed), "mape_pct": float(100 * np.mean(np.abs(x - 1)))}
         entry["weights_error_pct"] = float(100 * max(abs(r["weights"] / r["predicted_weights"] - 1) for r in at))
         entry["spearman"] = (float(stats.spearmanr([r["predicted"] for r in at], [r["peak"] for r in at])[0])
                              if len(at) > 2 else None)
@@ -100,8 +94,7 @@ def markdown(results: dict[str, Any]) -> str:
     for r in results["rows"]:
         lines.append(f"| {r['arch_str']} | {r['seq_len']} | {r['predicted'] / 1e6:.1f} | {r['peak'] / 1e6:.1f} | "
                      f"{r['ratio']:.3f} | {r['beyond_weights_ratio']:.3f} |")
-    lines += ["", f"Total {results['elapsed_s'] / 60:.1f} min" + ("" if results["complete"] else
-                                                                   " (interrupted: the rows that finished)"), ""]
+    lines += ["", C.total_line(results, "rows"), ""]
     return "\n".join(lines)
 
 
