@@ -306,9 +306,10 @@ def measure_rows(results: dict[str, Any], stem: str, measure: Callable[[Callable
         measure(save)
         results["complete"] = True
     except KeyboardInterrupt:
-        print(f"interrupted (Ctrl-C): the {what} measured so far are written", file=sys.stderr)
         if not results["rows"]:
+            print(f"interrupted (Ctrl-C) before any {what} were measured: no report written", file=sys.stderr)
             return 130
+        print(f"interrupted (Ctrl-C): the {what} measured so far are written", file=sys.stderr)
     results["summary"], results["elapsed_s"] = summarize(results["rows"]), time.time() - t0
     write_report(results, Path(stem + ".json"), Path(stem + ".md"), render)
     print(render(results))

@@ -535,3 +535,19 @@ def test_allocator_summary_leaves_out_a_design_interrupted_between_its_settings(
     assert entry["designs"] == 1 and entry["ratios"] == [pytest.approx(1.2)]
     assert entry["median"] == entry["min"] == entry["max"] == pytest.approx(1.2)
     assert allocator.summary(rows[2:], seed=0) == []  # no design with both settings: no phase entry
+
+
+def test_a_run_interrupted_before_its_first_row_says_nothing_was_written(
+    script, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: "the designs measured so far are written" when none were, and nothing was."""
+    memory = script("memory")
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(memory, "measure", interrupted)
+    assert memory.main(["--space", "small", "--designs", "1", "--seq-lens", "16", "--out", str(tmp_path / "m")]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == ("interrupted (Ctrl-C) before any designs were "
+                                                                 "measured: no report written")
+    assert not list(tmp_path.iterdir())
