@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C  # noqa: E402
 
+from mpsolve.merino_model._memory import MAX_MMAP_THRESHOLD  # noqa: E402
 from mpsolve.spaces import get_architecture, load_space  # noqa: E402
 
 SETTINGS = ("default", "fixed")
@@ -109,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     phases = [s.strip() for s in args.phases.split(",")]
     if not phases or any(s not in ("prefill", "decode") for s in phases) or len(set(phases)) != len(phases):
         raise SystemExit(f"error: --phases must be prefill, decode or both, got {args.phases!r}")
+    if args.threshold > MAX_MMAP_THRESHOLD:  # an older glibc ignores a larger MALLOC_MMAP_THRESHOLD_ without a word
+        raise SystemExit(f"error: --threshold {args.threshold} is above the largest mmap threshold glibc documents, "
+                         f"{MAX_MMAP_THRESHOLD}: give at most that")
     C.check_outputs({"--out .json": args.out + ".json", "--out .md": args.out + ".md"})
     space = load_space(args.space)
     sampled = space.sample(args.designs, random_state=args.seed)

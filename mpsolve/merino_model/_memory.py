@@ -21,7 +21,8 @@ from mpsolve.utils.validation import check_integer
 __all__ = ["design_memory", "reset_peak_memory", "resident_memory"]
 
 _STATUS = Path("/proc/self/status")
-#: glibc's largest mmap threshold on 64-bit systems
+#: the largest mmap threshold glibc documents on 64-bit systems (``mallopt(3)``; glibc 2.36 takes more, and
+#: an older one ignores a larger ``MALLOC_MMAP_THRESHOLD_`` without a word)
 MAX_MMAP_THRESHOLD = 32 * 1024 * 1024
 
 
@@ -69,8 +70,8 @@ def design_memory(
     if mmap_threshold is not None:
         check_integer(mmap_threshold, "mmap_threshold", 0, ModelInputError)
         if mmap_threshold > MAX_MMAP_THRESHOLD:
-            raise ModelInputError(f"mmap_threshold {mmap_threshold} is above glibc's largest, {MAX_MMAP_THRESHOLD} "
-                                  "(32 MiB on 64-bit systems): give a smaller one")
+            raise ModelInputError(f"mmap_threshold {mmap_threshold} is above the largest glibc documents, "
+                                  f"{MAX_MMAP_THRESHOLD} (32 MiB on 64-bit systems): give a smaller one")
     if seq_len > arch.max_positions:
         raise ModelInputError(f"seq_len {seq_len} exceeds the design's max_positions {arch.max_positions}: give "
                               "a shorter one")

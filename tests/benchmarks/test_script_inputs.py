@@ -522,6 +522,9 @@ def test_allocator_refuses_bad_phases_and_lengths(script, tmp_path: Path, capsys
         assert "--phases must be prefill, decode or both" in message
     message = refused(capsys, allocator.main, ["--designs", "0", "--seq-len", "2048", "--out", str(tmp_path / "a")])
     assert "--seq-len 2048 is beyond a design's max_positions" in message  # decode adds one position
+    # before: glibc ignored the environment's threshold without a word, and "fixed" timed the dynamic one
+    message = refused(capsys, allocator.main, ["--threshold", str(2**25 + 1), "--out", str(tmp_path / "a")])
+    assert "--threshold 33554433 is above the largest mmap threshold glibc documents, 33554432" in message
     assert not list(tmp_path.iterdir())
 
 

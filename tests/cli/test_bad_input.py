@@ -163,7 +163,7 @@ CASES = [
     ("memory-seq-len-beyond", {}, ["memory", "merino-52m", "--seq-len", "4096"], "exceeds the design's max_positions"),
     ("memory-seq-len-zero", {}, ["memory", "merino-52m", "--seq-len", "0"], "seq_len must be a positive integer"),
     ("memory-mmap-threshold-too-large", {}, ["memory", "merino-52m", "--seq-len", "8", "--mmap-threshold",
-                                            "99999999999"], "above glibc's largest"),
+                                            "99999999999"], "above the largest glibc documents"),
     ("build-seed-2**32", {}, ["build", "merino-52m", "--seed", "4294967296", "--out", "{d}/m"],
      "error: seed must be below 2**32"),  # was 'config init_seed: seed must ...', a config the user never gave
     *[(f"arch-{name}", {"a.json": text}, ["cost", "{d}/a.json"], msg) for name, text, msg in (

@@ -92,7 +92,7 @@ def test_design_memory_refuses_what_it_cannot_measure() -> None:
         design_memory("merino-52m", 4096)
     with pytest.raises(ModelInputError, match="seed must be below 2"):
         design_memory("merino-52m", 16, seed=2**32)
-    with pytest.raises(ModelInputError, match="mmap_threshold 33554433 is above glibc's largest"):
+    with pytest.raises(ModelInputError, match="mmap_threshold 33554433 is above the largest glibc documents"):
         design_memory("merino-52m", 16, mmap_threshold=2**25 + 1)
     with pytest.raises(ModelInputError, match="mmap_threshold must be"):
         design_memory("merino-52m", 16, mmap_threshold=-1)
