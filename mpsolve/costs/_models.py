@@ -246,32 +246,40 @@ class MemoryCost(CostModel):
     the layer's input with its temporaries (the fused QKV projection and two ``seq_len x E``
     tensors of the attention, or the FFN's up-projection and activation), or the embeddings' three
     ``seq_len x D`` tensors if more; plus the last position's logits. The live tensors' peak is at
-    most this (but for the position ids, 8 bytes a token), and equal to it where the largest working
-    set is the last block's (its cache is then full; a block before it holds less of the cache).
-    Attention is fused: torch's SDPA holds no ``seq_len x seq_len`` scores in an unpadded prefill (a
-    padding mask, not measured, may hold more; so does a runtime that materialises them). An
-    allocator's slack is not counted (glibc's heap keeps freed tensors): measured against peak
-    resident memory both ways in ``benchmarks/results/`` (``memory*.md``); to budget for it, scale
-    ``bytes_per_activation``.
+    most this (but for the position ids, 8 bytes a token; 16 in a padded batch), and equal to it where the
+    largest working set is the last block's (its cache is then full; a block before it holds less of the cache).
+    Attention is fused: torch's SDPA holds no ``seq_len x seq_len`` scores, with a padding mask or
+    without (a runtime that materialises them holds more). A padded batch (``padded``) adds its
+    boolean mask, ``batch_size x seq_len x seq_len`` bytes. An allocator's slack is not counted
+    (glibc's heap keeps freed tensors): measured against peak resident memory both ways in
+    ``benchmarks/results/`` (``memory*.md``); to budget for it, scale ``bytes_per_activation``.
 
     Args:
         seq_len: tokens held in the KV cache.
         batch_size: sequences processed together.
         bytes_per_param: 4 for fp32, 2 for fp16, 1 for int8 weights.
         bytes_per_activation: bytes per activation value.
+        padded: the prompts of a batch are padded to one length (an ``attention_mask`` with padding),
+            so the model holds a boolean attention mask through the prefill.
     """
 
     name = "memory"
     unit = "B"
 
     def __init__(
-        self, seq_len: int = 1024, batch_size: int = 1, bytes_per_param: float = 4, bytes_per_activation: float = 4
+        self,
+        seq_len: int = 1024,
+        batch_size: int = 1,
+        bytes_per_param: float = 4,
+        bytes_per_activation: float = 4,
+        padded: bool = False,
     ) -> None:
         for label, v in (("seq_len", seq_len), ("batch_size", batch_size)):
             _check_count(v, label)
         self.seq_len, self.batch_size = int(seq_len), int(batch_size)
         self.bytes_per_param = check_positive_number(bytes_per_param, "bytes_per_param")  # numpy numbers too
         self.bytes_per_activation = check_positive_number(bytes_per_activation, "bytes_per_activation")
+        self.padded = check_bool(padded, "padded")
 
     def options(self) -> dict[str, Any]:
         return {
@@ -279,6 +287,7 @@ class MemoryCost(CostModel):
             "batch_size": self.batch_size,
             "bytes_per_param": self.bytes_per_param,
             "bytes_per_activation": self.bytes_per_activation,
+            "padded": self.padded,
         }
 
     def positions(self) -> int:
@@ -292,7 +301,8 @@ class MemoryCost(CostModel):
         weights = ParamsCost().evaluate(batch, constants) * self.bytes_per_param
         cache = np.sum(L * 2.0 * self.seq_len * self.batch_size * E, axis=1) * self.bytes_per_activation
         logits = self.batch_size * constants.vocab_size * self.bytes_per_activation
-        return weights + cache + np.max(self.working_set(E, batch.ffn_dims, constants), axis=1) + logits
+        mask = float(self.batch_size) * self.seq_len**2 if self.padded else 0.0  # one byte a query-key pair
+        return weights + cache + np.max(self.working_set(E, batch.ffn_dims, constants), axis=1) + logits + mask
 
     def working_set(self, embed_dims: np.ndarray, ffn_dims: np.ndarray, constants: ModelConstants) -> np.ndarray:
         """Bytes a block of widths ``(E, F)`` holds beyond the weights and the KV cache, elementwise.

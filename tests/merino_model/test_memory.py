@@ -28,7 +28,7 @@ def test_memory_cost_predicts_the_measured_peak(seq_len: int) -> None:
         assert 0.92 < ratio < 1.07, f"{arch} at {seq_len} tokens: measured {live['peak']:.3g} B, ratio {ratio:.3f}"
 
 
-def _live_peak(model, ids) -> int:
+def _live_peak(model, ids, attention_mask=None) -> int:
     """The largest sum of the storages torch's ops return that are alive at once, through a prefill of ``ids``."""
     import weakref
 
@@ -63,7 +63,7 @@ def _live_peak(model, ids) -> int:
             return out
 
     with torch.inference_mode(), Track():
-        model(ids, use_cache=True, logits_to_keep=1)
+        model(ids, attention_mask=attention_mask, use_cache=True, logits_to_keep=1)
     return peak
 
 
@@ -83,6 +83,28 @@ def test_memory_cost_is_the_live_tensors_of_the_built_model(ratio: float) -> Non
     ids = torch.randint(0, 5, (2, 128), generator=torch.Generator().manual_seed(0))
     predicted = MemoryCost(seq_len=128, batch_size=2).of(arch) - 4 * ParamsCost().of(arch)
     assert _live_peak(build(arch, seed=0).eval(), ids) == pytest.approx(predicted, abs=8 * 128)
+
+
+@pytest.mark.parametrize(("batch", "seq_len"), [(2, 128), (3, 100)])
+def test_a_padded_batch_holds_its_mask_and_no_scores(batch: int, seq_len: int) -> None:
+    """With a padding mask SDPA stays fused: the prefill holds the cost's tensors and the boolean mask
+    (``padded``), but for the position ids (measured 15.8-16.0 bytes a token: twice that is allowed), and no
+    ``seq_len x seq_len`` scores (4 bytes a pair per head: 16 times the mask here). Before: the cost said that a
+    padding mask may hold more, and did not count the mask."""
+    import torch
+
+    from mpsolve.merino_model import build
+    from mpsolve.spaces import Architecture, Block
+
+    arch = Architecture(blocks=(Block(32, 1.0, 1), Block(64, 4.0, 2)), vocab_size=5, embed_proj_dim=16,
+                        max_positions=128, head_dim=16, shared=False)
+    ids = torch.randint(0, 5, (batch, seq_len), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(batch, seq_len, dtype=torch.long)
+    mask[0, : seq_len // 4] = 0  # the first prompt left-padded
+    weights = 4 * ParamsCost().of(arch)
+    predicted = MemoryCost(seq_len=seq_len, batch_size=batch, padded=True).of(arch) - weights
+    assert predicted - (MemoryCost(seq_len=seq_len, batch_size=batch).of(arch) - weights) == batch * seq_len**2
+    assert _live_peak(build(arch, seed=0).eval(), ids, mask) == pytest.approx(predicted, abs=32 * batch * seq_len)
 
 
 def test_design_memory_refuses_what_it_cannot_measure() -> None:
