@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C  # noqa: E402
 
-from mpsolve.merino_model._memory import MAX_MMAP_THRESHOLD  # noqa: E402
+from mpsolve.merino_model import MAX_MMAP_THRESHOLD  # noqa: E402
 from mpsolve.spaces import get_architecture, load_space  # noqa: E402
 
 SETTINGS = ("default", "fixed")

@@ -8,6 +8,7 @@ one thread; Linux). Each design and length is measured ``--repeats`` times, each
     python benchmarks/memory.py                                   # 20 designs of default, 128/1024/2048 tokens
     python benchmarks/memory.py --designs 3 --seq-lens 128 --out /tmp/memory   # quicker
     python benchmarks/memory.py --mmap-threshold 131072 --out /tmp/live   # the live tensors (glibc's slack returned)
+    python benchmarks/memory.py --runtime onnxruntime --opset 23 --out /tmp/ort   # the exported graph in ONNX Runtime
 
 Reports, per length: the ratio measured / predicted of each design (mean over repeats), its median with a
 95 % percentile bootstrap interval, range and mean absolute error; the same for the part beyond the weights;
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,10 +37,14 @@ from mpsolve.costs import MemoryCost, ParamsCost  # noqa: E402
 from mpsolve.spaces import load_space  # noqa: E402
 
 
-def measure(arch: mpsolve.Architecture, seq_len: int, repeats: int, mmap_threshold: int | None) -> dict[str, Any]:
+def measure(arch: mpsolve.Architecture, seq_len: int, repeats: int, mmap_threshold: int | None,
+            **onnx: Any) -> dict[str, Any]:
+    """``onnx``: ``runtime``, ``opset`` and ``graph_dir`` for :func:`design_memory` in ONNX Runtime."""
     from mpsolve.merino_model import design_memory
 
-    runs = [design_memory(arch, seq_len, mmap_threshold=mmap_threshold) for _ in range(repeats)]
+    runs = [design_memory(arch, seq_len, mmap_threshold=mmap_threshold, **onnx) for _ in range(repeats)]
+    for r in runs:
+        r.pop("opset", None)
     weights = 4 * ParamsCost().of(arch)
     predicted = MemoryCost(seq_len=seq_len).of(arch)
     peak = float(np.mean([r["peak"] for r in runs]))
@@ -71,7 +77,10 @@ def markdown(results: dict[str, Any]) -> str:
              f"{results['note']}", "",
              f"{results['designs']} random designs of space `{results['space']}` (sampling seed {results['seed']}), "
              f"each measured {results['repeats']} times in a fresh process: peak resident memory of the model and a "
-             "prefill of seq_len tokens (torch fp32, batch 1, one thread) over the process's baseline, "
+             "prefill of seq_len tokens ("
+             + ("torch" if results.get("runtime", "torch") == "torch" else
+                f"ONNX Runtime, the design's KV-cache graph exported at opset {results['opset']}")
+             + " fp32, batch 1, one thread) over the process's baseline, "
              + ("with the allocator as it is (glibc's default: its heap keeps freed tensors)"
                 if results.get("mmap_threshold") is None else
                 f"with glibc's mmap threshold fixed at {results['mmap_threshold']} B (freed tensors returned: the "
@@ -121,8 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mmap-threshold", type=C.at_least(0), default=None, metavar="BYTES",
                    help="fix glibc's mmap threshold in each measuring process, e.g. 131072: freed tensors are "
                    "returned, so the peak is the live tensors' (default: the allocator as it is)")
+    p.add_argument("--runtime", choices=("torch", "onnxruntime"), default="torch",
+                   help="torch (default), or ONNX Runtime on each design's exported KV-cache graph")
+    p.add_argument("--opset", type=C.at_least(17), default=None,
+                   help="ONNX Runtime: the graphs' opset (default: export_onnx's)")
     p.add_argument("--note", default="", help="a note on the machine, kept with the results")
     args = p.parse_args(argv)
+    if args.opset is not None and args.runtime != "onnxruntime":
+        raise SystemExit("error: --opset is the exported graphs': give it with --runtime onnxruntime")
     C.check_outputs({"--out .json": args.out + ".json", "--out .md": args.out + ".md"})
     space = load_space(args.space)
     seq_lens = [int(float(n)) for n in args.seq_lens]
@@ -133,18 +148,27 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "command": C.command_line("memory.py", argv), "git_commit": C.git_commit(), "machine": _machine(),
         "note": args.note, "space": space.name, "designs": len(designs), "seed": args.seed,
-        "repeats": args.repeats, "seq_lens": seq_lens, "mmap_threshold": args.mmap_threshold, "rows": [],
-        "complete": False}
+        "repeats": args.repeats, "seq_lens": seq_lens, "mmap_threshold": args.mmap_threshold,
+        "runtime": args.runtime, "opset": None, "rows": [], "complete": False}
+    graphs = tempfile.TemporaryDirectory()  # each design exported once, for every length and repeat
+    onnx: dict[str, Any] = {}
+    if args.runtime == "onnxruntime":
+        from mpsolve.merino_model import DEFAULT_OPSET
+
+        results["opset"] = DEFAULT_OPSET if args.opset is None else args.opset
+        onnx = {"runtime": "onnxruntime", "opset": results["opset"], "graph_dir": graphs.name}
 
     def measure_all(save: Callable[[], None]) -> None:
         for i, arch in enumerate(designs):
             for n in seq_lens:
-                row = measure(arch, n, args.repeats, args.mmap_threshold)
+                row = measure(arch, n, args.repeats, args.mmap_threshold, **onnx)
                 results["rows"].append(row)
                 print(f"{i + 1}/{len(designs)} {row['arch_str']} at {n}: ratio {row['ratio']:.3f}", flush=True)
             save()
 
-    return C.measure_rows(results, args.out, measure_all, lambda rows: summary(rows, args.seed), markdown, "designs")
+    with graphs:
+        return C.measure_rows(results, args.out, measure_all, lambda rows: summary(rows, args.seed), markdown,
+                              "designs")
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -111,6 +111,10 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--logits", choices=("all", "last"), default="all",
                    help="every position's logits (default; scoring) or the last one's only (generation: the LM "
                    "head runs on one position, so the first token comes sooner)")
+    p.add_argument("--opset", type=int, default=None,
+                   help="the graph's ONNX opset, 17 or later (default: export_onnx's); 23 writes each attention as "
+                   "one Attention node, which ONNX Runtime runs in less memory than the separate products and "
+                   "softmax of earlier opsets (mpsolve memory --runtime onnxruntime --opset N measures a design)")
     p.add_argument("--int8", type=Path, default=None, metavar="FILE", help="also write an ORT dynamic-INT8 model")
     p.set_defaults(func=cmd_export)
 
@@ -231,9 +235,10 @@ def add_subcommands(subparsers: Any) -> None:
         help="measure a design's peak inference memory on this machine, against the memory cost's prediction",
         description="Build a design with random weights in a fresh process and measure its peak resident memory "
         "through a prefill of --seq-len tokens that fills its KV cache (torch fp32, batch 1, one thread; Linux), "
-        "beside MemoryCost(seq_len)'s prediction (the memory= budget): check a design before you ship it. "
-        "Measured against the prediction on many designs: benchmarks/results/memory_live_s42.md (the live tensors) "
-        "and memory_glibc_s42.md (glibc's allocator as it is). Needs the [torch] extra.",
+        "or of its exported KV-cache graph in ONNX Runtime (--runtime onnxruntime), beside MemoryCost(seq_len)'s "
+        "prediction (the memory= budget): check a design before you ship it. Measured against the prediction on "
+        "many designs: benchmarks/results/memory_live_s42.md (the live tensors) and memory_glibc_s42.md (glibc's "
+        "allocator as it is). Needs the [torch] extra ([onnx] for ONNX Runtime).",
     )
     p.add_argument("arch", help="a preset name, a design result JSON (mpsolve design --json) or an architecture JSON")
     p.add_argument("--seq-len", type=int, default=None,
@@ -243,6 +248,11 @@ def add_subcommands(subparsers: Any) -> None:
                    help="fix glibc's mmap threshold in the measuring process (e.g. 131072, as MALLOC_MMAP_THRESHOLD_ "
                    "does): freed tensors are returned at once, so the peak is the live tensors' the cost counts "
                    "(default: the allocator as it is, whose heap keeps freed tensors)")
+    p.add_argument("--runtime", choices=PROFILE_RUNTIMES, default="torch",
+                   help="torch (default), or onnxruntime on the design's exported KV-cache graph")
+    p.add_argument("--opset", type=int, default=None,
+                   help="ONNX Runtime: the exported graph's opset (default: export_onnx's; 23 writes one Attention "
+                   "node, earlier ones separate products and softmax per head)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_memory)
 
@@ -372,19 +382,30 @@ def cmd_memory(args: argparse.Namespace) -> int:
     budgeted = [options.get("seq_len") for cost, options in budgeted_options(data) if cost == "memory"]
     seq_len = args.seq_len if args.seq_len is not None else budgeted[0] if budgeted else MemoryCost().seq_len
     predicted = MemoryCost(seq_len=seq_len).of(arch)  # a bad --seq-len is refused before the measurement
-    measured = merino_model.design_memory(arch, seq_len, seed=args.seed, mmap_threshold=args.mmap_threshold)
-    payload = {"architecture": arch.to_dict(), "seq_len": seq_len, "mmap_threshold": args.mmap_threshold,
-               "measured": measured, "predicted": predicted, "ratio": measured["peak"] / predicted}
+    if args.opset is not None and args.runtime != "onnxruntime":
+        raise CLIError("--opset is the exported graph's: give it with --runtime onnxruntime")
+    measured = merino_model.design_memory(arch, seq_len, seed=args.seed, mmap_threshold=args.mmap_threshold,
+                                          runtime=args.runtime, opset=args.opset)
+    onnx = args.runtime == "onnxruntime"
+    opset = measured.pop("opset", None)
+    payload = {"architecture": arch.to_dict(), "seq_len": seq_len, "runtime": args.runtime, "opset": opset,
+               "mmap_threshold": args.mmap_threshold, "measured": measured, "predicted": predicted,
+               "ratio": measured["peak"] / predicted}
     if args.json:
         print_json(payload)
         return 0
+    where = f"ONNX Runtime (opset {opset} graph)" if onnx else "torch"
     print(f"{arch}")
     print(f"measured   {format_quantity(measured['peak'])}B peak ({format_quantity(measured['weights'])}B of weights): "
-          f"torch fp32 prefill of {seq_len} tokens, batch 1, one thread, "
+          f"{where} fp32 prefill of {seq_len} tokens, batch 1, one thread, "
           + ("the allocator as it is" if args.mmap_threshold is None else f"mmap threshold {args.mmap_threshold} B"))
     print(f"predicted  {format_quantity(predicted)}B by MemoryCost(seq_len={seq_len}) (measured / predicted "
           f"{payload['ratio']:.3f})")
-    if args.mmap_threshold is None:
+    if onnx:
+        print("note: the cost counts torch's fused attention; ONNX Runtime also holds the graph's attention scores, "
+              + ("one Attention node's" if opset >= 23 else "as separate products and softmax per head (--opset 23 "
+                 "writes one Attention node)") + ": see benchmarks/results/memory_onnx.md")
+    elif args.mmap_threshold is None:
         print("note: the cost counts the live tensors; an allocator may keep freed ones (glibc's heap does): "
               "--mmap-threshold 131072 measures without glibc's")
     return 0
@@ -521,7 +542,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             check_suffix(path, ".onnx", flag)  # before the checkpoint loads
     model = _load_checkpoint(args.checkpoint)
     tokenizer = merino_model.checkpoint_bpe_tokenizer(args.checkpoint) or "bytes"
-    path = merino_model.export_onnx(model, args.onnx, kv_cache=args.kv_cache, tokenizer=tokenizer, logits=args.logits)
+    opset = {} if args.opset is None else {"opset": args.opset}
+    path = merino_model.export_onnx(model, args.onnx, kv_cache=args.kv_cache, tokenizer=tokenizer, logits=args.logits,
+                                    **opset)
     report = merino_model.verify_onnx(model, path, decode_steps=16 if args.kv_cache else 0)
     print(f"wrote {path}: ONNX Runtime vs torch max abs diff {report['prefill_max_abs_diff']:.3g} (prefill)"
           + (f", {report['decode_max_abs_diff']:.3g} (16 decode steps)" if args.kv_cache else ""))

@@ -45,6 +45,8 @@ from mpsolve.spaces import resolve_architecture
 
 __all__ = [
     "DEFAULT_CALIBRATION_DESIGNS",
+    "DEFAULT_OPSET",
+    "MAX_MMAP_THRESHOLD",
     "NOISE_THRESHOLD",
     "CausalLMOutput",
     "CheckpointMismatchError",
@@ -99,6 +101,7 @@ _LAZY = {
     "build": ("_model", "torch"),
     "compare_outputs": ("_quantize", "torch"),
     "design_memory": ("_memory", "torch"),
+    "MAX_MMAP_THRESHOLD": ("_memory", "torch"),
     "torch_seed": ("_generation", "torch"),
     "quantize": ("_quantize", "torch"),
     "Corpus": ("_train", "torch"),
@@ -112,6 +115,7 @@ _LAZY = {
     "check_train_setup": ("_train", "torch"),
     "train": ("_train", "torch"),
     "train_bpe_tokenizer": ("_train", "torch"),
+    "DEFAULT_OPSET": ("_onnx", "onnx"),
     "compare_onnx": ("_onnx", "onnx"),
     "export_onnx": ("_onnx", "onnx"),
     "onnx_generate": ("_onnx", "onnx"),

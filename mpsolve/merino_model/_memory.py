@@ -1,26 +1,31 @@
 """Measured peak inference memory of a design: what :class:`~mpsolve.costs.MemoryCost` predicts.
 
 The design is built with random weights in a fresh process (its memory is its own), and a prefill of
-``seq_len`` tokens fills the KV cache (batch 1, one thread, fp32, the last position's logits). Resident
-memory is read from Linux's ``/proc/self/status``: ``tracemalloc`` would miss torch's allocations.
+``seq_len`` tokens fills the KV cache (batch 1, one thread, fp32, the last position's logits), in torch or
+in ONNX Runtime (its exported KV-cache graph). Resident memory is read from Linux's ``/proc/self/status``:
+``tracemalloc`` would miss torch's and ONNX Runtime's allocations.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from mpsolve.merino_model._errors import ModelInputError
+from mpsolve.merino_model._errors import ModelInputError, require
 from mpsolve.merino_model._generation import torch_seed
 from mpsolve.spaces import Architecture, resolve_architecture
 from mpsolve.utils.signals import children_ignore_ctrl_c
 from mpsolve.utils.validation import check_integer
 
-__all__ = ["design_memory", "reset_peak_memory", "resident_memory"]
+__all__ = ["MAX_MMAP_THRESHOLD", "RUNTIMES", "design_memory", "reset_peak_memory", "resident_memory"]
 
 _STATUS = Path("/proc/self/status")
+#: where :func:`design_memory` measures
+RUNTIMES = ("torch", "onnxruntime")
 #: the largest mmap threshold glibc documents on 64-bit systems (``mallopt(3)``; glibc 2.36 takes more, and
 #: an older one ignores a larger ``MALLOC_MMAP_THRESHOLD_`` without a word)
 MAX_MMAP_THRESHOLD = 32 * 1024 * 1024
@@ -44,9 +49,24 @@ def reset_peak_memory() -> None:
 
 
 def design_memory(
-    architecture: Architecture | str | Any, seq_len: int = 1024, *, seed: int = 0, mmap_threshold: int | None = None
+    architecture: Architecture | str | Any,
+    seq_len: int = 1024,
+    *,
+    seed: int = 0,
+    mmap_threshold: int | None = None,
+    runtime: str = "torch",
+    opset: int | None = None,
+    graph_dir: str | Path | None = None,
 ) -> dict[str, int]:
     """Measure a design's inference memory in a fresh process, in bytes over that process's baseline.
+
+    ``runtime="onnxruntime"`` measures the design's KV-cache graph (:func:`export_onnx` with
+    ``kv_cache=True, logits="last"`` and ``opset``, default its own) in an ONNX Runtime session
+    instead (one thread, its default arena). ONNX Runtime runs the graph's attention as the
+    exporter wrote it: up to opset 22 as separate products, softmax and masking, whose
+    ``seq_len x seq_len`` tensors per head the cost does not count (it counts torch's fused
+    attention); opset 23 writes one ``Attention`` node. ``graph_dir`` keeps the exported graph (named by
+    the architecture's digest, seed and opset) and reuses it when there, as :func:`design_latency` does.
 
     With glibc's default allocator the resident peak holds, beyond the live tensors, freed ones its heap
     keeps (once its mmap threshold has grown past a tensor's size, freed tensors stay in the heap, and
@@ -56,8 +76,9 @@ def design_memory(
     when freed, and the peak is the live tensors'.
 
     Returns:
-        ``weights``: the resident memory its weights took when built; ``peak``: the peak resident memory
-        of the model and a prefill of ``seq_len`` tokens that fills its KV cache. Compare ``peak`` with
+        ``weights``: the resident memory its weights took when built (ONNX Runtime: when its session
+        loaded them); ``peak``: the peak resident memory of the model and a prefill of ``seq_len`` tokens
+        that fills its KV cache; with ONNX Runtime, ``opset``: the measured graph's. Compare ``peak`` with
         ``MemoryCost(seq_len=seq_len).of(architecture)``; ``benchmarks/memory.py`` does, for many designs.
 
     Raises:
@@ -67,6 +88,14 @@ def design_memory(
     """
     arch = resolve_architecture(architecture)
     check_integer(seq_len, "seq_len", 1, ModelInputError)
+    if runtime not in RUNTIMES:
+        raise ModelInputError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if (opset is not None or graph_dir is not None) and runtime != "onnxruntime":
+        raise ModelInputError("opset and graph_dir are the exported graph's: give them with runtime='onnxruntime'")
+    if runtime == "onnxruntime":
+        require("onnxruntime", "onnx")
+        require("onnxscript", "onnx")
+        check_integer(opset, "opset", 17, ModelInputError, optional=True)  # before the export, as export_onnx does
     if mmap_threshold is not None:
         check_integer(mmap_threshold, "mmap_threshold", 0, ModelInputError)
         if mmap_threshold > MAX_MMAP_THRESHOLD:
@@ -80,24 +109,42 @@ def design_memory(
         raise ModelInputError("measuring memory reads Linux's /proc/self/status and resets its peak; this system "
                               "has neither: measure on Linux")
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
 
     if multiprocessing.current_process().daemon:
         raise ModelInputError("design_memory starts a process, which a daemonic process (a multiprocessing.Pool "
                               "worker) cannot: measure from the main process")
+    with contextlib.ExitStack() as stack:
+        if runtime == "torch":
+            return _in_fresh_process((_measure, arch.to_dict(), int(seq_len), seed, mmap_threshold), f"{arch} at "
+                                     f"{seq_len} tokens")
+        from mpsolve.merino_model._onnx import DEFAULT_OPSET
+        from mpsolve.merino_model._profile import design_graph
+
+        opset = DEFAULT_OPSET if opset is None else opset
+        folder = Path(graph_dir) if graph_dir is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        graph = design_graph(arch, seed, "last", folder, opset)
+        task = (_measure_onnx, str(graph), arch.vocab_size, int(seq_len), seed, mmap_threshold)
+        return {**_in_fresh_process(task, f"{arch} at {seq_len} tokens in ONNX Runtime"), "opset": opset}
+
+
+def _in_fresh_process(task: tuple[Any, ...], what: str) -> dict[str, int]:
+    """``task[0](*task[1:])`` in a spawned process; its errors as one line, Ctrl-C ending it too."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     try:
         with children_ignore_ctrl_c():  # the process starts with the task
-            future = pool.submit(_measure, arch.to_dict(), int(seq_len), seed, mmap_threshold)
+            future = pool.submit(*task)
         return future.result()
     except BrokenProcessPool:
-        raise ModelInputError(f"the process measuring {arch} at {seq_len} tokens ended without an answer: out of "
+        raise ModelInputError(f"the process measuring {what} ended without an answer: out of "
                               "memory, or a script that calls design_memory outside 'if __name__ == \"__main__\":' "
                               "(the fresh process runs the script again): guard the call") from None
     except Exception as exc:  # the measuring process's own (torch's allocator out of memory): not a traceback
         said = str(exc).strip().splitlines()
-        raise ModelInputError(f"the process measuring {arch} at {seq_len} tokens failed: {type(exc).__name__}"
+        raise ModelInputError(f"the process measuring {what} failed: {type(exc).__name__}"
                               + (f": {said[0]}" if said else "")) from None
     except BaseException:  # Ctrl-C: the measuring process, which ignores it, stops too
         for process in list((pool._processes or {}).values()):
@@ -107,17 +154,22 @@ def design_memory(
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _measure(arch: dict[str, Any], seq_len: int, seed: int, mmap_threshold: int | None = None) -> dict[str, int]:
-    """In the fresh process: the weights' and the prefill's resident memory over the baseline. It ends with its
-    parent, also one killed outright (a pool's worker would otherwise wait for another task forever)."""
+def _end_with_parent() -> None:
+    """In the fresh process: end with the parent, also one killed outright (a pool's worker would otherwise wait
+    for another task forever)."""
     import multiprocessing
     import os
     import threading
     from multiprocessing.connection import wait
 
     parent = multiprocessing.parent_process()
-    if parent is not None:  # its sentinel is ready once the parent has gone (watched before torch's slow import)
+    if parent is not None:  # its sentinel is ready once the parent has gone (watched before the slow imports)
         threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(1)), daemon=True).start()
+
+
+def _measure(arch: dict[str, Any], seq_len: int, seed: int, mmap_threshold: int | None = None) -> dict[str, int]:
+    """In the fresh process: the weights' and the prefill's resident memory over the baseline."""
+    _end_with_parent()
     if mmap_threshold is not None:
         _fix_mmap_threshold(mmap_threshold)
     import torch
@@ -138,6 +190,37 @@ def _measure(arch: dict[str, Any], seq_len: int, seed: int, mmap_threshold: int 
     reset_peak_memory()
     with torch.inference_mode():
         model(ids, use_cache=True, logits_to_keep=1)
+    return {"weights": weights, "peak": resident_memory()["VmHWM"] - base["VmRSS"]}
+
+
+def _measure_onnx(graph: str, vocab_size: int, seq_len: int, seed: int, mmap_threshold: int | None = None
+                  ) -> dict[str, int]:
+    """In the fresh process: the resident memory of an ONNX Runtime session of ``graph`` (its weights) and of a
+    prefill of ``seq_len`` tokens on an empty KV cache, over the baseline."""
+    _end_with_parent()
+    if mmap_threshold is not None:
+        _fix_mmap_threshold(mmap_threshold)
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from mpsolve.merino_model._onnx import _run, _session_options
+
+    ids = np.random.default_rng(seed).integers(0, vocab_size, (1, seq_len), dtype=np.int64)
+    # ONNX Runtime's own first-use allocations (its thread pool, kernels' set-up), before the baseline
+    node = helper.make_node("MatMul", ["x", "w"], ["y"])
+    w = helper.make_tensor("w", TensorProto.FLOAT, [8, 8], np.ones(64, np.float32))
+    tiny = helper.make_graph([node], "warm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                             [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])], [w])
+    ort.InferenceSession(onnx.helper.make_model(tiny).SerializeToString(), _session_options(1),
+                         providers=["CPUExecutionProvider"]).run(None, {"x": np.ones((1, 8), np.float32)})
+    reset_peak_memory()
+    base = resident_memory()
+    session = ort.InferenceSession(graph, _session_options(1), providers=["CPUExecutionProvider"])
+    weights = resident_memory()["RssAnon"] - base["RssAnon"]
+    reset_peak_memory()
+    _run(session, ids, None)
     return {"weights": weights, "peak": resident_memory()["VmHWM"] - base["VmRSS"]}
 
 

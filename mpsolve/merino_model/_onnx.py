@@ -51,8 +51,10 @@ from mpsolve.merino_model._model import KVCache, MeRinoForCausalLM
 from mpsolve.utils.files import check_not_input, check_suffix, check_writable
 from mpsolve.utils.validation import check_bool, check_integer, is_integer
 
-__all__ = ["compare_onnx", "export_onnx", "onnx_generate", "onnx_tokenizer", "quantize_onnx", "verify_onnx"]
+__all__ = ["DEFAULT_OPSET", "compare_onnx", "export_onnx", "onnx_generate", "onnx_tokenizer", "quantize_onnx",
+           "verify_onnx"]
 
+#: the opset :func:`export_onnx` writes unless told otherwise
 DEFAULT_OPSET = 18
 _META_GRAPH = "mpsolve.graph"
 _META_ARCH = "mpsolve.architecture"
@@ -600,9 +602,31 @@ def quantize_onnx(
         # ORT's pre-processing folds the transposed weights the exporter leaves as Transpose nodes
         # when a layer is shared (applied twice); without it their MatMuls would stay fp32
         folded = Path(tmp) / "folded.onnx"
-        quant_pre_process(Path(onnx_model), folded)
-        quantize_dynamic(folded, out, per_channel=per_channel, weight_type=QuantType.QInt8)
+        # ORT's quantization tools read an ONNX Attention node (opset 23) as their contrib op of that name: its shape
+        # inference fails on it (and, once skipped, ONNX's own misses weights stored apart: both are skipped), and
+        # quantize_dynamic would make it a QAttention no session loads; it stays fp32
+        attention = bool(_onnx_attention_nodes(onnx_model))
+        source = Path(onnx_model)
+        if attention:  # weights stored apart then leave a shared layer's transposed weights unfolded: one file
+            import onnx
+
+            whole = onnx.load(str(source))
+            if whole.ByteSize() < onnx.checker.MAXIMUM_PROTOBUF:
+                source = Path(tmp) / "whole.onnx"
+                onnx.save(whole, str(source))
+            del whole
+        quant_pre_process(source, folded, skip_symbolic_shape=attention, skip_onnx_shape=attention)
+        quantize_dynamic(folded, out, per_channel=per_channel, weight_type=QuantType.QInt8,
+                         nodes_to_exclude=_onnx_attention_nodes(folded))
     return out
+
+
+def _onnx_attention_nodes(path: str | os.PathLike) -> list[str]:
+    """The names of the graph's ONNX-domain ``Attention`` nodes (read without its weights)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [n.name for n in graph.node if n.op_type == "Attention" and n.domain in ("", "ai.onnx")]
 
 
 def compare_onnx(

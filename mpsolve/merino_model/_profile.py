@@ -447,7 +447,6 @@ def design_latency(
     import tempfile
 
     from mpsolve.merino_model._model import build
-    from mpsolve.merino_model._onnx import export_onnx
 
     for label, value, known in (("runtime", runtime, PROFILE_RUNTIMES), ("phase", phase, PROFILE_PHASES),
                                 ("statistic", statistic, PROFILE_STATISTICS)):
@@ -460,11 +459,23 @@ def design_latency(
         return model_latency(build(arch, seed=seed).eval(), seq_len, threads, **timing)
     require("onnxruntime", "onnx")
     with tempfile.TemporaryDirectory() as tmp:
-        graph = Path(graph_dir if graph_dir is not None else tmp) / f"design-{arch.digest()}-s{seed}-{logits}.onnx"
-        if not graph.is_file():
-            with _quiet_export():
-                export_onnx(build(arch, seed=seed), graph, kv_cache=True, external_data=True, logits=logits)
+        graph = design_graph(arch, seed, logits, Path(graph_dir if graph_dir is not None else tmp))
         return model_latency(graph, seq_len, threads, **timing)
+
+
+def design_graph(arch: Architecture, seed: int, logits: str, folder: Path, opset: int | None = None) -> Path:
+    """The KV-cache graph of ``arch`` built with random weights of ``seed`` (:func:`export_onnx`), kept in
+    ``folder`` under the architecture's digest and reused when there."""
+    from mpsolve.merino_model._model import build
+    from mpsolve.merino_model._onnx import DEFAULT_OPSET, export_onnx
+
+    opset = DEFAULT_OPSET if opset is None else opset
+    other = "" if opset == DEFAULT_OPSET else f"-op{opset}"  # the default's name as before
+    graph = folder / f"design-{arch.digest()}-s{seed}-{logits}{other}.onnx"
+    if not graph.is_file():
+        with _quiet_export():
+            export_onnx(build(arch, seed=seed), graph, kv_cache=True, external_data=True, logits=logits, opset=opset)
+    return graph
 
 
 # -- the runtimes --------------------------------------------------------------------------------

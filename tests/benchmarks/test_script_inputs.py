@@ -513,6 +513,18 @@ def test_memory_reports_each_design_and_refuses_lengths_beyond_the_space(script,
     assert "| 16 |" in out.with_suffix(".md").read_text()
     message = refused(capsys, memory.main, ["--space", "small", "--seq-lens", "4096", "--out", str(tmp_path / "x")])
     assert "up to the space's max_positions" in message
+    message = refused(capsys, memory.main, ["--opset", "23", "--out", str(tmp_path / "x")])
+    assert "--opset is the exported graphs': give it with --runtime onnxruntime" in message
+    tiny = tmp_path / "tiny.toml"  # a graph that exports in seconds
+    tiny.write_text("num_blocks = 1\nembed_dims = [64]\nffn_ratios = [1.0]\nlayers = [1]\nvocab_size = 256\n"
+                    "embed_proj_dim = 64\nmax_positions = 32\n")
+    assert memory.main(["--space", str(tiny), "--designs", "1", "--seq-lens", "16", "--repeats", "1", "--out",
+                        str(tmp_path / "ort"), "--runtime", "onnxruntime", "--opset", "23"]) == 0
+    report = json.loads((tmp_path / "ort.json").read_text())
+    assert report["complete"] and (report["runtime"], report["opset"]) == ("onnxruntime", 23)
+    assert report["rows"][0]["peak"] > report["rows"][0]["weights"] > 0 and "opset" not in report["rows"][0]["runs"][0]
+    assert "ONNX Runtime, the design's KV-cache graph exported at opset 23" in (tmp_path / "ort.md").read_text()
+    assert not list(tmp_path.glob("x*"))
 
 
 def test_allocator_refuses_bad_phases_and_lengths(script, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

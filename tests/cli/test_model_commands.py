@@ -60,8 +60,14 @@ def test_train_evaluate_export(tmp_path, capsys):
     assert main(["evaluate", str(run), "--corpus", str(short)]) == 2
     assert "(seq_len 32 is the default here: give --seq-len)" in capsys.readouterr().err
     onnx, int8 = tmp_path / "m.onnx", tmp_path / "m8.onnx"
-    assert main(["export", str(run), "--onnx", str(onnx), "--kv-cache", "--int8", str(int8)]) == 0
+    # opset 23: one Attention node a layer, which the INT8 pass keeps fp32 (test_memory.py checks its matmuls)
+    assert main(["export", str(run), "--onnx", str(onnx), "--kv-cache", "--opset", "23", "--int8", str(int8)]) == 0
     assert onnx.is_file() and int8.is_file() and "max abs diff" in capsys.readouterr().out
+    import onnx as onnx_lib
+
+    assert onnx_lib.load(str(onnx)).opset_import[0].version == 23
+    assert main(["export", str(run), "--onnx", str(onnx), "--opset", "16"]) == 2
+    assert "opset must be an integer >= 17" in capsys.readouterr().err
 
 
 def test_commands_refuse_a_folder_without_a_checkpoint(tmp_path, capsys):

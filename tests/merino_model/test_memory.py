@@ -107,6 +107,35 @@ def test_a_padded_batch_holds_its_mask_and_no_scores(batch: int, seq_len: int) -
     assert _live_peak(build(arch, seed=0).eval(), ids, mask) == pytest.approx(predicted, abs=32 * batch * seq_len)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_design_memory_in_onnx_runtime_keeps_a_graph_that_int8_quantises(tmp_path: Path) -> None:
+    """The design's opset-23 KV-cache graph in an ONNX Runtime session: its weights, and a prefill above them.
+    The graph is kept under its digest and opset. Its ONNX Attention nodes, which ORT's quantisation tools read as
+    their contrib op of that name, stay fp32 in INT8 (before: quantize_onnx failed with an AssertionError in
+    ORT's shape inference, and without it wrote a QAttention no session loaded; then ONNX's shape inference
+    missed the weights stored apart)."""
+    import numpy as np
+    import onnx
+
+    from mpsolve.merino_model import design_memory, onnx_generate, quantize_onnx
+    from mpsolve.spaces import Architecture, Block
+
+    arch = Architecture(blocks=(Block(256, 2.0, 2), Block(512, 2.0, 1)), vocab_size=4096, embed_proj_dim=256,
+                        max_positions=512)
+    m = design_memory(arch, 256, runtime="onnxruntime", opset=23, graph_dir=tmp_path)
+    # 16.8 MB of weights measured 17.3-18.5 MB (both opsets, 128 and 1024 tokens): pages and ONNX Runtime's arena
+    assert m["opset"] == 23 and abs(m["weights"] / (4 * ParamsCost().of(arch)) - 1) < 0.2
+    assert m["peak"] > m["weights"]
+    (graph,) = tmp_path.glob("*.onnx")
+    assert graph.name == f"design-{arch.digest()}-s0-last-op23.onnx"
+    int8 = quantize_onnx(graph, tmp_path / "int8" / "design.onnx")
+    assert onnx_generate(int8, np.array([[1, 2, 3]]), 4).shape == (1, 7)
+    # every linear layer an integer matmul: attention's products are inside its nodes, so no MatMul is left (with
+    # the weights stored apart, a shared layer's transposed weights stayed fp32 until they were read into one file)
+    ops = [n.op_type for n in onnx.load(str(int8)).graph.node]
+    assert "MatMul" not in ops and ops.count("MatMulInteger") == 3 * 4 + 3  # 3 layer applications, 2 projections, head
+
+
 def test_design_memory_refuses_what_it_cannot_measure() -> None:
     from mpsolve.merino_model import ModelInputError, design_memory
 
@@ -118,6 +147,12 @@ def test_design_memory_refuses_what_it_cannot_measure() -> None:
         design_memory("merino-52m", 16, mmap_threshold=2**25 + 1)
     with pytest.raises(ModelInputError, match="mmap_threshold must be"):
         design_memory("merino-52m", 16, mmap_threshold=-1)
+    with pytest.raises(ModelInputError, match="runtime must be one of torch, onnxruntime, got 'ort'"):
+        design_memory("merino-52m", 16, runtime="ort")
+    with pytest.raises(ModelInputError, match="opset and graph_dir are the exported graph's: give them with runtime="):
+        design_memory("merino-52m", 16, opset=23)
+    with pytest.raises(ModelInputError, match="opset must be an integer >= 17"):
+        design_memory("merino-52m", 16, runtime="onnxruntime", opset=12)
 
 
 def test_an_error_of_the_measuring_process_is_one_line(monkeypatch) -> None:
