@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mpsolve.costs import ParamsCost
 from mpsolve.merino_model._errors import ModelInputError, require
 from mpsolve.merino_model._generation import torch_seed
 from mpsolve.spaces import Architecture, resolve_architecture
@@ -26,6 +27,8 @@ __all__ = ["MAX_MMAP_THRESHOLD", "RUNTIMES", "design_memory", "reset_peak_memory
 _STATUS = Path("/proc/self/status")
 #: where :func:`design_memory` measures
 RUNTIMES = ("torch", "onnxruntime")
+#: the largest graph ONNX writes as one file (protobuf's 2 GB limit, less a margin for the graph itself)
+_PROTOBUF_LIMIT = 2**31 - 2**26
 #: the largest mmap threshold glibc documents on 64-bit systems (``mallopt(3)``; glibc 2.36 takes more, and
 #: an older one ignores a larger ``MALLOC_MMAP_THRESHOLD_`` without a word)
 MAX_MMAP_THRESHOLD = 32 * 1024 * 1024
@@ -76,9 +79,11 @@ def design_memory(
     when freed, and the peak is the live tensors'.
 
     Returns:
-        ``weights``: the resident memory its weights took when built (ONNX Runtime: when its session
-        loaded them); ``peak``: the peak resident memory of the model and a prefill of ``seq_len`` tokens
-        that fills its KV cache; with ONNX Runtime, ``opset``: the measured graph's. Compare ``peak`` with
+        ``weights``: the resident memory its weights took when built (ONNX Runtime: what its session
+        holds once loaded); ``peak``: the peak resident memory of the model and a prefill of ``seq_len``
+        tokens that fills its KV cache; with ONNX Runtime, ``opset`` (the measured graph's, written as one
+        file below 2 GB, as ``mpsolve export`` writes it) and ``load_peak`` (the peak while the session
+        loaded the graph, which holds the graph's bytes beside the weights made of them). Compare ``peak`` with
         ``MemoryCost(seq_len=seq_len).of(architecture)``; ``benchmarks/memory.py`` does, for many designs.
 
     Raises:
@@ -122,7 +127,10 @@ def design_memory(
 
         opset = DEFAULT_OPSET if opset is None else opset
         folder = Path(graph_dir) if graph_dir is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        graph = design_graph(arch, seed, "last", folder, opset)
+        # one file, as mpsolve export writes it: ONNX Runtime maps weights stored apart, and the pages a run reads
+        # of that file (with the kernel's read-ahead) would count in the peak but not in the weights
+        whole = 4 * ParamsCost().of(arch) < _PROTOBUF_LIMIT
+        graph = design_graph(arch, seed, "last", folder, opset, external_data=not whole)
         task = (_measure_onnx, str(graph), arch.vocab_size, int(seq_len), seed, mmap_threshold)
         return {**_in_fresh_process(task, f"{arch} at {seq_len} tokens in ONNX Runtime"), "opset": opset}
 
@@ -218,10 +226,11 @@ def _measure_onnx(graph: str, vocab_size: int, seq_len: int, seed: int, mmap_thr
     reset_peak_memory()
     base = resident_memory()
     session = ort.InferenceSession(graph, _session_options(1), providers=["CPUExecutionProvider"])
+    loading = resident_memory()["VmHWM"] - base["VmRSS"]  # the graph's bytes beside the weights made of them
+    reset_peak_memory()  # the graph's bytes freed and returned
     weights = resident_memory()["RssAnon"] - base["RssAnon"]
-    reset_peak_memory()
     _run(session, ids, None)
-    return {"weights": weights, "peak": resident_memory()["VmHWM"] - base["VmRSS"]}
+    return {"weights": weights, "peak": resident_memory()["VmHWM"] - base["VmRSS"], "load_peak": loading}
 
 
 def _fix_mmap_threshold(threshold: int) -> None:

@@ -463,18 +463,24 @@ def design_latency(
         return model_latency(graph, seq_len, threads, **timing)
 
 
-def design_graph(arch: Architecture, seed: int, logits: str, folder: Path, opset: int | None = None) -> Path:
+def design_graph(
+    arch: Architecture, seed: int, logits: str, folder: Path, opset: int | None = None, external_data: bool = True
+) -> Path:
     """The KV-cache graph of ``arch`` built with random weights of ``seed`` (:func:`export_onnx`), kept in
-    ``folder`` under the architecture's digest and reused when there."""
+    ``folder`` under the architecture's digest and reused when there. ``external_data=False``: one file
+    (as ``mpsolve export`` writes below 2 GB), where ONNX Runtime reads the weights into its own memory
+    instead of mapping the weights' file."""
     from mpsolve.merino_model._model import build
     from mpsolve.merino_model._onnx import DEFAULT_OPSET, export_onnx
 
     opset = DEFAULT_OPSET if opset is None else opset
-    other = "" if opset == DEFAULT_OPSET else f"-op{opset}"  # the default's name as before
+    # the defaults' name as before
+    other = ("" if opset == DEFAULT_OPSET else f"-op{opset}") + ("" if external_data else "-whole")
     graph = folder / f"design-{arch.digest()}-s{seed}-{logits}{other}.onnx"
     if not graph.is_file():
         with _quiet_export():
-            export_onnx(build(arch, seed=seed), graph, kv_cache=True, external_data=True, logits=logits, opset=opset)
+            export_onnx(build(arch, seed=seed), graph, kv_cache=True, external_data=external_data, logits=logits,
+                        opset=opset)
     return graph
 
 

@@ -523,6 +523,7 @@ def test_memory_reports_each_design_and_refuses_lengths_beyond_the_space(script,
     report = json.loads((tmp_path / "ort.json").read_text())
     assert report["complete"] and (report["runtime"], report["opset"]) == ("onnxruntime", 23)
     assert report["rows"][0]["peak"] > report["rows"][0]["weights"] > 0 and "opset" not in report["rows"][0]["runs"][0]
+    assert report["rows"][0]["runs"][0]["load_peak"] > 0
     assert "ONNX Runtime, the design's KV-cache graph exported at opset 23" in (tmp_path / "ort.md").read_text()
     assert not list(tmp_path.glob("x*"))
 

@@ -123,11 +123,12 @@ def test_design_memory_in_onnx_runtime_keeps_a_graph_that_int8_quantises(tmp_pat
     arch = Architecture(blocks=(Block(256, 2.0, 2), Block(512, 2.0, 1)), vocab_size=4096, embed_proj_dim=256,
                         max_positions=512)
     m = design_memory(arch, 256, runtime="onnxruntime", opset=23, graph_dir=tmp_path)
-    # 16.8 MB of weights measured 17.3-18.5 MB (both opsets, 128 and 1024 tokens): pages and ONNX Runtime's arena
-    assert m["opset"] == 23 and abs(m["weights"] / (4 * ParamsCost().of(arch)) - 1) < 0.2
-    assert m["peak"] > m["weights"]
-    (graph,) = tmp_path.glob("*.onnx")
-    assert graph.name == f"design-{arch.digest()}-s0-last-op23.onnx"
+    # ONNX Runtime holds the tied embedding twice, the table for the lookup and the head's transpose it folds:
+    # measured 1.045 times 4 bytes a parameter and a table, twice
+    assert m["opset"] == 23 and abs(m["weights"] / (4 * ParamsCost().of(arch) + 4 * 4096 * 256) - 1) < 0.15
+    assert m["load_peak"] > m["weights"] and m["peak"] > m["weights"]
+    (graph,) = tmp_path.glob("*.onnx")  # one file, as mpsolve export writes it
+    assert graph.name == f"design-{arch.digest()}-s0-last-op23-whole.onnx"
     int8 = quantize_onnx(graph, tmp_path / "int8" / "design.onnx")
     assert onnx_generate(int8, np.array([[1, 2, 3]]), 4).shape == (1, 7)
     # every linear layer an integer matmul: attention's products are inside its nodes, so no MatMul is left (with
