@@ -567,3 +567,38 @@ def test_a_run_interrupted_before_its_first_row_says_nothing_was_written(
     assert capsys.readouterr().err.strip().splitlines()[-1] == ("interrupted (Ctrl-C) before any designs were "
                                                                  "measured: no report written")
     assert not list(tmp_path.iterdir())
+
+
+def test_memory_onnx_judges_the_registered_expectations_on_two_runs(script, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The pre-registered analysis on two synthetic runs of one design: paired quotient, k and O1-O3."""
+    from mpsolve.costs import MemoryCost, ParamsCost
+    from mpsolve.spaces import Architecture, Block
+
+    analysis = script("memory_onnx")
+    arch = Architecture(blocks=(Block(128, 1.0, 1),), vocab_size=256, embed_proj_dim=128, max_positions=2048)
+    weights, table = 4 * ParamsCost().of(arch), 4 * 256 * 128
+
+    def run(opset: int, k: float) -> dict:
+        rows = []
+        for n in (128, 1024, 2048):
+            predicted = MemoryCost(seq_len=n).of(arch)
+            peak = predicted + table + k * 4 * 2 * n * n  # two heads of 64
+            rows.append({"arch": arch.to_dict(), "arch_str": str(arch), "seq_len": n, "predicted": predicted,
+                         "predicted_weights": weights, "peak": peak, "weights": weights + table,
+                         "ratio": peak / predicted, "beyond_weights_ratio": (peak - weights - table) /
+                         (predicted - weights), "runs": [{"load_peak": 2 * weights}]})
+        return {"runtime": "onnxruntime", "opset": opset, "rows": rows, "command": f"memory.py --opset {opset}",
+                "git_commit": "abc", "machine": "here", "note": "", "designs": 1, "space": "s", "seed": 44}
+
+    for opset, k in ((18, 5.5), (23, 1.5)):
+        (tmp_path / f"op{opset}.json").write_text(json.dumps(run(opset, k)))
+    argv = ["--first", str(tmp_path / "op18.json"), "--second", str(tmp_path / "op23.json")]
+    assert analysis.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    result = json.loads((tmp_path / "a.json").read_text())
+    assert [e["k"]["median"] for e in result["runs"]["opset 18"]] == pytest.approx([5.5] * 3)
+    paired = {e["seq_len"]: e for e in result["paired"]}
+    assert paired[2048]["second_lower"] == 1 and paired[2048]["beyond_weights_second_over_first"]["median"] < 0.6
+    assert result["expectations"]["O2"] and "O2 (" in (tmp_path / "a.md").read_text()
+    message = refused(capsys, analysis.main, [*argv, "--out", str(tmp_path / "op18")])  # its own input
+    assert "op18" in message and not (tmp_path / "op18.md").exists()
