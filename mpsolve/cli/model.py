@@ -402,7 +402,8 @@ def cmd_memory(args: argparse.Namespace) -> int:
     print(f"predicted  {format_quantity(predicted)}B by MemoryCost(seq_len={seq_len}) (measured / predicted "
           f"{payload['ratio']:.3f})")
     if onnx:
-        print("note: the cost counts torch's fused attention; ONNX Runtime also holds the graph's attention scores, "
+        print("note: the cost counts torch's model; ONNX Runtime holds the tied embedding twice (the table and the "
+              "head's transpose) and the graph's attention scores, "
               + ("one Attention node's" if opset >= 23 else "as separate products and softmax per head (--opset 23 "
                  "writes one Attention node)") + ": see benchmarks/results/memory_onnx.md")
     elif args.mmap_threshold is None:
