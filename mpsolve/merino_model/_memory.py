@@ -100,7 +100,9 @@ def design_memory(
     if runtime == "onnxruntime":
         require("onnxruntime", "onnx")
         require("onnxscript", "onnx")
-        check_integer(opset, "opset", 17, ModelInputError, optional=True)  # before the export, as export_onnx does
+        from mpsolve.merino_model._onnx import DEFAULT_OPSET, check_opset
+
+        opset = DEFAULT_OPSET if opset is None else check_opset(opset)  # before the export; an int, as JSON takes
     if mmap_threshold is not None:
         check_integer(mmap_threshold, "mmap_threshold", 0, ModelInputError)
         if mmap_threshold > MAX_MMAP_THRESHOLD:
@@ -122,10 +124,8 @@ def design_memory(
         if runtime == "torch":
             return _in_fresh_process((_measure, arch.to_dict(), int(seq_len), seed, mmap_threshold), f"{arch} at "
                                      f"{seq_len} tokens")
-        from mpsolve.merino_model._onnx import DEFAULT_OPSET
         from mpsolve.merino_model._profile import design_graph
 
-        opset = DEFAULT_OPSET if opset is None else opset
         folder = Path(graph_dir) if graph_dir is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         # one file, as mpsolve export writes it: ONNX Runtime maps weights stored apart, and the pages a run reads
         # of that file (with the kernel's read-ahead) would count in the peak but not in the weights

@@ -181,8 +181,7 @@ def export_onnx(
         raise ModelInputError("tokenizer must be 'bytes', a tokenizers.Tokenizer, a transformers fast tokenizer or "
                               f"None, got {type(tokenizer).__name__}")
     path = check_writable(check_suffix(path, ".onnx", "path", ModelInputError), "path")
-    # every MeRino graph has LayerNormalization (opset 17+); asked for less, torch wrote 18 and said nothing
-    check_integer(opset, "opset", 17, ModelInputError)
+    opset = check_opset(opset)
     net = _pure_model(model)
     arch = net.architecture
     least = 3 if kv_cache else 2  # torch.export cannot make a dimension that is at most 1 dynamic
@@ -243,6 +242,22 @@ def export_onnx(
         program.model.metadata_props[_META_TOKENIZER] = tokenizer if tokenizer == "bytes" else tokenizer.to_str()
     program.save(path, external_data=external_data)
     return path
+
+
+def check_opset(opset: Any) -> int:
+    """``opset`` as an ``int`` when :func:`export_onnx` can be asked for it, else a one-line :class:`ModelInputError`.
+
+    Every MeRino graph has LayerNormalization (opset 17+): asked for less, torch wrote 18 and said nothing. Above
+    the latest opset the installed ``onnx`` knows, torch's exporter failed with a traceback (``ConversionError``).
+    """
+    import onnx
+
+    opset = check_integer(opset, "opset", 17, ModelInputError)
+    latest = onnx.defs.onnx_opset_version()
+    if opset > latest:
+        raise ModelInputError(f"opset {opset} is beyond the latest the installed onnx {onnx.__version__} knows, "
+                              f"{latest}: give a lower one (the default, {DEFAULT_OPSET}, works)")
+    return opset
 
 
 # -- ONNX Runtime ------------------------------------------------------------------------------

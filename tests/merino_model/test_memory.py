@@ -156,6 +156,28 @@ def test_design_memory_refuses_what_it_cannot_measure() -> None:
         design_memory("merino-52m", 16, runtime="onnxruntime", opset=12)
 
 
+def test_design_memory_refuses_an_opset_onnx_does_not_know_and_returns_an_int(monkeypatch) -> None:
+    """Before: an opset beyond the installed onnx's latest was exported (seconds) and failed in torch's exporter
+    with a traceback (ConversionError, e.g. 2**40); a numpy integer opset came back as numpy's, which json.dumps
+    refuses."""
+    import json
+
+    import numpy as np
+    import onnx
+
+    from mpsolve.merino_model import ModelInputError, _memory, _profile
+
+    latest = onnx.defs.onnx_opset_version()
+    for opset in (latest + 1, 2**40):
+        with pytest.raises(ModelInputError, match=rf"^opset {opset} is beyond the latest the installed onnx .* "
+                                                  rf"knows, {latest}: give a lower one"):
+            _memory.design_memory("merino-52m", 16, runtime="onnxruntime", opset=opset)
+    monkeypatch.setattr(_profile, "design_graph", lambda *args, **kwargs: Path("g.onnx"))  # no export, no process
+    monkeypatch.setattr(_memory, "_in_fresh_process", lambda task, what: {"weights": 1, "peak": 2, "load_peak": 2})
+    measured = _memory.design_memory("merino-52m", 16, runtime="onnxruntime", opset=np.int64(23))
+    assert type(measured["opset"]) is int and json.loads(json.dumps(measured))["opset"] == 23
+
+
 def test_an_error_of_the_measuring_process_is_one_line(monkeypatch) -> None:
     """Before: the measuring process's own error (torch's allocator out of memory, say) came back as itself,
     a traceback from ``mpsolve memory``, though the docstring promises a ModelInputError in one line."""
