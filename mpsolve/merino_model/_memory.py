@@ -97,12 +97,15 @@ def design_memory(
         raise ModelInputError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     if (opset is not None or graph_dir is not None) and runtime != "onnxruntime":
         raise ModelInputError("opset and graph_dir are the exported graph's: give them with runtime='onnxruntime'")
+    folder: Path | None = None
     if runtime == "onnxruntime":
         require("onnxruntime", "onnx")
         require("onnxscript", "onnx")
         from mpsolve.merino_model._onnx import DEFAULT_OPSET, check_opset
+        from mpsolve.merino_model._profile import check_graph_dir, design_graph
 
         opset = DEFAULT_OPSET if opset is None else check_opset(opset)  # before the export; an int, as JSON takes
+        folder = check_graph_dir(graph_dir)
     if mmap_threshold is not None:
         check_integer(mmap_threshold, "mmap_threshold", 0, ModelInputError)
         if mmap_threshold > MAX_MMAP_THRESHOLD:
@@ -124,9 +127,7 @@ def design_memory(
         if runtime == "torch":
             return _in_fresh_process((_measure, arch.to_dict(), int(seq_len), seed, mmap_threshold), f"{arch} at "
                                      f"{seq_len} tokens")
-        from mpsolve.merino_model._profile import design_graph
-
-        folder = Path(graph_dir) if graph_dir is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        folder = folder or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         # one file, as mpsolve export writes it: ONNX Runtime maps weights stored apart, and the pages a run reads
         # of that file (with the kernel's read-ahead) would count in the peak but not in the weights
         whole = 4 * ParamsCost().of(arch) < _PROTOBUF_LIMIT

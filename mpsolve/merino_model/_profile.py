@@ -58,6 +58,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import os
 import platform
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -71,7 +72,7 @@ from mpsolve.costs import (
     PROFILE_STATISTICS,
     PROFILE_VERSION,
 )
-from mpsolve.merino_model._errors import require
+from mpsolve.merino_model._errors import ModelInputError, require
 from mpsolve.spaces import Architecture, SearchSpace, get_space, resolve_architecture
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import atomic_write
@@ -458,9 +459,23 @@ def design_latency(
     if runtime == "torch":
         return model_latency(build(arch, seed=seed).eval(), seq_len, threads, **timing)
     require("onnxruntime", "onnx")
+    folder = check_graph_dir(graph_dir)
     with tempfile.TemporaryDirectory() as tmp:
-        graph = design_graph(arch, seed, logits, Path(graph_dir if graph_dir is not None else tmp))
+        graph = design_graph(arch, seed, logits, folder or Path(tmp))
         return model_latency(graph, seq_len, threads, **timing)
+
+
+def check_graph_dir(graph_dir: Any) -> Path | None:
+    """``graph_dir`` as a ``Path`` (``None`` kept) when it names a folder or nothing yet; else a one-line
+    :class:`ModelInputError` (before: a ``TypeError`` of an ``int``, or a file's name said of the graph's path)."""
+    if graph_dir is None:
+        return None
+    if not isinstance(graph_dir, (str, os.PathLike)):
+        raise ModelInputError(f"graph_dir must be a folder's path or None, got {type(graph_dir).__name__}")
+    folder = Path(graph_dir)
+    if folder.exists() and not folder.is_dir():
+        raise ModelInputError(f"graph_dir {str(folder)!r} is not a folder: give a folder (created when missing)")
+    return folder
 
 
 def design_graph(

@@ -178,6 +178,20 @@ def test_design_memory_refuses_an_opset_onnx_does_not_know_and_returns_an_int(mo
     assert type(measured["opset"]) is int and json.loads(json.dumps(measured))["opset"] == 23
 
 
+def test_a_graph_dir_that_is_not_a_folder_is_refused_before_the_export(tmp_path: Path) -> None:
+    """Before: an int was a TypeError, and a file was refused only once the design was built and being exported,
+    as the graph's path (an MpsolveError, not the ModelInputError documented), in design_memory and design_latency."""
+    from mpsolve.merino_model import ModelInputError, design_latency, design_memory
+
+    (tmp_path / "f").write_text("x")
+    for measure in (lambda g: design_memory("merino-52m", 16, runtime="onnxruntime", graph_dir=g),
+                    lambda g: design_latency("merino-52m", 16, 1, runtime="onnxruntime", graph_dir=g)):
+        with pytest.raises(ModelInputError, match=r"^graph_dir must be a folder's path or None, got int$"):
+            measure(5)
+        with pytest.raises(ModelInputError, match=rf"^graph_dir '{tmp_path / 'f'}' is not a folder: give a folder"):
+            measure(tmp_path / "f")
+
+
 def test_an_error_of_the_measuring_process_is_one_line(monkeypatch) -> None:
     """Before: the measuring process's own error (torch's allocator out of memory, say) came back as itself,
     a traceback from ``mpsolve memory``, though the docstring promises a ModelInputError in one line."""
