@@ -112,9 +112,11 @@ def add_subcommands(subparsers: Any) -> None:
                    help="every position's logits (default; scoring) or the last one's only (generation: the LM "
                    "head runs on one position, so the first token comes sooner)")
     p.add_argument("--opset", type=int, default=None,
-                   help="the graph's ONNX opset, 17 or later (default: export_onnx's); 23 writes each attention as "
-                   "one Attention node, which ONNX Runtime runs in less memory than the separate products and "
-                   "softmax of earlier opsets (mpsolve memory --runtime onnxruntime --opset N measures a design)")
+                   help="the graph's ONNX opset, 17 or later (default: export_onnx's); for ONNX Runtime where memory "
+                   "matters, give 23: it writes each attention as one Attention node, which ONNX Runtime runs in "
+                   "less memory than the separate products and softmax of earlier opsets "
+                   "(benchmarks/results/memory_onnx.md; mpsolve memory --runtime onnxruntime --opset N measures a "
+                   "design)")
     p.add_argument("--int8", type=Path, default=None, metavar="FILE", help="also write an ORT dynamic-INT8 model")
     p.set_defaults(func=cmd_export)
 

@@ -82,8 +82,10 @@ def design_memory(
         ``weights``: the resident memory its weights took when built (ONNX Runtime: what its session
         holds once loaded); ``peak``: the peak resident memory of the model and a prefill of ``seq_len``
         tokens that fills its KV cache; with ONNX Runtime, ``opset`` (the measured graph's, written as one
-        file below 2 GB, as ``mpsolve export`` writes it) and ``load_peak`` (the peak while the session
-        loaded the graph, which holds the graph's bytes beside the weights made of them). Compare ``peak`` with
+        file below 2 GB, as ``mpsolve export`` writes it; above, its weights are stored apart and mapped, and
+        the pages a run reads of them count in ``peak`` but not in ``weights``) and ``load_peak`` (the peak
+        while the session loaded the graph, which holds the graph's bytes beside the weights made of them).
+        Compare ``peak`` with
         ``MemoryCost(seq_len=seq_len).of(architecture)``; ``benchmarks/memory.py`` does, for many designs.
 
     Raises:
