@@ -607,6 +607,7 @@ def quantize_onnx(
     import tempfile
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.registry import IntegerOpsRegistry
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     _session(onnx_model)  # a loadable graph, or a one-line error
@@ -620,7 +621,7 @@ def quantize_onnx(
         # ORT's quantization tools read an ONNX Attention node (opset 23) as their contrib op of that name: its shape
         # inference fails on it (and, once skipped, ONNX's own misses weights stored apart: both are skipped), and
         # quantize_dynamic would make it a QAttention no session loads; it stays fp32
-        attention = bool(_onnx_attention_nodes(onnx_model))
+        attention = _has_onnx_attention(onnx_model)
         source = Path(onnx_model)
         if attention:  # weights stored apart then leave a shared layer's transposed weights unfolded: one file
             import onnx
@@ -631,17 +632,17 @@ def quantize_onnx(
                 onnx.save(whole, str(source))
             del whole
         quant_pre_process(source, folded, skip_symbolic_shape=attention, skip_onnx_shape=attention)
-        quantize_dynamic(folded, out, per_channel=per_channel, weight_type=QuantType.QInt8,
-                         nodes_to_exclude=_onnx_attention_nodes(folded))
+        kinds = [k for k in IntegerOpsRegistry if k != "Attention"] if attention else None  # None: ORT's own
+        quantize_dynamic(folded, out, per_channel=per_channel, weight_type=QuantType.QInt8, op_types_to_quantize=kinds)
     return out
 
 
-def _onnx_attention_nodes(path: str | os.PathLike) -> list[str]:
-    """The names of the graph's ONNX-domain ``Attention`` nodes (read without its weights)."""
+def _has_onnx_attention(path: str | os.PathLike) -> bool:
+    """Whether the graph holds an ONNX-domain ``Attention`` node (read without its weights)."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
-    return [n.name for n in graph.node if n.op_type == "Attention" and n.domain in ("", "ai.onnx")]
+    return any(n.op_type == "Attention" and n.domain in ("", "ai.onnx") for n in graph.node)
 
 
 def compare_onnx(
