@@ -270,6 +270,28 @@ def test_latency_times_a_design_on_its_profiles_workload_and_compares(capsys, tm
     assert code == 0 and "torch prefill, a 128-token prompt, 1 thread(s)" in out and "predicted" not in out
 
 
+def test_memory_in_onnx_runtime_passes_its_flags_and_says_what_it_measured(capsys, monkeypatch):
+    """The command's ONNX Runtime path (design_memory's own is measured in tests/merino_model/test_memory.py)."""
+    from mpsolve import merino_model
+
+    calls = []
+
+    def measured(arch, seq_len, **options):
+        calls.append((seq_len, options))
+        return {"weights": 2_000_000, "peak": 3_000_000, "load_peak": 4_000_000, "opset": options["opset"] or 18}
+
+    monkeypatch.setattr(merino_model, "design_memory", measured)
+    code, out, _ = run(capsys, "memory", "merino-52m", "--seq-len", "64", "--runtime", "onnxruntime")
+    assert code == 0 and calls[-1] == (64, {"seed": 0, "mmap_threshold": None, "runtime": "onnxruntime",
+                                            "opset": None})
+    assert "ONNX Runtime (opset 18 graph) fp32 prefill of 64 tokens" in out and "3MB peak (2MB of weights)" in out
+    assert "note: the cost counts torch's model; ONNX Runtime holds the tied embedding twice" in out
+    assert "--opset 23 writes one Attention node" in out
+    code, out, _ = run(capsys, "memory", "merino-52m", "--runtime", "onnxruntime", "--opset", "23", "--json")
+    obj = json.loads(out)
+    assert code == 0 and (obj["runtime"], obj["opset"]) == ("onnxruntime", 23) and "opset" not in obj["measured"]
+
+
 def test_memory_measures_a_design_against_its_memory_cost(capsys, tmp_path):
     from mpsolve.costs import MemoryCost, ParamsCost
 
@@ -289,10 +311,6 @@ def test_memory_measures_a_design_against_its_memory_cost(capsys, tmp_path):
     assert "the allocator as it is" in out and "--mmap-threshold 131072 measures without glibc's" in out
     code, out, _ = run(capsys, "memory", "merino-52m", "--seq-len", "16", "--mmap-threshold", "131072")
     assert code == 0 and "mmap threshold 131072 B" in out and "note:" not in out
-    code, out, _ = run(capsys, "memory", str(tmp_path / "design.json"), "--seq-len", "64", "--runtime", "onnxruntime")
-    assert code == 0 and "ONNX Runtime (opset 18 graph) fp32 prefill of 64 tokens" in out
-    assert "note: the cost counts torch's model; ONNX Runtime holds the tied embedding twice" in out
-    assert "--opset 23 writes one Attention node" in out
     # a design budgeted for memory at 256 tokens is measured there (before: at 1024, beyond its 512 positions)
     (tmp_path / "p.toml").write_text('space = "byte-tiny"\n[[budget]]\ncost = "params"\nlimit = "300K"\n[[budget]]\n'
                                      'cost = "memory"\nlimit = "20M"\nseq_len = 256\n[solver]\nname = "exact"\n')
