@@ -362,6 +362,7 @@ def lm_eval_tasks(
     from datasets.exceptions import DatasetsError
     from jinja2.exceptions import SecurityError, TemplateError
     from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
 
     from mpsolve.utils.random import DEFAULT_SEED
 
@@ -396,9 +397,13 @@ def lm_eval_tasks(
     with _without_model_object_warnings():
         lm = MeRinoLM(pretrained=model, tokenizer=tokenizer, device="cpu", batch_size=batch_size,
                       max_length=max_length, prefix_token_id=prefix, add_bos_token=False, backend="causal")
+    # tasks all from files (their configs refuse `include`): lm-eval's installed tasks, some 15 000, go unindexed
+    # (seconds); a task named needs them
+    manager = None if any(isinstance(t, str) for t in tasks) else TaskManager(include_defaults=False)
     try:
         with _sandboxed_templates(), _without_model_object_warnings(), _without_git_probe():
-            out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), limit=limit, num_fewshot=num_fewshot,
+            out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, limit=limit,
+                                          num_fewshot=num_fewshot,
                                           log_samples=False, bootstrap_iters=0, random_seed=seed,
                                           numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
     except SecurityError as exc:
