@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import lzma
 import subprocess
@@ -49,34 +50,68 @@ def test_designs_on_a_corpus_file(corpus: Path, tmp_path: Path) -> None:
     assert designs["params"]["vs_entropy"]["seeds"] == [0, 1]
 
 
-def test_proxy_correlation_on_a_corpus_folder(corpus: Path, tmp_path: Path) -> None:
-    run("proxy_correlation.py", "--corpus", str(corpus), "--out", str(tmp_path))
+def test_proxy_correlation_quick_run_on_a_corpus_folder_writes_a_complete_report(corpus: Path, tmp_path: Path) -> None:
+    """``proxy_correlation.py --quick`` trains 3 tiny models (and a second seed) on a folder, reports, and resumes."""
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "proxy_correlation.py"), "--quick", "--corpus", str(corpus),
+           "--out", str(tmp_path)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "proxy_correlation.json").read_text())
-    assert result["corpus"]["name"] == str(corpus) and result["finished"] == 3
+    assert result["corpus"]["name"] == str(corpus)
     assert result["corpus"]["train_bytes"] + result["corpus"]["val_bytes"] == size(corpus / "a.txt", corpus / "b.md")
+    assert result["finished"] == result["planned"] == 3 and not result["partial"]
+    cached = [json.loads(p.read_text()) for p in (tmp_path / "proxy_runs").glob("*.json")]
+    assert len(cached) == 4 and all(r["device"] == "cpu" for r in cached)  # 3 models + one second seed, on the default
+    for run in result["runs"]:
+        assert set(run["checkpoints"]) == {"0.5", "0.75", "1.0"}
+        assert 0 < run["val_loss"] < 6  # nats per byte; a uniform guess is log(256) = 5.5
+    corr = result["correlations"]
+    for name in (result["provisional_entropy"], "params", "decoder_params", "ntk", "dss"):
+        assert -1 <= corr[name]["spearman"] <= 1 and len(corr[name]["spearman_ci"]) == 2
+    assert result["seed_noise"]["pairs"] == 1
+    assert (tmp_path / "proxy_correlation.png").stat().st_size > 0
+    assert "Proxy correlation" in (tmp_path / "proxy_correlation.md").read_text()
+
+    rerun = subprocess.run([*cmd, "--no-train"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert json.loads((tmp_path / "proxy_correlation.json").read_text())["finished"] == 3  # resumed from the cache
 
 
-def test_a_missing_or_tiny_corpus_is_a_clear_error(tmp_path: Path) -> None:
+def _refused(capsys: pytest.CaptureFixture[str], script: str, argv: list[str]) -> str:
+    """The one-line error ``benchmarks/<script>.py`` exits with on ``argv`` (in this process: no torch import)."""
+    module = importlib.import_module(script)
+    with pytest.raises(SystemExit) as exc:
+        module.main(argv)
+    assert exc.value.code not in (0, None)
+    err = capsys.readouterr().err.strip()  # argparse: its usage, then the one-line error
+    message = exc.value.code if isinstance(exc.value.code, str) else err.splitlines()[-1]
+    assert "Traceback" not in err and message and "\n" not in message and "Traceback" not in message
+    return message
+
+
+def test_a_missing_or_tiny_corpus_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     tiny = tmp_path / "tiny.txt"
     tiny.write_text("too short. " * 100, encoding="utf-8")  # under 40 bytes the library's Corpus refuses it first
     for corpus, message in ((tmp_path / "nope", "neither"), (tiny, "need at least")):
-        cmd = [sys.executable, str(ROOT / "benchmarks" / "designs.py"), "--quick", "--corpus", str(corpus),
-               "--out", str(tmp_path / "out")]
-        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-        assert done.returncode != 0 and message in done.stderr
+        assert message in _refused(capsys, "designs", ["--quick", "--corpus", str(corpus),
+                                                       "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("script", ["designs.py", "proxy_correlation.py", "replication.py", "token_budget.py"])
-def test_a_device_torch_cannot_train_on_is_a_clear_error(script: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("script", ["designs", "proxy_correlation", "replication", "token_budget"])
+def test_a_device_torch_cannot_train_on_is_a_clear_error(script: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    bogus = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--device", "tpu", "--out",
-                            str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert bogus.returncode == 2 and "argument --device: 'tpu' is not cpu, cuda or cuda:N" in bogus.stderr
-    beyond = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--device", "cuda:64", "--no-train",
-                             "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    bogus = _refused(capsys, script, ["--device", "tpu", "--out", str(tmp_path)])
+    assert "argument --device: 'tpu' is not cpu, cuda or cuda:N" in bogus
+    beyond = _refused(capsys, script, ["--device", "cuda:64", "--no-train", "--out", str(tmp_path)])
     message = "sees no CUDA device here; use --device cpu" if not torch.cuda.is_available() else "CUDA devices here"
-    assert beyond.returncode == 2 and message in beyond.stderr and "Traceback" not in bogus.stderr + beyond.stderr
+    assert message in beyond
     assert not any(tmp_path.iterdir())  # refused before any work
 
 
