@@ -800,6 +800,7 @@ def _export_component(module: Any, inputs: tuple[Any, ...], max_positions: int) 
     return program.model_proto.SerializeToString()
 
 
+@functools.cache  # the same graph for every profile: one export a process (seconds)
 def _call_overhead_job() -> tuple[bytes, list[tuple[Any, ...]], int, None]:
     """The graph, feeds, copies and counts of :func:`_time_graph` on a one-``Add`` graph: its warm
     timing (the only one: no counts) is what every extra ``session.run`` call costs."""

@@ -707,8 +707,8 @@ def test_the_onnx_runtime_timing_child_ends_with_its_parent(tmp_path: Path) -> N
     script = (
         "import multiprocessing, sys\n"
         "from mpsolve.merino_model import _profile\n"
-        "job = _profile._call_overhead_job()\n"
-        "if __name__ == '__main__':\n"
+        "if __name__ == '__main__':  # the spawned child imports this file: it exports nothing\n"
+        "    job = _profile._call_overhead_job()\n"
         "    with _profile._onnx_timer(2) as time_graph:\n"
         "        time_graph(*job, 2, 0.01, 'min')\n"
         "        print(multiprocessing.active_children()[0].pid, flush=True)\n"

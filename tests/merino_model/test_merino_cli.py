@@ -64,8 +64,8 @@ def test_profile_latency_writes_a_usable_profile(
 ) -> None:
     space = tmp_path / "tiny.toml"
     space.write_text(
-        "num_blocks = 2\nembed_dims = [64, 128]\nffn_ratios = [1.0]\nlayers = [1, 2]\n"
-        "vocab_size = 256\nembed_proj_dim = 64\nmax_positions = 32\n"  # two layers: each an export in ONNX Runtime
+        "num_blocks = 2\nembed_dims = [64]\nffn_ratios = [1.0, 2.0]\nlayers = [1, 2]\n"
+        "vocab_size = 256\nembed_proj_dim = 64\nmax_positions = 32\n"  # two layers, no projections: each an export
     )
     out = tmp_path / "device.json"
     argv = ["profile-latency", "--space", str(space), "--seq-len", "16", "--threads", "1", "--runtime", runtime]
@@ -88,7 +88,7 @@ def test_profile_latency_writes_a_usable_profile(
     assert len(profile["layers"]) == 2
     assert all(r["repeated"]["applications"] == [2] and r["repeated"]["ms"][0] > 0 for r in profile["layers"])
     constants = {k: profile["space"][k] for k in ("vocab_size", "embed_proj_dim", "max_positions")}
-    blocks = [{"embed_dim": 64, "ffn_ratio": 1.0, "layers": 2}, {"embed_dim": 128, "ffn_ratio": 1.0, "layers": 1}]
+    blocks = [{"embed_dim": 64, "ffn_ratio": 1.0, "layers": 2}, {"embed_dim": 64, "ffn_ratio": 2.0, "layers": 1}]
     arch = Architecture.from_dict({"blocks": blocks, **constants})
     assert get_cost(cost, profile=str(out)).of(arch) > 0
     # `mpsolve latency` times the design on the profile's workload (ONNX Runtime: its exported graph)
