@@ -306,10 +306,11 @@ def test_memory_measures_a_design_against_its_memory_cost(capsys, tmp_path):
     assert abs(obj["measured"]["weights"] - 4 * ParamsCost().of(arch)) < 2**19
     assert obj["measured"]["peak"] >= obj["measured"]["weights"]
     assert obj["ratio"] == obj["measured"]["peak"] / obj["predicted"]
-    code, out, _ = run(capsys, "memory", "merino-52m", "--seq-len", "16")
+    code, out, _ = run(capsys, "memory", str(tmp_path / "design.json"), "--seq-len", "16")
     assert code == 0 and "measured / predicted" in out and "prefill of 16 tokens" in out
     assert "the allocator as it is" in out and "--mmap-threshold 131072 measures without glibc's" in out
-    code, out, _ = run(capsys, "memory", "merino-52m", "--seq-len", "16", "--mmap-threshold", "131072")
+    code, out, _ = run(capsys, "memory", str(tmp_path / "design.json"), "--seq-len", "16", "--mmap-threshold",
+                       "131072")
     assert code == 0 and "mmap threshold 131072 B" in out and "note:" not in out
     # a design budgeted for memory at 256 tokens is measured there (before: at 1024, beyond its 512 positions)
     (tmp_path / "p.toml").write_text('space = "byte-tiny"\n[[budget]]\ncost = "params"\nlimit = "300K"\n[[budget]]\n'
