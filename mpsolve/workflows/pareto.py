@@ -318,10 +318,23 @@ def budget_point(budget: float, result: dict[str, Any] | None, over: str, solver
     }
 
 
+def _check_one_cost(fronts: Sequence[ParetoFront], what: str, way_out: str) -> None:
+    """A one-line error unless every front is over one cost: its name, and its options where a front keeps its
+    cost model (``flops`` at 128 tokens and at 1024 share a name). Before, the first front's labelled them all."""
+    names = list(dict.fromkeys(fr.over for fr in fronts))
+    options = list(dict.fromkeys(json.dumps(jsonable(fr.cost.options()), sort_keys=True) for fr in fronts
+                                 if fr.cost is not None))
+    if len(names) > 1 or len(options) > 1:
+        costs = ", ".join(names) if len(names) > 1 else f"{names[0]} with options {' and '.join(options)}"
+        raise MpsolveError(f"{what} needs fronts over one cost, got {costs}: {way_out}")
+
+
 def write_csv(fronts: Sequence[ParetoFront], path: str | Path) -> None:
     """Write fronts as CSV: solver, kind (``budget`` or ``native``), budget, status, proved,
     objective, cost, bound, gap, the front's hypervolume reference point (objective, cost), its
-    hypervolume and whether it is certified, encoding, architecture (JSON)."""
+    hypervolume and whether it is certified, encoding, architecture (JSON). The fronts are over one cost
+    (one column holds it)."""
+    _check_one_cost(fronts, "write_csv", "write each cost's fronts to a file of its own")
     check_writable(path, "CSV file")
     buffer = io.StringIO(newline="")
     w = csv.writer(buffer)
@@ -368,6 +381,7 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
 
     if not fronts:
         raise MpsolveError("plot_fronts needs at least one front")
+    _check_one_cost(fronts, "plot_fronts", "plot each cost's fronts in a figure of its own")
     over = fronts[0].over
     objective = problem.objective if problem is not None else fronts[0].objective  # the fronts' own, not entropy
     problem = problem if problem is not None else Problem("default")

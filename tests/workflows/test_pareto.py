@@ -242,6 +242,26 @@ def test_front_writers_check_their_path_before_writing(tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.csv"]  # no temporary file left
 
 
+def test_fronts_over_different_costs_share_no_file(tmp_path) -> None:
+    """Before: the first front's cost named the column of all, and params were written under 'flops'."""
+    from mpsolve.workflows import write_csv
+
+    problem = mpsolve.Problem("small")
+    flops = mpsolve.pareto(problem, "flops", ["20G"], solver="exact")
+    params = mpsolve.pareto(problem, "params", ["2M"], solver="exact")
+    short = mpsolve.pareto(problem, FlopsCost(seq_len=128), ["2G"], solver="exact")
+    for other, got in ((params, "flops, params"), (short, '"seq_len": 1024} and {.*"seq_len": 128}')):
+        with pytest.raises(mpsolve.MpsolveError, match=f"^write_csv needs fronts over one cost, got .*{got}: write "
+                                                       "each cost's fronts to a file of its own$"):
+            write_csv([flops, other], tmp_path / "f.csv")
+        with pytest.raises(mpsolve.MpsolveError, match=f"^plot_fronts needs fronts over one cost, got .*{got}: plot "
+                                                       "each cost's fronts in a figure of its own$"):
+            plot_fronts([flops, other], tmp_path / "f.png")
+    assert not list(tmp_path.iterdir())
+    write_csv([flops, mpsolve.pareto(problem, "flops", ["40G"], solver="ea", seed=0)], tmp_path / "f.csv")
+    assert [r["flops"] for r in csv.DictReader((tmp_path / "f.csv").open())][:1] == [str(flops.points[0]["cost"])]
+
+
 def test_ctrl_c_ends_the_front_at_the_budget_being_solved() -> None:
     """Before: Ctrl-C only cut the current budget's solve; the front went on with the larger budgets."""
     from mpsolve.core.solver import Solver
