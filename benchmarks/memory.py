@@ -2,13 +2,15 @@
 
 For random designs of a space, ``MemoryCost(seq_len)`` (weights + KV cache + working set + the last
 position's logits) against ``design_memory``: the peak resident memory of the design built with random
-weights in a fresh process and a prefill of ``seq_len`` tokens that fills its KV cache (torch fp32, batch 1,
-one thread; Linux). Each design and length is measured ``--repeats`` times, each in its own process.
+weights in a fresh process and a prefill of ``seq_len`` tokens that fills its KV cache (torch fp32, one thread;
+Linux; a batch of one prompt, or ``--batch-size`` prompts, ``--padded`` to one length with an attention mask).
+Each design and length is measured ``--repeats`` times, each in its own process.
 
     python benchmarks/memory.py                                   # 20 designs of default, 128/1024/2048 tokens
     python benchmarks/memory.py --designs 3 --seq-lens 128 --out /tmp/memory   # quicker
     python benchmarks/memory.py --mmap-threshold 131072 --out /tmp/live   # the live tensors (glibc's slack returned)
     python benchmarks/memory.py --runtime onnxruntime --opset 23 --out /tmp/ort   # the exported graph in ONNX Runtime
+    python benchmarks/memory.py --batch-size 2 --padded --mmap-threshold 131072 --out /tmp/padded   # a padded batch
 
 Reports, per length: the ratio measured / predicted of each design (mean over repeats), its median with a
 95 % percentile bootstrap interval, range and mean absolute error; the same for the part beyond the weights;
@@ -37,16 +39,17 @@ from mpsolve.costs import MemoryCost, ParamsCost  # noqa: E402
 from mpsolve.spaces import load_space  # noqa: E402
 
 
-def measure(arch: mpsolve.Architecture, seq_len: int, repeats: int, mmap_threshold: int | None,
-            **onnx: Any) -> dict[str, Any]:
+def measure(arch: mpsolve.Architecture, seq_len: int, repeats: int, mmap_threshold: int | None, batch_size: int = 1,
+            padded: bool = False, **onnx: Any) -> dict[str, Any]:
     """``onnx``: ``runtime``, ``opset`` and ``graph_dir`` for :func:`design_memory` in ONNX Runtime."""
     from mpsolve.merino_model import design_memory
 
-    runs = [design_memory(arch, seq_len, mmap_threshold=mmap_threshold, **onnx) for _ in range(repeats)]
+    runs = [design_memory(arch, seq_len, batch_size=batch_size, padded=padded, mmap_threshold=mmap_threshold,
+                          **onnx) for _ in range(repeats)]
     for r in runs:
         r.pop("opset", None)
     weights = 4 * ParamsCost().of(arch)
-    predicted = MemoryCost(seq_len=seq_len).of(arch)
+    predicted = MemoryCost(seq_len=seq_len, batch_size=batch_size, padded=padded).of(arch)
     peak = float(np.mean([r["peak"] for r in runs]))
     measured_weights = float(np.mean([r["weights"] for r in runs]))
     return {"arch": arch.to_dict(), "arch_str": str(arch), "seq_len": seq_len, "runs": runs,
@@ -80,12 +83,15 @@ def markdown(results: dict[str, Any]) -> str:
              "prefill of seq_len tokens ("
              + ("torch" if results.get("runtime", "torch") == "torch" else
                 f"ONNX Runtime, the design's KV-cache graph exported at opset {results['opset']}")
-             + " fp32, batch 1, one thread) over the process's baseline, "
+             + f" fp32, batch {results.get('batch_size', 1)}" + (", padded" if results.get("padded") else "")
+             + ", one thread) over the process's baseline, "
              + ("with the allocator as it is (glibc's default: its heap keeps freed tensors)"
                 if results.get("mmap_threshold") is None else
                 f"with glibc's mmap threshold fixed at {results['mmap_threshold']} B (freed tensors returned: the "
                 "live tensors)") + ", against "
-             "`MemoryCost(seq_len)`. Ratio: measured / predicted, per design the mean over its repeats; median with "
+             + ("`MemoryCost(seq_len)`" if results.get("batch_size", 1) == 1 and not results.get("padded") else
+                f"`MemoryCost(seq_len, batch_size={results['batch_size']}, padded={results['padded']})`")
+             + ". Ratio: measured / predicted, per design the mean over its repeats; median with "
              "its 95 % percentile bootstrap interval (10 000 resamples), range; MAE: mean |ratio - 1|. "
              "Beyond the weights: (measured peak - measured weights) / (predicted - predicted weights).", "",
              "| seq_len | ratio median [95 % CI] | range | MAE % | beyond weights: median [95 % CI] | range | "
@@ -134,10 +140,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="torch (default), or ONNX Runtime on each design's exported KV-cache graph")
     p.add_argument("--opset", type=C.at_least(17), default=None,
                    help="ONNX Runtime: the graphs' opset (default: export_onnx's)")
+    p.add_argument("--batch-size", type=C.at_least(1), default=1, help="prompts prefilled together (default 1)")
+    p.add_argument("--padded", action="store_true",
+                   help="the prompts padded to one length: an attention mask, the first prompt left-padded by a "
+                   "quarter (torch)")
     p.add_argument("--note", default="", help="a note on the machine, kept with the results")
     args = p.parse_args(argv)
     if args.opset is not None and args.runtime != "onnxruntime":
         raise SystemExit("error: --opset is the exported graphs': give it with --runtime onnxruntime")
+    if args.padded and args.runtime != "torch":
+        raise SystemExit("error: --padded needs an attention mask, which the exported graph does not take: give it "
+                         "with --runtime torch")
     C.check_outputs({"--out .json": args.out + ".json", "--out .md": args.out + ".md"})
     space = load_space(args.space)
     seq_lens = [int(float(n)) for n in args.seq_lens]
@@ -148,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "command": C.command_line("memory.py", argv), "git_commit": C.git_commit(), "machine": _machine(),
         "note": args.note, "space": space.name, "designs": len(designs), "seed": args.seed,
-        "repeats": args.repeats, "seq_lens": seq_lens, "mmap_threshold": args.mmap_threshold,
+        "repeats": args.repeats, "seq_lens": seq_lens, "batch_size": args.batch_size, "padded": args.padded,
+        "mmap_threshold": args.mmap_threshold,
         "runtime": args.runtime, "opset": None, "rows": [], "complete": False}
     graphs = tempfile.TemporaryDirectory()  # each design exported once, for every length and repeat
     onnx: dict[str, Any] = {}
@@ -161,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     def measure_all(save: Callable[[], None]) -> None:
         for i, arch in enumerate(designs):
             for n in seq_lens:
-                row = measure(arch, n, args.repeats, args.mmap_threshold, **onnx)
+                row = measure(arch, n, args.repeats, args.mmap_threshold, args.batch_size, args.padded, **onnx)
                 results["rows"].append(row)
                 print(f"{i + 1}/{len(designs)} {row['arch_str']} at {n}: ratio {row['ratio']:.3f}", flush=True)
             save()

@@ -236,15 +236,21 @@ def add_subcommands(subparsers: Any) -> None:
         "memory",
         help="measure a design's peak inference memory on this machine, against the memory cost's prediction",
         description="Build a design with random weights in a fresh process and measure its peak resident memory "
-        "through a prefill of --seq-len tokens that fills its KV cache (torch fp32, batch 1, one thread; Linux), "
-        "or of its exported KV-cache graph in ONNX Runtime (--runtime onnxruntime), beside MemoryCost(seq_len)'s "
-        "prediction (the memory= budget): check a design before you ship it. Measured against the prediction on "
+        "through a prefill of --seq-len tokens that fills its KV cache (torch fp32, one thread; Linux), or of its "
+        "exported KV-cache graph in ONNX Runtime (--runtime onnxruntime), beside MemoryCost's prediction (the "
+        "memory= budget; a design result is measured as its memory budget counts: its seq_len, batch_size and "
+        "padded): check a design before you ship it. Measured against the prediction on "
         "many designs: benchmarks/results/memory_live_s42.md (the live tensors) and memory_glibc_s42.md (glibc's "
         "allocator as it is). Needs the [torch] extra ([onnx] for ONNX Runtime).",
     )
     p.add_argument("arch", help="a preset name, a design result JSON (mpsolve design --json) or an architecture JSON")
     p.add_argument("--seq-len", type=int, default=None,
                    help="tokens in the KV cache (default: the design result's memory budget's, else 1024, as memory=)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="prompts prefilled together (default: the design result's memory budget's, else 1)")
+    p.add_argument("--padded", action=argparse.BooleanOptionalAction, default=None,
+                   help="the prompts padded to one length, with an attention mask (torch; default: the design "
+                   "result's memory budget's, else not)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random weights and inputs")
     p.add_argument("--mmap-threshold", type=int, default=None, metavar="BYTES",
                    help="fix glibc's mmap threshold in the measuring process (e.g. 131072, as MALLOC_MMAP_THRESHOLD_ "
@@ -380,17 +386,24 @@ def cmd_memory(args: argparse.Namespace) -> int:
     """``mpsolve memory``: a design's measured peak inference memory against its memory cost."""
     data = design_file(args.arch)
     arch = resolve_architecture(args.arch if data is None else data)
-    # a design result is measured where its memory budget counted (the first), else at the cost's default
-    budgeted = [options.get("seq_len") for cost, options in budgeted_options(data) if cost == "memory"]
-    seq_len = args.seq_len if args.seq_len is not None else budgeted[0] if budgeted else MemoryCost().seq_len
-    predicted = MemoryCost(seq_len=seq_len).of(arch)  # a bad --seq-len is refused before the measurement
+    # a design result is measured as its (first) memory budget counted, else as the cost's defaults
+    budgeted = next((options for cost, options in budgeted_options(data) if cost == "memory"), {})
+    default = MemoryCost()
+    seq_len, batch_size, padded = (given if given is not None else budgeted.get(key, getattr(default, key))
+                                   for given, key in ((args.seq_len, "seq_len"), (args.batch_size, "batch_size"),
+                                                      (args.padded, "padded")))
+    predicted = MemoryCost(seq_len=seq_len, batch_size=batch_size, padded=padded).of(arch)  # bad values refused
     if args.opset is not None and args.runtime != "onnxruntime":
         raise CLIError("--opset is the exported graph's: give it with --runtime onnxruntime")
-    measured = merino_model.design_memory(arch, seq_len, seed=args.seed, mmap_threshold=args.mmap_threshold,
-                                          runtime=args.runtime, opset=args.opset)
+    if padded and args.runtime != "torch":
+        raise CLIError("a padded batch needs an attention mask, which the exported graph does not take: measure it "
+                       "with --runtime torch, or give --no-padded")
+    measured = merino_model.design_memory(arch, seq_len, batch_size=batch_size, padded=padded, seed=args.seed,
+                                          mmap_threshold=args.mmap_threshold, runtime=args.runtime, opset=args.opset)
     onnx = args.runtime == "onnxruntime"
     opset = measured.pop("opset", None)
-    payload = {"architecture": arch.to_dict(), "seq_len": seq_len, "runtime": args.runtime, "opset": opset,
+    payload = {"architecture": arch.to_dict(), "seq_len": seq_len, "batch_size": batch_size, "padded": padded,
+               "runtime": args.runtime, "opset": opset,
                "mmap_threshold": args.mmap_threshold, "measured": measured, "predicted": predicted,
                "ratio": measured["peak"] / predicted}
     if args.json:
@@ -399,9 +412,11 @@ def cmd_memory(args: argparse.Namespace) -> int:
     where = f"ONNX Runtime (opset {opset} graph)" if onnx else "torch"
     print(f"{arch}")
     print(f"measured   {format_quantity(measured['peak'])}B peak ({format_quantity(measured['weights'])}B of weights): "
-          f"{where} fp32 prefill of {seq_len} tokens, batch 1, one thread, "
+          f"{where} fp32 prefill of {seq_len} tokens, batch {batch_size}{', padded' if padded else ''}, one thread, "
           + ("the allocator as it is" if args.mmap_threshold is None else f"mmap threshold {args.mmap_threshold} B"))
-    print(f"predicted  {format_quantity(predicted)}B by MemoryCost(seq_len={seq_len}) (measured / predicted "
+    options = ", ".join(f"{k}={v}" for k, v in (("seq_len", seq_len), ("batch_size", batch_size), ("padded", padded))
+                        if k == "seq_len" or v != getattr(default, k))
+    print(f"predicted  {format_quantity(predicted)}B by MemoryCost({options}) (measured / predicted "
           f"{payload['ratio']:.3f})")
     if onnx:
         print("note: the cost counts torch's model; ONNX Runtime holds the tied embedding twice (the table and the "

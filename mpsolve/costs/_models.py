@@ -250,7 +250,9 @@ class MemoryCost(CostModel):
     largest working set is the last block's (its cache is then full; a block before it holds less of the cache).
     Attention is fused: torch's SDPA holds no ``seq_len x seq_len`` scores, with a padding mask or
     without (a runtime that materialises them holds more). A padded batch (``padded``) adds its
-    boolean mask, ``batch_size x seq_len x seq_len`` bytes. An allocator's slack is not counted
+    boolean mask, ``batch_size x seq_len x seq_len`` bytes, and SDPA on CPU converts that mask into one of
+    activations for each call: ``seq_len`` values a token beside the layer's input, QKV and SDPA's output
+    (``5 E``), the largest working set once ``seq_len`` is a few times ``E``. An allocator's slack is not counted
     (glibc's heap keeps freed tensors): measured against peak resident memory both ways in
     ``benchmarks/results/`` (``memory*.md``); to budget for it, scale ``bytes_per_activation``.
 
@@ -312,9 +314,12 @@ class MemoryCost(CostModel):
         the reshape is a view), or with the residual sum, the FFN's up-projection and activation
         (``2 E + 2 F``); at least the embeddings' (token, position, sum: ``3 D``). A width projection's
         ``E_in + E`` is less than a neighbour's: ``6 E_in`` (or ``3 D``) before it unless ``E > 5 E_in``, then ``6 E``.
+        ``padded``: at least ``5 E + seq_len`` (SDPA's float copy of the mask, through its call).
         """
         E, F = np.asarray(embed_dims, dtype=np.float64), np.asarray(ffn_dims, dtype=np.float64)
         per_token = np.maximum(np.maximum(6 * E, 2 * E + 2 * F), 3.0 * constants.embed_proj_dim)
+        if self.padded:  # in SDPA's call: the input, QKV, its output, and its float copy of the mask
+            per_token = np.maximum(per_token, 5 * E + self.seq_len)
         return self.seq_len * self.batch_size * per_token * self.bytes_per_activation
 
 

@@ -1,9 +1,9 @@
 """Measured peak inference memory of a design: what :class:`~mpsolve.costs.MemoryCost` predicts.
 
 The design is built with random weights in a fresh process (its memory is its own), and a prefill of
-``seq_len`` tokens fills the KV cache (batch 1, one thread, fp32, the last position's logits), in torch or
-in ONNX Runtime (its exported KV-cache graph). Resident memory is read from Linux's ``/proc/self/status``:
-``tracemalloc`` would miss torch's and ONNX Runtime's allocations.
+``seq_len`` tokens fills the KV cache (a batch of prompts, by default one; one thread, fp32, the last
+position's logits), in torch or in ONNX Runtime (its exported KV-cache graph). Resident memory is read from
+Linux's ``/proc/self/status``: ``tracemalloc`` would miss torch's and ONNX Runtime's allocations.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from mpsolve.merino_model._errors import ModelInputError, require
 from mpsolve.merino_model._generation import torch_seed
 from mpsolve.spaces import Architecture, resolve_architecture
 from mpsolve.utils.signals import children_ignore_ctrl_c
-from mpsolve.utils.validation import check_integer
+from mpsolve.utils.validation import check_bool, check_integer
 
 __all__ = ["MAX_MMAP_THRESHOLD", "RUNTIMES", "design_memory", "reset_peak_memory", "resident_memory"]
 
@@ -55,6 +55,8 @@ def design_memory(
     architecture: Architecture | str | Any,
     seq_len: int = 1024,
     *,
+    batch_size: int = 1,
+    padded: bool = False,
     seed: int = 0,
     mmap_threshold: int | None = None,
     runtime: str = "torch",
@@ -71,6 +73,10 @@ def design_memory(
     attention); opset 23 writes one ``Attention`` node. ``graph_dir`` keeps the exported graph (named by
     the architecture's digest, seed and opset) and reuses it when there, as :func:`design_latency` does.
 
+    ``batch_size`` prompts of ``seq_len`` tokens are prefilled together; ``padded`` (torch only: the exported
+    graph takes no attention mask) gives them an attention mask with the first prompt left-padded by a quarter
+    of its tokens, as a batch of prompts of different lengths is run.
+
     With glibc's default allocator the resident peak holds, beyond the live tensors, freed ones its heap
     keeps (once its mmap threshold has grown past a tensor's size, freed tensors stay in the heap, and
     the prefill's next ones do not always fit them). ``mmap_threshold`` fixes that threshold in the
@@ -85,18 +91,23 @@ def design_memory(
         file below 2 GB, as ``mpsolve export`` writes it; above, its weights are stored apart and mapped, and
         the pages a run reads of them count in ``peak`` but not in ``weights``) and ``load_peak`` (the peak
         while the session loaded the graph, which holds the graph's bytes beside the weights made of them).
-        Compare ``peak`` with
-        ``MemoryCost(seq_len=seq_len).of(architecture)``; ``benchmarks/memory.py`` does, for many designs.
+        Compare ``peak`` with ``MemoryCost(seq_len=seq_len, batch_size=batch_size, padded=padded).of(architecture)``;
+        ``benchmarks/memory.py`` does, for many designs.
 
     Raises:
         ModelInputError: not Linux (no ``/proc``), ``seq_len`` not within the design's ``max_positions``, a bad
-            seed or threshold, an allocator without ``mallopt``, or the measuring process failed (its error,
-            in one line).
+            batch size, seed or threshold, ``padded`` in ONNX Runtime, an allocator without ``mallopt``, or the
+            measuring process failed (its error, in one line).
     """
     arch = resolve_architecture(architecture)
     check_integer(seq_len, "seq_len", 1, ModelInputError)
+    check_integer(batch_size, "batch_size", 1, ModelInputError)
+    padded = check_bool(padded, "padded", ModelInputError)
     if runtime not in RUNTIMES:
         raise ModelInputError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if padded and runtime != "torch":
+        raise ModelInputError("padded needs an attention mask, which the exported graph does not take: measure a "
+                              "padded batch with runtime='torch'")
     if (opset is not None or graph_dir is not None) and runtime != "onnxruntime":
         raise ModelInputError("opset and graph_dir are the exported graph's: give them with runtime='onnxruntime'")
     folder: Path | None = None
@@ -125,17 +136,19 @@ def design_memory(
     if multiprocessing.current_process().daemon:
         raise ModelInputError("design_memory starts a process, which a daemonic process (a multiprocessing.Pool "
                               "worker) cannot: measure from the main process")
+    what = f"{arch} at {seq_len} tokens" + (f", batch {batch_size}" if batch_size > 1 else "") + (
+        ", padded" if padded else "")
     with contextlib.ExitStack() as stack:
         if runtime == "torch":
-            return _in_fresh_process((_measure, arch.to_dict(), int(seq_len), seed, mmap_threshold), f"{arch} at "
-                                     f"{seq_len} tokens")
+            return _in_fresh_process((_measure, arch.to_dict(), int(seq_len), seed, mmap_threshold, int(batch_size),
+                                      padded), what)
         folder = folder or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         # one file, as mpsolve export writes it: ONNX Runtime maps weights stored apart, and the pages a run reads
         # of that file (with the kernel's read-ahead) would count in the peak but not in the weights
         whole = 4 * ParamsCost().of(arch) < _PROTOBUF_LIMIT
         graph = design_graph(arch, seed, "last", folder, opset, external_data=not whole)
-        task = (_measure_onnx, str(graph), arch.vocab_size, int(seq_len), seed, mmap_threshold)
-        return {**_in_fresh_process(task, f"{arch} at {seq_len} tokens in ONNX Runtime"), "opset": opset}
+        task = (_measure_onnx, str(graph), arch.vocab_size, int(seq_len), seed, mmap_threshold, int(batch_size))
+        return {**_in_fresh_process(task, f"{what} in ONNX Runtime"), "opset": opset}
 
 
 def _in_fresh_process(task: tuple[Any, ...], what: str) -> dict[str, int]:
@@ -178,7 +191,8 @@ def _end_with_parent() -> None:
         threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(1)), daemon=True).start()
 
 
-def _measure(arch: dict[str, Any], seq_len: int, seed: int, mmap_threshold: int | None = None) -> dict[str, int]:
+def _measure(arch: dict[str, Any], seq_len: int, seed: int, mmap_threshold: int | None = None, batch_size: int = 1,
+             padded: bool = False) -> dict[str, int]:
     """In the fresh process: the weights' and the prefill's resident memory over the baseline."""
     _end_with_parent()
     if mmap_threshold is not None:
@@ -189,9 +203,14 @@ def _measure(arch: dict[str, Any], seq_len: int, seed: int, mmap_threshold: int 
 
     torch.set_num_threads(1)
     arch = Architecture.from_dict(arch)
-    ids = torch.randint(0, arch.vocab_size, (1, seq_len), generator=torch.Generator().manual_seed(seed))
+    ids = torch.randint(0, arch.vocab_size, (batch_size, seq_len), generator=torch.Generator().manual_seed(seed))
+    mask = None
+    if padded:  # the first prompt left-padded by a quarter
+        mask = torch.ones(batch_size, seq_len, dtype=torch.long)
+        mask[0, : seq_len // 4] = 0
     with torch.inference_mode():  # torch's own first-use allocations, before the baseline
-        build("merino-52m", vocab_size=256, embed_proj_dim=64, max_positions=64)(ids[:, :8] % 256)
+        build("merino-52m", vocab_size=256, embed_proj_dim=64, max_positions=64)(
+            ids[:, :8] % 256, attention_mask=None if mask is None else mask[:, -8:])
     reset_peak_memory()
     base = resident_memory()
     model = build(arch, seed=seed).eval()
@@ -200,12 +219,12 @@ def _measure(arch: dict[str, Any], seq_len: int, seed: int, mmap_threshold: int 
     weights = resident_memory()["RssAnon"] - base["RssAnon"]
     reset_peak_memory()
     with torch.inference_mode():
-        model(ids, use_cache=True, logits_to_keep=1)
+        model(ids, attention_mask=mask, use_cache=True, logits_to_keep=1)
     return {"weights": weights, "peak": resident_memory()["VmHWM"] - base["VmRSS"]}
 
 
-def _measure_onnx(graph: str, vocab_size: int, seq_len: int, seed: int, mmap_threshold: int | None = None
-                  ) -> dict[str, int]:
+def _measure_onnx(graph: str, vocab_size: int, seq_len: int, seed: int, mmap_threshold: int | None = None,
+                  batch_size: int = 1) -> dict[str, int]:
     """In the fresh process: the resident memory of an ONNX Runtime session of ``graph`` (its weights) and of a
     prefill of ``seq_len`` tokens on an empty KV cache, over the baseline."""
     _end_with_parent()
@@ -218,7 +237,7 @@ def _measure_onnx(graph: str, vocab_size: int, seq_len: int, seed: int, mmap_thr
 
     from mpsolve.merino_model._onnx import _run, _session_options
 
-    ids = np.random.default_rng(seed).integers(0, vocab_size, (1, seq_len), dtype=np.int64)
+    ids = np.random.default_rng(seed).integers(0, vocab_size, (batch_size, seq_len), dtype=np.int64)
     # ONNX Runtime's own first-use allocations (its thread pool, kernels' set-up), before the baseline
     node = helper.make_node("MatMul", ["x", "w"], ["y"])
     w = helper.make_tensor("w", TensorProto.FLOAT, [8, 8], np.ones(64, np.float32))

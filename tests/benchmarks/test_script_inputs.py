@@ -515,6 +515,8 @@ def test_memory_reports_each_design_and_refuses_lengths_beyond_the_space(script,
     assert "up to the space's max_positions" in message
     message = refused(capsys, memory.main, ["--opset", "23", "--out", str(tmp_path / "x")])
     assert "--opset is the exported graphs': give it with --runtime onnxruntime" in message
+    message = refused(capsys, memory.main, ["--padded", "--runtime", "onnxruntime", "--out", str(tmp_path / "x")])
+    assert "--padded needs an attention mask, which the exported graph does not take" in message
     tiny = tmp_path / "tiny.toml"  # a graph that exports in seconds
     tiny.write_text("num_blocks = 1\nembed_dims = [64]\nffn_ratios = [1.0]\nlayers = [1]\nvocab_size = 256\n"
                     "embed_proj_dim = 64\nmax_positions = 32\n")

@@ -312,13 +312,20 @@ def test_memory_measures_a_design_against_its_memory_cost(capsys, tmp_path):
     code, out, _ = run(capsys, "memory", str(tmp_path / "design.json"), "--seq-len", "16", "--mmap-threshold",
                        "131072")
     assert code == 0 and "mmap threshold 131072 B" in out and "note:" not in out
-    # a design budgeted for memory at 256 tokens is measured there (before: at 1024, beyond its 512 positions)
+    # a design budgeted for memory at 256 tokens is measured there (before: at 1024, beyond its 512 positions),
+    # and as the budget's batch: two prompts, padded (before: one)
     (tmp_path / "p.toml").write_text('space = "byte-tiny"\n[[budget]]\ncost = "params"\nlimit = "300K"\n[[budget]]\n'
-                                     'cost = "memory"\nlimit = "20M"\nseq_len = 256\n[solver]\nname = "exact"\n')
+                                     'cost = "memory"\nlimit = "20M"\nseq_len = 256\nbatch_size = 2\npadded = true\n'
+                                     '[solver]\nname = "exact"\n')
     code, out, _ = run(capsys, "design", "--problem", str(tmp_path / "p.toml"), "--json")
     (tmp_path / "budgeted.json").write_text(out)
     code, out, _ = run(capsys, "memory", str(tmp_path / "budgeted.json"), "--json")
-    assert code == 0 and json.loads(out)["seq_len"] == 256
+    obj = json.loads(out)
+    assert code == 0 and (obj["seq_len"], obj["batch_size"], obj["padded"]) == (256, 2, True)
+    assert obj["predicted"] == MemoryCost(seq_len=256, batch_size=2, padded=True).of(
+        Architecture.from_dict(obj["architecture"]))
+    code, _, err = run(capsys, "memory", str(tmp_path / "budgeted.json"), "--runtime", "onnxruntime")
+    assert code == 2 and "a padded batch needs an attention mask" in err and "--no-padded" in err
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,24 @@ def test_proved_optimum_equals_enumeration(seed: int, option_sets: list[str]) ->
         assert ex.objective == pytest.approx(best, rel=1e-12, abs=1e-9), name
 
 
+@pytest.mark.parametrize("quantile", [0.1, 0.5])
+def test_a_padded_memory_budget_is_solved_exactly(quantile: float) -> None:
+    """A padded batch's working set (SDPA's float copy of the mask, 5 E + seq_len a token) is a per-block peak
+    that exact, cpsat and exhaustive solve as enumeration does."""
+    space = SearchSpace(num_blocks=3, embed_dims=(64, 256, 1024), ffn_ratios=(1.0, 4.0), layers=(1, 2, 4))
+    cost = mpsolve.costs.MemoryCost(seq_len=2048, batch_size=2, padded=True)
+    X = np.concatenate(list(space.enumerate()))
+    values = cost.evaluate(space.decode_batch(X), space)
+    assert np.any(values != mpsolve.costs.MemoryCost(seq_len=2048, batch_size=2).evaluate(space.decode_batch(X), space)
+                  + 2 * 2048**2)  # the copy is the largest working set of some designs
+    problem = Problem(space, constraints=[Budget(cost, float(np.quantile(values, quantile)))])
+    ev = problem.evaluate(X)
+    best = float(np.max(np.where(ev.feasible, ev.objective, -np.inf)))
+    for solver in ("exact", "cpsat", "exhaustive"):
+        r = mpsolve.solve(problem, solver)
+        assert r.status == "optimal" and r.objective == pytest.approx(best, rel=1e-9), solver
+
+
 @pytest.mark.parametrize("budget", ["40G", "80G"])
 def test_four_block_paper_space_equals_exhaustive(budget: str) -> None:
     # 4 blocks, 9.1e4 designs: deeper trees than the random spaces (the default space's 2e8 are
