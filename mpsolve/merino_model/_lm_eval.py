@@ -180,7 +180,8 @@ def load_task_file(path: str | os.PathLike) -> dict[str, Any]:
     Raises:
         ModelInputError: unreadable, not a mapping with a ``task`` name, a Python tag
             (``!function``), a key that loads code or files (``include``, ``class``,
-            ``custom_dataset``), ``trust_remote_code``, a metric that is not lm-eval's own, or data
+            ``custom_dataset``), ``trust_remote_code``, a ``group`` key (lm-eval would run a group of
+            no tasks), a metric that is not lm-eval's own, or data
             that is not local regular files read by one of ``datasets``' packaged loaders (``json``,
             ``csv``, ``text``, ``parquet``).
     """
@@ -210,6 +211,10 @@ def load_task_file(path: str | os.PathLike) -> dict[str, Any]:
     if refused:
         raise ModelInputError(f"task file {str(path)!r} uses {', '.join(refused)}, which would load code or other "
                               "files; define the task in one file with local data")
+    if "group" in config:  # lm-eval builds a group of the tasks `task` lists: a name lists none, nothing runs
+        raise ModelInputError(f"task file {str(path)!r} has a 'group' key, which lm-eval reads as a group of other "
+                              "tasks (this file's task would not run, and no metric would come back): label the task "
+                              "with 'tag' instead")
     if config.get("dataset_path") not in _LOCAL_LOADERS or kwargs.get("data_files") is None:
         raise ModelInputError(f"task file {str(path)!r} must read local files: dataset_path one of "
                               f"{', '.join(_LOCAL_LOADERS)} and dataset_kwargs.data_files (nothing is downloaded)")

@@ -166,6 +166,8 @@ def test_cli_evaluate_runs_tasks_and_corpus(model: MeRinoHFForCausalLM, task_dir
         ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: empty.jsonl\n", "empty.jsonl' is empty: give"),
         ("task: t\n  bad: indent\n: x\n", "not valid YAML at line 2 .mapping values are not allowed here.; fix"),
         ("{bad: [\n", "is not valid YAML at line 2"),
+        # lm-eval ran it as a group of no tasks: exit 0, no metric (before)
+        (TASK + "group: mine\n", "has a 'group' key, .* with 'tag' instead$"),
     ],
 )
 def test_task_files_are_data_only(tmp_path: Path, text: str, message: str) -> None:
