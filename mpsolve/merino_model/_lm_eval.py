@@ -375,6 +375,12 @@ def lm_eval_tasks(
         if isinstance(task, str) and is_task_file(task):
             raise ModelInputError(f"task {task!r} is a file path, not an installed task's name: read it with "
                                   "load_task_file (as data) and pass the config")
+    names: dict[str, str | dict[str, Any]] = {}
+    for task in tasks:  # lm-eval keeps one task a name: the last, without a word
+        name = task if isinstance(task, str) else task.get("task")
+        if isinstance(name, str) and names.setdefault(name, task) != task:
+            raise ModelInputError(f"two different tasks are named {name!r}, and lm-eval would report one of them "
+                                  "only: give each task file its own task name")
     seed = DEFAULT_SEED if seed is None else seed
     # no BOS token in MeRino vocabularies: an empty context is conditioned on a newline
     prefix = tokenizer.encode("\n", add_special_tokens=False)[-1]

@@ -255,6 +255,17 @@ def test_a_data_file_its_loader_cannot_read_is_named(model: MeRinoHFForCausalLM,
     assert "\n" not in str(info.value)
 
 
+def test_tasks_of_one_name_are_refused(model: MeRinoHFForCausalLM, task_dir: Path) -> None:
+    """Before: lm-eval kept the last task of a name; the other's result was dropped without a word."""
+    (task_dir / "two.yaml").write_text(TASK.replace("data/docs.jsonl", "task.yaml"), encoding="utf-8")
+    one, two = load_task_file(task_dir / "task.yaml"), load_task_file(task_dir / "two.yaml")
+    for tasks in ([one, two], ["tiny_choice", one]):
+        with pytest.raises(ModelInputError, match="^two different tasks are named 'tiny_choice', and lm-eval would "
+                                                  "report one of them only: give each task file its own task name$"):
+            lm_eval_tasks(model, byte_tokenizer(), tasks)
+    assert lm_eval_tasks(model, byte_tokenizer(), [one, one], limit=2)["tiny_choice"]["sample_len"] == 2
+
+
 def test_an_unknown_task_name_is_one_line(model: MeRinoHFForCausalLM) -> None:
     with pytest.raises(ModelInputError, match="lm-eval could not run the tasks") as info:
         lm_eval_tasks(model, byte_tokenizer(), ["no_such_task_xyz"])
