@@ -329,12 +329,28 @@ def _check_one_cost(fronts: Sequence[ParetoFront], what: str, way_out: str) -> N
         raise MpsolveError(f"{what} needs fronts over one cost, got {costs}: {way_out}")
 
 
+def _check_one_objective(fronts: Sequence[ParetoFront], what: str, way_out: str) -> None:
+    """A one-line error unless the fronts that keep their objective (set by :func:`pareto`) maximise one, with
+    one set of options: one column, one axis holds it. Before, the first front's named them all."""
+    keys = list(dict.fromkeys(_objective_key(fr.objective) for fr in fronts if fr.objective is not None))
+    if len(keys) > 1:
+        names = list(dict.fromkeys(name for name, _ in keys))
+        said = ", ".join(names) if len(names) > 1 else f"{names[0]} with options {' and '.join(o for _, o in keys)}"
+        raise MpsolveError(f"{what} needs fronts of one objective, got {said}: {way_out}")
+
+
+def _objective_key(objective: Objective) -> tuple[str, str]:
+    """An objective's name and options (JSON), which two objectives share when they score alike."""
+    return objective.name, json.dumps(jsonable(objective.options()), sort_keys=True)
+
+
 def write_csv(fronts: Sequence[ParetoFront], path: str | Path) -> None:
     """Write fronts as CSV: solver, kind (``budget`` or ``native``), budget, status, proved,
     objective, cost, bound, gap, the front's hypervolume reference point (objective, cost), its
     hypervolume and whether it is certified, encoding, architecture (JSON). The fronts are over one cost
     (one column holds it)."""
     _check_one_cost(fronts, "write_csv", "write each cost's fronts to a file of its own")
+    _check_one_objective(fronts, "write_csv", "write each objective's fronts to a file of its own")
     check_writable(path, "CSV file")
     buffer = io.StringIO(newline="")
     w = csv.writer(buffer)
@@ -368,10 +384,11 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
     the cost can score: a profile of a byte-level space cannot).
 
     Args:
-        fronts: fronts over the same cost.
+        fronts: fronts over the same cost, of the same objective.
         path: image file to write (format from the suffix).
         problem: its objective scores the published models (default: the fronts' own objective,
-            :attr:`ParetoFront.objective`, else the MeRino entropy); their cost is the fronts' own cost
+            :attr:`ParetoFront.objective`, which a problem's must then be, else the MeRino entropy); their
+            cost is the fronts' own cost
             model (:attr:`ParetoFront.cost`), else the cost the problem reports as ``over``, else
             ``over`` with default options.
     """
@@ -382,8 +399,17 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
     if not fronts:
         raise MpsolveError("plot_fronts needs at least one front")
     _check_one_cost(fronts, "plot_fronts", "plot each cost's fronts in a figure of its own")
+    _check_one_objective(fronts, "plot_fronts", "plot each objective's fronts in a figure of its own")
+    own = next((fr.objective for fr in fronts if fr.objective is not None), None)
+    if problem is not None and own is not None and _objective_key(problem.objective) != _objective_key(own):
+        # the published models would be scored on another scale than the fronts, under the problem's label
+        theirs, ours = (problem.objective.name, own.name) if problem.objective.name != own.name else (
+            repr(problem.objective), repr(own))
+        raise MpsolveError(f"plot_fronts scores the published models with the problem's objective {theirs}, but the "
+                           f"fronts maximise {ours}: pass the fronts' problem, or none (the fronts' own objective "
+                           "scores them)")
     over = fronts[0].over
-    objective = problem.objective if problem is not None else fronts[0].objective  # the fronts' own, not entropy
+    objective = problem.objective if problem is not None else own  # the fronts' own, not entropy
     problem = problem if problem is not None else Problem("default")
     objective = objective if objective is not None else problem.objective
     cost = fronts[0].cost or problem.costs.get(over)

@@ -262,6 +262,32 @@ def test_fronts_over_different_costs_share_no_file(tmp_path) -> None:
     assert [r["flops"] for r in csv.DictReader((tmp_path / "f.csv").open())][:1] == [str(flops.points[0]["cost"])]
 
 
+def test_fronts_of_different_objectives_share_no_file(tmp_path) -> None:
+    """Before: the first front's objective named the axis of all (parameter counts plotted as entropy), and a
+    problem's other objective scored the published models beside a front's own."""
+    from mpsolve.objectives import MeRinoEntropy
+    from mpsolve.workflows import write_csv
+
+    entropy = mpsolve.pareto(mpsolve.Problem("small"), "flops", ["20G"], solver="exact")
+    params = mpsolve.pareto(mpsolve.Problem("small", objective="params"), "flops", ["20G"], solver="exact")
+    log = mpsolve.pareto(mpsolve.Problem("small", objective=MeRinoEntropy(variant="log")), "flops", ["20G"],
+                         solver="exact")
+    for other, got in ((params, "entropy, params"), (log, "entropy with options {.*rate.*} and {.*log.*}")):
+        with pytest.raises(mpsolve.MpsolveError, match=f"^write_csv needs fronts of one objective, got {got}: write "
+                                                       "each objective's fronts to a file of its own$"):
+            write_csv([entropy, other], tmp_path / "f.csv")
+        with pytest.raises(mpsolve.MpsolveError, match=f"^plot_fronts needs fronts of one objective, got {got}: "
+                                                       "plot each objective's fronts in a figure of its own$"):
+            plot_fronts([entropy, other], tmp_path / "f.png")
+    with pytest.raises(mpsolve.MpsolveError, match="^plot_fronts scores the published models with the problem's "
+                                                   "objective entropy, but the fronts maximise params: pass the "
+                                                   "fronts' problem, or none"):
+        params.plot(tmp_path / "f.png", mpsolve.Problem("small"))
+    assert not list(tmp_path.iterdir())
+    params.plot(tmp_path / "f.png", mpsolve.Problem("small", objective="params"))
+    assert (tmp_path / "f.png").stat().st_size > 1000
+
+
 def test_ctrl_c_ends_the_front_at_the_budget_being_solved() -> None:
     """Before: Ctrl-C only cut the current budget's solve; the front went on with the larger budgets."""
     from mpsolve.core.solver import Solver
