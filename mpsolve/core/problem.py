@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from mpsolve.constraints import Budget, Constraint
-from mpsolve.costs import CostModel, FlopsCost, MemoryCost, ParamsCost, batch_of, checked_costs, get_cost
+from mpsolve.costs import CostModel, FlopsCost, LatencyCost, MemoryCost, ParamsCost, batch_of, checked_costs, get_cost
 from mpsolve.objectives import Objective, get_objective
 from mpsolve.spaces import Architecture, DecodedBatch, SearchSpace, get_space
 from mpsolve.utils.clock import deadline_passed
@@ -136,10 +136,12 @@ class Problem:
         for b in self.budgets:
             positions = b.cost.positions()
             if positions is not None and positions > self.space.max_positions:
+                lower = ("profile at a lower seq_len (mpsolve profile-latency --seq-len)"
+                         if isinstance(b.cost, LatencyCost) else "lower the cost's seq_len")
                 warn(
                     f"the {self.cost_key(b.cost)} budget counts a workload of {positions} token positions, beyond "
-                    f"the space's max_positions {self.space.max_positions}: its models cannot run it; lower the "
-                    "cost's seq_len or raise max_positions"
+                    f"the space's max_positions {self.space.max_positions}: its models cannot run it; {lower} or "
+                    "raise max_positions"
                 )
 
     def _report(self, cost: CostModel) -> None:

@@ -236,6 +236,12 @@ class LatencyCost(CostModel):
         layers = np.sum(np.sort(blocks + self.per_layer_ms * L, axis=1), axis=1)
         return self.embedding_ms + self.head_ms + self.calibration_ms + layers + projections
 
+    def positions(self) -> int | None:
+        """The positions the profiled workload holds: its ``seq_len`` prompt (a decode profile: the cached
+        positions and the generated token); ``None`` for a version 1 profile, which does not say."""
+        seq_len = self._data.get("seq_len")
+        return None if seq_len is None else int(seq_len) + (self.phase == "decode")
+
     @property
     def runtime(self) -> str:
         """The runtime the profile was measured in (``torch`` or ``onnxruntime``)."""

@@ -54,8 +54,10 @@ def small_optimum(budget: str) -> tuple[float, tuple[int, ...]]:
     return float(f[i]), tuple(int(v) for v in X[i])
 
 
-def synthetic_profile(space: str | mpsolve.SearchSpace, phase: str = "prefill", seq_len: int = 128) -> dict[str, Any]:
-    """A latency profile of ``space`` whose timings are its FLOPs at 1 GFLOP/s plus 10 us a call.
+def synthetic_profile(space: str | mpsolve.SearchSpace, phase: str = "prefill",
+                      seq_len: int | None = None) -> dict[str, Any]:
+    """A latency profile of ``space`` whose timings are its FLOPs at 1 GFLOP/s plus 10 us a call; ``seq_len``
+    by default 128, or the most the space's ``max_positions`` holds if fewer (as ``profile_latency`` allows).
 
     A stand-in for a measured ``mpsolve profile-latency`` profile (same format, no torch): in
     ``prefill`` every component processes ``seq_len`` positions (the head one); in ``decode``
@@ -66,6 +68,8 @@ def synthetic_profile(space: str | mpsolve.SearchSpace, phase: str = "prefill", 
     from mpsolve.costs import PROFILE_CONSTANTS, PROFILE_FORMAT, PROFILE_VERSION
 
     space = mpsolve.get_space(space) if isinstance(space, str) else space
+    if seq_len is None:
+        seq_len = min(128, space.max_positions - (phase == "decode"))
     n, keys = (seq_len, seq_len) if phase == "prefill" else (1, seq_len + 1)
 
     def ms(macs: float) -> float:

@@ -263,6 +263,24 @@ def test_a_budget_on_more_positions_than_the_models_hold_is_warned(small_space):
                                           Budget("decode_flops", "1T", seq_len=m - 1)])
 
 
+def test_a_latency_budget_on_more_positions_than_the_models_hold_is_warned(small_space):
+    """Before: a profile of another space's workload (its seq_len) budgeted these models without a word."""
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    m = small_space.max_positions
+    wide = mpsolve.SearchSpace(**{**small_space.to_dict(), "max_positions": 2 * m})
+    for phase, seq_len, positions in (("prefill", m + 1, m + 1), ("decode", m, m + 1)):
+        cost = mpsolve.costs.latency_cost(synthetic_profile(wide, phase, seq_len=seq_len))
+        with pytest.warns(mpsolve.MpsolveWarning, match=rf"^the {cost.name} budget counts a workload of {positions} "
+                                                        rf"token positions, beyond the space's max_positions {m}: its "
+                                                        "models cannot run it; profile at a lower seq_len"):
+            Problem(small_space, constraints=[Budget(cost, 1e9)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Problem(small_space, constraints=[Budget(mpsolve.costs.latency_cost(synthetic_profile(small_space, phase)),
+                                                 1e9) for phase in ("prefill", "decode")])
+
+
 def test_nsga2_takes_a_labelled_cost_with_commas_as_an_objective(small_space):
     wide = MemoryCost(seq_len=128, batch_size=8)
     problem = Problem(small_space, constraints=[Budget("params", "60M")], report_costs=["params", "memory", wide])
