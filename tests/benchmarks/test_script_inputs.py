@@ -571,6 +571,44 @@ def test_a_run_interrupted_before_its_first_row_says_nothing_was_written(
     assert not list(tmp_path.iterdir())
 
 
+def test_memory_padded_judges_the_registered_expectations_on_two_runs(script, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The pre-registered analysis on synthetic runs of two designs, one whose attention working set with SDPA's
+    copy of the mask is its largest (the copy counted) and one whose FFN stays the largest (the mask alone)."""
+    from mpsolve.costs import MemoryCost
+    from mpsolve.spaces import Architecture, Block
+
+    analysis = script("memory_padded")
+    narrow = Architecture(blocks=(Block(64, 1.0, 1),), vocab_size=256, embed_proj_dim=64, max_positions=2048)
+    wide = Architecture(blocks=(Block(1024, 4.0, 1),), vocab_size=256, embed_proj_dim=64, max_positions=2048)
+
+    def run(padded: bool) -> dict:
+        rows = []
+        for n in (1024, 2048):
+            for arch in (narrow, wide):
+                predicted = MemoryCost(seq_len=n, batch_size=2, padded=padded).of(arch)
+                peak = 1.01 * predicted  # measured as counted, and 1 % of slack
+                rows.append({"arch": arch.to_dict(), "arch_str": str(arch), "seq_len": n, "predicted": predicted,
+                             "peak": peak, "ratio": peak / predicted})
+        return {"runtime": "torch", "padded": padded, "batch_size": 2, "rows": rows, "command": "memory.py",
+                "git_commit": "abc", "machine": "here", "note": "", "designs": 2, "space": "s", "seed": 46,
+                "mmap_threshold": 131072}
+
+    for padded in (True, False):
+        (tmp_path / f"{padded}.json").write_text(json.dumps(run(padded)))
+    argv = ["--padded", str(tmp_path / "True.json"), "--unpadded", str(tmp_path / "False.json")]
+    assert analysis.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    result = json.loads((tmp_path / "a.json").read_text())
+    for e in result["lengths"]:
+        assert e["copy_counted"] == 1 and e["ratio"]["median"] == pytest.approx(1.01)
+        assert e["added_over_cost"]["median"] == pytest.approx(1.01) and e["added_over_mask"]["median"] > 1.5
+        assert [r["copy_counted"] for r in e["rows"]] == [True, False]
+    assert result["expectations"] == {"P1": True, "P2": True} and "P2 (" in (tmp_path / "a.md").read_text()
+    swapped = ["--padded", str(tmp_path / "False.json"), "--unpadded", str(tmp_path / "True.json")]
+    message = refused(capsys, analysis.main, [*swapped, "--out", str(tmp_path / "b")])
+    assert "must be torch memory.py runs, with and without --padded" in message
+
+
 def test_memory_onnx_judges_the_registered_expectations_on_two_runs(script, tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """The pre-registered analysis on two synthetic runs of one design: paired quotient, k and O1-O3."""
