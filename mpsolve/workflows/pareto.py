@@ -318,30 +318,24 @@ def budget_point(budget: float, result: dict[str, Any] | None, over: str, solver
     }
 
 
-def _check_one_cost(fronts: Sequence[ParetoFront], what: str, way_out: str) -> None:
-    """A one-line error unless every front is over one cost: its name, and its options where a front keeps its
-    cost model (``flops`` at 128 tokens and at 1024 share a name). Before, the first front's labelled them all."""
-    names = list(dict.fromkeys(fr.over for fr in fronts))
-    options = list(dict.fromkeys(json.dumps(jsonable(fr.cost.options()), sort_keys=True) for fr in fronts
-                                 if fr.cost is not None))
-    if len(names) > 1 or len(options) > 1:
-        costs = ", ".join(names) if len(names) > 1 else f"{names[0]} with options {' and '.join(options)}"
-        raise MpsolveError(f"{what} needs fronts over one cost, got {costs}: {way_out}")
-
-
-def _check_one_objective(fronts: Sequence[ParetoFront], what: str, way_out: str) -> None:
-    """A one-line error unless the fronts that keep their objective (set by :func:`pareto`) maximise one, with
-    one set of options: one column, one axis holds it. Before, the first front's named them all."""
-    keys = list(dict.fromkeys(_objective_key(fr.objective) for fr in fronts if fr.objective is not None))
-    if len(keys) > 1:
+def _check_alike(fronts: Sequence[ParetoFront], what: str, way_out: str) -> None:
+    """A one-line error unless the fronts are over one cost and of one objective: their names, and their options
+    where a front keeps its model (``flops`` at 128 tokens and at 1024 share a name); one column, one axis holds
+    each. Before, the first front's labelled them all. ``way_out`` has a ``{}`` for the cost or objective."""
+    kinds = (("cost", "over one cost", [(fr.over, _options(fr.cost)) for fr in fronts]),
+             ("objective", "of one objective", [(fr.objective.name, _options(fr.objective)) for fr in fronts
+                                                if fr.objective is not None]))
+    for kind, said, keys in kinds:
         names = list(dict.fromkeys(name for name, _ in keys))
-        said = ", ".join(names) if len(names) > 1 else f"{names[0]} with options {' and '.join(o for _, o in keys)}"
-        raise MpsolveError(f"{what} needs fronts of one objective, got {said}: {way_out}")
+        options = list(dict.fromkeys(o for _, o in keys if o is not None))
+        if len(names) > 1 or len(options) > 1:
+            got = ", ".join(names) if len(names) > 1 else f"{names[0]} with options {' and '.join(options)}"
+            raise MpsolveError(f"{what} needs fronts {said}, got {got}: {way_out.format(kind)}")
 
 
-def _objective_key(objective: Objective) -> tuple[str, str]:
-    """An objective's name and options (JSON), which two objectives share when they score alike."""
-    return objective.name, json.dumps(jsonable(objective.options()), sort_keys=True)
+def _options(model: CostModel | Objective | None) -> str | None:
+    """A cost model's or objective's options as JSON (two score alike when their names and these agree)."""
+    return None if model is None else json.dumps(jsonable(model.options()), sort_keys=True)
 
 
 def write_csv(fronts: Sequence[ParetoFront], path: str | Path) -> None:
@@ -349,8 +343,7 @@ def write_csv(fronts: Sequence[ParetoFront], path: str | Path) -> None:
     objective, cost, bound, gap, the front's hypervolume reference point (objective, cost), its
     hypervolume and whether it is certified, encoding, architecture (JSON). The fronts are over one cost
     (one column holds it)."""
-    _check_one_cost(fronts, "write_csv", "write each cost's fronts to a file of its own")
-    _check_one_objective(fronts, "write_csv", "write each objective's fronts to a file of its own")
+    _check_alike(fronts, "write_csv", "write each {}'s fronts to a file of its own")
     check_writable(path, "CSV file")
     buffer = io.StringIO(newline="")
     w = csv.writer(buffer)
@@ -398,18 +391,17 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
 
     if not fronts:
         raise MpsolveError("plot_fronts needs at least one front")
-    _check_one_cost(fronts, "plot_fronts", "plot each cost's fronts in a figure of its own")
-    _check_one_objective(fronts, "plot_fronts", "plot each objective's fronts in a figure of its own")
+    _check_alike(fronts, "plot_fronts", "plot each {}'s fronts in a figure of its own")
     own = next((fr.objective for fr in fronts if fr.objective is not None), None)
-    if problem is not None and own is not None and _objective_key(problem.objective) != _objective_key(own):
+    mine = None if problem is None else problem.objective
+    if mine is not None and own is not None and (mine.name, _options(mine)) != (own.name, _options(own)):
         # the published models would be scored on another scale than the fronts, under the problem's label
-        theirs, ours = (problem.objective.name, own.name) if problem.objective.name != own.name else (
-            repr(problem.objective), repr(own))
+        theirs, ours = (mine.name, own.name) if mine.name != own.name else (repr(mine), repr(own))
         raise MpsolveError(f"plot_fronts scores the published models with the problem's objective {theirs}, but the "
                            f"fronts maximise {ours}: pass the fronts' problem, or none (the fronts' own objective "
                            "scores them)")
     over = fronts[0].over
-    objective = problem.objective if problem is not None else own  # the fronts' own, not entropy
+    objective = mine if mine is not None else own  # the fronts' own, not entropy
     problem = problem if problem is not None else Problem("default")
     objective = objective if objective is not None else problem.objective
     cost = fronts[0].cost or problem.costs.get(over)
