@@ -35,7 +35,7 @@ from mpsolve import Architecture, MpsolveError
 from mpsolve.costs import FlopsCost, ParamsCost
 from mpsolve.merino_model._train import SPLIT_BLOCK, Corpus, TrainConfig
 from mpsolve.merino_model._train import load_corpus as load_text_corpus
-from mpsolve.utils.files import check_not_input, check_writable
+from mpsolve.utils.files import check_not_input, check_writable, parse_data, read_text_bounded
 from mpsolve.utils.quantities import parse_quantity
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -259,6 +259,20 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=float) + "\n")
     os.replace(tmp, path)
+
+
+def read_runs(what: str, *paths: Path) -> list[dict[str, Any]]:
+    """Saved benchmark runs (JSON), each read as data; a one-line error naming ``what`` for one that is missing or
+    not JSON."""
+    return [parse_data(read_text_bounded(path, what, MpsolveError), "json", MpsolveError, f"cannot read {str(path)!r}")
+            for path in paths]
+
+
+def write_analysis(stem: str, command: str, result: dict[str, Any], markdown: str) -> None:
+    """An analysis of saved runs into ``stem``.json (with its command) and ``stem``.md."""
+    Path(stem + ".json").write_text(json.dumps({"command": command, **result}, indent=1) + "\n")
+    Path(stem + ".md").write_text(markdown)
+    print(f"wrote {stem}.json and {stem}.md")
 
 
 def write_report(results: dict[str, Any], out: Path | None, md: Path | None,

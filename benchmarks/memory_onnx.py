@@ -12,7 +12,6 @@ expectations O1-O3, each judged met or not.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C  # noqa: E402
 
-from mpsolve import Architecture, MpsolveError  # noqa: E402
-from mpsolve.utils.files import parse_data, read_text_bounded  # noqa: E402
+from mpsolve import Architecture  # noqa: E402
 
 
 def score_tensors(row: dict[str, Any]) -> float:
@@ -124,15 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     C.check_outputs({"--out .json": args.out + ".json", "--out .md": args.out + ".md"},
                     {"--first": args.first, "--second": args.second})
-    first, second = (parse_data(read_text_bounded(path, "memory run", MpsolveError), "json", MpsolveError,
-                                f"cannot read {str(path)!r}") for path in (args.first, args.second))
+    first, second = C.read_runs("memory run", args.first, args.second)
     if first.get("runtime") != "onnxruntime" or second.get("runtime") != "onnxruntime":
         raise SystemExit("error: --first and --second must be memory.py runs with --runtime onnxruntime")
     result = {"git_commit": C.git_commit(), **analyse(first, second, args.seed)}
     command = C.command_line("memory_onnx.py", argv)
-    Path(args.out + ".json").write_text(json.dumps({"command": command, **result}, indent=1) + "\n")
-    Path(args.out + ".md").write_text(markdown(first, second, result, command))
-    print(f"wrote {args.out}.json and {args.out}.md")
+    C.write_analysis(args.out, command, result, markdown(first, second, result, command))
     return 0
 
 

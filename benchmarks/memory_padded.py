@@ -13,7 +13,6 @@ unpadded cost), with today's cost (the boolean mask and SDPA's float copy of it)
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C  # noqa: E402
 
-from mpsolve import Architecture, MpsolveError  # noqa: E402
+from mpsolve import Architecture  # noqa: E402
 from mpsolve.costs import MemoryCost  # noqa: E402
-from mpsolve.utils.files import parse_data, read_text_bounded  # noqa: E402
 
 
 def added(padded: dict[str, Any], unpadded: dict[str, Any], batch: int) -> dict[str, Any]:
@@ -120,15 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     C.check_outputs({"--out .json": args.out + ".json", "--out .md": args.out + ".md"},
                     {"--padded": args.padded, "--unpadded": args.unpadded})
-    padded, unpadded = (parse_data(read_text_bounded(path, "memory run", MpsolveError), "json", MpsolveError,
-                                   f"cannot read {str(path)!r}") for path in (args.padded, args.unpadded))
+    padded, unpadded = C.read_runs("memory run", args.padded, args.unpadded)
     if not padded.get("padded") or unpadded.get("padded") or padded.get("runtime") != "torch":
         raise SystemExit("error: --padded and --unpadded must be torch memory.py runs, with and without --padded")
     result = {"git_commit": C.git_commit(), **analyse(padded, unpadded, args.seed)}
     command = C.command_line("memory_padded.py", argv)
-    Path(args.out + ".json").write_text(json.dumps({"command": command, **result}, indent=1) + "\n")
-    Path(args.out + ".md").write_text(markdown(padded, unpadded, result, command))
-    print(f"wrote {args.out}.json and {args.out}.md")
+    C.write_analysis(args.out, command, result, markdown(padded, unpadded, result, command))
     return 0
 
 
