@@ -282,8 +282,8 @@ def test_memory_in_onnx_runtime_passes_its_flags_and_says_what_it_measured(capsy
 
     monkeypatch.setattr(merino_model, "design_memory", measured)
     code, out, _ = run(capsys, "memory", "merino-52m", "--seq-len", "64", "--runtime", "onnxruntime")
-    assert code == 0 and calls[-1] == (64, {"seed": 0, "mmap_threshold": None, "runtime": "onnxruntime",
-                                            "opset": None})
+    assert code == 0 and calls[-1] == (64, {"batch_size": 1, "padded": False, "seed": 0, "mmap_threshold": None,
+                                            "runtime": "onnxruntime", "opset": None})
     assert "ONNX Runtime (opset 18 graph) fp32 prefill of 64 tokens" in out and "3MB peak (2MB of weights)" in out
     assert "note: the cost counts torch's model; ONNX Runtime holds the tied embedding twice" in out
     assert "--opset 23 writes one Attention node" in out
