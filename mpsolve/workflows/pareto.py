@@ -404,7 +404,7 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
     objective = mine if mine is not None else own  # the fronts' own, not entropy
     problem = problem if problem is not None else Problem("default")
     objective = objective if objective is not None else problem.objective
-    cost = fronts[0].cost or problem.costs.get(over)
+    cost = next((fr.cost for fr in fronts if fr.cost is not None), None) or problem.costs.get(over)  # any front's
     if cost is None:
         try:
             cost = get_cost(over)

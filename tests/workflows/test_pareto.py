@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -352,6 +353,11 @@ def test_a_front_plots_with_its_own_cost_model(tmp_path) -> None:
     for given in (None, problem):
         fr.plot(tmp_path / "front.png", given)
         assert (tmp_path / "front.png").read_bytes().startswith(b"\x89PNG")
+    # a front made without its cost model beside one with it: the model of any front scores the published models
+    # (before: the first front's alone, and the plot was refused)
+    bare = dataclasses.replace(fr, cost=None, solver="bare")
+    plot_fronts([bare, fr], tmp_path / "two.png")
+    assert (tmp_path / "two.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_each_solve_of_a_front_takes_the_run_options() -> None:
