@@ -75,7 +75,7 @@ def design_memory(
 
     ``batch_size`` prompts of ``seq_len`` tokens are prefilled together; ``padded`` (torch only: the exported
     graph takes no attention mask) gives them an attention mask with the first prompt left-padded by a quarter
-    of its tokens, as a batch of prompts of different lengths is run.
+    of its tokens (one at least), as a batch of prompts of different lengths is run.
 
     With glibc's default allocator the resident peak holds, beyond the live tensors, freed ones its heap
     keeps (once its mmap threshold has grown past a tensor's size, freed tensors stay in the heap, and
@@ -205,9 +205,9 @@ def _measure(arch: dict[str, Any], seq_len: int, seed: int, mmap_threshold: int 
     arch = Architecture.from_dict(arch)
     ids = torch.randint(0, arch.vocab_size, (batch_size, seq_len), generator=torch.Generator().manual_seed(seed))
     mask = warm = None
-    if padded:  # the first prompt left-padded by a quarter
-        mask, warm = torch.ones(batch_size, seq_len, dtype=torch.long), torch.ones(batch_size, 8, dtype=torch.long)
-        mask[0, : seq_len // 4] = warm[0, 0] = 0
+    if padded:  # the first prompt left-padded by a quarter (a token at least); the warm-up's as long as its ids
+        mask, warm = torch.ones_like(ids), torch.ones_like(ids[:, :8])
+        mask[0, : max(1, seq_len // 4)] = warm[0, 0] = 0
     with torch.inference_mode():  # torch's own first-use allocations (a padded batch's path too), before the baseline
         build("merino-52m", vocab_size=256, embed_proj_dim=64, max_positions=64)(ids[:, :8] % 256, attention_mask=warm)
     reset_peak_memory()

@@ -298,3 +298,36 @@ def test_the_measuring_process_ends_with_its_parent_killed_outright(tmp_path) ->
         parent.kill()
         if child is not None and _state(child) not in (None, "Z"):
             os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+@pytest.mark.parametrize("seq_len", [2, 7])
+def test_a_padded_batch_of_short_prompts_is_measured(seq_len: int) -> None:
+    """A padded batch shorter than the warm-up's 8 tokens: the warm-up's mask has the warm-up's length (before, it
+    had 8 and the measuring process failed on its shape), and the first prompt is padded by a token at least
+    (before, under 4 tokens it was not padded at all, and the measurement had no mask)."""
+    from mpsolve.merino_model import design_memory
+    from mpsolve.merino_model._memory import _measure
+    from mpsolve.spaces import Architecture, Block
+
+    arch = Architecture(blocks=(Block(64, 1.0, 1),), vocab_size=256, embed_proj_dim=64, max_positions=64, head_dim=32)
+    assert design_memory(arch, seq_len, batch_size=2, padded=True)["peak"] > 0
+    import torch
+
+    seen = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("attn_mask"))
+        return sdpa(*args, **kwargs)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    mp.setattr("mpsolve.merino_model._memory._end_with_parent", lambda: None)
+    threads = torch.get_num_threads()
+    try:
+        _measure(arch.to_dict(), seq_len, 0, None, 2, True)  # in this process, to see its attention
+    finally:
+        mp.undo()
+        torch.set_num_threads(threads)
+    assert seen and seen[-1] is not None  # the measured prefill's attention is masked
