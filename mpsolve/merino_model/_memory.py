@@ -15,10 +15,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mpsolve.costs import ParamsCost
+from mpsolve.costs import MemoryCost, ParamsCost
 from mpsolve.merino_model._errors import ModelInputError, require
 from mpsolve.merino_model._generation import torch_seed
 from mpsolve.spaces import Architecture, resolve_architecture
+from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.memory import check_memory
 from mpsolve.utils.signals import children_ignore_ctrl_c
 from mpsolve.utils.validation import check_bool, check_integer
 
@@ -96,7 +98,8 @@ def design_memory(
 
     Raises:
         ModelInputError: not Linux (no ``/proc``), ``seq_len`` not within the design's ``max_positions``, a bad
-            batch size, seed or threshold, ``padded`` in ONNX Runtime, an allocator without ``mallopt``, or the
+            batch size (or one whose predicted peak exceeds the free memory), seed or threshold, ``padded`` in
+            ONNX Runtime, an allocator without ``mallopt``, or the
             measuring process failed (its error, in one line).
     """
     arch = resolve_architecture(architecture)
@@ -127,6 +130,12 @@ def design_memory(
     if seq_len > arch.max_positions:
         raise ModelInputError(f"seq_len {seq_len} exceeds the design's max_positions {arch.max_positions}: give "
                               "a shorter one")
+    try:  # the predicted peak against the free memory, before a process is started or a graph exported
+        need = MemoryCost(seq_len=seq_len, batch_size=batch_size, padded=padded).of(arch)
+    except MpsolveError as exc:
+        raise ModelInputError(str(exc)) from None
+    check_memory(int(need), f"a prefill of {batch_size} x {seq_len} tokens", "lower batch_size or seq_len",
+                 ModelInputError)
     seed = torch_seed(seed, optional=False)
     if not (_STATUS.is_file() and Path("/proc/self/clear_refs").exists()):
         raise ModelInputError("measuring memory reads Linux's /proc/self/status and resets its peak; this system "

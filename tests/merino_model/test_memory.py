@@ -331,3 +331,20 @@ def test_a_padded_batch_of_short_prompts_is_measured(seq_len: int) -> None:
         mp.undo()
         torch.set_num_threads(threads)
     assert seen and seen[-1] is not None  # the measured prefill's attention is masked
+
+
+def test_a_batch_that_cannot_fit_is_refused_before_the_measuring_process(monkeypatch) -> None:
+    """A batch whose predicted peak exceeds the free memory is refused in one line naming the way out, before a
+    process starts (before, it started one that failed to allocate, or that the kernel killed for memory)."""
+    from mpsolve.merino_model import ModelInputError, _memory, design_memory
+
+    def no_process(*args, **kwargs):
+        raise AssertionError("a measuring process was started")
+
+    monkeypatch.setattr(_memory, "_in_fresh_process", no_process)
+    monkeypatch.setattr("mpsolve.utils.memory.available_memory", lambda: 2**30)
+    with pytest.raises(ModelInputError, match=r"^a prefill of 100000 x 1024 tokens needs [0-9.]+ GiB but only 1.0 GiB "
+                                              "of memory is available; lower batch_size or seq_len$"):
+        design_memory("merino-52m", 1024, batch_size=100_000)
+    with pytest.raises(ModelInputError, match="^batch_size 1000000000000000 is above the largest supported value"):
+        design_memory("merino-52m", 64, batch_size=10**15, runtime="onnxruntime")
