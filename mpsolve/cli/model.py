@@ -25,6 +25,7 @@ from mpsolve.costs import (
     latency_cost,
 )
 from mpsolve.spaces import load_space, resolve_architecture
+from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import atomic_write, check_not_input, check_suffix, check_writable
 from mpsolve.utils.quantities import format_quantity, parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
@@ -392,6 +393,14 @@ def cmd_memory(args: argparse.Namespace) -> int:
     seq_len, batch_size, padded = (given if given is not None else budgeted.get(key, getattr(default, key))
                                    for given, key in ((args.seq_len, "seq_len"), (args.batch_size, "batch_size"),
                                                       (args.padded, "padded")))
+    flags = {"seq_len": "--seq-len", "batch_size": "--batch-size", "padded": "--padded or --no-padded"}
+    for key, flag in flags.items():  # an option of the result's refused as the result's, naming the flag over it
+        if getattr(args, key) is None and key in budgeted:
+            try:
+                MemoryCost(**{key: budgeted[key]})
+            except MpsolveError as exc:
+                raise CLIError(f"the design result's memory budget has {key} {budgeted[key]!r}, which the memory "
+                               f"cost refuses ({exc}): give {flag}") from None
     predicted = MemoryCost(seq_len=seq_len, batch_size=batch_size, padded=padded).of(arch)  # bad values refused
     if args.opset is not None and args.runtime != "onnxruntime":
         raise CLIError("--opset is the exported graph's: give it with --runtime onnxruntime")

@@ -662,3 +662,26 @@ def test_cost_of_its_own_json_names_the_file_of_a_bad_recorded_seq_len(capsys, t
     assert code == 2 and f"{bad}: seq_len " in err and "fix the file or give --seq-len" in err
     code, again, _ = run(capsys, "cost", str(bad), "--json", "--seq-len", "64")  # the flag wins
     assert code == 0 and json.loads(again)["seq_len"] == 64
+
+
+@pytest.mark.parametrize(("key", "value", "flag"), [("padded", "yes", "--padded or --no-padded"),
+                                                    ("batch_size", 0, "--batch-size"), ("seq_len", "128", "--seq-len")])
+def test_memory_names_the_design_results_bad_budget_option_and_its_flag(capsys, tmp_path, monkeypatch, key, value,
+                                                                         flag):
+    """A design result whose memory budget holds an option MemoryCost refuses: the error says it is the result's,
+    and names the flag that measures it otherwise (before: 'padded must be True or False, got 'yes'', an option the
+    user never gave); the flag given, the result's option is not read."""
+    from mpsolve import merino_model
+
+    monkeypatch.setattr(merino_model, "design_memory", lambda *a, **k: {"weights": 1, "peak": 2})
+    code, out, _ = run(capsys, "design", "--space", "byte-tiny", "--budget", "memory=20M", "--solver", "exact",
+                       "--json")
+    data = json.loads(out)
+    data["problem"]["constraints"][0]["options"].update({"seq_len": 128, key: value})
+    (tmp_path / "design.json").write_text(json.dumps(data))
+    code, _, err = run(capsys, "memory", str(tmp_path / "design.json"))
+    assert code == 2 and f"the design result's memory budget has {key} {value!r}" in err and flag in err
+    assert len(err.strip().splitlines()) == 1
+    given = {"padded": ["--no-padded"], "batch_size": ["--batch-size", "1"], "seq_len": ["--seq-len", "64"]}[key]
+    code, _, _ = run(capsys, "memory", str(tmp_path / "design.json"), *given)
+    assert code == 0
