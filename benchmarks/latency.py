@@ -879,11 +879,40 @@ def rerender(args: argparse.Namespace) -> int:
         print("--report needs --md and/or --out to write to", file=sys.stderr)
         return 2
     results = parse_data(read_text_bounded(args.report, "--report"), "json", MpsolveError, str(args.report))
+    refused = (f"error: --report: {str(args.report)!r} is not a run this latency.py renders ({{}}): give the --out "
+               "JSON of a run of this version")
+    if not isinstance(results, dict) or not isinstance(results.get("settings"), dict):
+        raise SystemExit(refused.format("no settings"))
     for c in (results.get("latency_cost") or {}).get("checks", []):
-        c.update(accuracy(c["predicted_ms"], c["components_ms"], c["measured_ms"], c.get("previous_components_ms"),
-                          results.get("settings", {}).get("seed", 0)))
-    write(results, args)
+        c.update(accuracy(*check_timings(c), results["settings"].get("seed", 0)))
+    try:  # rendered before anything is written: a run of an earlier format lacks what the report names
+        text = markdown(results)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise SystemExit(refused.format(f"{type(exc).__name__}: {exc}")) from None
+    write_report(results, args.out, args.md, lambda _: text)
     return 0
+
+
+def check_timings(check: Any) -> tuple[Any, ...]:
+    """A saved check's predictions, component sums, timings ``(rounds, designs)`` and previous component sums (or
+    ``None``), or a one-line error: numpy would broadcast a list of another length without a word."""
+    import numpy as np
+
+    keys = ("predicted_ms", "components_ms", "measured_ms", "previous_components_ms")
+    values = [check.get(k) if isinstance(check, dict) else None for k in keys]
+    try:
+        arrays = [None if v is None else np.asarray(v, dtype=float) for v in values]
+    except (TypeError, ValueError):
+        arrays = []
+    if len(arrays) == 4 and arrays[2] is not None and arrays[2].ndim == 2 and arrays[2].size and np.all(arrays[2] > 0):
+        designs = arrays[2].shape[1]
+        if all(a is not None and a.shape == (designs,) for a in arrays[:2]) and (
+                arrays[3] is None or arrays[3].shape == (designs,)):
+            return tuple(arrays)
+    where = f"{check.get('runtime')} {check.get('phase')} " if isinstance(check, dict) else ""
+    raise SystemExit(f"error: --report: the {where}check's timings are not as latency.py writes them (one number "
+                     "a design in predicted_ms, components_ms and previous_components_ms; measured_ms positive, "
+                     "(rounds, designs)): give a run as it was saved")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,34 @@ def test_report_recomputes_the_committed_figures_from_the_timings(tmp_path: Path
     assert "No calibration in this run" in report and report.count("| torch |") == 2
 
 
+def test_a_report_whose_timings_do_not_match_is_refused(tmp_path: Path) -> None:
+    """Before: numpy broadcast a one-number prediction list over every design and the figures came out wrong
+    without a word; a missing list was a KeyError traceback."""
+    latency = _latency_module()
+    saved = json.loads(RUN.read_text())
+    check = saved["latency_cost"]["checks"][0]
+    edits = {"short": {"predicted_ms": check["predicted_ms"][:1]}, "missing": {"components_ms": None},
+             "flat": {"measured_ms": check["measured_ms"][0]}, "zero": {"measured_ms": [[0.0] * len(row) for row in
+                                                                                       check["measured_ms"]]},
+             "text": {"previous_components_ms": "fast"}}
+    for name, edit in edits.items():
+        source = tmp_path / f"{name}.json"
+        run = json.loads(RUN.read_text())
+        run["latency_cost"]["checks"][0].update(edit)
+        source.write_text(json.dumps(run))
+        with pytest.raises(SystemExit, match=f"^error: --report: the {check['runtime']} {check['phase']} check's "
+                                             "timings are not as latency.py writes them"):
+            latency.main(["--report", str(source), "--md", str(tmp_path / f"{name}.md")])
+        assert not (tmp_path / f"{name}.md").exists()
+    # a profile, and a run saved before the report's format (before: KeyError tracebacks)
+    for name, said in (("latency_profile.json", "no settings"), ("latency_run1.json", "KeyError: 'command'")):
+        with pytest.raises(SystemExit, match=rf"^error: --report: '.*{name}' is not a run this latency.py renders "
+                                             rf"\({said}\): give the --out JSON of a run of this version$"):
+            latency.main(["--report", str(RUN.parent / name), "--out", str(tmp_path / "o.json"),
+                          "--md", str(tmp_path / "o.md")])
+    assert not (tmp_path / "o.json").exists() and not (tmp_path / "o.md").exists()
+
+
 def test_fastest_round_is_the_estimator_of_the_undisturbed_latency() -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
