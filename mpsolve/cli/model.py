@@ -118,6 +118,11 @@ def add_subcommands(subparsers: Any) -> None:
                    "less memory than the separate products and softmax of earlier opsets "
                    "(benchmarks/results/memory_onnx.md; mpsolve memory --runtime onnxruntime --opset N measures a "
                    "design)")
+    p.add_argument("--lean", action="store_true",
+                   help="store the tied embedding table once, as the LM head's weight: an ONNX Runtime session with "
+                   "prepacking off (session option session.disable_prepacking=1; mpsolve's sessions set it from the "
+                   "graph's metadata) then holds the table once instead of twice, at a cost in prompt time "
+                   "(benchmarks/results/onnx_lean.md; mpsolve memory --runtime onnxruntime --lean measures a design)")
     p.add_argument("--int8", type=Path, default=None, metavar="FILE", help="also write an ORT dynamic-INT8 model")
     p.set_defaults(func=cmd_export)
 
@@ -229,6 +234,9 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--statistic", choices=PROFILE_STATISTICS, default=None,
                    help="summary of the timed blocks (default median, or the profile's)")
     p.add_argument("--min-run-time", type=float, default=1.0, metavar="S", help="seconds timed (default 1)")
+    p.add_argument("--lean", action="store_true",
+                   help="ONNX Runtime: the graph exported with --lean (its tied table stored once), in a session with "
+                   "prepacking off, as it is deployed to hold its weights once (benchmarks/results/onnx_lean.md)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random weights and inputs")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_latency)
@@ -262,6 +270,9 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--opset", type=int, default=None,
                    help="ONNX Runtime: the exported graph's opset (default: export_onnx's; 23 writes one Attention "
                    "node, earlier ones separate products and softmax per head)")
+    p.add_argument("--lean", action="store_true",
+                   help="ONNX Runtime: the graph exported with --lean (its tied table stored once), in a session with "
+                   "prepacking off, as it is deployed to hold its weights once (benchmarks/results/onnx_lean.md)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_memory)
 
@@ -331,6 +342,11 @@ def cmd_latency(args: argparse.Namespace) -> int:
     workload: dict[str, Any] = {"runtime": "torch", "phase": "prefill", "seq_len": 128, "threads": None,
                                 "statistic": "median", "batch": 1, "logits": None}
     cost = components = predicted = None
+    if args.lean and (args.runtime or "torch") != "onnxruntime":
+        raise CLIError("--lean is the exported graph's: give it with --runtime onnxruntime")
+    if args.lean and args.profile is not None:
+        raise CLIError("a profile times ONNX Runtime's graphs with prepacking on, and --lean measures the lean graph "
+                       "with it off: time it without --profile")
     if args.profile is not None:
         cost = latency_cost(args.profile)
         components = latency_cost(args.profile, calibrated=False) if cost.per_layer_ms or cost.calibration_ms else None
@@ -357,7 +373,8 @@ def cmd_latency(args: argparse.Namespace) -> int:
         raise CLIError(f"{source} {workload['seq_len']} is outside 1..{limit} for this architecture (max_positions "
                        f"{arch.max_positions}{' less the decoded token' if workload['phase'] == 'decode' else ''})")
     check_run_time(args.min_run_time, "--min-run-time", CLIError)
-    measured = merino_model.design_latency(arch, min_run_time=args.min_run_time, seed=args.seed, **workload)
+    measured = merino_model.design_latency(arch, min_run_time=args.min_run_time, seed=args.seed, lean=args.lean,
+                                           **workload)
     payload: dict[str, Any] = {"architecture": arch.to_dict(), "workload": workload, "measured": measured}
     if predicted is not None:
         payload["profile"] = str(args.profile)
@@ -402,23 +419,26 @@ def cmd_memory(args: argparse.Namespace) -> int:
                 raise CLIError(f"the design result's memory budget has {key} {budgeted[key]!r}, which the memory "
                                f"cost refuses ({exc}): give {flag}") from None
     predicted = MemoryCost(seq_len=seq_len, batch_size=batch_size, padded=padded).of(arch)  # bad values refused
-    if args.opset is not None and args.runtime != "onnxruntime":
-        raise CLIError("--opset is the exported graph's: give it with --runtime onnxruntime")
+    for flag, given in (("--opset", args.opset is not None), ("--lean", args.lean)):
+        if given and args.runtime != "onnxruntime":
+            raise CLIError(f"{flag} is the exported graph's: give it with --runtime onnxruntime")
     if padded and args.runtime != "torch":
         raise CLIError("a padded batch needs an attention mask, which the exported graph does not take: measure it "
                        "with --runtime torch, or give --no-padded")
     measured = merino_model.design_memory(arch, seq_len, batch_size=batch_size, padded=padded, seed=args.seed,
-                                          mmap_threshold=args.mmap_threshold, runtime=args.runtime, opset=args.opset)
+                                          mmap_threshold=args.mmap_threshold, runtime=args.runtime, opset=args.opset,
+                                          lean=args.lean)
     onnx = args.runtime == "onnxruntime"
     opset = measured.pop("opset", None)
+    measured.pop("lean", None)
     payload = {"architecture": arch.to_dict(), "seq_len": seq_len, "batch_size": batch_size, "padded": padded,
-               "runtime": args.runtime, "opset": opset,
+               "runtime": args.runtime, "opset": opset, "lean": args.lean,
                "mmap_threshold": args.mmap_threshold, "measured": measured, "predicted": predicted,
                "ratio": measured["peak"] / predicted}
     if args.json:
         print_json(payload)
         return 0
-    where = f"ONNX Runtime (opset {opset} graph)" if onnx else "torch"
+    where = f"ONNX Runtime (opset {opset}{', lean' if args.lean else ''} graph)" if onnx else "torch"
     print(f"{arch}")
     print(f"measured   {format_quantity(measured['peak'])}B peak ({format_quantity(measured['weights'])}B of weights): "
           f"{where} fp32 prefill of {seq_len} tokens, batch {batch_size}{', padded' if padded else ''}, one thread, "
@@ -428,8 +448,10 @@ def cmd_memory(args: argparse.Namespace) -> int:
     print(f"predicted  {format_quantity(predicted)}B by MemoryCost({options}) (measured / predicted "
           f"{payload['ratio']:.3f})")
     if onnx:
-        print("note: the cost counts torch's model; ONNX Runtime holds the tied embedding twice (the table and the "
-              "head's transpose) and the graph's attention scores, "
+        table = ("once (a lean graph, prepacking off)" if args.lean else
+                 "twice (the table and the head's transpose; --lean holds it once)")
+        print(f"note: the cost counts torch's model; ONNX Runtime holds the tied embedding {table} and the graph's "
+              "attention scores, "
               + ("one Attention node's" if opset >= 23 else "as separate products and softmax per head (--opset 23 "
                  "writes one Attention node)") + ": see benchmarks/results/memory_onnx.md")
     elif args.mmap_threshold is None:
@@ -571,13 +593,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     tokenizer = merino_model.checkpoint_bpe_tokenizer(args.checkpoint) or "bytes"
     opset = {} if args.opset is None else {"opset": args.opset}
     path = merino_model.export_onnx(model, args.onnx, kv_cache=args.kv_cache, tokenizer=tokenizer, logits=args.logits,
-                                    **opset)
+                                    lean=args.lean, **opset)
     report = merino_model.verify_onnx(model, path, decode_steps=16 if args.kv_cache else 0)
     print(f"wrote {path}: ONNX Runtime vs torch max abs diff {report['prefill_max_abs_diff']:.3g} (prefill)"
           + (f", {report['decode_max_abs_diff']:.3g} (16 decode steps)" if args.kv_cache else ""))
     if args.int8 is not None:
         merino_model.quantize_onnx(path, args.int8)
         print(f"wrote {args.int8}: dynamic INT8")
+    if args.lean:
+        print("lean: load it with prepacking off (session option session.disable_prepacking = 1; mpsolve's sessions "
+              "do) and ONNX Runtime holds its tied table once")
     return 0
 
 

@@ -64,6 +64,7 @@ def design_memory(
     runtime: str = "torch",
     opset: int | None = None,
     graph_dir: str | Path | None = None,
+    lean: bool = False,
 ) -> dict[str, int]:
     """Measure a design's inference memory in a fresh process, in bytes over that process's baseline.
 
@@ -74,6 +75,8 @@ def design_memory(
     ``seq_len x seq_len`` tensors per head the cost does not count (it counts torch's fused
     attention); opset 23 writes one ``Attention`` node. ``graph_dir`` keeps the exported graph (named by
     the architecture's digest, seed and opset) and reuses it when there, as :func:`design_latency` does.
+``lean`` exports the graph with ``lean=True`` and loads it with prepacking off, as :func:`onnx_session`
+does: its session holds the tied table once.
 
     ``batch_size`` prompts of ``seq_len`` tokens are prefilled together; ``padded`` (torch only: the exported
     graph takes no attention mask) gives them an attention mask with the first prompt left-padded by a quarter
@@ -92,7 +95,8 @@ def design_memory(
         tokens that fills its KV cache; with ONNX Runtime, ``opset`` (the measured graph's, written as one
         file below 2 GB, as ``mpsolve export`` writes it; above, its weights are stored apart and mapped, and
         the pages a run reads of them count in ``peak`` but not in ``weights``) and ``load_peak`` (the peak
-        while the session loaded the graph, which holds the graph's bytes beside the weights made of them).
+        while the session loaded the graph, which holds the graph's bytes beside the weights made of them) and
+        ``lean``.
         Compare ``peak`` with ``MemoryCost(seq_len=seq_len, batch_size=batch_size, padded=padded).of(architecture)``;
         ``benchmarks/memory.py`` does, for many designs.
 
@@ -111,8 +115,10 @@ def design_memory(
     if padded and runtime != "torch":
         raise ModelInputError("padded needs an attention mask, which the exported graph does not take: measure a "
                               "padded batch with runtime='torch'")
-    if (opset is not None or graph_dir is not None) and runtime != "onnxruntime":
-        raise ModelInputError("opset and graph_dir are the exported graph's: give them with runtime='onnxruntime'")
+    lean = check_bool(lean, "lean", ModelInputError)
+    if (opset is not None or graph_dir is not None or lean) and runtime != "onnxruntime":
+        raise ModelInputError("opset, graph_dir and lean are the exported graph's: give them with "
+                              "runtime='onnxruntime'")
     folder: Path | None = None
     if runtime == "onnxruntime":
         require("onnxruntime", "onnx")
@@ -155,9 +161,9 @@ def design_memory(
         # one file, as mpsolve export writes it: ONNX Runtime maps weights stored apart, and the pages a run reads
         # of that file (with the kernel's read-ahead) would count in the peak but not in the weights
         whole = 4 * ParamsCost().of(arch) < _PROTOBUF_LIMIT
-        graph = design_graph(arch, seed, "last", folder, opset, external_data=not whole)
+        graph = design_graph(arch, seed, "last", folder, opset, external_data=not whole, lean=lean)
         task = (_measure_onnx, str(graph), arch.vocab_size, int(seq_len), seed, mmap_threshold, int(batch_size))
-        return {**_in_fresh_process(task, f"{what} in ONNX Runtime"), "opset": opset}
+        return {**_in_fresh_process(task, f"{what} in ONNX Runtime"), "opset": opset, "lean": lean}
 
 
 def _in_fresh_process(task: tuple[Any, ...], what: str) -> dict[str, int]:
@@ -243,7 +249,7 @@ def _measure_onnx(graph: str, vocab_size: int, seq_len: int, seed: int, mmap_thr
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from mpsolve.merino_model._onnx import _run, _session_options
+    from mpsolve.merino_model._onnx import _is_lean, _run, _session_options
 
     ids = np.random.default_rng(seed).integers(0, vocab_size, (batch_size, seq_len), dtype=np.int64)
     # ONNX Runtime's own first-use allocations (its thread pool, kernels' set-up), before the baseline
@@ -253,9 +259,10 @@ def _measure_onnx(graph: str, vocab_size: int, seq_len: int, seed: int, mmap_thr
                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])], [w])
     ort.InferenceSession(onnx.helper.make_model(tiny).SerializeToString(), _session_options(1),
                          providers=["CPUExecutionProvider"]).run(None, {"x": np.ones((1, 8), np.float32)})
+    options = _session_options(1, lean=_is_lean(graph))
     reset_peak_memory()
     base = resident_memory()
-    session = ort.InferenceSession(graph, _session_options(1), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
     loading = resident_memory()["VmHWM"] - base["VmRSS"]  # the graph's bytes beside the weights made of them
     reset_peak_memory()  # the graph's bytes freed and returned
     weights = resident_memory()["RssAnon"] - base["RssAnon"]

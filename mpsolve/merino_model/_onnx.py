@@ -11,6 +11,12 @@ Two graphs, both with a dynamic batch and sequence length:
   ``0 .. past + j``, so one graph serves the prompt (``past = 0``: empty arrays) and every
   decoding step (``seq = 1``).
 
+With ``lean=True`` the tied embedding table is stored once, as the LM head's ``(D, vocab)`` weight;
+the embedding gathers its columns. ONNX Runtime folds the ``Transpose`` the exporter writes for the
+head into a second copy of the table, and its prepacked matmul weights are copies too: a lean graph
+loaded with prepacking off (``session.disable_prepacking``, which :func:`onnx_session` sets for it)
+holds the table once. What that saves and costs: ``benchmarks/results/onnx_lean.md``.
+
 Both return every position's logits, or with ``logits="last"`` the last position's only
 ``(batch, 1, vocab)``: what generation needs, with the LM head run on one position instead of
 ``seq`` (``verify_onnx`` then checks that position; ``compare_onnx`` needs every position).
@@ -24,6 +30,7 @@ input: a batch holds prompts of one length (no left padding).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -60,6 +67,10 @@ _META_GRAPH = "mpsolve.graph"
 _META_ARCH = "mpsolve.architecture"
 _META_TOKENIZER = "mpsolve.tokenizer"
 _META_LOGITS = "mpsolve.logits"
+#: a graph whose tied table is stored once, transposed (``export_onnx(lean=True)``): load it with prepacking off
+META_LEAN = "mpsolve.lean"
+#: the ONNX Runtime session option that keeps a matmul's constant weight as it is stored, not in a packed copy
+DISABLE_PREPACKING = "session.disable_prepacking"
 #: which positions' logits an exported graph returns
 LOGITS = ("all", "last")
 _PAST = "past_key_values.{}.{}"
@@ -147,6 +158,7 @@ def export_onnx(
     external_data: bool = False,
     tokenizer: Any = None,
     logits: str = "all",
+    lean: bool = False,
 ) -> Path:
     """Export a MeRino model to an ONNX file (see the module docstring for the two graphs).
 
@@ -163,6 +175,10 @@ def export_onnx(
         logits: ``"all"``: every position's logits (scoring, perplexity, :func:`compare_onnx`);
             ``"last"``: the last position's only, all that generation needs: the output projection
             and the LM head run on one position, so a prompt's first token comes sooner.
+        lean: store the tied embedding table once, as the head's ``(D, vocab)`` weight, for ONNX
+            Runtime sessions with prepacking off (``session.disable_prepacking = "1"``; recorded in
+            the metadata, which :func:`onnx_session` reads): the session holds the table once
+            instead of twice (see the module docstring).
 
     Returns:
         the path written. The architecture (JSON), the graph kind, which logits it returns and
@@ -175,6 +191,7 @@ def export_onnx(
     # a truthy string such as "no" exported the other graph, or the weights apart, silently
     kv_cache = check_bool(kv_cache, "kv_cache", ModelInputError)
     external_data = check_bool(external_data, "external_data", ModelInputError)
+    lean = check_bool(lean, "lean", ModelInputError)
     keep = 1 if logits == "last" else 0
     tokenizer = getattr(tokenizer, "backend_tokenizer", tokenizer)  # a transformers fast tokenizer's own
     if tokenizer is not None and tokenizer != "bytes" and not callable(getattr(tokenizer, "to_str", None)):
@@ -235,6 +252,9 @@ def export_onnx(
     if written != opset:  # the graph would mix the opsets: ONNX Runtime refuses it
         raise ModelInputError(f"torch's ONNX exporter cannot write this model in opset {opset} (its graph kept opset "
                               f"{written}): give a lower opset (the default, {DEFAULT_OPSET}, works)")
+    if lean:
+        _store_table_transposed(program.model)
+        program.model.metadata_props[META_LEAN] = "true"
     program.model.metadata_props[_META_GRAPH] = "kv_cache" if kv_cache else "prefill"
     program.model.metadata_props[_META_ARCH] = json.dumps(arch.to_dict(), sort_keys=True)
     program.model.metadata_props[_META_LOGITS] = logits
@@ -242,6 +262,33 @@ def export_onnx(
         program.model.metadata_props[_META_TOKENIZER] = tokenizer if tokenizer == "bytes" else tokenizer.to_str()
     program.save(path, external_data=external_data)
     return path
+
+
+def _store_table_transposed(model: Any) -> None:
+    """Rewrite the exported ``onnx_ir`` model so that its tied table is stored once, as the head's ``(D, V)`` weight:
+    ``Gather(W, ids)`` becomes ``Transpose(Gather(W.T, ids, axis=1))`` and ``MatMul(x, Transpose(W))``
+    ``MatMul(x, W.T)``."""
+    import onnx_ir as ir
+
+    graph = model.graph
+    ids = next(v for v in graph.inputs if v.name == "input_ids")
+    lookups = [node for node, _ in ids.uses() if node.op_type == "Gather"]
+    table = lookups[0].inputs[0] if len(lookups) == 1 else None
+    heads = [node for node, _ in table.uses() if node.op_type == "Transpose"] if table is not None else []
+    if table is None or not table.is_initializer() or len(heads) != 1 or len(table.uses()) != 2:
+        raise ModelInputError("the exported graph has no tied table read by one lookup and one transposed head: "
+                              "export it without lean")  # the exporter changed how it writes the model
+    transposed = np.ascontiguousarray(table.const_value.numpy().T)
+    table.const_value = ir.tensor(transposed, name=table.name)
+    table.shape = ir.Shape(transposed.shape)
+    heads[0].outputs[0].replace_all_uses_with(table)
+    graph.remove(heads[0], safe=True)
+    lookup = lookups[0]
+    columns = ir.node("Gather", [table, ids], attributes={"axis": 1})  # (D, *ids.shape)
+    rows = ir.node("Transpose", columns.outputs, attributes={"perm": [1, 2, 0]})
+    lookup.outputs[0].replace_all_uses_with(rows.outputs[0])
+    graph.insert_after(lookup, [columns, rows])
+    graph.remove(lookup, safe=True)
 
 
 def check_opset(opset: Any) -> int:
@@ -276,9 +323,66 @@ def _session(model: Any, threads: int | None = None) -> Any:
             "is not an ONNX file"
         raise ModelInputError(f"{str(model)!r} {what}; give the path export_onnx wrote")
     try:
-        return ort.InferenceSession(str(model), _session_options(threads), providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(model), _session_options(threads, lean=_is_lean(model)),
+                                    providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT's load errors (InvalidProtobuf, Fail, ...) subclass Exception only
         raise ModelInputError(f"ONNX Runtime cannot load {str(model)!r}: {_load_failure(str(exc))}") from None
+
+
+def _is_lean(model: str | os.PathLike | bytes) -> bool:
+    """Whether an ONNX model (a file or its bytes) was exported with ``lean=True``, read from its metadata."""
+    return _model_metadata(model).get(META_LEAN) == "true"
+
+
+def _model_metadata(model: str | os.PathLike | bytes, max_fields: int = 1 << 16) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX model (a file or its bytes), read without parsing its graph.
+
+    A ``ModelProto``'s fields are scanned in protobuf's wire format and every one but the metadata entries
+    (field 14) is skipped by its length, so a graph's embedded weights are neither read nor parsed. A
+    file that is not a model yields what was read before it stopped making sense (ONNX Runtime then says why
+    it cannot load it)."""
+    from google.protobuf.message import DecodeError
+    from onnx import StringStringEntryProto
+
+    def varint(stream: Any) -> int | None:
+        value = shift = 0
+        while shift < 64:
+            byte = stream.read(1)
+            if not byte:
+                return None
+            value |= (byte[0] & 0x7F) << shift
+            if byte[0] < 0x80:
+                return value
+            shift += 7
+        return None
+
+    entries: dict[str, str] = {}
+    with (io.BytesIO(model) if isinstance(model, bytes) else open(model, "rb")) as stream:  # noqa: SIM115
+        for _ in range(max_fields):
+            tag = varint(stream)
+            if tag is None:
+                break
+            field, wire = tag >> 3, tag & 7
+            if wire == 0:
+                if varint(stream) is None:
+                    break
+            elif wire == 2:
+                length = varint(stream)
+                if length is None:
+                    break
+                if field != 14:
+                    stream.seek(length, io.SEEK_CUR)
+                    continue
+                try:
+                    entry = StringStringEntryProto.FromString(stream.read(min(length, 1 << 20)))
+                except DecodeError:
+                    break
+                entries[entry.key] = entry.value
+            elif wire in (1, 5):
+                stream.seek(8 if wire == 1 else 4, io.SEEK_CUR)
+            else:
+                break
+    return entries
 
 
 def _load_failure(message: str) -> str:
@@ -314,11 +418,14 @@ def _lm_session(model: Any) -> Any:
     return session
 
 
-def _session_options(threads: int | None) -> Any:
+def _session_options(threads: int | None, lean: bool = False) -> Any:
+    """ONNX Runtime's session options for mpsolve's sessions; ``lean``: prepacking off (a lean graph's)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 4  # an error reaches the caller as one line (see _run), not also as ORT's log
+    if lean:
+        options.add_session_config_entry(DISABLE_PREPACKING, "1")
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

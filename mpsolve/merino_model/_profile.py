@@ -150,14 +150,16 @@ def time_call(
 
 def onnx_session(model: Any, threads: int) -> Any:
     """A CPU ``onnxruntime.InferenceSession`` of a path or serialised model with pinned threads
-    (``threads`` intra-op, one inter-op, sequential execution)."""
+    (``threads`` intra-op, one inter-op, sequential execution); a lean graph (``export_onnx(lean=True)``)
+    with prepacking off, so that it holds its table once."""
     require("onnxruntime", "onnx")
     import onnxruntime as ort
 
-    from mpsolve.merino_model._onnx import _session, _session_options
+    from mpsolve.merino_model._onnx import _is_lean, _session, _session_options
 
     if isinstance(model, bytes):
-        return ort.InferenceSession(model, _session_options(threads), providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(model, _session_options(threads, lean=_is_lean(model)),
+                                    providers=["CPUExecutionProvider"])
     return _session(model, threads)
 
 
@@ -430,6 +432,7 @@ def design_latency(
     batch: int = 1,
     logits: str | None = None,
     graph_dir: str | Path | None = None,
+    lean: bool = False,
 ) -> dict[str, Any]:
     """Time a design, built with random weights, on the workload of :func:`profile_latency`: the
     whole-model measurement a prediction of the profile's latency cost is checked against.
@@ -440,6 +443,8 @@ def design_latency(
         logits: ONNX Runtime: the graph's logits, ``all`` (default) or ``last``, as in the profile.
         graph_dir: ONNX Runtime: keep the exported graph here (named by the architecture's
             digest) and reuse it when present; default: a temporary folder.
+        lean: ONNX Runtime: the graph exported with ``lean=True``, in a session with prepacking off
+            (:func:`onnx_session`), as it holds its tied table once.
         seq_len, threads, phase, min_run_time, statistic, seed, batch: as in :func:`model_latency`.
 
     Returns:
@@ -454,6 +459,9 @@ def design_latency(
         _check_choice(label, value, known)
     check_run_time(min_run_time)  # before the export
     logits = _profile_logits(runtime, logits)
+    lean = check_bool(lean, "lean", ModelInputError)
+    if lean and runtime != "onnxruntime":
+        raise ModelInputError("lean is the exported graph's: give it with runtime='onnxruntime'")
     arch = resolve_architecture(architecture)
     timing = {"phase": phase, "min_run_time": min_run_time, "statistic": statistic, "seed": seed, "batch": batch}
     if runtime == "torch":
@@ -461,7 +469,7 @@ def design_latency(
     require("onnxruntime", "onnx")
     folder = check_graph_dir(graph_dir)
     with tempfile.TemporaryDirectory() as tmp:
-        graph = design_graph(arch, seed, logits, folder or Path(tmp))
+        graph = design_graph(arch, seed, logits, folder or Path(tmp), lean=lean)
         return model_latency(graph, seq_len, threads, **timing)
 
 
@@ -479,23 +487,25 @@ def check_graph_dir(graph_dir: Any) -> Path | None:
 
 
 def design_graph(
-    arch: Architecture, seed: int, logits: str, folder: Path, opset: int | None = None, external_data: bool = True
+    arch: Architecture, seed: int, logits: str, folder: Path, opset: int | None = None, external_data: bool = True,
+    lean: bool = False,
 ) -> Path:
     """The KV-cache graph of ``arch`` built with random weights of ``seed`` (:func:`export_onnx`), kept in
     ``folder`` under the architecture's digest and reused when there. ``external_data=False``: one file
     (as ``mpsolve export`` writes below 2 GB), where ONNX Runtime reads the weights into its own memory
-    instead of mapping the weights' file."""
+    instead of mapping the weights' file. ``lean``: exported with ``lean=True``."""
     from mpsolve.merino_model._model import build
     from mpsolve.merino_model._onnx import DEFAULT_OPSET, export_onnx
 
     opset = DEFAULT_OPSET if opset is None else opset
     # the defaults' name as before
-    other = ("" if opset == DEFAULT_OPSET else f"-op{opset}") + ("" if external_data else "-whole")
+    other = ("" if opset == DEFAULT_OPSET else f"-op{opset}") + ("" if external_data else "-whole") + (
+        "-lean" if lean else "")
     graph = folder / f"design-{arch.digest()}-s{seed}-{logits}{other}.onnx"
     if not graph.is_file():
         with _quiet_export():
             export_onnx(build(arch, seed=seed), graph, kv_cache=True, external_data=external_data, logits=logits,
-                        opset=opset)
+                        opset=opset, lean=lean)
     return graph
 
 

@@ -283,13 +283,18 @@ def test_memory_in_onnx_runtime_passes_its_flags_and_says_what_it_measured(capsy
     monkeypatch.setattr(merino_model, "design_memory", measured)
     code, out, _ = run(capsys, "memory", "merino-52m", "--seq-len", "64", "--runtime", "onnxruntime")
     assert code == 0 and calls[-1] == (64, {"batch_size": 1, "padded": False, "seed": 0, "mmap_threshold": None,
-                                            "runtime": "onnxruntime", "opset": None})
+                                            "runtime": "onnxruntime", "opset": None, "lean": False})
     assert "ONNX Runtime (opset 18 graph) fp32 prefill of 64 tokens" in out and "3MB peak (2MB of weights)" in out
     assert "note: the cost counts torch's model; ONNX Runtime holds the tied embedding twice" in out
     assert "--opset 23 writes one Attention node" in out
     code, out, _ = run(capsys, "memory", "merino-52m", "--runtime", "onnxruntime", "--opset", "23", "--json")
     obj = json.loads(out)
     assert code == 0 and (obj["runtime"], obj["opset"]) == ("onnxruntime", 23) and "opset" not in obj["measured"]
+    code, out, _ = run(capsys, "memory", "merino-52m", "--runtime", "onnxruntime", "--lean")
+    assert code == 0 and calls[-1][1]["lean"] and "ONNX Runtime (opset 18, lean graph)" in out
+    assert "holds the tied embedding once (a lean graph, prepacking off)" in out
+    code, _, err = run(capsys, "memory", "merino-52m", "--lean")
+    assert code == 2 and "--lean is the exported graph's: give it with --runtime onnxruntime" in err
 
 
 def test_memory_measures_a_design_against_its_memory_cost(capsys, tmp_path):
@@ -338,6 +343,9 @@ def test_memory_measures_a_design_against_its_memory_cost(capsys, tmp_path):
         ("tiny", False, ["--min-run-time", "0"], "--min-run-time must be a number of seconds in (0, 60], got 0.0"),
         ("tiny", False, ["--min-run-time", "1e9"],
          "--min-run-time must be a number of seconds in (0, 60], got 1000000000.0"),
+        ("tiny", False, ["--lean"], "--lean is the exported graph's: give it with --runtime onnxruntime"),
+        ("tiny", True, ["--lean", "--runtime", "onnxruntime"],
+         "a profile times ONNX Runtime's graphs with prepacking on, and --lean measures the lean graph with it off"),
     ],
 )
 def test_latency_refuses_what_it_cannot_time_or_compare(capsys, tmp_path, arch, with_profile, flags, message):

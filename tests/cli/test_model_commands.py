@@ -66,6 +66,9 @@ def test_train_evaluate_export(tmp_path, capsys):
     import onnx as onnx_lib
 
     assert onnx_lib.load(str(onnx)).opset_import[0].version == 23
+    assert main(["export", str(run), "--onnx", str(onnx), "--lean"]) == 0
+    assert "lean: load it with prepacking off" in capsys.readouterr().out
+    assert {p.key: p.value for p in onnx_lib.load(str(onnx)).metadata_props}["mpsolve.lean"] == "true"
     assert main(["export", str(run), "--onnx", str(onnx), "--opset", "16"]) == 2
     assert "opset must be an integer >= 17" in capsys.readouterr().err
 

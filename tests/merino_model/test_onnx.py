@@ -255,6 +255,62 @@ def test_ort_dynamic_int8_agrees_wherever_the_fp32_margin_is_clear(exported, tmp
     assert report["top1_agreement"] > 0.9
 
 
+def test_a_lean_graph_stores_its_table_once_and_computes_the_same(exported, tmp_path):
+    """``lean=True`` stores the tied table once, as the head's ``(D, V)`` weight (the embedding gathers its columns):
+    the logits and generations are the graph's own, the metadata says so, and onnx_session (and INT8) follow it."""
+    import onnx
+
+    from mpsolve.merino_model import onnx_session
+
+    model, _, kv = exported
+    lean = export_onnx(model, tmp_path / "lean.onnx", kv_cache=True, lean=True)
+    prompt = _prompt(n=10)
+    report = verify_onnx(model, lean, prompt, decode_steps=16)
+    assert report["max_abs_logit"] > 1.0 and report["top1_agreement"] == 1.0
+    assert report["prefill_max_abs_diff"] < FP32_REL_TOL * report["max_abs_logit"]
+    assert report["decode_max_abs_diff"] < FP32_REL_TOL * report["max_abs_logit"]
+    assert np.array_equal(onnx_generate(lean, prompt, 24), model.generate(prompt, 24).numpy())
+    vocab, width = model.embed_tokens.weight.shape
+
+    def tables(path):
+        graph = onnx.load(str(path)).graph
+        return sorted(list(t.dims) for t in graph.initializer if sorted(t.dims) == sorted([vocab, width]))
+
+    assert tables(kv) == [[vocab, width]] and tables(lean) == [[width, vocab]]
+    assert {p.key: p.value for p in onnx.load(str(lean)).metadata_props}["mpsolve.lean"] == "true"
+    for path, off in ((kv, False), (lean, True)):
+        options = onnx_session(path, 1).get_session_options()
+        if off:
+            assert options.get_session_config_entry("session.disable_prepacking") == "1"
+        else:
+            with pytest.raises(RuntimeError, match="does not have configuration"):
+                options.get_session_config_entry("session.disable_prepacking")
+    # INT8 of a lean graph keeps the table once (the default's folds the head's transpose into a second copy)
+    int8, lean8 = quantize_onnx(kv, tmp_path / "int8.onnx"), quantize_onnx(lean, tmp_path / "lean-int8.onnx")
+    assert len(tables(int8)) == 2 and tables(lean8) == [[width, vocab]]
+    assert onnx_session(lean8, 1).get_session_options().get_session_config_entry("session.disable_prepacking") == "1"
+    with pytest.raises(ModelInputError, match="lean must be True or False, got .no."):
+        export_onnx(model, tmp_path / "x.onnx", lean="no")
+
+
+def test_model_metadata_is_read_without_parsing_the_graph(exported, tmp_path):
+    """The metadata scan reads what onnx reads, from a file, its bytes, or a graph whose weights are stored apart;
+    bytes that are no model give nothing (ONNX Runtime then says why it cannot load them)."""
+    import onnx
+
+    from mpsolve.merino_model._onnx import _model_metadata
+
+    model, prefill, _ = exported
+    apart = export_onnx(model, tmp_path / "apart.onnx", lean=True, external_data=True)
+    for path in (prefill, apart):
+        expected = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        assert "mpsolve.architecture" in expected
+        assert _model_metadata(path) == expected == _model_metadata(path.read_bytes())
+    assert _model_metadata(apart)["mpsolve.lean"] == "true" and "mpsolve.lean" not in _model_metadata(prefill)
+    for junk in (b"", b"not a model" * 100, b"\xff" * 100, prefill.read_bytes()[:1000]):
+        assert isinstance(_model_metadata(junk), dict)
+
+
 def test_hf_wrapper_verifies_against_the_same_graph(exported):
     pytest.importorskip("transformers")
     from mpsolve.merino_model import MeRinoHFForCausalLM
