@@ -121,8 +121,9 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--lean", action="store_true",
                    help="store the tied embedding table once, as the LM head's weight: an ONNX Runtime session with "
                    "prepacking off (session option session.disable_prepacking=1; mpsolve's sessions set it from the "
-                   "graph's metadata) then holds the table once instead of twice, at a cost in prompt time "
-                   "(benchmarks/results/onnx_lean.md; mpsolve memory --runtime onnxruntime --lean measures a design)")
+                   "graph's metadata) then holds the table once instead of twice; a prompt takes longer and a "
+                   "generated token less (measured: benchmarks/results/onnx_lean.md; mpsolve memory --runtime "
+                   "onnxruntime --lean measures a design)")
     p.add_argument("--int8", type=Path, default=None, metavar="FILE", help="also write an ORT dynamic-INT8 model")
     p.set_defaults(func=cmd_export)
 

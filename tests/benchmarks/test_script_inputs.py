@@ -642,3 +642,33 @@ def test_memory_onnx_judges_the_registered_expectations_on_two_runs(script, tmp_
     assert result["expectations"]["O2"] and "O2 (" in (tmp_path / "a.md").read_text()
     message = refused(capsys, analysis.main, [*argv, "--out", str(tmp_path / "op18")])  # its own input
     assert "op18" in message and not (tmp_path / "op18.md").exists()
+
+
+def test_onnx_lean_measures_pairs_resumes_and_refuses_another_runs_settings(script, tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    lean = script("onnx_lean")
+    tiny = tmp_path / "tiny.toml"  # graphs that export in seconds; positions for the 1024-token prompt
+    tiny.write_text("num_blocks = 1\nembed_dims = [64]\nffn_ratios = [1.0]\nlayers = [1]\nvocab_size = 4096\n"
+                    "embed_proj_dim = 64\nmax_positions = 1025\n")
+    out = tmp_path / "lean"
+    argv = ["--space", str(tiny), "--designs", "1", "--memory-seq-len", "64", "--min-run-time", "0.05", "--out",
+            str(out)]
+    assert lean.main(argv) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    (row,) = report["rows"]
+    assert report["complete"] and row["table_bytes"] == 4 * 4096 * 64
+    assert row["memory_lean"]["lean"] and not row["memory_default"]["lean"]
+    assert all(len(row[name][kind]) == 2 for name, _, _ in lean.WORKLOADS for kind in ("default", "lean"))
+    # the table is most of this design's weights: the lean session holds it once (measured 1.00 times the table)
+    assert 0.8 < lean.derived(row)["weights_saved_over_table"] < 1.2
+    text = out.with_suffix(".md").read_text()
+    assert "Registered expectations" in text and "| decode 128 |" in text
+    message = refused(capsys, lean.main, argv)
+    assert "holds a run: give --resume to go on from it, or another --out" in message
+    assert lean.main([*argv, "--resume"]) == 0  # nothing left to measure: the report again
+    assert json.loads(out.with_suffix(".json").read_text())["rows"] == [row]
+    message = refused(capsys, lean.main, [*argv, "--resume", "--memory-seq-len", "32"])
+    assert "differs in memory_seq_len: resume it with its own settings" in message
+    message = refused(capsys, lean.main, ["--space", "byte-tiny", "--out", str(tmp_path / "x")])
+    assert "the workloads need 1024 positions, more than the space's max_positions 512" in message
+    assert not list(tmp_path.glob("x*"))
