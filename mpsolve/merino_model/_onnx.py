@@ -338,9 +338,10 @@ def _model_metadata(model: str | os.PathLike | bytes, max_fields: int = 1 << 16)
     """The ``metadata_props`` of an ONNX model (a file or its bytes), read without parsing its graph.
 
     A ``ModelProto``'s fields are scanned in protobuf's wire format and every one but the metadata entries
-    (field 14) is skipped by its length, so a graph's embedded weights are neither read nor parsed. A
-    file that is not a model yields what was read before it stopped making sense (ONNX Runtime then says why
-    it cannot load it)."""
+    (field 14) is skipped by its length, so a graph's embedded weights are neither read nor parsed; so is an entry
+    over 1 MiB (a tokenizer's), which may come before the small ones (INT8's tools reorder them). A file that is
+    not a model yields what was read before it stopped making sense (ONNX Runtime then says why it cannot load it).
+    """
     from google.protobuf.message import DecodeError
     from onnx import StringStringEntryProto
 
@@ -370,11 +371,11 @@ def _model_metadata(model: str | os.PathLike | bytes, max_fields: int = 1 << 16)
                 length = varint(stream)
                 if length is None:
                     break
-                if field != 14:
+                if field != 14 or length > 1 << 20:
                     stream.seek(length, io.SEEK_CUR)
                     continue
                 try:
-                    entry = StringStringEntryProto.FromString(stream.read(min(length, 1 << 20)))
+                    entry = StringStringEntryProto.FromString(stream.read(length))
                 except DecodeError:
                     break
                 entries[entry.key] = entry.value

@@ -311,6 +311,28 @@ def test_model_metadata_is_read_without_parsing_the_graph(exported, tmp_path):
         assert isinstance(_model_metadata(junk), dict)
 
 
+def test_a_lean_graph_is_found_lean_after_a_large_metadata_entry(tmp_path):
+    """INT8's tools write the metadata in another order, so a BPE tokenizer's entry (over 1 MiB) can come before
+    ``mpsolve.lean``: the scan skips it (it stopped there, and the INT8 of a lean graph was loaded with prepacking
+    on)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from mpsolve.merino_model import onnx_session
+    from mpsolve.merino_model._onnx import _model_metadata
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    helper.set_model_props(model, {"mpsolve.tokenizer": "t" * (2 << 20), "mpsolve.lean": "true"})
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    assert _model_metadata(path) == {"mpsolve.lean": "true"} == _model_metadata(path.read_bytes())
+    options = onnx_session(path, 1).get_session_options()
+    assert options.get_session_config_entry("session.disable_prepacking") == "1"
+
+
 def test_hf_wrapper_verifies_against_the_same_graph(exported):
     pytest.importorskip("transformers")
     from mpsolve.merino_model import MeRinoHFForCausalLM
