@@ -359,6 +359,8 @@ def _model_metadata(model: str | os.PathLike | bytes, max_fields: int = 1 << 16)
 
     entries: dict[str, str] = {}
     with (io.BytesIO(model) if isinstance(model, bytes) else open(model, "rb")) as stream:  # noqa: SIM115
+        size = stream.seek(0, io.SEEK_END)
+        stream.seek(0)
         for _ in range(max_fields):
             tag = varint(stream)
             if tag is None:
@@ -369,7 +371,7 @@ def _model_metadata(model: str | os.PathLike | bytes, max_fields: int = 1 << 16)
                     break
             elif wire == 2:
                 length = varint(stream)
-                if length is None:
+                if length is None or length > size - stream.tell():  # past the end (seek refused 2**63 and up)
                     break
                 if field != 14 or length > 1 << 20:
                     stream.seek(length, io.SEEK_CUR)

@@ -333,6 +333,30 @@ def test_a_lean_graph_is_found_lean_after_a_large_metadata_entry(tmp_path):
     assert options.get_session_config_entry("session.disable_prepacking") == "1"
 
 
+def test_a_field_longer_than_the_file_leaves_the_error_to_onnx_runtime(tmp_path):
+    """A length past the end of the file stops the metadata scan; at 2**63 and over, seeking there raised OSError
+    (a file: 'ONNX Runtime cannot load ...: [Errno 22] Invalid argument') or OverflowError (bytes)."""
+    from mpsolve.merino_model import onnx_session
+    from mpsolve.merino_model._onnx import _model_metadata
+
+    def varint(n: int) -> bytes:
+        out = b""
+        while n >> 7:
+            out, n = out + bytes([0x80 | n & 0x7F]), n >> 7
+        return out + bytes([n])
+
+    for field in (7, 14):  # the graph, a metadata entry
+        for length in (1 << 20, 1 << 63, (1 << 64) - 1):
+            junk = varint(field << 3 | 2) + varint(length) + b"x" * 100
+            path = tmp_path / "junk.onnx"
+            path.write_bytes(junk)
+            assert _model_metadata(path) == {} == _model_metadata(junk)
+            with pytest.raises(ModelInputError, match=r"ONNX Runtime cannot load .*junk.onnx.: \[ONNXRuntimeError\]"):
+                onnx_session(path, 1)
+            with pytest.raises(Exception, match=r"\[ONNXRuntimeError\]"):  # bytes: ORT's own error, as before
+                onnx_session(junk, 1)
+
+
 def test_hf_wrapper_verifies_against_the_same_graph(exported):
     pytest.importorskip("transformers")
     from mpsolve.merino_model import MeRinoHFForCausalLM
