@@ -376,7 +376,8 @@ def cmd_latency(args: argparse.Namespace) -> int:
     check_run_time(args.min_run_time, "--min-run-time", CLIError)
     measured = merino_model.design_latency(arch, min_run_time=args.min_run_time, seed=args.seed, lean=args.lean,
                                            **workload)
-    payload: dict[str, Any] = {"architecture": arch.to_dict(), "workload": workload, "measured": measured}
+    payload: dict[str, Any] = {"architecture": arch.to_dict(), "workload": workload, "lean": args.lean,
+                               "measured": measured}
     if predicted is not None:
         payload["profile"] = str(args.profile)
         payload["predicted_ms"] = predicted
@@ -391,7 +392,8 @@ def cmd_latency(args: argparse.Namespace) -> int:
     threads = workload["threads"] or f"{workload['runtime']}'s default"
     print(f"{arch}")
     print(f"measured   {measured['ms']:.2f} ms (IQR {measured['iqr_ms']:.2f}, {measured['blocks']} blocks, "
-          f"{workload['statistic']} of blocks): {workload['runtime']} {workload['phase']}, {what}, {threads} thread(s)")
+          f"{workload['statistic']} of blocks): {workload['runtime']}{' (lean graph)' if args.lean else ''} "
+          f"{workload['phase']}, {what}, {threads} thread(s)")
     if predicted is not None:
         print(f"predicted  {payload['predicted_ms']:.2f} ms by {args.profile} ({payload['error_percent']:+.1f} %)"
               + (f"; component sum {payload['components_ms']:.2f} ms" if components is not None else ""))

@@ -270,6 +270,25 @@ def test_latency_times_a_design_on_its_profiles_workload_and_compares(capsys, tm
     assert code == 0 and "torch prefill, a 128-token prompt, 1 thread(s)" in out and "predicted" not in out
 
 
+def test_latency_of_a_lean_graph_says_so(capsys, monkeypatch):
+    """--lean was passed on but neither printed nor in --json: a lean and a default timing read the same."""
+    from mpsolve import merino_model
+
+    calls = []
+
+    def measured(arch, **options):
+        calls.append(options)
+        return {"ms": 1.0, "iqr_ms": 0.01, "blocks": 5, "noisy": False}
+
+    monkeypatch.setattr(merino_model, "design_latency", measured)
+    code, out, _ = run(capsys, "latency", "merino-52m", "--runtime", "onnxruntime", "--lean", "--threads", "1")
+    assert code == 0 and calls[-1]["lean"] and "onnxruntime (lean graph) prefill, a 128-token prompt" in out
+    code, out, _ = run(capsys, "latency", "merino-52m", "--runtime", "onnxruntime", "--json")
+    assert code == 0 and json.loads(out)["lean"] is False and not calls[-1]["lean"]
+    code, out, _ = run(capsys, "latency", "merino-52m", "--runtime", "onnxruntime", "--lean", "--json")
+    assert code == 0 and json.loads(out)["lean"] is True
+
+
 def test_memory_in_onnx_runtime_passes_its_flags_and_says_what_it_measured(capsys, monkeypatch):
     """The command's ONNX Runtime path (design_memory's own is measured in tests/merino_model/test_memory.py)."""
     from mpsolve import merino_model
