@@ -270,6 +270,18 @@ def test_latency_times_a_design_on_its_profiles_workload_and_compares(capsys, tm
     assert code == 0 and "torch prefill, a 128-token prompt, 1 thread(s)" in out and "predicted" not in out
 
 
+def test_export_help_gives_the_lean_runs_figures(capsys):
+    """The pre-registration (benchmarks/preregistration/onnx_lean.md) has `mpsolve export --help` give the run's
+    figures for --lean; it gave none."""
+    results = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "onnx_lean.json"
+    summary = json.loads(results.read_text())["summary"]
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for key in ("weights_lean_over_default", "prefill_128_lean_over_default", "decode_128_lean_over_default"):
+        assert f"{summary[key]['median']:.3f}" in text, key
+
+
 def test_latency_of_a_lean_graph_says_so(capsys, monkeypatch):
     """--lean was passed on but neither printed nor in --json: a lean and a default timing read the same."""
     from mpsolve import merino_model
