@@ -16,9 +16,9 @@ other:
   prefill of 128 and of 1024 tokens and one decoded token at 128 cached positions, each timed twice in
   the order default, lean, lean, default (drift in the machine's speed cancels in the pair).
 
-    python benchmarks/onnx_lean.py --designs 16 --seed 47          # the pre-registered run
+    python benchmarks/onnx_lean.py --designs 12 --seed 47          # the pre-registered run
     python benchmarks/onnx_lean.py --designs 2 --out /tmp/lean      # quicker
-    python benchmarks/onnx_lean.py --designs 16 --seed 47 --resume  # go on after an interruption
+    python benchmarks/onnx_lean.py --designs 12 --seed 47 --resume  # go on after an interruption
 
 Reports per design and over designs (median with a 95 % percentile bootstrap interval, range): the weights
 saved over the table's bytes (``4 V D``), the lean weights over 4 bytes a parameter, the peak saved over the
