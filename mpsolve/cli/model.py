@@ -344,11 +344,11 @@ def cmd_latency(args: argparse.Namespace) -> int:
     workload: dict[str, Any] = {"runtime": "torch", "phase": "prefill", "seq_len": 128, "threads": None,
                                 "statistic": "median", "batch": 1, "logits": None}
     cost = components = predicted = None
-    if args.lean and (args.runtime or "torch") != "onnxruntime":
-        raise CLIError("--lean is the exported graph's: give it with --runtime onnxruntime")
-    if args.lean and args.profile is not None:
+    if args.lean and args.profile is not None:  # first: --runtime onnxruntime would not help
         raise CLIError("a profile times ONNX Runtime's graphs with prepacking on, and --lean measures the lean graph "
                        "with it off: time it without --profile")
+    if args.lean and (args.runtime or "torch") != "onnxruntime":
+        raise CLIError("--lean is the exported graph's: give it with --runtime onnxruntime")
     if args.profile is not None:
         cost = latency_cost(args.profile)
         components = latency_cost(args.profile, calibrated=False) if cost.per_layer_ms or cost.calibration_ms else None

@@ -377,6 +377,8 @@ def test_memory_measures_a_design_against_its_memory_cost(capsys, tmp_path):
         ("tiny", False, ["--lean"], "--lean is the exported graph's: give it with --runtime onnxruntime"),
         ("tiny", True, ["--lean", "--runtime", "onnxruntime"],
          "a profile times ONNX Runtime's graphs with prepacking on, and --lean measures the lean graph with it off"),
+        ("tiny", True, ["--lean"],  # before: 'give it with --runtime onnxruntime', then refused for the profile
+         "a profile times ONNX Runtime's graphs with prepacking on, and --lean measures the lean graph with it off"),
     ],
 )
 def test_latency_refuses_what_it_cannot_time_or_compare(capsys, tmp_path, arch, with_profile, flags, message):
