@@ -75,8 +75,8 @@ def design_memory(
     ``seq_len x seq_len`` tensors per head the cost does not count (it counts torch's fused
     attention); opset 23 writes one ``Attention`` node. ``graph_dir`` keeps the exported graph (named by
     the architecture's digest, seed and opset) and reuses it when there, as :func:`design_latency` does.
-``lean`` exports the graph with ``lean=True`` and loads it with prepacking off, as :func:`onnx_session`
-does: its session holds the tied table once.
+    ``lean`` exports the graph with ``lean=True`` and loads it with prepacking off, as :func:`onnx_session`
+    does: its session holds the tied table once.
 
     ``batch_size`` prompts of ``seq_len`` tokens are prefilled together; ``padded`` (torch only: the exported
     graph takes no attention mask) gives them an attention mask with the first prompt left-padded by a quarter

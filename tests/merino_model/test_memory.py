@@ -184,6 +184,16 @@ def test_a_lean_graph_holds_its_table_once_in_onnx_runtime(tmp_path: Path) -> No
         design_latency(arch, 16, 1, lean=True)
 
 
+def test_design_memory_docstring_is_indented_as_one() -> None:
+    """Its ``lean`` lines started at column 0, so ``help(design_memory)`` showed every other line indented."""
+    import inspect
+
+    from mpsolve.merino_model import design_memory
+
+    doc = inspect.getdoc(design_memory)
+    assert "\n``runtime=\"onnxruntime\"`` measures" in doc and "\n``lean`` exports the graph" in doc
+
+
 def test_design_memory_refuses_what_it_cannot_measure() -> None:
     from mpsolve.merino_model import ModelInputError, design_memory
 
