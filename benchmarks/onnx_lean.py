@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                 if json.dumps(arch.to_dict(), sort_keys=True) in done:
                     continue
                 row = measure(arch, args.memory_seq_len, args.min_run_time, Path(graphs))
-                for graph in Path(graphs).iterdir():  # a design's four graphs, once measured
+                for graph in Path(graphs).iterdir():  # a design's two graphs, once measured
                     graph.unlink()
                 results["rows"].append(row)
                 d = derived(row)

@@ -644,29 +644,50 @@ def test_memory_onnx_judges_the_registered_expectations_on_two_runs(script, tmp_
     assert "op18" in message and not (tmp_path / "op18.md").exists()
 
 
-def test_onnx_lean_measures_pairs_resumes_and_refuses_another_runs_settings(script, tmp_path: Path,
+def test_onnx_lean_measures_pairs_resumes_and_refuses_another_runs_settings(script, tmp_path: Path, monkeypatch,
                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """The script's plumbing, on stand-ins for the measurements (design_memory's and design_latency's lean graphs are
+    measured in tests/merino_model/test_memory.py and test_onnx.py): each workload timed default, lean, lean,
+    default on the graphs measured for memory; a run resumed; another run's settings refused."""
+    from mpsolve import merino_model
+    from mpsolve.merino_model import _profile
+
     lean = script("onnx_lean")
-    tiny = tmp_path / "tiny.toml"  # graphs that export in seconds; positions for the 1024-token prompt
-    tiny.write_text("num_blocks = 1\nembed_dims = [64]\nffn_ratios = [1.0]\nlayers = [1]\nvocab_size = 4096\n"
-                    "embed_proj_dim = 64\nmax_positions = 1025\n")
+    calls = []
+
+    def memory(arch, seq_len, *, runtime, lean, graph_dir, seed):
+        calls.append(("memory", lean))
+        table = 4 * arch.vocab_size * arch.embed_proj_dim
+        return {"weights": 1000 + (0 if lean else table), "peak": 2000 + (0 if lean else table), "lean": lean}
+
+    def graph(arch, seed, logits, folder, external_data, lean):
+        assert (logits, external_data) == ("last", False)  # the one file design_memory measures
+        return folder / ("lean.onnx" if lean else "default.onnx")
+
+    def latency(path, tokens, threads, *, phase, min_run_time, seed):
+        calls.append((phase, tokens, Path(path).name))
+        return {"ms": 2.0 if "lean" in Path(path).name else 1.0, "iqr_ms": 0.0, "blocks": 5, "noisy": False}
+
+    monkeypatch.setattr(merino_model, "design_memory", memory)
+    monkeypatch.setattr(merino_model, "model_latency", latency)
+    monkeypatch.setattr(_profile, "design_graph", graph)
     out = tmp_path / "lean"
-    argv = ["--space", str(tiny), "--designs", "1", "--memory-seq-len", "64", "--min-run-time", "0.05", "--out",
-            str(out)]
+    argv = ["--space", "small", "--designs", "2", "--memory-seq-len", "64", "--out", str(out)]
     assert lean.main(argv) == 0
     report = json.loads(out.with_suffix(".json").read_text())
-    (row,) = report["rows"]
-    assert report["complete"] and row["table_bytes"] == 4 * 4096 * 64
-    assert row["memory_lean"]["lean"] and not row["memory_default"]["lean"]
-    assert all(len(row[name][kind]) == 2 for name, _, _ in lean.WORKLOADS for kind in ("default", "lean"))
-    # the table is most of this design's weights: the lean session holds it once (measured 1.00 times the table)
-    assert 0.8 < lean.derived(row)["weights_saved_over_table"] < 1.2
+    assert report["complete"] and len(report["rows"]) == 2
+    assert calls[:3] == [("memory", False), ("memory", True), ("prefill", 128, "default.onnx")]
+    timed = [name for *_, name in calls[2:14]]
+    assert timed == ["default.onnx", "lean.onnx", "lean.onnx", "default.onnx"] * 3
+    summary = report["summary"]
+    assert summary["weights_saved_over_table"]["median"] == 1.0 and summary["decode_128_lean_over_default"]["max"] == 2
     text = out.with_suffix(".md").read_text()
-    assert "Registered expectations" in text and "| decode 128 |" in text
+    assert "- E1 (weights saved / table" in text and "- E4 (decode 128" in text and "**not met**" in text
     message = refused(capsys, lean.main, argv)
     assert "holds a run: give --resume to go on from it, or another --out" in message
-    assert lean.main([*argv, "--resume"]) == 0  # nothing left to measure: the report again
-    assert json.loads(out.with_suffix(".json").read_text())["rows"] == [row]
+    calls.clear()
+    assert lean.main([*argv, "--resume"]) == 0 and calls == []  # nothing left to measure: the report again
+    assert json.loads(out.with_suffix(".json").read_text())["rows"] == report["rows"]
     message = refused(capsys, lean.main, [*argv, "--resume", "--memory-seq-len", "32"])
     assert "differs in memory_seq_len: resume it with its own settings" in message
     message = refused(capsys, lean.main, ["--space", "byte-tiny", "--out", str(tmp_path / "x")])
