@@ -567,6 +567,18 @@ def finished(result: Any) -> Any:
     return result
 
 
+def sample_parser(doc: str | None, designs: int, designs_help: str | None = None,
+                  least: int = 1) -> argparse.ArgumentParser:
+    """A measuring script's parser with the flags of its random sample of designs: ``--space``, ``--designs``
+    (at least ``least``) and ``--seed``."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", default="default", help="search space (preset or TOML file) the designs come from")
+    p.add_argument("--designs", type=at_least(least), default=designs,
+                   help=designs_help or f"random designs (default {designs})")
+    p.add_argument("--seed", type=at_least(0), default=0, help="sampling seed (and the bootstrap's)")
+    return p
+
+
 def add_recipe_args(p: argparse.ArgumentParser, tokens: str | None = "4M") -> None:
     """The training-recipe flags (``--tokens`` only when the script trains one budget)."""
     if tokens is not None:

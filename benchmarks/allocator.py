@@ -15,7 +15,6 @@ a 95 % percentile bootstrap interval over designs and range, and the timings fla
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess  # nosec B404: runs this checkout's own command line
@@ -93,10 +92,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 @C.one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", default="default", help="search space (preset or TOML file) the designs come from")
-    p.add_argument("--designs", type=C.at_least(0), default=3, help="random designs beside merino-64m (default 3)")
-    p.add_argument("--seed", type=C.at_least(0), default=0, help="sampling seed (and the bootstrap's)")
+    p = C.sample_parser(__doc__, 3, "random designs beside merino-64m (default 3)", least=0)
     p.add_argument("--seq-len", type=C.at_least(1), default=1024, help="prompt tokens / cached positions (1024)")
     p.add_argument("--phases", default="prefill,decode", help="prefill, decode or both, comma-separated")
     p.add_argument("--rounds", type=C.at_least(1), default=3, help="timings per design, phase and setting (3)")

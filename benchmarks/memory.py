@@ -20,7 +20,6 @@ processes on the machine do not change a process's resident set, unless memory r
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from collections.abc import Callable
@@ -124,10 +123,7 @@ def _machine() -> str:
 
 @C.one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", default="default", help="search space (preset or TOML file) the designs come from")
-    p.add_argument("--designs", type=C.at_least(1), default=20, help="random designs (default 20)")
-    p.add_argument("--seed", type=C.at_least(0), default=0, help="sampling seed (and the bootstrap's)")
+    p = C.sample_parser(__doc__, 20)
     p.add_argument("--seq-lens", type=C.positives, default=["128", "1024", "2048"],
                    help="context lengths, comma-separated (default 128,1024,2048)")
     p.add_argument("--repeats", type=C.at_least(1), default=2, help="measurements per design and length (default 2)")

@@ -29,7 +29,6 @@ paired latencies. Measure latency on an idle machine: a run whose timed blocks s
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -199,10 +198,7 @@ def _resumed(path: Path, results: dict[str, Any]) -> list[dict[str, Any]]:
 
 @C.one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", default="default", help="search space (preset or TOML file) the designs come from")
-    p.add_argument("--designs", type=C.at_least(1), default=16, help="random designs (default 16)")
-    p.add_argument("--seed", type=C.at_least(0), default=0, help="sampling seed (and the bootstrap's)")
+    p = C.sample_parser(__doc__, 16)
     p.add_argument("--memory-seq-len", type=C.at_least(1), default=1024,
                    help="tokens of the prefill whose peak memory is measured (default 1024)")
     p.add_argument("--min-run-time", type=C.positive, default=1.0, help="seconds of each timed block (default 1)")
