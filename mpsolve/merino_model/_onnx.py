@@ -309,7 +309,7 @@ def check_opset(opset: Any) -> int:
 
 # -- ONNX Runtime ------------------------------------------------------------------------------
 def _session(model: Any, threads: int | None = None) -> Any:
-    """An ``onnxruntime.InferenceSession`` (CPU) of a path, or ``model`` itself when it is one.
+    """An ``onnxruntime.InferenceSession`` (CPU) of a path or a serialised model, or ``model`` itself when it is one.
 
     ``threads``: that many intra-op threads, one inter-op thread, sequential execution.
     """
@@ -318,15 +318,17 @@ def _session(model: Any, threads: int | None = None) -> Any:
 
     if isinstance(model, ort.InferenceSession):
         return model
-    if not isinstance(model, (str, os.PathLike)) or not Path(model).is_file():
+    serialised = isinstance(model, bytes)
+    if not serialised and (not isinstance(model, (str, os.PathLike)) or not Path(model).is_file()):
         what = "does not exist" if isinstance(model, (str, os.PathLike)) and not Path(model).exists() else \
             "is not an ONNX file"
         raise ModelInputError(f"{str(model)!r} {what}; give the path export_onnx wrote")
     try:
-        return ort.InferenceSession(str(model), _session_options(threads, lean=_is_lean(model)),
-                                    providers=["CPUExecutionProvider"])
+        options = _session_options(threads, lean=_is_lean(model))
+        return ort.InferenceSession(model if serialised else str(model), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT's load errors (InvalidProtobuf, Fail, ...) subclass Exception only
-        raise ModelInputError(f"ONNX Runtime cannot load {str(model)!r}: {_load_failure(str(exc))}") from None
+        what = "the serialised model" if serialised else repr(str(model))
+        raise ModelInputError(f"ONNX Runtime cannot load {what}: {_load_failure(str(exc))}") from None
 
 
 def _is_lean(model: str | os.PathLike | bytes) -> bool:

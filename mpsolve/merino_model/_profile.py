@@ -152,14 +152,8 @@ def onnx_session(model: Any, threads: int) -> Any:
     """A CPU ``onnxruntime.InferenceSession`` of a path or serialised model with pinned threads
     (``threads`` intra-op, one inter-op, sequential execution); a lean graph (``export_onnx(lean=True)``)
     with prepacking off, so that it holds its table once."""
-    require("onnxruntime", "onnx")
-    import onnxruntime as ort
+    from mpsolve.merino_model._onnx import _session
 
-    from mpsolve.merino_model._onnx import _is_lean, _session, _session_options
-
-    if isinstance(model, bytes):
-        return ort.InferenceSession(model, _session_options(threads, lean=_is_lean(model)),
-                                    providers=["CPUExecutionProvider"])
     return _session(model, threads)
 
 

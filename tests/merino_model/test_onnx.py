@@ -353,7 +353,8 @@ def test_a_field_longer_than_the_file_leaves_the_error_to_onnx_runtime(tmp_path)
             assert _model_metadata(path) == {} == _model_metadata(junk)
             with pytest.raises(ModelInputError, match=r"ONNX Runtime cannot load .*junk.onnx.: \[ONNXRuntimeError\]"):
                 onnx_session(path, 1)
-            with pytest.raises(Exception, match=r"\[ONNXRuntimeError\]"):  # bytes: ORT's own error, as before
+            with pytest.raises(ModelInputError, match=r"^ONNX Runtime cannot load the serialised model: "
+                                                      r"\[ONNXRuntimeError\]"):  # before: ORT's own exception
                 onnx_session(junk, 1)
 
 
