@@ -31,6 +31,11 @@ of ``export_onnx``, kept in ``--cache`` under the architecture's digest) in ``--
 rounds, and report the MAPE of predicted against measured latency (its
 median and range over the rounds) and the Spearman correlation.
 
+``--lean`` adds ONNX Runtime's lean graph (``export_onnx(lean=True)``, prepacking off) to part 2: a
+lean profile (``profile_latency(lean=True)``) checked on the same designs' lean graphs, each timed
+beside its default graph in every round, and the default graph's profile on those lean timings
+(the paired comparison).
+
 ONNX exports take minutes and need no quiet machine: ``--prepare`` writes them all to ``--cache``
 and times nothing; the timed run then reuses them.
 
@@ -45,6 +50,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import itertools
 import json
 import logging
 import subprocess
@@ -176,6 +182,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fit-intercept", action=argparse.BooleanOptionalAction, default=True,
                    help="calibration: fit a per-forward term besides the per-layer one (default; "
                         "--no-fit-intercept: the per-layer term alone)")
+    p.add_argument("--lean", action="store_true",
+                   help="part 2: also check a lean profile on the lean graphs (ONNX Runtime, prepacking off)")
     p.add_argument("--statistic", choices=("median", "min"), default="median", help="summary of timed blocks")
     p.add_argument("--seed", type=at_least(0), default=0, help="seed of weights, prompts and sampled architectures")
     p.add_argument("--cache", type=Path, default=Path("/tmp/mpsolve-latency-cache"), help="ONNX graphs kept here")
@@ -191,6 +199,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for label in ("threads", "seq_len", "rounds", "model_rounds"):
         if getattr(args, label) < 1:
             p.error(f"--{label.replace('_', '-')} must be at least 1")
+    if args.lean and "onnxruntime" not in args.runtimes:
+        p.error("--lean is ONNX Runtime's graph: give --runtimes with onnxruntime")
     try:
         args.designs = parse_designs(args.design)
     except ValueError as exc:
@@ -458,51 +468,72 @@ def run_worker(name: str, precision: str, runtime: str, argv: list[str]) -> dict
 
 # -- the latency costs against measurements ------------------------------------------------------
 def latency_cost_check(args: argparse.Namespace) -> dict[str, Any]:
-    import numpy as np
 
-    from mpsolve.costs import latency_cost
     from mpsolve.merino_model import design_latency, profile_latency
     from mpsolve.spaces import load_space
 
     space = load_space(args.space)
     X = space.sample(args.mape_archs, random_state=args.seed)
     out: dict[str, Any] = {"space": space.name, "architectures": [str(space.decode(x)) for x in X], "checks": []}
+    batch = space.decode_batch(X)
     for runtime in args.runtimes:
+        graphs = (False, True) if args.lean and runtime == "onnxruntime" else (False,)  # lean or not
         for phase in ("prefill", "decode"):
-            print(f"latency cost: {runtime} {phase} ...", file=sys.stderr, flush=True)
-            start = time.perf_counter()
-            profile = profile_latency(space, args.seq_len, threads=args.threads, runtime=runtime, phase=phase,
-                                      min_run_time=args.profile_run_time, progress=False, seed=args.seed,
-                                      statistic=args.statistic, graph_dir=args.cache / "components",
-                                      calibrate=args.calibrate, fit_intercept=args.fit_intercept)
-            profile_s = time.perf_counter() - start
-            predicted = latency_cost(profile).evaluate(space.decode_batch(X), space)
-            components = latency_cost(profile, calibrated=False).evaluate(space.decode_batch(X), space)
-            # the model before profile version 3: a shared layer's repeats at its warm timing
-            previous = latency_cost(without_repeats(profile), calibrated=False).evaluate(space.decode_batch(X), space)
-            rounds: list[list[dict[str, Any]]] = [[] for _ in range(args.rounds)]
+            profiles, seconds = {}, {}
+            for lean in graphs:
+                print(f"latency cost: {runtime}{' lean' if lean else ''} {phase} ...", file=sys.stderr, flush=True)
+                start = time.perf_counter()
+                profiles[lean] = profile_latency(
+                    space, args.seq_len, threads=args.threads, runtime=runtime, phase=phase,
+                    min_run_time=args.profile_run_time, progress=False, seed=args.seed, statistic=args.statistic,
+                    graph_dir=args.cache / "components", calibrate=args.calibrate, fit_intercept=args.fit_intercept,
+                    lean=lean)
+                seconds[lean] = time.perf_counter() - start
+            rounds = {lean: [[] for _ in range(args.rounds)] for lean in graphs}
             for r in range(args.rounds):  # round robin: a disturbance hits one round, not one design
                 for x in X:  # as `mpsolve latency` times a design (ONNX graphs kept in --cache)
-                    rounds[r].append(design_latency(space.decode(x), args.seq_len, args.threads, runtime=runtime,
-                                                    phase=phase, min_run_time=args.mape_run_time,
-                                                    statistic=args.statistic, seed=args.seed, graph_dir=args.cache))
-            measured = np.array([[t["ms"] for t in row] for row in rounds])  # (rounds, designs)
-            out["checks"].append({
-                "runtime": runtime,
-                "phase": phase,
-                "profile_seconds": profile_s,
-                "profile_noisy_entries": len(profile["noisy_entries"]),
-                "profile_entries": 2 + len(profile["layers"]) + len(profile["projections"]),
-                "call_overhead_ms": profile.get("call_overhead_ms"),
-                "calibration": profile.get("calibration"),
-                "predicted_ms": predicted.tolist(),
-                "components_ms": components.tolist(),
-                "previous_components_ms": previous.tolist(),
-                "measured_ms": measured.tolist(),
-                "measured_noisy": [[t["noisy"] for t in row] for row in rounds],
-                **accuracy(predicted, components, measured, previous, args.seed),
-            })
+                    for lean in graphs:  # a design's lean graph beside its default one: a drift hits both
+                        rounds[lean][r].append(design_latency(
+                            space.decode(x), args.seq_len, args.threads, runtime=runtime, phase=phase,
+                            min_run_time=args.mape_run_time, statistic=args.statistic, seed=args.seed,
+                            graph_dir=args.cache, lean=lean))
+            for lean in graphs:
+                out["checks"].append(cost_check(profiles, lean, rounds[lean], seconds[lean], batch, space, args))
     return out
+
+
+def cost_check(profiles: dict[bool, dict[str, Any]], lean: bool, rounds: list[list[dict[str, Any]]], seconds: float,
+               batch: Any, space: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The record of one profile checked on its designs' timings ``rounds`` (round, design): a lean profile's
+    component sum paired against the default graph's profile's, the default's against profile version 2's."""
+    import numpy as np
+
+    from mpsolve.costs import latency_cost
+
+    profile = profiles[lean]
+    predicted = latency_cost(profile).evaluate(batch, space)
+    components = latency_cost(profile, calibrated=False).evaluate(batch, space)
+    # version 2's model (a shared layer's repeats at its warm timing), or the default graph's profile
+    previous = latency_cost(profiles[False] if lean else without_repeats(profile), calibrated=False).evaluate(
+        batch, space)
+    measured = np.array([[t["ms"] for t in row] for row in rounds])  # (rounds, designs)
+    return {
+        "runtime": profile["runtime"],
+        "phase": profile["phase"],
+        "lean": lean,
+        "previous": "the default graph's profile" if lean else "profile version 2",
+        "profile_seconds": seconds,
+        "profile_noisy_entries": len(profile["noisy_entries"]),
+        "profile_entries": 2 + len(profile["layers"]) + len(profile["projections"]),
+        "call_overhead_ms": profile.get("call_overhead_ms"),
+        "calibration": profile.get("calibration"),
+        "predicted_ms": predicted.tolist(),
+        "components_ms": components.tolist(),
+        "previous_components_ms": previous.tolist(),
+        "measured_ms": measured.tolist(),
+        "measured_noisy": [[t["noisy"] for t in row] for row in rounds],
+        **accuracy(predicted, components, measured, previous, args.seed),
+    }
 
 
 def without_repeats(profile: dict[str, Any]) -> dict[str, Any]:
@@ -632,7 +663,8 @@ def markdown(results: dict[str, Any]) -> str:
             cal = c.get("calibration")
             terms = f"{cal['ms']:+.2f} {cal['per_layer_ms']:+.3f}" if cal else "none"
             lines.append(
-                f"| {c['runtime']} | {c['phase']} | {c['mape_percent']:.1f} | {min(c['mape_percent_by_round']):.1f}-"
+                f"| {runtime_label(c)} | {c['phase']} | {c['mape_percent']:.1f} | "
+                f"{min(c['mape_percent_by_round']):.1f}-"
                 f"{max(c['mape_percent_by_round']):.1f} | {c['mape_vs_fastest_round_percent']:.1f} | "
                 f"{c['mape_components_percent']:.1f} | {c['mape_components_vs_fastest_round_percent']:.1f} | "
                 f"{terms} | {c['bias_percent']:+.1f} | {c['max_ape_percent']:.1f} | "
@@ -642,18 +674,19 @@ def markdown(results: dict[str, Any]) -> str:
         paired = [c for c in check["checks"] if "ape_gain_vs_previous_percent" in c]
         if paired:
             lines += [
-                "\nThe component sum against the previous model (profile version 2: a shared layer's repeats at "
-                "its warm timing), the same designs and timings, against each design's fastest round. Gain: mean "
-                "of the previous absolute percentage error minus this one (95 % percentile bootstrap interval), "
-                "Wilcoxon signed-rank p.\n",
-                "| runtime | phase | components vs fastest % | bias % | previous vs fastest % | bias % | gain, points "
-                "| Wilcoxon p |",
-                "|---|---|---|---|---|---|---|---|",
+                "\nThe component sum against the previous one, the same designs and timings, against each design's "
+                "fastest round: profile version 2's model (a shared layer's repeats at its warm timing), or for the "
+                "lean graph the default graph's profile. Gain: mean of the previous absolute percentage error minus "
+                "this one (95 % percentile bootstrap interval), Wilcoxon signed-rank p.\n",
+                "| runtime | phase | previous | components vs fastest % | bias % | previous vs fastest % | bias % | "
+                "gain, points | Wilcoxon p |",
+                "|---|---|---|---|---|---|---|---|---|",
             ]
             for c in paired:
                 low, high = c["ape_gain_vs_previous_ci95"]
                 lines.append(
-                    f"| {c['runtime']} | {c['phase']} | {c['mape_components_vs_fastest_round_percent']:.1f} | "
+                    f"| {runtime_label(c)} | {c['phase']} | {c.get('previous', 'profile version 2')} | "
+                    f"{c['mape_components_vs_fastest_round_percent']:.1f} | "
                     f"{c['bias_components_vs_fastest_round_percent']:+.1f} | "
                     f"{c['mape_previous_vs_fastest_round_percent']:.1f} | "
                     f"{c['bias_previous_vs_fastest_round_percent']:+.1f} | {c['ape_gain_vs_previous_percent']:+.1f} "
@@ -661,6 +694,11 @@ def markdown(results: dict[str, Any]) -> str:
                 )
     lines.append(f"\nTotal {results['seconds'] / 60:.1f} min.")
     return "\n".join(lines) + "\n"
+
+
+def runtime_label(check: dict[str, Any]) -> str:
+    """A check's runtime as the report names it: ONNX Runtime's lean graph said."""
+    return f"{check['runtime']}{' (lean graph)' if check.get('lean') else ''}"
 
 
 # -- report ----------------------------------------------------------------------------------------
@@ -796,13 +834,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.mape_archs:
             return 0
         space = load_space(args.space)
-        for x in space.sample(args.mape_archs, random_state=args.seed):  # the graphs (timings thrown away)
+        graphs = (False, True) if args.lean else (False,)
+        for x, lean in itertools.product(space.sample(args.mape_archs, random_state=args.seed), graphs):  # graphs
             design_latency(space.decode(x), args.seq_len, args.threads, runtime="onnxruntime", min_run_time=0.01,
-                           seed=args.seed, graph_dir=args.cache)
-        for phase in ("prefill", "decode"):  # the component graphs (the timings are thrown away)
+                           seed=args.seed, graph_dir=args.cache, lean=lean)
+        for phase, lean in itertools.product(("prefill", "decode"), graphs):  # components (timings thrown away)
             profile_latency(space, args.seq_len, threads=args.threads, runtime="onnxruntime", phase=phase,
                             min_run_time=0.01, seed=args.seed, graph_dir=args.cache / "components",
-                            calibrate=args.calibrate)
+                            calibrate=args.calibrate, lean=lean)
         return 0
     passthrough = [  # the options a worker needs
         *("--threads", str(args.threads), "--min-run-time", str(args.min_run_time), "--seq-len", str(args.seq_len)),
@@ -838,7 +877,7 @@ def main(argv: list[str] | None = None) -> int:
         check = latency_cost_check(args)
         for c in check["checks"]:
             print(
-                f"latency cost {c['runtime']} {c['phase']}: MAPE {c['mape_percent']:.1f}% (rounds "
+                f"latency cost {runtime_label(c)} {c['phase']}: MAPE {c['mape_percent']:.1f}% (rounds "
                 f"{min(c['mape_percent_by_round']):.1f}-{max(c['mape_percent_by_round']):.1f}%), bias "
                 f"{c['bias_percent']:+.1f}%, max {c['max_ape_percent']:.1f}%, Spearman {c['spearman']:.3f}; "
                 f"{c['profile_noisy_entries']}/{c['profile_entries']} noisy profile entries"

@@ -210,6 +210,9 @@ def add_subcommands(subparsers: Any) -> None:
         help="onnxruntime: time the graph exported with --logits all (the default) or last; torch always keeps the "
         "last position's logits",
     )
+    p.add_argument("--lean", action="store_true",
+                   help="onnxruntime: time the components as the graph exported with --lean runs them (prepacking "
+                   "off, the table stored once), to predict a lean deployment (benchmarks/results/latency_lean.md)")
     p.set_defaults(func=cmd_profile_latency)
 
     p = subparsers.add_parser(
@@ -238,7 +241,8 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--min-run-time", type=float, default=1.0, metavar="S", help="seconds timed (default 1)")
     p.add_argument("--lean", action="store_true",
                    help="ONNX Runtime: the graph exported with --lean (its tied table stored once), in a session with "
-                   "prepacking off, as it is deployed to hold its weights once (benchmarks/results/onnx_lean.md)")
+                   "prepacking off, as it is deployed to hold its weights once (benchmarks/results/onnx_lean.md); "
+                   "the workload of a profile made with --lean")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random weights and inputs")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_latency)
@@ -303,6 +307,8 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
     if not (args.fit_intercept or args.calibrate):
         raise CLIError("--no-fit-intercept shapes the calibration, and --calibrate is 0: add --calibrate N (3 to "
                        "256 designs), or drop --no-fit-intercept")
+    if args.lean and args.runtime != "onnxruntime":
+        raise CLIError("--lean is the exported graph's: give it with --runtime onnxruntime")
     profile = merino_model.profile_latency(
         load_space(args.space),
         seq_len=args.seq_len,
@@ -317,10 +323,12 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
         calibrate=args.calibrate,
         logits=args.logits,
         fit_intercept=args.fit_intercept,
+        lean=args.lean,
     )
     atomic_write(args.out, json.dumps(profile, indent=2) + "\n")
     print(
-        f"wrote {args.out}: {args.runtime} {args.phase}, {len(profile['layers'])} layer shapes, "
+        f"wrote {args.out}: {args.runtime}{' (lean graph)' if args.lean else ''} {args.phase}, "
+        f"{len(profile['layers'])} layer shapes, "
         f"{len(profile['projections'])} projections, {profile['threads']} thread(s), {profile['device']['cpu']}"
     )
     noisy = profile["noisy_entries"]
@@ -344,15 +352,16 @@ def cmd_latency(args: argparse.Namespace) -> int:
     workload: dict[str, Any] = {"runtime": "torch", "phase": "prefill", "seq_len": 128, "threads": None,
                                 "statistic": "median", "batch": 1, "logits": None}
     cost = components = predicted = None
-    if args.lean and args.profile is not None:  # first: --runtime onnxruntime would not help
-        raise CLIError("a profile times ONNX Runtime's graphs with prepacking on, and --lean measures the lean graph "
-                       "with it off: time it without --profile")
-    if args.lean and (args.runtime or "torch") != "onnxruntime":
-        raise CLIError("--lean is the exported graph's: give it with --runtime onnxruntime")
+    lean = args.lean
     if args.profile is not None:
         cost = latency_cost(args.profile)
+        if lean and not cost.workload["lean"]:  # first: --runtime onnxruntime would not help
+            what = "the default ONNX graph" if cost.runtime == "onnxruntime" else "torch's model"
+            raise CLIError(f"the profile times {what}, and --lean the lean ONNX graph: drop --lean to time the "
+                           "profile's workload, or profile with --runtime onnxruntime --lean")
+        lean = cost.workload["lean"]
         components = latency_cost(args.profile, calibrated=False) if cost.per_layer_ms or cost.calibration_ms else None
-        profiled = {k: v for k, v in cost.workload.items() if v is not None}
+        profiled = {k: v for k, v in cost.workload.items() if v is not None and k != "lean"}
         for key, value in given.items():
             if value is not None and key in profiled and value != profiled[key]:
                 flag = "--" + key.replace("_", "-")
@@ -361,6 +370,8 @@ def cmd_latency(args: argparse.Namespace) -> int:
         workload.update(profiled)
         predicted = cost.of(arch)  # a design the profile cannot predict is refused before the timing
     workload.update({k: v for k, v in given.items() if v is not None})
+    if lean and workload["runtime"] != "onnxruntime":
+        raise CLIError("--lean is the exported graph's: give it with --runtime onnxruntime")
     cpus = available_cpus()
     if given["threads"] is None and workload["threads"] is not None and workload["threads"] > cpus:
         raise CLIError(f"the profile was measured on {workload['threads']} threads, more than the {cpus} "
@@ -375,9 +386,9 @@ def cmd_latency(args: argparse.Namespace) -> int:
         raise CLIError(f"{source} {workload['seq_len']} is outside 1..{limit} for this architecture (max_positions "
                        f"{arch.max_positions}{' less the decoded token' if workload['phase'] == 'decode' else ''})")
     check_run_time(args.min_run_time, "--min-run-time", CLIError)
-    measured = merino_model.design_latency(arch, min_run_time=args.min_run_time, seed=args.seed, lean=args.lean,
+    measured = merino_model.design_latency(arch, min_run_time=args.min_run_time, seed=args.seed, lean=lean,
                                            **workload)
-    payload: dict[str, Any] = {"architecture": arch.to_dict(), "workload": workload, "lean": args.lean,
+    payload: dict[str, Any] = {"architecture": arch.to_dict(), "workload": workload, "lean": lean,
                                "measured": measured}
     if predicted is not None:
         payload["profile"] = str(args.profile)
@@ -393,7 +404,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
     threads = workload["threads"] or f"{workload['runtime']}'s default"
     print(f"{arch}")
     print(f"measured   {measured['ms']:.2f} ms (IQR {measured['iqr_ms']:.2f}, {measured['blocks']} blocks, "
-          f"{workload['statistic']} of blocks): {workload['runtime']}{' (lean graph)' if args.lean else ''} "
+          f"{workload['statistic']} of blocks): {workload['runtime']}{' (lean graph)' if lean else ''} "
           f"{workload['phase']}, {what}, {threads} thread(s)")
     if predicted is not None:
         print(f"predicted  {payload['predicted_ms']:.2f} ms by {args.profile} ({payload['error_percent']:+.1f} %)"

@@ -251,9 +251,11 @@ class LatencyCost(CostModel):
     def workload(self) -> dict[str, Any]:
         """What the profile timed, the workload to time a design on to check a prediction:
         ``runtime``, ``phase``, ``seq_len``, ``batch``, ``threads``, ``statistic``, ``logits``
-        (``None`` where an older profile does not say)."""
-        return {k: self._data.get(k) for k in ("runtime", "phase", "seq_len", "batch", "threads", "statistic",
-                                               "logits")}
+        (``None`` where an older profile does not say), and ``lean`` (ONNX Runtime's lean graph, with
+        prepacking off; ``False`` where an older profile does not say)."""
+        workload = {k: self._data.get(k) for k in ("runtime", "phase", "seq_len", "batch", "threads", "statistic",
+                                                   "logits")}
+        return {**workload, "lean": bool(self._data.get("lean", False))}
 
     def _check_constants(self, constants: ModelConstants) -> None:
         differ = {
@@ -337,6 +339,13 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if data.get("logits") is not None and data["logits"] not in kept:
         raise LatencyProfileError(f"latency profile logits {shown(data['logits'])} is not one of {', '.join(kept)} "
                                   f"for a {data['runtime']} profile; re-profile with mpsolve profile-latency")
+    lean = data.get("lean", False)  # older profiles: unsaid, the default graph
+    if not isinstance(lean, bool):
+        raise LatencyProfileError(f"latency profile lean {shown(lean)} is not true or false; re-profile with "
+                                  "mpsolve profile-latency")
+    if lean and data["runtime"] != "onnxruntime":
+        raise LatencyProfileError(f"latency profile says lean (ONNX Runtime's lean graph) of runtime "
+                                  f"{shown(data['runtime'])}; re-profile with mpsolve profile-latency")
     required = ("constants", "embedding_ms", "head_ms", "layers", "projections")
     missing = [k for k in required if k not in data]
     if missing:

@@ -264,25 +264,27 @@ def export_onnx(
     return path
 
 
-def _store_table_transposed(model: Any) -> None:
+def _store_table_transposed(model: Any, ids_input: str = "input_ids", tied: bool = True) -> None:
     """Rewrite the exported ``onnx_ir`` model so that its tied table is stored once, as the head's ``(D, V)`` weight:
     ``Gather(W, ids)`` becomes ``Transpose(Gather(W.T, ids, axis=1))`` and ``MatMul(x, Transpose(W))``
-    ``MatMul(x, W.T)``."""
+    ``MatMul(x, W.T)``. ``tied=False``: a graph whose table only the lookup reads (the embedding a lean latency
+    profile times)."""
     import onnx_ir as ir
 
     graph = model.graph
-    ids = next(v for v in graph.inputs if v.name == "input_ids")
+    ids = next(v for v in graph.inputs if v.name == ids_input)
     lookups = [node for node, _ in ids.uses() if node.op_type == "Gather"]
     table = lookups[0].inputs[0] if len(lookups) == 1 else None
     heads = [node for node, _ in table.uses() if node.op_type == "Transpose"] if table is not None else []
-    if table is None or not table.is_initializer() or len(heads) != 1 or len(table.uses()) != 2:
+    if table is None or not table.is_initializer() or len(heads) != int(tied) or len(table.uses()) != 1 + tied:
         raise ModelInputError("the exported graph has no tied table read by one lookup and one transposed head: "
                               "export it without lean")  # the exporter changed how it writes the model
     transposed = np.ascontiguousarray(table.const_value.numpy().T)
     table.const_value = ir.tensor(transposed, name=table.name)
     table.shape = ir.Shape(transposed.shape)
-    heads[0].outputs[0].replace_all_uses_with(table)
-    graph.remove(heads[0], safe=True)
+    if tied:
+        heads[0].outputs[0].replace_all_uses_with(table)
+        graph.remove(heads[0], safe=True)
     lookup = lookups[0]
     columns = ir.node("Gather", [table, ids], attributes={"axis": 1})  # (D, *ids.shape)
     rows = ir.node("Transpose", columns.outputs, attributes={"perm": [1, 2, 0]})

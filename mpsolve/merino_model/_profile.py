@@ -191,6 +191,7 @@ def profile_latency(
     calibrate: int = DEFAULT_CALIBRATION_DESIGNS,
     logits: str | None = None,
     fit_intercept: bool = True,
+    lean: bool = False,
 ) -> dict[str, Any]:
     """Measure the latency of every component the architectures of ``space`` are made of.
 
@@ -220,6 +221,9 @@ def profile_latency(
         fit_intercept: with ``calibrate``, fit the per-forward term ``ms`` as well as
             ``per_layer_ms``; ``False`` fits the per-layer term alone (``ms`` = 0), which a
             per-forward drift of the machine cannot bend.
+        lean: ONNX Runtime: time the components as a graph exported with ``lean=True`` runs them, every
+            session with prepacking off and the embedding gathering columns of the ``(D, vocab)`` table;
+            the profile predicts lean sessions (:func:`design_latency` with ``lean=True``).
 
     Returns:
         The profile, a JSON-serialisable dict (save it with ``json.dump``; see :class:`LatencyCost`).
@@ -250,6 +254,7 @@ def profile_latency(
         raise MpsolveError("fit_intercept=False shapes the calibration, and calibrate is 0: give calibrate (3 or more "
                            "designs), or drop fit_intercept")
     logits = _profile_logits(runtime, logits)
+    lean = _check_lean(lean, runtime)
     limit = space.max_positions - (1 if phase == "decode" else 0)
     if seq_len > limit:
         raise MpsolveError(
@@ -279,7 +284,8 @@ def profile_latency(
         stack.callback(torch.set_num_threads, previous_threads)
         torch.set_num_threads(threads)
         with _onnx_timer(threads) if runtime == "onnxruntime" else contextlib.nullcontext() as time_graph:
-            overhead = time_graph(*_call_overhead_job(), threads, min_run_time, statistic)[0] if time_graph else None
+            overhead = None if time_graph is None else time_graph(*_call_overhead_job(), threads, min_run_time,
+                                                                  statistic, lean)[0]
             for label, (module, inputs) in components.items():
                 counts = repeats if label.startswith("layer ") else []
                 # every application of a shared layer has its own input and cache, as in the model
@@ -292,9 +298,12 @@ def profile_latency(
                     with torch.inference_mode():
                         warm, cold, *runs = _time_copies(calls, counts, threads, min_run_time, statistic)
                 else:
-                    graph = _component_graph(module, feeds[0], space.max_positions, f"{key}-{label}", graph_dir)
+                    lean_table = lean and label == "embedding"  # the layers' graphs are the same
+                    graph = _component_graph(module, feeds[0], space.max_positions,
+                                             f"{key}-{label}{'-lean' if lean_table else ''}", graph_dir, lean_table)
                     arrays = [tuple(t.numpy() for t in x) for x in feeds]
-                    warm, cold, *runs = time_graph(graph, arrays, copies, counts, threads, min_run_time, statistic)
+                    warm, cold, *runs = time_graph(graph, arrays, copies, counts, threads, min_run_time, statistic,
+                                                   lean)
                 if overhead is not None and label != "embedding":  # a whole model pays one call
                     for n, timing in zip([1, 1, *counts], (warm, cold, *runs)):
                         timing["ms"] = max(0.0, timing["ms"] - n * overhead["ms"])
@@ -311,11 +320,20 @@ def profile_latency(
                                                   "iqr_ms": [t["iqr_ms"] for t in runs]}
                 bar.update()
         settings = {"runtime": runtime, "phase": phase, "threads": threads, "seq_len": seq_len, "batch": batch,
-                    "min_run_time": min_run_time, "statistic": statistic, "cold_bytes": cold_bytes, "logits": logits}
+                    "min_run_time": min_run_time, "statistic": statistic, "cold_bytes": cold_bytes, "logits": logits,
+                    "lean": lean}
         profile = _assemble(space, entries, overhead, settings)
         if calibrate:
             profile["calibration"] = _calibrate(space, profile, calibrate, seed, graph_dir, bar.update, fit_intercept)
     return profile
+
+
+def _check_lean(lean: Any, runtime: str) -> bool:
+    """``lean`` as a ``bool``, given with ONNX Runtime only; else a one-line :class:`ModelInputError`."""
+    lean = check_bool(lean, "lean", ModelInputError)
+    if lean and runtime != "onnxruntime":
+        raise ModelInputError("lean is the exported graph's: give it with runtime='onnxruntime'")
+    return lean
 
 
 def _profile_logits(runtime: str, logits: str | None) -> str:
@@ -453,9 +471,7 @@ def design_latency(
         _check_choice(label, value, known)
     check_run_time(min_run_time)  # before the export
     logits = _profile_logits(runtime, logits)
-    lean = check_bool(lean, "lean", ModelInputError)
-    if lean and runtime != "onnxruntime":
-        raise ModelInputError("lean is the exported graph's: give it with runtime='onnxruntime'")
+    lean = _check_lean(lean, runtime)
     arch = resolve_architecture(architecture)
     timing = {"phase": phase, "min_run_time": min_run_time, "statistic": statistic, "seed": seed, "batch": batch}
     if runtime == "torch":
@@ -549,7 +565,8 @@ def _torch_calls(module: Any, feeds: list[tuple[Any, ...]], copies: int) -> list
 
 
 def _component_graph(
-    module: Any, inputs: tuple[Any, ...], max_positions: int, name: str, graph_dir: str | Path | None
+    module: Any, inputs: tuple[Any, ...], max_positions: int, name: str, graph_dir: str | Path | None,
+    lean_table: bool = False,
 ) -> bytes:
     """The exported graph of ``module`` (:func:`_export_component`); with ``graph_dir`` kept there as
     ``<name>.onnx`` and reused when present."""
@@ -558,7 +575,7 @@ def _component_graph(
         graph = path.read_bytes()
         _check_kept_graph(graph, path)
         return graph
-    graph = _export_component(module, inputs, max_positions)
+    graph = _export_component(module, inputs, max_positions, lean_table)
     if path is not None:
         atomic_write(path, graph)
     return graph
@@ -589,16 +606,18 @@ def _time_graph(
     threads: int,
     min_run_time: float,
     statistic: str,
+    lean: bool = False,
     shared_pool: bool = False,
 ) -> list[dict[str, Any]]:
     """:func:`_time_copies` of ``copies`` sessions of ``graph`` (own weights each), with one call per
-    input of ``feeds`` (numpy arrays), each on its own copy of that input; ``shared_pool``: the
-    sessions run on the process-wide thread pool (see :func:`_onnx_timer`)."""
+    input of ``feeds`` (numpy arrays), each on its own copy of that input; ``lean``: prepacking off, as in
+    a lean graph's session; ``shared_pool``: the sessions run on the process-wide thread pool (see
+    :func:`_onnx_timer`)."""
     import onnxruntime as ort
 
     from mpsolve.merino_model._onnx import _session_options
 
-    options = _session_options(None if shared_pool else threads)
+    options = _session_options(None if shared_pool else threads, lean=lean)
     if shared_pool:  # the pool's size is the process's; the sessions run their nodes one after the other
         options.use_per_session_threads = False
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -721,7 +740,7 @@ def _calibrate(
     cost = latency_cost(profile)
     predicted = cost.evaluate(batch, space)
     timing = {k: profile[k] for k in ("seq_len", "threads", "phase", "min_run_time", "statistic", "batch",
-                                      "runtime", "logits")}
+                                      "runtime", "logits", "lean")}
     measured, architectures = [], []
     for x in X:
         arch = space.decode(x)
@@ -777,12 +796,13 @@ def _quiet_export() -> Iterator[None]:
         yield
 
 
-def _export_component(module: Any, inputs: tuple[Any, ...], max_positions: int) -> bytes:
+def _export_component(module: Any, inputs: tuple[Any, ...], max_positions: int, lean_table: bool = False) -> bytes:
     """The serialised ONNX graph of ``module`` for inputs like ``inputs`` (the exporter of ``export_onnx``), with
     its dynamic axes: ONNX Runtime then runs the kernels it runs in a design's graph (static shapes would let it
     fuse what a design's graph cannot: a Gemm for MatMul + Add, the keys' transpose into the product). A bool
     input is a mask ``(new, all positions)``, a 4-d one a KV cache ``(batch, heads, cached, head_dim)``, any other
-    ``(batch, new, ...)``; the example inputs have at least two of each, which ``torch.export`` keeps dynamic."""
+    ``(batch, new, ...)``; the example inputs have at least two of each, which ``torch.export`` keeps dynamic.
+    ``lean_table``: the embedding's table stored as a lean graph stores it, ``(D, vocab)``, its columns gathered."""
     import torch
 
     from mpsolve.merino_model._onnx import _export_dims
@@ -801,6 +821,10 @@ def _export_component(module: Any, inputs: tuple[Any, ...], max_positions: int) 
             axes.append({0: batch, 1: seq})
     with torch.no_grad(), _quiet_export():
         program = torch.onnx.export(module, tuple(examples), dynamo=True, dynamic_shapes=tuple(axes), verbose=False)
+    if lean_table:
+        from mpsolve.merino_model._onnx import _store_table_transposed
+
+        _store_table_transposed(program.model, "ids", tied=False)
     return program.model_proto.SerializeToString()
 
 
@@ -855,6 +879,7 @@ def _assemble(
     profile.update(
         threads=settings["threads"],
         logits=settings["logits"],
+        lean=settings["lean"],
         seq_len=settings["seq_len"],
         batch=settings["batch"],
         timer="torch.utils.benchmark.Timer.blocked_autorange",

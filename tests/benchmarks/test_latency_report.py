@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mpsolve.spaces import load_space
@@ -101,6 +102,30 @@ def test_the_previous_model_is_the_profile_without_its_timed_repeats() -> None:
         pytest.approx(2 * 0.5))
     assert LatencyCost(profile).of(arch) - LatencyCost(profile).of(space.decode([0, 0, 0] * 2)) == (
         pytest.approx(profile["layers"][0]["repeated"]["ms"][0] - ms))
+
+
+def test_a_lean_profile_is_paired_against_the_default_graphs_profile() -> None:
+    """``--lean``: the lean profile's component sum is paired against the default graph's profile on the lean
+    timings (the default graph's, as before, against version 2's model); ``--lean`` needs ONNX Runtime."""
+    from mpsolve.spaces import get_space
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    latency = _latency_module()
+    space = get_space("small")
+    default = {**synthetic_profile(space), "runtime": "onnxruntime", "logits": "all", "noisy_entries": []}
+    lean = {**default, "lean": True, "head_ms": default["head_ms"] + 1.0}
+    X = space.sample(3, random_state=0)
+    batch, args = space.decode_batch(X), latency.parse_args(["--lean", "--runtimes", "onnxruntime"])
+    timed = [[{"ms": 5.0 + i + r, "noisy": False} for i in range(3)] for r in range(2)]
+    checks = {flag: latency.cost_check({False: default, True: lean}, flag, timed, 1.0, batch, space, args)
+              for flag in (False, True)}
+    assert checks[True]["lean"] and checks[True]["previous"] == "the default graph's profile"
+    assert checks[True]["previous_components_ms"] == checks[False]["components_ms"]
+    assert np.allclose(np.subtract(checks[True]["components_ms"], checks[False]["components_ms"]), 1.0)
+    assert checks[False]["previous"] == "profile version 2" and not checks[False]["lean"]
+    assert latency.runtime_label(checks[True]) == "onnxruntime (lean graph)"
+    with pytest.raises(SystemExit):
+        latency.parse_args(["--lean", "--runtimes", "torch"])
 
 
 def _latency_module():

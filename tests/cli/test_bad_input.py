@@ -133,6 +133,8 @@ CASES = [
                                          "{d}/p.json"], "CPUs this process may run on"),
     ("profile-torch-all-logits", {}, ["profile-latency", "--space", "small", "--logits", "all", "--out", "{d}/p.json"],
      "torch profiles keep the last position's logits"),
+    ("profile-torch-lean", {}, ["profile-latency", "--space", "small", "--lean", "--out", "{d}/p.json"],
+     "--lean is the exported graph's: give it with --runtime onnxruntime"),
     ("build-out-is-a-file", {"f": "x"}, ["build", "merino-52m", "--out", "{d}/f"], "is a file"),
     ("graphml-name-too-long", {}, ["cost", "merino-52m", "--graphml", "{d}/" + "g" * 300 + ".graphml"],
      "cannot be written: File name too long"),

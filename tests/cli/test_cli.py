@@ -301,6 +301,37 @@ def test_latency_of_a_lean_graph_says_so(capsys, monkeypatch):
     assert code == 0 and json.loads(out)["lean"] is True
 
 
+def test_latency_times_a_lean_profiles_workload_on_the_lean_graph(capsys, monkeypatch, tmp_path):
+    """A profile made with --lean predicts the lean graph: mpsolve latency --profile times that graph, with or
+    without --lean; --lean with a profile of the default graph is refused (it was refused with any profile)."""
+    from mpsolve import merino_model
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    calls = []
+
+    def measured(arch, **options):
+        calls.append(options)
+        return {"ms": 1.0, "iqr_ms": 0.01, "blocks": 5, "noisy": False}
+
+    monkeypatch.setattr(merino_model, "design_latency", measured)
+    profiles = {}
+    for lean in (False, True):
+        profiles[lean] = tmp_path / f"lean-{lean}.json"
+        profiles[lean].write_text(json.dumps({**synthetic_profile("default", "decode"), "runtime": "onnxruntime",
+                                              "logits": "all", "lean": lean}))
+    for flags in ([], ["--lean"]):
+        code, out, _ = run(capsys, "latency", "merino-52m", "--profile", str(profiles[True]), *flags, "--json")
+        obj = json.loads(out)
+        assert code == 0 and calls[-1]["lean"] is True and obj["lean"] is True and "error_percent" in obj
+    code, out, _ = run(capsys, "latency", "merino-52m", "--profile", str(profiles[False]))
+    assert code == 0 and calls[-1]["lean"] is False and "(lean graph)" not in out
+    code, _, err = run(capsys, "latency", "merino-52m", "--profile", str(profiles[False]), "--lean")
+    assert code == 2 and "the profile times the default ONNX graph, and --lean the lean ONNX graph" in err
+    profiles[True].write_text(json.dumps({**synthetic_profile("default", "decode"), "lean": True}))
+    code, _, err = run(capsys, "latency", "merino-52m", "--profile", str(profiles[True]))
+    assert code == 2 and "latency profile says lean (ONNX Runtime's lean graph) of runtime 'torch'" in err
+
+
 def test_memory_in_onnx_runtime_passes_its_flags_and_says_what_it_measured(capsys, monkeypatch):
     """The command's ONNX Runtime path (design_memory's own is measured in tests/merino_model/test_memory.py)."""
     from mpsolve import merino_model
@@ -376,9 +407,10 @@ def test_memory_measures_a_design_against_its_memory_cost(capsys, tmp_path):
          "--min-run-time must be a number of seconds in (0, 60], got 1000000000.0"),
         ("tiny", False, ["--lean"], "--lean is the exported graph's: give it with --runtime onnxruntime"),
         ("tiny", True, ["--lean", "--runtime", "onnxruntime"],
-         "a profile times ONNX Runtime's graphs with prepacking on, and --lean measures the lean graph with it off"),
+         "the profile times torch's model, and --lean the lean ONNX graph: drop --lean to time the profile's "
+         "workload, or profile with --runtime onnxruntime --lean"),
         ("tiny", True, ["--lean"],  # before: 'give it with --runtime onnxruntime', then refused for the profile
-         "a profile times ONNX Runtime's graphs with prepacking on, and --lean measures the lean graph with it off"),
+         "the profile times torch's model, and --lean the lean ONNX graph"),
     ],
 )
 def test_latency_refuses_what_it_cannot_time_or_compare(capsys, tmp_path, arch, with_profile, flags, message):

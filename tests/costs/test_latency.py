@@ -181,6 +181,10 @@ def test_bad_profiles(tmp_path: Path) -> None:
     with pytest.raises(LatencyProfileError, match="statistic 'mean' is not one of median, min"):
         LatencyCost({"format": "mpsolve-latency-profile", "version": 2, "runtime": "torch", "phase": "prefill",
                      "statistic": "mean"})
+    for lean, message in (("yes", "latency profile lean 'yes' is not true or false"),
+                          (True, "latency profile says lean .ONNX Runtime's lean graph. of runtime 'torch'")):
+        with pytest.raises(LatencyProfileError, match=message):
+            LatencyCost({**synthetic_profile("byte-tiny"), "lean": lean})
 
 
 def test_a_cost_refuses_the_other_phase(profile: dict, decode_profile: dict) -> None:
@@ -510,6 +514,10 @@ def test_profiling_rejects_bad_settings(tiny_space: SearchSpace) -> None:
     for seed, message in ((-1, "seed must be a non-negative integer, got -1"), (2**64, "seed must be below 2")):
         with pytest.raises(MpsolveError, match=message):  # -1 was recorded; 2**64 was torch's ValueError
             profile_latency(tiny_space, seq_len=16, seed=seed, progress=False)
+    for lean, message in (("yes", "lean must be True or False"),
+                          (True, "lean is the exported graph's: give it with runtime='onnxruntime'")):
+        with pytest.raises(MpsolveError, match=message):
+            profile_latency(tiny_space, seq_len=16, lean=lean, progress=False)
     # was torch's allocation error
     with pytest.raises(MpsolveError, match=r"^batch 100000000 at seq_len 16 needs [\d.]+ GiB but only [\d.]+ GiB of "
                                            "memory is available; lower batch or seq_len$"):
@@ -609,7 +617,7 @@ def test_latency_cost_is_the_cost_of_the_profiles_phase(tmp_path: Path) -> None:
         cost = latency_cost(path, calibrated=False)
         assert type(cost) is kind and cost == kind(str(path), calibrated=False)
         assert cost.workload == {"runtime": "torch", "phase": phase, "seq_len": 64, "batch": 1, "threads": 1,
-                                 "statistic": None, "logits": None}
+                                 "statistic": None, "logits": None, "lean": False}
     with pytest.raises(LatencyProfileError, match="does not exist"):
         latency_cost(tmp_path / "missing.json")
 
@@ -794,6 +802,48 @@ def test_the_onnx_runtime_call_overhead_is_timed_once(tiny_space: SearchSpace, m
     assert len(timed) == 1
 
 
+def test_a_lean_profile_times_every_component_as_a_lean_graph_runs_it(tmp_path: Path, monkeypatch) -> None:
+    """``lean=True`` times as a lean graph's session runs: every component with prepacking off, the embedding's
+    graph exported lean (its table ``(D, vocab)``: the export is checked in the dynamic-axes test below, here it is
+    a stand-in), the calibration's designs lean; the profile says lean."""
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper
+
+    from mpsolve.merino_model import _onnx, _profile
+
+    options, calibrated, exported = [], [], []
+    session_options = _onnx._session_options
+
+    def recorded(threads, lean=False):
+        options.append(lean)
+        return session_options(threads, lean)
+
+    def design_latency(arch, **timing):
+        calibrated.append(timing["lean"])
+        return {"ms": 1.0, "iqr_ms": 0.0, "blocks": 10, "noisy": False}
+
+    def export(module, inputs, max_positions, lean_table=False):  # an Identity of the first input: no export
+        exported.append((type(module).__name__, lean_table))
+        kinds = {torch.int64: TensorProto.INT64, torch.bool: TensorProto.BOOL, torch.float32: TensorProto.FLOAT}
+        given = [helper.make_tensor_value_info(f"x{i}", kinds[x.dtype], None) for i, x in enumerate(inputs)]
+        graph = helper.make_graph([helper.make_node("Identity", ["x0"], ["y"])], "stub", given,
+                                  [helper.make_tensor_value_info("y", kinds[inputs[0].dtype], None)])
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10).SerializeToString()
+
+    monkeypatch.setattr(_onnx, "_session_options", recorded)
+    monkeypatch.setattr(_profile, "design_latency", design_latency)
+    monkeypatch.setattr(_profile, "_export_component", export)
+    monkeypatch.setattr(_profile, "_call_overhead_job", functools.cache(_profile._call_overhead_job.__wrapped__))
+    space = SearchSpace(num_blocks=1, embed_dims=(64,), ffn_ratios=(1.0,), layers=(1,), vocab_size=256,
+                        embed_proj_dim=64, max_positions=16, head_dim=32)
+    profile = profile_latency(space, 8, threads=1, runtime="onnxruntime", min_run_time=0.01, progress=False,
+                              graph_dir=tmp_path, lean=True, calibrate=3)
+    assert profile["lean"] is True and LatencyCost(profile).workload["lean"] is True
+    assert len(options) == 4 and all(options) and calibrated == [True] * 3  # call overhead and 3 components
+    assert sorted(exported) == [("CachedLayer", False), ("Embeddings", True), ("Head", False), ("Increment", False)]
+    assert len(list(tmp_path.glob("*embedding-lean.onnx"))) == 1  # beside the default one, when both are kept
+
+
 def test_torch_copies_are_built_outside_inference_mode(tiny_space: SearchSpace, monkeypatch) -> None:
     """As before the ONNX Runtime child: the copies' weights and inputs are ordinary tensors like the first copy's
     (built in inference mode, they were inference tensors, which skip the version and view tracking the first
@@ -858,14 +908,18 @@ def test_onnx_runtime_components_are_exported_with_a_design_graphs_dynamic_axes(
 
     seq_len = 16 if phase == "prefill" else 48
     parts = components(tiny_space, seq_len, 1, phase, True, 0)
-    for label in ("embedding", "head", "layer 128x512", "input 64->128", "output 64->128"):
-        module, inputs = parts[label]
-        graph = _export_component(module, inputs, tiny_space.max_positions)
+    lean = ["embedding lean"] if phase == "prefill" else []  # the same graph in both phases
+    for label in ("embedding", *lean, "head", "layer 128x512", "input 64->128", "output 64->128"):
+        module, inputs = parts[label.removesuffix(" lean")]  # the lean graph's embedding: the table's columns
+        graph = _export_component(module, inputs, tiny_space.max_positions, label.endswith("lean"))
         inputs_of_graph = onnx.load_from_string(graph).graph.input
         symbolic = [[d.dim_param for d in i.type.tensor_type.shape.dim] for i in inputs_of_graph]
         assert all(dims[0] == "batch" or dims[0] == "seq" for dims in symbolic), (label, symbolic)
         if label.startswith("layer"):
             assert [dims[2] for dims in symbolic[1:3]] == ["past", "past"] and symbolic[3] == ["seq", "total"]
+        if label == "embedding lean":  # the table (D, vocab), its columns gathered, as a lean graph stores it
+            tables = {tuple(t.dims) for t in onnx.load_from_string(graph).graph.initializer}
+            assert tables == {(tiny_space.embed_proj_dim, 256), (tiny_space.max_positions, tiny_space.embed_proj_dim)}
         session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
         got = session.run(None, {i.name: x.numpy() for i, x in zip(session.get_inputs(), inputs)})
         with torch.no_grad():
