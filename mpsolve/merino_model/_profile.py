@@ -824,7 +824,11 @@ def _export_component(module: Any, inputs: tuple[Any, ...], max_positions: int, 
     if lean_table:
         from mpsolve.merino_model._onnx import _store_table_transposed
 
-        _store_table_transposed(program.model, "ids", tied=False)
+        try:
+            _store_table_transposed(program.model, "ids", tied=False)
+        except ModelInputError:  # the exporter changed how it writes the embedding: its way out is the export's
+            raise MpsolveError("the exported embedding has no table read by one lookup, so it cannot be profiled as "
+                               "a lean graph runs it: profile without lean") from None
     return program.model_proto.SerializeToString()
 
 

@@ -290,4 +290,5 @@ def test_the_latency_cost_check_times_designs_as_mpsolve_latency_does(tmp_path: 
     assert {p.name for p in cache.glob("design-*.onnx")} == {
         f"design-{load_space(str(space)).decode(x).digest()}-s0-all.onnx" for x in sampled}
     assert "calibrated MAPE %" in (tmp_path / "run.md").read_text()
-    assert "The component sum against the previous model" in (tmp_path / "run.md").read_text()
+    report = (tmp_path / "run.md").read_text()
+    assert "The component sum against the previous one" in report and "| decode | profile version 2 |" in report

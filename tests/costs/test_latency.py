@@ -700,9 +700,10 @@ def test_an_onnx_runtime_profile_on_several_threads_shares_one_pool_in_a_child(t
     space = SearchSpace(num_blocks=1, embed_dims=(64,), ffn_ratios=(1.0,), layers=(1, 2), vocab_size=256,
                         embed_proj_dim=64, max_positions=16, head_dim=32)
     profile = _profile.profile_latency(space, 8, threads=2, runtime="onnxruntime", phase="decode", min_run_time=0.01,
-                                       progress=False, graph_dir=tmp_path)
+                                       progress=False, graph_dir=tmp_path, lean=True)  # the child's sessions lean
     (layer,) = profile["layers"]
     assert profile["threads"] == 2 and profile["call_overhead_ms"] > 0 and layer["repeated"]["applications"] == [2]
+    assert profile["lean"] is True
     assert all(x >= 0 for x in [layer["ms"], layer["warm_ms"], *layer["repeated"]["ms"], profile["head_ms"]])
     assert len(list(tmp_path.glob("*.onnx"))) == 1 + len(profile["projections"]) + 2  # kept for the next profile
     assert not set(multiprocessing.active_children()) - before
