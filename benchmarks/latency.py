@@ -593,6 +593,8 @@ def accuracy(predicted: Any, components: Any, measured: Any, previous: Any = Non
 
 def markdown(results: dict[str, Any]) -> str:
     """The report of a run: provenance, the baseline table, the speedups and the latency-cost accuracy."""
+    import numpy as np
+
     s = results["settings"]
     lines = [
         "# Latency on this CPU: MeRino vs baselines, and the accuracy of the latency costs\n",
@@ -692,8 +694,24 @@ def markdown(results: dict[str, Any]) -> str:
                     f"{c['bias_previous_vs_fastest_round_percent']:+.1f} | {c['ape_gain_vs_previous_percent']:+.1f} "
                     f"({low:+.1f} to {high:+.1f}) | {c['ape_gain_vs_previous_wilcoxon_p']:.2g} |"
                 )
+        ratios = lean_ratios(check["checks"])
+        if ratios:
+            lines.append("\nThe lean graph's measured time over the default graph's, per design (each one's fastest "
+                         "round), median (range): " + "; ".join(f"{phase} {np.median(r):.3f} ({r.min():.3f}-"
+                                                                 f"{r.max():.3f})" for phase, r in ratios.items())
+                         + ".")
     lines.append(f"\nTotal {results['seconds'] / 60:.1f} min.")
     return "\n".join(lines) + "\n"
+
+
+def lean_ratios(checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per phase checked both ways: each design's lean timing over its default one, fastest round of each."""
+    import numpy as np
+
+    fastest = {(c["phase"], bool(c.get("lean"))): np.min(c["measured_ms"], axis=0) for c in checks
+               if c["runtime"] == "onnxruntime"}
+    return {phase: fastest[phase, True] / fastest[phase, False] for phase, lean in fastest
+            if lean and (phase, False) in fastest}
 
 
 def runtime_label(check: dict[str, Any]) -> str:

@@ -282,6 +282,22 @@ def test_export_help_gives_the_lean_runs_figures(capsys):
         assert f"{summary[key]['median']:.3f}" in text, key
 
 
+def test_profile_latency_help_gives_the_lean_runs_figures(capsys):
+    """The pre-registration (benchmarks/preregistration/latency_lean.md) has `mpsolve profile-latency --help` give
+    the run's figures for --lean: each is checked against the run's JSON, so that it cannot go stale unseen."""
+    results = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "latency_lean_s49.json"
+    checks = json.loads(results.read_text())["latency_cost"]["checks"]
+    with pytest.raises(SystemExit):
+        main(["profile-latency", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    lean = [c for c in checks if c["lean"]]
+    assert [c["phase"] for c in lean] == ["prefill", "decode"]
+    figures = [f"{c[key]:.1f} %" for key in ("mape_components_vs_fastest_round_percent",
+                                            "mape_previous_vs_fastest_round_percent") for c in lean]
+    assert (f"off by {figures[0]} per prompt and {figures[1]} per generated token (MAPE), the default graph's "
+            f"profile by {figures[2]} and {figures[3]} on the same lean timings") in text
+
+
 def test_latency_of_a_lean_graph_says_so(capsys, monkeypatch):
     """--lean was passed on but neither printed nor in --json: a lean and a default timing read the same."""
     from mpsolve import merino_model
