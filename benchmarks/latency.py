@@ -468,7 +468,6 @@ def run_worker(name: str, precision: str, runtime: str, argv: list[str]) -> dict
 
 # -- the latency costs against measurements ------------------------------------------------------
 def latency_cost_check(args: argparse.Namespace) -> dict[str, Any]:
-
     from mpsolve.merino_model import design_latency, profile_latency
     from mpsolve.spaces import load_space
 
