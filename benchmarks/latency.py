@@ -201,6 +201,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--{label.replace('_', '-')} must be at least 1")
     if args.lean and "onnxruntime" not in args.runtimes:
         p.error("--lean is ONNX Runtime's graph: give --runtimes with onnxruntime")
+    if args.lean and not args.mape_archs:
+        p.error("--lean checks a lean profile on part 2's designs: give --mape-archs above 0")
     try:
         args.designs = parse_designs(args.design)
     except ValueError as exc:

@@ -109,6 +109,7 @@ _WORKLOADS = {
     "graph on an empty cache, logits of {} position)",
     "decode": "one new token with seq_len positions in the KV cache (time per generated token)",
 }
+_LEAN = "; a lean graph (its table stored once, as the head's weight), with prepacking off"
 
 
 def time_call(
@@ -872,7 +873,8 @@ def _assemble(
         "version": PROFILE_VERSION,
         "runtime": runtime,
         "phase": phase,
-        "workload": _WORKLOADS[phase].format("every" if settings["logits"] == "all" else "the last"),
+        "workload": _WORKLOADS[phase].format("every" if settings["logits"] == "all" else "the last")
+        + (_LEAN if settings["lean"] else ""),
         "device": device_info(),
         "torch": torch.__version__,
     }

@@ -104,9 +104,10 @@ def test_the_previous_model_is_the_profile_without_its_timed_repeats() -> None:
         pytest.approx(profile["layers"][0]["repeated"]["ms"][0] - ms))
 
 
-def test_a_lean_profile_is_paired_against_the_default_graphs_profile() -> None:
+def test_a_lean_profile_is_paired_against_the_default_graphs_profile(capsys) -> None:
     """``--lean``: the lean profile's component sum is paired against the default graph's profile on the lean
-    timings (the default graph's, as before, against version 2's model); ``--lean`` needs ONNX Runtime."""
+    timings (the default graph's, as before, against version 2's model); ``--lean`` needs ONNX Runtime and
+    designs to check."""
     from mpsolve.spaces import get_space
     from mpsolve.testing.pytest_solvers import synthetic_profile
 
@@ -126,6 +127,9 @@ def test_a_lean_profile_is_paired_against_the_default_graphs_profile() -> None:
     assert latency.runtime_label(checks[True]) == "onnxruntime (lean graph)"
     with pytest.raises(SystemExit):
         latency.parse_args(["--lean", "--runtimes", "torch"])
+    with pytest.raises(SystemExit):
+        latency.parse_args(["--lean", "--mape-archs", "0"])
+    assert "--lean checks a lean profile on part 2's designs: give --mape-archs above 0" in capsys.readouterr().err
 
 
 def _latency_module():

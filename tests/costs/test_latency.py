@@ -842,6 +842,7 @@ def test_a_lean_profile_times_every_component_as_a_lean_graph_runs_it(tmp_path: 
     profile = profile_latency(space, 8, threads=1, runtime="onnxruntime", min_run_time=0.01, progress=False,
                               graph_dir=tmp_path, lean=True, calibrate=3)
     assert profile["lean"] is True and LatencyCost(profile).workload["lean"] is True
+    assert "a lean graph" in profile["workload"] and "prepacking off" in profile["workload"]
     assert len(options) == 4 and all(options) and calibrated == [True] * 3  # call overhead and 3 components
     assert sorted(exported) == [("CachedLayer", False), ("Embeddings", True), ("Head", False), ("Increment", False)]
     assert len(list(tmp_path.glob("*embedding-lean.onnx"))) == 1  # beside the default one, when both are kept
