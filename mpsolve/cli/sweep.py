@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,14 @@ from mpsolve.utils.quantities import exact_quantity
 from mpsolve.utils.random import DEFAULT_SEED
 from mpsolve.utils.validation import is_finite_number
 from mpsolve.workflows.problem_file import load_problem_file
-from mpsolve.workflows.sweep import SweepInterrupted, profile_digests, run_sweep, sweep_tasks
+from mpsolve.workflows.sweep import (
+    FailedRunsWarning,
+    SweepInterrupted,
+    failed_runs,
+    profile_digests,
+    run_sweep,
+    sweep_tasks,
+)
 
 __all__ = ["add_subcommands", "cmd_sweep"]
 
@@ -114,21 +122,28 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         atomic_write(args.out, json.dumps([finished[i] for i in sorted(finished)]))
 
     try:
-        run_sweep([t for t in tasks if t.index not in finished], args.executor,
-                  on_row=write if args.out is not None else lambda row: finished.update({row["index"]: row}))
+        with warnings.catch_warnings():  # said below, with the way out
+            warnings.simplefilter("ignore", FailedRunsWarning)
+            run_sweep([t for t in tasks if t.index not in finished], args.executor,
+                      on_row=write if args.out is not None else lambda row: finished.update({row["index"]: row}))
     except SweepInterrupted:
         _show([finished[i] for i in sorted(finished)], args.json)
         where = f" (in {str(args.out)!r})" if args.out is not None else ""
         print(f"mpsolve: interrupted: {len(finished)} of {len(tasks)} runs finished{where}", file=sys.stderr)
         return 130
-    _show([finished[t.index] for t in tasks], args.json)
+    rows = [finished[t.index] for t in tasks]
+    _show(rows, args.json)
+    failed = failed_runs(rows)
+    if failed:
+        print(f"mpsolve: error: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 
 def _earlier_rows(args: argparse.Namespace, tasks: list[Any]) -> dict[int, dict[str, Any]]:
     """The rows of ``--out`` to keep, by task index: with ``--resume``, those of runs of this very sweep
-    (same problem, budgets, solver, options, seed and time limit, scored under the same device profiles);
-    without, an ``--out`` that holds rows is refused."""
+    (same problem, budgets, solver, options, seed and time limit, scored under the same device profiles) but
+    failed ones (status ``error``), which run again; without, an ``--out`` that holds rows is refused."""
     held = args.out is not None and args.out.is_file() and args.out.stat().st_size > 0
     if not args.resume:
         if held:
@@ -150,6 +165,8 @@ def _earlier_rows(args: argparse.Namespace, tasks: list[Any]) -> dict[int, dict[
                                      "problem": task.problem.to_dict()})
     kept = {}
     for i, row in enumerate(rows):
+        if row.get("status") == "error":  # a failed run: run again
+            continue
         index = next((k for k, run in runs.items() if k not in kept and all(row.get(f) == v for f, v in run.items())),
                      None)
         if index is None:

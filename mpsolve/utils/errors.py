@@ -54,8 +54,8 @@ _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _INSTALLED = tuple(os.path.abspath(sysconfig.get_paths()[k]) + os.sep for k in ("stdlib", "purelib", "platlib"))
 
 
-def warn(message: str) -> None:
-    """An :class:`MpsolveWarning` shown at the user's line: the first caller that is neither
+def warn(message: str, category: type[MpsolveWarning] = MpsolveWarning) -> None:
+    """An :class:`MpsolveWarning` (or a subclass) shown at the user's line: the first caller that is neither
     mpsolve nor installed code (transformers, a process pool, Dask), however deep in the library
     it arose; at mpsolve's outermost line when there is none (a worker running the library)."""
     frame, level, outermost = inspect.currentframe(), 1, 1
@@ -69,7 +69,7 @@ def warn(message: str) -> None:
         frame, level = frame.f_back, level + 1
     stacklevel = level if frame is not None else outermost
     del frame
-    warnings.warn(message, MpsolveWarning, stacklevel=stacklevel)
+    warnings.warn(message, category, stacklevel=stacklevel)
 
 
 def shown(value: object) -> str:

@@ -14,9 +14,10 @@ from mpsolve.workflows.problem_file import (
     problem_to_toml,
     result_to_problem_toml,
 )
-from mpsolve.workflows.sweep import SweepError, SweepTask, run_sweep, run_task, sweep, sweep_tasks
+from mpsolve.workflows.sweep import FailedRunsWarning, SweepError, SweepTask, run_sweep, run_task, sweep, sweep_tasks
 
 __all__ = [
+    "FailedRunsWarning",
     "ParetoFront",
     "ProblemFileError",
     "ProblemSpec",

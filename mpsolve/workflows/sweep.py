@@ -20,6 +20,10 @@ any executor (without a time limit). Executors:
 Tasks travel as problem files (:mod:`mpsolve.workflows.problem_file`), a few kilobytes each; a
 problem a file cannot express (e.g. with a :class:`Predicate`) travels pickled.
 
+A run whose solver refuses its problem (e.g. a space too large to enumerate, a constraint a solver
+cannot model) gives a row with status ``error`` and the message, and the others go on; the sweep
+warns of them at the end (:class:`FailedRunsWarning`).
+
 A Ctrl-C stops the sweep on any executor: the runs in flight are cancelled (worker
 processes started here ignore it, so only this process reacts) and :class:`SweepInterrupted`
 carries the rows that finished.
@@ -41,12 +45,12 @@ from typing import Any
 
 from mpsolve.constraints import Budget
 from mpsolve.core.problem import Problem
-from mpsolve.core.result import Result
+from mpsolve.core.result import STATUSES, Result
 from mpsolve.core.solver import Solver
 from mpsolve.costs import COSTS, LatencyCost, get_cost
 from mpsolve.solvers import get_solver, solve
 from mpsolve.spaces import load_space, space_label
-from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning
+from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning, warn
 from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
@@ -59,12 +63,19 @@ from mpsolve.workflows.problem_file import (
     problem_to_dict,
 )
 
-__all__ = ["SweepError", "SweepInterrupted", "SweepTask", "profile_digests", "sweep", "sweep_tasks", "run_sweep",
-           "run_task"]
+__all__ = ["FailedRunsWarning", "ROW_STATUSES", "SweepError", "SweepInterrupted", "SweepTask", "failed_runs",
+           "profile_digests", "sweep", "sweep_tasks", "run_sweep", "run_task"]
+
+#: a row's status: a :class:`Result`'s, or ``error`` for a run whose solver raised (its ``error`` says why)
+ROW_STATUSES = (*STATUSES, "error")
 
 
 class SweepError(MpsolveError):
     """A sweep is misconfigured (bad grid, executor or cluster address)."""
+
+
+class FailedRunsWarning(MpsolveWarning):
+    """Runs of a sweep whose solver raised: their rows have status ``error`` and the message."""
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -196,17 +207,21 @@ def run_task(task: SweepTask) -> dict[str, Any]:
     (seconds, ``None`` for none) and ``profiles`` (the :func:`profile_digests` of the problem it ran).
 
     A budget no design can meet gives a row with status ``infeasible`` and an ``error``
-    message instead of stopping the sweep.
+    message instead of stopping the sweep; a solver that raises one of mpsolve's errors (it cannot
+    model the problem, the space is too large for it) a row with status ``error``, no design, and the
+    message.
     """
-    error = None
+    error, failed = None, False
     try:
         result = solve(task.problem, task.solver, task.seed, task.time_limit, **task.solver_options)
-    except InfeasibleError as exc:
-        error = str(exc)
+    except MpsolveError as exc:
+        error, failed = str(exc), not isinstance(exc, InfeasibleError)
         solver = get_solver(task.solver, **task.solver_options)
         result = Result.infeasible(task.problem, solver.name, seed=task.seed, options=solver.get_options())
     row = {"index": task.index, "name": task.name, "budgets": task.budgets, "time_limit": task.time_limit,
            "profiles": profile_digests(task.problem), **result.to_dict()}
+    if failed:  # nothing is proved of the problem
+        row.update(status="error", proved=False)
     if error is not None:
         row["error"] = error
     return row
@@ -227,6 +242,9 @@ def run_sweep(tasks: Sequence[SweepTask], executor: Any = "local",
 
     Raises:
         SweepInterrupted: on Ctrl-C, with the rows that finished.
+
+    Warns:
+        FailedRunsWarning: when runs failed (rows with status ``error``), naming how many and the first.
     """
     if on_row is not None and not callable(on_row):  # before the first run, not after it
         raise SweepError(f"on_row must be a function of one row (a dict), got {on_row!r}")
@@ -240,7 +258,21 @@ def run_sweep(tasks: Sequence[SweepTask], executor: Any = "local",
                     on_row(row)
     except KeyboardInterrupt:
         raise SweepInterrupted([done[i] for i in sorted(done)], len(tasks)) from None
-    return [done[t.index] for t in tasks]
+    rows = [done[t.index] for t in tasks]
+    failed = failed_runs(rows)
+    if failed:
+        warn(failed, FailedRunsWarning)
+    return rows
+
+
+def failed_runs(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """How many of ``rows`` failed (status ``error``) and why the first did, as one line; ``None``: none failed."""
+    failed = [r for r in rows if r.get("status") == "error"]
+    if not failed:
+        return None
+    first = failed[0]
+    return (f"{len(failed)} of {len(rows)} runs failed; their rows have status 'error' (the first, problem "
+            f"{first.get('name')!r} with {first.get('solver')}, seed {first.get('seed')}: {first.get('error')})")
 
 
 @contextlib.contextmanager

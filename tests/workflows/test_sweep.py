@@ -19,7 +19,7 @@ import mpsolve
 from mpsolve.cli import main
 from mpsolve.utils.random import DEFAULT_SEED
 from mpsolve.workflows.problem_file import load_problem_file
-from mpsolve.workflows.sweep import SweepError, run_sweep, sweep, sweep_tasks
+from mpsolve.workflows.sweep import FailedRunsWarning, SweepError, run_sweep, sweep, sweep_tasks
 
 EA = {"ea": {"iterations": 300, "population": 32, "parents": 8, "init_samples": 64}}
 
@@ -95,6 +95,18 @@ def test_infeasible_budget_is_a_row_not_a_crash():
     rows = sweep(["small"], {"flops": ["1G"]}, ["ea"], [0], solver_options=EA)
     assert rows[0]["status"] == "infeasible" and rows[0]["architecture"] is None
     assert "raise the budget" in rows[0]["error"]
+
+
+def test_a_run_whose_solver_raises_is_a_row_and_the_sweep_goes_on():
+    """Before: exhaustive refusing a space too large for it stopped the sweep; the runs after it never ran."""
+    with pytest.warns(FailedRunsWarning, match=r"^1 of 2 runs failed; their rows have status 'error' \(the first, "
+                      r"problem 'small' with exhaustive, seed 0: exhaustive: space 'small' has .* designs, more than "
+                      r"max_designs=10;"):
+        rows = sweep(["small"], {"flops": ["12G"]}, ["exhaustive", "exact"],
+                     solver_options={"exhaustive": {"max_designs": 10}})
+    assert [(r["solver"], r["status"]) for r in rows] == [("exhaustive", "error"), ("exact", "optimal")]
+    assert rows[0]["architecture"] is None and rows[0]["objective"] is None and rows[0]["proved"] is False
+    assert "raise max_designs" in rows[0]["error"] and "error" not in rows[1]
 
 
 def test_on_row_sees_each_row_as_its_run_finishes():

@@ -178,6 +178,32 @@ def test_cli_sweep_resumes_its_out_file_and_refuses_to_overwrite_it(tmp_path, ca
 
 
 
+def test_cli_sweep_shows_failed_runs_exits_1_and_resume_runs_them_again(tmp_path, capsys, monkeypatch):
+    """Before: a run whose solver raised ended the sweep with its error; the runs after it never ran."""
+    sweep_module = importlib.import_module("mpsolve.workflows.sweep")
+    out = tmp_path / "rows.json"
+    argv = ["sweep", "--space", "small", "--over", "flops", "--budgets", "12G", "--solvers", "exhaustive,exact",
+            "--option", "exhaustive.max_designs=10", "--out", str(out)]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and captured.err.startswith(
+        "mpsolve: error: 1 of 2 runs failed; their rows have status 'error' (the first, problem 'small' with "
+        "exhaustive, seed 0: exhaustive: space 'small' has")
+    assert [line.split()[4] for line in captured.out.splitlines()[1:]] == ["error", "optimal"]
+    rows = json.loads(out.read_text())
+    assert [r["status"] for r in rows] == ["error", "optimal"]
+    out.write_text(json.dumps([{**rows[0], "error": "stale"}, rows[1]]))
+    ran, original = [], sweep_module.run_task
+
+    def counted(task):
+        ran.append(task.index)
+        return original(task)
+
+    monkeypatch.setattr(sweep_module, "run_task", counted)
+    assert main([*argv, "--resume"]) == 1
+    assert ran == [0] and json.loads(out.read_text())[0]["error"] == rows[0]["error"]
+
+
 @pytest.mark.parametrize("damage, message", [
     ({"status": None}, "status None is not one of"),
     ({"objective": "x"}, "objective 'x' is not a number"),
