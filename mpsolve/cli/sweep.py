@@ -250,13 +250,24 @@ def _show(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    print(f"{'problem':<16} {'budgets':<24} {'solver':<10} {'seed':>4}  {'status':<11} {'objective':>12}  architecture")
-    for r in rows:
+    names = [_objective_name(r) for r in rows]
+    mixed = len(set(names)) > 1  # several problems' objectives: each value says which it is
+    width = max([12, *(13 + len(n) for n in names)]) if mixed else 12
+    print(f"{'problem':<16} {'budgets':<24} {'solver':<10} {'seed':>4}  {'status':<11} {'objective':>{width}}  "
+          "architecture")
+    for r, name in zip(rows, names):
         limits = ",".join(f"{k}={exact_quantity(v)}" for k, v in r["budgets"].items()) or "-"
-        objective = "-" if r["objective"] is None else f"{r['objective']:.6g}"
+        objective = "-" if r["objective"] is None else f"{r['objective']:.6g}" + (f" {name}" if mixed else "")
         arch = "-" if r["architecture"] is None else _describe(r["architecture"])
         head = f"{r['name']:<16} {limits:<24} {r['solver']:<10} {r['seed']!s:>4}"
-        print(f"{head}  {r['status']:<11} {objective:>12}  {arch}")
+        print(f"{head}  {r['status']:<11} {objective:>{width}}  {arch}")
+
+
+def _objective_name(row: Mapping[str, Any]) -> str:
+    """The name of the objective a row's problem maximises (``?`` where the row does not say)."""
+    problem = row.get("problem")
+    objective = problem.get("objective") if isinstance(problem, Mapping) else None
+    return str(objective.get("name", "?")) if isinstance(objective, Mapping) else "?"
 
 
 def _describe(arch: Mapping[str, Any]) -> str:

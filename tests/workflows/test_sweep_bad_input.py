@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 
 import numpy as np
 import pytest
@@ -202,6 +203,20 @@ def test_cli_sweep_shows_failed_runs_exits_1_and_resume_runs_them_again(tmp_path
     monkeypatch.setattr(sweep_module, "run_task", counted)
     assert main([*argv, "--resume"]) == 1
     assert ran == [0] and json.loads(out.read_text())[0]["error"] == rows[0]["error"]
+
+
+def test_cli_sweep_table_names_each_objective_when_problems_differ(tmp_path, capsys):
+    """Before: a sweep of an entropy problem and a params problem printed both objectives' values in one
+    column, unnamed (about 1e4 nats against 1e8 parameters)."""
+    params, out = tmp_path / "params.toml", tmp_path / "rows.json"
+    params.write_text('space = "small"\nobjective = "params"\nsolver = "exact"\n')
+    argv = ["sweep", "--space", "small", "--over", "flops", "--budgets", "12G", "--solvers", "exact"]
+    assert main([*argv, "--problem", str(params), "--out", str(out)]) == 0
+    values = [f"{r['objective']:.6g}" for r in json.loads(out.read_text())]
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[5:7] for line in lines[1:]] == [[values[0], "params"], [values[1], "entropy"]]
+    assert main(argv) == 0  # one objective: the values alone, as before
+    assert re.fullmatch(r"\d+x\(E=.*", capsys.readouterr().out.splitlines()[1].split()[6])
 
 
 @pytest.mark.parametrize("damage, message", [
