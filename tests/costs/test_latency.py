@@ -114,32 +114,42 @@ def test_predicted_latency_orders_well_separated_designs(profile: dict, tiny_spa
     # 24 designs: on an idle machine 12 gave 19-24 pairs the profile separates by 2x, but a profile measured
     # beside the other test process on two slow cores gave 4 (the guard below failed), 24 give 56-96 idle
     X = tiny_space.sample(24, random_state=3)
-    predicted = LatencyCost(profile).evaluate(tiny_space.decode_batch(X), tiny_space)
     models = [build(tiny_space.decode(x)).eval() for x in X]
     ids = torch.randint(0, 256, (1, 64), generator=torch.Generator().manual_seed(0))
-    times: list[list[float]] = [[] for _ in models]
+    # Every pair the component sum (the library's default prediction: no calibration, which under load fits the
+    # load) separates by 2x or more is measured in that order. Near-ties are ordered by background load, not by the
+    # designs (a Spearman bound over all pairs failed with a second test process on the two cores); the accuracy
+    # itself is measured on an idle machine by benchmarks/latency.py. With two busy loops beside it on the two cores,
+    # a profile taken while the load changed mis-ordered a pair in 3 of 4 runs: one disagreement profiles again.
     previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.inference_mode():
-            for model in models:
-                model(ids, logits_to_keep=1)
-            for _ in range(15):  # round robin: background load hits every model alike
-                for model, t in zip(models, times):
-                    start = time.perf_counter()
+    for profiles in range(1, 4):  # noqa: B007 (said below)
+        predicted = LatencyCost(profile, calibrated=False).evaluate(tiny_space.decode_batch(X), tiny_space)
+        wide = predicted[:, None] >= 2 * predicted[None, :]
+        assert wide.sum() >= 5, "too few well-separated pairs to test"
+        times: list[list[float]] = [[] for _ in models]
+        torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                for model in models:
                     model(ids, logits_to_keep=1)
-                    t.append(time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(previous)
-    measured = np.array([1000 * min(t) for t in times])
-    # Every pair the profile separates by 2x or more is measured in that order. Near-ties are
-    # ordered by background load, not by the designs (a Spearman bound over all pairs failed with a
-    # second test process on the two cores); the accuracy itself is measured on an idle machine
-    # by benchmarks/latency.py.
-    wide = predicted[:, None] >= 2 * predicted[None, :]
-    assert wide.sum() >= 5, "too few well-separated pairs to test"
-    agree = (measured[:, None] > measured[None, :])[wide]
-    assert agree.all(), f"predicted {np.round(predicted, 2)}, measured {np.round(measured, 2)}"
+                for _ in range(4):  # 15 rounds, 15 more (up to 60) while a wide pair disagrees
+                    for _ in range(15):  # round robin: background load hits every model alike
+                        for model, t in zip(models, times):
+                            start = time.perf_counter()
+                            model(ids, logits_to_keep=1)
+                            t.append(time.perf_counter() - start)
+                    measured = np.array([1000 * min(t) for t in times])
+                    agree = (measured[:, None] > measured[None, :])[wide]
+                    if agree.all():
+                        break
+        finally:
+            torch.set_num_threads(previous)
+        if agree.all():
+            break
+        profile = profile_latency(tiny_space, seq_len=64, threads=1, min_run_time=0.05, progress=False,
+                                  statistic="min")
+    assert agree.all(), (f"predicted {np.round(predicted, 2)}, measured {np.round(measured, 2)} ({len(times[0])} "
+                         f"rounds, {profiles} profiles)")
 
 
 def test_profile_file_and_budget(profile: dict, tiny_space: SearchSpace, tmp_path: Path) -> None:
@@ -382,31 +392,38 @@ def test_predicted_decode_latency_orders_well_separated_designs() -> None:
     # up to 24 applications per block, so the dearest design costs several times the cheapest
     space = SearchSpace(num_blocks=2, embed_dims=(64, 512), ffn_ratios=(1.0, 4.0), layers=(1, 24), vocab_size=50272,
                         embed_proj_dim=768, max_positions=64, name="decode")
-    profile = profile_latency(space, 48, threads=1, phase="decode", min_run_time=0.05, progress=False, statistic="min")
-    # five designs spread over the predicted range (the cheapest, the dearest, the quartiles)
     every = np.concatenate(list(space.enumerate()))
-    order = np.argsort(DecodeLatencyCost(profile).evaluate(space.decode_batch(every), space))
-    X = every[order[np.linspace(0, len(order) - 1, 5).round().astype(int)]]
-    predicted = DecodeLatencyCost(profile).evaluate(space.decode_batch(X), space)
-    models = [build(space.decode(x)).eval() for x in X]
     # Every pair the profile separates by 2x or more is measured in that order; near-ties are
     # ordered by background load (a Spearman bound over all five failed, 0.30, with four test
     # processes and two training processes on the two cores). Accuracy: benchmarks/latency.py.
     # The spread itself: dearest / cheapest was 4.2 (Xeon) with 24 layers a block; with 16 it was
-    # 2.9-3.0 and left a CI run (2.86) with too few pairs 2x apart to test.
-    assert predicted[-1] >= 2.5 * predicted[0], f"the profile sees no spread: predicted {np.round(predicted, 2)}"
-    wide = predicted[:, None] >= 2 * predicted[None, :]
-    rounds: list[list[float]] = []
-    for _ in range(4):  # 5 rounds, 5 more (up to 20) while a wide pair disagrees: a suite run beside other jobs
-        # once measured a design 1.1x slower than one predicted 2.45x dearer (min of 5 rounds); the minimum of
-        # more rounds sees the quieter moments, and an idle machine agrees after the first 5
-        rounds += [[model_latency(m, 48, 1, phase="decode", min_run_time=0.02, statistic="min")["ms"] for m in models]
-                   for _ in range(5)]  # round robin: background load hits every model alike
-        measured = np.min(rounds, axis=0)
-        agree = (measured[:, None] > measured[None, :])[wide]
+    # 2.9-3.0 and left a CI run (2.86) with too few pairs 2x apart to test. With two busy loops beside it on the
+    # two cores, a profile taken while the load changed predicted a design 3.2x dearer than one it measured 1.1x
+    # faster: one disagreement profiles again.
+    for profiles in range(1, 4):  # noqa: B007 (said below)
+        profile = profile_latency(space, 48, threads=1, phase="decode", min_run_time=0.05, progress=False,
+                                  statistic="min")
+        # five designs spread over the predicted range (the cheapest, the dearest, the quartiles)
+        order = np.argsort(DecodeLatencyCost(profile).evaluate(space.decode_batch(every), space))
+        X = every[order[np.linspace(0, len(order) - 1, 5).round().astype(int)]]
+        predicted = DecodeLatencyCost(profile).evaluate(space.decode_batch(X), space)
+        models = [build(space.decode(x)).eval() for x in X]
+        assert predicted[-1] >= 2.5 * predicted[0], f"the profile sees no spread: predicted {np.round(predicted, 2)}"
+        wide = predicted[:, None] >= 2 * predicted[None, :]
+        rounds: list[list[float]] = []
+        for _ in range(4):  # 5 rounds, 5 more (up to 20) while a wide pair disagrees: a suite run beside other jobs
+            # once measured a design 1.1x slower than one predicted 2.45x dearer (min of 5 rounds); the minimum of
+            # more rounds sees the quieter moments, and an idle machine agrees after the first 5
+            rounds += [[model_latency(m, 48, 1, phase="decode", min_run_time=0.02, statistic="min")["ms"]
+                        for m in models] for _ in range(5)]  # round robin: background load hits every model alike
+            measured = np.min(rounds, axis=0)
+            agree = (measured[:, None] > measured[None, :])[wide]
+            if agree.all():
+                break
         if agree.all():
             break
-    assert agree.all(), f"predicted {np.round(predicted, 3)}, measured {np.round(measured, 3)} ({len(rounds)} rounds)"
+    assert agree.all(), (f"predicted {np.round(predicted, 3)}, measured {np.round(measured, 3)} ({len(rounds)} "
+                         f"rounds, {profiles} profiles)")
 
 
 def test_calibration_adds_the_fitted_model_level_terms(tiny_space: SearchSpace) -> None:
