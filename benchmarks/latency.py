@@ -34,7 +34,9 @@ median and range over the rounds) and the Spearman correlation.
 ``--lean`` adds ONNX Runtime's lean graph (``export_onnx(lean=True)``, prepacking off) to part 2: a
 lean profile (``profile_latency(lean=True)``) checked on the same designs' lean graphs, each timed
 beside its default graph in every round, and the default graph's profile on those lean timings
-(the paired comparison).
+(the paired comparison). ``--int8`` does the same for the graphs' dynamic INT8 (``quantize_onnx``):
+an INT8 profile (``profile_latency(int8=True)``) checked on the designs' INT8 graphs, paired against
+the fp32 profile on those INT8 timings.
 
 ONNX exports take minutes and need no quiet machine: ``--prepare`` writes them all to ``--cache``
 and times nothing; the timed run then reuses them.
@@ -184,6 +186,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "--no-fit-intercept: the per-layer term alone)")
     p.add_argument("--lean", action="store_true",
                    help="part 2: also check a lean profile on the lean graphs (ONNX Runtime, prepacking off)")
+    p.add_argument("--int8", action="store_true",
+                   help="part 2: also check an INT8 profile on the graphs' dynamic INT8 (ONNX Runtime)")
     p.add_argument("--statistic", choices=("median", "min"), default="median", help="summary of timed blocks")
     p.add_argument("--seed", type=at_least(0), default=0, help="seed of weights, prompts and sampled architectures")
     p.add_argument("--cache", type=Path, default=Path("/tmp/mpsolve-latency-cache"), help="ONNX graphs kept here")
@@ -199,10 +203,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for label in ("threads", "seq_len", "rounds", "model_rounds"):
         if getattr(args, label) < 1:
             p.error(f"--{label.replace('_', '-')} must be at least 1")
-    if args.lean and "onnxruntime" not in args.runtimes:
-        p.error("--lean is ONNX Runtime's graph: give --runtimes with onnxruntime")
-    if args.lean and not args.mape_archs:
-        p.error("--lean checks a lean profile on part 2's designs: give --mape-archs above 0")
+    for flag in ("lean", "int8"):
+        if getattr(args, flag) and "onnxruntime" not in args.runtimes:
+            p.error(f"--{flag} is ONNX Runtime's graph: give --runtimes with onnxruntime")
+        if getattr(args, flag) and not args.mape_archs:
+            p.error(f"--{flag} checks a {flag} profile on part 2's designs: give --mape-archs above 0")
     try:
         args.designs = parse_designs(args.design)
     except ValueError as exc:
@@ -478,51 +483,59 @@ def latency_cost_check(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"space": space.name, "architectures": [str(space.decode(x)) for x in X], "checks": []}
     batch = space.decode_batch(X)
     for runtime in args.runtimes:
-        graphs = (False, True) if args.lean and runtime == "onnxruntime" else (False,)  # lean or not
+        graphs = ["default", *(g for g in ("lean", "int8") if getattr(args, g) and runtime == "onnxruntime")]
         for phase in ("prefill", "decode"):
             profiles, seconds = {}, {}
-            for lean in graphs:
-                print(f"latency cost: {runtime}{' lean' if lean else ''} {phase} ...", file=sys.stderr, flush=True)
+            for graph in graphs:
+                print(f"latency cost: {runtime}{'' if graph == 'default' else f' {graph}'} {phase} ...",
+                      file=sys.stderr, flush=True)
                 start = time.perf_counter()
-                profiles[lean] = profile_latency(
+                profiles[graph] = profile_latency(
                     space, args.seq_len, threads=args.threads, runtime=runtime, phase=phase,
                     min_run_time=args.profile_run_time, progress=False, seed=args.seed, statistic=args.statistic,
                     graph_dir=args.cache / "components", calibrate=args.calibrate, fit_intercept=args.fit_intercept,
-                    lean=lean)
-                seconds[lean] = time.perf_counter() - start
-            rounds = {lean: [[] for _ in range(args.rounds)] for lean in graphs}
+                    **GRAPHS[graph])
+                seconds[graph] = time.perf_counter() - start
+            rounds = {graph: [[] for _ in range(args.rounds)] for graph in graphs}
             for r in range(args.rounds):  # round robin: a disturbance hits one round, not one design
                 for x in X:  # as `mpsolve latency` times a design (ONNX graphs kept in --cache)
-                    for lean in graphs:  # a design's lean graph beside its default one: a drift hits both
-                        rounds[lean][r].append(design_latency(
+                    for graph in graphs:  # a design's lean or INT8 graph beside its default one: a drift hits both
+                        rounds[graph][r].append(design_latency(
                             space.decode(x), args.seq_len, args.threads, runtime=runtime, phase=phase,
                             min_run_time=args.mape_run_time, statistic=args.statistic, seed=args.seed,
-                            graph_dir=args.cache, lean=lean))
-            for lean in graphs:
-                out["checks"].append(cost_check(profiles, lean, rounds[lean], seconds[lean], batch, space, args))
+                            graph_dir=args.cache, **GRAPHS[graph]))
+            for graph in graphs:
+                out["checks"].append(cost_check(profiles, graph, rounds[graph], seconds[graph], batch, space, args))
     return out
 
 
-def cost_check(profiles: dict[bool, dict[str, Any]], lean: bool, rounds: list[list[dict[str, Any]]], seconds: float,
+#: the graphs part 2 checks a profile on, by name: ``profile_latency`` and ``design_latency``'s options
+GRAPHS = {"default": {"lean": False, "int8": False}, "lean": {"lean": True, "int8": False},
+          "int8": {"lean": False, "int8": True}}
+
+
+def cost_check(profiles: dict[str, dict[str, Any]], graph: str, rounds: list[list[dict[str, Any]]], seconds: float,
                batch: Any, space: Any, args: argparse.Namespace) -> dict[str, Any]:
-    """The record of one profile checked on its designs' timings ``rounds`` (round, design): a lean profile's
-    component sum paired against the default graph's profile's, the default's against profile version 2's."""
+    """The record of one profile checked on its designs' timings ``rounds`` (round, design): a lean or INT8
+    profile's component sum paired against the default graph's profile's, the default's against profile
+    version 2's."""
     import numpy as np
 
     from mpsolve.costs import latency_cost
 
-    profile = profiles[lean]
+    profile = profiles[graph]
     predicted = latency_cost(profile).evaluate(batch, space)
     components = latency_cost(profile, calibrated=False).evaluate(batch, space)
     # version 2's model (a shared layer's repeats at its warm timing), or the default graph's profile
-    previous = latency_cost(profiles[False] if lean else without_repeats(profile), calibrated=False).evaluate(
+    default = graph == "default"
+    previous = latency_cost(without_repeats(profile) if default else profiles["default"], calibrated=False).evaluate(
         batch, space)
     measured = np.array([[t["ms"] for t in row] for row in rounds])  # (rounds, designs)
     return {
         "runtime": profile["runtime"],
         "phase": profile["phase"],
-        "lean": lean,
-        "previous": "the default graph's profile" if lean else "profile version 2",
+        **GRAPHS[graph],
+        "previous": "profile version 2" if default else "the default graph's profile",
         "profile_seconds": seconds,
         "profile_noisy_entries": len(profile["noisy_entries"]),
         "profile_entries": 2 + len(profile["layers"]) + len(profile["projections"]),
@@ -676,10 +689,12 @@ def markdown(results: dict[str, Any]) -> str:
             )
         paired = [c for c in check["checks"] if "ape_gain_vs_previous_percent" in c]
         if paired:
+            others = " or ".join(dict.fromkeys(f"{graph_of(c).replace('int8', 'INT8')} graph" for c in paired
+                                               if graph_of(c) != "default")) or "lean graph"
             lines += [
                 "\nThe component sum against the previous one, the same designs and timings, against each design's "
                 "fastest round: profile version 2's model (a shared layer's repeats at its warm timing), or for the "
-                "lean graph the default graph's profile. Gain: mean of the previous absolute percentage error minus "
+                f"{others} the default graph's profile. Gain: mean of the previous absolute percentage error minus "
                 "this one (95 % percentile bootstrap interval), Wilcoxon signed-rank p.\n",
                 "| runtime | phase | previous | components vs fastest % | bias % | previous vs fastest % | bias % | "
                 "gain, points | Wilcoxon p |",
@@ -695,29 +710,36 @@ def markdown(results: dict[str, Any]) -> str:
                     f"{c['bias_previous_vs_fastest_round_percent']:+.1f} | {c['ape_gain_vs_previous_percent']:+.1f} "
                     f"({low:+.1f} to {high:+.1f}) | {c['ape_gain_vs_previous_wilcoxon_p']:.2g} |"
                 )
-        ratios = lean_ratios(check["checks"])
-        if ratios:
-            lines.append("\nThe lean graph's measured time over the default graph's, per design (each one's fastest "
-                         "round), median (range): " + "; ".join(f"{phase} {np.median(r):.3f} ({r.min():.3f}-"
-                                                                 f"{r.max():.3f})" for phase, r in ratios.items())
-                         + ".")
+        for graph, said in (("lean", "lean graph"), ("int8", "INT8 graph")):
+            ratios = graph_ratios(check["checks"], graph)
+            if ratios:
+                lines.append(f"\nThe {said}'s measured time over the default graph's, per design (each one's fastest "
+                             "round), median (range): " + "; ".join(f"{phase} {np.median(r):.3f} ({r.min():.3f}-"
+                                                                     f"{r.max():.3f})" for phase, r in ratios.items())
+                             + ".")
     lines.append(f"\nTotal {results['seconds'] / 60:.1f} min.")
     return "\n".join(lines) + "\n"
 
 
-def lean_ratios(checks: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per phase checked both ways: each design's lean timing over its default one, fastest round of each."""
+def graph_ratios(checks: list[dict[str, Any]], graph: str) -> dict[str, Any]:
+    """Per phase checked on the default graph and on ``graph`` (``lean`` or ``int8``): each design's timing of
+    ``graph`` over its default one, fastest round of each."""
     import numpy as np
 
-    fastest = {(c["phase"], bool(c.get("lean"))): np.min(c["measured_ms"], axis=0) for c in checks
+    fastest = {(c["phase"], graph_of(c)): np.min(c["measured_ms"], axis=0) for c in checks
                if c["runtime"] == "onnxruntime"}
-    return {phase: fastest[phase, True] / fastest[phase, False] for phase, lean in fastest
-            if lean and (phase, False) in fastest}
+    return {phase: fastest[phase, graph] / fastest[phase, "default"] for phase, kind in fastest
+            if kind == graph and (phase, "default") in fastest}
+
+
+def graph_of(check: dict[str, Any]) -> str:
+    """The graph a check timed: ``default``, ``lean`` or ``int8`` (runs before ``--int8`` record lean only)."""
+    return "lean" if check.get("lean") else "int8" if check.get("int8") else "default"
 
 
 def runtime_label(check: dict[str, Any]) -> str:
-    """A check's runtime as the report names it: ONNX Runtime's lean graph said."""
-    return f"{check['runtime']}{' (lean graph)' if check.get('lean') else ''}"
+    """A check's runtime as the report names it: ONNX Runtime's lean or INT8 graph said."""
+    return check["runtime"] + {"default": "", "lean": " (lean graph)", "int8": " (INT8)"}[graph_of(check)]
 
 
 # -- report ----------------------------------------------------------------------------------------
@@ -853,14 +875,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.mape_archs:
             return 0
         space = load_space(args.space)
-        graphs = (False, True) if args.lean else (False,)
-        for x, lean in itertools.product(space.sample(args.mape_archs, random_state=args.seed), graphs):  # graphs
+        graphs = ["default", *(g for g in ("lean", "int8") if getattr(args, g))]
+        for x, graph in itertools.product(space.sample(args.mape_archs, random_state=args.seed), graphs):  # graphs
             design_latency(space.decode(x), args.seq_len, args.threads, runtime="onnxruntime", min_run_time=0.01,
-                           seed=args.seed, graph_dir=args.cache, lean=lean)
-        for phase, lean in itertools.product(("prefill", "decode"), graphs):  # components (timings thrown away)
+                           seed=args.seed, graph_dir=args.cache, **GRAPHS[graph])
+        for phase, graph in itertools.product(("prefill", "decode"), graphs):  # components (timings thrown away)
             profile_latency(space, args.seq_len, threads=args.threads, runtime="onnxruntime", phase=phase,
                             min_run_time=0.01, seed=args.seed, graph_dir=args.cache / "components",
-                            calibrate=args.calibrate, lean=lean)
+                            calibrate=args.calibrate, **GRAPHS[graph])
         return 0
     passthrough = [  # the options a worker needs
         *("--threads", str(args.threads), "--min-run-time", str(args.min_run_time), "--seq-len", str(args.seq_len)),

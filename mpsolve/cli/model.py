@@ -216,6 +216,9 @@ def add_subcommands(subparsers: Any) -> None:
                    "thread, 128 tokens: the lean profile was off by 3.9 %% per prompt and 8.4 %% per generated "
                    "token (MAPE), the default graph's profile by 10.5 %% and 13.4 %% on the same lean timings "
                    "(benchmarks/results/latency_lean_s49.md)")
+    p.add_argument("--int8", action="store_true",
+                   help="onnxruntime: time every component's dynamic INT8 (as mpsolve export --int8 writes a design's "
+                   "graph), to predict an INT8 deployment; not with --lean")
     p.set_defaults(func=cmd_profile_latency)
 
     p = subparsers.add_parser(
@@ -246,6 +249,9 @@ def add_subcommands(subparsers: Any) -> None:
                    help="ONNX Runtime: the graph exported with --lean (its tied table stored once), in a session with "
                    "prepacking off, as it is deployed to hold its weights once (benchmarks/results/onnx_lean.md); "
                    "the workload of a profile made with --lean")
+    p.add_argument("--int8", action="store_true",
+                   help="ONNX Runtime: the graph's dynamic INT8 (mpsolve export --int8); the workload of a profile "
+                   "made with --int8")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random weights and inputs")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_latency)
@@ -310,8 +316,7 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
     if not (args.fit_intercept or args.calibrate):
         raise CLIError("--no-fit-intercept shapes the calibration, and --calibrate is 0: add --calibrate N (3 to "
                        "256 designs), or drop --no-fit-intercept")
-    if args.lean and args.runtime != "onnxruntime":
-        raise CLIError("--lean is the exported graph's: give it with --runtime onnxruntime")
+    _check_graph_flags({"lean": args.lean, "int8": args.int8}, args.runtime)
     profile = merino_model.profile_latency(
         load_space(args.space),
         seq_len=args.seq_len,
@@ -327,10 +332,11 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
         logits=args.logits,
         fit_intercept=args.fit_intercept,
         lean=args.lean,
+        int8=args.int8,
     )
     atomic_write(args.out, json.dumps(profile, indent=2) + "\n")
     print(
-        f"wrote {args.out}: {args.runtime}{' (lean graph)' if args.lean else ''} {args.phase}, "
+        f"wrote {args.out}: {args.runtime}{_graph_said(args.lean, args.int8)} {args.phase}, "
         f"{len(profile['layers'])} layer shapes, "
         f"{len(profile['projections'])} projections, {profile['threads']} thread(s), {profile['device']['cpu']}"
     )
@@ -346,6 +352,26 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_graph_flags(flags: dict[str, bool], runtime: str) -> None:
+    """Refuse ``--lean`` / ``--int8`` without ONNX Runtime, or both, in one line."""
+    for flag, given in flags.items():
+        if given and runtime != "onnxruntime":
+            raise CLIError(f"--{flag} is the exported graph's: give it with --runtime onnxruntime")
+    if all(flags.values()):
+        raise CLIError("--lean and --int8 together are not timed (a lean graph's INT8 shares the head's weights with "
+                       "the embedding): give one of them")
+
+
+def _graph_name(lean: bool = False, int8: bool = False) -> str:
+    """The ONNX graph a profile or a timing runs, as an error names it."""
+    return "the lean ONNX graph" if lean else "the ONNX graph's INT8" if int8 else "the default ONNX graph"
+
+
+def _graph_said(lean: bool = False, int8: bool = False) -> str:
+    """The ONNX graph a timing ran, as the CLI says it after the runtime's name."""
+    return " (lean graph)" if lean else " (INT8)" if int8 else ""
+
+
 def cmd_latency(args: argparse.Namespace) -> int:
     """``mpsolve latency``: a design's measured latency, and its predicted one with ``--profile``."""
     arch = resolve_architecture(args.arch)
@@ -355,16 +381,18 @@ def cmd_latency(args: argparse.Namespace) -> int:
     workload: dict[str, Any] = {"runtime": "torch", "phase": "prefill", "seq_len": 128, "threads": None,
                                 "statistic": "median", "batch": 1, "logits": None}
     cost = components = predicted = None
-    lean = args.lean
+    graph = {"lean": args.lean, "int8": args.int8}
     if args.profile is not None:
         cost = latency_cost(args.profile)
-        if lean and not cost.workload["lean"]:  # first: --runtime onnxruntime would not help
-            what = "the default ONNX graph" if cost.runtime == "onnxruntime" else "torch's model"
-            raise CLIError(f"the profile times {what}, and --lean the lean ONNX graph: drop --lean to time the "
-                           "profile's workload, or profile with --runtime onnxruntime --lean")
-        lean = cost.workload["lean"]
+        for flag, asked in graph.items():
+            if asked and not cost.workload[flag]:  # first: --runtime onnxruntime would not help
+                what = "torch's model" if cost.runtime == "torch" else _graph_name(cost.workload["lean"],
+                                                                                     cost.workload["int8"])
+                raise CLIError(f"the profile times {what}, and --{flag} {_graph_name(**{flag: True})}: drop --{flag} "
+                               f"to time the profile's workload, or profile with --runtime onnxruntime --{flag}")
+        graph = {flag: cost.workload[flag] for flag in graph}
         components = latency_cost(args.profile, calibrated=False) if cost.per_layer_ms or cost.calibration_ms else None
-        profiled = {k: v for k, v in cost.workload.items() if v is not None and k != "lean"}
+        profiled = {k: v for k, v in cost.workload.items() if v is not None and k not in graph}
         for key, value in given.items():
             if value is not None and key in profiled and value != profiled[key]:
                 flag = "--" + key.replace("_", "-")
@@ -373,8 +401,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
         workload.update(profiled)
         predicted = cost.of(arch)  # a design the profile cannot predict is refused before the timing
     workload.update({k: v for k, v in given.items() if v is not None})
-    if lean and workload["runtime"] != "onnxruntime":
-        raise CLIError("--lean is the exported graph's: give it with --runtime onnxruntime")
+    _check_graph_flags(graph, workload["runtime"])
     cpus = available_cpus()
     if given["threads"] is None and workload["threads"] is not None and workload["threads"] > cpus:
         raise CLIError(f"the profile was measured on {workload['threads']} threads, more than the {cpus} "
@@ -389,10 +416,9 @@ def cmd_latency(args: argparse.Namespace) -> int:
         raise CLIError(f"{source} {workload['seq_len']} is outside 1..{limit} for this architecture (max_positions "
                        f"{arch.max_positions}{' less the decoded token' if workload['phase'] == 'decode' else ''})")
     check_run_time(args.min_run_time, "--min-run-time", CLIError)
-    measured = merino_model.design_latency(arch, min_run_time=args.min_run_time, seed=args.seed, lean=lean,
+    measured = merino_model.design_latency(arch, min_run_time=args.min_run_time, seed=args.seed, **graph,
                                            **workload)
-    payload: dict[str, Any] = {"architecture": arch.to_dict(), "workload": workload, "lean": lean,
-                               "measured": measured}
+    payload: dict[str, Any] = {"architecture": arch.to_dict(), "workload": workload, **graph, "measured": measured}
     if predicted is not None:
         payload["profile"] = str(args.profile)
         payload["predicted_ms"] = predicted
@@ -407,7 +433,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
     threads = workload["threads"] or f"{workload['runtime']}'s default"
     print(f"{arch}")
     print(f"measured   {measured['ms']:.2f} ms (IQR {measured['iqr_ms']:.2f}, {measured['blocks']} blocks, "
-          f"{workload['statistic']} of blocks): {workload['runtime']}{' (lean graph)' if lean else ''} "
+          f"{workload['statistic']} of blocks): {workload['runtime']}{_graph_said(**graph)} "
           f"{workload['phase']}, {what}, {threads} thread(s)")
     if predicted is not None:
         print(f"predicted  {payload['predicted_ms']:.2f} ms by {args.profile} ({payload['error_percent']:+.1f} %)"

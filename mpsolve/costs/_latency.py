@@ -251,11 +251,12 @@ class LatencyCost(CostModel):
     def workload(self) -> dict[str, Any]:
         """What the profile timed, the workload to time a design on to check a prediction:
         ``runtime``, ``phase``, ``seq_len``, ``batch``, ``threads``, ``statistic``, ``logits``
-        (``None`` where an older profile does not say), and ``lean`` (ONNX Runtime's lean graph, with
-        prepacking off; ``False`` where an older profile does not say)."""
+        (``None`` where an older profile does not say), ``lean`` (ONNX Runtime's lean graph, with
+        prepacking off) and ``int8`` (ONNX Runtime's dynamic INT8 of the graph), each ``False`` where an older
+        profile does not say."""
         workload = {k: self._data.get(k) for k in ("runtime", "phase", "seq_len", "batch", "threads", "statistic",
                                                    "logits")}
-        return {**workload, "lean": bool(self._data.get("lean", False))}
+        return {**workload, "lean": bool(self._data.get("lean", False)), "int8": bool(self._data.get("int8", False))}
 
     def _check_constants(self, constants: ModelConstants) -> None:
         differ = {
@@ -343,9 +344,17 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(lean, bool):
         raise LatencyProfileError(f"latency profile lean {shown(lean)} is not true or false; re-profile with "
                                   "mpsolve profile-latency")
-    if lean and data["runtime"] != "onnxruntime":
-        raise LatencyProfileError(f"latency profile says lean (ONNX Runtime's lean graph) of runtime "
-                                  f"{shown(data['runtime'])}; re-profile with mpsolve profile-latency")
+    int8 = data.get("int8", False)  # older profiles: unsaid, fp32
+    if not isinstance(int8, bool):
+        raise LatencyProfileError(f"latency profile int8 {shown(int8)} is not true or false; re-profile with "
+                                  "mpsolve profile-latency")
+    for name, said, what in (("lean", lean, "ONNX Runtime's lean graph"), ("int8", int8, "ONNX Runtime's INT8")):
+        if said and data["runtime"] != "onnxruntime":
+            raise LatencyProfileError(f"latency profile says {name} ({what}) of runtime {shown(data['runtime'])}; "
+                                      "re-profile with mpsolve profile-latency")
+    if lean and int8:
+        raise LatencyProfileError("latency profile says both lean and int8, which mpsolve does not profile; re-profile "
+                                  "with mpsolve profile-latency")
     required = ("constants", "embedding_ms", "head_ms", "layers", "projections")
     missing = [k for k in required if k not in data]
     if missing:

@@ -718,16 +718,24 @@ def quantize_onnx(
     """
     require("onnxruntime", "onnx")
     per_channel = check_bool(per_channel, "per_channel", ModelInputError)  # "no" meant per channel
+    _session(onnx_model)  # a loadable graph, or a one-line error
+    out = check_writable(check_suffix(out, ".onnx", "out", ModelInputError), "out")
+    check_not_input(out, "out", {"the fp32 model": onnx_model}, ModelInputError)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _quantize_dynamic(onnx_model, out, per_channel)
+    return out
+
+
+def _quantize_dynamic(onnx_model: str | os.PathLike, out: Path, per_channel: bool = True,
+                      symbolic: bool = True) -> None:
+    """:func:`quantize_onnx`'s work, on checked paths; ``symbolic=False`` skips ORT's symbolic shape inference,
+    which cannot infer a latency profile's layer graph (its KV-cache inputs); its matmuls quantise the same."""
     import tempfile
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.registry import IntegerOpsRegistry
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    _session(onnx_model)  # a loadable graph, or a one-line error
-    out = check_writable(check_suffix(out, ".onnx", "out", ModelInputError), "out")
-    check_not_input(out, "out", {"the fp32 model": onnx_model}, ModelInputError)
-    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         # ORT's pre-processing folds the transposed weights the exporter leaves as Transpose nodes
         # when a layer is shared (applied twice); without it their MatMuls would stay fp32
@@ -745,10 +753,9 @@ def quantize_onnx(
                 source = Path(tmp) / "whole.onnx"
                 onnx.save(whole, str(source))
             del whole
-        quant_pre_process(source, folded, skip_symbolic_shape=attention, skip_onnx_shape=attention)
+        quant_pre_process(source, folded, skip_symbolic_shape=attention or not symbolic, skip_onnx_shape=attention)
         kinds = [k for k in IntegerOpsRegistry if k != "Attention"] if attention else None  # None: ORT's own
         quantize_dynamic(folded, out, per_channel=per_channel, weight_type=QuantType.QInt8, op_types_to_quantize=kinds)
-    return out
 
 
 def _has_onnx_attention(path: str | os.PathLike) -> bool:

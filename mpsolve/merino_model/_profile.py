@@ -110,6 +110,7 @@ _WORKLOADS = {
     "decode": "one new token with seq_len positions in the KV cache (time per generated token)",
 }
 _LEAN = "; a lean graph (its table stored once, as the head's weight), with prepacking off"
+_INT8 = "; the graph's dynamic INT8 (mpsolve export --int8)"
 
 
 def time_call(
@@ -193,6 +194,7 @@ def profile_latency(
     logits: str | None = None,
     fit_intercept: bool = True,
     lean: bool = False,
+    int8: bool = False,
 ) -> dict[str, Any]:
     """Measure the latency of every component the architectures of ``space`` are made of.
 
@@ -225,6 +227,9 @@ def profile_latency(
         lean: ONNX Runtime: time the components as a graph exported with ``lean=True`` runs them, every
             session with prepacking off and the embedding gathering columns of the ``(D, vocab)`` table;
             the profile predicts lean sessions (:func:`design_latency` with ``lean=True``).
+        int8: ONNX Runtime: time every component's dynamic INT8 (:func:`~mpsolve.merino_model.quantize_onnx`, as
+            ``mpsolve export --int8`` writes a design's graph); the profile predicts INT8 sessions
+            (:func:`design_latency` with ``int8=True``). Not with ``lean``.
 
     Returns:
         The profile, a JSON-serialisable dict (save it with ``json.dump``; see :class:`LatencyCost`).
@@ -255,7 +260,7 @@ def profile_latency(
         raise MpsolveError("fit_intercept=False shapes the calibration, and calibrate is 0: give calibrate (3 or more "
                            "designs), or drop fit_intercept")
     logits = _profile_logits(runtime, logits)
-    lean = _check_lean(lean, runtime)
+    lean, int8 = _check_graph_options(lean, int8, runtime)
     limit = space.max_positions - (1 if phase == "decode" else 0)
     if seq_len > limit:
         raise MpsolveError(
@@ -300,8 +305,9 @@ def profile_latency(
                         warm, cold, *runs = _time_copies(calls, counts, threads, min_run_time, statistic)
                 else:
                     lean_table = lean and label == "embedding"  # the layers' graphs are the same
-                    graph = _component_graph(module, feeds[0], space.max_positions,
-                                             f"{key}-{label}{'-lean' if lean_table else ''}", graph_dir, lean_table)
+                    name = f"{key}-{label}{'-lean' if lean_table else ''}{'-int8' if int8 else ''}"
+                    graph = _component_graph(module, feeds[0], space.max_positions, name, graph_dir, lean_table,
+                                             int8)
                     arrays = [tuple(t.numpy() for t in x) for x in feeds]
                     warm, cold, *runs = time_graph(graph, arrays, copies, counts, threads, min_run_time, statistic,
                                                    lean)
@@ -322,19 +328,24 @@ def profile_latency(
                 bar.update()
         settings = {"runtime": runtime, "phase": phase, "threads": threads, "seq_len": seq_len, "batch": batch,
                     "min_run_time": min_run_time, "statistic": statistic, "cold_bytes": cold_bytes, "logits": logits,
-                    "lean": lean}
+                    "lean": lean, "int8": int8}
         profile = _assemble(space, entries, overhead, settings)
         if calibrate:
             profile["calibration"] = _calibrate(space, profile, calibrate, seed, graph_dir, bar.update, fit_intercept)
     return profile
 
 
-def _check_lean(lean: Any, runtime: str) -> bool:
-    """``lean`` as a ``bool``, given with ONNX Runtime only; else a one-line :class:`ModelInputError`."""
-    lean = check_bool(lean, "lean", ModelInputError)
-    if lean and runtime != "onnxruntime":
-        raise ModelInputError("lean is the exported graph's: give it with runtime='onnxruntime'")
-    return lean
+def _check_graph_options(lean: Any, int8: Any, runtime: str) -> tuple[bool, bool]:
+    """``lean`` and ``int8`` as ``bool``s, each given with ONNX Runtime only and not both; else a one-line
+    :class:`ModelInputError`."""
+    flags = {"lean": check_bool(lean, "lean", ModelInputError), "int8": check_bool(int8, "int8", ModelInputError)}
+    for name, given in flags.items():
+        if given and runtime != "onnxruntime":
+            raise ModelInputError(f"{name} is the exported graph's: give it with runtime='onnxruntime'")
+    if all(flags.values()):
+        raise ModelInputError("lean and int8 together are not timed (a lean graph's INT8 shares the head's weights "
+                              "with the embedding): give one of them")
+    return flags["lean"], flags["int8"]
 
 
 def _profile_logits(runtime: str, logits: str | None) -> str:
@@ -446,6 +457,7 @@ def design_latency(
     logits: str | None = None,
     graph_dir: str | Path | None = None,
     lean: bool = False,
+    int8: bool = False,
 ) -> dict[str, Any]:
     """Time a design, built with random weights, on the workload of :func:`profile_latency`: the
     whole-model measurement a prediction of the profile's latency cost is checked against.
@@ -458,6 +470,8 @@ def design_latency(
             digest) and reuse it when present; default: a temporary folder.
         lean: ONNX Runtime: the graph exported with ``lean=True``, in a session with prepacking off
             (:func:`onnx_session`), as it holds its tied table once.
+        int8: ONNX Runtime: the graph's dynamic INT8 (:func:`~mpsolve.merino_model.quantize_onnx`, kept beside the
+            graph in ``graph_dir``). Not with ``lean``.
         seq_len, threads, phase, min_run_time, statistic, seed, batch: as in :func:`model_latency`.
 
     Returns:
@@ -472,7 +486,7 @@ def design_latency(
         _check_choice(label, value, known)
     check_run_time(min_run_time)  # before the export
     logits = _profile_logits(runtime, logits)
-    lean = _check_lean(lean, runtime)
+    lean, int8 = _check_graph_options(lean, int8, runtime)
     arch = resolve_architecture(architecture)
     timing = {"phase": phase, "min_run_time": min_run_time, "statistic": statistic, "seed": seed, "batch": batch}
     if runtime == "torch":
@@ -481,7 +495,20 @@ def design_latency(
     folder = check_graph_dir(graph_dir)
     with tempfile.TemporaryDirectory() as tmp:
         graph = design_graph(arch, seed, logits, folder or Path(tmp), lean=lean)
+        if int8:
+            graph = _quantized(graph)
         return model_latency(graph, seq_len, threads, **timing)
+
+
+def _quantized(graph: Path) -> Path:
+    """The dynamic INT8 of an exported graph (:func:`quantize_onnx`), kept beside it and reused when there."""
+    from mpsolve.merino_model._onnx import quantize_onnx
+
+    out = graph.with_name(f"{graph.stem}-int8.onnx")
+    if not out.is_file():
+        with _quiet_export():  # ORT's quantization tools warn of every shape they cannot infer
+            quantize_onnx(graph, out)
+    return out
 
 
 def check_graph_dir(graph_dir: Any) -> Path | None:
@@ -567,16 +594,18 @@ def _torch_calls(module: Any, feeds: list[tuple[Any, ...]], copies: int) -> list
 
 def _component_graph(
     module: Any, inputs: tuple[Any, ...], max_positions: int, name: str, graph_dir: str | Path | None,
-    lean_table: bool = False,
+    lean_table: bool = False, int8: bool = False,
 ) -> bytes:
-    """The exported graph of ``module`` (:func:`_export_component`); with ``graph_dir`` kept there as
-    ``<name>.onnx`` and reused when present."""
+    """The exported graph of ``module`` (:func:`_export_component`), its dynamic INT8 with ``int8``; with
+    ``graph_dir`` kept there as ``<name>.onnx`` and reused when present."""
     path = Path(graph_dir) / f"{name.replace(' ', '_').replace('>', '')}.onnx" if graph_dir is not None else None
     if path is not None and path.is_file():
         graph = path.read_bytes()
         _check_kept_graph(graph, path)
         return graph
     graph = _export_component(module, inputs, max_positions, lean_table)
+    if int8:
+        graph = _quantize_component(graph)
     if path is not None:
         atomic_write(path, graph)
     return graph
@@ -741,7 +770,7 @@ def _calibrate(
     cost = latency_cost(profile)
     predicted = cost.evaluate(batch, space)
     timing = {k: profile[k] for k in ("seq_len", "threads", "phase", "min_run_time", "statistic", "batch",
-                                      "runtime", "logits", "lean")}
+                                      "runtime", "logits", "lean", "int8")}
     measured, architectures = [], []
     for x in X:
         arch = space.decode(x)
@@ -833,6 +862,19 @@ def _export_component(module: Any, inputs: tuple[Any, ...], max_positions: int, 
     return program.model_proto.SerializeToString()
 
 
+def _quantize_component(graph: bytes) -> bytes:
+    """The dynamic INT8 of a component's graph, as :func:`quantize_onnx` makes a design's."""
+    import tempfile
+
+    from mpsolve.merino_model._onnx import _quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp, _quiet_export():
+        source, out = Path(tmp) / "component.onnx", Path(tmp) / "component-int8.onnx"
+        source.write_bytes(graph)
+        _quantize_dynamic(source, out, symbolic=False)
+        return out.read_bytes()
+
+
 @functools.cache  # the same graph for every profile: one export a process (seconds)
 def _call_overhead_job() -> tuple[bytes, list[tuple[Any, ...]], int, None]:
     """The graph, feeds, copies and counts of :func:`_time_graph` on a one-``Add`` graph: its warm
@@ -874,7 +916,7 @@ def _assemble(
         "runtime": runtime,
         "phase": phase,
         "workload": _WORKLOADS[phase].format("every" if settings["logits"] == "all" else "the last")
-        + (_LEAN if settings["lean"] else ""),
+        + (_LEAN if settings["lean"] else "") + (_INT8 if settings["int8"] else ""),
         "device": device_info(),
         "torch": torch.__version__,
     }
@@ -886,6 +928,7 @@ def _assemble(
         threads=settings["threads"],
         logits=settings["logits"],
         lean=settings["lean"],
+        int8=settings["int8"],
         seq_len=settings["seq_len"],
         batch=settings["batch"],
         timer="torch.utils.benchmark.Timer.blocked_autorange",

@@ -104,10 +104,10 @@ def test_the_previous_model_is_the_profile_without_its_timed_repeats() -> None:
         pytest.approx(profile["layers"][0]["repeated"]["ms"][0] - ms))
 
 
-def test_a_lean_profile_is_paired_against_the_default_graphs_profile(capsys) -> None:
-    """``--lean``: the lean profile's component sum is paired against the default graph's profile on the lean
-    timings (the default graph's, as before, against version 2's model); ``--lean`` needs ONNX Runtime and
-    designs to check."""
+def test_a_lean_or_int8_profile_is_paired_against_the_default_graphs_profile(capsys) -> None:
+    """``--lean`` / ``--int8``: the lean or INT8 profile's component sum is paired against the default graph's profile
+    on the lean or INT8 timings (the default graph's, as before, against version 2's model); each needs ONNX Runtime
+    and designs to check."""
     from mpsolve.spaces import get_space
     from mpsolve.testing.pytest_solvers import synthetic_profile
 
@@ -118,18 +118,28 @@ def test_a_lean_profile_is_paired_against_the_default_graphs_profile(capsys) -> 
     X = space.sample(3, random_state=0)
     batch, args = space.decode_batch(X), latency.parse_args(["--lean", "--runtimes", "onnxruntime"])
     timed = [[{"ms": 5.0 + i + r, "noisy": False} for i in range(3)] for r in range(2)]
-    checks = {flag: latency.cost_check({False: default, True: lean}, flag, timed, 1.0, batch, space, args)
-              for flag in (False, True)}
-    assert checks[True]["lean"] and checks[True]["previous"] == "the default graph's profile"
-    assert checks[True]["previous_components_ms"] == checks[False]["components_ms"]
-    assert np.allclose(np.subtract(checks[True]["components_ms"], checks[False]["components_ms"]), 1.0)
-    assert checks[False]["previous"] == "profile version 2" and not checks[False]["lean"]
-    assert latency.runtime_label(checks[True]) == "onnxruntime (lean graph)"
+    int8 = {**default, "int8": True, "head_ms": default["head_ms"] - 1.0}
+    profiles = {"default": default, "lean": lean, "int8": int8}
+    checks = {graph: latency.cost_check(profiles, graph, timed, 1.0, batch, space, args) for graph in profiles}
+    for graph, shift in (("lean", 1.0), ("int8", -1.0)):
+        assert checks[graph][graph] and checks[graph]["previous"] == "the default graph's profile"
+        assert checks[graph]["previous_components_ms"] == checks["default"]["components_ms"]
+        assert np.allclose(np.subtract(checks[graph]["components_ms"], checks["default"]["components_ms"]), shift)
+    assert checks["default"]["previous"] == "profile version 2" and not checks["default"]["lean"]
+    assert not (checks["default"]["int8"] or checks["lean"]["int8"] or checks["int8"]["lean"])
+    assert latency.runtime_label(checks["lean"]) == "onnxruntime (lean graph)"
+    assert latency.runtime_label(checks["int8"]) == "onnxruntime (INT8)"
+    timed_int8 = [[{"ms": 2 * t["ms"], "noisy": False} for t in row] for row in timed]  # INT8 twice as fast
+    pair = [checks["default"], {**checks["int8"], "measured_ms": [[t["ms"] for t in row] for row in timed_int8]}]
+    assert np.allclose(latency.graph_ratios(pair, "int8")["prefill"], 2.0) and not latency.graph_ratios(pair, "lean")
     with pytest.raises(SystemExit):
         latency.parse_args(["--lean", "--runtimes", "torch"])
     with pytest.raises(SystemExit):
         latency.parse_args(["--lean", "--mape-archs", "0"])
     assert "--lean checks a lean profile on part 2's designs: give --mape-archs above 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        latency.parse_args(["--int8", "--runtimes", "torch"])
+    assert "--int8 is ONNX Runtime's graph" in capsys.readouterr().err
 
 
 def _latency_module():

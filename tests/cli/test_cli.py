@@ -348,6 +348,54 @@ def test_latency_times_a_lean_profiles_workload_on_the_lean_graph(capsys, monkey
     assert code == 2 and "latency profile says lean (ONNX Runtime's lean graph) of runtime 'torch'" in err
 
 
+def test_latency_times_an_int8_profiles_workload_on_the_int8_graph(capsys, monkeypatch, tmp_path):
+    """A profile made with --int8 predicts the graph's INT8: mpsolve latency --profile times that, with or without
+    --int8; --int8 with an fp32 profile, --int8 with torch, and --int8 with --lean are refused in one line."""
+    from mpsolve import merino_model
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    calls = []
+
+    def measured(arch, **options):
+        calls.append(options)
+        return {"ms": 1.0, "iqr_ms": 0.01, "blocks": 5, "noisy": False}
+
+    monkeypatch.setattr(merino_model, "design_latency", measured)
+    profiles = {}
+    for int8 in (False, True):
+        profiles[int8] = tmp_path / f"int8-{int8}.json"
+        profiles[int8].write_text(json.dumps({**synthetic_profile("default", "decode"), "runtime": "onnxruntime",
+                                              "logits": "all", "int8": int8}))
+    for flags in ([], ["--int8"]):
+        code, out, _ = run(capsys, "latency", "merino-52m", "--profile", str(profiles[True]), *flags, "--json")
+        obj = json.loads(out)
+        assert code == 0 and calls[-1]["int8"] is True and obj["int8"] is True and not calls[-1]["lean"]
+    code, out, _ = run(capsys, "latency", "merino-52m", "--profile", str(profiles[True]))
+    assert code == 0 and "onnxruntime (INT8) decode, one token at 128 cached positions" in out
+    code, out, _ = run(capsys, "latency", "merino-52m", "--profile", str(profiles[False]))
+    assert code == 0 and calls[-1]["int8"] is False and "(INT8)" not in out
+    for argv, message in (
+        (["--profile", str(profiles[False]), "--int8"], "the profile times the default ONNX graph, and --int8 the "
+                                                       "ONNX graph's INT8: drop --int8"),
+        (["--profile", str(profiles[True]), "--lean"], "the profile times the ONNX graph's INT8, and --lean the lean "
+                                                      "ONNX graph"),
+        (["--int8"], "--int8 is the exported graph's: give it with --runtime onnxruntime"),
+        (["--runtime", "onnxruntime", "--int8", "--lean"], "--lean and --int8 together are not timed"),
+    ):
+        code, _, err = run(capsys, "latency", "merino-52m", *argv)
+        assert code == 2 and err.count("\n") == 1 and message in err, err
+    profiles[True].write_text(json.dumps({**synthetic_profile("default", "decode"), "int8": True}))
+    code, _, err = run(capsys, "latency", "merino-52m", "--profile", str(profiles[True]))
+    assert code == 2 and "latency profile says int8 (ONNX Runtime's INT8) of runtime 'torch'" in err
+    profiles[True].write_text(json.dumps({**synthetic_profile("default", "decode"), "runtime": "onnxruntime",
+                                          "int8": "yes"}))
+    code, _, err = run(capsys, "latency", "merino-52m", "--profile", str(profiles[True]))
+    assert code == 2 and "latency profile int8 'yes' is not true or false" in err
+    for argv in (["--int8"], ["--runtime", "onnxruntime", "--int8", "--lean"]):  # before any timing
+        code, _, err = run(capsys, "profile-latency", "--space", "small", "--out", str(tmp_path / "p.json"), *argv)
+        assert code == 2 and err.count("\n") == 1 and ("--int8" in err), err
+
+
 def test_memory_in_onnx_runtime_passes_its_flags_and_says_what_it_measured(capsys, monkeypatch):
     """The command's ONNX Runtime path (design_memory's own is measured in tests/merino_model/test_memory.py)."""
     from mpsolve import merino_model

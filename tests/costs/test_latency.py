@@ -589,6 +589,8 @@ def test_design_latency_keeps_the_exported_graph_of_a_design(tmp_path: Path, tin
     assert graph.name == f"design-{arch.digest()}-s1-all.onnx" and first["ms"] > 0
     written = graph.stat().st_mtime_ns
     assert design_latency(arch, 16, 1, **timing)["ms"] > 0 and graph.stat().st_mtime_ns == written  # reused
+    assert design_latency(arch, 16, 1, **timing, int8=True)["ms"] > 0  # its INT8, kept beside it
+    assert {p.name for p in tmp_path.glob("*.onnx")} == {graph.name, f"{graph.stem}-int8.onnx"}
     assert design_latency(arch, 16, 1, phase="decode", min_run_time=0.02)["ms"] > 0  # torch
     with pytest.raises(MpsolveError, match="runtime must be one of torch, onnxruntime"):
         design_latency(arch, runtime="tvm")
@@ -636,7 +638,7 @@ def test_latency_cost_is_the_cost_of_the_profiles_phase(tmp_path: Path) -> None:
         cost = latency_cost(path, calibrated=False)
         assert type(cost) is kind and cost == kind(str(path), calibrated=False)
         assert cost.workload == {"runtime": "torch", "phase": phase, "seq_len": 64, "batch": 1, "threads": 1,
-                                 "statistic": None, "logits": None, "lean": False}
+                                 "statistic": None, "logits": None, "lean": False, "int8": False}
     with pytest.raises(LatencyProfileError, match="does not exist"):
         latency_cost(tmp_path / "missing.json")
 
@@ -865,6 +867,54 @@ def test_a_lean_profile_times_every_component_as_a_lean_graph_runs_it(tmp_path: 
     assert len(list(tmp_path.glob("*embedding-lean.onnx"))) == 1  # beside the default one, when both are kept
 
 
+def test_an_int8_profile_times_every_components_dynamic_int8(tmp_path: Path, monkeypatch) -> None:
+    """``int8=True`` times each component's dynamic INT8 (the quantisation is checked in the dynamic-axes test below,
+    here the exports are stand-ins), not the call-overhead graph; the calibration's designs INT8; the profile says
+    int8, and lean with int8 is refused."""
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper
+
+    from mpsolve.merino_model import _profile
+
+    quantized, calibrated, exported = [], [], []
+    quantize = _profile._quantize_component
+
+    def recorded(graph):
+        quantized.append(graph)
+        return quantize(graph)
+
+    def design_latency(arch, **timing):
+        calibrated.append((timing["int8"], timing["lean"]))
+        return {"ms": 1.0, "iqr_ms": 0.0, "blocks": 10, "noisy": False}
+
+    def export(module, inputs, max_positions, lean_table=False):  # an Identity of the first input: no export
+        exported.append(type(module).__name__)
+        kinds = {torch.int64: TensorProto.INT64, torch.bool: TensorProto.BOOL, torch.float32: TensorProto.FLOAT}
+        given = [helper.make_tensor_value_info(f"x{i}", kinds[x.dtype], None) for i, x in enumerate(inputs)]
+        graph = helper.make_graph([helper.make_node("Identity", ["x0"], ["y"])], "stub", given,
+                                  [helper.make_tensor_value_info("y", kinds[inputs[0].dtype], None)])
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10).SerializeToString()
+
+    monkeypatch.setattr(_profile, "_quantize_component", recorded)
+    monkeypatch.setattr(_profile, "design_latency", design_latency)
+    monkeypatch.setattr(_profile, "_export_component", export)
+    monkeypatch.setattr(_profile, "_call_overhead_job", functools.cache(_profile._call_overhead_job.__wrapped__))
+    space = SearchSpace(num_blocks=1, embed_dims=(64,), ffn_ratios=(1.0,), layers=(1,), vocab_size=256,
+                        embed_proj_dim=64, max_positions=16, head_dim=32)
+    options = {"threads": 1, "runtime": "onnxruntime", "min_run_time": 0.01, "progress": False, "graph_dir": tmp_path}
+    profile = profile_latency(space, 8, int8=True, calibrate=3, **options)
+    assert profile["int8"] is True and profile["lean"] is False and LatencyCost(profile).workload["int8"] is True
+    assert "dynamic INT8" in profile["workload"] and calibrated == [(True, False)] * 3
+    assert sorted(exported) == ["CachedLayer", "Embeddings", "Head", "Increment"] and len(quantized) == 3
+    assert len(list(tmp_path.glob("*-int8.onnx"))) == 3  # kept apart from the fp32 graphs
+    assert LatencyCost(profile_latency(space, 8, **options)).workload["int8"] is False  # the fp32 graphs, exported
+    assert len(quantized) == 3 and len(list(tmp_path.glob("*.onnx"))) == 6
+    with pytest.raises(MpsolveError, match="lean and int8 together are not timed"):
+        profile_latency(space, 8, lean=True, int8=True, **options)
+    with pytest.raises(MpsolveError, match="int8 is the exported graph's: give it with runtime='onnxruntime'"):
+        profile_latency(space, 8, int8=True, threads=1, progress=False)
+
+
 def test_torch_copies_are_built_outside_inference_mode(tiny_space: SearchSpace, monkeypatch) -> None:
     """As before the ONNX Runtime child: the copies' weights and inputs are ordinary tensors like the first copy's
     (built in inference mode, they were inference tensors, which skip the version and view tracking the first
@@ -925,7 +975,7 @@ def test_onnx_runtime_components_are_exported_with_a_design_graphs_dynamic_axes(
     import onnxruntime as ort
 
     from mpsolve.merino_model._components import components
-    from mpsolve.merino_model._profile import _export_component
+    from mpsolve.merino_model._profile import _export_component, _quantize_component
 
     seq_len = 16 if phase == "prefill" else 48
     parts = components(tiny_space, seq_len, 1, phase, True, 0)
@@ -949,3 +999,12 @@ def test_onnx_runtime_components_are_exported_with_a_design_graphs_dynamic_axes(
         assert [g.shape for g in got] == [tuple(w.shape) for w in want]
         for g, w in zip(got, want):  # float32 kernels in another order: they differed by 2.4e-7 at most here
             np.testing.assert_allclose(g, w.numpy(), atol=1e-4, rtol=1e-4)
+        if label in ("head", "layer 128x512"):  # an INT8 profile's graph: every weight's matmul an integer one
+            weights = {t.name for t in onnx.load_from_string(graph).graph.initializer}
+            nodes = onnx.load_from_string(_quantize_component(graph)).graph.node
+            assert sum(n.op_type == "MatMulInteger" for n in nodes) == sum(
+                n.op_type == "MatMul" and any(x in weights for x in n.input)
+                for n in onnx.load_from_string(graph).graph.node) == (1 if label == "head" else 4)
+            session = ort.InferenceSession(_quantize_component(graph), providers=["CPUExecutionProvider"])
+            int8 = session.run(None, {i.name: x.numpy() for i, x in zip(session.get_inputs(), inputs)})
+            assert [g.shape for g in int8] == [g.shape for g in got] and all(np.isfinite(g).all() for g in int8)
