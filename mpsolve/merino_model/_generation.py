@@ -41,12 +41,14 @@ def check_length(length: int, limit: int | None, added: str | None = "max_new_to
 
 def check_special_ids(eos_token_id: Any, pad_token_id: Any, vocab: int | None) -> None:
     """Refuse an EOS id outside the vocabulary ``[0, vocab)`` (it would never stop a row) and a
-    padding id that is not an integer (any integer: padding marks output, it is never fed back)."""
+    padding id that is not an integer (any int64: padding marks output, it is never fed back)."""
     if eos_token_id is not None and (not is_integer(eos_token_id) or eos_token_id < 0
                                      or (vocab is not None and eos_token_id >= vocab)):
         raise ModelInputError(f"eos_token_id must be a token id in [0, {vocab}) or None, got {eos_token_id!r}")
-    if pad_token_id is not None and not is_integer(pad_token_id):
-        raise ModelInputError(f"pad_token_id must be an integer or None, got {pad_token_id!r}")
+    # any int64: the padded rows are int64 tensors (a larger one overflowed mid-generation, a raw OverflowError)
+    if pad_token_id is not None and not (is_integer(pad_token_id) and -(2**63) <= pad_token_id < 2**63):
+        raise ModelInputError(f"pad_token_id must be an integer or None (an int64: token ids are int64 tensors), got "
+                              f"{pad_token_id!r}")
 
 
 def sampling_generator(

@@ -535,6 +535,10 @@ def test_training_and_model_arguments_that_raised_raw_errors_are_one_line(make_t
         (lambda: model(ids, labels=torch.full((1, 4), 999)), r"labels must be token ids in \[0, 256\) or -100"),
         (lambda: model(ids, labels=torch.full((1, 4), -5)), r"labels must be token ids in \[0, 256\) or -100"),
         (lambda: model.generate(ids, 2, eos_token_id=5, pad_token_id="x"), "pad_token_id must be an integer or None"),
+        # an integer beyond int64 was a raw OverflowError (a numpy uint64 a TypeError) once a row had finished
+        (lambda: model.generate(ids, 2, eos_token_id=int(model.generate(ids, 1)[0, -1]), pad_token_id=2**70),
+         "pad_token_id must be an integer or None .an int64"),
+        (lambda: model.generate(ids, 2, eos_token_id=5, pad_token_id=np.uint64(2**63 + 5)), "pad_token_id must be"),
         (lambda: model.generate(ids, 2, eos_token_id=256), r"eos_token_id must be a token id in \[0, 256\)"),
     ]
     if not torch.cuda.is_available():  # was an AssertionError from torch
