@@ -51,6 +51,8 @@ def check_reference_point(reference: Any) -> tuple[float, float]:
         if isinstance(reference, str):
             raise TypeError(reference)
         objective, cost = reference
+        if isinstance(objective, (bool, np.bool_)):  # float(True) is 1.0: a flag is not an objective value
+            raise TypeError(objective)
         ref = (float(objective), parse_quantity(cost))
     except (TypeError, ValueError):  # MpsolveError is a ValueError
         raise MpsolveError(

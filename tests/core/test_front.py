@@ -93,6 +93,8 @@ def test_a_reference_cost_below_every_point_adds_nothing_without_numpy_warnings(
         ((0.0, "3X"), "an objective and a cost"),
         ("0,3G", "an objective and a cost"),
         (None, "an objective and a cost"),
+        ((True, 1.0), "an objective and a cost"),  # was read as objective 1.0
+        ((np.False_, 1.0), "an objective and a cost"),
     ],
 )
 def test_bad_reference_point_is_a_library_error(reference: object, message: str) -> None:
