@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from mpsolve.utils.errors import ArchitectureError
-from mpsolve.utils.validation import check_integer
+from mpsolve.utils.validation import check_integer, is_finite_number
 
 __all__ = ["Block", "Architecture", "ffn_dim", "MODEL_CONSTANTS", "model_constants"]
 
@@ -32,8 +33,8 @@ def check_limit(value: Any, name: str, error: type[Exception]) -> None:
 
 
 def check_model_constants(obj: Any, error: type[Exception]) -> None:
-    """``shared`` a bool, a known ``activation``, and sizes within :data:`LIMITS`."""
-    if not isinstance(obj.shared, bool):
+    """``shared`` a bool (Python or numpy), a known ``activation``, and sizes within :data:`LIMITS`."""
+    if not isinstance(obj.shared, (bool, np.bool_)):
         raise error(f"shared must be true or false, got {obj.shared!r}")
     if obj.activation not in ACTIVATION_NAMES:
         raise error(f"unknown activation {obj.activation!r}; known: {', '.join(ACTIVATION_NAMES)}")
@@ -101,6 +102,7 @@ class Architecture:
                                                      for b in self.blocks))
         for name in ("vocab_size", "embed_proj_dim", "max_positions", "head_dim"):
             object.__setattr__(self, name, int(getattr(self, name)))
+        object.__setattr__(self, "shared", bool(self.shared))  # np.bool_ is not JSON
 
     def validate(self) -> None:
         """Raise :class:`ArchitectureError` naming the first problem found."""
@@ -121,8 +123,8 @@ class Architecture:
                     f"use a multiple of {self.head_dim}"
                 )
             check_integer(b.layers, f"block {i}: layers", error=ArchitectureError)
-            if isinstance(b.ffn_ratio, bool) or not isinstance(b.ffn_ratio, (int, float)) or not (
-                    math.isfinite(b.ffn_ratio) and b.ffn_ratio > 0):
+            # numpy numbers too (np.float32 is no float): a ratio read from an array is one
+            if not (is_finite_number(b.ffn_ratio) and b.ffn_ratio > 0):
                 raise ArchitectureError(f"block {i}: ffn_ratio must be a positive finite number, got {b.ffn_ratio!r}")
             for name in ("embed_dim", "ffn_ratio", "layers"):
                 check_limit(getattr(b, name), f"{name}", ArchitectureError)

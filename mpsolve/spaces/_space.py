@@ -95,6 +95,7 @@ class SearchSpace:
         ):  # as Python ints: a numpy one would hash another way than the equal space and is not JSON
             setattr(self, n, check_integer(v, n, error=SpaceError))
         check_model_constants(self, SpaceError)
+        self.shared = bool(self.shared)  # np.bool_ is not JSON
         for label, name, grid in (("embed_dims", "embed_dim", self.embed_dims),
                                   ("ffn_ratios", "ffn_ratio", self.ffn_ratios), ("layers", "layers", self.layers)):
             if min(grid) <= 0:

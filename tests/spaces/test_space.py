@@ -227,3 +227,19 @@ def test_numpy_model_constants_are_kept_as_python_integers() -> None:
     plain = SearchSpace(**grids, vocab_size=256, embed_proj_dim=64, max_positions=32, head_dim=32)
     assert numpy == plain and len({numpy, plain}) == 1
     assert json.loads(json.dumps(numpy.to_dict())) == plain.to_dict()
+
+
+def test_numpy_bool_shared_and_float32_ratio_are_taken_as_python_values() -> None:
+    """Before: shared=np.False_ was refused as 'shared must be true or false', and a block's np.float32
+    ratio as 'ffn_ratio must be a positive finite number' (np.float32 is no float), though numpy integers pass."""
+    import json
+
+    grids = {"num_blocks": 2, "embed_dims": [64, 128], "ffn_ratios": [1.0, 1.5], "layers": [1]}
+    space = SearchSpace(**grids, shared=np.False_)
+    assert space.shared is False and space == SearchSpace(**grids, shared=False)
+    assert json.loads(json.dumps(space.to_dict()))["shared"] is False
+    arch = Architecture([Block(np.int64(64), np.float32(1.5), np.int64(2))], shared=np.bool_(False))
+    assert arch == Architecture([Block(64, 1.5, 2)], shared=False) and arch.shared is False
+    for bad in (np.True_, np.float32("nan"), -1.5):
+        with pytest.raises(ArchitectureError, match="ffn_ratio must be a positive finite number"):
+            Architecture([Block(64, bad, 1)])
