@@ -199,7 +199,8 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
             attention_mask=attention_mask,
             past_key_values=cache,
             use_cache=bool(use_cache),
-            logits_to_keep=int(logits_to_keep),
+            # checked there: int() made 2.7 keep 2 positions, True 1 and "2" 2, silently
+            logits_to_keep=int(logits_to_keep) if isinstance(logits_to_keep, torch.Tensor) else logits_to_keep,
             position_ids=position_ids,
         )
         loss = causal_lm_loss(out.logits, labels, num_items_in_batch) if labels is not None else None

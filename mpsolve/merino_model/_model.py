@@ -32,7 +32,7 @@ from mpsolve.merino_model._generation import (
 from mpsolve.spaces import Architecture, Block, resolve_architecture
 from mpsolve.utils.errors import ArchitectureError
 from mpsolve.utils.memory import check_memory
-from mpsolve.utils.validation import check_integer
+from mpsolve.utils.validation import check_integer, is_integer
 
 __all__ = [
     "ACTIVATIONS",
@@ -244,8 +244,9 @@ class MeRinoForCausalLM(nn.Module):
         input_ids = _check_input_ids(input_ids, self.embed_tokens.num_embeddings)
         if labels is not None and logits_to_keep:
             raise ModelInputError("labels need the logits of every position; pass logits_to_keep=0 with labels")
-        if isinstance(logits_to_keep, bool) or not isinstance(logits_to_keep, int) or logits_to_keep < 0:
+        if not is_integer(logits_to_keep) or logits_to_keep < 0:  # numpy integers too
             raise ModelInputError(f"logits_to_keep must be a non-negative int, got {logits_to_keep!r}")
+        logits_to_keep = int(logits_to_keep)
         b, t = input_ids.shape
         cache = past_key_values
         if cache is None and use_cache:

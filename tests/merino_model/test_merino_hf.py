@@ -132,6 +132,17 @@ def test_hf_generate_with_left_padding(hf_model) -> None:
     assert torch.equal(padded[0, 7:], hf_model.model.generate(short, max_new_tokens=5)[0, 4:])
 
 
+def test_hf_forward_refuses_a_logits_to_keep_that_is_not_an_integer(hf_model) -> None:
+    """Before: the wrapper's int() kept 2 positions for 2.7, 1 for True and 2 for "2", silently."""
+    from mpsolve.merino_model import ModelInputError
+
+    ids = torch.randint(0, 256, (1, 5))
+    for bad in (2.7, True, "2"):
+        with pytest.raises(ModelInputError, match="logits_to_keep must be a non-negative int"):
+            hf_model(ids, logits_to_keep=bad)
+    assert hf_model(ids, logits_to_keep=2).logits.shape == (1, 2, 256)
+
+
 def test_hf_forward_with_dynamic_cache(hf_model) -> None:
     ids = torch.randint(0, 256, (1, 10))
     with torch.inference_mode():

@@ -124,6 +124,7 @@ def test_logits_to_keep(shared_arch: Architecture) -> None:
         torch.testing.assert_close(model(ids, logits_to_keep=4).logits, full[:, -4:], atol=1e-5, rtol=1e-4)
     with pytest.raises(ModelInputError, match="logits_to_keep=0"):
         model(ids, labels=ids, logits_to_keep=1)
+    assert model(ids, logits_to_keep=np.int64(4)).logits.shape == (3, 4, 256)  # was refused
 
 
 def test_torch_export_traces_forward_with_and_without_a_cache(shared_arch: Architecture) -> None:
