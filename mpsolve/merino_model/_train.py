@@ -325,6 +325,12 @@ class TrainConfig:
             raise ModelInputError(f"checkpoints must be a tuple of fractions in (0, 1], got {self.checkpoints!r}")
         for fraction in self.checkpoints:
             _check_fraction(fraction, "checkpoints", "fractions in (0, 1]", bottom=False)
+        # numpy numbers as Python ones: numpy betas made AdamW raise a raw ValueError, and to_dict was no JSON
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                value = tuple(v.item() if isinstance(v, np.generic) else v for v in value)
+            object.__setattr__(self, f.name, value.item() if isinstance(value, np.generic) else value)
 
     @property
     def steps(self) -> int:

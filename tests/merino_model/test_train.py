@@ -550,6 +550,19 @@ def test_training_and_model_arguments_that_raised_raw_errors_are_one_line(make_t
     assert model(ids, labels=torch.full((1, 4), -100)).loss.isnan()  # every target ignored: torch's NaN mean
 
 
+def test_numpy_config_values_are_kept_as_python_numbers(tmp_path, make_tiny_architecture):
+    """Before: numpy betas made AdamW raise a raw ValueError, numpy counts made training.json a raw TypeError."""
+    config = TrainConfig(tokens=np.int64(2 * 4 * 32), seq_len=np.int64(32), batch_size=np.int32(4),
+                         lr=np.float32(1e-3), betas=(np.float32(0.9), 0.95), eval_tokens=np.int64(256),
+                         checkpoints=(np.float64(1.0),))
+    assert json.loads(json.dumps(config.to_dict()))["tokens"] == 256 and type(config.seq_len) is int
+    assert config == dataclasses.replace(TINY, tokens=256, lr=float(np.float32(1e-3)), betas=(float(np.float32(0.9)),
+                                         0.95), checkpoints=(1.0,))
+    corpus = Corpus.from_bytes(_text(5_000).encode())
+    run = train(make_tiny_architecture(), corpus, config, out_dir=tmp_path / "run", progress=False)
+    assert run.steps == 2 and json.loads((tmp_path / "run" / "training.json").read_text())["config"]["batch_size"] == 4
+
+
 def test_a_validation_text_shorter_than_a_window_is_refused_before_training(tmp_path, make_tiny_architecture):
     """Before: the training text fitted, so the run trained up to its first validation point (half the
     run) and only then found the held-out text shorter than one window, losing every step."""
