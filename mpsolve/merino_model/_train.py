@@ -34,7 +34,14 @@ from mpsolve.spaces import Architecture, resolve_architecture
 from mpsolve.utils.files import check_writable, missing_reason
 from mpsolve.utils.memory import check_memory
 from mpsolve.utils.signals import on_ctrl_c
-from mpsolve.utils.validation import check_integer, check_positive_number, is_finite_number, is_fraction, is_integer
+from mpsolve.utils.validation import (
+    check_bool,
+    check_integer,
+    check_positive_number,
+    is_finite_number,
+    is_fraction,
+    is_integer,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -635,6 +642,9 @@ def train(
         raise ModelInputError(f"config must be a TrainConfig, got {type(config).__name__}: TrainConfig(tokens=...)")
     arch = check_train_setup(model_or_arch, config, seed)
     check_integer(save_every, "save_every", 1, ModelInputError, optional=True)
+    resume = check_bool(resume, "resume", ModelInputError)  # a truthy string must not resume, silently
+    if not callable(progress):
+        check_bool(progress, "progress (True, False or a (step, total) callback)", ModelInputError)
     if device is not None:
         _check_device(device)
     if resume and out_dir is None:

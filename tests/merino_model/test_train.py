@@ -563,6 +563,15 @@ def test_numpy_config_values_are_kept_as_python_numbers(tmp_path, make_tiny_arch
     assert run.steps == 2 and json.loads((tmp_path / "run" / "training.json").read_text())["config"]["batch_size"] == 4
 
 
+def test_progress_and_resume_that_are_not_bools_are_refused(make_tiny_architecture):
+    """Before: progress='no' showed a progress bar and resume=1 resumed (truthy values taken as True)."""
+    corpus = Corpus.from_bytes(_text(5_000).encode())
+    for flags, message in (({"progress": "no"}, "progress .* must be True or False, got 'no'"),
+                           ({"resume": 1, "progress": False}, "resume must be True or False, got 1")):
+        with pytest.raises(ModelInputError, match=message):
+            train(make_tiny_architecture(), corpus, TINY, **flags)
+
+
 def test_a_validation_text_shorter_than_a_window_is_refused_before_training(tmp_path, make_tiny_architecture):
     """Before: the training text fitted, so the run trained up to its first validation point (half the
     run) and only then found the held-out text shorter than one window, losing every step."""
