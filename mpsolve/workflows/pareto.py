@@ -29,7 +29,7 @@ from mpsolve.costs import COSTS, CostModel, get_cost
 from mpsolve.objectives import Objective
 from mpsolve.solvers import RUN_OPTIONS, get_solver, solve
 from mpsolve.spaces import get_architecture
-from mpsolve.utils.errors import InfeasibleError, MpsolveError
+from mpsolve.utils.errors import InfeasibleError, MpsolveError, warn
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import parse_quantity
@@ -226,6 +226,7 @@ def pareto(
     if not limits:
         raise MpsolveError("pareto needs at least one budget, e.g. budgets=['60G', '110G', '160G']")
     # before any solve; the default is the largest budget asked for, also for a front Ctrl-C cut short
+    defaulted = reference_point is None
     reference_point = check_reference_point(reference_point if reference_point is not None else (0.0, limits[-1]))
     run = {k: solver_options.pop(k) for k in ("callback", "progress") if k in solver_options}  # of each solve
     held = sorted(RUN_OPTIONS.intersection(solver_options))  # the checkpoint options: each belongs to one solve
@@ -279,6 +280,11 @@ def pareto(
     if native:
         F = np.array([[-p["objective"], p["costs"][key]] for p in native])
         native = [native[i] for i in sorted(non_dominated(F), key=lambda i: F[i, 1])]
+    found = [p["objective"] for p in points if p["architecture"] is not None]
+    if defaulted and found and max(found) <= reference_point[0]:  # e.g. a log entropy of a small init_std
+        warn(f"every point of the front has an objective <= 0 (the best {max(found):.6g}), the default hypervolume "
+             f"reference's: its hypervolume is 0 and tells no fronts apart; give reference_point=(an objective below "
+             f"every point's, e.g. {min(found) - abs(min(found)) * 0.1:.6g}, a cost)")
     return ParetoFront(
         over=key, solver=label, points=points, native=native, reference_point=reference_point, cost=cost,
         objective=problem.objective,

@@ -7,6 +7,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -88,6 +89,21 @@ def test_front_drops_dominated_points_and_keeps_duplicates_once() -> None:
     assert fr.reference_point == (0.0, 40.0)
     assert fr.hypervolume == pytest.approx((5.0 * (35 - 8) + 9.0 * (40 - 35)) / 40, rel=1e-12)
     assert not fr.certified
+
+
+def test_a_front_of_negative_objectives_warns_that_the_default_reference_sees_none() -> None:
+    """Before: its hypervolume was 0 against the default reference objective 0, without a word."""
+    entropy = mpsolve.MeRinoEntropy(variant="log", init_std=0.02, eps=1e-6, effectiveness=False)  # every score < 0
+    problem = mpsolve.Problem("small", entropy)
+    with pytest.warns(mpsolve.MpsolveWarning, match="every point of the front has an objective <= 0"):
+        fr = mpsolve.pareto(problem, over="flops", budgets=["5G", "8G"], solver="exhaustive")
+    assert fr.hypervolume == 0.0 and all(p["objective"] < 0 for p in fr.points)
+    lower = min(p["objective"] for p in fr.points) - 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", mpsolve.MpsolveWarning)  # a stated reference: no warning, an area
+        stated = mpsolve.pareto(problem, over="flops", budgets=["5G", "8G"], solver="exhaustive",
+                                reference_point=(lower, "8G"))
+    assert stated.hypervolume > 0
 
 
 def test_bad_reference_point_fails_before_solving() -> None:
