@@ -175,7 +175,7 @@ def _earlier_rows(args: argparse.Namespace, tasks: list[Any]) -> dict[int, dict[
         change = _profile_change(row, problems[index]) or _time_limit_change(row, limits[index])
         if change:
             raise CLIError(f"row {i} of --out {str(args.out)!r} {change}")
-        damage = _row_damage(row)
+        damage = _row_damage(row) or _score_damage(row, problems[index])
         if damage:
             raise CLIError(f"row {i} of --out {str(args.out)!r} is damaged ({damage}): delete that row to run it "
                            "again, or give another --out")
@@ -243,6 +243,31 @@ def _row_damage(row: Mapping[str, Any]) -> str | None:
             Architecture.from_dict(row["architecture"])
         except (MpsolveError, TypeError):
             return "its architecture is not one"
+    return None
+
+
+def _score_damage(row: Mapping[str, Any], problem: Problem) -> str | None:
+    """What is wrong with a kept row's design under the ``problem`` it ran (``None`` if nothing): re-scored, as a
+    checkpoint's incumbent is, so an edited objective or cost, or a design outside the space or its constraints,
+    is not shown as the run's answer."""
+    if row.get("architecture") is None:
+        return None
+    arch = Architecture.from_dict(row["architecture"])  # _row_damage found it one
+    try:
+        problem.space.encode(arch)
+        info = problem.evaluate_architecture(arch)
+    except MpsolveError:
+        return f"its architecture is not a design of space {problem.space.name!r}"
+    if not info["feasible"]:
+        return "its architecture violates the problem's constraints"
+    objective = row.get("objective")
+    if not (is_finite_number(objective) and math.isclose(objective, info["objective"], rel_tol=1e-9, abs_tol=1e-12)):
+        return f"objective {objective!r} is not its architecture's {info['objective']:.10g}"
+    costs = row.get("costs")
+    for key, value in info["costs"].items():
+        said = costs.get(key) if isinstance(costs, Mapping) else None
+        if not (is_finite_number(said) and math.isclose(said, value, rel_tol=1e-9, abs_tol=1e-12)):
+            return f"its {key} cost {said!r} is not its architecture's {value:.10g}"
     return None
 
 

@@ -224,6 +224,13 @@ def test_cli_sweep_table_names_each_objective_when_problems_differ(tmp_path, cap
     ({"objective": "x"}, "objective 'x' is not a number"),
     ({"architecture": {"blocks": 5}}, "its architecture is not one"),
     ({"time_limit": "x"}, "time_limit 'x' is not a positive number of seconds or null"),
+    # before: shown as the run's answer (a row is re-scored under its problem, as a checkpoint's incumbent is)
+    ({"objective": 99999.0}, "objective 99999.0 is not its architecture's"),
+    ({"costs": {}}, "its params cost None is not its architecture's"),
+    ({"architecture": {"blocks": [{"embed_dim": 512, "ffn_ratio": 4.0, "layers": 3}] * 3}},
+     "its architecture violates the problem's constraints"),
+    ({"architecture": {"blocks": [{"embed_dim": 64, "ffn_ratio": 1.0, "layers": 1}] * 3}},
+     "its architecture is not a design of space 'small'"),
 ])
 def test_cli_sweep_resume_refuses_a_damaged_row_in_one_line(tmp_path, capsys, damage, message):
     """Before: a kept row with a damaged answer was shown by --resume with a traceback (KeyError, ValueError)."""
