@@ -326,7 +326,15 @@ class SearchSpace:
     def repair(self, X: np.ndarray) -> np.ndarray:
         """A valid encoding of every row: indices rounded and clipped to the grids, then the
         width order restored by sorting each row's width indices (ratios and depths stay)."""
-        X = np.clip(np.rint(np.asarray(X, dtype=np.float64)), 0, self.upper).astype(np.int64)
+        X = np.asarray(X)
+        X = X[None, :] if X.ndim == 1 else X  # one row: a batch of one, as check_encoding takes it
+        # else a raw numpy error, or (NaN) rows of int64's smallest value returned as valid
+        if X.dtype.kind not in "iuf" or X.ndim != 2 or X.shape[1] != self.n_var or np.isnan(X).any():
+            what = f"an array of {X.dtype}" if X.dtype.kind not in "iuf" else f"shape {X.shape}" + (
+                ", with NaN" if X.ndim == 2 and X.shape[1] == self.n_var else "")
+            raise ArchitectureError(f"repair needs rows of {self.n_var} numbers (grid indices, rounded and clipped), "
+                                    f"got {what}")
+        X = np.clip(np.rint(X.astype(np.float64)), 0, self.upper).astype(np.int64)
         X[:, 0::VARS_PER_BLOCK] = np.sort(self.widths(X), axis=1)
         return X
 

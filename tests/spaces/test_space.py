@@ -243,3 +243,14 @@ def test_numpy_bool_shared_and_float32_ratio_are_taken_as_python_values() -> Non
     for bad in (np.True_, np.float32("nan"), -1.5):
         with pytest.raises(ArchitectureError, match="ffn_ratio must be a positive finite number"):
             Architecture([Block(64, bad, 1)])
+
+
+def test_repair_takes_one_row_and_refuses_what_is_not_rows_of_numbers() -> None:
+    """Before: a row of NaN came back as int64's smallest value (an encoding out of range, silently), one row
+    was a raw AxisError and another shape or dtype a raw ValueError."""
+    space = get_space("small")
+    assert space.repair(np.array([2.6, 0, 0, 0.4, 9, 0, 0, 0, 0])).tolist() == [[0, 0, 0, 0, 2, 0, 3, 0, 0]]  # sorted
+    for bad, said in ((np.full((1, 9), np.nan), r"shape \(1, 9\), with NaN"), (np.zeros((2, 5)), r"shape \(2, 5\)"),
+                      (np.array([["a"] * 9]), "an array of <U1")):
+        with pytest.raises(ArchitectureError, match=f"repair needs rows of 9 numbers .*got {said}"):
+            space.repair(bad)
