@@ -28,7 +28,7 @@ from mpsolve.utils.clock import check_deadline
 from mpsolve.utils.errors import ArchitectureError, SpaceError
 from mpsolve.utils.memory import check_memory
 from mpsolve.utils.random import RandomState, check_random_state
-from mpsolve.utils.validation import check_integer, is_finite_number, is_fraction, is_integer
+from mpsolve.utils.validation import check_bool, check_integer, is_finite_number, is_fraction, is_integer
 
 __all__ = ["SearchSpace", "DecodedBatch"]
 
@@ -140,7 +140,8 @@ class SearchSpace:
     def size(self, ordered: bool = True) -> int:
         """Exact number of architectures (with the non-decreasing width order by default)."""
         k, n = len(self.embed_dims), self.num_blocks
-        widths = math.comb(k + n - 1, n) if ordered else k**n
+        # a truthy string ("no") counted the ordered designs, silently
+        widths = math.comb(k + n - 1, n) if check_bool(ordered, "ordered", SpaceError) else k**n
         return widths * (len(self.ffn_ratios) * len(self.layers)) ** n
 
     def to_dict(self) -> dict[str, Any]:

@@ -254,3 +254,11 @@ def test_repair_takes_one_row_and_refuses_what_is_not_rows_of_numbers() -> None:
                       (np.array([["a"] * 9]), "an array of <U1")):
         with pytest.raises(ArchitectureError, match=f"repair needs rows of 9 numbers .*got {said}"):
             space.repair(bad)
+
+
+def test_size_refuses_an_ordered_flag_that_is_not_a_bool() -> None:
+    """Before: size(ordered="no") counted the ordered designs, as a truthy string."""
+    space = get_space("small")
+    assert space.size(ordered=np.False_) == space.size(ordered=False) > space.size()
+    with pytest.raises(SpaceError, match="ordered must be True or False, got 'no'"):
+        space.size(ordered="no")
