@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import networkx as nx
 
-from mpsolve.spaces import Architecture
+from mpsolve.spaces import Architecture, resolve_architecture
+from mpsolve.utils.validation import check_bool, check_integer
 
 __all__ = ["operator_graph", "graph_totals"]
 
 
-def operator_graph(arch: Architecture, seq_len: int = 1024, include_lm_head: bool = False) -> nx.DiGraph:
-    """The operator graph of ``arch`` for a forward pass of ``seq_len`` tokens."""
+def operator_graph(arch: Architecture | str, seq_len: int = 1024, include_lm_head: bool = False) -> nx.DiGraph:
+    """The operator graph of ``arch`` (or a preset name, JSON file or object) for a forward pass of ``seq_len``
+    tokens."""
+    # checked as FlopsCost checks them: seq_len -5 gave negative FLOPs, include_lm_head="no" counted the head
+    arch = resolve_architecture(arch)
+    seq_len = check_integer(seq_len, "seq_len")
+    include_lm_head = check_bool(include_lm_head, "include_lm_head")
     n, D, V = seq_len, arch.embed_proj_dim, arch.vocab_size
     g = nx.DiGraph(architecture=arch.to_json(), seq_len=seq_len, include_lm_head=include_lm_head)
 

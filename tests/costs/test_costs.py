@@ -71,6 +71,20 @@ def test_operator_graph_shows_sharing_and_tying(tmp_path):
     assert graph_totals(nx.read_graphml(tmp_path / "g.graphml"))["params"] == ParamsCost().of(arch)
 
 
+def test_operator_graph_checks_its_arguments_as_the_costs_do():
+    """Before: seq_len -5 gave negative FLOPs, include_lm_head="no" counted the head, and a preset name was a raw
+    AttributeError."""
+    arch = get_architecture("merino-52m")
+    assert graph_totals(operator_graph("merino-52m", seq_len=np.int64(128)))["flops"] == FlopsCost(128).of(arch)
+    for kwargs, message in (({"seq_len": -5}, "seq_len must be a positive integer, got -5"),
+                            ({"seq_len": True}, "seq_len must be a positive integer, got True"),
+                            ({"include_lm_head": "no"}, "include_lm_head must be True or False, got 'no'")):
+        with pytest.raises(MpsolveError, match=message):
+            operator_graph(arch, **kwargs)
+    with pytest.raises(MpsolveError, match="expected an Architecture, a preset name"):
+        operator_graph(None)
+
+
 def test_flops_grow_with_every_dimension():
     a = get_architecture("merino-52m")
     f = FlopsCost().of
