@@ -67,7 +67,7 @@ from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import parse_data, read_text_bounded
 from mpsolve.utils.quantities import exact_quantity, parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
-from mpsolve.utils.validation import is_integer, is_positive_number
+from mpsolve.utils.validation import check_bool, is_integer, is_positive_number
 
 __all__ = [
     "ProblemFileError",
@@ -153,7 +153,8 @@ class _Reader:
     def __init__(self, source: str, folder: str | Path | None = None, allow_storage: bool = False) -> None:
         self.source = source
         self.folder = None if folder is None else Path(folder)
-        self.allow_storage = allow_storage
+        # a truthy string ("no") let a file choose where a study database is written
+        self.allow_storage = check_bool(allow_storage, "allow_storage", ProblemFileError)
 
     def error(self, path: str, message: str) -> ProblemFileError:
         if len(message) > 400:  # a value shown whole (a sweep's rows given as a problem) would fill the screen

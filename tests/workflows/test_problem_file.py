@@ -323,3 +323,15 @@ def test_a_pareto_front_given_as_a_problem_is_named(tmp_path: Path) -> None:
         with pytest.raises(ProblemFileError, match=rf"^{re.escape(str(path))}: this is a Pareto front \(mpsolve "
                                                    r"pareto --json\), not a problem: give the problem file"):
             load_problem_file(path)
+
+
+def test_allow_storage_that_is_not_a_bool_is_refused(tmp_path):
+    """Before: allow_storage="no" (truthy) let the file choose where a study database is written."""
+    text = f'[solver]\nname = "tpe"\nstorage = "sqlite:///{tmp_path / "study.db"}"\n'
+    with pytest.raises(ProblemFileError, match="allow_storage must be True or False, got 'no'"):
+        loads_problem(text, allow_storage="no")
+    (tmp_path / "p.toml").write_text(text)
+    with pytest.raises(ProblemFileError, match="allow_storage must be True or False, got 1"):
+        load_problem_file(tmp_path / "p.toml", allow_storage=1)
+    assert loads_problem(text, allow_storage=np.True_).solver_options["storage"].startswith("sqlite:///")
+    assert not (tmp_path / "study.db").exists()
