@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.validation import check_bool
 
 __all__ = ["Registry"]
 
@@ -68,6 +69,7 @@ class Registry(Mapping[str, T], Generic[T]):
         A name already taken by another entry (a built-in included) or used as an alias is
         refused unless ``replace``: a plug-in must not silently stand in for what users ask for.
         """
+        replace = check_bool(replace, "replace", self.error)  # "no" (truthy) stood in for a built-in, silently
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise self.error(f"a {self.kind} name is a letter or digit, then letters, digits, '_' or '-' (the "
                              f"command line splits names at ',' and '.', and labels costs with '[' and '#'), got "

@@ -53,6 +53,9 @@ def test_registry_refuses_a_taken_name_unless_replace() -> None:
     assert registry["dec"] is decimal.Decimal and registry["int"] is int
     registry.add("int", float, replace=True)
     assert registry["int"] is float
+    with pytest.raises(SolverError, match="replace must be True or False, got 'no'"):  # before: it stood in
+        registry.add("int", complex, replace="no")
+    assert registry["int"] is float
 
 
 def test_registry_remove_undoes_the_latest_registration_and_keeps_built_ins_importable() -> None:
