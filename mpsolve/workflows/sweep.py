@@ -190,7 +190,8 @@ def sweep_tasks(
         # what the sweep gives wins; else the spec's own (as design --problem does)
         own_seeds = seeds if seeds is not None else [spec.seed if spec and spec.seed is not None else DEFAULT_SEED]
         limit = time_limit if time_limit is not None else spec.time_limit if spec else None
-        limit = None if limit == math.inf else limit  # no limit, as a row records it
+        # no limit, as a row records it; else a float (a numpy one made the rows no JSON)
+        limit = None if limit is None or limit == math.inf else float(limit)
         for limits in grid:
             problem = _with_budgets(base, limits)
             swept = {cost: parse_quantity(limit) for cost, limit in limits.items()}

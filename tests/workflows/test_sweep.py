@@ -411,3 +411,15 @@ def test_a_task_keeps_its_reported_costs_across_processes():
     task = sweep_tasks([problem], {"params": ["50M"]}, ["ea"], [0])[0]
     copy = pickle.loads(pickle.dumps(task))  # what a process or dask worker gets (was the default report)
     assert copy.problem.costs == task.problem.costs and len(copy.problem.costs) == 3
+
+
+def test_a_numpy_time_limit_is_recorded_as_a_float_so_rows_are_json():
+    """Before: time_limit=np.float32(30) stayed in each row as given, and json.dumps(rows) raised a TypeError."""
+    import numpy as np
+
+    tasks = sweep_tasks(["small"], {"flops": ["20G"]}, ["ea"], [0], time_limit=np.float32(30.0))
+    assert type(tasks[0].time_limit) is float and tasks[0].time_limit == 30.0
+    assert sweep_tasks(["small"], None, ["ea"], [0], time_limit=np.float64(math.inf))[0].time_limit is None
+    rows = sweep(["small"], {"flops": ["20G"]}, ["ea"], [0], time_limit=np.float32(30.0),
+                 solver_options={"ea": {"iterations": 64, "init_samples": 64}})
+    assert json.loads(json.dumps(rows))[0]["time_limit"] == 30.0
