@@ -61,7 +61,7 @@ from mpsolve.core.problem import Problem
 from mpsolve.core.result import Result
 from mpsolve.costs import get_cost
 from mpsolve.objectives import OBJECTIVES, get_objective
-from mpsolve.solvers import get_solver, solve
+from mpsolve.solvers import RUN_OPTIONS, get_solver, solve
 from mpsolve.spaces import SPACES, SearchSpace, get_space
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.files import parse_data, read_text_bounded
@@ -103,6 +103,11 @@ class ProblemSpec:
     def solve(self, **run: Any) -> Result:
         """Run it with :func:`mpsolve.solve` (``run``: ``progress``, ``callback``,
         ``checkpoint``, ... of :meth:`Solver.solve`)."""
+        other = sorted(set(run) - RUN_OPTIONS)  # a raw TypeError (seed=, time_limit=), or a solver option, silently
+        if other:
+            raise ProblemFileError(f"ProblemSpec.solve takes the run options ({', '.join(sorted(RUN_OPTIONS))}), not "
+                                   f"{', '.join(other)}: set the spec's seed, time_limit, solver or solver_options "
+                                   "instead (dataclasses.replace(spec, seed=1))")
         return solve(self.problem, self.solver, self.seed, self.time_limit, **self.solver_options, **run)
 
     def to_toml(self) -> str:

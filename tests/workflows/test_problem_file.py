@@ -335,3 +335,13 @@ def test_allow_storage_that_is_not_a_bool_is_refused(tmp_path):
         load_problem_file(tmp_path / "p.toml", allow_storage=1)
     assert loads_problem(text, allow_storage=np.True_).solver_options["storage"].startswith("sqlite:///")
     assert not (tmp_path / "study.db").exists()
+
+
+def test_spec_solve_takes_run_options_only():
+    """Before: spec.solve(seed=1) or (time_limit=5) was a raw TypeError, and a solver option the spec did not set
+    (population=16) changed its solver's options."""
+    spec = loads_problem(SMALL)
+    for name, value in (("seed", 1), ("time_limit", 5), ("iterations", 50), ("p_repeat", 0.5)):
+        with pytest.raises(ProblemFileError, match=f"ProblemSpec.solve takes the run options .*, not {name}"):
+            spec.solve(**{name: value})
+    assert spec.solve(progress=False).options["iterations"] == spec.solver_options["iterations"]
