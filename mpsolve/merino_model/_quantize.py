@@ -41,6 +41,13 @@ def quantize(model: nn.Module, mode: str = "int8", *, per_channel: bool = True) 
     if other is not None:
         raise ModelInputError(f"int8 quantisation needs a float32 model, got Linear weights in "
                               f"{str(other).removeprefix('torch.')}: quantize model.float() instead")
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    # quantize_dynamic swaps Linear submodules only: a model that is itself a Linear, or holds none, came back as
+    # an fp32 copy, silently (an already quantised one comes back as it is)
+    if not any(isinstance(m, (nn.Linear, DynamicLinear)) for name, m in model.named_modules() if name):
+        raise ModelInputError(f"quantize found no nn.Linear inside the {type(model).__name__} to quantise: give the "
+                              "model that holds its Linear layers (e.g. from mpsolve.build), or nn.Sequential(layer)")
     from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
 
     qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig

@@ -87,6 +87,16 @@ def test_per_channel_must_be_a_bool(shared_arch: Architecture) -> None:
         quantize(build(shared_arch, seed=0), per_channel="no")
 
 
+def test_a_module_with_no_linear_inside_is_refused(shared_arch: Architecture) -> None:
+    """Before: a bare nn.Linear (or a module holding none) came back as an unquantised fp32 copy, silently."""
+    for module in (torch.nn.Linear(4, 4), torch.nn.Embedding(4, 4)):
+        with pytest.raises(ModelInputError, match=f"no nn.Linear inside the {type(module).__name__} to quantise"):
+            quantize(module)
+    assert isinstance(quantize(torch.nn.Sequential(torch.nn.Linear(4, 4)))[0], DynamicQuantizedLinear)
+    once = quantize(build(shared_arch, seed=0))
+    assert isinstance(quantize(once).lm_head, DynamicQuantizedLinear)  # already quantised: as it is, as before
+
+
 def test_saving_a_quantised_hf_model_is_refused_before_writing(shared_arch: Architecture, tmp_path) -> None:
     """Before: transformers' "'torch.dtype' object has no attribute 'data_ptr'", after writing config.json."""
     q = quantize(MeRinoHFForCausalLM(MeRinoConfig.from_architecture(shared_arch)).eval())
