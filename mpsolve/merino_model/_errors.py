@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.validation import is_finite_number
 
 __all__ = ["CheckpointMismatchError", "MissingDependencyError", "ModelInputError", "check_id_range", "check_init_std"]
 
@@ -28,10 +28,12 @@ def check_id_range(low: int, high: int, vocab: int) -> None:
         raise ModelInputError(f"token ids must be in [0, {vocab}) (the vocabulary), got ids from {low} to {high}")
 
 
-def check_init_std(std: Any) -> None:
-    """Refuse an init std that is not in (0, 1]: larger ones overflow the logits (GPT-2 uses 0.02)."""
-    if isinstance(std, bool) or not (isinstance(std, (int, float)) and math.isfinite(std) and 0 < std <= 1):
+def check_init_std(std: Any) -> float:
+    """``std`` as a ``float`` when it is in (0, 1] (a numpy number too); larger ones overflow the logits (GPT-2
+    uses 0.02)."""
+    if not (is_finite_number(std) and 0 < std <= 1):  # np.float32(0.02) was refused as not a number
         raise ModelInputError(f"init std must be a number in (0, 1] (GPT-2 uses 0.02), got {std!r}")
+    return float(std)
 
 
 #: oldest transformers the HF integration is tested with (configs as dataclasses, the ``cache`` kwarg)

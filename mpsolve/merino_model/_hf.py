@@ -76,8 +76,8 @@ class MeRinoConfig(PreTrainedConfig):
                 "MeRino ties the token embedding with the LM head; tie_word_embeddings must be true"
             )
         for name, check in (("initializer_range", check_init_std), ("init_seed", torch_seed)):
-            try:
-                check(getattr(self, name))
+            try:  # as Python values (a numpy std is no JSON)
+                setattr(self, name, check(getattr(self, name)))
             except ModelInputError as exc:  # named as the config field, not as a function argument
                 raise ModelInputError(f"config {name}: {exc}") from None
         arch = self.architecture

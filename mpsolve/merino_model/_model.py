@@ -195,7 +195,7 @@ class MeRinoForCausalLM(nn.Module):
             std: standard deviation of the Gaussian weights.
             seed: seed of the ``torch.Generator`` drawing them (``None``: torch's global RNG).
         """
-        check_init_std(std)
+        std = check_init_std(std)
         seed = torch_seed(seed)
         generators: dict[torch.device, torch.Generator] = {}
 
@@ -527,7 +527,7 @@ def build(
                 f"unknown architecture override(s) {sorted(unknown)}; known: {sorted(arch.to_dict())}"
             )
         arch = arch.replace(**overrides)
-    check_init_std(init_std)
+    init_std = check_init_std(init_std)
     check_integer(seed, "seed", 0, ModelInputError, optional=True)
     check_fits_in_memory(arch)
     model = MeRinoForCausalLM(arch)

@@ -132,6 +132,16 @@ def test_hf_generate_with_left_padding(hf_model) -> None:
     assert torch.equal(padded[0, 7:], hf_model.model.generate(short, max_new_tokens=5)[0, 4:])
 
 
+def test_config_keeps_a_numpy_std_and_seed_as_python_numbers(tiny_arch: Architecture) -> None:
+    """Before: initializer_range=np.float32(0.02) was refused as not a number, and init_seed=np.int64(4) was kept
+    as given, so the config was no JSON."""
+    import numpy as np
+
+    config = MeRinoConfig.from_architecture(tiny_arch, initializer_range=np.float32(0.5), init_seed=np.int64(4))
+    assert type(config.initializer_range) is float and type(config.init_seed) is int
+    assert json.loads(json.dumps(config.to_dict()))["init_seed"] == 4
+
+
 def test_hf_forward_refuses_a_logits_to_keep_that_is_not_an_integer(hf_model) -> None:
     """Before: the wrapper's int() kept 2 positions for 2.7, 1 for True and 2 for "2", silently."""
     from mpsolve.merino_model import ModelInputError

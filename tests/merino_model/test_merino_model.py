@@ -209,6 +209,11 @@ def test_seeded_initialisation_and_std(shared_arch: Architecture) -> None:
     assert torch.all(wide.final_norm.weight == 1)
     with pytest.raises(ModelInputError, match="std"):
         build(shared_arch, init_std=0)
+    # a numpy std is the same std (before: "init std must be a number in (0, 1]", got np.float32(0.5))
+    same = build(shared_arch, seed=0, init_std=np.float64(0.5))
+    assert all(torch.equal(p, q) for p, q in zip(wide.parameters(), same.parameters()))
+    with pytest.raises(ModelInputError, match=r"init std must be a number in \(0, 1\]"):
+        build(shared_arch, init_std=np.float32("nan"))
 
 
 def test_sampling_is_seeded_and_filters(shared_arch: Architecture) -> None:
