@@ -305,8 +305,8 @@ def profile_latency(
                         warm, cold, *runs = _time_copies(calls, counts, threads, min_run_time, statistic)
                 else:
                     lean_table = lean and label == "embedding"  # the layers' graphs are the same
-                    name = f"{key}-{label}{'-lean' if lean_table else ''}{'-int8' if int8 else ''}"
-                    graph = _component_graph(module, feeds[0], space.max_positions, name, graph_dir, lean_table,
+                    graph = _component_graph(module, feeds[0], space.max_positions,
+                                             f"{key}-{label}{'-lean' if lean_table else ''}", graph_dir, lean_table,
                                              int8)
                     arrays = [tuple(t.numpy() for t in x) for x in feeds]
                     warm, cold, *runs = time_graph(graph, arrays, copies, counts, threads, min_run_time, statistic,
@@ -597,15 +597,24 @@ def _component_graph(
     lean_table: bool = False, int8: bool = False,
 ) -> bytes:
     """The exported graph of ``module`` (:func:`_export_component`), its dynamic INT8 with ``int8``; with
-    ``graph_dir`` kept there as ``<name>.onnx`` and reused when present."""
+    ``graph_dir`` kept there as ``<name>.onnx`` (``<name>-int8.onnx``) and reused when present (an INT8 graph
+    quantises the kept fp32 one)."""
     path = Path(graph_dir) / f"{name.replace(' ', '_').replace('>', '')}.onnx" if graph_dir is not None else None
+    if int8:
+        quantized = None if path is None else path.with_name(f"{path.stem}-int8.onnx")
+        if quantized is not None and quantized.is_file():
+            graph = quantized.read_bytes()
+            _check_kept_graph(graph, quantized)
+            return graph
+        graph = _quantize_component(_component_graph(module, inputs, max_positions, name, graph_dir, lean_table))
+        if quantized is not None:
+            atomic_write(quantized, graph)
+        return graph
     if path is not None and path.is_file():
         graph = path.read_bytes()
         _check_kept_graph(graph, path)
         return graph
     graph = _export_component(module, inputs, max_positions, lean_table)
-    if int8:
-        graph = _quantize_component(graph)
     if path is not None:
         atomic_write(path, graph)
     return graph

@@ -906,9 +906,11 @@ def test_an_int8_profile_times_every_components_dynamic_int8(tmp_path: Path, mon
     assert profile["int8"] is True and profile["lean"] is False and LatencyCost(profile).workload["int8"] is True
     assert "dynamic INT8" in profile["workload"] and calibrated == [(True, False)] * 3
     assert sorted(exported) == ["CachedLayer", "Embeddings", "Head", "Increment"] and len(quantized) == 3
-    assert len(list(tmp_path.glob("*-int8.onnx"))) == 3  # kept apart from the fp32 graphs
-    assert LatencyCost(profile_latency(space, 8, **options)).workload["int8"] is False  # the fp32 graphs, exported
-    assert len(quantized) == 3 and len(list(tmp_path.glob("*.onnx"))) == 6
+    assert len(list(tmp_path.glob("*-int8.onnx"))) == 3 and len(list(tmp_path.glob("*.onnx"))) == 6  # and the fp32
+    assert LatencyCost(profile_latency(space, 8, **options)).workload["int8"] is False  # the fp32 graphs, kept
+    assert len(exported) == 4 and len(quantized) == 3  # nothing exported or quantised again
+    profile_latency(space, 8, int8=True, **options)
+    assert len(exported) == 4 and len(quantized) == 3
     with pytest.raises(MpsolveError, match="lean and int8 together are not timed"):
         profile_latency(space, 8, lean=True, int8=True, **options)
     with pytest.raises(MpsolveError, match="int8 is the exported graph's: give it with runtime='onnxruntime'"):
