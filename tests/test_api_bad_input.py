@@ -11,6 +11,7 @@ import mpsolve
 from mpsolve import Budget, MeRinoEntropy, Problem
 from mpsolve.costs import ParamsCost
 from mpsolve.spaces import get_architecture
+from mpsolve.workflows.sweep import sweep_tasks
 
 PROBLEM = Problem("small", constraints=[Budget("flops", "10G")])
 
@@ -26,6 +27,9 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("profile-fit-intercept-str", lambda: _profile(fit_intercept="no"), "fit_intercept must be True or False"),
     ("profile-no-intercept-uncalibrated", lambda: _profile(fit_intercept=False),  # was ignored, silently
      r"^fit_intercept=False shapes the calibration, and calibrate is 0: give calibrate"),
+    ("profile-progress-str", lambda: _profile(progress="no"), "progress must be True or False"),  # showed a bar
+    ("sweep-labels-alike", lambda: sweep_tasks({1: "small", "1": "small"}),  # rows labelled '1' twice
+     r"^two problems are labelled '1' \(keys 1, '1'\): their rows could not be told apart"),
     ("profile-torch-all-logits", lambda: _profile(logits="all"), "logits must be one of last for torch"),
     ("profile-threads-beyond-cpus", lambda: _profile(threads=10**5), "CPUs this process may run on"),
     ("design-latency-run-time", lambda: _design_latency(min_run_time=1e9),
@@ -90,7 +94,7 @@ def _profile(**options: object) -> object:
     """``profile_latency`` of the small space, refused before any timing when its options are wrong."""
     from mpsolve.merino_model import profile_latency
 
-    return profile_latency("small", progress=False, **options)
+    return profile_latency("small", **{"progress": False, **options})
 
 
 @pytest.mark.parametrize(("call", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -256,6 +256,7 @@ def profile_latency(
         raise MpsolveError(f"calibrate must be 0 (no calibration) or 3 to {_CALIBRATION_POOL} designs (the sample "
                            f"it picks from), got {calibrate!r}")
     fit_intercept = check_bool(fit_intercept, "fit_intercept")
+    progress = check_bool(progress, "progress")
     if not (fit_intercept or calibrate):  # it shapes the calibration's fit alone: ignored, silently
         raise MpsolveError("fit_intercept=False shapes the calibration, and calibrate is 0: give calibrate (3 or more "
                            "designs), or drop fit_intercept")

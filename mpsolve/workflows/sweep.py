@@ -417,6 +417,9 @@ def _labelled(problems: Any) -> list[tuple[str, Any]]:
     kinds = "a Problem, a ProblemSpec, a preset space name or a .toml space file"
     if isinstance(problems, Mapping):
         labelled = [(str(k), v) for k, v in problems.items()]
+        _once([label for label, _ in labelled], lambda label: f"two problems are labelled {label!r} (keys "
+              f"{', '.join(repr(k) for k in problems if str(k) == label)}): their rows could not be told apart; give "
+              "each its own label")
         for label, item in labelled:
             if not isinstance(item, (str, Problem, ProblemSpec)):
                 raise SweepError(f"problem {label!r} must be {kinds}, got {item!r}")
