@@ -316,7 +316,9 @@ def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         raise LatencyProfileError(f"a latency profile is a dict or a JSON file path, got {type(profile).__name__}")
     if not isinstance(data, Mapping) or data.get("format") != PROFILE_FORMAT:
         found = data.get("format") if isinstance(data, Mapping) else type(data).__name__
-        raise LatencyProfileError(f"not a latency profile (format {shown(found)}, expected {PROFILE_FORMAT!r})")
+        what = repr(str(profile)) if isinstance(profile, (str, Path)) else "the profile"  # which file, of several
+        raise LatencyProfileError(f"{what} is not a latency profile (format {shown(found)}, expected "
+                                  f"{PROFILE_FORMAT!r}): give a file that mpsolve profile-latency --out wrote")
     version = data.get("version")
     if not is_integer(version):  # True == 1 in Python
         version = repr(version)

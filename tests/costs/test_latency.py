@@ -186,6 +186,9 @@ def test_bad_profiles(tmp_path: Path) -> None:
     (tmp_path / "list.json").write_text("[1]")
     with pytest.raises(LatencyProfileError, match="not a latency profile .format 'list'"):
         LatencyCost(tmp_path / "list.json")
+    (tmp_path / "result.json").write_text('{"status": "optimal"}')  # a JSON file of another kind names itself
+    with pytest.raises(LatencyProfileError, match=r"'.*result\.json' is not a latency profile .*profile-latency --out"):
+        LatencyCost(tmp_path / "result.json")
     with pytest.raises(LatencyProfileError, match="version"):
         LatencyCost({"format": "mpsolve-latency-profile", "version": 99})
     with pytest.raises(LatencyProfileError, match="runtime 'tvm' is not one of torch, onnxruntime"):
