@@ -146,6 +146,9 @@ def _earlier_rows(args: argparse.Namespace, tasks: list[Any]) -> dict[int, dict[
     failed ones (status ``error``), which run again; without, an ``--out`` that holds rows is refused."""
     held = args.out is not None and args.out.is_file() and args.out.stat().st_size > 0
     if not args.resume:
+        if held and _read_rows(args.out) is None:  # another file (a design's JSON): --resume would not take it
+            raise CLIError(f"--out {str(args.out)!r} is a file that holds no sweep rows, which the sweep would write "
+                           "over: give another --out")
         if held:
             raise CLIError(f"--out {str(args.out)!r} holds the rows of an earlier sweep: --resume keeps them and runs "
                            "the rest, or give another --out")
@@ -181,6 +184,15 @@ def _earlier_rows(args: argparse.Namespace, tasks: list[Any]) -> dict[int, dict[
                            "again, or give another --out")
         kept[index] = {**row, "index": index}
     return kept
+
+
+def _read_rows(path: Path) -> list[Any] | None:
+    """The rows a sweep's ``--out`` file holds (a JSON list of objects), or ``None`` for any other file."""
+    try:
+        rows = parse_data(read_text_bounded(path, "sweep rows", CLIError), "json", CLIError, "")
+    except CLIError:
+        return None
+    return rows if isinstance(rows, list) and all(isinstance(r, dict) for r in rows) else None
 
 
 def _profile_change(row: Mapping[str, Any], problem: Problem) -> str | None:

@@ -114,6 +114,18 @@ def test_cli_sweep_refuses_out_over_its_space_file(tmp_path, capsys, no_solves):
     assert space.read_text() == TINY
 
 
+@pytest.mark.parametrize("held", ['{"blocks": []}', "not json", "[1, 2]"])
+def test_cli_sweep_out_over_another_file_is_not_told_to_resume_it(tmp_path, capsys, no_solves, held):
+    """Before: an --out holding a design's JSON was said to hold an earlier sweep's rows, to be kept with --resume,
+    which then refused it as not a list of sweep rows."""
+    out = tmp_path / "design.json"
+    out.write_text(held)
+    assert main(["sweep", "--space", "small", "--solvers", "exact", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is a file that holds no sweep rows, which the sweep would write over: give another --out" in err
+    assert "--resume" not in err and out.read_text() == held
+
+
 def test_cli_sweep_keeps_a_problem_file_and_a_space_of_the_same_name(tmp_path, capsys):
     problem = tmp_path / "small.toml"
     problem.write_text('space = "small"\n[budgets]\nflops = "12G"\n')
