@@ -25,7 +25,7 @@ from mpsolve.costs import (
     latency_cost,
 )
 from mpsolve.spaces import load_space, resolve_architecture
-from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.errors import MpsolveError, shown
 from mpsolve.utils.files import atomic_write, check_not_input, check_suffix, check_writable
 from mpsolve.utils.quantities import format_quantity, parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
@@ -463,6 +463,12 @@ def cmd_memory(args: argparse.Namespace) -> int:
                 raise CLIError(f"the design result's memory budget has {key} {budgeted[key]!r}, which the memory "
                                f"cost refuses ({exc}): give {flag}") from None
     predicted = MemoryCost(seq_len=seq_len, batch_size=batch_size, padded=padded).of(arch)  # bad values refused
+    widths = [f"{k}={shown(budgeted[k])}" for k in ("bytes_per_param", "bytes_per_activation")
+              if k in budgeted and budgeted[k] != getattr(default, k)]
+    if widths:  # measured in fp32: the prediction shown is fp32's, not the budget's
+        print(f"note: {args.arch} budgets memory with {', '.join(widths)}; measured here in fp32 and predicted with "
+              f"{default.bytes_per_param:g} bytes per value, so the prediction is not the budgeted cost",
+              file=sys.stderr)
     for flag, given in (("--opset", args.opset is not None), ("--lean", args.lean)):
         if given and args.runtime != "onnxruntime":
             raise CLIError(f"{flag} is the exported graph's: give it with --runtime onnxruntime")

@@ -801,6 +801,26 @@ def test_cost_of_its_own_json_names_the_file_of_a_bad_recorded_seq_len(capsys, t
     assert code == 0 and json.loads(again)["seq_len"] == 64
 
 
+def test_memory_notes_a_design_result_budgeted_at_other_bytes_per_value(capsys, tmp_path, monkeypatch):
+    """Before: a design budgeted at fp16 (bytes_per_param=2) was measured and predicted in fp32 without a word, the
+    prediction twice the budget the design was solved under."""
+    from mpsolve import merino_model
+
+    monkeypatch.setattr(merino_model, "design_memory", lambda *a, **k: {"weights": 1, "peak": 2})
+    code, out, _ = run(capsys, "design", "--space", "byte-tiny", "--budget", "memory=20M", "--solver", "exact",
+                       "--json")
+    data = json.loads(out)
+    data["problem"]["constraints"][0]["options"].update({"seq_len": 64, "bytes_per_param": 2})
+    (tmp_path / "design.json").write_text(json.dumps(data))
+    code, out, err = run(capsys, "memory", str(tmp_path / "design.json"), "--json")
+    assert code == 0 and json.loads(out)["seq_len"] == 64
+    assert "budgets memory with bytes_per_param=2; measured here in fp32" in err
+    data["problem"]["constraints"][0]["options"]["bytes_per_param"] = 4.0  # fp32, as measured: nothing to note
+    (tmp_path / "design.json").write_text(json.dumps(data))
+    code, out, err = run(capsys, "memory", str(tmp_path / "design.json"), "--json")
+    assert code == 0 and "note:" not in err
+
+
 @pytest.mark.parametrize(("key", "value", "flag"), [("padded", "yes", "--padded or --no-padded"),
                                                     ("batch_size", 0, "--batch-size"), ("seq_len", "128", "--seq-len")])
 def test_memory_names_the_design_results_bad_budget_option_and_its_flag(capsys, tmp_path, monkeypatch, key, value,
