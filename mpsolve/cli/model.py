@@ -701,11 +701,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
             if tokenizer is not None:
                 raise CLIError(f"{str(args.model)!r} records the tokenizer it was exported with: drop --tokenizer, "
                                "which is for .onnx files that record none")
+            if args.tokenizer.is_dir() and not (args.tokenizer / "config.json").is_file():  # else bytes, unsaid
+                raise CLIError(f"--tokenizer {str(args.tokenizer)!r} is not a checkpoint folder (no config.json): "
+                               f"give the folder {str(args.model)!r} was exported from")
             tokenizer = merino_model.checkpoint_tokenizer(args.tokenizer)
         if tokenizer is None:
             raise CLIError(f"{str(args.model)!r} records no tokenizer (it was not written by mpsolve export): pass "
                            "--tokenizer with the checkpoint folder it was exported from")
         vocab = model.get_outputs()[0].shape[-1]
+        if args.tokenizer is not None and isinstance(vocab, int) and len(tokenizer) > vocab:
+            raise CLIError(f"--tokenizer {str(args.tokenizer)!r} has {len(tokenizer)} tokens, more than the {vocab} of "
+                           f"{str(args.model)!r}: give the checkpoint folder the graph was exported from")
     else:
         if args.tokenizer is not None:  # a checkpoint's own tokenizer is the one its weights were trained with
             raise CLIError(f"--tokenizer is for an .onnx file that records no tokenizer; {str(args.model)!r} is a "

@@ -199,8 +199,20 @@ def test_bad_requests_fail_before_any_output(checkpoint, capsys, tmp_path: Path)
     stripped = onnx_load(str(bare))  # a graph that records no architecture: the length is found by ORT
     del stripped.metadata_props[:]
     save_model(stripped, str(tmp_path / "stripped.onnx"))
+    (tmp_path / "empty").mkdir()  # no checkpoint: its tokenizer was taken for bytes, unsaid
+    wide = tmp_path / "wide"  # a tokenizer with ids past the graph's vocabulary
+    wide.mkdir()
+    (wide / "config.json").write_text(json.dumps({"vocab_size": 4096}))
+    from mpsolve.merino_model._lm_eval import byte_level_bpe
+
+    tokens = byte_level_bpe()
+    tokens.add_tokens([f"<t{i}>" for i in range(600)])
+    tokens.save(str(wide / "tokenizer.json"))
     capsys.readouterr()
     cases = [
+        ([str(bare), "--prompt", PROMPT, "--tokenizer", str(tmp_path / "empty")],
+         "empty' is not a checkpoint folder (no config.json): give the folder"),
+        ([str(bare), "--prompt", PROMPT, "--tokenizer", str(wide)], "tokens, more than the 512 of"),
         ([str(tmp_path / "stripped.onnx"), "--prompt", "a" * 65, "--tokenizer", str(ckpt)],
          "ONNX Runtime could not run the graph on input_ids of shape (1, 65): [ONNXRuntimeError] : 2 : "
          "INVALID_ARGUMENT"),
