@@ -562,6 +562,10 @@ def check_run_folder(out_dir: str | os.PathLike, resume: bool = False) -> None:
     # before the first step: a file there (or a read-only folder) stopped the run at its first save
     check_writable(Path(out_dir) / "training.json", "out_dir")
     held = run_files(out_dir)
+    if held and not resume and not (Path(out_dir) / CHECKPOINT_DIR / "state.json").is_file():
+        raise ModelInputError(f"out_dir {str(out_dir)!r} already holds a model's or run's files ({held[0]}) but no "
+                              "checkpoint to resume (checkpoint/state.json; a built model has none): give a new "
+                              "out_dir")
     if held and not resume:
         raise ModelInputError(f"out_dir {str(out_dir)!r} already holds a run ({held[0]}): resume=True (mpsolve "
                               "train --resume) continues an interrupted one; give a new out_dir to start another")
@@ -812,8 +816,10 @@ def _checked_state(folder: Path) -> dict[str, Any]:
 
     path = folder / "state.json"
     if not path.is_file():
-        raise ModelInputError(f"cannot resume: no readable checkpoint in {str(folder)!r} (no state.json); start "
-                              "again without --resume")
+        held = run_files(folder.parent)  # a model there: starting again without --resume is refused as well
+        again = (f"start again in a new out_dir (its {held[0]} is not written over)" if held
+                 else "start again without --resume")
+        raise ModelInputError(f"cannot resume: no readable checkpoint in {str(folder)!r} (no state.json); {again}")
     try:
         state = parse_data(read_text_bounded(path, "training checkpoint state", ModelInputError), "json",
                            ModelInputError, "not JSON")

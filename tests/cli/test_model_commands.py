@@ -188,7 +188,8 @@ def test_the_run_folder_is_checked_before_the_corpus_and_its_tokenizer(tmp_path,
     held, empty = tmp_path / "held", tmp_path / "empty"
     held.mkdir()
     (held / "training.json").write_text("{}")
-    for out, resume, message in ((held, [], f"out_dir {str(held)!r} already holds a run (training.json): resume=True"),
+    for out, resume, message in ((held, [], f"out_dir {str(held)!r} already holds a model's or run's "
+                                  "files (training.json) but no checkpoint"),
                                  (empty, ["--resume"], "cannot resume: no readable checkpoint in")):
         argv = ["train", str(tmp_path / "arch.json"), "--corpus", str(tmp_path / "corpus.txt"), "--out", str(out),
                 "--tokens", "512", "--seq-len", "32", "--batch-size", "8", "--bpe", "300", *resume]

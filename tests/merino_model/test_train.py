@@ -379,7 +379,16 @@ def test_bad_settings_raise_clear_errors(tmp_path, make_tiny_architecture):
     with pytest.raises(ModelInputError, match="fewer than seq_len"):
         train(make_tiny_architecture(), Corpus.from_bytes(b"tiny corpus " * 5), TINY, progress=False)
     (tmp_path / "tokenizer.json").write_text("{}")  # another run's tokenizer would be taken for this one's
-    with pytest.raises(ModelInputError, match=r"already holds a run \(tokenizer\.json\): resume=True"):
+    with pytest.raises(ModelInputError, match=r"already holds a model's or run's files \(tokenizer\.json\) but no "
+                       "checkpoint to resume .*: give a new out_dir"):
+        train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, progress=False)
+    # before: 'start again without --resume', which was refused as above (and that said to resume)
+    with pytest.raises(ModelInputError, match=r"no readable checkpoint .* start again in a new out_dir \(its "
+                       r"tokenizer\.json is not written over\)"):
+        train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "checkpoint" / "state.json").write_text("{}")  # an interrupted run: resuming it is the way out
+    with pytest.raises(ModelInputError, match=r"already holds a run \(checkpoint\): resume=True"):
         train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, progress=False)
 
 
@@ -430,7 +439,7 @@ def test_seq_len_seed_and_run_folder_are_checked_before_the_corpus_is_read(tmp_p
     for kwargs, message in (({"config": TrainConfig(seq_len=128)}, r"seq_len=128 exceeds the model's "
                                                                    r"max_positions=64: give seq_len <= 64"),
                             ({"config": TINY, "seed": 2**32}, r"seed must be below 2\*\*32"),
-                            ({"config": TINY, "out_dir": tmp_path / "held"}, r"already holds a run")):
+                            ({"config": TINY, "out_dir": tmp_path / "held"}, r"already holds a model's or run's")):
         for model in (make_tiny_architecture(), build(make_tiny_architecture())):
             with pytest.raises(ModelInputError, match=message):
                 train(model, tmp_path / "corpus.txt", progress=False, **kwargs)
