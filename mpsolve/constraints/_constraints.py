@@ -45,6 +45,14 @@ class Constraint(ABC):
         return {"type": type(self).__name__}
 
 
+def check_budget_unit(cost: CostModel, limit: Any) -> None:
+    """Refuse a multiplier (K, M, G, T) on a budget of a cost in milliseconds: ``"5m"`` read as 5M ms, a budget
+    no design comes near, where milliseconds were meant."""
+    if cost.unit == "ms" and isinstance(limit, str) and limit.strip()[-1:].isalpha():
+        raise MpsolveError(f"a {cost.name} budget is in milliseconds, without a unit (K, M, G and T multiply it): "
+                           f"got {limit!r}; give a number of milliseconds, e.g. 50")
+
+
 class Budget(Constraint):
     """``cost(arch) <= limit``.
 
@@ -63,6 +71,7 @@ class Budget(Constraint):
                                f"{limit!r} (a unit multiplies: K, M, G, T; 'm' would read as mega, not milli)")
         if not math.isfinite(self.limit) or self.limit <= 0:
             raise MpsolveError(f"budget on {self.cost.name} must be a positive finite number, got {limit!r}")
+        check_budget_unit(self.cost, limit)
         self.name = f"{self.cost.name}<={self.limit:g}"
 
     def violation(self, batch: DecodedBatch, constants: ModelConstants) -> np.ndarray:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from mpsolve.constraints import Budget, Constraint
+from mpsolve.constraints._constraints import check_budget_unit
 from mpsolve.core.front import check_reference_point, hypervolume, non_dominated
 from mpsolve.core.problem import Problem
 from mpsolve.core.solver import Solver
@@ -249,6 +250,8 @@ def pareto(
     else:
         existing = [b for b in problem.budgets if b.cost.name == name]
         cost = existing[0].cost if existing else get_cost(over)  # keeps the options of a budgeted cost
+    for b in given.values():  # before any solve: the budgets are built one solve at a time
+        check_budget_unit(cost, b)
     kept = [c for c in problem.constraints if not any(c is b for b in existing)]
     # the replaced budgets' cost is no longer reported, unless a kept budget bounds it
     bounded = [c.cost for c in kept if isinstance(c, Budget)]

@@ -162,6 +162,22 @@ def test_profile_file_and_budget(profile: dict, tiny_space: SearchSpace, tmp_pat
     assert np.all(budget.violation(tiny_space.decode_batch(tiny_space.sample(5, random_state=1)), tiny_space) < 0)
 
 
+def test_a_millisecond_budget_refuses_a_multiplier(tmp_path: Path) -> None:
+    """Before: latency_ms=5m was read as 5M ms (M multiplies by a million), a budget no design comes near."""
+    from mpsolve import Problem
+    from mpsolve.workflows.pareto import pareto
+
+    path = tmp_path / "device.json"
+    path.write_text(json.dumps(synthetic_profile("small")))
+    for cost in ("latency", "latency_ms"):
+        with pytest.raises(MpsolveError, match=r"latency budget is in milliseconds, without a unit .*got '5m'"):
+            Budget(cost, "5m", profile=str(path))
+    assert Budget("latency", " 5 ", profile=str(path)).limit == 5 and Budget("latency", 5e3, profile=str(path))
+    assert Budget("flops", "5m").limit == 5e6  # a count keeps its multipliers
+    with pytest.raises(MpsolveError, match=r"in milliseconds, without a unit .*got '5K'"):
+        pareto(Problem("small"), get_cost("latency", profile=str(path)), ["1", "5K"], "exhaustive")
+
+
 def test_missing_shapes_and_other_constants_are_explained(profile: dict, tiny_space: SearchSpace) -> None:
     cost = LatencyCost(profile)
     wider = SearchSpace(**{**tiny_space.to_dict(), "embed_dims": (64, 128, 256, 512)})
