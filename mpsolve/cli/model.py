@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mpsolve import merino_model
-from mpsolve.cli.parsing import CLIError, budgeted_options, check_outputs, design_file, print_json
+from mpsolve.cli.parsing import CLIError, budgeted_options, check_outputs, design_file, path_arg, print_json
 from mpsolve.costs import (
     PROFILE_PHASES,
     PROFILE_RUNTIMES,
@@ -53,7 +53,7 @@ def add_subcommands(subparsers: Any) -> None:
         help="an architecture preset (merino-52m, merino-61m, merino-64m) or a JSON file holding an "
         "architecture or a design result with an 'architecture' key",
     )
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="checkpoint directory to write")
+    p.add_argument("--out", required=True, type=path_arg, metavar="DIR", help="checkpoint directory to write")
     p.add_argument("--seed", type=int, default=0, help="seed of the weight initialisation (default 0)")
     p.add_argument("--init-std", type=float, default=0.02, help="std of the Gaussian weights (default 0.02)")
     p.set_defaults(func=cmd_build)
@@ -69,7 +69,7 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--corpus", required=True,
                    help="a UTF-8 text file or a folder of text files (.txt/.md/.rst/.text or no suffix, subfolders "
                         "included; hidden files and folders, such as .git/, are skipped)")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="run folder to write")
+    p.add_argument("--out", required=True, type=path_arg, metavar="DIR", help="run folder to write")
     p.add_argument("--tokens", default="4M", help="training tokens, e.g. 4M (default 4M)")
     p.add_argument("--seq-len", type=int, default=256, help="context length (default 256)")
     p.add_argument("--batch-size", type=int, default=8, help="sequences per step (default 8)")
@@ -92,7 +92,7 @@ def add_subcommands(subparsers: Any) -> None:
         "a task installed with lm-eval whose data is available offline. A generate_until task generates up to its "
         "max_gen_toks tokens (default: lm-eval's 256, or half the model's max_positions if fewer).",
     )
-    p.add_argument("checkpoint", type=Path, metavar="DIR", help="a folder written by mpsolve train or build")
+    p.add_argument("checkpoint", type=path_arg, metavar="DIR", help="a folder written by mpsolve train or build")
     p.add_argument("--corpus", default=None,
                    help="the text file or folder, read as mpsolve train reads it (its held-out blocks are used)")
     p.add_argument("--seq-len", type=int, default=None,
@@ -106,8 +106,8 @@ def add_subcommands(subparsers: Any) -> None:
     p.set_defaults(func=cmd_evaluate)
 
     p = subparsers.add_parser("export", help="export a checkpoint to ONNX, verified in ONNX Runtime")
-    p.add_argument("checkpoint", type=Path, metavar="DIR", help="a folder written by mpsolve train or build")
-    p.add_argument("--onnx", required=True, type=Path, metavar="FILE", help="the .onnx file to write")
+    p.add_argument("checkpoint", type=path_arg, metavar="DIR", help="a folder written by mpsolve train or build")
+    p.add_argument("--onnx", required=True, type=path_arg, metavar="FILE", help="the .onnx file to write")
     p.add_argument("--kv-cache", action="store_true", help="export the KV-cache graph for token-by-token decoding")
     p.add_argument("--logits", choices=("all", "last"), default="all",
                    help="every position's logits (default; scoring) or the last one's only (generation: the LM "
@@ -125,7 +125,7 @@ def add_subcommands(subparsers: Any) -> None:
                    "generated token less (measured, median of 12 designs: weights 0.611 of the default's, a "
                    "128-token prompt's time 1.154 times, a generated token's 0.878 times: "
                    "benchmarks/results/onnx_lean.md; mpsolve memory --runtime onnxruntime --lean measures a design)")
-    p.add_argument("--int8", type=Path, default=None, metavar="FILE", help="also write an ORT dynamic-INT8 model")
+    p.add_argument("--int8", type=path_arg, default=None, metavar="FILE", help="also write an ORT dynamic-INT8 model")
     p.set_defaults(func=cmd_export)
 
     p = subparsers.add_parser(
@@ -136,7 +136,7 @@ def add_subcommands(subparsers: Any) -> None:
         "profile-latency). Greedy unless --sample. The tokenizer is the checkpoint's (bytes, or its "
         "tokenizer.json), or the one mpsolve export recorded in the .onnx file.",
     )
-    p.add_argument("model", type=Path, metavar="MODEL",
+    p.add_argument("model", type=path_arg, metavar="MODEL",
                    help="a checkpoint folder (mpsolve train / build) or an .onnx file (mpsolve export)")
     p.add_argument("--prompt", required=True, help="the text to continue")
     p.add_argument("--max-new-tokens", type=int, default=64, help="tokens to generate (default 64)")
@@ -145,7 +145,7 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens")
     p.add_argument("--top-p", type=float, default=None, help="sample from the smallest set holding this probability")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the sampling (default {DEFAULT_SEED})")
-    p.add_argument("--tokenizer", type=Path, default=None, metavar="DIR",
+    p.add_argument("--tokenizer", type=path_arg, default=None, metavar="DIR",
                    help="take the tokenizer of this checkpoint folder (for an .onnx file that records none)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: the runtime's choice)")
     p.add_argument("--warmup", type=int, default=1, metavar="N",
@@ -202,7 +202,7 @@ def add_subcommands(subparsers: Any) -> None:
         help="with --calibrate, fit a per-forward term as well as the per-layer one (default); "
         "--no-fit-intercept fits the per-layer term alone",
     )
-    p.add_argument("--out", required=True, type=Path, metavar="FILE", help="device profile JSON to write")
+    p.add_argument("--out", required=True, type=path_arg, metavar="FILE", help="device profile JSON to write")
     p.add_argument(
         "--logits",
         choices=("all", "last"),
@@ -232,7 +232,7 @@ def add_subcommands(subparsers: Any) -> None:
         "--runtime onnxruntime).",
     )
     p.add_argument("arch", help="a preset name, a design result JSON (mpsolve design --json) or an architecture JSON")
-    p.add_argument("--profile", type=Path, metavar="FILE",
+    p.add_argument("--profile", type=path_arg, metavar="FILE",
                    help="a device profile (mpsolve profile-latency): time its workload and compare with its prediction")
     p.add_argument("--runtime", choices=PROFILE_RUNTIMES, default=None,
                    help="runtime (default torch, or the profile's)")

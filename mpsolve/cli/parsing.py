@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ from mpsolve.utils.files import check_not_input
 
 __all__ = [
     "PROFILED_COSTS", "CLIError", "budgeted_options", "check_outputs", "check_time_limit_flag", "design_file",
-    "parse_budget", "profile_for", "parse_options", "print_json", "split_list",
+    "parse_budget", "path_arg", "profile_for", "parse_options", "print_json", "split_list",
 ]
 
 
@@ -68,6 +69,14 @@ def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[key] = raw
     return out
+
+
+def path_arg(text: str) -> Path:
+    """``type=`` of a path argument: an empty name is refused (``Path("")`` is the current folder, where a
+    checkpoint was written, or read, unasked)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty name: give a path")
+    return Path(text)
 
 
 def split_list(text: str, flag: str) -> list[str]:

@@ -17,6 +17,7 @@ from mpsolve.cli.parsing import (
     check_outputs,
     check_time_limit_flag,
     parse_options,
+    path_arg,
     print_json,
     split_list,
 )
@@ -67,7 +68,7 @@ def add_subcommands(subparsers: Any) -> None:
                    "time limit, else none)")
     p.add_argument("--executor", default="local", help="local, process[:N], dask://local[:N] or dask://HOST:PORT")
     p.add_argument("--json", action="store_true", help="print the rows as one JSON array")
-    p.add_argument("--out", type=Path, metavar="FILE",
+    p.add_argument("--out", type=path_arg, metavar="FILE",
                    help="also write the rows as a JSON array, updated as each run finishes (kept on Ctrl-C)")
     p.add_argument("--resume", action="store_true",
                    help="keep the rows already in --out (runs of this same sweep) and run the rest")

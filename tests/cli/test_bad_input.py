@@ -248,3 +248,24 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, files, argv, message
     assert len([line for line in err if line.startswith("mpsolve")]) == 1
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written
     assert {p: p.read_bytes() for p in contents} == contents  # nor overwritten
+
+
+@pytest.mark.parametrize("argv", [
+    ["build", "merino-52m", "--out", ""],
+    ["train", "merino-52m", "--corpus", "c.txt", "--out", ""],
+    ["export", "ck", "--onnx", ""],
+    ["generate", "", "--prompt", "hi"],
+    ["evaluate", "", "--corpus", "c.txt"],
+    ["profile-latency", "--out", ""],
+    ["sweep", "--space", "small", "--solvers", "exact", "--out", ""],
+], ids=lambda argv: argv[0])
+def test_an_empty_path_is_refused_not_taken_for_the_current_folder(tmp_path, capsys, monkeypatch, argv):
+    """Before: Path('') is '.', so build and train wrote a checkpoint into the current folder, and generate and
+    evaluate read one from it, where check_writable refuses an empty name."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.txt").write_text("some text " * 50)
+    with pytest.raises(SystemExit) as exc:  # argparse's usage error, as for any bad value of a flag
+        main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and err[-1].endswith(": an empty name: give a path"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
