@@ -57,6 +57,8 @@ def add_subcommands(subparsers: Any) -> None:
 def cmd_design(args: argparse.Namespace) -> int:
     check_time_limit_flag(args.time_limit)
     options = parse_options(args.option)
+    if args.problem == "":  # else taken for no --problem, and the run went on without it
+        raise CLIError("--problem is an empty name: give a problem file, e.g. --problem run.toml")
     if args.solver is not None and not args.solver.strip():
         raise CLIError("--solver is empty: name a backend, e.g. --solver ea")
     if args.resume and args.seed is not None:

@@ -66,7 +66,7 @@ def add_subcommands(subparsers: Any) -> None:
         "OUT/checkpoint, and a loadable checkpoint (config.json + model.safetensors) in OUT. Needs the [hf] extra.",
     )
     p.add_argument("architecture", metavar="DESIGN", help="a preset, an architecture JSON or a design result JSON")
-    p.add_argument("--corpus", required=True,
+    p.add_argument("--corpus", required=True, type=path_arg,
                    help="a UTF-8 text file or a folder of text files (.txt/.md/.rst/.text or no suffix, subfolders "
                         "included; hidden files and folders, such as .git/, are skipped)")
     p.add_argument("--out", required=True, type=path_arg, metavar="DIR", help="run folder to write")
@@ -93,7 +93,7 @@ def add_subcommands(subparsers: Any) -> None:
         "max_gen_toks tokens (default: lm-eval's 256, or half the model's max_positions if fewer).",
     )
     p.add_argument("checkpoint", type=path_arg, metavar="DIR", help="a folder written by mpsolve train or build")
-    p.add_argument("--corpus", default=None,
+    p.add_argument("--corpus", default=None, type=path_arg,
                    help="the text file or folder, read as mpsolve train reads it (its held-out blocks are used)")
     p.add_argument("--seq-len", type=int, default=None,
                    help="context length of --corpus windows (default: the run's, from its training.json; else "

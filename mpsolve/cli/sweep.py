@@ -85,6 +85,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                        "e.g. --over flops --budgets 20G,40G")
     budgets = {cost: split_list(limits, "--budgets") for cost, limits in zip(args.over, args.budgets)}
     problems: dict[str, Any] = {}
+    if "" in args.problem:  # else read as the current folder
+        raise CLIError("--problem is an empty name: give a problem file, e.g. --problem run.toml")
     for path in args.problem:  # labelled by the file's stem, numbered when taken (the same file twice runs twice)
         label = Path(path).stem
         problems[label if label not in problems else f"{label}#{len(problems)}"] = load_problem_file(path)

@@ -258,7 +258,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, files, argv, message
     ["evaluate", "", "--corpus", "c.txt"],
     ["profile-latency", "--out", ""],
     ["sweep", "--space", "small", "--solvers", "exact", "--out", ""],
-], ids=lambda argv: argv[0])
+    ["train", "merino-52m", "--corpus", "", "--out", "run"],
+    ["evaluate", "ck", "--corpus", ""],
+], ids=lambda argv: "-".join(a.lstrip("-") for a in argv if a in ("build", "train", "export", "generate", "evaluate",
+                                                                  "profile-latency", "sweep", "--corpus")))
 def test_an_empty_path_is_refused_not_taken_for_the_current_folder(tmp_path, capsys, monkeypatch, argv):
     """Before: Path('') is '.', so build and train wrote a checkpoint into the current folder, and generate and
     evaluate read one from it, where check_writable refuses an empty name."""
@@ -269,3 +272,17 @@ def test_an_empty_path_is_refused_not_taken_for_the_current_folder(tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert exc.value.code == 2 and err[-1].endswith(": an empty name: give a path"), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
+
+
+@pytest.mark.parametrize("argv", [["design", "--problem", "", "--budget", "flops=10G", "--space", "small"],
+                                  ["sweep", "--problem", ""]], ids=["design", "sweep"])
+def test_an_empty_problem_file_name_is_refused(tmp_path, capsys, monkeypatch, argv):
+    """Before: design took --problem '' for no --problem and ran the --budget problem; sweep read the current
+    folder as the problem file ('.' is not a regular file)."""
+    import mpsolve.cli.design
+
+    monkeypatch.setattr(mpsolve.cli.design, "solve", lambda *a, **k: pytest.fail("a run started"))
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == ("mpsolve: error: --problem is an empty name: give a problem file, e.g. "
+                                               "--problem run.toml")
