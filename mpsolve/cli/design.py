@@ -59,6 +59,8 @@ def cmd_design(args: argparse.Namespace) -> int:
     options = parse_options(args.option)
     if args.problem == "":  # else taken for no --problem, and the run went on without it
         raise CLIError("--problem is an empty name: give a problem file, e.g. --problem run.toml")
+    if args.objective is not None and not args.objective.strip():  # else taken for the default, entropy
+        raise CLIError("--objective is empty: name one, e.g. --objective entropy (or params, decoder_params)")
     if args.solver is not None and not args.solver.strip():
         raise CLIError("--solver is empty: name a backend, e.g. --solver ea")
     if args.resume and args.seed is not None:

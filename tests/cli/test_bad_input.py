@@ -222,6 +222,9 @@ CASES = [
     ("design-empty-space", {}, ["design", "--space", "", "--budget", "flops=10G"], "unknown search space ''"),
     ("sweep-empty-space", {}, ["sweep", "--space", "", "--over", "flops", "--budgets", "5G"],
      "--space needs at least one comma-separated value"),
+    # an empty objective was taken for the default one, entropy
+    ("design-objective-empty", {}, ["design", "--space", "small", "--budget", "flops=10G", "--objective", ""],
+     "--objective is empty: name one, e.g. --objective entropy"),
     # an option given twice: the last one was run, the first dropped without a word
     ("design-option-twice", {}, ["design", "--space", "small", "--budget", "flops=10G", "--option", "iterations=100",
                                  "--option", "iterations=200"], "--option iterations is given twice"),
