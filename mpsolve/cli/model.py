@@ -297,6 +297,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise CLIError(f"--out {str(args.out)!r} is a file; a checkpoint is a folder: give a new or existing folder")
     merino_model.torch_seed(args.seed, optional=False)  # a seed torch keeps (said of the seed, not of a config)
+    if not (math.isfinite(args.init_std) and 0 < args.init_std <= 1):  # said of the flag, not of the config's field
+        raise CLIError(f"--init-std {args.init_std!r} is not an init std in (0, 1] (GPT-2 uses 0.02): give e.g. "
+                       "--init-std 0.02")
     check_writable(args.out / "config.json", "--out")
     held = merino_model.run_files(args.out)
     if held:  # a new config beside another run's tokenizer or record would mislead every later command
