@@ -191,6 +191,13 @@ class _Reader:
         if isinstance(data, Mapping) and ({"over", "points"} <= data.keys() or "fronts" in data):
             raise self.error("", "this is a Pareto front (mpsolve pareto --json), not a problem: give the problem "
                                  "file the front was solved from, or a design's result JSON (mpsolve design --json)")
+        if isinstance(data, Mapping) and "blocks" in data:  # else "blocks: unknown field", which says not what it is
+            raise self.error("", "this is an architecture (mpsolve cost, build and train take it), not a problem: "
+                                 "give a problem file or a design's result JSON (mpsolve design --json)")
+        if isinstance(data, list) and data and all(isinstance(r, Mapping) and {"index", "problem", "status"} <= r.keys()
+                                                   for r in data):
+            raise self.error("", "these are a sweep's rows (mpsolve sweep --out), not a problem: give the problem "
+                                 "file the sweep ran")
         data = self.table("", data, _TOP)
         if "budget" in data and "budgets" in data:
             raise self.error("budgets", "use either [[budget]] tables or one [budgets] table, not both")

@@ -345,3 +345,17 @@ def test_spec_solve_takes_run_options_only():
         with pytest.raises(ProblemFileError, match=f"ProblemSpec.solve takes the run options .*, not {name}"):
             spec.solve(**{name: value})
     assert spec.solve(progress=False).options["iterations"] == spec.solver_options["iterations"]
+
+
+def test_an_architecture_or_a_sweeps_rows_given_as_a_problem_is_named(tmp_path: Path) -> None:
+    """Before: ``blocks: unknown field; known: space, ...`` and ``expected a table, got [{'index': 0, ...``, which
+    did not say what the file was."""
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps(mpsolve.get_architecture("merino-52m").to_dict()))
+    with pytest.raises(ProblemFileError, match=rf"^{re.escape(str(arch))}: this is an architecture \(mpsolve cost, "
+                                               r"build and train take it\), not a problem: give a problem file"):
+        load_problem_file(arch)
+    rows = [{"index": i, "problem": {"space": "small"}, "status": "optimal"} for i in range(2)]
+    with pytest.raises(ProblemFileError, match=r"^rows\.json: these are a sweep's rows \(mpsolve sweep --out\), not a "
+                                               "problem"):
+        problem_from_dict(rows, "rows.json")
