@@ -8,7 +8,7 @@ from typing import Any
 
 from mpsolve.spaces._architecture import Architecture, Block
 from mpsolve.spaces._space import SearchSpace
-from mpsolve.utils.errors import ArchitectureError, SpaceError
+from mpsolve.utils.errors import ArchitectureError, SpaceError, shown
 from mpsolve.utils.files import parse_data, read_text_bounded
 from mpsolve.utils.registry import Registry
 
@@ -120,6 +120,9 @@ def resolve_architecture(architecture: Architecture | str | Path | Mapping[str, 
         if "points" in architecture or "fronts" in architecture:  # mpsolve pareto --json
             raise ArchitectureError("this is a Pareto front (mpsolve pareto --json), not one design: give the "
                                     "'architecture' of one of its points, or solve that budget with mpsolve design")
+        if "blocks" not in architecture and isinstance(architecture.get("format"), str):  # a profile, a checkpoint
+            raise ArchitectureError(f"this is a {shown(architecture['format'])} file, not a design: give an "
+                                    'architecture ({"blocks": [...], ...}) or a design result (mpsolve design --json)')
         return Architecture.from_dict(architecture)
     raise ArchitectureError(
         f"expected an Architecture, a preset name, a JSON file or a JSON object, got {type(architecture).__name__}"

@@ -200,6 +200,10 @@ CASES = [
     *[(f"{cmd}-of-a-pareto-front", {"f.json": json.dumps({"over": "flops", "points": []})}, [cmd, "{d}/f.json"],
        "this is a Pareto front (mpsolve pareto --json), not one design") for cmd in ("cost", "score")],  # was
     # "unknown architecture field(s) ['over', 'points']"
+    *[(f"{cmd}-of-a-{kind}", {"f.json": json.dumps({"format": f"mpsolve-{kind}", "version": 2, "layers": []})},
+       [cmd, "{d}/f.json"], f"this is a 'mpsolve-{kind}' file, not a design: give an architecture")
+      for cmd in ("cost", "score") for kind in ("latency-profile", "checkpoint")],  # was the file's every field,
+    # listed as "unknown architecture field(s)", the file unnamed
     ("json-5000-digits", {"a.json": '{"blocks": ' + "9" * 5000 + "}"}, ["cost", "{d}/a.json"],
      "an integer with too many digits (more than 4300)"),
     # an output over an input (before, each overwrote its input and exited 0)
