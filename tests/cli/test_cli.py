@@ -641,6 +641,22 @@ def test_an_interrupted_design_shows_its_best_so_far_and_exits_130(tmp_path, cap
     assert code == 0 and "status     feasible" in out
 
 
+def test_design_does_not_write_over_an_earlier_runs_checkpoint(tmp_path, capsys):
+    """Before: a second run given the same --checkpoint (another problem, or the same one without --resume) wrote over
+    the first run's checkpoint, hours of search, without a word."""
+    ckpt = tmp_path / "run.ckpt"
+    argv = ["design", "--space", "small", "--budget", "flops=40G", "--option", "iterations=600", "--checkpoint",
+            str(ckpt)]
+    assert run(capsys, *argv)[0] == 0
+    before = ckpt.read_bytes()
+    code, out, err = run(capsys, *argv[:4], "flops=20G", *argv[5:])
+    assert (code, out) == (2, "") and ckpt.read_bytes() == before
+    assert err.strip() == (f"mpsolve: error: --checkpoint {str(ckpt)!r} holds an earlier run's checkpoint, which "
+                           f"this run would write over: continue that run with --resume {ckpt}, or give another "
+                           "--checkpoint")
+    assert run(capsys, *argv, "--resume", str(ckpt))[0] == 0  # continued in place: its own file
+
+
 def _unbuffered_env() -> dict[str, str]:
     """The environment without PYTHONUNBUFFERED: stdout buffered, as users run the command."""
     return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
