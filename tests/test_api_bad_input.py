@@ -44,9 +44,6 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("evaluate-booleans", lambda: PROBLEM.evaluate([[True] * 9]), "encodings must be integer grid indices, got an "
      "array of bool"),
     ("quantity-inf", lambda: mpsolve.Budget("flops", "inf"), "'inf' is not a finite quantity"),
-    # '5m' read as mega: a 5e6 ms budget, which bounds nothing, silently
-    ("latency-budget-with-unit", lambda: mpsolve.Budget("decode_ms", "5m", profile=_decode_profile()),
-     r"^budget on decode is in milliseconds: give a plain number, e.g. 5, not '5m' \(a unit multiplies"),
     ("export-onnx-to-json", lambda: _export_onnx("model.json"), r"^path 'model\.json' must end in \.onnx"),
     # a truthy string made the predicate vectorized, silently: it then failed deep in the solve
     ("predicate-vectorized-str", lambda: mpsolve.Predicate(lambda a: True, vectorized="no"),
@@ -61,12 +58,6 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("mutate-random-state-str", lambda: PROBLEM.space.mutate(PROBLEM.space.sample(2, 0), random_state="0"),
      r"^seed must be None, a non-negative integer or a numpy Generator, got '0'$"),
 ]
-
-
-def _decode_profile() -> dict:
-    from mpsolve.testing.pytest_solvers import synthetic_profile
-
-    return synthetic_profile("small", "decode")
 
 
 def _design_latency(**options: object) -> object:

@@ -66,9 +66,6 @@ class Budget(Constraint):
     def __init__(self, cost: str | CostModel, limit: float | str, **options: Any) -> None:
         self.cost = get_cost(cost, **options)
         self.limit = parse_quantity(limit)
-        if self.cost.unit == "ms" and isinstance(limit, str) and limit.strip()[-1:].isalpha():
-            raise MpsolveError(f"budget on {self.cost.name} is in milliseconds: give a plain number, e.g. 5, not "
-                               f"{limit!r} (a unit multiplies: K, M, G, T; 'm' would read as mega, not milli)")
         if not math.isfinite(self.limit) or self.limit <= 0:
             raise MpsolveError(f"budget on {self.cost.name} must be a positive finite number, got {limit!r}")
         check_budget_unit(self.cost, limit)
