@@ -300,15 +300,7 @@ def test_profile_latency_help_gives_the_lean_runs_figures(capsys):
 
 def test_latency_of_a_lean_graph_says_so(capsys, monkeypatch):
     """--lean was passed on but neither printed nor in --json: a lean and a default timing read the same."""
-    from mpsolve import merino_model
-
-    calls = []
-
-    def measured(arch, **options):
-        calls.append(options)
-        return {"ms": 1.0, "iqr_ms": 0.01, "blocks": 5, "noisy": False}
-
-    monkeypatch.setattr(merino_model, "design_latency", measured)
+    calls = _timed_designs(monkeypatch)
     code, out, _ = run(capsys, "latency", "merino-52m", "--runtime", "onnxruntime", "--lean", "--threads", "1")
     assert code == 0 and calls[-1]["lean"] and "onnxruntime (lean graph) prefill, a 128-token prompt" in out
     code, out, _ = run(capsys, "latency", "merino-52m", "--runtime", "onnxruntime", "--json")
@@ -317,24 +309,38 @@ def test_latency_of_a_lean_graph_says_so(capsys, monkeypatch):
     assert code == 0 and json.loads(out)["lean"] is True
 
 
-def test_latency_times_a_lean_profiles_workload_on_the_lean_graph(capsys, monkeypatch, tmp_path):
-    """A profile made with --lean predicts the lean graph: mpsolve latency --profile times that graph, with or
-    without --lean; --lean with a profile of the default graph is refused (it was refused with any profile)."""
+def _timed_designs(monkeypatch) -> list[dict]:
+    """The options of every ``design_latency`` call the CLI makes from now on (each timed at 1 ms)."""
     from mpsolve import merino_model
-    from mpsolve.testing.pytest_solvers import synthetic_profile
 
-    calls = []
+    calls: list[dict] = []
 
     def measured(arch, **options):
         calls.append(options)
         return {"ms": 1.0, "iqr_ms": 0.01, "blocks": 5, "noisy": False}
 
     monkeypatch.setattr(merino_model, "design_latency", measured)
+    return calls
+
+
+def _graph_profiles(tmp_path, flag: str) -> dict[bool, Path]:
+    """Two ONNX Runtime decode profiles of ``default``, with ``flag`` (lean or int8) false and true."""
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
     profiles = {}
-    for lean in (False, True):
-        profiles[lean] = tmp_path / f"lean-{lean}.json"
-        profiles[lean].write_text(json.dumps({**synthetic_profile("default", "decode"), "runtime": "onnxruntime",
-                                              "logits": "all", "lean": lean}))
+    for value in (False, True):
+        profiles[value] = tmp_path / f"{flag}-{value}.json"
+        profiles[value].write_text(json.dumps({**synthetic_profile("default", "decode"), "runtime": "onnxruntime",
+                                               "logits": "all", flag: value}))
+    return profiles
+
+
+def test_latency_times_a_lean_profiles_workload_on_the_lean_graph(capsys, monkeypatch, tmp_path):
+    """A profile made with --lean predicts the lean graph: mpsolve latency --profile times that graph, with or
+    without --lean; --lean with a profile of the default graph is refused (it was refused with any profile)."""
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    calls, profiles = _timed_designs(monkeypatch), _graph_profiles(tmp_path, "lean")
     for flags in ([], ["--lean"]):
         code, out, _ = run(capsys, "latency", "merino-52m", "--profile", str(profiles[True]), *flags, "--json")
         obj = json.loads(out)
@@ -351,21 +357,9 @@ def test_latency_times_a_lean_profiles_workload_on_the_lean_graph(capsys, monkey
 def test_latency_times_an_int8_profiles_workload_on_the_int8_graph(capsys, monkeypatch, tmp_path):
     """A profile made with --int8 predicts the graph's INT8: mpsolve latency --profile times that, with or without
     --int8; --int8 with an fp32 profile, --int8 with torch, and --int8 with --lean are refused in one line."""
-    from mpsolve import merino_model
     from mpsolve.testing.pytest_solvers import synthetic_profile
 
-    calls = []
-
-    def measured(arch, **options):
-        calls.append(options)
-        return {"ms": 1.0, "iqr_ms": 0.01, "blocks": 5, "noisy": False}
-
-    monkeypatch.setattr(merino_model, "design_latency", measured)
-    profiles = {}
-    for int8 in (False, True):
-        profiles[int8] = tmp_path / f"int8-{int8}.json"
-        profiles[int8].write_text(json.dumps({**synthetic_profile("default", "decode"), "runtime": "onnxruntime",
-                                              "logits": "all", "int8": int8}))
+    calls, profiles = _timed_designs(monkeypatch), _graph_profiles(tmp_path, "int8")
     for flags in ([], ["--int8"]):
         code, out, _ = run(capsys, "latency", "merino-52m", "--profile", str(profiles[True]), *flags, "--json")
         obj = json.loads(out)

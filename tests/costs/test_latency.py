@@ -843,13 +843,22 @@ def test_the_onnx_runtime_call_overhead_is_timed_once(tiny_space: SearchSpace, m
     assert len(timed) == 1
 
 
+def _identity_graph(inputs: tuple[torch.Tensor, ...]) -> bytes:
+    """A stand-in for a component's export: an ONNX graph of the component's inputs whose output is the first."""
+    from onnx import TensorProto, helper
+
+    kinds = {torch.int64: TensorProto.INT64, torch.bool: TensorProto.BOOL, torch.float32: TensorProto.FLOAT}
+    given = [helper.make_tensor_value_info(f"x{i}", kinds[x.dtype], None) for i, x in enumerate(inputs)]
+    graph = helper.make_graph([helper.make_node("Identity", ["x0"], ["y"])], "stub", given,
+                              [helper.make_tensor_value_info("y", kinds[inputs[0].dtype], None)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10).SerializeToString()
+
+
 def test_a_lean_profile_times_every_component_as_a_lean_graph_runs_it(tmp_path: Path, monkeypatch) -> None:
     """``lean=True`` times as a lean graph's session runs: every component with prepacking off, the embedding's
     graph exported lean (its table ``(D, vocab)``: the export is checked in the dynamic-axes test below, here it is
     a stand-in), the calibration's designs lean; the profile says lean."""
     pytest.importorskip("onnxruntime")
-    from onnx import TensorProto, helper
-
     from mpsolve.merino_model import _onnx, _profile
 
     options, calibrated, exported = [], [], []
@@ -863,13 +872,9 @@ def test_a_lean_profile_times_every_component_as_a_lean_graph_runs_it(tmp_path: 
         calibrated.append(timing["lean"])
         return {"ms": 1.0, "iqr_ms": 0.0, "blocks": 10, "noisy": False}
 
-    def export(module, inputs, max_positions, lean_table=False):  # an Identity of the first input: no export
+    def export(module, inputs, max_positions, lean_table=False):
         exported.append((type(module).__name__, lean_table))
-        kinds = {torch.int64: TensorProto.INT64, torch.bool: TensorProto.BOOL, torch.float32: TensorProto.FLOAT}
-        given = [helper.make_tensor_value_info(f"x{i}", kinds[x.dtype], None) for i, x in enumerate(inputs)]
-        graph = helper.make_graph([helper.make_node("Identity", ["x0"], ["y"])], "stub", given,
-                                  [helper.make_tensor_value_info("y", kinds[inputs[0].dtype], None)])
-        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10).SerializeToString()
+        return _identity_graph(inputs)
 
     monkeypatch.setattr(_onnx, "_session_options", recorded)
     monkeypatch.setattr(_profile, "design_latency", design_latency)
@@ -891,8 +896,6 @@ def test_an_int8_profile_times_every_components_dynamic_int8(tmp_path: Path, mon
     here the exports are stand-ins), not the call-overhead graph; the calibration's designs INT8; the profile says
     int8, and lean with int8 is refused."""
     pytest.importorskip("onnxruntime")
-    from onnx import TensorProto, helper
-
     from mpsolve.merino_model import _profile
 
     quantized, calibrated, exported = [], [], []
@@ -906,13 +909,9 @@ def test_an_int8_profile_times_every_components_dynamic_int8(tmp_path: Path, mon
         calibrated.append((timing["int8"], timing["lean"]))
         return {"ms": 1.0, "iqr_ms": 0.0, "blocks": 10, "noisy": False}
 
-    def export(module, inputs, max_positions, lean_table=False):  # an Identity of the first input: no export
+    def export(module, inputs, max_positions, lean_table=False):
         exported.append(type(module).__name__)
-        kinds = {torch.int64: TensorProto.INT64, torch.bool: TensorProto.BOOL, torch.float32: TensorProto.FLOAT}
-        given = [helper.make_tensor_value_info(f"x{i}", kinds[x.dtype], None) for i, x in enumerate(inputs)]
-        graph = helper.make_graph([helper.make_node("Identity", ["x0"], ["y"])], "stub", given,
-                                  [helper.make_tensor_value_info("y", kinds[inputs[0].dtype], None)])
-        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10).SerializeToString()
+        return _identity_graph(inputs)
 
     monkeypatch.setattr(_profile, "_quantize_component", recorded)
     monkeypatch.setattr(_profile, "design_latency", design_latency)
