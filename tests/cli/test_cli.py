@@ -298,6 +298,25 @@ def test_profile_latency_help_gives_the_lean_runs_figures(capsys):
             f"profile by {figures[2]} and {figures[3]} on the same lean timings") in text
 
 
+def test_profile_latency_help_gives_the_int8_runs_figures(capsys):
+    """The pre-registration (benchmarks/preregistration/latency_int8.md) has `mpsolve profile-latency --help` give
+    the run's figures for --int8, checked against the run's JSON."""
+    results = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "latency_int8_s49.json"
+    checks = json.loads(results.read_text())["latency_cost"]["checks"]
+    with pytest.raises(SystemExit):
+        main(["profile-latency", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    int8 = [c for c in checks if c.get("int8")]
+    fp32 = [c for c in checks if not c.get("int8")]
+    assert [c["phase"] for c in int8] == [c["phase"] for c in fp32] == ["prefill", "decode"]
+    figures = [f"{c[key]:.1f} %" for key in ("mape_components_vs_fastest_round_percent",
+                                            "mape_previous_vs_fastest_round_percent") for c in int8]
+    own = f"{fp32[1]['mape_components_vs_fastest_round_percent']:.1f} %"
+    assert (f"off by {figures[0]} per prompt and {figures[1]} per generated token (MAPE; not below 10 % per token, "
+            f"as the fp32 profile on its own graphs in the same run, {own}), the fp32 profile by {figures[2]} and "
+            f"{figures[3]} on the same INT8 timings") in text
+
+
 def test_latency_of_a_lean_graph_says_so(capsys, monkeypatch):
     """--lean was passed on but neither printed nor in --json: a lean and a default timing read the same."""
     calls = _timed_designs(monkeypatch)
