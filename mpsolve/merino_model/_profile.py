@@ -507,8 +507,10 @@ def _quantized(graph: Path) -> Path:
 
     out = graph.with_name(f"{graph.stem}-int8.onnx")
     if not out.is_file():
+        partial = graph.with_name(f"{graph.stem}-int8-partial.onnx")  # an interrupted run leaves no graph to reuse
         with _quiet_export():  # ORT's quantization tools warn of every shape they cannot infer
-            quantize_onnx(graph, out)
+            quantize_onnx(graph, partial)
+        os.replace(partial, out)
     return out
 
 
