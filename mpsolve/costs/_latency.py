@@ -303,6 +303,9 @@ def latency_cost(profile: str | Path | Mapping[str, Any], calibrated: bool = Tru
 
 def _read_profile(profile: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(profile, (str, Path)):
+        if isinstance(profile, str) and not profile.strip():  # Path('') is the current folder
+            raise LatencyProfileError("the latency profile's path is empty: give the file mpsolve profile-latency "
+                                      "--out wrote")
         path = Path(profile)
         if missing_reason(path) == "does not exist":
             raise LatencyProfileError(

@@ -194,6 +194,9 @@ def test_missing_shapes_and_other_constants_are_explained(profile: dict, tiny_sp
 def test_bad_profiles(tmp_path: Path) -> None:
     with pytest.raises(LatencyProfileError, match="does not exist.*profile-latency"):
         LatencyCost(tmp_path / "nope.json")
+    for empty in ("", " "):  # '' was read as the current folder: "'.' is not a regular file"
+        with pytest.raises(LatencyProfileError, match="^the latency profile's path is empty: give the file"):
+            LatencyCost(empty)
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(LatencyProfileError, match="cannot read"):
         LatencyCost(tmp_path / "bad.json")
