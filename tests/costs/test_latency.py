@@ -1024,10 +1024,10 @@ def test_onnx_runtime_components_are_exported_with_a_design_graphs_dynamic_axes(
             np.testing.assert_allclose(g, w.numpy(), atol=1e-4, rtol=1e-4)
         if label in ("head", "layer 128x512"):  # an INT8 profile's graph: every weight's matmul an integer one
             weights = {t.name for t in onnx.load_from_string(graph).graph.initializer}
-            nodes = onnx.load_from_string(_quantize_component(graph)).graph.node
-            assert sum(n.op_type == "MatMulInteger" for n in nodes) == sum(
+            quantized = _quantize_component(graph)
+            assert sum(n.op_type == "MatMulInteger" for n in onnx.load_from_string(quantized).graph.node) == sum(
                 n.op_type == "MatMul" and any(x in weights for x in n.input)
                 for n in onnx.load_from_string(graph).graph.node) == (1 if label == "head" else 4)
-            session = ort.InferenceSession(_quantize_component(graph), providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(quantized, providers=["CPUExecutionProvider"])
             int8 = session.run(None, {i.name: x.numpy() for i, x in zip(session.get_inputs(), inputs)})
             assert [g.shape for g in int8] == [g.shape for g in got] and all(np.isfinite(g).all() for g in int8)
