@@ -846,6 +846,30 @@ def test_the_onnx_runtime_call_overhead_is_timed_once(tiny_space: SearchSpace, m
     assert len(timed) == 1
 
 
+def _stand_in_components(monkeypatch) -> tuple[SearchSpace, list[tuple[str, bool]], list[dict]]:
+    """A one-shape space whose profile exports stand-ins (:func:`_identity_graph`) and times its calibration's
+    designs at 1 ms: the space, then what each export was of (module, lean table) and each calibration timing's
+    options, recorded from now on."""
+    from mpsolve.merino_model import _profile
+
+    exported, timings = [], []
+
+    def design_latency(arch, **timing):
+        timings.append(timing)
+        return {"ms": 1.0, "iqr_ms": 0.0, "blocks": 10, "noisy": False}
+
+    def export(module, inputs, max_positions, lean_table=False):
+        exported.append((type(module).__name__, lean_table))
+        return _identity_graph(inputs)
+
+    monkeypatch.setattr(_profile, "design_latency", design_latency)
+    monkeypatch.setattr(_profile, "_export_component", export)
+    monkeypatch.setattr(_profile, "_call_overhead_job", functools.cache(_profile._call_overhead_job.__wrapped__))
+    space = SearchSpace(num_blocks=1, embed_dims=(64,), ffn_ratios=(1.0,), layers=(1,), vocab_size=256,
+                        embed_proj_dim=64, max_positions=16, head_dim=32)
+    return space, exported, timings
+
+
 def _identity_graph(inputs: tuple[torch.Tensor, ...]) -> bytes:
     """A stand-in for a component's export: an ONNX graph of the component's inputs whose output is the first."""
     from onnx import TensorProto, helper
@@ -862,34 +886,23 @@ def test_a_lean_profile_times_every_component_as_a_lean_graph_runs_it(tmp_path: 
     graph exported lean (its table ``(D, vocab)``: the export is checked in the dynamic-axes test below, here it is
     a stand-in), the calibration's designs lean; the profile says lean."""
     pytest.importorskip("onnxruntime")
-    from mpsolve.merino_model import _onnx, _profile
+    from mpsolve.merino_model import _onnx
 
-    options, calibrated, exported = [], [], []
+    options = []
     session_options = _onnx._session_options
 
     def recorded(threads, lean=False):
         options.append(lean)
         return session_options(threads, lean)
 
-    def design_latency(arch, **timing):
-        calibrated.append(timing["lean"])
-        return {"ms": 1.0, "iqr_ms": 0.0, "blocks": 10, "noisy": False}
-
-    def export(module, inputs, max_positions, lean_table=False):
-        exported.append((type(module).__name__, lean_table))
-        return _identity_graph(inputs)
-
     monkeypatch.setattr(_onnx, "_session_options", recorded)
-    monkeypatch.setattr(_profile, "design_latency", design_latency)
-    monkeypatch.setattr(_profile, "_export_component", export)
-    monkeypatch.setattr(_profile, "_call_overhead_job", functools.cache(_profile._call_overhead_job.__wrapped__))
-    space = SearchSpace(num_blocks=1, embed_dims=(64,), ffn_ratios=(1.0,), layers=(1,), vocab_size=256,
-                        embed_proj_dim=64, max_positions=16, head_dim=32)
+    space, exported, timings = _stand_in_components(monkeypatch)
     profile = profile_latency(space, 8, threads=1, runtime="onnxruntime", min_run_time=0.01, progress=False,
                               graph_dir=tmp_path, lean=True, calibrate=3)
     assert profile["lean"] is True and LatencyCost(profile).workload["lean"] is True
     assert "a lean graph" in profile["workload"] and "prepacking off" in profile["workload"]
-    assert len(options) == 4 and all(options) and calibrated == [True] * 3  # call overhead and 3 components
+    assert len(options) == 4 and all(options)  # call overhead and 3 components
+    assert [t["lean"] for t in timings] == [True] * 3
     assert sorted(exported) == [("CachedLayer", False), ("Embeddings", True), ("Head", False), ("Increment", False)]
     assert len(list(tmp_path.glob("*embedding-lean.onnx"))) == 1  # beside the default one, when both are kept
 
@@ -901,32 +914,21 @@ def test_an_int8_profile_times_every_components_dynamic_int8(tmp_path: Path, mon
     pytest.importorskip("onnxruntime")
     from mpsolve.merino_model import _profile
 
-    quantized, calibrated, exported = [], [], []
+    quantized = []
     quantize = _profile._quantize_component
 
     def recorded(graph):
         quantized.append(graph)
         return quantize(graph)
 
-    def design_latency(arch, **timing):
-        calibrated.append((timing["int8"], timing["lean"]))
-        return {"ms": 1.0, "iqr_ms": 0.0, "blocks": 10, "noisy": False}
-
-    def export(module, inputs, max_positions, lean_table=False):
-        exported.append(type(module).__name__)
-        return _identity_graph(inputs)
-
     monkeypatch.setattr(_profile, "_quantize_component", recorded)
-    monkeypatch.setattr(_profile, "design_latency", design_latency)
-    monkeypatch.setattr(_profile, "_export_component", export)
-    monkeypatch.setattr(_profile, "_call_overhead_job", functools.cache(_profile._call_overhead_job.__wrapped__))
-    space = SearchSpace(num_blocks=1, embed_dims=(64,), ffn_ratios=(1.0,), layers=(1,), vocab_size=256,
-                        embed_proj_dim=64, max_positions=16, head_dim=32)
+    space, exported, timings = _stand_in_components(monkeypatch)
     options = {"threads": 1, "runtime": "onnxruntime", "min_run_time": 0.01, "progress": False, "graph_dir": tmp_path}
     profile = profile_latency(space, 8, int8=True, calibrate=3, **options)
     assert profile["int8"] is True and profile["lean"] is False and LatencyCost(profile).workload["int8"] is True
-    assert "dynamic INT8" in profile["workload"] and calibrated == [(True, False)] * 3
-    assert sorted(exported) == ["CachedLayer", "Embeddings", "Head", "Increment"] and len(quantized) == 3
+    assert "dynamic INT8" in profile["workload"] and [(t["int8"], t["lean"]) for t in timings] == [(True, False)] * 3
+    assert sorted(exported) == [("CachedLayer", False), ("Embeddings", False), ("Head", False), ("Increment", False)]
+    assert len(quantized) == 3
     assert len(list(tmp_path.glob("*-int8.onnx"))) == 3 and len(list(tmp_path.glob("*.onnx"))) == 6  # and the fp32
     assert LatencyCost(profile_latency(space, 8, **options)).workload["int8"] is False  # the fp32 graphs, kept
     assert len(exported) == 4 and len(quantized) == 3  # nothing exported or quantised again

@@ -162,9 +162,20 @@ def test_a_worker_that_dies_stops_a_process_sweep_with_one_line():
               executor="process:1")
 
 
+def _count_runs(monkeypatch) -> list[int]:
+    """The index of every task the sweep runs from now on (each run as before)."""
+    ran, original = [], sweep_module.run_task
+
+    def counted(task):
+        ran.append(task.index)
+        return original(task)
+
+    monkeypatch.setattr(sweep_module, "run_task", counted)
+    return ran
+
+
 def test_cli_sweep_resumes_its_out_file_and_refuses_to_overwrite_it(tmp_path, capsys, monkeypatch):
     """Before: rerunning a sweep with the same --out started again and wrote over the finished rows."""
-    sweep_module = importlib.import_module("mpsolve.workflows.sweep")
     out = tmp_path / "rows.json"
     argv = ["sweep", "--space", "small", "--over", "flops", "--budgets", "10G,12G,20G", "--solvers", "exact",
             "--out", str(out)]
@@ -174,13 +185,7 @@ def test_cli_sweep_resumes_its_out_file_and_refuses_to_overwrite_it(tmp_path, ca
     capsys.readouterr()
     assert main(argv) == 2
     assert "holds the rows of an earlier sweep: --resume keeps them" in capsys.readouterr().err
-    ran, original = [], sweep_module.run_task
-
-    def counted(task):
-        ran.append(task.index)
-        return original(task)
-
-    monkeypatch.setattr(sweep_module, "run_task", counted)
+    ran = _count_runs(monkeypatch)
     assert main([*argv, "--resume"]) == 0
     def answers(rows):
         return [(r["index"], r["status"], r["objective"], r["encoding"]) for r in rows]
@@ -193,7 +198,6 @@ def test_cli_sweep_resumes_its_out_file_and_refuses_to_overwrite_it(tmp_path, ca
 
 def test_cli_sweep_shows_failed_runs_exits_1_and_resume_runs_them_again(tmp_path, capsys, monkeypatch):
     """Before: a run whose solver raised ended the sweep with its error; the runs after it never ran."""
-    sweep_module = importlib.import_module("mpsolve.workflows.sweep")
     out = tmp_path / "rows.json"
     argv = ["sweep", "--space", "small", "--over", "flops", "--budgets", "12G", "--solvers", "exhaustive,exact",
             "--option", "exhaustive.max_designs=10", "--out", str(out)]
@@ -206,13 +210,7 @@ def test_cli_sweep_shows_failed_runs_exits_1_and_resume_runs_them_again(tmp_path
     rows = json.loads(out.read_text())
     assert [r["status"] for r in rows] == ["error", "optimal"]
     out.write_text(json.dumps([{**rows[0], "error": "stale"}, rows[1]]))
-    ran, original = [], sweep_module.run_task
-
-    def counted(task):
-        ran.append(task.index)
-        return original(task)
-
-    monkeypatch.setattr(sweep_module, "run_task", counted)
+    ran = _count_runs(monkeypatch)
     assert main([*argv, "--resume"]) == 1
     assert ran == [0] and json.loads(out.read_text())[0]["error"] == rows[0]["error"]
 
