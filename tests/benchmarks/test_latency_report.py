@@ -306,3 +306,32 @@ def test_the_latency_cost_check_times_designs_as_mpsolve_latency_does(tmp_path: 
     assert "calibrated MAPE %" in (tmp_path / "run.md").read_text()
     report = (tmp_path / "run.md").read_text()
     assert "The component sum against the previous one" in report and "| decode | profile version 2 |" in report
+
+
+def test_two_runs_of_the_same_designs_are_paired_per_design(tmp_path: Path) -> None:
+    """``latency_pair.py``: the lean and INT8 runs timed the same designs' default graphs; each side of a pair is
+    that run's own figure, and a run paired with itself has moved by nothing."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import latency_pair
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    results = ROOT / "benchmarks" / "results"
+    later, earlier = (latency_pair.read_run(results / f"latency_{name}_s49.json") for name in ("int8", "lean"))
+    rows = latency_pair.pair(later, earlier, seed=0)
+    assert [(r["runtime"], r["phase"]) for r in rows] == [("onnxruntime", "prefill"), ("onnxruntime", "decode")]
+    for row in rows:
+        [mine] = [c for c in later["latency_cost"]["checks"] if not c["int8"] and c["phase"] == row["phase"]]
+        [theirs] = [c for c in earlier["latency_cost"]["checks"] if not c["lean"] and c["phase"] == row["phase"]]
+        assert row["mape_vs_fastest_percent"] == pytest.approx(mine["mape_components_vs_fastest_round_percent"])
+        assert row["earlier_mape_vs_fastest_percent"] == pytest.approx(
+            theirs["mape_components_vs_fastest_round_percent"])
+        low, high = row["ape_change_ci95"]
+        assert low <= row["ape_change_points"] <= high
+    for row in latency_pair.pair(later, later, seed=0):
+        assert row["ape_change_points"] == 0 and row["ape_change_ci95"] == [0, 0]
+        assert row["fastest_ratio"] == row["components_ratio"] == {"median": 1, "min": 1, "max": 1}
+    with pytest.raises(SystemExit, match="^error: the two runs timed different designs"):
+        latency_pair.main([str(results / "latency_int8_s49.json"), str(results / "latency_confirm.json")])
+    with pytest.raises(SystemExit, match="has no latency-cost checks"):
+        latency_pair.main([str(results / "latency_int8_s49.json"), str(results / "latency_profile.json")])

@@ -1,0 +1,125 @@
+"""Pair two runs of ``latency.py`` on the same designs: did the profiles or the timings move between them?
+
+Per check (runtime, phase, graph) in both runs, per design, against each design's fastest round:
+the absolute percentage error of the component sum in the first run minus that in the second
+(mean, 95 % percentile bootstrap interval over the designs), and the first run's fastest timing
+and component sum over the second's (median, range). Written for the pre-registered replication
+of the INT8 run (``preregistration/latency_int8_replication.md``)::
+
+    python benchmarks/latency_pair.py results/latency_int8_s49_r2.json results/latency_int8_s49.json \\
+        --md results/latency_int8_s49_r2_paired.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _common import check_outputs, command_line, git_commit, one_line_errors, read_runs, write_report
+from latency import check_timings, runtime_label
+from scipy.stats import bootstrap
+
+from mpsolve import MpsolveError
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("run", type=Path, help="a latency.py --out JSON (the later run)")
+    p.add_argument("earlier", type=Path, help="a latency.py --out JSON of the same designs (the earlier run)")
+    p.add_argument("--seed", type=int, default=0, help="the bootstrap's seed")
+    p.add_argument("--out", type=Path, default=None, help="write the pairs as JSON here")
+    p.add_argument("--md", type=Path, default=None, help="write the report here")
+    return p.parse_args(argv)
+
+
+def read_run(path: Path) -> dict[str, Any]:
+    [run] = read_runs("run", path)
+    if not isinstance(run, dict) or not isinstance((run.get("latency_cost") or {}).get("checks"), list):
+        raise MpsolveError(f"{str(path)!r} has no latency-cost checks: give the --out JSON of a latency.py run "
+                           "with a MAPE check")
+    return run
+
+
+def key(check: dict[str, Any]) -> tuple[str, str]:
+    return runtime_label(check), check["phase"]
+
+
+def pair(later: dict[str, Any], earlier: dict[str, Any], seed: int) -> list[dict[str, Any]]:
+    """One row per check found in both runs, in the later run's order."""
+    if later["latency_cost"].get("architectures") != earlier["latency_cost"].get("architectures"):
+        raise MpsolveError("the two runs timed different designs: pair runs of the same --seed, space and "
+                           "--mape-archs")
+    before = {key(c): c for c in earlier["latency_cost"]["checks"]}
+    rows = []
+    for check in later["latency_cost"]["checks"]:
+        if key(check) not in before:
+            continue
+        _, components, measured, _ = check_timings(check)
+        _, components_before, measured_before, _ = check_timings(before[key(check)])
+        fastest, fastest_before = measured.min(axis=0), measured_before.min(axis=0)
+        ape = 100 * np.abs(components - fastest) / fastest
+        ape_before = 100 * np.abs(components_before - fastest_before) / fastest_before
+        change = ape - ape_before
+        interval = bootstrap((change,), np.mean, confidence_level=0.95, method="percentile",
+                             random_state=seed).confidence_interval
+        timing, profile = fastest / fastest_before, components / components_before
+        rows.append({
+            "runtime": key(check)[0], "phase": check["phase"],
+            "mape_vs_fastest_percent": float(ape.mean()), "earlier_mape_vs_fastest_percent": float(ape_before.mean()),
+            "ape_change_points": float(change.mean()),
+            "ape_change_ci95": [float(interval.low), float(interval.high)],
+            "fastest_ratio": _summary(timing), "components_ratio": _summary(profile),
+        })
+    return rows
+
+
+def _summary(values: np.ndarray) -> dict[str, float]:
+    return {"median": float(np.median(values)), "min": float(values.min()), "max": float(values.max())}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        "# Two latency runs of the same designs, paired\n",
+        f"Command: `{results['command']}` (commit {results['git_commit'][:10]}).\n",
+        f"Later run: `{results['run']}` (commit {results['run_commit'][:10]}); earlier run: `{results['earlier']}` "
+        f"(commit {results['earlier_commit'][:10]}). Per design, against its fastest round in each run: the "
+        "component sum's absolute percentage error in the later run minus the earlier (mean over designs, 95 % "
+        "percentile bootstrap interval), and the later run's fastest timing and component sum over the earlier's "
+        "(median, range over designs).\n",
+        "| runtime | phase | MAPE vs fastest %, later | earlier | change, points (95 % CI) | fastest timing, later / "
+        "earlier | component sum, later / earlier |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results["pairs"]:
+        low, high = r["ape_change_ci95"]
+        t, c = r["fastest_ratio"], r["components_ratio"]
+        lines.append(f"| {r['runtime']} | {r['phase']} | {r['mape_vs_fastest_percent']:.1f} | "
+                     f"{r['earlier_mape_vs_fastest_percent']:.1f} | {r['ape_change_points']:+.1f} ({low:+.1f} to "
+                     f"{high:+.1f}) | {t['median']:.3f} ({t['min']:.3f}-{t['max']:.3f}) | {c['median']:.3f} "
+                     f"({c['min']:.3f}-{c['max']:.3f}) |")
+    return "\n".join(lines) + "\n"
+
+
+@one_line_errors
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    check_outputs({"--out": args.out, "--md": args.md}, {"run": args.run, "earlier": args.earlier})
+    later, earlier = read_run(args.run), read_run(args.earlier)
+    results = {
+        "command": command_line("latency_pair.py", argv), "git_commit": git_commit(),
+        "run": str(args.run), "run_commit": later.get("git_commit", "?"),
+        "earlier": str(args.earlier), "earlier_commit": earlier.get("git_commit", "?"),
+        "seed": args.seed, "pairs": pair(later, earlier, args.seed),
+    }
+    if not results["pairs"]:
+        raise MpsolveError("the two runs share no check (runtime, phase, graph): nothing to pair")
+    print(markdown(results))
+    write_report(results, args.out, args.md, markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
