@@ -218,11 +218,11 @@ def add_subcommands(subparsers: Any) -> None:
                    "(benchmarks/results/latency_lean_s49.md)")
     p.add_argument("--int8", action="store_true",
                    help="onnxruntime: time every component's dynamic INT8 (as mpsolve export --int8 writes a design's "
-                   "graph), to predict an INT8 deployment; not with --lean. Measured on 20 random designs, one thread, "
-                   "128 tokens: the INT8 profile was off by 2.4 %% per prompt and 13.4 %% per generated token (MAPE; "
-                   "not below 10 %% per token, as the fp32 profile on its own graphs in the same run, 14.8 %%), the "
-                   "fp32 profile by 93.4 %% and 216.3 %% on the same INT8 timings "
-                   "(benchmarks/results/latency_int8_s49.md)")
+                   "graph), to predict an INT8 deployment; not with --lean. Measured in two runs on 20 random designs, "
+                   "one thread, 128 tokens: the INT8 profile was off by 2.4 %% and 3.5 %% per prompt, 13.4 %% and "
+                   "6.7 %% per generated token (MAPE; in the first run the fp32 profile missed its own graphs per "
+                   "token as much, 14.8 %%), the fp32 profile by 93.4 %% and 216.3 %% on the first run's INT8 timings "
+                   "(benchmarks/results/latency_int8_s49.md, latency_int8_s49_r2.md)")
     p.set_defaults(func=cmd_profile_latency)
 
     p = subparsers.add_parser(
