@@ -50,7 +50,7 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
-from mpsolve.utils.errors import MpsolveError, SolverError
+from mpsolve.utils.errors import MpsolveError, SolverError, warn
 from mpsolve.utils.validation import check_bool, check_integer, is_integer
 
 try:  # imported with the module, so that the import does not count against a run's time limit
@@ -170,6 +170,7 @@ class _Model:
                 self.lazy.append(c.cost.name if isinstance(c, Budget) else c.name)
             elif not isinstance(c, Effectiveness):
                 self.lazy.append(type(c).__name__)
+        self.lazy_said = ", ".join(self.lazy) or "rounded budgets"  # what the lazy cuts are for, in messages
         # objective and modelled constraints are sums over blocks: only user predicates may tell
         # apart designs that differ by swapping adjacent blocks of equal width
         self.symmetric = not any(isinstance(c, Predicate) for c in self.problem.constraints)
@@ -416,7 +417,9 @@ class CPSATSolver(Solver):
     Args:
         workers: CP-SAT search workers (``None``: the CPU count, at most 8).
         hint: a warm start, the encoding (or a :class:`Result`) of a design from another solver.
-        max_lazy_cuts: how many candidates violating a lazily checked constraint may be cut.
+        max_lazy_cuts: how many candidates violating a lazily checked constraint may be cut; past it the run
+            stops with a warning, its best design so far with status ``feasible`` (a :class:`SolverError` when it
+            has none).
         log: print CP-SAT's search log.
     """
 
@@ -491,6 +494,11 @@ class CPSATSolver(Solver):
                 continue
             lazy_cuts = self._solve_depth(ctx, model, T, excluded, done, bounds, lazy_cuts)
             ctx.maybe_checkpoint()
+            if lazy_cuts > self.max_lazy_cuts:  # out of cuts with an incumbent: it stands, not proved
+                warn(f"cpsat cut {lazy_cuts} candidates violating constraints it cannot model ({model.lazy_said}) "
+                     f"and stopped (max_lazy_cuts={self.max_lazy_cuts}): its design is the best found, not proved "
+                     "optimal (status 'feasible'); raise max_lazy_cuts or use solver 'ea' or 'exhaustive'")
+                break
         unproved = [T for T in depths if T not in done]
         if not unproved:
             ctx.status = "optimal"
@@ -532,11 +540,13 @@ class CPSATSolver(Solver):
             if not self._score(ctx, model, y[None], delta):
                 lazy_cuts += 1
                 if lazy_cuts > self.max_lazy_cuts:
-                    raise SolverError(
-                        f"cpsat cut {lazy_cuts} candidates violating constraints it cannot model "
-                        f"({', '.join(model.lazy) or 'rounded budgets'}); raise max_lazy_cuts or use "
-                        "solver 'ea' or 'exhaustive'"
-                    )
+                    if ctx.best_x is None:  # nothing feasible to return
+                        raise SolverError(
+                            f"cpsat cut {lazy_cuts} candidates violating constraints it cannot model "
+                            f"({model.lazy_said}) before finding a feasible design; raise max_lazy_cuts or use "
+                            "solver 'ea' or 'exhaustive'"
+                        )
+                    return lazy_cuts  # the incumbent stands (see _solve)
             if status != cp_model.OPTIMAL:
                 bounds[T] = (solver.best_objective_bound + delta) / model.scale
                 return lazy_cuts

@@ -85,9 +85,23 @@ def test_predicates_are_cut_lazily() -> None:
     r = mpsolve.solve(problem, "cpsat", workers=1)
     assert r.status == "optimal" and r.objective == pytest.approx(best, rel=1e-12)
     assert r.architecture != banned
+
+
+def test_out_of_lazy_cuts_returns_the_incumbent_and_raises_only_without_one() -> None:
+    """Before, a run past max_lazy_cuts raised, throwing away the feasible design it held; now that design comes
+    back, not proved (status 'feasible'), with a warning; a run that holds none still raises."""
     wide = Problem("small", constraints=[Budget("flops", "60G"), Predicate(lambda a: a.embed_dims[-1] != 512, "x")])
-    with pytest.raises(mpsolve.SolverError, match="max_lazy_cuts"):
-        mpsolve.solve(wide, "cpsat", workers=1, max_lazy_cuts=3)
+    for cuts in (0, 1):
+        with pytest.warns(mpsolve.MpsolveWarning, match=rf"stopped \(max_lazy_cuts={cuts}\).*not proved optimal"):
+            r = mpsolve.solve(wide, "cpsat", workers=1, max_lazy_cuts=cuts)
+        assert r.status == "feasible" and not r.proved and r.architecture.embed_dims[-1] != 512
+        assert r.objective <= r.bound
+    corners = {str(wide.space.decode(x)) for x in wide.corner_designs()[0]}  # the incumbents it starts from
+    bare = Problem("small", constraints=[Budget("flops", "60G"),
+                                         Predicate(lambda a: a.embed_dims[-1] != 512 and str(a) not in corners, "y")])
+    with pytest.raises(mpsolve.SolverError, match=r"^cpsat cut 1 candidates .*\(y\) before finding a feasible design; "
+                       "raise max_lazy_cuts"):
+        mpsolve.solve(bare, "cpsat", workers=1, max_lazy_cuts=0)
 
 
 def test_scaled_objective_matches_float_objective() -> None:
