@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Any
 
 from mpsolve.cli.parsing import (
@@ -24,6 +25,7 @@ from mpsolve.utils.files import check_not_input, check_writable
 from mpsolve.utils.quantities import format_quantity, parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
 from mpsolve.workflows.pareto import ParetoFront, check_figure_path, pareto, plot_fronts, write_csv
+from mpsolve.workflows.sweep import FailedRunsWarning, failed_runs
 
 __all__ = ["add_subcommands", "cmd_pareto"]
 
@@ -89,12 +91,16 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         over = get_cost(args.over, profile=profile_for(args.over, args.latency_profile, args.decode_profile))
     fronts = []
     for s in solvers:
-        fronts.append(pareto(problem, over, budgets, s, seed=args.seed, time_limit=args.time_limit,
-                             reference_point=reference))
+        with warnings.catch_warnings():  # said below, after the front, with the exit status
+            warnings.simplefilter("ignore", FailedRunsWarning)
+            fronts.append(pareto(problem, over, budgets, s, seed=args.seed, time_limit=args.time_limit,
+                                 reference_point=reference))
         if fronts[-1].points[-1]["status"] == "interrupted":  # Ctrl-C: report what was solved, exit 130
             break
-    code = 130 if fronts[-1].points[-1]["status"] == "interrupted" else 0
-    if code:
+    failed = failed_runs([p for fr in fronts for p in fr.points], "budgets", "points",
+                         lambda p: f"budget {_amount(p['budget'], fronts[0].cost)} with {p['solver']}")
+    code = 130 if fronts[-1].points[-1]["status"] == "interrupted" else 1 if failed else 0
+    if code == 130:
         stop = _amount(fronts[-1].points[-1]["budget"], fronts[-1].cost)
         print(f"mpsolve: interrupted: the front stops at budget {stop} "
               f"({fronts[-1].solver}); the points so far follow", file=sys.stderr)
@@ -103,6 +109,8 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         write_csv(fronts, args.csv)
     if args.plot is not None:  # the published models are scored on the front's own cost (a latency profile's)
         plot_fronts(fronts, args.plot, problem)
+    if failed and code == 1:
+        print(f"mpsolve: error: {failed}", file=sys.stderr)
     return code
 
 

@@ -33,7 +33,7 @@ from mpsolve.utils.random import check_random_state
 from mpsolve.utils.signals import on_ctrl_c
 from mpsolve.utils.validation import check_bool, check_integer, check_time_limit, is_finite_number
 
-__all__ = ["Solver", "SolveContext"]
+__all__ = ["Solver", "SolveContext", "check_run"]
 
 class SolveContext:
     """What a backend sees during one run: the problem, its RNG, the clock and the incumbent."""
@@ -256,6 +256,15 @@ class SolveContext:
         atomic_write(self.checkpoint_path, dumps_checkpoint(self, solver_state))
 
 
+def check_run(seed: Any = None, time_limit: Any = None, progress: Any = False, callback: Any = None) -> None:
+    """A one-line :class:`SolverError` for a bad seed, time limit, ``progress`` or ``callback`` of a run."""
+    check_time_limit(time_limit, SolverError)
+    check_integer(seed, "seed", minimum=0, error=SolverError, optional=True)
+    check_bool(progress, "progress", SolverError)
+    if callback is not None and not callable(callback):
+        raise SolverError(f"callback must be a function of the run context or None, got {callback!r}")
+
+
 class Solver(ABC):
     """Base class of every backend (one abstract base, as Optuna's ``BaseSampler``).
 
@@ -310,13 +319,9 @@ class Solver(ABC):
         start = time.perf_counter()  # the time limit covers all that follows, lookup-table builds included
         if not isinstance(problem, Problem):
             raise SolverError(f"solve needs a Problem, e.g. Problem('small', constraints=[...]), got {problem!r}")
-        check_time_limit(time_limit, SolverError)
-        check_integer(seed, "seed", minimum=0, error=SolverError, optional=True)
+        check_run(seed, time_limit, progress, callback)
         if not (is_finite_number(checkpoint_every) and checkpoint_every >= 0):
             raise SolverError(f"checkpoint_every must be a number of seconds >= 0, got {checkpoint_every!r}")
-        check_bool(progress, "progress", SolverError)
-        if callback is not None and not callable(callback):
-            raise SolverError(f"callback must be a function of the run context or None, got {callback!r}")
         options = jsonable(self.get_options())  # read now: a run must not change them (checked in _result)
         if (checkpoint is not None or resume is not None) and not self.resumable:
             raise SolverError(f"solver {self.name!r} does not support checkpoints: run it without checkpoint and "

@@ -25,7 +25,7 @@ from mpsolve.constraints import Budget, Constraint
 from mpsolve.constraints._constraints import check_budget_unit
 from mpsolve.core.front import check_reference_point, hypervolume, non_dominated
 from mpsolve.core.problem import Problem
-from mpsolve.core.solver import Solver
+from mpsolve.core.solver import Solver, check_run
 from mpsolve.costs import COSTS, CostModel, get_cost
 from mpsolve.objectives import Objective
 from mpsolve.solvers import RUN_OPTIONS, get_solver, solve
@@ -33,7 +33,8 @@ from mpsolve.spaces import get_architecture
 from mpsolve.utils.errors import InfeasibleError, MpsolveError, warn
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.jsonable import jsonable
-from mpsolve.utils.quantities import parse_quantity
+from mpsolve.utils.quantities import format_quantity, parse_quantity
+from mpsolve.workflows.sweep import FailedRunsWarning, failed_runs
 
 __all__ = ["ParetoFront", "budget_point", "check_figure_path", "pareto", "plot_fronts", "write_csv"]
 
@@ -50,7 +51,8 @@ class ParetoFront:
         solver: the backend's name.
         points: per budget (ascending), ``budget``, ``solver``, ``status``, ``proved``,
             ``objective``, ``cost``, ``bound``, ``gap``, ``wall_time_s``, ``encoding`` and
-            ``architecture`` (``None`` when infeasible). ``proved`` is true for an optimum
+            ``architecture`` (``None`` when infeasible); a budget whose solve failed has status
+            ``error`` and the message as ``error``. ``proved`` is true for an optimum
             proved with gap 0, for a budget below the cheapest design of the space, and for a
             budget a complete search (``exhaustive``, ``exact``, ``cpsat``) found no design within.
         native: the solver's own non-dominated designs, merged over budgets (may be empty).
@@ -206,7 +208,9 @@ def pareto(
             ``progress`` of each solve (see :meth:`~mpsolve.core.solver.Solver.solve`).
 
     Returns:
-        A :class:`ParetoFront`; budgets no design meets are points with status ``infeasible``.
+        A :class:`ParetoFront`; budgets no design meets are points with status ``infeasible``. A budget whose
+        solve raised one of mpsolve's errors is a point with status ``error`` and the message as ``error``; the
+        other budgets go on, and :class:`~mpsolve.workflows.sweep.FailedRunsWarning` says how many failed.
         Ctrl-C ends the front at the budget being solved: its best design so far is the last
         point (status ``interrupted``) and the larger budgets are left out.
     """
@@ -230,6 +234,7 @@ def pareto(
     defaulted = reference_point is None
     reference_point = check_reference_point(reference_point if reference_point is not None else (0.0, limits[-1]))
     run = {k: solver_options.pop(k) for k in ("callback", "progress") if k in solver_options}  # of each solve
+    check_run(seed, time_limit, **run)  # before any solve: a failed solve is a point, not an error
     held = sorted(RUN_OPTIONS.intersection(solver_options))  # the checkpoint options: each belongs to one solve
     if held:
         raise MpsolveError(f"pareto solves once per budget, and {held[0]}= belongs to one solve: checkpoint a "
@@ -272,6 +277,10 @@ def pareto(
         except InfeasibleError:  # the space's cheapest design exceeds the budget: a proof
             points.append(budget_point(limit, None, key, label))
             continue
+        except MpsolveError as exc:  # the solver failed on this budget (e.g. out of time before a design)
+            points.append({**budget_point(limit, None, key, label), "status": "error", "proved": False,
+                           "error": str(exc)})
+            continue
         except KeyboardInterrupt:  # before the solver took Ctrl-C over (its checks): the points so far stand
             points.append(budget_point(limit, {"status": "interrupted", "architecture": None, "wall_time_s": None},
                                        key, label))
@@ -283,6 +292,10 @@ def pareto(
     if native:
         F = np.array([[-p["objective"], p["costs"][key]] for p in native])
         native = [native[i] for i in sorted(non_dominated(F), key=lambda i: F[i, 1])]
+    failed = failed_runs(points, "budgets", "points",
+                         lambda p: f"budget {format_quantity(p['budget'])} with {p['solver']}")
+    if failed:
+        warn(failed, FailedRunsWarning)
     found = [p["objective"] for p in points if p["architecture"] is not None]
     if defaulted and found and max(found) <= reference_point[0]:  # e.g. a log entropy of a small init_std
         warn(f"every point of the front has an objective <= 0 (the best {max(found):.6g}), the default hypervolume "

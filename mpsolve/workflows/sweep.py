@@ -266,14 +266,18 @@ def run_sweep(tasks: Sequence[SweepTask], executor: Any = "local",
     return rows
 
 
-def failed_runs(rows: Sequence[Mapping[str, Any]]) -> str | None:
-    """How many of ``rows`` failed (status ``error``) and why the first did, as one line; ``None``: none failed."""
+def failed_runs(rows: Sequence[Mapping[str, Any]], what: str = "runs", held: str = "rows",
+                which: Callable[[Mapping[str, Any]], str] | None = None) -> str | None:
+    """How many of ``rows`` failed (status ``error``) and why the first did, as one line; ``None``: none failed.
+    ``what`` names the runs, ``held`` the rows and ``which`` says which run a row is (default: a sweep's)."""
     failed = [r for r in rows if r.get("status") == "error"]
     if not failed:
         return None
     first = failed[0]
-    return (f"{len(failed)} of {len(rows)} runs failed; their rows have status 'error' (the first, problem "
-            f"{first.get('name')!r} with {first.get('solver')}, seed {first.get('seed')}: {first.get('error')})")
+    said = (which(first) if which is not None
+            else f"problem {first.get('name')!r} with {first.get('solver')}, seed {first.get('seed')}")
+    return (f"{len(failed)} of {len(rows)} {what} failed; their {held} have status 'error' (the first, {said}: "
+            f"{first.get('error')})")
 
 
 @contextlib.contextmanager

@@ -505,3 +505,47 @@ def test_the_front_json_names_the_swept_costs_options() -> None:
     data = json.loads(fr.to_json())
     assert data["over"] == "flops" and data["cost"] == {"name": "flops",
                                                         "options": {"seq_len": 128, "include_lm_head": False}}
+
+
+def test_a_budget_whose_solve_fails_is_an_error_point_and_the_front_goes_on(tmp_path, capsys) -> None:
+    """Before: a solver error on one budget raised out of ``pareto``, and the points already solved were lost;
+    ``mpsolve pareto`` showed nothing. Now the budget is a point with status ``error`` and the message, the
+    other budgets are solved, a ``FailedRunsWarning`` says so, and the CLI writes the points and exits 1."""
+    from mpsolve.cli import main
+    from mpsolve.core.solver import Solver
+    from mpsolve.solvers import SOLVERS
+    from mpsolve.workflows.sweep import FailedRunsWarning
+
+    class FailsAt20G(Solver):
+        name = "fails-at-20g"
+        stochastic = False
+
+        def _solve(self, ctx) -> None:
+            if ctx.problem.budgets[0].limit == 20e9:
+                raise mpsolve.SolverError("no luck at this budget")
+            ctx.evaluate(ctx.feasible_seeds)
+
+    mpsolve.register_solver(FailsAt20G)
+    try:
+        with pytest.warns(FailedRunsWarning, match=r"^1 of 3 budgets failed; their points have status 'error' "
+                          r"\(the first, budget 20G with fails-at-20g: no luck at this budget\)$"):
+            fr = mpsolve.pareto(mpsolve.Problem("small"), "flops", ["10G", "20G", "40G"], solver="fails-at-20g")
+        assert [p["status"] for p in fr.points] == ["feasible", "error", "feasible"]
+        assert fr.points[1]["error"] == "no luck at this budget" and fr.points[1]["architecture"] is None
+        assert not fr.certified and len(fr.front()) >= 1
+        for bad, said in (({"seed": -1}, "seed"), ({"time_limit": -1}, "time"), ({"progress": "yes"}, "progress")):
+            with pytest.raises(mpsolve.SolverError, match=f"^{said}"):  # refused, not a point per budget
+                mpsolve.pareto(mpsolve.Problem("small"), "flops", ["10G"], solver="fails-at-20g", **bad)
+        out = tmp_path / "front.csv"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FailedRunsWarning)  # the CLI says it once, as its error line
+            code = main(["pareto", "--space", "small", "--budgets", "10G,20G,40G", "--solver", "fails-at-20g",
+                         "--csv", str(out)])
+    finally:
+        SOLVERS.remove(FailsAt20G.name)
+    assert code == 1
+    printed, err = capsys.readouterr()
+    assert err.strip() == ("mpsolve: error: 1 of 3 budgets failed; their points have status 'error' (the first, "
+                           "budget 20G with fails-at-20g: no luck at this budget)")
+    assert printed.count("feasible") == 2 and " error " in printed
+    assert [r["status"] for r in csv.DictReader(out.open())] == ["feasible", "error", "feasible"]
