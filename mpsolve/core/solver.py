@@ -30,7 +30,7 @@ from mpsolve.utils.errors import MpsolveError, SolverError, shown, warn
 from mpsolve.utils.files import atomic_write, check_writable
 from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.params import constructor_options
-from mpsolve.utils.random import check_random_state
+from mpsolve.utils.random import check_random_state, fresh_seed
 from mpsolve.utils.signals import on_ctrl_c
 from mpsolve.utils.validation import check_bool, check_integer, check_time_limit, is_finite_number
 
@@ -320,7 +320,8 @@ class Solver(ABC):
 
         Args:
             problem: the mathematical program.
-            seed: seed of the run's RNG (same seed, same answer).
+            seed: seed of the run's RNG (same seed, same answer); ``None`` draws one from fresh entropy, which the
+                result records.
             time_limit: wall-clock seconds; the best design so far is returned when it expires.
             progress: show a progress bar on stderr.
             callback: called with the run context after every evaluated batch; it may end the
@@ -361,6 +362,8 @@ class Solver(ABC):
                         "seed (omit the seed)"
                     )
                 seed = state["seed"]
+            elif seed is None:  # fresh entropy, recorded: the result (its checkpoint, its problem file) reruns it
+                seed = fresh_seed()
             target = checkpoint if checkpoint is not None else resume
             ctx = SolveContext(
                 problem,

@@ -30,7 +30,8 @@ def solve(
     Args:
         problem: the mathematical program.
         solver: a backend name (see :func:`mpsolve.list_solvers`), class or instance.
-        seed: seed of the run (same seed, same answer).
+        seed: seed of the run (same seed, same answer); ``None`` draws one from fresh entropy, which the result
+            records.
         time_limit: wall-clock seconds, loading the backend included (OR-Tools takes ~0.6 s on first use); the
             best design so far is returned when it expires.
         **kwargs: the keyword-only run options of :meth:`Solver.solve` (``progress``,

@@ -108,6 +108,18 @@ def test_result_reruns_from_its_echoed_problem(tmp_path):
     _same(load_problem_file(result_json), rerun)
 
 
+def test_a_run_without_a_seed_records_the_one_it_drew_and_reruns_it():
+    """Before, ``solve(..., seed=None)`` drew fresh entropy and recorded no seed, so its problem file reran with
+    seed 0: another run under "reproduce this run". Now the run draws a seed and records it."""
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "40G")])
+    options = {"iterations": 64, "population": 8, "init_samples": 16}
+    runs = [mpsolve.solve(problem, "ea", **options) for _ in range(2)]
+    assert all(isinstance(r.seed, int) and r.seed >= 0 for r in runs) and runs[0].seed != runs[1].seed
+    for first in runs:
+        rerun = loads_problem(result_to_problem_toml(first))
+        assert rerun.seed == first.seed and np.array_equal(rerun.solve().x, first.x)
+
+
 def test_a_monte_carlo_objective_with_integer_draws_reruns(tmp_path):
     """``draws`` takes an integer or 'auto' (its constructor says ``int | str``); the file reader checked it
     against the string default only, so such a result could not be rerun."""
