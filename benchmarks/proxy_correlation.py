@@ -234,7 +234,7 @@ def study_scores(archs: list[Architecture], entropy: MeRinoEntropy) -> dict[str,
     """The scores the evidence studies follow: an entropy, its ablations, and simple proxies."""
     space = get_space(SPACE)
     batch = space.decode_batch(np.stack([space.encode(a) for a in archs]))
-    unpenalised = MeRinoEntropy(**{**entropy.options(), "effectiveness": False})
+    unpenalised = MeRinoEntropy(**{**entropy.options(), "effectiveness": False, "penalty": "none"})
     parts = entropy.parts(batch)
     return {
         "entropy": parts["entropy"],

@@ -78,7 +78,8 @@ class MeRinoEntropy(Objective):
         init_std: std of the Gaussian initialisation the expectation is taken over.
         alpha: weights ``(alpha_mhsa, alpha_ffn)``.
         beta: scale of the effectiveness ``rho`` (1/16 reproduces the paper's Table 1).
-        effectiveness: apply the depth penalty.
+        effectiveness: apply the depth penalty (``False`` is ``penalty='none'``; with another ``penalty`` than
+            the default it is refused).
         penalty: form of the depth penalty.
         gamma: rate of the ``exp`` penalty.
         expectation: how the expected matrix entropy is computed: ``analytic`` (deterministic:
@@ -117,6 +118,9 @@ class MeRinoEntropy(Objective):
             raise MpsolveError("a lookup table is only used with expectation='monte-carlo'; pass both, or neither")
         if penalty not in PENALTIES:
             raise MpsolveError(f"unknown penalty {penalty!r}; known: {', '.join(PENALTIES)}")
+        if effectiveness is False and penalty not in ("linear", "none"):  # the default penalty: not asked for
+            raise MpsolveError(f"effectiveness=False turns the depth penalty off, which conflicts with penalty="
+                               f"{penalty!r}: give penalty='none' to turn it off, or leave effectiveness on")
         check_positive_number(eps, "eps")
         check_positive_number(init_std, "init_std")
         if variant == "rate" and not RATE_SCALE_RANGE[0] <= init_std / eps <= RATE_SCALE_RANGE[1]:

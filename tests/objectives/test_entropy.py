@@ -83,10 +83,27 @@ def test_exp_penalty_and_options():
         ({"alpha": (0, 0.0)}, r"alpha must weigh at least one part .* got \(0, 0.0\)"),  # every design scored 0
         ({"beta": "x"}, "beta and gamma must be non-negative numbers"),
         ({"effectiveness": "no"}, "effectiveness must be True or False, got 'no'"),
+        ({"effectiveness": False, "penalty": "exp"}, r"^effectiveness=False turns the depth penalty off, which "
+         r"conflicts with penalty='exp': give penalty='none'"),  # before: the exp penalty was silently dropped
         ({"table": 3, "expectation": "monte-carlo"}, "table must be a SpectrumTable or None, got 3"),
     ):
         with pytest.raises(MpsolveError, match=match):
             MeRinoEntropy(**kwargs)
+
+
+def test_an_entropy_rebuilt_from_its_options_scores_alike():
+    """The refusal of effectiveness=False with another penalty than the default leaves every options() round trip
+    (and the benchmarks' unpenalised entropy) possible."""
+    space = get_space("small")
+    batch = space.decode_batch(space.sample(20, 0))
+    for kwargs in ({}, {"penalty": "exp"}, {"penalty": "none"}, {"effectiveness": False},
+                   {"effectiveness": False, "penalty": "none"}, {"effectiveness": True, "penalty": "none"}):
+        obj = MeRinoEntropy(**kwargs)
+        np.testing.assert_array_equal(MeRinoEntropy(**obj.options()).evaluate(batch, space),
+                                      obj.evaluate(batch, space))
+    exp = MeRinoEntropy(penalty="exp")
+    off = MeRinoEntropy(**{**exp.options(), "effectiveness": False, "penalty": "none"})  # as the benchmark does
+    assert off.options() == MeRinoEntropy(effectiveness=False).options()
 
 
 def test_vectorised_evaluation_matches_per_architecture():
