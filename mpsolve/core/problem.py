@@ -136,12 +136,19 @@ class Problem:
         for b in self.budgets:
             positions = b.cost.positions()
             if positions is not None and positions > self.space.max_positions:
-                lower = ("profile at a lower seq_len (mpsolve profile-latency --seq-len)"
-                         if isinstance(b.cost, LatencyCost) else "lower the cost's seq_len")
+                m = self.space.max_positions
+                if isinstance(b.cost, LatencyCost):  # timings of a workload these models cannot run: no budget
+                    most = m - (positions - int(b.cost.workload["seq_len"]))  # a decode profile's new token
+                    raise MpsolveError(
+                        f"the {self.cost_key(b.cost)} budget's profile was measured on a workload of {positions} "
+                        f"token positions (seq_len {b.cost.workload['seq_len']}), beyond the space's max_positions "
+                        f"{m}: its models cannot run it; profile again with --seq-len <= {most} (mpsolve "
+                        f"profile-latency), or use a space with max_positions >= {positions}"
+                    )
                 warn(
                     f"the {self.cost_key(b.cost)} budget counts a workload of {positions} token positions, beyond "
-                    f"the space's max_positions {self.space.max_positions}: its models cannot run it; {lower} or "
-                    "raise max_positions"
+                    f"the space's max_positions {m}: its models cannot run it; lower the cost's seq_len or raise "
+                    "max_positions"
                 )
 
     def _report(self, cost: CostModel) -> None:

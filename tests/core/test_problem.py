@@ -263,18 +263,22 @@ def test_a_budget_on_more_positions_than_the_models_hold_is_warned(small_space):
                                           Budget("decode_flops", "1T", seq_len=m - 1)])
 
 
-def test_a_latency_budget_on_more_positions_than_the_models_hold_is_warned(small_space):
-    """Before: a profile of another space's workload (its seq_len) budgeted these models without a word."""
+def test_a_latency_budget_on_more_positions_than_the_models_hold_is_refused(small_space):
+    """Before: a profile of another space's workload (its seq_len) budgeted these models without a word; then
+    with a warning only, and the run went on to budget designs for a workload they cannot run."""
     from mpsolve.testing.pytest_solvers import synthetic_profile
 
     m = small_space.max_positions
     wide = mpsolve.SearchSpace(**{**small_space.to_dict(), "max_positions": 2 * m})
-    for phase, seq_len, positions in (("prefill", m + 1, m + 1), ("decode", m, m + 1)):
+    for phase, seq_len, positions, most in (("prefill", m + 1, m + 1, m), ("decode", m, m + 1, m - 1)):
         cost = mpsolve.costs.latency_cost(synthetic_profile(wide, phase, seq_len=seq_len))
-        with pytest.warns(mpsolve.MpsolveWarning, match=rf"^the {cost.name} budget counts a workload of {positions} "
-                                                        rf"token positions, beyond the space's max_positions {m}: its "
-                                                        "models cannot run it; profile at a lower seq_len"):
+        with pytest.raises(MpsolveError, match=rf"^the {cost.name} budget's profile was measured on a workload of "
+                                               rf"{positions} token positions \(seq_len {seq_len}\), beyond the "
+                                               rf"space's max_positions {m}: its models cannot run it; profile again "
+                                               rf"with --seq-len <= {most} \(mpsolve profile-latency\), or use a "
+                                               rf"space with max_positions >= {positions}$"):
             Problem(small_space, constraints=[Budget(cost, 1e9)])
+        Problem(wide, constraints=[Budget(cost, 1e9)])  # a space whose models hold the workload
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Problem(small_space, constraints=[Budget(mpsolve.costs.latency_cost(synthetic_profile(small_space, phase)),
