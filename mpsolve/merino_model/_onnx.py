@@ -729,7 +729,8 @@ def quantize_onnx(
 def _quantize_dynamic(onnx_model: str | os.PathLike, out: Path, per_channel: bool = True,
                       symbolic: bool = True) -> None:
     """:func:`quantize_onnx`'s work, on checked paths; ``symbolic=False`` skips ORT's symbolic shape inference,
-    which cannot infer a latency profile's layer graph (its KV-cache inputs); its matmuls quantise the same."""
+    which cannot infer a latency profile's layer graph (its KV-cache inputs); its matmuls quantise the same. Where
+    that inference fails on a graph, it is skipped the same way."""
     import tempfile
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -744,7 +745,7 @@ def _quantize_dynamic(onnx_model: str | os.PathLike, out: Path, per_channel: boo
         # inference fails on it (and, once skipped, ONNX's own misses weights stored apart: both are skipped), and
         # quantize_dynamic would make it a QAttention no session loads; it stays fp32
         attention = _has_onnx_attention(onnx_model)
-        source = Path(onnx_model)
+        source = Path(onnx_model).resolve()  # read from the temporary folder below
         if attention:  # weights stored apart then leave a shared layer's transposed weights unfolded: one file
             import onnx
 
@@ -753,9 +754,29 @@ def _quantize_dynamic(onnx_model: str | os.PathLike, out: Path, per_channel: boo
                 source = Path(tmp) / "whole.onnx"
                 onnx.save(whole, str(source))
             del whole
-        quant_pre_process(source, folded, skip_symbolic_shape=attention or not symbolic, skip_onnx_shape=attention)
+        # a failed symbolic shape inference writes its model (and its data) into the working folder: the temporary one
+        with _working_folder(tmp):
+            try:
+                quant_pre_process(source, folded, skip_symbolic_shape=attention or not symbolic,
+                                  skip_onnx_shape=attention)
+            except Exception:  # ORT's bare Exception("Incomplete symbolic shape inference"), of a graph it cannot read
+                if attention or not symbolic:
+                    raise
+                # without it, as a latency profile's component graphs are: their matmuls quantise the same
+                quant_pre_process(source, folded, skip_symbolic_shape=True, skip_onnx_shape=False)
         kinds = [k for k in IntegerOpsRegistry if k != "Attention"] if attention else None  # None: ORT's own
         quantize_dynamic(folded, out, per_channel=per_channel, weight_type=QuantType.QInt8, op_types_to_quantize=kinds)
+
+
+@contextlib.contextmanager
+def _working_folder(path: str | os.PathLike) -> Iterator[None]:
+    """Run in ``path`` as the working folder (``contextlib.chdir`` of Python 3.11)."""
+    here = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(here)
 
 
 def _has_onnx_attention(path: str | os.PathLike) -> bool:
