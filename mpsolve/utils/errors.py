@@ -7,6 +7,7 @@ Every error the library raises on bad input derives from :class:`MpsolveError`, 
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import sysconfig
 import warnings
@@ -74,6 +75,17 @@ def warn(message: str, category: type[MpsolveWarning] = MpsolveWarning) -> None:
 
 def shown(value: object) -> str:
     """``repr(value)`` for a one-line error: on one line (an array's repr spans lines), cut to 40 characters (a
-    hostile file's value does not make a megabyte-long line)."""
+    hostile file's value does not make a megabyte-long line); an integer of more digits in scientific notation
+    (``10**400``: ``1e+400``; its repr would be cut to its leading digits, or refused past 4300 digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return _scientific(value)
     text = " ".join(repr(value).split())
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _scientific(value: int) -> str:
+    """A huge integer as ``1.234e+400`` (four significant digits, cut), without writing out its digits."""
+    size = abs(value)
+    exponent = int(math.log10(size))  # a float's log may be off by one at a power of ten
+    exponent += (10 ** (exponent + 1) <= size) - (10**exponent > size)
+    return f"{'-' if value < 0 else ''}{size // 10 ** (exponent - 3) / 1000:g}e+{exponent}"

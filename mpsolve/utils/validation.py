@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.errors import MpsolveError, shown
 
 __all__ = [
     "available_cpus",
@@ -56,7 +56,7 @@ def check_bool(value: Any, name: str, error: type[MpsolveError] = MpsolveError) 
     """``value`` as a ``bool`` when it is one (Python or numpy), else ``error`` naming ``name``
     (a truthy string such as ``"no"`` must not silently mean ``True``)."""
     if not isinstance(value, (bool, np.bool_)):
-        raise error(f"{name} must be True or False, got {value!r}")
+        raise error(f"{name} must be True or False, got {shown(value)}")
     return bool(value)
 
 
@@ -69,7 +69,7 @@ def check_integer(
         return None
     if not is_integer(value) or value < minimum:
         kind = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
-        raise error(f"{name} must be {kind}{' or None' if optional else ''}, got {value!r}")
+        raise error(f"{name} must be {kind}{' or None' if optional else ''}, got {shown(value)}")
     return int(value)
 
 
@@ -77,7 +77,7 @@ def check_time_limit(value: Any, error: type[MpsolveError] = MpsolveError) -> fl
     """``value`` when it is a positive number of seconds (``inf`` included) or ``None``."""
     unlimited = isinstance(value, (float, np.floating)) and value == math.inf
     if value is not None and not (unlimited or is_positive_number(value)):
-        raise error(f"time_limit must be a positive number of seconds or None, got {value!r}")
+        raise error(f"time_limit must be a positive number of seconds or None, got {shown(value)}")
     return value
 
 
@@ -88,7 +88,7 @@ MAX_RUN_TIME = 60.0
 def check_run_time(value: Any, name: str = "min_run_time", error: type[MpsolveError] = MpsolveError) -> float:
     """``value`` as a ``float`` when it is a number of seconds in ``(0, MAX_RUN_TIME]``."""
     if not (is_positive_number(value) and value <= MAX_RUN_TIME):
-        raise error(f"{name} must be a number of seconds in (0, {MAX_RUN_TIME:g}], got {value!r}")
+        raise error(f"{name} must be a number of seconds in (0, {MAX_RUN_TIME:g}], got {shown(value)}")
     return float(value)
 
 
@@ -115,7 +115,7 @@ def check_positive_number(
     if optional and value is None:
         return None
     if not is_positive_number(value):
-        raise error(f"{name} must be a positive number{' or None' if optional else ''}, got {value!r}")
+        raise error(f"{name} must be a positive number{' or None' if optional else ''}, got {shown(value)}")
     return float(value)
 
 

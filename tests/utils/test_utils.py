@@ -13,7 +13,7 @@ from mpsolve.utils.errors import MpsolveError, SolverError
 from mpsolve.utils.files import atomic_write, check_suffix, check_writable, read_text_bounded
 from mpsolve.utils.quantities import exact_quantity, format_quantity, parse_quantity
 from mpsolve.utils.registry import Registry
-from mpsolve.utils.validation import check_integer, check_positive_number
+from mpsolve.utils.validation import check_integer, check_positive_number, check_time_limit
 
 
 def test_registry_loads_lazy_entries_on_first_use() -> None:
@@ -91,6 +91,17 @@ def test_validators_accept_what_they_name_and_say_what_was_wrong() -> None:
     for bad in (0, -1.0, float("inf"), float("nan"), False, 10**400):
         with pytest.raises(MpsolveError, match="x must be a positive number"):
             check_positive_number(bad, "x")
+
+
+def test_a_huge_integer_is_echoed_short() -> None:
+    """Before: time_limit=10**400 printed all 401 digits in the error (10**5000: Python refused to write it out,
+    a ValueError instead of the error)."""
+    for value, said in ((10**400, "1e+400"), (-(10**5000) - 1, "-1e+5000"), (10**400 - 1, "9.999e+399")):
+        with pytest.raises(MpsolveError) as caught:
+            check_time_limit(value)
+        assert str(caught.value) == f"time_limit must be a positive number of seconds or None, got {said}"
+    with pytest.raises(MpsolveError, match=r"x must be a positive number, got 1\.234e\+401$"):
+        check_positive_number(12345678 * 10**394, "x")
 
 
 def test_quantities_round_trip() -> None:
