@@ -12,6 +12,7 @@ from mpsolve.cli.parsing import (
     check_not_profiles,
     check_outputs,
     check_time_limit_flag,
+    first_repeat,
     parse_budget,
     parse_options,
     print_json,
@@ -99,6 +100,10 @@ def cmd_design(args: argparse.Namespace) -> int:
             raise CLIError("give at least one budget, e.g. --budget flops=160G (or a --problem FILE.toml)")
         space = load_space("default" if args.space is None else args.space)
         constraints = [parse_budget(b, args.latency_profile, args.decode_profile) for b in args.budget]
+        repeated = first_repeat([c.cost.name for c in constraints])
+        if repeated is not None:  # both limits would apply, the lower one binding, without a word
+            given = ", ".join(b.strip() for b, c in zip(args.budget, constraints) if c.cost.name == repeated)
+            raise CLIError(f"--budget {repeated} is given twice ({given}): give each cost one budget")
         budgeted = {c.cost.name for c in constraints}
         for flag, value, cost, example in (("--latency-profile", args.latency_profile, "latency", "latency_ms=50"),
                                            ("--decode-profile", args.decode_profile, "decode", "decode_ms=5")):

@@ -12,6 +12,7 @@ from mpsolve.cli.parsing import (
     CLIError,
     check_outputs,
     check_time_limit_flag,
+    first_repeat,
     print_json,
     profile_for,
     split_list,
@@ -79,6 +80,10 @@ def cmd_pareto(args: argparse.Namespace) -> int:
                   "--latency-profile": args.latency_profile, "--decode-profile": args.decode_profile})
     problem = Problem(load_space(args.space))
     solvers = split_list(args.solver, "--solver")
+    repeated = first_repeat(solvers)
+    if repeated is not None:  # its front would be solved and shown twice
+        raise CLIError(f"--solver {repeated} is given twice: its front would repeat the same answers; give each solver "
+                       "once")
     for s in solvers:  # every name before the first front
         get_solver(s)
     over: str | CostModel = args.over

@@ -16,6 +16,7 @@ from mpsolve.cli.parsing import (
     check_not_profiles,
     check_outputs,
     check_time_limit_flag,
+    first_repeat,
     parse_options,
     path_arg,
     print_json,
@@ -79,7 +80,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     check_time_limit_flag(args.time_limit)
     if len(args.over) != len(args.budgets):
         raise CLIError("give one --budgets list per --over cost, e.g. --over flops --budgets 60G,110G")
-    repeated = next((cost for i, cost in enumerate(args.over) if cost in args.over[:i]), None)
+    repeated = first_repeat(args.over)
     if repeated is not None:  # a dict would keep the last --budgets list only
         raise CLIError(f"--over {repeated} is given twice: give all its budgets in one --budgets list, "
                        "e.g. --over flops --budgets 20G,40G")

@@ -238,6 +238,11 @@ CASES = [
     ("sweep-option-twice", {}, ["sweep", "--space", "small", "--over", "flops", "--budgets", "10G", "--option",
                                 "ea.iterations=100", "--option", " ea.iterations=200"],
      "--option ea.iterations is given twice"),
+    # a budget or solver given twice: both budgets applied (the lower binding), the front solved twice, unsaid
+    ("design-budget-twice", {}, ["design", "--space", "small", "--budget", "params=100M", "--budget", "params=60M"],
+     "--budget params is given twice (params=100M, params=60M): give each cost one budget"),
+    ("pareto-solver-twice", {}, ["pareto", "--space", "small", "--budgets", "5G", "--solver", "exhaustive,exhaustive"],
+     "--solver exhaustive is given twice: its front would repeat the same answers; give each solver once"),
 ]
 
 
