@@ -12,6 +12,10 @@ from mpsolve.utils.files import parse_data, read_text_bounded
 __all__ = ["load_space", "space_label"]
 
 
+#: the top-level keys of a problem file that are no space field
+_PROBLEM_KEYS = ("objective", "budget", "budgets", "constraints", "report_costs", "solver")
+
+
 def space_label(spec: str) -> str:
     """The name a space given as ``spec`` goes by: a preset's own, a TOML file's stem."""
     return Path(spec).stem if spec.lower().endswith(".toml") else spec
@@ -26,11 +30,14 @@ def load_space(spec: str) -> SearchSpace:
         return get_space(spec)
     data = parse_data(read_text_bounded(Path(spec), "space file", SpaceError), "toml", SpaceError,
                       f"cannot read space file {spec!r}")
+    # a problem file's objective, budgets or solver would be dropped without a word (or, beside a space's own
+    # fields, called unknown search-space fields); not every command takes a problem file (pareto does not)
+    extra = sorted(k for k in data if k != "space" and ("space" in data or k in _PROBLEM_KEYS))
+    if extra:
+        raise SpaceError(f"space file {spec!r} holds {', '.join(extra)}{' besides [space]' if 'space' in data else ''}"
+                         ", which a space file does not take: keep only the space in it (a whole problem is a "
+                         "--problem file, of mpsolve design or sweep)")
     if "space" in data:
-        extra = sorted(k for k in data if k != "space")
-        if extra:  # a problem file's objective, budgets or solver would be dropped without a word
-            raise SpaceError(f"space file {spec!r} holds {', '.join(extra)} besides [space], which a space file "
-                             "does not take: give a problem file to mpsolve design --problem, or keep only [space]")
         data = data["space"]
     if not data:
         raise SpaceError(f"space file {spec!r} holds no space: give SearchSpace fields (num_blocks, embed_dims, "

@@ -238,6 +238,12 @@ CASES = [
     ("sweep-option-twice", {}, ["sweep", "--space", "small", "--over", "flops", "--budgets", "10G", "--option",
                                 "ea.iterations=100", "--option", " ea.iterations=200"],
      "--option ea.iterations is given twice"),
+    # a problem file given as pareto's space was pointed to design --problem (pareto takes a space only)
+    *[(f"pareto-space-is-a-problem-file{i}", {"p.toml": text}, ["pareto", "--space", "{d}/p.toml", "--budgets", "5G"],
+       f"holds budgets{where}, which a space file does not take: keep only the space in it (a whole problem is a "
+       "--problem file, of mpsolve design or sweep)")
+      for i, (text, where) in enumerate(((SPACE + '[budgets]\nflops = "5G"\n', " besides [space]"),
+                                         ('[budgets]\nflops = "5G"\n', "")))],  # this one: unknown space field(s)
     # a budget or solver given twice: both budgets applied (the lower binding), the front solved twice, unsaid
     ("design-budget-twice", {}, ["design", "--space", "small", "--budget", "params=100M", "--budget", "params=60M"],
      "--budget params is given twice (params=100M, params=60M): give each cost one budget"),

@@ -180,7 +180,7 @@ def test_a_space_file_that_holds_more_or_less_than_a_space_is_refused(tmp_path) 
     problem = tmp_path / "problem.toml"
     problem.write_text('[space]\npreset = "small"\n\n[objective]\nname = "params"\n\n[[budget]]\ncost = "flops"\n'
                        'limit = "20G"\n')
-    with pytest.raises(SpaceError, match=r"holds budget, objective besides \[space\].*mpsolve design --problem"):
+    with pytest.raises(SpaceError, match=r"holds budget, objective besides \[space\].*keep only the space in it"):
         load_space(str(problem))
     empty = tmp_path / "empty.toml"
     empty.write_text("# nothing yet\n")
