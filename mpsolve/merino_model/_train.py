@@ -31,6 +31,7 @@ import numpy as np
 
 from mpsolve.merino_model._errors import ModelInputError, check_init_std
 from mpsolve.spaces import Architecture, resolve_architecture
+from mpsolve.utils.errors import shown_name
 from mpsolve.utils.files import check_writable, missing_reason
 from mpsolve.utils.memory import check_memory
 from mpsolve.utils.signals import on_ctrl_c
@@ -354,7 +355,7 @@ class TrainConfig:
         if not isinstance(data, Mapping):
             raise ModelInputError(f"a training config is a mapping of its fields, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(str(k) for k in data if k not in known)
+        unknown = sorted(shown_name(k) for k in data if k not in known)
         if unknown:
             raise ModelInputError(f"unknown training config field(s) {', '.join(unknown)}; the fields are "
                                   f"{', '.join(sorted(known))}")

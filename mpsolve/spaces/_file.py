@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mpsolve.spaces._presets import SPACES, get_space
 from mpsolve.spaces._space import SearchSpace
-from mpsolve.utils.errors import SpaceError
+from mpsolve.utils.errors import SpaceError, shown_name
 from mpsolve.utils.files import parse_data, read_text_bounded
 
 __all__ = ["load_space", "space_label"]
@@ -32,7 +32,7 @@ def load_space(spec: str) -> SearchSpace:
                       f"cannot read space file {spec!r}")
     # a problem file's objective, budgets or solver would be dropped without a word (or, beside a space's own
     # fields, called unknown search-space fields); not every command takes a problem file (pareto does not)
-    extra = sorted(k for k in data if k != "space" and ("space" in data or k in _PROBLEM_KEYS))
+    extra = sorted(shown_name(k) for k in data if k != "space" and ("space" in data or k in _PROBLEM_KEYS))
     if extra:
         raise SpaceError(f"space file {spec!r} holds {', '.join(extra)}{' besides [space]' if 'space' in data else ''}"
                          ", which a space file does not take: keep only the space in it (a whole problem is a "

@@ -13,7 +13,7 @@ import sysconfig
 import warnings
 
 __all__ = ["MpsolveError", "SpaceError", "ArchitectureError", "InfeasibleError", "SolverError", "MpsolveWarning",
-           "shown", "warn"]
+           "shown", "shown_name", "warn"]
 
 
 class MpsolveError(ValueError):
@@ -81,6 +81,12 @@ def shown(value: object) -> str:
         return _scientific(value)
     text = " ".join(repr(value).split())
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def shown_name(name: object) -> str:
+    """A key or name read from a file, for a one-line error: as written when it is printable text of at most 40
+    characters (``budgets.flops``), else as :func:`shown` writes it (quoted, a newline escaped, cut)."""
+    return name if isinstance(name, str) and name.isprintable() and len(name) <= 40 else shown(name)
 
 
 def _scientific(value: int) -> str:

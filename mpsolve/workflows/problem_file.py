@@ -63,7 +63,7 @@ from mpsolve.costs import get_cost
 from mpsolve.objectives import OBJECTIVES, get_objective
 from mpsolve.solvers import RUN_OPTIONS, get_solver, solve
 from mpsolve.spaces import SPACES, SearchSpace, get_space
-from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.errors import MpsolveError, shown_name
 from mpsolve.utils.files import parse_data, read_text_bounded
 from mpsolve.utils.quantities import exact_quantity, parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
@@ -224,7 +224,7 @@ class _Reader:
         if data and "name" not in data:
             base["name"] = "custom"
         for key, v in data.items():
-            path = f"space.{key}"
+            path = _join("space", key)
             if key in _SPACE_INTS:
                 data[key] = self.integer(path, v, minimum=1)
             elif key in _SPACE_GRIDS:
@@ -261,7 +261,7 @@ class _Reader:
     def budget_table(self, value: Any) -> list[Budget]:
         out = []
         for cost, item in self.table("budgets", value).items():
-            path = f"budgets.{cost}"
+            path = _join("budgets", cost)
             if isinstance(item, Mapping):
                 data = self.table(path, item)
                 if "limit" not in data:
@@ -413,7 +413,8 @@ class _Reader:
 
 
 def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+    """The path of ``key`` in the table at ``path``, the key shown on one line (a quoted key may hold a newline)."""
+    return f"{path}.{shown_name(key)}" if path else shown_name(key)
 
 
 # -- writing ------------------------------------------------------------------------------------

@@ -523,6 +523,7 @@ def test_corpus_and_config_inputs_that_were_misread_are_refused(make_tiny_archit
         (lambda: Corpus.from_bytes(b"x" * 100, block_size=2.5), "block_size must be a positive integer, got 2.5"),
         (lambda: load_corpus(None), "corpus must be a file or folder path or a Corpus, got NoneType"),
         (lambda: TrainConfig.from_dict({"foo": 1}), "unknown training config field.s. foo; the fields are"),
+        (lambda: TrainConfig.from_dict({"f\no": 1}), r"^unknown training config field.s. 'f\\no'; the fields are"),
         (lambda: TrainConfig.from_dict([1]), "a training config is a mapping of its fields, got list"),
         (lambda: evaluate("run", Corpus.from_bytes(_text(5_000).encode())),
          "model must be a MeRinoForCausalLM or its Hugging Face wrapper, got str"),

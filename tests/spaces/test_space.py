@@ -182,6 +182,9 @@ def test_a_space_file_that_holds_more_or_less_than_a_space_is_refused(tmp_path) 
                        'limit = "20G"\n')
     with pytest.raises(SpaceError, match=r"holds budget, objective besides \[space\].*keep only the space in it"):
         load_space(str(problem))
+    problem.write_text('"bud\\nget" = 1\n[space]\npreset = "small"\n')  # the key was printed raw, on two lines
+    with pytest.raises(SpaceError, match=r"holds 'bud\\nget' besides \[space\]"):
+        load_space(str(problem))
     empty = tmp_path / "empty.toml"
     empty.write_text("# nothing yet\n")
     with pytest.raises(SpaceError, match="holds no space: give SearchSpace fields"):

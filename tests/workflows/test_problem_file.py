@@ -326,6 +326,17 @@ def test_a_huge_value_in_an_error_is_cut_short() -> None:
     assert len(str(info.value)) < 450
 
 
+@pytest.mark.parametrize(("text", "path"), [('"bad\\nkey" = 1', "'bad\\nkey'"),
+                                           ('[budgets]\n"fl\\nops" = "5G"', "budgets.'fl\\nops'"),
+                                           ('[solver]\n"it\\ner" = 3', "solver.'it\\ner'"),
+                                           ('[space]\n"' + "w" * 60 + '" = 3', "space.'" + "w" * 36 + "...")])
+def test_a_key_is_named_on_one_line(text: str, path: str) -> None:
+    """Before: a quoted key holding a newline was printed raw, breaking the one-line error in two."""
+    with pytest.raises(ProblemFileError) as info:
+        loads_problem(text, "run.toml")
+    assert "\n" not in str(info.value) and str(info.value).startswith(f"run.toml: {path}: unknown")
+
+
 def test_a_pareto_front_given_as_a_problem_is_named(tmp_path: Path) -> None:
     """Before: ``over: unknown field; known: space, ...``, which did not say what the file was."""
     front = mpsolve.pareto(mpsolve.Problem("small"), "params", ["5M"], solver="exact")
