@@ -17,11 +17,10 @@ from mpsolve.cli.parsing import (
     parse_options,
     print_json,
 )
-from mpsolve.core.checkpoint import FORMAT as CHECKPOINT_FORMAT
+from mpsolve.core.checkpoint import check_checkpoint_target, holds_checkpoint
 from mpsolve.core.problem import Problem
 from mpsolve.solvers import solve
 from mpsolve.spaces import SPACES, load_space
-from mpsolve.utils.files import parse_data, read_text_bounded
 from mpsolve.utils.quantities import format_quantity
 from mpsolve.utils.random import DEFAULT_SEED
 from mpsolve.workflows.problem_file import load_problem_file
@@ -71,8 +70,8 @@ def cmd_design(args: argparse.Namespace) -> int:
     check_outputs({"--checkpoint": args.checkpoint}, {"--problem": args.problem, "--space": args.space,
                                                        "--latency-profile": args.latency_profile,
                                                        "--decode-profile": args.decode_profile})
-    if args.checkpoint is not None and _holds_checkpoint(args.checkpoint) and not (
-            args.resume is not None and Path(args.resume).resolve() == Path(args.checkpoint).resolve()):
+    held = None if args.checkpoint is None else holds_checkpoint(args.checkpoint)
+    if held and not (args.resume is not None and Path(args.resume).resolve() == Path(args.checkpoint).resolve()):
         raise CLIError(f"--checkpoint {args.checkpoint!r} holds an earlier run's checkpoint, which this run would "
                        f"write over: continue that run with --resume {args.checkpoint}, or give another --checkpoint")
     if args.problem:
@@ -114,6 +113,8 @@ def cmd_design(args: argparse.Namespace) -> int:
         solver = args.solver or "ea"
         seed = args.seed if args.seed is not None else None if args.resume else DEFAULT_SEED  # the checkpoint's
         time_limit = args.time_limit
+    if held is False:  # another file (the user's notes), once no input of the problem is it
+        check_checkpoint_target(args.checkpoint, "--checkpoint")
     progress = not args.json and sys.stderr.isatty()
     before = _stamp(args.checkpoint)  # to tell this run's checkpoint from an older file at that path
     result = solve(
@@ -136,15 +137,6 @@ def cmd_design(args: argparse.Namespace) -> int:
         print(f"mpsolve: interrupted: {shown}{where}", file=sys.stderr)
         return 130
     return code
-
-
-def _holds_checkpoint(path: str) -> bool:
-    """Whether ``path`` is a file holding an mpsolve checkpoint (a run's state, perhaps hours of it)."""
-    try:
-        data = parse_data(read_text_bounded(Path(path), "checkpoint", CLIError), "json", CLIError, "")
-    except (CLIError, OSError):
-        return False
-    return isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT
 
 
 def _stamp(path: str | None) -> tuple[int, int] | None:

@@ -37,6 +37,8 @@ __all__ = [
     "dumps_checkpoint",
     "encode",
     "checkpoint_lock",
+    "check_checkpoint_target",
+    "holds_checkpoint",
     "load_checkpoint",
     "replay_point",
 ]
@@ -132,6 +134,29 @@ def _read(path: Path) -> Any:
         raise CheckpointError(
             f"checkpoint {str(path)!r} is unreadable: not an mpsolve checkpoint (version {CHECKPOINT_VERSION}, JSON)"
         ) from None
+
+
+def holds_checkpoint(path: str | Path) -> bool | None:
+    """Whether the file at ``path`` holds an mpsolve checkpoint (of any version): ``None`` when there is nothing a
+    run would write over (no file, an empty one, or no regular file), ``False`` for any other data."""
+    path = Path(path)
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return None
+        data = _read(path)
+    except (CheckpointError, OSError):  # unreadable: not known to be one
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT
+
+
+def check_checkpoint_target(path: str | Path, what: str = "checkpoint") -> bool | None:
+    """Refuse, before a run, a ``path`` it would checkpoint to that holds other data (the user's notes); else
+    :func:`holds_checkpoint` of it (a checkpoint, an earlier run's, is written over, resumed or not)."""
+    held = holds_checkpoint(path)
+    if held is False:
+        raise CheckpointError(f"{what} {str(path)!r} is a file that holds no mpsolve checkpoint, which the run would "
+                              f"write over: give another {what}, or delete the file")
+    return held
 
 
 def _number(value: Any) -> bool:

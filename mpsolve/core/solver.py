@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mpsolve.core.checkpoint import checkpoint_lock, dumps_checkpoint, load_checkpoint
+from mpsolve.core.checkpoint import check_checkpoint_target, checkpoint_lock, dumps_checkpoint, load_checkpoint
 from mpsolve.core.problem import Evaluation, Problem, corner_chunks
 from mpsolve.core.result import Result
 from mpsolve.utils.clock import DeadlineReached, deadline
@@ -326,7 +326,8 @@ class Solver(ABC):
             progress: show a progress bar on stderr.
             callback: called with the run context after every evaluated batch; it may end the
                 run early with ``ctx.stop()``.
-            checkpoint: file the run's state is written to periodically and on interrupt.
+            checkpoint: file the run's state is written to periodically and on interrupt (an existing file
+                that holds no checkpoint is refused, not written over).
             checkpoint_every: seconds between periodic checkpoints.
             resume: a checkpoint of the same problem and solver to continue from.
 
@@ -352,6 +353,8 @@ class Solver(ABC):
                     check_writable(path, what)
                 except MpsolveError as exc:
                     raise SolverError(str(exc)) from None
+        if checkpoint is not None:
+            check_checkpoint_target(checkpoint)
         with _time_limited(start, time_limit):
             feasible_seeds = problem.check_feasible()
             state = None if resume is None else load_checkpoint(resume, problem, self)

@@ -101,6 +101,10 @@ CASES = [
      "is a folder"),
     ("checkpoint-under-a-file", {"f": "x"},
      ["design", "--space", "small", "--budget", "flops=10G", "--checkpoint", "{d}/f/c.ckpt"], "not a writable folder"),
+    ("checkpoint-over-notes", {"notes.txt": "my notes"},  # were written over
+     ["design", "--space", "small", "--budget", "flops=10G", "--checkpoint", "{d}/notes.txt"],
+     "--checkpoint '{d}/notes.txt' is a file that holds no mpsolve checkpoint, which the run would write over: give "
+     "another --checkpoint, or delete the file"),
     ("resume-garbage", {"c.ckpt": "garbage"},
      ["design", "--space", "small", "--budget", "flops=10G", "--resume", "{d}/c.ckpt"], "unreadable"),
     ("budget-negative", {}, ["design", "--space", "small", "--budget", "flops=-3G"], "flops"),

@@ -642,7 +642,7 @@ def test_an_interrupted_design_shows_its_best_so_far_and_exits_130(tmp_path, cap
     code, out, err = run(capsys, "design", "--space", "small", "--budget", "flops=40G", "--checkpoint", str(ckpt))
     assert code == 130 and not ckpt.exists()
     assert err.strip().endswith("; it stopped before its first checkpoint: run it again")
-    ckpt.write_text("an older run's file")  # not this run's: no --resume of it is offered
+    ckpt.write_text("")  # not this run's (an empty file, made by mktemp, say): no --resume of it is offered
     code, out, err = run(capsys, "design", "--space", "small", "--budget", "flops=40G", "--checkpoint", str(ckpt))
     assert code == 130 and err.strip().endswith("; it stopped before its first checkpoint: run it again")
     ckpt.unlink()

@@ -271,6 +271,23 @@ def test_a_pickled_payload_never_runs(problem, tmp_path, embedded):
     assert not marker.exists()
 
 
+def test_a_checkpoint_path_that_holds_other_data_is_refused_before_the_run(problem, tmp_path):
+    """Before: solve(checkpoint="notes.txt") wrote the run's state over the user's notes without a word. A checkpoint
+    (an earlier run's) and an empty file are still written over."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    calls = []
+    with pytest.raises(CheckpointError, match=r"'[^']*notes\.txt' is a file that holds no mpsolve checkpoint, "
+                                              r"which the run would write over: give another checkpoint, or delete"):
+        _solver("ea").solve(problem, seed=0, checkpoint=notes, callback=calls.append)
+    assert notes.read_text() == "my notes\n" and not calls
+    empty = tmp_path / "empty.ckpt"
+    empty.touch()
+    _solver("ea").solve(problem, seed=0, checkpoint=empty)
+    _solver("ea").solve(problem, seed=1, checkpoint=empty)  # now a checkpoint
+    assert json.loads(empty.read_text())["seed"] == 1
+
+
 def _edited(problem, tmp_path, edit) -> Path:
     path = tmp_path / "run.ckpt"
     full, batches = _batches("ea", problem, seed=2)
