@@ -578,6 +578,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     tasks = [_task(t) for t in args.tasks.split(",") if t.strip()] if args.tasks is not None else []
     if args.tasks is not None and not tasks:
         raise CLIError("--tasks is empty: give task files or names, comma-separated")
+    merino_model.check_task_names(tasks)  # before the model loads
     model = _load_checkpoint(args.checkpoint)
     report: dict[str, Any] = {}
     if args.corpus is not None:

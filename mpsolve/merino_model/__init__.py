@@ -12,7 +12,7 @@ Every name loads lazily: importing this package imports neither ``torch`` (extra
 nor ``transformers`` (extra ``[hf]``, for ``MeRinoConfig`` and ``MeRinoHFForCausalLM``), nor
 ``onnx``/``onnxruntime``/``onnxscript`` (extra ``[onnx]``, for ``export_onnx``, ``verify_onnx``,
 ``onnx_generate``, ``onnx_tokenizer``, ``quantize_onnx`` and ``compare_onnx``), nor ``lm_eval`` (extra ``[eval]``, for
-``lm_eval_tasks`` and ``load_task_file``).
+``lm_eval_tasks``, ``check_task_names`` and ``load_task_file``).
 ``model_type="merino"`` is registered with ``AutoConfig``/``AutoModelForCausalLM`` as soon as
 ``transformers`` is imported (before or after this package), so
 ``AutoModelForCausalLM.from_pretrained(dir)`` works.
@@ -63,6 +63,7 @@ __all__ = [
     "build",
     "byte_tokenizer",
     "check_run_folder",
+    "check_task_names",
     "check_train_setup",
     "checkpoint_bpe_tokenizer",
     "checkpoint_tokenizer",
@@ -123,6 +124,7 @@ _LAZY = {
     "quantize_onnx": ("_onnx", "onnx"),
     "verify_onnx": ("_onnx", "onnx"),
     "byte_tokenizer": ("_lm_eval", "hf"),
+    "check_task_names": ("_lm_eval", "eval"),
     "checkpoint_bpe_tokenizer": ("_lm_eval", "hf"),
     "checkpoint_tokenizer": ("_lm_eval", "hf"),
     "is_task_file": ("_lm_eval", "eval"),

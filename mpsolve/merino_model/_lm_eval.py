@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import difflib
+import functools
 import json
 import logging
 import os
@@ -25,8 +27,8 @@ from typing import Any
 from mpsolve.merino_model._errors import ModelInputError, require
 from mpsolve.utils.files import atomic_write, missing_reason, read_text_bounded
 
-__all__ = ["byte_tokenizer", "checkpoint_bpe_tokenizer", "checkpoint_tokenizer", "is_task_file", "lm_eval_tasks",
-           "load_task_file", "trained_seq_len"]
+__all__ = ["byte_tokenizer", "check_task_names", "checkpoint_bpe_tokenizer", "checkpoint_tokenizer", "is_task_file",
+           "lm_eval_tasks", "load_task_file", "trained_seq_len"]
 
 #: keys of an lm-eval task config that would load code or further files
 _REFUSED_KEYS = ("include", "class", "custom_dataset")
@@ -172,6 +174,31 @@ def is_task_file(spec: str) -> bool:
     """Whether a ``--tasks`` item names a task file (any path that exists, or a task-file suffix),
     which :func:`load_task_file` reads as data, rather than an installed task."""
     return os.path.lexists(spec) or Path(spec).suffix.lower() in _TASK_SUFFIXES
+
+
+@functools.cache
+def _installed_tasks() -> Any:
+    """lm-eval's ``TaskManager`` of its installed tasks: their index is built once (seconds, some 15 000 files)."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager()
+
+
+def check_task_names(tasks: Sequence[str | dict[str, Any]]) -> None:
+    """Refuse, before a model is loaded, a task name (a ``str`` of ``tasks``; a task file's path is left to
+    :func:`lm_eval_tasks`) that is no task, group or tag installed with lm-eval (lm-eval says ``KeyError``)."""
+    names = [t for t in tasks if isinstance(t, str) and not is_task_file(t)]
+    if not names:  # tasks all from files: the installed ones go unindexed
+        return
+    require("lm_eval", "eval")
+    installed = set(_installed_tasks().all_tasks)
+    unknown = [name for name in names if name not in installed]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], installed, n=3)
+        hint = f" (near {unknown[0]!r}: {', '.join(map(repr, close))})" if close else ""
+        raise ModelInputError(f"unknown lm-eval task(s) {', '.join(map(repr, unknown))}{hint}: give the name of a "
+                              "task installed with lm-eval (`lm-eval ls tasks` lists them) or a task file "
+                              f"({', '.join(_TASK_SUFFIXES)})")
 
 
 def load_task_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -381,6 +408,7 @@ def lm_eval_tasks(
         if isinstance(name, str) and names.setdefault(name, task) != task:
             raise ModelInputError(f"two different tasks are named {name!r}, and lm-eval would report one of them "
                                   "only: give each task file its own task name")
+    check_task_names(tasks)
     seed = DEFAULT_SEED if seed is None else seed
     # no BOS token in MeRino vocabularies: an empty context is conditioned on a newline
     prefix = tokenizer.encode("\n", add_special_tokens=False)[-1]
@@ -410,7 +438,7 @@ def lm_eval_tasks(
                       max_length=max_length, prefix_token_id=prefix, add_bos_token=False, backend="causal")
     # tasks all from files (their configs refuse `include`): lm-eval's installed tasks, some 15 000, go unindexed
     # (seconds); a task named needs them
-    manager = None if any(isinstance(t, str) for t in tasks) else TaskManager(include_defaults=False)
+    manager = _installed_tasks() if any(isinstance(t, str) for t in tasks) else TaskManager(include_defaults=False)
     try:
         with _sandboxed_templates(), _without_model_object_warnings(), _without_git_probe():
             out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, limit=limit,

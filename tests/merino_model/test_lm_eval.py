@@ -267,9 +267,22 @@ def test_tasks_of_one_name_are_refused(model: MeRinoHFForCausalLM, task_dir: Pat
 
 
 def test_an_unknown_task_name_is_one_line(model: MeRinoHFForCausalLM) -> None:
-    with pytest.raises(ModelInputError, match="lm-eval could not run the tasks") as info:
+    with pytest.raises(ModelInputError, match=r"^unknown lm-eval task\(s\) 'no_such_task_xyz'") as info:
         lm_eval_tasks(model, byte_tokenizer(), ["no_such_task_xyz"])
     assert "\n" not in str(info.value)
+
+
+def test_an_unknown_task_name_is_refused_before_the_model_loads(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: the model loaded, then lm-eval's raw KeyError ('Spec ... is not a registered task/group/tag name'),
+    without a way out. lm-eval's index of its installed tasks (seconds to build) is stood in for."""
+    from mpsolve.merino_model import _lm_eval
+
+    monkeypatch.setattr(_lm_eval, "_installed_tasks", lambda: type("Index", (), {"all_tasks": ["hellaswag", "mmlu"]}))
+    assert main(["evaluate", str(tmp_path / "no-checkpoint"), "--tasks", "helaswag,mmlu,nope"]) == 2
+    assert capsys.readouterr().err == (
+        "mpsolve: error: unknown lm-eval task(s) 'helaswag', 'nope' (near 'helaswag': 'hellaswag'): give the name of a "
+        "task installed with lm-eval (`lm-eval ls tasks` lists them) or a task file (.yaml, .yml, .json)\n")
 
 
 def test_a_bpe_checkpoint_evaluates_with_its_saved_tokenizer(tmp_path: Path) -> None:
@@ -364,7 +377,10 @@ def test_generation_fits_a_small_model(task_dir: Path, tmp_path: Path, capsys: p
 
     with pytest.MonkeyPatch.context() as patch:
         import lm_eval
+
+        from mpsolve.merino_model import _lm_eval
         patch.setattr(lm_eval, "simple_evaluate", lm_eval_refuses)
+        patch.setattr(_lm_eval, "_installed_tasks", lambda: type("Index", (), {"all_tasks": ["some_installed_task"]}))
         with pytest.raises(ModelInputError, match=f"^lm-eval could not run the tasks: AssertionError: "
                                                   f"{re.escape(message)}$"):
             lm_eval_tasks(small, byte_tokenizer(), ["some_installed_task"], limit=2)
