@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mpsolve {mpsolve.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in SUBCOMMANDS:
+    for module in SUBCOMMANDS:  # each subcommand's result_files: the flags whose file, when given, holds its result
         module.add_subcommands(sub)
     return parser
 
@@ -43,6 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code is not None:
             return code
         raise
+    if sys.stdout is None and not any(getattr(args, flag[2:].replace("-", "_")) is not None
+                                      for flag in getattr(args, "result_files", ())):
+        # closed by the shell (`>&-`): the result printed there would be lost, and the command say 0
+        also = " or ".join(f"{flag} FILE" for flag in getattr(args, "result_files", ()))
+        _say(f"mpsolve: error: stdout is closed, and mpsolve {args.command} writes its result there: keep stdout "
+             f"open (redirect it to a file: > FILE){f', or give {also}' if also else ''}")
+        return 2
     try:
         with warnings.catch_warnings():
             shown: set[str] = set()  # one line per message, however many places rebuild the problem

@@ -42,7 +42,7 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--breakdown", action="store_true", help="per-operator costs from the operator graph")
     p.add_argument("--graphml", default=None, metavar="FILE", help="export the operator graph as GraphML")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_cost)
+    p.set_defaults(func=cmd_cost, result_files=("--graphml",))
 
     p = subparsers.add_parser("score", help="entropy of an architecture and its parts")
     p.add_argument("arch", help="preset name or JSON file (a design result is scored with the entropy it was "

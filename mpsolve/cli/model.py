@@ -56,7 +56,7 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--out", required=True, type=path_arg, metavar="DIR", help="checkpoint directory to write")
     p.add_argument("--seed", type=int, default=0, help="seed of the weight initialisation (default 0)")
     p.add_argument("--init-std", type=float, default=0.02, help="std of the Gaussian weights (default 0.02)")
-    p.set_defaults(func=cmd_build)
+    p.set_defaults(func=cmd_build, result_files=("--out",))
 
     p = subparsers.add_parser(
         "train",
@@ -81,7 +81,7 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--save-every", type=int, default=None, metavar="STEPS",
                    help="also save the resumable checkpoint every this many steps (it is saved at 50, 75 and 100 %% "
                         "of the run, and on Ctrl-C)")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, result_files=("--out",))
 
     p = subparsers.add_parser(
         "evaluate",
@@ -126,7 +126,7 @@ def add_subcommands(subparsers: Any) -> None:
                    "128-token prompt's time 1.154 times, a generated token's 0.878 times: "
                    "benchmarks/results/onnx_lean.md; mpsolve memory --runtime onnxruntime --lean measures a design)")
     p.add_argument("--int8", type=path_arg, default=None, metavar="FILE", help="also write an ORT dynamic-INT8 model")
-    p.set_defaults(func=cmd_export)
+    p.set_defaults(func=cmd_export, result_files=("--onnx",))
 
     p = subparsers.add_parser(
         "generate",
@@ -223,7 +223,7 @@ def add_subcommands(subparsers: Any) -> None:
                    "6.7 %% per generated token (MAPE; in the first run the fp32 profile missed its own graphs per "
                    "token as much, 14.8 %%), the fp32 profile by 93.4 %% and 216.3 %% on the first run's INT8 timings "
                    "(benchmarks/results/latency_int8_s49.md, latency_int8_s49_r2.md)")
-    p.set_defaults(func=cmd_profile_latency)
+    p.set_defaults(func=cmd_profile_latency, result_files=("--out",))
 
     p = subparsers.add_parser(
         "latency",

@@ -60,7 +60,7 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument(
         "--plot", metavar="FILE", default=None, help="write a figure of the front(s) (format from the suffix)"
     )
-    p.set_defaults(func=cmd_pareto)
+    p.set_defaults(func=cmd_pareto, result_files=("--csv", "--plot"))
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:

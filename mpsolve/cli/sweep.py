@@ -73,7 +73,7 @@ def add_subcommands(subparsers: Any) -> None:
                    help="also write the rows as a JSON array, updated as each run finishes (kept on Ctrl-C)")
     p.add_argument("--resume", action="store_true",
                    help="keep the rows already in --out (runs of this same sweep) and run the rest")
-    p.set_defaults(func=cmd_sweep)
+    p.set_defaults(func=cmd_sweep, result_files=("--out",))
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

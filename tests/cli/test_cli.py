@@ -713,12 +713,32 @@ def test_a_socket_whose_reader_left_stops_the_command_quietly():
 
 
 def test_a_stdout_the_shell_closed_is_not_a_traceback():
-    """`mpsolve presets >&-`: sys.stdout is None (before: AttributeError from the flush)."""
+    """`mpsolve presets >&-`: sys.stdout is None (before: AttributeError from the flush; then status 0, the result
+    lost without a word); now one error line."""
     for argv in (["presets"], ["presets", "--json"]):
         process = subprocess.run([sys.executable, "-m", "mpsolve.cli", *argv], stdout=subprocess.DEVNULL,
                                  stderr=subprocess.PIPE, env=_unbuffered_env(), timeout=120,
                                  preexec_fn=lambda: os.close(1))
-        assert process.returncode == 0 and process.stderr == b"", process.stderr
+        assert process.returncode == 2 and process.stderr == (
+            b"mpsolve: error: stdout is closed, and mpsolve presets writes its result there: keep stdout open "
+            b"(redirect it to a file: > FILE)\n"), process.stderr
+
+
+def test_a_closed_stdout_is_refused_before_the_work_unless_a_file_takes_the_result(tmp_path, capsys, monkeypatch):
+    """`mpsolve design ... >&-`: the design was solved, printed nowhere, and the command said 0."""
+    from mpsolve.cli import design
+
+    monkeypatch.setattr(design, "solve", lambda *args, **kwargs: pytest.fail("solved with stdout closed"))
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["design", "--space", "small", "--budget", "flops=20G"]) == 2
+    assert capsys.readouterr().err == ("mpsolve: error: stdout is closed, and mpsolve design writes its result there: "
+                                       "keep stdout open (redirect it to a file: > FILE)\n")
+    argv = ["pareto", "--space", "small", "--budgets", "20G", "--solver", "exhaustive"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.endswith(": keep stdout open (redirect it to a file: > FILE), or give --csv FILE or "
+                                            "--plot FILE\n")
+    assert main([*argv, "--csv", str(tmp_path / "front.csv")]) == 0  # the front goes to its file
+    assert (tmp_path / "front.csv").read_text().count("\n") == 2 and capsys.readouterr().err == ""
 
 
 def test_a_stderr_the_shell_closed_keeps_messages_out_of_stdout(tmp_path):
