@@ -755,7 +755,7 @@ def _quantize_dynamic(onnx_model: str | os.PathLike, out: Path, per_channel: boo
                 onnx.save(whole, str(source))
             del whole
         # a failed symbolic shape inference writes its model (and its data) into the working folder: the temporary one
-        with _working_folder(tmp):
+        with contextlib.chdir(tmp):  # process-wide while it runs (ORT names no folder for it)
             try:
                 quant_pre_process(source, folded, skip_symbolic_shape=attention or not symbolic,
                                   skip_onnx_shape=attention)
@@ -766,17 +766,6 @@ def _quantize_dynamic(onnx_model: str | os.PathLike, out: Path, per_channel: boo
                 quant_pre_process(source, folded, skip_symbolic_shape=True, skip_onnx_shape=False)
         kinds = [k for k in IntegerOpsRegistry if k != "Attention"] if attention else None  # None: ORT's own
         quantize_dynamic(folded, out, per_channel=per_channel, weight_type=QuantType.QInt8, op_types_to_quantize=kinds)
-
-
-@contextlib.contextmanager
-def _working_folder(path: str | os.PathLike) -> Iterator[None]:
-    """Run in ``path`` as the working folder (``contextlib.chdir`` of Python 3.11)."""
-    here = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(here)
 
 
 def _has_onnx_attention(path: str | os.PathLike) -> bool:
