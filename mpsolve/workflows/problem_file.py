@@ -63,7 +63,7 @@ from mpsolve.costs import get_cost
 from mpsolve.objectives import OBJECTIVES, get_objective
 from mpsolve.solvers import RUN_OPTIONS, get_solver, solve
 from mpsolve.spaces import SPACES, SearchSpace, get_space
-from mpsolve.utils.errors import MpsolveError, shown_name
+from mpsolve.utils.errors import MpsolveError, shown_name, warn
 from mpsolve.utils.files import parse_data, read_text_bounded
 from mpsolve.utils.quantities import exact_quantity, parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
@@ -520,6 +520,9 @@ def result_to_problem_toml(result: Result | Mapping[str, Any], source: str = "<r
         raise reader.error("solver", f"expected a solver name, got {solver!r}")
     options = reader.table("options", data.get("options") or {})
     seed = data.get("seed")
+    if seed is None and data.get("status") != "infeasible":  # a seed=None run of before mpsolve recorded its seed
+        warn(f"{source}: the result records no seed (it drew fresh entropy): its rerun has seed {DEFAULT_SEED} and "
+             "need not give the same design")
     text = dumps_toml(_structure(reader, data["problem"], solver, options, seed, None))
     spec = loads_problem(text, source, allow_storage=allow_storage)  # what we hand out must load
     # TOML has no null: an option the run set to None is left out, which is its default only when it is

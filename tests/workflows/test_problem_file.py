@@ -118,6 +118,11 @@ def test_a_run_without_a_seed_records_the_one_it_drew_and_reruns_it():
     for first in runs:
         rerun = loads_problem(result_to_problem_toml(first))
         assert rerun.seed == first.seed and np.array_equal(rerun.solve().x, first.x)
+    # a result saved before the seed was recorded reruns with seed 0, said (it was silent)
+    older = {**runs[0].to_dict(), "seed": None}
+    with pytest.warns(mpsolve.MpsolveWarning, match=r"^<result>: the result records no seed \(it drew fresh "
+                                                    r"entropy\): its rerun has seed 0 and need not give the same"):
+        assert loads_problem(result_to_problem_toml(older)).seed == 0
 
 
 def test_a_monte_carlo_objective_with_integer_draws_reruns(tmp_path):
