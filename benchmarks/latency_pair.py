@@ -23,6 +23,7 @@ from latency import check_timings, runtime_label
 from scipy.stats import bootstrap
 
 from mpsolve import MpsolveError
+from mpsolve.costs import PROFILE_PHASES, PROFILE_RUNTIMES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,10 +37,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def read_run(path: Path) -> dict[str, Any]:
+    """A run with its designs named and checks of one timing per design (numpy would broadcast one design's
+    over all of them without a word); else a one-line error."""
     [run] = read_runs("run", path)
-    if not isinstance(run, dict) or not isinstance((run.get("latency_cost") or {}).get("checks"), list):
+    cost = run.get("latency_cost") if isinstance(run, dict) else None
+    if not isinstance(cost, dict) or not isinstance(cost.get("checks"), list):
         raise MpsolveError(f"{str(path)!r} has no latency-cost checks: give the --out JSON of a latency.py run "
                            "with a MAPE check")
+    designs = cost.get("architectures")
+    for check in cost["checks"]:
+        if not (isinstance(designs, list) and isinstance(check, dict) and check.get("phase") in PROFILE_PHASES
+                and check.get("runtime") in PROFILE_RUNTIMES):
+            raise MpsolveError(f"{str(path)!r} is not a run as latency.py saves it (its designs and checks of a "
+                               "runtime and phase): give the --out JSON of a latency.py run")
+        components = check_timings(check)[1]
+        if len(components) != len(designs) or not np.all(np.isfinite(components) & (components > 0)):
+            raise MpsolveError(f"{str(path)!r}: the {runtime_label(check)} {check['phase']} check has not one "
+                               f"positive component sum for each of the run's {len(designs)} designs: give a run as "
+                               "latency.py saved it")
     return run
 
 

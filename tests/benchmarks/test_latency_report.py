@@ -335,3 +335,16 @@ def test_two_runs_of_the_same_designs_are_paired_per_design(tmp_path: Path) -> N
         latency_pair.main([str(results / "latency_int8_s49.json"), str(results / "latency_confirm.json")])
     with pytest.raises(SystemExit, match="has no latency-cost checks"):
         latency_pair.main([str(results / "latency_int8_s49.json"), str(results / "latency_profile.json")])
+    tampered = json.loads((results / "latency_int8_s49.json").read_text())
+    check = tampered["latency_cost"]["checks"][0]
+    for key in ("predicted_ms", "components_ms", "previous_components_ms"):  # one design's, broadcast over 20
+        if check.get(key) is not None:
+            check[key] = check[key][:1]
+    check["measured_ms"] = [row[:1] for row in check["measured_ms"]]
+    (tmp_path / "one.json").write_text(json.dumps(tampered))
+    with pytest.raises(SystemExit, match="check has not one positive component sum for each of the run's 20 designs"):
+        latency_pair.main([str(results / "latency_int8_s49.json"), str(tmp_path / "one.json")])
+    del tampered["latency_cost"]["checks"][0]["phase"]
+    (tmp_path / "nophase.json").write_text(json.dumps(tampered))
+    with pytest.raises(SystemExit, match="is not a run as latency.py saves it"):
+        latency_pair.main([str(tmp_path / "nophase.json"), str(results / "latency_int8_s49.json")])
