@@ -49,9 +49,9 @@ class ParetoFront:
     Attributes:
         over: the cost the budgets bound.
         solver: the backend's name.
-        points: per budget (ascending), ``budget``, ``solver``, ``status``, ``proved``,
-            ``objective``, ``cost``, ``bound``, ``gap``, ``wall_time_s``, ``encoding`` and
-            ``architecture`` (``None`` when infeasible); a budget whose solve failed has status
+        points: per budget (ascending), ``budget``, ``solver``, ``seed`` (the solve's, also one drawn for
+            ``seed=None``), ``status``, ``proved``, ``objective``, ``cost``, ``bound``, ``gap``, ``wall_time_s``,
+            ``encoding`` and ``architecture`` (``None`` when infeasible); a budget whose solve failed has status
             ``error`` and the message as ``error``. ``proved`` is true for an optimum
             proved with gap 0, for a budget below the cheapest design of the space, and for a
             budget a complete search (``exhaustive``, ``exact``, ``cpsat``) found no design within.
@@ -311,7 +311,9 @@ def budget_point(budget: float, result: dict[str, Any] | None, over: str, solver
     """One budget's point of a front (see :class:`ParetoFront`) from a ``Result.to_dict()``;
     ``result`` is ``None`` when the budget was proved infeasible before solving
     (:class:`InfeasibleError`: the space's cheapest design exceeds it)."""
-    point: dict[str, Any] = {"budget": budget, "solver": solver, "status": "infeasible",
+    # the solve's seed, also one it drew (seed=None): the point's run can be repeated
+    point: dict[str, Any] = {"budget": budget, "solver": solver, "seed": None if result is None else result.get("seed"),
+                             "status": "infeasible",
                              "proved": result is None or bool(result.get("proved"))}  # a complete search proves it
     if result is None or result["architecture"] is None:
         if result is not None and result["status"] == "interrupted":  # Ctrl-C before a design: not infeasible

@@ -549,3 +549,16 @@ def test_a_budget_whose_solve_fails_is_an_error_point_and_the_front_goes_on(tmp_
                            "budget 20G with fails-at-20g: no luck at this budget)")
     assert printed.count("feasible") == 2 and " error " in printed
     assert [r["status"] for r in csv.DictReader(out.open())] == ["feasible", "error", "feasible"]
+
+
+def test_a_front_without_a_seed_records_each_points_drawn_seed() -> None:
+    """Before: with seed=None each budget's solve drew a seed the front kept nowhere, so no point could be run
+    again; now every point records its solve's seed, and solving its budget with that seed gives its design."""
+    problem = mpsolve.Problem("small")
+    fr = mpsolve.pareto(problem, "flops", ["40G", "110G"], solver="ea", iterations=200)
+    for p in fr.points:
+        assert isinstance(p["seed"], int)
+        again = mpsolve.solve(mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", p["budget"])]), "ea",
+                              seed=p["seed"], iterations=200)
+        assert again.x.tolist() == p["encoding"]
+    assert json.loads(fr.to_json())["points"][0]["seed"] == fr.points[0]["seed"]
