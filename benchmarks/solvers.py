@@ -73,10 +73,7 @@ def flops_fronts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     reference = (0.0, max(r["budgets"]["flops"] for rs in runs.values() for r in rs))
     out = []
     for (solver, seed), rs in runs.items():
-        points = [  # a sweep row with an error is a budget proved infeasible before solving
-            budget_point(r["budgets"]["flops"], None if "error" in r else r, "flops", solver)
-            for r in sorted(rs, key=lambda r: r["budgets"]["flops"])
-        ]
+        points = [_point(r, solver) for r in sorted(rs, key=lambda r: r["budgets"]["flops"])]
         front = ParetoFront("flops", solver, points, reference_point=reference)
         out.append({
             "solver": solver,
@@ -89,6 +86,16 @@ def flops_fronts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "wall_time_s": sum(r["wall_time_s"] for r in rs),
         })
     return out
+
+
+def _point(row: dict[str, Any], solver: str) -> dict[str, Any]:
+    """A sweep row's point of a front: an infeasible row (with its error) is a budget proved infeasible before
+    solving; a failed one (status ``error``) proves nothing, as a failed budget of ``mpsolve.pareto``."""
+    budget = row["budgets"]["flops"]
+    if row["status"] == "error":
+        return {**budget_point(budget, None, "flops", solver), "status": "error", "proved": False,
+                "error": row["error"]}
+    return budget_point(budget, None if "error" in row else row, "flops", solver)
 
 
 @C.one_line_errors
@@ -164,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     optimum = {tuple(r["budget"][:2]): r["objective"] for r in rows if r["status"] == "optimal"}
     for r in rows:
         best = optimum.get(tuple(r["budget"][:2]))
-        r["gap_to_optimum"] = None if best is None else (best - r["objective"]) / abs(best)
+        failed = best is None or r["objective"] is None  # no optimum proved, or no design (a failed run)
+        r["gap_to_optimum"] = None if failed else (best - r["objective"]) / abs(best)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"command": C.command_line("solvers.py", argv), "git_commit": C.git_commit(),

@@ -282,6 +282,32 @@ def test_solvers_reports_budgets_that_no_design_meets(script, tmp_path: Path) ->
     assert (tmp_path / "s_convergence.png").stat().st_size > 0
 
 
+def test_solvers_reports_a_failed_run_as_a_failed_point(script, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: a run that failed (status 'error') was a budget proved infeasible, its backend's front certified,
+    and the gap to the optimum another backend proved a TypeError after the runs. Now its point has status error,
+    proves nothing, and has no gap."""
+    import mpsolve
+
+    sweep = importlib.import_module("mpsolve.workflows.sweep")  # the module: the package exports its function
+    solve = sweep.solve
+
+    def ea_fails(problem, solver, *args, **kwargs):
+        if solver == "ea":
+            raise mpsolve.SolverError("no luck")
+        return solve(problem, solver, *args, **kwargs)
+
+    monkeypatch.setattr(sweep, "solve", ea_fails)
+    out = tmp_path / "s"
+    argv = ["--solvers", "exact,ea", "--seeds", "0", "--budgets", "20G", "--jobs", "1", "--out", str(out)]
+    with pytest.warns(mpsolve.MpsolveWarning, match="1 of 2 runs failed"):
+        assert script("solvers").main(argv) == 0
+    results = json.loads(out.with_suffix(".json").read_text())
+    fronts = {f["solver"]: f for f in results["fronts"]}
+    assert fronts["exact"]["certified"] and not fronts["ea"]["certified"] and fronts["ea"]["proved"] == 0
+    assert [(r["status"], r["gap_to_optimum"]) for r in results["runs"]] == [("optimal", 0), ("error", None)]
+
+
 @pytest.mark.parametrize("name", ["solvers", "optimality"])
 def test_an_output_stem_that_names_a_folder_is_refused(script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str], name: str) -> None:
