@@ -122,6 +122,8 @@ def markdown(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     check_outputs({"--out": args.out, "--md": args.md}, {"run": args.run, "earlier": args.earlier})
+    if args.run.resolve() == args.earlier.resolve():  # a report that nothing moved between a run and itself
+        raise MpsolveError(f"run and earlier are the same file {str(args.run)!r}: give the --out JSONs of two runs")
     later, earlier = read_run(args.run), read_run(args.earlier)
     results = {
         "command": command_line("latency_pair.py", argv), "git_commit": git_commit(),

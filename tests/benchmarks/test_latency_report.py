@@ -331,6 +331,9 @@ def test_two_runs_of_the_same_designs_are_paired_per_design(tmp_path: Path) -> N
     for row in latency_pair.pair(later, later, seed=0):
         assert row["ape_change_points"] == 0 and row["ape_change_ci95"] == [0, 0]
         assert row["fastest_ratio"] == row["components_ratio"] == {"median": 1, "min": 1, "max": 1}
+    with pytest.raises(SystemExit, match="^error: run and earlier are the same file .*: give the --out JSONs of two"):
+        latency_pair.main([str(results / "latency_int8_s49.json"), str(results / ".." / "results" /
+                                                                         "latency_int8_s49.json")])
     with pytest.raises(SystemExit, match="^error: the two runs timed different designs"):
         latency_pair.main([str(results / "latency_int8_s49.json"), str(results / "latency_confirm.json")])
     with pytest.raises(SystemExit, match="has no latency-cost checks"):
