@@ -67,6 +67,11 @@ def pair(later: dict[str, Any], earlier: dict[str, Any], seed: int) -> list[dict
     if later["latency_cost"].get("architectures") != earlier["latency_cost"].get("architectures"):
         raise MpsolveError("the two runs timed different designs: pair runs of the same --seed, space and "
                            "--mape-archs")
+    settings = [run.get("settings") if isinstance(run.get("settings"), dict) else {} for run in (later, earlier)]
+    for flag in ("seq_len", "threads", "statistic"):  # another workload: its timings differ without moving
+        if settings[0].get(flag) != settings[1].get(flag):
+            said = f"--{flag.replace('_', '-')} {settings[0].get(flag)} and {settings[1].get(flag)}"
+            raise MpsolveError(f"the two runs timed another workload ({said}): pair runs of the same workload")
     before = {key(c): c for c in earlier["latency_cost"]["checks"]}
     rows = []
     for check in later["latency_cost"]["checks"]:

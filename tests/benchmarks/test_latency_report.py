@@ -338,6 +338,13 @@ def test_two_runs_of_the_same_designs_are_paired_per_design(tmp_path: Path) -> N
         latency_pair.main([str(results / "latency_int8_s49.json"), str(results / "latency_confirm.json")])
     with pytest.raises(SystemExit, match="has no latency-cost checks"):
         latency_pair.main([str(results / "latency_int8_s49.json"), str(results / "latency_profile.json")])
+    for flag, value in (("seq_len", 256), ("threads", 2), ("statistic", "median")):
+        other = json.loads((results / "latency_int8_s49.json").read_text())
+        other["settings"][flag] = value
+        (tmp_path / "other.json").write_text(json.dumps(other))
+        said = f"--{flag.replace('_', '-')} {value} and"
+        with pytest.raises(SystemExit, match=f"^error: the two runs timed another workload \\({said}"):
+            latency_pair.main([str(tmp_path / "other.json"), str(results / "latency_int8_s49.json")])
     tampered = json.loads((results / "latency_int8_s49.json").read_text())
     check = tampered["latency_cost"]["checks"][0]
     for key in ("predicted_ms", "components_ms", "previous_components_ms"):  # one design's, broadcast over 20
