@@ -19,7 +19,8 @@ weights from memory), and, when one layer is shared, the timed ``L_i`` consecuti
 it (``repeated``: each on its own KV cache, the weights partly in the CPU cache from the
 application before): linear between the timed depths and beyond the deepest with the slope over
 its repeats, after a running maximum (a depth never costs less than a shallower one, whatever the
-noise). Profiles without ``repeated`` (version 2) give the repeats their ``warm_ms``.
+noise). Profiles without ``repeated`` (version 2) give the repeats their ``warm_ms``; a version 3 profile
+without them (of a space that shares no deeper layer) has no entry for a shared block's repeats.
 A profile with a ``calibration`` (whole designs timed against their component sums) adds its
 model-level terms, ``ms + per_layer_ms * sum_i L_i``: what a whole forward pays beyond its
 components (framework dispatch, cache bookkeeping, session input and output).
@@ -178,6 +179,9 @@ class LatencyCost(CostModel):
         curves = [_application_curve(r) for r in data["layers"]]
         #: the least time a layer application adds (the first of a block, or a repeat of a shared one)
         self.fastest_application_ms = _fastest_application_ms(curves)
+        # a version 3 profile times the repeats of a layer where its space shares layers: one without (an unshared
+        # space's) would give them the warm timing of a version 2 profile, which misses their cost, without a word
+        self._repeats_untimed = data["version"] == PROFILE_VERSION and not any("repeated" in r for r in data["layers"])
         # a shared block of n applications: its row at n - 1 up to the deepest timed, then the slope
         self._deepest = int(max((n[-1] for n, _, _ in curves), default=1))
         depths = np.arange(1, self._deepest + 1)
@@ -217,6 +221,10 @@ class LatencyCost(CostModel):
         if not found.all():
             row, col = np.argwhere(~found)[0]
             self._missing(f"a layer with embed_dim={E[row, col]}, ffn_dim={F[row, col]}")
+        if constants.shared and self._repeats_untimed and (L > 1).any():
+            row, col = np.argwhere(L > 1)[0]
+            self._missing(f"{L[row, col]} consecutive applications of a shared layer (its space shares none, or has "
+                          "one layer a block)")
         fan_in, fan_out = projection_shapes(batch, constants.embed_proj_dim)
         present = fan_in != fan_out
         input_ms, input_found = self._inputs.lookup(fan_in[:, :-1], fan_out[:, :-1])

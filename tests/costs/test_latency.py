@@ -293,6 +293,13 @@ def test_a_shared_block_costs_its_timed_applications(tiny_space: SearchSpace) ->
     assert block(5, sp=unshared) == pytest.approx(5.0)
     del row["repeated"]
     assert block(5, {**profile, "version": 2}) == pytest.approx(1.0 + 4 * 0.25)
+    # before: a version 3 profile of an unshared space gave a shared block's repeats their warm timing (1.0 + 4 *
+    # 0.25), as a version 2 profile does, though it timed no repeat
+    unshared_profile = synthetic_profile(unshared)
+    assert LatencyCost(unshared_profile).of(space.decode(np.zeros(9, dtype=int))) > 0  # one layer a block: timed
+    with pytest.raises(LatencyProfileError, match=r"^the latency profile \(space 'tiny'\) has no entry for 5 "
+                       r"consecutive applications of a shared layer \(its space shares none.*\); re-profile"):
+        block(5, unshared_profile)
 
 
 def test_profiles_time_the_consecutive_applications_of_shared_layers(profile: dict, tiny_space: SearchSpace) -> None:
