@@ -45,6 +45,9 @@ def read_run(path: Path) -> dict[str, Any]:
         raise MpsolveError(f"{str(path)!r} has no latency-cost checks: give the --out JSON of a latency.py run "
                            "with a MAPE check")
     designs = cost.get("architectures")
+    if isinstance(designs, list) and len(designs) < 2:  # the change's interval is a bootstrap over the designs
+        raise MpsolveError(f"{str(path)!r} timed {len(designs)} design(s): a pair needs runs of two or more "
+                           "(latency.py --mape-archs)")
     for check in cost["checks"]:
         if not (isinstance(designs, list) and isinstance(check, dict) and check.get("phase") in PROFILE_PHASES
                 and check.get("runtime") in PROFILE_RUNTIMES):

@@ -354,6 +354,17 @@ def test_two_runs_of_the_same_designs_are_paired_per_design(tmp_path: Path) -> N
     (tmp_path / "one.json").write_text(json.dumps(tampered))
     with pytest.raises(SystemExit, match="check has not one positive component sum for each of the run's 20 designs"):
         latency_pair.main([str(results / "latency_int8_s49.json"), str(tmp_path / "one.json")])
+    single = json.loads((results / "latency_int8_s49.json").read_text())  # one design a run
+    single["latency_cost"]["architectures"] = single["latency_cost"]["architectures"][:1]
+    for check in single["latency_cost"]["checks"]:
+        for key in ("predicted_ms", "components_ms", "previous_components_ms"):
+            if check.get(key) is not None:
+                check[key] = check[key][:1]
+        check["measured_ms"] = [row[:1] for row in check["measured_ms"]]
+    for name in ("single.json", "single2.json"):
+        (tmp_path / name).write_text(json.dumps(single))
+    with pytest.raises(SystemExit, match=r"single\.json' timed 1 design\(s\): a pair needs runs of two or more"):
+        latency_pair.main([str(tmp_path / "single.json"), str(tmp_path / "single2.json")])  # was scipy's ValueError
     del tampered["latency_cost"]["checks"][0]["phase"]
     (tmp_path / "nophase.json").write_text(json.dumps(tampered))
     with pytest.raises(SystemExit, match="is not a run as latency.py saves it"):
