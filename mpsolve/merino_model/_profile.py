@@ -262,6 +262,7 @@ def profile_latency(
                            "designs), or drop fit_intercept")
     logits = _profile_logits(runtime, logits)
     lean, int8 = _check_graph_options(lean, int8, runtime)
+    graph_dir = check_graph_dir(graph_dir)  # before the timing: an int was a TypeError, a file's name a FileExistsError
     limit = space.max_positions - (1 if phase == "decode" else 0)
     if seq_len > limit:
         raise MpsolveError(

@@ -566,6 +566,10 @@ def test_profiling_rejects_bad_settings(tiny_space: SearchSpace) -> None:
                           (True, "lean is the exported graph's: give it with runtime='onnxruntime'")):
         with pytest.raises(MpsolveError, match=message):
             profile_latency(tiny_space, seq_len=16, lean=lean, progress=False)
+    for graph_dir, message in ((5, "graph_dir must be a folder's path or None, got int"),
+                               (__file__, "graph_dir '.*' is not a folder: give a folder")):
+        with pytest.raises(MpsolveError, match=message):  # before: a TypeError, a FileExistsError after the timing
+            profile_latency(tiny_space, seq_len=16, runtime="onnxruntime", graph_dir=graph_dir, progress=False)
     # was torch's allocation error
     with pytest.raises(MpsolveError, match=r"^batch 100000000 at seq_len 16 needs [\d.]+ GiB but only [\d.]+ GiB of "
                                            "memory is available; lower batch or seq_len$"):
