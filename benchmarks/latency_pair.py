@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import check_outputs, command_line, git_commit, one_line_errors, read_runs, write_report
+from _common import at_least, check_outputs, command_line, git_commit, one_line_errors, read_runs, write_report
 from latency import check_timings, runtime_label
 from scipy.stats import bootstrap
 
@@ -30,10 +30,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run", type=Path, help="a latency.py --out JSON (the later run)")
     p.add_argument("earlier", type=Path, help="a latency.py --out JSON of the same designs (the earlier run)")
-    p.add_argument("--seed", type=int, default=0, help="the bootstrap's seed")
+    p.add_argument("--seed", type=at_least(0), default=0, help="the bootstrap's seed (below 2**32)")
     p.add_argument("--out", type=Path, default=None, help="write the pairs as JSON here")
     p.add_argument("--md", type=Path, default=None, help="write the report here")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.seed >= 2**32:  # the bootstrap seeds numpy's legacy generator: numpy's ValueError after the reading
+        p.error(f"argument --seed: {args.seed} is not below 2**32")
+    return args
 
 
 def read_run(path: Path) -> dict[str, Any]:

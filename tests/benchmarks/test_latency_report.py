@@ -308,7 +308,7 @@ def test_the_latency_cost_check_times_designs_as_mpsolve_latency_does(tmp_path: 
     assert "The component sum against the previous one" in report and "| decode | profile version 2 |" in report
 
 
-def test_two_runs_of_the_same_designs_are_paired_per_design(tmp_path: Path) -> None:
+def test_two_runs_of_the_same_designs_are_paired_per_design(tmp_path: Path, capsys) -> None:
     """``latency_pair.py``: the lean and INT8 runs timed the same designs' default graphs; each side of a pair is
     that run's own figure, and a run paired with itself has moved by nothing."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -331,6 +331,11 @@ def test_two_runs_of_the_same_designs_are_paired_per_design(tmp_path: Path) -> N
     for row in latency_pair.pair(later, later, seed=0):
         assert row["ape_change_points"] == 0 and row["ape_change_ci95"] == [0, 0]
         assert row["fastest_ratio"] == row["components_ratio"] == {"median": 1, "min": 1, "max": 1}
+    for seed in ("-1", str(2**32)):  # before: numpy's ValueError, a traceback
+        with pytest.raises(SystemExit):
+            latency_pair.parse_args([str(results / "latency_int8_s49.json"), str(results / "latency_lean_s49.json"),
+                                     "--seed", seed])
+        assert "argument --seed: " in capsys.readouterr().err
     with pytest.raises(SystemExit, match="^error: run and earlier are the same file .*: give the --out JSONs of two"):
         latency_pair.main([str(results / "latency_int8_s49.json"), str(results / ".." / "results" /
                                                                          "latency_int8_s49.json")])
