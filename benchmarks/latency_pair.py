@@ -138,8 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     later, earlier = read_run(args.run), read_run(args.earlier)
     results = {
         "command": command_line("latency_pair.py", argv), "git_commit": git_commit(),
-        "run": str(args.run), "run_commit": later.get("git_commit", "?"),
-        "earlier": str(args.earlier), "earlier_commit": earlier.get("git_commit", "?"),
+        # a commit that is not a string (null in an edited file) was a TypeError in the report
+        "run": str(args.run), "run_commit": str(later.get("git_commit") or "?"),
+        "earlier": str(args.earlier), "earlier_commit": str(earlier.get("git_commit") or "?"),
         "seed": args.seed, "pairs": pair(later, earlier, args.seed),
     }
     if not results["pairs"]:

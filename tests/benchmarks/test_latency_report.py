@@ -350,6 +350,11 @@ def test_two_runs_of_the_same_designs_are_paired_per_design(tmp_path: Path, caps
         said = f"--{flag.replace('_', '-')} {value} and"
         with pytest.raises(SystemExit, match=f"^error: the two runs timed another workload \\({said}"):
             latency_pair.main([str(tmp_path / "other.json"), str(results / "latency_int8_s49.json")])
+    for commit in (None, 5):
+        other = json.loads((results / "latency_int8_s49.json").read_text())
+        (tmp_path / "other.json").write_text(json.dumps({**other, "git_commit": commit}))
+        assert latency_pair.main([str(tmp_path / "other.json"), str(results / "latency_lean_s49.json")]) == 0
+        assert f"Later run: `{tmp_path / 'other.json'}` (commit {commit or '?'})" in capsys.readouterr().out
     tampered = json.loads((results / "latency_int8_s49.json").read_text())
     check = tampered["latency_cost"]["checks"][0]
     for key in ("predicted_ms", "components_ms", "previous_components_ms"):  # one design's, broadcast over 20
