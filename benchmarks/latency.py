@@ -973,9 +973,10 @@ def rerender(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_timings(check: Any) -> tuple[Any, ...]:
+def check_timings(check: Any, source: str = "--report") -> tuple[Any, ...]:
     """A saved check's predictions, component sums, timings ``(rounds, designs)`` and previous component sums (or
-    ``None``), or a one-line error: numpy would broadcast a list of another length without a word."""
+    ``None``), or a one-line error naming ``source``: numpy would broadcast a list of another length without a
+    word."""
     import numpy as np
 
     keys = ("predicted_ms", "components_ms", "measured_ms", "previous_components_ms")
@@ -990,7 +991,7 @@ def check_timings(check: Any) -> tuple[Any, ...]:
                 arrays[3] is None or arrays[3].shape == (designs,)):
             return tuple(arrays)
     where = f"{check.get('runtime')} {check.get('phase')} " if isinstance(check, dict) else ""
-    raise SystemExit(f"error: --report: the {where}check's timings are not as latency.py writes them (one number "
+    raise SystemExit(f"error: {source}: the {where}check's timings are not as latency.py writes them (one number "
                      "a design in predicted_ms, components_ms and previous_components_ms; measured_ms positive, "
                      "(rounds, designs)): give a run as it was saved")
 

@@ -56,7 +56,7 @@ def read_run(path: Path) -> dict[str, Any]:
                 and check.get("runtime") in PROFILE_RUNTIMES):
             raise MpsolveError(f"{str(path)!r} is not a run as latency.py saves it (its designs and checks of a "
                                "runtime and phase): give the --out JSON of a latency.py run")
-        components = check_timings(check)[1]
+        components = check_timings(check, repr(str(path)))[1]  # not latency.py's --report
         if len(components) != len(designs) or not np.all(np.isfinite(components) & (components > 0)):
             raise MpsolveError(f"{str(path)!r}: the {runtime_label(check)} {check['phase']} check has not one "
                                f"positive component sum for each of the run's {len(designs)} designs: give a run as "

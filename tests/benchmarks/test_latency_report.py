@@ -375,6 +375,12 @@ def test_two_runs_of_the_same_designs_are_paired_per_design(tmp_path: Path, caps
         (tmp_path / name).write_text(json.dumps(single))
     with pytest.raises(SystemExit, match=r"single\.json' timed 1 design\(s\): a pair needs runs of two or more"):
         latency_pair.main([str(tmp_path / "single.json"), str(tmp_path / "single2.json")])  # was scipy's ValueError
+    negative = json.loads((results / "latency_int8_s49.json").read_text())
+    negative["latency_cost"]["checks"][1]["measured_ms"][0][0] = -1.0
+    (tmp_path / "negative.json").write_text(json.dumps(negative))  # before: the message named latency.py's --report
+    with pytest.raises(SystemExit, match=r"^error: '.*negative\.json': the onnxruntime prefill check's timings are "
+                       "not as latency.py writes them"):
+        latency_pair.main([str(tmp_path / "negative.json"), str(results / "latency_lean_s49.json")])
     del tampered["latency_cost"]["checks"][0]["phase"]
     (tmp_path / "nophase.json").write_text(json.dumps(tampered))
     with pytest.raises(SystemExit, match="is not a run as latency.py saves it"):
