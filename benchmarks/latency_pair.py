@@ -61,6 +61,11 @@ def read_run(path: Path) -> dict[str, Any]:
             raise MpsolveError(f"{str(path)!r}: the {runtime_label(check)} {check['phase']} check has not one "
                                f"positive component sum for each of the run's {len(designs)} designs: give a run as "
                                "latency.py saved it")
+    keys = [key(check) for check in cost["checks"]]
+    twice = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+    if twice is not None:  # each would be paired with the other run's one check of that graph and phase
+        raise MpsolveError(f"{str(path)!r} has two {' '.join(twice)} checks: which one to pair is unknown; give a run "
+                           "as latency.py saved it")
     return run
 
 

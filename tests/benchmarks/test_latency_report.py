@@ -381,6 +381,11 @@ def test_two_runs_of_the_same_designs_are_paired_per_design(tmp_path: Path, caps
     with pytest.raises(SystemExit, match=r"^error: '.*negative\.json': the onnxruntime prefill check's timings are "
                        "not as latency.py writes them"):
         latency_pair.main([str(tmp_path / "negative.json"), str(results / "latency_lean_s49.json")])
+    twice = json.loads((results / "latency_int8_s49.json").read_text())
+    twice["latency_cost"]["checks"].append(twice["latency_cost"]["checks"][0])
+    (tmp_path / "twice.json").write_text(json.dumps(twice))  # before: its rows paired twice with one check
+    with pytest.raises(SystemExit, match=r"twice\.json' has two onnxruntime prefill checks: which one to pair"):
+        latency_pair.main([str(tmp_path / "twice.json"), str(results / "latency_lean_s49.json")])
     del tampered["latency_cost"]["checks"][0]["phase"]
     (tmp_path / "nophase.json").write_text(json.dumps(tampered))
     with pytest.raises(SystemExit, match="is not a run as latency.py saves it"):
