@@ -522,6 +522,8 @@ def check_graph_dir(graph_dir: Any) -> Path | None:
         return None
     if not isinstance(graph_dir, (str, os.PathLike)):
         raise ModelInputError(f"graph_dir must be a folder's path or None, got {type(graph_dir).__name__}")
+    if isinstance(graph_dir, str) and not graph_dir.strip():  # Path('') is the current folder: graphs left there
+        raise ModelInputError("graph_dir is empty: give a folder's path, or None for a temporary one")
     folder = Path(graph_dir)
     if folder.exists() and not folder.is_dir():
         raise ModelInputError(f"graph_dir {str(folder)!r} is not a folder: give a folder (created when missing)")

@@ -567,6 +567,7 @@ def test_profiling_rejects_bad_settings(tiny_space: SearchSpace) -> None:
         with pytest.raises(MpsolveError, match=message):
             profile_latency(tiny_space, seq_len=16, lean=lean, progress=False)
     for graph_dir, message in ((5, "graph_dir must be a folder's path or None, got int"),
+                               ("", "graph_dir is empty: give a folder's path, or None"),  # was the current folder
                                (__file__, "graph_dir '.*' is not a folder: give a folder")):
         with pytest.raises(MpsolveError, match=message):  # before: a TypeError, a FileExistsError after the timing
             profile_latency(tiny_space, seq_len=16, runtime="onnxruntime", graph_dir=graph_dir, progress=False)
