@@ -307,9 +307,11 @@ def profile_latency(
                         warm, cold, *runs = _time_copies(calls, counts, threads, min_run_time, statistic)
                 else:
                     lean_table = lean and label == "embedding"  # the layers' graphs are the same
+                    # the embedding holds a table of max_positions rows: another space's was reused, and timed
+                    positions = f"-p{space.max_positions}" if label == "embedding" else ""
                     graph = _component_graph(module, feeds[0], space.max_positions,
-                                             f"{key}-{label}{'-lean' if lean_table else ''}", graph_dir, lean_table,
-                                             int8)
+                                             f"{key}{positions}-{label}{'-lean' if lean_table else ''}", graph_dir,
+                                             lean_table, int8)
                     arrays = [tuple(t.numpy() for t in x) for x in feeds]
                     warm, cold, *runs = time_graph(graph, arrays, copies, counts, threads, min_run_time, statistic,
                                                    lean)

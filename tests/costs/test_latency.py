@@ -952,6 +952,20 @@ def test_an_int8_profile_times_every_components_dynamic_int8(tmp_path: Path, mon
         profile_latency(space, 8, int8=True, threads=1, progress=False)
 
 
+def test_a_kept_embedding_graph_is_one_of_the_spaces_max_positions(tmp_path: Path, monkeypatch) -> None:
+    """Before: the kept embedding graph was named without the space's max_positions, so a profile of a space with
+    another (a position table of another size) timed the first space's graph; now it exports its own, and reuses
+    the other components' graphs."""
+    pytest.importorskip("onnxruntime")
+    space, exported, _ = _stand_in_components(monkeypatch)
+    options = {"threads": 1, "runtime": "onnxruntime", "min_run_time": 0.01, "progress": False, "graph_dir": tmp_path}
+    profile_latency(space, 8, **options)
+    assert sorted(name for name, _ in exported) == ["CachedLayer", "Embeddings", "Head", "Increment"]
+    profile_latency(SearchSpace(**{**space.to_dict(), "max_positions": 32}), 8, **options)
+    assert sorted(name for name, _ in exported) == ["CachedLayer", "Embeddings", "Embeddings", "Head", "Increment"]
+    assert len(list(tmp_path.glob("*-embedding.onnx"))) == 2
+
+
 def test_torch_copies_are_built_outside_inference_mode(tiny_space: SearchSpace, monkeypatch) -> None:
     """As before the ONNX Runtime child: the copies' weights and inputs are ordinary tensors like the first copy's
     (built in inference mode, they were inference tensors, which skip the version and view tracking the first
