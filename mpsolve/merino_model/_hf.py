@@ -251,6 +251,8 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
                                           "are not read)")
         recorded = _check_before_loading(path) if path.is_dir() and not lenient else None
         kwargs["use_safetensors"] = True  # a pickled .bin could run code when loaded
+        # a config's attn_implementation names a Hub kernel that transformers would import: the caller's, or none
+        kwargs.setdefault("attn_implementation", None)
         kwargs["ignore_mismatched_sizes"] = True  # report mismatches as loading info; checked below
         model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
         problems = [
@@ -278,6 +280,10 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
                                           "run; retrain it (a lower learning rate) or restore its model.safetensors")
         return (model, info) if want_info else model
 
+
+#: config keys with which transformers loads code a file names (a Hub kernel repository, a quantisation backend)
+_LOADING_CHOICES = ("attn_implementation", "_attn_implementation", "_attn_implementation_internal",
+                    "experts_implementation", "_experts_implementation", "quantization_config")
 
 #: the ``dtype`` a config may name (transformers instantiates the model under it)
 _CONFIG_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -313,6 +319,12 @@ def _check_before_loading(path: Path) -> str | None:
             raise CheckpointMismatchError(
                 f"checkpoint {str(path)!r} has an unreadable config: {key} {value!r} is not a type the weights can "
                 f"run in (float32, float16, bfloat16 or float64): edit {str(config)!r} (mpsolve writes \"float32\")")
+    chosen = [key for key in _LOADING_CHOICES if key in raw]
+    if chosen:
+        raise CheckpointMismatchError(
+            f"checkpoint {str(path)!r} has a config that sets {', '.join(chosen)}, with which transformers would load "
+            f"code or kernels that the file names: mpsolve writes none; remove {'them' if len(chosen) > 1 else 'it'} "
+            f"from {str(config)!r}")
     _check_generation_config(path)
     try:
         architecture = MeRinoConfig.from_dict(raw).architecture

@@ -324,3 +324,21 @@ def test_models_larger_than_memory_and_bad_init_stds_are_refused(shared_arch: Ar
     for std in (float("inf"), float("nan"), 0.0, -1.0, 1.5, True):
         with pytest.raises(ModelInputError, match=r"init std must be a number in \(0, 1\]"):
             build(shared_arch, init_std=std)
+
+
+@pytest.mark.parametrize("key, value", [("attn_implementation", "someone/evil-kernel"),
+                                        ("_attn_implementation", "someone/evil-kernel"),
+                                        ("experts_implementation", "someone/evil-kernel"),
+                                        ("quantization_config", {"quant_method": "bitsandbytes", "load_in_8bit": True})])
+def test_a_config_naming_code_to_load_is_refused(hf_model, tmp_path: Path, key: str, value: object) -> None:
+    """Before: transformers read a config's ``attn_implementation`` as a Hub kernel repository to download and import
+    (code a checkpoint folder chose), and the other keys gave its ValueError / ImportError tracebacks."""
+    hf_model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, key: value}))
+    with pytest.raises(CheckpointMismatchError, match=rf"has a config that sets {key}, with which transformers would "
+                                                      r"load code or kernels that the file names: .* remove it"):
+        MeRinoHFForCausalLM.from_pretrained(tmp_path)
+    if key == "attn_implementation":  # the lenient load skips the checks, and still loads no kernel
+        assert isinstance(MeRinoHFForCausalLM.from_pretrained(tmp_path, ignore_mismatched_sizes=True),
+                          MeRinoHFForCausalLM)
