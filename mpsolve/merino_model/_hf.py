@@ -388,9 +388,13 @@ def _check_generation_config(path: Path) -> None:
     file = path / "generation_config.json"
     if not file.is_file():
         return
+    text = read_text_bounded(file, "generation config", CheckpointMismatchError)  # transformers reads any size
     try:
-        raw = json.loads(read_text_bounded(file, "generation config", CheckpointMismatchError))
-    except (ValueError, RecursionError):  # transformers falls back to config.json
+        raw = json.loads(text)
+    except RecursionError:  # transformers' own read would raise it
+        raise CheckpointMismatchError(f"checkpoint {str(path)!r}: {file.name} is nested too deeply to read: delete it "
+                                      "(generation falls back to config.json)") from None
+    except ValueError:  # transformers falls back to config.json
         return
     def failure(fields: dict[str, Any]) -> str | None:
         try:

@@ -329,7 +329,7 @@ def test_models_larger_than_memory_and_bad_init_stds_are_refused(shared_arch: Ar
 @pytest.mark.parametrize("key, value", [("attn_implementation", "someone/evil-kernel"),
                                         ("_attn_implementation", "someone/evil-kernel"),
                                         ("experts_implementation", "someone/evil-kernel"),
-                                        ("quantization_config", {"quant_method": "bitsandbytes", "load_in_8bit": True})])
+                                        ("quantization_config", {"quant_method": "bitsandbytes", "load_in_8bit": 1})])
 def test_a_config_naming_code_to_load_is_refused(hf_model, tmp_path: Path, key: str, value: object) -> None:
     """Before: transformers read a config's ``attn_implementation`` as a Hub kernel repository to download and import
     (code a checkpoint folder chose), and the other keys gave its ValueError / ImportError tracebacks."""
@@ -342,3 +342,17 @@ def test_a_config_naming_code_to_load_is_refused(hf_model, tmp_path: Path, key: 
     if key == "attn_implementation":  # the lenient load skips the checks, and still loads no kernel
         assert isinstance(MeRinoHFForCausalLM.from_pretrained(tmp_path, ignore_mismatched_sizes=True),
                           MeRinoHFForCausalLM)
+
+
+def test_an_oversized_or_deeply_nested_generation_config_is_refused(hf_model, tmp_path: Path) -> None:
+    """Before: the size check's own error was caught as unparseable JSON, and transformers then read the whole file
+    (2 GB: 4.6 GB of memory); deep nesting was its RecursionError traceback."""
+    hf_model.save_pretrained(tmp_path)
+    file = tmp_path / "generation_config.json"
+    with open(file, "wb") as fh:
+        fh.truncate(17 * 2**20)  # sparse: no disk written
+    with pytest.raises(CheckpointMismatchError, match="generation config"):
+        MeRinoHFForCausalLM.from_pretrained(tmp_path)
+    file.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckpointMismatchError, match="generation_config.json is nested too deeply to read: delete it"):
+        MeRinoHFForCausalLM.from_pretrained(tmp_path)
