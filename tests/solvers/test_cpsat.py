@@ -191,7 +191,8 @@ def test_lp_bounds_that_disagree_on_feasibility_bound_nothing() -> None:
     profile = synthetic_profile(space, seq_len=32)
     for row in profile["layers"]:
         row["ms"] = {48: 8.713871211265532, 96: 11.558826587751325, 384: 7.744647822878223}[row["ffn_dim"]]
-        del row["repeated"]  # the repeats at warm_ms, or ms, as in the profile the fuzzer found
+        del row["repeated"]  # the repeats at warm_ms, or ms, as in the (version 2) profile the fuzzer found
+    profile["version"] = 2
     profile["layers"][1]["warm_ms"] = 11.63408803907383
     profile["calibration"] = {"ms": -0.0738205640705258, "per_layer_ms": -7.744647815133575}
     problem = mpsolve.Problem(space, constraints=[mpsolve.Budget("latency", 0.0014754514807251025, profile=profile)])
