@@ -408,8 +408,13 @@ def _load_failure(message: str) -> str:
 
 def _lm_session(model: Any) -> Any:
     """:func:`_session` of a causal-LM graph: ``input_ids`` (and past keys/values) in, float logits
-    ``(batch, seq, vocab)`` out first, as :func:`export_onnx` writes; else a one-line error."""
+    ``(batch, seq, vocab)`` out first, as :func:`export_onnx` writes, and no control flow; else a one-line error."""
     session = _session(model)
+    looping = sorted(_op_types(model) & _CONTROL_FLOW) if isinstance(model, (str, os.PathLike, bytes)) else []
+    if looping:  # a graph handed over could loop without end in one
+        graph = repr(str(model)) if isinstance(model, (str, os.PathLike)) else "this graph"
+        raise ModelInputError(f"{graph} holds control flow ({', '.join(looping)}), which no graph that export_onnx "
+                              "writes does: give a file that export_onnx or mpsolve export wrote")
     out = session.get_outputs()[0]
     if "input_ids" not in {i.name for i in session.get_inputs()} or len(out.shape) != 3 or out.type != "tensor(float)":
         graph = repr(str(model)) if isinstance(model, (str, os.PathLike)) else "this graph"
@@ -766,6 +771,20 @@ def _quantize_dynamic(onnx_model: str | os.PathLike, out: Path, per_channel: boo
                 quant_pre_process(source, folded, skip_symbolic_shape=True, skip_onnx_shape=False)
         kinds = [k for k in IntegerOpsRegistry if k != "Attention"] if attention else None  # None: ORT's own
         quantize_dynamic(folded, out, per_channel=per_channel, weight_type=QuantType.QInt8, op_types_to_quantize=kinds)
+
+
+#: control-flow operators: mpsolve's exports hold none
+_CONTROL_FLOW = frozenset({"Loop", "Scan", "If"})
+
+
+def _op_types(model: str | os.PathLike | bytes) -> set[str]:
+    """The operators of a graph (a file, read without its weights, or a serialised model), its local functions'
+    included."""
+    import onnx
+
+    proto = onnx.load_model_from_string(model) if isinstance(model, bytes) else onnx.load(str(model),
+                                                                                          load_external_data=False)
+    return {n.op_type for n in proto.graph.node} | {n.op_type for f in proto.functions for n in f.node}
 
 
 def _has_onnx_attention(path: str | os.PathLike) -> bool:

@@ -126,3 +126,36 @@ def test_onnx_odd_inputs_are_clear_errors(tmp_path) -> None:
     save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "foreign.onnx")
     with pytest.raises(ModelInputError, match="has a cache input 'past_key_values.0.key' of shape"):
         onnx_generate(tmp_path / "foreign.onnx", [[1, 2]], 2)
+
+
+def test_a_graph_with_control_flow_is_refused_before_it_runs(tmp_path) -> None:
+    """Before: a graph handed to generate with a Loop of 10**15 iterations ran until killed (found by the security
+    audit); mpsolve's exports hold no control flow."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from mpsolve.merino_model import onnx_generate
+
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond"], ["cond_out"]), helper.make_node("Identity", ["v"], ["v_out"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v", TensorProto.FLOAT, [])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [])])
+    graph = helper.make_graph(
+        [helper.make_node("Constant", [], ["n"], value=helper.make_tensor("n", TensorProto.INT64, [], [10**15])),
+         helper.make_node("Constant", [], ["go"], value=helper.make_tensor("go", TensorProto.BOOL, [], [True])),
+         helper.make_node("Constant", [], ["zero"], value=helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])),
+         helper.make_node("Loop", ["n", "go", "zero"], ["v_end"], body=body),
+         helper.make_node("Cast", ["input_ids"], ["ids"], to=TensorProto.FLOAT),
+         helper.make_node("Constant", [], ["axis"], value=helper.make_tensor("axis", TensorProto.INT64, [1], [2])),
+         helper.make_node("Unsqueeze", ["ids", "axis"], ["ids3"]),
+         helper.make_node("Add", ["ids3", "v_end"], ["logits"])], "lm",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", 1])])
+    path = tmp_path / "loop.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    with pytest.raises(ModelInputError, match=r"holds control flow \(Loop\), which no graph that export_onnx writes "
+                                              "does: give a file that export_onnx or mpsolve export wrote"):
+        onnx_generate(path, torch.tensor([[0, 0]]), max_new_tokens=1)
