@@ -374,7 +374,7 @@ def _differing(recorded: str, architecture: Architecture) -> list[str]:
     """The fields of ``architecture`` that differ from the one the weights recorded (their JSON)."""
     try:
         return sorted(k for k, v in json.loads(recorded).items() if architecture.to_dict().get(k) != v)
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # a record nested too deeply for json
         return ["(unreadable record)"]
 
 

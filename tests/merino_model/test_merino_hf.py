@@ -356,3 +356,16 @@ def test_an_oversized_or_deeply_nested_generation_config_is_refused(hf_model, tm
     file.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(CheckpointMismatchError, match="generation_config.json is nested too deeply to read: delete it"):
         MeRinoHFForCausalLM.from_pretrained(tmp_path)
+
+
+def test_a_deeply_nested_architecture_record_is_unreadable_in_one_line(hf_model, tmp_path: Path) -> None:
+    """Before: the weights' recorded architecture, nested 100 000 deep, was json's RecursionError traceback."""
+    from safetensors.torch import load_file, save_file
+
+    from mpsolve.merino_model._hf import ARCHITECTURE_METADATA
+
+    hf_model.save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    save_file(load_file(weights), weights, metadata={"format": "pt", ARCHITECTURE_METADATA: "[" * 100_000})
+    with pytest.raises(CheckpointMismatchError, match=r"the config's \(unreadable record\) differ"):
+        MeRinoHFForCausalLM.from_pretrained(tmp_path)
