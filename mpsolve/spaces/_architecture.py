@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from mpsolve.utils.errors import ArchitectureError
+from mpsolve.utils.errors import ArchitectureError, shown
 from mpsolve.utils.validation import check_integer, is_finite_number
 
 __all__ = ["Block", "Architecture", "ffn_dim", "MODEL_CONSTANTS", "model_constants"]
@@ -35,9 +35,9 @@ def check_limit(value: Any, name: str, error: type[Exception]) -> None:
 def check_model_constants(obj: Any, error: type[Exception]) -> None:
     """``shared`` a bool (Python or numpy), a known ``activation``, and sizes within :data:`LIMITS`."""
     if not isinstance(obj.shared, (bool, np.bool_)):
-        raise error(f"shared must be true or false, got {obj.shared!r}")
+        raise error(f"shared must be true or false, got {shown(obj.shared)}")
     if obj.activation not in ACTIVATION_NAMES:
-        raise error(f"unknown activation {obj.activation!r}; known: {', '.join(ACTIVATION_NAMES)}")
+        raise error(f"unknown activation {shown(obj.activation)}; known: {', '.join(ACTIVATION_NAMES)}")
     for name in ("vocab_size", "embed_proj_dim", "max_positions", "head_dim"):
         check_limit(getattr(obj, name), name, error)
 
@@ -91,7 +91,7 @@ class Architecture:
 
     def __post_init__(self) -> None:
         if isinstance(self.blocks, (Block, str)) or not isinstance(self.blocks, Iterable):
-            raise ArchitectureError(f"blocks must be a list of Block objects, got {self.blocks!r}")
+            raise ArchitectureError(f"blocks must be a list of Block objects, got {shown(self.blocks)}")
         object.__setattr__(self, "blocks", tuple(self.blocks))
         self.validate()
         # as Python values: numpy ones (a grid read from an array) are not JSON, and an integer ffn_ratio would give
@@ -115,7 +115,7 @@ class Architecture:
             raise ArchitectureError(f"{len(self.blocks)} blocks is above the largest supported {LIMITS['num_blocks']}")
         for i, b in enumerate(self.blocks):
             if not isinstance(b, Block):
-                raise ArchitectureError(f"block {i} is not a Block: {b!r}")
+                raise ArchitectureError(f"block {i} is not a Block: {shown(b)}")
             check_integer(b.embed_dim, f"block {i}: embed_dim", error=ArchitectureError)
             if b.embed_dim % self.head_dim:
                 raise ArchitectureError(
@@ -125,12 +125,13 @@ class Architecture:
             check_integer(b.layers, f"block {i}: layers", error=ArchitectureError)
             # numpy numbers too (np.float32 is no float): a ratio read from an array is one
             if not (is_finite_number(b.ffn_ratio) and b.ffn_ratio > 0):
-                raise ArchitectureError(f"block {i}: ffn_ratio must be a positive finite number, got {b.ffn_ratio!r}")
+                raise ArchitectureError(f"block {i}: ffn_ratio must be a positive finite number, got "
+                                        f"{shown(b.ffn_ratio)}")
             for name in ("embed_dim", "ffn_ratio", "layers"):
                 check_limit(getattr(b, name), f"{name}", ArchitectureError)
             if abs(b.ffn_ratio * b.embed_dim - b.ffn_dim) > 1e-9 or b.ffn_dim < 1:
                 raise ArchitectureError(
-                    f"block {i}: ffn_ratio {b.ffn_ratio!r} times embed_dim {b.embed_dim} is not a positive integer"
+                    f"block {i}: ffn_ratio {shown(b.ffn_ratio)} times embed_dim {b.embed_dim} is not a positive integer"
                 )
             if min(b.embed_dim, b.ffn_dim) < 2:  # log2(1) = 0: the entropy's depth penalty would divide by zero
                 raise ArchitectureError(f"block {i}: widths of 1 (embed_dim {b.embed_dim}, FFN {b.ffn_dim}) are not "
@@ -201,7 +202,7 @@ class Architecture:
         for i, rb in enumerate(raw_blocks):
             if not isinstance(rb, Mapping) or set(rb) != {"embed_dim", "ffn_ratio", "layers"}:
                 raise ArchitectureError(
-                    f"blocks[{i}] must be an object with keys embed_dim, ffn_ratio, layers; got {rb!r}"
+                    f"blocks[{i}] must be an object with keys embed_dim, ffn_ratio, layers; got {shown(rb)}"
                 )
             blocks.append(
                 Block(
@@ -216,7 +217,7 @@ class Architecture:
                 kwargs[name] = _as_int(data[name], name)
         if "shared" in data:
             if not isinstance(data["shared"], bool):
-                raise ArchitectureError(f"'shared' must be true or false, got {data['shared']!r}")
+                raise ArchitectureError(f"'shared' must be true or false, got {shown(data['shared'])}")
             kwargs["shared"] = data["shared"]
         if "activation" in data:
             kwargs["activation"] = str(data["activation"])
@@ -230,11 +231,11 @@ class Architecture:
 def _as_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
             isinstance(value, float) and not value.is_integer()):
-        raise ArchitectureError(f"{name} must be an integer, got {value!r}")
+        raise ArchitectureError(f"{name} must be an integer, got {shown(value)}")
     return int(value)
 
 
 def _as_float(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise ArchitectureError(f"{name} must be a number, got {value!r}")
+        raise ArchitectureError(f"{name} must be a number, got {shown(value)}")
     return float(value)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mpsolve.spaces._presets import SPACES, get_space
 from mpsolve.spaces._space import SearchSpace
-from mpsolve.utils.errors import SpaceError, shown_name
+from mpsolve.utils.errors import SpaceError, shown, shown_name
 from mpsolve.utils.files import parse_data, read_text_bounded
 
 __all__ = ["load_space", "space_label"]
@@ -43,10 +43,10 @@ def load_space(spec: str) -> SearchSpace:
         raise SpaceError(f"space file {spec!r} holds no space: give SearchSpace fields (num_blocks, embed_dims, "
                          "ffn_ratios, layers, ...) or a preset, e.g. preset = \"paper\"")
     if not isinstance(data, dict):
-        raise SpaceError(f"space file {spec!r}: [space] must be a table of SearchSpace fields, got {data!r} "
+        raise SpaceError(f"space file {spec!r}: [space] must be a table of SearchSpace fields, got {shown(data)} "
                          "(for a preset write: preset = \"paper\")")
     preset = data.pop("preset", None)
     if preset is not None and not isinstance(preset, str):
-        raise SpaceError(f"space file {spec!r}: preset must be a preset name, got {preset!r}")
+        raise SpaceError(f"space file {spec!r}: preset must be a preset name, got {shown(preset)}")
     base = get_space(preset).to_dict() if preset else {}
     return SearchSpace.from_dict({**base, "name": space_label(spec), **data})

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
-from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.errors import MpsolveError, shown
 from mpsolve.utils.validation import check_bool
 
 __all__ = ["Registry"]
@@ -108,7 +108,7 @@ class Registry(Mapping[str, T], Generic[T]):
             module, _, attribute = removed.partition(":")
             hint = (f" (a built-in one removed from the registry: register {attribute} again to use it)"
                     if removed and importlib.util.find_spec(module) is not None else "")
-            raise self.error(f"unknown {self.kind} {name!r}{hint}; known {self.plural}: {', '.join(self.names())}")
+            raise self.error(f"unknown {self.kind} {shown(name)}{hint}; known {self.plural}: {', '.join(self.names())}")
         entry = self._entries[key]
         if isinstance(entry, str):
             module, _, attribute = entry.partition(":")

@@ -311,3 +311,25 @@ def test_an_empty_problem_file_name_is_refused(tmp_path, capsys, monkeypatch, ar
     assert main(argv) == 2
     assert capsys.readouterr().err.strip() == ("mpsolve: error: --problem is an empty name: give a problem file, e.g. "
                                                "--problem run.toml")
+
+
+HUGE = "x" * 2_000_000
+
+
+@pytest.mark.parametrize(("files", "argv", "message"), [
+    ({"a.json": _arch(activation=HUGE)}, ["cost", "{d}/a.json"], "unknown activation 'xxx"),
+    ({"a.json": _arch(shared=HUGE)}, ["cost", "{d}/a.json"], "must be true or false, got 'xxx"),
+    ({"a.json": _block(ffn_ratio=HUGE)}, ["cost", "{d}/a.json"], "must be a number, got 'xxx"),
+    ({"a.json": _block(layers=HUGE)}, ["cost", "{d}/a.json"], "must be an integer, got 'xxx"),
+    ({"a.json": _arch(blocks=[HUGE])}, ["cost", "{d}/a.json"], "must be an object with keys"),
+    ({"s.toml": f'preset = "{HUGE}"\n'}, ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"],
+     "unknown search space 'xxx"),
+    ({"s.toml": f'space = "{HUGE}"\n'}, ["design", "--space", "{d}/s.toml", "--budget", "flops=10G"], "[space]"),
+], ids=["activation", "shared", "ffn-ratio", "layers", "block", "preset", "space"])
+def test_a_huge_value_from_a_file_is_echoed_short(tmp_path, capsys, files, argv, message):
+    """Before: the value was echoed whole (``!r``): an error line of megabytes (found by the security audit)."""
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert main([a.replace("{d}", str(tmp_path)) for a in argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and len(err[-1]) < 1000, err[-1][:300]
