@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mpsolve.merino_model._errors import ModelInputError, require
+from mpsolve.utils.errors import shown_name
 from mpsolve.utils.files import atomic_write, missing_reason, read_text_bounded
 
 __all__ = ["byte_tokenizer", "check_task_names", "checkpoint_bpe_tokenizer", "checkpoint_tokenizer", "is_task_file",
@@ -233,11 +234,12 @@ def load_task_file(path: str | os.PathLike) -> dict[str, Any]:
     kwargs = config.get("dataset_kwargs") or {}
     if not isinstance(kwargs, dict):
         raise ModelInputError(f"task file {str(path)!r}: dataset_kwargs must be a mapping")
-    if "trust_remote_code" in kwargs:
-        refused.append("dataset_kwargs.trust_remote_code")
+    # data_files only: trust_remote_code loads code, cache_dir or storage_options choose where data is written
+    refused += [f"dataset_kwargs.{shown_name(k)}" for k in kwargs if k != "data_files"]
     if refused:
         raise ModelInputError(f"task file {str(path)!r} uses {', '.join(refused)}, which would load code or other "
-                              "files; define the task in one file with local data")
+                              "files, or choose where data is written; define the task in one file with local data "
+                              "(dataset_kwargs: data_files only)")
     if "group" in config:  # lm-eval builds a group of the tasks `task` lists: a name lists none, nothing runs
         raise ModelInputError(f"task file {str(path)!r} has a 'group' key, which lm-eval reads as a group of other "
                               "tasks (this file's task would not run, and no metric would come back): label the task "

@@ -152,6 +152,11 @@ def test_cli_evaluate_runs_tasks_and_corpus(model: MeRinoHFForCausalLM, task_dir
         ("task: t\ninclude: other.yaml\n", "include"),
         ("task: t\nclass: lm_eval.api.task.ConfigurableTask\n", "class"),
         ("task: t\ndataset_kwargs:\n  trust_remote_code: true\n", "trust_remote_code"),
+        # a task file chose where `datasets` writes (before: honoured, the folder created)
+        ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: d.jsonl\n  cache_dir: /tmp/elsewhere\n",
+         "uses dataset_kwargs.cache_dir, .* or choose where data is written; .*data_files only"),
+        ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: d.jsonl\n  storage_options: {a: 1}\n",
+         "dataset_kwargs.storage_options"),
         ("- task: t\n", "mapping with a 'task' name"),
         ("task: [1, 2]\n", "mapping with a 'task' name"),
         ("task: t\ndataset_kwargs: 3\n", "dataset_kwargs must be a mapping"),
