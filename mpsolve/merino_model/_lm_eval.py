@@ -2,8 +2,8 @@
 
 lm-eval task configs are YAML files whose fields are Jinja templates and which may name Python
 functions (``!function``). Task files handed to :func:`load_task_file` are read as data only
-(``yaml.safe_load`` refuses ``!function`` and every other Python tag), keys that load code or
-other files are refused, so are metrics that are not lm-eval's own (the ``evaluate`` library
+(a ``yaml.SafeLoader``, which refuses ``!function`` and every other Python tag, and aliases), keys
+that load code or other files are refused, so are metrics that are not lm-eval's own (the ``evaluate`` library
 imports a metric named by a path), and a path given as a task name; and :func:`lm_eval_tasks`
 renders every template in Jinja's sandbox, so a template cannot reach Python internals. Nothing
 is downloaded: the Hugging Face hub and ``datasets`` run offline, so a task's data must be local
@@ -202,12 +202,29 @@ def check_task_names(tasks: Sequence[str | dict[str, Any]]) -> None:
                               f"({', '.join(_TASK_SUFFIXES)})")
 
 
+@functools.cache
+def _task_loader() -> type:
+    """A ``yaml.SafeLoader`` (data only: ``!function`` and every other Python tag refused) that also refuses
+    aliases: a few lines of nested aliases ("billion laughs") expand to 10^9 values."""
+    import yaml
+
+    class TaskLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                line = self.peek_event().start_mark.line + 1
+                raise ModelInputError(f"has an alias at line {line}: YAML anchors and aliases (&name, *name) are "
+                                      "not read; write the values out")
+            return super().compose_node(parent, index)
+
+    return TaskLoader
+
+
 def load_task_file(path: str | os.PathLike) -> dict[str, Any]:
     """An lm-eval task config from a YAML (or JSON) file, as data; local ``data_files`` resolved.
 
     Raises:
         ModelInputError: unreadable, not a mapping with a ``task`` name, a Python tag
-            (``!function``), a key that loads code or files (``include``, ``class``,
+            (``!function``), a YAML alias, too deep nesting, a key that loads code or files (``include``, ``class``,
             ``custom_dataset``), ``trust_remote_code``, a ``group`` key (lm-eval would run a group of
             no tasks), a metric that is not lm-eval's own, or data
             that is not local regular files read by one of ``datasets``' packaged loaders (``json``,
@@ -219,7 +236,15 @@ def load_task_file(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     text = read_text_bounded(path, "task file", ModelInputError)
     try:
-        config = yaml.safe_load(text)
+        loader = _task_loader()(text)
+        try:
+            config = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except ModelInputError as exc:  # an alias, refused by the loader
+        raise ModelInputError(f"task file {str(path)!r} {exc}") from None
+    except RecursionError:
+        raise ModelInputError(f"task file {str(path)!r} is nested too deeply; flatten its values") from None
     except yaml.constructor.ConstructorError as exc:  # a tag safe_load will not build, such as !function
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelInputError(f"task file {str(path)!r} is not data-only YAML ({first}); "

@@ -171,6 +171,12 @@ def test_cli_evaluate_runs_tasks_and_corpus(model: MeRinoHFForCausalLM, task_dir
         ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: empty.jsonl\n", "empty.jsonl' is empty: give"),
         ("task: t\n  bad: indent\n: x\n", "not valid YAML at line 2 .mapping values are not allowed here.; fix"),
         ("{bad: [\n", "is not valid YAML at line 2"),
+        # billion laughs: _resolve walked 10^9 data files, lm-eval hung on the metadata (before)
+        ("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: &a [d.jsonl]\nmetadata: {x: *a}\n",
+         "has an alias at line 5: YAML anchors and aliases .* not read; write the values out$"),
+        ("x: &x d.jsonl\ntask: t\ndataset_path: json\ndataset_kwargs:\n  data_files: [*x, *x]\n", "alias at line 5"),
+        # PyYAML's RecursionError traceback (before)
+        (TASK + "metadata: " + "[" * 20000 + "]" * 20000 + "\n", "is nested too deeply; flatten its values$"),
         # lm-eval ran it as a group of no tasks: exit 0, no metric (before)
         (TASK + "group: mine\n", "has a 'group' key, .* with 'tag' instead$"),
     ],
