@@ -32,6 +32,7 @@ from mpsolve.merino_model._model import (
 )
 from mpsolve.spaces import MODEL_CONSTANTS, Architecture, get_architecture, model_constants
 from mpsolve.utils.errors import ArchitectureError, warn
+from mpsolve.utils.files import missing_reason
 
 __all__ = ["MeRinoConfig", "MeRinoHFForCausalLM", "register", "without_hf_progress_bars"]
 
@@ -212,6 +213,7 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
         if any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in self.modules()):
             raise ModelInputError("a quantised model cannot be saved (its int8 weights have no safetensors form): "
                                   "save the float32 model and quantize it again after loading")
+        _check_weight_files(Path(save_directory), ModelInputError, "remove it or save to another folder")
         super().save_pretrained(save_directory, *args, **kwargs)
         from safetensors import safe_open
         from safetensors.torch import load_file, save_file
@@ -249,6 +251,9 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
             raise CheckpointMismatchError(f"checkpoint {str(path)!r} has no model.safetensors: no weights to load "
                                           "(save with mpsolve train/build or save_pretrained; pickle .bin weights "
                                           "are not read)")
+        if path.is_dir():
+            _check_weight_files(path, CheckpointMismatchError, "replace it with the weights file the run saved, or "
+                                "move it out of the folder")
         recorded = _check_before_loading(path) if path.is_dir() and not lenient else None
         kwargs["use_safetensors"] = True  # a pickled .bin could run code when loaded
         # a config's attn_implementation names a Hub kernel that transformers would import: the caller's, or none
@@ -287,6 +292,14 @@ _LOADING_CHOICES = ("attn_implementation", "_attn_implementation", "_attn_implem
 
 #: the ``dtype`` a config may name (transformers instantiates the model under it)
 _CONFIG_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+def _check_weight_files(folder: Path, error: type[Exception], way_out: str) -> None:
+    """Refuse a ``*.safetensors`` of ``folder`` that is not a regular file (a link to one is fine) before
+    safetensors opens it: it waits forever on a FIFO."""
+    for file in sorted(folder.glob("*.safetensors")):
+        if why := missing_reason(file):
+            raise error(f"weights file {str(file)!r} {why}; {way_out}")
 
 
 def _check_before_loading(path: Path) -> str | None:

@@ -888,6 +888,10 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
                               f"run's{detail}; resume with the run's settings or {_START_AGAIN}")
     if not 0 <= state["step"] <= result.config.steps:
         raise _damaged(folder / "state.json", f"step {state['step']} outside 0..{result.config.steps}")
+    for name in (state["files"]["weights"], state["files"]["optimizer"]):  # a FIFO would block the loading
+        if why := missing_reason(folder / name):
+            raise ModelInputError(f"cannot resume: {str(folder / name)!r} {why} (a checkpoint's weights and "
+                                  f"optimizer state are regular files); {_START_AGAIN}")
     device = str(next(result.model.parameters()).device)
     try:
         load_model(result.model, str(folder / state["files"]["weights"]), device=device)
