@@ -47,6 +47,8 @@ CHECKPOINT_VERSION = 2
 FORMAT = "mpsolve-checkpoint"
 #: a checkpoint larger than this is refused unread
 MAX_CHECKPOINT_BYTES = 64 * 2**20
+#: the most bytes of a checkpoint lock read (it holds a pid)
+_LOCK_BYTES = 64
 _DTYPES = {"int64", "int32", "float64", "float32", "bool"}
 #: fields that may be null but not absent (the others are type-checked one by one)
 _NULLABLE = {"seed", "best_x"}
@@ -300,9 +302,10 @@ def checkpoint_lock(path: Path) -> Iterator[None]:
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            try:
-                owner = int(lock.read_text(encoding="ascii").strip() or "0")
-            except (OSError, ValueError):
+            try:  # a pid, from a regular file only: a FIFO would block the read, a link to /dev/zero never end
+                owner = int(read_bytes_bounded(lock, "checkpoint lock", limit=_LOCK_BYTES).decode("ascii").strip()
+                            or "0")
+            except (MpsolveError, ValueError):  # not a regular file, too long or not a pid: unreadable, stale
                 owner = 0
             if owner != os.getpid() and _alive(owner):
                 raise CheckpointError(

@@ -419,6 +419,17 @@ def test_a_second_writer_of_one_checkpoint_is_refused_and_a_stale_lock_taken_ove
     assert _solver("ea").solve(problem, seed=0, checkpoint=path).status == "feasible" and not lock.exists()
 
 
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("make", [os.mkfifo, lambda lock: lock.symlink_to("/dev/zero")], ids=["fifo", "dev_zero"])
+def test_a_lock_that_is_not_a_regular_file_is_taken_over_unread(problem, tmp_path, make):
+    """Before: the lock was read whole: a FIFO waited forever for a writer, a link to /dev/zero filled the memory
+    (MemoryError). Neither holds a pid: like an empty lock, it has no live writer."""
+    path = tmp_path / "run.ckpt"
+    lock = tmp_path / "run.ckpt.lock"
+    make(lock)
+    assert _solver("ea").solve(problem, seed=0, checkpoint=path).status == "feasible" and not os.path.lexists(lock)
+
+
 @pytest.mark.parametrize("solver", ["nsga2", "tpe"])
 @pytest.mark.parametrize("rng_start", [{}, {"bit_generator": "PCG64", "state": {"state": -1, "inc": 1},
                                             "has_uint32": 0, "uinteger": 0}])
