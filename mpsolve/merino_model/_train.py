@@ -898,7 +898,10 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
         with warnings.catch_warnings():  # torch warns about legacy (non-zip) files it then refuses anyway
             warnings.simplefilter("ignore", UserWarning)
             saved = torch.load(folder / state["files"]["optimizer"], weights_only=True)
+        recipe = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
         opt.load_state_dict(saved)
+        for group, settings in zip(opt.param_groups, recipe):  # the file's moments; the config's betas, eps, decay
+            group.update(settings)
     except Exception as exc:  # OSError, RuntimeError, EOFError, UnpicklingError, ...: the files are damaged
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         if "weights_only" in str(exc) or not first:  # torch's advice to load with weights_only=False would run code

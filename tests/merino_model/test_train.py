@@ -334,6 +334,19 @@ def test_an_optimizer_state_of_another_model_is_refused(tmp_path, make_tiny_arch
     assert "\n" not in str(info.value)
 
 
+def test_a_resumed_run_keeps_its_configs_optimizer_settings(tmp_path, make_tiny_architecture):
+    """Before: the optimizer file's betas, eps, weight decay and maximize replaced the config's (betas (5, -3) were
+    an OverflowError traceback in the first step; others changed the run without a word)."""
+    corpus = _interrupted_at_step_5(tmp_path, make_tiny_architecture)
+    path = tmp_path / "checkpoint" / "optimizer-4.pt"
+    saved = torch.load(path, weights_only=True)
+    for group in saved["param_groups"]:
+        group.update(betas=(5.0, -3.0), eps=1e3, weight_decay=7.0, maximize=True)
+    torch.save(saved, path)
+    result = train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
+    assert result.steps == 20 and math.isfinite(result.val_loss)
+
+
 def test_a_finished_run_with_non_finite_checkpoint_weights_keeps_its_final_model(tmp_path, make_tiny_architecture):
     """Before: resuming a finished run trained no step and saved the checkpoint's NaN weights over the good
     final model.safetensors, reporting the stored validation loss."""
