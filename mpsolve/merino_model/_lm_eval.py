@@ -125,7 +125,7 @@ def _record(path: Path, what: str) -> dict[str, Any]:
     """A JSON object of a checkpoint folder; empty when missing or unreadable (its own loader says why)."""
     try:
         record = json.loads(read_text_bounded(path, what, ModelInputError)) if path.is_file() else None
-    except (ModelInputError, ValueError):
+    except (ModelInputError, ValueError, RecursionError):
         return {}
     return record if isinstance(record, dict) else {}
 
@@ -483,7 +483,8 @@ def lm_eval_tasks(
         raise ModelInputError(f"lm-eval could not read the task data ({files or 'installed tasks'}): {first[:200]}; "
                               f"check that each data file suits its dataset_path ({', '.join(_LOCAL_LOADERS)})"
                               ) from None
-    except (TemplateError, LookupError, ValueError, TypeError, ArithmeticError, OSError, AssertionError) as exc:
+    except (TemplateError, LookupError, ValueError, TypeError, ArithmeticError, OSError, AssertionError, SyntaxError,
+            ImportError) as exc:  # a choice list it cannot parse; a prompt source it cannot import
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ModelInputError(f"lm-eval could not run the tasks: {type(exc).__name__}: {first}") from None
     if out is None:

@@ -266,6 +266,19 @@ def test_a_data_file_its_loader_cannot_read_is_named(model: MeRinoHFForCausalLM,
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(("change", "said"), [
+    (("doc_to_choice: choices", 'doc_to_choice: "[{{choices}}"'), "SyntaxError"),
+    (("test_split: test", 'test_split: test\nuse_prompt: "promptsource:x"'), "ModuleNotFoundError"),
+])
+def test_a_task_lm_eval_cannot_run_is_one_line(model: MeRinoHFForCausalLM, task_dir: Path, change, said) -> None:
+    """Before: lm-eval's SyntaxError (a choice list its literal_eval cannot parse) and ModuleNotFoundError (a
+    promptsource prompt) were tracebacks (found by the security audit)."""
+    (task_dir / "odd.yaml").write_text(TASK.replace(*change), encoding="utf-8")
+    with pytest.raises(ModelInputError, match=f"^lm-eval could not run the tasks: {said}: ") as info:
+        lm_eval_tasks(model, byte_tokenizer(), [load_task_file(task_dir / "odd.yaml")], limit=2)
+    assert "\n" not in str(info.value)
+
+
 def test_tasks_of_one_name_are_refused(model: MeRinoHFForCausalLM, task_dir: Path) -> None:
     """Before: lm-eval kept the last task of a name; the other's result was dropped without a word."""
     (task_dir / "two.yaml").write_text(TASK.replace("data/docs.jsonl", "task.yaml"), encoding="utf-8")
@@ -402,3 +415,11 @@ def test_generation_fits_a_small_model(task_dir: Path, tmp_path: Path, capsys: p
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "generates up to 64 tokens (max_gen_toks)" in err, err
 
+
+
+def test_a_training_record_nested_too_deeply_reads_as_none(tmp_path: Path) -> None:
+    """Before: json's RecursionError traceback from generate, evaluate and export (found by the security audit)."""
+    from mpsolve.merino_model import trained_seq_len
+
+    (tmp_path / "training.json").write_text("[" * 100_000, encoding="utf-8")
+    assert trained_seq_len(tmp_path) is None
