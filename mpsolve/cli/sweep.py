@@ -26,7 +26,7 @@ from mpsolve.core.problem import Problem
 from mpsolve.core.result import STATUSES
 from mpsolve.solvers import get_solver
 from mpsolve.spaces import SPACES, Architecture, load_space, space_label
-from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.errors import MpsolveError, shown
 from mpsolve.utils.files import atomic_write, check_writable, parse_data, read_text_bounded
 from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import exact_quantity
@@ -248,12 +248,12 @@ def _time_limit_damage(value: Any) -> bool:
 def _row_damage(row: Mapping[str, Any]) -> str | None:
     """What is wrong with a kept row's answer (``None`` if nothing): it is shown and kept as it is."""
     if row.get("status") not in STATUSES:
-        return f"status {row.get('status')!r} is not one of {', '.join(STATUSES)}"
+        return f"status {shown(row.get('status'))} is not one of {', '.join(STATUSES)}"
     if _time_limit_damage(row.get("time_limit")):
-        return f"time_limit {row.get('time_limit')!r} is not a positive number of seconds or null"
+        return f"time_limit {shown(row.get('time_limit'))} is not a positive number of seconds or null"
     objective = row.get("objective")
     if objective is not None and not (is_finite_number(objective) or objective in (math.inf, -math.inf)):
-        return f"objective {objective!r} is not a number"
+        return f"objective {shown(objective)} is not a number"
     if row.get("architecture") is not None:
         try:
             Architecture.from_dict(row["architecture"])

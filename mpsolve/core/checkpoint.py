@@ -226,14 +226,14 @@ def load_checkpoint(path: str | Path, problem: Problem, solver: Solver) -> dict[
         raise CheckpointError(f"{str(path)!r} is not an mpsolve checkpoint of version {CHECKPOINT_VERSION}{other}")
     if raw.get("fingerprint") != problem.fingerprint():
         raise CheckpointError(
-            f"checkpoint {str(path)!r} belongs to another problem (fingerprint {raw.get('fingerprint')}, "
+            f"checkpoint {str(path)!r} belongs to another problem (fingerprint {shown(raw.get('fingerprint'))}, "
             f"this problem {problem.fingerprint()}): resume with the same space, objective and constraints"
         )
     if raw.get("solver") != solver.name or raw.get("solver_options") != encode(solver.get_options()):
         raise CheckpointError(
-            f"checkpoint {str(path)!r} was written by solver {raw.get('solver')!r} with options "
-            f"{raw.get('solver_options')}, not {solver.name!r} with {solver.get_options()}: resume with the solver "
-            "and options it was written with"
+            f"checkpoint {str(path)!r} was written by solver {shown(raw.get('solver'))} with options "
+            f"{shown(raw.get('solver_options'), 400)}, not {solver.name!r} with {solver.get_options()}: resume with "
+            "the solver and options it was written with"
         )
     try:
         payload = decode(raw)

@@ -31,7 +31,7 @@ from mpsolve.merino_model._model import (
     resolve_architecture,
 )
 from mpsolve.spaces import MODEL_CONSTANTS, Architecture, get_architecture, model_constants
-from mpsolve.utils.errors import ArchitectureError, warn
+from mpsolve.utils.errors import ArchitectureError, shown, warn
 from mpsolve.utils.files import missing_reason
 
 __all__ = ["MeRinoConfig", "MeRinoHFForCausalLM", "register", "without_hf_progress_bars"]
@@ -323,7 +323,7 @@ def _check_before_loading(path: Path) -> str | None:
                      CheckpointMismatchError, f"checkpoint {str(path)!r} has an unreadable config")
     kind = raw.get("model_type", MeRinoConfig.model_type) if isinstance(raw, dict) else None
     if kind != MeRinoConfig.model_type:
-        found = f"model_type {kind!r}" if isinstance(raw, dict) else f"a JSON {type(raw).__name__}"
+        found = f"model_type {shown(kind)}" if isinstance(raw, dict) else f"a JSON {type(raw).__name__}"
         raise CheckpointMismatchError(f"checkpoint {str(path)!r} is not a MeRino checkpoint ({config.name} holds "
                                       f"{found}); give a folder that mpsolve train or build wrote")
     for key in ("dtype", "torch_dtype"):  # transformers builds the model under it, and fails on a non-float one

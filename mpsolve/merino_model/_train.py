@@ -31,7 +31,7 @@ import numpy as np
 
 from mpsolve.merino_model._errors import ModelInputError, check_init_std
 from mpsolve.spaces import Architecture, resolve_architecture
-from mpsolve.utils.errors import shown_name
+from mpsolve.utils.errors import shown, shown_name
 from mpsolve.utils.files import check_writable, missing_reason
 from mpsolve.utils.memory import check_memory
 from mpsolve.utils.signals import on_ctrl_c
@@ -880,7 +880,7 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
         ] if saved != current
     ]
     if mismatch:
-        fields = [f"{k} {state['config'].get(k)!r} there, {v!r} now" for k, v in config.items()
+        fields = [f"{k} {shown(state['config'].get(k))} there, {v!r} now" for k, v in config.items()
                   if state["config"].get(k) != v]
         detail = f" ({'; '.join(fields)})" if fields else ""
         verb = "differs" if len(mismatch) == 1 else "differ"

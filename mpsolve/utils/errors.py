@@ -73,14 +73,14 @@ def warn(message: str, category: type[MpsolveWarning] = MpsolveWarning) -> None:
     warnings.warn(message, category, stacklevel=stacklevel)
 
 
-def shown(value: object) -> str:
-    """``repr(value)`` for a one-line error: on one line (an array's repr spans lines), cut to 40 characters (a
+def shown(value: object, limit: int = 40) -> str:
+    """``repr(value)`` for a one-line error: on one line (an array's repr spans lines), cut to ``limit`` characters (a
     hostile file's value does not make a megabyte-long line); an integer of more digits in scientific notation
     (``10**400``: ``1e+400``; its repr would be cut to its leading digits, or refused past 4300 digits)."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
         return _scientific(value)
     text = " ".join(repr(value).split())
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def shown_name(name: object) -> str:

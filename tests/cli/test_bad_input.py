@@ -333,3 +333,17 @@ def test_a_huge_value_from_a_file_is_echoed_short(tmp_path, capsys, files, argv,
     assert main([a.replace("{d}", str(tmp_path)) for a in argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1] and len(err[-1]) < 1000, err[-1][:300]
+
+
+def test_a_huge_value_in_a_sweep_row_is_echoed_short(tmp_path, capsys) -> None:
+    """Before: a kept row's status, time limit or objective was printed whole (found by the security audit)."""
+    out = tmp_path / "rows.json"
+    argv = ["sweep", "--space", "small", "--solvers", "ea", "--over", "flops", "--budgets", "20G", "--out", str(out)]
+    assert main(argv) == 0
+    rows = json.loads(out.read_text())
+    for key in ("status", "time_limit", "objective"):
+        out.write_text(json.dumps([{**rows[0], key: HUGE}]))
+        main([*argv, "--resume"])
+        said = capsys.readouterr()
+        line = next(line for line in (said.out + said.err).splitlines() if "xxx" in line)
+        assert len(line) < 1000

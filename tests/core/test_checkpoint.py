@@ -506,3 +506,19 @@ def test_a_run_interrupted_before_its_first_evaluation_returns_the_best_known_de
     best = max(problem.evaluate(corners).objective)
     assert result.status == "interrupted" and not result.proved and result.objective == best
     assert problem.evaluate(result.x[None]).feasible[0]
+
+
+def test_a_huge_value_in_a_checkpoint_is_echoed_short(tmp_path) -> None:
+    """Before: a checkpoint's fingerprint, solver and options were printed whole: an error line of megabytes (found
+    by the security audit)."""
+    import json
+
+    problem = mpsolve.Problem("small", constraints=[mpsolve.Budget("flops", "20G")])
+    path = tmp_path / "ck.json"
+    mpsolve.solve(problem, "ea", seed=0, iterations=40, checkpoint=str(path))
+    saved = json.loads(path.read_text())
+    for key in ("fingerprint", "solver", "solver_options"):
+        path.write_text(json.dumps({**saved, key: "x" * 2_000_000}))
+        with pytest.raises(mpsolve.MpsolveError, match="xxx") as info:
+            mpsolve.solve(problem, "ea", resume=str(path), iterations=40)
+        assert len(str(info.value)) < 1000
