@@ -37,6 +37,7 @@ from mpsolve.merino_model._train import SPLIT_BLOCK, Corpus, TrainConfig
 from mpsolve.merino_model._train import load_corpus as load_text_corpus
 from mpsolve.utils.files import check_not_input, check_writable, parse_data, read_text_bounded
 from mpsolve.utils.quantities import parse_quantity
+from mpsolve.utils.validation import first_repeat
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -491,7 +492,7 @@ def names(what: str, example: str) -> Callable[[str], list[str]]:
         items = [t.strip() for t in text.split(",") if t.strip()]
         if not items:
             raise argparse.ArgumentTypeError(f"give at least one {what}, e.g. {example}")
-        twice = next((t for i, t in enumerate(items) if t in items[:i]), None)
+        twice = first_repeat(items)
         if twice is not None:
             raise argparse.ArgumentTypeError(f"{twice!r} is given twice: give each {what} once")
         return items

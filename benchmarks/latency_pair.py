@@ -24,6 +24,7 @@ from scipy.stats import bootstrap
 
 from mpsolve import MpsolveError
 from mpsolve.costs import PROFILE_PHASES, PROFILE_RUNTIMES
+from mpsolve.utils.validation import first_repeat
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,7 +63,7 @@ def read_run(path: Path) -> dict[str, Any]:
                                f"positive component sum for each of the run's {len(designs)} designs: give a run as "
                                "latency.py saved it")
     keys = [key(check) for check in cost["checks"]]
-    twice = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+    twice = first_repeat(keys)
     if twice is not None:  # each would be paired with the other run's one check of that graph and phase
         raise MpsolveError(f"{str(path)!r} has two {' '.join(twice)} checks: which one to pair is unknown; give a run "
                            "as latency.py saved it")

@@ -12,7 +12,6 @@ from mpsolve.cli.parsing import (
     check_not_profiles,
     check_outputs,
     check_time_limit_flag,
-    first_repeat,
     parse_budget,
     parse_options,
     print_json,
@@ -23,6 +22,7 @@ from mpsolve.solvers import solve
 from mpsolve.spaces import SPACES, load_space
 from mpsolve.utils.quantities import format_quantity
 from mpsolve.utils.random import DEFAULT_SEED
+from mpsolve.utils.validation import first_repeat
 from mpsolve.workflows.problem_file import load_problem_file
 
 __all__ = ["add_subcommands", "cmd_design"]

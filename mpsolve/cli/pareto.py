@@ -12,7 +12,6 @@ from mpsolve.cli.parsing import (
     CLIError,
     check_outputs,
     check_time_limit_flag,
-    first_repeat,
     print_json,
     profile_for,
     split_list,
@@ -25,6 +24,7 @@ from mpsolve.spaces import SPACES, Architecture, load_space
 from mpsolve.utils.files import check_not_input, check_writable
 from mpsolve.utils.quantities import format_quantity, parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
+from mpsolve.utils.validation import first_repeat
 from mpsolve.workflows.pareto import ParetoFront, check_figure_path, pareto, plot_fronts, write_csv
 from mpsolve.workflows.sweep import FailedRunsWarning, failed_runs
 

@@ -15,7 +15,7 @@ from mpsolve.utils.files import check_not_input
 
 __all__ = [
     "PROFILED_COSTS", "CLIError", "budgeted_options", "check_outputs", "check_time_limit_flag", "design_file",
-    "first_repeat", "parse_budget", "path_arg", "profile_for", "parse_options", "print_json", "split_list",
+    "parse_budget", "path_arg", "profile_for", "parse_options", "print_json", "split_list",
 ]
 
 
@@ -85,11 +85,6 @@ def split_list(text: str, flag: str) -> list[str]:
     if not items:
         raise CLIError(f"{flag} needs at least one comma-separated value")
     return items
-
-
-def first_repeat(items: Sequence[Any]) -> Any:
-    """The first item of ``items`` that an earlier one equals (``None``: each is given once)."""
-    return next((item for i, item in enumerate(items) if item in items[:i]), None)
 
 
 def check_time_limit_flag(value: float | None) -> float | None:

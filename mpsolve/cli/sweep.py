@@ -16,7 +16,6 @@ from mpsolve.cli.parsing import (
     check_not_profiles,
     check_outputs,
     check_time_limit_flag,
-    first_repeat,
     parse_options,
     path_arg,
     print_json,
@@ -31,7 +30,7 @@ from mpsolve.utils.files import atomic_write, check_writable, parse_data, read_t
 from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import exact_quantity
 from mpsolve.utils.random import DEFAULT_SEED
-from mpsolve.utils.validation import is_finite_number
+from mpsolve.utils.validation import first_repeat, is_finite_number
 from mpsolve.workflows.problem_file import load_problem_file
 from mpsolve.workflows.sweep import (
     FailedRunsWarning,

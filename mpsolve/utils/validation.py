@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from mpsolve.utils.errors import MpsolveError, shown
 
 __all__ = [
     "available_cpus",
+    "first_repeat",
     "check_bool",
     "check_integer",
     "check_time_limit",
@@ -132,3 +134,8 @@ def per_design(values: Any, n: int, what: str) -> np.ndarray:
         raise MpsolveError(f"{what} returned an array of shape {array.shape} for {designs}: evaluate must return "
                            f"one number per design, an array of shape ({n},)")
     return array
+
+
+def first_repeat(items: Sequence[Any]) -> Any:
+    """The first item of ``items`` that an earlier one equals (``None``: each is given once)."""
+    return next((item for i, item in enumerate(items) if item in items[:i]), None)
