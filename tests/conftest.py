@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,3 +34,35 @@ def rng() -> np.random.Generator:
 def small_problem(small_space: SearchSpace) -> mpsolve.Problem:
     """The small test space under a FLOPs budget that binds (about half the designs fit)."""
     return mpsolve.Problem(small_space, constraints=[mpsolve.Budget("flops", "12G")])
+
+
+# Opens each FIFO given for writing whenever a reader waits on it, and closes it at once: the reader sees
+# end of file. Its own process, as a reader blocked in compiled code (safetensors) may hold the GIL.
+_FIFO_UNBLOCKER = """
+import errno, os, sys, time
+while True:
+    for path in sys.argv[1:]:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError as exc:
+            if exc.errno not in (errno.ENXIO, errno.ENOENT):
+                raise
+    time.sleep(0.01)
+"""
+
+
+@pytest.fixture
+def make_fifo() -> Iterator[Callable[[Path], Path]]:
+    """Make FIFOs that never block a reader: code that opens one by mistake (a regression of a check
+    for regular files) reads an empty file and fails its test, where it would hang."""
+    procs: list[subprocess.Popen] = []
+
+    def make(path: Path) -> Path:
+        os.mkfifo(path)
+        procs.append(subprocess.Popen([sys.executable, "-c", _FIFO_UNBLOCKER, str(path)]))
+        return path
+
+    yield make
+    for proc in procs:
+        proc.kill()
+        proc.wait()

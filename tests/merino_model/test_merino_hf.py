@@ -283,16 +283,14 @@ def test_a_file_or_a_missing_folder_is_refused_naming_the_path(hf_model, tmp_pat
 
 
 @pytest.mark.timeout(30)
-def test_a_weights_file_that_is_not_a_regular_file_is_refused(hf_model, tmp_path: Path) -> None:
+def test_a_weights_file_that_is_not_a_regular_file_is_refused(hf_model, tmp_path: Path, make_fifo) -> None:
     """Before: safetensors opened a FIFO named *.safetensors and waited forever, loading (the checkpoint's
     model.safetensors or any other one in the folder) and saving (where the weights are restamped)."""
-    import os
-
     hf_model.save_pretrained(tmp_path / "ck")
     (tmp_path / "ck" / "model.safetensors").rename(tmp_path / "saved.safetensors")
     (tmp_path / "ck" / "model.safetensors").symlink_to(tmp_path / "saved.safetensors")  # a link to a file loads
     assert type(MeRinoHFForCausalLM.from_pretrained(tmp_path / "ck")) is MeRinoHFForCausalLM
-    os.mkfifo(tmp_path / "ck" / "extra.safetensors")
+    make_fifo(tmp_path / "ck" / "extra.safetensors")
     for kwargs in ({}, {"ignore_mismatched_sizes": True}):
         with pytest.raises(CheckpointMismatchError, match=r"weights file '.*extra\.safetensors' is not a regular "
                                                           "file; replace it .* or move it out of the folder$"):

@@ -301,15 +301,13 @@ def test_a_damaged_optimizer_file_is_refused_without_torch_advice(tmp_path, make
 
 
 @pytest.mark.timeout(30)
-def test_a_checkpoint_file_that_is_not_a_regular_file_is_refused(tmp_path, make_tiny_architecture):
+def test_a_checkpoint_file_that_is_not_a_regular_file_is_refused(tmp_path, make_tiny_architecture, make_fifo):
     """Before: resume opened a FIFO in place of the step's weights or optimizer state and waited forever."""
-    import os
-
     corpus = _interrupted_at_step_5(tmp_path, make_tiny_architecture)
     for name in ("model-4.safetensors", "optimizer-4.pt"):
         path = tmp_path / "checkpoint" / name
         path.rename(tmp_path / name)
-        os.mkfifo(path)
+        make_fifo(path)
         with pytest.raises(ModelInputError, match=rf"cannot resume: '.*{name}' is not a regular file \(a checkpoint.s "
                                                   r"weights and optimizer state are regular files\); start again"):
             train(make_tiny_architecture(), corpus, TINY, out_dir=tmp_path, resume=True, progress=False)
