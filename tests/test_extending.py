@@ -504,6 +504,28 @@ def test_a_plugin_giving_a_design_two_values_is_named() -> None:
         RandomSearch(samples=500).solve(problem, seed=0)
 
 
+class _CountedDepth(Depth):
+    name = "test-counted-depth"
+
+    def __init__(self) -> None:
+        self.batches = 0
+
+    def evaluate(self, batch, constants) -> np.ndarray:
+        self.batches += 1
+        return super().evaluate(batch, constants)
+
+
+def test_the_answer_is_scored_once_per_check() -> None:
+    """Before: the answer was scored twice for the determinism check, a third time for the feasibility re-check
+    (the same scoring again), and twice more for its report (its score, unused, and its details); a slow plug-in
+    objective paid each."""
+    objective = _CountedDepth()
+    problem = mpsolve.Problem("small", objective=objective, constraints=[mpsolve.Budget("flops", "20G")])
+    result = RandomSearch(samples=500).solve(problem, seed=0)
+    assert result.n_evals == 500  # one batch of the solver's, after one of the feasibility check's corners
+    assert objective.batches == 2 + 3  # then the answer: twice to check it, once for its details
+
+
 class _ShapedCost(CostModel):
     name = "test-shaped-cost"
 

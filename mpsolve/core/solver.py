@@ -204,10 +204,10 @@ class SolveContext:
                               "offer the value ctx.evaluate returns")
         self._take(x, true)
 
-    def _rescore(self, x: np.ndarray, f: float) -> tuple[bool, float, bool]:
-        """Score one design again, uncounted: whether it is feasible, its objective, and whether
-        that is ``f`` (to a relative 1e-9: one batch or another may round it differently)."""
-        ev = self.problem.evaluate(np.asarray(x)[None])
+    def _rescore(self, x: np.ndarray, f: float, ev: Evaluation | None = None) -> tuple[bool, float, bool]:
+        """Score one design again, uncounted (or read ``ev``, its evaluation): whether it is feasible, its
+        objective, and whether that is ``f`` (to a relative 1e-9: one batch or another may round it differently)."""
+        ev = self.problem.evaluate(np.asarray(x)[None]) if ev is None else ev
         true = float(ev.objective[0])
         return bool(ev.feasible[0]), true, math.isclose(f, true, rel_tol=1e-9, abs_tol=1e-12)
 
@@ -457,8 +457,7 @@ class Solver(ABC):
             raise SolverError(f"solver {self.name!r} changed the problem it was given (its constraints, objective or "
                               "space): a backend may only read it")
         if ctx.best_x is not None:  # set by ctx.evaluate / ctx.offer, or by hand: checked again either way
-            _check_deterministic(problem, ctx.best_x)
-            feasible, true, same = ctx._rescore(ctx.best_x, ctx.best_f)
+            feasible, true, same = ctx._rescore(ctx.best_x, ctx.best_f, _check_deterministic(problem, ctx.best_x))
             if not (feasible and same):
                 raise SolverError(
                     f"solver {self.name!r} returns a design that is " + ("infeasible" if not feasible else
@@ -482,9 +481,9 @@ class Solver(ABC):
             arch, costs, details, objective = None, {}, {}, math.nan
         else:
             status = "interrupted" if interrupted else (ctx.status or "feasible")
-            arch = problem.space.decode(ctx.best_x)
-            info = problem.evaluate_architecture(arch)
-            costs, details, objective = info["costs"], info["details"], ctx.best_f
+            arch = problem.space.decode(ctx.best_x)  # its score and feasibility are checked above: not again
+            costs = {name: cost.of(arch) for name, cost in problem.costs.items()}
+            details, objective = problem.objective.details(arch), ctx.best_f
         return Result(
             architecture=arch,
             x=ctx.best_x,
@@ -509,9 +508,9 @@ class Solver(ABC):
         """Search, reporting designs through ``ctx.evaluate`` / ``ctx.offer``."""
 
 
-def _check_deterministic(problem: Problem, x: np.ndarray) -> None:
-    """Score ``x`` twice: a plug-in objective or cost that gives one design two values would have the
-    answer's re-check blame the backend, or report costs other than those its feasibility was judged on."""
+def _check_deterministic(problem: Problem, x: np.ndarray) -> Evaluation:
+    """Score ``x`` twice, its evaluation: a plug-in objective or cost that gives one design two values would
+    have the answer's re-check blame the backend, or report costs other than those its feasibility was judged on."""
     first, second = (problem.evaluate(np.asarray(x)[None]) for _ in range(2))
     values = {f"objective {problem.objective.name!r}": (first.objective, second.objective)}
     values.update({f"cost {k!r}": (first.costs[k], second.costs[k]) for k in first.costs})
@@ -519,6 +518,7 @@ def _check_deterministic(problem: Problem, x: np.ndarray) -> None:
         if not np.array_equal(a, b, equal_nan=True):
             raise MpsolveError(f"the {what} gave {float(a[0]):.6g} and then {float(b[0]):.6g} for "
                                f"{problem.space.decode(x)}: it must give a design one value (seed any randomness)")
+    return second
 
 
 @contextlib.contextmanager
