@@ -50,8 +50,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import itertools
 import json
 import logging
@@ -259,26 +257,6 @@ def quiet() -> None:
 
 
 # -- one (model, precision, runtime) in its own process ------------------------------------------
-def memory_kb() -> dict[str, int]:
-    """Current and peak resident set size of this process, in kB."""
-    out = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(("VmRSS:", "VmHWM:")):
-            key, value = line.split(":")
-            out[key] = int(value.split()[0])
-    return out
-
-
-def release_memory() -> None:
-    """Collect garbage, hand freed heap back to the OS and restart the peak-RSS counter."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
-    Path("/proc/self/clear_refs").write_text("5")
-
-
 def build_model(name: str, args: argparse.Namespace):
     """(model, is_merino, vocab size) with random weights (seed ``--seed``); a ``--design`` is MeRino."""
     import torch
@@ -395,12 +373,13 @@ def worker(name: str, precision: str, runtime: str, args: argparse.Namespace) ->
     import torch
 
     from mpsolve.merino_model import compare_outputs, onnx_session, quantize, time_call
+    from mpsolve.merino_model._memory import reset_peak_memory, resident_memory
 
     quiet()
     torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(args.seed)
-    release_memory()
-    baseline = memory_kb()["VmRSS"]
+    reset_peak_memory()
+    baseline = resident_memory()["VmRSS"]
     model, is_merino, vocab = build_model(name, args)
     params = sum(p.numel() for p in model.parameters())
     ids = torch.randint(0, vocab, (1, args.seq_len + 1), generator=generator)
@@ -412,8 +391,8 @@ def worker(name: str, precision: str, runtime: str, args: argparse.Namespace) ->
         paths = graph_paths(name, precision, args)
         feeds = [[prompt.numpy()], [token.numpy(), *(t.numpy() for t in past)]]
         del model, past
-        release_memory()
-        baseline = memory_kb()["VmRSS"]
+        reset_peak_memory()
+        baseline = resident_memory()["VmRSS"]
         sessions = [onnx_session(path, args.threads) for path in paths]
         calls = []
         for session, feed in zip(sessions, feeds):
@@ -439,12 +418,12 @@ def worker(name: str, precision: str, runtime: str, args: argparse.Namespace) ->
         calls = [lambda: prefill(prompt), lambda: step(token, past)]
         if precision == "fp32":
             result["gflops"] = count_gflops(calls)
-    release_memory()
-    result["rss_model_mb"] = (memory_kb()["VmRSS"] - baseline) / 1024
+    reset_peak_memory()
+    result["rss_model_mb"] = (resident_memory()["VmRSS"] - baseline) / 2**20
     with torch.inference_mode():
         for phase, call in zip(("prefill", "decode"), calls):
             result[phase] = time_call(call, args.threads, args.min_run_time)
-    result["peak_mb"] = (memory_kb()["VmHWM"] - baseline) / 1024
+    result["peak_mb"] = (resident_memory()["VmHWM"] - baseline) / 2**20
     return result
 
 
