@@ -210,7 +210,9 @@ def pareto(
     Returns:
         A :class:`ParetoFront`; budgets no design meets are points with status ``infeasible``. A budget whose
         solve raised one of mpsolve's errors is a point with status ``error`` and the message as ``error``; the
-        other budgets go on, and :class:`~mpsolve.workflows.sweep.FailedRunsWarning` says how many failed.
+        other budgets go on, and :class:`~mpsolve.workflows.sweep.FailedRunsWarning` says how many failed. An error
+        of the costs that no budget changes (a latency profile lacking a layer the space needs) is raised before any
+        solve.
         Ctrl-C ends the front at the budget being solved: its best design so far is the last
         point (status ``interrupted``) and the larger budgets are left out.
     """
@@ -270,6 +272,12 @@ def pareto(
 
     subs = [(limit, Problem(problem.space, problem.objective, constraints(limit), reported)) for limit in limits]
     key = subs[0][1].cost_key(cost)
+    # an error of the costs that no budget changes (a profile lacking a layer the space needs) is the input's: one
+    # error before any solve, not an error point per budget; each solve first scores these corner designs
+    first = subs[0][1]
+    corners = first.space.decode_batch(first.corner_designs()[0])
+    for reported in first.costs.values():
+        reported.evaluate(corners, first.space)
     points, native = [], []
     for limit, sub in subs:
         try:

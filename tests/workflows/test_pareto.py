@@ -562,3 +562,26 @@ def test_a_front_without_a_seed_records_each_points_drawn_seed() -> None:
                               seed=p["seed"], iterations=200)
         assert again.x.tolist() == p["encoding"]
     assert json.loads(fr.to_json())["points"][0]["seed"] == fr.points[0]["seed"]
+
+
+def test_a_profile_lacking_a_layer_the_space_needs_is_refused_before_any_solve(tmp_path, capsys) -> None:
+    """Before: every budget's solve failed alike, so pareto gave an error point per budget (and the CLI exit 1)
+    where design refuses the input with exit 2. Now the costs are checked once, before any solve: one error."""
+    from mpsolve.cli import main
+    from mpsolve.costs import LatencyCost, LatencyProfileError
+    from mpsolve.testing.pytest_solvers import synthetic_profile
+
+    profile = synthetic_profile("small")
+    widest = max(r["ffn_dim"] for r in profile["layers"])
+    profile["layers"] = [r for r in profile["layers"] if r["ffn_dim"] != widest]
+    with pytest.raises(LatencyProfileError, match=f"^the latency profile .* no entry for a layer .*ffn_dim={widest}"):
+        mpsolve.pareto(mpsolve.Problem("small"), LatencyCost(profile), [3, 5], solver="exhaustive")
+    path = tmp_path / "lacking.json"
+    path.write_text(json.dumps(profile))
+    out = tmp_path / "front.csv"
+    code = main(["pareto", "--space", "small", "--over", "latency_ms", "--latency-profile", str(path), "--budgets",
+                 "3,5", "--solver", "exhaustive", "--csv", str(out)])
+    printed, err = capsys.readouterr()
+    assert code == 2 and printed == "" and not out.exists()
+    assert err.startswith("mpsolve: error: the latency profile (space 'small') has no entry for a layer")
+    assert len(err.strip().splitlines()) == 1
