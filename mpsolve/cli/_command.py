@@ -43,12 +43,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code is not None:
             return code
         raise
-    if sys.stdout is None and not any(getattr(args, flag[2:].replace("-", "_")) is not None
-                                      for flag in getattr(args, "result_files", ())):
+    as_json = getattr(args, "json", False)  # the JSON asked for goes to stdout, whatever file is given
+    if sys.stdout is None and (as_json or not any(getattr(args, flag[2:].replace("-", "_")) is not None
+                                                  for flag in getattr(args, "result_files", ()))):
         # closed by the shell (`>&-`): the result printed there would be lost, and the command say 0
         also = " or ".join(f"{flag} FILE" for flag in getattr(args, "result_files", ()))
-        _say(f"mpsolve: error: stdout is closed, and mpsolve {args.command} writes its result there: keep stdout "
-             f"open (redirect it to a file: > FILE){f', or give {also}' if also else ''}")
+        also = f", or {'leave out --json and ' if as_json else ''}give {also}" if also else ""
+        command = f"{args.command}{' --json' if as_json and also else ''}"
+        _say(f"mpsolve: error: stdout is closed, and mpsolve {command} writes its result there: keep stdout "
+             f"open (redirect it to a file: > FILE){also}")
         return 2
     try:
         with warnings.catch_warnings():

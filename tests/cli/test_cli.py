@@ -741,6 +741,22 @@ def test_a_closed_stdout_is_refused_before_the_work_unless_a_file_takes_the_resu
     assert (tmp_path / "front.csv").read_text().count("\n") == 2 and capsys.readouterr().err == ""
 
 
+def test_a_closed_stdout_is_refused_with_json_even_when_a_file_is_given(tmp_path, capsys, monkeypatch):
+    """`mpsolve cost ... --graphml g.graphml --json >&-`: the JSON went nowhere and the command said 0; the file
+    holds another output, not the JSON asked for on stdout."""
+    monkeypatch.setattr(sys, "stdout", None)
+    graph = tmp_path / "g.graphml"
+    assert main(["cost", "merino-52m", "--graphml", str(graph), "--json"]) == 2
+    assert capsys.readouterr().err == ("mpsolve: error: stdout is closed, and mpsolve cost --json writes its result "
+                                       "there: keep stdout open (redirect it to a file: > FILE), or leave out --json "
+                                       "and give --graphml FILE\n")
+    assert not graph.exists()
+    front = tmp_path / "front.csv"
+    assert main(["pareto", "--space", "small", "--budgets", "20G", "--solver", "exhaustive", "--csv", str(front),
+                 "--json"]) == 2
+    assert "leave out --json and give --csv FILE or --plot FILE" in capsys.readouterr().err and not front.exists()
+
+
 def test_a_stderr_the_shell_closed_keeps_messages_out_of_stdout(tmp_path):
     """`mpsolve ... 2>&-`: print(file=sys.stderr) fell back to stdout, into the --json output."""
     problem = tmp_path / "long.toml"
