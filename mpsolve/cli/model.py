@@ -352,9 +352,10 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
         total = 2 + len(profile["layers"]) + len(profile["projections"])
         names = ", ".join(noisy[:5]) + (", ..." if len(noisy) > 5 else "")
         print(
-            f"warning: {len(noisy)} of {total} entries are too noisy to trust (IQR above "
+            f"mpsolve: warning: {len(noisy)} of {total} entries are too noisy to trust (IQR above "
             f"{profile['noise_threshold']:.0%} of the median: {names}); "
-            "the machine was busy: re-profile when it is idle, or with --statistic min"
+            "the machine was busy: re-profile when it is idle, or with --statistic min",
+            file=sys.stderr,
         )
     return 0
 
@@ -446,8 +447,8 @@ def cmd_latency(args: argparse.Namespace) -> int:
         print(f"predicted  {payload['predicted_ms']:.2f} ms by {args.profile} ({payload['error_percent']:+.1f} %)"
               + (f"; component sum {payload['components_ms']:.2f} ms" if components is not None else ""))
     if measured["noisy"]:
-        print(f"warning: the timed blocks spread more than {merino_model.NOISE_THRESHOLD:.0%} of their median: the "
-              "machine is busy; measure again when it is idle, or with --statistic min")
+        print(f"mpsolve: warning: the timed blocks spread more than {merino_model.NOISE_THRESHOLD:.0%} of their "
+              "median: the machine is busy; measure again when it is idle, or with --statistic min", file=sys.stderr)
     return 0
 
 

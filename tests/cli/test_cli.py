@@ -357,6 +357,17 @@ def _graph_profiles(tmp_path, flag: str) -> dict[bool, Path]:
     return profiles
 
 
+def test_latency_says_noisy_blocks_on_stderr(capsys, monkeypatch):
+    """Before: the warning was printed on stdout, among the measurement."""
+    from mpsolve import merino_model
+
+    monkeypatch.setattr(merino_model, "design_latency", lambda arch, **options: {"ms": 1.0, "iqr_ms": 0.5,
+                                                                                  "blocks": 5, "noisy": True})
+    code, out, err = run(capsys, "latency", "merino-52m")
+    assert code == 0 and "measured" in out and "warning" not in out
+    assert err.startswith("mpsolve: warning: the timed blocks spread more than") and len(err.splitlines()) == 1
+
+
 def test_latency_times_a_lean_profiles_workload_on_the_lean_graph(capsys, monkeypatch, tmp_path):
     """A profile made with --lean predicts the lean graph: mpsolve latency --profile times that graph, with or
     without --lean; --lean with a profile of the default graph is refused (it was refused with any profile)."""

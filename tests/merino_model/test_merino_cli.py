@@ -125,8 +125,11 @@ def test_profile_latency_warns_about_noisy_entries(tmp_path: Path, capsys, monke
                "noisy_entries": ["head", "layer 128x128"], "device": {"cpu": "test"}}
     monkeypatch.setattr(merino_model, "profile_latency", lambda *args, **kwargs: profile)
     assert run("profile-latency", "--space", "small", "--phase", "decode", "--out", str(tmp_path / "d.json")) == 0
-    out = capsys.readouterr().out
-    assert "warning: 2 of " in out and "too noisy to trust (IQR above 10% of the median: head, layer 128x128)" in out
+    out, err = capsys.readouterr()
+    # on stderr, as the other subcommands say warnings (before: on stdout, among the results)
+    assert out.startswith("wrote ") and len(out.splitlines()) == 1
+    assert err.startswith("mpsolve: warning: 2 of ") and len(err.splitlines()) == 1
+    assert "too noisy to trust (IQR above 10% of the median: head, layer 128x128)" in err
     assert json.loads((tmp_path / "d.json").read_text())["noisy_entries"] == ["head", "layer 128x128"]
 
 
