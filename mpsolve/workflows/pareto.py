@@ -151,6 +151,7 @@ class ParetoFront:
                     *front,
                     encoding,
                     json.dumps(arch) if arch is not None else "",
+                    p.get("error", ""),
                 ]
             )
         for p in self.native:
@@ -168,6 +169,7 @@ class ParetoFront:
                     *front,
                     " ".join(map(str, p["encoding"])),
                     json.dumps(p["architecture"]),
+                    "",
                 ]
             )
         return rows
@@ -373,8 +375,8 @@ def _options(model: CostModel | Objective | None) -> str | None:
 def write_csv(fronts: Sequence[ParetoFront], path: str | Path) -> None:
     """Write fronts as CSV: solver, kind (``budget`` or ``native``), budget, status, proved,
     objective, cost, bound, gap, the front's hypervolume reference point (objective, cost), its
-    hypervolume and whether it is certified, encoding, architecture (JSON). The fronts are over one cost
-    (one column holds it)."""
+    hypervolume and whether it is certified, encoding, architecture (JSON), and an ``error`` point's message (else
+    empty). The fronts are over one cost (one column holds it)."""
     _check_alike(fronts, "write_csv", "write each {}'s fronts to a file of its own")
     check_writable(path, "CSV file")
     buffer = io.StringIO(newline="")
@@ -397,6 +399,7 @@ def write_csv(fronts: Sequence[ParetoFront], path: str | Path) -> None:
             "certified",
             "encoding",
             "architecture",
+            "error",
         ]
     )
     for fr in fronts:

@@ -548,7 +548,10 @@ def test_a_budget_whose_solve_fails_is_an_error_point_and_the_front_goes_on(tmp_
     assert err.strip() == ("mpsolve: error: 1 of 3 budgets failed; their points have status 'error' (the first, "
                            "budget 20G with fails-at-20g: no luck at this budget)")
     assert printed.count("feasible") == 2 and " error " in printed
-    assert [r["status"] for r in csv.DictReader(out.open())] == ["feasible", "error", "feasible"]
+    rows = list(csv.DictReader(out.open()))
+    assert [r["status"] for r in rows] == ["feasible", "error", "feasible"]
+    # the error point's message, as the JSON carries it (before: the CSV had none); the last column
+    assert [r["error"] for r in rows] == ["", "no luck at this budget", ""] and list(rows[0])[-1] == "error"
 
 
 def test_a_front_without_a_seed_records_each_points_drawn_seed() -> None:
