@@ -169,15 +169,17 @@ def _earlier_rows(args: argparse.Namespace, tasks: list[Any]) -> dict[int, dict[
         runs[task.index] = jsonable({"name": task.name, "budgets": task.budgets, "solver": solver.name,
                                      "options": solver.get_options(), "seed": task.seed,
                                      "problem": task.problem.to_dict()})
-    kept = {}
+    kept: dict[int, dict[str, Any]] = {}
+    failed: set[int] = set()
     for i, row in enumerate(rows):
-        if row.get("status") == "error":  # a failed run: run again
-            continue
-        index = next((k for k, run in runs.items() if k not in kept and all(row.get(f) == v for f, v in run.items())),
-                     None)
-        if index is None:
+        index = next((k for k, run in runs.items() if k not in kept and k not in failed
+                      and all(row.get(f) == v for f, v in run.items())), None)
+        if index is None:  # a failed row too: another sweep's would be written over
             raise CLIError(f"row {i} of --out {str(args.out)!r} is not a run of this sweep (another problem, budget, "
                            "solver, option or seed): resume with the same arguments, or give another --out")
+        if row.get("status") == "error":  # a failed run of this sweep: run again
+            failed.add(index)
+            continue
         change = _profile_change(row, problems[index]) or _time_limit_change(row, limits[index])
         if change:
             raise CLIError(f"row {i} of --out {str(args.out)!r} {change}")

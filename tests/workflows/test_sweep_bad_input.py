@@ -215,6 +215,25 @@ def test_cli_sweep_shows_failed_runs_exits_1_and_resume_runs_them_again(tmp_path
     assert ran == [0] and json.loads(out.read_text())[0]["error"] == rows[0]["error"]
 
 
+def test_cli_sweep_resume_refuses_a_failed_row_of_another_sweep(tmp_path, capsys, monkeypatch):
+    """Before: a kept row with status 'error' was dropped unchecked, so --resume with other arguments ran and wrote
+    over another sweep's failed row; now it is held to this sweep's runs as the other kept rows are."""
+    out = tmp_path / "rows.json"
+    argv = ["sweep", "--space", "small", "--over", "flops", "--budgets", "12G", "--solvers", "exhaustive",
+            "--option", "exhaustive.max_designs=10", "--out", str(out)]
+    assert main(argv) == 1
+    held = out.read_text()
+    assert [r["status"] for r in json.loads(held)] == ["error"]
+    capsys.readouterr()
+    ran = _count_runs(monkeypatch)
+    assert main([*argv[:6], "20G", *argv[7:], "--resume"]) == 2  # another budget: another sweep's row
+    assert capsys.readouterr().err == (f"mpsolve: error: row 0 of --out {str(out)!r} is not a run of this sweep "
+                                       "(another problem, budget, solver, option or seed): resume with the same "
+                                       "arguments, or give another --out\n")
+    assert ran == [] and out.read_text() == held
+    assert main([*argv, "--resume"]) == 1 and ran == [0]  # this sweep's failed row: run again
+
+
 def test_cli_sweep_table_names_each_objective_when_problems_differ(tmp_path, capsys):
     """Before: a sweep of an entropy problem and a params problem printed both objectives' values in one
     column, unnamed (about 1e4 nats against 1e8 parameters)."""
