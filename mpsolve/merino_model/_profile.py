@@ -509,7 +509,9 @@ def _quantized(graph: Path) -> Path:
     from mpsolve.merino_model._onnx import quantize_onnx
 
     out = graph.with_name(f"{graph.stem}-int8.onnx")
-    if not out.is_file():
+    if out.is_file():
+        _check_kept_graph(out, out, "INT8 graph", "it is quantised again")
+    else:
         partial = graph.with_name(f"{graph.stem}-int8-partial.onnx")  # an interrupted run leaves no graph to reuse
         with _quiet_export():  # ORT's quantization tools warn of every shape they cannot infer
             quantize_onnx(graph, partial)
@@ -548,7 +550,9 @@ def design_graph(
     other = ("" if opset == DEFAULT_OPSET else f"-op{opset}") + ("" if external_data else "-whole") + (
         "-lean" if lean else "")
     graph = folder / f"design-{arch.digest()}-s{seed}-{logits}{other}.onnx"
-    if not graph.is_file():
+    if graph.is_file():
+        _check_kept_graph(graph, graph, "design graph", "it is exported again")
+    else:
         with _quiet_export():
             export_onnx(build(arch, seed=seed), graph, kv_cache=True, external_data=external_data, logits=logits,
                         opset=opset, lean=lean)
@@ -612,7 +616,7 @@ def _component_graph(
         quantized = None if path is None else path.with_name(f"{path.stem}-int8.onnx")
         if quantized is not None and quantized.is_file():
             graph = quantized.read_bytes()
-            _check_kept_graph(graph, quantized)
+            _check_kept_graph(graph, quantized, "component graph", "the profile exports it again")
             return graph
         graph = _quantize_component(_component_graph(module, inputs, max_positions, name, graph_dir, lean_table))
         if quantized is not None:
@@ -620,7 +624,7 @@ def _component_graph(
         return graph
     if path is not None and path.is_file():
         graph = path.read_bytes()
-        _check_kept_graph(graph, path)
+        _check_kept_graph(graph, path, "component graph", "the profile exports it again")
         return graph
     graph = _export_component(module, inputs, max_positions, lean_table)
     if path is not None:
@@ -628,21 +632,23 @@ def _component_graph(
     return graph
 
 
-def _check_kept_graph(graph: bytes, path: Path) -> None:
-    """Refuse a graph kept in ``graph_dir`` that ONNX Runtime cannot load (a damaged file was a traceback on one
-    thread, an error naming no file on more)."""
+def _check_kept_graph(graph: bytes | Path, path: Path, what: str, again: str) -> None:
+    """Refuse a graph kept in ``graph_dir`` (``graph``: its bytes, or its file, whose weights may lie beside it) that
+    ONNX Runtime cannot load, naming the file and the way out (a damaged component graph was a traceback on one
+    thread, an error naming no file on more; a design graph's error said no way out). ``what`` names the graph,
+    ``again`` says what follows its deletion."""
     import onnxruntime as ort
 
     from mpsolve.merino_model._onnx import _session_options
 
     try:  # one thread: no thread pool to start
-        ort.InferenceSession(graph, _session_options(1), providers=["CPUExecutionProvider"])
+        ort.InferenceSession(graph if isinstance(graph, bytes) else str(graph), _session_options(1),
+                             providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT's load errors (InvalidProtobuf, Fail, ...) subclass Exception only
         if not type(exc).__module__.startswith("onnxruntime"):
             raise
-        raise MpsolveError(f"ONNX Runtime cannot load the component graph kept in {str(path)!r} ("
-                           f"{(str(exc).splitlines() or [''])[0][:150]}): delete it, and the profile exports it "
-                           "again") from None
+        raise MpsolveError(f"ONNX Runtime cannot load the {what} kept in {str(path)!r} ("
+                           f"{(str(exc).splitlines() or [''])[0][:150]}): delete it, and {again}") from None
 
 
 def _time_graph(

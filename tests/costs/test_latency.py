@@ -663,6 +663,26 @@ def test_a_damaged_graph_kept_in_graph_dir_is_one_line(tmp_path: Path) -> None:
         _component_graph(None, (), 64, "prefill-layer 64x64", tmp_path)
 
 
+def test_a_damaged_design_graph_kept_in_graph_dir_says_to_delete_it(tmp_path: Path, tiny_space: SearchSpace) -> None:
+    """Before: ONNX Runtime's load error naming the file, without the way out (the kept graph is reused as it is)."""
+    pytest.importorskip("onnxruntime")
+    from mpsolve.merino_model import design_latency
+    from mpsolve.merino_model._profile import _quantized, design_graph
+
+    arch = tiny_space.decode(tiny_space.sample(1, random_state=3)[0])
+    kept = tmp_path / f"design-{arch.digest()}-s1-all.onnx"
+    kept.write_bytes(b"garbage")
+    with pytest.raises(MpsolveError, match=r"^ONNX Runtime cannot load the design graph kept in '.*design-.*-s1-all"
+                                           r"\.onnx' \(.*\): delete it, and it is exported again$"):
+        design_latency(arch, 16, 1, runtime="onnxruntime", min_run_time=0.02, graph_dir=tmp_path, seed=1)
+    with pytest.raises(MpsolveError, match="design graph kept in"):  # design_memory's way to it
+        design_graph(arch, 1, "all", tmp_path)
+    kept.with_name(f"{kept.stem}-int8.onnx").write_bytes(b"garbage")  # its INT8, read before the graph it quantises
+    with pytest.raises(MpsolveError, match=r"^ONNX Runtime cannot load the INT8 graph kept in '.*-int8\.onnx' "
+                                           r"\(.*\): delete it, and it is quantised again$"):
+        _quantized(kept)
+
+
 def test_latency_cost_is_the_cost_of_the_profiles_phase(tmp_path: Path) -> None:
     from mpsolve.costs import latency_cost
 
