@@ -142,12 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.run.resolve() == args.earlier.resolve():  # a report that nothing moved between a run and itself
         raise MpsolveError(f"run and earlier are the same file {str(args.run)!r}: give the --out JSONs of two runs")
     later, earlier = read_run(args.run), read_run(args.earlier)
+    pairs = pair(later, earlier, args.seed)  # its checks first (other designs, another workload)
+    if later["latency_cost"] == earlier["latency_cost"]:  # no two runs time alike to the last digit: a copy
+        raise MpsolveError(f"run and earlier hold the same timings ({str(args.run)!r} and {str(args.earlier)!r}): "
+                           "one is a copy of the other; give the --out JSONs of two runs")
     results = {
         "command": command_line("latency_pair.py", argv), "git_commit": git_commit(),
         # a commit that is not a string (null in an edited file) was a TypeError in the report
         "run": str(args.run), "run_commit": str(later.get("git_commit") or "?"),
         "earlier": str(args.earlier), "earlier_commit": str(earlier.get("git_commit") or "?"),
-        "seed": args.seed, "pairs": pair(later, earlier, args.seed),
+        "seed": args.seed, "pairs": pairs,
     }
     if not results["pairs"]:
         raise MpsolveError("the two runs share no check (runtime, phase, graph): nothing to pair")

@@ -339,6 +339,11 @@ def test_two_runs_of_the_same_designs_are_paired_per_design(tmp_path: Path, caps
     with pytest.raises(SystemExit, match="^error: run and earlier are the same file .*: give the --out JSONs of two"):
         latency_pair.main([str(results / "latency_int8_s49.json"), str(results / ".." / "results" /
                                                                          "latency_int8_s49.json")])
+    (tmp_path / "copy.json").write_bytes((results / "latency_int8_s49.json").read_bytes())  # before: a report
+    with pytest.raises(SystemExit, match=r"^error: run and earlier hold the same timings \('.*latency_int8_s49\.json'"
+                                         r" and '.*copy\.json'\): one is a copy of the other; give the --out JSONs "
+                                         "of two runs$"):  # that nothing moved, as with the same file given twice
+        latency_pair.main([str(results / "latency_int8_s49.json"), str(tmp_path / "copy.json")])
     with pytest.raises(SystemExit, match="^error: the two runs timed different designs"):
         latency_pair.main([str(results / "latency_int8_s49.json"), str(results / "latency_confirm.json")])
     with pytest.raises(SystemExit, match="has no latency-cost checks"):
