@@ -759,14 +759,15 @@ def _quantize_dynamic(onnx_model: str | os.PathLike, out: Path, per_channel: boo
                 source = Path(tmp) / "whole.onnx"
                 onnx.save(whole, str(source))
             del whole
-        # a failed symbolic shape inference writes its model (and its data) into the working folder: the temporary one
-        with contextlib.chdir(tmp):  # process-wide while it runs (ORT names no folder for it)
+        if attention or not symbolic:
+            quant_pre_process(source, folded, skip_symbolic_shape=True, skip_onnx_shape=attention)
+        else:
             try:
-                quant_pre_process(source, folded, skip_symbolic_shape=attention or not symbolic,
-                                  skip_onnx_shape=attention)
+                # a failed symbolic shape inference writes its model (and its data) into the working folder, under a
+                # name ORT fixes (no parameter names another folder): the temporary one, process-wide while it runs
+                with contextlib.chdir(tmp):
+                    quant_pre_process(source, folded)
             except Exception:  # ORT's bare Exception("Incomplete symbolic shape inference"), of a graph it cannot read
-                if attention or not symbolic:
-                    raise
                 # without it, as a latency profile's component graphs are: their matmuls quantise the same
                 quant_pre_process(source, folded, skip_symbolic_shape=True, skip_onnx_shape=False)
         kinds = [k for k in IntegerOpsRegistry if k != "Attention"] if attention else None  # None: ORT's own

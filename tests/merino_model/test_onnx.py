@@ -426,3 +426,27 @@ def test_a_failed_symbolic_shape_inference_leaves_no_file_and_falls_back(tmp_pat
     x = np.random.default_rng(1).standard_normal((2, 16)).astype(np.float32)
     outputs = [ort.InferenceSession(str(path)).run(None, {"x": x})[0] for path in (inferred, int8)]
     np.testing.assert_array_equal(*outputs)  # quantised alike
+
+
+def test_quantising_without_symbolic_shape_inference_leaves_the_working_folder_alone(tmp_path, monkeypatch) -> None:
+    """Before: every quantisation changed the process's working folder while ORT's pre-processing ran (a latency
+    profile's component graphs too, which skip the symbolic shape inference that writes there): a thread beside it
+    resolving a relative path read or wrote another folder. Now only that inference runs in a temporary folder."""
+    import os
+
+    import onnx
+
+    from mpsolve.merino_model._onnx import _quantize_dynamic
+
+    weight = onnx.numpy_helper.from_array(np.random.default_rng(0).standard_normal((16, 16)).astype(np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "tiny",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 16])], [weight])
+    save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "fp32.onnx")
+
+    def moved(path) -> None:
+        raise AssertionError(f"the working folder was changed to {path!r}")
+
+    monkeypatch.setattr(os, "chdir", moved)
+    _quantize_dynamic(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", symbolic=False)
+    assert "MatMulInteger" in [n.op_type for n in onnx.load(str(tmp_path / "int8.onnx")).graph.node]
