@@ -198,7 +198,8 @@ def check_task_names(tasks: Sequence[str | dict[str, Any]]) -> None:
         close = difflib.get_close_matches(unknown[0], installed, n=3)
         hint = f" (near {unknown[0]!r}: {', '.join(map(repr, close))})" if close else ""
         raise ModelInputError(f"unknown lm-eval task(s) {', '.join(map(repr, unknown))}{hint}: give the name of a "
-                              "task installed with lm-eval (`lm-eval ls tasks` lists them) or a task file "
+                              "task installed with lm-eval (`lm-eval ls tasks` lists them; `lm-eval --tasks list` in "
+                              "a release without ls) or a task file "
                               f"({', '.join(_TASK_SUFFIXES)})")
 
 

@@ -306,7 +306,8 @@ def test_an_unknown_task_name_is_refused_before_the_model_loads(tmp_path: Path, 
     assert main(["evaluate", str(tmp_path / "no-checkpoint"), "--tasks", "helaswag,mmlu,nope"]) == 2
     assert capsys.readouterr().err == (
         "mpsolve: error: unknown lm-eval task(s) 'helaswag', 'nope' (near 'helaswag': 'hellaswag'): give the name of a "
-        "task installed with lm-eval (`lm-eval ls tasks` lists them) or a task file (.yaml, .yml, .json)\n")
+        "task installed with lm-eval (`lm-eval ls tasks` lists them; `lm-eval --tasks list` in a release without "
+        "ls) or a task file (.yaml, .yml, .json)\n")
 
 
 def test_a_bpe_checkpoint_evaluates_with_its_saved_tokenizer(tmp_path: Path) -> None:
