@@ -5,7 +5,8 @@ functions (``!function``). Task files handed to :func:`load_task_file` are read 
 (a ``yaml.SafeLoader``, which refuses ``!function`` and every other Python tag, and aliases), keys
 that load code or other files are refused, so are metrics that are not lm-eval's own (the ``evaluate`` library
 imports a metric named by a path), and a path given as a task name; and :func:`lm_eval_tasks`
-renders every template in Jinja's sandbox, so a template cannot reach Python internals. Nothing
+renders every template in Jinja's sandbox, so a template cannot reach Python internals, bounded (``_sandbox``) so it
+cannot build more than 1 MiB of text nor run without end. Nothing
 is downloaded: the Hugging Face hub and ``datasets`` run offline, so a task's data must be local
 files (``dataset_path: json`` with ``data_files`` relative to the task file). Needs the ``[eval]``
 extra.
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mpsolve.merino_model._errors import ModelInputError, require
-from mpsolve.utils.errors import shown_name
+from mpsolve.utils.errors import shown, shown_name
 from mpsolve.utils.files import atomic_write, missing_reason, read_text_bounded
 
 __all__ = ["byte_tokenizer", "check_task_names", "checkpoint_bpe_tokenizer", "checkpoint_tokenizer", "is_task_file",
@@ -360,19 +361,32 @@ def _without_git_probe() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _sandboxed_templates() -> Iterator[None]:
-    """Render lm-eval's Jinja templates in Jinja's sandbox for the duration."""
+    """Render lm-eval's Jinja templates in Jinja's sandbox, bounded in size and work, for the duration."""
     import lm_eval.utils
     from jinja2 import BaseLoader, StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
+
+    from mpsolve.merino_model._sandbox import BoundedSandbox
 
     original = lm_eval.utils.env
-    sandbox = SandboxedEnvironment(loader=BaseLoader, undefined=StrictUndefined, keep_trailing_newline=True)
-    sandbox.filters.update(original.filters)
-    lm_eval.utils.env = sandbox
+    lm_eval.utils.env = BoundedSandbox(loader=BaseLoader, undefined=StrictUndefined, keep_trailing_newline=True,
+                                       filters=original.filters)
     try:
         yield
     finally:
         lm_eval.utils.env = original
+
+
+def _template_owner(tasks: Sequence[str | dict[str, Any]], source: str) -> str:
+    """``task 'name'`` of the task configs (of ``tasks``) that hold template ``source``; else the installed tasks."""
+    def strings(value: Any) -> Iterator[str]:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, (dict, list)):
+            for item in value.values() if isinstance(value, dict) else value:
+                yield from strings(item)
+
+    names = [str(t.get("task")) for t in tasks if isinstance(t, dict) and source in strings(t)]
+    return f"task {', '.join(map(repr, names))}" if names else "an installed task"
 
 
 def _check_generation_lengths(tasks: Sequence[str | dict[str, Any]], max_length: int) -> None:
@@ -424,6 +438,7 @@ def lm_eval_tasks(
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
+    from mpsolve.merino_model._sandbox import BUILT_LIMIT, STEP_LIMIT, TEXT_LIMIT, TemplateLimitError
     from mpsolve.utils.random import DEFAULT_SEED
 
     for task in tasks:  # lm-eval reads a name that is a path as a task file, with its own loader (!function runs)
@@ -473,6 +488,10 @@ def lm_eval_tasks(
                                           num_fewshot=num_fewshot,
                                           log_samples=False, bootstrap_iters=0, random_seed=seed,
                                           numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+    except TemplateLimitError as exc:
+        raise ModelInputError(f"{_template_owner(tasks, exc.source)}: template {shown(exc.source)} {exc}; a template "
+                              f"may build at most {TEXT_LIMIT >> 20} MiB of text ({BUILT_LIMIT >> 20} MiB in all) in "
+                              f"at most {STEP_LIMIT} steps per document") from None
     except SecurityError as exc:
         raise ModelInputError(f"a task template tried unsafe access ({exc}); templates may only read document "
                               "fields") from None

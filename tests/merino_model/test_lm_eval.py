@@ -424,3 +424,69 @@ def test_a_training_record_nested_too_deeply_reads_as_none(tmp_path: Path) -> No
 
     (tmp_path / "training.json").write_text("[" * 100_000, encoding="utf-8")
     assert trained_seq_len(tmp_path) is None
+
+
+HOSTILE_TEMPLATES = [
+    "{{ question * 2000000000 }}",
+    "{{ [question] * 2000000000 }}",
+    "{{ (label + 2) ** 1000000000 }}",
+    "{{ '%2000000000s' % question }}",
+    "{{ '%*s' % (2000000000, question) }}",
+    "{{ '{:2000000000}'.format(question) }}",
+    "{{ question.ljust(2000000000) }}",
+    "{{ question|center(2000000000) }}",
+    "{{ question|indent(2000000000) }}",
+    "{{ '%2000000000s'|format(question) }}",
+    "{% set b = question * 100000 %}{{ b|replace(question, b) }}",
+    "{% set b = question * 100000 %}{{ ([b] * 1000)|join }}",
+    "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+    "{% set l = [1] %}{% for i in range(64) %}{% set _ = l.extend(l) %}{% endfor %}",
+    "{% set b = 'a' * 500000 %}{% for i in range(100000) %}{{ b }}{% endfor %}",
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "{% for i in range(100000)|map('abs') %}{% for j in range(100000)|map('abs') %}{% endfor %}{% endfor %}",
+    "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
+    "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("template", HOSTILE_TEMPLATES)
+def test_a_template_is_bounded_in_size_and_work(template: str) -> None:
+    """Before: Jinja's sandbox bounds no work: ``{{ q * 2000000000 }}`` built 2 GB in seconds, nested loops over
+    ``range(100000)`` ran for hours (found by the security audit)."""
+    import lm_eval.utils
+
+    from mpsolve.merino_model._lm_eval import _sandboxed_templates
+    from mpsolve.merino_model._sandbox import TemplateLimitError
+
+    with _sandboxed_templates(), pytest.raises(TemplateLimitError, match="MiB of text|steps|iterations|deeply"):
+        lm_eval.utils.apply_template(template, DOCS[0])
+    assert "lipsum" in lm_eval.utils.env.globals  # lm-eval's own environment is back
+
+
+@pytest.mark.parametrize("template", [
+    "{{question}}", "{{choices[label]}}", "{{ '%s (%d)' % (question, label) }}", "{{ question ~ '!' }}",
+    "{{ question|trim }}?{% for c in choices %} {{ loop.index }}.{{ c }}{% endfor %}",
+    "{{ '{} {}'.format(question, label) }}", "{{ choices * 2 }}", "{{ choices|join(', ') }}",
+    "{{ question|center(30) }}", "{{ question|regex_replace('a', 'o') }}",
+    "{{ 2 ** 10 }}", "{{ choices|map('upper')|list }}", "{{ {'a': label} }}", "{{ question|wordwrap(5) }}",
+    "{% set ns = namespace(n=0) %}{% for c in choices %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}",
+])
+def test_bounded_templates_render_as_lm_evals_own(template: str) -> None:
+    import lm_eval.utils
+
+    from mpsolve.merino_model._lm_eval import _sandboxed_templates
+
+    expected = lm_eval.utils.apply_template(template, DOCS[0])
+    with _sandboxed_templates():
+        assert lm_eval.utils.apply_template(template, DOCS[0]) == expected
+
+
+@pytest.mark.timeout(60)
+def test_a_template_past_its_bounds_is_one_line_naming_the_task(model: MeRinoHFForCausalLM, task_dir: Path) -> None:
+    (task_dir / "big.yaml").write_text(TASK.replace("tiny_choice", "tiny_big").replace(
+        '"{{question}}"', '"{{ question * 2000000000 }}"'), encoding="utf-8")
+    said = r"^task 'tiny_big': template '\{\{ question \* 2000000000 \}\}' builds a value of more than 1 MiB of text; "
+    with pytest.raises(ModelInputError, match=said + "a template may build at most 1 MiB") as info:
+        lm_eval_tasks(model, byte_tokenizer(), [load_task_file(task_dir / "big.yaml")], limit=2)
+    assert "\n" not in str(info.value)

@@ -1,0 +1,311 @@
+"""Jinja's sandbox with bounds on what one render of a template builds and does (lm-eval task templates come from
+files): no value or rendered text of more than :data:`TEXT_LIMIT` characters, at most :data:`BUILT_LIMIT`
+characters built and read in all, at most :data:`STEP_LIMIT` loop iterations, calls and filters.
+
+Jinja's own sandbox refuses access to Python internals, not work: ``{{ q * 2000000000 }}`` built 2 GB and nested
+loops over ``range(100000)`` ran for hours. Values that one C call would make huge (``*``, ``**``, ``%``, ``+``,
+``~``, ``str.format``, width-taking filters and methods) are refused from an estimate made before the call;
+other results are measured after it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import string
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from typing import Any
+
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.environment import Template
+from jinja2.runtime import LoopContext, str_join
+from jinja2.sandbox import SandboxedEnvironment
+from jinja2.utils import Namespace
+
+__all__ = ["BUILT_LIMIT", "STEP_LIMIT", "TEXT_LIMIT", "BoundedSandbox", "TemplateLimitError"]
+
+#: characters of one value a template builds, and of its rendered text (1 MiB)
+TEXT_LIMIT = 1 << 20
+#: characters all the values one render builds or hands to filters and calls may sum to (64 MiB)
+BUILT_LIMIT = 1 << 26
+#: loop iterations, calls, filters and operators of one render
+STEP_LIMIT = 100_000
+#: a printf-style conversion, its width and precision (a number or ``*``) as groups
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\d+|\*)?(?:\.(\d+|\*))?")
+#: filters whose argument is a width or a count of items: output grows with it
+_SIZE_ARGS = {"center": "width", "indent": "width", "batch": "linecount", "slice": "slices", "truncate": "length",
+              "wordwrap": "width"}
+#: ``str`` methods whose first argument is a width of their result
+_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
+
+
+class TemplateLimitError(Exception):
+    """A template went past a bound of :class:`BoundedSandbox`; ``source`` is the template's text."""
+
+    def __init__(self, message: str, source: str = "") -> None:
+        super().__init__(message)
+        self.source = source
+
+
+def text_size(value: Any, limit: int = TEXT_LIMIT) -> int:
+    """About the characters ``str(value)`` has, nested items included (at least one each); counted up to just past
+    ``limit``, so the count costs at most that much work."""
+    stack, seen, size = [value], set(), 0
+    while stack and size <= limit:
+        item = stack.pop()
+        if isinstance(item, (str, bytes, bytearray)):
+            size += len(item)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            size += item.bit_length() * 30103 // 100000 + 1  # decimal digits
+        elif isinstance(item, (Mapping, Collection, Namespace)):
+            if id(item) in seen:  # a list holding itself prints as [...]
+                size += 5
+                continue
+            seen.add(id(item))
+            if isinstance(item, Namespace):
+                item = object.__getattribute__(item, "_Namespace__attrs")
+            size += 2 + 2 * len(item)
+            if size <= limit:
+                stack.extend(_items(item, limit))
+        else:
+            size += 8  # a number, None, a macro, a loop: printed short
+    return size
+
+
+def _items(value: Collection[Any], limit: int) -> Iterator[Any]:
+    """The items of a collection (keys and values of a mapping), at most ``limit`` of them."""
+    count = 0
+    for item in value:
+        yield item
+        if isinstance(value, Mapping):
+            yield value[item]
+        count += 1
+        if count > limit:
+            return
+
+
+def _ints(values: Iterable[Any]) -> list[int]:
+    """The integers (not bools) among ``values``."""
+    return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+
+
+def _percent_size(fmt: str, right: Any) -> int:
+    """An upper estimate of ``fmt % right``: each conversion may print all of ``right`` and its width."""
+    specs = _PERCENT_SPEC.findall(fmt)
+    widths = [int(n) for spec in specs for n in spec if n.isdigit()]
+    stars = sum(n == "*" for spec in specs for n in spec)
+    values = right if isinstance(right, tuple) else (right,)
+    return len(fmt) + len(specs) * text_size(right) + sum(widths) + stars * max(_ints(values), default=0)
+
+
+def _format_size(fmt: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    """An upper estimate of ``fmt.format(*args, **kwargs)``, as :func:`_percent_size`."""
+    try:
+        fields = [spec or "" for _, name, spec, _ in string.Formatter().parse(fmt) if name is not None]
+    except ValueError:  # a malformed format: str.format says so itself
+        return len(fmt)
+    widths = [int(n) for spec in fields for n in re.findall(r"\d+", spec)]
+    nested = sum(spec.count("{") for spec in fields)
+    values = (*args, *kwargs.values())
+    return (len(fmt) + len(fields) * text_size(values) + sum(widths)
+            + nested * max(_ints(values), default=0))
+
+
+def _binop_size(operator: str, left: Any, right: Any) -> int:
+    """An upper estimate of the characters of ``left <operator> right``, before it is computed."""
+    numbers = _ints((left, right))
+    if operator == "**":
+        return text_size(left) * right if len(numbers) == 2 and right > 0 and abs(left) > 1 else 0
+    if operator == "%":
+        return _percent_size(left, right) if isinstance(left, str) else 0
+    if operator == "*" and len(numbers) == 1:  # a sequence repeated
+        count, sequence = (left, right) if numbers[0] is left else (right, left)
+        return text_size(sequence) * max(count, 0) if isinstance(sequence, (str, list, tuple)) else 0
+    return text_size(left) + text_size(right) if operator in "*+" else 0
+
+
+def _method_size(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    """An upper estimate of the result of a method of ``str`` whose result may outgrow its arguments."""
+    text, name, values = method.__self__, method.__name__, (*args, *kwargs.values())
+    if name in _WIDTH_METHODS:
+        return len(text) + max(_ints(values[:1]), default=0)
+    if name == "expandtabs":
+        return len(text) * max(_ints(values[:1]) or [8])
+    if name == "replace" and len(args) >= 2 and isinstance(args[0], str):
+        return _replace_size(text, args[0], args[1])
+    if name == "join" and args:
+        return _join_size(text, args[0])
+    if name == "translate" and args and isinstance(args[0], Mapping):
+        return len(text) * max([text_size(v) for v in args[0].values()] or [1])
+    return 0
+
+
+def _replace_size(text: str, old: str, new: Any) -> int:
+    """An upper estimate of ``text.replace(old, new)``."""
+    return len(text) + (text.count(old) if old else len(text) + 1) * text_size(new)
+
+
+def _join_size(separator: Any, items: Any) -> int:
+    """An upper estimate of ``separator.join(items)``: the items printed, a separator between each two."""
+    count = len(items) if isinstance(items, Collection) else 1
+    return text_size(items) + count * text_size(separator)
+
+
+def _filter_size(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    """An upper estimate of the result of filter ``name`` on ``args[0]`` beyond the sizes of its arguments."""
+    value, rest = (args[0] if args else ""), args[1:]
+    if name in _SIZE_ARGS:
+        size = _ints((*rest[:1], kwargs.get(_SIZE_ARGS[name])))
+        width = max(size, default=0) if size else text_size(rest[0] if rest else kwargs.get("width", ""))
+        lines = str(value).count("\n") + 1 if name == "indent" and isinstance(value, str) else 1
+        return lines * width
+    if name == "format" and isinstance(value, str):
+        return _percent_size(value, kwargs or rest)
+    if name == "replace" and isinstance(value, str) and len(rest) >= 2 and isinstance(rest[0], str):
+        return _replace_size(value, rest[0], rest[1])
+    if name == "join":
+        return _join_size(rest[0] if rest else kwargs.get("d", ""), value)
+    return 0
+
+
+class _BoundedCodeGenerator(CodeGenerator):
+    """Jinja's code generator, with ``~`` sized (through the environment)."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.joined((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class _BoundedTemplate(Template):
+    """A template whose every render starts a fresh budget, and whose bounds are one :class:`TemplateLimitError`."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        env: BoundedSandbox = self.environment  # type: ignore[assignment]
+        env.steps, env.built = STEP_LIMIT, BUILT_LIMIT
+        source = getattr(self, "bounded_source", "")
+        try:
+            return super().render(*args, **kwargs)
+        except TemplateLimitError as exc:
+            raise TemplateLimitError(str(exc), source) from None
+        except RecursionError:
+            raise TemplateLimitError("nests macro calls or recursive loops too deeply", source) from None
+
+
+class BoundedSandbox(SandboxedEnvironment):
+    """Jinja's :class:`SandboxedEnvironment` that also bounds the size of what one render builds and the work it
+    does (see the module); a render past a bound raises :class:`TemplateLimitError`."""
+
+    code_generator_class = _BoundedCodeGenerator
+    template_class = _BoundedTemplate
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def __init__(self, *args: Any, filters: Mapping[str, Callable[..., Any]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, finalize=self._finalize, **kwargs)
+        self.steps, self.built = STEP_LIMIT, BUILT_LIMIT
+        del self.globals["lipsum"]  # lorem ipsum of any length: no prompt needs it
+        self.filters.update(filters or {})
+        self.filters = {name: self._bounded_filter(name, f) for name, f in self.filters.items()}
+        self.filters["_counted"] = self._counted
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):  # each iteration a step
+            loop.iter = nodes.Filter(loop.iter, "_counted", [], [], None, None, lineno=loop.lineno)
+        return tree
+
+    def from_string(self, source: Any, *args: Any, **kwargs: Any) -> Any:
+        template = super().from_string(source, *args, **kwargs)
+        template.bounded_source = source if isinstance(source, str) else ""
+        return template
+
+    def _step(self) -> None:
+        self.steps -= 1
+        if self.steps < 0:
+            raise TemplateLimitError(f"takes more than {STEP_LIMIT} loop iterations, calls and filters")
+
+    def _build(self, size: int) -> None:
+        """Account for a value of ``size`` characters about to be built (or read by a filter or call)."""
+        if size > TEXT_LIMIT:
+            raise TemplateLimitError(f"builds a value of more than {TEXT_LIMIT >> 20} MiB of text")
+        self.built -= size
+        if self.built < 0:
+            raise TemplateLimitError(f"builds more than {BUILT_LIMIT >> 20} MiB of text in all")
+
+    def _counted(self, values: Iterable[Any]) -> Iterator[Any]:
+        """``values``, each one a step."""
+        for value in values:
+            self._step()
+            yield value
+
+    def _finished(self, result: Any) -> Any:
+        """The result of a filter or call: an iterator counted item by item, anything else sized."""
+        if isinstance(result, Iterator):
+            return self._counted(result)
+        self._build(text_size(result))  # what no estimate foresaw (escaping, JSON): refused once built
+        return result
+
+    def _bounded_filter(self, name: str, f: Callable[..., Any]) -> Callable[..., Any]:
+        skip = 1 if getattr(f, "jinja_pass_arg", None) else 0  # a context or environment comes first
+
+        @functools.wraps(f)
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            self._step()
+            values = args[skip:]
+            self._build(text_size((values, kwargs)) + _filter_size(name, values, kwargs))
+            return self._finished(f(*args, **kwargs))
+
+        return bounded
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        self._step()
+        self._build(_binop_size(operator, left, right))
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (as Jinja's)
+        __self._step()
+        if isinstance(__obj, LoopContext) and args:  # a recursive loop's next level
+            args = (__self._counted(args[0]), *args[1:])
+        extra = _method_size(__obj, args, kwargs) if isinstance(getattr(__obj, "__self__", None), str) else 0
+        __self._build(text_size((getattr(__obj, "__self__", None), args, kwargs)) + extra)
+        return __self._finished(super().call(__context, __obj, *args, **kwargs))
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapper = super().wrap_str_format(value)
+        if wrapper is None:
+            return None
+
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            if value.__name__ == "format_map" and len(args) == 1 and isinstance(args[0], Mapping):
+                self._build(_format_size(value.__self__, (), dict(args[0])))
+            else:
+                self._build(_format_size(value.__self__, args, kwargs))
+            return wrapper(*args, **kwargs)
+
+        return bounded
+
+    def joined(self, values: tuple[Any, ...]) -> str:
+        """``~``: the values printed and joined, sized first."""
+        self._step()
+        self._build(text_size(values))
+        return str_join(values)
+
+    def _finalize(self, value: Any) -> Any:
+        """A value printed by ``{{ }}``, sized first (a ``str`` is already built)."""
+        self._step()
+        if not isinstance(value, str):
+            self._build(text_size(value))
+        return value
+
+    def concat(self, parts: Iterable[str]) -> str:  # type: ignore[override]
+        """A rendered text (or a macro's, a block's) of at most :data:`TEXT_LIMIT` characters."""
+        out, size = [], 0
+        for part in parts:
+            size += len(part)
+            if size > TEXT_LIMIT:
+                raise TemplateLimitError(f"renders more than {TEXT_LIMIT >> 20} MiB of text")
+            out.append(part)
+        return "".join(out)
