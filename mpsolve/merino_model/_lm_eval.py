@@ -6,7 +6,8 @@ functions (``!function``). Task files handed to :func:`load_task_file` are read 
 that load code or other files are refused, so are metrics that are not lm-eval's own (the ``evaluate`` library
 imports a metric named by a path), and a path given as a task name; and :func:`lm_eval_tasks`
 renders every template in Jinja's sandbox, so a template cannot reach Python internals, bounded (``_sandbox``) so it
-cannot build more than 1 MiB of text nor run without end. Nothing
+cannot build more than 1 MiB of text nor run without end; a task file's regular expressions search for at most a
+second each. Nothing
 is downloaded: the Hugging Face hub and ``datasets`` run offline, so a task's data must be local
 files (``dataset_path: json`` with ``data_files`` relative to the task file). Needs the ``[eval]``
 extra.
@@ -376,8 +377,29 @@ def _sandboxed_templates() -> Iterator[None]:
         lm_eval.utils.env = original
 
 
-def _template_owner(tasks: Sequence[str | dict[str, Any]], source: str) -> str:
-    """``task 'name'`` of the task configs (of ``tasks``) that hold template ``source``; else the installed tasks."""
+@contextlib.contextmanager
+def _timed_patterns() -> Iterator[None]:
+    """Apply task files' regular expressions with a time limit for the duration (``_sandbox.TIMED_RE`` as the ``re``
+    of the lm-eval modules that apply them)."""
+    import lm_eval.api.metrics
+    import lm_eval.filters.extraction
+    import lm_eval.utils
+
+    from mpsolve.merino_model._sandbox import TIMED_RE
+
+    modules = (lm_eval.api.metrics, lm_eval.filters.extraction, lm_eval.utils)
+    originals = [module.re for module in modules]
+    for module in modules:
+        module.re = TIMED_RE
+    try:
+        yield
+    finally:
+        for module, original in zip(modules, originals):
+            module.re = original
+
+
+def _owner(tasks: Sequence[str | dict[str, Any]], text: Any) -> str:
+    """``task 'name'`` of the task configs (of ``tasks``) that hold ``text`` (a template, a pattern) in a value."""
     def strings(value: Any) -> Iterator[str]:
         if isinstance(value, str):
             yield value
@@ -385,8 +407,9 @@ def _template_owner(tasks: Sequence[str | dict[str, Any]], source: str) -> str:
             for item in value.values() if isinstance(value, dict) else value:
                 yield from strings(item)
 
-    names = [str(t.get("task")) for t in tasks if isinstance(t, dict) and source in strings(t)]
-    return f"task {', '.join(map(repr, names))}" if names else "an installed task"
+    names = [str(t.get("task")) for t in tasks
+             if isinstance(t, dict) and isinstance(text, str) and any(text in s for s in strings(t))]
+    return f"task {', '.join(map(repr, names))}" if names else "a task"
 
 
 def _check_generation_lengths(tasks: Sequence[str | dict[str, Any]], max_length: int) -> None:
@@ -438,7 +461,7 @@ def lm_eval_tasks(
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from mpsolve.merino_model._sandbox import BUILT_LIMIT, STEP_LIMIT, TEXT_LIMIT, TemplateLimitError
+    from mpsolve.merino_model._sandbox import BUILT_LIMIT, STEP_LIMIT, TEXT_LIMIT, PatternError, TemplateLimitError
     from mpsolve.utils.random import DEFAULT_SEED
 
     for task in tasks:  # lm-eval reads a name that is a path as a task file, with its own loader (!function runs)
@@ -483,15 +506,18 @@ def lm_eval_tasks(
     # (seconds); a task named needs them
     manager = _installed_tasks() if any(isinstance(t, str) for t in tasks) else TaskManager(include_defaults=False)
     try:
-        with _sandboxed_templates(), _without_model_object_warnings(), _without_git_probe():
+        with _sandboxed_templates(), _timed_patterns(), _without_model_object_warnings(), _without_git_probe():
             out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, limit=limit,
                                           num_fewshot=num_fewshot,
                                           log_samples=False, bootstrap_iters=0, random_seed=seed,
                                           numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
     except TemplateLimitError as exc:
-        raise ModelInputError(f"{_template_owner(tasks, exc.source)}: template {shown(exc.source)} {exc}; a template "
+        raise ModelInputError(f"{_owner(tasks, exc.source)}: template {shown(exc.source)} {exc}; a template "
                               f"may build at most {TEXT_LIMIT >> 20} MiB of text ({BUILT_LIMIT >> 20} MiB in all) in "
                               f"at most {STEP_LIMIT} steps per document") from None
+    except PatternError as exc:
+        raise ModelInputError(f"{_owner(tasks, exc.pattern)}: regular expression {shown(exc.pattern)} {exc}; give a "
+                              "simpler pattern") from None
     except SecurityError as exc:
         raise ModelInputError(f"a task template tried unsafe access ({exc}); templates may only read document "
                               "fields") from None

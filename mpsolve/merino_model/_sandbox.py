@@ -1,11 +1,18 @@
-"""Jinja's sandbox with bounds on what one render of a template builds and does (lm-eval task templates come from
-files): no value or rendered text of more than :data:`TEXT_LIMIT` characters, at most :data:`BUILT_LIMIT`
-characters built and read in all, at most :data:`STEP_LIMIT` loop iterations, calls and filters.
+"""Bounds on the code-like parts of lm-eval task files: Jinja templates and regular expressions.
+
+:class:`BoundedSandbox` is Jinja's sandbox with bounds on what one render of a template builds and does: no value
+or rendered text of more than :data:`TEXT_LIMIT` characters, at most :data:`BUILT_LIMIT` characters built and read
+in all, at most :data:`STEP_LIMIT` loop iterations, calls and filters.
 
 Jinja's own sandbox refuses access to Python internals, not work: ``{{ q * 2000000000 }}`` built 2 GB and nested
 loops over ``range(100000)`` ran for hours. Values that one C call would make huge (``*``, ``**``, ``%``, ``+``,
 ``~``, ``str.format``, width-taking filters and methods) are refused from an estimate made before the call;
 other results are measured after it.
+
+:data:`TIMED_RE` stands in for the ``re`` module where lm-eval applies a task file's patterns (the ``regex`` filters,
+``exact_match``'s ``regexes_to_ignore``, the ``regex_replace`` template filter): it matches with the ``regex``
+package, which stops a search after :data:`REGEX_SECONDS` (``re`` cannot be stopped: ``(x+x+)+y`` on a long run of
+``x`` backtracks for ever).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import functools
 import re
 import string
+import types
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -23,7 +31,8 @@ from jinja2.runtime import LoopContext, str_join
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import Namespace
 
-__all__ = ["BUILT_LIMIT", "STEP_LIMIT", "TEXT_LIMIT", "BoundedSandbox", "TemplateLimitError"]
+__all__ = ["BUILT_LIMIT", "REGEX_SECONDS", "STEP_LIMIT", "TEXT_LIMIT", "TIMED_RE", "BoundedSandbox", "PatternError",
+           "TemplateLimitError"]
 
 #: characters of one value a template builds, and of its rendered text (1 MiB)
 TEXT_LIMIT = 1 << 20
@@ -309,3 +318,105 @@ class BoundedSandbox(SandboxedEnvironment):
                 raise TemplateLimitError(f"renders more than {TEXT_LIMIT >> 20} MiB of text")
             out.append(part)
         return "".join(out)
+
+
+#: seconds one search of a task file's regular expression may take
+REGEX_SECONDS = 1.0
+#: items a pattern's minimum repeat counts may unroll to: the ``regex`` package unrolls them when it compiles
+#: (some 280 bytes each: ``a{1000000000}`` took all memory), ``re`` does not
+_UNROLLED_LIMIT = 100_000
+#: the functions of ``re`` that search, with the number of positional arguments each takes before ``flags``
+_SEARCHES = {"sub": 3, "subn": 3, "split": 2, "findall": 1, "finditer": 1, "search": 1, "match": 1, "fullmatch": 1}
+
+
+class PatternError(Exception):
+    """A task file's regular expression that cannot be used (invalid, too large, too slow); ``pattern`` is it."""
+
+    def __init__(self, message: str, pattern: Any) -> None:
+        super().__init__(message)
+        self.pattern = pattern
+
+
+def _sre() -> tuple[Any, Any]:
+    """``re``'s pattern parser and its opcodes (private: no public API parses a pattern)."""
+    try:
+        from re import _constants, _parser
+    except ImportError:  # Python 3.10
+        import sre_constants as _constants
+        import sre_parse as _parser
+    return _parser, _constants
+
+
+def _unrolled(items: Any) -> int:
+    """About the items ``regex`` compiles a parsed pattern (``re``'s parser) to: minimum repeat counts multiply."""
+    c = _sre()[1]
+    size = 0
+    for op, av in items:
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", None)):
+            size += max(av[0], 1) * _unrolled(av[2])
+        elif op is c.BRANCH:
+            size += sum(_unrolled(branch) for branch in av[1])
+        elif op is c.SUBPATTERN:
+            size += _unrolled(av[3])
+        elif op in (c.ASSERT, c.ASSERT_NOT):
+            size += _unrolled(av[1])
+        elif op is getattr(c, "ATOMIC_GROUP", None):
+            size += _unrolled(av)
+        elif op is c.GROUPREF_EXISTS:
+            size += _unrolled(av[1]) + (_unrolled(av[2]) if av[2] else 0)
+        else:
+            size += 1
+    return size
+
+
+class _TimedPattern:
+    """A pattern compiled by the ``regex`` package whose searches stop after :data:`REGEX_SECONDS`."""
+
+    def __init__(self, pattern: Any, flags: int = 0) -> None:
+        import regex
+
+        self.pattern = pattern
+        try:  # re's own checks first: the pattern must mean what lm-eval's re would make of it
+            parsed = _sre()[0].parse(pattern, flags)
+        except (re.error, TypeError, ValueError, OverflowError, RecursionError) as exc:
+            raise PatternError(f"is not a regular expression Python reads ({str(exc)[:100]})", pattern) from None
+        if _unrolled(parsed) > _UNROLLED_LIMIT:
+            raise PatternError(f"repeats more than {_UNROLLED_LIMIT} items at least (its {{n}} counts multiplied)",
+                               pattern)
+        self._compiled = regex.compile(pattern, flags)
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._compiled, name)
+        if name not in _SEARCHES:
+            return method
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, timeout=REGEX_SECONDS, **kwargs)
+            except TimeoutError:
+                raise PatternError(f"searched a text for more than {REGEX_SECONDS:g} s", self.pattern) from None
+
+        return timed
+
+
+def _timed_function(name: str) -> Callable[..., Any]:
+    """``re.<name>`` (its signature) through a :class:`_TimedPattern`."""
+    positional = _SEARCHES[name]
+
+    def search(pattern: Any, *args: Any, flags: int = 0, **kwargs: Any) -> Any:
+        if len(args) > positional:
+            args, flags = args[:positional], args[positional]
+        compiled = pattern if isinstance(pattern, _TimedPattern) else _timed_compile(pattern, flags)
+        return getattr(compiled, name)(*args, **kwargs)
+
+    return search
+
+
+@functools.lru_cache(maxsize=512)
+def _timed_compile(pattern: Any, flags: int = 0) -> _TimedPattern:
+    return _TimedPattern(pattern, flags)
+
+
+#: the ``re`` module with every search timed (:class:`_TimedPattern`); the rest (``escape``, flags) is ``re``'s
+TIMED_RE = types.SimpleNamespace(**{**vars(re), "compile": _timed_compile,
+                                    **{name: _timed_function(name) for name in _SEARCHES}})

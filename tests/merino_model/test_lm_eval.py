@@ -490,3 +490,48 @@ def test_a_template_past_its_bounds_is_one_line_naming_the_task(model: MeRinoHFF
     with pytest.raises(ModelInputError, match=said + "a template may build at most 1 MiB") as info:
         lm_eval_tasks(model, byte_tokenizer(), [load_task_file(task_dir / "big.yaml")], limit=2)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.timeout(60)
+def test_a_catastrophic_pattern_of_a_task_is_one_line(model: MeRinoHFForCausalLM, task_dir: Path) -> None:
+    """Before: ``re`` backtracked for ever on exact_match's ``regexes_to_ignore`` ``(x+x+)+y`` against a long run of
+    ``x`` (found by the security audit)."""
+    task = _generate_task(task_dir, "tiny_slow", '  until: ["\\n"]\n  max_gen_toks: 2\n')
+    task["doc_to_target"] = "{{ 'x' * 5000 }}"
+    task["metric_list"][0]["regexes_to_ignore"] = ["(x+x+)+y"]
+    with pytest.raises(ModelInputError, match=r"^task 'tiny_slow': regular expression '\(x\+x\+\)\+y' searched a "
+                                              r"text for more than 1 s; give a simpler pattern$"):
+        lm_eval_tasks(model, byte_tokenizer(), [task], limit=1)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("pattern", "said"), [
+    ("(x+x+)+y", "searched a text for more than 1 s"),
+    ("x{1000000000}", "repeats more than 100000 items"),  # the regex package unrolled it: all memory
+    ("(?:x{1000}){1000}", "repeats more than 100000 items"),
+    ("(", "is not a regular expression Python reads"),
+])
+def test_task_patterns_are_bounded(pattern: str, said: str) -> None:
+    import lm_eval.filters.extraction
+    import lm_eval.utils
+
+    from mpsolve.merino_model._lm_eval import _sandboxed_templates, _timed_patterns
+    from mpsolve.merino_model._sandbox import PatternError
+
+    with _timed_patterns(), _sandboxed_templates():
+        with pytest.raises(PatternError, match=said):
+            lm_eval.filters.extraction.RegexFilter(regex_pattern=pattern).apply([["x" * 5000]], [{}])
+        with pytest.raises(PatternError, match=said):
+            lm_eval.utils.apply_template(f"{{{{ ('x' * 5000)|regex_replace({pattern!r}, '') }}}}", {})
+    assert lm_eval.utils.re is re
+
+
+@pytest.mark.parametrize("pattern", [r"#### (\-?[0-9\.\,]+)", r"(?i)\b(yes|no)\b", r"\s+", r"^\W*|\W*$", r"(\d)(\d)?"])
+def test_timed_patterns_match_as_re(pattern: str) -> None:
+    from mpsolve.merino_model._sandbox import TIMED_RE
+
+    text = "#### 12,5 Yes no  maybe 7 8\n#### -3 !"
+    assert TIMED_RE.findall(pattern, text) == re.findall(pattern, text)
+    assert TIMED_RE.sub(pattern, "_", text, count=1) == re.sub(pattern, "_", text, count=1)
+    assert TIMED_RE.split(pattern, text, maxsplit=2) == re.split(pattern, text, maxsplit=2)
+    assert TIMED_RE.compile(pattern).findall(text) == re.compile(pattern).findall(text)
