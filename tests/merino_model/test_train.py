@@ -688,3 +688,26 @@ def test_checkpoints_in_any_order_end_with_the_final_validation(make_tiny_archit
     assert [(e["fraction"], e["step"]) for e in runs[0].evaluations] == [(1.0, 10)]
     assert [(e["fraction"], e["step"]) for e in runs[1].evaluations] == [(1.0, 10)]
     assert math.isfinite(runs[1].val_loss) and runs[1].val_loss == runs[0].val_loss
+
+
+def test_a_corpus_larger_than_memory_is_refused_before_it_is_read(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: a corpus was read whole whatever its size: a 2 GB sparse file took 8.8 GB of memory (found by the
+    security audit). Sparse files: no disk or memory is used."""
+    huge = tmp_path / "huge.txt"
+    with open(huge, "wb") as fh:
+        fh.truncate(1 << 40)  # 1 TiB
+    with pytest.raises(ModelInputError, match=r"^reading corpus '.*huge\.txt' \(1024\.0 GiB\) needs .* GiB but "
+                                              r"only .* GiB of memory is available; give a smaller corpus"):
+        load_corpus(huge)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "small.txt").write_text("some text " * 1000, encoding="utf-8")
+    with open(folder / "large.txt", "wb") as fh:
+        fh.truncate(4 << 30)
+    monkeypatch.setattr("mpsolve.utils.memory.available_memory", lambda: 1 << 30)
+    with pytest.raises(ModelInputError, match=r"^reading corpus '.*folder' \(4\.0 GiB\) needs 32\.0 GiB but only 1\.0 "
+                                              r"GiB of memory is available; give a smaller corpus or a subset of its "
+                                              r"files$"):
+        load_corpus(folder)
+    assert len(load_corpus(folder / "small.txt").train) > 0  # 10 kB fit in 1 GiB
