@@ -728,7 +728,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         model = _load_checkpoint(args.model)
         tokenizer = merino_model.checkpoint_tokenizer(args.model)
         vocab = model.architecture.vocab_size
-    ids = tokenizer.encode(args.prompt, add_special_tokens=False)
+    with merino_model.tokenizer_panics("the tokenizer, on --prompt,", "restore the checkpoint's tokenizer.json"):
+        ids = tokenizer.encode(args.prompt, add_special_tokens=False)
     if not ids:
         raise CLIError("--prompt is empty: give some text to continue")
     temperature = 1.0 if args.temperature is None else args.temperature

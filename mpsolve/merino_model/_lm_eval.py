@@ -22,6 +22,7 @@ import functools
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from mpsolve.utils.errors import shown, shown_name
 from mpsolve.utils.files import atomic_write, missing_reason, read_text_bounded
 
 __all__ = ["byte_tokenizer", "check_task_names", "checkpoint_bpe_tokenizer", "checkpoint_tokenizer", "is_task_file",
-           "lm_eval_tasks", "load_task_file", "trained_seq_len"]
+           "lm_eval_tasks", "load_task_file", "tokenizer_panics", "trained_seq_len"]
 
 #: keys of an lm-eval task config that would load code or further files
 _REFUSED_KEYS = ("include", "class", "custom_dataset")
@@ -146,16 +147,56 @@ def trained_seq_len(folder: str | os.PathLike) -> int | None:
     return seq_len if isinstance(seq_len, int) and not isinstance(seq_len, bool) and seq_len >= 2 else None
 
 
+#: a text a tokenizer read from a file must encode: letters, digits, punctuation, spaces, accents, CJK, an emoji
+_PROBE_TEXT = "Hello, world! 123 héllo wörld\n\t~ 漢字 🙂 " * 4
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+
+
+@contextlib.contextmanager
+def tokenizer_panics(what: str, way_out: str) -> Iterator[None]:
+    """A Rust panic of ``tokenizers`` for the duration (pyo3's ``PanicException``, a ``BaseException`` that ``except
+    Exception`` misses: a normalizer's pattern it cannot run) as one line: ``{what} failed (why); {way_out}``."""
+    try:
+        yield
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise ModelInputError(f"{what} failed ({_first_line(exc)}); {way_out}") from None
+
+
+@contextlib.contextmanager
+def _native_stderr_dropped() -> Iterator[None]:
+    """Drop what is written to the process's stderr (file 2) for the duration: a Rust panic's report (a backtrace
+    under RUST_BACKTRACE), which the one-line error replaces."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def tokenizer_from_json(text: str, source: str, way_out: str) -> Any:
-    """A ``tokenizers.Tokenizer`` from its JSON; a damaged one is a one-line error naming ``source``."""
+    """A ``tokenizers.Tokenizer`` from its JSON that encodes a sample text; a damaged one (a Rust panic included) is a
+    one-line error naming ``source``."""
     require("tokenizers", "hf")
     from tokenizers import Tokenizer
 
     try:
-        return Tokenizer.from_str(text)
-    except Exception as exc:  # tokenizers raises plain Exception for bad JSON and bad fields
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise ModelInputError(f"{source} is damaged ({first[:200]}); {way_out}") from None
+        with _native_stderr_dropped():
+            tokenizer = Tokenizer.from_str(text)
+            tokenizer.encode(_PROBE_TEXT)  # a normalizer or pre-tokenizer that panics on text panics here
+        return tokenizer
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # plain Exception for bad JSON and fields, PanicException (a BaseException)
+        raise ModelInputError(f"{source} is damaged ({_first_line(exc)}); {way_out}") from None
 
 
 def transformers_tokenizer(bpe: Any | None) -> Any:
@@ -477,7 +518,8 @@ def lm_eval_tasks(
     check_task_names(tasks)
     seed = DEFAULT_SEED if seed is None else seed
     # no BOS token in MeRino vocabularies: an empty context is conditioned on a newline
-    prefix = tokenizer.encode("\n", add_special_tokens=False)[-1]
+    with tokenizer_panics("the tokenizer", "restore the checkpoint's tokenizer.json"):
+        prefix = tokenizer.encode("\n", add_special_tokens=False)[-1]
     max_length = int(getattr(model.config, "max_positions", 0) or 0) or None
     max_gen_toks = _MAX_GEN_TOKS if max_length is None else min(_MAX_GEN_TOKS, max_length // 2)
     if max_length is not None:  # lm-eval would stop at the first such batch, losing the work before it
@@ -506,7 +548,8 @@ def lm_eval_tasks(
     # (seconds); a task named needs them
     manager = _installed_tasks() if any(isinstance(t, str) for t in tasks) else TaskManager(include_defaults=False)
     try:
-        with _sandboxed_templates(), _timed_patterns(), _without_model_object_warnings(), _without_git_probe():
+        with _sandboxed_templates(), _timed_patterns(), _without_model_object_warnings(), _without_git_probe(), \
+                tokenizer_panics("the tokenizer, on a task's text,", "restore the checkpoint's tokenizer.json"):
             out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, limit=limit,
                                           num_fewshot=num_fewshot,
                                           log_samples=False, bootstrap_iters=0, random_seed=seed,

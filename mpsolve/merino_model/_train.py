@@ -190,7 +190,10 @@ def _text_chunks(data: np.ndarray, size: int = SPLIT_BLOCK) -> list[str]:
 
 
 def _encode(tokenizer: Any, data: np.ndarray) -> np.ndarray:
-    encodings = tokenizer.encode_batch(_text_chunks(data))
+    from mpsolve.merino_model._lm_eval import tokenizer_panics
+
+    with tokenizer_panics("the tokenizer, on the corpus,", "restore the checkpoint's tokenizer.json"):
+        encodings = tokenizer.encode_batch(_text_chunks(data))
     return np.concatenate([np.asarray(e.ids, dtype=np.int32) for e in encodings] or [np.zeros(0, np.int32)])
 
 

@@ -535,3 +535,34 @@ def test_timed_patterns_match_as_re(pattern: str) -> None:
     assert TIMED_RE.sub(pattern, "_", text, count=1) == re.sub(pattern, "_", text, count=1)
     assert TIMED_RE.split(pattern, text, maxsplit=2) == re.split(pattern, text, maxsplit=2)
     assert TIMED_RE.compile(pattern).findall(text) == re.compile(pattern).findall(text)
+
+
+@pytest.mark.parametrize("pattern", ["a**", r"(.|.)*\b\B"])
+def test_a_tokenizer_that_panics_is_one_line(tmp_path: Path, pattern: str, capfd: pytest.CaptureFixture[str]) -> None:
+    """Before: a Replace normalizer the Rust tokenizer cannot run made it panic on any text: pyo3's PanicException (a
+    BaseException, missed by ``except Exception``) and some 110 lines of traceback (found by the security audit)."""
+    from mpsolve.merino_model import checkpoint_bpe_tokenizer
+    from mpsolve.merino_model._lm_eval import byte_level_bpe
+
+    config = json.loads(byte_level_bpe().to_str())
+    config["normalizer"] = {"type": "Replace", "pattern": {"Regex": pattern}, "content": "y"}
+    (tmp_path / "tokenizer.json").write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(ModelInputError, match=r"^tokenizer file '.*tokenizer\.json' is damaged \(.+\); restore it or "
+                                              r"train the checkpoint again") as info:
+        checkpoint_bpe_tokenizer(tmp_path)
+    assert "\n" not in str(info.value)
+    assert "panicked" not in capfd.readouterr().err  # the Rust report is dropped too
+
+
+def test_a_tokenizer_that_panics_on_some_text_is_one_line() -> None:
+    """A pattern that panics on a long run of ``a`` only: the sample text loads, the corpus fails in one line."""
+    from tokenizers import Tokenizer
+
+    from mpsolve.merino_model._lm_eval import byte_level_bpe
+
+    config = json.loads(byte_level_bpe().to_str())
+    config["normalizer"] = {"type": "Replace", "pattern": {"Regex": r"(a|a)*\b\B"}, "content": "y"}
+    tokenizer = Tokenizer.from_str(json.dumps(config))
+    with pytest.raises(ModelInputError, match=r"^the tokenizer, on the corpus, failed \(.+\); restore the checkpoint's "
+                                              r"tokenizer\.json$"):
+        Corpus.from_bytes(b"a" * 5000).encode(tokenizer)
