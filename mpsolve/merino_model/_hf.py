@@ -254,6 +254,8 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
         if path.is_dir():
             _check_weight_files(path, CheckpointMismatchError, "replace it with the weights file the run saved, or "
                                 "move it out of the folder")
+        if path.is_dir():
+            _check_config_depth(path)
         recorded = _check_before_loading(path) if path.is_dir() and not lenient else None
         kwargs["use_safetensors"] = True  # a pickled .bin could run code when loaded
         # a config's attn_implementation names a Hub kernel that transformers would import: the caller's, or none
@@ -292,6 +294,34 @@ _LOADING_CHOICES = ("attn_implementation", "_attn_implementation", "_attn_implem
 
 #: the ``dtype`` a config may name (transformers instantiates the model under it)
 _CONFIG_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+#: levels of nesting a checkpoint's config files may have: transformers copies them recursively (a RecursionError
+#: at some 300 levels); mpsolve writes 3
+_CONFIG_DEPTH = 64
+
+
+def _check_config_depth(path: Path) -> None:
+    """Refuse a ``config.json`` or ``generation_config.json`` of ``path`` nested deeper than :data:`_CONFIG_DEPTH`
+    levels (a file that does not parse is left to the loading, which says so)."""
+    from mpsolve.utils.files import nesting_depth, read_text_bounded
+
+    files = {"config.json": ("config file", "remove the deep values from it (mpsolve writes 3 levels)"),
+             "generation_config.json": ("generation config", "delete it (generation falls back to config.json)")}
+    for name, (what, way_out) in files.items():
+        file = path / name
+        if not file.is_file():
+            continue
+        text = read_text_bounded(file, what, CheckpointMismatchError)
+        try:
+            deep = nesting_depth(json.loads(text), _CONFIG_DEPTH)
+        except RecursionError:  # too deep for json itself
+            deep = _CONFIG_DEPTH + 1
+        except ValueError:
+            continue
+        if deep > _CONFIG_DEPTH:
+            raise CheckpointMismatchError(f"checkpoint {str(path)!r}: {name} is nested too deeply to read (over "
+                                          f"{_CONFIG_DEPTH} levels): {way_out}")
 
 
 def _check_weight_files(folder: Path, error: type[Exception], way_out: str) -> None:
@@ -403,10 +433,7 @@ def _check_generation_config(path: Path) -> None:
         return
     text = read_text_bounded(file, "generation config", CheckpointMismatchError)  # transformers reads any size
     try:
-        raw = json.loads(text)
-    except RecursionError:  # transformers' own read would raise it
-        raise CheckpointMismatchError(f"checkpoint {str(path)!r}: {file.name} is nested too deeply to read: delete it "
-                                      "(generation falls back to config.json)") from None
+        raw = json.loads(text)  # not too deep: _check_config_depth
     except ValueError:  # transformers falls back to config.json
         return
     def failure(fields: dict[str, Any]) -> str | None:

@@ -18,7 +18,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = [
     "MAX_FILE_BYTES", "atomic_write", "check_not_input", "check_suffix", "check_writable", "missing_reason",
-    "parse_data", "read_bytes_bounded", "read_text_bounded",
+    "nesting_depth", "parse_data", "read_bytes_bounded", "read_text_bounded",
 ]
 
 
@@ -88,6 +88,19 @@ def parse_data(text: str, fmt: str, error: type[Exception], where: str) -> Any:
         if "int_max_str_digits" in reason:  # Python's guard against huge integer literals
             reason = "an integer with too many digits (more than 4300): give a number of reasonable size"
         raise error(f"{where}: {reason}") from None
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """How many levels of lists and dicts ``value`` (parsed JSON) nests, counted up to ``limit + 1``; no recursion:
+    a value that parsed may nest deeper than a library's recursive copy of it can go."""
+    depth, level = 0, [value]
+    while depth <= limit:
+        containers = [v for v in level if isinstance(v, (dict, list))]
+        if not containers:
+            break
+        depth += 1
+        level = [item for v in containers for item in (v.values() if isinstance(v, dict) else v)]
+    return depth
 
 
 def check_not_input(out: str | Path, what: str, inputs: dict[str, str | Path | None],

@@ -373,7 +373,8 @@ def test_an_oversized_or_deeply_nested_generation_config_is_refused(hf_model, tm
     with pytest.raises(CheckpointMismatchError, match="generation config"):
         MeRinoHFForCausalLM.from_pretrained(tmp_path)
     file.write_text("[" * 100_000 + "]" * 100_000)
-    with pytest.raises(CheckpointMismatchError, match="generation_config.json is nested too deeply to read: delete it"):
+    said = r"generation_config.json is nested too deeply to read \(over 64 levels\): delete it"
+    with pytest.raises(CheckpointMismatchError, match=said):
         MeRinoHFForCausalLM.from_pretrained(tmp_path)
 
 
@@ -388,3 +389,16 @@ def test_a_deeply_nested_architecture_record_is_unreadable_in_one_line(hf_model,
     save_file(load_file(weights), weights, metadata={"format": "pt", ARCHITECTURE_METADATA: "[" * 100_000})
     with pytest.raises(CheckpointMismatchError, match=r"the config's \(unreadable record\) differ"):
         MeRinoHFForCausalLM.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["config.json", "generation_config.json"])
+def test_a_config_nested_deep_enough_for_transformers_is_one_line(hf_model, tmp_path: Path, name: str) -> None:
+    """Before: 900 levels of nesting in an extra key parse, then transformers' deepcopy of the config was a
+    RecursionError traceback (found by the security audit)."""
+    hf_model.save_pretrained(tmp_path)
+    file = tmp_path / name
+    file.write_text(json.dumps({**json.loads(file.read_text()), "extra": json.loads("[" * 900 + "]" * 900)}))
+    for lenient in (False, True):
+        with pytest.raises(CheckpointMismatchError, match=rf"^checkpoint '.*': {name} is nested too deeply to read "
+                                                          r"\(over 64 levels\)"):
+            MeRinoHFForCausalLM.from_pretrained(tmp_path, ignore_mismatched_sizes=lenient)
