@@ -272,8 +272,8 @@ def replay_point(state: dict[str, Any], counter: str, solver: str,
         raise CheckpointError(f"the {solver} checkpoint is malformed: it needs {counter} and rng_start (a PCG64 "
                               "generator state)")
     if most is not None and steps > most:
-        raise CheckpointError(f"the {solver} checkpoint is malformed: it records {steps} {counter}, more than the "
-                              f"run's {most}")
+        raise CheckpointError(f"the {solver} checkpoint is malformed: it records {shown(steps)} {counter}, more than "
+                              f"the run's {most}")
     return steps, rng_start
 
 

@@ -31,7 +31,7 @@ from mpsolve.merino_model._model import (
     resolve_architecture,
 )
 from mpsolve.spaces import MODEL_CONSTANTS, Architecture, get_architecture, model_constants
-from mpsolve.utils.errors import ArchitectureError, shown, warn
+from mpsolve.utils.errors import ArchitectureError, shown, shown_name, warn
 from mpsolve.utils.files import missing_reason
 
 __all__ = ["MeRinoConfig", "MeRinoHFForCausalLM", "register", "without_hf_progress_bars"]
@@ -277,7 +277,7 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
         if recorded is not None:  # config.json was checked; a config= or field override is checked here
             differing = _differing(recorded, model.config.architecture)
             if differing:
-                raise CheckpointMismatchError(f"checkpoint {str(path)!r}: the loading config's {', '.join(differing)} "
+                raise CheckpointMismatchError(f"checkpoint {str(path)!r}: the loading config's {differing} "
                                               "differ from the architecture the weights were saved for; drop the "
                                               "override (config= or a config field passed to from_pretrained)")
         broken = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
@@ -360,8 +360,9 @@ def _check_before_loading(path: Path) -> str | None:
         value = raw.get(key)
         if value is not None and (not isinstance(value, str) or getattr(torch, value, None) not in _CONFIG_DTYPES):
             raise CheckpointMismatchError(
-                f"checkpoint {str(path)!r} has an unreadable config: {key} {value!r} is not a type the weights can "
-                f"run in (float32, float16, bfloat16 or float64): edit {str(config)!r} (mpsolve writes \"float32\")")
+                f"checkpoint {str(path)!r} has an unreadable config: {key} {shown(value)} is not a type the weights "
+                f"can run in (float32, float16, bfloat16 or float64): edit {str(config)!r} (mpsolve writes "
+                "\"float32\")")
     chosen = [key for key in _LOADING_CHOICES if key in raw]
     if chosen:
         raise CheckpointMismatchError(
@@ -401,7 +402,7 @@ def _check_before_loading(path: Path) -> str | None:
     if recorded is not None and not problems:
         differing = _differing(recorded, architecture)
         if differing:
-            problems.append(f"the config's {', '.join(differing)} differ from the architecture the weights were "
+            problems.append(f"the config's {differing} differ from the architecture the weights were "
                             "saved for")
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
@@ -413,12 +414,14 @@ def _check_before_loading(path: Path) -> str | None:
     return recorded
 
 
-def _differing(recorded: str, architecture: Architecture) -> list[str]:
-    """The fields of ``architecture`` that differ from the one the weights recorded (their JSON)."""
+def _differing(recorded: str, architecture: Architecture) -> str:
+    """The fields of ``architecture`` that differ from the one the weights recorded (their JSON), named for an error
+    (the first three, each cut: the record's keys are a file's); empty when none."""
     try:
-        return sorted(k for k, v in json.loads(recorded).items() if architecture.to_dict().get(k) != v)
+        keys = sorted(str(k) for k, v in json.loads(recorded).items() if architecture.to_dict().get(k) != v)
     except (ValueError, AttributeError, RecursionError):  # a record nested too deeply for json
-        return ["(unreadable record)"]
+        return "(unreadable record)"
+    return ", ".join(map(shown_name, keys[:3])) + (f" (and {len(keys) - 3} more)" if len(keys) > 3 else "")
 
 
 def _check_generation_config(path: Path) -> None:
@@ -447,9 +450,9 @@ def _check_generation_config(path: Path) -> None:
 
     if not isinstance(raw, dict) or (reason := failure(raw)) is None:
         return
-    field = next((f"{key} {value!r}: " for key, value in raw.items() if failure({key: value})), "")
-    raise CheckpointMismatchError(f"checkpoint {str(path)!r} has an unreadable {file.name} ({field}{reason}): fix "
-                                  "that field or delete the file (mpsolve's own generation does not read it)")
+    field = next((f"{shown_name(key)} {shown(value)}: " for key, value in raw.items() if failure({key: value})), "")
+    raise CheckpointMismatchError(f"checkpoint {str(path)!r} has an unreadable {file.name} ({field}{reason[:200]}): "
+                                  "fix that field or delete the file (mpsolve's own generation does not read it)")
 
 
 def _mismatch_message(path: str | os.PathLike, detail: str) -> str:

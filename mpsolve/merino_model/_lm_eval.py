@@ -113,7 +113,7 @@ def checkpoint_bpe_tokenizer(folder: str | os.PathLike) -> Any | None:
     expected = _tokenizer_id(byte_level_bpe()) if bytes_run else trained_with
     if expected is not None and expected != _tokenizer_id(tokenizer):
         raise ModelInputError(f"tokenizer file {str(path)!r} is not the tokenizer checkpoint {str(folder)!r} was "
-                              f"trained with (training.json records {trained_with!r}); restore the run's "
+                              f"trained with (training.json records {shown(trained_with, 100)}); restore the run's "
                               "tokenizer.json")
     if bytes_run:
         return None
@@ -347,7 +347,7 @@ def _resolve(files: Any, folder: Path) -> Any:
     each must be a regular file of at most 1 GiB inside that folder (no globs, folders or devices)."""
     if isinstance(files, str):
         if Path(files).is_absolute() or ".." in Path(files).parts:
-            raise ModelInputError(f"data file {files!r} must be a path relative to the task file's folder "
+            raise ModelInputError(f"data file {shown(files, 200)} must be a path relative to the task file's folder "
                                   f"{str(folder)!r} and inside it (absolute paths and '..' are refused)")
         file = folder / files
         why = missing_reason(file)
@@ -459,9 +459,9 @@ def _check_generation_lengths(tasks: Sequence[str | dict[str, Any]], max_length:
         gen = task.get("generation_kwargs") if isinstance(task, dict) else None
         key = next((k for k in _GEN_LENGTH_KEYS if isinstance(gen, dict) and gen.get(k) is not None), None)
         if key is not None and isinstance(gen[key], int) and gen[key] >= max_length:
-            raise ModelInputError(f"task {task.get('task')!r} generates up to {gen[key]} tokens ({key}) but the model "
-                                  f"holds {max_length} positions in all, its prompt included: set generation_kwargs "
-                                  f"{key} below {max_length} in the task file")
+            raise ModelInputError(f"task {shown(task.get('task'))} generates up to {shown(gen[key])} tokens ({key}) "
+                                  f"but the model holds {max_length} positions in all, its prompt included: set "
+                                  f"generation_kwargs {key} below {max_length} in the task file")
 
 
 def lm_eval_tasks(
@@ -513,7 +513,7 @@ def lm_eval_tasks(
     for task in tasks:  # lm-eval keeps one task a name: the last, without a word
         name = task if isinstance(task, str) else task.get("task")
         if isinstance(name, str) and names.setdefault(name, task) != task:
-            raise ModelInputError(f"two different tasks are named {name!r}, and lm-eval would report one of them "
+            raise ModelInputError(f"two different tasks are named {shown(name)}, and lm-eval would report one of them "
                                   "only: give each task file its own task name")
     check_task_names(tasks)
     seed = DEFAULT_SEED if seed is None else seed

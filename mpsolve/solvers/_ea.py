@@ -9,7 +9,7 @@ import numpy as np
 from mpsolve.core.checkpoint import CheckpointError
 from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.solvers._registry import register_solver
-from mpsolve.utils.errors import MpsolveError, SolverError
+from mpsolve.utils.errors import MpsolveError, SolverError, shown
 from mpsolve.utils.validation import check_integer, is_fraction
 
 __all__ = ["EvolutionarySolver"]
@@ -23,7 +23,7 @@ def _resumed_population(ctx: SolveContext) -> tuple[np.ndarray, np.ndarray, int]
             and isinstance(done, int) and not isinstance(done, bool) and done >= 0):
         raise CheckpointError("the ea checkpoint is malformed: it needs pop_X (designs x variables) and done")
     if not len(pop_X) or done > ctx.solver.iterations:  # neither in a run's own checkpoint: it would end at once
-        raise CheckpointError(f"the ea checkpoint is malformed: its population is empty or its {done} children "
+        raise CheckpointError(f"the ea checkpoint is malformed: its population is empty or its {shown(done)} children "
                               f"exceed the run's iterations ({ctx.solver.iterations})")
     try:
         pop_X = ctx.problem.space.check_encoding(pop_X)

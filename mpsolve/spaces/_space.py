@@ -25,7 +25,7 @@ from mpsolve.spaces._architecture import (
     model_constants,
 )
 from mpsolve.utils.clock import check_deadline
-from mpsolve.utils.errors import ArchitectureError, SpaceError
+from mpsolve.utils.errors import ArchitectureError, SpaceError, shown
 from mpsolve.utils.memory import check_memory
 from mpsolve.utils.random import RandomState, check_random_state
 from mpsolve.utils.validation import check_bool, check_integer, is_finite_number, is_fraction, is_integer
@@ -73,7 +73,7 @@ class SearchSpace:
         name: str = "custom",
     ) -> None:
         if not isinstance(name, str) or not name:  # a TOML date or table would break every result file
-            raise SpaceError(f"a space's name must be a non-empty string, got {name!r}")
+            raise SpaceError(f"a space's name must be a non-empty string, got {shown(name)}")
         check_integer(num_blocks, "num_blocks", error=SpaceError)
         check_limit(num_blocks, "num_blocks", SpaceError)
         self.num_blocks = int(num_blocks)
@@ -99,13 +99,13 @@ class SearchSpace:
         for label, name, grid in (("embed_dims", "embed_dim", self.embed_dims),
                                   ("ffn_ratios", "ffn_ratio", self.ffn_ratios), ("layers", "layers", self.layers)):
             if min(grid) <= 0:
-                raise SpaceError(f"{label} must be positive, got {list(grid)}")
+                raise SpaceError(f"{label} must be positive, got {shown(list(grid))}")
             check_limit(max(grid), name, SpaceError)
         bad = [e for e in self.embed_dims if e % head_dim]
         if bad:
             raise SpaceError(
-                f"embed_dims {bad} are not multiples of head_dim {head_dim}; every width must be a "
-                f"multiple of the head dimension (e.g. {[max(head_dim, e // head_dim * head_dim) for e in bad]})"
+                f"embed_dims {shown(bad)} are not multiples of head_dim {head_dim}; every width must be a multiple "
+                f"of the head dimension (e.g. {shown([max(head_dim, e // head_dim * head_dim) for e in bad])})"
             )
         for e in self.embed_dims:
             for r in self.ffn_ratios:
@@ -159,7 +159,8 @@ class SearchSpace:
         known = set(cls().to_dict())
         unknown = set(data) - known
         if unknown:
-            raise SpaceError(f"unknown search-space field(s) {sorted(unknown)}; known: {sorted(known)}")
+            raise SpaceError(f"unknown search-space field(s) {shown(sorted(map(str, unknown)))}; known: "
+                             f"{sorted(known)}")
         try:
             return cls(**data)
         except TypeError as exc:
@@ -388,20 +389,20 @@ def _combinations_with_replacement(k: int, n: int):
 def _grid(values: Sequence[Any], name: str, kind: type) -> tuple[Any, ...]:
     kinds = "integers" if kind is int else "numbers"
     if isinstance(values, (str, bytes)):  # a string iterates over its characters
-        raise SpaceError(f"{name} must be a list of {kinds}, got {values!r}")
+        raise SpaceError(f"{name} must be a list of {kinds}, got {shown(values)}")
     try:
         vals = list(values)
     except TypeError:
-        raise SpaceError(f"{name} must be a list of {kinds}, got {values!r}") from None
+        raise SpaceError(f"{name} must be a list of {kinds}, got {shown(values)}") from None
     if not vals:
         raise SpaceError(f"{name} is empty: give at least one value")
     out = []
     for v in vals:
         if not (is_finite_number(v) or (kind is int and is_integer(v))):
-            raise SpaceError(f"{name} must contain finite numbers, got {v!r}")
+            raise SpaceError(f"{name} must contain finite numbers, got {shown(v)}")
         if kind is int and not is_integer(v) and float(v) != int(v):  # a huge integer is checked against its limit
-            raise SpaceError(f"{name} must contain integers, got {v!r}")
+            raise SpaceError(f"{name} must contain integers, got {shown(v)}")
         out.append(kind(v))
     if len(set(out)) != len(out):
-        raise SpaceError(f"{name} contains duplicates: {vals}")
+        raise SpaceError(f"{name} contains duplicates: {shown(vals)}")
     return tuple(sorted(out))

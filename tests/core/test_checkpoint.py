@@ -343,6 +343,9 @@ def test_a_checkpoint_of_another_version_names_its_version_and_the_way_out(probl
     ("ea", lambda st: st.update(done=10**9), "its population is empty or its 1000000000 children exceed"),
     ("nsga2", lambda st: st.update(generations=10**9), "it records 1000000000 generations, more than the run's"),
     ("tpe", lambda st: st.update(trials=10**9), "it records 1000000000 trials, more than the run's"),
+    # was echoed whole: 4001 digits (found by the security audit)
+    ("ea", lambda st: st.update(done=10**4000), r"its population is empty or its 1e\+4000 children exceed"),
+    ("nsga2", lambda st: st.update(generations=10**4000), r"it records 1e\+4000 generations, more than the run's"),
 ])
 def test_a_checkpoint_past_its_runs_end_is_refused(problem, tmp_path, name, edit, message):
     """Before: the resumed run ended at once and reported its incumbent as a finished run's answer."""

@@ -402,3 +402,37 @@ def test_a_config_nested_deep_enough_for_transformers_is_one_line(hf_model, tmp_
         with pytest.raises(CheckpointMismatchError, match=rf"^checkpoint '.*': {name} is nested too deeply to read "
                                                           r"\(over 64 levels\)"):
             MeRinoHFForCausalLM.from_pretrained(tmp_path, ignore_mismatched_sizes=lenient)
+
+
+def test_differing_recorded_fields_are_named_short(hf_model, tmp_path: Path) -> None:
+    """Before: the keys of the weights' recorded architecture that differ from the config were listed whole: a key
+    of 100 000 characters made an error line as long (found by the security audit)."""
+    from safetensors.torch import load_file, save_file
+
+    from mpsolve.merino_model._hf import ARCHITECTURE_METADATA
+
+    hf_model.save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    record = {**hf_model.config.architecture.to_dict(), **{"k" * 100_000 + str(i): 1 for i in range(10)}}
+    save_file(load_file(weights), weights, metadata={"format": "pt", ARCHITECTURE_METADATA: json.dumps(record)})
+    said = r"the config's 'k+\.\.\., 'k+\.\.\., 'k+\.\.\. \(and 7 more\) differ"
+    with pytest.raises(CheckpointMismatchError, match=said) as info:
+        MeRinoHFForCausalLM.from_pretrained(tmp_path)
+    assert len(str(info.value)) < 500
+
+
+def test_config_values_are_echoed_short(hf_model, tmp_path: Path) -> None:
+    """Before: config.json's dtype and a generation_config.json field were echoed whole in the error (found by the
+    security audit)."""
+    hf_model.save_pretrained(tmp_path)
+    config, generation = tmp_path / "config.json", tmp_path / "generation_config.json"
+    original = config.read_text()
+    config.write_text(json.dumps({**json.loads(original), "dtype": "x" * 100_000}))
+    with pytest.raises(CheckpointMismatchError, match=r"dtype 'x+\.\.\. is not a type") as info:
+        MeRinoHFForCausalLM.from_pretrained(tmp_path)
+    assert len(str(info.value)) < 500
+    config.write_text(original)
+    generation.write_text(json.dumps({"max_new_tokens": 0, "pad_token_id": "y" * 100_000}))
+    with pytest.raises(CheckpointMismatchError, match="unreadable generation_config.json") as info:
+        MeRinoHFForCausalLM.from_pretrained(tmp_path)
+    assert len(str(info.value)) < 700

@@ -265,3 +265,16 @@ def test_size_refuses_an_ordered_flag_that_is_not_a_bool() -> None:
     assert space.size(ordered=np.False_) == space.size(ordered=False) > space.size()
     with pytest.raises(SpaceError, match="ordered must be True or False, got 'no'"):
         space.size(ordered="no")
+
+
+def test_space_errors_echo_values_short() -> None:
+    """Before: a space file's values were echoed whole: a name, a list or a key of 100 000 characters made an error
+    line as long (found by the security audit)."""
+    long = "x" * 100_000
+    cases = [{"name": [long]}, {"embed_dims": long}, {"embed_dims": [long]}, {"embed_dims": [1.5, long]},
+             {"embed_dims": [64] * 100_000}, {"embed_dims": list(range(-100_000, 0))},
+             {"embed_dims": list(range(1, 16_000, 2))}, {long: 1}, {"name": "s", long: 1}]
+    for fields in cases:
+        with pytest.raises(SpaceError) as info:
+            SearchSpace.from_dict(fields)
+        assert len(str(info.value)) < 400, (list(fields), str(info.value)[:200])
