@@ -2,7 +2,8 @@
 
 :class:`BoundedSandbox` is Jinja's sandbox with bounds on what one render of a template builds and does: no value
 or rendered text of more than :data:`TEXT_LIMIT` characters, at most :data:`BUILT_LIMIT` characters built and read
-in all, at most :data:`STEP_LIMIT` loop iterations, calls and filters.
+in all, at most :data:`STEP_LIMIT` loop iterations, calls and filters, no integer of more than :data:`INT_DIGITS`
+digits.
 
 Jinja's own sandbox refuses access to Python internals, not work: ``{{ q * 2000000000 }}`` built 2 GB and nested
 loops over ``range(100000)`` ran for hours. Values that one C call would make huge (``*``, ``**``, ``%``, ``+``,
@@ -31,8 +32,8 @@ from jinja2.runtime import LoopContext, str_join
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import Namespace
 
-__all__ = ["BUILT_LIMIT", "REGEX_SECONDS", "STEP_LIMIT", "TEXT_LIMIT", "TIMED_RE", "BoundedSandbox", "PatternError",
-           "TemplateLimitError"]
+__all__ = ["BUILT_LIMIT", "INT_DIGITS", "REGEX_SECONDS", "STEP_LIMIT", "TEXT_LIMIT", "TIMED_RE", "BoundedSandbox",
+           "PatternError", "TemplateLimitError"]
 
 #: characters of one value a template builds, and of its rendered text (1 MiB)
 TEXT_LIMIT = 1 << 20
@@ -40,6 +41,9 @@ TEXT_LIMIT = 1 << 20
 BUILT_LIMIT = 1 << 26
 #: loop iterations, calls, filters and operators of one render
 STEP_LIMIT = 100_000
+#: decimal digits of an integer a template computes with: Python prints none longer, and dividing two of a million
+#: digits took seconds
+INT_DIGITS = 4300
 #: a printf-style conversion, its width and precision (a number or ``*``) as groups
 _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\d+|\*)?(?:\.(\d+|\*))?")
 #: filters whose argument is a width or a count of items: output grows with it
@@ -134,6 +138,14 @@ def _binop_size(operator: str, left: Any, right: Any) -> int:
     return text_size(left) + text_size(right) if operator in "*+" else 0
 
 
+def _int_digits(operator: str, left: int, right: int) -> int:
+    """An upper estimate of the decimal digits of ``left <operator> right`` (two ints) and of its operands."""
+    digits = max(text_size(left), text_size(right))
+    if operator == "**":
+        return text_size(left) * right if right > 0 and abs(left) > 1 else digits
+    return digits + (text_size(left) + text_size(right) if operator == "*" else 1)
+
+
 def _method_size(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
     """An upper estimate of the result of a method of ``str`` whose result may outgrow its arguments."""
     text, name, values = method.__self__, method.__name__, (*args, *kwargs.values())
@@ -210,7 +222,7 @@ class BoundedSandbox(SandboxedEnvironment):
 
     code_generator_class = _BoundedCodeGenerator
     template_class = _BoundedTemplate
-    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    intercepted_binops = frozenset({"*", "**", "%", "+", "-", "/", "//"})
 
     def __init__(self, *args: Any, filters: Mapping[str, Callable[..., Any]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, finalize=self._finalize, **kwargs)
@@ -271,6 +283,8 @@ class BoundedSandbox(SandboxedEnvironment):
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         self._step()
+        if len(_ints((left, right))) == 2 and _int_digits(operator, left, right) > INT_DIGITS:
+            raise TemplateLimitError(f"computes with an integer of more than {INT_DIGITS} digits")
         self._build(_binop_size(operator, left, right))
         return super().call_binop(context, operator, left, right)
 

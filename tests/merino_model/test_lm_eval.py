@@ -446,6 +446,7 @@ HOSTILE_TEMPLATES = [
     "{% for i in range(100000)|map('abs') %}{% for j in range(100000)|map('abs') %}{% endfor %}{% endfor %}",
     "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
     "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+    "{% set a = 7 ** 4000 %}{% for i in range(100000) %}{{ a * a // (a + 1) }}{% endfor %}",  # seconds a division
 ]
 
 
@@ -459,7 +460,7 @@ def test_a_template_is_bounded_in_size_and_work(template: str) -> None:
     from mpsolve.merino_model._lm_eval import _sandboxed_templates
     from mpsolve.merino_model._sandbox import TemplateLimitError
 
-    with _sandboxed_templates(), pytest.raises(TemplateLimitError, match="MiB of text|steps|iterations|deeply"):
+    with _sandboxed_templates(), pytest.raises(TemplateLimitError, match="MiB of text|steps|iterations|deeply|digits"):
         lm_eval.utils.apply_template(template, DOCS[0])
     assert "lipsum" in lm_eval.utils.env.globals  # lm-eval's own environment is back
 
@@ -469,7 +470,8 @@ def test_a_template_is_bounded_in_size_and_work(template: str) -> None:
     "{{ question|trim }}?{% for c in choices %} {{ loop.index }}.{{ c }}{% endfor %}",
     "{{ '{} {}'.format(question, label) }}", "{{ choices * 2 }}", "{{ choices|join(', ') }}",
     "{{ question|center(30) }}", "{{ question|regex_replace('a', 'o') }}",
-    "{{ 2 ** 10 }}", "{{ choices|map('upper')|list }}", "{{ {'a': label} }}", "{{ question|wordwrap(5) }}",
+    "{{ 2 ** 10 }}", "{{ 7 // 2 }} {{ 10 - label }} {{ 7 / 2 }} {{ 7 ** 400 % 10 }}",
+    "{{ choices|map('upper')|list }}", "{{ {'a': label} }}", "{{ question|wordwrap(5) }}",
     "{% set ns = namespace(n=0) %}{% for c in choices %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}",
 ])
 def test_bounded_templates_render_as_lm_evals_own(template: str) -> None:
