@@ -337,8 +337,11 @@ class BoundedSandbox(SandboxedEnvironment):
 #: seconds one search of a task file's regular expression may take
 REGEX_SECONDS = 1.0
 #: items a pattern's minimum repeat counts may unroll to: the ``regex`` package unrolls them when it compiles
-#: (some 280 bytes each: ``a{1000000000}`` took all memory), ``re`` does not
-_UNROLLED_LIMIT = 100_000
+#: (some 280 bytes each: ``a{1000000000}`` took all memory), ``re`` does not; with :data:`_PATTERNS_KEPT`, at most
+#: some 200 MB of compiled patterns
+_UNROLLED_LIMIT = 10_000
+#: compiled patterns kept for reuse (the ``regex`` package's own cache, of 500, is not used)
+_PATTERNS_KEPT = 64
 #: the functions of ``re`` that search, with the number of positional arguments each takes before ``flags``
 _SEARCHES = {"sub": 3, "subn": 3, "split": 2, "findall": 1, "finditer": 1, "search": 1, "match": 1, "fullmatch": 1}
 
@@ -397,7 +400,7 @@ class _TimedPattern:
         if _unrolled(parsed) > _UNROLLED_LIMIT:
             raise PatternError(f"repeats more than {_UNROLLED_LIMIT} items at least (its {{n}} counts multiplied)",
                                pattern)
-        self._compiled = regex.compile(pattern, flags)
+        self._compiled = regex.compile(pattern, flags, cache_pattern=False)
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._compiled, name)
@@ -426,7 +429,7 @@ def _timed_function(name: str) -> Callable[..., Any]:
     return search
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=_PATTERNS_KEPT)
 def _timed_compile(pattern: Any, flags: int = 0) -> _TimedPattern:
     return _TimedPattern(pattern, flags)
 
