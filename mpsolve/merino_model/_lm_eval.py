@@ -171,8 +171,13 @@ def tokenizer_panics(what: str, way_out: str) -> Iterator[None]:
 def _native_stderr_dropped() -> Iterator[None]:
     """Drop what is written to the process's stderr (file 2) for the duration: a Rust panic's report (a backtrace
     under RUST_BACKTRACE), which the one-line error replaces."""
-    sys.stderr.flush()
-    saved = os.dup(2)
+    if sys.stderr is not None:
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # stderr closed (2>&-): nothing to drop
+        yield
+        return
     try:
         with open(os.devnull, "wb") as null:
             os.dup2(null.fileno(), 2)

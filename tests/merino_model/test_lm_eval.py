@@ -568,3 +568,14 @@ def test_a_tokenizer_that_panics_on_some_text_is_one_line() -> None:
     with pytest.raises(ModelInputError, match=r"^the tokenizer, on the corpus, failed \(.+\); restore the checkpoint's "
                                               r"tokenizer\.json$"):
         Corpus.from_bytes(b"a" * 5000).encode(tokenizer)
+
+
+def test_a_tokenizer_loads_with_stderr_closed() -> None:
+    """Dropping a panic's report must not need a stderr: under ``2>&-`` every tokenizer failed to load."""
+    import subprocess
+    import sys
+
+    code = ("import os; os.close(2); from mpsolve.merino_model._lm_eval import byte_level_bpe, tokenizer_from_json; "
+            "print(tokenizer_from_json(byte_level_bpe().to_str(), 's', 'w').get_vocab_size())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.stdout.strip() == "256", done.stdout + done.stderr
