@@ -55,6 +55,7 @@ from mpsolve.merino_model._generation import (
     torch_seed,
 )
 from mpsolve.merino_model._model import KVCache, MeRinoForCausalLM
+from mpsolve.utils.errors import shown
 from mpsolve.utils.files import check_not_input, check_suffix, check_writable
 from mpsolve.utils.validation import check_bool, check_integer, is_integer
 
@@ -325,6 +326,7 @@ def _session(model: Any, threads: int | None = None) -> Any:
         what = "does not exist" if isinstance(model, (str, os.PathLike)) and not Path(model).exists() else \
             "is not an ONNX file"
         raise ModelInputError(f"{str(model)!r} {what}; give the path export_onnx wrote")
+    check_graph(model)
     try:
         options = _session_options(threads, lean=_is_lean(model))
         return ort.InferenceSession(model if serialised else str(model), options, providers=["CPUExecutionProvider"])
@@ -408,13 +410,8 @@ def _load_failure(message: str) -> str:
 
 def _lm_session(model: Any) -> Any:
     """:func:`_session` of a causal-LM graph: ``input_ids`` (and past keys/values) in, float logits
-    ``(batch, seq, vocab)`` out first, as :func:`export_onnx` writes, and no control flow; else a one-line error."""
+    ``(batch, seq, vocab)`` out first, as :func:`export_onnx` writes; else a one-line error."""
     session = _session(model)
-    looping = sorted(_op_types(model) & _CONTROL_FLOW) if isinstance(model, (str, os.PathLike, bytes)) else []
-    if looping:  # a graph handed over could loop without end in one
-        graph = repr(str(model)) if isinstance(model, (str, os.PathLike)) else "this graph"
-        raise ModelInputError(f"{graph} holds control flow ({', '.join(looping)}), which no graph that export_onnx "
-                              "writes does: give a file that export_onnx or mpsolve export wrote")
     out = session.get_outputs()[0]
     if "input_ids" not in {i.name for i in session.get_inputs()} or len(out.shape) != 3 or out.type != "tensor(float)":
         graph = repr(str(model)) if isinstance(model, (str, os.PathLike)) else "this graph"
@@ -778,14 +775,39 @@ def _quantize_dynamic(onnx_model: str | os.PathLike, out: Path, per_channel: boo
 _CONTROL_FLOW = frozenset({"Loop", "Scan", "If"})
 
 
-def _op_types(model: str | os.PathLike | bytes) -> set[str]:
-    """The operators of a graph (a file, read without its weights, or a serialised model), its local functions'
-    included."""
+def check_graph(model: str | os.PathLike | bytes,
+                way_out: str = "give a file that export_onnx or mpsolve export wrote") -> None:
+    """Refuse, in one line, a graph (a file, read without its weights, or a serialised model) that no export of
+    mpsolve's writes and that ONNX Runtime would act on before or while running it: control flow (``Loop``, ``Scan``,
+    ``If``: a loop without end), or weights stored apart outside the graph's folder (an absolute path, ``..``, a link
+    out of it; a serialised model: anywhere), checked here as ONNX Runtime's own refusal was checked on 1.32 only."""
     import onnx
+    from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, uses_external_data
 
-    proto = onnx.load_model_from_string(model) if isinstance(model, bytes) else onnx.load(str(model),
-                                                                                          load_external_data=False)
-    return {n.op_type for n in proto.graph.node} | {n.op_type for f in proto.functions for n in f.node}
+    serialised = isinstance(model, bytes)
+    graph = "this graph" if serialised else repr(str(model))
+    try:
+        proto = onnx.load_model_from_string(model) if serialised else onnx.load(str(model), load_external_data=False)
+    except Exception:  # not a graph: ONNX Runtime's own loading says why, in one line (_load_failure)
+        return
+    op_types = {n.op_type for n in proto.graph.node} | {n.op_type for f in proto.functions for n in f.node}
+    looping = sorted(op_types & _CONTROL_FLOW)
+    if looping:
+        raise ModelInputError(f"{graph} holds control flow ({', '.join(looping)}), which no graph that export_onnx "
+                              f"writes does: {way_out}")
+    sparse = [t for s in proto.graph.sparse_initializer for t in (s.values, s.indices)]
+    folder = None if serialised else Path(model).resolve().parent
+    for tensor in [*_get_all_tensors(proto), *sparse]:
+        if not uses_external_data(tensor):
+            continue
+        location = ExternalDataInfo(tensor).location
+        inside = folder is not None and not Path(location).is_absolute() and ".." not in Path(location).parts and (
+            (folder / location).resolve().is_relative_to(folder))
+        if not inside:
+            where = "a serialised model's weights must be in it" if serialised else \
+                "weights stored apart must lie in the graph's folder"
+            raise ModelInputError(f"{graph} reads weights from {shown(location, 100)}, outside its folder ({where}): "
+                                  f"{way_out}")
 
 
 def _has_onnx_attention(path: str | os.PathLike) -> bool:

@@ -639,8 +639,9 @@ def _check_kept_graph(graph: bytes | Path, path: Path, what: str, again: str) ->
     ``again`` says what follows its deletion."""
     import onnxruntime as ort
 
-    from mpsolve.merino_model._onnx import _session_options
+    from mpsolve.merino_model._onnx import _session_options, check_graph
 
+    check_graph(path, f"delete it, and {again}")  # no loop to time, no weights read from elsewhere
     try:  # one thread: no thread pool to start
         ort.InferenceSession(graph if isinstance(graph, bytes) else str(graph), _session_options(1),
                              providers=["CPUExecutionProvider"])

@@ -3,6 +3,7 @@ or a silently wrong answer."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -128,13 +129,10 @@ def test_onnx_odd_inputs_are_clear_errors(tmp_path) -> None:
         onnx_generate(tmp_path / "foreign.onnx", [[1, 2]], 2)
 
 
-def test_a_graph_with_control_flow_is_refused_before_it_runs(tmp_path) -> None:
-    """Before: a graph handed to generate with a Loop of 10**15 iterations ran until killed (found by the security
-    audit); mpsolve's exports hold no control flow."""
+def _looping_lm(path) -> None:
+    """Save a causal-LM graph (with a KV cache input) whose logits wait on a Loop of 10**15 iterations."""
     import onnx
     from onnx import TensorProto, helper
-
-    from mpsolve.merino_model import onnx_generate
 
     body = helper.make_graph(
         [helper.make_node("Identity", ["cond"], ["cond_out"]), helper.make_node("Identity", ["v"], ["v_out"])], "body",
@@ -151,11 +149,62 @@ def test_a_graph_with_control_flow_is_refused_before_it_runs(tmp_path) -> None:
          helper.make_node("Cast", ["input_ids"], ["ids"], to=TensorProto.FLOAT),
          helper.make_node("Constant", [], ["axis"], value=helper.make_tensor("axis", TensorProto.INT64, [1], [2])),
          helper.make_node("Unsqueeze", ["ids", "axis"], ["ids3"]),
-         helper.make_node("Add", ["ids3", "v_end"], ["logits"])], "lm",
-        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", 1])])
-    path = tmp_path / "loop.onnx"
+         helper.make_node("Add", ["ids3", "v_end"], ["logits"]),
+         helper.make_node("Identity", ["past_key_values.0.key"], ["present.0.key"])], "lm",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+         helper.make_tensor_value_info("past_key_values.0.key", TensorProto.FLOAT, ["batch", 2, "past", 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", 3]),
+         helper.make_tensor_value_info("present.0.key", TensorProto.FLOAT, ["batch", 2, "past", 4])])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
-    with pytest.raises(ModelInputError, match=r"holds control flow \(Loop\), which no graph that export_onnx writes "
-                                              "does: give a file that export_onnx or mpsolve export wrote"):
-        onnx_generate(path, torch.tensor([[0, 0]]), max_new_tokens=1)
+
+
+@pytest.mark.timeout(120, method="thread")  # a regression runs the loop in ONNX Runtime, out of a signal's reach
+def test_a_graph_with_control_flow_is_refused_before_it_runs(tmp_path) -> None:
+    """Before: a graph handed to generate with a Loop of 10**15 iterations ran until killed (found by the security
+    audit); so did a session of it handed to generate (as mpsolve generate does) and model_latency on its file,
+    which went around the check; mpsolve's exports hold no control flow."""
+    from mpsolve.merino_model import model_latency, onnx_generate, onnx_session
+
+    path = tmp_path / "loop.onnx"
+    _looping_lm(path)
+    refused = r"holds control flow \(Loop\), which no graph that export_onnx writes does: give a file that "
+    for call in (lambda: onnx_generate(path, torch.tensor([[0, 0]]), max_new_tokens=1),
+                 lambda: onnx_generate(onnx_session(path, 1), torch.tensor([[0, 0]]), max_new_tokens=1),
+                 lambda: model_latency(str(path), 4, threads=1, phase="decode", min_run_time=0.01)):
+        with pytest.raises(ModelInputError, match=refused + "export_onnx or mpsolve export wrote$"):
+            call()
+
+
+def test_weights_stored_outside_the_graphs_folder_are_refused(tmp_path) -> None:
+    """Before: where a graph's weights stored apart may lie was left to ONNX Runtime, whose refusal of other folders
+    was checked on 1.32 only (the package allows 1.18 up); mpsolve's exports keep them beside the graph."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from mpsolve.merino_model import onnx_session
+
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "w.bin").write_bytes(bytes(16))
+    (tmp_path / "graphs").mkdir()
+    (tmp_path / "graphs" / "link.bin").symlink_to(tmp_path / "elsewhere" / "w.bin")
+    (tmp_path / "graphs" / "here.bin").write_bytes(bytes(16))
+    for location in (str(tmp_path / "elsewhere" / "w.bin"), "../elsewhere/w.bin", "link.bin", "here.bin"):
+        weight = helper.make_tensor("w", TensorProto.FLOAT, [4], bytes(16), raw=True)
+        onnx.external_data_helper.set_external_data(weight, location)
+        weight.ClearField("raw_data")
+        weight.data_location = TensorProto.EXTERNAL
+        graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [weight])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+        path = tmp_path / "graphs" / "g.onnx"
+        onnx.save(model, str(path))
+        if location == "here.bin":  # beside the graph: loads
+            assert onnx_session(path, 1).run(None, {"x": np.ones(4, np.float32)})[0].tolist() == [1.0] * 4
+            with pytest.raises(ModelInputError, match=r"^this graph reads weights from 'here\.bin', outside its folder "
+                                                      r"\(a serialised model's weights must be in it\)"):
+                onnx_session(model.SerializeToString(), 1)
+            continue
+        with pytest.raises(ModelInputError, match=r"^'.*g\.onnx' reads weights from '.*', outside its folder \(weights "
+                                                  r"stored apart must lie in the graph's folder\): give a file"):
+            onnx_session(path, 1)
