@@ -336,9 +336,10 @@ class BoundedSandbox(SandboxedEnvironment):
 
 #: seconds one search of a task file's regular expression may take
 REGEX_SECONDS = 1.0
-#: items a pattern's minimum repeat counts may unroll to: the ``regex`` package unrolls them when it compiles
-#: (some 280 bytes each: ``a{1000000000}`` took all memory), ``re`` does not; with :data:`_PATTERNS_KEPT`, at most
-#: some 200 MB of compiled patterns
+#: items a pattern's minimum repeat counts may unroll to beyond its own length: the ``regex`` package unrolls them
+#: when it compiles (some 280 bytes each: ``a{1000000000}`` took all memory), ``re`` does not; with
+#: :data:`_PATTERNS_KEPT`, at most some 200 MB of compiled patterns besides their text (a long literal, such as
+#: lm-eval's multiple-choice fallback of a document's escaped choices, unrolls to no more than its length)
 _UNROLLED_LIMIT = 10_000
 #: compiled patterns kept for reuse (the ``regex`` package's own cache, of 500, is not used)
 _PATTERNS_KEPT = 64
@@ -397,7 +398,7 @@ class _TimedPattern:
             parsed = _sre()[0].parse(pattern, flags)
         except (re.error, TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise PatternError(f"is not a regular expression Python reads ({str(exc)[:100]})", pattern) from None
-        if _unrolled(parsed) > _UNROLLED_LIMIT:
+        if _unrolled(parsed) > _UNROLLED_LIMIT + len(pattern):
             raise PatternError(f"repeats more than {_UNROLLED_LIMIT} items at least (its {{n}} counts multiplied)",
                                pattern)
         self._compiled = regex.compile(pattern, flags, cache_pattern=False)

@@ -579,3 +579,18 @@ def test_a_tokenizer_loads_with_stderr_closed() -> None:
             "print(tokenizer_from_json(byte_level_bpe().to_str(), 's', 'w').get_vocab_size())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert done.stdout.strip() == "256", done.stdout + done.stderr
+
+
+def test_a_long_literal_pattern_is_no_repeat() -> None:
+    """Before: a pattern's every literal counted as an unrolled item, so lm-eval's multiple-choice fallback pattern (the
+    document's choices, escaped) of over 10000 characters was refused as repeating too much (found by the audit of
+    the new checks)."""
+    import lm_eval.filters.extraction
+
+    from mpsolve.merino_model._lm_eval import _timed_patterns
+
+    choices = [f"{word} " * 3000 for word in ("red", "green")]
+    docs, resps = [{"choices": choices}], [[f"I think {choices[1]}"]]
+    expected = lm_eval.filters.extraction.MultiChoiceRegexFilter().apply(resps, docs)
+    with _timed_patterns():
+        assert lm_eval.filters.extraction.MultiChoiceRegexFilter().apply(resps, docs) == expected == [["(B)"]]
