@@ -25,7 +25,7 @@ import types
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
-from jinja2 import nodes
+from jinja2 import Undefined, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import Template
 from jinja2.runtime import LoopContext, str_join
@@ -71,6 +71,8 @@ def text_size(value: Any, limit: int = TEXT_LIMIT) -> int:
             size += len(item)
         elif isinstance(item, int) and not isinstance(item, bool):
             size += item.bit_length() * 30103 // 100000 + 1  # decimal digits
+        elif isinstance(item, Undefined):  # a missing field (`|default` takes it): a strict one refuses len()
+            size += 8
         elif isinstance(item, (Mapping, Collection, Namespace)):
             if id(item) in seen:  # a list holding itself prints as [...]
                 size += 5

@@ -473,6 +473,7 @@ def test_a_template_is_bounded_in_size_and_work(template: str) -> None:
     "{{ 2 ** 10 }}", "{{ 7 // 2 }} {{ 10 - label }} {{ 7 / 2 }} {{ 7 ** 400 % 10 }}",
     "{{ choices|map('upper')|list }}", "{{ {'a': label} }}", "{{ question|wordwrap(5) }}",
     "{% set ns = namespace(n=0) %}{% for c in choices %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}",
+    "{{ missing|default('none') }} {{ missing|d(question)|trim }}",  # was an UndefinedError: sized as a collection
 ])
 def test_bounded_templates_render_as_lm_evals_own(template: str) -> None:
     import lm_eval.utils
