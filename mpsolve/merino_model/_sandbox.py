@@ -403,7 +403,10 @@ class _TimedPattern:
         if _unrolled(parsed) > _UNROLLED_LIMIT + len(pattern):
             raise PatternError(f"repeats more than {_UNROLLED_LIMIT} items at least (its {{n}} counts multiplied)",
                                pattern)
-        self._compiled = regex.compile(pattern, flags, cache_pattern=False)
+        # re's ASCII and DEBUG bits are regex's VERSION1 and ASCII: each given as regex numbers it
+        as_regex = (flags & ~(re.ASCII | re.DEBUG) | (regex.ASCII if flags & re.ASCII else 0)
+                    | (regex.DEBUG if flags & re.DEBUG else 0))
+        self._compiled = regex.compile(pattern, as_regex, cache_pattern=False)
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._compiled, name)

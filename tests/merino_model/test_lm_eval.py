@@ -595,3 +595,15 @@ def test_a_long_literal_pattern_is_no_repeat() -> None:
     expected = lm_eval.filters.extraction.MultiChoiceRegexFilter().apply(resps, docs)
     with _timed_patterns():
         assert lm_eval.filters.extraction.MultiChoiceRegexFilter().apply(resps, docs) == expected == [["(B)"]]
+
+
+@pytest.mark.parametrize("flags", [re.ASCII, re.ASCII | re.IGNORECASE, re.IGNORECASE | re.MULTILINE | re.DOTALL])
+def test_timed_patterns_take_res_flags(flags: int) -> None:
+    """Before: ``re``'s flags went to the ``regex`` package as they were, where re.ASCII's bit is VERSION1: ``\\w``
+    matched ``é``, and a pattern regex's VERSION1 reads otherwise was regex's error, a traceback (found by the audit
+    of the new checks)."""
+    from mpsolve.merino_model._sandbox import TIMED_RE
+
+    text, pattern = "héllo [A]\nx", r"\w+|^x|.\n"
+    assert TIMED_RE.findall(pattern, text, flags) == re.findall(pattern, text, flags)
+    assert TIMED_RE.compile(pattern, flags=flags).sub("_", text) == re.compile(pattern, flags=flags).sub("_", text)
