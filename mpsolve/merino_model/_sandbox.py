@@ -22,6 +22,7 @@ import functools
 import re
 import string
 import types
+import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -397,16 +398,28 @@ class _TimedPattern:
 
         self.pattern = pattern
         try:  # re's own checks first: the pattern must mean what lm-eval's re would make of it
-            parsed = _sre()[0].parse(pattern, flags)
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                parsed = _sre()[0].parse(pattern, flags)
         except (re.error, TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise PatternError(f"is not a regular expression Python reads ({str(exc)[:100]})", pattern) from None
+        for warning in said:
+            at = re.fullmatch(r"Possible nested set at position (\d+)", str(warning.message))
+            if at and pattern[int(at[1]):int(at[1]) + 2] in ("[:", b"[:"):
+                raise PatternError("holds '[:' in a set, a POSIX class for the regex package and characters for re: "
+                                   "escape the '[' (\\[)", pattern)
+            warnings.warn(warning.message, warning.category, stacklevel=2)
         if _unrolled(parsed) > _UNROLLED_LIMIT + len(pattern):
             raise PatternError(f"repeats more than {_UNROLLED_LIMIT} items at least (its {{n}} counts multiplied)",
                                pattern)
-        # re's ASCII and DEBUG bits are regex's VERSION1 and ASCII: each given as regex numbers it
+        # re's ASCII and DEBUG bits are regex's VERSION1 and ASCII: each passed as the regex package numbers it
         as_regex = (flags & ~(re.ASCII | re.DEBUG) | (regex.ASCII if flags & re.ASCII else 0)
                     | (regex.DEBUG if flags & re.DEBUG else 0))
-        self._compiled = regex.compile(pattern, as_regex, cache_pattern=False)
+        try:
+            self._compiled = regex.compile(pattern, as_regex, cache_pattern=False)
+        except regex.error as exc:
+            raise PatternError(f"is not a regular expression the regex package reads ({str(exc)[:100]})",
+                               pattern) from None
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._compiled, name)

@@ -607,3 +607,14 @@ def test_timed_patterns_take_res_flags(flags: int) -> None:
     text, pattern = "héllo [A]\nx", r"\w+|^x|.\n"
     assert TIMED_RE.findall(pattern, text, flags) == re.findall(pattern, text, flags)
     assert TIMED_RE.compile(pattern, flags=flags).sub("_", text) == re.compile(pattern, flags=flags).sub("_", text)
+
+
+@pytest.mark.parametrize("pattern", ["[[:alpha:]]", "x|[[:foo:]]"])
+def test_a_pattern_the_regex_package_reads_otherwise_is_refused(pattern: str) -> None:
+    """Before: ``[[:alpha:]]``, a set of ``[:alph`` then ``]`` in ``re``, was a POSIX class in the ``regex`` package
+    (it matched ``a`` alone), and ``[[:foo:]]`` was regex's error, a traceback (found by the audit of the new
+    checks)."""
+    from mpsolve.merino_model._sandbox import TIMED_RE, PatternError
+
+    with pytest.raises(PatternError, match=r"POSIX class.*escape"):
+        TIMED_RE.findall(pattern, "a:]")
