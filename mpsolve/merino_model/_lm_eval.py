@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mpsolve.merino_model._errors import ModelInputError, require
-from mpsolve.utils.errors import shown, shown_name
+from mpsolve.utils.errors import first_line, shown, shown_name
 from mpsolve.utils.files import atomic_write, missing_reason, read_text_bounded
 
 __all__ = ["byte_tokenizer", "check_task_names", "checkpoint_bpe_tokenizer", "checkpoint_tokenizer", "is_task_file",
@@ -151,10 +151,6 @@ def trained_seq_len(folder: str | os.PathLike) -> int | None:
 _PROBE_TEXT = "Hello, world! 123 héllo wörld\n\t~ 漢字 🙂 " * 4
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-
-
 @contextlib.contextmanager
 def tokenizer_panics(what: str, way_out: str) -> Iterator[None]:
     """A Rust panic of ``tokenizers`` for the duration (pyo3's ``PanicException``, a ``BaseException`` that ``except
@@ -164,7 +160,7 @@ def tokenizer_panics(what: str, way_out: str) -> Iterator[None]:
     except BaseException as exc:
         if type(exc).__name__ != "PanicException":
             raise
-        raise ModelInputError(f"{what} failed ({_first_line(exc)}); {way_out}") from None
+        raise ModelInputError(f"{what} failed ({first_line(exc, 200)}); {way_out}") from None
 
 
 @contextlib.contextmanager
@@ -201,7 +197,7 @@ def tokenizer_from_json(text: str, source: str, way_out: str) -> Any:
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # plain Exception for bad JSON and fields, PanicException (a BaseException)
-        raise ModelInputError(f"{source} is damaged ({_first_line(exc)}); {way_out}") from None
+        raise ModelInputError(f"{source} is damaged ({first_line(exc, 200)}); {way_out}") from None
 
 
 def transformers_tokenizer(bpe: Any | None) -> Any:
@@ -571,7 +567,7 @@ def lm_eval_tasks(
                               "fields") from None
     except DatasetsError as exc:
         cause = exc.__cause__ or exc
-        first = (str(cause).splitlines() or [type(cause).__name__])[0]
+        first = first_line(cause)
         files = "; ".join(f"{t.get('task')}: {(t.get('dataset_kwargs') or {}).get('data_files')}"
                           for t in tasks if isinstance(t, dict))
         raise ModelInputError(f"lm-eval could not read the task data ({files or 'installed tasks'}): {first[:200]}; "
@@ -579,7 +575,7 @@ def lm_eval_tasks(
                               ) from None
     except (TemplateError, LookupError, ValueError, TypeError, ArithmeticError, OSError, AssertionError, SyntaxError,
             ImportError) as exc:  # a choice list it cannot parse; a prompt source it cannot import
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise ModelInputError(f"lm-eval could not run the tasks: {type(exc).__name__}: {first}") from None
     if out is None:
         raise ModelInputError("lm-eval returned no results")

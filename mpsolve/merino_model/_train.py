@@ -31,7 +31,7 @@ import numpy as np
 
 from mpsolve.merino_model._errors import ModelInputError, check_init_std
 from mpsolve.spaces import Architecture, resolve_architecture
-from mpsolve.utils.errors import shown, shown_name
+from mpsolve.utils.errors import first_line, shown, shown_name
 from mpsolve.utils.files import check_writable, missing_reason
 from mpsolve.utils.memory import check_memory
 from mpsolve.utils.signals import on_ctrl_c
@@ -915,7 +915,7 @@ def _load_checkpoint(result: TrainResult, opt: torch.optim.Optimizer, corpus: Co
         for group, settings in zip(opt.param_groups, recipe):  # the file's moments; the config's betas, eps, decay
             group.update(settings)
     except Exception as exc:  # OSError, RuntimeError, EOFError, UnpicklingError, ...: the files are damaged
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         if "weights_only" in str(exc) or not first:  # torch's advice to load with weights_only=False would run code
             first = f"not a tensor file: {type(exc).__name__}"
         raise ModelInputError(f"cannot resume from {str(folder)!r}: its weights or optimizer state are damaged "

@@ -13,7 +13,7 @@ import sysconfig
 import warnings
 
 __all__ = ["MpsolveError", "SpaceError", "ArchitectureError", "InfeasibleError", "SolverError", "MpsolveWarning",
-           "shown", "shown_name", "warn"]
+           "first_line", "shown", "shown_name", "warn"]
 
 
 class MpsolveError(ValueError):
@@ -71,6 +71,12 @@ def warn(message: str, category: type[MpsolveWarning] = MpsolveWarning) -> None:
     stacklevel = level if frame is not None else outermost
     del frame
     warnings.warn(message, category, stacklevel=stacklevel)
+
+
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """The first line of ``exc``'s message (its type's name when it has none), cut to ``limit`` characters: a
+    library's error for a one-line one of ours."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:limit]
 
 
 def shown(value: object, limit: int = 40) -> str:

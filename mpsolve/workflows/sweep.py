@@ -50,7 +50,7 @@ from mpsolve.core.solver import Solver
 from mpsolve.costs import COSTS, LatencyCost, get_cost
 from mpsolve.solvers import get_solver, solve
 from mpsolve.spaces import load_space, space_label
-from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning, warn
+from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning, first_line, warn
 from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
@@ -546,7 +546,7 @@ def _check_sendable(tasks: list[SweepTask]) -> None:
         try:
             ForkingPickler.dumps(task)
         except Exception as exc:
-            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            reason = first_line(exc)
             raise SweepError(f"the run of problem {task.name!r} with solver {task.solver!r} cannot be sent to a "
                              f"worker process ({reason}): define its predicates, costs, objectives and solver at "
                              "module level, not as lambdas or inside a function, or use executor='local'") from None
