@@ -254,7 +254,6 @@ class MeRinoHFForCausalLM(PreTrainedModel, GenerationMixin):
         if path.is_dir():
             _check_weight_files(path, CheckpointMismatchError, "replace it with the weights file the run saved, or "
                                 "move it out of the folder")
-        if path.is_dir():
             _check_config_depth(path)
         recorded = _check_before_loading(path) if path.is_dir() and not lenient else None
         kwargs["use_safetensors"] = True  # a pickled .bin could run code when loaded
