@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +19,26 @@ if "PYTEST_XDIST_WORKER" in os.environ:
     # one intra-op thread per test process (and the CLIs they start): the workers already fill the
     # cores, and OpenMP threads spinning on a busy core slow small models many times over
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+# Modules whose module-scoped fixtures take seconds each (a prefill and a decode latency profile, exported graphs,
+# trained checkpoints): each runs whole in one worker, so they are built once per run rather than once in each
+# worker that draws one of the module's tests; every other test is dealt out one by one, as --dist load does
+_SHARED_FIXTURE_MODULES = frozenset({"tests/costs/test_latency.py", "tests/merino_model/test_onnx.py",
+                                     "tests/merino_model/test_generate.py"})
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "load":  # another --dist given: xdist's own
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class _ModuleFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in _SHARED_FIXTURE_MODULES else nodeid
+
+    return _ModuleFixtureScheduling(config, log)
 
 
 @pytest.fixture
