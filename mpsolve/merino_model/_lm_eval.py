@@ -560,8 +560,8 @@ def lm_eval_tasks(
                               f"may build at most {TEXT_LIMIT >> 20} MiB of text ({BUILT_LIMIT >> 20} MiB in all) in "
                               f"at most {STEP_LIMIT} steps per document") from None
     except PatternError as exc:
-        raise ModelInputError(f"{_owner(tasks, exc.pattern)}: regular expression {shown(exc.pattern)} {exc}; give a "
-                              "simpler pattern") from None
+        raise ModelInputError(f"{_owner(tasks, exc.pattern)}: regular expression {shown(exc.pattern)} {exc}; "
+                              f"{exc.way_out}") from None
     except SecurityError as exc:
         raise ModelInputError(f"a task template tried unsafe access ({exc}); templates may only read document "
                               "fields") from None

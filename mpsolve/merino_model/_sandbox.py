@@ -13,7 +13,7 @@ other results are measured after it.
 :data:`TIMED_RE` stands in for the ``re`` module where lm-eval applies a task file's patterns (the ``regex`` filters,
 ``exact_match``'s ``regexes_to_ignore``, the ``regex_replace`` template filter): it matches with the ``regex``
 package, which stops a search after :data:`REGEX_SECONDS` (``re`` cannot be stopped: ``(x+x+)+y`` on a long run of
-``x`` backtracks for ever).
+``x`` backtracks for ever), and reads a replacement as ``re`` does.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from jinja2.environment import Template
 from jinja2.runtime import LoopContext, str_join
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import Namespace
+
+from mpsolve.utils.errors import first_line, shown
 
 __all__ = ["BUILT_LIMIT", "INT_DIGITS", "REGEX_SECONDS", "STEP_LIMIT", "TEXT_LIMIT", "TIMED_RE", "BoundedSandbox",
            "PatternError", "TemplateLimitError"]
@@ -351,11 +353,12 @@ _SEARCHES = {"sub": 3, "subn": 3, "split": 2, "findall": 1, "finditer": 1, "sear
 
 
 class PatternError(Exception):
-    """A task file's regular expression that cannot be used (invalid, too large, too slow); ``pattern`` is it."""
+    """A task file's regular expression that cannot be used (invalid, too large, too slow); ``pattern`` is it,
+    ``way_out`` what to do."""
 
-    def __init__(self, message: str, pattern: Any) -> None:
+    def __init__(self, message: str, pattern: Any, way_out: str = "give a simpler pattern") -> None:
         super().__init__(message)
-        self.pattern = pattern
+        self.pattern, self.way_out = pattern, way_out
 
 
 def _sre() -> tuple[Any, Any]:
@@ -427,12 +430,41 @@ class _TimedPattern:
             return method
 
         def timed(*args: Any, **kwargs: Any) -> Any:
+            if name in ("sub", "subn") and args:
+                args = (self._replacement(args[0]), *args[1:])
+            elif name in ("sub", "subn") and "repl" in kwargs:
+                kwargs = {**kwargs, "repl": self._replacement(kwargs["repl"])}
             try:
                 return method(*args, timeout=REGEX_SECONDS, **kwargs)
             except TimeoutError:
                 raise PatternError(f"searched a text for more than {REGEX_SECONDS:g} s", self.pattern) from None
 
         return timed
+
+    def _replacement(self, repl: Any) -> Any:
+        """``repl`` of ``sub`` as ``re`` reads it, written out for the regex package (which reads more escapes, such as
+        ``\\x41``, and fewer group names): its literals with backslashes doubled, its groups as ``\\g<n>``."""
+        way_out = "write the replacement as re.sub reads it (a group as \\1 or \\g<name>, a backslash as \\\\)"
+        if callable(repl):  # a function of the match
+            return repl
+        if not isinstance(repl, (str, bytes)):  # the regex package's AttributeError: a traceback
+            raise PatternError(f"has a replacement {shown(repl, 100)} that is not text but {type(repl).__name__}",
+                               self.pattern, way_out)
+        if ("\\" if isinstance(repl, str) else b"\\") not in repl:  # a literal: alike for both
+            return repl
+        try:
+            parsed = _sre()[0].parse_template(repl, self._compiled)
+        except (re.error, IndexError) as exc:  # IndexError: a group name the pattern lacks
+            raise PatternError(f"has a replacement {shown(repl, 100)} that Python's re does not read "
+                               f"({first_line(exc, 100)})", self.pattern, way_out) from None
+        if isinstance(parsed, tuple):  # Python < 3.12: the groups' slots in a list of literals
+            groups, parsed = parsed[0], list(parsed[1])
+            for at, group in groups:
+                parsed[at] = group
+        written = "".join(f"\\g<{part}>" if isinstance(part, int)
+                          else (part if isinstance(part, str) else part.decode("latin-1")).replace("\\", "\\\\")
+                          for part in parsed)
+        return written if isinstance(repl, str) else written.encode("latin-1")
 
 
 def _timed_function(name: str) -> Callable[..., Any]:

@@ -618,3 +618,56 @@ def test_a_pattern_the_regex_package_reads_otherwise_is_refused(pattern: str) ->
 
     with pytest.raises(PatternError, match=r"POSIX class.*escape"):
         TIMED_RE.findall(pattern, "a:]")
+
+
+@pytest.mark.parametrize("replacement", [r"\d", r"\2", r"\g<name>", "\\", r"\x41", r"\u0041", r"\N{DIGIT ONE}",
+                                         r"\777"])
+def test_a_replacement_re_does_not_read_is_refused(replacement: str) -> None:
+    """Before: a replacement of ``regex_replace`` that ``re`` does not read (a bad escape, a group the pattern lacks)
+    was the regex package's error, a traceback, or none when nothing matched, and one the regex package reads
+    (``\\x41``, ``\\777``) replaced where ``re`` refuses it (found by the audit of the new checks)."""
+    import lm_eval.utils
+
+    from mpsolve.merino_model._lm_eval import _sandboxed_templates, _timed_patterns
+    from mpsolve.merino_model._sandbox import TIMED_RE, PatternError
+
+    with pytest.raises((re.error, IndexError)):
+        re.sub("(a)", replacement, "zzz")
+    compiled = TIMED_RE.compile("(a)")
+    subs = [lambda text: TIMED_RE.sub("(a)", replacement, text),
+            lambda text: TIMED_RE.subn("(a)", replacement, text, 1),
+            lambda text: compiled.sub(replacement, text),
+            lambda text: compiled.subn(repl=replacement, string=text)]
+    said = r"^has a replacement '.+' that Python's re does not read \(.+\)$"
+    for sub in subs:
+        for text in ("a", "zzz"):  # re refuses it before it searches; the regex package, some only on a match
+            with pytest.raises(PatternError, match=said):
+                sub(text)
+    with _timed_patterns(), _sandboxed_templates(), pytest.raises(PatternError, match=said):
+        lm_eval.utils.apply_template("{{ question|regex_replace('(a)', repl) }}", {"question": "a",
+                                                                                   "repl": replacement})
+    with pytest.raises(PatternError, match=r"^has a replacement 1 that is not text but int$"):  # regex's AttributeError
+        TIMED_RE.sub("(a)", 1, "a")
+
+
+@pytest.mark.parametrize(("pattern", "replacement"), [
+    ("(?P<x>a)(b)?", r"[\1|\2|\g<x>|\g<0>|\\|\-|\n|\0|\101]"), ("a", r"\\"), (b"(a)", rb"<\1\\\->"),
+])
+def test_a_replacement_re_reads_replaces_as_re(pattern: str | bytes, replacement: str | bytes) -> None:
+    from mpsolve.merino_model._sandbox import TIMED_RE
+
+    text = pattern[:0].join([b"zab", b"a\\"] if isinstance(pattern, bytes) else ["zab", "a\\"])
+    assert TIMED_RE.subn(pattern, replacement, text) == re.subn(pattern, replacement, text)
+    assert TIMED_RE.compile(pattern).sub(repl=replacement, string=text) == re.sub(pattern, replacement, text)
+
+
+@pytest.mark.timeout(60)
+def test_a_bad_replacement_of_a_task_is_one_line(model: MeRinoHFForCausalLM, task_dir: Path) -> None:
+    template = r"""'{{ question|regex_replace(''(t)'', ''\\2'') }}'"""  # YAML's '' is one '
+    (task_dir / "repl.yaml").write_text(TASK.replace("tiny_choice", "tiny_repl").replace('"{{question}}"', template),
+                                        encoding="utf-8")
+    said = (r"^task 'tiny_repl': regular expression '\(t\)' has a replacement '\\\\2' that Python's re does not "
+            r"read \(invalid group reference 2 at position 1\); write the replacement as re.sub reads it \(a group as "
+            r"\\1 or \\g<name>, a backslash as \\\\\)$")
+    with pytest.raises(ModelInputError, match=said):
+        lm_eval_tasks(model, byte_tokenizer(), [load_task_file(task_dir / "repl.yaml")], limit=2)
