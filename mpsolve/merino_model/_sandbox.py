@@ -65,9 +65,10 @@ class TemplateLimitError(Exception):
 
 
 def text_size(value: Any, limit: int = TEXT_LIMIT) -> int:
-    """About the characters ``str(value)`` has, nested items included (at least one each); counted up to just past
-    ``limit``, so the count costs at most that much work."""
-    stack, seen, size = [value], set(), 0
+    """About the characters ``str(value)`` has, nested items included (at least one each) each time they are held (a
+    list held twice prints twice; one holding itself counts past any limit); counted up to just past ``limit``, so
+    the count costs at most that much work."""
+    stack, size = [value], 0
     while stack and size <= limit:
         item = stack.pop()
         if isinstance(item, (str, bytes, bytearray)):
@@ -77,10 +78,6 @@ def text_size(value: Any, limit: int = TEXT_LIMIT) -> int:
         elif isinstance(item, Undefined):  # a missing field (`|default` takes it): a strict one refuses len()
             size += 8
         elif isinstance(item, (Mapping, Collection, Namespace)):
-            if id(item) in seen:  # a list holding itself prints as [...]
-                size += 5
-                continue
-            seen.add(id(item))
             if isinstance(item, Namespace):
                 item = object.__getattribute__(item, "_Namespace__attrs")
             size += 2 + 2 * len(item)

@@ -447,6 +447,11 @@ HOSTILE_TEMPLATES = [
     "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
     "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
     "{% set a = 7 ** 4000 %}{% for i in range(100000) %}{{ a * a // (a + 1) }}{% endfor %}",  # seconds a division
+    # a list of the list before twice, 40 times over: 2^40 items sized as 40 lists (once each), so printing it built
+    # text for hours and filters took it whole
+    "{% set ns = namespace(a=[0]) %}{% for i in range(40) %}{% set ns.a = [ns.a, ns.a] %}{% endfor %}{{ ns.a }}",
+    "{% set ns = namespace(a=[0]) %}{% for i in range(40) %}{% set ns.a = [ns.a, ns.a] %}{% endfor %}"
+    "{{ ns.a|length }}",
 ]
 
 
