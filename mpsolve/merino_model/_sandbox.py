@@ -2,8 +2,8 @@
 
 :class:`BoundedSandbox` is Jinja's sandbox with bounds on what one render of a template builds and does: no value
 or rendered text of more than :data:`TEXT_LIMIT` characters, at most :data:`BUILT_LIMIT` characters built and read
-in all, at most :data:`STEP_LIMIT` loop iterations, calls and filters, no integer of more than :data:`INT_DIGITS`
-digits.
+(compared included) in all, at most :data:`STEP_LIMIT` loop iterations, calls, filters, tests and comparisons, no
+integer of more than :data:`INT_DIGITS` digits.
 
 Jinja's own sandbox refuses access to Python internals, not work: ``{{ q * 2000000000 }}`` built 2 GB and nested
 loops over ``range(100000)`` ran for hours. Values that one C call would make huge (``*``, ``**``, ``%``, ``+``,
@@ -19,6 +19,7 @@ package, which stops a search after :data:`REGEX_SECONDS` (``re`` cannot be stop
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import string
 import types
@@ -27,7 +28,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from jinja2 import Undefined, nodes
-from jinja2.compiler import CodeGenerator, Frame
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.environment import Template
 from jinja2.runtime import LoopContext, str_join
 from jinja2.sandbox import SandboxedEnvironment
@@ -42,7 +43,7 @@ __all__ = ["BUILT_LIMIT", "INT_DIGITS", "REGEX_SECONDS", "STEP_LIMIT", "TEXT_LIM
 TEXT_LIMIT = 1 << 20
 #: characters all the values one render builds or hands to filters and calls may sum to (64 MiB)
 BUILT_LIMIT = 1 << 26
-#: loop iterations, calls, filters and operators of one render
+#: loop iterations, calls, filters, tests, operators and comparisons of one render
 STEP_LIMIT = 100_000
 #: decimal digits of an integer a template computes with: Python prints none longer, and dividing two of a million
 #: digits took seconds
@@ -52,6 +53,10 @@ _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\d+|\*)?(?:\.(\d+|\*))?")
 #: filters whose argument is a width or a count of items: output grows with it
 _SIZE_ARGS = {"center": "width", "indent": "width", "batch": "linecount", "slice": "slices", "truncate": "length",
               "wordwrap": "width"}
+#: Jinja's comparison operators (a template's ``==``, ``in`` ...) by their names in its syntax tree
+_COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gteq": operator.ge, "lt": operator.lt,
+    "lteq": operator.le, "in": lambda a, b: a in b, "notin": lambda a, b: a not in b}
 #: ``str`` methods whose first argument is a width of their result
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
 
@@ -193,7 +198,7 @@ def _filter_size(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> in
 
 
 class _BoundedCodeGenerator(CodeGenerator):
-    """Jinja's code generator, with ``~`` sized (through the environment)."""
+    """Jinja's code generator, with ``~`` and comparisons sized (through the environment)."""
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         self.write("environment.joined((")
@@ -201,6 +206,15 @@ class _BoundedCodeGenerator(CodeGenerator):
             self.visit(arg, frame)
             self.write(", ")
         self.write("))")
+
+    @optimizeconst
+    def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
+        self.write("environment.compared(")
+        self.visit(node.expr, frame)
+        for at, operand in enumerate(node.ops):
+            self.write(f", {operand.op!r}, {'lambda: ' if at else ''}")  # a chain's later operands: only if needed
+            self.visit(operand.expr, frame)
+        self.write(")")
 
 
 class _BoundedTemplate(Template):
@@ -231,7 +245,8 @@ class BoundedSandbox(SandboxedEnvironment):
         self.steps, self.built = STEP_LIMIT, BUILT_LIMIT
         del self.globals["lipsum"]  # lorem ipsum of any length: no prompt needs it
         self.filters.update(filters or {})
-        self.filters = {name: self._bounded_filter(name, f) for name, f in self.filters.items()}
+        self.filters = {name: self._bounded(name, f) for name, f in self.filters.items()}
+        self.tests = {name: self._bounded("", t) for name, t in self.tests.items()}
         self.filters["_counted"] = self._counted
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
@@ -248,7 +263,8 @@ class BoundedSandbox(SandboxedEnvironment):
     def _step(self) -> None:
         self.steps -= 1
         if self.steps < 0:
-            raise TemplateLimitError(f"takes more than {STEP_LIMIT} loop iterations, calls and filters")
+            raise TemplateLimitError(f"takes more than {STEP_LIMIT} loop iterations, calls, filters, tests and "
+                                     "comparisons")
 
     def _build(self, size: int) -> None:
         """Account for a value of ``size`` characters about to be built (or read by a filter or call)."""
@@ -271,7 +287,8 @@ class BoundedSandbox(SandboxedEnvironment):
         self._build(text_size(result))  # what no estimate foresaw (escaping, JSON): refused once built
         return result
 
-    def _bounded_filter(self, name: str, f: Callable[..., Any]) -> Callable[..., Any]:
+    def _bounded(self, name: str, f: Callable[..., Any]) -> Callable[..., Any]:
+        """Filter ``name`` (a test: ``""``), each call a step that reads its arguments."""
         skip = 1 if getattr(f, "jinja_pass_arg", None) else 0  # a context or environment comes first
 
         @functools.wraps(f)
@@ -311,6 +328,21 @@ class BoundedSandbox(SandboxedEnvironment):
             return wrapper(*args, **kwargs)
 
         return bounded
+
+    def compared(self, left: Any, *ops: Any) -> Any:
+        """``left <op> right <op> ...`` (operator names and operands, a chain's later operands as functions), each
+        comparison a step that reads its operands; as Python, the first false one ends a chain."""
+        result: Any = True
+        for at in range(0, len(ops), 2):
+            right = ops[at + 1]() if at else ops[at + 1]
+            self._step()
+            self._build(text_size(left))
+            self._build(text_size(right))
+            result = _COMPARISONS[ops[at]](left, right)
+            if not result:
+                return result
+            left = right
+        return result
 
     def joined(self, values: tuple[Any, ...]) -> str:
         """``~``: the values printed and joined, sized first."""

@@ -452,6 +452,14 @@ HOSTILE_TEMPLATES = [
     "{% set ns = namespace(a=[0]) %}{% for i in range(40) %}{% set ns.a = [ns.a, ns.a] %}{% endfor %}{{ ns.a }}",
     "{% set ns = namespace(a=[0]) %}{% for i in range(40) %}{% set ns.a = [ns.a, ns.a] %}{% endfor %}"
     "{{ ns.a|length }}",
+    # comparisons were no steps and read nothing: a loop compared 2 MiB (or searched 1 MiB) each time, a hundred
+    # thousand times, and any number of them per iteration; two such lists compared 2^n pairs (n = 24: 0.5 s)
+    "{% set a = 'x' * 1000000 %}{% set b = 'x' * 1000000 %}{% for i in range(1000) %}{{ a == b }}{% endfor %}",
+    "{% set a = 'x' * 1000000 %}{% set n = 'x' * 999 ~ 'y' %}{% for i in range(1000) %}{{ n in a }}{% endfor %}",
+    "{% set a = 'x' * 1000000 %}{% for i in range(1000) %}{{ 'y' is in a }}{% endfor %}",
+    "{% for i in range(40000) %}{% if i == 0 or i == 1 %}{% endif %}{% endfor %}",
+    "{% set ns = namespace(a=[0], b=[0]) %}{% for i in range(24) %}{% set ns.a = [ns.a, ns.a] %}"
+    "{% set ns.b = [ns.b, ns.b] %}{% endfor %}{{ ns.a == ns.b }}",
 ]
 
 
@@ -479,6 +487,8 @@ def test_a_template_is_bounded_in_size_and_work(template: str) -> None:
     "{{ choices|map('upper')|list }}", "{{ {'a': label} }}", "{{ question|wordwrap(5) }}",
     "{% set ns = namespace(n=0) %}{% for c in choices %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}",
     "{{ missing|default('none') }} {{ missing|d(question)|trim }}",  # was an UndefinedError: sized as a collection
+    "{{ 1 < label + 2 < 3 }} {{ 'a' in question }} {{ question not in choices }} {{ label is eq 0 }} {{ label != 1 }}",
+    "{{ label > 5 > missing.x }} {{ choices|select('in', question)|list }} {{ [1, 2] <= [1, 3] }}",  # a chain: lazy
 ])
 def test_bounded_templates_render_as_lm_evals_own(template: str) -> None:
     import lm_eval.utils
