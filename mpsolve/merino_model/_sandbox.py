@@ -198,7 +198,7 @@ def _filter_size(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> in
 
 
 class _BoundedCodeGenerator(CodeGenerator):
-    """Jinja's code generator, with ``~`` and comparisons sized (through the environment)."""
+    """Jinja's code generator, with ``~``, comparisons and dict keys sized (through the environment)."""
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         self.write("environment.joined((")
@@ -215,6 +215,16 @@ class _BoundedCodeGenerator(CodeGenerator):
             self.write(f", {operand.op!r}, {'lambda: ' if at else ''}")  # a chain's later operands: only if needed
             self.visit(operand.expr, frame)
         self.write(")")
+
+    def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
+        self.write("{")
+        for item in node.items:
+            self.write("environment.keyed(")
+            self.visit(item.key, frame)
+            self.write("): ")
+            self.visit(item.value, frame)
+            self.write(", ")
+        self.write("}")
 
 
 class _BoundedTemplate(Template):
@@ -343,6 +353,11 @@ class BoundedSandbox(SandboxedEnvironment):
                 return result
             left = right
         return result
+
+    def keyed(self, key: Any) -> Any:
+        """A key of a dict the template writes, sized first: hashing a tuple reads all of it."""
+        self._build(text_size(key))
+        return key
 
     def joined(self, values: tuple[Any, ...]) -> str:
         """``~``: the values printed and joined, sized first."""
