@@ -503,7 +503,14 @@ def lm_eval_tasks(
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from mpsolve.merino_model._sandbox import BUILT_LIMIT, STEP_LIMIT, TEXT_LIMIT, PatternError, TemplateLimitError
+    from mpsolve.merino_model._sandbox import (
+        BUILT_LIMIT,
+        ITEM_LIMIT,
+        STEP_LIMIT,
+        TEXT_LIMIT,
+        PatternError,
+        TemplateLimitError,
+    )
     from mpsolve.utils.random import DEFAULT_SEED
 
     for task in tasks:  # lm-eval reads a name that is a path as a task file, with its own loader (!function runs)
@@ -558,7 +565,8 @@ def lm_eval_tasks(
     except TemplateLimitError as exc:
         raise ModelInputError(f"{_owner(tasks, exc.source)}: template {shown(exc.source)} {exc}; a template "
                               f"may build at most {TEXT_LIMIT >> 20} MiB of text ({BUILT_LIMIT >> 20} MiB in all) in "
-                              f"at most {STEP_LIMIT} steps per document") from None
+                              f"at most {STEP_LIMIT} steps, sizing at most {ITEM_LIMIT} list and dict items, per "
+                              "document") from None
     except PatternError as exc:
         raise ModelInputError(f"{_owner(tasks, exc.pattern)}: regular expression {shown(exc.pattern)} {exc}; "
                               f"{exc.way_out}") from None

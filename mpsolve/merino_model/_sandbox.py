@@ -2,8 +2,8 @@
 
 :class:`BoundedSandbox` is Jinja's sandbox with bounds on what one render of a template builds and does: no value
 or rendered text of more than :data:`TEXT_LIMIT` characters, at most :data:`BUILT_LIMIT` characters built and read
-(compared included) in all, at most :data:`STEP_LIMIT` loop iterations, calls, filters, tests and comparisons, no
-integer of more than :data:`INT_DIGITS` digits.
+(compared included) in all, at most :data:`STEP_LIMIT` loop iterations, calls, filters, tests and comparisons, at
+most :data:`ITEM_LIMIT` items of lists and dicts sized, no integer of more than :data:`INT_DIGITS` digits.
 
 Jinja's own sandbox refuses access to Python internals, not work: ``{{ q * 2000000000 }}`` built 2 GB and nested
 loops over ``range(100000)`` ran for hours. Values that one C call would make huge (``*``, ``**``, ``%``, ``+``,
@@ -25,6 +25,7 @@ import string
 import types
 import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from jinja2 import Undefined, nodes
@@ -36,8 +37,8 @@ from jinja2.utils import Namespace
 
 from mpsolve.utils.errors import first_line, shown
 
-__all__ = ["BUILT_LIMIT", "INT_DIGITS", "REGEX_SECONDS", "STEP_LIMIT", "TEXT_LIMIT", "TIMED_RE", "BoundedSandbox",
-           "PatternError", "TemplateLimitError"]
+__all__ = ["BUILT_LIMIT", "INT_DIGITS", "ITEM_LIMIT", "REGEX_SECONDS", "STEP_LIMIT", "TEXT_LIMIT", "TIMED_RE",
+           "BoundedSandbox", "PatternError", "TemplateLimitError"]
 
 #: characters of one value a template builds, and of its rendered text (1 MiB)
 TEXT_LIMIT = 1 << 20
@@ -45,6 +46,9 @@ TEXT_LIMIT = 1 << 20
 BUILT_LIMIT = 1 << 26
 #: loop iterations, calls, filters, tests, operators and comparisons of one render
 STEP_LIMIT = 100_000
+#: items (of lists, dicts, ...) :func:`text_size` may count in one render: 1-2 s of work (2^20 items took 1.0 s as 0s,
+#: 1.7 s as one-item lists), where sizing 64 MiB of lists of 0s took 17 s
+ITEM_LIMIT = 1 << 20
 #: decimal digits of an integer a template computes with: Python prints none longer, and dividing two of a million
 #: digits took seconds
 INT_DIGITS = 4300
@@ -72,9 +76,12 @@ class TemplateLimitError(Exception):
 def text_size(value: Any, limit: int = TEXT_LIMIT) -> int:
     """About the characters ``str(value)`` has, nested items included (at least one each) each time they are held (a
     list held twice prints twice; one holding itself counts past any limit); counted up to just past ``limit``, so
-    the count costs at most that much work."""
-    stack, size = [value], 0
-    while stack and size <= limit:
+    the count costs at most that much work. Within a render each item counted is one of its :data:`ITEM_LIMIT`."""
+    env = _RENDERING.get()
+    cap = env.items if env is not None else float("inf")
+    stack, size, count = [value], 0, 0
+    while stack and size <= limit and count <= cap:
+        count += 1
         item = stack.pop()
         if isinstance(item, (str, bytes, bytearray)):
             size += len(item)
@@ -90,6 +97,8 @@ def text_size(value: Any, limit: int = TEXT_LIMIT) -> int:
                 stack.extend(_items(item, limit))
         else:
             size += 8  # a number, None, a macro, a loop: printed short
+    if env is not None:
+        env.take_items(count)
     return size
 
 
@@ -232,14 +241,17 @@ class _BoundedTemplate(Template):
 
     def render(self, *args: Any, **kwargs: Any) -> str:
         env: BoundedSandbox = self.environment  # type: ignore[assignment]
-        env.steps, env.built = STEP_LIMIT, BUILT_LIMIT
+        env.steps, env.built, env.items = STEP_LIMIT, BUILT_LIMIT, ITEM_LIMIT
         source = getattr(self, "bounded_source", "")
+        rendering = _RENDERING.set(env)
         try:
             return super().render(*args, **kwargs)
         except TemplateLimitError as exc:
             raise TemplateLimitError(str(exc), source) from None
         except RecursionError:
             raise TemplateLimitError("nests macro calls or recursive loops too deeply", source) from None
+        finally:
+            _RENDERING.reset(rendering)
 
 
 class BoundedSandbox(SandboxedEnvironment):
@@ -252,7 +264,7 @@ class BoundedSandbox(SandboxedEnvironment):
 
     def __init__(self, *args: Any, filters: Mapping[str, Callable[..., Any]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, finalize=self._finalize, **kwargs)
-        self.steps, self.built = STEP_LIMIT, BUILT_LIMIT
+        self.steps, self.built, self.items = STEP_LIMIT, BUILT_LIMIT, ITEM_LIMIT
         del self.globals["lipsum"]  # lorem ipsum of any length: no prompt needs it
         self.filters.update(filters or {})
         self.filters = {name: self._bounded(name, f) for name, f in self.filters.items()}
@@ -283,6 +295,12 @@ class BoundedSandbox(SandboxedEnvironment):
         self.built -= size
         if self.built < 0:
             raise TemplateLimitError(f"builds more than {BUILT_LIMIT >> 20} MiB of text in all")
+
+    def take_items(self, count: int) -> None:
+        """Account for ``count`` items of lists and dicts sized."""
+        self.items -= count
+        if self.items < 0:
+            raise TemplateLimitError(f"sizes more than {ITEM_LIMIT} items of lists and dicts in all")
 
     def _counted(self, values: Iterable[Any]) -> Iterator[Any]:
         """``values``, each one a step."""
@@ -381,6 +399,10 @@ class BoundedSandbox(SandboxedEnvironment):
                 raise TemplateLimitError(f"renders more than {TEXT_LIMIT >> 20} MiB of text")
             out.append(part)
         return "".join(out)
+
+
+#: the environment whose template renders now (its items counted by :func:`text_size`); none outside a render
+_RENDERING: ContextVar[BoundedSandbox | None] = ContextVar("_RENDERING", default=None)
 
 
 #: seconds one search of a task file's regular expression may take

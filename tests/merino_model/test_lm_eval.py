@@ -476,9 +476,30 @@ def test_a_template_is_bounded_in_size_and_work(template: str) -> None:
     from mpsolve.merino_model._lm_eval import _sandboxed_templates
     from mpsolve.merino_model._sandbox import TemplateLimitError
 
-    with _sandboxed_templates(), pytest.raises(TemplateLimitError, match="MiB of text|steps|iterations|deeply|digits"):
+    with _sandboxed_templates(), pytest.raises(TemplateLimitError,
+                                               match="MiB of text|steps|iterations|deeply|digits|items"):
         lm_eval.utils.apply_template(template, DOCS[0])
     assert "lipsum" in lm_eval.utils.env.globals  # lm-eval's own environment is back
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("template", [
+    "{% set a = [0] * 200000 %}{% for i in range(200) %}{{ a|length }}{% endfor %}",
+    "{% set a = [0] * 200000 %}{% for i in range(200) %}{{ 9 in a }}{% endfor %}",
+    "{% set a = [0] * 200000 %}{% set b = [0] * 200000 %}{% for i in range(200) %}{{ a < b }}{% endfor %}",
+    "{% for i in range(200) %}{{ big|length }}{% endfor %}",  # a document's list
+])
+def test_a_template_sizes_a_bounded_number_of_items(template: str) -> None:
+    """Before: each sizing of a list of 200 000 zeros (under 1 MiB of text) walked it item by item, so these ran some
+    17 s to the 64 MiB budget (found by the audit of the bounds' speed)."""
+    import lm_eval.utils
+
+    from mpsolve.merino_model._lm_eval import _sandboxed_templates
+    from mpsolve.merino_model._sandbox import ITEM_LIMIT, TemplateLimitError
+
+    said = rf"^sizes more than {ITEM_LIMIT} items of lists and dicts in all$"
+    with _sandboxed_templates(), pytest.raises(TemplateLimitError, match=said):
+        lm_eval.utils.apply_template(template, {**DOCS[0], "big": [0] * 200_000})
 
 
 @pytest.mark.parametrize("template", [
@@ -509,7 +530,9 @@ def test_a_template_past_its_bounds_is_one_line_naming_the_task(model: MeRinoHFF
     (task_dir / "big.yaml").write_text(TASK.replace("tiny_choice", "tiny_big").replace(
         '"{{question}}"', '"{{ question * 2000000000 }}"'), encoding="utf-8")
     said = r"^task 'tiny_big': template '\{\{ question \* 2000000000 \}\}' builds a value of more than 1 MiB of text; "
-    with pytest.raises(ModelInputError, match=said + "a template may build at most 1 MiB") as info:
+    with pytest.raises(ModelInputError, match=said + r"a template may build at most 1 MiB of text \(64 MiB in all\) in "
+                                                     r"at most 100000 steps, sizing at most 1048576 list and dict "
+                                                     r"items, per document$") as info:
         lm_eval_tasks(model, byte_tokenizer(), [load_task_file(task_dir / "big.yaml")], limit=2)
     assert "\n" not in str(info.value)
 
