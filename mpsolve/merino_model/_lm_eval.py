@@ -565,8 +565,8 @@ def lm_eval_tasks(
     except TemplateLimitError as exc:
         raise ModelInputError(f"{_owner(tasks, exc.source)}: template {shown(exc.source)} {exc}; a template "
                               f"may build at most {TEXT_LIMIT >> 20} MiB of text ({BUILT_LIMIT >> 20} MiB in all) in "
-                              f"at most {STEP_LIMIT} steps, sizing at most {ITEM_LIMIT} list and dict items, per "
-                              "document") from None
+                              f"at most {STEP_LIMIT} steps, sizing or writing at most {ITEM_LIMIT} list and dict "
+                              "items, per document") from None
     except PatternError as exc:
         raise ModelInputError(f"{_owner(tasks, exc.pattern)}: regular expression {shown(exc.pattern)} {exc}; "
                               f"{exc.way_out}") from None

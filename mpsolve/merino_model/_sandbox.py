@@ -3,7 +3,7 @@
 :class:`BoundedSandbox` is Jinja's sandbox with bounds on what one render of a template builds and does: no value
 or rendered text of more than :data:`TEXT_LIMIT` characters, at most :data:`BUILT_LIMIT` characters built and read
 (compared included) in all, at most :data:`STEP_LIMIT` loop iterations, calls, filters, tests and comparisons, at
-most :data:`ITEM_LIMIT` items of lists and dicts sized, no integer of more than :data:`INT_DIGITS` digits.
+most :data:`ITEM_LIMIT` items of lists and dicts sized or written, no integer of more than :data:`INT_DIGITS` digits.
 
 Jinja's own sandbox refuses access to Python internals, not work: ``{{ q * 2000000000 }}`` built 2 GB and nested
 loops over ``range(100000)`` ran for hours. Values that one C call would make huge (``*``, ``**``, ``%``, ``+``,
@@ -46,8 +46,8 @@ TEXT_LIMIT = 1 << 20
 BUILT_LIMIT = 1 << 26
 #: loop iterations, calls, filters, tests, operators and comparisons of one render
 STEP_LIMIT = 100_000
-#: items (of lists, dicts, ...) :func:`text_size` may count in one render: 1-2 s of work (2^20 items took 1.0 s as 0s,
-#: 1.7 s as one-item lists), where sizing 64 MiB of lists of 0s took 17 s
+#: items (of lists, dicts, ...) one render may size (:func:`text_size`) or write (a literal, each time it is built):
+#: 1-2 s of sizing (2^20 items took 1.0 s as 0s, 1.7 s as one-item lists), where sizing 64 MiB of lists of 0s took 17 s
 ITEM_LIMIT = 1 << 20
 #: decimal digits of an integer a template computes with: Python prints none longer, and dividing two of a million
 #: digits took seconds
@@ -100,6 +100,17 @@ def text_size(value: Any, limit: int = TEXT_LIMIT) -> int:
     if env is not None:
         env.take_items(count)
     return size
+
+
+def _literal_items(value: Any) -> int:
+    """The items of a constant a template writes (a list, tuple or dict: nested ones included; else none)."""
+    stack, count = [value], 0
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple, set, frozenset, dict)):
+            count += len(item)
+            stack.extend([*item, *item.values()] if isinstance(item, dict) else item)
+    return count
 
 
 def _items(value: Collection[Any], limit: int) -> Iterator[Any]:
@@ -207,7 +218,8 @@ def _filter_size(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> in
 
 
 class _BoundedCodeGenerator(CodeGenerator):
-    """Jinja's code generator, with ``~``, comparisons and dict keys sized (through the environment)."""
+    """Jinja's code generator, with ``~``, comparisons and dict keys sized and the items of literals counted (through
+    the environment)."""
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         self.write("environment.joined((")
@@ -226,14 +238,33 @@ class _BoundedCodeGenerator(CodeGenerator):
         self.write(")")
 
     def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
-        self.write("{")
+        self.write(f"environment.literal({len(node.items)}, {{")
         for item in node.items:
             self.write("environment.keyed(")
             self.visit(item.key, frame)
             self.write("): ")
             self.visit(item.value, frame)
             self.write(", ")
-        self.write("}")
+        self.write("})")
+
+    def visit_List(self, node: nodes.List, frame: Frame) -> None:
+        self.write(f"environment.literal({len(node.items)}, ")
+        super().visit_List(node, frame)
+        self.write(")")
+
+    def visit_Tuple(self, node: nodes.Tuple, frame: Frame) -> None:
+        if node.ctx != "load":  # a target: `for a, b in ...`
+            super().visit_Tuple(node, frame)
+            return
+        self.write(f"environment.literal({len(node.items)}, ")
+        super().visit_Tuple(node, frame)
+        self.write(")")
+
+    def visit_Const(self, node: nodes.Const, frame: Frame) -> None:
+        count = _literal_items(node.as_const(frame.eval_ctx))  # a literal of constants: folded into one
+        self.write(f"environment.literal({count}, " if count else "")
+        super().visit_Const(node, frame)
+        self.write(")" if count else "")
 
 
 class _BoundedTemplate(Template):
@@ -297,10 +328,10 @@ class BoundedSandbox(SandboxedEnvironment):
             raise TemplateLimitError(f"builds more than {BUILT_LIMIT >> 20} MiB of text in all")
 
     def take_items(self, count: int) -> None:
-        """Account for ``count`` items of lists and dicts sized."""
+        """Account for ``count`` items of lists and dicts sized or written."""
         self.items -= count
         if self.items < 0:
-            raise TemplateLimitError(f"sizes more than {ITEM_LIMIT} items of lists and dicts in all")
+            raise TemplateLimitError(f"sizes or writes more than {ITEM_LIMIT} items of lists and dicts in all")
 
     def _counted(self, values: Iterable[Any]) -> Iterator[Any]:
         """``values``, each one a step."""
@@ -371,6 +402,11 @@ class BoundedSandbox(SandboxedEnvironment):
                 return result
             left = right
         return result
+
+    def literal(self, count: int, value: Any) -> Any:
+        """``value``, a list, tuple or dict the template wrote of ``count`` items, counted each time it is built."""
+        self.take_items(count)
+        return value
 
     def keyed(self, key: Any) -> Any:
         """A key of a dict the template writes, sized first: hashing a tuple reads all of it."""

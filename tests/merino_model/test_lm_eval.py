@@ -488,6 +488,12 @@ def test_a_template_is_bounded_in_size_and_work(template: str) -> None:
     "{% set a = [0] * 200000 %}{% for i in range(200) %}{{ 9 in a }}{% endfor %}",
     "{% set a = [0] * 200000 %}{% set b = [0] * 200000 %}{% for i in range(200) %}{{ a < b }}{% endfor %}",
     "{% for i in range(200) %}{{ big|length }}{% endfor %}",  # a document's list
+    # a literal rebuilt each iteration was no work: a thousand items, a hundred thousand times, rendered
+    "{% for i in range(100000) %}{% set a = [" + "0, " * 1000 + "] %}{% endfor %}",
+    "{% for i in range(100000) %}{% set a = [[" + "0, " * 1000 + "]] %}{% endfor %}",
+    "{% for i in range(100000) %}{% set a = [" + "i, " * 1000 + "] %}{% endfor %}",
+    "{% for i in range(100000) %}{% set a = (" + "i, " * 1000 + ") %}{% endfor %}",
+    "{% for i in range(100000) %}{% set a = {" + "i: 0, " * 1000 + "} %}{% endfor %}",
 ])
 def test_a_template_sizes_a_bounded_number_of_items(template: str) -> None:
     """Before: each sizing of a list of 200 000 zeros (under 1 MiB of text) walked it item by item, so these ran some
@@ -497,7 +503,7 @@ def test_a_template_sizes_a_bounded_number_of_items(template: str) -> None:
     from mpsolve.merino_model._lm_eval import _sandboxed_templates
     from mpsolve.merino_model._sandbox import ITEM_LIMIT, TemplateLimitError
 
-    said = rf"^sizes more than {ITEM_LIMIT} items of lists and dicts in all$"
+    said = rf"^sizes or writes more than {ITEM_LIMIT} items of lists and dicts in all$"
     with _sandboxed_templates(), pytest.raises(TemplateLimitError, match=said):
         lm_eval.utils.apply_template(template, {**DOCS[0], "big": [0] * 200_000})
 
@@ -514,6 +520,8 @@ def test_a_template_sizes_a_bounded_number_of_items(template: str) -> None:
     "{{ 1 < label + 2 < 3 }} {{ 'a' in question }} {{ question not in choices }} {{ label is eq 0 }} {{ label != 1 }}",
     "{{ label > 5 > missing.x }} {{ choices|select('in', question)|list }} {{ [1, 2] <= [1, 3] }}",  # a chain: lazy
     "{{ {'a': label, 'b': {(1, 2): question}}|dictsort|first }} {{ {} }} {{ {label: 1}[0] }}",
+    "{% for a, b in [(1, 2), (label, [3])] %}{{ a }}{{ b }}{% endfor %}{% set c, d = label, (1,) %}{{ c }}{{ d }}",
+    "{{ [] }} {{ () }} {{ (label,) }} {{ [[1, 2], {'a': (3, [])}] }} {{ [choices, question][1] }}",
 ])
 def test_bounded_templates_render_as_lm_evals_own(template: str) -> None:
     import lm_eval.utils
@@ -531,8 +539,8 @@ def test_a_template_past_its_bounds_is_one_line_naming_the_task(model: MeRinoHFF
         '"{{question}}"', '"{{ question * 2000000000 }}"'), encoding="utf-8")
     said = r"^task 'tiny_big': template '\{\{ question \* 2000000000 \}\}' builds a value of more than 1 MiB of text; "
     with pytest.raises(ModelInputError, match=said + r"a template may build at most 1 MiB of text \(64 MiB in all\) in "
-                                                     r"at most 100000 steps, sizing at most 1048576 list and dict "
-                                                     r"items, per document$") as info:
+                                                     r"at most 100000 steps, sizing or writing at most 1048576 list "
+                                                     r"and dict items, per document$") as info:
         lm_eval_tasks(model, byte_tokenizer(), [load_task_file(task_dir / "big.yaml")], limit=2)
     assert "\n" not in str(info.value)
 
