@@ -506,6 +506,7 @@ def lm_eval_tasks(
     from mpsolve.merino_model._sandbox import (
         BUILT_LIMIT,
         ITEM_LIMIT,
+        SOURCE_LIMIT,
         STEP_LIMIT,
         TEXT_LIMIT,
         PatternError,
@@ -564,9 +565,9 @@ def lm_eval_tasks(
                                           numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
     except TemplateLimitError as exc:
         raise ModelInputError(f"{_owner(tasks, exc.source)}: template {shown(exc.source)} {exc}; a template "
-                              f"may build at most {TEXT_LIMIT >> 20} MiB of text ({BUILT_LIMIT >> 20} MiB in all) in "
-                              f"at most {STEP_LIMIT} steps, sizing or writing at most {ITEM_LIMIT} list and dict "
-                              "items, per document") from None
+                              f"may be at most {SOURCE_LIMIT >> 10} KiB long and build at most {TEXT_LIMIT >> 20} MiB "
+                              f"of text ({BUILT_LIMIT >> 20} MiB in all) in at most {STEP_LIMIT} steps, sizing or "
+                              f"writing at most {ITEM_LIMIT} list and dict items, per document") from None
     except PatternError as exc:
         raise ModelInputError(f"{_owner(tasks, exc.pattern)}: regular expression {shown(exc.pattern)} {exc}; "
                               f"{exc.way_out}") from None

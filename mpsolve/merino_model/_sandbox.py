@@ -1,6 +1,7 @@
 """Bounds on the code-like parts of lm-eval task files: Jinja templates and regular expressions.
 
-:class:`BoundedSandbox` is Jinja's sandbox with bounds on what one render of a template builds and does: no value
+:class:`BoundedSandbox` is Jinja's sandbox with bounds on what one render of a template builds and does (and on the
+template: at most :data:`SOURCE_LIMIT` characters, as compiling takes some 1 s per 64 KiB): no value
 or rendered text of more than :data:`TEXT_LIMIT` characters, at most :data:`BUILT_LIMIT` characters built and read
 (compared included) in all, at most :data:`STEP_LIMIT` loop iterations, calls, filters, tests and comparisons, at
 most :data:`ITEM_LIMIT` items of lists and dicts sized or written, no integer of more than :data:`INT_DIGITS` digits.
@@ -37,9 +38,12 @@ from jinja2.utils import Namespace
 
 from mpsolve.utils.errors import first_line, shown
 
-__all__ = ["BUILT_LIMIT", "INT_DIGITS", "ITEM_LIMIT", "REGEX_SECONDS", "STEP_LIMIT", "TEXT_LIMIT", "TIMED_RE",
-           "BoundedSandbox", "PatternError", "TemplateLimitError"]
+__all__ = ["BUILT_LIMIT", "INT_DIGITS", "ITEM_LIMIT", "REGEX_SECONDS", "SOURCE_LIMIT", "STEP_LIMIT", "TEXT_LIMIT",
+           "TIMED_RE", "BoundedSandbox", "PatternError", "TemplateLimitError"]
 
+#: characters of a template (64 KiB): lm-eval's own tasks have at most 8.3 KiB (turkishmmlu's chain-of-thought
+#: descriptions), compiling one of 64 KiB took 0.5-0.9 s, one of 200 KB 2-4 s (and lm-eval compiles it per document)
+SOURCE_LIMIT = 1 << 16
 #: characters of one value a template builds, and of its rendered text (1 MiB)
 TEXT_LIMIT = 1 << 20
 #: characters all the values one render builds or hands to filters and calls may sum to (64 MiB)
@@ -303,6 +307,8 @@ class BoundedSandbox(SandboxedEnvironment):
         self.filters["_counted"] = self._counted
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        if len(source) > SOURCE_LIMIT:
+            raise TemplateLimitError(f"is {len(source)} characters long, more than {SOURCE_LIMIT >> 10} KiB", source)
         tree = super()._parse(source, name, filename)
         for loop in tree.find_all(nodes.For):  # each iteration a step
             loop.iter = nodes.Filter(loop.iter, "_counted", [], [], None, None, lineno=loop.lineno)

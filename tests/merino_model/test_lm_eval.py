@@ -538,11 +538,17 @@ def test_a_template_past_its_bounds_is_one_line_naming_the_task(model: MeRinoHFF
     (task_dir / "big.yaml").write_text(TASK.replace("tiny_choice", "tiny_big").replace(
         '"{{question}}"', '"{{ question * 2000000000 }}"'), encoding="utf-8")
     said = r"^task 'tiny_big': template '\{\{ question \* 2000000000 \}\}' builds a value of more than 1 MiB of text; "
-    with pytest.raises(ModelInputError, match=said + r"a template may build at most 1 MiB of text \(64 MiB in all\) in "
-                                                     r"at most 100000 steps, sizing or writing at most 1048576 list "
-                                                     r"and dict items, per document$") as info:
+    bounds = (r"a template may be at most 64 KiB long and build at most 1 MiB of text \(64 MiB in all\) in at most "
+              r"100000 steps, sizing or writing at most 1048576 list and dict items, per document$")
+    with pytest.raises(ModelInputError, match=said + bounds) as info:
         lm_eval_tasks(model, byte_tokenizer(), [load_task_file(task_dir / "big.yaml")], limit=2)
     assert "\n" not in str(info.value)
+    # compiling took some 1 s per 64 KiB (2-4 s for 200 KB), for each document (found by the audit of the bounds' speed)
+    (task_dir / "long.yaml").write_text(TASK.replace("tiny_choice", "tiny_long").replace(
+        '"{{question}}"', '"{{question}}' + "x" * 70_000 + '"'), encoding="utf-8")
+    said = r"^task 'tiny_long': template '\{\{question\}\}x+\.\.\. is 70012 characters long, more than 64 KiB; "
+    with pytest.raises(ModelInputError, match=said + bounds):
+        lm_eval_tasks(model, byte_tokenizer(), [load_task_file(task_dir / "long.yaml")], limit=2)
 
 
 @pytest.mark.timeout(60)
