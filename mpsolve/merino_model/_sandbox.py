@@ -315,8 +315,12 @@ class BoundedSandbox(SandboxedEnvironment):
         return tree
 
     def from_string(self, source: Any, *args: Any, **kwargs: Any) -> Any:
-        template = super().from_string(source, *args, **kwargs)
-        template.bounded_source = source if isinstance(source, str) else ""
+        text = source if isinstance(source, str) else ""
+        try:
+            template = super().from_string(source, *args, **kwargs)
+        except (RecursionError, SyntaxError):  # Jinja's parser, or Python on its code: "too many nested parentheses"
+            raise TemplateLimitError("nests expressions or blocks too deeply to compile", text) from None
+        template.bounded_source = text
         return template
 
     def _step(self) -> None:

@@ -509,6 +509,26 @@ def test_a_template_sizes_a_bounded_number_of_items(template: str) -> None:
 
 
 @pytest.mark.parametrize("template", [
+    "{{ " + "(" * 100 + "label" + ")" * 100 + " }}", "{{ " + "label + " * 1000 + "label }}",
+    "{{ " + "label + " * 300 + "label }}", "{% if label %}" * 100 + "{% endif %}" * 100,
+    "{% if label %}" * 300 + "{% endif %}" * 300,
+])
+def test_a_template_nested_too_deeply_to_compile_is_refused(template: str) -> None:
+    """Before: Jinja's parser or code generator ran out of Python's recursion (a RecursionError traceback past lm-eval),
+    or Python refused the generated code ("too many nested parentheses", "too many levels of indentation"), at
+    100 parentheses (found by the audit of the bounds' speed)."""
+    import lm_eval.utils
+
+    from mpsolve.merino_model._lm_eval import _sandboxed_templates
+    from mpsolve.merino_model._sandbox import TemplateLimitError
+
+    with _sandboxed_templates(), pytest.raises(TemplateLimitError, match="^nests expressions or blocks too deeply to "
+                                                                         "compile$") as info:
+        lm_eval.utils.apply_template(template, DOCS[0])
+    assert info.value.source == template
+
+
+@pytest.mark.parametrize("template", [
     "{{question}}", "{{choices[label]}}", "{{ '%s (%d)' % (question, label) }}", "{{ question ~ '!' }}",
     "{{ question|trim }}?{% for c in choices %} {{ loop.index }}.{{ c }}{% endfor %}",
     "{{ '{} {}'.format(question, label) }}", "{{ choices * 2 }}", "{{ choices|join(', ') }}",
