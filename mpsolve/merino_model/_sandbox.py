@@ -44,6 +44,8 @@ __all__ = ["BUILT_LIMIT", "INT_DIGITS", "ITEM_LIMIT", "REGEX_SECONDS", "SOURCE_L
 #: characters of a template (64 KiB): lm-eval's own tasks have at most 8.3 KiB (turkishmmlu's chain-of-thought
 #: descriptions), compiling one of 64 KiB took 0.5-0.9 s, one of 200 KB 2-4 s (and lm-eval compiles it per document)
 SOURCE_LIMIT = 1 << 16
+#: compiled templates kept for reuse: lm-eval compiles a task's templates again for each document
+_TEMPLATES_KEPT = 64
 #: characters of one value a template builds, and of its rendered text (1 MiB)
 TEXT_LIMIT = 1 << 20
 #: characters all the values one render builds or hands to filters and calls may sum to (64 MiB)
@@ -305,6 +307,7 @@ class BoundedSandbox(SandboxedEnvironment):
         self.filters = {name: self._bounded(name, f) for name, f in self.filters.items()}
         self.tests = {name: self._bounded("", t) for name, t in self.tests.items()}
         self.filters["_counted"] = self._counted
+        self._kept = functools.lru_cache(maxsize=_TEMPLATES_KEPT)(self._compiled)
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         if len(source) > SOURCE_LIMIT:
@@ -315,6 +318,12 @@ class BoundedSandbox(SandboxedEnvironment):
         return tree
 
     def from_string(self, source: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(source, str) and not args and not kwargs:  # lm-eval's call, for each document
+            return self._kept(source)
+        return self._compiled(source, *args, **kwargs)
+
+    def _compiled(self, source: Any, *args: Any, **kwargs: Any) -> Any:
+        """Jinja's ``from_string``, its nesting bounded."""
         text = source if isinstance(source, str) else ""
         try:
             template = super().from_string(source, *args, **kwargs)
