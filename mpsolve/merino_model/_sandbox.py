@@ -224,8 +224,8 @@ def _filter_size(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> in
 
 
 class _BoundedCodeGenerator(CodeGenerator):
-    """Jinja's code generator, with ``~``, comparisons and dict keys sized and the items of literals counted (through
-    the environment)."""
+    """Jinja's code generator, with ``~``, comparisons, dict keys and slices sized and the items of literals counted
+    (through the environment)."""
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         self.write("environment.joined((")
@@ -252,6 +252,21 @@ class _BoundedCodeGenerator(CodeGenerator):
             self.visit(item.value, frame)
             self.write(", ")
         self.write("})")
+
+    def visit_Getitem(self, node: nodes.Getitem, frame: Frame) -> None:
+        if not isinstance(node.arg, nodes.Slice):  # through environment.getitem
+            super().visit_Getitem(node, frame)
+            return
+        self.write("environment.sliced(")  # Jinja's: value[start:stop:step], unbounded
+        self.visit(node.node, frame)
+        self.write(", slice(")
+        for part in (node.arg.start, node.arg.stop, node.arg.step):
+            if part is None:
+                self.write("None")
+            else:
+                self.visit(part, frame)
+            self.write(", ")
+        self.write("))")
 
     def visit_List(self, node: nodes.List, frame: Frame) -> None:
         self.write(f"environment.literal({len(node.items)}, ")
@@ -406,6 +421,13 @@ class BoundedSandbox(SandboxedEnvironment):
             return wrapper(*args, **kwargs)
 
         return bounded
+
+    def sliced(self, value: Any, part: slice) -> Any:
+        """``value[part]``, a copy: a step that builds its items."""
+        self._step()
+        result = value[part]
+        self._build(text_size(result))
+        return result
 
     def compared(self, left: Any, *ops: Any) -> Any:
         """``left <op> right <op> ...`` (operator names and operands, a chain's later operands as functions), each
