@@ -291,8 +291,7 @@ def load_task_file(path: str | os.PathLike) -> dict[str, Any]:
     except RecursionError:
         raise ModelInputError(f"task file {str(path)!r} is nested too deeply; flatten its values") from None
     except yaml.constructor.ConstructorError as exc:  # a tag safe_load will not build, such as !function
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelInputError(f"task file {str(path)!r} is not data-only YAML ({first}); "
+        raise ModelInputError(f"task file {str(path)!r} is not data-only YAML ({first_line(exc)}); "
                               "Python tags such as !function are refused") from None
     except yaml.YAMLError as exc:
         where = f" at line {exc.problem_mark.line + 1}" if getattr(exc, "problem_mark", None) else ""

@@ -74,7 +74,7 @@ from mpsolve.costs import (
 )
 from mpsolve.merino_model._errors import ModelInputError, require
 from mpsolve.spaces import Architecture, SearchSpace, get_space, resolve_architecture
-from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.errors import MpsolveError, first_line
 from mpsolve.utils.files import atomic_write
 from mpsolve.utils.signals import children_ignore_ctrl_c
 from mpsolve.utils.validation import check_bool, check_integer, check_run_time, check_threads
@@ -649,7 +649,7 @@ def _check_kept_graph(graph: bytes | Path, path: Path, what: str, again: str) ->
         if not type(exc).__module__.startswith("onnxruntime"):
             raise
         raise MpsolveError(f"ONNX Runtime cannot load the {what} kept in {str(path)!r} ("
-                           f"{(str(exc).splitlines() or [''])[0][:150]}): delete it, and {again}") from None
+                           f"{first_line(exc, 150)}): delete it, and {again}") from None
 
 
 def _time_graph(
