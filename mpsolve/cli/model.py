@@ -222,8 +222,9 @@ def add_subcommands(subparsers: Any) -> None:
                    "one thread, 128 tokens: the INT8 profile was off by 2.4 %% and 3.5 %% per prompt, 13.4 %% and "
                    "6.7 %% per generated token (MAPE; in the first run the fp32 profile missed its own graphs per "
                    "token as much, 14.8 %%), the fp32 profile by 93.4 %% and 216.3 %% on the first run's INT8 timings "
-                   "(benchmarks/results/latency_int8_s49.md, latency_int8_s49_r2.md); with two threads, one run: "
-                   "5.1 %% per prompt and 6.6 %% per generated token (latency_int8_t2_s49.md)")
+                   "(benchmarks/results/latency_int8_s49.md, latency_int8_s49_r2.md); with two threads, two runs: "
+                   "5.1 %% and 10.6 %% per prompt, 6.6 %% and 11.3 %% per generated token (latency_int8_t2_s49.md, "
+                   "latency_int8_t2_s49_r2.md): check INT8 designs on the device with two threads")
     p.set_defaults(func=cmd_profile_latency, result_files=("--out",))
 
     p = subparsers.add_parser(

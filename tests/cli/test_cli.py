@@ -299,11 +299,11 @@ def test_profile_latency_help_gives_the_lean_runs_figures(capsys):
 
 
 def test_profile_latency_help_gives_the_int8_runs_figures(capsys):
-    """The pre-registrations (benchmarks/preregistration/latency_int8.md, its replication and the two-thread run)
+    """The pre-registrations (benchmarks/preregistration/latency_int8.md, its replication and the two-thread runs)
     have `mpsolve profile-latency --help` give the runs' figures for --int8, checked against the runs' JSON."""
     results = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
     runs = [json.loads((results / f"latency_int8_{r}.json").read_text())["latency_cost"]["checks"]
-            for r in ("s49", "s49_r2", "t2_s49")]
+            for r in ("s49", "s49_r2", "t2_s49", "t2_s49_r2")]
     with pytest.raises(SystemExit):
         main(["profile-latency", "--help"])
     text = " ".join(capsys.readouterr().out.split())
@@ -318,8 +318,9 @@ def test_profile_latency_help_gives_the_int8_runs_figures(capsys):
     assert (f"off by {mine[0]} and {mine[1]} per prompt, {mine[2]} and {mine[3]} per generated token (MAPE; in the "
             f"first run the fp32 profile missed its own graphs per token as much, {own}), the fp32 profile by "
             f"{previous[0]} and {previous[1]} on the first run's INT8 timings") in text
-    two = [f"{c['mape_components_vs_fastest_round_percent']:.1f} %" for c in runs[2] if c.get("int8")]
-    assert f"with two threads, one run: {two[0]} per prompt and {two[1]} per generated token" in text
+    two = [[f"{c['mape_components_vs_fastest_round_percent']:.1f} %" for c in run if c.get("int8")] for run in runs[2:]]
+    assert (f"with two threads, two runs: {two[0][0]} and {two[1][0]} per prompt, {two[0][1]} and {two[1][1]} per "
+            "generated token") in text
 
 
 def test_latency_of_a_lean_graph_says_so(capsys, monkeypatch):
