@@ -706,7 +706,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise CLIError(f"{str(args.model)!r} is neither a checkpoint folder nor an .onnx file: give the folder "
                        "mpsolve train / build wrote or the file mpsolve export wrote")
     if onnx:
-        model: Any = merino_model.onnx_session(args.model, threads or torch.get_num_threads())
+        model: Any = merino_model.onnx_session(args.model, threads)
         tokenizer = merino_model.onnx_tokenizer(model)
         if args.tokenizer is not None:
             if tokenizer is not None:

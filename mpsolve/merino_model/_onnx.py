@@ -314,7 +314,7 @@ def check_opset(opset: Any) -> int:
 def _session(model: Any, threads: int | None = None) -> Any:
     """An ``onnxruntime.InferenceSession`` (CPU) of a path or a serialised model, or ``model`` itself when it is one.
 
-    ``threads``: that many intra-op threads, one inter-op thread, sequential execution.
+    ``threads``: intra-op threads (default: torch's current setting), as :func:`_session_options` sets them.
     """
     require("onnxruntime", "onnx")
     import onnxruntime as ort
@@ -428,17 +428,19 @@ def _lm_session(model: Any) -> Any:
 
 
 def _session_options(threads: int | None, lean: bool = False) -> Any:
-    """ONNX Runtime's session options for mpsolve's sessions; ``lean``: prepacking off (a lean graph's)."""
+    """ONNX Runtime's session options for mpsolve's sessions: ``threads`` intra-op threads (``None``: torch's
+    current setting, ``torch.set_num_threads`` or ``OMP_NUM_THREADS``, so that one setting governs both runtimes;
+    ONNX Runtime's own default is a thread a physical core, spinning between calls), one inter-op thread, sequential
+    execution; ``lean``: prepacking off (a lean graph's)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 4  # an error reaches the caller as one line (see _run), not also as ORT's log
     if lean:
         options.add_session_config_entry(DISABLE_PREPACKING, "1")
-    if threads is not None:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = torch.get_num_threads() if threads is None else threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     return options
 
 

@@ -150,10 +150,10 @@ def time_call(
     }
 
 
-def onnx_session(model: Any, threads: int) -> Any:
+def onnx_session(model: Any, threads: int | None = None) -> Any:
     """A CPU ``onnxruntime.InferenceSession`` of a path or serialised model with pinned threads
-    (``threads`` intra-op, one inter-op, sequential execution); a lean graph (``export_onnx(lean=True)``)
-    with prepacking off, so that it holds its table once."""
+    (``threads`` intra-op, default torch's current setting; one inter-op; sequential execution); a lean graph
+    (``export_onnx(lean=True)``) with prepacking off, so that it holds its table once."""
     from mpsolve.merino_model._onnx import _session
 
     return _session(model, threads)

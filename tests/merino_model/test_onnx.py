@@ -333,6 +333,25 @@ def test_a_lean_graph_is_found_lean_after_a_large_metadata_entry(tmp_path):
     assert options.get_session_config_entry("session.disable_prepacking") == "1"
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_session_without_threads_takes_torchs_setting(tmp_path, threads):
+    """Before: ONNX Runtime's own default, a thread a physical core spinning between calls, whatever torch (or
+    ``OMP_NUM_THREADS``) was set to: two test processes on two cores each kept both busy with it."""
+    from mpsolve.merino_model import onnx_session
+    from mpsolve.merino_model._onnx import _session
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    path = tmp_path / "m.onnx"
+    save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    torch.set_num_threads(threads)  # the autouse one_torch_thread fixture restores it
+    for session in (onnx_session(path), _session(path), _session(path.read_bytes())):
+        options = session.get_session_options()
+        assert (options.intra_op_num_threads, options.inter_op_num_threads) == (threads, 1)
+    assert onnx_session(path, 2).get_session_options().intra_op_num_threads == 2
+
+
 def test_a_field_longer_than_the_file_leaves_the_error_to_onnx_runtime(tmp_path):
     """A length past the end of the file stops the metadata scan; at 2**63 and over, seeking there raised OSError
     (a file: 'ONNX Runtime cannot load ...: [Errno 22] Invalid argument') or OverflowError (bytes)."""
