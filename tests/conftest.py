@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import os
+
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # one intra-op thread per test process (and the CLIs they start): the workers already fill the cores, and
+    # threads spinning on a busy core slow small models many times over; set before numpy loads OpenBLAS, which
+    # reads it then (after, numpy's BLAS ran two threads a worker)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -14,12 +21,6 @@ import pytest
 
 import mpsolve
 from mpsolve.spaces import SearchSpace, get_space
-
-if "PYTEST_XDIST_WORKER" in os.environ:
-    # one intra-op thread per test process (and the CLIs they start): the workers already fill the
-    # cores, and OpenMP threads spinning on a busy core slow small models many times over
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 
 # Modules whose module-scoped fixtures take seconds each (a prefill and a decode latency profile, exported graphs,
 # trained checkpoints): each runs whole in one worker, so they are built once per run rather than once in each

@@ -32,3 +32,16 @@ def test_the_layers_are_all_found() -> None:
 def test_module_imports_first(module: str) -> None:
     done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_test_worker_runs_one_blas_thread() -> None:
+    """The suite's worker processes already fill the cores: numpy's OpenBLAS read ``OMP_NUM_THREADS`` when it
+    loaded, before the conftest set it, and ran two threads a worker on two cores."""
+    import os
+
+    from threadpoolctl import threadpool_info
+
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        pytest.skip("a test worker's setting (pytest -n N); one process keeps the machine's")
+    pools = {(pool["internal_api"], pool["filepath"]): pool["num_threads"] for pool in threadpool_info()}
+    assert pools and set(pools.values()) == {1}, pools
