@@ -613,33 +613,44 @@ def test_latency_budget_works_with_every_backend(
     assert cost.of(arch) == pytest.approx(result["costs"]["latency"])
 
 
-def test_design_latency_keeps_the_exported_graph_of_a_design(tmp_path: Path, tiny_space: SearchSpace) -> None:
+@pytest.fixture(scope="module")
+def kept_design(tmp_path_factory: pytest.TempPathFactory, tiny_space: SearchSpace) -> tuple[Path, dict, dict]:
+    """A design of the tiny space timed in ONNX Runtime by :func:`design_latency`: the folder it kept the design's
+    KV-cache graph in, the timing's options and its first answer (the graph, an export, serves two tests)."""
+    from mpsolve.merino_model import design_latency
+
+    folder = tmp_path_factory.mktemp("design")
+    arch = tiny_space.decode(tiny_space.sample(1, random_state=3)[0])
+    timing = {"runtime": "onnxruntime", "phase": "decode", "min_run_time": 0.02, "graph_dir": folder, "seed": 1}
+    return folder, timing, design_latency(arch, 16, 1, **timing)
+
+
+def test_design_latency_keeps_the_exported_graph_of_a_design(kept_design, tiny_space: SearchSpace) -> None:
     from mpsolve.merino_model import design_latency
 
     arch = tiny_space.decode(tiny_space.sample(1, random_state=3)[0])
-    timing = {"runtime": "onnxruntime", "phase": "decode", "min_run_time": 0.02, "graph_dir": tmp_path, "seed": 1}
-    first = design_latency(arch, 16, 1, **timing)
+    tmp_path, timing, first = kept_design
     (graph,) = tmp_path.glob("*.onnx")
     assert graph.name == f"design-{arch.digest()}-s1-all.onnx" and first["ms"] > 0
     written = graph.stat().st_mtime_ns
     assert design_latency(arch, 16, 1, **timing)["ms"] > 0 and graph.stat().st_mtime_ns == written  # reused
     assert design_latency(arch, 16, 1, **timing, int8=True)["ms"] > 0  # its INT8, kept beside it
     assert {p.name for p in tmp_path.glob("*.onnx")} == {graph.name, f"{graph.stem}-int8.onnx"}
+    (tmp_path / f"{graph.stem}-int8.onnx").unlink()  # the fixture's folder as it was
     assert design_latency(arch, 16, 1, phase="decode", min_run_time=0.02)["ms"] > 0  # torch
     with pytest.raises(MpsolveError, match="runtime must be one of torch, onnxruntime"):
         design_latency(arch, runtime="tvm")
 
 
-def test_model_latency_checks_an_onnx_graph_before_timing(tmp_path: Path, tiny_space: SearchSpace) -> None:
+def test_model_latency_checks_an_onnx_graph_before_timing(tmp_path: Path, kept_design) -> None:
     """A graph that is no causal LM was called a prefill graph; a seq_len beyond the graph's positions failed in
     ONNX Runtime, naming a Gather node's indices."""
     import onnx
     from onnx import TensorProto, helper
 
-    from mpsolve.merino_model import build, export_onnx, model_latency
+    from mpsolve.merino_model import model_latency
 
-    graph = export_onnx(build(tiny_space.decode(tiny_space.sample(1, random_state=3)[0])), tmp_path / "kv.onnx",
-                        kv_cache=True)
+    (graph,) = kept_design[0].glob("design-*-all.onnx")  # a design's KV-cache graph, 64 positions
     for seq_len, phase, less in ((65, "prefill", ""), (64, "decode", " less the decoded token")):
         with pytest.raises(MpsolveError, match=rf"^seq_len {seq_len} exceeds the graph's max_positions 64{less}: "
                                                "give a smaller seq_len$"):
