@@ -156,7 +156,7 @@ def onnx_session(model: Any, threads: int | None = None) -> Any:
     (``export_onnx(lean=True)``) with prepacking off, so that it holds its table once."""
     from mpsolve.merino_model._onnx import _session
 
-    return _session(model, threads)
+    return _session(model, None if threads is None else check_integer(threads, "threads", error=ModelInputError))
 
 
 def _check_choice(label: str, value: Any, known: tuple[str, ...]) -> str:

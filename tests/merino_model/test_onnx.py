@@ -353,7 +353,10 @@ def test_a_session_without_threads_takes_torchs_setting(tmp_path, threads):
     for session in (onnx_session(path), _session(path), _session(path.read_bytes())):
         options = session.get_session_options()
         assert (options.intra_op_num_threads, options.inter_op_num_threads) == (threads, 1)
-    assert onnx_session(path, 2).get_session_options().intra_op_num_threads == 2
+    assert onnx_session(path, 1).get_session_options().intra_op_num_threads == 1  # given, it is kept
+    for bad in ("two", 0, -1, 2.5, True):  # before: "ONNX Runtime cannot load ...: incompatible function arguments"
+        with pytest.raises(ModelInputError, match=r"^threads must be a positive integer, got "):  # 0, -1: taken
+            onnx_session(path, bad)
 
 
 def test_a_field_longer_than_the_file_leaves_the_error_to_onnx_runtime(tmp_path):
