@@ -315,20 +315,24 @@ def test_model_metadata_is_read_without_parsing_the_graph(exported, tmp_path):
         assert isinstance(_model_metadata(junk), dict)
 
 
+def _identity_model():
+    """A one-node graph (``y = x``, float ``[1]``, opset 18): a loadable model that is no causal LM."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
 def test_a_lean_graph_is_found_lean_after_a_large_metadata_entry(tmp_path):
     """INT8's tools write the metadata in another order, so a BPE tokenizer's entry (over 1 MiB) can come before
     ``mpsolve.lean``: the scan skips it (it stopped there, and the INT8 of a lean graph was loaded with prepacking
     on)."""
     import onnx
-    from onnx import TensorProto, helper
 
     from mpsolve.merino_model import onnx_session
     from mpsolve.merino_model._onnx import _model_metadata
 
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model = _identity_model()
     helper.set_model_props(model, {"mpsolve.tokenizer": "t" * (2 << 20), "mpsolve.lean": "true"})
     path = tmp_path / "m.onnx"
     onnx.save(model, str(path))
@@ -344,11 +348,8 @@ def test_a_session_without_threads_takes_torchs_setting(tmp_path, threads):
     from mpsolve.merino_model import onnx_session
     from mpsolve.merino_model._onnx import _session
 
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     path = tmp_path / "m.onnx"
-    save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    save_model(_identity_model(), str(path))
     torch.set_num_threads(threads)  # the autouse one_torch_thread fixture restores it
     for session in (onnx_session(path), _session(path), _session(path.read_bytes())):
         options = session.get_session_options()
