@@ -671,10 +671,9 @@ def _time_graph(
 
     from mpsolve.merino_model._onnx import _session_options
 
-    options = _session_options(None if shared_pool else threads, lean=lean)
-    if shared_pool:  # the pool's size is the process's; the sessions run their nodes one after the other
+    options = _session_options(None if shared_pool else threads, lean=lean)  # sequential execution, as every one
+    if shared_pool:  # the pool's size is the process's
         options.use_per_session_threads = False
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     calls = []
     for _ in range(copies):
         session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
