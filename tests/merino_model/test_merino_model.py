@@ -301,3 +301,20 @@ def test_a_few_training_steps_reduce_the_loss(shared_arch: Architecture, train_s
     losses = train_steps(model, data, 10)
     # 0.63-0.68 of the first loss after 10 steps on init seeds 0-7
     assert losses[-1] < 0.8 * losses[0]
+
+
+def test_building_and_running_a_model_leaves_torch_dynamo_unimported() -> None:
+    """``build`` counted the parameters of a model laid out on the ``meta`` device, whose initialisation imports
+    ``torch._dynamo``: a second and a half of every fresh process that builds a model (``mpsolve generate``, each
+    memory measurement). The count is the ``params`` cost's now."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch\n"
+            "from mpsolve.merino_model import build\n"
+            "model = build('merino-52m', vocab_size=256, embed_proj_dim=64, max_positions=16).eval()\n"
+            "with torch.inference_mode():\n"
+            "    model(torch.zeros(1, 4, dtype=torch.long), use_cache=True)\n"
+            "assert 'torch._dynamo' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
