@@ -63,6 +63,8 @@ def components(
     ``onnx``: the components of the exported KV-cache graph (layers on a cache, empty for the
     prefill, with a mask) instead of the torch model's; ``all_logits``: the output projection and
     the head run on every new position (a graph exported with ``logits="all"``), else on the last.
+    The weights are drawn before the inputs, in an order no workload changes: a component's weights, and its
+    exported graph, are the same for every phase, length, batch and ``all_logits``.
     """
     generator = torch.Generator().manual_seed(seed)
     d, widths = space.embed_proj_dim, list(space.embed_dims)
@@ -77,16 +79,24 @@ def components(
         for sub in module.modules():
             if isinstance(sub, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(sub.weight, std=0.02, generator=generator)
+            if isinstance(sub, nn.Linear) and sub.bias is not None:  # drawn from torch's global RNG before
+                nn.init.zeros_(sub.bias)
         return module.eval()
+
+    with torch.random.fork_rng(devices=[]):  # the modules' own initialisation draws from torch's global RNG: kept
+        embed = init(Embeddings(space.vocab_size, space.max_positions, d))
+        head = init(Head(d, space.vocab_size))
+        layers = {(e, f): init(MeRinoLayer(e, f, space.head_dim, space.activation))
+                  for e, f in sorted({(e, int(f)) for i, e in enumerate(widths) for f in space.ffn_table[i]})}
+        pairs = sorted({(d, e) for e in widths if e != d} | {(a, b) for a in widths for b in widths if a < b})
+        inputs = {(a, b): init(nn.Linear(a, b)) for a, b in pairs}
+        outputs = {a: init(nn.Linear(a, d)) for a in sorted(e for e in widths if e != d)}
 
     ids = torch.randint(0, space.vocab_size, (batch, new), generator=generator)
     pos = torch.arange(past, past + new).expand(batch, new)
-    embed = Embeddings(space.vocab_size, space.max_positions, d)
-    out: dict[str, tuple[Any, tuple[Any, ...]]] = {"embedding": (init(embed), (ids, pos))}
-    head = Head(d, space.vocab_size)
-    out["head"] = (init(head), (randn(batch, last, d),))
-    for e, f in sorted({(e, int(f)) for i, e in enumerate(widths) for f in space.ffn_table[i]}):
-        layer = init(MeRinoLayer(e, f, space.head_dim, space.activation))
+    out: dict[str, tuple[Any, tuple[Any, ...]]] = {"embedding": (embed, (ids, pos))}
+    out["head"] = (head, (randn(batch, last, d),))
+    for (e, f), layer in layers.items():
         x = randn(batch, new, e)
         if phase == "prefill" and not onnx:
             out[f"layer {e}x{f}"] = (layer, (x,))
@@ -94,9 +104,8 @@ def components(
         kv = [randn(batch, e // space.head_dim, past, space.head_dim) for _ in range(2)]
         mask = (torch.arange(past + new)[None, :] <= torch.arange(past, past + new)[:, None],) if onnx else ()
         out[f"layer {e}x{f}"] = (CachedLayer(layer), (x, *kv, *mask))
-    inputs = sorted({(d, e) for e in widths if e != d} | {(a, b) for a in widths for b in widths if a < b})
-    for a, b in inputs:
-        out[f"input {a}->{b}"] = (init(nn.Linear(a, b)), (randn(batch, new, a),))
-    for a in sorted(e for e in widths if e != d):
-        out[f"output {a}->{d}"] = (init(nn.Linear(a, d)), (randn(batch, last, a),))
+    for (a, b), linear in inputs.items():
+        out[f"input {a}->{b}"] = (linear, (randn(batch, new, a),))
+    for a, linear in outputs.items():
+        out[f"output {a}->{d}"] = (linear, (randn(batch, last, a),))
     return out

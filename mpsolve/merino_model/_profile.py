@@ -215,7 +215,8 @@ def profile_latency(
         statistic: ``"median"`` of the timed blocks, or ``"min"`` on a machine shared with
             other work (the minimum estimates the undisturbed latency; preemptions inflate the median).
         graph_dir: ``onnxruntime`` only: a folder that keeps the exported component graphs, so a
-            later profile of the same space and settings skips the export (about a second each).
+            later profile of the same space and seed skips their exports, in either phase and at any
+            ``seq_len``, ``batch`` and ``logits`` (a component's graph does not depend on them).
         calibrate: whole designs to time for the model-level terms (see the module docstring);
             0 (the default) skips the calibration, otherwise at least 3.
         logits: the positions whose logits the timed graph returns, ``"all"`` or ``"last"`` (as
@@ -282,8 +283,9 @@ def profile_latency(
     threads = previous_threads if threads is None else threads
     cold_bytes = 2 * _largest_cache_bytes()
     repeats = repeat_counts(space)
-    key = f"{phase}-n{seq_len}-b{batch}-s{seed}-v{space.vocab_size}-d{space.embed_proj_dim}-h{space.head_dim}"
-    key += f"-{space.activation}-{logits}-dynamic"  # graphs exported with static shapes before: not reused
+    # a component's graph depends on its weights (the seed's) and shapes, not on the workload: one for every phase,
+    # length, batch and logits (their graphs were kept apart before, and static-shape graphs before those)
+    key = f"s{seed}-v{space.vocab_size}-d{space.embed_proj_dim}-h{space.head_dim}-{space.activation}-component"
     bar = tqdm(total=len(components) + calibrate, desc=f"profiling {runtime} {phase}", unit="shape",
                disable=not progress)
     entries: dict[str, dict[str, Any]] = {}

@@ -997,6 +997,41 @@ def test_a_kept_embedding_graph_is_one_of_the_spaces_max_positions(tmp_path: Pat
     assert len(list(tmp_path.glob("*-embedding.onnx"))) == 2
 
 
+def test_kept_component_graphs_serve_every_phase_and_length(tmp_path: Path, monkeypatch) -> None:
+    """A component's graph depends on its weights and shapes, not on the workload: a decode profile (another
+    length, batch and logits) after a prefill one with the same ``graph_dir`` exports nothing (before: each phase and
+    length exported every component again, a few seconds each); another seed's weights are exported anew."""
+    pytest.importorskip("onnxruntime")
+    space, exported, _ = _stand_in_components(monkeypatch)
+    options = {"threads": 1, "runtime": "onnxruntime", "min_run_time": 0.01, "progress": False, "graph_dir": tmp_path}
+    profile_latency(space, 8, **options)
+    assert sorted(name for name, _ in exported) == ["CachedLayer", "Embeddings", "Head", "Increment"]
+    profile = profile_latency(space, 12, 2, phase="decode", logits="last", **options)
+    assert (profile["phase"], profile["seq_len"], profile["batch"]) == ("decode", 12, 2)
+    assert len(exported) == 4 and len(list(tmp_path.glob("*.onnx"))) == 3  # the call-overhead graph is not kept
+    profile_latency(space, 8, seed=1, **options)
+    assert len(exported) == 7  # its three components (the call-overhead graph is made once)
+
+
+def test_a_components_weights_are_the_seeds_alone(tiny_space: SearchSpace) -> None:
+    """The same modules, to the bit, for every phase, length, batch and logits, so one kept graph serves them all;
+    the biases were torch's global RNG's (two profiles of one seed timed other weights) and the global RNG moved."""
+    from mpsolve.merino_model._components import components
+
+    torch.manual_seed(0)
+    before = torch.random.get_rng_state()
+    made = [components(tiny_space, 16, 1, "prefill", True, 0, True), components(tiny_space, 48, 2, "decode", True, 0),
+            components(tiny_space, 16, 1, "prefill", True, 0)]
+    assert torch.equal(torch.random.get_rng_state(), before)
+    for parts in made[1:]:
+        assert list(parts) == list(made[0])
+        for label, (module, _) in parts.items():
+            theirs = made[0][label][0].state_dict()
+            assert all(torch.equal(t, theirs[name]) for name, t in module.state_dict().items()), label
+    other = components(tiny_space, 16, 1, "prefill", True, 1)
+    assert not torch.equal(other["head"][0].head.weight, made[0]["head"][0].head.weight)
+
+
 def test_torch_copies_are_built_outside_inference_mode(tiny_space: SearchSpace, monkeypatch) -> None:
     """As before the ONNX Runtime child: the copies' weights and inputs are ordinary tensors like the first copy's
     (built in inference mode, they were inference tensors, which skip the version and view tracking the first
