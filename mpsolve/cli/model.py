@@ -210,6 +210,10 @@ def add_subcommands(subparsers: Any) -> None:
         help="onnxruntime: time the graph exported with --logits all (the default) or last; torch always keeps the "
         "last position's logits",
     )
+    p.add_argument("--graph-dir", type=path_arg, default=None, metavar="DIR",
+                   help="onnxruntime: keep the exported component graphs (and the calibration's design graphs) in DIR "
+                   "and reuse them: a later profile of the same space and --seed, in either phase and at any "
+                   "--seq-len, exports none of them again (the default space has 98 components, each an export)")
     p.add_argument("--lean", action="store_true",
                    help="onnxruntime: time the components as the graph exported with --lean runs them (prepacking "
                    "off, the table stored once), to predict a lean deployment. Measured on 20 random designs, one "
@@ -326,6 +330,14 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
         raise CLIError("--no-fit-intercept shapes the calibration, and --calibrate is 0: add --calibrate N (3 to "
                        "256 designs), or drop --no-fit-intercept")
     _check_graph_flags({"lean": args.lean, "int8": args.int8}, args.runtime)
+    if args.graph_dir is not None:
+        if args.runtime != "onnxruntime":
+            raise CLIError("--graph-dir keeps the exported graphs: give it with --runtime onnxruntime")
+        if args.graph_dir.resolve() == args.out.resolve():  # made a folder by the profile, --out failed after it
+            raise CLIError(f"--graph-dir and --out are the same path {str(args.out)!r}: give the folder another")
+        if args.graph_dir.exists() and not args.graph_dir.is_dir():  # in the flag's name, not the library's
+            raise CLIError(f"--graph-dir {str(args.graph_dir)!r} is not a folder: give a folder (created when "
+                           "missing)")
     profile = merino_model.profile_latency(
         load_space(args.space),
         seq_len=args.seq_len,
@@ -342,6 +354,7 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
         fit_intercept=args.fit_intercept,
         lean=args.lean,
         int8=args.int8,
+        graph_dir=args.graph_dir,
     )
     atomic_write(args.out, json.dumps(profile, indent=2) + "\n")
     print(

@@ -53,6 +53,12 @@ def test_build_rejects_an_unknown_architecture(tmp_path: Path) -> None:
         run("build", "merino-1b", "--out", str(tmp_path))
 
 
+@pytest.fixture(scope="module")
+def kept_graphs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``--graph-dir`` of this module's ONNX Runtime profiles: the tiny space's components, exported once."""
+    return tmp_path_factory.mktemp("graphs")
+
+
 @pytest.mark.parametrize(
     ("runtime", "phase", "cost", "logits", "calibrate"),
     # ONNX Runtime's calibration exports three designs (seconds each): calibrated in one of its two cases
@@ -60,7 +66,7 @@ def test_build_rejects_an_unknown_architecture(tmp_path: Path) -> None:
      ("onnxruntime", "prefill", "latency", "last", True)],
 )
 def test_profile_latency_writes_a_usable_profile(
-    tmp_path: Path, capsys, runtime: str, phase: str, cost: str, logits: str | None, calibrate: bool
+    tmp_path: Path, capsys, runtime: str, phase: str, cost: str, logits: str | None, calibrate: bool, kept_graphs: Path
 ) -> None:
     space = tmp_path / "tiny.toml"
     space.write_text(
@@ -71,7 +77,11 @@ def test_profile_latency_writes_a_usable_profile(
     argv = ["profile-latency", "--space", str(space), "--seq-len", "16", "--threads", "1", "--runtime", runtime]
     argv += ["--logits", logits] if logits else ["--no-fit-intercept"] if calibrate else []
     argv += ["--calibrate", "3"] if calibrate else []
+    argv += ["--graph-dir", str(kept_graphs)] if runtime == "onnxruntime" else []  # one folder: either case's first
     assert run(*argv, "--phase", phase, "--min-run-time", "0.02", "--out", str(out)) == 0
+    if runtime == "onnxruntime":  # each component exported once, for both phases
+        assert sorted(p.name.split("-component-")[1] for p in kept_graphs.glob("*-component-*.onnx")) == [
+            "head.onnx", "layer_64x128.onnx", "layer_64x64.onnx", "p32-embedding.onnx"]
     assert f"{runtime} {phase}" in capsys.readouterr().out
     profile = json.loads(out.read_text())
     kept = logits or {"torch": "last", "onnxruntime": "all"}[runtime]
