@@ -492,8 +492,7 @@ def check_fits_in_memory(architecture: Architecture, dtype: torch.dtype = torch.
     """The parameter count of ``architecture``'s model; raises if its weights exceed the free memory.
 
     The count is the ``params`` cost's, exact for every model (tested): nothing is allocated or laid out to find
-    it (laying the model out on the ``meta`` device imported ``torch._dynamo``, a second and a half in a fresh
-    process).
+    it (laying the model out on the ``meta`` device imported ``torch._dynamo`` into every process that built one).
     """
     n_params = int(ParamsCost().of(architecture))
     need = n_params * torch.finfo(dtype).bits // 8

@@ -305,8 +305,8 @@ def test_a_few_training_steps_reduce_the_loss(shared_arch: Architecture, train_s
 
 def test_building_and_running_a_model_leaves_torch_dynamo_unimported() -> None:
     """``build`` counted the parameters of a model laid out on the ``meta`` device, whose initialisation imports
-    ``torch._dynamo``: a second and a half of every fresh process that builds a model (``mpsolve generate``, each
-    memory measurement). The count is the ``params`` cost's now."""
+    ``torch._dynamo``, a large part of the start of every fresh process that builds a model (each memory
+    measurement, each latency worker). The count is the ``params`` cost's now."""
     import subprocess
     import sys
 
