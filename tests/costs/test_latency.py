@@ -48,7 +48,8 @@ def profile(tiny_space: SearchSpace) -> dict:
 @pytest.fixture(scope="module")
 def decode_profile(tiny_space: SearchSpace) -> dict:
     return profile_latency(
-        tiny_space, seq_len=48, threads=1, phase="decode", min_run_time=0.05, progress=False, statistic="min"
+        tiny_space, seq_len=48, threads=1, phase="decode", min_run_time=0.05, progress=False, statistic="min",
+        calibrate=4,
     )
 
 
@@ -405,8 +406,8 @@ def test_version_1_profiles_are_torch_prefill(profile: dict) -> None:
 def test_decode_profile_times_one_token_against_the_cache(decode_profile: dict, tiny_space: SearchSpace) -> None:
     assert (decode_profile["phase"], decode_profile["seq_len"], decode_profile["head_positions"]) == ("decode", 48, 1)
     assert all(e["positions"] == 1 for e in [*decode_profile["layers"], *decode_profile["projections"]])
-    assert "calibration" not in decode_profile  # opt-in: the fixture asks for none
-    cost = get_cost("decode_ms", profile=decode_profile)
+    assert len(decode_profile["calibration"]["designs"]) == 4
+    cost = get_cost("decode_ms", profile=decode_profile, calibrated=False)  # the components alone
     assert isinstance(cost, DecodeLatencyCost) and cost.name == "decode" and cost.is_additive()
     arch = tiny_space.decode(np.array([0, 1, 2, 2, 0, 0, 2, 0, 1]))
     layer = {(r["embed_dim"], r["ffn_dim"]): r["ms"] for r in decode_profile["layers"]}
@@ -455,9 +456,8 @@ def test_predicted_decode_latency_orders_well_separated_designs() -> None:
                          f"rounds, {profiles} profiles)")
 
 
-def test_calibration_adds_the_fitted_model_level_terms(tiny_space: SearchSpace) -> None:
-    profile = profile_latency(tiny_space, 48, threads=1, phase="decode", min_run_time=0.02, progress=False,
-                              statistic="min", calibrate=4)
+def test_calibration_adds_the_fitted_model_level_terms(decode_profile: dict, tiny_space: SearchSpace) -> None:
+    profile = decode_profile
     cal = profile["calibration"]
     X = np.array(cal["encodings"])
     assert [str(tiny_space.decode(x)) for x in X] == cal["designs"]
@@ -1004,7 +1004,7 @@ def test_kept_component_graphs_serve_every_phase_and_length(tmp_path: Path, monk
     pytest.importorskip("onnxruntime")
     space, exported, _ = _stand_in_components(monkeypatch)
     options = {"threads": 1, "runtime": "onnxruntime", "min_run_time": 0.01, "progress": False, "graph_dir": tmp_path}
-    profile_latency(space, 8, **options)
+    assert "calibration" not in profile_latency(space, 8, **options)  # opt-in: none by default
     assert sorted(name for name, _ in exported) == ["CachedLayer", "Embeddings", "Head", "Increment"]
     profile = profile_latency(space, 12, 2, phase="decode", logits="last", **options)
     assert (profile["phase"], profile["seq_len"], profile["batch"]) == ("decode", 12, 2)
