@@ -481,7 +481,9 @@ def plot_fronts(fronts: Sequence[ParetoFront], path: str | Path, problem: Proble
     ax.set_xlabel(f"{over} ({', '.join(said)})" if said else over)
     ax.set_ylabel(objective.name)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    # the dominated corner (dear and low), where no front runs; "best" searched for a place and, past a second,
+    # warned that it 'can be slow': a warning that came and went with the machine's load
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, dpi=120)

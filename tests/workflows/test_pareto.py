@@ -376,6 +376,26 @@ def test_a_front_plots_with_its_own_cost_model(tmp_path) -> None:
     assert (tmp_path / "two.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_a_plots_legend_has_its_place_and_no_search_to_warn_about(tmp_path, monkeypatch) -> None:
+    """Before: the legend's default place, "best", was searched for, and matplotlib warned 'Creating legend with
+    loc="best" can be slow' whenever the search took a second: under a suite's load, a warning from a plain plot.
+    Here every reading of the clock moves it on two seconds: a search would warn."""
+    pytest.importorskip("matplotlib")
+    import itertools
+    import types
+    import warnings
+
+    import matplotlib.legend
+
+    front = mpsolve.pareto(mpsolve.Problem("small"), "flops", ["2G", "4G"], solver="exhaustive")
+    clock = itertools.count(step=2.0)
+    monkeypatch.setattr(matplotlib.legend, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        front.plot(tmp_path / "front.png")
+    assert (tmp_path / "front.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_each_solve_of_a_front_takes_the_run_options() -> None:
     """Before: callback= was refused as an option of the solver's constructor."""
     problem = mpsolve.Problem("small")
