@@ -152,15 +152,37 @@ _PROBE_TEXT = "Hello, world! 123 héllo wörld\n\t~ 漢字 🙂 " * 4
 
 
 @contextlib.contextmanager
-def tokenizer_panics(what: str, way_out: str) -> Iterator[None]:
+def tokenizer_panics(what: str, way_out: str, *, quiet: bool = True) -> Iterator[None]:
     """A Rust panic of ``tokenizers`` for the duration (pyo3's ``PanicException``, a ``BaseException`` that ``except
-    Exception`` misses: a normalizer's pattern it cannot run) as one line: ``{what} failed (why); {way_out}``."""
+    Exception`` misses: a normalizer's pattern it cannot run) as one line: ``{what} failed (why); {way_out}``.
+
+    ``quiet``: Rust's own report of the panic, which the line replaces, is dropped with all else written to the
+    process's stderr for the duration: for a duration that only runs the tokenizer. A longer one passes
+    ``quiet=False`` and runs the tokenizer's text calls under :func:`_quiet_text_calls`."""
     try:
-        yield
+        with _native_stderr_dropped() if quiet else contextlib.nullcontext():
+            yield
     except BaseException as exc:
         if type(exc).__name__ != "PanicException":
             raise
         raise ModelInputError(f"{what} failed ({first_line(exc, 200)}); {way_out}") from None
+
+
+def _quiet_text_calls(tokenizer: Any) -> Any:
+    """A shallow copy of a ``transformers`` fast tokenizer whose calls that run its Rust pipeline on a text (encode,
+    decode) drop what is written to the process's stderr while they run: a panic's report. The rest of stderr (a
+    log, a progress bar) stays; the tokenizer handed over is left as it is."""
+    quiet = copy.copy(tokenizer)
+    for name in ("_encode_plus", "_encode_without_added_tokens", "_decode"):
+        call = getattr(quiet, name)
+
+        @functools.wraps(call)
+        def dropped(*args: Any, _call: Any = call, **kwargs: Any) -> Any:
+            with _native_stderr_dropped():
+                return _call(*args, **kwargs)
+
+        setattr(quiet, name, dropped)
+    return quiet
 
 
 @contextlib.contextmanager
@@ -539,6 +561,7 @@ def lm_eval_tasks(
         if tokenizer.pad_token is None:  # lm-eval would add a pad token past the model's vocabulary
             tokenizer = copy.deepcopy(tokenizer)  # the one handed over is left as it is
             tokenizer.pad_token = PAD_TOKEN  # what a saved checkpoint's tokenizer_config.json declares
+    tokenizer = _quiet_text_calls(tokenizer)
 
     class MeRinoLM(HFLM):
         @property
@@ -557,7 +580,8 @@ def lm_eval_tasks(
     manager = _installed_tasks() if any(isinstance(t, str) for t in tasks) else TaskManager(include_defaults=False)
     try:
         with _sandboxed_templates(), _timed_patterns(), _without_model_object_warnings(), _without_git_probe(), \
-                tokenizer_panics("the tokenizer, on a task's text,", "restore the checkpoint's tokenizer.json"):
+                tokenizer_panics("the tokenizer, on a task's text,", "restore the checkpoint's tokenizer.json",
+                                 quiet=False):
             out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, limit=limit,
                                           num_fewshot=num_fewshot,
                                           log_samples=False, bootstrap_iters=0, random_seed=seed,
@@ -581,6 +605,8 @@ def lm_eval_tasks(
         raise ModelInputError(f"lm-eval could not read the task data ({files or 'installed tasks'}): {first[:200]}; "
                               f"check that each data file suits its dataset_path ({', '.join(_LOCAL_LOADERS)})"
                               ) from None
+    except ModelInputError:  # ours, one line already (a tokenizer's panic)
+        raise
     except (TemplateError, LookupError, ValueError, TypeError, ArithmeticError, OSError, AssertionError, SyntaxError,
             ImportError) as exc:  # a choice list it cannot parse; a prompt source it cannot import
         first = first_line(exc)

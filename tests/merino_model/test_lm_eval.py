@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -651,18 +652,44 @@ def test_a_tokenizer_that_panics_is_one_line(tmp_path: Path, pattern: str, capfd
     assert "panicked" not in capfd.readouterr().err  # the Rust report is dropped too
 
 
-def test_a_tokenizer_that_panics_on_some_text_is_one_line() -> None:
-    """A pattern that panics on a long run of ``a`` only: the sample text loads, the corpus fails in one line."""
+def _tokenizer_panicking_on_a_run_of_a() -> Any:
+    """A tokenizer whose normalizer panics on a long run of ``a`` only: the sample text of a load passes."""
     from tokenizers import Tokenizer
 
     from mpsolve.merino_model._lm_eval import byte_level_bpe
 
     config = json.loads(byte_level_bpe().to_str())
     config["normalizer"] = {"type": "Replace", "pattern": {"Regex": r"(a|a)*\b\B"}, "content": "y"}
-    tokenizer = Tokenizer.from_str(json.dumps(config))
+    return Tokenizer.from_str(json.dumps(config))
+
+
+def test_a_tokenizer_that_panics_on_some_text_is_one_line(capfd: pytest.CaptureFixture[str]) -> None:
+    """The sample text loads, the corpus fails in one line; before, Rust's report of the panic printed above it."""
+    tokenizer = _tokenizer_panicking_on_a_run_of_a()
     with pytest.raises(ModelInputError, match=r"^the tokenizer, on the corpus, failed \(.+\); restore the checkpoint's "
                                               r"tokenizer\.json$"):
         Corpus.from_bytes(b"a" * 5000).encode(tokenizer)
+    assert "panicked" not in capfd.readouterr().err
+
+
+def test_a_tokenizer_that_panics_on_a_tasks_text_is_one_line(model: MeRinoHFForCausalLM, task_dir: Path,
+                                                             capfd: pytest.CaptureFixture[str]) -> None:
+    """Before: Rust's report of the panic printed above the line. lm-eval's own stderr is kept: only the tokenizer's
+    calls drop it, and the tokenizer handed over keeps its own."""
+    from mpsolve.merino_model._lm_eval import transformers_tokenizer
+
+    tokenizer = transformers_tokenizer(_tokenizer_panicking_on_a_run_of_a())
+    task = load_task_file(task_dir / "task.yaml")
+    task["task"], task["doc_to_text"] = "tiny_run_of_a", "{{ 'a' * 5000 }}"
+    with pytest.raises(ModelInputError, match=r"^the tokenizer, on a task's text, failed \(.+\); restore the "
+                                              r"checkpoint's tokenizer\.json$"):
+        lm_eval_tasks(model, tokenizer, [task], limit=1)
+    assert "panicked" not in capfd.readouterr().err
+    assert "_encode_plus" not in vars(tokenizer)
+    with pytest.raises(BaseException, match="Regex") as info:  # the panic itself, a BaseException
+        tokenizer.encode("a" * 5000)
+    assert type(info.value).__name__ == "PanicException"
+    assert "panicked" in capfd.readouterr().err  # the report that was dropped: a panic still makes one here
 
 
 def test_a_tokenizer_loads_with_stderr_closed() -> None:
