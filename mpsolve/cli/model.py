@@ -262,6 +262,9 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--int8", action="store_true",
                    help="ONNX Runtime: the graph's dynamic INT8 (mpsolve export --int8); the workload of a profile "
                    "made with --int8")
+    p.add_argument("--graph-dir", type=path_arg, default=None, metavar="DIR",
+                   help="onnxruntime: keep the design's exported graph (and its INT8) in DIR and reuse it: a later "
+                   "timing of the same design and --seed exports nothing")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random weights and inputs")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_latency)
@@ -298,6 +301,9 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--lean", action="store_true",
                    help="ONNX Runtime: the graph exported with --lean (its tied table stored once), in a session with "
                    "prepacking off, as it is deployed to hold its weights once (benchmarks/results/onnx_lean.md)")
+    p.add_argument("--graph-dir", type=path_arg, default=None, metavar="DIR",
+                   help="onnxruntime: keep the design's exported graph in DIR and reuse it: a later measurement of the "
+                   "same design, --seed and graph exports nothing")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_memory)
 
@@ -330,14 +336,9 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
         raise CLIError("--no-fit-intercept shapes the calibration, and --calibrate is 0: add --calibrate N (3 to "
                        "256 designs), or drop --no-fit-intercept")
     _check_graph_flags({"lean": args.lean, "int8": args.int8}, args.runtime)
-    if args.graph_dir is not None:
-        if args.runtime != "onnxruntime":
-            raise CLIError("--graph-dir keeps the exported graphs: give it with --runtime onnxruntime")
-        if args.graph_dir.resolve() == args.out.resolve():  # made a folder by the profile, --out failed after it
-            raise CLIError(f"--graph-dir and --out are the same path {str(args.out)!r}: give the folder another")
-        if args.graph_dir.exists() and not args.graph_dir.is_dir():  # in the flag's name, not the library's
-            raise CLIError(f"--graph-dir {str(args.graph_dir)!r} is not a folder: give a folder (created when "
-                           "missing)")
+    _check_graph_dir(args.graph_dir, args.runtime)
+    if args.graph_dir is not None and args.graph_dir.resolve() == args.out.resolve():  # a folder made, --out failed
+        raise CLIError(f"--graph-dir and --out are the same path {str(args.out)!r}: give the folder another")
     profile = merino_model.profile_latency(
         load_space(args.space),
         seq_len=args.seq_len,
@@ -385,6 +386,13 @@ def _check_graph_flags(flags: dict[str, bool], runtime: str) -> None:
                        "the embedding): give one of them")
 
 
+def _check_graph_dir(graph_dir: Path | None, runtime: str) -> None:
+    """Refuse ``--graph-dir`` without ONNX Runtime, or naming a file, in one line, before any work."""
+    if graph_dir is not None and runtime != "onnxruntime":
+        raise CLIError("--graph-dir keeps the exported graphs: give it with --runtime onnxruntime")
+    merino_model.check_graph_dir(graph_dir, "--graph-dir")
+
+
 def _graph_name(lean: bool = False, int8: bool = False) -> str:
     """The ONNX graph a profile or a timing runs, as an error names it."""
     return "the lean ONNX graph" if lean else "the ONNX graph's INT8" if int8 else "the default ONNX graph"
@@ -425,6 +433,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
         predicted = cost.of(arch)  # a design the profile cannot predict is refused before the timing
     workload.update({k: v for k, v in given.items() if v is not None})
     _check_graph_flags(graph, workload["runtime"])
+    _check_graph_dir(args.graph_dir, workload["runtime"])
     cpus = available_cpus()
     if given["threads"] is None and workload["threads"] is not None and workload["threads"] > cpus:
         raise CLIError(f"the profile was measured on {workload['threads']} threads, more than the {cpus} "
@@ -440,7 +449,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
                        f"{arch.max_positions}{' less the decoded token' if workload['phase'] == 'decode' else ''})")
     check_run_time(args.min_run_time, "--min-run-time", CLIError)
     measured = merino_model.design_latency(arch, min_run_time=args.min_run_time, seed=args.seed, **graph,
-                                           **workload)
+                                           graph_dir=args.graph_dir, **workload)
     payload: dict[str, Any] = {"architecture": arch.to_dict(), "workload": workload, **graph, "measured": measured}
     if predicted is not None:
         payload["profile"] = str(args.profile)
@@ -495,12 +504,13 @@ def cmd_memory(args: argparse.Namespace) -> int:
     for flag, given in (("--opset", args.opset is not None), ("--lean", args.lean)):
         if given and args.runtime != "onnxruntime":
             raise CLIError(f"{flag} is the exported graph's: give it with --runtime onnxruntime")
+    _check_graph_dir(args.graph_dir, args.runtime)
     if padded and args.runtime != "torch":
         raise CLIError("a padded batch needs an attention mask, which the exported graph does not take: measure it "
                        "with --runtime torch, or give --no-padded")
     measured = merino_model.design_memory(arch, seq_len, batch_size=batch_size, padded=padded, seed=args.seed,
                                           mmap_threshold=args.mmap_threshold, runtime=args.runtime, opset=args.opset,
-                                          lean=args.lean)
+                                          lean=args.lean, graph_dir=args.graph_dir)
     onnx = args.runtime == "onnxruntime"
     opset = measured.pop("opset", None)
     measured.pop("lean", None)

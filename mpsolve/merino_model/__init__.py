@@ -33,6 +33,7 @@ from mpsolve.merino_model._errors import (
 from mpsolve.merino_model._profile import (
     DEFAULT_CALIBRATION_DESIGNS,
     NOISE_THRESHOLD,
+    check_graph_dir,
     design_latency,
     device_info,
     model_latency,
@@ -62,6 +63,7 @@ __all__ = [
     "TrainingInterrupted",
     "build",
     "byte_tokenizer",
+    "check_graph_dir",
     "check_run_folder",
     "check_task_names",
     "check_train_setup",

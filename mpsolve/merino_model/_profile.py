@@ -521,18 +521,19 @@ def _quantized(graph: Path) -> Path:
     return out
 
 
-def check_graph_dir(graph_dir: Any) -> Path | None:
+def check_graph_dir(graph_dir: Any, name: str = "graph_dir") -> Path | None:
     """``graph_dir`` as a ``Path`` (``None`` kept) when it names a folder or nothing yet; else a one-line
-    :class:`ModelInputError` (before: a ``TypeError`` of an ``int``, or a file's name said of the graph's path)."""
+    :class:`ModelInputError` naming it ``name`` (before: a ``TypeError`` of an ``int``, or a file's name said of the
+    graph's path)."""
     if graph_dir is None:
         return None
     if not isinstance(graph_dir, (str, os.PathLike)):
-        raise ModelInputError(f"graph_dir must be a folder's path or None, got {type(graph_dir).__name__}")
+        raise ModelInputError(f"{name} must be a folder's path or None, got {type(graph_dir).__name__}")
     if isinstance(graph_dir, str) and not graph_dir.strip():  # Path('') is the current folder: graphs left there
-        raise ModelInputError("graph_dir is empty: give a folder's path, or None for a temporary one")
+        raise ModelInputError(f"{name} is empty: give a folder's path, or None for a temporary one")
     folder = Path(graph_dir)
     if folder.exists() and not folder.is_dir():
-        raise ModelInputError(f"graph_dir {str(folder)!r} is not a folder: give a folder (created when missing)")
+        raise ModelInputError(f"{name} {str(folder)!r} is not a folder: give a folder (created when missing)")
     return folder
 
 

@@ -331,7 +331,21 @@ def test_latency_of_a_lean_graph_says_so(capsys, monkeypatch):
     code, out, _ = run(capsys, "latency", "merino-52m", "--runtime", "onnxruntime", "--json")
     assert code == 0 and json.loads(out)["lean"] is False and not calls[-1]["lean"]
     code, out, _ = run(capsys, "latency", "merino-52m", "--runtime", "onnxruntime", "--lean", "--json")
-    assert code == 0 and json.loads(out)["lean"] is True
+    assert code == 0 and json.loads(out)["lean"] is True and calls[-1]["graph_dir"] is None
+
+
+def test_latency_and_memory_keep_their_graph_in_graph_dir(capsys, monkeypatch, tmp_path):
+    """Before: no --graph-dir, so each measurement in ONNX Runtime exported the design's graph again."""
+    from mpsolve import merino_model
+
+    calls = _timed_designs(monkeypatch)
+    code, _, _ = run(capsys, "latency", "merino-52m", "--runtime", "onnxruntime", "--graph-dir", str(tmp_path / "g"))
+    assert code == 0 and calls[-1]["graph_dir"] == tmp_path / "g"
+    kept = []
+    monkeypatch.setattr(merino_model, "design_memory", lambda arch, seq_len, **options: kept.append(options) or {
+        "weights": 1, "peak": 2, "load_peak": 2, "opset": 18})
+    code, _, _ = run(capsys, "memory", "merino-52m", "--runtime", "onnxruntime", "--graph-dir", str(tmp_path / "g"))
+    assert code == 0 and kept[-1]["graph_dir"] == tmp_path / "g"
 
 
 def _timed_designs(monkeypatch) -> list[dict]:
@@ -439,7 +453,8 @@ def test_memory_in_onnx_runtime_passes_its_flags_and_says_what_it_measured(capsy
     monkeypatch.setattr(merino_model, "design_memory", measured)
     code, out, _ = run(capsys, "memory", "merino-52m", "--seq-len", "64", "--runtime", "onnxruntime")
     assert code == 0 and calls[-1] == (64, {"batch_size": 1, "padded": False, "seed": 0, "mmap_threshold": None,
-                                            "runtime": "onnxruntime", "opset": None, "lean": False})
+                                            "runtime": "onnxruntime", "opset": None, "lean": False,
+                                            "graph_dir": None})
     assert "ONNX Runtime (opset 18 graph) fp32 prefill of 64 tokens" in out and "3MB peak (2MB of weights)" in out
     assert "note: the cost counts torch's model; ONNX Runtime holds the tied embedding twice" in out
     assert "--opset 23 writes one Attention node" in out
