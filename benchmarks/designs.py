@@ -155,7 +155,7 @@ def plot(path: Path, table: list[dict[str, Any]], budgets: list[float]) -> None:
     losses = [r["val_loss"] for t in table for r in t["runs"]]
     if losses:  # no runs yet (e.g. --no-train before any): an empty figure, no legend
         ax.set_ylim(min(losses) * 0.97, max(losses) * 1.02)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars: no search
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

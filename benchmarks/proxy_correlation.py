@@ -375,7 +375,7 @@ def scatter(path: Path, scores: dict[str, np.ndarray], names: list[str], quality
         ax.tick_params(labelsize=6)
     for ax in axes.ravel()[len(names):]:
         ax.axis("off")
-    axes[0, 0].legend(fontsize=6)
+    axes[0, 0].legend(fontsize=6, loc="lower right")  # a fixed place: "best" searches, and warns under load
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

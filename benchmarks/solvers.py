@@ -268,7 +268,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_ylabel("best feasible objective")
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:  # a budget no design meets has no history: no legend
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=8, loc="lower right")  # below the best objectives reached: no search
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

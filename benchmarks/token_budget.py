@@ -155,7 +155,7 @@ def plot(path: Path, result: dict[str, Any], configs: dict[int, C.TrainConfig]) 
     ax.set_xscale("log", base=2)
     ax.set_xlabel("training bytes (M), full schedule each")
     ax.set_ylabel("validation loss (nats/byte)")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=6, loc="upper right")  # above the losses reached with the most bytes: no search
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
