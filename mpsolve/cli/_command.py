@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mpsolve {mpsolve.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in SUBCOMMANDS:  # each subcommand's result_files: the flags whose file, when given, holds its result
+    # each subcommand's result_files: the flags whose file, when given, holds its result; saves_result: what it
+    # saves whatever is given (said when --json, on a closed stdout, is refused)
+    for module in SUBCOMMANDS:
         module.add_subcommands(sub)
     return parser
 
@@ -44,11 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
         raise
     as_json = getattr(args, "json", False)  # the JSON asked for goes to stdout, whatever file is given
-    if sys.stdout is None and (as_json or not any(getattr(args, flag[2:].replace("-", "_")) is not None
-                                                  for flag in getattr(args, "result_files", ()))):
+    saved = getattr(args, "saves_result", None) or any(getattr(args, flag[2:].replace("-", "_")) is not None
+                                                        for flag in getattr(args, "result_files", ()))
+    if sys.stdout is None and (as_json or not saved):
         # closed by the shell (`>&-`): the result printed there would be lost, and the command say 0
         also = " or ".join(f"{flag} FILE" for flag in getattr(args, "result_files", ()))
-        also = f", or {'leave out --json and ' if as_json else ''}give {also}" if also else ""
+        also = f", or {'leave out --json and ' if as_json else ''}give {also}" if also else (
+            f", or leave out --json ({args.saves_result})" if getattr(args, "saves_result", None) else "")
         command = f"{args.command}{' --json' if as_json and also else ''}"
         _say(f"mpsolve: error: stdout is closed, and mpsolve {command} writes its result there: keep stdout "
              f"open (redirect it to a file: > FILE){also}")

@@ -786,6 +786,21 @@ def test_a_closed_stdout_is_refused_with_json_even_when_a_file_is_given(tmp_path
     assert "leave out --json and give --csv FILE or --plot FILE" in capsys.readouterr().err and not front.exists()
 
 
+def test_table_with_a_closed_stdout_saves_the_table(tmp_path, capsys, monkeypatch):
+    """`mpsolve table >&-` was refused, though the table it builds is saved in the cache; --json still is."""
+    from mpsolve.objectives._lookup import SpectrumTable
+
+    monkeypatch.setenv("MPSOLVE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["table", "--space", "small", "--json"]) == 2
+    assert capsys.readouterr().err.endswith("mpsolve table --json writes its result there: keep stdout open (redirect "
+                                            "it to a file: > FILE), or leave out --json (the table is saved in the "
+                                            "cache all the same)\n")
+    assert not SpectrumTable(cache_dir=None).path.exists()
+    assert main(["table", "--space", "small"]) == 0
+    assert capsys.readouterr().err == "" and SpectrumTable(cache_dir=None).path.stat().st_size > 0
+
+
 def test_a_stderr_the_shell_closed_keeps_messages_out_of_stdout(tmp_path):
     """`mpsolve ... 2>&-`: print(file=sys.stderr) fell back to stdout, into the --json output."""
     problem = tmp_path / "long.toml"
