@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mpsolve.costs import ModelConstants, ParamsCost, batch_of
 from mpsolve.objectives._base import Objective
-from mpsolve.objectives._lookup import SpectrumTable, analytic_entropy
+from mpsolve.objectives._lookup import SpectrumTable, analytic_entropy, default_cache_dir
 from mpsolve.spaces import Architecture, DecodedBatch, SearchSpace, resolve_architecture
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.validation import check_bool, check_positive_number, is_finite_number
@@ -19,13 +20,14 @@ __all__ = ["MeRinoEntropy", "ParamsObjective", "DecoderParamsObjective", "effect
 VARIANTS = ("log", "rate")
 EXPECTATIONS = ("analytic", "monte-carlo")
 PENALTIES = ("linear", "exp", "none")
-_TABLES: dict[tuple[int | str, int], SpectrumTable] = {}
+_TABLES: dict[tuple[int | str, int, Path], SpectrumTable] = {}
 
 
 def _shared_table(draws: int | str, seed: int) -> SpectrumTable:
-    key = (draws, seed)
+    """One table per draws, seed and cache folder: ``$MPSOLVE_CACHE_DIR`` set later in the process is followed."""
+    key = (draws, seed, default_cache_dir())
     if key not in _TABLES:
-        _TABLES[key] = SpectrumTable(draws=draws, seed=seed)
+        _TABLES[key] = SpectrumTable(draws=draws, seed=seed, cache_dir=key[2])
     return _TABLES[key]
 
 

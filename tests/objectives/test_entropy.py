@@ -201,3 +201,15 @@ def test_a_handed_table_is_recorded_in_the_options(tmp_path):
     assert MeRinoEntropy(expectation="monte-carlo", draws=2, table_seed=1, table=table).options() == obj.options()
     with pytest.raises(MpsolveError, match="table_seed=5 conflict with the table's draws=2, seed=1"):
         MeRinoEntropy(expectation="monte-carlo", table_seed=5, table=table)
+
+
+def test_the_shared_table_follows_the_cache_dir_set_later(tmp_path, monkeypatch):
+    """Before: the table shared by every objective kept the folder of its first use in the process, so setting
+    $MPSOLVE_CACHE_DIR afterwards was ignored (`mpsolve table` wrote to, or failed on, the earlier folder)."""
+    monkeypatch.setenv("MPSOLVE_CACHE_DIR", str(tmp_path / "a"))
+    first = MeRinoEntropy(expectation="monte-carlo").table
+    monkeypatch.setenv("MPSOLVE_CACHE_DIR", str(tmp_path / "b"))
+    assert first.path.parent == tmp_path / "a"
+    assert MeRinoEntropy(expectation="monte-carlo").table.path.parent == tmp_path / "b"
+    monkeypatch.setenv("MPSOLVE_CACHE_DIR", str(tmp_path / "a"))
+    assert MeRinoEntropy(expectation="monte-carlo").table is first  # still built once per folder
