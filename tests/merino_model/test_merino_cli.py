@@ -101,11 +101,19 @@ def test_profile_latency_writes_a_usable_profile(
     blocks = [{"embed_dim": 64, "ffn_ratio": 1.0, "layers": 2}, {"embed_dim": 64, "ffn_ratio": 2.0, "layers": 1}]
     arch = Architecture.from_dict({"blocks": blocks, **constants})
     assert get_cost(cost, profile=str(out)).of(arch) > 0
-    # `mpsolve latency` times the design on the profile's workload (ONNX Runtime: its exported graph)
+    # `mpsolve latency` times the design on the profile's workload (ONNX Runtime: its exported graph, kept with the
+    # profile's and timed again without an export)
     design = tmp_path / "design.json"
     design.write_text(arch.to_json())
-    assert run("latency", str(design), "--profile", str(out), "--min-run-time", "0.02", "--json") == 0
-    obj = json.loads(capsys.readouterr().out)
+    graph = kept_graphs / f"design-{arch.digest()}-s0-{kept}.onnx"
+    kept_dir = ["--graph-dir", str(kept_graphs)] if runtime == "onnxruntime" else []
+    for _ in range(2 if kept_dir else 1):
+        before = graph.stat().st_mtime_ns if graph.exists() else None
+        assert run("latency", str(design), "--profile", str(out), "--min-run-time", "0.02", *kept_dir, "--json") == 0
+        after = graph.stat().st_mtime_ns if graph.exists() else None
+        assert (after is not None) is bool(kept_dir) and before in (None, after)
+        obj = json.loads(capsys.readouterr().out)
+    assert before is not None or not kept_dir  # the second timing read the graph the first kept
     assert {k: obj["workload"][k] for k in ("runtime", "phase", "seq_len", "threads", "logits")} == {
         "runtime": runtime, "phase": phase, "seq_len": 16, "threads": 1, "logits": kept}
     assert obj["measured"]["ms"] > 0
