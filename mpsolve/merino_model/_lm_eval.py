@@ -174,7 +174,9 @@ def _quiet_text_calls(tokenizer: Any) -> Any:
     log, a progress bar) stays; the tokenizer handed over is left as it is."""
     quiet = copy.copy(tokenizer)
     for name in ("_encode_plus", "_encode_without_added_tokens", "_decode"):
-        call = getattr(quiet, name)
+        call = getattr(quiet, name, None)
+        if call is None:  # another transformers' internals: its calls run as they are, their report printed
+            continue
 
         @functools.wraps(call)
         def dropped(*args: Any, _call: Any = call, **kwargs: Any) -> Any:
