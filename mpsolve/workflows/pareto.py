@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 from mpsolve.constraints import Budget, Constraint
 from mpsolve.constraints._constraints import check_budget_unit
 from mpsolve.core.front import check_reference_point, hypervolume, non_dominated
-from mpsolve.core.problem import Problem
+from mpsolve.core.problem import Problem, corner_chunks
 from mpsolve.core.solver import Solver, check_run
 from mpsolve.costs import COSTS, CostModel, get_cost
 from mpsolve.objectives import Objective
@@ -214,7 +215,7 @@ def pareto(
         solve raised one of mpsolve's errors is a point with status ``error`` and the message as ``error``; the
         other budgets go on, and :class:`~mpsolve.workflows.sweep.FailedRunsWarning` says how many failed. An error
         of the costs that no budget changes (a latency profile lacking a layer the space needs) is raised before any
-        solve.
+        solve, as the corner designs that one solve's time limit lets be scored show it.
         Ctrl-C ends the front at the budget being solved: its best design so far is the last
         point (status ``interrupted``) and the larger budgets are left out.
     """
@@ -275,11 +276,15 @@ def pareto(
     subs = [(limit, Problem(problem.space, problem.objective, constraints(limit), reported)) for limit in limits]
     key = subs[0][1].cost_key(cost)
     # an error of the costs that no budget changes (a profile lacking a layer the space needs) is the input's: one
-    # error before any solve, not an error point per budget; each solve first scores these corner designs
+    # error before any solve, not an error point per budget; each solve first scores these corner designs, in
+    # chunks while its time limit lasts, and so does this check (a slow plug-in cost scored them all, unbounded)
     first = subs[0][1]
-    corners = first.space.decode_batch(first.corner_designs()[0])
-    for reported in first.costs.values():
-        reported.evaluate(corners, first.space)
+    corners = first.corner_designs()[0]
+    until = time.perf_counter() + (math.inf if time_limit is None else time_limit)
+    for part in corner_chunks(len(corners), lambda: time.perf_counter() >= until):
+        batch = first.space.decode_batch(corners[part])
+        for reported in first.costs.values():
+            reported.evaluate(batch, first.space)
     points, native = [], []
     for limit, sub in subs:
         try:
