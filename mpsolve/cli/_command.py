@@ -46,13 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
         raise
     as_json = getattr(args, "json", False)  # the JSON asked for goes to stdout, whatever file is given
-    saved = getattr(args, "saves_result", None) or any(getattr(args, flag[2:].replace("-", "_")) is not None
-                                                        for flag in getattr(args, "result_files", ()))
+    files, saves = getattr(args, "result_files", ()), getattr(args, "saves_result", None)
+    saved = saves or any(getattr(args, flag[2:].replace("-", "_")) is not None for flag in files)
     if sys.stdout is None and (as_json or not saved):
         # closed by the shell (`>&-`): the result printed there would be lost, and the command say 0
-        also = " or ".join(f"{flag} FILE" for flag in getattr(args, "result_files", ()))
+        also = " or ".join(f"{flag} FILE" for flag in files)
         also = f", or {'leave out --json and ' if as_json else ''}give {also}" if also else (
-            f", or leave out --json ({args.saves_result})" if getattr(args, "saves_result", None) else "")
+            f", or leave out --json ({saves})" if saves else "")
         command = f"{args.command}{' --json' if as_json and also else ''}"
         _say(f"mpsolve: error: stdout is closed, and mpsolve {command} writes its result there: keep stdout "
              f"open (redirect it to a file: > FILE){also}")
