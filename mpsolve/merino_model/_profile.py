@@ -901,18 +901,22 @@ def _quantize_component(graph: bytes) -> bytes:
         return out.read_bytes()
 
 
-@functools.cache  # the same graph for every profile: one export a process (seconds)
+@functools.cache  # the same graph for every profile
 def _call_overhead_job() -> tuple[bytes, list[tuple[Any, ...]], int, None]:
     """The graph, feeds, copies and counts of :func:`_time_graph` on a one-``Add`` graph: its warm
-    timing (the only one: no counts) is what every extra ``session.run`` call costs."""
-    import torch
+    timing (the only one: no counts) is what every extra ``session.run`` call costs. The graph is written
+    with ``onnx.helper``: torch's exporter took seconds for it (a process whose components were all kept paid
+    for loading the exporter for this graph alone)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
 
-    class Increment(torch.nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x + 1
-
-    zeros = torch.zeros(1, 1)
-    return _export_component(Increment(), (zeros,), 3), [(zeros.numpy(),)], 1, None
+    one = numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one")  # a scalar, as torch's exporter writes it
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "one"], ["y"])], "increment",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq"])], [one])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=10)
+    return model.SerializeToString(), [(np.zeros((1, 1), dtype=np.float32),)], 1, None
 
 
 # -- the profile -----------------------------------------------------------------------------------

@@ -907,7 +907,6 @@ def _stand_in_components(monkeypatch) -> tuple[SearchSpace, list[tuple[str, bool
 
     monkeypatch.setattr(_profile, "design_latency", design_latency)
     monkeypatch.setattr(_profile, "_export_component", export)
-    monkeypatch.setattr(_profile, "_call_overhead_job", functools.cache(_profile._call_overhead_job.__wrapped__))
     space = SearchSpace(num_blocks=1, embed_dims=(64,), ffn_ratios=(1.0,), layers=(1,), vocab_size=256,
                         embed_proj_dim=64, max_positions=16, head_dim=32)
     return space, exported, timings
@@ -946,7 +945,7 @@ def test_a_lean_profile_times_every_component_as_a_lean_graph_runs_it(tmp_path: 
     assert "a lean graph" in profile["workload"] and "prepacking off" in profile["workload"]
     assert len(options) == 4 and all(options)  # call overhead and 3 components
     assert [t["lean"] for t in timings] == [True] * 3
-    assert sorted(exported) == [("CachedLayer", False), ("Embeddings", True), ("Head", False), ("Increment", False)]
+    assert sorted(exported) == [("CachedLayer", False), ("Embeddings", True), ("Head", False)]
     assert len(list(tmp_path.glob("*embedding-lean.onnx"))) == 1  # beside the default one, when both are kept
 
 
@@ -970,13 +969,13 @@ def test_an_int8_profile_times_every_components_dynamic_int8(tmp_path: Path, mon
     profile = profile_latency(space, 8, int8=True, calibrate=3, **options)
     assert profile["int8"] is True and profile["lean"] is False and LatencyCost(profile).workload["int8"] is True
     assert "dynamic INT8" in profile["workload"] and [(t["int8"], t["lean"]) for t in timings] == [(True, False)] * 3
-    assert sorted(exported) == [("CachedLayer", False), ("Embeddings", False), ("Head", False), ("Increment", False)]
+    assert sorted(exported) == [("CachedLayer", False), ("Embeddings", False), ("Head", False)]
     assert len(quantized) == 3
     assert len(list(tmp_path.glob("*-int8.onnx"))) == 3 and len(list(tmp_path.glob("*.onnx"))) == 6  # and the fp32
     assert LatencyCost(profile_latency(space, 8, **options)).workload["int8"] is False  # the fp32 graphs, kept
-    assert len(exported) == 4 and len(quantized) == 3  # nothing exported or quantised again
+    assert len(exported) == 3 and len(quantized) == 3  # nothing exported or quantised again
     profile_latency(space, 8, int8=True, **options)
-    assert len(exported) == 4 and len(quantized) == 3
+    assert len(exported) == 3 and len(quantized) == 3
     with pytest.raises(MpsolveError, match="lean and int8 together are not timed"):
         profile_latency(space, 8, lean=True, int8=True, **options)
     with pytest.raises(MpsolveError, match="int8 is the exported graph's: give it with runtime='onnxruntime'"):
@@ -991,9 +990,9 @@ def test_a_kept_embedding_graph_is_one_of_the_spaces_max_positions(tmp_path: Pat
     space, exported, _ = _stand_in_components(monkeypatch)
     options = {"threads": 1, "runtime": "onnxruntime", "min_run_time": 0.01, "progress": False, "graph_dir": tmp_path}
     profile_latency(space, 8, **options)
-    assert sorted(name for name, _ in exported) == ["CachedLayer", "Embeddings", "Head", "Increment"]
+    assert sorted(name for name, _ in exported) == ["CachedLayer", "Embeddings", "Head"]
     profile_latency(SearchSpace(**{**space.to_dict(), "max_positions": 32}), 8, **options)
-    assert sorted(name for name, _ in exported) == ["CachedLayer", "Embeddings", "Embeddings", "Head", "Increment"]
+    assert sorted(name for name, _ in exported) == ["CachedLayer", "Embeddings", "Embeddings", "Head"]
     assert len(list(tmp_path.glob("*-embedding.onnx"))) == 2
 
 
@@ -1005,12 +1004,30 @@ def test_kept_component_graphs_serve_every_phase_and_length(tmp_path: Path, monk
     space, exported, _ = _stand_in_components(monkeypatch)
     options = {"threads": 1, "runtime": "onnxruntime", "min_run_time": 0.01, "progress": False, "graph_dir": tmp_path}
     assert "calibration" not in profile_latency(space, 8, **options)  # opt-in: none by default
-    assert sorted(name for name, _ in exported) == ["CachedLayer", "Embeddings", "Head", "Increment"]
+    assert sorted(name for name, _ in exported) == ["CachedLayer", "Embeddings", "Head"]
     profile = profile_latency(space, 12, 2, phase="decode", logits="last", **options)
     assert (profile["phase"], profile["seq_len"], profile["batch"]) == ("decode", 12, 2)
-    assert len(exported) == 4 and len(list(tmp_path.glob("*.onnx"))) == 3  # the call-overhead graph is not kept
+    assert len(exported) == 3 and len(list(tmp_path.glob("*.onnx"))) == 3
     profile_latency(space, 8, seed=1, **options)
-    assert len(exported) == 7  # its three components (the call-overhead graph is made once)
+    assert len(exported) == 6  # its three components
+
+
+def test_the_call_overhead_graph_needs_no_exporter(monkeypatch) -> None:
+    """The one-``Add`` graph whose run is the call overhead is written directly: torch's exporter took seconds for it,
+    in every process that profiles ONNX Runtime, even one whose components were all kept."""
+    pytest.importorskip("onnxruntime")
+    from mpsolve.merino_model import _profile
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("exported")
+
+    monkeypatch.setattr(torch.onnx, "export", refuse)
+    monkeypatch.setattr(_profile, "_export_component", refuse)
+    graph, feeds, copies, counts = _profile._call_overhead_job.__wrapped__()
+    (x,) = feeds[0]
+    session = _profile.onnx_session(graph, threads=1)
+    (y,) = session.run(None, {session.get_inputs()[0].name: x})
+    assert (copies, counts) == (1, None) and x.shape == (1, 1) and (y == x + 1).all()
 
 
 def test_a_components_weights_are_the_seeds_alone(tiny_space: SearchSpace) -> None:
