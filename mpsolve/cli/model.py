@@ -214,6 +214,9 @@ def add_subcommands(subparsers: Any) -> None:
                    help="onnxruntime: keep the exported component graphs (and the calibration's design graphs) in DIR "
                    "and reuse them: a later profile of the same space and --seed, in either phase and at any "
                    "--seq-len, exports none of them again (the default space has 98 components, each an export)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="onnxruntime: export the components (those --graph-dir does not hold) in N processes at once, "
+                   "before any timing (default 1: one after another; an export takes seconds of one core)")
     p.add_argument("--lean", action="store_true",
                    help="onnxruntime: time the components as the graph exported with --lean runs them (prepacking "
                    "off, the table stored once), to predict a lean deployment. Measured on 20 random designs, one "
@@ -337,6 +340,8 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
                        "256 designs), or drop --no-fit-intercept")
     _check_graph_flags({"lean": args.lean, "int8": args.int8}, args.runtime)
     _check_graph_dir(args.graph_dir, args.runtime)
+    if args.jobs != 1 and args.runtime != "onnxruntime":
+        raise CLIError("--jobs exports the components, which torch does not: give it with --runtime onnxruntime")
     if args.graph_dir is not None and args.graph_dir.resolve() == args.out.resolve():  # a folder made, --out failed
         raise CLIError(f"--graph-dir and --out are the same path {str(args.out)!r}: give the folder another")
     profile = merino_model.profile_latency(
@@ -356,6 +361,7 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
         lean=args.lean,
         int8=args.int8,
         graph_dir=args.graph_dir,
+        jobs=args.jobs,
     )
     atomic_write(args.out, json.dumps(profile, indent=2) + "\n")
     print(

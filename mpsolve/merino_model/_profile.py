@@ -60,6 +60,7 @@ import functools
 import itertools
 import os
 import platform
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,7 @@ def profile_latency(
     fit_intercept: bool = True,
     lean: bool = False,
     int8: bool = False,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Measure the latency of every component the architectures of ``space`` are made of.
 
@@ -231,6 +233,9 @@ def profile_latency(
         int8: ONNX Runtime: time every component's dynamic INT8 (:func:`~mpsolve.merino_model.quantize_onnx`, as
             ``mpsolve export --int8`` writes a design's graph); the profile predicts INT8 sessions
             (:func:`design_latency` with ``int8=True``). Not with ``lean``.
+        jobs: ONNX Runtime: export the components that ``graph_dir`` does not hold in this many spawned processes at
+            once, before any timing (an export is seconds of one core's work; a script calling this from its top
+            level needs the ``if __name__ == "__main__":`` guard). 1 (the default) exports them in this process.
 
     Returns:
         The profile, a JSON-serialisable dict (save it with ``json.dump``; see :class:`LatencyCost`).
@@ -263,6 +268,10 @@ def profile_latency(
                            "designs), or drop fit_intercept")
     logits = _profile_logits(runtime, logits)
     lean, int8 = _check_graph_options(lean, int8, runtime)
+    jobs = check_integer(jobs, "jobs")
+    if jobs > 1 and runtime != "onnxruntime":
+        raise MpsolveError(f"jobs={jobs} exports the components, which torch does not: give it with "
+                           "runtime='onnxruntime'")
     graph_dir = check_graph_dir(graph_dir)  # before the timing: an int was a TypeError, a file's name a FileExistsError
     limit = space.max_positions - (1 if phase == "decode" else 0)
     if seq_len > limit:
@@ -286,11 +295,18 @@ def profile_latency(
     # a component's graph depends on its weights (the seed's) and shapes, not on the workload: one for every phase,
     # length, batch and logits (their graphs were kept apart before, and static-shape graphs before those)
     key = f"s{seed}-v{space.vocab_size}-d{space.embed_proj_dim}-h{space.head_dim}-{space.activation}-component"
-    bar = tqdm(total=len(components) + calibrate, desc=f"profiling {runtime} {phase}", unit="shape",
-               disable=not progress)
+    # the embedding holds a table of max_positions rows: another space's was reused, and timed; a lean one gathers
+    # columns (the layers' graphs are the same)
+    names = {label: f"{key}{f'-p{space.max_positions}' if label == 'embedding' else ''}-{label}"
+                    f"{'-lean' if lean and label == 'embedding' else ''}" for label in components}
     entries: dict[str, dict[str, Any]] = {}
     with contextlib.ExitStack() as stack:
-        stack.callback(bar.close)
+        kept = graph_dir
+        if jobs > 1:  # the graphs pass through files: kept where asked, else in a folder of this profile's
+            kept = kept or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mpsolve-components-")))
+            _export_components(components, names, space.max_positions, kept, lean, jobs, progress)
+        bar = stack.enter_context(tqdm(total=len(components) + calibrate, desc=f"profiling {runtime} {phase}",
+                                       unit="shape", disable=not progress))
         stack.callback(torch.set_num_threads, previous_threads)
         torch.set_num_threads(threads)
         with _onnx_timer(threads) if runtime == "onnxruntime" else contextlib.nullcontext() as time_graph:
@@ -308,12 +324,8 @@ def profile_latency(
                     with torch.inference_mode():
                         warm, cold, *runs = _time_copies(calls, counts, threads, min_run_time, statistic)
                 else:
-                    lean_table = lean and label == "embedding"  # the layers' graphs are the same
-                    # the embedding holds a table of max_positions rows: another space's was reused, and timed
-                    positions = f"-p{space.max_positions}" if label == "embedding" else ""
-                    graph = _component_graph(module, feeds[0], space.max_positions,
-                                             f"{key}{positions}-{label}{'-lean' if lean_table else ''}", graph_dir,
-                                             lean_table, int8)
+                    graph = _component_graph(module, feeds[0], space.max_positions, names[label], kept,
+                                             lean and label == "embedding", int8)
                     arrays = [tuple(t.numpy() for t in x) for x in feeds]
                     warm, cold, *runs = time_graph(graph, arrays, copies, counts, threads, min_run_time, statistic,
                                                    lean)
@@ -614,7 +626,7 @@ def _component_graph(
     """The exported graph of ``module`` (:func:`_export_component`), its dynamic INT8 with ``int8``; with
     ``graph_dir`` kept there as ``<name>.onnx`` (``<name>-int8.onnx``) and reused when present (an INT8 graph
     quantises the kept fp32 one)."""
-    path = Path(graph_dir) / f"{name.replace(' ', '_').replace('>', '')}.onnx" if graph_dir is not None else None
+    path = _component_path(graph_dir, name) if graph_dir is not None else None
     if int8:
         quantized = None if path is None else path.with_name(f"{path.stem}-int8.onnx")
         if quantized is not None and quantized.is_file():
@@ -633,6 +645,71 @@ def _component_graph(
     if path is not None:
         atomic_write(path, graph)
     return graph
+
+
+def _component_path(graph_dir: str | Path, name: str) -> Path:
+    """Where ``graph_dir`` keeps the component graph named ``name``."""
+    return Path(graph_dir) / f"{name.replace(' ', '_').replace('>', '')}.onnx"
+
+
+def _export_components(
+    components: dict[str, tuple[Any, tuple[Any, ...]]], names: dict[str, str], max_positions: int,
+    graph_dir: str | Path, lean: bool, jobs: int, progress: bool,
+) -> None:
+    """Export the ``components`` whose graphs ``graph_dir`` does not hold into it, in up to ``jobs`` spawned
+    processes at once (each :func:`_export_component`, as :func:`_component_graph` exports one)."""
+    import concurrent.futures
+    import multiprocessing
+
+    from tqdm import tqdm
+
+    paths = {label: _component_path(graph_dir, names[label]) for label in components}
+    missing = [(str(paths[label]), module, inputs, max_positions, lean and label == "embedding")
+               for label, (module, inputs) in components.items() if not paths[label].is_file()]
+    if len(missing) < 2:  # nothing to share out: the profile exports it
+        return
+    if multiprocessing.current_process().daemon:
+        raise MpsolveError(f"jobs={jobs} exports in processes of their own, which a daemonic process (a "
+                           "multiprocessing.Pool worker) cannot start: give jobs=1, or profile from the main process")
+    context = multiprocessing.get_context("spawn")  # a fresh process: no threads forked mid-work
+    with children_ignore_ctrl_c():  # a Ctrl-C stops this process, which stops the exports; submit starts the workers
+        pool = concurrent.futures.ProcessPoolExecutor(min(jobs, len(missing)), mp_context=context,
+                                                      initializer=_end_with_parent)
+        futures = [pool.submit(_export_component_file, *job) for job in missing]
+    try:
+        for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures), desc="exporting components",
+                           unit="graph", disable=not progress):
+            future.result()
+    except concurrent.futures.process.BrokenProcessPool:
+        raise MpsolveError("a process exporting the components ended: out of memory, or a script that starts work at "
+                           "import (a spawned process imports the main script: guard its top level with if __name__ "
+                           "== '__main__'); or give jobs=1") from None
+    finally:
+        pool.shutdown(cancel_futures=True)  # the running exports end and are kept: a Ctrl-C loses none
+
+
+def _export_component_file(path: str, module: Any, inputs: tuple[Any, ...], max_positions: int,
+                           lean_table: bool) -> None:
+    """A job of :func:`_export_components`: :func:`_export_component` written to ``path``."""
+    import torch
+
+    torch.set_num_threads(1)  # the exports share the cores
+    atomic_write(path, _export_component(module, inputs, max_positions, lean_table))
+
+
+def _end_with_parent() -> None:
+    """In a spawned helper process: ignore Ctrl-C (the parent's, which stops this process) and end with the parent,
+    also one killed outright (whose ``finally`` could not end it): no work goes on unasked."""
+    import multiprocessing
+    import signal
+    import threading
+    from multiprocessing.connection import wait
+
+    # the parent, off its main thread, could not ignore Ctrl-C while this process started
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # its sentinel is ready once the parent has gone
+        threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(1)), daemon=True).start()
 
 
 def _check_kept_graph(graph: bytes | Path, path: Path, what: str, again: str) -> None:
@@ -740,20 +817,10 @@ def _onnx_timer(threads: int) -> Iterator[Callable[..., list[dict[str, Any]]]]:
 def _serve_timings(connection: Any, threads: int) -> None:
     """The child of :func:`_onnx_timer`: one process-wide pool of ``threads`` threads, then
     :func:`_time_graph` of every job received until the parent closes the pipe. It ends with its
-    parent, also one killed outright (whose block could not end it): no timing goes on unasked."""
-    import multiprocessing
-    import os
-    import signal
-    import threading
-    from multiprocessing.connection import wait
-
+    parent (:func:`_end_with_parent`)."""
     import onnxruntime as ort
 
-    # a Ctrl-C stops the parent, which stops this process; the parent, off its main thread, could not ignore it here
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = multiprocessing.parent_process()
-    if parent is not None:  # its sentinel is ready once the parent has gone
-        threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(1)), daemon=True).start()
+    _end_with_parent()
     ort.set_global_thread_pool_sizes(threads, 1)  # before the first session of this process
     while True:
         try:
