@@ -301,10 +301,10 @@ def profile_latency(
                     f"{'-lean' if lean and label == 'embedding' else ''}" for label in components}
     entries: dict[str, dict[str, Any]] = {}
     with contextlib.ExitStack() as stack:
-        kept = graph_dir
+        kept, exported = graph_dir, set()
         if jobs > 1:  # the graphs pass through files: kept where asked, else in a folder of this profile's
             kept = kept or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mpsolve-components-")))
-            _export_components(components, names, space.max_positions, kept, lean, jobs, progress)
+            exported = _export_components(components, names, space.max_positions, kept, lean, jobs, progress)
         bar = stack.enter_context(tqdm(total=len(components) + calibrate, desc=f"profiling {runtime} {phase}",
                                        unit="shape", disable=not progress))
         stack.callback(torch.set_num_threads, previous_threads)
@@ -325,7 +325,7 @@ def profile_latency(
                         warm, cold, *runs = _time_copies(calls, counts, threads, min_run_time, statistic)
                 else:
                     graph = _component_graph(module, feeds[0], space.max_positions, names[label], kept,
-                                             lean and label == "embedding", int8)
+                                             lean and label == "embedding", int8, label in exported)
                     arrays = [tuple(t.numpy() for t in x) for x in feeds]
                     warm, cold, *runs = time_graph(graph, arrays, copies, counts, threads, min_run_time, statistic,
                                                    lean)
@@ -495,8 +495,6 @@ def design_latency(
     Returns:
         ``ms``, ``iqr_ms``, ``blocks`` and ``noisy`` (see :func:`time_call`).
     """
-    import tempfile
-
     from mpsolve.merino_model._model import build
 
     for label, value, known in (("runtime", runtime, PROFILE_RUNTIMES), ("phase", phase, PROFILE_PHASES),
@@ -621,11 +619,12 @@ def _torch_calls(module: Any, feeds: list[tuple[Any, ...]], copies: int) -> list
 
 def _component_graph(
     module: Any, inputs: tuple[Any, ...], max_positions: int, name: str, graph_dir: str | Path | None,
-    lean_table: bool = False, int8: bool = False,
+    lean_table: bool = False, int8: bool = False, fresh: bool = False,
 ) -> bytes:
     """The exported graph of ``module`` (:func:`_export_component`), its dynamic INT8 with ``int8``; with
     ``graph_dir`` kept there as ``<name>.onnx`` (``<name>-int8.onnx``) and reused when present (an INT8 graph
-    quantises the kept fp32 one)."""
+    quantises the kept fp32 one). ``fresh``: the fp32 graph there was just exported by :func:`_export_components`,
+    so it is not checked as a graph kept by an earlier run is."""
     path = _component_path(graph_dir, name) if graph_dir is not None else None
     if int8:
         quantized = None if path is None else path.with_name(f"{path.stem}-int8.onnx")
@@ -633,13 +632,15 @@ def _component_graph(
             graph = quantized.read_bytes()
             _check_kept_graph(graph, quantized, "component graph", "the profile exports it again")
             return graph
-        graph = _quantize_component(_component_graph(module, inputs, max_positions, name, graph_dir, lean_table))
+        graph = _quantize_component(_component_graph(module, inputs, max_positions, name, graph_dir, lean_table,
+                                                     fresh=fresh))
         if quantized is not None:
             atomic_write(quantized, graph)
         return graph
     if path is not None and path.is_file():
         graph = path.read_bytes()
-        _check_kept_graph(graph, path, "component graph", "the profile exports it again")
+        if not fresh:
+            _check_kept_graph(graph, path, "component graph", "the profile exports it again")
         return graph
     graph = _export_component(module, inputs, max_positions, lean_table)
     if path is not None:
@@ -655,27 +656,28 @@ def _component_path(graph_dir: str | Path, name: str) -> Path:
 def _export_components(
     components: dict[str, tuple[Any, tuple[Any, ...]]], names: dict[str, str], max_positions: int,
     graph_dir: str | Path, lean: bool, jobs: int, progress: bool,
-) -> None:
+) -> set[str]:
     """Export the ``components`` whose graphs ``graph_dir`` does not hold into it, in up to ``jobs`` spawned
-    processes at once (each :func:`_export_component`, as :func:`_component_graph` exports one)."""
+    processes at once (each :func:`_export_component`, as :func:`_component_graph` exports one); the labels of
+    those exported."""
     import concurrent.futures
     import multiprocessing
 
     from tqdm import tqdm
 
     paths = {label: _component_path(graph_dir, names[label]) for label in components}
-    missing = [(str(paths[label]), module, inputs, max_positions, lean and label == "embedding")
-               for label, (module, inputs) in components.items() if not paths[label].is_file()]
-    if len(missing) < 2:  # nothing to share out: the profile exports it
-        return
+    labels = [label for label in components if not paths[label].is_file()]
+    if len(labels) < 2:  # nothing to share out: the profile exports it
+        return set()
     if multiprocessing.current_process().daemon:
         raise MpsolveError(f"jobs={jobs} exports in processes of their own, which a daemonic process (a "
                            "multiprocessing.Pool worker) cannot start: give jobs=1, or profile from the main process")
     context = multiprocessing.get_context("spawn")  # a fresh process: no threads forked mid-work
     with children_ignore_ctrl_c():  # a Ctrl-C stops this process, which stops the exports; submit starts the workers
-        pool = concurrent.futures.ProcessPoolExecutor(min(jobs, len(missing)), mp_context=context,
+        pool = concurrent.futures.ProcessPoolExecutor(min(jobs, len(labels)), mp_context=context,
                                                       initializer=_end_with_parent)
-        futures = [pool.submit(_export_component_file, *job) for job in missing]
+        futures = [pool.submit(_export_component_file, str(paths[label]), *components[label], max_positions,
+                               lean and label == "embedding") for label in labels]
     try:
         for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures), desc="exporting components",
                            unit="graph", disable=not progress):
@@ -686,6 +688,7 @@ def _export_components(
                            "== '__main__'); or give jobs=1") from None
     finally:
         pool.shutdown(cancel_futures=True)  # the running exports end and are kept: a Ctrl-C loses none
+    return set(labels)
 
 
 def _export_component_file(path: str, module: Any, inputs: tuple[Any, ...], max_positions: int,
@@ -957,8 +960,6 @@ def _export_component(module: Any, inputs: tuple[Any, ...], max_positions: int, 
 
 def _quantize_component(graph: bytes) -> bytes:
     """The dynamic INT8 of a component's graph, as :func:`quantize_onnx` makes a design's."""
-    import tempfile
-
     from mpsolve.merino_model._onnx import _quantize_dynamic
 
     with tempfile.TemporaryDirectory() as tmp, _quiet_export():
