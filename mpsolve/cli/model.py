@@ -215,10 +215,11 @@ def add_subcommands(subparsers: Any) -> None:
                    "and reuse them: a later profile of the same space and --seed, in either phase and at any "
                    "--seq-len, exports none of them again (the default space has 98 components, each an export)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="onnxruntime: export the components (those --graph-dir does not hold) in N processes at once, "
-                   "before any timing (default 1: one after another). Each process first loads torch and its "
-                   "exporter (seconds), so a few components export faster in one: the default space's 98 took "
-                   "268.8 s in all with 2, 367.2 s with 1 (benchmarks/results/profile_latency_jobs.md)")
+                   help="onnxruntime: export the components and --calibrate's designs (those --graph-dir does not "
+                   "hold) in N processes at once, before any timing (default 1: one after another). Each process "
+                   "first loads torch and its exporter (seconds), so a few graphs export faster in one: the default "
+                   "space's 98 components took 268.8 s in all with 2, 367.2 s with 1 "
+                   "(benchmarks/results/profile_latency_jobs.md)")
     p.add_argument("--lean", action="store_true",
                    help="onnxruntime: time the components as the graph exported with --lean runs them (prepacking "
                    "off, the table stored once), to predict a lean deployment. Measured on 20 random designs, one "

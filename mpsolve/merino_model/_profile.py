@@ -61,7 +61,7 @@ import itertools
 import os
 import platform
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -233,9 +233,10 @@ def profile_latency(
         int8: ONNX Runtime: time every component's dynamic INT8 (:func:`~mpsolve.merino_model.quantize_onnx`, as
             ``mpsolve export --int8`` writes a design's graph); the profile predicts INT8 sessions
             (:func:`design_latency` with ``int8=True``). Not with ``lean``.
-        jobs: ONNX Runtime: export the components that ``graph_dir`` does not hold in this many spawned processes at
-            once, before any timing (an export is seconds of one core's work; a script calling this from its top
-            level needs the ``if __name__ == "__main__":`` guard). 1 (the default) exports them in this process.
+        jobs: ONNX Runtime: export the components and the calibration's designs that ``graph_dir`` does not hold in
+            this many spawned processes at once, before any timing (an export is seconds of one core's work; a
+            script calling this from its top level needs the ``if __name__ == "__main__":`` guard). 1 (the default)
+            exports them in this process.
 
     Returns:
         The profile, a JSON-serialisable dict (save it with ``json.dump``; see :class:`LatencyCost`).
@@ -299,12 +300,14 @@ def profile_latency(
     # columns (the layers' graphs are the same)
     names = {label: f"{key}{f'-p{space.max_positions}' if label == 'embedding' else ''}-{label}"
                     f"{'-lean' if lean and label == 'embedding' else ''}" for label in components}
+    calibration = _calibration_designs(space, calibrate, seed)
     entries: dict[str, dict[str, Any]] = {}
     with contextlib.ExitStack() as stack:
         kept, exported = graph_dir, set()
         if jobs > 1:  # the graphs pass through files: kept where asked, else in a folder of this profile's
             kept = kept or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mpsolve-components-")))
-            exported = _export_components(components, names, space.max_positions, kept, lean, jobs, progress)
+            exported = _export_graphs(components, names, [space.decode(x) for x in calibration], space.max_positions,
+                                      kept, seed, logits, lean, jobs, progress)
         bar = stack.enter_context(tqdm(total=len(components) + calibrate, desc=f"profiling {runtime} {phase}",
                                        unit="shape", disable=not progress))
         stack.callback(torch.set_num_threads, previous_threads)
@@ -325,7 +328,8 @@ def profile_latency(
                         warm, cold, *runs = _time_copies(calls, counts, threads, min_run_time, statistic)
                 else:
                     graph = _component_graph(module, feeds[0], space.max_positions, names[label], kept,
-                                             lean and label == "embedding", int8, label in exported)
+                                             lean and label == "embedding", int8,
+                                             kept is not None and _component_path(kept, names[label]) in exported)
                     arrays = [tuple(t.numpy() for t in x) for x in feeds]
                     warm, cold, *runs = time_graph(graph, arrays, copies, counts, threads, min_run_time, statistic,
                                                    lean)
@@ -349,7 +353,8 @@ def profile_latency(
                     "lean": lean, "int8": int8}
         profile = _assemble(space, entries, overhead, settings)
         if calibrate:
-            profile["calibration"] = _calibrate(space, profile, calibrate, seed, graph_dir, bar.update, fit_intercept)
+            profile["calibration"] = _calibrate(space, profile, calibration, seed, kept, bar.update, fit_intercept,
+                                                exported)
     return profile
 
 
@@ -559,10 +564,7 @@ def design_graph(
     from mpsolve.merino_model._onnx import DEFAULT_OPSET, export_onnx
 
     opset = DEFAULT_OPSET if opset is None else opset
-    # the defaults' name as before
-    other = ("" if opset == DEFAULT_OPSET else f"-op{opset}") + ("" if external_data else "-whole") + (
-        "-lean" if lean else "")
-    graph = folder / f"design-{arch.digest()}-s{seed}-{logits}{other}.onnx"
+    graph = _design_path(arch, seed, logits, folder, opset, external_data, lean)
     if graph.is_file():
         _check_kept_graph(graph, graph, "design graph", "it is exported again")
     else:
@@ -570,6 +572,17 @@ def design_graph(
             export_onnx(build(arch, seed=seed), graph, kv_cache=True, external_data=external_data, logits=logits,
                         opset=opset, lean=lean)
     return graph
+
+
+def _design_path(arch: Architecture, seed: int, logits: str, folder: Path, opset: int | None = None,
+                 external_data: bool = True, lean: bool = False) -> Path:
+    """Where :func:`design_graph` keeps the graph of ``arch`` in ``folder``."""
+    from mpsolve.merino_model._onnx import DEFAULT_OPSET
+
+    # the defaults' name as before
+    other = ("" if opset in (None, DEFAULT_OPSET) else f"-op{opset}") + ("" if external_data else "-whole") + (
+        "-lean" if lean else "")
+    return folder / f"design-{arch.digest()}-s{seed}-{logits}{other}.onnx"
 
 
 # -- the runtimes --------------------------------------------------------------------------------
@@ -623,7 +636,7 @@ def _component_graph(
 ) -> bytes:
     """The exported graph of ``module`` (:func:`_export_component`), its dynamic INT8 with ``int8``; with
     ``graph_dir`` kept there as ``<name>.onnx`` (``<name>-int8.onnx``) and reused when present (an INT8 graph
-    quantises the kept fp32 one). ``fresh``: the fp32 graph there was just exported by :func:`_export_components`,
+    quantises the kept fp32 one). ``fresh``: the fp32 graph there was just exported by :func:`_export_graphs`,
     so it is not checked as a graph kept by an earlier run is."""
     path = _component_path(graph_dir, name) if graph_dir is not None else None
     if int8:
@@ -653,51 +666,64 @@ def _component_path(graph_dir: str | Path, name: str) -> Path:
     return Path(graph_dir) / f"{name.replace(' ', '_').replace('>', '')}.onnx"
 
 
-def _export_components(
-    components: dict[str, tuple[Any, tuple[Any, ...]]], names: dict[str, str], max_positions: int,
-    graph_dir: str | Path, lean: bool, jobs: int, progress: bool,
-) -> set[str]:
-    """Export the ``components`` whose graphs ``graph_dir`` does not hold into it, in up to ``jobs`` spawned
-    processes at once (each :func:`_export_component`, as :func:`_component_graph` exports one); the labels of
-    those exported."""
+def _export_graphs(
+    components: dict[str, tuple[Any, tuple[Any, ...]]], names: dict[str, str], designs: list[Architecture],
+    max_positions: int, graph_dir: Path, seed: int, logits: str, lean: bool, jobs: int, progress: bool,
+) -> set[Path]:
+    """Export the graphs ``graph_dir`` does not hold into it, in up to ``jobs`` spawned processes at once: the
+    ``components``' (:func:`_export_component`, as :func:`_component_graph` exports one) and the calibration's
+    ``designs``' (:func:`design_graph`; first, as the longest); the paths exported."""
     import concurrent.futures
     import multiprocessing
 
     from tqdm import tqdm
 
-    paths = {label: _component_path(graph_dir, names[label]) for label in components}
-    labels = [label for label in components if not paths[label].is_file()]
-    if len(labels) < 2:  # nothing to share out: the profile exports it
+    todo: dict[Path, tuple[Callable[..., None], tuple[Any, ...]]] = {}
+    for arch in designs:  # a small space's sample may hold a design twice: one export
+        path = _design_path(arch, seed, logits, graph_dir, lean=lean)
+        todo[path] = (_export_design_file, (arch, seed, logits, str(graph_dir), lean))
+    for label, (module, inputs) in components.items():
+        path = _component_path(graph_dir, names[label])
+        todo[path] = (_export_component_file, (str(path), module, inputs, max_positions, lean and label == "embedding"))
+    todo = {path: job for path, job in todo.items() if not path.is_file()}
+    if len(todo) < 2:  # nothing to share out: the profile exports it
         return set()
     if multiprocessing.current_process().daemon:
         raise MpsolveError(f"jobs={jobs} exports in processes of their own, which a daemonic process (a "
                            "multiprocessing.Pool worker) cannot start: give jobs=1, or profile from the main process")
     context = multiprocessing.get_context("spawn")  # a fresh process: no threads forked mid-work
     with children_ignore_ctrl_c():  # a Ctrl-C stops this process, which stops the exports; submit starts the workers
-        pool = concurrent.futures.ProcessPoolExecutor(min(jobs, len(labels)), mp_context=context,
+        pool = concurrent.futures.ProcessPoolExecutor(min(jobs, len(todo)), mp_context=context,
                                                       initializer=_end_with_parent)
-        futures = [pool.submit(_export_component_file, str(paths[label]), *components[label], max_positions,
-                               lean and label == "embedding") for label in labels]
+        futures = [pool.submit(job, *args) for job, args in todo.values()]
     try:
-        for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures), desc="exporting components",
+        for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures), desc="exporting graphs",
                            unit="graph", disable=not progress):
             future.result()
     except concurrent.futures.process.BrokenProcessPool:
-        raise MpsolveError("a process exporting the components ended: out of memory, or a script that starts work at "
+        raise MpsolveError("a process exporting the graphs ended: out of memory, or a script that starts work at "
                            "import (a spawned process imports the main script: guard its top level with if __name__ "
                            "== '__main__'); or give jobs=1") from None
     finally:
         pool.shutdown(cancel_futures=True)  # the running exports end and are kept: a Ctrl-C loses none
-    return set(labels)
+    return set(todo)
 
 
 def _export_component_file(path: str, module: Any, inputs: tuple[Any, ...], max_positions: int,
                            lean_table: bool) -> None:
-    """A job of :func:`_export_components`: :func:`_export_component` written to ``path``."""
+    """A job of :func:`_export_graphs`: :func:`_export_component` written to ``path``."""
     import torch
 
     torch.set_num_threads(1)  # the exports share the cores
     atomic_write(path, _export_component(module, inputs, max_positions, lean_table))
+
+
+def _export_design_file(arch: Architecture, seed: int, logits: str, folder: str, lean: bool) -> None:
+    """A job of :func:`_export_graphs`: :func:`design_graph` of ``arch`` in ``folder``."""
+    import torch
+
+    torch.set_num_threads(1)
+    design_graph(arch, seed, logits, Path(folder), lean=lean)
 
 
 def _end_with_parent() -> None:
@@ -843,34 +869,38 @@ def _serve_timings(connection: Any, threads: int) -> None:
 def _calibrate(
     space: SearchSpace,
     profile: dict[str, Any],
-    n: int,
+    X: Any,
     seed: int,
-    graph_dir: str | Path | None,
+    graph_dir: Path | None,
     done: Callable[[], Any],
     fit_intercept: bool = True,
+    exported: Collection[Path] = (),
 ) -> dict[str, Any]:
-    """Time ``n`` whole designs and fit ``measured - components = ms + per_layer_ms * applications``
-    (``ms`` = 0 without ``fit_intercept``)."""
+    """Time the whole designs encoded in ``X`` (:func:`_calibration_designs`) and fit ``measured - components = ms +
+    per_layer_ms * applications`` (``ms`` = 0 without ``fit_intercept``); a graph of ``exported``, just written by
+    :func:`_export_graphs`, is timed without the check of a graph kept by an earlier run."""
     import numpy as np
     from scipy.optimize import lsq_linear
 
     from mpsolve.costs import latency_cost
 
-    # a stream of its own: designs a check of the profile samples with `seed` are not fitted on
-    pool = space.sample(_CALIBRATION_POOL, np.random.default_rng([seed, 1]))
-    depth = space.decode_batch(pool).layers.sum(axis=1)
-    order = np.argsort(depth, kind="stable")
-    X = pool[order[np.linspace(0, len(order) - 1, n).round().astype(int)]]
+    n = len(X)
     batch = space.decode_batch(X)
     applications = batch.layers.sum(axis=1).astype(float)
     cost = latency_cost(profile)
     predicted = cost.evaluate(batch, space)
-    timing = {k: profile[k] for k in ("seq_len", "threads", "phase", "min_run_time", "statistic", "batch",
-                                      "runtime", "logits", "lean", "int8")}
+    workload = {k: profile[k] for k in ("seq_len", "threads", "phase", "min_run_time", "statistic", "batch")}
+    graph_options = {k: profile[k] for k in ("runtime", "logits", "lean", "int8")}
     measured, architectures = [], []
     for x in X:
         arch = space.decode(x)
-        measured.append(design_latency(arch, seed=seed, graph_dir=graph_dir, **timing)["ms"])
+        graph = None if graph_dir is None else _design_path(arch, seed, profile["logits"], graph_dir,
+                                                            lean=profile["lean"])
+        if graph in exported:  # design_latency's timing of it, without the check
+            result = model_latency(_quantized(graph) if profile["int8"] else graph, seed=seed, **workload)
+        else:
+            result = design_latency(arch, seed=seed, graph_dir=graph_dir, **workload, **graph_options)
+        measured.append(result["ms"])
         architectures.append(str(arch))
         done()
     residual = np.asarray(measured) - predicted
@@ -895,6 +925,19 @@ def _calibrate(
         "fit_intercept": fit_intercept,
         **fit,
     }
+
+
+def _calibration_designs(space: SearchSpace, n: int, seed: int) -> Any:
+    """The encodings of the ``n`` designs a calibration times (none for 0): spread over the depths of a sample."""
+    import numpy as np
+
+    if not n:
+        return np.empty((0, space.n_var), dtype=int)
+    # a stream of its own: designs a check of the profile samples with `seed` are not fitted on
+    pool = space.sample(_CALIBRATION_POOL, np.random.default_rng([seed, 1]))
+    depth = space.decode_batch(pool).layers.sum(axis=1)
+    order = np.argsort(depth, kind="stable")
+    return pool[order[np.linspace(0, len(order) - 1, n).round().astype(int)]]
 
 
 def _largest_cache_bytes() -> int:

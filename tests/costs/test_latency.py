@@ -1012,7 +1012,7 @@ def test_kept_component_graphs_serve_every_phase_and_length(tmp_path: Path, monk
     assert len(exported) == 6  # its three components
 
 
-def test_components_are_exported_in_processes_only_where_graph_dir_lacks_two(tmp_path: Path, monkeypatch) -> None:
+def test_graphs_are_exported_in_processes_only_where_graph_dir_lacks_two(tmp_path: Path, monkeypatch) -> None:
     """``jobs=2`` shares out the exports ``graph_dir`` lacks; none, or one (which the profile exports itself), starts
     no process, and a daemonic process is told it cannot start them. The processes' exports are checked end to end
     by ``tests/merino_model/test_merino_cli.py`` (``--jobs 2``)."""
@@ -1029,21 +1029,40 @@ def test_components_are_exported_in_processes_only_where_graph_dir_lacks_two(tmp
     components = {label: (torch.nn.Identity(), ()) for label in names}
     for label in ("embedding", "head"):
         _profile._component_path(tmp_path, names[label]).write_bytes(b"kept")
-    _profile._export_components(components, names, 16, tmp_path, False, 2, False)  # the profile exports the one lacking
+    export = functools.partial(_profile._export_graphs, components, names, [], 16, tmp_path, 0, "all", False, 2, False)
+    assert export() == set()  # the profile exports the one lacking
     _profile._component_path(tmp_path, names["head"]).unlink()
     with monkeypatch.context() as patch:  # a multiprocessing.Pool worker cannot start a process
         patch.setitem(multiprocessing.current_process()._config, "daemon", True)
         with pytest.raises(MpsolveError, match=r"^jobs=2 exports in processes of their own, .*: give jobs=1"):
-            _profile._export_components(components, names, 16, tmp_path, False, 2, False)
+            export()
     with pytest.raises(AssertionError, match="a process started"):
-        _profile._export_components(components, names, 16, tmp_path, False, 2, False)
+        export()
+    with pytest.raises(MpsolveError, match="^jobs=2 exports the components, which torch does not: give it with"):
+        profile_latency(SearchSpace(num_blocks=1, embed_dims=(64,), ffn_ratios=(1.0,), layers=(1,)), 8, threads=1,
+                        progress=False, jobs=2)
 
-    class Inline:  # a pool whose jobs write a stand-in graph at once
-        def __init__(self, *args, **kwargs) -> None:
-            pass
 
-        def submit(self, job, path, *args) -> concurrent.futures.Future:
-            Path(path).write_bytes(b"fresh")
+def test_a_profile_times_the_graphs_its_processes_export_without_checking_them(tmp_path: Path, monkeypatch) -> None:
+    """With ``jobs=2`` the components and the calibration's designs are exported in processes (here a stand-in
+    pool), a design drawn twice once, before any timing; what they wrote is timed without the check a graph kept by
+    an earlier run gets (an ONNX Runtime session each: 9.4 s on the default space's 98 components), and a kept one
+    is still checked."""
+    pytest.importorskip("onnxruntime")
+    import concurrent.futures
+
+    from mpsolve.merino_model import _profile
+
+    space, exported, timings = _stand_in_components(monkeypatch)
+    jobs, checked, timed = [], [], []
+
+    class Inline:  # a pool that runs its jobs in this process
+        def __init__(self, workers, **kwargs) -> None:
+            assert workers == 2 and kwargs["initializer"] is _profile._end_with_parent
+
+        def submit(self, job, *args) -> concurrent.futures.Future:
+            jobs.append(job.__name__)
+            job(*args)
             done = concurrent.futures.Future()
             done.set_result(None)
             return done
@@ -1051,17 +1070,30 @@ def test_components_are_exported_in_processes_only_where_graph_dir_lacks_two(tmp
         def shutdown(self, **kwargs) -> None:
             pass
 
+    def design_graph(arch, seed, logits, folder, lean=False):
+        _profile._design_path(arch, seed, logits, folder, lean=lean).write_bytes(b"design")
+
+    def model_latency(graph, **workload):
+        timed.append(graph)
+        return {"ms": 2.0, "iqr_ms": 0.0, "blocks": 10, "noisy": False}
+
+    check = _profile._check_kept_graph
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Inline)
-    assert _profile._export_components(components, names, 16, tmp_path, False, 2, False) == {"head", "layer 64x64"}
-    # the graphs just written are not checked again as kept ones (a session each: 9.4 s on the default space's 98)
-    path = _profile._component_path(tmp_path, names["head"])
-    assert _profile._component_graph(torch.nn.Identity(), (), 16, names["head"], tmp_path, fresh=True) == b"fresh"
-    with pytest.raises(MpsolveError, match="^ONNX Runtime cannot load the component graph kept in .*: delete it"):
-        _profile._component_graph(torch.nn.Identity(), (), 16, names["head"], tmp_path)
-    assert path.read_bytes() == b"fresh"
-    with pytest.raises(MpsolveError, match="^jobs=2 exports the components, which torch does not: give it with"):
-        profile_latency(SearchSpace(num_blocks=1, embed_dims=(64,), ffn_ratios=(1.0,), layers=(1,)), 8, threads=1,
-                        progress=False, jobs=2)
+    monkeypatch.setattr(_profile, "design_graph", design_graph)
+    monkeypatch.setattr(_profile, "model_latency", model_latency)
+    monkeypatch.setattr(_profile, "_check_kept_graph", lambda graph, path, *args: (checked.append(path),
+                                                                                   check(graph, path, *args)))
+    threads = torch.get_num_threads()
+    options = {"threads": 1, "runtime": "onnxruntime", "min_run_time": 0.01, "progress": False, "calibrate": 3}
+    profile = profile_latency(space, 8, graph_dir=tmp_path, jobs=2, **options)
+    assert torch.get_num_threads() == threads  # the stand-in pool's jobs set one thread in this process
+    designs = {_profile._design_path(space.decode(x), 0, "all", tmp_path) for x in profile["calibration"]["encodings"]}
+    assert len(designs) == 1  # a space of one design: exported once, timed three times
+    assert sorted(jobs) == ["_export_component_file"] * 3 + ["_export_design_file"] and jobs[0] == "_export_design_file"
+    assert len(exported) == 3 and checked == [] and timings == [] and timed == [*designs] * 3
+    assert profile["calibration"]["measured_ms"] == [2.0] * 3
+    profile_latency(space, 8, graph_dir=tmp_path, jobs=2, **options)  # all kept: checked, and timed as kept
+    assert len(jobs) == 4 and len(exported) == 3 and len(checked) == 3 and len(timings) == 3
 
 
 def test_the_call_overhead_graph_needs_no_exporter(monkeypatch) -> None:
