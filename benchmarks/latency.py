@@ -186,6 +186,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="part 2: also check a lean profile on the lean graphs (ONNX Runtime, prepacking off)")
     p.add_argument("--int8", action="store_true",
                    help="part 2: also check an INT8 profile on the graphs' dynamic INT8 (ONNX Runtime)")
+    p.add_argument("--jobs", type=at_least(1), default=1,
+                   help="ONNX Runtime profiles: export the components and calibration designs --cache lacks in this "
+                        "many processes (profile_latency's jobs; default 1)")
     p.add_argument("--statistic", choices=("median", "min"), default="median", help="summary of timed blocks")
     p.add_argument("--seed", type=at_least(0), default=0, help="seed of weights, prompts and sampled architectures")
     p.add_argument("--cache", type=Path, default=Path("/tmp/mpsolve-latency-cache"), help="ONNX graphs kept here")
@@ -201,6 +204,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for label in ("threads", "seq_len", "rounds", "model_rounds"):
         if getattr(args, label) < 1:
             p.error(f"--{label.replace('_', '-')} must be at least 1")
+    if args.jobs > 1 and "onnxruntime" not in args.runtimes:
+        p.error("--jobs exports ONNX Runtime's graphs: give --runtimes with onnxruntime")
     for flag in ("lean", "int8"):
         if getattr(args, flag) and "onnxruntime" not in args.runtimes:
             p.error(f"--{flag} is ONNX Runtime's graph: give --runtimes with onnxruntime")
@@ -473,7 +478,7 @@ def latency_cost_check(args: argparse.Namespace) -> dict[str, Any]:
                     space, args.seq_len, threads=args.threads, runtime=runtime, phase=phase,
                     min_run_time=args.profile_run_time, progress=False, seed=args.seed, statistic=args.statistic,
                     graph_dir=args.cache / "components", calibrate=args.calibrate, fit_intercept=args.fit_intercept,
-                    **GRAPHS[graph])
+                    jobs=args.jobs if runtime == "onnxruntime" else 1, **GRAPHS[graph])
                 seconds[graph] = time.perf_counter() - start
             rounds = {graph: [[] for _ in range(args.rounds)] for graph in graphs}
             for r in range(args.rounds):  # round robin: a disturbance hits one round, not one design
@@ -861,7 +866,7 @@ def main(argv: list[str] | None = None) -> int:
         for phase, graph in itertools.product(("prefill", "decode"), graphs):  # components (timings thrown away)
             profile_latency(space, args.seq_len, threads=args.threads, runtime="onnxruntime", phase=phase,
                             min_run_time=0.01, seed=args.seed, graph_dir=args.cache / "components",
-                            calibrate=args.calibrate, **GRAPHS[graph])
+                            calibrate=args.calibrate, jobs=args.jobs, **GRAPHS[graph])
         return 0
     passthrough = [  # the options a worker needs
         *("--threads", str(args.threads), "--min-run-time", str(args.min_run_time), "--seq-len", str(args.seq_len)),

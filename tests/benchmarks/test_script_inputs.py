@@ -425,6 +425,8 @@ def test_an_incomplete_plan_is_refused_in_one_line(script, tmp_path: Path, capsy
     (["--min-run-time", "0"], "argument --min-run-time: '0' is not a finite number > 0"),
     (["--profile-run-time", "nan"], "argument --profile-run-time: 'nan' is not a finite number > 0"),
     (["--mape-run-time", "-1"], "argument --mape-run-time: '-1' is not a finite number > 0"),
+    (["--jobs", "0"], "argument --jobs: '0' is not an integer >= 1"),
+    (["--jobs", "2", "--runtimes", "torch"], "--jobs exports ONNX Runtime's graphs: give --runtimes with onnxruntime"),
 ])
 def test_latency_options_used_late_are_checked_first(script, capsys: pytest.CaptureFixture[str], argv: list[str],
                                                      message: str) -> None:
