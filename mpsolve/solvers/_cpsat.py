@@ -78,8 +78,17 @@ COST_UNITS = 1e12
 MAX_WORKERS = 10_000
 
 
-def _power_of_ten_scale(max_abs: float, units: float) -> float:
-    return 10.0 ** math.floor(math.log10(units / max(max_abs, 1e-300)))
+def _power_of_ten_scale(max_abs: float, units: float, what: str) -> float:
+    """The power of ten that brings ``max_abs``, the largest sum of ``what`` a design can reach, to at most ``units``
+    (1 for 0); a one-line :class:`SolverError` where no float does (a floor of 1 on ``max_abs`` rounded a tiny
+    objective's every term to 0: every design tied, and a worse one was proved optimal)."""
+    if max_abs == 0:
+        return 1.0
+    exponent = math.floor(math.log10(units) - math.log10(max_abs)) if math.isfinite(max_abs) else -math.inf
+    if not -300 <= exponent <= 300:
+        raise SolverError(f"cpsat cannot scale {what} of magnitude {max_abs:.3g} to integers: rescale it (1e-280 "
+                          "and above works), or use another solver (exact, exhaustive, ea)")
+    return 10.0 ** exponent
 
 
 class _Model:
@@ -116,7 +125,8 @@ class _Model:
             e, r = ch[:, 0], ch[:, 1]
             att = obj.alpha[0] * L * 4.0 * obj.matrix_entropy(E[e], E[e])
             ffn = obj.alpha[1] * L * 2.0 * obj.matrix_entropy(E[e], F[e, r])
-            self.scale = _power_of_ten_scale(self.N * max(np.abs(att).max() + np.abs(ffn).max(), 1.0), OBJECTIVE_UNITS)
+            self.scale = _power_of_ten_scale(self.N * (np.abs(att).max() + np.abs(ffn).max()), OBJECTIVE_UNITS,
+                                             "an entropy objective")
             self.num = [np.round(att * self.scale).astype(np.int64), np.round(ffn * self.scale).astype(np.int64)]
             self.logw = [
                 np.round(L * np.log2(E[e]) * LOG_SCALE).astype(np.int64),
@@ -129,7 +139,8 @@ class _Model:
             U, Q = _cost_tables(ParamsCost(), space, ch)
             if kind is DecoderParamsObjective:
                 U = U - (space.vocab_size + space.max_positions) * space.embed_proj_dim / self.N
-            self.scale = _power_of_ten_scale(self.N * np.abs(U).max() + self.N * np.abs(Q).max(), OBJECTIVE_UNITS)
+            self.scale = _power_of_ten_scale(self.N * np.abs(U).max() + self.N * np.abs(Q).max(), OBJECTIVE_UNITS,
+                                             f"the {obj.name} objective")
             self.unary_obj = np.round(U * self.scale).astype(np.int64)
             self.pairs_obj = np.round(Q * self.scale).astype(np.int64)
             self.num, self.logw = [], []
@@ -153,17 +164,19 @@ class _Model:
             if isinstance(c, Budget) and (c.cost.is_additive() or peak is not None):
                 U, Q = _cost_tables(c.cost, self.space, self.choices, peak)
                 W = np.zeros(len(self.choices)) if peak is None else peak
-                s = _power_of_ten_scale(self.N * (np.abs(U).max() + np.abs(Q).max()) + np.abs(W).max(), COST_UNITS)
+                s = _power_of_ten_scale(self.N * (np.abs(U).max() + np.abs(Q).max()) + np.abs(W).max(), COST_UNITS,
+                                        f"the {c.cost.name} cost")
                 # floors: the integer cost never exceeds the true one, so no feasible design is cut; the
                 # limit is rounded to the nearest unit, not down: a design exactly at it sums to an integer
                 # that the limit times the scale may miss by a float's error (329.369248 ms x 1e8 is
-                # 32936924799.999996, flooring to one unit below the design's 32936924800)
+                # 32936924799.999996, flooring to one unit below the design's 32936924800); every design's sum is
+                # at most COST_UNITS, so a limit above binds nothing (past int64 it was a TypeError)
                 self.budgets.append(
                     (
                         np.floor(U * s).astype(np.int64),
                         np.floor(Q * s).astype(np.int64),
                         None if peak is None else np.floor(W * s).astype(np.int64),
-                        round(c.limit * s),
+                        round(min(c.limit * s, 2 * COST_UNITS)),
                     )
                 )
             elif isinstance(c, (Budget, Predicate)):
@@ -174,6 +187,12 @@ class _Model:
         # objective and modelled constraints are sums over blocks: only user predicates may tell
         # apart designs that differ by swapping adjacent blocks of equal width
         self.symmetric = not any(isinstance(c, Predicate) for c in self.problem.constraints)
+
+    def log_width_need(self, con: Effectiveness, T: int, logw: np.ndarray) -> int:
+        """The least log-width sum (in ``LOG_SCALE`` units, less the rounding) that ``con`` admits at depth ``T``;
+        one above every design's where none reaches it (the exact need went past int64: a TypeError)."""
+        need = con.beta * T * T / con.rho_max * LOG_SCALE - 0.5 * self.N
+        return math.floor(min(need, self.N * int(logw.max()) + 1))
 
     def depths(self) -> list[int]:
         """Every achievable total depth."""
@@ -259,7 +278,7 @@ class _Model:
             if isinstance(con, Effectiveness):
                 for part, logw in zip(("mhsa", "ffn"), self._logw_tables()):
                     if con.parts in ("both", part):
-                        need = math.floor(con.beta * T * T / con.rho_max * LOG_SCALE - 0.5 * self.N)
+                        need = self.log_width_need(con, T, logw)
                         coef = np.tile(logw, N).astype(np.float64)
                         rows_ub.append((list(range(n_x)), (-coef / max(need, 1)).tolist(), -need / max(need, 1)))
 
@@ -379,8 +398,7 @@ class _Model:
                 if isinstance(con, Effectiveness):
                     for part, logw in zip(("mhsa", "ffn"), self._logw_tables()):
                         if con.parts in ("both", part):
-                            need = con.beta * T * T / con.rho_max * LOG_SCALE - 0.5 * self.N
-                            m.add(lin(logw) >= math.floor(need))
+                            m.add(lin(logw) >= self.log_width_need(con, T, logw))
         for X in excluded:
             m.add_bool_or([x[i][c].Not() for i, c in enumerate(_choice_index(X[None], self.space)[0])])
         m.maximize(objective)

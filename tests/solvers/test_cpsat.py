@@ -115,6 +115,31 @@ def test_scaled_objective_matches_float_objective() -> None:
     assert np.all(np.abs(u - f) <= [model.delta(int(T)) / model.scale for T in depths])
 
 
+@pytest.mark.parametrize("alpha", [(1e-20, 0.0), (1e-250, 1e-250)])
+def test_a_tiny_objective_is_scaled_to_its_own_size(alpha: tuple[float, float]) -> None:
+    """Before: the scale took the objective's size as at least 1, so a tiny entropy's terms all rounded to 0, every
+    design tied, and a worse design was proved optimal (9.236e-17 against exact's 9.338e-17 for alpha 1e-20)."""
+    problem = Problem("small", MeRinoEntropy(alpha=alpha), [Budget("flops", "10G")])
+    r, best = mpsolve.solve(problem, "cpsat", workers=1), mpsolve.solve(problem, "exact")
+    assert r.status == best.status == "optimal" and r.objective == pytest.approx(best.objective, rel=1e-12)
+    with pytest.raises(mpsolve.SolverError, match=r"^cpsat cannot scale an entropy objective of magnitude .*e-29\d "
+                                                  r"to integers: rescale it \(1e-280 and above works\), or use"):
+        mpsolve.solve(Problem("small", MeRinoEntropy(alpha=(1e-300, 1e-300)), [Budget("flops", "10G")]), "cpsat")
+
+
+@pytest.mark.parametrize("constraints", [
+    [Budget("flops", 1e18)], [Budget("params", 1e19), Budget("memory", 1e19)],  # bind nothing: the optimum
+    [Budget("flops", "10G"), Effectiveness(1e-300)], [Budget("flops", "10G"), Effectiveness(0.5, beta=1e300)],
+])
+def test_limits_past_int64_once_scaled_are_solved(constraints: list) -> None:
+    """Before: a TypeError from OR-Tools (a scaled limit past int64), which ended a whole pareto front or sweep; the
+    other backends solved these (the effectiveness limits admit no design)."""
+    problem = Problem("small", constraints=constraints)
+    r, best = mpsolve.solve(problem, "cpsat", workers=1), mpsolve.solve(problem, "exact")
+    assert r.status == best.status and r.status in ("optimal", "infeasible")
+    assert r.status == "infeasible" or r.objective == pytest.approx(best.objective, rel=1e-12)
+
+
 def test_refuses_what_it_cannot_model_exactly() -> None:
     with pytest.raises(mpsolve.SolverError, match="penalty"):
         mpsolve.solve(Problem("small", MeRinoEntropy(penalty="exp"), [Budget("flops", "60G")]), "cpsat")
