@@ -330,10 +330,10 @@ class _Reader:
                 out.append(self.build(path, Effectiveness, self.number(path, v)))
         if "non_decreasing_widths" in data:
             v = data["non_decreasing_widths"]
-            if not isinstance(v, bool):
-                raise self.error("constraints.non_decreasing_widths", f"expected true or false, got {v!r}")
-            if v:
-                out.append(NonDecreasingWidths())
+            if v is not True:  # false was accepted, and the order enforced all the same
+                raise self.error("constraints.non_decreasing_widths", f"expected true (the width order holds in every "
+                                 f"problem; drop the key, it is the default), got {v!r}")
+            out.append(NonDecreasingWidths())
         return out
 
     def solver(self, value: Any) -> tuple[str, dict[str, Any], int | None, float | None]:

@@ -225,7 +225,10 @@ def test_result_without_problem_is_refused():
         ("[constraints]\neffectiveness = -1", "constraints.effectiveness: expected a positive number, got -1"),
         ("[constraints]\neffectiveness = { parts = 'all' }", "constraints.effectiveness: parts must be"),
         ("[constraints]\nlatency = 3", "constraints.latency: unknown field"),
-        ("[constraints]\nnon_decreasing_widths = 'yes'", "constraints.non_decreasing_widths: expected true or false"),
+        ("[constraints]\nnon_decreasing_widths = 'yes'", "constraints.non_decreasing_widths: expected true (the width"),
+        # before: accepted, and the width order enforced all the same
+        ("[constraints]\nnon_decreasing_widths = false", "constraints.non_decreasing_widths: expected true (the width "
+         "order holds in every problem; drop the key, it is the default), got False"),
         ("[solver]\nname = 'magic'", "solver.name: unknown solver 'magic'"),
         ("[solver]\nseed = -1", "solver.seed: expected an integer >= 0, got -1"),
         ("[solver]\nseed = 1.5", "solver.seed: expected an integer >= 0"),
