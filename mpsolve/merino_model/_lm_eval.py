@@ -368,12 +368,16 @@ def _check_metrics(metrics: Any, path: Path) -> None:
 
 def _resolve(files: Any, folder: Path) -> Any:
     """``data_files`` (a path, a list or a split -> path mapping) relative to the task file's folder;
-    each must be a regular file of at most 1 GiB inside that folder (no globs, folders or devices)."""
+    each must be a regular file of at most 1 GiB inside that folder, links followed (no globs, folders or
+    devices)."""
     if isinstance(files, str):
         if Path(files).is_absolute() or ".." in Path(files).parts:
             raise ModelInputError(f"data file {shown(files, 200)} must be a path relative to the task file's folder "
                                   f"{str(folder)!r} and inside it (absolute paths and '..' are refused)")
         file = folder / files
+        if file.exists() and not file.resolve().is_relative_to(folder.resolve()):  # a link out (before: read)
+            raise ModelInputError(f"data file {str(file)!r} links to {str(file.resolve())!r}, outside the task file's "
+                                  f"folder {str(folder)!r}: copy the data into the folder")
         why = missing_reason(file)
         if why:
             raise ModelInputError(f"data file {str(file)!r} {why} (globs, folders and devices are refused)")

@@ -191,6 +191,25 @@ def test_task_files_are_data_only(tmp_path: Path, text: str, message: str) -> No
     assert "\n" not in str(info.value)
 
 
+def test_a_data_file_linked_out_of_the_task_folder_is_refused(tmp_path: Path) -> None:
+    """Before: read (the path's text was checked, not where it led); a link inside the folder is followed."""
+    task, outside = tmp_path / "task", tmp_path / "outside"
+    for folder in (task, outside):
+        folder.mkdir()
+        (folder / "d.jsonl").write_text('{"q": "a", "a": "b"}\n', encoding="utf-8")
+    (task / "inside.jsonl").symlink_to(task / "d.jsonl")
+    (task / "out.jsonl").symlink_to(outside / "d.jsonl")
+    (task / "linked").symlink_to(outside)
+    for data, message in (("out.jsonl", "out.jsonl' links to .*outside/d.jsonl', outside the task file's folder "),
+                          ("linked/d.jsonl", "linked/d.jsonl' links to .*outside/d.jsonl', outside"),
+                          ("[inside.jsonl, out.jsonl]", "out.jsonl' links to")):
+        (task / "t.yaml").write_text(f"task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: {data}\n")
+        with pytest.raises(ModelInputError, match=message + ".*: copy the data into the folder$"):
+            load_task_file(task / "t.yaml")
+    (task / "t.yaml").write_text("task: t\ndataset_path: json\ndataset_kwargs:\n  data_files: inside.jsonl\n")
+    load_task_file(task / "t.yaml")
+
+
 def _script_writing(folder: Path, marker: Path) -> None:
     """A Python module that, imported, writes ``marker``: the evaluate library imports a metric named by
     a folder path, and lm-eval's own loader imports a ``!function`` module beside its task file."""
