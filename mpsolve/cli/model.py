@@ -144,7 +144,7 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 1)")
     p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens")
     p.add_argument("--top-p", type=float, default=None, help="sample from the smallest set holding this probability")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the sampling (default {DEFAULT_SEED})")
+    p.add_argument("--seed", type=int, default=None, help=f"seed of the sampling (default {DEFAULT_SEED})")
     p.add_argument("--tokenizer", type=path_arg, default=None, metavar="DIR",
                    help="take the tokenizer of this checkpoint folder (for an .onnx file that records none)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: the runtime's choice)")
@@ -379,7 +379,8 @@ def cmd_profile_latency(args: argparse.Namespace) -> int:
         print(
             f"mpsolve: warning: {len(noisy)} of {total} entries are too noisy to trust (IQR above "
             f"{profile['noise_threshold']:.0%} of the median: {names}); "
-            "the machine was busy: re-profile when it is idle, or with --statistic min",
+            "the machine was busy: re-profile when it is idle"
+            + (", or with --statistic min" if args.statistic != "min" else ""),
             file=sys.stderr,
         )
     return 0
@@ -481,7 +482,8 @@ def cmd_latency(args: argparse.Namespace) -> int:
               + (f"; component sum {payload['components_ms']:.2f} ms" if components is not None else ""))
     if measured["noisy"]:
         print(f"mpsolve: warning: the timed blocks spread more than {merino_model.NOISE_THRESHOLD:.0%} of their "
-              "median: the machine is busy; measure again when it is idle, or with --statistic min", file=sys.stderr)
+              "median: the machine is busy; measure again when it is idle"
+              + (", or with --statistic min" if workload["statistic"] != "min" else ""), file=sys.stderr)
     return 0
 
 
@@ -604,12 +606,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """``mpsolve evaluate``: the held-out quality of a checkpoint."""
     if args.corpus is None and args.tasks is None:
         raise CLIError("evaluate needs --corpus (held-out loss) or --tasks (lm-evaluation-harness), or both")
-    for flag, least in (("limit", 1), ("num_fewshot", 0), ("seed", 0)):  # lm-eval's settings
+    for flag, least, needs in (("limit", 1, "tasks"), ("num_fewshot", 0, "tasks"), ("seed", 0, "tasks"),
+                               ("seq_len", 2, "corpus")):  # one condition said at a time (before: both, always)
         value = getattr(args, flag)
-        if value is not None and (args.tasks is None or value < least):
-            raise CLIError(f"--{flag.replace('_', '-')} {value} needs --tasks and must be >= {least}")
-    if args.seq_len is not None and (args.corpus is None or args.seq_len < 2):
-        raise CLIError(f"--seq-len {args.seq_len} needs --corpus and must be >= 2")
+        if value is not None and getattr(args, needs) is None:
+            raise CLIError(f"--{flag.replace('_', '-')} is for --{needs}, which is not given: add --{needs}, or drop "
+                           f"--{flag.replace('_', '-')}")
+        if value is not None and value < least:
+            raise CLIError(f"--{flag.replace('_', '-')} must be >= {least}, got {value}")
     tasks = [_task(t) for t in args.tasks.split(",") if t.strip()] if args.tasks is not None else []
     if args.tasks is not None and not tasks:
         raise CLIError("--tasks is empty: give task files or names, comma-separated")
@@ -724,8 +728,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.warmup > MAX_WARMUP:
         raise CLIError(f"--warmup {args.warmup} is more than the {MAX_WARMUP} warm-up runs allowed (one leaves out "
                        f"the first call's set-up; more measure nothing more): give at most {MAX_WARMUP}")
-    shaping = [f for f, v in (("--temperature", args.temperature), ("--top-k", args.top_k), ("--top-p", args.top_p))
-               if v is not None]
+    shaping = [f for f, v in (("--temperature", args.temperature), ("--top-k", args.top_k), ("--top-p", args.top_p),
+                              ("--seed", args.seed)) if v is not None]
     if shaping and not args.sample:
         raise CLIError(f"{', '.join(shaping)} shape(s) sampling, and greedy decoding would ignore them: add --sample")
     threads = None if args.threads is None else check_threads(args.threads, CLIError)
@@ -768,7 +772,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise CLIError("--prompt is empty: give some text to continue")
     temperature = 1.0 if args.temperature is None else args.temperature
     settings = {"do_sample": args.sample, "temperature": temperature, "top_k": args.top_k, "top_p": args.top_p,
-                "seed": args.seed, "eos_token_id": tokenizer.eos_token_id}
+                "seed": DEFAULT_SEED if args.seed is None else args.seed, "eos_token_id": tokenizer.eos_token_id}
     printer = None
     if not args.json:
         from transformers import TextStreamer

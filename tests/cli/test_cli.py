@@ -383,6 +383,9 @@ def test_latency_says_noisy_blocks_on_stderr(capsys, monkeypatch):
     code, out, err = run(capsys, "latency", "merino-52m")
     assert code == 0 and "measured" in out and "warning" not in out
     assert err.startswith("mpsolve: warning: the timed blocks spread more than") and len(err.splitlines()) == 1
+    assert err.endswith("when it is idle, or with --statistic min\n")
+    code, out, err = run(capsys, "latency", "merino-52m", "--statistic", "min")  # before: advised what it had done
+    assert code == 0 and err.endswith("measure again when it is idle\n")
 
 
 def test_latency_times_a_lean_profiles_workload_on_the_lean_graph(capsys, monkeypatch, tmp_path):

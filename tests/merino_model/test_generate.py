@@ -229,6 +229,8 @@ def test_bad_requests_fail_before_any_output(checkpoint, capsys, tmp_path: Path)
         ([str(ckpt), "--prompt", PROMPT, "--warmup", "101"], "--warmup 101 is more than the 100 warm-up runs allowed"),
         ([str(ckpt), "--prompt", PROMPT, "--top-k", "5", "--temperature", "0.5"],
          "--temperature, --top-k shape(s) sampling, and greedy decoding would ignore them: add --sample"),
+        ([str(ckpt), "--prompt", PROMPT, "--seed", "5"],  # before: accepted, and ignored
+         "--seed shape(s) sampling, and greedy decoding would ignore them: add --sample"),
         ([str(ckpt), "--prompt", PROMPT, "--max-new-tokens", "100"], "exceeds max_positions=64"),
         ([str(onnx), "--prompt", PROMPT, "--max-new-tokens", "100"], "exceeds max_positions=64"),
         ([str(onnx), "--prompt", PROMPT, "--sample", "--top-p", "2"], "top_p must be in (0, 1]"),

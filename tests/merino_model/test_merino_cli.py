@@ -149,7 +149,12 @@ def test_profile_latency_warns_about_noisy_entries(tmp_path: Path, capsys, monke
     assert out.startswith("wrote ") and len(out.splitlines()) == 1
     assert err.startswith("mpsolve: warning: 2 of ") and len(err.splitlines()) == 1
     assert "too noisy to trust (IQR above 10% of the median: head, layer 128x128)" in err
+    assert err.endswith("re-profile when it is idle, or with --statistic min\n")
     assert json.loads((tmp_path / "d.json").read_text())["noisy_entries"] == ["head", "layer 128x128"]
+    # before: advised what it had done
+    assert run("profile-latency", "--space", "small", "--phase", "decode", "--statistic", "min", "--out",
+               str(tmp_path / "m.json")) == 0
+    assert capsys.readouterr().err.endswith("re-profile when it is idle\n")
 
 
 def test_train_evaluate_and_export_refuse_bad_input_in_one_line(shared_arch: Architecture, tmp_path: Path,
@@ -199,7 +204,10 @@ def test_train_evaluate_and_export_refuse_bad_input_in_one_line(shared_arch: Arc
         # checked before the tokenizer trains (tokenizers aborts the process on a vocabulary this size)
         (train + ["--bpe", "99999999999"], "--bpe 99999999999 exceeds the design's vocab_size 256"),
         (["build", str(design), "--out", str(tmp_path / "b"), "--seed", "-1"], "seed must be a non-negative integer"),
-        (["evaluate", str(ckpt), "--corpus", str(corpus), "--seq-len", "0"], "--seq-len 0 needs --corpus and must be"),
+        # before: "--seq-len 0 needs --corpus and must be >= 2", --corpus given
+        (["evaluate", str(ckpt), "--corpus", str(corpus), "--seq-len", "0"], "--seq-len must be >= 2, got 0"),
+        (["evaluate", str(ckpt), "--tasks", "t", "--seq-len", "8"],
+         "--seq-len is for --corpus, which is not given: add --corpus, or drop --seq-len"),
         (["evaluate", str(ckpt), "--corpus", str(corpus), "--seq-len", "4096"],  # was about "the input"
          f"--seq-len 4096 exceeds the checkpoint's max_positions {shared_arch.max_positions}: give --seq-len"),
         (["evaluate", str(no_weights), "--corpus", str(corpus)], "has no model.safetensors"),
