@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mpsolve.cli.parsing import (
     CLIError,
     check_not_profiles,
@@ -16,8 +18,10 @@ from mpsolve.cli.parsing import (
     parse_options,
     print_json,
 )
+from mpsolve.constraints import Effectiveness
 from mpsolve.core.checkpoint import check_checkpoint_target, holds_checkpoint
 from mpsolve.core.problem import Problem
+from mpsolve.objectives import effectiveness
 from mpsolve.solvers import solve
 from mpsolve.spaces import SPACES, load_space
 from mpsolve.utils.quantities import format_quantity
@@ -150,6 +154,17 @@ def _stamp(path: str | None) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
+def _report_effectiveness(arch: Any, problem: Problem) -> None:
+    """Each effectiveness constraint's own rho beside its limit: with its beta (1/16 by default), not the entropy's
+    (1/4) that the objective's ``rho_*`` use, so those looked above the limit."""
+    layers = np.array([[b.layers for b in arch.blocks]])
+    widths = {"mhsa": [[b.embed_dim for b in arch.blocks]], "ffn": [[b.ffn_dim for b in arch.blocks]]}
+    for con in (c for c in problem.constraints if isinstance(c, Effectiveness)):
+        parts = ("mhsa", "ffn") if con.parts == "both" else (con.parts,)
+        rhos = ", ".join(f"rho_{p} {effectiveness(layers, np.array(widths[p]), con.beta)[0]:.6g}" for p in parts)
+        print(f"effectiveness {rhos} <= {con.rho_max:g} (the constraint's beta {con.beta:g})")
+
+
 def _report(result: Any, problem: Problem, as_json: bool) -> int:
     """Print the result (a table, or JSON); 1 when it holds no design (either way)."""
     if as_json:
@@ -167,6 +182,7 @@ def _report(result: Any, problem: Problem, as_json: bool) -> int:
     for k, v in result.details.items():
         if k != problem.objective.name:
             print(f"  {k:<16} {v:.6g}")
+    _report_effectiveness(result.architecture, problem)
     print("costs      " + ", ".join(f"{k}={format_quantity(v)}" for k, v in result.costs.items()))
     print("block  embed_dim  ffn_ratio  ffn_dim  layers")
     for i, b in enumerate(result.architecture.blocks):

@@ -5,6 +5,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import mpsolve
@@ -35,6 +36,23 @@ def test_design_table_output(capsys):
     code, out, _ = run(capsys, "design", "--budget", "flops=12G", "--budget", "params=60M", "--space", "small",
                        "--option", "iterations=500")
     assert code == 0 and "status     feasible" in out and "embed_dim" in out
+
+
+def test_design_says_each_effectiveness_constraints_own_rho(tmp_path, capsys):
+    """Before: only the entropy's rho (its beta 1/4) was printed, above the limit the design met with the
+    constraint's beta (1/16): the result looked like a broken constraint."""
+    from mpsolve.objectives import effectiveness
+
+    problem = tmp_path / "p.toml"
+    problem.write_text('[space]\npreset = "small"\n[budgets]\nflops = "10G"\n[constraints]\n'
+                       'effectiveness = { rho_max = 0.12, parts = "ffn" }\n[solver]\nname = "exact"\n')
+    code, out, _ = run(capsys, "design", "--problem", str(problem))
+    [line] = [x for x in out.splitlines() if x.startswith("effectiveness ")]
+    blocks = [b for b in out.split("block  embed_dim")[1].splitlines()[1:] if b.split()[0].isdigit()]
+    layers, ffn = (np.array([[int(b.split()[c]) for b in blocks]]) for c in (4, 3))
+    assert code == 0 and float(line.split()[2]) == pytest.approx(effectiveness(layers, ffn, 1 / 16)[0], rel=1e-5)
+    assert line.endswith("<= 0.12 (the constraint's beta 0.0625)") and "rho_mhsa" not in line
+    assert float(line.split()[2]) <= 0.12 < max(float(x.split()[1]) for x in out.splitlines() if "  rho_" in x)
 
 
 def test_design_from_space_file(tmp_path, capsys):
