@@ -14,6 +14,7 @@ from typing import Any
 import mpsolve
 from mpsolve.cli import design, info, model, pareto, sweep
 from mpsolve.utils.errors import MpsolveError, MpsolveWarning
+from mpsolve.utils.signals import ctrl_c_held
 
 __all__ = ["build_parser", "main"]
 
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mpsolve {mpsolve.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     # each subcommand's result_files: the flags whose file, when given, holds its result; saves_result: what it
-    # saves whatever is given (said when --json, on a closed stdout, is refused)
+    # saves whatever is given (said when --json, on a closed stdout, is refused); imports_torch: it does, first
     for module in SUBCOMMANDS:
         module.add_subcommands(sub)
     return parser
@@ -58,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
              f"open (redirect it to a file: > FILE){also}")
         return 2
     try:
+        if getattr(args, "imports_torch", False):
+            with ctrl_c_held():  # a Ctrl-C delivered inside torch's import aborted the process (1 in 40 tries)
+                _import_torch()
         with warnings.catch_warnings():
             shown: set[str] = set()  # one line per message, however many places rebuild the problem
             warnings.showwarning = functools.partial(_show_warning, shown=shown)
@@ -81,6 +85,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # a training run says where its checkpoint is
         _say("mpsolve: interrupted" + (f": {exc}" if str(exc) else ""))
         return 130
+
+
+def _import_torch() -> None:
+    """Import torch where it is installed (the command says how to install it where it is not)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        pass
 
 
 def _flush_stdout(report: bool = True) -> int | None:

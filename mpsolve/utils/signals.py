@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["children_ignore_ctrl_c", "on_ctrl_c"]
+__all__ = ["children_ignore_ctrl_c", "ctrl_c_held", "on_ctrl_c"]
 
 
 @contextlib.contextmanager
@@ -45,3 +45,15 @@ def children_ignore_ctrl_c() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def ctrl_c_held() -> Iterator[None]:
+    """Hold a Ctrl-C while the block runs and raise its ``KeyboardInterrupt`` after, for code one must not enter:
+    raised inside torch's import, in a call of its C++ extension, it aborted the process (``std::terminate``).
+    Where :func:`on_ctrl_c` installs no handler, nothing changes."""
+    held: list[int] = []
+    with on_ctrl_c(lambda signum, frame: held.append(signum)):
+        yield
+    if held:
+        raise KeyboardInterrupt

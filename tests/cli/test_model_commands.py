@@ -196,3 +196,29 @@ def test_the_run_folder_is_checked_before_the_corpus_and_its_tokenizer(tmp_path,
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+
+
+def test_a_ctrl_c_while_torch_imports_is_held_until_it_has(tmp_path, capsys, monkeypatch) -> None:
+    """A model command imports torch first with Ctrl-C held, then stops on it: delivered inside torch's import (in a
+    call of its C++ extension) the ``KeyboardInterrupt`` aborted the process (SIGABRT, 1 in 40 tries under load)."""
+    import os
+    import signal
+    import time
+
+    from mpsolve.cli import _command
+
+    raised_inside = []
+
+    def interrupted_import() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # a signal not held is raised here
+        except KeyboardInterrupt:
+            raised_inside.append(True)
+            raise
+
+    monkeypatch.setattr(_command, "_import_torch", interrupted_import)
+    assert main(["build", "merino-64m", "--out", str(tmp_path / "ckpt")]) == 130
+    assert raised_inside == [] and not (tmp_path / "ckpt").exists()
+    assert capsys.readouterr().err == "mpsolve: interrupted\n"
+    assert main(["presets"]) == 0 and raised_inside == []  # a command without torch imports nothing first
