@@ -306,6 +306,10 @@ def _rows(tasks: list[SweepTask], executor: Any) -> Iterator[Iterator[dict[str, 
         except BaseException:  # leaving early (Ctrl-C, an error): stop the runs under way too
             for process in list((pool._processes or {}).values()):  # Python 3.14's terminate_workers()
                 process.terminate()
+            # wait for them here, deaf to a second Ctrl-C: at exit, its KeyboardInterrupt in the pool's join was a
+            # traceback (or the process died of SIGINT)
+            with children_ignore_ctrl_c():
+                pool.shutdown(wait=True, cancel_futures=True)
             raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)

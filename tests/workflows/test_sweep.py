@@ -423,3 +423,26 @@ def test_a_numpy_time_limit_is_recorded_as_a_float_so_rows_are_json():
     rows = sweep(["small"], {"flops": ["20G"]}, ["ea"], [0], time_limit=np.float32(30.0),
                  solver_options={"ea": {"iterations": 64, "init_samples": 64}})
     assert json.loads(json.dumps(rows))[0]["time_limit"] == 30.0
+
+
+def test_an_interrupted_process_sweep_waits_for_its_workers_deaf_to_another_ctrl_c(monkeypatch) -> None:
+    """Leaving a process sweep early (Ctrl-C) ends its workers and waits for them with Ctrl-C ignored: a second
+    Ctrl-C while they ended (at exit, in the pool's join) printed a traceback."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    seen = []
+    shutdown = ProcessPoolExecutor.shutdown
+
+    def shutdown_with_a_second_ctrl_c(self, wait=True, *, cancel_futures=False):
+        if wait:
+            seen.append(signal.getsignal(signal.SIGINT))
+            signal.raise_signal(signal.SIGINT)
+        return shutdown(self, wait=wait, cancel_futures=cancel_futures)
+
+    def first_ctrl_c(row):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ProcessPoolExecutor, "shutdown", shutdown_with_a_second_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(["small"], {"flops": ["20G"]}, ["exact"], [0, 1, 2], executor="process:1", on_row=first_ctrl_c)
+    assert seen == [signal.SIG_IGN]
