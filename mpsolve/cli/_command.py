@@ -78,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if quiet is not None:
             return quiet
         pipe = isinstance(exc, BrokenPipeError)  # an output other than stdout (a --csv named by a pipe)
-        where = f": {exc.filename!r}" if exc.filename else " writing an output: give a file" if pipe else ""
+        named = f" {exc.filename!r}" if exc.filename else ""
+        where = f" writing{named or ' an output'}: give a file" if pipe else f":{named}" if named else ""
         _say(f"mpsolve: error: {exc.strerror or exc}{where}")
         _flush_stdout(report=False)
         return 2

@@ -177,6 +177,13 @@ def _written(path: str | Path) -> Path:
     return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
 
 
+def _name_the_file(exc: BaseException, path: str | Path) -> None:
+    """Give a system's ``OSError`` that names no file (a write's: ``No space left on device``) the name of ``path``
+    (one raised without an errno keeps its message as it is)."""
+    if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+        exc.filename = str(path)
+
+
 def atomic_write(path: str | Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename: a crash mid-write
     leaves the previous file (or none), never half of the new one. A symbolic link is written
@@ -184,8 +191,12 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
     (``/dev/stdout``) is written in place."""
     payload = data.encode() if isinstance(data, str) else data
     if _special(path):
-        with open(path, "wb") as fh:
-            fh.write(payload)
+        try:
+            with open(path, "wb") as fh:
+                fh.write(payload)
+        except OSError as exc:
+            _name_the_file(exc, path)
+            raise
         return
     path = _written(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,6 +211,7 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
         if path.is_file():  # a replaced file keeps its permissions
             os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        _name_the_file(exc, path)
         raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,6 +126,14 @@ def test_atomic_write_replaces_the_whole_file(tmp_path) -> None:
     atomic_write(path, b"second")
     assert path.read_text() == "second" and [p.name for p in path.parent.iterdir()] == ["file.txt"]
     assert sys.modules["mpsolve.utils.files"].tomllib.loads("a = 1") == {"a": 1}
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="a device whose writes fail (Linux)")
+def test_a_failed_write_names_its_file() -> None:
+    """Before: ``mpsolve sweep --out /dev/full`` ran every run, then said "No space left on device", no file."""
+    with pytest.raises(OSError, match="No space left on device") as info:
+        atomic_write("/dev/full", "rows")
+    assert info.value.filename == "/dev/full"
 
 
 def test_atomic_write_honours_the_umask_and_keeps_a_replaced_files_mode(tmp_path) -> None:
