@@ -80,10 +80,14 @@ def path_arg(text: str) -> Path:
 
 
 def split_list(text: str, flag: str) -> list[str]:
-    """The non-empty items of a comma-separated flag value."""
-    items = [s.strip() for s in text.split(",") if s.strip()]
-    if not items:
+    """The items of a comma-separated flag value; one left empty (``10G,,20G``: a value lost to a typo, dropped
+    before) is refused."""
+    items = [s.strip() for s in text.split(",")]
+    if not any(items):
         raise CLIError(f"{flag} needs at least one comma-separated value")
+    if not all(items):
+        raise CLIError(f"{flag} {text!r} has an empty item: give a value between every two commas, and none after "
+                       "the last")
     return items
 
 

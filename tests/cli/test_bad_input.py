@@ -252,6 +252,11 @@ CASES = [
     ("design-empty-space", {}, ["design", "--space", "", "--budget", "flops=10G"], "unknown search space ''"),
     ("sweep-empty-space", {}, ["sweep", "--space", "", "--over", "flops", "--budgets", "5G"],
      "--space needs at least one comma-separated value"),
+    # an empty item was dropped: a value lost to a typo, without a word
+    ("pareto-empty-budget", {}, ["pareto", "--space", "small", "--budgets", "10G,,20G"],
+     "--budgets '10G,,20G' has an empty item: give a value between every two commas, and none after the last"),
+    ("sweep-empty-solver", {}, ["sweep", "--space", "small", "--over", "flops", "--budgets", "5G", "--solvers",
+                                "exact,"], "--solvers 'exact,' has an empty item"),
     # an empty objective was taken for the default one, entropy
     ("design-objective-empty", {}, ["design", "--space", "small", "--budget", "flops=10G", "--objective", ""],
      "--objective is empty: name one, e.g. --objective entropy"),
