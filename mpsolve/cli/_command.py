@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import os
 import select
 import sys
@@ -29,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mpsolve {mpsolve.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     # each subcommand's result_files: the flags whose file, when given, holds its result; saves_result: what it
-    # saves whatever is given (said when --json, on a closed stdout, is refused); imports_torch: it does, first
+    # saves whatever is given (said when --json, on a closed stdout, is refused); imports_runtimes: it imports torch
+    # and ONNX Runtime first
     for module in SUBCOMMANDS:
         module.add_subcommands(sub)
     return parser
@@ -59,9 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
              f"open (redirect it to a file: > FILE){also}")
         return 2
     try:
-        if getattr(args, "imports_torch", False):
+        if getattr(args, "imports_runtimes", False):
             with ctrl_c_held():  # a Ctrl-C delivered inside torch's import aborted the process (1 in 40 tries)
-                _import_torch()
+                _import_runtimes()
         with warnings.catch_warnings():
             shown: set[str] = set()  # one line per message, however many places rebuild the problem
             warnings.showwarning = functools.partial(_show_warning, shown=shown)
@@ -88,12 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _import_torch() -> None:
-    """Import torch where it is installed (the command says how to install it where it is not)."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        pass
+def _import_runtimes() -> None:
+    """Import torch and ONNX Runtime where they are installed (a command says how to install one it needs): a
+    Ctrl-C inside ONNX Runtime's import made it an ImportError ("import numpy failed"), said as not installed."""
+    for name in ("torch", "onnxruntime"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def _flush_stdout(report: bool = True) -> int | None:

@@ -56,7 +56,7 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--out", required=True, type=path_arg, metavar="DIR", help="checkpoint directory to write")
     p.add_argument("--seed", type=int, default=0, help="seed of the weight initialisation (default 0)")
     p.add_argument("--init-std", type=float, default=0.02, help="std of the Gaussian weights (default 0.02)")
-    p.set_defaults(imports_torch=True, func=cmd_build, result_files=("--out",))
+    p.set_defaults(imports_runtimes=True, func=cmd_build, result_files=("--out",))
 
     p = subparsers.add_parser(
         "train",
@@ -81,7 +81,7 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--save-every", type=int, default=None, metavar="STEPS",
                    help="also save the resumable checkpoint every this many steps (it is saved at 50, 75 and 100 %% "
                         "of the run, and on Ctrl-C)")
-    p.set_defaults(imports_torch=True, func=cmd_train, result_files=("--out",))
+    p.set_defaults(imports_runtimes=True, func=cmd_train, result_files=("--out",))
 
     p = subparsers.add_parser(
         "evaluate",
@@ -103,7 +103,7 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--num-fewshot", type=int, default=None, help="few-shot examples per prompt (task default)")
     p.add_argument("--seed", type=int, default=None, help="seed of lm-eval's sampling (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(imports_torch=True, func=cmd_evaluate)
+    p.set_defaults(imports_runtimes=True, func=cmd_evaluate)
 
     p = subparsers.add_parser("export", help="export a checkpoint to ONNX, verified in ONNX Runtime")
     p.add_argument("checkpoint", type=path_arg, metavar="DIR", help="a folder written by mpsolve train or build")
@@ -126,7 +126,7 @@ def add_subcommands(subparsers: Any) -> None:
                    "128-token prompt's time 1.154 times, a generated token's 0.878 times: "
                    "benchmarks/results/onnx_lean.md; mpsolve memory --runtime onnxruntime --lean measures a design)")
     p.add_argument("--int8", type=path_arg, default=None, metavar="FILE", help="also write an ORT dynamic-INT8 model")
-    p.set_defaults(imports_torch=True, func=cmd_export, result_files=("--onnx",))
+    p.set_defaults(imports_runtimes=True, func=cmd_export, result_files=("--onnx",))
 
     p = subparsers.add_parser(
         "generate",
@@ -152,7 +152,7 @@ def add_subcommands(subparsers: Any) -> None:
                    help="untimed generations of 2 tokens before the timed one, so that the first token's time "
                    f"leaves out first-call set-up (default 1, at most {MAX_WARMUP}; 0 times a cold call)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming the text")
-    p.set_defaults(imports_torch=True, func=cmd_generate)
+    p.set_defaults(imports_runtimes=True, func=cmd_generate)
 
     p = subparsers.add_parser(
         "profile-latency",
@@ -235,7 +235,7 @@ def add_subcommands(subparsers: Any) -> None:
                    "(benchmarks/results/latency_int8_s49.md, latency_int8_s49_r2.md); with two threads, two runs: "
                    "5.1 %% and 10.6 %% per prompt, 6.6 %% and 11.3 %% per generated token (latency_int8_t2_s49.md, "
                    "latency_int8_t2_s49_r2.md): check INT8 designs on the device with two threads")
-    p.set_defaults(imports_torch=True, func=cmd_profile_latency, result_files=("--out",))
+    p.set_defaults(imports_runtimes=True, func=cmd_profile_latency, result_files=("--out",))
 
     p = subparsers.add_parser(
         "latency",
@@ -273,7 +273,7 @@ def add_subcommands(subparsers: Any) -> None:
                    "timing of the same design and --seed exports nothing")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random weights and inputs")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(imports_torch=True, func=cmd_latency)
+    p.set_defaults(imports_runtimes=True, func=cmd_latency)
 
     p = subparsers.add_parser(
         "memory",
@@ -311,7 +311,7 @@ def add_subcommands(subparsers: Any) -> None:
                    help="onnxruntime: keep the design's exported graph in DIR and reuse it: a later measurement of the "
                    "same design, --seed and graph exports nothing")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(imports_torch=True, func=cmd_memory)
+    p.set_defaults(imports_runtimes=True, func=cmd_memory)
 
 
 def cmd_build(args: argparse.Namespace) -> int:

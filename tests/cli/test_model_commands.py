@@ -199,8 +199,9 @@ def test_the_run_folder_is_checked_before_the_corpus_and_its_tokenizer(tmp_path,
 
 
 def test_a_ctrl_c_while_torch_imports_is_held_until_it_has(tmp_path, capsys, monkeypatch) -> None:
-    """A model command imports torch first with Ctrl-C held, then stops on it: delivered inside torch's import (in a
-    call of its C++ extension) the ``KeyboardInterrupt`` aborted the process (SIGABRT, 1 in 40 tries under load)."""
+    """A model command imports torch and ONNX Runtime first with Ctrl-C held, then stops on it: delivered inside
+    torch's import (in a call of its C++ extension) the ``KeyboardInterrupt`` aborted the process (SIGABRT, 1 in 40
+    tries under load)."""
     import os
     import signal
     import time
@@ -217,7 +218,7 @@ def test_a_ctrl_c_while_torch_imports_is_held_until_it_has(tmp_path, capsys, mon
             raised_inside.append(True)
             raise
 
-    monkeypatch.setattr(_command, "_import_torch", interrupted_import)
+    monkeypatch.setattr(_command, "_import_runtimes", interrupted_import)
     assert main(["build", "merino-64m", "--out", str(tmp_path / "ckpt")]) == 130
     assert raised_inside == [] and not (tmp_path / "ckpt").exists()
     assert capsys.readouterr().err == "mpsolve: interrupted\n"
