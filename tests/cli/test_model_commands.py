@@ -219,7 +219,12 @@ def test_a_ctrl_c_while_torch_imports_is_held_until_it_has(tmp_path, capsys, mon
             raise
 
     monkeypatch.setattr(_command, "_import_runtimes", interrupted_import)
-    assert main(["build", "merino-64m", "--out", str(tmp_path / "ckpt")]) == 130
+    # Python's Ctrl-C handler, as in a terminal's mpsolve, whatever this worker process was left with
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert main(["build", "merino-64m", "--out", str(tmp_path / "ckpt")]) == 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert raised_inside == [] and not (tmp_path / "ckpt").exists()
     assert capsys.readouterr().err == "mpsolve: interrupted\n"
     assert main(["presets"]) == 0 and raised_inside == []  # a command without torch imports nothing first
