@@ -21,7 +21,7 @@ from mpsolve.merino_model._generation import torch_seed
 from mpsolve.spaces import Architecture, resolve_architecture
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.memory import check_memory
-from mpsolve.utils.signals import children_ignore_ctrl_c
+from mpsolve.utils.signals import children_ignore_ctrl_c, end_with_parent, stop_pool
 from mpsolve.utils.validation import check_bool, check_integer
 
 __all__ = ["MAX_MMAP_THRESHOLD", "RUNTIMES", "design_memory", "reset_peak_memory", "resident_memory"]
@@ -186,30 +186,16 @@ def _in_fresh_process(task: tuple[Any, ...], what: str) -> dict[str, int]:
         raise ModelInputError(f"the process measuring {what} failed: {type(exc).__name__}"
                               + (f": {said[0]}" if said else "")) from None
     except BaseException:  # Ctrl-C: the measuring process, which ignores it, stops too
-        for process in list((pool._processes or {}).values()):
-            process.terminate()
+        stop_pool(pool, let_running_finish=False)
         raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _end_with_parent() -> None:
-    """In the fresh process: end with the parent, also one killed outright (a pool's worker would otherwise wait
-    for another task forever)."""
-    import multiprocessing
-    import os
-    import threading
-    from multiprocessing.connection import wait
-
-    parent = multiprocessing.parent_process()
-    if parent is not None:  # its sentinel is ready once the parent has gone (watched before the slow imports)
-        threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(1)), daemon=True).start()
-
-
 def _measure(arch: dict[str, Any], seq_len: int, seed: int, mmap_threshold: int | None = None, batch_size: int = 1,
              padded: bool = False) -> dict[str, int]:
     """In the fresh process: the weights' and the prefill's resident memory over the baseline."""
-    _end_with_parent()
+    end_with_parent()
     if mmap_threshold is not None:
         _fix_mmap_threshold(mmap_threshold)
     import torch
@@ -241,7 +227,7 @@ def _measure_onnx(graph: str, vocab_size: int, seq_len: int, seed: int, mmap_thr
                   batch_size: int = 1) -> dict[str, int]:
     """In the fresh process: the resident memory of an ONNX Runtime session of ``graph`` (its weights) and of a
     prefill of ``seq_len`` tokens on an empty KV cache, over the baseline."""
-    _end_with_parent()
+    end_with_parent()
     if mmap_threshold is not None:
         _fix_mmap_threshold(mmap_threshold)
     import numpy as np

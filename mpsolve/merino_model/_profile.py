@@ -77,7 +77,7 @@ from mpsolve.merino_model._errors import ModelInputError, require
 from mpsolve.spaces import Architecture, SearchSpace, get_space, resolve_architecture
 from mpsolve.utils.errors import MpsolveError, first_line
 from mpsolve.utils.files import atomic_write
-from mpsolve.utils.signals import children_ignore_ctrl_c
+from mpsolve.utils.signals import children_ignore_ctrl_c, end_with_parent, stop_pool
 from mpsolve.utils.validation import check_bool, check_integer, check_run_time, check_threads
 
 __all__ = [
@@ -694,18 +694,20 @@ def _export_graphs(
     context = multiprocessing.get_context("spawn")  # a fresh process: no threads forked mid-work
     with children_ignore_ctrl_c():  # a Ctrl-C stops this process, which stops the exports; submit starts the workers
         pool = concurrent.futures.ProcessPoolExecutor(min(jobs, len(todo)), mp_context=context,
-                                                      initializer=_end_with_parent)
+                                                      initializer=end_with_parent)
         futures = [pool.submit(job, *args) for job, args in todo.values()]
     try:
         for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures), desc="exporting graphs",
                            unit="graph", disable=not progress):
             future.result()
-    except concurrent.futures.process.BrokenProcessPool:
-        raise MpsolveError("a process exporting the graphs ended: out of memory, or a script that starts work at "
-                           "import (a spawned process imports the main script: guard its top level with if __name__ "
-                           "== '__main__'); or give jobs=1") from None
-    finally:
-        pool.shutdown(cancel_futures=True)  # the running exports end and are kept: a Ctrl-C loses none
+    except BaseException as error:
+        stop_pool(pool, let_running_finish=True)  # the running exports end and are kept: a Ctrl-C loses none
+        if isinstance(error, concurrent.futures.process.BrokenProcessPool):
+            raise MpsolveError("a process exporting the graphs ended: out of memory, or a script that starts work at "
+                               "import (a spawned process imports the main script: guard its top level with if "
+                               "__name__ == '__main__'); or give jobs=1") from None
+        raise
+    pool.shutdown()
     return set(todo)
 
 
@@ -724,21 +726,6 @@ def _export_design_file(arch: Architecture, seed: int, logits: str, folder: str,
 
     torch.set_num_threads(1)
     design_graph(arch, seed, logits, Path(folder), lean=lean)
-
-
-def _end_with_parent() -> None:
-    """In a spawned helper process: ignore Ctrl-C (the parent's, which stops this process) and end with the parent,
-    also one killed outright (whose ``finally`` could not end it): no work goes on unasked."""
-    import multiprocessing
-    import signal
-    import threading
-    from multiprocessing.connection import wait
-
-    # the parent, off its main thread, could not ignore Ctrl-C while this process started
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = multiprocessing.parent_process()
-    if parent is not None:  # its sentinel is ready once the parent has gone
-        threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(1)), daemon=True).start()
 
 
 def _check_kept_graph(graph: bytes | Path, path: Path, what: str, again: str) -> None:
@@ -846,10 +833,10 @@ def _onnx_timer(threads: int) -> Iterator[Callable[..., list[dict[str, Any]]]]:
 def _serve_timings(connection: Any, threads: int) -> None:
     """The child of :func:`_onnx_timer`: one process-wide pool of ``threads`` threads, then
     :func:`_time_graph` of every job received until the parent closes the pipe. It ends with its
-    parent (:func:`_end_with_parent`)."""
+    parent (:func:`end_with_parent`)."""
     import onnxruntime as ort
 
-    _end_with_parent()
+    end_with_parent()
     ort.set_global_thread_pool_sizes(threads, 1)  # before the first session of this process
     while True:
         try:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["children_ignore_ctrl_c", "ctrl_c_held", "on_ctrl_c"]
+__all__ = ["children_ignore_ctrl_c", "ctrl_c_held", "end_with_parent", "on_ctrl_c", "stop_pool"]
 
 
 @contextlib.contextmanager
@@ -57,3 +58,33 @@ def ctrl_c_held() -> Iterator[None]:
         yield
     if held:
         raise KeyboardInterrupt
+
+
+def stop_pool(pool: Any, *, let_running_finish: bool) -> None:
+    """Leave a ``concurrent.futures.ProcessPoolExecutor`` early (a Ctrl-C, an error): cancel its queued tasks, and
+    let its running ones finish (``let_running_finish``; a further Ctrl-C ends them) or end them now; then wait for
+    its processes deaf to Ctrl-C (at exit, a ``KeyboardInterrupt`` in the pool's join printed a traceback)."""
+    if let_running_finish:
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+            return
+        except KeyboardInterrupt:  # the caller raises the first one
+            pass
+    for process in list((pool._processes or {}).values()):  # Python 3.14's terminate_workers()
+        process.terminate()
+    with children_ignore_ctrl_c():
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def end_with_parent() -> None:
+    """In a spawned helper process: ignore Ctrl-C (the parent's, which stops this process) and end with the parent,
+    also one killed outright (whose ``finally`` could not end it; a pool's worker would wait for another task
+    forever): no work goes on unasked."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    # the parent, off its main thread, could not ignore Ctrl-C while this process started
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # its sentinel is ready once the parent has gone
+        threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(1)), daemon=True).start()

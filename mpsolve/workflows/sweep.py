@@ -54,7 +54,7 @@ from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning, 
 from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
-from mpsolve.utils.signals import children_ignore_ctrl_c
+from mpsolve.utils.signals import children_ignore_ctrl_c, stop_pool
 from mpsolve.utils.validation import check_integer, check_time_limit, is_integer
 from mpsolve.workflows.problem_file import (
     ProblemFileError,
@@ -304,12 +304,7 @@ def _rows(tasks: list[SweepTask], executor: Any) -> Iterator[Iterator[dict[str, 
                 futures = [pool.submit(run_task, task) for task in tasks]
             yield _process_rows(futures)
         except BaseException:  # leaving early (Ctrl-C, an error): stop the runs under way too
-            for process in list((pool._processes or {}).values()):  # Python 3.14's terminate_workers()
-                process.terminate()
-            # wait for them here, deaf to a second Ctrl-C: at exit, its KeyboardInterrupt in the pool's join was a
-            # traceback (or the process died of SIGINT)
-            with children_ignore_ctrl_c():
-                pool.shutdown(wait=True, cancel_futures=True)
+            stop_pool(pool, let_running_finish=False)
             raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)

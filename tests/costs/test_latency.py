@@ -22,6 +22,7 @@ from mpsolve.merino_model import profile_latency
 from mpsolve.spaces import SearchSpace
 from mpsolve.testing.pytest_solvers import synthetic_profile
 from mpsolve.utils.errors import MpsolveError
+from mpsolve.utils.signals import end_with_parent
 
 
 @pytest.fixture(scope="module")
@@ -1043,6 +1044,45 @@ def test_graphs_are_exported_in_processes_only_where_graph_dir_lacks_two(tmp_pat
                         progress=False, jobs=2)
 
 
+def test_a_second_ctrl_c_while_the_exports_finish_ends_them_deaf_to_a_third(tmp_path: Path, monkeypatch) -> None:
+    """On a Ctrl-C the running exports finish and are kept; a second one while they finish ends them, and they are
+    waited for with Ctrl-C ignored: before, a further Ctrl-C landed in the pool's join at exit (a traceback)."""
+    import concurrent.futures
+
+    from mpsolve.merino_model import _profile
+
+    events = []
+
+    class Process:
+        def terminate(self) -> None:
+            events.append("terminate")
+
+    class Pool:  # a stand-in: its first shutdown meets the second Ctrl-C
+        def __init__(self, workers, **kwargs) -> None:
+            self._processes = {1: Process()}
+
+        def submit(self, job, *args):
+            return concurrent.futures.Future()
+
+        def shutdown(self, wait=True, *, cancel_futures=False) -> None:
+            events.append(("shutdown", wait, cancel_futures, signal.getsignal(signal.SIGINT)))
+            if len(events) == 1:
+                raise KeyboardInterrupt
+
+    def first_ctrl_c(futures):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(concurrent.futures, "as_completed", first_ctrl_c)
+    names = {label: f"s0-{label}" for label in ("embedding", "head")}
+    components = {label: (torch.nn.Identity(), ()) for label in names}
+    with pytest.raises(KeyboardInterrupt):
+        _profile._export_graphs(components, names, [], 16, tmp_path, 0, "all", False, 2, False)
+    assert [event[:3] if isinstance(event, tuple) else event for event in events] == [
+        ("shutdown", True, True), "terminate", ("shutdown", True, True)]
+    assert events[-1][3] == signal.SIG_IGN
+
+
 def test_a_profile_times_the_graphs_its_processes_export_without_checking_them(tmp_path: Path, monkeypatch) -> None:
     """With ``jobs=2`` the components and the calibration's designs are exported in processes (here a stand-in
     pool), a design drawn twice once, before any timing; what they wrote is timed without the check a graph kept by
@@ -1058,7 +1098,7 @@ def test_a_profile_times_the_graphs_its_processes_export_without_checking_them(t
 
     class Inline:  # a pool that runs its jobs in this process
         def __init__(self, workers, **kwargs) -> None:
-            assert workers == 2 and kwargs["initializer"] is _profile._end_with_parent
+            assert workers == 2 and kwargs["initializer"] is end_with_parent
 
         def submit(self, job, *args) -> concurrent.futures.Future:
             jobs.append(job.__name__)

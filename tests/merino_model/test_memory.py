@@ -357,7 +357,7 @@ def test_a_padded_batch_of_short_prompts_is_measured(seq_len: int) -> None:
 
     mp = pytest.MonkeyPatch()
     mp.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
-    mp.setattr("mpsolve.merino_model._memory._end_with_parent", lambda: None)
+    mp.setattr("mpsolve.merino_model._memory.end_with_parent", lambda: None)
     threads = torch.get_num_threads()
     try:
         _measure(arch.to_dict(), seq_len, 0, None, 2, True)  # in this process, to see its attention
