@@ -492,6 +492,92 @@ def _check_generation_lengths(tasks: Sequence[str | dict[str, Any]], max_length:
                                   f"generation_kwargs {key} below {max_length} in the task file")
 
 
+def _check_documents(task: Any, limit: int | float | None) -> None:
+    """Refuse what lm-eval would run wrong in ``task`` (an lm-eval ``Task``, its ``num_fewshot`` set): more few-shot
+    examples than its few-shot documents hold (lm-eval: "Sample larger than population"), and a multiple-choice
+    document, of those ``limit`` keeps, whose target is not one of its choices (lm-eval scored it as wrong, with a
+    warning; the first document's was an ``IndexError``)."""
+    import itertools
+    import math
+
+    config = task.config
+    name = shown(config.task)
+    shots = config.num_fewshot or 0
+    if shots > 0:
+        pool = len(task.fewshot_docs())
+        itself = int(config.fewshot_split == config.test_split)  # lm-eval then draws one more, to leave it out
+        if shots + itself > pool:
+            raise ModelInputError(f"task {name} asks for {shots} few-shot examples, and its few-shot documents number "
+                                  f"{pool}{', the one in question among them' if itself else ''}: give "
+                                  f"--num-fewshot {max(pool - itself, 0)} or fewer (num_fewshot in Python)")
+    if config.output_type != "multiple_choice" or task.multiple_input:
+        return
+    docs = task.eval_docs
+    if limit is not None:  # lm-eval's rule: a fraction of the documents below 1
+        limit = math.ceil(len(docs) * limit) if limit < 1.0 else int(limit)
+    for index, doc in enumerate(itertools.islice(docs, limit)):
+        target, choices = task.doc_to_target(doc), task.doc_to_choice(doc)
+        for one in target if isinstance(target, list) else [target]:
+            if not (0 <= one < len(choices) if isinstance(one, int) else one in choices):
+                raise ModelInputError(f"task {name}: document {index}'s target {shown(one)} is not one of its "
+                                      f"{len(choices)} choices (an index from 0, or a choice's text), and lm-eval "
+                                      "would score it as wrong: mend the data, or the task's doc_to_target")
+
+
+def _tasks_in(value: Any) -> Iterator[Any]:
+    """The lm-eval tasks in ``value``, a task dict as lm-eval's ``evaluate`` takes it (groups nest)."""
+    from lm_eval.api.task import Task
+
+    if isinstance(value, Task):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tasks_in(item)
+
+
+@contextlib.contextmanager
+def _documents_checked(limit: int | float | None) -> Iterator[None]:
+    """Check each task's documents (:func:`_check_documents`) once lm-eval has set them up, before the model runs."""
+    import lm_eval.evaluator
+
+    original = lm_eval.evaluator.evaluate
+
+    def evaluate(*args: Any, **kwargs: Any) -> Any:
+        for task in _tasks_in(kwargs.get("task_dict", args[1] if len(args) > 1 else None)):
+            _check_documents(task, limit)
+        return original(*args, **kwargs)
+
+    lm_eval.evaluator.evaluate = evaluate
+    try:
+        yield
+    finally:
+        lm_eval.evaluator.evaluate = original
+
+
+def _failed_task(exc: BaseException) -> tuple[Any, str] | None:
+    """The lm-eval task in whose method ``exc`` was raised (the innermost), and that method's name."""
+    from lm_eval.api.task import Task
+
+    found, tb = None, exc.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if isinstance(owner, Task):
+            found = owner, tb.tb_frame.f_code.co_name
+        tb = tb.tb_next
+    return found
+
+
+def _cause_in(task: Any, limit: int | float | None) -> ModelInputError | None:
+    """What :func:`_check_documents` finds wrong in ``task``, one lm-eval failed in (maybe half set up), if anything."""
+    try:
+        _check_documents(task, limit)
+    except ModelInputError as found:
+        return found
+    except Exception:  # lm-eval's own error says more
+        return None
+    return None
+
+
 def lm_eval_tasks(
     model: Any,
     tokenizer: Any,
@@ -516,7 +602,9 @@ def lm_eval_tasks(
     A ``generate_until`` task generates up to its ``generation_kwargs`` ``max_gen_toks``
     tokens, by default lm-eval's 256 or half the model's ``max_positions`` if fewer (the
     prompt, cut from the left, fills the rest); a task file asking for ``max_positions`` or
-    more is refused before any work.
+    more is refused before any work. So are, before the model runs, a multiple-choice document
+    (of those ``limit`` keeps) whose target is not one of its choices, which lm-eval would score as
+    wrong, and more few-shot examples than a task's few-shot documents hold.
 
     Returns:
         ``{task: {metric: value}}`` (lm-eval's ``metric,filter`` keys, numbers only).
@@ -587,11 +675,18 @@ def lm_eval_tasks(
     try:
         with _sandboxed_templates(), _timed_patterns(), _without_model_object_warnings(), _without_git_probe(), \
                 tokenizer_panics("the tokenizer, on a task's text,", "restore the checkpoint's tokenizer.json",
-                                 quiet=False):
-            out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, limit=limit,
-                                          num_fewshot=num_fewshot,
-                                          log_samples=False, bootstrap_iters=0, random_seed=seed,
-                                          numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+                                 quiet=False), _documents_checked(limit):
+            try:
+                out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, limit=limit,
+                                              num_fewshot=num_fewshot,
+                                              log_samples=False, bootstrap_iters=0, random_seed=seed,
+                                              numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+            except Exception as exc:  # lm-eval failed in a task: our check names the cause where it finds one
+                failed = _failed_task(exc)
+                found = None if failed is None else _cause_in(failed[0], limit)
+                if found is not None:
+                    raise found from None
+                raise
     except TemplateLimitError as exc:
         raise ModelInputError(f"{_owner(tasks, exc.source)}: template {shown(exc.source)} {exc}; a template "
                               f"may be at most {SOURCE_LIMIT >> 10} KiB long and build at most {TEXT_LIMIT >> 20} MiB "
@@ -615,8 +710,9 @@ def lm_eval_tasks(
         raise
     except (TemplateError, LookupError, ValueError, TypeError, ArithmeticError, OSError, AssertionError, SyntaxError,
             ImportError) as exc:  # a choice list it cannot parse; a prompt source it cannot import
-        first = first_line(exc)
-        raise ModelInputError(f"lm-eval could not run the tasks: {type(exc).__name__}: {first}") from None
+        failed = _failed_task(exc)
+        where = "the tasks" if failed is None else f"task {shown(failed[0].config.task)} (in its {failed[1]})"
+        raise ModelInputError(f"lm-eval could not run {where}: {type(exc).__name__}: {first_line(exc)}") from None
     if out is None:
         raise ModelInputError("lm-eval returned no results")
     return {task: {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

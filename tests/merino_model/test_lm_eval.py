@@ -287,17 +287,61 @@ def test_a_data_file_its_loader_cannot_read_is_named(model: MeRinoHFForCausalLM,
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize(("change", "said"), [
-    (("doc_to_choice: choices", 'doc_to_choice: "[{{choices}}"'), "SyntaxError"),
-    (("test_split: test", 'test_split: test\nuse_prompt: "promptsource:x"'), "ModuleNotFoundError"),
+@pytest.mark.parametrize(("change", "where", "said"), [
+    (("doc_to_choice: choices", 'doc_to_choice: "[{{choices}}"'), "doc_to_choice", "SyntaxError"),
+    (("test_split: test", 'test_split: test\nuse_prompt: "promptsource:x"'), "__init__", "ModuleNotFoundError"),
 ])
-def test_a_task_lm_eval_cannot_run_is_one_line(model: MeRinoHFForCausalLM, task_dir: Path, change, said) -> None:
+def test_a_task_lm_eval_cannot_run_is_one_line(model: MeRinoHFForCausalLM, task_dir: Path, change, where,
+                                               said) -> None:
     """Before: lm-eval's SyntaxError (a choice list its literal_eval cannot parse) and ModuleNotFoundError (a
-    promptsource prompt) were tracebacks (found by the security audit)."""
+    promptsource prompt) were tracebacks (found by the security audit). The line names the task and lm-eval's
+    method that failed: before, it said "the tasks"."""
     (task_dir / "odd.yaml").write_text(TASK.replace(*change), encoding="utf-8")
-    with pytest.raises(ModelInputError, match=f"^lm-eval could not run the tasks: {said}: ") as info:
+    said = rf"^lm-eval could not run task 'tiny_choice' \(in its {where}\): {said}: "
+    with pytest.raises(ModelInputError, match=said) as info:
         lm_eval_tasks(model, byte_tokenizer(), [load_task_file(task_dir / "odd.yaml")], limit=2)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("bad", "doc", "target"), [(3, 3, "5"), (0, 0, "5"), (4, 4, "'neither'"), (4, 4, "-1")])
+def test_a_target_not_among_its_choices_is_refused_before_the_model_runs(
+        model: MeRinoHFForCausalLM, task_dir: Path, monkeypatch, bad: int, doc: int, target: str) -> None:
+    """Before: lm-eval scored a document whose target was no index of its choices as wrong (with a warning, or none
+    for -1), and the first document's was "IndexError: list index out of range". A text target must be a choice's."""
+    from lm_eval.models.huggingface import HFLM
+
+    docs = [dict(d) for d in DOCS]
+    docs[bad]["label"] = json.loads(target.replace("'", '"'))
+    folder = task_dir / f"bad_target_{bad}_{len(target)}"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
+    (folder / "task.yaml").write_text(TASK, encoding="utf-8")
+    task = load_task_file(folder / "task.yaml")
+
+    def scored(*args, **kwargs):
+        raise AssertionError("the model ran")
+
+    monkeypatch.setattr(HFLM, "loglikelihood", scored)
+    with pytest.raises(ModelInputError, match=f"^task 'tiny_choice': document {doc}'s target {target} is not one "
+                                              r"of its 2 choices \(an index from 0, or a choice's text\), and lm-eval "
+                                              "would score it as wrong: mend the data, or the task's doc_to_target$"):
+        lm_eval_tasks(model, byte_tokenizer(), [task])
+    if bad:  # the documents a limit keeps are checked, and only those
+        with pytest.raises(ModelInputError, match="AssertionError: the model ran"):
+            lm_eval_tasks(model, byte_tokenizer(), [task], limit=bad)
+
+
+@pytest.mark.parametrize(("split", "shots", "most"), [("", 7, 6), ("fewshot_split: test\n", 6, 5)])
+def test_more_few_shot_examples_than_documents_are_refused(model: MeRinoHFForCausalLM, task_dir: Path, split: str,
+                                                           shots: int, most: int) -> None:
+    """Before: lm-eval's "ValueError: Sample larger than population or is negative". From the split it evaluates,
+    lm-eval draws one example more and leaves the document in question out: its 6 documents give 5 examples."""
+    (task_dir / "shots.yaml").write_text(TASK + split, encoding="utf-8")
+    task = load_task_file(task_dir / "shots.yaml")
+    with pytest.raises(ModelInputError, match=f"^task 'tiny_choice' asks for {shots} few-shot examples, and its "
+                                              f"few-shot documents number 6.*: give --num-fewshot {most} or fewer"):
+        lm_eval_tasks(model, byte_tokenizer(), [task], num_fewshot=shots, limit=1)
+    assert "acc,none" in lm_eval_tasks(model, byte_tokenizer(), [task], num_fewshot=most, limit=1)["tiny_choice"]
 
 
 def test_tasks_of_one_name_are_refused(model: MeRinoHFForCausalLM, task_dir: Path) -> None:
