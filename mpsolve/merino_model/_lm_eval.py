@@ -413,20 +413,25 @@ def _without_model_object_warnings() -> Iterator[None]:
         logger.removeFilter(keep)
 
 
+#: what lm-eval records of the machine beside the metrics, which :func:`lm_eval_tasks` drops: ``git describe`` of the
+#: working folder (the caller's repository, not the model's; outside one it printed "fatal: not a git repository"),
+#: and torch's environment report (seven commands, ``pip list`` among them: a second of each evaluation)
+_PROBES = {"get_git_commit_hash": lambda: None, "add_env_info": lambda storage: None}
+
+
 @contextlib.contextmanager
-def _without_git_probe() -> Iterator[None]:
-    """Skip lm-eval's ``git describe`` of the working folder for the duration: it records the
-    caller's repository, not the model, and outside one git prints "fatal: not a git repository"."""
+def _without_environment_probes() -> Iterator[None]:
+    """Skip lm-eval's records of the machine (:data:`_PROBES`) for the duration."""
     import lm_eval.evaluator
 
-    original = getattr(lm_eval.evaluator, "get_git_commit_hash", None)
-    if original is not None:
-        lm_eval.evaluator.get_git_commit_hash = lambda: None
+    originals = {name: getattr(lm_eval.evaluator, name) for name in _PROBES if hasattr(lm_eval.evaluator, name)}
+    for name in originals:
+        setattr(lm_eval.evaluator, name, _PROBES[name])
     try:
         yield
     finally:
-        if original is not None:
-            lm_eval.evaluator.get_git_commit_hash = original
+        for name, original in originals.items():
+            setattr(lm_eval.evaluator, name, original)
 
 
 @contextlib.contextmanager
@@ -673,9 +678,10 @@ def lm_eval_tasks(
     # (seconds); a task named needs them
     manager = _installed_tasks() if any(isinstance(t, str) for t in tasks) else TaskManager(include_defaults=False)
     try:
-        with _sandboxed_templates(), _timed_patterns(), _without_model_object_warnings(), _without_git_probe(), \
+        with _sandboxed_templates(), _timed_patterns(), _without_model_object_warnings(), \
+                _without_environment_probes(), _documents_checked(limit), \
                 tokenizer_panics("the tokenizer, on a task's text,", "restore the checkpoint's tokenizer.json",
-                                 quiet=False), _documents_checked(limit):
+                                 quiet=False):
             try:
                 out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, limit=limit,
                                               num_fewshot=num_fewshot,
