@@ -186,7 +186,7 @@ def _in_fresh_process(task: tuple[Any, ...], what: str) -> dict[str, int]:
         raise ModelInputError(f"the process measuring {what} failed: {type(exc).__name__}"
                               + (f": {said[0]}" if said else "")) from None
     except BaseException:  # Ctrl-C: the measuring process, which ignores it, stops too
-        stop_pool(pool, let_running_finish=False)
+        stop_pool(pool)
         raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

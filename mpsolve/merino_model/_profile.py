@@ -77,7 +77,7 @@ from mpsolve.merino_model._errors import ModelInputError, require
 from mpsolve.spaces import Architecture, SearchSpace, get_space, resolve_architecture
 from mpsolve.utils.errors import MpsolveError, first_line
 from mpsolve.utils.files import atomic_write
-from mpsolve.utils.signals import children_ignore_ctrl_c, end_with_parent, stop_pool
+from mpsolve.utils.signals import children_ignore_ctrl_c, ctrl_c_held, end_with_parent, stop_pool
 from mpsolve.utils.validation import check_bool, check_integer, check_run_time, check_threads
 
 __all__ = [
@@ -701,13 +701,14 @@ def _export_graphs(
                            unit="graph", disable=not progress):
             future.result()
     except BaseException as error:
-        stop_pool(pool, let_running_finish=True)  # the running exports end and are kept: a Ctrl-C loses none
+        stop_pool(pool, futures)  # the running exports end and are kept: a Ctrl-C loses none
         if isinstance(error, concurrent.futures.process.BrokenProcessPool):
             raise MpsolveError("a process exporting the graphs ended: out of memory, or a script that starts work at "
                                "import (a spawned process imports the main script: guard its top level with if "
                                "__name__ == '__main__'); or give jobs=1") from None
         raise
-    pool.shutdown()
+    with ctrl_c_held():  # its join, which a Ctrl-C must not interrupt (see stop_pool)
+        pool.shutdown()
     return set(todo)
 
 

@@ -60,18 +60,23 @@ def ctrl_c_held() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def stop_pool(pool: Any, *, let_running_finish: bool) -> None:
-    """Leave a ``concurrent.futures.ProcessPoolExecutor`` early (a Ctrl-C, an error): cancel its queued tasks, and
-    let its running ones finish (``let_running_finish``; a further Ctrl-C ends them) or end them now; then wait for
-    its processes deaf to Ctrl-C (at exit, a ``KeyboardInterrupt`` in the pool's join printed a traceback)."""
-    if let_running_finish:
+def stop_pool(pool: Any, futures: Any = None) -> None:
+    """Leave a ``concurrent.futures.ProcessPoolExecutor`` early (a Ctrl-C, an error): cancel its queued tasks, let
+    its running ones (of ``futures``) finish where given (a further Ctrl-C ends them) or else end them now, and
+    wait for its processes deaf to Ctrl-C. (A Ctrl-C in ``shutdown(wait=True)``'s join of the pool's thread left
+    Python 3.11 taking that thread for ended: at exit, a traceback from it, or an abort.)"""
+    import concurrent.futures
+
+    if futures is not None:
+        for future in futures:
+            future.cancel()  # the queued ones
         try:
-            pool.shutdown(wait=True, cancel_futures=True)
-            return
+            concurrent.futures.wait(futures)  # a Ctrl-C here is safe, unlike one in a join
         except KeyboardInterrupt:  # the caller raises the first one
-            pass
-    for process in list((pool._processes or {}).values()):  # Python 3.14's terminate_workers()
-        process.terminate()
+            futures = None
+    if futures is None:
+        for process in list((pool._processes or {}).values()):  # Python 3.14's terminate_workers()
+            process.terminate()
     with children_ignore_ctrl_c():
         pool.shutdown(wait=True, cancel_futures=True)
 

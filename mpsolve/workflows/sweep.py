@@ -304,7 +304,7 @@ def _rows(tasks: list[SweepTask], executor: Any) -> Iterator[Iterator[dict[str, 
                 futures = [pool.submit(run_task, task) for task in tasks]
             yield _process_rows(futures)
         except BaseException:  # leaving early (Ctrl-C, an error): stop the runs under way too
-            stop_pool(pool, let_running_finish=False)
+            stop_pool(pool)
             raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
