@@ -88,8 +88,13 @@ def end_with_parent() -> None:
     import multiprocessing
     from multiprocessing.connection import wait
 
+    from tqdm import tqdm
+
     # the parent, off its main thread, could not ignore Ctrl-C while this process started
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # a progress bar here (torch.fx's interpreter makes one in an export) locks this process's threads only: tqdm's
+    # own lock, a multiprocessing one, made a semaphore the resource tracker said was leaked when this process ended
+    tqdm.set_lock(threading.RLock())
     parent = multiprocessing.parent_process()
     if parent is not None:  # its sentinel is ready once the parent has gone
         threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(1)), daemon=True).start()

@@ -224,3 +224,43 @@ def test_a_file_that_cannot_be_read_is_named_with_the_reason(tmp_path) -> None:
                          ("gone.toml", "does not exist"), (".", "is not a regular file")):
         with pytest.raises(MpsolveError, match=rf"^problem file '.*{name}' {reason}$"):
             read_text_bounded(tmp_path / name, "problem file")
+
+
+_ENDED_HELPER = """
+import multiprocessing
+import time
+
+from mpsolve.utils.signals import end_with_parent
+
+
+def helper(ready):
+    end_with_parent()
+    from tqdm import tqdm
+
+    tqdm(total=1, disable=True)  # as torch.fx's interpreter makes one in an export
+    ready.set()
+    time.sleep(60)
+
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()  # (also starts the resource tracker here)
+    process = context.Process(target=helper, args=(ready,))
+    process.start()
+    assert ready.wait(60)
+    process.terminate()
+    process.join()
+"""
+
+
+def test_a_helper_process_ended_leaves_no_semaphore_behind(tmp_path: Path) -> None:
+    """A helper process (``end_with_parent``) gives tqdm a lock for its threads: tqdm's own, a multiprocessing lock,
+    was a semaphore that the resource tracker said was leaked ("There appear to be 2 leaked semaphore objects") once
+    a second Ctrl-C had ended ``profile-latency --jobs 2``'s export processes."""
+    import subprocess
+
+    script = tmp_path / "ended.py"
+    script.write_text(_ENDED_HELPER, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "leaked" not in done.stderr
