@@ -415,7 +415,7 @@ def _without_model_object_warnings() -> Iterator[None]:
 
 #: what lm-eval records of the machine beside the metrics, which :func:`lm_eval_tasks` drops: ``git describe`` of the
 #: working folder (the caller's repository, not the model's; outside one it printed "fatal: not a git repository"),
-#: and torch's environment report (seven commands, ``pip list`` among them: a second of each evaluation)
+#: and torch's environment report (11 processes, ``pip list`` among them: a second of each evaluation)
 _PROBES = {"get_git_commit_hash": lambda: None, "add_env_info": lambda storage: None}
 
 

@@ -103,8 +103,8 @@ class _Records(logging.Handler):
 
 
 def test_local_task_matches_our_own_loglikelihoods(model: MeRinoHFForCausalLM, task_dir: Path, monkeypatch) -> None:
-    """Also: an evaluation starts no process. lm-eval's records of the machine, which we drop, ran seven commands
-    (``git describe``, and torch's environment report with ``pip list``), a second of each evaluation."""
+    """Also: an evaluation starts no process. lm-eval's record of the machine, which we drop, ran torch's environment
+    report (11 processes, ``pip list`` among them), a second of each evaluation."""
     import subprocess
 
     from mpsolve.merino_model._lm_eval import _without_model_object_warnings
