@@ -420,39 +420,39 @@ _PROBES = {"get_git_commit_hash": lambda: None, "add_env_info": lambda storage: 
 
 
 @contextlib.contextmanager
-def _without_environment_probes() -> Iterator[None]:
-    """Skip lm-eval's records of the machine (:data:`_PROBES`) for the duration."""
-    import lm_eval.evaluator
-
-    originals = {name: getattr(lm_eval.evaluator, name) for name in _PROBES if hasattr(lm_eval.evaluator, name)}
-    for name in originals:
-        setattr(lm_eval.evaluator, name, _PROBES[name])
+def _swapped(*swaps: tuple[Any, str, Any]) -> Iterator[None]:
+    """Set each ``(owner, attribute, value)`` for the duration; the originals come back after."""
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in swaps]
+    for owner, name, value in swaps:
+        setattr(owner, name, value)
     try:
         yield
     finally:
-        for name, original in originals.items():
-            setattr(lm_eval.evaluator, name, original)
+        for owner, name, original in reversed(originals):
+            setattr(owner, name, original)
 
 
-@contextlib.contextmanager
-def _sandboxed_templates() -> Iterator[None]:
+def _without_environment_probes() -> contextlib.AbstractContextManager[None]:
+    """Skip lm-eval's records of the machine (:data:`_PROBES`) for the duration."""
+    import lm_eval.evaluator
+
+    return _swapped(*((lm_eval.evaluator, name, probe) for name, probe in _PROBES.items()
+                      if hasattr(lm_eval.evaluator, name)))
+
+
+def _sandboxed_templates() -> contextlib.AbstractContextManager[None]:
     """Render lm-eval's Jinja templates in Jinja's sandbox, bounded in size and work, for the duration."""
     import lm_eval.utils
     from jinja2 import BaseLoader, StrictUndefined
 
     from mpsolve.merino_model._sandbox import BoundedSandbox
 
-    original = lm_eval.utils.env
-    lm_eval.utils.env = BoundedSandbox(loader=BaseLoader, undefined=StrictUndefined, keep_trailing_newline=True,
-                                       filters=original.filters)
-    try:
-        yield
-    finally:
-        lm_eval.utils.env = original
+    sandbox = BoundedSandbox(loader=BaseLoader, undefined=StrictUndefined, keep_trailing_newline=True,
+                             filters=lm_eval.utils.env.filters)
+    return _swapped((lm_eval.utils, "env", sandbox))
 
 
-@contextlib.contextmanager
-def _timed_patterns() -> Iterator[None]:
+def _timed_patterns() -> contextlib.AbstractContextManager[None]:
     """Apply task files' regular expressions with a time limit for the duration (``_sandbox.TIMED_RE`` as the ``re``
     of the lm-eval modules that apply them)."""
     import lm_eval.api.metrics
@@ -461,15 +461,8 @@ def _timed_patterns() -> Iterator[None]:
 
     from mpsolve.merino_model._sandbox import TIMED_RE
 
-    modules = (lm_eval.api.metrics, lm_eval.filters.extraction, lm_eval.utils)
-    originals = [module.re for module in modules]
-    for module in modules:
-        module.re = TIMED_RE
-    try:
-        yield
-    finally:
-        for module, original in zip(modules, originals):
-            module.re = original
+    return _swapped(*((module, "re", TIMED_RE)
+                      for module in (lm_eval.api.metrics, lm_eval.filters.extraction, lm_eval.utils)))
 
 
 def _owner(tasks: Sequence[str | dict[str, Any]], text: Any) -> str:
@@ -540,8 +533,7 @@ def _tasks_in(value: Any) -> Iterator[Any]:
             yield from _tasks_in(item)
 
 
-@contextlib.contextmanager
-def _documents_checked(limit: int | float | None) -> Iterator[None]:
+def _documents_checked(limit: int | float | None) -> contextlib.AbstractContextManager[None]:
     """Check each task's documents (:func:`_check_documents`) once lm-eval has set them up, before the model runs."""
     import lm_eval.evaluator
 
@@ -552,11 +544,7 @@ def _documents_checked(limit: int | float | None) -> Iterator[None]:
             _check_documents(task, limit)
         return original(*args, **kwargs)
 
-    lm_eval.evaluator.evaluate = evaluate
-    try:
-        yield
-    finally:
-        lm_eval.evaluator.evaluate = original
+    return _swapped((lm_eval.evaluator, "evaluate", evaluate))
 
 
 def _failed_task(exc: BaseException) -> tuple[Any, str] | None:
@@ -580,6 +568,52 @@ def _cause_in(task: Any, limit: int | float | None) -> ModelInputError | None:
         return found
     except Exception:  # lm-eval's own error says more
         return None
+    return None
+
+
+def _explained(exc: Exception, tasks: Sequence[str | dict[str, Any]], limit: int | float | None
+               ) -> ModelInputError | None:
+    """The one-line error for ``exc``, which lm-eval raised running ``tasks``: what our checks find wrong in the task
+    it failed in, else what the error says of the task files; ``None`` for an error of lm-eval's own."""
+    from datasets.exceptions import DatasetsError
+    from jinja2.exceptions import SecurityError, TemplateError
+
+    from mpsolve.merino_model._sandbox import (
+        BUILT_LIMIT,
+        ITEM_LIMIT,
+        SOURCE_LIMIT,
+        STEP_LIMIT,
+        TEXT_LIMIT,
+        PatternError,
+        TemplateLimitError,
+    )
+
+    failed = _failed_task(exc)
+    found = None if failed is None else _cause_in(failed[0], limit)
+    if found is not None:
+        return found
+    if isinstance(exc, TemplateLimitError):
+        return ModelInputError(f"{_owner(tasks, exc.source)}: template {shown(exc.source)} {exc}; a template may be at "
+                               f"most {SOURCE_LIMIT >> 10} KiB long and build at most {TEXT_LIMIT >> 20} MiB of text "
+                               f"({BUILT_LIMIT >> 20} MiB in all) in at most {STEP_LIMIT} steps, sizing or writing at "
+                               f"most {ITEM_LIMIT} list and dict items, per document")
+    if isinstance(exc, PatternError):
+        return ModelInputError(f"{_owner(tasks, exc.pattern)}: regular expression {shown(exc.pattern)} {exc}; "
+                               f"{exc.way_out}")
+    if isinstance(exc, SecurityError):
+        return ModelInputError(f"a task template tried unsafe access ({exc}); templates may only read document fields")
+    if isinstance(exc, DatasetsError):
+        files = "; ".join(f"{t.get('task')}: {(t.get('dataset_kwargs') or {}).get('data_files')}"
+                          for t in tasks if isinstance(t, dict))
+        return ModelInputError(f"lm-eval could not read the task data ({files or 'installed tasks'}): "
+                               f"{first_line(exc.__cause__ or exc)[:200]}; check that each data file suits its "
+                               f"dataset_path ({', '.join(_LOCAL_LOADERS)})")
+    if isinstance(exc, ModelInputError):  # ours, one line already (a tokenizer's panic)
+        return exc
+    if isinstance(exc, (TemplateError, LookupError, ValueError, TypeError, ArithmeticError, OSError, AssertionError,
+                        SyntaxError, ImportError)):  # a choice list it cannot parse; a prompt source it cannot import
+        where = "the tasks" if failed is None else f"task {shown(failed[0].config.task)} (in its {failed[1]})"
+        return ModelInputError(f"lm-eval could not run {where}: {type(exc).__name__}: {first_line(exc)}")
     return None
 
 
@@ -618,20 +652,9 @@ def lm_eval_tasks(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     import lm_eval
-    from datasets.exceptions import DatasetsError
-    from jinja2.exceptions import SecurityError, TemplateError
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from mpsolve.merino_model._sandbox import (
-        BUILT_LIMIT,
-        ITEM_LIMIT,
-        SOURCE_LIMIT,
-        STEP_LIMIT,
-        TEXT_LIMIT,
-        PatternError,
-        TemplateLimitError,
-    )
     from mpsolve.utils.random import DEFAULT_SEED
 
     for task in tasks:  # lm-eval reads a name that is a path as a task file, with its own loader (!function runs)
@@ -682,43 +705,15 @@ def lm_eval_tasks(
                 _without_environment_probes(), _documents_checked(limit), \
                 tokenizer_panics("the tokenizer, on a task's text,", "restore the checkpoint's tokenizer.json",
                                  quiet=False):
-            try:
-                out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, limit=limit,
-                                              num_fewshot=num_fewshot,
-                                              log_samples=False, bootstrap_iters=0, random_seed=seed,
-                                              numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
-            except Exception as exc:  # lm-eval failed in a task: our check names the cause where it finds one
-                failed = _failed_task(exc)
-                found = None if failed is None else _cause_in(failed[0], limit)
-                if found is not None:
-                    raise found from None
-                raise
-    except TemplateLimitError as exc:
-        raise ModelInputError(f"{_owner(tasks, exc.source)}: template {shown(exc.source)} {exc}; a template "
-                              f"may be at most {SOURCE_LIMIT >> 10} KiB long and build at most {TEXT_LIMIT >> 20} MiB "
-                              f"of text ({BUILT_LIMIT >> 20} MiB in all) in at most {STEP_LIMIT} steps, sizing or "
-                              f"writing at most {ITEM_LIMIT} list and dict items, per document") from None
-    except PatternError as exc:
-        raise ModelInputError(f"{_owner(tasks, exc.pattern)}: regular expression {shown(exc.pattern)} {exc}; "
-                              f"{exc.way_out}") from None
-    except SecurityError as exc:
-        raise ModelInputError(f"a task template tried unsafe access ({exc}); templates may only read document "
-                              "fields") from None
-    except DatasetsError as exc:
-        cause = exc.__cause__ or exc
-        first = first_line(cause)
-        files = "; ".join(f"{t.get('task')}: {(t.get('dataset_kwargs') or {}).get('data_files')}"
-                          for t in tasks if isinstance(t, dict))
-        raise ModelInputError(f"lm-eval could not read the task data ({files or 'installed tasks'}): {first[:200]}; "
-                              f"check that each data file suits its dataset_path ({', '.join(_LOCAL_LOADERS)})"
-                              ) from None
-    except ModelInputError:  # ours, one line already (a tokenizer's panic)
-        raise
-    except (TemplateError, LookupError, ValueError, TypeError, ArithmeticError, OSError, AssertionError, SyntaxError,
-            ImportError) as exc:  # a choice list it cannot parse; a prompt source it cannot import
-        failed = _failed_task(exc)
-        where = "the tasks" if failed is None else f"task {shown(failed[0].config.task)} (in its {failed[1]})"
-        raise ModelInputError(f"lm-eval could not run {where}: {type(exc).__name__}: {first_line(exc)}") from None
+            out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, limit=limit,
+                                          num_fewshot=num_fewshot,
+                                          log_samples=False, bootstrap_iters=0, random_seed=seed,
+                                          numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+    except Exception as exc:
+        explained = _explained(exc, tasks, limit)
+        if explained is None:  # lm-eval's own error, not one the task files can mend
+            raise
+        raise explained from None
     if out is None:
         raise ModelInputError("lm-eval returned no results")
     return {task: {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
