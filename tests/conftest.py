@@ -23,10 +23,11 @@ import mpsolve
 from mpsolve.spaces import SearchSpace, get_space
 
 # Modules whose module-scoped fixtures take seconds each (a prefill and a decode latency profile, exported graphs,
-# trained checkpoints): each runs whole in one worker, so they are built once per run rather than once in each
-# worker that draws one of the module's tests; every other test is dealt out one by one, as --dist load does
+# trained checkpoints, a folder of kept component graphs): each runs whole in one worker, so they are built once per
+# run rather than once in each worker that draws one of the module's tests; every other test is dealt out one by one,
+# as --dist load does
 _SHARED_FIXTURE_MODULES = frozenset({"tests/costs/test_latency.py", "tests/merino_model/test_onnx.py",
-                                     "tests/merino_model/test_generate.py"})
+                                     "tests/merino_model/test_generate.py", "tests/merino_model/test_merino_cli.py"})
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

@@ -248,7 +248,7 @@ def test_every_compared_model_gets_its_ratios_to_opt350m() -> None:
 
 @pytest.mark.slow
 def test_a_design_of_ones_own_is_timed_in_both_runtimes(tmp_path: Path) -> None:
-    """``latency.py --design`` end to end on a tiny design (15 s): every entry timed, its graphs cached under
+    """``latency.py --design`` end to end on a tiny design: every entry timed, its graphs cached under
     the design's digest, ONNX Runtime INT8 compared with fp32 on the last position of several prompts."""
     latency = _latency_module()
     design = tmp_path / "tiny.json"
