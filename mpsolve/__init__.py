@@ -9,10 +9,11 @@ latency budgets with a pluggable solver, and build the winner as a torch model::
     print(result.architecture, result.objective)
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from mpsolve.constraints import Budget, Effectiveness, NonDecreasingWidths, Predicate
     from mpsolve.core import Evaluation, Problem, Result, SolveContext, Solver
     from mpsolve.objectives import DecoderParamsObjective, MeRinoEntropy, ParamsObjective
@@ -77,15 +78,15 @@ _HOMES = {
 _HOME = {name: module for module, names in _HOMES.items() for name in names}
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     """A public name from its module, or a subpackage (``mpsolve.costs``), imported on first use."""
     if name in _HOME:
-        value = getattr(importlib.import_module(_HOME[name]), name)
+        value = getattr(_importlib.import_module(_HOME[name]), name)
     elif not name.isidentifier() or name.startswith("_"):  # no dotted paths, no private modules
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     else:
         try:
-            value = importlib.import_module(f"{__name__}.{name}")
+            value = _importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:
             if exc.name != f"{__name__}.{name}":
                 raise
