@@ -21,7 +21,7 @@ from mpsolve.merino_model._generation import torch_seed
 from mpsolve.spaces import Architecture, resolve_architecture
 from mpsolve.utils.errors import MpsolveError
 from mpsolve.utils.memory import check_memory
-from mpsolve.utils.signals import children_ignore_ctrl_c, end_with_parent, stop_pool
+from mpsolve.utils.signals import children_ignore_ctrl_c, close_pool, pool_worker, stop_pool
 from mpsolve.utils.validation import check_bool, check_integer
 
 __all__ = ["MAX_MMAP_THRESHOLD", "RUNTIMES", "design_memory", "reset_peak_memory", "resident_memory"]
@@ -168,14 +168,21 @@ def design_memory(
 
 def _in_fresh_process(task: tuple[Any, ...], what: str) -> dict[str, int]:
     """``task[0](*task[1:])`` in a spawned process; its errors as one line, Ctrl-C ending it too."""
+    import concurrent.futures
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=pool_worker)
     try:
         with children_ignore_ctrl_c():  # the process starts with the task
             future = pool.submit(*task)
+        concurrent.futures.wait([future])
+    except BaseException:  # Ctrl-C: the measuring process, which ignores it, stops too
+        stop_pool(pool)
+        raise
+    close_pool(pool)  # its process and thread ended before this one can
+    try:
         return future.result()
     except BrokenProcessPool:
         raise ModelInputError(f"the process measuring {what} ended without an answer: out of "
@@ -185,17 +192,11 @@ def _in_fresh_process(task: tuple[Any, ...], what: str) -> dict[str, int]:
         said = str(exc).strip().splitlines()
         raise ModelInputError(f"the process measuring {what} failed: {type(exc).__name__}"
                               + (f": {said[0]}" if said else "")) from None
-    except BaseException:  # Ctrl-C: the measuring process, which ignores it, stops too
-        stop_pool(pool)
-        raise
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _measure(arch: dict[str, Any], seq_len: int, seed: int, mmap_threshold: int | None = None, batch_size: int = 1,
              padded: bool = False) -> dict[str, int]:
     """In the fresh process: the weights' and the prefill's resident memory over the baseline."""
-    end_with_parent()
     if mmap_threshold is not None:
         _fix_mmap_threshold(mmap_threshold)
     import torch
@@ -227,7 +228,6 @@ def _measure_onnx(graph: str, vocab_size: int, seq_len: int, seed: int, mmap_thr
                   batch_size: int = 1) -> dict[str, int]:
     """In the fresh process: the resident memory of an ONNX Runtime session of ``graph`` (its weights) and of a
     prefill of ``seq_len`` tokens on an empty KV cache, over the baseline."""
-    end_with_parent()
     if mmap_threshold is not None:
         _fix_mmap_threshold(mmap_threshold)
     import numpy as np

@@ -77,7 +77,7 @@ from mpsolve.merino_model._errors import ModelInputError, require
 from mpsolve.spaces import Architecture, SearchSpace, get_space, resolve_architecture
 from mpsolve.utils.errors import MpsolveError, first_line
 from mpsolve.utils.files import atomic_write
-from mpsolve.utils.signals import children_ignore_ctrl_c, ctrl_c_held, end_with_parent, stop_pool
+from mpsolve.utils.signals import children_ignore_ctrl_c, close_pool, end_with_parent, pool_worker, stop_pool
 from mpsolve.utils.validation import check_bool, check_integer, check_run_time, check_threads
 
 __all__ = [
@@ -694,7 +694,7 @@ def _export_graphs(
     context = multiprocessing.get_context("spawn")  # a fresh process: no threads forked mid-work
     with children_ignore_ctrl_c():  # a Ctrl-C stops this process, which stops the exports; submit starts the workers
         pool = concurrent.futures.ProcessPoolExecutor(min(jobs, len(todo)), mp_context=context,
-                                                      initializer=end_with_parent)
+                                                      initializer=pool_worker)
         futures = [pool.submit(job, *args) for job, args in todo.values()]
     try:
         for future in tqdm(concurrent.futures.as_completed(futures), total=len(futures), desc="exporting graphs",
@@ -707,8 +707,7 @@ def _export_graphs(
                                "import (a spawned process imports the main script: guard its top level with if "
                                "__name__ == '__main__'); or give jobs=1") from None
         raise
-    with ctrl_c_held():  # its join, which a Ctrl-C must not interrupt (see stop_pool)
-        pool.shutdown()
+    close_pool(pool)
     return set(todo)
 
 

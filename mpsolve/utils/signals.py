@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -9,7 +10,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["children_ignore_ctrl_c", "ctrl_c_held", "end_with_parent", "on_ctrl_c", "stop_pool"]
+__all__ = [
+    "children_ignore_ctrl_c", "close_pool", "ctrl_c_held", "end_with_parent", "on_ctrl_c", "pool_worker", "stop_pool",
+]
 
 
 @contextlib.contextmanager
@@ -81,6 +84,15 @@ def stop_pool(pool: Any, futures: Any = None) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def close_pool(pool: Any) -> None:
+    """Shut a ``concurrent.futures.ProcessPoolExecutor`` whose tasks are done down, and wait for its processes and
+    its thread, a Ctrl-C held until then (see :func:`stop_pool`). (Left to end on its own, ``wait=False``, the
+    pool's thread closed its wake-up pipe while an exiting interpreter wrote to it: "Exception ignored ...
+    OSError: [Errno 9] Bad file descriptor" after the program's last word, Python 3.11.)"""
+    with ctrl_c_held():
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def end_with_parent() -> None:
     """In a spawned helper process: ignore Ctrl-C (the parent's, which stops this process) and end with the parent,
     also one killed outright (whose ``finally`` could not end it; a pool's worker would wait for another task
@@ -98,3 +110,11 @@ def end_with_parent() -> None:
     parent = multiprocessing.parent_process()
     if parent is not None:  # its sentinel is ready once the parent has gone
         threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(1)), daemon=True).start()
+
+
+def pool_worker() -> None:
+    """The initializer of a pool's spawned worker: :func:`end_with_parent`, and at its exit no interpreter teardown,
+    which :func:`close_pool` waits for (with torch's modules loaded, most of a second a process). By then
+    multiprocessing has run its finalizers and flushed the standard streams; the status is 0, which no pool reads."""
+    end_with_parent()
+    atexit.register(os._exit, 0)

@@ -54,7 +54,7 @@ from mpsolve.utils.errors import InfeasibleError, MpsolveError, MpsolveWarning, 
 from mpsolve.utils.jsonable import jsonable
 from mpsolve.utils.quantities import parse_quantity
 from mpsolve.utils.random import DEFAULT_SEED
-from mpsolve.utils.signals import children_ignore_ctrl_c, stop_pool
+from mpsolve.utils.signals import children_ignore_ctrl_c, close_pool, pool_worker, stop_pool
 from mpsolve.utils.validation import check_integer, check_time_limit, is_integer
 from mpsolve.workflows.problem_file import (
     ProblemFileError,
@@ -298,7 +298,7 @@ def _rows(tasks: list[SweepTask], executor: Any) -> Iterator[Iterator[dict[str, 
         _check_sendable(tasks)
         spawn = multiprocessing.get_context("spawn")  # forking a process that runs threads can deadlock
         # a pool that reports a dead worker (killed, out of memory) instead of waiting for it forever
-        pool = ProcessPoolExecutor(workers, mp_context=spawn)
+        pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=pool_worker)
         try:
             with children_ignore_ctrl_c():  # the workers start with the first tasks
                 futures = [pool.submit(run_task, task) for task in tasks]
@@ -306,8 +306,7 @@ def _rows(tasks: list[SweepTask], executor: Any) -> Iterator[Iterator[dict[str, 
         except BaseException:  # leaving early (Ctrl-C, an error): stop the runs under way too
             stop_pool(pool)
             raise
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+        close_pool(pool)
         return
     if kind == "ray":
         raise SweepError(

@@ -22,7 +22,7 @@ from mpsolve.merino_model import profile_latency
 from mpsolve.spaces import SearchSpace
 from mpsolve.testing.pytest_solvers import synthetic_profile
 from mpsolve.utils.errors import MpsolveError
-from mpsolve.utils.signals import end_with_parent
+from mpsolve.utils.signals import pool_worker
 
 
 @pytest.fixture(scope="module")
@@ -1106,7 +1106,7 @@ def test_a_profile_times_the_graphs_its_processes_export_without_checking_them(t
 
     class Inline:  # a pool that runs its jobs in this process
         def __init__(self, workers, **kwargs) -> None:
-            assert workers == 2 and kwargs["initializer"] is end_with_parent
+            assert workers == 2 and kwargs["initializer"] is pool_worker
 
         def submit(self, job, *args) -> concurrent.futures.Future:
             jobs.append(job.__name__)

@@ -253,6 +253,48 @@ if __name__ == "__main__":
 """
 
 
+_POOL = """
+import concurrent.futures
+import multiprocessing
+import sys
+
+from mpsolve.utils.signals import close_pool, pool_worker
+
+
+def job():
+    from tqdm import tqdm
+
+    tqdm(total=1, disable=True)
+    sys.stdout.write("said in the worker")  # kept in the buffer of a pipe
+    return 1
+
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context("spawn")
+    pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=context, initializer=pool_worker)
+    assert pool.submit(job).result() == 1
+    worker, = pool._processes.values()
+    close_pool(pool)
+    print(" and ended", worker.exitcode, pool._executor_manager_thread)
+"""
+
+
+def test_a_pool_worker_ends_without_teardown_its_output_flushed(tmp_path: Path) -> None:
+    """A pool's worker (``initializer=pool_worker``) skips the interpreter's teardown, which ``close_pool`` waited
+    for (0.6-0.7 s with torch loaded): what it wrote still comes out, no semaphore is left, and the pool's thread has
+    ended once ``close_pool`` returns."""
+    import os
+    import subprocess
+
+    script = tmp_path / "pool.py"
+    script.write_text(_POOL, encoding="utf-8")
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "said in the worker and ended 0 None\n"
+    assert "leaked" not in done.stderr
+
+
 def test_a_helper_process_ended_leaves_no_semaphore_behind(tmp_path: Path) -> None:
     """A helper process (``end_with_parent``) gives tqdm a lock for its threads: tqdm's own, a multiprocessing lock,
     was a semaphore that the resource tracker said was leaked ("There appear to be 2 leaked semaphore objects") once
