@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import pkgutil
 import subprocess
 import sys
@@ -32,6 +33,17 @@ def test_the_layers_are_all_found() -> None:
 def test_module_imports_first(module: str) -> None:
     done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("package", [name for name in MODULES if hasattr(importlib.import_module(name), "__path__")])
+def test_a_package_shows_its_public_names_not_its_own_imports(package: str) -> None:
+    """A package's ``dir()`` and tab completion list its ``__all__`` and submodules; before, its own imports showed
+    beside them (``mpsolve.solvers.Any``, ``mpsolve.objectives.Registry``, ``mpsolve.cli.sys``). (A plain module
+    shows its imports, as Python's own do.)"""
+    imported = importlib.import_module(package)
+    public = getattr(imported, "__all__", ())
+    shown = [name for name in dir(imported) if not name.startswith("_") and name not in public]
+    assert [name for name in shown if f"{package}.{name}" not in sys.modules] == []
 
 
 def test_a_test_worker_runs_one_blas_thread() -> None:

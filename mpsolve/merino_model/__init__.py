@@ -18,18 +18,12 @@ nor ``transformers`` (extra ``[hf]``, for ``MeRinoConfig`` and ``MeRinoHFForCaus
 ``AutoModelForCausalLM.from_pretrained(dir)`` works.
 """
 
-from __future__ import annotations
+import importlib as _importlib
+from typing import Any as _Any
 
-import importlib
-from typing import Any
-
-from mpsolve.merino_model._errors import (
-    TRANSFORMERS_MIN,
-    CheckpointMismatchError,
-    MissingDependencyError,
-    ModelInputError,
-    require,
-)
+from mpsolve.merino_model._errors import TRANSFORMERS_MIN as _TRANSFORMERS_MIN
+from mpsolve.merino_model._errors import CheckpointMismatchError, MissingDependencyError, ModelInputError
+from mpsolve.merino_model._errors import require as _require
 from mpsolve.merino_model._profile import (
     DEFAULT_CALIBRATION_DESIGNS,
     NOISE_THRESHOLD,
@@ -41,7 +35,7 @@ from mpsolve.merino_model._profile import (
     profile_latency,
     time_call,
 )
-from mpsolve.merino_model._registration import install_registration_hook
+from mpsolve.merino_model._registration import install_registration_hook as _install_registration_hook
 from mpsolve.spaces import resolve_architecture
 
 __all__ = [
@@ -141,18 +135,18 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module, extra = _LAZY[name]
-    require("torch", extra)
+    _require("torch", extra)
     if extra in ("hf", "eval"):
-        require("transformers", extra, TRANSFORMERS_MIN)
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        _require("transformers", extra, _TRANSFORMERS_MIN)
+    return getattr(_importlib.import_module(f"{__name__}.{module}"), name)
 
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-install_registration_hook()
+_install_registration_hook()

@@ -6,7 +6,7 @@ loads on first use (by name, or as an attribute of this package), so optional de
 registers the way the built-in ones do: ``@register_solver`` on a :class:`Solver` subclass.
 """
 
-from typing import Any
+from typing import Any as _Any
 
 from mpsolve.core.solver import SolveContext, Solver
 from mpsolve.solvers._registry import SOLVERS, get_solver, list_solvers, register_solver
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     try:
         return SOLVERS.by_attribute(name)
     except AttributeError:
