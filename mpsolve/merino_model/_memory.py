@@ -181,7 +181,7 @@ def _in_fresh_process(task: tuple[Any, ...], what: str) -> dict[str, int]:
     except BaseException:  # Ctrl-C: the measuring process, which ignores it, stops too
         stop_pool(pool)
         raise
-    close_pool(pool)  # its process and thread ended before this one can
+    close_pool(pool)  # its process and thread end before this process may
     try:
         return future.result()
     except BrokenProcessPool:

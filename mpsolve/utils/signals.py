@@ -85,7 +85,7 @@ def stop_pool(pool: Any, futures: Any = None) -> None:
 
 
 def close_pool(pool: Any) -> None:
-    """Shut a ``concurrent.futures.ProcessPoolExecutor`` whose tasks are done down, and wait for its processes and
+    """Shut down a ``concurrent.futures.ProcessPoolExecutor`` whose tasks are done, and wait for its processes and
     its thread, a Ctrl-C held until then (see :func:`stop_pool`). (Left to end on its own, ``wait=False``, the
     pool's thread closed its wake-up pipe while an exiting interpreter wrote to it: "Exception ignored ...
     OSError: [Errno 9] Bad file descriptor" after the program's last word, Python 3.11.)"""
