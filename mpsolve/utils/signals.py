@@ -114,7 +114,7 @@ def end_with_parent() -> None:
 
 def pool_worker() -> None:
     """The initializer of a pool's spawned worker: :func:`end_with_parent`, and at its exit no interpreter teardown,
-    which :func:`close_pool` waits for (with torch's modules loaded, most of a second a process). By then
+    which :func:`close_pool` waits for (the more modules loaded, the longer: torch's take a while). By then
     multiprocessing has run its finalizers and flushed the standard streams; the status is 0, which no pool reads."""
     end_with_parent()
     atexit.register(os._exit, 0)

@@ -256,15 +256,22 @@ if __name__ == "__main__":
 _POOL = """
 import concurrent.futures
 import multiprocessing
+import os
 import sys
 
 from mpsolve.utils.signals import close_pool, pool_worker
+
+
+class TornDown:
+    def __del__(self):
+        os.write(1, b" torn down")
 
 
 def job():
     from tqdm import tqdm
 
     tqdm(total=1, disable=True)
+    sys.modules["torn_down"] = TornDown()  # collected in the interpreter's teardown, if it runs
     sys.stdout.write("said in the worker")  # kept in the buffer of a pipe
     return 1
 
@@ -281,8 +288,8 @@ if __name__ == "__main__":
 
 def test_a_pool_worker_ends_without_teardown_its_output_flushed(tmp_path: Path) -> None:
     """A pool's worker (``initializer=pool_worker``) skips the interpreter's teardown, which ``close_pool`` waited
-    for (0.6-0.7 s with torch loaded): what it wrote still comes out, no semaphore is left, and the pool's thread has
-    ended once ``close_pool`` returns."""
+    for (with torch loaded, a large part of a ``design_memory`` call): what it wrote still comes out, no semaphore is
+    left, and the pool's thread has ended once ``close_pool`` returns."""
     import os
     import subprocess
 
