@@ -37,6 +37,7 @@ from mpsolve.merino_model._train import SPLIT_BLOCK, Corpus, TrainConfig
 from mpsolve.merino_model._train import load_corpus as load_text_corpus
 from mpsolve.utils.files import check_not_input, check_writable, parse_data, read_text_bounded
 from mpsolve.utils.quantities import parse_quantity
+from mpsolve.utils.signals import children_ignore_ctrl_c, close_pool, pool_worker, stop_pool
 from mpsolve.utils.validation import first_repeat
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -359,7 +360,8 @@ def train_and_cache(job: Job, device: str = "cpu") -> dict[str, Any]:
 
 def run_jobs(jobs: Iterable[Job], workers: int = 2, desc: str = "training", device: str = "cpu"
              ) -> Iterator[dict[str, Any]]:
-    """Results of ``jobs`` (cached ones first), training the rest in ``workers`` spawned processes on ``device``."""
+    """Results of ``jobs`` (cached ones first), training the rest in ``workers`` spawned processes on ``device``.
+    A Ctrl-C stops this process only, which ends the runs under way: they are not cached, the finished ones are."""
     from tqdm import tqdm
 
     jobs = list(jobs)
@@ -372,23 +374,27 @@ def run_jobs(jobs: Iterable[Job], workers: int = 2, desc: str = "training", devi
             todo.append(job)
     if not todo:
         return
-    bar = tqdm(total=len(todo), desc=desc, unit="model", file=sys.stderr)
-    if workers <= 1:
-        for job in todo:
-            yield train_and_cache(job, device)
-            bar.update()
-        bar.close()
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        pending = {pool.submit(train_and_cache, job, device) for job in todo}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                result = fut.result()
+    with tqdm(total=len(todo), desc=desc, unit="model", file=sys.stderr) as bar:  # closed before a Ctrl-C's line
+        if workers <= 1:
+            for job in todo:
+                yield train_and_cache(job, device)
                 bar.update()
-                bar.set_postfix_str(f"{result['arch_str'][:40]} val {result['val_loss']:.3f}")
-                yield result
-    bar.close()
+            return
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=pool_worker)
+        try:
+            with children_ignore_ctrl_c():  # a Ctrl-C stops this process, which stops the runs; submit starts them
+                pending = {pool.submit(train_and_cache, job, device) for job in todo}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    result = fut.result()
+                    bar.update()
+                    bar.set_postfix_str(f"{result['arch_str'][:40]} val {result['val_loss']:.3f}")
+                    yield result
+        except BaseException:  # Ctrl-C, an error, a caller that stops early: the unfinished runs end, uncached
+            stop_pool(pool)
+            raise
+        close_pool(pool)
 
 
 def run_planned(jobs: list[Job], no_train: bool, max_runs: int | None, workers: int,

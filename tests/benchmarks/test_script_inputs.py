@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -446,6 +449,56 @@ def test_a_run_planned_twice_is_trained_once(script, tmp_path: Path, monkeypatch
     monkeypatch.setattr(C, "run_jobs", lambda jobs, **_: given.append(jobs) or [])
     C.run_planned([one, other, one], no_train=False, max_runs=3, workers=2, desc="runs")
     assert given == [[one, other]]
+
+
+def _spawned_workers(group: int) -> int:
+    """How many processes of process group ``group`` are multiprocessing's spawned workers (Linux's /proc)."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getpgid(int(entry.name)) == group:
+                count += b"spawn_main" in (entry / "cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            pass
+    return count
+
+
+def _ignores_ctrl_c(pid: int) -> bool:
+    """Whether process ``pid`` ignores SIGINT now (its ``SigIgn`` mask in Linux's /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return bool(int(status.split("SigIgn:")[1].split()[0], 16) >> (signal.SIGINT - 1) & 1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the workers in Linux's /proc")
+def test_ctrl_c_while_the_training_workers_start_is_one_line_and_ends_them(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) once the training pool's workers exist. Before:
+    the workers, importing, printed KeyboardInterrupt tracebacks (or "Fatal Python error") beside the one line."""
+    cli = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+           "sys.argv[0] = 'proxy_correlation.py'; runpy.run_path(sys.argv[0], run_name='__main__')")
+    # runs long enough (minutes) that one cached after the Ctrl-C shows a worker that was not stopped
+    argv = [sys.executable, "-c", cli, "--quick", "--workers", "2", "--tokens", "4M", "--out", str(tmp_path)]
+    proc = subprocess.Popen(argv, cwd=BENCHMARKS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        # both workers started, and the parent past the start, where it ignores a Ctrl-C (a user presses again)
+        while _spawned_workers(proc.pid) < 2 or _ignores_ctrl_c(proc.pid):
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the training workers did not start in 300 s"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        stderr = proc.communicate(timeout=120)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Fatal" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1].startswith("interrupted (Ctrl-C): no report written"), stderr
+    assert not list((tmp_path / "proxy_runs").glob("*.json"))  # the runs under way were ended, not finished
+    deadline = time.monotonic() + 60
+    while _spawned_workers(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _spawned_workers(proc.pid), "training workers outlived the interrupted run"
 
 
 def test_solvers_py_keeps_the_finished_runs_on_ctrl_c(script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
