@@ -23,6 +23,7 @@ import sysconfig
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from functools import lru_cache, wraps
 from multiprocessing import get_context
@@ -387,7 +388,12 @@ def run_jobs(jobs: Iterable[Job], workers: int = 2, desc: str = "training", devi
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    result = fut.result()
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        raise MpsolveError(f"a training process died (killed, or out of memory) after {bar.n} of "
+                                           f"{len(todo)} runs: the finished ones are cached; run the same command to "
+                                           "go on (with fewer --workers if memory ran out)") from None
                     bar.update()
                     bar.set_postfix_str(f"{result['arch_str'][:40]} val {result['val_loss']:.3f}")
                     yield result

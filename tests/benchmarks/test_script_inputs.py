@@ -451,16 +451,17 @@ def test_a_run_planned_twice_is_trained_once(script, tmp_path: Path, monkeypatch
     assert given == [[one, other]]
 
 
-def _spawned_workers(group: int) -> int:
-    """How many processes of process group ``group`` are multiprocessing's spawned workers (Linux's /proc)."""
-    count = 0
+def _spawned_workers(group: int) -> list[int]:
+    """The processes of process group ``group`` that are multiprocessing's spawned workers (Linux's /proc)."""
+    found = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and os.getpgid(int(entry.name)) == group:
-                count += b"spawn_main" in (entry / "cmdline").read_bytes()
+            if entry.name.isdigit() and os.getpgid(int(entry.name)) == group and (
+                    b"spawn_main" in (entry / "cmdline").read_bytes()):
+                found.append(int(entry.name))
         except OSError:  # ended meanwhile
             pass
-    return count
+    return found
 
 
 def _ignores_ctrl_c(pid: int) -> bool:
@@ -470,35 +471,45 @@ def _ignores_ctrl_c(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the workers in Linux's /proc")
-def test_ctrl_c_while_the_training_workers_start_is_one_line_and_ends_them(tmp_path: Path) -> None:
-    """Ctrl-C (SIGINT to the process group, as a terminal sends it) once the training pool's workers exist. Before:
-    the workers, importing, printed KeyboardInterrupt tracebacks (or "Fatal Python error") beside the one line."""
+@pytest.mark.parametrize("stop", ["ctrl-c", "worker killed"])
+def test_a_stopped_training_pool_ends_in_one_line_and_leaves_no_worker(tmp_path: Path, stop: str) -> None:
+    """Once the training pool's workers exist: Ctrl-C (SIGINT to the process group, as a terminal sends it), or one
+    worker killed (as the out-of-memory killer does). Before: with Ctrl-C the workers, importing, printed
+    KeyboardInterrupt tracebacks (or "Fatal Python error"); a killed worker was a BrokenProcessPool traceback."""
     cli = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
            "sys.argv[0] = 'proxy_correlation.py'; runpy.run_path(sys.argv[0], run_name='__main__')")
-    # runs long enough (minutes) that one cached after the Ctrl-C shows a worker that was not stopped
+    # runs long enough (minutes) that one cached after the stop shows a worker that was not ended
     argv = [sys.executable, "-c", cli, "--quick", "--workers", "2", "--tokens", "4M", "--out", str(tmp_path)]
     proc = subprocess.Popen(argv, cwd=BENCHMARKS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 300
         # both workers started, and the parent past the start, where it ignores a Ctrl-C (a user presses again)
-        while _spawned_workers(proc.pid) < 2 or _ignores_ctrl_c(proc.pid):
+        while len(_spawned_workers(proc.pid)) < 2 or _ignores_ctrl_c(proc.pid):
             assert proc.poll() is None, proc.communicate()[1]
             assert time.monotonic() < deadline, "the training workers did not start in 300 s"
             time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGINT)
+        if stop == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(_spawned_workers(proc.pid)[0], signal.SIGKILL)
         stderr = proc.communicate(timeout=120)[1]
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "Fatal" not in stderr, stderr
-    assert stderr.strip().splitlines()[-1].startswith("interrupted (Ctrl-C): no report written"), stderr
+    last = stderr.strip().splitlines()[-1]
+    if stop == "ctrl-c":
+        assert proc.returncode == 130 and last.startswith("interrupted (Ctrl-C): no report written"), stderr
+    else:
+        assert proc.returncode == 1 and last == (
+            "error: a training process died (killed, or out of memory) after 0 of 4 runs: the finished ones are "
+            "cached; run the same command to go on (with fewer --workers if memory ran out)"), stderr
     assert not list((tmp_path / "proxy_runs").glob("*.json"))  # the runs under way were ended, not finished
     deadline = time.monotonic() + 60
     while _spawned_workers(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _spawned_workers(proc.pid), "training workers outlived the interrupted run"
+    assert not _spawned_workers(proc.pid), "training workers outlived the stopped run"
 
 
 def test_solvers_py_keeps_the_finished_runs_on_ctrl_c(script, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
