@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mpsolve.costs import ParamsCost
 from mpsolve.merino_model._errors import ModelInputError, check_init_std
 from mpsolve.spaces import Architecture, resolve_architecture
 from mpsolve.utils.errors import first_line, shown, shown_name
 from mpsolve.utils.files import check_writable, missing_reason
-from mpsolve.utils.memory import check_memory
+from mpsolve.utils.memory import allocation_failed, check_memory
 from mpsolve.utils.signals import on_ctrl_c
 from mpsolve.utils.validation import (
     check_bool,
@@ -586,16 +587,21 @@ def check_run_folder(out_dir: str | os.PathLike, resume: bool = False) -> None:
         _checked_state(Path(out_dir) / CHECKPOINT_DIR)
 
 
-def check_train_setup(model_or_arch: Any, config: TrainConfig, seed: int = 0) -> Architecture:
+def check_train_setup(model_or_arch: Any, config: TrainConfig, seed: int = 0, device: str | None = None
+                      ) -> Architecture:
     """Refuse, before the corpus is read (and a tokenizer trained on it), what :func:`train` would
     refuse of the design, the recipe and the seed: a ``seed`` outside ``0 .. 2**32 - 1``, a
-    ``config.seq_len`` above the design's ``max_positions``. Returns the design's architecture.
+    ``config.seq_len`` above the design's ``max_positions``, and on the CPU a training step that
+    cannot fit in the free memory. Returns the design's architecture.
 
     Args:
         model_or_arch: a model, or an architecture / preset name / JSON file, as :func:`train` takes it.
         config: the recipe.
         seed: seed of a built model's initialisation.
+        device: where :func:`train` will train (its default: the model's device, else CUDA when present).
     """
+    import torch
+
     from mpsolve.merino_model._generation import torch_seed
     from mpsolve.merino_model._model import MeRinoForCausalLM
 
@@ -607,7 +613,31 @@ def check_train_setup(model_or_arch: Any, config: TrainConfig, seed: int = 0) ->
         raise ModelInputError(f"seq_len={config.seq_len} exceeds the model's max_positions={arch.max_positions}: "
                               f"give seq_len <= {arch.max_positions} (mpsolve train --seq-len) or a design with a "
                               "larger max_positions")
+    if device is None:
+        device = next(model.parameters()).device if model is not None else (
+            "cuda" if torch.cuda.is_available() else "cpu")
+    if _check_device(device).type == "cpu":
+        _check_step_memory(arch, config, model if model is not None and next(model.parameters()).is_cpu else None)
     return arch
+
+
+def _check_step_memory(arch: Architecture, config: TrainConfig, model: Any = None) -> None:
+    """Refuse a CPU training step that cannot fit in the free memory. Counted: what a step must hold at once, and no
+    more, so that nothing that fits is refused: the weights (unless ``model`` holds them already: float32 when built)
+    and, from the second step on, the first step's gradients (set to ``None`` only after the forward pass) and AdamW's
+    two moments; the logits and their float32 log-softmax, ``batch x (seq_len - 1) x vocab_size`` values each; and
+    of the activations kept for the backward pass, only each layer application's FFN hidden values (the
+    down-projection's input)."""
+    weights = [p for p in model.parameters() if p.requires_grad] if model is not None else []
+    size = weights[0].element_size() if weights else 4
+    held = sum(p.numel() * p.element_size() for p in weights) if weights else size * int(ParamsCost().of(arch))
+    state = held * (3 * (config.steps > 1) + (not weights))
+    tokens = config.batch_size * config.seq_len
+    logits = (size + 4) * config.batch_size * (config.seq_len - 1) * arch.vocab_size
+    hidden = size * tokens * sum(block.layers * block.ffn_dim for block in arch.blocks)
+    check_memory(state + logits + hidden, f"a training step of batch_size {config.batch_size} x seq_len "
+                 f"{config.seq_len} on the CPU", "lower batch_size or seq_len (mpsolve train --batch-size, --seq-len), "
+                 "or train a smaller design", ModelInputError)
 
 
 def train(
@@ -657,13 +687,13 @@ def train(
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
         raise ModelInputError(f"config must be a TrainConfig, got {type(config).__name__}: TrainConfig(tokens=...)")
-    arch = check_train_setup(model_or_arch, config, seed)
     check_integer(save_every, "save_every", 1, ModelInputError, optional=True)
     resume = check_bool(resume, "resume", ModelInputError)  # a truthy string must not resume, silently
     if not callable(progress):
         check_bool(progress, "progress (True, False or a (step, total) callback)", ModelInputError)
     if device is not None:
         _check_device(device)
+    arch = check_train_setup(model_or_arch, config, seed, device)
     if resume and out_dir is None:
         raise ModelInputError("resume=True needs the out_dir of the interrupted run")
     if out_dir is not None:
@@ -695,9 +725,11 @@ def train(
     model.train()
     t0 = time.perf_counter() - result.elapsed_s
     # a Ctrl-C ends the step it arrives in, saves the checkpoint (a consistent one) and stops the run
+    doing = "the first step"  # what ran out of memory, if anything does
     with _deferred_ctrl_c(out_dir is not None) as interrupted:
         try:
             for step in range(result.steps, config.steps):
+                doing = f"step {step + 1} of {config.steps}"
                 for group in opt.param_groups:
                     group["lr"] = learning_rate(step, config)
                 x = _windows(corpus.train, starts[step], config.seq_len, device)
@@ -712,6 +744,7 @@ def train(
                                           f"lower the learning rate (lr={config.lr}) and {_START_AGAIN}")
                 result.steps = step + 1
                 if step + 1 in marks:
+                    doing = f"the validation after step {step + 1} of {config.steps}"
                     val = validation_loss(model, corpus.val, config.seq_len, config.eval_tokens)
                     if not _has_perplexity(val):
                         raise ModelInputError(f"training diverged by step {step + 1} (validation loss {val:.6g}): "
@@ -730,6 +763,12 @@ def train(
                 report(step + 1, config.steps)
                 if stop:
                     raise TrainingInterrupted(result.steps, config.steps, result.out_dir)
+        except (MemoryError, RuntimeError) as exc:
+            failed = allocation_failed(exc)
+            if failed is None:
+                raise
+            raise ModelInputError(f"training ran out of memory in {doing} ({failed}): lower batch_size or seq_len "
+                                  "(mpsolve train --batch-size, --seq-len), or train a smaller design") from None
         finally:
             close()
     result.elapsed_s = time.perf_counter() - t0

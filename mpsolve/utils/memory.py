@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
-__all__ = ["available_memory", "check_memory"]
+__all__ = ["allocation_failed", "available_memory", "check_memory"]
 
 #: where Linux mounts the cgroup v2 hierarchy (a container's memory limit lives there)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -90,3 +91,19 @@ def check_memory(need: int, what: str, way_out: str, error: type[Exception]) -> 
     if free is not None and need > free:
         raise error(f"{what} needs {need / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB of memory is available; "
                     f"{way_out}")
+
+
+def allocation_failed(exc: BaseException) -> str | None:
+    """What failed to be allocated, where ``exc`` is a failed allocation (else ``None``): Python's or numpy's
+    ``MemoryError``, torch's ``OutOfMemoryError`` (a GPU's), or its CPU allocator's ``RuntimeError``."""
+    said = str(exc).strip()
+    if isinstance(exc, RuntimeError) and "DefaultCPUAllocator" in said:
+        tried = re.search(r"allocate (\d+) bytes", said)
+        if not tried:
+            return "torch's CPU allocator failed"
+        size = int(tried[1])
+        return f"torch could not allocate {size / 2**30:.1f} GiB" if size >= 2**30 else (
+            f"torch could not allocate {size / 2**20:.1f} MiB")
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return said.splitlines()[0][:200] if said else type(exc).__name__
+    return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -711,3 +713,79 @@ def test_a_corpus_larger_than_memory_is_refused_before_it_is_read(tmp_path: Path
                                               r"files$"):
         load_corpus(folder)
     assert len(load_corpus(folder / "small.txt").train) > 0  # 10 kB fit in 1 GiB
+
+
+def test_a_training_step_that_cannot_fit_is_refused_before_the_corpus_is_read(tmp_path, monkeypatch, capsys):
+    """Before: a batch too large for the memory failed in torch's allocator at the first step, a traceback
+    (``mpsolve train merino-52m --batch-size 65536 --seq-len 512`` asked for 96 GiB)."""
+    from mpsolve.cli import main
+    from mpsolve.merino_model import _train
+
+    def unexpected(*args, **kwargs):
+        raise AssertionError("the corpus was read before the step's memory was checked")
+
+    monkeypatch.setattr(_train, "load_corpus", unexpected)
+    monkeypatch.setattr("mpsolve.utils.memory.available_memory", lambda: 1 << 30)
+    large = TrainConfig(tokens=8 * 256 * 1024, seq_len=1024, batch_size=256)  # 8 steps
+    message = (r"^a training step of batch_size 256 x seq_len 1024 on the CPU needs \d+\.\d GiB but only 1\.0 GiB of "
+               r"memory is available; lower batch_size or seq_len \(mpsolve train --batch-size, --seq-len\), or train "
+               r"a smaller design$")
+    for design in ("merino-52m", build("merino-52m", seed=None)):  # weights to allocate, or allocated already
+        with pytest.raises(ModelInputError, match=message):
+            train(design, tmp_path / "corpus.txt", large, progress=False, device="cpu")
+    argv = ["train", "merino-52m", "--corpus", str(tmp_path / "corpus.txt"), "--out", str(tmp_path / "run"),
+            "--tokens", "2M", "--seq-len", "1024", "--batch-size", "256"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(message[1:-1], err), err
+    assert not (tmp_path / "run").exists()
+
+
+#: in a fresh process: a training run that fits, against the memory the check counted for it; then, under an address
+#: space limit that the check's count fits, a batch whose step does not fit, through the CLI
+_STEP_MEMORY = """
+import json, resource, sys
+import torch
+from mpsolve.cli import main
+from mpsolve.merino_model import TrainConfig, _train, train
+from mpsolve.merino_model._memory import reset_peak_memory, resident_memory
+
+torch.set_num_threads(1)
+corpus, design, out = sys.argv[1:]
+counted, check = [], _train.check_memory
+_train.check_memory = lambda need, what, *args: counted.append(need) if what.startswith("a training step") else None
+arch = {"blocks": [{"embed_dim": 64, "ffn_ratio": 1.0, "layers": 1}], "vocab_size": 8192, "embed_proj_dim": 64,
+        "max_positions": 128}
+reset_peak_memory()
+before = resident_memory()["VmRSS"]
+train(arch, corpus, TrainConfig(tokens=2 * 32 * 128, seq_len=128, batch_size=32, checkpoints=()), progress=False,
+      device="cpu")
+grew = resident_memory()["VmHWM"] - before
+_train.check_memory = check
+import safetensors.torch, transformers  # what the CLI's train imports: the limit's headroom is the step's
+size = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + (512 << 20), resource.getrlimit(resource.RLIMIT_AS)[1]))
+code = main(["train", design, "--corpus", corpus, "--out", out, "--tokens", str(2 * 80 * 256), "--seq-len", "256",
+             "--batch-size", "80"])
+print(json.dumps({"counted": counted, "grew": grew, "code": code}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the address space size in Linux's /proc")
+def test_the_step_memory_check_counts_less_than_a_step_takes_and_a_step_that_fails_is_one_line(corpus_file, tmp_path):
+    """The check refuses only what cannot fit: a run that fits grew by more than it counted (1.9x, measured). A step
+    that passes the check but exceeds the memory is a one-line error naming the step, not torch's traceback: with room
+    for 2.2x the count, a design whose step takes 5.0x its count (measured without the limit: the activations the
+    check leaves out)."""
+    design = tmp_path / "deep.json"  # byte-level, narrow FFNs of ratio 4: the activations left out dominate
+    design.write_text(json.dumps({"blocks": [{"embed_dim": 128, "ffn_ratio": 4.0, "layers": 4}], "vocab_size": 256,
+                                  "embed_proj_dim": 128, "max_positions": 256}))
+    done = subprocess.run([sys.executable, "-c", _STEP_MEMORY, str(corpus_file), str(design), str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(result["counted"]) == 1 and 0 < result["counted"][0] < result["grew"], result
+    assert result["code"] == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert re.fullmatch(r"mpsolve: error: training ran out of memory in step 1 of 2 \(torch could not allocate "
+                        r"\d+\.\d [MG]iB\): lower batch_size or seq_len \(mpsolve train --batch-size, --seq-len\), or "
+                        r"train a smaller design\n", done.stderr), done.stderr

@@ -216,6 +216,26 @@ def test_available_memory_honours_a_containers_cgroup_limit(tmp_path, monkeypatc
         memory.check_memory(100 << 20, "a table", "less", MpsolveError)
 
 
+def test_a_failed_allocation_is_told_from_other_errors() -> None:
+    """Real failures: torch's CPU allocator and numpy asked for an exbibyte; torch's GPU error by its class."""
+    torch = pytest.importorskip("torch")
+    from mpsolve.utils.memory import allocation_failed
+
+    errors = {}
+    for name, allocate in (("torch", lambda: torch.empty(2**60, dtype=torch.uint8)),
+                           ("numpy", lambda: np.empty(2**60, dtype=np.uint8)), ("other", lambda: torch.ones(2) @ 1)):
+        with pytest.raises(Exception) as caught:
+            allocate()
+        errors[name] = caught.value
+    assert allocation_failed(errors["torch"]) == "torch could not allocate 1073741824.0 GiB"
+    assert isinstance(errors["numpy"], MemoryError) and allocation_failed(errors["numpy"]) == str(errors["numpy"])
+    assert allocation_failed(errors["other"]) is None
+    gpu = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB.\nGPU 0 has ...")
+    assert allocation_failed(gpu) == "CUDA out of memory. Tried to allocate 20.00 MiB."
+    assert allocation_failed(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 3145728 "
+                                          "bytes")) == "torch could not allocate 3.0 MiB"
+
+
 def test_a_file_that_cannot_be_read_is_named_with_the_reason(tmp_path) -> None:
     (tmp_path / "loop.toml").symlink_to(tmp_path / "loop.toml")
     (tmp_path / "dangling.toml").symlink_to(tmp_path / "gone.toml")
