@@ -34,7 +34,7 @@ from mpsolve.merino_model._errors import ModelInputError, check_init_std
 from mpsolve.spaces import Architecture, resolve_architecture
 from mpsolve.utils.errors import first_line, shown, shown_name
 from mpsolve.utils.files import check_writable, missing_reason
-from mpsolve.utils.memory import allocation_failed, check_memory
+from mpsolve.utils.memory import allocation_failed, available_memory, check_memory
 from mpsolve.utils.signals import on_ctrl_c
 from mpsolve.utils.validation import (
     check_bool,
@@ -412,7 +412,8 @@ def _windows(data: np.ndarray, starts: np.ndarray, seq_len: int, device: Any = N
 
 # -- evaluation --------------------------------------------------------------------------
 def validation_loss(model: Any, data: np.ndarray, seq_len: int, eval_tokens: int, batch_size: int = 32) -> float:
-    """Mean next-token loss (nats) over the first ``eval_tokens`` of ``data`` in non-overlapping windows."""
+    """Mean next-token loss (nats) over the first ``eval_tokens`` of ``data`` in non-overlapping windows,
+    ``batch_size`` at a time (on the CPU fewer, where their logits would fill more than half the free memory)."""
     import torch
 
     check_integer(seq_len, "seq_len", 2, ModelInputError)
@@ -425,19 +426,43 @@ def validation_loss(model: Any, data: np.ndarray, seq_len: int, eval_tokens: int
     _check_validation_text(len(data), seq_len)
     n_windows = max(1, min(eval_tokens, len(data) - 1) // seq_len)
     starts = np.arange(n_windows) * seq_len
-    device = next(model.parameters()).device
+    weight = next(model.parameters())
+    if weight.is_cpu:
+        batch_size = _validation_batch(model, seq_len, batch_size, weight.element_size())
     total, count = 0.0, 0
     was_training = model.training
     model.eval()
-    with torch.inference_mode():
-        for i in range(0, n_windows, batch_size):
-            x = _windows(data, starts[i : i + batch_size], seq_len, device)
-            loss = model(x, labels=x).loss
-            n = x.shape[0] * (seq_len - 1)
-            total += float(loss) * n
-            count += n
-    model.train(was_training)
+    try:
+        with torch.inference_mode():
+            for i in range(0, n_windows, batch_size):
+                x = _windows(data, starts[i : i + batch_size], seq_len, weight.device)
+                loss = model(x, labels=x).loss
+                n = x.shape[0] * (seq_len - 1)
+                total += float(loss) * n
+                count += n
+    except (MemoryError, RuntimeError) as exc:
+        failed = allocation_failed(exc)
+        if failed is None:
+            raise
+        raise ModelInputError(f"validation ran out of memory on windows of seq_len {seq_len} ({failed}): give a "
+                              "shorter seq_len") from None
+    finally:
+        model.train(was_training)
     return total / count
+
+
+def _validation_batch(model: Any, seq_len: int, batch_size: int, size: int) -> int:
+    """``batch_size``, or fewer windows where their logits and float32 log-softmax would take more than half the free
+    memory (the other half for what is not counted); a one-line error where not one window fits."""
+    embedding = getattr(getattr(model, "model", model), "embed_tokens", None)
+    if embedding is None:  # not a MeRino model: its logits' width is unknown
+        return batch_size
+    vocab = embedding.num_embeddings
+    window = (size + 4) * seq_len * vocab
+    check_memory(window, f"validating one window of seq_len {seq_len} (its logits over {vocab} tokens)",
+                 "give a shorter seq_len", ModelInputError)
+    free = available_memory()
+    return batch_size if free is None else max(1, min(batch_size, free // (2 * window)))
 
 
 def _check_validation_text(n_tokens: int, seq_len: int) -> None:
@@ -464,6 +489,7 @@ def evaluate(
         corpus: a :class:`Corpus` (bytes or BPE) or a text file / folder (bytes).
         seq_len: window length (at most the model's ``max_positions``).
         eval_tokens: validation tokens to read (from the start of the held-out text).
+        batch_size: windows at a time (on the CPU fewer, where memory is short; see :func:`validation_loss`).
 
     Returns:
         ``loss`` (nats per token), ``perplexity`` (per token), ``bits_per_byte`` (comparable
@@ -725,7 +751,7 @@ def train(
     model.train()
     t0 = time.perf_counter() - result.elapsed_s
     # a Ctrl-C ends the step it arrives in, saves the checkpoint (a consistent one) and stops the run
-    doing = "the first step"  # what ran out of memory, if anything does
+    doing = "the first step"  # where a step ran out of memory (validation says so itself)
     with _deferred_ctrl_c(out_dir is not None) as interrupted:
         try:
             for step in range(result.steps, config.steps):
@@ -744,7 +770,6 @@ def train(
                                           f"lower the learning rate (lr={config.lr}) and {_START_AGAIN}")
                 result.steps = step + 1
                 if step + 1 in marks:
-                    doing = f"the validation after step {step + 1} of {config.steps}"
                     val = validation_loss(model, corpus.val, config.seq_len, config.eval_tokens)
                     if not _has_perplexity(val):
                         raise ModelInputError(f"training diverged by step {step + 1} (validation loss {val:.6g}): "

@@ -789,3 +789,28 @@ def test_the_step_memory_check_counts_less_than_a_step_takes_and_a_step_that_fai
     assert re.fullmatch(r"mpsolve: error: training ran out of memory in step 1 of 2 \(torch could not allocate "
                         r"\d+\.\d [MG]iB\): lower batch_size or seq_len \(mpsolve train --batch-size, --seq-len\), or "
                         r"train a smaller design\n", done.stderr), done.stderr
+
+
+def test_validation_takes_fewer_windows_at_once_where_memory_is_short(corpus_file, make_tiny_architecture, monkeypatch):
+    """Before: 32 windows at once whatever their size: ``mpsolve evaluate`` of merino-52m at seq_len 2048 asked for
+    two 13 GB tensors of logits (an allocator traceback, or the out-of-memory killer)."""
+    from mpsolve.merino_model._train import validation_loss
+
+    model = build(make_tiny_architecture(), seed=0)
+    val = load_corpus(corpus_file).val
+    seen: list[int] = []
+    forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda x, **kw: seen.append(x.shape[0]) or forward(x, **kw))
+    full = validation_loss(model, val, 32, 40 * 32)
+    assert seen == [32, 8]
+    window = (4 + 4) * 32 * model.embed_tokens.num_embeddings  # float32 logits and their log-softmax
+    for free, batches in ((10 * window, [5] * 8), (10 * window - 1, [4] * 10), (3 * window, [1] * 40)):
+        monkeypatch.setattr("mpsolve.utils.memory.available_memory", lambda free=free: free)
+        monkeypatch.setattr("mpsolve.merino_model._train.available_memory", lambda free=free: free)
+        seen.clear()
+        assert validation_loss(model, val, 32, 40 * 32) == pytest.approx(full, rel=1e-6)  # the order of a sum
+        assert seen == batches, free
+    monkeypatch.setattr("mpsolve.utils.memory.available_memory", lambda: window - 1)
+    with pytest.raises(ModelInputError, match=r"^validating one window of seq_len 32 \(its logits over \d+ tokens\) "
+                                              r"needs .* GiB of memory is available; give a shorter seq_len$"):
+        validation_loss(model, val, 32, 40 * 32)
