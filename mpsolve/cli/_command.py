@@ -15,6 +15,7 @@ from typing import Any
 import mpsolve
 from mpsolve.cli import design, info, model, pareto, sweep
 from mpsolve.utils.errors import MpsolveError, MpsolveWarning
+from mpsolve.utils.memory import allocation_failed
 from mpsolve.utils.signals import ctrl_c_held
 
 __all__ = ["build_parser", "main"]
@@ -88,6 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # a training run says where its checkpoint is
         _say("mpsolve: interrupted" + (f": {exc}" if str(exc) else ""))
         return 130
+    except (MemoryError, RuntimeError) as exc:  # an allocation no check foresaw; any other error is a bug to report
+        failed = allocation_failed(exc)
+        if failed is None:
+            raise
+        _say(f"mpsolve: error: mpsolve {args.command} ran out of memory ({failed}): ask for less (a smaller design, "
+             "seq_len or batch) or free memory")
+        return 2
 
 
 def _import_runtimes() -> None:

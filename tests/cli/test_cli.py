@@ -808,6 +808,24 @@ def test_a_closed_stdout_is_refused_with_json_even_when_a_file_is_given(tmp_path
     assert "leave out --json and give --csv FILE or --plot FILE" in capsys.readouterr().err and not front.exists()
 
 
+def test_an_allocation_no_check_foresaw_is_one_line_and_other_errors_stay_tracebacks(capsys, monkeypatch):
+    """A command that runs out of memory past every check (a real failure of torch's allocator, and numpy's) says so in
+    one line; any other error is a bug, shown whole."""
+    torch = pytest.importorskip("torch")
+    from mpsolve.cli import info
+
+    for allocate in (lambda: torch.empty(2**60, dtype=torch.uint8), lambda: np.empty(2**60, dtype=np.uint8)):
+        monkeypatch.setattr(info, "cmd_presets", lambda args, allocate=allocate: allocate())
+        assert main(["presets"]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1, err
+        assert err.startswith("mpsolve: error: mpsolve presets ran out of memory (") and err.endswith(
+            "): ask for less (a smaller design, seq_len or batch) or free memory\n"), err
+    monkeypatch.setattr(info, "cmd_presets", lambda args: torch.ones(2) @ torch.ones(3))
+    with pytest.raises(RuntimeError):
+        main(["presets"])
+
+
 def test_table_with_a_closed_stdout_saves_the_table(tmp_path, capsys, monkeypatch):
     """`mpsolve table >&-` was refused, though the table it builds is saved in the cache; --json still is."""
     from mpsolve.objectives._lookup import SpectrumTable
