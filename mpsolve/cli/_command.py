@@ -15,7 +15,7 @@ from typing import Any
 import mpsolve
 from mpsolve.cli import design, info, model, pareto, sweep
 from mpsolve.utils.errors import MpsolveError, MpsolveWarning
-from mpsolve.utils.memory import allocation_failed
+from mpsolve.utils.memory import allocation_failures_as
 from mpsolve.utils.signals import ctrl_c_held
 
 __all__ = ["build_parser", "main"]
@@ -68,7 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             shown: set[str] = set()  # one line per message, however many places rebuild the problem
             warnings.showwarning = functools.partial(_show_warning, shown=shown)
-            code = int(args.func(args) or 0)
+            with allocation_failures_as(MpsolveError, lambda failed: (  # past every check (each refuses what it counts)
+                    f"mpsolve {args.command} ran out of memory ({failed}): ask for less (a smaller design, seq_len or "
+                    "batch) or free memory")):
+                code = int(args.func(args) or 0)
         return _flush_stdout() or code  # a closed pipe fails here, not in the interpreter's own flush at exit
     except MpsolveWarning as exc:  # PYTHONWARNINGS=error makes a warning an error
         _say(f"mpsolve: error: {exc}")
@@ -89,13 +92,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # a training run says where its checkpoint is
         _say("mpsolve: interrupted" + (f": {exc}" if str(exc) else ""))
         return 130
-    except (MemoryError, RuntimeError) as exc:  # an allocation no check foresaw; any other error is a bug to report
-        failed = allocation_failed(exc)
-        if failed is None:
-            raise
-        _say(f"mpsolve: error: mpsolve {args.command} ran out of memory ({failed}): ask for less (a smaller design, "
-             "seq_len or batch) or free memory")
-        return 2
 
 
 def _import_runtimes() -> None:

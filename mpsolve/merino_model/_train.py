@@ -34,7 +34,7 @@ from mpsolve.merino_model._errors import ModelInputError, check_init_std
 from mpsolve.spaces import Architecture, resolve_architecture
 from mpsolve.utils.errors import first_line, shown, shown_name
 from mpsolve.utils.files import check_writable, missing_reason
-from mpsolve.utils.memory import allocation_failed, available_memory, check_memory
+from mpsolve.utils.memory import allocation_failures_as, available_memory, check_memory
 from mpsolve.utils.signals import on_ctrl_c
 from mpsolve.utils.validation import (
     check_bool,
@@ -433,19 +433,14 @@ def validation_loss(model: Any, data: np.ndarray, seq_len: int, eval_tokens: int
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), allocation_failures_as(ModelInputError, lambda failed: (
+                f"validation ran out of memory on windows of seq_len {seq_len} ({failed}): give a shorter seq_len")):
             for i in range(0, n_windows, batch_size):
                 x = _windows(data, starts[i : i + batch_size], seq_len, weight.device)
                 loss = model(x, labels=x).loss
                 n = x.shape[0] * (seq_len - 1)
                 total += float(loss) * n
                 count += n
-    except (MemoryError, RuntimeError) as exc:
-        failed = allocation_failed(exc)
-        if failed is None:
-            raise
-        raise ModelInputError(f"validation ran out of memory on windows of seq_len {seq_len} ({failed}): give a "
-                              "shorter seq_len") from None
     finally:
         model.train(was_training)
     return total / count
@@ -752,7 +747,9 @@ def train(
     t0 = time.perf_counter() - result.elapsed_s
     # a Ctrl-C ends the step it arrives in, saves the checkpoint (a consistent one) and stops the run
     doing = "the first step"  # where a step ran out of memory (validation says so itself)
-    with _deferred_ctrl_c(out_dir is not None) as interrupted:
+    with _deferred_ctrl_c(out_dir is not None) as interrupted, allocation_failures_as(ModelInputError, lambda failed: (
+            f"training ran out of memory in {doing} ({failed}): lower batch_size or seq_len (mpsolve train "
+            "--batch-size, --seq-len), or train a smaller design")):
         try:
             for step in range(result.steps, config.steps):
                 doing = f"step {step + 1} of {config.steps}"
@@ -788,12 +785,6 @@ def train(
                 report(step + 1, config.steps)
                 if stop:
                     raise TrainingInterrupted(result.steps, config.steps, result.out_dir)
-        except (MemoryError, RuntimeError) as exc:
-            failed = allocation_failed(exc)
-            if failed is None:
-                raise
-            raise ModelInputError(f"training ran out of memory in {doing} ({failed}): lower batch_size or seq_len "
-                                  "(mpsolve train --batch-size, --seq-len), or train a smaller design") from None
         finally:
             close()
     result.elapsed_s = time.perf_counter() - t0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["allocation_failed", "available_memory", "check_memory"]
+__all__ = ["allocation_failed", "allocation_failures_as", "available_memory", "check_memory"]
 
 #: where Linux mounts the cgroup v2 hierarchy (a container's memory limit lives there)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -107,3 +109,16 @@ def allocation_failed(exc: BaseException) -> str | None:
     if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
         return said.splitlines()[0][:200] if said else type(exc).__name__
     return None
+
+
+@contextlib.contextmanager
+def allocation_failures_as(error: type[Exception], message: Callable[[str], str]) -> Iterator[None]:
+    """Raise ``error(message(what failed))``, without the traceback, where an allocation fails inside the block (see
+    :func:`allocation_failed`); other errors pass unchanged."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:
+        failed = allocation_failed(exc)
+        if failed is None:
+            raise
+        raise error(message(failed)) from None
