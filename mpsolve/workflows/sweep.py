@@ -324,9 +324,11 @@ def _rows(tasks: list[SweepTask], executor: Any) -> Iterator[Iterator[dict[str, 
     if kind == "dask" and (target == "local" or target.startswith("local:")):
         workers = _count(target[6:], executor) if target != "local" else min(4, os.cpu_count() or 1)
         with children_ignore_ctrl_c():
-            cluster = distributed.LocalCluster(  # workers log errors only: cancelled runs are no news
+            # workers log nothing below critical: a run's error comes back with its result, cancelled runs are no
+            # news, and on Ctrl-C a worker whose heartbeat met the closed scheduler logged an ERROR with a traceback
+            cluster = distributed.LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                silence_logs=logging.ERROR,
+                silence_logs=logging.CRITICAL,
             )
         yield from _on_dask(tasks, cluster, lambda: distributed.Client(cluster))
         return
